@@ -1,0 +1,77 @@
+//! ferry's adapters over the official AWS SDK for Rust.
+//!
+//! Every AWS call ferry makes goes through the SDK clients built here: one `SdkConfig` per
+//! environment (region, credentials, and an endpoint URL when pointing at `ferry local`),
+//! with the SDK's adaptive retry mode so throttling is absorbed instead of failing a deploy.
+//! The SDK crates are re-exported so the rest of the workspace depends on them only through
+//! this crate.
+
+pub use aws_sdk_applicationautoscaling as autoscaling;
+pub use aws_sdk_cloudwatch as cloudwatch;
+pub use aws_sdk_ecr as ecr;
+pub use aws_sdk_ecs as ecs;
+pub use aws_sdk_elasticloadbalancingv2 as elbv2;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// Where and as whom to call AWS.
+#[derive(Clone, Debug, Default)]
+pub struct Target {
+    /// AWS region; the default chain's region when None.
+    pub region: Option<String>,
+    /// An endpoint URL that replaces every service's (`ferry local`, or a VPC endpoint).
+    pub endpoint_url: Option<String>,
+    /// Static credentials (access key, secret). The default credential chain when None.
+    pub static_credentials: Option<(String, String)>,
+}
+
+impl Target {
+    /// A target for `ferry local` at `endpoint`: static credentials whose access key is
+    /// the 12-digit account ferry local files resources under.
+    pub fn local(endpoint: &str, account: &str, region: &str) -> Target {
+        Target {
+            region: Some(region.to_string()),
+            endpoint_url: Some(endpoint.to_string()),
+            static_credentials: Some((account.to_string(), "ferry-local".to_string())),
+        }
+    }
+}
+
+/// Builds the SDK configuration for a target, with adaptive retries.
+pub async fn sdk_config(target: &Target) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::adaptive().with_max_attempts(8));
+    if let Some(region) = &target.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &target.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    if let Some((key, secret)) = &target.static_credentials {
+        loader = loader.credentials_provider(ecs::config::Credentials::new(key, secret, None, None, "ferry-static"));
+    }
+    loader.load().await
+}
+
+/// The clients ferry uses, sharing one configuration.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub ecs: ecs::Client,
+    pub ecr: ecr::Client,
+    pub autoscaling: autoscaling::Client,
+    pub elbv2: elbv2::Client,
+    pub cloudwatch: cloudwatch::Client,
+}
+
+impl Clients {
+    pub async fn new(target: &Target) -> Clients {
+        let config = sdk_config(target).await;
+        Clients {
+            ecs: ecs::Client::new(&config),
+            ecr: ecr::Client::new(&config),
+            autoscaling: autoscaling::Client::new(&config),
+            elbv2: elbv2::Client::new(&config),
+            cloudwatch: cloudwatch::Client::new(&config),
+        }
+    }
+}

@@ -1,0 +1,497 @@
+//! ECR (`AmazonEC2ContainerRegistry_V20150921`): repositories and image manifests.
+//!
+//! ferry local's ECR holds manifests only (no layers): enough for what deploy tools do with
+//! a registry (resolve a tag to a digest, retag by BatchGetImage + PutImage, check that an
+//! image exists) and for tasks to fail with `CannotPullContainerError` when their image is
+//! missing, as they do on ECS.
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::state::{Image, Partition, Repository};
+use crate::wire::{ApiError, ApiResult, Ctx, Input, paginate, put};
+
+pub fn dispatch(operation: &str, ctx: &mut Ctx, input: &Input) -> Option<ApiResult> {
+    Some(match operation {
+        "CreateRepository" => create_repository(ctx, input),
+        "DescribeRepositories" => describe_repositories(ctx, input),
+        "DeleteRepository" => delete_repository(ctx, input),
+        "PutImage" => put_image(ctx, input),
+        "BatchGetImage" => batch_get_image(ctx, input),
+        "DescribeImages" => describe_images(ctx, input),
+        "ListImages" => list_images(ctx, input),
+        "BatchDeleteImage" => batch_delete_image(ctx, input),
+        _ => return None,
+    })
+}
+
+/// What an image reference in a container definition points at.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ImageRef {
+    /// Not an ECR URI (Docker Hub, another registry): ferry local cannot check it.
+    NotEcr,
+    /// An image of this emulated ECR; `digest` is None when it does not exist.
+    Ecr { repository: String, reference: String, digest: Option<String> },
+}
+
+/// Resolves an image URI of the form `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG|@DIGEST]`
+/// against the partition's repositories.
+pub fn resolve(partition: &Partition, image: &str) -> ImageRef {
+    let Some((host, path)) = image.split_once('/') else {
+        return ImageRef::NotEcr;
+    };
+    let host_parts: Vec<&str> = host.split('.').collect();
+    let is_ecr = host_parts.len() >= 6 && host_parts[1] == "dkr" && host_parts[2] == "ecr" && host.ends_with(".amazonaws.com");
+    if !is_ecr {
+        return ImageRef::NotEcr;
+    }
+    let (repository, reference) = match path.split_once('@') {
+        Some((repo, digest)) => (repo, digest),
+        None => match path.rsplit_once(':') {
+            Some((repo, tag)) => (repo, tag),
+            None => (path, "latest"),
+        },
+    };
+    let same_partition = host_parts[0] == partition.account && host_parts[3] == partition.region;
+    let digest = same_partition
+        .then(|| partition.repositories.get(repository))
+        .flatten()
+        .and_then(|repo| {
+            if reference.starts_with("sha256:") {
+                repo.images.contains_key(reference).then(|| reference.to_string())
+            } else {
+                repo.digest_of_tag(reference).map(str::to_string)
+            }
+        });
+    ImageRef::Ecr { repository: repository.to_string(), reference: reference.to_string(), digest }
+}
+
+fn repository_not_found(ctx: &Ctx, name: &str) -> ApiError {
+    ApiError::client(
+        "RepositoryNotFoundException",
+        format!("The repository with name '{name}' does not exist in the registry with id '{}'", ctx.caller.account),
+    )
+}
+
+fn valid_repository_name(name: &str) -> bool {
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.starts_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && c.ends_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+    };
+    (2..=256).contains(&name.len()) && name.split('/').all(component_ok)
+}
+
+fn valid_tag(tag: &str) -> bool {
+    (1..=300).contains(&tag.len()) && tag.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+fn create_repository(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    let name = input.required_str("repositoryName")?.to_string();
+    if !valid_repository_name(&name) {
+        return Err(ApiError::invalid_parameter(format!(
+            "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*''; got '{name}'"
+        )));
+    }
+    if ctx.partition.repositories.contains_key(&name) {
+        return Err(ApiError::client(
+            "RepositoryAlreadyExistsException",
+            format!("The repository with name '{name}' already exists in the registry with id '{}'", ctx.caller.account),
+        ));
+    }
+    let tags = input
+        .array("tags")
+        .iter()
+        .map(|t| crate::state::Tag {
+            key: t.get("Key").and_then(Value::as_str).unwrap_or_default().to_string(),
+            value: t.get("Value").and_then(Value::as_str).unwrap_or_default().to_string(),
+        })
+        .collect();
+    let repository = Repository {
+        arn: ctx.caller.arn("ecr", &format!("repository/{name}")),
+        uri: format!("{}.dkr.ecr.{}.amazonaws.com/{name}", ctx.caller.account, ctx.caller.region),
+        name: name.clone(),
+        created_at: ctx.now,
+        image_tag_mutability: input.str("imageTagMutability").unwrap_or("MUTABLE").to_string(),
+        image_scanning_configuration: input
+            .value("imageScanningConfiguration")
+            .cloned()
+            .unwrap_or_else(|| json!({"scanOnPush": false})),
+        encryption_configuration: input
+            .value("encryptionConfiguration")
+            .cloned()
+            .unwrap_or_else(|| json!({"encryptionType": "AES256"})),
+        images: Default::default(),
+        tags,
+    };
+    let rendered = render_repository(ctx, &repository);
+    ctx.partition.repositories.insert(name, repository);
+    Ok(json!({ "repository": rendered }))
+}
+
+fn render_repository(ctx: &Ctx, repository: &Repository) -> Value {
+    json!({
+        "repositoryArn": repository.arn,
+        "registryId": ctx.caller.account,
+        "repositoryName": repository.name,
+        "repositoryUri": repository.uri,
+        "createdAt": repository.created_at,
+        "imageTagMutability": repository.image_tag_mutability,
+        "imageScanningConfiguration": repository.image_scanning_configuration,
+        "encryptionConfiguration": repository.encryption_configuration,
+    })
+}
+
+fn describe_repositories(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    let names = input.strings("repositoryNames");
+    let repositories: Vec<Value> = if names.is_empty() {
+        ctx.partition.repositories.values().map(|r| render_repository(ctx, r)).collect()
+    } else {
+        let mut found = Vec::new();
+        for name in &names {
+            let repository = ctx.partition.repositories.get(name).ok_or_else(|| repository_not_found(ctx, name))?;
+            found.push(render_repository(ctx, repository));
+        }
+        found
+    };
+    let (page, next) = paginate(&repositories, input.str("nextToken"), input.i64("maxResults"), 100, 1000)?;
+    let mut out = Map::new();
+    out.insert("repositories".into(), json!(page));
+    put(&mut out, "nextToken", next);
+    Ok(Value::Object(out))
+}
+
+fn delete_repository(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    let name = input.required_str("repositoryName")?;
+    let repository = ctx.partition.repositories.get(name).ok_or_else(|| repository_not_found(ctx, name))?;
+    if !repository.images.is_empty() && input.bool("force") != Some(true) {
+        return Err(ApiError::client(
+            "RepositoryNotEmptyException",
+            format!(
+                "The repository with name '{name}' in registry with id '{}' cannot be deleted because it still contains images",
+                ctx.caller.account
+            ),
+        ));
+    }
+    let rendered = render_repository(ctx, repository);
+    ctx.partition.repositories.remove(name);
+    Ok(json!({ "repository": rendered }))
+}
+
+/// The media type of a manifest: as given, else as the manifest declares it.
+fn media_type_of(manifest: &Value, given: Option<&str>) -> String {
+    given
+        .map(str::to_string)
+        .or_else(|| manifest.get("mediaType").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| "application/vnd.docker.distribution.manifest.v2+json".to_string())
+}
+
+/// What a manifest says its image weighs: config plus layers (or the manifests of an index).
+fn size_of(manifest: &Value) -> i64 {
+    let sum = |key: &str| {
+        manifest.get(key).and_then(Value::as_array).map(|a| a.iter().filter_map(|l| l.get("size")?.as_i64()).sum()).unwrap_or(0)
+    };
+    manifest.pointer("/config/size").and_then(Value::as_i64).unwrap_or(0) + sum("layers") + sum("manifests")
+}
+
+fn put_image(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    let name = input.required_str("repositoryName")?.to_string();
+    let manifest_text = input.required_str("imageManifest")?.to_string();
+    let manifest: Value = serde_json::from_str(&manifest_text).map_err(|_| {
+        ApiError::invalid_parameter("Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'")
+    })?;
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(manifest_text.as_bytes())));
+    if let Some(given) = input.str("imageDigest")
+        && given != digest
+    {
+        return Err(ApiError::client(
+            "ImageDigestDoesNotMatchException",
+            format!("The provided image digest '{given}' does not match the calculated digest '{digest}'"),
+        ));
+    }
+    let tag = input.str("imageTag").map(str::to_string);
+    if let Some(tag) = &tag
+        && !valid_tag(tag)
+    {
+        return Err(ApiError::invalid_parameter(format!(
+            "Invalid parameter at 'imageTag' failed to satisfy constraint: 'must satisfy regular expression [a-zA-Z0-9._-]+'; got '{tag}'"
+        )));
+    }
+    let media_type = media_type_of(&manifest, input.str("imageManifestMediaType"));
+    let account = ctx.caller.account.clone();
+    let not_found = repository_not_found(ctx, &name);
+    let repository = ctx.partition.repositories.get_mut(&name).ok_or(not_found)?;
+    if let Some(existing) = repository.images.get(&digest) {
+        let already = match &tag {
+            Some(t) => existing.tags.contains(t),
+            None => true,
+        };
+        if already {
+            let with_tag = tag.as_ref().map(|t| format!(" and tag '{t}'")).unwrap_or_default();
+            return Err(ApiError::client(
+                "ImageAlreadyExistsException",
+                format!(
+                    "Image with digest '{digest}'{with_tag} already exists in the repository with name '{name}' in registry with id '{account}'"
+                ),
+            ));
+        }
+    }
+    if let Some(tag) = &tag {
+        let holder = repository.digest_of_tag(tag).map(str::to_string);
+        if let Some(holder) = holder.filter(|h| *h != digest) {
+            if repository.image_tag_mutability == "IMMUTABLE" {
+                return Err(ApiError::client(
+                    "ImageTagAlreadyExistsException",
+                    format!("The image tag '{tag}' already exists in the '{name}' repository and cannot be overwritten because the repository is immutable."),
+                ));
+            }
+            if let Some(previous) = repository.images.get_mut(&holder) {
+                previous.tags.retain(|t| t != tag);
+            }
+        }
+    }
+    let image = repository.images.entry(digest.clone()).or_insert_with(|| Image {
+        manifest: manifest_text.clone(),
+        media_type: media_type.clone(),
+        tags: Vec::new(),
+        pushed_at: ctx.now,
+        size_in_bytes: size_of(&manifest),
+    });
+    if let Some(tag) = &tag {
+        image.tags.push(tag.clone());
+    }
+    let mut image_id = Map::new();
+    image_id.insert("imageDigest".into(), json!(digest));
+    put(&mut image_id, "imageTag", tag);
+    Ok(json!({
+        "image": {
+            "registryId": account,
+            "repositoryName": name,
+            "imageId": image_id,
+            "imageManifest": manifest_text,
+            "imageManifestMediaType": media_type,
+        }
+    }))
+}
+
+/// Finds the digest an image id names, or the failure code ECR reports for it.
+fn lookup(repository: &Repository, id: &Value) -> Result<String, (&'static str, &'static str)> {
+    let digest = id.get("imageDigest").and_then(Value::as_str);
+    let tag = id.get("imageTag").and_then(Value::as_str);
+    match (digest, tag) {
+        (Some(d), Some(t)) => match repository.images.get(d) {
+            Some(image) if image.tags.iter().any(|x| x == t) => Ok(d.to_string()),
+            Some(_) => Err(("ImageTagDoesNotMatchDigest", "Invalid image tag for image digest")),
+            None => Err(("ImageNotFound", "Requested image not found")),
+        },
+        (Some(d), None) => {
+            if repository.images.contains_key(d) { Ok(d.to_string()) } else { Err(("ImageNotFound", "Requested image not found")) }
+        }
+        (None, Some(t)) => repository.digest_of_tag(t).map(str::to_string).ok_or(("ImageNotFound", "Requested image not found")),
+        (None, None) => Err(("MissingDigestAndTag", "Invalid request parameters: both tag and digest cannot be null")),
+    }
+}
+
+fn batch_get_image(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    let name = input.required_str("repositoryName")?;
+    let repository = ctx.partition.repositories.get(name).ok_or_else(|| repository_not_found(ctx, name))?;
+    let accepted = input.strings("acceptedMediaTypes");
+    let mut images = Vec::new();
+    let mut failures = Vec::new();
+    for id in input.array("imageIds") {
+        match lookup(repository, id) {
+            Ok(digest) => {
+                let image = &repository.images[&digest];
+                if !accepted.is_empty() && !accepted.contains(&image.media_type) {
+                    failures.push(json!({"imageId": id, "failureCode": "UnsupportedImageType", "failureReason": "The image's media type is not among the accepted media types"}));
+                    continue;
+                }
+                let mut image_id = Map::new();
+                image_id.insert("imageDigest".into(), json!(digest));
+                put(&mut image_id, "imageTag", id.get("imageTag").cloned());
+                images.push(json!({
+                    "registryId": ctx.caller.account,
+                    "repositoryName": name,
+                    "imageId": image_id,
+                    "imageManifest": image.manifest,
+                    "imageManifestMediaType": image.media_type,
+                }));
+            }
+            Err((code, reason)) => failures.push(json!({"imageId": id, "failureCode": code, "failureReason": reason})),
+        }
+    }
+    Ok(json!({ "images": images, "failures": failures }))
+}
+
+fn tag_status_filter<'a>(input: &Input<'a>) -> &'a str {
+    input.value("filter").and_then(|f| f.get("tagStatus")).and_then(Value::as_str).unwrap_or("ANY")
+}
+
+fn describe_images(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    let name = input.required_str("repositoryName")?;
+    let repository = ctx.partition.repositories.get(name).ok_or_else(|| repository_not_found(ctx, name))?;
+    let ids = input.array("imageIds");
+    if !ids.is_empty() && (input.value("maxResults").is_some() || input.value("nextToken").is_some()) {
+        return Err(ApiError::invalid_parameter("maxResults and nextToken cannot be used with imageIds."));
+    }
+    let digests: Vec<String> = if ids.is_empty() {
+        let status = tag_status_filter(input);
+        repository
+            .images
+            .iter()
+            .filter(|(_, i)| match status {
+                "TAGGED" => !i.tags.is_empty(),
+                "UNTAGGED" => i.tags.is_empty(),
+                _ => true,
+            })
+            .map(|(d, _)| d.clone())
+            .collect()
+    } else {
+        let mut found = Vec::new();
+        for id in ids {
+            let digest = lookup(repository, id).map_err(|_| {
+                ApiError::client(
+                    "ImageNotFoundException",
+                    format!(
+                        "The image with imageId {{imageDigest:'{}', imageTag:'{}'}} does not exist within the repository with name '{name}' in the registry with id '{}'",
+                        id.get("imageDigest").and_then(Value::as_str).unwrap_or("null"),
+                        id.get("imageTag").and_then(Value::as_str).unwrap_or("null"),
+                        ctx.caller.account
+                    ),
+                )
+            })?;
+            if !found.contains(&digest) {
+                found.push(digest);
+            }
+        }
+        found
+    };
+    let details: Vec<Value> = digests
+        .iter()
+        .map(|digest| {
+            let image = &repository.images[digest];
+            let manifest: Value = serde_json::from_str(&image.manifest).unwrap_or_default();
+            let mut out = Map::new();
+            out.insert("registryId".into(), json!(ctx.caller.account));
+            out.insert("repositoryName".into(), json!(name));
+            out.insert("imageDigest".into(), json!(digest));
+            if !image.tags.is_empty() {
+                out.insert("imageTags".into(), json!(image.tags));
+            }
+            out.insert("imageSizeInBytes".into(), json!(image.size_in_bytes));
+            out.insert("imagePushedAt".into(), json!(image.pushed_at));
+            out.insert("imageManifestMediaType".into(), json!(image.media_type));
+            put(&mut out, "artifactMediaType", manifest.pointer("/config/mediaType").cloned());
+            Value::Object(out)
+        })
+        .collect();
+    let (page, next) = paginate(&details, input.str("nextToken"), input.i64("maxResults"), 100, 1000)?;
+    let mut out = Map::new();
+    out.insert("imageDetails".into(), json!(page));
+    put(&mut out, "nextToken", next);
+    Ok(Value::Object(out))
+}
+
+fn list_images(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    let name = input.required_str("repositoryName")?;
+    let repository = ctx.partition.repositories.get(name).ok_or_else(|| repository_not_found(ctx, name))?;
+    let status = tag_status_filter(input);
+    let mut ids = Vec::new();
+    for (digest, image) in &repository.images {
+        if image.tags.is_empty() {
+            if status != "TAGGED" {
+                ids.push(json!({"imageDigest": digest}));
+            }
+        } else if status != "UNTAGGED" {
+            ids.extend(image.tags.iter().map(|t| json!({"imageDigest": digest, "imageTag": t})));
+        }
+    }
+    let (page, next) = paginate(&ids, input.str("nextToken"), input.i64("maxResults"), 100, 1000)?;
+    let mut out = Map::new();
+    out.insert("imageIds".into(), json!(page));
+    put(&mut out, "nextToken", next);
+    Ok(Value::Object(out))
+}
+
+fn batch_delete_image(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    let name = input.required_str("repositoryName")?;
+    let not_found = repository_not_found(ctx, name);
+    let repository = ctx.partition.repositories.get_mut(name).ok_or(not_found)?;
+    let mut deleted = Vec::new();
+    let mut failures = Vec::new();
+    for id in input.array("imageIds") {
+        let digest = match lookup(repository, id) {
+            Ok(d) => d,
+            Err((code, reason)) => {
+                failures.push(json!({"imageId": id, "failureCode": code, "failureReason": reason}));
+                continue;
+            }
+        };
+        match id.get("imageTag").and_then(Value::as_str) {
+            // Deleting by tag removes the tag; the image goes with its last tag.
+            Some(tag) => {
+                if let Some(image) = repository.images.get_mut(&digest) {
+                    image.tags.retain(|t| t != tag);
+                    if image.tags.is_empty() {
+                        repository.images.remove(&digest);
+                    }
+                }
+                deleted.push(json!({"imageDigest": digest, "imageTag": tag}));
+            }
+            None => {
+                if let Some(image) = repository.images.remove(&digest) {
+                    if image.tags.is_empty() {
+                        deleted.push(json!({"imageDigest": digest}));
+                    }
+                    deleted.extend(image.tags.iter().map(|t| json!({"imageDigest": digest, "imageTag": t})));
+                }
+            }
+        }
+    }
+    Ok(json!({ "imageIds": deleted, "failures": failures }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecr_uris_resolve_by_tag_and_digest_and_other_registries_are_not_checked() {
+        let mut p = Partition { account: "123456789012".into(), region: "eu-west-1".into(), ..Default::default() };
+        let mut repo = Repository {
+            arn: String::new(),
+            name: "web".into(),
+            uri: String::new(),
+            created_at: 0.0,
+            image_tag_mutability: "MUTABLE".into(),
+            image_scanning_configuration: json!({}),
+            encryption_configuration: json!({}),
+            images: Default::default(),
+            tags: vec![],
+        };
+        repo.images.insert(
+            "sha256:abc".into(),
+            Image { manifest: "{}".into(), media_type: String::new(), tags: vec!["1.0".into()], pushed_at: 0.0, size_in_bytes: 0 },
+        );
+        p.repositories.insert("web".into(), repo);
+        let found = resolve(&p, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.0");
+        assert!(matches!(found, ImageRef::Ecr { digest: Some(ref d), .. } if d == "sha256:abc"));
+        let by_digest = resolve(&p, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:abc");
+        assert!(matches!(by_digest, ImageRef::Ecr { digest: Some(_), .. }));
+        let missing = resolve(&p, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:2.0");
+        assert!(matches!(missing, ImageRef::Ecr { digest: None, .. }));
+        let other_region = resolve(&p, "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.0");
+        assert!(matches!(other_region, ImageRef::Ecr { digest: None, .. }));
+        assert_eq!(resolve(&p, "nginx:latest"), ImageRef::NotEcr);
+        assert_eq!(resolve(&p, "ghcr.io/org/app:1"), ImageRef::NotEcr);
+    }
+
+    #[test]
+    fn repository_names_follow_the_ecr_pattern() {
+        assert!(valid_repository_name("team/web-api"));
+        assert!(!valid_repository_name("Web"));
+        assert!(!valid_repository_name("web/"));
+        assert!(!valid_repository_name("a"));
+    }
+}

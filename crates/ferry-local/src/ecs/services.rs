@@ -1,0 +1,524 @@
+//! CreateService, UpdateService, DescribeServices, ListServices, DeleteService, and the
+//! deployments they start.
+//!
+//! A service keeps both views ECS offers of a rollout: the legacy `deployments` list
+//! (PRIMARY/ACTIVE with `rolloutState`) and the newer service deployments and service
+//! revisions. They are created together here and moved together by the scheduler, so a
+//! client reading either sees the same story.
+
+use std::collections::VecDeque;
+
+use serde_json::{Map, Value, json};
+
+use super::{Ctx, include_tags, render_tags, tags_from};
+use crate::ecr::{self, ImageRef};
+use crate::state::{Deployment, Partition, Service, ServiceDeployment, ServiceEvent, ServiceRevision};
+use crate::wire::{ApiError, ApiResult, Input, alnum_id, digit_id, paginate, put};
+
+/// Members stored as given and echoed back by DescribeServices.
+const PASSTHROUGH: &[&str] = &[
+    "loadBalancers",
+    "serviceRegistries",
+    "networkConfiguration",
+    "placementConstraints",
+    "placementStrategy",
+    "platformVersion",
+    "role",
+    "propagateTags",
+    "enableECSManagedTags",
+    "enableExecuteCommand",
+    "capacityProviderStrategy",
+    "serviceConnectConfiguration",
+    "volumeConfigurations",
+    "availabilityZoneRebalancing",
+];
+
+/// Members whose change makes UpdateService start a new deployment.
+const DEPLOYMENT_TRIGGERS: &[&str] = &["networkConfiguration", "loadBalancers", "serviceRegistries", "platformVersion"];
+
+pub fn create(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    let cluster_arn = ctx.cluster_arn(input)?;
+    let name = input.required_str("serviceName")?.to_string();
+    if name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(ApiError::invalid_parameter(
+            "Invalid service name. Up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed.",
+        ));
+    }
+    let arn = ctx.service_arn(&cluster_arn, &name);
+    match ctx.partition.services.get(&arn).map(|s| s.status.as_str()) {
+        Some("ACTIVE") => return Err(ApiError::invalid_parameter("Creation of service was not idempotent.")),
+        Some("DRAINING") => return Err(ApiError::invalid_parameter("Unable to Start a service that is still Draining.")),
+        _ => {}
+    }
+    let controller = input.value("deploymentController").cloned().unwrap_or_else(|| json!({"type": "ECS"}));
+    if controller.get("type").and_then(Value::as_str) != Some("ECS") {
+        return Err(ApiError::client(
+            "UnsupportedFeatureException",
+            "ferry local supports the ECS deployment controller only (rolling updates).",
+        ));
+    }
+    let reference = input.required_str("taskDefinition")?;
+    let definition = ctx.task_definition(reference).ok_or_else(|| ApiError::invalid_parameter("TaskDefinition not found."))?;
+    if definition.status != "ACTIVE" {
+        return Err(ApiError::invalid_parameter("TaskDefinition is inactive."));
+    }
+    let definition_arn = definition.arn.clone();
+    let network_mode = definition.body.get("networkMode").and_then(Value::as_str).unwrap_or("bridge").to_string();
+    let launch_type = input.str("launchType").map(str::to_string).or_else(|| {
+        input.value("capacityProviderStrategy").is_none().then(|| "EC2".to_string())
+    });
+    check_launch_type(ctx, &definition_arn, launch_type.as_deref())?;
+    if network_mode == "awsvpc" && input.value("networkConfiguration").is_none() {
+        return Err(ApiError::invalid_parameter(
+            "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+        ));
+    }
+    let desired_count = input.i64("desiredCount").unwrap_or(0);
+    if desired_count < 0 {
+        return Err(ApiError::invalid_parameter("desiredCount must be greater than or equal to 0."));
+    }
+    let deployment_configuration = merge_deployment_configuration(&default_deployment_configuration(), input.value("deploymentConfiguration"))?;
+    let tags = tags_from(input, "tags")?;
+    let mut passthrough = Map::new();
+    for key in PASSTHROUGH {
+        if let Some(v) = input.value(key) {
+            passthrough.insert(key.to_string(), v.clone());
+        }
+    }
+    let images = container_images(ctx.partition, &definition_arn);
+    let mut service = Service {
+        arn: arn.clone(),
+        name,
+        cluster_arn,
+        status: "ACTIVE".into(),
+        desired_count,
+        task_definition: definition_arn.clone(),
+        launch_type,
+        deployment_configuration,
+        deployment_controller: controller,
+        health_check_grace_period_seconds: input.i64("healthCheckGracePeriodSeconds"),
+        scheduling_strategy: input.str("schedulingStrategy").unwrap_or("REPLICA").to_string(),
+        created_at: ctx.now,
+        created_by: format!("arn:aws:iam::{}:root", ctx.caller.account),
+        passthrough,
+        deployments: Vec::new(),
+        events: VecDeque::new(),
+        service_deployments: Vec::new(),
+        revisions: Vec::new(),
+        last_completed: None,
+        steady: false,
+        steady_event_at: 0.0,
+        launch_backoff_until: 0.0,
+        consecutive_failures: 0,
+        autoscaling_adjusted_at: None,
+    };
+    new_deployment(&mut service, &definition_arn, images, ctx.caller, ctx.now, None);
+    let rendered = render_service(ctx.partition, &service, false);
+    ctx.partition.services.insert(arn.clone(), service);
+    ctx.partition.tags.insert(arn, tags);
+    Ok(json!({ "service": rendered }))
+}
+
+pub fn update(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    // Resolve everything that can fail before changing anything.
+    let service_name = input.required_str("service")?;
+    let cluster_arn = ctx.cluster_arn(input)?;
+    let arn = ctx.service_arn(&cluster_arn, service_name);
+    let Some(current) = ctx.partition.services.get(&arn).filter(|s| s.cluster_arn == cluster_arn) else {
+        return Err(ApiError::client("ServiceNotFoundException", "Service not found."));
+    };
+    if current.status != "ACTIVE" {
+        return Err(ApiError::client("ServiceNotActiveException", "Service was not ACTIVE."));
+    }
+    let new_definition = match input.str("taskDefinition") {
+        Some(reference) => {
+            let definition =
+                ctx.task_definition(reference).ok_or_else(|| ApiError::invalid_parameter("TaskDefinition not found."))?;
+            if definition.status != "ACTIVE" && definition.arn != current.task_definition {
+                return Err(ApiError::invalid_parameter("TaskDefinition is inactive."));
+            }
+            Some(definition.arn.clone())
+        }
+        None => None,
+    };
+    if let Some(count) = input.i64("desiredCount")
+        && count < 0
+    {
+        return Err(ApiError::invalid_parameter("desiredCount must be greater than or equal to 0."));
+    }
+    let deployment_configuration =
+        merge_deployment_configuration(&current.deployment_configuration, input.value("deploymentConfiguration"))?;
+    let target_definition = new_definition.clone().unwrap_or_else(|| current.task_definition.clone());
+    if let Some(launch_type) = input.str("launchType").or(current.launch_type.as_deref()) {
+        check_launch_type(ctx, &target_definition, Some(launch_type))?;
+    }
+    let triggers_change = DEPLOYMENT_TRIGGERS
+        .iter()
+        .any(|k| input.value(k).is_some_and(|v| current.passthrough.get(*k) != Some(v)));
+    let starts_deployment = new_definition.as_ref().is_some_and(|d| *d != current.task_definition)
+        || input.bool("forceNewDeployment") == Some(true)
+        || triggers_change;
+    let images = container_images(ctx.partition, &target_definition);
+
+    let now = ctx.now;
+    let caller = ctx.caller.clone();
+    let service = ctx.partition.services.get_mut(&arn).ok_or_else(|| ApiError::client("ServiceNotFoundException", "Service not found."))?;
+    service.deployment_configuration = deployment_configuration;
+    if let Some(grace) = input.i64("healthCheckGracePeriodSeconds") {
+        service.health_check_grace_period_seconds = Some(grace);
+    }
+    for key in PASSTHROUGH {
+        if let Some(v) = input.value(key) {
+            service.passthrough.insert(key.to_string(), v.clone());
+        }
+    }
+    if let Some(launch_type) = input.str("launchType") {
+        service.launch_type = Some(launch_type.to_string());
+    }
+    if let Some(count) = input.i64("desiredCount") {
+        service.desired_count = count;
+        if let Some(primary) = service.deployments.first_mut() {
+            primary.desired_count = count;
+            primary.updated_at = now;
+        }
+        service.steady = false;
+    }
+    if starts_deployment {
+        service.task_definition = target_definition.clone();
+        new_deployment(service, &target_definition, images, &caller, now, None);
+    }
+    let service = service.clone();
+    Ok(json!({ "service": render_service(ctx.partition, &service, false) }))
+}
+
+pub fn describe(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    let cluster_arn = ctx.cluster_arn(input)?;
+    let names = input.strings("services");
+    if names.len() > 10 {
+        return Err(ApiError::invalid_parameter("services can have at most 10 items."));
+    }
+    let with_tags = include_tags(input);
+    let mut services = Vec::new();
+    let mut failures = Vec::new();
+    for name in names {
+        let arn = ctx.service_arn(&cluster_arn, &name);
+        match ctx.partition.services.get(&arn).filter(|s| s.cluster_arn == cluster_arn) {
+            Some(service) => services.push(render_service(ctx.partition, service, with_tags)),
+            None => failures.push(json!({"arn": arn, "reason": "MISSING"})),
+        }
+    }
+    Ok(json!({ "services": services, "failures": failures }))
+}
+
+pub fn list(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    let cluster_arn = ctx.cluster_arn(input)?;
+    let launch_type = input.str("launchType");
+    let strategy = input.str("schedulingStrategy");
+    let arns: Vec<String> = ctx
+        .partition
+        .services
+        .values()
+        .filter(|s| s.cluster_arn == cluster_arn && s.status != "INACTIVE")
+        .filter(|s| launch_type.is_none_or(|l| s.launch_type.as_deref() == Some(l)))
+        .filter(|s| strategy.is_none_or(|st| s.scheduling_strategy == st))
+        .map(|s| s.arn.clone())
+        .collect();
+    let (page, next) = paginate(&arns, input.str("nextToken"), input.i64("maxResults"), 10, 100)?;
+    let mut out = Map::new();
+    out.insert("serviceArns".into(), json!(page));
+    put(&mut out, "nextToken", next);
+    Ok(Value::Object(out))
+}
+
+pub fn delete(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    let force = input.bool("force") == Some(true);
+    let now = ctx.now;
+    let service = ctx.service(input, "service")?;
+    if service.status == "INACTIVE" {
+        return Err(ApiError::client("ServiceNotActiveException", "Service was not ACTIVE."));
+    }
+    if service.desired_count > 0 && !force {
+        return Err(ApiError::invalid_parameter("The service cannot be stopped while it is scaled above 0."));
+    }
+    service.status = "DRAINING".into();
+    service.desired_count = 0;
+    for deployment in &mut service.deployments {
+        deployment.desired_count = 0;
+        deployment.updated_at = now;
+    }
+    let service = service.clone();
+    Ok(json!({ "service": render_service(ctx.partition, &service, false) }))
+}
+
+/// ECS's defaults for a rolling (ECS controller) service.
+fn default_deployment_configuration() -> Value {
+    json!({
+        "deploymentCircuitBreaker": {"enable": false, "rollback": false},
+        "maximumPercent": 200,
+        "minimumHealthyPercent": 100,
+        "strategy": "ROLLING"
+    })
+}
+
+/// Applies the members a request gives over the current configuration, and checks the
+/// percentages the way ECS does.
+fn merge_deployment_configuration(current: &Value, update: Option<&Value>) -> Result<Value, ApiError> {
+    let mut merged = current.clone();
+    if let (Some(target), Some(Value::Object(update))) = (merged.as_object_mut(), update) {
+        for (k, v) in update {
+            target.insert(k.clone(), v.clone());
+        }
+    }
+    let max = merged.get("maximumPercent").and_then(Value::as_i64).unwrap_or(200);
+    let min = merged.get("minimumHealthyPercent").and_then(Value::as_i64).unwrap_or(100);
+    if !(0..=100).contains(&min) {
+        return Err(ApiError::invalid_parameter("minimumHealthyPercent must be between 0 and 100."));
+    }
+    if max < 100 || max > 200 {
+        return Err(ApiError::invalid_parameter("maximumPercent must be between 100 and 200."));
+    }
+    if let Some(strategy) = merged.get("strategy").and_then(Value::as_str)
+        && strategy != "ROLLING"
+    {
+        return Err(ApiError::client(
+            "UnsupportedFeatureException",
+            format!("ferry local does not run the {strategy} deployment strategy yet; use ROLLING."),
+        ));
+    }
+    Ok(merged)
+}
+
+fn check_launch_type(ctx: &Ctx, definition_arn: &str, launch_type: Option<&str>) -> Result<(), ApiError> {
+    if launch_type == Some("FARGATE") {
+        let fargate_ready = ctx.task_definition(definition_arn).is_some_and(|d| {
+            d.body.get("networkMode").and_then(Value::as_str) == Some("awsvpc")
+                && d.body.contains_key("cpu")
+                && d.body.contains_key("memory")
+        });
+        if !fargate_ready {
+            return Err(ApiError::invalid_parameter("Task definition does not support launch_type FARGATE."));
+        }
+    }
+    Ok(())
+}
+
+/// The images of a task definition's containers, with the digest each resolves to now in
+/// the emulated ECR (None for images outside it or missing from it).
+pub fn container_images(partition: &Partition, definition_arn: &str) -> Vec<(String, String, Option<String>)> {
+    let Some(definition) = find_definition(partition, definition_arn) else {
+        return Vec::new();
+    };
+    definition
+        .containers()
+        .iter()
+        .map(|c| {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let image = c.get("image").and_then(Value::as_str).unwrap_or_default().to_string();
+            let digest = match ecr::resolve(partition, &image) {
+                ImageRef::Ecr { digest: Some(d), .. } => Some(d),
+                _ => None,
+            };
+            (name, image, digest)
+        })
+        .collect()
+}
+
+pub fn find_definition<'a>(partition: &'a Partition, arn: &str) -> Option<&'a crate::state::TaskDefinition> {
+    let short = arn.rsplit('/').next()?;
+    let (family, revision) = short.rsplit_once(':')?;
+    let revision: i64 = revision.parse().ok()?;
+    partition.task_definitions.get(family)?.iter().find(|t| t.revision == revision)
+}
+
+/// Starts a new PRIMARY deployment of `definition_arn`: the old PRIMARY becomes ACTIVE, a
+/// service revision and a service deployment are recorded. `rollback_of` marks a
+/// circuit-breaker or client rollback (which continues the failed service deployment
+/// instead of starting a new one).
+pub fn new_deployment(
+    service: &mut Service,
+    definition_arn: &str,
+    images: Vec<(String, String, Option<String>)>,
+    caller: &crate::wire::Caller,
+    now: f64,
+    rollback_of: Option<&str>,
+) -> String {
+    let cluster = service.cluster_arn.rsplit('/').next().unwrap_or_default().to_string();
+    let id = format!("ecs-svc/{}", digit_id(19));
+    let revision_id = digit_id(19);
+    let revision_arn = caller.arn("ecs", &format!("service-revision/{cluster}/{}/{revision_id}", service.name));
+    service.revisions.push(ServiceRevision {
+        arn: revision_arn.clone(),
+        task_definition: definition_arn.to_string(),
+        launch_type: service.launch_type.clone(),
+        network_configuration: service.passthrough.get("networkConfiguration").cloned(),
+        load_balancers: service.passthrough.get("loadBalancers").cloned(),
+        container_images: images.clone(),
+        created_at: now,
+    });
+    let source_revisions: Vec<String> = service.deployments.iter().map(|d| d.service_revision_arn.clone()).collect();
+    for old in &mut service.deployments {
+        old.status = "ACTIVE".into();
+        old.updated_at = now;
+    }
+    let service_deployment_arn = match rollback_of {
+        Some(arn) => arn.to_string(),
+        None => {
+            // A new deployment supersedes any service deployment still under way.
+            for sd in &mut service.service_deployments {
+                if matches!(sd.status.as_str(), "PENDING" | "IN_PROGRESS") {
+                    sd.status = "STOPPED".into();
+                    sd.status_reason = Some("Service deployment stopped because a newer service deployment started.".into());
+                    sd.stopped_at = Some(now);
+                    sd.updated_at = now;
+                }
+            }
+            let arn = caller.arn("ecs", &format!("service-deployment/{cluster}/{}/{}", service.name, alnum_id(21)));
+            let threshold = circuit_breaker_threshold(service.desired_count);
+            let breaker = service
+                .deployment_configuration
+                .pointer("/deploymentCircuitBreaker/enable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            service.service_deployments.insert(
+                0,
+                ServiceDeployment {
+                    arn: arn.clone(),
+                    created_at: now,
+                    started_at: None,
+                    finished_at: None,
+                    stopped_at: None,
+                    updated_at: now,
+                    source_revision_arns: source_revisions,
+                    target_revision_arn: revision_arn.clone(),
+                    status: "PENDING".into(),
+                    status_reason: None,
+                    deployment_configuration: service.deployment_configuration.clone(),
+                    rollback: None,
+                    circuit_breaker_status: if breaker { "MONITORING" } else { "DISABLED" }.into(),
+                    failure_count: 0,
+                    threshold,
+                },
+            );
+            arn
+        }
+    };
+    let deployment = Deployment {
+        id: id.clone(),
+        status: "PRIMARY".into(),
+        task_definition: definition_arn.to_string(),
+        desired_count: service.desired_count,
+        failed_tasks: 0,
+        created_at: now,
+        updated_at: now,
+        launch_type: service.launch_type.clone(),
+        network_configuration: service.passthrough.get("networkConfiguration").cloned(),
+        rollout_state: "IN_PROGRESS".into(),
+        rollout_state_reason: format!("ECS deployment {id} in progress."),
+        image_digests: images.into_iter().filter_map(|(name, _, digest)| Some((name, digest?))).collect(),
+        service_deployment_arn,
+        service_revision_arn: revision_arn,
+    };
+    service.deployments.insert(0, deployment);
+    service.steady = false;
+    service.consecutive_failures = 0;
+    service.launch_backoff_until = 0.0;
+    id
+}
+
+/// The circuit breaker's failure threshold as AWS documents it: half the desired count,
+/// at least 3 and at most 200.
+pub fn circuit_breaker_threshold(desired_count: i64) -> i64 {
+    ((desired_count as f64 * 0.5).ceil() as i64).clamp(3, 200)
+}
+
+/// Adds a service event (newest first; ECS keeps the latest 100).
+pub fn record_event(service: &mut Service, now: f64, message: String) {
+    service.events.push_front(ServiceEvent { id: uuid::Uuid::new_v4().to_string(), created_at: now, message });
+    service.events.truncate(100);
+}
+
+pub fn render_service(partition: &Partition, service: &Service, with_tags: bool) -> Value {
+    let mut running = 0;
+    let mut pending = 0;
+    let mut per_deployment: std::collections::HashMap<&str, (i64, i64)> = Default::default();
+    for task in partition.tasks.values().filter(|t| t.service_arn.as_deref() == Some(service.arn.as_str())) {
+        let counts = per_deployment.entry(task.deployment_id.as_deref().unwrap_or_default()).or_default();
+        match task.last_status.as_str() {
+            "RUNNING" => {
+                running += 1;
+                counts.0 += 1;
+            }
+            "PROVISIONING" | "PENDING" | "ACTIVATING" => {
+                pending += 1;
+                counts.1 += 1;
+            }
+            _ => {}
+        }
+    }
+    let deployments: Vec<Value> = service
+        .deployments
+        .iter()
+        .map(|d| {
+            let (r, p) = per_deployment.get(d.id.as_str()).copied().unwrap_or_default();
+            let mut out = Map::new();
+            out.insert("id".into(), json!(d.id));
+            out.insert("status".into(), json!(d.status));
+            out.insert("taskDefinition".into(), json!(d.task_definition));
+            out.insert("desiredCount".into(), json!(d.desired_count));
+            out.insert("pendingCount".into(), json!(p));
+            out.insert("runningCount".into(), json!(r));
+            out.insert("failedTasks".into(), json!(d.failed_tasks));
+            out.insert("createdAt".into(), json!(d.created_at));
+            out.insert("updatedAt".into(), json!(d.updated_at));
+            put(&mut out, "launchType", d.launch_type.clone());
+            put(&mut out, "networkConfiguration", d.network_configuration.clone());
+            out.insert("rolloutState".into(), json!(d.rollout_state));
+            out.insert("rolloutStateReason".into(), json!(d.rollout_state_reason));
+            Value::Object(out)
+        })
+        .collect();
+    let events: Vec<Value> = service
+        .events
+        .iter()
+        .map(|e| json!({"id": e.id, "createdAt": e.created_at, "message": e.message}))
+        .collect();
+    let pass = |key: &str, default: Value| service.passthrough.get(key).cloned().unwrap_or(default);
+    let mut out = Map::new();
+    out.insert("serviceArn".into(), json!(service.arn));
+    out.insert("serviceName".into(), json!(service.name));
+    out.insert("clusterArn".into(), json!(service.cluster_arn));
+    out.insert("loadBalancers".into(), pass("loadBalancers", json!([])));
+    out.insert("serviceRegistries".into(), pass("serviceRegistries", json!([])));
+    out.insert("status".into(), json!(service.status));
+    out.insert("desiredCount".into(), json!(service.desired_count));
+    out.insert("runningCount".into(), json!(running));
+    out.insert("pendingCount".into(), json!(pending));
+    put(&mut out, "launchType", service.launch_type.clone());
+    put(&mut out, "capacityProviderStrategy", service.passthrough.get("capacityProviderStrategy").cloned());
+    if service.launch_type.as_deref() == Some("FARGATE") {
+        out.insert("platformVersion".into(), pass("platformVersion", json!("LATEST")));
+        out.insert("platformFamily".into(), json!("Linux"));
+    }
+    out.insert("taskDefinition".into(), json!(service.task_definition));
+    out.insert("deploymentConfiguration".into(), service.deployment_configuration.clone());
+    out.insert("deployments".into(), Value::Array(deployments));
+    put(&mut out, "roleArn", service.passthrough.get("role").cloned());
+    out.insert("events".into(), Value::Array(events));
+    out.insert("createdAt".into(), json!(service.created_at));
+    out.insert("placementConstraints".into(), pass("placementConstraints", json!([])));
+    out.insert("placementStrategy".into(), pass("placementStrategy", json!([])));
+    put(&mut out, "networkConfiguration", service.passthrough.get("networkConfiguration").cloned());
+    put(&mut out, "healthCheckGracePeriodSeconds", service.health_check_grace_period_seconds);
+    out.insert("schedulingStrategy".into(), json!(service.scheduling_strategy));
+    out.insert("deploymentController".into(), service.deployment_controller.clone());
+    if with_tags {
+        out.insert("tags".into(), render_tags(partition.tags.get(&service.arn).map(Vec::as_slice).unwrap_or(&[])));
+    }
+    out.insert("createdBy".into(), json!(service.created_by));
+    out.insert("enableECSManagedTags".into(), pass("enableECSManagedTags", json!(false)));
+    out.insert("propagateTags".into(), pass("propagateTags", json!("NONE")));
+    out.insert("enableExecuteCommand".into(), pass("enableExecuteCommand", json!(false)));
+    put(&mut out, "serviceConnectConfiguration", service.passthrough.get("serviceConnectConfiguration").cloned());
+    put(&mut out, "volumeConfigurations", service.passthrough.get("volumeConfigurations").cloned());
+    Value::Object(out)
+}

@@ -1,0 +1,32 @@
+//! ferry local: an embedded, wire-compatible ECS (with ECR and Application Auto Scaling)
+//! that runs tasks as host processes.
+//!
+//! It is what ferry's README demo and integration tests run against, and a place for users
+//! to rehearse a pipeline with the aws CLI, boto3 or any AWS SDK: point the client's
+//! endpoint URL at it and nothing else changes. The botocore service models in `models/`
+//! are its specification; where it cannot do what ECS does (no containers, one host) the
+//! README of ferry local (`docs/local.md`) says so.
+//!
+//! Layout: `server` (HTTP, dispatch, admin path) → `model` (validation against the service
+//! models) → `ecs`, `ecr`, `autoscaling` (control plane handlers, which only change
+//! `state`) ← `scheduler` (rolling deployments, circuit breaker) ← `runtime` (processes,
+//! health checks, the task lifecycle).
+
+mod autoscaling;
+mod ecr;
+mod ecs;
+pub mod faults;
+mod model;
+mod runtime;
+mod scheduler;
+mod server;
+mod state;
+pub mod wire;
+
+pub use server::{DEFAULT_PORT, LocalError, LocalServer, Options};
+
+/// Where a task's container logs are kept under the state directory:
+/// `logs/<task id>/<container name>.log`.
+pub fn task_log_dir(state_dir: &std::path::Path, task_id: &str) -> std::path::PathBuf {
+    state_dir.join("logs").join(task_id)
+}

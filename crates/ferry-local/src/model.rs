@@ -1,0 +1,269 @@
+//! The botocore service models, embedded, and the validation of every request against its
+//! operation's input shape. This is how ferry local refuses a bad request the way AWS does
+//! (before anything changes): a JSON type the model does not allow is a
+//! `SerializationException`; a missing required member or a value outside the model's enum
+//! is the service's validation error.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+
+use crate::wire::ApiError;
+
+/// One AWS service ferry local speaks, as its model describes it.
+pub struct ServiceModel {
+    pub target_prefix: String,
+    shapes: Map<String, Value>,
+    /// operation name → input shape name
+    inputs: HashMap<String, Option<String>>,
+    /// The exception this service uses for a request that breaks the model's constraints.
+    validation_error: &'static str,
+}
+
+/// The services ferry local serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Service {
+    Ecs,
+    Ecr,
+    ApplicationAutoScaling,
+}
+
+static ECS: OnceLock<Option<ServiceModel>> = OnceLock::new();
+static ECR: OnceLock<Option<ServiceModel>> = OnceLock::new();
+static AAS: OnceLock<Option<ServiceModel>> = OnceLock::new();
+
+impl Service {
+    pub fn model(self) -> Option<&'static ServiceModel> {
+        match self {
+            Service::Ecs => ECS
+                .get_or_init(|| ServiceModel::load(include_bytes!("../models/ecs.json.gz"), "InvalidParameterException"))
+                .as_ref(),
+            Service::Ecr => ECR
+                .get_or_init(|| ServiceModel::load(include_bytes!("../models/ecr.json.gz"), "InvalidParameterException"))
+                .as_ref(),
+            Service::ApplicationAutoScaling => AAS
+                .get_or_init(|| {
+                    ServiceModel::load(include_bytes!("../models/application-autoscaling.json.gz"), "ValidationException")
+                })
+                .as_ref(),
+        }
+    }
+
+    /// Which service an `X-Amz-Target` prefix names.
+    pub fn from_target_prefix(prefix: &str) -> Option<Service> {
+        [Service::Ecs, Service::Ecr, Service::ApplicationAutoScaling]
+            .into_iter()
+            .find(|s| s.model().is_some_and(|m| m.target_prefix == prefix))
+    }
+
+    /// The short name used in ARNs, fault rules and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Ecs => "ecs",
+            Service::Ecr => "ecr",
+            Service::ApplicationAutoScaling => "application-autoscaling",
+        }
+    }
+}
+
+impl ServiceModel {
+    fn load(gz: &[u8], validation_error: &'static str) -> Option<ServiceModel> {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(gz).read_to_string(&mut text).ok()?;
+        let mut model: Value = serde_json::from_str(&text).ok()?;
+        let target_prefix = model.pointer("/metadata/targetPrefix")?.as_str()?.to_string();
+        let inputs = model
+            .get("operations")?
+            .as_object()?
+            .iter()
+            .map(|(name, op)| {
+                let input = op.pointer("/input/shape").and_then(Value::as_str).map(str::to_string);
+                (name.clone(), input)
+            })
+            .collect();
+        let shapes = model.get_mut("shapes")?.as_object_mut().map(std::mem::take)?;
+        Some(ServiceModel { target_prefix, shapes, inputs, validation_error })
+    }
+
+    pub fn has_operation(&self, operation: &str) -> bool {
+        self.inputs.contains_key(operation)
+    }
+
+    /// Checks `body` against `operation`'s input shape.
+    pub fn validate(&self, operation: &str, body: &Value) -> Result<(), ApiError> {
+        let Some(Some(shape)) = self.inputs.get(operation) else {
+            return Ok(());
+        };
+        let mut problems = Vec::new();
+        self.check(shape, body, String::new(), &mut problems)?;
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let count = problems.len();
+        let noun = if count == 1 { "error" } else { "errors" };
+        Err(ApiError::client(
+            self.validation_error,
+            format!("{count} validation {noun} detected: {}", problems.join("; ")),
+        ))
+    }
+
+    fn check(&self, shape_name: &str, value: &Value, path: String, problems: &mut Vec<String>) -> Result<(), ApiError> {
+        let Some(shape) = self.shapes.get(shape_name) else {
+            return Ok(());
+        };
+        let kind = shape.get("type").and_then(Value::as_str).unwrap_or("structure");
+        let mismatch = |expected: &str| {
+            Err(ApiError::client(
+                "SerializationException",
+                format!("{} can not be converted to {expected} (at '{path}')", json_kind(value)),
+            ))
+        };
+        match kind {
+            "structure" => {
+                let Some(object) = value.as_object() else {
+                    return mismatch("a structure");
+                };
+                let members = shape.get("members").and_then(Value::as_object);
+                for required in shape.get("required").and_then(Value::as_array).into_iter().flatten() {
+                    let Some(name) = required.as_str() else { continue };
+                    if object.get(name).is_none_or(Value::is_null) {
+                        problems.push(format!(
+                            "Value null at '{}' failed to satisfy constraint: Member must not be null",
+                            join(&path, name)
+                        ));
+                    }
+                }
+                for (name, member_value) in object {
+                    if member_value.is_null() {
+                        continue;
+                    }
+                    let member_shape = members
+                        .and_then(|m| m.get(name))
+                        .and_then(|m| m.get("shape"))
+                        .and_then(Value::as_str);
+                    // Members the model does not know are ignored, as the real services do.
+                    if let Some(member_shape) = member_shape {
+                        self.check(member_shape, member_value, join(&path, name), problems)?;
+                    }
+                }
+            }
+            "list" => {
+                let Some(items) = value.as_array() else {
+                    return mismatch("a list");
+                };
+                let member = shape.pointer("/member/shape").and_then(Value::as_str).unwrap_or_default();
+                for (i, item) in items.iter().enumerate() {
+                    self.check(member, item, format!("{path}.{}.member", i + 1), problems)?;
+                }
+            }
+            "map" => {
+                let Some(entries) = value.as_object() else {
+                    return mismatch("a map");
+                };
+                let member = shape.pointer("/value/shape").and_then(Value::as_str).unwrap_or_default();
+                for (key, item) in entries {
+                    self.check(member, item, join(&path, key), problems)?;
+                }
+            }
+            "string" => {
+                let Some(s) = value.as_str() else {
+                    return mismatch("a String");
+                };
+                if let Some(allowed) = shape.get("enum").and_then(Value::as_array)
+                    && !allowed.iter().any(|a| a.as_str() == Some(s))
+                {
+                    let set: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+                    problems.push(format!(
+                        "Value '{s}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                        set.join(", ")
+                    ));
+                }
+            }
+            "integer" | "long" => {
+                if !(value.is_i64() || value.is_u64()) {
+                    return mismatch("an Integer");
+                }
+            }
+            "double" | "float" => {
+                if !value.is_number() {
+                    return mismatch("a Double");
+                }
+            }
+            "boolean" => {
+                if !value.is_boolean() {
+                    return mismatch("a Boolean");
+                }
+            }
+            "timestamp" => {
+                if !(value.is_number() || value.is_string()) {
+                    return mismatch("a Timestamp");
+                }
+            }
+            "blob" => {
+                if !value.is_string() {
+                    return mismatch("a Blob");
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() { name.to_string() } else { format!("{path}.{name}") }
+}
+
+/// How Coral names a JSON value's type in a `SerializationException`.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NULL_VALUE",
+        Value::Bool(_) => "BOOLEAN_VALUE",
+        Value::Number(_) => "NUMBER_VALUE",
+        Value::String(_) => "STRING_VALUE",
+        Value::Array(_) => "START_ARRAY",
+        Value::Object(_) => "START_OBJECT",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_embedded_models_load_and_know_their_operations() {
+        let ecs = Service::Ecs.model().unwrap();
+        assert_eq!(ecs.target_prefix, "AmazonEC2ContainerServiceV20141113");
+        assert!(ecs.has_operation("CreateService"));
+        assert!(Service::Ecr.model().unwrap().has_operation("PutImage"));
+        assert_eq!(
+            Service::from_target_prefix("AnyScaleFrontendService"),
+            Some(Service::ApplicationAutoScaling)
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_is_a_serialization_exception() {
+        let ecs = Service::Ecs.model().unwrap();
+        let err = ecs
+            .validate("UpdateService", &json!({"service": "web", "desiredCount": "two"}))
+            .unwrap_err();
+        assert_eq!(err.code, "SerializationException");
+        assert!(err.message.contains("desiredCount"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_missing_required_member_and_a_bad_enum_are_named() {
+        let ecs = Service::Ecs.model().unwrap();
+        let err = ecs
+            .validate("RegisterTaskDefinition", &json!({"containerDefinitions": [], "networkMode": "weird"}))
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidParameterException");
+        assert!(err.message.contains("'family'"), "{}", err.message);
+        assert!(err.message.contains("'networkMode'"), "{}", err.message);
+        assert!(err.message.starts_with("2 validation errors"), "{}", err.message);
+    }
+}

@@ -1,0 +1,349 @@
+//! The service scheduler: what ECS does for a REPLICA service with the rolling update
+//! (ECS) deployment controller, one reconcile per service per tick.
+//!
+//! Each reconcile reads the service and its tasks and decides, like ECS:
+//! - count failures (tasks that failed to start, essential containers that exited, tasks
+//!   that failed their health checks after the grace period) against the deployment, and
+//!   trip the circuit breaker at its threshold, rolling back to the last COMPLETED
+//!   deployment when asked to;
+//! - start tasks of the PRIMARY deployment up to `desiredCount`, never running more than
+//!   `maximumPercent` of it in all;
+//! - stop tasks of older deployments while keeping `minimumHealthyPercent` healthy;
+//! - mark the deployment COMPLETED (and the service deployment SUCCESSFUL or
+//!   ROLLBACK_SUCCESSFUL) once the PRIMARY runs `desiredCount` healthy tasks and nothing
+//!   else runs, then report a steady state.
+//!
+//! It only changes records; the runtime starts and stops the processes.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::ecs::{Placement, new_task, record_event};
+use crate::state::{Partition, Service, Task};
+use crate::wire::Caller;
+
+/// How long to wait before launching again after a task of the service failed, doubling
+/// with each consecutive failure up to `MAX_BACKOFF` (ECS throttles relaunches the same way,
+/// over longer times).
+const FIRST_BACKOFF: f64 = 0.5;
+const MAX_BACKOFF: f64 = 10.0;
+
+const CIRCUIT_BREAKER_REASON: &str = "ECS deployment circuit breaker: tasks failed to start.";
+
+pub fn reconcile_all(partition: &mut Partition, now: f64) {
+    let caller = Caller { account: partition.account.clone(), region: partition.region.clone() };
+    let arns: Vec<String> = partition.services.keys().cloned().collect();
+    for arn in arns {
+        reconcile(partition, &arn, &caller, now);
+    }
+}
+
+fn is_failure(task: &Task) -> bool {
+    matches!(task.stop_code.as_deref(), Some("TaskFailedToStart" | "EssentialContainerExited"))
+        || task.stopped_reason.as_deref() == Some(UNHEALTHY_REASON)
+}
+
+const UNHEALTHY_REASON: &str = "Task failed container health checks";
+
+pub fn reconcile(partition: &mut Partition, service_arn: &str, caller: &Caller, now: f64) {
+    let Partition { services, tasks, task_definitions, .. } = partition;
+    let Some(service) = services.get_mut(service_arn) else { return };
+    if service.status == "INACTIVE" {
+        return;
+    }
+    let name = service.name.clone();
+    let grace = service.health_check_grace_period_seconds.unwrap_or(0) as f64;
+
+    // Replace tasks that failed their container health checks once the grace period is over.
+    for task in tasks.values_mut().filter(|t| t.service_arn.as_deref() == Some(service_arn)) {
+        if task.desired_status == "RUNNING"
+            && task.last_status == "RUNNING"
+            && task.health_status == "UNHEALTHY"
+            && task.started_at.is_some_and(|s| now - s >= grace)
+        {
+            stop_task(task, "ServiceSchedulerInitiated", UNHEALTHY_REASON, now);
+            let id = task.id().to_string();
+            record_event(service, now, format!("(service {name}) (task {id}) failed container health checks."));
+        }
+    }
+
+    // Count failures against the deployment each task belongs to.
+    let mut failed_now = 0;
+    for task in tasks.values_mut().filter(|t| t.service_arn.as_deref() == Some(service_arn)) {
+        if task.failure_counted || !is_failure(task) {
+            continue;
+        }
+        task.failure_counted = true;
+        failed_now += 1;
+        if let Some(deployment) = service.deployments.iter_mut().find(|d| Some(&d.id) == task.deployment_id.as_ref()) {
+            deployment.failed_tasks += 1;
+            deployment.updated_at = now;
+        }
+    }
+    if failed_now > 0 {
+        service.consecutive_failures += failed_now;
+        let backoff = (FIRST_BACKOFF * 2f64.powi(service.consecutive_failures.saturating_sub(1) as i32)).min(MAX_BACKOFF);
+        service.launch_backoff_until = now + backoff;
+        service.steady = false;
+    }
+
+    trip_circuit_breaker(service, task_definitions, caller, now);
+
+    if let Some(sd) = service.deployments.first().and_then(|p| {
+        let arn = p.service_deployment_arn.clone();
+        service.service_deployments.iter_mut().find(|sd| sd.arn == arn)
+    }) && sd.status == "PENDING"
+    {
+        sd.status = "IN_PROGRESS".into();
+        sd.started_at = Some(now);
+        sd.updated_at = now;
+    }
+
+    let Some(primary) = service.deployments.first().cloned() else { return };
+    let desired = service.desired_count;
+    let max_percent = service.deployment_configuration.get("maximumPercent").and_then(Value::as_i64).unwrap_or(200);
+    let min_percent = service.deployment_configuration.get("minimumHealthyPercent").and_then(Value::as_i64).unwrap_or(100);
+    let max_total = desired * max_percent / 100;
+    let min_healthy = (desired * min_percent + 99) / 100;
+
+    let service_tasks = |tasks: &BTreeMap<String, Task>| -> Vec<String> {
+        tasks
+            .values()
+            .filter(|t| t.service_arn.as_deref() == Some(service_arn) && t.desired_status == "RUNNING")
+            .map(|t| t.arn.clone())
+            .collect()
+    };
+    let active = service_tasks(tasks);
+    let is_primary = |t: &Task| t.deployment_id.as_deref() == Some(primary.id.as_str());
+    let primary_active: Vec<String> = active.iter().filter(|a| is_primary(&tasks[*a])).cloned().collect();
+    let mut old_active: Vec<String> = active.iter().filter(|a| !is_primary(&tasks[*a])).cloned().collect();
+    let healthy_total = active.iter().filter(|a| tasks[*a].is_healthy()).count() as i64;
+
+    let mut started = Vec::new();
+    let mut stopped = Vec::new();
+
+    // Scale in the primary when it runs more than desired (least healthy first).
+    if primary_active.len() as i64 > desired {
+        let mut extra = primary_active.clone();
+        extra.sort_by_key(|a| (tasks[a].is_healthy(), tasks[a].created_at as i64));
+        for arn in extra.into_iter().take(primary_active.len() - desired.max(0) as usize) {
+            if let Some(t) = tasks.get_mut(&arn) {
+                stop_task(t, "ServiceSchedulerInitiated", &format!("Scaling activity initiated by (deployment {})", primary.id), now);
+                stopped.push(t.id().to_string());
+            }
+        }
+    }
+
+    // Stop old tasks: unhealthy ones freely, healthy ones down to the minimum healthy count.
+    old_active.sort_by_key(|a| (tasks[a].is_healthy(), tasks[a].created_at as i64));
+    let mut healthy_left = healthy_total;
+    for arn in old_active {
+        let Some(t) = tasks.get_mut(&arn) else { continue };
+        let healthy = t.is_healthy();
+        if healthy && healthy_left - 1 < min_healthy {
+            continue;
+        }
+        let owner = t.deployment_id.clone().unwrap_or_default();
+        stop_task(t, "ServiceSchedulerInitiated", &format!("Scaling activity initiated by (deployment {owner})"), now);
+        stopped.push(t.id().to_string());
+        if healthy {
+            healthy_left -= 1;
+        }
+    }
+
+    // Start primary tasks within maximumPercent (counting tasks still stopping, as ECS does).
+    let launching_allowed = service.status == "ACTIVE"
+        && primary.rollout_state != "FAILED"
+        && now >= service.launch_backoff_until;
+    if launching_allowed {
+        let in_flight = tasks
+            .values()
+            .filter(|t| t.service_arn.as_deref() == Some(service_arn) && !t.is_stopped())
+            .count() as i64;
+        let room = (max_total.max(desired) - in_flight).max(0);
+        let want = desired - primary_active.len() as i64;
+        let definition = find(task_definitions, &primary.task_definition);
+        if let Some(definition) = definition {
+            for _ in 0..want.min(room).max(0) {
+                let task = new_task(
+                    definition,
+                    Placement {
+                        cluster_arn: &service.cluster_arn,
+                        group: format!("service:{}", service.name),
+                        started_by: Some(primary.id.clone()),
+                        service_arn: Some(service.arn.clone()),
+                        deployment_id: Some(primary.id.clone()),
+                        launch_type: service.launch_type.clone(),
+                        overrides: serde_json::json!({}),
+                        image_digests: &primary.image_digests,
+                    },
+                    caller,
+                    now,
+                );
+                started.push(task.id().to_string());
+                tasks.insert(task.arn.clone(), task);
+            }
+        }
+    }
+
+    if !started.is_empty() {
+        service.steady = false;
+        let list: Vec<String> = started.iter().map(|id| format!("(task {id})")).collect();
+        record_event(service, now, format!("(service {name}) has started {} tasks: {}.", started.len(), list.join(" ")));
+    }
+    if !stopped.is_empty() {
+        service.steady = false;
+        let list: Vec<String> = stopped.iter().map(|id| format!("(task {id})")).collect();
+        record_event(service, now, format!("(service {name}) has stopped {} running tasks: {}.", stopped.len(), list.join(" ")));
+    }
+
+    complete_if_done(service, tasks, now);
+}
+
+fn find<'a>(
+    definitions: &'a BTreeMap<String, Vec<crate::state::TaskDefinition>>,
+    arn: &str,
+) -> Option<&'a crate::state::TaskDefinition> {
+    let short = arn.rsplit('/').next()?;
+    let (family, revision) = short.rsplit_once(':')?;
+    let revision: i64 = revision.parse().ok()?;
+    definitions.get(family)?.iter().find(|t| t.revision == revision)
+}
+
+/// Marks a task to be stopped; the runtime sends the signals.
+pub fn stop_task(task: &mut Task, code: &str, reason: &str, now: f64) {
+    if task.desired_status == "STOPPED" {
+        return;
+    }
+    task.desired_status = "STOPPED".into();
+    task.stop_code = Some(code.to_string());
+    task.stopped_reason = Some(reason.to_string());
+    task.stopping_at = Some(now);
+    task.version += 1;
+}
+
+fn trip_circuit_breaker(
+    service: &mut Service,
+    definitions: &BTreeMap<String, Vec<crate::state::TaskDefinition>>,
+    caller: &Caller,
+    now: f64,
+) {
+    let breaker = service.deployment_configuration.get("deploymentCircuitBreaker").cloned().unwrap_or_default();
+    if breaker.get("enable").and_then(Value::as_bool) != Some(true) {
+        return;
+    }
+    let Some(primary) = service.deployments.first() else { return };
+    let threshold = crate::ecs::circuit_breaker_threshold(primary.desired_count);
+    if primary.rollout_state != "IN_PROGRESS" || primary.failed_tasks < threshold {
+        return;
+    }
+    let primary_id = primary.id.clone();
+    let sd_arn = primary.service_deployment_arn.clone();
+    let failed = primary.failed_tasks;
+    let name = service.name.clone();
+    record_event(service, now, format!("(service {name}) (deployment {primary_id}) deployment failed: tasks failed to start."));
+    let rolling_back_already = service
+        .service_deployments
+        .iter()
+        .any(|sd| sd.arn == sd_arn && sd.status == "ROLLBACK_IN_PROGRESS");
+    if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
+        sd.circuit_breaker_status = "TRIGGERED".into();
+        sd.failure_count = failed;
+        sd.updated_at = now;
+    }
+    let rollback = breaker.get("rollback").and_then(Value::as_bool) == Some(true);
+    let target = service.last_completed.clone().filter(|t| t.id != primary_id);
+    match (rollback && !rolling_back_already, target) {
+        (true, Some(target)) if find(definitions, &target.task_definition).is_some() => {
+            let images = service
+                .revisions
+                .iter()
+                .find(|r| r.arn == target.service_revision_arn)
+                .map(|r| r.container_images.clone())
+                .unwrap_or_default();
+            if let Some(p) = service.deployments.first_mut() {
+                p.rollout_state_reason = CIRCUIT_BREAKER_REASON.into();
+            }
+            crate::ecs::start_rollback(
+                service,
+                &sd_arn,
+                &target.task_definition,
+                &target.service_revision_arn,
+                images,
+                caller,
+                now,
+                CIRCUIT_BREAKER_REASON,
+            );
+            if let Some(failed) = service.deployments.get_mut(1) {
+                failed.rollout_state_reason = CIRCUIT_BREAKER_REASON.into();
+            }
+        }
+        _ => {
+            if let Some(p) = service.deployments.first_mut() {
+                p.rollout_state = "FAILED".into();
+                p.rollout_state_reason = CIRCUIT_BREAKER_REASON.into();
+                p.updated_at = now;
+            }
+            if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
+                sd.status = if rolling_back_already { "ROLLBACK_FAILED" } else { "STOPPED" }.into();
+                sd.status_reason = Some(CIRCUIT_BREAKER_REASON.into());
+                sd.stopped_at = Some(now);
+                sd.finished_at = Some(now);
+                sd.updated_at = now;
+            }
+        }
+    }
+}
+
+fn complete_if_done(service: &mut Service, tasks: &BTreeMap<String, Task>, now: f64) {
+    let Some(primary) = service.deployments.first() else { return };
+    let mine: Vec<&Task> = tasks.values().filter(|t| t.service_arn.as_deref() == Some(service.arn.as_str())).collect();
+    let primary_healthy = mine
+        .iter()
+        .filter(|t| t.deployment_id.as_deref() == Some(primary.id.as_str()) && t.is_healthy())
+        .count() as i64;
+    let primary_alive = mine
+        .iter()
+        .filter(|t| t.deployment_id.as_deref() == Some(primary.id.as_str()) && !t.is_stopped())
+        .count() as i64;
+    let others_alive = mine.iter().any(|t| t.deployment_id.as_deref() != Some(primary.id.as_str()) && !t.is_stopped());
+    let settled = primary_healthy == service.desired_count && primary_alive == service.desired_count && !others_alive;
+    let name = service.name.clone();
+
+    if service.status == "DRAINING" {
+        if mine.iter().all(|t| t.is_stopped()) {
+            service.status = "INACTIVE".into();
+        }
+        return;
+    }
+    if !settled {
+        return;
+    }
+    if primary.rollout_state == "IN_PROGRESS" {
+        let id = primary.id.clone();
+        let sd_arn = primary.service_deployment_arn.clone();
+        if let Some(p) = service.deployments.first_mut() {
+            p.rollout_state = "COMPLETED".into();
+            p.rollout_state_reason = format!("ECS deployment {id} completed.");
+            p.updated_at = now;
+        }
+        service.deployments.truncate(1);
+        service.last_completed = service.deployments.first().cloned();
+        if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
+            sd.status = if sd.status == "ROLLBACK_IN_PROGRESS" { "ROLLBACK_SUCCESSFUL" } else { "SUCCESSFUL" }.into();
+            sd.finished_at = Some(now);
+            sd.updated_at = now;
+            if sd.circuit_breaker_status == "MONITORING" {
+                sd.circuit_breaker_status = "MONITORING_COMPLETE".into();
+            }
+        }
+        record_event(service, now, format!("(service {name}) (deployment {id}) deployment completed."));
+    }
+    if !service.steady {
+        service.steady = true;
+        service.consecutive_failures = 0;
+        service.steady_event_at = now;
+        record_event(service, now, format!("(service {name}) has reached a steady state."));
+    }
+}

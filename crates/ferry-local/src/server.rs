@@ -1,0 +1,344 @@
+//! The HTTP endpoint: one port on 127.0.0.1 serving every emulated service the way the
+//! regional endpoints do (AWS JSON 1.1, dispatched on `X-Amz-Target`), plus the admin path
+//! `/_ferry/…` for faults, limits and status.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State as AxumState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde_json::{Map, Value, json};
+
+use crate::faults::{ApiFault, Faults, RateLimit, TaskFault};
+use crate::model::Service;
+use crate::runtime::{Engine, lock};
+use crate::state::{State, state_file, write_atomically};
+use crate::wire::{ApiError, Ctx, Input, caller_from_auth, now};
+
+/// The port `ferry local up` listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 4590;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// 0 picks a free port.
+    pub port: u16,
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error("cannot use state directory {dir}: {source}")]
+    StateDir { dir: PathBuf, source: std::io::Error },
+    #[error("cannot read saved state: {0}")]
+    State(String),
+}
+
+#[derive(Clone)]
+struct App {
+    engine: Arc<Engine>,
+    started_at: f64,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+/// A running ferry local.
+pub struct LocalServer {
+    addr: SocketAddr,
+    engine: Arc<Engine>,
+    state_dir: PathBuf,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl LocalServer {
+    /// Loads the saved state, marks tasks of a previous run stopped (their services start
+    /// new ones), and starts serving.
+    pub async fn start(options: Options) -> Result<LocalServer, LocalError> {
+        let dir = options.state_dir.clone();
+        std::fs::create_dir_all(dir.join("logs")).map_err(|source| LocalError::StateDir { dir: dir.clone(), source })?;
+        let state = State::load(&state_file(&dir)).map_err(LocalError::State)?;
+        let engine = Arc::new(Engine {
+            state: Arc::new(Mutex::new(state)),
+            faults: Arc::new(Mutex::new(Faults::default())),
+            logs_dir: dir.join("logs"),
+        });
+        engine.recover();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .map_err(|source| LocalError::Bind { port: options.port, source })?;
+        let addr = listener.local_addr().map_err(|source| LocalError::Bind { port: options.port, source })?;
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let app = App { engine: Arc::clone(&engine), started_at: now(), shutdown: shutdown.clone() };
+        let router = Router::new()
+            .route("/_ferry/status", get(admin_status))
+            .route("/_ferry/faults", get(get_faults).post(add_fault).delete(clear_faults))
+            .route("/_ferry/task-faults", post(add_task_fault).delete(clear_task_faults))
+            .route("/_ferry/rate-limits", post(set_rate_limits).delete(clear_rate_limits))
+            .route("/_ferry/shutdown", post(request_shutdown))
+            .fallback(any(aws))
+            .with_state(app);
+        let mut rx = shutdown.subscribe();
+        let http = tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.changed().await;
+                })
+                .await;
+        });
+        let ticker = tokio::spawn(Arc::clone(&engine).run(shutdown.subscribe()));
+        let saver = tokio::spawn(save_loop(Arc::clone(&engine), dir.clone(), shutdown.subscribe()));
+        Ok(LocalServer { addr, engine, state_dir: dir, shutdown, tasks: vec![http, ticker, saver] })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The endpoint URL to give AWS clients (`--endpoint-url`).
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Resolves when shutdown was requested (through `POST /_ferry/shutdown`).
+    pub async fn shutdown_requested(&self) {
+        let mut rx = self.shutdown.subscribe();
+        while !*rx.borrow_and_update() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Stops serving, stops every task process (SIGTERM, then SIGKILL) and saves the state.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.engine.stop_all(Duration::from_secs(5)).await;
+        save(&self.engine, &self.state_dir);
+    }
+}
+
+async fn save_loop(engine: Arc<Engine>, dir: PathBuf, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let dirty = lock(&engine.state).dirty;
+        if dirty {
+            save(&engine, &dir);
+        }
+    }
+}
+
+fn save(engine: &Engine, dir: &std::path::Path) {
+    let bytes = {
+        let mut state = lock(&engine.state);
+        state.dirty = false;
+        state.to_bytes()
+    };
+    if let Err(e) = write_atomically(&state_file(dir), &bytes) {
+        tracing::warn!("cannot save ferry local state: {e}");
+    }
+}
+
+fn error_response(err: &ApiError) -> Response {
+    let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = (status, err.body().to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+    if let Ok(v) = HeaderValue::from_str(&err.code) {
+        headers.insert("x-amzn-errortype", v);
+    }
+    with_request_id(response)
+}
+
+fn with_request_id(mut response: Response) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        response.headers_mut().insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+/// Every AWS request: find the service and operation, identify the caller, apply injected
+/// faults, validate against the model, run the handler.
+async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(target) = header("x-amz-target") else {
+        return error_response(&ApiError::client(
+            "UnknownOperationException",
+            "ferry local serves AWS JSON 1.1 requests (X-Amz-Target); this request has none",
+        ));
+    };
+    let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
+    let Some(service) = Service::from_target_prefix(prefix) else {
+        return error_response(&ApiError::client("UnknownOperationException", format!("Unknown service: {prefix}")));
+    };
+    let Some(model) = service.model() else {
+        return error_response(&ApiError::new(500, "InternalFailure", "service model unavailable"));
+    };
+    if !model.has_operation(operation) {
+        return error_response(&ApiError::client("UnknownOperationException", format!("Unknown operation {operation}")));
+    }
+    let caller = match caller_from_auth(header("authorization"), query.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return error_response(&e),
+    };
+    let decision = lock(&app.engine.faults).decide(&caller.partition(), service.name(), operation, now());
+    if decision.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
+    }
+    if let Some(err) = decision.error {
+        return error_response(&err);
+    }
+    let input: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => return error_response(&ApiError::client("SerializationException", format!("Malformed JSON body: {e}"))),
+        }
+    };
+    if let Err(e) = model.validate(operation, &input) {
+        return error_response(&e);
+    }
+    let empty = Map::new();
+    let input_map = input.as_object().unwrap_or(&empty);
+    let result = {
+        let mut state = lock(&app.engine.state);
+        let partition = state.partition(&caller.account, &caller.region);
+        let mut ctx = Ctx { partition, caller: &caller, now: now() };
+        let input = Input(input_map);
+        let handled = match service {
+            Service::Ecs => crate::ecs::dispatch(operation, &mut ctx, &input),
+            Service::Ecr => crate::ecr::dispatch(operation, &mut ctx, &input),
+            Service::ApplicationAutoScaling => crate::autoscaling::dispatch(operation, &mut ctx, &input),
+        };
+        handled.unwrap_or_else(|| {
+            Err(ApiError::client(
+                "UnsupportedOperation",
+                format!("ferry local does not implement {}:{operation} yet", service.name()),
+            ))
+        })
+    };
+    match result {
+        Ok(value) => {
+            let mut response = (StatusCode::OK, value.to_string()).into_response();
+            response.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+            with_request_id(response)
+        }
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn admin_status(AxumState(app): AxumState<App>) -> Response {
+    let state = lock(&app.engine.state);
+    let mut clusters = 0;
+    let mut services = 0;
+    let mut running = 0;
+    let mut repositories = 0;
+    for p in state.partitions.values() {
+        clusters += p.clusters.values().filter(|c| c.status == "ACTIVE").count();
+        services += p.services.values().filter(|s| s.status == "ACTIVE").count();
+        running += p.tasks.values().filter(|t| t.last_status == "RUNNING").count();
+        repositories += p.repositories.len();
+    }
+    let faults = lock(&app.engine.faults);
+    axum::Json(json!({
+        "pid": std::process::id(),
+        "startedAt": app.started_at,
+        "clusters": clusters,
+        "services": services,
+        "runningTasks": running,
+        "repositories": repositories,
+        "faults": faults.api.len(),
+        "taskFaults": faults.tasks.len(),
+        "rateLimits": faults.rate_limits_enabled,
+        "injectedErrors": faults.injected,
+        "throttledRequests": faults.throttled,
+    }))
+    .into_response()
+}
+
+async fn get_faults(AxumState(app): AxumState<App>) -> Response {
+    let faults = lock(&app.engine.faults);
+    axum::Json(json!({"faults": faults.api, "taskFaults": faults.tasks})).into_response()
+}
+
+fn bad_admin_request(e: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e.to_string()}))).into_response()
+}
+
+async fn add_fault(AxumState(app): AxumState<App>, body: Bytes) -> Response {
+    match serde_json::from_slice::<ApiFault>(&body) {
+        Ok(fault) if (0.0..=1.0).contains(&fault.probability) => {
+            lock(&app.engine.faults).api.push(fault);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(fault) => bad_admin_request(format!("probability must be within [0, 1], got {}", fault.probability)),
+        Err(e) => bad_admin_request(e),
+    }
+}
+
+async fn clear_faults(AxumState(app): AxumState<App>) -> Response {
+    lock(&app.engine.faults).api.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn add_task_fault(AxumState(app): AxumState<App>, body: Bytes) -> Response {
+    match serde_json::from_slice::<TaskFault>(&body) {
+        Ok(fault) => {
+            lock(&app.engine.faults).tasks.push(fault);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_admin_request(e),
+    }
+}
+
+async fn clear_task_faults(AxumState(app): AxumState<App>) -> Response {
+    lock(&app.engine.faults).tasks.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitRequest {
+    #[serde(default)]
+    limits: std::collections::HashMap<String, RateLimit>,
+}
+
+async fn set_rate_limits(AxumState(app): AxumState<App>, body: Bytes) -> Response {
+    let request: RateLimitRequest = if body.is_empty() {
+        RateLimitRequest { limits: Default::default() }
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return bad_admin_request(e),
+        }
+    };
+    let mut faults = lock(&app.engine.faults);
+    faults.rate_limits_enabled = true;
+    faults.rate_limits = request.limits;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_rate_limits(AxumState(app): AxumState<App>) -> Response {
+    let mut faults = lock(&app.engine.faults);
+    faults.rate_limits_enabled = false;
+    faults.rate_limits.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn request_shutdown(AxumState(app): AxumState<App>) -> Response {
+    let _ = app.shutdown.send(true);
+    StatusCode::ACCEPTED.into_response()
+}

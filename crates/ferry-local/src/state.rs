@@ -1,0 +1,322 @@
+//! Everything ferry local knows, per account and region, and how it survives a restart.
+//!
+//! The control plane (the API handlers) and the data plane (scheduler and task runtime)
+//! share one `State` behind a mutex; nobody holds the lock across an await. The state is
+//! written to `state.json` in the state directory shortly after every change and on
+//! shutdown, atomically (write then rename), so `ferry local down`/`up` keeps clusters,
+//! services, task definitions, images and tags.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// All partitions (one per account and region).
+#[derive(Default, Serialize, Deserialize)]
+pub struct State {
+    pub partitions: BTreeMap<String, Partition>,
+    /// Set by every change; the saver clears it.
+    #[serde(skip)]
+    pub dirty: bool,
+}
+
+impl State {
+    pub fn partition(&mut self, account: &str, region: &str) -> &mut Partition {
+        self.dirty = true;
+        self.partitions
+            .entry(format!("{account}/{region}"))
+            .or_insert_with(|| Partition { account: account.to_string(), region: region.to_string(), ..Default::default() })
+    }
+
+    pub fn load(path: &Path) -> Result<State, String> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, path)
+}
+
+pub fn state_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("state.json")
+}
+
+#[derive(Default, Serialize, Deserialize)]
+pub struct Partition {
+    pub account: String,
+    pub region: String,
+    pub clusters: BTreeMap<String, Cluster>,
+    /// family → revisions, in revision order (revision n at index n-1).
+    pub task_definitions: BTreeMap<String, Vec<TaskDefinition>>,
+    /// service ARN → service (INACTIVE services stay, as ECS shows them for a while).
+    pub services: BTreeMap<String, Service>,
+    /// task ARN → task.
+    pub tasks: BTreeMap<String, Task>,
+    /// resource ARN → tags, for every ECS resource type.
+    pub tags: BTreeMap<String, Vec<Tag>>,
+    pub repositories: BTreeMap<String, Repository>,
+    /// resource id (`service/cluster/name`) → scalable target.
+    pub scalable_targets: BTreeMap<String, ScalableTarget>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Cluster {
+    pub arn: String,
+    pub name: String,
+    pub status: String,
+    pub settings: Value,
+    pub configuration: Option<Value>,
+    pub capacity_providers: Vec<String>,
+    pub default_capacity_provider_strategy: Value,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TaskDefinition {
+    pub arn: String,
+    pub family: String,
+    pub revision: i64,
+    pub status: String,
+    pub registered_at: f64,
+    pub deregistered_at: Option<f64>,
+    pub registered_by: String,
+    /// The registered definition as the API returns it (request members plus ECS defaults),
+    /// without the computed members above.
+    pub body: Map<String, Value>,
+}
+
+impl TaskDefinition {
+    pub fn containers(&self) -> &[Value] {
+        self.body.get("containerDefinitions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Service {
+    pub arn: String,
+    pub name: String,
+    pub cluster_arn: String,
+    pub status: String,
+    pub desired_count: i64,
+    pub task_definition: String,
+    pub launch_type: Option<String>,
+    pub deployment_configuration: Value,
+    pub deployment_controller: Value,
+    pub health_check_grace_period_seconds: Option<i64>,
+    pub scheduling_strategy: String,
+    pub created_at: f64,
+    pub created_by: String,
+    /// Members ECS stores and echoes without acting on them here (load balancers, network
+    /// configuration, placement, service registries, propagateTags, …).
+    pub passthrough: Map<String, Value>,
+    /// Legacy deployments, PRIMARY first.
+    pub deployments: Vec<Deployment>,
+    /// Newest first, at most 100, as ECS keeps them.
+    pub events: VecDeque<ServiceEvent>,
+    /// Newest first.
+    pub service_deployments: Vec<ServiceDeployment>,
+    pub revisions: Vec<ServiceRevision>,
+    /// The last deployment that reached COMPLETED: what a circuit-breaker rollback returns to.
+    pub last_completed: Option<Deployment>,
+    /// When the scheduler last found the service at steady state (to avoid repeating the event).
+    pub steady: bool,
+    /// When the last steady-state event was written (ECS repeats it every few hours).
+    pub steady_event_at: f64,
+    /// Earliest time the scheduler may launch again after a failed task (ECS throttles
+    /// relaunches of failing tasks).
+    pub launch_backoff_until: f64,
+    pub consecutive_failures: u32,
+    /// When application auto scaling last changed desired count (for events).
+    pub autoscaling_adjusted_at: Option<f64>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: String,
+    pub status: String,
+    pub task_definition: String,
+    pub desired_count: i64,
+    pub failed_tasks: i64,
+    pub created_at: f64,
+    pub updated_at: f64,
+    pub launch_type: Option<String>,
+    pub network_configuration: Option<Value>,
+    pub rollout_state: String,
+    pub rollout_state_reason: String,
+    /// container name → image digest resolved when the deployment started.
+    pub image_digests: BTreeMap<String, String>,
+    pub service_deployment_arn: String,
+    pub service_revision_arn: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ServiceEvent {
+    pub id: String,
+    pub created_at: f64,
+    pub message: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ServiceDeployment {
+    pub arn: String,
+    pub created_at: f64,
+    pub started_at: Option<f64>,
+    pub finished_at: Option<f64>,
+    pub stopped_at: Option<f64>,
+    pub updated_at: f64,
+    pub source_revision_arns: Vec<String>,
+    pub target_revision_arn: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub deployment_configuration: Value,
+    pub rollback: Option<Rollback>,
+    pub circuit_breaker_status: String,
+    pub failure_count: i64,
+    pub threshold: i64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Rollback {
+    pub reason: String,
+    pub started_at: f64,
+    pub service_revision_arn: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ServiceRevision {
+    pub arn: String,
+    pub task_definition: String,
+    pub launch_type: Option<String>,
+    pub network_configuration: Option<Value>,
+    pub load_balancers: Option<Value>,
+    /// (container name, image, digest)
+    pub container_images: Vec<(String, String, Option<String>)>,
+    pub created_at: f64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Task {
+    pub arn: String,
+    pub cluster_arn: String,
+    pub task_definition_arn: String,
+    pub group: String,
+    pub started_by: Option<String>,
+    pub service_arn: Option<String>,
+    pub deployment_id: Option<String>,
+    pub last_status: String,
+    pub desired_status: String,
+    pub launch_type: Option<String>,
+    pub created_at: f64,
+    pub pull_started_at: Option<f64>,
+    pub pull_stopped_at: Option<f64>,
+    pub started_at: Option<f64>,
+    pub stopping_at: Option<f64>,
+    pub stopped_at: Option<f64>,
+    pub execution_stopped_at: Option<f64>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    pub health_status: String,
+    pub containers: Vec<Container>,
+    pub overrides: Value,
+    pub network_mode: String,
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub version: i64,
+    /// When SIGKILL follows the SIGTERM of a stop (stopTimeout after it).
+    pub kill_at: Option<f64>,
+    /// Whether this task's failure was already counted against its deployment.
+    pub failure_counted: bool,
+}
+
+impl Task {
+    pub fn id(&self) -> &str {
+        self.arn.rsplit('/').next().unwrap_or_default()
+    }
+    pub fn is_stopped(&self) -> bool {
+        self.last_status == "STOPPED"
+    }
+    /// Running, and not known to be unhealthy or in a health check that has yet to pass.
+    pub fn is_healthy(&self) -> bool {
+        self.last_status == "RUNNING" && self.desired_status == "RUNNING" && self.health_status != "UNHEALTHY"
+            && (self.health_status == "HEALTHY" || !self.containers.iter().any(|c| c.has_health_check && c.essential))
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Container {
+    pub arn: String,
+    pub name: String,
+    pub image: String,
+    pub image_digest: Option<String>,
+    pub essential: bool,
+    pub last_status: String,
+    pub exit_code: Option<i64>,
+    pub reason: Option<String>,
+    pub has_health_check: bool,
+    pub health_status: String,
+    /// (containerPort, hostPort, protocol)
+    pub bindings: Vec<(i64, u16, String)>,
+    pub runtime_id: String,
+    /// Process group of the running process; None before start and after exit.
+    pub pid: Option<u32>,
+    pub cpu: Option<i64>,
+    pub memory: Option<i64>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Repository {
+    pub arn: String,
+    pub name: String,
+    pub uri: String,
+    pub created_at: f64,
+    pub image_tag_mutability: String,
+    pub image_scanning_configuration: Value,
+    pub encryption_configuration: Value,
+    /// digest → image
+    pub images: BTreeMap<String, Image>,
+    pub tags: Vec<Tag>,
+}
+
+impl Repository {
+    /// The digest a tag points to.
+    pub fn digest_of_tag(&self, tag: &str) -> Option<&str> {
+        self.images.iter().find(|(_, i)| i.tags.iter().any(|t| t == tag)).map(|(d, _)| d.as_str())
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Image {
+    pub manifest: String,
+    pub media_type: String,
+    pub tags: Vec<String>,
+    pub pushed_at: f64,
+    pub size_in_bytes: i64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ScalableTarget {
+    pub arn: String,
+    pub resource_id: String,
+    pub min_capacity: i64,
+    pub max_capacity: i64,
+    pub role_arn: String,
+    pub created_at: f64,
+    pub suspended_state: Value,
+}

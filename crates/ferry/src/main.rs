@@ -1,0 +1,58 @@
+//! The ferry binary: parses the command line, runs one command, reports errors once, here,
+//! and exits with a code that says what kind of failure it was.
+
+mod cli;
+mod demo;
+mod local;
+mod sample_app;
+
+use clap::Parser;
+use ferry_core::ExitKind;
+
+use crate::cli::{Cli, Command};
+
+/// An error as the user sees it: what went wrong and what kind of failure it is.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    pub kind: ExitKind,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(kind: ExitKind, message: impl Into<String>) -> Self {
+        Failure { kind, message: message.into() }
+    }
+    pub fn input(message: impl Into<String>) -> Self {
+        Self::new(ExitKind::InvalidInput, message)
+    }
+    pub fn platform(message: impl Into<String>) -> Self {
+        Self::new(ExitKind::Platform, message)
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("FERRY_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(ExitKind::Internal.code());
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Local(command) => local::run(command).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::SampleApp(args) => sample_app::run(args).await,
+        }
+    });
+    if let Err(failure) = result {
+        eprintln!("error: {failure}");
+        std::process::exit(failure.kind.code());
+    }
+}
