@@ -223,12 +223,17 @@ async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers:
             Service::Ecr => crate::ecr::dispatch(operation, &mut ctx, &input),
             Service::ApplicationAutoScaling => crate::autoscaling::dispatch(operation, &mut ctx, &input),
         };
-        handled.unwrap_or_else(|| {
+        let result = handled.unwrap_or_else(|| {
             Err(ApiError::client(
                 "UnsupportedOperation",
                 format!("ferry local does not implement {}:{operation} yet", service.name()),
             ))
-        })
+        });
+        // Only a successful write needs saving; reads leave the state file alone.
+        if result.is_ok() && !is_read(operation) {
+            state.dirty = true;
+        }
+        result
     };
     match result {
         Ok(value) => {
@@ -238,6 +243,10 @@ async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers:
         }
         Err(e) => error_response(&e),
     }
+}
+
+fn is_read(operation: &str) -> bool {
+    ["Describe", "List", "BatchGet", "Get"].iter().any(|p| operation.starts_with(p))
 }
 
 async fn admin_status(AxumState(app): AxumState<App>) -> Response {

@@ -23,7 +23,6 @@ pub struct State {
 
 impl State {
     pub fn partition(&mut self, account: &str, region: &str) -> &mut Partition {
-        self.dirty = true;
         self.partitions
             .entry(format!("{account}/{region}"))
             .or_insert_with(|| Partition { account: account.to_string(), region: region.to_string(), ..Default::default() })
