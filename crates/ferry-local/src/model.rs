@@ -181,31 +181,11 @@ impl ServiceModel {
                     ));
                 }
             }
-            "integer" | "long" => {
-                if !(value.is_i64() || value.is_u64()) {
-                    return mismatch("an Integer");
-                }
-            }
-            "double" | "float" => {
-                if !value.is_number() {
-                    return mismatch("a Double");
-                }
-            }
-            "boolean" => {
-                if !value.is_boolean() {
-                    return mismatch("a Boolean");
-                }
-            }
-            "timestamp" => {
-                if !(value.is_number() || value.is_string()) {
-                    return mismatch("a Timestamp");
-                }
-            }
-            "blob" => {
-                if !value.is_string() {
-                    return mismatch("a Blob");
-                }
-            }
+            "integer" | "long" if !(value.is_i64() || value.is_u64()) => return mismatch("an Integer"),
+            "double" | "float" if !value.is_number() => return mismatch("a Double"),
+            "boolean" if !value.is_boolean() => return mismatch("a Boolean"),
+            "timestamp" if !(value.is_number() || value.is_string()) => return mismatch("a Timestamp"),
+            "blob" if !value.is_string() => return mismatch("a Blob"),
             _ => {}
         }
         Ok(())

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::ecr::{self, ImageRef};
 use crate::faults::Faults;
-use crate::state::{Partition, State, Task};
+use crate::state::{Partition, PortBinding, State, Task};
 use crate::wire::now;
 
 /// How often the scheduler and the task lifecycle advance.
@@ -218,7 +218,7 @@ impl Engine {
         let launches = launches_for(task, &definition);
         let task_id = task.id().to_string();
         let log_dir = self.logs_dir.join(&task_id);
-        let mut started: Vec<(String, u32, Vec<(i64, u16, String)>)> = Vec::new();
+        let mut started: Vec<(String, u32, Vec<PortBinding>)> = Vec::new();
         let mut failure = None;
         for launch in launches {
             match self.spawn(&partition_key, arn, &log_dir, &launch, digests.get(&launch.name).cloned().flatten()) {
@@ -271,7 +271,7 @@ impl Engine {
         log_dir: &std::path::Path,
         launch: &Launch,
         digest: Option<String>,
-    ) -> Result<(u32, Vec<(i64, u16, String)>), String> {
+    ) -> Result<(u32, Vec<PortBinding>), String> {
         let Some((program, args)) = launch.argv.split_first() else {
             return Err(format!(
                 "CannotStartContainerError: container '{}' has no entryPoint or command; ferry local runs them as a host process (it cannot run an image's own default command)",

@@ -258,6 +258,9 @@ impl Task {
     }
 }
 
+/// (containerPort, hostPort on 127.0.0.1, protocol)
+pub type PortBinding = (i64, u16, String);
+
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Container {
     pub arn: String,
@@ -270,8 +273,7 @@ pub struct Container {
     pub reason: Option<String>,
     pub has_health_check: bool,
     pub health_status: String,
-    /// (containerPort, hostPort, protocol)
-    pub bindings: Vec<(i64, u16, String)>,
+    pub bindings: Vec<PortBinding>,
     pub runtime_id: String,
     /// Process group of the running process; None before start and after exit.
     pub pid: Option<u32>,

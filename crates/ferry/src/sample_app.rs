@@ -7,6 +7,7 @@
 //! - `SAMPLE_START_DELAY_MS=N`: waits N ms before listening;
 //! - `SAMPLE_FAIL_HEALTH=1`: `/health` answers 503;
 //! - `SAMPLE_CRASH_AFTER=N`: exits 3 after N seconds.
+//!
 //! The version is `$VERSION`, else the tag of the image ferry local started it from.
 
 use std::time::Duration;

@@ -274,7 +274,7 @@ fn merge_deployment_configuration(current: &Value, update: Option<&Value>) -> Re
     if !(0..=100).contains(&min) {
         return Err(ApiError::invalid_parameter("minimumHealthyPercent must be between 0 and 100."));
     }
-    if max < 100 || max > 200 {
+    if !(100..=200).contains(&max) {
         return Err(ApiError::invalid_parameter("maximumPercent must be between 100 and 200."));
     }
     if let Some(strategy) = merged.get("strategy").and_then(Value::as_str)

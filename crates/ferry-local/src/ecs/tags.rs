@@ -56,7 +56,7 @@ fn existing_resource(ctx: &Ctx, input: &Input) -> Result<String, ApiError> {
     let (kind, rest) = resource.split_once('/').unwrap_or((resource, ""));
     let exists = match kind {
         "cluster" => {
-            if !ctx.partition.clusters.get(rest).is_some_and(|c| c.status == "ACTIVE") {
+            if ctx.partition.clusters.get(rest).is_none_or(|c| c.status != "ACTIVE") {
                 return Err(cluster_not_found());
             }
             true
