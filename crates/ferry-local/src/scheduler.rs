@@ -163,7 +163,7 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, caller: &Caller, 
             .count() as i64;
         let room = (max_total.max(desired) - in_flight).max(0);
         let want = desired - primary_active.len() as i64;
-        let definition = find(task_definitions, &primary.task_definition);
+        let definition = crate::ecs::definition_in(task_definitions, &primary.task_definition);
         if let Some(definition) = definition {
             for _ in 0..want.min(room).max(0) {
                 let task = new_task(
@@ -199,16 +199,6 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, caller: &Caller, 
     }
 
     complete_if_done(service, tasks, now);
-}
-
-fn find<'a>(
-    definitions: &'a BTreeMap<String, Vec<crate::state::TaskDefinition>>,
-    arn: &str,
-) -> Option<&'a crate::state::TaskDefinition> {
-    let short = arn.rsplit('/').next()?;
-    let (family, revision) = short.rsplit_once(':')?;
-    let revision: i64 = revision.parse().ok()?;
-    definitions.get(family)?.iter().find(|t| t.revision == revision)
 }
 
 /// Marks a task to be stopped; the runtime sends the signals.
@@ -255,7 +245,7 @@ fn trip_circuit_breaker(
     let rollback = breaker.get("rollback").and_then(Value::as_bool) == Some(true);
     let target = service.last_completed.clone().filter(|t| t.id != primary_id);
     match (rollback && !rolling_back_already, target) {
-        (true, Some(target)) if find(definitions, &target.task_definition).is_some() => {
+        (true, Some(target)) if crate::ecs::definition_in(definitions, &target.task_definition).is_some() => {
             let images = service
                 .revisions
                 .iter()

@@ -15,7 +15,7 @@ use crate::wire::{ApiError, ApiResult, Input};
 pub use crate::wire::Ctx;
 
 pub use service_deployments::start_rollback;
-pub use services::{circuit_breaker_threshold, find_definition, record_event};
+pub use services::{circuit_breaker_threshold, definition_in, find_definition, record_event};
 pub use tasks::{Placement, new_task};
 
 pub fn dispatch(operation: &str, ctx: &mut Ctx, input: &Input) -> Option<ApiResult> {

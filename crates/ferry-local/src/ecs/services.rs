@@ -324,10 +324,18 @@ pub fn container_images(partition: &Partition, definition_arn: &str) -> Vec<(Str
 }
 
 pub fn find_definition<'a>(partition: &'a Partition, arn: &str) -> Option<&'a crate::state::TaskDefinition> {
+    definition_in(&partition.task_definitions, arn)
+}
+
+/// The revision a task definition ARN names, in a family → revisions map.
+pub fn definition_in<'a>(
+    definitions: &'a std::collections::BTreeMap<String, Vec<crate::state::TaskDefinition>>,
+    arn: &str,
+) -> Option<&'a crate::state::TaskDefinition> {
     let short = arn.rsplit('/').next()?;
     let (family, revision) = short.rsplit_once(':')?;
     let revision: i64 = revision.parse().ok()?;
-    partition.task_definitions.get(family)?.iter().find(|t| t.revision == revision)
+    definitions.get(family)?.iter().find(|t| t.revision == revision)
 }
 
 /// Starts a new PRIMARY deployment of `definition_arn`: the old PRIMARY becomes ACTIVE, a
