@@ -38,14 +38,9 @@ impl Progress {
 }
 
 pub async fn run(args: DemoArgs) -> Result<(), Failure> {
-    let temp;
-    let state_dir = match args.state_dir {
-        Some(dir) => dir,
-        None => {
-            temp = std::env::temp_dir().join(format!("ferry-demo-{}", std::process::id()));
-            temp.clone()
-        }
-    };
+    let temporary = args.state_dir.is_none();
+    let state_dir =
+        args.state_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("ferry-demo-{}", std::process::id())));
     let server = LocalServer::start(Options { port: args.port, state_dir: state_dir.clone() })
         .await
         .map_err(|e| Failure::platform(e.to_string()))?;
@@ -53,6 +48,9 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     println!("  ferry local at {} (state and task logs in {})", server.endpoint(), state_dir.display());
     let result = scenario(&server.endpoint(), !args.no_failure).await;
     server.shutdown().await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&state_dir);
+    }
     result
 }
 
