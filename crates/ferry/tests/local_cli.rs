@@ -57,3 +57,16 @@ fn the_sample_app_fails_at_start_when_told_to() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SAMPLE_FAIL_AT_START"));
 }
+
+/// The README's first command: it must keep working as written.
+#[test]
+fn the_demo_rolls_forward_and_the_broken_version_is_rolled_back() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry")).arg("demo").output().unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let outcomes: Vec<&str> = all.lines().filter_map(|l| l.split("service deployment ").nth(1)).collect();
+    assert_eq!(outcomes, vec!["SUCCESSFUL", "SUCCESSFUL", "ROLLBACK_SUCCESSFUL"], "{all}");
+    assert!(all.contains("why: Essential container in task exited (exit code 1)"), "{all}");
+    let last_answers: Vec<&str> = all.lines().rev().filter(|l| l.contains("answers version")).take(2).collect();
+    assert!(last_answers.iter().all(|l| l.ends_with("answers version 1.1.0")), "{all}");
+}
