@@ -523,7 +523,9 @@ async fn injected_throttling_and_server_errors_are_absorbed_by_the_sdk_retry() {
         assert_eq!(r.status(), 204);
     }
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
-    for i in 0..60 {
+    // 30 calls at a 19 % error rate: some are certainly retried (p(no fault) < 0.1 %),
+    // none fails 8 times in a row in practice.
+    for i in 0..30 {
         c.ecs
             .register_task_definition()
             .family(format!("f{}", i % 3))
@@ -543,7 +545,7 @@ async fn injected_throttling_and_server_errors_are_absorbed_by_the_sdk_retry() {
         .collect::<Result<Vec<_>, _>>()
         .await
         .unwrap();
-    assert_eq!(all.len(), 60);
+    assert_eq!(all.len(), 30);
     let status: serde_json::Value =
         admin.get(format!("{}/_ferry/status", local.server.endpoint())).send().await.unwrap().json().await.unwrap();
     assert!(status["injectedErrors"].as_u64().unwrap() > 0, "faults were injected: {status}");
