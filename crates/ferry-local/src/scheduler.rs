@@ -15,7 +15,7 @@
 //!
 //! It only changes records; the runtime starts and stops the processes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
@@ -33,9 +33,17 @@ const CIRCUIT_BREAKER_REASON: &str = "ECS deployment circuit breaker: tasks fail
 
 pub fn reconcile_all(partition: &mut Partition, now: f64) {
     let caller = Caller { account: partition.account.clone(), region: partition.region.clone() };
+    // Each service's tasks, found once per tick rather than by a scan per service.
+    let mut by_service: HashMap<String, Vec<String>> = HashMap::new();
+    for task in partition.tasks.values() {
+        if let Some(service) = &task.service_arn {
+            by_service.entry(service.clone()).or_default().push(task.arn.clone());
+        }
+    }
     let arns: Vec<String> = partition.services.keys().cloned().collect();
     for arn in arns {
-        reconcile(partition, &arn, &caller, now);
+        let mut mine = by_service.remove(&arn).unwrap_or_default();
+        reconcile(partition, &arn, &mut mine, &caller, now);
     }
 }
 
@@ -46,7 +54,8 @@ fn is_failure(task: &Task) -> bool {
 
 const UNHEALTHY_REASON: &str = "Task failed container health checks";
 
-pub fn reconcile(partition: &mut Partition, service_arn: &str, caller: &Caller, now: f64) {
+/// Reconciles one service; `mine` holds the ARNs of its tasks (new ones are added to it).
+pub fn reconcile(partition: &mut Partition, service_arn: &str, mine: &mut Vec<String>, caller: &Caller, now: f64) {
     let Partition { services, tasks, task_definitions, .. } = partition;
     let Some(service) = services.get_mut(service_arn) else { return };
     if service.status == "INACTIVE" {
@@ -56,7 +65,8 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, caller: &Caller, 
     let grace = service.health_check_grace_period_seconds.unwrap_or(0) as f64;
 
     // Replace tasks that failed their container health checks once the grace period is over.
-    for task in tasks.values_mut().filter(|t| t.service_arn.as_deref() == Some(service_arn)) {
+    for arn in mine.iter() {
+        let Some(task) = tasks.get_mut(arn) else { continue };
         if task.desired_status == "RUNNING"
             && task.last_status == "RUNNING"
             && task.health_status == "UNHEALTHY"
@@ -70,7 +80,8 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, caller: &Caller, 
 
     // Count failures against the deployment each task belongs to.
     let mut failed_now = 0;
-    for task in tasks.values_mut().filter(|t| t.service_arn.as_deref() == Some(service_arn)) {
+    for arn in mine.iter() {
+        let Some(task) = tasks.get_mut(arn) else { continue };
         if task.failure_counted || !is_failure(task) {
             continue;
         }
@@ -107,14 +118,8 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, caller: &Caller, 
     let max_total = desired * max_percent / 100;
     let min_healthy = (desired * min_percent + 99) / 100;
 
-    let service_tasks = |tasks: &BTreeMap<String, Task>| -> Vec<String> {
-        tasks
-            .values()
-            .filter(|t| t.service_arn.as_deref() == Some(service_arn) && t.desired_status == "RUNNING")
-            .map(|t| t.arn.clone())
-            .collect()
-    };
-    let active = service_tasks(tasks);
+    let active: Vec<String> =
+        mine.iter().filter(|a| tasks.get(*a).is_some_and(|t| t.desired_status == "RUNNING")).cloned().collect();
     let is_primary = |t: &Task| t.deployment_id.as_deref() == Some(primary.id.as_str());
     let primary_active: Vec<String> = active.iter().filter(|a| is_primary(&tasks[*a])).cloned().collect();
     let mut old_active: Vec<String> = active.iter().filter(|a| !is_primary(&tasks[*a])).cloned().collect();
@@ -157,10 +162,7 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, caller: &Caller, 
         && primary.rollout_state != "FAILED"
         && now >= service.launch_backoff_until;
     if launching_allowed {
-        let in_flight = tasks
-            .values()
-            .filter(|t| t.service_arn.as_deref() == Some(service_arn) && !t.is_stopped())
-            .count() as i64;
+        let in_flight = mine.iter().filter(|a| tasks.get(*a).is_some_and(|t| !t.is_stopped())).count() as i64;
         let room = (max_total.max(desired) - in_flight).max(0);
         let want = desired - primary_active.len() as i64;
         let definition = crate::ecs::definition_in(task_definitions, &primary.task_definition);
@@ -182,6 +184,7 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, caller: &Caller, 
                     now,
                 );
                 started.push(task.id().to_string());
+                mine.push(task.arn.clone());
                 tasks.insert(task.arn.clone(), task);
             }
         }
@@ -198,7 +201,7 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, caller: &Caller, 
         record_event(service, now, format!("(service {name}) has stopped {} running tasks: {}.", stopped.len(), list.join(" ")));
     }
 
-    complete_if_done(service, tasks, now);
+    complete_if_done(service, mine, tasks, now);
 }
 
 /// Marks a task to be stopped; the runtime sends the signals.
@@ -286,9 +289,9 @@ fn trip_circuit_breaker(
     }
 }
 
-fn complete_if_done(service: &mut Service, tasks: &BTreeMap<String, Task>, now: f64) {
+fn complete_if_done(service: &mut Service, mine: &[String], tasks: &BTreeMap<String, Task>, now: f64) {
     let Some(primary) = service.deployments.first() else { return };
-    let mine: Vec<&Task> = tasks.values().filter(|t| t.service_arn.as_deref() == Some(service.arn.as_str())).collect();
+    let mine: Vec<&Task> = mine.iter().filter_map(|a| tasks.get(a)).collect();
     let primary_healthy = mine
         .iter()
         .filter(|t| t.deployment_id.as_deref() == Some(primary.id.as_str()) && t.is_healthy())
