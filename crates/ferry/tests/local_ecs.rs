@@ -619,3 +619,88 @@ async fn run_task_overrides_and_logs_reach_the_process() {
     assert_eq!(log.trim(), "hello from ferry");
     local.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_task_sends_sigterm_then_sigkill_after_the_stop_timeout() {
+    let local = start().await;
+    let c = &local.clients;
+    c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+    let td = c
+        .ecs
+        .register_task_definition()
+        .family("stubborn")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("main")
+                .image("busybox")
+                .memory(8)
+                .entry_point("/bin/sh")
+                .command("-c")
+                // Ignores SIGTERM (and so does its child), so only SIGKILL ends it.
+                .command("trap '' TERM; echo started; sleep 60")
+                .stop_timeout(1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = td.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+    let run = c.ecs.run_task().cluster(CLUSTER).task_definition(&arn).send().await.unwrap();
+    let task_arn = run.tasks()[0].task_arn().unwrap().to_string();
+    let id = task_arn.rsplit('/').next().unwrap().to_string();
+    let log = ferry_local::task_log_dir(local._dir.path(), &id).join("main.log");
+    eventually("the process to start", 20, || async { std::fs::read_to_string(&log).ok().filter(|l| l.contains("started")) }).await;
+    c.ecs.stop_task().cluster(CLUSTER).task(&task_arn).send().await.unwrap();
+    let task = eventually("the task to stop", 20, || async {
+        let t = c.ecs.describe_tasks().cluster(CLUSTER).tasks(&task_arn).send().await.unwrap().tasks()[0].clone();
+        (t.last_status() == Some("STOPPED")).then_some(t)
+    })
+    .await;
+    assert_eq!(task.containers()[0].exit_code(), Some(128 + 9), "killed by SIGKILL");
+    let stopping = task.stopping_at().unwrap().as_secs_f64();
+    let stopped = task.stopped_at().unwrap().as_secs_f64();
+    assert!(stopped - stopping >= 1.0, "SIGKILL came only after stopTimeout ({stopping} → {stopped})");
+    local.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_task_crashes_are_replaced_by_the_scheduler() {
+    let local = start().await;
+    let c = &local.clients;
+    let admin = reqwest::Client::new();
+    let r = admin
+        .post(format!("{}/_ferry/task-faults", local.server.endpoint()))
+        .json(&serde_json::json!({"family": "flaky", "crashAfterSeconds": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+    let td = register(c, "flaky", "sample:1", &[], false).await;
+    c.ecs.create_service().cluster(CLUSTER).service_name("web").task_definition(&td).desired_count(1).send().await.unwrap();
+    let crashed = eventually("a crashed task", 30, || async {
+        let listed = c.ecs.list_tasks().cluster(CLUSTER).service_name("web").desired_status(DesiredStatus::Stopped).send().await.unwrap();
+        let arn = listed.task_arns().first()?.clone();
+        let t = c.ecs.describe_tasks().cluster(CLUSTER).tasks(arn).send().await.unwrap().tasks()[0].clone();
+        (t.last_status() == Some("STOPPED")).then_some(t)
+    })
+    .await;
+    assert_eq!(crashed.stop_code().map(|s| s.as_str()), Some("EssentialContainerExited"));
+    assert_eq!(crashed.containers()[0].exit_code(), Some(137));
+    let r = admin.delete(format!("{}/_ferry/task-faults", local.server.endpoint())).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    eventually("a replacement that keeps running", 30, || async {
+        let s = service(c, "web").await;
+        let tasks = running_tasks(c, "web").await;
+        let up_for_2s = tasks.iter().any(|t| {
+            t.last_status() == Some("RUNNING")
+                && t.started_at().is_some_and(|s| {
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() - s.as_secs_f64()
+                        > 2.0
+                })
+        });
+        (s.running_count() == 1 && up_for_2s).then_some(())
+    })
+    .await;
+    local.server.shutdown().await;
+}
