@@ -34,10 +34,16 @@ const CIRCUIT_BREAKER_REASON: &str = "ECS deployment circuit breaker: tasks fail
 pub fn reconcile_all(partition: &mut Partition, now: f64) {
     let caller = Caller { account: partition.account.clone(), region: partition.region.clone() };
     // Each service's tasks, found once per tick rather than by a scan per service.
-    let mut by_service: HashMap<String, Vec<String>> = HashMap::new();
+    let mut by_service: HashMap<String, Vec<String>> = HashMap::with_capacity(partition.services.len());
     for task in partition.tasks.values() {
         if let Some(service) = &task.service_arn {
-            by_service.entry(service.clone()).or_default().push(task.arn.clone());
+            // `entry` would clone the service ARN for every task; clone it once per service.
+            match by_service.get_mut(service.as_str()) {
+                Some(list) => list.push(task.arn.clone()),
+                None => {
+                    by_service.insert(service.clone(), vec![task.arn.clone()]);
+                }
+            }
         }
     }
     let arns: Vec<String> = partition.services.keys().cloned().collect();
@@ -55,13 +61,15 @@ fn is_failure(task: &Task) -> bool {
 const UNHEALTHY_REASON: &str = "Task failed container health checks";
 
 /// Reconciles one service; `mine` holds the ARNs of its tasks (new ones are added to it).
+///
+/// This runs for every service on every tick, so a service at steady state should cost
+/// little: nothing is cloned or looked up unless the step that needs it has work to do.
 pub fn reconcile(partition: &mut Partition, service_arn: &str, mine: &mut Vec<String>, caller: &Caller, now: f64) {
     let Partition { services, tasks, task_definitions, .. } = partition;
     let Some(service) = services.get_mut(service_arn) else { return };
     if service.status == "INACTIVE" {
         return;
     }
-    let name = service.name.clone();
     let grace = service.health_check_grace_period_seconds.unwrap_or(0) as f64;
 
     // Replace tasks that failed their container health checks once the grace period is over.
@@ -73,8 +81,8 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, mine: &mut Vec<St
             && task.started_at.is_some_and(|s| now - s >= grace)
         {
             stop_task(task, "ServiceSchedulerInitiated", UNHEALTHY_REASON, now);
-            let id = task.id().to_string();
-            record_event(service, now, format!("(service {name}) (task {id}) failed container health checks."));
+            let message = format!("(service {}) (task {}) failed container health checks.", service.name, task.id());
+            record_event(service, now, message);
         }
     }
 
@@ -101,70 +109,62 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, mine: &mut Vec<St
 
     trip_circuit_breaker(service, task_definitions, caller, now);
 
-    if let Some(sd) = service.deployments.first().and_then(|p| {
-        let arn = p.service_deployment_arn.clone();
-        service.service_deployments.iter_mut().find(|sd| sd.arn == arn)
-    }) && sd.status == "PENDING"
+    if let Some(p) = service.deployments.first()
+        && let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == p.service_deployment_arn)
+        && sd.status == "PENDING"
     {
         sd.status = "IN_PROGRESS".into();
         sd.started_at = Some(now);
         sd.updated_at = now;
     }
 
-    let Some(primary) = service.deployments.first().cloned() else { return };
+    let Some(primary_id) = service.deployments.first().map(|p| p.id.clone()) else { return };
     let desired = service.desired_count;
-    let max_percent = service.deployment_configuration.get("maximumPercent").and_then(Value::as_i64).unwrap_or(200);
-    let min_percent = service.deployment_configuration.get("minimumHealthyPercent").and_then(Value::as_i64).unwrap_or(100);
-    let max_total = desired * max_percent / 100;
-    let min_healthy = (desired * min_percent + 99) / 100;
+    let percent = |service: &Service, key: &str, default: i64| {
+        service.deployment_configuration.get(key).and_then(Value::as_i64).unwrap_or(default)
+    };
 
-    let active: Vec<String> =
-        mine.iter().filter(|a| tasks.get(*a).is_some_and(|t| t.desired_status == "RUNNING")).cloned().collect();
-    let is_primary = |t: &Task| t.deployment_id.as_deref() == Some(primary.id.as_str());
-    let primary_active: Vec<String> = active.iter().filter(|a| is_primary(&tasks[*a])).cloned().collect();
-    let mut old_active: Vec<String> = active.iter().filter(|a| !is_primary(&tasks[*a])).cloned().collect();
-    let healthy_total = active.iter().filter(|a| tasks[*a].is_healthy()).count() as i64;
+    let active: Vec<&String> = mine.iter().filter(|a| tasks.get(*a).is_some_and(|t| t.desired_status == "RUNNING")).collect();
+    let is_primary = |t: &Task| t.deployment_id.as_deref() == Some(primary_id.as_str());
+    let primary_active: Vec<&String> = active.iter().copied().filter(|a| is_primary(&tasks[*a])).collect();
+    let mut old_active: Vec<&String> = active.iter().copied().filter(|a| !is_primary(&tasks[*a])).collect();
+    let primary_active_count = primary_active.len() as i64;
+    // Counted before the scale-in below stops any task, as the old-task step expects.
+    let healthy_total =
+        if old_active.is_empty() { 0 } else { active.iter().filter(|a| tasks[**a].is_healthy()).count() as i64 };
 
     let mut started = Vec::new();
     let mut stopped = Vec::new();
 
     // Scale in the primary when it runs more than desired (least healthy first).
-    if primary_active.len() as i64 > desired {
+    if primary_active_count > desired {
         let mut extra = primary_active.clone();
-        extra.sort_by_key(|a| (tasks[a].is_healthy(), tasks[a].created_at as i64));
+        extra.sort_by_key(|a| (tasks[*a].is_healthy(), tasks[*a].created_at as i64));
         for arn in extra.into_iter().take(primary_active.len() - desired.max(0) as usize) {
-            if let Some(t) = tasks.get_mut(&arn) {
-                stop_task(t, "ServiceSchedulerInitiated", &format!("Scaling activity initiated by (deployment {})", primary.id), now);
+            if let Some(t) = tasks.get_mut(arn) {
+                stop_task(t, "ServiceSchedulerInitiated", &format!("Scaling activity initiated by (deployment {primary_id})"), now);
                 stopped.push(t.id().to_string());
             }
         }
     }
 
     // Stop old tasks: unhealthy ones freely, healthy ones down to the minimum healthy count.
-    old_active.sort_by_key(|a| (tasks[a].is_healthy(), tasks[a].created_at as i64));
-    let mut healthy_left = healthy_total;
-    for arn in old_active {
-        let Some(t) = tasks.get_mut(&arn) else { continue };
-        let healthy = t.is_healthy();
-        if healthy && healthy_left - 1 < min_healthy {
-            continue;
-        }
-        let owner = t.deployment_id.clone().unwrap_or_default();
-        stop_task(t, "ServiceSchedulerInitiated", &format!("Scaling activity initiated by (deployment {owner})"), now);
-        stopped.push(t.id().to_string());
-        if healthy {
-            healthy_left -= 1;
-        }
+    if !old_active.is_empty() {
+        let min_healthy = (desired * percent(service, "minimumHealthyPercent", 100) + 99) / 100;
+        stop_old(tasks, &mut old_active, healthy_total, min_healthy, now, &mut stopped);
     }
 
     // Start primary tasks within maximumPercent (counting tasks still stopping, as ECS does).
-    let launching_allowed = service.status == "ACTIVE"
-        && primary.rollout_state != "FAILED"
+    let want = desired - primary_active_count;
+    let launching_allowed = want > 0
+        && service.status == "ACTIVE"
+        && service.deployments.first().is_some_and(|p| p.rollout_state != "FAILED")
         && now >= service.launch_backoff_until;
     if launching_allowed {
+        let max_total = desired * percent(service, "maximumPercent", 200) / 100;
         let in_flight = mine.iter().filter(|a| tasks.get(*a).is_some_and(|t| !t.is_stopped())).count() as i64;
         let room = (max_total.max(desired) - in_flight).max(0);
-        let want = desired - primary_active.len() as i64;
+        let primary = &service.deployments[0];
         let definition = crate::ecs::definition_in(task_definitions, &primary.task_definition);
         if let Some(definition) = definition {
             for _ in 0..want.min(room).max(0) {
@@ -193,15 +193,43 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, mine: &mut Vec<St
     if !started.is_empty() {
         service.steady = false;
         let list: Vec<String> = started.iter().map(|id| format!("(task {id})")).collect();
-        record_event(service, now, format!("(service {name}) has started {} tasks: {}.", started.len(), list.join(" ")));
+        let message = format!("(service {}) has started {} tasks: {}.", service.name, started.len(), list.join(" "));
+        record_event(service, now, message);
     }
     if !stopped.is_empty() {
         service.steady = false;
         let list: Vec<String> = stopped.iter().map(|id| format!("(task {id})")).collect();
-        record_event(service, now, format!("(service {name}) has stopped {} running tasks: {}.", stopped.len(), list.join(" ")));
+        let message = format!("(service {}) has stopped {} running tasks: {}.", service.name, stopped.len(), list.join(" "));
+        record_event(service, now, message);
     }
 
     complete_if_done(service, mine, tasks, now);
+}
+
+/// Stops old tasks: unhealthy ones freely, healthy ones down to the minimum healthy count.
+fn stop_old(
+    tasks: &mut BTreeMap<String, Task>,
+    old_active: &mut [&String],
+    healthy_total: i64,
+    min_healthy: i64,
+    now: f64,
+    stopped: &mut Vec<String>,
+) {
+    old_active.sort_by_key(|a| (tasks[*a].is_healthy(), tasks[*a].created_at as i64));
+    let mut healthy_left = healthy_total;
+    for arn in old_active.iter() {
+        let Some(t) = tasks.get_mut(*arn) else { continue };
+        let healthy = t.is_healthy();
+        if healthy && healthy_left - 1 < min_healthy {
+            continue;
+        }
+        let owner = t.deployment_id.clone().unwrap_or_default();
+        stop_task(t, "ServiceSchedulerInitiated", &format!("Scaling activity initiated by (deployment {owner})"), now);
+        stopped.push(t.id().to_string());
+        if healthy {
+            healthy_left -= 1;
+        }
+    }
 }
 
 /// Marks a task to be stopped; the runtime sends the signals.
@@ -222,13 +250,19 @@ fn trip_circuit_breaker(
     caller: &Caller,
     now: f64,
 ) {
-    let breaker = service.deployment_configuration.get("deploymentCircuitBreaker").cloned().unwrap_or_default();
-    if breaker.get("enable").and_then(Value::as_bool) != Some(true) {
+    // Cheapest test first: on most ticks the primary deployment is not in progress.
+    let Some(primary) = service.deployments.first() else { return };
+    if primary.rollout_state != "IN_PROGRESS" {
         return;
     }
-    let Some(primary) = service.deployments.first() else { return };
+    let breaker = service.deployment_configuration.get("deploymentCircuitBreaker");
+    let flag = |key: &str| breaker.and_then(|b| b.get(key)).and_then(Value::as_bool) == Some(true);
+    if !flag("enable") {
+        return;
+    }
+    let rollback = flag("rollback");
     let threshold = crate::ecs::circuit_breaker_threshold(primary.desired_count);
-    if primary.rollout_state != "IN_PROGRESS" || primary.failed_tasks < threshold {
+    if primary.failed_tasks < threshold {
         return;
     }
     let primary_id = primary.id.clone();
@@ -245,7 +279,6 @@ fn trip_circuit_breaker(
         sd.failure_count = failed;
         sd.updated_at = now;
     }
-    let rollback = breaker.get("rollback").and_then(Value::as_bool) == Some(true);
     let target = service.last_completed.clone().filter(|t| t.id != primary_id);
     match (rollback && !rolling_back_already, target) {
         (true, Some(target)) if crate::ecs::definition_in(definitions, &target.task_definition).is_some() => {
@@ -302,7 +335,6 @@ fn complete_if_done(service: &mut Service, mine: &[String], tasks: &BTreeMap<Str
         .count() as i64;
     let others_alive = mine.iter().any(|t| t.deployment_id.as_deref() != Some(primary.id.as_str()) && !t.is_stopped());
     let settled = primary_healthy == service.desired_count && primary_alive == service.desired_count && !others_alive;
-    let name = service.name.clone();
 
     if service.status == "DRAINING" {
         if mine.iter().all(|t| t.is_stopped()) {
@@ -331,12 +363,14 @@ fn complete_if_done(service: &mut Service, mine: &[String], tasks: &BTreeMap<Str
                 sd.circuit_breaker_status = "MONITORING_COMPLETE".into();
             }
         }
-        record_event(service, now, format!("(service {name}) (deployment {id}) deployment completed."));
+        let message = format!("(service {}) (deployment {id}) deployment completed.", service.name);
+        record_event(service, now, message);
     }
     if !service.steady {
         service.steady = true;
         service.consecutive_failures = 0;
         service.steady_event_at = now;
-        record_event(service, now, format!("(service {name}) has reached a steady state."));
+        let message = format!("(service {}) has reached a steady state.", service.name);
+        record_event(service, now, message);
     }
 }

@@ -267,9 +267,9 @@ pub fn render_task(partition: &Partition, task: &Task, with_tags: bool) -> Value
                 json!([])
             };
             out.insert("networkInterfaces".into(), interfaces);
-            if c.has_health_check {
-                out.insert("healthStatus".into(), json!(c.health_status));
-            }
+            // Without a health check ECS reports the container's health as UNKNOWN (API
+            // reference, Container.healthStatus); it does not leave the member out.
+            out.insert("healthStatus".into(), json!(c.health_status));
             out.insert("cpu".into(), json!(c.cpu.unwrap_or(0).to_string()));
             if let Some(memory) = c.memory {
                 out.insert("memory".into(), json!(memory.to_string()));

@@ -1,0 +1,247 @@
+"""The botocore service models as the specification of a response.
+
+Two small recursive walks over an operation's output shape (from botocore's
+``service-2.json``, loaded as plain JSON):
+
+- :func:`validate` lists what in a response the model does not allow: a member the
+  shape does not have, a JSON type the shape does not take, a value outside an enum;
+- :func:`signature` reduces a response to its shape: each member path that is present
+  (``services[].deployments[].rolloutState``) and the JSON types seen there, so two
+  implementations' answers to the same request can be compared without their data.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+from botocore.loaders import Loader
+
+# X-Amz-Target prefixes and botocore's names for the services ferry local serves.
+SERVICES = {
+    "ecs": "AmazonEC2ContainerServiceV20141113",
+    "ecr": "AmazonEC2ContainerRegistry_V20150921",
+    "application-autoscaling": "AnyScaleFrontendService",
+}
+
+# Errors any operation can answer with, whatever its model lists: the protocol's own
+# (bad JSON, unknown action, no credentials) and the common ones of the AWS JSON services.
+COMMON_ERRORS = {
+    "SerializationException",
+    "UnknownOperationException",
+    "MissingAuthenticationTokenException",
+    "ThrottlingException",
+    "ValidationException",
+    "AccessDeniedException",
+    "InternalFailure",
+    "ServiceUnavailable",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def model(service: str) -> dict:
+    """The service-2.json botocore ships for `service` (``ecs``, ``ecr``, ...)."""
+    return Loader().load_service_model(service, "service-2")
+
+
+def output_shape(service: str, operation: str) -> str | None:
+    op = model(service)["operations"][operation]
+    return op.get("output", {}).get("shape")
+
+
+def operation_errors(service: str, operation: str) -> set[str]:
+    op = model(service)["operations"][operation]
+    return {e["shape"] for e in op.get("errors", [])}
+
+
+def json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def validate(service: str, operation: str, body, *, timestamps: str = "number") -> list[str]:
+    """What in `body` (a response of `operation`) the botocore model does not allow.
+
+    `timestamps` is ``"number"`` for wire JSON (epoch seconds) and ``"any"`` for the aws
+    CLI's output, which prints them as received or as ISO 8601 text (cli_timestamp_format).
+    """
+    problems: list[str] = []
+    shape = output_shape(service, operation)
+    if shape is None:
+        if body not in ({}, None):
+            problems.append(f"{operation} has no output shape but answered {body!r}")
+        return problems
+    _check(model(service)["shapes"], shape, body, "", problems, timestamps)
+    return problems
+
+
+def _check(shapes: dict, name: str, value, path: str, problems: list[str], timestamps: str) -> None:
+    shape = shapes[name]
+    kind = shape["type"]
+    where = path or "<top>"
+
+    def wrong(expected: str) -> None:
+        problems.append(f"{where}: {json_type(value)} where the model has {kind} ({name}, {expected})")
+
+    if value is None:
+        # AWS leaves members without a value out; a null is not a value of any shape.
+        problems.append(f"{where}: null where the model has {kind} ({name})")
+        return
+    if kind == "structure":
+        if not isinstance(value, dict):
+            return wrong("an object")
+        members = shape.get("members", {})
+        for key, item in value.items():
+            if key not in members:
+                problems.append(f"{_join(path, key)}: not a member of {name}")
+                continue
+            _check(shapes, members[key]["shape"], item, _join(path, key), problems, timestamps)
+    elif kind == "list":
+        if not isinstance(value, list):
+            return wrong("an array")
+        for i, item in enumerate(value):
+            _check(shapes, shape["member"]["shape"], item, f"{path}[{i}]", problems, timestamps)
+    elif kind == "map":
+        if not isinstance(value, dict):
+            return wrong("an object")
+        for key, item in value.items():
+            _check(shapes, shape["key"]["shape"], key, f"{path}{{key {key!r}}}", problems, timestamps)
+            _check(shapes, shape["value"]["shape"], item, f"{path}{{{key}}}", problems, timestamps)
+    elif kind == "string":
+        if not isinstance(value, str):
+            return wrong("a string")
+        enum = shape.get("enum")
+        if enum is not None and value not in enum:
+            problems.append(f"{where}: {value!r} is not one of {name}'s values {enum}")
+    elif kind in ("integer", "long"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return wrong("an integer")
+    elif kind in ("float", "double"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return wrong("a number")
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            return wrong("true or false")
+    elif kind == "timestamp":
+        allowed = (int, float) if timestamps == "number" else (int, float, str)
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            return wrong("epoch seconds" if timestamps == "number" else "epoch seconds or ISO 8601 text")
+    elif kind == "blob":
+        if not isinstance(value, str):
+            return wrong("base64 text")
+    else:
+        problems.append(f"{where}: the validator does not know shape type {kind!r} ({name})")
+
+
+def signature(service: str, operation: str, body) -> dict[str, set[str]]:
+    """Each member path present in `body` → the JSON types seen there.
+
+    Lists add ``[]`` to the path and maps ``{}`` (a map's keys are data, not member names),
+    so every element of a list contributes to the same paths. A list or map path appears
+    with ``[]``/``{}`` only when it had elements.
+    """
+    out: dict[str, set[str]] = {}
+    shapes = model(service)["shapes"]
+    _walk(shapes, output_shape(service, operation), body, "", out)
+    return out
+
+
+def _walk(shapes: dict, name: str | None, value, path: str, out: dict[str, set[str]]) -> None:
+    if path:
+        out.setdefault(path, set()).add(json_type(value))
+    shape = shapes.get(name) if name else None
+    kind = shape["type"] if shape else None
+    if isinstance(value, dict):
+        if kind == "map":
+            for item in value.values():
+                _walk(shapes, shape["value"]["shape"], item, f"{path}{{}}", out)
+        else:
+            members = shape.get("members", {}) if kind == "structure" else {}
+            for key, item in value.items():
+                member = members.get(key, {}).get("shape")
+                _walk(shapes, member, item, _join(path, key), out)
+    elif isinstance(value, list):
+        member = shape["member"]["shape"] if kind == "list" else None
+        for item in value:
+            _walk(shapes, member, item, f"{path}[]", out)
+
+
+def parent(path: str) -> str:
+    """The path a member path hangs from: ``a.b[].c`` → ``a.b[]``, ``a.b[]`` → ``a.b``."""
+    if path.endswith("[]") or path.endswith("{}"):
+        return path[:-2]
+    cut = path.rfind(".")
+    return path[:cut] if cut >= 0 else ""
+
+
+def compare(ferry: dict[str, set[str]], moto: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Differences between two signatures, as (path, difference).
+
+    A path one side has and the other lacks counts only where the other side has the
+    path's parent (a member one side leaves out), not inside a list or map the other side
+    answered empty (that is data, not shape); and only the topmost such path is reported.
+    List and map element paths (``[]``, ``{}``) are never differences on their own.
+    """
+    diffs: list[tuple[str, str]] = []
+    reported: list[str] = []
+    for path in sorted(set(ferry) | set(moto)):
+        if any(path.startswith(r + ".") or path.startswith(r + "[") or path.startswith(r + "{") for r in reported):
+            continue
+        in_ferry, in_moto = path in ferry, path in moto
+        if in_ferry and in_moto:
+            if ferry[path] != moto[path]:
+                diffs.append((path, f"type: ferry {'/'.join(sorted(ferry[path]))}, moto {'/'.join(sorted(moto[path]))}"))
+                reported.append(path)
+            continue
+        if path.endswith("[]") or path.endswith("{}"):
+            continue
+        other = moto if in_ferry else ferry
+        up = parent(path)
+        if up and up not in other:
+            continue
+        diffs.append((path, "ferry only" if in_ferry else "moto only"))
+        reported.append(path)
+    return diffs
+
+
+def canonical(body) -> str:
+    return json.dumps(body, sort_keys=True)
+
+
+def owner(service: str, operation: str, path: str) -> str:
+    """The model's name for the member at `path` of `operation`'s output: ``Shape.member``.
+
+    ``services[].deployments[].rolloutState`` of DescribeServices → ``Deployment.rolloutState``,
+    so a difference is named once for every operation that answers with that shape.
+    """
+    shapes_ = model(service)["shapes"]
+    shape = output_shape(service, operation)
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        name = part
+        while name.endswith("[]") or name.endswith("{}"):
+            name = name[:-2]
+        suffix = part[len(name):]
+        members = shapes_[shape].get("members", {})
+        if i == len(parts) - 1 or name not in members:
+            return f"{shape}.{part}" if name in members else f"{shape}.{part} (not in the model)"
+        shape = members[name]["shape"]
+        for j in range(0, len(suffix), 2):
+            inner = shapes_[shape]
+            shape = inner["member"]["shape"] if suffix[j] == "[" else inner["value"]["shape"]
+    return f"{shape}.{path}"

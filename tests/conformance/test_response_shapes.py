@@ -1,0 +1,107 @@
+"""Every response ferry local gave the suite's clients, checked against the operation's
+output shape in botocore's service-2.json: no member the model lacks, the JSON type the
+model says, enum values the model lists. Error answers must name an error the operation's
+model lists (or one of the protocol's common errors).
+
+conftest runs this module last, so it sees what the flows recorded.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import shapes
+from conftest import RECORDER
+
+
+def test_the_validator_catches_what_it_should():
+    good = {
+        "services": [
+            {
+                "serviceName": "web",
+                "desiredCount": 2,
+                "createdAt": 1767225600.5,
+                "deployments": [{"status": "PRIMARY", "rolloutState": "COMPLETED"}],
+                "tags": [{"key": "k", "value": "v"}],
+            }
+        ],
+        "failures": [],
+    }
+    assert shapes.validate("ecs", "DescribeServices", good) == []
+    bad = {
+        "services": [
+            {
+                "serviceName": "web",
+                "desiredCount": "2",
+                "createdAt": "yesterday",
+                "deployments": [{"status": "PRIMARY", "rolloutState": "DONE", "extra": 1}],
+                "launchType": None,
+            }
+        ],
+        "failures": {},
+    }
+    problems = shapes.validate("ecs", "DescribeServices", bad)
+    joined = "\n".join(problems)
+    assert "services[0].desiredCount: string where the model has integer" in joined
+    assert "services[0].createdAt: string where the model has timestamp" in joined
+    assert "services[0].deployments[0].rolloutState: 'DONE' is not one of" in joined
+    assert "services[0].deployments[0].extra: not a member of Deployment" in joined
+    assert "services[0].launchType: null" in joined
+    assert "failures: object where the model has list" in joined
+    assert len(problems) == 6, problems
+    # The CLI may print timestamps as text; wire JSON carries numbers.
+    assert shapes.validate("ecs", "DescribeServices", {"services": [{"createdAt": "2026-01-01T00:00:00+00:00"}]},
+                           timestamps="any") == []
+    # Maps: keys and values are checked against the map's shapes.
+    assert shapes.validate("ecs", "DescribeTasks", {"tasks": [{"overrides": {}}]}) == []
+
+
+def test_signatures_compare_shape_not_data():
+    a = shapes.signature("ecs", "ListClusters", {"clusterArns": ["x", "y"]})
+    b = shapes.signature("ecs", "ListClusters", {"clusterArns": [], "nextToken": "t"})
+    assert shapes.compare(a, b) == [("nextToken", "moto only")]
+    c = shapes.signature("ecs", "DescribeClusters", {"clusters": [{"clusterName": "a", "tags": []}]})
+    d = shapes.signature("ecs", "DescribeClusters", {"clusters": [{"clusterName": 1, "settings": [{"name": "n"}]}]})
+    assert shapes.compare(c, d) == [
+        ("clusters[].clusterName", "type: ferry string, moto number"),
+        ("clusters[].settings", "moto only"),
+        ("clusters[].tags", "ferry only"),
+    ]
+
+
+def _ferry_responses():
+    return [r for r in RECORDER.responses if r.peer == "ferry"]
+
+
+def test_every_ferry_local_response_follows_the_botocore_model():
+    responses = _ferry_responses()
+    if not responses:
+        pytest.skip("no flow ran in this session, so there is nothing to check")
+    problems = []
+    checked = set()
+    for r in responses:
+        where = f"{r.client} {r.service}:{r.operation} ({r.test})"
+        if r.status >= 400 or (isinstance(r.body, dict) and "__type" in r.body and r.status != 200):
+            code = r.body.get("__type", "") if isinstance(r.body, dict) else ""
+            code = code.rsplit("#", 1)[-1]
+            allowed = shapes.operation_errors(r.service, r.operation) | shapes.COMMON_ERRORS
+            if code not in allowed:
+                problems.append(f"{where}: error {code!r} is not one the model lists for the operation")
+            continue
+        timestamps = "any" if r.client == "cli" else "number"
+        for problem in shapes.validate(r.service, r.operation, r.body, timestamps=timestamps):
+            problems.append(f"{where}: {problem}")
+        checked.add((r.service, r.operation))
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+    # The flows cover the operations a deploy pipeline uses; make sure they were checked.
+    expected = {
+        ("ecs", op) for op in (
+            "CreateCluster", "RegisterTaskDefinition", "CreateService", "DescribeServices", "UpdateService",
+            "ListTasks", "DescribeTasks", "StopTask", "ListServiceDeployments", "DescribeServiceDeployments",
+        )
+    } | {("ecr", op) for op in ("CreateRepository", "PutImage", "BatchGetImage", "DescribeImages")} | {
+        ("application-autoscaling", op) for op in ("RegisterScalableTarget", "DescribeScalableTargets")
+    }
+    ran_flows = {r.test.split("::")[0].rsplit("/", 1)[-1] for r in responses}
+    if {"test_cli_flow.py", "test_boto3_flow.py"} <= ran_flows:
+        assert expected <= checked, f"not checked: {sorted(expected - checked)}"
