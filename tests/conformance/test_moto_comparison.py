@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from botocore import xform_name
 
 import shapes
-from conftest import RECORDER, sample_container, unique
+from conftest import RECORDER, sample_container, unique, wait_until
 
 # Every difference between ferry local's and moto's answers, named by the model shape
 # and member it is about (so a member of `Service` is listed once, for CreateService,
@@ -75,6 +75,10 @@ EXPECTED: list[tuple[str, str, str, str]] = [
     ("Task.availabilityZone", "ferry only", "ferry", "in the run-task and describe-tasks examples"),
     ("Task.connectivity", "ferry only", "ferry", "`CONNECTED` in the describe-tasks example"),
     ("Task.createdAt", "ferry only", "ferry", "in the run-task and describe-tasks examples"),
+    ("Task.connectivityAt", "ferry only", "ferry", "set once a task is CONNECTED (describe-tasks example)"),
+    ("Task.pullStartedAt", "ferry only", "ferry", "set once the image pull starts (describe-tasks example)"),
+    ("Task.pullStoppedAt", "ferry only", "ferry", "set once the image pull ends (describe-tasks example)"),
+    ("Task.startedAt", "ferry only", "ferry", "set once the task runs (describe-tasks example)"),
     ("Task.enableExecuteCommand", "ferry only", "ferry", "`false` in the run-task and describe-tasks examples"),
     ("Task.healthStatus", "ferry only", "ferry", "`UNKNOWN` without health checks (describe-tasks example)"),
     ("Task.version", "ferry only", "ferry", "in the run-task and describe-tasks examples"),
@@ -90,6 +94,7 @@ EXPECTED: list[tuple[str, str, str, str]] = [
     ("Container.memory", "type: ferry string, moto number", "ferry", "the model's Container.memory is a String"),
     ("Container.exitCode", "moto only", "ferry",
      "moto answers 0 for a container that has not run yet; ECS reports exitCode once the container exited"),
+    ("Container.runtimeId", "ferry only", "ferry", "the container's runtime id once it runs (describe-tasks example)"),
     ("Container.networkBindings", "ferry only", "ferry",
      "a bridge-mode container's host ports (describe-tasks example); moto has no ports to report"),
     # ECR
@@ -216,6 +221,13 @@ def test_ecs_answers_have_moto_shapes(compare, ferry_bin):
                         {"cluster": cluster, "taskDefinition": family, "launchType": "FARGATE"})
     assert f.ok and m.ok, (f, m)
     ferry_task, moto_task = f.body["tasks"][0]["taskArn"], m.body["tasks"][0]["taskArn"]
+    # moto's task is RUNNING at once; let ferry local's get there too, so that the members a
+    # task gains on the way (pullStartedAt, connectivityAt, startedAt, ...) are all present.
+    wait_until(
+        lambda: compare.ferry.ecs.describe_tasks(cluster=cluster, tasks=[ferry_task])["tasks"][0]["lastStatus"]
+        == "RUNNING",
+        timeout=30, what="ferry local's task to run",
+    )
     f, m = compare.call("ecs", "DescribeTasks", {"cluster": cluster, "tasks": [ferry_task]},
                         {"cluster": cluster, "tasks": [moto_task]})
     assert f.ok and m.ok and len(f.body["tasks"]) == len(m.body["tasks"]) == 1, (f, m)

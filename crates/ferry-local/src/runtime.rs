@@ -122,7 +122,7 @@ impl Engine {
         for arn in arns {
             let Some(task) = partition.tasks.get(&arn) else { continue };
             let step = (task.desired_status.clone(), task.last_status.clone());
-            changed = true;
+            let mut moved = true;
             match (step.0.as_str(), step.1.as_str()) {
                 ("RUNNING", "PROVISIONING") => {
                     if let Some(task) = partition.tasks.get_mut(&arn) {
@@ -131,7 +131,7 @@ impl Engine {
                     }
                 }
                 ("RUNNING", "PENDING") => self.start(partition, &arn, t),
-                ("RUNNING", _) => changed = false,
+                ("RUNNING", _) => moved = false,
                 (_, "PROVISIONING" | "PENDING") => {
                     if let Some(task) = partition.tasks.get_mut(&arn) {
                         finish_stop(task, t);
@@ -159,11 +159,12 @@ impl Engine {
                         } else if task.kill_at.is_some_and(|k| t >= k) {
                             signal_all(task, libc::SIGKILL);
                         } else {
-                            changed = false;
+                            moved = false;
                         }
                     }
                 }
             }
+            changed |= moved;
         }
         changed
     }
