@@ -88,6 +88,30 @@ async fn register(c: &Clients, family: &str, image: &str, env: &[(&str, &str)], 
     out.task_definition().unwrap().task_definition_arn().unwrap().to_string()
 }
 
+/// A one-container task definition that runs `script` with /bin/sh; returns its ARN.
+async fn register_shell_job(c: &Clients, family: &str, script: &str, stop_timeout: Option<i32>) -> String {
+    let container = ContainerDefinition::builder()
+        .name("main")
+        .image("busybox")
+        .memory(8)
+        .entry_point("/bin/sh")
+        .command("-c")
+        .command(script)
+        .set_stop_timeout(stop_timeout)
+        .build();
+    let out = c.ecs.register_task_definition().family(family).container_definitions(container).send().await.unwrap();
+    out.task_definition().unwrap().task_definition_arn().unwrap().to_string()
+}
+
+/// Waits until the task is STOPPED and returns it.
+async fn stopped_task(c: &Clients, task_arn: &str) -> ferry_aws::ecs::types::Task {
+    eventually("the task to stop", 20, || async {
+        let t = c.ecs.describe_tasks().cluster(CLUSTER).tasks(task_arn).send().await.unwrap().tasks()[0].clone();
+        (t.last_status() == Some("STOPPED")).then_some(t)
+    })
+    .await
+}
+
 fn breaker(rollback: bool) -> DeploymentConfiguration {
     DeploymentConfiguration::builder()
         .minimum_healthy_percent(100)
@@ -220,11 +244,7 @@ async fn a_task_whose_ecr_image_is_missing_stops_with_cannot_pull_container_erro
     let td = register(c, "pull", &image, &[], false).await;
     let run = c.ecs.run_task().cluster(CLUSTER).task_definition(&td).send().await.unwrap();
     let arn = run.tasks()[0].task_arn().unwrap().to_string();
-    let task = eventually("the task to stop", 20, || async {
-        let t = c.ecs.describe_tasks().cluster(CLUSTER).tasks(&arn).send().await.unwrap().tasks()[0].clone();
-        (t.last_status() == Some("STOPPED")).then_some(t)
-    })
-    .await;
+    let task = stopped_task(c, &arn).await;
     assert_eq!(task.stop_code().map(|s| s.as_str()), Some("TaskFailedToStart"));
     assert!(task.stopped_reason().unwrap().starts_with("CannotPullContainerError"), "{:?}", task.stopped_reason());
     local.server.shutdown().await;
@@ -568,24 +588,7 @@ async fn run_task_overrides_and_logs_reach_the_process() {
     let local = start().await;
     let c = &local.clients;
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
-    let td = c
-        .ecs
-        .register_task_definition()
-        .family("job")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("main")
-                .image("busybox")
-                .memory(8)
-                .entry_point("/bin/sh")
-                .command("-c")
-                .command("echo original")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let arn = td.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+    let arn = register_shell_job(c, "job", "echo original", None).await;
     let run = c
         .ecs
         .run_task()
@@ -607,11 +610,7 @@ async fn run_task_overrides_and_logs_reach_the_process() {
         .await
         .unwrap();
     let task_arn = run.tasks()[0].task_arn().unwrap().to_string();
-    let task = eventually("the job to finish", 20, || async {
-        let t = c.ecs.describe_tasks().cluster(CLUSTER).tasks(&task_arn).send().await.unwrap().tasks()[0].clone();
-        (t.last_status() == Some("STOPPED")).then_some(t)
-    })
-    .await;
+    let task = stopped_task(c, &task_arn).await;
     assert_eq!(task.containers()[0].exit_code(), Some(7));
     assert_eq!(task.stop_code().map(|s| s.as_str()), Some("EssentialContainerExited"));
     let id = task_arn.rsplit('/').next().unwrap();
@@ -625,37 +624,15 @@ async fn stop_task_sends_sigterm_then_sigkill_after_the_stop_timeout() {
     let local = start().await;
     let c = &local.clients;
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
-    let td = c
-        .ecs
-        .register_task_definition()
-        .family("stubborn")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("main")
-                .image("busybox")
-                .memory(8)
-                .entry_point("/bin/sh")
-                .command("-c")
-                // Ignores SIGTERM (and so does its child), so only SIGKILL ends it.
-                .command("trap '' TERM; echo started; sleep 60")
-                .stop_timeout(1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let arn = td.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+    // Ignores SIGTERM (and so does its child), so only SIGKILL ends it.
+    let arn = register_shell_job(c, "stubborn", "trap '' TERM; echo started; sleep 60", Some(1)).await;
     let run = c.ecs.run_task().cluster(CLUSTER).task_definition(&arn).send().await.unwrap();
     let task_arn = run.tasks()[0].task_arn().unwrap().to_string();
     let id = task_arn.rsplit('/').next().unwrap().to_string();
     let log = ferry_local::task_log_dir(local._dir.path(), &id).join("main.log");
     eventually("the process to start", 20, || async { std::fs::read_to_string(&log).ok().filter(|l| l.contains("started")) }).await;
     c.ecs.stop_task().cluster(CLUSTER).task(&task_arn).send().await.unwrap();
-    let task = eventually("the task to stop", 20, || async {
-        let t = c.ecs.describe_tasks().cluster(CLUSTER).tasks(&task_arn).send().await.unwrap().tasks()[0].clone();
-        (t.last_status() == Some("STOPPED")).then_some(t)
-    })
-    .await;
+    let task = stopped_task(c, &task_arn).await;
     assert_eq!(task.containers()[0].exit_code(), Some(128 + 9), "killed by SIGKILL");
     let stopping = task.stopping_at().unwrap().as_secs_f64();
     let stopped = task.stopped_at().unwrap().as_secs_f64();
