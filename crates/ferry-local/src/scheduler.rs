@@ -282,25 +282,7 @@ fn trip_circuit_breaker(
     let target = service.last_completed.clone().filter(|t| t.id != primary_id);
     match (rollback && !rolling_back_already, target) {
         (true, Some(target)) if crate::ecs::definition_in(definitions, &target.task_definition).is_some() => {
-            let images = service
-                .revisions
-                .iter()
-                .find(|r| r.arn == target.service_revision_arn)
-                .map(|r| r.container_images.clone())
-                .unwrap_or_default();
-            if let Some(p) = service.deployments.first_mut() {
-                p.rollout_state_reason = CIRCUIT_BREAKER_REASON.into();
-            }
-            crate::ecs::start_rollback(
-                service,
-                &sd_arn,
-                &target.task_definition,
-                &target.service_revision_arn,
-                images,
-                caller,
-                now,
-                CIRCUIT_BREAKER_REASON,
-            );
+            crate::ecs::start_rollback(service, &sd_arn, &target, caller, now, CIRCUIT_BREAKER_REASON);
             if let Some(failed) = service.deployments.get_mut(1) {
                 failed.rollout_state_reason = CIRCUIT_BREAKER_REASON.into();
             }
@@ -369,7 +351,6 @@ fn complete_if_done(service: &mut Service, mine: &[String], tasks: &BTreeMap<Str
     if !service.steady {
         service.steady = true;
         service.consecutive_failures = 0;
-        service.steady_event_at = now;
         let message = format!("(service {}) has reached a steady state.", service.name);
         record_event(service, now, message);
     }

@@ -136,8 +136,6 @@ pub struct Service {
     pub last_completed: Option<Deployment>,
     /// When the scheduler last found the service at steady state (to avoid repeating the event).
     pub steady: bool,
-    /// When the last steady-state event was written (ECS repeats it every few hours).
-    pub steady_event_at: f64,
     /// Earliest time the scheduler may launch again after a failed task (ECS throttles
     /// relaunches of failing tasks).
     pub launch_backoff_until: f64,

@@ -112,6 +112,11 @@ async fn stopped_task(c: &Clients, task_arn: &str) -> ferry_aws::ecs::types::Tas
     .await
 }
 
+/// Creates service "web" of `task_definition` with ECS's default deployment configuration.
+async fn create_web_service(c: &Clients, task_definition: &str, desired: i32) {
+    c.ecs.create_service().cluster(CLUSTER).service_name("web").task_definition(task_definition).desired_count(desired).send().await.unwrap();
+}
+
 fn breaker(rollback: bool) -> DeploymentConfiguration {
     DeploymentConfiguration::builder()
         .minimum_healthy_percent(100)
@@ -270,7 +275,7 @@ async fn a_forced_redeploy_picks_up_a_moved_tag_and_the_old_revision_keeps_its_d
     let first = put(manifest("aa"), "prod").await.unwrap().image().unwrap().image_id().unwrap().image_digest().unwrap().to_string();
     let image = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/web:prod");
     let td = register(c, "envtag", &image, &[], false).await;
-    c.ecs.create_service().cluster(CLUSTER).service_name("web").task_definition(&td).desired_count(1).send().await.unwrap();
+    create_web_service(c, &td, 1).await;
     assert_eq!(settle(c, "web").await, ServiceDeploymentStatus::Successful);
     assert_eq!(running_tasks(c, "web").await[0].containers()[0].image_digest(), Some(first.as_str()));
 
@@ -310,7 +315,7 @@ async fn bad_requests_get_the_aws_error_and_change_nothing() {
     let c = &local.clients;
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
     let td = register(c, "web", "sample:1", &[], false).await;
-    c.ecs.create_service().cluster(CLUSTER).service_name("web").task_definition(&td).desired_count(0).send().await.unwrap();
+    create_web_service(c, &td, 0).await;
     let snapshot = || async {
         let services = c.ecs.list_services().cluster(CLUSTER).send().await.unwrap().service_arns().to_vec();
         let defs = c.ecs.list_task_definitions().send().await.unwrap().task_definition_arns().to_vec();
@@ -392,7 +397,7 @@ async fn a_registered_scalable_target_keeps_desired_count_in_range_until_deregis
     let c = &local.clients;
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
     let td = register(c, "web", "sample:1", &[], false).await;
-    c.ecs.create_service().cluster(CLUSTER).service_name("web").task_definition(&td).desired_count(1).send().await.unwrap();
+    create_web_service(c, &td, 1).await;
     let resource = format!("service/{CLUSTER}/web");
     c.autoscaling
         .register_scalable_target()
@@ -460,7 +465,7 @@ async fn state_survives_a_restart_and_services_start_their_tasks_again() {
     c.ecr.create_repository().repository_name("web").send().await.unwrap();
     c.ecr.put_image().repository_name("web").image_manifest(manifest("cc")).image_tag("1").send().await.unwrap();
     let td = register(c, "web", "sample:1", &[], false).await;
-    c.ecs.create_service().cluster(CLUSTER).service_name("web").task_definition(&td).desired_count(2).send().await.unwrap();
+    create_web_service(c, &td, 2).await;
     assert_eq!(settle(c, "web").await, ServiceDeploymentStatus::Successful);
     let before: Vec<String> = running_tasks(c, "web").await.iter().map(|t| t.task_arn().unwrap().to_string()).collect();
     let Local { server, _dir, .. } = local;
@@ -496,7 +501,7 @@ async fn stop_service_deployment_rolls_back_a_deployment_that_never_gets_healthy
     let c = &local.clients;
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
     let good = register(c, "web", "sample:1", &[("VERSION", "good")], true).await;
-    c.ecs.create_service().cluster(CLUSTER).service_name("web").task_definition(&good).desired_count(1).send().await.unwrap();
+    create_web_service(c, &good, 1).await;
     assert_eq!(settle(c, "web").await, ServiceDeploymentStatus::Successful);
     // Unhealthy tasks keep being replaced; with no circuit breaker the deployment never ends.
     let sick = register(c, "web", "sample:2", &[("SAMPLE_FAIL_HEALTH", "1")], true).await;
@@ -654,7 +659,7 @@ async fn injected_task_crashes_are_replaced_by_the_scheduler() {
     assert_eq!(r.status(), 204);
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
     let td = register(c, "flaky", "sample:1", &[], false).await;
-    c.ecs.create_service().cluster(CLUSTER).service_name("web").task_definition(&td).desired_count(1).send().await.unwrap();
+    create_web_service(c, &td, 1).await;
     let crashed = eventually("a crashed task", 30, || async {
         let listed = c.ecs.list_tasks().cluster(CLUSTER).service_name("web").desired_status(DesiredStatus::Stopped).send().await.unwrap();
         let arn = listed.task_arns().first()?.clone();

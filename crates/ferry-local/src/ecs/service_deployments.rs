@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::services::{find_definition, new_deployment, record_event};
+use super::services::{new_deployment, record_event};
 use super::Ctx;
-use crate::state::{Partition, Rollback, Service, ServiceDeployment};
+use crate::state::{Deployment, Partition, Rollback, Service, ServiceDeployment};
 use crate::wire::{ApiError, ApiResult, Input, paginate, put};
 
 pub fn list(ctx: &mut Ctx, input: &Input) -> ApiResult {
@@ -82,36 +82,24 @@ pub fn stop(ctx: &mut Ctx, input: &Input) -> ApiResult {
         ));
     };
     let service_arn = service.arn.clone();
-    let images = find_definition(ctx.partition, &target.task_definition)
-        .map(|_| {
-            service
-                .revisions
-                .iter()
-                .find(|r| r.arn == target.service_revision_arn)
-                .map(|r| r.container_images.clone())
-                .unwrap_or_default()
-        })
-        .unwrap_or_default();
     let now = ctx.now;
     let caller = ctx.caller.clone();
     let Some(service) = ctx.partition.services.get_mut(&service_arn) else {
         return Err(ApiError::client("ServiceDeploymentNotFoundException", "The service deployment does not exist."));
     };
-    start_rollback(service, &arn, &target.task_definition, &target.service_revision_arn, images, &caller, now,
-        "Service deployment rolled back because of a user request (StopServiceDeployment).");
+    let reason = "Service deployment rolled back because of a user request (StopServiceDeployment).";
+    start_rollback(service, &arn, &target, &caller, now, reason);
     Ok(json!({ "serviceDeploymentArn": arn }))
 }
 
-/// Rolls `service` back to a revision on behalf of service deployment `sd_arn`: a new
-/// PRIMARY deployment of the old task definition, the service deployment in
-/// ROLLBACK_IN_PROGRESS until the scheduler sees it finished.
-#[allow(clippy::too_many_arguments)]
+/// Rolls `service` back to `target` (its last completed deployment) on behalf of service
+/// deployment `sd_arn`: a new PRIMARY deployment of the target's task definition and
+/// images, the service deployment in ROLLBACK_IN_PROGRESS until the scheduler sees it
+/// finished.
 pub fn start_rollback(
     service: &mut Service,
     sd_arn: &str,
-    task_definition: &str,
-    revision_arn: &str,
-    images: Vec<(String, String, Option<String>)>,
+    target: &Deployment,
     caller: &crate::wire::Caller,
     now: f64,
     reason: &str,
@@ -120,26 +108,30 @@ pub fn start_rollback(
         failed.rollout_state = "FAILED".into();
         failed.updated_at = now;
     }
-    let target_id = service
-        .last_completed
-        .as_ref()
-        .filter(|d| d.service_revision_arn == revision_arn)
-        .map(|d| d.id.clone())
-        .unwrap_or_else(|| revision_arn.rsplit('/').next().unwrap_or_default().to_string());
-    service.task_definition = task_definition.to_string();
-    let _new_id = new_deployment(service, task_definition, images, caller, now, Some(sd_arn));
+    let images = service
+        .revisions
+        .iter()
+        .find(|r| r.arn == target.service_revision_arn)
+        .map(|r| r.container_images.clone())
+        .unwrap_or_default();
+    service.task_definition = target.task_definition.clone();
+    new_deployment(service, &target.task_definition, images, caller, now, Some(sd_arn));
     if let Some(d) = service.deployments.first_mut() {
-        d.rollout_state_reason = format!("{reason} Rolling back to deploymentId {target_id}.");
-        d.service_revision_arn = revision_arn.to_string();
+        d.rollout_state_reason = format!("{reason} Rolling back to deploymentId {}.", target.id);
+        d.service_revision_arn = target.service_revision_arn.clone();
     }
     if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
         sd.status = "ROLLBACK_IN_PROGRESS".into();
         sd.status_reason = Some(reason.to_string());
         sd.updated_at = now;
-        sd.rollback = Some(Rollback { reason: reason.to_string(), started_at: now, service_revision_arn: revision_arn.to_string() });
+        sd.rollback = Some(Rollback {
+            reason: reason.to_string(),
+            started_at: now,
+            service_revision_arn: target.service_revision_arn.clone(),
+        });
     }
-    let name = service.name.clone();
-    record_event(service, now, format!("(service {name}) rolling back to deployment {target_id}: {reason}"));
+    let message = format!("(service {}) rolling back to deployment {}: {reason}", service.name, target.id);
+    record_event(service, now, message);
 }
 
 pub fn describe_revisions(ctx: &mut Ctx, input: &Input) -> ApiResult {

@@ -107,7 +107,6 @@ pub fn create(ctx: &mut Ctx, input: &Input) -> ApiResult {
         revisions: Vec::new(),
         last_completed: None,
         steady: false,
-        steady_event_at: 0.0,
         launch_backoff_until: 0.0,
         consecutive_failures: 0,
         autoscaling_adjusted_at: None,
