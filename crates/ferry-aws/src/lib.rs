@@ -6,6 +6,8 @@
 //! The SDK crates are re-exported so the rest of the workspace depends on them only through
 //! this crate.
 
+pub mod taskdef;
+
 pub use aws_sdk_applicationautoscaling as autoscaling;
 pub use aws_sdk_cloudwatch as cloudwatch;
 pub use aws_sdk_ecr as ecr;

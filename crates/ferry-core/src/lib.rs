@@ -1,18 +1,38 @@
-//! ferry's domain: the ECS vocabulary and the rules every other crate shares.
-//! Pure: no I/O, no clock.
+//! ferry's domain: the ECS vocabulary, the configuration model, and the rolling strategy as
+//! a step machine over ports (traits) that adapters implement.
+//!
+//! Pure: no I/O and no clock of its own. The platform (ECS, the registry) and time are
+//! reached through the traits in [`platform`], so the strategy can be driven by the real
+//! SDK adapters against AWS or `ferry local`, and by in-memory fakes in unit tests.
+
+pub mod config;
+pub mod deploy;
+pub mod platform;
+pub mod rolling;
+pub mod taskdef;
+pub mod template;
 
 /// The kinds of failure ferry reports, each with its own exit code, so CI can tell a bad
 /// command line from a refused deploy from a failed one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ExitKind {
     /// Success.
     Ok,
     /// Something went wrong that is not the user's doing.
     Internal,
-    /// Invalid input: command line, config, request.
+    /// Invalid input: command line, config, template, request.
     InvalidInput,
     /// The platform (AWS or ferry local) refused or could not be reached.
     Platform,
+    /// Preflight refused the deploy (missing image, inactive service, ...); nothing changed.
+    PreflightRefused,
+    /// The deploy failed and the service is back on its previous revision.
+    FailedRolledBack,
+    /// The deploy failed and so did the rollback: the service needs a person.
+    RollbackFailed,
+    /// Another deploy of the same service holds the lock.
+    LockHeld,
 }
 
 impl ExitKind {
@@ -22,7 +42,29 @@ impl ExitKind {
             ExitKind::Internal => 1,
             ExitKind::InvalidInput => 2,
             ExitKind::Platform => 3,
+            ExitKind::PreflightRefused => 4,
+            ExitKind::FailedRolledBack => 5,
+            ExitKind::RollbackFailed => 6,
+            ExitKind::LockHeld => 7,
         }
+    }
+
+    /// The worst of two outcomes, for a run that deploys several services: a rollback that
+    /// failed outranks a clean rollback, which outranks a refusal.
+    pub fn worst(self, other: ExitKind) -> ExitKind {
+        fn rank(kind: ExitKind) -> u8 {
+            match kind {
+                ExitKind::Ok => 0,
+                ExitKind::PreflightRefused => 1,
+                ExitKind::LockHeld => 2,
+                ExitKind::InvalidInput => 3,
+                ExitKind::FailedRolledBack => 4,
+                ExitKind::Platform => 5,
+                ExitKind::Internal => 6,
+                ExitKind::RollbackFailed => 7,
+            }
+        }
+        if rank(other) > rank(self) { other } else { self }
     }
 }
 
@@ -35,6 +77,31 @@ pub fn image_tag(image: &str) -> Option<&str> {
     last.split_once(':').map(|(_, tag)| tag)
 }
 
+/// The digest of an image reference (`repo@sha256:...`), if it names one.
+pub fn image_digest(image: &str) -> Option<&str> {
+    image.split_once('@').map(|(_, digest)| digest)
+}
+
+/// Checks that a version can be an image tag: the OCI distribution spec's
+/// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. Returns what is wrong, in words.
+pub fn check_version(version: &str) -> Result<(), String> {
+    if version.is_empty() {
+        return Err("the version is empty".into());
+    }
+    if version.len() > 128 {
+        return Err(format!("the version is {} characters long; an image tag has at most 128", version.len()));
+    }
+    let mut chars = version.chars();
+    let first = chars.next().unwrap_or('_');
+    if !(first.is_ascii_alphanumeric() || first == '_') {
+        return Err(format!("the version {version:?} must start with a letter, a digit or '_' (it is an image tag)"));
+    }
+    if let Some(bad) = version.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return Err(format!("the version {version:?} contains {bad:?}; an image tag allows letters, digits, '.', '_' and '-'"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +112,36 @@ mod tests {
         assert_eq!(image_tag("localhost:5000/web"), None);
         assert_eq!(image_tag("localhost:5000/web:dev"), Some("dev"));
         assert_eq!(image_tag("web@sha256:abc"), None);
+        assert_eq!(image_digest("web@sha256:abc"), Some("sha256:abc"));
+    }
+
+    #[test]
+    fn versions_must_be_image_tags() {
+        assert!(check_version("1.4.2").is_ok());
+        assert!(check_version("build-90_rc.1").is_ok());
+        assert!(check_version("").unwrap_err().contains("empty"));
+        assert!(check_version("-x").unwrap_err().contains("must start"));
+        assert!(check_version("1.0/beta").unwrap_err().contains("'/'"));
+        assert!(check_version(&"a".repeat(129)).unwrap_err().contains("at most 128"));
+    }
+
+    #[test]
+    fn the_worst_outcome_wins() {
+        assert_eq!(ExitKind::Ok.worst(ExitKind::FailedRolledBack), ExitKind::FailedRolledBack);
+        assert_eq!(ExitKind::RollbackFailed.worst(ExitKind::FailedRolledBack), ExitKind::RollbackFailed);
+        let codes: std::collections::HashSet<i32> = [
+            ExitKind::Ok,
+            ExitKind::Internal,
+            ExitKind::InvalidInput,
+            ExitKind::Platform,
+            ExitKind::PreflightRefused,
+            ExitKind::FailedRolledBack,
+            ExitKind::RollbackFailed,
+            ExitKind::LockHeld,
+        ]
+        .into_iter()
+        .map(ExitKind::code)
+        .collect();
+        assert_eq!(codes.len(), 8);
     }
 }

@@ -1,0 +1,530 @@
+//! `ferry.toml`: the services a project deploys and the environments it deploys them to.
+//!
+//! Parsing is strict on purpose: an unknown key is almost always a typo that would
+//! otherwise silently fall back to a default in production, so every table denies unknown
+//! fields and every error names the file, the key (with its line) and what was expected.
+//!
+//! ```toml
+//! [defaults]
+//! timeout = "10m"
+//!
+//! [environments.prod]
+//! region = "eu-west-1"
+//! cluster = "prod"
+//! service_name = "{{ service }}-prod"
+//! role_arn = "arn:aws:iam::123456789012:role/deployer"
+//! vars = { log_level = "warn" }
+//!
+//! [services.web]
+//! repository = "web"
+//! container = "web"
+//! template = "deploy/web.json"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// The default name of the config file, looked up in the current directory.
+pub const FILE_NAME: &str = "ferry.toml";
+/// How long a deploy may take before ferry rolls it back, unless configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// How many failed tasks of the new deployment ferry tolerates before rolling back.
+pub const DEFAULT_MAX_TASK_FAILURES: u32 = 3;
+
+/// A configuration error: where, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// A TOML syntax or type error; toml's message already shows the line, the key and what
+    /// was expected.
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// A value that parses but makes no sense, named by its dotted key.
+    #[error("{path}: {key}: {message}")]
+    Invalid { path: PathBuf, key: String, message: String },
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub environments: BTreeMap<String, Environment>,
+    #[serde(default)]
+    pub services: BTreeMap<String, Service>,
+    /// The directory the file is in: template paths are relative to it.
+    #[serde(skip)]
+    pub root: PathBuf,
+    /// The file itself, for error messages.
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// Settings every environment inherits unless it sets its own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+    pub max_task_failures: Option<u32>,
+    pub service_name: Option<String>,
+    pub region: Option<String>,
+}
+
+/// How ferry gets credentials for an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// The SDK's default chain (environment variables, profile, SSO, instance role...).
+    DefaultChain,
+    /// A named profile from the AWS config files.
+    Profile(String),
+    /// A role assumed with the default chain's (or a profile's) credentials.
+    AssumeRole { role_arn: String, external_id: Option<String>, session_name: Option<String>, source_profile: Option<String> },
+    /// Static test credentials for `ferry local`: the access key is the account to act as.
+    FerryLocal { account: String },
+}
+
+/// A named place to deploy to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    pub region: Option<String>,
+    pub cluster: String,
+    /// The ECS service name, a template over `service` (ferry's name) and `environment`;
+    /// `{{ service }}` when unset.
+    pub service_name: Option<String>,
+    /// Points every AWS call at this endpoint (`ferry local`, or a VPC endpoint).
+    pub endpoint_url: Option<String>,
+    /// `"default"` (the SDK's chain) or `"ferry-local"` (static test credentials).
+    pub credentials: Option<String>,
+    pub profile: Option<String>,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub role_session_name: Option<String>,
+    /// The AWS account this environment lives in; with `credentials = "ferry-local"`, the
+    /// account ferry local files resources under.
+    pub account: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+    pub max_task_failures: Option<u32>,
+    /// Deploy `repo@digest` instead of `repo:version` in this environment.
+    pub pin_digest: Option<bool>,
+    /// Anything else templates may use, as `{{ vars.name }}` or `{{ name }}`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, toml::Value>,
+}
+
+/// Where a service's task definition comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskDefinitionSource {
+    /// A template file in native ECS JSON, rendered with minijinja.
+    Template(PathBuf),
+    /// The service's running revision, with only the container's image swapped.
+    Live,
+}
+
+/// A deployable unit: an ECS service and its task definition.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// The ECR repository: its name (`web`, `team/web`) or its URI.
+    pub repository: String,
+    /// The container that gets the new image.
+    pub container: String,
+    /// A task definition template (native ECS JSON), relative to ferry.toml.
+    pub template: Option<PathBuf>,
+    /// `"live"`: take the running revision and swap the image.
+    pub from: Option<String>,
+    /// Overrides the environment's `service_name` for this service.
+    pub service_name: Option<String>,
+    /// Deploy `repo@digest` rather than `repo:version`.
+    pub pin_digest: Option<bool>,
+}
+
+impl Service {
+    pub fn source(&self) -> TaskDefinitionSource {
+        match &self.template {
+            Some(path) => TaskDefinitionSource::Template(path.clone()),
+            None => TaskDefinitionSource::Live,
+        }
+    }
+
+    /// The repository's name, whether it was given as a name or as a URI
+    /// (`123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/web`).
+    pub fn repository_name(&self) -> &str {
+        match self.repository.split_once('/') {
+            Some((host, rest)) if host.contains('.') || host.contains(':') => rest,
+            _ => &self.repository,
+        }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// Parses `90s`, `10m`, `1h30m`; the error says what a duration looks like.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if d.is_zero() => Err(format!("invalid duration {text:?}: must be more than zero")),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("invalid duration {text:?} ({e}): expected something like \"90s\", \"10m\" or \"1h30m\"")),
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` names it in errors and anchors templates.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string().trim_end().to_string() })?;
+        config.path = path.to_path_buf();
+        config.root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if config.root.as_os_str().is_empty() {
+            config.root = PathBuf::from(".");
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { path: self.path.clone(), key: key.into(), message: message.into() }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.services.is_empty() {
+            return Err(self.invalid("services", "no services: add a [services.NAME] table with repository, container and template"));
+        }
+        if self.environments.is_empty() {
+            return Err(self.invalid("environments", "no environments: add an [environments.NAME] table with at least a cluster"));
+        }
+        for (name, env) in &self.environments {
+            let key = |k: &str| format!("environments.{name}.{k}");
+            check_name(name).map_err(|m| self.invalid(format!("environments.{name}"), m))?;
+            if env.cluster.trim().is_empty() {
+                return Err(self.invalid(key("cluster"), "must not be empty"));
+            }
+            if let Some(url) = &env.endpoint_url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(self.invalid(key("endpoint_url"), format!("expected an http:// or https:// URL, got {url:?}")));
+            }
+            if let Some(account) = &env.account
+                && !(account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()))
+            {
+                return Err(self.invalid(key("account"), format!("expected a 12-digit AWS account id, got {account:?}")));
+            }
+            if env.max_task_failures == Some(0) {
+                return Err(self.invalid(key("max_task_failures"), "must be at least 1"));
+            }
+            if let Some(role) = &env.role_arn
+                && !(role.starts_with("arn:") && role.contains(":role/"))
+            {
+                return Err(self.invalid(key("role_arn"), format!("expected a role ARN (arn:aws:iam::ACCOUNT:role/NAME), got {role:?}")));
+            }
+            self.credentials(name, env)?;
+            if env.region.is_none() && self.defaults.region.is_none() && env.endpoint_url.is_some() {
+                // ferry local needs a region for the SigV4 scope; the default chain may have none.
+                return Err(self.invalid(key("region"), "required with endpoint_url (the region signs every request)"));
+            }
+        }
+        for (name, service) in &self.services {
+            let key = |k: &str| format!("services.{name}.{k}");
+            check_name(name).map_err(|m| self.invalid(format!("services.{name}"), m))?;
+            if service.repository.trim().is_empty() {
+                return Err(self.invalid(key("repository"), "must not be empty"));
+            }
+            if service.container.trim().is_empty() {
+                return Err(self.invalid(key("container"), "must not be empty"));
+            }
+            match (&service.template, &service.from) {
+                (Some(_), Some(_)) => {
+                    return Err(self.invalid(key("from"), "set either template or from = \"live\", not both"));
+                }
+                (None, None) => {
+                    return Err(self.invalid(
+                        format!("services.{name}"),
+                        "no task definition: set template = \"path/to/taskdef.json\" or from = \"live\"",
+                    ));
+                }
+                (None, Some(from)) if from != "live" => {
+                    return Err(self.invalid(key("from"), format!("expected \"live\", got {from:?}")));
+                }
+                (Some(template), None) => {
+                    let full = self.root.join(template);
+                    if !full.is_file() {
+                        return Err(self.invalid(
+                            key("template"),
+                            format!("template file {} not found (looked for {})", template.display(), full.display()),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// How to get credentials for an environment, with conflicting settings refused.
+    pub fn credentials(&self, name: &str, env: &Environment) -> Result<Credentials, ConfigError> {
+        let key = |k: &str| format!("environments.{name}.{k}");
+        let mode = env.credentials.as_deref().unwrap_or("default");
+        match mode {
+            "default" => {}
+            "ferry-local" => {
+                if env.endpoint_url.is_none() {
+                    return Err(self.invalid(key("credentials"), "\"ferry-local\" needs endpoint_url (the ferry local endpoint)"));
+                }
+                if env.profile.is_some() || env.role_arn.is_some() {
+                    return Err(self.invalid(key("credentials"), "\"ferry-local\" cannot be combined with profile or role_arn"));
+                }
+                return Ok(Credentials::FerryLocal { account: env.account.clone().unwrap_or_else(|| "000000000000".into()) });
+            }
+            other => {
+                return Err(self.invalid(key("credentials"), format!("expected \"default\" or \"ferry-local\", got {other:?}")));
+            }
+        }
+        if env.external_id.is_some() && env.role_arn.is_none() {
+            return Err(self.invalid(key("external_id"), "only makes sense with role_arn"));
+        }
+        if env.role_session_name.is_some() && env.role_arn.is_none() {
+            return Err(self.invalid(key("role_session_name"), "only makes sense with role_arn"));
+        }
+        Ok(match (&env.role_arn, &env.profile) {
+            (Some(role_arn), source_profile) => Credentials::AssumeRole {
+                role_arn: role_arn.clone(),
+                external_id: env.external_id.clone(),
+                session_name: env.role_session_name.clone(),
+                source_profile: source_profile.clone(),
+            },
+            (None, Some(profile)) => Credentials::Profile(profile.clone()),
+            (None, None) => Credentials::DefaultChain,
+        })
+    }
+
+    /// The environment by name, or an error listing the ones there are.
+    pub fn environment(&self, name: &str) -> Result<&Environment, String> {
+        self.environments.get(name).ok_or_else(|| {
+            format!(
+                "no environment named {name:?} in {} (environments: {})",
+                self.path.display(),
+                self.environments.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+
+    /// The service by name, or an error listing the ones there are.
+    pub fn service(&self, name: &str) -> Result<&Service, String> {
+        self.services.get(name).ok_or_else(|| {
+            format!(
+                "no service named {name:?} in {} (services: {})",
+                self.path.display(),
+                self.services.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+
+    pub fn timeout(&self, env: &Environment) -> Duration {
+        env.timeout.or(self.defaults.timeout).unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    pub fn max_task_failures(&self, env: &Environment) -> u32 {
+        env.max_task_failures.or(self.defaults.max_task_failures).unwrap_or(DEFAULT_MAX_TASK_FAILURES)
+    }
+
+    pub fn region(&self, env: &Environment) -> Option<String> {
+        env.region.clone().or_else(|| self.defaults.region.clone())
+    }
+
+    pub fn pin_digest(&self, env: &Environment, service: &Service) -> bool {
+        service.pin_digest.or(env.pin_digest).unwrap_or(false)
+    }
+
+    /// The ECS service name of `service` in environment `env_name`.
+    pub fn ecs_service_name(&self, env_name: &str, service_name: &str) -> Result<String, String> {
+        let env = self.environment(env_name)?;
+        let service = self.service(service_name)?;
+        let pattern = service
+            .service_name
+            .as_deref()
+            .or(env.service_name.as_deref())
+            .or(self.defaults.service_name.as_deref())
+            .unwrap_or("{{ service }}");
+        let context = minijinja::context! { service => service_name, environment => env_name };
+        let name = crate::template::render_str("service_name", pattern, context).map_err(|e| e.to_string())?;
+        let name = name.trim().to_string();
+        if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(format!(
+                "service_name for {service_name} in {env_name} renders to {name:?}: an ECS service name has 1-255 letters, digits, hyphens and underscores"
+            ));
+        }
+        Ok(name)
+    }
+
+    /// The template file of a service, resolved against the config's directory.
+    pub fn template_path(&self, service: &Service) -> Option<PathBuf> {
+        service.template.as_ref().map(|t| self.root.join(t))
+    }
+}
+
+/// Environment and service names appear in ECS names, tags and the ledger: keep them plain.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(format!("the name {name:?} must be 1-64 letters, digits, '-' or '_'"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(config: &str) -> (tempfile::TempDir, Result<Config, ConfigError>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("deploy")).expect("mkdir");
+        std::fs::write(dir.path().join("deploy/web.json"), "{}").expect("write template");
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(&path, config).expect("write config");
+        let result = Config::load(&path);
+        (dir, result)
+    }
+
+    fn error_of(config: &str) -> String {
+        let (_dir, result) = project(config);
+        match result {
+            Ok(_) => panic!("expected an error for:\n{config}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const GOOD: &str = r#"
+[defaults]
+timeout = "5m"
+
+[environments.dev]
+region = "us-east-1"
+cluster = "dev"
+service_name = "{{ service }}-{{ environment }}"
+endpoint_url = "http://127.0.0.1:4590"
+credentials = "ferry-local"
+vars = { replicas = 2 }
+
+[environments.prod]
+region = "eu-west-1"
+cluster = "prod"
+role_arn = "arn:aws:iam::123456789012:role/deployer"
+timeout = "20m"
+
+[services.web]
+repository = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/web"
+container = "web"
+template = "deploy/web.json"
+
+[services.worker]
+repository = "worker"
+container = "app"
+from = "live"
+"#;
+
+    #[test]
+    fn a_good_config_loads_with_its_defaults() {
+        let (_dir, config) = project(GOOD);
+        let config = config.expect("good config");
+        let dev = config.environment("dev").expect("dev");
+        let prod = config.environment("prod").expect("prod");
+        assert_eq!(config.timeout(dev), Duration::from_secs(300));
+        assert_eq!(config.timeout(prod), Duration::from_secs(1200));
+        assert_eq!(config.max_task_failures(dev), DEFAULT_MAX_TASK_FAILURES);
+        assert_eq!(config.credentials("dev", dev).expect("dev creds"), Credentials::FerryLocal { account: "000000000000".into() });
+        assert!(matches!(config.credentials("prod", prod).expect("prod creds"), Credentials::AssumeRole { .. }));
+        assert_eq!(config.ecs_service_name("dev", "web").expect("name"), "web-dev");
+        assert_eq!(config.ecs_service_name("prod", "web").expect("name"), "web");
+        assert_eq!(config.services["web"].repository_name(), "team/web");
+        assert_eq!(config.services["worker"].repository_name(), "worker");
+        assert_eq!(config.services["worker"].source(), TaskDefinitionSource::Live);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line_and_the_keys_expected() {
+        let message = error_of(&GOOD.replace("cluster = \"prod\"", "clustr = \"prod\""));
+        assert!(message.contains("ferry.toml"), "{message}");
+        assert!(message.contains("clustr"), "{message}");
+        assert!(message.contains("line 15"), "{message}");
+        assert!(message.contains("expected one of"), "{message}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key_and_the_type_expected() {
+        let message = error_of(&GOOD.replace("container = \"app\"", "container = 3"));
+        assert!(message.contains("container"), "{message}");
+        assert!(message.contains("expected a string"), "{message}");
+    }
+
+    #[test]
+    fn a_missing_required_key_is_named() {
+        let message = error_of(&GOOD.replace("cluster = \"prod\"\n", ""));
+        assert!(message.contains("missing field `cluster`"), "{message}");
+        assert!(message.contains("environments.prod") || message.contains("prod"), "{message}");
+    }
+
+    #[test]
+    fn a_missing_template_file_names_the_key_and_the_path() {
+        let message = error_of(&GOOD.replace("deploy/web.json", "deploy/api.json"));
+        assert!(message.contains("services.web.template"), "{message}");
+        assert!(message.contains("deploy/api.json"), "{message}");
+        assert!(message.contains("not found"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_duration_says_what_a_duration_looks_like() {
+        let message = error_of(&GOOD.replace("\"5m\"", "\"5 minutes please\""));
+        assert!(message.contains("timeout"), "{message}");
+        assert!(message.contains("\"10m\""), "{message}");
+    }
+
+    #[test]
+    fn template_and_from_live_are_exclusive_and_one_is_required() {
+        let both = error_of(&GOOD.replace("from = \"live\"", "from = \"live\"\ntemplate = \"deploy/web.json\""));
+        assert!(both.contains("services.worker.from"), "{both}");
+        let neither = error_of(&GOOD.replace("from = \"live\"\n", ""));
+        assert!(neither.contains("services.worker: no task definition"), "{neither}");
+        let wrong = error_of(&GOOD.replace("from = \"live\"", "from = \"latest\""));
+        assert!(wrong.contains("expected \"live\""), "{wrong}");
+    }
+
+    #[test]
+    fn credentials_settings_that_conflict_are_refused() {
+        let message = error_of(&GOOD.replace("credentials = \"ferry-local\"", "credentials = \"ferry-local\"\nprofile = \"dev\""));
+        assert!(message.contains("environments.dev.credentials"), "{message}");
+        let message = error_of(&GOOD.replace("credentials = \"ferry-local\"", "credentials = \"static\""));
+        assert!(message.contains("expected \"default\" or \"ferry-local\""), "{message}");
+        let message = error_of(&GOOD.replace("role_arn = \"arn:aws:iam::123456789012:role/deployer\"", "role_arn = \"deployer\""));
+        assert!(message.contains("environments.prod.role_arn"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_service_name_pattern_is_reported_when_used() {
+        let (_dir, config) = project(&GOOD.replace("{{ service }}-{{ environment }}", "{{ service }} {{ nope }}"));
+        let config = config.expect("config");
+        let message = config.ecs_service_name("dev", "web").expect_err("bad pattern");
+        assert!(message.contains("nope") || message.contains("undefined"), "{message}");
+    }
+
+    #[test]
+    fn a_toml_syntax_error_names_the_line() {
+        let message = error_of("[services.web\nrepository = 1");
+        assert!(message.contains("line 1"), "{message}");
+    }
+}

@@ -1,0 +1,866 @@
+//! A deploy run: one or more services of one environment, each taken through preflight,
+//! lock, register, one UpdateService, watch, and rollback on failure.
+//!
+//! Services move in parallel but are watched by one loop, so that the whole run shares one
+//! API budget: services of a cluster are described together (10 per DescribeServices call,
+//! the API's limit), each polled on its own adaptive schedule, coalesced when close.
+//!
+//! Everything that happens is told to an [`Observer`] (the terminal, JSON lines, the
+//! ledger), and each service ends with a [`ServiceReport`]: what was deployed, from what,
+//! and how it ended.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::ExitKind;
+use crate::platform::{Clock, Ecs, PlatformError, Registry, ServiceEvent, ServiceInfo, StoppedTask, TaskDefinitionInfo};
+use crate::rolling::{Assessment, FailureCause, Progress, Watch, poll_interval, short_task_definition, stop_reason};
+use crate::taskdef::{self, Change};
+use crate::template::{self, Variables};
+
+/// Looks that fall due within this window are made together, to batch DescribeServices.
+const COALESCE_MS: i64 = 300;
+/// Consecutive failed observations (after the SDK's own retries) before giving up on a watch.
+const MAX_OBSERVATION_ERRORS: u32 = 5;
+
+/// Where the new task definition comes from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A rendered template: its name (for errors) and text.
+    Template { name: String, text: String },
+    /// The running revision with the container's image swapped.
+    Live,
+    /// An existing revision (rollback): no image to resolve, nothing to register.
+    Revision(String),
+}
+
+/// Who is deploying and from what code, carried into tags and the ledger.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Trace {
+    /// ferry's id for this deployment (`fd-...`).
+    pub deployment_id: String,
+    pub who: String,
+    pub commit: Option<String>,
+    pub commit_message: Option<String>,
+}
+
+/// One service to deploy in a run.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub environment: String,
+    /// ferry's name of the service.
+    pub service: String,
+    pub ecs_service: String,
+    pub cluster: String,
+    /// The version (image tag) to deploy; for a rollback, the version being restored.
+    pub version: Option<String>,
+    /// The ECR repository name.
+    pub repository: String,
+    pub container: String,
+    pub source: Source,
+    /// Template variables known before the image is resolved (environment, vars, ...).
+    pub variables: Variables,
+    pub pin_digest: bool,
+    pub timeout: Duration,
+    pub max_task_failures: u32,
+    pub trace: Trace,
+    /// "deploy" or "rollback".
+    pub kind: &'static str,
+}
+
+/// How a service's deploy ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Preflight passed; nothing was changed (dry run).
+    Planned,
+    Succeeded,
+    /// Refused before anything changed.
+    Refused,
+    /// Another deploy holds the lock.
+    LockHeld,
+    /// Failed; the service runs its previous revision again.
+    FailedRolledBack,
+    /// Failed, and the rollback did not complete: the service needs a person.
+    RollbackFailed,
+    /// A platform call failed; nothing, or only a harmless new revision, was changed.
+    Error,
+}
+
+impl Outcome {
+    pub fn exit_kind(self) -> ExitKind {
+        match self {
+            Outcome::Planned | Outcome::Succeeded => ExitKind::Ok,
+            Outcome::Refused => ExitKind::PreflightRefused,
+            Outcome::LockHeld => ExitKind::LockHeld,
+            Outcome::FailedRolledBack => ExitKind::FailedRolledBack,
+            Outcome::RollbackFailed => ExitKind::RollbackFailed,
+            Outcome::Error => ExitKind::Platform,
+        }
+    }
+}
+
+/// Everything known about one service's deploy, as it ends (and as the ledger records it).
+#[derive(Clone, Debug, Serialize)]
+pub struct ServiceReport {
+    pub deployment_id: String,
+    pub kind: &'static str,
+    pub environment: String,
+    pub service: String,
+    pub ecs_service: String,
+    pub cluster: String,
+    pub from_version: Option<String>,
+    pub from_digest: Option<String>,
+    pub from_task_definition: Option<String>,
+    pub to_version: Option<String>,
+    pub to_digest: Option<String>,
+    pub to_task_definition: Option<String>,
+    pub image: Option<String>,
+    /// The ECS deployment (`ecs-svc/...`) ferry started and watched.
+    pub ecs_deployment_id: Option<String>,
+    /// The ECS deployment that rolled it back, when there was one.
+    pub rollback_deployment_id: Option<String>,
+    pub who: String,
+    pub commit: Option<String>,
+    pub commit_message: Option<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub outcome: Outcome,
+    pub cause: Option<FailureCause>,
+    pub reason: Option<String>,
+    /// The task definition changes against what runs (normalized).
+    pub changes: Vec<Change>,
+    /// Running/desired at the end.
+    pub running: i32,
+    pub desired: i32,
+    /// Set when the refusal was the user's input (template, version) rather than the platform's state.
+    #[serde(skip)]
+    pub invalid_input: bool,
+}
+
+impl ServiceReport {
+    pub fn exit_kind(&self) -> ExitKind {
+        if self.outcome == Outcome::Refused && self.invalid_input {
+            return ExitKind::InvalidInput;
+        }
+        self.outcome.exit_kind()
+    }
+}
+
+/// The steps of a deploy, as they are reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Preflight,
+    Locked,
+    Registered,
+    Updated,
+    RollingBack,
+    Done,
+}
+
+/// Something that happened during a run.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A step completed (or started, for rolling back), in words.
+    Phase { service: String, phase: Phase, message: String },
+    /// The rollout moved.
+    Progress { service: String, rolling_back: bool, progress: Progress },
+    /// A service event from ECS.
+    EcsEvent { service: String, created_at: i64, message: String },
+    /// A task of the watched deployment stopped.
+    TaskStopped { service: String, task: String, reason: String },
+    /// A service finished.
+    Finished { service: String, outcome: Outcome, reason: Option<String> },
+}
+
+impl Event {
+    pub fn service(&self) -> &str {
+        match self {
+            Event::Phase { service, .. }
+            | Event::Progress { service, .. }
+            | Event::EcsEvent { service, .. }
+            | Event::TaskStopped { service, .. }
+            | Event::Finished { service, .. } => service,
+        }
+    }
+}
+
+/// Receives the events of a run, and the reports as they change (to journal them).
+pub trait Observer: Send + Sync {
+    fn event(&self, report: &ServiceReport, event: &Event);
+    /// Called when a deploy starts changing things (after the lock) and when it ends.
+    fn record(&self, report: &ServiceReport);
+}
+
+/// Why a lock was not granted.
+#[derive(Clone, Debug)]
+pub enum LockRefusal {
+    /// Someone else holds it: who and since when, in words.
+    Held(String),
+    /// The ledger could not be used.
+    Error(String),
+}
+
+/// The locks that keep two deploys of one (environment, service) apart.
+pub trait Locks: Send + Sync {
+    fn lock(&self, environment: &str, service: &str, deployment_id: &str) -> Result<(), LockRefusal>;
+    fn renew(&self, environment: &str, service: &str, deployment_id: &str) -> Result<(), LockRefusal>;
+    fn unlock(&self, environment: &str, service: &str, deployment_id: &str);
+}
+
+/// A service that passed preflight: what it runs and what it will run.
+#[derive(Clone, Debug)]
+struct Prepared {
+    current: ServiceInfo,
+    current_definition: TaskDefinitionInfo,
+    /// The new task definition (native JSON with tags), or an existing revision to go back to.
+    target: Target,
+}
+
+#[derive(Clone, Debug)]
+enum Target {
+    Register(Value),
+    Existing(TaskDefinitionInfo),
+}
+
+/// The parts a run works with.
+pub struct Run<'a, E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> {
+    pub ecs: &'a E,
+    pub registry: &'a R,
+    pub clock: &'a C,
+    pub locks: &'a L,
+    pub observer: &'a O,
+}
+
+/// The in-flight state of one service in the watch loop.
+struct Active {
+    index: usize,
+    watch: Watch,
+    rolling_back: bool,
+    /// The revision to return to on failure.
+    previous: String,
+    deadline: i64,
+    next_poll: i64,
+    started: i64,
+    last_progress: Option<Progress>,
+    quiet_polls: u32,
+    errors: u32,
+    last_renew: i64,
+    /// Why the forward deploy failed, once it has.
+    failure: Option<(FailureCause, String)>,
+}
+
+impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
+    /// Preflight only: what each service would become, and the diff. Changes nothing.
+    pub async fn plan(&self, requests: &[Request]) -> Vec<ServiceReport> {
+        let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
+        let prepared = futures::future::join_all(requests.iter().zip(reports.iter_mut()).map(|(r, rep)| self.preflight(r, rep))).await;
+        for (report, prepared) in reports.iter_mut().zip(prepared) {
+            if prepared.is_some() {
+                report.outcome = Outcome::Planned;
+                report.finished_at = Some(self.clock.now_ms());
+            }
+        }
+        reports
+    }
+
+    /// Deploys every request; returns one report per request, in order.
+    pub async fn deploy(&self, requests: &[Request]) -> Vec<ServiceReport> {
+        let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
+        let prepared = futures::future::join_all(requests.iter().zip(reports.iter_mut()).map(|(r, rep)| self.preflight(r, rep))).await;
+        let started = futures::future::join_all(
+            requests
+                .iter()
+                .zip(reports.iter_mut())
+                .zip(prepared)
+                .enumerate()
+                .map(|(index, ((request, report), prepared))| self.start(index, request, report, prepared)),
+        )
+        .await;
+        let active: Vec<Active> = started.into_iter().flatten().collect();
+        self.watch_all(requests, &mut reports, active).await;
+        for (request, report) in requests.iter().zip(reports.iter()) {
+            if report.outcome != Outcome::LockHeld && report.outcome != Outcome::Refused {
+                self.locks.unlock(&request.environment, &request.service, &request.trace.deployment_id);
+            }
+        }
+        reports
+    }
+
+    fn report_for(&self, r: &Request) -> ServiceReport {
+        ServiceReport {
+            deployment_id: r.trace.deployment_id.clone(),
+            kind: r.kind,
+            environment: r.environment.clone(),
+            service: r.service.clone(),
+            ecs_service: r.ecs_service.clone(),
+            cluster: r.cluster.clone(),
+            from_version: None,
+            from_digest: None,
+            from_task_definition: None,
+            to_version: r.version.clone(),
+            to_digest: None,
+            to_task_definition: None,
+            image: None,
+            ecs_deployment_id: None,
+            rollback_deployment_id: None,
+            who: r.trace.who.clone(),
+            commit: r.trace.commit.clone(),
+            commit_message: r.trace.commit_message.clone(),
+            started_at: self.clock.now_ms(),
+            finished_at: None,
+            outcome: Outcome::Refused,
+            cause: None,
+            reason: None,
+            changes: Vec::new(),
+            running: 0,
+            desired: 0,
+            invalid_input: false,
+        }
+    }
+
+    fn emit(&self, report: &ServiceReport, event: Event) {
+        self.observer.event(report, &event);
+    }
+
+    fn finish(&self, report: &mut ServiceReport, outcome: Outcome, cause: Option<FailureCause>, reason: Option<String>) {
+        report.outcome = outcome;
+        report.cause = cause;
+        report.reason = reason.clone();
+        report.finished_at = Some(self.clock.now_ms());
+        self.emit(report, Event::Finished { service: report.service.clone(), outcome, reason });
+    }
+
+    /// Checks everything that can be checked without changing anything.
+    async fn preflight(&self, request: &Request, report: &mut ServiceReport) -> Option<Prepared> {
+        match self.try_preflight(request, report).await {
+            Ok(prepared) => {
+                let message = match &prepared.target {
+                    Target::Register(_) => format!(
+                        "preflight passed: {} → {} ({} change{})",
+                        report.from_version.as_deref().unwrap_or("?"),
+                        report.image.as_deref().unwrap_or("?"),
+                        report.changes.len(),
+                        if report.changes.len() == 1 { "" } else { "s" }
+                    ),
+                    Target::Existing(td) => format!(
+                        "preflight passed: {} → {}",
+                        short_task_definition(report.from_task_definition.as_deref().unwrap_or("?")),
+                        short_task_definition(&td.arn)
+                    ),
+                };
+                self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Preflight, message });
+                Some(prepared)
+            }
+            Err(Refusal { reason, invalid_input }) => {
+                report.invalid_input = invalid_input;
+                self.finish(report, Outcome::Refused, None, Some(reason));
+                None
+            }
+        }
+    }
+
+    async fn try_preflight(&self, request: &Request, report: &mut ServiceReport) -> Result<Prepared, Refusal> {
+        if let Some(version) = &request.version
+            && !matches!(request.source, Source::Revision(_))
+        {
+            crate::check_version(version).map_err(Refusal::input)?;
+        }
+        let cluster = self.ecs.describe_cluster(&request.cluster).await.map_err(Refusal::platform)?;
+        match cluster {
+            None => return Err(Refusal::state(format!("cluster {} not found", request.cluster))),
+            Some(c) if c.status != "ACTIVE" => {
+                return Err(Refusal::state(format!("cluster {} is {}, not ACTIVE", request.cluster, c.status)));
+            }
+            Some(_) => {}
+        }
+        let services = self.ecs.describe_services(&request.cluster, std::slice::from_ref(&request.ecs_service)).await.map_err(Refusal::platform)?;
+        let Some(current) = services.into_iter().next() else {
+            return Err(Refusal::state(format!("service {} not found in cluster {}", request.ecs_service, request.cluster)));
+        };
+        if current.status != "ACTIVE" {
+            return Err(Refusal::state(format!("service {} is {}, not ACTIVE", request.ecs_service, current.status)));
+        }
+        if current.deployment_controller != "ECS" {
+            return Err(Refusal::state(format!(
+                "service {} uses the {} deployment controller; the rolling strategy needs ECS",
+                request.ecs_service, current.deployment_controller
+            )));
+        }
+        let current_definition = self.ecs.describe_task_definition(&current.task_definition).await.map_err(Refusal::platform)?;
+        report.from_task_definition = Some(current_definition.arn.clone());
+        report.from_version = current_definition
+            .tag("ferry:version")
+            .map(str::to_string)
+            .or_else(|| taskdef::container_image(&current_definition.definition, &request.container).and_then(crate::image_tag).map(str::to_string));
+        report.from_digest = current_definition.tag("ferry:digest").map(str::to_string);
+        report.running = current.running;
+        report.desired = current.desired;
+
+        if let Source::Revision(revision) = &request.source {
+            let target = self.ecs.describe_task_definition(revision).await.map_err(Refusal::platform)?;
+            if taskdef::family(&target.definition) != taskdef::family(&current_definition.definition) {
+                return Err(Refusal::input(format!(
+                    "{} is not a revision of {}",
+                    short_task_definition(&target.arn),
+                    taskdef::family(&current_definition.definition).unwrap_or("the service's family")
+                )));
+            }
+            report.to_task_definition = Some(target.arn.clone());
+            report.to_version = target.tag("ferry:version").map(str::to_string).or(report.to_version.clone());
+            report.to_digest = target.tag("ferry:digest").map(str::to_string);
+            report.image = taskdef::container_image(&target.definition, &request.container).map(str::to_string);
+            report.changes = taskdef::diff(&without_ferry_tags(&current_definition.definition), &without_ferry_tags(&target.definition));
+            return Ok(Prepared { current, current_definition, target: Target::Existing(target) });
+        }
+
+        let version = request.version.clone().unwrap_or_default();
+        let image = self
+            .registry
+            .resolve(&request.repository, &version)
+            .await
+            .map_err(Refusal::platform)?
+            .ok_or_else(|| Refusal::state(format!("image {}:{version} not found in the registry", request.repository)))?;
+        let reference =
+            if request.pin_digest { format!("{}@{}", image.repository_uri, image.digest) } else { format!("{}:{version}", image.repository_uri) };
+        report.to_digest = Some(image.digest.clone());
+        report.image = Some(reference.clone());
+
+        let mut definition = match &request.source {
+            Source::Template { name, text } => {
+                let variables = Variables {
+                    version: version.clone(),
+                    digest: image.digest.clone(),
+                    image: reference.clone(),
+                    repository_uri: image.repository_uri.clone(),
+                    ..request.variables.clone()
+                };
+                template::render_task_definition(name, text, &variables).map_err(|e| Refusal::input(e.to_string()))?
+            }
+            Source::Live | Source::Revision(_) => {
+                let mut live = current_definition.definition.clone();
+                taskdef::strip_read_only(&mut live);
+                live
+            }
+        };
+        taskdef::set_image(&mut definition, &request.container, &reference).map_err(|e| Refusal::input(e.to_string()))?;
+        set_tags(&mut definition, ferry_tags(request, &version, &image.digest));
+        self.ecs.validate_task_definition(&definition).map_err(Refusal::input)?;
+        report.changes = taskdef::diff(&without_ferry_tags(&current_definition.definition), &without_ferry_tags(&definition));
+        Ok(Prepared { current, current_definition, target: Target::Register(definition) })
+    }
+
+    /// Lock, register, update: the mutations. Returns the watch for the ECS deployment.
+    async fn start(&self, index: usize, request: &Request, report: &mut ServiceReport, prepared: Option<Prepared>) -> Option<Active> {
+        let prepared = prepared?;
+        match self.locks.lock(&request.environment, &request.service, &request.trace.deployment_id) {
+            Ok(()) => {}
+            Err(LockRefusal::Held(holder)) => {
+                self.finish(report, Outcome::LockHeld, None, Some(holder));
+                return None;
+            }
+            Err(LockRefusal::Error(message)) => {
+                self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(format!("cannot lock: {message}")));
+                return None;
+            }
+        }
+        report.outcome = Outcome::Refused; // not yet changed anything
+        self.emit(
+            report,
+            Event::Phase {
+                service: request.service.clone(),
+                phase: Phase::Locked,
+                message: format!("locked {} in {} as {}", request.service, request.environment, request.trace.deployment_id),
+            },
+        );
+        let target = match prepared.target {
+            Target::Existing(td) => td,
+            Target::Register(definition) => match self.ecs.register_task_definition(&definition).await {
+                Ok(td) => {
+                    self.emit(
+                        report,
+                        Event::Phase {
+                            service: request.service.clone(),
+                            phase: Phase::Registered,
+                            message: format!("registered {}", short_task_definition(&td.arn)),
+                        },
+                    );
+                    td
+                }
+                Err(e) => {
+                    self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(e.to_string()));
+                    return None;
+                }
+            },
+        };
+        report.to_task_definition = Some(target.arn.clone());
+        report.outcome = Outcome::Error;
+        self.observer.record(report);
+        let before = self.clock.now_ms();
+        let updated = match self.ecs.update_service(&request.cluster, &request.ecs_service, &target.arn, false).await {
+            Ok(service) => service,
+            Err(e) => {
+                self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(format!("{e} (the service was not changed)")));
+                self.observer.record(report);
+                return None;
+            }
+        };
+        // Our deployment: the PRIMARY one running our revision, the newest such.
+        let ours = updated
+            .deployments
+            .iter()
+            .filter(|d| d.task_definition == target.arn && d.status == "PRIMARY")
+            .max_by_key(|d| d.created_at)
+            .map(|d| d.id.clone());
+        report.ecs_deployment_id = ours.clone();
+        self.emit(
+            report,
+            Event::Phase {
+                service: request.service.clone(),
+                phase: Phase::Updated,
+                message: format!(
+                    "updated service {} → {} (deployment {})",
+                    request.ecs_service,
+                    short_task_definition(&target.arn),
+                    ours.as_deref().unwrap_or("not yet listed")
+                ),
+            },
+        );
+        let mut watch = Watch::new(ours, target.arn.clone(), before, request.max_task_failures);
+        watch.ignore_events(&prepared.current);
+        let now = self.clock.now_ms();
+        Some(Active {
+            index,
+            watch,
+            rolling_back: false,
+            previous: prepared.current_definition.arn.clone(),
+            deadline: now + request.timeout.as_millis() as i64,
+            next_poll: now + 250,
+            started: now,
+            last_progress: None,
+            quiet_polls: 0,
+            errors: 0,
+            last_renew: now,
+            failure: None,
+        })
+    }
+
+    /// The one loop that watches every started deployment (and rollback) of the run.
+    async fn watch_all(&self, requests: &[Request], reports: &mut [ServiceReport], mut active: Vec<Active>) {
+        while !active.is_empty() {
+            let now = self.clock.now_ms();
+            let earliest = active.iter().map(|a| a.next_poll).min().unwrap_or(now);
+            if earliest > now {
+                self.clock.sleep(Duration::from_millis((earliest - now) as u64)).await;
+                continue;
+            }
+            // Everything due (or nearly) is looked at now, grouped by cluster, 10 per call.
+            let mut by_cluster: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for (slot, a) in active.iter().enumerate() {
+                if a.next_poll <= now + COALESCE_MS {
+                    by_cluster.entry(requests[a.index].cluster.as_str()).or_default().push(slot);
+                }
+            }
+            let mut observed: Vec<(usize, Result<Option<ServiceInfo>, PlatformError>)> = Vec::new();
+            for (cluster, slots) in by_cluster {
+                for chunk in slots.chunks(10) {
+                    let names: Vec<String> = chunk.iter().map(|&s| requests[active[s].index].ecs_service.clone()).collect();
+                    match self.ecs.describe_services(cluster, &names).await {
+                        Ok(services) => {
+                            for &slot in chunk {
+                                let name = &requests[active[slot].index].ecs_service;
+                                observed.push((slot, Ok(services.iter().find(|s| &s.name == name).cloned())));
+                            }
+                        }
+                        Err(e) => observed.extend(chunk.iter().map(|&slot| (slot, Err(e.clone())))),
+                    }
+                }
+            }
+            let mut done = Vec::new();
+            for (slot, observation) in observed {
+                let a = &mut active[slot];
+                let request = &requests[a.index];
+                let report = &mut reports[a.index];
+                if self.step(request, report, a, observation).await {
+                    done.push(slot);
+                }
+            }
+            done.sort_unstable_by(|x, y| y.cmp(x));
+            for slot in done {
+                active.remove(slot);
+            }
+        }
+    }
+
+    /// One look at one service. Returns true when its deploy is over.
+    async fn step(&self, request: &Request, report: &mut ServiceReport, a: &mut Active, observation: Result<Option<ServiceInfo>, PlatformError>) -> bool {
+        let now = self.clock.now_ms();
+        if now - a.last_renew > 30_000 {
+            a.last_renew = now;
+            if let Err(LockRefusal::Held(holder) | LockRefusal::Error(holder)) =
+                self.locks.renew(&request.environment, &request.service, &request.trace.deployment_id)
+            {
+                self.emit(
+                    report,
+                    Event::Phase { service: request.service.clone(), phase: Phase::Locked, message: format!("could not renew the lock: {holder}") },
+                );
+            }
+        }
+        let service = match observation {
+            Ok(Some(service)) => {
+                a.errors = 0;
+                service
+            }
+            Ok(None) => {
+                return self.fail(request, report, a, FailureCause::ServiceGone, format!("service {} disappeared", request.ecs_service), None).await;
+            }
+            Err(e) => {
+                a.errors += 1;
+                if a.errors >= MAX_OBSERVATION_ERRORS {
+                    return self.fail(request, report, a, FailureCause::Platform, e.to_string(), None).await;
+                }
+                a.next_poll = now + 1000 * i64::from(a.errors);
+                return false;
+            }
+        };
+        report.running = service.running;
+        report.desired = service.desired;
+        for event in a.watch.new_events(&service) {
+            let ServiceEvent { created_at, message, .. } = event;
+            self.emit(report, Event::EcsEvent { service: request.service.clone(), created_at, message });
+        }
+        let mut verdict = None;
+        if a.watch.failures_grew(&service)
+            && let Some(id) = a.watch.deployment_id.clone()
+        {
+            match self.ecs.stopped_tasks(&request.cluster, &id).await {
+                Ok(stopped) => {
+                    let fresh: Vec<StoppedTask> = stopped.into_iter().filter(|t| t.task_definition == a.watch.task_definition).collect();
+                    for task in &fresh {
+                        self.emit(report, Event::TaskStopped { service: request.service.clone(), task: task.arn.clone(), reason: stop_reason(task) });
+                    }
+                    verdict = a.watch.judge_stopped(&fresh).map(|(cause, reason)| Assessment::Failed { cause, reason, ecs_rollback: None });
+                }
+                Err(e) => tracing::debug!("cannot list stopped tasks: {e}"),
+            }
+        }
+        let verdict = match verdict {
+            Some(v) if !a.rolling_back => v,
+            _ => a.watch.assess(&service),
+        };
+        match verdict {
+            Assessment::InProgress(progress) => {
+                if now > a.deadline {
+                    let what = if a.rolling_back { "the rollback" } else { "the deployment" };
+                    let reason = format!(
+                        "{what} did not complete within {} ({} of {} new tasks running)",
+                        humantime::format_duration(Duration::from_millis((a.deadline - a.started).max(0) as u64)),
+                        progress.new_running,
+                        progress.new_desired
+                    );
+                    return self.fail(request, report, a, FailureCause::Timeout, reason, None).await;
+                }
+                if a.last_progress.as_ref() != Some(&progress) {
+                    a.quiet_polls = 0;
+                    self.emit(report, Event::Progress { service: request.service.clone(), rolling_back: a.rolling_back, progress: progress.clone() });
+                    a.last_progress = Some(progress.clone());
+                } else {
+                    a.quiet_polls += 1;
+                }
+                let interval = poll_interval(Duration::from_millis((now - a.started).max(0) as u64), Some(&progress), a.quiet_polls);
+                a.next_poll = now + interval.as_millis() as i64;
+                if a.rolling_back {
+                    report.rollback_deployment_id = a.watch.deployment_id.clone();
+                } else {
+                    report.ecs_deployment_id = a.watch.deployment_id.clone().or(report.ecs_deployment_id.take());
+                }
+                false
+            }
+            Assessment::Succeeded(progress) => {
+                self.emit(report, Event::Progress { service: request.service.clone(), rolling_back: a.rolling_back, progress });
+                if a.rolling_back {
+                    report.rollback_deployment_id = a.watch.deployment_id.clone();
+                    let (cause, reason) = a.failure.clone().unwrap_or((FailureCause::Platform, "failed".into()));
+                    self.finish(report, Outcome::FailedRolledBack, Some(cause), Some(format!("{reason}; rolled back to {}", short_task_definition(&a.previous))));
+                } else {
+                    report.ecs_deployment_id = a.watch.deployment_id.clone();
+                    self.finish(report, Outcome::Succeeded, None, None);
+                }
+                self.observer.record(report);
+                true
+            }
+            Assessment::Failed { cause, reason, ecs_rollback } => self.fail(request, report, a, cause, reason, ecs_rollback.or_else(|| {
+                // ECS may already have put the previous revision back (circuit breaker).
+                service.primary().filter(|p| p.task_definition == a.previous && Some(&p.id) != a.watch.deployment_id.as_ref()).map(|p| p.id.clone())
+            }).filter(|_| matches!(cause, FailureCause::CircuitBreaker | FailureCause::Replaced))).await,
+        }
+    }
+
+    /// Handles a failure: starts the rollback of a forward deploy, or ends a failed rollback.
+    async fn fail(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        a: &mut Active,
+        cause: FailureCause,
+        reason: String,
+        ecs_rollback: Option<String>,
+    ) -> bool {
+        if a.rolling_back {
+            let (first_cause, first_reason) = a.failure.clone().unwrap_or((cause, reason.clone()));
+            self.finish(report, Outcome::RollbackFailed, Some(first_cause), Some(format!("{first_reason}; the rollback failed too: {reason}")));
+            self.observer.record(report);
+            return true;
+        }
+        a.failure = Some((cause, reason.clone()));
+        let now = self.clock.now_ms();
+        let message;
+        let watch = if let Some(rollback) = ecs_rollback {
+            message = format!("{reason}; ECS is rolling back to {} (deployment {rollback})", short_task_definition(&a.previous));
+            Watch::new(Some(rollback), a.previous.clone(), a.started, request.max_task_failures)
+        } else if cause == FailureCause::Replaced || cause == FailureCause::ServiceGone {
+            // Someone else's deployment took over, or the service is gone: rolling back would
+            // fight them. Report, and leave the service as it is.
+            self.finish(report, Outcome::RollbackFailed, Some(cause), Some(format!("{reason}; not rolled back (the service was changed by someone else)")));
+            self.observer.record(report);
+            return true;
+        } else {
+            let in_progress = a.watch.deployment_id.is_some();
+            let stopped = in_progress && matches!(self.ecs.roll_back_in_progress(&request.cluster, &request.ecs_service).await, Ok(true));
+            if stopped {
+                message = format!("{reason}; rolling back to {} (StopServiceDeployment ROLLBACK)", short_task_definition(&a.previous));
+                Watch::new(None, a.previous.clone(), now, request.max_task_failures)
+            } else {
+                match self.ecs.update_service(&request.cluster, &request.ecs_service, &a.previous, false).await {
+                    Ok(service) => {
+                        let id = service
+                            .deployments
+                            .iter()
+                            .filter(|d| d.task_definition == a.previous && d.status == "PRIMARY")
+                            .max_by_key(|d| d.created_at)
+                            .map(|d| d.id.clone());
+                        message = format!("{reason}; rolling back to {} (UpdateService)", short_task_definition(&a.previous));
+                        Watch::new(id, a.previous.clone(), now, request.max_task_failures)
+                    }
+                    Err(e) => {
+                        self.finish(report, Outcome::RollbackFailed, Some(cause), Some(format!("{reason}; the rollback could not start: {e}")));
+                        self.observer.record(report);
+                        return true;
+                    }
+                }
+            }
+        };
+        self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::RollingBack, message });
+        let mut watch = watch;
+        watch.ignore_events(&ServiceInfo::default());
+        a.watch = watch;
+        a.rolling_back = true;
+        a.deadline = now + request.timeout.as_millis() as i64;
+        a.started = now;
+        a.next_poll = now + 250;
+        a.last_progress = None;
+        a.quiet_polls = 0;
+        false
+    }
+}
+
+/// A refusal in preflight: the reason, and whether it was the user's input.
+struct Refusal {
+    reason: String,
+    invalid_input: bool,
+}
+
+impl Refusal {
+    fn input(reason: impl Into<String>) -> Self {
+        Refusal { reason: reason.into(), invalid_input: true }
+    }
+    fn state(reason: impl Into<String>) -> Self {
+        Refusal { reason: reason.into(), invalid_input: false }
+    }
+    fn platform(e: PlatformError) -> Self {
+        Refusal { reason: e.to_string(), invalid_input: false }
+    }
+}
+
+/// The tags ferry puts on a revision it registers, for traceability in AWS itself.
+fn ferry_tags(request: &Request, version: &str, digest: &str) -> Vec<(String, String)> {
+    let mut tags = vec![
+        ("ferry:version".to_string(), version.to_string()),
+        ("ferry:digest".to_string(), digest.to_string()),
+        ("ferry:deployment".to_string(), request.trace.deployment_id.clone()),
+        ("ferry:env".to_string(), request.environment.clone()),
+        ("ferry:deployed-by".to_string(), tag_value(&request.trace.who)),
+    ];
+    if let Some(commit) = &request.trace.commit {
+        tags.push(("ferry:commit".into(), tag_value(commit)));
+    }
+    if let Some(message) = &request.trace.commit_message {
+        tags.push(("ferry:commit-message".into(), tag_value(message)));
+    }
+    tags
+}
+
+/// AWS tag values allow letters, digits, spaces and `_ . : / = + - @`, up to 256 characters.
+pub fn tag_value(text: &str) -> String {
+    let first_line = text.lines().next().unwrap_or("");
+    first_line
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) { c } else { '_' })
+        .take(256)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// Merges ferry's tags into the definition's `tags`: ferry's win, the template's others stay.
+fn set_tags(definition: &mut Value, ours: Vec<(String, String)>) {
+    let Some(object) = definition.as_object_mut() else { return };
+    let mut tags: Vec<Value> = object
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|tags| {
+            tags.iter()
+                .filter(|t| !t.get("key").and_then(Value::as_str).is_some_and(|k| k.starts_with("ferry:")))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    tags.extend(ours.into_iter().map(|(key, value)| serde_json::json!({"key": key, "value": value})));
+    object.insert("tags".into(), Value::Array(tags));
+}
+
+/// The definition without ferry's own tags, which differ on every deploy by design.
+fn without_ferry_tags(definition: &Value) -> Value {
+    let mut copy = definition.clone();
+    set_tags(&mut copy, Vec::new());
+    if copy.get("tags").and_then(Value::as_array).is_some_and(Vec::is_empty)
+        && let Some(object) = copy.as_object_mut()
+    {
+        object.remove("tags");
+    }
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_values_keep_to_what_aws_allows() {
+        assert_eq!(tag_value("Fix: the (checkout) page #123\n\nlong body"), "Fix: the _checkout_ page _123");
+        assert_eq!(tag_value(&"x".repeat(300)).len(), 256);
+    }
+
+    #[test]
+    fn ferry_tags_replace_old_ones_and_keep_the_templates() {
+        let mut td = serde_json::json!({"tags": [{"key": "team", "value": "a"}, {"key": "ferry:version", "value": "old"}]});
+        set_tags(&mut td, vec![("ferry:version".into(), "new".into())]);
+        assert_eq!(td["tags"], serde_json::json!([{"key": "team", "value": "a"}, {"key": "ferry:version", "value": "new"}]));
+        assert_eq!(without_ferry_tags(&td)["tags"], serde_json::json!([{"key": "team", "value": "a"}]));
+    }
+}

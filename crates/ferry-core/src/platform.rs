@@ -1,0 +1,183 @@
+//! The ports: what the deploy logic needs from ECS, the registry and the clock, as traits.
+//! `ferry-aws` implements them over the AWS SDK; unit tests implement them in memory.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// A platform call that failed, in the platform's words.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct PlatformError {
+    /// The API operation, e.g. `ecs:UpdateService`.
+    pub operation: String,
+    /// The error code AWS returned (`AccessDeniedException`), when there was one.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl PlatformError {
+    pub fn new(operation: impl Into<String>, code: Option<String>, message: impl Into<String>) -> Self {
+        PlatformError { operation: operation.into(), code, message: message.into() }
+    }
+}
+
+pub type PlatformResult<T> = Result<T, PlatformError>;
+
+/// A cluster as preflight sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterInfo {
+    pub arn: String,
+    pub status: String,
+}
+
+/// One entry of a service's legacy `deployments` list: what ECS reports about a rollout.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentInfo {
+    /// `ecs-svc/...`
+    pub id: String,
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    pub task_definition: String,
+    pub desired: i32,
+    pub running: i32,
+    pub pending: i32,
+    pub failed_tasks: i32,
+    /// IN_PROGRESS, COMPLETED or FAILED.
+    pub rollout_state: Option<String>,
+    pub rollout_state_reason: Option<String>,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A service event (`(service web) has reached a steady state.`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEvent {
+    pub id: String,
+    pub created_at: i64,
+    pub message: String,
+}
+
+/// One DescribeServices observation of a service.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceInfo {
+    pub arn: String,
+    pub name: String,
+    /// ACTIVE, DRAINING or INACTIVE.
+    pub status: String,
+    pub task_definition: String,
+    pub desired: i32,
+    pub running: i32,
+    pub pending: i32,
+    /// ECS, CODE_DEPLOY or EXTERNAL.
+    pub deployment_controller: String,
+    pub circuit_breaker_rollback: bool,
+    pub deployments: Vec<DeploymentInfo>,
+    /// Newest first, as ECS lists them.
+    pub events: Vec<ServiceEvent>,
+}
+
+impl ServiceInfo {
+    pub fn deployment(&self, id: &str) -> Option<&DeploymentInfo> {
+        self.deployments.iter().find(|d| d.id == id)
+    }
+    pub fn primary(&self) -> Option<&DeploymentInfo> {
+        self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+}
+
+/// A registered task definition revision.
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskDefinitionInfo {
+    pub arn: String,
+    pub family: String,
+    pub revision: i32,
+    /// The revision as native ECS JSON (what DescribeTaskDefinition returns, tags included).
+    pub definition: Value,
+    /// The revision's tags (`ferry:version`, ...).
+    pub tags: Vec<(String, String)>,
+}
+
+impl TaskDefinitionInfo {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A task that stopped, with the reasons ECS gives.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StoppedTask {
+    pub arn: String,
+    pub task_definition: String,
+    /// The deployment that started it (`startedBy`).
+    pub started_by: Option<String>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    /// Per container: name, exit code, reason.
+    pub containers: Vec<StoppedContainer>,
+    pub stopped_at: i64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StoppedContainer {
+    pub name: String,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub health_status: Option<String>,
+}
+
+/// An image found in the registry.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImageInfo {
+    /// The repository URI (`123456789012.dkr.ecr.eu-west-1.amazonaws.com/web`).
+    pub repository_uri: String,
+    pub digest: String,
+}
+
+/// ECS, as the deploy logic needs it.
+pub trait Ecs: Send + Sync {
+    fn describe_cluster(&self, cluster: &str) -> impl Future<Output = PlatformResult<Option<ClusterInfo>>> + Send;
+    /// At most 10 names (the API's limit); missing services are simply absent.
+    fn describe_services(&self, cluster: &str, services: &[String]) -> impl Future<Output = PlatformResult<Vec<ServiceInfo>>> + Send;
+    fn describe_task_definition(&self, task_definition: &str) -> impl Future<Output = PlatformResult<TaskDefinitionInfo>> + Send;
+    /// Checks, offline, that native ECS JSON is a valid RegisterTaskDefinition request
+    /// (unknown fields, wrong types, bad enum values), naming the field that is wrong.
+    fn validate_task_definition(&self, definition: &Value) -> Result<(), String>;
+    /// Registers a task definition given as native ECS JSON (with its `tags`).
+    fn register_task_definition(&self, definition: &Value) -> impl Future<Output = PlatformResult<TaskDefinitionInfo>> + Send;
+    /// One UpdateService call; returns the service as ECS answered.
+    fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+        force_new_deployment: bool,
+    ) -> impl Future<Output = PlatformResult<ServiceInfo>> + Send;
+    /// Stopped tasks started by `deployment_id` (`ecs-svc/...`), all pages.
+    fn stopped_tasks(&self, cluster: &str, deployment_id: &str) -> impl Future<Output = PlatformResult<Vec<StoppedTask>>> + Send;
+    /// Asks ECS to roll back the in-progress service deployment (StopServiceDeployment with
+    /// ROLLBACK). Ok(false) when there is no in-progress service deployment to stop or the
+    /// platform does not offer the call; the caller then rolls back with UpdateService.
+    fn roll_back_in_progress(&self, cluster: &str, service: &str) -> impl Future<Output = PlatformResult<bool>> + Send;
+}
+
+/// The image registry, as the deploy logic needs it.
+pub trait Registry: Send + Sync {
+    /// The image `repository:tag`, or None if the tag is not there.
+    fn resolve(&self, repository: &str, tag: &str) -> impl Future<Output = PlatformResult<Option<ImageInfo>>> + Send;
+}
+
+/// Time, passed in so that the strategy can be driven by a fake clock in tests.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+}

@@ -1,0 +1,468 @@
+//! The rolling strategy's judgement: given what ECS reports about a service, is *our*
+//! deployment done, still going, or failed — and how soon to look again.
+//!
+//! Pure functions over observations, so every verdict is unit-tested without a platform.
+//! The rules, and why:
+//! - We watch the one ECS deployment our UpdateService created (by id), never "the service":
+//!   a service can be stable on the *old* revision after ECS quietly rolled back.
+//! - Success needs all three: our deployment is PRIMARY, its rolloutState is COMPLETED, and
+//!   the service's task definition is ours.
+//! - Our deployment FAILED, or no longer PRIMARY (a circuit-breaker rollback or someone
+//!   else's deploy replaced it), or gone: failure, never success.
+//! - Evidence ends a deploy early: a task of ours that could not pull its image will not do
+//!   better next time; repeated task failures (essential container exits, failing health
+//!   checks) and "unable to place" events mean the rollout will not converge.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::platform::{ServiceEvent, ServiceInfo, StoppedTask};
+
+/// Why a deployment failed, as a kind CI can branch on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCause {
+    /// ECS's deployment circuit breaker failed the rollout (and rolled back, if enabled).
+    CircuitBreaker,
+    /// Another deployment replaced ours before it completed.
+    Replaced,
+    /// A task of ours could not pull its image.
+    ImagePull,
+    /// Tasks of ours kept stopping (essential container exits, failing health checks).
+    TaskFailures,
+    /// ECS could not place tasks.
+    Unplaceable,
+    /// The service is no longer ACTIVE, or vanished.
+    ServiceGone,
+    /// The deployment did not complete in time.
+    Timeout,
+    /// A platform call failed in a way retries did not absorb.
+    Platform,
+}
+
+/// Where a rollout stands, for the progress line.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Progress {
+    /// IN_PROGRESS, COMPLETED, FAILED as ECS reports it.
+    pub rollout_state: String,
+    pub new_running: i32,
+    pub new_pending: i32,
+    pub new_desired: i32,
+    /// Tasks of older deployments still running.
+    pub old_running: i32,
+    pub failed_tasks: i32,
+}
+
+impl Progress {
+    /// All new tasks are up; what remains is draining the old ones and ECS's steady-state
+    /// check, which end soon: poll fast.
+    pub fn near_completion(&self) -> bool {
+        self.new_desired > 0 && self.new_running >= self.new_desired
+    }
+}
+
+/// The verdict on one observation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Assessment {
+    InProgress(Progress),
+    Succeeded(Progress),
+    Failed {
+        cause: FailureCause,
+        reason: String,
+        /// The deployment ECS started to roll back ours, when it did (circuit breaker).
+        ecs_rollback: Option<String>,
+    },
+}
+
+/// What we watch: one ECS deployment expected to run one task definition.
+#[derive(Clone, Debug)]
+pub struct Watch {
+    /// The ECS deployment (`ecs-svc/...`); None until it is identified (a rollback started
+    /// by StopServiceDeployment is found on the next observation).
+    pub deployment_id: Option<String>,
+    /// The task definition ARN the deployment must end up running.
+    pub task_definition: String,
+    /// Only deployments created at or after this instant (epoch ms) can be adopted.
+    pub not_before: i64,
+    pub max_task_failures: u32,
+    seen_events: HashSet<String>,
+    seen_failed_tasks: i32,
+    seen_stopped: HashSet<String>,
+    counted_failures: u32,
+}
+
+impl Watch {
+    pub fn new(deployment_id: Option<String>, task_definition: String, not_before: i64, max_task_failures: u32) -> Self {
+        Watch {
+            deployment_id,
+            task_definition,
+            not_before,
+            max_task_failures,
+            seen_events: HashSet::new(),
+            seen_failed_tasks: 0,
+            seen_stopped: HashSet::new(),
+            counted_failures: 0,
+        }
+    }
+
+    /// Service events not seen before and not older than the watch, oldest first.
+    pub fn new_events(&mut self, service: &ServiceInfo) -> Vec<ServiceEvent> {
+        let mut fresh: Vec<ServiceEvent> = service
+            .events
+            .iter()
+            .filter(|e| e.created_at >= self.not_before - 1000 && !self.seen_events.contains(&e.id))
+            .cloned()
+            .collect();
+        for e in &fresh {
+            self.seen_events.insert(e.id.clone());
+        }
+        fresh.sort_by_key(|e| e.created_at);
+        fresh
+    }
+
+    /// Marks events as already seen (those that existed before the deploy started).
+    pub fn ignore_events(&mut self, service: &ServiceInfo) {
+        for e in &service.events {
+            self.seen_events.insert(e.id.clone());
+        }
+    }
+
+    /// True when our deployment's failed-task count grew since the last look: the stopped
+    /// tasks are worth fetching for their reasons.
+    pub fn failures_grew(&mut self, service: &ServiceInfo) -> bool {
+        let Some(id) = &self.deployment_id else { return false };
+        let Some(ours) = service.deployment(id) else { return false };
+        if ours.failed_tasks > self.seen_failed_tasks {
+            self.seen_failed_tasks = ours.failed_tasks;
+            return true;
+        }
+        false
+    }
+
+    /// Judges stopped tasks of our deployment not judged before. Returns a failure when the
+    /// evidence says the rollout cannot succeed.
+    pub fn judge_stopped(&mut self, stopped: &[StoppedTask]) -> Option<(FailureCause, String)> {
+        let mut reasons = Vec::new();
+        for task in stopped {
+            if !self.seen_stopped.insert(task.arn.clone()) {
+                continue;
+            }
+            let reason = stop_reason(task);
+            if is_image_pull_failure(task) {
+                return Some((FailureCause::ImagePull, format!("a task of the new deployment could not pull its image: {reason}")));
+            }
+            self.counted_failures += 1;
+            reasons.push(reason);
+        }
+        if self.counted_failures >= self.max_task_failures {
+            let last = reasons.last().cloned().unwrap_or_default();
+            return Some((
+                FailureCause::TaskFailures,
+                format!("{} tasks of the new deployment stopped (last: {last})", self.counted_failures),
+            ));
+        }
+        None
+    }
+
+    /// The verdict on one observation of the service.
+    pub fn assess(&mut self, service: &ServiceInfo) -> Assessment {
+        if service.status != "ACTIVE" {
+            return Assessment::Failed {
+                cause: FailureCause::ServiceGone,
+                reason: format!("the service is {} (it was ACTIVE when the deploy started)", service.status),
+                ecs_rollback: None,
+            };
+        }
+        if self.deployment_id.is_none() {
+            // Adopt the deployment that runs our task definition and started after us.
+            if let Some(d) = service
+                .deployments
+                .iter()
+                .filter(|d| d.task_definition == self.task_definition && d.created_at >= self.not_before - 1000)
+                .max_by_key(|d| d.created_at)
+            {
+                self.deployment_id = Some(d.id.clone());
+            } else {
+                return Assessment::InProgress(Progress { rollout_state: "PENDING".into(), ..Progress::default() });
+            }
+        }
+        let id = self.deployment_id.clone().unwrap_or_default();
+        let Some(ours) = service.deployment(&id) else {
+            return Assessment::Failed {
+                cause: FailureCause::Replaced,
+                reason: format!(
+                    "deployment {id} is no longer listed; the service now runs {}",
+                    short_task_definition(&service.task_definition)
+                ),
+                ecs_rollback: None,
+            };
+        };
+        let old_running: i32 = service.deployments.iter().filter(|d| d.id != id).map(|d| d.running).sum();
+        let progress = Progress {
+            rollout_state: ours.rollout_state.clone().unwrap_or_else(|| "IN_PROGRESS".into()),
+            new_running: ours.running,
+            new_pending: ours.pending,
+            new_desired: ours.desired,
+            old_running,
+            failed_tasks: ours.failed_tasks,
+        };
+        if ours.rollout_state.as_deref() == Some("FAILED") {
+            let rollback = service.primary().filter(|p| p.id != id).map(|p| p.id.clone());
+            let reason = ours.rollout_state_reason.clone().unwrap_or_else(|| "ECS reports the rollout FAILED".into());
+            return Assessment::Failed { cause: FailureCause::CircuitBreaker, reason, ecs_rollback: rollback };
+        }
+        if ours.status != "PRIMARY" {
+            let primary = service.primary();
+            return Assessment::Failed {
+                cause: FailureCause::Replaced,
+                reason: format!(
+                    "deployment {id} was replaced by {} running {}",
+                    primary.map(|p| p.id.as_str()).unwrap_or("another deployment"),
+                    short_task_definition(primary.map(|p| p.task_definition.as_str()).unwrap_or(&service.task_definition))
+                ),
+                ecs_rollback: None,
+            };
+        }
+        if let Some(event) = service
+            .events
+            .iter()
+            .find(|e| e.created_at >= self.not_before && e.message.contains("unable to place a task"))
+        {
+            return Assessment::Failed { cause: FailureCause::Unplaceable, reason: event.message.clone(), ecs_rollback: None };
+        }
+        let completed = match ours.rollout_state.as_deref() {
+            Some(state) => state == "COMPLETED",
+            // Without rolloutState (old API versions): done when ours is the only deployment
+            // and runs at the desired count.
+            None => service.deployments.len() == 1 && ours.running == ours.desired && ours.pending == 0,
+        };
+        if completed && service.task_definition == self.task_definition {
+            return Assessment::Succeeded(progress);
+        }
+        Assessment::InProgress(progress)
+    }
+}
+
+/// How long to wait before the next look: fast at the start (most failures show early) and
+/// near completion (so the tool returns soon after ECS finishes), backing off in between
+/// so a slow rollout of a big service does not spend the account's API budget.
+pub fn poll_interval(since_start: Duration, progress: Option<&Progress>, quiet_polls: u32) -> Duration {
+    const FAST: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(10);
+    if since_start < Duration::from_secs(10) || progress.is_some_and(Progress::near_completion) {
+        return FAST;
+    }
+    // Nothing changed for `quiet_polls` looks: back off 1 s, 1.5 s, 2.25 s, ... up to 10 s.
+    let factor = 1.5f64.powi(quiet_polls.min(8) as i32);
+    Duration::from_secs_f64((1.0 * factor).min(MAX.as_secs_f64()))
+}
+
+/// The stop reason in the user's words: ECS's reason, plus each container's exit.
+pub fn stop_reason(task: &StoppedTask) -> String {
+    let mut reason = task.stopped_reason.clone().unwrap_or_else(|| "stopped".into());
+    let details: Vec<String> = task
+        .containers
+        .iter()
+        .filter_map(|c| match (&c.exit_code, &c.reason) {
+            (Some(code), Some(r)) => Some(format!("{} exited with code {code}: {r}", c.name)),
+            (Some(code), None) => Some(format!("{} exited with code {code}", c.name)),
+            (None, Some(r)) => Some(format!("{}: {r}", c.name)),
+            (None, None) if c.health_status.as_deref() == Some("UNHEALTHY") => Some(format!("{} was UNHEALTHY", c.name)),
+            _ => None,
+        })
+        .collect();
+    if !details.is_empty() {
+        reason = format!("{reason} ({})", details.join("; "));
+    }
+    reason
+}
+
+fn is_image_pull_failure(task: &StoppedTask) -> bool {
+    let mentions = |text: &str| text.contains("CannotPullContainerError") || text.contains("pull image manifest");
+    task.stopped_reason.as_deref().is_some_and(mentions) || task.containers.iter().any(|c| c.reason.as_deref().is_some_and(mentions))
+}
+
+/// `arn:aws:ecs:...:task-definition/web:12` → `web:12`.
+pub fn short_task_definition(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::{DeploymentInfo, StoppedContainer};
+
+    const NEW: &str = "arn:aws:ecs:us-east-1:000000000000:task-definition/web:2";
+    const OLD: &str = "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1";
+
+    fn deployment(id: &str, status: &str, td: &str, running: i32, state: &str) -> DeploymentInfo {
+        DeploymentInfo {
+            id: id.into(),
+            status: status.into(),
+            task_definition: td.into(),
+            desired: 2,
+            running,
+            rollout_state: Some(state.into()),
+            created_at: 1_000,
+            ..DeploymentInfo::default()
+        }
+    }
+
+    fn service(td: &str, deployments: Vec<DeploymentInfo>) -> ServiceInfo {
+        ServiceInfo { status: "ACTIVE".into(), task_definition: td.into(), desired: 2, deployments, ..ServiceInfo::default() }
+    }
+
+    fn watch() -> Watch {
+        Watch::new(Some("ecs-svc/new".into()), NEW.into(), 1_000, 3)
+    }
+
+    #[test]
+    fn our_deployment_completed_on_our_revision_is_success() {
+        let s = service(NEW, vec![deployment("ecs-svc/new", "PRIMARY", NEW, 2, "COMPLETED")]);
+        assert!(matches!(watch().assess(&s), Assessment::Succeeded(_)));
+    }
+
+    #[test]
+    fn in_progress_reports_new_and_old_tasks() {
+        let s = service(
+            NEW,
+            vec![deployment("ecs-svc/new", "PRIMARY", NEW, 1, "IN_PROGRESS"), deployment("ecs-svc/old", "ACTIVE", OLD, 2, "COMPLETED")],
+        );
+        match watch().assess(&s) {
+            Assessment::InProgress(p) => {
+                assert_eq!((p.new_running, p.new_desired, p.old_running), (1, 2, 2));
+                assert!(!p.near_completion());
+            }
+            other => panic!("expected in progress, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stable_service_after_a_circuit_breaker_rollback_is_never_success() {
+        // ECS rolled back: the old revision is PRIMARY and COMPLETED, ours FAILED.
+        let mut failed = deployment("ecs-svc/new", "ACTIVE", NEW, 0, "FAILED");
+        failed.rollout_state_reason = Some("ECS deployment circuit breaker: tasks failed to start.".into());
+        let s = service(OLD, vec![deployment("ecs-svc/rb", "PRIMARY", OLD, 2, "COMPLETED"), failed]);
+        match watch().assess(&s) {
+            Assessment::Failed { cause, reason, ecs_rollback } => {
+                assert_eq!(cause, FailureCause::CircuitBreaker);
+                assert!(reason.contains("circuit breaker"));
+                assert_eq!(ecs_rollback.as_deref(), Some("ecs-svc/rb"));
+            }
+            other => panic!("expected failure, got {other:?}"),
+        }
+        // And once our deployment has dropped off the list, still a failure.
+        let s = service(OLD, vec![deployment("ecs-svc/rb", "PRIMARY", OLD, 2, "COMPLETED")]);
+        assert!(matches!(watch().assess(&s), Assessment::Failed { cause: FailureCause::Replaced, .. }));
+    }
+
+    #[test]
+    fn a_newer_deployment_replacing_ours_is_a_failure() {
+        let s = service(
+            OLD,
+            vec![deployment("ecs-svc/other", "PRIMARY", OLD, 0, "IN_PROGRESS"), deployment("ecs-svc/new", "ACTIVE", NEW, 1, "IN_PROGRESS")],
+        );
+        match watch().assess(&s) {
+            Assessment::Failed { cause, reason, .. } => {
+                assert_eq!(cause, FailureCause::Replaced);
+                assert!(reason.contains("ecs-svc/other") && reason.contains("web:1"), "{reason}");
+            }
+            other => panic!("expected failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn completed_on_someone_elses_revision_is_not_success() {
+        let s = service(OLD, vec![deployment("ecs-svc/new", "PRIMARY", NEW, 2, "COMPLETED")]);
+        assert!(matches!(watch().assess(&s), Assessment::InProgress(_)));
+    }
+
+    #[test]
+    fn an_inactive_service_fails_the_deploy() {
+        let mut s = service(NEW, vec![deployment("ecs-svc/new", "PRIMARY", NEW, 0, "IN_PROGRESS")]);
+        s.status = "DRAINING".into();
+        assert!(matches!(watch().assess(&s), Assessment::Failed { cause: FailureCause::ServiceGone, .. }));
+    }
+
+    #[test]
+    fn unable_to_place_events_fail_early() {
+        let mut s = service(NEW, vec![deployment("ecs-svc/new", "PRIMARY", NEW, 0, "IN_PROGRESS")]);
+        s.events.push(ServiceEvent {
+            id: "e1".into(),
+            created_at: 2_000,
+            message: "(service web) was unable to place a task because no container instance met all of its requirements.".into(),
+        });
+        assert!(matches!(watch().assess(&s), Assessment::Failed { cause: FailureCause::Unplaceable, .. }));
+    }
+
+    #[test]
+    fn a_rollback_deployment_is_adopted_by_its_task_definition() {
+        let mut w = Watch::new(None, OLD.into(), 5_000, 3);
+        let mut rb = deployment("ecs-svc/rb", "PRIMARY", OLD, 1, "IN_PROGRESS");
+        rb.created_at = 5_200;
+        let mut stale = deployment("ecs-svc/first", "ACTIVE", OLD, 1, "COMPLETED");
+        stale.created_at = 10;
+        let s = service(OLD, vec![rb, stale]);
+        assert!(matches!(w.assess(&s), Assessment::InProgress(_)));
+        assert_eq!(w.deployment_id.as_deref(), Some("ecs-svc/rb"));
+    }
+
+    fn stopped(arn: &str, reason: &str, exit: Option<i32>) -> StoppedTask {
+        StoppedTask {
+            arn: arn.into(),
+            stopped_reason: Some(reason.into()),
+            containers: vec![StoppedContainer { name: "web".into(), exit_code: exit, ..StoppedContainer::default() }],
+            ..StoppedTask::default()
+        }
+    }
+
+    #[test]
+    fn an_image_pull_failure_ends_the_deploy_at_once() {
+        let mut w = watch();
+        let verdict = w.judge_stopped(&[stopped("t1", "CannotPullContainerError: pull image manifest has been retried", None)]);
+        let (cause, reason) = verdict.expect("fails");
+        assert_eq!(cause, FailureCause::ImagePull);
+        assert!(reason.contains("CannotPullContainerError"));
+    }
+
+    #[test]
+    fn task_failures_count_up_to_the_limit_once_per_task() {
+        let mut w = watch();
+        let t1 = stopped("t1", "Essential container in task exited", Some(1));
+        assert!(w.judge_stopped(std::slice::from_ref(&t1)).is_none());
+        assert!(w.judge_stopped(&[t1.clone()]).is_none(), "the same task is not counted twice");
+        assert!(w.judge_stopped(&[t1.clone(), stopped("t2", "Essential container in task exited", Some(1))]).is_none());
+        let (cause, reason) = w.judge_stopped(&[stopped("t3", "Essential container in task exited", Some(3))]).expect("third failure");
+        assert_eq!(cause, FailureCause::TaskFailures);
+        assert!(reason.contains("3 tasks") && reason.contains("web exited with code 3"), "{reason}");
+    }
+
+    #[test]
+    fn events_are_reported_once_and_only_new_ones() {
+        let mut w = watch();
+        let mut s = service(NEW, vec![]);
+        s.events = vec![
+            ServiceEvent { id: "b".into(), created_at: 3_000, message: "second".into() },
+            ServiceEvent { id: "a".into(), created_at: 2_000, message: "first".into() },
+            ServiceEvent { id: "old".into(), created_at: -10_000, message: "before the deploy".into() },
+        ];
+        let fresh: Vec<String> = w.new_events(&s).into_iter().map(|e| e.message).collect();
+        assert_eq!(fresh, vec!["first", "second"]);
+        assert!(w.new_events(&s).is_empty());
+    }
+
+    #[test]
+    fn polling_is_fast_early_and_near_completion_and_backs_off_between() {
+        let early = poll_interval(Duration::from_secs(2), None, 5);
+        assert_eq!(early, Duration::from_millis(500));
+        let middle = Progress { new_running: 1, new_desired: 4, ..Progress::default() };
+        let first = poll_interval(Duration::from_secs(30), Some(&middle), 0);
+        let later = poll_interval(Duration::from_secs(30), Some(&middle), 4);
+        assert!(later > first);
+        assert!(poll_interval(Duration::from_secs(300), Some(&middle), 50) <= Duration::from_secs(10));
+        let near = Progress { new_running: 4, new_desired: 4, old_running: 2, ..Progress::default() };
+        assert_eq!(poll_interval(Duration::from_secs(300), Some(&near), 50), Duration::from_millis(500));
+    }
+}
