@@ -6,6 +6,7 @@
 //! The SDK crates are re-exported so the rest of the workspace depends on them only through
 //! this crate.
 
+pub mod platform;
 pub mod taskdef;
 
 pub use aws_sdk_applicationautoscaling as autoscaling;
@@ -26,6 +27,18 @@ pub struct Target {
     pub endpoint_url: Option<String>,
     /// Static credentials (access key, secret). The default credential chain when None.
     pub static_credentials: Option<(String, String)>,
+    /// A named profile from the AWS config files instead of the default chain.
+    pub profile: Option<String>,
+    /// A role to assume with the credentials above.
+    pub assume_role: Option<AssumeRole>,
+}
+
+/// A role assumed through STS, so each environment can deploy as its own role.
+#[derive(Clone, Debug, Default)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    pub session_name: Option<String>,
 }
 
 impl Target {
@@ -36,6 +49,7 @@ impl Target {
             region: Some(region.to_string()),
             endpoint_url: Some(endpoint.to_string()),
             static_credentials: Some((account.to_string(), "ferry-local".to_string())),
+            ..Target::default()
         }
     }
 }
@@ -52,7 +66,19 @@ pub async fn sdk_config(target: &Target) -> SdkConfig {
     if let Some((key, secret)) = &target.static_credentials {
         loader = loader.credentials_provider(ecs::config::Credentials::new(key, secret, None, None, "ferry-static"));
     }
-    loader.load().await
+    if let Some(profile) = &target.profile {
+        loader = loader.profile_name(profile);
+    }
+    let config = loader.load().await;
+    let Some(role) = &target.assume_role else { return config };
+    let mut provider = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.clone())
+        .session_name(role.session_name.clone().unwrap_or_else(|| "ferry".to_string()))
+        .configure(&config);
+    if let Some(id) = &role.external_id {
+        provider = provider.external_id(id.clone());
+    }
+    let provider = provider.build().await;
+    config.into_builder().credentials_provider(ecs::config::SharedCredentialsProvider::new(provider)).build()
 }
 
 /// The clients ferry uses, sharing one configuration.

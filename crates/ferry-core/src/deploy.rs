@@ -757,7 +757,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         };
         self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::RollingBack, message });
         let mut watch = watch;
-        watch.ignore_events(&ServiceInfo::default());
+        watch.inherit_seen_events(&a.watch);
         a.watch = watch;
         a.rolling_back = true;
         a.deadline = now + request.timeout.as_millis() as i64;

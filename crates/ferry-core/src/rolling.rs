@@ -122,6 +122,12 @@ impl Watch {
         fresh
     }
 
+    /// Carries the events an earlier watch of the same service already reported, so a
+    /// rollback's watch does not report them again.
+    pub fn inherit_seen_events(&mut self, earlier: &Watch) {
+        self.seen_events.extend(earlier.seen_events.iter().cloned());
+    }
+
     /// Marks events as already seen (those that existed before the deploy started).
     pub fn ignore_events(&mut self, service: &ServiceInfo) {
         for e in &service.events {

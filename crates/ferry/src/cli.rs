@@ -15,12 +15,83 @@ safely: verified before anything changes, watched to the exact deployment, rolle
 this machine, so everything can be tried and tested with no AWS account. Start with `ferry demo`."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Options every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// The project's config file.
+    #[arg(long, global = true, env = "FERRY_CONFIG", value_name = "FILE", default_value = "ferry.toml")]
+    pub config: PathBuf,
+    /// How to print: `text` (a live view on a terminal, timestamped lines otherwise) or
+    /// `json` (JSON lines of events on stdout, then one result object).
+    #[arg(long, global = true, env = "FERRY_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// More detail (ECS events in full, every poll with -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors and the final result.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// The ledger of deployments and locks (SQLite)
+    /// [default: $XDG_DATA_HOME/ferry/ledger.sqlite or ~/.local/share/ferry/ledger.sqlite].
+    #[arg(long, global = true, env = "FERRY_LEDGER", value_name = "FILE")]
+    pub ledger: Option<PathBuf>,
+    /// Send every AWS call to this endpoint (e.g. ferry local's), overriding the
+    /// environment's endpoint_url.
+    #[arg(long, global = true, env = "FERRY_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Deploy versions of services to an environment, watch the exact ECS deployment,
+    /// roll back on failure.
+    ///
+    /// Each SERVICE=VERSION is checked before anything changes (the image tag exists in ECR,
+    /// cluster and service are ACTIVE, the task definition renders and is valid), then the
+    /// service is locked, one task definition revision is registered (tagged with
+    /// ferry:version, ferry:digest, ferry:deployment, ferry:commit), one UpdateService is made,
+    /// and the deployment it created is watched until ECS says COMPLETED. A circuit-breaker
+    /// rollback, a failing task, or the timeout is a failure: ferry rolls back to the
+    /// previous revision and watches that too. Several services deploy in parallel.
+    ///
+    /// Exit codes: 0 deployed; 2 invalid input; 3 AWS error; 4 refused by preflight (nothing
+    /// changed); 5 failed and rolled back; 6 failed and the rollback failed too; 7 another
+    /// deploy holds the lock.
+    #[command(after_help = "Examples:\n  ferry deploy dev web=1.4.2\n  ferry deploy prod web=1.4.2 worker=1.4.2 --timeout 15m\n  ferry deploy stage web=1.5.0 --dry-run --output json")]
+    Deploy(DeployArgs),
+    /// Preflight and plan only: what would be deployed, and the task definition diff
+    /// against what runs (API defaults and list order are not differences). Changes nothing.
+    Plan(PlanArgs),
+    /// Put a service back on its previous good version (from the ledger, or the revision
+    /// tags ferry wrote), watched like a deploy.
+    Rollback(RollbackArgs),
+    /// The environment × service table: version, digest, revision, rollout, running/desired,
+    /// deployed when and by whom.
+    Status(StatusArgs),
+    /// Past deployments from the ledger, newest first.
+    History(HistoryArgs),
+    /// Validate ferry.toml and render every template for every environment, offline.
+    Check,
+    /// Write a starting ferry.toml and task definition template, optionally importing a
+    /// running service's current revision.
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Run the embedded ECS, ECR and Application Auto Scaling endpoint on 127.0.0.1.
     #[command(subcommand)]
     Local(LocalCommand),
@@ -102,4 +173,94 @@ pub struct SampleAppArgs {
     /// (for container healthCheck commands).
     #[arg(long)]
     pub check: bool,
+}
+
+/// A `SERVICE=VERSION` argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceVersion {
+    pub service: String,
+    pub version: String,
+}
+
+impl std::str::FromStr for ServiceVersion {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.split_once('=') {
+            Some((service, version)) if !service.is_empty() && !version.is_empty() => {
+                Ok(ServiceVersion { service: service.to_string(), version: version.to_string() })
+            }
+            _ => Err(format!("expected SERVICE=VERSION (e.g. web=1.4.2), got {text:?}")),
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DeployArgs {
+    /// The environment, as named in ferry.toml.
+    pub environment: String,
+    /// What to deploy: one or more SERVICE=VERSION.
+    #[arg(required = true, value_name = "SERVICE=VERSION")]
+    pub services: Vec<ServiceVersion>,
+    /// Preflight and plan only; change nothing (same as `ferry plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Give up and roll back after this long (e.g. 90s, 10m) [default: the environment's
+    /// timeout, else 10m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// The environment, as named in ferry.toml.
+    pub environment: String,
+    #[arg(required = true, value_name = "SERVICE=VERSION")]
+    pub services: Vec<ServiceVersion>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RollbackArgs {
+    pub environment: String,
+    pub service: String,
+    /// A version deployed before (from the ledger), or a task definition revision
+    /// (`family:12`, `12`, or its ARN). Default: the last good deploy before the current one.
+    #[arg(long, value_name = "VERSION|REVISION")]
+    pub to: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// Only this environment.
+    pub environment: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HistoryArgs {
+    pub environment: Option<String>,
+    pub service: Option<String>,
+    /// How many deployments to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InitArgs {
+    /// Import this running service's current revision as the template (CLUSTER/SERVICE).
+    #[arg(long, value_name = "CLUSTER/SERVICE")]
+    pub from_service: Option<String>,
+    /// The first environment's name.
+    #[arg(long, default_value = "dev")]
+    pub environment: String,
+    /// The first environment's region.
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    ferry_core::config::parse_duration(text)
 }

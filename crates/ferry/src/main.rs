@@ -1,10 +1,19 @@
 //! The ferry binary: parses the command line, runs one command, reports errors once, here,
 //! and exits with a code that says what kind of failure it was.
 
+mod check;
 mod cli;
 mod demo;
+mod deploy;
+mod history;
+mod init;
 mod local;
+mod output;
+mod plan;
+mod project;
+mod rollback;
 mod sample_app;
+mod status;
 
 use clap::Parser;
 use ferry_core::ExitKind;
@@ -29,6 +38,9 @@ impl Failure {
     pub fn platform(message: impl Into<String>) -> Self {
         Self::new(ExitKind::Platform, message)
     }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ExitKind::Internal, message)
+    }
 }
 
 fn main() {
@@ -45,9 +57,22 @@ fn main() {
         }
     };
     let result = runtime.block_on(async {
+        let global = &cli.global;
         match cli.command {
+            Command::Deploy(args) => deploy::run(global, args).await,
+            Command::Plan(args) => plan::run(global, args).await,
+            Command::Rollback(args) => rollback::run(global, args).await,
+            Command::Status(args) => status::run(global, args).await,
+            Command::History(args) => history::run(global, args),
+            Command::Check => check::run(global),
+            Command::Init(args) => init::run(global, args).await,
+            Command::Completions { shell } => {
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut command, "ferry", &mut std::io::stdout());
+                Ok(())
+            }
             Command::Local(command) => local::run(command).await,
-            Command::Demo(args) => demo::run(args).await,
+            Command::Demo(args) => demo::run(global, args).await,
             Command::SampleApp(args) => sample_app::run(args).await,
         }
     });

@@ -1,0 +1,356 @@
+//! The ports of `ferry-core` implemented over the AWS SDK: [`AwsEcs`] for ECS and
+//! [`EcrRegistry`] for ECR. Every list is paginated; throttling is absorbed by the SDK's
+//! adaptive retries configured in [`crate::sdk_config`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::types::{
+    DesiredStatus, ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField,
+};
+use ferry_core::platform::{
+    ClusterInfo, DeploymentInfo, Ecs, ImageInfo, PlatformError, PlatformResult, Registry, ServiceEvent, ServiceInfo, StoppedContainer,
+    StoppedTask, TaskDefinitionInfo,
+};
+use serde_json::Value;
+
+use crate::{ecr, ecs, taskdef};
+
+/// A platform error from an SDK error: the operation, AWS's error code and message.
+pub fn platform_error<E, R>(operation: &str, error: SdkError<E, R>) -> PlatformError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = error.code().map(str::to_string);
+    let message = match (&error, error.message()) {
+        (_, Some(message)) => format!("{}: {message}", code.as_deref().unwrap_or("error")),
+        (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_), None) => {
+            format!("cannot reach the endpoint: {}", aws_smithy_error_chain(&error))
+        }
+        _ => aws_smithy_error_chain(&error),
+    };
+    PlatformError::new(operation, code, message)
+}
+
+fn aws_smithy_error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+fn millis(time: Option<&aws_sdk_ecs::primitives::DateTime>) -> i64 {
+    time.and_then(|t| t.to_millis().ok()).unwrap_or(0)
+}
+
+/// ECS through the SDK.
+#[derive(Clone, Debug)]
+pub struct AwsEcs {
+    pub client: ecs::Client,
+}
+
+impl AwsEcs {
+    pub fn new(client: ecs::Client) -> Self {
+        AwsEcs { client }
+    }
+
+    /// The newest `limit` ACTIVE revisions of a family, described with their tags, newest
+    /// first: where `ferry rollback` finds a version when the ledger does not know it.
+    pub async fn recent_revisions(&self, family: &str, limit: usize) -> PlatformResult<Vec<TaskDefinitionInfo>> {
+        let mut arns = Vec::new();
+        let mut pages = self
+            .client
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(ecs::types::TaskDefinitionStatus::Active)
+            .sort(ecs::types::SortOrder::Desc)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| platform_error("ecs:ListTaskDefinitions", e))?;
+            // familyPrefix matches other families that start alike: keep this family only.
+            arns.extend(page.task_definition_arns().iter().filter(|a| a.rsplit('/').next().and_then(|r| r.rsplit_once(':')).is_some_and(|(f, _)| f == family)).cloned());
+            if arns.len() >= limit {
+                break;
+            }
+        }
+        let mut revisions = Vec::new();
+        for arn in arns.into_iter().take(limit) {
+            revisions.push(self.describe_task_definition(&arn).await?);
+        }
+        Ok(revisions)
+    }
+}
+
+/// A service as ferry-core sees it.
+pub fn service_info(service: &ecs::types::Service) -> ServiceInfo {
+    let deployments = service
+        .deployments()
+        .iter()
+        .map(|d| DeploymentInfo {
+            id: d.id().unwrap_or_default().to_string(),
+            status: d.status().unwrap_or_default().to_string(),
+            task_definition: d.task_definition().unwrap_or_default().to_string(),
+            desired: d.desired_count(),
+            running: d.running_count(),
+            pending: d.pending_count(),
+            failed_tasks: d.failed_tasks(),
+            rollout_state: d.rollout_state().map(|s| s.as_str().to_string()),
+            rollout_state_reason: d.rollout_state_reason().map(str::to_string),
+            created_at: millis(d.created_at()),
+            updated_at: millis(d.updated_at()),
+        })
+        .collect();
+    let events = service
+        .events()
+        .iter()
+        .map(|e| ServiceEvent {
+            id: e.id().unwrap_or_default().to_string(),
+            created_at: millis(e.created_at()),
+            message: e.message().unwrap_or_default().to_string(),
+        })
+        .collect();
+    ServiceInfo {
+        arn: service.service_arn().unwrap_or_default().to_string(),
+        name: service.service_name().unwrap_or_default().to_string(),
+        status: service.status().unwrap_or_default().to_string(),
+        task_definition: service.task_definition().unwrap_or_default().to_string(),
+        desired: service.desired_count(),
+        running: service.running_count(),
+        pending: service.pending_count(),
+        deployment_controller: service
+            .deployment_controller()
+            .map(|c| c.r#type().as_str().to_string())
+            .unwrap_or_else(|| "ECS".to_string()),
+        circuit_breaker_rollback: service
+            .deployment_configuration()
+            .and_then(|c| c.deployment_circuit_breaker())
+            .is_some_and(|b| b.enable() && b.rollback()),
+        deployments,
+        events,
+    }
+}
+
+fn task_definition_info(td: &ecs::types::TaskDefinition, tags: &[ecs::types::Tag]) -> TaskDefinitionInfo {
+    TaskDefinitionInfo {
+        arn: td.task_definition_arn().unwrap_or_default().to_string(),
+        family: td.family().unwrap_or_default().to_string(),
+        revision: td.revision(),
+        definition: taskdef::to_json(td, tags),
+        tags: tags.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect(),
+    }
+}
+
+impl Ecs for AwsEcs {
+    async fn describe_cluster(&self, cluster: &str) -> PlatformResult<Option<ClusterInfo>> {
+        let out = self.client.describe_clusters().clusters(cluster).send().await.map_err(|e| platform_error("ecs:DescribeClusters", e))?;
+        Ok(out.clusters().first().map(|c| ClusterInfo {
+            arn: c.cluster_arn().unwrap_or_default().to_string(),
+            status: c.status().unwrap_or_default().to_string(),
+        }))
+    }
+
+    async fn describe_services(&self, cluster: &str, services: &[String]) -> PlatformResult<Vec<ServiceInfo>> {
+        let out = self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(services.to_vec()))
+            .send()
+            .await
+            .map_err(|e| platform_error("ecs:DescribeServices", e))?;
+        Ok(out.services().iter().map(service_info).collect())
+    }
+
+    async fn describe_task_definition(&self, task_definition: &str) -> PlatformResult<TaskDefinitionInfo> {
+        let out = self
+            .client
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| platform_error("ecs:DescribeTaskDefinition", e))?;
+        let td = out
+            .task_definition()
+            .ok_or_else(|| PlatformError::new("ecs:DescribeTaskDefinition", None, "the answer holds no task definition"))?;
+        Ok(task_definition_info(td, out.tags()))
+    }
+
+    fn validate_task_definition(&self, definition: &Value) -> Result<(), String> {
+        taskdef::register_input(definition).map(|_| ()).map_err(|e| format!("task definition: {e}"))
+    }
+
+    async fn register_task_definition(&self, definition: &Value) -> PlatformResult<TaskDefinitionInfo> {
+        let input = taskdef::register_input(definition)
+            .map_err(|e| PlatformError::new("ecs:RegisterTaskDefinition", None, format!("task definition: {e}")))?;
+        let out = taskdef::register(&self.client, input).await.map_err(|e| platform_error("ecs:RegisterTaskDefinition", e))?;
+        let td = out
+            .task_definition()
+            .ok_or_else(|| PlatformError::new("ecs:RegisterTaskDefinition", None, "the answer holds no task definition"))?;
+        Ok(task_definition_info(td, out.tags()))
+    }
+
+    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str, force_new_deployment: bool) -> PlatformResult<ServiceInfo> {
+        let out = self
+            .client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(task_definition)
+            .force_new_deployment(force_new_deployment)
+            .send()
+            .await
+            .map_err(|e| platform_error("ecs:UpdateService", e))?;
+        out.service()
+            .map(service_info)
+            .ok_or_else(|| PlatformError::new("ecs:UpdateService", None, "the answer holds no service"))
+    }
+
+    async fn stopped_tasks(&self, cluster: &str, deployment_id: &str) -> PlatformResult<Vec<StoppedTask>> {
+        let mut arns = Vec::new();
+        let mut pages = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .started_by(deployment_id)
+            .desired_status(DesiredStatus::Stopped)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| platform_error("ecs:ListTasks", e))?;
+            arns.extend(page.task_arns().iter().cloned());
+        }
+        let mut stopped = Vec::new();
+        for chunk in arns.chunks(100) {
+            let out = self
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| platform_error("ecs:DescribeTasks", e))?;
+            stopped.extend(out.tasks().iter().map(|t| StoppedTask {
+                arn: t.task_arn().unwrap_or_default().to_string(),
+                task_definition: t.task_definition_arn().unwrap_or_default().to_string(),
+                started_by: t.started_by().map(str::to_string),
+                stop_code: t.stop_code().map(|c| c.as_str().to_string()),
+                stopped_reason: t.stopped_reason().map(str::to_string),
+                containers: t
+                    .containers()
+                    .iter()
+                    .map(|c| StoppedContainer {
+                        name: c.name().unwrap_or_default().to_string(),
+                        exit_code: c.exit_code(),
+                        reason: c.reason().map(str::to_string),
+                        health_status: c.health_status().map(|h| h.as_str().to_string()),
+                    })
+                    .collect(),
+                stopped_at: millis(t.stopped_at()),
+            }));
+        }
+        Ok(stopped)
+    }
+
+    async fn roll_back_in_progress(&self, cluster: &str, service: &str) -> PlatformResult<bool> {
+        let listed = self
+            .client
+            .list_service_deployments()
+            .cluster(cluster)
+            .service(service)
+            .status(ServiceDeploymentStatus::InProgress)
+            .status(ServiceDeploymentStatus::Pending)
+            .send()
+            .await;
+        let listed = match listed {
+            Ok(listed) => listed,
+            // Older endpoints (and some emulators) lack service deployments: fall back.
+            Err(e) => {
+                tracing::debug!("ListServiceDeployments failed, rolling back with UpdateService: {}", platform_error("ecs:ListServiceDeployments", e));
+                return Ok(false);
+            }
+        };
+        let Some(arn) = listed.service_deployments().iter().find_map(|d| d.service_deployment_arn()) else {
+            return Ok(false);
+        };
+        match self.client.stop_service_deployment().service_deployment_arn(arn).stop_type(StopServiceDeploymentStopType::Rollback).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                tracing::debug!("StopServiceDeployment failed, rolling back with UpdateService: {}", platform_error("ecs:StopServiceDeployment", e));
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// ECR as the image registry: tag → digest through DescribeImages.
+#[derive(Debug)]
+pub struct EcrRegistry {
+    pub client: ecr::Client,
+    /// Repository URIs by name, so a run looks each up once.
+    uris: Mutex<HashMap<String, String>>,
+}
+
+impl EcrRegistry {
+    pub fn new(client: ecr::Client) -> Self {
+        EcrRegistry { client, uris: Mutex::new(HashMap::new()) }
+    }
+
+    async fn repository_uri(&self, repository: &str) -> PlatformResult<String> {
+        if let Some(uri) = self.uris.lock().ok().and_then(|u| u.get(repository).cloned()) {
+            return Ok(uri);
+        }
+        let out = self
+            .client
+            .describe_repositories()
+            .repository_names(repository)
+            .send()
+            .await
+            .map_err(|e| platform_error("ecr:DescribeRepositories", e))?;
+        let uri = out
+            .repositories()
+            .first()
+            .and_then(|r| r.repository_uri())
+            .ok_or_else(|| PlatformError::new("ecr:DescribeRepositories", None, format!("repository {repository} has no URI")))?
+            .to_string();
+        if let Ok(mut uris) = self.uris.lock() {
+            uris.insert(repository.to_string(), uri.clone());
+        }
+        Ok(uri)
+    }
+}
+
+impl Registry for EcrRegistry {
+    async fn resolve(&self, repository: &str, tag: &str) -> PlatformResult<Option<ImageInfo>> {
+        let described = self
+            .client
+            .describe_images()
+            .repository_name(repository)
+            .image_ids(ecr::types::ImageIdentifier::builder().image_tag(tag).build())
+            .send()
+            .await;
+        let out = match described {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("ImageNotFoundException") => return Ok(None),
+            Err(e) if e.code() == Some("RepositoryNotFoundException") => {
+                return Err(PlatformError::new(
+                    "ecr:DescribeImages",
+                    Some("RepositoryNotFoundException".into()),
+                    format!("repository {repository} does not exist in the registry"),
+                ));
+            }
+            Err(e) => return Err(platform_error("ecr:DescribeImages", e)),
+        };
+        let Some(digest) = out.image_details().first().and_then(|d| d.image_digest()).map(str::to_string) else {
+            return Ok(None);
+        };
+        let repository_uri = self.repository_uri(repository).await?;
+        Ok(Some(ImageInfo { repository_uri, digest }))
+    }
+}

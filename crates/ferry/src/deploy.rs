@@ -1,0 +1,98 @@
+//! `ferry deploy ENV SERVICE=VERSION...`: preflight, lock, register, one UpdateService per
+//! service, watch the exact ECS deployment, roll back on failure; several services in
+//! parallel, one summary at the end.
+
+use std::collections::HashSet;
+
+use ferry_core::ExitKind;
+use ferry_core::deploy::{Outcome, Request, Run, ServiceReport, Trace};
+use ferry_core::rolling::short_task_definition;
+use serde::Serialize;
+
+use crate::Failure;
+use crate::cli::{DeployArgs, GlobalArgs, PlanArgs};
+use crate::output::{Printer, outcome_word, short_digest, table};
+use crate::project::{self, Journal, LedgerLocks, SystemClock};
+
+pub async fn run(global: &GlobalArgs, args: DeployArgs) -> Result<(), Failure> {
+    if args.dry_run {
+        return crate::plan::run(global, PlanArgs { environment: args.environment, services: args.services }).await;
+    }
+    let config = project::load_config(global)?;
+    let mut seen = HashSet::new();
+    for sv in &args.services {
+        config.service(&sv.service).map_err(Failure::input)?;
+        if !seen.insert(sv.service.clone()) {
+            return Err(Failure::input(format!("{} is given twice", sv.service)));
+        }
+    }
+    let connected = project::connect(&config, &args.environment, global.endpoint_url.as_deref()).await?;
+    let ledger = project::open_ledger(global)?;
+    let printer = Printer::new(global);
+    let who = project::who();
+    let (commit, commit_message) = project::git_commit(&config.root);
+    let run_id = project::new_id("run");
+    let requests = args
+        .services
+        .iter()
+        .map(|sv| {
+            let trace = Trace { deployment_id: project::new_id("fd"), who: who.clone(), commit: commit.clone(), commit_message: commit_message.clone() };
+            project::request(&config, &connected, &sv.service, Some(sv.version.clone()), None, args.timeout, trace)
+        })
+        .collect::<Result<Vec<Request>, Failure>>()?;
+    let locks = LedgerLocks { ledger: ledger.clone(), who };
+    let journal = Journal { ledger, printer: &printer, run_id: run_id.clone() };
+    let run = Run { ecs: &connected.ecs, registry: &connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
+    let reports = run.deploy(&requests).await;
+    finish(&printer, &run_id, "deploy", &reports)
+}
+
+/// The machine-readable result of a run: the last JSON line.
+#[derive(Serialize)]
+struct RunResult<'a> {
+    r#type: &'static str,
+    command: &'static str,
+    run_id: &'a str,
+    exit_code: i32,
+    outcome: ExitKind,
+    services: &'a [ServiceReport],
+}
+
+/// Prints the summary (table or JSON result) and turns the worst outcome into the exit.
+pub fn finish(printer: &Printer, run_id: &str, command: &'static str, reports: &[ServiceReport]) -> Result<(), Failure> {
+    printer.close();
+    let kind = reports.iter().map(ServiceReport::exit_kind).fold(ExitKind::Ok, ExitKind::worst);
+    if printer.json() {
+        printer.json_line(&RunResult { r#type: "result", command, run_id, exit_code: kind.code(), outcome: kind, services: reports });
+    } else {
+        let rows: Vec<Vec<String>> = reports
+            .iter()
+            .map(|r| {
+                vec![
+                    r.service.clone(),
+                    outcome_word(r.outcome).to_string(),
+                    r.from_version.clone().unwrap_or_else(|| "-".into()),
+                    r.to_version.clone().unwrap_or_else(|| "-".into()),
+                    r.to_digest.as_deref().map(short_digest).unwrap_or_else(|| "-".into()),
+                    r.to_task_definition.as_deref().map(short_task_definition).unwrap_or("-").to_string(),
+                    r.ecs_deployment_id.clone().unwrap_or_else(|| "-".into()),
+                    r.finished_at.map(|f| format!("{:.1}s", (f - r.started_at) as f64 / 1000.0)).unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        printer.out("");
+        printer.out(&table(&["SERVICE", "RESULT", "FROM", "TO", "DIGEST", "REVISION", "ECS DEPLOYMENT", "TIME"], &rows));
+        for r in reports.iter().filter(|r| r.reason.is_some() && r.outcome != Outcome::Succeeded) {
+            printer.out(&format!("{}: {}", r.service, r.reason.as_deref().unwrap_or_default()));
+        }
+    }
+    if kind == ExitKind::Ok {
+        return Ok(());
+    }
+    let failed: Vec<String> = reports
+        .iter()
+        .filter(|r| r.exit_kind() != ExitKind::Ok)
+        .map(|r| format!("{} {}", r.service, outcome_word(r.outcome)))
+        .collect();
+    Err(Failure::new(kind, format!("{command} {}: {}", if failed.len() == 1 { "failed" } else { "failed for several services" }, failed.join("; "))))
+}

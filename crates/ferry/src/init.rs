@@ -1,0 +1,119 @@
+//! `ferry init [--from-service CLUSTER/SERVICE]`: write a starting ferry.toml and a task
+//! definition template. With --from-service, the template is the service's running revision
+//! (read-only fields stripped, the image replaced by `{{ image }}`), so the first deploy
+//! changes nothing but the image.
+
+use std::path::{Path, PathBuf};
+
+use ferry_aws::platform::AwsEcs;
+use ferry_aws::{Clients, Target};
+use ferry_core::platform::Ecs;
+use ferry_core::taskdef;
+
+use crate::Failure;
+use crate::cli::{GlobalArgs, InitArgs};
+use crate::output::Printer;
+
+pub async fn run(global: &GlobalArgs, args: InitArgs) -> Result<(), Failure> {
+    let printer = Printer::new(global);
+    let config_path = global.config.clone();
+    let root = config_path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let (service, container, repository, cluster, template) = match &args.from_service {
+        Some(spec) => import(global, &args, spec).await?,
+        None => (
+            "web".to_string(),
+            "web".to_string(),
+            "web".to_string(),
+            args.environment.clone(),
+            serde_json::to_string_pretty(&sample_template()).map_err(|e| Failure::internal(e.to_string()))?,
+        ),
+    };
+    let template_rel = PathBuf::from("deploy").join(format!("{service}.json"));
+    let template_path = root.join(&template_rel);
+    for path in [&config_path, &template_path] {
+        if path.exists() && !args.force {
+            return Err(Failure::input(format!("{} already exists (use --force to overwrite)", path.display())));
+        }
+    }
+    let region = args.region.clone().unwrap_or_else(|| "us-east-1".to_string());
+    let endpoint = global.endpoint_url.as_ref().map(|u| format!("endpoint_url = \"{u}\"\n")).unwrap_or_default();
+    let toml = format!(
+        r#"# ferry.toml: what ferry deploys (services) and where (environments).
+# Check it offline with `ferry check`; see what a deploy would change with `ferry plan`.
+
+[defaults]
+timeout = "10m"           # roll back a deploy that has not completed by then
+max_task_failures = 3     # roll back after this many failed tasks of the new version
+
+[environments.{env}]
+region = "{region}"
+cluster = "{cluster}"
+service_name = "{{{{ service }}}}"   # the ECS service name; e.g. "{{{{ service }}}}-{{{{ environment }}}}"
+{endpoint}# credentials: the default chain; or profile = "name"; or role_arn = "arn:aws:iam::ACCOUNT:role/NAME"
+vars = {{}}                # anything templates may use as {{{{ vars.NAME }}}}
+
+[services.{service}]
+repository = "{repository}"     # the ECR repository (name or URI)
+container = "{container}"       # the container that gets the new image
+template = "{template}"  # native ECS JSON; or: from = "live" to reuse the running revision
+"#,
+        env = args.environment,
+        template = template_rel.display(),
+    );
+    if let Some(dir) = template_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Failure::input(format!("{}: {e}", dir.display())))?;
+    }
+    std::fs::write(&template_path, format!("{template}\n")).map_err(|e| Failure::input(format!("{}: {e}", template_path.display())))?;
+    std::fs::write(&config_path, toml).map_err(|e| Failure::input(format!("{}: {e}", config_path.display())))?;
+    printer.out(&format!("wrote {} and {}", config_path.display(), template_path.display()));
+    printer.out("next: `ferry check`, then `ferry plan ENV SERVICE=VERSION`");
+    Ok(())
+}
+
+/// Reads a running service's revision: (service, container, repository, cluster, template).
+async fn import(global: &GlobalArgs, args: &InitArgs, spec: &str) -> Result<(String, String, String, String, String), Failure> {
+    let (cluster, service) =
+        spec.split_once('/').filter(|(c, s)| !c.is_empty() && !s.is_empty()).ok_or_else(|| Failure::input(format!("--from-service: expected CLUSTER/SERVICE, got {spec:?}")))?;
+    let target = Target { region: args.region.clone(), endpoint_url: global.endpoint_url.clone(), ..Target::default() };
+    let ecs = AwsEcs::new(Clients::new(&target).await.ecs);
+    let services = ecs.describe_services(cluster, &[service.to_string()]).await.map_err(|e| Failure::platform(e.to_string()))?;
+    let info = services.first().ok_or_else(|| Failure::input(format!("service {service} not found in cluster {cluster}")))?;
+    let td = ecs.describe_task_definition(&info.task_definition).await.map_err(|e| Failure::platform(e.to_string()))?;
+    let mut definition = td.definition.clone();
+    taskdef::strip_read_only(&mut definition);
+    if let Some(object) = definition.as_object_mut()
+        && let Some(tags) = object.get_mut("tags").and_then(|t| t.as_array_mut())
+    {
+        tags.retain(|t| !t.get("key").and_then(|k| k.as_str()).is_some_and(|k| k.starts_with("ferry:")));
+    }
+    let names = taskdef::container_names(&definition);
+    let container = names.iter().find(|n| n.as_str() == service).or_else(|| names.first()).cloned().ok_or_else(|| Failure::input("the task definition has no containers"))?;
+    let image = taskdef::container_image(&definition, &container).unwrap_or_default().to_string();
+    let repository = image.split('@').next().unwrap_or_default();
+    let repository = match ferry_core::image_tag(repository) {
+        Some(tag) => repository.trim_end_matches(tag).trim_end_matches(':'),
+        None => repository,
+    }
+    .to_string();
+    taskdef::set_image(&mut definition, &container, "{{ image }}").map_err(|e| Failure::input(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&definition).map_err(|e| Failure::internal(e.to_string()))?;
+    Ok((service.to_string(), container, repository, cluster.to_string(), text))
+}
+
+fn sample_template() -> serde_json::Value {
+    serde_json::json!({
+        "family": "{{ service }}-{{ environment }}",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "executionRoleArn": "arn:aws:iam::{{ account }}:role/ecsTaskExecutionRole",
+        "containerDefinitions": [{
+            "name": "web",
+            "image": "{{ image }}",
+            "essential": true,
+            "portMappings": [{"containerPort": 8080}],
+            "environment": [{"name": "VERSION", "value": "{{ version }}"}]
+        }]
+    })
+}

@@ -1,0 +1,279 @@
+//! What the deploy-family commands share: loading ferry.toml, connecting to an environment,
+//! turning `SERVICE=VERSION` into a deploy request, and the ledger behind the run (locks,
+//! records, events) together with the printer as the run's observer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_aws::platform::{AwsEcs, EcrRegistry};
+use ferry_aws::{AssumeRole, Clients, Target};
+use ferry_core::config::{Config, Credentials, Environment};
+use ferry_core::deploy::{Event, LockRefusal, Locks, Observer, Outcome, Request, ServiceReport, Source, Trace};
+use ferry_core::platform::Clock;
+use ferry_core::template::{Variables, toml_to_json};
+use ferry_store::{DeploymentRecord, EventRecord, Ledger, LockHolder, StoreError};
+
+use crate::Failure;
+use crate::cli::GlobalArgs;
+use crate::output::{Printer, now_ms};
+
+/// How long a lock lasts without renewal: a crashed ferry frees the service after this.
+const LOCK_LEASE_MS: i64 = 120_000;
+
+pub fn load_config(global: &GlobalArgs) -> Result<Config, Failure> {
+    if !global.config.exists() {
+        return Err(Failure::input(format!(
+            "{}: no such file (run `ferry init` to write one, or pass --config)",
+            global.config.display()
+        )));
+    }
+    Config::load(&global.config).map_err(|e| Failure::input(e.to_string()))
+}
+
+pub fn open_ledger(global: &GlobalArgs) -> Result<Arc<Ledger>, Failure> {
+    let path = global.ledger.clone().unwrap_or_else(Ledger::default_path);
+    Ledger::open(&path).map(Arc::new).map_err(|e| Failure::internal(format!("cannot open the ledger: {e}")))
+}
+
+/// An environment's clients.
+pub struct Connected {
+    pub name: String,
+    pub region: String,
+    pub ecs: AwsEcs,
+    pub registry: EcrRegistry,
+}
+
+/// The SDK target of an environment, with its own credentials.
+pub fn target(config: &Config, name: &str, env: &Environment, endpoint_override: Option<&str>) -> Result<Target, Failure> {
+    let credentials = config.credentials(name, env).map_err(|e| Failure::input(e.to_string()))?;
+    let mut target = Target {
+        region: config.region(env),
+        endpoint_url: endpoint_override.map(str::to_string).or_else(|| env.endpoint_url.clone()),
+        ..Target::default()
+    };
+    match credentials {
+        Credentials::DefaultChain => {}
+        Credentials::Profile(profile) => target.profile = Some(profile),
+        Credentials::AssumeRole { role_arn, external_id, session_name, source_profile } => {
+            target.profile = source_profile;
+            target.assume_role = Some(AssumeRole { role_arn, external_id, session_name });
+        }
+        Credentials::FerryLocal { account } => target.static_credentials = Some((account, "ferry-local".into())),
+    }
+    Ok(target)
+}
+
+pub async fn connect(config: &Config, name: &str, endpoint_override: Option<&str>) -> Result<Connected, Failure> {
+    let env = config.environment(name).map_err(Failure::input)?;
+    let target = target(config, name, env, endpoint_override)?;
+    let clients = Clients::new(&target).await;
+    let region = target.region.clone().unwrap_or_default();
+    Ok(Connected { name: name.to_string(), region, ecs: AwsEcs::new(clients.ecs), registry: EcrRegistry::new(clients.ecr) })
+}
+
+/// Who is deploying: $FERRY_USER, else user@host.
+pub fn who() -> String {
+    if let Ok(user) = std::env::var("FERRY_USER")
+        && !user.is_empty()
+    {
+        return user;
+    }
+    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{}", host())
+}
+
+pub fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The commit and its subject, when ferry runs inside a git checkout.
+pub fn git_commit(dir: &std::path::Path) -> (Option<String>, Option<String>) {
+    let run = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git").args(args).current_dir(dir).stderr(std::process::Stdio::null()).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+    };
+    (run(&["rev-parse", "HEAD"]), run(&["log", "-1", "--format=%s"]))
+}
+
+/// A fresh id: `fd-` and 12 hex digits.
+pub fn new_id(prefix: &str) -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &hex[..12])
+}
+
+/// The deploy request for one service of the config.
+pub fn request(
+    config: &Config,
+    connected: &Connected,
+    service_name: &str,
+    version: Option<String>,
+    source_override: Option<Source>,
+    timeout: Option<Duration>,
+    trace: Trace,
+) -> Result<Request, Failure> {
+    let env = config.environment(&connected.name).map_err(Failure::input)?;
+    let service = config.service(service_name).map_err(Failure::input)?;
+    let ecs_service = config.ecs_service_name(&connected.name, service_name).map_err(Failure::input)?;
+    let source = match source_override {
+        Some(source) => source,
+        None => match config.template_path(service) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| Failure::input(format!("{}: cannot read: {e}", path.display())))?;
+                Source::Template { name: path.display().to_string(), text }
+            }
+            None => Source::Live,
+        },
+    };
+    let variables = Variables {
+        environment: connected.name.clone(),
+        service: service_name.to_string(),
+        ecs_service: ecs_service.clone(),
+        cluster: env.cluster.clone(),
+        region: connected.region.clone(),
+        account: env.account.clone().unwrap_or_default(),
+        vars: env.vars.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect(),
+        ..Variables::default()
+    };
+    Ok(Request {
+        environment: connected.name.clone(),
+        service: service_name.to_string(),
+        ecs_service,
+        cluster: env.cluster.clone(),
+        version,
+        repository: service.repository_name().to_string(),
+        container: service.container.clone(),
+        source,
+        variables,
+        pin_digest: config.pin_digest(env, service),
+        timeout: timeout.unwrap_or_else(|| config.timeout(env)),
+        max_task_failures: config.max_task_failures(env),
+        trace,
+        kind: "deploy",
+    })
+}
+
+/// The wall clock and tokio's timer.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+/// Locks in the ledger, held by this process.
+pub struct LedgerLocks {
+    pub ledger: Arc<Ledger>,
+    pub who: String,
+}
+
+impl LedgerLocks {
+    fn holder(&self, deployment_id: &str) -> LockHolder {
+        LockHolder { deployment_id: deployment_id.to_string(), who: self.who.clone(), host: host(), pid: std::process::id() }
+    }
+}
+
+impl Locks for LedgerLocks {
+    fn lock(&self, environment: &str, service: &str, deployment_id: &str) -> Result<(), LockRefusal> {
+        match self.ledger.acquire_lock(environment, service, &self.holder(deployment_id), LOCK_LEASE_MS, now_ms()) {
+            Ok(()) => Ok(()),
+            Err(e @ StoreError::LockHeld(_)) => Err(LockRefusal::Held(e.to_string())),
+            Err(e) => Err(LockRefusal::Error(e.to_string())),
+        }
+    }
+    fn renew(&self, environment: &str, service: &str, deployment_id: &str) -> Result<(), LockRefusal> {
+        self.ledger.renew_lock(environment, service, deployment_id, LOCK_LEASE_MS, now_ms()).map_err(|e| match e {
+            StoreError::LockHeld(_) => LockRefusal::Held(e.to_string()),
+            other => LockRefusal::Error(other.to_string()),
+        })
+    }
+    fn unlock(&self, environment: &str, service: &str, deployment_id: &str) {
+        if let Err(e) = self.ledger.release_lock(environment, service, deployment_id) {
+            tracing::warn!("cannot release the lock of {service} in {environment}: {e}");
+        }
+    }
+}
+
+/// The run's observer: prints every event and journals it in the ledger.
+pub struct Journal<'a> {
+    pub ledger: Arc<Ledger>,
+    pub printer: &'a Printer,
+    pub run_id: String,
+}
+
+pub fn record_of(report: &ServiceReport, run_id: &str) -> DeploymentRecord {
+    DeploymentRecord {
+        id: report.deployment_id.clone(),
+        run_id: run_id.to_string(),
+        kind: report.kind.to_string(),
+        environment: report.environment.clone(),
+        service: report.service.clone(),
+        cluster: report.cluster.clone(),
+        ecs_service: report.ecs_service.clone(),
+        from_version: report.from_version.clone(),
+        from_digest: report.from_digest.clone(),
+        from_task_definition: report.from_task_definition.clone(),
+        to_version: report.to_version.clone(),
+        to_digest: report.to_digest.clone(),
+        to_task_definition: report.to_task_definition.clone(),
+        image: report.image.clone(),
+        ecs_deployment_id: report.ecs_deployment_id.clone(),
+        who: report.who.clone(),
+        commit: report.commit.clone(),
+        commit_message: report.commit_message.clone(),
+        started_at: report.started_at,
+        finished_at: report.finished_at,
+        outcome: match report.outcome {
+            _ if report.finished_at.is_none() => ferry_store::Outcome::InProgress,
+            Outcome::Succeeded => ferry_store::Outcome::Succeeded,
+            Outcome::FailedRolledBack => ferry_store::Outcome::FailedRolledBack,
+            Outcome::RollbackFailed => ferry_store::Outcome::FailedRollbackFailed,
+            Outcome::Planned | Outcome::Refused | Outcome::LockHeld | Outcome::Error => ferry_store::Outcome::Failed,
+        },
+        reason: report.reason.clone(),
+    }
+}
+
+impl Observer for Journal<'_> {
+    fn event(&self, report: &ServiceReport, event: &Event) {
+        self.printer.event(report, event);
+        // Only deploys that changed something are in the ledger (see `record`).
+        if self.ledger.deployment(&report.deployment_id).ok().flatten().is_none() {
+            return;
+        }
+        let (kind, message) = match event {
+            Event::Phase { phase, message, .. } => (format!("phase:{}", serde_json::to_value(phase).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()), message.clone()),
+            Event::Progress { progress, rolling_back, .. } => {
+                (if *rolling_back { "rollback-progress" } else { "progress" }.to_string(), crate::output::progress_text(progress))
+            }
+            Event::EcsEvent { message, .. } => ("ecs-event".into(), message.clone()),
+            Event::TaskStopped { task, reason, .. } => ("task-stopped".into(), format!("{task}: {reason}")),
+            Event::Finished { outcome, reason, .. } => {
+                ("finished".into(), format!("{}{}", crate::output::outcome_word(*outcome), reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()))
+            }
+        };
+        if let Err(e) = self.ledger.record_event(&report.deployment_id, &EventRecord { at: now_ms(), kind, message }) {
+            tracing::warn!("cannot record an event in the ledger: {e}");
+        }
+    }
+
+    fn record(&self, report: &ServiceReport) {
+        let record = record_of(report, &self.run_id);
+        let result = match self.ledger.deployment(&record.id) {
+            Ok(Some(_)) => self.ledger.update_deployment(&record),
+            Ok(None) => self.ledger.insert_deployment(&record),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            self.printer.note(Some(&report.service), &format!("warning: cannot record the deployment in the ledger: {e}"));
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `ferry rollback ENV SERVICE [--to VERSION|REVISION]`: put a service back on an earlier
+//! revision, watched exactly like a deploy (and rolled forward again if that fails).
+//!
+//! The target is, in order: the revision or version given with `--to`; else the last
+//! successful deploy in the ledger that is not what runs now; else the newest earlier
+//! revision ferry tagged with a different version (for when the ledger is on another machine).
+
+use ferry_core::deploy::{Run, Source, Trace};
+use ferry_core::platform::{Ecs, TaskDefinitionInfo};
+use ferry_core::rolling::short_task_definition;
+
+use crate::Failure;
+use crate::cli::{GlobalArgs, RollbackArgs};
+use crate::output::Printer;
+use crate::project::{self, Connected, Journal, LedgerLocks, SystemClock};
+
+/// How many revisions to read back when looking for a version by its tags.
+const REVISIONS_TO_SEARCH: usize = 50;
+
+pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<(), Failure> {
+    let config = project::load_config(global)?;
+    config.service(&args.service).map_err(Failure::input)?;
+    let connected = project::connect(&config, &args.environment, global.endpoint_url.as_deref()).await?;
+    let ledger = project::open_ledger(global)?;
+    let printer = Printer::new(global);
+    let env = config.environment(&args.environment).map_err(Failure::input)?;
+    let ecs_service = config.ecs_service_name(&args.environment, &args.service).map_err(Failure::input)?;
+    let services = connected
+        .ecs
+        .describe_services(&env.cluster, std::slice::from_ref(&ecs_service))
+        .await
+        .map_err(|e| Failure::platform(e.to_string()))?;
+    let current = services
+        .first()
+        .ok_or_else(|| Failure::new(ferry_core::ExitKind::PreflightRefused, format!("service {ecs_service} not found in cluster {}", env.cluster)))?;
+    let running = connected.ecs.describe_task_definition(&current.task_definition).await.map_err(|e| Failure::platform(e.to_string()))?;
+
+    let (target, how) = match &args.to {
+        Some(to) => (resolve_to(&connected, &ledger, &args, &running, to).await?, format!("--to {to}")),
+        None => match ledger.last_succeeded(&args.environment, &args.service, Some(&running.arn)).map_err(|e| Failure::internal(e.to_string()))? {
+            Some(record) => (record.to_task_definition.unwrap_or_default(), format!("the last good deploy ({})", record.id)),
+            None => {
+                let previous = by_tags(&connected, &running, |td| td.revision < running.revision && td.tag("ferry:version").is_some() && td.tag("ferry:version") != running.tag("ferry:version")).await?;
+                (previous.ok_or_else(|| Failure::new(
+                    ferry_core::ExitKind::PreflightRefused,
+                    format!("no earlier version of {} to roll back to: the ledger has no earlier successful deploy and no earlier revision carries a ferry:version tag (use --to REVISION)", args.service),
+                ))?, "the newest earlier revision tagged by ferry".to_string())
+            }
+        },
+    };
+    if target == running.arn {
+        return Err(Failure::new(ferry_core::ExitKind::PreflightRefused, format!("{} already runs {}", args.service, short_task_definition(&target))));
+    }
+    printer.note(Some(&args.service), &format!("rolling back from {} to {} ({how})", short_task_definition(&running.arn), short_task_definition(&target)));
+
+    let who = project::who();
+    let (commit, commit_message) = project::git_commit(&config.root);
+    let run_id = project::new_id("run");
+    let trace = Trace { deployment_id: project::new_id("fd"), who: who.clone(), commit, commit_message };
+    let mut request = project::request(&config, &connected, &args.service, None, Some(Source::Revision(target)), args.timeout, trace)?;
+    request.kind = "rollback";
+    let locks = LedgerLocks { ledger: ledger.clone(), who };
+    let journal = Journal { ledger, printer: &printer, run_id: run_id.clone() };
+    let run = Run { ecs: &connected.ecs, registry: &connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
+    let reports = run.deploy(std::slice::from_ref(&request)).await;
+    crate::deploy::finish(&printer, &run_id, "rollback", &reports)
+}
+
+/// `--to`: a revision number, `family:N`, an ARN, or a version (ledger first, then tags).
+async fn resolve_to(connected: &Connected, ledger: &ferry_store::Ledger, args: &RollbackArgs, running: &TaskDefinitionInfo, to: &str) -> Result<String, Failure> {
+    if to.starts_with("arn:") {
+        return Ok(to.to_string());
+    }
+    if to.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(format!("{}:{to}", running.family));
+    }
+    if let Some((family, revision)) = to.rsplit_once(':')
+        && revision.chars().all(|c| c.is_ascii_digit())
+        && family == running.family
+    {
+        return Ok(to.to_string());
+    }
+    if let Some(record) = ledger.succeeded_with_version(&args.environment, &args.service, to).map_err(|e| Failure::internal(e.to_string()))?
+        && let Some(td) = record.to_task_definition
+    {
+        return Ok(td);
+    }
+    by_tags(connected, running, |td| td.tag("ferry:version") == Some(to)).await?.ok_or_else(|| {
+        Failure::new(
+            ferry_core::ExitKind::PreflightRefused,
+            format!("version {to} of {} is neither in the ledger nor on any of the last {REVISIONS_TO_SEARCH} revisions of {}", args.service, running.family),
+        )
+    })
+}
+
+async fn by_tags(connected: &Connected, running: &TaskDefinitionInfo, wanted: impl Fn(&TaskDefinitionInfo) -> bool) -> Result<Option<String>, Failure> {
+    let revisions = connected.ecs.recent_revisions(&running.family, REVISIONS_TO_SEARCH).await.map_err(|e| Failure::platform(e.to_string()))?;
+    Ok(revisions.into_iter().find(|td| td.arn != running.arn && wanted(td)).map(|td| td.arn))
+}

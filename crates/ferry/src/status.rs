@@ -1,0 +1,115 @@
+//! `ferry status [ENV]`: what runs where. One row per environment × service: version,
+//! digest, revision, rollout state, running/desired, and when and by whom it was deployed
+//! (from the revision's ferry tags, so it is right whoever deployed it from wherever).
+
+use ferry_core::platform::Ecs;
+use ferry_core::rolling::short_task_definition;
+use serde::Serialize;
+
+use crate::Failure;
+use crate::cli::{GlobalArgs, StatusArgs};
+use crate::output::{Printer, short_digest, table};
+use crate::project;
+
+#[derive(Serialize, Default)]
+struct Row {
+    environment: String,
+    service: String,
+    ecs_service: String,
+    version: Option<String>,
+    digest: Option<String>,
+    task_definition: Option<String>,
+    rollout_state: Option<String>,
+    running: i32,
+    desired: i32,
+    deployed_at: Option<String>,
+    deployed_by: Option<String>,
+    deployment: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
+    let config = project::load_config(global)?;
+    let printer = Printer::new(global);
+    let environments: Vec<String> = match &args.environment {
+        Some(name) => {
+            config.environment(name).map_err(Failure::input)?;
+            vec![name.clone()]
+        }
+        None => config.environments.keys().cloned().collect(),
+    };
+    let ledger = project::open_ledger(global).ok();
+    let mut rows = Vec::new();
+    for env_name in &environments {
+        let env = config.environment(env_name).map_err(Failure::input)?;
+        let connected = project::connect(&config, env_name, global.endpoint_url.as_deref()).await?;
+        let names: Vec<(String, String)> = config
+            .services
+            .keys()
+            .map(|s| config.ecs_service_name(env_name, s).map(|n| (s.clone(), n)))
+            .collect::<Result<_, _>>()
+            .map_err(Failure::input)?;
+        for chunk in names.chunks(10) {
+            let ecs_names: Vec<String> = chunk.iter().map(|(_, n)| n.clone()).collect();
+            let described = connected.ecs.describe_services(&env.cluster, &ecs_names).await;
+            for (service, ecs_service) in chunk {
+                let mut row = Row { environment: env_name.clone(), service: service.clone(), ecs_service: ecs_service.clone(), ..Row::default() };
+                match &described {
+                    Err(e) => row.error = Some(e.to_string()),
+                    Ok(found) => match found.iter().find(|s| &s.name == ecs_service) {
+                        None => row.error = Some(format!("not found in cluster {}", env.cluster)),
+                        Some(info) => {
+                            row.running = info.running;
+                            row.desired = info.desired;
+                            row.task_definition = Some(info.task_definition.clone());
+                            if let Some(primary) = info.primary() {
+                                row.rollout_state = primary.rollout_state.clone();
+                                row.deployment = Some(primary.id.clone());
+                            }
+                            match connected.ecs.describe_task_definition(&info.task_definition).await {
+                                Ok(td) => {
+                                    row.version = td.tag("ferry:version").map(str::to_string);
+                                    row.digest = td.tag("ferry:digest").map(str::to_string);
+                                    row.deployed_by = td.tag("ferry:deployed-by").map(str::to_string);
+                                }
+                                Err(e) => row.error = Some(e.to_string()),
+                            }
+                            let last = ledger.as_ref().and_then(|l| l.last_succeeded(env_name, service, None).ok().flatten());
+                            if let Some(record) = last.filter(|r| r.to_task_definition.as_deref() == Some(info.task_definition.as_str())) {
+                                row.deployed_at = record.finished_at.map(ferry_store::format_rfc3339);
+                                row.deployed_by = row.deployed_by.or(Some(record.who));
+                            } else if let Some(primary) = info.primary() {
+                                row.deployed_at = Some(ferry_store::format_rfc3339(primary.created_at));
+                            }
+                        }
+                    },
+                }
+                rows.push(row);
+            }
+        }
+    }
+    if printer.json() {
+        printer.json_line(&serde_json::json!({"type": "result", "command": "status", "services": rows}));
+        return Ok(());
+    }
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.environment.clone(),
+                r.service.clone(),
+                dash(&r.version),
+                r.digest.as_deref().map(short_digest).unwrap_or_else(|| "-".into()),
+                r.task_definition.as_deref().map(short_task_definition).unwrap_or("-").to_string(),
+                dash(&r.rollout_state),
+                if r.error.is_some() { "-".into() } else { format!("{}/{}", r.running, r.desired) },
+                dash(&r.deployed_at),
+                dash(&r.deployed_by),
+                r.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    printer.out(&table(&["ENVIRONMENT", "SERVICE", "VERSION", "DIGEST", "REVISION", "ROLLOUT", "RUNNING", "DEPLOYED", "BY", ""], &table_rows));
+    Ok(())
+}
