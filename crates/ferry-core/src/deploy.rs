@@ -253,6 +253,8 @@ struct Active {
     last_renew: i64,
     /// Why the forward deploy failed, once it has.
     failure: Option<(FailureCause, String)>,
+    /// The last stop reason seen for a task of ours: the evidence a failure report cites.
+    last_stop: Option<String>,
 }
 
 impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
@@ -547,6 +549,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             errors: 0,
             last_renew: now,
             failure: None,
+            last_stop: None,
         })
     }
 
@@ -617,12 +620,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 service
             }
             Ok(None) => {
-                return self.fail(request, report, a, FailureCause::ServiceGone, format!("service {} disappeared", request.ecs_service), None).await;
+                let reason = format!("service {} disappeared", request.ecs_service);
+                return self.fail(request, report, a, FailureCause::ServiceGone, reason, EcsRollback::None).await;
             }
             Err(e) => {
                 a.errors += 1;
                 if a.errors >= MAX_OBSERVATION_ERRORS {
-                    return self.fail(request, report, a, FailureCause::Platform, e.to_string(), None).await;
+                    return self.fail(request, report, a, FailureCause::Platform, e.to_string(), EcsRollback::None).await;
                 }
                 a.next_poll = now + 1000 * i64::from(a.errors);
                 return false;
@@ -640,9 +644,12 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         {
             match self.ecs.stopped_tasks(&request.cluster, &id).await {
                 Ok(stopped) => {
-                    let fresh: Vec<StoppedTask> = stopped.into_iter().filter(|t| t.task_definition == a.watch.task_definition).collect();
+                    let ours: Vec<StoppedTask> = stopped.into_iter().filter(|t| t.task_definition == a.watch.task_definition).collect();
+                    let fresh = a.watch.take_new_stopped(ours);
                     for task in &fresh {
-                        self.emit(report, Event::TaskStopped { service: request.service.clone(), task: task.arn.clone(), reason: stop_reason(task) });
+                        let reason = stop_reason(task);
+                        a.last_stop = Some(reason.clone());
+                        self.emit(report, Event::TaskStopped { service: request.service.clone(), task: task.arn.clone(), reason });
                     }
                     verdict = a.watch.judge_stopped(&fresh).map(|(cause, reason)| Assessment::Failed { cause, reason, ecs_rollback: None });
                 }
@@ -663,7 +670,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                         progress.new_running,
                         progress.new_desired
                     );
-                    return self.fail(request, report, a, FailureCause::Timeout, reason, None).await;
+                    return self.fail(request, report, a, FailureCause::Timeout, reason, EcsRollback::None).await;
                 }
                 if a.last_progress.as_ref() != Some(&progress) {
                     a.quiet_polls = 0;
@@ -694,10 +701,20 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 self.observer.record(report);
                 true
             }
-            Assessment::Failed { cause, reason, ecs_rollback } => self.fail(request, report, a, cause, reason, ecs_rollback.or_else(|| {
-                // ECS may already have put the previous revision back (circuit breaker).
-                service.primary().filter(|p| p.task_definition == a.previous && Some(&p.id) != a.watch.deployment_id.as_ref()).map(|p| p.id.clone())
-            }).filter(|_| matches!(cause, FailureCause::CircuitBreaker | FailureCause::Replaced))).await,
+            Assessment::Failed { cause, reason, ecs_rollback } => {
+                let ecs = match ecs_rollback {
+                    Some(id) => EcsRollback::Started(id),
+                    None => match service.primary().filter(|p| p.task_definition == a.previous && Some(&p.id) != a.watch.deployment_id.as_ref()) {
+                        // ECS already put the previous revision back.
+                        Some(p) if matches!(cause, FailureCause::CircuitBreaker | FailureCause::Replaced) => EcsRollback::Started(p.id.clone()),
+                        // The circuit breaker failed ours and will roll back by itself:
+                        // rolling back too would race it.
+                        _ if cause == FailureCause::CircuitBreaker && service.circuit_breaker_rollback => EcsRollback::Expected,
+                        _ => EcsRollback::None,
+                    },
+                };
+                self.fail(request, report, a, cause, reason, ecs).await
+            }
         }
     }
 
@@ -709,7 +726,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         a: &mut Active,
         cause: FailureCause,
         reason: String,
-        ecs_rollback: Option<String>,
+        ecs_rollback: EcsRollback,
     ) -> bool {
         if a.rolling_back {
             let (first_cause, first_reason) = a.failure.clone().unwrap_or((cause, reason.clone()));
@@ -717,12 +734,21 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             self.observer.record(report);
             return true;
         }
+        let reason = match (&a.last_stop, cause) {
+            (Some(stop), FailureCause::CircuitBreaker | FailureCause::Timeout | FailureCause::Replaced) => {
+                format!("{reason} (last stopped task: {stop})")
+            }
+            _ => reason,
+        };
         a.failure = Some((cause, reason.clone()));
         let now = self.clock.now_ms();
         let message;
-        let watch = if let Some(rollback) = ecs_rollback {
+        let watch = if let EcsRollback::Started(rollback) = ecs_rollback {
             message = format!("{reason}; ECS is rolling back to {} (deployment {rollback})", short_task_definition(&a.previous));
             Watch::new(Some(rollback), a.previous.clone(), a.started, request.max_task_failures)
+        } else if ecs_rollback == EcsRollback::Expected {
+            message = format!("{reason}; ECS's circuit breaker is rolling back to {}", short_task_definition(&a.previous));
+            Watch::new(None, a.previous.clone(), a.started, request.max_task_failures)
         } else if cause == FailureCause::Replaced || cause == FailureCause::ServiceGone {
             // Someone else's deployment took over, or the service is gone: rolling back would
             // fight them. Report, and leave the service as it is.
@@ -767,6 +793,17 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         a.quiet_polls = 0;
         false
     }
+}
+
+/// Whether ECS itself is rolling a failed deployment back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum EcsRollback {
+    /// No: ferry rolls back.
+    None,
+    /// Yes, with this deployment.
+    Started(String),
+    /// The circuit breaker will; its deployment is adopted when it appears.
+    Expected,
 }
 
 /// A refusal in preflight: the reason, and whether it was the user's input.

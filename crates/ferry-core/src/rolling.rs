@@ -147,26 +147,27 @@ impl Watch {
         false
     }
 
-    /// Judges stopped tasks of our deployment not judged before. Returns a failure when the
-    /// evidence says the rollout cannot succeed.
-    pub fn judge_stopped(&mut self, stopped: &[StoppedTask]) -> Option<(FailureCause, String)> {
-        let mut reasons = Vec::new();
-        for task in stopped {
-            if !self.seen_stopped.insert(task.arn.clone()) {
-                continue;
-            }
+    /// Keeps the stopped tasks not seen before (each is reported and judged once).
+    pub fn take_new_stopped(&mut self, stopped: Vec<StoppedTask>) -> Vec<StoppedTask> {
+        stopped.into_iter().filter(|t| self.seen_stopped.insert(t.arn.clone())).collect()
+    }
+
+    /// Judges newly stopped tasks of our deployment. Returns a failure when the evidence
+    /// says the rollout cannot succeed.
+    pub fn judge_stopped(&mut self, new: &[StoppedTask]) -> Option<(FailureCause, String)> {
+        let mut last = None;
+        for task in new {
             let reason = stop_reason(task);
             if is_image_pull_failure(task) {
                 return Some((FailureCause::ImagePull, format!("a task of the new deployment could not pull its image: {reason}")));
             }
             self.counted_failures += 1;
-            reasons.push(reason);
+            last = Some(reason);
         }
         if self.counted_failures >= self.max_task_failures {
-            let last = reasons.last().cloned().unwrap_or_default();
             return Some((
                 FailureCause::TaskFailures,
-                format!("{} tasks of the new deployment stopped (last: {last})", self.counted_failures),
+                format!("{} tasks of the new deployment stopped (last: {})", self.counted_failures, last.unwrap_or_default()),
             ));
         }
         None
@@ -437,10 +438,14 @@ mod tests {
     fn task_failures_count_up_to_the_limit_once_per_task() {
         let mut w = watch();
         let t1 = stopped("t1", "Essential container in task exited", Some(1));
-        assert!(w.judge_stopped(std::slice::from_ref(&t1)).is_none());
-        assert!(w.judge_stopped(&[t1.clone()]).is_none(), "the same task is not counted twice");
-        assert!(w.judge_stopped(&[t1.clone(), stopped("t2", "Essential container in task exited", Some(1))]).is_none());
-        let (cause, reason) = w.judge_stopped(&[stopped("t3", "Essential container in task exited", Some(3))]).expect("third failure");
+        let new = w.take_new_stopped(vec![t1.clone()]);
+        assert!(w.judge_stopped(&new).is_none());
+        assert!(w.take_new_stopped(vec![t1.clone()]).is_empty(), "the same task is not taken twice");
+        let new = w.take_new_stopped(vec![t1.clone(), stopped("t2", "Essential container in task exited", Some(1))]);
+        assert_eq!(new.len(), 1);
+        assert!(w.judge_stopped(&new).is_none());
+        let new = w.take_new_stopped(vec![stopped("t3", "Essential container in task exited", Some(3))]);
+        let (cause, reason) = w.judge_stopped(&new).expect("third failure");
         assert_eq!(cause, FailureCause::TaskFailures);
         assert!(reason.contains("3 tasks") && reason.contains("web exited with code 3"), "{reason}");
     }

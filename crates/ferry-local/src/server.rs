@@ -2,6 +2,7 @@
 //! regional endpoints do (AWS JSON 1.1, dispatched on `X-Amz-Target`), plus the admin path
 //! `/_ferry/…` for faults, limits and status.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -46,6 +47,9 @@ struct App {
     engine: Arc<Engine>,
     started_at: f64,
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// AWS requests received, by `service:Operation`: how benchmarks and tests count the
+    /// calls a tool makes.
+    calls: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 /// A running ferry local.
@@ -75,13 +79,14 @@ impl LocalServer {
             .map_err(|source| LocalError::Bind { port: options.port, source })?;
         let addr = listener.local_addr().map_err(|source| LocalError::Bind { port: options.port, source })?;
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        let app = App { engine: Arc::clone(&engine), started_at: now(), shutdown: shutdown.clone() };
+        let app = App { engine: Arc::clone(&engine), started_at: now(), shutdown: shutdown.clone(), calls: Arc::default() };
         let router = Router::new()
             .route("/_ferry/status", get(admin_status))
             .route("/_ferry/faults", get(get_faults).post(add_fault).delete(clear_faults))
             .route("/_ferry/task-faults", post(add_task_fault).delete(clear_task_faults))
             .route("/_ferry/rate-limits", post(set_rate_limits).delete(clear_rate_limits))
             .route("/_ferry/shutdown", post(request_shutdown))
+            .route("/_ferry/calls", get(get_calls).delete(reset_calls))
             .fallback(any(aws))
             .with_state(app);
         let mut rx = shutdown.subscribe();
@@ -193,6 +198,7 @@ async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers:
         Ok(c) => c,
         Err(e) => return error_response(&e),
     };
+    *lock(&app.calls).entry(format!("{}:{operation}", service.name())).or_default() += 1;
     let decision = lock(&app.engine.faults).decide(&caller.partition(), service.name(), operation, now());
     if decision.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
@@ -276,6 +282,18 @@ async fn admin_status(AxumState(app): AxumState<App>) -> Response {
         "throttledRequests": faults.throttled,
     }))
     .into_response()
+}
+
+/// The AWS requests received since start (or the last reset), by `service:Operation`.
+async fn get_calls(AxumState(app): AxumState<App>) -> Response {
+    let calls = lock(&app.calls).clone();
+    let total: u64 = calls.values().sum();
+    axum::Json(json!({"total": total, "calls": calls})).into_response()
+}
+
+async fn reset_calls(AxumState(app): AxumState<App>) -> Response {
+    lock(&app.calls).clear();
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn get_faults(AxumState(app): AxumState<App>) -> Response {

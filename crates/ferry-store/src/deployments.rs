@@ -1,0 +1,221 @@
+//! Deployments: recorded when they start, updated as they progress, queried for history,
+//! status and rollback targets.
+//!
+//! "Newest" is by `started_at`, ties broken by insertion order. Deploys of one
+//! (environment, service) are serialized by its lock, so for one service this is also the
+//! order in which they finished.
+
+use rusqlite::{Connection, OptionalExtension, Params, Row, named_params};
+
+use crate::{DeploymentRecord, HistoryFilter, Ledger, Outcome, StoreError};
+
+/// The columns [`from_row`] reads, in the order of [`DeploymentRecord`]'s fields.
+const COLUMNS: &str = "id, run_id, kind, environment, service, cluster, ecs_service, \
+     from_version, from_digest, from_task_definition, to_version, to_digest, to_task_definition, \
+     image, ecs_deployment_id, who, git_commit, commit_message, started_at, finished_at, outcome, reason";
+
+impl Ledger {
+    /// Records a new deployment. Fails if one with the same id is already recorded: ids are
+    /// generated to be unique, so a clash means two runs are confused about who they are.
+    pub fn insert_deployment(&self, record: &DeploymentRecord) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO deployments (
+                     id, run_id, kind, environment, service, cluster, ecs_service,
+                     from_version, from_digest, from_task_definition,
+                     to_version, to_digest, to_task_definition, image, ecs_deployment_id,
+                     who, git_commit, commit_message, started_at, finished_at, outcome, reason)
+                 VALUES (
+                     :id, :run_id, :kind, :environment, :service, :cluster, :ecs_service,
+                     :from_version, :from_digest, :from_task_definition,
+                     :to_version, :to_digest, :to_task_definition, :image, :ecs_deployment_id,
+                     :who, :git_commit, :commit_message, :started_at, :finished_at, :outcome, :reason)",
+            )?
+            .execute(named_params! {
+                ":id": record.id,
+                ":run_id": record.run_id,
+                ":kind": record.kind,
+                ":environment": record.environment,
+                ":service": record.service,
+                ":cluster": record.cluster,
+                ":ecs_service": record.ecs_service,
+                ":from_version": record.from_version,
+                ":from_digest": record.from_digest,
+                ":from_task_definition": record.from_task_definition,
+                ":to_version": record.to_version,
+                ":to_digest": record.to_digest,
+                ":to_task_definition": record.to_task_definition,
+                ":image": record.image,
+                ":ecs_deployment_id": record.ecs_deployment_id,
+                ":who": record.who,
+                ":git_commit": record.commit,
+                ":commit_message": record.commit_message,
+                ":started_at": record.started_at,
+                ":finished_at": record.finished_at,
+                ":outcome": record.outcome,
+                ":reason": record.reason,
+            })?;
+            Ok(())
+        })
+    }
+
+    /// Overwrites what a deployment learns as it goes — `from_*`, `to_*`, `image`,
+    /// `ecs_deployment_id`, `commit`, `commit_message`, `finished_at`, `outcome`, `reason` —
+    /// of the record with `record.id`.
+    ///
+    /// The identity fields (`run_id`, `kind`, `environment`, `service`, `cluster`,
+    /// `ecs_service`, `who`, `started_at`) are fixed when the deployment is inserted and
+    /// are not changed here. [`StoreError::NotFound`] if no record has this id.
+    pub fn update_deployment(&self, record: &DeploymentRecord) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            let updated = conn
+                .prepare_cached(
+                    "UPDATE deployments SET
+                         from_version = :from_version, from_digest = :from_digest,
+                         from_task_definition = :from_task_definition,
+                         to_version = :to_version, to_digest = :to_digest,
+                         to_task_definition = :to_task_definition,
+                         image = :image, ecs_deployment_id = :ecs_deployment_id,
+                         git_commit = :git_commit, commit_message = :commit_message,
+                         finished_at = :finished_at, outcome = :outcome, reason = :reason
+                     WHERE id = :id",
+                )?
+                .execute(named_params! {
+                    ":id": record.id,
+                    ":from_version": record.from_version,
+                    ":from_digest": record.from_digest,
+                    ":from_task_definition": record.from_task_definition,
+                    ":to_version": record.to_version,
+                    ":to_digest": record.to_digest,
+                    ":to_task_definition": record.to_task_definition,
+                    ":image": record.image,
+                    ":ecs_deployment_id": record.ecs_deployment_id,
+                    ":git_commit": record.commit,
+                    ":commit_message": record.commit_message,
+                    ":finished_at": record.finished_at,
+                    ":outcome": record.outcome,
+                    ":reason": record.reason,
+                })?;
+            if updated == 0 {
+                return Err(StoreError::NotFound(format!("no deployment {} in the ledger to update", record.id)));
+            }
+            Ok(())
+        })
+    }
+
+    /// The deployment with this id, if recorded.
+    pub fn deployment(&self, id: &str) -> Result<Option<DeploymentRecord>, StoreError> {
+        self.with_conn(|conn| {
+            let sql = format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1");
+            Ok(conn.prepare_cached(&sql)?.query_row([id], from_row).optional()?)
+        })
+    }
+
+    /// Deployments matching `filter`, newest first, at most `filter.limit` (0 means 50).
+    pub fn history(&self, filter: &HistoryFilter) -> Result<Vec<DeploymentRecord>, StoreError> {
+        self.with_conn(|conn| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM deployments
+                 WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR service = ?2)
+                 ORDER BY started_at DESC, seq DESC
+                 LIMIT ?3"
+            );
+            query(conn, &sql, (&filter.environment, &filter.service, filter.effective_limit()))
+        })
+    }
+
+    /// The newest Succeeded deployment of (`environment`, `service`), skipping those that
+    /// deployed `excluding_task_definition` — `ferry rollback` passes the task definition
+    /// running now, so the answer is the release before it even if it was deployed twice.
+    pub fn last_succeeded(
+        &self,
+        environment: &str,
+        service: &str,
+        excluding_task_definition: Option<&str>,
+    ) -> Result<Option<DeploymentRecord>, StoreError> {
+        self.with_conn(|conn| {
+            // `IS NOT` rather than `!=`: a record with no task definition is not excluded.
+            let sql = format!(
+                "SELECT {COLUMNS} FROM deployments
+                 WHERE environment = ?1 AND service = ?2 AND outcome = ?3
+                   AND (?4 IS NULL OR to_task_definition IS NOT ?4)
+                 ORDER BY started_at DESC, seq DESC
+                 LIMIT 1"
+            );
+            let params = (environment, service, Outcome::Succeeded, excluding_task_definition);
+            Ok(query(conn, &sql, params)?.into_iter().next())
+        })
+    }
+
+    /// The newest Succeeded deployment of each (environment, service) — what `ferry status`
+    /// reports as running — in `environment` only if given. Sorted by environment, then
+    /// service.
+    pub fn latest_per_service(&self, environment: Option<&str>) -> Result<Vec<DeploymentRecord>, StoreError> {
+        self.with_conn(|conn| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM (
+                     SELECT *, ROW_NUMBER() OVER (
+                         PARTITION BY environment, service ORDER BY started_at DESC, seq DESC
+                     ) AS newest
+                     FROM deployments
+                     WHERE outcome = ?1 AND (?2 IS NULL OR environment = ?2)
+                 )
+                 WHERE newest = 1
+                 ORDER BY environment, service"
+            );
+            query(conn, &sql, (Outcome::Succeeded, environment))
+        })
+    }
+
+    /// The newest Succeeded deployment of (`environment`, `service`) that deployed
+    /// `version`: where `ferry rollback --to VERSION` finds the task definition to restore.
+    pub fn succeeded_with_version(
+        &self,
+        environment: &str,
+        service: &str,
+        version: &str,
+    ) -> Result<Option<DeploymentRecord>, StoreError> {
+        self.with_conn(|conn| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM deployments
+                 WHERE environment = ?1 AND service = ?2 AND outcome = ?3 AND to_version = ?4
+                 ORDER BY started_at DESC, seq DESC
+                 LIMIT 1"
+            );
+            Ok(query(conn, &sql, (environment, service, Outcome::Succeeded, version))?.into_iter().next())
+        })
+    }
+}
+
+fn query(conn: &Connection, sql: &str, params: impl Params) -> Result<Vec<DeploymentRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let records = stmt.query_map(params, from_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(records)
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<DeploymentRecord> {
+    Ok(DeploymentRecord {
+        id: row.get("id")?,
+        run_id: row.get("run_id")?,
+        kind: row.get("kind")?,
+        environment: row.get("environment")?,
+        service: row.get("service")?,
+        cluster: row.get("cluster")?,
+        ecs_service: row.get("ecs_service")?,
+        from_version: row.get("from_version")?,
+        from_digest: row.get("from_digest")?,
+        from_task_definition: row.get("from_task_definition")?,
+        to_version: row.get("to_version")?,
+        to_digest: row.get("to_digest")?,
+        to_task_definition: row.get("to_task_definition")?,
+        image: row.get("image")?,
+        ecs_deployment_id: row.get("ecs_deployment_id")?,
+        who: row.get("who")?,
+        commit: row.get("git_commit")?,
+        commit_message: row.get("commit_message")?,
+        started_at: row.get("started_at")?,
+        finished_at: row.get("finished_at")?,
+        outcome: row.get("outcome")?,
+        reason: row.get("reason")?,
+    })
+}

@@ -1,0 +1,161 @@
+//! ferry's ledger: the record of every deployment ferry makes, the events it saw along the
+//! way, and the locks that keep two deploys of the same (environment, service) apart.
+//!
+//! The ledger is one SQLite file per user (see [`Ledger::default_path`]), opened by every
+//! ferry process; SQLite's file locking is what makes a lock taken here hold across
+//! processes. It is history and coordination, not the source of truth: the resources ferry
+//! creates in AWS carry their own tags, so losing the ledger loses history, never the
+//! ability to converge.
+//!
+//! The API is synchronous (the calls are short, local writes) and takes the current time
+//! explicitly, as milliseconds since the Unix epoch, wherever time matters: there is no
+//! clock in here, so tests decide when leases run out.
+//!
+//! ```no_run
+//! use ferry_store::{Ledger, LockHolder, StoreError};
+//!
+//! let ledger = Ledger::open(&Ledger::default_path())?;
+//! let me = LockHolder { deployment_id: "fd-1".into(), who: "alice".into(), host: "laptop".into(), pid: 42 };
+//! let now = 1_700_000_000_000;
+//! match ledger.acquire_lock("prod", "web", &me, 10 * 60 * 1000, now) {
+//!     Ok(()) => { /* deploy, renewing the lease, then release */ }
+//!     Err(StoreError::LockHeld(info)) => eprintln!("{info}"),
+//!     Err(other) => return Err(other),
+//! }
+//! # Ok::<(), StoreError>(())
+//! ```
+
+mod deployments;
+mod error;
+mod events;
+mod locks;
+mod model;
+mod schema;
+mod time;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use error::StoreError;
+pub use model::{DeploymentRecord, EventRecord, HistoryFilter, LockHolder, LockInfo, Outcome, ParseOutcomeError};
+pub use schema::SCHEMA_VERSION;
+pub use time::format_rfc3339;
+
+/// How long a call waits for another process's write to finish before giving up. Writes
+/// are a handful of rows, so anything near this means something is stuck.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An open ledger. `Send + Sync`: one connection behind a mutex, shared by the threads of a
+/// process; other processes open their own.
+pub struct Ledger {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    /// Opens the ledger at `path`, creating its directory and tables if needed.
+    ///
+    /// WAL mode, so `ferry status` can read while a deploy writes; a 5 s busy timeout, so
+    /// concurrent ferry processes wait for each other instead of failing. A file whose
+    /// schema version is newer than [`SCHEMA_VERSION`] is refused ([`StoreError::Schema`]);
+    /// a file that is not a database gives [`StoreError::Corrupt`]. Both name the path.
+    pub fn open(path: &Path) -> Result<Ledger, StoreError> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
+        }
+        Self::configure(path).map_err(|e| e.in_ledger(path))
+    }
+
+    fn configure(path: &Path) -> Result<Ledger, StoreError> {
+        let mut conn = Connection::open(path)?;
+        // Before anything that may need a lock, so even the first statements wait.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        schema::migrate(&mut conn, path)?;
+        Ok(Ledger { conn: Mutex::new(conn), path: path.to_path_buf() })
+    }
+
+    /// The documented per-user default: `$FERRY_LEDGER` if set, else
+    /// `$XDG_DATA_HOME/ferry/ledger.sqlite`, else `$HOME/.local/share/ferry/ledger.sqlite`.
+    ///
+    /// Empty variables count as unset, and a relative `XDG_DATA_HOME` is ignored, as the XDG
+    /// base directory specification requires. With no `HOME` either, the path is relative to
+    /// the current directory.
+    pub fn default_path() -> PathBuf {
+        default_path_from(|name| std::env::var_os(name))
+    }
+
+    /// The file this ledger was opened from, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the connection and names the ledger in any error it returns.
+    ///
+    /// A poisoned mutex is recovered: the panic that poisoned it cannot have left a
+    /// transaction open (rusqlite rolls back on drop), so the connection is still sound.
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut conn).map_err(|e| e.in_ledger(&self.path))
+    }
+}
+
+fn default_path_from(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
+    let var = |name: &str| var(name).filter(|value| !value.is_empty());
+    if let Some(path) = var("FERRY_LEDGER") {
+        return PathBuf::from(path);
+    }
+    let data_home = var("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .unwrap_or_else(|| {
+            let home = var("HOME").map(PathBuf::from).unwrap_or_default();
+            home.join(".local").join("share")
+        });
+    data_home.join("ferry").join("ledger.sqlite")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |name| vars.iter().find(|(key, _)| *key == name).map(|(_, value)| OsString::from(value))
+    }
+
+    #[test]
+    fn ferry_ledger_wins_over_xdg_and_home() {
+        let vars = [("FERRY_LEDGER", "/srv/ferry.db"), ("XDG_DATA_HOME", "/xdg"), ("HOME", "/home/a")];
+        assert_eq!(default_path_from(env(&vars)), PathBuf::from("/srv/ferry.db"));
+    }
+
+    #[test]
+    fn xdg_data_home_wins_over_home() {
+        let vars = [("FERRY_LEDGER", ""), ("XDG_DATA_HOME", "/xdg"), ("HOME", "/home/a")];
+        assert_eq!(default_path_from(env(&vars)), PathBuf::from("/xdg/ferry/ledger.sqlite"));
+    }
+
+    #[test]
+    fn home_is_the_fallback_and_a_relative_xdg_data_home_is_ignored() {
+        let vars = [("XDG_DATA_HOME", "relative"), ("HOME", "/home/a")];
+        assert_eq!(default_path_from(env(&vars)), PathBuf::from("/home/a/.local/share/ferry/ledger.sqlite"));
+        assert_eq!(default_path_from(env(&[("HOME", "/home/a")])), PathBuf::from("/home/a/.local/share/ferry/ledger.sqlite"));
+    }
+
+    #[test]
+    fn the_ledger_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Ledger>();
+    }
+}

@@ -1,0 +1,240 @@
+//! The records the ledger keeps: deployments, the events seen during them, and locks.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+
+use crate::time::format_rfc3339;
+
+/// Who is deploying: enough for a colleague who is refused the lock to find them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LockHolder {
+    /// ferry's deployment id; the lock belongs to the deployment, not to the process, so a
+    /// resumed deployment can re-acquire it.
+    pub deployment_id: String,
+    /// The user (or CI identity) running ferry.
+    pub who: String,
+    pub host: String,
+    pub pid: u32,
+}
+
+/// The lock on one (environment, service), as stored.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LockInfo {
+    pub environment: String,
+    pub service: String,
+    pub holder: LockHolder,
+    /// Milliseconds since the Unix epoch.
+    pub acquired_at: i64,
+    /// Milliseconds since the Unix epoch. From this instant on, the lock may be taken over:
+    /// a deploy that crashed without releasing it must not block the service forever.
+    pub lease_until: i64,
+}
+
+impl LockInfo {
+    /// Whether the lease has run out at `now`, so another deployment may take the lock over.
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.lease_until <= now
+    }
+}
+
+impl fmt::Display for LockInfo {
+    /// "web in prod is being deployed by alice@host (pid 123, deployment fd-…) since …; lease until …"
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} in {} is being deployed by {}@{} (pid {}, deployment {}) since {}; lease until {}",
+            self.service,
+            self.environment,
+            self.holder.who,
+            self.holder.host,
+            self.holder.pid,
+            self.holder.deployment_id,
+            format_rfc3339(self.acquired_at),
+            format_rfc3339(self.lease_until),
+        )
+    }
+}
+
+/// How a deployment ended (or that it has not yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    InProgress,
+    Succeeded,
+    /// Failed, and ferry put the previous version back.
+    FailedRolledBack,
+    /// Failed, and so did the rollback: the service needs a human.
+    FailedRollbackFailed,
+    /// Failed before anything had to be rolled back.
+    Failed,
+    /// ferry stopped (signal, crash, lost lease) before the deployment finished.
+    Interrupted,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::InProgress,
+        Outcome::Succeeded,
+        Outcome::FailedRolledBack,
+        Outcome::FailedRollbackFailed,
+        Outcome::Failed,
+        Outcome::Interrupted,
+    ];
+
+    /// The snake_case name, as stored in the ledger and printed in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::InProgress => "in_progress",
+            Outcome::Succeeded => "succeeded",
+            Outcome::FailedRolledBack => "failed_rolled_back",
+            Outcome::FailedRollbackFailed => "failed_rollback_failed",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not one of [`Outcome`]'s names.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown deployment outcome {0:?} (expected one of: in_progress, succeeded, failed_rolled_back, failed_rollback_failed, failed, interrupted)")]
+pub struct ParseOutcomeError(pub String);
+
+impl FromStr for Outcome {
+    type Err = ParseOutcomeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Outcome::ALL
+            .into_iter()
+            .find(|outcome| outcome.as_str() == s)
+            .ok_or_else(|| ParseOutcomeError(s.to_string()))
+    }
+}
+
+impl ToSql for Outcome {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Outcome {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value.as_str()?.parse().map_err(|e: ParseOutcomeError| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+/// One deployment of one service to one environment: what ran before, what ferry put in its
+/// place, who asked, and how it ended. Times are milliseconds since the Unix epoch.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeploymentRecord {
+    /// ferry's deployment id, e.g. "fd-20261123-ab12cd".
+    pub id: String,
+    /// One `ferry deploy` invocation may deploy several services; they share this id.
+    pub run_id: String,
+    /// "deploy" or "rollback".
+    pub kind: String,
+    pub environment: String,
+    /// ferry's service name.
+    pub service: String,
+    pub cluster: String,
+    pub ecs_service: String,
+    pub from_version: Option<String>,
+    pub from_digest: Option<String>,
+    /// Task definition ARN that was running before.
+    pub from_task_definition: Option<String>,
+    pub to_version: Option<String>,
+    pub to_digest: Option<String>,
+    /// Task definition ARN ferry registered and deployed.
+    pub to_task_definition: Option<String>,
+    /// The image reference deployed.
+    pub image: Option<String>,
+    /// The "ecs-svc/…" id of the ECS deployment ferry started: the one it watches, never "any".
+    pub ecs_deployment_id: Option<String>,
+    pub who: String,
+    pub commit: Option<String>,
+    pub commit_message: Option<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+}
+
+/// Something observed during a deployment: an ECS service event, a phase change, a task
+/// stop reason. Kept so `ferry history` can explain a failure after the fact.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EventRecord {
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    pub kind: String,
+    pub message: String,
+}
+
+/// Which deployments [`Ledger::history`](crate::Ledger::history) returns.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryFilter {
+    pub environment: Option<String>,
+    pub service: Option<String>,
+    /// At most this many, newest first; 0 means [`HistoryFilter::DEFAULT_LIMIT`].
+    pub limit: usize,
+}
+
+impl HistoryFilter {
+    /// What `limit: 0` means: enough for a terminal screen, not the whole ledger.
+    pub const DEFAULT_LIMIT: usize = 50;
+
+    pub(crate) fn effective_limit(&self) -> i64 {
+        let limit = if self.limit == 0 { Self::DEFAULT_LIMIT } else { self.limit };
+        i64::try_from(limit).unwrap_or(i64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_round_trip_through_their_stored_names() {
+        for outcome in Outcome::ALL {
+            assert_eq!(outcome.as_str().parse::<Outcome>(), Ok(outcome));
+            let json = serde_json::to_string(&outcome).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", outcome.as_str()), "serde and as_str agree");
+        }
+        assert!("rolled_back".parse::<Outcome>().is_err());
+    }
+
+    #[test]
+    fn lock_info_names_the_holder_and_both_instants() {
+        let info = LockInfo {
+            environment: "prod".into(),
+            service: "web".into(),
+            holder: LockHolder {
+                deployment_id: "fd-20261123-ab12cd".into(),
+                who: "alice".into(),
+                host: "build-7".into(),
+                pid: 123,
+            },
+            acquired_at: 1_795_428_000_000,
+            lease_until: 1_795_428_300_000,
+        };
+        assert_eq!(
+            info.to_string(),
+            "web in prod is being deployed by alice@build-7 (pid 123, deployment fd-20261123-ab12cd) \
+             since 2026-11-23T10:00:00Z; lease until 2026-11-23T10:05:00Z"
+        );
+        assert!(!info.is_expired(1_795_428_299_999));
+        assert!(info.is_expired(1_795_428_300_000));
+    }
+
+    #[test]
+    fn a_zero_limit_means_the_default() {
+        assert_eq!(HistoryFilter::default().effective_limit(), 50);
+        assert_eq!(HistoryFilter { limit: 3, ..Default::default() }.effective_limit(), 3);
+    }
+}

@@ -1,0 +1,105 @@
+//! The ledger's tables, and how a file is brought up to the current schema.
+//!
+//! The version lives in SQLite's `PRAGMA user_version`. Migrations only ever move forward,
+//! one numbered step at a time; a file with a newer version than this build knows is
+//! refused rather than read, because an older ferry cannot know what the new columns mean.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::StoreError;
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `MIGRATIONS[n]` takes a ledger from version `n` to `n + 1`.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
+
+/// Version 1. `seq` gives deployments a stable insertion order (an implicit rowid may be
+/// renumbered by VACUUM); it breaks ties between deployments started in the same millisecond.
+/// The column for [`DeploymentRecord::commit`](crate::DeploymentRecord::commit) is called
+/// `git_commit` because COMMIT is an SQL keyword.
+const V1: &str = "
+CREATE TABLE deployments (
+    seq                  INTEGER PRIMARY KEY,
+    id                   TEXT NOT NULL UNIQUE,
+    run_id               TEXT NOT NULL,
+    kind                 TEXT NOT NULL,
+    environment          TEXT NOT NULL,
+    service              TEXT NOT NULL,
+    cluster              TEXT NOT NULL,
+    ecs_service          TEXT NOT NULL,
+    from_version         TEXT,
+    from_digest          TEXT,
+    from_task_definition TEXT,
+    to_version           TEXT,
+    to_digest            TEXT,
+    to_task_definition   TEXT,
+    image                TEXT,
+    ecs_deployment_id    TEXT,
+    who                  TEXT NOT NULL,
+    git_commit           TEXT,
+    commit_message       TEXT,
+    started_at           INTEGER NOT NULL,
+    finished_at          INTEGER,
+    outcome              TEXT NOT NULL,
+    reason               TEXT
+);
+CREATE INDEX deployments_by_service ON deployments (environment, service, started_at);
+
+CREATE TABLE events (
+    deployment_id TEXT NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+    seq           INTEGER NOT NULL,
+    at            INTEGER NOT NULL,
+    kind          TEXT NOT NULL,
+    message       TEXT NOT NULL,
+    PRIMARY KEY (deployment_id, seq)
+);
+
+CREATE TABLE locks (
+    environment   TEXT NOT NULL,
+    service       TEXT NOT NULL,
+    deployment_id TEXT NOT NULL,
+    who           TEXT NOT NULL,
+    host          TEXT NOT NULL,
+    pid           INTEGER NOT NULL,
+    acquired_at   INTEGER NOT NULL,
+    lease_until   INTEGER NOT NULL,
+    PRIMARY KEY (environment, service)
+);
+";
+
+/// Brings the file at `path` (already open as `conn`) to [`SCHEMA_VERSION`].
+///
+/// The common case, an up-to-date file, only reads. Otherwise the check is repeated inside
+/// a `BEGIN IMMEDIATE` transaction, so two processes opening a new ledger at once do not
+/// both create the tables.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    if check_version(conn, path)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found = check_version(&tx, path)?;
+    // `check_version` guarantees 0 <= found <= SCHEMA_VERSION.
+    for migration in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        tx.execute_batch(migration)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn check_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::Schema { path: path.to_path_buf(), found, supported: SCHEMA_VERSION });
+    }
+    if found < 0 {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("negative schema version {found}"),
+        });
+    }
+    Ok(found)
+}

@@ -1,0 +1,578 @@
+//! `ferry deploy` end to end: the ferry binary against an embedded ferry local, through the
+//! real AWS SDK, with tasks that are real processes (the sample app).
+//!
+//! Each test builds a small project (ferry.toml + a task definition template), sets up
+//! what Terraform would own (ECR images, cluster, service) with the SDK, runs `ferry`, and
+//! checks what ECS ended up running, what ferry reported, and what the ledger recorded.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use ferry_aws::ecs::types::{ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration};
+use ferry_aws::{Clients, Target};
+use ferry_local::{LocalServer, Options};
+use serde_json::{Value, json};
+
+const ACCOUNT: &str = "000000000000";
+const REGION: &str = "us-east-1";
+const CLUSTER: &str = "test";
+const REPOSITORY: &str = "app";
+
+fn ferry_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ferry")
+}
+
+/// A ferry local, a project directory and a ledger, for one test.
+struct World {
+    server: LocalServer,
+    clients: Clients,
+    dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+/// The sample app's template: the version decides how it behaves, so one template serves
+/// every scenario (`-crash` exits at start, `-unhealthy` fails its health check, `-slow`
+/// starts after 1.5 s).
+fn template() -> String {
+    let exe = serde_json::to_string(ferry_bin()).unwrap();
+    format!(
+        r#"{{
+  "family": "{{{{ service }}}}",
+  "containerDefinitions": [{{
+    "name": "app",
+    "image": "{{{{ image }}}}",
+    "essential": true,
+    "memory": 64,
+    "entryPoint": [{exe}],
+    "command": ["sample-app"],
+    "portMappings": [{{"containerPort": 8080}}],
+    "environment": [
+      {{"name": "VERSION", "value": "{{{{ version }}}}"}},
+      {{"name": "SAMPLE_FAIL_AT_START", "value": "{{{{ '1' if '-crash' in version else '' }}}}"}},
+      {{"name": "SAMPLE_FAIL_HEALTH", "value": "{{{{ '1' if '-unhealthy' in version else '' }}}}"}},
+      {{"name": "SAMPLE_START_DELAY_MS", "value": "{{{{ '1500' if '-slow' in version else '0' }}}}"}}
+    ],
+    "healthCheck": {{"command": ["CMD", {exe}, "sample-app", "--check"], "interval": 1, "timeout": 2, "retries": 2}},
+    "stopTimeout": 2
+  }}]
+}}
+"#
+    )
+}
+
+/// A template for many light tasks: a shell that sleeps.
+const SLEEPER: &str = r#"{
+  "family": "{{ service }}",
+  "containerDefinitions": [{
+    "name": "app",
+    "image": "{{ image }}",
+    "essential": true,
+    "memory": 16,
+    "entryPoint": ["/bin/sh", "-c"],
+    "command": ["exec sleep 600"],
+    "environment": [{"name": "VERSION", "value": "{{ version }}"}],
+    "stopTimeout": 1
+  }]
+}
+"#;
+
+const VERSIONS: &[&str] = &["1.0.0", "1.1.0", "1.1.0-slow", "2.0.0-crash", "2.0.0-unhealthy"];
+
+impl World {
+    /// Starts ferry local, pushes the sample image's versions, creates the cluster, and
+    /// writes a ferry.toml with `env_extra` added to the environment and the given services.
+    async fn new(env_extra: &str, services: &[&str]) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let server = LocalServer::start(Options { port: 0, state_dir: dir.path().join("local") }).await.unwrap();
+        let clients = Clients::new(&Target::local(&server.endpoint(), ACCOUNT, REGION)).await;
+        clients.ecr.create_repository().repository_name(REPOSITORY).send().await.unwrap();
+        for version in VERSIONS {
+            let manifest = json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{:0>64}", hex(version)), "size": 2},
+                "layers": []
+            });
+            clients.ecr.put_image().repository_name(REPOSITORY).image_tag(*version).image_manifest(manifest.to_string()).send().await.unwrap();
+        }
+        clients.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+        let world = World { server, clients, dir, http: reqwest::Client::new() };
+        world.write_config(env_extra, services);
+        std::fs::write(world.dir.path().join("app.json"), template()).unwrap();
+        std::fs::write(world.dir.path().join("sleeper.json"), SLEEPER).unwrap();
+        world
+    }
+
+    fn write_config(&self, env_extra: &str, services: &[&str]) {
+        let mut config = format!(
+            "[environments.test]\nregion = \"{REGION}\"\ncluster = \"{CLUSTER}\"\nendpoint_url = \"{}\"\ncredentials = \"ferry-local\"\n{env_extra}\n",
+            self.server.endpoint()
+        );
+        for service in services {
+            let template = if service.starts_with("big") { "sleeper.json" } else { "app.json" };
+            config.push_str(&format!("\n[services.{service}]\nrepository = \"{REPOSITORY}\"\ncontainer = \"app\"\ntemplate = \"{template}\"\n"));
+        }
+        std::fs::write(self.config(), config).unwrap();
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("ferry.toml")
+    }
+
+    fn ledger(&self) -> PathBuf {
+        self.dir.path().join("ledger.sqlite")
+    }
+
+    /// What Terraform does: a service on a bootstrap revision running `version`.
+    async fn create_service(&self, name: &str, desired: i32, version: &str, circuit_breaker: bool) -> String {
+        let uri = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}");
+        let container = if name.starts_with("big") {
+            ContainerDefinition::builder().name("app").image(format!("{uri}:{version}")).essential(true).memory(16).entry_point("/bin/sh").entry_point("-c").command("exec sleep 600").stop_timeout(1).build()
+        } else {
+            ContainerDefinition::builder()
+                .name("app")
+                .image(format!("{uri}:{version}"))
+                .essential(true)
+                .memory(64)
+                .entry_point(ferry_bin())
+                .command("sample-app")
+                .environment(ferry_aws::ecs::types::KeyValuePair::builder().name("VERSION").value(version).build())
+                .port_mappings(ferry_aws::ecs::types::PortMapping::builder().container_port(8080).build())
+                .stop_timeout(2)
+                .build()
+        };
+        let registered = self.clients.ecs.register_task_definition().family(name).container_definitions(container).send().await.unwrap();
+        let arn = registered.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+        self.clients
+            .ecs
+            .create_service()
+            .cluster(CLUSTER)
+            .service_name(name)
+            .task_definition(&arn)
+            .desired_count(desired)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .minimum_healthy_percent(100)
+                    .maximum_percent(200)
+                    .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(circuit_breaker).rollback(circuit_breaker).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        self.wait_running(name, desired).await;
+        arn
+    }
+
+    async fn wait_running(&self, name: &str, desired: i32) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let s = self.service(name).await;
+            if s.running_count() == desired && s.deployments().len() == 1 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{name} never reached {desired} running tasks");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn service(&self, name: &str) -> ferry_aws::ecs::types::Service {
+        let out = self.clients.ecs.describe_services().cluster(CLUSTER).services(name).send().await.unwrap();
+        out.services()[0].clone()
+    }
+
+    async fn revisions(&self, family: &str) -> Vec<String> {
+        let out = self.clients.ecs.list_task_definitions().family_prefix(family).send().await.unwrap();
+        out.task_definition_arns().to_vec()
+    }
+
+    /// Runs the ferry binary in the project, off the main thread.
+    async fn ferry(&self, args: &[&str]) -> Output {
+        let mut command = std::process::Command::new(ferry_bin());
+        command
+            .args(args)
+            .arg("--config")
+            .arg(self.config())
+            .arg("--ledger")
+            .arg(self.ledger())
+            .env("FERRY_USER", "tester")
+            .env("NO_COLOR", "1")
+            .env_remove("FERRY_OUTPUT")
+            .current_dir(self.dir.path());
+        tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+    }
+
+    async fn calls(&self) -> BTreeMap<String, u64> {
+        let body: Value = self.http.get(format!("{}/_ferry/calls", self.server.endpoint())).send().await.unwrap().json().await.unwrap();
+        serde_json::from_value(body["calls"].clone()).unwrap()
+    }
+
+    async fn reset_calls(&self) {
+        self.http.delete(format!("{}/_ferry/calls", self.server.endpoint())).send().await.unwrap();
+    }
+
+    /// The versions the service's running tasks answer with over HTTP.
+    async fn answering_versions(&self, name: &str) -> Vec<String> {
+        let listed = self.clients.ecs.list_tasks().cluster(CLUSTER).service_name(name).send().await.unwrap();
+        let described = self.clients.ecs.describe_tasks().cluster(CLUSTER).set_tasks(Some(listed.task_arns().to_vec())).send().await.unwrap();
+        let mut versions = Vec::new();
+        for task in described.tasks().iter().filter(|t| t.last_status() == Some("RUNNING")) {
+            let port = task.containers()[0].network_bindings()[0].host_port().unwrap();
+            let body: Value = self.http.get(format!("http://127.0.0.1:{port}/")).send().await.unwrap().json().await.unwrap();
+            versions.push(body["version"].as_str().unwrap().to_string());
+        }
+        versions.sort();
+        versions
+    }
+
+    fn ledger_records(&self) -> Vec<ferry_store::DeploymentRecord> {
+        let ledger = ferry_store::Ledger::open(&self.ledger()).unwrap();
+        ledger.history(&ferry_store::HistoryFilter::default()).unwrap()
+    }
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect::<String>().chars().take(64).collect()
+}
+
+/// The result object: the last JSON line ferry printed.
+fn result_of(output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_else(|| panic!("no output; stderr: {}", String::from_utf8_lossy(&output.stderr)));
+    let value: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
+    assert_eq!(value["type"], "result", "{last}");
+    value
+}
+
+fn events_of(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout).lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v["type"] == "event").collect()
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn mutations(calls: &BTreeMap<String, u64>) -> u64 {
+    calls.iter().filter(|(op, _)| !op.contains(":Describe") && !op.contains(":List") && !op.contains(":BatchGet")).map(|(_, n)| n).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_registers_one_tagged_revision_updates_once_and_watches_its_own_deployment() {
+    let world = World::new("", &["web"]).await;
+    world.create_service("web", 2, "1.0.0", true).await;
+    world.reset_calls().await;
+
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let result = result_of(&output);
+    assert_eq!(result["exit_code"], 0);
+    let report = &result["services"][0];
+    assert_eq!(report["outcome"], "succeeded");
+    assert_eq!(report["from_version"], "1.0.0");
+    assert_eq!(report["to_version"], "1.1.0");
+
+    let calls = world.calls().await;
+    assert_eq!(calls.get("ecs:RegisterTaskDefinition"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("ecs:UpdateService"), Some(&1), "{calls:?}");
+
+    // The service runs the revision ferry registered, and the deployment ferry watched is
+    // the one ECS completed.
+    let service = world.service("web").await;
+    assert_eq!(service.task_definition(), report["to_task_definition"].as_str());
+    let primary = service.deployments().iter().find(|d| d.status() == Some("PRIMARY")).unwrap();
+    assert_eq!(primary.id(), report["ecs_deployment_id"].as_str());
+    assert_eq!(primary.rollout_state().map(|s| s.as_str()), Some("COMPLETED"));
+    assert_eq!(world.answering_versions("web").await, vec!["1.1.0", "1.1.0"]);
+
+    // The revision carries ferry's tags.
+    let described = world
+        .clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(service.task_definition().unwrap())
+        .include(ferry_aws::ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let tags: BTreeMap<&str, &str> = described.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+    assert_eq!(tags.get("ferry:version"), Some(&"1.1.0"));
+    assert_eq!(tags.get("ferry:deployment"), report["deployment_id"].as_str().as_ref());
+    assert_eq!(tags.get("ferry:digest").copied(), report["to_digest"].as_str());
+    assert_eq!(tags.get("ferry:deployed-by"), Some(&"tester"));
+
+    // The ledger has the deployment, its ECS deployment id, and the events seen.
+    let records = world.ledger_records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].outcome, ferry_store::Outcome::Succeeded);
+    assert_eq!(records[0].ecs_deployment_id.as_deref(), primary.id());
+    assert_eq!(records[0].who, "tester");
+    let ledger = ferry_store::Ledger::open(&world.ledger()).unwrap();
+    let events = ledger.events(&records[0].id).unwrap();
+    assert!(events.iter().any(|e| e.kind == "ecs-event" && e.message.contains("deployment completed")), "{events:?}");
+    assert!(ledger.lock("test", "web").unwrap().is_none(), "the lock is released");
+
+    // status and history tell the same story.
+    let status = world.ferry(&["status", "--output", "json"]).await;
+    let status = result_of(&status);
+    assert_eq!(status["services"][0]["version"], "1.1.0");
+    assert_eq!(status["services"][0]["running"], 2);
+    let history = world.ferry(&["history", "test", "web"]).await;
+    assert!(text(&history).contains("1.0.0 → 1.1.0") && text(&history).contains("succeeded"), "{}", text(&history));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_whose_process_exits_is_rolled_back_by_the_circuit_breaker_and_reported_with_its_stop_reason() {
+    // ferry's own task-failure limit is high, so ECS's circuit breaker acts first.
+    let world = World::new("max_task_failures = 50", &["web"]).await;
+    let before = world.create_service("web", 2, "1.0.0", true).await;
+
+    let output = world.ferry(&["deploy", "test", "web=2.0.0-crash", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let report = &result_of(&output)["services"][0];
+    assert_eq!(report["outcome"], "failed_rolled_back");
+    assert_eq!(report["cause"], "circuit_breaker");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.contains("circuit breaker"), "{reason}");
+    assert!(reason.contains("Essential container in task exited") && reason.contains("exited with code 1"), "{reason}");
+    assert!(events_of(&output).iter().any(|e| e["event"] == "task_stopped"), "task stops are reported as they happen");
+    assert_eq!(world.service("web").await.task_definition(), Some(before.as_str()));
+    assert_eq!(world.ledger_records()[0].outcome, ferry_store::Outcome::FailedRolledBack);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_never_becomes_healthy_times_out_and_ferry_rolls_it_back() {
+    let world = World::new("timeout = \"6s\"\nmax_task_failures = 100", &["web"]).await;
+    let first = world.create_service("web", 2, "1.0.0", false).await;
+    let ok = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    assert!(ok.status.success(), "{}", text(&ok));
+    let good = world.service("web").await.task_definition().unwrap().to_string();
+    assert_ne!(good, first);
+
+    let output = world.ferry(&["deploy", "test", "web=2.0.0-unhealthy", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let report = &result_of(&output)["services"][0];
+    assert_eq!(report["cause"], "timeout");
+    assert!(report["reason"].as_str().unwrap().contains("did not complete within 6s"), "{report}");
+    assert!(report["rollback_deployment_id"].is_string(), "{report}");
+    let service = world.service("web").await;
+    assert_eq!(service.task_definition(), Some(good.as_str()), "back on the previous good revision");
+    assert_eq!(world.answering_versions("web").await, vec!["1.1.0", "1.1.0"]);
+    // The failed revision stays registered (it is history), the running one too.
+    let revisions = world.revisions("web").await;
+    assert!(revisions.contains(&good) && revisions.len() == 3, "{revisions:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_image_is_refused_in_preflight_and_changes_nothing() {
+    let world = World::new("", &["web"]).await;
+    let before = world.create_service("web", 1, "1.0.0", true).await;
+    let revisions = world.revisions("web").await;
+    let deployments = world.service("web").await.deployments().len();
+    world.reset_calls().await;
+
+    let output = world.ferry(&["deploy", "test", "web=9.9.9"]).await;
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    assert!(text(&output).contains("image app:9.9.9 not found in the registry"), "{}", text(&output));
+
+    let calls = world.calls().await;
+    assert_eq!(mutations(&calls), 0, "no mutating call: {calls:?}");
+    assert_eq!(world.revisions("web").await, revisions, "no new revision");
+    let service = world.service("web").await;
+    assert_eq!(service.task_definition(), Some(before.as_str()));
+    assert_eq!(service.deployments().len(), deployments);
+    assert!(world.ledger_records().is_empty(), "a refused deploy changed nothing worth recording");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_concurrent_deploys_of_one_service_one_is_refused_naming_the_holder() {
+    let world = World::new("", &["web"]).await;
+    world.create_service("web", 1, "1.0.0", true).await;
+    let (a, b) = tokio::join!(world.ferry(&["deploy", "test", "web=1.1.0-slow"]), world.ferry(&["deploy", "test", "web=1.1.0-slow"]));
+    let codes = [a.status.code(), b.status.code()];
+    assert!(codes.contains(&Some(0)) && codes.contains(&Some(7)), "one deploys, one is refused: {codes:?}\n{}\n{}", text(&a), text(&b));
+    let refused = if a.status.code() == Some(7) { &a } else { &b };
+    assert!(text(refused).contains("being deployed by tester"), "{}", text(refused));
+    assert_eq!(world.revisions("web").await.len(), 2, "the refused deploy registered nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_services_deploy_in_one_run_each_tracked_separately() {
+    let world = World::new("", &["api", "web", "worker"]).await;
+    for name in ["api", "web", "worker"] {
+        world.create_service(name, 1, "1.0.0", true).await;
+    }
+    let output = world.ferry(&["deploy", "test", "api=1.1.0", "web=1.1.0", "worker=1.1.0", "--output", "json"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let result = result_of(&output);
+    let services = result["services"].as_array().unwrap();
+    assert_eq!(services.len(), 3);
+    let mut deployments = std::collections::HashSet::new();
+    for (report, name) in services.iter().zip(["api", "web", "worker"]) {
+        assert_eq!(report["service"], name);
+        assert_eq!(report["outcome"], "succeeded");
+        deployments.insert(report["ecs_deployment_id"].as_str().unwrap().to_string());
+        assert_eq!(world.service(name).await.task_definition(), report["to_task_definition"].as_str());
+    }
+    assert_eq!(deployments.len(), 3, "each service's own deployment was watched");
+    assert_eq!(world.ledger_records().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_with_more_than_100_tasks_deploys() {
+    let world = World::new("timeout = \"3m\"", &["big"]).await;
+    world.create_service("big", 105, "1.0.0", true).await;
+    let output = world.ferry(&["deploy", "test", "big=1.1.0", "--output", "json"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let service = world.service("big").await;
+    assert_eq!(service.running_count(), 105);
+    assert_eq!(service.task_definition(), result_of(&output)["services"][0]["to_task_definition"].as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_tasks_of_a_deployment_are_read_across_pages() {
+    use ferry_core::platform::Ecs;
+    let world = World::new("", &["big"]).await;
+    let container = ContainerDefinition::builder().name("app").image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}:1.0.0")).essential(true).memory(16).entry_point("/bin/sh").entry_point("-c").command("exit 2").build();
+    let td = world.clients.ecs.register_task_definition().family("oneshot").container_definitions(container).send().await.unwrap();
+    let arn = td.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+    for _ in 0..11 {
+        world.clients.ecs.run_task().cluster(CLUSTER).task_definition(&arn).count(10).started_by("ecs-svc/pages").send().await.unwrap();
+    }
+    let ecs = ferry_aws::platform::AwsEcs::new(world.clients.ecs.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stopped = ecs.stopped_tasks(CLUSTER, "ecs-svc/pages").await.unwrap();
+        if stopped.len() == 110 && stopped.iter().all(|t| t.containers[0].exit_code == Some(2)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "expected 110 stopped tasks with exit code 2, got {}", stopped.len());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_server_errors_on_a_tenth_of_calls_do_not_fail_a_deploy() {
+    let world = World::new("", &["web"]).await;
+    world.create_service("web", 2, "1.0.0", true).await;
+    for fault in [
+        json!({"action": "*", "error": "ThrottlingException", "probability": 0.05}),
+        json!({"action": "*", "error": "ServiceUnavailableException", "status": 503, "probability": 0.05}),
+    ] {
+        let response = world.http.post(format!("{}/_ferry/faults", world.server.endpoint())).json(&fault).send().await.unwrap();
+        assert!(response.status().is_success());
+    }
+    for version in ["1.1.0", "1.0.0", "1.1.0"] {
+        let output = world.ferry(&["deploy", "test", &format!("web={version}")]).await;
+        assert!(output.status.success(), "{}", text(&output));
+    }
+    let status: Value = world.http.get(format!("{}/_ferry/status", world.server.endpoint())).send().await.unwrap().json().await.unwrap();
+    assert!(status["injectedErrors"].as_u64().unwrap() > 0, "faults were injected: {status}");
+    assert_eq!(world.answering_versions("web").await, vec!["1.1.0", "1.1.0"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_returns_to_the_previous_good_version_and_to_a_named_one() {
+    let world = World::new("", &["web"]).await;
+    world.create_service("web", 1, "1.0.0", true).await;
+    assert!(world.ferry(&["deploy", "test", "web=1.0.0"]).await.status.success());
+    let v1 = world.service("web").await.task_definition().unwrap().to_string();
+    assert!(world.ferry(&["deploy", "test", "web=1.1.0"]).await.status.success());
+    let v2 = world.service("web").await.task_definition().unwrap().to_string();
+
+    let output = world.ferry(&["rollback", "test", "web", "--output", "json"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let report = &result_of(&output)["services"][0];
+    assert_eq!(report["kind"], "rollback");
+    assert_eq!(report["to_version"], "1.0.0");
+    assert_eq!(world.service("web").await.task_definition(), Some(v1.as_str()));
+    assert_eq!(world.answering_versions("web").await, vec!["1.0.0"]);
+
+    let output = world.ferry(&["rollback", "test", "web", "--to", "1.1.0"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(world.service("web").await.task_definition(), Some(v2.as_str()));
+
+    let output = world.ferry(&["rollback", "test", "web", "--to", "7.7.7"]).await;
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    assert!(text(&output).contains("version 7.7.7"), "{}", text(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_shows_the_normalized_diff_and_changes_nothing() {
+    let world = World::new("", &["web"]).await;
+    world.create_service("web", 1, "1.0.0", true).await;
+    assert!(world.ferry(&["deploy", "test", "web=1.0.0"]).await.status.success());
+    let revisions = world.revisions("web").await;
+    world.reset_calls().await;
+
+    let output = world.ferry(&["plan", "test", "web=1.1.0"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let out = text(&output);
+    assert!(out.contains("containerDefinitions[app].image"), "{out}");
+    assert!(out.contains("containerDefinitions[app].environment[VERSION]"), "{out}");
+    assert!(!out.contains("essential") && !out.contains("portMappings"), "defaults are not differences: {out}");
+    let dry = world.ferry(&["deploy", "test", "web=1.1.0", "--dry-run", "--output", "json"]).await;
+    assert_eq!(result_of(&dry)["services"][0]["outcome"], "planned");
+    assert_eq!(mutations(&world.calls().await), 0);
+    assert_eq!(world.revisions("web").await, revisions);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_naming_what_is_wrong_and_changes_nothing() {
+    let world = World::new("", &["web"]).await;
+    world.create_service("web", 1, "1.0.0", true).await;
+    world.reset_calls().await;
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["deploy", "test", "web"], 2, "expected SERVICE=VERSION"),
+        (&["deploy", "prod", "web=1.1.0"], 2, "no environment named \"prod\""),
+        (&["deploy", "test", "api=1.1.0"], 2, "no service named \"api\""),
+        (&["deploy", "test", "web=1.1.0/beta"], 2, "contains '/'"),
+        (&["deploy", "test", "web=1.1.0", "web=1.0.0"], 2, "web is given twice"),
+        (&["deploy", "test", "web=1.1.0", "--timeout", "soon"], 2, "invalid duration"),
+        (&["rollback", "test", "web", "--to", "7"], 4, ""),
+    ];
+    for (args, code, message) in cases {
+        let output = world.ferry(args).await;
+        assert_eq!(output.status.code(), Some(*code), "{args:?}: {}", text(&output));
+        assert!(text(&output).contains(message), "{args:?}: {}", text(&output));
+    }
+    // A template that uses an undefined variable: `ferry check` names the file and line,
+    // and a deploy is refused before any change.
+    let broken = template().replace("{{ version }}\"}", "{{ verison }}\"}");
+    let line = broken.lines().position(|l| l.contains("verison")).unwrap() + 1;
+    std::fs::write(world.dir.path().join("app.json"), broken).unwrap();
+    let check = world.ferry(&["check"]).await;
+    assert_eq!(check.status.code(), Some(2), "{}", text(&check));
+    assert!(text(&check).contains(&format!("app.json: line {line}")) && text(&check).contains("verison"), "{}", text(&check));
+    let deploy = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    assert_eq!(deploy.status.code(), Some(2), "{}", text(&deploy));
+    assert_eq!(mutations(&world.calls().await), 0, "{:?}", world.calls().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_from_a_live_service_writes_a_template_that_deploys_only_a_new_image() {
+    let world = World::new("", &["web"]).await;
+    world.create_service("web", 1, "1.0.0", true).await;
+    let project = world.dir.path().join("imported");
+    std::fs::create_dir_all(&project).unwrap();
+    let config = project.join("ferry.toml");
+    let output = std::process::Command::new(ferry_bin())
+        .args(["init", "--from-service", &format!("{CLUSTER}/web"), "--environment", "test", "--region", REGION, "--endpoint-url", &world.server.endpoint(), "--config"])
+        .arg(&config)
+        .env("AWS_ACCESS_KEY_ID", ACCOUNT)
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let template: Value = serde_json::from_str(&std::fs::read_to_string(project.join("deploy/web.json")).unwrap()).unwrap();
+    assert_eq!(template["containerDefinitions"][0]["image"], "{{ image }}");
+    assert!(template.get("revision").is_none() && template.get("taskDefinitionArn").is_none());
+    let toml = std::fs::read_to_string(&config).unwrap();
+    assert!(toml.contains("repository = \"000000000000.dkr.ecr.us-east-1.amazonaws.com/app\""), "{toml}");
+    // Point the imported project at ferry local and plan: only the image changes.
+    std::fs::write(&config, toml.replace("[environments.test]", "[environments.test]\ncredentials = \"ferry-local\"")).unwrap();
+    let plan = std::process::Command::new(ferry_bin()).args(["plan", "test", "web=1.1.0", "--config"]).arg(&config).arg("--ledger").arg(world.ledger()).output().unwrap();
+    assert!(plan.status.success(), "{}", text(&plan));
+    assert!(text(&plan).contains("1 change") || text(&plan).lines().filter(|l| l.trim_start().starts_with('~')).count() == 1, "{}", text(&plan));
+}
