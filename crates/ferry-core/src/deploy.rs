@@ -255,6 +255,8 @@ struct Active {
     failure: Option<(FailureCause, String)>,
     /// The last stop reason seen for a task of ours: the evidence a failure report cites.
     last_stop: Option<String>,
+    /// Deployments that existed when ours started (and ours): a rollback adopts none of them.
+    earlier_deployments: Vec<String>,
 }
 
 impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
@@ -472,6 +474,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             }
         }
         report.outcome = Outcome::Refused; // not yet changed anything
+        self.observer.record(report);
         self.emit(
             report,
             Event::Phase {
@@ -534,6 +537,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             },
         );
         let mut watch = Watch::new(ours, target.arn.clone(), before, request.max_task_failures);
+        watch.never_adopt(prepared.current.deployments.iter().map(|d| d.id.clone()));
         watch.ignore_events(&prepared.current);
         let now = self.clock.now_ms();
         Some(Active {
@@ -550,6 +554,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             last_renew: now,
             failure: None,
             last_stop: None,
+            earlier_deployments: prepared.current.deployments.iter().map(|d| d.id.clone()).collect(),
         })
     }
 
@@ -784,6 +789,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::RollingBack, message });
         let mut watch = watch;
         watch.inherit_seen_events(&a.watch);
+        watch.never_adopt(a.earlier_deployments.iter().cloned().chain(a.watch.deployment_id.clone()));
         a.watch = watch;
         a.rolling_back = true;
         a.deadline = now + request.timeout.as_millis() as i64;

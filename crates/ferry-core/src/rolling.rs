@@ -91,6 +91,8 @@ pub struct Watch {
     seen_failed_tasks: i32,
     seen_stopped: HashSet<String>,
     counted_failures: u32,
+    /// Deployments that existed before: never adopted, whatever their timestamps say.
+    not_adoptable: HashSet<String>,
 }
 
 impl Watch {
@@ -104,7 +106,15 @@ impl Watch {
             seen_failed_tasks: 0,
             seen_stopped: HashSet::new(),
             counted_failures: 0,
+            not_adoptable: HashSet::new(),
         }
+    }
+
+    /// Deployments this watch must not adopt (those that existed before it started): the
+    /// creation-time slack that absorbs clock skew would otherwise let an old deployment
+    /// of the same revision pass for the new one.
+    pub fn never_adopt(&mut self, ids: impl IntoIterator<Item = String>) {
+        self.not_adoptable.extend(ids);
     }
 
     /// Service events not seen before and not older than the watch, oldest first.
@@ -187,7 +197,11 @@ impl Watch {
             if let Some(d) = service
                 .deployments
                 .iter()
-                .filter(|d| d.task_definition == self.task_definition && d.created_at >= self.not_before - 1000)
+                .filter(|d| {
+                    d.task_definition == self.task_definition
+                        && d.created_at >= self.not_before - 1000
+                        && !self.not_adoptable.contains(&d.id)
+                })
                 .max_by_key(|d| d.created_at)
             {
                 self.deployment_id = Some(d.id.clone());
@@ -414,6 +428,19 @@ mod tests {
         let s = service(OLD, vec![rb, stale]);
         assert!(matches!(w.assess(&s), Assessment::InProgress(_)));
         assert_eq!(w.deployment_id.as_deref(), Some("ecs-svc/rb"));
+    }
+
+    #[test]
+    fn a_deployment_that_existed_before_is_never_adopted_even_if_recent() {
+        // The old deployment was created 0.5 s before the rollback started (within the
+        // clock-skew slack); the rollback's own deployment does not exist yet.
+        let mut w = Watch::new(None, OLD.into(), 5_000, 3);
+        w.never_adopt(["ecs-svc/old".to_string()]);
+        let mut old = deployment("ecs-svc/old", "ACTIVE", OLD, 1, "COMPLETED");
+        old.created_at = 4_500;
+        let s = service(NEW, vec![deployment("ecs-svc/new", "PRIMARY", NEW, 0, "FAILED"), old]);
+        assert!(matches!(w.assess(&s), Assessment::InProgress(_)));
+        assert_eq!(w.deployment_id, None);
     }
 
     fn stopped(arn: &str, reason: &str, exit: Option<i32>) -> StoppedTask {

@@ -78,8 +78,25 @@ pub fn who() -> String {
     {
         return user;
     }
-    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    let user = ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".into());
     format!("{user}@{}", host())
+}
+
+/// The login name of this process's uid, from /etc/passwd (containers and CI runners often
+/// have no $USER).
+fn user_from_passwd() -> Option<String> {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() }.to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_string())
+    })
 }
 
 pub fn host() -> String {
@@ -269,7 +286,16 @@ impl Observer for Journal<'_> {
         let record = record_of(report, &self.run_id);
         let result = match self.ledger.deployment(&record.id) {
             Ok(Some(_)) => self.ledger.update_deployment(&record),
-            Ok(None) => self.ledger.insert_deployment(&record),
+            Ok(None) => self.ledger.insert_deployment(&record).and_then(|()| {
+                // What preflight found, as the deployment's first event.
+                let message = format!(
+                    "preflight passed: {} → {} ({} task definition change(s))",
+                    report.from_task_definition.as_deref().unwrap_or("?"),
+                    report.image.as_deref().or(report.to_task_definition.as_deref()).unwrap_or("?"),
+                    report.changes.len()
+                );
+                self.ledger.record_event(&record.id, &EventRecord { at: report.started_at, kind: "phase:preflight".into(), message })
+            }),
             Err(e) => Err(e),
         };
         if let Err(e) = result {
