@@ -60,13 +60,22 @@ fn the_sample_app_fails_at_start_when_told_to() {
 
 /// The README's first command: it must keep working as written.
 #[test]
-fn the_demo_rolls_forward_and_the_broken_version_is_rolled_back() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry")).arg("demo").output().unwrap();
+fn the_demo_deploys_two_versions_and_ferry_rolls_back_the_broken_one() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry")).arg("demo").env("NO_COLOR", "1").output().unwrap();
     let all = text(&out);
     assert!(out.status.success(), "{all}");
-    let outcomes: Vec<&str> = all.lines().filter_map(|l| l.split("service deployment ").nth(1)).collect();
-    assert_eq!(outcomes, vec!["SUCCESSFUL", "SUCCESSFUL", "ROLLBACK_SUCCESSFUL"], "{all}");
-    assert!(all.contains("why: Essential container in task exited (exit code 1)"), "{all}");
-    let last_answers: Vec<&str> = all.lines().rev().filter(|l| l.contains("answers version")).take(2).collect();
-    assert!(last_answers.iter().all(|l| l.ends_with("answers version 1.1.0")), "{all}");
+    // Three real deploys: two succeed, the broken one is rolled back by ferry (exit code 5).
+    let results: Vec<&str> = all
+        .lines()
+        .filter(|l| l.starts_with("web ") && (l.contains(" deployed ") || l.contains(" failed, rolled back ")))
+        .collect();
+    assert_eq!(results.len(), 3, "{all}");
+    assert!(results[0].contains("bootstrap") && results[0].contains("1.0.0"), "{all}");
+    assert!(results[2].contains("failed, rolled back"), "{all}");
+    assert!(all.contains("Essential container in task exited (web exited with code 1)"), "{all}");
+    assert!(all.contains("exit code 5"), "{all}");
+    let last_answers: Vec<&str> = all.lines().filter(|l| l.contains("answers version")).rev().take(2).collect();
+    assert!(last_answers.len() == 2 && last_answers.iter().all(|l| l.ends_with("answers version 1.1.0")), "{all}");
+    // status reads the running version from the revision's tags.
+    assert!(all.lines().any(|l| l.starts_with("demo") && l.contains(" web ") && l.contains("1.1.0") && l.contains("2/2")), "{all}");
 }
