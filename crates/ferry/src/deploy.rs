@@ -43,8 +43,40 @@ pub async fn run(global: &GlobalArgs, args: DeployArgs) -> Result<(), Failure> {
     let locks = LedgerLocks { ledger: ledger.clone(), who };
     let journal = Journal { ledger, printer: &printer, run_id: run_id.clone() };
     let run = Run { ecs: &connected.ecs, registry: &connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
-    let reports = run.deploy(&requests).await;
+    let reports = tokio::select! {
+        reports = run.deploy(&requests) => reports,
+        _ = tokio::signal::ctrl_c() => {
+            printer.close();
+            return Err(interrupted(&journal, &requests));
+        }
+    };
     finish(&printer, &run_id, "deploy", &reports)
+}
+
+/// Ctrl-C during a deploy: ECS carries on with what it was doing (a rollout, or a rollback),
+/// but ferry stops watching. Say so, mark the deployments interrupted in the ledger, and free
+/// the locks rather than leaving them to their lease.
+pub fn interrupted(journal: &Journal<'_>, requests: &[Request]) -> Failure {
+    let mut open = Vec::new();
+    for request in requests {
+        let id = &request.trace.deployment_id;
+        if let Ok(Some(mut record)) = journal.ledger.deployment(id)
+            && record.outcome == ferry_store::Outcome::InProgress
+        {
+            record.outcome = ferry_store::Outcome::Interrupted;
+            record.finished_at = Some(crate::output::now_ms());
+            record.reason = Some("interrupted: ferry stopped watching; the ECS deployment continues on its own".into());
+            let _ = journal.ledger.update_deployment(&record);
+            open.push(format!("{} ({})", request.service, record.ecs_deployment_id.as_deref().unwrap_or("no ECS deployment yet")));
+        }
+        let _ = journal.ledger.release_lock(&request.environment, &request.service, id);
+    }
+    let detail = if open.is_empty() {
+        "nothing was changed".to_string()
+    } else {
+        format!("ECS continues these deployments on its own: {}; check with `ferry status`", open.join(", "))
+    };
+    Failure::new(ExitKind::Internal, format!("interrupted: {detail}"))
 }
 
 /// The machine-readable result of a run: the last JSON line.

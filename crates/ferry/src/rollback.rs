@@ -62,7 +62,13 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<(), Failure>
     let locks = LedgerLocks { ledger: ledger.clone(), who };
     let journal = Journal { ledger, printer: &printer, run_id: run_id.clone() };
     let run = Run { ecs: &connected.ecs, registry: &connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
-    let reports = run.deploy(std::slice::from_ref(&request)).await;
+    let reports = tokio::select! {
+        reports = run.deploy(std::slice::from_ref(&request)) => reports,
+        _ = tokio::signal::ctrl_c() => {
+            printer.close();
+            return Err(crate::deploy::interrupted(&journal, std::slice::from_ref(&request)));
+        }
+    };
     crate::deploy::finish(&printer, &run_id, "rollback", &reports)
 }
 

@@ -576,3 +576,43 @@ async fn init_from_a_live_service_writes_a_template_that_deploys_only_a_new_imag
     assert!(plan.status.success(), "{}", text(&plan));
     assert!(text(&plan).contains("1 change") || text(&plan).lines().filter(|l| l.trim_start().starts_with('~')).count() == 1, "{}", text(&plan));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_deploy_records_it_interrupted_and_frees_the_lock() {
+    use std::io::BufRead;
+    let world = World::new("", &["web"]).await;
+    world.create_service("web", 1, "1.0.0", true).await;
+    let mut child = std::process::Command::new(ferry_bin())
+        .args(["deploy", "test", "web=1.1.0-slow", "--output", "json", "--config"])
+        .arg(world.config())
+        .arg("--ledger")
+        .arg(world.ledger())
+        .env("FERRY_USER", "tester")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        // Wait until the UpdateService has been made, then interrupt.
+        for line in lines.by_ref() {
+            if line.unwrap().contains("\"phase\":\"updated\"") {
+                break;
+            }
+        }
+        // SAFETY: kill with a valid pid and signal has no memory effects.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(text(&output).contains("interrupted: ECS continues these deployments on its own: web"), "{}", text(&output));
+    let records = world.ledger_records();
+    assert_eq!(records[0].outcome, ferry_store::Outcome::Interrupted);
+    let ledger = ferry_store::Ledger::open(&world.ledger()).unwrap();
+    assert!(ledger.lock("test", "web").unwrap().is_none(), "the lock was released");
+    // The next deploy is not refused.
+    assert!(world.ferry(&["deploy", "test", "web=1.1.0"]).await.status.success());
+}
