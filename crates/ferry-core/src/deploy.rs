@@ -361,9 +361,15 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Preflight, message });
                 Some(prepared)
             }
-            Err(Refusal { reason, invalid_input }) => {
+            Err(Refusal { reason, invalid_input, platform }) => {
                 report.invalid_input = invalid_input;
-                self.finish(report, Outcome::Refused, None, Some(reason));
+                if platform {
+                    // A call that failed (access denied, endpoint down) is not a refusal on
+                    // the merits: exit 3, as for any platform error.
+                    self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(reason));
+                } else {
+                    self.finish(report, Outcome::Refused, None, Some(reason));
+                }
                 None
             }
         }
@@ -499,6 +505,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 }
                 Err(e) => {
                     self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(e.to_string()));
+                    self.observer.record(report);
                     return None;
                 }
             },
@@ -681,7 +688,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                     a.quiet_polls = 0;
                     self.emit(report, Event::Progress { service: request.service.clone(), rolling_back: a.rolling_back, progress: progress.clone() });
                     a.last_progress = Some(progress.clone());
-                } else {
+                } else if now - a.started >= 10_000 {
+                    // Quiet looks during the fast start do not count: the back-off starts
+                    // at 1 s when the fast start ends.
                     a.quiet_polls += 1;
                 }
                 let interval = poll_interval(Duration::from_millis((now - a.started).max(0) as u64), Some(&progress), a.quiet_polls);
@@ -788,6 +797,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         };
         self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::RollingBack, message });
         let mut watch = watch;
+        watch.events_since = now;
         watch.inherit_seen_events(&a.watch);
         watch.never_adopt(a.earlier_deployments.iter().cloned().chain(a.watch.deployment_id.clone()));
         a.watch = watch;
@@ -816,17 +826,19 @@ enum EcsRollback {
 struct Refusal {
     reason: String,
     invalid_input: bool,
+    /// A platform call failed, rather than the platform's state refusing the deploy.
+    platform: bool,
 }
 
 impl Refusal {
     fn input(reason: impl Into<String>) -> Self {
-        Refusal { reason: reason.into(), invalid_input: true }
+        Refusal { reason: reason.into(), invalid_input: true, platform: false }
     }
     fn state(reason: impl Into<String>) -> Self {
-        Refusal { reason: reason.into(), invalid_input: false }
+        Refusal { reason: reason.into(), invalid_input: false, platform: false }
     }
     fn platform(e: PlatformError) -> Self {
-        Refusal { reason: e.to_string(), invalid_input: false }
+        Refusal { reason: e.to_string(), invalid_input: false, platform: true }
     }
 }
 

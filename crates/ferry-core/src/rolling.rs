@@ -86,6 +86,9 @@ pub struct Watch {
     pub task_definition: String,
     /// Only deployments created at or after this instant (epoch ms) can be adopted.
     pub not_before: i64,
+    /// Events before this instant (epoch ms) belong to an earlier watch (the failed forward
+    /// deploy, for a rollback) and are not judged here.
+    pub events_since: i64,
     pub max_task_failures: u32,
     seen_events: HashSet<String>,
     seen_failed_tasks: i32,
@@ -93,6 +96,8 @@ pub struct Watch {
     counted_failures: u32,
     /// Deployments that existed before: never adopted, whatever their timestamps say.
     not_adoptable: HashSet<String>,
+    /// Events an earlier watch already judged (the failed deploy's, for a rollback).
+    inherited_events: HashSet<String>,
 }
 
 impl Watch {
@@ -101,12 +106,14 @@ impl Watch {
             deployment_id,
             task_definition,
             not_before,
+            events_since: not_before,
             max_task_failures,
             seen_events: HashSet::new(),
             seen_failed_tasks: 0,
             seen_stopped: HashSet::new(),
             counted_failures: 0,
             not_adoptable: HashSet::new(),
+            inherited_events: HashSet::new(),
         }
     }
 
@@ -136,6 +143,7 @@ impl Watch {
     /// rollback's watch does not report them again.
     pub fn inherit_seen_events(&mut self, earlier: &Watch) {
         self.seen_events.extend(earlier.seen_events.iter().cloned());
+        self.inherited_events.extend(earlier.seen_events.iter().cloned());
     }
 
     /// Marks events as already seen (those that existed before the deploy started).
@@ -249,7 +257,7 @@ impl Watch {
         if let Some(event) = service
             .events
             .iter()
-            .find(|e| e.created_at >= self.not_before && e.message.contains("unable to place a task"))
+            .find(|e| e.created_at >= self.events_since && !self.inherited_events.contains(&e.id) && e.message.contains("unable to place a task"))
         {
             return Assessment::Failed { cause: FailureCause::Unplaceable, reason: event.message.clone(), ecs_rollback: None };
         }

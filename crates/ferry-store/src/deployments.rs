@@ -97,7 +97,10 @@ impl Ledger {
                     ":reason": record.reason,
                 })?;
             if updated == 0 {
-                return Err(StoreError::NotFound(format!("no deployment {} in the ledger to update", record.id)));
+                return Err(StoreError::NotFound(format!(
+                    "no deployment {} in the ledger to update",
+                    record.id
+                )));
             }
             Ok(())
         })
@@ -107,7 +110,10 @@ impl Ledger {
     pub fn deployment(&self, id: &str) -> Result<Option<DeploymentRecord>, StoreError> {
         self.with_conn(|conn| {
             let sql = format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1");
-            Ok(conn.prepare_cached(&sql)?.query_row([id], from_row).optional()?)
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_row([id], from_row)
+                .optional()?)
         })
     }
 
@@ -120,7 +126,15 @@ impl Ledger {
                  ORDER BY started_at DESC, seq DESC
                  LIMIT ?3"
             );
-            query(conn, &sql, (&filter.environment, &filter.service, filter.effective_limit()))
+            query(
+                conn,
+                &sql,
+                (
+                    &filter.environment,
+                    &filter.service,
+                    filter.effective_limit(),
+                ),
+            )
         })
     }
 
@@ -142,7 +156,12 @@ impl Ledger {
                  ORDER BY started_at DESC, seq DESC
                  LIMIT 1"
             );
-            let params = (environment, service, Outcome::Succeeded, excluding_task_definition);
+            let params = (
+                environment,
+                service,
+                Outcome::Succeeded,
+                excluding_task_definition,
+            );
             Ok(query(conn, &sql, params)?.into_iter().next())
         })
     }
@@ -150,7 +169,10 @@ impl Ledger {
     /// The newest Succeeded deployment of each (environment, service) — what `ferry status`
     /// reports as running — in `environment` only if given. Sorted by environment, then
     /// service.
-    pub fn latest_per_service(&self, environment: Option<&str>) -> Result<Vec<DeploymentRecord>, StoreError> {
+    pub fn latest_per_service(
+        &self,
+        environment: Option<&str>,
+    ) -> Result<Vec<DeploymentRecord>, StoreError> {
         self.with_conn(|conn| {
             let sql = format!(
                 "SELECT {COLUMNS} FROM (
@@ -182,14 +204,26 @@ impl Ledger {
                  ORDER BY started_at DESC, seq DESC
                  LIMIT 1"
             );
-            Ok(query(conn, &sql, (environment, service, Outcome::Succeeded, version))?.into_iter().next())
+            Ok(query(
+                conn,
+                &sql,
+                (environment, service, Outcome::Succeeded, version),
+            )?
+            .into_iter()
+            .next())
         })
     }
 }
 
-fn query(conn: &Connection, sql: &str, params: impl Params) -> Result<Vec<DeploymentRecord>, StoreError> {
+fn query(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> Result<Vec<DeploymentRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let records = stmt.query_map(params, from_row)?.collect::<Result<Vec<_>, _>>()?;
+    let records = stmt
+        .query_map(params, from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(records)
 }
 

@@ -33,14 +33,20 @@ pub enum StoreError {
     #[error("{0}")]
     NotFound(String),
     /// The file exists but is not an SQLite database, or is damaged.
-    #[error("ledger {path}: not a readable ferry ledger (not an SQLite database, or damaged): {detail}")]
+    #[error(
+        "ledger {path}: not a readable ferry ledger (not an SQLite database, or damaged): {detail}"
+    )]
     Corrupt { path: PathBuf, detail: String },
     /// The file was written by a newer ferry; reading it could silently misinterpret it.
     #[error(
         "ledger {path}: schema version {found} is newer than this ferry understands ({supported}); \
          upgrade ferry, or point FERRY_LEDGER at another file"
     )]
-    Schema { path: PathBuf, found: i64, supported: i64 },
+    Schema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -60,9 +66,15 @@ impl StoreError {
                     Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
                 );
                 if unreadable {
-                    StoreError::Corrupt { path: ledger.to_path_buf(), detail: source.to_string() }
+                    StoreError::Corrupt {
+                        path: ledger.to_path_buf(),
+                        detail: source.to_string(),
+                    }
                 } else {
-                    StoreError::Sqlite { path: Some(ledger.to_path_buf()), source }
+                    StoreError::Sqlite {
+                        path: Some(ledger.to_path_buf()),
+                        source,
+                    }
                 }
             }
             other => other,

@@ -36,11 +36,16 @@ impl Ledger {
     /// of the sources differ, the order ferry saw them in does not). Empty for an unknown id.
     pub fn events(&self, deployment_id: &str) -> Result<Vec<EventRecord>, StoreError> {
         self.with_conn(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT at, kind, message FROM events WHERE deployment_id = ?1 ORDER BY seq")?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT at, kind, message FROM events WHERE deployment_id = ?1 ORDER BY seq",
+            )?;
             let events = stmt
                 .query_map([deployment_id], |row| {
-                    Ok(EventRecord { at: row.get("at")?, kind: row.get("kind")?, message: row.get("message")? })
+                    Ok(EventRecord {
+                        at: row.get("at")?,
+                        kind: row.get("kind")?,
+                        message: row.get("message")?,
+                    })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(events)

@@ -36,12 +36,14 @@ mod time;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
 pub use error::StoreError;
-pub use model::{DeploymentRecord, EventRecord, HistoryFilter, LockHolder, LockInfo, Outcome, ParseOutcomeError};
+pub use model::{
+    DeploymentRecord, EventRecord, HistoryFilter, LockHolder, LockInfo, Outcome, ParseOutcomeError,
+};
 pub use schema::SCHEMA_VERSION;
 pub use time::format_rfc3339;
 
@@ -58,7 +60,9 @@ pub struct Ledger {
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Ledger")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -71,7 +75,10 @@ impl Ledger {
     /// a file that is not a database gives [`StoreError::Corrupt`]. Both name the path.
     pub fn open(path: &Path) -> Result<Ledger, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         }
         Self::configure(path).map_err(|e| e.in_ledger(path))
     }
@@ -80,10 +87,13 @@ impl Ledger {
         let mut conn = Connection::open(path)?;
         // Before anything that may need a lock, so even the first statements wait.
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        use_wal(&conn)?;
         conn.pragma_update(None, "foreign_keys", true)?;
         schema::migrate(&mut conn, path)?;
-        Ok(Ledger { conn: Mutex::new(conn), path: path.to_path_buf() })
+        Ok(Ledger {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
     }
 
     /// The documented per-user default: `$FERRY_LEDGER` if set, else
@@ -105,9 +115,44 @@ impl Ledger {
     ///
     /// A poisoned mutex is recovered: the panic that poisoned it cannot have left a
     /// transaction open (rusqlite rolls back on drop), so the connection is still sound.
-    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut conn).map_err(|e| e.in_ledger(&self.path))
+    }
+}
+
+/// Switches the file to WAL mode, once in its life: the mode is stored in the file.
+///
+/// SQLite does not call the busy handler for this conversion (it needs exclusive access to
+/// the file), so two processes opening a new ledger at once would see one of them fail with
+/// "database is locked" despite the busy timeout. Hence the retries, within the same budget,
+/// and the check first: a ledger that is already in WAL mode takes no lock here at all.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        // Returns the resulting mode; a file system without WAL support keeps its old one,
+        // and the ledger still works (readers then wait for writers), so that is accepted.
+        match conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+        {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -131,26 +176,50 @@ mod tests {
     use super::*;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
-        move |name| vars.iter().find(|(key, _)| *key == name).map(|(_, value)| OsString::from(value))
+        move |name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| OsString::from(value))
+        }
     }
 
     #[test]
     fn ferry_ledger_wins_over_xdg_and_home() {
-        let vars = [("FERRY_LEDGER", "/srv/ferry.db"), ("XDG_DATA_HOME", "/xdg"), ("HOME", "/home/a")];
-        assert_eq!(default_path_from(env(&vars)), PathBuf::from("/srv/ferry.db"));
+        let vars = [
+            ("FERRY_LEDGER", "/srv/ferry.db"),
+            ("XDG_DATA_HOME", "/xdg"),
+            ("HOME", "/home/a"),
+        ];
+        assert_eq!(
+            default_path_from(env(&vars)),
+            PathBuf::from("/srv/ferry.db")
+        );
     }
 
     #[test]
     fn xdg_data_home_wins_over_home() {
-        let vars = [("FERRY_LEDGER", ""), ("XDG_DATA_HOME", "/xdg"), ("HOME", "/home/a")];
-        assert_eq!(default_path_from(env(&vars)), PathBuf::from("/xdg/ferry/ledger.sqlite"));
+        let vars = [
+            ("FERRY_LEDGER", ""),
+            ("XDG_DATA_HOME", "/xdg"),
+            ("HOME", "/home/a"),
+        ];
+        assert_eq!(
+            default_path_from(env(&vars)),
+            PathBuf::from("/xdg/ferry/ledger.sqlite")
+        );
     }
 
     #[test]
     fn home_is_the_fallback_and_a_relative_xdg_data_home_is_ignored() {
         let vars = [("XDG_DATA_HOME", "relative"), ("HOME", "/home/a")];
-        assert_eq!(default_path_from(env(&vars)), PathBuf::from("/home/a/.local/share/ferry/ledger.sqlite"));
-        assert_eq!(default_path_from(env(&[("HOME", "/home/a")])), PathBuf::from("/home/a/.local/share/ferry/ledger.sqlite"));
+        assert_eq!(
+            default_path_from(env(&vars)),
+            PathBuf::from("/home/a/.local/share/ferry/ledger.sqlite")
+        );
+        assert_eq!(
+            default_path_from(env(&[("HOME", "/home/a")])),
+            PathBuf::from("/home/a/.local/share/ferry/ledger.sqlite")
+        );
     }
 
     #[test]

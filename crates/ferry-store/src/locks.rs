@@ -69,7 +69,9 @@ impl Ledger {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(current) = read_lock(&tx, environment, service)? else {
-                return Err(StoreError::NotFound(format!("no lock on {service} in {environment} to renew")));
+                return Err(StoreError::NotFound(format!(
+                    "no lock on {service} in {environment} to renew"
+                )));
             };
             if current.holder.deployment_id != deployment_id {
                 return Err(StoreError::LockHeld(Box::new(current)));
@@ -85,7 +87,12 @@ impl Ledger {
 
     /// Releases the lock if `deployment_id` holds it; otherwise does nothing, so a
     /// deployment whose lease was taken over cannot release its successor's lock.
-    pub fn release_lock(&self, environment: &str, service: &str, deployment_id: &str) -> Result<(), StoreError> {
+    pub fn release_lock(
+        &self,
+        environment: &str,
+        service: &str,
+        deployment_id: &str,
+    ) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             conn.execute(
                 "DELETE FROM locks WHERE environment = ?1 AND service = ?2 AND deployment_id = ?3",
@@ -102,7 +109,11 @@ impl Ledger {
     }
 }
 
-fn read_lock(conn: &Connection, environment: &str, service: &str) -> Result<Option<LockInfo>, StoreError> {
+fn read_lock(
+    conn: &Connection,
+    environment: &str,
+    service: &str,
+) -> Result<Option<LockInfo>, StoreError> {
     let lock = conn
         .prepare_cached(
             "SELECT environment, service, deployment_id, who, host, pid, acquired_at, lease_until

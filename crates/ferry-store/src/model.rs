@@ -104,7 +104,9 @@ impl fmt::Display for Outcome {
 
 /// A string that is not one of [`Outcome`]'s names.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown deployment outcome {0:?} (expected one of: in_progress, succeeded, failed_rolled_back, failed_rollback_failed, failed, interrupted)")]
+#[error(
+    "unknown deployment outcome {0:?} (expected one of: in_progress, succeeded, failed_rolled_back, failed_rollback_failed, failed, interrupted)"
+)]
 pub struct ParseOutcomeError(pub String);
 
 impl FromStr for Outcome {
@@ -126,7 +128,10 @@ impl ToSql for Outcome {
 
 impl FromSql for Outcome {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        value.as_str()?.parse().map_err(|e: ParseOutcomeError| FromSqlError::Other(Box::new(e)))
+        value
+            .as_str()?
+            .parse()
+            .map_err(|e: ParseOutcomeError| FromSqlError::Other(Box::new(e)))
     }
 }
 
@@ -190,7 +195,11 @@ impl HistoryFilter {
     pub const DEFAULT_LIMIT: usize = 50;
 
     pub(crate) fn effective_limit(&self) -> i64 {
-        let limit = if self.limit == 0 { Self::DEFAULT_LIMIT } else { self.limit };
+        let limit = if self.limit == 0 {
+            Self::DEFAULT_LIMIT
+        } else {
+            self.limit
+        };
         i64::try_from(limit).unwrap_or(i64::MAX)
     }
 }
@@ -204,7 +213,11 @@ mod tests {
         for outcome in Outcome::ALL {
             assert_eq!(outcome.as_str().parse::<Outcome>(), Ok(outcome));
             let json = serde_json::to_string(&outcome).expect("serialize");
-            assert_eq!(json, format!("\"{}\"", outcome.as_str()), "serde and as_str agree");
+            assert_eq!(
+                json,
+                format!("\"{}\"", outcome.as_str()),
+                "serde and as_str agree"
+            );
         }
         assert!("rolled_back".parse::<Outcome>().is_err());
     }
@@ -235,6 +248,13 @@ mod tests {
     #[test]
     fn a_zero_limit_means_the_default() {
         assert_eq!(HistoryFilter::default().effective_limit(), 50);
-        assert_eq!(HistoryFilter { limit: 3, ..Default::default() }.effective_limit(), 3);
+        assert_eq!(
+            HistoryFilter {
+                limit: 3,
+                ..Default::default()
+            }
+            .effective_limit(),
+            3
+        );
     }
 }

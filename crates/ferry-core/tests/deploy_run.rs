@@ -1,0 +1,1252 @@
+//! A deploy run driven end to end through in-memory fakes of its ports: a scripted ECS, a
+//! registry, a clock whose `sleep` only moves time forward (a ten-minute timeout passes in
+//! an instant), a lock table and an observer that keeps everything it is told.
+//!
+//! Each test scripts how ECS moves the deployment ferry starts (completes, trips the circuit
+//! breaker, never finishes, is replaced, has its tasks stop) and checks both what ferry
+//! concluded and which calls it made to get there.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferry_core::ExitKind;
+use ferry_core::deploy::{Event, LockRefusal, Locks, Observer, Outcome, Phase, Request, Run, ServiceReport, Source, Trace};
+use ferry_core::platform::{
+    ClusterInfo, Clock, DeploymentInfo, Ecs, ImageInfo, PlatformError, PlatformResult, Registry, ServiceEvent, ServiceInfo, StoppedContainer,
+    StoppedTask, TaskDefinitionInfo,
+};
+use ferry_core::rolling::FailureCause;
+use ferry_core::template::Variables;
+use serde_json::{Value, json};
+
+const CLUSTER: &str = "main";
+const REGISTRY_HOST: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+/// The fake clock's start: 2023-11-14, in epoch milliseconds.
+const T0: i64 = 1_700_000_000_000;
+const DAY_MS: i64 = 86_400_000;
+const TEN_MINUTES: Duration = Duration::from_secs(600);
+
+fn td_arn(family: &str, revision: i32) -> String {
+    format!("arn:aws:ecs:eu-west-1:123456789012:task-definition/{family}:{revision}")
+}
+
+fn digest_of(tag: &str) -> String {
+    format!("sha256:{:0>64}", tag.replace('.', ""))
+}
+
+// ---------------------------------------------------------------------------------------
+// The clock
+// ---------------------------------------------------------------------------------------
+
+/// Time that moves only when ferry sleeps.
+struct FakeClock {
+    now: AtomicI64,
+}
+
+impl FakeClock {
+    fn new() -> Arc<Self> {
+        Arc::new(FakeClock { now: AtomicI64::new(T0) })
+    }
+}
+
+impl Clock for FakeClock {
+    fn now_ms(&self) -> i64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        let now = self.now.fetch_add(duration.as_millis() as i64, Ordering::SeqCst);
+        assert!(now < T0 + DAY_MS, "the run was still going after a fake day: it does not end");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ECS
+// ---------------------------------------------------------------------------------------
+
+/// One call made to the fake ECS: the operation, its arguments in words, and when.
+#[derive(Clone, Debug)]
+struct Call {
+    op: &'static str,
+    args: Vec<String>,
+    at: i64,
+}
+
+/// How a deployment moves, one step per DescribeServices that includes its service.
+#[derive(Clone, Debug)]
+enum Rollout {
+    /// COMPLETED on the K-th look.
+    CompleteAfter(u32),
+    /// All new tasks running `all_running_ms` after creation, COMPLETED at `completed_ms`;
+    /// before that nothing changes.
+    CompleteAt { all_running_ms: i64, completed_ms: i64 },
+    /// IN_PROGRESS forever, nothing changing.
+    Never,
+    /// FAILED by the circuit breaker on the `after`-th look (with an optional service event
+    /// in the same observation); ECS's rollback deployment, on the previous revision,
+    /// appears `rollback_delay` looks later (if the service has circuit-breaker rollback).
+    CircuitBreaker { after: u32, rollback_delay: u32, event: Option<&'static str> },
+    /// Someone else's deployment (another revision) becomes PRIMARY on the K-th look.
+    ReplacedAfter(u32),
+    /// From the `after`-th look on, one task of the deployment stops per look, as listed.
+    TasksStop { after: u32, stops: Vec<Stop> },
+}
+
+#[derive(Clone, Debug)]
+struct Stop {
+    reason: &'static str,
+    exit_code: Option<i32>,
+    container_reason: Option<&'static str>,
+}
+
+/// How a service's deployments behave in one test.
+#[derive(Clone, Debug)]
+struct Script {
+    /// Deployments to any revision other than the one the service started on.
+    forward: Rollout,
+    /// Deployments back to the revision the service started on.
+    rollback: Rollout,
+    /// What `roll_back_in_progress` (StopServiceDeployment ROLLBACK) answers.
+    stop_rollback: bool,
+    /// Whether UpdateService's answer already lists the new deployment.
+    list_new_deployment: bool,
+    circuit_breaker_rollback: bool,
+}
+
+impl Script {
+    fn new(forward: Rollout) -> Self {
+        Script { forward, rollback: Rollout::CompleteAfter(2), stop_rollback: true, list_new_deployment: true, circuit_breaker_rollback: true }
+    }
+    fn rollback(mut self, rollback: Rollout) -> Self {
+        self.rollback = rollback;
+        self
+    }
+    fn stop_rollback(mut self, answer: bool) -> Self {
+        self.stop_rollback = answer;
+        self
+    }
+}
+
+/// A deployment the fake moves along its script.
+#[derive(Clone, Debug)]
+struct Tracked {
+    id: String,
+    rollout: Rollout,
+    looks: u32,
+    created_at: i64,
+    over: bool,
+}
+
+struct FakeService {
+    info: ServiceInfo,
+    initial_td: String,
+    tracked: Vec<Tracked>,
+    stopped: Vec<StoppedTask>,
+    script: Script,
+    events_made: u32,
+}
+
+impl FakeService {
+    fn deployment_mut(&mut self, id: &str) -> &mut DeploymentInfo {
+        self.info.deployments.iter_mut().find(|d| d.id == id).expect("the deployment is listed")
+    }
+
+    fn push_event(&mut self, message: String, now: i64) {
+        self.events_made += 1;
+        let id = format!("{}-event-{}", self.info.name, self.events_made);
+        self.info.events.insert(0, ServiceEvent { id, created_at: now, message });
+    }
+
+    /// The deployment reached steady state: it is the only one left.
+    fn complete(&mut self, id: &str, now: i64) {
+        self.info.deployments.retain(|d| d.id == id);
+        let d = &mut self.info.deployments[0];
+        d.rollout_state = Some("COMPLETED".into());
+        d.running = d.desired;
+        d.pending = 0;
+        d.updated_at = now;
+        self.info.running = d.desired;
+        self.info.pending = 0;
+        for t in self.tracked.iter_mut().filter(|t| t.id == id) {
+            t.over = true;
+        }
+        let message = format!("(service {}) has reached a steady state.", self.info.name);
+        self.push_event(message, now);
+    }
+}
+
+/// Which deployment the fake started, why (`update`, `circuit-breaker`, `stop-rollback`,
+/// `someone-else`) and when.
+#[derive(Clone, Debug)]
+struct Created {
+    id: String,
+    task_definition: String,
+    cause: &'static str,
+    at: i64,
+}
+
+type Key = (String, String);
+
+#[derive(Default)]
+struct EcsState {
+    clusters: HashMap<String, ClusterInfo>,
+    services: BTreeMap<Key, FakeService>,
+    task_definitions: HashMap<String, TaskDefinitionInfo>,
+    calls: Vec<Call>,
+    created: Vec<Created>,
+    registered: Vec<Value>,
+    next_deployment: u32,
+    fail_register: bool,
+}
+
+impl EcsState {
+    /// A new PRIMARY deployment of `td`; the old PRIMARY becomes ACTIVE and stops following
+    /// its script.
+    fn start_deployment(&mut self, key: &Key, td: &str, rollout: Rollout, cause: &'static str, now: i64) -> String {
+        self.next_deployment += 1;
+        let id = format!("ecs-svc/{}", self.next_deployment);
+        let svc = self.services.get_mut(key).expect("service");
+        for d in svc.info.deployments.iter_mut().filter(|d| d.status == "PRIMARY") {
+            d.status = "ACTIVE".into();
+        }
+        for t in &mut svc.tracked {
+            t.over = true;
+        }
+        let desired = svc.info.desired;
+        svc.info.deployments.insert(
+            0,
+            DeploymentInfo {
+                id: id.clone(),
+                status: "PRIMARY".into(),
+                task_definition: td.to_string(),
+                desired,
+                running: 0,
+                pending: desired,
+                failed_tasks: 0,
+                rollout_state: Some("IN_PROGRESS".into()),
+                rollout_state_reason: Some("ECS deployment in progress.".into()),
+                created_at: now,
+                updated_at: now,
+            },
+        );
+        svc.info.task_definition = td.to_string();
+        svc.tracked.push(Tracked { id: id.clone(), rollout, looks: 0, created_at: now, over: false });
+        self.created.push(Created { id: id.clone(), task_definition: td.to_string(), cause, at: now });
+        id
+    }
+
+    /// One look at a service: every deployment still following its script takes a step.
+    fn advance(&mut self, key: &Key, now: i64) {
+        let count = self.services[key].tracked.len();
+        for i in 0..count {
+            let svc = self.services.get_mut(key).expect("service");
+            let t = &mut svc.tracked[i];
+            if t.over {
+                continue;
+            }
+            t.looks += 1;
+            let (id, looks, created_at, rollout) = (t.id.clone(), t.looks, t.created_at, t.rollout.clone());
+            let mut start: Option<(String, Rollout, &'static str)> = None;
+            match rollout {
+                Rollout::CompleteAfter(k) => {
+                    if looks >= k {
+                        svc.complete(&id, now);
+                    }
+                }
+                Rollout::CompleteAt { all_running_ms, completed_ms } => {
+                    let age = now - created_at;
+                    if age >= completed_ms {
+                        svc.complete(&id, now);
+                    } else if age >= all_running_ms {
+                        let d = svc.deployment_mut(&id);
+                        d.running = d.desired;
+                        d.pending = 0;
+                    }
+                }
+                Rollout::Never => {}
+                Rollout::CircuitBreaker { after, rollback_delay, event } => {
+                    if looks == after {
+                        let d = svc.deployment_mut(&id);
+                        d.rollout_state = Some("FAILED".into());
+                        d.rollout_state_reason = Some("ECS deployment circuit breaker: tasks failed to start.".into());
+                        d.running = 0;
+                        d.pending = 0;
+                        d.updated_at = now;
+                        if let Some(message) = event {
+                            svc.push_event(message.to_string(), now);
+                        }
+                    }
+                    if looks == after + rollback_delay {
+                        svc.tracked[i].over = true;
+                        if svc.info.circuit_breaker_rollback {
+                            start = Some((svc.initial_td.clone(), svc.script.rollback.clone(), "circuit-breaker"));
+                        }
+                    }
+                }
+                Rollout::ReplacedAfter(k) => {
+                    if looks == k {
+                        start = Some((td_arn(&svc.info.name, 99), Rollout::Never, "someone-else"));
+                    }
+                }
+                Rollout::TasksStop { after, stops } => {
+                    if looks >= after
+                        && let Some(stop) = stops.get((looks - after) as usize)
+                    {
+                        let n = svc.stopped.len() + 1;
+                        let d = svc.deployment_mut(&id);
+                        d.failed_tasks += 1;
+                        let td = d.task_definition.clone();
+                        let name = svc.info.name.clone();
+                        svc.stopped.push(StoppedTask {
+                            arn: format!("arn:aws:ecs:eu-west-1:123456789012:task/{CLUSTER}/{name}-{n}"),
+                            task_definition: td,
+                            started_by: Some(id.clone()),
+                            stop_code: Some("EssentialContainerExited".into()),
+                            stopped_reason: Some(stop.reason.into()),
+                            containers: vec![StoppedContainer {
+                                name: "web".into(),
+                                exit_code: stop.exit_code,
+                                reason: stop.container_reason.map(str::to_string),
+                                health_status: None,
+                            }],
+                            stopped_at: now,
+                        });
+                    }
+                }
+            }
+            if let Some((td, rollout, cause)) = start {
+                self.start_deployment(key, &td, rollout, cause, now);
+            }
+        }
+    }
+}
+
+/// ECS in memory, following a script per service.
+struct FakeEcs {
+    clock: Arc<FakeClock>,
+    state: Mutex<EcsState>,
+}
+
+impl FakeEcs {
+    fn new(clock: Arc<FakeClock>) -> Self {
+        let mut state = EcsState::default();
+        state.clusters.insert(CLUSTER.into(), ClusterInfo { arn: format!("arn:aws:ecs:eu-west-1:123456789012:cluster/{CLUSTER}"), status: "ACTIVE".into() });
+        FakeEcs { clock, state: Mutex::new(state) }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, EcsState> {
+        self.state.lock().expect("fake ECS state")
+    }
+
+    fn log(&self, op: &'static str, args: Vec<String>) {
+        let at = self.clock.now_ms();
+        self.state().calls.push(Call { op, args, at });
+    }
+
+    /// A service running revision 1 of its family (image 1.0.0, registered by ferry), steady.
+    fn add_service(&self, name: &str, script: Script) {
+        let mut state = self.state();
+        let arn = td_arn(name, 1);
+        let image = format!("{REGISTRY_HOST}/web:1.0.0");
+        let tags = vec![
+            ("ferry:version".to_string(), "1.0.0".to_string()),
+            ("ferry:digest".to_string(), digest_of("1.0.0")),
+            ("team".to_string(), "payments".to_string()),
+        ];
+        let definition = json!({
+            "taskDefinitionArn": arn,
+            "family": name,
+            "revision": 1,
+            "status": "ACTIVE",
+            "compatibilities": ["EC2"],
+            "registeredAt": T0 - DAY_MS,
+            "containerDefinitions": [{"name": "web", "image": image, "essential": true, "memory": 256}],
+            "tags": tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+        });
+        state.task_definitions.insert(arn.clone(), TaskDefinitionInfo { arn: arn.clone(), family: name.into(), revision: 1, definition, tags });
+        state.next_deployment += 1;
+        let deployment = DeploymentInfo {
+            id: format!("ecs-svc/{}", state.next_deployment),
+            status: "PRIMARY".into(),
+            task_definition: arn.clone(),
+            desired: 2,
+            running: 2,
+            rollout_state: Some("COMPLETED".into()),
+            created_at: T0 - DAY_MS,
+            updated_at: T0 - DAY_MS,
+            ..DeploymentInfo::default()
+        };
+        let info = ServiceInfo {
+            arn: format!("arn:aws:ecs:eu-west-1:123456789012:service/{CLUSTER}/{name}"),
+            name: name.into(),
+            status: "ACTIVE".into(),
+            task_definition: arn.clone(),
+            desired: 2,
+            running: 2,
+            pending: 0,
+            deployment_controller: "ECS".into(),
+            circuit_breaker_rollback: script.circuit_breaker_rollback,
+            deployments: vec![deployment],
+            events: vec![ServiceEvent {
+                id: format!("{name}-event-0"),
+                created_at: T0 - DAY_MS,
+                message: format!("(service {name}) has reached a steady state."),
+            }],
+        };
+        let service = FakeService { info, initial_td: arn, tracked: Vec::new(), stopped: Vec::new(), script, events_made: 0 };
+        state.services.insert((CLUSTER.to_string(), name.to_string()), service);
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.state().calls.clone()
+    }
+
+    fn calls_of(&self, op: &str) -> Vec<Call> {
+        self.calls().into_iter().filter(|c| c.op == op).collect()
+    }
+
+    fn count(&self, op: &str) -> usize {
+        self.calls_of(op).len()
+    }
+
+    /// The calls that change something in ECS.
+    fn mutations(&self) -> Vec<Call> {
+        self.calls().into_iter().filter(|c| matches!(c.op, "register_task_definition" | "update_service" | "roll_back_in_progress")).collect()
+    }
+
+    /// DescribeServices calls made after the last UpdateService of the forward deploys: the
+    /// watch loop's looks.
+    fn watch_describes(&self) -> Vec<Call> {
+        let calls = self.calls();
+        let last_update = calls.iter().rposition(|c| c.op == "update_service").expect("an update_service call");
+        calls[last_update..].iter().filter(|c| c.op == "describe_services").cloned().collect()
+    }
+
+    fn created(&self) -> Vec<Created> {
+        self.state().created.clone()
+    }
+
+    fn created_by(&self, cause: &str) -> Vec<Created> {
+        self.created().into_iter().filter(|c| c.cause == cause).collect()
+    }
+
+    fn with_service<T>(&self, name: &str, f: impl FnOnce(&mut FakeService) -> T) -> T {
+        let mut state = self.state();
+        f(state.services.get_mut(&(CLUSTER.to_string(), name.to_string())).expect("service"))
+    }
+}
+
+fn not_found(operation: &str, what: &str) -> PlatformError {
+    PlatformError::new(operation, Some("ClientException".into()), format!("{what} not found"))
+}
+
+impl Ecs for FakeEcs {
+    async fn describe_cluster(&self, cluster: &str) -> PlatformResult<Option<ClusterInfo>> {
+        self.log("describe_cluster", vec![cluster.into()]);
+        Ok(self.state().clusters.get(cluster).cloned())
+    }
+
+    async fn describe_services(&self, cluster: &str, services: &[String]) -> PlatformResult<Vec<ServiceInfo>> {
+        self.log("describe_services", services.to_vec());
+        if services.len() > 10 {
+            return Err(PlatformError::new("ecs:DescribeServices", Some("InvalidParameterException".into()), "at most 10 services per call"));
+        }
+        let now = self.clock.now_ms();
+        let mut state = self.state();
+        let mut out = Vec::new();
+        for name in services {
+            let key = (cluster.to_string(), name.clone());
+            if state.services.contains_key(&key) {
+                state.advance(&key, now);
+                out.push(state.services[&key].info.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn describe_task_definition(&self, task_definition: &str) -> PlatformResult<TaskDefinitionInfo> {
+        self.log("describe_task_definition", vec![task_definition.into()]);
+        self.state().task_definitions.get(task_definition).cloned().ok_or_else(|| not_found("ecs:DescribeTaskDefinition", task_definition))
+    }
+
+    fn validate_task_definition(&self, definition: &Value) -> Result<(), String> {
+        self.log("validate_task_definition", vec![]);
+        match definition.get("bad") {
+            Some(_) => Err("unknown member \"bad\"".into()),
+            None => Ok(()),
+        }
+    }
+
+    async fn register_task_definition(&self, definition: &Value) -> PlatformResult<TaskDefinitionInfo> {
+        let family = definition.get("family").and_then(Value::as_str).unwrap_or_default().to_string();
+        self.log("register_task_definition", vec![family.clone()]);
+        let mut state = self.state();
+        if state.fail_register {
+            return Err(PlatformError::new("ecs:RegisterTaskDefinition", Some("AccessDeniedException".into()), "not allowed"));
+        }
+        state.registered.push(definition.clone());
+        let revision = state.task_definitions.values().filter(|t| t.family == family).map(|t| t.revision).max().unwrap_or(0) + 1;
+        let arn = td_arn(&family, revision);
+        let tags: Vec<(String, String)> = definition
+            .get("tags")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| Some((t.get("key")?.as_str()?.to_string(), t.get("value")?.as_str()?.to_string())))
+            .collect();
+        let mut stored = definition.clone();
+        if let Some(object) = stored.as_object_mut() {
+            object.insert("taskDefinitionArn".into(), json!(arn));
+            object.insert("revision".into(), json!(revision));
+            object.insert("status".into(), json!("ACTIVE"));
+        }
+        let info = TaskDefinitionInfo { arn: arn.clone(), family, revision, definition: stored, tags };
+        state.task_definitions.insert(arn, info.clone());
+        Ok(info)
+    }
+
+    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str, force_new_deployment: bool) -> PlatformResult<ServiceInfo> {
+        self.log("update_service", vec![cluster.into(), service.into(), task_definition.into(), force_new_deployment.to_string()]);
+        let now = self.clock.now_ms();
+        let key = (cluster.to_string(), service.to_string());
+        let mut state = self.state();
+        if !state.task_definitions.contains_key(task_definition) {
+            return Err(not_found("ecs:UpdateService", task_definition));
+        }
+        let Some(svc) = state.services.get(&key) else {
+            return Err(PlatformError::new("ecs:UpdateService", Some("ServiceNotFoundException".into()), "service not found"));
+        };
+        let rollout = if task_definition == svc.initial_td { svc.script.rollback.clone() } else { svc.script.forward.clone() };
+        let list = svc.script.list_new_deployment;
+        let id = state.start_deployment(&key, task_definition, rollout, "update", now);
+        let mut answer = state.services[&key].info.clone();
+        if !list {
+            answer.deployments.retain(|d| d.id != id);
+        }
+        Ok(answer)
+    }
+
+    async fn stopped_tasks(&self, cluster: &str, deployment_id: &str) -> PlatformResult<Vec<StoppedTask>> {
+        self.log("stopped_tasks", vec![cluster.into(), deployment_id.into()]);
+        let state = self.state();
+        Ok(state
+            .services
+            .iter()
+            .filter(|((c, _), _)| c == cluster)
+            .flat_map(|(_, s)| s.stopped.iter().filter(|t| t.started_by.as_deref() == Some(deployment_id)).cloned())
+            .collect())
+    }
+
+    async fn roll_back_in_progress(&self, cluster: &str, service: &str) -> PlatformResult<bool> {
+        self.log("roll_back_in_progress", vec![cluster.into(), service.into()]);
+        let now = self.clock.now_ms();
+        let key = (cluster.to_string(), service.to_string());
+        let mut state = self.state();
+        let Some(svc) = state.services.get(&key) else { return Ok(false) };
+        let in_progress = svc.info.deployments.iter().any(|d| d.status == "PRIMARY" && d.rollout_state.as_deref() == Some("IN_PROGRESS"));
+        if !svc.script.stop_rollback || !in_progress {
+            return Ok(false);
+        }
+        let (td, rollout) = (svc.initial_td.clone(), svc.script.rollback.clone());
+        state.start_deployment(&key, &td, rollout, "stop-rollback", now);
+        Ok(true)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Registry, locks, observer
+// ---------------------------------------------------------------------------------------
+
+struct FakeRegistry {
+    /// (repository, tag) → digest.
+    images: Mutex<HashMap<(String, String), String>>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl FakeRegistry {
+    fn with_tags(tags: &[&str]) -> Self {
+        let images = tags.iter().map(|t| (("web".to_string(), t.to_string()), digest_of(t))).collect();
+        FakeRegistry { images: Mutex::new(images), calls: Mutex::new(Vec::new()) }
+    }
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("registry calls").clone()
+    }
+}
+
+impl Registry for FakeRegistry {
+    async fn resolve(&self, repository: &str, tag: &str) -> PlatformResult<Option<ImageInfo>> {
+        self.calls.lock().expect("registry calls").push(format!("{repository}:{tag}"));
+        let images = self.images.lock().expect("registry images");
+        Ok(images
+            .get(&(repository.to_string(), tag.to_string()))
+            .map(|digest| ImageInfo { repository_uri: format!("{REGISTRY_HOST}/{repository}"), digest: digest.clone() }))
+    }
+}
+
+#[derive(Default)]
+struct FakeLocks {
+    /// (environment, service) → the deployment holding it.
+    held: Mutex<HashMap<(String, String), String>>,
+    /// (operation, service, deployment id), in order.
+    log: Mutex<Vec<(&'static str, String, String)>>,
+}
+
+impl FakeLocks {
+    fn hold(&self, environment: &str, service: &str, deployment_id: &str) {
+        self.held.lock().expect("locks").insert((environment.into(), service.into()), deployment_id.into());
+    }
+    fn holder(&self, environment: &str, service: &str) -> Option<String> {
+        self.held.lock().expect("locks").get(&(environment.to_string(), service.to_string())).cloned()
+    }
+    fn log(&self) -> Vec<(&'static str, String, String)> {
+        self.log.lock().expect("lock log").clone()
+    }
+    fn ops(&self) -> Vec<&'static str> {
+        self.log().into_iter().map(|(op, _, _)| op).collect()
+    }
+    fn note(&self, op: &'static str, service: &str, deployment_id: &str) {
+        self.log.lock().expect("lock log").push((op, service.into(), deployment_id.into()));
+    }
+}
+
+impl Locks for FakeLocks {
+    fn lock(&self, environment: &str, service: &str, deployment_id: &str) -> Result<(), LockRefusal> {
+        self.note("lock", service, deployment_id);
+        let mut held = self.held.lock().expect("locks");
+        let key = (environment.to_string(), service.to_string());
+        match held.get(&key) {
+            Some(holder) if holder != deployment_id => Err(LockRefusal::Held(format!("held by {holder} since 10:02"))),
+            _ => {
+                held.insert(key, deployment_id.into());
+                Ok(())
+            }
+        }
+    }
+    fn renew(&self, environment: &str, service: &str, deployment_id: &str) -> Result<(), LockRefusal> {
+        self.note("renew", service, deployment_id);
+        match self.holder(environment, service) {
+            Some(holder) if holder == deployment_id => Ok(()),
+            other => Err(LockRefusal::Held(format!("held by {other:?}"))),
+        }
+    }
+    fn unlock(&self, environment: &str, service: &str, deployment_id: &str) {
+        self.note("unlock", service, deployment_id);
+        let mut held = self.held.lock().expect("locks");
+        let key = (environment.to_string(), service.to_string());
+        if held.get(&key).is_some_and(|h| h == deployment_id) {
+            held.remove(&key);
+        }
+    }
+}
+
+#[derive(Default)]
+struct RecordingObserver {
+    events: Mutex<Vec<Event>>,
+    records: Mutex<Vec<ServiceReport>>,
+}
+
+impl RecordingObserver {
+    fn events(&self) -> Vec<Event> {
+        self.events.lock().expect("events").clone()
+    }
+    fn records(&self) -> Vec<ServiceReport> {
+        self.records.lock().expect("records").clone()
+    }
+    fn stopped_tasks_reported(&self) -> usize {
+        self.events().iter().filter(|e| matches!(e, Event::TaskStopped { .. })).count()
+    }
+}
+
+impl Observer for RecordingObserver {
+    fn event(&self, _report: &ServiceReport, event: &Event) {
+        self.events.lock().expect("events").push(event.clone());
+    }
+    fn record(&self, report: &ServiceReport) {
+        self.records.lock().expect("records").push(report.clone());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The world a test runs in
+// ---------------------------------------------------------------------------------------
+
+struct World {
+    clock: Arc<FakeClock>,
+    ecs: FakeEcs,
+    registry: FakeRegistry,
+    locks: FakeLocks,
+    observer: RecordingObserver,
+}
+
+impl World {
+    /// Cluster `main`, and images web:1.0.0 (running) and web:1.1.0 (to deploy).
+    fn new() -> Self {
+        let clock = FakeClock::new();
+        World {
+            ecs: FakeEcs::new(clock.clone()),
+            clock,
+            registry: FakeRegistry::with_tags(&["1.0.0", "1.1.0"]),
+            locks: FakeLocks::default(),
+            observer: RecordingObserver::default(),
+        }
+    }
+
+    fn with_service(self, name: &str, script: Script) -> Self {
+        self.ecs.add_service(name, script);
+        self
+    }
+
+    fn run(&self) -> Run<'_, FakeEcs, FakeRegistry, FakeClock, FakeLocks, RecordingObserver> {
+        Run { ecs: &self.ecs, registry: &self.registry, clock: &*self.clock, locks: &self.locks, observer: &self.observer }
+    }
+
+    fn deploy(&self, requests: &[Request]) -> Vec<ServiceReport> {
+        futures::executor::block_on(self.run().deploy(requests))
+    }
+
+    fn deploy_one(&self, request: Request) -> ServiceReport {
+        self.deploy(&[request]).remove(0)
+    }
+
+    fn plan(&self, requests: &[Request]) -> Vec<ServiceReport> {
+        futures::executor::block_on(self.run().plan(requests))
+    }
+}
+
+const TEMPLATE: &str = r#"{
+  "family": "{{ ecs_service }}",
+  "containerDefinitions": [{"name": "web", "image": "{{ image }}", "essential": true, "memory": 256}],
+  "tags": [{"key": "team", "value": "payments"}]
+}"#;
+
+/// A deploy of web:`version` to the ECS service `service` in prod, from the template.
+fn request(service: &str, version: &str) -> Request {
+    Request {
+        environment: "prod".into(),
+        service: service.into(),
+        ecs_service: service.into(),
+        cluster: CLUSTER.into(),
+        version: Some(version.into()),
+        repository: "web".into(),
+        container: "web".into(),
+        source: Source::Template { name: format!("{service}.json"), text: TEMPLATE.into() },
+        variables: Variables {
+            environment: "prod".into(),
+            service: service.into(),
+            ecs_service: service.into(),
+            cluster: CLUSTER.into(),
+            region: "eu-west-1".into(),
+            account: "123456789012".into(),
+            ..Variables::default()
+        },
+        pin_digest: false,
+        timeout: TEN_MINUTES,
+        max_task_failures: 3,
+        trace: Trace {
+            deployment_id: format!("fd-{service}"),
+            who: "alice".into(),
+            commit: Some("abc1234".into()),
+            commit_message: Some("Ship the new checkout".into()),
+        },
+        kind: "deploy",
+    }
+}
+
+fn stop(reason: &'static str, exit_code: Option<i32>, container_reason: Option<&'static str>) -> Stop {
+    Stop { reason, exit_code, container_reason }
+}
+
+fn assert_nothing_changed(world: &World) {
+    assert!(world.ecs.mutations().is_empty(), "no mutation expected, got {:?}", world.ecs.mutations());
+    assert!(world.locks.log().is_empty(), "the lock was not to be touched: {:?}", world.locks.log());
+}
+
+// ---------------------------------------------------------------------------------------
+// Success
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_deploy_that_completes_registers_once_updates_once_and_reports_our_deployment() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(3)));
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(report.exit_kind(), ExitKind::Ok);
+    assert_eq!(world.ecs.count("register_task_definition"), 1);
+    assert_eq!(world.ecs.count("update_service"), 1);
+    assert_eq!(world.ecs.count("roll_back_in_progress"), 0);
+
+    let ours = world.ecs.created_by("update");
+    assert_eq!(ours.len(), 1);
+    assert_eq!(report.ecs_deployment_id.as_deref(), Some(ours[0].id.as_str()));
+    assert_eq!(report.from_version.as_deref(), Some("1.0.0"));
+    assert_eq!(report.to_version.as_deref(), Some("1.1.0"));
+    assert_eq!(report.from_task_definition.as_deref(), Some(td_arn("web", 1).as_str()));
+    assert_eq!(report.to_task_definition.as_deref(), Some(td_arn("web", 2).as_str()));
+    assert_eq!(report.to_digest.as_deref(), Some(digest_of("1.1.0").as_str()));
+    assert_eq!(report.image.as_deref(), Some(format!("{REGISTRY_HOST}/web:1.1.0").as_str()));
+    assert_eq!((report.running, report.desired), (2, 2));
+    assert!(report.finished_at.is_some());
+
+    // UpdateService got the revision just registered, and the revision carries the trace.
+    let update = &world.ecs.calls_of("update_service")[0];
+    assert_eq!(update.args, vec![CLUSTER.to_string(), "web".into(), td_arn("web", 2), "false".into()]);
+    let registered = world.ecs.state().registered[0].clone();
+    assert_eq!(registered["containerDefinitions"][0]["image"], format!("{REGISTRY_HOST}/web:1.1.0"));
+    let tags = registered["tags"].as_array().expect("tags");
+    let tag = |key: &str| tags.iter().find(|t| t["key"] == key).map(|t| t["value"].clone());
+    assert_eq!(tag("ferry:version"), Some(json!("1.1.0")));
+    assert_eq!(tag("ferry:deployment"), Some(json!("fd-web")));
+    assert_eq!(tag("ferry:commit"), Some(json!("abc1234")));
+    assert_eq!(tag("team"), Some(json!("payments")), "the template's own tags stay");
+
+    // The lock was taken, then released.
+    assert_eq!(world.locks.ops(), vec!["lock", "unlock"]);
+    assert_eq!(world.locks.holder("prod", "web"), None);
+
+    // The ledger saw it start changing things and end.
+    let records = world.observer.records();
+    assert!(records.len() >= 2);
+    assert_eq!(records.last().map(|r| r.outcome), Some(Outcome::Succeeded));
+    let events = world.observer.events();
+    assert!(events.iter().any(|e| matches!(e, Event::EcsEvent { message, .. } if message.contains("steady state"))), "{events:?}");
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::EcsEvent { created_at, .. } if *created_at < T0)),
+        "events from before the deploy are not reported"
+    );
+    assert!(matches!(events.last(), Some(Event::Finished { outcome: Outcome::Succeeded, .. })));
+}
+
+#[test]
+fn a_deploy_from_the_live_revision_changes_only_the_image_and_ferrys_tags() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(2)));
+    let mut live = request("web", "1.1.0");
+    live.source = Source::Live;
+    let report = world.deploy_one(live);
+
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(report.changes.len(), 1, "{:?}", report.changes);
+    assert!(report.changes[0].path.contains("image"), "{:?}", report.changes);
+    let registered = world.ecs.state().registered[0].clone();
+    for read_only in ["taskDefinitionArn", "revision", "status", "compatibilities", "registeredAt"] {
+        assert!(registered.get(read_only).is_none(), "{read_only} must not be sent back to RegisterTaskDefinition");
+    }
+    assert_eq!(registered["containerDefinitions"][0]["image"], format!("{REGISTRY_HOST}/web:1.1.0"));
+    let tags = registered["tags"].as_array().expect("tags");
+    assert_eq!(tags.iter().filter(|t| t["key"] == "ferry:version").count(), 1);
+    assert!(tags.iter().any(|t| t["key"] == "ferry:version" && t["value"] == "1.1.0"));
+    assert!(tags.iter().any(|t| t["key"] == "team" && t["value"] == "payments"));
+}
+
+#[test]
+fn a_deployment_not_yet_listed_by_update_service_is_adopted_on_a_later_look() {
+    let mut script = Script::new(Rollout::CompleteAfter(3));
+    script.list_new_deployment = false;
+    let world = World::new().with_service("web", script);
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(report.ecs_deployment_id.as_deref(), Some(world.ecs.created_by("update")[0].id.as_str()));
+}
+
+// ---------------------------------------------------------------------------------------
+// Refusals before anything changes
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_version_missing_from_the_registry_is_refused_before_anything_changes() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    let report = world.deploy_one(request("web", "9.9.9"));
+
+    assert_eq!(report.outcome, Outcome::Refused);
+    assert!(!report.invalid_input, "a missing image is the platform's state, not bad input");
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused);
+    assert!(report.reason.as_deref().is_some_and(|r| r.contains("web:9.9.9") && r.contains("not found")), "{:?}", report.reason);
+    assert_eq!(world.registry.calls(), vec!["web:9.9.9"]);
+    assert_nothing_changed(&world);
+    assert!(world.observer.records().is_empty(), "nothing changed, so nothing goes in the ledger");
+}
+
+#[test]
+fn an_invalid_version_is_bad_input_and_is_refused_before_any_call() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    let report = world.deploy_one(request("web", "1.0/x"));
+
+    assert_eq!(report.outcome, Outcome::Refused);
+    assert!(report.invalid_input);
+    assert_eq!(report.exit_kind(), ExitKind::InvalidInput);
+    assert!(report.reason.as_deref().is_some_and(|r| r.contains("'/'")), "{:?}", report.reason);
+    assert!(world.registry.calls().is_empty(), "the registry is not asked about a version that cannot be a tag");
+    assert!(world.ecs.calls().is_empty(), "ECS is not called either: {:?}", world.ecs.calls());
+    assert_nothing_changed(&world);
+}
+
+#[test]
+fn a_template_that_ecs_would_reject_is_bad_input() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    let mut bad = request("web", "1.1.0");
+    bad.source = Source::Template { name: "web.json".into(), text: TEMPLATE.replacen('{', r#"{"bad": 1,"#, 1) };
+    let report = world.deploy_one(bad);
+
+    assert_eq!(report.outcome, Outcome::Refused);
+    assert_eq!(report.exit_kind(), ExitKind::InvalidInput);
+    assert!(report.reason.as_deref().is_some_and(|r| r.contains("bad")), "{:?}", report.reason);
+    assert_nothing_changed(&world);
+}
+
+#[test]
+fn a_service_that_is_not_active_is_refused_without_a_change() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    world.ecs.with_service("web", |s| s.info.status = "DRAINING".into());
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::Refused);
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused);
+    assert!(report.reason.as_deref().is_some_and(|r| r.contains("DRAINING")), "{:?}", report.reason);
+    assert_nothing_changed(&world);
+}
+
+#[test]
+fn a_missing_service_or_a_missing_or_inactive_cluster_is_refused_without_a_change() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    let mut elsewhere = request("web", "1.1.0");
+    elsewhere.cluster = "nowhere".into();
+    let missing_service = request("api", "1.1.0");
+    let reports = world.deploy(&[elsewhere, missing_service]);
+
+    for report in &reports {
+        assert_eq!(report.outcome, Outcome::Refused, "{report:?}");
+        assert!(!report.invalid_input);
+        assert_eq!(report.exit_kind(), ExitKind::PreflightRefused);
+    }
+    assert!(reports[0].reason.as_deref().is_some_and(|r| r.contains("cluster nowhere not found")), "{:?}", reports[0].reason);
+    assert!(reports[1].reason.as_deref().is_some_and(|r| r.contains("service api not found")), "{:?}", reports[1].reason);
+    assert_nothing_changed(&world);
+
+    world.ecs.state().clusters.get_mut(CLUSTER).expect("cluster").status = "INACTIVE".into();
+    let report = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(report.outcome, Outcome::Refused);
+    assert!(report.reason.as_deref().is_some_and(|r| r.contains("INACTIVE")), "{:?}", report.reason);
+    assert_nothing_changed(&world);
+}
+
+#[test]
+fn a_held_lock_stops_the_deploy_and_is_left_to_its_holder() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    world.locks.hold("prod", "web", "fd-someone-else");
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::LockHeld);
+    assert_eq!(report.exit_kind(), ExitKind::LockHeld);
+    assert!(report.reason.as_deref().is_some_and(|r| r.contains("fd-someone-else")), "{:?}", report.reason);
+    assert!(world.ecs.mutations().is_empty(), "{:?}", world.ecs.mutations());
+    assert_eq!(world.locks.ops(), vec!["lock"], "no unlock of someone else's lock");
+    assert_eq!(world.locks.holder("prod", "web").as_deref(), Some("fd-someone-else"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Failures and rollbacks
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_circuit_breaker_failure_is_rolled_back_by_ecs_and_ferry_only_watches() {
+    let world = World::new().with_service("web", Script::new(Rollout::CircuitBreaker { after: 2, rollback_delay: 0, event: None }));
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.exit_kind(), ExitKind::FailedRolledBack);
+    assert_eq!(report.cause, Some(FailureCause::CircuitBreaker));
+    assert_eq!(world.ecs.count("update_service"), 1, "ferry does not race ECS's rollback with its own");
+    assert_eq!(world.ecs.count("roll_back_in_progress"), 0);
+    let rollback = world.ecs.created_by("circuit-breaker");
+    assert_eq!(rollback.len(), 1);
+    assert_eq!(rollback[0].task_definition, td_arn("web", 1));
+    assert_eq!(report.rollback_deployment_id.as_deref(), Some(rollback[0].id.as_str()));
+    assert_eq!(report.ecs_deployment_id.as_deref(), Some(world.ecs.created_by("update")[0].id.as_str()));
+    assert!(report.reason.as_deref().is_some_and(|r| r.contains("circuit breaker") && r.contains("rolled back to web:1")), "{:?}", report.reason);
+    assert_eq!(world.locks.holder("prod", "web"), None);
+}
+
+#[test]
+fn a_circuit_breaker_rollback_that_appears_a_look_later_is_still_left_to_ecs() {
+    let world = World::new().with_service("web", Script::new(Rollout::CircuitBreaker { after: 2, rollback_delay: 2, event: None }));
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::CircuitBreaker));
+    assert_eq!(world.ecs.count("update_service"), 1);
+    assert_eq!(world.ecs.count("roll_back_in_progress"), 0);
+    assert_eq!(report.rollback_deployment_id.as_deref(), Some(world.ecs.created_by("circuit-breaker")[0].id.as_str()));
+}
+
+#[test]
+fn a_circuit_breaker_without_rollback_leaves_the_rollback_to_ferry() {
+    let mut script = Script::new(Rollout::CircuitBreaker { after: 2, rollback_delay: 0, event: None });
+    script.circuit_breaker_rollback = false;
+    let world = World::new().with_service("web", script);
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::CircuitBreaker));
+    // Our deployment is FAILED, not in progress: StopServiceDeployment has nothing to stop,
+    // so ferry rolls back with UpdateService.
+    let updates = world.ecs.calls_of("update_service");
+    assert_eq!(updates.len(), 2);
+    assert_eq!(updates[1].args[2], td_arn("web", 1));
+}
+
+#[test]
+fn an_unplaceable_event_of_the_failed_deploy_does_not_fail_ecss_rollback() {
+    // The circuit breaker fails ours; the same observation carries the "unable to place"
+    // event that explains why. ECS's rollback to web:1 then completes normally.
+    let event = "(service web) was unable to place a task because no container instance met all of its requirements.";
+    let world = World::new().with_service("web", Script::new(Rollout::CircuitBreaker { after: 2, rollback_delay: 0, event: Some(event) }));
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    let rollback = world.ecs.created_by("circuit-breaker");
+    assert_eq!(rollback.len(), 1);
+    let completed = world.ecs.with_service("web", |s| s.info.deployments.iter().map(|d| (d.id.clone(), d.rollout_state.clone())).collect::<Vec<_>>());
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "reason: {:?}; deployments when ferry stopped: {completed:?}", report.reason);
+    assert_eq!(report.exit_kind(), ExitKind::FailedRolledBack);
+}
+
+#[test]
+fn a_deployment_that_never_completes_times_out_and_is_stopped_with_a_rollback() {
+    let world = World::new().with_service("web", Script::new(Rollout::Never));
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::Timeout));
+    assert!(report.reason.as_deref().is_some_and(|r| r.contains("did not complete within 10m")), "{:?}", report.reason);
+    assert_eq!(world.ecs.count("roll_back_in_progress"), 1);
+    assert_eq!(world.ecs.count("update_service"), 1, "StopServiceDeployment did it; no second UpdateService");
+    let rollback = world.ecs.created_by("stop-rollback");
+    assert_eq!(rollback.len(), 1);
+    assert_eq!(report.rollback_deployment_id.as_deref(), Some(rollback[0].id.as_str()));
+    // The timeout counted from the update, on the fake clock.
+    let updated_at = world.ecs.calls_of("update_service")[0].at;
+    let stopped_at = world.ecs.calls_of("roll_back_in_progress")[0].at;
+    assert!(stopped_at - updated_at >= 600_000, "stopped {} ms after the update", stopped_at - updated_at);
+    assert!(stopped_at - updated_at <= 611_000, "stopped {} ms after the update", stopped_at - updated_at);
+    // The lock was kept alive over the ten minutes, then released.
+    assert!(world.locks.ops().iter().filter(|op| **op == "renew").count() >= 10, "{:?}", world.locks.ops());
+    assert_eq!(world.locks.holder("prod", "web"), None);
+}
+
+#[test]
+fn a_timeout_without_stop_service_deployment_rolls_back_with_update_service() {
+    let world = World::new().with_service("web", Script::new(Rollout::Never).stop_rollback(false));
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::Timeout));
+    assert_eq!(world.ecs.count("roll_back_in_progress"), 1);
+    let updates = world.ecs.calls_of("update_service");
+    assert_eq!(updates.len(), 2);
+    assert_eq!(updates[1].args, vec![CLUSTER.to_string(), "web".into(), td_arn("web", 1), "false".into()]);
+    let created = world.ecs.created_by("update");
+    assert_eq!(report.rollback_deployment_id.as_deref(), Some(created[1].id.as_str()));
+    assert_eq!(report.ecs_deployment_id.as_deref(), Some(created[0].id.as_str()));
+}
+
+#[test]
+fn an_image_pull_failure_fails_the_deploy_at_the_first_stopped_task() {
+    let pull = "CannotPullContainerError: pull image manifest has been retried 5 time(s): not found";
+    let stops = vec![
+        stop(pull, None, Some(pull)),
+        stop("Essential container in task exited", Some(1), None),
+        stop("Essential container in task exited", Some(1), None),
+    ];
+    let mut req = request("web", "1.1.0");
+    req.max_task_failures = 3;
+    let world = World::new().with_service("web", Script::new(Rollout::TasksStop { after: 1, stops }));
+    let report = world.deploy_one(req);
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::ImagePull));
+    assert!(report.reason.as_deref().is_some_and(|r| r.contains("CannotPullContainerError")), "{:?}", report.reason);
+    assert_eq!(world.observer.stopped_tasks_reported(), 1, "it did not wait for more tasks to stop");
+    assert_eq!(world.ecs.count("stopped_tasks"), 1);
+    assert_eq!(world.ecs.calls_of("stopped_tasks")[0].args[1], world.ecs.created_by("update")[0].id);
+    assert_eq!(world.ecs.count("roll_back_in_progress"), 1);
+}
+
+#[test]
+fn tasks_that_keep_exiting_fail_the_deploy_at_max_task_failures() {
+    let stops = (0..5).map(|_| stop("Essential container in task exited", Some(137), None)).collect();
+    let world = World::new().with_service("web", Script::new(Rollout::TasksStop { after: 1, stops }));
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::TaskFailures));
+    assert!(report.reason.as_deref().is_some_and(|r| r.contains("3 tasks") && r.contains("exited with code 137")), "{:?}", report.reason);
+    assert_eq!(world.observer.stopped_tasks_reported(), 3);
+}
+
+#[test]
+fn a_deployment_replaced_by_someone_else_is_not_rolled_back() {
+    let world = World::new().with_service("web", Script::new(Rollout::ReplacedAfter(2)));
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::RollbackFailed, "{:?}", report.reason);
+    assert_eq!(report.exit_kind(), ExitKind::RollbackFailed);
+    assert_eq!(report.cause, Some(FailureCause::Replaced));
+    let theirs = world.ecs.created_by("someone-else");
+    assert_eq!(theirs.len(), 1);
+    assert!(report.reason.as_deref().is_some_and(|r| r.contains(&theirs[0].id) && r.contains("web:99")), "{:?}", report.reason);
+    assert_eq!(world.ecs.count("update_service"), 1, "their deployment is left alone");
+    assert_eq!(world.ecs.count("roll_back_in_progress"), 0);
+    assert_eq!(world.locks.holder("prod", "web"), None);
+}
+
+#[test]
+fn a_rollback_that_never_completes_is_a_failed_rollback() {
+    let script = Script::new(Rollout::CircuitBreaker { after: 2, rollback_delay: 0, event: None }).rollback(Rollout::Never);
+    let world = World::new().with_service("web", script);
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::RollbackFailed, "{:?}", report.reason);
+    assert_eq!(report.exit_kind(), ExitKind::RollbackFailed);
+    assert_eq!(report.cause, Some(FailureCause::CircuitBreaker), "the first cause is the one reported");
+    assert!(report.reason.as_deref().is_some_and(|r| r.contains("the rollback failed too") && r.contains("did not complete")), "{:?}", report.reason);
+    assert_eq!(world.ecs.count("update_service"), 1);
+    let rolling_back = world.observer.events().iter().filter(|e| matches!(e, Event::Phase { phase: Phase::RollingBack, .. })).count();
+    assert_eq!(rolling_back, 1);
+    assert_eq!(world.locks.holder("prod", "web"), None);
+}
+
+#[test]
+fn a_timed_out_rollback_started_by_ferry_is_a_failed_rollback() {
+    let world = World::new().with_service("web", Script::new(Rollout::Never).rollback(Rollout::Never));
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::RollbackFailed, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::Timeout));
+    assert_eq!(world.ecs.count("roll_back_in_progress"), 1, "one rollback, not a rollback of the rollback");
+}
+
+#[test]
+fn a_failed_registration_is_recorded_as_ended() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    world.ecs.state().fail_register = true;
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::Error);
+    assert_eq!(world.ecs.count("update_service"), 0);
+    assert_eq!(world.locks.holder("prod", "web"), None);
+    let records = world.observer.records();
+    assert!(!records.is_empty(), "the deploy was recorded once it held the lock");
+    let last = records.last().expect("a record");
+    assert_eq!((last.outcome, last.finished_at.is_some()), (Outcome::Error, true), "the last record is still {last:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The API budget
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn services_of_one_cluster_are_watched_with_one_describe_services_call_per_look() {
+    let single = World::new().with_service("web", Script::new(Rollout::CompleteAfter(3)));
+    assert_eq!(single.deploy_one(request("web", "1.1.0")).outcome, Outcome::Succeeded);
+    let single_looks = single.ecs.watch_describes().len();
+
+    let names = ["api", "web", "worker"];
+    let mut world = World::new();
+    for name in names {
+        world = world.with_service(name, Script::new(Rollout::CompleteAfter(3)));
+    }
+    let requests: Vec<Request> = names.iter().map(|n| request(n, "1.1.0")).collect();
+    let reports = world.deploy(&requests);
+    for report in &reports {
+        assert_eq!(report.outcome, Outcome::Succeeded, "{}: {:?}", report.service, report.reason);
+    }
+
+    let looks = world.ecs.watch_describes();
+    assert!(looks.len() <= single_looks + 1, "{} looks for three services, {single_looks} for one", looks.len());
+    for look in &looks {
+        let mut asked = look.args.clone();
+        asked.sort();
+        assert_eq!(asked, names, "every look describes the three together");
+    }
+}
+
+#[test]
+fn no_describe_services_call_names_more_than_ten_services() {
+    let names: Vec<String> = (1..=12).map(|i| format!("svc{i:02}")).collect();
+    let mut world = World::new();
+    for name in &names {
+        world = world.with_service(name, Script::new(Rollout::CompleteAfter(2)));
+    }
+    let requests: Vec<Request> = names.iter().map(|n| request(n, "1.1.0")).collect();
+    let reports = world.deploy(&requests);
+    for report in &reports {
+        assert_eq!(report.outcome, Outcome::Succeeded, "{}: {:?}", report.service, report.reason);
+    }
+
+    for call in world.ecs.calls_of("describe_services") {
+        assert!(call.args.len() <= 10, "{} names in one call", call.args.len());
+    }
+    let looks = world.ecs.watch_describes();
+    let mut sizes: Vec<usize> = looks.iter().take(2).map(|c| c.args.len()).collect();
+    sizes.sort();
+    assert_eq!(sizes, vec![2, 10], "the first look is split 10 + 2");
+}
+
+#[test]
+fn a_slow_rollout_is_polled_with_backoff_and_returns_within_a_fast_poll_of_completing() {
+    const ALL_RUNNING_MS: i64 = 290_000;
+    const COMPLETED_MS: i64 = 300_000;
+    let world =
+        World::new().with_service("web", Script::new(Rollout::CompleteAt { all_running_ms: ALL_RUNNING_MS, completed_ms: COMPLETED_MS }));
+    let report = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+
+    let created_at = world.ecs.created_by("update")[0].at;
+    let completed_at = created_at + COMPLETED_MS;
+    let finished_at = report.finished_at.expect("finished");
+    assert!(finished_at >= completed_at);
+    assert!(finished_at - completed_at <= 500, "returned {} ms after ECS completed", finished_at - completed_at);
+
+    let looks = world.ecs.watch_describes();
+    // Polling every 0.5 s for five minutes would be 600 looks.
+    assert!(looks.len() < 150, "{} DescribeServices calls for a five-minute rollout", looks.len());
+    let gaps: Vec<(i64, i64)> = looks.windows(2).map(|w| (w[1].at - created_at, w[1].at - w[0].at)).collect();
+    let longest = gaps.iter().map(|&(_, gap)| gap).max().unwrap_or(0);
+    assert!(longest >= 5_000, "it backs off while nothing changes (longest gap {longest} ms)");
+    assert!(longest <= 10_000, "but looks at least every 10 s (longest gap {longest} ms)");
+    for &(at, gap) in gaps.iter().filter(|&&(at, _)| at > ALL_RUNNING_MS + 10_000) {
+        assert!(gap <= 500, "near completion it polls fast, but waited {gap} ms at {at} ms");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Plan
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_plan_shows_the_diff_and_changes_nothing() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    let reports = world.plan(&[request("web", "1.1.0"), request("web", "1.0.0")]);
+
+    let new_image = &reports[0];
+    assert_eq!(new_image.outcome, Outcome::Planned, "{:?}", new_image.reason);
+    assert_eq!(new_image.exit_kind(), ExitKind::Ok);
+    assert_eq!(new_image.changes.len(), 1, "{:?}", new_image.changes);
+    let change = &new_image.changes[0];
+    assert!(change.path.contains("image"), "{change:?}");
+    assert_eq!(change.old, Some(json!(format!("{REGISTRY_HOST}/web:1.0.0"))));
+    assert_eq!(change.new, Some(json!(format!("{REGISTRY_HOST}/web:1.1.0"))));
+    assert_eq!(new_image.from_version.as_deref(), Some("1.0.0"));
+    assert_eq!(new_image.to_digest.as_deref(), Some(digest_of("1.1.0").as_str()));
+    assert!(new_image.finished_at.is_some());
+
+    let same_image = &reports[1];
+    assert_eq!(same_image.outcome, Outcome::Planned);
+    assert!(same_image.changes.is_empty(), "read-only members, API defaults and ferry's tags are not changes: {:?}", same_image.changes);
+
+    assert_nothing_changed(&world);
+    assert!(world.observer.records().is_empty());
+    assert!(world.ecs.calls().iter().all(|c| c.op != "stopped_tasks"));
+}
