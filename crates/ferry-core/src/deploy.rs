@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::ExitKind;
-use crate::platform::{Clock, Ecs, PlatformError, Registry, ServiceEvent, ServiceInfo, StoppedTask, TaskDefinitionInfo};
+use crate::platform::{Clock, ClusterInfo, Ecs, PlatformError, Registry, ServiceEvent, ServiceInfo, StoppedTask, TaskDefinitionInfo};
 use crate::rolling::{Assessment, FailureCause, Progress, Watch, poll_interval, short_task_definition, stop_reason};
 use crate::taskdef::{self, Change};
 use crate::template::{self, Variables};
@@ -69,6 +69,16 @@ pub struct Request {
     pub trace: Trace,
     /// "deploy" or "rollback".
     pub kind: &'static str,
+}
+
+impl Request {
+    /// What is wrong with the version, when it cannot be an image tag.
+    fn version_error(&self) -> Option<String> {
+        match (&self.version, &self.source) {
+            (Some(version), Source::Template { .. } | Source::Live) => crate::check_version(version).err(),
+            _ => None,
+        }
+    }
 }
 
 /// How a service's deploy ended.
@@ -263,7 +273,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     /// Preflight only: what each service would become, and the diff. Changes nothing.
     pub async fn plan(&self, requests: &[Request]) -> Vec<ServiceReport> {
         let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
-        let prepared = futures::future::join_all(requests.iter().zip(reports.iter_mut()).map(|(r, rep)| self.preflight(r, rep))).await;
+        let snapshot = self.snapshot(requests).await;
+        let prepared =
+            futures::future::join_all(requests.iter().zip(reports.iter_mut()).map(|(r, rep)| self.preflight(r, rep, &snapshot))).await;
         for (report, prepared) in reports.iter_mut().zip(prepared) {
             if prepared.is_some() {
                 report.outcome = Outcome::Planned;
@@ -276,7 +288,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     /// Deploys every request; returns one report per request, in order.
     pub async fn deploy(&self, requests: &[Request]) -> Vec<ServiceReport> {
         let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
-        let prepared = futures::future::join_all(requests.iter().zip(reports.iter_mut()).map(|(r, rep)| self.preflight(r, rep))).await;
+        let snapshot = self.snapshot(requests).await;
+        let prepared =
+            futures::future::join_all(requests.iter().zip(reports.iter_mut()).map(|(r, rep)| self.preflight(r, rep, &snapshot))).await;
         let started = futures::future::join_all(
             requests
                 .iter()
@@ -341,8 +355,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     }
 
     /// Checks everything that can be checked without changing anything.
-    async fn preflight(&self, request: &Request, report: &mut ServiceReport) -> Option<Prepared> {
-        match self.try_preflight(request, report).await {
+    async fn preflight(&self, request: &Request, report: &mut ServiceReport, snapshot: &Snapshot) -> Option<Prepared> {
+        match self.try_preflight(request, report, snapshot).await {
             Ok(prepared) => {
                 let message = match &prepared.target {
                     Target::Register(_) => format!(
@@ -375,13 +389,36 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         }
     }
 
-    async fn try_preflight(&self, request: &Request, report: &mut ServiceReport) -> Result<Prepared, Refusal> {
-        if let Some(version) = &request.version
-            && !matches!(request.source, Source::Revision(_))
-        {
-            crate::check_version(version).map_err(Refusal::input)?;
+    /// The clusters and services of a run, described once up front: one DescribeClusters per
+    /// cluster and one DescribeServices per ten services, however many services deploy.
+    async fn snapshot(&self, requests: &[Request]) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        let mut by_cluster: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        // A request with a bad version is refused before any call, so it is not described.
+        for r in requests.iter().filter(|r| r.version_error().is_none()) {
+            let names = by_cluster.entry(r.cluster.as_str()).or_default();
+            if !names.contains(&r.ecs_service) {
+                names.push(r.ecs_service.clone());
+            }
         }
-        let cluster = self.ecs.describe_cluster(&request.cluster).await.map_err(Refusal::platform)?;
+        for (cluster, names) in by_cluster {
+            snapshot.clusters.insert(cluster.to_string(), self.ecs.describe_cluster(cluster).await);
+            for chunk in names.chunks(10) {
+                let described = self.ecs.describe_services(cluster, chunk).await;
+                for name in chunk {
+                    let found = described.as_ref().map(|list| list.iter().find(|s| &s.name == name).cloned()).map_err(Clone::clone);
+                    snapshot.services.insert((cluster.to_string(), name.clone()), found);
+                }
+            }
+        }
+        snapshot
+    }
+
+    async fn try_preflight(&self, request: &Request, report: &mut ServiceReport, snapshot: &Snapshot) -> Result<Prepared, Refusal> {
+        if let Some(error) = request.version_error() {
+            return Err(Refusal::input(error));
+        }
+        let cluster = snapshot.clusters.get(&request.cluster).cloned().unwrap_or(Ok(None)).map_err(Refusal::platform)?;
         match cluster {
             None => return Err(Refusal::state(format!("cluster {} not found", request.cluster))),
             Some(c) if c.status != "ACTIVE" => {
@@ -389,8 +426,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             }
             Some(_) => {}
         }
-        let services = self.ecs.describe_services(&request.cluster, std::slice::from_ref(&request.ecs_service)).await.map_err(Refusal::platform)?;
-        let Some(current) = services.into_iter().next() else {
+        let current = snapshot
+            .services
+            .get(&(request.cluster.clone(), request.ecs_service.clone()))
+            .cloned()
+            .unwrap_or(Ok(None))
+            .map_err(Refusal::platform)?;
+        let Some(current) = current else {
             return Err(Refusal::state(format!("service {} not found in cluster {}", request.ecs_service, request.cluster)));
         };
         if current.status != "ACTIVE" {
@@ -809,6 +851,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         a.quiet_polls = 0;
         false
     }
+}
+
+/// What preflight reads about clusters and services, fetched in batches for the whole run.
+#[derive(Default)]
+struct Snapshot {
+    clusters: BTreeMap<String, Result<Option<ClusterInfo>, PlatformError>>,
+    services: BTreeMap<(String, String), Result<Option<ServiceInfo>, PlatformError>>,
 }
 
 /// Whether ECS itself is rolling a failed deployment back.
