@@ -455,7 +455,11 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         report.desired = current.desired;
 
         if let Source::Revision(revision) = &request.source {
-            let target = self.ecs.describe_task_definition(revision).await.map_err(Refusal::platform)?;
+            let target = self.ecs.describe_task_definition(revision).await.map_err(|e| match e.code.as_deref() {
+                // ECS's answer for a revision that does not exist.
+                Some("ClientException") => Refusal::state(format!("task definition {revision} not found ({})", e.message)),
+                _ => Refusal::platform(e),
+            })?;
             if taskdef::family(&target.definition) != taskdef::family(&current_definition.definition) {
                 return Err(Refusal::input(format!(
                     "{} is not a revision of {}",
@@ -565,10 +569,11 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             }
         };
         // Our deployment: the PRIMARY one running our revision, the newest such.
+        let earlier: Vec<&str> = prepared.current.deployments.iter().map(|d| d.id.as_str()).collect();
         let ours = updated
             .deployments
             .iter()
-            .filter(|d| d.task_definition == target.arn && d.status == "PRIMARY")
+            .filter(|d| d.task_definition == target.arn && d.status == "PRIMARY" && !earlier.contains(&d.id.as_str()))
             .max_by_key(|d| d.created_at)
             .map(|d| d.id.clone());
         report.ecs_deployment_id = ours.clone();
@@ -823,7 +828,12 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                         let id = service
                             .deployments
                             .iter()
-                            .filter(|d| d.task_definition == a.previous && d.status == "PRIMARY")
+                            .filter(|d| {
+                                d.task_definition == a.previous
+                                    && d.status == "PRIMARY"
+                                    && !a.earlier_deployments.contains(&d.id)
+                                    && a.watch.deployment_id.as_ref() != Some(&d.id)
+                            })
                             .max_by_key(|d| d.created_at)
                             .map(|d| d.id.clone());
                         message = format!("{reason}; rolling back to {} (UpdateService)", short_task_definition(&a.previous));
@@ -838,6 +848,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             }
         };
         self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::RollingBack, message });
+        // Starting the rollback can take a while (the SDK retries); its timeout starts now.
+        let now = self.clock.now_ms();
         let mut watch = watch;
         watch.events_since = now;
         watch.inherit_seen_events(&a.watch);

@@ -530,7 +530,7 @@ async fn bad_input_is_refused_naming_what_is_wrong_and_changes_nothing() {
         (&["deploy", "test", "web=1.1.0/beta"], 2, "contains '/'"),
         (&["deploy", "test", "web=1.1.0", "web=1.0.0"], 2, "web is given twice"),
         (&["deploy", "test", "web=1.1.0", "--timeout", "soon"], 2, "invalid duration"),
-        (&["rollback", "test", "web", "--to", "7"], 4, ""),
+        (&["rollback", "test", "web", "--to", "7"], 4, "task definition web:7 not found"),
     ];
     for (args, code, message) in cases {
         let output = world.ferry(args).await;
