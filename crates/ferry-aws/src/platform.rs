@@ -353,4 +353,54 @@ impl Registry for EcrRegistry {
         let repository_uri = self.repository_uri(repository).await?;
         Ok(Some(ImageInfo { repository_uri, digest }))
     }
+
+    async fn resolve_digest(&self, repository: &str, digest: &str) -> PlatformResult<Option<ImageInfo>> {
+        let described = self
+            .client
+            .describe_images()
+            .repository_name(repository)
+            .image_ids(ecr::types::ImageIdentifier::builder().image_digest(digest).build())
+            .send()
+            .await;
+        match described {
+            Ok(out) if !out.image_details().is_empty() => {}
+            Ok(_) => return Ok(None),
+            Err(e) if e.code() == Some("ImageNotFoundException") => return Ok(None),
+            Err(e) => return Err(platform_error("ecr:DescribeImages", e)),
+        }
+        let repository_uri = self.repository_uri(repository).await?;
+        Ok(Some(ImageInfo { repository_uri, digest: digest.to_string() }))
+    }
+
+    /// ECR retags without layers: BatchGetImage for the manifest bytes, PutImage of the same
+    /// bytes under the tag (the digest cannot change). A tag already there is success.
+    async fn move_tag(&self, repository: &str, digest: &str, tag: &str) -> PlatformResult<()> {
+        let got = self
+            .client
+            .batch_get_image()
+            .repository_name(repository)
+            .image_ids(ecr::types::ImageIdentifier::builder().image_digest(digest).build())
+            .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
+            .accepted_media_types("application/vnd.oci.image.index.v1+json")
+            .accepted_media_types("application/vnd.docker.distribution.manifest.v2+json")
+            .accepted_media_types("application/vnd.docker.distribution.manifest.list.v2+json")
+            .send()
+            .await
+            .map_err(|e| platform_error("ecr:BatchGetImage", e))?;
+        let image = got.images().first().ok_or_else(|| {
+            PlatformError::new("ecr:BatchGetImage", Some("ImageNotFoundException".into()), format!("{repository}@{digest} is not in the registry"))
+        })?;
+        let manifest = image
+            .image_manifest()
+            .ok_or_else(|| PlatformError::new("ecr:BatchGetImage", None, format!("{repository}@{digest} came back without its manifest")))?;
+        let mut put = self.client.put_image().repository_name(repository).image_tag(tag).image_manifest(manifest).image_digest(digest);
+        if let Some(media_type) = image.image_manifest_media_type() {
+            put = put.image_manifest_media_type(media_type);
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ImageAlreadyExistsException") => Ok(()),
+            Err(e) => Err(platform_error("ecr:PutImage", e)),
+        }
+    }
 }

@@ -58,6 +58,9 @@ pub struct Config {
     pub environments: BTreeMap<String, Environment>,
     #[serde(default)]
     pub services: BTreeMap<String, Service>,
+    /// Image registries other than ECR (Nexus, Harbor, Distribution), by name.
+    #[serde(default)]
+    pub registries: BTreeMap<String, RegistryConfig>,
     /// The directory the file is in: template paths are relative to it.
     #[serde(skip)]
     pub root: PathBuf,
@@ -118,6 +121,48 @@ pub struct Environment {
     /// Anything else templates may use, as `{{ vars.name }}` or `{{ name }}`.
     #[serde(default)]
     pub vars: BTreeMap<String, toml::Value>,
+    /// The environment releases are promoted from into this one.
+    pub promote_from: Option<String>,
+    /// How long a release must have run healthy in `promote_from` before it may come in.
+    #[serde(default, deserialize_with = "duration")]
+    pub soak: Option<Duration>,
+    /// A person must approve promotions into this environment.
+    #[serde(default)]
+    pub approval: bool,
+    /// Who may approve with `--approve` (anyone who can run ferry when empty).
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// Promotions into this environment are all-or-nothing unless `--no-atomic`.
+    #[serde(default)]
+    pub atomic: bool,
+    /// After a successful deploy, move this registry tag (a template over `environment`,
+    /// e.g. "{{ environment }}") to the deployed digest. The env-tag strategy's tag.
+    pub image_tag: Option<String>,
+    /// A Terraform state file templates read with `tfstate("type.name.attribute")`,
+    /// relative to ferry.toml.
+    pub tfstate: Option<PathBuf>,
+}
+
+/// An image registry that is not ECR, reached over the OCI distribution API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// `https://registry.example.com` (or `http://` for an insecure one).
+    pub url: String,
+    pub username: Option<String>,
+    /// The environment variable holding the password (never the password itself).
+    pub password_env: Option<String>,
+}
+
+/// How a service's new version reaches ECS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Register a revision with the new image, update the service.
+    Rolling,
+    /// The task definition names `repo:ENV`; move that tag to the version's digest and force
+    /// a new deployment.
+    EnvTag,
 }
 
 /// Where a service's task definition comes from.
@@ -145,9 +190,17 @@ pub struct Service {
     pub service_name: Option<String>,
     /// Deploy `repo@digest` rather than `repo:version`.
     pub pin_digest: Option<bool>,
+    /// `rolling` (default) or `env-tag`.
+    pub strategy: Option<Strategy>,
+    /// A registry from `[registries]` instead of ECR.
+    pub registry: Option<String>,
 }
 
 impl Service {
+    pub fn strategy(&self) -> Strategy {
+        self.strategy.unwrap_or(Strategy::Rolling)
+    }
+
     pub fn source(&self) -> TaskDefinitionSource {
         match &self.template {
             Some(path) => TaskDefinitionSource::Template(path.clone()),
@@ -235,14 +288,51 @@ impl Config {
                 return Err(self.invalid(key("role_arn"), format!("expected a role ARN (arn:aws:iam::ACCOUNT:role/NAME), got {role:?}")));
             }
             self.credentials(name, env)?;
+            if let Some(from) = &env.promote_from
+                && !self.environments.contains_key(from)
+            {
+                return Err(self.invalid(
+                    key("promote_from"),
+                    format!("no environment named {from:?} (environments: {})", self.environments.keys().cloned().collect::<Vec<_>>().join(", ")),
+                ));
+            }
+            if let Some(path) = &env.tfstate
+                && !self.root.join(path).is_file()
+            {
+                return Err(self.invalid(key("tfstate"), format!("Terraform state {} not found (looked for {})", path.display(), self.root.join(path).display())));
+            }
+            if !env.approvers.is_empty() && !env.approval {
+                return Err(self.invalid(key("approvers"), "only makes sense with approval = true"));
+            }
             if env.region.is_none() && self.defaults.region.is_none() && env.endpoint_url.is_some() {
                 // ferry local needs a region for the SigV4 scope; the default chain may have none.
                 return Err(self.invalid(key("region"), "required with endpoint_url (the region signs every request)"));
             }
         }
+        self.check_promotion_chain()?;
+        for (name, registry) in &self.registries {
+            check_name(name).map_err(|m| self.invalid(format!("registries.{name}"), m))?;
+            if !(registry.url.starts_with("http://") || registry.url.starts_with("https://")) {
+                return Err(self.invalid(format!("registries.{name}.url"), format!("expected an http:// or https:// URL, got {:?}", registry.url)));
+            }
+            if registry.password_env.is_some() != registry.username.is_some() {
+                return Err(self.invalid(format!("registries.{name}"), "username and password_env go together"));
+            }
+        }
         for (name, service) in &self.services {
             let key = |k: &str| format!("services.{name}.{k}");
             check_name(name).map_err(|m| self.invalid(format!("services.{name}"), m))?;
+            if let Some(registry) = &service.registry
+                && !self.registries.contains_key(registry)
+            {
+                return Err(self.invalid(key("registry"), format!("no [registries.{registry}] table")));
+            }
+            if service.strategy() == Strategy::EnvTag && service.template.is_some() {
+                return Err(self.invalid(
+                    key("strategy"),
+                    "env-tag deploys the running task definition (it names repo:TAG); use from = \"live\", not a template",
+                ));
+            }
             if service.repository.trim().is_empty() {
                 return Err(self.invalid(key("repository"), "must not be empty"));
             }
@@ -275,6 +365,40 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// `promote_from` links must not loop (dev → stage → dev).
+    fn check_promotion_chain(&self) -> Result<(), ConfigError> {
+        for start in self.environments.keys() {
+            let mut seen = vec![start.as_str()];
+            let mut current = start.as_str();
+            while let Some(from) = self.environments.get(current).and_then(|e| e.promote_from.as_deref()) {
+                if seen.contains(&from) {
+                    seen.push(from);
+                    return Err(self.invalid(format!("environments.{start}.promote_from"), format!("promotion loops: {}", seen.join(" ← "))));
+                }
+                seen.push(from);
+                current = from;
+            }
+        }
+        Ok(())
+    }
+
+    /// The environment tag of an environment, rendered (`image_tag`, or the environment's name
+    /// for the env-tag strategy).
+    pub fn image_tag(&self, env_name: &str, service: &Service) -> Result<Option<String>, String> {
+        let env = self.environment(env_name)?;
+        let pattern = match (&env.image_tag, service.strategy()) {
+            (Some(pattern), _) => pattern.clone(),
+            (None, Strategy::EnvTag) => "{{ environment }}".to_string(),
+            (None, Strategy::Rolling) => return Ok(None),
+        };
+        let tag = crate::template::render_str("image_tag", &pattern, minijinja::context! { environment => env_name })
+            .map_err(|e| e.to_string())?
+            .trim()
+            .to_string();
+        crate::check_version(&tag).map_err(|e| format!("environments.{env_name}.image_tag: {e}"))?;
+        Ok(Some(tag))
     }
 
     /// How to get credentials for an environment, with conflicting settings refused.

@@ -16,8 +16,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::ExitKind;
+use crate::config::Strategy;
 use crate::platform::{Clock, ClusterInfo, Ecs, PlatformError, Registry, ServiceEvent, ServiceInfo, StoppedTask, TaskDefinitionInfo};
 use crate::rolling::{Assessment, FailureCause, Progress, Watch, poll_interval, short_task_definition, stop_reason};
+use crate::short_digest;
 use crate::taskdef::{self, Change};
 use crate::template::{self, Variables};
 
@@ -67,8 +69,14 @@ pub struct Request {
     pub timeout: Duration,
     pub max_task_failures: u32,
     pub trace: Trace,
-    /// "deploy" or "rollback".
+    /// "deploy", "rollback" or "promote".
     pub kind: &'static str,
+    /// Deploy exactly this digest (a promotion ships what was tested, not what a tag says now).
+    pub digest: Option<String>,
+    pub strategy: Strategy,
+    /// The environment's registry tag: moved to the new digest after a rolling deploy
+    /// succeeds; what the env-tag strategy moves before it forces a new deployment.
+    pub image_tag: Option<String>,
 }
 
 impl Request {
@@ -236,6 +244,8 @@ struct Prepared {
 enum Target {
     Register(Value),
     Existing(TaskDefinitionInfo),
+    /// env-tag: move `tag` to `digest`, then force a new deployment of the same revision.
+    Force { definition: TaskDefinitionInfo, tag: String, digest: String, previous_digest: String },
 }
 
 /// The parts a run works with.
@@ -267,6 +277,9 @@ struct Active {
     last_stop: Option<String>,
     /// Deployments that existed when ours started (and ours): a rollback adopts none of them.
     earlier_deployments: Vec<String>,
+    /// env-tag: the tag and the digest it pointed at before, restored on rollback; and the
+    /// rollback must force a new deployment (the revision does not change).
+    tag_restore: Option<(String, String)>,
 }
 
 impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
@@ -370,6 +383,14 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                         "preflight passed: {} → {}",
                         short_task_definition(report.from_task_definition.as_deref().unwrap_or("?")),
                         short_task_definition(&td.arn)
+                    ),
+                    Target::Force { tag, digest, previous_digest, .. } => format!(
+                        "preflight passed: {} → {} (move {}:{tag} from {} to {}, then force a new deployment)",
+                        report.from_version.as_deref().unwrap_or("?"),
+                        report.to_version.as_deref().unwrap_or("?"),
+                        request.repository,
+                        short_digest(previous_digest),
+                        short_digest(digest)
                     ),
                 };
                 self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Preflight, message });
@@ -476,12 +497,23 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         }
 
         let version = request.version.clone().unwrap_or_default();
-        let image = self
-            .registry
-            .resolve(&request.repository, &version)
-            .await
-            .map_err(Refusal::platform)?
-            .ok_or_else(|| Refusal::state(format!("image {}:{version} not found in the registry", request.repository)))?;
+        let image = match &request.digest {
+            Some(digest) => self
+                .registry
+                .resolve_digest(&request.repository, digest)
+                .await
+                .map_err(Refusal::platform)?
+                .ok_or_else(|| Refusal::state(format!("image {}@{digest} not found in the registry", request.repository)))?,
+            None => self
+                .registry
+                .resolve(&request.repository, &version)
+                .await
+                .map_err(Refusal::platform)?
+                .ok_or_else(|| Refusal::state(format!("image {}:{version} not found in the registry", request.repository)))?,
+        };
+        if request.strategy == Strategy::EnvTag {
+            return self.prepare_env_tag(request, report, current, current_definition, image).await;
+        }
         let reference =
             if request.pin_digest { format!("{}@{}", image.repository_uri, image.digest) } else { format!("{}:{version}", image.repository_uri) };
         report.to_digest = Some(image.digest.clone());
@@ -511,6 +543,49 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         Ok(Prepared { current, current_definition, target: Target::Register(definition) })
     }
 
+    /// env-tag preflight: the running revision must name `repo:TAG`, and the tag must exist
+    /// (its digest is what a rollback restores).
+    async fn prepare_env_tag(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        current: ServiceInfo,
+        current_definition: TaskDefinitionInfo,
+        image: crate::platform::ImageInfo,
+    ) -> Result<Prepared, Refusal> {
+        let tag = request.image_tag.clone().ok_or_else(|| Refusal::input("the env-tag strategy needs the environment's image_tag"))?;
+        let expected = format!("{}:{tag}", image.repository_uri);
+        let running = taskdef::container_image(&current_definition.definition, &request.container)
+            .ok_or_else(|| Refusal::input(format!("no container named {:?} in {}", request.container, short_task_definition(&current_definition.arn))))?;
+        if running != expected {
+            return Err(Refusal::state(format!(
+                "the env-tag strategy needs container {} of {} to run {expected}, but it runs {running}",
+                request.container,
+                short_task_definition(&current_definition.arn)
+            )));
+        }
+        let previous = self
+            .registry
+            .resolve(&request.repository, &tag)
+            .await
+            .map_err(Refusal::platform)?
+            .ok_or_else(|| Refusal::state(format!("the environment tag {}:{tag} does not exist in the registry", request.repository)))?;
+        report.from_digest = report.from_digest.clone().or(Some(previous.digest.clone()));
+        report.to_digest = Some(image.digest.clone());
+        report.image = Some(expected.clone());
+        report.to_task_definition = Some(current_definition.arn.clone());
+        report.changes = if previous.digest == image.digest {
+            Vec::new()
+        } else {
+            vec![Change { path: expected, old: Some(Value::String(previous.digest.clone())), new: Some(Value::String(image.digest.clone())) }]
+        };
+        Ok(Prepared {
+            target: Target::Force { definition: current_definition.clone(), tag, digest: image.digest, previous_digest: previous.digest },
+            current,
+            current_definition,
+        })
+    }
+
     /// Lock, register, update: the mutations. Returns the watch for the ECS deployment.
     async fn start(&self, index: usize, request: &Request, report: &mut ServiceReport, prepared: Option<Prepared>) -> Option<Active> {
         let prepared = prepared?;
@@ -535,8 +610,28 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 message: format!("locked {} in {} as {}", request.service, request.environment, request.trace.deployment_id),
             },
         );
+        let mut force = false;
+        let mut tag_restore = None;
         let target = match prepared.target {
             Target::Existing(td) => td,
+            Target::Force { definition, tag, digest, previous_digest } => {
+                if let Err(e) = self.registry.move_tag(&request.repository, &digest, &tag).await {
+                    self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(format!("{e} (the tag and the service were not changed)")));
+                    self.observer.record(report);
+                    return None;
+                }
+                self.emit(
+                    report,
+                    Event::Phase {
+                        service: request.service.clone(),
+                        phase: Phase::Registered,
+                        message: format!("moved {}:{tag} from {} to {}", request.repository, short_digest(&previous_digest), short_digest(&digest)),
+                    },
+                );
+                force = true;
+                tag_restore = Some((tag, previous_digest));
+                definition
+            }
             Target::Register(definition) => match self.ecs.register_task_definition(&definition).await {
                 Ok(td) => {
                     self.emit(
@@ -560,10 +655,16 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         report.outcome = Outcome::Error;
         self.observer.record(report);
         let before = self.clock.now_ms();
-        let updated = match self.ecs.update_service(&request.cluster, &request.ecs_service, &target.arn, false).await {
+        let updated = match self.ecs.update_service(&request.cluster, &request.ecs_service, &target.arn, force).await {
             Ok(service) => service,
             Err(e) => {
-                self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(format!("{e} (the service was not changed)")));
+                let mut reason = format!("{e} (the service was not changed)");
+                if let Some((tag, previous)) = &tag_restore
+                    && let Err(e) = self.registry.move_tag(&request.repository, previous, tag).await
+                {
+                    reason = format!("{reason}; moving {}:{tag} back to {previous} failed too: {e}", request.repository);
+                }
+                self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(reason));
                 self.observer.record(report);
                 return None;
             }
@@ -609,6 +710,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             failure: None,
             last_stop: None,
             earlier_deployments: prepared.current.deployments.iter().map(|d| d.id.clone()).collect(),
+            tag_restore,
         })
     }
 
@@ -757,7 +859,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                     self.finish(report, Outcome::FailedRolledBack, Some(cause), Some(format!("{reason}; rolled back to {}", short_task_definition(&a.previous))));
                 } else {
                     report.ecs_deployment_id = a.watch.deployment_id.clone();
-                    self.finish(report, Outcome::Succeeded, None, None);
+                    let note = self.move_environment_tag(request, report).await;
+                    self.finish(report, Outcome::Succeeded, None, note);
                 }
                 self.observer.record(report);
                 true
@@ -775,6 +878,27 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                     },
                 };
                 self.fail(request, report, a, cause, reason, ecs).await
+            }
+        }
+    }
+
+    /// After a rolling deploy: point the environment's registry tag at what now runs, so
+    /// whatever names `repo:ENV` (Terraform, a person) sees the deployed digest. A failure
+    /// here does not undo the deploy; it is said in the report.
+    async fn move_environment_tag(&self, request: &Request, report: &ServiceReport) -> Option<String> {
+        let (Some(tag), Some(digest), Strategy::Rolling) = (&request.image_tag, &report.to_digest, request.strategy) else {
+            return None;
+        };
+        match self.registry.move_tag(&request.repository, digest, tag).await {
+            Ok(()) => {
+                let message = format!("moved {}:{tag} to {}", request.repository, short_digest(digest));
+                self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Done, message });
+                None
+            }
+            Err(e) => {
+                let message = format!("deployed, but the environment tag {}:{tag} was not moved: {e}", request.repository);
+                self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Done, message: message.clone() });
+                Some(message)
             }
         }
     }
@@ -802,6 +926,25 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             _ => reason,
         };
         a.failure = Some((cause, reason.clone()));
+        if let Some((tag, previous)) = a.tag_restore.clone() {
+            // env-tag: the tag goes back first, so the rollback's tasks pull the old digest.
+            match self.registry.move_tag(&request.repository, &previous, &tag).await {
+                Ok(()) => self.emit(
+                    report,
+                    Event::Phase {
+                        service: request.service.clone(),
+                        phase: Phase::RollingBack,
+                        message: format!("moved {}:{tag} back to {}", request.repository, short_digest(&previous)),
+                    },
+                ),
+                Err(e) => {
+                    let reason = format!("{reason}; moving {}:{tag} back to {previous} failed: {e}", request.repository);
+                    self.finish(report, Outcome::RollbackFailed, Some(cause), Some(reason));
+                    self.observer.record(report);
+                    return true;
+                }
+            }
+        }
         let now = self.clock.now_ms();
         let message;
         let watch = if let EcsRollback::Started(rollback) = ecs_rollback {
@@ -823,7 +966,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 message = format!("{reason}; rolling back to {} (StopServiceDeployment ROLLBACK)", short_task_definition(&a.previous));
                 Watch::new(None, a.previous.clone(), now, request.max_task_failures)
             } else {
-                match self.ecs.update_service(&request.cluster, &request.ecs_service, &a.previous, false).await {
+                match self.ecs.update_service(&request.cluster, &request.ecs_service, &a.previous, a.tag_restore.is_some()).await {
                     Ok(service) => {
                         let id = service
                             .deployments

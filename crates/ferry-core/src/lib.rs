@@ -82,6 +82,14 @@ pub fn image_digest(image: &str) -> Option<&str> {
     image.split_once('@').map(|(_, digest)| digest)
 }
 
+/// `sha256:0123456789abcdef...` → `sha256:0123456789ab`: enough to tell digests apart in a line.
+pub fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algo, hex)) => format!("{algo}:{}", hex.get(..12).unwrap_or(hex)),
+        None => digest.to_string(),
+    }
+}
+
 /// Checks that a version can be an image tag: the OCI distribution spec's
 /// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. Returns what is wrong, in words.
 pub fn check_version(version: &str) -> Result<(), String> {

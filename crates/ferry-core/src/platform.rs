@@ -173,6 +173,19 @@ pub trait Ecs: Send + Sync {
 pub trait Registry: Send + Sync {
     /// The image `repository:tag`, or None if the tag is not there.
     fn resolve(&self, repository: &str, tag: &str) -> impl Future<Output = PlatformResult<Option<ImageInfo>>> + Send;
+
+    /// The image `repository@digest`, or None if the registry does not have it.
+    fn resolve_digest(&self, repository: &str, digest: &str) -> impl Future<Output = PlatformResult<Option<ImageInfo>>> + Send {
+        let message = format!("this registry cannot look up {repository}@{digest} by digest");
+        async move { Err(PlatformError::new("registry:resolve_digest", None, message)) }
+    }
+
+    /// Points `repository:tag` at `digest` (the manifest is copied, never a layer);
+    /// doing it twice is the same as once.
+    fn move_tag(&self, repository: &str, digest: &str, tag: &str) -> impl Future<Output = PlatformResult<()>> + Send {
+        let message = format!("this registry cannot move the tag {repository}:{tag} to {digest}");
+        async move { Err(PlatformError::new("registry:move_tag", None, message)) }
+    }
 }
 
 /// Time, passed in so that the strategy can be driven by a fake clock in tests.

@@ -751,6 +751,9 @@ fn request(service: &str, version: &str) -> Request {
             commit_message: Some("Ship the new checkout".into()),
         },
         kind: "deploy",
+        digest: None,
+        strategy: ferry_core::config::Strategy::Rolling,
+        image_tag: None,
     }
 }
 

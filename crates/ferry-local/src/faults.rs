@@ -49,6 +49,10 @@ pub struct TaskFault {
     /// Applies to containers whose image contains this string (any when absent).
     #[serde(default)]
     pub image_contains: Option<String>,
+    /// Applies to containers whose image resolved to this digest (any when absent): how a
+    /// test breaks one version behind a moving tag (`app:prod`).
+    #[serde(default)]
+    pub digest: Option<String>,
     #[serde(default)]
     pub fail_to_start: bool,
     #[serde(default)]
@@ -56,9 +60,10 @@ pub struct TaskFault {
 }
 
 impl TaskFault {
-    pub fn applies(&self, family: &str, image: &str) -> bool {
+    pub fn applies(&self, family: &str, image: &str, digest: Option<&str>) -> bool {
         self.family.as_deref().is_none_or(|f| f == family)
             && self.image_contains.as_deref().is_none_or(|s| image.contains(s))
+            && self.digest.as_deref().is_none_or(|d| digest == Some(d))
     }
 }
 
@@ -147,8 +152,8 @@ impl Faults {
         decision
     }
 
-    pub fn task_fault(&self, family: &str, image: &str) -> Option<&TaskFault> {
-        self.tasks.iter().find(|f| f.applies(family, image))
+    pub fn task_fault(&self, family: &str, image: &str, digest: Option<&str>) -> Option<&TaskFault> {
+        self.tasks.iter().find(|f| f.applies(family, image, digest))
     }
 }
 

@@ -209,7 +209,9 @@ impl Engine {
         let fault = lock(&self.faults)
             .tasks
             .iter()
-            .find(|f| task.containers.iter().any(|c| f.applies(&family, &c.image)))
+            .find(|f| {
+                task.containers.iter().any(|c| f.applies(&family, &c.image, digests.get(&c.name).and_then(|d| d.as_deref())))
+            })
             .cloned();
         if fault.as_ref().is_some_and(|f| f.fail_to_start) {
             if let Some(task) = partition.tasks.get_mut(arn) {

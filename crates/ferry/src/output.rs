@@ -239,13 +239,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n")
 }
 
-/// `sha256:0123456789abcdef...` → `sha256:0123456789ab`.
-pub fn short_digest(digest: &str) -> String {
-    match digest.split_once(':') {
-        Some((algo, hex)) => format!("{algo}:{}", &hex[..hex.len().min(12)]),
-        None => digest.to_string(),
-    }
-}
+pub use ferry_core::short_digest;
 
 #[cfg(test)]
 mod tests {

@@ -171,6 +171,9 @@ pub fn request(
         max_task_failures: config.max_task_failures(env),
         trace,
         kind: "deploy",
+        digest: None,
+        strategy: service.strategy(),
+        image_tag: config.image_tag(&connected.name, service).map_err(Failure::input)?,
     })
 }
 

@@ -97,6 +97,10 @@ impl World {
             });
             clients.ecr.put_image().repository_name(REPOSITORY).image_tag(*version).image_manifest(manifest.to_string()).send().await.unwrap();
         }
+        // The environment tag the env-tag strategy moves starts on 1.0.0.
+        let first = clients.ecr.batch_get_image().repository_name(REPOSITORY).image_ids(ferry_aws::ecr::types::ImageIdentifier::builder().image_tag("1.0.0").build()).send().await.unwrap();
+        let manifest = first.images()[0].image_manifest().unwrap().to_string();
+        clients.ecr.put_image().repository_name(REPOSITORY).image_tag("test").image_manifest(manifest).send().await.unwrap();
         clients.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
         let world = World { server, clients, dir, http: reqwest::Client::new() };
         world.write_config(env_extra, services);
@@ -111,8 +115,14 @@ impl World {
             self.server.endpoint()
         );
         for service in services {
-            let template = if service.starts_with("big") { "sleeper.json" } else { "app.json" };
-            config.push_str(&format!("\n[services.{service}]\nrepository = \"{REPOSITORY}\"\ncontainer = \"app\"\ntemplate = \"{template}\"\n"));
+            let source = if service.starts_with("tagged") {
+                "from = \"live\"\nstrategy = \"env-tag\"".to_string()
+            } else if service.starts_with("big") {
+                "template = \"sleeper.json\"".to_string()
+            } else {
+                "template = \"app.json\"".to_string()
+            };
+            config.push_str(&format!("\n[services.{service}]\nrepository = \"{REPOSITORY}\"\ncontainer = \"app\"\n{source}\n"));
         }
         std::fs::write(self.config(), config).unwrap();
     }
@@ -225,6 +235,24 @@ impl World {
         }
         versions.sort();
         versions
+    }
+
+    async fn digest_of(&self, tag: &str) -> String {
+        let out = self.clients.ecr.describe_images().repository_name(REPOSITORY).image_ids(ferry_aws::ecr::types::ImageIdentifier::builder().image_tag(tag).build()).send().await.unwrap();
+        out.image_details()[0].image_digest().unwrap().to_string()
+    }
+
+    /// The image digests the service's running tasks report over HTTP.
+    async fn answering_digests(&self, name: &str) -> Vec<String> {
+        let listed = self.clients.ecs.list_tasks().cluster(CLUSTER).service_name(name).send().await.unwrap();
+        let described = self.clients.ecs.describe_tasks().cluster(CLUSTER).set_tasks(Some(listed.task_arns().to_vec())).send().await.unwrap();
+        let mut digests = Vec::new();
+        for task in described.tasks().iter().filter(|t| t.last_status() == Some("RUNNING")) {
+            let port = task.containers()[0].network_bindings()[0].host_port().unwrap();
+            let body: Value = self.http.get(format!("http://127.0.0.1:{port}/")).send().await.unwrap().json().await.unwrap();
+            digests.push(body["digest"].as_str().unwrap_or_default().to_string());
+        }
+        digests
     }
 
     fn ledger_records(&self) -> Vec<ferry_store::DeploymentRecord> {
@@ -615,4 +643,43 @@ async fn ctrl_c_during_a_deploy_records_it_interrupted_and_frees_the_lock() {
     assert!(ledger.lock("test", "web").unwrap().is_none(), "the lock was released");
     // The next deploy is not refused.
     assert!(world.ferry(&["deploy", "test", "web=1.1.0"]).await.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_tag_moves_the_tag_forces_a_deployment_and_moves_it_back_on_failure() {
+    let world = World::new("", &["tagged"]).await;
+    let revision = world.create_service("tagged", 2, "test", true).await;
+    let v1 = world.digest_of("1.0.0").await;
+    let v11 = world.digest_of("1.1.0").await;
+    assert_eq!(world.digest_of("test").await, v1);
+
+    let output = world.ferry(&["deploy", "test", "tagged=1.1.0", "--output", "json"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let report = &result_of(&output)["services"][0];
+    assert_eq!(report["to_digest"], v11.as_str());
+    assert_eq!(world.digest_of("test").await, v11, "the environment tag moved");
+    let service = world.service("tagged").await;
+    assert_eq!(service.task_definition(), Some(revision.as_str()), "env-tag keeps the revision");
+    assert_eq!(service.deployments()[0].id(), report["ecs_deployment_id"].as_str(), "ferry watched the forced deployment");
+    assert_eq!(world.answering_digests("tagged").await, vec![v11.clone(), v11.clone()]);
+
+    // A version whose tasks cannot start: the tag goes back, the service runs 1.1.0 again.
+    let broken = world.digest_of("2.0.0-crash").await;
+    let fault = json!({"digest": broken, "failToStart": true});
+    world.http.post(format!("{}/_ferry/task-faults", world.server.endpoint())).json(&fault).send().await.unwrap();
+    let output = world.ferry(&["deploy", "test", "tagged=2.0.0-crash", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    assert_eq!(world.digest_of("test").await, v11, "the tag was moved back");
+    assert_eq!(world.answering_digests("tagged").await, vec![v11.clone(), v11.clone()]);
+    assert!(events_of(&output).iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains("moved app:test back to"))), "{}", text(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_deploy_moves_the_environment_tag_after_it_succeeds() {
+    let world = World::new("image_tag = \"{{ environment }}-current\"", &["web"]).await;
+    world.create_service("web", 1, "1.0.0", true).await;
+    let output = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(world.digest_of("test-current").await, world.digest_of("1.1.0").await);
+    assert!(text(&output).contains("moved app:test-current to"), "{}", text(&output));
 }
