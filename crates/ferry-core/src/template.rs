@@ -40,6 +40,9 @@ pub struct Variables {
     pub account: String,
     /// The environment's `vars`, also available at top level.
     pub vars: BTreeMap<String, serde_json::Value>,
+    /// The environment's Terraform state, read by `tfstate("type.name.attribute")`.
+    #[serde(skip)]
+    pub tfstate: Option<std::sync::Arc<serde_json::Value>>,
 }
 
 impl Variables {
@@ -94,7 +97,21 @@ pub fn render_str(name: &str, source: &str, context: Value) -> Result<String, Te
 
 /// Renders a task definition template and parses the result as a JSON object.
 pub fn render_task_definition(name: &str, source: &str, variables: &Variables) -> Result<serde_json::Value, TemplateError> {
-    let rendered = render_str(name, source, variables.context())?;
+    let mut env = environment();
+    let state = variables.tfstate.clone();
+    env.add_function("tfstate", move |address: String| -> Result<Value, minijinja::Error> {
+        let Some(state) = &state else {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                "tfstate() needs the environment's tfstate = \"path/to/terraform.tfstate\" in ferry.toml",
+            ));
+        };
+        tfstate_lookup(state, &address)
+            .map(|v| Value::from_serialize(&v))
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e))
+    });
+    let template = env.template_from_named_str(name, source).map_err(|e| describe(name, &e))?;
+    let rendered = template.render(variables.context()).map_err(|e| describe(name, &e))?;
     let value: serde_json::Value = serde_json::from_str(&rendered).map_err(|e| TemplateError::Json {
         name: name.to_string(),
         message: format!("{e} (line {} of the rendered output)", e.line()),
@@ -108,6 +125,75 @@ pub fn render_task_definition(name: &str, source: &str, variables: &Variables) -
         return Err(TemplateError::NotAnObject { name: name.to_string(), got });
     }
     Ok(value)
+}
+
+/// Reads a value from a Terraform state (format version 4) by address:
+/// `aws_lb_target_group.api.arn`, `module.net.aws_subnet.a.id`, `data.aws_vpc.main.id`,
+/// `aws_subnet.private[1].id`, `aws_route53_record.www["prod"].fqdn`, and nested attributes
+/// (`aws_lb.main.subnet_mapping.0.subnet_id`). ARNs are then never copied by hand.
+pub fn tfstate_lookup(state: &serde_json::Value, address: &str) -> Result<serde_json::Value, String> {
+    let version = state.get("version").and_then(serde_json::Value::as_i64).unwrap_or(0);
+    if version != 4 {
+        return Err(format!("tfstate: expected a Terraform state of format version 4, got version {version}"));
+    }
+    let mut parts: Vec<&str> = address.split('.').collect();
+    let mut module = Vec::new();
+    while parts.first() == Some(&"module") && parts.len() > 1 {
+        module.push(format!("module.{}", parts[1]));
+        parts.drain(..2);
+    }
+    let mode = if parts.first() == Some(&"data") {
+        parts.remove(0);
+        "data"
+    } else {
+        "managed"
+    };
+    if parts.len() < 3 {
+        return Err(format!("tfstate: {address:?} is not an address like \"aws_lb_target_group.api.arn\" (TYPE.NAME.ATTRIBUTE)"));
+    }
+    let kind = parts[0];
+    let (name, index) = match parts[1].split_once('[') {
+        Some((name, rest)) => (name, Some(rest.trim_end_matches(']').trim_matches('"'))),
+        None => (parts[1], None),
+    };
+    let module = module.join(".");
+    let resources = state.get("resources").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
+    let resource = resources
+        .iter()
+        .find(|r| {
+            r.get("type").and_then(serde_json::Value::as_str) == Some(kind)
+                && r.get("name").and_then(serde_json::Value::as_str) == Some(name)
+                && r.get("mode").and_then(serde_json::Value::as_str).unwrap_or("managed") == mode
+                && r.get("module").and_then(serde_json::Value::as_str).unwrap_or("") == module
+        })
+        .ok_or_else(|| {
+            let known: Vec<String> = resources
+                .iter()
+                .filter_map(|r| Some(format!("{}.{}", r.get("type")?.as_str()?, r.get("name")?.as_str()?)))
+                .collect();
+            format!("tfstate: no resource {kind}.{name} in the state (it has: {})", known.join(", "))
+        })?;
+    let instances = resource.get("instances").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
+    let instance = match index {
+        None if instances.len() == 1 => instances.first(),
+        None => return Err(format!("tfstate: {kind}.{name} has {} instances; say which, e.g. {kind}.{name}[0]", instances.len())),
+        Some(key) => instances.iter().find(|i| match i.get("index_key") {
+            Some(serde_json::Value::Number(n)) => n.to_string() == key,
+            Some(serde_json::Value::String(s)) => s == key,
+            _ => false,
+        }),
+    }
+    .ok_or_else(|| format!("tfstate: {kind}.{name} has no instance {}", index.unwrap_or("")))?;
+    let mut value = instance.get("attributes").ok_or_else(|| format!("tfstate: {kind}.{name} has no attributes"))?;
+    for step in &parts[2..] {
+        value = match value {
+            serde_json::Value::Object(map) => map.get(*step),
+            serde_json::Value::Array(list) => step.parse::<usize>().ok().and_then(|i| list.get(i)),
+            _ => None,
+        }
+        .ok_or_else(|| format!("tfstate: {kind}.{name} has no attribute {}", parts[2..].join(".")))?;
+    }
+    Ok(value.clone())
 }
 
 /// Converts a TOML value (an environment's `vars`) to JSON for the template context.
@@ -152,6 +238,36 @@ mod tests {
         assert!(message.starts_with("web.json: line 2"), "{message}");
         assert!(message.contains("undefined"), "{message}");
         assert!(message.contains("famly"), "{message}");
+    }
+
+    fn state() -> serde_json::Value {
+        serde_json::json!({"version": 4, "resources": [
+            {"mode": "managed", "type": "aws_lb_target_group", "name": "api", "instances": [{"attributes": {"arn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/api/abc", "port": 8080}}]},
+            {"mode": "managed", "type": "aws_subnet", "name": "private", "instances": [{"index_key": 0, "attributes": {"id": "subnet-a"}}, {"index_key": 1, "attributes": {"id": "subnet-b"}}]},
+            {"module": "module.net", "mode": "data", "type": "aws_vpc", "name": "main", "instances": [{"attributes": {"id": "vpc-1", "tags": {"Name": "main"}}}]}
+        ]})
+    }
+
+    #[test]
+    fn tfstate_reads_resources_modules_data_and_indexes() {
+        let s = state();
+        assert_eq!(tfstate_lookup(&s, "aws_lb_target_group.api.arn").unwrap(), "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/api/abc");
+        assert_eq!(tfstate_lookup(&s, "aws_subnet.private[1].id").unwrap(), "subnet-b");
+        assert_eq!(tfstate_lookup(&s, "module.net.data.aws_vpc.main.tags.Name").unwrap(), "main");
+        assert!(tfstate_lookup(&s, "aws_subnet.private.id").unwrap_err().contains("2 instances"));
+        assert!(tfstate_lookup(&s, "aws_lb_target_group.web.arn").unwrap_err().contains("no resource aws_lb_target_group.web"));
+        assert!(tfstate_lookup(&s, "aws_lb_target_group.api.nope").unwrap_err().contains("no attribute nope"));
+    }
+
+    #[test]
+    fn templates_call_tfstate_and_say_when_there_is_no_state() {
+        let mut v = vars();
+        let source = r#"{"family": "x", "tg": "{{ tfstate('aws_lb_target_group.api.arn') }}"}"#;
+        let err = render_task_definition("web.json", source, &v).expect_err("no state");
+        assert!(err.to_string().contains("tfstate = "), "{err}");
+        v.tfstate = Some(std::sync::Arc::new(state()));
+        let td = render_task_definition("web.json", source, &v).expect("renders");
+        assert!(td["tg"].as_str().unwrap().ends_with("targetgroup/api/abc"));
     }
 
     #[test]

@@ -48,6 +48,13 @@ pub fn run(global: &GlobalArgs) -> Result<(), Failure> {
                 region: config.region(env).unwrap_or_default(),
                 account: env.account.clone().unwrap_or_default(),
                 vars: env.vars.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect(),
+                tfstate: match project::load_tfstate(&config, env) {
+                    Ok(state) => state,
+                    Err(e) => {
+                        problems.push(format!("environment {env_name}: {e}"));
+                        continue;
+                    }
+                },
             };
             let name = full.display().to_string();
             let result = template::render_task_definition(&name, &text, &variables)

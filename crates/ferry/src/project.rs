@@ -154,6 +154,7 @@ pub fn request(
         region: connected.region.clone(),
         account: env.account.clone().unwrap_or_default(),
         vars: env.vars.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect(),
+        tfstate: load_tfstate(config, env)?,
         ..Variables::default()
     };
     Ok(Request {
@@ -175,6 +176,15 @@ pub fn request(
         strategy: service.strategy(),
         image_tag: config.image_tag(&connected.name, service).map_err(Failure::input)?,
     })
+}
+
+/// The environment's Terraform state, when it names one, for `tfstate()` in templates.
+pub fn load_tfstate(config: &Config, env: &Environment) -> Result<Option<Arc<serde_json::Value>>, Failure> {
+    let Some(path) = &env.tfstate else { return Ok(None) };
+    let full = config.root.join(path);
+    let text = std::fs::read_to_string(&full).map_err(|e| Failure::input(format!("{}: cannot read the Terraform state: {e}", full.display())))?;
+    let state = serde_json::from_str(&text).map_err(|e| Failure::input(format!("{}: not a Terraform state (JSON): {e}", full.display())))?;
+    Ok(Some(Arc::new(state)))
 }
 
 /// The wall clock and tokio's timer.

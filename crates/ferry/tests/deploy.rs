@@ -683,3 +683,27 @@ async fn a_rolling_deploy_moves_the_environment_tag_after_it_succeeds() {
     assert_eq!(world.digest_of("test-current").await, world.digest_of("1.1.0").await);
     assert!(text(&output).contains("moved app:test-current to"), "{}", text(&output));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_read_arns_from_the_environments_terraform_state() {
+    let state = json!({"version": 4, "terraform_version": "1.9.0", "resources": [
+        {"mode": "managed", "type": "aws_iam_role", "name": "task", "provider": "provider[\"registry.terraform.io/hashicorp/aws\"]",
+         "instances": [{"schema_version": 0, "attributes": {"arn": "arn:aws:iam::000000000000:role/web-task", "name": "web-task"}}]}
+    ]});
+    let world = World::new("tfstate = \"terraform.tfstate\"", &["web"]).await;
+    std::fs::write(world.dir.path().join("terraform.tfstate"), state.to_string()).unwrap();
+    let with_role = template().replacen("\"family\": \"{{ service }}\",", "\"family\": \"{{ service }}\",\n  \"taskRoleArn\": \"{{ tfstate('aws_iam_role.task.arn') }}\",", 1);
+    std::fs::write(world.dir.path().join("app.json"), with_role).unwrap();
+    world.create_service("web", 1, "1.0.0", true).await;
+    let check = world.ferry(&["check"]).await;
+    assert!(check.status.success(), "{}", text(&check));
+    let output = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let td = world.clients.ecs.describe_task_definition().task_definition(world.service("web").await.task_definition().unwrap()).send().await.unwrap();
+    assert_eq!(td.task_definition().unwrap().task_role_arn(), Some("arn:aws:iam::000000000000:role/web-task"));
+    // A resource the state does not have is named in the error, and nothing is deployed.
+    std::fs::write(world.dir.path().join("app.json"), template().replacen("\"family\": \"{{ service }}\",", "\"family\": \"{{ service }}\",\n  \"taskRoleArn\": \"{{ tfstate('aws_iam_role.worker.arn') }}\",", 1)).unwrap();
+    let check = world.ferry(&["check"]).await;
+    assert_eq!(check.status.code(), Some(2));
+    assert!(text(&check).contains("no resource aws_iam_role.worker in the state (it has: aws_iam_role.task)"), "{}", text(&check));
+}
