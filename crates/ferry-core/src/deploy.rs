@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -23,6 +24,9 @@ use crate::short_digest;
 use crate::taskdef::{self, Change};
 use crate::template::{self, Variables};
 
+/// At most this many services are preflighted, or started, at once: enough to overlap the
+/// calls' latency, few enough to stay inside ECS's request-rate budget.
+pub const MAX_PARALLEL: usize = 8;
 /// Looks that fall due within this window are made together, to batch DescribeServices.
 const COALESCE_MS: i64 = 300;
 /// Consecutive failed observations (after the SDK's own retries) before giving up on a watch.
@@ -287,8 +291,11 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     pub async fn plan(&self, requests: &[Request]) -> Vec<ServiceReport> {
         let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
         let snapshot = self.snapshot(requests).await;
-        let prepared =
-            futures::future::join_all(requests.iter().zip(reports.iter_mut()).map(|(r, rep)| self.preflight(r, rep, &snapshot))).await;
+        let prepared: Vec<Option<Prepared>> = stream::iter(requests.iter().zip(reports.iter_mut()))
+            .map(|(r, rep)| self.preflight(r, rep, &snapshot))
+            .buffered(MAX_PARALLEL)
+            .collect()
+            .await;
         for (report, prepared) in reports.iter_mut().zip(prepared) {
             if prepared.is_some() {
                 report.outcome = Outcome::Planned;
@@ -302,17 +309,16 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     pub async fn deploy(&self, requests: &[Request]) -> Vec<ServiceReport> {
         let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
         let snapshot = self.snapshot(requests).await;
-        let prepared =
-            futures::future::join_all(requests.iter().zip(reports.iter_mut()).map(|(r, rep)| self.preflight(r, rep, &snapshot))).await;
-        let started = futures::future::join_all(
-            requests
-                .iter()
-                .zip(reports.iter_mut())
-                .zip(prepared)
-                .enumerate()
-                .map(|(index, ((request, report), prepared))| self.start(index, request, report, prepared)),
-        )
-        .await;
+        let prepared: Vec<Option<Prepared>> = stream::iter(requests.iter().zip(reports.iter_mut()))
+            .map(|(r, rep)| self.preflight(r, rep, &snapshot))
+            .buffered(MAX_PARALLEL)
+            .collect()
+            .await;
+        let started: Vec<Option<Active>> = stream::iter(requests.iter().zip(reports.iter_mut()).zip(prepared).enumerate())
+            .map(|(index, ((request, report), prepared))| self.start(index, request, report, prepared))
+            .buffered(MAX_PARALLEL)
+            .collect()
+            .await;
         let active: Vec<Active> = started.into_iter().flatten().collect();
         self.watch_all(requests, &mut reports, active).await;
         for (request, report) in requests.iter().zip(reports.iter()) {

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod deploy;
 pub mod platform;
+pub mod promote;
 pub mod rolling;
 pub mod taskdef;
 pub mod template;

@@ -213,6 +213,44 @@ impl Ledger {
             .next())
         })
     }
+
+    /// When `digest` of `service` last became healthy in `environment`: the `finished_at` of
+    /// the newest Succeeded deployment there whose `to_digest` is `digest`, provided no later
+    /// Succeeded deployment of that service in that environment moved it to another digest
+    /// (then it is not running any more: `None`). Used for soak times: how long a release
+    /// has run healthy upstream before it may move on.
+    ///
+    /// Only Succeeded deployments count, as for [`Ledger::latest_per_service`]: one that
+    /// failed, was interrupted or is still going did not establish anything as running. A
+    /// later success with no recorded digest counts as a move, since nothing says `digest`
+    /// survived it. A redeploy of the same digest restarts the clock: what has run since is
+    /// a new deployment, and a soak is about what runs.
+    pub fn healthy_since(
+        &self,
+        environment: &str,
+        service: &str,
+        digest: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        self.with_conn(|conn| {
+            // The newest success is the only one that can still be running; it answers only
+            // if it deployed `digest`.
+            let newest = conn
+                .prepare_cached(
+                    "SELECT to_digest IS ?3, finished_at FROM deployments
+                     WHERE environment = ?1 AND service = ?2 AND outcome = ?4
+                     ORDER BY started_at DESC, seq DESC
+                     LIMIT 1",
+                )?
+                .query_row((environment, service, digest, Outcome::Succeeded), |row| {
+                    Ok((row.get::<_, bool>(0)?, row.get::<_, Option<i64>>(1)?))
+                })
+                .optional()?;
+            Ok(match newest {
+                Some((true, finished_at)) => finished_at,
+                _ => None,
+            })
+        })
+    }
 }
 
 fn query(

@@ -7,7 +7,7 @@ use rusqlite::ErrorCode;
 use crate::model::LockInfo;
 
 /// A ledger error. Each variant names what a user can act on: the file, the holder of a
-/// lock, the missing record.
+/// lock, the missing record, the refused request.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// SQLite refused an operation. `path` is the ledger's file; it is `None` only between
@@ -32,6 +32,11 @@ pub enum StoreError {
     /// The deployment or lock the call refers to is not in the ledger.
     #[error("{0}")]
     NotFound(String),
+    /// The call asks for something the ledger must not record or cannot answer: a release
+    /// with no services or one service twice, an ambiguous release id prefix, a promotion of
+    /// a rejected release. The message says what is wrong and, where it can, what to give.
+    #[error("{0}")]
+    Invalid(String),
     /// The file exists but is not an SQLite database, or is damaged.
     #[error(
         "ledger {path}: not a readable ferry ledger (not an SQLite database, or damaged): {detail}"

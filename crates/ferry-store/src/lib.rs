@@ -1,5 +1,6 @@
 //! ferry's ledger: the record of every deployment ferry makes, the events it saw along the
-//! way, and the locks that keep two deploys of the same (environment, service) apart.
+//! way, the locks that keep two deploys of the same (environment, service) apart, and the
+//! releases (sets of images named by their content) promoted from one environment to the next.
 //!
 //! The ledger is one SQLite file per user (see [`Ledger::default_path`]), opened by every
 //! ferry process; SQLite's file locking is what makes a lock taken here hold across
@@ -30,6 +31,8 @@ mod error;
 mod events;
 mod locks;
 mod model;
+mod promotions;
+mod releases;
 mod schema;
 mod time;
 
@@ -43,7 +46,9 @@ use rusqlite::Connection;
 pub use error::StoreError;
 pub use model::{
     DeploymentRecord, EventRecord, HistoryFilter, LockHolder, LockInfo, Outcome, ParseOutcomeError,
+    Promotion, Rejection, Release, ReleaseEntry,
 };
+pub use releases::release_id;
 pub use schema::SCHEMA_VERSION;
 pub use time::format_rfc3339;
 

@@ -1,4 +1,5 @@
-//! The records the ledger keeps: deployments, the events seen during them, and locks.
+//! The records the ledger keeps: deployments, the events seen during them, locks, releases
+//! and their promotions.
 
 use std::fmt;
 use std::str::FromStr;
@@ -181,6 +182,74 @@ pub struct EventRecord {
     pub message: String,
 }
 
+/// One service's image in a [`Release`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReleaseEntry {
+    /// ferry's service name.
+    pub service: String,
+    /// The image repository, e.g. "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web".
+    pub repository: String,
+    /// The manifest digest, e.g. "sha256:…": what was tested, and what is shipped.
+    pub digest: String,
+    /// The tag the digest was resolved from, for people; not part of the release's identity
+    /// (a tag can move, the digest cannot).
+    pub version: Option<String>,
+}
+
+/// An immutable set of images, one per service, promoted between environments as one.
+///
+/// Its id is derived from its content (see [`release_id`](crate::release_id)), so the same
+/// set of images is always the same release, however often and by whomever it is created.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Release {
+    /// "rel-" and 12 hex digits.
+    pub id: String,
+    /// Sorted by service.
+    pub entries: Vec<ReleaseEntry>,
+    /// Who created it first; creating it again changes nothing.
+    pub created_by: String,
+    /// Milliseconds since the Unix epoch, of the first creation.
+    pub created_at: i64,
+    /// Where the set came from: "env:dev" (what ran there) or "versions" (named by hand).
+    pub source: String,
+    /// The commit(s) the images were built from, as given at creation.
+    pub commits: Vec<String>,
+    /// Set once, for good: a rejected release is never promoted again.
+    pub rejected: Option<Rejection>,
+}
+
+/// Why a [`Release`] may no longer be promoted, and who decided it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rejection {
+    pub by: String,
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    pub reason: String,
+}
+
+/// One `ferry promote FROM TO`: a release moved from one environment to the next. Times are
+/// milliseconds since the Unix epoch.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Promotion {
+    /// ferry's promotion id, chosen by the caller.
+    pub id: String,
+    pub release_id: String,
+    pub from_environment: String,
+    pub to_environment: String,
+    /// The services promoted (all of the release's, or those of `--services`).
+    pub services: Vec<String>,
+    /// The person who approved it, for environments that require approval.
+    pub approved_by: Option<String>,
+    /// Who ran the promotion.
+    pub who: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    /// The ferry deployment ids this promotion made, rollbacks included.
+    pub deployment_ids: Vec<String>,
+}
+
 /// Which deployments [`Ledger::history`](crate::Ledger::history) returns.
 #[derive(Clone, Debug, Default)]
 pub struct HistoryFilter {
@@ -195,12 +264,43 @@ impl HistoryFilter {
     pub const DEFAULT_LIMIT: usize = 50;
 
     pub(crate) fn effective_limit(&self) -> i64 {
-        let limit = if self.limit == 0 {
-            Self::DEFAULT_LIMIT
-        } else {
-            self.limit
-        };
-        i64::try_from(limit).unwrap_or(i64::MAX)
+        effective_limit(self.limit)
+    }
+}
+
+/// A listing's `limit` as SQL wants it: 0 means [`HistoryFilter::DEFAULT_LIMIT`], for
+/// releases and promotions as for deployments.
+pub(crate) fn effective_limit(limit: usize) -> i64 {
+    let limit = if limit == 0 {
+        HistoryFilter::DEFAULT_LIMIT
+    } else {
+        limit
+    };
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// A list of strings stored as one JSON array (a release's commits, a promotion's services
+/// and deployment ids): always read and written whole, so a table of their own would only
+/// add joins.
+pub(crate) struct StringList<'a>(pub &'a [String]);
+
+impl ToSql for StringList<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        let json = serde_json::to_string(self.0)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(ToSqlOutput::from(json))
+    }
+}
+
+/// A column written by [`StringList`], read back. A damaged value is a conversion error,
+/// not an empty list, so it is noticed.
+pub(crate) struct StoredList(pub Vec<String>);
+
+impl FromSql for StoredList {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        serde_json::from_str(value.as_str()?)
+            .map(StoredList)
+            .map_err(|e| FromSqlError::Other(Box::new(e)))
     }
 }
 

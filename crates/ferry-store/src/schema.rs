@@ -11,10 +11,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::StoreError;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `MIGRATIONS[n]` takes a ledger from version `n` to `n + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
 
 /// Version 1. `seq` gives deployments a stable insertion order (an implicit rowid may be
 /// renumbered by VACUUM); it breaks ties between deployments started in the same millisecond.
@@ -68,6 +68,55 @@ CREATE TABLE locks (
     lease_until   INTEGER NOT NULL,
     PRIMARY KEY (environment, service)
 );
+";
+
+/// Version 2: releases and their promotions.
+///
+/// A release's entries get their own table (one row per service) so a digest can be looked
+/// up across releases; its commits, and a promotion's services and deployment ids, are short
+/// lists always read and written whole, so they are stored as JSON arrays of strings. A
+/// rejection is three nullable columns rather than a table: a release is rejected at most
+/// once, for good. `seq` orders rows created in the same millisecond, as in `deployments`.
+const V2: &str = "
+CREATE TABLE releases (
+    seq              INTEGER PRIMARY KEY,
+    id               TEXT NOT NULL UNIQUE,
+    created_by       TEXT NOT NULL,
+    created_at       INTEGER NOT NULL,
+    source           TEXT NOT NULL,
+    commits          TEXT NOT NULL,
+    rejected_by      TEXT,
+    rejected_at      INTEGER,
+    rejection_reason TEXT
+);
+CREATE INDEX releases_by_creation ON releases (created_at);
+
+CREATE TABLE release_entries (
+    release_id TEXT NOT NULL REFERENCES releases (id) ON DELETE CASCADE,
+    service    TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    version    TEXT,
+    PRIMARY KEY (release_id, service)
+);
+CREATE INDEX release_entries_by_digest ON release_entries (digest);
+
+CREATE TABLE promotions (
+    seq              INTEGER PRIMARY KEY,
+    id               TEXT NOT NULL UNIQUE,
+    release_id       TEXT NOT NULL REFERENCES releases (id),
+    from_environment TEXT NOT NULL,
+    to_environment   TEXT NOT NULL,
+    services         TEXT NOT NULL,
+    approved_by      TEXT,
+    who              TEXT NOT NULL,
+    started_at       INTEGER NOT NULL,
+    finished_at      INTEGER,
+    outcome          TEXT NOT NULL,
+    reason           TEXT,
+    deployment_ids   TEXT NOT NULL
+);
+CREATE INDEX promotions_by_release ON promotions (release_id, started_at);
 ";
 
 /// Brings the file at `path` (already open as `conn`) to [`SCHEMA_VERSION`].

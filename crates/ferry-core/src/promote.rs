@@ -1,0 +1,168 @@
+//! Promotion: moving the set of images that was tested in one environment into the next,
+//! as one release, behind the gates the target environment asks for (soak time,
+//! approval), and — when atomic — all or nothing.
+//!
+//! The gates are pure functions over facts the caller gathers (from the ledger and the
+//! platform), so every refusal is unit-tested with plain values.
+
+use std::time::Duration;
+
+use crate::deploy::{Locks, Observer, Outcome, Request, Run, ServiceReport, Source};
+use crate::platform::{Clock, Ecs, Registry};
+
+/// One service of a release, as a gate sees it.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub service: String,
+    pub digest: String,
+    /// When this digest became healthy in the source environment (epoch ms), if known.
+    pub healthy_since: Option<i64>,
+}
+
+/// Refuses a release that has not run healthy upstream for the target's soak time.
+/// Every service must have been running its digest for `soak`; the error lists each one
+/// that has not, with how long it still needs.
+pub fn check_soak(soak: Option<Duration>, from: &str, candidates: &[Candidate], now: i64) -> Result<(), String> {
+    let Some(soak) = soak else { return Ok(()) };
+    let soak_ms = soak.as_millis() as i64;
+    let mut short = Vec::new();
+    for c in candidates {
+        match c.healthy_since {
+            None => short.push(format!(
+                "{}: no record that {} went healthy in {from} (soak time is counted from a successful ferry deploy there)",
+                c.service,
+                crate::short_digest(&c.digest)
+            )),
+            Some(since) if now - since < soak_ms => {
+                let left = Duration::from_secs(((soak_ms - (now - since)).max(0) as u64).div_ceil(1000));
+                short.push(format!("{}: has run {} in {from}, needs {} more", c.service, humantime::format_duration(Duration::from_secs(((now - since) / 1000).max(0) as u64)), humantime::format_duration(left)));
+            }
+            Some(_) => {}
+        }
+    }
+    if short.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("the release has not soaked for {} in {from}: {}", humantime::format_duration(soak), short.join("; ")))
+    }
+}
+
+/// How a promotion into an environment that asks for approval was approved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Approval {
+    /// `--approve` by this user.
+    Flag(String),
+    /// A person answered yes at the terminal.
+    Interactive(String),
+    /// Nobody approved.
+    Missing,
+}
+
+/// Decides whether a promotion may go ahead; returns who approved it (for the record).
+pub fn check_approval(required: bool, approvers: &[String], to: &str, approval: &Approval) -> Result<Option<String>, String> {
+    if !required {
+        return Ok(match approval {
+            Approval::Flag(who) | Approval::Interactive(who) => Some(who.clone()),
+            Approval::Missing => None,
+        });
+    }
+    let allowed = |who: &str| approvers.is_empty() || approvers.iter().any(|a| a == who || who.split('@').next() == Some(a.as_str()));
+    match approval {
+        Approval::Missing => Err(format!(
+            "{to} needs an approval: answer at a terminal, or pass --approve{}",
+            if approvers.is_empty() { String::new() } else { format!(" as one of: {}", approvers.join(", ")) }
+        )),
+        Approval::Flag(who) | Approval::Interactive(who) if !allowed(who) => {
+            Err(format!("{who} may not approve promotions into {to} (approvers: {})", approvers.join(", ")))
+        }
+        Approval::Flag(who) | Approval::Interactive(who) => Ok(Some(who.clone())),
+    }
+}
+
+impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
+    /// Deploys a release's services; when `atomic` and any of them fails, the ones that
+    /// moved are rolled back, so the environment never ends up half promoted. Each report
+    /// says what happened to its service.
+    pub async fn promote(&self, requests: &[Request], atomic: bool) -> Vec<ServiceReport> {
+        let mut reports = self.deploy(requests).await;
+        let failed: Vec<String> = reports.iter().filter(|r| r.outcome != Outcome::Succeeded).map(|r| r.service.clone()).collect();
+        if !atomic || failed.is_empty() {
+            return reports;
+        }
+        let moved: Vec<usize> = (0..reports.len()).filter(|&i| reports[i].outcome == Outcome::Succeeded).collect();
+        if moved.is_empty() {
+            return reports;
+        }
+        let undo: Vec<Request> = moved.iter().map(|&i| undo_request(&requests[i], &reports[i])).collect();
+        let undone = self.deploy(&undo).await;
+        let why = format!("the promotion is atomic and {} failed", failed.join(", "));
+        for (&i, rollback) in moved.iter().zip(undone) {
+            let report = &mut reports[i];
+            report.rollback_deployment_id = rollback.ecs_deployment_id.clone();
+            report.finished_at = rollback.finished_at;
+            if rollback.outcome == Outcome::Succeeded {
+                report.outcome = Outcome::FailedRolledBack;
+                report.reason = Some(format!("deployed, then rolled back: {why}"));
+            } else {
+                report.outcome = Outcome::RollbackFailed;
+                report.reason = Some(format!("deployed, but rolling it back ({why}) failed: {}", rollback.reason.unwrap_or_default()));
+            }
+            self.observer.record(report);
+        }
+        reports
+    }
+}
+
+/// The request that puts a service back where it was before a promotion moved it.
+fn undo_request(request: &Request, report: &ServiceReport) -> Request {
+    let mut undo = request.clone();
+    undo.kind = "rollback";
+    undo.trace.deployment_id = format!("{}-undo", request.trace.deployment_id);
+    undo.version = report.from_version.clone();
+    match request.strategy {
+        // env-tag: the tag goes back to the digest it had, and ECS redeploys.
+        crate::config::Strategy::EnvTag => {
+            undo.digest = report.from_digest.clone();
+            undo.source = Source::Live;
+        }
+        crate::config::Strategy::Rolling => {
+            undo.digest = None;
+            undo.source = Source::Revision(report.from_task_definition.clone().unwrap_or_default());
+        }
+    }
+    undo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(service: &str, healthy_since: Option<i64>) -> Candidate {
+        Candidate { service: service.into(), digest: "sha256:0123456789abcdef".into(), healthy_since }
+    }
+
+    #[test]
+    fn soak_counts_from_when_each_digest_went_healthy() {
+        let hour = Some(Duration::from_secs(3600));
+        let now = 10_000_000;
+        assert!(check_soak(hour, "dev", &[candidate("web", Some(now - 3_600_000))], now).is_ok());
+        let err = check_soak(hour, "dev", &[candidate("web", Some(now - 3_600_000)), candidate("api", Some(now - 600_000))], now).unwrap_err();
+        assert!(err.contains("api: has run 10m in dev, needs 50m more"), "{err}");
+        assert!(!err.contains("web:"), "{err}");
+        let err = check_soak(hour, "dev", &[candidate("web", None)], now).unwrap_err();
+        assert!(err.contains("no record that sha256:0123456789ab went healthy in dev"), "{err}");
+        assert!(check_soak(None, "dev", &[candidate("web", None)], now).is_ok());
+    }
+
+    #[test]
+    fn approval_needs_an_allowed_approver() {
+        let approvers = vec!["alice".to_string()];
+        assert_eq!(check_approval(true, &approvers, "prod", &Approval::Flag("alice@ci".into())), Ok(Some("alice@ci".into())));
+        let err = check_approval(true, &approvers, "prod", &Approval::Flag("bob".into())).unwrap_err();
+        assert!(err.contains("bob may not approve promotions into prod (approvers: alice)"), "{err}");
+        let err = check_approval(true, &approvers, "prod", &Approval::Missing).unwrap_err();
+        assert!(err.contains("prod needs an approval") && err.contains("--approve as one of: alice"), "{err}");
+        assert_eq!(check_approval(true, &[], "prod", &Approval::Interactive("carol".into())), Ok(Some("carol".into())));
+        assert_eq!(check_approval(false, &[], "stage", &Approval::Missing), Ok(None));
+    }
+}
