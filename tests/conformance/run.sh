@@ -7,6 +7,8 @@
 # FERRY_VENV (default ~/.cache/ferry/venv) is the Python environment, created on first use.
 # FERRY_CONFORMANCE_KEEP=1 keeps the temporary directory (ferry local's state and task logs,
 # moto's log); FERRY_CONFORMANCE_TIMEOUT (default 900) bounds the pytest run in seconds.
+# Before pytest, ferry-registry's tests run against Debian's docker-registry and skopeo
+# (installed with apt when missing); FERRY_CONFORMANCE_REGISTRY=0 skips them.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,6 +30,22 @@ if ! cmp -s "$here/requirements.txt" "$stamp" 2>/dev/null; then
 fi
 py="$venv/bin/python"
 
+# --- Debian peers for the registry tests --------------------------------------------
+# docker-registry (Distribution 2.8) and skopeo; htpasswd and openssl write their users
+# and certificates.
+if [[ "${FERRY_CONFORMANCE_REGISTRY:-1}" != "0" ]]; then
+    packages=()
+    command -v docker-registry >/dev/null 2>&1 || packages+=(docker-registry)
+    command -v skopeo >/dev/null 2>&1 || packages+=(skopeo)
+    command -v htpasswd >/dev/null 2>&1 || packages+=(apache2-utils)
+    command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+    if (( ${#packages[@]} )); then
+        log "installing ${packages[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+    fi
+fi
+
 # --- the ferry binary ---------------------------------------------------------------
 log "building ferry"
 (cd "$root" && cargo build -p ferry)
@@ -36,6 +54,12 @@ target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps 2>/dev/n
 [[ -n "$target_dir" ]] || target_dir="${CARGO_TARGET_DIR:-$root/target}"
 ferry="$target_dir/debug/ferry"
 [[ -x "$ferry" ]] || { log "no ferry binary at $ferry"; exit 2; }
+
+# --- ferry-registry against docker-registry and skopeo ------------------------------
+if [[ "${FERRY_CONFORMANCE_REGISTRY:-1}" != "0" ]]; then
+    log "ferry-registry against docker-registry and skopeo"
+    (cd "$root" && timeout --signal=TERM --kill-after=30 600 cargo test -p ferry-registry -- --ignored)
+fi
 
 # --- servers ------------------------------------------------------------------------
 work="$(mktemp -d "${TMPDIR:-/tmp}/ferry-conformance.XXXXXX")"

@@ -71,6 +71,20 @@ pub enum Command {
     /// deploy holds the lock.
     #[command(after_help = "Examples:\n  ferry deploy dev web=1.4.2\n  ferry deploy prod web=1.4.2 worker=1.4.2 --timeout 15m\n  ferry deploy stage web=1.5.0 --dry-run --output json")]
     Deploy(DeployArgs),
+    /// Promote what runs (and ran healthy) in one environment into the next, as one release.
+    ///
+    /// The release is the set of image digests running in FROM — not whatever tags say now.
+    /// TO's gates apply: `promote_from` must name FROM, a `soak` time the release must have
+    /// run healthy in FROM, an `approval` (interactive, or --approve by an allowed user).
+    /// All services deploy in parallel with each one's strategy; with --atomic (the default
+    /// where TO sets `atomic = true`) a failure rolls back the services that already moved.
+    #[command(after_help = "Examples:\n  ferry promote dev stage\n  ferry promote stage prod --approve --atomic\n  ferry promote dev stage --services web,api")]
+    Promote(PromoteArgs),
+    /// Releases: immutable sets of service → image digest that are promoted as one.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+    /// Move an environment's registry tag of a service to a version's digest (no layers copied).
+    Tag(TagArgs),
     /// Preflight and plan only: what would be deployed, and the task definition diff
     /// against what runs (API defaults and list order are not differences). Changes nothing.
     Plan(PlanArgs),
@@ -263,4 +277,64 @@ pub struct InitArgs {
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     ferry_core::config::parse_duration(text)
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PromoteArgs {
+    /// Where the tested release runs.
+    pub from: String,
+    /// Where it goes.
+    pub to: String,
+    /// Only these services (comma-separated) [default: all].
+    #[arg(long, value_delimiter = ',', value_name = "SERVICE,...")]
+    pub services: Vec<String>,
+    /// All or nothing: roll back the services that moved if one fails.
+    #[arg(long, conflicts_with = "no_atomic")]
+    pub atomic: bool,
+    /// Promote service by service even where TO asks for atomic promotions.
+    #[arg(long)]
+    pub no_atomic: bool,
+    /// Approve the promotion (as the user running ferry, who must be one of TO's approvers).
+    #[arg(long)]
+    pub approve: bool,
+    /// Give up on a service and roll it back after this long [default: TO's timeout].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ReleaseCommand {
+    /// Record a release: the digests running in an environment, or given versions resolved
+    /// to digests in an environment's registry.
+    Create {
+        /// Take the digests running (and healthy) in this environment.
+        #[arg(long, value_name = "ENV", conflicts_with = "env")]
+        from_env: Option<String>,
+        /// Resolve SERVICE=VERSION in this environment's registry.
+        #[arg(long, value_name = "ENV", requires = "versions")]
+        env: Option<String>,
+        #[arg(value_name = "SERVICE=VERSION")]
+        versions: Vec<ServiceVersion>,
+    },
+    /// Releases, newest first.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// A release's services and digests, and where it was promoted.
+    Show { id: String },
+    /// Reject a release: it can never be promoted again.
+    Reject {
+        id: String,
+        #[arg(long, default_value = "rejected")]
+        reason: String,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TagArgs {
+    pub service: String,
+    pub version: String,
+    /// The environment whose tag (its `image_tag`) moves.
+    pub environment: String,
 }

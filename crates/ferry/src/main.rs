@@ -11,9 +11,12 @@ mod local;
 mod output;
 mod plan;
 mod project;
+mod promote;
+mod release;
 mod rollback;
 mod sample_app;
 mod status;
+mod tag;
 
 use clap::Parser;
 use ferry_core::ExitKind;
@@ -61,6 +64,9 @@ fn main() {
         match cli.command {
             Command::Deploy(args) => deploy::run(global, args).await,
             Command::Plan(args) => plan::run(global, args).await,
+            Command::Promote(args) => promote::run(global, args).await,
+            Command::Release(command) => release::run(global, command).await,
+            Command::Tag(args) => tag::run(global, args).await,
             Command::Rollback(args) => rollback::run(global, args).await,
             Command::Status(args) => status::run(global, args).await,
             Command::History(args) => history::run(global, args),

@@ -1,0 +1,44 @@
+//! `ferry tag SERVICE VERSION ENV`: move an environment's registry tag by hand — the same
+//! manifest copy a deploy does (no layer is pulled or pushed).
+
+use ferry_core::ExitKind;
+use ferry_core::platform::Registry;
+
+use crate::Failure;
+use crate::cli::{GlobalArgs, TagArgs};
+use crate::output::{Printer, short_digest};
+use crate::project;
+
+pub async fn run(global: &GlobalArgs, args: TagArgs) -> Result<(), Failure> {
+    let config = project::load_config(global)?;
+    let service = config.service(&args.service).map_err(Failure::input)?;
+    ferry_core::check_version(&args.version).map_err(Failure::input)?;
+    let tag = config.image_tag(&args.environment, service).map_err(Failure::input)?.ok_or_else(|| {
+        Failure::input(format!("environments.{}.image_tag is not set: there is no environment tag to move", args.environment))
+    })?;
+    let connected = project::connect(&config, &args.environment, global.endpoint_url.as_deref()).await?;
+    let repository = service.repository_name();
+    let image = connected
+        .registry
+        .resolve(repository, &args.version)
+        .await
+        .map_err(|e| Failure::platform(e.to_string()))?
+        .ok_or_else(|| Failure::new(ExitKind::PreflightRefused, format!("image {repository}:{} not found in the registry", args.version)))?;
+    let before = connected.registry.resolve(repository, &tag).await.map_err(|e| Failure::platform(e.to_string()))?;
+    connected.registry.move_tag(repository, &image.digest, &tag).await.map_err(|e| Failure::platform(e.to_string()))?;
+    let printer = Printer::new(global);
+    if printer.json() {
+        printer.json_line(&serde_json::json!({
+            "type": "result", "command": "tag", "repository": repository, "tag": tag,
+            "digest": image.digest, "previous_digest": before.as_ref().map(|b| b.digest.clone()),
+        }));
+    } else {
+        printer.out(&format!(
+            "{repository}:{tag} → {} ({}){}",
+            short_digest(&image.digest),
+            args.version,
+            before.map(|b| format!(", was {}", short_digest(&b.digest))).unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
