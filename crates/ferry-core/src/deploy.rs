@@ -520,8 +520,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         if request.strategy == Strategy::EnvTag {
             return self.prepare_env_tag(request, report, current, current_definition, image).await;
         }
-        let reference =
-            if request.pin_digest { format!("{}@{}", image.repository_uri, image.digest) } else { format!("{}:{version}", image.repository_uri) };
+        // A promotion names the digest that was tested: deploy exactly it, whatever the tag
+        // points at by now.
+        let reference = if request.pin_digest || request.digest.is_some() {
+            format!("{}@{}", image.repository_uri, image.digest)
+        } else {
+            format!("{}:{version}", image.repository_uri)
+        };
         report.to_digest = Some(image.digest.clone());
         report.image = Some(reference.clone());
 

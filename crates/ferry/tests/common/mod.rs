@@ -213,6 +213,11 @@ impl World {
 
     /// Runs the ferry binary in the project, off the main thread.
     pub async fn ferry(&self, args: &[&str]) -> Output {
+        self.ferry_as("tester", args).await
+    }
+
+    /// Runs the ferry binary as `user` (FERRY_USER).
+    pub async fn ferry_as(&self, user: &str, args: &[&str]) -> Output {
         let mut command = std::process::Command::new(ferry_bin());
         command
             .args(args)
@@ -220,7 +225,7 @@ impl World {
             .arg(self.config())
             .arg("--ledger")
             .arg(self.ledger())
-            .env("FERRY_USER", "tester")
+            .env("FERRY_USER", user)
             .env("NO_COLOR", "1")
             .env_remove("FERRY_OUTPUT")
             .current_dir(self.dir.path());
