@@ -147,11 +147,21 @@ pub struct Environment {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
-    /// `https://registry.example.com` (or `http://` for an insecure one).
+    /// `https://registry.example.com[/prefix]`, or `http://` for a registry on a trusted
+    /// network (credentials then travel in clear).
     pub url: String,
     pub username: Option<String>,
     /// The environment variable holding the password (never the password itself).
     pub password_env: Option<String>,
+    /// A PEM file of extra CA certificates to trust, relative to ferry.toml.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl RegistryConfig {
+    /// `registry.example.com[:port][/prefix]`: what image references start with.
+    pub fn host(&self) -> &str {
+        self.url.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/')
+    }
 }
 
 /// How a service's new version reaches ECS.

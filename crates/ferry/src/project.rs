@@ -9,7 +9,7 @@ use ferry_aws::platform::{AwsEcs, EcrRegistry};
 use ferry_aws::{AssumeRole, Clients, Target};
 use ferry_core::config::{Config, Credentials, Environment};
 use ferry_core::deploy::{Event, LockRefusal, Locks, Observer, Outcome, Request, ServiceReport, Source, Trace};
-use ferry_core::platform::Clock;
+use ferry_core::platform::{Clock, ImageInfo, PlatformError, PlatformResult, Registry};
 use ferry_core::template::{Variables, toml_to_json};
 use ferry_store::{DeploymentRecord, EventRecord, Ledger, LockHolder, StoreError};
 
@@ -40,7 +40,66 @@ pub struct Connected {
     pub name: String,
     pub region: String,
     pub ecs: AwsEcs,
-    pub registry: EcrRegistry,
+    pub registry: ProjectRegistry,
+}
+
+/// The registries of a project: ECR through the SDK, and the `[registries]` of ferry.toml
+/// through the OCI distribution API, each service's repository routed to its own.
+pub struct ProjectRegistry {
+    ecr: EcrRegistry,
+    /// Repository → (the registry's host prefix for image references, its client).
+    oci: std::collections::HashMap<String, (String, ferry_registry::RegistryClient)>,
+}
+
+impl ProjectRegistry {
+    pub fn new(config: &Config, ecr: EcrRegistry) -> Result<ProjectRegistry, Failure> {
+        let mut oci = std::collections::HashMap::new();
+        for service in config.services.values() {
+            let Some(name) = &service.registry else { continue };
+            let Some(registry) = config.registries.get(name) else { continue };
+            let credentials = match (&registry.username, &registry.password_env) {
+                (Some(username), Some(variable)) => Some(ferry_registry::Credentials {
+                    username: username.clone(),
+                    password: std::env::var(variable).map_err(|_| {
+                        Failure::input(format!("registries.{name}.password_env: the environment variable {variable} is not set"))
+                    })?,
+                }),
+                _ => None,
+            };
+            let client = ferry_registry::RegistryClient::new(ferry_registry::Registry {
+                url: registry.url.clone(),
+                insecure: registry.url.starts_with("http://"),
+                credentials,
+                ca_file: registry.ca_file.as_ref().map(|p| config.root.join(p)),
+            })
+            .map_err(|e| Failure::input(format!("registries.{name}: {e}")))?;
+            oci.insert(service.repository_name().to_string(), (registry.host().to_string(), client));
+        }
+        Ok(ProjectRegistry { ecr, oci })
+    }
+}
+
+fn registry_error(operation: &str, e: ferry_registry::Error) -> PlatformError {
+    PlatformError::new(operation, None, e.to_string())
+}
+
+impl Registry for ProjectRegistry {
+    async fn resolve(&self, repository: &str, tag: &str) -> PlatformResult<Option<ImageInfo>> {
+        let Some((host, client)) = self.oci.get(repository) else { return self.ecr.resolve(repository, tag).await };
+        let resolved = client.resolve(repository, tag).await.map_err(|e| registry_error("registry:resolve", e))?;
+        Ok(resolved.map(|r| ImageInfo { repository_uri: format!("{host}/{repository}"), digest: r.digest.to_string() }))
+    }
+
+    async fn resolve_digest(&self, repository: &str, digest: &str) -> PlatformResult<Option<ImageInfo>> {
+        let Some((host, client)) = self.oci.get(repository) else { return self.ecr.resolve_digest(repository, digest).await };
+        let resolved = client.resolve(repository, digest).await.map_err(|e| registry_error("registry:resolve", e))?;
+        Ok(resolved.map(|r| ImageInfo { repository_uri: format!("{host}/{repository}"), digest: r.digest.to_string() }))
+    }
+
+    async fn move_tag(&self, repository: &str, digest: &str, tag: &str) -> PlatformResult<()> {
+        let Some((_, client)) = self.oci.get(repository) else { return self.ecr.move_tag(repository, digest, tag).await };
+        client.retag(repository, digest, tag).await.map(|_| ()).map_err(|e| registry_error("registry:retag", e))
+    }
 }
 
 /// The SDK target of an environment, with its own credentials.
@@ -68,7 +127,8 @@ pub async fn connect(config: &Config, name: &str, endpoint_override: Option<&str
     let target = target(config, name, env, endpoint_override)?;
     let clients = Clients::new(&target).await;
     let region = target.region.clone().unwrap_or_default();
-    Ok(Connected { name: name.to_string(), region, ecs: AwsEcs::new(clients.ecs), registry: EcrRegistry::new(clients.ecr) })
+    let registry = ProjectRegistry::new(config, EcrRegistry::new(clients.ecr))?;
+    Ok(Connected { name: name.to_string(), region, ecs: AwsEcs::new(clients.ecs), registry })
 }
 
 /// Who is deploying: $FERRY_USER, else user@host.
