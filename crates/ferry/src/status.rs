@@ -88,8 +88,9 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
             }
         }
     }
+    let releases = environment_releases(&config, &environments, &rows);
     if printer.json() {
-        printer.json_line(&serde_json::json!({"type": "result", "command": "status", "services": rows}));
+        printer.json_line(&serde_json::json!({"type": "result", "command": "status", "services": rows, "environments": releases}));
         return Ok(());
     }
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -111,5 +112,70 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
         })
         .collect();
     printer.out(&table(&["ENVIRONMENT", "SERVICE", "VERSION", "DIGEST", "REVISION", "ROLLOUT", "RUNNING", "DEPLOYED", "BY", ""], &table_rows));
+    if releases.iter().any(|r| r.release.is_some() || r.promote_from.is_some()) {
+        let rows: Vec<Vec<String>> = releases
+            .iter()
+            .map(|r| {
+                let behind = match (&r.promote_from, r.behind.is_empty()) {
+                    (Some(from), false) => format!("behind {from}: {}", r.behind.join(", ")),
+                    (Some(from), true) => format!("up to date with {from}"),
+                    (None, _) => String::new(),
+                };
+                vec![r.environment.clone(), r.release.clone().unwrap_or_else(|| "-".into()), behind]
+            })
+            .collect();
+        printer.out("");
+        printer.out(&table(&["ENVIRONMENT", "RELEASE", ""], &rows));
+    }
     Ok(())
+}
+
+/// The release running in an environment, and how it differs from the one it is promoted from.
+#[derive(Serialize)]
+struct EnvironmentRelease {
+    environment: String,
+    /// The content-derived id of what runs (as `ferry release` names it), when every service
+    /// has a known digest.
+    release: Option<String>,
+    promote_from: Option<String>,
+    /// Services whose digest differs from `promote_from`'s.
+    behind: Vec<String>,
+}
+
+fn environment_releases(config: &ferry_core::config::Config, environments: &[String], rows: &[Row]) -> Vec<EnvironmentRelease> {
+    let digests = |env: &str| -> Vec<(String, Option<String>)> {
+        rows.iter().filter(|r| r.environment == env).map(|r| (r.service.clone(), r.digest.clone())).collect()
+    };
+    environments
+        .iter()
+        .map(|env| {
+            let here = digests(env);
+            let release = here
+                .iter()
+                .map(|(service, digest)| {
+                    let svc = config.services.get(service)?;
+                    Some(ferry_store::ReleaseEntry {
+                        service: service.clone(),
+                        repository: svc.repository_name().to_string(),
+                        digest: digest.clone()?,
+                        version: None,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+                .filter(|entries| !entries.is_empty())
+                .map(|entries| ferry_store::release_id(&entries));
+            let promote_from = config.environments.get(env).and_then(|e| e.promote_from.clone());
+            let behind = match &promote_from {
+                Some(from) if environments.contains(from) => {
+                    let upstream = digests(from);
+                    here.iter()
+                        .filter(|(service, digest)| upstream.iter().any(|(s, d)| s == service && d != digest))
+                        .map(|(service, _)| service.clone())
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
+            EnvironmentRelease { environment: env.clone(), release, promote_from, behind }
+        })
+        .collect()
 }

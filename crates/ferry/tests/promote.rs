@@ -69,10 +69,19 @@ async fn stage_ends_with_exactly_devs_digests() {
     let manifest = world.clients.ecr.batch_get_image().repository_name(REPOSITORY).image_ids(ferry_aws::ecr::types::ImageIdentifier::builder().image_digest(&moved).build()).send().await.unwrap();
     world.clients.ecr.put_image().repository_name(REPOSITORY).image_tag("1.1.0").image_manifest(manifest.images()[0].image_manifest().unwrap()).send().await.unwrap();
 
+    let status = result_of(&world.ferry(&["status", "--output", "json"]).await);
+    assert_eq!(status["environments"][1]["environment"], "stage");
+    assert_eq!(status["environments"][1]["behind"], json!(["api", "web", "worker"]), "{status}");
+
     let output = world.ferry(&["promote", "dev", "stage", "--output", "json"]).await;
     assert!(output.status.success(), "{}", text(&output));
     let result = result_of(&output);
     assert_eq!(result["command"], "promote");
+    let status = result_of(&world.ferry(&["status", "--output", "json"]).await);
+    assert_eq!(status["environments"][1]["behind"], json!([]), "{status}");
+    assert_eq!(status["environments"][0]["release"], status["environments"][1]["release"], "{status}");
+    let human = world.ferry(&["status"]).await;
+    assert!(text(&human).contains("up to date with dev"), "{}", text(&human));
     assert_eq!(result["services"].as_array().unwrap().len(), 3);
     let slow = world.digest_of("1.1.0-slow").await;
     assert_eq!(stage_digests(&world).await, vec![tested.clone(), tested.clone(), slow.clone()]);
