@@ -657,6 +657,40 @@ from = "live"
     }
 
     #[test]
+    fn promotion_settings_are_checked() {
+        let message = error_of(&GOOD.replace("timeout = \"20m\"", "timeout = \"20m\"\npromote_from = \"qa\""));
+        assert!(message.contains("environments.prod.promote_from: no environment named \"qa\""), "{message}");
+        let looped = GOOD
+            .replace("credentials = \"ferry-local\"", "credentials = \"ferry-local\"\npromote_from = \"prod\"")
+            .replace("timeout = \"20m\"", "timeout = \"20m\"\npromote_from = \"dev\"");
+        let message = error_of(&looped);
+        assert!(message.contains("promotion loops"), "{message}");
+        let message = error_of(&GOOD.replace("timeout = \"20m\"", "timeout = \"20m\"\napprovers = [\"alice\"]"));
+        assert!(message.contains("environments.prod.approvers: only makes sense with approval = true"), "{message}");
+        let message = error_of(&GOOD.replace("timeout = \"20m\"", "timeout = \"20m\"\nsoak = \"a while\""));
+        assert!(message.contains("soak") && message.contains("invalid duration"), "{message}");
+        let message = error_of(&GOOD.replace("timeout = \"20m\"", "timeout = \"20m\"\ntfstate = \"missing.tfstate\""));
+        assert!(message.contains("environments.prod.tfstate: Terraform state missing.tfstate not found"), "{message}");
+    }
+
+    #[test]
+    fn strategies_and_registries_are_checked() {
+        let message = error_of(&GOOD.replace("container = \"app\"", "container = \"app\"\nstrategy = \"blue-green\""));
+        assert!(message.contains("unknown variant `blue-green`") && message.contains("env-tag"), "{message}");
+        let message = error_of(&GOOD.replace("container = \"web\"", "container = \"web\"\nstrategy = \"env-tag\""));
+        assert!(message.contains("services.web.strategy: env-tag deploys the running task definition"), "{message}");
+        let message = error_of(&GOOD.replace("container = \"app\"", "container = \"app\"\nregistry = \"nexus\""));
+        assert!(message.contains("services.worker.registry: no [registries.nexus] table"), "{message}");
+        let with_registry = format!("{GOOD}\n[registries.nexus]\nurl = \"nexus.example.com\"\n");
+        let message = error_of(&with_registry);
+        assert!(message.contains("registries.nexus.url: expected an http:// or https:// URL"), "{message}");
+        let (_dir, config) = project(&GOOD.replace("container = \"app\"", "container = \"app\"\nstrategy = \"env-tag\""));
+        let config = config.expect("env-tag with from = live");
+        assert_eq!(config.image_tag("dev", &config.services["worker"]).expect("tag"), Some("dev".to_string()));
+        assert_eq!(config.image_tag("dev", &config.services["web"]).expect("tag"), None);
+    }
+
+    #[test]
     fn a_toml_syntax_error_names_the_line() {
         let message = error_of("[services.web\nrepository = 1");
         assert!(message.contains("line 1"), "{message}");

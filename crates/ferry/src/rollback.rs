@@ -5,13 +5,14 @@
 //! successful deploy in the ledger that is not what runs now; else the newest earlier
 //! revision ferry tagged with a different version (for when the ledger is on another machine).
 
+use ferry_core::config::Strategy;
 use ferry_core::deploy::{Run, Source, Trace};
-use ferry_core::platform::{Ecs, TaskDefinitionInfo};
+use ferry_core::platform::{Ecs, Registry, TaskDefinitionInfo};
 use ferry_core::rolling::short_task_definition;
 
 use crate::Failure;
 use crate::cli::{GlobalArgs, RollbackArgs};
-use crate::output::Printer;
+use crate::output::{Printer, short_digest};
 use crate::project::{self, Connected, Journal, LedgerLocks, SystemClock};
 
 /// How many revisions to read back when looking for a version by its tags.
@@ -35,6 +36,20 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<(), Failure>
         .ok_or_else(|| Failure::new(ferry_core::ExitKind::PreflightRefused, format!("service {ecs_service} not found in cluster {}", env.cluster)))?;
     let running = connected.ecs.describe_task_definition(&current.task_definition).await.map_err(|e| Failure::platform(e.to_string()))?;
 
+    let who = project::who();
+    let (commit, commit_message) = project::git_commit(&config.root);
+    let run_id = project::new_id("run");
+    let trace = Trace { deployment_id: project::new_id("fd"), who: who.clone(), commit, commit_message };
+    let service = config.service(&args.service).map_err(Failure::input)?;
+    if service.strategy() == Strategy::EnvTag {
+        // env-tag: the revision never changes; rolling back moves the tag to an earlier digest.
+        let (digest, version, how) = env_tag_target(&config, &connected, &ledger, &args).await?;
+        printer.note(Some(&args.service), &format!("rolling back to {} ({how})", short_digest(&digest)));
+        let mut request = project::request(&config, &connected, &args.service, version, None, args.timeout, trace)?;
+        request.kind = "rollback";
+        request.digest = Some(digest);
+        return execute(&printer, ledger, who, &connected, run_id, request).await;
+    }
     let (target, how) = match &args.to {
         Some(to) => (resolve_to(&connected, &ledger, &args, &running, to).await?, format!("--to {to}")),
         None => match ledger.last_succeeded(&args.environment, &args.service, Some(&running.arn)).map_err(|e| Failure::internal(e.to_string()))? {
@@ -52,15 +67,16 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<(), Failure>
         return Err(Failure::new(ferry_core::ExitKind::PreflightRefused, format!("{} already runs {}", args.service, short_task_definition(&target))));
     }
     printer.note(Some(&args.service), &format!("rolling back from {} to {} ({how})", short_task_definition(&running.arn), short_task_definition(&target)));
-
-    let who = project::who();
-    let (commit, commit_message) = project::git_commit(&config.root);
-    let run_id = project::new_id("run");
-    let trace = Trace { deployment_id: project::new_id("fd"), who: who.clone(), commit, commit_message };
     let mut request = project::request(&config, &connected, &args.service, None, Some(Source::Revision(target)), args.timeout, trace)?;
     request.kind = "rollback";
+    execute(&printer, ledger, who, &connected, run_id, request).await
+}
+
+/// Runs the rollback like a deploy, watched the same way.
+async fn execute(printer: &Printer, ledger: std::sync::Arc<ferry_store::Ledger>, who: String, connected: &Connected, run_id: String, request: ferry_core::deploy::Request) -> Result<(), Failure> {
+    let printer = printer;
     let locks = LedgerLocks { ledger: ledger.clone(), who };
-    let journal = Journal { ledger, printer: &printer, run_id: run_id.clone() };
+    let journal = Journal { ledger, printer, run_id: run_id.clone() };
     let run = Run { ecs: &connected.ecs, registry: &connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
     let reports = tokio::select! {
         reports = run.deploy(std::slice::from_ref(&request)) => reports,
@@ -69,7 +85,59 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<(), Failure>
             return Err(crate::deploy::interrupted(&journal, std::slice::from_ref(&request)));
         }
     };
-    crate::deploy::finish(&printer, &run_id, "rollback", &reports)
+    crate::deploy::finish(printer, &run_id, "rollback", &reports)
+}
+
+/// The digest an env-tag service goes back to: `--to VERSION` (the ledger's record of it,
+/// else the registry), or the newest successful deploy of another digest than the tag's now.
+async fn env_tag_target(
+    config: &ferry_core::config::Config,
+    connected: &Connected,
+    ledger: &ferry_store::Ledger,
+    args: &RollbackArgs,
+) -> Result<(String, Option<String>, String), Failure> {
+    let service = config.service(&args.service).map_err(Failure::input)?;
+    let repository = service.repository_name();
+    let tag = config.image_tag(&args.environment, service).map_err(Failure::input)?.unwrap_or_else(|| args.environment.clone());
+    let refuse = |m: String| Failure::new(ferry_core::ExitKind::PreflightRefused, m);
+    let current = connected
+        .registry
+        .resolve(repository, &tag)
+        .await
+        .map_err(|e| Failure::platform(e.to_string()))?
+        .ok_or_else(|| refuse(format!("the environment tag {repository}:{tag} does not exist")))?
+        .digest;
+    let (digest, version, how) = match &args.to {
+        Some(to) => {
+            let recorded = ledger.succeeded_with_version(&args.environment, &args.service, to).map_err(|e| Failure::internal(e.to_string()))?;
+            match recorded.and_then(|r| r.to_digest) {
+                Some(digest) => (digest, Some(to.clone()), format!("--to {to}, from the ledger")),
+                None => {
+                    let image = connected
+                        .registry
+                        .resolve(repository, to)
+                        .await
+                        .map_err(|e| Failure::platform(e.to_string()))?
+                        .ok_or_else(|| refuse(format!("version {to} of {} is neither in the ledger nor in the registry", args.service)))?;
+                    (image.digest, Some(to.clone()), format!("--to {to}, from the registry"))
+                }
+            }
+        }
+        None => {
+            let filter = ferry_store::HistoryFilter { environment: Some(args.environment.clone()), service: Some(args.service.clone()), limit: 200 };
+            let history = ledger.history(&filter).map_err(|e| Failure::internal(e.to_string()))?;
+            let previous = history
+                .into_iter()
+                .find(|r| r.outcome == ferry_store::Outcome::Succeeded && r.to_digest.as_deref().is_some_and(|d| d != current))
+                .ok_or_else(|| refuse(format!("no earlier digest of {} in the ledger to roll back to (use --to VERSION)", args.service)))?;
+            let how = format!("the last good deploy ({})", previous.id);
+            (previous.to_digest.unwrap_or_default(), previous.to_version, how)
+        }
+    };
+    if digest == current {
+        return Err(refuse(format!("{repository}:{tag} already points at {}", short_digest(&digest))));
+    }
+    Ok((digest, version, how))
 }
 
 /// `--to`: a revision number, `family:N`, an ARN, or a version (ledger first, then tags).

@@ -396,6 +396,16 @@ async fn env_tag_moves_the_tag_forces_a_deployment_and_moves_it_back_on_failure(
     assert_eq!(world.digest_of("test").await, v11, "the tag was moved back");
     assert_eq!(world.answering_digests("tagged").await, vec![v11.clone(), v11.clone()]);
     assert!(events_of(&output).iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains("moved app:test back to"))), "{}", text(&output));
+
+    // Rolling back an env-tag service moves the tag to an earlier digest and forces again.
+    let nothing_earlier = world.ferry(&["rollback", "test", "tagged"]).await;
+    assert_eq!(nothing_earlier.status.code(), Some(4), "{}", text(&nothing_earlier));
+    assert!(text(&nothing_earlier).contains("no earlier digest of tagged in the ledger"), "{}", text(&nothing_earlier));
+    let back = world.ferry(&["rollback", "test", "tagged", "--to", "1.0.0"]).await;
+    assert!(back.status.success(), "{}", text(&back));
+    assert_eq!(world.digest_of("test").await, v1);
+    assert_eq!(world.answering_digests("tagged").await, vec![v1.clone(), v1.clone()]);
+    assert_eq!(world.service("tagged").await.task_definition(), Some(revision.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
