@@ -290,12 +290,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     /// Preflight only: what each service would become, and the diff. Changes nothing.
     pub async fn plan(&self, requests: &[Request]) -> Vec<ServiceReport> {
         let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
-        let snapshot = self.snapshot(requests).await;
-        let prepared: Vec<Option<Prepared>> = stream::iter(requests.iter().zip(reports.iter_mut()))
-            .map(|(r, rep)| self.preflight(r, rep, &snapshot))
-            .buffered(MAX_PARALLEL)
-            .collect()
-            .await;
+        let prepared = self.preflight_all(requests, &mut reports).await;
         for (report, prepared) in reports.iter_mut().zip(prepared) {
             if prepared.is_some() {
                 report.outcome = Outcome::Planned;
@@ -308,12 +303,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     /// Deploys every request; returns one report per request, in order.
     pub async fn deploy(&self, requests: &[Request]) -> Vec<ServiceReport> {
         let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
-        let snapshot = self.snapshot(requests).await;
-        let prepared: Vec<Option<Prepared>> = stream::iter(requests.iter().zip(reports.iter_mut()))
-            .map(|(r, rep)| self.preflight(r, rep, &snapshot))
-            .buffered(MAX_PARALLEL)
-            .collect()
-            .await;
+        let prepared = self.preflight_all(requests, &mut reports).await;
         let started: Vec<Option<Active>> = stream::iter(requests.iter().zip(reports.iter_mut()).zip(prepared).enumerate())
             .map(|(index, ((request, report), prepared))| self.start(index, request, report, prepared))
             .buffered(MAX_PARALLEL)
@@ -327,6 +317,16 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             }
         }
         reports
+    }
+
+    /// Preflight of every request, eight at a time, from one batched snapshot.
+    async fn preflight_all(&self, requests: &[Request], reports: &mut [ServiceReport]) -> Vec<Option<Prepared>> {
+        let snapshot = self.snapshot(requests).await;
+        stream::iter(requests.iter().zip(reports.iter_mut()))
+            .map(|(r, rep)| self.preflight(r, rep, &snapshot))
+            .buffered(MAX_PARALLEL)
+            .collect()
+            .await
     }
 
     fn report_for(&self, r: &Request) -> ServiceReport {

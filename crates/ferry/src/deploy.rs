@@ -2,55 +2,33 @@
 //! service, watch the exact ECS deployment, roll back on failure; several services in
 //! parallel, one summary at the end.
 
-use std::collections::HashSet;
-
 use ferry_core::ExitKind;
-use ferry_core::deploy::{Outcome, Request, Run, ServiceReport, Trace};
+use ferry_core::deploy::{Outcome, Request, Run, ServiceReport};
 use ferry_core::rolling::short_task_definition;
 use serde::Serialize;
 
 use crate::Failure;
 use crate::cli::{DeployArgs, GlobalArgs, PlanArgs};
 use crate::output::{Printer, outcome_word, short_digest, table};
-use crate::project::{self, Journal, LedgerLocks, SystemClock};
+use crate::project::{self, Journal, SystemClock};
 
 pub async fn run(global: &GlobalArgs, args: DeployArgs) -> Result<(), Failure> {
     if args.dry_run {
         return crate::plan::run(global, PlanArgs { environment: args.environment, services: args.services }).await;
     }
-    let config = project::load_config(global)?;
-    let mut seen = HashSet::new();
-    for sv in &args.services {
-        config.service(&sv.service).map_err(Failure::input)?;
-        if !seen.insert(sv.service.clone()) {
-            return Err(Failure::input(format!("{} is given twice", sv.service)));
-        }
-    }
-    let connected = project::connect(&config, &args.environment, global.endpoint_url.as_deref()).await?;
-    let ledger = project::open_ledger(global)?;
-    let printer = Printer::new(global);
-    let who = project::who();
-    let (commit, commit_message) = project::git_commit(&config.root);
-    let run_id = project::new_id("run");
-    let requests = args
-        .services
-        .iter()
-        .map(|sv| {
-            let trace = Trace { deployment_id: project::new_id("fd"), who: who.clone(), commit: commit.clone(), commit_message: commit_message.clone() };
-            project::request(&config, &connected, &sv.service, Some(sv.version.clone()), None, args.timeout, trace)
-        })
-        .collect::<Result<Vec<Request>, Failure>>()?;
-    let locks = LedgerLocks { ledger: ledger.clone(), who };
-    let journal = Journal { ledger, printer: &printer, run_id: run_id.clone() };
-    let run = Run { ecs: &connected.ecs, registry: &connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
+    let session = project::Session::open(global, &args.environment, &args.services, args.timeout, "run").await?;
+    let (printer, requests, run_id) = (&session.printer, &session.requests, &session.run_id);
+    let locks = session.locks();
+    let journal = session.journal();
+    let run = Run { ecs: &session.connected.ecs, registry: &session.connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
     let reports = tokio::select! {
-        reports = run.deploy(&requests) => reports,
+        reports = run.deploy(requests) => reports,
         _ = tokio::signal::ctrl_c() => {
             printer.close();
-            return Err(interrupted(&journal, &requests));
+            return Err(interrupted(&journal, requests));
         }
     };
-    finish(&printer, &run_id, "deploy", &reports)
+    finish(printer, run_id, "deploy", &reports)
 }
 
 /// Ctrl-C during a deploy: ECS carries on with what it was doing (a rollout, or a rollback),

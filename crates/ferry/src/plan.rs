@@ -2,37 +2,20 @@
 //! service and show what would change, as a normalized task definition diff. Changes
 //! nothing: no revision is registered, no service updated, no lock taken.
 
-use ferry_core::deploy::{Outcome, Request, Run, Trace};
+use ferry_core::deploy::{Outcome, Run};
 use ferry_core::taskdef::render_diff;
 
 use crate::Failure;
 use crate::cli::{GlobalArgs, PlanArgs};
-use crate::output::Printer;
-use crate::project::{self, Journal, LedgerLocks, SystemClock};
+use crate::project::{self, SystemClock};
 
 pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
-    let config = project::load_config(global)?;
-    for sv in &args.services {
-        config.service(&sv.service).map_err(Failure::input)?;
-    }
-    let connected = project::connect(&config, &args.environment, global.endpoint_url.as_deref()).await?;
-    let ledger = project::open_ledger(global)?;
-    let printer = Printer::new(global);
-    let who = project::who();
-    let (commit, commit_message) = project::git_commit(&config.root);
-    let run_id = project::new_id("plan");
-    let requests = args
-        .services
-        .iter()
-        .map(|sv| {
-            let trace = Trace { deployment_id: project::new_id("fd"), who: who.clone(), commit: commit.clone(), commit_message: commit_message.clone() };
-            project::request(&config, &connected, &sv.service, Some(sv.version.clone()), None, None, trace)
-        })
-        .collect::<Result<Vec<Request>, Failure>>()?;
-    let locks = LedgerLocks { ledger: ledger.clone(), who };
-    let journal = Journal { ledger, printer: &printer, run_id: run_id.clone() };
-    let run = Run { ecs: &connected.ecs, registry: &connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
-    let reports = run.plan(&requests).await;
+    let session = project::Session::open(global, &args.environment, &args.services, None, "plan").await?;
+    let (printer, run_id) = (&session.printer, &session.run_id);
+    let locks = session.locks();
+    let journal = session.journal();
+    let run = Run { ecs: &session.connected.ecs, registry: &session.connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
+    let reports = run.plan(&session.requests).await;
     printer.close();
     for report in reports.iter().filter(|r| r.outcome == Outcome::Planned) {
         printer.out(&format!(
@@ -53,5 +36,5 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
             }
         }
     }
-    crate::deploy::finish(&printer, &run_id, "plan", &reports)
+    crate::deploy::finish(printer, run_id, "plan", &reports)
 }

@@ -247,6 +247,57 @@ pub fn load_tfstate(config: &Config, env: &Environment) -> Result<Option<Arc<ser
     Ok(Some(Arc::new(state)))
 }
 
+/// What `deploy` and `plan` set up alike: the environment's clients, the ledger,
+/// the printer, and one request per `SERVICE=VERSION` (each named once).
+pub struct Session {
+    pub connected: Connected,
+    pub ledger: Arc<Ledger>,
+    pub printer: Printer,
+    pub who: String,
+    pub run_id: String,
+    pub requests: Vec<Request>,
+}
+
+impl Session {
+    pub async fn open(
+        global: &GlobalArgs,
+        environment: &str,
+        services: &[crate::cli::ServiceVersion],
+        timeout: Option<Duration>,
+        run_prefix: &str,
+    ) -> Result<Session, Failure> {
+        let config = load_config(global)?;
+        let mut seen = std::collections::HashSet::new();
+        for sv in services {
+            config.service(&sv.service).map_err(Failure::input)?;
+            if !seen.insert(sv.service.clone()) {
+                return Err(Failure::input(format!("{} is given twice", sv.service)));
+            }
+        }
+        let connected = connect(&config, environment, global.endpoint_url.as_deref()).await?;
+        let ledger = open_ledger(global)?;
+        let printer = Printer::new(global);
+        let who = who();
+        let (commit, commit_message) = git_commit(&config.root);
+        let requests = services
+            .iter()
+            .map(|sv| {
+                let trace = Trace { deployment_id: new_id("fd"), who: who.clone(), commit: commit.clone(), commit_message: commit_message.clone() };
+                request(&config, &connected, &sv.service, Some(sv.version.clone()), None, timeout, trace)
+            })
+            .collect::<Result<Vec<Request>, Failure>>()?;
+        Ok(Session { connected, ledger, printer, who, run_id: new_id(run_prefix), requests })
+    }
+
+    pub fn locks(&self) -> LedgerLocks {
+        LedgerLocks { ledger: self.ledger.clone(), who: self.who.clone() }
+    }
+
+    pub fn journal(&self) -> Journal<'_> {
+        Journal { ledger: self.ledger.clone(), printer: &self.printer, run_id: self.run_id.clone() }
+    }
+}
+
 /// The wall clock and tokio's timer.
 pub struct SystemClock;
 
