@@ -31,7 +31,7 @@ pub struct GlobalArgs {
     /// `json` (JSON lines of events on stdout, then one result object).
     #[arg(long, global = true, env = "FERRY_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-    /// More detail (ECS events in full, every poll with -vv).
+    /// More detail: every progress change as a line, also on a terminal.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Only errors and the final result.
@@ -109,8 +109,8 @@ pub enum Command {
     /// Run the embedded ECS, ECR and Application Auto Scaling endpoint on 127.0.0.1.
     #[command(subcommand)]
     Local(LocalCommand),
-    /// Roll a sample service through ferry local: first version, a new version, a broken
-    /// version the circuit breaker rolls back. Needs no AWS account.
+    /// Real `ferry deploy`s of a sample service against an embedded ferry local: a first
+    /// version, a new version, a broken version that ferry rolls back. Needs no AWS account.
     Demo(DemoArgs),
     /// The sample HTTP app that the demo and the tests run as a task.
     #[command(hide = true)]
