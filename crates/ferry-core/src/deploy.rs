@@ -81,6 +81,15 @@ pub struct Request {
     /// The environment's registry tag: moved to the new digest after a rolling deploy
     /// succeeds; what the env-tag strategy moves before it forces a new deployment.
     pub image_tag: Option<String>,
+    /// Who holds the service's lock, when not this deployment: the undo of an atomic
+    /// promotion runs under the promotion's lock, so nothing can slip in between.
+    pub lock_owner: Option<String>,
+}
+
+impl Request {
+    pub(crate) fn lock_id(&self) -> &str {
+        self.lock_owner.as_deref().unwrap_or(&self.trace.deployment_id)
+    }
 }
 
 impl Request {
@@ -302,21 +311,73 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
 
     /// Deploys every request; returns one report per request, in order.
     pub async fn deploy(&self, requests: &[Request]) -> Vec<ServiceReport> {
+        let (reports, locked) = self.deploy_holding_locks(requests, false).await;
+        self.unlock(requests, &locked);
+        reports
+    }
+
+    /// Deploys, and returns which requests' locks are still held (the caller releases them
+    /// with [`Run::unlock`]). With `all_or_nothing`, nothing is changed unless every
+    /// request passed preflight and got its lock.
+    pub(crate) async fn deploy_holding_locks(&self, requests: &[Request], all_or_nothing: bool) -> (Vec<ServiceReport>, Vec<bool>) {
         let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
         let prepared = self.preflight_all(requests, &mut reports).await;
-        let started: Vec<Option<Active>> = stream::iter(requests.iter().zip(reports.iter_mut()).zip(prepared).enumerate())
-            .map(|(index, ((request, report), prepared))| self.start(index, request, report, prepared))
+        let mut locked = vec![false; requests.len()];
+        for (i, (request, report)) in requests.iter().zip(reports.iter_mut()).enumerate() {
+            if prepared[i].is_some() {
+                locked[i] = self.lock(request, report);
+            }
+        }
+        if all_or_nothing && locked.iter().any(|l| !l) {
+            let refused: Vec<String> = reports.iter().zip(&locked).filter(|(_, l)| !**l).map(|(r, _)| r.service.clone()).collect();
+            for (report, _) in reports.iter_mut().zip(&locked).filter(|(_, l)| **l) {
+                let reason = format!("not deployed: all services move or none does, and {} could not start", refused.join(", "));
+                self.finish(report, Outcome::Refused, None, Some(reason));
+                self.observer.record(report);
+            }
+            return (reports, locked);
+        }
+        let started: Vec<Option<Active>> = stream::iter(requests.iter().zip(reports.iter_mut()).zip(prepared).zip(&locked).enumerate())
+            .map(|(index, (((request, report), prepared), &locked))| self.start(index, request, report, prepared.filter(|_| locked)))
             .buffered(MAX_PARALLEL)
             .collect()
             .await;
         let active: Vec<Active> = started.into_iter().flatten().collect();
         self.watch_all(requests, &mut reports, active).await;
-        for (request, report) in requests.iter().zip(reports.iter()) {
-            if report.outcome != Outcome::LockHeld && report.outcome != Outcome::Refused {
-                self.locks.unlock(&request.environment, &request.service, &request.trace.deployment_id);
+        (reports, locked)
+    }
+
+    /// Releases the locks a run took.
+    pub(crate) fn unlock(&self, requests: &[Request], locked: &[bool]) {
+        for (request, _) in requests.iter().zip(locked).filter(|(_, l)| **l) {
+            self.locks.unlock(&request.environment, &request.service, request.lock_id());
+        }
+    }
+
+    /// Takes the service's lock for a request that passed preflight.
+    fn lock(&self, request: &Request, report: &mut ServiceReport) -> bool {
+        match self.locks.lock(&request.environment, &request.service, request.lock_id()) {
+            Ok(()) => {}
+            Err(LockRefusal::Held(holder)) => {
+                self.finish(report, Outcome::LockHeld, None, Some(holder));
+                return false;
+            }
+            Err(LockRefusal::Error(message)) => {
+                self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(format!("cannot lock: {message}")));
+                return false;
             }
         }
-        reports
+        report.outcome = Outcome::Refused; // not yet changed anything
+        self.observer.record(report);
+        self.emit(
+            report,
+            Event::Phase {
+                service: request.service.clone(),
+                phase: Phase::Locked,
+                message: format!("locked {} in {} as {}", request.service, request.environment, request.lock_id()),
+            },
+        );
+        true
     }
 
     /// Preflight of every request, eight at a time, from one batched snapshot.
@@ -600,27 +661,6 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     /// Lock, register, update: the mutations. Returns the watch for the ECS deployment.
     async fn start(&self, index: usize, request: &Request, report: &mut ServiceReport, prepared: Option<Prepared>) -> Option<Active> {
         let prepared = prepared?;
-        match self.locks.lock(&request.environment, &request.service, &request.trace.deployment_id) {
-            Ok(()) => {}
-            Err(LockRefusal::Held(holder)) => {
-                self.finish(report, Outcome::LockHeld, None, Some(holder));
-                return None;
-            }
-            Err(LockRefusal::Error(message)) => {
-                self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(format!("cannot lock: {message}")));
-                return None;
-            }
-        }
-        report.outcome = Outcome::Refused; // not yet changed anything
-        self.observer.record(report);
-        self.emit(
-            report,
-            Event::Phase {
-                service: request.service.clone(),
-                phase: Phase::Locked,
-                message: format!("locked {} in {} as {}", request.service, request.environment, request.trace.deployment_id),
-            },
-        );
         let mut force = false;
         let mut tag_restore = None;
         let target = match prepared.target {
@@ -777,13 +817,20 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         let now = self.clock.now_ms();
         if now - a.last_renew > 30_000 {
             a.last_renew = now;
-            if let Err(LockRefusal::Held(holder) | LockRefusal::Error(holder)) =
-                self.locks.renew(&request.environment, &request.service, &request.trace.deployment_id)
-            {
-                self.emit(
+            match self.locks.renew(&request.environment, &request.service, request.lock_id()) {
+                Ok(()) => {}
+                // Another deploy took the service over (our lease ran out): stop, and do not
+                // roll back over it.
+                Err(LockRefusal::Held(holder)) => {
+                    let reason = format!("lost the lock while watching, stopped: {holder}");
+                    self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(reason));
+                    self.observer.record(report);
+                    return true;
+                }
+                Err(LockRefusal::Error(message)) => self.emit(
                     report,
-                    Event::Phase { service: request.service.clone(), phase: Phase::Locked, message: format!("could not renew the lock: {holder}") },
-                );
+                    Event::Phase { service: request.service.clone(), phase: Phase::Locked, message: format!("could not renew the lock: {message}") },
+                ),
             }
         }
         let service = match observation {

@@ -34,6 +34,8 @@ pub enum ExitKind {
     RollbackFailed,
     /// Another deploy of the same service holds the lock.
     LockHeld,
+    /// Stopped by Ctrl-C (SIGINT); whatever ECS was doing carries on.
+    Interrupted,
 }
 
 impl ExitKind {
@@ -47,6 +49,7 @@ impl ExitKind {
             ExitKind::FailedRolledBack => 5,
             ExitKind::RollbackFailed => 6,
             ExitKind::LockHeld => 7,
+            ExitKind::Interrupted => 130,
         }
     }
 
@@ -63,6 +66,7 @@ impl ExitKind {
                 ExitKind::Platform => 5,
                 ExitKind::Internal => 6,
                 ExitKind::RollbackFailed => 7,
+                ExitKind::Interrupted => 8,
             }
         }
         if rank(other) > rank(self) { other } else { self }
@@ -147,10 +151,11 @@ mod tests {
             ExitKind::FailedRolledBack,
             ExitKind::RollbackFailed,
             ExitKind::LockHeld,
+            ExitKind::Interrupted,
         ]
         .into_iter()
         .map(ExitKind::code)
         .collect();
-        assert_eq!(codes.len(), 8);
+        assert_eq!(codes.len(), 9);
     }
 }

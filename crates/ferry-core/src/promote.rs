@@ -84,17 +84,21 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     /// moved are rolled back, so the environment never ends up half promoted. Each report
     /// says what happened to its service.
     pub async fn promote(&self, requests: &[Request], atomic: bool) -> Vec<ServiceReport> {
-        let mut reports = self.deploy(requests).await;
-        let failed: Vec<String> = reports.iter().filter(|r| r.outcome != Outcome::Succeeded).map(|r| r.service.clone()).collect();
-        if !atomic || failed.is_empty() {
-            return reports;
+        if !atomic {
+            return self.deploy(requests).await;
         }
+        // Atomic: nothing changes unless every service passed preflight and got its lock,
+        // and the locks are held until the undo (if any) is done.
+        let (mut reports, locked) = self.deploy_holding_locks(requests, true).await;
+        let failed: Vec<String> = reports.iter().filter(|r| r.outcome != Outcome::Succeeded).map(|r| r.service.clone()).collect();
         let moved: Vec<usize> = (0..reports.len()).filter(|&i| reports[i].outcome == Outcome::Succeeded).collect();
-        if moved.is_empty() {
+        if failed.is_empty() || moved.is_empty() {
+            self.unlock(requests, &locked);
             return reports;
         }
         let undo: Vec<Request> = moved.iter().map(|&i| undo_request(&requests[i], &reports[i])).collect();
         let undone = self.deploy(&undo).await;
+        self.unlock(requests, &locked);
         let why = format!("the promotion is atomic and {} failed", failed.join(", "));
         for (&i, rollback) in moved.iter().zip(undone) {
             let report = &mut reports[i];
@@ -117,6 +121,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
 fn undo_request(request: &Request, report: &ServiceReport) -> Request {
     let mut undo = request.clone();
     undo.kind = "rollback";
+    undo.lock_owner = Some(request.lock_id().to_string());
     undo.trace.deployment_id = format!("{}-undo", request.trace.deployment_id);
     undo.version = report.from_version.clone();
     match request.strategy {

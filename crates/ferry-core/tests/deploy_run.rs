@@ -754,6 +754,7 @@ fn request(service: &str, version: &str) -> Request {
         digest: None,
         strategy: ferry_core::config::Strategy::Rolling,
         image_tag: None,
+        lock_owner: None,
     }
 }
 

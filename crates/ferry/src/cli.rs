@@ -236,8 +236,9 @@ pub struct PlanArgs {
 pub struct RollbackArgs {
     pub environment: String,
     pub service: String,
-    /// A version deployed before (from the ledger), or a task definition revision
-    /// (`family:12`, `12`, or its ARN). Default: the last good deploy before the current one.
+    /// A version deployed before (from the ledger, else the revisions' ferry:version tags), or
+    /// a task definition revision (`family:12`, its ARN, or a bare number that is no version).
+    /// Default: the good deploy before the one that put the running version in place.
     #[arg(long, value_name = "VERSION|REVISION")]
     pub to: Option<String>,
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]

@@ -38,9 +38,12 @@ pub fn interrupted(journal: &Journal<'_>, requests: &[Request]) -> Failure {
     let mut open = Vec::new();
     for request in requests {
         let id = &request.trace.deployment_id;
-        if let Ok(Some(mut record)) = journal.ledger.deployment(id)
-            && record.outcome == ferry_store::Outcome::InProgress
-        {
+        // The undo of an atomic promotion is recorded under `{id}-undo`.
+        for id in [id.clone(), format!("{id}-undo")] {
+            let Ok(Some(mut record)) = journal.ledger.deployment(&id) else { continue };
+            if record.outcome != ferry_store::Outcome::InProgress {
+                continue;
+            }
             record.outcome = ferry_store::Outcome::Interrupted;
             record.finished_at = Some(crate::output::now_ms());
             record.reason = Some("interrupted: ferry stopped watching; the ECS deployment continues on its own".into());
@@ -54,7 +57,7 @@ pub fn interrupted(journal: &Journal<'_>, requests: &[Request]) -> Failure {
     } else {
         format!("ECS continues these deployments on its own: {}; check with `ferry status`", open.join(", "))
     };
-    Failure::new(ExitKind::Internal, format!("interrupted: {detail}"))
+    Failure::new(ExitKind::Interrupted, format!("interrupted: {detail}"))
 }
 
 /// The machine-readable result of a run: the last JSON line.

@@ -235,6 +235,7 @@ pub fn request(
         digest: None,
         strategy: service.strategy(),
         image_tag: config.image_tag(&connected.name, service).map_err(Failure::input)?,
+        lock_owner: None,
     })
 }
 

@@ -132,7 +132,13 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
         reports = run.promote(&requests, atomic) => reports,
         _ = tokio::signal::ctrl_c() => {
             printer.close();
-            return Err(crate::deploy::interrupted(&journal, &requests));
+            let failure = crate::deploy::interrupted(&journal, &requests);
+            let mut stopped = promotion;
+            stopped.finished_at = Some(now_ms());
+            stopped.outcome = ferry_store::Outcome::Interrupted;
+            stopped.reason = Some(failure.message.clone());
+            let _ = ledger.update_promotion(&stopped);
+            return Err(failure);
         }
     };
     let kind = reports.iter().map(|r| r.exit_kind()).fold(ExitKind::Ok, ExitKind::worst);

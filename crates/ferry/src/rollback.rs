@@ -52,8 +52,8 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<(), Failure>
     }
     let (target, how) = match &args.to {
         Some(to) => (resolve_to(&connected, &ledger, &args, &running, to).await?, format!("--to {to}")),
-        None => match ledger.last_succeeded(&args.environment, &args.service, Some(&running.arn)).map_err(|e| Failure::internal(e.to_string()))? {
-            Some(record) => (record.to_task_definition.unwrap_or_default(), format!("the last good deploy ({})", record.id)),
+        None => match previous_good(&recent_history(&ledger, &args)?, |r| r.to_task_definition.as_deref() == Some(running.arn.as_str())).cloned() {
+            Some(record) => (record.to_task_definition.unwrap_or_default(), format!("the good deploy before it ({})", record.id)),
             None => {
                 let previous = by_tags(&connected, &running, |td| td.revision < running.revision && td.tag("ferry:version").is_some() && td.tag("ferry:version") != running.tag("ferry:version")).await?;
                 (previous.ok_or_else(|| Failure::new(
@@ -74,7 +74,6 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<(), Failure>
 
 /// Runs the rollback like a deploy, watched the same way.
 async fn execute(printer: &Printer, ledger: std::sync::Arc<ferry_store::Ledger>, who: String, connected: &Connected, run_id: String, request: ferry_core::deploy::Request) -> Result<(), Failure> {
-    let printer = printer;
     let locks = LedgerLocks { ledger: ledger.clone(), who };
     let journal = Journal { ledger, printer, run_id: run_id.clone() };
     let run = Run { ecs: &connected.ecs, registry: &connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
@@ -98,7 +97,10 @@ async fn env_tag_target(
 ) -> Result<(String, Option<String>, String), Failure> {
     let service = config.service(&args.service).map_err(Failure::input)?;
     let repository = service.repository_name();
-    let tag = config.image_tag(&args.environment, service).map_err(Failure::input)?.unwrap_or_else(|| args.environment.clone());
+    let tag = config
+        .image_tag(&args.environment, service)
+        .map_err(Failure::input)?
+        .ok_or_else(|| Failure::internal("an env-tag service always has an environment tag"))?;
     let refuse = |m: String| Failure::new(ferry_core::ExitKind::PreflightRefused, m);
     let current = connected
         .registry
@@ -124,13 +126,11 @@ async fn env_tag_target(
             }
         }
         None => {
-            let filter = ferry_store::HistoryFilter { environment: Some(args.environment.clone()), service: Some(args.service.clone()), limit: 200 };
-            let history = ledger.history(&filter).map_err(|e| Failure::internal(e.to_string()))?;
-            let previous = history
-                .into_iter()
-                .find(|r| r.outcome == ferry_store::Outcome::Succeeded && r.to_digest.as_deref().is_some_and(|d| d != current))
+            let history = recent_history(ledger, args)?;
+            let previous = previous_good(&history, |r| r.to_digest.as_deref() == Some(current.as_str()))
+                .cloned()
                 .ok_or_else(|| refuse(format!("no earlier digest of {} in the ledger to roll back to (use --to VERSION)", args.service)))?;
-            let how = format!("the last good deploy ({})", previous.id);
+            let how = format!("the good deploy before it ({})", previous.id);
             (previous.to_digest.unwrap_or_default(), previous.to_version, how)
         }
     };
@@ -145,9 +145,6 @@ async fn resolve_to(connected: &Connected, ledger: &ferry_store::Ledger, args: &
     if to.starts_with("arn:") {
         return Ok(to.to_string());
     }
-    if to.chars().all(|c| c.is_ascii_digit()) {
-        return Ok(format!("{}:{to}", running.family));
-    }
     if let Some((family, revision)) = to.rsplit_once(':')
         && revision.chars().all(|c| c.is_ascii_digit())
         && family == running.family
@@ -159,12 +156,32 @@ async fn resolve_to(connected: &Connected, ledger: &ferry_store::Ledger, args: &
     {
         return Ok(td);
     }
-    by_tags(connected, running, |td| td.tag("ferry:version") == Some(to)).await?.ok_or_else(|| {
-        Failure::new(
-            ferry_core::ExitKind::PreflightRefused,
-            format!("version {to} of {} is neither in the ledger nor on any of the last {REVISIONS_TO_SEARCH} revisions of {}", args.service, running.family),
-        )
-    })
+    if let Some(td) = by_tags(connected, running, |td| td.tag("ferry:version") == Some(to)).await? {
+        return Ok(td);
+    }
+    // A bare number that is no version (build numbers are versions too): a revision.
+    if to.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(format!("{}:{to}", running.family));
+    }
+    Err(Failure::new(
+        ferry_core::ExitKind::PreflightRefused,
+        format!("version {to} of {} is neither in the ledger nor on any of the last {REVISIONS_TO_SEARCH} revisions of {}", args.service, running.family),
+    ))
+}
+
+/// The good deploy before the one that put `is_current` in place: rolling back from a
+/// version goes to what ran before it, and rolling back twice does not go forward again.
+/// Rollbacks themselves are not candidates; when what runs was not deployed by ferry, the
+/// newest good deploy of something else is.
+fn previous_good<'a>(history: &'a [ferry_store::DeploymentRecord], is_current: impl Fn(&ferry_store::DeploymentRecord) -> bool) -> Option<&'a ferry_store::DeploymentRecord> {
+    let good = |r: &&ferry_store::DeploymentRecord| r.outcome == ferry_store::Outcome::Succeeded && r.kind != "rollback";
+    let start = history.iter().position(|r| good(&r) && is_current(r)).map(|i| i + 1).unwrap_or(0);
+    history[start..].iter().filter(good).find(|r| !is_current(r))
+}
+
+fn recent_history(ledger: &ferry_store::Ledger, args: &RollbackArgs) -> Result<Vec<ferry_store::DeploymentRecord>, Failure> {
+    let filter = ferry_store::HistoryFilter { environment: Some(args.environment.clone()), service: Some(args.service.clone()), limit: 500 };
+    ledger.history(&filter).map_err(|e| Failure::internal(e.to_string()))
 }
 
 async fn by_tags(connected: &Connected, running: &TaskDefinitionInfo, wanted: impl Fn(&TaskDefinitionInfo) -> bool) -> Result<Option<String>, Failure> {

@@ -241,6 +241,12 @@ async fn rollback_returns_to_the_previous_good_version_and_to_a_named_one() {
     assert_eq!(world.service("web").await.task_definition(), Some(v1.as_str()));
     assert_eq!(world.answering_versions("web").await, vec!["1.0.0"]);
 
+    // Rolling back again goes to what ran before 1.0.0 (nothing ferry knows), never forward to 1.1.0.
+    let again = world.ferry(&["rollback", "test", "web"]).await;
+    assert_eq!(again.status.code(), Some(4), "{}", text(&again));
+    assert!(text(&again).contains("no earlier version of web"), "{}", text(&again));
+    assert_eq!(world.service("web").await.task_definition(), Some(v1.as_str()));
+
     let output = world.ferry(&["rollback", "test", "web", "--to", "1.1.0"]).await;
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(world.service("web").await.task_definition(), Some(v2.as_str()));
@@ -359,7 +365,7 @@ async fn ctrl_c_during_a_deploy_records_it_interrupted_and_frees_the_lock() {
     })
     .await
     .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
     assert!(text(&output).contains("interrupted: ECS continues these deployments on its own: web"), "{}", text(&output));
     let records = world.ledger_records();
     assert_eq!(records[0].outcome, ferry_store::Outcome::Interrupted);
