@@ -366,6 +366,13 @@ impl Registry for EcrRegistry {
             Ok(out) if !out.image_details().is_empty() => {}
             Ok(_) => return Ok(None),
             Err(e) if e.code() == Some("ImageNotFoundException") => return Ok(None),
+            Err(e) if e.code() == Some("RepositoryNotFoundException") => {
+                return Err(PlatformError::new(
+                    "ecr:DescribeImages",
+                    Some("RepositoryNotFoundException".into()),
+                    format!("repository {repository} does not exist in the registry"),
+                ));
+            }
             Err(e) => return Err(platform_error("ecr:DescribeImages", e)),
         }
         let repository_uri = self.repository_uri(repository).await?;

@@ -78,6 +78,9 @@ pub struct Defaults {
     pub max_task_failures: Option<u32>,
     pub service_name: Option<String>,
     pub region: Option<String>,
+    /// The registry (from `[registries]`) of every service that does not name its own;
+    /// ECR when unset.
+    pub registry: Option<String>,
 }
 
 /// How ferry gets credentials for an environment.
@@ -320,6 +323,11 @@ impl Config {
             }
         }
         self.check_promotion_chain()?;
+        if let Some(registry) = &self.defaults.registry
+            && !self.registries.contains_key(registry)
+        {
+            return Err(self.invalid("defaults.registry", format!("no [registries.{registry}] table")));
+        }
         for (name, registry) in &self.registries {
             check_name(name).map_err(|m| self.invalid(format!("registries.{name}"), m))?;
             if !(registry.url.starts_with("http://") || registry.url.starts_with("https://")) {
@@ -505,6 +513,11 @@ impl Config {
             ));
         }
         Ok(name)
+    }
+
+    /// The registry a service's images live in (a `[registries]` name), None for ECR.
+    pub fn registry_of<'a>(&'a self, service: &'a Service) -> Option<&'a str> {
+        service.registry.as_deref().or(self.defaults.registry.as_deref())
     }
 
     /// The template file of a service, resolved against the config's directory.

@@ -564,18 +564,22 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         }
 
         let version = request.version.clone().unwrap_or_default();
+        // A repository that does not exist is the platform's state, not a failed call.
+        let registry_refusal = |e: PlatformError| {
+            if e.code.as_deref() == Some("RepositoryNotFoundException") { Refusal::state(e.message) } else { Refusal::platform(e) }
+        };
         let image = match &request.digest {
             Some(digest) => self
                 .registry
                 .resolve_digest(&request.repository, digest)
                 .await
-                .map_err(Refusal::platform)?
+                .map_err(registry_refusal)?
                 .ok_or_else(|| Refusal::state(format!("image {}@{digest} not found in the registry", request.repository)))?,
             None => self
                 .registry
                 .resolve(&request.repository, &version)
                 .await
-                .map_err(Refusal::platform)?
+                .map_err(registry_refusal)?
                 .ok_or_else(|| Refusal::state(format!("image {}:{version} not found in the registry", request.repository)))?,
         };
         if request.strategy == Strategy::EnvTag {
@@ -642,7 +646,11 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             .await
             .map_err(Refusal::platform)?
             .ok_or_else(|| Refusal::state(format!("the environment tag {}:{tag} does not exist in the registry", request.repository)))?;
-        report.from_digest = report.from_digest.clone().or(Some(previous.digest.clone()));
+        // What runs is what the tag points at now; the revision's tags (if any) can be stale.
+        report.from_digest = Some(previous.digest.clone());
+        if report.from_version.as_deref() == Some(tag.as_str()) {
+            report.from_version = None;
+        }
         report.to_digest = Some(image.digest.clone());
         report.image = Some(expected.clone());
         report.to_task_definition = Some(current_definition.arn.clone());

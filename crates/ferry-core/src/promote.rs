@@ -19,12 +19,12 @@ pub struct Candidate {
     pub healthy_since: Option<i64>,
 }
 
-/// Refuses a release that has not run healthy upstream for the target's soak time.
-/// Every service must have been running its digest for `soak`; the error lists each one
-/// that has not, with how long it still needs.
+/// Refuses a release that is not recorded as healthy upstream, or has not run healthy there
+/// for the target's soak time. Every service must have gone healthy in FROM through a
+/// successful deploy (the ledger's record) and, with `soak`, have run its digest that long;
+/// the error lists each one that has not, with how long it still needs.
 pub fn check_soak(soak: Option<Duration>, from: &str, candidates: &[Candidate], now: i64) -> Result<(), String> {
-    let Some(soak) = soak else { return Ok(()) };
-    let soak_ms = soak.as_millis() as i64;
+    let soak_ms = soak.map(|s| s.as_millis() as i64).unwrap_or(0);
     let mut short = Vec::new();
     for c in candidates {
         match c.healthy_since {
@@ -40,10 +40,10 @@ pub fn check_soak(soak: Option<Duration>, from: &str, candidates: &[Candidate], 
             Some(_) => {}
         }
     }
-    if short.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("the release has not soaked for {} in {from}: {}", humantime::format_duration(soak), short.join("; ")))
+    match (short.is_empty(), soak) {
+        (true, _) => Ok(()),
+        (false, Some(soak)) => Err(format!("the release has not soaked for {} in {from}: {}", humantime::format_duration(soak), short.join("; "))),
+        (false, None) => Err(format!("only what is recorded as healthy in {from} is promoted: {}", short.join("; "))),
     }
 }
 
@@ -156,7 +156,9 @@ mod tests {
         assert!(!err.contains("web:"), "{err}");
         let err = check_soak(hour, "dev", &[candidate("web", None)], now).unwrap_err();
         assert!(err.contains("no record that sha256:0123456789ab went healthy in dev"), "{err}");
-        assert!(check_soak(None, "dev", &[candidate("web", None)], now).is_ok());
+        assert!(check_soak(None, "dev", &[candidate("web", Some(now))], now).is_ok());
+        let err = check_soak(None, "dev", &[candidate("web", None)], now).unwrap_err();
+        assert!(err.contains("only what is recorded as healthy in dev is promoted"), "{err}");
     }
 
     #[test]

@@ -58,17 +58,20 @@ pub enum Command {
     /// Deploy versions of services to an environment, watch the exact ECS deployment,
     /// roll back on failure.
     ///
-    /// Each SERVICE=VERSION is checked before anything changes (the image tag exists in ECR,
-    /// cluster and service are ACTIVE, the task definition renders and is valid), then the
-    /// service is locked, one task definition revision is registered (tagged with
-    /// ferry:version, ferry:digest, ferry:deployment, ferry:commit), one UpdateService is made,
-    /// and the deployment it created is watched until ECS says COMPLETED. A circuit-breaker
-    /// rollback, a failing task, or the timeout is a failure: ferry rolls back to the
-    /// previous revision and watches that too. Several services deploy in parallel.
+    /// Each SERVICE=VERSION is checked before anything changes (the image tag exists in the
+    /// registry — ECR, or the service's `registry` — and is resolved to a digest; cluster and
+    /// service are ACTIVE; the task definition renders and is valid), then the service is
+    /// locked, one task definition revision is registered (tagged with ferry:version,
+    /// ferry:digest, ferry:deployment, ferry:commit), one UpdateService is made, and the
+    /// deployment it created is watched until ECS says COMPLETED. A circuit-breaker rollback,
+    /// failing tasks, or the timeout is a failure: ferry rolls back to the previous revision
+    /// and watches that too. Services with `strategy = "env-tag"` move their environment tag
+    /// and force a new deployment instead of registering a revision. Several services deploy
+    /// in parallel.
     ///
-    /// Exit codes: 0 deployed; 2 invalid input; 3 AWS error; 4 refused by preflight (nothing
-    /// changed); 5 failed and rolled back; 6 failed and the rollback failed too; 7 another
-    /// deploy holds the lock.
+    /// Exit codes: 0 deployed; 1 internal error; 2 invalid input; 3 AWS or registry error; 4
+    /// refused by preflight (nothing changed); 5 failed and rolled back; 6 failed and the
+    /// rollback failed too; 7 another deploy holds the lock; 130 interrupted (Ctrl-C).
     #[command(after_help = "Examples:\n  ferry deploy dev web=1.4.2\n  ferry deploy prod web=1.4.2 worker=1.4.2 --timeout 15m\n  ferry deploy stage web=1.5.0 --dry-run --output json")]
     Deploy(DeployArgs),
     /// Promote what runs (and ran healthy) in one environment into the next, as one release.
@@ -309,7 +312,7 @@ pub enum ReleaseCommand {
     /// to digests in an environment's registry.
     Create {
         /// Take the digests running (and healthy) in this environment.
-        #[arg(long, value_name = "ENV", conflicts_with = "env")]
+        #[arg(long, value_name = "ENV", conflicts_with_all = ["env", "versions"])]
         from_env: Option<String>,
         /// Resolve SERVICE=VERSION in this environment's registry.
         #[arg(long, value_name = "ENV", requires = "versions")]

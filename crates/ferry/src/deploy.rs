@@ -95,8 +95,9 @@ pub fn finish(printer: &Printer, run_id: &str, command: &'static str, reports: &
             .collect();
         printer.out("");
         printer.out(&table(&["SERVICE", "RESULT", "FROM", "TO", "DIGEST", "REVISION", "ECS DEPLOYMENT", "TIME"], &rows));
-        for r in reports.iter().filter(|r| r.reason.is_some() && r.outcome != Outcome::Succeeded) {
-            printer.out(&format!("{}: {}", r.service, r.reason.as_deref().unwrap_or_default()));
+        for r in reports.iter().filter(|r| r.reason.is_some()) {
+            let prefix = if r.outcome == Outcome::Succeeded { "warning: " } else { "" };
+            printer.out(&format!("{prefix}{}: {}", r.service, r.reason.as_deref().unwrap_or_default()));
         }
     }
     if kind == ExitKind::Ok {

@@ -55,7 +55,7 @@ impl ProjectRegistry {
     pub fn new(config: &Config, ecr: EcrRegistry) -> Result<ProjectRegistry, Failure> {
         let mut oci = std::collections::HashMap::new();
         for service in config.services.values() {
-            let Some(name) = &service.registry else { continue };
+            let Some(name) = config.registry_of(service) else { continue };
             let Some(registry) = config.registries.get(name) else { continue };
             let credentials = match (&registry.username, &registry.password_env) {
                 (Some(username), Some(variable)) => Some(ferry_registry::Credentials {
@@ -295,7 +295,7 @@ impl Session {
     }
 
     pub fn journal(&self) -> Journal<'_> {
-        Journal { ledger: self.ledger.clone(), printer: &self.printer, run_id: self.run_id.clone() }
+        Journal::new(self.ledger.clone(), &self.printer, self.run_id.clone())
     }
 }
 
@@ -349,6 +349,18 @@ pub struct Journal<'a> {
     pub ledger: Arc<Ledger>,
     pub printer: &'a Printer,
     pub run_id: String,
+    /// Deployments already in the ledger, so events and updates need no lookup.
+    pub recorded: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl<'a> Journal<'a> {
+    pub fn new(ledger: Arc<Ledger>, printer: &'a Printer, run_id: String) -> Self {
+        Journal { ledger, printer, run_id, recorded: Default::default() }
+    }
+
+    fn is_recorded(&self, id: &str) -> bool {
+        self.recorded.lock().map(|r| r.contains(id)).unwrap_or(false)
+    }
 }
 
 pub fn record_of(report: &ServiceReport, run_id: &str) -> DeploymentRecord {
@@ -387,8 +399,8 @@ pub fn record_of(report: &ServiceReport, run_id: &str) -> DeploymentRecord {
 impl Observer for Journal<'_> {
     fn event(&self, report: &ServiceReport, event: &Event) {
         self.printer.event(report, event);
-        // Only deploys that changed something are in the ledger (see `record`).
-        if self.ledger.deployment(&report.deployment_id).ok().flatten().is_none() {
+        // Only deploys that took their lock are in the ledger (see `record`).
+        if !self.is_recorded(&report.deployment_id) {
             return;
         }
         let (kind, message) = match event {
@@ -409,9 +421,10 @@ impl Observer for Journal<'_> {
 
     fn record(&self, report: &ServiceReport) {
         let record = record_of(report, &self.run_id);
-        let result = match self.ledger.deployment(&record.id) {
-            Ok(Some(_)) => self.ledger.update_deployment(&record),
-            Ok(None) => self.ledger.insert_deployment(&record).and_then(|()| {
+        let known = self.is_recorded(&record.id);
+        let result = match known {
+            true => self.ledger.update_deployment(&record),
+            false => self.ledger.insert_deployment(&record).and_then(|()| {
                 // What preflight found, as the deployment's first event.
                 let message = format!(
                     "preflight passed: {} → {} ({} task definition change(s))",
@@ -421,8 +434,12 @@ impl Observer for Journal<'_> {
                 );
                 self.ledger.record_event(&record.id, &EventRecord { at: report.started_at, kind: "phase:preflight".into(), message })
             }),
-            Err(e) => Err(e),
         };
+        if result.is_ok()
+            && let Ok(mut recorded) = self.recorded.lock()
+        {
+            recorded.insert(record.id.clone());
+        }
         if let Err(e) = result {
             self.printer.note(Some(&report.service), &format!("warning: cannot record the deployment in the ledger: {e}"));
         }

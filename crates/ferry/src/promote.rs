@@ -44,7 +44,7 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
     let (commit, commit_message) = project::git_commit(&config.root);
     let release = ledger
         .create_release(running.iter().map(|r| r.entry.clone()).collect(), &who, &format!("env:{}", args.from), &commit.iter().cloned().collect::<Vec<_>>(), now_ms())
-        .map_err(|e| Failure::input(e.to_string()))?;
+        .map_err(store_failure)?;
     if let Some(rejection) = &release.rejected {
         return Err(refuse(format!(
             "release {} was rejected by {} at {}: {}; it can never be promoted",
@@ -53,6 +53,14 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
             ferry_store::format_rfc3339(rejection.at),
             rejection.reason
         )));
+    }
+    // A part of a rejected release is rejected too: `--services` cannot sneak it through.
+    let rejected = ledger.releases(10_000).map_err(store_failure)?;
+    if let Some(whole) = rejected.iter().filter(|r| r.id != release.id).find(|r| {
+        r.rejected.is_some() && release.entries.iter().all(|e| r.entries.iter().any(|x| x.service == e.service && x.digest == e.digest))
+    }) {
+        let rejection = whole.rejected.as_ref().map(|x| format!("{}: {}", x.by, x.reason)).unwrap_or_default();
+        return Err(refuse(format!("these digests are part of release {}, which was rejected ({rejection})", whole.id)));
     }
     printer.note(None, &format!(
         "release {}: {}",
@@ -115,7 +123,7 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
         printer.out(&format!("{} already runs release {}: nothing to promote", args.to, release.id));
         return Ok(());
     }
-    ledger.insert_promotion(&promotion).map_err(|e| Failure::new(ExitKind::PreflightRefused, e.to_string()))?;
+    ledger.insert_promotion(&promotion).map_err(store_failure)?;
     let atomic = args.atomic || (to_env.atomic && !args.no_atomic);
     printer.note(None, &format!(
         "promoting {} to {}{}{}",
@@ -126,7 +134,7 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
     ));
 
     let locks = LedgerLocks { ledger: ledger.clone(), who };
-    let journal = Journal { ledger: ledger.clone(), printer: &printer, run_id: run_id.clone() };
+    let journal = Journal::new(ledger.clone(), &printer, run_id.clone());
     let run = Run { ecs: &to.ecs, registry: &to.registry, clock: &SystemClock, locks: &locks, observer: &journal };
     let reports = tokio::select! {
         reports = run.promote(&requests, atomic) => reports,
@@ -155,6 +163,15 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
         printer.note(None, &format!("warning: cannot record the promotion's end: {e}"));
     }
     crate::deploy::finish(&printer, &run_id, "promote", &reports)
+}
+
+/// A ledger error as the user sees it: a refusal when the ledger refused on the merits (a
+/// rejected release), an internal error otherwise.
+pub fn store_failure(e: ferry_store::StoreError) -> Failure {
+    match e {
+        ferry_store::StoreError::Invalid(message) => Failure::new(ExitKind::PreflightRefused, message),
+        other => Failure::internal(other.to_string()),
+    }
 }
 
 /// Asks a yes/no question at the terminal; yes approves as `who`.

@@ -106,7 +106,7 @@ pub async fn run(global: &GlobalArgs, command: ReleaseCommand) -> Result<(), Fai
                 }
                 (None, None) => return Err(Failure::input("say where the release comes from: --from-env ENV, or --env ENV SERVICE=VERSION ...")),
             };
-            let release = ledger.create_release(entries, &project::who(), &source, &commits, now_ms()).map_err(|e| Failure::input(e.to_string()))?;
+            let release = ledger.create_release(entries, &project::who(), &source, &commits, now_ms()).map_err(crate::promote::store_failure)?;
             show(&printer, &ledger, &release)
         }
         ReleaseCommand::List { limit } => {
@@ -146,7 +146,10 @@ pub async fn run(global: &GlobalArgs, command: ReleaseCommand) -> Result<(), Fai
 pub fn find(ledger: &Ledger, id: &str) -> Result<Release, Failure> {
     ledger
         .release(id)
-        .map_err(|e| Failure::input(e.to_string()))?
+        .map_err(|e| match e {
+            ferry_store::StoreError::Invalid(message) => Failure::input(message),
+            other => Failure::internal(other.to_string()),
+        })?
         .ok_or_else(|| Failure::input(format!("no release {id} in {}", ledger.path().display())))
 }
 

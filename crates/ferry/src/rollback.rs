@@ -75,7 +75,7 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<(), Failure>
 /// Runs the rollback like a deploy, watched the same way.
 async fn execute(printer: &Printer, ledger: std::sync::Arc<ferry_store::Ledger>, who: String, connected: &Connected, run_id: String, request: ferry_core::deploy::Request) -> Result<(), Failure> {
     let locks = LedgerLocks { ledger: ledger.clone(), who };
-    let journal = Journal { ledger, printer, run_id: run_id.clone() };
+    let journal = Journal::new(ledger, printer, run_id.clone());
     let run = Run { ecs: &connected.ecs, registry: &connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
     let reports = tokio::select! {
         reports = run.deploy(std::slice::from_ref(&request)) => reports,

@@ -171,5 +171,9 @@ async fn a_rejected_release_can_never_be_promoted() {
     let output = world.ferry(&["promote", "dev", "stage"]).await;
     assert_eq!(output.status.code(), Some(4), "{}", text(&output));
     assert!(text(&output).contains(&format!("release {id} was rejected by tester")) && text(&output).contains("fails the load test"), "{}", text(&output));
+    // Nor can a part of it.
+    let part = world.ferry(&["promote", "dev", "stage", "--services", "api,web"]).await;
+    assert_eq!(part.status.code(), Some(4), "{}", text(&part));
+    assert!(text(&part).contains(&format!("part of release {id}, which was rejected")), "{}", text(&part));
     assert_eq!(stage_revisions(&world).await, before);
 }
