@@ -60,7 +60,7 @@ async fn scenario(global: &GlobalArgs, endpoint: &str, dir: &Path, with_failure:
             .await
             .map_err(aws)?;
         let digest = pushed.image().and_then(|i| i.image_id()).and_then(|i| i.image_digest()).unwrap_or_default();
-        println!("  pushed {REPOSITORY}:{version} → {}", short(digest));
+        println!("  pushed {REPOSITORY}:{version} → {}", ferry_core::short_digest(digest));
     }
     clients.ecs.create_cluster().cluster_name(CLUSTER).send().await.map_err(aws)?;
     let bootstrap = ContainerDefinition::builder()
@@ -189,9 +189,6 @@ fn demo_template(exe: &str) -> String {
     )
 }
 
-fn short(digest: &str) -> String {
-    digest.chars().take(19).collect()
-}
 
 /// A small, well-formed OCI image manifest, different per version.
 fn sample_manifest(version: &str) -> String {

@@ -33,22 +33,10 @@ pub async fn running(config: &ferry_core::config::Config, connected: &Connected,
                 .ok_or_else(|| Failure::new(ferry_core::ExitKind::PreflightRefused, format!("service {ecs_name} not found in {} ({})", connected.name, env.cluster)))?;
             let td = connected.ecs.describe_task_definition(&info.task_definition).await.map_err(|e| Failure::platform(e.to_string()))?;
             let svc = config.service(service).map_err(Failure::input)?;
-            let image = ferry_core::taskdef::container_image(&td.definition, &svc.container).unwrap_or_default().to_string();
-            let version = td.tag("ferry:version").map(str::to_string).or_else(|| ferry_core::image_tag(&image).map(str::to_string));
-            let digest = match (td.tag("ferry:digest"), ferry_core::image_digest(&image), &version) {
-                (Some(d), _, _) => d.to_string(),
-                (None, Some(d), _) => d.to_string(),
-                (None, None, Some(tag)) => connected
-                    .registry
-                    .resolve(svc.repository_name(), tag)
-                    .await
-                    .map_err(|e| Failure::platform(e.to_string()))?
-                    .map(|i| i.digest)
-                    .ok_or_else(|| Failure::new(ferry_core::ExitKind::PreflightRefused, format!("{service} in {}: {image} is not in the registry", connected.name)))?,
-                (None, None, None) => {
-                    return Err(Failure::new(ferry_core::ExitKind::PreflightRefused, format!("{service} in {}: cannot tell which image {image:?} is", connected.name)));
-                }
-            };
+            let (version, digest) = identify(connected, &td, svc).await?;
+            let digest = digest.ok_or_else(|| {
+                Failure::new(ferry_core::ExitKind::PreflightRefused, format!("{service} in {}: cannot tell which image digest it runs", connected.name))
+            })?;
             let primary = info.primary();
             let unhealthy = if info.deployments.len() > 1 || primary.and_then(|p| p.rollout_state.as_deref()).is_some_and(|s| s != "COMPLETED") {
                 Some(format!(
@@ -68,6 +56,30 @@ pub async fn running(config: &ferry_core::config::Config, connected: &Connected,
         }
     }
     Ok(out)
+}
+
+/// Which version and digest a revision runs for a service's container: the `ferry:digest`
+/// tag ferry put on it, else a digest in the image reference, else the registry's digest
+/// for the image's tag (an env-tag revision names `repo:ENV`, whatever the tag points at).
+pub async fn identify(
+    connected: &Connected,
+    td: &ferry_core::platform::TaskDefinitionInfo,
+    service: &ferry_core::config::Service,
+) -> Result<(Option<String>, Option<String>), Failure> {
+    let image = ferry_core::taskdef::container_image(&td.definition, &service.container).unwrap_or_default().to_string();
+    let version = td.tag("ferry:version").map(str::to_string).or_else(|| ferry_core::image_tag(&image).map(str::to_string));
+    let digest = match (td.tag("ferry:digest"), ferry_core::image_digest(&image), ferry_core::image_tag(&image)) {
+        (Some(d), _, _) => Some(d.to_string()),
+        (None, Some(d), _) => Some(d.to_string()),
+        (None, None, Some(tag)) => connected
+            .registry
+            .resolve(service.repository_name(), tag)
+            .await
+            .map_err(|e| Failure::platform(e.to_string()))?
+            .map(|i| i.digest),
+        (None, None, None) => None,
+    };
+    Ok((version, digest))
 }
 
 pub async fn run(global: &GlobalArgs, command: ReleaseCommand) -> Result<(), Failure> {

@@ -68,9 +68,11 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
                             }
                             match connected.ecs.describe_task_definition(&info.task_definition).await {
                                 Ok(td) => {
-                                    row.version = td.tag("ferry:version").map(str::to_string);
-                                    row.digest = td.tag("ferry:digest").map(str::to_string);
                                     row.deployed_by = td.tag("ferry:deployed-by").map(str::to_string);
+                                    match crate::release::identify(&connected, &td, &config.services[service]).await {
+                                        Ok((version, digest)) => (row.version, row.digest) = (version, digest),
+                                        Err(e) => row.error = Some(e.message),
+                                    }
                                 }
                                 Err(e) => row.error = Some(e.to_string()),
                             }
