@@ -20,7 +20,7 @@ Measurements (`--measure`, comma-separated; default all):
             minus ferry local's own finishedAt of the service deployment the run created
             (ListServiceDeployments; the "deployment completed" event's createdAt is
             recorded as a cross-check), total wall time, AWS calls by operation (from
-            /_ferry/calls, reset just before the tool starts), peak RSS (wait4 rusage).
+            /_ferry/calls, reset just before the tool starts), peak RSS (GNU time %M).
 - ten:      10 more services s0..s9 (2 tasks each). `ferry deploy bench s0=V ... s9=V`
             vs `ferry deploy bench s0=V` (wall time, calls), --ten-runs times each, and
             --separate-rounds rounds of ten separate `ferry deploy bench sI=V` (calls summed).
@@ -309,13 +309,24 @@ class Project:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run_process(argv, env, cwd, timeout, stdout_path=None):
+GNU_TIME = "/usr/bin/time"
+
+
+def run_process(argv, env, cwd, timeout, stdout_path=None, rss=True):
     """Runs argv to completion. Returns (exit code, start epoch, exit epoch, peak RSS KiB).
 
-    The exit time is taken right after wait4 returns; wait4's rusage gives the peak RSS of
-    the process and of its waited-for descendants (the largest one, not a sum). A timer
-    kills the process group after `timeout` seconds.
+    The exit time is taken right after wait4 returns. Peak RSS comes from GNU time's %M
+    (the largest ru_maxrss of the command and its descendants) when /usr/bin/time exists:
+    the rusage of a child this Python process forks would count the RSS of the forked
+    Python interpreter (about 23 MiB) before exec. Without GNU time (or with rss=False)
+    it is wait4's ru_maxrss, floor included, and the result says so. A timer kills the
+    process group after `timeout` seconds.
     """
+    rss_file = None
+    if rss and os.access(GNU_TIME, os.X_OK):
+        fd, rss_file = tempfile.mkstemp(prefix="rss.", dir=cwd)
+        os.close(fd)
+        argv = [GNU_TIME, "-f", "%M", "-o", rss_file, *argv]
     out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
     err = open(stdout_path + ".err", "wb") if stdout_path else subprocess.DEVNULL
     try:
@@ -336,7 +347,12 @@ def run_process(argv, env, cwd, timeout, stdout_path=None):
         finally:
             timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
-        return proc.returncode, start, end, usage.ru_maxrss
+        peak = usage.ru_maxrss if rss else None
+        if rss_file:
+            lines = read(rss_file).split()
+            peak = int(lines[-1]) if lines and lines[-1].isdigit() else None
+            os.unlink(rss_file)
+        return proc.returncode, start, end, peak
     finally:
         for f in (out, err):
             if f is not subprocess.DEVNULL:
@@ -452,7 +468,7 @@ def calls_median(runs):
 
 
 def short_op(op):
-    return op.split(":", 1)[1] if ":" in op else op
+    return f"`{op}`"
 
 
 # -- the measurements --------------------------------------------------------------------------
@@ -484,7 +500,8 @@ def latency_tables(results):
         ev = stats([r["services"][SERVICE].get("event_latency_s") for r in ok])
         wall = stats([r["wall_s"] for r in ok])
         server = stats([r["services"][SERVICE].get("server_deploy_s") for r in ok])
-        rss = stats([r["peak_rss_kib"] / 1024 for r in ok])
+        update = stats([r["services"][SERVICE].get("start_to_update_s") for r in ok])
+        rss = stats([r["peak_rss_kib"] / 1024 if r["peak_rss_kib"] else None for r in ok])
         rows.append(
             [
                 tool,
@@ -495,6 +512,7 @@ def latency_tables(results):
                 fmt_s(ev and ev["p50"]),
                 fmt_s(wall and wall["p50"]),
                 fmt_s(wall and wall["max"]),
+                fmt_s(update and update["p50"]),
                 fmt_s(server and server["p50"]),
                 fmt_s(rss and rss["p50"], 1),
             ]
@@ -509,6 +527,7 @@ def latency_tables(results):
         "p50 via event (s)",
         "wall p50 (s)",
         "wall max (s)",
+        "start → UpdateService p50 (s)",
         "ECS deploy p50 (s)",
         "peak RSS p50 (MiB)",
     ]
@@ -569,12 +588,26 @@ def ten_tables(ten):
     lt, ls = stats([r.get("completion_latency_s") for r in ok_t]), stats([r.get("completion_latency_s") for r in ok_s])
     sv_t = stats([max(s["server_deploy_s"] for s in r["services"].values()) for r in ok_t])
     sv_s = stats([r["services"][TEN[0]]["server_deploy_s"] for r in ok_s])
+    up_t = stats([max(s["start_to_update_s"] for s in r["services"].values()) for r in ok_t])
+    up_s = stats([r["services"][TEN[0]]["start_to_update_s"] for r in ok_s])
     ratio = round(wt["p50"] / ws["p50"], 2) if wt and ws else None
     rows = [
-        ["ten services, one run", f"{len(ok_t)}/{len(ten['together'])}", fmt_s(wt and wt["p50"]), fmt_s(wt and wt["min"]), fmt_s(wt and wt["max"]), fmt_s(sv_t and sv_t["p50"]), fmt_s(lt and lt["p50"])],
-        ["one service", f"{len(ok_s)}/{len(ten['single'])}", fmt_s(ws and ws["p50"]), fmt_s(ws and ws["min"]), fmt_s(ws and ws["max"]), fmt_s(sv_s and sv_s["p50"]), fmt_s(ls and ls["p50"])],
+        ["ten services, one run", f"{len(ok_t)}/{len(ten['together'])}", fmt_s(wt and wt["p50"]), fmt_s(wt and wt["min"]), fmt_s(wt and wt["max"]), fmt_s(up_t and up_t["p50"]), fmt_s(sv_t and sv_t["p50"]), fmt_s(lt and lt["p50"])],
+        ["one service", f"{len(ok_s)}/{len(ten['single'])}", fmt_s(ws and ws["p50"]), fmt_s(ws and ws["min"]), fmt_s(ws and ws["max"]), fmt_s(up_s and up_s["p50"]), fmt_s(sv_s and sv_s["p50"]), fmt_s(ls and ls["p50"])],
     ]
-    first = table(["ferry deploy", "ok runs", "wall p50 (s)", "min (s)", "max (s)", "slowest ECS deploy p50 (s)", "completion latency p50 (s)"], rows)
+    first = table(
+        [
+            "ferry deploy",
+            "ok runs",
+            "wall p50 (s)",
+            "min (s)",
+            "max (s)",
+            "start → last UpdateService p50 (s)",
+            "slowest ECS deploy p50 (s)",
+            "last finish → exit p50 (s)",
+        ],
+        rows,
+    )
     first += f"\n\nRatio of wall p50s (ten / one): **{ratio}**"
     together_calls = calls_median(ok_t)
     ok_sep = [r for r in ten["separate"] if not r["problems"]]
@@ -592,12 +625,15 @@ def ten_tables(ten):
 
 def measure_startup(project, runs, context_runs):
     def many(argv, n):
+        # Wall time from direct runs (nothing in between); peak RSS from a second, smaller
+        # pass under GNU time (see run_process).
         walls, rss, codes = [], [], []
         for _ in range(n):
-            code, start, end, peak = run_process(argv, project.env, project.dir, 30)
+            code, start, end, _ = run_process(argv, project.env, project.dir, 30, rss=False)
             walls.append(round(end - start, 4))
-            rss.append(peak)
             codes.append(code)
+        for _ in range(min(n, 10)):
+            rss.append(run_process(argv, project.env, project.dir, 30)[3])
         return {"argv": argv, "wall_s": walls, "peak_rss_kib": rss, "exit_codes": sorted(set(codes))}
 
     out = {"ferry --help": many([project.ferry, "--help"], runs), "ferry --version": many([project.ferry, "--version"], runs)}
@@ -610,7 +646,7 @@ def startup_table(startup, deploy_rss):
     rows = []
     for name, r in startup.items():
         w = stats(r["wall_s"])
-        rows.append([f"`{name}`", w["n"], f"{1000 * w['p50']:.1f}", f"{1000 * w['p90']:.1f}", f"{1000 * w['max']:.1f}", f"{statistics.median(r['peak_rss_kib']) / 1024:.1f}", r["exit_codes"]])
+        rows.append([f"`{name}`", w["n"], f"{1000 * w['p50']:.1f}", f"{1000 * w['p90']:.1f}", f"{1000 * w['max']:.1f}", f"{statistics.median(v for v in r['peak_rss_kib'] if v) / 1024:.1f}", r["exit_codes"]])
     text = table(["command", "runs", "wall p50 (ms)", "p90 (ms)", "max (ms)", "peak RSS p50 (MiB)", "exit codes"], rows)
     if deploy_rss:
         text += "\n\n" + table(
@@ -646,7 +682,7 @@ def main():
             sys.exit(f"unknown tool {t!r}")
     local = Local(args.endpoint)
     project = Project(args, local)
-    results = {"parameters": vars(args).copy(), "workdir": project.dir}
+    results = {"parameters": vars(args).copy(), "workdir": project.dir, "loadavg_start": os.getloadavg()}
     try:
         results["versions"] = versions(project)
         log(f"versions: {results['versions']}")
@@ -659,7 +695,7 @@ def main():
             first, second = latency_tables(lat)
             sections += ["### Completion latency and wall time per deploy", first, "### AWS API calls per deploy", second]
             for tool, runs in lat.items():
-                s = stats([r["peak_rss_kib"] / 1024 for r in runs if "problems" not in r])
+                s = stats([r["peak_rss_kib"] / 1024 if r["peak_rss_kib"] else None for r in runs if "problems" not in r])
                 if s:
                     deploy_rss[f"{tool} (one deploy)"] = s
         if "ten" in measures:
@@ -668,7 +704,7 @@ def main():
             first, second, ratio = ten_tables(ten)
             results["ten_ratio"] = ratio
             sections += ["### Ten services in one run", first, "### API calls: one run of ten vs ten runs", second]
-            s = stats([r["peak_rss_kib"] / 1024 for r in ten["together"] if "problems" not in r])
+            s = stats([r["peak_rss_kib"] / 1024 if r["peak_rss_kib"] else None for r in ten["together"] if "problems" not in r])
             if s:
                 deploy_rss["ferry deploy, ten services"] = s
         if "startup" in measures:
@@ -685,8 +721,10 @@ def main():
         for r in results.get("ten", {}).get("separate", []):
             problems += [("separate round %d" % r["round"], r["problems"])] if r["problems"] else []
         results["problems"] = problems
+        results["loadavg_end"] = os.getloadavg()
         fb.write_json(args.out, results)
         print("\n\n".join(sections))
+        print(f"\nLoad average (1, 5, 15 min) at start {results['loadavg_start']}, at end {results['loadavg_end']}.")
         if problems:
             print("\nProblems (runs excluded from the tables):")
             for label, p in problems:

@@ -7,9 +7,37 @@
 #      for a 4-task service with a 1 s container health check;
 #   4. stops it and removes the state dirs.
 # Results (JSON) are written to $BENCH_OUT (default: a new directory under /tmp).
-# Extra arguments are not taken; tune the scripts' flags by running them directly.
 # Needs: cargo, python3 (standard library; boto3 optional, for the SDK comparison row).
+#
+#   bench/run.sh deploy [deploy_compare.py flags...]
+# instead builds ferry, makes a Python environment with the peers (bench/requirements-deploy.txt:
+# awscli, boto3, ecs-deploy; in $FERRY_BENCH_VENV, default ~/.cache/ferry/bench-venv), starts
+# one ferry local and runs bench/deploy_compare.py: ferry deploy vs the aws CLI vs ecs-deploy
+# (completion latency, API calls, ten services in one run, start-up). Its markdown tables
+# are written to $BENCH_OUT/deploy_compare.md, its raw results to deploy_compare.json.
+# Extra arguments go to deploy_compare.py (e.g. --runs 10 --measure latency); without
+# `deploy`, no arguments are taken: tune the scripts' flags by running them directly.
+#
+#   bench/run.sh retag [retag.py flags...]
+# builds ferry, starts one ferry local (the environment's endpoint: `ferry tag` must make no
+# AWS call) and runs bench/retag.py: `ferry tag` vs `skopeo copy` on a local docker-registry,
+# 10 MB and 500 MB images (needs docker-registry, skopeo, apache2-utils; about 3 minutes).
+#
+#   bench/run.sh promote [promote_many.py flags...]
+# builds ferry and runs bench/promote_many.py three times, each on a fresh ferry local:
+# fifty services promoted dev -> stage in one run vs one, with ferry local's default rate
+# limits, with a write burst wide enough for fifty services, and with no limits (about
+# 8 minutes in all).
+# Both write $BENCH_OUT/<name>.md (tables) and <name>.json (raw results); extra arguments
+# go to the script (for promote, to all three runs).
 set -euo pipefail
+
+mode=${1:-}
+case "$mode" in
+    "") ;;
+    deploy|retag|promote) shift ;;
+    *) echo "usage: bench/run.sh [deploy|retag|promote [script flags...]]" >&2; exit 2 ;;
+esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -64,6 +92,60 @@ stop_local() {
     echo "ferry: $ferry ($rev)"
     echo "python: $(python3 --version 2>&1)"
 } | tee "$out/machine.txt"
+
+if [ "$mode" = deploy ]; then
+    venv=${FERRY_BENCH_VENV:-$HOME/.cache/ferry/bench-venv}
+    requirements="$root/bench/requirements-deploy.txt"
+    if [ ! -x "$venv/bin/python" ]; then
+        echo "== creating $venv"
+        python3 -m venv "$venv"
+    fi
+    if ! cmp -s "$requirements" "$venv/.ferry-bench-requirements" 2>/dev/null; then
+        echo "== installing $requirements"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+        cp "$requirements" "$venv/.ferry-bench-requirements"
+    fi
+    echo "== deploy: ferry vs aws CLI vs ecs-deploy"
+    start_local
+    python3 "$root/bench/deploy_compare.py" --endpoint "$endpoint" --ferry "$ferry" \
+        --venv-bin "$venv/bin" --out "$out/deploy_compare.json" "$@" | tee "$out/deploy_compare.md"
+    stop_local
+    echo "== results in $out"
+    exit 0
+fi
+
+if [ "$mode" = retag ]; then
+    echo "== retag: ferry tag vs skopeo copy on a local docker-registry"
+    start_local
+    python3 "$root/bench/retag.py" --ferry "$ferry" --endpoint "$endpoint" \
+        --out "$out/retag.json" "$@" | tee "$out/retag.md"
+    stop_local
+    echo "== results in $out"
+    exit 0
+fi
+
+if [ "$mode" = promote ]; then
+    # Three rate-limit settings, each on a fresh ferry local: ferry local's default buckets
+    # (reads 50 burst / 20 per s, writes 20 / 5 per s, per action); the same with a write
+    # burst of 100 for RegisterTaskDefinition and UpdateService (fifty services' writes fit
+    # in the burst, so the write rate is not the floor); and no limits (ferry's own scaling).
+    wide='{"limits": {"ecs:RegisterTaskDefinition": {"burst": 100, "rate": 5}, "ecs:UpdateService": {"burst": 100, "rate": 5}}}'
+    for setting in default wide off; do
+        case "$setting" in
+            default) limits='{}'; rounds=3 ;;
+            wide) limits=$wide; rounds=3 ;;
+            off) limits=off; rounds=2 ;;
+        esac
+        echo "== promote: fifty services dev -> stage in one run vs one, rate limits: $setting"
+        start_local
+        python3 "$root/bench/promote_many.py" --endpoint "$endpoint" --ferry "$ferry" \
+            --workdir "$state_dir/project" --limits "$limits" --rounds "$rounds" \
+            --out "$out/promote_$setting.json" "$@" | tee "$out/promote_$setting.md"
+        stop_local
+    done
+    echo "== results in $out"
+    exit 0
+fi
 
 echo "== benchmark 1: DescribeServices latency, idle CPU and RSS (100 services x 2 tasks)"
 start_local

@@ -2,9 +2,6 @@
 //! [`EcrRegistry`] for ECR. Every list is paginated; throttling is absorbed by the SDK's
 //! adaptive retries configured in [`crate::sdk_config`].
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
     DesiredStatus, ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField,
@@ -293,90 +290,49 @@ impl Ecs for AwsEcs {
 #[derive(Debug)]
 pub struct EcrRegistry {
     pub client: ecr::Client,
-    /// Repository URIs by name, so a run looks each up once.
-    uris: Mutex<HashMap<String, String>>,
 }
 
 impl EcrRegistry {
     pub fn new(client: ecr::Client) -> Self {
-        EcrRegistry { client, uris: Mutex::new(HashMap::new()) }
+        EcrRegistry { client }
     }
 
-    async fn repository_uri(&self, repository: &str) -> PlatformResult<String> {
-        if let Some(uri) = self.uris.lock().ok().and_then(|u| u.get(repository).cloned()) {
-            return Ok(uri);
+    /// One DescribeImages: the image's details, None when the registry does not have it.
+    async fn describe_image(&self, repository: &str, id: ecr::types::ImageIdentifier) -> PlatformResult<Option<ecr::types::ImageDetail>> {
+        match self.client.describe_images().repository_name(repository).image_ids(id).send().await {
+            Ok(out) => Ok(out.image_details().first().cloned()),
+            Err(e) if e.code() == Some("ImageNotFoundException") => Ok(None),
+            Err(e) if e.code() == Some("RepositoryNotFoundException") => Err(PlatformError::new(
+                "ecr:DescribeImages",
+                Some("RepositoryNotFoundException".into()),
+                format!("repository {repository} does not exist in the registry"),
+            )),
+            Err(e) => Err(platform_error("ecr:DescribeImages", e)),
         }
-        let out = self
-            .client
-            .describe_repositories()
-            .repository_names(repository)
-            .send()
-            .await
-            .map_err(|e| platform_error("ecr:DescribeRepositories", e))?;
-        let uri = out
-            .repositories()
-            .first()
-            .and_then(|r| r.repository_uri())
-            .ok_or_else(|| PlatformError::new("ecr:DescribeRepositories", None, format!("repository {repository} has no URI")))?
-            .to_string();
-        if let Ok(mut uris) = self.uris.lock() {
-            uris.insert(repository.to_string(), uri.clone());
-        }
-        Ok(uri)
+    }
+
+    /// The image as ferry-core sees it. The repository URI is built the way ECR builds it
+    /// (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME`) from the registry id DescribeImages
+    /// returns, which saves a DescribeRepositories call per deploy.
+    fn image_info(&self, repository: &str, detail: &ecr::types::ImageDetail, digest: &str) -> ImageInfo {
+        let region = self.client.config().region().map(|r| r.as_ref().to_string()).unwrap_or_default();
+        let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+        let registry = detail.registry_id().unwrap_or_default();
+        ImageInfo { repository_uri: format!("{registry}.dkr.ecr.{region}.{suffix}/{repository}"), digest: digest.to_string() }
     }
 }
 
 impl Registry for EcrRegistry {
     async fn resolve(&self, repository: &str, tag: &str) -> PlatformResult<Option<ImageInfo>> {
-        let described = self
-            .client
-            .describe_images()
-            .repository_name(repository)
-            .image_ids(ecr::types::ImageIdentifier::builder().image_tag(tag).build())
-            .send()
-            .await;
-        let out = match described {
-            Ok(out) => out,
-            Err(e) if e.code() == Some("ImageNotFoundException") => return Ok(None),
-            Err(e) if e.code() == Some("RepositoryNotFoundException") => {
-                return Err(PlatformError::new(
-                    "ecr:DescribeImages",
-                    Some("RepositoryNotFoundException".into()),
-                    format!("repository {repository} does not exist in the registry"),
-                ));
-            }
-            Err(e) => return Err(platform_error("ecr:DescribeImages", e)),
-        };
-        let Some(digest) = out.image_details().first().and_then(|d| d.image_digest()).map(str::to_string) else {
+        let Some(detail) = self.describe_image(repository, ecr::types::ImageIdentifier::builder().image_tag(tag).build()).await? else {
             return Ok(None);
         };
-        let repository_uri = self.repository_uri(repository).await?;
-        Ok(Some(ImageInfo { repository_uri, digest }))
+        Ok(detail.image_digest().map(|digest| self.image_info(repository, &detail, digest)))
     }
 
     async fn resolve_digest(&self, repository: &str, digest: &str) -> PlatformResult<Option<ImageInfo>> {
-        let described = self
-            .client
-            .describe_images()
-            .repository_name(repository)
-            .image_ids(ecr::types::ImageIdentifier::builder().image_digest(digest).build())
-            .send()
-            .await;
-        match described {
-            Ok(out) if !out.image_details().is_empty() => {}
-            Ok(_) => return Ok(None),
-            Err(e) if e.code() == Some("ImageNotFoundException") => return Ok(None),
-            Err(e) if e.code() == Some("RepositoryNotFoundException") => {
-                return Err(PlatformError::new(
-                    "ecr:DescribeImages",
-                    Some("RepositoryNotFoundException".into()),
-                    format!("repository {repository} does not exist in the registry"),
-                ));
-            }
-            Err(e) => return Err(platform_error("ecr:DescribeImages", e)),
-        }
-        let repository_uri = self.repository_uri(repository).await?;
-        Ok(Some(ImageInfo { repository_uri, digest: digest.to_string() }))
+        let detail = self.describe_image(repository, ecr::types::ImageIdentifier::builder().image_digest(digest).build()).await?;
+        Ok(detail.map(|d| self.image_info(repository, &d, digest)))
     }
 
     /// ECR retags without layers: BatchGetImage for the manifest bytes, PutImage of the same
