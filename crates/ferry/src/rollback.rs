@@ -173,7 +173,7 @@ async fn resolve_to(connected: &Connected, ledger: &ferry_store::Ledger, args: &
 /// version goes to what ran before it, and rolling back twice does not go forward again.
 /// Rollbacks themselves are not candidates; when what runs was not deployed by ferry, the
 /// newest good deploy of something else is.
-fn previous_good<'a>(history: &'a [ferry_store::DeploymentRecord], is_current: impl Fn(&ferry_store::DeploymentRecord) -> bool) -> Option<&'a ferry_store::DeploymentRecord> {
+fn previous_good(history: &[ferry_store::DeploymentRecord], is_current: impl Fn(&ferry_store::DeploymentRecord) -> bool) -> Option<&ferry_store::DeploymentRecord> {
     let good = |r: &&ferry_store::DeploymentRecord| r.outcome == ferry_store::Outcome::Succeeded && r.kind != "rollback";
     let start = history.iter().position(|r| good(&r) && is_current(r)).map(|i| i + 1).unwrap_or(0);
     history[start..].iter().filter(good).find(|r| !is_current(r))
