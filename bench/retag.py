@@ -14,15 +14,20 @@ version (1.1.0, 1.0.0, 1.1.0, ...) so each run really writes the tag:
   (url, username, password_env): the wall time of the whole process.
 - skopeo: `skopeo copy docker://HOST/imgN:VERSION docker://HOST/imgN:dev` with the same
   credentials: the wall time of the whole process.
-- ferry with FERRY_LOG=ferry_registry=debug, N more runs: the time of the registry calls
-  alone, from the first `registry request` log line to the `retagged` line (ferry's own
-  timestamps), separating them from process start, config loading and client setup.
+- ferry with FERRY_LOG=ferry_registry=debug,aws_runtime::fs_util=debug, N more runs:
+  ferry's run split by its own timestamps into start (exec, arguments, ferry.toml),
+  clients (AWS SDK and registry clients), the registry calls alone (first `registry
+  request` to `retagged`) and exit.
 For every command the registry's access log lines it caused are kept: how many requests
 of which kind, and how many bytes of blobs were read or written (what each tool really
 did). After each run the tag is checked (outside the timed region) to hold the digest of
 the version, so a tool that re-wrote the manifest would be caught.
 
-Floors: `ferry --version` and `skopeo --version` (process start only), N runs each.
+Floors: `ferry --version` and `skopeo --version` (process start only), N runs each, and
+one HEAD of a manifest on a keep-alive connection (what the registry spends per request).
+With --auth htpasswd,none (the default) everything after the push is measured twice: with
+the htpasswd user (bcrypt, checked on every request), then with the registry restarted on
+the same storage without auth.
 
 Needs docker-registry, skopeo and htpasswd (apache2-utils). Standard library only.
 With --endpoint (a ferry local), the environment points there and the script checks that
