@@ -2,10 +2,19 @@
 //!
 //! Every AWS call ferry makes goes through the SDK clients built here: one `SdkConfig` per
 //! environment (region, credentials, and an endpoint URL when pointing at `ferry local`),
-//! with the SDK's adaptive retry mode so throttling is absorbed instead of failing a deploy.
+//! with the SDK's standard retry mode (up to 8 attempts, exponential back-off with jitter)
+//! so throttling and 5xx answers are absorbed instead of failing a deploy.
+//!
+//! Why not the adaptive mode: measured against ferry local's AWS-like buckets, one throttled
+//! call made the adaptive client rate limiter hold every later call of the client for about
+//! 20 s (a retry costs 10 tokens refilled at 0.5 per second at ferry's low request rate;
+//! smithy-lang/smithy-rs#4749), so fifty services took 60–110 s to promote instead of a
+//! few. ferry paces its own calls below ECS's buckets instead ([`pacer`]), and retries what
+//! other clients' load still gets throttled.
 //! The SDK crates are re-exported so the rest of the workspace depends on them only through
 //! this crate.
 
+pub mod pacer;
 pub mod platform;
 pub mod taskdef;
 
@@ -54,9 +63,9 @@ impl Target {
     }
 }
 
-/// Builds the SDK configuration for a target, with adaptive retries.
+/// Builds the SDK configuration for a target, with standard retries.
 pub async fn sdk_config(target: &Target) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::adaptive().with_max_attempts(8));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard().with_max_attempts(8));
     if let Some(region) = &target.region {
         loader = loader.region(Region::new(region.clone()));
     }

@@ -1,6 +1,9 @@
 //! The ports of `ferry-core` implemented over the AWS SDK: [`AwsEcs`] for ECS and
 //! [`EcrRegistry`] for ECR. Every list is paginated; throttling is absorbed by the SDK's
-//! adaptive retries configured in [`crate::sdk_config`].
+//! retries configured in [`crate::sdk_config`] and ferry's own pacing ([`crate::pacer`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
@@ -12,6 +15,7 @@ use ferry_core::platform::{
 };
 use serde_json::Value;
 
+use crate::pacer::Pacer;
 use crate::{ecr, ecs, taskdef};
 
 /// A platform error from an SDK error: the operation, AWS's error code and message.
@@ -45,15 +49,26 @@ fn millis(time: Option<&aws_sdk_ecs::primitives::DateTime>) -> i64 {
     time.and_then(|t| t.to_millis().ok()).unwrap_or(0)
 }
 
-/// ECS through the SDK.
+/// ECS through the SDK, paced below ECS's request buckets, with task definitions cached
+/// (a revision never changes once registered).
 #[derive(Clone, Debug)]
 pub struct AwsEcs {
     pub client: ecs::Client,
+    /// Describe and List calls: below ECS's read bucket (burst 50, 20 per second).
+    reads: Arc<Pacer>,
+    /// Register, Update, Stop: below the write buckets.
+    writes: Arc<Pacer>,
+    revisions: Arc<Mutex<HashMap<String, TaskDefinitionInfo>>>,
 }
 
 impl AwsEcs {
     pub fn new(client: ecs::Client) -> Self {
-        AwsEcs { client }
+        AwsEcs {
+            client,
+            reads: Arc::new(Pacer::new(40, 15)),
+            writes: Arc::new(Pacer::new(15, 4)),
+            revisions: Arc::default(),
+        }
     }
 
     /// The newest `limit` ACTIVE revisions of a family, described with their tags, newest
@@ -145,6 +160,7 @@ fn task_definition_info(td: &ecs::types::TaskDefinition, tags: &[ecs::types::Tag
 
 impl Ecs for AwsEcs {
     async fn describe_cluster(&self, cluster: &str) -> PlatformResult<Option<ClusterInfo>> {
+        self.reads.take().await;
         let out = self.client.describe_clusters().clusters(cluster).send().await.map_err(|e| platform_error("ecs:DescribeClusters", e))?;
         Ok(out.clusters().first().map(|c| ClusterInfo {
             arn: c.cluster_arn().unwrap_or_default().to_string(),
@@ -153,6 +169,7 @@ impl Ecs for AwsEcs {
     }
 
     async fn describe_services(&self, cluster: &str, services: &[String]) -> PlatformResult<Vec<ServiceInfo>> {
+        self.reads.take().await;
         let out = self
             .client
             .describe_services()
@@ -165,6 +182,12 @@ impl Ecs for AwsEcs {
     }
 
     async fn describe_task_definition(&self, task_definition: &str) -> PlatformResult<TaskDefinitionInfo> {
+        // Only a full ARN names one revision for good (`family` alone means the latest).
+        let cached = task_definition.starts_with("arn:") && task_definition.contains(":task-definition/");
+        if cached && let Some(info) = self.revisions.lock().ok().and_then(|r| r.get(task_definition).cloned()) {
+            return Ok(info);
+        }
+        self.reads.take().await;
         let out = self
             .client
             .describe_task_definition()
@@ -176,7 +199,11 @@ impl Ecs for AwsEcs {
         let td = out
             .task_definition()
             .ok_or_else(|| PlatformError::new("ecs:DescribeTaskDefinition", None, "the answer holds no task definition"))?;
-        Ok(task_definition_info(td, out.tags()))
+        let info = task_definition_info(td, out.tags());
+        if cached && let Ok(mut revisions) = self.revisions.lock() {
+            revisions.insert(task_definition.to_string(), info.clone());
+        }
+        Ok(info)
     }
 
     fn validate_task_definition(&self, definition: &Value) -> Result<(), String> {
@@ -186,6 +213,7 @@ impl Ecs for AwsEcs {
     async fn register_task_definition(&self, definition: &Value) -> PlatformResult<TaskDefinitionInfo> {
         let input = taskdef::register_input(definition)
             .map_err(|e| PlatformError::new("ecs:RegisterTaskDefinition", None, format!("task definition: {e}")))?;
+        self.writes.take().await;
         let out = taskdef::register(&self.client, input).await.map_err(|e| platform_error("ecs:RegisterTaskDefinition", e))?;
         let td = out
             .task_definition()
@@ -194,6 +222,7 @@ impl Ecs for AwsEcs {
     }
 
     async fn update_service(&self, cluster: &str, service: &str, task_definition: &str, force_new_deployment: bool) -> PlatformResult<ServiceInfo> {
+        self.writes.take().await;
         let out = self
             .client
             .update_service()
@@ -210,6 +239,7 @@ impl Ecs for AwsEcs {
     }
 
     async fn stopped_tasks(&self, cluster: &str, deployment_id: &str) -> PlatformResult<Vec<StoppedTask>> {
+        self.reads.take().await;
         let mut arns = Vec::new();
         let mut pages = self
             .client
@@ -256,6 +286,7 @@ impl Ecs for AwsEcs {
     }
 
     async fn roll_back_in_progress(&self, cluster: &str, service: &str) -> PlatformResult<bool> {
+        self.writes.take().await;
         let listed = self
             .client
             .list_service_deployments()
