@@ -46,13 +46,15 @@ pub struct Connected {
 /// The registries of a project: ECR through the SDK, and the `[registries]` of ferry.toml
 /// through the OCI distribution API, each service's repository routed to its own.
 pub struct ProjectRegistry {
-    ecr: EcrRegistry,
+    /// None when only `[registries]` are needed (`ferry tag` of such a service builds no
+    /// AWS client at all).
+    ecr: Option<EcrRegistry>,
     /// Repository → (the registry's host prefix for image references, its client).
     oci: std::collections::HashMap<String, (String, ferry_registry::RegistryClient)>,
 }
 
 impl ProjectRegistry {
-    pub fn new(config: &Config, ecr: EcrRegistry) -> Result<ProjectRegistry, Failure> {
+    pub fn new(config: &Config, ecr: Option<EcrRegistry>) -> Result<ProjectRegistry, Failure> {
         let mut oci = std::collections::HashMap::new();
         for service in config.services.values() {
             let Some(name) = config.registry_of(service) else { continue };
@@ -83,21 +85,27 @@ fn registry_error(operation: &str, e: ferry_registry::Error) -> PlatformError {
     PlatformError::new(operation, None, e.to_string())
 }
 
+impl ProjectRegistry {
+    fn ecr(&self, repository: &str) -> PlatformResult<&EcrRegistry> {
+        self.ecr.as_ref().ok_or_else(|| PlatformError::new("ecr", None, format!("{repository} is not in any configured registry")))
+    }
+}
+
 impl Registry for ProjectRegistry {
     async fn resolve(&self, repository: &str, tag: &str) -> PlatformResult<Option<ImageInfo>> {
-        let Some((host, client)) = self.oci.get(repository) else { return self.ecr.resolve(repository, tag).await };
+        let Some((host, client)) = self.oci.get(repository) else { return self.ecr(repository)?.resolve(repository, tag).await };
         let resolved = client.resolve(repository, tag).await.map_err(|e| registry_error("registry:resolve", e))?;
         Ok(resolved.map(|r| ImageInfo { repository_uri: format!("{host}/{repository}"), digest: r.digest.to_string() }))
     }
 
     async fn resolve_digest(&self, repository: &str, digest: &str) -> PlatformResult<Option<ImageInfo>> {
-        let Some((host, client)) = self.oci.get(repository) else { return self.ecr.resolve_digest(repository, digest).await };
+        let Some((host, client)) = self.oci.get(repository) else { return self.ecr(repository)?.resolve_digest(repository, digest).await };
         let resolved = client.resolve(repository, digest).await.map_err(|e| registry_error("registry:resolve", e))?;
         Ok(resolved.map(|r| ImageInfo { repository_uri: format!("{host}/{repository}"), digest: r.digest.to_string() }))
     }
 
     async fn move_tag(&self, repository: &str, digest: &str, tag: &str) -> PlatformResult<()> {
-        let Some((_, client)) = self.oci.get(repository) else { return self.ecr.move_tag(repository, digest, tag).await };
+        let Some((_, client)) = self.oci.get(repository) else { return self.ecr(repository)?.move_tag(repository, digest, tag).await };
         client.retag(repository, digest, tag).await.map(|_| ()).map_err(|e| registry_error("registry:retag", e))
     }
 }
@@ -127,7 +135,7 @@ pub async fn connect(config: &Config, name: &str, endpoint_override: Option<&str
     let target = target(config, name, env, endpoint_override)?;
     let clients = Clients::new(&target).await;
     let region = target.region.clone().unwrap_or_default();
-    let registry = ProjectRegistry::new(config, EcrRegistry::new(clients.ecr))?;
+    let registry = ProjectRegistry::new(config, Some(EcrRegistry::new(clients.ecr)))?;
     Ok(Connected { name: name.to_string(), region, ecs: AwsEcs::new(clients.ecs), registry })
 }
 

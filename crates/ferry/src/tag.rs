@@ -16,16 +16,20 @@ pub async fn run(global: &GlobalArgs, args: TagArgs) -> Result<(), Failure> {
     let tag = config.image_tag(&args.environment, service).map_err(Failure::input)?.ok_or_else(|| {
         Failure::input(format!("environments.{}.image_tag is not set: there is no environment tag to move", args.environment))
     })?;
-    let connected = project::connect(&config, &args.environment, global.endpoint_url.as_deref()).await?;
+    config.environment(&args.environment).map_err(Failure::input)?;
+    // A service in one of the `[registries]` needs no AWS client: do not build one.
+    let registry = match config.registry_of(service) {
+        Some(_) => project::ProjectRegistry::new(&config, None)?,
+        None => project::connect(&config, &args.environment, global.endpoint_url.as_deref()).await?.registry,
+    };
     let repository = service.repository_name();
-    let image = connected
-        .registry
+    let image = registry
         .resolve(repository, &args.version)
         .await
         .map_err(|e| Failure::platform(e.to_string()))?
         .ok_or_else(|| Failure::new(ExitKind::PreflightRefused, format!("image {repository}:{} not found in the registry", args.version)))?;
-    let before = connected.registry.resolve(repository, &tag).await.map_err(|e| Failure::platform(e.to_string()))?;
-    connected.registry.move_tag(repository, &image.digest, &tag).await.map_err(|e| Failure::platform(e.to_string()))?;
+    let before = registry.resolve(repository, &tag).await.map_err(|e| Failure::platform(e.to_string()))?;
+    registry.move_tag(repository, &image.digest, &tag).await.map_err(|e| Failure::platform(e.to_string()))?;
     let printer = Printer::new(global);
     if printer.json() {
         printer.json_line(&serde_json::json!({
