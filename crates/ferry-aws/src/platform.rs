@@ -56,8 +56,11 @@ pub struct AwsEcs {
     pub client: ecs::Client,
     /// Describe and List calls: below ECS's read bucket (burst 50, 20 per second).
     reads: Arc<Pacer>,
-    /// Register, Update, Stop: below the write buckets.
-    writes: Arc<Pacer>,
+    /// Each write action has a bucket of its own at ECS: RegisterTaskDefinition,
+    /// UpdateService, StopServiceDeployment.
+    registers: Arc<Pacer>,
+    updates: Arc<Pacer>,
+    stops: Arc<Pacer>,
     revisions: Arc<Mutex<HashMap<String, TaskDefinitionInfo>>>,
 }
 
@@ -66,7 +69,9 @@ impl AwsEcs {
         AwsEcs {
             client,
             reads: Arc::new(Pacer::new(40, 15)),
-            writes: Arc::new(Pacer::new(15, 4)),
+            registers: Arc::new(Pacer::new(15, 4)),
+            updates: Arc::new(Pacer::new(15, 4)),
+            stops: Arc::new(Pacer::new(15, 4)),
             revisions: Arc::default(),
         }
     }
@@ -213,7 +218,7 @@ impl Ecs for AwsEcs {
     async fn register_task_definition(&self, definition: &Value) -> PlatformResult<TaskDefinitionInfo> {
         let input = taskdef::register_input(definition)
             .map_err(|e| PlatformError::new("ecs:RegisterTaskDefinition", None, format!("task definition: {e}")))?;
-        self.writes.take().await;
+        self.registers.take().await;
         let out = taskdef::register(&self.client, input).await.map_err(|e| platform_error("ecs:RegisterTaskDefinition", e))?;
         let td = out
             .task_definition()
@@ -222,7 +227,7 @@ impl Ecs for AwsEcs {
     }
 
     async fn update_service(&self, cluster: &str, service: &str, task_definition: &str, force_new_deployment: bool) -> PlatformResult<ServiceInfo> {
-        self.writes.take().await;
+        self.updates.take().await;
         let out = self
             .client
             .update_service()
@@ -286,7 +291,7 @@ impl Ecs for AwsEcs {
     }
 
     async fn roll_back_in_progress(&self, cluster: &str, service: &str) -> PlatformResult<bool> {
-        self.writes.take().await;
+        self.stops.take().await;
         let listed = self
             .client
             .list_service_deployments()
