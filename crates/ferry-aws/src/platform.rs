@@ -68,10 +68,12 @@ impl AwsEcs {
     pub fn new(client: ecs::Client) -> Self {
         AwsEcs {
             client,
-            reads: Arc::new(Pacer::new(40, 15)),
-            registers: Arc::new(Pacer::new(15, 4)),
-            updates: Arc::new(Pacer::new(15, 4)),
-            stops: Arc::new(Pacer::new(15, 4)),
+            // Just under the buckets AWS documents by example (reads 50 burst, 20 per
+            // second) and ferry local models for writes (20 burst, 5 per second each).
+            reads: Arc::new(Pacer::new(45, 18)),
+            registers: Arc::new(Pacer::new(18, 5)),
+            updates: Arc::new(Pacer::new(18, 5)),
+            stops: Arc::new(Pacer::new(18, 5)),
             revisions: Arc::default(),
         }
     }
