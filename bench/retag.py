@@ -347,6 +347,10 @@ def ferry_phases(stderr, spawned, exited):
                 first_request = stamp
         if "retagged" in line or "already points" in line:
             end = stamp
+    if connect is None:
+        # Since c2be2fe `ferry tag` of a [registries] service builds no AWS client: the
+        # "clients" phase is then only the registry client, up to its first request.
+        connect = first_request
     if None in (connect, first_request, end):
         raise RuntimeError(f"no timings in ferry's log:\n{stderr}")
     spawned_ns, exited_ns = int(spawned * 1e9), int(exited * 1e9)
