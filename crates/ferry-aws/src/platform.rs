@@ -90,7 +90,10 @@ impl AwsEcs {
             .sort(ecs::types::SortOrder::Desc)
             .into_paginator()
             .send();
-        while let Some(page) = pages.next().await {
+        // Each page is a call of its own: paced like any read.
+        loop {
+            self.reads.take().await;
+            let Some(page) = pages.next().await else { break };
             let page = page.map_err(|e| platform_error("ecs:ListTaskDefinitions", e))?;
             // familyPrefix matches other families that start alike: keep this family only.
             arns.extend(page.task_definition_arns().iter().filter(|a| a.rsplit('/').next().and_then(|r| r.rsplit_once(':')).is_some_and(|(f, _)| f == family)).cloned());
@@ -246,7 +249,6 @@ impl Ecs for AwsEcs {
     }
 
     async fn stopped_tasks(&self, cluster: &str, deployment_id: &str) -> PlatformResult<Vec<StoppedTask>> {
-        self.reads.take().await;
         let mut arns = Vec::new();
         let mut pages = self
             .client
@@ -256,12 +258,16 @@ impl Ecs for AwsEcs {
             .desired_status(DesiredStatus::Stopped)
             .into_paginator()
             .send();
-        while let Some(page) = pages.next().await {
+        // Every page and every DescribeTasks is a call of its own: each is paced.
+        loop {
+            self.reads.take().await;
+            let Some(page) = pages.next().await else { break };
             let page = page.map_err(|e| platform_error("ecs:ListTasks", e))?;
             arns.extend(page.task_arns().iter().cloned());
         }
         let mut stopped = Vec::new();
         for chunk in arns.chunks(100) {
+            self.reads.take().await;
             let out = self
                 .client
                 .describe_tasks()

@@ -20,7 +20,6 @@ use serde_json::{Map, Value};
 
 use crate::ecs;
 use crate::ecs::error::{BuildError, SdkError};
-use crate::ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
 use crate::ecs::operation::register_task_definition::{
     RegisterTaskDefinitionError, RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput,
 };
@@ -35,7 +34,7 @@ use crate::ecs::types::{
     KernelCapabilities, KeyValuePair, LinuxParameters, LogConfiguration, LogDriver, MountPoint,
     NetworkMode, OsFamily, PidMode, PortMapping, ProxyConfiguration, ProxyConfigurationType,
     RepositoryCredentials, ResourceRequirement, ResourceType, RuntimePlatform, Scope, Secret,
-    SystemControl, Tag, TaskDefinition, TaskDefinitionField, TaskDefinitionPlacementConstraint,
+    SystemControl, Tag, TaskDefinition, TaskDefinitionPlacementConstraint,
     TaskDefinitionPlacementConstraintType, Tmpfs, TransportProtocol, Ulimit, UlimitName,
     VersionConsistency, Volume, VolumeFrom,
 };
@@ -980,25 +979,6 @@ pub async fn register(
         .set_enable_fault_injection(input.enable_fault_injection)
         .send()
         .await
-}
-
-/// The task definition `task_definition` (a family, `family:revision` or an ARN) as JSON,
-/// tags included, via [`to_json`]: what a `from = "live"` deploy starts from. None when
-/// the response carries no definition.
-pub async fn describe(
-    client: &ecs::Client,
-    task_definition: &str,
-) -> std::result::Result<Option<Value>, SdkError<DescribeTaskDefinitionError>> {
-    let out = client
-        .describe_task_definition()
-        .task_definition(task_definition)
-        .include(TaskDefinitionField::Tags)
-        .send()
-        .await?;
-    Ok(out
-        .task_definition
-        .as_ref()
-        .map(|td| to_json(td, out.tags.as_deref().unwrap_or_default())))
 }
 
 /// A described task definition as native ECS JSON: every member the SDK has, named as the

@@ -9,7 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
-use ferry_aws::taskdef::{describe, register, register_input, to_json};
+use ferry_aws::platform::AwsEcs;
+use ferry_aws::taskdef::{register, register_input, to_json};
+use ferry_core::platform::Ecs;
 use ferry_aws::{Clients, Target};
 use ferry_core::taskdef::{READ_ONLY_FIELDS, diff, render_diff, set_image, strip_read_only};
 use ferry_local::{LocalServer, Options};
@@ -341,4 +343,9 @@ async fn a_live_definition_with_a_new_image_differs_only_in_the_image() {
         render_diff(&changes),
         "~ containerDefinitions[web].image: \"registry.example.com/shop/web:1.4.2\" → \"registry.example.com/shop/web:1.5.0\"\n"
     );
+}
+
+/// The described definition as JSON (tags included), through the adapter ferry deploys with.
+async fn describe(client: &ferry_aws::ecs::Client, task_definition: &str) -> Result<Option<Value>, ferry_core::platform::PlatformError> {
+    AwsEcs::new(client.clone()).describe_task_definition(task_definition).await.map(|td| Some(td.definition))
 }

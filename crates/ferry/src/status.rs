@@ -43,6 +43,8 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
     for env_name in &environments {
         let env = config.environment(env_name).map_err(Failure::input)?;
         let connected = project::connect(&config, env_name, global.endpoint_url.as_deref()).await?;
+        // The newest good deploy of each service here, in one ledger read.
+        let latest = ledger.as_ref().and_then(|l| l.latest_per_service(Some(env_name)).ok()).unwrap_or_default();
         let names: Vec<(String, String)> = config
             .services
             .keys()
@@ -76,10 +78,10 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
                                 }
                                 Err(e) => row.error = Some(e.to_string()),
                             }
-                            let last = ledger.as_ref().and_then(|l| l.last_succeeded(env_name, service, None).ok().flatten());
+                            let last = latest.iter().find(|r| &r.service == service);
                             if let Some(record) = last.filter(|r| r.to_task_definition.as_deref() == Some(info.task_definition.as_str())) {
                                 row.deployed_at = record.finished_at.map(ferry_store::format_rfc3339);
-                                row.deployed_by = row.deployed_by.or(Some(record.who));
+                                row.deployed_by = row.deployed_by.or(Some(record.who.clone()));
                             } else if let Some(primary) = info.primary() {
                                 row.deployed_at = Some(ferry_store::format_rfc3339(primary.created_at));
                             }
