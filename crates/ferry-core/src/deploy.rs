@@ -32,6 +32,12 @@ const COALESCE_MS: i64 = 300;
 /// Consecutive failed observations (after the SDK's own retries) before giving up on a watch.
 const MAX_OBSERVATION_ERRORS: u32 = 5;
 
+/// How long ferry waits for ECS's circuit breaker to start the rollback it promised
+/// before rolling back itself. ECS creates the rollback deployment as it fails ours; when
+/// it cannot (no deployment ever COMPLETED to return to), none ever appears, and waiting
+/// out the whole timeout would leave the failed revision in place for nothing.
+const ECS_ROLLBACK_GRACE_MS: i64 = 15_000;
+
 /// Where the new task definition comes from.
 #[derive(Clone, Debug)]
 pub enum Source {
@@ -293,6 +299,8 @@ struct Active {
     /// env-tag: the tag and the digest it pointed at before, restored on rollback; and the
     /// rollback must force a new deployment (the revision does not change).
     tag_restore: Option<(String, String)>,
+    /// While waiting for the circuit breaker's own rollback: when ferry stops waiting.
+    ecs_rollback_deadline: Option<i64>,
 }
 
 impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
@@ -770,6 +778,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             last_stop: None,
             earlier_deployments: prepared.current.deployments.iter().map(|d| d.id.clone()).collect(),
             tag_restore,
+            ecs_rollback_deadline: None,
         })
     }
 
@@ -888,6 +897,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             _ => a.watch.assess(&service),
         };
         match verdict {
+            Assessment::InProgress(_) if a.watch.deployment_id.is_none() && a.ecs_rollback_deadline.is_some_and(|t| now > t) => {
+                self.take_over_rollback(request, report, a).await
+            }
             Assessment::InProgress(progress) => {
                 if now > a.deadline {
                     let what = if a.rolling_back { "the rollback" } else { "the deployment" };
@@ -1013,9 +1025,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         }
         let now = self.clock.now_ms();
         let message;
-        let watch = if let EcsRollback::Started(rollback) = ecs_rollback {
+        let watch = if let EcsRollback::Started(rollback) = &ecs_rollback {
             message = format!("{reason}; ECS is rolling back to {} (deployment {rollback})", short_task_definition(&a.previous));
-            Watch::new(Some(rollback), a.previous.clone(), a.started, request.max_task_failures)
+            Watch::new(Some(rollback.clone()), a.previous.clone(), a.started, request.max_task_failures)
         } else if ecs_rollback == EcsRollback::Expected {
             message = format!("{reason}; ECS's circuit breaker is rolling back to {}", short_task_definition(&a.previous));
             Watch::new(None, a.previous.clone(), a.started, request.max_task_failures)
@@ -1032,19 +1044,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 message = format!("{reason}; rolling back to {} (StopServiceDeployment ROLLBACK)", short_task_definition(&a.previous));
                 Watch::new(None, a.previous.clone(), now, request.max_task_failures)
             } else {
-                match self.ecs.update_service(&request.cluster, &request.ecs_service, &a.previous, a.tag_restore.is_some()).await {
-                    Ok(service) => {
-                        let id = service
-                            .deployments
-                            .iter()
-                            .filter(|d| {
-                                d.task_definition == a.previous
-                                    && d.status == "PRIMARY"
-                                    && !a.earlier_deployments.contains(&d.id)
-                                    && a.watch.deployment_id.as_ref() != Some(&d.id)
-                            })
-                            .max_by_key(|d| d.created_at)
-                            .map(|d| d.id.clone());
+                match self.update_service_back(request, a).await {
+                    Ok(id) => {
                         message = format!("{reason}; rolling back to {} (UpdateService)", short_task_definition(&a.previous));
                         Watch::new(id, a.previous.clone(), now, request.max_task_failures)
                     }
@@ -1056,12 +1057,60 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 }
             }
         };
+        a.ecs_rollback_deadline = (ecs_rollback == EcsRollback::Expected).then(|| self.clock.now_ms() + ECS_ROLLBACK_GRACE_MS);
+        self.watch_rollback(request, report, a, watch, message);
+        false
+    }
+
+    /// The circuit breaker failed ours but started no rollback within the grace period
+    /// (ECS has no COMPLETED deployment to return to): ferry rolls back itself. Returns
+    /// true when the deploy is over (the rollback could not start).
+    async fn take_over_rollback(&self, request: &Request, report: &mut ServiceReport, a: &mut Active) -> bool {
+        a.ecs_rollback_deadline = None;
+        let (cause, reason) = a.failure.clone().unwrap_or((FailureCause::CircuitBreaker, "failed".into()));
+        match self.update_service_back(request, a).await {
+            Ok(id) => {
+                let message = format!(
+                    "ECS started no rollback within {}; rolling back to {} (UpdateService)",
+                    humantime::format_duration(Duration::from_millis(ECS_ROLLBACK_GRACE_MS as u64)),
+                    short_task_definition(&a.previous)
+                );
+                let watch = Watch::new(id, a.previous.clone(), self.clock.now_ms(), request.max_task_failures);
+                self.watch_rollback(request, report, a, watch, message);
+                false
+            }
+            Err(e) => {
+                self.finish(report, Outcome::RollbackFailed, Some(cause), Some(format!("{reason}; the rollback could not start: {e}")));
+                self.observer.record(report);
+                true
+            }
+        }
+    }
+
+    /// UpdateService back to the previous revision; the id of the deployment it created,
+    /// when the answer shows it.
+    async fn update_service_back(&self, request: &Request, a: &Active) -> Result<Option<String>, PlatformError> {
+        let service = self.ecs.update_service(&request.cluster, &request.ecs_service, &a.previous, a.tag_restore.is_some()).await?;
+        Ok(service
+            .deployments
+            .iter()
+            .filter(|d| {
+                d.task_definition == a.previous
+                    && d.status == "PRIMARY"
+                    && !a.earlier_deployments.contains(&d.id)
+                    && a.watch.deployment_id.as_ref() != Some(&d.id)
+            })
+            .max_by_key(|d| d.created_at)
+            .map(|d| d.id.clone()))
+    }
+
+    /// Switches the service's watch to its rollback, whose timeout starts now (starting it
+    /// can take a while: the SDK retries).
+    fn watch_rollback(&self, request: &Request, report: &ServiceReport, a: &mut Active, mut watch: Watch, message: String) {
         self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::RollingBack, message });
-        // Starting the rollback can take a while (the SDK retries); its timeout starts now.
         let now = self.clock.now_ms();
-        let mut watch = watch;
         watch.events_since = now;
-        watch.inherit_seen_events(&a.watch);
+        watch.inherit(&a.watch);
         watch.never_adopt(a.earlier_deployments.iter().cloned().chain(a.watch.deployment_id.clone()));
         a.watch = watch;
         a.rolling_back = true;
@@ -1070,7 +1119,6 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         a.next_poll = now + 250;
         a.last_progress = None;
         a.quiet_polls = 0;
-        false
     }
 }
 

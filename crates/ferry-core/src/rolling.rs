@@ -139,11 +139,13 @@ impl Watch {
         fresh
     }
 
-    /// Carries the events an earlier watch of the same service already reported, so a
-    /// rollback's watch does not report them again.
-    pub fn inherit_seen_events(&mut self, earlier: &Watch) {
+    /// Carries what an earlier watch of the same service already knew: the events it
+    /// reported (a rollback's watch does not report them again) and the deployments it
+    /// would never adopt.
+    pub fn inherit(&mut self, earlier: &Watch) {
         self.seen_events.extend(earlier.seen_events.iter().cloned());
         self.inherited_events.extend(earlier.seen_events.iter().cloned());
+        self.not_adoptable.extend(earlier.not_adoptable.iter().cloned());
     }
 
     /// Marks events as already seen (those that existed before the deploy started).

@@ -113,11 +113,21 @@ struct Script {
     /// Whether UpdateService's answer already lists the new deployment.
     list_new_deployment: bool,
     circuit_breaker_rollback: bool,
+    /// Whether a tripped circuit breaker with rollback on does start the rollback (ECS
+    /// cannot when no deployment of the service ever COMPLETED).
+    ecs_rolls_back: bool,
 }
 
 impl Script {
     fn new(forward: Rollout) -> Self {
-        Script { forward, rollback: Rollout::CompleteAfter(2), stop_rollback: true, list_new_deployment: true, circuit_breaker_rollback: true }
+        Script {
+            forward,
+            rollback: Rollout::CompleteAfter(2),
+            stop_rollback: true,
+            list_new_deployment: true,
+            circuit_breaker_rollback: true,
+            ecs_rolls_back: true,
+        }
     }
     fn rollback(mut self, rollback: Rollout) -> Self {
         self.rollback = rollback;
@@ -280,7 +290,7 @@ impl EcsState {
                     }
                     if looks == after + rollback_delay {
                         svc.tracked[i].over = true;
-                        if svc.info.circuit_breaker_rollback {
+                        if svc.info.circuit_breaker_rollback && svc.script.ecs_rolls_back {
                             start = Some((svc.initial_td.clone(), svc.script.rollback.clone(), "circuit-breaker"));
                         }
                     }
@@ -999,6 +1009,25 @@ fn a_circuit_breaker_without_rollback_leaves_the_rollback_to_ferry() {
     let updates = world.ecs.calls_of("update_service");
     assert_eq!(updates.len(), 2);
     assert_eq!(updates[1].args[2], td_arn("web", 1));
+}
+
+#[test]
+fn a_circuit_breaker_rollback_that_never_starts_is_taken_over_by_ferry_after_a_grace_period() {
+    let mut script = Script::new(Rollout::CircuitBreaker { after: 2, rollback_delay: 0, event: None });
+    script.ecs_rolls_back = false;
+    let world = World::new().with_service("web", script);
+    let started = world.clock.now_ms();
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::CircuitBreaker));
+    assert!(world.ecs.created_by("circuit-breaker").is_empty());
+    let updates = world.ecs.calls_of("update_service");
+    assert_eq!(updates.len(), 2, "ferry's own rollback, once");
+    assert_eq!(updates[1].args[2], td_arn("web", 1));
+    assert_eq!(report.rollback_deployment_id.as_deref(), Some(world.ecs.created_by("update")[1].id.as_str()));
+    let waited = report.finished_at.unwrap_or_default() - started;
+    assert!((15_000..60_000).contains(&waited), "ferry waits the grace period, not the whole timeout: {waited} ms");
 }
 
 #[test]

@@ -189,7 +189,10 @@ impl World {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let s = self.service_in(cluster, name).await;
-            if s.running_count() == desired && s.deployments().len() == 1 {
+            // COMPLETED, as Terraform's wait_for_steady_state waits: a deploy started
+            // before would leave ECS's circuit breaker nothing to roll back to.
+            let completed = s.deployments().first().and_then(|d| d.rollout_state()).map(|r| r.as_str()) == Some("COMPLETED");
+            if s.running_count() == desired && s.deployments().len() == 1 && completed {
                 return;
             }
             assert!(Instant::now() < deadline, "{name} never reached {desired} running tasks");
