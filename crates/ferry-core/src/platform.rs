@@ -186,6 +186,25 @@ pub trait Registry: Send + Sync {
         let message = format!("this registry cannot move the tag {repository}:{tag} to {digest}");
         async move { Err(PlatformError::new("registry:move_tag", None, message)) }
     }
+
+    /// Points `repository:tag` at what `repository:source` (a version tag) names; None
+    /// when `source` is not there. Registries that can do it in fewer calls override this
+    /// resolve-resolve-move.
+    fn copy_tag(&self, repository: &str, source: &str, tag: &str) -> impl Future<Output = PlatformResult<Option<TagMove>>> + Send {
+        async move {
+            let Some(image) = self.resolve(repository, source).await? else { return Ok(None) };
+            let previous = self.resolve(repository, tag).await?.map(|i| i.digest);
+            self.move_tag(repository, &image.digest, tag).await?;
+            Ok(Some(TagMove { digest: image.digest, previous }))
+        }
+    }
+}
+
+/// What moving a tag did: the digest it names now, and the one it named before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagMove {
+    pub digest: String,
+    pub previous: Option<String>,
 }
 
 /// Time, passed in so that the strategy can be driven by a fake clock in tests.

@@ -39,7 +39,7 @@ mod media_type;
 mod reference;
 mod transport;
 
-pub use client::{RegistryClient, Resolved};
+pub use client::{RegistryClient, Resolved, Retagged};
 pub use config::{Credentials, Registry};
 pub use error::Error;
 pub use media_type::MediaType;

@@ -658,7 +658,7 @@ async fn retag_to_dev_moves_no_blob_and_skopeo_sees_the_same_digest() {
     let blobs_before = registry.blob_files();
     let client = registry.client();
 
-    let digest = client.retag("team/app", "1.0", "dev").await.unwrap();
+    let digest = client.retag("team/app", "1.0", "dev").await.unwrap().digest;
     assert_eq!(digest.as_str(), pushed.digest);
     assert_eq!(registry.skopeo_digest("team/app", "dev"), pushed.digest);
     assert_eq!(
@@ -673,7 +673,7 @@ async fn retag_to_dev_moves_no_blob_and_skopeo_sees_the_same_digest() {
 
     // Idempotent: again by tag, and by digest, from a fresh client.
     assert_eq!(
-        client.retag("team/app", "1.0", "dev").await.unwrap(),
+        client.retag("team/app", "1.0", "dev").await.unwrap().digest,
         digest
     );
     assert_eq!(
@@ -681,7 +681,8 @@ async fn retag_to_dev_moves_no_blob_and_skopeo_sees_the_same_digest() {
             .client()
             .retag("team/app", digest.as_str(), "dev")
             .await
-            .unwrap(),
+            .unwrap()
+            .digest,
         digest
     );
     assert_eq!(registry.skopeo_digest("team/app", "dev"), pushed.digest);
@@ -770,7 +771,7 @@ async fn an_oci_index_resolves_to_the_index_digest_and_retags_as_an_index() {
     assert_eq!(resolved.media_type, MediaType::OciIndex);
     assert!(resolved.media_type.is_index());
 
-    let digest = client.retag("team/multi", "2.0", "dev").await.unwrap();
+    let digest = client.retag("team/multi", "2.0", "dev").await.unwrap().digest;
     assert_eq!(digest.as_str(), index.digest);
     let raw = registry.skopeo_raw("team/multi", "dev");
     assert_eq!(Digest::sha256(&raw).as_str(), index.digest);
@@ -805,6 +806,7 @@ async fn https_with_a_private_ca_works_and_fails_clearly_without_it() {
             .retag("team/app", "1.0", "prod")
             .await
             .unwrap()
+            .digest
             .as_str(),
         pushed.digest
     );
@@ -851,6 +853,7 @@ async fn bearer_tokens_from_the_token_server_distribution_names() {
             .retag("team/app", "1.0", "dev")
             .await
             .unwrap()
+            .digest
             .as_str(),
         pushed.digest
     );

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use ferry_registry::{Digest, Error, MediaType, Registry, RegistryClient};
+use ferry_registry::{Digest, Error, MediaType, Registry, RegistryClient, Retagged};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const MANIFEST: &[u8] = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
@@ -251,12 +251,19 @@ async fn a_wrong_password_at_the_token_server_is_unauthorized_naming_the_user() 
 }
 
 #[tokio::test]
-async fn basic_auth_is_sent_after_the_first_challenge_and_then_up_front() {
+async fn basic_credentials_go_up_front_without_a_401_round_trip() {
     let server = Server::start(Auth::Basic, true).await;
     let client = RegistryClient::new(server.registry().with_basic_auth("ci", "secret")).unwrap();
     assert!(client.exists("team/app", "1.0").await.unwrap());
     assert!(client.exists("team/app", "1.0").await.unwrap());
-    assert_eq!(server.count("HEAD"), 3, "{:?}", server.log());
+    assert_eq!(server.count("HEAD"), 2, "{:?}", server.log());
+
+    // Refused credentials are not sent twice.
+    let wrong = RegistryClient::new(server.registry().with_basic_auth("ci", "wrong")).unwrap();
+    let before = server.log().len();
+    let error = wrong.exists("team/app", "1.0").await.unwrap_err();
+    assert!(matches!(&error, Error::Unauthorized { user: Some(user), .. } if user == "ci"), "{error:?}");
+    assert_eq!(server.log().len() - before, 1, "{:?}", server.log());
 
     let anonymous = RegistryClient::new(server.registry()).unwrap();
     let error = anonymous.exists("team/app", "1.0").await.unwrap_err();
@@ -305,8 +312,10 @@ async fn a_missing_tag_is_none_and_a_missing_repository_is_an_error() {
 async fn retag_puts_the_same_bytes_with_their_media_type_and_is_idempotent() {
     let server = Server::start(Auth::Bearer { anonymous: false }, true).await;
     let client = RegistryClient::new(server.registry().with_basic_auth("ci", "secret")).unwrap();
-    let digest = client.retag("team/app", "1.0", "dev").await.unwrap();
+    let moved = client.retag("team/app", "1.0", "dev").await.unwrap();
+    let digest = moved.digest;
     assert_eq!(digest, Digest::sha256(MANIFEST));
+    assert_eq!(moved.previous, None, "dev was a new tag");
     {
         let fake = server.fake.lock().unwrap();
         let (content_type, bytes) = &fake.manifests[&("team/app".to_owned(), "dev".to_owned())];
@@ -327,14 +336,19 @@ async fn retag_puts_the_same_bytes_with_their_media_type_and_is_idempotent() {
         "{tokens:?}"
     );
 
-    // Again, and by digest: the tag is already there, nothing is written.
+    // Once logged in: GET the source, HEAD the tag, PUT — three requests.
+    let registry_requests: Vec<String> = server.log().into_iter().filter(|l| l.contains("/v2/")).collect();
+    let after_token: Vec<&str> = registry_requests.iter().skip(1).map(String::as_str).collect();
     assert_eq!(
-        client
-            .retag("team/app", digest.as_str(), "dev")
-            .await
-            .unwrap(),
-        digest
+        after_token,
+        ["GET /v2/team/app/manifests/1.0", "HEAD /v2/team/app/manifests/dev", "PUT /v2/team/app/manifests/dev"],
+        "{:?}",
+        server.log()
     );
+
+    // Again, and by digest: the tag is already there, nothing is written.
+    let again = client.retag("team/app", digest.as_str(), "dev").await.unwrap();
+    assert_eq!(again, Retagged { digest: digest.clone(), previous: Some(digest) });
     assert_eq!(server.count("PUT"), 1, "{:?}", server.log());
 }
 

@@ -9,7 +9,7 @@ use ferry_aws::platform::{AwsEcs, EcrRegistry};
 use ferry_aws::{AssumeRole, Clients, Target};
 use ferry_core::config::{Config, Credentials, Environment};
 use ferry_core::deploy::{Event, LockRefusal, Locks, Observer, Outcome, Request, ServiceReport, Source, Trace};
-use ferry_core::platform::{Clock, ImageInfo, PlatformError, PlatformResult, Registry};
+use ferry_core::platform::{Clock, ImageInfo, PlatformError, PlatformResult, Registry, TagMove};
 use ferry_core::template::{Variables, toml_to_json};
 use ferry_store::{DeploymentRecord, EventRecord, Ledger, LockHolder, StoreError};
 
@@ -107,6 +107,17 @@ impl Registry for ProjectRegistry {
     async fn move_tag(&self, repository: &str, digest: &str, tag: &str) -> PlatformResult<()> {
         let Some((_, client)) = self.oci.get(repository) else { return self.ecr(repository)?.move_tag(repository, digest, tag).await };
         client.retag(repository, digest, tag).await.map(|_| ()).map_err(|e| registry_error("registry:retag", e))
+    }
+
+    /// One GET, one HEAD and one PUT for a registry of `[registries]`, rather than the
+    /// default's two resolves before the move.
+    async fn copy_tag(&self, repository: &str, source: &str, tag: &str) -> PlatformResult<Option<TagMove>> {
+        let Some((_, client)) = self.oci.get(repository) else { return self.ecr(repository)?.copy_tag(repository, source, tag).await };
+        match client.retag(repository, source, tag).await {
+            Ok(moved) => Ok(Some(TagMove { digest: moved.digest.to_string(), previous: moved.previous.map(|d| d.to_string()) })),
+            Err(ferry_registry::Error::ManifestNotFound { image, .. }) if image == format!("{repository}:{source}") => Ok(None),
+            Err(e) => Err(registry_error("registry:retag", e)),
+        }
     }
 }
 

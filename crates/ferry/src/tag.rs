@@ -23,25 +23,23 @@ pub async fn run(global: &GlobalArgs, args: TagArgs) -> Result<(), Failure> {
         None => project::connect(&config, &args.environment, global.endpoint_url.as_deref()).await?.registry,
     };
     let repository = service.repository_name();
-    let image = registry
-        .resolve(repository, &args.version)
+    let moved = registry
+        .copy_tag(repository, &args.version, &tag)
         .await
         .map_err(|e| Failure::platform(e.to_string()))?
         .ok_or_else(|| Failure::new(ExitKind::PreflightRefused, format!("image {repository}:{} not found in the registry", args.version)))?;
-    let before = registry.resolve(repository, &tag).await.map_err(|e| Failure::platform(e.to_string()))?;
-    registry.move_tag(repository, &image.digest, &tag).await.map_err(|e| Failure::platform(e.to_string()))?;
     let printer = Printer::new(global);
     if printer.json() {
         printer.json_line(&serde_json::json!({
             "type": "result", "command": "tag", "repository": repository, "tag": tag,
-            "digest": image.digest, "previous_digest": before.as_ref().map(|b| b.digest.clone()),
+            "digest": moved.digest, "previous_digest": moved.previous,
         }));
     } else {
         printer.out(&format!(
             "{repository}:{tag} → {} ({}){}",
-            short_digest(&image.digest),
+            short_digest(&moved.digest),
             args.version,
-            before.map(|b| format!(", was {}", short_digest(&b.digest))).unwrap_or_default()
+            moved.previous.map(|b| format!(", was {}", short_digest(&b))).unwrap_or_default()
         ));
     }
     Ok(())
