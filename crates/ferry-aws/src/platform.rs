@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
-    DesiredStatus, ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField,
+    DesiredStatus, HealthStatus, ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField,
 };
 use ferry_core::platform::{
     ClusterInfo, DeploymentInfo, Ecs, ImageInfo, PlatformError, PlatformResult, Registry, ServiceEvent, ServiceInfo, StoppedContainer,
-    StoppedTask, TaskDefinitionInfo,
+    StoppedTask, TaskDefinitionInfo, TaskHealth,
 };
 use serde_json::Value;
 
@@ -246,6 +246,44 @@ impl Ecs for AwsEcs {
         out.service()
             .map(service_info)
             .ok_or_else(|| PlatformError::new("ecs:UpdateService", None, "the answer holds no service"))
+    }
+
+    async fn task_health(&self, cluster: &str, deployment_id: &str) -> PlatformResult<TaskHealth> {
+        let mut arns = Vec::new();
+        let mut pages = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .started_by(deployment_id)
+            .desired_status(DesiredStatus::Running)
+            .into_paginator()
+            .send();
+        loop {
+            self.reads.take().await;
+            let Some(page) = pages.next().await else { break };
+            let page = page.map_err(|e| platform_error("ecs:ListTasks", e))?;
+            arns.extend(page.task_arns().iter().cloned());
+        }
+        let mut health = TaskHealth::default();
+        for chunk in arns.chunks(100) {
+            self.reads.take().await;
+            let out = self
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| platform_error("ecs:DescribeTasks", e))?;
+            for task in out.tasks().iter().filter(|t| t.last_status() == Some("RUNNING")) {
+                match task.health_status() {
+                    Some(HealthStatus::Healthy) => health.healthy += 1,
+                    Some(HealthStatus::Unhealthy) => health.unhealthy += 1,
+                    _ => health.unknown += 1,
+                }
+            }
+        }
+        Ok(health)
     }
 
     async fn stopped_tasks(&self, cluster: &str, deployment_id: &str) -> PlatformResult<Vec<StoppedTask>> {

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::ExitKind;
 use crate::config::Strategy;
-use crate::platform::{Clock, ClusterInfo, Ecs, PlatformError, Registry, ServiceEvent, ServiceInfo, StoppedTask, TaskDefinitionInfo};
+use crate::platform::{Clock, ClusterInfo, Ecs, PlatformError, Registry, ServiceEvent, ServiceInfo, StoppedTask, TaskDefinitionInfo, TaskHealth};
 use crate::rolling::{Assessment, FailureCause, Progress, Watch, poll_interval, short_task_definition, stop_reason};
 use crate::short_digest;
 use crate::taskdef::{self, Change};
@@ -37,6 +37,10 @@ const MAX_OBSERVATION_ERRORS: u32 = 5;
 /// it cannot (no deployment ever COMPLETED to return to), none ever appears, and waiting
 /// out the whole timeout would leave the failed revision in place for nothing.
 const ECS_ROLLBACK_GRACE_MS: i64 = 15_000;
+
+/// How often the new tasks' health is read for someone watching: health checks run every
+/// 5 to 300 s (30 s by default), so reading more often would show nothing new.
+const HEALTH_INTERVAL_MS: i64 = 2_000;
 
 /// Where the new task definition comes from.
 #[derive(Clone, Debug)]
@@ -232,6 +236,11 @@ pub trait Observer: Send + Sync {
     fn event(&self, report: &ServiceReport, event: &Event);
     /// Called when a deploy starts changing things (after the lock) and when it ends.
     fn record(&self, report: &ServiceReport);
+    /// Whether progress should carry the new tasks' health: a person watching a live view
+    /// wants it; a pipeline waiting for the outcome does not need the extra calls.
+    fn wants_task_health(&self) -> bool {
+        false
+    }
 }
 
 /// Why a lock was not granted.
@@ -301,6 +310,9 @@ struct Active {
     tag_restore: Option<(String, String)>,
     /// While waiting for the circuit breaker's own rollback: when ferry stops waiting.
     ecs_rollback_deadline: Option<i64>,
+    /// The new tasks' health as last read, and when to read it again.
+    health: Option<TaskHealth>,
+    next_health: i64,
 }
 
 impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
@@ -779,6 +791,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             earlier_deployments: prepared.current.deployments.iter().map(|d| d.id.clone()).collect(),
             tag_restore,
             ecs_rollback_deadline: None,
+            health: None,
+            next_health: now,
         })
     }
 
@@ -900,7 +914,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             Assessment::InProgress(_) if a.watch.deployment_id.is_none() && a.ecs_rollback_deadline.is_some_and(|t| now > t) => {
                 self.take_over_rollback(request, report, a).await
             }
-            Assessment::InProgress(progress) => {
+            Assessment::InProgress(mut progress) => {
+                progress.health = self.task_health(request, a, &progress, now).await;
                 if now > a.deadline {
                     let what = if a.rolling_back { "the rollback" } else { "the deployment" };
                     let reason = format!(
@@ -958,6 +973,23 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 self.fail(request, report, a, cause, reason, ecs).await
             }
         }
+    }
+
+    /// The new tasks' health for the progress line, read at most every
+    /// `HEALTH_INTERVAL_MS` while new tasks run, and only when the observer shows it.
+    async fn task_health(&self, request: &Request, a: &mut Active, progress: &Progress, now: i64) -> Option<TaskHealth> {
+        let Some(deployment) = a.watch.deployment_id.as_deref() else { return None };
+        if !self.observer.wants_task_health() || progress.new_running == 0 {
+            return None;
+        }
+        if now >= a.next_health {
+            a.next_health = now + HEALTH_INTERVAL_MS;
+            match self.ecs.task_health(&request.cluster, deployment).await {
+                Ok(health) => a.health = Some(health),
+                Err(e) => tracing::debug!("cannot read task health: {e}"),
+            }
+        }
+        a.health
     }
 
     /// After a rolling deploy: point the environment's registry tag at what now runs, so
@@ -1119,6 +1151,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         a.next_poll = now + 250;
         a.last_progress = None;
         a.quiet_polls = 0;
+        a.health = None;
+        a.next_health = now;
     }
 }
 

@@ -167,6 +167,22 @@ pub trait Ecs: Send + Sync {
     /// ROLLBACK). Ok(false) when there is no in-progress service deployment to stop or the
     /// platform does not offer the call; the caller then rolls back with UpdateService.
     fn roll_back_in_progress(&self, cluster: &str, service: &str) -> impl Future<Output = PlatformResult<bool>> + Send;
+    /// The health of the RUNNING tasks started by `deployment_id`, as their health checks
+    /// (container and load balancer) report it. Costs a ListTasks and a DescribeTasks per
+    /// hundred tasks, so it is read only for someone watching.
+    fn task_health(&self, cluster: &str, deployment_id: &str) -> impl Future<Output = PlatformResult<TaskHealth>> + Send {
+        let message = format!("this platform cannot read the health of {cluster}/{deployment_id}'s tasks");
+        async move { Err(PlatformError::new("ecs:task_health", None, message)) }
+    }
+}
+
+/// The running tasks of one deployment, by the `healthStatus` ECS reports for them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TaskHealth {
+    pub healthy: u32,
+    pub unhealthy: u32,
+    /// No health check, or not judged yet.
+    pub unknown: u32,
 }
 
 /// The image registry, as the deploy logic needs it.

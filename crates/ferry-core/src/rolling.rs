@@ -53,6 +53,10 @@ pub struct Progress {
     /// Tasks of older deployments still running.
     pub old_running: i32,
     pub failed_tasks: i32,
+    /// The new tasks' health, when someone watching asked for it (see
+    /// [`crate::deploy::Observer::wants_task_health`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::platform::TaskHealth>,
 }
 
 impl Progress {
@@ -238,6 +242,7 @@ impl Watch {
             new_desired: ours.desired,
             old_running,
             failed_tasks: ours.failed_tasks,
+            health: None,
         };
         if ours.rollout_state.as_deref() == Some("FAILED") {
             let rollback = service.primary().filter(|p| p.id != id).map(|p| p.id.clone());

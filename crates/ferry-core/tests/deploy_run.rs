@@ -15,7 +15,7 @@ use ferry_core::ExitKind;
 use ferry_core::deploy::{Event, LockRefusal, Locks, Observer, Outcome, Phase, Request, Run, ServiceReport, Source, Trace};
 use ferry_core::platform::{
     ClusterInfo, Clock, DeploymentInfo, Ecs, ImageInfo, PlatformError, PlatformResult, Registry, ServiceEvent, ServiceInfo, StoppedContainer,
-    StoppedTask, TaskDefinitionInfo,
+    StoppedTask, TaskDefinitionInfo, TaskHealth,
 };
 use ferry_core::rolling::FailureCause;
 use ferry_core::template::Variables;
@@ -549,6 +549,14 @@ impl Ecs for FakeEcs {
             .collect())
     }
 
+    /// Every running task of the deployment is healthy.
+    async fn task_health(&self, cluster: &str, deployment_id: &str) -> PlatformResult<TaskHealth> {
+        self.log("task_health", vec![cluster.into(), deployment_id.into()]);
+        let state = self.state();
+        let running = state.services.values().flat_map(|s| s.info.deployments.iter()).find(|d| d.id == deployment_id).map_or(0, |d| d.running);
+        Ok(TaskHealth { healthy: running as u32, unhealthy: 0, unknown: 0 })
+    }
+
     async fn roll_back_in_progress(&self, cluster: &str, service: &str) -> PlatformResult<bool> {
         self.log("roll_back_in_progress", vec![cluster.into(), service.into()]);
         let now = self.clock.now_ms();
@@ -655,6 +663,8 @@ impl Locks for FakeLocks {
 struct RecordingObserver {
     events: Mutex<Vec<Event>>,
     records: Mutex<Vec<ServiceReport>>,
+    /// Plays a person at a terminal, who is shown the new tasks' health.
+    watching: std::sync::atomic::AtomicBool,
 }
 
 impl RecordingObserver {
@@ -675,6 +685,9 @@ impl Observer for RecordingObserver {
     }
     fn record(&self, report: &ServiceReport) {
         self.records.lock().expect("records").push(report.clone());
+    }
+    fn wants_task_health(&self) -> bool {
+        self.watching.load(Ordering::SeqCst)
     }
 }
 
@@ -1252,6 +1265,33 @@ fn a_slow_rollout_is_polled_with_backoff_and_returns_within_a_fast_poll_of_compl
     for &(at, gap) in gaps.iter().filter(|&&(at, _)| at > ALL_RUNNING_MS + 10_000) {
         assert!(gap <= 500, "near completion it polls fast, but waited {gap} ms at {at} ms");
     }
+}
+
+#[test]
+fn the_new_tasks_health_is_read_only_for_someone_watching_and_at_most_every_two_seconds() {
+    let script = || Script::new(Rollout::CompleteAt { all_running_ms: 10_000, completed_ms: 20_000 });
+    let pipeline = World::new().with_service("web", script());
+    assert_eq!(pipeline.deploy_one(request("web", "1.1.0")).outcome, Outcome::Succeeded);
+    assert_eq!(pipeline.ecs.count("task_health"), 0, "no extra calls when nobody watches");
+    assert!(pipeline.observer.events().iter().all(|e| !matches!(e, Event::Progress { progress, .. } if progress.health.is_some())));
+
+    let person = World::new().with_service("web", script());
+    person.observer.watching.store(true, Ordering::SeqCst);
+    assert_eq!(person.deploy_one(request("web", "1.1.0")).outcome, Outcome::Succeeded);
+    let reads = person.ecs.calls_of("task_health");
+    assert!(!reads.is_empty(), "health is read while the new tasks run");
+    assert!(reads.len() <= 6, "10 s of running tasks, read every 2 s at most: {} reads", reads.len());
+    assert!(reads.windows(2).all(|w| w[1].at - w[0].at >= 2_000), "{reads:?}");
+    let healthy: Vec<u32> = person
+        .observer
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Progress { progress, .. } => progress.health.map(|h| h.healthy),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(healthy.first(), Some(&2), "the progress line says how many new tasks are healthy: {healthy:?}");
 }
 
 // ---------------------------------------------------------------------------------------

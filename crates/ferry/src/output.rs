@@ -40,6 +40,12 @@ impl Printer {
         self.format == OutputFormat::Json
     }
 
+    /// Whether progress lines show the new tasks' health: on the live view (a person is
+    /// watching) and with `-v`, not in a quiet CI log (it costs API calls).
+    pub fn shows_task_health(&self) -> bool {
+        (self.live.is_some() || self.verbose > 0) && !self.quiet
+    }
+
     /// One JSON line on stdout.
     pub fn json_line(&self, value: &impl Serialize) {
         if let Ok(text) = serde_json::to_string(value) {
@@ -201,6 +207,12 @@ pub fn outcome_word(outcome: Outcome) -> &'static str {
 
 pub fn progress_text(p: &Progress) -> String {
     let mut text = format!("new {}/{} running", p.new_running, p.new_desired);
+    if let Some(health) = &p.health {
+        text.push_str(&format!(", {} healthy", health.healthy));
+        if health.unhealthy > 0 {
+            text.push_str(&format!(", {} unhealthy", health.unhealthy));
+        }
+    }
     if p.new_pending > 0 {
         text.push_str(&format!(", {} pending", p.new_pending));
     }

@@ -416,6 +416,10 @@ pub fn record_of(report: &ServiceReport, run_id: &str) -> DeploymentRecord {
 }
 
 impl Observer for Journal<'_> {
+    fn wants_task_health(&self) -> bool {
+        self.printer.shows_task_health()
+    }
+
     fn event(&self, report: &ServiceReport, event: &Event) {
         self.printer.event(report, event);
         // Only deploys that took their lock are in the ledger (see `record`).

@@ -28,6 +28,9 @@ async fn a_deploy_registers_one_tagged_revision_updates_once_and_watches_its_own
     let calls = world.calls().await;
     assert_eq!(calls.get("ecs:RegisterTaskDefinition"), Some(&1), "{calls:?}");
     assert_eq!(calls.get("ecs:UpdateService"), Some(&1), "{calls:?}");
+    // Nobody watches a pipeline's progress: no task is listed for its health.
+    assert_eq!(calls.get("ecs:ListTasks"), None, "{calls:?}");
+    assert!(events_of(&output).iter().all(|e| e.get("progress").is_none_or(|p| p.get("health").is_none())));
 
     // The service runs the revision ferry registered, and the deployment ferry watched is
     // the one ECS completed.
@@ -72,6 +75,23 @@ async fn a_deploy_registers_one_tagged_revision_updates_once_and_watches_its_own
     assert_eq!(status["services"][0]["running"], 2);
     let history = world.ferry(&["history", "test", "web"]).await;
     assert!(text(&history).contains("1.0.0 → 1.1.0") && text(&history).contains("succeeded"), "{}", text(&history));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_verbose_progress_shows_how_many_new_tasks_are_healthy() {
+    let world = World::new("", &["web"]).await;
+    world.create_service("web", 2, "1.0.0", true).await;
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "-v", "--output", "json"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let health: Vec<Value> = events_of(&output).iter().filter_map(|e| e["progress"].get("health").cloned()).collect();
+    assert!(!health.is_empty(), "{}", text(&output));
+    for h in &health {
+        let counted = ["healthy", "unhealthy", "unknown"].iter().map(|k| h[k].as_u64().unwrap()).sum::<u64>();
+        assert!((1..=2).contains(&counted), "the running new tasks, by health: {h}");
+    }
+    let text_output = world.ferry(&["deploy", "test", "web=1.0.0", "-v"]).await;
+    assert!(text_output.status.success(), "{}", text(&text_output));
+    assert!(text(&text_output).contains(" healthy"), "{}", text(&text_output));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
