@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use console::style;
 use ferry_core::deploy::{Event, Outcome, Phase, ServiceReport};
 use ferry_core::rolling::Progress;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, OutputFormat};
@@ -136,22 +136,28 @@ impl Printer {
     fn set_bar(&self, service: &str, word: &str, progress: Option<&Progress>) {
         let Some(live) = &self.live else { return };
         let Ok(mut bars) = self.bars.lock() else { return };
-        let (bar, since) = bars.entry(service.to_string()).or_insert_with(|| {
+        let (bar, _) = bars.entry(service.to_string()).or_insert_with(|| {
             let bar = live.add(ProgressBar::new_spinner());
-            bar.set_style(ProgressStyle::with_template("{spinner} {prefix:.bold} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            // The elapsed time is drawn on every tick, not only when the message changes.
+            let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} [{took}]")
+                .map(|style| style.with_key("took", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = w.write_str(&elapsed(state.elapsed()));
+                }))
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            bar.set_style(style);
             bar.set_prefix(service.to_string());
             bar.enable_steady_tick(Duration::from_millis(100));
             (bar, Instant::now())
         });
         let detail = progress.map(progress_text).unwrap_or_default();
-        bar.set_message(format!("{word} {detail} [{}]", elapsed(since.elapsed())));
+        bar.set_message(format!("{word} {detail}"));
     }
 
     fn finish_bar(&self, service: &str, text: &str) {
         if let Ok(mut bars) = self.bars.lock()
-            && let Some((bar, since)) = bars.remove(service)
+            && let Some((bar, _)) = bars.remove(service)
         {
-            bar.finish_with_message(format!("{text} [{}]", elapsed(since.elapsed())));
+            bar.finish_with_message(text.to_string());
         }
     }
 
