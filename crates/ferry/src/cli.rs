@@ -314,7 +314,8 @@ pub enum ReleaseCommand {
         /// Take the digests running (and healthy) in this environment.
         #[arg(long, value_name = "ENV", conflicts_with_all = ["env", "versions"])]
         from_env: Option<String>,
-        /// Resolve SERVICE=VERSION in this environment's registry.
+        /// Resolve SERVICE=VERSION in this environment's registry [default: where the
+        /// promote_from chain starts].
         #[arg(long, value_name = "ENV", requires = "versions")]
         env: Option<String>,
         #[arg(value_name = "SERVICE=VERSION")]

@@ -100,7 +100,11 @@ pub async fn run(global: &GlobalArgs, command: ReleaseCommand) -> Result<(), Fai
                     }
                     (running.into_iter().map(|r| r.entry).collect::<Vec<_>>(), format!("env:{from}"))
                 }
-                (None, Some(env_name)) => {
+                (None, env_name) if !versions.is_empty() => {
+                    let env_name = match env_name {
+                        Some(name) => name,
+                        None => first_environment(&config)?,
+                    };
                     let connected = project::connect(&config, &env_name, global.endpoint_url.as_deref()).await?;
                     let mut entries = Vec::new();
                     for sv in &versions {
@@ -116,7 +120,7 @@ pub async fn run(global: &GlobalArgs, command: ReleaseCommand) -> Result<(), Fai
                     }
                     (entries, "versions".to_string())
                 }
-                (None, None) => return Err(Failure::input("say where the release comes from: --from-env ENV, or --env ENV SERVICE=VERSION ...")),
+                (None, _) => return Err(Failure::input("say what the release holds: --from-env ENV (what runs there), or SERVICE=VERSION ... (resolved in --env ENV's registry)")),
             };
             let release = ledger.create_release(entries, &project::who(), &source, &commits, now_ms()).map_err(crate::promote::store_failure)?;
             show(&printer, &ledger, &release)
@@ -199,4 +203,26 @@ fn show(printer: &Printer, ledger: &Ledger, release: &Release) -> Result<(), Fai
         ));
     }
     Ok(())
+}
+
+/// Where versions are built into: the one environment of the chain that nothing promotes
+/// into (`dev`, where CI deploys), so `ferry release create web=1.4.2` needs no `--env`.
+fn first_environment(config: &ferry_core::config::Config) -> Result<String, Failure> {
+    let promoted_into: std::collections::BTreeSet<&str> =
+        config.environments.values().filter_map(|e| e.promote_from.as_deref()).collect();
+    let starts: Vec<&String> = config
+        .environments
+        .iter()
+        .filter(|(name, env)| env.promote_from.is_none() && promoted_into.contains(name.as_str()))
+        .map(|(name, _)| name)
+        .collect();
+    match starts.as_slice() {
+        [only] => Ok(only.to_string()),
+        _ if config.environments.len() == 1 => Ok(config.environments.keys().next().cloned().unwrap_or_default()),
+        [] => Err(Failure::input("say which environment's registry resolves the versions: --env ENV (no environment starts a promote_from chain)")),
+        many => Err(Failure::input(format!(
+            "say which environment's registry resolves the versions: --env ENV (the chains start at {})",
+            many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
 }

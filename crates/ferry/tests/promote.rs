@@ -176,4 +176,16 @@ async fn a_rejected_release_can_never_be_promoted() {
     assert_eq!(part.status.code(), Some(4), "{}", text(&part));
     assert!(text(&part).contains(&format!("part of release {id}, which was rejected")), "{}", text(&part));
     assert_eq!(stage_revisions(&world).await, before);
+
+    // Versions resolve where the chain starts (dev) without --env, to the same content id
+    // as what runs there; a version that is not in the registry records nothing.
+    let by_versions = world.ferry(&["release", "create", "api=1.1.0", "web=1.1.0", "worker=1.1.0", "--output", "json"]).await;
+    assert!(by_versions.status.success(), "{}", text(&by_versions));
+    assert_eq!(result_of(&by_versions)["release"]["id"].as_str(), Some(id.as_str()), "same digests, same release");
+    let releases = async || result_of(&world.ferry(&["release", "list", "--output", "json"]).await)["releases"].clone();
+    let before = releases().await;
+    let missing = world.ferry(&["release", "create", "api=9.9.9"]).await;
+    assert_eq!(missing.status.code(), Some(4), "{}", text(&missing));
+    assert!(text(&missing).contains("image app:9.9.9 not found"), "{}", text(&missing));
+    assert_eq!(releases().await, before);
 }
