@@ -65,6 +65,35 @@ pub struct AwsEcs {
 }
 
 impl AwsEcs {
+    /// The tasks `deployment_id` started, RUNNING or STOPPED as asked: every ListTasks page,
+    /// then DescribeTasks a hundred at a time. Each page and each describe is a call of its
+    /// own, so each is paced.
+    async fn deployment_tasks(&self, cluster: &str, deployment_id: &str, status: DesiredStatus) -> PlatformResult<Vec<ecs::types::Task>> {
+        let mut arns = Vec::new();
+        let mut pages =
+            self.client.list_tasks().cluster(cluster).started_by(deployment_id).desired_status(status).into_paginator().send();
+        loop {
+            self.reads.take().await;
+            let Some(page) = pages.next().await else { break };
+            let page = page.map_err(|e| platform_error("ecs:ListTasks", e))?;
+            arns.extend(page.task_arns().iter().cloned());
+        }
+        let mut tasks = Vec::with_capacity(arns.len());
+        for chunk in arns.chunks(100) {
+            self.reads.take().await;
+            let out = self
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| platform_error("ecs:DescribeTasks", e))?;
+            tasks.extend(out.tasks().iter().cloned());
+        }
+        Ok(tasks)
+    }
+
     pub fn new(client: ecs::Client) -> Self {
         AwsEcs {
             client,
@@ -249,72 +278,25 @@ impl Ecs for AwsEcs {
     }
 
     async fn task_health(&self, cluster: &str, deployment_id: &str) -> PlatformResult<TaskHealth> {
-        let mut arns = Vec::new();
-        let mut pages = self
-            .client
-            .list_tasks()
-            .cluster(cluster)
-            .started_by(deployment_id)
-            .desired_status(DesiredStatus::Running)
-            .into_paginator()
-            .send();
-        loop {
-            self.reads.take().await;
-            let Some(page) = pages.next().await else { break };
-            let page = page.map_err(|e| platform_error("ecs:ListTasks", e))?;
-            arns.extend(page.task_arns().iter().cloned());
-        }
         let mut health = TaskHealth::default();
-        for chunk in arns.chunks(100) {
-            self.reads.take().await;
-            let out = self
-                .client
-                .describe_tasks()
-                .cluster(cluster)
-                .set_tasks(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| platform_error("ecs:DescribeTasks", e))?;
-            for task in out.tasks().iter().filter(|t| t.last_status() == Some("RUNNING")) {
-                match task.health_status() {
-                    Some(HealthStatus::Healthy) => health.healthy += 1,
-                    Some(HealthStatus::Unhealthy) => health.unhealthy += 1,
-                    _ => health.unknown += 1,
-                }
+        for task in self.deployment_tasks(cluster, deployment_id, DesiredStatus::Running).await? {
+            if task.last_status() != Some("RUNNING") {
+                continue;
+            }
+            match task.health_status() {
+                Some(HealthStatus::Healthy) => health.healthy += 1,
+                Some(HealthStatus::Unhealthy) => health.unhealthy += 1,
+                _ => health.unknown += 1,
             }
         }
         Ok(health)
     }
 
     async fn stopped_tasks(&self, cluster: &str, deployment_id: &str) -> PlatformResult<Vec<StoppedTask>> {
-        let mut arns = Vec::new();
-        let mut pages = self
-            .client
-            .list_tasks()
-            .cluster(cluster)
-            .started_by(deployment_id)
-            .desired_status(DesiredStatus::Stopped)
-            .into_paginator()
-            .send();
-        // Every page and every DescribeTasks is a call of its own: each is paced.
-        loop {
-            self.reads.take().await;
-            let Some(page) = pages.next().await else { break };
-            let page = page.map_err(|e| platform_error("ecs:ListTasks", e))?;
-            arns.extend(page.task_arns().iter().cloned());
-        }
-        let mut stopped = Vec::new();
-        for chunk in arns.chunks(100) {
-            self.reads.take().await;
-            let out = self
-                .client
-                .describe_tasks()
-                .cluster(cluster)
-                .set_tasks(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| platform_error("ecs:DescribeTasks", e))?;
-            stopped.extend(out.tasks().iter().map(|t| StoppedTask {
+        let tasks = self.deployment_tasks(cluster, deployment_id, DesiredStatus::Stopped).await?;
+        Ok(tasks
+            .iter()
+            .map(|t| StoppedTask {
                 arn: t.task_arn().unwrap_or_default().to_string(),
                 task_definition: t.task_definition_arn().unwrap_or_default().to_string(),
                 started_by: t.started_by().map(str::to_string),
@@ -331,9 +313,8 @@ impl Ecs for AwsEcs {
                     })
                     .collect(),
                 stopped_at: millis(t.stopped_at()),
-            }));
-        }
-        Ok(stopped)
+            })
+            .collect())
     }
 
     async fn roll_back_in_progress(&self, cluster: &str, service: &str) -> PlatformResult<bool> {
