@@ -978,7 +978,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     /// The new tasks' health for the progress line, read at most every
     /// `HEALTH_INTERVAL_MS` while new tasks run, and only when the observer shows it.
     async fn task_health(&self, request: &Request, a: &mut Active, progress: &Progress, now: i64) -> Option<TaskHealth> {
-        let Some(deployment) = a.watch.deployment_id.as_deref() else { return None };
+        let deployment = a.watch.deployment_id.as_deref()?;
         if !self.observer.wants_task_health() || progress.new_running == 0 {
             return None;
         }
