@@ -11,7 +11,7 @@ use aws_sdk_ecs::types::{
 };
 use ferry_core::platform::{
     ClusterInfo, DeploymentInfo, Ecs, ImageInfo, PlatformError, PlatformResult, Registry, ServiceEvent, ServiceInfo, StoppedContainer,
-    StoppedTask, TaskDefinitionInfo, TaskHealth,
+    StoppedTask, TagMove, TaskDefinitionInfo, TaskHealth,
 };
 use serde_json::Value;
 
@@ -383,6 +383,40 @@ impl EcrRegistry {
         let registry = detail.registry_id().unwrap_or_default();
         ImageInfo { repository_uri: format!("{registry}.dkr.ecr.{region}.{suffix}/{repository}"), digest: digest.to_string() }
     }
+
+    async fn batch_get_image(
+        &self,
+        repository: &str,
+        ids: Vec<ecr::types::ImageIdentifier>,
+    ) -> PlatformResult<ecr::operation::batch_get_image::BatchGetImageOutput> {
+        self.client
+            .batch_get_image()
+            .repository_name(repository)
+            .set_image_ids(Some(ids))
+            .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
+            .accepted_media_types("application/vnd.oci.image.index.v1+json")
+            .accepted_media_types("application/vnd.docker.distribution.manifest.v2+json")
+            .accepted_media_types("application/vnd.docker.distribution.manifest.list.v2+json")
+            .send()
+            .await
+            .map_err(|e| platform_error("ecr:BatchGetImage", e))
+    }
+
+    /// PutImage of `image`'s exact manifest bytes under `tag`.
+    async fn put_tag(&self, repository: &str, image: &ecr::types::Image, digest: &str, tag: &str) -> PlatformResult<()> {
+        let manifest = image
+            .image_manifest()
+            .ok_or_else(|| PlatformError::new("ecr:BatchGetImage", None, format!("{repository}@{digest} came back without its manifest")))?;
+        let mut put = self.client.put_image().repository_name(repository).image_tag(tag).image_manifest(manifest).image_digest(digest);
+        if let Some(media_type) = image.image_manifest_media_type() {
+            put = put.image_manifest_media_type(media_type);
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ImageAlreadyExistsException") => Ok(()),
+            Err(e) => Err(platform_error("ecr:PutImage", e)),
+        }
+    }
 }
 
 impl Registry for EcrRegistry {
@@ -401,32 +435,37 @@ impl Registry for EcrRegistry {
     /// ECR retags without layers: BatchGetImage for the manifest bytes, PutImage of the same
     /// bytes under the tag (the digest cannot change). A tag already there is success.
     async fn move_tag(&self, repository: &str, digest: &str, tag: &str) -> PlatformResult<()> {
-        let got = self
-            .client
-            .batch_get_image()
-            .repository_name(repository)
-            .image_ids(ecr::types::ImageIdentifier::builder().image_digest(digest).build())
-            .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
-            .accepted_media_types("application/vnd.oci.image.index.v1+json")
-            .accepted_media_types("application/vnd.docker.distribution.manifest.v2+json")
-            .accepted_media_types("application/vnd.docker.distribution.manifest.list.v2+json")
-            .send()
-            .await
-            .map_err(|e| platform_error("ecr:BatchGetImage", e))?;
+        let got = self.batch_get_image(repository, vec![ecr::types::ImageIdentifier::builder().image_digest(digest).build()]).await?;
         let image = got.images().first().ok_or_else(|| {
             PlatformError::new("ecr:BatchGetImage", Some("ImageNotFoundException".into()), format!("{repository}@{digest} is not in the registry"))
         })?;
-        let manifest = image
-            .image_manifest()
-            .ok_or_else(|| PlatformError::new("ecr:BatchGetImage", None, format!("{repository}@{digest} came back without its manifest")))?;
-        let mut put = self.client.put_image().repository_name(repository).image_tag(tag).image_manifest(manifest).image_digest(digest);
-        if let Some(media_type) = image.image_manifest_media_type() {
-            put = put.image_manifest_media_type(media_type);
+        self.put_tag(repository, image, digest, tag).await
+    }
+
+    /// Two calls: one BatchGetImage for both tags (the source's manifest, the tag's current
+    /// digest), then PutImage — rather than two DescribeImages before the move.
+    async fn copy_tag(&self, repository: &str, source: &str, tag: &str) -> PlatformResult<Option<TagMove>> {
+        let ids = [source, tag].map(|t| ecr::types::ImageIdentifier::builder().image_tag(t).build());
+        let got = self.batch_get_image(repository, ids.to_vec()).await?;
+        let tagged = |t: &str| got.images().iter().find(|i| i.image_id().and_then(|id| id.image_tag()) == Some(t));
+        let Some(image) = tagged(source) else {
+            let failure = got.failures().iter().find(|f| f.image_id().and_then(|id| id.image_tag()) == Some(source));
+            return match failure.and_then(|f| f.failure_code()) {
+                None | Some(ecr::types::ImageFailureCode::ImageNotFound | ecr::types::ImageFailureCode::ImageTagDoesNotMatchDigest) => Ok(None),
+                Some(code) => Err(PlatformError::new(
+                    "ecr:BatchGetImage",
+                    Some(code.as_str().to_string()),
+                    format!("{repository}:{source}: {}", failure.and_then(|f| f.failure_reason()).unwrap_or(code.as_str())),
+                )),
+            };
+        };
+        let digest = image.image_id().and_then(|id| id.image_digest()).map(str::to_string).ok_or_else(|| {
+            PlatformError::new("ecr:BatchGetImage", None, format!("{repository}:{source} came back without its digest"))
+        })?;
+        let previous = tagged(tag).and_then(|i| i.image_id()).and_then(|id| id.image_digest()).map(str::to_string);
+        if previous.as_deref() != Some(digest.as_str()) {
+            self.put_tag(repository, image, &digest, tag).await?;
         }
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ImageAlreadyExistsException") => Ok(()),
-            Err(e) => Err(platform_error("ecr:PutImage", e)),
-        }
+        Ok(Some(TagMove { digest, previous }))
     }
 }

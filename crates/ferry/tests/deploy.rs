@@ -450,6 +450,23 @@ async fn a_rolling_deploy_moves_the_environment_tag_after_it_succeeds() {
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(world.digest_of("test-current").await, world.digest_of("1.1.0").await);
     assert!(text(&output).contains("moved app:test-current to"), "{}", text(&output));
+
+    // By hand, on ECR: one BatchGetImage for both tags, one PutImage.
+    world.reset_calls().await;
+    let tagged = world.ferry(&["tag", "web", "1.0.0", "test", "--output", "json"]).await;
+    assert!(tagged.status.success(), "{}", text(&tagged));
+    let result = result_of(&tagged);
+    assert_eq!(result["digest"].as_str(), Some(world.digest_of("1.0.0").await.as_str()));
+    assert_eq!(result["previous_digest"].as_str(), Some(world.digest_of("1.1.0").await.as_str()));
+    assert_eq!(world.digest_of("test-current").await, world.digest_of("1.0.0").await);
+    let calls = world.calls().await;
+    assert_eq!((calls.get("ecr:BatchGetImage"), calls.get("ecr:PutImage")), (Some(&1), Some(&1)), "{calls:?}");
+    // A version that is not there: exit 4, and the tag stays.
+    let missing = world.ferry(&["tag", "web", "9.9.9", "test"]).await;
+    assert_eq!(missing.status.code(), Some(4), "{}", text(&missing));
+    assert!(text(&missing).contains("image app:9.9.9 not found in the registry"), "{}", text(&missing));
+    assert_eq!(world.digest_of("test-current").await, world.digest_of("1.0.0").await);
+    assert_eq!(world.calls().await.get("ecr:PutImage"), Some(&1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
