@@ -31,7 +31,8 @@ pub struct GlobalArgs {
     /// `json` (JSON lines of events on stdout, then one result object).
     #[arg(long, global = true, env = "FERRY_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-    /// More detail: every progress change as a line, also on a terminal.
+    /// More detail: every progress change as a line, also on a terminal, with the new tasks'
+    /// health (read with ListTasks + DescribeTasks at most every 2 s while they run).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Only errors and the final result.
