@@ -310,9 +310,10 @@ struct Active {
     tag_restore: Option<(String, String)>,
     /// While waiting for the circuit breaker's own rollback: when ferry stops waiting.
     ecs_rollback_deadline: Option<i64>,
-    /// The new tasks' health as last read, and when to read it again.
+    /// The new tasks' health as last read, when, and the progress it was read for.
     health: Option<TaskHealth>,
-    next_health: i64,
+    health_read_at: Option<i64>,
+    health_read_for: Option<Progress>,
 }
 
 impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
@@ -792,7 +793,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             tag_restore,
             ecs_rollback_deadline: None,
             health: None,
-            next_health: now,
+            health_read_at: None,
+            health_read_for: None,
         })
     }
 
@@ -975,15 +977,19 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         }
     }
 
-    /// The new tasks' health for the progress line, read at most every
-    /// `HEALTH_INTERVAL_MS` while new tasks run, and only when the observer shows it.
+    /// The new tasks' health for the progress line, only when the observer shows it and
+    /// new tasks run: every `HEALTH_INTERVAL_MS`, and at once when the rollout moved, since
+    /// tasks turning healthy is what moves it (old tasks stop, the deployment completes).
     async fn task_health(&self, request: &Request, a: &mut Active, progress: &Progress, now: i64) -> Option<TaskHealth> {
         let deployment = a.watch.deployment_id.as_deref()?;
         if !self.observer.wants_task_health() || progress.new_running == 0 {
             return None;
         }
-        if now >= a.next_health {
-            a.next_health = now + HEALTH_INTERVAL_MS;
+        let since = a.health_read_at.map_or(i64::MAX, |at| now - at);
+        let moved = a.health_read_for.as_ref() != Some(progress);
+        if since >= HEALTH_INTERVAL_MS || moved {
+            a.health_read_at = Some(now);
+            a.health_read_for = Some(progress.clone());
             match self.ecs.task_health(&request.cluster, deployment).await {
                 Ok(health) => a.health = Some(health),
                 Err(e) => tracing::debug!("cannot read task health: {e}"),
@@ -1152,7 +1158,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         a.last_progress = None;
         a.quiet_polls = 0;
         a.health = None;
-        a.next_health = now;
+        a.health_read_at = None;
+        a.health_read_for = None;
     }
 }
 
