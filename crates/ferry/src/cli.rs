@@ -32,7 +32,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "FERRY_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     /// More detail: every progress change as a line, also on a terminal, with the new tasks'
-    /// health (read with ListTasks + DescribeTasks at most every 2 s while they run).
+    /// health (read with ListTasks + DescribeTasks while they run: every 2 s, and when the
+    /// rollout moves).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Only errors and the final result.
