@@ -115,7 +115,12 @@ impl Registry for ProjectRegistry {
         let Some((_, client)) = self.oci.get(repository) else { return self.ecr(repository)?.copy_tag(repository, source, tag).await };
         match client.retag(repository, source, tag).await {
             Ok(moved) => Ok(Some(TagMove { digest: moved.digest.to_string(), previous: moved.previous.map(|d| d.to_string()) })),
-            Err(ferry_registry::Error::ManifestNotFound { image, .. }) if image == format!("{repository}:{source}") => Ok(None),
+            // Not found is an answer only for the source; the client names the image it missed.
+            Err(ferry_registry::Error::ManifestNotFound { image, .. })
+                if ferry_registry::Reference::parse(source).is_ok_and(|r| r.qualify(repository) == image) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(registry_error("registry:retag", e)),
         }
     }
