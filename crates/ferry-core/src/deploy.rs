@@ -1150,6 +1150,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         watch.events_since = now;
         watch.inherit(&a.watch);
         watch.never_adopt(a.earlier_deployments.iter().cloned().chain(a.watch.deployment_id.clone()));
+        let failed = a.watch.deployment_id.clone();
+        watch.may_reactivate(a.earlier_deployments.iter().filter(|id| Some(*id) != failed.as_ref()).cloned());
         a.watch = watch;
         a.rolling_back = true;
         a.deadline = now + request.timeout.as_millis() as i64;

@@ -100,6 +100,10 @@ pub struct Watch {
     counted_failures: u32,
     /// Deployments that existed before: never adopted, whatever their timestamps say.
     not_adoptable: HashSet<String>,
+    /// Earlier deployments a rollback may adopt once ECS makes one PRIMARY again: ECS rolls
+    /// back by reactivating the last COMPLETED deployment (same id, its tasks kept), not by
+    /// creating a new one (ECS developer guide, "deployment circuit breaker").
+    reactivatable: HashSet<String>,
     /// Events an earlier watch already judged (the failed deploy's, for a rollback).
     inherited_events: HashSet<String>,
 }
@@ -117,8 +121,18 @@ impl Watch {
             seen_stopped: HashSet::new(),
             counted_failures: 0,
             not_adoptable: HashSet::new(),
+            reactivatable: HashSet::new(),
             inherited_events: HashSet::new(),
         }
+    }
+
+    /// Earlier deployments this watch (a rollback's) adopts if ECS reactivates one: the
+    /// PRIMARY deployment running our task definition, whatever its age. ECS's circuit
+    /// breaker and StopServiceDeployment ROLLBACK return to the last COMPLETED deployment
+    /// this way; an UpdateService rollback creates a new deployment instead, and the old
+    /// one stays ACTIVE, so PRIMARY tells the two apart.
+    pub fn may_reactivate(&mut self, ids: impl IntoIterator<Item = String>) {
+        self.reactivatable.extend(ids);
     }
 
     /// Deployments this watch must not adopt (those that existed before it started): the
@@ -213,10 +227,10 @@ impl Watch {
                 .iter()
                 .filter(|d| {
                     d.task_definition == self.task_definition
-                        && d.created_at >= self.not_before - 1000
-                        && !self.not_adoptable.contains(&d.id)
+                        && ((d.created_at >= self.not_before - 1000 && !self.not_adoptable.contains(&d.id))
+                            || (d.status == "PRIMARY" && self.reactivatable.contains(&d.id)))
                 })
-                .max_by_key(|d| d.created_at)
+                .max_by_key(|d| (d.status == "PRIMARY", d.created_at))
             {
                 self.deployment_id = Some(d.id.clone());
             } else {

@@ -116,6 +116,10 @@ struct Script {
     /// Whether a tripped circuit breaker with rollback on does start the rollback (ECS
     /// cannot when no deployment of the service ever COMPLETED).
     ecs_rolls_back: bool,
+    /// How ECS's own rollbacks (circuit breaker, StopServiceDeployment ROLLBACK) look: as on
+    /// AWS, the last COMPLETED deployment becomes PRIMARY again with its id and tasks
+    /// (true), or as a brand-new deployment of the previous revision (false).
+    reactivates: bool,
 }
 
 impl Script {
@@ -127,7 +131,12 @@ impl Script {
             list_new_deployment: true,
             circuit_breaker_rollback: true,
             ecs_rolls_back: true,
+            reactivates: false,
         }
+    }
+    fn reactivating(mut self) -> Self {
+        self.reactivates = true;
+        self
     }
     fn rollback(mut self, rollback: Rollout) -> Self {
         self.rollback = rollback;
@@ -247,6 +256,37 @@ impl EcsState {
         id
     }
 
+    /// ECS's own rollback: with `reactivates`, the last COMPLETED deployment of the previous
+    /// revision becomes PRIMARY and IN_PROGRESS again (same id, its tasks kept) and the
+    /// failed one is scaled to 0; otherwise a new deployment of the previous revision.
+    fn ecs_roll_back(&mut self, key: &Key, cause: &'static str, now: i64) -> String {
+        let svc = self.services.get_mut(key).expect("service");
+        let (td, rollout) = (svc.initial_td.clone(), svc.script.rollback.clone());
+        let completed = svc.info.deployments.iter().position(|d| d.task_definition == td && d.rollout_state.as_deref() == Some("COMPLETED"));
+        let (true, Some(index)) = (svc.script.reactivates, completed) else {
+            return self.start_deployment(key, &td, rollout, cause, now);
+        };
+        for d in svc.info.deployments.iter_mut().filter(|d| d.status == "PRIMARY") {
+            d.status = "ACTIVE".into();
+            d.desired = 0;
+            d.updated_at = now;
+        }
+        for t in &mut svc.tracked {
+            t.over = true;
+        }
+        let mut old = svc.info.deployments.remove(index);
+        old.status = "PRIMARY".into();
+        old.rollout_state = Some("IN_PROGRESS".into());
+        old.desired = svc.info.desired;
+        old.updated_at = now;
+        let id = old.id.clone();
+        svc.info.deployments.insert(0, old);
+        svc.info.task_definition = td.clone();
+        svc.tracked.push(Tracked { id: id.clone(), rollout, looks: 0, created_at: now, over: false });
+        self.created.push(Created { id: id.clone(), task_definition: td, cause, at: now });
+        id
+    }
+
     /// One look at a service: every deployment still following its script takes a step.
     fn advance(&mut self, key: &Key, now: i64) {
         let count = self.services[key].tracked.len();
@@ -326,8 +366,14 @@ impl EcsState {
                     }
                 }
             }
-            if let Some((td, rollout, cause)) = start {
-                self.start_deployment(key, &td, rollout, cause, now);
+            match start {
+                Some((_, _, "circuit-breaker")) => {
+                    self.ecs_roll_back(key, "circuit-breaker", now);
+                }
+                Some((td, rollout, cause)) => {
+                    self.start_deployment(key, &td, rollout, cause, now);
+                }
+                None => {}
             }
         }
     }
@@ -567,8 +613,7 @@ impl Ecs for FakeEcs {
         if !svc.script.stop_rollback || !in_progress {
             return Ok(false);
         }
-        let (td, rollout) = (svc.initial_td.clone(), svc.script.rollback.clone());
-        state.start_deployment(&key, &td, rollout, "stop-rollback", now);
+        state.ecs_roll_back(&key, "stop-rollback", now);
         Ok(true)
     }
 }
@@ -1006,6 +1051,61 @@ fn a_circuit_breaker_rollback_that_appears_a_look_later_is_still_left_to_ecs() {
     assert_eq!(world.ecs.count("update_service"), 1);
     assert_eq!(world.ecs.count("roll_back_in_progress"), 0);
     assert_eq!(report.rollback_deployment_id.as_deref(), Some(world.ecs.created_by("circuit-breaker")[0].id.as_str()));
+}
+
+/// The id of the deployment the service ran before the deploy (COMPLETED, on web:1).
+fn initial_deployment(world: &World, service: &str) -> String {
+    world.ecs.with_service(service, |s| {
+        s.info.deployments.iter().filter(|d| d.task_definition == s.initial_td).min_by_key(|d| d.created_at).map(|d| d.id.clone())
+    })
+    .expect("the initial deployment is listed")
+}
+
+#[test]
+fn a_circuit_breaker_rollback_that_reactivates_the_last_completed_deployment_is_followed_by_its_old_id() {
+    // As on AWS: the failed deployment is scaled to 0 and the COMPLETED one becomes PRIMARY
+    // again, keeping its id; ferry follows that id and starts no rollback of its own.
+    let world = World::new().with_service("web", Script::new(Rollout::CircuitBreaker { after: 2, rollback_delay: 0, event: None }).reactivating());
+    let before = initial_deployment(&world, "web");
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::CircuitBreaker));
+    assert_eq!(world.ecs.count("update_service"), 1, "ferry does not race ECS's rollback with its own");
+    assert_eq!(world.ecs.count("roll_back_in_progress"), 0);
+    assert_eq!(report.rollback_deployment_id.as_deref(), Some(before.as_str()));
+    let after = world.ecs.with_service("web", |s| s.info.deployments.iter().map(|d| (d.id.clone(), d.status.clone(), d.rollout_state.clone())).collect::<Vec<_>>());
+    assert_eq!(after, vec![(before, "PRIMARY".to_string(), Some("COMPLETED".to_string()))]);
+}
+
+#[test]
+fn a_reactivating_circuit_breaker_rollback_seen_a_look_later_is_adopted_not_taken_over() {
+    // The FAILED deployment is seen before ECS reactivates the old one: ferry waits for ECS
+    // and must recognise the reactivated deployment (an old id) as the rollback, rather
+    // than take over with its own UpdateService after the grace period.
+    let world = World::new().with_service("web", Script::new(Rollout::CircuitBreaker { after: 2, rollback_delay: 2, event: None }).reactivating());
+    let before = initial_deployment(&world, "web");
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(world.ecs.count("update_service"), 1, "no takeover: {:?}", world.ecs.calls_of("update_service"));
+    assert_eq!(report.rollback_deployment_id.as_deref(), Some(before.as_str()));
+}
+
+#[test]
+fn a_stop_service_deployment_rollback_that_reactivates_the_old_deployment_completes() {
+    // A timeout: ferry stops ours with StopServiceDeployment ROLLBACK; ECS reactivates the
+    // last COMPLETED deployment. Before, ferry never adopted an old id and the rollback
+    // "did not complete" although ECS had finished it.
+    let world = World::new().with_service("web", Script::new(Rollout::Never).reactivating());
+    let before = initial_deployment(&world, "web");
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::Timeout));
+    assert_eq!(world.ecs.count("roll_back_in_progress"), 1);
+    assert_eq!(world.ecs.count("update_service"), 1, "StopServiceDeployment did it; no second UpdateService");
+    assert_eq!(report.rollback_deployment_id.as_deref(), Some(before.as_str()));
 }
 
 #[test]

@@ -107,14 +107,18 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, mine: &mut Vec<St
         service.steady = false;
     }
 
-    trip_circuit_breaker(service, task_definitions, caller, now);
+    trip_circuit_breaker(service, task_definitions, now);
 
     if let Some(p) = service.deployments.first()
         && let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == p.service_deployment_arn)
-        && sd.status == "PENDING"
+        && matches!(sd.status.as_str(), "PENDING" | "ROLLBACK_REQUESTED")
     {
-        sd.status = "IN_PROGRESS".into();
-        sd.started_at = Some(now);
+        if sd.status == "PENDING" {
+            sd.status = "IN_PROGRESS".into();
+            sd.started_at = Some(now);
+        } else {
+            sd.status = "ROLLBACK_IN_PROGRESS".into();
+        }
         sd.updated_at = now;
     }
 
@@ -247,7 +251,6 @@ pub fn stop_task(task: &mut Task, code: &str, reason: &str, now: f64) {
 fn trip_circuit_breaker(
     service: &mut Service,
     definitions: &BTreeMap<String, Vec<crate::state::TaskDefinition>>,
-    caller: &Caller,
     now: f64,
 ) {
     // Cheapest test first: on most ticks the primary deployment is not in progress.
@@ -273,7 +276,7 @@ fn trip_circuit_breaker(
     let rolling_back_already = service
         .service_deployments
         .iter()
-        .any(|sd| sd.arn == sd_arn && sd.status == "ROLLBACK_IN_PROGRESS");
+        .any(|sd| sd.arn == sd_arn && matches!(sd.status.as_str(), "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS"));
     if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
         sd.circuit_breaker_status = "TRIGGERED".into();
         sd.failure_count = failed;
@@ -282,10 +285,7 @@ fn trip_circuit_breaker(
     let target = service.last_completed.clone().filter(|t| t.id != primary_id);
     match (rollback && !rolling_back_already, target) {
         (true, Some(target)) if crate::ecs::definition_in(definitions, &target.task_definition).is_some() => {
-            crate::ecs::start_rollback(service, &sd_arn, &target, caller, now, CIRCUIT_BREAKER_REASON);
-            if let Some(failed) = service.deployments.get_mut(1) {
-                failed.rollout_state_reason = CIRCUIT_BREAKER_REASON.into();
-            }
+            crate::ecs::start_rollback(service, &sd_arn, &target, now, CIRCUIT_BREAKER_REASON);
         }
         _ => {
             if let Some(p) = service.deployments.first_mut() {
@@ -338,7 +338,7 @@ fn complete_if_done(service: &mut Service, mine: &[String], tasks: &BTreeMap<Str
         service.deployments.truncate(1);
         service.last_completed = service.deployments.first().cloned();
         if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
-            sd.status = if sd.status == "ROLLBACK_IN_PROGRESS" { "ROLLBACK_SUCCESSFUL" } else { "SUCCESSFUL" }.into();
+            sd.status = if sd.status.starts_with("ROLLBACK_") { "ROLLBACK_SUCCESSFUL" } else { "SUCCESSFUL" }.into();
             sd.finished_at = Some(now);
             sd.updated_at = now;
             if sd.circuit_breaker_status == "MONITORING" {

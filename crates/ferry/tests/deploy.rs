@@ -99,11 +99,15 @@ async fn a_version_whose_process_exits_is_rolled_back_by_the_circuit_breaker_and
     // ferry's own task-failure limit is high, so ECS's circuit breaker acts first.
     let world = World::new("max_task_failures = 50", &["web"]).await;
     let before = world.create_service("web", 2, "1.0.0", true).await;
+    let before_deployment = world.service("web").await.deployments()[0].id().unwrap().to_string();
+    let before_tasks = world.running_task_arns("web").await;
 
     let output = world.ferry(&["deploy", "test", "web=2.0.0-crash", "--output", "json"]).await;
     assert_eq!(output.status.code(), Some(5), "{}", text(&output));
     let report = &result_of(&output)["services"][0];
     assert_eq!(report["outcome"], "failed_rolled_back");
+    assert_eq!(report["rollback_deployment_id"], before_deployment.as_str(), "ECS reactivated the COMPLETED deployment: {report}");
+    assert_eq!(world.running_task_arns("web").await, before_tasks, "a rollback keeps the healthy tasks");
     assert_eq!(report["cause"], "circuit_breaker");
     let reason = report["reason"].as_str().unwrap();
     assert!(reason.contains("circuit breaker"), "{reason}");
@@ -121,15 +125,22 @@ async fn a_version_that_never_becomes_healthy_times_out_and_ferry_rolls_it_back(
     assert!(ok.status.success(), "{}", text(&ok));
     let good = world.service("web").await.task_definition().unwrap().to_string();
     assert_ne!(good, first);
+    let good_deployment = world.service("web").await.deployments()[0].id().unwrap().to_string();
+    let good_tasks = world.running_task_arns("web").await;
 
     let output = world.ferry(&["deploy", "test", "web=2.0.0-unhealthy", "--output", "json"]).await;
     assert_eq!(output.status.code(), Some(5), "{}", text(&output));
     let report = &result_of(&output)["services"][0];
     assert_eq!(report["cause"], "timeout");
     assert!(report["reason"].as_str().unwrap().contains("did not complete within 6s"), "{report}");
-    assert!(report["rollback_deployment_id"].is_string(), "{report}");
+    // StopServiceDeployment ROLLBACK: ECS reactivates the last COMPLETED deployment (same id,
+    // same tasks); ferry follows that id.
+    assert_eq!(report["rollback_deployment_id"], good_deployment.as_str(), "{report}");
     let service = world.service("web").await;
     assert_eq!(service.task_definition(), Some(good.as_str()), "back on the previous good revision");
+    assert_eq!(service.deployments().len(), 1);
+    assert_eq!(service.deployments()[0].id(), Some(good_deployment.as_str()));
+    assert_eq!(world.running_task_arns("web").await, good_tasks, "the good tasks were kept, not replaced");
     assert_eq!(world.answering_versions("web").await, vec!["1.1.0", "1.1.0"]);
     // The failed revision stays registered (it is history), the running one too.
     let revisions = world.revisions("web").await;

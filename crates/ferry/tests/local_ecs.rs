@@ -686,3 +686,132 @@ async fn injected_task_crashes_are_replaced_by_the_scheduler() {
     .await;
     local.server.shutdown().await;
 }
+
+/// The service's RUNNING task ARNs, sorted.
+async fn running_arns(c: &Clients, name: &str) -> Vec<String> {
+    let mut arns: Vec<String> = running_tasks(c, name)
+        .await
+        .iter()
+        .filter(|t| t.last_status() == Some("RUNNING"))
+        .filter_map(|t| t.task_arn().map(str::to_string))
+        .collect();
+    arns.sort();
+    arns
+}
+
+/// The newest service deployment of `name`, described.
+async fn newest_service_deployment(c: &Clients, name: &str) -> ferry_aws::ecs::types::ServiceDeployment {
+    let listed = c.ecs.list_service_deployments().cluster(CLUSTER).service(name).send().await.unwrap();
+    let arn = listed.service_deployments()[0].service_deployment_arn().unwrap().to_string();
+    c.ecs.describe_service_deployments().service_deployment_arns(arn).send().await.unwrap().service_deployments()[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circuit_breaker_rollback_reactivates_the_completed_deployment_and_keeps_its_tasks() {
+    // ECS rolls back by making the last COMPLETED deployment PRIMARY again (its id, its
+    // tasks), scaling the failed one to 0 — not by a new deployment that replaces every
+    // healthy task.
+    let local = start().await;
+    let c = &local.clients;
+    c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+    let v1 = register(c, "web", "sample:1.0", &[("VERSION", "1.0")], true).await;
+    c.ecs
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name("web")
+        .task_definition(&v1)
+        .desired_count(2)
+        .deployment_configuration(breaker(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settle(c, "web").await, ServiceDeploymentStatus::Successful);
+    let good = service(c, "web").await;
+    let good_id = good.deployments()[0].id().unwrap().to_string();
+    let good_tasks = running_arns(c, "web").await;
+    let good_revision = newest_service_deployment(c, "web").await.target_service_revision().unwrap().arn().unwrap().to_string();
+
+    let v2 = register(c, "web", "sample:2.0", &[("SAMPLE_FAIL_AT_START", "1")], true).await;
+    c.ecs.update_service().cluster(CLUSTER).service("web").task_definition(&v2).send().await.unwrap();
+    let failed_id = service(c, "web").await.deployments()[0].id().unwrap().to_string();
+    assert_ne!(failed_id, good_id);
+
+    // While it rolls back: the old deployment is PRIMARY again, the failed one ACTIVE, FAILED, 0 desired.
+    let during = eventually("the old deployment to be PRIMARY again", 60, || async {
+        let s = service(c, "web").await;
+        (s.deployments()[0].id() == Some(good_id.as_str())).then_some(s)
+    })
+    .await;
+    if let Some(failed) = during.deployments().iter().find(|d| d.id() == Some(failed_id.as_str())) {
+        assert_eq!(failed.status(), Some("ACTIVE"));
+        assert_eq!(failed.rollout_state().map(|r| r.as_str()), Some("FAILED"));
+        assert_eq!(failed.desired_count(), 0);
+    }
+    assert_eq!(settle(c, "web").await, ServiceDeploymentStatus::RollbackSuccessful);
+
+    let after = service(c, "web").await;
+    let ids: Vec<&str> = after.deployments().iter().filter_map(|d| d.id()).collect();
+    assert_eq!(ids, vec![good_id.as_str()], "the reactivated deployment, with its old id");
+    assert_eq!(after.deployments()[0].rollout_state().map(|r| r.as_str()), Some("COMPLETED"));
+    assert_eq!(after.task_definition(), Some(v1.as_str()));
+    assert_eq!(running_arns(c, "web").await, good_tasks, "no healthy task was replaced");
+    let sd = newest_service_deployment(c, "web").await;
+    assert_eq!(sd.status(), Some(&ServiceDeploymentStatus::RollbackSuccessful));
+    assert_eq!(sd.rollback().unwrap().service_revision_arn(), Some(good_revision.as_str()));
+    local.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_deploy_with_min_100_max_100_and_one_task_rolls_back_with_stop_service_deployment() {
+    // minimumHealthyPercent 100 and maximumPercent 100 with one task: ECS may neither start a
+    // new task nor stop the old one. Rolling back used to create a third deployment that
+    // could not start a task either; reactivating the old one finishes at once.
+    let local = start().await;
+    let c = &local.clients;
+    c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+    let v1 = register(c, "web", "sample:1.0", &[("VERSION", "1.0")], false).await;
+    let config = DeploymentConfiguration::builder().minimum_healthy_percent(100).maximum_percent(100).build();
+    c.ecs
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name("web")
+        .task_definition(&v1)
+        .desired_count(1)
+        .deployment_configuration(config)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settle(c, "web").await, ServiceDeploymentStatus::Successful);
+    let good_id = service(c, "web").await.deployments()[0].id().unwrap().to_string();
+    let good_tasks = running_arns(c, "web").await;
+
+    let v2 = register(c, "web", "sample:2.0", &[("VERSION", "2.0")], false).await;
+    c.ecs.update_service().cluster(CLUSTER).service("web").task_definition(&v2).send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sd = newest_service_deployment(c, "web").await;
+    assert_eq!(sd.status(), Some(&ServiceDeploymentStatus::InProgress), "stuck, as on ECS");
+    assert_eq!(running_arns(c, "web").await, good_tasks);
+
+    c.ecs
+        .stop_service_deployment()
+        .service_deployment_arn(sd.service_deployment_arn().unwrap())
+        .stop_type(ferry_aws::ecs::types::StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await
+        .unwrap();
+    let right_after = newest_service_deployment(c, "web").await.status().cloned();
+    assert!(
+        matches!(
+            right_after,
+            Some(ServiceDeploymentStatus::RollbackRequested | ServiceDeploymentStatus::RollbackInProgress | ServiceDeploymentStatus::RollbackSuccessful)
+        ),
+        "{right_after:?}"
+    );
+    assert_eq!(settle(c, "web").await, ServiceDeploymentStatus::RollbackSuccessful);
+    let after = service(c, "web").await;
+    let ids: Vec<&str> = after.deployments().iter().filter_map(|d| d.id()).collect();
+    assert_eq!(ids, vec![good_id.as_str()], "two deployments at most, never three; the old one is back");
+    assert_eq!(after.task_definition(), Some(v1.as_str()));
+    assert_eq!(running_arns(c, "web").await, good_tasks);
+    local.server.shutdown().await;
+}

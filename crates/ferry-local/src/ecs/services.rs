@@ -111,7 +111,7 @@ pub fn create(ctx: &mut Ctx, input: &Input) -> ApiResult {
         consecutive_failures: 0,
         autoscaling_adjusted_at: None,
     };
-    new_deployment(&mut service, &definition_arn, images, ctx.caller, ctx.now, None);
+    new_deployment(&mut service, &definition_arn, images, ctx.caller, ctx.now);
     let rendered = render_service(ctx.partition, &service, false);
     ctx.partition.services.insert(arn.clone(), service);
     ctx.partition.tags.insert(arn, tags);
@@ -184,7 +184,7 @@ pub fn update(ctx: &mut Ctx, input: &Input) -> ApiResult {
     }
     if starts_deployment {
         service.task_definition = target_definition.clone();
-        new_deployment(service, &target_definition, images, &caller, now, None);
+        new_deployment(service, &target_definition, images, &caller, now);
     }
     let service = service.clone();
     Ok(json!({ "service": render_service(ctx.partition, &service, false) }))
@@ -338,16 +338,14 @@ pub fn definition_in<'a>(
 }
 
 /// Starts a new PRIMARY deployment of `definition_arn`: the old PRIMARY becomes ACTIVE, a
-/// service revision and a service deployment are recorded. `rollback_of` marks a
-/// circuit-breaker or client rollback (which continues the failed service deployment
-/// instead of starting a new one).
+/// service revision and a service deployment are recorded. (Rollbacks do not come here:
+/// they reactivate an earlier deployment, see `start_rollback`.)
 pub fn new_deployment(
     service: &mut Service,
     definition_arn: &str,
     images: Vec<(String, String, Option<String>)>,
     caller: &crate::wire::Caller,
     now: f64,
-    rollback_of: Option<&str>,
 ) -> String {
     let cluster = service.cluster_arn.rsplit('/').next().unwrap_or_default().to_string();
     let id = format!("ecs-svc/{}", digit_id(19));
@@ -367,48 +365,43 @@ pub fn new_deployment(
         old.status = "ACTIVE".into();
         old.updated_at = now;
     }
-    let service_deployment_arn = match rollback_of {
-        Some(arn) => arn.to_string(),
-        None => {
-            // A new deployment supersedes any service deployment still under way.
-            for sd in &mut service.service_deployments {
-                if matches!(sd.status.as_str(), "PENDING" | "IN_PROGRESS") {
-                    sd.status = "STOPPED".into();
-                    sd.status_reason = Some("Service deployment stopped because a newer service deployment started.".into());
-                    sd.stopped_at = Some(now);
-                    sd.updated_at = now;
-                }
-            }
-            let arn = caller.arn("ecs", &format!("service-deployment/{cluster}/{}/{}", service.name, alnum_id(21)));
-            let threshold = circuit_breaker_threshold(service.desired_count);
-            let breaker = service
-                .deployment_configuration
-                .pointer("/deploymentCircuitBreaker/enable")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            service.service_deployments.insert(
-                0,
-                ServiceDeployment {
-                    arn: arn.clone(),
-                    created_at: now,
-                    started_at: None,
-                    finished_at: None,
-                    stopped_at: None,
-                    updated_at: now,
-                    source_revision_arns: source_revisions,
-                    target_revision_arn: revision_arn.clone(),
-                    status: "PENDING".into(),
-                    status_reason: None,
-                    deployment_configuration: service.deployment_configuration.clone(),
-                    rollback: None,
-                    circuit_breaker_status: if breaker { "MONITORING" } else { "DISABLED" }.into(),
-                    failure_count: 0,
-                    threshold,
-                },
-            );
-            arn
+    // A new deployment supersedes any service deployment still under way.
+    for sd in &mut service.service_deployments {
+        if matches!(sd.status.as_str(), "PENDING" | "IN_PROGRESS") {
+            sd.status = "STOPPED".into();
+            sd.status_reason = Some("Service deployment stopped because a newer service deployment started.".into());
+            sd.stopped_at = Some(now);
+            sd.updated_at = now;
         }
-    };
+    }
+    let arn = caller.arn("ecs", &format!("service-deployment/{cluster}/{}/{}", service.name, alnum_id(21)));
+    let threshold = circuit_breaker_threshold(service.desired_count);
+    let breaker = service
+        .deployment_configuration
+        .pointer("/deploymentCircuitBreaker/enable")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    service.service_deployments.insert(
+        0,
+        ServiceDeployment {
+            arn: arn.clone(),
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            stopped_at: None,
+            updated_at: now,
+            source_revision_arns: source_revisions,
+            target_revision_arn: revision_arn.clone(),
+            status: "PENDING".into(),
+            status_reason: None,
+            deployment_configuration: service.deployment_configuration.clone(),
+            rollback: None,
+            circuit_breaker_status: if breaker { "MONITORING" } else { "DISABLED" }.into(),
+            failure_count: 0,
+            threshold,
+        },
+    );
+    let service_deployment_arn = arn;
     let deployment = Deployment {
         id: id.clone(),
         status: "PRIMARY".into(),

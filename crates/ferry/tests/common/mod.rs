@@ -209,6 +209,20 @@ impl World {
         out.services()[0].clone()
     }
 
+    /// The ARNs of the service's RUNNING tasks, sorted.
+    pub async fn running_task_arns(&self, name: &str) -> Vec<String> {
+        let listed = self.clients.ecs.list_tasks().cluster(CLUSTER).service_name(name).send().await.unwrap();
+        let described = self.clients.ecs.describe_tasks().cluster(CLUSTER).set_tasks(Some(listed.task_arns().to_vec())).send().await.unwrap();
+        let mut arns: Vec<String> = described
+            .tasks()
+            .iter()
+            .filter(|t| t.last_status() == Some("RUNNING"))
+            .filter_map(|t| t.task_arn().map(str::to_string))
+            .collect();
+        arns.sort();
+        arns
+    }
+
     pub async fn revisions(&self, family: &str) -> Vec<String> {
         let out = self.clients.ecs.list_task_definitions().family_prefix(family).send().await.unwrap();
         out.task_definition_arns().to_vec()
