@@ -11,16 +11,16 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State as AxumState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
-use crate::faults::{ApiFault, Faults, RateLimit, TaskFault};
+use crate::faults::{AdminError, ApiFault, Faults, TaskFault, rate_limits_from_json};
 use crate::model::Service;
 use crate::runtime::{Engine, lock};
-use crate::state::{State, state_file, write_atomically};
-use crate::wire::{ApiError, Ctx, Input, caller_from_auth, now};
+use crate::state::{State, Store, partition_key, state_file};
+use crate::wire::{ApiError, Ctx, Input, Signed, caller_from_auth, now};
 
 /// The port `ferry local up` listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 4590;
@@ -50,13 +50,15 @@ struct App {
     /// AWS requests received, by `service:Operation`: how benchmarks and tests count the
     /// calls a tool makes.
     calls: Arc<Mutex<BTreeMap<String, u64>>>,
+    /// Where every write is persisted before it is answered.
+    store: Arc<Store>,
 }
 
 /// A running ferry local.
 pub struct LocalServer {
     addr: SocketAddr,
     engine: Arc<Engine>,
-    state_dir: PathBuf,
+    store: Arc<Store>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -79,15 +81,24 @@ impl LocalServer {
             .map_err(|source| LocalError::Bind { port: options.port, source })?;
         let addr = listener.local_addr().map_err(|source| LocalError::Bind { port: options.port, source })?;
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        let app = App { engine: Arc::clone(&engine), started_at: now(), shutdown: shutdown.clone(), calls: Arc::default() };
+        let store = Arc::new(Store::new(&dir));
+        let app = App {
+            engine: Arc::clone(&engine),
+            started_at: now(),
+            shutdown: shutdown.clone(),
+            calls: Arc::default(),
+            store: Arc::clone(&store),
+        };
         let router = Router::new()
-            .route("/_ferry/status", get(admin_status))
-            .route("/_ferry/faults", get(get_faults).post(add_fault).delete(clear_faults))
-            .route("/_ferry/task-faults", post(add_task_fault).delete(clear_task_faults))
-            .route("/_ferry/rate-limits", post(set_rate_limits).delete(clear_rate_limits))
-            .route("/_ferry/shutdown", post(request_shutdown))
-            .route("/_ferry/calls", get(get_calls).delete(reset_calls))
-            .fallback(any(aws))
+            .route("/_ferry/status", get(admin_status).fallback(admin_method_not_allowed))
+            .route("/_ferry/faults", get(get_faults).post(add_fault).delete(clear_faults).fallback(admin_method_not_allowed))
+            .route("/_ferry/task-faults", post(add_task_fault).delete(clear_task_faults).fallback(admin_method_not_allowed))
+            .route("/_ferry/rate-limits", post(set_rate_limits).delete(clear_rate_limits).fallback(admin_method_not_allowed))
+            .route("/_ferry/shutdown", post(request_shutdown).fallback(admin_method_not_allowed))
+            .route("/_ferry/calls", get(get_calls).delete(reset_calls).fallback(admin_method_not_allowed))
+            // AWS JSON 1.1 is POST on `/` only; every other method and path is no operation.
+            .route("/", post(aws).fallback(not_an_operation))
+            .fallback(not_an_operation)
             .with_state(app);
         let mut rx = shutdown.subscribe();
         let http = tokio::spawn(async move {
@@ -98,8 +109,8 @@ impl LocalServer {
                 .await;
         });
         let ticker = tokio::spawn(Arc::clone(&engine).run(shutdown.subscribe()));
-        let saver = tokio::spawn(save_loop(Arc::clone(&engine), dir.clone(), shutdown.subscribe()));
-        Ok(LocalServer { addr, engine, state_dir: dir, shutdown, tasks: vec![http, ticker, saver] })
+        let saver = tokio::spawn(save_loop(Arc::clone(&engine), Arc::clone(&store), shutdown.subscribe()));
+        Ok(LocalServer { addr, engine, store, shutdown, tasks: vec![http, ticker, saver] })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -128,11 +139,14 @@ impl LocalServer {
             let _ = task.await;
         }
         self.engine.stop_all(Duration::from_secs(5)).await;
-        save(&self.engine, &self.state_dir);
+        save(&self.engine, &self.store);
     }
 }
 
-async fn save_loop(engine: Arc<Engine>, dir: PathBuf, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+/// Saves what the scheduler and runtime changed on their own (task states, events,
+/// counters), every 500 ms when something did. API writes do not wait for this: they are
+/// persisted before they are answered.
+async fn save_loop(engine: Arc<Engine>, store: Arc<Store>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -140,18 +154,18 @@ async fn save_loop(engine: Arc<Engine>, dir: PathBuf, mut shutdown: tokio::sync:
         }
         let dirty = lock(&engine.state).dirty;
         if dirty {
-            save(&engine, &dir);
+            save(&engine, &store);
         }
     }
 }
 
-fn save(engine: &Engine, dir: &std::path::Path) {
-    let bytes = {
-        let mut state = lock(&engine.state);
-        state.dirty = false;
-        state.to_bytes()
-    };
-    if let Err(e) = write_atomically(&state_file(dir), &bytes) {
+/// Snapshots the state under its lock and writes it outside the lock (the store keeps
+/// snapshots in order). A failure is logged and retried on the next round.
+fn save(engine: &Engine, store: &Store) {
+    let snapshot = lock(&engine.state).snapshot();
+    let written = snapshot.and_then(|(generation, bytes)| store.persist(generation, &bytes));
+    if let Err(e) = written {
+        lock(&engine.state).dirty = true;
         tracing::warn!("cannot save ferry local state: {e}");
     }
 }
@@ -194,7 +208,9 @@ async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers:
     if !model.has_operation(operation) {
         return error_response(&ApiError::client("UnknownOperationException", format!("Unknown operation {operation}")));
     }
-    let caller = match caller_from_auth(header("authorization"), query.as_deref()) {
+    let signed = Signed { authorization: header("authorization"), query: query.as_deref(), amz_date: header("x-amz-date") };
+    // The short service names are the models' SigV4 signing names (`ecr` for ECR).
+    let caller = match caller_from_auth(signed, service.name()) {
         Ok(c) => c,
         Err(e) => return error_response(&e),
     };
@@ -221,6 +237,11 @@ async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers:
     let input_map = input.as_object().unwrap_or(&empty);
     let result = {
         let mut state = lock(&app.engine.state);
+        let key = (caller.account.clone(), caller.region.clone());
+        // A write is persisted before it is answered; if that fails it is undone, so keep
+        // what it may change. Reads need no copy.
+        let write = !is_read(operation);
+        let before = if write { Some(state.partitions.get(&partition_key(&key.0, &key.1)).cloned()) } else { None };
         let partition = state.partition(&caller.account, &caller.region);
         let mut ctx = Ctx { partition, caller: &caller, now: now() };
         let input = Input(input_map);
@@ -235,11 +256,27 @@ async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers:
                 format!("ferry local does not implement {}:{operation} yet", service.name()),
             ))
         });
-        // Only a successful write needs saving; reads leave the state file alone.
-        if result.is_ok() && !is_read(operation) {
-            state.dirty = true;
+        match (result, before) {
+            // A successful write: on disk before the answer leaves, or undone.
+            (Ok(value), Some(before)) => match state.snapshot().and_then(|(generation, bytes)| app.store.persist(generation, &bytes)) {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    let name = partition_key(&key.0, &key.1);
+                    match before {
+                        Some(partition) => state.partitions.insert(name, partition),
+                        None => state.partitions.remove(&name),
+                    };
+                    state.dirty = true;
+                    tracing::error!("cannot persist {}:{operation}, answered 503 and undone: {e}", service.name());
+                    Err(ApiError::new(
+                        503,
+                        "ServiceUnavailableException",
+                        format!("ferry local could not persist this request ({e}); nothing was changed. Free disk space in the state directory and retry."),
+                    ))
+                }
+            },
+            (result, _) => result,
         }
-        result
     };
     match result {
         Ok(value) => {
@@ -249,6 +286,33 @@ async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers:
         }
         Err(e) => error_response(&e),
     }
+}
+
+/// Any request that is not POST on `/`. AWS JSON 1.1 endpoints (the ECS, ECR and Application
+/// Auto Scaling regional endpoints) serve POST on `/` only; ferry local has no Query-protocol
+/// service, which would also take GET. A request a real endpoint cannot map to an operation
+/// is answered 404 `UnknownOperationException` (the body `<UnknownOperationException/>`, as
+/// captured in soto-project/soto#580), not 405; ferry local answers the same status and
+/// code, in the JSON error shape its clients parse. Nothing is read or changed. Under
+/// `/_ferry/` the admin path answers in its own shape.
+async fn not_an_operation(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    if path == "/_ferry" || path.starts_with("/_ferry/") {
+        let error = format!("no admin endpoint {path}: the admin path has /_ferry/status, faults, task-faults, rate-limits, calls, shutdown");
+        return (StatusCode::NOT_FOUND, axum::Json(json!({"error": error}))).into_response();
+    }
+    let shown: String = path.chars().take(128).collect();
+    error_response(&ApiError::new(
+        404,
+        "UnknownOperationException",
+        format!("{method} {shown} is not an operation: AWS JSON 1.1 requests are POST /"),
+    ))
+}
+
+/// A method an admin endpoint does not have.
+async fn admin_method_not_allowed(method: Method, uri: Uri) -> Response {
+    let error = format!("{} does not take {method}; see the admin path in docs/local.md", uri.path());
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({"error": error}))).into_response()
 }
 
 fn is_read(operation: &str) -> bool {
@@ -301,18 +365,18 @@ async fn get_faults(AxumState(app): AxumState<App>) -> Response {
     axum::Json(json!({"faults": faults.api, "taskFaults": faults.tasks})).into_response()
 }
 
-fn bad_admin_request(e: impl std::fmt::Display) -> Response {
-    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e.to_string()}))).into_response()
+/// A refused admin request: 400 and `{"error": "field: why", "field": "field"}`; nothing changed.
+fn bad_admin_request(e: &AdminError) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e.to_string(), "field": e.field}))).into_response()
 }
 
 async fn add_fault(AxumState(app): AxumState<App>, body: Bytes) -> Response {
-    match serde_json::from_slice::<ApiFault>(&body) {
-        Ok(fault) if (0.0..=1.0).contains(&fault.probability) => {
+    match ApiFault::from_json(&body) {
+        Ok(fault) => {
             lock(&app.engine.faults).api.push(fault);
             StatusCode::NO_CONTENT.into_response()
         }
-        Ok(fault) => bad_admin_request(format!("probability must be within [0, 1], got {}", fault.probability)),
-        Err(e) => bad_admin_request(e),
+        Err(e) => bad_admin_request(&e),
     }
 }
 
@@ -322,12 +386,12 @@ async fn clear_faults(AxumState(app): AxumState<App>) -> Response {
 }
 
 async fn add_task_fault(AxumState(app): AxumState<App>, body: Bytes) -> Response {
-    match serde_json::from_slice::<TaskFault>(&body) {
+    match TaskFault::from_json(&body) {
         Ok(fault) => {
             lock(&app.engine.faults).tasks.push(fault);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(e) => bad_admin_request(e),
+        Err(e) => bad_admin_request(&e),
     }
 }
 
@@ -336,25 +400,14 @@ async fn clear_task_faults(AxumState(app): AxumState<App>) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RateLimitRequest {
-    #[serde(default)]
-    limits: std::collections::HashMap<String, RateLimit>,
-}
-
 async fn set_rate_limits(AxumState(app): AxumState<App>, body: Bytes) -> Response {
-    let request: RateLimitRequest = if body.is_empty() {
-        RateLimitRequest { limits: Default::default() }
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => return bad_admin_request(e),
-        }
+    let limits = match rate_limits_from_json(&body) {
+        Ok(limits) => limits,
+        Err(e) => return bad_admin_request(&e),
     };
     let mut faults = lock(&app.engine.faults);
     faults.rate_limits_enabled = true;
-    faults.rate_limits = request.limits;
+    faults.rate_limits = limits;
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -1,16 +1,26 @@
 //! Everything ferry local knows, per account and region, and how it survives a restart.
 //!
 //! The control plane (the API handlers) and the data plane (scheduler and task runtime)
-//! share one `State` behind a mutex; nobody holds the lock across an await. The state is
-//! written to `state.json` in the state directory shortly after every change and on
-//! shutdown, atomically (write then rename), so `ferry local down`/`up` keeps clusters,
-//! services, task definitions, images and tags.
+//! share one `State` behind a mutex; nobody holds the lock across an await.
+//!
+//! Durability follows what a client of AWS may assume: an answered write is never lost.
+//! Every successful mutating API call is written to `state.json` in the state directory,
+//! durably (a temporary file, fsync, rename, fsync of the directory), *before* it is
+//! answered; a write that cannot be persisted is undone and answered 503
+//! `ServiceUnavailableException`. What the scheduler and task runtime change on their own
+//! (task states, events, counters) is saved shortly after (every 500 ms) and on shutdown:
+//! after a crash, tasks come back stopped anyway (as after a host restart). See [`Store`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// The key of an account and region's partition in [`State::partitions`].
+pub fn partition_key(account: &str, region: &str) -> String {
+    format!("{account}/{region}")
+}
 
 /// All partitions (one per account and region).
 #[derive(Default, Serialize, Deserialize)]
@@ -19,12 +29,16 @@ pub struct State {
     /// Set by every change; the saver clears it.
     #[serde(skip)]
     pub dirty: bool,
+    /// Counts snapshots taken (under the state lock), so the [`Store`] never replaces a
+    /// newer snapshot on disk with an older one.
+    #[serde(skip)]
+    pub generation: u64,
 }
 
 impl State {
     pub fn partition(&mut self, account: &str, region: &str) -> &mut Partition {
         self.partitions
-            .entry(format!("{account}/{region}"))
+            .entry(partition_key(account, region))
             .or_insert_with(|| Partition { account: account.to_string(), region: region.to_string(), ..Default::default() })
     }
 
@@ -36,23 +50,72 @@ impl State {
         }
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    /// A snapshot to persist: its generation and its bytes. Clears `dirty`.
+    pub fn snapshot(&mut self) -> std::io::Result<(u64, Vec<u8>)> {
+        self.generation += 1;
+        self.dirty = false;
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        Ok((self.generation, bytes))
     }
 }
 
-/// Writes `bytes` to `path` atomically.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// The state file, written durably and in order.
+///
+/// Snapshots are numbered under the state lock ([`State::snapshot`]); `persist` skips one
+/// older than what is already on disk, so the periodic saver (which writes outside the
+/// state lock) can never overwrite an acknowledged write with an earlier snapshot.
+pub struct Store {
+    path: PathBuf,
+    persisted: std::sync::Mutex<u64>,
+}
+
+impl Store {
+    pub fn new(state_dir: &Path) -> Store {
+        Store { path: state_file(state_dir), persisted: std::sync::Mutex::new(0) }
+    }
+
+    /// Writes snapshot `generation` unless a newer one is already on disk. When this
+    /// returns Ok, the bytes (or newer ones) survive a crash of the process or the host.
+    ///
+    /// Errors: whatever the filesystem says (disk full, read-only, permissions).
+    pub fn persist(&self, generation: u64, bytes: &[u8]) -> std::io::Result<()> {
+        let mut persisted = self.persisted.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *persisted >= generation {
+            return Ok(());
+        }
+        write_durably(&self.path, bytes)?;
+        *persisted = generation;
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` atomically and durably: a temporary file in the same
+/// directory, fsync, rename over `path`, fsync of the directory (so the rename itself
+/// survives a power loss). A failure leaves the previous file in place.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(tmp, path)
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 pub fn state_file(state_dir: &Path) -> PathBuf {
     state_dir.join("state.json")
 }
 
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Partition {
     pub account: String,
     pub region: String,
