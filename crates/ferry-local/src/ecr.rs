@@ -179,12 +179,135 @@ fn delete_repository(ctx: &mut Ctx, input: &Input) -> ApiResult {
     Ok(json!({ "repository": rendered }))
 }
 
-/// The media type of a manifest: as given, else as the manifest declares it.
-fn media_type_of(manifest: &Value, given: Option<&str>) -> String {
-    given
-        .map(str::to_string)
-        .or_else(|| manifest.get("mediaType").and_then(Value::as_str).map(str::to_string))
-        .unwrap_or_else(|| "application/vnd.docker.distribution.manifest.v2+json".to_string())
+const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+const DOCKER_SCHEMA2: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// ECR's answer to a manifest it cannot take. ECR says "Invalid JSON syntax" for any
+/// manifest it cannot read as one of its formats, valid JSON or not (an OCI manifest without
+/// `mediaType` and without `imageManifestMediaType`: aws/aws-cli#6745, containers/image#584);
+/// ferry local adds what it found wrong after ECR's words.
+fn invalid_manifest(why: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid_parameter(format!(
+        "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax' (ferry local: {why})"
+    ))
+}
+
+/// Checks a manifest as ECR reads it and returns its media type: a JSON object in one of the
+/// formats ECR stores (Docker image manifest V2 schema 1 and schema 2, Docker manifest list,
+/// OCI image manifest and index), with the members its format requires. The media type is
+/// the manifest's `mediaType`, else `imageManifestMediaType` ("If you push an image manifest
+/// that does not contain the mediaType field, you must specify the imageManifestMediaType",
+/// the PutImage reference); when both are given they must agree.
+fn check_manifest(text: &str, given: Option<&str>) -> Result<(Value, String), ApiError> {
+    let manifest: Value = serde_json::from_str(text).map_err(|e| invalid_manifest(format_args!("not JSON: {e}")))?;
+    let Some(object) = manifest.as_object() else {
+        return Err(invalid_manifest("a manifest is a JSON object"));
+    };
+    let schema_version = object.get("schemaVersion").and_then(Value::as_i64);
+    let declared = match object.get("mediaType") {
+        None => None,
+        Some(Value::String(m)) => Some(m.as_str()),
+        Some(_) => return Err(invalid_manifest("mediaType must be a string")),
+    };
+    if let (Some(declared), Some(given)) = (declared, given)
+        && declared != given
+    {
+        return Err(ApiError::invalid_parameter(format!(
+            "Invalid parameter at 'imageManifestMediaType' failed to satisfy constraint: 'must match the mediaType of the image manifest'; got '{given}', the manifest says '{declared}'"
+        )));
+    }
+    let media_type = match (declared.or(given), schema_version) {
+        (Some(m), _) => m.to_string(),
+        // Schema 1 manifests carry no mediaType; a signed one has its JWS signatures.
+        (None, Some(1)) if object.contains_key("signatures") => DOCKER_SCHEMA1_SIGNED.to_string(),
+        (None, Some(1)) => DOCKER_SCHEMA1.to_string(),
+        (None, _) => {
+            return Err(invalid_manifest("the manifest has no mediaType and the request no imageManifestMediaType"));
+        }
+    };
+    let wanted_schema = if [DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED].contains(&media_type.as_str()) { 1 } else { 2 };
+    if schema_version != Some(wanted_schema) {
+        return Err(invalid_manifest(format_args!("a {media_type} manifest has schemaVersion {wanted_schema}")));
+    }
+    match media_type.as_str() {
+        DOCKER_SCHEMA2 | OCI_MANIFEST => {
+            descriptor(object.get("config"), "config")?;
+            descriptors(object.get("layers"), "layers")?;
+        }
+        DOCKER_LIST | OCI_INDEX => descriptors(object.get("manifests"), "manifests")?,
+        DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => {
+            for member in ["name", "tag"] {
+                if !object.get(member).is_some_and(Value::is_string) {
+                    return Err(invalid_manifest(format_args!("a schema 1 manifest has a {member} string")));
+                }
+            }
+            let layers = object.get("fsLayers").and_then(Value::as_array).filter(|l| !l.is_empty());
+            let Some(layers) = layers else {
+                return Err(invalid_manifest("a schema 1 manifest has fsLayers, an array of {blobSum}"));
+            };
+            if !layers.iter().all(|l| l.get("blobSum").and_then(Value::as_str).is_some_and(is_digest)) {
+                return Err(invalid_manifest("each of fsLayers has a blobSum digest"));
+            }
+            if media_type == DOCKER_SCHEMA1_SIGNED && !object.get("signatures").is_some_and(Value::is_array) {
+                return Err(invalid_manifest("a signed schema 1 manifest has signatures"));
+            }
+        }
+        other => {
+            return Err(invalid_manifest(format_args!(
+                "'{other}' is not a manifest media type ECR stores ({DOCKER_SCHEMA2}, {OCI_MANIFEST}, {DOCKER_LIST}, {OCI_INDEX}, {DOCKER_SCHEMA1_SIGNED})"
+            )));
+        }
+    }
+    Ok((manifest, media_type))
+}
+
+/// A digest as registries write them: `sha256:` and 64 lowercase hex digits (or sha512, 128).
+fn is_digest(digest: &str) -> bool {
+    let hex = |h: &str, len: usize| h.len() == len && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    match digest.split_once(':') {
+        Some(("sha256", h)) => hex(h, 64),
+        Some(("sha512", h)) => hex(h, 128),
+        _ => false,
+    }
+}
+
+/// A content descriptor: `mediaType`, `digest` and `size`, all required (OCI image spec,
+/// descriptor.md; the Docker V2 schema 2 spec likewise).
+fn descriptor(value: Option<&Value>, at: &str) -> Result<(), ApiError> {
+    let Some(d) = value.and_then(Value::as_object) else {
+        return Err(invalid_manifest(format_args!("{at} must be a descriptor {{mediaType, digest, size}}")));
+    };
+    if !d.get("mediaType").is_some_and(Value::is_string) {
+        return Err(invalid_manifest(format_args!("{at}.mediaType must be a string")));
+    }
+    if !d.get("digest").and_then(Value::as_str).is_some_and(is_digest) {
+        return Err(invalid_manifest(format_args!("{at}.digest must be a digest such as sha256:<64 hex digits>")));
+    }
+    if !d.get("size").and_then(Value::as_i64).is_some_and(|s| s >= 0) {
+        return Err(invalid_manifest(format_args!("{at}.size must be a whole number of bytes")));
+    }
+    Ok(())
+}
+
+fn descriptors(value: Option<&Value>, at: &str) -> Result<(), ApiError> {
+    let Some(list) = value.and_then(Value::as_array) else {
+        return Err(invalid_manifest(format_args!("{at} must be an array of descriptors")));
+    };
+    list.iter().enumerate().try_for_each(|(i, d)| descriptor(Some(d), &format!("{at}[{i}]")))
+}
+
+/// The images a manifest list or index refers to; ECR refuses one whose images are not in
+/// the repository (`ReferencedImagesNotFoundException`).
+fn referenced_digests(manifest: &Value) -> Vec<&str> {
+    manifest
+        .get("manifests")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(|d| d.get("digest").and_then(Value::as_str)).collect())
+        .unwrap_or_default()
 }
 
 /// What a manifest says its image weighs: config plus layers (or the manifests of an index).
@@ -198,9 +321,7 @@ fn size_of(manifest: &Value) -> i64 {
 fn put_image(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let name = input.required_str("repositoryName")?.to_string();
     let manifest_text = input.required_str("imageManifest")?.to_string();
-    let manifest: Value = serde_json::from_str(&manifest_text).map_err(|_| {
-        ApiError::invalid_parameter("Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'")
-    })?;
+    let (manifest, media_type) = check_manifest(&manifest_text, input.str("imageManifestMediaType"))?;
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(manifest_text.as_bytes())));
     if let Some(given) = input.str("imageDigest")
         && given != digest
@@ -218,10 +339,16 @@ fn put_image(ctx: &mut Ctx, input: &Input) -> ApiResult {
             "Invalid parameter at 'imageTag' failed to satisfy constraint: 'must satisfy regular expression [a-zA-Z0-9._-]+'; got '{tag}'"
         )));
     }
-    let media_type = media_type_of(&manifest, input.str("imageManifestMediaType"));
     let account = ctx.caller.account.clone();
     let not_found = repository_not_found(ctx, &name);
     let repository = ctx.partition.repositories.get_mut(&name).ok_or(not_found)?;
+    let missing: Vec<&str> = referenced_digests(&manifest).into_iter().filter(|d| !repository.images.contains_key(*d)).collect();
+    if !missing.is_empty() {
+        return Err(ApiError::client(
+            "ReferencedImagesNotFoundException",
+            format!("The manifest list references images that do not exist in the repository with name '{name}': {}", missing.join(", ")),
+        ));
+    }
     if let Some(existing) = repository.images.get(&digest) {
         let already = match &tag {
             Some(t) => existing.tags.contains(t),
@@ -485,6 +612,78 @@ mod tests {
         assert!(matches!(other_region, ImageRef::Ecr { digest: None, .. }));
         assert_eq!(resolve(&p, "nginx:latest"), ImageRef::NotEcr);
         assert_eq!(resolve(&p, "ghcr.io/org/app:1"), ImageRef::NotEcr);
+    }
+
+    fn oci(config_digest: &str) -> Value {
+        json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": format!("sha256:{}", "b".repeat(64)), "size": 10}]
+        })
+    }
+
+    fn refused(manifest: &str, given: Option<&str>) -> String {
+        let e = check_manifest(manifest, given).unwrap_err();
+        assert_eq!(e.code, "InvalidParameterException", "{manifest}");
+        e.message
+    }
+
+    #[test]
+    fn manifests_of_every_format_ecr_stores_are_accepted() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let (_, m) = check_manifest(&oci(&digest).to_string(), None).unwrap();
+        assert_eq!(m, OCI_MANIFEST);
+        let mut docker = oci(&digest);
+        docker["mediaType"] = json!(DOCKER_SCHEMA2);
+        docker["layers"] = json!([]);
+        assert_eq!(check_manifest(&docker.to_string(), Some(DOCKER_SCHEMA2)).unwrap().1, DOCKER_SCHEMA2);
+        // Without mediaType, the request's imageManifestMediaType says what it is.
+        let mut bare = oci(&digest);
+        bare.as_object_mut().unwrap().remove("mediaType");
+        assert_eq!(check_manifest(&bare.to_string(), Some(OCI_MANIFEST)).unwrap().1, OCI_MANIFEST);
+        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"mediaType": OCI_MANIFEST, "digest": digest, "size": 300}]});
+        assert_eq!(check_manifest(&index.to_string(), None).unwrap().1, OCI_INDEX);
+        let list = json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": []});
+        assert_eq!(check_manifest(&list.to_string(), None).unwrap().1, DOCKER_LIST);
+        let schema1 = json!({"schemaVersion": 1, "name": "web", "tag": "1", "architecture": "amd64", "fsLayers": [{"blobSum": digest}],
+            "history": [], "signatures": [{"header": {}, "signature": "x", "protected": "y"}]});
+        assert_eq!(check_manifest(&schema1.to_string(), None).unwrap().1, DOCKER_SCHEMA1_SIGNED);
+    }
+
+    #[test]
+    fn put_image_refuses_manifests_ecr_cannot_read() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        for (manifest, why) in [
+            ("{}".to_string(), "no mediaType"),
+            ("[]".to_string(), "JSON object"),
+            (r#"{"schemaVersion": 2}"#.to_string(), "no mediaType"),
+            (format!(r#"{{"schemaVersion": 2, "mediaType": "{OCI_MANIFEST}"}}"#), "config"),
+            (format!(r#"{{"schemaVersion": 2, "mediaType": "{OCI_INDEX}"}}"#), "manifests"),
+            (format!(r#"{{"schemaVersion": 1, "mediaType": "{OCI_MANIFEST}", "config": {{}}, "layers": []}}"#), "schemaVersion 2"),
+            (r#"{"schemaVersion": 2, "mediaType": "text/plain"}"#.to_string(), "not a manifest media type"),
+            ("not json".to_string(), "not JSON"),
+        ] {
+            let message = refused(&manifest, None);
+            assert!(message.starts_with("Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'"), "{message}");
+            assert!(message.contains(why), "{manifest}: {message}");
+        }
+        let mut broken = oci("sha256:short");
+        assert!(refused(&broken.to_string(), None).contains("config.digest"));
+        broken = oci(&digest);
+        broken["layers"][0]["size"] = json!(-1);
+        assert!(refused(&broken.to_string(), None).contains("layers[0].size"));
+        broken = oci(&digest);
+        broken["layers"] = json!({});
+        assert!(refused(&broken.to_string(), None).contains("layers must be an array"));
+    }
+
+    #[test]
+    fn put_image_refuses_a_media_type_the_manifest_contradicts() {
+        let manifest = oci(&format!("sha256:{}", "a".repeat(64))).to_string();
+        let message = refused(&manifest, Some(DOCKER_SCHEMA2));
+        assert!(message.starts_with("Invalid parameter at 'imageManifestMediaType'"), "{message}");
+        assert!(message.contains(OCI_MANIFEST), "{message}");
     }
 
     #[test]

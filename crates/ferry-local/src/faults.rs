@@ -157,6 +157,232 @@ impl Faults {
     }
 }
 
+/// An admin request that makes no sense, refused with nothing changed: which field, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct AdminError {
+    /// The JSON member at fault (`status`, `limits.ecs:UpdateService.rate`), or `body`.
+    pub field: String,
+    pub problem: String,
+}
+
+fn refuse<T>(field: &str, problem: impl Into<String>) -> Result<T, AdminError> {
+    Err(AdminError { field: field.to_string(), problem: problem.into() })
+}
+
+/// The longest latency a fault may add: longer than any client waits for an answer.
+pub const MAX_LATENCY_MS: u64 = 600_000;
+/// The longest a task may run before an injected crash: a day.
+pub const MAX_CRASH_AFTER_SECONDS: f64 = 86_400.0;
+
+/// The members of a JSON object, taken one by one so that each problem names its member
+/// and a member nobody took (a typo) is refused rather than ignored.
+struct Members {
+    prefix: String,
+    map: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Members {
+    fn of(value: serde_json::Value, prefix: &str, what: &str) -> Result<Members, AdminError> {
+        match value {
+            serde_json::Value::Object(map) => Ok(Members { prefix: prefix.to_string(), map }),
+            other => refuse(if prefix.is_empty() { "body" } else { prefix.trim_end_matches('.') }, format!("must be {what}, got {other}")),
+        }
+    }
+
+    fn parse(body: &[u8], what: &str) -> Result<Members, AdminError> {
+        let value = serde_json::from_slice(body).or_else(|e| refuse("body", format!("not JSON: {e}")))?;
+        Members::of(value, "", what)
+    }
+
+    fn field(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// The member, or None when it is absent or null.
+    fn take(&mut self, key: &str) -> Option<serde_json::Value> {
+        self.map.remove(key).filter(|v| !v.is_null())
+    }
+
+    fn string(&mut self, key: &str) -> Result<Option<String>, AdminError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) if s.is_empty() => {
+                refuse(&self.field(key), "must not be empty (leave it out instead)")
+            }
+            Some(serde_json::Value::String(s)) => Ok(Some(s)),
+            Some(other) => refuse(&self.field(key), format!("must be a string, got {other}")),
+        }
+    }
+
+    fn number(&mut self, key: &str) -> Result<Option<f64>, AdminError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(v) => match v.as_f64() {
+                Some(n) if n.is_finite() => Ok(Some(n)),
+                _ => refuse(&self.field(key), format!("must be a finite number, got {v}")),
+            },
+        }
+    }
+
+    fn bool(&mut self, key: &str) -> Result<Option<bool>, AdminError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(serde_json::Value::Bool(b)) => Ok(Some(b)),
+            Some(other) => refuse(&self.field(key), format!("must be true or false, got {other}")),
+        }
+    }
+
+    /// Refuses members nobody asked for.
+    fn finish(self, known: &str) -> Result<(), AdminError> {
+        match self.map.keys().next() {
+            Some(key) => refuse(&self.field(key), format!("unknown member (known: {known})")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The services a fault or a limit may name, by their short names.
+const SERVICES: [crate::model::Service; 3] =
+    [crate::model::Service::Ecs, crate::model::Service::Ecr, crate::model::Service::ApplicationAutoScaling];
+
+fn has_operation(service: crate::model::Service, operation: &str) -> bool {
+    service.model().is_some_and(|m| m.has_operation(operation))
+}
+
+/// Checks an action pattern against the models, so that a typo (`ecs:DescribeService`) is
+/// refused rather than never matching: `service:Operation`, `Operation` (of any service),
+/// and with `wildcards` also `service:*` and `*`.
+fn check_action(field: &str, action: &str, wildcards: bool) -> Result<(), AdminError> {
+    let names = || SERVICES.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ");
+    let known = match action.split_once(':') {
+        _ if wildcards && action == "*" => true,
+        Some((service, operation)) => {
+            let Some(service) = SERVICES.into_iter().find(|s| s.name() == service) else {
+                return refuse(field, format!("unknown service '{service}' in '{action}' (services: {})", names()));
+            };
+            (wildcards && operation == "*") || has_operation(service, operation)
+        }
+        None => SERVICES.into_iter().any(|s| has_operation(s, action)),
+    };
+    if known {
+        return Ok(());
+    }
+    let forms = if wildcards { "service:Operation, Operation, service:* or *" } else { "service:Operation or Operation" };
+    refuse(field, format!("'{action}' names no operation of ferry local's services; expected {forms}"))
+}
+
+impl ApiFault {
+    /// Reads and checks a `POST /_ferry/faults` body.
+    pub fn from_json(body: &[u8]) -> Result<ApiFault, AdminError> {
+        let mut m = Members::parse(body, "an object like {\"action\": \"ecs:DescribeServices\", \"error\": \"ThrottlingException\"}")?;
+        let Some(action) = m.string("action")? else {
+            return refuse("action", "is required: service:Operation, Operation, service:* or *");
+        };
+        check_action("action", &action, true)?;
+        let error = m.string("error")?;
+        if let Some(code) = &error
+            && (code.len() > 128 || !code.chars().all(|c| c.is_ascii_alphanumeric() || "_.:#-".contains(c)))
+        {
+            return refuse("error", format!("must be an error code such as ThrottlingException, got '{code}'"));
+        }
+        let status = match m.number("status")? {
+            None => None,
+            Some(s) if s.fract() == 0.0 && (400.0..=599.0).contains(&s) => Some(s as u16),
+            Some(s) => return refuse("status", format!("must be an HTTP error status from 400 to 599, got {s}")),
+        };
+        let message = m.string("message")?;
+        if error.is_none() && (status.is_some() || message.is_some()) {
+            let which = if status.is_some() { "status" } else { "message" };
+            return refuse(which, "belongs to an injected error: give error (the code) too");
+        }
+        let probability = match m.number("probability")? {
+            None => 1.0,
+            Some(p) if (0.0..=1.0).contains(&p) => p,
+            Some(p) => return refuse("probability", format!("must be within [0, 1], got {p}")),
+        };
+        let latency_ms = match m.number("latencyMs")? {
+            None => 0,
+            Some(ms) if ms.fract() == 0.0 && (0.0..=MAX_LATENCY_MS as f64).contains(&ms) => ms as u64,
+            Some(ms) => {
+                return refuse("latencyMs", format!("must be a whole number of milliseconds from 0 to {MAX_LATENCY_MS}, got {ms}"));
+            }
+        };
+        m.finish("action, error, status, message, probability, latencyMs")?;
+        if error.is_none() && latency_ms == 0 {
+            return refuse("error", "a fault needs an error to answer with, a latencyMs to add, or both");
+        }
+        Ok(ApiFault { action, error, status, message, probability, latency_ms })
+    }
+}
+
+fn is_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:").is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+impl TaskFault {
+    /// Reads and checks a `POST /_ferry/task-faults` body.
+    pub fn from_json(body: &[u8]) -> Result<TaskFault, AdminError> {
+        let mut m = Members::parse(body, "an object like {\"family\": \"web\", \"failToStart\": true}")?;
+        let family = m.string("family")?;
+        let image_contains = m.string("imageContains")?;
+        let digest = m.string("digest")?;
+        if let Some(d) = &digest
+            && !is_digest(d)
+        {
+            return refuse("digest", format!("must be an image digest (sha256: and 64 lowercase hex digits), got '{d}'"));
+        }
+        let fail_to_start = m.bool("failToStart")?.unwrap_or(false);
+        let crash_after_seconds = match m.number("crashAfterSeconds")? {
+            None => None,
+            Some(s) if (0.0..=MAX_CRASH_AFTER_SECONDS).contains(&s) => Some(s),
+            Some(s) => {
+                return refuse("crashAfterSeconds", format!("must be a number of seconds from 0 to {MAX_CRASH_AFTER_SECONDS}, got {s}"));
+            }
+        };
+        m.finish("family, imageContains, digest, failToStart, crashAfterSeconds")?;
+        match (fail_to_start, crash_after_seconds) {
+            (false, None) => refuse("failToStart", "a task fault needs failToStart: true or crashAfterSeconds"),
+            (true, Some(_)) => refuse("crashAfterSeconds", "a task that fails to start cannot crash later: give failToStart or crashAfterSeconds"),
+            _ => Ok(TaskFault { family, image_contains, digest, fail_to_start, crash_after_seconds }),
+        }
+    }
+}
+
+/// Reads and checks a `POST /_ferry/rate-limits` body: `{"limits": {"ecs:UpdateService":
+/// {"burst": 20, "rate": 1}}}`; an empty body turns on the default buckets.
+pub fn rate_limits_from_json(body: &[u8]) -> Result<HashMap<String, RateLimit>, AdminError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(HashMap::new());
+    }
+    let mut m = Members::parse(body, "an object like {\"limits\": {\"ecs:UpdateService\": {\"burst\": 20, \"rate\": 1}}}")?;
+    let limits = match m.take("limits") {
+        None => serde_json::Map::new(),
+        Some(serde_json::Value::Object(map)) => map,
+        Some(other) => return refuse("limits", format!("must be an object of action → {{burst, rate}}, got {other}")),
+    };
+    m.finish("limits")?;
+    let mut out = HashMap::new();
+    for (action, limit) in limits {
+        let field = format!("limits.{action}");
+        check_action(&field, &action, false)?;
+        let mut l = Members::of(limit, &format!("{field}."), "an object {\"burst\": N, \"rate\": N}")?;
+        let burst = match l.number("burst")? {
+            Some(b) if (1.0..=1e6).contains(&b) => b,
+            Some(b) => return refuse(&format!("{field}.burst"), format!("must be from 1 to 1000000 requests (a bucket smaller than one request admits none), got {b}")),
+            None => return refuse(&format!("{field}.burst"), "is required"),
+        };
+        let rate = match l.number("rate")? {
+            Some(r) if r > 0.0 && r <= 1e6 => r,
+            Some(r) => return refuse(&format!("{field}.rate"), format!("must be more than 0 and at most 1000000 requests per second, got {r}")),
+            None => return refuse(&format!("{field}.rate"), "is required"),
+        };
+        l.finish("burst, rate")?;
+        out.insert(action, RateLimit { burst, rate });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +399,89 @@ mod tests {
         assert!(faults.decide("p", "ecs", "UpdateService", t + 1.0).error.is_none());
         // Another partition has its own bucket.
         assert!(faults.decide("q", "ecs", "UpdateService", t).error.is_none());
+    }
+
+    fn fault(body: serde_json::Value) -> Result<ApiFault, AdminError> {
+        ApiFault::from_json(body.to_string().as_bytes())
+    }
+
+    fn task_fault(body: serde_json::Value) -> Result<TaskFault, AdminError> {
+        TaskFault::from_json(body.to_string().as_bytes())
+    }
+
+    #[test]
+    fn an_admin_fault_with_status_200_is_refused() {
+        use serde_json::json;
+        let e = fault(json!({"action": "*", "error": "ServiceUnavailableException", "status": 200})).unwrap_err();
+        assert_eq!(e.field, "status");
+        assert_eq!(e.to_string(), "status: must be an HTTP error status from 400 to 599, got 200");
+        for status in [json!(0), json!(399), json!(600), json!(503.5), json!(-500), json!("503")] {
+            let e = fault(json!({"action": "*", "error": "X", "status": status})).unwrap_err();
+            assert_eq!(e.field, "status", "{status}");
+        }
+        let ok = fault(json!({"action": "ecs:DescribeServices", "error": "ServiceUnavailableException", "status": 503})).unwrap();
+        assert_eq!((ok.status, ok.probability, ok.latency_ms), (Some(503), 1.0, 0));
+    }
+
+    #[test]
+    fn admin_faults_with_nonsense_are_refused_naming_the_field() {
+        use serde_json::json;
+        let field = |body: serde_json::Value| fault(body).unwrap_err().field;
+        assert_eq!(field(json!({"action": "*", "latencyMs": -5})), "latencyMs");
+        assert_eq!(field(json!({"action": "*", "latencyMs": 1.5})), "latencyMs");
+        assert_eq!(field(json!({"action": "*", "latencyMs": 1e12})), "latencyMs");
+        assert_eq!(field(json!({"action": "*", "error": "X", "probability": 3})), "probability");
+        assert_eq!(field(json!({"action": "*", "error": "X", "probability": -0.1})), "probability");
+        assert_eq!(field(json!({"error": "X"})), "action");
+        assert_eq!(field(json!({"action": "ecs:DescribeService", "error": "X"})), "action");
+        assert_eq!(field(json!({"action": "ec2:*", "error": "X"})), "action");
+        assert_eq!(field(json!({"action": "*", "error": "Bad Code\n"})), "error");
+        assert_eq!(field(json!({"action": "*", "status": 503})), "status");
+        assert_eq!(field(json!({"action": "*"})), "error");
+        assert_eq!(field(json!({"action": "*", "error": "X", "latency": 5})), "latency");
+        assert_eq!(fault(json!([1])).unwrap_err().field, "body");
+        assert_eq!(ApiFault::from_json(b"{").unwrap_err().field, "body");
+        // Every documented form of action is taken.
+        for action in ["*", "ecs:*", "ecr:PutImage", "DescribeServices", "application-autoscaling:RegisterScalableTarget"] {
+            assert!(fault(json!({"action": action, "latencyMs": 10})).is_ok(), "{action}");
+        }
+    }
+
+    #[test]
+    fn a_task_fault_with_a_negative_or_endless_duration_is_refused() {
+        use serde_json::json;
+        for seconds in [json!(-1), json!(1e300), json!("5")] {
+            let e = task_fault(json!({"family": "web", "crashAfterSeconds": seconds})).unwrap_err();
+            assert_eq!(e.field, "crashAfterSeconds", "{seconds}");
+        }
+        // JSON has no Infinity or NaN: such a body is not JSON.
+        assert_eq!(TaskFault::from_json(br#"{"crashAfterSeconds": Infinity}"#).unwrap_err().field, "body");
+        assert_eq!(TaskFault::from_json(br#"{"crashAfterSeconds": 1e999}"#).unwrap_err().field, "body");
+        assert_eq!(task_fault(json!({"family": "web"})).unwrap_err().field, "failToStart");
+        assert_eq!(task_fault(json!({"failToStart": true, "crashAfterSeconds": 1})).unwrap_err().field, "crashAfterSeconds");
+        assert_eq!(task_fault(json!({"digest": "abc", "failToStart": true})).unwrap_err().field, "digest");
+        assert_eq!(task_fault(json!({"family": "", "failToStart": true})).unwrap_err().field, "family");
+        assert_eq!(task_fault(json!({"failToStart": "yes"})).unwrap_err().field, "failToStart");
+        let ok = task_fault(json!({"family": "flaky", "crashAfterSeconds": 1})).unwrap();
+        assert_eq!(ok.crash_after_seconds, Some(1.0));
+    }
+
+    #[test]
+    fn rate_limits_with_nonsense_values_are_refused() {
+        let refused = |body: &str| rate_limits_from_json(body.as_bytes()).unwrap_err().field;
+        assert_eq!(refused(r#"{"limits": {"ecs:UpdateService": {"burst": 0, "rate": 1}}}"#), "limits.ecs:UpdateService.burst");
+        assert_eq!(refused(r#"{"limits": {"ecs:UpdateService": {"burst": 5, "rate": -1}}}"#), "limits.ecs:UpdateService.rate");
+        assert_eq!(refused(r#"{"limits": {"ecs:UpdateService": {"burst": 5, "rate": 0}}}"#), "limits.ecs:UpdateService.rate");
+        assert_eq!(refused(r#"{"limits": {"ecs:UpdateService": {"burst": 5}}}"#), "limits.ecs:UpdateService.rate");
+        assert_eq!(refused(r#"{"limits": {"ecs:UpdateService": {"burst": 5, "rate": 1, "x": 1}}}"#), "limits.ecs:UpdateService.x");
+        assert_eq!(refused(r#"{"limits": {"ecs:UpdateServices": {"burst": 5, "rate": 1}}}"#), "limits.ecs:UpdateServices");
+        assert_eq!(refused(r#"{"limits": {"ecs:*": {"burst": 5, "rate": 1}}}"#), "limits.ecs:*");
+        assert_eq!(refused(r#"{"limits": []}"#), "limits");
+        assert_eq!(refused(r#"{"limit": {}}"#), "limit");
+        assert!(rate_limits_from_json(b"").unwrap().is_empty());
+        assert!(rate_limits_from_json(b"{}").unwrap().is_empty());
+        let limits = rate_limits_from_json(br#"{"limits": {"ecs:UpdateService": {"burst": 20, "rate": 1}, "DescribeServices": {"burst": 1, "rate": 0.5}}}"#).unwrap();
+        assert_eq!(limits.len(), 2);
     }
 
     #[test]
