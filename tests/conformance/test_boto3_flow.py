@@ -117,6 +117,7 @@ def test_rolling_update_then_circuit_breaker_rollback(ferry, world):
     )
     good_tasks = running(ecs, cluster, name)
     assert versions(good_tasks) == ["2.0", "2.0"]
+    good_id = service(ecs, cluster, name)["deployments"][0]["id"]
 
     # A revision whose process exits at once trips the circuit breaker and rolls back.
     rev3 = world["register"]("2.0", environment=[{"name": "SAMPLE_FAIL_AT_START", "value": "1"}])
@@ -134,6 +135,12 @@ def test_rolling_update_then_circuit_breaker_rollback(ferry, world):
     tripped = wait_until(failed, timeout=90, interval=0.2, what="the circuit breaker to fail the deployment")
     assert tripped["failedTasks"] >= 3
     assert tripped["taskDefinition"] == rev3
+    # As ECS does it: the failed deployment is ACTIVE with 0 desired, and the last COMPLETED
+    # deployment is PRIMARY again under its own id (not a new rollback deployment).
+    assert tripped["status"] == "ACTIVE" and tripped["desiredCount"] == 0, tripped
+    primary = next(d for d in service(ecs, cluster, name)["deployments"] if d["status"] == "PRIMARY")
+    assert primary["id"] == good_id, primary
+    assert primary["taskDefinition"] == rev2
 
     def rolled_back():
         svc = service(ecs, cluster, name)
@@ -148,7 +155,10 @@ def test_rolling_update_then_circuit_breaker_rollback(ferry, world):
     assert svc["taskDefinition"] == rev2
     assert svc["deployments"][0]["taskDefinition"] == rev2
     assert svc["runningCount"] == svc["desiredCount"] == 2
-    assert versions(running(ecs, cluster, name)) == ["2.0", "2.0"]
+    assert svc["deployments"][0]["id"] == good_id, "the reactivated deployment keeps its id"
+    after = running(ecs, cluster, name)
+    assert versions(after) == ["2.0", "2.0"]
+    assert sorted(t["taskArn"] for t in after) == sorted(t["taskArn"] for t in good_tasks), "the healthy tasks were kept"
     messages = [e["message"] for e in svc["events"]]
     assert any("circuit breaker" in m or "rolling back" in m.lower() for m in messages), messages[:10]
 

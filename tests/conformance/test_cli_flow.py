@@ -137,6 +137,56 @@ def test_rolling_deploy_and_replacement_with_the_aws_cli(aws, ferry_bin):
     aws.run("ecs", "wait", "services-inactive", "--cluster", cluster, "--services", service, timeout=120)
 
 
+
+def test_stop_service_deployment_rollback_reactivates_the_last_completed_deployment(aws, ferry_bin):
+    """A deployment that cannot progress (1 task, minimum healthy 100 %, maximum 100 %) is
+    rolled back with `aws ecs stop-service-deployment --stop-type ROLLBACK`. As on ECS, the
+    last COMPLETED deployment becomes PRIMARY again with its id and its running task; no
+    third deployment is created and no healthy task is replaced."""
+    cluster, service, family = unique("cli-rb"), "web", unique("cli-rb-web")
+    aws.run("ecs", "create-cluster", "--cluster-name", cluster)
+    first = register(aws, ferry_bin, family, "1.0")
+    aws.run(
+        "ecs", "create-service", "--cluster", cluster, "--service-name", service,
+        "--task-definition", first, "--desired-count", "1",
+        "--deployment-configuration", "minimumHealthyPercent=100,maximumPercent=100",
+    )
+    aws.run("ecs", "wait", "services-stable", "--cluster", cluster, "--services", service, timeout=180)
+    before = describe_service(aws, cluster, service)
+    good_id = before["deployments"][0]["id"]
+    good_tasks = sorted(t["taskArn"] for t in running_tasks(aws, cluster, service))
+    assert len(good_tasks) == 1
+
+    second = register(aws, ferry_bin, family, "2.0")
+    aws.run("ecs", "update-service", "--cluster", cluster, "--service", service, "--task-definition", second)
+    listed = aws.run("ecs", "list-service-deployments", "--cluster", cluster, "--service", service,
+                     "--status", "IN_PROGRESS", "PENDING")["serviceDeployments"]
+    assert len(listed) == 1, listed
+    stuck = listed[0]["serviceDeploymentArn"]
+
+    stopped = aws.run("ecs", "stop-service-deployment", "--service-deployment-arn", stuck, "--stop-type", "ROLLBACK")
+    assert stopped["serviceDeploymentArn"] == stuck
+
+    def rolled_back():
+        sd = aws.run("ecs", "describe-service-deployments", "--service-deployment-arns", stuck)["serviceDeployments"][0]
+        return sd["status"] == "ROLLBACK_SUCCESSFUL" and sd
+
+    sd = wait_until(rolled_back, timeout=60, interval=0.5, what="the rollback to succeed")
+    assert "rollback" in sd and sd["rollback"]["serviceRevisionArn"]
+    back_to = aws.run("ecs", "describe-service-revisions", "--service-revision-arns",
+                      sd["rollback"]["serviceRevisionArn"])["serviceRevisions"][0]
+    assert back_to["taskDefinition"] == first
+
+    after = describe_service(aws, cluster, service)
+    assert [d["id"] for d in after["deployments"]] == [good_id], after["deployments"]
+    assert after["deployments"][0]["status"] == "PRIMARY"
+    assert after["deployments"][0]["rolloutState"] == "COMPLETED"
+    assert after["taskDefinition"] == first
+    assert sorted(t["taskArn"] for t in running_tasks(aws, cluster, service)) == good_tasks
+
+    aws.run("ecs", "update-service", "--cluster", cluster, "--service", service, "--desired-count", "0")
+    aws.run("ecs", "delete-service", "--cluster", cluster, "--service", service)
+
 MANIFEST = json.dumps(
     {
         "schemaVersion": 2,
