@@ -20,11 +20,26 @@ from urllib.parse import urlparse
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
-AUTH = (
-    f"AWS4-HMAC-SHA256 Credential={ACCOUNT}/20260101/{REGION}/ecs/aws4_request, "
-    "SignedHeaders=host, Signature=0"
-)
 ECS = "AmazonEC2ContainerServiceV20141113"
+# The SigV4 signing name of each service, by X-Amz-Target prefix: ferry local, like AWS,
+# refuses a credential scoped to another service.
+SIGNING_NAMES = {
+    ECS: "ecs",
+    "AmazonEC2ContainerRegistry_V20150921": "ecr",
+    "AnyScaleFrontendService": "application-autoscaling",
+}
+
+
+def auth(target: str) -> str:
+    """An Authorization header ferry local reads (it checks the scope, not the signature)."""
+    service = SIGNING_NAMES.get(target.split(".", 1)[0], "ecs")
+    return (
+        f"AWS4-HMAC-SHA256 Credential={ACCOUNT}/20260101/{REGION}/{service}/aws4_request, "
+        "SignedHeaders=host, Signature=0"
+    )
+
+
+AUTH = auth(ECS)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -65,7 +80,7 @@ class RawClient:
             f"POST / HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             "Content-Type: application/x-amz-json-1.1\r\n"
             f"X-Amz-Target: {target}\r\n"
-            f"Authorization: {AUTH}\r\n"
+            f"Authorization: {auth(target)}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
         return head + body
