@@ -898,7 +898,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 Ok(stopped) => {
                     let ours: Vec<StoppedTask> = stopped.into_iter().filter(|t| t.task_definition == a.watch.task_definition).collect();
                     let fresh = a.watch.take_new_stopped(ours);
-                    for task in &fresh {
+                    // Only failures are reported and quoted: a scale-in stop says nothing
+                    // about the version.
+                    for task in fresh.iter().filter(|t| crate::rolling::is_task_failure(t)) {
                         let reason = stop_reason(task);
                         a.last_stop = Some(reason.clone());
                         self.emit(report, Event::TaskStopped { service: request.service.clone(), task: task.arn.clone(), reason });

@@ -191,10 +191,11 @@ impl Watch {
     }
 
     /// Judges newly stopped tasks of our deployment. Returns a failure when the evidence
-    /// says the rollout cannot succeed.
+    /// says the rollout cannot succeed. Only failures count (see [`is_task_failure`]): a
+    /// task the scheduler stopped to scale in, or a person stopped, is not evidence.
     pub fn judge_stopped(&mut self, new: &[StoppedTask]) -> Option<(FailureCause, String)> {
         let mut last = None;
-        for task in new {
+        for task in new.iter().filter(|t| is_task_failure(t)) {
             let reason = stop_reason(task);
             if is_image_pull_failure(task) {
                 return Some((FailureCause::ImagePull, format!("a task of the new deployment could not pull its image: {reason}")));
@@ -327,6 +328,31 @@ pub fn stop_reason(task: &StoppedTask) -> String {
         reason = format!("{reason} ({})", details.join("; "));
     }
     reason
+}
+
+/// Whether a stopped task is a *failure* in ECS's sense — what its `failedTasks` counter and
+/// the deployment circuit breaker count: the task failed to start (stopCode
+/// `TaskFailedToStart`: image pull, resource initialization, container start), an essential
+/// container exited (`EssentialContainerExited`), or the task failed its container or load
+/// balancer health checks (ECS stops those with `ServiceSchedulerInitiated` and says so in
+/// `stoppedReason`). A scale-in (`ServiceSchedulerInitiated`, "Scaling activity initiated
+/// by …"), a person's StopTask (`UserInitiated`), a Spot interruption or a host termination
+/// is not a failure of the version. Source: ECS developer guide, "How the Amazon ECS
+/// deployment circuit breaker detects failures" and "Amazon ECS stopped task error codes";
+/// the `TaskStopCode` enum of the ECS model.
+pub fn is_task_failure(task: &StoppedTask) -> bool {
+    if matches!(task.stop_code.as_deref(), Some("TaskFailedToStart" | "EssentialContainerExited")) {
+        return true;
+    }
+    const FAILURE_REASONS: [&str; 6] = [
+        "Essential container in task exited",
+        "failed container health checks",
+        "failed ELB health checks",
+        "CannotPullContainerError",
+        "CannotStartContainerError",
+        "ResourceInitializationError",
+    ];
+    task.stopped_reason.as_deref().is_some_and(|r| FAILURE_REASONS.iter().any(|f| r.contains(f)))
 }
 
 fn is_image_pull_failure(task: &StoppedTask) -> bool {
@@ -504,6 +530,34 @@ mod tests {
         let (cause, reason) = w.judge_stopped(&new).expect("third failure");
         assert_eq!(cause, FailureCause::TaskFailures);
         assert!(reason.contains("3 tasks") && reason.contains("web exited with code 3"), "{reason}");
+    }
+
+    #[test]
+    fn only_failures_count_as_failures_not_scale_in_or_user_stops() {
+        let mut w = watch();
+        let scale_in = |arn: &str| StoppedTask {
+            arn: arn.into(),
+            stop_code: Some("ServiceSchedulerInitiated".into()),
+            stopped_reason: Some("Scaling activity initiated by (deployment ecs-svc/1)".into()),
+            ..StoppedTask::default()
+        };
+        let user = StoppedTask { arn: "u".into(), stop_code: Some("UserInitiated".into()), stopped_reason: Some("chaos".into()), ..StoppedTask::default() };
+        let unhealthy = StoppedTask {
+            arn: "h".into(),
+            stop_code: Some("ServiceSchedulerInitiated".into()),
+            stopped_reason: Some("Task failed container health checks".into()),
+            ..StoppedTask::default()
+        };
+        assert!(!is_task_failure(&scale_in("s")));
+        assert!(!is_task_failure(&user));
+        assert!(is_task_failure(&unhealthy));
+        let new = w.take_new_stopped(vec![scale_in("s1"), scale_in("s2"), scale_in("s3"), user]);
+        assert!(w.judge_stopped(&new).is_none(), "four stops, none a failure");
+        let new = w.take_new_stopped(vec![stopped("c1", "Essential container in task exited", Some(1)), unhealthy]);
+        assert!(w.judge_stopped(&new).is_none(), "two failures, limit three");
+        let (cause, reason) = w.judge_stopped(&[stopped("c2", "Essential container in task exited", Some(2))]).expect("third failure");
+        assert_eq!(cause, FailureCause::TaskFailures);
+        assert!(reason.starts_with("3 tasks"), "{reason}");
     }
 
     #[test]

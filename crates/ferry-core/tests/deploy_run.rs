@@ -90,12 +90,15 @@ enum Rollout {
     CircuitBreaker { after: u32, rollback_delay: u32, event: Option<&'static str> },
     /// Someone else's deployment (another revision) becomes PRIMARY on the K-th look.
     ReplacedAfter(u32),
-    /// From the `after`-th look on, one task of the deployment stops per look, as listed.
-    TasksStop { after: u32, stops: Vec<Stop> },
+    /// From the `after`-th look on, one task of the deployment stops per look, as listed;
+    /// with `complete_after`, the deployment is COMPLETED on that look.
+    TasksStop { after: u32, stops: Vec<Stop>, complete_after: Option<u32> },
 }
 
 #[derive(Clone, Debug)]
 struct Stop {
+    /// ECS's stopCode: EssentialContainerExited unless said otherwise.
+    code: &'static str,
     reason: &'static str,
     exit_code: Option<i32>,
     container_reason: Option<&'static str>,
@@ -340,20 +343,25 @@ impl EcsState {
                         start = Some((td_arn(&svc.info.name, 99), Rollout::Never, "someone-else"));
                     }
                 }
-                Rollout::TasksStop { after, stops } => {
-                    if looks >= after
+                Rollout::TasksStop { after, stops, complete_after } => {
+                    if complete_after.is_some_and(|k| looks >= k) {
+                        svc.complete(&id, now);
+                    } else if looks >= after
                         && let Some(stop) = stops.get((looks - after) as usize)
                     {
                         let n = svc.stopped.len() + 1;
                         let d = svc.deployment_mut(&id);
-                        d.failed_tasks += 1;
+                        // ECS counts failures only, not scale-in stops.
+                        if stop.code != "ServiceSchedulerInitiated" {
+                            d.failed_tasks += 1;
+                        }
                         let td = d.task_definition.clone();
                         let name = svc.info.name.clone();
                         svc.stopped.push(StoppedTask {
                             arn: format!("arn:aws:ecs:eu-west-1:123456789012:task/{CLUSTER}/{name}-{n}"),
                             task_definition: td,
                             started_by: Some(id.clone()),
-                            stop_code: Some("EssentialContainerExited".into()),
+                            stop_code: Some(stop.code.into()),
                             stopped_reason: Some(stop.reason.into()),
                             containers: vec![StoppedContainer {
                                 name: "web".into(),
@@ -827,7 +835,12 @@ fn request(service: &str, version: &str) -> Request {
 }
 
 fn stop(reason: &'static str, exit_code: Option<i32>, container_reason: Option<&'static str>) -> Stop {
-    Stop { reason, exit_code, container_reason }
+    Stop { code: "EssentialContainerExited", reason, exit_code, container_reason }
+}
+
+/// A task the scheduler stopped to scale in (desired count lowered during the deploy).
+fn scale_in() -> Stop {
+    Stop { code: "ServiceSchedulerInitiated", reason: "Scaling activity initiated by (deployment ecs-svc/2)", exit_code: None, container_reason: None }
 }
 
 fn assert_nothing_changed(world: &World) {
@@ -1207,7 +1220,7 @@ fn an_image_pull_failure_fails_the_deploy_at_the_first_stopped_task() {
     ];
     let mut req = request("web", "1.1.0");
     req.max_task_failures = 3;
-    let world = World::new().with_service("web", Script::new(Rollout::TasksStop { after: 1, stops }));
+    let world = World::new().with_service("web", Script::new(Rollout::TasksStop { after: 1, stops, complete_after: None }));
     let report = world.deploy_one(req);
 
     assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
@@ -1222,13 +1235,48 @@ fn an_image_pull_failure_fails_the_deploy_at_the_first_stopped_task() {
 #[test]
 fn tasks_that_keep_exiting_fail_the_deploy_at_max_task_failures() {
     let stops = (0..5).map(|_| stop("Essential container in task exited", Some(137), None)).collect();
-    let world = World::new().with_service("web", Script::new(Rollout::TasksStop { after: 1, stops }));
+    let world = World::new().with_service("web", Script::new(Rollout::TasksStop { after: 1, stops, complete_after: None }));
     let report = world.deploy_one(request("web", "1.1.0"));
 
     assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
     assert_eq!(report.cause, Some(FailureCause::TaskFailures));
     assert!(report.reason.as_deref().is_some_and(|r| r.contains("3 tasks") && r.contains("exited with code 137")), "{:?}", report.reason);
     assert_eq!(world.observer.stopped_tasks_reported(), 3);
+}
+
+#[test]
+fn scale_in_stops_during_a_deploy_are_not_counted_as_failed_tasks() {
+    // Auto scaling lowers the desired count while the new version rolls out: the scheduler
+    // stops three tasks of ours (ServiceSchedulerInitiated), and one new task crashes once.
+    // Only the crash is a failure; with max_task_failures 3 the deploy goes on and succeeds.
+    let stops = vec![scale_in(), scale_in(), stop("Essential container in task exited", Some(1), None), scale_in()];
+    let mut req = request("web", "1.1.0");
+    req.max_task_failures = 3;
+    let world = World::new().with_service("web", Script::new(Rollout::TasksStop { after: 1, stops, complete_after: Some(6) }));
+    let report = world.deploy_one(req);
+
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(world.observer.stopped_tasks_reported(), 1, "only the crash is reported as a stopped task");
+    assert_eq!(world.ecs.count("roll_back_in_progress"), 0);
+    assert_eq!(world.ecs.count("update_service"), 1);
+}
+
+#[test]
+fn a_failure_reason_quotes_a_real_failure_not_a_scale_in() {
+    let stops = vec![
+        stop("Essential container in task exited", Some(3), None),
+        scale_in(),
+        stop("Essential container in task exited", Some(3), None),
+        scale_in(),
+        stop("Essential container in task exited", Some(3), None),
+    ];
+    let world = World::new().with_service("web", Script::new(Rollout::TasksStop { after: 1, stops, complete_after: None }));
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.cause, Some(FailureCause::TaskFailures), "{:?}", report.reason);
+    let reason = report.reason.unwrap_or_default();
+    assert!(reason.contains("3 tasks") && reason.contains("exited with code 3"), "{reason}");
+    assert!(!reason.contains("Scaling activity"), "{reason}");
 }
 
 #[test]
