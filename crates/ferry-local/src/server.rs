@@ -339,6 +339,8 @@ async fn admin_status(AxumState(app): AxumState<App>) -> Response {
         "services": services,
         "runningTasks": running,
         "repositories": repositories,
+        // Each account and region a request reached: a refused request adds none.
+        "partitions": state.partitions.len(),
         "faults": faults.api.len(),
         "taskFaults": faults.tasks.len(),
         "rateLimits": faults.rate_limits_enabled,
