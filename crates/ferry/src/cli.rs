@@ -112,10 +112,20 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
     /// Run the embedded ECS, ECR and Application Auto Scaling endpoint on 127.0.0.1.
+    ///
+    /// The first hour: `ferry local up --detach` starts it and prints its endpoint;
+    /// `ferry local push-image web:1.0.0` puts an image into its ECR; the aws CLI (with
+    /// `--endpoint-url`) creates a cluster and a service; `ferry deploy` ships new versions;
+    /// `ferry local status`, `logs TASK` and `down` find the instance `up` started wherever
+    /// its state directory is. docs/local.md walks through it step by step.
     #[command(subcommand)]
     Local(LocalCommand),
     /// Real `ferry deploy`s of a sample service against an embedded ferry local: a first
     /// version, a new version, a broken version that ferry rolls back. Needs no AWS account.
+    ///
+    /// It keeps its example project (ferry.toml, the task definition template), ferry local's
+    /// state and the ledger in its directory, and prints the commands that carry on from
+    /// where it stopped.
     Demo(DemoArgs),
     /// The sample HTTP app that the demo and the tests run as a task.
     #[command(hide = true)]
@@ -125,7 +135,8 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct StateDirArg {
     /// Where ferry local keeps its state, task logs and pid file
-    /// [default: $XDG_STATE_HOME/ferry/local or ~/.local/state/ferry/local]
+    /// [default for `up`: $XDG_STATE_HOME/ferry/local or ~/.local/state/ferry/local;
+    /// for the other commands: the running ferry local that `up` recorded].
     #[arg(long, env = "FERRY_LOCAL_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 }
@@ -134,26 +145,41 @@ pub struct StateDirArg {
 pub enum LocalCommand {
     /// Start ferry local. Prints the endpoint URL to give AWS clients (`--endpoint-url`).
     ///
-    /// Runs in the foreground until interrupted, or with --detach in the background (stop it
-    /// with `ferry local down`). State (clusters, services, task definitions, images, tags)
-    /// is kept in the state directory and survives a restart; tasks that were running are
-    /// started again by their services, as after a host restart.
+    /// Runs in the foreground until interrupted, or with --detach in the background; either
+    /// way it prints the command that stops it. State (clusters, services, task definitions,
+    /// images, tags) is kept in the state directory and survives a restart; tasks that were
+    /// running are started again by their services, as after a host restart.
+    ///
+    /// Each running ferry local is recorded (pid, endpoint, state directory) in
+    /// $XDG_STATE_HOME/ferry/local-instances (else ~/.local/state/ferry/local-instances),
+    /// so `down`, `status`, `logs` and `push-image` without flags find it.
+    #[command(after_help = "Examples:\n  ferry local up --detach\n  ferry local up --detach --state-dir ./local-aws --port 0\n  ferry local up                      # foreground; Ctrl-C stops it")]
     Up {
-        /// Port to listen on, on 127.0.0.1 (0 picks a free one).
-        #[arg(long, default_value_t = ferry_local::DEFAULT_PORT)]
+        /// Port to listen on, on 127.0.0.1 (0 picks a free one). Commands without flags
+        /// also look for a ferry local on this port when none is recorded.
+        #[arg(long, env = "FERRY_LOCAL_PORT", default_value_t = ferry_local::DEFAULT_PORT)]
         port: u16,
         #[command(flatten)]
         state: StateDirArg,
-        /// Run in the background and return once the endpoint answers.
+        /// Run in the background and return once the endpoint answers; the log goes to
+        /// STATE_DIR/ferry-local.log.
         #[arg(long)]
         detach: bool,
     },
     /// Stop a ferry local started with `up`: its tasks are stopped and its state saved.
+    ///
+    /// Without --state-dir it stops the running ferry local that `up` recorded, and says
+    /// which (pid, endpoint, state directory). When several run, it stops none and lists
+    /// them with the command that stops each.
+    #[command(after_help = "Examples:\n  ferry local down\n  ferry local down --state-dir ./local-aws")]
     Down {
         #[command(flatten)]
         state: StateDirArg,
     },
-    /// Is ferry local running, where, and with what in it.
+    /// Is ferry local running, where (pid, endpoint, state directory), and with what in it.
+    ///
+    /// Without --state-dir it shows every running ferry local that `up` recorded. Exits 3
+    /// when none runs.
     Status {
         #[command(flatten)]
         state: StateDirArg,
@@ -162,6 +188,11 @@ pub enum LocalCommand {
         json: bool,
     },
     /// Print a task's container logs (stdout and stderr).
+    ///
+    /// Logs are files under STATE_DIR/logs/<task id>/<container>.log; without --state-dir
+    /// they are looked for in the running ferry locals' state directories and the default
+    /// one. Which instance they come from is said on stderr.
+    #[command(after_help = "Examples:\n  ferry local logs 7c9e6679f4a54c2d8b1a0c3e5f7a9b1d\n  ferry local logs arn:aws:ecs:us-east-1:000000000000:task/dev/7c9e6679f4a54c2d8b1a0c3e5f7a9b1d --container web\n\nTask ids: aws --endpoint-url URL ecs list-tasks --cluster CLUSTER")]
     Logs {
         /// Task id or ARN.
         task: String,
@@ -171,6 +202,46 @@ pub enum LocalCommand {
         #[command(flatten)]
         state: StateDirArg,
     },
+    /// Put an image into ferry local's ECR (creating the repository if missing), so tasks
+    /// and `ferry deploy` can use it. No Docker needed.
+    ///
+    /// ferry local has no registry API (`/v2/`): `docker push` and `skopeo copy` cannot reach
+    /// it, and this command is the supported way in. It puts a small OCI image manifest
+    /// under the tag — the same one every time for the same REPOSITORY:TAG, so running it
+    /// twice changes nothing — or, with --manifest, the manifest you give (a real image's,
+    /// e.g. from `skopeo inspect --raw docker://IMAGE`, so the digest is your build's).
+    ///
+    /// How an image becomes a process: ferry local runs no containers and never reads an
+    /// image's content. A task runs its container definition's `entryPoint` followed by
+    /// `command` as a host process; the image must only exist in ECR (a missing one fails
+    /// the task with CannotPullContainerError, as on ECS). ferry ships a sample HTTP app
+    /// for this: `"entryPoint": ["<path of the ferry binary>"], "command": ["sample-app"]`
+    /// (its failure switches are in docs/local.md). The command prints such a container
+    /// definition for the image it pushed.
+    ///
+    /// It talks to --endpoint-url if given, else to the running ferry local that `up`
+    /// recorded. The image lands in the account and region the aws CLI would use there.
+    #[command(after_help = "Examples:\n  ferry local push-image web:1.0.0\n  ferry local push-image team/api:2.3.1 --region eu-west-1\n  ferry local push-image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.0.0\n  skopeo inspect --raw docker://ghcr.io/acme/web:1.0.0 > web.json\n  ferry local push-image web:1.0.0 --manifest web.json")]
+    PushImage(PushImageArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PushImageArgs {
+    /// The image: REPOSITORY:TAG, or the whole ECR image URI
+    /// (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG, which sets account and region).
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// Put this image manifest (a JSON file) instead of a generated one; its SHA-256 is the
+    /// image's digest.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// The region whose ECR gets the image [default: $AWS_DEFAULT_REGION, else us-east-1].
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// The account whose ECR gets the image [default: $AWS_ACCESS_KEY_ID when it is 12
+    /// digits, as ferry local reads it, else 000000000000].
+    #[arg(long, value_name = "ACCOUNT")]
+    pub account: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -178,7 +249,9 @@ pub struct DemoArgs {
     /// Port for the embedded ferry local (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// Keep ferry local's state here instead of a temporary directory.
+    /// The demo's directory, kept afterwards: `project/` (ferry.toml and the task definition
+    /// template), `local/` (ferry local's state) and `ledger.sqlite`. Each run starts
+    /// afresh in it [default: $XDG_STATE_HOME/ferry/demo or ~/.local/state/ferry/demo].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Skip the broken-version step.

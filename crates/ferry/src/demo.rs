@@ -3,6 +3,9 @@
 //! cluster, a two-task service), writes a ferry.toml and a task definition template, and
 //! then runs real `ferry deploy`s against it: a first version, a new version, and a broken
 //! version that ferry detects and rolls back — with the progress a user would see.
+//!
+//! It keeps what it made in its directory (the project, ferry local's state, the ledger) and
+//! ends with the commands that carry on from there, which must work as printed.
 
 use std::path::Path;
 
@@ -13,32 +16,90 @@ use ferry_local::{LocalServer, Options};
 
 use crate::Failure;
 use crate::cli::{DemoArgs, DeployArgs, GlobalArgs, HistoryArgs, ServiceVersion, StatusArgs};
+use crate::local::instances::{self, shell_word};
+use crate::local::push_image;
 
 const ACCOUNT: &str = "000000000000";
 const REGION: &str = "us-east-1";
 const CLUSTER: &str = "demo";
 const SERVICE: &str = "web";
 const REPOSITORY: &str = "demo/web";
+/// Marks a directory as the demo's, so a new run may clear what an earlier one left.
+const MARKER: &str = ".ferry-demo";
 
 fn aws(e: impl std::fmt::Display) -> Failure {
     Failure::platform(e.to_string())
 }
 
 pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<(), Failure> {
-    let temporary = args.state_dir.is_none();
-    let state_dir =
-        args.state_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("ferry-demo-{}", std::process::id())));
-    let server = LocalServer::start(Options { port: args.port, state_dir: state_dir.join("local") })
+    let dir = match args.state_dir {
+        Some(dir) => dir,
+        None => instances::ferry_state_home()
+            .map(|home| home.join("demo"))
+            .ok_or_else(|| Failure::input("cannot find a directory for the demo: set --state-dir DIR, XDG_STATE_HOME or HOME"))?,
+    };
+    prepare(&dir).await?;
+    let dir = instances::absolute(&dir);
+    let server = LocalServer::start(Options { port: args.port, state_dir: dir.join("local") })
         .await
         .map_err(|e| Failure::platform(e.to_string()))?;
     println!("ferry demo: real `ferry deploy`s against an embedded ferry local (no AWS account needed)");
-    println!("  ferry local at {} (state, task logs and the demo project in {})", server.endpoint(), state_dir.display());
-    let result = scenario(global, &server.endpoint(), &state_dir, !args.no_failure).await;
+    println!("  ferry local at {} (state, task logs and the demo project in {})", server.endpoint(), dir.display());
+    let result = scenario(global, &server.endpoint(), &dir, !args.no_failure).await;
     server.shutdown().await;
-    if temporary {
-        let _ = std::fs::remove_dir_all(&state_dir);
+    if result.is_ok() {
+        carry_on(&dir);
     }
     result
+}
+
+/// Makes `dir` ready for a fresh run: new, empty, or an earlier demo's (then cleared; a
+/// ferry local still running on it is refused). Anything else is refused, untouched.
+async fn prepare(dir: &Path) -> Result<(), Failure> {
+    let is_empty = std::fs::read_dir(dir).map(|mut entries| entries.next().is_none()).unwrap_or(true);
+    if !is_empty {
+        if !dir.join(MARKER).exists() {
+            return Err(Failure::input(format!(
+                "{} is not empty and holds no earlier demo; give the demo a new or empty directory with --state-dir DIR",
+                dir.display()
+            )));
+        }
+        if let (Some((record, _)), _) = instances::at_state_dir(&dir.join("local")).await {
+            return Err(Failure::input(format!(
+                "a ferry local runs on the demo's state ({}); stop it with `ferry local down --state-dir {}` before running the demo again",
+                record.describe(),
+                shell_word(&instances::absolute(&dir.join("local")))
+            )));
+        }
+        let cleared = |e: std::io::Error| Failure::platform(format!("cannot clear the last demo in {}: {e}", dir.display()));
+        for sub in ["local", "project"] {
+            if dir.join(sub).exists() {
+                std::fs::remove_dir_all(dir.join(sub)).map_err(cleared)?;
+            }
+        }
+        for entry in std::fs::read_dir(dir).map_err(cleared)?.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("ledger.sqlite") {
+                std::fs::remove_file(entry.path()).map_err(cleared)?;
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Failure::platform(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::write(dir.join(MARKER), "ferry demo's directory: `ferry demo` clears local/, project/ and the ledger here when it runs again.\n")
+        .map_err(|e| Failure::platform(format!("cannot write in {}: {e}", dir.display())))
+}
+
+/// Where the demo left its project, and the commands that carry on from there.
+fn carry_on(dir: &Path) {
+    let project = dir.join("project");
+    let ledger = shell_word(&dir.join("ledger.sqlite"));
+    println!("\nthe example project is kept in {}: ferry.toml and web.json (the task definition template);", project.display());
+    println!("ferry local's state (cluster {CLUSTER}, service {SERVICE}, images {REPOSITORY}:*) in {}.", dir.join("local").display());
+    println!("To carry on where the demo stopped:");
+    println!("  ferry local up --detach --state-dir {}", shell_word(&dir.join("local")));
+    println!("  cd {}", shell_word(&project));
+    println!("  ferry status --ledger {ledger}");
+    println!("  ferry deploy demo {SERVICE}=1.0.0 --ledger {ledger}");
+    println!("  ferry local down --state-dir {}", shell_word(&dir.join("local")));
 }
 
 async fn scenario(global: &GlobalArgs, endpoint: &str, dir: &Path, with_failure: bool) -> Result<(), Failure> {
@@ -47,20 +108,15 @@ async fn scenario(global: &GlobalArgs, endpoint: &str, dir: &Path, with_failure:
     let exe = exe.to_string_lossy().to_string();
 
     println!("\nstep 0: what Terraform owns: ECR repository {REPOSITORY} with images, cluster {CLUSTER}, service {SERVICE} (2 tasks, placeholder image)");
-    let repo = clients.ecr.create_repository().repository_name(REPOSITORY).send().await.map_err(aws)?;
-    let uri = repo.repository().and_then(|r| r.repository_uri()).unwrap_or_default().to_string();
+    let mut uri = String::new();
     for version in ["bootstrap", "1.0.0", "1.1.0", "1.2.0"] {
-        let pushed = clients
-            .ecr
-            .put_image()
-            .repository_name(REPOSITORY)
-            .image_tag(version)
-            .image_manifest(sample_manifest(version))
-            .send()
-            .await
-            .map_err(aws)?;
-        let digest = pushed.image().and_then(|i| i.image_id()).and_then(|i| i.image_digest()).unwrap_or_default();
-        println!("  pushed {REPOSITORY}:{version} → {}", ferry_core::short_digest(digest));
+        // What `ferry local push-image demo/web:VERSION` does.
+        let manifest = push_image::sample_manifest(REPOSITORY, version);
+        let pushed = push_image::push(&clients, REPOSITORY, version, &manifest, "application/vnd.oci.image.manifest.v1+json").await?;
+        println!("  pushed {REPOSITORY}:{version} → {}", ferry_core::short_digest(&pushed.digest));
+        if version == "bootstrap" {
+            uri = pushed.image.trim_end_matches(":bootstrap").to_string();
+        }
     }
     clients.ecs.create_cluster().cluster_name(CLUSTER).send().await.map_err(aws)?;
     let bootstrap = ContainerDefinition::builder()
@@ -95,13 +151,16 @@ async fn scenario(global: &GlobalArgs, endpoint: &str, dir: &Path, with_failure:
 
     let project = dir.join("project");
     std::fs::create_dir_all(&project).map_err(|e| Failure::internal(e.to_string()))?;
-    std::fs::write(project.join("ferry.toml"), demo_config(endpoint)).map_err(|e| Failure::internal(e.to_string()))?;
+    let up_endpoint = format!("http://127.0.0.1:{}", instances::default_port());
+    std::fs::write(project.join("ferry.toml"), demo_config(&up_endpoint)).map_err(|e| Failure::internal(e.to_string()))?;
     std::fs::write(project.join("web.json"), demo_template(&exe)).map_err(|e| Failure::internal(e.to_string()))?;
     println!("  wrote {} and web.json (the task definition template)", project.join("ferry.toml").display());
     let global = GlobalArgs {
         config: project.join("ferry.toml"),
         ledger: Some(dir.join("ledger.sqlite")),
-        endpoint_url: None,
+        // ferry.toml names where `ferry local up` listens, for after the demo; the demo's
+        // own ferry local listens elsewhere.
+        endpoint_url: Some(endpoint.to_string()),
         ..global.clone()
     };
 
@@ -146,7 +205,9 @@ async fn step(global: &GlobalArgs, title: &str, version: &str, expected: ExitKin
 
 fn demo_config(endpoint: &str) -> String {
     format!(
-        r#"[environments.demo]
+        r#"# Written by `ferry demo`. endpoint_url is where `ferry local up` listens; against AWS,
+# remove it and credentials, and set the account's region and cluster.
+[environments.demo]
 region = "{REGION}"
 cluster = "{CLUSTER}"
 endpoint_url = "{endpoint}"
@@ -188,23 +249,6 @@ fn demo_template(exe: &str) -> String {
 "#
     )
 }
-
-
-/// A small, well-formed OCI image manifest, different per version.
-fn sample_manifest(version: &str) -> String {
-    let fill = |seed: &str| -> String {
-        let hex: String = seed.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("{hex:0<64}").chars().take(64).collect()
-    };
-    serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{}", fill(&format!("config-{version}"))), "size": 512},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": format!("sha256:{}", fill(&format!("layer-{version}"))), "size": 1048576}]
-    })
-    .to_string()
-}
-
 
 
 /// Asks each running task over HTTP which version it runs.

@@ -77,7 +77,7 @@ fn main() {
                 clap_complete::generate(shell, &mut command, "ferry", &mut std::io::stdout());
                 Ok(())
             }
-            Command::Local(command) => local::run(command).await,
+            Command::Local(command) => local::run(global, command).await,
             Command::Demo(args) => demo::run(global, args).await,
             Command::SampleApp(args) => sample_app::run(args).await,
         }

@@ -2,11 +2,14 @@
 //! failure a deploy must handle can be produced on purpose with nothing else installed.
 //!
 //! It listens on 127.0.0.1:$PORT and answers `/` with its version (JSON), `/health` with
-//! 200. Told by its environment, it misbehaves:
+//! 200. Told by its environment (docs/local.md, "Rehearsing a bad version"), it misbehaves:
 //! - `SAMPLE_FAIL_AT_START=1`: exits 1 at once;
 //! - `SAMPLE_START_DELAY_MS=N`: waits N ms before listening;
 //! - `SAMPLE_FAIL_HEALTH=1`: `/health` answers 503;
-//! - `SAMPLE_CRASH_AFTER=N`: exits 3 after N seconds.
+//! - `SAMPLE_CRASH_AFTER=N`: exits 3 after N seconds (fractions allowed).
+//!
+//! A switch set to something it cannot read stops the app with exit code 2 and says which,
+//! rather than being ignored: a rehearsal must not pass because of a typo.
 //!
 //! The version is `$VERSION`, else the tag of the image ferry local started it from.
 
@@ -24,8 +27,41 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn flag(name: &str) -> bool {
-    env(name).is_some_and(|v| v != "0" && v != "false")
+/// An on/off switch: empty or unset, `0`, `false` are off; `1`, `true` are on.
+fn flag(name: &str) -> Result<bool, Failure> {
+    match env(name).as_deref() {
+        None | Some("0" | "false") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(other) => Err(Failure::input(format!("{name} must be 1 (on) or 0 (off), got {other:?}"))),
+    }
+}
+
+/// A non-negative, finite number from the environment, if set.
+fn number(name: &str, unit: &str) -> Result<Option<f64>, Failure> {
+    let Some(raw) = env(name) else { return Ok(None) };
+    match raw.parse::<f64>() {
+        Ok(n) if (0.0..=86_400_000.0).contains(&n) => Ok(Some(n)),
+        _ => Err(Failure::input(format!("{name} must be a number of {unit} (0 or more, e.g. 1500), got {raw:?}"))),
+    }
+}
+
+/// The failure switches, all read and checked before the app does anything.
+struct Switches {
+    fail_at_start: bool,
+    start_delay: Option<Duration>,
+    fail_health: bool,
+    crash_after: Option<f64>,
+}
+
+impl Switches {
+    fn from_env() -> Result<Switches, Failure> {
+        Ok(Switches {
+            fail_at_start: flag("SAMPLE_FAIL_AT_START")?,
+            start_delay: number("SAMPLE_START_DELAY_MS", "milliseconds")?.map(|ms| Duration::from_millis(ms as u64)),
+            fail_health: flag("SAMPLE_FAIL_HEALTH")?,
+            crash_after: number("SAMPLE_CRASH_AFTER", "seconds")?,
+        })
+    }
 }
 
 fn port() -> Result<u16, Failure> {
@@ -38,14 +74,16 @@ pub async fn run(args: SampleAppArgs) -> Result<(), Failure> {
     if args.check {
         return check(port).await;
     }
-    if flag("SAMPLE_FAIL_AT_START") {
+    let switches = Switches::from_env().map_err(|f| Failure::input(format!("sample-app: {f}")))?;
+    if switches.fail_at_start {
         eprintln!("sample-app: failing at start as asked (SAMPLE_FAIL_AT_START)");
         std::process::exit(1);
     }
-    if let Some(ms) = env("SAMPLE_START_DELAY_MS").and_then(|v| v.parse::<u64>().ok()) {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+    if let Some(delay) = switches.start_delay.filter(|d| !d.is_zero()) {
+        eprintln!("sample-app: starting slowly as asked (SAMPLE_START_DELAY_MS={})", delay.as_millis());
+        tokio::time::sleep(delay).await;
     }
-    if let Some(seconds) = env("SAMPLE_CRASH_AFTER").and_then(|v| v.parse::<f64>().ok()) {
+    if let Some(seconds) = switches.crash_after {
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
             eprintln!("sample-app: crashing after {seconds}s as asked (SAMPLE_CRASH_AFTER)");
@@ -62,7 +100,7 @@ pub async fn run(args: SampleAppArgs) -> Result<(), Failure> {
         "digest": env("FERRY_LOCAL_IMAGE_DIGEST"),
         "task": env("FERRY_LOCAL_TASK_ARN"),
     });
-    let fail_health = flag("SAMPLE_FAIL_HEALTH");
+    let fail_health = switches.fail_health;
     let app = Router::new()
         .route("/", get(move || async move { axum::Json(body) }))
         .route(

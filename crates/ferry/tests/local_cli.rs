@@ -2,8 +2,16 @@
 
 use std::process::{Command, Output};
 
+/// The binary with `--state-dir`, and ferry's own records kept next to that directory (never
+/// in the real HOME).
 fn ferry(args: &[&str], state_dir: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferry")).args(args).arg("--state-dir").arg(state_dir).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .env("XDG_STATE_HOME", state_dir.join("xdg-state"))
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -61,7 +69,13 @@ fn the_sample_app_fails_at_start_when_told_to() {
 /// The README's first command: it must keep working as written.
 #[test]
 fn the_demo_deploys_two_versions_and_ferry_rolls_back_the_broken_one() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry")).arg("demo").env("NO_COLOR", "1").output().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("demo")
+        .env("NO_COLOR", "1")
+        .env("XDG_STATE_HOME", home.path())
+        .output()
+        .unwrap();
     let all = text(&out);
     assert!(out.status.success(), "{all}");
     // Three real deploys: two succeed, the broken one is rolled back by ferry (exit code 5).

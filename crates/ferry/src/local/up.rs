@@ -1,0 +1,116 @@
+//! `ferry local up [--detach]`: start ferry local, record it, and say how to stop it in
+//! words that work as printed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ferry_local::{LocalError, LocalServer, Options};
+
+use super::instances::{self, Record};
+use crate::Failure;
+
+const LOG_FILE: &str = "ferry-local.log";
+
+pub async fn run(port: u16, dir: &Path, detach: bool) -> Result<(), Failure> {
+    let (existing, stale) = instances::at_state_dir(dir).await;
+    if let Some((record, why)) = stale {
+        eprintln!("note: removed the stale record of ferry local {} ({why})", record.describe());
+    }
+    if let Some((record, _)) = existing {
+        return Err(Failure::input(format!(
+            "ferry local already runs for this state directory ({}); stop it with `{}`, or start another one with --state-dir DIR --port 0",
+            record.describe(),
+            instances::down_command(dir).await
+        )));
+    }
+    if detach { up_detached(port, dir).await } else { up(port, dir).await }
+}
+
+/// Why a port cannot be used, with what to do about it.
+async fn bind_failure(port: u16, error: LocalError) -> Failure {
+    if let LocalError::Bind { .. } = error {
+        let endpoint = format!("http://127.0.0.1:{port}");
+        if let Some(pid) = instances::probe(&endpoint).await {
+            return Failure::platform(format!(
+                "{error}: another ferry local (pid {pid}) listens there; `ferry local status` says which, or pick a free port with --port 0"
+            ));
+        }
+        return Failure::platform(format!("{error}: pick another port with --port N (0 picks a free one)"));
+    }
+    Failure::platform(error.to_string())
+}
+
+async fn up(port: u16, dir: &Path) -> Result<(), Failure> {
+    let server = match LocalServer::start(Options { port, state_dir: dir.to_path_buf() }).await {
+        Ok(server) => server,
+        Err(e) => return Err(bind_failure(port, e).await),
+    };
+    let endpoint = server.endpoint();
+    let record = Record {
+        pid: std::process::id(),
+        endpoint: endpoint.clone(),
+        state_dir: Some(instances::absolute(dir)),
+        started_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs()),
+    };
+    if let Err(failure) = instances::register(&record) {
+        server.shutdown().await;
+        return Err(failure);
+    }
+    println!("ferry local listening on {endpoint} (pid {})", record.pid);
+    println!("  state and task logs: {}", instances::absolute(dir).display());
+    println!("  try: aws --endpoint-url {endpoint} --region us-east-1 ecs list-clusters");
+    println!("  stop it with Ctrl-C or `{}`", instances::down_command(dir).await);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Failure::platform(format!("cannot handle SIGTERM: {e}")))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = server.shutdown_requested() => {}
+    }
+    println!("ferry local stopping: stopping tasks and saving state");
+    server.shutdown().await;
+    instances::unregister(&record);
+    println!("ferry local stopped");
+    Ok(())
+}
+
+async fn up_detached(port: u16, dir: &Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| Failure::platform(format!("cannot create {}: {e}", dir.display())))?;
+    let dir = instances::absolute(dir);
+    let _ = std::fs::remove_file(dir.join(instances::PID_FILE));
+    let exe = std::env::current_exe().map_err(|e| Failure::platform(format!("cannot find the ferry binary: {e}")))?;
+    let log_path = dir.join(LOG_FILE);
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| Failure::platform(format!("cannot write {}: {e}", log_path.display())))?;
+    let log_err = log.try_clone().map_err(|e| Failure::platform(e.to_string()))?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .args(["local", "up", "--port", &port.to_string(), "--state-dir"])
+        .arg(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log_err);
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command.spawn().map_err(|e| Failure::platform(format!("cannot start ferry local: {e}")))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let (Some((record, true)), _) = instances::at_state_dir(&dir).await {
+            println!("ferry local listening on {} (pid {})", record.endpoint, record.pid);
+            println!("  state and task logs: {} (its own log: {})", dir.display(), log_path.display());
+            println!("  stop it with `{}`", instances::down_command(&dir).await);
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(Failure::platform(format!("ferry local exited ({status}) before it was ready:\n{}", log.trim_end())));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Failure::platform(format!(
+                "ferry local (pid {}) did not answer within 30 s; see {}",
+                child.id(),
+                log_path.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
