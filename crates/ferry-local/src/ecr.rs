@@ -287,7 +287,7 @@ fn descriptor(value: Option<&Value>, at: &str) -> Result<(), ApiError> {
     if !d.get("digest").and_then(Value::as_str).is_some_and(is_digest) {
         return Err(invalid_manifest(format_args!("{at}.digest must be a digest such as sha256:<64 hex digits>")));
     }
-    if !d.get("size").and_then(Value::as_i64).is_some_and(|s| s >= 0) {
+    if d.get("size").and_then(Value::as_i64).is_none_or(|s| s < 0) {
         return Err(invalid_manifest(format_args!("{at}.size must be a whole number of bytes")));
     }
     Ok(())
