@@ -139,7 +139,7 @@ def setup(client, args, names):
     config = ""
     for env, extra in (("dev", ""), ("stage", 'promote_from = "dev"\n')):
         config += (f'[environments.{env}]\nregion = "{REGION}"\ncluster = "{env}"\nendpoint_url = "{args.endpoint}"\n'
-                   f'credentials = "ferry-local"\n{extra}\n')
+                   f'credentials = "ferry-local"\nbake = "0s"\n{extra}\n')
     for name in names:
         config += f'[services.{name}]\nrepository = "{REPOSITORY}"\ncontainer = "app"\ntemplate = "sleeper.json"\n\n'
     with open(os.path.join(args.workdir, "ferry.toml"), "w") as f:

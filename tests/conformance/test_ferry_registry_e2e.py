@@ -223,6 +223,7 @@ region = "{REGION}"
 cluster = "registry-e2e"
 endpoint_url = "{ferry_url}"
 credentials = "ferry-local"
+bake = "0s"
 image_tag = "{{{{ environment }}}}"
 
 [services.web]

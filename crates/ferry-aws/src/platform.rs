@@ -182,6 +182,8 @@ pub fn service_info(service: &ecs::types::Service) -> ServiceInfo {
             .deployment_configuration()
             .and_then(|c| c.deployment_circuit_breaker())
             .is_some_and(|b| b.enable() && b.rollback()),
+        minimum_healthy_percent: service.deployment_configuration().and_then(|c| c.minimum_healthy_percent()),
+        maximum_percent: service.deployment_configuration().and_then(|c| c.maximum_percent()),
         deployments,
         events,
     }

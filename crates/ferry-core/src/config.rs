@@ -33,6 +33,11 @@ pub const FILE_NAME: &str = "ferry.toml";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// How many failed tasks of the new deployment ferry tolerates before rolling back.
 pub const DEFAULT_MAX_TASK_FAILURES: u32 = 3;
+/// How long a rollback may take, on its own clock (not what is left of the deploy's).
+pub const DEFAULT_ROLLBACK_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long ferry keeps watching the new tasks after ECS reports the deployment COMPLETED
+/// (rolling and env-tag strategies): a new task that fails in it fails the deploy.
+pub const DEFAULT_BAKE: Duration = Duration::from_secs(30);
 
 /// A configuration error: where, and what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +80,10 @@ pub struct Config {
 pub struct Defaults {
     #[serde(default, deserialize_with = "duration")]
     pub timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub rollback_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration_or_zero")]
+    pub bake: Option<Duration>,
     pub max_task_failures: Option<u32>,
     pub service_name: Option<String>,
     pub region: Option<String>,
@@ -118,6 +127,13 @@ pub struct Environment {
     pub account: Option<String>,
     #[serde(default, deserialize_with = "duration")]
     pub timeout: Option<Duration>,
+    /// How long a rollback may take (its own clock; 10 minutes unless set).
+    #[serde(default, deserialize_with = "duration")]
+    pub rollback_timeout: Option<Duration>,
+    /// How long to keep watching after the deployment is COMPLETED (30 s unless set; "0s"
+    /// turns it off): a new task that fails in it fails the deploy and rolls it back.
+    #[serde(default, deserialize_with = "duration_or_zero")]
+    pub bake: Option<Duration>,
     pub max_task_failures: Option<u32>,
     /// Deploy `repo@digest` instead of `repo:version` in this environment.
     pub pin_digest: Option<bool>,
@@ -234,6 +250,17 @@ impl Service {
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(deserializer)?;
     parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// A duration where zero means "off" (`bake = "0s"`).
+fn duration_or_zero<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) => Err(serde::de::Error::custom(format!(
+            "invalid duration {text:?} ({e}): expected something like \"0s\" (off), \"30s\" or \"2m\""
+        ))),
+    }
 }
 
 /// Parses `90s`, `10m`, `1h30m`; the error says what a duration looks like.
@@ -480,6 +507,16 @@ impl Config {
 
     pub fn timeout(&self, env: &Environment) -> Duration {
         env.timeout.or(self.defaults.timeout).unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    /// The rollback's own timeout: the environment's, the defaults', or 10 minutes.
+    pub fn rollback_timeout(&self, env: &Environment) -> Duration {
+        env.rollback_timeout.or(self.defaults.rollback_timeout).unwrap_or(DEFAULT_ROLLBACK_TIMEOUT)
+    }
+
+    /// The bake period after COMPLETED: the environment's, the defaults', or 30 s.
+    pub fn bake(&self, env: &Environment) -> Duration {
+        env.bake.or(self.defaults.bake).unwrap_or(DEFAULT_BAKE)
     }
 
     pub fn max_task_failures(&self, env: &Environment) -> u32 {

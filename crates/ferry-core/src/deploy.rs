@@ -32,6 +32,10 @@ const COALESCE_MS: i64 = 300;
 /// Consecutive failed observations (after the SDK's own retries) before giving up on a watch.
 const MAX_OBSERVATION_ERRORS: u32 = 5;
 
+/// How often ferry looks at a baking deployment (ECS relaunches a crashed task within
+/// seconds; its failedTasks counter tells).
+const BAKE_POLL_MS: i64 = 2_000;
+
 /// How long ferry waits for ECS's circuit breaker to start the rollback it promised
 /// before rolling back itself. ECS creates the rollback deployment as it fails ours; when
 /// it cannot (no deployment ever COMPLETED to return to), none ever appears, and waiting
@@ -80,7 +84,13 @@ pub struct Request {
     /// Template variables known before the image is resolved (environment, vars, ...).
     pub variables: Variables,
     pub pin_digest: bool,
+    /// How long the deployment may take before ferry rolls it back.
     pub timeout: Duration,
+    /// How long the rollback may take, counted from its start (its own clock).
+    pub rollback_timeout: Duration,
+    /// How long to keep watching after ECS reports our deployment COMPLETED (zero: no
+    /// bake): a new task that fails in it fails the deploy, which is rolled back.
+    pub bake: Duration,
     pub max_task_failures: u32,
     pub trace: Trace,
     /// "deploy", "rollback" or "promote".
@@ -199,6 +209,8 @@ pub enum Phase {
     Locked,
     Registered,
     Updated,
+    /// Our deployment is COMPLETED; ferry watches the new tasks for the bake period.
+    Baking,
     RollingBack,
     Done,
 }
@@ -310,6 +322,8 @@ struct Active {
     tag_restore: Option<(String, String)>,
     /// While waiting for the circuit breaker's own rollback: when ferry stops waiting.
     ecs_rollback_deadline: Option<i64>,
+    /// Once our deployment is COMPLETED: when the bake period ends.
+    bake_until: Option<i64>,
     /// The new tasks' health as last read, when, and the progress it was read for.
     health: Option<TaskHealth>,
     health_read_at: Option<i64>,
@@ -332,7 +346,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
 
     /// Deploys every request; returns one report per request, in order.
     pub async fn deploy(&self, requests: &[Request]) -> Vec<ServiceReport> {
-        let (reports, locked) = self.deploy_holding_locks(requests, false).await;
+        // Several services: nothing changes unless every one passes preflight and gets its
+        // lock, so exit codes 4 and 7 keep meaning "nothing changed".
+        let (reports, locked) = self.deploy_holding_locks(requests, true).await;
         self.unlock(requests, &locked);
         reports
     }
@@ -553,6 +569,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 request.ecs_service, current.deployment_controller
             )));
         }
+        if let Some(reason) = crate::rolling::stuck_deployment_configuration(&current) {
+            return Err(Refusal::state(reason));
+        }
         let current_definition = self.ecs.describe_task_definition(&current.task_definition).await.map_err(Refusal::platform)?;
         report.from_task_definition = Some(current_definition.arn.clone());
         report.from_version = current_definition
@@ -569,6 +588,17 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 Some("ClientException") => Refusal::state(format!("task definition {revision} not found ({})", e.message)),
                 _ => Refusal::platform(e),
             })?;
+            // ECS refuses UpdateService to a deregistered revision (API reference,
+            // DeregisterTaskDefinition: an INACTIVE revision cannot start new tasks or be
+            // the target of a service update).
+            if target.definition.get("status").and_then(Value::as_str) == Some("INACTIVE") && target.arn != current.task_definition {
+                return Err(Refusal::state(format!(
+                    "{} was deregistered (INACTIVE): ECS cannot deploy it again. Deploy its version instead (`ferry deploy {} {}=VERSION`), which registers a new revision",
+                    short_task_definition(&target.arn),
+                    request.environment,
+                    request.service
+                )));
+            }
             if taskdef::family(&target.definition) != taskdef::family(&current_definition.definition) {
                 return Err(Refusal::input(format!(
                     "{} is not a revision of {}",
@@ -792,6 +822,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             earlier_deployments: prepared.current.deployments.iter().map(|d| d.id.clone()).collect(),
             tag_restore,
             ecs_rollback_deadline: None,
+            bake_until: None,
             health: None,
             health_read_at: None,
             health_read_for: None,
@@ -891,7 +922,12 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             self.emit(report, Event::EcsEvent { service: request.service.clone(), created_at, message });
         }
         let mut verdict = None;
-        if a.watch.failures_grew(&service)
+        // While baking, a task short of the desired count is worth a look too: ECS's
+        // failedTasks counter is the deployment's, and the circuit breaker stops counting
+        // once it is COMPLETED.
+        let short_while_baking = a.bake_until.is_some()
+            && a.watch.deployment_id.as_deref().and_then(|id| service.deployment(id)).is_some_and(|d| d.running < d.desired);
+        if (a.watch.failures_grew(&service) || short_while_baking)
             && let Some(id) = a.watch.deployment_id.clone()
         {
             match self.ecs.stopped_tasks(&request.cluster, &id).await {
@@ -906,6 +942,18 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                         self.emit(report, Event::TaskStopped { service: request.service.clone(), task: task.arn.clone(), reason });
                     }
                     verdict = a.watch.judge_stopped(&fresh).map(|(cause, reason)| Assessment::Failed { cause, reason, ecs_rollback: None });
+                    // While baking, one failure is enough: the deployment said it was done.
+                    if let (Some(until), None) = (a.bake_until, &verdict)
+                        && let Some(task) = fresh.iter().find(|t| crate::rolling::is_task_failure(t))
+                    {
+                        let baked = request.bake.as_millis() as i64 - (until - now).max(0);
+                        let reason = format!(
+                            "a new task failed {} after the deployment completed, during the bake period: {}",
+                            humantime::format_duration(Duration::from_secs((baked.max(0) / 1000) as u64)),
+                            stop_reason(task)
+                        );
+                        verdict = Some(Assessment::Failed { cause: FailureCause::TaskFailures, reason, ecs_rollback: None });
+                    }
                 }
                 Err(e) => tracing::debug!("cannot list stopped tasks: {e}"),
             }
@@ -946,6 +994,23 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 } else {
                     report.ecs_deployment_id = a.watch.deployment_id.clone().or(report.ecs_deployment_id.take());
                 }
+                false
+            }
+            Assessment::Succeeded(progress) if !a.rolling_back && !request.bake.is_zero() && a.bake_until.is_none_or(|t| now < t) => {
+                // COMPLETED, but done means stable: watch the new tasks for the bake period.
+                if a.bake_until.is_none() {
+                    a.bake_until = Some(now + request.bake.as_millis() as i64);
+                    report.ecs_deployment_id = a.watch.deployment_id.clone();
+                    self.emit(report, Event::Progress { service: request.service.clone(), rolling_back: false, progress });
+                    let message = format!(
+                        "deployment {} COMPLETED; baking for {} (a new task that fails now rolls it back)",
+                        a.watch.deployment_id.as_deref().unwrap_or("?"),
+                        humantime::format_duration(request.bake)
+                    );
+                    self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Baking, message });
+                }
+                let until = a.bake_until.unwrap_or(now);
+                a.next_poll = (now + BAKE_POLL_MS).min(until).max(now + 1);
                 false
             }
             Assessment::Succeeded(progress) => {
@@ -1156,7 +1221,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         watch.may_reactivate(a.earlier_deployments.iter().filter(|id| Some(*id) != failed.as_ref()).cloned());
         a.watch = watch;
         a.rolling_back = true;
-        a.deadline = now + request.timeout.as_millis() as i64;
+        a.deadline = now + request.rollback_timeout.as_millis() as i64;
         a.started = now;
         a.next_poll = now + 250;
         a.last_progress = None;

@@ -78,6 +78,10 @@ pub struct ServiceInfo {
     /// ECS, CODE_DEPLOY or EXTERNAL.
     pub deployment_controller: String,
     pub circuit_breaker_rollback: bool,
+    /// `deploymentConfiguration.minimumHealthyPercent` and `maximumPercent`, when reported
+    /// (ECS's defaults for a REPLICA service are 100 and 200).
+    pub minimum_healthy_percent: Option<i32>,
+    pub maximum_percent: Option<i32>,
     pub deployments: Vec<DeploymentInfo>,
     /// Newest first, as ECS lists them.
     pub events: Vec<ServiceEvent>,

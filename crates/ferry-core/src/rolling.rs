@@ -296,6 +296,40 @@ impl Watch {
     }
 }
 
+/// Whether ECS can replace a service's tasks at all under its deployment configuration,
+/// by the arithmetic ECS uses (ECS developer guide, "Deployment configuration"; API
+/// reference, `DeploymentConfiguration`): during a rolling deployment at most
+/// ⌊desired × maximumPercent / 100⌋ tasks may be RUNNING or PENDING, and at least
+/// ⌈desired × minimumHealthyPercent / 100⌉ must stay healthy. When the first is not above
+/// the desired count and the second not below it, ECS may neither start a new task nor stop
+/// an old one: the deployment can never progress. Returns why, naming the settings and the
+/// nearest values that work; None when it can progress (or nothing runs).
+pub fn stuck_deployment_configuration(service: &ServiceInfo) -> Option<String> {
+    let desired = i64::from(service.desired);
+    if desired <= 0 {
+        return None;
+    }
+    let min = i64::from(service.minimum_healthy_percent.unwrap_or(100));
+    let max = i64::from(service.maximum_percent.unwrap_or(200));
+    let most = desired * max / 100;
+    let least = (desired * min + 99) / 100;
+    if most > desired || least < desired {
+        return None;
+    }
+    // The smallest maximumPercent that allows one extra task, and the largest
+    // minimumHealthyPercent that allows one task to stop.
+    let max_needed = ((desired + 1) * 100 + desired - 1) / desired;
+    let min_allowed = (desired - 1) * 100 / desired;
+    Some(format!(
+        "service {} cannot be deployed: with desiredCount {desired}, minimumHealthyPercent {min} keeps at least {least} \
+         task{} running and maximumPercent {max} allows at most {most}, so ECS can neither start a new task nor stop an old \
+         one. Raise deploymentConfiguration.maximumPercent to at least {max_needed} or lower minimumHealthyPercent to at most \
+         {min_allowed} (in Terraform: deployment_maximum_percent / deployment_minimum_healthy_percent)",
+        service.name,
+        if least == 1 { "" } else { "s" },
+    ))
+}
+
 /// How long to wait before the next look: fast at the start (most failures show early) and
 /// near completion (so the tool returns soon after ECS finishes), backing off in between
 /// so a slow rollout of a big service does not spend the account's API budget.
@@ -558,6 +592,29 @@ mod tests {
         let (cause, reason) = w.judge_stopped(&[stopped("c2", "Essential container in task exited", Some(2))]).expect("third failure");
         assert_eq!(cause, FailureCause::TaskFailures);
         assert!(reason.starts_with("3 tasks"), "{reason}");
+    }
+
+    #[test]
+    fn settings_that_cannot_make_progress_are_named_with_what_would_work() {
+        let with = |desired: i32, min: i32, max: i32| ServiceInfo {
+            name: "web".into(),
+            desired,
+            minimum_healthy_percent: Some(min),
+            maximum_percent: Some(max),
+            ..ServiceInfo::default()
+        };
+        // The issue's example: 2 tasks, 100 % / 134 %: at most 2, at least 2.
+        let reason = stuck_deployment_configuration(&with(2, 100, 134)).expect("stuck");
+        assert!(reason.contains("minimumHealthyPercent 100") && reason.contains("maximumPercent 134"), "{reason}");
+        assert!(reason.contains("at least 150") && reason.contains("at most 50"), "{reason}");
+        let reason = stuck_deployment_configuration(&with(1, 100, 100)).expect("stuck");
+        assert!(reason.contains("at least 200") && reason.contains("at most 0"), "{reason}");
+        assert_eq!(stuck_deployment_configuration(&with(2, 100, 150)), None);
+        assert_eq!(stuck_deployment_configuration(&with(2, 50, 100)), None);
+        assert_eq!(stuck_deployment_configuration(&with(4, 75, 100)), None, "one task may stop first");
+        assert_eq!(stuck_deployment_configuration(&with(0, 100, 100)), None, "nothing to replace");
+        let defaults = ServiceInfo { name: "web".into(), desired: 3, ..ServiceInfo::default() };
+        assert_eq!(stuck_deployment_configuration(&defaults), None, "ECS's defaults, 100 / 200");
     }
 
     #[test]

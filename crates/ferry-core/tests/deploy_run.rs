@@ -88,6 +88,10 @@ enum Rollout {
     /// in the same observation); ECS's rollback deployment, on the previous revision,
     /// appears `rollback_delay` looks later (if the service has circuit-breaker rollback).
     CircuitBreaker { after: u32, rollback_delay: u32, event: Option<&'static str> },
+    /// COMPLETED on look `complete_after`; on look `fail_after` one of its tasks crashes
+    /// (failedTasks + 1, a task short) and ECS starts a replacement: a version that fails
+    /// a few seconds after its deployment is done.
+    CompleteThenCrash { complete_after: u32, fail_after: u32 },
     /// Someone else's deployment (another revision) becomes PRIMARY on the K-th look.
     ReplacedAfter(u32),
     /// From the `after`-th look on, one task of the deployment stops per look, as listed;
@@ -319,6 +323,33 @@ impl EcsState {
                     }
                 }
                 Rollout::Never => {}
+                Rollout::CompleteThenCrash { complete_after, fail_after } => {
+                    if looks == complete_after {
+                        svc.complete(&id, now);
+                        // Keep following the script after COMPLETED.
+                        if let Some(t) = svc.tracked.iter_mut().find(|t| t.id == id) {
+                            t.over = false;
+                        }
+                    }
+                    if looks == fail_after {
+                        let n = svc.stopped.len() + 1;
+                        let name = svc.info.name.clone();
+                        let d = svc.deployment_mut(&id);
+                        d.failed_tasks += 1;
+                        d.running -= 1;
+                        let td = d.task_definition.clone();
+                        svc.info.running -= 1;
+                        svc.stopped.push(StoppedTask {
+                            arn: format!("arn:aws:ecs:eu-west-1:123456789012:task/{CLUSTER}/{name}-late-{n}"),
+                            task_definition: td,
+                            started_by: Some(id.clone()),
+                            stop_code: Some("EssentialContainerExited".into()),
+                            stopped_reason: Some("Essential container in task exited".into()),
+                            containers: vec![StoppedContainer { name: "web".into(), exit_code: Some(139), reason: None, health_status: None }],
+                            stopped_at: now,
+                        });
+                    }
+                }
                 Rollout::CircuitBreaker { after, rollback_delay, event } => {
                     if looks == after {
                         let d = svc.deployment_mut(&id);
@@ -452,6 +483,8 @@ impl FakeEcs {
             pending: 0,
             deployment_controller: "ECS".into(),
             circuit_breaker_rollback: script.circuit_breaker_rollback,
+            minimum_healthy_percent: Some(100),
+            maximum_percent: Some(200),
             deployments: vec![deployment],
             events: vec![ServiceEvent {
                 id: format!("{name}-event-0"),
@@ -819,6 +852,8 @@ fn request(service: &str, version: &str) -> Request {
         },
         pin_digest: false,
         timeout: TEN_MINUTES,
+        rollback_timeout: Duration::from_secs(600),
+        bake: Duration::ZERO,
         max_task_failures: 3,
         trace: Trace {
             deployment_id: format!("fd-{service}"),
@@ -1277,6 +1312,125 @@ fn a_failure_reason_quotes_a_real_failure_not_a_scale_in() {
     let reason = report.reason.unwrap_or_default();
     assert!(reason.contains("3 tasks") && reason.contains("exited with code 3"), "{reason}");
     assert!(!reason.contains("Scaling activity"), "{reason}");
+}
+
+#[test]
+fn done_means_stable_a_task_that_crashes_after_completed_fails_the_bake_and_rolls_back() {
+    // COMPLETED on the 2nd look, a task crashes on the 5th (a few seconds later): with a
+    // 30 s bake the deploy is not "deployed"; ferry rolls back with UpdateService (nothing
+    // is in progress for StopServiceDeployment to stop).
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteThenCrash { complete_after: 2, fail_after: 5 }));
+    let mut req = request("web", "1.1.0");
+    req.bake = Duration::from_secs(30);
+    let report = world.deploy_one(req);
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::TaskFailures));
+    let reason = report.reason.clone().unwrap_or_default();
+    assert!(reason.contains("after the deployment completed") && reason.contains("exited with code 139"), "{reason}");
+    let updates = world.ecs.calls_of("update_service");
+    assert_eq!(updates.len(), 2, "the deploy, then ferry's rollback");
+    assert_eq!(updates[1].args[2], td_arn("web", 1));
+    let baking = world.observer.events().iter().any(|e| matches!(e, Event::Phase { phase: Phase::Baking, .. }));
+    assert!(baking, "the bake is announced");
+}
+
+#[test]
+fn a_deploy_that_stays_healthy_through_the_bake_succeeds_after_it() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(2)));
+    let started = world.clock.now_ms();
+    let mut req = request("web", "1.1.0");
+    req.bake = Duration::from_secs(30);
+    let report = world.deploy_one(req);
+
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    let took = report.finished_at.unwrap_or_default() - started;
+    assert!((30_000..40_000).contains(&took), "done after the bake, not before nor long after: {took} ms");
+}
+
+#[test]
+fn the_rollback_has_its_own_clock_not_what_is_left_of_the_deploys_timeout() {
+    // The deploy times out after 1 minute; ECS's rollback then takes 5 minutes, well within
+    // the rollback's own 15. It used to inherit the deploy's 1 minute and end "needs a
+    // person" (exit 6) while ECS went on to finish it.
+    let script = Script::new(Rollout::Never).rollback(Rollout::CompleteAt { all_running_ms: 240_000, completed_ms: 300_000 });
+    let world = World::new().with_service("web", script);
+    let mut req = request("web", "1.1.0");
+    req.timeout = Duration::from_secs(60);
+    req.rollback_timeout = Duration::from_secs(900);
+    let report = world.deploy_one(req);
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::Timeout));
+    assert_eq!(report.exit_kind(), ExitKind::FailedRolledBack);
+}
+
+#[test]
+fn settings_that_cannot_make_progress_are_refused_before_any_change() {
+    // desiredCount 2, minimumHealthyPercent 100, maximumPercent 134: ECS may neither start
+    // nor stop a task. Found only after two timeouts before; now preflight names it.
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(2)));
+    world.ecs.with_service("web", |s| s.info.maximum_percent = Some(134));
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::Refused, "{:?}", report.reason);
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused);
+    let reason = report.reason.unwrap_or_default();
+    assert!(reason.contains("maximumPercent 134") && reason.contains("at least 150"), "{reason}");
+    assert_nothing_changed(&world);
+}
+
+#[test]
+fn a_rollback_to_a_deregistered_revision_is_refused_before_any_change() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(2)));
+    {
+        let mut state = world.ecs.state();
+        let arn = td_arn("web", 5);
+        let mut info = state.task_definitions[&td_arn("web", 1)].clone();
+        info.arn = arn.clone();
+        info.revision = 5;
+        info.definition["taskDefinitionArn"] = json!(arn);
+        info.definition["revision"] = json!(5);
+        info.definition["status"] = json!("INACTIVE");
+        state.task_definitions.insert(arn, info);
+    }
+    let mut req = request("web", "1.0.0");
+    req.kind = "rollback";
+    req.source = Source::Revision(td_arn("web", 5));
+    let report = world.deploy_one(req);
+
+    assert_eq!(report.outcome, Outcome::Refused, "{:?}", report.reason);
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused);
+    let reason = report.reason.unwrap_or_default();
+    assert!(reason.contains("web:5 was deregistered (INACTIVE)") && reason.contains("ferry deploy prod web=VERSION"), "{reason}");
+    assert_nothing_changed(&world);
+}
+
+#[test]
+fn a_deploy_of_several_services_changes_none_when_one_fails_preflight() {
+    // `ferry deploy dev web=9.9.9 worker=1.1.0` used to deploy worker and exit 4, the code
+    // that promises nothing changed.
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(2))).with_service("worker", Script::new(Rollout::CompleteAfter(2)));
+    let reports = world.deploy(&[request("web", "9.9.9"), request("worker", "1.1.0")]);
+
+    assert_eq!(reports[0].outcome, Outcome::Refused, "{:?}", reports[0].reason);
+    assert_eq!(reports[1].outcome, Outcome::Refused, "{:?}", reports[1].reason);
+    assert!(reports[1].reason.as_deref().is_some_and(|r| r.contains("web could not start")), "{:?}", reports[1].reason);
+    assert!(world.ecs.mutations().is_empty(), "{:?}", world.ecs.mutations());
+    assert_eq!(world.locks.holder("prod", "worker"), None, "the lock taken is released");
+}
+
+#[test]
+fn a_deploy_of_several_services_changes_none_when_one_lock_is_held() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(2))).with_service("worker", Script::new(Rollout::CompleteAfter(2)));
+    world.locks.hold("prod", "web", "fd-other");
+    let reports = world.deploy(&[request("web", "1.1.0"), request("worker", "1.1.0")]);
+
+    assert_eq!(reports[0].outcome, Outcome::LockHeld);
+    assert_eq!(reports[1].outcome, Outcome::Refused, "{:?}", reports[1].reason);
+    assert!(world.ecs.mutations().is_empty(), "{:?}", world.ecs.mutations());
+    assert_eq!(world.locks.holder("prod", "web").as_deref(), Some("fd-other"));
+    assert_eq!(world.locks.holder("prod", "worker"), None);
 }
 
 #[test]

@@ -193,6 +193,7 @@ fn phase_word(phase: Phase) -> String {
         Phase::Locked => "locked",
         Phase::Registered => "registered",
         Phase::Updated => "deploying",
+        Phase::Baking => "baking",
         Phase::RollingBack => "rolling back",
         Phase::Done => "done",
     }

@@ -253,6 +253,8 @@ pub fn request(
         variables,
         pin_digest: config.pin_digest(env, service),
         timeout: timeout.unwrap_or_else(|| config.timeout(env)),
+        rollback_timeout: config.rollback_timeout(env),
+        bake: config.bake(env),
         max_task_failures: config.max_task_failures(env),
         trace,
         kind: "deploy",

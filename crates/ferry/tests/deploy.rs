@@ -148,6 +148,34 @@ async fn a_version_that_never_becomes_healthy_times_out_and_ferry_rolls_it_back(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn done_means_stable_a_version_that_crashes_seconds_after_completed_is_rolled_back() {
+    // 2.0.0-flaky turns healthy, its deployment reaches COMPLETED, then each task exits
+    // 6 s after it started. ferry used to say "deployed" (exit 0); the bake catches it.
+    let world = World::new("bake = \"30s\"\nmax_task_failures = 50", &["web"]).await;
+    let before = world.create_service("web", 2, "1.0.0", false).await;
+
+    let output = world.ferry(&["deploy", "test", "web=2.0.0-flaky", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let report = &result_of(&output)["services"][0];
+    assert_eq!(report["outcome"], "failed_rolled_back", "{report}");
+    let reason = report["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("exited with code 3"), "the crash is quoted: {reason}");
+    assert!(events_of(&output).iter().any(|e| e["event"] == "phase" && e["phase"] == "baking"), "the bake is announced");
+    assert_eq!(world.service("web").await.task_definition(), Some(before.as_str()), "back on the previous revision");
+    assert_eq!(world.ledger_records()[0].outcome, ferry_store::Outcome::FailedRolledBack);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_that_stays_healthy_through_the_bake_succeeds() {
+    let world = World::new("bake = \"3s\"", &["web"]).await;
+    world.create_service("web", 1, "1.0.0", false).await;
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(events_of(&output).iter().any(|e| e["event"] == "phase" && e["phase"] == "baking"));
+    assert_eq!(world.answering_versions("web").await, vec!["1.1.0"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_image_is_refused_in_preflight_and_changes_nothing() {
     let world = World::new("", &["web"]).await;
     let before = world.create_service("web", 1, "1.0.0", true).await;

@@ -35,7 +35,7 @@ pub struct World {
 
 /// The sample app's template: the version decides how it behaves, so one template serves
 /// every scenario (`-crash` exits at start, `-unhealthy` fails its health check, `-slow`
-/// starts after 1.5 s).
+/// starts after 1.5 s, `-flaky` runs healthy, then exits 6 s after it started).
 pub fn template() -> String {
     let exe = serde_json::to_string(ferry_bin()).unwrap();
     format!(
@@ -53,7 +53,8 @@ pub fn template() -> String {
       {{"name": "VERSION", "value": "{{{{ version }}}}"}},
       {{"name": "SAMPLE_FAIL_AT_START", "value": "{{{{ '1' if '-crash' in version else '' }}}}"}},
       {{"name": "SAMPLE_FAIL_HEALTH", "value": "{{{{ '1' if '-unhealthy' in version else '' }}}}"}},
-      {{"name": "SAMPLE_START_DELAY_MS", "value": "{{{{ '1500' if '-slow' in version else '0' }}}}"}}
+      {{"name": "SAMPLE_START_DELAY_MS", "value": "{{{{ '1500' if '-slow' in version else '0' }}}}"}},
+      {{"name": "SAMPLE_CRASH_AFTER", "value": "{{{{ '6' if '-flaky' in version else '' }}}}"}}
     ],
     "healthCheck": {{"command": ["CMD", {exe}, "sample-app", "--check"], "interval": 1, "timeout": 2, "retries": 2}},
     "stopTimeout": 2
@@ -79,7 +80,7 @@ pub const SLEEPER: &str = r#"{
 }
 "#;
 
-pub const VERSIONS: &[&str] = &["1.0.0", "1.1.0", "1.1.0-slow", "2.0.0-crash", "2.0.0-unhealthy"];
+pub const VERSIONS: &[&str] = &["1.0.0", "1.1.0", "1.1.0-slow", "2.0.0-crash", "2.0.0-unhealthy", "2.0.0-flaky"];
 
 impl World {
     /// Starts ferry local, pushes the sample image's versions, creates the cluster, and
@@ -111,8 +112,10 @@ impl World {
     }
 
     pub fn write_config(&self, env_extra: &str, services: &[&str]) {
+        // No bake unless a test asks for one: most tests are about what comes before it.
+        let bake = if env_extra.contains("bake") { "" } else { "bake = \"0s\"\n" };
         let mut config = format!(
-            "[environments.test]\nregion = \"{REGION}\"\ncluster = \"{CLUSTER}\"\nendpoint_url = \"{}\"\ncredentials = \"ferry-local\"\n{env_extra}\n",
+            "[environments.test]\nregion = \"{REGION}\"\ncluster = \"{CLUSTER}\"\nendpoint_url = \"{}\"\ncredentials = \"ferry-local\"\n{bake}{env_extra}\n",
             self.server.endpoint()
         );
         for service in services {
