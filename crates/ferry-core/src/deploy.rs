@@ -197,6 +197,9 @@ impl ServiceReport {
         if self.outcome == Outcome::Refused && self.invalid_input {
             return ExitKind::InvalidInput;
         }
+        if self.outcome == Outcome::Error && self.cause == Some(FailureCause::Ledger) {
+            return ExitKind::Ledger;
+        }
         self.outcome.exit_kind()
     }
 }
@@ -400,7 +403,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 return false;
             }
             Err(LockRefusal::Error(message)) => {
-                self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(format!("cannot lock: {message}")));
+                self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(format!("cannot lock in the ledger: {message}")));
                 return false;
             }
         }

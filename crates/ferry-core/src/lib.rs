@@ -34,6 +34,8 @@ pub enum ExitKind {
     RollbackFailed,
     /// Another deploy of the same service holds the lock.
     LockHeld,
+    /// The ledger (history, locks, releases) could not be read or written.
+    Ledger,
     /// Stopped by Ctrl-C (SIGINT); whatever ECS was doing carries on.
     Interrupted,
 }
@@ -49,6 +51,7 @@ impl ExitKind {
             ExitKind::FailedRolledBack => 5,
             ExitKind::RollbackFailed => 6,
             ExitKind::LockHeld => 7,
+            ExitKind::Ledger => 8,
             ExitKind::Interrupted => 130,
         }
     }
@@ -64,9 +67,10 @@ impl ExitKind {
                 ExitKind::InvalidInput => 3,
                 ExitKind::FailedRolledBack => 4,
                 ExitKind::Platform => 5,
-                ExitKind::Internal => 6,
-                ExitKind::RollbackFailed => 7,
-                ExitKind::Interrupted => 8,
+                ExitKind::Ledger => 6,
+                ExitKind::Internal => 7,
+                ExitKind::RollbackFailed => 8,
+                ExitKind::Interrupted => 9,
             }
         }
         if rank(other) > rank(self) { other } else { self }

@@ -40,6 +40,8 @@ pub enum FailureCause {
     Timeout,
     /// A platform call failed in a way retries did not absorb.
     Platform,
+    /// The ledger could not take or keep the lock, or record the deploy.
+    Ledger,
 }
 
 /// Where a rollout stands, for the progress line.

@@ -9,9 +9,17 @@ use crate::project;
 
 pub fn run(global: &GlobalArgs, args: HistoryArgs) -> Result<(), Failure> {
     let printer = Printer::new(global);
+    // An environment the project does not define is a typo, not an empty history.
+    if let Some(env) = &args.environment
+        && let Ok(config) = project::load_config(global)
+        && !config.environments.contains_key(env)
+    {
+        let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+        return Err(Failure::input(format!("no environment {env:?} in {} (known: {})", global.config.display(), known.join(", "))));
+    }
     let ledger = project::open_ledger(global)?;
     let filter = HistoryFilter { environment: args.environment.clone(), service: args.service.clone(), limit: args.limit };
-    let records = ledger.history(&filter).map_err(|e| Failure::internal(e.to_string()))?;
+    let records = ledger.history(&filter).map_err(|e| Failure::ledger(e.to_string()))?;
     if printer.json() {
         printer.json_line(&serde_json::json!({"type": "result", "command": "history", "deployments": records}));
         return Ok(());

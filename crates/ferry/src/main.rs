@@ -44,6 +44,10 @@ impl Failure {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ExitKind::Internal, message)
     }
+    /// The ledger could not be opened, read or written (exit 8).
+    pub fn ledger(message: impl Into<String>) -> Self {
+        Self::new(ExitKind::Ledger, message)
+    }
 }
 
 fn main() {

@@ -32,7 +32,7 @@ pub fn load_config(global: &GlobalArgs) -> Result<Config, Failure> {
 
 pub fn open_ledger(global: &GlobalArgs) -> Result<Arc<Ledger>, Failure> {
     let path = global.ledger.clone().unwrap_or_else(Ledger::default_path);
-    Ledger::open(&path).map(Arc::new).map_err(|e| Failure::internal(format!("cannot open the ledger: {e}")))
+    Ledger::open(&path).map(Arc::new).map_err(|e| Failure::ledger(format!("cannot open the ledger {}: {e}", path.display())))
 }
 
 /// An environment's clients.

@@ -73,7 +73,7 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
         .entries
         .iter()
         .map(|e| {
-            let since = ledger.healthy_since(&args.from, &e.service, &e.digest).map_err(|err| Failure::internal(err.to_string()))?;
+            let since = ledger.healthy_since(&args.from, &e.service, &e.digest).map_err(|err| Failure::ledger(err.to_string()))?;
             Ok(Candidate { service: e.service.clone(), digest: e.digest.clone(), healthy_since: since })
         })
         .collect::<Result<_, Failure>>()?;
@@ -170,7 +170,7 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
 pub fn store_failure(e: ferry_store::StoreError) -> Failure {
     match e {
         ferry_store::StoreError::Invalid(message) => Failure::new(ExitKind::PreflightRefused, message),
-        other => Failure::internal(other.to_string()),
+        other => Failure::ledger(other.to_string()),
     }
 }
 

@@ -126,7 +126,7 @@ pub async fn run(global: &GlobalArgs, command: ReleaseCommand) -> Result<(), Fai
             show(&printer, &ledger, &release)
         }
         ReleaseCommand::List { limit } => {
-            let releases = ledger.releases(limit).map_err(|e| Failure::internal(e.to_string()))?;
+            let releases = ledger.releases(limit).map_err(|e| Failure::ledger(e.to_string()))?;
             if printer.json() {
                 printer.json_line(&serde_json::json!({"type": "result", "command": "release list", "releases": releases}));
                 return Ok(());
@@ -153,7 +153,7 @@ pub async fn run(global: &GlobalArgs, command: ReleaseCommand) -> Result<(), Fai
         }
         ReleaseCommand::Reject { id, reason } => {
             let release = find(&ledger, &id)?;
-            let release = ledger.reject_release(&release.id, &project::who(), &reason, now_ms()).map_err(|e| Failure::internal(e.to_string()))?;
+            let release = ledger.reject_release(&release.id, &project::who(), &reason, now_ms()).map_err(|e| Failure::ledger(e.to_string()))?;
             show(&printer, &ledger, &release)
         }
     }
@@ -164,13 +164,13 @@ pub fn find(ledger: &Ledger, id: &str) -> Result<Release, Failure> {
         .release(id)
         .map_err(|e| match e {
             ferry_store::StoreError::Invalid(message) => Failure::input(message),
-            other => Failure::internal(other.to_string()),
+            other => Failure::ledger(other.to_string()),
         })?
         .ok_or_else(|| Failure::input(format!("no release {id} in {}", ledger.path().display())))
 }
 
 fn show(printer: &Printer, ledger: &Ledger, release: &Release) -> Result<(), Failure> {
-    let promotions = ledger.promotions(Some(&release.id), 20).map_err(|e| Failure::internal(e.to_string()))?;
+    let promotions = ledger.promotions(Some(&release.id), 20).map_err(|e| Failure::ledger(e.to_string()))?;
     if printer.json() {
         printer.json_line(&serde_json::json!({"type": "result", "command": "release", "release": release, "promotions": promotions}));
         return Ok(());

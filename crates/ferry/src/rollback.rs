@@ -111,7 +111,7 @@ async fn env_tag_target(
         .digest;
     let (digest, version, how) = match &args.to {
         Some(to) => {
-            let recorded = ledger.succeeded_with_version(&args.environment, &args.service, to).map_err(|e| Failure::internal(e.to_string()))?;
+            let recorded = ledger.succeeded_with_version(&args.environment, &args.service, to).map_err(|e| Failure::ledger(e.to_string()))?;
             match recorded.and_then(|r| r.to_digest) {
                 Some(digest) => (digest, Some(to.clone()), format!("--to {to}, from the ledger")),
                 None => {
@@ -151,7 +151,7 @@ async fn resolve_to(connected: &Connected, ledger: &ferry_store::Ledger, args: &
     {
         return Ok(to.to_string());
     }
-    if let Some(record) = ledger.succeeded_with_version(&args.environment, &args.service, to).map_err(|e| Failure::internal(e.to_string()))?
+    if let Some(record) = ledger.succeeded_with_version(&args.environment, &args.service, to).map_err(|e| Failure::ledger(e.to_string()))?
         && let Some(td) = record.to_task_definition
     {
         return Ok(td);
@@ -181,7 +181,7 @@ fn previous_good(history: &[ferry_store::DeploymentRecord], is_current: impl Fn(
 
 fn recent_history(ledger: &ferry_store::Ledger, args: &RollbackArgs) -> Result<Vec<ferry_store::DeploymentRecord>, Failure> {
     let filter = ferry_store::HistoryFilter { environment: Some(args.environment.clone()), service: Some(args.service.clone()), limit: 500 };
-    ledger.history(&filter).map_err(|e| Failure::internal(e.to_string()))
+    ledger.history(&filter).map_err(|e| Failure::ledger(e.to_string()))
 }
 
 async fn by_tags(connected: &Connected, running: &TaskDefinitionInfo, wanted: impl Fn(&TaskDefinitionInfo) -> bool) -> Result<Option<String>, Failure> {

@@ -22,6 +22,9 @@ struct Row {
     rollout_state: Option<String>,
     running: i32,
     desired: i32,
+    /// Tasks of the current (PRIMARY) deployment that failed: ECS's `failedTasks`. A
+    /// COMPLETED deployment whose tasks keep failing shows here.
+    failed_tasks: i32,
     deployed_at: Option<String>,
     deployed_by: Option<String>,
     deployment: Option<String>,
@@ -67,6 +70,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
                             if let Some(primary) = info.primary() {
                                 row.rollout_state = primary.rollout_state.clone();
                                 row.deployment = Some(primary.id.clone());
+                                row.failed_tasks = primary.failed_tasks;
                             }
                             match connected.ecs.describe_task_definition(&info.task_definition).await {
                                 Ok(td) => {
@@ -93,9 +97,17 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
         }
     }
     let releases = environment_releases(&config, &environments, &rows);
+    // A row that could not be read is a failure to report, not a status: exit 3 after
+    // printing what could be read (CI must not take a blind status for a good one).
+    let errors = rows.iter().filter(|r| r.error.is_some()).count();
+    let outcome = if errors == 0 {
+        Ok(())
+    } else {
+        Err(Failure::platform(format!("{errors} of {} services could not be read (see the table)", rows.len())))
+    };
     if printer.json() {
         printer.json_line(&serde_json::json!({"type": "result", "command": "status", "services": rows, "environments": releases}));
-        return Ok(());
+        return outcome;
     }
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let table_rows: Vec<Vec<String>> = rows
@@ -108,7 +120,11 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
                 r.digest.as_deref().map(short_digest).unwrap_or_else(|| "-".into()),
                 r.task_definition.as_deref().map(short_task_definition).unwrap_or("-").to_string(),
                 dash(&r.rollout_state),
-                if r.error.is_some() { "-".into() } else { format!("{}/{}", r.running, r.desired) },
+                match (&r.error, r.failed_tasks) {
+                    (Some(_), _) => "-".into(),
+                    (None, 0) => format!("{}/{}", r.running, r.desired),
+                    (None, failed) => format!("{}/{} ({failed} failed)", r.running, r.desired),
+                },
                 dash(&r.deployed_at),
                 dash(&r.deployed_by),
                 r.error.clone().unwrap_or_default(),
@@ -131,7 +147,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
         printer.out("");
         printer.out(&table(&["ENVIRONMENT", "RELEASE", ""], &rows));
     }
-    Ok(())
+    outcome
 }
 
 /// The release running in an environment, and how it differs from the one it is promoted from.
