@@ -104,7 +104,7 @@ fn carry_on(dir: &Path) {
 
 async fn scenario(global: &GlobalArgs, endpoint: &str, dir: &Path, with_failure: bool) -> Result<(), Failure> {
     let clients = Clients::new(&Target::local(endpoint, ACCOUNT, REGION)).await;
-    let exe = std::env::current_exe().map_err(|e| Failure::platform(format!("cannot find the ferry binary: {e}")))?;
+    let exe = crate::local::ferry_exe()?;
     let exe = exe.to_string_lossy().to_string();
 
     println!("\nstep 0: what Terraform owns: ECR repository {REPOSITORY} with images, cluster {CLUSTER}, service {SERVICE} (2 tasks, placeholder image)");

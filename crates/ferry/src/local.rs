@@ -33,6 +33,19 @@ pub fn state_dir(arg: &StateDirArg) -> Result<PathBuf, Failure> {
     default_state_dir().ok_or_else(|| Failure::input("cannot find a state directory: set --state-dir, XDG_STATE_HOME or HOME"))
 }
 
+/// This ferry binary's path, for task definitions and the detached `up`. When the file was
+/// replaced while ferry ran (a rebuild, an upgrade), Linux names the old one
+/// `PATH (deleted)`: the new file at PATH is the one to run.
+pub fn ferry_exe() -> Result<PathBuf, Failure> {
+    let exe = std::env::current_exe().map_err(|e| Failure::platform(format!("cannot find the ferry binary: {e}")))?;
+    if let Some(live) = exe.to_str().and_then(|p| p.strip_suffix(" (deleted)")).map(PathBuf::from)
+        && live.is_file()
+    {
+        return Ok(live);
+    }
+    Ok(exe)
+}
+
 fn default_state_dir() -> Option<PathBuf> {
     instances::ferry_state_home().map(|home| home.join("local"))
 }

@@ -151,17 +151,24 @@ fn read_record(path: &Path) -> Option<Record> {
     serde_json::from_str(&text).ok()
 }
 
-/// Does a process with this pid exist (ours or another user's)?
+/// Does a process with this pid exist (ours or another user's)? A zombie (exited, not yet
+/// reaped by its parent) does not count.
 pub fn pid_exists(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else { return false };
-    if pid <= 0 {
+    let Ok(signed) = i32::try_from(pid) else { return false };
+    if signed <= 0 {
         return false;
     }
     // SAFETY: signal 0 sends nothing; it only checks that the process exists.
-    if unsafe { libc::kill(pid, 0) } == 0 {
-        return true;
-    }
-    std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let exists = unsafe { libc::kill(signed, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    exists && !is_zombie(pid)
+}
+
+/// `/proc/PID/stat`'s state is `Z`. False where the system does not say.
+fn is_zombie(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // "PID (COMMAND) STATE ...": the command may hold spaces and parentheses.
+    stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
 }
 
 /// Asks the endpoint's `/_ferry/status` for its pid.

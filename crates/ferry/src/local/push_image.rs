@@ -74,7 +74,7 @@ pub async fn run(global: &GlobalArgs, args: PushImageArgs) -> Result<(), Failure
             let what = if pushed.unchanged { "already there" } else { "pushed" };
             println!("{what}: {} → {}", pushed.image, pushed.digest);
             println!("  into {which}");
-            let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "ferry".into());
+            let exe = super::ferry_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "ferry".into());
             println!("ferry local runs no containers: a task runs its container definition's entryPoint + command");
             println!("as a process, and only checks that the image exists. To run ferry's sample HTTP app from it:");
             println!(

@@ -78,7 +78,7 @@ async fn up_detached(port: u16, dir: &Path) -> Result<(), Failure> {
     std::fs::create_dir_all(dir).map_err(|e| Failure::platform(format!("cannot create {}: {e}", dir.display())))?;
     let dir = instances::absolute(dir);
     let _ = std::fs::remove_file(dir.join(instances::PID_FILE));
-    let exe = std::env::current_exe().map_err(|e| Failure::platform(format!("cannot find the ferry binary: {e}")))?;
+    let exe = super::ferry_exe()?;
     let log_path = dir.join(LOG_FILE);
     let log = std::fs::File::create(&log_path)
         .map_err(|e| Failure::platform(format!("cannot write {}: {e}", log_path.display())))?;
