@@ -213,6 +213,7 @@ cluster = "{CLUSTER}"
 endpoint_url = "{endpoint}"
 credentials = "ferry-local"
 timeout = "2m"
+bake = "3s"              # keep watching 3 s after COMPLETED (30 s unless set): the demo stays short
 max_task_failures = 2
 
 [services.{SERVICE}]
