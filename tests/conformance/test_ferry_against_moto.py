@@ -231,7 +231,7 @@ def make_world(moto, proxy: Proxy, ferry_bin: str) -> World:
     directory = Path(tempfile.mkdtemp(prefix="ferry-vs-moto."))
     (directory / "ferry.toml").write_text(
         f'[environments.moto]\nregion = "{REGION}"\ncluster = "{cluster}"\nendpoint_url = "{proxy.url}"\n'
-        f'credentials = "ferry-local"\naccount = "{MOTO_ACCOUNT}"\ntimeout = "{TIMEOUT}"\nbake = "0s"\n'
+        f'credentials = "ferry-local"\naccount = "{MOTO_ACCOUNT}"\ntimeout = "{TIMEOUT}"\nrollback_timeout = "{TIMEOUT}"\nbake = "0s"\n'
         f'vars = {{ family = "{family}" }}\n\n'
         f'[services.{service}]\nrepository = "{repository}"\ncontainer = "app"\ntemplate = "web.json"\n'
     )

@@ -548,7 +548,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         }
         let cluster = snapshot.clusters.get(&request.cluster).cloned().unwrap_or(Ok(None)).map_err(Refusal::platform)?;
         match cluster {
-            None => return Err(Refusal::state(format!("cluster {} not found", request.cluster))),
+            None => return Err(Refusal::state(format!("cluster {} not found ({})", request.cluster, request.variables.ecs_location()))),
             Some(c) if c.status != "ACTIVE" => {
                 return Err(Refusal::state(format!("cluster {} is {}, not ACTIVE", request.cluster, c.status)));
             }
@@ -561,7 +561,12 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             .unwrap_or(Ok(None))
             .map_err(Refusal::platform)?;
         let Some(current) = current else {
-            return Err(Refusal::state(format!("service {} not found in cluster {}", request.ecs_service, request.cluster)));
+            return Err(Refusal::state(format!(
+                "service {} not found in cluster {} ({})",
+                request.ecs_service,
+                request.cluster,
+                request.variables.ecs_location()
+            )));
         };
         if current.status != "ACTIVE" {
             return Err(Refusal::state(format!("service {} is {}, not ACTIVE", request.ecs_service, current.status)));
@@ -588,7 +593,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         if let Source::Revision(revision) = &request.source {
             let target = self.ecs.describe_task_definition(revision).await.map_err(|e| match e.code.as_deref() {
                 // ECS's answer for a revision that does not exist.
-                Some("ClientException") => Refusal::state(format!("task definition {revision} not found ({})", e.message)),
+                Some("ClientException") => {
+                    Refusal::state(format!("task definition {revision} not found ({}; {})", e.message, request.variables.ecs_location()))
+                }
                 _ => Refusal::platform(e),
             })?;
             // ECS refuses UpdateService to a deregistered revision (API reference,
@@ -620,7 +627,11 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         let version = request.version.clone().unwrap_or_default();
         // A repository that does not exist is the platform's state, not a failed call.
         let registry_refusal = |e: PlatformError| {
-            if e.code.as_deref() == Some("RepositoryNotFoundException") { Refusal::state(e.message) } else { Refusal::platform(e) }
+            if e.code.as_deref() == Some("RepositoryNotFoundException") {
+                Refusal::state(format!("{} ({})", e.message, request.variables.registry_location()))
+            } else {
+                Refusal::platform(e)
+            }
         };
         let image = match &request.digest {
             Some(digest) => self
@@ -628,13 +639,17 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 .resolve_digest(&request.repository, digest)
                 .await
                 .map_err(registry_refusal)?
-                .ok_or_else(|| Refusal::state(format!("image {}@{digest} not found in the registry", request.repository)))?,
+                .ok_or_else(|| {
+                    Refusal::state(format!("image {}@{digest} not found in the registry ({})", request.repository, request.variables.registry_location()))
+                })?,
             None => self
                 .registry
                 .resolve(&request.repository, &version)
                 .await
                 .map_err(registry_refusal)?
-                .ok_or_else(|| Refusal::state(format!("image {}:{version} not found in the registry", request.repository)))?,
+                .ok_or_else(|| {
+                    Refusal::state(format!("image {}:{version} not found in the registry ({})", request.repository, request.variables.registry_location()))
+                })?,
         };
         if request.strategy == Strategy::EnvTag {
             return self.prepare_env_tag(request, report, current, current_definition, image).await;
@@ -656,9 +671,19 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                     digest: image.digest.clone(),
                     image: reference.clone(),
                     repository_uri: image.repository_uri.clone(),
+                    // Not configured: the account the service lives in, from its ARN.
+                    account: Some(request.variables.account.clone())
+                        .filter(|a| !a.is_empty())
+                        .or_else(|| crate::config::account_of_arn(&current.arn).map(str::to_string))
+                        .unwrap_or_default(),
                     ..request.variables.clone()
                 };
-                template::render_task_definition(name, text, &variables).map_err(|e| Refusal::input(e.to_string()))?
+                let rendered = template::render_task_definition(name, text, &variables).map_err(|e| Refusal::input(e.to_string()))?;
+                if let Some(warning) = taskdef::read_only_warning(&rendered) {
+                    let message = format!("{name}: {warning}");
+                    self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Preflight, message });
+                }
+                rendered
             }
             Source::Live | Source::Revision(_) => {
                 let mut live = current_definition.definition.clone();
@@ -666,9 +691,15 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 live
             }
         };
-        taskdef::set_image(&mut definition, &request.container, &reference).map_err(|e| Refusal::input(e.to_string()))?;
+        // A template's errors name the template, as `ferry check` does.
+        let in_template = |message: String| match &request.source {
+            Source::Template { name, .. } => format!("{name}: {message}"),
+            _ => message,
+        };
+        taskdef::set_image(&mut definition, &request.container, &reference)
+            .map_err(|e| Refusal::input(in_template(format!("services.{}.container in ferry.toml: {e}", request.service))))?;
         set_tags(&mut definition, ferry_tags(request, &version, &image.digest));
-        self.ecs.validate_task_definition(&definition).map_err(Refusal::input)?;
+        self.ecs.validate_task_definition(&definition).map_err(|e| Refusal::input(in_template(e)))?;
         report.changes = taskdef::diff(&without_ferry_tags(&current_definition.definition), &without_ferry_tags(&definition));
         Ok(Prepared { current, current_definition, target: Target::Register(definition) })
     }
@@ -791,6 +822,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             .max_by_key(|d| d.created_at)
             .map(|d| d.id.clone());
         report.ecs_deployment_id = ours.clone();
+        // Journaled at once: whoever looks (Ctrl-C, `ferry status`, a re-run) can name the
+        // ECS deployment that now exists.
+        self.observer.record(report);
         self.emit(
             report,
             Event::Phase {
@@ -965,6 +999,19 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             Some(v) if !a.rolling_back => v,
             _ => a.watch.assess(&service),
         };
+        // A failure with no stopped task quoted yet (ECS failed and rolled back between two
+        // looks): read our stopped tasks once, so the reason cites a real failure.
+        if let (Assessment::Failed { cause: FailureCause::CircuitBreaker | FailureCause::Replaced, .. }, None, false, Some(id)) =
+            (&verdict, &a.last_stop, a.rolling_back, a.watch.deployment_id.clone())
+            && let Ok(stopped) = self.ecs.stopped_tasks(&request.cluster, &id).await
+        {
+            let ours: Vec<StoppedTask> = stopped.into_iter().filter(|t| t.task_definition == a.watch.task_definition).collect();
+            for task in a.watch.take_new_stopped(ours).iter().filter(|t| crate::rolling::is_task_failure(t)) {
+                let reason = stop_reason(task);
+                a.last_stop = Some(reason.clone());
+                self.emit(report, Event::TaskStopped { service: request.service.clone(), task: task.arn.clone(), reason });
+            }
+        }
         match verdict {
             Assessment::InProgress(_) if a.watch.deployment_id.is_none() && a.ecs_rollback_deadline.is_some_and(|t| now > t) => {
                 self.take_over_rollback(request, report, a).await
@@ -992,10 +1039,14 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 }
                 let interval = poll_interval(Duration::from_millis((now - a.started).max(0) as u64), Some(&progress), a.quiet_polls);
                 a.next_poll = now + interval.as_millis() as i64;
+                let known = (report.ecs_deployment_id.clone(), report.rollback_deployment_id.clone());
                 if a.rolling_back {
                     report.rollback_deployment_id = a.watch.deployment_id.clone();
                 } else {
                     report.ecs_deployment_id = a.watch.deployment_id.clone().or(report.ecs_deployment_id.take());
+                }
+                if known != (report.ecs_deployment_id.clone(), report.rollback_deployment_id.clone()) {
+                    self.observer.record(report);
                 }
                 false
             }

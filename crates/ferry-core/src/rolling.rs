@@ -242,6 +242,20 @@ impl Watch {
         }
         let id = self.deployment_id.clone().unwrap_or_default();
         let Some(ours) = service.deployment(&id) else {
+            // ECS's circuit breaker rolls back by reactivating a deployment that existed
+            // before ours; when that finishes before we look, ours is simply gone. Someone
+            // else's deploy would be a new deployment, never an earlier one.
+            if let Some(primary) = service.primary().filter(|p| self.not_adoptable.contains(&p.id) && service.circuit_breaker_rollback) {
+                return Assessment::Failed {
+                    cause: FailureCause::CircuitBreaker,
+                    reason: format!(
+                        "ECS's deployment circuit breaker rolled deployment {id} back to {} ({}); ours is no longer listed",
+                        primary.id,
+                        short_task_definition(&primary.task_definition)
+                    ),
+                    ecs_rollback: Some(primary.id.clone()),
+                };
+            }
             return Assessment::Failed {
                 cause: FailureCause::Replaced,
                 reason: format!(
@@ -617,6 +631,28 @@ mod tests {
         assert_eq!(stuck_deployment_configuration(&with(0, 100, 100)), None, "nothing to replace");
         let defaults = ServiceInfo { name: "web".into(), desired: 3, ..ServiceInfo::default() };
         assert_eq!(stuck_deployment_configuration(&defaults), None, "ECS's defaults, 100 / 200");
+    }
+
+    #[test]
+    fn a_deployment_gone_after_ecs_reactivated_an_earlier_one_is_a_circuit_breaker_rollback() {
+        let mut w = watch();
+        w.deployment_id = Some("ecs-svc/new".into());
+        w.never_adopt(["ecs-svc/old".to_string()]);
+        let mut s = service(OLD, vec![deployment("ecs-svc/old", "PRIMARY", OLD, 2, "COMPLETED")]);
+        s.circuit_breaker_rollback = true;
+        match w.assess(&s) {
+            Assessment::Failed { cause, ecs_rollback, .. } => {
+                assert_eq!(cause, FailureCause::CircuitBreaker);
+                assert_eq!(ecs_rollback.as_deref(), Some("ecs-svc/old"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A new deployment by someone else is still "replaced".
+        let mut w = watch();
+        w.deployment_id = Some("ecs-svc/new".into());
+        w.never_adopt(["ecs-svc/old".to_string()]);
+        let s2 = ServiceInfo { circuit_breaker_rollback: true, ..service(OLD, vec![deployment("ecs-svc/theirs", "PRIMARY", OLD, 2, "IN_PROGRESS")]) };
+        assert!(matches!(w.assess(&s2), Assessment::Failed { cause: FailureCause::Replaced, .. }));
     }
 
     #[test]

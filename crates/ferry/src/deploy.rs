@@ -25,7 +25,7 @@ pub async fn run(global: &GlobalArgs, args: DeployArgs) -> Result<(), Failure> {
         reports = run.deploy(requests) => reports,
         _ = tokio::signal::ctrl_c() => {
             printer.close();
-            return Err(interrupted(&journal, requests));
+            return Err(interrupted(&journal, requests, printer, run_id, "deploy"));
         }
     };
     finish(printer, run_id, "deploy", &reports)
@@ -33,9 +33,11 @@ pub async fn run(global: &GlobalArgs, args: DeployArgs) -> Result<(), Failure> {
 
 /// Ctrl-C during a deploy: ECS carries on with what it was doing (a rollout, or a rollback),
 /// but ferry stops watching. Say so, mark the deployments interrupted in the ledger, and free
-/// the locks rather than leaving them to their lease.
-pub fn interrupted(journal: &Journal<'_>, requests: &[Request]) -> Failure {
+/// the locks rather than leaving them to their lease. With `--output json`, the last line
+/// is still the result object (exit code 130, each service's ECS deployment).
+pub fn interrupted(journal: &Journal<'_>, requests: &[Request], printer: &Printer, run_id: &str, command: &'static str) -> Failure {
     let mut open = Vec::new();
+    let mut services = Vec::new();
     for request in requests {
         let id = &request.trace.deployment_id;
         // The undo of an atomic promotion is recorded under `{id}-undo`.
@@ -48,7 +50,14 @@ pub fn interrupted(journal: &Journal<'_>, requests: &[Request]) -> Failure {
             record.finished_at = Some(crate::output::now_ms());
             record.reason = Some("interrupted: ferry stopped watching; the ECS deployment continues on its own".into());
             let _ = journal.ledger.update_deployment(&record);
-            open.push(format!("{} ({})", request.service, record.ecs_deployment_id.as_deref().unwrap_or("no ECS deployment yet")));
+            let deployment = record.ecs_deployment_id.clone();
+            open.push(format!("{} ({})", request.service, deployment.as_deref().unwrap_or("no ECS deployment yet")));
+            services.push(serde_json::json!({
+                "deployment_id": id,
+                "service": request.service,
+                "outcome": "interrupted",
+                "ecs_deployment_id": deployment,
+            }));
         }
         let _ = journal.ledger.release_lock(&request.environment, &request.service, id);
     }
@@ -57,6 +66,17 @@ pub fn interrupted(journal: &Journal<'_>, requests: &[Request]) -> Failure {
     } else {
         format!("ECS continues these deployments on its own: {}; check with `ferry status`", open.join(", "))
     };
+    if printer.json() {
+        printer.json_line(&serde_json::json!({
+            "type": "result",
+            "command": command,
+            "run_id": run_id,
+            "exit_code": ExitKind::Interrupted.code(),
+            "outcome": ExitKind::Interrupted,
+            "services": services,
+            "reason": format!("interrupted: {detail}"),
+        }));
+    }
     Failure::new(ExitKind::Interrupted, format!("interrupted: {detail}"))
 }
 

@@ -120,6 +120,10 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
         deployment_ids: requests.iter().map(|r| r.trace.deployment_id.clone()).collect(),
     };
     if requests.is_empty() {
+        // Nothing to do is still a result: JSON consumers always get the last line.
+        if printer.json() {
+            return crate::deploy::finish(&printer, &run_id, "promote", &[]);
+        }
         printer.out(&format!("{} already runs release {}: nothing to promote", args.to, release.id));
         return Ok(());
     }
@@ -140,7 +144,7 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
         reports = run.promote(&requests, atomic) => reports,
         _ = tokio::signal::ctrl_c() => {
             printer.close();
-            let failure = crate::deploy::interrupted(&journal, &requests);
+            let failure = crate::deploy::interrupted(&journal, &requests, &printer, &run_id, "promote");
             let mut stopped = promotion;
             stopped.finished_at = Some(now_ms());
             stopped.outcome = ferry_store::Outcome::Interrupted;

@@ -81,7 +81,7 @@ async fn execute(printer: &Printer, ledger: std::sync::Arc<ferry_store::Ledger>,
         reports = run.deploy(std::slice::from_ref(&request)) => reports,
         _ = tokio::signal::ctrl_c() => {
             printer.close();
-            return Err(crate::deploy::interrupted(&journal, std::slice::from_ref(&request)));
+            return Err(crate::deploy::interrupted(&journal, std::slice::from_ref(&request), printer, &run_id, "rollback"));
         }
     };
     crate::deploy::finish(printer, &run_id, "rollback", &reports)

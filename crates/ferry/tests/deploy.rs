@@ -428,12 +428,20 @@ async fn ctrl_c_during_a_deploy_records_it_interrupted_and_frees_the_lock() {
         }
         // SAFETY: kill with a valid pid and signal has no memory effects.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-        child.wait_with_output().unwrap()
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        (rest, child.wait_with_output().unwrap())
     })
     .await
     .unwrap();
+    let (rest, output) = output;
     assert_eq!(output.status.code(), Some(130), "{}", text(&output));
-    assert!(text(&output).contains("interrupted: ECS continues these deployments on its own: web"), "{}", text(&output));
+    // It names the ECS deployment UpdateService created (it used to say "no ECS deployment yet").
+    assert!(text(&output).contains("interrupted: ECS continues these deployments on its own: web (ecs-svc/"), "{}", text(&output));
+    // --output json ends with the result object, also on Ctrl-C.
+    let last: serde_json::Value = serde_json::from_str(rest.last().expect("a last JSON line")).unwrap();
+    assert_eq!(last["type"], "result", "{last}");
+    assert_eq!(last["exit_code"], 130, "{last}");
+    assert!(last["services"][0]["ecs_deployment_id"].as_str().is_some_and(|d| d.starts_with("ecs-svc/")), "{last}");
     let records = world.ledger_records();
     assert_eq!(records[0].outcome, ferry_store::Outcome::Interrupted);
     let ledger = ferry_store::Ledger::open(&world.ledger()).unwrap();

@@ -94,6 +94,12 @@ async fn stage_ends_with_exactly_devs_digests() {
     let again = world.ferry(&["promote", "dev", "stage"]).await;
     assert!(again.status.success(), "{}", text(&again));
     assert!(text(&again).contains("nothing to promote"), "{}", text(&again));
+    // With --output json, nothing to do still ends with the result object (it printed 0 bytes).
+    let again = world.ferry(&["promote", "dev", "stage", "--output", "json"]).await;
+    assert!(again.status.success(), "{}", text(&again));
+    let result = result_of(&again);
+    assert_eq!((result["command"].clone(), result["exit_code"].clone()), (json!("promote"), json!(0)), "{result}");
+    assert_eq!(result["services"], json!([]), "{result}");
 
     // stage is promoted from dev only.
     let config = std::fs::read_to_string(world.config()).unwrap();
