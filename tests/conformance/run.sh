@@ -18,17 +18,8 @@ venv="${FERRY_VENV:-$HOME/.cache/ferry/venv}"
 log() { printf 'conformance: %s\n' "$*" >&2; }
 
 # --- Python environment -------------------------------------------------------------
-stamp="$venv/.ferry-requirements"
-if [[ ! -x "$venv/bin/python" ]]; then
-    log "creating $venv"
-    python3 -m venv "$venv"
-fi
-if ! cmp -s "$here/requirements.txt" "$stamp" 2>/dev/null; then
-    log "installing $here/requirements.txt"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-    cp "$here/requirements.txt" "$stamp"
-fi
-py="$venv/bin/python"
+# shellcheck source=venv.sh
+source "$here/venv.sh"
 
 # --- Debian peers for the registry tests --------------------------------------------
 # docker-registry (Distribution 2.8) and skopeo; htpasswd and openssl write their users

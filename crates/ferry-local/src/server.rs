@@ -52,6 +52,9 @@ struct App {
     calls: Arc<Mutex<BTreeMap<String, u64>>>,
     /// Where every write is persisted before it is answered.
     store: Arc<Store>,
+    /// The state directory, reported by `/_ferry/status` so a client that found this
+    /// instance by its port can say which one it is.
+    state_dir: PathBuf,
 }
 
 /// A running ferry local.
@@ -88,6 +91,7 @@ impl LocalServer {
             shutdown: shutdown.clone(),
             calls: Arc::default(),
             store: Arc::clone(&store),
+            state_dir: dir.clone(),
         };
         let router = Router::new()
             .route("/_ferry/status", get(admin_status).fallback(admin_method_not_allowed))
@@ -334,6 +338,7 @@ async fn admin_status(AxumState(app): AxumState<App>) -> Response {
     let faults = lock(&app.engine.faults);
     axum::Json(json!({
         "pid": std::process::id(),
+        "stateDir": app.state_dir.display().to_string(),
         "startedAt": app.started_at,
         "clusters": clusters,
         "services": services,

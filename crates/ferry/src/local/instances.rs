@@ -30,7 +30,8 @@ pub const PID_FILE: &str = "ferry-local.pid";
 pub struct Record {
     pub pid: u32,
     pub endpoint: String,
-    /// Absolute. None for an instance found by probing the port: it did not say.
+    /// Absolute. For an instance found by probing the port, what its `/_ferry/status`
+    /// says (None from an older ferry local that does not say).
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
     #[serde(default)]
@@ -173,13 +174,19 @@ fn is_zombie(pid: u32) -> bool {
 
 /// Asks the endpoint's `/_ferry/status` for its pid.
 pub async fn probe(endpoint: &str) -> Option<u32> {
+    probe_status(endpoint).await.map(|(pid, _)| pid)
+}
+
+/// The endpoint's pid and state directory, as its `/_ferry/status` reports them.
+async fn probe_status(endpoint: &str) -> Option<(u32, Option<PathBuf>)> {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().ok()?;
     let response = client.get(format!("{endpoint}/_ferry/status")).send().await.ok()?;
     if !response.status().is_success() {
         return None;
     }
     let body: Value = response.json().await.ok()?;
-    body.get("pid")?.as_u64().and_then(|p| u32::try_from(p).ok())
+    let pid = body.get("pid")?.as_u64().and_then(|p| u32::try_from(p).ok())?;
+    Some((pid, body.get("stateDir").and_then(Value::as_str).map(PathBuf::from)))
 }
 
 /// Is this pid's program a `ferry local up`? None where the system does not say (no /proc).
@@ -250,8 +257,8 @@ pub async fn discover() -> Discovery {
     if found.live.is_empty() && found.unresponsive.is_empty() {
         let endpoint = format!("http://127.0.0.1:{}", default_port());
         found.searched.push(format!("{endpoint} (the default port)"));
-        if let Some(pid) = probe(&endpoint).await {
-            found.live.push(Record { pid, endpoint, state_dir: None, started_at: None });
+        if let Some((pid, state_dir)) = probe_status(&endpoint).await {
+            found.live.push(Record { pid, endpoint, state_dir, started_at: None });
         }
     }
     found
