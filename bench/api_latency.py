@@ -19,6 +19,7 @@ Every wait is bounded in time, every loop in count. Results go to stdout and --o
 """
 
 import argparse
+import os
 import json
 import sys
 import time
@@ -42,7 +43,10 @@ def parse_args():
     p.add_argument("--baseline-seconds", type=float, default=10.0)
     p.add_argument("--settle-seconds", type=float, default=5.0)
     p.add_argument("--boto3-requests", type=int, default=500, help="0 skips the boto3 comparison")
+    p.add_argument("--writes", type=int, default=500,
+                   help="TagResource writes timed (each is persisted with fsync before its answer); 0 skips the write runs")
     p.add_argument("--out", help="write the results as JSON here")
+    p.add_argument("--state-dir", help="ferry local's state directory (to report the state file's size)")
     return p.parse_args()
 
 
@@ -205,6 +209,72 @@ def boto3_run(endpoint, names, per_call, count):
     return fb.summarize_ms(latencies)
 
 
+def tag_requests(client, arns, count, salt):
+    """TagResource on the services in turn: a small write that ferry local persists
+    (serialize the whole state, write, fsync, rename, fsync the directory) before answering."""
+    out = []
+    for i in range(count):
+        payload = {"resourceArn": arns[i % len(arns)], "tags": [{"key": "bench", "value": f"{salt}-{i}"}]}
+        out.append(client.build_aws(f"{fb.ECS}.TagResource", payload))
+    return out
+
+
+def service_arns(client, names):
+    arns = []
+    for i in range(0, len(names), 10):
+        out = client.call("DescribeServices", {"cluster": CLUSTER, "services": names[i:i + 10]})
+        arns.extend(s["serviceArn"] for s in out["services"])
+    return arns
+
+
+def write_run(client, pid, arns, args):
+    """Sequential TagResource writes on one connection: what a durable write costs."""
+    requests = tag_requests(client, arns, args.writes, "seq")
+    cpu0 = fb.cpu_seconds(pid)
+    wall0 = time.monotonic()
+    latencies, _ = time_requests(client, requests, 20)
+    wall = time.monotonic() - wall0
+    summary = fb.summarize_ms(latencies)
+    summary["server_cpu_ms_per_request"] = round(1000 * (fb.cpu_seconds(pid) - cpu0) / (args.writes + 20), 3)
+    summary["requests_per_second"] = round((args.writes + 20) / wall, 1)
+    return summary
+
+
+def describe_during_writes(endpoint, names, arns, args):
+    """DescribeServices (10 per call) on one connection while a second connection writes
+    without pause: how long a read waits behind a write being persisted. Bounded: the
+    writer stops after the reads, or after `--writes` x 4 writes, whichever is first."""
+    import threading
+    reader = fb.RawClient(endpoint)
+    writer = fb.RawClient(endpoint)
+    reads = describe_requests(reader, names, 10, args.requests)
+    writes = tag_requests(writer, arns, args.writes * 4, "concurrent")
+    stop = threading.Event()
+    done = {"writes": 0}
+
+    def write_loop():
+        for request in writes:
+            if stop.is_set():
+                break
+            status, _ = writer.roundtrip(request)
+            if status != 200:
+                raise fb.HttpError(f"a concurrent write answered HTTP {status}")
+            done["writes"] += 1
+
+    thread = threading.Thread(target=write_loop, daemon=True)
+    try:
+        thread.start()
+        latencies, _ = time_requests(reader, reads, args.warmup)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        reader.close()
+        writer.close()
+    summary = fb.summarize_ms(latencies)
+    summary["concurrent_writes"] = done["writes"]
+    return summary
+
+
 def main():
     args = parse_args()
     client = fb.RawClient(args.endpoint)
@@ -265,6 +335,19 @@ def main():
             log(f"  {json.dumps(b)}")
         else:
             log("  boto3 is not installed; skipped")
+
+    if args.writes > 0:
+        client.connect()
+        arns = service_arns(client, names)
+        log(f"TagResource, sequential: 20 warm-up + {args.writes} timed writes (each persisted before its answer)")
+        results["latency"]["tag_resource_durable"] = write_run(client, args.pid, arns, args)
+        log(f"  {json.dumps(results['latency']['tag_resource_durable'])}")
+        client.close()
+        log(f"DescribeServices, 10 per call, {args.requests} timed while another connection writes")
+        results["latency"]["describe_services_10_during_writes"] = describe_during_writes(args.endpoint, names, arns, args)
+        log(f"  {json.dumps(results['latency']['describe_services_10_during_writes'])}")
+        if args.state_dir:
+            results["state_file_bytes"] = os.path.getsize(os.path.join(args.state_dir, "state.json"))
 
     results["rss_after_latency_mib"] = round(fb.rss_kib(args.pid) / 1024, 1)
     fb.write_json(args.out, results)

@@ -150,7 +150,7 @@ fi
 echo "== benchmark 1: DescribeServices latency, idle CPU and RSS (100 services x 2 tasks)"
 start_local
 python3 "$root/bench/api_latency.py" --endpoint "$endpoint" --pid "$pid" --ferry "$ferry" \
-    --out "$out/api_latency.json"
+    --state-dir "$state_dir" --out "$out/api_latency.json"
 stop_local
 
 echo "== benchmark 2: UpdateService -> COMPLETED (4 tasks, health check interval 1 s)"
