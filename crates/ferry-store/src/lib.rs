@@ -48,6 +48,7 @@ pub use model::{
     DeploymentRecord, EventRecord, HistoryFilter, LockHolder, LockInfo, Outcome, ParseOutcomeError,
     Promotion, Rejection, Release, ReleaseEntry,
 };
+pub use locks::Unlock;
 pub use releases::release_id;
 pub use schema::SCHEMA_VERSION;
 pub use time::format_rfc3339;

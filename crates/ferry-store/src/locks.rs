@@ -136,3 +136,191 @@ fn read_lock(
         .optional()?;
     Ok(lock)
 }
+
+/// A lock that a person freed (`ferry unlock`), as the ledger records it: whose lock it was,
+/// who freed it, when and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Unlock {
+    /// The lock as it was when it was freed.
+    pub lock: LockInfo,
+    /// Who freed it (the user running `ferry unlock`).
+    pub by: String,
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    pub reason: String,
+}
+
+/// The table of freed locks. Created on first use rather than by a schema migration: it is
+/// only ever added to, older ferry versions need not know it, and a ledger that never had a
+/// lock freed stays as it was.
+const UNLOCKS: &str = "
+CREATE TABLE IF NOT EXISTS unlocks (
+    seq           INTEGER PRIMARY KEY,
+    environment   TEXT NOT NULL,
+    service       TEXT NOT NULL,
+    deployment_id TEXT NOT NULL,
+    who           TEXT NOT NULL,
+    host          TEXT NOT NULL,
+    pid           INTEGER NOT NULL,
+    acquired_at   INTEGER NOT NULL,
+    lease_until   INTEGER NOT NULL,
+    freed_by      TEXT NOT NULL,
+    freed_at      INTEGER NOT NULL,
+    reason        TEXT NOT NULL
+);
+";
+
+impl Ledger {
+    /// Frees the lock on (`environment`, `service`), whoever holds it, and records that `by`
+    /// did so at `now` and why: a row in the ledger's unlocks, and an `unlocked` event on the
+    /// holder's deployment when it is recorded. All in one transaction, so a lock is never
+    /// freed unrecorded. Returns what was freed; `None` (and nothing written) when there was
+    /// no lock. An empty `reason` is refused with [`StoreError::Invalid`], changing nothing.
+    pub fn unlock(
+        &self,
+        environment: &str,
+        service: &str,
+        by: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Option<Unlock>, StoreError> {
+        if reason.trim().is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "a reason is needed to free the lock on {service} in {environment}"
+            )));
+        }
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(lock) = read_lock(&tx, environment, service)? else {
+                return Ok(None);
+            };
+            tx.execute_batch(UNLOCKS)?;
+            tx.execute(
+                "INSERT INTO unlocks (environment, service, deployment_id, who, host, pid,
+                                      acquired_at, lease_until, freed_by, freed_at, reason)
+                 VALUES (:environment, :service, :deployment_id, :who, :host, :pid,
+                         :acquired_at, :lease_until, :freed_by, :freed_at, :reason)",
+                named_params! {
+                    ":environment": environment,
+                    ":service": service,
+                    ":deployment_id": lock.holder.deployment_id,
+                    ":who": lock.holder.who,
+                    ":host": lock.holder.host,
+                    ":pid": lock.holder.pid,
+                    ":acquired_at": lock.acquired_at,
+                    ":lease_until": lock.lease_until,
+                    ":freed_by": by,
+                    ":freed_at": now,
+                    ":reason": reason,
+                },
+            )?;
+            tx.execute(
+                "DELETE FROM locks WHERE environment = ?1 AND service = ?2",
+                (environment, service),
+            )?;
+            // The holder's deployment says it lost its lock, and why, where its story is told.
+            tx.execute(
+                "INSERT INTO events (deployment_id, seq, at, kind, message)
+                 SELECT ?1, COALESCE((SELECT MAX(seq) FROM events WHERE deployment_id = ?1), 0) + 1,
+                        ?2, 'unlocked', ?3
+                 WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?1)",
+                (
+                    &lock.holder.deployment_id,
+                    now,
+                    format!("lock freed by {by}: {reason}"),
+                ),
+            )?;
+            tx.commit()?;
+            Ok(Some(Unlock {
+                lock,
+                by: by.to_string(),
+                at: now,
+                reason: reason.to_string(),
+            }))
+        })
+    }
+
+    /// Every lock on (`environment`, `service`) that was freed by a person, oldest first.
+    pub fn unlocks(&self, environment: &str, service: &str) -> Result<Vec<Unlock>, StoreError> {
+        self.with_conn(|conn| {
+            let exists = conn
+                .query_row(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'unlocks'",
+                    [],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !exists {
+                return Ok(Vec::new());
+            }
+            let mut stmt = conn.prepare_cached(
+                "SELECT environment, service, deployment_id, who, host, pid, acquired_at,
+                        lease_until, freed_by, freed_at, reason
+                 FROM unlocks WHERE environment = ?1 AND service = ?2 ORDER BY seq",
+            )?;
+            let rows = stmt
+                .query_map((environment, service), |row| {
+                    Ok(Unlock {
+                        lock: LockInfo {
+                            environment: row.get("environment")?,
+                            service: row.get("service")?,
+                            holder: LockHolder {
+                                deployment_id: row.get("deployment_id")?,
+                                who: row.get("who")?,
+                                host: row.get("host")?,
+                                pid: row.get("pid")?,
+                            },
+                            acquired_at: row.get("acquired_at")?,
+                            lease_until: row.get("lease_until")?,
+                        },
+                        by: row.get("freed_by")?,
+                        at: row.get("freed_at")?,
+                        reason: row.get("reason")?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+}
+
+#[cfg(test)]
+mod unlock_tests {
+    use super::*;
+
+    fn ledger() -> (tempfile::TempDir, Ledger) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).expect("open");
+        (dir, ledger)
+    }
+
+    #[test]
+    fn unlock_frees_the_lock_and_records_who_held_it_who_freed_it_and_why() {
+        let (_dir, ledger) = ledger();
+        let holder = LockHolder { deployment_id: "fd-1".into(), who: "alice@laptop".into(), host: "laptop".into(), pid: 7 };
+        ledger.acquire_lock("prod", "web", &holder, 600_000, 1_000).expect("lock");
+        let freed = ledger.unlock("prod", "web", "bob@ops", "deploy was killed", 2_000).expect("unlock").expect("a lock");
+        assert_eq!(freed.lock.holder, holder);
+        assert_eq!((freed.by.as_str(), freed.reason.as_str(), freed.at), ("bob@ops", "deploy was killed", 2_000));
+        assert_eq!(ledger.lock("prod", "web").expect("read"), None);
+        assert_eq!(ledger.unlocks("prod", "web").expect("read"), vec![freed]);
+        // The lock can be taken again at once.
+        let next = LockHolder { deployment_id: "fd-2".into(), ..holder };
+        ledger.acquire_lock("prod", "web", &next, 600_000, 3_000).expect("lock again");
+    }
+
+    #[test]
+    fn unlock_without_a_reason_changes_nothing() {
+        let (_dir, ledger) = ledger();
+        let holder = LockHolder { deployment_id: "fd-1".into(), who: "alice".into(), host: "laptop".into(), pid: 7 };
+        ledger.acquire_lock("prod", "web", &holder, 600_000, 1_000).expect("lock");
+        let before = ledger.lock("prod", "web").expect("read");
+        assert!(matches!(ledger.unlock("prod", "web", "bob", "  ", 2_000), Err(StoreError::Invalid(_))));
+        assert_eq!(ledger.lock("prod", "web").expect("read"), before);
+        assert_eq!(ledger.unlocks("prod", "web").expect("read"), vec![]);
+        // No lock: nothing to free, nothing recorded.
+        assert_eq!(ledger.unlock("prod", "api", "bob", "why", 2_000).expect("unlock"), None);
+        assert_eq!(ledger.unlocks("prod", "api").expect("read"), vec![]);
+    }
+}

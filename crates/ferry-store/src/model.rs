@@ -20,6 +20,23 @@ pub struct LockHolder {
     pub pid: u32,
 }
 
+impl LockHolder {
+    /// Who holds the lock, as people write it: `user@host`, said once. ferry's own holders
+    /// carry `who = "user@host"` already (its default identity), so the host is added only
+    /// to a bare name (`$FERRY_USER=alice` → `alice@laptop`), and a name that has its own
+    /// `@` elsewhere gets the host apart (`alice@ci (on runner-7)`), never `root@vm@vm`.
+    pub fn name(&self) -> String {
+        let suffix = format!("@{}", self.host);
+        if self.host.is_empty() || self.who.ends_with(&suffix) {
+            self.who.clone()
+        } else if self.who.contains('@') {
+            format!("{} (on {})", self.who, self.host)
+        } else {
+            format!("{}{suffix}", self.who)
+        }
+    }
+}
+
 /// The lock on one (environment, service), as stored.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LockInfo {
@@ -45,11 +62,10 @@ impl fmt::Display for LockInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} in {} is being deployed by {}@{} (pid {}, deployment {}) since {}; lease until {}",
+            "{} in {} is being deployed by {} (pid {}, deployment {}) since {}; lease until {}",
             self.service,
             self.environment,
-            self.holder.who,
-            self.holder.host,
+            self.holder.name(),
             self.holder.pid,
             self.holder.deployment_id,
             format_rfc3339(self.acquired_at),
@@ -343,6 +359,28 @@ mod tests {
         );
         assert!(!info.is_expired(1_795_428_299_999));
         assert!(info.is_expired(1_795_428_300_000));
+    }
+
+    #[test]
+    fn the_lock_holder_reads_user_at_host_once_not_root_at_vm_at_vm() {
+        let holder = |who: &str, host: &str| LockHolder {
+            deployment_id: "fd-1".into(),
+            who: who.into(),
+            host: host.into(),
+            pid: 1,
+        };
+        assert_eq!(holder("root@vm", "vm").name(), "root@vm");
+        assert_eq!(holder("alice", "laptop").name(), "alice@laptop");
+        assert_eq!(holder("alice@ci", "runner-7").name(), "alice@ci (on runner-7)");
+        let info = LockInfo {
+            environment: "prod".into(),
+            service: "web".into(),
+            holder: holder("root@vm", "vm"),
+            acquired_at: 0,
+            lease_until: 1,
+        };
+        assert!(info.to_string().contains("being deployed by root@vm (pid 1"), "{info}");
+        assert!(!info.to_string().contains("@vm@vm"), "{info}");
     }
 
     #[test]

@@ -123,10 +123,5 @@ pub fn finish(printer: &Printer, run_id: &str, command: &'static str, reports: &
     if kind == ExitKind::Ok {
         return Ok(());
     }
-    let failed: Vec<String> = reports
-        .iter()
-        .filter(|r| r.exit_kind() != ExitKind::Ok)
-        .map(|r| format!("{} {}", r.service, outcome_word(r.outcome)))
-        .collect();
-    Err(Failure::new(kind, format!("{command} {}: {}", if failed.len() == 1 { "failed" } else { "failed for several services" }, failed.join("; "))))
+    Err(Failure::new(kind, crate::output::run_failure(command, reports)))
 }

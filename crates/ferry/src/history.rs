@@ -1,6 +1,6 @@
 //! `ferry history [ENV] [SERVICE]`: past deployments from the ledger, newest first.
 
-use ferry_store::{HistoryFilter, Outcome};
+use ferry_store::HistoryFilter;
 
 use crate::Failure;
 use crate::cli::{GlobalArgs, HistoryArgs};
@@ -37,13 +37,7 @@ pub fn run(global: &GlobalArgs, args: HistoryArgs) -> Result<(), Failure> {
                 r.service.clone(),
                 r.kind.clone(),
                 format!("{} → {}", r.from_version.as_deref().unwrap_or("?"), r.to_version.as_deref().unwrap_or("?")),
-                match r.outcome {
-                    Outcome::Succeeded => "succeeded".into(),
-                    Outcome::FailedRolledBack => "failed, rolled back".into(),
-                    Outcome::FailedRollbackFailed => "failed, rollback failed".into(),
-                    Outcome::InProgress => "in progress".into(),
-                    other => other.as_str().replace('_', " "),
-                },
+                crate::output::recorded_outcome_word(r.outcome).to_string(),
                 r.who.clone(),
                 r.commit.as_deref().map(|c| c.chars().take(8).collect()).unwrap_or_else(|| "-".into()),
                 r.id.clone(),

@@ -57,15 +57,52 @@ impl Printer {
 
     /// A progress line (stderr): above the live view, or timestamped in a log.
     pub fn note(&self, service: Option<&str>, text: &str) {
+        self.say(service, text, |line| line);
+    }
+
+    /// [`Printer::note`] painted line by line: on the live view a long note is wrapped to
+    /// the terminal's width (80 columns when unknown), and each line is painted on its own,
+    /// so a colour never runs into the live lines below it. A log keeps one line per note.
+    fn say(&self, service: Option<&str>, text: &str, paint: impl Fn(String) -> String) {
         if self.quiet || self.json() {
             return;
         }
-        let who = service.map(|s| format!("{} ", style(s).bold())).unwrap_or_default();
         match &self.live {
             Some(live) => {
-                let _ = live.println(format!("{who}{text}"));
+                let who = service.map(|s| format!("{} ", elide_middle(s, MAX_SERVICE_COLUMNS))).unwrap_or_default();
+                let lines = wrap(&format!("{who}{text}"), terminal_width(), 2);
+                let bold = service.map(|s| elide_middle(s, MAX_SERVICE_COLUMNS));
+                let painted: Vec<String> = lines
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, line)| match (i, &bold) {
+                        // The service name stays bold, the rest takes the note's colour.
+                        (0, Some(name)) if line.starts_with(name.as_str()) => {
+                            format!("{}{}", style(name).bold(), paint(line[name.len()..].to_string()))
+                        }
+                        _ => paint(line),
+                    })
+                    .collect();
+                let _ = live.println(painted.join("\n"));
             }
-            None => eprintln!("{} {who}{text}", timestamp(self.start.elapsed())),
+            None => {
+                let who = service.map(|s| format!("{} ", style(s).bold())).unwrap_or_default();
+                eprintln!("{} {who}{}", timestamp(self.start.elapsed()), paint(text.to_string()));
+            }
+        }
+    }
+
+    /// Several lines on stderr for the person running ferry (a plan before its approval
+    /// question): above the live view, or as they are in a log. Nothing in JSON or quiet mode.
+    pub fn block(&self, text: &str) {
+        if self.quiet || self.json() {
+            return;
+        }
+        match &self.live {
+            Some(live) => {
+                let _ = live.println(text);
+            }
+            None => eprintln!("{text}"),
         }
     }
 
@@ -100,11 +137,10 @@ impl Printer {
         let service = event.service();
         match event {
             Event::Phase { phase, message, .. } => {
-                let text = match phase {
-                    Phase::RollingBack => style(message).yellow().to_string(),
-                    _ => message.clone(),
-                };
-                self.note(Some(service), &text);
+                match phase {
+                    Phase::RollingBack => self.say(Some(service), message, |l| style(l).yellow().to_string()),
+                    _ => self.note(Some(service), message),
+                }
                 self.set_bar(service, &phase_word(*phase), None);
             }
             Event::Progress { rolling_back, progress, .. } => {
@@ -117,17 +153,18 @@ impl Printer {
             Event::EcsEvent { message, .. } => self.note(Some(service), &format!("{} {message}", style("ecs:").dim())),
             Event::TaskStopped { task, reason, .. } => {
                 let id = task.rsplit('/').next().unwrap_or(task);
-                self.note(Some(service), &style(format!("task {id} stopped: {reason}")).red().to_string());
+                self.say(Some(service), &format!("task {id} stopped: {reason}"), |l| style(l).red().to_string());
             }
             Event::Finished { outcome, reason, .. } => {
-                let text = match outcome {
-                    Outcome::Succeeded => style("deployed").green().to_string(),
-                    Outcome::Planned => "planned".to_string(),
-                    other => style(format!("{}: {}", outcome_word(*other), reason.as_deref().unwrap_or(""))).red().to_string(),
+                let text = finish_text(*outcome, reason.as_deref());
+                let paint = |line: String| match outcome {
+                    Outcome::Succeeded => style(line).green().to_string(),
+                    Outcome::Planned => line,
+                    _ => style(line).red().to_string(),
                 };
-                self.finish_bar(service, &text);
+                self.finish_bar(service, &text, paint);
                 if self.live.is_none() {
-                    self.note(Some(service), &text);
+                    self.say(Some(service), &text, paint);
                 }
             }
         }
@@ -139,25 +176,29 @@ impl Printer {
         let (bar, _) = bars.entry(service.to_string()).or_insert_with(|| {
             let bar = live.add(ProgressBar::new_spinner());
             // The elapsed time is drawn on every tick, not only when the message changes.
+            // Keep this template in step with `bar_line`, which says how wide it draws.
             let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} [{took}]")
                 .map(|style| style.with_key("took", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
                     let _ = w.write_str(&elapsed(state.elapsed()));
                 }))
                 .unwrap_or_else(|_| ProgressStyle::default_spinner());
             bar.set_style(style);
-            bar.set_prefix(service.to_string());
             bar.enable_steady_tick(Duration::from_millis(100));
             (bar, Instant::now())
         });
         let detail = progress.map(progress_text).unwrap_or_default();
-        bar.set_message(format!("{word} {detail}"));
+        let (prefix, message) = bar_parts(service, format!("{word} {detail}").trim_end(), terminal_width());
+        bar.set_prefix(prefix);
+        bar.set_message(message);
     }
 
-    fn finish_bar(&self, service: &str, text: &str) {
+    fn finish_bar(&self, service: &str, text: &str, paint: impl Fn(String) -> String) {
         if let Ok(mut bars) = self.bars.lock()
             && let Some((bar, _)) = bars.remove(service)
         {
-            bar.finish_with_message(text.to_string());
+            let (prefix, message) = bar_parts(service, text, terminal_width());
+            bar.set_prefix(prefix);
+            bar.finish_with_message(paint(message));
         }
     }
 
@@ -200,6 +241,8 @@ fn phase_word(phase: Phase) -> String {
     .to_string()
 }
 
+/// How a service's deploy ended, in a few words, each said once: "rollback failed" says
+/// the deploy failed too (there is no rollback without a failure).
 pub fn outcome_word(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Planned => "planned",
@@ -207,15 +250,60 @@ pub fn outcome_word(outcome: Outcome) -> &'static str {
         Outcome::Refused => "refused",
         Outcome::LockHeld => "locked by another deploy",
         Outcome::FailedRolledBack => "failed, rolled back",
-        Outcome::RollbackFailed => "failed, rollback failed",
+        Outcome::RollbackFailed => "rollback failed",
         Outcome::Error => "error",
+    }
+}
+
+/// How a recorded deployment or promotion ended, in the words of [`outcome_word`] (the
+/// ledger's `failed_rollback_failed` is "rollback failed", not "failed rollback failed").
+pub fn recorded_outcome_word(outcome: ferry_store::Outcome) -> &'static str {
+    match outcome {
+        ferry_store::Outcome::InProgress => "in progress",
+        ferry_store::Outcome::Succeeded => "succeeded",
+        ferry_store::Outcome::FailedRolledBack => "failed, rolled back",
+        ferry_store::Outcome::FailedRollbackFailed => "rollback failed",
+        ferry_store::Outcome::Failed => "failed",
+        ferry_store::Outcome::Interrupted => "interrupted",
+    }
+}
+
+/// The line a service's deploy ends with. A failure's reason already says what became of
+/// the rollback ("...; rolled back to web:3", "...; the rollback failed too: ..."), so it is
+/// said alone; the outcome word leads only a reason that does not say it.
+pub fn finish_text(outcome: Outcome, reason: Option<&str>) -> String {
+    let reason = reason.unwrap_or_default();
+    match outcome {
+        Outcome::Succeeded | Outcome::Planned => outcome_word(outcome).to_string(),
+        Outcome::FailedRolledBack | Outcome::RollbackFailed if reason.contains("roll") => reason.to_string(),
+        other if reason.is_empty() => outcome_word(other).to_string(),
+        other => format!("{}: {reason}", outcome_word(other)),
+    }
+}
+
+/// The error line of a run that did not succeed: which services, and how each ended, the
+/// outcome said once ("deploy of web: rollback failed", not "deploy failed: web failed,
+/// rollback failed").
+pub fn run_failure(command: &str, reports: &[ServiceReport]) -> String {
+    let failed: Vec<&ServiceReport> = reports.iter().filter(|r| r.exit_kind() != ferry_core::ExitKind::Ok).collect();
+    match failed.as_slice() {
+        [one] => format!("{command} of {}: {}", one.service, outcome_word(one.outcome)),
+        several => format!(
+            "{command}: {}",
+            several.iter().map(|r| format!("{}: {}", r.service, outcome_word(r.outcome))).collect::<Vec<_>>().join("; ")
+        ),
     }
 }
 
 pub fn progress_text(p: &Progress) -> String {
     let mut text = format!("new {}/{} running", p.new_running, p.new_desired);
+    // Only what ECS judged is counted: a task with no health check (or one not judged yet)
+    // is UNKNOWN, neither healthy nor unhealthy, so a service without a health check never
+    // reads "0 healthy".
     if let Some(health) = &p.health {
-        text.push_str(&format!(", {} healthy", health.healthy));
+        if health.healthy > 0 {
+            text.push_str(&format!(", {} healthy", health.healthy));
+        }
         if health.unhealthy > 0 {
             text.push_str(&format!(", {} unhealthy", health.unhealthy));
         }
@@ -260,6 +348,77 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 pub use ferry_core::short_digest;
 
+/// The width the live view draws in: the terminal's, else 80 columns.
+fn terminal_width() -> usize {
+    console::Term::stderr().size_checked().map(|(_, columns)| usize::from(columns)).filter(|w| *w >= 20).unwrap_or(80)
+}
+
+/// The widest a service name is shown on the live view; longer ones keep their start and end.
+const MAX_SERVICE_COLUMNS: usize = 24;
+
+/// What a live line spends besides its prefix and message: the spinner and a space, the
+/// space after the prefix, and " [" + the elapsed time (at most 7 columns, "999m59s") + "]".
+const BAR_OVERHEAD: usize = 2 + 1 + 2 + 7 + 1;
+
+/// `text` shortened to `max` columns by cutting out its middle: `checkout-…-eu-west-1`.
+pub fn elide_middle(text: &str, max: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= max {
+        return text.to_string();
+    }
+    if max < 2 {
+        return "…".chars().take(max).collect();
+    }
+    let keep = max - 1;
+    let head = keep.div_ceil(2);
+    let tail = keep - head;
+    format!("{}…{}", chars[..head].iter().collect::<String>(), chars[chars.len() - tail..].iter().collect::<String>())
+}
+
+/// A live line's prefix (the service) and message, cut so the whole line — as the bar's
+/// template draws it, see [`bar_line`] — fits `width` columns: the service name elided in
+/// its middle, the message cut at its end with "…".
+pub fn bar_parts(service: &str, message: &str, width: usize) -> (String, String) {
+    let room = width.saturating_sub(BAR_OVERHEAD);
+    let prefix = elide_middle(service, MAX_SERVICE_COLUMNS.min(room / 2).max(1));
+    let message = console::truncate_str(message, room.saturating_sub(console::measure_text_width(&prefix)), "…").into_owned();
+    (prefix, message)
+}
+
+/// A live line as the bar draws it (`{spinner} {prefix} {msg} [{took}]`), for tests and for
+/// measuring: what the terminal shows for `service` saying `message` after `took`.
+pub fn bar_line(service: &str, message: &str, took: &str, width: usize) -> String {
+    let (prefix, message) = bar_parts(service, message, width);
+    format!("⠋ {prefix} {message} [{took}]")
+}
+
+/// `text` broken into lines of at most `width` columns at spaces, later lines indented by
+/// `indent`; a word wider than a line is cut with "…". ANSI colour codes take no columns.
+pub fn wrap(text: &str, width: usize, indent: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for paragraph in text.split('\n') {
+        let mut line = String::new();
+        for word in paragraph.split(' ') {
+            let prefix = if lines.is_empty() && line.is_empty() { 0 } else { indent };
+            let room = width.saturating_sub(prefix).max(1);
+            let word = console::truncate_str(word, room, "…");
+            let used = console::measure_text_width(&line);
+            if line.is_empty() {
+                line = format!("{}{word}", " ".repeat(prefix));
+            } else if used + 1 + console::measure_text_width(&word) <= width {
+                line.push(' ');
+                line.push_str(&word);
+            } else {
+                lines.push(std::mem::take(&mut line));
+                let room = width.saturating_sub(indent).max(1);
+                line = format!("{}{}", " ".repeat(indent), console::truncate_str(&word, room, "…"));
+            }
+        }
+        lines.push(line);
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +427,109 @@ mod tests {
     fn tables_align_columns() {
         let t = table(&["A", "LONGER"], &[vec!["xyz".into(), "1".into()], vec!["q".into(), "22".into()]]);
         assert_eq!(t, "A    LONGER\nxyz  1\nq    22");
+    }
+
+    fn progress(health: Option<ferry_core::platform::TaskHealth>) -> Progress {
+        Progress { rollout_state: "IN_PROGRESS".into(), new_running: 2, new_desired: 2, health, ..Progress::default() }
+    }
+
+    #[test]
+    fn no_0_healthy_for_a_service_without_a_health_check() {
+        use ferry_core::platform::TaskHealth;
+        // ECS reports UNKNOWN for tasks without a health check: not healthy, not unhealthy.
+        let unknown = progress(Some(TaskHealth { healthy: 0, unhealthy: 0, unknown: 2 }));
+        assert_eq!(progress_text(&unknown), "new 2/2 running (IN_PROGRESS)");
+        let judged = progress(Some(TaskHealth { healthy: 1, unhealthy: 1, unknown: 0 }));
+        assert_eq!(progress_text(&judged), "new 2/2 running, 1 healthy, 1 unhealthy (IN_PROGRESS)");
+        let partly = progress(Some(TaskHealth { healthy: 1, unhealthy: 0, unknown: 1 }));
+        assert_eq!(progress_text(&partly), "new 2/2 running, 1 healthy (IN_PROGRESS)");
+    }
+
+    #[test]
+    fn live_lines_fit_80_columns_with_a_long_service_name_and_a_long_reason() {
+        let service = "checkout-payment-reconciliation-worker-eu-west-1-blue";
+        let reason = format!(
+            "Task failed container health checks: {}; rolled back to {service}:41",
+            "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref".repeat(2)
+        );
+        for took in ["0.1s", "59.9s", "12m03s", "999m59s"] {
+            let line = bar_line(service, &reason, took, 80);
+            assert!(console::measure_text_width(&line) <= 80, "{} columns: {line}", console::measure_text_width(&line));
+            assert!(line.ends_with(&format!("[{took}]")), "{line}");
+        }
+        let (prefix, message) = bar_parts(service, &reason, 80);
+        // The service keeps its start and its end; the reason keeps its start.
+        assert_eq!(prefix, "checkout-pay…west-1-blue");
+        assert_eq!(prefix.chars().count(), MAX_SERVICE_COLUMNS);
+        assert!(message.starts_with("Task failed container health checks: ") && message.ends_with('…'), "{message}");
+        // Short lines are left alone.
+        assert_eq!(bar_parts("web", "rolling new 1/2 running (IN_PROGRESS)", 80), ("web".to_string(), "rolling new 1/2 running (IN_PROGRESS)".to_string()));
+        // Notes above the live view wrap instead: every line fits, nothing is lost but
+        // a word wider than a line.
+        let note = format!("{service} task 0f3c9a1e stopped: {reason}");
+        let lines = wrap(&note, 80, 2);
+        assert!(lines.len() > 1 && lines.iter().all(|l| console::measure_text_width(l) <= 80), "{lines:#?}");
+        assert_eq!(lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" "), note);
+        assert!(wrap(&"x".repeat(200), 80, 2).iter().all(|l| console::measure_text_width(l) <= 80));
+        // Colour codes take no columns.
+        let red = style("a".repeat(79)).red().force_styling(true).to_string();
+        assert_eq!(wrap(&red, 80, 2), vec![red.clone()]);
+    }
+
+    #[test]
+    fn no_failed_rollback_failed_each_outcome_word_said_once() {
+        assert_eq!(outcome_word(Outcome::RollbackFailed), "rollback failed");
+        assert_eq!(recorded_outcome_word(ferry_store::Outcome::FailedRollbackFailed), "rollback failed");
+        assert_eq!(recorded_outcome_word(ferry_store::Outcome::FailedRolledBack), "failed, rolled back");
+        // The reason says what became of the rollback; the word is not said again.
+        let rolled_back = finish_text(Outcome::FailedRolledBack, Some("2 tasks failed to start; rolled back to web:3"));
+        assert_eq!(rolled_back, "2 tasks failed to start; rolled back to web:3");
+        let rollback_failed = finish_text(Outcome::RollbackFailed, Some("timed out; the rollback failed too: it did not complete"));
+        assert_eq!(rollback_failed, "timed out; the rollback failed too: it did not complete");
+        assert_eq!(finish_text(Outcome::RollbackFailed, Some("moving app:prod back failed: denied")), "rollback failed: moving app:prod back failed: denied");
+        assert_eq!(finish_text(Outcome::Refused, Some("image app:9 not found")), "refused: image app:9 not found");
+        assert_eq!(finish_text(Outcome::Succeeded, None), "deployed");
+        for line in [rolled_back, rollback_failed] {
+            assert!(!line.contains("failed rollback failed") && !line.contains("failed, rollback failed"), "{line}");
+            assert!(line.matches("rolled back").count() <= 1 && line.matches("rollback failed").count() <= 1, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_run_that_failed_names_each_service_and_its_outcome_once() {
+        let report = |service: &str, outcome: Outcome| ServiceReport {
+            deployment_id: format!("fd-{service}"),
+            kind: "deploy",
+            environment: "prod".into(),
+            service: service.into(),
+            ecs_service: service.into(),
+            cluster: "prod".into(),
+            from_version: None,
+            from_digest: None,
+            from_task_definition: None,
+            to_version: None,
+            to_digest: None,
+            to_task_definition: None,
+            image: None,
+            ecs_deployment_id: None,
+            rollback_deployment_id: None,
+            who: "tester".into(),
+            commit: None,
+            commit_message: None,
+            started_at: 0,
+            finished_at: Some(1),
+            outcome,
+            cause: None,
+            reason: None,
+            changes: Vec::new(),
+            running: 0,
+            desired: 0,
+            invalid_input: false,
+        };
+        let one = run_failure("deploy", &[report("web", Outcome::RollbackFailed), report("api", Outcome::Succeeded)]);
+        assert_eq!(one, "deploy of web: rollback failed");
+        let two = run_failure("promote", &[report("web", Outcome::FailedRolledBack), report("worker", Outcome::LockHeld)]);
+        assert_eq!(two, "promote: web: failed, rolled back; worker: locked by another deploy");
     }
 
     #[test]

@@ -199,7 +199,7 @@ fn show(printer: &Printer, ledger: &Ledger, release: &Release) -> Result<(), Fai
             ferry_store::format_rfc3339(p.started_at),
             p.who,
             p.approved_by.as_ref().map(|a| format!(" (approved by {a})")).unwrap_or_default(),
-            p.outcome.as_str().replace('_', " ")
+            crate::output::recorded_outcome_word(p.outcome)
         ));
     }
     Ok(())
