@@ -68,7 +68,12 @@ cleanup() {
         local ferry_pid
         ferry_pid="$(grep -o '"pid":[0-9]*' "$state_dir/ferry-local.pid" | grep -o '[0-9]*$' || true)"
         timeout 90 "$ferry" local down --state-dir "$state_dir" >/dev/null 2>&1 || true
-        # `down` waits up to 60 s; should it give up, stop the process it would have stopped.
+        # The process exits shortly after `down` returns (its tasks stop, its state is
+        # saved); should it not within 30 s, stop it.
+        for _ in $(seq 300); do
+            [[ -n "$ferry_pid" ]] && kill -0 "$ferry_pid" 2>/dev/null || break
+            sleep 0.1
+        done
         if [[ -n "$ferry_pid" ]] && kill -0 "$ferry_pid" 2>/dev/null; then
             log "ferry local (pid $ferry_pid) still runs after 'ferry local down'; sending SIGTERM"
             kill "$ferry_pid" 2>/dev/null || true

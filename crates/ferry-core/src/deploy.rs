@@ -251,6 +251,15 @@ pub trait Observer: Send + Sync {
     fn event(&self, report: &ServiceReport, event: &Event);
     /// Called when a deploy starts changing things (after the lock) and when it ends.
     fn record(&self, report: &ServiceReport);
+    /// Called once a deploy holds its lock, before it changes anything: journals its start
+    /// (the record and its first event). An error refuses the deploy — nothing is changed,
+    /// the lock is released, the report ends in `Error` with [`FailureCause::Ledger`] — since
+    /// a deploy that cannot be journaled would run unseen by history, status and rollback.
+    /// The default records as [`Observer::record`] does, and never refuses.
+    fn record_start(&self, report: &ServiceReport) -> Result<(), String> {
+        self.record(report);
+        Ok(())
+    }
     /// Whether progress should carry the new tasks' health: a person watching a live view
     /// wants it; a pipeline waiting for the outcome does not need the extra calls.
     fn wants_task_health(&self) -> bool {
@@ -265,6 +274,9 @@ pub enum LockRefusal {
     Held(String),
     /// The ledger could not be used.
     Error(String),
+    /// The lock this deploy held is gone (on renewal): the ledger was deleted or replaced,
+    /// or the lock was freed. Another deploy may be running; the holder must stop.
+    Lost(String),
 }
 
 /// The locks that keep two deploys of one (environment, service) apart.
@@ -402,13 +414,21 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 self.finish(report, Outcome::LockHeld, None, Some(holder));
                 return false;
             }
-            Err(LockRefusal::Error(message)) => {
+            Err(LockRefusal::Error(message) | LockRefusal::Lost(message)) => {
                 self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(format!("cannot lock in the ledger: {message}")));
                 return false;
             }
         }
         report.outcome = Outcome::Refused; // not yet changed anything
-        self.observer.record(report);
+        if let Err(message) = self.observer.record_start(report) {
+            // The undo of an atomic promotion runs under the promotion's lock: not ours to free.
+            if request.lock_owner.is_none() {
+                self.locks.unlock(&request.environment, &request.service, request.lock_id());
+            }
+            let reason = format!("cannot journal the deploy in the ledger, so nothing was changed: {message}");
+            self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(reason));
+            return false;
+        }
         self.emit(
             report,
             Event::Phase {
@@ -928,6 +948,17 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                     self.observer.record(report);
                     return true;
                 }
+                // The lock is gone (the ledger was deleted or replaced, or the lock freed):
+                // another deploy may be running unseen. Stop, without rolling back over it.
+                Err(LockRefusal::Lost(message)) => {
+                    let reason = match &report.ecs_deployment_id {
+                        Some(id) => format!("lost the lock while watching, stopped; ECS deployment {id} continues on its own: {message}"),
+                        None => format!("lost the lock while watching, stopped; the ECS deployment continues on its own: {message}"),
+                    };
+                    self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(reason));
+                    self.observer.record(report);
+                    return true;
+                }
                 Err(LockRefusal::Error(message)) => self.emit(
                     report,
                     Event::Phase { service: request.service.clone(), phase: Phase::Locked, message: format!("could not renew the lock: {message}") },
@@ -1189,7 +1220,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             Watch::new(Some(rollback.clone()), a.previous.clone(), a.started, request.max_task_failures)
         } else if ecs_rollback == EcsRollback::Expected {
             message = format!("{reason}; ECS's circuit breaker is rolling back to {}", short_task_definition(&a.previous));
-            Watch::new(None, a.previous.clone(), a.started, request.max_task_failures)
+            self.ecs_reactivation(a, Watch::new(None, a.previous.clone(), a.started, request.max_task_failures))
         } else if cause == FailureCause::Replaced || cause == FailureCause::ServiceGone {
             // Someone else's deployment took over, or the service is gone: rolling back would
             // fight them. Report, and leave the service as it is.
@@ -1201,7 +1232,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             let stopped = in_progress && matches!(self.ecs.roll_back_in_progress(&request.cluster, &request.ecs_service).await, Ok(true));
             if stopped {
                 message = format!("{reason}; rolling back to {} (StopServiceDeployment ROLLBACK)", short_task_definition(&a.previous));
-                Watch::new(None, a.previous.clone(), now, request.max_task_failures)
+                self.ecs_reactivation(a, Watch::new(None, a.previous.clone(), now, request.max_task_failures))
             } else {
                 match self.update_service_back(request, a).await {
                     Ok(id) => {
@@ -1263,6 +1294,16 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             .map(|d| d.id.clone()))
     }
 
+    /// A watch for a rollback ECS performs itself (circuit breaker, StopServiceDeployment
+    /// ROLLBACK): ECS reactivates the last COMPLETED deployment, an earlier one, which the
+    /// watch may then adopt. Not for ferry's own UpdateService rollback, which creates a new
+    /// deployment while the old one stays ACTIVE.
+    fn ecs_reactivation(&self, a: &Active, mut watch: Watch) -> Watch {
+        let failed = a.watch.deployment_id.clone();
+        watch.may_reactivate(a.earlier_deployments.iter().filter(|id| Some(*id) != failed.as_ref()).cloned());
+        watch
+    }
+
     /// Switches the service's watch to its rollback, whose timeout starts now (starting it
     /// can take a while: the SDK retries).
     fn watch_rollback(&self, request: &Request, report: &ServiceReport, a: &mut Active, mut watch: Watch, message: String) {
@@ -1271,8 +1312,6 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         watch.events_since = now;
         watch.inherit(&a.watch);
         watch.never_adopt(a.earlier_deployments.iter().cloned().chain(a.watch.deployment_id.clone()));
-        let failed = a.watch.deployment_id.clone();
-        watch.may_reactivate(a.earlier_deployments.iter().filter(|id| Some(*id) != failed.as_ref()).cloned());
         a.watch = watch;
         a.rolling_back = true;
         a.deadline = now + request.rollback_timeout.as_millis() as i64;
