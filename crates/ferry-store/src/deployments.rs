@@ -7,7 +7,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Params, Row, named_params};
 
-use crate::{DeploymentRecord, HistoryFilter, Ledger, Outcome, StoreError};
+use rusqlite::TransactionBehavior;
+
+use crate::{DeploymentRecord, EventRecord, HistoryFilter, Ledger, Outcome, StoreError};
 
 /// The columns [`from_row`] reads, in the order of [`DeploymentRecord`]'s fields.
 const COLUMNS: &str = "id, run_id, kind, environment, service, cluster, ecs_service, \
@@ -19,42 +21,27 @@ impl Ledger {
     /// generated to be unique, so a clash means two runs are confused about who they are.
     pub fn insert_deployment(&self, record: &DeploymentRecord) -> Result<(), StoreError> {
         self.with_conn(|conn| {
-            conn.prepare_cached(
-                "INSERT INTO deployments (
-                     id, run_id, kind, environment, service, cluster, ecs_service,
-                     from_version, from_digest, from_task_definition,
-                     to_version, to_digest, to_task_definition, image, ecs_deployment_id,
-                     who, git_commit, commit_message, started_at, finished_at, outcome, reason)
-                 VALUES (
-                     :id, :run_id, :kind, :environment, :service, :cluster, :ecs_service,
-                     :from_version, :from_digest, :from_task_definition,
-                     :to_version, :to_digest, :to_task_definition, :image, :ecs_deployment_id,
-                     :who, :git_commit, :commit_message, :started_at, :finished_at, :outcome, :reason)",
-            )?
-            .execute(named_params! {
-                ":id": record.id,
-                ":run_id": record.run_id,
-                ":kind": record.kind,
-                ":environment": record.environment,
-                ":service": record.service,
-                ":cluster": record.cluster,
-                ":ecs_service": record.ecs_service,
-                ":from_version": record.from_version,
-                ":from_digest": record.from_digest,
-                ":from_task_definition": record.from_task_definition,
-                ":to_version": record.to_version,
-                ":to_digest": record.to_digest,
-                ":to_task_definition": record.to_task_definition,
-                ":image": record.image,
-                ":ecs_deployment_id": record.ecs_deployment_id,
-                ":who": record.who,
-                ":git_commit": record.commit,
-                ":commit_message": record.commit_message,
-                ":started_at": record.started_at,
-                ":finished_at": record.finished_at,
-                ":outcome": record.outcome,
-                ":reason": record.reason,
-            })?;
+            insert(conn, record)?;
+            self.remember_size(conn);
+            Ok(())
+        })
+    }
+
+    /// Records a new deployment together with its first event, in one transaction: both
+    /// are written or neither is, so the ledger never shows a deployment without the event
+    /// that says how it started, and a deploy that could not be recorded whole knows it
+    /// before it changes anything. Fails as [`Ledger::insert_deployment`] does.
+    pub fn start_deployment(
+        &self,
+        record: &DeploymentRecord,
+        first_event: &EventRecord,
+    ) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            insert(&tx, record)?;
+            crate::events::append(&tx, &record.id, first_event)?;
+            tx.commit()?;
+            self.remember_size(conn);
             Ok(())
         })
     }
@@ -251,6 +238,47 @@ impl Ledger {
             })
         })
     }
+}
+
+/// Inserts `record` (see [`Ledger::insert_deployment`]).
+fn insert(conn: &Connection, record: &DeploymentRecord) -> Result<(), StoreError> {
+    conn.prepare_cached(
+                "INSERT INTO deployments (
+                     id, run_id, kind, environment, service, cluster, ecs_service,
+                     from_version, from_digest, from_task_definition,
+                     to_version, to_digest, to_task_definition, image, ecs_deployment_id,
+                     who, git_commit, commit_message, started_at, finished_at, outcome, reason)
+                 VALUES (
+                     :id, :run_id, :kind, :environment, :service, :cluster, :ecs_service,
+                     :from_version, :from_digest, :from_task_definition,
+                     :to_version, :to_digest, :to_task_definition, :image, :ecs_deployment_id,
+                     :who, :git_commit, :commit_message, :started_at, :finished_at, :outcome, :reason)",
+            )?
+            .execute(named_params! {
+                ":id": record.id,
+                ":run_id": record.run_id,
+                ":kind": record.kind,
+                ":environment": record.environment,
+                ":service": record.service,
+                ":cluster": record.cluster,
+                ":ecs_service": record.ecs_service,
+                ":from_version": record.from_version,
+                ":from_digest": record.from_digest,
+                ":from_task_definition": record.from_task_definition,
+                ":to_version": record.to_version,
+                ":to_digest": record.to_digest,
+                ":to_task_definition": record.to_task_definition,
+                ":image": record.image,
+                ":ecs_deployment_id": record.ecs_deployment_id,
+                ":who": record.who,
+                ":git_commit": record.commit,
+                ":commit_message": record.commit_message,
+                ":started_at": record.started_at,
+                ":finished_at": record.finished_at,
+                ":outcome": record.outcome,
+                ":reason": record.reason,
+            })?;
+    Ok(())
 }
 
 fn query(

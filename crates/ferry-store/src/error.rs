@@ -25,6 +25,14 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The ledger's file could not be examined (its size, its identity, its write-ahead log).
+    #[error("ledger {path}: cannot {action}: {source}")]
+    File {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     /// Someone else is deploying this (environment, service) and their lease is still valid.
     /// Boxed so every `Result<_, StoreError>` stays small.
     #[error("{0}")]
@@ -37,11 +45,39 @@ pub enum StoreError {
     /// a rejected release. The message says what is wrong and, where it can, what to give.
     #[error("{0}")]
     Invalid(String),
-    /// The file exists but is not an SQLite database, or is damaged.
+    /// The file exists but is not an SQLite database, is damaged (it fails SQLite's
+    /// integrity check, or a table or column of ferry's schema is missing), or is another
+    /// program's database.
     #[error(
-        "ledger {path}: not a readable ferry ledger (not an SQLite database, or damaged): {detail}"
+        "ledger {path}: not a readable ferry ledger (not an SQLite database, or damaged): {detail}; \
+         nothing was changed. Move the file away and keep it (ferry then starts a new, empty \
+         ledger) or restore it from a backup; `sqlite3 FILE .recover` may save its rows"
     )]
     Corrupt { path: PathBuf, detail: String },
+    /// The main file is empty but its write-ahead log (`-wal`) is not: the file was truncated
+    /// or replaced while its newest history was still in the log. Refused rather than
+    /// opened, because SQLite deletes the log of an empty database when it opens one.
+    #[error(
+        "ledger {path}: the file is empty (0 bytes) but its write-ahead log {wal} holds \
+         {wal_bytes} bytes: the ledger was truncated or replaced, and its history may still be \
+         in that log. Not opened, so the log is kept; nothing was changed. Restore the ledger \
+         from a backup, or move both files away to start a new, empty ledger"
+    )]
+    EmptyWithLog {
+        path: PathBuf,
+        wal: PathBuf,
+        wal_bytes: u64,
+    },
+    /// The file this ledger was opened from was deleted, or another file took its place,
+    /// while this process had it open: what it writes from now on goes to a file nobody else
+    /// reads, and the locks it holds are gone from the one they do.
+    #[error(
+        "ledger {path}: the file was {detail} while ferry had it open, so the locks this run \
+         holds are gone from the ledger other ferry processes read, and another deploy may have \
+         started; nothing more is written to it. Check `ferry status` and `ferry history` for \
+         a deploy that may be running, and restore the ledger from a backup if history is missing"
+    )]
+    Replaced { path: PathBuf, detail: String },
     /// The file was written by a newer ferry; reading it could silently misinterpret it.
     #[error(
         "ledger {path}: schema version {found} is newer than this ferry understands ({supported}); \

@@ -1,6 +1,6 @@
 //! Events observed during a deployment, kept in the order they were recorded.
 
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::{EventRecord, Ledger, StoreError};
 
@@ -22,11 +22,7 @@ impl Ledger {
                     "no deployment {deployment_id} in the ledger to record an event for"
                 )));
             }
-            tx.execute(
-                "INSERT INTO events (deployment_id, seq, at, kind, message)
-                 SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM events WHERE deployment_id = ?1",
-                (deployment_id, event.at, &event.kind, &event.message),
-            )?;
+            append(&tx, deployment_id, event)?;
             tx.commit()?;
             Ok(())
         })
@@ -51,4 +47,19 @@ impl Ledger {
             Ok(events)
         })
     }
+}
+
+/// Appends `event` after the deployment's last one. Inside a transaction that has the
+/// write lock, so the next `seq` is read and written at once.
+pub(crate) fn append(
+    tx: &Connection,
+    deployment_id: &str,
+    event: &EventRecord,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO events (deployment_id, seq, at, kind, message)
+         SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM events WHERE deployment_id = ?1",
+        (deployment_id, event.at, &event.kind, &event.message),
+    )?;
+    Ok(())
 }

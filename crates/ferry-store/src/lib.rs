@@ -29,6 +29,7 @@
 mod deployments;
 mod error;
 mod events;
+mod guard;
 mod locks;
 mod model;
 mod promotions;
@@ -44,13 +45,14 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 pub use error::StoreError;
+pub use guard::{Counts, LedgerWarning};
 pub use model::{
     DeploymentRecord, EventRecord, HistoryFilter, LockHolder, LockInfo, Outcome, ParseOutcomeError,
     Promotion, Rejection, Release, ReleaseEntry,
 };
 pub use locks::Unlock;
 pub use releases::release_id;
-pub use schema::SCHEMA_VERSION;
+pub use schema::{QUICK_CHECK_MAX_BYTES, SCHEMA_VERSION};
 pub use time::format_rfc3339;
 
 /// How long a call waits for another process's write to finish before giving up. Writes
@@ -62,6 +64,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Ledger {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// The file opened, so a ledger deleted or replaced while open is noticed.
+    identity: Option<guard::FileId>,
+    warnings: Vec<LedgerWarning>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -76,9 +81,15 @@ impl Ledger {
     /// Opens the ledger at `path`, creating its directory and tables if needed.
     ///
     /// WAL mode, so `ferry status` can read while a deploy writes; a 5 s busy timeout, so
-    /// concurrent ferry processes wait for each other instead of failing. A file whose
-    /// schema version is newer than [`SCHEMA_VERSION`] is refused ([`StoreError::Schema`]);
-    /// a file that is not a database gives [`StoreError::Corrupt`]. Both name the path.
+    /// concurrent ferry processes wait for each other instead of failing.
+    ///
+    /// Nothing is changed in a file that is not sound, and each refusal names the path:
+    /// a schema version newer than [`SCHEMA_VERSION`] ([`StoreError::Schema`]); a file that
+    /// is not an SQLite database, another program's database, a ledger missing a table or
+    /// column of the schema, or (for files up to [`QUICK_CHECK_MAX_BYTES`]) one that fails
+    /// SQLite's `quick_check` ([`StoreError::Corrupt`]); an empty file whose write-ahead log
+    /// is not ([`StoreError::EmptyWithLog`]). A ledger that holds less history than when
+    /// ferry last used it opens with a [`LedgerWarning`] (see [`Ledger::warnings`]).
     pub fn open(path: &Path) -> Result<Ledger, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
@@ -86,20 +97,41 @@ impl Ledger {
                 source,
             })?;
         }
-        Self::configure(path).map_err(|e| e.in_ledger(path))
+        let before = guard::before_open(path)?;
+        Self::configure(path, &before).map_err(|e| e.in_ledger(path))
     }
 
-    fn configure(path: &Path) -> Result<Ledger, StoreError> {
+    fn configure(path: &Path, before: &guard::Before) -> Result<Ledger, StoreError> {
         let mut conn = Connection::open(path)?;
+        let identity = guard::FileId::of(path).map_err(|source| StoreError::File {
+            path: path.to_path_buf(),
+            action: "read the file's identity",
+            source,
+        })?;
         // Before anything that may need a lock, so even the first statements wait.
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        schema::check_before_use(&conn, path)?;
         use_wal(&conn)?;
         conn.pragma_update(None, "foreign_keys", true)?;
         schema::migrate(&mut conn, path)?;
+        schema::verify(&conn, path)?;
+        let counts = guard::counts(&conn)?;
+        let warnings = guard::compare_and_remember(path, counts, before)
+            .into_iter()
+            .collect();
         Ok(Ledger {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
+            identity,
+            warnings,
         })
+    }
+
+    /// What opening the ledger found that a person should know, although it could be
+    /// opened: a ledger holding less history than when ferry last used it, or an empty file
+    /// started anew. ferry prints these as warnings.
+    pub fn warnings(&self) -> &[LedgerWarning] {
+        &self.warnings
     }
 
     /// The documented per-user default: `$FERRY_LEDGER` if set, else
@@ -119,14 +151,29 @@ impl Ledger {
 
     /// Runs `f` on the connection and names the ledger in any error it returns.
     ///
+    /// First checks that the path still names the file that was opened: a ledger deleted or
+    /// replaced meanwhile fails every call with [`StoreError::Replaced`], so a deploy
+    /// notices (at the latest when it renews its lock) rather than writing on, and holding
+    /// locks, in a file no other ferry process reads.
+    ///
     /// A poisoned mutex is recovered: the panic that poisoned it cannot have left a
     /// transaction open (rusqlite rolls back on drop), so the connection is still sound.
     fn with_conn<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        guard::still_the_same(&self.path, self.identity)?;
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut conn).map_err(|e| e.in_ledger(&self.path))
+    }
+
+    /// Records the ledger's size beside it after a deployment or release was added (see
+    /// [`LedgerWarning::Shrunk`]). Best effort: a record that cannot be written only means
+    /// a later loss may go unnoticed, which is no reason to fail the write that succeeded.
+    fn remember_size(&self, conn: &Connection) {
+        if let Ok(counts) = guard::counts(conn) {
+            let _ = guard::remember(&self.path, counts);
+        }
     }
 }
 

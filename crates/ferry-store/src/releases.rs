@@ -109,6 +109,7 @@ impl Ledger {
                 }
             }
             tx.commit()?;
+            self.remember_size(conn);
             Ok(Release {
                 id,
                 entries,

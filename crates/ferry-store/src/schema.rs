@@ -13,6 +13,12 @@ use crate::StoreError;
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = 2;
 
+/// Up to this size (the file and its write-ahead log together) opening a ledger runs
+/// SQLite's `PRAGMA quick_check`, which reads every page: a few milliseconds for a ledger of
+/// this size. Larger ledgers get the cheaper checks only (the schema version, and every
+/// table and column of the schema).
+pub const QUICK_CHECK_MAX_BYTES: u64 = 8 * 1024 * 1024;
+
 /// `MIGRATIONS[n]` takes a ledger from version `n` to `n + 1`.
 const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
 
@@ -137,6 +143,106 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
+}
+
+/// Checks a file before anything is written to it: its schema version (not newer than this
+/// build's); a file with no version has no tables (else it is another program's database,
+/// or a ledger whose version was lost, and creating ferry's tables in it would hide that);
+/// and a small file passes SQLite's `quick_check`.
+pub(crate) fn check_before_use(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    };
+    // One read transaction, so the version and the tables are read from the same state
+    // of the file (another process may be creating the ledger at this moment).
+    let snapshot = conn.unchecked_transaction()?;
+    let version = check_version(&snapshot, path)?;
+    if version == 0 {
+        let tables = table_names(&snapshot)?;
+        if !tables.is_empty() {
+            return Err(corrupt(format!(
+                "it has no ferry schema version but holds tables ({}): another program's \
+                 database, or a ledger whose version was lost",
+                tables.join(", ")
+            )));
+        }
+        return Ok(());
+    }
+    if size_on_disk(path) <= QUICK_CHECK_MAX_BYTES {
+        let problems = conn
+            .prepare("PRAGMA quick_check(5)")?
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        if problems.first().map(String::as_str) != Some("ok") {
+            return Err(corrupt(format!(
+                "SQLite's integrity check failed: {}",
+                problems.join("; ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that every table of the schema is there with every column, comparing the file
+/// with the schema as [`MIGRATIONS`] create it (in memory, which takes about a
+/// millisecond). A ledger missing one would let a deploy run that cannot be recorded.
+/// Tables and columns beyond the schema are allowed.
+pub(crate) fn verify(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let expected = Connection::open_in_memory()?;
+    expected.execute_batch(&MIGRATIONS.concat())?;
+    let mut missing = Vec::new();
+    for table in table_names(&expected)? {
+        let want = column_names(&expected, &table)?;
+        let have = column_names(conn, &table)?;
+        if have.is_empty() {
+            missing.push(format!("table {table}"));
+            continue;
+        }
+        missing.extend(
+            want.iter()
+                .filter(|column| !have.contains(column))
+                .map(|column| format!("column {table}.{column}")),
+        );
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!(
+            "schema version {SCHEMA_VERSION} but {} missing, so deploys could not be recorded",
+            missing.join(", ")
+        ),
+    })
+}
+
+fn table_names(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let names = conn
+        .prepare(
+            "SELECT name FROM sqlite_master
+             WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )?
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(names)
+}
+
+/// The columns of `table`; empty if there is no such table.
+fn column_names(conn: &Connection, table: &str) -> Result<Vec<String>, StoreError> {
+    let names = conn
+        .prepare("SELECT name FROM pragma_table_info(?1)")?
+        .query_map([table], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(names)
+}
+
+/// The bytes of the file and its write-ahead log: what `quick_check` reads.
+fn size_on_disk(path: &Path) -> u64 {
+    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let mut wal = path.as_os_str().to_os_string();
+    wal.push("-wal");
+    len(path) + len(Path::new(&wal))
 }
 
 fn check_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {

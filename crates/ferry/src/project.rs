@@ -30,9 +30,16 @@ pub fn load_config(global: &GlobalArgs) -> Result<Config, Failure> {
     Config::load(&global.config).map_err(|e| Failure::input(e.to_string()))
 }
 
+/// Opens the ledger (exit 8 when it cannot be opened or fails its checks), and says out loud
+/// what opening it found: history that went missing since ferry last used it.
 pub fn open_ledger(global: &GlobalArgs) -> Result<Arc<Ledger>, Failure> {
     let path = global.ledger.clone().unwrap_or_else(Ledger::default_path);
-    Ledger::open(&path).map(Arc::new).map_err(|e| Failure::ledger(format!("cannot open the ledger {}: {e}", path.display())))
+    let ledger = Ledger::open(&path).map_err(|e| Failure::ledger(format!("cannot open the ledger {}: {e}", path.display())))?;
+    for warning in ledger.warnings() {
+        // On stderr whatever the output format: stdout may be JSON a pipeline parses.
+        eprintln!("warning: {warning}");
+    }
+    Ok(Arc::new(ledger))
 }
 
 /// An environment's clients.
@@ -360,6 +367,13 @@ impl Locks for LedgerLocks {
     fn renew(&self, environment: &str, service: &str, deployment_id: &str) -> Result<(), LockRefusal> {
         self.ledger.renew_lock(environment, service, deployment_id, LOCK_LEASE_MS, now_ms()).map_err(|e| match e {
             StoreError::LockHeld(_) => LockRefusal::Held(e.to_string()),
+            // The file is not the one the lock was taken in, or the lock row is gone: nobody
+            // else can see this deploy's lock any more, so it must not carry on as if it had it.
+            StoreError::Replaced { .. } => LockRefusal::Lost(e.to_string()),
+            StoreError::NotFound(_) => LockRefusal::Lost(format!(
+                "the lock on {service} in {environment} is gone from the ledger {} (freed with `ferry unlock`, or the ledger was edited), so another deploy may have started; check `ferry status {environment}`",
+                self.ledger.path().display()
+            )),
             other => LockRefusal::Error(other.to_string()),
         })
     }
@@ -377,11 +391,14 @@ pub struct Journal<'a> {
     pub run_id: String,
     /// Deployments already in the ledger, so events and updates need no lookup.
     pub recorded: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Whether an event could not be journaled yet: the first failure is said on the
+    /// terminal, the rest only in the log.
+    pub event_failed: std::sync::atomic::AtomicBool,
 }
 
 impl<'a> Journal<'a> {
     pub fn new(ledger: Arc<Ledger>, printer: &'a Printer, run_id: String) -> Self {
-        Journal { ledger, printer, run_id, recorded: Default::default() }
+        Journal { ledger, printer, run_id, recorded: Default::default(), event_failed: Default::default() }
     }
 
     fn is_recorded(&self, id: &str) -> bool {
@@ -445,33 +462,48 @@ impl Observer for Journal<'_> {
             }
         };
         if let Err(e) = self.ledger.record_event(&report.deployment_id, &EventRecord { at: now_ms(), kind, message }) {
-            tracing::warn!("cannot record an event in the ledger: {e}");
+            if self.event_failed.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!("cannot record an event in the ledger: {e}");
+            } else {
+                self.printer.note(Some(&report.service), &format!("warning: cannot record events in the ledger: {e}"));
+            }
         }
     }
 
     fn record(&self, report: &ServiceReport) {
         let record = record_of(report, &self.run_id);
-        let known = self.is_recorded(&record.id);
-        let result = match known {
+        let result = match self.is_recorded(&record.id) {
             true => self.ledger.update_deployment(&record),
-            false => self.ledger.insert_deployment(&record).and_then(|()| {
-                // What preflight found, as the deployment's first event.
-                let message = format!(
-                    "preflight passed: {} → {} ({} task definition change(s))",
-                    report.from_task_definition.as_deref().unwrap_or("?"),
-                    report.image.as_deref().or(report.to_task_definition.as_deref()).unwrap_or("?"),
-                    report.changes.len()
-                );
-                self.ledger.record_event(&record.id, &EventRecord { at: report.started_at, kind: "phase:preflight".into(), message })
-            }),
+            false => self.start(report, &record),
         };
-        if result.is_ok()
-            && let Ok(mut recorded) = self.recorded.lock()
-        {
-            recorded.insert(record.id.clone());
-        }
         if let Err(e) = result {
             self.printer.note(Some(&report.service), &format!("warning: cannot record the deployment in the ledger: {e}"));
         }
+    }
+
+    fn record_start(&self, report: &ServiceReport) -> Result<(), String> {
+        let record = record_of(report, &self.run_id);
+        match self.is_recorded(&record.id) {
+            true => self.ledger.update_deployment(&record),
+            false => self.start(report, &record),
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+impl Journal<'_> {
+    /// Records a deployment and its first event (what preflight found) in one transaction.
+    fn start(&self, report: &ServiceReport, record: &DeploymentRecord) -> Result<(), StoreError> {
+        let message = format!(
+            "preflight passed: {} → {} ({} task definition change(s))",
+            report.from_task_definition.as_deref().unwrap_or("?"),
+            report.image.as_deref().or(report.to_task_definition.as_deref()).unwrap_or("?"),
+            report.changes.len()
+        );
+        self.ledger.start_deployment(record, &EventRecord { at: report.started_at, kind: "phase:preflight".into(), message })?;
+        if let Ok(mut recorded) = self.recorded.lock() {
+            recorded.insert(record.id.clone());
+        }
+        Ok(())
     }
 }
