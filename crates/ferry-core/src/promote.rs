@@ -47,6 +47,46 @@ pub fn check_soak(soak: Option<Duration>, from: &str, candidates: &[Candidate], 
     }
 }
 
+/// Refuses a promotion that goes against the chain the environments' `promote_from` draw.
+///
+/// `promote_from(env)` is that environment's `promote_from`. When TO names one, FROM must be
+/// it. When TO names none, it takes releases from anywhere except downstream of it: a
+/// release flows down the chain (dev → stage → prod), so `ferry promote prod dev` is refused
+/// unless dev's own `promote_from` says prod. The refusal names the chain and what would
+/// allow it.
+pub fn check_chain(promote_from: impl Fn(&str) -> Option<String>, from: &str, to: &str) -> Result<(), String> {
+    match promote_from(to) {
+        Some(expected) if expected == from => return Ok(()),
+        Some(expected) => {
+            return Err(format!(
+                "{to} is promoted from {expected}, not from {from}: `ferry promote {expected} {to}` follows the chain \
+                 (to take releases from {from}, set promote_from = \"{from}\" in [environments.{to}])"
+            ));
+        }
+        None => {}
+    }
+    // Walk up from FROM: if TO is upstream of it, this promotion runs against the chain.
+    let mut chain = vec![from.to_string()];
+    let mut at = from.to_string();
+    while let Some(up) = promote_from(&at) {
+        if chain.contains(&up) {
+            break; // a loop in the config; check reports it
+        }
+        chain.push(up.clone());
+        if up == to {
+            chain.reverse();
+            return Err(format!(
+                "{from} → {to} goes against the promotion chain ({}): releases move down it, and {to} names no \
+                 promote_from, so it takes none. To put what runs in {from} into {to} on purpose, deploy its versions \
+                 there (`ferry deploy {to} SERVICE=VERSION`), or set promote_from = \"{from}\" in [environments.{to}]",
+                chain.join(" → ")
+            ));
+        }
+        at = up;
+    }
+    Ok(())
+}
+
 /// How a promotion into an environment that asks for approval was approved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Approval {
@@ -159,6 +199,29 @@ mod tests {
         assert!(check_soak(None, "dev", &[candidate("web", Some(now))], now).is_ok());
         let err = check_soak(None, "dev", &[candidate("web", None)], now).unwrap_err();
         assert!(err.contains("only what is recorded as healthy in dev is promoted"), "{err}");
+    }
+
+    #[test]
+    fn a_promotion_against_the_chain_is_refused_unless_promote_from_allows_it() {
+        let chain = |env: &str| match env {
+            "stage" => Some("dev".to_string()),
+            "prod" => Some("stage".to_string()),
+            _ => None,
+        };
+        assert_eq!(check_chain(chain, "dev", "stage"), Ok(()));
+        assert_eq!(check_chain(chain, "stage", "prod"), Ok(()));
+        let err = check_chain(chain, "prod", "dev").unwrap_err();
+        assert!(err.starts_with("prod → dev goes against the promotion chain (dev → stage → prod)"), "{err}");
+        assert!(err.contains("set promote_from = \"prod\" in [environments.dev]"), "{err}");
+        let err = check_chain(chain, "prod", "stage").unwrap_err();
+        assert!(err.starts_with("stage is promoted from dev, not from prod"), "{err}");
+        let err = check_chain(chain, "dev", "prod").unwrap_err();
+        assert!(err.starts_with("prod is promoted from stage, not from dev"), "{err}");
+        // An environment outside the chain takes releases from anywhere but downstream.
+        assert_eq!(check_chain(chain, "prod", "sandbox"), Ok(()));
+        // ... and promote_from allows what it names, even upstream.
+        let back = |env: &str| if env == "dev" { Some("prod".to_string()) } else { chain(env) };
+        assert_eq!(check_chain(back, "prod", "dev"), Ok(()));
     }
 
     #[test]

@@ -79,11 +79,21 @@ pub enum Command {
     /// Promote what runs (and ran healthy) in one environment into the next, as one release.
     ///
     /// The release is the set of image digests running in FROM — not whatever tags say now.
-    /// TO's gates apply: `promote_from` must name FROM, a `soak` time the release must have
-    /// run healthy in FROM, an `approval` (interactive, or --approve by an allowed user).
+    /// TO's gates apply: the chain (TO's `promote_from` must name FROM; an environment that
+    /// names none takes no release from one downstream of it, so `ferry promote prod dev` is
+    /// refused), a `soak` time the release must have run healthy in FROM, an `approval`
+    /// (interactive, or --approve by an allowed user). Before the approval question, and
+    /// with --dry-run instead of any change, ferry prints the plan: per service, the version,
+    /// image digest and task definition revision it runs in TO and the ones it will run.
     /// All services deploy in parallel with each one's strategy; with --atomic (the default
     /// where TO sets `atomic = true`) a failure rolls back the services that already moved.
-    #[command(after_help = "Examples:\n  ferry promote dev stage\n  ferry promote stage prod --approve --atomic\n  ferry promote dev stage --services web,api")]
+    ///
+    /// Exit codes: 0 promoted (or nothing to promote, or a dry run that would go ahead); 2
+    /// invalid input (unknown environment or service); 4 refused by a gate or preflight,
+    /// nothing changed (against the chain, unhealthy in FROM, rejected, not soaked, not
+    /// approved); 5 failed and rolled back; 6 the rollback failed too; 7 a service is
+    /// locked (see `ferry status`, `ferry unlock`); 130 interrupted.
+    #[command(after_help = "Examples:\n  ferry promote dev stage --dry-run      # the plan, nothing changed\n  ferry promote dev stage\n  ferry promote stage prod --approve --atomic\n  ferry promote dev stage --services web,api")]
     Promote(PromoteArgs),
     /// Releases: immutable sets of service → image digest that are promoted as one.
     #[command(subcommand)]
@@ -97,8 +107,23 @@ pub enum Command {
     /// tags ferry wrote), watched like a deploy.
     Rollback(RollbackArgs),
     /// The environment × service table: version, digest, revision, rollout, running/desired,
-    /// deployed when and by whom.
+    /// deployed when and by whom; the release each environment runs and how it stands to
+    /// the one it is promoted from; and the locks held (who, since when).
     Status(StatusArgs),
+    /// Free the lock on a service in an environment, saying why; the ledger records who
+    /// freed whose lock, when and why.
+    ///
+    /// A deploy, rollback or promotion locks each service it changes, and frees the lock when
+    /// it ends. A ferry process that was killed leaves its lock until its lease runs out (2
+    /// minutes after it last renewed it); `ferry status` shows who holds which lock and since
+    /// when. Free a lock only when its holder is no longer working on the service: a deploy
+    /// that still runs stops watching when it next renews its lock, and the ECS deployment
+    /// it started carries on by itself.
+    ///
+    /// Exit codes: 0 freed (or there was no lock); 2 invalid input (unknown environment or
+    /// service, no reason); 8 the ledger could not be read or written.
+    #[command(after_help = "Examples:\n  ferry status prod                        # who holds which lock, since when\n  ferry unlock prod web --reason \"deploy killed with the CI runner\"")]
+    Unlock(UnlockArgs),
     /// Past deployments from the ledger, newest first.
     History(HistoryArgs),
     /// Validate ferry.toml and render every template for every environment, offline.
@@ -379,6 +404,22 @@ pub struct PromoteArgs {
     /// Give up on a service and roll it back after this long [default: TO's timeout].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,
+    /// Print the plan — per service, the version, digest and revision TO runs and the ones
+    /// it would run — and the gates' verdicts, and change nothing: no AWS resource, no
+    /// ledger record, no lock.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UnlockArgs {
+    /// The environment, as named in ferry.toml.
+    pub environment: String,
+    /// The service whose lock to free, as named in ferry.toml.
+    pub service: String,
+    /// Why the lock may be freed (recorded in the ledger with who freed it).
+    #[arg(long, required = true, value_name = "TEXT")]
+    pub reason: String,
 }
 
 #[derive(Subcommand, Debug, Clone)]

@@ -17,6 +17,7 @@ mod rollback;
 mod sample_app;
 mod status;
 mod tag;
+mod unlock;
 
 use clap::Parser;
 use ferry_core::ExitKind;
@@ -73,6 +74,7 @@ fn main() {
             Command::Tag(args) => tag::run(global, args).await,
             Command::Rollback(args) => rollback::run(global, args).await,
             Command::Status(args) => status::run(global, args).await,
+            Command::Unlock(args) => unlock::run(global, args),
             Command::History(args) => history::run(global, args),
             Command::Check => check::run(global),
             Command::Init(args) => init::run(global, args).await,

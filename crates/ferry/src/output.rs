@@ -387,6 +387,7 @@ pub fn bar_parts(service: &str, message: &str, width: usize) -> (String, String)
 
 /// A live line as the bar draws it (`{spinner} {prefix} {msg} [{took}]`), for tests and for
 /// measuring: what the terminal shows for `service` saying `message` after `took`.
+#[cfg(test)]
 pub fn bar_line(service: &str, message: &str, took: &str, width: usize) -> String {
     let (prefix, message) = bar_parts(service, message, width);
     format!("⠋ {prefix} {message} [{took}]")
