@@ -115,7 +115,8 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, mine: &mut Vec<St
     {
         if sd.status == "PENDING" {
             sd.status = "IN_PROGRESS".into();
-            sd.started_at = Some(now);
+            // The tick's clock may have been read just before the request that created it.
+            sd.started_at = Some(now.max(sd.created_at));
         } else {
             sd.status = "ROLLBACK_IN_PROGRESS".into();
         }
@@ -210,7 +211,11 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, mine: &mut Vec<St
     complete_if_done(service, mine, tasks, now);
 }
 
-/// Stops old tasks: unhealthy ones freely, healthy ones down to the minimum healthy count.
+/// Stops old tasks: unhealthy and not-yet-running ones freely, healthy ones down to the
+/// minimum healthy count. A running task whose health check has not answered yet (UNKNOWN)
+/// does not count as healthy, but it is not stopped while fewer than the minimum are
+/// healthy either: stopping it then would leave nothing serving (ECS starts the new tasks
+/// first when `maximumPercent` leaves room, and replaces only tasks found UNHEALTHY).
 fn stop_old(
     tasks: &mut BTreeMap<String, Task>,
     old_active: &mut [&String],
@@ -225,6 +230,10 @@ fn stop_old(
         let Some(t) = tasks.get_mut(*arn) else { continue };
         let healthy = t.is_healthy();
         if healthy && healthy_left - 1 < min_healthy {
+            continue;
+        }
+        let awaiting_health = !healthy && t.last_status == "RUNNING" && t.health_status != "UNHEALTHY";
+        if awaiting_health && healthy_left < min_healthy {
             continue;
         }
         let owner = t.deployment_id.clone().unwrap_or_default();

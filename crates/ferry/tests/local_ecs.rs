@@ -815,3 +815,107 @@ async fn a_stuck_deploy_with_min_100_max_100_and_one_task_rolls_back_with_stop_s
     assert_eq!(running_arns(c, "web").await, good_tasks);
     local.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_superseded_by_a_new_deployment_is_stopped_not_left_in_progress() {
+    // minimumHealthyPercent 0: the bad deployment replaces the old tasks, so the reactivated
+    // deployment must start tasks again (4 s each), which leaves time to supersede it.
+    let local = start().await;
+    let c = &local.clients;
+    c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+    let slow = register(c, "web", "sample:1.0", &[("VERSION", "1.0"), ("SAMPLE_START_DELAY_MS", "4000")], false).await;
+    let config = DeploymentConfiguration::builder()
+        .minimum_healthy_percent(0)
+        .maximum_percent(100)
+        .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+        .build();
+    c.ecs.create_service().cluster(CLUSTER).service_name("web").task_definition(&slow).desired_count(2).deployment_configuration(config).send().await.unwrap();
+    assert_eq!(settle(c, "web").await, ServiceDeploymentStatus::Successful);
+    let bad = register(c, "web", "sample:2.0", &[("SAMPLE_FAIL_AT_START", "1")], false).await;
+    c.ecs.update_service().cluster(CLUSTER).service("web").task_definition(&bad).send().await.unwrap();
+    let rolling_back = eventually("a rollback in progress", 60, || async {
+        let sd = newest_service_deployment(c, "web").await;
+        matches!(sd.status(), Some(ServiceDeploymentStatus::RollbackRequested | ServiceDeploymentStatus::RollbackInProgress))
+            .then(|| sd.service_deployment_arn().unwrap().to_string())
+    })
+    .await;
+
+    let good = register(c, "web", "sample:3.0", &[("VERSION", "3.0")], false).await;
+    c.ecs.update_service().cluster(CLUSTER).service("web").task_definition(&good).send().await.unwrap();
+    assert_eq!(settle(c, "web").await, ServiceDeploymentStatus::Successful);
+    let described = c.ecs.describe_service_deployments().service_deployment_arns(&rolling_back).send().await.unwrap();
+    let sd = &described.service_deployments()[0];
+    assert_eq!(sd.status(), Some(&ServiceDeploymentStatus::Stopped), "superseded, as any deployment in progress is");
+    assert!(sd.started_at().unwrap().secs() >= sd.created_at().unwrap().secs(), "started no earlier than created");
+    local.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_tasks_whose_health_is_not_yet_known_are_not_stopped_before_new_ones_are_healthy() {
+    // Deploying right after the old tasks started: their health check (every 5 s) has not
+    // answered, so they are UNKNOWN — not healthy, but not unhealthy either. With
+    // minimumHealthyPercent 100 they used to be stopped at once, leaving nothing running.
+    let local = start().await;
+    let c = &local.clients;
+    c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+    let with_slow_check = |version: &str| {
+        ContainerDefinition::builder()
+            .name("app")
+            .image(format!("sample:{version}"))
+            .memory(64)
+            .entry_point(ferry_bin())
+            .command("sample-app")
+            .port_mappings(PortMapping::builder().container_port(8080).build())
+            .stop_timeout(2)
+            .environment(KeyValuePair::builder().name("VERSION").value(version).build())
+            .health_check(
+                HealthCheck::builder()
+                    .command("CMD")
+                    .command(ferry_bin())
+                    .command("sample-app")
+                    .command("--check")
+                    .interval(5)
+                    .timeout(2)
+                    .retries(1)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let v1 = c.ecs.register_task_definition().family("web").container_definitions(with_slow_check("1.0")).send().await.unwrap();
+    let v1 = v1.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+    create_web_service(c, &v1, 2).await;
+    let old = eventually("two old tasks RUNNING", 30, || async {
+        let arns = running_arns(c, "web").await;
+        (arns.len() == 2).then_some(arns)
+    })
+    .await;
+    let v2 = c.ecs.register_task_definition().family("web").container_definitions(with_slow_check("2.0")).send().await.unwrap();
+    let v2 = v2.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+    c.ecs.update_service().cluster(CLUSTER).service("web").task_definition(&v2).send().await.unwrap();
+
+    // Until the rollout completes, old tasks still running plus new tasks HEALTHY are never
+    // fewer than the minimum (2): nothing stops an old task before a new one is healthy.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let tasks = running_tasks(c, "web").await;
+        let old_running = tasks
+            .iter()
+            .filter(|t| old.iter().any(|a| Some(a.as_str()) == t.task_arn()))
+            .filter(|t| t.last_status() == Some("RUNNING") && t.desired_status() == Some("RUNNING"))
+            .count();
+        let new_healthy = tasks
+            .iter()
+            .filter(|t| t.task_definition_arn() == Some(v2.as_str()))
+            .filter(|t| t.health_status().map(|h| h.as_str()) == Some("HEALTHY"))
+            .count();
+        assert!(old_running + new_healthy >= 2, "old running {old_running} + new healthy {new_healthy} < 2");
+        let s = service(c, "web").await;
+        if s.deployments().len() == 1 && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the rollout did not complete");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    local.server.shutdown().await;
+}

@@ -365,9 +365,10 @@ pub fn new_deployment(
         old.status = "ACTIVE".into();
         old.updated_at = now;
     }
-    // A new deployment supersedes any service deployment still under way.
+    // A new deployment supersedes any service deployment still under way, a rollback
+    // included (it would otherwise stay ROLLBACK_IN_PROGRESS for ever).
     for sd in &mut service.service_deployments {
-        if matches!(sd.status.as_str(), "PENDING" | "IN_PROGRESS") {
+        if matches!(sd.status.as_str(), "PENDING" | "IN_PROGRESS" | "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS") {
             sd.status = "STOPPED".into();
             sd.status_reason = Some("Service deployment stopped because a newer service deployment started.".into());
             sd.stopped_at = Some(now);
