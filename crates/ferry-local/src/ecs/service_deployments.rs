@@ -59,13 +59,6 @@ pub fn describe(ctx: &mut Ctx, input: &Input) -> ApiResult {
 
 pub fn stop(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let arn = input.required_str("serviceDeploymentArn")?.to_string();
-    let stop_type = input.str("stopType").unwrap_or("ROLLBACK");
-    if stop_type != "ROLLBACK" {
-        return Err(ApiError::client(
-            "UnsupportedFeatureException",
-            "ferry local supports stopType ROLLBACK for rolling deployments.",
-        ));
-    }
     let Some((service, sd)) = find(ctx.partition, &arn) else {
         return Err(ApiError::client("ServiceDeploymentNotFoundException", "The service deployment does not exist."));
     };
@@ -73,6 +66,15 @@ pub fn stop(ctx: &mut Ctx, input: &Input) -> ApiResult {
         return Err(ApiError::client(
             "ConflictException",
             format!("The service deployment is {} and cannot be stopped.", sd.status),
+        ));
+    }
+    // After the state checks, as ECS answers a finished deployment with a conflict whatever
+    // the stop type.
+    let stop_type = input.str("stopType").unwrap_or("ROLLBACK");
+    if stop_type != "ROLLBACK" {
+        return Err(ApiError::client(
+            "UnsupportedFeatureException",
+            "ferry local supports stopType ROLLBACK for rolling deployments.",
         ));
     }
     let Some(target) = service.last_completed.clone() else {
