@@ -11,11 +11,17 @@
 //! smithy-lang/smithy-rs#4749), so fifty services took 60–110 s to promote instead of a
 //! few. ferry paces its own calls below ECS's buckets instead ([`pacer`]), and retries what
 //! other clients' load still gets throttled.
+//!
+//! Every call is bounded in time and says when it cannot reach its endpoint ([`reach`]);
+//! a call that cannot get credentials says which source it tried ([`credentials`]).
+//!
 //! The SDK crates are re-exported so the rest of the workspace depends on them only through
 //! this crate.
 
+pub mod credentials;
 pub mod pacer;
 pub mod platform;
+pub mod reach;
 pub mod taskdef;
 
 pub use aws_sdk_applicationautoscaling as autoscaling;
@@ -24,8 +30,12 @@ pub use aws_sdk_ecr as ecr;
 pub use aws_sdk_ecs as ecs;
 pub use aws_sdk_elasticloadbalancingv2 as elbv2;
 
+use std::sync::Arc;
+
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub use reach::Reach;
 
 /// Where and as whom to call AWS.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +50,12 @@ pub struct Target {
     pub profile: Option<String>,
     /// A role to assume with the credentials above.
     pub assume_role: Option<AssumeRole>,
+    /// Where the endpoint URL was set, for messages: `environments.dev.endpoint_url in
+    /// ferry.toml`, `--endpoint-url`.
+    pub endpoint_origin: Option<String>,
+    /// Where the credential settings are, for messages: `environments.prod.profile in
+    /// ferry.toml`.
+    pub credentials_origin: Option<String>,
 }
 
 /// A role assumed through STS, so each environment can deploy as its own role.
@@ -63,9 +79,12 @@ impl Target {
     }
 }
 
-/// Builds the SDK configuration for a target, with standard retries.
+/// Builds the SDK configuration for a target, with standard retries and bounded calls
+/// ([`reach::timeout_config`]).
 pub async fn sdk_config(target: &Target) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard().with_max_attempts(8));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(8))
+        .timeout_config(reach::timeout_config());
     if let Some(region) = &target.region {
         loader = loader.region(Region::new(region.clone()));
     }
@@ -77,6 +96,11 @@ pub async fn sdk_config(target: &Target) -> SdkConfig {
     }
     if let Some(profile) = &target.profile {
         loader = loader.profile_name(profile);
+        // A profile named in the config is the only source: falling through the default
+        // chain to the instance metadata service hides that the profile is missing.
+        if target.static_credentials.is_none() {
+            loader = loader.credentials_provider(aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(profile).build());
+        }
     }
     let config = loader.load().await;
     let Some(role) = &target.assume_role else { return config };
@@ -90,7 +114,8 @@ pub async fn sdk_config(target: &Target) -> SdkConfig {
     config.into_builder().credentials_provider(ecs::config::SharedCredentialsProvider::new(provider)).build()
 }
 
-/// The clients ferry uses, sharing one configuration.
+/// The clients ferry uses, sharing one configuration, and what they know about where
+/// they call (for their errors).
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub ecs: ecs::Client,
@@ -98,17 +123,21 @@ pub struct Clients {
     pub autoscaling: autoscaling::Client,
     pub elbv2: elbv2::Client,
     pub cloudwatch: cloudwatch::Client,
+    pub reach: Arc<Reach>,
 }
 
 impl Clients {
     pub async fn new(target: &Target) -> Clients {
         let config = sdk_config(target).await;
+        let reach = Arc::new(Reach::new(target));
+        let watch = || reach::Watch { reach: reach.clone() };
         Clients {
-            ecs: ecs::Client::new(&config),
-            ecr: ecr::Client::new(&config),
-            autoscaling: autoscaling::Client::new(&config),
-            elbv2: elbv2::Client::new(&config),
-            cloudwatch: cloudwatch::Client::new(&config),
+            ecs: ecs::Client::from_conf(ecs::config::Builder::from(&config).interceptor(watch()).build()),
+            ecr: ecr::Client::from_conf(ecr::config::Builder::from(&config).interceptor(watch()).build()),
+            autoscaling: autoscaling::Client::from_conf(autoscaling::config::Builder::from(&config).interceptor(watch()).build()),
+            elbv2: elbv2::Client::from_conf(elbv2::config::Builder::from(&config).interceptor(watch()).build()),
+            cloudwatch: cloudwatch::Client::from_conf(cloudwatch::config::Builder::from(&config).interceptor(watch()).build()),
+            reach,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The ports of `ferry-core` implemented over the AWS SDK: [`AwsEcs`] for ECS and
 //! [`EcrRegistry`] for ECR. Every list is paginated; throttling is absorbed by the SDK's
 //! retries configured in [`crate::sdk_config`] and ferry's own pacing ([`crate::pacer`]).
+//! Built from [`crate::Clients`] (`with_reach`), their errors name the endpoint, the cause
+//! and the fix when a call cannot reach it ([`crate::reach`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,33 +18,21 @@ use ferry_core::platform::{
 use serde_json::Value;
 
 use crate::pacer::Pacer;
+use crate::reach::{AsResponse, Reach};
 use crate::{ecr, ecs, taskdef};
 
-/// A platform error from an SDK error: the operation, AWS's error code and message.
-pub fn platform_error<E, R>(operation: &str, error: SdkError<E, R>) -> PlatformError
+pub use crate::reach::platform_error;
+
+/// The clients' reach, when known: errors name the endpoint and the fix.
+fn explain<E, R>(reach: Option<&Arc<Reach>>, operation: &str, error: SdkError<E, R>) -> PlatformError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + AsResponse,
 {
-    let code = error.code().map(str::to_string);
-    let message = match (&error, error.message()) {
-        (_, Some(message)) => format!("{}: {message}", code.as_deref().unwrap_or("error")),
-        (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_), None) => {
-            format!("cannot reach the endpoint: {}", aws_smithy_error_chain(&error))
-        }
-        _ => aws_smithy_error_chain(&error),
-    };
-    PlatformError::new(operation, code, message)
-}
-
-fn aws_smithy_error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
+    match reach {
+        Some(reach) => reach.error(operation, error),
+        None => platform_error(operation, error),
     }
-    text
 }
 
 fn millis(time: Option<&aws_sdk_ecs::primitives::DateTime>) -> i64 {
@@ -62,6 +52,7 @@ pub struct AwsEcs {
     updates: Arc<Pacer>,
     stops: Arc<Pacer>,
     revisions: Arc<Mutex<HashMap<String, TaskDefinitionInfo>>>,
+    reach: Option<Arc<Reach>>,
 }
 
 impl AwsEcs {
@@ -75,7 +66,7 @@ impl AwsEcs {
         loop {
             self.reads.take().await;
             let Some(page) = pages.next().await else { break };
-            let page = page.map_err(|e| platform_error("ecs:ListTasks", e))?;
+            let page = page.map_err(|e| self.error("ecs:ListTasks", e))?;
             arns.extend(page.task_arns().iter().cloned());
         }
         let mut tasks = Vec::with_capacity(arns.len());
@@ -88,7 +79,7 @@ impl AwsEcs {
                 .set_tasks(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| platform_error("ecs:DescribeTasks", e))?;
+                .map_err(|e| self.error("ecs:DescribeTasks", e))?;
             tasks.extend(out.tasks().iter().cloned());
         }
         Ok(tasks)
@@ -104,7 +95,22 @@ impl AwsEcs {
             updates: Arc::new(Pacer::new(18, 5)),
             stops: Arc::new(Pacer::new(18, 5)),
             revisions: Arc::default(),
+            reach: None,
         }
+    }
+
+    /// Errors name the endpoint, the cause and the fix when a call cannot reach it.
+    pub fn with_reach(mut self, reach: Arc<Reach>) -> Self {
+        self.reach = Some(reach);
+        self
+    }
+
+    fn error<E, R>(&self, operation: &str, error: SdkError<E, R>) -> PlatformError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + AsResponse,
+    {
+        explain(self.reach.as_ref(), operation, error)
     }
 
     /// The newest `limit` ACTIVE revisions of a family, described with their tags, newest
@@ -123,7 +129,7 @@ impl AwsEcs {
         loop {
             self.reads.take().await;
             let Some(page) = pages.next().await else { break };
-            let page = page.map_err(|e| platform_error("ecs:ListTaskDefinitions", e))?;
+            let page = page.map_err(|e| self.error("ecs:ListTaskDefinitions", e))?;
             // familyPrefix matches other families that start alike: keep this family only.
             arns.extend(page.task_definition_arns().iter().filter(|a| a.rsplit('/').next().and_then(|r| r.rsplit_once(':')).is_some_and(|(f, _)| f == family)).cloned());
             if arns.len() >= limit {
@@ -202,7 +208,7 @@ fn task_definition_info(td: &ecs::types::TaskDefinition, tags: &[ecs::types::Tag
 impl Ecs for AwsEcs {
     async fn describe_cluster(&self, cluster: &str) -> PlatformResult<Option<ClusterInfo>> {
         self.reads.take().await;
-        let out = self.client.describe_clusters().clusters(cluster).send().await.map_err(|e| platform_error("ecs:DescribeClusters", e))?;
+        let out = self.client.describe_clusters().clusters(cluster).send().await.map_err(|e| self.error("ecs:DescribeClusters", e))?;
         Ok(out.clusters().first().map(|c| ClusterInfo {
             arn: c.cluster_arn().unwrap_or_default().to_string(),
             status: c.status().unwrap_or_default().to_string(),
@@ -218,7 +224,7 @@ impl Ecs for AwsEcs {
             .set_services(Some(services.to_vec()))
             .send()
             .await
-            .map_err(|e| platform_error("ecs:DescribeServices", e))?;
+            .map_err(|e| self.error("ecs:DescribeServices", e))?;
         Ok(out.services().iter().map(service_info).collect())
     }
 
@@ -236,7 +242,7 @@ impl Ecs for AwsEcs {
             .include(TaskDefinitionField::Tags)
             .send()
             .await
-            .map_err(|e| platform_error("ecs:DescribeTaskDefinition", e))?;
+            .map_err(|e| self.error("ecs:DescribeTaskDefinition", e))?;
         let td = out
             .task_definition()
             .ok_or_else(|| PlatformError::new("ecs:DescribeTaskDefinition", None, "the answer holds no task definition"))?;
@@ -255,7 +261,7 @@ impl Ecs for AwsEcs {
         let input = taskdef::register_input(definition)
             .map_err(|e| PlatformError::new("ecs:RegisterTaskDefinition", None, format!("task definition: {e}")))?;
         self.registers.take().await;
-        let out = taskdef::register(&self.client, input).await.map_err(|e| platform_error("ecs:RegisterTaskDefinition", e))?;
+        let out = taskdef::register(&self.client, input).await.map_err(|e| self.error("ecs:RegisterTaskDefinition", e))?;
         let td = out
             .task_definition()
             .ok_or_else(|| PlatformError::new("ecs:RegisterTaskDefinition", None, "the answer holds no task definition"))?;
@@ -273,7 +279,7 @@ impl Ecs for AwsEcs {
             .force_new_deployment(force_new_deployment)
             .send()
             .await
-            .map_err(|e| platform_error("ecs:UpdateService", e))?;
+            .map_err(|e| self.error("ecs:UpdateService", e))?;
         out.service()
             .map(service_info)
             .ok_or_else(|| PlatformError::new("ecs:UpdateService", None, "the answer holds no service"))
@@ -355,11 +361,26 @@ impl Ecs for AwsEcs {
 #[derive(Debug)]
 pub struct EcrRegistry {
     pub client: ecr::Client,
+    reach: Option<Arc<Reach>>,
 }
 
 impl EcrRegistry {
     pub fn new(client: ecr::Client) -> Self {
-        EcrRegistry { client }
+        EcrRegistry { client, reach: None }
+    }
+
+    /// Errors name the endpoint, the cause and the fix when a call cannot reach it.
+    pub fn with_reach(mut self, reach: Arc<Reach>) -> Self {
+        self.reach = Some(reach);
+        self
+    }
+
+    fn error<E, R>(&self, operation: &str, error: SdkError<E, R>) -> PlatformError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + AsResponse,
+    {
+        explain(self.reach.as_ref(), operation, error)
     }
 
     /// One DescribeImages: the image's details, None when the registry does not have it.
@@ -372,7 +393,7 @@ impl EcrRegistry {
                 Some("RepositoryNotFoundException".into()),
                 format!("repository {repository} does not exist in the registry"),
             )),
-            Err(e) => Err(platform_error("ecr:DescribeImages", e)),
+            Err(e) => Err(self.error("ecr:DescribeImages", e)),
         }
     }
 
@@ -401,7 +422,7 @@ impl EcrRegistry {
             .accepted_media_types("application/vnd.docker.distribution.manifest.list.v2+json")
             .send()
             .await
-            .map_err(|e| platform_error("ecr:BatchGetImage", e))
+            .map_err(|e| self.error("ecr:BatchGetImage", e))
     }
 
     /// PutImage of `image`'s exact manifest bytes under `tag`.
@@ -416,7 +437,7 @@ impl EcrRegistry {
         match put.send().await {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("ImageAlreadyExistsException") => Ok(()),
-            Err(e) => Err(platform_error("ecr:PutImage", e)),
+            Err(e) => Err(self.error("ecr:PutImage", e)),
         }
     }
 }

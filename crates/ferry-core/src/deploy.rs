@@ -10,6 +10,7 @@
 //! and how it ended.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
@@ -45,6 +46,10 @@ const ECS_ROLLBACK_GRACE_MS: i64 = 15_000;
 /// How often the new tasks' health is read for someone watching: health checks run every
 /// 5 to 300 s (30 s by default), so reading more often would show nothing new.
 const HEALTH_INTERVAL_MS: i64 = 2_000;
+
+/// How long a call made after the deadline has passed may take: one last look before the
+/// deploy is given up on (an endpoint that answers is not cut off mid-answer).
+const LATE_CALL_MS: i64 = 2_000;
 
 /// Where the new task definition comes from.
 #[derive(Clone, Debug)]
@@ -550,7 +555,17 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             }
         }
         for (cluster, names) in by_cluster {
-            snapshot.clusters.insert(cluster.to_string(), self.ecs.describe_cluster(cluster).await);
+            let described = self.ecs.describe_cluster(cluster).await;
+            // A cluster that could not be described (endpoint down, access denied) fails
+            // its services' preflight anyway: do not spend another bounded call per ten.
+            if let Err(e) = &described {
+                for name in &names {
+                    snapshot.services.insert((cluster.to_string(), name.clone()), Err(e.clone()));
+                }
+                snapshot.clusters.insert(cluster.to_string(), described);
+                continue;
+            }
+            snapshot.clusters.insert(cluster.to_string(), described);
             for chunk in names.chunks(10) {
                 let described = self.ecs.describe_services(cluster, chunk).await;
                 for name in chunk {
@@ -906,7 +921,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             for (cluster, slots) in by_cluster {
                 for chunk in slots.chunks(10) {
                     let names: Vec<String> = chunk.iter().map(|&s| requests[active[s].index].ecs_service.clone()).collect();
-                    match self.ecs.describe_services(cluster, &names).await {
+                    // A call in flight does not hold the watch past a deadline.
+                    let deadline = chunk.iter().map(|&s| active[s].deadline).min().unwrap_or(now);
+                    match self.before(deadline, "ecs:DescribeServices", self.ecs.describe_services(cluster, &names)).await {
                         Ok(services) => {
                             for &slot in chunk {
                                 let name = &requests[active[slot].index].ecs_service;
@@ -976,6 +993,15 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             }
             Err(e) => {
                 a.errors += 1;
+                // Past the deadline, a service that cannot be looked at has not completed.
+                if now > a.deadline {
+                    let what = if a.rolling_back { "the rollback" } else { "the deployment" };
+                    let reason = format!(
+                        "{what} was not seen to complete within {}: {e}",
+                        humantime::format_duration(Duration::from_millis((a.deadline - a.started).max(0) as u64))
+                    );
+                    return self.fail(request, report, a, FailureCause::Timeout, reason, EcsRollback::None).await;
+                }
                 if a.errors >= MAX_OBSERVATION_ERRORS {
                     return self.fail(request, report, a, FailureCause::Platform, e.to_string(), EcsRollback::None).await;
                 }
@@ -1126,6 +1152,23 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 };
                 self.fail(request, report, a, cause, reason, ecs).await
             }
+        }
+    }
+
+    /// A platform call, given until `deadline` (or [`LATE_CALL_MS`] when that has passed):
+    /// an endpoint that stalls must not hold the watch past it. The SDK bounds each call
+    /// too, but by its own clock, not the deploy's.
+    async fn before<T>(&self, deadline: i64, operation: &str, call: impl Future<Output = Result<T, PlatformError>>) -> Result<T, PlatformError> {
+        let allowed = (deadline - self.clock.now_ms()).max(LATE_CALL_MS);
+        let call = std::pin::pin!(call);
+        let timer = std::pin::pin!(self.clock.sleep(Duration::from_millis(allowed as u64)));
+        match futures::future::select(call, timer).await {
+            futures::future::Either::Left((result, _)) => result,
+            futures::future::Either::Right(_) => Err(PlatformError::new(
+                operation,
+                None,
+                format!("no answer within {} (the deploy's deadline)", humantime::format_duration(Duration::from_millis(allowed as u64))),
+            )),
         }
     }
 

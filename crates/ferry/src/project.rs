@@ -133,33 +133,76 @@ impl Registry for ProjectRegistry {
     }
 }
 
-/// The SDK target of an environment, with its own credentials.
+/// The SDK target of an environment, with its own credentials, and where its endpoint and
+/// credentials are configured (for the messages when they do not work).
 pub fn target(config: &Config, name: &str, env: &Environment, endpoint_override: Option<&str>) -> Result<Target, Failure> {
     let credentials = config.credentials(name, env).map_err(|e| Failure::input(e.to_string()))?;
+    let file = config.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "ferry.toml".into());
+    let setting = |key: &str| format!("environments.{name}.{key} in {file}");
     let mut target = Target {
         region: config.region(env),
         endpoint_url: endpoint_override.map(str::to_string).or_else(|| env.endpoint_url.clone()),
+        endpoint_origin: match endpoint_override {
+            Some(_) => Some("--endpoint-url or FERRY_ENDPOINT_URL".into()),
+            None => env.endpoint_url.as_ref().map(|_| setting("endpoint_url")),
+        },
         ..Target::default()
     };
     match credentials {
-        Credentials::DefaultChain => {}
-        Credentials::Profile(profile) => target.profile = Some(profile),
+        Credentials::DefaultChain => {
+            target.credentials_origin = Some(format!("environments.{name} in {file}, which sets no profile, role_arn or credentials"));
+        }
+        Credentials::Profile(profile) => {
+            target.profile = Some(profile);
+            target.credentials_origin = Some(setting("profile"));
+        }
         Credentials::AssumeRole { role_arn, external_id, session_name, source_profile } => {
+            target.credentials_origin = Some(match source_profile {
+                Some(_) => format!("{} and .profile", setting("role_arn")),
+                None => setting("role_arn"),
+            });
             target.profile = source_profile;
             target.assume_role = Some(AssumeRole { role_arn, external_id, session_name });
         }
-        Credentials::FerryLocal { account } => target.static_credentials = Some((account, "ferry-local".into())),
+        Credentials::FerryLocal { account } => {
+            target.static_credentials = Some((account, "ferry-local".into()));
+            target.credentials_origin = Some(setting("credentials"));
+        }
     }
     Ok(target)
+}
+
+/// Refuses a profile the AWS config files do not define, before any call: the SDK would
+/// fall through to other sources and end with an error about the instance metadata service.
+async fn check_profile(config: &Config, name: &str, target: &Target) -> Result<(), Failure> {
+    let file = config.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "ferry.toml".into());
+    let (profile, origin) = match (&target.profile, target.static_credentials.is_some()) {
+        (_, true) => return Ok(()),
+        (Some(profile), false) => (profile.clone(), format!("environments.{name}.profile in {file}")),
+        // The default chain reads AWS_PROFILE only when no keys are in the environment.
+        (None, false) => match std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()) {
+            Some(profile) if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() => (profile, "AWS_PROFILE".to_string()),
+            _ => return Ok(()),
+        },
+    };
+    match ferry_aws::credentials::find_profile(&profile).await {
+        Ok(()) => Ok(()),
+        Err(missing) => Err(Failure::input(format!(
+            "{missing} (from {origin}); {}. Add it (`aws configure --profile {profile}`, or `aws configure sso` for SSO) or name an existing one",
+            missing.known_in_words()
+        ))),
+    }
 }
 
 pub async fn connect(config: &Config, name: &str, endpoint_override: Option<&str>) -> Result<Connected, Failure> {
     let env = config.environment(name).map_err(Failure::input)?;
     let target = target(config, name, env, endpoint_override)?;
+    check_profile(config, name, &target).await?;
     let clients = Clients::new(&target).await;
     let region = target.region.clone().unwrap_or_default();
-    let registry = ProjectRegistry::new(config, Some(EcrRegistry::new(clients.ecr)))?;
-    Ok(Connected { name: name.to_string(), region, ecs: AwsEcs::new(clients.ecs), registry })
+    let registry = ProjectRegistry::new(config, Some(EcrRegistry::new(clients.ecr).with_reach(clients.reach.clone())))?;
+    let ecs = AwsEcs::new(clients.ecs).with_reach(clients.reach);
+    Ok(Connected { name: name.to_string(), region, ecs, registry })
 }
 
 /// Who is deploying: $FERRY_USER, else user@host.

@@ -127,7 +127,7 @@ pub async fn push(clients: &Clients, repository: &str, tag: &str, manifest: &str
 }
 
 fn unreachable_or(error: ferry_core::platform::PlatformError) -> Failure {
-    if error.code.is_none() {
+    if error.code.is_none() || error.code.as_deref() == Some(ferry_aws::reach::UNREACHABLE) {
         return Failure::platform(format!("{error}\n  is ferry local running there? `ferry local status` says which one runs"));
     }
     Failure::platform(error.to_string())
