@@ -33,7 +33,45 @@ impl Printer {
         console::set_colors_enabled_stderr(colors);
         let live = (global.output == OutputFormat::Text && !global.quiet && std::io::stderr().is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
-        Printer { format: global.output, quiet: global.quiet, verbose: global.verbose, live, bars: Mutex::new(HashMap::new()), start: Instant::now() }
+        let printer = Printer { format: global.output, quiet: global.quiet, verbose: global.verbose, live, bars: Mutex::new(HashMap::new()), start: Instant::now() };
+        printer.show_retries();
+        printer
+    }
+
+    /// Shows the AWS calls' retries of an endpoint that does not answer as they happen
+    /// ("endpoint unreachable, retrying (1)"), from whichever task makes the call: the SDK
+    /// retries on its own, and a person must not wait on silence.
+    fn show_retries(&self) {
+        let (format, quiet, live, start) = (self.format, self.quiet, self.live.clone(), self.start);
+        ferry_aws::reach::on_retry(move |retry| {
+            let what = if retry.problem.is_unreachable() { "endpoint unreachable" } else { "endpoint answered, but not as AWS" };
+            if format == OutputFormat::Json {
+                let line = serde_json::json!({
+                    "type": "notice",
+                    "at": ferry_store::format_rfc3339(now_ms()),
+                    "notice": if retry.problem.is_unreachable() { "endpoint_unreachable" } else { "endpoint_not_aws" },
+                    "operation": retry.operation,
+                    "retry": retry.retry,
+                    "endpoint": retry.endpoint,
+                    "problem": retry.problem.to_string(),
+                });
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+                return;
+            }
+            if quiet {
+                return;
+            }
+            let text = format!("{what}, retrying ({}): {} at {}: {}", retry.retry, retry.operation, retry.endpoint, retry.problem);
+            let text = style(text).yellow().to_string();
+            match &live {
+                Some(live) => {
+                    let _ = live.println(text);
+                }
+                None => eprintln!("{} {text}", timestamp(start.elapsed())),
+            }
+        });
     }
 
     pub fn json(&self) -> bool {
@@ -99,9 +137,8 @@ impl Printer {
             return;
         }
         match &self.live {
-            Some(live) => {
-                let _ = live.println(text);
-            }
+            // The live lines step aside while the text is written as it is.
+            Some(live) => live.suspend(|| eprintln!("{text}")),
             None => eprintln!("{text}"),
         }
     }
