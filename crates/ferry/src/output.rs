@@ -385,6 +385,24 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 pub use ferry_core::short_digest;
 
+/// The result object of a command that failed before it had another to print, so
+/// `--output json` always ends with one: the exit code, its kind, and the message.
+pub fn failure_result(global: &GlobalArgs, command: &str, failure: &crate::Failure) {
+    if global.output != OutputFormat::Json {
+        return;
+    }
+    let line = serde_json::json!({
+        "type": "result",
+        "command": command,
+        "exit_code": failure.kind.code(),
+        "outcome": failure.kind,
+        "reason": failure.message,
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
 /// The width the live view draws in: the terminal's, else 80 columns.
 fn terminal_width() -> usize {
     console::Term::stderr().size_checked().map(|(_, columns)| usize::from(columns)).filter(|w| *w >= 20).unwrap_or(80)

@@ -23,12 +23,38 @@ use crate::cli::{GlobalArgs, PromoteArgs};
 use crate::output::{Printer, now_ms, short_digest, table};
 use crate::project::{self, Journal, LedgerLocks, SystemClock};
 
+/// How a promotion ended badly: with its result object printed (the run's summary, a dry
+/// run's plan), or before it had one to print.
+enum Ended {
+    Reported(Failure),
+    Unreported(Failure),
+}
+
+impl From<Failure> for Ended {
+    fn from(failure: Failure) -> Self {
+        Ended::Unreported(failure)
+    }
+}
+
 pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> {
+    match promote(global, args).await {
+        Ok(()) => Ok(()),
+        Err(Ended::Reported(failure)) => Err(failure),
+        // A refusal before any plan or run (the chain, health in FROM, a rejected release,
+        // soak, approval) still ends `--output json` with a result object.
+        Err(Ended::Unreported(failure)) => {
+            crate::output::failure_result(global, "promote", &failure);
+            Err(failure)
+        }
+    }
+}
+
+async fn promote(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Ended> {
     let config = project::load_config(global)?;
     config.environment(&args.from).map_err(Failure::input)?;
     let to_env = config.environment(&args.to).map_err(Failure::input)?;
     if args.from == args.to {
-        return Err(Failure::input(format!("FROM and TO are both {}: a promotion moves a release from one environment to another", args.to)));
+        return Err(Failure::input(format!("FROM and TO are both {}: a promotion moves a release from one environment to another", args.to)).into());
     }
     let refuse = |message: String| Failure::new(ExitKind::PreflightRefused, message);
     // The chain is TO's first gate, decided from the config alone: no call, no ledger.
@@ -45,7 +71,7 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
     let from = project::connect(&config, &args.from, global.endpoint_url.as_deref()).await?;
     let running = crate::release::running(&config, &from, &services).await?;
     if let Some(why) = running.iter().find_map(|r| r.unhealthy.clone()) {
-        return Err(refuse(format!("only what runs healthy is promoted: {why}")));
+        return Err(refuse(format!("only what runs healthy is promoted: {why}")).into());
     }
     let (commit, commit_message) = project::git_commit(&config.root);
     let entries: Vec<ReleaseEntry> = running.iter().map(|r| r.entry.clone()).collect();
@@ -64,7 +90,7 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
         (release.id, release.entries, release.rejected)
     };
     if let Some(rejection) = &rejected {
-        return Err(refuse(rejected_text(&release_id, rejection)));
+        return Err(refuse(rejected_text(&release_id, rejection)).into());
     }
     // A part of a rejected release is rejected too: `--services` cannot sneak it through.
     let recorded = ledger.releases(10_000).map_err(store_failure)?;
@@ -72,7 +98,7 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
         r.rejected.is_some() && release_entries.iter().all(|e| r.entries.iter().any(|x| x.service == e.service && x.digest == e.digest))
     }) {
         let rejection = whole.rejected.as_ref().map(|x| format!("{}: {}", x.by, x.reason)).unwrap_or_default();
-        return Err(refuse(format!("these digests are part of release {}, which was rejected ({rejection})", whole.id)));
+        return Err(refuse(format!("these digests are part of release {}, which was rejected ({rejection})", whole.id)).into());
     }
 
     // The soak gate's verdict (refused below, after the plan for a dry run).
@@ -111,12 +137,12 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
     let plan = plan_of(&release_entries, &current, &requests, &planned);
 
     if args.dry_run {
-        return dry_run_result(&printer, &args, &release_id, &plan, &planned, &soak, to_env.approval, &to_env.approvers, &who);
+        return dry_run_result(&printer, &args, &release_id, &plan, &planned, &soak, to_env.approval, &to_env.approvers, &who).map_err(Ended::Reported);
     }
     if requests.is_empty() {
         // Nothing to do is still a result: JSON consumers always get the last line.
         if printer.json() {
-            return crate::deploy::finish(&printer, &run_id, "promote", &[]);
+            return crate::deploy::finish(&printer, &run_id, "promote", &[]).map_err(Ended::Reported);
         }
         printer.out(&format!("{} already runs release {release_id}: nothing to promote", args.to));
         return Ok(());
@@ -125,7 +151,7 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
     if planned.iter().any(|r| r.outcome != Outcome::Planned) {
         // A service that fails preflight would stop the whole promotion: say so now,
         // before anyone is asked to approve it.
-        return crate::deploy::finish(&printer, &run_id, "promote", &planned);
+        return crate::deploy::finish(&printer, &run_id, "promote", &planned).map_err(Ended::Reported);
     }
 
     let approval = if args.approve {
@@ -172,7 +198,7 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
             stopped.outcome = ferry_store::Outcome::Interrupted;
             stopped.reason = Some(failure.message.clone());
             let _ = ledger.update_promotion(&stopped);
-            return Err(failure);
+            return Err(Ended::Reported(failure));
         }
     };
     let kind = reports.iter().map(|r| r.exit_kind()).fold(ExitKind::Ok, ExitKind::worst);
@@ -188,7 +214,7 @@ pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> 
     if let Err(e) = ledger.update_promotion(&finished) {
         printer.note(None, &format!("warning: cannot record the promotion's end: {e}"));
     }
-    crate::deploy::finish(&printer, &run_id, "promote", &reports)
+    crate::deploy::finish(&printer, &run_id, "promote", &reports).map_err(Ended::Reported)
 }
 
 /// What a promotion will do to one service in TO.

@@ -10,6 +10,11 @@ use crate::output::{Printer, now_ms};
 use crate::project;
 
 pub fn run(global: &GlobalArgs, args: UnlockArgs) -> Result<(), Failure> {
+    // `--output json` ends with a result object, also when the command is refused.
+    unlock(global, args).inspect_err(|failure| crate::output::failure_result(global, "unlock", failure))
+}
+
+fn unlock(global: &GlobalArgs, args: UnlockArgs) -> Result<(), Failure> {
     // Everything the command line says is checked before the ledger is opened.
     let config = project::load_config(global)?;
     config.environment(&args.environment).map_err(Failure::input)?;

@@ -160,9 +160,12 @@ async fn a_promotion_against_the_chain_is_refused_with_exit_4_and_changes_nothin
     // Decided from the config alone: not one call, no ledger.
     assert_eq!(world.calls().await.values().sum::<u64>(), 0);
     assert!(!world.ledger().exists());
-    // A dry run is refused the same way.
-    let dry = world.ferry(&["promote", "stage", "dev", "--dry-run"]).await;
+    // A dry run is refused the same way; JSON ends with the result object.
+    let dry = world.ferry(&["promote", "stage", "dev", "--dry-run", "--output", "json"]).await;
     assert_eq!(dry.status.code(), Some(4), "{}", text(&dry));
+    let result = result_of(&dry);
+    assert_eq!((result["command"].clone(), result["exit_code"].clone(), result["outcome"].clone()), (json!("promote"), json!(4), json!("preflight_refused")), "{result}");
+    assert!(result["reason"].as_str().unwrap().contains("goes against the promotion chain"), "{result}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,6 +225,10 @@ async fn status_shows_locks_and_unlock_frees_one_with_a_reason_recorded() {
         assert_eq!(ledger.lock("stage", "api").unwrap(), held, "{args:?} changed the lock");
         assert_eq!(ledger.unlocks("stage", "api").unwrap(), vec![], "{args:?} recorded an unlock");
     }
+
+    let refused = world.ferry(&["unlock", "stage", "api", "--reason", "", "--output", "json"]).await;
+    assert_eq!(result_of(&refused)["exit_code"], json!(2), "{}", text(&refused));
+    assert_eq!(ledger.lock("stage", "api").unwrap(), held);
 
     let freed = world.ferry(&["unlock", "stage", "api", "--reason", "deploy killed with its CI runner"]).await;
     assert!(freed.status.success(), "{}", text(&freed));
