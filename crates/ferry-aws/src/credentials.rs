@@ -60,6 +60,7 @@ impl Source {
 
     /// The message for a call that could not get credentials: `sdk` is the SDK's account.
     pub fn explain(&self, sdk: &str) -> String {
+        let sdk = sdk.trim_end_matches('.');
         match &self.kind {
             Kind::Profile(profile) => format!(
                 "the credentials of profile \"{profile}\"{} cannot be used: {sdk}. Check the profile in {} (for SSO, sign in with `aws sso login --profile {profile}`)",
@@ -75,9 +76,9 @@ impl Source {
             }
             Kind::Static => format!("the configured keys cannot be used: {sdk}"),
             Kind::DefaultChain => format!(
-                "no AWS credentials found by the default chain{}: {}. The SDK says: {sdk}. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a profile (profile = \"NAME\") or a role (role_arn) for the environment in ferry.toml; for ferry local, set credentials = \"ferry-local\"",
+                "no AWS credentials found by the default chain{}: {}. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a profile (profile = \"NAME\") or a role (role_arn) for the environment in ferry.toml; for ferry local, set credentials = \"ferry-local\"",
                 self.from(),
-                default_chain_in_words()
+                default_chain_in_words(sdk)
             ),
         }
     }
@@ -91,8 +92,9 @@ pub fn files_in_words() -> String {
 }
 
 /// What the default chain had to go on, read from the environment (not from the files: the
-/// chain's profile step is described by name).
-fn default_chain_in_words() -> String {
+/// chain's profile step is described by name), ending with the SDK's last word, which is
+/// usually the instance metadata service's.
+fn default_chain_in_words(sdk: &str) -> String {
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
     let mut tried = Vec::new();
     tried.push(if set("AWS_ACCESS_KEY_ID") { "AWS_ACCESS_KEY_ID is set (without a usable secret?)" } else { "AWS_ACCESS_KEY_ID is not set" }.to_string());
@@ -107,7 +109,14 @@ fn default_chain_in_words() -> String {
     if !set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") && !set("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
         tried.push("no container credentials (AWS_CONTAINER_CREDENTIALS_*_URI)".into());
     }
-    tried.push("the EC2 instance metadata service (IMDS) gave none (not on EC2?)".into());
+    let imds_off = std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    tried.push(if imds_off {
+        format!("the EC2 instance metadata service is turned off (AWS_EC2_METADATA_DISABLED); the SDK says: {sdk}")
+    } else if sdk.contains("IMDS") {
+        format!("the EC2 instance metadata service gave none (not on EC2?): {sdk}")
+    } else {
+        format!("the EC2 instance metadata service gave none (not on EC2?); the SDK says: {sdk}")
+    });
     tried.join("; ")
 }
 

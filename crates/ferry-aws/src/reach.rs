@@ -65,6 +65,8 @@ pub enum Problem {
     NoAnswer(Duration),
     /// It answered with an HTML page (a web server, a proxy's error page): not an AWS API.
     Html { status: u16 },
+    /// No AWS answer within this long, retries included, for reasons not seen.
+    GaveUp(Duration),
     /// The connection failed otherwise (reset, TLS): the transport's words.
     Transport(String),
 }
@@ -84,6 +86,7 @@ impl std::fmt::Display for Problem {
             Problem::ConnectTimeout => write!(f, "no connection within {}s", CONNECT_TIMEOUT.as_secs()),
             Problem::NoAnswer(after) => write!(f, "it accepted the connection but sent no answer within {}s", after.as_secs()),
             Problem::Html { status } => write!(f, "it answered with an HTML page (HTTP {status}), not as an AWS API does"),
+            Problem::GaveUp(after) => write!(f, "no AWS answer within {}s, retries included", after.as_secs()),
             Problem::Transport(text) => write!(f, "{text}"),
         }
     }
@@ -176,18 +179,14 @@ impl Reach {
         let problem = match &error {
             SdkError::DispatchFailure(failure) => failure.as_connector_error().and_then(classify_connector),
             // The operation's (or an attempt's) timeout: what the attempts ran into, if known.
-            SdkError::TimeoutError(_) => Some(self.recent().map(|(p, _)| p).unwrap_or(Problem::NoAnswer(OPERATION_TIMEOUT))),
+            SdkError::TimeoutError(_) => Some(self.recent().map(|(p, _)| p).unwrap_or(Problem::GaveUp(OPERATION_TIMEOUT))),
             _ => error.raw_response().and_then(AsResponse::html_status).map(|status| Problem::Html { status }),
         };
         let Some(problem) = problem else { return platform_error(operation, error) };
         let endpoint = self.endpoint.clone().or_else(|| self.recent().map(|(_, e)| e)).unwrap_or_else(|| "the AWS endpoint".to_string());
-        let tried = match error {
-            SdkError::TimeoutError(_) => format!(" (retried for {}s)", OPERATION_TIMEOUT.as_secs()),
-            _ => String::new(),
-        };
         let message = match problem {
-            Problem::Html { .. } => format!("{endpoint} is not an AWS API endpoint{tried}: {problem}. {}", self.hint(&problem)),
-            _ => format!("cannot reach {endpoint}{tried}: {problem}. {}", self.hint(&problem)),
+            Problem::Html { .. } => format!("{endpoint} is not an AWS API endpoint: {problem}. {}", self.hint(&problem)),
+            _ => format!("cannot reach {endpoint}: {problem}. {}", self.hint(&problem)),
         };
         PlatformError::new(operation, Some(code_of(&problem).into()), message)
     }
@@ -245,7 +244,7 @@ where
     }
     let problem = match &error {
         SdkError::DispatchFailure(failure) => failure.as_connector_error().and_then(classify_connector),
-        SdkError::TimeoutError(_) => Some(Problem::NoAnswer(OPERATION_TIMEOUT)),
+        SdkError::TimeoutError(_) => Some(Problem::GaveUp(OPERATION_TIMEOUT)),
         _ => error.raw_response().and_then(AsResponse::html_status).map(|status| Problem::Html { status }),
     };
     match problem {

@@ -35,8 +35,13 @@ pub async fn run(global: &GlobalArgs, args: InitArgs) -> Result<(), Failure> {
             return Err(Failure::input(format!("{} already exists (use --force to overwrite)", path.display())));
         }
     }
-    let region = args.region.clone().unwrap_or_else(|| "us-east-1".to_string());
-    let endpoint = global.endpoint_url.as_ref().map(|u| format!("endpoint_url = \"{u}\"\n")).unwrap_or_default();
+    let target = init_target(global, &args).await;
+    let region = target.region.clone().unwrap_or_else(|| "us-east-1".to_string());
+    let mut endpoint = global.endpoint_url.as_ref().map(|u| format!("endpoint_url = \"{u}\"\n")).unwrap_or_default();
+    // What `init` used is what the next command uses: ferry local's credentials, in the file.
+    if is_ferry_local(&target) {
+        endpoint.push_str("credentials = \"ferry-local\"   # ferry local's own credentials: no AWS keys needed\n");
+    }
     let toml = format!(
         r#"# ferry.toml: what ferry deploys (services) and where (environments).
 # Check it offline with `ferry check`; see what a deploy would change with `ferry plan`.
@@ -74,8 +79,9 @@ template = "{template}"  # native ECS JSON; or: from = "live" to reuse the runni
 async fn import(global: &GlobalArgs, args: &InitArgs, spec: &str) -> Result<(String, String, String, String, String), Failure> {
     let (cluster, service) =
         spec.split_once('/').filter(|(c, s)| !c.is_empty() && !s.is_empty()).ok_or_else(|| Failure::input(format!("--from-service: expected CLUSTER/SERVICE, got {spec:?}")))?;
-    let target = Target { region: args.region.clone(), endpoint_url: global.endpoint_url.clone(), ..Target::default() };
-    let ecs = AwsEcs::new(Clients::new(&target).await.ecs);
+    let target = init_target(global, args).await;
+    let clients = Clients::new(&target).await;
+    let ecs = AwsEcs::new(clients.ecs).with_reach(clients.reach);
     let services = ecs.describe_services(cluster, &[service.to_string()]).await.map_err(|e| Failure::platform(e.to_string()))?;
     let info = services.first().ok_or_else(|| Failure::input(format!("service {service} not found in cluster {cluster}")))?;
     let td = ecs.describe_task_definition(&info.task_definition).await.map_err(|e| Failure::platform(e.to_string()))?;
@@ -98,6 +104,30 @@ async fn import(global: &GlobalArgs, args: &InitArgs, spec: &str) -> Result<(Str
     taskdef::set_image(&mut definition, &container, "{{ image }}").map_err(|e| Failure::input(e.to_string()))?;
     let text = serde_json::to_string_pretty(&definition).map_err(|e| Failure::internal(e.to_string()))?;
     Ok((service.to_string(), container, repository, cluster.to_string(), text))
+}
+
+/// Where `init` reads a service: an `--endpoint-url` that is a ferry local (its
+/// `/_ferry/status` answers) with ferry local's credentials, so no AWS keys are needed (the
+/// account is a 12-digit AWS_ACCESS_KEY_ID, as ferry local reads it, else 000000000000;
+/// the region --region, AWS_REGION, AWS_DEFAULT_REGION, else us-east-1); anything else
+/// with the SDK's default chain.
+async fn init_target(global: &GlobalArgs, args: &InitArgs) -> Target {
+    let origin = Some("--endpoint-url or FERRY_ENDPOINT_URL".to_string());
+    if let Some(url) = &global.endpoint_url
+        && crate::local::instances::probe(url.trim_end_matches('/')).await.is_some()
+    {
+        let region = args.region.clone().or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|r| !r.is_empty())).unwrap_or_else(|| "us-east-1".into());
+        let account = std::env::var("AWS_ACCESS_KEY_ID")
+            .ok()
+            .filter(|k| k.len() == 12 && k.bytes().all(|b| b.is_ascii_digit()))
+            .unwrap_or_else(|| "000000000000".to_string());
+        return Target { endpoint_origin: origin, credentials_origin: Some("ferry local's credentials".into()), ..Target::local(url, &account, &region) };
+    }
+    Target { region: args.region.clone(), endpoint_url: global.endpoint_url.clone(), endpoint_origin: global.endpoint_url.as_ref().and(origin), ..Target::default() }
+}
+
+fn is_ferry_local(target: &Target) -> bool {
+    target.static_credentials.as_ref().is_some_and(|(_, secret)| secret == "ferry-local")
 }
 
 fn sample_template() -> serde_json::Value {

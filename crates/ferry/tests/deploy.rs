@@ -395,8 +395,8 @@ async fn init_from_a_live_service_writes_a_template_that_deploys_only_a_new_imag
     assert!(template.get("revision").is_none() && template.get("taskDefinitionArn").is_none());
     let toml = std::fs::read_to_string(&config).unwrap();
     assert!(toml.contains("repository = \"000000000000.dkr.ecr.us-east-1.amazonaws.com/app\""), "{toml}");
-    // Point the imported project at ferry local and plan: only the image changes.
-    std::fs::write(&config, toml.replace("[environments.test]", "[environments.test]\ncredentials = \"ferry-local\"")).unwrap();
+    // init wrote ferry local's credentials (issue 8, item 10): plan as it is; only the image changes.
+    assert!(toml.contains("\ncredentials = \"ferry-local\""), "{toml}");
     let plan = std::process::Command::new(ferry_bin()).args(["plan", "test", "web=1.1.0", "--config"]).arg(&config).arg("--ledger").arg(world.ledger()).output().unwrap();
     assert!(plan.status.success(), "{}", text(&plan));
     assert!(text(&plan).contains("1 change") || text(&plan).lines().filter(|l| l.trim_start().starts_with('~')).count() == 1, "{}", text(&plan));
