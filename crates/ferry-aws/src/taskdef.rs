@@ -764,7 +764,7 @@ impl<'a> Obj<'a> {
             let hint = suggest(unknown, shape.members)
                 .map(|s| format!(" (did you mean \"{s}\"?)"))
                 .unwrap_or_default();
-            return Err(error(&join(path, unknown), format!("unknown field{hint}")));
+            return Err(error(&join(path, &ferry_core::text::excerpt(unknown)), format!("unknown field{hint}")));
         }
         if let Some(missing) = shape
             .required
@@ -909,7 +909,8 @@ fn as_enum<T: for<'s> From<&'s str>>(path: &str, v: &Value, values: &[&str]) -> 
     Err(error(
         path,
         format!(
-            "invalid value \"{s}\" ({hint}expected one of: {})",
+            "invalid value {} ({hint}expected one of: {})",
+            ferry_core::text::quoted(s),
             values.join(", ")
         ),
     ))
@@ -918,10 +919,11 @@ fn as_enum<T: for<'s> From<&'s str>>(path: &str, v: &Value, values: &[&str]) -> 
 /// A JSON value as an error message shows it: compact, and cut short when long.
 fn shown(v: &Value) -> String {
     let text = v.to_string();
-    if text.chars().count() <= 40 {
+    let count = text.chars().count();
+    if count <= 40 {
         text
     } else {
-        format!("{}…", text.chars().take(40).collect::<String>())
+        format!("{}… ({count} characters)", text.chars().take(40).collect::<String>())
     }
 }
 

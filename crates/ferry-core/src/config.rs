@@ -27,6 +27,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::text;
+
 /// The default name of the config file, looked up in the current directory.
 pub const FILE_NAME: &str = "ferry.toml";
 /// How long a deploy may take before ferry rolls it back, unless configured.
@@ -38,6 +40,16 @@ pub const DEFAULT_ROLLBACK_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long ferry keeps watching the new tasks after ECS reports the deployment COMPLETED
 /// (rolling and env-tag strategies): a new task that fails in it fails the deploy.
 pub const DEFAULT_BAKE: Duration = Duration::from_secs(30);
+
+/// The account ferry local's static credentials act as when `account` is not set.
+pub const FERRY_LOCAL_ACCOUNT: &str = "000000000000";
+
+/// The 12-digit account of an ARN (`arn:aws:ecs:eu-west-1:123456789012:service/...`,
+/// `arn:aws:iam::123456789012:role/deployer`), when it has one.
+pub fn account_of_arn(arn: &str) -> Option<&str> {
+    let account = arn.strip_prefix("arn:")?.split(':').nth(3)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
+}
 
 /// A configuration error: where, and what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -282,7 +294,7 @@ impl Config {
     /// Parses and validates config text; `path` names it in errors and anchors templates.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let mut config: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string().trim_end().to_string() })?;
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: text::excerpt_lines(e.to_string().trim_end(), 200) })?;
         config.path = path.to_path_buf();
         config.root = path.parent().map(Path::to_path_buf).unwrap_or_default();
         if config.root.as_os_str().is_empty() {
@@ -293,7 +305,7 @@ impl Config {
     }
 
     fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid { path: self.path.clone(), key: key.into(), message: message.into() }
+        ConfigError::Invalid { path: self.path.clone(), key: text::excerpt(&key.into()), message: message.into() }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -312,12 +324,15 @@ impl Config {
             if let Some(url) = &env.endpoint_url
                 && !(url.starts_with("http://") || url.starts_with("https://"))
             {
-                return Err(self.invalid(key("endpoint_url"), format!("expected an http:// or https:// URL, got {url:?}")));
+                return Err(self.invalid(key("endpoint_url"), format!("expected an http:// or https:// URL, got {}", text::quoted(url))));
             }
             if let Some(account) = &env.account
                 && !(account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()))
             {
-                return Err(self.invalid(key("account"), format!("expected a 12-digit AWS account id, got {account:?}")));
+                return Err(self.invalid(key("account"), format!("expected a 12-digit AWS account id, got {}", text::quoted(account))));
+            }
+            if let Some(region) = &env.region {
+                crate::region::check_region(region).map_err(|m| self.invalid(key("region"), m))?;
             }
             if env.max_task_failures == Some(0) {
                 return Err(self.invalid(key("max_task_failures"), "must be at least 1"));
@@ -325,7 +340,7 @@ impl Config {
             if let Some(role) = &env.role_arn
                 && !(role.starts_with("arn:") && role.contains(":role/"))
             {
-                return Err(self.invalid(key("role_arn"), format!("expected a role ARN (arn:aws:iam::ACCOUNT:role/NAME), got {role:?}")));
+                return Err(self.invalid(key("role_arn"), format!("expected a role ARN (arn:aws:iam::ACCOUNT:role/NAME), got {}", text::quoted(role))));
             }
             self.credentials(name, env)?;
             if let Some(from) = &env.promote_from
@@ -333,7 +348,7 @@ impl Config {
             {
                 return Err(self.invalid(
                     key("promote_from"),
-                    format!("no environment named {from:?} (environments: {})", self.environments.keys().cloned().collect::<Vec<_>>().join(", ")),
+                    format!("no environment named {} (environments: {})", text::quoted(from), self.environments.keys().cloned().collect::<Vec<_>>().join(", ")),
                 ));
             }
             if let Some(path) = &env.tfstate
@@ -349,6 +364,9 @@ impl Config {
                 return Err(self.invalid(key("region"), "required with endpoint_url (the region signs every request)"));
             }
         }
+        if let Some(region) = &self.defaults.region {
+            crate::region::check_region(region).map_err(|m| self.invalid("defaults.region", m))?;
+        }
         self.check_promotion_chain()?;
         if let Some(registry) = &self.defaults.registry
             && !self.registries.contains_key(registry)
@@ -358,7 +376,7 @@ impl Config {
         for (name, registry) in &self.registries {
             check_name(name).map_err(|m| self.invalid(format!("registries.{name}"), m))?;
             if !(registry.url.starts_with("http://") || registry.url.starts_with("https://")) {
-                return Err(self.invalid(format!("registries.{name}.url"), format!("expected an http:// or https:// URL, got {:?}", registry.url)));
+                return Err(self.invalid(format!("registries.{name}.url"), format!("expected an http:// or https:// URL, got {}", text::quoted(&registry.url))));
             }
             if registry.password_env.is_some() != registry.username.is_some() {
                 return Err(self.invalid(format!("registries.{name}"), "username and password_env go together"));
@@ -395,7 +413,7 @@ impl Config {
                     ));
                 }
                 (None, Some(from)) if from != "live" => {
-                    return Err(self.invalid(key("from"), format!("expected \"live\", got {from:?}")));
+                    return Err(self.invalid(key("from"), format!("expected \"live\", got {}", text::quoted(from))));
                 }
                 (Some(template), None) => {
                     let full = self.root.join(template);
@@ -459,10 +477,10 @@ impl Config {
                 if env.profile.is_some() || env.role_arn.is_some() {
                     return Err(self.invalid(key("credentials"), "\"ferry-local\" cannot be combined with profile or role_arn"));
                 }
-                return Ok(Credentials::FerryLocal { account: env.account.clone().unwrap_or_else(|| "000000000000".into()) });
+                return Ok(Credentials::FerryLocal { account: env.account.clone().unwrap_or_else(|| FERRY_LOCAL_ACCOUNT.into()) });
             }
             other => {
-                return Err(self.invalid(key("credentials"), format!("expected \"default\" or \"ferry-local\", got {other:?}")));
+                return Err(self.invalid(key("credentials"), format!("expected \"default\" or \"ferry-local\", got {}", text::quoted(other))));
             }
         }
         if env.external_id.is_some() && env.role_arn.is_none() {
@@ -487,7 +505,8 @@ impl Config {
     pub fn environment(&self, name: &str) -> Result<&Environment, String> {
         self.environments.get(name).ok_or_else(|| {
             format!(
-                "no environment named {name:?} in {} (environments: {})",
+                "no environment named {} in {} (environments: {})",
+                text::quoted(name),
                 self.path.display(),
                 self.environments.keys().cloned().collect::<Vec<_>>().join(", ")
             )
@@ -498,7 +517,8 @@ impl Config {
     pub fn service(&self, name: &str) -> Result<&Service, String> {
         self.services.get(name).ok_or_else(|| {
             format!(
-                "no service named {name:?} in {} (services: {})",
+                "no service named {} in {} (services: {})",
+                text::quoted(name),
                 self.path.display(),
                 self.services.keys().cloned().collect::<Vec<_>>().join(", ")
             )
@@ -521,6 +541,19 @@ impl Config {
 
     pub fn max_task_failures(&self, env: &Environment) -> u32 {
         env.max_task_failures.or(self.defaults.max_task_failures).unwrap_or(DEFAULT_MAX_TASK_FAILURES)
+    }
+
+    /// The AWS account of an environment when it is known without asking AWS: `account`,
+    /// ferry local's (the account its static credentials act as), or the account of the
+    /// role it assumes (`arn:aws:iam::ACCOUNT:role/...`). None when only AWS can say.
+    pub fn known_account(&self, env: &Environment) -> Option<String> {
+        if let Some(account) = &env.account {
+            return Some(account.clone());
+        }
+        if env.credentials.as_deref() == Some("ferry-local") {
+            return Some(FERRY_LOCAL_ACCOUNT.to_string());
+        }
+        env.role_arn.as_deref().and_then(account_of_arn).map(str::to_string)
     }
 
     pub fn region(&self, env: &Environment) -> Option<String> {
@@ -546,7 +579,8 @@ impl Config {
         let name = name.trim().to_string();
         if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(format!(
-                "service_name for {service_name} in {env_name} renders to {name:?}: an ECS service name has 1-255 letters, digits, hyphens and underscores"
+                "service_name for {service_name} in {env_name} renders to {}: an ECS service name has 1-255 letters, digits, hyphens and underscores",
+                text::quoted(&name)
             ));
         }
         Ok(name)
@@ -566,7 +600,7 @@ impl Config {
 /// Environment and service names appear in ECS names, tags and the ledger: keep them plain.
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(format!("the name {name:?} must be 1-64 letters, digits, '-' or '_'"));
+        return Err(format!("the name {} must be 1-64 letters, digits, '-' or '_'", text::quoted(name)));
     }
     Ok(())
 }
@@ -738,6 +772,50 @@ from = "live"
         let config = config.expect("env-tag with from = live");
         assert_eq!(config.image_tag("dev", &config.services["worker"]).expect("tag"), Some("dev".to_string()));
         assert_eq!(config.image_tag("dev", &config.services["web"]).expect("tag"), None);
+    }
+
+    #[test]
+    fn a_region_typo_us_east1_is_refused_naming_the_key_and_the_region_meant() {
+        let message = error_of(&GOOD.replace("region = \"us-east-1\"", "region = \"us-east1\""));
+        let expected = "environments.dev.region: \"us-east1\" is not an AWS region name (they look like \"us-east-1\", \"eu-central-2\" or \"us-gov-west-1\"); did you mean \"us-east-1\"?";
+        assert!(message.ends_with(expected), "{message}");
+        let message = error_of(&GOOD.replace("[defaults]", "[defaults]\nregion = \"eu-west1\""));
+        assert!(message.contains("defaults.region: \"eu-west1\" is not an AWS region name"), "{message}");
+        assert!(message.ends_with("did you mean \"eu-west-1\"?"), "{message}");
+        for region in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1", "ap-southeast-7", "il-central-1", "mx-central-1"] {
+            let (_dir, config) = project(&GOOD.replace("region = \"us-east-1\"", &format!("region = \"{region}\"")));
+            assert!(config.is_ok(), "{region}");
+        }
+    }
+
+    #[test]
+    fn a_100000_character_value_in_ferry_toml_is_not_echoed_whole() {
+        let long = "1".repeat(100_000);
+        for config in [
+            GOOD.replace("timeout = \"20m\"", &format!("timeout = \"20m\"\naccount = \"{long}\"")),
+            GOOD.replace("region = \"eu-west-1\"", &format!("region = \"{long}\"")),
+            GOOD.replace("cluster = \"prod\"", &format!("cluster = \"prod\"\n{} = 1", "k".repeat(100_000))),
+            format!("{GOOD}\n[environments.{}]\ncluster = \"x\"\n", "e".repeat(100_000)),
+        ] {
+            let message = error_of(&config);
+            assert!(message.len() < 1_000, "{} characters: {}", message.len(), &message[..300]);
+            assert!(message.contains("… (100000 characters)") || message.contains("characters)"), "{message}");
+        }
+        let message = error_of(&GOOD.replace("timeout = \"20m\"", &format!("timeout = \"20m\"\naccount = \"{long}\"")));
+        assert!(message.ends_with(&format!("environments.prod.account: expected a 12-digit AWS account id, got \"{}…\" (100000 characters)", "1".repeat(80))), "{message}");
+    }
+
+    #[test]
+    fn the_account_is_known_offline_from_account_ferry_local_or_the_role() {
+        let (_dir, config) = project(GOOD);
+        let config = config.expect("good config");
+        assert_eq!(config.known_account(config.environment("dev").expect("dev")), Some(FERRY_LOCAL_ACCOUNT.to_string()));
+        assert_eq!(config.known_account(config.environment("prod").expect("prod")), Some("123456789012".to_string()));
+        let (_dir, config) = project(&GOOD.replace("role_arn = \"arn:aws:iam::123456789012:role/deployer\"\n", ""));
+        let config = config.expect("no role");
+        assert_eq!(config.known_account(config.environment("prod").expect("prod")), None);
+        assert_eq!(account_of_arn("arn:aws:ecs:us-east-1:000000000000:service/test/web"), Some("000000000000"));
+        assert_eq!(account_of_arn("arn:aws:s3:::bucket"), None);
     }
 
     #[test]

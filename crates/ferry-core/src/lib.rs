@@ -7,11 +7,14 @@
 
 pub mod config;
 pub mod deploy;
+pub mod memory;
 pub mod platform;
 pub mod promote;
+pub mod region;
 pub mod rolling;
 pub mod taskdef;
 pub mod template;
+pub mod text;
 
 /// The kinds of failure ferry reports, each with its own exit code, so CI can tell a bad
 /// command line from a refused deploy from a failed one.

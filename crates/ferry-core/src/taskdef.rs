@@ -39,7 +39,7 @@ pub enum TaskDefError {
     NotAnObject,
     #[error("the task definition has no \"containerDefinitions\" list")]
     NoContainerDefinitions,
-    #[error("no container named \"{container}\" in the task definition ({})", describe_containers(.available))]
+    #[error("no container named {} in the task definition ({})", crate::text::quoted(.container), describe_containers(.available))]
     NoSuchContainer {
         container: String,
         available: Vec<String>,
@@ -50,8 +50,30 @@ fn describe_containers(available: &[String]) -> String {
     if available.is_empty() {
         "it has no containers".to_string()
     } else {
-        format!("containers: {}", available.join(", "))
+        format!("containers: {}", crate::text::excerpt(&available.join(", ")))
     }
+}
+
+/// The members of [`READ_ONLY_FIELDS`] a definition has: a template copied from
+/// DescribeTaskDefinition's output carries them, and RegisterTaskDefinition would not
+/// accept them, so ferry leaves them out, and says so.
+pub fn read_only_fields_in(td: &Value) -> Vec<&'static str> {
+    READ_ONLY_FIELDS.iter().copied().filter(|field| td.get(*field).is_some()).collect()
+}
+
+/// The warning for [`read_only_fields_in`], naming the fields; None when there are none.
+pub fn read_only_warning(td: &Value) -> Option<String> {
+    let fields = read_only_fields_in(td);
+    let (these, them) = match fields.len() {
+        0 => return None,
+        1 => ("this field", "it"),
+        _ => ("these fields", "them"),
+    };
+    Some(format!(
+        "warning: {} ignored: DescribeTaskDefinition returns {these} but RegisterTaskDefinition does not accept {them} \
+         (ECS sets {them}); remove {them} from the template",
+        fields.join(", ")
+    ))
 }
 
 /// Removes the members ECS sets itself (see [`READ_ONLY_FIELDS`]), so the rest can be
@@ -573,6 +595,23 @@ mod tests {
         assert_eq!(family(&td), Some("web"));
         assert_eq!(td["cpu"], json!("256"));
         assert_eq!(td["volumes"], json!([]));
+    }
+
+    #[test]
+    fn fields_describe_returns_but_register_refuses_are_named_in_a_warning() {
+        let td = web_as_described();
+        assert_eq!(read_only_fields_in(&td).len(), READ_ONLY_FIELDS.iter().filter(|f| td.get(**f).is_some()).count());
+        let one = json!({"family": "web", "revision": 3, "containerDefinitions": []});
+        assert_eq!(
+            read_only_warning(&one).as_deref(),
+            Some(
+                "warning: revision ignored: DescribeTaskDefinition returns this field but RegisterTaskDefinition does not accept it \
+                 (ECS sets it); remove it from the template"
+            )
+        );
+        let two = json!({"family": "web", "taskDefinitionArn": "arn", "status": "ACTIVE"});
+        assert!(read_only_warning(&two).is_some_and(|w| w.starts_with("warning: taskDefinitionArn, status ignored: DescribeTaskDefinition returns these fields")));
+        assert_eq!(read_only_warning(&json!({"family": "web"})), None);
     }
 
     #[test]

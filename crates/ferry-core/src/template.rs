@@ -2,10 +2,28 @@
 //!
 //! Undefined variables are errors (minijinja's strict mode), not empty strings: an empty
 //! `executionRoleArn` discovered by ECS at deploy time is worse than a refusal at `ferry check`.
+//! The error names the variable (and the closest known one, for a typo).
+//!
+//! Rendering is bounded, so a runaway template is a template error, never a hung or aborted
+//! ferry: at most [`FUEL`] instructions, [`RECURSION_LIMIT`] levels of recursion,
+//! [`MAX_OUTPUT_BYTES`] of output and [`MEMORY_BUDGET`] bytes of memory (see [`crate::memory`]).
 
 use std::collections::BTreeMap;
 
-use minijinja::{Environment, UndefinedBehavior, Value};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
+
+use crate::memory;
+use crate::text;
+
+/// How many instructions a render may execute: a task definition takes a few thousand; a
+/// loop over a Terraform list of a thousand entries, some tens of thousands.
+pub const FUEL: u64 = 1_000_000;
+/// How deep loops, macros and includes may nest while rendering.
+pub const RECURSION_LIMIT: usize = 100;
+/// How much a render may write: a task definition is a few KiB (ECS takes at most 64 KiB).
+pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+/// How much memory a render may allocate, all values included.
+pub const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
 
 /// What went wrong rendering a template, with the file and line.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +34,9 @@ pub enum TemplateError {
     Json { name: String, message: String },
     #[error("{name}: the rendered template must be a JSON object (a task definition), got {got}")]
     NotAnObject { name: String, got: &'static str },
+    /// A bound on rendering was reached (see the module's documentation).
+    #[error("{name}: rendering stopped: {message}")]
+    Limit { name: String, message: String },
 }
 
 /// The variables a task definition template can use.
@@ -37,12 +58,22 @@ pub struct Variables {
     pub ecs_service: String,
     pub cluster: String,
     pub region: String,
+    /// The AWS account: configured, known from the credentials, or read from the service's
+    /// ARN. Empty when unknown, and then undefined to templates (never an empty string).
     pub account: String,
     /// The environment's `vars`, also available at top level.
     pub vars: BTreeMap<String, serde_json::Value>,
     /// The environment's Terraform state, read by `tfstate("type.name.attribute")`.
     #[serde(skip)]
     pub tfstate: Option<std::sync::Arc<serde_json::Value>>,
+    /// Not a template variable: the endpoint URL every AWS call of the environment goes to,
+    /// when it is not AWS's own (ferry local, a VPC endpoint), for messages.
+    #[serde(skip)]
+    pub endpoint: Option<String>,
+    /// Not a template variable: the URL of the service's registry when it is not ECR (a
+    /// `[registries]` entry), for messages.
+    #[serde(skip)]
+    pub registry_url: Option<String>,
 }
 
 impl Variables {
@@ -57,7 +88,44 @@ impl Variables {
                 map.insert(k, Value::from_serialize(&v));
             }
         }
+        // An account nobody knows is undefined, so strict mode refuses it by name, rather
+        // than an `arn:aws:iam:::role/...` that ECS refuses at deploy time.
+        if self.account.is_empty() {
+            map.remove("account");
+        }
         Value::from(map)
+    }
+
+    /// Where the environment's ECS calls go, for "not found" messages:
+    /// `region eu-west-1, account 123456789012, endpoint http://127.0.0.1:4590`.
+    pub fn ecs_location(&self) -> String {
+        self.location("ecs")
+    }
+
+    /// Where the service's images are looked up, for "not found" messages: ECR's region,
+    /// account and endpoint, or the `[registries]` URL.
+    pub fn registry_location(&self) -> String {
+        match &self.registry_url {
+            Some(url) => format!("registry {url}"),
+            None => format!("ECR: {}", self.location("api.ecr")),
+        }
+    }
+
+    fn location(&self, host: &str) -> String {
+        let region = if self.region.is_empty() { "the default chain's" } else { self.region.as_str() };
+        let mut parts = vec![format!("region {region}")];
+        if !self.account.is_empty() {
+            parts.push(format!("account {}", self.account));
+        }
+        match &self.endpoint {
+            Some(url) => parts.push(format!("endpoint {url}")),
+            None if !self.region.is_empty() => {
+                let suffix = if self.region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+                parts.push(format!("endpoint https://{host}.{}.{suffix}", self.region));
+            }
+            None => {}
+        }
+        parts.join(", ")
     }
 }
 
@@ -68,50 +136,247 @@ fn environment() -> Environment<'static> {
     // Templates are named `*.json`, which minijinja would escape as JSON by default, turning
     // `"{{ image }}"` into `""repo:1.0""`. Values go in as text; `| tojson` is there for more.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(RECURSION_LIMIT);
     env
 }
 
-fn describe(name: &str, e: &minijinja::Error) -> TemplateError {
-    let mut message = e.kind().to_string();
-    if let Some(detail) = e.detail() {
-        message = format!("{message}: {detail}");
+/// Output that refuses to grow past [`MAX_OUTPUT_BYTES`].
+struct BoundedOutput {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for BoundedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_OUTPUT_BYTES {
+            self.overflowed = true;
+            return Err(std::io::Error::other("the output limit was reached"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
     }
-    if let Some(line) = e.line() {
-        message = format!("line {line}: {message}");
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
-    if let Some(source) = e.template_source()
-        && let Some(range) = e.range()
-        && let Some(text) = source.get(range)
+}
+
+/// Renders `source` under every bound, on a thread of its own (the memory budget's).
+/// `setup` adds functions to the environment.
+fn render_bounded(
+    name: &str,
+    source: &str,
+    context: impl FnOnce() -> Value + Send + 'static,
+    setup: impl FnOnce(&mut Environment<'static>) + Send + 'static,
+    environment_name: Option<String>,
+) -> Result<String, TemplateError> {
+    let (owned_name, owned_source) = (name.to_string(), source.to_string());
+    let rendered = memory::run_bounded(MEMORY_BUDGET, move || {
+        let (name, source) = (owned_name, owned_source);
+        let mut env = environment();
+        setup(&mut env);
+        let context = context();
+        let template = env.template_from_named_str(&name, &source).map_err(|e| describe(&name, &e, None))?;
+        let mut output = BoundedOutput { bytes: Vec::new(), overflowed: false };
+        if let Err(e) = template.render_captured_to(&context, &mut output) {
+            if output.overflowed {
+                return Err(TemplateError::Limit {
+                    name: name.clone(),
+                    message: format!(
+                        "the output passed {} KiB (a task definition is a few KiB); look for a loop or a repeated string",
+                        MAX_OUTPUT_BYTES / 1024
+                    ),
+                });
+            }
+            let undefined = Undefined { env: &env, template: &template, context: &context, environment: environment_name.as_deref() };
+            return Err(describe(&name, &e, Some(&undefined)));
+        }
+        String::from_utf8(output.bytes).map_err(|e| TemplateError::Render { name: name.clone(), message: format!("the output is not UTF-8: {e}") })
+    });
+    match rendered {
+        Ok(result) => result,
+        Err(memory::Exceeded::Memory(_)) => Err(TemplateError::Limit {
+            name: name.to_string(),
+            message: format!(
+                "it needed more than {} MiB of memory; look for a string repeated or doubled in a loop",
+                MEMORY_BUDGET / (1024 * 1024)
+            ),
+        }),
+        Err(e) => Err(TemplateError::Render { name: name.to_string(), message: format!("rendering {e}") }),
+    }
+}
+
+/// What an undefined-variable error needs to name the variable.
+struct Undefined<'a, 'env> {
+    env: &'a Environment<'env>,
+    template: &'a minijinja::Template<'env, 'env>,
+    context: &'a Value,
+    /// The environment rendered for, for the hint on `account`.
+    environment: Option<&'a str>,
+}
+
+impl Undefined<'_, '_> {
+    /// The value at a dotted path (`vars.log_level`), the context's or a global's.
+    fn lookup(&self, path: &str) -> Option<Value> {
+        let mut segments = path.split('.');
+        let first = segments.next()?;
+        let mut value = self.context.get_attr(first).ok().filter(|v| !v.is_undefined());
+        if value.is_none() {
+            value = self.env.globals().find(|(k, _)| *k == first).map(|(_, v)| v);
+        }
+        let mut value = value?;
+        for segment in segments {
+            value = value.get_attr(segment).ok().filter(|v| !v.is_undefined())?;
+        }
+        Some(value)
+    }
+
+    /// The names a path could have meant: the keys next to its last segment.
+    fn neighbours(&self, path: &str) -> Vec<String> {
+        match path.rsplit_once('.') {
+            Some((parent, _)) => self
+                .lookup(parent)
+                .and_then(|v| v.try_iter().ok().map(|keys| keys.filter_map(|k| k.as_str().map(str::to_string)).collect()))
+                .unwrap_or_default(),
+            None => {
+                let mut names: Vec<String> =
+                    self.context.try_iter().map(|keys| keys.filter_map(|k| k.as_str().map(str::to_string)).collect()).unwrap_or_default();
+                names.extend(["tfstate", "range", "namespace", "dict"].map(str::to_string));
+                names
+            }
+        }
+    }
+
+    /// What went wrong at `line` (1-based), in words: the undefined variables there, with a
+    /// suggestion for a typo; None when no variable of the template is undefined.
+    fn explain(&self, line: Option<usize>, at: Option<&str>) -> Option<String> {
+        let mut missing: Vec<String> =
+            self.template.undeclared_variables(true).into_iter().filter(|path| self.lookup(path).is_none()).collect();
+        missing.sort();
+        // A nested path is reported at its first undefined step (`vars.nope`, not `vars.nope.x`).
+        let missing: Vec<String> = missing
+            .into_iter()
+            .map(|path| {
+                let segments: Vec<&str> = path.split('.').collect();
+                (1..=segments.len())
+                    .map(|n| segments[..n].join("."))
+                    .find(|prefix| self.lookup(prefix).is_none())
+                    .unwrap_or(path)
+            })
+            .fold(Vec::new(), |mut acc, p| {
+                if !acc.contains(&p) {
+                    acc.push(p);
+                }
+                acc
+            });
+        let source = self.template.source();
+        let line_text = line.and_then(|n| source.lines().nth(n.saturating_sub(1))).unwrap_or("");
+        let mentioned = |text: &str| -> Vec<String> { missing.iter().filter(|p| contains_name(text, p)).cloned().collect() };
+        let mut names = at.map(&mentioned).unwrap_or_default();
+        if names.is_empty() {
+            names = mentioned(line_text);
+        }
+        if names.is_empty() {
+            names = missing.clone();
+        }
+        let first = names.first()?;
+        let listed = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        let mut message = format!("undefined variable{} {listed}", if names.len() == 1 { "" } else { "s" });
+        if let Some(at) = at.filter(|at| *at != first.as_str() && contains_name(at, first)) {
+            message.push_str(&format!(" in `{}`", text::excerpt(at)));
+        }
+        if first == "account" {
+            let env = self.environment.unwrap_or("NAME");
+            message.push_str(&format!(
+                ": the AWS account is not known here; set account = \"123456789012\" (your 12-digit account id, \
+                 `aws sts get-caller-identity` prints it) in [environments.{env}] of ferry.toml"
+            ));
+        } else {
+            let last = first.rsplit('.').next().unwrap_or(first);
+            let neighbours = self.neighbours(first);
+            if let Some(suggestion) = text::closest(last, neighbours.iter().map(String::as_str)) {
+                let suggestion = match first.rsplit_once('.') {
+                    Some((parent, _)) => format!("{parent}.{suggestion}"),
+                    None => suggestion.to_string(),
+                };
+                message.push_str(&format!(" (did you mean `{suggestion}`?)"));
+            } else if let Some((parent, _)) = first.rsplit_once('.') {
+                let mut keys = neighbours.clone();
+                keys.sort();
+                if !keys.is_empty() {
+                    message.push_str(&format!(" ({parent} has: {})", text::excerpt(&keys.join(", "))));
+                }
+            }
+        }
+        Some(message)
+    }
+}
+
+/// Whether `text` mentions the variable `path` as a whole name (not inside a longer one).
+fn contains_name(text: &str, path: &str) -> bool {
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    text.match_indices(path).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + path.len()..].chars().next();
+        !before.is_some_and(is_name_char) && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+fn describe(name: &str, e: &minijinja::Error, undefined: Option<&Undefined>) -> TemplateError {
+    let line = e.line();
+    let at = e.template_source().zip(e.range()).and_then(|(source, range)| source.get(range)).map(str::trim);
+    let at_suffix = at.map(|text| format!(" (at `{}`)", text::excerpt(text))).unwrap_or_default();
+    let line_prefix = line.map(|l| format!("line {l}: ")).unwrap_or_default();
+    let detail = e.detail().unwrap_or_default();
+    if e.kind() == ErrorKind::OutOfFuel {
+        return TemplateError::Limit {
+            name: name.to_string(),
+            message: format!("{line_prefix}it ran more than {FUEL} instructions; look for a loop that runs too long{at_suffix}"),
+        };
+    }
+    if detail.contains("recursion limit") {
+        return TemplateError::Limit {
+            name: name.to_string(),
+            message: format!("{line_prefix}it nested deeper than {RECURSION_LIMIT} levels; look for a macro that calls itself{at_suffix}"),
+        };
+    }
+    if e.kind() == ErrorKind::UndefinedError
+        && let Some(explained) = undefined.and_then(|u| u.explain(line, at))
     {
-        message = format!("{message} (at `{text}`)");
+        return TemplateError::Render { name: name.to_string(), message: format!("{line_prefix}{explained}") };
     }
-    TemplateError::Render { name: name.to_string(), message }
+    let mut message = e.kind().to_string();
+    if !detail.is_empty() {
+        message = format!("{message}: {}", text::excerpt_to(detail, 200));
+    }
+    TemplateError::Render { name: name.to_string(), message: format!("{line_prefix}{message}{at_suffix}") }
 }
 
 /// Renders a small template string (a name pattern) with a context.
 pub fn render_str(name: &str, source: &str, context: Value) -> Result<String, TemplateError> {
-    let env = environment();
-    let template = env.template_from_named_str(name, source).map_err(|e| describe(name, &e))?;
-    template.render(context).map_err(|e| describe(name, &e))
+    render_bounded(name, source, move || context, |_| {}, None)
 }
 
 /// Renders a task definition template and parses the result as a JSON object.
 pub fn render_task_definition(name: &str, source: &str, variables: &Variables) -> Result<serde_json::Value, TemplateError> {
-    let mut env = environment();
     let state = variables.tfstate.clone();
-    env.add_function("tfstate", move |address: String| -> Result<Value, minijinja::Error> {
-        let Some(state) = &state else {
-            return Err(minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                "tfstate() needs the environment's tfstate = \"path/to/terraform.tfstate\" in ferry.toml",
-            ));
-        };
-        tfstate_lookup(state, &address)
-            .map(|v| Value::from_serialize(&v))
-            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e))
-    });
-    let template = env.template_from_named_str(name, source).map_err(|e| describe(name, &e))?;
-    let rendered = template.render(variables.context()).map_err(|e| describe(name, &e))?;
+    let for_context = variables.clone();
+    let setup = move |env: &mut Environment<'static>| {
+        env.add_function("tfstate", move |address: String| -> Result<Value, minijinja::Error> {
+            let Some(state) = &state else {
+                return Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    "tfstate() needs the environment's tfstate = \"path/to/terraform.tfstate\" in ferry.toml",
+                ));
+            };
+            tfstate_lookup(state, &address)
+                .map(|v| Value::from_serialize(&v))
+                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e))
+        });
+    };
+    let environment_name = Some(variables.environment.clone()).filter(|e| !e.is_empty());
+    let rendered = render_bounded(name, source, move || for_context.context(), setup, environment_name)?;
     let value: serde_json::Value = serde_json::from_str(&rendered).map_err(|e| TemplateError::Json {
         name: name.to_string(),
         message: format!("{e} (line {} of the rendered output)", e.line()),
@@ -234,10 +499,92 @@ mod tests {
     #[test]
     fn an_undefined_variable_names_the_file_the_line_and_the_name() {
         let err = render_task_definition("web.json", "{\n\"family\": \"{{ famly }}\"}", &vars()).expect_err("undefined");
-        let message = err.to_string();
-        assert!(message.starts_with("web.json: line 2"), "{message}");
-        assert!(message.contains("undefined"), "{message}");
-        assert!(message.contains("famly"), "{message}");
+        assert_eq!(err.to_string(), "web.json: line 2: undefined variable `famly`");
+    }
+
+    #[test]
+    fn an_undefined_variable_verison_is_named_with_the_variable_meant() {
+        let source = "{\n  \"family\": \"web\",\n  \"v\": \"{{ verison }}\"\n}";
+        let err = render_task_definition("deploy/web.json", source, &vars()).expect_err("undefined");
+        assert_eq!(err.to_string(), "deploy/web.json: line 3: undefined variable `verison` (did you mean `version`?)");
+        // minijinja points a filter's error at the filter; the variable is still the one named.
+        let source = "{\"v\": \"{{ verison | upper }}\"}";
+        let err = render_task_definition("deploy/web.json", source, &vars()).expect_err("undefined");
+        assert_eq!(err.to_string(), "deploy/web.json: line 1: undefined variable `verison` (did you mean `version`?)");
+        let source = "{\"v\": \"{{ verison ~ '-x' }}\"}";
+        let err = render_task_definition("deploy/web.json", source, &vars()).expect_err("undefined");
+        assert_eq!(err.to_string(), "deploy/web.json: line 1: undefined variable `verison` in `verison ~ '-x'` (did you mean `version`?)");
+    }
+
+    #[test]
+    fn an_undefined_var_is_named_with_the_vars_there_are() {
+        let err = render_task_definition("web.json", "{\"v\": \"{{ vars.log_levl }}\"}", &vars()).expect_err("undefined");
+        assert_eq!(err.to_string(), "web.json: line 1: undefined variable `vars.log_levl` (did you mean `vars.log_level`?)");
+        let err = render_task_definition("web.json", "{\"v\": \"{{ vars.replicas.count }}\"}", &vars()).expect_err("undefined");
+        assert_eq!(err.to_string(), "web.json: line 1: undefined variable `vars.replicas` (vars has: log_level, version)");
+    }
+
+    #[test]
+    fn an_unknown_account_is_refused_naming_it_and_how_to_set_it() {
+        let source = "{\"executionRoleArn\": \"arn:aws:iam::{{ account }}:role/ecsTaskExecutionRole\"}";
+        let err = render_task_definition("deploy/web.json", source, &vars()).expect_err("no account");
+        assert_eq!(
+            err.to_string(),
+            "deploy/web.json: line 1: undefined variable `account`: the AWS account is not known here; set account = \"123456789012\" \
+             (your 12-digit account id, `aws sts get-caller-identity` prints it) in [environments.prod] of ferry.toml"
+        );
+        let known = Variables { account: "123456789012".into(), ..vars() };
+        let td = render_task_definition("deploy/web.json", source, &known).expect("renders");
+        assert_eq!(td["executionRoleArn"], "arn:aws:iam::123456789012:role/ecsTaskExecutionRole");
+    }
+
+    #[test]
+    fn a_template_that_multiplies_a_string_5000_times_is_a_template_error_not_an_abort() {
+        // Each turn doubles the string: without a memory bound the process aborts at ~35 turns.
+        let source = "{% set ns = namespace(s='x') %}{% for i in range(5000) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{\"v\": \"{{ ns.s }}\"}";
+        let err = render_task_definition("deploy/web.json", source, &vars()).expect_err("bounded");
+        assert_eq!(
+            err.to_string(),
+            "deploy/web.json: rendering stopped: it needed more than 64 MiB of memory; look for a string repeated or doubled in a loop"
+        );
+        let err = render_task_definition("deploy/web.json", "{\"v\": \"{{ 'x' * 100000000 }}\"}", &vars()).expect_err("bounded");
+        assert!(matches!(err, TemplateError::Limit { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_loop_that_runs_too_long_runs_out_of_fuel() {
+        let source = "{% for i in range(5000) %}{% for j in range(5000) %}{% endfor %}{% endfor %}{}";
+        let err = render_task_definition("web.json", source, &vars()).expect_err("fuel");
+        assert_eq!(
+            err.to_string(),
+            "web.json: rendering stopped: line 1: it ran more than 1000000 instructions; look for a loop that runs too long (at `range(5000)`)"
+        );
+    }
+
+    #[test]
+    fn recursion_is_bounded() {
+        let source = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{\"v\": \"{{ f(0) }}\"}";
+        let err = render_task_definition("web.json", source, &vars()).expect_err("recursion");
+        assert!(err.to_string().starts_with("web.json: rendering stopped: line 1: it nested deeper than 100 levels"), "{err}");
+    }
+
+    #[test]
+    fn the_output_is_bounded() {
+        let source = "{\"v\": \"{% for i in range(50000) %}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{% endfor %}\"}";
+        let err = render_task_definition("web.json", source, &vars()).expect_err("output");
+        assert_eq!(
+            err.to_string(),
+            "web.json: rendering stopped: the output passed 1024 KiB (a task definition is a few KiB); look for a loop or a repeated string"
+        );
+    }
+
+    #[test]
+    fn a_huge_expression_is_not_echoed_whole() {
+        let long = "x".repeat(100_000);
+        let source = format!("{{\"v\": \"{{{{ nope ~ '{long}' }}}}\"}}");
+        let message = render_task_definition("web.json", &source, &vars()).expect_err("undefined").to_string();
+        assert!(message.len() < 300, "{}", message.len());
+        assert!(message.ends_with("… (100009 characters)`"), "{message}");
     }
 
     fn state() -> serde_json::Value {

@@ -14,28 +14,36 @@ use crate::project;
 pub fn run(global: &GlobalArgs) -> Result<(), Failure> {
     let config = project::load_config(global)?;
     let printer = Printer::new(global);
-    let mut problems = Vec::new();
+    // (the file a problem is in, the problem)
+    let mut problems: Vec<(String, String)> = Vec::new();
+    let mut warnings = Vec::new();
     let mut checked = 0;
+    let config_name = project::display_path(&config.path);
     for (env_name, env) in &config.environments {
         for (service_name, service) in &config.services {
             checked += 1;
             let ecs_service = match config.ecs_service_name(env_name, service_name) {
                 Ok(name) => name,
                 Err(e) => {
-                    problems.push(format!("{env_name}/{service_name}: {e}"));
+                    problems.push((config_name.clone(), format!("{env_name}/{service_name}: {e}")));
                     continue;
                 }
             };
             let TaskDefinitionSource::Template(path) = service.source() else { continue };
             let full = config.root.join(&path);
+            let name = project::display_path(&full);
             let text = match std::fs::read_to_string(&full) {
                 Ok(text) => text,
                 Err(e) => {
-                    problems.push(format!("{}: cannot read: {e}", full.display()));
+                    problems.push((name.clone(), format!("{name}: cannot read: {e}")));
                     continue;
                 }
             };
-            let uri = format!("{}.dkr.ecr.{}.amazonaws.com/{}", env.account.as_deref().unwrap_or("123456789012"), config.region(env).unwrap_or_else(|| "us-east-1".into()), service.repository_name());
+            let region = config.region(env).unwrap_or_else(|| "us-east-1".into());
+            // The account only when it is known offline: a template that uses an unknown
+            // one is refused, naming the variable and how to set it.
+            let account = config.known_account(env);
+            let uri = format!("{}.dkr.ecr.{region}.amazonaws.com/{}", account.as_deref().unwrap_or("123456789012"), service.repository_name());
             let variables = Variables {
                 version: "0.0.0-check".into(),
                 digest: format!("sha256:{}", "0".repeat(64)),
@@ -46,42 +54,53 @@ pub fn run(global: &GlobalArgs) -> Result<(), Failure> {
                 ecs_service,
                 cluster: env.cluster.clone(),
                 region: config.region(env).unwrap_or_default(),
-                account: env.account.clone().unwrap_or_default(),
+                account: account.unwrap_or_default(),
                 vars: env.vars.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect(),
                 tfstate: match project::load_tfstate(&config, env) {
                     Ok(state) => state,
                     Err(e) => {
-                        problems.push(format!("environment {env_name}: {e}"));
+                        problems.push((config_name.clone(), format!("environment {env_name}: {}", e.message)));
                         continue;
                     }
                 },
+                ..Variables::default()
             };
-            let name = full.display().to_string();
-            let result = template::render_task_definition(&name, &text, &variables)
-                .map_err(|e| e.to_string())
-                .and_then(|mut td| {
-                    taskdef::set_image(&mut td, &service.container, &variables.image).map_err(|e| format!("{name}: services.{service_name}.container: {e}"))?;
-                    ferry_aws::taskdef::register_input(&td).map(|_| ()).map_err(|e| format!("{name}: {e}"))
-                });
+            let result = template::render_task_definition(&name, &text, &variables).map_err(|e| e.to_string()).and_then(|mut td| {
+                if let Some(warning) = taskdef::read_only_warning(&td) {
+                    let warning = format!("environment {env_name}: {name}: {warning}");
+                    if !warnings.contains(&warning) {
+                        warnings.push(warning);
+                    }
+                }
+                taskdef::set_image(&mut td, &service.container, &variables.image)
+                    .map_err(|e| format!("{name}: services.{service_name}.container in {config_name}: {e}"))?;
+                ferry_aws::taskdef::register_input(&td).map(|_| ()).map_err(|e| format!("{name}: {e}"))
+            });
             if let Err(message) = result {
-                problems.push(format!("environment {env_name}: {message}"));
+                problems.push((name.clone(), format!("environment {env_name}: {message}")));
             }
         }
     }
+    let files = problems.iter().fold(Vec::<&str>::new(), |mut files, (file, _)| {
+        if !files.contains(&file.as_str()) {
+            files.push(file);
+        }
+        files
+    });
+    let summary = format!("{} problem(s) in {}", problems.len(), files.join(", "));
     if printer.json() {
-        printer.json_line(&serde_json::json!({"type": "result", "command": "check", "ok": problems.is_empty(), "checked": checked, "problems": problems}));
+        let messages: Vec<&String> = problems.iter().map(|(_, m)| m).collect();
+        printer.json_line(&serde_json::json!({"type": "result", "command": "check", "ok": problems.is_empty(), "checked": checked, "problems": messages, "warnings": warnings}));
     } else {
-        for p in &problems {
+        for (_, p) in &problems {
             printer.out(&format!("✗ {p}"));
         }
+        for w in &warnings {
+            printer.out(&format!("! {w}"));
+        }
         if problems.is_empty() {
-            printer.out(&format!(
-                "✓ {}: {} environment(s) × {} service(s) valid",
-                config.path.display(),
-                config.environments.len(),
-                config.services.len()
-            ));
+            printer.out(&format!("✓ {config_name}: {} environment(s) × {} service(s) valid", config.environments.len(), config.services.len()));
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(Failure::input(format!("{} problem(s) in {}", problems.len(), config.path.display()))) }
+    if problems.is_empty() { Ok(()) } else { Err(Failure::input(summary)) }
 }

@@ -18,7 +18,10 @@ pub async fn run(global: &GlobalArgs, args: InitArgs) -> Result<(), Failure> {
     let printer = Printer::new(global);
     let config_path = global.config.clone();
     let root = config_path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    let (service, container, repository, cluster, template) = match &args.from_service {
+    if let Some(region) = &args.region {
+        ferry_core::region::check_region(region).map_err(|e| Failure::input(format!("--region: {e}")))?;
+    }
+    let (service, container, repository, cluster, template, account) = match &args.from_service {
         Some(spec) => import(global, &args, spec).await?,
         None => (
             "web".to_string(),
@@ -26,6 +29,7 @@ pub async fn run(global: &GlobalArgs, args: InitArgs) -> Result<(), Failure> {
             "web".to_string(),
             args.environment.clone(),
             serde_json::to_string_pretty(&sample_template()).map_err(|e| Failure::internal(e.to_string()))?,
+            None,
         ),
     };
     let template_rel = PathBuf::from("deploy").join(format!("{service}.json"));
@@ -42,6 +46,11 @@ pub async fn run(global: &GlobalArgs, args: InitArgs) -> Result<(), Failure> {
     if is_ferry_local(&target) {
         endpoint.push_str("credentials = \"ferry-local\"   # ferry local's own credentials: no AWS keys needed\n");
     }
+    // Templates use `{{ account }}`; `ferry check` refuses one it cannot know offline.
+    let account_line = match &account {
+        Some(account) => format!("account = \"{account}\"         # the AWS account; templates use it as {{{{ account }}}}\n"),
+        None => "# account = \"123456789012\"   # your AWS account id: the template uses it as {{ account }}, and `ferry check` needs it\n".to_string(),
+    };
     let toml = format!(
         r#"# ferry.toml: what ferry deploys (services) and where (environments).
 # Check it offline with `ferry check`; see what a deploy would change with `ferry plan`.
@@ -54,7 +63,7 @@ max_task_failures = 3     # roll back after this many failed tasks of the new ve
 region = "{region}"
 cluster = "{cluster}"
 service_name = "{{{{ service }}}}"   # the ECS service name; e.g. "{{{{ service }}}}-{{{{ environment }}}}"
-{endpoint}# credentials: the default chain; or profile = "name"; or role_arn = "arn:aws:iam::ACCOUNT:role/NAME"
+{account_line}{endpoint}# credentials: the default chain; or profile = "name"; or role_arn = "arn:aws:iam::ACCOUNT:role/NAME"
 vars = {{}}                # anything templates may use as {{{{ vars.NAME }}}}
 
 [services.{service}]
@@ -71,19 +80,28 @@ template = "{template}"  # native ECS JSON; or: from = "live" to reuse the runni
     std::fs::write(&template_path, format!("{template}\n")).map_err(|e| Failure::input(format!("{}: {e}", template_path.display())))?;
     std::fs::write(&config_path, toml).map_err(|e| Failure::input(format!("{}: {e}", config_path.display())))?;
     printer.out(&format!("wrote {} and {}", config_path.display(), template_path.display()));
-    printer.out("next: `ferry check`, then `ferry plan ENV SERVICE=VERSION`");
+    if account.is_none() {
+        printer.out("next: set account in ferry.toml (the template's executionRoleArn uses {{ account }}), then `ferry check`, then `ferry plan ENV SERVICE=VERSION`");
+    } else {
+        printer.out("next: `ferry check`, then `ferry plan ENV SERVICE=VERSION`");
+    }
     Ok(())
 }
 
-/// Reads a running service's revision: (service, container, repository, cluster, template).
-async fn import(global: &GlobalArgs, args: &InitArgs, spec: &str) -> Result<(String, String, String, String, String), Failure> {
+/// Reads a running service's revision: (service, container, repository, cluster, template,
+/// the account the service is in).
+async fn import(global: &GlobalArgs, args: &InitArgs, spec: &str) -> Result<(String, String, String, String, String, Option<String>), Failure> {
     let (cluster, service) =
         spec.split_once('/').filter(|(c, s)| !c.is_empty() && !s.is_empty()).ok_or_else(|| Failure::input(format!("--from-service: expected CLUSTER/SERVICE, got {spec:?}")))?;
     let target = init_target(global, args).await;
     let clients = Clients::new(&target).await;
     let ecs = AwsEcs::new(clients.ecs).with_reach(clients.reach);
     let services = ecs.describe_services(cluster, &[service.to_string()]).await.map_err(|e| Failure::platform(e.to_string()))?;
-    let info = services.first().ok_or_else(|| Failure::input(format!("service {service} not found in cluster {cluster}")))?;
+    let info = services.first().ok_or_else(|| {
+        let location = ferry_core::template::Variables { region: target.region.clone().unwrap_or_default(), endpoint: target.endpoint_url.clone(), ..Default::default() };
+        Failure::input(format!("service {service} not found in cluster {cluster} ({})", location.ecs_location()))
+    })?;
+    let account = ferry_core::config::account_of_arn(&info.arn).map(str::to_string);
     let td = ecs.describe_task_definition(&info.task_definition).await.map_err(|e| Failure::platform(e.to_string()))?;
     let mut definition = td.definition.clone();
     taskdef::strip_read_only(&mut definition);
@@ -103,7 +121,7 @@ async fn import(global: &GlobalArgs, args: &InitArgs, spec: &str) -> Result<(Str
     .to_string();
     taskdef::set_image(&mut definition, &container, "{{ image }}").map_err(|e| Failure::input(e.to_string()))?;
     let text = serde_json::to_string_pretty(&definition).map_err(|e| Failure::internal(e.to_string()))?;
-    Ok((service.to_string(), container, repository, cluster.to_string(), text))
+    Ok((service.to_string(), container, repository, cluster.to_string(), text, account))
 }
 
 /// Where `init` reads a service: an `--endpoint-url` that is a ferry local (its

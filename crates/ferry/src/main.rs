@@ -24,6 +24,11 @@ use ferry_core::ExitKind;
 
 use crate::cli::{Cli, Command};
 
+/// The system allocator, with a memory budget for template rendering: a runaway template is
+/// a template error, not an aborted process (see ferry_core::memory).
+#[global_allocator]
+static ALLOCATOR: ferry_core::memory::BoundedAlloc = ferry_core::memory::BoundedAlloc;
+
 /// An error as the user sees it: what went wrong and what kind of failure it is.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]

@@ -360,6 +360,13 @@ pub fn progress_text(p: &Progress) -> String {
 
 /// A plain aligned table: columns padded to their widest cell.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    // Padded cells are cut short: a 100,000-character version would be echoed whole, and a
+    // width past 65,535 is more than Rust's formatting takes.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().enumerate().map(|(i, c)| if i + 1 < row.len() { ferry_core::text::excerpt_to(c, 64) } else { c.clone() }).collect())
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

@@ -46,6 +46,8 @@ pub fn open_ledger(global: &GlobalArgs) -> Result<Arc<Ledger>, Failure> {
 pub struct Connected {
     pub name: String,
     pub region: String,
+    /// The endpoint URL every call goes to, when not AWS's own (ferry local, a VPC endpoint).
+    pub endpoint: Option<String>,
     pub ecs: AwsEcs,
     pub registry: ProjectRegistry,
 }
@@ -202,7 +204,7 @@ pub async fn connect(config: &Config, name: &str, endpoint_override: Option<&str
     let region = target.region.clone().unwrap_or_default();
     let registry = ProjectRegistry::new(config, Some(EcrRegistry::new(clients.ecr).with_reach(clients.reach.clone())))?;
     let ecs = AwsEcs::new(clients.ecs).with_reach(clients.reach);
-    Ok(Connected { name: name.to_string(), region, ecs, registry })
+    Ok(Connected { name: name.to_string(), region, endpoint: target.endpoint_url.clone(), ecs, registry })
 }
 
 /// Who is deploying: $FERRY_USER, else user@host.
@@ -275,7 +277,7 @@ pub fn request(
         None => match config.template_path(service) {
             Some(path) => {
                 let text = std::fs::read_to_string(&path).map_err(|e| Failure::input(format!("{}: cannot read: {e}", path.display())))?;
-                Source::Template { name: path.display().to_string(), text }
+                Source::Template { name: display_path(&path), text }
             }
             None => Source::Live,
         },
@@ -286,9 +288,13 @@ pub fn request(
         ecs_service: ecs_service.clone(),
         cluster: env.cluster.clone(),
         region: connected.region.clone(),
-        account: env.account.clone().unwrap_or_default(),
+        // Known from the config or the credentials; else the deploy reads it from the
+        // service's ARN.
+        account: config.known_account(env).unwrap_or_default(),
         vars: env.vars.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect(),
         tfstate: load_tfstate(config, env)?,
+        endpoint: connected.endpoint.clone(),
+        registry_url: config.registry_of(service).and_then(|r| config.registries.get(r)).map(|r| r.url.clone()),
         ..Variables::default()
     };
     Ok(Request {
@@ -313,6 +319,14 @@ pub fn request(
         image_tag: config.image_tag(&connected.name, service).map_err(Failure::input)?,
         lock_owner: None,
     })
+}
+
+/// A path as messages show it: relative to where ferry runs when it is below it, without
+/// the `./` a config in the current directory puts in front.
+pub fn display_path(path: &std::path::Path) -> String {
+    let shown = std::env::current_dir().ok().and_then(|cwd| path.strip_prefix(cwd).ok().map(std::path::Path::to_path_buf)).unwrap_or_else(|| path.to_path_buf());
+    let text = shown.display().to_string();
+    text.strip_prefix("./").map(str::to_string).unwrap_or(text)
 }
 
 /// The environment's Terraform state, when it names one, for `tfstate()` in templates.
