@@ -113,6 +113,8 @@ pub enum Exceeded {
     Memory(usize),
     #[error("stopped unexpectedly (a panic)")]
     Panicked,
+    #[error("could not start: no thread to run on")]
+    NoThread,
 }
 
 /// Runs `f` on a thread of its own that may allocate at most `budget` bytes (when
@@ -122,7 +124,8 @@ pub fn run_bounded<T: Send + 'static>(budget: usize, f: impl FnOnce() -> T + Sen
     let tripped = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let flag = tripped.clone();
-    let spawned = std::thread::Builder::new().name("ferry-bounded".into()).spawn(move || {
+    // The main thread's stack size: a template's nesting (bounded) must not overflow it.
+    let spawned = std::thread::Builder::new().name("ferry-bounded".into()).stack_size(8 * 1024 * 1024).spawn(move || {
         let _ = TRIPPED.try_with(|t| t.set(Arc::as_ptr(&flag)));
         let _ = LEFT.try_with(|l| l.set(isize::try_from(budget).unwrap_or(isize::MAX)));
         let _ = ARMED.try_with(|a| a.set(true));
@@ -134,7 +137,7 @@ pub fn run_bounded<T: Send + 'static>(budget: usize, f: impl FnOnce() -> T + Sen
     });
     if spawned.is_err() {
         // No thread to spare: refuse rather than run unbounded on the caller's thread.
-        return Err(Exceeded::Panicked);
+        return Err(Exceeded::NoThread);
     }
     loop {
         match rx.recv_timeout(Duration::from_millis(5)) {
