@@ -110,11 +110,16 @@ pub(crate) enum Before {
     NotEmpty,
 }
 
+/// An empty file younger than this is taken for one another ferry process is creating right
+/// now (SQLite creates the file, then writes its first page), not for a ledger that lost its
+/// content: no [`LedgerWarning::EmptyFile`] for it.
+const BEING_CREATED: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Looks at the file before SQLite does: refuses an empty file whose write-ahead log holds
 /// something (see the module docs), and says whether the file was missing or empty.
 pub(crate) fn before_open(path: &Path) -> Result<Before, StoreError> {
-    let len = match std::fs::metadata(path) {
-        Ok(meta) => meta.len(),
+    let (len, modified) = match std::fs::metadata(path) {
+        Ok(meta) => (meta.len(), meta.modified().ok()),
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Before::Missing),
         Err(source) => {
             return Err(StoreError::File {
@@ -134,13 +139,23 @@ pub(crate) fn before_open(path: &Path) -> Result<Before, StoreError> {
             wal,
             wal_bytes: meta.len(),
         }),
-        Ok(_) => Ok(Before::Empty),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Before::Empty),
+        Ok(_) => Ok(empty(modified)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(empty(modified)),
         Err(source) => Err(StoreError::File {
             path: path.to_path_buf(),
             action: "look for the ledger's write-ahead log",
             source,
         }),
+    }
+}
+
+/// An empty file with no log: a ledger another process is creating, or one that lost its
+/// content (or was created empty by someone else).
+fn empty(modified: Option<std::time::SystemTime>) -> Before {
+    let age = modified.and_then(|at| at.elapsed().ok());
+    match age {
+        Some(age) if age < BEING_CREATED => Before::Missing,
+        _ => Before::Empty,
     }
 }
 
@@ -254,8 +269,12 @@ pub(crate) fn remember(path: &Path, counts: Counts) -> std::io::Result<()> {
     // One temporary name per process and thread: concurrent writers do not share one.
     let temporary = with_suffix(
         &target,
-        &format!(".{}-{:?}.tmp", std::process::id(), std::thread::current().id())
-            .replace(['(', ')'], ""),
+        &format!(
+            ".{}-{:?}.tmp",
+            std::process::id(),
+            std::thread::current().id()
+        )
+        .replace(['(', ')'], ""),
     );
     std::fs::write(&temporary, text + "\n")?;
     std::fs::rename(&temporary, &target).inspect_err(|_| {

@@ -8,6 +8,12 @@
 //! creates in AWS carry their own tags, so losing the ledger loses history, never the
 //! ability to converge.
 //!
+//! Losing history must not go unnoticed, though: [`Ledger::open`] refuses a file it cannot
+//! trust (damaged, missing part of the schema, emptied while its write-ahead log still holds
+//! rows) and reports one that holds less history than when ferry last used it
+//! ([`Ledger::warnings`]); an open ledger whose file is deleted or replaced fails every call
+//! from then on ([`StoreError::Replaced`]), so a deploy holding a lock in it notices.
+//!
 //! The API is synchronous (the calls are short, local writes) and takes the current time
 //! explicitly, as milliseconds since the Unix epoch, wherever time matters: there is no
 //! clock in here, so tests decide when leases run out.

@@ -121,11 +121,15 @@ fn a_zero_length_ledger_that_had_history_warns_loudly_instead_of_passing_as_new(
     assert_eq!(*now, Counts::default());
     let message = warnings[0].to_string();
     assert!(
-        message.contains("holds 0 deployments and 0 releases, but held 3 deployments and 1 release"),
+        message
+            .contains("holds 0 deployments and 0 releases, but held 3 deployments and 1 release"),
         "{message}"
     );
     assert!(message.contains(&path.display().to_string()), "{message}");
-    assert!(message.contains("another deploy may be running"), "{message}");
+    assert!(
+        message.contains("another deploy may be running"),
+        "{message}"
+    );
     drop(ledger);
 
     // Said once: the record now describes the new ledger.
@@ -169,7 +173,10 @@ fn a_zero_length_ledger_whose_write_ahead_log_holds_history_is_refused_and_the_l
     );
     let message = err.to_string();
     assert!(message.contains("write-ahead log"), "{message}");
-    assert!(message.contains("Restore the ledger from a backup"), "{message}");
+    assert!(
+        message.contains("Restore the ledger from a backup"),
+        "{message}"
+    );
     // SQLite would have deleted the log of an empty database; it is still there, whole.
     assert_eq!(
         std::fs::metadata(&wal).expect("the log is kept").len(),
@@ -182,14 +189,25 @@ fn an_existing_empty_file_with_no_record_is_started_as_new_with_a_warning() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = path_in(&dir);
     std::fs::write(&path, b"").expect("touch");
+    // Not one being created by another process this instant.
+    let a_minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|file| file.set_modified(a_minute_ago))
+        .expect("set mtime");
     let ledger = Ledger::open(&path).expect("open");
     assert_eq!(
         ledger.warnings(),
         &[LedgerWarning::EmptyFile { path: path.clone() }]
     );
-    // A ledger that never existed opens without a word.
+    // A ledger that never existed opens without a word, and so does an empty file another
+    // process created an instant ago (it is writing the first page).
     let fresh = Ledger::open(&dir.path().join("new.sqlite")).expect("open");
     assert_eq!(fresh.warnings(), &[]);
+    let being_created = dir.path().join("racing.sqlite");
+    std::fs::write(&being_created, b"").expect("touch");
+    assert_eq!(Ledger::open(&being_created).expect("open").warnings(), &[]);
 }
 
 #[test]
@@ -293,9 +311,16 @@ fn another_programs_database_is_refused_not_taken_over() {
     );
     let raw = rusqlite::Connection::open(&path).expect("raw");
     let tables: i64 = raw
-        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'", [], |row| row.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |row| row.get(0),
+        )
         .expect("query");
-    assert_eq!(tables, 1, "ferry's tables were created in another program's database");
+    assert_eq!(
+        tables, 1,
+        "ferry's tables were created in another program's database"
+    );
 }
 
 // A row and its first event
@@ -331,7 +356,11 @@ fn a_deployment_whose_first_event_cannot_be_written_is_not_recorded_at_all() {
         .start_deployment(&deployment("fd-1"), &event("preflight passed"))
         .expect_err("must fail");
     assert!(err.to_string().contains("disk full"), "{err}");
-    assert_eq!(ledger.deployment("fd-1").expect("read"), None, "a row without its event");
+    assert_eq!(
+        ledger.deployment("fd-1").expect("read"),
+        None,
+        "a row without its event"
+    );
 }
 
 // The ledger deleted or replaced while a lock is held
@@ -370,10 +399,16 @@ fn a_ledger_deleted_mid_run_fails_the_holders_lock_renewal_instead_of_dropping_t
         "{err:?}"
     );
     let message = err.to_string();
-    assert!(message.contains("another deploy may have started"), "{message}");
+    assert!(
+        message.contains("another deploy may have started"),
+        "{message}"
+    );
     // Nothing more goes to the file nobody reads.
     let update = first.update_deployment(&deployment("fd-1"));
-    assert!(matches!(update, Err(StoreError::Replaced { .. })), "{update:?}");
+    assert!(
+        matches!(update, Err(StoreError::Replaced { .. })),
+        "{update:?}"
+    );
 }
 
 #[test]
