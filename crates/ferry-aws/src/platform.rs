@@ -340,7 +340,7 @@ impl Ecs for AwsEcs {
             Ok(listed) => listed,
             // Older endpoints (and some emulators) lack service deployments: fall back.
             Err(e) => {
-                tracing::debug!("ListServiceDeployments failed, rolling back with UpdateService: {}", platform_error("ecs:ListServiceDeployments", e));
+                tracing::debug!("ListServiceDeployments failed, rolling back with UpdateService: {}", self.error("ecs:ListServiceDeployments", e));
                 return Ok(false);
             }
         };
@@ -350,7 +350,7 @@ impl Ecs for AwsEcs {
         match self.client.stop_service_deployment().service_deployment_arn(arn).stop_type(StopServiceDeploymentStopType::Rollback).send().await {
             Ok(_) => Ok(true),
             Err(e) => {
-                tracing::debug!("StopServiceDeployment failed, rolling back with UpdateService: {}", platform_error("ecs:StopServiceDeployment", e));
+                tracing::debug!("StopServiceDeployment failed, rolling back with UpdateService: {}", self.error("ecs:StopServiceDeployment", e));
                 Ok(false)
             }
         }

@@ -19,12 +19,15 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::{BeforeTransmitInterceptorContextRef, Error, FinalizerInterceptorContextRef};
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef, Error, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata, OrchestratorError};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use ferry_core::platform::PlatformError;
 
@@ -92,6 +95,28 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// How long an endpoint a call gave up on stays given up on: calls to it in that time get
+/// one attempt each, without retries, until one gets an answer. A command that makes several
+/// calls to a dead endpoint (status of several environments; a rollback after a deadline
+/// missed for want of answers) then says so in seconds, not an operation timeout per call,
+/// and an endpoint that comes back is used at once.
+pub const GIVEN_UP_FOR: Duration = Duration::from_secs(60);
+
+static GIVEN_UP: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());
+
+fn given_up(key: &str) -> bool {
+    GIVEN_UP.lock().is_ok_and(|list| list.iter().any(|(k, at)| k == key && at.elapsed() < GIVEN_UP_FOR))
+}
+
+fn give_up(key: &str, yes: bool) {
+    if let Ok(mut list) = GIVEN_UP.lock() {
+        list.retain(|(k, at)| k != key && at.elapsed() < GIVEN_UP_FOR);
+        if yes {
+            list.push((key.to_string(), Instant::now()));
+        }
+    }
+}
+
 /// A call is retried after an attempt that got no AWS answer: told as the retry starts.
 #[derive(Clone, Debug)]
 pub struct Retry {
@@ -155,6 +180,12 @@ impl Reach {
         }
     }
 
+    /// What calls of these clients go to, for [`GIVEN_UP`]: the endpoint URL, or AWS's
+    /// endpoints of the region.
+    fn key(&self) -> String {
+        self.endpoint.clone().unwrap_or_else(|| format!("aws:{}", self.region.as_deref().unwrap_or_default()))
+    }
+
     fn remember(&self, problem: &Problem, endpoint: &str) {
         if let Ok(mut last) = self.last.lock() {
             *last = Some((problem.clone(), endpoint.to_string(), Instant::now()));
@@ -183,6 +214,10 @@ impl Reach {
             _ => error.raw_response().and_then(AsResponse::html_status).map(|status| Problem::Html { status }),
         };
         let Some(problem) = problem else { return platform_error(operation, error) };
+        // The operation's timeout drops the interceptor's last hook: given up on here.
+        if problem.is_unreachable() {
+            give_up(&self.key(), true);
+        }
         let endpoint = self.endpoint.clone().or_else(|| self.recent().map(|(_, e)| e)).unwrap_or_else(|| "the AWS endpoint".to_string());
         let message = match problem {
             Problem::Html { .. } => format!("{endpoint} is not an AWS API endpoint: {problem}. {}", self.hint(&problem)),
@@ -382,6 +417,30 @@ impl Intercept for Watch {
         "ferry-reach"
     }
 
+    fn read_before_execution(&self, _: &BeforeSerializationInterceptorContextRef<'_>, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        if given_up(&self.reach.key()) {
+            cfg.interceptor_state().store_put(RetryConfig::standard().with_max_attempts(1));
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(&self, context: &FinalizerInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        let unreachable = match context.output_or_error() {
+            Some(Ok(_)) => false,
+            Some(Err(error)) => match cfg.load::<LastAttempt>() {
+                Some(LastAttempt(problem)) => problem.as_ref().is_some_and(|(p, _)| p.is_unreachable()),
+                // The last attempt never finished: a timeout cut it short.
+                None => error.is_timeout_error(),
+            },
+            None => return Ok(()),
+        };
+        // An answer, even an error, means the endpoint is there.
+        if unreachable || context.response().is_some() {
+            give_up(&self.reach.key(), unreachable);
+        }
+        Ok(())
+    }
+
     fn read_before_attempt(&self, context: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
         let attempt = cfg.load::<RequestAttempts>().map_or(1, RequestAttempts::attempts);
         let last = cfg.load::<LastAttempt>().cloned();
@@ -415,6 +474,11 @@ impl Intercept for Watch {
         let endpoint = cfg.load::<AttemptEndpoint>().map(|e| e.0.clone()).unwrap_or_default();
         if let Some(problem) = &problem {
             self.reach.remember(problem, &endpoint);
+            // Two attempts in a row without an answer: other calls need not retry too (this
+            // one may be dropped before it ends, by a deadline of the caller's).
+            if problem.is_unreachable() && cfg.load::<RequestAttempts>().map_or(1, RequestAttempts::attempts) >= 2 {
+                give_up(&self.reach.key(), true);
+            }
         }
         cfg.interceptor_state().store_put(LastAttempt(problem.map(|p| (p, endpoint))));
         Ok(())

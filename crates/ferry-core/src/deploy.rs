@@ -1167,7 +1167,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             futures::future::Either::Right(_) => Err(PlatformError::new(
                 operation,
                 None,
-                format!("no answer within {} (the deploy's deadline)", humantime::format_duration(Duration::from_millis(allowed as u64))),
+                format!("no answer before the deadline (waited {}s)", (allowed + 999) / 1000),
             )),
         }
     }

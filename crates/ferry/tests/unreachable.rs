@@ -195,11 +195,79 @@ async fn a_call_stalled_in_the_watch_does_not_hold_the_deploy_past_its_deadline(
     // rollback (which could not be looked at either) failed on its own deadline.
     assert_eq!(status.code(), Some(6), "{rest}");
     let reason = result["services"][0]["reason"].as_str().unwrap();
-    assert!(reason.starts_with("the deployment was not seen to complete within 3s: ecs:DescribeServices: no answer within"), "{reason}");
+    assert!(reason.starts_with("the deployment was not seen to complete within 3s: ecs:DescribeServices: no answer before the deadline (waited "), "{reason}");
     assert!(reason.contains("the rollback failed too: the rollback was not seen to complete within 3s"), "{reason}");
     world.http.delete(format!("{}/_ferry/faults", world.server.endpoint())).send().await.unwrap();
     // The deadline (3 s) and the rollback's (3 s), each with at most one late look (2 s):
     // bounded by seconds, not by the stalled call's 300 s.
     assert!(took < BOUND, "took {took:?} after the fault");
     println!("stalled watch: the deploy ended {took:?} after every DescribeServices began to stall for 300 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_down_in_the_middle_of_a_deploy_ends_it_at_its_deadline_not_four_times_later() {
+    use std::io::BufRead;
+    let world = World::new("timeout = \"3s\"\nrollback_timeout = \"3s\"", &["web"]).await;
+    world.create_service("web", 1, "1.0.0", false).await;
+    let endpoint = world.server.endpoint();
+    let mut child = std::process::Command::new(ferry_bin())
+        .args(["deploy", "test", "web=2.0.0-unhealthy", "--output", "json", "--config"])
+        .arg(world.config())
+        .arg("--ledger")
+        .arg(world.ledger())
+        .env("FERRY_USER", "tester")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, updated) = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 0 {
+            lines.push(line.clone());
+            if line.contains("\"phase\":\"updated\"") {
+                return (lines, Some(reader));
+            }
+            line.clear();
+        }
+        (lines, None)
+    })
+    .await
+    .unwrap();
+    let mut reader = updated.unwrap_or_else(|| panic!("the deploy never updated the service: {}", lines.join("")));
+    // ferry local goes away: its port refuses connections from now on.
+    let World { server, dir: _dir, .. } = world;
+    server.shutdown().await;
+    let down = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if down.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("the deploy was still going {:?} after the endpoint went down", down.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let took = down.elapsed();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let result: Value = serde_json::from_str(rest.lines().last().unwrap()).unwrap();
+    assert_eq!(status.code(), Some(6), "{rest}");
+    // Said while it happened: a notice for each retry of a look at the deployment.
+    let notices: Vec<Value> = rest.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v["type"] == "notice").collect();
+    assert!(notices.iter().any(|n| n["notice"] == "endpoint_unreachable" && n["operation"] == "ecs:DescribeServices" && n["problem"] == "connection refused: nothing listens there"), "{rest}");
+    // The reason: the deadline, then the rollback that could not start, naming the fix.
+    let reason = result["services"][0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("the deployment was not seen to complete within 3s: ecs:DescribeServices: no answer before the deadline (waited "), "{reason}");
+    assert!(
+        reason.ends_with(&format!(
+            "the rollback could not start: ecs:UpdateService: cannot reach {endpoint}: connection refused: nothing listens there. Is ferry local running? Start it with `ferry local up --detach` (it prints its endpoint), or correct the URL (environments.test.endpoint_url in ferry.toml)"
+        )),
+        "{reason}"
+    );
+    assert!(took < BOUND, "took {took:?} after the endpoint went down");
+    println!("endpoint down mid-deploy: the deploy ended {took:?} after it (timeout 3s), {} retries told; {reason}", notices.len());
 }
