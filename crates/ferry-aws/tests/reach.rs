@@ -105,7 +105,7 @@ async fn a_port_that_accepts_and_never_answers_ends_the_call_within_the_operatio
     let (first_at, first) = retries.first().cloned().expect("the retries were told");
     assert_eq!((first.retry, &first.problem), (1, &reach::Problem::NoAnswer(reach::READ_TIMEOUT)));
     // The read timeout (5 s) and the first back-off (at most 1 s).
-    assert!(first_at - start < Duration::from_secs(8), "first retry told after {:?}", first_at - start);
+    assert!(first_at - start < Duration::from_secs(10), "first retry told after {:?}", first_at - start);
     println!("silent port: {took:?}, {} retries told, the first after {:?}", retries.len(), first_at - start);
 }
 
