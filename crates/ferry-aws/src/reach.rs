@@ -238,9 +238,13 @@ impl Reach {
                 Problem::Refused => format!(
                     "Is ferry local running? Start it with `ferry local up --detach` (it prints its endpoint), or correct the URL{origin}"
                 ),
-                _ => format!(
-                    "Something is there but does not answer like ferry local: check `ferry local status` (or restart it with `ferry local down` and `ferry local up --detach`), or correct the URL{origin}"
+                Problem::NoAnswer(_) => format!(
+                    "Something listens there but does not answer like ferry local: check `ferry local status` (or restart it with `ferry local down` and `ferry local up --detach`), or correct the URL{origin}"
                 ),
+                Problem::UnknownHost(_) | Problem::ConnectTimeout => {
+                    format!("Correct the URL{origin}: ferry local listens on 127.0.0.1 (`ferry local status` prints its endpoint)")
+                }
+                _ => format!("Check `ferry local status` (start it with `ferry local up --detach`), or correct the URL{origin}"),
             },
             (_, Some(_)) => format!("Check that the endpoint is up and that the URL{origin} is right"),
             (_, None) => format!(
@@ -496,6 +500,29 @@ mod tests {
         assert!(is_loopback("http://[::1]:4590"));
         assert!(!is_loopback("https://ecs.us-east-1.amazonaws.com"));
         assert!(!is_loopback("http://10.0.0.5:4590"));
+    }
+
+    #[test]
+    fn the_hint_fits_the_problem_and_who_is_called() {
+        let local = Reach {
+            endpoint: Some("http://127.0.0.1:4590".into()),
+            endpoint_origin: Some("environments.dev.endpoint_url in ferry.toml".into()),
+            local: true,
+            ..Reach::default()
+        };
+        assert_eq!(
+            local.hint(&Problem::UnknownHost("localhst".into())),
+            "Correct the URL (environments.dev.endpoint_url in ferry.toml): ferry local listens on 127.0.0.1 (`ferry local status` prints its endpoint)"
+        );
+        assert_eq!(
+            local.hint(&Problem::GaveUp(OPERATION_TIMEOUT)),
+            "Check `ferry local status` (start it with `ferry local up --detach`), or correct the URL (environments.dev.endpoint_url in ferry.toml)"
+        );
+        let vpc = Reach { endpoint: Some("https://vpce-1.ecs.eu-west-1.vpce.amazonaws.com".into()), endpoint_origin: Some("--endpoint-url".into()), ..Reach::default() };
+        assert_eq!(vpc.hint(&Problem::ConnectTimeout), "Check that the endpoint is up and that the URL (--endpoint-url) is right");
+        assert_eq!(vpc.hint(&Problem::Html { status: 403 }), "Check the URL (--endpoint-url): it must be an AWS API endpoint, or ferry local's");
+        let aws = Reach { region: Some("eu-west-1".into()), ..Reach::default() };
+        assert_eq!(aws.hint(&Problem::ConnectTimeout), "Check the network, a proxy (HTTPS_PROXY) and the region (eu-west-1)");
     }
 
     #[test]

@@ -96,7 +96,7 @@ async fn a_port_that_accepts_and_never_answers_ends_the_call_within_the_operatio
     assert_eq!(
         error.to_string(),
         format!(
-            "ecs:DescribeServices: cannot reach {endpoint}: it accepted the connection but sent no answer within 5s. Something is there but does not answer like ferry local: check `ferry local status` (or restart it with `ferry local down` and `ferry local up --detach`), or correct the URL (environments.dev.endpoint_url in ferry.toml)"
+            "ecs:DescribeServices: cannot reach {endpoint}: it accepted the connection but sent no answer within 5s. Something listens there but does not answer like ferry local: check `ferry local status` (or restart it with `ferry local down` and `ferry local up --detach`), or correct the URL (environments.dev.endpoint_url in ferry.toml)"
         )
     );
     assert!(took < BOUND, "took {took:?}");

@@ -97,7 +97,7 @@ async fn status_against_a_port_that_never_answers_exits_3_within_the_operation_t
     assert_eq!(
         result["services"][0]["error"],
         format!(
-            "ecs:DescribeServices: cannot reach {endpoint}: it accepted the connection but sent no answer within 5s. Something is there but does not answer like ferry local: check `ferry local status` (or restart it with `ferry local down` and `ferry local up --detach`), or correct the URL (environments.dev.endpoint_url in ferry.toml)"
+            "ecs:DescribeServices: cannot reach {endpoint}: it accepted the connection but sent no answer within 5s. Something listens there but does not answer like ferry local: check `ferry local status` (or restart it with `ferry local down` and `ferry local up --detach`), or correct the URL (environments.dev.endpoint_url in ferry.toml)"
         )
     );
     // With --output json, each retry is a notice line before the result.
