@@ -54,6 +54,13 @@ where
 
 /// A revision of the sample app; `env` adds environment variables (SAMPLE_* misbehaviours).
 async fn register(c: &Clients, family: &str, image: &str, env: &[(&str, &str)], health: bool) -> String {
+    let container = sample_container(image, env, health.then_some(1));
+    let out = c.ecs.register_task_definition().family(family).container_definitions(container).send().await.unwrap();
+    out.task_definition().unwrap().task_definition_arn().unwrap().to_string()
+}
+
+/// The sample app's container, with a health check every `health_interval` seconds if given.
+fn sample_container(image: &str, env: &[(&str, &str)], health_interval: Option<i32>) -> ContainerDefinition {
     let mut container = ContainerDefinition::builder()
         .name("app")
         .image(image)
@@ -63,29 +70,21 @@ async fn register(c: &Clients, family: &str, image: &str, env: &[(&str, &str)], 
         .port_mappings(PortMapping::builder().container_port(8080).build())
         .stop_timeout(2)
         .set_environment(Some(env.iter().map(|(k, v)| KeyValuePair::builder().name(*k).value(*v).build()).collect()));
-    if health {
+    if let Some(interval) = health_interval {
         container = container.health_check(
             HealthCheck::builder()
                 .command("CMD")
                 .command(ferry_bin())
                 .command("sample-app")
                 .command("--check")
-                .interval(1)
+                .interval(interval)
                 .timeout(2)
                 .retries(1)
                 .build()
                 .unwrap(),
         );
     }
-    let out = c
-        .ecs
-        .register_task_definition()
-        .family(family)
-        .container_definitions(container.build())
-        .send()
-        .await
-        .unwrap();
-    out.task_definition().unwrap().task_definition_arn().unwrap().to_string()
+    container.build()
 }
 
 /// A one-container task definition that runs `script` with /bin/sh; returns its ARN.
@@ -858,30 +857,7 @@ async fn old_tasks_whose_health_is_not_yet_known_are_not_stopped_before_new_ones
     let local = start().await;
     let c = &local.clients;
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
-    let with_slow_check = |version: &str| {
-        ContainerDefinition::builder()
-            .name("app")
-            .image(format!("sample:{version}"))
-            .memory(64)
-            .entry_point(ferry_bin())
-            .command("sample-app")
-            .port_mappings(PortMapping::builder().container_port(8080).build())
-            .stop_timeout(2)
-            .environment(KeyValuePair::builder().name("VERSION").value(version).build())
-            .health_check(
-                HealthCheck::builder()
-                    .command("CMD")
-                    .command(ferry_bin())
-                    .command("sample-app")
-                    .command("--check")
-                    .interval(5)
-                    .timeout(2)
-                    .retries(1)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-    };
+    let with_slow_check = |version: &str| sample_container(&format!("sample:{version}"), &[("VERSION", version)], Some(5));
     let v1 = c.ecs.register_task_definition().family("web").container_definitions(with_slow_check("1.0")).send().await.unwrap();
     let v1 = v1.task_definition().unwrap().task_definition_arn().unwrap().to_string();
     create_web_service(c, &v1, 2).await;

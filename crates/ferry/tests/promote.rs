@@ -15,7 +15,7 @@ async fn two_environments(stage_extra: &str) -> World {
     let mut config = String::new();
     for (env, extra) in [("dev", ""), ("stage", stage_extra)] {
         config.push_str(&format!(
-            "[environments.{env}]\nregion = \"{REGION}\"\ncluster = \"{env}\"\nendpoint_url = \"{endpoint}\"\ncredentials = \"ferry-local\"\n{extra}\n\n"
+            "[environments.{env}]\nregion = \"{REGION}\"\ncluster = \"{env}\"\nendpoint_url = \"{endpoint}\"\ncredentials = \"ferry-local\"\nbake = \"0s\"\n{extra}\n\n"
         ));
     }
     for service in SERVICES {
