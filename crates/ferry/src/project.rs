@@ -52,6 +52,27 @@ pub struct Connected {
     pub registry: ProjectRegistry,
 }
 
+impl Connected {
+    /// Where this environment's calls go, for "not found" messages (issue 8: say in which
+    /// region, account and endpoint something was not found): `region eu-west-1, account
+    /// 123456789012, endpoint http://127.0.0.1:4590`, or for a service's images, ECR's or the
+    /// `[registries]` URL.
+    pub fn location(&self, config: &Config, service: Option<&ferry_core::config::Service>) -> String {
+        let account = config.environment(&self.name).ok().and_then(|env| config.known_account(env)).unwrap_or_default();
+        let variables = Variables {
+            region: self.region.clone(),
+            account,
+            endpoint: self.endpoint.clone(),
+            registry_url: service.and_then(|s| config.registry_of(s)).and_then(|r| config.registries.get(r)).map(|r| r.url.clone()),
+            ..Variables::default()
+        };
+        match service {
+            Some(_) => variables.registry_location(),
+            None => variables.ecs_location(),
+        }
+    }
+}
+
 /// The registries of a project: ECR through the SDK, and the `[registries]` of ferry.toml
 /// through the OCI distribution API, each service's repository routed to its own.
 pub struct ProjectRegistry {

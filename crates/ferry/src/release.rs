@@ -30,7 +30,7 @@ pub async fn running(config: &ferry_core::config::Config, connected: &Connected,
             let info = described
                 .iter()
                 .find(|s| &s.name == ecs_name)
-                .ok_or_else(|| Failure::new(ferry_core::ExitKind::PreflightRefused, format!("service {ecs_name} not found in {} ({})", connected.name, env.cluster)))?;
+                .ok_or_else(|| Failure::new(ferry_core::ExitKind::PreflightRefused, format!("service {ecs_name} not found in cluster {} of {} ({})", env.cluster, connected.name, connected.location(config, None))))?;
             let td = connected.ecs.describe_task_definition(&info.task_definition).await.map_err(|e| Failure::platform(e.to_string()))?;
             let svc = config.service(service).map_err(Failure::input)?;
             let (version, digest) = identify(connected, &td, svc).await?;
@@ -115,7 +115,7 @@ pub async fn run(global: &GlobalArgs, command: ReleaseCommand) -> Result<(), Fai
                             .resolve(svc.repository_name(), &sv.version)
                             .await
                             .map_err(|e| Failure::platform(e.to_string()))?
-                            .ok_or_else(|| Failure::new(ferry_core::ExitKind::PreflightRefused, format!("image {}:{} not found in the registry", svc.repository_name(), sv.version)))?;
+                            .ok_or_else(|| Failure::new(ferry_core::ExitKind::PreflightRefused, format!("image {}:{} not found in the registry ({})", svc.repository_name(), sv.version, connected.location(&config, Some(svc)))))?;
                         entries.push(ReleaseEntry { service: sv.service.clone(), repository: svc.repository_name().to_string(), digest: image.digest, version: Some(sv.version.clone()) });
                     }
                     (entries, "versions".to_string())

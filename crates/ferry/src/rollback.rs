@@ -33,7 +33,7 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<(), Failure>
         .map_err(|e| Failure::platform(e.to_string()))?;
     let current = services
         .first()
-        .ok_or_else(|| Failure::new(ferry_core::ExitKind::PreflightRefused, format!("service {ecs_service} not found in cluster {}", env.cluster)))?;
+        .ok_or_else(|| Failure::new(ferry_core::ExitKind::PreflightRefused, format!("service {ecs_service} not found in cluster {} ({})", env.cluster, connected.location(&config, None))))?;
     let running = connected.ecs.describe_task_definition(&current.task_definition).await.map_err(|e| Failure::platform(e.to_string()))?;
 
     let who = project::who();

@@ -68,7 +68,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
                 match &described {
                     Err(e) => row.error = Some(e.to_string()),
                     Ok(found) => match found.iter().find(|s| &s.name == ecs_service) {
-                        None => row.error = Some(format!("not found in cluster {}", env.cluster)),
+                        None => row.error = Some(format!("not found in cluster {} ({})", env.cluster, connected.location(&config, None))),
                         Some(info) => {
                             row.running = info.running;
                             row.desired = info.desired;

@@ -18,16 +18,23 @@ pub async fn run(global: &GlobalArgs, args: TagArgs) -> Result<(), Failure> {
     })?;
     config.environment(&args.environment).map_err(Failure::input)?;
     // A service in one of the `[registries]` needs no AWS client: do not build one.
-    let registry = match config.registry_of(service) {
-        Some(_) => project::ProjectRegistry::new(&config, None)?,
-        None => project::connect(&config, &args.environment, global.endpoint_url.as_deref()).await?.registry,
+    let (registry, location) = match config.registry_of(service) {
+        Some(name) => {
+            let url = config.registries.get(name).map(|r| r.url.clone()).unwrap_or_else(|| name.to_string());
+            (project::ProjectRegistry::new(&config, None)?, format!("registry {url}"))
+        }
+        None => {
+            let connected = project::connect(&config, &args.environment, global.endpoint_url.as_deref()).await?;
+            let location = connected.location(&config, Some(service));
+            (connected.registry, location)
+        }
     };
     let repository = service.repository_name();
     let moved = registry
         .copy_tag(repository, &args.version, &tag)
         .await
         .map_err(|e| Failure::platform(e.to_string()))?
-        .ok_or_else(|| Failure::new(ExitKind::PreflightRefused, format!("image {repository}:{} not found in the registry", args.version)))?;
+        .ok_or_else(|| Failure::new(ExitKind::PreflightRefused, format!("image {repository}:{} not found in the registry ({location})", args.version)))?;
     let printer = Printer::new(global);
     if printer.json() {
         printer.json_line(&serde_json::json!({

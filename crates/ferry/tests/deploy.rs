@@ -515,7 +515,7 @@ async fn a_rolling_deploy_moves_the_environment_tag_after_it_succeeds() {
     // A version that is not there: exit 4, and the tag stays.
     let missing = world.ferry(&["tag", "web", "9.9.9", "test"]).await;
     assert_eq!(missing.status.code(), Some(4), "{}", text(&missing));
-    assert!(text(&missing).contains("image app:9.9.9 not found in the registry"), "{}", text(&missing));
+    assert!(text(&missing).contains("image app:9.9.9 not found in the registry (ECR: region us-east-1"), "{}", text(&missing));
     assert_eq!(world.digest_of("test-current").await, world.digest_of("1.0.0").await);
     assert_eq!(world.calls().await.get("ecr:PutImage"), Some(&1));
 }

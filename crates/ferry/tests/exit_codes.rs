@@ -14,6 +14,9 @@ async fn status_with_every_row_in_error_exits_3_not_0() {
     assert_eq!(output.status.code(), Some(3), "{}", text(&output));
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(out.contains("not found in cluster test"), "the table is still printed: {out}");
+    // Where it looked, as every "not found" says (issue 8, item 14).
+    let endpoint = world.server.endpoint();
+    assert!(out.contains(&format!("(region us-east-1, account 000000000000, endpoint {endpoint})")), "{out}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("2 of 2 services could not be read"), "{}", text(&output));
 
     let json = world.ferry(&["status", "--output", "json"]).await;
