@@ -406,6 +406,13 @@ fn put_image(ctx: &mut Ctx, input: &Input) -> ApiResult {
 fn lookup(repository: &Repository, id: &Value) -> Result<String, (&'static str, &'static str)> {
     let digest = id.get("imageDigest").and_then(Value::as_str);
     let tag = id.get("imageTag").and_then(Value::as_str);
+    // ECR's ImageFailureCode InvalidImageDigest: a digest that is not one.
+    if let Some(d) = digest
+        && !is_digest(d)
+    {
+        // The code is ECR's (the model's ImageFailureCode); the reason's wording is ours.
+        return Err(("InvalidImageDigest", "Invalid image digest: expected sha256: and 64 hex digits"));
+    }
     match (digest, tag) {
         (Some(d), Some(t)) => match repository.images.get(d) {
             Some(image) if image.tags.iter().any(|x| x == t) => Ok(d.to_string()),
@@ -581,6 +588,25 @@ fn batch_delete_image(ctx: &mut Ctx, input: &Input) -> ApiResult {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_malformed_digest_is_an_invalid_image_digest_not_a_missing_image() {
+        let repository = super::Repository {
+            arn: String::new(),
+            name: "web".into(),
+            uri: String::new(),
+            created_at: 0.0,
+            image_tag_mutability: "MUTABLE".into(),
+            image_scanning_configuration: serde_json::json!({}),
+            encryption_configuration: serde_json::json!({}),
+            images: Default::default(),
+            tags: Vec::new(),
+        };
+        let failure = super::lookup(&repository, &serde_json::json!({"imageDigest": "sha256:nothex"}));
+        assert_eq!(failure.map_err(|(code, _)| code), Err("InvalidImageDigest"));
+        let missing = super::lookup(&repository, &serde_json::json!({"imageDigest": format!("sha256:{}", "a".repeat(64))}));
+        assert_eq!(missing.map_err(|(code, _)| code), Err("ImageNotFound"));
+    }
+
     use super::*;
 
     #[test]

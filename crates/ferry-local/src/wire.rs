@@ -81,7 +81,7 @@ pub fn caller_from_auth(signed: Signed<'_>, signing_name: &str) -> Result<Caller
                 shown(stamp)
             )));
         }
-        _ if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) => {
+        _ if !is_calendar_date(date) => {
             // Without an X-Amz-Date to compare with (ferry local does not require one, as it
             // checks no signature), the scope's date must at least be one. Wording ours.
             return Err(invalid_signature(format!("Date in Credential scope is not a YYYYMMDD date: '{}'.", shown(date))));
@@ -149,6 +149,24 @@ fn credential_from_header(header: &str) -> Result<String, ApiError> {
         return Err(incomplete_signature(format!("{needs}Authorization={}", shown(header))));
     }
     Ok(value("Credential").unwrap_or_default().to_string())
+}
+
+/// Whether `date` is a YYYYMMDD day of the calendar (a month 13 or a 31 April is not).
+fn is_calendar_date(date: &str) -> bool {
+    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let number = |range: std::ops::Range<usize>| date.get(range).and_then(|d| d.parse::<u32>().ok()).unwrap_or(0);
+    let (year, month, day) = (number(0..4), number(4..6), number(6..8));
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
 }
 
 /// The credential and date of a presigned request (`X-Amz-Algorithm`, `X-Amz-Credential`,
@@ -449,6 +467,12 @@ mod tests {
         assert_eq!(e.code, "InvalidSignatureException");
         let e = refused("/20260101/us-east-1/ecs/aws4_request", "ecs");
         assert_eq!(e.code, "UnrecognizedClientException");
+        // A scope date must be a day of the calendar.
+        for bad in ["20241399", "20240431", "20230229", "20240001"] {
+            let e = refused(&format!("AKID/{bad}/us-east-1/ecs/aws4_request"), "ecs");
+            assert_eq!(e.code, "InvalidSignatureException", "{bad}");
+        }
+        assert!(is_calendar_date("20240229"), "a leap day");
         // The date must be the one the request was signed at.
         let authorization = scope("AKID/20260101/us-east-1/ecs/aws4_request");
         let signed = Signed { amz_date: Some("20250102T030405Z"), ..header(&authorization) };
