@@ -23,15 +23,21 @@ use crate::{ecr, ecs, taskdef};
 
 pub use crate::reach::platform_error;
 
-/// The clients' reach, when known: errors name the endpoint and the fix.
-fn explain<E, R>(reach: Option<&Arc<Reach>>, operation: &str, error: SdkError<E, R>) -> PlatformError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + AsResponse,
-{
-    match reach {
-        Some(reach) => reach.error(operation, error),
-        None => platform_error(operation, error),
+/// The clients' reach, when known: errors name the endpoint, the cause and the fix. Each
+/// adapter holds one and turns every SDK error into a [`PlatformError`] through it.
+#[derive(Clone, Debug, Default)]
+struct Explainer(Option<Arc<Reach>>);
+
+impl Explainer {
+    fn error<E, R>(&self, operation: &str, error: SdkError<E, R>) -> PlatformError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + AsResponse,
+    {
+        match &self.0 {
+            Some(reach) => reach.error(operation, error),
+            None => platform_error(operation, error),
+        }
     }
 }
 
@@ -52,7 +58,7 @@ pub struct AwsEcs {
     updates: Arc<Pacer>,
     stops: Arc<Pacer>,
     revisions: Arc<Mutex<HashMap<String, TaskDefinitionInfo>>>,
-    reach: Option<Arc<Reach>>,
+    reach: Explainer,
 }
 
 impl AwsEcs {
@@ -66,7 +72,7 @@ impl AwsEcs {
         loop {
             self.reads.take().await;
             let Some(page) = pages.next().await else { break };
-            let page = page.map_err(|e| self.error("ecs:ListTasks", e))?;
+            let page = page.map_err(|e| self.reach.error("ecs:ListTasks", e))?;
             arns.extend(page.task_arns().iter().cloned());
         }
         let mut tasks = Vec::with_capacity(arns.len());
@@ -79,7 +85,7 @@ impl AwsEcs {
                 .set_tasks(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| self.error("ecs:DescribeTasks", e))?;
+                .map_err(|e| self.reach.error("ecs:DescribeTasks", e))?;
             tasks.extend(out.tasks().iter().cloned());
         }
         Ok(tasks)
@@ -95,22 +101,14 @@ impl AwsEcs {
             updates: Arc::new(Pacer::new(18, 5)),
             stops: Arc::new(Pacer::new(18, 5)),
             revisions: Arc::default(),
-            reach: None,
+            reach: Explainer::default(),
         }
     }
 
     /// Errors name the endpoint, the cause and the fix when a call cannot reach it.
     pub fn with_reach(mut self, reach: Arc<Reach>) -> Self {
-        self.reach = Some(reach);
+        self.reach = Explainer(Some(reach));
         self
-    }
-
-    fn error<E, R>(&self, operation: &str, error: SdkError<E, R>) -> PlatformError
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + AsResponse,
-    {
-        explain(self.reach.as_ref(), operation, error)
     }
 
     /// The newest `limit` ACTIVE revisions of a family, described with their tags, newest
@@ -129,7 +127,7 @@ impl AwsEcs {
         loop {
             self.reads.take().await;
             let Some(page) = pages.next().await else { break };
-            let page = page.map_err(|e| self.error("ecs:ListTaskDefinitions", e))?;
+            let page = page.map_err(|e| self.reach.error("ecs:ListTaskDefinitions", e))?;
             // familyPrefix matches other families that start alike: keep this family only.
             arns.extend(page.task_definition_arns().iter().filter(|a| a.rsplit('/').next().and_then(|r| r.rsplit_once(':')).is_some_and(|(f, _)| f == family)).cloned());
             if arns.len() >= limit {
@@ -208,7 +206,7 @@ fn task_definition_info(td: &ecs::types::TaskDefinition, tags: &[ecs::types::Tag
 impl Ecs for AwsEcs {
     async fn describe_cluster(&self, cluster: &str) -> PlatformResult<Option<ClusterInfo>> {
         self.reads.take().await;
-        let out = self.client.describe_clusters().clusters(cluster).send().await.map_err(|e| self.error("ecs:DescribeClusters", e))?;
+        let out = self.client.describe_clusters().clusters(cluster).send().await.map_err(|e| self.reach.error("ecs:DescribeClusters", e))?;
         Ok(out.clusters().first().map(|c| ClusterInfo {
             arn: c.cluster_arn().unwrap_or_default().to_string(),
             status: c.status().unwrap_or_default().to_string(),
@@ -224,7 +222,7 @@ impl Ecs for AwsEcs {
             .set_services(Some(services.to_vec()))
             .send()
             .await
-            .map_err(|e| self.error("ecs:DescribeServices", e))?;
+            .map_err(|e| self.reach.error("ecs:DescribeServices", e))?;
         Ok(out.services().iter().map(service_info).collect())
     }
 
@@ -242,7 +240,7 @@ impl Ecs for AwsEcs {
             .include(TaskDefinitionField::Tags)
             .send()
             .await
-            .map_err(|e| self.error("ecs:DescribeTaskDefinition", e))?;
+            .map_err(|e| self.reach.error("ecs:DescribeTaskDefinition", e))?;
         let td = out
             .task_definition()
             .ok_or_else(|| PlatformError::new("ecs:DescribeTaskDefinition", None, "the answer holds no task definition"))?;
@@ -261,7 +259,7 @@ impl Ecs for AwsEcs {
         let input = taskdef::register_input(definition)
             .map_err(|e| PlatformError::new("ecs:RegisterTaskDefinition", None, format!("task definition: {e}")))?;
         self.registers.take().await;
-        let out = taskdef::register(&self.client, input).await.map_err(|e| self.error("ecs:RegisterTaskDefinition", e))?;
+        let out = taskdef::register(&self.client, input).await.map_err(|e| self.reach.error("ecs:RegisterTaskDefinition", e))?;
         let td = out
             .task_definition()
             .ok_or_else(|| PlatformError::new("ecs:RegisterTaskDefinition", None, "the answer holds no task definition"))?;
@@ -279,7 +277,7 @@ impl Ecs for AwsEcs {
             .force_new_deployment(force_new_deployment)
             .send()
             .await
-            .map_err(|e| self.error("ecs:UpdateService", e))?;
+            .map_err(|e| self.reach.error("ecs:UpdateService", e))?;
         out.service()
             .map(service_info)
             .ok_or_else(|| PlatformError::new("ecs:UpdateService", None, "the answer holds no service"))
@@ -340,7 +338,7 @@ impl Ecs for AwsEcs {
             Ok(listed) => listed,
             // Older endpoints (and some emulators) lack service deployments: fall back.
             Err(e) => {
-                tracing::debug!("ListServiceDeployments failed, rolling back with UpdateService: {}", self.error("ecs:ListServiceDeployments", e));
+                tracing::debug!("ListServiceDeployments failed, rolling back with UpdateService: {}", self.reach.error("ecs:ListServiceDeployments", e));
                 return Ok(false);
             }
         };
@@ -350,7 +348,7 @@ impl Ecs for AwsEcs {
         match self.client.stop_service_deployment().service_deployment_arn(arn).stop_type(StopServiceDeploymentStopType::Rollback).send().await {
             Ok(_) => Ok(true),
             Err(e) => {
-                tracing::debug!("StopServiceDeployment failed, rolling back with UpdateService: {}", self.error("ecs:StopServiceDeployment", e));
+                tracing::debug!("StopServiceDeployment failed, rolling back with UpdateService: {}", self.reach.error("ecs:StopServiceDeployment", e));
                 Ok(false)
             }
         }
@@ -361,26 +359,18 @@ impl Ecs for AwsEcs {
 #[derive(Debug)]
 pub struct EcrRegistry {
     pub client: ecr::Client,
-    reach: Option<Arc<Reach>>,
+    reach: Explainer,
 }
 
 impl EcrRegistry {
     pub fn new(client: ecr::Client) -> Self {
-        EcrRegistry { client, reach: None }
+        EcrRegistry { client, reach: Explainer::default() }
     }
 
     /// Errors name the endpoint, the cause and the fix when a call cannot reach it.
     pub fn with_reach(mut self, reach: Arc<Reach>) -> Self {
-        self.reach = Some(reach);
+        self.reach = Explainer(Some(reach));
         self
-    }
-
-    fn error<E, R>(&self, operation: &str, error: SdkError<E, R>) -> PlatformError
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + AsResponse,
-    {
-        explain(self.reach.as_ref(), operation, error)
     }
 
     /// One DescribeImages: the image's details, None when the registry does not have it.
@@ -393,7 +383,7 @@ impl EcrRegistry {
                 Some("RepositoryNotFoundException".into()),
                 format!("repository {repository} does not exist in the registry"),
             )),
-            Err(e) => Err(self.error("ecr:DescribeImages", e)),
+            Err(e) => Err(self.reach.error("ecr:DescribeImages", e)),
         }
     }
 
@@ -422,7 +412,7 @@ impl EcrRegistry {
             .accepted_media_types("application/vnd.docker.distribution.manifest.list.v2+json")
             .send()
             .await
-            .map_err(|e| self.error("ecr:BatchGetImage", e))
+            .map_err(|e| self.reach.error("ecr:BatchGetImage", e))
     }
 
     /// PutImage of `image`'s exact manifest bytes under `tag`.
@@ -437,7 +427,7 @@ impl EcrRegistry {
         match put.send().await {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("ImageAlreadyExistsException") => Ok(()),
-            Err(e) => Err(self.error("ecr:PutImage", e)),
+            Err(e) => Err(self.reach.error("ecr:PutImage", e)),
         }
     }
 }
