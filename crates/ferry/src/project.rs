@@ -536,7 +536,8 @@ impl Observer for Journal<'_> {
             Event::EcsEvent { message, .. } => ("ecs-event".into(), message.clone()),
             Event::TaskStopped { task, reason, .. } => ("task-stopped".into(), format!("{task}: {reason}")),
             Event::Finished { outcome, reason, .. } => {
-                ("finished".into(), format!("{}{}", crate::output::outcome_word(*outcome), reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()))
+                // Worded as the printer words it: the outcome said once.
+                ("finished".into(), crate::output::finish_text(*outcome, reason.as_deref()))
             }
         };
         if let Err(e) = self.ledger.record_event(&report.deployment_id, &EventRecord { at: now_ms(), kind, message }) {

@@ -119,6 +119,13 @@ async fn a_version_whose_process_exits_is_rolled_back_by_the_circuit_breaker_and
     assert!(events_of(&output).iter().any(|e| e["event"] == "task_stopped"), "task stops are reported as they happen");
     assert_eq!(world.service("web").await.task_definition(), Some(before.as_str()));
     assert_eq!(world.ledger_records()[0].outcome, ferry_store::Outcome::FailedRolledBack);
+    // The ledger's last event says how it ended once, as the printer does (it read
+    // "failed, rolled back: …; rolled back to web:1").
+    let ledger = ferry_store::Ledger::open(&world.ledger()).unwrap();
+    let events = ledger.events(&world.ledger_records()[0].id).unwrap();
+    let finished = events.iter().rfind(|e| e.kind == "finished").expect("a finished event");
+    assert!(!finished.message.starts_with("failed, rolled back"), "{}", finished.message);
+    assert_eq!(finished.message.matches("rolled back").count(), 1, "{}", finished.message);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
