@@ -243,41 +243,41 @@ impl Ledger {
 /// Inserts `record` (see [`Ledger::insert_deployment`]).
 fn insert(conn: &Connection, record: &DeploymentRecord) -> Result<(), StoreError> {
     conn.prepare_cached(
-                "INSERT INTO deployments (
-                     id, run_id, kind, environment, service, cluster, ecs_service,
-                     from_version, from_digest, from_task_definition,
-                     to_version, to_digest, to_task_definition, image, ecs_deployment_id,
-                     who, git_commit, commit_message, started_at, finished_at, outcome, reason)
-                 VALUES (
-                     :id, :run_id, :kind, :environment, :service, :cluster, :ecs_service,
-                     :from_version, :from_digest, :from_task_definition,
-                     :to_version, :to_digest, :to_task_definition, :image, :ecs_deployment_id,
-                     :who, :git_commit, :commit_message, :started_at, :finished_at, :outcome, :reason)",
-            )?
-            .execute(named_params! {
-                ":id": record.id,
-                ":run_id": record.run_id,
-                ":kind": record.kind,
-                ":environment": record.environment,
-                ":service": record.service,
-                ":cluster": record.cluster,
-                ":ecs_service": record.ecs_service,
-                ":from_version": record.from_version,
-                ":from_digest": record.from_digest,
-                ":from_task_definition": record.from_task_definition,
-                ":to_version": record.to_version,
-                ":to_digest": record.to_digest,
-                ":to_task_definition": record.to_task_definition,
-                ":image": record.image,
-                ":ecs_deployment_id": record.ecs_deployment_id,
-                ":who": record.who,
-                ":git_commit": record.commit,
-                ":commit_message": record.commit_message,
-                ":started_at": record.started_at,
-                ":finished_at": record.finished_at,
-                ":outcome": record.outcome,
-                ":reason": record.reason,
-            })?;
+        "INSERT INTO deployments (
+             id, run_id, kind, environment, service, cluster, ecs_service,
+             from_version, from_digest, from_task_definition,
+             to_version, to_digest, to_task_definition, image, ecs_deployment_id,
+             who, git_commit, commit_message, started_at, finished_at, outcome, reason)
+         VALUES (
+             :id, :run_id, :kind, :environment, :service, :cluster, :ecs_service,
+             :from_version, :from_digest, :from_task_definition,
+             :to_version, :to_digest, :to_task_definition, :image, :ecs_deployment_id,
+             :who, :git_commit, :commit_message, :started_at, :finished_at, :outcome, :reason)",
+    )?
+    .execute(named_params! {
+        ":id": record.id,
+        ":run_id": record.run_id,
+        ":kind": record.kind,
+        ":environment": record.environment,
+        ":service": record.service,
+        ":cluster": record.cluster,
+        ":ecs_service": record.ecs_service,
+        ":from_version": record.from_version,
+        ":from_digest": record.from_digest,
+        ":from_task_definition": record.from_task_definition,
+        ":to_version": record.to_version,
+        ":to_digest": record.to_digest,
+        ":to_task_definition": record.to_task_definition,
+        ":image": record.image,
+        ":ecs_deployment_id": record.ecs_deployment_id,
+        ":who": record.who,
+        ":git_commit": record.commit,
+        ":commit_message": record.commit_message,
+        ":started_at": record.started_at,
+        ":finished_at": record.finished_at,
+        ":outcome": record.outcome,
+        ":reason": record.reason,
+    })?;
     Ok(())
 }
 

@@ -119,22 +119,25 @@ fn read_lock(
             "SELECT environment, service, deployment_id, who, host, pid, acquired_at, lease_until
              FROM locks WHERE environment = ?1 AND service = ?2",
         )?
-        .query_row((environment, service), |row| {
-            Ok(LockInfo {
-                environment: row.get("environment")?,
-                service: row.get("service")?,
-                holder: LockHolder {
-                    deployment_id: row.get("deployment_id")?,
-                    who: row.get("who")?,
-                    host: row.get("host")?,
-                    pid: row.get("pid")?,
-                },
-                acquired_at: row.get("acquired_at")?,
-                lease_until: row.get("lease_until")?,
-            })
-        })
+        .query_row((environment, service), lock_info)
         .optional()?;
     Ok(lock)
+}
+
+/// A lock row (of `locks`, or the lock part of `unlocks`) as a [`LockInfo`].
+fn lock_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<LockInfo> {
+    Ok(LockInfo {
+        environment: row.get("environment")?,
+        service: row.get("service")?,
+        holder: LockHolder {
+            deployment_id: row.get("deployment_id")?,
+            who: row.get("who")?,
+            host: row.get("host")?,
+            pid: row.get("pid")?,
+        },
+        acquired_at: row.get("acquired_at")?,
+        lease_until: row.get("lease_until")?,
+    })
 }
 
 /// A lock that a person freed (`ferry unlock`), as the ledger records it: whose lock it was,
@@ -262,18 +265,7 @@ impl Ledger {
             let rows = stmt
                 .query_map((environment, service), |row| {
                     Ok(Unlock {
-                        lock: LockInfo {
-                            environment: row.get("environment")?,
-                            service: row.get("service")?,
-                            holder: LockHolder {
-                                deployment_id: row.get("deployment_id")?,
-                                who: row.get("who")?,
-                                host: row.get("host")?,
-                                pid: row.get("pid")?,
-                            },
-                            acquired_at: row.get("acquired_at")?,
-                            lease_until: row.get("lease_until")?,
-                        },
+                        lock: lock_info(row)?,
                         by: row.get("freed_by")?,
                         at: row.get("freed_at")?,
                         reason: row.get("reason")?,

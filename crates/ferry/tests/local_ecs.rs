@@ -116,6 +116,20 @@ async fn create_web_service(c: &Clients, task_definition: &str, desired: i32) {
     c.ecs.create_service().cluster(CLUSTER).service_name("web").task_definition(task_definition).desired_count(desired).send().await.unwrap();
 }
 
+/// Creates service "web" of `task_definition` with the given deployment configuration.
+async fn create_web_service_with(c: &Clients, task_definition: &str, desired: i32, config: DeploymentConfiguration) {
+    c.ecs
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name("web")
+        .task_definition(task_definition)
+        .desired_count(desired)
+        .deployment_configuration(config)
+        .send()
+        .await
+        .unwrap();
+}
+
 fn breaker(rollback: bool) -> DeploymentConfiguration {
     DeploymentConfiguration::builder()
         .minimum_healthy_percent(100)
@@ -169,16 +183,7 @@ async fn a_service_rolls_forward_trips_the_circuit_breaker_rolls_back_and_replac
     let c = &local.clients;
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
     let v1 = register(c, "web", "sample:1.0", &[("VERSION", "1.0")], true).await;
-    c.ecs
-        .create_service()
-        .cluster(CLUSTER)
-        .service_name("web")
-        .task_definition(&v1)
-        .desired_count(2)
-        .deployment_configuration(breaker(true))
-        .send()
-        .await
-        .unwrap();
+    create_web_service_with(c, &v1, 2, breaker(true)).await;
     assert_eq!(settle(c, "web").await, ServiceDeploymentStatus::Successful);
     assert_eq!(answering_versions(c, "web").await, vec!["1.0", "1.0"], "both tasks answer HTTP on their ports");
     let first_tasks: Vec<String> = running_tasks(c, "web").await.iter().map(|t| t.task_arn().unwrap().to_string()).collect();
@@ -714,16 +719,7 @@ async fn a_circuit_breaker_rollback_reactivates_the_completed_deployment_and_kee
     let c = &local.clients;
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
     let v1 = register(c, "web", "sample:1.0", &[("VERSION", "1.0")], true).await;
-    c.ecs
-        .create_service()
-        .cluster(CLUSTER)
-        .service_name("web")
-        .task_definition(&v1)
-        .desired_count(2)
-        .deployment_configuration(breaker(true))
-        .send()
-        .await
-        .unwrap();
+    create_web_service_with(c, &v1, 2, breaker(true)).await;
     assert_eq!(settle(c, "web").await, ServiceDeploymentStatus::Successful);
     let good = service(c, "web").await;
     let good_id = good.deployments()[0].id().unwrap().to_string();
@@ -770,16 +766,7 @@ async fn a_stuck_deploy_with_min_100_max_100_and_one_task_rolls_back_with_stop_s
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
     let v1 = register(c, "web", "sample:1.0", &[("VERSION", "1.0")], false).await;
     let config = DeploymentConfiguration::builder().minimum_healthy_percent(100).maximum_percent(100).build();
-    c.ecs
-        .create_service()
-        .cluster(CLUSTER)
-        .service_name("web")
-        .task_definition(&v1)
-        .desired_count(1)
-        .deployment_configuration(config)
-        .send()
-        .await
-        .unwrap();
+    create_web_service_with(c, &v1, 1, config).await;
     assert_eq!(settle(c, "web").await, ServiceDeploymentStatus::Successful);
     let good_id = service(c, "web").await.deployments()[0].id().unwrap().to_string();
     let good_tasks = running_arns(c, "web").await;
@@ -828,7 +815,7 @@ async fn a_rollback_superseded_by_a_new_deployment_is_stopped_not_left_in_progre
         .maximum_percent(100)
         .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
         .build();
-    c.ecs.create_service().cluster(CLUSTER).service_name("web").task_definition(&slow).desired_count(2).deployment_configuration(config).send().await.unwrap();
+    create_web_service_with(c, &slow, 2, config).await;
     assert_eq!(settle(c, "web").await, ServiceDeploymentStatus::Successful);
     let bad = register(c, "web", "sample:2.0", &[("SAMPLE_FAIL_AT_START", "1")], false).await;
     c.ecs.update_service().cluster(CLUSTER).service("web").task_definition(&bad).send().await.unwrap();
