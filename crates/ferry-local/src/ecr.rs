@@ -73,12 +73,14 @@ fn repository_not_found(ctx: &Ctx, name: &str) -> ApiError {
     )
 }
 
-fn valid_repository_name(name: &str) -> bool {
+/// ECR's repository name rule (the model's pattern
+/// `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`, 2 to 256 characters):
+/// path components of lowercase letters and digits, each separator ('.', '_', '-') between
+/// two of them. Also what `ferry local push-image` checks before it sends anything.
+pub fn valid_repository_name(name: &str) -> bool {
     let component_ok = |c: &str| {
         !c.is_empty()
-            && c.starts_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
-            && c.ends_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
-            && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+            && c.split(['.', '_', '-']).all(|run| !run.is_empty() && run.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
     };
     (2..=256).contains(&name.len()) && name.split('/').all(component_ok)
 }
@@ -266,7 +268,7 @@ fn check_manifest(text: &str, given: Option<&str>) -> Result<(Value, String), Ap
 }
 
 /// A digest as registries write them: `sha256:` and 64 lowercase hex digits (or sha512, 128).
-fn is_digest(digest: &str) -> bool {
+pub(crate) fn is_digest(digest: &str) -> bool {
     let hex = |h: &str, len: usize| h.len() == len && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     match digest.split_once(':') {
         Some(("sha256", h)) => hex(h, 64),
@@ -484,7 +486,13 @@ fn describe_images(ctx: &mut Ctx, input: &Input) -> ApiResult {
     } else {
         let mut found = Vec::new();
         for id in ids {
-            let digest = lookup(repository, id).map_err(|_| {
+            let digest = lookup(repository, id).map_err(|(code, _)| {
+                if code == "InvalidImageDigest" {
+                    let digest = id.get("imageDigest").and_then(Value::as_str).unwrap_or_default();
+                    return ApiError::invalid_parameter(format!(
+                        "Invalid parameter at 'imageDigest' failed to satisfy constraint: 'sha256: and 64 hex digits'; got '{digest}'"
+                    ));
+                }
                 ApiError::client(
                     "ImageNotFoundException",
                     format!(
@@ -718,5 +726,7 @@ mod tests {
         assert!(!valid_repository_name("Web"));
         assert!(!valid_repository_name("web/"));
         assert!(!valid_repository_name("a"));
+        assert!(!valid_repository_name("a..b") && !valid_repository_name("a.-b") && !valid_repository_name("a--b"));
+        assert!(valid_repository_name("a.b-c_d/e1"));
     }
 }

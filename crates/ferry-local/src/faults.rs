@@ -11,51 +11,39 @@
 use std::collections::HashMap;
 
 use rand::Rng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::wire::ApiError;
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// An injected API fault, as `POST /_ferry/faults` takes it (parsed field by field by
+/// [`ApiFault::from_json`], which names a bad field) and `GET` shows it.
+#[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiFault {
     /// `ecs:DescribeServices`, `DescribeServices`, `ecs:*` or `*`.
     pub action: String,
     /// The error code to answer with, e.g. `ThrottlingException` or `ServiceUnavailableException`.
-    #[serde(default)]
     pub error: Option<String>,
     /// HTTP status of the error (default 400 for ThrottlingException, else 500).
-    #[serde(default)]
     pub status: Option<u16>,
-    #[serde(default)]
     pub message: Option<String>,
     /// Chance in [0, 1] that a matching request is affected (default 1).
-    #[serde(default = "one")]
     pub probability: f64,
     /// Latency added before answering, in milliseconds.
-    #[serde(default)]
     pub latency_ms: u64,
 }
 
-fn one() -> f64 {
-    1.0
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskFault {
     /// Task definition family the fault applies to (any when absent).
-    #[serde(default)]
     pub family: Option<String>,
     /// Applies to containers whose image contains this string (any when absent).
-    #[serde(default)]
     pub image_contains: Option<String>,
     /// Applies to containers whose image resolved to this digest (any when absent): how a
     /// test breaks one version behind a moving tag (`app:prod`).
-    #[serde(default)]
     pub digest: Option<String>,
-    #[serde(default)]
     pub fail_to_start: bool,
-    #[serde(default)]
     pub crash_after_seconds: Option<f64>,
 }
 
@@ -68,7 +56,7 @@ impl TaskFault {
 }
 
 /// A token bucket: `burst` tokens, refilled at `rate` per second.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Serialize)]
 pub struct RateLimit {
     pub burst: f64,
     pub rate: f64,
@@ -316,9 +304,6 @@ impl ApiFault {
     }
 }
 
-fn is_digest(text: &str) -> bool {
-    text.strip_prefix("sha256:").is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-}
 
 impl TaskFault {
     /// Reads and checks a `POST /_ferry/task-faults` body.
@@ -328,7 +313,7 @@ impl TaskFault {
         let image_contains = m.string("imageContains")?;
         let digest = m.string("digest")?;
         if let Some(d) = &digest
-            && !is_digest(d)
+            && !crate::ecr::is_digest(d)
         {
             return refuse("digest", format!("must be an image digest (sha256: and 64 lowercase hex digits), got '{d}'"));
         }

@@ -23,6 +23,7 @@ mod server;
 mod state;
 pub mod wire;
 
+pub use ecr::valid_repository_name;
 pub use server::{DEFAULT_PORT, LocalError, LocalServer, Options};
 
 /// Where a task's container logs are kept under the state directory:

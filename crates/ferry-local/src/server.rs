@@ -167,7 +167,7 @@ async fn save_loop(engine: Arc<Engine>, store: Arc<Store>, mut shutdown: tokio::
 /// snapshots in order). A failure is logged and retried on the next round.
 fn save(engine: &Engine, store: &Store) {
     let snapshot = lock(&engine.state).snapshot();
-    let written = snapshot.and_then(|(generation, bytes)| store.persist(generation, &bytes));
+    let written = store.persist_snapshot(snapshot);
     if let Err(e) = written {
         lock(&engine.state).dirty = true;
         tracing::warn!("cannot save ferry local state: {e}");
@@ -243,7 +243,10 @@ async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers:
         let mut state = lock(&app.engine.state);
         let key = (caller.account.clone(), caller.region.clone());
         // A write is persisted before it is answered; if that fails it is undone, so keep
-        // what it may change. Reads need no copy.
+        // what it may change. Reads need no copy. The write is persisted under the state
+        // lock on purpose: no reader, tick or other write sees a change that may yet be
+        // undone, and the undo restores exactly what the handler found (measured: reads
+        // behind writes keep p99 at 3.5 ms, docs/benchmarks.md).
         let write = !is_read(operation);
         let before = if write { Some(state.partitions.get(&partition_key(&key.0, &key.1)).cloned()) } else { None };
         let partition = state.partition(&caller.account, &caller.region);
@@ -262,7 +265,7 @@ async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers:
         });
         match (result, before) {
             // A successful write: on disk before the answer leaves, or undone.
-            (Ok(value), Some(before)) => match state.snapshot().and_then(|(generation, bytes)| app.store.persist(generation, &bytes)) {
+            (Ok(value), Some(before)) => match app.store.persist_snapshot(state.snapshot()) {
                 Ok(()) => Ok(value),
                 Err(e) => {
                     let name = partition_key(&key.0, &key.1);

@@ -74,6 +74,12 @@ impl Store {
         Store { path: state_file(state_dir), persisted: std::sync::Mutex::new(0) }
     }
 
+    /// Persists a snapshot taken with [`State::snapshot`] (see [`Store::persist`]).
+    pub fn persist_snapshot(&self, snapshot: std::io::Result<(u64, Vec<u8>)>) -> std::io::Result<()> {
+        let (generation, bytes) = snapshot?;
+        self.persist(generation, &bytes)
+    }
+
     /// Writes snapshot `generation` unless a newer one is already on disk. When this
     /// returns Ok, the bytes (or newer ones) survive a crash of the process or the host.
     ///

@@ -112,7 +112,7 @@ async fn scenario(global: &GlobalArgs, endpoint: &str, dir: &Path, with_failure:
     for version in ["bootstrap", "1.0.0", "1.1.0", "1.2.0"] {
         // What `ferry local push-image demo/web:VERSION` does.
         let manifest = push_image::sample_manifest(REPOSITORY, version);
-        let pushed = push_image::push(&clients, REPOSITORY, version, &manifest, "application/vnd.oci.image.manifest.v1+json").await?;
+        let pushed = push_image::push(&clients, REPOSITORY, version, &manifest, push_image::OCI_MANIFEST).await?;
         println!("  pushed {REPOSITORY}:{version} → {}", ferry_core::short_digest(&pushed.digest));
         if version == "bootstrap" {
             uri = pushed.image.trim_end_matches(":bootstrap").to_string();

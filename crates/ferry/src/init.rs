@@ -21,8 +21,10 @@ pub async fn run(global: &GlobalArgs, args: InitArgs) -> Result<(), Failure> {
     if let Some(region) = &args.region {
         ferry_core::region::check_region(region).map_err(|e| Failure::input(format!("--region: {e}")))?;
     }
+    // Built once: telling ferry local apart costs a probe of the endpoint.
+    let target = init_target(global, &args).await;
     let (service, container, repository, cluster, template, account) = match &args.from_service {
-        Some(spec) => import(global, &args, spec).await?,
+        Some(spec) => import(&target, spec).await?,
         None => (
             "web".to_string(),
             "web".to_string(),
@@ -39,7 +41,6 @@ pub async fn run(global: &GlobalArgs, args: InitArgs) -> Result<(), Failure> {
             return Err(Failure::input(format!("{} already exists (use --force to overwrite)", path.display())));
         }
     }
-    let target = init_target(global, &args).await;
     let region = target.region.clone().unwrap_or_else(|| "us-east-1".to_string());
     let mut endpoint = global.endpoint_url.as_ref().map(|u| format!("endpoint_url = \"{u}\"\n")).unwrap_or_default();
     // What `init` used is what the next command uses: ferry local's credentials, in the file.
@@ -90,11 +91,10 @@ template = "{template}"  # native ECS JSON; or: from = "live" to reuse the runni
 
 /// Reads a running service's revision: (service, container, repository, cluster, template,
 /// the account the service is in).
-async fn import(global: &GlobalArgs, args: &InitArgs, spec: &str) -> Result<(String, String, String, String, String, Option<String>), Failure> {
+async fn import(target: &Target, spec: &str) -> Result<(String, String, String, String, String, Option<String>), Failure> {
     let (cluster, service) =
         spec.split_once('/').filter(|(c, s)| !c.is_empty() && !s.is_empty()).ok_or_else(|| Failure::input(format!("--from-service: expected CLUSTER/SERVICE, got {spec:?}")))?;
-    let target = init_target(global, args).await;
-    let clients = Clients::new(&target).await;
+    let clients = Clients::new(target).await;
     let ecs = AwsEcs::new(clients.ecs).with_reach(clients.reach);
     let services = ecs.describe_services(cluster, &[service.to_string()]).await.map_err(|e| Failure::platform(e.to_string()))?;
     let info = services.first().ok_or_else(|| {
@@ -135,10 +135,7 @@ async fn init_target(global: &GlobalArgs, args: &InitArgs) -> Target {
         && crate::local::instances::probe(url.trim_end_matches('/')).await.is_some()
     {
         let region = args.region.clone().or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|r| !r.is_empty())).unwrap_or_else(|| "us-east-1".into());
-        let account = std::env::var("AWS_ACCESS_KEY_ID")
-            .ok()
-            .filter(|k| k.len() == 12 && k.bytes().all(|b| b.is_ascii_digit()))
-            .unwrap_or_else(|| "000000000000".to_string());
+        let account = crate::local::push_image::account_from_access_key().unwrap_or_else(|| ferry_local::wire::DEFAULT_ACCOUNT.to_string());
         return Target { endpoint_origin: origin, credentials_origin: Some("ferry local's credentials".into()), ..Target::local(url, &account, &region) };
     }
     Target { region: args.region.clone(), endpoint_url: global.endpoint_url.clone(), endpoint_origin: global.endpoint_url.as_ref().and(origin), ..Target::default() }

@@ -402,7 +402,6 @@ pub fn new_deployment(
             threshold,
         },
     );
-    let service_deployment_arn = arn;
     let deployment = Deployment {
         id: id.clone(),
         status: "PRIMARY".into(),
@@ -416,7 +415,7 @@ pub fn new_deployment(
         rollout_state: "IN_PROGRESS".into(),
         rollout_state_reason: format!("ECS deployment {id} in progress."),
         image_digests: images.into_iter().filter_map(|(name, _, digest)| Some((name, digest?))).collect(),
-        service_deployment_arn,
+        service_deployment_arn: arn,
         service_revision_arn: revision_arn,
     };
     service.deployments.insert(0, deployment);

@@ -9,14 +9,15 @@ use std::path::Path;
 
 use ferry_aws::platform::platform_error;
 use ferry_aws::{Clients, Target};
+use ferry_local::wire::DEFAULT_ACCOUNT;
 use serde_json::{Value, json};
 
 use super::instances;
 use crate::Failure;
 use crate::cli::{GlobalArgs, OutputFormat, PushImageArgs};
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const DEFAULT_ACCOUNT: &str = "000000000000";
+/// The media type of the manifests push-image writes.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const DEFAULT_REGION: &str = "us-east-1";
 
 /// An image put into ECR.
@@ -167,7 +168,7 @@ fn pick(what: &str, from_uri: Option<&str>, from_flag: Option<&str>, flag: &str)
 }
 
 /// ferry local files requests under the access key id when it is 12 digits.
-fn account_from_access_key() -> Option<String> {
+pub(crate) fn account_from_access_key() -> Option<String> {
     std::env::var("AWS_ACCESS_KEY_ID").ok().filter(|k| k.len() == 12 && k.bytes().all(|b| b.is_ascii_digit()))
 }
 
@@ -179,11 +180,8 @@ fn check_account(account: &str) -> Result<(), Failure> {
 }
 
 fn check_region(region: &str) -> Result<(), Failure> {
-    let parts: Vec<&str> = region.split('-').collect();
-    let ok = region.len() <= 32
-        && parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
-    if ok {
+    // The rule ferry local itself applies to the credential scope.
+    if ferry_local::wire::valid_region(region) {
         return Ok(());
     }
     Err(Failure::input(format!("{region:?} is not an AWS region (e.g. us-east-1, eu-west-1)")))
@@ -222,19 +220,9 @@ fn parse_image(text: &str) -> Result<ImageName, Failure> {
     Ok(ImageName { account, region, repository: repository.to_string(), tag: tag.to_string() })
 }
 
-/// ECR's repository name rule: lowercase path components of letters and digits, separated
-/// inside by '.', '_' or '-', 2 to 256 characters.
+/// ECR's repository name rule, as ferry local checks it ([`ferry_local::valid_repository_name`]).
 fn check_repository(name: &str) -> Result<(), Failure> {
-    let component_ok = |c: &str| {
-        !c.is_empty()
-            && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
-            && c.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && c.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
-            && !c.contains("..")
-            && !c.contains("--")
-            && !c.contains("__")
-    };
-    if (2..=256).contains(&name.len()) && name.split('/').all(component_ok) {
+    if ferry_local::valid_repository_name(name) {
         return Ok(());
     }
     Err(Failure::input(format!(
