@@ -162,14 +162,19 @@ pub async fn find_profile(profile: &str) -> Result<(), MissingProfile> {
 /// Whether a transport error is really a credentials failure (the SDK reports one as a
 /// failed dispatch).
 pub fn is_credentials_error(error: &ConnectorError) -> bool {
+    credentials_source(error).is_some()
+}
+
+/// The credentials error inside a transport error's chain of sources, if there is one.
+fn credentials_source(error: &ConnectorError) -> Option<&(dyn std::error::Error + 'static)> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if e.downcast_ref::<CredentialsError>().is_some() {
-            return true;
+            return Some(e);
         }
         source = e.source();
     }
-    false
+    None
 }
 
 /// The SDK's account of a credentials failure, when that is what the call failed with.
@@ -179,17 +184,6 @@ where
     R: std::fmt::Debug,
 {
     let SdkError::DispatchFailure(failure) = error else { return None };
-    let connector = failure.as_connector_error()?;
-    if !is_credentials_error(connector) {
-        return None;
-    }
     // From the credentials error down: the wrappers above it only say "dispatch failure".
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(connector);
-    while let Some(e) = source {
-        if e.downcast_ref::<CredentialsError>().is_some() {
-            return Some(error_chain(e));
-        }
-        source = e.source();
-    }
-    None
+    failure.as_connector_error().and_then(credentials_source).map(error_chain)
 }

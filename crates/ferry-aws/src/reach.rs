@@ -207,13 +207,9 @@ impl Reach {
         if let Some(text) = credentials::failure(&error) {
             return PlatformError::new(operation, Some(CREDENTIALS.into()), self.credentials.explain(&text));
         }
-        let problem = match &error {
-            SdkError::DispatchFailure(failure) => failure.as_connector_error().and_then(classify_connector),
-            // The operation's (or an attempt's) timeout: what the attempts ran into, if known.
-            SdkError::TimeoutError(_) => Some(self.recent().map(|(p, _)| p).unwrap_or(Problem::GaveUp(OPERATION_TIMEOUT))),
-            _ => error.raw_response().and_then(AsResponse::html_status).map(|status| Problem::Html { status }),
-        };
-        let Some(problem) = problem else { return platform_error(operation, error) };
+        // On the operation's (or an attempt's) timeout: what the attempts ran into, if known.
+        let on_timeout = || self.recent().map(|(p, _)| p).unwrap_or(Problem::GaveUp(OPERATION_TIMEOUT));
+        let Some(problem) = transport_problem(&error, on_timeout) else { return answered(operation, error) };
         // The operation's timeout drops the interceptor's last hook: given up on here.
         if problem.is_unreachable() {
             give_up(&self.key(), true);
@@ -277,19 +273,40 @@ where
     if let Some(text) = credentials::failure(&error) {
         return PlatformError::new(operation, Some(CREDENTIALS.into()), format!("no usable AWS credentials: {text}"));
     }
+    if error.code().is_some() && error.message().is_some() {
+        return answered(operation, error);
+    }
+    match transport_problem(&error, || Problem::GaveUp(OPERATION_TIMEOUT)) {
+        Some(problem) => PlatformError::new(operation, Some(code_of(&problem).into()), format!("cannot reach the endpoint: {problem}")),
+        None => answered(operation, error),
+    }
+}
+
+/// Why a call got no AWS answer, when that is what happened: the connection failed, the
+/// call timed out (`on_timeout` says with what), or the endpoint answered an HTML page.
+fn transport_problem<E, R>(error: &SdkError<E, R>, on_timeout: impl FnOnce() -> Problem) -> Option<Problem>
+where
+    R: AsResponse,
+{
+    match error {
+        SdkError::DispatchFailure(failure) => failure.as_connector_error().and_then(classify_connector),
+        SdkError::TimeoutError(_) => Some(on_timeout()),
+        _ => error.raw_response().and_then(AsResponse::html_status).map(|status| Problem::Html { status }),
+    }
+}
+
+/// A failure that is neither about credentials nor the transport: AWS's code and message,
+/// or the error chain in words.
+fn answered<E, R>(operation: &str, error: SdkError<E, R>) -> PlatformError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
     let code = error.code().map(str::to_string);
     if let (Some(message), Some(code)) = (error.message(), &code) {
         return PlatformError::new(operation, Some(code.clone()), format!("{code}: {message}"));
     }
-    let problem = match &error {
-        SdkError::DispatchFailure(failure) => failure.as_connector_error().and_then(classify_connector),
-        SdkError::TimeoutError(_) => Some(Problem::GaveUp(OPERATION_TIMEOUT)),
-        _ => error.raw_response().and_then(AsResponse::html_status).map(|status| Problem::Html { status }),
-    };
-    match problem {
-        Some(problem) => PlatformError::new(operation, Some(code_of(&problem).into()), format!("cannot reach the endpoint: {problem}")),
-        None => PlatformError::new(operation, code, error_chain(&error)),
-    }
+    PlatformError::new(operation, code, error_chain(&error))
 }
 
 /// The response of an SDK error, as far as telling an HTML page goes.

@@ -918,13 +918,7 @@ fn as_enum<T: for<'s> From<&'s str>>(path: &str, v: &Value, values: &[&str]) -> 
 
 /// A JSON value as an error message shows it: compact, and cut short when long.
 fn shown(v: &Value) -> String {
-    let text = v.to_string();
-    let count = text.chars().count();
-    if count <= 40 {
-        text
-    } else {
-        format!("{}… ({count} characters)", text.chars().take(40).collect::<String>())
-    }
+    ferry_core::text::excerpt_to(&v.to_string(), 40)
 }
 
 /// The candidate closest to `word` when it is close enough to be what was meant: case
@@ -933,25 +927,10 @@ fn suggest<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
     let word = word.to_ascii_lowercase();
     candidates
         .iter()
-        .map(|c| (edit_distance(&word, &c.to_ascii_lowercase()), *c))
+        .map(|c| (ferry_core::text::distance(&word, &c.to_ascii_lowercase()), *c))
         .filter(|(d, c)| *d <= (c.len() / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
-}
-
-/// Levenshtein distance, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 /// Registers `input`, copying every member of the request into the call.
@@ -1657,7 +1636,7 @@ mod tests {
             Some("portMappings")
         );
         assert_eq!(suggest("colour", CONTAINER_DEFINITION.members), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(ferry_core::text::distance("kitten", "sitting"), 3);
     }
 
     #[test]

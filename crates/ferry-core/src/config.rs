@@ -267,21 +267,21 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duratio
 /// A duration where zero means "off" (`bake = "0s"`).
 fn duration_or_zero<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(deserializer)?;
-    match humantime::parse_duration(text.trim()) {
-        Ok(d) => Ok(Some(d)),
-        Err(e) => Err(serde::de::Error::custom(format!(
-            "invalid duration {text:?} ({e}): expected something like \"0s\" (off), \"30s\" or \"2m\""
-        ))),
-    }
+    parse_humantime(&text, "\"0s\" (off), \"30s\" or \"2m\"").map(Some).map_err(serde::de::Error::custom)
 }
 
 /// Parses `90s`, `10m`, `1h30m`; the error says what a duration looks like.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text.trim()) {
-        Ok(d) if d.is_zero() => Err(format!("invalid duration {text:?}: must be more than zero")),
-        Ok(d) => Ok(d),
-        Err(e) => Err(format!("invalid duration {text:?} ({e}): expected something like \"90s\", \"10m\" or \"1h30m\"")),
+    match parse_humantime(text, "\"90s\", \"10m\" or \"1h30m\"")? {
+        d if d.is_zero() => Err(format!("invalid duration {}: must be more than zero", crate::text::quoted(text))),
+        d => Ok(d),
     }
+}
+
+/// `text` as a humantime duration; the error shows `examples` of what is expected.
+fn parse_humantime(text: &str, examples: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration {} ({e}): expected something like {examples}", crate::text::quoted(text)))
 }
 
 impl Config {
@@ -589,6 +589,11 @@ impl Config {
     /// The registry a service's images live in (a `[registries]` name), None for ECR.
     pub fn registry_of<'a>(&'a self, service: &'a Service) -> Option<&'a str> {
         service.registry.as_deref().or(self.defaults.registry.as_deref())
+    }
+
+    /// The URL of the `[registries]` entry a service's images live in; None for ECR.
+    pub fn registry_url(&self, service: &Service) -> Option<String> {
+        self.registry_of(service).and_then(|r| self.registries.get(r)).map(|r| r.url.clone())
     }
 
     /// The template file of a service, resolved against the config's directory.

@@ -344,10 +344,21 @@ struct Active {
     ecs_rollback_deadline: Option<i64>,
     /// Once our deployment is COMPLETED: when the bake period ends.
     bake_until: Option<i64>,
+    /// While baking: our deployment's running count at the last look (a drop is worth
+    /// reading the stopped tasks for).
+    baked_running: Option<i32>,
     /// The new tasks' health as last read, when, and the progress it was read for.
     health: Option<TaskHealth>,
     health_read_at: Option<i64>,
     health_read_for: Option<Progress>,
+}
+
+impl Active {
+    /// How long a look at this service may take: its deadline, or the end of its bake
+    /// when that is later (a COMPLETED deployment is not held to the deploy's timeout).
+    fn watch_deadline(&self) -> i64 {
+        self.bake_until.map_or(self.deadline, |until| until.max(self.deadline))
+    }
 }
 
 impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
@@ -368,15 +379,15 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     pub async fn deploy(&self, requests: &[Request]) -> Vec<ServiceReport> {
         // Several services: nothing changes unless every one passes preflight and gets its
         // lock, so exit codes 4 and 7 keep meaning "nothing changed".
-        let (reports, locked) = self.deploy_holding_locks(requests, true).await;
+        let (reports, locked) = self.deploy_holding_locks(requests).await;
         self.unlock(requests, &locked);
         reports
     }
 
     /// Deploys, and returns which requests' locks are still held (the caller releases them
-    /// with [`Run::unlock`]). With `all_or_nothing`, nothing is changed unless every
-    /// request passed preflight and got its lock.
-    pub(crate) async fn deploy_holding_locks(&self, requests: &[Request], all_or_nothing: bool) -> (Vec<ServiceReport>, Vec<bool>) {
+    /// with [`Run::unlock`]). Nothing is changed unless every request passed preflight and
+    /// got its lock.
+    pub(crate) async fn deploy_holding_locks(&self, requests: &[Request]) -> (Vec<ServiceReport>, Vec<bool>) {
         let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
         let prepared = self.preflight_all(requests, &mut reports).await;
         let mut locked = vec![false; requests.len()];
@@ -385,7 +396,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 locked[i] = self.lock(request, report);
             }
         }
-        if all_or_nothing && locked.iter().any(|l| !l) {
+        if locked.iter().any(|l| !l) {
             let refused: Vec<String> = reports.iter().zip(&locked).filter(|(_, l)| !**l).map(|(r, _)| r.service.clone()).collect();
             for (report, _) in reports.iter_mut().zip(&locked).filter(|(_, l)| **l) {
                 let reason = format!("not deployed: all services move or none does, and {} could not start", refused.join(", "));
@@ -558,14 +569,11 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             let described = self.ecs.describe_cluster(cluster).await;
             // A cluster that could not be described (endpoint down, access denied) fails
             // its services' preflight anyway: do not spend another bounded call per ten.
-            if let Err(e) = &described {
-                for name in &names {
-                    snapshot.services.insert((cluster.to_string(), name.clone()), Err(e.clone()));
-                }
-                snapshot.clusters.insert(cluster.to_string(), described);
+            let reachable = described.is_ok();
+            snapshot.clusters.insert(cluster.to_string(), described);
+            if !reachable {
                 continue;
             }
-            snapshot.clusters.insert(cluster.to_string(), described);
             for chunk in names.chunks(10) {
                 let described = self.ecs.describe_services(cluster, chunk).await;
                 for name in chunk {
@@ -752,7 +760,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         let tag = request.image_tag.clone().ok_or_else(|| Refusal::input("the env-tag strategy needs the environment's image_tag"))?;
         let expected = format!("{}:{tag}", image.repository_uri);
         let running = taskdef::container_image(&current_definition.definition, &request.container)
-            .ok_or_else(|| Refusal::input(format!("no container named {:?} in {}", request.container, short_task_definition(&current_definition.arn))))?;
+            .ok_or_else(|| Refusal::input(format!("no container named {} in {}", crate::text::quoted(&request.container), short_task_definition(&current_definition.arn))))?;
         if running != expected {
             return Err(Refusal::state(format!(
                 "the env-tag strategy needs container {} of {} to run {expected}, but it runs {running}",
@@ -765,7 +773,11 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             .resolve(&request.repository, &tag)
             .await
             .map_err(Refusal::platform)?
-            .ok_or_else(|| Refusal::state(format!("the environment tag {}:{tag} does not exist in the registry", request.repository)))?;
+            .ok_or_else(|| Refusal::state(format!(
+                "the environment tag {}:{tag} does not exist in the registry ({})",
+                request.repository,
+                request.variables.registry_location()
+            )))?;
         // What runs is what the tag points at now; the revision's tags (if any) can be stale.
         report.from_digest = Some(previous.digest.clone());
         if report.from_version.as_deref() == Some(tag.as_str()) {
@@ -895,6 +907,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             tag_restore,
             ecs_rollback_deadline: None,
             bake_until: None,
+            baked_running: None,
             health: None,
             health_read_at: None,
             health_read_for: None,
@@ -922,7 +935,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 for chunk in slots.chunks(10) {
                     let names: Vec<String> = chunk.iter().map(|&s| requests[active[s].index].ecs_service.clone()).collect();
                     // A call in flight does not hold the watch past a deadline.
-                    let deadline = chunk.iter().map(|&s| active[s].deadline).min().unwrap_or(now);
+                    let deadline = chunk.iter().map(|&s| active[s].watch_deadline()).min().unwrap_or(now);
                     match self.before(deadline, "ecs:DescribeServices", self.ecs.describe_services(cluster, &names)).await {
                         Ok(services) => {
                             for &slot in chunk {
@@ -993,8 +1006,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             }
             Err(e) => {
                 a.errors += 1;
-                // Past the deadline, a service that cannot be looked at has not completed.
-                if now > a.deadline {
+                // Past the deadline, a service that cannot be looked at has not completed
+                // (one already COMPLETED and baking has: the bake's errors count as usual).
+                if now > a.deadline && a.bake_until.is_none() {
                     let what = if a.rolling_back { "the rollback" } else { "the deployment" };
                     let reason = format!(
                         "{what} was not seen to complete within {}: {e}",
@@ -1019,22 +1033,15 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         // While baking, a task short of the desired count is worth a look too: ECS's
         // failedTasks counter is the deployment's, and the circuit breaker stops counting
         // once it is COMPLETED.
-        let short_while_baking = a.bake_until.is_some()
-            && a.watch.deployment_id.as_deref().and_then(|id| service.deployment(id)).is_some_and(|d| d.running < d.desired);
-        if (a.watch.failures_grew(&service) || short_while_baking)
-            && let Some(id) = a.watch.deployment_id.clone()
-        {
-            match self.ecs.stopped_tasks(&request.cluster, &id).await {
-                Ok(stopped) => {
-                    let ours: Vec<StoppedTask> = stopped.into_iter().filter(|t| t.task_definition == a.watch.task_definition).collect();
-                    let fresh = a.watch.take_new_stopped(ours);
-                    // Only failures are reported and quoted: a scale-in stop says nothing
-                    // about the version.
-                    for task in fresh.iter().filter(|t| crate::rolling::is_task_failure(t)) {
-                        let reason = stop_reason(task);
-                        a.last_stop = Some(reason.clone());
-                        self.emit(report, Event::TaskStopped { service: request.service.clone(), task: task.arn.clone(), reason });
-                    }
+        let running_now = a.watch.deployment_id.as_deref().and_then(|id| service.deployment(id)).map(|d| d.running);
+        let dropped_while_baking = a.bake_until.is_some() && a.baked_running.zip(running_now).is_some_and(|(before, now)| now < before);
+        if a.bake_until.is_some() {
+            a.baked_running = running_now;
+        }
+        let mut looked = false;
+        if a.watch.failures_grew(&service) || dropped_while_baking {
+            looked = true;
+            if let Some(fresh) = self.read_stopped(request, report, a).await {
                     verdict = a.watch.judge_stopped(&fresh).map(|(cause, reason)| Assessment::Failed { cause, reason, ecs_rollback: None });
                     // While baking, one failure is enough: the deployment said it was done.
                     if let (Some(until), None) = (a.bake_until, &verdict)
@@ -1048,8 +1055,6 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                         );
                         verdict = Some(Assessment::Failed { cause: FailureCause::TaskFailures, reason, ecs_rollback: None });
                     }
-                }
-                Err(e) => tracing::debug!("cannot list stopped tasks: {e}"),
             }
         }
         let verdict = match verdict {
@@ -1058,16 +1063,10 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         };
         // A failure with no stopped task quoted yet (ECS failed and rolled back between two
         // looks): read our stopped tasks once, so the reason cites a real failure.
-        if let (Assessment::Failed { cause: FailureCause::CircuitBreaker | FailureCause::Replaced, .. }, None, false, Some(id)) =
-            (&verdict, &a.last_stop, a.rolling_back, a.watch.deployment_id.clone())
-            && let Ok(stopped) = self.ecs.stopped_tasks(&request.cluster, &id).await
+        if let (Assessment::Failed { cause: FailureCause::CircuitBreaker | FailureCause::Replaced, .. }, None, false, false) =
+            (&verdict, &a.last_stop, a.rolling_back, looked)
         {
-            let ours: Vec<StoppedTask> = stopped.into_iter().filter(|t| t.task_definition == a.watch.task_definition).collect();
-            for task in a.watch.take_new_stopped(ours).iter().filter(|t| crate::rolling::is_task_failure(t)) {
-                let reason = stop_reason(task);
-                a.last_stop = Some(reason.clone());
-                self.emit(report, Event::TaskStopped { service: request.service.clone(), task: task.arn.clone(), reason });
-            }
+            self.read_stopped(request, report, a).await;
         }
         match verdict {
             Assessment::InProgress(_) if a.watch.deployment_id.is_none() && a.ecs_rollback_deadline.is_some_and(|t| now > t) => {
@@ -1111,6 +1110,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 // COMPLETED, but done means stable: watch the new tasks for the bake period.
                 if a.bake_until.is_none() {
                     a.bake_until = Some(now + request.bake.as_millis() as i64);
+                    a.baked_running = Some(progress.new_running);
                     report.ecs_deployment_id = a.watch.deployment_id.clone();
                     self.emit(report, Event::Progress { service: request.service.clone(), rolling_back: false, progress });
                     let message = format!(
@@ -1170,6 +1170,29 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 format!("no answer before the deadline (waited {}s)", (allowed + 999) / 1000),
             )),
         }
+    }
+
+    /// Reads the stopped tasks of our deployment and reports each new failure (a scale-in
+    /// stop says nothing about the version, so only failures are reported and quoted).
+    /// Returns the stopped tasks not seen before; None when there is no deployment to ask
+    /// about or the call failed (the next look tries again).
+    async fn read_stopped(&self, request: &Request, report: &ServiceReport, a: &mut Active) -> Option<Vec<StoppedTask>> {
+        let id = a.watch.deployment_id.clone()?;
+        let stopped = match self.before(a.watch_deadline(), "ecs:ListTasks", self.ecs.stopped_tasks(&request.cluster, &id)).await {
+            Ok(stopped) => stopped,
+            Err(e) => {
+                tracing::debug!("cannot list stopped tasks: {e}");
+                return None;
+            }
+        };
+        let ours: Vec<StoppedTask> = stopped.into_iter().filter(|t| t.task_definition == a.watch.task_definition).collect();
+        let fresh = a.watch.take_new_stopped(ours);
+        for task in fresh.iter().filter(|t| crate::rolling::is_task_failure(t)) {
+            let reason = stop_reason(task);
+            a.last_stop = Some(reason.clone());
+            self.emit(report, Event::TaskStopped { service: request.service.clone(), task: task.arn.clone(), reason });
+        }
+        Some(fresh)
     }
 
     /// The new tasks' health for the progress line, only when the observer shows it and

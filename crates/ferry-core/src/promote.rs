@@ -129,7 +129,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         }
         // Atomic: nothing changes unless every service passed preflight and got its lock,
         // and the locks are held until the undo (if any) is done.
-        let (mut reports, locked) = self.deploy_holding_locks(requests, true).await;
+        let (mut reports, locked) = self.deploy_holding_locks(requests).await;
         let failed: Vec<String> = reports.iter().filter(|r| r.outcome != Outcome::Succeeded).map(|r| r.service.clone()).collect();
         let moved: Vec<usize> = (0..reports.len()).filter(|&i| reports[i].outcome == Outcome::Succeeded).collect();
         if failed.is_empty() || moved.is_empty() {

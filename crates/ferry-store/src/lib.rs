@@ -57,7 +57,7 @@ pub use model::{
     Promotion, Rejection, Release, ReleaseEntry,
 };
 pub use locks::Unlock;
-pub use releases::release_id;
+pub use releases::{release_id, release_of};
 pub use schema::{QUICK_CHECK_MAX_BYTES, SCHEMA_VERSION};
 pub use time::format_rfc3339;
 

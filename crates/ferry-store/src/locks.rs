@@ -222,17 +222,15 @@ impl Ledger {
                 (environment, service),
             )?;
             // The holder's deployment says it lost its lock, and why, where its story is told.
-            tx.execute(
-                "INSERT INTO events (deployment_id, seq, at, kind, message)
-                 SELECT ?1, COALESCE((SELECT MAX(seq) FROM events WHERE deployment_id = ?1), 0) + 1,
-                        ?2, 'unlocked', ?3
-                 WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?1)",
-                (
-                    &lock.holder.deployment_id,
-                    now,
-                    format!("lock freed by {by}: {reason}"),
-                ),
+            let recorded: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM deployments WHERE id = ?1)",
+                [&lock.holder.deployment_id],
+                |row| row.get(0),
             )?;
+            if recorded {
+                let event = crate::EventRecord { at: now, kind: "unlocked".into(), message: format!("lock freed by {by}: {reason}") };
+                crate::events::append(&tx, &lock.holder.deployment_id, &event)?;
+            }
             tx.commit()?;
             Ok(Some(Unlock {
                 lock,

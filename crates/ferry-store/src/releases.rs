@@ -26,6 +26,16 @@ const MIN_PREFIX_DIGITS: usize = 6;
 const COLUMNS: &str =
     "id, created_by, created_at, source, commits, rejected_by, rejected_at, rejection_reason";
 
+/// What [`Ledger::create_release`] would record for `entries`, without recording it: the
+/// release's id and its entries in order. Errors: the entries are not a release (none, a
+/// service twice, a malformed digest), as `create_release` refuses them.
+pub fn release_of(mut entries: Vec<ReleaseEntry>) -> Result<(String, Vec<ReleaseEntry>), StoreError> {
+    validate(&entries)?;
+    entries.sort_by(|a, b| a.service.cmp(&b.service));
+    let id = release_id(&entries);
+    Ok((id, entries))
+}
+
 /// The id of the release made of `entries`: "rel-" and the first 12 hex digits of the
 /// SHA-256 of their canonical form, each entry as `service\0repository\0digest\n`, sorted.
 ///
@@ -66,15 +76,13 @@ impl Ledger {
     /// newline (they would make the canonical form behind the id ambiguous).
     pub fn create_release(
         &self,
-        mut entries: Vec<ReleaseEntry>,
+        entries: Vec<ReleaseEntry>,
         created_by: &str,
         source: &str,
         commits: &[String],
         now: i64,
     ) -> Result<Release, StoreError> {
-        validate(&entries)?;
-        entries.sort_by(|a, b| a.service.cmp(&b.service));
-        let id = release_id(&entries);
+        let (id, entries) = release_of(entries)?;
         self.with_conn(|conn| {
             // Immediate: two ferry processes creating the same release at once must not
             // both see it missing.

@@ -55,9 +55,7 @@ impl Printer {
                     "endpoint": retry.endpoint,
                     "problem": retry.problem.to_string(),
                 });
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
+                write_json_line(&line);
                 return;
             }
             if quiet {
@@ -86,11 +84,7 @@ impl Printer {
 
     /// One JSON line on stdout.
     pub fn json_line(&self, value: &impl Serialize) {
-        if let Ok(text) = serde_json::to_string(value) {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
-        }
+        write_json_line(value);
     }
 
     /// A progress line (stderr): above the live view, or timestamped in a log.
@@ -405,9 +399,17 @@ pub fn failure_result(global: &GlobalArgs, command: &str, failure: &crate::Failu
         "outcome": failure.kind,
         "reason": failure.message,
     });
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    write_json_line(&line);
+}
+
+/// One JSON line on stdout, flushed at once (a CI step reading the lines sees each as it
+/// happens).
+fn write_json_line(value: &impl Serialize) {
+    if let Ok(text) = serde_json::to_string(value) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
 }
 
 /// The width the live view draws in: the terminal's, else 80 columns.
@@ -472,9 +474,9 @@ pub fn wrap(text: &str, width: usize, indent: usize) -> Vec<String> {
                 line.push(' ');
                 line.push_str(&word);
             } else {
+                // `word` was already cut to this room: a non-empty line means a later line.
                 lines.push(std::mem::take(&mut line));
-                let room = width.saturating_sub(indent).max(1);
-                line = format!("{}{}", " ".repeat(indent), console::truncate_str(&word, room, "…"));
+                line = format!("{}{word}", " ".repeat(indent));
             }
         }
         lines.push(line);

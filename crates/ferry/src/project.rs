@@ -63,7 +63,7 @@ impl Connected {
             region: self.region.clone(),
             account,
             endpoint: self.endpoint.clone(),
-            registry_url: service.and_then(|s| config.registry_of(s)).and_then(|r| config.registries.get(r)).map(|r| r.url.clone()),
+            registry_url: service.and_then(|s| config.registry_url(s)),
             ..Variables::default()
         };
         match service {
@@ -315,7 +315,7 @@ pub fn request(
         vars: env.vars.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect(),
         tfstate: load_tfstate(config, env)?,
         endpoint: connected.endpoint.clone(),
-        registry_url: config.registry_of(service).and_then(|r| config.registries.get(r)).map(|r| r.url.clone()),
+        registry_url: config.registry_url(service),
         ..Variables::default()
     };
     Ok(Request {
@@ -550,12 +550,7 @@ impl Observer for Journal<'_> {
     }
 
     fn record(&self, report: &ServiceReport) {
-        let record = record_of(report, &self.run_id);
-        let result = match self.is_recorded(&record.id) {
-            true => self.ledger.update_deployment(&record),
-            false => self.start(report, &record),
-        };
-        if let Err(e) = result {
+        if let Err(e) = self.record_start(report) {
             self.printer.note(Some(&report.service), &format!("warning: cannot record the deployment in the ledger: {e}"));
         }
     }

@@ -78,9 +78,7 @@ async fn promote(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Ended> {
     // A dry run records nothing: it names the release the promotion would record, and finds
     // it (with any rejection) if it was recorded before.
     let (release_id, release_entries, rejected) = if args.dry_run {
-        let mut sorted = entries.clone();
-        sorted.sort_by(|a, b| a.service.cmp(&b.service));
-        let id = ferry_store::release_id(&sorted);
+        let (id, sorted) = ferry_store::release_of(entries).map_err(store_failure)?;
         let known = ledger.release(&id).map_err(store_failure)?;
         (id, sorted, known.and_then(|r| r.rejected))
     } else {

@@ -18,10 +18,10 @@ pub async fn run(global: &GlobalArgs, args: TagArgs) -> Result<(), Failure> {
     })?;
     config.environment(&args.environment).map_err(Failure::input)?;
     // A service in one of the `[registries]` needs no AWS client: do not build one.
-    let (registry, location) = match config.registry_of(service) {
-        Some(name) => {
-            let url = config.registries.get(name).map(|r| r.url.clone()).unwrap_or_else(|| name.to_string());
-            (project::ProjectRegistry::new(&config, None)?, format!("registry {url}"))
+    let (registry, location) = match config.registry_url(service) {
+        Some(url) => {
+            let location = ferry_core::template::Variables { registry_url: Some(url), ..Default::default() }.registry_location();
+            (project::ProjectRegistry::new(&config, None)?, location)
         }
         None => {
             let connected = project::connect(&config, &args.environment, global.endpoint_url.as_deref()).await?;
