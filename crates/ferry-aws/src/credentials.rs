@@ -87,7 +87,8 @@ impl Source {
 /// The AWS config files, as the SDK finds them, in words: `~/.aws/config or ~/.aws/credentials`.
 pub fn files_in_words() -> String {
     let config = std::env::var("AWS_CONFIG_FILE").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "~/.aws/config".into());
-    let credentials = std::env::var("AWS_SHARED_CREDENTIALS_FILE").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "~/.aws/credentials".into());
+    let credentials =
+        std::env::var("AWS_SHARED_CREDENTIALS_FILE").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "~/.aws/credentials".into());
     format!("{config} or {credentials}")
 }
 
@@ -97,7 +98,10 @@ pub fn files_in_words() -> String {
 fn default_chain_in_words(sdk: &str) -> String {
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
     let mut tried = Vec::new();
-    tried.push(if set("AWS_ACCESS_KEY_ID") { "AWS_ACCESS_KEY_ID is set (without a usable secret?)" } else { "AWS_ACCESS_KEY_ID is not set" }.to_string());
+    tried.push(
+        if set("AWS_ACCESS_KEY_ID") { "AWS_ACCESS_KEY_ID is set (without a usable secret?)" } else { "AWS_ACCESS_KEY_ID is not set" }
+            .to_string(),
+    );
     let profile = std::env::var("AWS_PROFILE").ok().filter(|v| !v.is_empty());
     tried.push(match &profile {
         Some(p) => format!("profile \"{p}\" (from AWS_PROFILE) gave none"),
@@ -150,7 +154,8 @@ impl MissingProfile {
 /// AWS_SHARED_CREDENTIALS_FILE included). Files that cannot be read or parsed count as
 /// having no profiles: the SDK's own error then says more when the call is made.
 pub async fn find_profile(profile: &str) -> Result<(), MissingProfile> {
-    let set: Option<ProfileSet> = aws_config::profile::load(&Fs::real(), &Env::real(), &EnvConfigFiles::default(), Some(Cow::Owned(profile.to_string()))).await.ok();
+    let set: Option<ProfileSet> =
+        aws_config::profile::load(&Fs::real(), &Env::real(), &EnvConfigFiles::default(), Some(Cow::Owned(profile.to_string()))).await.ok();
     if set.as_ref().is_some_and(|s| s.get_profile(profile).is_some()) {
         return Ok(());
     }

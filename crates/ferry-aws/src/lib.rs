@@ -99,7 +99,8 @@ pub async fn sdk_config(target: &Target) -> SdkConfig {
         // A profile named in the config is the only source: falling through the default
         // chain to the instance metadata service hides that the profile is missing.
         if target.static_credentials.is_none() {
-            loader = loader.credentials_provider(aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(profile).build());
+            loader =
+                loader.credentials_provider(aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(profile).build());
         }
     }
     let config = loader.load().await;

@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ecs::types::{
-    DesiredStatus, HealthStatus, ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField,
-};
+use aws_sdk_ecs::types::{DesiredStatus, HealthStatus, ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField};
 use ferry_core::platform::{
     ClusterInfo, DeploymentInfo, Ecs, ImageInfo, PlatformError, PlatformResult, Registry, ServiceEvent, ServiceInfo, StoppedContainer,
     StoppedTask, TagMove, TaskDefinitionInfo, TaskHealth,
@@ -67,8 +65,7 @@ impl AwsEcs {
     /// own, so each is paced.
     async fn deployment_tasks(&self, cluster: &str, deployment_id: &str, status: DesiredStatus) -> PlatformResult<Vec<ecs::types::Task>> {
         let mut arns = Vec::new();
-        let mut pages =
-            self.client.list_tasks().cluster(cluster).started_by(deployment_id).desired_status(status).into_paginator().send();
+        let mut pages = self.client.list_tasks().cluster(cluster).started_by(deployment_id).desired_status(status).into_paginator().send();
         loop {
             self.reads.take().await;
             let Some(page) = pages.next().await else { break };
@@ -129,7 +126,12 @@ impl AwsEcs {
             let Some(page) = pages.next().await else { break };
             let page = page.map_err(|e| self.reach.error("ecs:ListTaskDefinitions", e))?;
             // familyPrefix matches other families that start alike: keep this family only.
-            arns.extend(page.task_definition_arns().iter().filter(|a| a.rsplit('/').next().and_then(|r| r.rsplit_once(':')).is_some_and(|(f, _)| f == family)).cloned());
+            arns.extend(
+                page.task_definition_arns()
+                    .iter()
+                    .filter(|a| a.rsplit('/').next().and_then(|r| r.rsplit_once(':')).is_some_and(|(f, _)| f == family))
+                    .cloned(),
+            );
             if arns.len() >= limit {
                 break;
             }
@@ -206,7 +208,8 @@ fn task_definition_info(td: &ecs::types::TaskDefinition, tags: &[ecs::types::Tag
 impl Ecs for AwsEcs {
     async fn describe_cluster(&self, cluster: &str) -> PlatformResult<Option<ClusterInfo>> {
         self.reads.take().await;
-        let out = self.client.describe_clusters().clusters(cluster).send().await.map_err(|e| self.reach.error("ecs:DescribeClusters", e))?;
+        let out =
+            self.client.describe_clusters().clusters(cluster).send().await.map_err(|e| self.reach.error("ecs:DescribeClusters", e))?;
         Ok(out.clusters().first().map(|c| ClusterInfo {
             arn: c.cluster_arn().unwrap_or_default().to_string(),
             status: c.status().unwrap_or_default().to_string(),
@@ -266,7 +269,13 @@ impl Ecs for AwsEcs {
         Ok(task_definition_info(td, out.tags()))
     }
 
-    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str, force_new_deployment: bool) -> PlatformResult<ServiceInfo> {
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+        force_new_deployment: bool,
+    ) -> PlatformResult<ServiceInfo> {
         self.updates.take().await;
         let out = self
             .client
@@ -278,9 +287,7 @@ impl Ecs for AwsEcs {
             .send()
             .await
             .map_err(|e| self.reach.error("ecs:UpdateService", e))?;
-        out.service()
-            .map(service_info)
-            .ok_or_else(|| PlatformError::new("ecs:UpdateService", None, "the answer holds no service"))
+        out.service().map(service_info).ok_or_else(|| PlatformError::new("ecs:UpdateService", None, "the answer holds no service"))
     }
 
     async fn task_health(&self, cluster: &str, deployment_id: &str) -> PlatformResult<TaskHealth> {
@@ -338,17 +345,30 @@ impl Ecs for AwsEcs {
             Ok(listed) => listed,
             // Older endpoints (and some emulators) lack service deployments: fall back.
             Err(e) => {
-                tracing::debug!("ListServiceDeployments failed, rolling back with UpdateService: {}", self.reach.error("ecs:ListServiceDeployments", e));
+                tracing::debug!(
+                    "ListServiceDeployments failed, rolling back with UpdateService: {}",
+                    self.reach.error("ecs:ListServiceDeployments", e)
+                );
                 return Ok(false);
             }
         };
         let Some(arn) = listed.service_deployments().iter().find_map(|d| d.service_deployment_arn()) else {
             return Ok(false);
         };
-        match self.client.stop_service_deployment().service_deployment_arn(arn).stop_type(StopServiceDeploymentStopType::Rollback).send().await {
+        match self
+            .client
+            .stop_service_deployment()
+            .service_deployment_arn(arn)
+            .stop_type(StopServiceDeploymentStopType::Rollback)
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) => {
-                tracing::debug!("StopServiceDeployment failed, rolling back with UpdateService: {}", self.reach.error("ecs:StopServiceDeployment", e));
+                tracing::debug!(
+                    "StopServiceDeployment failed, rolling back with UpdateService: {}",
+                    self.reach.error("ecs:StopServiceDeployment", e)
+                );
                 Ok(false)
             }
         }
@@ -417,9 +437,9 @@ impl EcrRegistry {
 
     /// PutImage of `image`'s exact manifest bytes under `tag`.
     async fn put_tag(&self, repository: &str, image: &ecr::types::Image, digest: &str, tag: &str) -> PlatformResult<()> {
-        let manifest = image
-            .image_manifest()
-            .ok_or_else(|| PlatformError::new("ecr:BatchGetImage", None, format!("{repository}@{digest} came back without its manifest")))?;
+        let manifest = image.image_manifest().ok_or_else(|| {
+            PlatformError::new("ecr:BatchGetImage", None, format!("{repository}@{digest} came back without its manifest"))
+        })?;
         let mut put = self.client.put_image().repository_name(repository).image_tag(tag).image_manifest(manifest).image_digest(digest);
         if let Some(media_type) = image.image_manifest_media_type() {
             put = put.image_manifest_media_type(media_type);
@@ -450,7 +470,11 @@ impl Registry for EcrRegistry {
     async fn move_tag(&self, repository: &str, digest: &str, tag: &str) -> PlatformResult<()> {
         let got = self.batch_get_image(repository, vec![ecr::types::ImageIdentifier::builder().image_digest(digest).build()]).await?;
         let image = got.images().first().ok_or_else(|| {
-            PlatformError::new("ecr:BatchGetImage", Some("ImageNotFoundException".into()), format!("{repository}@{digest} is not in the registry"))
+            PlatformError::new(
+                "ecr:BatchGetImage",
+                Some("ImageNotFoundException".into()),
+                format!("{repository}@{digest} is not in the registry"),
+            )
         })?;
         self.put_tag(repository, image, digest, tag).await
     }
@@ -464,7 +488,9 @@ impl Registry for EcrRegistry {
         let Some(image) = tagged(source) else {
             let failure = got.failures().iter().find(|f| f.image_id().and_then(|id| id.image_tag()) == Some(source));
             return match failure.and_then(|f| f.failure_code()) {
-                None | Some(ecr::types::ImageFailureCode::ImageNotFound | ecr::types::ImageFailureCode::ImageTagDoesNotMatchDigest) => Ok(None),
+                None | Some(ecr::types::ImageFailureCode::ImageNotFound | ecr::types::ImageFailureCode::ImageTagDoesNotMatchDigest) => {
+                    Ok(None)
+                }
                 Some(code) => Err(PlatformError::new(
                     "ecr:BatchGetImage",
                     Some(code.as_str().to_string()),
@@ -472,9 +498,10 @@ impl Registry for EcrRegistry {
                 )),
             };
         };
-        let digest = image.image_id().and_then(|id| id.image_digest()).map(str::to_string).ok_or_else(|| {
-            PlatformError::new("ecr:BatchGetImage", None, format!("{repository}:{source} came back without its digest"))
-        })?;
+        let digest =
+            image.image_id().and_then(|id| id.image_digest()).map(str::to_string).ok_or_else(|| {
+                PlatformError::new("ecr:BatchGetImage", None, format!("{repository}:{source} came back without its digest"))
+            })?;
         let previous = tagged(tag).and_then(|i| i.image_id()).and_then(|id| id.image_digest()).map(str::to_string);
         if previous.as_deref() != Some(digest.as_str()) {
             self.put_tag(repository, image, &digest, tag).await?;

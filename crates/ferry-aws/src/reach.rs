@@ -445,7 +445,12 @@ impl Intercept for Watch {
         Ok(())
     }
 
-    fn read_after_execution(&self, context: &FinalizerInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         let unreachable = match context.output_or_error() {
             Some(Ok(_)) => false,
             Some(Err(error)) => match cfg.load::<LastAttempt>() {
@@ -462,7 +467,12 @@ impl Intercept for Watch {
         Ok(())
     }
 
-    fn read_before_attempt(&self, context: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+    fn read_before_attempt(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         let attempt = cfg.load::<RequestAttempts>().map_or(1, RequestAttempts::attempts);
         let last = cfg.load::<LastAttempt>().cloned();
         cfg.interceptor_state().unset::<LastAttempt>();
@@ -471,7 +481,13 @@ impl Intercept for Watch {
         }
         // The request's URI is not resolved yet at this point: the endpoint is the last
         // attempt's, or the configured one.
-        let configured = || self.reach.endpoint.clone().or_else(|| self.reach.recent().map(|(_, e)| e)).unwrap_or_else(|| endpoint_of(context.request().uri()));
+        let configured = || {
+            self.reach
+                .endpoint
+                .clone()
+                .or_else(|| self.reach.recent().map(|(_, e)| e))
+                .unwrap_or_else(|| endpoint_of(context.request().uri()))
+        };
         let (problem, endpoint) = match last {
             Some(LastAttempt(Some((problem, endpoint)))) => (problem, endpoint),
             Some(LastAttempt(None)) => return Ok(()),
@@ -482,12 +498,22 @@ impl Intercept for Watch {
         Ok(())
     }
 
-    fn read_before_transmit(&self, context: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         cfg.interceptor_state().store_put(AttemptEndpoint(endpoint_of(context.request().uri())));
         Ok(())
     }
 
-    fn read_after_attempt(&self, context: &FinalizerInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         let problem = match context.output_or_error() {
             Some(Err(error)) => classify_attempt(error, context.response()),
             _ => None,
@@ -535,9 +561,16 @@ mod tests {
             local.hint(&Problem::GaveUp(OPERATION_TIMEOUT)),
             "Check `ferry local status` (start it with `ferry local up --detach`), or correct the URL (environments.dev.endpoint_url in ferry.toml)"
         );
-        let vpc = Reach { endpoint: Some("https://vpce-1.ecs.eu-west-1.vpce.amazonaws.com".into()), endpoint_origin: Some("--endpoint-url".into()), ..Reach::default() };
+        let vpc = Reach {
+            endpoint: Some("https://vpce-1.ecs.eu-west-1.vpce.amazonaws.com".into()),
+            endpoint_origin: Some("--endpoint-url".into()),
+            ..Reach::default()
+        };
         assert_eq!(vpc.hint(&Problem::ConnectTimeout), "Check that the endpoint is up and that the URL (--endpoint-url) is right");
-        assert_eq!(vpc.hint(&Problem::Html { status: 403 }), "Check the URL (--endpoint-url): it must be an AWS API endpoint, or ferry local's");
+        assert_eq!(
+            vpc.hint(&Problem::Html { status: 403 }),
+            "Check the URL (--endpoint-url): it must be an AWS API endpoint, or ferry local's"
+        );
         let aws = Reach { region: Some("eu-west-1".into()), ..Reach::default() };
         assert_eq!(aws.hint(&Problem::ConnectTimeout), "Check the network, a proxy (HTTPS_PROXY) and the region (eu-west-1)");
     }

@@ -24,18 +24,14 @@ use crate::ecs::operation::register_task_definition::{
     RegisterTaskDefinitionError, RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput,
 };
 use crate::ecs::types::{
-    ApplicationProtocol, Attribute, Compatibility, ContainerCondition, ContainerDefinition,
-    ContainerDependency, ContainerRestartPolicy, CpuArchitecture, Device, DeviceCgroupPermission,
-    DockerVolumeConfiguration, EfsAuthorizationConfig, EfsAuthorizationConfigIam,
-    EfsTransitEncryption, EfsVolumeConfiguration, EnvironmentFile, EnvironmentFileType,
-    EphemeralStorage, FSxWindowsFileServerAuthorizationConfig,
-    FSxWindowsFileServerVolumeConfiguration, FirelensConfiguration, FirelensConfigurationType,
-    HealthCheck, HostEntry, HostVolumeProperties, InferenceAccelerator, IpcMode,
-    KernelCapabilities, KeyValuePair, LinuxParameters, LogConfiguration, LogDriver, MountPoint,
-    NetworkMode, OsFamily, PidMode, PortMapping, ProxyConfiguration, ProxyConfigurationType,
-    RepositoryCredentials, ResourceRequirement, ResourceType, RuntimePlatform, Scope, Secret,
-    SystemControl, Tag, TaskDefinition, TaskDefinitionPlacementConstraint,
-    TaskDefinitionPlacementConstraintType, Tmpfs, TransportProtocol, Ulimit, UlimitName,
+    ApplicationProtocol, Attribute, Compatibility, ContainerCondition, ContainerDefinition, ContainerDependency, ContainerRestartPolicy,
+    CpuArchitecture, Device, DeviceCgroupPermission, DockerVolumeConfiguration, EfsAuthorizationConfig, EfsAuthorizationConfigIam,
+    EfsTransitEncryption, EfsVolumeConfiguration, EnvironmentFile, EnvironmentFileType, EphemeralStorage,
+    FSxWindowsFileServerAuthorizationConfig, FSxWindowsFileServerVolumeConfiguration, FirelensConfiguration, FirelensConfigurationType,
+    HealthCheck, HostEntry, HostVolumeProperties, InferenceAccelerator, IpcMode, KernelCapabilities, KeyValuePair, LinuxParameters,
+    LogConfiguration, LogDriver, MountPoint, NetworkMode, OsFamily, PidMode, PortMapping, ProxyConfiguration, ProxyConfigurationType,
+    RepositoryCredentials, ResourceRequirement, ResourceType, RuntimePlatform, Scope, Secret, SystemControl, Tag, TaskDefinition,
+    TaskDefinitionPlacementConstraint, TaskDefinitionPlacementConstraintType, Tmpfs, TransportProtocol, Ulimit, UlimitName,
     VersionConsistency, Volume, VolumeFrom,
 };
 
@@ -50,11 +46,7 @@ pub struct ConvertError {
 
 impl std::fmt::Display for ConvertError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "task definition: {}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
+        if self.path.is_empty() { write!(f, "task definition: {}", self.message) } else { write!(f, "{}: {}", self.path, self.message) }
     }
 }
 
@@ -63,10 +55,7 @@ impl std::error::Error for ConvertError {}
 type Result<T> = std::result::Result<T, ConvertError>;
 
 fn error(path: &str, message: impl Into<String>) -> ConvertError {
-    ConvertError {
-        path: path.to_string(),
-        message: message.into(),
-    }
+    ConvertError { path: path.to_string(), message: message.into() }
 }
 
 /// A structure of the ECS model: its member names (camelCase, as the model spells them)
@@ -148,101 +137,30 @@ const CONTAINER_DEFINITION: Shape = Shape {
     ],
     required: &[],
 };
-const REPOSITORY_CREDENTIALS: Shape = Shape {
-    members: &["credentialsParameter"],
-    required: &["credentialsParameter"],
-};
-const PORT_MAPPING: Shape = Shape {
-    members: &[
-        "containerPort",
-        "hostPort",
-        "protocol",
-        "name",
-        "appProtocol",
-        "containerPortRange",
-    ],
-    required: &[],
-};
-const CONTAINER_RESTART_POLICY: Shape = Shape {
-    members: &["enabled", "ignoredExitCodes", "restartAttemptPeriod"],
-    required: &["enabled"],
-};
-const KEY_VALUE_PAIR: Shape = Shape {
-    members: &["name", "value"],
-    required: &[],
-};
-const ENVIRONMENT_FILE: Shape = Shape {
-    members: &["value", "type"],
-    required: &["value", "type"],
-};
-const MOUNT_POINT: Shape = Shape {
-    members: &["sourceVolume", "containerPath", "readOnly"],
-    required: &[],
-};
-const VOLUME_FROM: Shape = Shape {
-    members: &["sourceContainer", "readOnly"],
-    required: &[],
-};
+const REPOSITORY_CREDENTIALS: Shape = Shape { members: &["credentialsParameter"], required: &["credentialsParameter"] };
+const PORT_MAPPING: Shape =
+    Shape { members: &["containerPort", "hostPort", "protocol", "name", "appProtocol", "containerPortRange"], required: &[] };
+const CONTAINER_RESTART_POLICY: Shape = Shape { members: &["enabled", "ignoredExitCodes", "restartAttemptPeriod"], required: &["enabled"] };
+const KEY_VALUE_PAIR: Shape = Shape { members: &["name", "value"], required: &[] };
+const ENVIRONMENT_FILE: Shape = Shape { members: &["value", "type"], required: &["value", "type"] };
+const MOUNT_POINT: Shape = Shape { members: &["sourceVolume", "containerPath", "readOnly"], required: &[] };
+const VOLUME_FROM: Shape = Shape { members: &["sourceContainer", "readOnly"], required: &[] };
 const LINUX_PARAMETERS: Shape = Shape {
-    members: &[
-        "capabilities",
-        "devices",
-        "initProcessEnabled",
-        "sharedMemorySize",
-        "tmpfs",
-        "maxSwap",
-        "swappiness",
-    ],
+    members: &["capabilities", "devices", "initProcessEnabled", "sharedMemorySize", "tmpfs", "maxSwap", "swappiness"],
     required: &[],
 };
-const KERNEL_CAPABILITIES: Shape = Shape {
-    members: &["add", "drop"],
-    required: &[],
-};
-const DEVICE: Shape = Shape {
-    members: &["hostPath", "containerPath", "permissions"],
-    required: &["hostPath"],
-};
-const TMPFS: Shape = Shape {
-    members: &["containerPath", "size", "mountOptions"],
-    required: &["containerPath", "size"],
-};
-const SECRET: Shape = Shape {
-    members: &["name", "valueFrom"],
-    required: &["name", "valueFrom"],
-};
-const CONTAINER_DEPENDENCY: Shape = Shape {
-    members: &["containerName", "condition"],
-    required: &["containerName", "condition"],
-};
-const HOST_ENTRY: Shape = Shape {
-    members: &["hostname", "ipAddress"],
-    required: &["hostname", "ipAddress"],
-};
-const ULIMIT: Shape = Shape {
-    members: &["name", "softLimit", "hardLimit"],
-    required: &["name", "softLimit", "hardLimit"],
-};
-const LOG_CONFIGURATION: Shape = Shape {
-    members: &["logDriver", "options", "secretOptions"],
-    required: &["logDriver"],
-};
-const HEALTH_CHECK: Shape = Shape {
-    members: &["command", "interval", "timeout", "retries", "startPeriod"],
-    required: &["command"],
-};
-const SYSTEM_CONTROL: Shape = Shape {
-    members: &["namespace", "value"],
-    required: &[],
-};
-const RESOURCE_REQUIREMENT: Shape = Shape {
-    members: &["value", "type"],
-    required: &["value", "type"],
-};
-const FIRELENS_CONFIGURATION: Shape = Shape {
-    members: &["type", "options"],
-    required: &["type"],
-};
+const KERNEL_CAPABILITIES: Shape = Shape { members: &["add", "drop"], required: &[] };
+const DEVICE: Shape = Shape { members: &["hostPath", "containerPath", "permissions"], required: &["hostPath"] };
+const TMPFS: Shape = Shape { members: &["containerPath", "size", "mountOptions"], required: &["containerPath", "size"] };
+const SECRET: Shape = Shape { members: &["name", "valueFrom"], required: &["name", "valueFrom"] };
+const CONTAINER_DEPENDENCY: Shape = Shape { members: &["containerName", "condition"], required: &["containerName", "condition"] };
+const HOST_ENTRY: Shape = Shape { members: &["hostname", "ipAddress"], required: &["hostname", "ipAddress"] };
+const ULIMIT: Shape = Shape { members: &["name", "softLimit", "hardLimit"], required: &["name", "softLimit", "hardLimit"] };
+const LOG_CONFIGURATION: Shape = Shape { members: &["logDriver", "options", "secretOptions"], required: &["logDriver"] };
+const HEALTH_CHECK: Shape = Shape { members: &["command", "interval", "timeout", "retries", "startPeriod"], required: &["command"] };
+const SYSTEM_CONTROL: Shape = Shape { members: &["namespace", "value"], required: &[] };
+const RESOURCE_REQUIREMENT: Shape = Shape { members: &["value", "type"], required: &["value", "type"] };
+const FIRELENS_CONFIGURATION: Shape = Shape { members: &["type", "options"], required: &["type"] };
 const VOLUME: Shape = Shape {
     members: &[
         "name",
@@ -258,67 +176,30 @@ const VOLUME: Shape = Shape {
 /// they cannot be sent, so a template using them is refused rather than registered
 /// without them.
 const NOT_IN_SDK: &[(&str, &str)] = &[("Volume", "s3filesVolumeConfiguration")];
-const HOST_VOLUME_PROPERTIES: Shape = Shape {
-    members: &["sourcePath"],
-    required: &[],
-};
-const DOCKER_VOLUME_CONFIGURATION: Shape = Shape {
-    members: &["scope", "autoprovision", "driver", "driverOpts", "labels"],
-    required: &[],
-};
+const HOST_VOLUME_PROPERTIES: Shape = Shape { members: &["sourcePath"], required: &[] };
+const DOCKER_VOLUME_CONFIGURATION: Shape = Shape { members: &["scope", "autoprovision", "driver", "driverOpts", "labels"], required: &[] };
 const EFS_VOLUME_CONFIGURATION: Shape = Shape {
-    members: &[
-        "fileSystemId",
-        "rootDirectory",
-        "transitEncryption",
-        "transitEncryptionPort",
-        "authorizationConfig",
-    ],
+    members: &["fileSystemId", "rootDirectory", "transitEncryption", "transitEncryptionPort", "authorizationConfig"],
     required: &["fileSystemId"],
 };
-const EFS_AUTHORIZATION_CONFIG: Shape = Shape {
-    members: &["accessPointId", "iam"],
-    required: &[],
-};
+const EFS_AUTHORIZATION_CONFIG: Shape = Shape { members: &["accessPointId", "iam"], required: &[] };
 const FSX_WINDOWS_FILE_SERVER_VOLUME_CONFIGURATION: Shape = Shape {
     members: &["fileSystemId", "rootDirectory", "authorizationConfig"],
     required: &["fileSystemId", "rootDirectory", "authorizationConfig"],
 };
-const FSX_WINDOWS_FILE_SERVER_AUTHORIZATION_CONFIG: Shape = Shape {
-    members: &["credentialsParameter", "domain"],
-    required: &["credentialsParameter", "domain"],
-};
-const TASK_DEFINITION_PLACEMENT_CONSTRAINT: Shape = Shape {
-    members: &["type", "expression"],
-    required: &[],
-};
-const TAG: Shape = Shape {
-    members: &["key", "value"],
-    required: &[],
-};
-const PROXY_CONFIGURATION: Shape = Shape {
-    members: &["type", "containerName", "properties"],
-    required: &["containerName"],
-};
-const INFERENCE_ACCELERATOR: Shape = Shape {
-    members: &["deviceName", "deviceType"],
-    required: &["deviceName", "deviceType"],
-};
-const EPHEMERAL_STORAGE: Shape = Shape {
-    members: &["sizeInGiB"],
-    required: &["sizeInGiB"],
-};
-const RUNTIME_PLATFORM: Shape = Shape {
-    members: &["cpuArchitecture", "operatingSystemFamily"],
-    required: &[],
-};
+const FSX_WINDOWS_FILE_SERVER_AUTHORIZATION_CONFIG: Shape =
+    Shape { members: &["credentialsParameter", "domain"], required: &["credentialsParameter", "domain"] };
+const TASK_DEFINITION_PLACEMENT_CONSTRAINT: Shape = Shape { members: &["type", "expression"], required: &[] };
+const TAG: Shape = Shape { members: &["key", "value"], required: &[] };
+const PROXY_CONFIGURATION: Shape = Shape { members: &["type", "containerName", "properties"], required: &["containerName"] };
+const INFERENCE_ACCELERATOR: Shape = Shape { members: &["deviceName", "deviceType"], required: &["deviceName", "deviceType"] };
+const EPHEMERAL_STORAGE: Shape = Shape { members: &["sizeInGiB"], required: &["sizeInGiB"] };
+const RUNTIME_PLATFORM: Shape = Shape { members: &["cpuArchitecture", "operatingSystemFamily"], required: &[] };
 
 /// The SDK request for a task definition in native ECS JSON (the RegisterTaskDefinition
 /// request shape). Members ECS sets itself ([`READ_ONLY_FIELDS`]) are ignored, so the JSON
 /// of a described definition is accepted as it is.
-pub fn register_input(
-    td: &Value,
-) -> std::result::Result<RegisterTaskDefinitionInput, ConvertError> {
+pub fn register_input(td: &Value) -> std::result::Result<RegisterTaskDefinitionInput, ConvertError> {
     let o = Obj::new_ignoring("", td, &REGISTER_TASK_DEFINITION_REQUEST, READ_ONLY_FIELDS)?;
     let input = RegisterTaskDefinitionInput::builder()
         .set_family(o.string("family")?)
@@ -393,11 +274,7 @@ fn container_definition(path: &str, v: &Value) -> Result<ContainerDefinition> {
 
 fn repository_credentials(path: &str, v: &Value) -> Result<RepositoryCredentials> {
     let o = Obj::new(path, v, &REPOSITORY_CREDENTIALS)?;
-    o.built(
-        RepositoryCredentials::builder()
-            .set_credentials_parameter(o.string("credentialsParameter")?)
-            .build(),
-    )
+    o.built(RepositoryCredentials::builder().set_credentials_parameter(o.string("credentialsParameter")?).build())
 }
 
 fn port_mapping(path: &str, v: &Value) -> Result<PortMapping> {
@@ -425,19 +302,13 @@ fn restart_policy(path: &str, v: &Value) -> Result<ContainerRestartPolicy> {
 
 fn key_value_pair(path: &str, v: &Value) -> Result<KeyValuePair> {
     let o = Obj::new(path, v, &KEY_VALUE_PAIR)?;
-    Ok(KeyValuePair::builder()
-        .set_name(o.string("name")?)
-        .set_value(o.string("value")?)
-        .build())
+    Ok(KeyValuePair::builder().set_name(o.string("name")?).set_value(o.string("value")?).build())
 }
 
 fn environment_file(path: &str, v: &Value) -> Result<EnvironmentFile> {
     let o = Obj::new(path, v, &ENVIRONMENT_FILE)?;
     o.built(
-        EnvironmentFile::builder()
-            .set_value(o.string("value")?)
-            .set_type(o.enumeration("type", EnvironmentFileType::values())?)
-            .build(),
+        EnvironmentFile::builder().set_value(o.string("value")?).set_type(o.enumeration("type", EnvironmentFileType::values())?).build(),
     )
 }
 
@@ -452,10 +323,7 @@ fn mount_point(path: &str, v: &Value) -> Result<MountPoint> {
 
 fn volume_from(path: &str, v: &Value) -> Result<VolumeFrom> {
     let o = Obj::new(path, v, &VOLUME_FROM)?;
-    Ok(VolumeFrom::builder()
-        .set_source_container(o.string("sourceContainer")?)
-        .set_read_only(o.bool("readOnly")?)
-        .build())
+    Ok(VolumeFrom::builder().set_source_container(o.string("sourceContainer")?).set_read_only(o.bool("readOnly")?).build())
 }
 
 fn linux_parameters(path: &str, v: &Value) -> Result<LinuxParameters> {
@@ -473,10 +341,7 @@ fn linux_parameters(path: &str, v: &Value) -> Result<LinuxParameters> {
 
 fn kernel_capabilities(path: &str, v: &Value) -> Result<KernelCapabilities> {
     let o = Obj::new(path, v, &KERNEL_CAPABILITIES)?;
-    Ok(KernelCapabilities::builder()
-        .set_add(o.strings("add")?)
-        .set_drop(o.strings("drop")?)
-        .build())
+    Ok(KernelCapabilities::builder().set_add(o.strings("add")?).set_drop(o.strings("drop")?).build())
 }
 
 fn device(path: &str, v: &Value) -> Result<Device> {
@@ -503,12 +368,7 @@ fn tmpfs(path: &str, v: &Value) -> Result<Tmpfs> {
 
 fn secret(path: &str, v: &Value) -> Result<Secret> {
     let o = Obj::new(path, v, &SECRET)?;
-    o.built(
-        Secret::builder()
-            .set_name(o.string("name")?)
-            .set_value_from(o.string("valueFrom")?)
-            .build(),
-    )
+    o.built(Secret::builder().set_name(o.string("name")?).set_value_from(o.string("valueFrom")?).build())
 }
 
 fn container_dependency(path: &str, v: &Value) -> Result<ContainerDependency> {
@@ -523,12 +383,7 @@ fn container_dependency(path: &str, v: &Value) -> Result<ContainerDependency> {
 
 fn host_entry(path: &str, v: &Value) -> Result<HostEntry> {
     let o = Obj::new(path, v, &HOST_ENTRY)?;
-    o.built(
-        HostEntry::builder()
-            .set_hostname(o.string("hostname")?)
-            .set_ip_address(o.string("ipAddress")?)
-            .build(),
-    )
+    o.built(HostEntry::builder().set_hostname(o.string("hostname")?).set_ip_address(o.string("ipAddress")?).build())
 }
 
 fn ulimit(path: &str, v: &Value) -> Result<Ulimit> {
@@ -568,20 +423,12 @@ fn health_check(path: &str, v: &Value) -> Result<HealthCheck> {
 
 fn system_control(path: &str, v: &Value) -> Result<SystemControl> {
     let o = Obj::new(path, v, &SYSTEM_CONTROL)?;
-    Ok(SystemControl::builder()
-        .set_namespace(o.string("namespace")?)
-        .set_value(o.string("value")?)
-        .build())
+    Ok(SystemControl::builder().set_namespace(o.string("namespace")?).set_value(o.string("value")?).build())
 }
 
 fn resource_requirement(path: &str, v: &Value) -> Result<ResourceRequirement> {
     let o = Obj::new(path, v, &RESOURCE_REQUIREMENT)?;
-    o.built(
-        ResourceRequirement::builder()
-            .set_value(o.string("value")?)
-            .set_type(o.enumeration("type", ResourceType::values())?)
-            .build(),
-    )
+    o.built(ResourceRequirement::builder().set_value(o.string("value")?).set_type(o.enumeration("type", ResourceType::values())?).build())
 }
 
 fn firelens_configuration(path: &str, v: &Value) -> Result<FirelensConfiguration> {
@@ -597,33 +444,23 @@ fn firelens_configuration(path: &str, v: &Value) -> Result<FirelensConfiguration
 fn volume(path: &str, v: &Value) -> Result<Volume> {
     for (_, member) in NOT_IN_SDK.iter().filter(|(shape, _)| *shape == "Volume") {
         if v.get(member).is_some_and(|m| !m.is_null()) {
-            return Err(error(
-                &join(path, member),
-                "not supported yet: the AWS SDK this ferry is built with does not know this member",
-            ));
+            return Err(error(&join(path, member), "not supported yet: the AWS SDK this ferry is built with does not know this member"));
         }
     }
     let o = Obj::new(path, v, &VOLUME)?;
     Ok(Volume::builder()
         .set_name(o.string("name")?)
         .set_host(o.object("host", host_volume_properties)?)
-        .set_docker_volume_configuration(
-            o.object("dockerVolumeConfiguration", docker_volume_configuration)?,
-        )
+        .set_docker_volume_configuration(o.object("dockerVolumeConfiguration", docker_volume_configuration)?)
         .set_efs_volume_configuration(o.object("efsVolumeConfiguration", efs_volume_configuration)?)
-        .set_fsx_windows_file_server_volume_configuration(o.object(
-            "fsxWindowsFileServerVolumeConfiguration",
-            fsx_volume_configuration,
-        )?)
+        .set_fsx_windows_file_server_volume_configuration(o.object("fsxWindowsFileServerVolumeConfiguration", fsx_volume_configuration)?)
         .set_configured_at_launch(o.bool("configuredAtLaunch")?)
         .build())
 }
 
 fn host_volume_properties(path: &str, v: &Value) -> Result<HostVolumeProperties> {
     let o = Obj::new(path, v, &HOST_VOLUME_PROPERTIES)?;
-    Ok(HostVolumeProperties::builder()
-        .set_source_path(o.string("sourcePath")?)
-        .build())
+    Ok(HostVolumeProperties::builder().set_source_path(o.string("sourcePath")?).build())
 }
 
 fn docker_volume_configuration(path: &str, v: &Value) -> Result<DockerVolumeConfiguration> {
@@ -643,9 +480,7 @@ fn efs_volume_configuration(path: &str, v: &Value) -> Result<EfsVolumeConfigurat
         EfsVolumeConfiguration::builder()
             .set_file_system_id(o.string("fileSystemId")?)
             .set_root_directory(o.string("rootDirectory")?)
-            .set_transit_encryption(
-                o.enumeration("transitEncryption", EfsTransitEncryption::values())?,
-            )
+            .set_transit_encryption(o.enumeration("transitEncryption", EfsTransitEncryption::values())?)
             .set_transit_encryption_port(o.int("transitEncryptionPort")?)
             .set_authorization_config(o.object("authorizationConfig", efs_authorization_config)?)
             .build(),
@@ -660,10 +495,7 @@ fn efs_authorization_config(path: &str, v: &Value) -> Result<EfsAuthorizationCon
         .build())
 }
 
-fn fsx_volume_configuration(
-    path: &str,
-    v: &Value,
-) -> Result<FSxWindowsFileServerVolumeConfiguration> {
+fn fsx_volume_configuration(path: &str, v: &Value) -> Result<FSxWindowsFileServerVolumeConfiguration> {
     let o = Obj::new(path, v, &FSX_WINDOWS_FILE_SERVER_VOLUME_CONFIGURATION)?;
     o.built(
         FSxWindowsFileServerVolumeConfiguration::builder()
@@ -674,10 +506,7 @@ fn fsx_volume_configuration(
     )
 }
 
-fn fsx_authorization_config(
-    path: &str,
-    v: &Value,
-) -> Result<FSxWindowsFileServerAuthorizationConfig> {
+fn fsx_authorization_config(path: &str, v: &Value) -> Result<FSxWindowsFileServerAuthorizationConfig> {
     let o = Obj::new(path, v, &FSX_WINDOWS_FILE_SERVER_AUTHORIZATION_CONFIG)?;
     o.built(
         FSxWindowsFileServerAuthorizationConfig::builder()
@@ -697,10 +526,7 @@ fn placement_constraint(path: &str, v: &Value) -> Result<TaskDefinitionPlacement
 
 fn tag(path: &str, v: &Value) -> Result<Tag> {
     let o = Obj::new(path, v, &TAG)?;
-    Ok(Tag::builder()
-        .set_key(o.string("key")?)
-        .set_value(o.string("value")?)
-        .build())
+    Ok(Tag::builder().set_key(o.string("key")?).set_value(o.string("value")?).build())
 }
 
 fn proxy_configuration(path: &str, v: &Value) -> Result<ProxyConfiguration> {
@@ -716,19 +542,12 @@ fn proxy_configuration(path: &str, v: &Value) -> Result<ProxyConfiguration> {
 
 fn inference_accelerator(path: &str, v: &Value) -> Result<InferenceAccelerator> {
     let o = Obj::new(path, v, &INFERENCE_ACCELERATOR)?;
-    o.built(
-        InferenceAccelerator::builder()
-            .set_device_name(o.string("deviceName")?)
-            .set_device_type(o.string("deviceType")?)
-            .build(),
-    )
+    o.built(InferenceAccelerator::builder().set_device_name(o.string("deviceName")?).set_device_type(o.string("deviceType")?).build())
 }
 
 fn ephemeral_storage(path: &str, v: &Value) -> Result<EphemeralStorage> {
     let o = Obj::new(path, v, &EPHEMERAL_STORAGE)?;
-    Ok(EphemeralStorage::builder()
-        .set_size_in_gib(o.int("sizeInGiB")?)
-        .build())
+    Ok(EphemeralStorage::builder().set_size_in_gib(o.int("sizeInGiB")?).build())
 }
 
 fn runtime_platform(path: &str, v: &Value) -> Result<RuntimePlatform> {
@@ -754,29 +573,15 @@ impl<'a> Obj<'a> {
     /// and with every required one. Unknown members are reported before missing ones: a
     /// misspelt required member is one mistake, and "did you mean" names it.
     fn new_ignoring(path: &str, v: &'a Value, shape: &Shape, ignored: &[&str]) -> Result<Self> {
-        let map = v
-            .as_object()
-            .ok_or_else(|| error(path, format!("expected an object, got {}", shown(v))))?;
-        if let Some(unknown) = map
-            .keys()
-            .find(|k| !shape.members.contains(&k.as_str()) && !ignored.contains(&k.as_str()))
-        {
-            let hint = suggest(unknown, shape.members)
-                .map(|s| format!(" (did you mean \"{s}\"?)"))
-                .unwrap_or_default();
+        let map = v.as_object().ok_or_else(|| error(path, format!("expected an object, got {}", shown(v))))?;
+        if let Some(unknown) = map.keys().find(|k| !shape.members.contains(&k.as_str()) && !ignored.contains(&k.as_str())) {
+            let hint = suggest(unknown, shape.members).map(|s| format!(" (did you mean \"{s}\"?)")).unwrap_or_default();
             return Err(error(&join(path, &ferry_core::text::excerpt(unknown)), format!("unknown field{hint}")));
         }
-        if let Some(missing) = shape
-            .required
-            .iter()
-            .find(|k| map.get(**k).is_none_or(Value::is_null))
-        {
+        if let Some(missing) = shape.required.iter().find(|k| map.get(**k).is_none_or(Value::is_null)) {
             return Err(error(&join(path, missing), "missing required field"));
         }
-        Ok(Obj {
-            path: path.to_string(),
-            map,
-        })
+        Ok(Obj { path: path.to_string(), map })
     }
 
     fn at(&self, key: &str) -> String {
@@ -801,17 +606,10 @@ impl<'a> Obj<'a> {
     }
 
     fn bool(&self, key: &str) -> Result<Option<bool>> {
-        self.read(key, |path, v| {
-            v.as_bool()
-                .ok_or_else(|| error(path, format!("expected true or false, got {}", shown(v))))
-        })
+        self.read(key, |path, v| v.as_bool().ok_or_else(|| error(path, format!("expected true or false, got {}", shown(v)))))
     }
 
-    fn enumeration<T: for<'s> From<&'s str>>(
-        &self,
-        key: &str,
-        values: &[&str],
-    ) -> Result<Option<T>> {
+    fn enumeration<T: for<'s> From<&'s str>>(&self, key: &str, values: &[&str]) -> Result<Option<T>> {
         self.read(key, |path, v| as_enum(path, v, values))
     }
 
@@ -819,20 +617,10 @@ impl<'a> Obj<'a> {
         self.read(key, read)
     }
 
-    fn list<T>(
-        &self,
-        key: &str,
-        item: impl Fn(&str, &Value) -> Result<T>,
-    ) -> Result<Option<Vec<T>>> {
+    fn list<T>(&self, key: &str, item: impl Fn(&str, &Value) -> Result<T>) -> Result<Option<Vec<T>>> {
         self.read(key, |path, v| {
-            let items = v
-                .as_array()
-                .ok_or_else(|| error(path, format!("expected a list, got {}", shown(v))))?;
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| item(&format!("{path}[{i}]"), v))
-                .collect()
+            let items = v.as_array().ok_or_else(|| error(path, format!("expected a list, got {}", shown(v))))?;
+            items.iter().enumerate().map(|(i, v)| item(&format!("{path}[{i}]"), v)).collect()
         })
     }
 
@@ -844,22 +632,14 @@ impl<'a> Obj<'a> {
         self.list(key, as_int)
     }
 
-    fn enums<T: for<'s> From<&'s str>>(
-        &self,
-        key: &str,
-        values: &[&str],
-    ) -> Result<Option<Vec<T>>> {
+    fn enums<T: for<'s> From<&'s str>>(&self, key: &str, values: &[&str]) -> Result<Option<Vec<T>>> {
         self.list(key, |path, v| as_enum(path, v, values))
     }
 
     fn string_map(&self, key: &str) -> Result<Option<HashMap<String, String>>> {
         self.read(key, |path, v| {
-            let map = v
-                .as_object()
-                .ok_or_else(|| error(path, format!("expected an object, got {}", shown(v))))?;
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), as_string(&join(path, k), v)?)))
-                .collect()
+            let map = v.as_object().ok_or_else(|| error(path, format!("expected an object, got {}", shown(v))))?;
+            map.iter().map(|(k, v)| Ok((k.clone(), as_string(&join(path, k), v)?))).collect()
         })
     }
 
@@ -871,49 +651,27 @@ impl<'a> Obj<'a> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
 fn as_string(path: &str, v: &Value) -> Result<String> {
-    v.as_str()
-        .map(str::to_string)
-        .ok_or_else(|| error(path, format!("expected a string, got {}", shown(v))))
+    v.as_str().map(str::to_string).ok_or_else(|| error(path, format!("expected a string, got {}", shown(v))))
 }
 
 fn as_int(path: &str, v: &Value) -> Result<i32> {
     match v.as_i64() {
-        Some(n) => {
-            i32::try_from(n).map_err(|_| error(path, format!("expected a 32-bit integer, got {n}")))
-        }
-        None => Err(error(
-            path,
-            format!("expected an integer, got {}", shown(v)),
-        )),
+        Some(n) => i32::try_from(n).map_err(|_| error(path, format!("expected a 32-bit integer, got {n}"))),
+        None => Err(error(path, format!("expected an integer, got {}", shown(v)))),
     }
 }
 
 fn as_enum<T: for<'s> From<&'s str>>(path: &str, v: &Value, values: &[&str]) -> Result<T> {
-    let s = v
-        .as_str()
-        .ok_or_else(|| error(path, format!("expected a string, got {}", shown(v))))?;
+    let s = v.as_str().ok_or_else(|| error(path, format!("expected a string, got {}", shown(v))))?;
     if values.contains(&s) {
         return Ok(T::from(s));
     }
-    let hint = suggest(s, values)
-        .map(|s| format!("did you mean \"{s}\"? "))
-        .unwrap_or_default();
-    Err(error(
-        path,
-        format!(
-            "invalid value {} ({hint}expected one of: {})",
-            ferry_core::text::quoted(s),
-            values.join(", ")
-        ),
-    ))
+    let hint = suggest(s, values).map(|s| format!("did you mean \"{s}\"? ")).unwrap_or_default();
+    Err(error(path, format!("invalid value {} ({hint}expected one of: {})", ferry_core::text::quoted(s), values.join(", "))))
 }
 
 /// A JSON value as an error message shows it: compact, and cut short when long.
@@ -972,80 +730,33 @@ pub async fn register(
 pub fn to_json(td: &TaskDefinition, tags: &[Tag]) -> Value {
     let mut out = Out::default()
         .str("taskDefinitionArn", td.task_definition_arn.as_deref())
-        .list(
-            "containerDefinitions",
-            &td.container_definitions,
-            container_definition_json,
-        )
+        .list("containerDefinitions", &td.container_definitions, container_definition_json)
         .str("family", td.family.as_deref())
         .str("taskRoleArn", td.task_role_arn.as_deref())
         .str("executionRoleArn", td.execution_role_arn.as_deref())
-        .str(
-            "networkMode",
-            td.network_mode.as_ref().map(NetworkMode::as_str),
-        )
+        .str("networkMode", td.network_mode.as_ref().map(NetworkMode::as_str))
         // The SDK reads a missing revision as 0; ECS never numbers a revision 0.
         .int("revision", Some(td.revision).filter(|r| *r != 0))
         .list("volumes", &td.volumes, volume_json)
         .str("status", td.status.as_ref().map(|s| s.as_str()))
-        .list(
-            "requiresAttributes",
-            &td.requires_attributes,
-            attribute_json,
-        )
-        .list(
-            "placementConstraints",
-            &td.placement_constraints,
-            placement_constraint_json,
-        )
-        .list("compatibilities", &td.compatibilities, |c| {
-            Value::from(c.as_str())
-        })
-        .val(
-            "runtimePlatform",
-            td.runtime_platform.as_ref().map(runtime_platform_json),
-        )
-        .list(
-            "requiresCompatibilities",
-            &td.requires_compatibilities,
-            |c| Value::from(c.as_str()),
-        )
+        .list("requiresAttributes", &td.requires_attributes, attribute_json)
+        .list("placementConstraints", &td.placement_constraints, placement_constraint_json)
+        .list("compatibilities", &td.compatibilities, |c| Value::from(c.as_str()))
+        .val("runtimePlatform", td.runtime_platform.as_ref().map(runtime_platform_json))
+        .list("requiresCompatibilities", &td.requires_compatibilities, |c| Value::from(c.as_str()))
         .str("cpu", td.cpu.as_deref())
         .str("memory", td.memory.as_deref())
-        .list(
-            "inferenceAccelerators",
-            &td.inference_accelerators,
-            inference_accelerator_json,
-        )
+        .list("inferenceAccelerators", &td.inference_accelerators, inference_accelerator_json)
         .str("pidMode", td.pid_mode.as_ref().map(PidMode::as_str))
         .str("ipcMode", td.ipc_mode.as_ref().map(IpcMode::as_str))
-        .val(
-            "proxyConfiguration",
-            td.proxy_configuration
-                .as_ref()
-                .map(proxy_configuration_json),
-        )
-        .val(
-            "registeredAt",
-            td.registered_at.map(|t| Value::from(t.as_secs_f64())),
-        )
-        .val(
-            "deregisteredAt",
-            td.deregistered_at.map(|t| Value::from(t.as_secs_f64())),
-        )
+        .val("proxyConfiguration", td.proxy_configuration.as_ref().map(proxy_configuration_json))
+        .val("registeredAt", td.registered_at.map(|t| Value::from(t.as_secs_f64())))
+        .val("deregisteredAt", td.deregistered_at.map(|t| Value::from(t.as_secs_f64())))
         .str("registeredBy", td.registered_by.as_deref())
-        .val(
-            "ephemeralStorage",
-            td.ephemeral_storage
-                .as_ref()
-                .map(|e| Out::default().int("sizeInGiB", Some(e.size_in_gib)).done()),
-        )
+        .val("ephemeralStorage", td.ephemeral_storage.as_ref().map(|e| Out::default().int("sizeInGiB", Some(e.size_in_gib)).done()))
         .bool("enableFaultInjection", td.enable_fault_injection);
     if !tags.is_empty() {
-        out = out.val(
-            "tags",
-            Some(Value::Array(tags.iter().map(tag_json).collect())),
-        );
+        out = out.val("tags", Some(Value::Array(tags.iter().map(tag_json).collect())));
     }
     out.done()
 }
@@ -1056,11 +767,7 @@ fn container_definition_json(c: &ContainerDefinition) -> Value {
         .str("image", c.image.as_deref())
         .val(
             "repositoryCredentials",
-            c.repository_credentials.as_ref().map(|r| {
-                Out::default()
-                    .str("credentialsParameter", Some(&r.credentials_parameter))
-                    .done()
-            }),
+            c.repository_credentials.as_ref().map(|r| Out::default().str("credentialsParameter", Some(&r.credentials_parameter)).done()),
         )
         .int("cpu", Some(c.cpu))
         .int("memory", c.memory)
@@ -1068,18 +775,12 @@ fn container_definition_json(c: &ContainerDefinition) -> Value {
         .strings("links", &c.links)
         .list("portMappings", &c.port_mappings, port_mapping_json)
         .bool("essential", c.essential)
-        .val(
-            "restartPolicy",
-            c.restart_policy.as_ref().map(restart_policy_json),
-        )
+        .val("restartPolicy", c.restart_policy.as_ref().map(restart_policy_json))
         .strings("entryPoint", &c.entry_point)
         .strings("command", &c.command)
         .list("environment", &c.environment, key_value_pair_json)
         .list("environmentFiles", &c.environment_files, |f| {
-            Out::default()
-                .str("value", Some(&f.value))
-                .str("type", Some(f.r#type.as_str()))
-                .done()
+            Out::default().str("value", Some(&f.value)).str("type", Some(f.r#type.as_str())).done()
         })
         .list("mountPoints", &c.mount_points, |m| {
             Out::default()
@@ -1089,30 +790,16 @@ fn container_definition_json(c: &ContainerDefinition) -> Value {
                 .done()
         })
         .list("volumesFrom", &c.volumes_from, |v| {
-            Out::default()
-                .str("sourceContainer", v.source_container.as_deref())
-                .bool("readOnly", v.read_only)
-                .done()
+            Out::default().str("sourceContainer", v.source_container.as_deref()).bool("readOnly", v.read_only).done()
         })
-        .val(
-            "linuxParameters",
-            c.linux_parameters.as_ref().map(linux_parameters_json),
-        )
+        .val("linuxParameters", c.linux_parameters.as_ref().map(linux_parameters_json))
         .list("secrets", &c.secrets, secret_json)
         .list("dependsOn", &c.depends_on, |d| {
-            Out::default()
-                .str("containerName", Some(&d.container_name))
-                .str("condition", Some(d.condition.as_str()))
-                .done()
+            Out::default().str("containerName", Some(&d.container_name)).str("condition", Some(d.condition.as_str())).done()
         })
         .int("startTimeout", c.start_timeout)
         .int("stopTimeout", c.stop_timeout)
-        .str(
-            "versionConsistency",
-            c.version_consistency
-                .as_ref()
-                .map(VersionConsistency::as_str),
-        )
+        .str("versionConsistency", c.version_consistency.as_ref().map(VersionConsistency::as_str))
         .str("hostname", c.hostname.as_deref())
         .str("user", c.user.as_deref())
         .str("workingDirectory", c.working_directory.as_deref())
@@ -1122,10 +809,7 @@ fn container_definition_json(c: &ContainerDefinition) -> Value {
         .strings("dnsServers", &c.dns_servers)
         .strings("dnsSearchDomains", &c.dns_search_domains)
         .list("extraHosts", &c.extra_hosts, |h| {
-            Out::default()
-                .str("hostname", Some(&h.hostname))
-                .str("ipAddress", Some(&h.ip_address))
-                .done()
+            Out::default().str("hostname", Some(&h.hostname)).str("ipAddress", Some(&h.ip_address)).done()
         })
         .strings("dockerSecurityOptions", &c.docker_security_options)
         .bool("interactive", c.interactive)
@@ -1138,34 +822,19 @@ fn container_definition_json(c: &ContainerDefinition) -> Value {
                 .int("hardLimit", Some(u.hard_limit))
                 .done()
         })
-        .val(
-            "logConfiguration",
-            c.log_configuration.as_ref().map(log_configuration_json),
-        )
-        .val(
-            "healthCheck",
-            c.health_check.as_ref().map(health_check_json),
-        )
+        .val("logConfiguration", c.log_configuration.as_ref().map(log_configuration_json))
+        .val("healthCheck", c.health_check.as_ref().map(health_check_json))
         .list("systemControls", &c.system_controls, |s| {
-            Out::default()
-                .str("namespace", s.namespace.as_deref())
-                .str("value", s.value.as_deref())
-                .done()
+            Out::default().str("namespace", s.namespace.as_deref()).str("value", s.value.as_deref()).done()
         })
         .list("resourceRequirements", &c.resource_requirements, |r| {
-            Out::default()
-                .str("value", Some(&r.value))
-                .str("type", Some(r.r#type.as_str()))
-                .done()
+            Out::default().str("value", Some(&r.value)).str("type", Some(r.r#type.as_str())).done()
         })
         .val(
             "firelensConfiguration",
-            c.firelens_configuration.as_ref().map(|f| {
-                Out::default()
-                    .str("type", Some(f.r#type.as_str()))
-                    .map("options", &f.options)
-                    .done()
-            }),
+            c.firelens_configuration
+                .as_ref()
+                .map(|f| Out::default().str("type", Some(f.r#type.as_str())).map("options", &f.options).done()),
         )
         .strings("credentialSpecs", &c.credential_specs)
         .done()
@@ -1175,15 +844,9 @@ fn port_mapping_json(p: &PortMapping) -> Value {
     Out::default()
         .int("containerPort", p.container_port)
         .int("hostPort", p.host_port)
-        .str(
-            "protocol",
-            p.protocol.as_ref().map(TransportProtocol::as_str),
-        )
+        .str("protocol", p.protocol.as_ref().map(TransportProtocol::as_str))
         .str("name", p.name.as_deref())
-        .str(
-            "appProtocol",
-            p.app_protocol.as_ref().map(ApplicationProtocol::as_str),
-        )
+        .str("appProtocol", p.app_protocol.as_ref().map(ApplicationProtocol::as_str))
         .str("containerPortRange", p.container_port_range.as_deref())
         .done()
 }
@@ -1191,38 +854,22 @@ fn port_mapping_json(p: &PortMapping) -> Value {
 fn restart_policy_json(r: &ContainerRestartPolicy) -> Value {
     Out::default()
         .bool("enabled", Some(r.enabled))
-        .list("ignoredExitCodes", &r.ignored_exit_codes, |c| {
-            Value::from(*c)
-        })
+        .list("ignoredExitCodes", &r.ignored_exit_codes, |c| Value::from(*c))
         .int("restartAttemptPeriod", r.restart_attempt_period)
         .done()
 }
 
 fn key_value_pair_json(p: &KeyValuePair) -> Value {
-    Out::default()
-        .str("name", p.name.as_deref())
-        .str("value", p.value.as_deref())
-        .done()
+    Out::default().str("name", p.name.as_deref()).str("value", p.value.as_deref()).done()
 }
 
 fn secret_json(s: &Secret) -> Value {
-    Out::default()
-        .str("name", Some(&s.name))
-        .str("valueFrom", Some(&s.value_from))
-        .done()
+    Out::default().str("name", Some(&s.name)).str("valueFrom", Some(&s.value_from)).done()
 }
 
 fn linux_parameters_json(l: &LinuxParameters) -> Value {
     Out::default()
-        .val(
-            "capabilities",
-            l.capabilities.as_ref().map(|c| {
-                Out::default()
-                    .strings("add", &c.add)
-                    .strings("drop", &c.drop)
-                    .done()
-            }),
-        )
+        .val("capabilities", l.capabilities.as_ref().map(|c| Out::default().strings("add", &c.add).strings("drop", &c.drop).done()))
         .list("devices", &l.devices, |d| {
             Out::default()
                 .str("hostPath", Some(&d.host_path))
@@ -1265,30 +912,10 @@ fn health_check_json(h: &HealthCheck) -> Value {
 fn volume_json(v: &Volume) -> Value {
     Out::default()
         .str("name", v.name.as_deref())
-        .val(
-            "host",
-            v.host.as_ref().map(|h| {
-                Out::default()
-                    .str("sourcePath", h.source_path.as_deref())
-                    .done()
-            }),
-        )
-        .val(
-            "dockerVolumeConfiguration",
-            v.docker_volume_configuration
-                .as_ref()
-                .map(docker_volume_json),
-        )
-        .val(
-            "efsVolumeConfiguration",
-            v.efs_volume_configuration.as_ref().map(efs_volume_json),
-        )
-        .val(
-            "fsxWindowsFileServerVolumeConfiguration",
-            v.fsx_windows_file_server_volume_configuration
-                .as_ref()
-                .map(fsx_volume_json),
-        )
+        .val("host", v.host.as_ref().map(|h| Out::default().str("sourcePath", h.source_path.as_deref()).done()))
+        .val("dockerVolumeConfiguration", v.docker_volume_configuration.as_ref().map(docker_volume_json))
+        .val("efsVolumeConfiguration", v.efs_volume_configuration.as_ref().map(efs_volume_json))
+        .val("fsxWindowsFileServerVolumeConfiguration", v.fsx_windows_file_server_volume_configuration.as_ref().map(fsx_volume_json))
         .bool("configuredAtLaunch", v.configured_at_launch)
         .done()
 }
@@ -1307,12 +934,7 @@ fn efs_volume_json(e: &EfsVolumeConfiguration) -> Value {
     Out::default()
         .str("fileSystemId", Some(&e.file_system_id))
         .str("rootDirectory", e.root_directory.as_deref())
-        .str(
-            "transitEncryption",
-            e.transit_encryption
-                .as_ref()
-                .map(EfsTransitEncryption::as_str),
-        )
+        .str("transitEncryption", e.transit_encryption.as_ref().map(EfsTransitEncryption::as_str))
         .int("transitEncryptionPort", e.transit_encryption_port)
         .val(
             "authorizationConfig",
@@ -1332,12 +954,9 @@ fn fsx_volume_json(f: &FSxWindowsFileServerVolumeConfiguration) -> Value {
         .str("rootDirectory", Some(&f.root_directory))
         .val(
             "authorizationConfig",
-            f.authorization_config.as_ref().map(|a| {
-                Out::default()
-                    .str("credentialsParameter", Some(&a.credentials_parameter))
-                    .str("domain", Some(&a.domain))
-                    .done()
-            }),
+            f.authorization_config
+                .as_ref()
+                .map(|a| Out::default().str("credentialsParameter", Some(&a.credentials_parameter)).str("domain", Some(&a.domain)).done()),
         )
         .done()
 }
@@ -1353,52 +972,32 @@ fn attribute_json(a: &Attribute) -> Value {
 
 fn placement_constraint_json(p: &TaskDefinitionPlacementConstraint) -> Value {
     Out::default()
-        .str(
-            "type",
-            p.r#type
-                .as_ref()
-                .map(TaskDefinitionPlacementConstraintType::as_str),
-        )
+        .str("type", p.r#type.as_ref().map(TaskDefinitionPlacementConstraintType::as_str))
         .str("expression", p.expression.as_deref())
         .done()
 }
 
 fn runtime_platform_json(r: &RuntimePlatform) -> Value {
     Out::default()
-        .str(
-            "cpuArchitecture",
-            r.cpu_architecture.as_ref().map(CpuArchitecture::as_str),
-        )
-        .str(
-            "operatingSystemFamily",
-            r.operating_system_family.as_ref().map(OsFamily::as_str),
-        )
+        .str("cpuArchitecture", r.cpu_architecture.as_ref().map(CpuArchitecture::as_str))
+        .str("operatingSystemFamily", r.operating_system_family.as_ref().map(OsFamily::as_str))
         .done()
 }
 
 fn inference_accelerator_json(i: &InferenceAccelerator) -> Value {
-    Out::default()
-        .str("deviceName", Some(&i.device_name))
-        .str("deviceType", Some(&i.device_type))
-        .done()
+    Out::default().str("deviceName", Some(&i.device_name)).str("deviceType", Some(&i.device_type)).done()
 }
 
 fn proxy_configuration_json(p: &ProxyConfiguration) -> Value {
     Out::default()
-        .str(
-            "type",
-            p.r#type.as_ref().map(ProxyConfigurationType::as_str),
-        )
+        .str("type", p.r#type.as_ref().map(ProxyConfigurationType::as_str))
         .str("containerName", Some(&p.container_name))
         .list("properties", &p.properties, key_value_pair_json)
         .done()
 }
 
 fn tag_json(t: &Tag) -> Value {
-    Out::default()
-        .str("key", t.key.as_deref())
-        .str("value", t.value.as_deref())
-        .done()
+    Out::default().str("key", t.key.as_deref()).str("value", t.value.as_deref()).done()
 }
 
 /// A JSON object under construction that leaves absent (None) members out.
@@ -1426,11 +1025,7 @@ impl Out {
     }
 
     fn list<T>(self, key: &str, v: &Option<Vec<T>>, item: impl Fn(&T) -> Value) -> Self {
-        self.val(
-            key,
-            v.as_ref()
-                .map(|items| Value::Array(items.iter().map(item).collect())),
-        )
+        self.val(key, v.as_ref().map(|items| Value::Array(items.iter().map(item).collect())))
     }
 
     fn strings(self, key: &str, v: &Option<Vec<String>>) -> Self {
@@ -1443,12 +1038,7 @@ impl Out {
             key,
             v.as_ref().map(|m| {
                 let sorted: BTreeMap<&String, &String> = m.iter().collect();
-                Value::Object(
-                    sorted
-                        .into_iter()
-                        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-                        .collect(),
-                )
+                Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect())
             }),
         )
     }
@@ -1485,18 +1075,11 @@ mod tests {
     fn an_unknown_field_is_named_with_its_path_and_a_suggestion() {
         let mut td = minimal();
         td["containerDefinitions"][0]["imagee"] = json!("web:2");
-        assert_eq!(
-            error_of(td),
-            r#"containerDefinitions[0].imagee: unknown field (did you mean "image"?)"#
-        );
+        assert_eq!(error_of(td), r#"containerDefinitions[0].imagee: unknown field (did you mean "image"?)"#);
 
         let mut td = minimal();
-        td["containerDefinitions"][0]["linuxParameters"] =
-            json!({"capabilities": {"Add": ["NET_ADMIN"]}});
-        assert_eq!(
-            error_of(td),
-            r#"containerDefinitions[0].linuxParameters.capabilities.Add: unknown field (did you mean "add"?)"#
-        );
+        td["containerDefinitions"][0]["linuxParameters"] = json!({"capabilities": {"Add": ["NET_ADMIN"]}});
+        assert_eq!(error_of(td), r#"containerDefinitions[0].linuxParameters.capabilities.Add: unknown field (did you mean "add"?)"#);
 
         let mut td = minimal();
         td["colour"] = json!("blue");
@@ -1506,12 +1089,8 @@ mod tests {
     #[test]
     fn a_wrong_json_type_is_named_with_its_path() {
         let mut td = minimal();
-        td["containerDefinitions"][0]["portMappings"] =
-            json!([{"containerPort": 80}, {"containerPort": "80"}]);
-        assert_eq!(
-            error_of(td),
-            r#"containerDefinitions[0].portMappings[1].containerPort: expected an integer, got "80""#
-        );
+        td["containerDefinitions"][0]["portMappings"] = json!([{"containerPort": 80}, {"containerPort": "80"}]);
+        assert_eq!(error_of(td), r#"containerDefinitions[0].portMappings[1].containerPort: expected an integer, got "80""#);
 
         let mut td = minimal();
         td["cpu"] = json!(256);
@@ -1519,29 +1098,17 @@ mod tests {
 
         let mut td = minimal();
         td["containerDefinitions"][0]["essential"] = json!("yes");
-        assert_eq!(
-            error_of(td),
-            r#"containerDefinitions[0].essential: expected true or false, got "yes""#
-        );
+        assert_eq!(error_of(td), r#"containerDefinitions[0].essential: expected true or false, got "yes""#);
 
         let mut td = minimal();
         td["containerDefinitions"][0]["dockerLabels"] = json!({"a": 1});
-        assert_eq!(
-            error_of(td),
-            "containerDefinitions[0].dockerLabels.a: expected a string, got 1"
-        );
+        assert_eq!(error_of(td), "containerDefinitions[0].dockerLabels.a: expected a string, got 1");
 
         let mut td = minimal();
         td["containerDefinitions"][0]["memory"] = json!(1u64 << 40);
-        assert_eq!(
-            error_of(td),
-            "containerDefinitions[0].memory: expected a 32-bit integer, got 1099511627776"
-        );
+        assert_eq!(error_of(td), "containerDefinitions[0].memory: expected a 32-bit integer, got 1099511627776");
 
-        assert_eq!(
-            error_of(json!(["web"])),
-            r#"task definition: expected an object, got ["web"]"#
-        );
+        assert_eq!(error_of(json!(["web"])), r#"task definition: expected an object, got ["web"]"#);
     }
 
     #[test]
@@ -1563,38 +1130,23 @@ mod tests {
 
     #[test]
     fn a_missing_required_member_is_named() {
-        assert_eq!(
-            error_of(json!({"containerDefinitions": []})),
-            "family: missing required field"
-        );
-        assert_eq!(
-            error_of(json!({"family": "web"})),
-            "containerDefinitions: missing required field"
-        );
+        assert_eq!(error_of(json!({"containerDefinitions": []})), "family: missing required field");
+        assert_eq!(error_of(json!({"family": "web"})), "containerDefinitions: missing required field");
 
         let mut td = minimal();
         td["containerDefinitions"][0]["secrets"] = json!([{"name": "TOKEN"}]);
-        assert_eq!(
-            error_of(td),
-            "containerDefinitions[0].secrets[0].valueFrom: missing required field"
-        );
+        assert_eq!(error_of(td), "containerDefinitions[0].secrets[0].valueFrom: missing required field");
 
         let mut td = minimal();
         td["volumes"] = json!([{"name": "d", "efsVolumeConfiguration": {"rootDirectory": "/"}}]);
-        assert_eq!(
-            error_of(td),
-            "volumes[0].efsVolumeConfiguration.fileSystemId: missing required field"
-        );
+        assert_eq!(error_of(td), "volumes[0].efsVolumeConfiguration.fileSystemId: missing required field");
     }
 
     #[test]
     fn a_misspelt_required_member_is_reported_as_the_misspelling() {
         let mut td = minimal();
         td["containerDefinitions"][0]["secrets"] = json!([{"name": "TOKEN", "valuefrom": "arn"}]);
-        assert_eq!(
-            error_of(td),
-            r#"containerDefinitions[0].secrets[0].valuefrom: unknown field (did you mean "valueFrom"?)"#
-        );
+        assert_eq!(error_of(td), r#"containerDefinitions[0].secrets[0].valuefrom: unknown field (did you mean "valueFrom"?)"#);
     }
 
     #[test]
@@ -1623,18 +1175,9 @@ mod tests {
 
     #[test]
     fn suggestions_need_to_be_close() {
-        assert_eq!(
-            suggest("imagee", CONTAINER_DEFINITION.members),
-            Some("image")
-        );
-        assert_eq!(
-            suggest("Environment", CONTAINER_DEFINITION.members),
-            Some("environment")
-        );
-        assert_eq!(
-            suggest("portmapings", CONTAINER_DEFINITION.members),
-            Some("portMappings")
-        );
+        assert_eq!(suggest("imagee", CONTAINER_DEFINITION.members), Some("image"));
+        assert_eq!(suggest("Environment", CONTAINER_DEFINITION.members), Some("environment"));
+        assert_eq!(suggest("portmapings", CONTAINER_DEFINITION.members), Some("portMappings"));
         assert_eq!(suggest("colour", CONTAINER_DEFINITION.members), None);
         assert_eq!(ferry_core::text::distance("kitten", "sitting"), 3);
     }
@@ -1688,12 +1231,7 @@ mod tests {
         let td = TaskDefinition::builder()
             .family("web")
             .container_definitions(
-                ContainerDefinition::builder()
-                    .name("web")
-                    .image("web:1")
-                    .docker_labels("b", "2")
-                    .docker_labels("a", "1")
-                    .build(),
+                ContainerDefinition::builder().name("web").image("web:1").docker_labels("b", "2").docker_labels("a", "1").build(),
             )
             .build();
         let json = to_json(&td, &[]);
@@ -1701,16 +1239,9 @@ mod tests {
             json,
             json!({"containerDefinitions": [{"name": "web", "image": "web:1", "cpu": 0, "dockerLabels": {"a": "1", "b": "2"}}], "family": "web"})
         );
-        let labels: Vec<&String> = json["containerDefinitions"][0]["dockerLabels"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .collect();
+        let labels: Vec<&String> = json["containerDefinitions"][0]["dockerLabels"].as_object().unwrap().keys().collect();
         assert_eq!(labels, ["a", "b"]);
         let tagged = to_json(&td, &[Tag::builder().key("team").value("platform").build()]);
-        assert_eq!(
-            tagged["tags"],
-            json!([{"key": "team", "value": "platform"}])
-        );
+        assert_eq!(tagged["tags"], json!([{"key": "team", "value": "platform"}]));
     }
 }

@@ -119,7 +119,10 @@ async fn html_server() -> String {
                 let mut buffer = vec![0u8; 65536];
                 let _ = socket.read(&mut buffer).await;
                 let body = "<!DOCTYPE html><html><body><h1>Welcome to nginx!</h1></body></html>";
-                let answer = format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
                 let _ = socket.write_all(answer.as_bytes()).await;
             });
         }

@@ -11,8 +11,8 @@ use std::io::Read;
 
 use ferry_aws::platform::AwsEcs;
 use ferry_aws::taskdef::{register, register_input, to_json};
-use ferry_core::platform::Ecs;
 use ferry_aws::{Clients, Target};
+use ferry_core::platform::Ecs;
 use ferry_core::taskdef::{READ_ONLY_FIELDS, diff, render_diff, set_image, strip_read_only};
 use ferry_local::{LocalServer, Options};
 use serde_json::{Map, Value, json};
@@ -23,10 +23,7 @@ const ECS_MODEL: &[u8] = include_bytes!("../../ferry-local/models/ecs.json.gz");
 /// Members of the ECS model that the aws-sdk-ecs version ferry is built with does not
 /// have. `register_input` refuses the first (see its unit tests); the second is read-only.
 /// Remove an entry when the SDK catches up.
-const NOT_IN_SDK: &[(&str, &str)] = &[
-    ("Volume", "s3filesVolumeConfiguration"),
-    ("TaskDefinition", "deleteRequestedAt"),
-];
+const NOT_IN_SDK: &[(&str, &str)] = &[("Volume", "s3filesVolumeConfiguration"), ("TaskDefinition", "deleteRequestedAt")];
 
 fn kitchen_sink() -> Value {
     serde_json::from_str(KITCHEN_SINK).unwrap()
@@ -34,9 +31,7 @@ fn kitchen_sink() -> Value {
 
 fn model_shapes() -> Map<String, Value> {
     let mut text = String::new();
-    flate2::read::GzDecoder::new(ECS_MODEL)
-        .read_to_string(&mut text)
-        .unwrap();
+    flate2::read::GzDecoder::new(ECS_MODEL).read_to_string(&mut text).unwrap();
     let model: Value = serde_json::from_str(&text).unwrap();
     model["shapes"].as_object().unwrap().clone()
 }
@@ -60,11 +55,7 @@ fn members_used(
                 match s["members"].get(key) {
                     Some(member) => {
                         entry.insert(key.clone());
-                        children.push((
-                            member["shape"].as_str().unwrap().to_string(),
-                            v,
-                            format!("{path}.{key}"),
-                        ));
+                        children.push((member["shape"].as_str().unwrap().to_string(), v, format!("{path}.{key}")));
                     }
                     None => problems.push(format!("{path}.{key}: not a member of {shape}")),
                 }
@@ -96,11 +87,7 @@ fn members_used(
 }
 
 /// The structure shapes reachable from `shape`, with their member names.
-fn structures_from(
-    shapes: &Map<String, Value>,
-    shape: &str,
-    out: &mut BTreeMap<String, Vec<String>>,
-) {
+fn structures_from(shapes: &Map<String, Value>, shape: &str, out: &mut BTreeMap<String, Vec<String>>) {
     let s = &shapes[shape];
     match s["type"].as_str().unwrap() {
         "structure" if !out.contains_key(shape) => {
@@ -128,10 +115,7 @@ fn members_missing(shape: &str, value: &Value, problems: &mut Vec<String>) -> Ve
     for (name, members) in &structures {
         let Some(seen) = used.get(name) else {
             // A structure only a NOT_IN_SDK member leads to is reported through that member.
-            if !NOT_IN_SDK
-                .iter()
-                .any(|(s, m)| shapes[*s]["members"][*m]["shape"] == json!(name))
-            {
+            if !NOT_IN_SDK.iter().any(|(s, m)| shapes[*s]["members"][*m]["shape"] == json!(name)) {
                 missing.push(format!("{name} (not used at all)"));
             }
             continue;
@@ -148,21 +132,9 @@ fn members_missing(shape: &str, value: &Value, problems: &mut Vec<String>) -> Ve
 #[test]
 fn the_kitchen_sink_uses_every_member_of_the_model() {
     let mut problems = Vec::new();
-    let missing = members_missing(
-        "RegisterTaskDefinitionRequest",
-        &kitchen_sink(),
-        &mut problems,
-    );
-    assert_eq!(
-        problems,
-        Vec::<String>::new(),
-        "the fixture does not follow the model"
-    );
-    assert_eq!(
-        missing,
-        Vec::<String>::new(),
-        "members of the model the kitchen sink does not use"
-    );
+    let missing = members_missing("RegisterTaskDefinitionRequest", &kitchen_sink(), &mut problems);
+    assert_eq!(problems, Vec::<String>::new(), "the fixture does not follow the model");
+    assert_eq!(missing, Vec::<String>::new(), "members of the model the kitchen sink does not use");
 }
 
 /// Every difference between `expected` and the corresponding part of `actual`, which may
@@ -172,11 +144,7 @@ fn not_contained(path: &str, expected: &Value, actual: &Value, out: &mut Vec<Str
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             for (k, v) in e {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
                 match a.get(k) {
                     Some(av) => not_contained(&p, v, av, out),
                     None => out.push(format!("{p}: missing, expected {v}")),
@@ -201,23 +169,9 @@ struct Local {
 
 async fn start() -> Local {
     let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(Options {
-        port: 0,
-        state_dir: dir.path().to_path_buf(),
-    })
-    .await
-    .unwrap();
-    let clients = Clients::new(&Target::local(
-        &server.endpoint(),
-        "000000000000",
-        "us-east-1",
-    ))
-    .await;
-    Local {
-        _server: server,
-        clients,
-        _dir: dir,
-    }
+    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf() }).await.unwrap();
+    let clients = Clients::new(&Target::local(&server.endpoint(), "000000000000", "us-east-1")).await;
+    Local { _server: server, clients, _dir: dir }
 }
 
 /// Registers `td` the way ferry does and returns the new revision's ARN.
@@ -239,33 +193,13 @@ async fn the_kitchen_sink_comes_back_from_describe_with_every_member() {
     // not deregisteredAt (the revision is active), and ECS reports no required attributes
     // for this definition (to_json's unit tests cover those).
     let mut definition = described.clone();
-    assert_eq!(
-        definition.as_object_mut().unwrap().remove("tags"),
-        fixture.get("tags").cloned()
-    );
+    assert_eq!(definition.as_object_mut().unwrap().remove("tags"), fixture.get("tags").cloned());
     let mut problems = Vec::new();
     let missing = members_missing("TaskDefinition", &definition, &mut problems);
-    assert_eq!(
-        problems,
-        Vec::<String>::new(),
-        "to_json wrote members the model does not have"
-    );
-    assert_eq!(
-        missing,
-        [
-            "Attribute (not used at all)",
-            "TaskDefinition.deregisteredAt"
-        ],
-        "members to_json left out"
-    );
-    for field in READ_ONLY_FIELDS
-        .iter()
-        .filter(|f| !["deregisteredAt", "deleteRequestedAt"].contains(f))
-    {
-        assert!(
-            described.get(field).is_some(),
-            "{field} missing from the described JSON"
-        );
+    assert_eq!(problems, Vec::<String>::new(), "to_json wrote members the model does not have");
+    assert_eq!(missing, ["Attribute (not used at all)", "TaskDefinition.deregisteredAt"], "members to_json left out");
+    for field in READ_ONLY_FIELDS.iter().filter(|f| !["deregisteredAt", "deleteRequestedAt"].contains(f)) {
+        assert!(described.get(field).is_some(), "{field} missing from the described JSON");
     }
 
     // Everything the fixture said comes back, identical; all else is ECS's defaults.
@@ -273,17 +207,9 @@ async fn the_kitchen_sink_comes_back_from_describe_with_every_member() {
     strip_read_only(&mut back);
     let mut lost = Vec::new();
     not_contained("", &fixture, &back, &mut lost);
-    assert_eq!(
-        lost,
-        Vec::<String>::new(),
-        "members lost or changed on the way through the SDK"
-    );
+    assert_eq!(lost, Vec::<String>::new(), "members lost or changed on the way through the SDK");
     let changes = diff(&fixture, &back);
-    assert!(
-        changes.is_empty(),
-        "the described definition differs from the fixture:\n{}",
-        render_diff(&changes)
-    );
+    assert!(changes.is_empty(), "the described definition differs from the fixture:\n{}", render_diff(&changes));
 
     // And the described JSON, read-only members and all, can be registered again.
     register_input(&described).unwrap();
@@ -293,9 +219,7 @@ async fn the_kitchen_sink_comes_back_from_describe_with_every_member() {
 async fn a_minimal_definition_round_trips() {
     let local = start().await;
     let minimal = json!({"family": "minimal", "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 64}]});
-    let out = register(&local.clients.ecs, register_input(&minimal).unwrap())
-        .await
-        .unwrap();
+    let out = register(&local.clients.ecs, register_input(&minimal).unwrap()).await.unwrap();
     let registered = out.task_definition.unwrap();
     let mut back = to_json(&registered, out.tags.as_deref().unwrap_or_default());
 
@@ -307,17 +231,10 @@ async fn a_minimal_definition_round_trips() {
     let mut lost = Vec::new();
     not_contained("", &minimal, &back, &mut lost);
     assert_eq!(lost, Vec::<String>::new());
-    assert_eq!(
-        diff(&minimal, &back),
-        vec![],
-        "only ECS defaults were added"
-    );
+    assert_eq!(diff(&minimal, &back), vec![], "only ECS defaults were added");
 
     // What RegisterTaskDefinition answered is what DescribeTaskDefinition says.
-    let described = describe(&local.clients.ecs, "minimal:1")
-        .await
-        .unwrap()
-        .unwrap();
+    let described = describe(&local.clients.ecs, "minimal:1").await.unwrap().unwrap();
     assert_eq!(described, to_json(&registered, &[]));
 }
 
@@ -328,10 +245,7 @@ async fn a_live_definition_with_a_new_image_differs_only_in_the_image() {
 
     // `from = "live"`: the running revision as described, read-only members and all, with
     // one image swapped.
-    let live = describe(&local.clients.ecs, "kitchen-sink")
-        .await
-        .unwrap()
-        .unwrap();
+    let live = describe(&local.clients.ecs, "kitchen-sink").await.unwrap().unwrap();
     let mut next = live.clone();
     set_image(&mut next, "web", "registry.example.com/shop/web:1.5.0").unwrap();
     let arn = register_json(&local, &next).await;

@@ -293,8 +293,8 @@ impl Config {
 
     /// Parses and validates config text; `path` names it in errors and anchors templates.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: text::excerpt_lines(e.to_string().trim_end(), 200) })?;
+        let mut config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: text::excerpt_lines(e.to_string().trim_end(), 200) })?;
         config.path = path.to_path_buf();
         config.root = path.parent().map(Path::to_path_buf).unwrap_or_default();
         if config.root.as_os_str().is_empty() {
@@ -340,7 +340,10 @@ impl Config {
             if let Some(role) = &env.role_arn
                 && !(role.starts_with("arn:") && role.contains(":role/"))
             {
-                return Err(self.invalid(key("role_arn"), format!("expected a role ARN (arn:aws:iam::ACCOUNT:role/NAME), got {}", text::quoted(role))));
+                return Err(self.invalid(
+                    key("role_arn"),
+                    format!("expected a role ARN (arn:aws:iam::ACCOUNT:role/NAME), got {}", text::quoted(role)),
+                ));
             }
             self.credentials(name, env)?;
             if let Some(from) = &env.promote_from
@@ -348,13 +351,20 @@ impl Config {
             {
                 return Err(self.invalid(
                     key("promote_from"),
-                    format!("no environment named {} (environments: {})", text::quoted(from), self.environments.keys().cloned().collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "no environment named {} (environments: {})",
+                        text::quoted(from),
+                        self.environments.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
                 ));
             }
             if let Some(path) = &env.tfstate
                 && !self.root.join(path).is_file()
             {
-                return Err(self.invalid(key("tfstate"), format!("Terraform state {} not found (looked for {})", path.display(), self.root.join(path).display())));
+                return Err(self.invalid(
+                    key("tfstate"),
+                    format!("Terraform state {} not found (looked for {})", path.display(), self.root.join(path).display()),
+                ));
             }
             if !env.approvers.is_empty() && !env.approval {
                 return Err(self.invalid(key("approvers"), "only makes sense with approval = true"));
@@ -376,7 +386,10 @@ impl Config {
         for (name, registry) in &self.registries {
             check_name(name).map_err(|m| self.invalid(format!("registries.{name}"), m))?;
             if !(registry.url.starts_with("http://") || registry.url.starts_with("https://")) {
-                return Err(self.invalid(format!("registries.{name}.url"), format!("expected an http:// or https:// URL, got {}", text::quoted(&registry.url))));
+                return Err(self.invalid(
+                    format!("registries.{name}.url"),
+                    format!("expected an http:// or https:// URL, got {}", text::quoted(&registry.url)),
+                ));
             }
             if registry.password_env.is_some() != registry.username.is_some() {
                 return Err(self.invalid(format!("registries.{name}"), "username and password_env go together"));
@@ -438,7 +451,9 @@ impl Config {
             while let Some(from) = self.environments.get(current).and_then(|e| e.promote_from.as_deref()) {
                 if seen.contains(&from) {
                     seen.push(from);
-                    return Err(self.invalid(format!("environments.{start}.promote_from"), format!("promotion loops: {}", seen.join(" ← "))));
+                    return Err(
+                        self.invalid(format!("environments.{start}.promote_from"), format!("promotion loops: {}", seen.join(" ← ")))
+                    );
                 }
                 seen.push(from);
                 current = from;
@@ -480,7 +495,9 @@ impl Config {
                 return Ok(Credentials::FerryLocal { account: env.account.clone().unwrap_or_else(|| FERRY_LOCAL_ACCOUNT.into()) });
             }
             other => {
-                return Err(self.invalid(key("credentials"), format!("expected \"default\" or \"ferry-local\", got {}", text::quoted(other))));
+                return Err(
+                    self.invalid(key("credentials"), format!("expected \"default\" or \"ferry-local\", got {}", text::quoted(other)))
+                );
             }
         }
         if env.external_id.is_some() && env.role_arn.is_none() {
@@ -807,7 +824,13 @@ from = "live"
             assert!(message.contains("… (100000 characters)") || message.contains("characters)"), "{message}");
         }
         let message = error_of(&GOOD.replace("timeout = \"20m\"", &format!("timeout = \"20m\"\naccount = \"{long}\"")));
-        assert!(message.ends_with(&format!("environments.prod.account: expected a 12-digit AWS account id, got \"{}…\" (100000 characters)", "1".repeat(80))), "{message}");
+        assert!(
+            message.ends_with(&format!(
+                "environments.prod.account: expected a 12-digit AWS account id, got \"{}…\" (100000 characters)",
+                "1".repeat(80)
+            )),
+            "{message}"
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ use serde_json::Value;
 
 use crate::ExitKind;
 use crate::config::Strategy;
-use crate::platform::{Clock, ClusterInfo, Ecs, PlatformError, Registry, ServiceEvent, ServiceInfo, StoppedTask, TaskDefinitionInfo, TaskHealth};
+use crate::platform::{
+    Clock, ClusterInfo, Ecs, PlatformError, Registry, ServiceEvent, ServiceInfo, StoppedTask, TaskDefinitionInfo, TaskHealth,
+};
 use crate::rolling::{Assessment, FailureCause, Progress, Watch, poll_interval, short_task_definition, stop_reason};
 use crate::short_digest;
 use crate::taskdef::{self, Change};
@@ -305,7 +307,12 @@ enum Target {
     Register(Value),
     Existing(TaskDefinitionInfo),
     /// env-tag: move `tag` to `digest`, then force a new deployment of the same revision.
-    Force { definition: TaskDefinitionInfo, tag: String, digest: String, previous_digest: String },
+    Force {
+        definition: TaskDefinitionInfo,
+        tag: String,
+        digest: String,
+        previous_digest: String,
+    },
 }
 
 /// The parts a run works with.
@@ -625,10 +632,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         }
         let current_definition = self.ecs.describe_task_definition(&current.task_definition).await.map_err(Refusal::platform)?;
         report.from_task_definition = Some(current_definition.arn.clone());
-        report.from_version = current_definition
-            .tag("ferry:version")
-            .map(str::to_string)
-            .or_else(|| taskdef::container_image(&current_definition.definition, &request.container).and_then(crate::image_tag).map(str::to_string));
+        report.from_version = current_definition.tag("ferry:version").map(str::to_string).or_else(|| {
+            taskdef::container_image(&current_definition.definition, &request.container).and_then(crate::image_tag).map(str::to_string)
+        });
         report.from_digest = current_definition.tag("ferry:digest").map(str::to_string);
         report.running = current.running;
         report.desired = current.desired;
@@ -677,22 +683,22 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             }
         };
         let image = match &request.digest {
-            Some(digest) => self
-                .registry
-                .resolve_digest(&request.repository, digest)
-                .await
-                .map_err(registry_refusal)?
-                .ok_or_else(|| {
-                    Refusal::state(format!("image {}@{digest} not found in the registry ({})", request.repository, request.variables.registry_location()))
-                })?,
-            None => self
-                .registry
-                .resolve(&request.repository, &version)
-                .await
-                .map_err(registry_refusal)?
-                .ok_or_else(|| {
-                    Refusal::state(format!("image {}:{version} not found in the registry ({})", request.repository, request.variables.registry_location()))
-                })?,
+            Some(digest) => {
+                self.registry.resolve_digest(&request.repository, digest).await.map_err(registry_refusal)?.ok_or_else(|| {
+                    Refusal::state(format!(
+                        "image {}@{digest} not found in the registry ({})",
+                        request.repository,
+                        request.variables.registry_location()
+                    ))
+                })?
+            }
+            None => self.registry.resolve(&request.repository, &version).await.map_err(registry_refusal)?.ok_or_else(|| {
+                Refusal::state(format!(
+                    "image {}:{version} not found in the registry ({})",
+                    request.repository,
+                    request.variables.registry_location()
+                ))
+            })?,
         };
         if request.strategy == Strategy::EnvTag {
             return self.prepare_env_tag(request, report, current, current_definition, image).await;
@@ -759,8 +765,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     ) -> Result<Prepared, Refusal> {
         let tag = request.image_tag.clone().ok_or_else(|| Refusal::input("the env-tag strategy needs the environment's image_tag"))?;
         let expected = format!("{}:{tag}", image.repository_uri);
-        let running = taskdef::container_image(&current_definition.definition, &request.container)
-            .ok_or_else(|| Refusal::input(format!("no container named {} in {}", crate::text::quoted(&request.container), short_task_definition(&current_definition.arn))))?;
+        let running = taskdef::container_image(&current_definition.definition, &request.container).ok_or_else(|| {
+            Refusal::input(format!(
+                "no container named {} in {}",
+                crate::text::quoted(&request.container),
+                short_task_definition(&current_definition.arn)
+            ))
+        })?;
         if running != expected {
             return Err(Refusal::state(format!(
                 "the env-tag strategy needs container {} of {} to run {expected}, but it runs {running}",
@@ -768,16 +779,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 short_task_definition(&current_definition.arn)
             )));
         }
-        let previous = self
-            .registry
-            .resolve(&request.repository, &tag)
-            .await
-            .map_err(Refusal::platform)?
-            .ok_or_else(|| Refusal::state(format!(
+        let previous = self.registry.resolve(&request.repository, &tag).await.map_err(Refusal::platform)?.ok_or_else(|| {
+            Refusal::state(format!(
                 "the environment tag {}:{tag} does not exist in the registry ({})",
                 request.repository,
                 request.variables.registry_location()
-            )))?;
+            ))
+        })?;
         // What runs is what the tag points at now; the revision's tags (if any) can be stale.
         report.from_digest = Some(previous.digest.clone());
         if report.from_version.as_deref() == Some(tag.as_str()) {
@@ -789,7 +797,11 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         report.changes = if previous.digest == image.digest {
             Vec::new()
         } else {
-            vec![Change { path: expected, old: Some(Value::String(previous.digest.clone())), new: Some(Value::String(image.digest.clone())) }]
+            vec![Change {
+                path: expected,
+                old: Some(Value::String(previous.digest.clone())),
+                new: Some(Value::String(image.digest.clone())),
+            }]
         };
         Ok(Prepared {
             target: Target::Force { definition: current_definition.clone(), tag, digest: image.digest, previous_digest: previous.digest },
@@ -807,7 +819,12 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             Target::Existing(td) => td,
             Target::Force { definition, tag, digest, previous_digest } => {
                 if let Err(e) = self.registry.move_tag(&request.repository, &digest, &tag).await {
-                    self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(format!("{e} (the tag and the service were not changed)")));
+                    self.finish(
+                        report,
+                        Outcome::Error,
+                        Some(FailureCause::Platform),
+                        Some(format!("{e} (the tag and the service were not changed)")),
+                    );
                     self.observer.record(report);
                     return None;
                 }
@@ -816,7 +833,12 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                     Event::Phase {
                         service: request.service.clone(),
                         phase: Phase::Registered,
-                        message: format!("moved {}:{tag} from {} to {}", request.repository, short_digest(&previous_digest), short_digest(&digest)),
+                        message: format!(
+                            "moved {}:{tag} from {} to {}",
+                            request.repository,
+                            short_digest(&previous_digest),
+                            short_digest(&digest)
+                        ),
                     },
                 );
                 force = true;
@@ -964,7 +986,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     }
 
     /// One look at one service. Returns true when its deploy is over.
-    async fn step(&self, request: &Request, report: &mut ServiceReport, a: &mut Active, observation: Result<Option<ServiceInfo>, PlatformError>) -> bool {
+    async fn step(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        a: &mut Active,
+        observation: Result<Option<ServiceInfo>, PlatformError>,
+    ) -> bool {
         let now = self.clock.now_ms();
         if now - a.last_renew > 30_000 {
             a.last_renew = now;
@@ -991,7 +1019,11 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 }
                 Err(LockRefusal::Error(message)) => self.emit(
                     report,
-                    Event::Phase { service: request.service.clone(), phase: Phase::Locked, message: format!("could not renew the lock: {message}") },
+                    Event::Phase {
+                        service: request.service.clone(),
+                        phase: Phase::Locked,
+                        message: format!("could not renew the lock: {message}"),
+                    },
                 ),
             }
         }
@@ -1042,19 +1074,19 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         if a.watch.failures_grew(&service) || dropped_while_baking {
             looked = true;
             if let Some(fresh) = self.read_stopped(request, report, a).await {
-                    verdict = a.watch.judge_stopped(&fresh).map(|(cause, reason)| Assessment::Failed { cause, reason, ecs_rollback: None });
-                    // While baking, one failure is enough: the deployment said it was done.
-                    if let (Some(until), None) = (a.bake_until, &verdict)
-                        && let Some(task) = fresh.iter().find(|t| crate::rolling::is_task_failure(t))
-                    {
-                        let baked = request.bake.as_millis() as i64 - (until - now).max(0);
-                        let reason = format!(
-                            "a new task failed {} after the deployment completed, during the bake period: {}",
-                            humantime::format_duration(Duration::from_secs((baked.max(0) / 1000) as u64)),
-                            stop_reason(task)
-                        );
-                        verdict = Some(Assessment::Failed { cause: FailureCause::TaskFailures, reason, ecs_rollback: None });
-                    }
+                verdict = a.watch.judge_stopped(&fresh).map(|(cause, reason)| Assessment::Failed { cause, reason, ecs_rollback: None });
+                // While baking, one failure is enough: the deployment said it was done.
+                if let (Some(until), None) = (a.bake_until, &verdict)
+                    && let Some(task) = fresh.iter().find(|t| crate::rolling::is_task_failure(t))
+                {
+                    let baked = request.bake.as_millis() as i64 - (until - now).max(0);
+                    let reason = format!(
+                        "a new task failed {} after the deployment completed, during the bake period: {}",
+                        humantime::format_duration(Duration::from_secs((baked.max(0) / 1000) as u64)),
+                        stop_reason(task)
+                    );
+                    verdict = Some(Assessment::Failed { cause: FailureCause::TaskFailures, reason, ecs_rollback: None });
+                }
             }
         }
         let verdict = match verdict {
@@ -1086,7 +1118,10 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 }
                 if a.last_progress.as_ref() != Some(&progress) {
                     a.quiet_polls = 0;
-                    self.emit(report, Event::Progress { service: request.service.clone(), rolling_back: a.rolling_back, progress: progress.clone() });
+                    self.emit(
+                        report,
+                        Event::Progress { service: request.service.clone(), rolling_back: a.rolling_back, progress: progress.clone() },
+                    );
                     a.last_progress = Some(progress.clone());
                 } else if now - a.started >= 10_000 {
                     // Quiet looks during the fast start do not count: the back-off starts
@@ -1129,7 +1164,12 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 if a.rolling_back {
                     report.rollback_deployment_id = a.watch.deployment_id.clone();
                     let (cause, reason) = a.failure.clone().unwrap_or((FailureCause::Platform, "failed".into()));
-                    self.finish(report, Outcome::FailedRolledBack, Some(cause), Some(format!("{reason}; rolled back to {}", short_task_definition(&a.previous))));
+                    self.finish(
+                        report,
+                        Outcome::FailedRolledBack,
+                        Some(cause),
+                        Some(format!("{reason}; rolled back to {}", short_task_definition(&a.previous))),
+                    );
                 } else {
                     report.ecs_deployment_id = a.watch.deployment_id.clone();
                     let note = self.move_environment_tag(request, report).await;
@@ -1141,14 +1181,19 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             Assessment::Failed { cause, reason, ecs_rollback } => {
                 let ecs = match ecs_rollback {
                     Some(id) => EcsRollback::Started(id),
-                    None => match service.primary().filter(|p| p.task_definition == a.previous && Some(&p.id) != a.watch.deployment_id.as_ref()) {
-                        // ECS already put the previous revision back.
-                        Some(p) if matches!(cause, FailureCause::CircuitBreaker | FailureCause::Replaced) => EcsRollback::Started(p.id.clone()),
-                        // The circuit breaker failed ours and will roll back by itself:
-                        // rolling back too would race it.
-                        _ if cause == FailureCause::CircuitBreaker && service.circuit_breaker_rollback => EcsRollback::Expected,
-                        _ => EcsRollback::None,
-                    },
+                    None => {
+                        match service.primary().filter(|p| p.task_definition == a.previous && Some(&p.id) != a.watch.deployment_id.as_ref())
+                        {
+                            // ECS already put the previous revision back.
+                            Some(p) if matches!(cause, FailureCause::CircuitBreaker | FailureCause::Replaced) => {
+                                EcsRollback::Started(p.id.clone())
+                            }
+                            // The circuit breaker failed ours and will roll back by itself:
+                            // rolling back too would race it.
+                            _ if cause == FailureCause::CircuitBreaker && service.circuit_breaker_rollback => EcsRollback::Expected,
+                            _ => EcsRollback::None,
+                        }
+                    }
                 };
                 self.fail(request, report, a, cause, reason, ecs).await
             }
@@ -1158,17 +1203,20 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     /// A platform call, given until `deadline` (or [`LATE_CALL_MS`] when that has passed):
     /// an endpoint that stalls must not hold the watch past it. The SDK bounds each call
     /// too, but by its own clock, not the deploy's.
-    async fn before<T>(&self, deadline: i64, operation: &str, call: impl Future<Output = Result<T, PlatformError>>) -> Result<T, PlatformError> {
+    async fn before<T>(
+        &self,
+        deadline: i64,
+        operation: &str,
+        call: impl Future<Output = Result<T, PlatformError>>,
+    ) -> Result<T, PlatformError> {
         let allowed = (deadline - self.clock.now_ms()).max(LATE_CALL_MS);
         let call = std::pin::pin!(call);
         let timer = std::pin::pin!(self.clock.sleep(Duration::from_millis(allowed as u64)));
         match futures::future::select(call, timer).await {
             futures::future::Either::Left((result, _)) => result,
-            futures::future::Either::Right(_) => Err(PlatformError::new(
-                operation,
-                None,
-                format!("no answer before the deadline (waited {}s)", (allowed + 999) / 1000),
-            )),
+            futures::future::Either::Right(_) => {
+                Err(PlatformError::new(operation, None, format!("no answer before the deadline (waited {}s)", (allowed + 999) / 1000)))
+            }
         }
     }
 
@@ -1249,7 +1297,12 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     ) -> bool {
         if a.rolling_back {
             let (first_cause, first_reason) = a.failure.clone().unwrap_or((cause, reason.clone()));
-            self.finish(report, Outcome::RollbackFailed, Some(first_cause), Some(format!("{first_reason}; the rollback failed too: {reason}")));
+            self.finish(
+                report,
+                Outcome::RollbackFailed,
+                Some(first_cause),
+                Some(format!("{first_reason}; the rollback failed too: {reason}")),
+            );
             self.observer.record(report);
             return true;
         }
@@ -1290,7 +1343,12 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         } else if cause == FailureCause::Replaced || cause == FailureCause::ServiceGone {
             // Someone else's deployment took over, or the service is gone: rolling back would
             // fight them. Report, and leave the service as it is.
-            self.finish(report, Outcome::RollbackFailed, Some(cause), Some(format!("{reason}; not rolled back (the service was changed by someone else)")));
+            self.finish(
+                report,
+                Outcome::RollbackFailed,
+                Some(cause),
+                Some(format!("{reason}; not rolled back (the service was changed by someone else)")),
+            );
             self.observer.record(report);
             return true;
         } else {
@@ -1306,7 +1364,12 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                         Watch::new(id, a.previous.clone(), now, request.max_task_failures)
                     }
                     Err(e) => {
-                        self.finish(report, Outcome::RollbackFailed, Some(cause), Some(format!("{reason}; the rollback could not start: {e}")));
+                        self.finish(
+                            report,
+                            Outcome::RollbackFailed,
+                            Some(cause),
+                            Some(format!("{reason}; the rollback could not start: {e}")),
+                        );
                         self.observer.record(report);
                         return true;
                     }
@@ -1466,10 +1529,7 @@ fn set_tags(definition: &mut Value, ours: Vec<(String, String)>) {
         .get("tags")
         .and_then(Value::as_array)
         .map(|tags| {
-            tags.iter()
-                .filter(|t| !t.get("key").and_then(Value::as_str).is_some_and(|k| k.starts_with("ferry:")))
-                .cloned()
-                .collect()
+            tags.iter().filter(|t| !t.get("key").and_then(Value::as_str).is_some_and(|k| k.starts_with("ferry:"))).cloned().collect()
         })
         .unwrap_or_default();
     tags.extend(ours.into_iter().map(|(key, value)| serde_json::json!({"key": key, "value": value})));

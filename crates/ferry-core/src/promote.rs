@@ -35,14 +35,21 @@ pub fn check_soak(soak: Option<Duration>, from: &str, candidates: &[Candidate], 
             )),
             Some(since) if now - since < soak_ms => {
                 let left = Duration::from_secs(((soak_ms - (now - since)).max(0) as u64).div_ceil(1000));
-                short.push(format!("{}: has run {} in {from}, needs {} more", c.service, humantime::format_duration(Duration::from_secs(((now - since) / 1000).max(0) as u64)), humantime::format_duration(left)));
+                short.push(format!(
+                    "{}: has run {} in {from}, needs {} more",
+                    c.service,
+                    humantime::format_duration(Duration::from_secs(((now - since) / 1000).max(0) as u64)),
+                    humantime::format_duration(left)
+                ));
             }
             Some(_) => {}
         }
     }
     match (short.is_empty(), soak) {
         (true, _) => Ok(()),
-        (false, Some(soak)) => Err(format!("the release has not soaked for {} in {from}: {}", humantime::format_duration(soak), short.join("; "))),
+        (false, Some(soak)) => {
+            Err(format!("the release has not soaked for {} in {from}: {}", humantime::format_duration(soak), short.join("; ")))
+        }
         (false, None) => Err(format!("only what is recorded as healthy in {from} is promoted: {}", short.join("; "))),
     }
 }
@@ -191,7 +198,8 @@ mod tests {
         let hour = Some(Duration::from_secs(3600));
         let now = 10_000_000;
         assert!(check_soak(hour, "dev", &[candidate("web", Some(now - 3_600_000))], now).is_ok());
-        let err = check_soak(hour, "dev", &[candidate("web", Some(now - 3_600_000)), candidate("api", Some(now - 600_000))], now).unwrap_err();
+        let err =
+            check_soak(hour, "dev", &[candidate("web", Some(now - 3_600_000)), candidate("api", Some(now - 600_000))], now).unwrap_err();
         assert!(err.contains("api: has run 10m in dev, needs 50m more"), "{err}");
         assert!(!err.contains("web:"), "{err}");
         let err = check_soak(hour, "dev", &[candidate("web", None)], now).unwrap_err();

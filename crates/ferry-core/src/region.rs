@@ -79,7 +79,8 @@ pub fn check_region(name: &str) -> Result<(), String> {
     if is_region_shaped(name) {
         return Ok(());
     }
-    let mut message = format!("{} is not an AWS region name (they look like \"us-east-1\", \"eu-central-2\" or \"us-gov-west-1\")", text::quoted(name));
+    let mut message =
+        format!("{} is not an AWS region name (they look like \"us-east-1\", \"eu-central-2\" or \"us-gov-west-1\")", text::quoted(name));
     let suggestion = text::closest(name, KNOWN_REGIONS.iter().copied()).or_else(|| {
         // `useast1`, `US-EAST-1`: the same letters and digits as a known region.
         let squashed: String = name.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase();

@@ -292,11 +292,9 @@ impl Watch {
                 ecs_rollback: None,
             };
         }
-        if let Some(event) = service
-            .events
-            .iter()
-            .find(|e| e.created_at >= self.events_since && !self.inherited_events.contains(&e.id) && e.message.contains("unable to place a task"))
-        {
+        if let Some(event) = service.events.iter().find(|e| {
+            e.created_at >= self.events_since && !self.inherited_events.contains(&e.id) && e.message.contains("unable to place a task")
+        }) {
             return Assessment::Failed { cause: FailureCause::Unplaceable, reason: event.message.clone(), ecs_rollback: None };
         }
         let completed = match ours.rollout_state.as_deref() {
@@ -591,7 +589,12 @@ mod tests {
             stopped_reason: Some("Scaling activity initiated by (deployment ecs-svc/1)".into()),
             ..StoppedTask::default()
         };
-        let user = StoppedTask { arn: "u".into(), stop_code: Some("UserInitiated".into()), stopped_reason: Some("chaos".into()), ..StoppedTask::default() };
+        let user = StoppedTask {
+            arn: "u".into(),
+            stop_code: Some("UserInitiated".into()),
+            stopped_reason: Some("chaos".into()),
+            ..StoppedTask::default()
+        };
         let unhealthy = StoppedTask {
             arn: "h".into(),
             stop_code: Some("ServiceSchedulerInitiated".into()),
@@ -651,7 +654,10 @@ mod tests {
         let mut w = watch();
         w.deployment_id = Some("ecs-svc/new".into());
         w.never_adopt(["ecs-svc/old".to_string()]);
-        let s2 = ServiceInfo { circuit_breaker_rollback: true, ..service(OLD, vec![deployment("ecs-svc/theirs", "PRIMARY", OLD, 2, "IN_PROGRESS")]) };
+        let s2 = ServiceInfo {
+            circuit_breaker_rollback: true,
+            ..service(OLD, vec![deployment("ecs-svc/theirs", "PRIMARY", OLD, 2, "IN_PROGRESS")])
+        };
         assert!(matches!(w.assess(&s2), Assessment::Failed { cause: FailureCause::Replaced, .. }));
     }
 

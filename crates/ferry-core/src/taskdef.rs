@@ -40,10 +40,7 @@ pub enum TaskDefError {
     #[error("the task definition has no \"containerDefinitions\" list")]
     NoContainerDefinitions,
     #[error("no container named {} in the task definition ({})", crate::text::quoted(.container), describe_containers(.available))]
-    NoSuchContainer {
-        container: String,
-        available: Vec<String>,
-    },
+    NoSuchContainer { container: String, available: Vec<String> },
 }
 
 fn describe_containers(available: &[String]) -> String {
@@ -92,26 +89,17 @@ pub fn family(td: &Value) -> Option<&str> {
 }
 
 fn containers(td: &Value) -> impl Iterator<Item = &Value> {
-    td.get("containerDefinitions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    td.get("containerDefinitions").and_then(Value::as_array).into_iter().flatten()
 }
 
 /// The names of the containers, in the order the definition lists them.
 pub fn container_names(td: &Value) -> Vec<String> {
-    containers(td)
-        .filter_map(|c| c.get("name").and_then(Value::as_str))
-        .map(str::to_string)
-        .collect()
+    containers(td).filter_map(|c| c.get("name").and_then(Value::as_str)).map(str::to_string).collect()
 }
 
 /// The image of the container named `container`.
 pub fn container_image<'a>(td: &'a Value, container: &str) -> Option<&'a str> {
-    containers(td)
-        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
-        .and_then(|c| c.get("image"))
-        .and_then(Value::as_str)
+    containers(td).find(|c| c.get("name").and_then(Value::as_str) == Some(container)).and_then(|c| c.get("image")).and_then(Value::as_str)
 }
 
 /// Points the container named `container` at `image`, touching nothing else: this is the
@@ -119,18 +107,12 @@ pub fn container_image<'a>(td: &'a Value, container: &str) -> Option<&'a str> {
 pub fn set_image(td: &mut Value, container: &str, image: &str) -> Result<(), TaskDefError> {
     let available = container_names(td);
     let obj = td.as_object_mut().ok_or(TaskDefError::NotAnObject)?;
-    let list = obj
-        .get_mut("containerDefinitions")
-        .and_then(Value::as_array_mut)
-        .ok_or(TaskDefError::NoContainerDefinitions)?;
+    let list = obj.get_mut("containerDefinitions").and_then(Value::as_array_mut).ok_or(TaskDefError::NoContainerDefinitions)?;
     let target = list
         .iter_mut()
         .filter_map(Value::as_object_mut)
         .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
-        .ok_or_else(|| TaskDefError::NoSuchContainer {
-            container: container.to_string(),
-            available,
-        })?;
+        .ok_or_else(|| TaskDefError::NoSuchContainer { container: container.to_string(), available })?;
     target.insert("image".to_string(), Value::String(image.to_string()));
     Ok(())
 }
@@ -156,11 +138,7 @@ pub fn normalize(td: &Value) -> Value {
     drop_nulls(&mut td);
     if let Some(obj) = td.as_object_mut() {
         drop_task_defaults(obj);
-        let network_mode = obj
-            .get("networkMode")
-            .and_then(Value::as_str)
-            .unwrap_or("bridge")
-            .to_string();
+        let network_mode = obj.get("networkMode").and_then(Value::as_str).unwrap_or("bridge").to_string();
         if let Some(Value::Array(list)) = obj.get_mut("containerDefinitions") {
             for container in list.iter_mut().filter_map(Value::as_object_mut) {
                 drop_container_defaults(container, &network_mode);
@@ -308,12 +286,7 @@ fn is_empty(v: &Value) -> bool {
 /// resolvers are tried in order, `links`, `dockerSecurityOptions`, `credentialSpecs`...).
 fn set_key(list: &str) -> Option<&'static [&'static str]> {
     Some(match list {
-        "containerDefinitions"
-        | "environment"
-        | "secrets"
-        | "secretOptions"
-        | "ulimits"
-        | "properties" => &["name"],
+        "containerDefinitions" | "environment" | "secrets" | "secretOptions" | "ulimits" | "properties" => &["name"],
         "volumes" => &["name"],
         "tags" => &["key"],
         "portMappings" => &["containerPort", "containerPortRange", "protocol"],
@@ -334,10 +307,7 @@ fn set_key(list: &str) -> Option<&'static [&'static str]> {
 /// Lists of scalars that are sets: compatibilities, kernel capabilities, device
 /// permissions, exit codes ignored by the restart policy.
 fn scalar_set(list: &str) -> bool {
-    matches!(
-        list,
-        "requiresCompatibilities" | "add" | "drop" | "permissions" | "ignoredExitCodes"
-    )
+    matches!(list, "requiresCompatibilities" | "add" | "drop" | "permissions" | "ignoredExitCodes")
 }
 
 fn sort_sets(v: &mut Value, name: &str) {
@@ -362,10 +332,7 @@ fn sort_sets(v: &mut Value, name: &str) {
 }
 
 fn compare_by(a: &Value, b: &Value, keys: &[&str]) -> Ordering {
-    keys.iter()
-        .map(|k| compare_opt(a.get(k), b.get(k)))
-        .find(|o| o.is_ne())
-        .unwrap_or(Ordering::Equal)
+    keys.iter().map(|k| compare_opt(a.get(k), b.get(k))).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
 }
 
 fn compare_opt(a: Option<&Value>, b: Option<&Value>) -> Ordering {
@@ -413,64 +380,34 @@ fn diff_values(path: &str, name: &str, old: &Value, new: &Value, out: &mut Vec<C
                 let p = join(path, k);
                 match b.get(k) {
                     Some(vb) => diff_values(&p, k, va, vb, out),
-                    None => out.push(Change {
-                        path: p,
-                        old: Some(va.clone()),
-                        new: None,
-                    }),
+                    None => out.push(Change { path: p, old: Some(va.clone()), new: None }),
                 }
             }
             for (k, vb) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
-                out.push(Change {
-                    path: join(path, k),
-                    old: None,
-                    new: Some(vb.clone()),
-                });
+                out.push(Change { path: join(path, k), old: None, new: Some(vb.clone()) });
             }
         }
-        (Value::Array(a), Value::Array(b)) => {
-            match (element_keys(name, a), element_keys(name, b)) {
-                (Some(ka), Some(kb)) => {
-                    for (key, va) in ka.iter().zip(a) {
-                        let p = format!("{path}[{key}]");
-                        match kb.iter().position(|k| k == key) {
-                            Some(i) => diff_values(&p, "", va, &b[i], out),
-                            None => out.push(Change {
-                                path: p,
-                                old: Some(va.clone()),
-                                new: None,
-                            }),
-                        }
-                    }
-                    for (key, vb) in kb.iter().zip(b).filter(|(k, _)| !ka.contains(k)) {
-                        out.push(Change {
-                            path: format!("{path}[{key}]"),
-                            old: None,
-                            new: Some(vb.clone()),
-                        });
+        (Value::Array(a), Value::Array(b)) => match (element_keys(name, a), element_keys(name, b)) {
+            (Some(ka), Some(kb)) => {
+                for (key, va) in ka.iter().zip(a) {
+                    let p = format!("{path}[{key}]");
+                    match kb.iter().position(|k| k == key) {
+                        Some(i) => diff_values(&p, "", va, &b[i], out),
+                        None => out.push(Change { path: p, old: Some(va.clone()), new: None }),
                     }
                 }
-                _ => out.push(Change {
-                    path: path.to_string(),
-                    old: Some(old.clone()),
-                    new: Some(new.clone()),
-                }),
+                for (key, vb) in kb.iter().zip(b).filter(|(k, _)| !ka.contains(k)) {
+                    out.push(Change { path: format!("{path}[{key}]"), old: None, new: Some(vb.clone()) });
+                }
             }
-        }
-        _ => out.push(Change {
-            path: path.to_string(),
-            old: Some(old.clone()),
-            new: Some(new.clone()),
-        }),
+            _ => out.push(Change { path: path.to_string(), old: Some(old.clone()), new: Some(new.clone()) }),
+        },
+        _ => out.push(Change { path: path.to_string(), old: Some(old.clone()), new: Some(new.clone()) }),
     }
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
 /// The names the elements of a keyed list are shown by, or None when the list is not keyed
@@ -481,22 +418,15 @@ fn element_keys(name: &str, items: &[Value]) -> Option<Vec<String>> {
     for item in items {
         let key = if name == "portMappings" {
             // `8080`, or `8080/udp` when the protocol is not the default tcp.
-            let port = item
-                .get("containerPort")
-                .or_else(|| item.get("containerPortRange"))?;
-            let port = port
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| port.to_string());
+            let port = item.get("containerPort").or_else(|| item.get("containerPortRange"))?;
+            let port = port.as_str().map(str::to_string).unwrap_or_else(|| port.to_string());
             match item.get("protocol").and_then(Value::as_str) {
                 Some(protocol) => format!("{port}/{protocol}"),
                 None => port,
             }
         } else {
             let v = item.get(keys[0])?;
-            v.as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| v.to_string())
+            v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
         };
         if out.contains(&key) {
             return None;
@@ -610,7 +540,10 @@ mod tests {
             )
         );
         let two = json!({"family": "web", "taskDefinitionArn": "arn", "status": "ACTIVE"});
-        assert!(read_only_warning(&two).is_some_and(|w| w.starts_with("warning: taskDefinitionArn, status ignored: DescribeTaskDefinition returns these fields")));
+        assert!(
+            read_only_warning(&two)
+                .is_some_and(|w| w.starts_with("warning: taskDefinitionArn, status ignored: DescribeTaskDefinition returns these fields"))
+        );
         assert_eq!(read_only_warning(&json!({"family": "web"})), None);
     }
 
@@ -618,10 +551,7 @@ mod tests {
     fn container_names_and_images_are_read_in_order() {
         let td = web();
         assert_eq!(container_names(&td), vec!["web", "sidecar"]);
-        assert_eq!(
-            container_image(&td, "sidecar"),
-            Some("registry.example/envoy:1")
-        );
+        assert_eq!(container_image(&td, "sidecar"), Some("registry.example/envoy:1"));
         assert_eq!(container_image(&td, "db"), None);
     }
 
@@ -630,10 +560,7 @@ mod tests {
         let mut td = web_as_described();
         let before = td.clone();
         set_image(&mut td, "web", "registry.example/web:2.0").unwrap();
-        assert_eq!(
-            container_image(&td, "web"),
-            Some("registry.example/web:2.0")
-        );
+        assert_eq!(container_image(&td, "web"), Some("registry.example/web:2.0"));
         let mut back = td.clone();
         set_image(&mut back, "web", "registry.example/web:1.0").unwrap();
         assert_eq!(back, before);
@@ -643,25 +570,10 @@ mod tests {
     fn set_image_on_a_missing_container_names_the_ones_there_are() {
         let mut td = web();
         let err = set_image(&mut td, "api", "x").unwrap_err();
-        assert_eq!(
-            err,
-            TaskDefError::NoSuchContainer {
-                container: "api".into(),
-                available: vec!["web".into(), "sidecar".into()]
-            }
-        );
-        assert_eq!(
-            err.to_string(),
-            r#"no container named "api" in the task definition (containers: web, sidecar)"#
-        );
-        assert_eq!(
-            set_image(&mut json!([]), "web", "x"),
-            Err(TaskDefError::NotAnObject)
-        );
-        assert_eq!(
-            set_image(&mut json!({"family": "f"}), "web", "x"),
-            Err(TaskDefError::NoContainerDefinitions)
-        );
+        assert_eq!(err, TaskDefError::NoSuchContainer { container: "api".into(), available: vec!["web".into(), "sidecar".into()] });
+        assert_eq!(err.to_string(), r#"no container named "api" in the task definition (containers: web, sidecar)"#);
+        assert_eq!(set_image(&mut json!([]), "web", "x"), Err(TaskDefError::NotAnObject));
+        assert_eq!(set_image(&mut json!({"family": "f"}), "web", "x"), Err(TaskDefError::NoContainerDefinitions));
     }
 
     #[test]
@@ -727,16 +639,9 @@ mod tests {
         let c = &n["containerDefinitions"][0];
         assert_eq!(c["essential"], json!(false));
         assert_eq!(c["cpu"], json!(128));
-        assert_eq!(
-            c["portMappings"],
-            json!([{"containerPort": 80, "hostPort": 8080, "protocol": "udp"}])
-        );
+        assert_eq!(c["portMappings"], json!([{"containerPort": 80, "hostPort": 8080, "protocol": "udp"}]));
         assert_eq!(c["healthCheck"]["interval"], json!(10));
-        assert_eq!(
-            c["entryPoint"],
-            json!(["b", "a"]),
-            "entry point order matters"
-        );
+        assert_eq!(c["entryPoint"], json!(["b", "a"]), "entry point order matters");
         assert_eq!(c["command"], json!(["z", "y"]), "command order matters");
     }
 
@@ -746,26 +651,15 @@ mod tests {
             json!({"family": "f", "networkMode": mode, "containerDefinitions": [
                 {"name": "c", "image": "i", "portMappings": [{"containerPort": 80, "hostPort": 80}]}]})
         };
-        assert!(
-            normalize(&td("awsvpc"))["containerDefinitions"][0]["portMappings"][0]
-                .get("hostPort")
-                .is_none()
-        );
-        assert_eq!(
-            normalize(&td("bridge"))["containerDefinitions"][0]["portMappings"][0]["hostPort"],
-            json!(80)
-        );
+        assert!(normalize(&td("awsvpc"))["containerDefinitions"][0]["portMappings"][0].get("hostPort").is_none());
+        assert_eq!(normalize(&td("bridge"))["containerDefinitions"][0]["portMappings"][0]["hostPort"], json!(80));
     }
 
     #[test]
     fn reordered_sets_are_no_difference() {
         let mut reordered = web();
-        reordered["containerDefinitions"]
-            .as_array_mut()
-            .unwrap()
-            .reverse();
-        reordered["containerDefinitions"][1]["environment"] =
-            json!([{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]);
+        reordered["containerDefinitions"].as_array_mut().unwrap().reverse();
+        reordered["containerDefinitions"][1]["environment"] = json!([{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]);
         reordered["requiresCompatibilities"] = json!(["FARGATE"]);
         assert_eq!(diff(&web(), &reordered), vec![]);
     }
@@ -796,10 +690,7 @@ mod tests {
     #[test]
     fn an_added_environment_variable_is_one_change_at_its_name() {
         let mut changed = web();
-        changed["containerDefinitions"][0]["environment"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"name": "LOG_LEVEL", "value": "debug"}));
+        changed["containerDefinitions"][0]["environment"].as_array_mut().unwrap().push(json!({"name": "LOG_LEVEL", "value": "debug"}));
         assert_eq!(
             diff(&web(), &changed),
             vec![Change {
@@ -814,10 +705,8 @@ mod tests {
     fn changes_render_one_per_line() {
         let mut changed = web();
         changed["cpu"] = json!("512");
-        changed["containerDefinitions"][0]["environment"] =
-            json!([{"name": "A", "value": "9"}, {"name": "C", "value": "3"}]);
-        changed["containerDefinitions"][0]["portMappings"] =
-            json!([{"containerPort": 8080}, {"containerPort": 53, "protocol": "udp"}]);
+        changed["containerDefinitions"][0]["environment"] = json!([{"name": "A", "value": "9"}, {"name": "C", "value": "3"}]);
+        changed["containerDefinitions"][0]["portMappings"] = json!([{"containerPort": 8080}, {"containerPort": 53, "protocol": "udp"}]);
         let text = render_diff(&diff(&web(), &changed));
         assert_eq!(
             text,

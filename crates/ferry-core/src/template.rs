@@ -192,7 +192,8 @@ fn render_bounded(
             let undefined = Undefined { env: &env, template: &template, context: &context, environment: environment_name.as_deref() };
             return Err(describe(&name, &e, Some(&undefined)));
         }
-        String::from_utf8(output.bytes).map_err(|e| TemplateError::Render { name: name.clone(), message: format!("the output is not UTF-8: {e}") })
+        String::from_utf8(output.bytes)
+            .map_err(|e| TemplateError::Render { name: name.clone(), message: format!("the output is not UTF-8: {e}") })
     });
     match rendered {
         Ok(result) => result,
@@ -259,10 +260,7 @@ impl Undefined<'_, '_> {
             .into_iter()
             .map(|path| {
                 let segments: Vec<&str> = path.split('.').collect();
-                (1..=segments.len())
-                    .map(|n| segments[..n].join("."))
-                    .find(|prefix| self.lookup(prefix).is_none())
-                    .unwrap_or(path)
+                (1..=segments.len()).map(|n| segments[..n].join(".")).find(|prefix| self.lookup(prefix).is_none()).unwrap_or(path)
             })
             .fold(Vec::new(), |mut acc, p| {
                 if !acc.contains(&p) {
@@ -377,10 +375,8 @@ pub fn render_task_definition(name: &str, source: &str, variables: &Variables) -
     };
     let environment_name = Some(variables.environment.clone()).filter(|e| !e.is_empty());
     let rendered = render_bounded(name, source, move || for_context.context(), setup, environment_name)?;
-    let value: serde_json::Value = serde_json::from_str(&rendered).map_err(|e| TemplateError::Json {
-        name: name.to_string(),
-        message: format!("{e} (line {} of the rendered output)", e.line()),
-    })?;
+    let value: serde_json::Value = serde_json::from_str(&rendered)
+        .map_err(|e| TemplateError::Json { name: name.to_string(), message: format!("{e} (line {} of the rendered output)", e.line()) })?;
     if !value.is_object() {
         let got = match value {
             serde_json::Value::Array(_) => "an array",
@@ -432,10 +428,8 @@ pub fn tfstate_lookup(state: &serde_json::Value, address: &str) -> Result<serde_
                 && r.get("module").and_then(serde_json::Value::as_str).unwrap_or("") == module
         })
         .ok_or_else(|| {
-            let known: Vec<String> = resources
-                .iter()
-                .filter_map(|r| Some(format!("{}.{}", r.get("type")?.as_str()?, r.get("name")?.as_str()?)))
-                .collect();
+            let known: Vec<String> =
+                resources.iter().filter_map(|r| Some(format!("{}.{}", r.get("type")?.as_str()?, r.get("name")?.as_str()?))).collect();
             format!("tfstate: no resource {kind}.{name} in the state (it has: {})", known.join(", "))
         })?;
     let instances = resource.get("instances").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
@@ -541,7 +535,8 @@ mod tests {
     #[test]
     fn a_template_that_multiplies_a_string_5000_times_is_a_template_error_not_an_abort() {
         // Each turn doubles the string: without a memory bound the process aborts at ~35 turns.
-        let source = "{% set ns = namespace(s='x') %}{% for i in range(5000) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{\"v\": \"{{ ns.s }}\"}";
+        let source =
+            "{% set ns = namespace(s='x') %}{% for i in range(5000) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{\"v\": \"{{ ns.s }}\"}";
         let err = render_task_definition("deploy/web.json", source, &vars()).expect_err("bounded");
         assert_eq!(
             err.to_string(),
@@ -598,7 +593,10 @@ mod tests {
     #[test]
     fn tfstate_reads_resources_modules_data_and_indexes() {
         let s = state();
-        assert_eq!(tfstate_lookup(&s, "aws_lb_target_group.api.arn").unwrap(), "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/api/abc");
+        assert_eq!(
+            tfstate_lookup(&s, "aws_lb_target_group.api.arn").unwrap(),
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/api/abc"
+        );
         assert_eq!(tfstate_lookup(&s, "aws_subnet.private[1].id").unwrap(), "subnet-b");
         assert_eq!(tfstate_lookup(&s, "module.net.data.aws_vpc.main.tags.Name").unwrap(), "main");
         assert!(tfstate_lookup(&s, "aws_subnet.private.id").unwrap_err().contains("2 instances"));

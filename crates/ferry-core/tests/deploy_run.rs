@@ -14,8 +14,8 @@ use std::time::Duration;
 use ferry_core::ExitKind;
 use ferry_core::deploy::{Event, LockRefusal, Locks, Observer, Outcome, Phase, Request, Run, ServiceReport, Source, Trace};
 use ferry_core::platform::{
-    ClusterInfo, Clock, DeploymentInfo, Ecs, ImageInfo, PlatformError, PlatformResult, Registry, ServiceEvent, ServiceInfo, StoppedContainer,
-    StoppedTask, TaskDefinitionInfo, TaskHealth,
+    Clock, ClusterInfo, DeploymentInfo, Ecs, ImageInfo, PlatformError, PlatformResult, Registry, ServiceEvent, ServiceInfo,
+    StoppedContainer, StoppedTask, TaskDefinitionInfo, TaskHealth,
 };
 use ferry_core::rolling::FailureCause;
 use ferry_core::template::Variables;
@@ -269,7 +269,8 @@ impl EcsState {
     fn ecs_roll_back(&mut self, key: &Key, cause: &'static str, now: i64) -> String {
         let svc = self.services.get_mut(key).expect("service");
         let (td, rollout) = (svc.initial_td.clone(), svc.script.rollback.clone());
-        let completed = svc.info.deployments.iter().position(|d| d.task_definition == td && d.rollout_state.as_deref() == Some("COMPLETED"));
+        let completed =
+            svc.info.deployments.iter().position(|d| d.task_definition == td && d.rollout_state.as_deref() == Some("COMPLETED"));
         let (true, Some(index)) = (svc.script.reactivates, completed) else {
             return self.start_deployment(key, &td, rollout, cause, now);
         };
@@ -345,7 +346,12 @@ impl EcsState {
                             started_by: Some(id.clone()),
                             stop_code: Some("EssentialContainerExited".into()),
                             stopped_reason: Some("Essential container in task exited".into()),
-                            containers: vec![StoppedContainer { name: "web".into(), exit_code: Some(139), reason: None, health_status: None }],
+                            containers: vec![StoppedContainer {
+                                name: "web".into(),
+                                exit_code: Some(139),
+                                reason: None,
+                                health_status: None,
+                            }],
                             stopped_at: now,
                         });
                     }
@@ -427,7 +433,10 @@ struct FakeEcs {
 impl FakeEcs {
     fn new(clock: Arc<FakeClock>) -> Self {
         let mut state = EcsState::default();
-        state.clusters.insert(CLUSTER.into(), ClusterInfo { arn: format!("arn:aws:ecs:eu-west-1:123456789012:cluster/{CLUSTER}"), status: "ACTIVE".into() });
+        state.clusters.insert(
+            CLUSTER.into(),
+            ClusterInfo { arn: format!("arn:aws:ecs:eu-west-1:123456789012:cluster/{CLUSTER}"), status: "ACTIVE".into() },
+        );
         FakeEcs { clock, state: Mutex::new(state) }
     }
 
@@ -460,7 +469,9 @@ impl FakeEcs {
             "containerDefinitions": [{"name": "web", "image": image, "essential": true, "memory": 256}],
             "tags": tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
         });
-        state.task_definitions.insert(arn.clone(), TaskDefinitionInfo { arn: arn.clone(), family: name.into(), revision: 1, definition, tags });
+        state
+            .task_definitions
+            .insert(arn.clone(), TaskDefinitionInfo { arn: arn.clone(), family: name.into(), revision: 1, definition, tags });
         state.next_deployment += 1;
         let deployment = DeploymentInfo {
             id: format!("ecs-svc/{}", state.next_deployment),
@@ -510,7 +521,10 @@ impl FakeEcs {
 
     /// The calls that change something in ECS.
     fn mutations(&self) -> Vec<Call> {
-        self.calls().into_iter().filter(|c| matches!(c.op, "register_task_definition" | "update_service" | "roll_back_in_progress")).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| matches!(c.op, "register_task_definition" | "update_service" | "roll_back_in_progress"))
+            .collect()
     }
 
     /// DescribeServices calls made after the last UpdateService of the forward deploys: the
@@ -548,7 +562,11 @@ impl Ecs for FakeEcs {
     async fn describe_services(&self, cluster: &str, services: &[String]) -> PlatformResult<Vec<ServiceInfo>> {
         self.log("describe_services", services.to_vec());
         if services.len() > 10 {
-            return Err(PlatformError::new("ecs:DescribeServices", Some("InvalidParameterException".into()), "at most 10 services per call"));
+            return Err(PlatformError::new(
+                "ecs:DescribeServices",
+                Some("InvalidParameterException".into()),
+                "at most 10 services per call",
+            ));
         }
         let now = self.clock.now_ms();
         let mut state = self.state();
@@ -604,7 +622,13 @@ impl Ecs for FakeEcs {
         Ok(info)
     }
 
-    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str, force_new_deployment: bool) -> PlatformResult<ServiceInfo> {
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+        force_new_deployment: bool,
+    ) -> PlatformResult<ServiceInfo> {
         self.log("update_service", vec![cluster.into(), service.into(), task_definition.into(), force_new_deployment.to_string()]);
         let now = self.clock.now_ms();
         let key = (cluster.to_string(), service.to_string());
@@ -640,7 +664,8 @@ impl Ecs for FakeEcs {
     async fn task_health(&self, cluster: &str, deployment_id: &str) -> PlatformResult<TaskHealth> {
         self.log("task_health", vec![cluster.into(), deployment_id.into()]);
         let state = self.state();
-        let running = state.services.values().flat_map(|s| s.info.deployments.iter()).find(|d| d.id == deployment_id).map_or(0, |d| d.running);
+        let running =
+            state.services.values().flat_map(|s| s.info.deployments.iter()).find(|d| d.id == deployment_id).map_or(0, |d| d.running);
         Ok(TaskHealth { healthy: running as u32, unhealthy: 0, unknown: 0 })
     }
 
@@ -875,7 +900,12 @@ fn stop(reason: &'static str, exit_code: Option<i32>, container_reason: Option<&
 
 /// A task the scheduler stopped to scale in (desired count lowered during the deploy).
 fn scale_in() -> Stop {
-    Stop { code: "ServiceSchedulerInitiated", reason: "Scaling activity initiated by (deployment ecs-svc/2)", exit_code: None, container_reason: None }
+    Stop {
+        code: "ServiceSchedulerInitiated",
+        reason: "Scaling activity initiated by (deployment ecs-svc/2)",
+        exit_code: None,
+        container_reason: None,
+    }
 }
 
 fn assert_nothing_changed(world: &World) {
@@ -1085,7 +1115,11 @@ fn a_circuit_breaker_failure_is_rolled_back_by_ecs_and_ferry_only_watches() {
     assert_eq!(rollback[0].task_definition, td_arn("web", 1));
     assert_eq!(report.rollback_deployment_id.as_deref(), Some(rollback[0].id.as_str()));
     assert_eq!(report.ecs_deployment_id.as_deref(), Some(world.ecs.created_by("update")[0].id.as_str()));
-    assert!(report.reason.as_deref().is_some_and(|r| r.contains("circuit breaker") && r.contains("rolled back to web:1")), "{:?}", report.reason);
+    assert!(
+        report.reason.as_deref().is_some_and(|r| r.contains("circuit breaker") && r.contains("rolled back to web:1")),
+        "{:?}",
+        report.reason
+    );
     assert_eq!(world.locks.holder("prod", "web"), None);
 }
 
@@ -1103,17 +1137,20 @@ fn a_circuit_breaker_rollback_that_appears_a_look_later_is_still_left_to_ecs() {
 
 /// The id of the deployment the service ran before the deploy (COMPLETED, on web:1).
 fn initial_deployment(world: &World, service: &str) -> String {
-    world.ecs.with_service(service, |s| {
-        s.info.deployments.iter().filter(|d| d.task_definition == s.initial_td).min_by_key(|d| d.created_at).map(|d| d.id.clone())
-    })
-    .expect("the initial deployment is listed")
+    world
+        .ecs
+        .with_service(service, |s| {
+            s.info.deployments.iter().filter(|d| d.task_definition == s.initial_td).min_by_key(|d| d.created_at).map(|d| d.id.clone())
+        })
+        .expect("the initial deployment is listed")
 }
 
 #[test]
 fn a_circuit_breaker_rollback_that_reactivates_the_last_completed_deployment_is_followed_by_its_old_id() {
     // As on AWS: the failed deployment is scaled to 0 and the COMPLETED one becomes PRIMARY
     // again, keeping its id; ferry follows that id and starts no rollback of its own.
-    let world = World::new().with_service("web", Script::new(Rollout::CircuitBreaker { after: 2, rollback_delay: 0, event: None }).reactivating());
+    let world =
+        World::new().with_service("web", Script::new(Rollout::CircuitBreaker { after: 2, rollback_delay: 0, event: None }).reactivating());
     let before = initial_deployment(&world, "web");
     let report = world.deploy_one(request("web", "1.1.0"));
 
@@ -1122,7 +1159,9 @@ fn a_circuit_breaker_rollback_that_reactivates_the_last_completed_deployment_is_
     assert_eq!(world.ecs.count("update_service"), 1, "ferry does not race ECS's rollback with its own");
     assert_eq!(world.ecs.count("roll_back_in_progress"), 0);
     assert_eq!(report.rollback_deployment_id.as_deref(), Some(before.as_str()));
-    let after = world.ecs.with_service("web", |s| s.info.deployments.iter().map(|d| (d.id.clone(), d.status.clone(), d.rollout_state.clone())).collect::<Vec<_>>());
+    let after = world.ecs.with_service("web", |s| {
+        s.info.deployments.iter().map(|d| (d.id.clone(), d.status.clone(), d.rollout_state.clone())).collect::<Vec<_>>()
+    });
     assert_eq!(after, vec![(before, "PRIMARY".to_string(), Some("COMPLETED".to_string()))]);
 }
 
@@ -1131,7 +1170,8 @@ fn a_reactivating_circuit_breaker_rollback_seen_a_look_later_is_adopted_not_take
     // The FAILED deployment is seen before ECS reactivates the old one: ferry waits for ECS
     // and must recognise the reactivated deployment (an old id) as the rollback, rather
     // than take over with its own UpdateService after the grace period.
-    let world = World::new().with_service("web", Script::new(Rollout::CircuitBreaker { after: 2, rollback_delay: 2, event: None }).reactivating());
+    let world =
+        World::new().with_service("web", Script::new(Rollout::CircuitBreaker { after: 2, rollback_delay: 2, event: None }).reactivating());
     let before = initial_deployment(&world, "web");
     let report = world.deploy_one(request("web", "1.1.0"));
 
@@ -1201,7 +1241,8 @@ fn an_unplaceable_event_of_the_failed_deploy_does_not_fail_ecss_rollback() {
 
     let rollback = world.ecs.created_by("circuit-breaker");
     assert_eq!(rollback.len(), 1);
-    let completed = world.ecs.with_service("web", |s| s.info.deployments.iter().map(|d| (d.id.clone(), d.rollout_state.clone())).collect::<Vec<_>>());
+    let completed =
+        world.ecs.with_service("web", |s| s.info.deployments.iter().map(|d| (d.id.clone(), d.rollout_state.clone())).collect::<Vec<_>>());
     assert_eq!(report.outcome, Outcome::FailedRolledBack, "reason: {:?}; deployments when ferry stopped: {completed:?}", report.reason);
     assert_eq!(report.exit_kind(), ExitKind::FailedRolledBack);
 }
@@ -1410,7 +1451,9 @@ fn a_rollback_to_a_deregistered_revision_is_refused_before_any_change() {
 fn a_deploy_of_several_services_changes_none_when_one_fails_preflight() {
     // `ferry deploy dev web=9.9.9 worker=1.1.0` used to deploy worker and exit 4, the code
     // that promises nothing changed.
-    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(2))).with_service("worker", Script::new(Rollout::CompleteAfter(2)));
+    let world = World::new()
+        .with_service("web", Script::new(Rollout::CompleteAfter(2)))
+        .with_service("worker", Script::new(Rollout::CompleteAfter(2)));
     let reports = world.deploy(&[request("web", "9.9.9"), request("worker", "1.1.0")]);
 
     assert_eq!(reports[0].outcome, Outcome::Refused, "{:?}", reports[0].reason);
@@ -1422,7 +1465,9 @@ fn a_deploy_of_several_services_changes_none_when_one_fails_preflight() {
 
 #[test]
 fn a_deploy_of_several_services_changes_none_when_one_lock_is_held() {
-    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(2))).with_service("worker", Script::new(Rollout::CompleteAfter(2)));
+    let world = World::new()
+        .with_service("web", Script::new(Rollout::CompleteAfter(2)))
+        .with_service("worker", Script::new(Rollout::CompleteAfter(2)));
     world.locks.hold("prod", "web", "fd-other");
     let reports = world.deploy(&[request("web", "1.1.0"), request("worker", "1.1.0")]);
 
@@ -1458,7 +1503,11 @@ fn a_rollback_that_never_completes_is_a_failed_rollback() {
     assert_eq!(report.outcome, Outcome::RollbackFailed, "{:?}", report.reason);
     assert_eq!(report.exit_kind(), ExitKind::RollbackFailed);
     assert_eq!(report.cause, Some(FailureCause::CircuitBreaker), "the first cause is the one reported");
-    assert!(report.reason.as_deref().is_some_and(|r| r.contains("the rollback failed too") && r.contains("did not complete")), "{:?}", report.reason);
+    assert!(
+        report.reason.as_deref().is_some_and(|r| r.contains("the rollback failed too") && r.contains("did not complete")),
+        "{:?}",
+        report.reason
+    );
     assert_eq!(world.ecs.count("update_service"), 1);
     let rolling_back = world.observer.events().iter().filter(|e| matches!(e, Event::Phase { phase: Phase::RollingBack, .. })).count();
     assert_eq!(rolling_back, 1);

@@ -121,8 +121,7 @@ fn describe(ctx: &mut Ctx, input: &Input) -> ApiResult {
             })
         })
         .collect();
-    let (page, next) = paginate(&targets, input.str("NextToken"), input.i64("MaxResults"), 50, 50)
-        .map_err(|e| validation(e.message))?;
+    let (page, next) = paginate(&targets, input.str("NextToken"), input.i64("MaxResults"), 50, 50).map_err(|e| validation(e.message))?;
     let mut out = Map::new();
     out.insert("ScalableTargets".into(), json!(page));
     put(&mut out, "NextToken", next);

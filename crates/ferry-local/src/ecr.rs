@@ -53,16 +53,13 @@ pub fn resolve(partition: &Partition, image: &str) -> ImageRef {
         },
     };
     let same_partition = host_parts[0] == partition.account && host_parts[3] == partition.region;
-    let digest = same_partition
-        .then(|| partition.repositories.get(repository))
-        .flatten()
-        .and_then(|repo| {
-            if reference.starts_with("sha256:") {
-                repo.images.contains_key(reference).then(|| reference.to_string())
-            } else {
-                repo.digest_of_tag(reference).map(str::to_string)
-            }
-        });
+    let digest = same_partition.then(|| partition.repositories.get(repository)).flatten().and_then(|repo| {
+        if reference.starts_with("sha256:") {
+            repo.images.contains_key(reference).then(|| reference.to_string())
+        } else {
+            repo.digest_of_tag(reference).map(str::to_string)
+        }
+    });
     ImageRef::Ecr { repository: repository.to_string(), reference: reference.to_string(), digest }
 }
 
@@ -116,14 +113,8 @@ fn create_repository(ctx: &mut Ctx, input: &Input) -> ApiResult {
         name: name.clone(),
         created_at: ctx.now,
         image_tag_mutability: input.str("imageTagMutability").unwrap_or("MUTABLE").to_string(),
-        image_scanning_configuration: input
-            .value("imageScanningConfiguration")
-            .cloned()
-            .unwrap_or_else(|| json!({"scanOnPush": false})),
-        encryption_configuration: input
-            .value("encryptionConfiguration")
-            .cloned()
-            .unwrap_or_else(|| json!({"encryptionType": "AES256"})),
+        image_scanning_configuration: input.value("imageScanningConfiguration").cloned().unwrap_or_else(|| json!({"scanOnPush": false})),
+        encryption_configuration: input.value("encryptionConfiguration").cloned().unwrap_or_else(|| json!({"encryptionType": "AES256"})),
         images: Default::default(),
         tags,
     };
@@ -372,7 +363,9 @@ fn put_image(ctx: &mut Ctx, input: &Input) -> ApiResult {
             if repository.image_tag_mutability == "IMMUTABLE" {
                 return Err(ApiError::client(
                     "ImageTagAlreadyExistsException",
-                    format!("The image tag '{tag}' already exists in the '{name}' repository and cannot be overwritten because the repository is immutable."),
+                    format!(
+                        "The image tag '{tag}' already exists in the '{name}' repository and cannot be overwritten because the repository is immutable."
+                    ),
                 ));
             }
             if let Some(previous) = repository.images.get_mut(&holder) {
@@ -422,7 +415,11 @@ fn lookup(repository: &Repository, id: &Value) -> Result<String, (&'static str, 
             None => Err(("ImageNotFound", "Requested image not found")),
         },
         (Some(d), None) => {
-            if repository.images.contains_key(d) { Ok(d.to_string()) } else { Err(("ImageNotFound", "Requested image not found")) }
+            if repository.images.contains_key(d) {
+                Ok(d.to_string())
+            } else {
+                Err(("ImageNotFound", "Requested image not found"))
+            }
         }
         (None, Some(t)) => repository.digest_of_tag(t).map(str::to_string).ok_or(("ImageNotFound", "Requested image not found")),
         (None, None) => Err(("MissingDigestAndTag", "Invalid request parameters: both tag and digest cannot be null")),
@@ -676,7 +673,8 @@ mod tests {
         let mut bare = oci(&digest);
         bare.as_object_mut().unwrap().remove("mediaType");
         assert_eq!(check_manifest(&bare.to_string(), Some(OCI_MANIFEST)).unwrap().1, OCI_MANIFEST);
-        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"mediaType": OCI_MANIFEST, "digest": digest, "size": 300}]});
+        let index =
+            json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"mediaType": OCI_MANIFEST, "digest": digest, "size": 300}]});
         assert_eq!(check_manifest(&index.to_string(), None).unwrap().1, OCI_INDEX);
         let list = json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": []});
         assert_eq!(check_manifest(&list.to_string(), None).unwrap().1, DOCKER_LIST);
@@ -699,7 +697,10 @@ mod tests {
             ("not json".to_string(), "not JSON"),
         ] {
             let message = refused(&manifest, None);
-            assert!(message.starts_with("Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'"), "{message}");
+            assert!(
+                message.starts_with("Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'"),
+                "{message}"
+            );
             assert!(message.contains(why), "{manifest}: {message}");
         }
         let mut broken = oci("sha256:short");

@@ -90,10 +90,7 @@ pub struct Decision {
 }
 
 fn matches(pattern: &str, service: &str, action: &str) -> bool {
-    pattern == "*"
-        || pattern == action
-        || pattern == format!("{service}:{action}")
-        || pattern == format!("{service}:*")
+    pattern == "*" || pattern == action || pattern == format!("{service}:{action}") || pattern == format!("{service}:*")
 }
 
 impl Faults {
@@ -106,10 +103,7 @@ impl Faults {
                 .or_else(|| self.rate_limits.get(action))
                 .copied()
                 .unwrap_or_else(|| default_limit(action));
-            let bucket = self
-                .buckets
-                .entry((partition.to_string(), format!("{service}:{action}")))
-                .or_insert((limit.burst, now));
+            let bucket = self.buckets.entry((partition.to_string(), format!("{service}:{action}"))).or_insert((limit.burst, now));
             bucket.0 = (bucket.0 + (now - bucket.1) * limit.rate).min(limit.burst);
             bucket.1 = now;
             if bucket.0 < 1.0 {
@@ -195,9 +189,7 @@ impl Members {
     fn string(&mut self, key: &str) -> Result<Option<String>, AdminError> {
         match self.take(key) {
             None => Ok(None),
-            Some(serde_json::Value::String(s)) if s.is_empty() => {
-                refuse(&self.field(key), "must not be empty (leave it out instead)")
-            }
+            Some(serde_json::Value::String(s)) if s.is_empty() => refuse(&self.field(key), "must not be empty (leave it out instead)"),
             Some(serde_json::Value::String(s)) => Ok(Some(s)),
             Some(other) => refuse(&self.field(key), format!("must be a string, got {other}")),
         }
@@ -304,7 +296,6 @@ impl ApiFault {
     }
 }
 
-
 impl TaskFault {
     /// Reads and checks a `POST /_ferry/task-faults` body.
     pub fn from_json(body: &[u8]) -> Result<TaskFault, AdminError> {
@@ -328,7 +319,9 @@ impl TaskFault {
         m.finish("family, imageContains, digest, failToStart, crashAfterSeconds")?;
         match (fail_to_start, crash_after_seconds) {
             (false, None) => refuse("failToStart", "a task fault needs failToStart: true or crashAfterSeconds"),
-            (true, Some(_)) => refuse("crashAfterSeconds", "a task that fails to start cannot crash later: give failToStart or crashAfterSeconds"),
+            (true, Some(_)) => {
+                refuse("crashAfterSeconds", "a task that fails to start cannot crash later: give failToStart or crashAfterSeconds")
+            }
             _ => Ok(TaskFault { family, image_contains, digest, fail_to_start, crash_after_seconds }),
         }
     }
@@ -354,12 +347,19 @@ pub fn rate_limits_from_json(body: &[u8]) -> Result<HashMap<String, RateLimit>, 
         let mut l = Members::of(limit, &format!("{field}."), "an object {\"burst\": N, \"rate\": N}")?;
         let burst = match l.number("burst")? {
             Some(b) if (1.0..=1e6).contains(&b) => b,
-            Some(b) => return refuse(&format!("{field}.burst"), format!("must be from 1 to 1000000 requests (a bucket smaller than one request admits none), got {b}")),
+            Some(b) => {
+                return refuse(
+                    &format!("{field}.burst"),
+                    format!("must be from 1 to 1000000 requests (a bucket smaller than one request admits none), got {b}"),
+                );
+            }
             None => return refuse(&format!("{field}.burst"), "is required"),
         };
         let rate = match l.number("rate")? {
             Some(r) if r > 0.0 && r <= 1e6 => r,
-            Some(r) => return refuse(&format!("{field}.rate"), format!("must be more than 0 and at most 1000000 requests per second, got {r}")),
+            Some(r) => {
+                return refuse(&format!("{field}.rate"), format!("must be more than 0 and at most 1000000 requests per second, got {r}"));
+            }
             None => return refuse(&format!("{field}.rate"), "is required"),
         };
         l.finish("burst, rate")?;
@@ -465,14 +465,23 @@ mod tests {
         assert_eq!(refused(r#"{"limit": {}}"#), "limit");
         assert!(rate_limits_from_json(b"").unwrap().is_empty());
         assert!(rate_limits_from_json(b"{}").unwrap().is_empty());
-        let limits = rate_limits_from_json(br#"{"limits": {"ecs:UpdateService": {"burst": 20, "rate": 1}, "DescribeServices": {"burst": 1, "rate": 0.5}}}"#).unwrap();
+        let limits = rate_limits_from_json(
+            br#"{"limits": {"ecs:UpdateService": {"burst": 20, "rate": 1}, "DescribeServices": {"burst": 1, "rate": 0.5}}}"#,
+        )
+        .unwrap();
         assert_eq!(limits.len(), 2);
     }
 
     #[test]
     fn faults_match_by_action_service_or_everything() {
         let mut faults = Faults::default();
-        faults.api.push(ApiFault { action: "ecs:DescribeServices".into(), error: Some("ServiceUnavailableException".into()), status: Some(503), probability: 1.0, ..Default::default() });
+        faults.api.push(ApiFault {
+            action: "ecs:DescribeServices".into(),
+            error: Some("ServiceUnavailableException".into()),
+            status: Some(503),
+            probability: 1.0,
+            ..Default::default()
+        });
         let hit = faults.decide("p", "ecs", "DescribeServices", 0.0).error.unwrap();
         assert_eq!((hit.status, hit.code.as_str()), (503, "ServiceUnavailableException"));
         assert!(faults.decide("p", "ecs", "ListServices", 0.0).error.is_none());

@@ -37,16 +37,14 @@ static AAS: OnceLock<Option<ServiceModel>> = OnceLock::new();
 impl Service {
     pub fn model(self) -> Option<&'static ServiceModel> {
         match self {
-            Service::Ecs => ECS
-                .get_or_init(|| ServiceModel::load(include_bytes!("../models/ecs.json.gz"), "InvalidParameterException"))
-                .as_ref(),
-            Service::Ecr => ECR
-                .get_or_init(|| ServiceModel::load(include_bytes!("../models/ecr.json.gz"), "InvalidParameterException"))
-                .as_ref(),
+            Service::Ecs => {
+                ECS.get_or_init(|| ServiceModel::load(include_bytes!("../models/ecs.json.gz"), "InvalidParameterException")).as_ref()
+            }
+            Service::Ecr => {
+                ECR.get_or_init(|| ServiceModel::load(include_bytes!("../models/ecr.json.gz"), "InvalidParameterException")).as_ref()
+            }
             Service::ApplicationAutoScaling => AAS
-                .get_or_init(|| {
-                    ServiceModel::load(include_bytes!("../models/application-autoscaling.json.gz"), "ValidationException")
-                })
+                .get_or_init(|| ServiceModel::load(include_bytes!("../models/application-autoscaling.json.gz"), "ValidationException"))
                 .as_ref(),
         }
     }
@@ -103,10 +101,7 @@ impl ServiceModel {
         }
         let count = problems.len();
         let noun = if count == 1 { "error" } else { "errors" };
-        Err(ApiError::client(
-            self.validation_error,
-            format!("{count} validation {noun} detected: {}", problems.join("; ")),
-        ))
+        Err(ApiError::client(self.validation_error, format!("{count} validation {noun} detected: {}", problems.join("; "))))
     }
 
     fn check(&self, shape_name: &str, value: &Value, path: String, problems: &mut Vec<String>) -> Result<(), ApiError> {
@@ -129,20 +124,15 @@ impl ServiceModel {
                 for required in shape.get("required").and_then(Value::as_array).into_iter().flatten() {
                     let Some(name) = required.as_str() else { continue };
                     if object.get(name).is_none_or(Value::is_null) {
-                        problems.push(format!(
-                            "Value null at '{}' failed to satisfy constraint: Member must not be null",
-                            join(&path, name)
-                        ));
+                        problems
+                            .push(format!("Value null at '{}' failed to satisfy constraint: Member must not be null", join(&path, name)));
                     }
                 }
                 for (name, member_value) in object {
                     if member_value.is_null() {
                         continue;
                     }
-                    let member_shape = members
-                        .and_then(|m| m.get(name))
-                        .and_then(|m| m.get("shape"))
-                        .and_then(Value::as_str);
+                    let member_shape = members.and_then(|m| m.get(name)).and_then(|m| m.get("shape")).and_then(Value::as_str);
                     // Members the model does not know are ignored, as the real services do.
                     if let Some(member_shape) = member_shape {
                         self.check(member_shape, member_value, join(&path, name), problems)?;
@@ -219,18 +209,13 @@ mod tests {
         assert_eq!(ecs.target_prefix, "AmazonEC2ContainerServiceV20141113");
         assert!(ecs.has_operation("CreateService"));
         assert!(Service::Ecr.model().unwrap().has_operation("PutImage"));
-        assert_eq!(
-            Service::from_target_prefix("AnyScaleFrontendService"),
-            Some(Service::ApplicationAutoScaling)
-        );
+        assert_eq!(Service::from_target_prefix("AnyScaleFrontendService"), Some(Service::ApplicationAutoScaling));
     }
 
     #[test]
     fn a_wrong_type_is_a_serialization_exception() {
         let ecs = Service::Ecs.model().unwrap();
-        let err = ecs
-            .validate("UpdateService", &json!({"service": "web", "desiredCount": "two"}))
-            .unwrap_err();
+        let err = ecs.validate("UpdateService", &json!({"service": "web", "desiredCount": "two"})).unwrap_err();
         assert_eq!(err.code, "SerializationException");
         assert!(err.message.contains("desiredCount"), "{}", err.message);
     }
@@ -238,9 +223,7 @@ mod tests {
     #[test]
     fn a_missing_required_member_and_a_bad_enum_are_named() {
         let ecs = Service::Ecs.model().unwrap();
-        let err = ecs
-            .validate("RegisterTaskDefinition", &json!({"containerDefinitions": [], "networkMode": "weird"}))
-            .unwrap_err();
+        let err = ecs.validate("RegisterTaskDefinition", &json!({"containerDefinitions": [], "networkMode": "weird"})).unwrap_err();
         assert_eq!(err.code, "InvalidParameterException");
         assert!(err.message.contains("'family'"), "{}", err.message);
         assert!(err.message.contains("'networkMode'"), "{}", err.message);

@@ -209,9 +209,7 @@ impl Engine {
         let fault = lock(&self.faults)
             .tasks
             .iter()
-            .find(|f| {
-                task.containers.iter().any(|c| f.applies(&family, &c.image, digests.get(&c.name).and_then(|d| d.as_deref())))
-            })
+            .find(|f| task.containers.iter().any(|c| f.applies(&family, &c.image, digests.get(&c.name).and_then(|d| d.as_deref()))))
             .cloned();
         if fault.as_ref().is_some_and(|f| f.fail_to_start) {
             if let Some(task) = partition.tasks.get_mut(arn) {
@@ -338,10 +336,7 @@ impl Engine {
             });
         }
         let mut child = command.spawn().map_err(|e| {
-            format!(
-                "CannotStartContainerError: failed to create task for container {}: exec: \"{program}\": {e}",
-                launch.name
-            )
+            format!("CannotStartContainerError: failed to create task for container {}: exec: \"{program}\": {e}", launch.name)
         })?;
         let pid = child.id().ok_or_else(|| "CannotStartContainerError: process exited at once".to_string())?;
         let engine = Arc::clone(self);
@@ -386,14 +381,7 @@ impl Engine {
         }
     }
 
-    async fn health_loop(
-        self: Arc<Self>,
-        partition_key: String,
-        task_arn: String,
-        name: String,
-        check: Value,
-        env: Vec<(String, String)>,
-    ) {
+    async fn health_loop(self: Arc<Self>, partition_key: String, task_arn: String, name: String, check: Value, env: Vec<(String, String)>) {
         let command: Vec<String> = check
             .get("command")
             .and_then(Value::as_array)
@@ -514,9 +502,7 @@ fn launches_for(task: &Task, definition: &crate::state::TaskDefinition) -> Vec<L
                 v.and_then(Value::as_array)
                     .map(|a| {
                         a.iter()
-                            .filter_map(|kv| {
-                                Some((kv.get("name")?.as_str()?.to_string(), kv.get("value")?.as_str()?.to_string()))
-                            })
+                            .filter_map(|kv| Some((kv.get("name")?.as_str()?.to_string(), kv.get("value")?.as_str()?.to_string())))
                             .collect()
                     })
                     .unwrap_or_default()

@@ -125,9 +125,8 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, mine: &mut Vec<St
 
     let Some(primary_id) = service.deployments.first().map(|p| p.id.clone()) else { return };
     let desired = service.desired_count;
-    let percent = |service: &Service, key: &str, default: i64| {
-        service.deployment_configuration.get(key).and_then(Value::as_i64).unwrap_or(default)
-    };
+    let percent =
+        |service: &Service, key: &str, default: i64| service.deployment_configuration.get(key).and_then(Value::as_i64).unwrap_or(default);
 
     let active: Vec<&String> = mine.iter().filter(|a| tasks.get(*a).is_some_and(|t| t.desired_status == "RUNNING")).collect();
     let is_primary = |t: &Task| t.deployment_id.as_deref() == Some(primary_id.as_str());
@@ -135,8 +134,7 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, mine: &mut Vec<St
     let mut old_active: Vec<&String> = active.iter().copied().filter(|a| !is_primary(&tasks[*a])).collect();
     let primary_active_count = primary_active.len() as i64;
     // Counted before the scale-in below stops any task, as the old-task step expects.
-    let healthy_total =
-        if old_active.is_empty() { 0 } else { active.iter().filter(|a| tasks[**a].is_healthy()).count() as i64 };
+    let healthy_total = if old_active.is_empty() { 0 } else { active.iter().filter(|a| tasks[**a].is_healthy()).count() as i64 };
 
     let mut started = Vec::new();
     let mut stopped = Vec::new();
@@ -257,11 +255,7 @@ pub fn stop_task(task: &mut Task, code: &str, reason: &str, now: f64) {
     task.version += 1;
 }
 
-fn trip_circuit_breaker(
-    service: &mut Service,
-    definitions: &BTreeMap<String, Vec<crate::state::TaskDefinition>>,
-    now: f64,
-) {
+fn trip_circuit_breaker(service: &mut Service, definitions: &BTreeMap<String, Vec<crate::state::TaskDefinition>>, now: f64) {
     // Cheapest test first: on most ticks the primary deployment is not in progress.
     let Some(primary) = service.deployments.first() else { return };
     if primary.rollout_state != "IN_PROGRESS" {
@@ -316,14 +310,8 @@ fn trip_circuit_breaker(
 fn complete_if_done(service: &mut Service, mine: &[String], tasks: &BTreeMap<String, Task>, now: f64) {
     let Some(primary) = service.deployments.first() else { return };
     let mine: Vec<&Task> = mine.iter().filter_map(|a| tasks.get(a)).collect();
-    let primary_healthy = mine
-        .iter()
-        .filter(|t| t.deployment_id.as_deref() == Some(primary.id.as_str()) && t.is_healthy())
-        .count() as i64;
-    let primary_alive = mine
-        .iter()
-        .filter(|t| t.deployment_id.as_deref() == Some(primary.id.as_str()) && !t.is_stopped())
-        .count() as i64;
+    let primary_healthy = mine.iter().filter(|t| t.deployment_id.as_deref() == Some(primary.id.as_str()) && t.is_healthy()).count() as i64;
+    let primary_alive = mine.iter().filter(|t| t.deployment_id.as_deref() == Some(primary.id.as_str()) && !t.is_stopped()).count() as i64;
     let others_alive = mine.iter().any(|t| t.deployment_id.as_deref() != Some(primary.id.as_str()) && !t.is_stopped());
     let settled = primary_healthy == service.desired_count && primary_alive == service.desired_count && !others_alive;
 

@@ -258,10 +258,7 @@ async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers:
             Service::ApplicationAutoScaling => crate::autoscaling::dispatch(operation, &mut ctx, &input),
         };
         let result = handled.unwrap_or_else(|| {
-            Err(ApiError::client(
-                "UnsupportedOperation",
-                format!("ferry local does not implement {}:{operation} yet", service.name()),
-            ))
+            Err(ApiError::client("UnsupportedOperation", format!("ferry local does not implement {}:{operation} yet", service.name())))
         });
         match (result, before) {
             // A successful write: on disk before the answer leaves, or undone.
@@ -278,7 +275,9 @@ async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers:
                     Err(ApiError::new(
                         503,
                         "ServiceUnavailableException",
-                        format!("ferry local could not persist this request ({e}); nothing was changed. Free disk space in the state directory and retry."),
+                        format!(
+                            "ferry local could not persist this request ({e}); nothing was changed. Free disk space in the state directory and retry."
+                        ),
                     ))
                 }
             },
@@ -305,7 +304,8 @@ async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers:
 async fn not_an_operation(method: Method, uri: Uri) -> Response {
     let path = uri.path();
     if path == "/_ferry" || path.starts_with("/_ferry/") {
-        let error = format!("no admin endpoint {path}: the admin path has /_ferry/status, faults, task-faults, rate-limits, calls, shutdown");
+        let error =
+            format!("no admin endpoint {path}: the admin path has /_ferry/status, faults, task-faults, rate-limits, calls, shutdown");
         return (StatusCode::NOT_FOUND, axum::Json(json!({"error": error}))).into_response();
     }
     let shown: String = path.chars().take(128).collect();

@@ -37,9 +37,11 @@ pub struct State {
 
 impl State {
     pub fn partition(&mut self, account: &str, region: &str) -> &mut Partition {
-        self.partitions
-            .entry(partition_key(account, region))
-            .or_insert_with(|| Partition { account: account.to_string(), region: region.to_string(), ..Default::default() })
+        self.partitions.entry(partition_key(account, region)).or_insert_with(|| Partition {
+            account: account.to_string(),
+            region: region.to_string(),
+            ..Default::default()
+        })
     }
 
     pub fn load(path: &Path) -> Result<State, String> {
@@ -320,7 +322,9 @@ impl Task {
     }
     /// Running, and not known to be unhealthy or in a health check that has yet to pass.
     pub fn is_healthy(&self) -> bool {
-        self.last_status == "RUNNING" && self.desired_status == "RUNNING" && self.health_status != "UNHEALTHY"
+        self.last_status == "RUNNING"
+            && self.desired_status == "RUNNING"
+            && self.health_status != "UNHEALTHY"
             && (self.health_status == "HEALTHY" || !self.containers.iter().any(|c| c.has_health_check && c.essential))
     }
 }

@@ -234,9 +234,7 @@ pub fn valid_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     region.len() <= 32
         && match parts.as_slice() {
-            [area, name, n] => {
-                ["us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx", "cn"].contains(area) && word(name) && number(n)
-            }
+            [area, name, n] => ["us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx", "cn"].contains(area) && word(name) && number(n),
             [area, partition, name, n] => {
                 [("us", "gov"), ("us", "iso"), ("us", "isob"), ("us", "isof"), ("eu", "isoe"), ("eusc", "de")]
                     .contains(&(*area, *partition))
@@ -282,9 +280,7 @@ pub type ApiResult = Result<Value, ApiError>;
 
 /// Seconds since the Unix epoch, as AWS JSON protocols send timestamps.
 pub fn now() -> f64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     // Millisecond precision, like the real services.
     (d.as_millis() as f64) / 1000.0
 }
@@ -298,9 +294,7 @@ impl<'a> Input<'a> {
         self.0.get(key).and_then(Value::as_str)
     }
     pub fn required_str(&self, key: &str) -> Result<&'a str, ApiError> {
-        self.str(key)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::invalid_parameter(format!("{key} can not be blank.")))
+        self.str(key).filter(|s| !s.is_empty()).ok_or_else(|| ApiError::invalid_parameter(format!("{key} can not be blank.")))
     }
     pub fn i64(&self, key: &str) -> Option<i64> {
         self.0.get(key).and_then(Value::as_i64)
@@ -335,16 +329,14 @@ pub fn paginate<T: Clone>(
         None => default_max,
         Some(m) if m >= 1 && (m as usize) <= limit => m as usize,
         Some(m) => {
-            return Err(ApiError::invalid_parameter(format!(
-                "maxResults must be between 1 and {limit}, got {m}."
-            )));
+            return Err(ApiError::invalid_parameter(format!("maxResults must be between 1 and {limit}, got {m}.")));
         }
     };
     let start = match next_token {
         None | Some("") => 0,
-        Some(token) => decode_token(token)
-            .filter(|offset| *offset <= items.len())
-            .ok_or_else(|| ApiError::invalid_parameter("Invalid nextToken."))?,
+        Some(token) => {
+            decode_token(token).filter(|offset| *offset <= items.len()).ok_or_else(|| ApiError::invalid_parameter("Invalid nextToken."))?
+        }
     };
     let end = (start + max).min(items.len());
     let next = (end < items.len()).then(|| encode_token(end));
@@ -381,9 +373,7 @@ pub fn digit_id(len: usize) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
     let first = char::from_digit(rng.random_range(1..10), 10).unwrap_or('1');
-    std::iter::once(first)
-        .chain((1..len).map(|_| char::from_digit(rng.random_range(0..10), 10).unwrap_or('0')))
-        .collect()
+    std::iter::once(first).chain((1..len).map(|_| char::from_digit(rng.random_range(0..10), 10).unwrap_or('0'))).collect()
 }
 
 /// A fresh id of `len` alphanumeric characters (service deployment ids).
@@ -431,15 +421,38 @@ mod tests {
 
     #[test]
     fn region_names_of_every_partition_are_accepted_and_nothing_else() {
-        for good in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1", "ap-southeast-7", "il-central-1", "mx-central-1",
-            "us-iso-east-1", "us-isob-east-1", "us-isof-south-1", "eu-isoe-west-1", "eusc-de-east-1"]
-        {
+        for good in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "cn-north-1",
+            "ap-southeast-7",
+            "il-central-1",
+            "mx-central-1",
+            "us-iso-east-1",
+            "us-isob-east-1",
+            "us-isof-south-1",
+            "eu-isoe-west-1",
+            "eusc-de-east-1",
+        ] {
             assert!(valid_region(good), "{good}");
         }
         let long = format!("us-{}-1", "a".repeat(10_000));
-        for bad in ["", "..", "us-east", "east-1", "us-east-1-", "US-EAST-1", "us_east_1", "xx-east-1", "us-east-x", "aws-global",
-            "us-east-1/../x", "us-\u{e9}ast-1", long.as_str()]
-        {
+        for bad in [
+            "",
+            "..",
+            "us-east",
+            "east-1",
+            "us-east-1-",
+            "US-EAST-1",
+            "us_east_1",
+            "xx-east-1",
+            "us-east-x",
+            "aws-global",
+            "us-east-1/../x",
+            "us-\u{e9}ast-1",
+            long.as_str(),
+        ] {
             assert!(!valid_region(bad), "{bad:?}");
         }
     }
@@ -460,7 +473,10 @@ mod tests {
         assert_eq!(e.code, "InvalidSignatureException");
         assert!(e.message.len() < 200, "the region is not echoed whole: {}", e.message.len());
         let e = refused("AKID/20260101/us-east-1/ecs/aws4_request", "ecr");
-        assert_eq!((e.code.as_str(), e.message.as_str()), ("InvalidSignatureException", "Credential should be scoped to correct service: 'ecr'. "));
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            ("InvalidSignatureException", "Credential should be scoped to correct service: 'ecr'. ")
+        );
         let e = refused("AKID/20260101/us-east-1/ecs/aws5_request", "ecs");
         assert_eq!(e.message, "Credential should be scoped with a valid terminator: 'aws4_request', not 'aws5_request'. ");
         let e = refused("AKID/2026-01-01/us-east-1/ecs/aws4_request", "ecs");
@@ -494,8 +510,11 @@ mod tests {
         );
         let e = caller_from_auth(header("AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/ecs/aws4_request"), "ecs").unwrap_err();
         assert!(e.message.starts_with("Authorization header requires 'Signature' parameter."), "{}", e.message);
-        let e = caller_from_auth(header("AWS4-HMAC-SHA256 Credential= AKID/20260101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0"), "ecs")
-            .unwrap_err();
+        let e = caller_from_auth(
+            header("AWS4-HMAC-SHA256 Credential= AKID/20260101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0"),
+            "ecs",
+        )
+        .unwrap_err();
         assert!(e.message.starts_with("'AKID/20260101/us-east-1/ecs/aws4_request' not a valid key=value pair"), "{}", e.message);
     }
 
@@ -505,8 +524,11 @@ mod tests {
                      &X-Amz-Date=20260101T000000Z&X-Amz-SignedHeaders=host&X-Amz-Signature=0";
         let c = caller_from_auth(Signed { query: Some(query), ..Default::default() }, "ecs").unwrap();
         assert_eq!(c, Caller { account: "123456789012".into(), region: "eu-west-1".into() });
-        let e = caller_from_auth(Signed { query: Some("X-Amz-Credential=AKID%2F20260101%2Fus-east-1%2Fecs%2Faws4_request"), ..Default::default() }, "ecs")
-            .unwrap_err();
+        let e = caller_from_auth(
+            Signed { query: Some("X-Amz-Credential=AKID%2F20260101%2Fus-east-1%2Fecs%2Faws4_request"), ..Default::default() },
+            "ecs",
+        )
+        .unwrap_err();
         assert_eq!(e.code, "IncompleteSignatureException");
         assert!(e.message.contains("must include 'X-Amz-Algorithm'"), "{}", e.message);
         // A query without any of them is not a presigned request.

@@ -24,10 +24,7 @@ impl Challenge {
 /// Parses every challenge in one header value; unparseable tails are dropped rather than
 /// failing, since a registry that sent something odd after a good challenge still works.
 pub fn parse(header: &str) -> Vec<Challenge> {
-    let mut parser = Parser {
-        text: header.as_bytes(),
-        at: 0,
-    };
+    let mut parser = Parser { text: header.as_bytes(), at: 0 };
     let mut challenges = Vec::new();
     loop {
         parser.skip_separators();
@@ -56,18 +53,11 @@ pub fn parse(header: &str) -> Vec<Challenge> {
             }
             parser.at += 1;
             parser.skip_whitespace();
-            let value = if parser.peek() == Some(b'"') {
-                parser.quoted()
-            } else {
-                parser.token()
-            };
+            let value = if parser.peek() == Some(b'"') { parser.quoted() } else { parser.token() };
             let Some(value) = value else { break };
             params.insert(name.to_ascii_lowercase(), value);
         }
-        challenges.push(Challenge {
-            scheme: scheme.to_ascii_lowercase(),
-            params,
-        });
+        challenges.push(Challenge { scheme: scheme.to_ascii_lowercase(), params });
     }
     challenges
 }
@@ -89,10 +79,7 @@ impl Parser<'_> {
     }
 
     fn skip_separators(&mut self) {
-        while self
-            .peek()
-            .is_some_and(|b| b == b' ' || b == b'\t' || b == b',')
-        {
+        while self.peek().is_some_and(|b| b == b' ' || b == b'\t' || b == b',') {
             self.at += 1;
         }
     }
@@ -135,15 +122,13 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn docker_hub_bearer_challenge_with_a_comma_in_the_scope() {
-        let header = r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#;
+        let header =
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#;
         assert_eq!(
             parse(header),
             vec![Challenge {
@@ -196,10 +181,7 @@ mod tests {
         assert_eq!(parse("Basic")[0].scheme, "basic");
         assert!(parse("").is_empty());
         let odd = parse("Negotiate abc==, Basic realm=x");
-        assert!(
-            odd.iter()
-                .any(|c| c.scheme == "basic" && c.param("realm") == Some("x"))
-        );
+        assert!(odd.iter().any(|c| c.scheme == "basic" && c.param("realm") == Some("x")));
         let _ = parse("\"\"\"=,=;;;");
     }
 }

@@ -122,18 +122,8 @@ impl RegistryClient {
     pub fn with_timeout(registry: Registry, timeout: Duration) -> Result<Self, Error> {
         let base = registry.base_url()?;
         let name = base.as_str().trim_end_matches('/').to_owned();
-        let transport = Transport::new(
-            registry.ca_file.as_deref(),
-            DEFAULT_CONNECT_TIMEOUT.min(timeout),
-            timeout,
-        )?;
-        Ok(RegistryClient {
-            registry,
-            base,
-            name,
-            transport,
-            auth: Mutex::new(AuthState::default()),
-        })
+        let transport = Transport::new(registry.ca_file.as_deref(), DEFAULT_CONNECT_TIMEOUT.min(timeout), timeout)?;
+        Ok(RegistryClient { registry, base, name, transport, auth: Mutex::new(AuthState::default()) })
     }
 
     /// The registry this client talks to.
@@ -146,20 +136,13 @@ impl RegistryClient {
     /// `None` when the repository exists but has no such tag; a missing repository is the
     /// error [`Error::RepositoryNotFound`], since it usually means a misspelt name rather
     /// than a version not built yet. A manifest list or OCI index resolves to its own digest.
-    pub async fn resolve(
-        &self,
-        repository: &str,
-        reference: &str,
-    ) -> Result<Option<Resolved>, Error> {
+    pub async fn resolve(&self, repository: &str, reference: &str) -> Result<Option<Resolved>, Error> {
         validate_repository(repository)?;
         let reference = Reference::parse(reference)?;
         match self.probe(repository, &reference, Access::Pull).await? {
             Some(resolved) => Ok(Some(resolved)),
             None if self.repository_missing(repository, Access::Pull).await? => {
-                Err(Error::RepositoryNotFound {
-                    registry: self.name.clone(),
-                    repository: repository.to_owned(),
-                })
+                Err(Error::RepositoryNotFound { registry: self.name.clone(), repository: repository.to_owned() })
             }
             None => Ok(None),
         }
@@ -170,10 +153,7 @@ impl RegistryClient {
     pub async fn exists(&self, repository: &str, reference: &str) -> Result<bool, Error> {
         validate_repository(repository)?;
         let reference = Reference::parse(reference)?;
-        Ok(self
-            .probe(repository, &reference, Access::Pull)
-            .await?
-            .is_some())
+        Ok(self.probe(repository, &reference, Access::Pull).await?.is_some())
     }
 
     /// Points `to_tag` at the manifest `from` (a tag or a digest) names; returns its digest
@@ -201,30 +181,15 @@ impl RegistryClient {
 
         let url = self.manifest_url(repository, &to)?;
         let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(source.media_type.as_str()),
-        );
-        let reply = self
-            .send(
-                Method::PUT,
-                &url,
-                &headers,
-                source.bytes.clone(),
-                repository,
-                access,
-            )
-            .await?;
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(source.media_type.as_str()));
+        let reply = self.send(Method::PUT, &url, &headers, source.bytes.clone(), repository, access).await?;
         if reply.status == StatusCode::NOT_FOUND {
             return Err(self.not_found(repository, &to, access).await);
         }
         if !reply.status.is_success() {
             return Err(status_error(Method::PUT, &url, &reply));
         }
-        let stored = match reply
-            .header("docker-content-digest")
-            .and_then(|d| d.parse::<Digest>().ok())
-        {
+        let stored = match reply.header("docker-content-digest").and_then(|d| d.parse::<Digest>().ok()) {
             Some(stored) => stored,
             // Not every registry says; read the tag back rather than trust the write.
             None => match self.probe(repository, &to, access).await? {
@@ -233,11 +198,7 @@ impl RegistryClient {
             },
         };
         if stored != source.digest {
-            return Err(Error::DigestMismatch {
-                url: url.to_string(),
-                expected: source.digest.to_string(),
-                actual: stored.to_string(),
-            });
+            return Err(Error::DigestMismatch { url: url.to_string(), expected: source.digest.to_string(), actual: stored.to_string() });
         }
         tracing::debug!(repository, from = %from, tag = to_tag, digest = %stored, "retagged");
         Ok(Retagged { digest: stored, previous })
@@ -245,117 +206,55 @@ impl RegistryClient {
 
     /// HEAD, then GET when HEAD does not tell the digest, type and size (some registries
     /// omit `Docker-Content-Digest` on HEAD; then the digest is the sha256 of the bytes).
-    async fn probe(
-        &self,
-        repository: &str,
-        reference: &Reference,
-        access: Access,
-    ) -> Result<Option<Resolved>, Error> {
+    async fn probe(&self, repository: &str, reference: &Reference, access: Access) -> Result<Option<Resolved>, Error> {
         let url = self.manifest_url(repository, reference)?;
-        let reply = self
-            .send(
-                Method::HEAD,
-                &url,
-                &accept_headers(),
-                Bytes::new(),
-                repository,
-                access,
-            )
-            .await?;
+        let reply = self.send(Method::HEAD, &url, &accept_headers(), Bytes::new(), repository, access).await?;
         if reply.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         if reply.status.is_success() {
-            let digest = reply
-                .header("docker-content-digest")
-                .and_then(|d| d.parse::<Digest>().ok());
-            let media_type = reply
-                .header("content-type")
-                .and_then(MediaType::from_content_type);
-            let size = reply
-                .header("content-length")
-                .and_then(|l| l.trim().parse::<u64>().ok());
+            let digest = reply.header("docker-content-digest").and_then(|d| d.parse::<Digest>().ok());
+            let media_type = reply.header("content-type").and_then(MediaType::from_content_type);
+            let size = reply.header("content-length").and_then(|l| l.trim().parse::<u64>().ok());
             if let (Some(digest), Some(media_type), Some(size)) = (digest, media_type, size) {
                 check_digest(&url, reference, &digest)?;
-                return Ok(Some(Resolved {
-                    digest,
-                    media_type,
-                    size,
-                }));
+                return Ok(Some(Resolved { digest, media_type, size }));
             }
         }
         // A HEAD error has no body to explain it; the GET's will.
         let manifest = self.fetch(repository, reference, access).await?;
-        Ok(manifest.map(|m| Resolved {
-            size: m.bytes.len() as u64,
-            digest: m.digest,
-            media_type: m.media_type,
-        }))
+        Ok(manifest.map(|m| Resolved { size: m.bytes.len() as u64, digest: m.digest, media_type: m.media_type }))
     }
 
     /// GETs a manifest's exact bytes; `None` on 404.
-    async fn fetch(
-        &self,
-        repository: &str,
-        reference: &Reference,
-        access: Access,
-    ) -> Result<Option<Manifest>, Error> {
+    async fn fetch(&self, repository: &str, reference: &Reference, access: Access) -> Result<Option<Manifest>, Error> {
         let url = self.manifest_url(repository, reference)?;
-        let reply = self
-            .send(
-                Method::GET,
-                &url,
-                &accept_headers(),
-                Bytes::new(),
-                repository,
-                access,
-            )
-            .await?;
+        let reply = self.send(Method::GET, &url, &accept_headers(), Bytes::new(), repository, access).await?;
         if reply.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         if !reply.status.is_success() {
             return Err(status_error(Method::GET, &url, &reply));
         }
-        let media_type = media_type::decide(reply.header("content-type"), &reply.body).map_err(
-            |media_type| Error::UnsupportedMediaType {
-                registry: self.name.clone(),
-                image: reference.qualify(repository),
-                media_type,
-            },
-        )?;
+        let media_type = media_type::decide(reply.header("content-type"), &reply.body).map_err(|media_type| {
+            Error::UnsupportedMediaType { registry: self.name.clone(), image: reference.qualify(repository), media_type }
+        })?;
         let digest = Digest::sha256(&reply.body);
-        if let Some(claimed) = reply
-            .header("docker-content-digest")
-            .and_then(|d| d.parse::<Digest>().ok())
+        if let Some(claimed) = reply.header("docker-content-digest").and_then(|d| d.parse::<Digest>().ok())
             && claimed.algorithm() == digest.algorithm()
             && claimed != digest
         {
-            return Err(Error::DigestMismatch {
-                url: url.to_string(),
-                expected: claimed.to_string(),
-                actual: digest.to_string(),
-            });
+            return Err(Error::DigestMismatch { url: url.to_string(), expected: claimed.to_string(), actual: digest.to_string() });
         }
         check_digest(&url, reference, &digest)?;
-        Ok(Some(Manifest {
-            bytes: reply.body,
-            media_type,
-            digest,
-        }))
+        Ok(Some(Manifest { bytes: reply.body, media_type, digest }))
     }
 
     /// The error for a manifest that is not there: which of repository and tag is missing.
     async fn not_found(&self, repository: &str, reference: &Reference, access: Access) -> Error {
         match self.repository_missing(repository, access).await {
-            Ok(true) => Error::RepositoryNotFound {
-                registry: self.name.clone(),
-                repository: repository.to_owned(),
-            },
-            Ok(false) => Error::ManifestNotFound {
-                registry: self.name.clone(),
-                image: reference.qualify(repository),
-            },
+            Ok(true) => Error::RepositoryNotFound { registry: self.name.clone(), repository: repository.to_owned() },
+            Ok(false) => Error::ManifestNotFound { registry: self.name.clone(), image: reference.qualify(repository) },
             Err(error) => error,
         }
     }
@@ -365,16 +264,7 @@ impl RegistryClient {
     /// it is 404 only for a repository with no tags at all.
     async fn repository_missing(&self, repository: &str, access: Access) -> Result<bool, Error> {
         let url = self.api_url(&format!("v2/{repository}/tags/list?n=1"))?;
-        let reply = self
-            .send(
-                Method::GET,
-                &url,
-                &HeaderMap::new(),
-                Bytes::new(),
-                repository,
-                access,
-            )
-            .await?;
+        let reply = self.send(Method::GET, &url, &HeaderMap::new(), Bytes::new(), repository, access).await?;
         Ok(reply.status == StatusCode::NOT_FOUND)
     }
 
@@ -383,10 +273,7 @@ impl RegistryClient {
     }
 
     fn api_url(&self, path: &str) -> Result<Url, Error> {
-        self.base.join(path).map_err(|e| Error::Config {
-            field: "url",
-            message: format!("cannot form {path}: {e}"),
-        })
+        self.base.join(path).map_err(|e| Error::Config { field: "url", message: format!("cannot form {path}: {e}") })
     }
 
     /// Sends a request, logging in as the registry asks when it answers 401, and retrying
@@ -411,24 +298,14 @@ impl RegistryClient {
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         let attached = self.attach(&mut headers, &scope);
         tracing::debug!(method = %method, %url, auth = ?attached, "registry request");
-        let reply = self
-            .transport
-            .send(method.clone(), url, &headers, body.clone())
-            .await?;
+        let reply = self.transport.send(method.clone(), url, &headers, body.clone()).await?;
         if reply.status != StatusCode::UNAUTHORIZED {
             return self.check_forbidden(reply, repository, access);
         }
 
-        let challenges: Vec<Challenge> = reply
-            .headers
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(challenge::parse)
-            .collect();
-        let bearer = challenges
-            .iter()
-            .find(|c| c.scheme == "bearer" && c.param("realm").is_some());
+        let challenges: Vec<Challenge> =
+            reply.headers.get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).flat_map(challenge::parse).collect();
+        let bearer = challenges.iter().find(|c| c.scheme == "bearer" && c.param("realm").is_some());
         if let Some(bearer) = bearer {
             self.fetch_token(bearer, &scope).await?;
             self.set_scheme(Scheme::Bearer);
@@ -439,13 +316,8 @@ impl RegistryClient {
             }
             self.set_scheme(Scheme::Basic);
         } else {
-            let offered = reply
-                .header("www-authenticate")
-                .unwrap_or("nothing")
-                .to_owned();
-            return Err(self.unauthorized(Some(format!(
-                "no Basic or Bearer challenge; the registry offered {offered}"
-            ))));
+            let offered = reply.header("www-authenticate").unwrap_or("nothing").to_owned();
+            return Err(self.unauthorized(Some(format!("no Basic or Bearer challenge; the registry offered {offered}"))));
         }
 
         headers.remove(AUTHORIZATION);
@@ -471,12 +343,7 @@ impl RegistryClient {
         self.check_forbidden(retry, repository, access)
     }
 
-    fn check_forbidden(
-        &self,
-        reply: Reply,
-        repository: &str,
-        access: Access,
-    ) -> Result<Reply, Error> {
+    fn check_forbidden(&self, reply: Reply, repository: &str, access: Access) -> Result<Reply, Error> {
         if reply.status != StatusCode::FORBIDDEN {
             return Ok(reply);
         }
@@ -502,10 +369,7 @@ impl RegistryClient {
                 }
             }
             Scheme::Bearer => {
-                if let Some(token) = state
-                    .tokens
-                    .get(scope)
-                    .filter(|t| t.expires > Instant::now())
+                if let Some(token) = state.tokens.get(scope).filter(|t| t.expires > Instant::now())
                     && let Ok(value) = HeaderValue::from_str(&format!("Bearer {}", token.value))
                 {
                     headers.insert(AUTHORIZATION, value);
@@ -547,9 +411,7 @@ impl RegistryClient {
             other => {
                 return Err(Error::Token {
                     url: realm_text,
-                    message: format!(
-                        "refusing to send credentials to a `{other}` realm; the registry is HTTPS"
-                    ),
+                    message: format!("refusing to send credentials to a `{other}` realm; the registry is HTTPS"),
                 });
             }
         }
@@ -569,15 +431,9 @@ impl RegistryClient {
         if let Some(value) = self.basic_header() {
             headers.insert(AUTHORIZATION, value);
         }
-        let reply = self
-            .transport
-            .send(Method::GET, &url, &headers, Bytes::new())
-            .await?;
+        let reply = self.transport.send(Method::GET, &url, &headers, Bytes::new()).await?;
         if reply.status == StatusCode::UNAUTHORIZED || reply.status == StatusCode::FORBIDDEN {
-            return Err(self.unauthorized(
-                registry_message(&reply.body)
-                    .or_else(|| Some(format!("token server {realm_text}"))),
-            ));
+            return Err(self.unauthorized(registry_message(&reply.body).or_else(|| Some(format!("token server {realm_text}")))));
         }
         if !reply.status.is_success() {
             return Err(Error::Token {
@@ -585,54 +441,33 @@ impl RegistryClient {
                 message: format!(
                     "answered {}{}",
                     reply.status,
-                    registry_message(&reply.body)
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default()
+                    registry_message(&reply.body).map(|m| format!(": {m}")).unwrap_or_default()
                 ),
             });
         }
-        let (value, seconds) = parse_token(&reply.body).map_err(|message| Error::Token {
-            url: realm_text,
-            message,
-        })?;
+        let (value, seconds) = parse_token(&reply.body).map_err(|message| Error::Token { url: realm_text, message })?;
         // Renew a little early, so a token does not expire between attach and arrival.
-        let lifetime = Duration::from_secs(seconds)
-            .saturating_sub(Duration::from_secs(5))
-            .max(Duration::from_secs(1));
+        let lifetime = Duration::from_secs(seconds).saturating_sub(Duration::from_secs(5)).max(Duration::from_secs(1));
         if let Ok(mut state) = self.auth.lock() {
-            state.tokens.insert(
-                scope.to_owned(),
-                Token {
-                    value,
-                    expires: Instant::now() + lifetime,
-                },
-            );
+            state.tokens.insert(scope.to_owned(), Token { value, expires: Instant::now() + lifetime });
         }
         Ok(())
     }
 
     fn basic_header(&self) -> Option<HeaderValue> {
         let credentials = self.registry.credentials.as_ref()?;
-        let encoded = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", credentials.username, credentials.password));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", credentials.username, credentials.password));
         let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
         value.set_sensitive(true);
         Some(value)
     }
 
     fn username(&self) -> Option<String> {
-        self.registry
-            .credentials
-            .as_ref()
-            .map(|c| c.username.clone())
+        self.registry.credentials.as_ref().map(|c| c.username.clone())
     }
 
     fn unauthorized(&self, detail: Option<String>) -> Error {
-        Error::Unauthorized {
-            registry: self.name.clone(),
-            user: self.username(),
-            detail,
-        }
+        Error::Unauthorized { registry: self.name.clone(), user: self.username(), detail }
     }
 }
 
@@ -647,14 +482,8 @@ fn accept_headers() -> HeaderMap {
 /// A digest reference must get exactly that manifest back.
 fn check_digest(url: &Url, reference: &Reference, actual: &Digest) -> Result<(), Error> {
     match reference {
-        Reference::Digest(wanted)
-            if wanted.algorithm() == actual.algorithm() && wanted != actual =>
-        {
-            Err(Error::DigestMismatch {
-                url: url.to_string(),
-                expected: wanted.to_string(),
-                actual: actual.to_string(),
-            })
+        Reference::Digest(wanted) if wanted.algorithm() == actual.algorithm() && wanted != actual => {
+            Err(Error::DigestMismatch { url: url.to_string(), expected: wanted.to_string(), actual: actual.to_string() })
         }
         _ => Ok(()),
     }
@@ -690,11 +519,7 @@ pub(crate) fn registry_message(body: &[u8]) -> Option<String> {
         if !parts.is_empty() {
             return Some(parts.join("; "));
         }
-        if let Some(detail) = document
-            .get("details")
-            .or_else(|| document.get("message"))
-            .and_then(|m| m.as_str())
-        {
+        if let Some(detail) = document.get("details").or_else(|| document.get("message")).and_then(|m| m.as_str()) {
             return Some(detail.to_owned());
         }
     }
@@ -713,21 +538,12 @@ pub(crate) fn registry_message(body: &[u8]) -> Option<String> {
 /// The token and its lifetime in seconds from a token server's JSON answer: `token`, or
 /// OAuth2's `access_token`; `expires_in`, or the spec's 60 s default.
 pub(crate) fn parse_token(body: &[u8]) -> Result<(String, u64), String> {
-    let document: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
+    let document: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
     let token = ["token", "access_token"]
         .iter()
-        .find_map(|key| {
-            document
-                .get(*key)
-                .and_then(|t| t.as_str())
-                .filter(|t| !t.is_empty())
-        })
+        .find_map(|key| document.get(*key).and_then(|t| t.as_str()).filter(|t| !t.is_empty()))
         .ok_or("the answer has no `token` or `access_token`")?;
-    let seconds = document
-        .get("expires_in")
-        .and_then(|e| e.as_u64())
-        .unwrap_or(DEFAULT_TOKEN_SECONDS);
+    let seconds = document.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(DEFAULT_TOKEN_SECONDS);
     Ok((token.to_owned(), seconds))
 }
 
@@ -738,37 +554,19 @@ mod tests {
     #[test]
     fn distribution_error_bodies_become_one_line() {
         let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}}]}"#;
-        assert_eq!(
-            registry_message(body).as_deref(),
-            Some("MANIFEST_UNKNOWN: manifest unknown")
-        );
+        assert_eq!(registry_message(body).as_deref(), Some("MANIFEST_UNKNOWN: manifest unknown"));
         let two = br#"{"errors":[{"code":"A","message":"a"},{"code":"B"}]}"#;
         assert_eq!(registry_message(two).as_deref(), Some("A: a; B"));
-        assert_eq!(
-            registry_message(b"  upstream timed out \n").as_deref(),
-            Some("upstream timed out")
-        );
+        assert_eq!(registry_message(b"  upstream timed out \n").as_deref(), Some("upstream timed out"));
         assert_eq!(registry_message(b""), None);
-        assert_eq!(
-            registry_message("x".repeat(300).as_bytes()).map(|m| m.chars().count()),
-            Some(201)
-        );
+        assert_eq!(registry_message("x".repeat(300).as_bytes()).map(|m| m.chars().count()), Some(201));
     }
 
     #[test]
     fn tokens_come_as_token_or_access_token() {
-        assert_eq!(
-            parse_token(br#"{"token":"abc","expires_in":300}"#),
-            Ok(("abc".into(), 300))
-        );
-        assert_eq!(
-            parse_token(br#"{"access_token":"xyz"}"#),
-            Ok(("xyz".into(), 60))
-        );
-        assert_eq!(
-            parse_token(br#"{"token":"","access_token":"xyz"}"#),
-            Ok(("xyz".into(), 60))
-        );
+        assert_eq!(parse_token(br#"{"token":"abc","expires_in":300}"#), Ok(("abc".into(), 300)));
+        assert_eq!(parse_token(br#"{"access_token":"xyz"}"#), Ok(("xyz".into(), 60)));
+        assert_eq!(parse_token(br#"{"token":"","access_token":"xyz"}"#), Ok(("xyz".into(), 60)));
         assert!(parse_token(br#"{"expires_in":300}"#).is_err());
         assert!(parse_token(b"<html>").is_err());
     }

@@ -33,24 +33,12 @@ pub struct Registry {
 impl Registry {
     /// An HTTPS registry with no credentials.
     pub fn new(url: impl Into<String>) -> Self {
-        Registry {
-            url: url.into(),
-            insecure: false,
-            credentials: None,
-            ca_file: None,
-        }
+        Registry { url: url.into(), insecure: false, credentials: None, ca_file: None }
     }
 
     /// The same registry, logging in with a username and password.
-    pub fn with_basic_auth(
-        mut self,
-        username: impl Into<String>,
-        password: impl Into<String>,
-    ) -> Self {
-        self.credentials = Some(Credentials {
-            username: username.into(),
-            password: password.into(),
-        });
+    pub fn with_basic_auth(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials { username: username.into(), password: password.into() });
         self
     }
 
@@ -74,55 +62,31 @@ impl Registry {
         let config = |field, message: String| Error::Config { field, message };
         let text = self.url.trim();
         if text.is_empty() {
-            return Err(config(
-                "url",
-                "is empty; expected `host[:port]` or `https://host[:port]`".into(),
-            ));
+            return Err(config("url", "is empty; expected `host[:port]` or `https://host[:port]`".into()));
         }
-        let with_scheme = if text.contains("://") {
-            text.to_owned()
-        } else {
-            format!("{}://{text}", if self.insecure { "http" } else { "https" })
-        };
-        let mut url = Url::parse(&with_scheme)
-            .map_err(|e| config("url", format!("`{text}` is not a URL: {e}")))?;
+        let with_scheme =
+            if text.contains("://") { text.to_owned() } else { format!("{}://{text}", if self.insecure { "http" } else { "https" }) };
+        let mut url = Url::parse(&with_scheme).map_err(|e| config("url", format!("`{text}` is not a URL: {e}")))?;
         match (url.scheme(), self.insecure) {
             ("https", false) | ("http", true) => {}
             ("http", false) => {
-                return Err(config(
-                    "url",
-                    format!("`{text}` is plain http://; set `insecure = true` to allow it"),
-                ));
+                return Err(config("url", format!("`{text}` is plain http://; set `insecure = true` to allow it")));
             }
             ("https", true) => {
-                return Err(config(
-                    "insecure",
-                    format!(
-                        "`insecure = true` means plain HTTP, but `url` is `{text}`; drop one of the two"
-                    ),
-                ));
+                return Err(config("insecure", format!("`insecure = true` means plain HTTP, but `url` is `{text}`; drop one of the two")));
             }
             (scheme, _) => {
-                return Err(config(
-                    "url",
-                    format!("`{text}`: scheme `{scheme}` is not http or https"),
-                ));
+                return Err(config("url", format!("`{text}`: scheme `{scheme}` is not http or https")));
             }
         }
         if url.host_str().is_none_or(str::is_empty) {
             return Err(config("url", format!("`{text}` has no host")));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(config(
-                "url",
-                "must not hold credentials; put them in `credentials`".into(),
-            ));
+            return Err(config("url", "must not hold credentials; put them in `credentials`".into()));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(config(
-                "url",
-                format!("`{text}` must not have a query or fragment"),
-            ));
+            return Err(config("url", format!("`{text}` must not have a query or fragment")));
         }
         if !url.path().ends_with('/') {
             let path = format!("{}/", url.path());
@@ -143,10 +107,7 @@ pub struct Credentials {
 /// Keeps the password out of logs and `{:?}` output.
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
+        f.debug_struct("Credentials").field("username", &self.username).field("password", &"<redacted>").finish()
     }
 }
 
@@ -163,18 +124,9 @@ mod tests {
 
     #[test]
     fn a_bare_host_is_https_unless_insecure() {
-        assert_eq!(
-            base(Registry::new("registry.example.com")),
-            "https://registry.example.com/"
-        );
-        assert_eq!(
-            base(Registry::new("127.0.0.1:5000").with_insecure(true)),
-            "http://127.0.0.1:5000/"
-        );
-        assert_eq!(
-            base(Registry::new("https://nexus.example.com/repository/docker")),
-            "https://nexus.example.com/repository/docker/"
-        );
+        assert_eq!(base(Registry::new("registry.example.com")), "https://registry.example.com/");
+        assert_eq!(base(Registry::new("127.0.0.1:5000").with_insecure(true)), "http://127.0.0.1:5000/");
+        assert_eq!(base(Registry::new("https://nexus.example.com/repository/docker")), "https://nexus.example.com/repository/docker/");
     }
 
     #[test]
@@ -183,10 +135,7 @@ mod tests {
             base(Registry::new("http://127.0.0.1:5000")),
             "error: registry `url`: `http://127.0.0.1:5000` is plain http://; set `insecure = true` to allow it"
         );
-        assert!(
-            base(Registry::new("https://r.example.com").with_insecure(true))
-                .starts_with("error: registry `insecure`")
-        );
+        assert!(base(Registry::new("https://r.example.com").with_insecure(true)).starts_with("error: registry `insecure`"));
         assert!(base(Registry::new("ftp://r.example.com")).starts_with("error: registry `url`"));
         assert!(base(Registry::new("https://u:p@r.example.com")).contains("credentials"));
         assert!(base(Registry::new("")).contains("empty"));
@@ -196,10 +145,7 @@ mod tests {
     fn debug_output_hides_the_password() {
         let registry = Registry::new("r.example.com").with_basic_auth("ci", "hunter2");
         let shown = format!("{registry:?}");
-        assert!(
-            shown.contains("ci") && !shown.contains("hunter2"),
-            "{shown}"
-        );
+        assert!(shown.contains("ci") && !shown.contains("hunter2"), "{shown}");
     }
 
     #[test]
@@ -210,12 +156,7 @@ mod tests {
             Ok(registry) => registry,
             Err(e) => panic!("{e}"),
         };
-        assert_eq!(
-            registry,
-            Registry::new("harbor.example.com")
-                .with_basic_auth("robot", "x")
-                .with_ca_file("/etc/ca.pem")
-        );
+        assert_eq!(registry, Registry::new("harbor.example.com").with_basic_auth("robot", "x").with_ca_file("/etc/ca.pem"));
         assert!(serde_json::from_str::<Registry>(r#"{"url": "r", "pasword": "x"}"#).is_err());
     }
 }

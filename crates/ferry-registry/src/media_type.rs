@@ -29,12 +29,7 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 
 impl MediaType {
     /// Every handled type, indexes first: the order of the `Accept` header.
-    pub const ALL: [MediaType; 4] = [
-        MediaType::OciIndex,
-        MediaType::DockerManifestList,
-        MediaType::OciManifest,
-        MediaType::DockerManifest,
-    ];
+    pub const ALL: [MediaType; 4] = [MediaType::OciIndex, MediaType::DockerManifestList, MediaType::OciManifest, MediaType::DockerManifest];
 
     /// The media type string.
     pub fn as_str(self) -> &'static str {
@@ -55,9 +50,7 @@ impl MediaType {
     /// Reads a `Content-Type` value, ignoring parameters (`; charset=utf-8`) and case.
     pub fn from_content_type(value: &str) -> Option<Self> {
         let essence = value.split(';').next().unwrap_or_default().trim();
-        MediaType::ALL
-            .into_iter()
-            .find(|media_type| media_type.as_str().eq_ignore_ascii_case(essence))
+        MediaType::ALL.into_iter().find(|media_type| media_type.as_str().eq_ignore_ascii_case(essence))
     }
 }
 
@@ -82,27 +75,15 @@ pub fn accept_header() -> String {
 ///
 /// Returns the type ferry handles, or the name of the one it does not (for the error).
 pub fn decide(content_type: Option<&str>, body: &[u8]) -> Result<MediaType, String> {
-    let header = content_type.map(|value| {
-        value
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    });
+    let header = content_type.map(|value| value.split(';').next().unwrap_or_default().trim().to_owned());
     if let Some(header) = &header
         && let Some(media_type) = MediaType::from_content_type(header)
     {
         return Ok(media_type);
     }
-    let generic = header
-        .as_deref()
-        .is_none_or(|h| h.is_empty() || h.eq_ignore_ascii_case("application/json"));
+    let generic = header.as_deref().is_none_or(|h| h.is_empty() || h.eq_ignore_ascii_case("application/json"));
     let document: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let declared = document
-        .as_ref()
-        .and_then(|d| d.get("mediaType"))
-        .and_then(|m| m.as_str());
+    let declared = document.as_ref().and_then(|d| d.get("mediaType")).and_then(|m| m.as_str());
     if generic {
         if let Some(declared) = declared {
             return MediaType::from_content_type(declared).ok_or_else(|| declared.to_owned());
@@ -118,9 +99,7 @@ pub fn decide(content_type: Option<&str>, body: &[u8]) -> Result<MediaType, Stri
             }
         }
     }
-    Err(header
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "(none)".to_owned()))
+    Err(header.filter(|h| !h.is_empty()).unwrap_or_else(|| "(none)".to_owned()))
 }
 
 #[cfg(test)]
@@ -140,10 +119,7 @@ mod tests {
 
     #[test]
     fn content_type_parameters_and_case_are_ignored() {
-        assert_eq!(
-            MediaType::from_content_type("application/vnd.OCI.image.index.v1+json; charset=utf-8"),
-            Some(MediaType::OciIndex)
-        );
+        assert_eq!(MediaType::from_content_type("application/vnd.OCI.image.index.v1+json; charset=utf-8"), Some(MediaType::OciIndex));
         assert_eq!(MediaType::from_content_type("application/json"), None);
     }
 
@@ -151,19 +127,13 @@ mod tests {
     fn the_header_decides_when_it_names_a_manifest_type() {
         // The body says otherwise; the registry's header is what it will serve the type as.
         let body = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
-        assert_eq!(
-            decide(Some(DOCKER_MANIFEST_LIST), body),
-            Ok(MediaType::DockerManifestList)
-        );
+        assert_eq!(decide(Some(DOCKER_MANIFEST_LIST), body), Ok(MediaType::DockerManifestList));
     }
 
     #[test]
     fn a_generic_header_defers_to_the_body() {
         let declared = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json"}"#;
-        assert_eq!(
-            decide(Some("application/json"), declared),
-            Ok(MediaType::DockerManifest)
-        );
+        assert_eq!(decide(Some("application/json"), declared), Ok(MediaType::DockerManifest));
         let index = br#"{"schemaVersion":2,"manifests":[]}"#;
         assert_eq!(decide(None, index), Ok(MediaType::OciIndex));
         let image = br#"{"schemaVersion":2,"config":{},"layers":[]}"#;
@@ -175,10 +145,7 @@ mod tests {
         let schema1 = "application/vnd.docker.distribution.manifest.v1+prettyjws";
         assert_eq!(decide(Some(schema1), b"{}"), Err(schema1.to_owned()));
         let artifact = br#"{"schemaVersion":2,"mediaType":"application/vnd.example.thing+json"}"#;
-        assert_eq!(
-            decide(Some("application/json"), artifact),
-            Err("application/vnd.example.thing+json".to_owned())
-        );
+        assert_eq!(decide(Some("application/json"), artifact), Err("application/vnd.example.thing+json".to_owned()));
         assert_eq!(decide(None, b"not json"), Err("(none)".to_owned()));
     }
 }

@@ -24,9 +24,7 @@ impl Digest {
 
     /// The algorithm part (`sha256`).
     pub fn algorithm(&self) -> &str {
-        self.0
-            .split_once(':')
-            .map_or("", |(algorithm, _)| algorithm)
+        self.0.split_once(':').map_or("", |(algorithm, _)| algorithm)
     }
 
     /// The whole digest as text.
@@ -51,41 +49,24 @@ impl FromStr for Digest {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Error> {
-        let invalid = |reason| Error::InvalidReference {
-            what: "digest",
-            value: text.to_owned(),
-            reason,
-        };
-        let (algorithm, encoded) = text
-            .split_once(':')
-            .ok_or_else(|| invalid("expected `algorithm:hex`, e.g. `sha256:…`"))?;
+        let invalid = |reason| Error::InvalidReference { what: "digest", value: text.to_owned(), reason };
+        let (algorithm, encoded) = text.split_once(':').ok_or_else(|| invalid("expected `algorithm:hex`, e.g. `sha256:…`"))?;
         let algorithm_ok = !algorithm.is_empty()
-            && algorithm.split(['+', '.', '_', '-']).all(|part| {
-                !part.is_empty()
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            });
+            && algorithm
+                .split(['+', '.', '_', '-'])
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         if !algorithm_ok {
-            return Err(invalid(
-                "the algorithm must be lowercase letters and digits",
-            ));
+            return Err(invalid("the algorithm must be lowercase letters and digits"));
         }
         match algorithm {
-            "sha256" if encoded.len() != 64 || !is_lower_hex(encoded) => Err(invalid(
-                "a sha256 digest is 64 lowercase hexadecimal characters",
-            )),
-            "sha512" if encoded.len() != 128 || !is_lower_hex(encoded) => Err(invalid(
-                "a sha512 digest is 128 lowercase hexadecimal characters",
-            )),
-            _ if encoded.is_empty()
-                || !encoded
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-')) =>
-            {
-                Err(invalid(
-                    "the encoded part must be letters, digits, `=`, `_` or `-`",
-                ))
+            "sha256" if encoded.len() != 64 || !is_lower_hex(encoded) => {
+                Err(invalid("a sha256 digest is 64 lowercase hexadecimal characters"))
+            }
+            "sha512" if encoded.len() != 128 || !is_lower_hex(encoded) => {
+                Err(invalid("a sha512 digest is 128 lowercase hexadecimal characters"))
+            }
+            _ if encoded.is_empty() || !encoded.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-')) => {
+                Err(invalid("the encoded part must be letters, digits, `=`, `_` or `-`"))
             }
             _ => Ok(Digest(text.to_owned())),
         }
@@ -93,8 +74,7 @@ impl FromStr for Digest {
 }
 
 fn is_lower_hex(text: &str) -> bool {
-    text.bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// What a manifest is looked up by: a tag, which moves, or a digest, which does not.
@@ -140,11 +120,7 @@ impl fmt::Display for Reference {
 
 /// Checks a tag against `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 pub fn validate_tag(tag: &str) -> Result<(), Error> {
-    let invalid = |reason| Error::InvalidReference {
-        what: "tag",
-        value: tag.to_owned(),
-        reason,
-    };
+    let invalid = |reason| Error::InvalidReference { what: "tag", value: tag.to_owned(), reason };
     let mut bytes = tag.bytes();
     match bytes.next() {
         None => return Err(invalid("a tag cannot be empty")),
@@ -165,10 +141,7 @@ pub fn validate_tag(tag: &str) -> Result<(), Error> {
 /// Checks a repository name: `/`-separated components of lowercase letters and digits,
 /// joined inside a component by `.`, `_`, `__` or runs of `-`.
 pub fn validate_repository(name: &str) -> Result<(), Error> {
-    let invalid = |reason| Error::InvalidRepository {
-        name: name.to_owned(),
-        reason,
-    };
+    let invalid = |reason| Error::InvalidRepository { name: name.to_owned(), reason };
     if name.is_empty() {
         return Err(invalid("a repository name cannot be empty"));
     }
@@ -177,9 +150,7 @@ pub fn validate_repository(name: &str) -> Result<(), Error> {
     }
     for component in name.split('/') {
         if !valid_component(component) {
-            return Err(invalid(
-                "each `/`-separated part is lowercase letters and digits, joined by `.`, `_`, `__` or `-`",
-            ));
+            return Err(invalid("each `/`-separated part is lowercase letters and digits, joined by `.`, `_`, `__` or `-`"));
         }
     }
     Ok(())
@@ -220,27 +191,15 @@ mod tests {
 
     #[test]
     fn sha256_of_known_bytes() {
-        assert_eq!(
-            Digest::sha256(b"").as_str(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            Digest::sha256(b"{}").as_str(),
-            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
-        );
+        assert_eq!(Digest::sha256(b"").as_str(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(Digest::sha256(b"{}").as_str(), "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
         assert_eq!(Digest::sha256(b"x").algorithm(), "sha256");
     }
 
     #[test]
     fn digests_are_parsed_strictly() {
         let good = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
-        assert_eq!(
-            good.parse::<Digest>()
-                .map(|d| d.to_string())
-                .ok()
-                .as_deref(),
-            Some(good)
-        );
+        assert_eq!(good.parse::<Digest>().map(|d| d.to_string()).ok().as_deref(), Some(good));
         for bad in [
             "sha256",
             "sha256:",
@@ -257,31 +216,15 @@ mod tests {
     fn a_reference_with_a_colon_is_a_digest() {
         let digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
         assert!(matches!(Reference::parse(digest), Ok(Reference::Digest(_))));
-        assert_eq!(
-            Reference::parse("1.4.2").ok(),
-            Some(Reference::Tag("1.4.2".into()))
-        );
-        assert_eq!(
-            Reference::parse("v1")
-                .map(|r| r.qualify("app"))
-                .ok()
-                .as_deref(),
-            Some("app:v1")
-        );
+        assert_eq!(Reference::parse("1.4.2").ok(), Some(Reference::Tag("1.4.2".into())));
+        assert_eq!(Reference::parse("v1").map(|r| r.qualify("app")).ok().as_deref(), Some("app:v1"));
         // `image:tag` written where a tag belongs is refused, not sent as a digest.
         assert!(Reference::parse("app:1.0").is_err());
     }
 
     #[test]
     fn tags_follow_the_spec_grammar() {
-        for good in [
-            "latest",
-            "1.4.2",
-            "build-90",
-            "_x",
-            "A_b.c-d",
-            &"a".repeat(128),
-        ] {
+        for good in ["latest", "1.4.2", "build-90", "_x", "A_b.c-d", &"a".repeat(128)] {
             assert!(validate_tag(good).is_ok(), "{good}");
         }
         for bad in ["", ".x", "-x", "a/b", "a b", &"a".repeat(129), "ü"] {
@@ -294,9 +237,7 @@ mod tests {
         for good in ["app", "team/app", "a.b/c_d/e__f/g--h", "library/nginx", "0"] {
             assert!(validate_repository(good).is_ok(), "{good}");
         }
-        for bad in [
-            "", "App", "a//b", "/a", "a/", "../v2/x", "a..b", "a___b", "-a", "a-", "a b", "a:b",
-        ] {
+        for bad in ["", "App", "a//b", "/a", "a/", "../v2/x", "a..b", "a___b", "-a", "a-", "a b", "a:b"] {
             assert!(validate_repository(bad).is_err(), "{bad}");
         }
     }

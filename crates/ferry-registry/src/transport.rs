@@ -57,92 +57,47 @@ pub struct Transport {
 impl Transport {
     /// A pool trusting the system's CA certificates and those in `ca_file`. `timeout` bounds
     /// each request whole (connect, redirects, body), `connect_timeout` the TCP connect.
-    pub fn new(
-        ca_file: Option<&Path>,
-        connect_timeout: Duration,
-        timeout: Duration,
-    ) -> Result<Self, Error> {
+    pub fn new(ca_file: Option<&Path>, connect_timeout: Duration, timeout: Duration) -> Result<Self, Error> {
         let mut roots = RootCertStore::empty();
         roots.add_parsable_certificates(native_roots().iter().cloned());
         if let Some(path) = ca_file {
-            let config = |message: String| Error::Config {
-                field: "ca_file",
-                message,
-            };
+            let config = |message: String| Error::Config { field: "ca_file", message };
             let certificates = CertificateDer::pem_file_iter(path)
                 .map_err(|e| config(format!("cannot read `{}`: {e}", path.display())))?
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    config(format!("`{}` is not PEM certificates: {e}", path.display()))
-                })?;
+                .map_err(|e| config(format!("`{}` is not PEM certificates: {e}", path.display())))?;
             if certificates.is_empty() {
                 return Err(config(format!("`{}` holds no certificate", path.display())));
             }
             for certificate in certificates {
-                roots.add(certificate).map_err(|e| {
-                    config(format!(
-                        "`{}` holds an unusable certificate: {e}",
-                        path.display()
-                    ))
-                })?;
+                roots.add(certificate).map_err(|e| config(format!("`{}` holds an unusable certificate: {e}", path.display())))?;
             }
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Config {
-                field: "url",
-                message: format!("TLS setup failed: {e}"),
-            })?
+            .map_err(|e| Error::Config { field: "url", message: format!("TLS setup failed: {e}") })?
             .with_root_certificates(roots)
             .with_no_client_auth();
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(connect_timeout));
         http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Transport { client, timeout })
     }
 
     /// Sends one request and reads the answer, following redirects for GET and HEAD.
-    pub async fn send(
-        &self,
-        method: Method,
-        url: &Url,
-        headers: &HeaderMap,
-        body: Bytes,
-    ) -> Result<Reply, Error> {
-        let network = |message: String| Error::Network {
-            method: method_name(&method),
-            url: url.to_string(),
-            message,
-        };
-        match tokio::time::timeout(
-            self.timeout,
-            self.send_following(&method, url, headers, body),
-        )
-        .await
-        {
+    pub async fn send(&self, method: Method, url: &Url, headers: &HeaderMap, body: Bytes) -> Result<Reply, Error> {
+        let network = |message: String| Error::Network { method: method_name(&method), url: url.to_string(), message };
+        match tokio::time::timeout(self.timeout, self.send_following(&method, url, headers, body)).await {
             Ok(result) => result.map_err(network),
-            Err(_) => Err(network(format!(
-                "no answer within {} s",
-                self.timeout.as_secs_f32()
-            ))),
+            Err(_) => Err(network(format!("no answer within {} s", self.timeout.as_secs_f32()))),
         }
     }
 
-    async fn send_following(
-        &self,
-        method: &Method,
-        url: &Url,
-        headers: &HeaderMap,
-        body: Bytes,
-    ) -> Result<Reply, String> {
+    async fn send_following(&self, method: &Method, url: &Url, headers: &HeaderMap, body: Bytes) -> Result<Reply, String> {
         let mut url = url.clone();
         let mut headers = headers.clone();
         let follows = *method == Method::GET || *method == Method::HEAD;
@@ -152,9 +107,7 @@ impl Transport {
                 // hyper adds `Host` from the URI.
                 request_headers.extend(headers.clone());
             }
-            let request = request
-                .body(Full::new(body.clone()))
-                .map_err(|e| format!("bad request: {e}"))?;
+            let request = request.body(Full::new(body.clone())).map_err(|e| format!("bad request: {e}"))?;
             let response = self.client.request(request).await.map_err(|e| {
                 let message = chain(&e);
                 if message.contains("invalid peer certificate") {
@@ -164,18 +117,12 @@ impl Transport {
                 }
             })?;
             let status = response.status();
-            let location = response
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
             if follows
                 && status.is_redirection()
                 && let Some(location) = location
             {
-                let next = url
-                    .join(&location)
-                    .map_err(|e| format!("bad redirect to `{location}`: {e}"))?;
+                let next = url.join(&location).map_err(|e| format!("bad redirect to `{location}`: {e}"))?;
                 if next.origin() != url.origin() {
                     // Credentials are for this host only.
                     headers.remove(AUTHORIZATION);
@@ -185,16 +132,8 @@ impl Transport {
                 continue;
             }
             let (parts, incoming) = response.into_parts();
-            let body = Limited::new(incoming, MAX_BODY)
-                .collect()
-                .await
-                .map_err(|e| format!("reading the answer: {e}"))?
-                .to_bytes();
-            return Ok(Reply {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            });
+            let body = Limited::new(incoming, MAX_BODY).collect().await.map_err(|e| format!("reading the answer: {e}"))?.to_bytes();
+            return Ok(Reply { status: parts.status, headers: parts.headers, body });
         }
         Err(format!("more than {MAX_REDIRECTS} redirects"))
     }

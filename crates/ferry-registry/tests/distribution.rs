@@ -51,11 +51,7 @@ impl Distribution {
         fs::write(root.join("htpasswd"), htpasswd).unwrap();
         let tls_config = if tls {
             write_certificates(root);
-            format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                root.join("cert.pem").display(),
-                root.join("key.pem").display()
-            )
+            format!("  tls:\n    certificate: {}\n    key: {}\n", root.join("cert.pem").display(), root.join("key.pem").display())
         } else {
             String::new()
         };
@@ -68,10 +64,7 @@ impl Distribution {
              auth:\n{auth}",
             storage = root.join("storage").display(),
             auth = match token {
-                None => format!(
-                    "  htpasswd:\n    realm: ferry-registry-test\n    path: {}\n",
-                    root.join("htpasswd").display()
-                ),
+                None => format!("  htpasswd:\n    realm: ferry-registry-test\n    path: {}\n", root.join("htpasswd").display()),
                 Some(token) => format!(
                     "  token:\n    realm: http://127.0.0.1:{}/token\n    service: {TOKEN_SERVICE}\n    \
                      issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
@@ -90,12 +83,7 @@ impl Distribution {
             .stderr(log)
             .spawn()
             .expect("docker-registry is installed (apt-get install docker-registry)");
-        let registry = Distribution {
-            child,
-            dir,
-            port,
-            tls,
-        };
+        let registry = Distribution { child, dir, port, tls };
         registry.wait_until_listening(Duration::from_secs(20));
         registry
     }
@@ -108,11 +96,7 @@ impl Distribution {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!(
-            "docker-registry did not listen on {} within {within:?}:\n{}",
-            self.port,
-            self.log()
-        );
+        panic!("docker-registry did not listen on {} within {within:?}:\n{}", self.port, self.log());
     }
 
     fn log(&self) -> String {
@@ -140,13 +124,7 @@ impl Distribution {
     /// `skopeo copy` from an OCI layout to `repository:tag` here (`--all` for an index).
     fn push(&self, layout: &Path, layout_tag: &str, repository: &str, tag: &str, all: bool) {
         let mut command = skopeo();
-        command.args([
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &format!("{USER}:{PASSWORD}"),
-        ]);
+        command.args(["copy", "--quiet", "--dest-tls-verify=false", "--dest-creds", &format!("{USER}:{PASSWORD}")]);
         if all {
             command.arg("--all");
         }
@@ -158,13 +136,7 @@ impl Distribution {
     /// The manifest bytes skopeo reads for `repository:tag`.
     fn skopeo_raw(&self, repository: &str, tag: &str) -> Vec<u8> {
         let mut command = skopeo();
-        command.args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--creds",
-            &format!("{USER}:{PASSWORD}"),
-        ]);
+        command.args(["inspect", "--raw", "--tls-verify=false", "--creds", &format!("{USER}:{PASSWORD}")]);
         command.arg(format!("docker://{}/{repository}:{tag}", self.host()));
         run(&mut command)
     }
@@ -172,12 +144,7 @@ impl Distribution {
     /// The digest `skopeo inspect` reports for `repository:tag`.
     fn skopeo_digest(&self, repository: &str, tag: &str) -> String {
         let mut command = skopeo();
-        command.args([
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            &format!("{USER}:{PASSWORD}"),
-        ]);
+        command.args(["inspect", "--tls-verify=false", "--creds", &format!("{USER}:{PASSWORD}")]);
         command.arg(format!("docker://{}/{repository}:{tag}", self.host()));
         let report: Value = serde_json::from_slice(&run(&mut command)).unwrap();
         report["Digest"].as_str().unwrap().to_owned()
@@ -190,11 +157,7 @@ impl Distribution {
         while let Some(dir) = pending.pop() {
             for entry in fs::read_dir(&dir).unwrap() {
                 let path = entry.unwrap().path();
-                if path.is_dir() {
-                    pending.push(path)
-                } else {
-                    files.push(path)
-                }
+                if path.is_dir() { pending.push(path) } else { files.push(path) }
             }
         }
         files.sort();
@@ -210,11 +173,7 @@ impl Drop for Distribution {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// skopeo with no system policy needed, bounded by `timeout`.
@@ -226,15 +185,8 @@ fn skopeo() -> Command {
 
 /// Runs a command to completion; its stdout, or a panic with its stderr.
 fn run(command: &mut Command) -> Vec<u8> {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(output.status.success(), "{command:?} failed ({}):\n{}", output.status, String::from_utf8_lossy(&output.stderr));
     output.stdout
 }
 
@@ -277,11 +229,7 @@ fn write_certificates(dir: &Path) {
         "-subj",
         "/CN=127.0.0.1",
     ]);
-    fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
+    fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
     openssl(&[
         "x509",
         "-req",
@@ -330,60 +278,26 @@ impl TokenServer {
         let key = dir.join("token.key");
         let certificate = dir.join("token.pem");
         let mut command = Command::new("openssl");
-        command.args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=ferry token issuer",
-        ]);
-        command
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&certificate)
-            .stdin(Stdio::null());
+        command.args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=ferry token issuer"]);
+        command.arg("-keyout").arg(&key).arg("-out").arg(&certificate).stdin(Stdio::null());
         run(&mut command);
-        let certificate_der = run(Command::new("openssl")
-            .args(["x509", "-outform", "DER", "-in"])
-            .arg(&certificate));
+        let certificate_der = run(Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(&certificate));
 
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let signer = Arc::new(Signer {
-            key,
-            certificate_der,
-            requests: requests.clone(),
-        });
+        let signer = Arc::new(Signer { key, certificate_der, requests: requests.clone() });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = axum::Router::new()
-                    .route("/token", axum::routing::get(issue_token))
-                    .with_state(signer);
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async { stopped.await.unwrap_or(()) })
-                    .await;
+                let app = axum::Router::new().route("/token", axum::routing::get(issue_token)).with_state(signer);
+                let _ = axum::serve(listener, app).with_graceful_shutdown(async { stopped.await.unwrap_or(()) }).await;
             });
         });
-        TokenServer {
-            port,
-            certificate,
-            requests,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        TokenServer { port, certificate, requests, stop: Some(stop), thread: Some(thread) }
     }
 
     fn requests(&self) -> Vec<String> {
@@ -424,29 +338,18 @@ async fn issue_token(
         .filter_map(|(_, scope)| {
             let mut parts = scope.splitn(3, ':');
             let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
-            let granted: Vec<&str> = actions
-                .split(',')
-                .filter(|a| *a == "pull" || (*a == "push" && user.is_some()))
-                .collect();
+            let granted: Vec<&str> = actions.split(',').filter(|a| *a == "pull" || (*a == "push" && user.is_some())).collect();
             Some(json!({"type": kind, "name": name, "actions": granted}))
         })
         .collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let header =
-        json!({"typ": "JWT", "alg": "RS256", "x5c": [BASE64.encode(&signer.certificate_der)]});
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let header = json!({"typ": "JWT", "alg": "RS256", "x5c": [BASE64.encode(&signer.certificate_der)]});
     let claims = json!({
         "iss": TOKEN_ISSUER, "sub": user.unwrap_or(""), "aud": TOKEN_SERVICE,
         "exp": now + 300, "nbf": now - 60, "iat": now, "jti": format!("{now}-{}", signer.requests.lock().unwrap().len()),
         "access": access,
     });
-    let signing_input = format!(
-        "{}.{}",
-        BASE64_URL.encode(header.to_string()),
-        BASE64_URL.encode(claims.to_string())
-    );
+    let signing_input = format!("{}.{}", BASE64_URL.encode(header.to_string()), BASE64_URL.encode(claims.to_string()));
     let signer = signer.clone();
     let input = signing_input.clone();
     let signature = tokio::task::spawn_blocking(move || {
@@ -457,12 +360,7 @@ async fn issue_token(
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         child.wait_with_output().unwrap().stdout
     })
     .await
@@ -492,11 +390,7 @@ fn write_blob(layout: &Path, media_type: &'static str, bytes: &[u8]) -> Descript
     let dir = layout.join("blobs/sha256");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join(digest.trim_start_matches("sha256:")), bytes).unwrap();
-    Descriptor {
-        media_type,
-        digest,
-        size: bytes.len(),
-    }
+    Descriptor { media_type, digest, size: bytes.len() }
 }
 
 /// A one-file tar archive (ustar), as a layer holds.
@@ -535,33 +429,21 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// Writes one platform's image (config, one gzip layer, manifest) into the layout's blobs.
 fn write_image(layout: &Path, architecture: &str, content: &str) -> Descriptor {
     let tar = tar_with_file("app.txt", content.as_bytes());
-    let layer = write_blob(
-        layout,
-        "application/vnd.oci.image.layer.v1.tar+gzip",
-        &gzip(&tar),
-    );
+    let layer = write_blob(layout, "application/vnd.oci.image.layer.v1.tar+gzip", &gzip(&tar));
     let config = json!({
         "architecture": architecture,
         "os": "linux",
         "config": {"Cmd": ["/app"]},
         "rootfs": {"type": "layers", "diff_ids": [Digest::sha256(&tar).to_string()]},
     });
-    let config = write_blob(
-        layout,
-        "application/vnd.oci.image.config.v1+json",
-        &serde_json::to_vec(&config).unwrap(),
-    );
+    let config = write_blob(layout, "application/vnd.oci.image.config.v1+json", &serde_json::to_vec(&config).unwrap());
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": config.json(),
         "layers": [layer.json()],
     });
-    write_blob(
-        layout,
-        OCI_MANIFEST,
-        &serde_json::to_vec(&manifest).unwrap(),
-    )
+    write_blob(layout, OCI_MANIFEST, &serde_json::to_vec(&manifest).unwrap())
 }
 
 /// Names `top` as `tag` in the layout's `index.json`, and writes `oci-layout`.
@@ -569,16 +451,8 @@ fn write_layout_index(layout: &Path, tag: &str, top: &Descriptor) {
     let mut entry = top.json();
     entry["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
     let index = json!({"schemaVersion": 2, "manifests": [entry]});
-    fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&index).unwrap(),
-    )
-    .unwrap();
-    fs::write(
-        layout.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
+    fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
 }
 
 /// A single-platform image layout, tagged `tag`; returns its manifest's descriptor.
@@ -591,11 +465,7 @@ fn single_image_layout(layout: &Path, tag: &str) -> Descriptor {
 /// A two-platform image layout (amd64, arm64) under an OCI index tagged `tag`.
 fn multi_platform_layout(layout: &Path, tag: &str) -> Descriptor {
     let platforms = ["amd64", "arm64"].map(|architecture| {
-        let manifest = write_image(
-            layout,
-            architecture,
-            &format!("hello from {architecture}\n"),
-        );
+        let manifest = write_image(layout, architecture, &format!("hello from {architecture}\n"));
         let mut entry = manifest.json();
         entry["platform"] = json!({"architecture": architecture, "os": "linux"});
         entry
@@ -621,33 +491,16 @@ fn registry_with_an_image() -> (Distribution, Descriptor) {
 #[ignore = "needs docker-registry and skopeo: run by tests/conformance/run.sh"]
 async fn resolve_gives_the_digest_skopeo_pushed() {
     let (registry, pushed) = registry_with_an_image();
-    let resolved = registry
-        .client()
-        .resolve("team/app", "1.0")
-        .await
-        .unwrap()
-        .expect("1.0 is there");
+    let resolved = registry.client().resolve("team/app", "1.0").await.unwrap().expect("1.0 is there");
 
     let raw = registry.skopeo_raw("team/app", "1.0");
-    assert_eq!(
-        resolved.digest,
-        Digest::sha256(&raw),
-        "the digest of the bytes skopeo reads"
-    );
-    assert_eq!(
-        resolved.digest.as_str(),
-        pushed.digest,
-        "skopeo kept the layout's manifest as written"
-    );
+    assert_eq!(resolved.digest, Digest::sha256(&raw), "the digest of the bytes skopeo reads");
+    assert_eq!(resolved.digest.as_str(), pushed.digest, "skopeo kept the layout's manifest as written");
     assert_eq!(resolved.media_type, MediaType::OciManifest);
     assert_eq!(resolved.size, raw.len() as u64);
     assert!(registry.client().exists("team/app", "1.0").await.unwrap());
     // By digest as well.
-    let by_digest = registry
-        .client()
-        .resolve("team/app", resolved.digest.as_str())
-        .await
-        .unwrap();
+    let by_digest = registry.client().resolve("team/app", resolved.digest.as_str()).await.unwrap();
     assert_eq!(by_digest, Some(resolved));
 }
 
@@ -661,30 +514,12 @@ async fn retag_to_dev_moves_no_blob_and_skopeo_sees_the_same_digest() {
     let digest = client.retag("team/app", "1.0", "dev").await.unwrap().digest;
     assert_eq!(digest.as_str(), pushed.digest);
     assert_eq!(registry.skopeo_digest("team/app", "dev"), pushed.digest);
-    assert_eq!(
-        registry.skopeo_raw("team/app", "dev"),
-        registry.skopeo_raw("team/app", "1.0")
-    );
-    assert_eq!(
-        registry.blob_files(),
-        blobs_before,
-        "a retag writes no blob"
-    );
+    assert_eq!(registry.skopeo_raw("team/app", "dev"), registry.skopeo_raw("team/app", "1.0"));
+    assert_eq!(registry.blob_files(), blobs_before, "a retag writes no blob");
 
     // Idempotent: again by tag, and by digest, from a fresh client.
-    assert_eq!(
-        client.retag("team/app", "1.0", "dev").await.unwrap().digest,
-        digest
-    );
-    assert_eq!(
-        registry
-            .client()
-            .retag("team/app", digest.as_str(), "dev")
-            .await
-            .unwrap()
-            .digest,
-        digest
-    );
+    assert_eq!(client.retag("team/app", "1.0", "dev").await.unwrap().digest, digest);
+    assert_eq!(registry.client().retag("team/app", digest.as_str(), "dev").await.unwrap().digest, digest);
     assert_eq!(registry.skopeo_digest("team/app", "dev"), pushed.digest);
 }
 
@@ -697,56 +532,27 @@ async fn a_missing_tag_resolves_to_none_and_a_missing_repository_is_named() {
     assert!(!client.exists("team/app", "9.9").await.unwrap());
 
     let error = client.resolve("team/nope", "1.0").await.unwrap_err();
-    assert!(
-        matches!(&error, Error::RepositoryNotFound { repository, .. } if repository == "team/nope"),
-        "{error}"
-    );
+    assert!(matches!(&error, Error::RepositoryNotFound { repository, .. } if repository == "team/nope"), "{error}");
     assert!(error.to_string().contains(&registry.host()), "{error}");
 
     let error = client.retag("team/app", "9.9", "dev").await.unwrap_err();
-    assert!(
-        matches!(&error, Error::ManifestNotFound { image, .. } if image == "team/app:9.9"),
-        "{error}"
-    );
-    assert_eq!(
-        client.resolve("team/app", "dev").await.unwrap(),
-        None,
-        "a failed retag leaves no tag"
-    );
+    assert!(matches!(&error, Error::ManifestNotFound { image, .. } if image == "team/app:9.9"), "{error}");
+    assert_eq!(client.resolve("team/app", "dev").await.unwrap(), None, "a failed retag leaves no tag");
 }
 
 #[tokio::test]
 #[ignore = "needs docker-registry and skopeo: run by tests/conformance/run.sh"]
 async fn a_wrong_password_is_unauthorized_naming_registry_and_user() {
     let (registry, _) = registry_with_an_image();
-    let wrong = registry
-        .registry()
-        .with_basic_auth(USER, "not-the-password");
-    let error = RegistryClient::new(wrong)
-        .unwrap()
-        .resolve("team/app", "1.0")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, Error::Unauthorized { user: Some(user), .. } if user == USER),
-        "{error:?}"
-    );
+    let wrong = registry.registry().with_basic_auth(USER, "not-the-password");
+    let error = RegistryClient::new(wrong).unwrap().resolve("team/app", "1.0").await.unwrap_err();
+    assert!(matches!(&error, Error::Unauthorized { user: Some(user), .. } if user == USER), "{error:?}");
     let message = error.to_string();
-    assert!(
-        message.contains(&registry.host()) && message.contains(&format!("`{USER}`")),
-        "{message}"
-    );
+    assert!(message.contains(&registry.host()) && message.contains(&format!("`{USER}`")), "{message}");
 
     let anonymous = Registry::new(registry.host()).with_insecure(true);
-    let error = RegistryClient::new(anonymous)
-        .unwrap()
-        .exists("team/app", "1.0")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, Error::Unauthorized { user: None, .. }),
-        "{error:?}"
-    );
+    let error = RegistryClient::new(anonymous).unwrap().exists("team/app", "1.0").await.unwrap_err();
+    assert!(matches!(error, Error::Unauthorized { user: None, .. }), "{error:?}");
 }
 
 #[tokio::test]
@@ -758,15 +564,8 @@ async fn an_oci_index_resolves_to_the_index_digest_and_retags_as_an_index() {
     registry.push(&layout, "2.0", "team/multi", "2.0", true);
     let client = registry.client();
 
-    let resolved = client
-        .resolve("team/multi", "2.0")
-        .await
-        .unwrap()
-        .expect("2.0 is there");
-    assert_eq!(
-        resolved.digest,
-        Digest::sha256(&registry.skopeo_raw("team/multi", "2.0"))
-    );
+    let resolved = client.resolve("team/multi", "2.0").await.unwrap().expect("2.0 is there");
+    assert_eq!(resolved.digest, Digest::sha256(&registry.skopeo_raw("team/multi", "2.0")));
     assert_eq!(resolved.digest.as_str(), index.digest);
     assert_eq!(resolved.media_type, MediaType::OciIndex);
     assert!(resolved.media_type.is_index());
@@ -778,11 +577,7 @@ async fn an_oci_index_resolves_to_the_index_digest_and_retags_as_an_index() {
     let document: Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(document["mediaType"], OCI_INDEX);
     assert_eq!(document["manifests"].as_array().map(Vec::len), Some(2));
-    let dev = client
-        .resolve("team/multi", "dev")
-        .await
-        .unwrap()
-        .expect("dev is there");
+    let dev = client.resolve("team/multi", "dev").await.unwrap().expect("dev is there");
     assert_eq!(dev.media_type, MediaType::OciIndex);
 }
 
@@ -795,38 +590,16 @@ async fn https_with_a_private_ca_works_and_fails_clearly_without_it() {
     registry.push(&layout, "1.0", "team/app", "1.0", false);
 
     let client = registry.client();
-    let resolved = client
-        .resolve("team/app", "1.0")
-        .await
-        .unwrap()
-        .expect("1.0 is there");
+    let resolved = client.resolve("team/app", "1.0").await.unwrap().expect("1.0 is there");
     assert_eq!(resolved.digest.as_str(), pushed.digest);
-    assert_eq!(
-        client
-            .retag("team/app", "1.0", "prod")
-            .await
-            .unwrap()
-            .digest
-            .as_str(),
-        pushed.digest
-    );
+    assert_eq!(client.retag("team/app", "1.0", "prod").await.unwrap().digest.as_str(), pushed.digest);
     assert_eq!(registry.skopeo_digest("team/app", "prod"), pushed.digest);
 
     let without_ca = Registry::new(registry.host()).with_basic_auth(USER, PASSWORD);
-    let error = RegistryClient::new(without_ca)
-        .unwrap()
-        .resolve("team/app", "1.0")
-        .await
-        .unwrap_err();
+    let error = RegistryClient::new(without_ca).unwrap().resolve("team/app", "1.0").await.unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, Error::Network { .. }), "{message}");
-    assert!(
-        message.contains(&format!(
-            "https://{}/v2/team/app/manifests/1.0",
-            registry.host()
-        )),
-        "{message}"
-    );
+    assert!(message.contains(&format!("https://{}/v2/team/app/manifests/1.0", registry.host())), "{message}");
     assert!(message.contains("certificate"), "{message}");
 }
 
@@ -842,78 +615,24 @@ async fn bearer_tokens_from_the_token_server_distribution_names() {
     let pushes_by_skopeo = tokens.requests().len();
 
     let client = registry.client();
-    let resolved = client
-        .resolve("team/app", "1.0")
-        .await
-        .unwrap()
-        .expect("1.0 is there");
+    let resolved = client.resolve("team/app", "1.0").await.unwrap().expect("1.0 is there");
     assert_eq!(resolved.digest.as_str(), pushed.digest);
-    assert_eq!(
-        client
-            .retag("team/app", "1.0", "dev")
-            .await
-            .unwrap()
-            .digest
-            .as_str(),
-        pushed.digest
-    );
+    assert_eq!(client.retag("team/app", "1.0", "dev").await.unwrap().digest.as_str(), pushed.digest);
     assert_eq!(registry.skopeo_digest("team/app", "dev"), pushed.digest);
-    let ours: Vec<String> = tokens
-        .requests()
-        .into_iter()
-        .skip(pushes_by_skopeo)
-        .take(2)
-        .collect();
-    assert_eq!(
-        ours.len(),
-        2,
-        "one token to pull, one to pull and push: {ours:?}"
-    );
-    assert!(
-        ours[0].contains(&format!("service={TOKEN_SERVICE}"))
-            && ours[0].contains("scope=repository%3Ateam%2Fapp%3Apull"),
-        "{ours:?}"
-    );
-    assert!(
-        ours[1].contains("scope=repository%3Ateam%2Fapp%3Apull%2Cpush"),
-        "{ours:?}"
-    );
+    let ours: Vec<String> = tokens.requests().into_iter().skip(pushes_by_skopeo).take(2).collect();
+    assert_eq!(ours.len(), 2, "one token to pull, one to pull and push: {ours:?}");
+    assert!(ours[0].contains(&format!("service={TOKEN_SERVICE}")) && ours[0].contains("scope=repository%3Ateam%2Fapp%3Apull"), "{ours:?}");
+    assert!(ours[1].contains("scope=repository%3Ateam%2Fapp%3Apull%2Cpush"), "{ours:?}");
 
     // Anonymous: a token that may pull, not push.
-    let anonymous =
-        RegistryClient::new(Registry::new(registry.host()).with_insecure(true)).unwrap();
+    let anonymous = RegistryClient::new(Registry::new(registry.host()).with_insecure(true)).unwrap();
     assert!(anonymous.exists("team/app", "dev").await.unwrap());
-    let error = anonymous
-        .retag("team/app", "1.0", "prod")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            &error,
-            Error::Denied {
-                user: None,
-                action: "push to",
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    let error = anonymous.retag("team/app", "1.0", "prod").await.unwrap_err();
+    assert!(matches!(&error, Error::Denied { user: None, action: "push to", .. }), "{error:?}");
 
     // A wrong password is refused by the token server, and said so.
-    let wrong = registry
-        .registry()
-        .with_basic_auth(USER, "not-the-password");
-    let error = RegistryClient::new(wrong)
-        .unwrap()
-        .resolve("team/app", "1.0")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, Error::Unauthorized { user: Some(user), .. } if user == USER),
-        "{error:?}"
-    );
-    assert!(
-        error.to_string().contains("incorrect username or password"),
-        "{error}"
-    );
+    let wrong = registry.registry().with_basic_auth(USER, "not-the-password");
+    let error = RegistryClient::new(wrong).unwrap().resolve("team/app", "1.0").await.unwrap_err();
+    assert!(matches!(&error, Error::Unauthorized { user: Some(user), .. } if user == USER), "{error:?}");
+    assert!(error.to_string().contains("incorrect username or password"), "{error}");
 }

@@ -48,17 +48,8 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let mut manifests = HashMap::new();
-        manifests.insert(
-            ("team/app".to_owned(), "1.0".to_owned()),
-            (OCI_MANIFEST.to_owned(), MANIFEST.to_vec()),
-        );
-        let fake = Arc::new(Mutex::new(Fake {
-            auth,
-            head_digest,
-            manifests,
-            log: Vec::new(),
-            port,
-        }));
+        manifests.insert(("team/app".to_owned(), "1.0".to_owned()), (OCI_MANIFEST.to_owned(), MANIFEST.to_vec()));
+        let fake = Arc::new(Mutex::new(Fake { auth, head_digest, manifests, log: Vec::new(), port }));
         let app = Router::new().fallback(handle).with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Server { fake, port }
@@ -73,74 +64,42 @@ impl Server {
     }
 
     fn count(&self, prefix: &str) -> usize {
-        self.log()
-            .iter()
-            .filter(|line| line.starts_with(prefix))
-            .count()
+        self.log().iter().filter(|line| line.starts_with(prefix)).count()
     }
 }
 
 const BASIC_CI_SECRET: &str = "Basic Y2k6c2VjcmV0"; // ci:secret
 
-async fn handle(
-    State(fake): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn handle(State(fake): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let mut fake = fake.lock().unwrap();
     let path = uri.path().to_owned();
-    fake.log.push(format!(
-        "{method} {}",
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("")
-    ));
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    fake.log.push(format!("{method} {}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("")));
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
 
     if path == "/token" {
         let anonymous = matches!(fake.auth, Auth::Bearer { anonymous: true });
         return if authorization == BASIC_CI_SECRET || (authorization.is_empty() && anonymous) {
-            let token = if authorization.is_empty() {
-                "anonymous-token"
-            } else {
-                "ci-token"
-            };
+            let token = if authorization.is_empty() { "anonymous-token" } else { "ci-token" };
             axum::Json(serde_json::json!({"token": token, "expires_in": 300})).into_response()
         } else {
-            (
-                StatusCode::UNAUTHORIZED,
-                r#"{"details":"incorrect username or password"}"#,
-            )
-                .into_response()
+            (StatusCode::UNAUTHORIZED, r#"{"details":"incorrect username or password"}"#).into_response()
         };
     }
 
     let (scheme, allowed) = match fake.auth {
         Auth::None => ("", true),
         Auth::Basic => (r#"Basic realm="fake""#, authorization == BASIC_CI_SECRET),
-        Auth::Bearer { .. } => (
-            "",
-            authorization == "Bearer ci-token" || authorization == "Bearer anonymous-token",
-        ),
+        Auth::Bearer { .. } => ("", authorization == "Bearer ci-token" || authorization == "Bearer anonymous-token"),
     };
     if !allowed {
         let challenge = match fake.auth {
-            Auth::Bearer { .. } => format!(
-                r#"Bearer realm="http://127.0.0.1:{}/token",service="fake-registry",scope="repository:team/app:pull""#,
-                fake.port
-            ),
+            Auth::Bearer { .. } => {
+                format!(r#"Bearer realm="http://127.0.0.1:{}/token",service="fake-registry",scope="repository:team/app:pull""#, fake.port)
+            }
             _ => scheme.to_owned(),
         };
         let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, challenge)],
-            body,
-        )
-            .into_response();
+        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, challenge)], body).into_response();
     }
 
     let Some(rest) = path.strip_prefix("/v2/") else {
@@ -161,34 +120,19 @@ async fn handle(
     let key = (repository.to_owned(), reference.to_owned());
     match method {
         Method::PUT => {
-            let content_type = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
+            let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
             let digest = Digest::sha256(&body).to_string();
-            fake.manifests
-                .insert(key.clone(), (content_type.clone(), body.to_vec()));
-            fake.manifests.insert(
-                (repository.to_owned(), digest.clone()),
-                (content_type, body.to_vec()),
-            );
+            fake.manifests.insert(key.clone(), (content_type.clone(), body.to_vec()));
+            fake.manifests.insert((repository.to_owned(), digest.clone()), (content_type, body.to_vec()));
             (StatusCode::CREATED, [("docker-content-digest", digest)]).into_response()
         }
         Method::GET | Method::HEAD => match fake.manifests.get(&key) {
-            None => (
-                StatusCode::NOT_FOUND,
-                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
-            )
-                .into_response(),
+            None => (StatusCode::NOT_FOUND, r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#).into_response(),
             Some((content_type, bytes)) => {
                 let mut response_headers = HeaderMap::new();
                 response_headers.insert(header::CONTENT_TYPE, content_type.parse().unwrap());
                 if method == Method::GET || fake.head_digest {
-                    response_headers.insert(
-                        "docker-content-digest",
-                        Digest::sha256(bytes).to_string().parse().unwrap(),
-                    );
+                    response_headers.insert("docker-content-digest", Digest::sha256(bytes).to_string().parse().unwrap());
                 }
                 // axum sets Content-Length from the body, for HEAD too.
                 (StatusCode::OK, response_headers, bytes.clone()).into_response()
@@ -209,15 +153,8 @@ async fn bearer_challenge_gets_a_token_from_the_realm_once_and_reuses_it() {
     assert_eq!(resolved.size, MANIFEST.len() as u64);
     assert!(client.exists("team/app", "1.0").await.unwrap());
 
-    let tokens: Vec<_> = server
-        .log()
-        .into_iter()
-        .filter(|l| l.starts_with("GET /token"))
-        .collect();
-    assert_eq!(
-        tokens,
-        ["GET /token?service=fake-registry&scope=repository%3Ateam%2Fapp%3Apull"]
-    );
+    let tokens: Vec<_> = server.log().into_iter().filter(|l| l.starts_with("GET /token")).collect();
+    assert_eq!(tokens, ["GET /token?service=fake-registry&scope=repository%3Ateam%2Fapp%3Apull"]);
     // One challenge, then every request carries the token.
     assert_eq!(server.count("HEAD /v2/team/app/manifests/1.0"), 3);
 }
@@ -235,19 +172,10 @@ async fn a_wrong_password_at_the_token_server_is_unauthorized_naming_the_user() 
     let server = Server::start(Auth::Bearer { anonymous: true }, true).await;
     let client = RegistryClient::new(server.registry().with_basic_auth("ci", "wrong")).unwrap();
     let error = client.resolve("team/app", "1.0").await.unwrap_err();
-    assert!(
-        matches!(&error, Error::Unauthorized { user: Some(user), .. } if user == "ci"),
-        "{error:?}"
-    );
+    assert!(matches!(&error, Error::Unauthorized { user: Some(user), .. } if user == "ci"), "{error:?}");
     let message = error.to_string();
-    assert!(
-        message.contains(&format!("127.0.0.1:{}", server.port)) && message.contains("`ci`"),
-        "{message}"
-    );
-    assert!(
-        message.contains("incorrect username or password"),
-        "{message}"
-    );
+    assert!(message.contains(&format!("127.0.0.1:{}", server.port)) && message.contains("`ci`"), "{message}");
+    assert!(message.contains("incorrect username or password"), "{message}");
 }
 
 #[tokio::test]
@@ -267,10 +195,7 @@ async fn basic_credentials_go_up_front_without_a_401_round_trip() {
 
     let anonymous = RegistryClient::new(server.registry()).unwrap();
     let error = anonymous.exists("team/app", "1.0").await.unwrap_err();
-    assert!(
-        matches!(error, Error::Unauthorized { user: None, .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, Error::Unauthorized { user: None, .. }), "{error:?}");
 }
 
 #[tokio::test]
@@ -279,13 +204,7 @@ async fn head_without_a_digest_falls_back_to_get_and_hashes_the_bytes() {
     let client = RegistryClient::new(server.registry()).unwrap();
     let resolved = client.resolve("team/app", "1.0").await.unwrap().unwrap();
     assert_eq!(resolved.digest, Digest::sha256(MANIFEST));
-    assert_eq!(
-        server.log(),
-        [
-            "HEAD /v2/team/app/manifests/1.0",
-            "GET /v2/team/app/manifests/1.0"
-        ]
-    );
+    assert_eq!(server.log(), ["HEAD /v2/team/app/manifests/1.0", "GET /v2/team/app/manifests/1.0"]);
 }
 
 #[tokio::test]
@@ -295,17 +214,11 @@ async fn a_missing_tag_is_none_and_a_missing_repository_is_an_error() {
     assert_eq!(client.resolve("team/app", "2.0").await.unwrap(), None);
     assert!(!client.exists("team/app", "2.0").await.unwrap());
     let error = client.resolve("team/ap", "1.0").await.unwrap_err();
-    assert!(
-        matches!(&error, Error::RepositoryNotFound { repository, .. } if repository == "team/ap"),
-        "{error:?}"
-    );
+    assert!(matches!(&error, Error::RepositoryNotFound { repository, .. } if repository == "team/ap"), "{error:?}");
     assert!(!client.exists("team/ap", "1.0").await.unwrap());
 
     let error = client.retag("team/app", "2.0", "dev").await.unwrap_err();
-    assert!(
-        matches!(&error, Error::ManifestNotFound { image, .. } if image == "team/app:2.0"),
-        "{error:?}"
-    );
+    assert!(matches!(&error, Error::ManifestNotFound { image, .. } if image == "team/app:2.0"), "{error:?}");
 }
 
 #[tokio::test]
@@ -319,22 +232,12 @@ async fn retag_puts_the_same_bytes_with_their_media_type_and_is_idempotent() {
     {
         let fake = server.fake.lock().unwrap();
         let (content_type, bytes) = &fake.manifests[&("team/app".to_owned(), "dev".to_owned())];
-        assert_eq!(
-            (content_type.as_str(), bytes.as_slice()),
-            (OCI_MANIFEST, MANIFEST)
-        );
+        assert_eq!((content_type.as_str(), bytes.as_slice()), (OCI_MANIFEST, MANIFEST));
     }
     // Retag asks for push up front, so the write does not need a second token.
-    let tokens: Vec<_> = server
-        .log()
-        .into_iter()
-        .filter(|l| l.starts_with("GET /token"))
-        .collect();
+    let tokens: Vec<_> = server.log().into_iter().filter(|l| l.starts_with("GET /token")).collect();
     assert_eq!(tokens.len(), 1, "{tokens:?}");
-    assert!(
-        tokens[0].contains("scope=repository%3Ateam%2Fapp%3Apull%2Cpush"),
-        "{tokens:?}"
-    );
+    assert!(tokens[0].contains("scope=repository%3Ateam%2Fapp%3Apull%2Cpush"), "{tokens:?}");
 
     // Once logged in: GET the source, HEAD the tag, PUT — three requests.
     let registry_requests: Vec<String> = server.log().into_iter().filter(|l| l.contains("/v2/")).collect();
@@ -356,16 +259,15 @@ async fn retag_puts_the_same_bytes_with_their_media_type_and_is_idempotent() {
 async fn a_schema1_manifest_is_refused_by_name() {
     let server = Server::start(Auth::None, true).await;
     let schema1 = "application/vnd.docker.distribution.manifest.v1+prettyjws";
-    server.fake.lock().unwrap().manifests.insert(
-        ("team/old".to_owned(), "1".to_owned()),
-        (schema1.to_owned(), br#"{"schemaVersion":1}"#.to_vec()),
-    );
+    server
+        .fake
+        .lock()
+        .unwrap()
+        .manifests
+        .insert(("team/old".to_owned(), "1".to_owned()), (schema1.to_owned(), br#"{"schemaVersion":1}"#.to_vec()));
     let client = RegistryClient::new(server.registry()).unwrap();
     let error = client.resolve("team/old", "1").await.unwrap_err();
-    assert!(
-        matches!(&error, Error::UnsupportedMediaType { media_type, .. } if media_type == schema1),
-        "{error:?}"
-    );
+    assert!(matches!(&error, Error::UnsupportedMediaType { media_type, .. } if media_type == schema1), "{error:?}");
 }
 
 #[tokio::test]
@@ -374,30 +276,17 @@ async fn a_registry_that_is_not_there_is_a_network_error_naming_the_url() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let client =
-        RegistryClient::new(Registry::new(format!("127.0.0.1:{port}")).with_insecure(true))
-            .unwrap();
+    let client = RegistryClient::new(Registry::new(format!("127.0.0.1:{port}")).with_insecure(true)).unwrap();
     let error = client.resolve("team/app", "1.0").await.unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, Error::Network { .. }), "{message}");
-    assert!(
-        message.contains(&format!(
-            "HEAD http://127.0.0.1:{port}/v2/team/app/manifests/1.0"
-        )),
-        "{message}"
-    );
+    assert!(message.contains(&format!("HEAD http://127.0.0.1:{port}/v2/team/app/manifests/1.0")), "{message}");
     assert!(message.to_lowercase().contains("refused"), "{message}");
 }
 
 #[tokio::test]
 async fn names_are_checked_before_anything_is_sent() {
     let client = RegistryClient::new(Registry::new("127.0.0.1:1").with_insecure(true)).unwrap();
-    assert!(matches!(
-        client.resolve("../v2/x", "1").await,
-        Err(Error::InvalidRepository { .. })
-    ));
-    assert!(matches!(
-        client.retag("app", "1", "sha256:abc").await,
-        Err(Error::InvalidReference { .. })
-    ));
+    assert!(matches!(client.resolve("../v2/x", "1").await, Err(Error::InvalidRepository { .. })));
+    assert!(matches!(client.retag("app", "1", "sha256:abc").await, Err(Error::InvalidReference { .. })));
 }

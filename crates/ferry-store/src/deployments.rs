@@ -31,11 +31,7 @@ impl Ledger {
     /// are written or neither is, so the ledger never shows a deployment without the event
     /// that says how it started, and a deploy that could not be recorded whole knows it
     /// before it changes anything. Fails as [`Ledger::insert_deployment`] does.
-    pub fn start_deployment(
-        &self,
-        record: &DeploymentRecord,
-        first_event: &EventRecord,
-    ) -> Result<(), StoreError> {
+    pub fn start_deployment(&self, record: &DeploymentRecord, first_event: &EventRecord) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             insert(&tx, record)?;
@@ -84,10 +80,7 @@ impl Ledger {
                     ":reason": record.reason,
                 })?;
             if updated == 0 {
-                return Err(StoreError::NotFound(format!(
-                    "no deployment {} in the ledger to update",
-                    record.id
-                )));
+                return Err(StoreError::NotFound(format!("no deployment {} in the ledger to update", record.id)));
             }
             Ok(())
         })
@@ -97,10 +90,7 @@ impl Ledger {
     pub fn deployment(&self, id: &str) -> Result<Option<DeploymentRecord>, StoreError> {
         self.with_conn(|conn| {
             let sql = format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1");
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_row([id], from_row)
-                .optional()?)
+            Ok(conn.prepare_cached(&sql)?.query_row([id], from_row).optional()?)
         })
     }
 
@@ -113,15 +103,7 @@ impl Ledger {
                  ORDER BY started_at DESC, seq DESC
                  LIMIT ?3"
             );
-            query(
-                conn,
-                &sql,
-                (
-                    &filter.environment,
-                    &filter.service,
-                    filter.effective_limit(),
-                ),
-            )
+            query(conn, &sql, (&filter.environment, &filter.service, filter.effective_limit()))
         })
     }
 
@@ -143,12 +125,7 @@ impl Ledger {
                  ORDER BY started_at DESC, seq DESC
                  LIMIT 1"
             );
-            let params = (
-                environment,
-                service,
-                Outcome::Succeeded,
-                excluding_task_definition,
-            );
+            let params = (environment, service, Outcome::Succeeded, excluding_task_definition);
             Ok(query(conn, &sql, params)?.into_iter().next())
         })
     }
@@ -156,10 +133,7 @@ impl Ledger {
     /// The newest Succeeded deployment of each (environment, service) — what `ferry status`
     /// reports as running — in `environment` only if given. Sorted by environment, then
     /// service.
-    pub fn latest_per_service(
-        &self,
-        environment: Option<&str>,
-    ) -> Result<Vec<DeploymentRecord>, StoreError> {
+    pub fn latest_per_service(&self, environment: Option<&str>) -> Result<Vec<DeploymentRecord>, StoreError> {
         self.with_conn(|conn| {
             let sql = format!(
                 "SELECT {COLUMNS} FROM (
@@ -178,12 +152,7 @@ impl Ledger {
 
     /// The newest Succeeded deployment of (`environment`, `service`) that deployed
     /// `version`: where `ferry rollback --to VERSION` finds the task definition to restore.
-    pub fn succeeded_with_version(
-        &self,
-        environment: &str,
-        service: &str,
-        version: &str,
-    ) -> Result<Option<DeploymentRecord>, StoreError> {
+    pub fn succeeded_with_version(&self, environment: &str, service: &str, version: &str) -> Result<Option<DeploymentRecord>, StoreError> {
         self.with_conn(|conn| {
             let sql = format!(
                 "SELECT {COLUMNS} FROM deployments
@@ -191,13 +160,7 @@ impl Ledger {
                  ORDER BY started_at DESC, seq DESC
                  LIMIT 1"
             );
-            Ok(query(
-                conn,
-                &sql,
-                (environment, service, Outcome::Succeeded, version),
-            )?
-            .into_iter()
-            .next())
+            Ok(query(conn, &sql, (environment, service, Outcome::Succeeded, version))?.into_iter().next())
         })
     }
 
@@ -212,12 +175,7 @@ impl Ledger {
     /// later success with no recorded digest counts as a move, since nothing says `digest`
     /// survived it. A redeploy of the same digest restarts the clock: what has run since is
     /// a new deployment, and a soak is about what runs.
-    pub fn healthy_since(
-        &self,
-        environment: &str,
-        service: &str,
-        digest: &str,
-    ) -> Result<Option<i64>, StoreError> {
+    pub fn healthy_since(&self, environment: &str, service: &str, digest: &str) -> Result<Option<i64>, StoreError> {
         self.with_conn(|conn| {
             // The newest success is the only one that can still be running; it answers only
             // if it deployed `digest`.
@@ -281,15 +239,9 @@ fn insert(conn: &Connection, record: &DeploymentRecord) -> Result<(), StoreError
     Ok(())
 }
 
-fn query(
-    conn: &Connection,
-    sql: &str,
-    params: impl Params,
-) -> Result<Vec<DeploymentRecord>, StoreError> {
+fn query(conn: &Connection, sql: &str, params: impl Params) -> Result<Vec<DeploymentRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let records = stmt
-        .query_map(params, from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let records = stmt.query_map(params, from_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(records)
 }
 

@@ -63,11 +63,7 @@ pub enum StoreError {
          in that log. Not opened, so the log is kept; nothing was changed. Restore the ledger \
          from a backup, or move both files away to start a new, empty ledger"
     )]
-    EmptyWithLog {
-        path: PathBuf,
-        wal: PathBuf,
-        wal_bytes: u64,
-    },
+    EmptyWithLog { path: PathBuf, wal: PathBuf, wal_bytes: u64 },
     /// The file this ledger was opened from was deleted, or another file took its place,
     /// while this process had it open: what it writes from now on goes to a file nobody else
     /// reads, and the locks it holds are gone from the one they do.
@@ -83,11 +79,7 @@ pub enum StoreError {
         "ledger {path}: schema version {found} is newer than this ferry understands ({supported}); \
          upgrade ferry, or point FERRY_LEDGER at another file"
     )]
-    Schema {
-        path: PathBuf,
-        found: i64,
-        supported: i64,
-    },
+    Schema { path: PathBuf, found: i64, supported: i64 },
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -102,20 +94,11 @@ impl StoreError {
     pub(crate) fn in_ledger(self, ledger: &Path) -> StoreError {
         match self {
             StoreError::Sqlite { path: None, source } => {
-                let unreadable = matches!(
-                    source.sqlite_error_code(),
-                    Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
-                );
+                let unreadable = matches!(source.sqlite_error_code(), Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt));
                 if unreadable {
-                    StoreError::Corrupt {
-                        path: ledger.to_path_buf(),
-                        detail: source.to_string(),
-                    }
+                    StoreError::Corrupt { path: ledger.to_path_buf(), detail: source.to_string() }
                 } else {
-                    StoreError::Sqlite {
-                        path: Some(ledger.to_path_buf()),
-                        source,
-                    }
+                    StoreError::Sqlite { path: Some(ledger.to_path_buf()), source }
                 }
             }
             other => other,

@@ -37,12 +37,7 @@ pub enum LedgerWarning {
     /// The ledger holds fewer deployments or releases than it did when ferry last used it
     /// (as `record` remembers): it was deleted, emptied or replaced since, and that history
     /// is not in this file. Locks held in the old file are gone too.
-    Shrunk {
-        path: PathBuf,
-        record: PathBuf,
-        before: Counts,
-        now: Counts,
-    },
+    Shrunk { path: PathBuf, record: PathBuf, before: Counts, now: Counts },
 }
 
 impl fmt::Display for LedgerWarning {
@@ -54,12 +49,7 @@ impl fmt::Display for LedgerWarning {
                  if it held history, it was truncated or replaced: restore it from a backup",
                 path.display()
             ),
-            LedgerWarning::Shrunk {
-                path,
-                record,
-                before,
-                now,
-            } => write!(
+            LedgerWarning::Shrunk { path, record, before, now } => write!(
                 f,
                 "the ledger {} holds {now}, but held {before} when ferry last used it: the file \
                  was deleted, emptied or replaced since, and that history is not in it. Locks \
@@ -92,14 +82,7 @@ impl Counts {
 impl fmt::Display for Counts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plural = |n: i64| if n == 1 { "" } else { "s" };
-        write!(
-            f,
-            "{} deployment{} and {} release{}",
-            self.deployments,
-            plural(self.deployments),
-            self.releases,
-            plural(self.releases)
-        )
+        write!(f, "{} deployment{} and {} release{}", self.deployments, plural(self.deployments), self.releases, plural(self.releases))
     }
 }
 
@@ -122,11 +105,7 @@ pub(crate) fn before_open(path: &Path) -> Result<Before, StoreError> {
         Ok(meta) => (meta.len(), meta.modified().ok()),
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Before::Missing),
         Err(source) => {
-            return Err(StoreError::File {
-                path: path.to_path_buf(),
-                action: "read the file's size",
-                source,
-            });
+            return Err(StoreError::File { path: path.to_path_buf(), action: "read the file's size", source });
         }
     };
     if len > 0 {
@@ -134,18 +113,10 @@ pub(crate) fn before_open(path: &Path) -> Result<Before, StoreError> {
     }
     let wal = with_suffix(path, "-wal");
     match std::fs::metadata(&wal) {
-        Ok(meta) if meta.len() > 0 => Err(StoreError::EmptyWithLog {
-            path: path.to_path_buf(),
-            wal,
-            wal_bytes: meta.len(),
-        }),
+        Ok(meta) if meta.len() > 0 => Err(StoreError::EmptyWithLog { path: path.to_path_buf(), wal, wal_bytes: meta.len() }),
         Ok(_) => Ok(empty(modified)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(empty(modified)),
-        Err(source) => Err(StoreError::File {
-            path: path.to_path_buf(),
-            action: "look for the ledger's write-ahead log",
-            source,
-        }),
+        Err(source) => Err(StoreError::File { path: path.to_path_buf(), action: "look for the ledger's write-ahead log", source }),
     }
 }
 
@@ -180,10 +151,7 @@ impl FileId {
     #[cfg(unix)]
     fn from_metadata(meta: &std::fs::Metadata) -> Option<FileId> {
         use std::os::unix::fs::MetadataExt;
-        Some(FileId {
-            dev: meta.dev(),
-            ino: meta.ino(),
-        })
+        Some(FileId { dev: meta.dev(), ino: meta.ino() })
     }
 
     #[cfg(not(unix))]
@@ -197,19 +165,14 @@ pub(crate) fn still_the_same(path: &Path, opened: Option<FileId>) -> Result<(), 
     let Some(opened) = opened else {
         return Ok(());
     };
-    let replaced = |detail: &str| StoreError::Replaced {
-        path: path.to_path_buf(),
-        detail: detail.to_string(),
-    };
+    let replaced = |detail: &str| StoreError::Replaced { path: path.to_path_buf(), detail: detail.to_string() };
     match FileId::of(path) {
         Ok(Some(now)) if now == opened => Ok(()),
         Ok(_) => Err(replaced("replaced by another file")),
         Err(e) if e.kind() == ErrorKind::NotFound => Err(replaced("deleted")),
-        Err(source) => Err(StoreError::File {
-            path: path.to_path_buf(),
-            action: "check that the ledger file is still the one ferry opened",
-            source,
-        }),
+        Err(source) => {
+            Err(StoreError::File { path: path.to_path_buf(), action: "check that the ledger file is still the one ferry opened", source })
+        }
     }
 }
 
@@ -220,12 +183,7 @@ pub(crate) fn counts(conn: &Connection) -> rusqlite::Result<Counts> {
         "SELECT (SELECT COALESCE(MAX(seq), 0) FROM deployments),
                 (SELECT COALESCE(MAX(seq), 0) FROM releases)",
         [],
-        |row| {
-            Ok(Counts {
-                deployments: row.get(0)?,
-                releases: row.get(1)?,
-            })
-        },
+        |row| Ok(Counts { deployments: row.get(0)?, releases: row.get(1)? }),
     )
 }
 
@@ -248,10 +206,7 @@ struct Record {
 pub(crate) fn last_known(path: &Path) -> Option<Counts> {
     let text = std::fs::read_to_string(record_path(path)).ok()?;
     let record: Record = serde_json::from_str(&text).ok()?;
-    Some(Counts {
-        deployments: record.deployments,
-        releases: record.releases,
-    })
+    Some(Counts { deployments: record.deployments, releases: record.releases })
 }
 
 /// Records `counts` as the ledger's last known size (write, then rename: a reader sees the
@@ -267,15 +222,7 @@ pub(crate) fn remember(path: &Path, counts: Counts) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(&record).map_err(std::io::Error::other)?;
     let target = record_path(path);
     // One temporary name per process and thread: concurrent writers do not share one.
-    let temporary = with_suffix(
-        &target,
-        &format!(
-            ".{}-{:?}.tmp",
-            std::process::id(),
-            std::thread::current().id()
-        )
-        .replace(['(', ')'], ""),
-    );
+    let temporary = with_suffix(&target, &format!(".{}-{:?}.tmp", std::process::id(), std::thread::current().id()).replace(['(', ')'], ""));
     std::fs::write(&temporary, text + "\n")?;
     std::fs::rename(&temporary, &target).inspect_err(|_| {
         let _ = std::fs::remove_file(&temporary);
@@ -284,22 +231,13 @@ pub(crate) fn remember(path: &Path, counts: Counts) -> std::io::Result<()> {
 
 /// Compares the ledger's size with the last known one: a warning if history went missing.
 /// Then records the size as it is now, when it differs.
-pub(crate) fn compare_and_remember(
-    path: &Path,
-    now: Counts,
-    before_open: &Before,
-) -> Option<LedgerWarning> {
+pub(crate) fn compare_and_remember(path: &Path, now: Counts, before_open: &Before) -> Option<LedgerWarning> {
     let last = last_known(path);
     let warning = match last {
-        Some(before) if now.lost_since(before) => Some(LedgerWarning::Shrunk {
-            path: path.to_path_buf(),
-            record: record_path(path),
-            before,
-            now,
-        }),
-        _ if matches!(before_open, Before::Empty) => Some(LedgerWarning::EmptyFile {
-            path: path.to_path_buf(),
-        }),
+        Some(before) if now.lost_since(before) => {
+            Some(LedgerWarning::Shrunk { path: path.to_path_buf(), record: record_path(path), before, now })
+        }
+        _ if matches!(before_open, Before::Empty) => Some(LedgerWarning::EmptyFile { path: path.to_path_buf() }),
         _ => None,
     };
     if last != Some(now) {

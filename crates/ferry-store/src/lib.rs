@@ -52,11 +52,11 @@ use rusqlite::Connection;
 
 pub use error::StoreError;
 pub use guard::{Counts, LedgerWarning};
-pub use model::{
-    DeploymentRecord, EventRecord, HistoryFilter, LockHolder, LockInfo, Outcome, ParseOutcomeError,
-    Promotion, Rejection, Release, ReleaseEntry,
-};
 pub use locks::Unlock;
+pub use model::{
+    DeploymentRecord, EventRecord, HistoryFilter, LockHolder, LockInfo, Outcome, ParseOutcomeError, Promotion, Rejection, Release,
+    ReleaseEntry,
+};
 pub use releases::{release_id, release_of};
 pub use schema::{QUICK_CHECK_MAX_BYTES, SCHEMA_VERSION};
 pub use time::format_rfc3339;
@@ -77,9 +77,7 @@ pub struct Ledger {
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("Ledger").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -98,10 +96,7 @@ impl Ledger {
     /// ferry last used it opens with a [`LedgerWarning`] (see [`Ledger::warnings`]).
     pub fn open(path: &Path) -> Result<Ledger, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
         }
         let before = guard::before_open(path)?;
         Self::configure(path, &before).map_err(|e| e.in_ledger(path))
@@ -122,15 +117,8 @@ impl Ledger {
         schema::migrate(&mut conn, path)?;
         schema::verify(&conn, path)?;
         let counts = guard::counts(&conn)?;
-        let warnings = guard::compare_and_remember(path, counts, before)
-            .into_iter()
-            .collect();
-        Ok(Ledger {
-            conn: Mutex::new(conn),
-            path: path.to_path_buf(),
-            identity,
-            warnings,
-        })
+        let warnings = guard::compare_and_remember(path, counts, before).into_iter().collect();
+        Ok(Ledger { conn: Mutex::new(conn), path: path.to_path_buf(), identity, warnings })
     }
 
     /// What opening the ledger found that a person should know, although it could be
@@ -164,10 +152,7 @@ impl Ledger {
     ///
     /// A poisoned mutex is recovered: the panic that poisoned it cannot have left a
     /// transaction open (rusqlite rolls back on drop), so the connection is still sound.
-    fn with_conn<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         guard::still_the_same(&self.path, self.identity)?;
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut conn).map_err(|e| e.in_ledger(&self.path))
@@ -199,14 +184,9 @@ fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
         }
         // Returns the resulting mode; a file system without WAL support keeps its old one,
         // and the ledger still works (readers then wait for writers), so that is accepted.
-        match conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
-        {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0)) {
             Ok(_) => return Ok(()),
-            Err(e)
-                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
-                    && Instant::now() < deadline =>
-            {
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) && Instant::now() < deadline => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(50));
             }
@@ -220,13 +200,10 @@ fn default_path_from(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
     if let Some(path) = var("FERRY_LEDGER") {
         return PathBuf::from(path);
     }
-    let data_home = var("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute())
-        .unwrap_or_else(|| {
-            let home = var("HOME").map(PathBuf::from).unwrap_or_default();
-            home.join(".local").join("share")
-        });
+    let data_home = var("XDG_DATA_HOME").map(PathBuf::from).filter(|dir| dir.is_absolute()).unwrap_or_else(|| {
+        let home = var("HOME").map(PathBuf::from).unwrap_or_default();
+        home.join(".local").join("share")
+    });
     data_home.join("ferry").join("ledger.sqlite")
 }
 
@@ -235,50 +212,26 @@ mod tests {
     use super::*;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
-        move |name| {
-            vars.iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| OsString::from(value))
-        }
+        move |name| vars.iter().find(|(key, _)| *key == name).map(|(_, value)| OsString::from(value))
     }
 
     #[test]
     fn ferry_ledger_wins_over_xdg_and_home() {
-        let vars = [
-            ("FERRY_LEDGER", "/srv/ferry.db"),
-            ("XDG_DATA_HOME", "/xdg"),
-            ("HOME", "/home/a"),
-        ];
-        assert_eq!(
-            default_path_from(env(&vars)),
-            PathBuf::from("/srv/ferry.db")
-        );
+        let vars = [("FERRY_LEDGER", "/srv/ferry.db"), ("XDG_DATA_HOME", "/xdg"), ("HOME", "/home/a")];
+        assert_eq!(default_path_from(env(&vars)), PathBuf::from("/srv/ferry.db"));
     }
 
     #[test]
     fn xdg_data_home_wins_over_home() {
-        let vars = [
-            ("FERRY_LEDGER", ""),
-            ("XDG_DATA_HOME", "/xdg"),
-            ("HOME", "/home/a"),
-        ];
-        assert_eq!(
-            default_path_from(env(&vars)),
-            PathBuf::from("/xdg/ferry/ledger.sqlite")
-        );
+        let vars = [("FERRY_LEDGER", ""), ("XDG_DATA_HOME", "/xdg"), ("HOME", "/home/a")];
+        assert_eq!(default_path_from(env(&vars)), PathBuf::from("/xdg/ferry/ledger.sqlite"));
     }
 
     #[test]
     fn home_is_the_fallback_and_a_relative_xdg_data_home_is_ignored() {
         let vars = [("XDG_DATA_HOME", "relative"), ("HOME", "/home/a")];
-        assert_eq!(
-            default_path_from(env(&vars)),
-            PathBuf::from("/home/a/.local/share/ferry/ledger.sqlite")
-        );
-        assert_eq!(
-            default_path_from(env(&[("HOME", "/home/a")])),
-            PathBuf::from("/home/a/.local/share/ferry/ledger.sqlite")
-        );
+        assert_eq!(default_path_from(env(&vars)), PathBuf::from("/home/a/.local/share/ferry/ledger.sqlite"));
+        assert_eq!(default_path_from(env(&[("HOME", "/home/a")])), PathBuf::from("/home/a/.local/share/ferry/ledger.sqlite"));
     }
 
     #[test]

@@ -18,14 +18,7 @@ impl Ledger {
     /// over. Re-acquiring with the same `deployment_id` succeeds and extends the lease (a
     /// resumed deployment may re-acquire its own lock from a new process, so `who`, `host`
     /// and `pid` are updated; `acquired_at` is kept).
-    pub fn acquire_lock(
-        &self,
-        environment: &str,
-        service: &str,
-        holder: &LockHolder,
-        lease_ms: i64,
-        now: i64,
-    ) -> Result<(), StoreError> {
+    pub fn acquire_lock(&self, environment: &str, service: &str, holder: &LockHolder, lease_ms: i64, now: i64) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let acquired_at = match read_lock(&tx, environment, service)? {
@@ -58,20 +51,11 @@ impl Ledger {
     /// A lease that ran out but was not taken over is still renewed: nobody else deployed
     /// meanwhile. If another deployment took it over, [`StoreError::LockHeld`] names it and
     /// the caller must stop; if the lock is gone, [`StoreError::NotFound`].
-    pub fn renew_lock(
-        &self,
-        environment: &str,
-        service: &str,
-        deployment_id: &str,
-        lease_ms: i64,
-        now: i64,
-    ) -> Result<(), StoreError> {
+    pub fn renew_lock(&self, environment: &str, service: &str, deployment_id: &str, lease_ms: i64, now: i64) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(current) = read_lock(&tx, environment, service)? else {
-                return Err(StoreError::NotFound(format!(
-                    "no lock on {service} in {environment} to renew"
-                )));
+                return Err(StoreError::NotFound(format!("no lock on {service} in {environment} to renew")));
             };
             if current.holder.deployment_id != deployment_id {
                 return Err(StoreError::LockHeld(Box::new(current)));
@@ -87,12 +71,7 @@ impl Ledger {
 
     /// Releases the lock if `deployment_id` holds it; otherwise does nothing, so a
     /// deployment whose lease was taken over cannot release its successor's lock.
-    pub fn release_lock(
-        &self,
-        environment: &str,
-        service: &str,
-        deployment_id: &str,
-    ) -> Result<(), StoreError> {
+    pub fn release_lock(&self, environment: &str, service: &str, deployment_id: &str) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             conn.execute(
                 "DELETE FROM locks WHERE environment = ?1 AND service = ?2 AND deployment_id = ?3",
@@ -109,11 +88,7 @@ impl Ledger {
     }
 }
 
-fn read_lock(
-    conn: &Connection,
-    environment: &str,
-    service: &str,
-) -> Result<Option<LockInfo>, StoreError> {
+fn read_lock(conn: &Connection, environment: &str, service: &str) -> Result<Option<LockInfo>, StoreError> {
     let lock = conn
         .prepare_cached(
             "SELECT environment, service, deployment_id, who, host, pid, acquired_at, lease_until
@@ -129,12 +104,7 @@ fn lock_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<LockInfo> {
     Ok(LockInfo {
         environment: row.get("environment")?,
         service: row.get("service")?,
-        holder: LockHolder {
-            deployment_id: row.get("deployment_id")?,
-            who: row.get("who")?,
-            host: row.get("host")?,
-            pid: row.get("pid")?,
-        },
+        holder: LockHolder { deployment_id: row.get("deployment_id")?, who: row.get("who")?, host: row.get("host")?, pid: row.get("pid")? },
         acquired_at: row.get("acquired_at")?,
         lease_until: row.get("lease_until")?,
     })
@@ -179,18 +149,9 @@ impl Ledger {
     /// holder's deployment when it is recorded. All in one transaction, so a lock is never
     /// freed unrecorded. Returns what was freed; `None` (and nothing written) when there was
     /// no lock. An empty `reason` is refused with [`StoreError::Invalid`], changing nothing.
-    pub fn unlock(
-        &self,
-        environment: &str,
-        service: &str,
-        by: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<Option<Unlock>, StoreError> {
+    pub fn unlock(&self, environment: &str, service: &str, by: &str, reason: &str, now: i64) -> Result<Option<Unlock>, StoreError> {
         if reason.trim().is_empty() {
-            return Err(StoreError::Invalid(format!(
-                "a reason is needed to free the lock on {service} in {environment}"
-            )));
+            return Err(StoreError::Invalid(format!("a reason is needed to free the lock on {service} in {environment}")));
         }
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -217,27 +178,16 @@ impl Ledger {
                     ":reason": reason,
                 },
             )?;
-            tx.execute(
-                "DELETE FROM locks WHERE environment = ?1 AND service = ?2",
-                (environment, service),
-            )?;
+            tx.execute("DELETE FROM locks WHERE environment = ?1 AND service = ?2", (environment, service))?;
             // The holder's deployment says it lost its lock, and why, where its story is told.
-            let recorded: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM deployments WHERE id = ?1)",
-                [&lock.holder.deployment_id],
-                |row| row.get(0),
-            )?;
+            let recorded: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM deployments WHERE id = ?1)", [&lock.holder.deployment_id], |row| row.get(0))?;
             if recorded {
                 let event = crate::EventRecord { at: now, kind: "unlocked".into(), message: format!("lock freed by {by}: {reason}") };
                 crate::events::append(&tx, &lock.holder.deployment_id, &event)?;
             }
             tx.commit()?;
-            Ok(Some(Unlock {
-                lock,
-                by: by.to_string(),
-                at: now,
-                reason: reason.to_string(),
-            }))
+            Ok(Some(Unlock { lock, by: by.to_string(), at: now, reason: reason.to_string() }))
         })
     }
 
@@ -245,11 +195,7 @@ impl Ledger {
     pub fn unlocks(&self, environment: &str, service: &str) -> Result<Vec<Unlock>, StoreError> {
         self.with_conn(|conn| {
             let exists = conn
-                .query_row(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'unlocks'",
-                    [],
-                    |_| Ok(()),
-                )
+                .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'unlocks'", [], |_| Ok(()))
                 .optional()?
                 .is_some();
             if !exists {
@@ -262,12 +208,7 @@ impl Ledger {
             )?;
             let rows = stmt
                 .query_map((environment, service), |row| {
-                    Ok(Unlock {
-                        lock: lock_info(row)?,
-                        by: row.get("freed_by")?,
-                        at: row.get("freed_at")?,
-                        reason: row.get("reason")?,
-                    })
+                    Ok(Unlock { lock: lock_info(row)?, by: row.get("freed_by")?, at: row.get("freed_at")?, reason: row.get("reason")? })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)

@@ -130,10 +130,7 @@ impl FromStr for Outcome {
     type Err = ParseOutcomeError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Outcome::ALL
-            .into_iter()
-            .find(|outcome| outcome.as_str() == s)
-            .ok_or_else(|| ParseOutcomeError(s.to_string()))
+        Outcome::ALL.into_iter().find(|outcome| outcome.as_str() == s).ok_or_else(|| ParseOutcomeError(s.to_string()))
     }
 }
 
@@ -145,10 +142,7 @@ impl ToSql for Outcome {
 
 impl FromSql for Outcome {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        value
-            .as_str()?
-            .parse()
-            .map_err(|e: ParseOutcomeError| FromSqlError::Other(Box::new(e)))
+        value.as_str()?.parse().map_err(|e: ParseOutcomeError| FromSqlError::Other(Box::new(e)))
     }
 }
 
@@ -287,11 +281,7 @@ impl HistoryFilter {
 /// A listing's `limit` as SQL wants it: 0 means [`HistoryFilter::DEFAULT_LIMIT`], for
 /// releases and promotions as for deployments.
 pub(crate) fn effective_limit(limit: usize) -> i64 {
-    let limit = if limit == 0 {
-        HistoryFilter::DEFAULT_LIMIT
-    } else {
-        limit
-    };
+    let limit = if limit == 0 { HistoryFilter::DEFAULT_LIMIT } else { limit };
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
@@ -302,8 +292,7 @@ pub(crate) struct StringList<'a>(pub &'a [String]);
 
 impl ToSql for StringList<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        let json = serde_json::to_string(self.0)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let json = serde_json::to_string(self.0).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         Ok(ToSqlOutput::from(json))
     }
 }
@@ -314,9 +303,7 @@ pub(crate) struct StoredList(pub Vec<String>);
 
 impl FromSql for StoredList {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        serde_json::from_str(value.as_str()?)
-            .map(StoredList)
-            .map_err(|e| FromSqlError::Other(Box::new(e)))
+        serde_json::from_str(value.as_str()?).map(StoredList).map_err(|e| FromSqlError::Other(Box::new(e)))
     }
 }
 
@@ -329,11 +316,7 @@ mod tests {
         for outcome in Outcome::ALL {
             assert_eq!(outcome.as_str().parse::<Outcome>(), Ok(outcome));
             let json = serde_json::to_string(&outcome).expect("serialize");
-            assert_eq!(
-                json,
-                format!("\"{}\"", outcome.as_str()),
-                "serde and as_str agree"
-            );
+            assert_eq!(json, format!("\"{}\"", outcome.as_str()), "serde and as_str agree");
         }
         assert!("rolled_back".parse::<Outcome>().is_err());
     }
@@ -343,12 +326,7 @@ mod tests {
         let info = LockInfo {
             environment: "prod".into(),
             service: "web".into(),
-            holder: LockHolder {
-                deployment_id: "fd-20261123-ab12cd".into(),
-                who: "alice".into(),
-                host: "build-7".into(),
-                pid: 123,
-            },
+            holder: LockHolder { deployment_id: "fd-20261123-ab12cd".into(), who: "alice".into(), host: "build-7".into(), pid: 123 },
             acquired_at: 1_795_428_000_000,
             lease_until: 1_795_428_300_000,
         };
@@ -363,22 +341,12 @@ mod tests {
 
     #[test]
     fn the_lock_holder_reads_user_at_host_once_not_root_at_vm_at_vm() {
-        let holder = |who: &str, host: &str| LockHolder {
-            deployment_id: "fd-1".into(),
-            who: who.into(),
-            host: host.into(),
-            pid: 1,
-        };
+        let holder = |who: &str, host: &str| LockHolder { deployment_id: "fd-1".into(), who: who.into(), host: host.into(), pid: 1 };
         assert_eq!(holder("root@vm", "vm").name(), "root@vm");
         assert_eq!(holder("alice", "laptop").name(), "alice@laptop");
         assert_eq!(holder("alice@ci", "runner-7").name(), "alice@ci (on runner-7)");
-        let info = LockInfo {
-            environment: "prod".into(),
-            service: "web".into(),
-            holder: holder("root@vm", "vm"),
-            acquired_at: 0,
-            lease_until: 1,
-        };
+        let info =
+            LockInfo { environment: "prod".into(), service: "web".into(), holder: holder("root@vm", "vm"), acquired_at: 0, lease_until: 1 };
         assert!(info.to_string().contains("being deployed by root@vm (pid 1"), "{info}");
         assert!(!info.to_string().contains("@vm@vm"), "{info}");
     }
@@ -386,13 +354,6 @@ mod tests {
     #[test]
     fn a_zero_limit_means_the_default() {
         assert_eq!(HistoryFilter::default().effective_limit(), 50);
-        assert_eq!(
-            HistoryFilter {
-                limit: 3,
-                ..Default::default()
-            }
-            .effective_limit(),
-            3
-        );
+        assert_eq!(HistoryFilter { limit: 3, ..Default::default() }.effective_limit(), 3);
     }
 }

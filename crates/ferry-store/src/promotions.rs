@@ -23,23 +23,13 @@ impl Ledger {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let release = tx
-                .query_row(
-                    "SELECT rejected_by, rejection_reason FROM releases WHERE id = ?1",
-                    [&p.release_id],
-                    |row| {
-                        Ok((
-                            row.get::<_, Option<String>>(0)?,
-                            row.get::<_, Option<String>>(1)?,
-                        ))
-                    },
-                )
+                .query_row("SELECT rejected_by, rejection_reason FROM releases WHERE id = ?1", [&p.release_id], |row| {
+                    Ok((row.get::<_, Option<String>>(0)?, row.get::<_, Option<String>>(1)?))
+                })
                 .optional()?;
             match release {
                 None => {
-                    return Err(StoreError::NotFound(format!(
-                        "no release {} in the ledger to promote",
-                        p.release_id
-                    )));
+                    return Err(StoreError::NotFound(format!("no release {} in the ledger to promote", p.release_id)));
                 }
                 Some((Some(by), reason)) => {
                     return Err(StoreError::Invalid(format!(
@@ -102,10 +92,7 @@ impl Ledger {
                     ":deployment_ids": StringList(&p.deployment_ids),
                 })?;
             if updated == 0 {
-                return Err(StoreError::NotFound(format!(
-                    "no promotion {} in the ledger to update",
-                    p.id
-                )));
+                return Err(StoreError::NotFound(format!("no promotion {} in the ledger to update", p.id)));
             }
             Ok(())
         })
@@ -113,11 +100,7 @@ impl Ledger {
 
     /// Promotions, of the release `release_id` (its full id) only if given, newest first, at
     /// most `limit` of them; 0 means 50.
-    pub fn promotions(
-        &self,
-        release_id: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Promotion>, StoreError> {
+    pub fn promotions(&self, release_id: Option<&str>, limit: usize) -> Result<Vec<Promotion>, StoreError> {
         self.with_conn(|conn| {
             let sql = format!(
                 "SELECT {COLUMNS} FROM promotions
@@ -126,9 +109,7 @@ impl Ledger {
                  LIMIT ?2"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
-            let promotions = stmt
-                .query_map((release_id, effective_limit(limit)), from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
+            let promotions = stmt.query_map((release_id, effective_limit(limit)), from_row)?.collect::<Result<Vec<_>, _>>()?;
             Ok(promotions)
         })
     }

@@ -23,8 +23,7 @@ const ID_DIGITS: usize = 12;
 const MIN_PREFIX_DIGITS: usize = 6;
 
 /// The columns [`release_from_row`] reads.
-const COLUMNS: &str =
-    "id, created_by, created_at, source, commits, rejected_by, rejected_at, rejection_reason";
+const COLUMNS: &str = "id, created_by, created_at, source, commits, rejected_by, rejected_at, rejection_reason";
 
 /// What [`Ledger::create_release`] would record for `entries`, without recording it: the
 /// release's id and its entries in order. Errors: the entries are not a release (none, a
@@ -47,9 +46,7 @@ pub fn release_of(mut entries: Vec<ReleaseEntry>) -> Result<(String, Vec<Release
 /// id.)
 pub fn release_id(entries: &[ReleaseEntry]) -> String {
     let mut sorted: Vec<&ReleaseEntry> = entries.iter().collect();
-    sorted.sort_by(|a, b| {
-        (&a.service, &a.repository, &a.digest).cmp(&(&b.service, &b.repository, &b.digest))
-    });
+    sorted.sort_by(|a, b| (&a.service, &a.repository, &a.digest).cmp(&(&b.service, &b.repository, &b.digest)));
     let mut hasher = Sha256::new();
     for entry in sorted {
         hasher.update(entry.service.as_bytes());
@@ -107,13 +104,7 @@ impl Ledger {
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
                 for entry in &entries {
-                    insert.execute((
-                        &id,
-                        &entry.service,
-                        &entry.repository,
-                        &entry.digest,
-                        &entry.version,
-                    ))?;
+                    insert.execute((&id, &entry.service, &entry.repository, &entry.digest, &entry.version))?;
                 }
             }
             tx.commit()?;
@@ -146,13 +137,9 @@ impl Ledger {
     /// `limit` of them; 0 means 50.
     pub fn releases(&self, limit: usize) -> Result<Vec<Release>, StoreError> {
         self.with_conn(|conn| {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM releases ORDER BY created_at DESC, seq DESC LIMIT ?1"
-            );
+            let sql = format!("SELECT {COLUMNS} FROM releases ORDER BY created_at DESC, seq DESC LIMIT ?1");
             let mut stmt = conn.prepare_cached(&sql)?;
-            let headers = stmt
-                .query_map([effective_limit(limit)], release_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
+            let headers = stmt.query_map([effective_limit(limit)], release_from_row)?.collect::<Result<Vec<_>, _>>()?;
             headers
                 .into_iter()
                 .map(|mut release| {
@@ -169,28 +156,19 @@ impl Ledger {
     /// Rejecting a rejected release changes nothing and returns the first rejection: who
     /// stopped it, and why, is what people need to find later. [`StoreError::NotFound`] if
     /// no release matches.
-    pub fn reject_release(
-        &self,
-        id: &str,
-        by: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<Release, StoreError> {
+    pub fn reject_release(&self, id: &str, by: &str, reason: &str, now: i64) -> Result<Release, StoreError> {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(full) = resolve(&tx, id)? else {
-                return Err(StoreError::NotFound(format!(
-                    "no release {id} in the ledger to reject"
-                )));
+                return Err(StoreError::NotFound(format!("no release {id} in the ledger to reject")));
             };
             tx.execute(
                 "UPDATE releases SET rejected_by = ?2, rejected_at = ?3, rejection_reason = ?4
                  WHERE id = ?1 AND rejected_at IS NULL",
                 (&full, by, now, reason),
             )?;
-            let release = read_release(&tx, &full)?.ok_or_else(|| {
-                StoreError::NotFound(format!("release {full} vanished while being rejected"))
-            })?;
+            let release =
+                read_release(&tx, &full)?.ok_or_else(|| StoreError::NotFound(format!("release {full} vanished while being rejected")))?;
             tx.commit()?;
             Ok(release)
         })
@@ -199,17 +177,11 @@ impl Ledger {
 
 fn validate(entries: &[ReleaseEntry]) -> Result<(), StoreError> {
     if entries.is_empty() {
-        return Err(StoreError::Invalid(
-            "a release needs at least one service".to_string(),
-        ));
+        return Err(StoreError::Invalid("a release needs at least one service".to_string()));
     }
     let mut seen = BTreeSet::new();
     for entry in entries {
-        for (field, value) in [
-            ("service", &entry.service),
-            ("repository", &entry.repository),
-            ("digest", &entry.digest),
-        ] {
+        for (field, value) in [("service", &entry.service), ("repository", &entry.repository), ("digest", &entry.digest)] {
             if value.is_empty() || value.contains(['\0', '\n']) {
                 return Err(StoreError::Invalid(format!(
                     "release entry for service {:?}: the {field} {value:?} is empty or contains a NUL or newline",
@@ -230,27 +202,20 @@ fn validate(entries: &[ReleaseEntry]) -> Result<(), StoreError> {
 /// The full id `query` names: itself if recorded, else the only id it is a prefix of (see
 /// [`Ledger::release`]).
 pub(crate) fn resolve(conn: &Connection, query: &str) -> Result<Option<String>, StoreError> {
-    let exact = conn
-        .prepare_cached("SELECT id FROM releases WHERE id = ?1")?
-        .query_row([query], |row| row.get::<_, String>(0))
-        .optional()?;
+    let exact =
+        conn.prepare_cached("SELECT id FROM releases WHERE id = ?1")?.query_row([query], |row| row.get::<_, String>(0)).optional()?;
     if exact.is_some() {
         return Ok(exact);
     }
     let digits = query.strip_prefix(ID_PREFIX).unwrap_or(query);
-    if digits.len() < MIN_PREFIX_DIGITS
-        || digits.len() > ID_DIGITS
-        || !digits.chars().all(|c| c.is_ascii_hexdigit())
-    {
+    if digits.len() < MIN_PREFIX_DIGITS || digits.len() > ID_DIGITS || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
         return Ok(None);
     }
     let prefix = format!("{ID_PREFIX}{}", digits.to_ascii_lowercase());
     // substr rather than LIKE: nothing in the prefix is a pattern. Capped at a handful, for
     // the message.
     let candidates = conn
-        .prepare_cached(
-            "SELECT id FROM releases WHERE substr(id, 1, length(?1)) = ?1 ORDER BY id LIMIT 10",
-        )?
+        .prepare_cached("SELECT id FROM releases WHERE substr(id, 1, length(?1)) = ?1 ORDER BY id LIMIT 10")?
         .query_map([&prefix], |row| row.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     match candidates.as_slice() {
@@ -265,11 +230,7 @@ pub(crate) fn resolve(conn: &Connection, query: &str) -> Result<Option<String>, 
 
 fn read_release(conn: &Connection, id: &str) -> Result<Option<Release>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM releases WHERE id = ?1");
-    let Some(mut release) = conn
-        .prepare_cached(&sql)?
-        .query_row([id], release_from_row)
-        .optional()?
-    else {
+    let Some(mut release) = conn.prepare_cached(&sql)?.query_row([id], release_from_row).optional()? else {
         return Ok(None);
     };
     release.entries = read_entries(conn, id)?;
@@ -298,11 +259,7 @@ fn read_entries(conn: &Connection, release_id: &str) -> Result<Vec<ReleaseEntry>
 fn release_from_row(row: &Row<'_>) -> rusqlite::Result<Release> {
     let rejected_at: Option<i64> = row.get("rejected_at")?;
     let rejected = match rejected_at {
-        Some(at) => Some(Rejection {
-            by: row.get("rejected_by")?,
-            at,
-            reason: row.get("rejection_reason")?,
-        }),
+        Some(at) => Some(Rejection { by: row.get("rejected_by")?, at, reason: row.get("rejection_reason")? }),
         None => None,
     };
     Ok(Release {
@@ -332,37 +289,22 @@ mod tests {
     #[test]
     fn the_id_is_the_hash_of_the_documented_canonical_form() {
         // printf 'api\0repo/api\0sha256:aa\nweb\0repo/web\0sha256:bb\n' | sha256sum
-        let entries = [
-            entry("web", "sha256:bb", Some("1.2.0")),
-            entry("api", "sha256:aa", None),
-        ];
+        let entries = [entry("web", "sha256:bb", Some("1.2.0")), entry("api", "sha256:aa", None)];
         assert_eq!(release_id(&entries), "rel-097ee50b41a3");
     }
 
     #[test]
     fn the_id_ignores_order_and_versions() {
-        let a = [
-            entry("api", "sha256:aa", Some("1.0.0")),
-            entry("web", "sha256:bb", Some("2.0.0")),
-        ];
-        let b = [
-            entry("web", "sha256:bb", Some("latest")),
-            entry("api", "sha256:aa", None),
-        ];
+        let a = [entry("api", "sha256:aa", Some("1.0.0")), entry("web", "sha256:bb", Some("2.0.0"))];
+        let b = [entry("web", "sha256:bb", Some("latest")), entry("api", "sha256:aa", None)];
         assert_eq!(release_id(&a), release_id(&b));
     }
 
     #[test]
     fn the_id_changes_with_any_part_of_any_image() {
-        let base = [
-            entry("api", "sha256:aa", None),
-            entry("web", "sha256:bb", None),
-        ];
+        let base = [entry("api", "sha256:aa", None), entry("web", "sha256:bb", None)];
         let id = release_id(&base);
-        let digest = [
-            entry("api", "sha256:aa", None),
-            entry("web", "sha256:bc", None),
-        ];
+        let digest = [entry("api", "sha256:aa", None), entry("web", "sha256:bc", None)];
         let mut repository = base.clone();
         repository[0].repository = "mirror/api".into();
         let mut service = base.clone();
@@ -376,18 +318,8 @@ mod tests {
     #[test]
     fn field_boundaries_are_part_of_the_id() {
         // Without the separators both would hash "abc".
-        let a = [ReleaseEntry {
-            service: "a".into(),
-            repository: "bc".into(),
-            digest: "d".into(),
-            version: None,
-        }];
-        let b = [ReleaseEntry {
-            service: "ab".into(),
-            repository: "c".into(),
-            digest: "d".into(),
-            version: None,
-        }];
+        let a = [ReleaseEntry { service: "a".into(), repository: "bc".into(), digest: "d".into(), version: None }];
+        let b = [ReleaseEntry { service: "ab".into(), repository: "c".into(), digest: "d".into(), version: None }];
         assert_ne!(release_id(&a), release_id(&b));
     }
 
@@ -396,10 +328,6 @@ mod tests {
         let id = release_id(&[entry("web", "sha256:bb", None)]);
         let digits = id.strip_prefix("rel-").expect("prefix");
         assert_eq!(digits.len(), 12);
-        assert!(
-            digits
-                .chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-        );
+        assert!(digits.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
     }
 }

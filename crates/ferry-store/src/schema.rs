@@ -150,10 +150,7 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
 /// or a ledger whose version was lost, and creating ferry's tables in it would hide that);
 /// and a small file passes SQLite's `quick_check`.
 pub(crate) fn check_before_use(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    let corrupt = |detail: String| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        detail,
-    };
+    let corrupt = |detail: String| StoreError::Corrupt { path: path.to_path_buf(), detail };
     // One read transaction, so the version and the tables are read from the same state
     // of the file (another process may be creating the ledger at this moment).
     let snapshot = conn.unchecked_transaction()?;
@@ -170,15 +167,10 @@ pub(crate) fn check_before_use(conn: &Connection, path: &Path) -> Result<(), Sto
         return Ok(());
     }
     if size_on_disk(path) <= QUICK_CHECK_MAX_BYTES {
-        let problems = conn
-            .prepare("PRAGMA quick_check(5)")?
-            .query_map([], |row| row.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let problems =
+            conn.prepare("PRAGMA quick_check(5)")?.query_map([], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
         if problems.first().map(String::as_str) != Some("ok") {
-            return Err(corrupt(format!(
-                "SQLite's integrity check failed: {}",
-                problems.join("; ")
-            )));
+            return Err(corrupt(format!("SQLite's integrity check failed: {}", problems.join("; "))));
         }
     }
     Ok(())
@@ -199,21 +191,14 @@ pub(crate) fn verify(conn: &Connection, path: &Path) -> Result<(), StoreError> {
             missing.push(format!("table {table}"));
             continue;
         }
-        missing.extend(
-            want.iter()
-                .filter(|column| !have.contains(column))
-                .map(|column| format!("column {table}.{column}")),
-        );
+        missing.extend(want.iter().filter(|column| !have.contains(column)).map(|column| format!("column {table}.{column}")));
     }
     if missing.is_empty() {
         return Ok(());
     }
     Err(StoreError::Corrupt {
         path: path.to_path_buf(),
-        detail: format!(
-            "schema version {SCHEMA_VERSION} but {} missing, so deploys could not be recorded",
-            missing.join(", ")
-        ),
+        detail: format!("schema version {SCHEMA_VERSION} but {} missing, so deploys could not be recorded", missing.join(", ")),
     })
 }
 
@@ -248,17 +233,10 @@ fn size_on_disk(path: &Path) -> u64 {
 fn check_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if found > SCHEMA_VERSION {
-        return Err(StoreError::Schema {
-            path: path.to_path_buf(),
-            found,
-            supported: SCHEMA_VERSION,
-        });
+        return Err(StoreError::Schema { path: path.to_path_buf(), found, supported: SCHEMA_VERSION });
     }
     if found < 0 {
-        return Err(StoreError::Corrupt {
-            path: path.to_path_buf(),
-            detail: format!("negative schema version {found}"),
-        });
+        return Err(StoreError::Corrupt { path: path.to_path_buf(), detail: format!("negative schema version {found}") });
     }
     Ok(found)
 }

@@ -14,12 +14,7 @@ pub fn format_rfc3339(ms: i64) -> String {
     let days = secs.div_euclid(86_400);
     let second_of_day = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", second_of_day / 3600, second_of_day % 3600 / 60, second_of_day % 60)
 }
 
 /// The proleptic Gregorian (year, month 1..=12, day 1..=31) of `days` since 1970-01-01.
@@ -30,16 +25,11 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468; // days since 0000-03-01
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097); // [0, 146096]
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365; // [0, 399]
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365; // [0, 399]
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100); // [0, 365]
     let month_from_march = (5 * day_of_year + 2) / 153; // [0, 11]
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1; // [1, 31]
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     // Both are in range by construction (see the bounds above).
     (year, month as u32, day as u32)
@@ -94,11 +84,7 @@ mod tests {
         let mut previous = (1600, 2, 29);
         for days in start..=end {
             let (year, month, day) = civil_from_days(days);
-            assert_eq!(
-                days_from_civil(year, month, day),
-                days,
-                "{year}-{month}-{day}"
-            );
+            assert_eq!(days_from_civil(year, month, day), days, "{year}-{month}-{day}");
             let expected = if day > 1 {
                 (year, month, day - 1)
             } else if month > 1 {

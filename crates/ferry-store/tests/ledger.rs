@@ -4,10 +4,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use ferry_store::{
-    DeploymentRecord, EventRecord, HistoryFilter, Ledger, LockHolder, Outcome, SCHEMA_VERSION,
-    StoreError,
-};
+use ferry_store::{DeploymentRecord, EventRecord, HistoryFilter, Ledger, LockHolder, Outcome, SCHEMA_VERSION, StoreError};
 
 const T0: i64 = 1_795_428_000_000; // 2026-11-23T10:00:00Z
 const MINUTE: i64 = 60_000;
@@ -70,12 +67,7 @@ fn task_definition(family: &str, revision: u32) -> String {
 }
 
 fn holder(deployment_id: &str, who: &str) -> LockHolder {
-    LockHolder {
-        deployment_id: deployment_id.into(),
-        who: who.into(),
-        host: format!("{who}-laptop"),
-        pid: 4242,
-    }
+    LockHolder { deployment_id: deployment_id.into(), who: who.into(), host: format!("{who}-laptop"), pid: 4242 }
 }
 
 fn ids(records: &[DeploymentRecord]) -> Vec<&str> {
@@ -112,10 +104,7 @@ fn every_field_survives_insert_update_and_read() {
         reason: None,
     };
     ledger.insert_deployment(&inserted).expect("insert");
-    assert_eq!(
-        ledger.deployment(&inserted.id).expect("read"),
-        Some(inserted.clone())
-    );
+    assert_eq!(ledger.deployment(&inserted.id).expect("read"), Some(inserted.clone()));
 
     let updated = DeploymentRecord {
         from_version: Some("1.4.0".into()),
@@ -134,41 +123,21 @@ fn every_field_survives_insert_update_and_read() {
         ..inserted.clone()
     };
     ledger.update_deployment(&updated).expect("update");
-    assert_eq!(
-        ledger.deployment(&inserted.id).expect("read"),
-        Some(updated.clone())
-    );
+    assert_eq!(ledger.deployment(&inserted.id).expect("read"), Some(updated.clone()));
 
     // Identity fields are fixed at insert.
-    let renamed = DeploymentRecord {
-        environment: "dev".into(),
-        who: "mallory".into(),
-        started_at: 0,
-        ..updated.clone()
-    };
+    let renamed = DeploymentRecord { environment: "dev".into(), who: "mallory".into(), started_at: 0, ..updated.clone() };
     ledger.update_deployment(&renamed).expect("update");
-    assert_eq!(
-        ledger.deployment(&inserted.id).expect("read"),
-        Some(updated)
-    );
+    assert_eq!(ledger.deployment(&inserted.id).expect("read"), Some(updated));
 }
 
 #[test]
 fn every_outcome_is_stored_and_read_back() {
     let (_dir, ledger) = ledger();
     for (i, outcome) in Outcome::ALL.into_iter().enumerate() {
-        let record = DeploymentRecord {
-            outcome,
-            ..deployment(&format!("fd-{i}"), "dev", "web", T0)
-        };
+        let record = DeploymentRecord { outcome, ..deployment(&format!("fd-{i}"), "dev", "web", T0) };
         ledger.insert_deployment(&record).expect("insert");
-        assert_eq!(
-            ledger
-                .deployment(&record.id)
-                .expect("read")
-                .map(|r| r.outcome),
-            Some(outcome)
-        );
+        assert_eq!(ledger.deployment(&record.id).expect("read").map(|r| r.outcome), Some(outcome));
     }
 }
 
@@ -176,36 +145,17 @@ fn every_outcome_is_stored_and_read_back() {
 fn unknown_deployments_are_not_found() {
     let (_dir, ledger) = ledger();
     assert_eq!(ledger.deployment("fd-missing").expect("read"), None);
-    let err = ledger
-        .update_deployment(&deployment("fd-missing", "dev", "web", T0))
-        .expect_err("update of nothing");
-    assert!(
-        matches!(&err, StoreError::NotFound(message) if message.contains("fd-missing")),
-        "{err}"
-    );
+    let err = ledger.update_deployment(&deployment("fd-missing", "dev", "web", T0)).expect_err("update of nothing");
+    assert!(matches!(&err, StoreError::NotFound(message) if message.contains("fd-missing")), "{err}");
 }
 
 #[test]
 fn a_duplicate_deployment_id_is_refused() {
     let (_dir, ledger) = ledger();
-    ledger
-        .insert_deployment(&deployment("fd-1", "dev", "web", T0))
-        .expect("insert");
-    let err = ledger
-        .insert_deployment(&deployment("fd-1", "prod", "api", T0 + 1))
-        .expect_err("duplicate");
-    assert!(
-        err.to_string()
-            .contains(&ledger.path().display().to_string()),
-        "{err}"
-    );
-    assert_eq!(
-        ledger
-            .deployment("fd-1")
-            .expect("read")
-            .map(|r| r.environment),
-        Some("dev".into())
-    );
+    ledger.insert_deployment(&deployment("fd-1", "dev", "web", T0)).expect("insert");
+    let err = ledger.insert_deployment(&deployment("fd-1", "prod", "api", T0 + 1)).expect_err("duplicate");
+    assert!(err.to_string().contains(&ledger.path().display().to_string()), "{err}");
+    assert_eq!(ledger.deployment("fd-1").expect("read").map(|r| r.environment), Some("dev".into()));
 }
 
 #[test]
@@ -223,44 +173,18 @@ fn history_is_newest_first_filtered_and_limited() {
     }
 
     let all = ledger.history(&HistoryFilter::default()).expect("history");
-    assert_eq!(
-        ids(&all),
-        ["fd-5", "fd-4", "fd-3", "fd-2", "fd-1"],
-        "ties go to the later insert"
-    );
+    assert_eq!(ids(&all), ["fd-5", "fd-4", "fd-3", "fd-2", "fd-1"], "ties go to the later insert");
 
-    let prod = HistoryFilter {
-        environment: Some("prod".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        ids(&ledger.history(&prod).expect("history")),
-        ["fd-5", "fd-4", "fd-2", "fd-1"]
-    );
+    let prod = HistoryFilter { environment: Some("prod".into()), ..Default::default() };
+    assert_eq!(ids(&ledger.history(&prod).expect("history")), ["fd-5", "fd-4", "fd-2", "fd-1"]);
 
-    let web = HistoryFilter {
-        service: Some("web".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        ids(&ledger.history(&web).expect("history")),
-        ["fd-5", "fd-3", "fd-2", "fd-1"]
-    );
+    let web = HistoryFilter { service: Some("web".into()), ..Default::default() };
+    assert_eq!(ids(&ledger.history(&web).expect("history")), ["fd-5", "fd-3", "fd-2", "fd-1"]);
 
-    let prod_web = HistoryFilter {
-        environment: Some("prod".into()),
-        service: Some("web".into()),
-        limit: 2,
-    };
-    assert_eq!(
-        ids(&ledger.history(&prod_web).expect("history")),
-        ["fd-5", "fd-2"]
-    );
+    let prod_web = HistoryFilter { environment: Some("prod".into()), service: Some("web".into()), limit: 2 };
+    assert_eq!(ids(&ledger.history(&prod_web).expect("history")), ["fd-5", "fd-2"]);
 
-    let nowhere = HistoryFilter {
-        environment: Some("stage".into()),
-        ..Default::default()
-    };
+    let nowhere = HistoryFilter { environment: Some("stage".into()), ..Default::default() };
     assert!(ledger.history(&nowhere).expect("history").is_empty());
 }
 
@@ -268,19 +192,12 @@ fn history_is_newest_first_filtered_and_limited() {
 fn history_without_a_limit_returns_fifty() {
     let (_dir, ledger) = ledger();
     for i in 0..60 {
-        ledger
-            .insert_deployment(&deployment(&format!("fd-{i:02}"), "dev", "web", T0 + i))
-            .expect("insert");
+        ledger.insert_deployment(&deployment(&format!("fd-{i:02}"), "dev", "web", T0 + i)).expect("insert");
     }
     let history = ledger.history(&HistoryFilter::default()).expect("history");
     assert_eq!(history.len(), 50);
     assert_eq!(history[0].id, "fd-59");
-    let all = ledger
-        .history(&HistoryFilter {
-            limit: 100,
-            ..Default::default()
-        })
-        .expect("history");
+    let all = ledger.history(&HistoryFilter { limit: 100, ..Default::default() }).expect("history");
     assert_eq!(all.len(), 60);
 }
 
@@ -289,103 +206,35 @@ fn last_succeeded_skips_failures_and_the_excluded_task_definition() {
     let (_dir, ledger) = ledger();
     for record in [
         finished("fd-1", "prod", "web", T0, "1.0.0", 1, Outcome::Succeeded),
-        finished(
-            "fd-2",
-            "prod",
-            "web",
-            T0 + MINUTE,
-            "1.1.0",
-            2,
-            Outcome::Succeeded,
-        ),
-        finished(
-            "fd-3",
-            "prod",
-            "web",
-            T0 + 2 * MINUTE,
-            "1.2.0",
-            3,
-            Outcome::Succeeded,
-        ),
-        finished(
-            "fd-4",
-            "prod",
-            "web",
-            T0 + 3 * MINUTE,
-            "1.3.0",
-            4,
-            Outcome::FailedRolledBack,
-        ),
-        finished(
-            "fd-5",
-            "prod",
-            "web",
-            T0 + 4 * MINUTE,
-            "1.3.1",
-            5,
-            Outcome::Failed,
-        ),
+        finished("fd-2", "prod", "web", T0 + MINUTE, "1.1.0", 2, Outcome::Succeeded),
+        finished("fd-3", "prod", "web", T0 + 2 * MINUTE, "1.2.0", 3, Outcome::Succeeded),
+        finished("fd-4", "prod", "web", T0 + 3 * MINUTE, "1.3.0", 4, Outcome::FailedRolledBack),
+        finished("fd-5", "prod", "web", T0 + 4 * MINUTE, "1.3.1", 5, Outcome::Failed),
         DeploymentRecord {
             outcome: Outcome::InProgress,
-            ..finished(
-                "fd-6",
-                "prod",
-                "web",
-                T0 + 5 * MINUTE,
-                "1.4.0",
-                6,
-                Outcome::InProgress,
-            )
+            ..finished("fd-6", "prod", "web", T0 + 5 * MINUTE, "1.4.0", 6, Outcome::InProgress)
         },
         // The same service elsewhere, and another service here, newer than all of the above.
-        finished(
-            "fd-7",
-            "dev",
-            "web",
-            T0 + 6 * MINUTE,
-            "2.0.0",
-            7,
-            Outcome::Succeeded,
-        ),
-        finished(
-            "fd-8",
-            "prod",
-            "api",
-            T0 + 6 * MINUTE,
-            "9.0.0",
-            1,
-            Outcome::Succeeded,
-        ),
+        finished("fd-7", "dev", "web", T0 + 6 * MINUTE, "2.0.0", 7, Outcome::Succeeded),
+        finished("fd-8", "prod", "api", T0 + 6 * MINUTE, "9.0.0", 1, Outcome::Succeeded),
     ] {
         ledger.insert_deployment(&record).expect("insert");
     }
 
-    let last = ledger
-        .last_succeeded("prod", "web", None)
-        .expect("query")
-        .map(|r| r.id);
+    let last = ledger.last_succeeded("prod", "web", None).expect("query").map(|r| r.id);
     assert_eq!(last.as_deref(), Some("fd-3"));
 
     // Rolling back from revision 3 (running now) must land on revision 2.
     let running = task_definition("web", 3);
-    let previous = ledger
-        .last_succeeded("prod", "web", Some(&running))
-        .expect("query")
-        .map(|r| r.id);
+    let previous = ledger.last_succeeded("prod", "web", Some(&running)).expect("query").map(|r| r.id);
     assert_eq!(previous.as_deref(), Some("fd-2"));
 
     // Excluding something never deployed changes nothing.
     let other = task_definition("web", 99);
-    let last = ledger
-        .last_succeeded("prod", "web", Some(&other))
-        .expect("query")
-        .map(|r| r.id);
+    let last = ledger.last_succeeded("prod", "web", Some(&other)).expect("query").map(|r| r.id);
     assert_eq!(last.as_deref(), Some("fd-3"));
 
-    assert_eq!(
-        ledger.last_succeeded("stage", "web", None).expect("query"),
-        None
-    );
+    assert_eq!(ledger.last_succeeded("stage", "web", None).expect("query"), None);
 }
 
 #[test]
@@ -393,53 +242,21 @@ fn last_succeeded_excludes_every_deployment_of_the_running_task_definition() {
     let (_dir, ledger) = ledger();
     for record in [
         finished("fd-1", "prod", "web", T0, "1.0.0", 1, Outcome::Succeeded),
-        finished(
-            "fd-2",
-            "prod",
-            "web",
-            T0 + MINUTE,
-            "1.1.0",
-            2,
-            Outcome::Succeeded,
-        ),
+        finished("fd-2", "prod", "web", T0 + MINUTE, "1.1.0", 2, Outcome::Succeeded),
         // Revision 2 deployed a second time (a redeploy of the same release).
-        finished(
-            "fd-3",
-            "prod",
-            "web",
-            T0 + 2 * MINUTE,
-            "1.1.0",
-            2,
-            Outcome::Succeeded,
-        ),
+        finished("fd-3", "prod", "web", T0 + 2 * MINUTE, "1.1.0", 2, Outcome::Succeeded),
     ] {
         ledger.insert_deployment(&record).expect("insert");
     }
     let running = task_definition("web", 2);
-    let previous = ledger
-        .last_succeeded("prod", "web", Some(&running))
-        .expect("query")
-        .map(|r| r.id);
+    let previous = ledger.last_succeeded("prod", "web", Some(&running)).expect("query").map(|r| r.id);
     assert_eq!(previous.as_deref(), Some("fd-1"));
 
     // A record without a task definition did not deploy the excluded one, so it counts.
-    let untracked = DeploymentRecord {
-        to_task_definition: None,
-        ..finished(
-            "fd-4",
-            "prod",
-            "web",
-            T0 + 30_000,
-            "1.0.1",
-            0,
-            Outcome::Succeeded,
-        )
-    };
+    let untracked =
+        DeploymentRecord { to_task_definition: None, ..finished("fd-4", "prod", "web", T0 + 30_000, "1.0.1", 0, Outcome::Succeeded) };
     ledger.insert_deployment(&untracked).expect("insert");
-    let previous = ledger
-        .last_succeeded("prod", "web", Some(&running))
-        .expect("query")
-        .map(|r| r.id);
+    let previous = ledger.last_succeeded("prod", "web", Some(&running)).expect("query").map(|r| r.id);
     assert_eq!(previous.as_deref(), Some("fd-4"));
 }
 
@@ -448,34 +265,10 @@ fn latest_per_service_is_the_newest_success_of_each() {
     let (_dir, ledger) = ledger();
     for record in [
         finished("fd-1", "prod", "web", T0, "1.0.0", 1, Outcome::Succeeded),
-        finished(
-            "fd-2",
-            "prod",
-            "web",
-            T0 + MINUTE,
-            "1.1.0",
-            2,
-            Outcome::Succeeded,
-        ),
-        finished(
-            "fd-3",
-            "prod",
-            "web",
-            T0 + 2 * MINUTE,
-            "1.2.0",
-            3,
-            Outcome::FailedRolledBack,
-        ),
+        finished("fd-2", "prod", "web", T0 + MINUTE, "1.1.0", 2, Outcome::Succeeded),
+        finished("fd-3", "prod", "web", T0 + 2 * MINUTE, "1.2.0", 3, Outcome::FailedRolledBack),
         finished("fd-4", "prod", "api", T0, "3.0.0", 1, Outcome::Succeeded),
-        finished(
-            "fd-5",
-            "dev",
-            "web",
-            T0 + 3 * MINUTE,
-            "1.2.0",
-            3,
-            Outcome::Succeeded,
-        ),
+        finished("fd-5", "dev", "web", T0 + 3 * MINUTE, "1.2.0", 3, Outcome::Succeeded),
         // Never succeeded anywhere: not running, not reported.
         finished("fd-6", "prod", "worker", T0, "0.1.0", 1, Outcome::Failed),
     ] {
@@ -483,22 +276,13 @@ fn latest_per_service_is_the_newest_success_of_each() {
     }
 
     let everywhere = ledger.latest_per_service(None).expect("query");
-    assert_eq!(
-        ids(&everywhere),
-        ["fd-5", "fd-4", "fd-2"],
-        "sorted by environment, then service"
-    );
+    assert_eq!(ids(&everywhere), ["fd-5", "fd-4", "fd-2"], "sorted by environment, then service");
 
     let prod = ledger.latest_per_service(Some("prod")).expect("query");
     assert_eq!(ids(&prod), ["fd-4", "fd-2"]);
     assert_eq!(prod[1].to_version.as_deref(), Some("1.1.0"));
 
-    assert!(
-        ledger
-            .latest_per_service(Some("stage"))
-            .expect("query")
-            .is_empty()
-    );
+    assert!(ledger.latest_per_service(Some("stage")).expect("query").is_empty());
 }
 
 #[test]
@@ -506,62 +290,17 @@ fn succeeded_with_version_finds_the_newest_success_of_that_version() {
     let (_dir, ledger) = ledger();
     for record in [
         finished("fd-1", "prod", "web", T0, "1.0.0", 1, Outcome::Succeeded),
-        finished(
-            "fd-2",
-            "prod",
-            "web",
-            T0 + MINUTE,
-            "1.0.0",
-            2,
-            Outcome::Succeeded,
-        ),
-        finished(
-            "fd-3",
-            "prod",
-            "web",
-            T0 + 2 * MINUTE,
-            "1.0.0",
-            3,
-            Outcome::FailedRolledBack,
-        ),
-        finished(
-            "fd-4",
-            "prod",
-            "web",
-            T0 + 3 * MINUTE,
-            "1.1.0",
-            4,
-            Outcome::Succeeded,
-        ),
-        finished(
-            "fd-5",
-            "dev",
-            "web",
-            T0 + 4 * MINUTE,
-            "1.0.0",
-            5,
-            Outcome::Succeeded,
-        ),
+        finished("fd-2", "prod", "web", T0 + MINUTE, "1.0.0", 2, Outcome::Succeeded),
+        finished("fd-3", "prod", "web", T0 + 2 * MINUTE, "1.0.0", 3, Outcome::FailedRolledBack),
+        finished("fd-4", "prod", "web", T0 + 3 * MINUTE, "1.1.0", 4, Outcome::Succeeded),
+        finished("fd-5", "dev", "web", T0 + 4 * MINUTE, "1.0.0", 5, Outcome::Succeeded),
     ] {
         ledger.insert_deployment(&record).expect("insert");
     }
-    let found = ledger
-        .succeeded_with_version("prod", "web", "1.0.0")
-        .expect("query")
-        .map(|r| r.id);
+    let found = ledger.succeeded_with_version("prod", "web", "1.0.0").expect("query").map(|r| r.id);
     assert_eq!(found.as_deref(), Some("fd-2"));
-    assert_eq!(
-        ledger
-            .succeeded_with_version("prod", "web", "0.9.0")
-            .expect("query"),
-        None
-    );
-    assert_eq!(
-        ledger
-            .succeeded_with_version("prod", "api", "1.0.0")
-            .expect("query"),
-        None
-    );
+    assert_eq!(ledger.succeeded_with_version("prod", "web", "0.9.0").expect("query"), None);
+    assert_eq!(ledger.succeeded_with_version("prod", "api", "1.0.0").expect("query"), None);
 }
 
 // Events
@@ -569,41 +308,17 @@ fn succeeded_with_version_finds_the_newest_success_of_that_version() {
 #[test]
 fn events_come_back_in_the_order_they_were_recorded() {
     let (_dir, ledger) = ledger();
-    ledger
-        .insert_deployment(&deployment("fd-1", "prod", "web", T0))
-        .expect("insert");
-    ledger
-        .insert_deployment(&deployment("fd-2", "prod", "api", T0))
-        .expect("insert");
+    ledger.insert_deployment(&deployment("fd-1", "prod", "web", T0)).expect("insert");
+    ledger.insert_deployment(&deployment("fd-2", "prod", "api", T0)).expect("insert");
     // Timestamps out of order on purpose: sources' clocks differ, recording order wins.
     let recorded = [
-        EventRecord {
-            at: T0 + 3,
-            kind: "phase".into(),
-            message: "registering task definition".into(),
-        },
-        EventRecord {
-            at: T0 + 1,
-            kind: "ecs".into(),
-            message: "(service web-prod) has started 2 tasks".into(),
-        },
-        EventRecord {
-            at: T0 + 2,
-            kind: "task_stopped".into(),
-            message: "Essential container in task exited".into(),
-        },
+        EventRecord { at: T0 + 3, kind: "phase".into(), message: "registering task definition".into() },
+        EventRecord { at: T0 + 1, kind: "ecs".into(), message: "(service web-prod) has started 2 tasks".into() },
+        EventRecord { at: T0 + 2, kind: "task_stopped".into(), message: "Essential container in task exited".into() },
     ];
     for event in &recorded {
         ledger.record_event("fd-1", event).expect("record");
-        ledger
-            .record_event(
-                "fd-2",
-                &EventRecord {
-                    message: format!("api: {}", event.message),
-                    ..event.clone()
-                },
-            )
-            .expect("record");
+        ledger.record_event("fd-2", &EventRecord { message: format!("api: {}", event.message), ..event.clone() }).expect("record");
     }
     assert_eq!(ledger.events("fd-1").expect("events"), recorded);
     assert_eq!(ledger.events("fd-2").expect("events").len(), 3);
@@ -613,18 +328,9 @@ fn events_come_back_in_the_order_they_were_recorded() {
 #[test]
 fn an_event_for_an_unknown_deployment_is_refused() {
     let (_dir, ledger) = ledger();
-    let event = EventRecord {
-        at: T0,
-        kind: "phase".into(),
-        message: "hello".into(),
-    };
-    let err = ledger
-        .record_event("fd-nowhere", &event)
-        .expect_err("no such deployment");
-    assert!(
-        matches!(&err, StoreError::NotFound(message) if message.contains("fd-nowhere")),
-        "{err}"
-    );
+    let event = EventRecord { at: T0, kind: "phase".into(), message: "hello".into() };
+    let err = ledger.record_event("fd-nowhere", &event).expect_err("no such deployment");
+    assert!(matches!(&err, StoreError::NotFound(message) if message.contains("fd-nowhere")), "{err}");
 }
 
 // Locks
@@ -632,22 +338,10 @@ fn an_event_for_an_unknown_deployment_is_refused() {
 #[test]
 fn a_second_holder_is_refused_with_the_first_holder_named() {
     let (_dir, ledger) = ledger();
-    ledger
-        .acquire_lock("prod", "web", &holder("fd-1", "alice"), 10 * MINUTE, T0)
-        .expect("first");
+    ledger.acquire_lock("prod", "web", &holder("fd-1", "alice"), 10 * MINUTE, T0).expect("first");
 
-    let err = ledger
-        .acquire_lock(
-            "prod",
-            "web",
-            &holder("fd-2", "bob"),
-            10 * MINUTE,
-            T0 + MINUTE,
-        )
-        .expect_err("second");
-    let StoreError::LockHeld(info) = &err else {
-        panic!("expected LockHeld, got {err:?}")
-    };
+    let err = ledger.acquire_lock("prod", "web", &holder("fd-2", "bob"), 10 * MINUTE, T0 + MINUTE).expect_err("second");
+    let StoreError::LockHeld(info) = &err else { panic!("expected LockHeld, got {err:?}") };
     assert_eq!(info.holder, holder("fd-1", "alice"));
     assert_eq!((info.acquired_at, info.lease_until), (T0, T0 + 10 * MINUTE));
     assert_eq!(
@@ -657,201 +351,78 @@ fn a_second_holder_is_refused_with_the_first_holder_named() {
     );
 
     // Other services and environments are independent.
-    ledger
-        .acquire_lock(
-            "prod",
-            "api",
-            &holder("fd-2", "bob"),
-            10 * MINUTE,
-            T0 + MINUTE,
-        )
-        .expect("other service");
-    ledger
-        .acquire_lock(
-            "dev",
-            "web",
-            &holder("fd-3", "bob"),
-            10 * MINUTE,
-            T0 + MINUTE,
-        )
-        .expect("other environment");
-    assert_eq!(
-        ledger
-            .lock("prod", "web")
-            .expect("lock")
-            .map(|l| l.holder.deployment_id)
-            .as_deref(),
-        Some("fd-1")
-    );
+    ledger.acquire_lock("prod", "api", &holder("fd-2", "bob"), 10 * MINUTE, T0 + MINUTE).expect("other service");
+    ledger.acquire_lock("dev", "web", &holder("fd-3", "bob"), 10 * MINUTE, T0 + MINUTE).expect("other environment");
+    assert_eq!(ledger.lock("prod", "web").expect("lock").map(|l| l.holder.deployment_id).as_deref(), Some("fd-1"));
 }
 
 #[test]
 fn an_expired_lease_is_taken_over() {
     let (_dir, ledger) = ledger();
-    ledger
-        .acquire_lock("prod", "web", &holder("fd-1", "alice"), 10 * MINUTE, T0)
-        .expect("first");
+    ledger.acquire_lock("prod", "web", &holder("fd-1", "alice"), 10 * MINUTE, T0).expect("first");
     // Still valid one millisecond before the end...
-    ledger
-        .acquire_lock(
-            "prod",
-            "web",
-            &holder("fd-2", "bob"),
-            10 * MINUTE,
-            T0 + 10 * MINUTE - 1,
-        )
-        .expect_err("still held");
+    ledger.acquire_lock("prod", "web", &holder("fd-2", "bob"), 10 * MINUTE, T0 + 10 * MINUTE - 1).expect_err("still held");
     // ...and free from the end on.
-    ledger
-        .acquire_lock(
-            "prod",
-            "web",
-            &holder("fd-2", "bob"),
-            10 * MINUTE,
-            T0 + 10 * MINUTE,
-        )
-        .expect("take over");
+    ledger.acquire_lock("prod", "web", &holder("fd-2", "bob"), 10 * MINUTE, T0 + 10 * MINUTE).expect("take over");
     let lock = ledger.lock("prod", "web").expect("lock").expect("held");
     assert_eq!(lock.holder, holder("fd-2", "bob"));
-    assert_eq!(
-        (lock.acquired_at, lock.lease_until),
-        (T0 + 10 * MINUTE, T0 + 20 * MINUTE)
-    );
+    assert_eq!((lock.acquired_at, lock.lease_until), (T0 + 10 * MINUTE, T0 + 20 * MINUTE));
 }
 
 #[test]
 fn the_same_deployment_may_acquire_again() {
     let (_dir, ledger) = ledger();
-    ledger
-        .acquire_lock("prod", "web", &holder("fd-1", "alice"), 10 * MINUTE, T0)
-        .expect("first");
+    ledger.acquire_lock("prod", "web", &holder("fd-1", "alice"), 10 * MINUTE, T0).expect("first");
     // Resumed from another process: same deployment, new pid.
-    let resumed = LockHolder {
-        pid: 5151,
-        ..holder("fd-1", "alice")
-    };
-    ledger
-        .acquire_lock("prod", "web", &resumed, 10 * MINUTE, T0 + MINUTE)
-        .expect("again");
+    let resumed = LockHolder { pid: 5151, ..holder("fd-1", "alice") };
+    ledger.acquire_lock("prod", "web", &resumed, 10 * MINUTE, T0 + MINUTE).expect("again");
     let lock = ledger.lock("prod", "web").expect("lock").expect("held");
     assert_eq!(lock.holder, resumed);
-    assert_eq!(
-        (lock.acquired_at, lock.lease_until),
-        (T0, T0 + 11 * MINUTE),
-        "acquired_at kept, lease extended"
-    );
+    assert_eq!((lock.acquired_at, lock.lease_until), (T0, T0 + 11 * MINUTE), "acquired_at kept, lease extended");
 }
 
 #[test]
 fn renewing_extends_the_lease_and_a_stale_holder_is_refused() {
     let (_dir, ledger) = ledger();
-    ledger
-        .acquire_lock("prod", "web", &holder("fd-1", "alice"), 10 * MINUTE, T0)
-        .expect("first");
-    ledger
-        .renew_lock("prod", "web", "fd-1", 10 * MINUTE, T0 + 5 * MINUTE)
-        .expect("renew");
-    assert_eq!(
-        ledger
-            .lock("prod", "web")
-            .expect("lock")
-            .map(|l| l.lease_until),
-        Some(T0 + 15 * MINUTE)
-    );
+    ledger.acquire_lock("prod", "web", &holder("fd-1", "alice"), 10 * MINUTE, T0).expect("first");
+    ledger.renew_lock("prod", "web", "fd-1", 10 * MINUTE, T0 + 5 * MINUTE).expect("renew");
+    assert_eq!(ledger.lock("prod", "web").expect("lock").map(|l| l.lease_until), Some(T0 + 15 * MINUTE));
     // bob cannot take it at the original lease end any more.
-    ledger
-        .acquire_lock(
-            "prod",
-            "web",
-            &holder("fd-2", "bob"),
-            10 * MINUTE,
-            T0 + 10 * MINUTE,
-        )
-        .expect_err("renewed");
+    ledger.acquire_lock("prod", "web", &holder("fd-2", "bob"), 10 * MINUTE, T0 + 10 * MINUTE).expect_err("renewed");
 
     // alice stalls past her lease; bob takes over; alice's renewal must fail, naming bob.
-    ledger
-        .acquire_lock(
-            "prod",
-            "web",
-            &holder("fd-2", "bob"),
-            10 * MINUTE,
-            T0 + 16 * MINUTE,
-        )
-        .expect("take over");
-    let err = ledger
-        .renew_lock("prod", "web", "fd-1", 10 * MINUTE, T0 + 17 * MINUTE)
-        .expect_err("stale");
-    assert!(
-        matches!(&err, StoreError::LockHeld(info) if info.holder.deployment_id == "fd-2"),
-        "{err:?}"
-    );
-    assert_eq!(
-        ledger
-            .lock("prod", "web")
-            .expect("lock")
-            .map(|l| l.lease_until),
-        Some(T0 + 26 * MINUTE)
-    );
+    ledger.acquire_lock("prod", "web", &holder("fd-2", "bob"), 10 * MINUTE, T0 + 16 * MINUTE).expect("take over");
+    let err = ledger.renew_lock("prod", "web", "fd-1", 10 * MINUTE, T0 + 17 * MINUTE).expect_err("stale");
+    assert!(matches!(&err, StoreError::LockHeld(info) if info.holder.deployment_id == "fd-2"), "{err:?}");
+    assert_eq!(ledger.lock("prod", "web").expect("lock").map(|l| l.lease_until), Some(T0 + 26 * MINUTE));
 }
 
 #[test]
 fn a_lapsed_lease_nobody_took_can_still_be_renewed() {
     let (_dir, ledger) = ledger();
-    ledger
-        .acquire_lock("prod", "web", &holder("fd-1", "alice"), MINUTE, T0)
-        .expect("first");
-    ledger
-        .renew_lock("prod", "web", "fd-1", MINUTE, T0 + 5 * MINUTE)
-        .expect("renew");
-    assert_eq!(
-        ledger
-            .lock("prod", "web")
-            .expect("lock")
-            .map(|l| l.lease_until),
-        Some(T0 + 6 * MINUTE)
-    );
+    ledger.acquire_lock("prod", "web", &holder("fd-1", "alice"), MINUTE, T0).expect("first");
+    ledger.renew_lock("prod", "web", "fd-1", MINUTE, T0 + 5 * MINUTE).expect("renew");
+    assert_eq!(ledger.lock("prod", "web").expect("lock").map(|l| l.lease_until), Some(T0 + 6 * MINUTE));
 }
 
 #[test]
 fn renewing_a_lock_that_is_gone_is_not_found() {
     let (_dir, ledger) = ledger();
-    let err = ledger
-        .renew_lock("prod", "web", "fd-1", MINUTE, T0)
-        .expect_err("no lock");
+    let err = ledger.renew_lock("prod", "web", "fd-1", MINUTE, T0).expect_err("no lock");
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 }
 
 #[test]
 fn release_by_a_non_holder_is_a_no_op() {
     let (_dir, ledger) = ledger();
-    ledger
-        .acquire_lock("prod", "web", &holder("fd-1", "alice"), 10 * MINUTE, T0)
-        .expect("first");
+    ledger.acquire_lock("prod", "web", &holder("fd-1", "alice"), 10 * MINUTE, T0).expect("first");
     ledger.release_lock("prod", "web", "fd-2").expect("no-op");
-    ledger
-        .release_lock("dev", "web", "fd-1")
-        .expect("no-op elsewhere");
-    assert_eq!(
-        ledger
-            .lock("prod", "web")
-            .expect("lock")
-            .map(|l| l.holder.deployment_id)
-            .as_deref(),
-        Some("fd-1")
-    );
+    ledger.release_lock("dev", "web", "fd-1").expect("no-op elsewhere");
+    assert_eq!(ledger.lock("prod", "web").expect("lock").map(|l| l.holder.deployment_id).as_deref(), Some("fd-1"));
 
     ledger.release_lock("prod", "web", "fd-1").expect("release");
     assert_eq!(ledger.lock("prod", "web").expect("lock"), None);
-    ledger
-        .acquire_lock(
-            "prod",
-            "web",
-            &holder("fd-2", "bob"),
-            10 * MINUTE,
-            T0 + MINUTE,
-        )
-        .expect("free again");
+    ledger.acquire_lock("prod", "web", &holder("fd-2", "bob"), 10 * MINUTE, T0 + MINUTE).expect("free again");
 }
 
 #[test]
@@ -874,13 +445,7 @@ fn two_ledgers_on_one_file_racing_for_a_lock_have_exactly_one_winner() {
                         barrier.wait();
                         let ledger = ledger.as_ref().map_err(|e| format!("open: {e}"))?;
                         let me = holder(&format!("fd-{who}-{round}"), who);
-                        match ledger.acquire_lock(
-                            "prod",
-                            &format!("svc-{round}"),
-                            &me,
-                            10 * MINUTE,
-                            T0,
-                        ) {
+                        match ledger.acquire_lock("prod", &format!("svc-{round}"), &me, 10 * MINUTE, T0) {
                             Ok(()) => Ok(who.to_string()),
                             Err(StoreError::LockHeld(info)) => Ok(info.holder.who.clone()),
                             Err(other) => Err(format!("{who}: {other}")),
@@ -890,10 +455,7 @@ fn two_ledgers_on_one_file_racing_for_a_lock_have_exactly_one_winner() {
             })
         })
         .collect();
-    let results: Vec<_> = racers
-        .into_iter()
-        .map(|racer| racer.join().expect("racer"))
-        .collect();
+    let results: Vec<_> = racers.into_iter().map(|racer| racer.join().expect("racer")).collect();
 
     let ledger = Ledger::open(&path).expect("open");
     let (alice, bob) = (&results[0], &results[1]);
@@ -903,14 +465,8 @@ fn two_ledgers_on_one_file_racing_for_a_lock_have_exactly_one_winner() {
         let alice_saw = alice_saw.as_ref().expect("alice's acquire");
         let bob_saw = bob_saw.as_ref().expect("bob's acquire");
         assert_eq!(alice_saw, bob_saw, "round {round}: both cannot have won");
-        let stored = ledger
-            .lock("prod", &format!("svc-{round}"))
-            .expect("lock")
-            .expect("held");
-        assert_eq!(
-            &stored.holder.who, alice_saw,
-            "round {round}: the ledger agrees"
-        );
+        let stored = ledger.lock("prod", &format!("svc-{round}")).expect("lock").expect("held");
+        assert_eq!(&stored.holder.who, alice_saw, "round {round}: the ledger agrees");
     }
 }
 
@@ -922,9 +478,7 @@ fn open_creates_missing_parent_directories() {
     let path = dir.path().join("a").join("b").join("ledger.sqlite");
     let ledger = Ledger::open(&path).expect("open");
     assert_eq!(ledger.path(), path);
-    ledger
-        .insert_deployment(&deployment("fd-1", "dev", "web", T0))
-        .expect("insert");
+    ledger.insert_deployment(&deployment("fd-1", "dev", "web", T0)).expect("insert");
     drop(ledger);
     assert!(path.is_file());
     // And the data is there when opened again.
@@ -952,10 +506,7 @@ fn simultaneous_first_opens_of_a_new_ledger_all_succeed() {
             })
             .collect();
         for opener in openers {
-            opener
-                .join()
-                .expect("opener")
-                .unwrap_or_else(|e| panic!("file {file}: {e}"));
+            opener.join().expect("opener").unwrap_or_else(|e| panic!("file {file}: {e}"));
         }
     }
 }
@@ -966,14 +517,8 @@ fn a_file_that_is_not_sqlite_is_refused_naming_its_path() {
     let path = dir.path().join("ledger.sqlite");
     std::fs::write(&path, "this is a ferry.toml, not a database\n".repeat(100)).expect("write");
     let err = Ledger::open(&path).expect_err("not a database");
-    assert!(
-        matches!(&err, StoreError::Corrupt { path: p, .. } if p == &path),
-        "{err:?}"
-    );
-    assert!(
-        err.to_string().contains(&path.display().to_string()),
-        "{err}"
-    );
+    assert!(matches!(&err, StoreError::Corrupt { path: p, .. } if p == &path), "{err:?}");
+    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
 }
 
 #[test]
@@ -985,23 +530,13 @@ fn a_newer_schema_is_refused() {
 
     let err = Ledger::open(&path).expect_err("newer schema");
     match &err {
-        StoreError::Schema {
-            path: p,
-            found,
-            supported,
-        } => {
-            assert_eq!(
-                (p.as_path(), *found, *supported),
-                (path.as_path(), SCHEMA_VERSION + 1, SCHEMA_VERSION)
-            );
+        StoreError::Schema { path: p, found, supported } => {
+            assert_eq!((p.as_path(), *found, *supported), (path.as_path(), SCHEMA_VERSION + 1, SCHEMA_VERSION));
         }
         other => panic!("expected Schema, got {other:?}"),
     }
     let message = err.to_string();
-    assert!(
-        message.contains(&path.display().to_string()) && message.contains("upgrade ferry"),
-        "{message}"
-    );
+    assert!(message.contains(&path.display().to_string()) && message.contains("upgrade ferry"), "{message}");
 }
 
 #[test]
@@ -1010,18 +545,13 @@ fn a_new_ledger_is_stamped_with_the_current_schema_version() {
     let path = dir.path().join("ledger.sqlite");
     drop(Ledger::open(&path).expect("create"));
     let conn = rusqlite::Connection::open(&path).expect("raw open");
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .expect("user_version");
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).expect("user_version");
     assert_eq!(version, SCHEMA_VERSION);
-    let mode: String = conn
-        .pragma_query_value(None, "journal_mode", |row| row.get(0))
-        .expect("journal_mode");
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0)).expect("journal_mode");
     assert_eq!(mode, "wal");
 }
 
 fn set_user_version(path: &Path, version: i64) {
     let conn = rusqlite::Connection::open(path).expect("raw open");
-    conn.pragma_update(None, "user_version", version)
-        .expect("set user_version");
+    conn.pragma_update(None, "user_version", version).expect("set user_version");
 }

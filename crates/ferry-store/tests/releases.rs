@@ -3,10 +3,7 @@
 
 use std::collections::HashMap;
 
-use ferry_store::{
-    DeploymentRecord, Ledger, Outcome, Promotion, Rejection, Release, ReleaseEntry, SCHEMA_VERSION,
-    StoreError, release_id,
-};
+use ferry_store::{DeploymentRecord, Ledger, Outcome, Promotion, Rejection, Release, ReleaseEntry, SCHEMA_VERSION, StoreError, release_id};
 
 const T0: i64 = 1_795_428_000_000; // 2026-11-23T10:00:00Z
 const MINUTE: i64 = 60_000;
@@ -28,16 +25,11 @@ fn entry(service: &str, digest: &str, version: Option<&str>) -> ReleaseEntry {
 
 /// A release of web and api; `n` varies web's digest so each `n` is another release.
 fn entries(n: u32) -> Vec<ReleaseEntry> {
-    vec![
-        entry("web", &format!("sha256:{n:064x}"), Some("1.2.0")),
-        entry("api", &format!("sha256:{:064x}", 0xa91), Some("3.0.1")),
-    ]
+    vec![entry("web", &format!("sha256:{n:064x}"), Some("1.2.0")), entry("api", &format!("sha256:{:064x}", 0xa91), Some("3.0.1"))]
 }
 
 fn create(ledger: &Ledger, n: u32, now: i64) -> Release {
-    ledger
-        .create_release(entries(n), "alice", "env:dev", &[], now)
-        .expect("create")
+    ledger.create_release(entries(n), "alice", "env:dev", &[], now).expect("create")
 }
 
 fn promotion(id: &str, release_id: &str, started_at: i64) -> Promotion {
@@ -58,14 +50,7 @@ fn promotion(id: &str, release_id: &str, started_at: i64) -> Promotion {
 }
 
 /// A finished deployment of `digest` to (`environment`, `service`), `MINUTE` long.
-fn deployed(
-    id: &str,
-    environment: &str,
-    service: &str,
-    digest: Option<&str>,
-    started_at: i64,
-    outcome: Outcome,
-) -> DeploymentRecord {
+fn deployed(id: &str, environment: &str, service: &str, digest: Option<&str>, started_at: i64, outcome: Outcome) -> DeploymentRecord {
     DeploymentRecord {
         id: id.into(),
         run_id: format!("run-{id}"),
@@ -105,32 +90,16 @@ fn promotion_ids(promotions: &[Promotion]) -> Vec<&str> {
 #[test]
 fn a_release_is_recorded_with_its_content_derived_id_and_entries_sorted() {
     let (_dir, ledger) = ledger();
-    let commits = vec![
-        "0123456789abcdef".to_string(),
-        "fedcba9876543210".to_string(),
-    ];
-    let created = ledger
-        .create_release(entries(1), "alice", "env:dev", &commits, T0)
-        .expect("create");
+    let commits = vec!["0123456789abcdef".to_string(), "fedcba9876543210".to_string()];
+    let created = ledger.create_release(entries(1), "alice", "env:dev", &commits, T0).expect("create");
 
     assert_eq!(created.id, release_id(&entries(1)));
     let services: Vec<&str> = created.entries.iter().map(|e| e.service.as_str()).collect();
     assert_eq!(services, ["api", "web"], "sorted by service");
-    assert_eq!(
-        (
-            created.created_by.as_str(),
-            created.created_at,
-            created.source.as_str()
-        ),
-        ("alice", T0, "env:dev")
-    );
+    assert_eq!((created.created_by.as_str(), created.created_at, created.source.as_str()), ("alice", T0, "env:dev"));
     assert_eq!(created.commits, commits);
     assert_eq!(created.rejected, None);
-    assert_eq!(
-        ledger.release(&created.id).expect("read"),
-        Some(created.clone()),
-        "what is read back is what create returned"
-    );
+    assert_eq!(ledger.release(&created.id).expect("read"), Some(created.clone()), "what is read back is what create returned");
 
     // The same images in another order, named by other tags: the same release.
     let mut reordered = entries(1);
@@ -148,66 +117,35 @@ fn a_release_is_recorded_with_its_content_derived_id_and_entries_sorted() {
 #[test]
 fn creating_the_same_release_again_returns_the_first_unchanged() {
     let (_dir, ledger) = ledger();
-    let first = ledger
-        .create_release(entries(1), "alice", "env:dev", &["abc123".into()], T0)
-        .expect("create");
+    let first = ledger.create_release(entries(1), "alice", "env:dev", &["abc123".into()], T0).expect("create");
 
     let mut again = entries(1);
     again.reverse();
     again[0].version = Some("1.2.0-rc1".into());
-    let second = ledger
-        .create_release(again, "bob", "versions", &["def456".into()], T0 + MINUTE)
-        .expect("create again");
+    let second = ledger.create_release(again, "bob", "versions", &["def456".into()], T0 + MINUTE).expect("create again");
 
-    assert_eq!(
-        second, first,
-        "creator, time, source, commits and versions of the first"
-    );
+    assert_eq!(second, first, "creator, time, source, commits and versions of the first");
     assert_eq!(ledger.releases(0).expect("list"), [first]);
 }
 
 #[test]
 fn a_release_without_services_or_with_a_service_twice_is_refused() {
     let (_dir, ledger) = ledger();
-    let err = ledger
-        .create_release(Vec::new(), "alice", "versions", &[], T0)
-        .expect_err("empty");
-    assert!(
-        matches!(&err, StoreError::Invalid(message) if message.contains("at least one service")),
-        "{err:?}"
-    );
+    let err = ledger.create_release(Vec::new(), "alice", "versions", &[], T0).expect_err("empty");
+    assert!(matches!(&err, StoreError::Invalid(message) if message.contains("at least one service")), "{err:?}");
 
-    let twice = vec![
-        entry("web", "sha256:aa", Some("1.0.0")),
-        entry("api", "sha256:bb", None),
-        entry("web", "sha256:cc", Some("1.1.0")),
-    ];
-    let err = ledger
-        .create_release(twice, "alice", "versions", &[], T0)
-        .expect_err("duplicate");
-    assert!(
-        matches!(&err, StoreError::Invalid(message) if message.contains("web") && message.contains("twice")),
-        "{err:?}"
-    );
+    let twice = vec![entry("web", "sha256:aa", Some("1.0.0")), entry("api", "sha256:bb", None), entry("web", "sha256:cc", Some("1.1.0"))];
+    let err = ledger.create_release(twice, "alice", "versions", &[], T0).expect_err("duplicate");
+    assert!(matches!(&err, StoreError::Invalid(message) if message.contains("web") && message.contains("twice")), "{err:?}");
 
     // Not even the same image twice: one entry per service.
-    let same_twice = vec![
-        entry("web", "sha256:aa", None),
-        entry("web", "sha256:aa", None),
-    ];
-    ledger
-        .create_release(same_twice, "alice", "versions", &[], T0)
-        .expect_err("same image twice");
+    let same_twice = vec![entry("web", "sha256:aa", None), entry("web", "sha256:aa", None)];
+    ledger.create_release(same_twice, "alice", "versions", &[], T0).expect_err("same image twice");
 
     let no_digest = vec![entry("web", "", Some("1.0.0"))];
-    ledger
-        .create_release(no_digest, "alice", "versions", &[], T0)
-        .expect_err("empty digest");
+    ledger.create_release(no_digest, "alice", "versions", &[], T0).expect_err("empty digest");
 
-    assert!(
-        ledger.releases(0).expect("list").is_empty(),
-        "nothing recorded"
-    );
+    assert!(ledger.releases(0).expect("list").is_empty(), "nothing recorded");
 }
 
 #[test]
@@ -215,11 +153,7 @@ fn a_release_is_found_by_a_unique_prefix_of_its_id() {
     let (_dir, ledger) = ledger();
     let release = create(&ledger, 1, T0);
     let other = create(&ledger, 2, T0 + 1);
-    assert_ne!(
-        release.id[..10],
-        other.id[..10],
-        "the test needs distinct prefixes"
-    );
+    assert_ne!(release.id[..10], other.id[..10], "the test needs distinct prefixes");
     let digits = release.id.strip_prefix("rel-").expect("rel-");
 
     for query in [
@@ -229,11 +163,7 @@ fn a_release_is_found_by_a_unique_prefix_of_its_id() {
         digits[..6].to_string(),
         digits[..6].to_ascii_uppercase(),
     ] {
-        assert_eq!(
-            ledger.release(&query).expect("lookup").map(|r| r.id),
-            Some(release.id.clone()),
-            "{query}"
-        );
+        assert_eq!(ledger.release(&query).expect("lookup").map(|r| r.id), Some(release.id.clone()), "{query}");
     }
     // Too short to be trusted, longer than an id, or not an id at all.
     for query in [
@@ -268,42 +198,16 @@ fn an_ambiguous_prefix_is_refused_naming_the_candidates() {
     assert_eq!(first.id[..10], second.id[..10]);
 
     let err = ledger.release(&first.id[..10]).expect_err("ambiguous");
-    let StoreError::Invalid(message) = &err else {
-        panic!("expected Invalid, got {err:?}")
-    };
-    assert!(
-        message.contains(&first.id)
-            && message.contains(&second.id)
-            && message.contains("ambiguous"),
-        "{message}"
-    );
+    let StoreError::Invalid(message) = &err else { panic!("expected Invalid, got {err:?}") };
+    assert!(message.contains(&first.id) && message.contains(&second.id) && message.contains("ambiguous"), "{message}");
     // Rejecting by an ambiguous prefix rejects nothing.
-    ledger
-        .reject_release(&first.id[..10], "bob", "flaky", T0 + 2)
-        .expect_err("ambiguous");
-    assert_eq!(
-        ledger
-            .release(&first.id)
-            .expect("read")
-            .and_then(|r| r.rejected),
-        None
-    );
+    ledger.reject_release(&first.id[..10], "bob", "flaky", T0 + 2).expect_err("ambiguous");
+    assert_eq!(ledger.release(&first.id).expect("read").and_then(|r| r.rejected), None);
 
     // Full ids, and any prefix long enough to tell them apart, still work.
-    assert_eq!(
-        ledger.release(&first.id).expect("read"),
-        Some(first.clone())
-    );
-    let common = first
-        .id
-        .chars()
-        .zip(second.id.chars())
-        .take_while(|(x, y)| x == y)
-        .count();
-    assert_eq!(
-        ledger.release(&second.id[..=common]).expect("read"),
-        Some(second)
-    );
+    assert_eq!(ledger.release(&first.id).expect("read"), Some(first.clone()));
+    let common = first.id.chars().zip(second.id.chars()).take_while(|(x, y)| x == y).count();
+    assert_eq!(ledger.release(&second.id[..=common]).expect("read"), Some(second));
 }
 
 #[test]
@@ -312,28 +216,13 @@ fn rejection_is_permanent_and_the_first_one_is_kept() {
     let release = create(&ledger, 1, T0);
     let untouched = create(&ledger, 2, T0 + 1);
 
-    let rejected = ledger
-        .reject_release(&release.id[..10], "bob", "5xx in stage", T0 + MINUTE)
-        .expect("reject by prefix");
-    let first = Rejection {
-        by: "bob".into(),
-        at: T0 + MINUTE,
-        reason: "5xx in stage".into(),
-    };
+    let rejected = ledger.reject_release(&release.id[..10], "bob", "5xx in stage", T0 + MINUTE).expect("reject by prefix");
+    let first = Rejection { by: "bob".into(), at: T0 + MINUTE, reason: "5xx in stage".into() };
     assert_eq!(rejected.rejected, Some(first.clone()));
-    assert_eq!(
-        Release {
-            rejected: None,
-            ..rejected.clone()
-        },
-        release,
-        "nothing but the rejection changed"
-    );
+    assert_eq!(Release { rejected: None, ..rejected.clone() }, release, "nothing but the rejection changed");
 
     // Again, by someone else: the first rejection stands.
-    let again = ledger
-        .reject_release(&release.id, "carol", "changed my mind", T0 + 2 * MINUTE)
-        .expect("reject again");
+    let again = ledger.reject_release(&release.id, "carol", "changed my mind", T0 + 2 * MINUTE).expect("reject again");
     assert_eq!(again.rejected, Some(first.clone()));
     assert_eq!(ledger.release(&release.id).expect("read"), Some(again));
 
@@ -341,43 +230,22 @@ fn rejection_is_permanent_and_the_first_one_is_kept() {
     let recreated = create(&ledger, 1, T0 + 3 * MINUTE);
     assert_eq!(recreated.rejected, Some(first));
 
-    assert_eq!(
-        ledger
-            .release(&untouched.id)
-            .expect("read")
-            .and_then(|r| r.rejected),
-        None,
-        "only that release"
-    );
+    assert_eq!(ledger.release(&untouched.id).expect("read").and_then(|r| r.rejected), None, "only that release");
 
-    let err = ledger
-        .reject_release("rel-000000000000", "bob", "typo", T0)
-        .expect_err("missing");
-    assert!(
-        matches!(&err, StoreError::NotFound(message) if message.contains("rel-000000000000")),
-        "{err:?}"
-    );
+    let err = ledger.reject_release("rel-000000000000", "bob", "typo", T0).expect_err("missing");
+    assert!(matches!(&err, StoreError::NotFound(message) if message.contains("rel-000000000000")), "{err:?}");
 }
 
 #[test]
 fn releases_are_listed_newest_first_and_limited() {
     let (_dir, ledger) = ledger();
     // Created out of order; 3 and 4 in the same millisecond.
-    let ids: Vec<String> = [(1, T0 + 1), (0, T0), (2, T0 + 2), (3, T0 + 3), (4, T0 + 3)]
-        .into_iter()
-        .map(|(n, at)| create(&ledger, n, at).id)
-        .collect();
+    let ids: Vec<String> =
+        [(1, T0 + 1), (0, T0), (2, T0 + 2), (3, T0 + 3), (4, T0 + 3)].into_iter().map(|(n, at)| create(&ledger, n, at).id).collect();
     let listed = ledger.releases(0).expect("list");
-    assert_eq!(
-        release_ids(&listed),
-        [&ids[4], &ids[3], &ids[2], &ids[0], &ids[1]],
-        "ties go to the later creation"
-    );
+    assert_eq!(release_ids(&listed), [&ids[4], &ids[3], &ids[2], &ids[0], &ids[1]], "ties go to the later creation");
     assert!(listed.iter().all(|r| r.entries.len() == 2), "with entries");
-    assert_eq!(
-        release_ids(&ledger.releases(2).expect("list")),
-        [&ids[4], &ids[3]]
-    );
+    assert_eq!(release_ids(&ledger.releases(2).expect("list")), [&ids[4], &ids[3]]);
 
     for n in 5..60 {
         create(&ledger, n, T0 + i64::from(n));
@@ -414,24 +282,10 @@ fn promotions_are_inserted_updated_and_listed_per_release() {
         [second.clone(), other.clone(), first.clone()],
         "newest first, every field read back"
     );
-    assert_eq!(
-        promotion_ids(&ledger.promotions(Some(&a.id), 0).expect("list")),
-        ["fp-2", "fp-1"]
-    );
-    assert_eq!(
-        promotion_ids(&ledger.promotions(Some(&b.id), 0).expect("list")),
-        ["fp-3"]
-    );
-    assert_eq!(
-        promotion_ids(&ledger.promotions(None, 1).expect("list")),
-        ["fp-2"]
-    );
-    assert!(
-        ledger
-            .promotions(Some("rel-000000000000"), 0)
-            .expect("list")
-            .is_empty()
-    );
+    assert_eq!(promotion_ids(&ledger.promotions(Some(&a.id), 0).expect("list")), ["fp-2", "fp-1"]);
+    assert_eq!(promotion_ids(&ledger.promotions(Some(&b.id), 0).expect("list")), ["fp-3"]);
+    assert_eq!(promotion_ids(&ledger.promotions(None, 1).expect("list")), ["fp-2"]);
+    assert!(ledger.promotions(Some("rel-000000000000"), 0).expect("list").is_empty());
 
     let finished = Promotion {
         approved_by: Some("dave".into()),
@@ -456,46 +310,24 @@ fn promotions_are_inserted_updated_and_listed_per_release() {
     let stored = ledger.promotions(Some(&a.id), 0).expect("list");
     assert_eq!(stored.last(), Some(&finished));
 
-    let err = ledger
-        .update_promotion(&promotion("fp-missing", &a.id, T0))
-        .expect_err("missing");
-    assert!(
-        matches!(&err, StoreError::NotFound(message) if message.contains("fp-missing")),
-        "{err:?}"
-    );
+    let err = ledger.update_promotion(&promotion("fp-missing", &a.id, T0)).expect_err("missing");
+    assert!(matches!(&err, StoreError::NotFound(message) if message.contains("fp-missing")), "{err:?}");
 
-    let err = ledger
-        .insert_promotion(&promotion("fp-1", &b.id, T0))
-        .expect_err("duplicate id");
-    assert!(
-        err.to_string()
-            .contains(&ledger.path().display().to_string()),
-        "{err}"
-    );
+    let err = ledger.insert_promotion(&promotion("fp-1", &b.id, T0)).expect_err("duplicate id");
+    assert!(err.to_string().contains(&ledger.path().display().to_string()), "{err}");
 }
 
 #[test]
 fn a_promotion_needs_a_recorded_release_that_was_not_rejected() {
     let (_dir, ledger) = ledger();
-    let err = ledger
-        .insert_promotion(&promotion("fp-1", "rel-000000000000", T0))
-        .expect_err("unknown release");
-    assert!(
-        matches!(&err, StoreError::NotFound(message) if message.contains("rel-000000000000")),
-        "{err:?}"
-    );
+    let err = ledger.insert_promotion(&promotion("fp-1", "rel-000000000000", T0)).expect_err("unknown release");
+    assert!(matches!(&err, StoreError::NotFound(message) if message.contains("rel-000000000000")), "{err:?}");
 
     let release = create(&ledger, 1, T0);
-    ledger
-        .insert_promotion(&promotion("fp-1", &release.id, T0 + MINUTE))
-        .expect("promote");
-    ledger
-        .reject_release(&release.id, "bob", "data loss in stage", T0 + 2 * MINUTE)
-        .expect("reject");
+    ledger.insert_promotion(&promotion("fp-1", &release.id, T0 + MINUTE)).expect("promote");
+    ledger.reject_release(&release.id, "bob", "data loss in stage", T0 + 2 * MINUTE).expect("reject");
 
-    let err = ledger
-        .insert_promotion(&promotion("fp-2", &release.id, T0 + 3 * MINUTE))
-        .expect_err("rejected");
+    let err = ledger.insert_promotion(&promotion("fp-2", &release.id, T0 + 3 * MINUTE)).expect_err("rejected");
     assert!(
         matches!(&err, StoreError::Invalid(message)
             if message.contains(&release.id) && message.contains("bob") && message.contains("data loss in stage")),
@@ -509,10 +341,7 @@ fn a_promotion_needs_a_recorded_release_that_was_not_rejected() {
             ..promotion("fp-1", &release.id, T0 + MINUTE)
         })
         .expect("finish");
-    assert_eq!(
-        promotion_ids(&ledger.promotions(None, 0).expect("list")),
-        ["fp-1"]
-    );
+    assert_eq!(promotion_ids(&ledger.promotions(None, 0).expect("list")), ["fp-1"]);
 }
 
 // Soak
@@ -520,201 +349,56 @@ fn a_promotion_needs_a_recorded_release_that_was_not_rejected() {
 #[test]
 fn healthy_since_is_when_the_running_digest_last_succeeded() {
     let (_dir, ledger) = ledger();
-    assert_eq!(
-        ledger
-            .healthy_since("dev", "web", "sha256:aa")
-            .expect("query"),
-        None,
-        "never deployed"
-    );
+    assert_eq!(ledger.healthy_since("dev", "web", "sha256:aa").expect("query"), None, "never deployed");
 
-    ledger
-        .insert_deployment(&deployed(
-            "fd-1",
-            "dev",
-            "web",
-            Some("sha256:aa"),
-            T0,
-            Outcome::Succeeded,
-        ))
-        .expect("insert");
-    assert_eq!(
-        ledger
-            .healthy_since("dev", "web", "sha256:aa")
-            .expect("query"),
-        Some(T0 + MINUTE),
-        "the deployment's finish"
-    );
-    assert_eq!(
-        ledger
-            .healthy_since("dev", "web", "sha256:bb")
-            .expect("query"),
-        None,
-        "another digest"
-    );
+    ledger.insert_deployment(&deployed("fd-1", "dev", "web", Some("sha256:aa"), T0, Outcome::Succeeded)).expect("insert");
+    assert_eq!(ledger.healthy_since("dev", "web", "sha256:aa").expect("query"), Some(T0 + MINUTE), "the deployment's finish");
+    assert_eq!(ledger.healthy_since("dev", "web", "sha256:bb").expect("query"), None, "another digest");
 
     // Failures and unfinished deploys of other digests, and anything in other environments
     // or of other services, leave the clock alone.
     for record in [
-        deployed(
-            "fd-2",
-            "dev",
-            "web",
-            Some("sha256:bb"),
-            T0 + 2 * MINUTE,
-            Outcome::FailedRolledBack,
-        ),
-        deployed(
-            "fd-3",
-            "dev",
-            "web",
-            Some("sha256:bb"),
-            T0 + 3 * MINUTE,
-            Outcome::Failed,
-        ),
-        deployed(
-            "fd-4",
-            "dev",
-            "web",
-            Some("sha256:bb"),
-            T0 + 4 * MINUTE,
-            Outcome::FailedRollbackFailed,
-        ),
-        deployed(
-            "fd-5",
-            "dev",
-            "web",
-            Some("sha256:bb"),
-            T0 + 5 * MINUTE,
-            Outcome::Interrupted,
-        ),
-        deployed(
-            "fd-6",
-            "dev",
-            "web",
-            Some("sha256:bb"),
-            T0 + 6 * MINUTE,
-            Outcome::InProgress,
-        ),
-        deployed(
-            "fd-7",
-            "stage",
-            "web",
-            Some("sha256:bb"),
-            T0 + 7 * MINUTE,
-            Outcome::Succeeded,
-        ),
-        deployed(
-            "fd-8",
-            "dev",
-            "api",
-            Some("sha256:bb"),
-            T0 + 7 * MINUTE,
-            Outcome::Succeeded,
-        ),
+        deployed("fd-2", "dev", "web", Some("sha256:bb"), T0 + 2 * MINUTE, Outcome::FailedRolledBack),
+        deployed("fd-3", "dev", "web", Some("sha256:bb"), T0 + 3 * MINUTE, Outcome::Failed),
+        deployed("fd-4", "dev", "web", Some("sha256:bb"), T0 + 4 * MINUTE, Outcome::FailedRollbackFailed),
+        deployed("fd-5", "dev", "web", Some("sha256:bb"), T0 + 5 * MINUTE, Outcome::Interrupted),
+        deployed("fd-6", "dev", "web", Some("sha256:bb"), T0 + 6 * MINUTE, Outcome::InProgress),
+        deployed("fd-7", "stage", "web", Some("sha256:bb"), T0 + 7 * MINUTE, Outcome::Succeeded),
+        deployed("fd-8", "dev", "api", Some("sha256:bb"), T0 + 7 * MINUTE, Outcome::Succeeded),
     ] {
         ledger.insert_deployment(&record).expect("insert");
     }
+    assert_eq!(ledger.healthy_since("dev", "web", "sha256:aa").expect("query"), Some(T0 + MINUTE));
     assert_eq!(
-        ledger
-            .healthy_since("dev", "web", "sha256:aa")
-            .expect("query"),
-        Some(T0 + MINUTE)
-    );
-    assert_eq!(
-        ledger
-            .healthy_since("stage", "web", "sha256:bb")
-            .expect("query"),
+        ledger.healthy_since("stage", "web", "sha256:bb").expect("query"),
         Some(T0 + 8 * MINUTE),
         "each environment has its own clock"
     );
-    assert_eq!(
-        ledger
-            .healthy_since("stage", "web", "sha256:aa")
-            .expect("query"),
-        None,
-        "aa never ran in stage"
-    );
+    assert_eq!(ledger.healthy_since("stage", "web", "sha256:aa").expect("query"), None, "aa never ran in stage");
 }
 
 #[test]
 fn healthy_since_ends_when_a_later_success_moves_the_service() {
     let (_dir, ledger) = ledger();
     for record in [
-        deployed(
-            "fd-1",
-            "dev",
-            "web",
-            Some("sha256:aa"),
-            T0,
-            Outcome::Succeeded,
-        ),
-        deployed(
-            "fd-2",
-            "dev",
-            "web",
-            Some("sha256:bb"),
-            T0 + 2 * MINUTE,
-            Outcome::Succeeded,
-        ),
+        deployed("fd-1", "dev", "web", Some("sha256:aa"), T0, Outcome::Succeeded),
+        deployed("fd-2", "dev", "web", Some("sha256:bb"), T0 + 2 * MINUTE, Outcome::Succeeded),
     ] {
         ledger.insert_deployment(&record).expect("insert");
     }
-    assert_eq!(
-        ledger
-            .healthy_since("dev", "web", "sha256:aa")
-            .expect("query"),
-        None,
-        "moved to bb: not running any more"
-    );
-    assert_eq!(
-        ledger
-            .healthy_since("dev", "web", "sha256:bb")
-            .expect("query"),
-        Some(T0 + 3 * MINUTE)
-    );
+    assert_eq!(ledger.healthy_since("dev", "web", "sha256:aa").expect("query"), None, "moved to bb: not running any more");
+    assert_eq!(ledger.healthy_since("dev", "web", "sha256:bb").expect("query"), Some(T0 + 3 * MINUTE));
 
     // Back to aa (a rollback, say): its clock starts again from that deployment.
-    let mut rollback = deployed(
-        "fd-3",
-        "dev",
-        "web",
-        Some("sha256:aa"),
-        T0 + 4 * MINUTE,
-        Outcome::Succeeded,
-    );
+    let mut rollback = deployed("fd-3", "dev", "web", Some("sha256:aa"), T0 + 4 * MINUTE, Outcome::Succeeded);
     rollback.kind = "rollback".into();
     ledger.insert_deployment(&rollback).expect("insert");
-    assert_eq!(
-        ledger
-            .healthy_since("dev", "web", "sha256:aa")
-            .expect("query"),
-        Some(T0 + 5 * MINUTE)
-    );
-    assert_eq!(
-        ledger
-            .healthy_since("dev", "web", "sha256:bb")
-            .expect("query"),
-        None
-    );
+    assert_eq!(ledger.healthy_since("dev", "web", "sha256:aa").expect("query"), Some(T0 + 5 * MINUTE));
+    assert_eq!(ledger.healthy_since("dev", "web", "sha256:bb").expect("query"), None);
 
     // A success that recorded no digest: nothing says aa survived it.
-    ledger
-        .insert_deployment(&deployed(
-            "fd-4",
-            "dev",
-            "web",
-            None,
-            T0 + 6 * MINUTE,
-            Outcome::Succeeded,
-        ))
-        .expect("insert");
-    assert_eq!(
-        ledger
-            .healthy_since("dev", "web", "sha256:aa")
-            .expect("query"),
-        None
-    );
+    ledger.insert_deployment(&deployed("fd-4", "dev", "web", None, T0 + 6 * MINUTE, Outcome::Succeeded)).expect("insert");
+    assert_eq!(ledger.healthy_since("dev", "web", "sha256:aa").expect("query"), None);
 }
 
 // Migration
@@ -793,44 +477,25 @@ fn a_version_1_ledger_is_upgraded_and_keeps_its_deployments() {
             [T0],
         )
         .expect("v1 event");
-        conn.pragma_update(None, "user_version", 1)
-            .expect("user_version");
+        conn.pragma_update(None, "user_version", 1).expect("user_version");
     }
 
     let ledger = Ledger::open(&path).expect("open v1");
     let old = ledger.deployment("fd-old").expect("read").expect("kept");
-    assert_eq!(
-        (
-            old.environment.as_str(),
-            old.outcome,
-            old.to_digest.as_deref()
-        ),
-        ("dev", Outcome::Succeeded, Some("sha256:aa"))
-    );
+    assert_eq!((old.environment.as_str(), old.outcome, old.to_digest.as_deref()), ("dev", Outcome::Succeeded, Some("sha256:aa")));
     assert_eq!(ledger.events("fd-old").expect("events").len(), 1);
-    assert_eq!(
-        ledger
-            .healthy_since("dev", "web", "sha256:aa")
-            .expect("query"),
-        Some(T0 + MINUTE),
-        "old deployments count for soak"
-    );
+    assert_eq!(ledger.healthy_since("dev", "web", "sha256:aa").expect("query"), Some(T0 + MINUTE), "old deployments count for soak");
 
     // The new tables are there and work.
     assert!(ledger.releases(0).expect("list").is_empty());
     let release = create(&ledger, 1, T0 + 2 * MINUTE);
     ledger
-        .insert_promotion(&Promotion {
-            deployment_ids: vec!["fd-old".into()],
-            ..promotion("fp-1", &release.id, T0 + 3 * MINUTE)
-        })
+        .insert_promotion(&Promotion { deployment_ids: vec!["fd-old".into()], ..promotion("fp-1", &release.id, T0 + 3 * MINUTE) })
         .expect("promote");
     drop(ledger);
 
     let conn = rusqlite::Connection::open(&path).expect("raw open");
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .expect("user_version");
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).expect("user_version");
     assert_eq!(version, 2);
 
     // And it opens again as an up-to-date ledger, with everything in it.

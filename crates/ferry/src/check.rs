@@ -43,7 +43,8 @@ pub fn run(global: &GlobalArgs) -> Result<(), Failure> {
             // The account only when it is known offline: a template that uses an unknown
             // one is refused, naming the variable and how to set it.
             let account = config.known_account(env);
-            let uri = format!("{}.dkr.ecr.{region}.amazonaws.com/{}", account.as_deref().unwrap_or("123456789012"), service.repository_name());
+            let uri =
+                format!("{}.dkr.ecr.{region}.amazonaws.com/{}", account.as_deref().unwrap_or("123456789012"), service.repository_name());
             let variables = Variables {
                 version: "0.0.0-check".into(),
                 digest: format!("sha256:{}", "0".repeat(64)),
@@ -99,7 +100,11 @@ pub fn run(global: &GlobalArgs) -> Result<(), Failure> {
             printer.out(&format!("! {w}"));
         }
         if problems.is_empty() {
-            printer.out(&format!("✓ {config_name}: {} environment(s) × {} service(s) valid", config.environments.len(), config.services.len()));
+            printer.out(&format!(
+                "✓ {config_name}: {} environment(s) × {} service(s) valid",
+                config.environments.len(),
+                config.services.len()
+            ));
         }
     }
     if problems.is_empty() { Ok(()) } else { Err(Failure::input(summary)) }

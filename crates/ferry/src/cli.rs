@@ -74,7 +74,9 @@ pub enum Command {
     /// Exit codes: 0 deployed; 1 internal error; 2 invalid input; 3 AWS or registry error; 4
     /// refused by preflight (nothing changed); 5 failed and rolled back; 6 failed and the
     /// rollback failed too; 7 another deploy holds the lock; 130 interrupted (Ctrl-C).
-    #[command(after_help = "Examples:\n  ferry deploy dev web=1.4.2\n  ferry deploy prod web=1.4.2 worker=1.4.2 --timeout 15m\n  ferry deploy stage web=1.5.0 --dry-run --output json")]
+    #[command(
+        after_help = "Examples:\n  ferry deploy dev web=1.4.2\n  ferry deploy prod web=1.4.2 worker=1.4.2 --timeout 15m\n  ferry deploy stage web=1.5.0 --dry-run --output json"
+    )]
     Deploy(DeployArgs),
     /// Promote what runs (and ran healthy) in one environment into the next, as one release.
     ///
@@ -93,7 +95,9 @@ pub enum Command {
     /// nothing changed (against the chain, unhealthy in FROM, rejected, not soaked, not
     /// approved); 5 failed and rolled back; 6 the rollback failed too; 7 a service is
     /// locked (see `ferry status`, `ferry unlock`); 130 interrupted.
-    #[command(after_help = "Examples:\n  ferry promote dev stage --dry-run      # the plan, nothing changed\n  ferry promote dev stage\n  ferry promote stage prod --approve --atomic\n  ferry promote dev stage --services web,api")]
+    #[command(
+        after_help = "Examples:\n  ferry promote dev stage --dry-run      # the plan, nothing changed\n  ferry promote dev stage\n  ferry promote stage prod --approve --atomic\n  ferry promote dev stage --services web,api"
+    )]
     Promote(PromoteArgs),
     /// Releases: immutable sets of service → image digest that are promoted as one.
     #[command(subcommand)]
@@ -122,7 +126,9 @@ pub enum Command {
     ///
     /// Exit codes: 0 freed (or there was no lock); 2 invalid input (unknown environment or
     /// service, no reason); 8 the ledger could not be read or written.
-    #[command(after_help = "Examples:\n  ferry status prod                        # who holds which lock, since when\n  ferry unlock prod web --reason \"deploy killed with the CI runner\"")]
+    #[command(
+        after_help = "Examples:\n  ferry status prod                        # who holds which lock, since when\n  ferry unlock prod web --reason \"deploy killed with the CI runner\""
+    )]
     Unlock(UnlockArgs),
     /// Past deployments from the ledger, newest first.
     History(HistoryArgs),
@@ -178,7 +184,9 @@ pub enum LocalCommand {
     /// Each running ferry local is recorded (pid, endpoint, state directory) in
     /// $XDG_STATE_HOME/ferry/local-instances (else ~/.local/state/ferry/local-instances),
     /// so `down`, `status`, `logs` and `push-image` without flags find it.
-    #[command(after_help = "Examples:\n  ferry local up --detach\n  ferry local up --detach --state-dir ./local-aws --port 0\n  ferry local up                      # foreground; Ctrl-C stops it")]
+    #[command(
+        after_help = "Examples:\n  ferry local up --detach\n  ferry local up --detach --state-dir ./local-aws --port 0\n  ferry local up                      # foreground; Ctrl-C stops it"
+    )]
     Up {
         /// Port to listen on, on 127.0.0.1 (0 picks a free one). Commands without flags
         /// also look for a ferry local on this port when none is recorded.
@@ -217,7 +225,9 @@ pub enum LocalCommand {
     /// Logs are files under STATE_DIR/logs/<task id>/<container>.log; without --state-dir
     /// they are looked for in the running ferry locals' state directories and the default
     /// one. Which instance they come from is said on stderr.
-    #[command(after_help = "Examples:\n  ferry local logs 7c9e6679f4a54c2d8b1a0c3e5f7a9b1d\n  ferry local logs arn:aws:ecs:us-east-1:000000000000:task/dev/7c9e6679f4a54c2d8b1a0c3e5f7a9b1d --container web\n\nTask ids: aws --endpoint-url URL ecs list-tasks --cluster CLUSTER")]
+    #[command(
+        after_help = "Examples:\n  ferry local logs 7c9e6679f4a54c2d8b1a0c3e5f7a9b1d\n  ferry local logs arn:aws:ecs:us-east-1:000000000000:task/dev/7c9e6679f4a54c2d8b1a0c3e5f7a9b1d --container web\n\nTask ids: aws --endpoint-url URL ecs list-tasks --cluster CLUSTER"
+    )]
     Logs {
         /// Task id or ARN.
         task: String,
@@ -246,7 +256,9 @@ pub enum LocalCommand {
     ///
     /// It talks to --endpoint-url if given, else to the running ferry local that `up`
     /// recorded. The image lands in the account and region the aws CLI would use there.
-    #[command(after_help = "Examples:\n  ferry local push-image web:1.0.0\n  ferry local push-image team/api:2.3.1 --region eu-west-1\n  ferry local push-image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.0.0\n  skopeo inspect --raw docker://ghcr.io/acme/web:1.0.0 > web.json\n  ferry local push-image web:1.0.0 --manifest web.json")]
+    #[command(
+        after_help = "Examples:\n  ferry local push-image web:1.0.0\n  ferry local push-image team/api:2.3.1 --region eu-west-1\n  ferry local push-image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.0.0\n  skopeo inspect --raw docker://ghcr.io/acme/web:1.0.0 > web.json\n  ferry local push-image web:1.0.0 --manifest web.json"
+    )]
     PushImage(PushImageArgs),
 }
 

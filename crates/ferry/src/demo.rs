@@ -84,8 +84,11 @@ async fn prepare(dir: &Path) -> Result<(), Failure> {
         }
     }
     std::fs::create_dir_all(dir).map_err(|e| Failure::platform(format!("cannot create {}: {e}", dir.display())))?;
-    std::fs::write(dir.join(MARKER), "ferry demo's directory: `ferry demo` clears local/, project/ and the ledger here when it runs again.\n")
-        .map_err(|e| Failure::platform(format!("cannot write in {}: {e}", dir.display())))
+    std::fs::write(
+        dir.join(MARKER),
+        "ferry demo's directory: `ferry demo` clears local/, project/ and the ledger here when it runs again.\n",
+    )
+    .map_err(|e| Failure::platform(format!("cannot write in {}: {e}", dir.display())))
 }
 
 /// Where the demo left its project, and the commands that carry on from there.
@@ -107,7 +110,9 @@ async fn scenario(global: &GlobalArgs, endpoint: &str, dir: &Path, with_failure:
     let exe = crate::local::ferry_exe()?;
     let exe = exe.to_string_lossy().to_string();
 
-    println!("\nstep 0: what Terraform owns: ECR repository {REPOSITORY} with images, cluster {CLUSTER}, service {SERVICE} (2 tasks, placeholder image)");
+    println!(
+        "\nstep 0: what Terraform owns: ECR repository {REPOSITORY} with images, cluster {CLUSTER}, service {SERVICE} (2 tasks, placeholder image)"
+    );
     let mut uri = String::new();
     for version in ["bootstrap", "1.0.0", "1.1.0", "1.2.0"] {
         // What `ferry local push-image demo/web:VERSION` does.
@@ -129,8 +134,7 @@ async fn scenario(global: &GlobalArgs, endpoint: &str, dir: &Path, with_failure:
         .build();
     let registered =
         clients.ecs.register_task_definition().family("demo-web").container_definitions(bootstrap).send().await.map_err(aws)?;
-    let bootstrap_arn =
-        registered.task_definition().and_then(|t| t.task_definition_arn()).unwrap_or_default().to_string();
+    let bootstrap_arn = registered.task_definition().and_then(|t| t.task_definition_arn()).unwrap_or_default().to_string();
     clients
         .ecs
         .create_service()
@@ -169,7 +173,8 @@ async fn scenario(global: &GlobalArgs, endpoint: &str, dir: &Path, with_failure:
     step(&global, "step 2: a new version", "1.1.0", ExitKind::Ok).await?;
     answer(&clients).await?;
     if with_failure {
-        step(&global, "step 3: a broken version (its process exits at start); ferry rolls it back", "1.2.0", ExitKind::FailedRolledBack).await?;
+        step(&global, "step 3: a broken version (its process exits at start); ferry rolls it back", "1.2.0", ExitKind::FailedRolledBack)
+            .await?;
         answer(&clients).await?;
     }
     println!("\n$ ferry status");
@@ -195,7 +200,9 @@ async fn step(global: &GlobalArgs, title: &str, version: &str, expected: ExitKin
         Err(failure) => failure.kind,
     };
     if kind != expected {
-        return Err(result.err().unwrap_or_else(|| Failure::internal(format!("ferry deploy {SERVICE}={version} succeeded, but it should have failed"))));
+        return Err(result
+            .err()
+            .unwrap_or_else(|| Failure::internal(format!("ferry deploy {SERVICE}={version} succeeded, but it should have failed"))));
     }
     if let Err(failure) = result {
         println!("(as expected: {failure}; exit code {})", failure.kind.code());
@@ -251,24 +258,12 @@ fn demo_template(exe: &str) -> String {
     )
 }
 
-
 /// Asks each running task over HTTP which version it runs.
 async fn answer(clients: &Clients) -> Result<(), Failure> {
     let listed = clients.ecs.list_tasks().cluster(CLUSTER).service_name(SERVICE).send().await.map_err(aws)?;
-    let described = clients
-        .ecs
-        .describe_tasks()
-        .cluster(CLUSTER)
-        .set_tasks(Some(listed.task_arns().to_vec()))
-        .send()
-        .await
-        .map_err(aws)?;
+    let described = clients.ecs.describe_tasks().cluster(CLUSTER).set_tasks(Some(listed.task_arns().to_vec())).send().await.map_err(aws)?;
     for task in described.tasks() {
-        let port = task
-            .containers()
-            .first()
-            .and_then(|c| c.network_bindings().first())
-            .and_then(|b| b.host_port());
+        let port = task.containers().first().and_then(|c| c.network_bindings().first()).and_then(|b| b.host_port());
         let Some(port) = port else { continue };
         let body = match reqwest::get(format!("http://127.0.0.1:{port}/")).await {
             Ok(r) => r.text().await.unwrap_or_default(),

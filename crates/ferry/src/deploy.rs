@@ -20,7 +20,8 @@ pub async fn run(global: &GlobalArgs, args: DeployArgs) -> Result<(), Failure> {
     let (printer, requests, run_id) = (&session.printer, &session.requests, &session.run_id);
     let locks = session.locks();
     let journal = session.journal();
-    let run = Run { ecs: &session.connected.ecs, registry: &session.connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
+    let run =
+        Run { ecs: &session.connected.ecs, registry: &session.connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
     let reports = tokio::select! {
         reports = run.deploy(requests) => reports,
         _ = tokio::signal::ctrl_c() => {

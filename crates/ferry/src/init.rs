@@ -50,7 +50,8 @@ pub async fn run(global: &GlobalArgs, args: InitArgs) -> Result<(), Failure> {
     // Templates use `{{ account }}`; `ferry check` refuses one it cannot know offline.
     let account_line = match &account {
         Some(account) => format!("account = \"{account}\"         # the AWS account; templates use it as {{{{ account }}}}\n"),
-        None => "# account = \"123456789012\"   # your AWS account id: the template uses it as {{ account }}, and `ferry check` needs it\n".to_string(),
+        None => "# account = \"123456789012\"   # your AWS account id: the template uses it as {{ account }}, and `ferry check` needs it\n"
+            .to_string(),
     };
     let toml = format!(
         r#"# ferry.toml: what ferry deploys (services) and where (environments).
@@ -92,13 +93,19 @@ template = "{template}"  # native ECS JSON; or: from = "live" to reuse the runni
 /// Reads a running service's revision: (service, container, repository, cluster, template,
 /// the account the service is in).
 async fn import(target: &Target, spec: &str) -> Result<(String, String, String, String, String, Option<String>), Failure> {
-    let (cluster, service) =
-        spec.split_once('/').filter(|(c, s)| !c.is_empty() && !s.is_empty()).ok_or_else(|| Failure::input(format!("--from-service: expected CLUSTER/SERVICE, got {spec:?}")))?;
+    let (cluster, service) = spec
+        .split_once('/')
+        .filter(|(c, s)| !c.is_empty() && !s.is_empty())
+        .ok_or_else(|| Failure::input(format!("--from-service: expected CLUSTER/SERVICE, got {spec:?}")))?;
     let clients = Clients::new(target).await;
     let ecs = AwsEcs::new(clients.ecs).with_reach(clients.reach);
     let services = ecs.describe_services(cluster, &[service.to_string()]).await.map_err(|e| Failure::platform(e.to_string()))?;
     let info = services.first().ok_or_else(|| {
-        let location = ferry_core::template::Variables { region: target.region.clone().unwrap_or_default(), endpoint: target.endpoint_url.clone(), ..Default::default() };
+        let location = ferry_core::template::Variables {
+            region: target.region.clone().unwrap_or_default(),
+            endpoint: target.endpoint_url.clone(),
+            ..Default::default()
+        };
         Failure::input(format!("service {service} not found in cluster {cluster} ({})", location.ecs_location()))
     })?;
     let account = ferry_core::config::account_of_arn(&info.arn).map(str::to_string);
@@ -111,7 +118,12 @@ async fn import(target: &Target, spec: &str) -> Result<(String, String, String, 
         tags.retain(|t| !t.get("key").and_then(|k| k.as_str()).is_some_and(|k| k.starts_with("ferry:")));
     }
     let names = taskdef::container_names(&definition);
-    let container = names.iter().find(|n| n.as_str() == service).or_else(|| names.first()).cloned().ok_or_else(|| Failure::input("the task definition has no containers"))?;
+    let container = names
+        .iter()
+        .find(|n| n.as_str() == service)
+        .or_else(|| names.first())
+        .cloned()
+        .ok_or_else(|| Failure::input("the task definition has no containers"))?;
     let image = taskdef::container_image(&definition, &container).unwrap_or_default().to_string();
     let repository = image.split('@').next().unwrap_or_default();
     let repository = match ferry_core::image_tag(repository) {
@@ -134,11 +146,24 @@ async fn init_target(global: &GlobalArgs, args: &InitArgs) -> Target {
     if let Some(url) = &global.endpoint_url
         && crate::local::instances::probe(url.trim_end_matches('/')).await.is_some()
     {
-        let region = args.region.clone().or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|r| !r.is_empty())).unwrap_or_else(|| "us-east-1".into());
+        let region = args
+            .region
+            .clone()
+            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|r| !r.is_empty()))
+            .unwrap_or_else(|| "us-east-1".into());
         let account = crate::local::push_image::account_from_access_key().unwrap_or_else(|| ferry_local::wire::DEFAULT_ACCOUNT.to_string());
-        return Target { endpoint_origin: origin, credentials_origin: Some("ferry local's credentials".into()), ..Target::local(url, &account, &region) };
+        return Target {
+            endpoint_origin: origin,
+            credentials_origin: Some("ferry local's credentials".into()),
+            ..Target::local(url, &account, &region)
+        };
     }
-    Target { region: args.region.clone(), endpoint_url: global.endpoint_url.clone(), endpoint_origin: global.endpoint_url.as_ref().and(origin), ..Target::default() }
+    Target {
+        region: args.region.clone(),
+        endpoint_url: global.endpoint_url.clone(),
+        endpoint_origin: global.endpoint_url.as_ref().and(origin),
+        ..Target::default()
+    }
 }
 
 fn is_ferry_local(target: &Target) -> bool {

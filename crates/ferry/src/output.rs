@@ -33,7 +33,14 @@ impl Printer {
         console::set_colors_enabled_stderr(colors);
         let live = (global.output == OutputFormat::Text && !global.quiet && std::io::stderr().is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
-        let printer = Printer { format: global.output, quiet: global.quiet, verbose: global.verbose, live, bars: Mutex::new(HashMap::new()), start: Instant::now() };
+        let printer = Printer {
+            format: global.output,
+            quiet: global.quiet,
+            verbose: global.verbose,
+            live,
+            bars: Mutex::new(HashMap::new()),
+            start: Instant::now(),
+        };
         printer.show_retries();
         printer
     }
@@ -209,9 +216,11 @@ impl Printer {
             // The elapsed time is drawn on every tick, not only when the message changes.
             // Keep this template in step with `bar_line`, which says how wide it draws.
             let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} [{took}]")
-                .map(|style| style.with_key("took", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = w.write_str(&elapsed(state.elapsed()));
-                }))
+                .map(|style| {
+                    style.with_key("took", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&elapsed(state.elapsed()));
+                    })
+                })
                 .unwrap_or_else(|_| ProgressStyle::default_spinner());
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(100));
@@ -358,7 +367,9 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     // width past 65,535 is more than Rust's formatting takes.
     let rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|row| row.iter().enumerate().map(|(i, c)| if i + 1 < row.len() { ferry_core::text::excerpt_to(c, 64) } else { c.clone() }).collect())
+        .map(|row| {
+            row.iter().enumerate().map(|(i, c)| if i + 1 < row.len() { ferry_core::text::excerpt_to(c, 64) } else { c.clone() }).collect()
+        })
         .collect();
     let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -528,7 +539,10 @@ mod tests {
         assert_eq!(prefix.chars().count(), MAX_SERVICE_COLUMNS);
         assert!(message.starts_with("Task failed container health checks: ") && message.ends_with('…'), "{message}");
         // Short lines are left alone.
-        assert_eq!(bar_parts("web", "rolling new 1/2 running (IN_PROGRESS)", 80), ("web".to_string(), "rolling new 1/2 running (IN_PROGRESS)".to_string()));
+        assert_eq!(
+            bar_parts("web", "rolling new 1/2 running (IN_PROGRESS)", 80),
+            ("web".to_string(), "rolling new 1/2 running (IN_PROGRESS)".to_string())
+        );
         // Notes above the live view wrap instead: every line fits, nothing is lost but
         // a word wider than a line.
         let note = format!("{service} task 0f3c9a1e stopped: {reason}");
@@ -551,7 +565,10 @@ mod tests {
         assert_eq!(rolled_back, "2 tasks failed to start; rolled back to web:3");
         let rollback_failed = finish_text(Outcome::RollbackFailed, Some("timed out; the rollback failed too: it did not complete"));
         assert_eq!(rollback_failed, "timed out; the rollback failed too: it did not complete");
-        assert_eq!(finish_text(Outcome::RollbackFailed, Some("moving app:prod back failed: denied")), "rollback failed: moving app:prod back failed: denied");
+        assert_eq!(
+            finish_text(Outcome::RollbackFailed, Some("moving app:prod back failed: denied")),
+            "rollback failed: moving app:prod back failed: denied"
+        );
         assert_eq!(finish_text(Outcome::Refused, Some("image app:9 not found")), "refused: image app:9 not found");
         assert_eq!(finish_text(Outcome::Succeeded, None), "deployed");
         for line in [rolled_back, rollback_failed] {

@@ -15,7 +15,8 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
     let (printer, run_id) = (&session.printer, &session.run_id);
     let locks = session.locks();
     let journal = session.journal();
-    let run = Run { ecs: &session.connected.ecs, registry: &session.connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
+    let run =
+        Run { ecs: &session.connected.ecs, registry: &session.connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
     let reports = run.plan(&session.requests).await;
     printer.close();
     for (report, request) in reports.iter().zip(&session.requests).filter(|(r, _)| r.outcome == Outcome::Planned) {

@@ -22,10 +22,7 @@ const LOCK_LEASE_MS: i64 = 120_000;
 
 pub fn load_config(global: &GlobalArgs) -> Result<Config, Failure> {
     if !global.config.exists() {
-        return Err(Failure::input(format!(
-            "{}: no such file (run `ferry init` to write one, or pass --config)",
-            global.config.display()
-        )));
+        return Err(Failure::input(format!("{}: no such file (run `ferry init` to write one, or pass --config)", global.config.display())));
     }
     Config::load(&global.config).map_err(|e| Failure::input(e.to_string()))
 }
@@ -345,7 +342,10 @@ pub fn request(
 /// A path as messages show it: relative to where ferry runs when it is below it, without
 /// the `./` a config in the current directory puts in front.
 pub fn display_path(path: &std::path::Path) -> String {
-    let shown = std::env::current_dir().ok().and_then(|cwd| path.strip_prefix(cwd).ok().map(std::path::Path::to_path_buf)).unwrap_or_else(|| path.to_path_buf());
+    let shown = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(std::path::Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf());
     let text = shown.display().to_string();
     text.strip_prefix("./").map(str::to_string).unwrap_or(text)
 }
@@ -354,8 +354,10 @@ pub fn display_path(path: &std::path::Path) -> String {
 pub fn load_tfstate(config: &Config, env: &Environment) -> Result<Option<Arc<serde_json::Value>>, Failure> {
     let Some(path) = &env.tfstate else { return Ok(None) };
     let full = config.root.join(path);
-    let text = std::fs::read_to_string(&full).map_err(|e| Failure::input(format!("{}: cannot read the Terraform state: {e}", full.display())))?;
-    let state = serde_json::from_str(&text).map_err(|e| Failure::input(format!("{}: not a Terraform state (JSON): {e}", full.display())))?;
+    let text =
+        std::fs::read_to_string(&full).map_err(|e| Failure::input(format!("{}: cannot read the Terraform state: {e}", full.display())))?;
+    let state =
+        serde_json::from_str(&text).map_err(|e| Failure::input(format!("{}: not a Terraform state (JSON): {e}", full.display())))?;
     Ok(Some(Arc::new(state)))
 }
 
@@ -394,7 +396,8 @@ impl Session {
         let requests = services
             .iter()
             .map(|sv| {
-                let trace = Trace { deployment_id: new_id("fd"), who: who.clone(), commit: commit.clone(), commit_message: commit_message.clone() };
+                let trace =
+                    Trace { deployment_id: new_id("fd"), who: who.clone(), commit: commit.clone(), commit_message: commit_message.clone() };
                 request(&config, &connected, &sv.service, Some(sv.version.clone()), None, timeout, trace)
             })
             .collect::<Result<Vec<Request>, Failure>>()?;
@@ -529,7 +532,10 @@ impl Observer for Journal<'_> {
             return;
         }
         let (kind, message) = match event {
-            Event::Phase { phase, message, .. } => (format!("phase:{}", serde_json::to_value(phase).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()), message.clone()),
+            Event::Phase { phase, message, .. } => (
+                format!("phase:{}", serde_json::to_value(phase).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
+                message.clone(),
+            ),
             Event::Progress { progress, rolling_back, .. } => {
                 (if *rolling_back { "rollback-progress" } else { "progress" }.to_string(), crate::output::progress_text(progress))
             }

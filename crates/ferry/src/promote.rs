@@ -54,7 +54,11 @@ async fn promote(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Ended> {
     config.environment(&args.from).map_err(Failure::input)?;
     let to_env = config.environment(&args.to).map_err(Failure::input)?;
     if args.from == args.to {
-        return Err(Failure::input(format!("FROM and TO are both {}: a promotion moves a release from one environment to another", args.to)).into());
+        return Err(Failure::input(format!(
+            "FROM and TO are both {}: a promotion moves a release from one environment to another",
+            args.to
+        ))
+        .into());
     }
     let refuse = |message: String| Failure::new(ExitKind::PreflightRefused, message);
     // The chain is TO's first gate, decided from the config alone: no call, no ledger.
@@ -123,7 +127,12 @@ async fn promote(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Ended> {
         if current.iter().any(|c| c.entry.service == entry.service && c.entry.digest == entry.digest && c.unhealthy.is_none()) {
             continue;
         }
-        let trace = Trace { deployment_id: project::new_id("fd"), who: who.clone(), commit: commit.clone(), commit_message: commit_message.clone() };
+        let trace = Trace {
+            deployment_id: project::new_id("fd"),
+            who: who.clone(),
+            commit: commit.clone(),
+            commit_message: commit_message.clone(),
+        };
         let mut request = project::request(&config, &to, &entry.service, entry.version.clone(), None, args.timeout, trace)?;
         request.digest = Some(entry.digest.clone());
         request.kind = "promote";
@@ -135,7 +144,8 @@ async fn promote(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Ended> {
     let plan = plan_of(&release_entries, &current, &requests, &planned);
 
     if args.dry_run {
-        return dry_run_result(&printer, &args, &release_id, &plan, &planned, &soak, to_env.approval, &to_env.approvers, &who).map_err(Ended::Reported);
+        return dry_run_result(&printer, &args, &release_id, &plan, &planned, &soak, to_env.approval, &to_env.approvers, &who)
+            .map_err(Ended::Reported);
     }
     if requests.is_empty() {
         // Nothing to do is still a result: JSON consumers always get the last line.
@@ -177,12 +187,15 @@ async fn promote(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Ended> {
     };
     ledger.insert_promotion(&promotion).map_err(store_failure)?;
     let atomic = args.atomic || (to_env.atomic && !args.no_atomic);
-    printer.note(None, &format!(
-        "promoting {release_id} to {}{}{}",
-        args.to,
-        if atomic { " (atomic)" } else { "" },
-        approved_by.as_ref().map(|a| format!(", approved by {a}")).unwrap_or_default()
-    ));
+    printer.note(
+        None,
+        &format!(
+            "promoting {release_id} to {}{}{}",
+            args.to,
+            if atomic { " (atomic)" } else { "" },
+            approved_by.as_ref().map(|a| format!(", approved by {a}")).unwrap_or_default()
+        ),
+    );
 
     let journal = Journal::new(ledger.clone(), &printer, run_id.clone());
     let run = Run { ecs: &to.ecs, registry: &to.registry, clock: &SystemClock, locks: &locks, observer: &journal };
@@ -208,7 +221,11 @@ async fn promote(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Ended> {
         ExitKind::RollbackFailed => ferry_store::Outcome::FailedRollbackFailed,
         _ => ferry_store::Outcome::Failed,
     };
-    finished.reason = reports.iter().filter(|r| r.outcome != Outcome::Succeeded).map(|r| format!("{}: {}", r.service, r.reason.as_deref().unwrap_or(""))).reduce(|a, b| format!("{a}; {b}"));
+    finished.reason = reports
+        .iter()
+        .filter(|r| r.outcome != Outcome::Succeeded)
+        .map(|r| format!("{}: {}", r.service, r.reason.as_deref().unwrap_or("")))
+        .reduce(|a, b| format!("{a}; {b}"));
     if let Err(e) = ledger.update_promotion(&finished) {
         printer.note(None, &format!("warning: cannot record the promotion's end: {e}"));
     }
@@ -238,7 +255,12 @@ pub struct PlannedService {
 
 /// The plan, one entry per service of the release, from what runs in TO (`current`) and
 /// what preflight found for each service that moves (`planned`, in `requests`' order).
-fn plan_of(entries: &[ReleaseEntry], current: &[crate::release::Running], requests: &[Request], planned: &[ServiceReport]) -> Vec<PlannedService> {
+fn plan_of(
+    entries: &[ReleaseEntry],
+    current: &[crate::release::Running],
+    requests: &[Request],
+    planned: &[ServiceReport],
+) -> Vec<PlannedService> {
     entries
         .iter()
         .map(|entry| {
@@ -394,7 +416,8 @@ fn open_ledger_to_read(global: &GlobalArgs) -> Result<(Arc<Ledger>, Option<Scrat
     }
     let dir = std::env::temp_dir().join(format!("ferry-dry-run-{}", project::new_id("ledger")));
     let scratch = Scratch(dir.clone());
-    let ledger = Ledger::open(&dir.join("ledger.sqlite")).map_err(|e| Failure::ledger(format!("cannot open a scratch ledger in {}: {e}", dir.display())))?;
+    let ledger = Ledger::open(&dir.join("ledger.sqlite"))
+        .map_err(|e| Failure::ledger(format!("cannot open a scratch ledger in {}: {e}", dir.display())))?;
     Ok((Arc::new(ledger), Some(scratch)))
 }
 

@@ -27,28 +27,39 @@ pub async fn running(config: &ferry_core::config::Config, connected: &Connected,
             chunk.iter().map(|s| config.ecs_service_name(&connected.name, s)).collect::<Result<_, _>>().map_err(Failure::input)?;
         let described = connected.ecs.describe_services(&env.cluster, &names).await.map_err(|e| Failure::platform(e.to_string()))?;
         for (service, ecs_name) in chunk.iter().zip(&names) {
-            let info = described
-                .iter()
-                .find(|s| &s.name == ecs_name)
-                .ok_or_else(|| Failure::new(ferry_core::ExitKind::PreflightRefused, format!("service {ecs_name} not found in cluster {} of {} ({})", env.cluster, connected.name, connected.location(config, None))))?;
+            let info = described.iter().find(|s| &s.name == ecs_name).ok_or_else(|| {
+                Failure::new(
+                    ferry_core::ExitKind::PreflightRefused,
+                    format!(
+                        "service {ecs_name} not found in cluster {} of {} ({})",
+                        env.cluster,
+                        connected.name,
+                        connected.location(config, None)
+                    ),
+                )
+            })?;
             let td = connected.ecs.describe_task_definition(&info.task_definition).await.map_err(|e| Failure::platform(e.to_string()))?;
             let svc = config.service(service).map_err(Failure::input)?;
             let (version, digest) = identify(connected, &td, svc).await?;
             let digest = digest.ok_or_else(|| {
-                Failure::new(ferry_core::ExitKind::PreflightRefused, format!("{service} in {}: cannot tell which image digest it runs", connected.name))
+                Failure::new(
+                    ferry_core::ExitKind::PreflightRefused,
+                    format!("{service} in {}: cannot tell which image digest it runs", connected.name),
+                )
             })?;
             let primary = info.primary();
-            let unhealthy = if info.deployments.len() > 1 || primary.and_then(|p| p.rollout_state.as_deref()).is_some_and(|s| s != "COMPLETED") {
-                Some(format!(
-                    "{service} in {} is still rolling out ({})",
-                    connected.name,
-                    primary.and_then(|p| p.rollout_state.clone()).unwrap_or_else(|| "IN_PROGRESS".into())
-                ))
-            } else if info.running < info.desired {
-                Some(format!("{service} in {} runs {} of {} tasks", connected.name, info.running, info.desired))
-            } else {
-                None
-            };
+            let unhealthy =
+                if info.deployments.len() > 1 || primary.and_then(|p| p.rollout_state.as_deref()).is_some_and(|s| s != "COMPLETED") {
+                    Some(format!(
+                        "{service} in {} is still rolling out ({})",
+                        connected.name,
+                        primary.and_then(|p| p.rollout_state.clone()).unwrap_or_else(|| "IN_PROGRESS".into())
+                    ))
+                } else if info.running < info.desired {
+                    Some(format!("{service} in {} runs {} of {} tasks", connected.name, info.running, info.desired))
+                } else {
+                    None
+                };
             out.push(Running {
                 entry: ReleaseEntry { service: service.clone(), repository: svc.repository_name().to_string(), digest, version },
                 unhealthy,
@@ -115,14 +126,34 @@ pub async fn run(global: &GlobalArgs, command: ReleaseCommand) -> Result<(), Fai
                             .resolve(svc.repository_name(), &sv.version)
                             .await
                             .map_err(|e| Failure::platform(e.to_string()))?
-                            .ok_or_else(|| Failure::new(ferry_core::ExitKind::PreflightRefused, format!("image {}:{} not found in the registry ({})", svc.repository_name(), sv.version, connected.location(&config, Some(svc)))))?;
-                        entries.push(ReleaseEntry { service: sv.service.clone(), repository: svc.repository_name().to_string(), digest: image.digest, version: Some(sv.version.clone()) });
+                            .ok_or_else(|| {
+                                Failure::new(
+                                    ferry_core::ExitKind::PreflightRefused,
+                                    format!(
+                                        "image {}:{} not found in the registry ({})",
+                                        svc.repository_name(),
+                                        sv.version,
+                                        connected.location(&config, Some(svc))
+                                    ),
+                                )
+                            })?;
+                        entries.push(ReleaseEntry {
+                            service: sv.service.clone(),
+                            repository: svc.repository_name().to_string(),
+                            digest: image.digest,
+                            version: Some(sv.version.clone()),
+                        });
                     }
                     (entries, "versions".to_string())
                 }
-                (None, _) => return Err(Failure::input("say what the release holds: --from-env ENV (what runs there), or SERVICE=VERSION ... (resolved in --env ENV's registry)")),
+                (None, _) => {
+                    return Err(Failure::input(
+                        "say what the release holds: --from-env ENV (what runs there), or SERVICE=VERSION ... (resolved in --env ENV's registry)",
+                    ));
+                }
             };
-            let release = ledger.create_release(entries, &project::who(), &source, &commits, now_ms()).map_err(crate::promote::store_failure)?;
+            let release =
+                ledger.create_release(entries, &project::who(), &source, &commits, now_ms()).map_err(crate::promote::store_failure)?;
             show(&printer, &ledger, &release)
         }
         ReleaseCommand::List { limit } => {
@@ -139,7 +170,11 @@ pub async fn run(global: &GlobalArgs, command: ReleaseCommand) -> Result<(), Fai
                         ferry_store::format_rfc3339(r.created_at),
                         r.created_by.clone(),
                         r.source.clone(),
-                        r.entries.iter().map(|e| format!("{}={}", e.service, e.version.as_deref().unwrap_or(&short_digest(&e.digest)))).collect::<Vec<_>>().join(" "),
+                        r.entries
+                            .iter()
+                            .map(|e| format!("{}={}", e.service, e.version.as_deref().unwrap_or(&short_digest(&e.digest))))
+                            .collect::<Vec<_>>()
+                            .join(" "),
                         r.rejected.as_ref().map(|x| format!("rejected by {}: {}", x.by, x.reason)).unwrap_or_default(),
                     ]
                 })
@@ -153,7 +188,8 @@ pub async fn run(global: &GlobalArgs, command: ReleaseCommand) -> Result<(), Fai
         }
         ReleaseCommand::Reject { id, reason } => {
             let release = find(&ledger, &id)?;
-            let release = ledger.reject_release(&release.id, &project::who(), &reason, now_ms()).map_err(|e| Failure::ledger(e.to_string()))?;
+            let release =
+                ledger.reject_release(&release.id, &project::who(), &reason, now_ms()).map_err(|e| Failure::ledger(e.to_string()))?;
             show(&printer, &ledger, &release)
         }
     }
@@ -208,8 +244,7 @@ fn show(printer: &Printer, ledger: &Ledger, release: &Release) -> Result<(), Fai
 /// Where versions are built into: the one environment of the chain that nothing promotes
 /// into (`dev`, where CI deploys), so `ferry release create web=1.4.2` needs no `--env`.
 fn first_environment(config: &ferry_core::config::Config) -> Result<String, Failure> {
-    let promoted_into: std::collections::BTreeSet<&str> =
-        config.environments.values().filter_map(|e| e.promote_from.as_deref()).collect();
+    let promoted_into: std::collections::BTreeSet<&str> = config.environments.values().filter_map(|e| e.promote_from.as_deref()).collect();
     let starts: Vec<&String> = config
         .environments
         .iter()
@@ -219,7 +254,9 @@ fn first_environment(config: &ferry_core::config::Config) -> Result<String, Fail
     match starts.as_slice() {
         [only] => Ok(only.to_string()),
         _ if config.environments.len() == 1 => Ok(config.environments.keys().next().cloned().unwrap_or_default()),
-        [] => Err(Failure::input("say which environment's registry resolves the versions: --env ENV (no environment starts a promote_from chain)")),
+        [] => Err(Failure::input(
+            "say which environment's registry resolves the versions: --env ENV (no environment starts a promote_from chain)",
+        )),
         many => Err(Failure::input(format!(
             "say which environment's registry resolves the versions: --env ENV (the chains start at {})",
             many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")

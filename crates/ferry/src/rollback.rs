@@ -31,9 +31,12 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<(), Failure>
         .describe_services(&env.cluster, std::slice::from_ref(&ecs_service))
         .await
         .map_err(|e| Failure::platform(e.to_string()))?;
-    let current = services
-        .first()
-        .ok_or_else(|| Failure::new(ferry_core::ExitKind::PreflightRefused, format!("service {ecs_service} not found in cluster {} ({})", env.cluster, connected.location(&config, None))))?;
+    let current = services.first().ok_or_else(|| {
+        Failure::new(
+            ferry_core::ExitKind::PreflightRefused,
+            format!("service {ecs_service} not found in cluster {} ({})", env.cluster, connected.location(&config, None)),
+        )
+    })?;
     let running = connected.ecs.describe_task_definition(&current.task_definition).await.map_err(|e| Failure::platform(e.to_string()))?;
 
     let who = project::who();
@@ -52,10 +55,17 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<(), Failure>
     }
     let (target, how) = match &args.to {
         Some(to) => (resolve_to(&connected, &ledger, &args, &running, to).await?, format!("--to {to}")),
-        None => match previous_good(&recent_history(&ledger, &args)?, |r| r.to_task_definition.as_deref() == Some(running.arn.as_str())).cloned() {
+        None => match previous_good(&recent_history(&ledger, &args)?, |r| r.to_task_definition.as_deref() == Some(running.arn.as_str()))
+            .cloned()
+        {
             Some(record) => (record.to_task_definition.unwrap_or_default(), format!("the good deploy before it ({})", record.id)),
             None => {
-                let previous = by_tags(&connected, &running, |td| td.revision < running.revision && td.tag("ferry:version").is_some() && td.tag("ferry:version") != running.tag("ferry:version")).await?;
+                let previous = by_tags(&connected, &running, |td| {
+                    td.revision < running.revision
+                        && td.tag("ferry:version").is_some()
+                        && td.tag("ferry:version") != running.tag("ferry:version")
+                })
+                .await?;
                 (previous.ok_or_else(|| Failure::new(
                     ferry_core::ExitKind::PreflightRefused,
                     format!("no earlier version of {} to roll back to: the ledger has no earlier successful deploy and no earlier revision carries a ferry:version tag (use --to REVISION)", args.service),
@@ -64,16 +74,29 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs) -> Result<(), Failure>
         },
     };
     if target == running.arn {
-        return Err(Failure::new(ferry_core::ExitKind::PreflightRefused, format!("{} already runs {}", args.service, short_task_definition(&target))));
+        return Err(Failure::new(
+            ferry_core::ExitKind::PreflightRefused,
+            format!("{} already runs {}", args.service, short_task_definition(&target)),
+        ));
     }
-    printer.note(Some(&args.service), &format!("rolling back from {} to {} ({how})", short_task_definition(&running.arn), short_task_definition(&target)));
+    printer.note(
+        Some(&args.service),
+        &format!("rolling back from {} to {} ({how})", short_task_definition(&running.arn), short_task_definition(&target)),
+    );
     let mut request = project::request(&config, &connected, &args.service, None, Some(Source::Revision(target)), args.timeout, trace)?;
     request.kind = "rollback";
     execute(&printer, ledger, who, &connected, run_id, request).await
 }
 
 /// Runs the rollback like a deploy, watched the same way.
-async fn execute(printer: &Printer, ledger: std::sync::Arc<ferry_store::Ledger>, who: String, connected: &Connected, run_id: String, request: ferry_core::deploy::Request) -> Result<(), Failure> {
+async fn execute(
+    printer: &Printer,
+    ledger: std::sync::Arc<ferry_store::Ledger>,
+    who: String,
+    connected: &Connected,
+    run_id: String,
+    request: ferry_core::deploy::Request,
+) -> Result<(), Failure> {
     let locks = LedgerLocks { ledger: ledger.clone(), who };
     let journal = Journal::new(ledger, printer, run_id.clone());
     let run = Run { ecs: &connected.ecs, registry: &connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
@@ -111,16 +134,15 @@ async fn env_tag_target(
         .digest;
     let (digest, version, how) = match &args.to {
         Some(to) => {
-            let recorded = ledger.succeeded_with_version(&args.environment, &args.service, to).map_err(|e| Failure::ledger(e.to_string()))?;
+            let recorded =
+                ledger.succeeded_with_version(&args.environment, &args.service, to).map_err(|e| Failure::ledger(e.to_string()))?;
             match recorded.and_then(|r| r.to_digest) {
                 Some(digest) => (digest, Some(to.clone()), format!("--to {to}, from the ledger")),
                 None => {
-                    let image = connected
-                        .registry
-                        .resolve(repository, to)
-                        .await
-                        .map_err(|e| Failure::platform(e.to_string()))?
-                        .ok_or_else(|| refuse(format!("version {to} of {} is neither in the ledger nor in the registry", args.service)))?;
+                    let image =
+                        connected.registry.resolve(repository, to).await.map_err(|e| Failure::platform(e.to_string()))?.ok_or_else(
+                            || refuse(format!("version {to} of {} is neither in the ledger nor in the registry", args.service)),
+                        )?;
                     (image.digest, Some(to.clone()), format!("--to {to}, from the registry"))
                 }
             }
@@ -141,7 +163,13 @@ async fn env_tag_target(
 }
 
 /// `--to`: a revision number, `family:N`, an ARN, or a version (ledger first, then tags).
-async fn resolve_to(connected: &Connected, ledger: &ferry_store::Ledger, args: &RollbackArgs, running: &TaskDefinitionInfo, to: &str) -> Result<String, Failure> {
+async fn resolve_to(
+    connected: &Connected,
+    ledger: &ferry_store::Ledger,
+    args: &RollbackArgs,
+    running: &TaskDefinitionInfo,
+    to: &str,
+) -> Result<String, Failure> {
     if to.starts_with("arn:") {
         return Ok(to.to_string());
     }
@@ -165,7 +193,10 @@ async fn resolve_to(connected: &Connected, ledger: &ferry_store::Ledger, args: &
     }
     Err(Failure::new(
         ferry_core::ExitKind::PreflightRefused,
-        format!("version {to} of {} is neither in the ledger nor on any of the last {REVISIONS_TO_SEARCH} revisions of {}", args.service, running.family),
+        format!(
+            "version {to} of {} is neither in the ledger nor on any of the last {REVISIONS_TO_SEARCH} revisions of {}",
+            args.service, running.family
+        ),
     ))
 }
 
@@ -173,18 +204,27 @@ async fn resolve_to(connected: &Connected, ledger: &ferry_store::Ledger, args: &
 /// version goes to what ran before it, and rolling back twice does not go forward again.
 /// Rollbacks themselves are not candidates; when what runs was not deployed by ferry, the
 /// newest good deploy of something else is.
-fn previous_good(history: &[ferry_store::DeploymentRecord], is_current: impl Fn(&ferry_store::DeploymentRecord) -> bool) -> Option<&ferry_store::DeploymentRecord> {
+fn previous_good(
+    history: &[ferry_store::DeploymentRecord],
+    is_current: impl Fn(&ferry_store::DeploymentRecord) -> bool,
+) -> Option<&ferry_store::DeploymentRecord> {
     let good = |r: &&ferry_store::DeploymentRecord| r.outcome == ferry_store::Outcome::Succeeded && r.kind != "rollback";
     let start = history.iter().position(|r| good(&r) && is_current(r)).map(|i| i + 1).unwrap_or(0);
     history[start..].iter().filter(good).find(|r| !is_current(r))
 }
 
 fn recent_history(ledger: &ferry_store::Ledger, args: &RollbackArgs) -> Result<Vec<ferry_store::DeploymentRecord>, Failure> {
-    let filter = ferry_store::HistoryFilter { environment: Some(args.environment.clone()), service: Some(args.service.clone()), limit: 500 };
+    let filter =
+        ferry_store::HistoryFilter { environment: Some(args.environment.clone()), service: Some(args.service.clone()), limit: 500 };
     ledger.history(&filter).map_err(|e| Failure::ledger(e.to_string()))
 }
 
-async fn by_tags(connected: &Connected, running: &TaskDefinitionInfo, wanted: impl Fn(&TaskDefinitionInfo) -> bool) -> Result<Option<String>, Failure> {
-    let revisions = connected.ecs.recent_revisions(&running.family, REVISIONS_TO_SEARCH).await.map_err(|e| Failure::platform(e.to_string()))?;
+async fn by_tags(
+    connected: &Connected,
+    running: &TaskDefinitionInfo,
+    wanted: impl Fn(&TaskDefinitionInfo) -> bool,
+) -> Result<Option<String>, Failure> {
+    let revisions =
+        connected.ecs.recent_revisions(&running.family, REVISIONS_TO_SEARCH).await.map_err(|e| Failure::platform(e.to_string()))?;
     Ok(revisions.into_iter().find(|td| td.arn != running.arn && wanted(td)).map(|td| td.arn))
 }

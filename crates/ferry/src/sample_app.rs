@@ -91,9 +91,7 @@ pub async fn run(args: SampleAppArgs) -> Result<(), Failure> {
         });
     }
     let image = env("FERRY_LOCAL_IMAGE").unwrap_or_default();
-    let version = env("VERSION")
-        .or_else(|| ferry_core::image_tag(&image).map(str::to_string))
-        .unwrap_or_else(|| "dev".into());
+    let version = env("VERSION").or_else(|| ferry_core::image_tag(&image).map(str::to_string)).unwrap_or_else(|| "dev".into());
     let body = json!({
         "version": version,
         "image": image,
@@ -101,14 +99,10 @@ pub async fn run(args: SampleAppArgs) -> Result<(), Failure> {
         "task": env("FERRY_LOCAL_TASK_ARN"),
     });
     let fail_health = switches.fail_health;
-    let app = Router::new()
-        .route("/", get(move || async move { axum::Json(body) }))
-        .route(
-            "/health",
-            get(move || async move {
-                if fail_health { (StatusCode::SERVICE_UNAVAILABLE, "unhealthy") } else { (StatusCode::OK, "ok") }
-            }),
-        );
+    let app = Router::new().route("/", get(move || async move { axum::Json(body) })).route(
+        "/health",
+        get(move || async move { if fail_health { (StatusCode::SERVICE_UNAVAILABLE, "unhealthy") } else { (StatusCode::OK, "ok") } }),
+    );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| Failure::platform(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
@@ -125,10 +119,7 @@ pub async fn run(args: SampleAppArgs) -> Result<(), Failure> {
 }
 
 async fn check(port: u16) -> Result<(), Failure> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| Failure::platform(e.to_string()))?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().map_err(|e| Failure::platform(e.to_string()))?;
     match client.get(format!("http://127.0.0.1:{port}/health")).send().await {
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => Err(Failure::platform(format!("health check answered {}", r.status()))),

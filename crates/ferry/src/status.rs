@@ -64,7 +64,8 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
             let ecs_names: Vec<String> = chunk.iter().map(|(_, n)| n.clone()).collect();
             let described = connected.ecs.describe_services(&env.cluster, &ecs_names).await;
             for (service, ecs_service) in chunk {
-                let mut row = Row { environment: env_name.clone(), service: service.clone(), ecs_service: ecs_service.clone(), ..Row::default() };
+                let mut row =
+                    Row { environment: env_name.clone(), service: service.clone(), ecs_service: ecs_service.clone(), ..Row::default() };
                 match &described {
                     Err(e) => row.error = Some(e.to_string()),
                     Ok(found) => match found.iter().find(|s| &s.name == ecs_service) {
@@ -119,7 +120,9 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
         Err(Failure::platform(format!("{errors} of {} services could not be read (see the table)", rows.len())))
     };
     if printer.json() {
-        printer.json_line(&serde_json::json!({"type": "result", "command": "status", "services": rows, "environments": releases, "locks": locks}));
+        printer.json_line(
+            &serde_json::json!({"type": "result", "command": "status", "services": rows, "environments": releases, "locks": locks}),
+        );
         return outcome;
     }
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -144,9 +147,13 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
             ]
         })
         .collect();
-    printer.out(&table(&["ENVIRONMENT", "SERVICE", "VERSION", "DIGEST", "REVISION", "ROLLOUT", "RUNNING", "DEPLOYED", "BY", ""], &table_rows));
+    printer
+        .out(&table(&["ENVIRONMENT", "SERVICE", "VERSION", "DIGEST", "REVISION", "ROLLOUT", "RUNNING", "DEPLOYED", "BY", ""], &table_rows));
     if releases.iter().any(|r| r.release.is_some() || r.promote_from.is_some()) {
-        let rows: Vec<Vec<String>> = releases.iter().map(|r| vec![r.environment.clone(), r.release.clone().unwrap_or_else(|| "-".into()), r.standing_text()]).collect();
+        let rows: Vec<Vec<String>> = releases
+            .iter()
+            .map(|r| vec![r.environment.clone(), r.release.clone().unwrap_or_else(|| "-".into()), r.standing_text()])
+            .collect();
         printer.out("");
         printer.out(&table(&["ENVIRONMENT", "RELEASE", ""], &rows));
     }
@@ -228,7 +235,13 @@ pub fn standing(here: &str, upstream: &str, first_ran_upstream: &BTreeMap<String
 /// (just before it started). A deploy recorded without the digest it found (the first one
 /// after Terraform created the service) is identified from the revision it found, as the
 /// status table identifies what runs. At most 20 such revisions are read.
-async fn first_ran(ledger: &Ledger, connected: &Connected, service: &ferry_core::config::Service, environment: &str, name: &str) -> BTreeMap<String, i64> {
+async fn first_ran(
+    ledger: &Ledger,
+    connected: &Connected,
+    service: &ferry_core::config::Service,
+    environment: &str,
+    name: &str,
+) -> BTreeMap<String, i64> {
     let filter = HistoryFilter { environment: Some(environment.to_string()), service: Some(name.to_string()), limit: 10_000 };
     let records: Vec<DeploymentRecord> = ledger.history(&filter).unwrap_or_default();
     let mut first: BTreeMap<String, i64> = BTreeMap::new();

@@ -30,11 +30,10 @@ pub async fn run(global: &GlobalArgs, args: TagArgs) -> Result<(), Failure> {
         }
     };
     let repository = service.repository_name();
-    let moved = registry
-        .copy_tag(repository, &args.version, &tag)
-        .await
-        .map_err(|e| Failure::platform(e.to_string()))?
-        .ok_or_else(|| Failure::new(ExitKind::PreflightRefused, format!("image {repository}:{} not found in the registry ({location})", args.version)))?;
+    let moved =
+        registry.copy_tag(repository, &args.version, &tag).await.map_err(|e| Failure::platform(e.to_string()))?.ok_or_else(|| {
+            Failure::new(ExitKind::PreflightRefused, format!("image {repository}:{} not found in the registry ({location})", args.version))
+        })?;
     let printer = Printer::new(global);
     if printer.json() {
         printer.json_line(&serde_json::json!({

@@ -114,7 +114,8 @@ mod tests {
 
     #[test]
     fn unlock_says_who_held_the_lock_and_that_it_is_recorded() {
-        let unlock = Unlock { lock: lock("root@vm", 1_795_428_120_000), by: "bob@ops".into(), at: 1_795_428_060_000, reason: "runner died".into() };
+        let unlock =
+            Unlock { lock: lock("root@vm", 1_795_428_120_000), by: "bob@ops".into(), at: 1_795_428_060_000, reason: "runner died".into() };
         let text = freed_text(&unlock, unlock.at, "elsewhere");
         assert!(
             text.starts_with(
@@ -130,7 +131,10 @@ mod tests {
     #[test]
     fn status_shows_who_holds_a_lock_since_when() {
         let text = lock_text(&lock("root@vm", 1_795_428_120_000), 1_795_428_060_000);
-        assert_eq!(text, "web in prod: locked by root@vm since 2026-11-23T10:00:00Z (deployment fd-1, pid 4000000; lease until 2026-11-23T10:02:00Z)");
+        assert_eq!(
+            text,
+            "web in prod: locked by root@vm since 2026-11-23T10:00:00Z (deployment fd-1, pid 4000000; lease until 2026-11-23T10:02:00Z)"
+        );
         let text = lock_text(&lock("alice", 1_795_428_120_000), 1_795_428_120_000);
         assert!(text.contains("locked by alice@vm since") && text.contains("lease ran out at 2026-11-23T10:02:00Z"), "{text}");
     }

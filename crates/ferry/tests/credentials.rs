@@ -140,7 +140,12 @@ async fn init_from_a_service_on_ferry_local_writes_its_credentials_so_the_next_c
     // No AWS keys, no AWS config files: only ferry local's own credentials can work.
     let (dir, home_dir) = (project.clone(), home.clone());
     let init = tokio::task::spawn_blocking(move || {
-        ferry(&dir, &home_dir, &[], &["init", "--from-service", &format!("{CLUSTER}/web"), "--environment", "test", "--endpoint-url", &endpoint])
+        ferry(
+            &dir,
+            &home_dir,
+            &[],
+            &["init", "--from-service", &format!("{CLUSTER}/web"), "--environment", "test", "--endpoint-url", &endpoint],
+        )
     })
     .await
     .unwrap();

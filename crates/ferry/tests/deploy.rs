@@ -256,7 +256,15 @@ async fn a_service_with_more_than_100_tasks_deploys() {
 async fn stopped_tasks_of_a_deployment_are_read_across_pages() {
     use ferry_core::platform::Ecs;
     let world = World::new("", &["big"]).await;
-    let container = ContainerDefinition::builder().name("app").image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}:1.0.0")).essential(true).memory(16).entry_point("/bin/sh").entry_point("-c").command("exit 2").build();
+    let container = ContainerDefinition::builder()
+        .name("app")
+        .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}:1.0.0"))
+        .essential(true)
+        .memory(16)
+        .entry_point("/bin/sh")
+        .entry_point("-c")
+        .command("exit 2")
+        .build();
     let td = world.clients.ecs.register_task_definition().family("oneshot").container_definitions(container).send().await.unwrap();
     let arn = td.task_definition().unwrap().task_definition_arn().unwrap().to_string();
     for _ in 0..11 {
@@ -292,7 +300,8 @@ async fn throttling_and_server_errors_on_a_tenth_of_calls_do_not_fail_a_deploy()
         let output = world.ferry(&["deploy", "test", &format!("web={version}")]).await;
         assert!(output.status.success(), "{}", text(&output));
         last = version;
-        let status: Value = world.http.get(format!("{}/_ferry/status", world.server.endpoint())).send().await.unwrap().json().await.unwrap();
+        let status: Value =
+            world.http.get(format!("{}/_ferry/status", world.server.endpoint())).send().await.unwrap().json().await.unwrap();
         if n >= 2 && status["injectedErrors"].as_u64().unwrap() > 0 {
             break;
         }
@@ -394,7 +403,18 @@ async fn init_from_a_live_service_writes_a_template_that_deploys_only_a_new_imag
     std::fs::create_dir_all(&project).unwrap();
     let config = project.join("ferry.toml");
     let output = std::process::Command::new(ferry_bin())
-        .args(["init", "--from-service", &format!("{CLUSTER}/web"), "--environment", "test", "--region", REGION, "--endpoint-url", &world.server.endpoint(), "--config"])
+        .args([
+            "init",
+            "--from-service",
+            &format!("{CLUSTER}/web"),
+            "--environment",
+            "test",
+            "--region",
+            REGION,
+            "--endpoint-url",
+            &world.server.endpoint(),
+            "--config",
+        ])
         .arg(&config)
         .env("AWS_ACCESS_KEY_ID", ACCOUNT)
         .env("AWS_SECRET_ACCESS_KEY", "x")
@@ -408,9 +428,19 @@ async fn init_from_a_live_service_writes_a_template_that_deploys_only_a_new_imag
     assert!(toml.contains("repository = \"000000000000.dkr.ecr.us-east-1.amazonaws.com/app\""), "{toml}");
     // init wrote ferry local's credentials (issue 8, item 10): plan as it is; only the image changes.
     assert!(toml.contains("\ncredentials = \"ferry-local\""), "{toml}");
-    let plan = std::process::Command::new(ferry_bin()).args(["plan", "test", "web=1.1.0", "--config"]).arg(&config).arg("--ledger").arg(world.ledger()).output().unwrap();
+    let plan = std::process::Command::new(ferry_bin())
+        .args(["plan", "test", "web=1.1.0", "--config"])
+        .arg(&config)
+        .arg("--ledger")
+        .arg(world.ledger())
+        .output()
+        .unwrap();
     assert!(plan.status.success(), "{}", text(&plan));
-    assert!(text(&plan).contains("1 change") || text(&plan).lines().filter(|l| l.trim_start().starts_with('~')).count() == 1, "{}", text(&plan));
+    assert!(
+        text(&plan).contains("1 change") || text(&plan).lines().filter(|l| l.trim_start().starts_with('~')).count() == 1,
+        "{}",
+        text(&plan)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -487,7 +517,11 @@ async fn env_tag_moves_the_tag_forces_a_deployment_and_moves_it_back_on_failure(
     assert_eq!(output.status.code(), Some(5), "{}", text(&output));
     assert_eq!(world.digest_of("test").await, v11, "the tag was moved back");
     assert_eq!(world.answering_digests("tagged").await, vec![v11.clone(), v11.clone()]);
-    assert!(events_of(&output).iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains("moved app:test back to"))), "{}", text(&output));
+    assert!(
+        events_of(&output).iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains("moved app:test back to"))),
+        "{}",
+        text(&output)
+    );
 
     // Rolling back an env-tag service moves the tag to an earlier digest and forces again.
     let nothing_earlier = world.ferry(&["rollback", "test", "tagged"]).await;
@@ -535,17 +569,36 @@ async fn templates_read_arns_from_the_environments_terraform_state() {
     ]});
     let world = World::new("tfstate = \"terraform.tfstate\"", &["web"]).await;
     std::fs::write(world.dir.path().join("terraform.tfstate"), state.to_string()).unwrap();
-    let with_role = template().replacen("\"family\": \"{{ service }}\",", "\"family\": \"{{ service }}\",\n  \"taskRoleArn\": \"{{ tfstate('aws_iam_role.task.arn') }}\",", 1);
+    let with_role = template().replacen(
+        "\"family\": \"{{ service }}\",",
+        "\"family\": \"{{ service }}\",\n  \"taskRoleArn\": \"{{ tfstate('aws_iam_role.task.arn') }}\",",
+        1,
+    );
     std::fs::write(world.dir.path().join("app.json"), with_role).unwrap();
     world.create_service("web", 1, "1.0.0", true).await;
     let check = world.ferry(&["check"]).await;
     assert!(check.status.success(), "{}", text(&check));
     let output = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
     assert!(output.status.success(), "{}", text(&output));
-    let td = world.clients.ecs.describe_task_definition().task_definition(world.service("web").await.task_definition().unwrap()).send().await.unwrap();
+    let td = world
+        .clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(world.service("web").await.task_definition().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(td.task_definition().unwrap().task_role_arn(), Some("arn:aws:iam::000000000000:role/web-task"));
     // A resource the state does not have is named in the error, and nothing is deployed.
-    std::fs::write(world.dir.path().join("app.json"), template().replacen("\"family\": \"{{ service }}\",", "\"family\": \"{{ service }}\",\n  \"taskRoleArn\": \"{{ tfstate('aws_iam_role.worker.arn') }}\",", 1)).unwrap();
+    std::fs::write(
+        world.dir.path().join("app.json"),
+        template().replacen(
+            "\"family\": \"{{ service }}\",",
+            "\"family\": \"{{ service }}\",\n  \"taskRoleArn\": \"{{ tfstate('aws_iam_role.worker.arn') }}\",",
+            1,
+        ),
+    )
+    .unwrap();
     let check = world.ferry(&["check"]).await;
     assert_eq!(check.status.code(), Some(2));
     assert!(text(&check).contains("no resource aws_iam_role.worker in the state (it has: aws_iam_role.task)"), "{}", text(&check));

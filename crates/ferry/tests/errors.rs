@@ -67,14 +67,20 @@ async fn no_container_named_names_the_template_file_and_the_key() {
 
     // Every template error is named with the file by plan and deploy, as check does.
     std::fs::write(world.dir.path().join("app.json"), template().replace("\"stopTimeout\"", "\"stopTimeOut\"")).unwrap();
-    refused_without_a_change(&world, 2, "app.json: task definition: containerDefinitions[0].stopTimeOut: unknown field (did you mean \"stopTimeout\"?)").await;
+    refused_without_a_change(
+        &world,
+        2,
+        "app.json: task definition: containerDefinitions[0].stopTimeOut: unknown field (did you mean \"stopTimeout\"?)",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_nobody_configured_is_refused_by_check_and_read_from_the_service_by_plan() {
     let world = World::new("", &["web"]).await;
     world.create_service("web", 1, "1.0.0", true).await;
-    let with_role = template().replace("\"family\"", "\"executionRoleArn\": \"arn:aws:iam::{{ account }}:role/ecsTaskExecutionRole\",\n  \"family\"");
+    let with_role =
+        template().replace("\"family\"", "\"executionRoleArn\": \"arn:aws:iam::{{ account }}:role/ecsTaskExecutionRole\",\n  \"family\"");
     std::fs::write(world.dir.path().join("app.json"), &with_role).unwrap();
     // The default credential chain (as against AWS), pointed at ferry local: nothing in
     // ferry.toml says which account it is.
@@ -141,7 +147,8 @@ async fn ferry_inits_own_template_does_not_pass_check_with_an_empty_account() {
     let check = run(&["check"]);
     assert!(check.status.success(), "{}", text(&check));
     // A region typo is refused by init itself.
-    let typo = Command::new(ferry_bin()).args(["init", "--region", "us-east1", "--config"]).arg(dir.path().join("other.toml")).output().unwrap();
+    let typo =
+        Command::new(ferry_bin()).args(["init", "--region", "us-east1", "--config"]).arg(dir.path().join("other.toml")).output().unwrap();
     assert_eq!(typo.status.code(), Some(2), "{}", text(&typo));
     assert!(stderr(&typo).contains("--region: \"us-east1\" is not an AWS region name"), "{}", text(&typo));
     assert!(!dir.path().join("other.toml").exists());
@@ -177,12 +184,22 @@ async fn not_found_says_in_which_region_account_and_endpoint() {
     let location = format!("region {REGION}, account {ACCOUNT}, endpoint {endpoint}");
 
     let output = world.ferry(&["plan", "test", "web=9.9.9", "--output", "json"]).await;
-    assert_eq!(result_of(&output)["services"][0]["reason"], format!("image app:9.9.9 not found in the registry (ECR: {location})"), "{}", text(&output));
+    assert_eq!(
+        result_of(&output)["services"][0]["reason"],
+        format!("image app:9.9.9 not found in the registry (ECR: {location})"),
+        "{}",
+        text(&output)
+    );
 
     let config = std::fs::read_to_string(world.config()).unwrap();
     std::fs::write(world.config(), config.replace("[services.web]", "[services.web]\nservice_name = \"webb\"")).unwrap();
     let output = world.ferry(&["plan", "test", "web=1.1.0", "--output", "json"]).await;
-    assert_eq!(result_of(&output)["services"][0]["reason"], format!("service webb not found in cluster {CLUSTER} ({location})"), "{}", text(&output));
+    assert_eq!(
+        result_of(&output)["services"][0]["reason"],
+        format!("service webb not found in cluster {CLUSTER} ({location})"),
+        "{}",
+        text(&output)
+    );
 
     std::fs::write(world.config(), config.replace(&format!("cluster = \"{CLUSTER}\""), "cluster = \"dev\"")).unwrap();
     world.reset_calls().await;
@@ -197,7 +214,11 @@ async fn a_template_that_multiplies_a_string_5000_times_is_a_template_error_not_
     let world = World::new("", &["web"]).await;
     world.create_service("web", 1, "1.0.0", true).await;
     let doubling = "{% set ns = namespace(s='x') %}{% for i in range(5000) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}";
-    std::fs::write(world.dir.path().join("app.json"), template().replace("\"value\": \"{{ version }}\"", &format!("\"value\": \"{doubling}\""))).unwrap();
+    std::fs::write(
+        world.dir.path().join("app.json"),
+        template().replace("\"value\": \"{{ version }}\"", &format!("\"value\": \"{doubling}\"")),
+    )
+    .unwrap();
     let message = "app.json: rendering stopped: it needed more than 64 MiB of memory; look for a string repeated or doubled in a loop";
     let check = world.ferry(&["check"]).await;
     assert_eq!(check.status.code(), Some(2), "{}", text(&check));
@@ -206,7 +227,11 @@ async fn a_template_that_multiplies_a_string_5000_times_is_a_template_error_not_
 
     // A loop that runs too long stops on fuel, one that writes too much on the output bound.
     let endless = "{% for i in range(5000) %}{% for j in range(5000) %}{% endfor %}{% endfor %}";
-    std::fs::write(world.dir.path().join("app.json"), template().replace("\"value\": \"{{ version }}\"", &format!("\"value\": \"{endless}\""))).unwrap();
+    std::fs::write(
+        world.dir.path().join("app.json"),
+        template().replace("\"value\": \"{{ version }}\"", &format!("\"value\": \"{endless}\"")),
+    )
+    .unwrap();
     let check = world.ferry(&["check"]).await;
     assert!(stdout(&check).contains("app.json: rendering stopped: line "), "{}", text(&check));
     assert!(stdout(&check).contains("it ran more than 1000000 instructions"), "{}", text(&check));
@@ -245,15 +270,27 @@ async fn a_100000_character_value_is_not_echoed_whole() {
     }
     assert_eq!(mutations(&world.calls().await), 0);
 
-    std::fs::write(world.dir.path().join("app.json"), template().replace("\"family\"", &format!("\"networkMode\": {long:?},\n  \"family\""))).unwrap();
+    std::fs::write(
+        world.dir.path().join("app.json"),
+        template().replace("\"family\"", &format!("\"networkMode\": {long:?},\n  \"family\"")),
+    )
+    .unwrap();
     let check = world.ferry(&["check"]).await;
     assert_eq!(check.status.code(), Some(2), "{}", text(&check));
-    assert!(text(&check).contains(&format!("networkMode: invalid value \"{}…\" (100000 characters)", "x".repeat(80))), "{}", &text(&check)[..2000.min(text(&check).len())]);
+    assert!(
+        text(&check).contains(&format!("networkMode: invalid value \"{}…\" (100000 characters)", "x".repeat(80))),
+        "{}",
+        &text(&check)[..2000.min(text(&check).len())]
+    );
     assert!(text(&check).len() < 1_000, "{}", text(&check).len());
     let config = std::fs::read_to_string(world.config()).unwrap();
     std::fs::write(world.config(), config.replace("[services.web]", &format!("[services.web]\nservice_name = \"{long}\""))).unwrap();
     let check = world.ferry(&["check"]).await;
     assert_eq!(check.status.code(), Some(2), "{}", &text(&check)[..2000.min(text(&check).len())]);
-    assert!(text(&check).contains(&format!("renders to \"{}…\" (100000 characters)", "x".repeat(80))), "{}", &text(&check)[..2000.min(text(&check).len())]);
+    assert!(
+        text(&check).contains(&format!("renders to \"{}…\" (100000 characters)", "x".repeat(80))),
+        "{}",
+        &text(&check)[..2000.min(text(&check).len())]
+    );
     assert!(text(&check).len() < 1_000, "{}", text(&check).len());
 }

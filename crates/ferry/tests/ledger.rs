@@ -127,7 +127,15 @@ async fn a_zero_length_ledger_whose_log_holds_history_is_refused_with_exit_8() {
     let world = World::new("", &["web"]).await;
     // Another ferry process, still running: its rows are in the write-ahead log.
     let running = ferry_store::Ledger::open(&world.ledger()).unwrap();
-    running.acquire_lock("test", "web", &ferry_store::LockHolder { deployment_id: "fd-1".into(), who: "alice".into(), host: "ci".into(), pid: 1 }, 60_000, 0).unwrap();
+    running
+        .acquire_lock(
+            "test",
+            "web",
+            &ferry_store::LockHolder { deployment_id: "fd-1".into(), who: "alice".into(), host: "ci".into(), pid: 1 },
+            60_000,
+            0,
+        )
+        .unwrap();
     std::fs::OpenOptions::new().write(true).truncate(true).open(world.ledger()).unwrap();
 
     let history = world.ferry(&["history"]).await;

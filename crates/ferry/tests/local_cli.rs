@@ -56,12 +56,8 @@ fn up_detached_then_status_logs_and_down() {
 
 #[test]
 fn the_sample_app_fails_at_start_when_told_to() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .arg("sample-app")
-        .env("SAMPLE_FAIL_AT_START", "1")
-        .env("PORT", "0")
-        .output()
-        .unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_ferry")).arg("sample-app").env("SAMPLE_FAIL_AT_START", "1").env("PORT", "0").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SAMPLE_FAIL_AT_START"));
 }
@@ -70,19 +66,13 @@ fn the_sample_app_fails_at_start_when_told_to() {
 #[test]
 fn the_demo_deploys_two_versions_and_ferry_rolls_back_the_broken_one() {
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .arg("demo")
-        .env("NO_COLOR", "1")
-        .env("XDG_STATE_HOME", home.path())
-        .output()
-        .unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_ferry")).arg("demo").env("NO_COLOR", "1").env("XDG_STATE_HOME", home.path()).output().unwrap();
     let all = text(&out);
     assert!(out.status.success(), "{all}");
     // Three real deploys: two succeed, the broken one is rolled back by ferry (exit code 5).
-    let results: Vec<&str> = all
-        .lines()
-        .filter(|l| l.starts_with("web ") && (l.contains(" deployed ") || l.contains(" failed, rolled back ")))
-        .collect();
+    let results: Vec<&str> =
+        all.lines().filter(|l| l.starts_with("web ") && (l.contains(" deployed ") || l.contains(" failed, rolled back "))).collect();
     assert_eq!(results.len(), 3, "{all}");
     assert!(results[0].contains("bootstrap") && results[0].contains("1.0.0"), "{all}");
     assert!(results[2].contains("failed, rolled back"), "{all}");

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use ferry_aws::ecs::types::{
-    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, DesiredStatus, HealthCheck, KeyValuePair,
-    PortMapping, ServiceDeploymentStatus, Tag,
+    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, DesiredStatus, HealthCheck, KeyValuePair, PortMapping,
+    ServiceDeploymentStatus, Tag,
 };
 use ferry_aws::{Clients, Target};
 use ferry_local::{LocalServer, Options};
@@ -113,7 +113,15 @@ async fn stopped_task(c: &Clients, task_arn: &str) -> ferry_aws::ecs::types::Tas
 
 /// Creates service "web" of `task_definition` with ECS's default deployment configuration.
 async fn create_web_service(c: &Clients, task_definition: &str, desired: i32) {
-    c.ecs.create_service().cluster(CLUSTER).service_name("web").task_definition(task_definition).desired_count(desired).send().await.unwrap();
+    c.ecs
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name("web")
+        .task_definition(task_definition)
+        .desired_count(desired)
+        .send()
+        .await
+        .unwrap();
 }
 
 /// Creates service "web" of `task_definition` with the given deployment configuration.
@@ -307,8 +315,7 @@ async fn a_forced_redeploy_picks_up_a_moved_tag_and_the_old_revision_keeps_its_d
     let revisions: Vec<String> =
         listed.service_deployments().iter().map(|d| d.target_service_revision_arn().unwrap().to_string()).collect();
     let described = c.ecs.describe_service_revisions().set_service_revision_arns(Some(revisions)).send().await.unwrap();
-    let digests: Vec<&str> =
-        described.service_revisions().iter().map(|r| r.container_images()[0].image_digest().unwrap()).collect();
+    let digests: Vec<&str> = described.service_revisions().iter().map(|r| r.container_images()[0].image_digest().unwrap()).collect();
     assert_eq!(digests, vec![second.as_str(), first.as_str()]);
     local.server.shutdown().await;
 }
@@ -363,7 +370,10 @@ async fn bad_requests_get_the_aws_error_and_change_nothing() {
         http.post(local.server.endpoint())
             .header("content-type", "application/x-amz-json-1.1")
             .header("x-amz-target", format!("AmazonEC2ContainerServiceV20141113.{target}"))
-            .header("authorization", format!("AWS4-HMAC-SHA256 Credential={ACCOUNT}/20260101/{REGION}/ecs/aws4_request, SignedHeaders=host, Signature=0"))
+            .header(
+                "authorization",
+                format!("AWS4-HMAC-SHA256 Credential={ACCOUNT}/20260101/{REGION}/ecs/aws4_request, SignedHeaders=host, Signature=0"),
+            )
             .body(body.to_string())
             .send()
     };
@@ -457,14 +467,8 @@ async fn state_survives_a_restart_and_services_start_their_tasks_again() {
     let path = dir.path().to_path_buf();
     let local = start_in(dir).await;
     let c = &local.clients;
-    let cluster = c
-        .ecs
-        .create_cluster()
-        .cluster_name(CLUSTER)
-        .tags(Tag::builder().key("team").value("platform").build())
-        .send()
-        .await
-        .unwrap();
+    let cluster =
+        c.ecs.create_cluster().cluster_name(CLUSTER).tags(Tag::builder().key("team").value("platform").build()).send().await.unwrap();
     let cluster_arn = cluster.cluster().unwrap().cluster_arn().unwrap().to_string();
     c.ecr.create_repository().repository_name("web").send().await.unwrap();
     c.ecr.put_image().repository_name("web").image_manifest(manifest("cc")).image_tag("1").send().await.unwrap();
@@ -484,11 +488,8 @@ async fn state_survives_a_restart_and_services_start_their_tasks_again() {
     assert_eq!(service(&c, "web").await.task_definition(), Some(td.as_str()));
     let after = eventually("the service's tasks to run again", 30, || async {
         let tasks = running_tasks(&c, "web").await;
-        let running: Vec<String> = tasks
-            .iter()
-            .filter(|t| t.last_status() == Some("RUNNING"))
-            .map(|t| t.task_arn().unwrap().to_string())
-            .collect();
+        let running: Vec<String> =
+            tasks.iter().filter(|t| t.last_status() == Some("RUNNING")).map(|t| t.task_arn().unwrap().to_string()).collect();
         (running.len() == 2).then_some(running)
     })
     .await;
@@ -564,16 +565,8 @@ async fn injected_throttling_and_server_errors_are_absorbed_by_the_sdk_retry() {
             .unwrap();
     }
     // Every page of a paginated list arrives despite the faults.
-    let all: Vec<String> = c
-        .ecs
-        .list_task_definitions()
-        .max_results(7)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .unwrap();
+    let all: Vec<String> =
+        c.ecs.list_task_definitions().max_results(7).into_paginator().items().send().collect::<Result<Vec<_>, _>>().await.unwrap();
     assert_eq!(all.len(), 30);
     let status: serde_json::Value =
         admin.get(format!("{}/_ferry/status", local.server.endpoint())).send().await.unwrap().json().await.unwrap();
@@ -681,8 +674,7 @@ async fn injected_task_crashes_are_replaced_by_the_scheduler() {
         let up_for_2s = tasks.iter().any(|t| {
             t.last_status() == Some("RUNNING")
                 && t.started_at().is_some_and(|s| {
-                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() - s.as_secs_f64()
-                        > 2.0
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() - s.as_secs_f64() > 2.0
                 })
         });
         (s.running_count() == 1 && up_for_2s).then_some(())
@@ -789,7 +781,11 @@ async fn a_stuck_deploy_with_min_100_max_100_and_one_task_rolls_back_with_stop_s
     assert!(
         matches!(
             right_after,
-            Some(ServiceDeploymentStatus::RollbackRequested | ServiceDeploymentStatus::RollbackInProgress | ServiceDeploymentStatus::RollbackSuccessful)
+            Some(
+                ServiceDeploymentStatus::RollbackRequested
+                    | ServiceDeploymentStatus::RollbackInProgress
+                    | ServiceDeploymentStatus::RollbackSuccessful
+            )
         ),
         "{right_after:?}"
     );

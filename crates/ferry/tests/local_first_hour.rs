@@ -136,8 +136,10 @@ impl Drop for Sandbox {
 
 fn parse_up(out: &str) -> Up {
     let first = out.lines().next().unwrap_or_default();
-    let endpoint = first.split_whitespace().find(|w| w.starts_with("http://127.0.0.1:")).unwrap_or_else(|| panic!("no endpoint in {out}")).to_string();
-    let pid = first.rsplit_once("(pid ").and_then(|(_, p)| p.trim_end_matches(')').parse().ok()).unwrap_or_else(|| panic!("no pid in {out}"));
+    let endpoint =
+        first.split_whitespace().find(|w| w.starts_with("http://127.0.0.1:")).unwrap_or_else(|| panic!("no endpoint in {out}")).to_string();
+    let pid =
+        first.rsplit_once("(pid ").and_then(|(_, p)| p.trim_end_matches(')').parse().ok()).unwrap_or_else(|| panic!("no pid in {out}"));
     let stop = out
         .split_once("stop it with `")
         .and_then(|(_, rest)| rest.split_once('`'))
@@ -279,15 +281,15 @@ fn logs_without_flags_find_the_task_in_the_state_dir_up_detach_used() {
     let logs = sandbox.ferry(&["local", "logs", &task]);
     assert!(logs.status.success(), "{}", text(&logs));
     assert!(stdout(&logs).contains("sample-app 1.0.0 listening on 127.0.0.1:"), "{}", text(&logs));
-    assert_eq!(
-        stderr(&logs).trim(),
-        format!("logs of task {id} from {} (ferry local pid {} at {})", dir.display(), up.pid, up.endpoint)
-    );
+    assert_eq!(stderr(&logs).trim(), format!("logs of task {id} from {} (ferry local pid {} at {})", dir.display(), up.pid, up.endpoint));
 
     let unknown = sandbox.ferry(&["local", "logs", "0123456789abcdef0123456789abcdef"]);
     assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
     assert!(
-        stderr(&unknown).contains(&format!("no logs for task 0123456789abcdef0123456789abcdef under {}", dir.join("logs").join("0123456789abcdef0123456789abcdef").display())),
+        stderr(&unknown).contains(&format!(
+            "no logs for task 0123456789abcdef0123456789abcdef under {}",
+            dir.join("logs").join("0123456789abcdef0123456789abcdef").display()
+        )),
         "{}",
         text(&unknown)
     );
@@ -386,7 +388,11 @@ fn down_without_flags_refuses_to_guess_between_two_instances_and_stops_neither()
 
     let stop_a = sandbox.ferry(&["local", "down"]);
     assert!(stop_a.status.success(), "{}", text(&stop_a));
-    assert!(stdout(&stop_a).contains(&format!("stopping ferry local pid {} at {}, state dir {}", up_a.pid, up_a.endpoint, a.display())), "{}", text(&stop_a));
+    assert!(
+        stdout(&stop_a).contains(&format!("stopping ferry local pid {} at {}, state dir {}", up_a.pid, up_a.endpoint, a.display())),
+        "{}",
+        text(&stop_a)
+    );
     wait_gone(up_a.pid);
 }
 
@@ -471,7 +477,10 @@ fn push_image_refuses_bad_input_and_sends_nothing() {
         (vec!["web@sha256:0000"], "names a digest"),
         (vec!["web:1", "--account", "12"], "the account must be 12 digits"),
         (vec!["web:1", "--region", "us east 1"], "is not an AWS region"),
-        (vec!["123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1", "--region", "us-east-1"], "the image names region eu-west-1 but --region"),
+        (
+            vec!["123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1", "--region", "us-east-1"],
+            "the image names region eu-west-1 but --region",
+        ),
         (vec!["web:1", "--manifest", "/nonexistent/m.json"], "cannot read the manifest"),
         (vec!["web:1", "--manifest", empty.to_str().unwrap()], "is not an image manifest"),
         (vec!["web:1", "--endpoint-url", "ftp://x"], "--endpoint-url must be an http:// or https:// URL"),
@@ -481,9 +490,8 @@ fn push_image_refuses_bad_input_and_sends_nothing() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
         assert!(stderr(&out).contains(expected), "{args:?}: expected {expected:?} in {}", text(&out));
     }
-    let calls: Value = runtime().block_on(async {
-        reqwest::get(format!("{}/_ferry/calls", up.endpoint)).await.unwrap().json().await.unwrap()
-    });
+    let calls: Value =
+        runtime().block_on(async { reqwest::get(format!("{}/_ferry/calls", up.endpoint)).await.unwrap().json().await.unwrap() });
     assert_eq!(calls["total"], 0, "nothing reached ferry local: {calls}");
     assert!(sandbox.shell(&up.stop).status.success());
     wait_gone(up.pid);
@@ -513,7 +521,10 @@ fn the_demo_keeps_its_project_and_its_carry_on_commands_work_as_printed() {
     assert!(said.contains(&format!("the example project is kept in {}: ferry.toml and web.json", project.display())), "{said}");
     assert!(project.join("ferry.toml").is_file() && project.join("web.json").is_file());
     let toml = std::fs::read_to_string(project.join("ferry.toml")).unwrap();
-    assert!(toml.contains(&format!("endpoint_url = \"http://127.0.0.1:{}\"", sandbox.default_port)), "where `ferry local up` listens: {toml}");
+    assert!(
+        toml.contains(&format!("endpoint_url = \"http://127.0.0.1:{}\"", sandbox.default_port)),
+        "where `ferry local up` listens: {toml}"
+    );
 
     let script: Vec<&str> = said
         .split_once("To carry on where the demo stopped:\n")
@@ -523,7 +534,10 @@ fn the_demo_keeps_its_project_and_its_carry_on_commands_work_as_printed() {
     let out = sandbox.command("bash").arg("-ec").arg(script.join("\n")).stdin(Stdio::null()).output().unwrap();
     let all = text(&out);
     assert!(out.status.success(), "{all}");
-    assert!(all.lines().any(|l| l.starts_with("demo") && l.contains(" web ") && l.contains("1.1.0") && l.contains("2/2")), "status shows where the demo stopped: {all}");
+    assert!(
+        all.lines().any(|l| l.starts_with("demo") && l.contains(" web ") && l.contains("1.1.0") && l.contains("2/2")),
+        "status shows where the demo stopped: {all}"
+    );
     assert!(all.lines().any(|l| l.starts_with("web ") && l.contains(" deployed ") && l.contains("1.1.0  1.0.0")), "{all}");
     assert!(all.contains("ferry local stopped"), "{all}");
     assert!(sandbox.records().is_empty(), "nothing left running");

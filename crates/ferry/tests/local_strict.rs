@@ -230,7 +230,14 @@ async fn regions_of_every_partition_are_served_each_apart() {
     // The SDK's own signing (ecs, ecr, application-autoscaling) passes, and sees its region only.
     assert!(local.clusters().await.is_empty());
     local.clients.ecr.describe_repositories().send().await.unwrap();
-    local.clients.autoscaling.describe_scalable_targets().service_namespace(ferry_aws::autoscaling::types::ServiceNamespace::Ecs).send().await.unwrap();
+    local
+        .clients
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(ferry_aws::autoscaling::types::ServiceNamespace::Ecs)
+        .send()
+        .await
+        .unwrap();
     local.server.shutdown().await;
 }
 
@@ -246,7 +253,14 @@ fn oci_manifest() -> Value {
 }
 
 async fn put_image_refusal(local: &Local, manifest: &str, media_type: Option<&str>) -> (String, String) {
-    let put = local.clients.ecr.put_image().repository_name("web").image_tag("1.0").image_manifest(manifest).set_image_manifest_media_type(media_type.map(str::to_string));
+    let put = local
+        .clients
+        .ecr
+        .put_image()
+        .repository_name("web")
+        .image_tag("1.0")
+        .image_manifest(manifest)
+        .set_image_manifest_media_type(media_type.map(str::to_string));
     let error = put.send().await.unwrap_err().into_service_error();
     let meta = error.meta();
     (meta.code().unwrap_or_default().to_string(), meta.message().unwrap_or_default().to_string())
@@ -355,7 +369,8 @@ async fn assert_admin_refuses(local: &Local, path: &str, body: Value, field: &st
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_fault_with_status_200_is_refused() {
     let local = start().await;
-    assert_admin_refuses(&local, "/_ferry/faults", json!({"action": "*", "error": "ServiceUnavailableException", "status": 200}), "status").await;
+    assert_admin_refuses(&local, "/_ferry/faults", json!({"action": "*", "error": "ServiceUnavailableException", "status": 200}), "status")
+        .await;
     // Nothing was injected: calls go through.
     local.clients.ecs.list_clusters().send().await.unwrap();
     local.server.shutdown().await;
@@ -420,7 +435,9 @@ async fn rate_limits_with_nonsense_values_are_refused() {
         assert_admin_refuses(&local, "/_ferry/rate-limits", json!({"limits": limits}), field).await;
     }
     assert_eq!(local.status().await["rateLimits"], false, "rate limiting was not turned on");
-    let (status, _) = local.admin(reqwest::Method::POST, "/_ferry/rate-limits", Some(json!({"limits": {"ecs:UpdateService": {"burst": 20, "rate": 1}}}))).await;
+    let (status, _) = local
+        .admin(reqwest::Method::POST, "/_ferry/rate-limits", Some(json!({"limits": {"ecs:UpdateService": {"burst": 20, "rate": 1}}})))
+        .await;
     assert_eq!(status, 204);
     assert_eq!(local.status().await["rateLimits"], true);
     local.server.shutdown().await;

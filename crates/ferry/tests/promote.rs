@@ -66,8 +66,25 @@ async fn stage_ends_with_exactly_devs_digests() {
     // The tag 1.1.0 moves after dev was deployed: promotion ships what was tested, not the tag.
     let tested = world.digest_of("1.1.0").await;
     let moved = world.digest_of("2.0.0-crash").await;
-    let manifest = world.clients.ecr.batch_get_image().repository_name(REPOSITORY).image_ids(ferry_aws::ecr::types::ImageIdentifier::builder().image_digest(&moved).build()).send().await.unwrap();
-    world.clients.ecr.put_image().repository_name(REPOSITORY).image_tag("1.1.0").image_manifest(manifest.images()[0].image_manifest().unwrap()).send().await.unwrap();
+    let manifest = world
+        .clients
+        .ecr
+        .batch_get_image()
+        .repository_name(REPOSITORY)
+        .image_ids(ferry_aws::ecr::types::ImageIdentifier::builder().image_digest(&moved).build())
+        .send()
+        .await
+        .unwrap();
+    world
+        .clients
+        .ecr
+        .put_image()
+        .repository_name(REPOSITORY)
+        .image_tag("1.1.0")
+        .image_manifest(manifest.images()[0].image_manifest().unwrap())
+        .send()
+        .await
+        .unwrap();
 
     let status = result_of(&world.ferry(&["status", "--output", "json"]).await);
     assert_eq!(status["environments"][1]["environment"], "stage");
@@ -103,7 +120,14 @@ async fn stage_ends_with_exactly_devs_digests() {
 
     // stage is promoted from dev only.
     let config = std::fs::read_to_string(world.config()).unwrap();
-    std::fs::write(world.config(), format!("{config}\n[environments.qa]\nregion = \"{REGION}\"\ncluster = \"dev\"\nendpoint_url = \"{}\"\ncredentials = \"ferry-local\"\n", world.server.endpoint())).unwrap();
+    std::fs::write(
+        world.config(),
+        format!(
+            "{config}\n[environments.qa]\nregion = \"{REGION}\"\ncluster = \"dev\"\nendpoint_url = \"{}\"\ncredentials = \"ferry-local\"\n",
+            world.server.endpoint()
+        ),
+    )
+    .unwrap();
     let wrong = world.ferry(&["promote", "qa", "stage"]).await;
     assert_eq!(wrong.status.code(), Some(4), "{}", text(&wrong));
     assert!(text(&wrong).contains("stage is promoted from dev, not from qa"), "{}", text(&wrong));
@@ -149,7 +173,11 @@ async fn soak_time_and_approval_refuse_with_a_clear_reason() {
     std::fs::write(world.config(), config).unwrap();
     let unapproved = world.ferry(&["promote", "dev", "stage"]).await;
     assert_eq!(unapproved.status.code(), Some(4), "{}", text(&unapproved));
-    assert!(text(&unapproved).contains("stage needs an approval") && text(&unapproved).contains("--approve as one of: alice"), "{}", text(&unapproved));
+    assert!(
+        text(&unapproved).contains("stage needs an approval") && text(&unapproved).contains("--approve as one of: alice"),
+        "{}",
+        text(&unapproved)
+    );
     let not_allowed = world.ferry(&["promote", "dev", "stage", "--approve"]).await;
     assert_eq!(not_allowed.status.code(), Some(4), "{}", text(&not_allowed));
     assert!(text(&not_allowed).contains("tester may not approve promotions into stage (approvers: alice)"), "{}", text(&not_allowed));
@@ -176,7 +204,11 @@ async fn a_rejected_release_can_never_be_promoted() {
 
     let output = world.ferry(&["promote", "dev", "stage"]).await;
     assert_eq!(output.status.code(), Some(4), "{}", text(&output));
-    assert!(text(&output).contains(&format!("release {id} was rejected by tester")) && text(&output).contains("fails the load test"), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!("release {id} was rejected by tester")) && text(&output).contains("fails the load test"),
+        "{}",
+        text(&output)
+    );
     // Nor can a part of it.
     let part = world.ferry(&["promote", "dev", "stage", "--services", "api,web"]).await;
     assert_eq!(part.status.code(), Some(4), "{}", text(&part));

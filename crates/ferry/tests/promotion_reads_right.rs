@@ -44,7 +44,12 @@ async fn stage_revisions(world: &World) -> Vec<String> {
 /// Everything the ledger holds that a promotion could add to: deployments, releases, locks.
 fn ledger_contents(world: &World) -> (Vec<String>, Vec<String>, Vec<Option<ferry_store::LockInfo>>) {
     let ledger = ferry_store::Ledger::open(&world.ledger()).unwrap();
-    let deployments = ledger.history(&ferry_store::HistoryFilter { limit: 10_000, ..Default::default() }).unwrap().into_iter().map(|d| format!("{d:?}")).collect();
+    let deployments = ledger
+        .history(&ferry_store::HistoryFilter { limit: 10_000, ..Default::default() })
+        .unwrap()
+        .into_iter()
+        .map(|d| format!("{d:?}"))
+        .collect();
     let releases = ledger.releases(10_000).unwrap().into_iter().map(|r| format!("{r:?}")).collect();
     let locks = SERVICES.iter().map(|s| ledger.lock("stage", s).unwrap()).collect();
     (deployments, releases, locks)
@@ -87,9 +92,17 @@ async fn promote_dry_run_prints_the_plan_per_service_and_changes_nothing() {
     let json = world.ferry(&["promote", "dev", "stage", "--dry-run", "--output", "json"]).await;
     assert!(json.status.success(), "{}", text(&json));
     let result = result_of(&json);
-    assert_eq!((result["command"].clone(), result["dry_run"].clone(), result["changed"].clone(), result["exit_code"].clone()), (json!("promote"), json!(true), json!(false), json!(0)), "{result}");
+    assert_eq!(
+        (result["command"].clone(), result["dry_run"].clone(), result["changed"].clone(), result["exit_code"].clone()),
+        (json!("promote"), json!(true), json!(false), json!(0)),
+        "{result}"
+    );
     let api = result["plan"].as_array().unwrap().iter().find(|p| p["service"] == "api").unwrap().clone();
-    assert_eq!((api["action"].clone(), api["from_version"].clone(), api["to_version"].clone()), (json!("deploy"), json!("1.0.0"), json!("1.1.0")), "{api}");
+    assert_eq!(
+        (api["action"].clone(), api["from_version"].clone(), api["to_version"].clone()),
+        (json!("deploy"), json!("1.0.0"), json!("1.1.0")),
+        "{api}"
+    );
     assert_eq!((api["from_digest"].clone(), api["to_digest"].clone()), (json!(old), json!(new)), "{api}");
     assert!(api["from_revision"].as_str().unwrap().starts_with("api:"), "{api}");
 
@@ -101,15 +114,26 @@ async fn promote_dry_run_prints_the_plan_per_service_and_changes_nothing() {
     // The real promotion shows the same plan before it changes anything.
     let real = world.ferry(&["promote", "dev", "stage", "--output", "json"]).await;
     assert!(real.status.success(), "{}", text(&real));
-    let plan_line: Value = String::from_utf8_lossy(&real.stdout).lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|v| v["type"] == "plan").unwrap();
-    let without_revision_ids = |plan: &Value| plan.as_array().unwrap().iter().map(|p| (p["service"].clone(), p["action"].clone(), p["from_digest"].clone(), p["to_digest"].clone())).collect::<Vec<_>>();
+    let plan_line: Value = String::from_utf8_lossy(&real.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "plan")
+        .unwrap();
+    let without_revision_ids = |plan: &Value| {
+        plan.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["service"].clone(), p["action"].clone(), p["from_digest"].clone(), p["to_digest"].clone()))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(without_revision_ids(&plan_line["services"]), without_revision_ids(&result["plan"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_approval_prompt_shows_what_will_change_and_no_changes_nothing() {
     let world = dev_and_stage().await;
-    let config = std::fs::read_to_string(world.config()).unwrap().replace("promote_from = \"dev\"\n", "promote_from = \"dev\"\napproval = true\n");
+    let config =
+        std::fs::read_to_string(world.config()).unwrap().replace("promote_from = \"dev\"\n", "promote_from = \"dev\"\napproval = true\n");
     std::fs::write(world.config(), config).unwrap();
     assert!(world.ferry(&["deploy", "dev", "api=1.1.0"]).await.status.success());
     let before = stage_revisions(&world).await;
@@ -164,7 +188,11 @@ async fn a_promotion_against_the_chain_is_refused_with_exit_4_and_changes_nothin
     let dry = world.ferry(&["promote", "stage", "dev", "--dry-run", "--output", "json"]).await;
     assert_eq!(dry.status.code(), Some(4), "{}", text(&dry));
     let result = result_of(&dry);
-    assert_eq!((result["command"].clone(), result["exit_code"].clone(), result["outcome"].clone()), (json!("promote"), json!(4), json!("preflight_refused")), "{result}");
+    assert_eq!(
+        (result["command"].clone(), result["exit_code"].clone(), result["outcome"].clone()),
+        (json!("promote"), json!(4), json!("preflight_refused")),
+        "{result}"
+    );
     assert!(result["reason"].as_str().unwrap().contains("goes against the promotion chain"), "{result}");
 }
 
@@ -202,7 +230,10 @@ async fn status_shows_locks_and_unlock_frees_one_with_a_reason_recorded() {
 
     let status = world.ferry(&["status", "stage"]).await;
     let shown = text(&status);
-    assert!(shown.contains("api in stage: locked by root@vm since ") && shown.contains("(deployment fd-killed, pid 4000000; lease until"), "{shown}");
+    assert!(
+        shown.contains("api in stage: locked by root@vm since ") && shown.contains("(deployment fd-killed, pid 4000000; lease until"),
+        "{shown}"
+    );
     let json = result_of(&world.ferry(&["status", "stage", "--output", "json"]).await);
     assert_eq!(json["locks"][0]["holder"]["who"], "root@vm", "{json}");
 
@@ -241,7 +272,10 @@ async fn status_shows_locks_and_unlock_frees_one_with_a_reason_recorded() {
     assert_eq!(ledger.lock("stage", "api").unwrap(), None);
     let recorded = ledger.unlocks("stage", "api").unwrap();
     assert_eq!(recorded.len(), 1);
-    assert_eq!((recorded[0].lock.holder.clone(), recorded[0].by.as_str(), recorded[0].reason.as_str()), (holder, "tester", "deploy killed with its CI runner"));
+    assert_eq!(
+        (recorded[0].lock.holder.clone(), recorded[0].by.as_str(), recorded[0].reason.as_str()),
+        (holder, "tester", "deploy killed with its CI runner")
+    );
     // Freeing a free lock changes nothing and says so; status lists no lock; the deploy goes.
     let again = world.ferry(&["unlock", "stage", "api", "--reason", "again", "--output", "json"]).await;
     assert!(again.status.success(), "{}", text(&again));

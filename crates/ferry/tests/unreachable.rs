@@ -33,7 +33,15 @@ fn project(endpoint: &str) -> tempfile::TempDir {
 /// Runs ferry in the project; the output and how long it took.
 async fn ferry_in(dir: &std::path::Path, args: &[&str]) -> (Output, Duration) {
     let mut command = std::process::Command::new(ferry_bin());
-    command.args(args).arg("--config").arg(dir.join("ferry.toml")).arg("--ledger").arg(dir.join("ledger.sqlite")).env("NO_COLOR", "1").env_remove("FERRY_OUTPUT").current_dir(dir);
+    command
+        .args(args)
+        .arg("--config")
+        .arg(dir.join("ferry.toml"))
+        .arg("--ledger")
+        .arg(dir.join("ledger.sqlite"))
+        .env("NO_COLOR", "1")
+        .env_remove("FERRY_OUTPUT")
+        .current_dir(dir);
     let start = Instant::now();
     let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
     (output, start.elapsed())
@@ -42,7 +50,11 @@ async fn ferry_in(dir: &std::path::Path, args: &[&str]) -> (Output, Duration) {
 /// The line of the deploy's summary that gives a service's reason.
 fn reason_line(output: &Output, service: &str) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout.lines().find(|l| l.starts_with(&format!("{service}: "))).unwrap_or_else(|| panic!("no reason for {service}: {}", text(output))).to_string()
+    stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{service}: ")))
+        .unwrap_or_else(|| panic!("no reason for {service}: {}", text(output)))
+        .to_string()
 }
 
 /// The retry lines on stderr, without their timestamps.
@@ -67,7 +79,10 @@ async fn deploy_with_ferry_local_down_says_so_within_seconds_and_names_ferry_loc
     let retries = retry_lines(&output);
     assert_eq!(
         retries.first().map(String::as_str),
-        Some(format!("endpoint unreachable, retrying (1): ecs:DescribeClusters at {endpoint}: connection refused: nothing listens there").as_str()),
+        Some(
+            format!("endpoint unreachable, retrying (1): ecs:DescribeClusters at {endpoint}: connection refused: nothing listens there")
+                .as_str()
+        ),
         "{}",
         text(&output)
     );
@@ -101,11 +116,21 @@ async fn status_against_a_port_that_never_answers_exits_3_within_the_operation_t
         )
     );
     // With --output json, each retry is a notice line before the result.
-    let notices: Vec<Value> = String::from_utf8_lossy(&output.stdout).lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v["type"] == "notice").collect();
+    let notices: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "notice")
+        .collect();
     let first = notices.first().unwrap_or_else(|| panic!("no notice: {}", text(&output)));
     assert_eq!(
         (first["notice"].clone(), first["operation"].clone(), first["retry"].clone(), first["endpoint"].clone(), first["problem"].clone()),
-        (json!("endpoint_unreachable"), json!("ecs:DescribeServices"), json!(1), json!(endpoint), json!("it accepted the connection but sent no answer within 5s"))
+        (
+            json!("endpoint_unreachable"),
+            json!("ecs:DescribeServices"),
+            json!(1),
+            json!(endpoint),
+            json!("it accepted the connection but sent no answer within 5s")
+        )
     );
     assert!(took < BOUND, "took {took:?}");
     println!("silent port: status exited 3 after {took:?}, {} retries told", notices.len());
@@ -122,7 +147,10 @@ async fn deploy_against_a_web_server_says_the_url_is_no_aws_endpoint() {
                 let mut buffer = vec![0u8; 65536];
                 let _ = socket.read(&mut buffer).await;
                 let body = "<!DOCTYPE html><html><body><h1>It works!</h1></body></html>";
-                let answer = format!("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
                 let _ = socket.write_all(answer.as_bytes()).await;
             });
         }
@@ -195,7 +223,11 @@ async fn a_call_stalled_in_the_watch_does_not_hold_the_deploy_past_its_deadline(
     // rollback (which could not be looked at either) failed on its own deadline.
     assert_eq!(status.code(), Some(6), "{rest}");
     let reason = result["services"][0]["reason"].as_str().unwrap();
-    assert!(reason.starts_with("the deployment was not seen to complete within 3s: ecs:DescribeServices: no answer before the deadline (waited "), "{reason}");
+    assert!(
+        reason
+            .starts_with("the deployment was not seen to complete within 3s: ecs:DescribeServices: no answer before the deadline (waited "),
+        "{reason}"
+    );
     assert!(reason.contains("the rollback failed too: the rollback was not seen to complete within 3s"), "{reason}");
     world.http.delete(format!("{}/_ferry/faults", world.server.endpoint())).send().await.unwrap();
     // The deadline (3 s) and the rollback's (3 s), each with at most one late look (2 s):
@@ -257,11 +289,21 @@ async fn endpoint_down_in_the_middle_of_a_deploy_ends_it_at_its_deadline_not_fou
     let result: Value = serde_json::from_str(rest.lines().last().unwrap()).unwrap();
     assert_eq!(status.code(), Some(6), "{rest}");
     // Said while it happened: a notice for each retry of a look at the deployment.
-    let notices: Vec<Value> = rest.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v["type"] == "notice").collect();
-    assert!(notices.iter().any(|n| n["notice"] == "endpoint_unreachable" && n["operation"] == "ecs:DescribeServices" && n["problem"] == "connection refused: nothing listens there"), "{rest}");
+    let notices: Vec<Value> =
+        rest.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v["type"] == "notice").collect();
+    assert!(
+        notices.iter().any(|n| n["notice"] == "endpoint_unreachable"
+            && n["operation"] == "ecs:DescribeServices"
+            && n["problem"] == "connection refused: nothing listens there"),
+        "{rest}"
+    );
     // The reason: the deadline, then the rollback that could not start, naming the fix.
     let reason = result["services"][0]["reason"].as_str().unwrap();
-    assert!(reason.starts_with("the deployment was not seen to complete within 3s: ecs:DescribeServices: no answer before the deadline (waited "), "{reason}");
+    assert!(
+        reason
+            .starts_with("the deployment was not seen to complete within 3s: ecs:DescribeServices: no answer before the deadline (waited "),
+        "{reason}"
+    );
     assert!(
         reason.ends_with(&format!(
             "the rollback could not start: ecs:UpdateService: cannot reach {endpoint}: connection refused: nothing listens there. Is ferry local running? Start it with `ferry local up --detach` (it prints its endpoint), or correct the URL (environments.test.endpoint_url in ferry.toml)"

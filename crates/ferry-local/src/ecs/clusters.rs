@@ -8,10 +8,7 @@ use crate::wire::{ApiError, ApiResult, Input, paginate, put};
 
 pub fn create(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let name = input.str("clusterName").unwrap_or("default").to_string();
-    if name.is_empty()
-        || name.len() > 255
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(ApiError::invalid_parameter(
             "Invalid cluster name. Up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed.",
         ));
@@ -24,16 +21,10 @@ pub fn create(ctx: &mut Ctx, input: &Input) -> ApiResult {
             arn: arn.clone(),
             name: name.clone(),
             status: "ACTIVE".into(),
-            settings: input
-                .value("settings")
-                .cloned()
-                .unwrap_or_else(|| json!([{"name": "containerInsights", "value": "disabled"}])),
+            settings: input.value("settings").cloned().unwrap_or_else(|| json!([{"name": "containerInsights", "value": "disabled"}])),
             configuration: input.value("configuration").cloned(),
             capacity_providers: input.strings("capacityProviders"),
-            default_capacity_provider_strategy: input
-                .value("defaultCapacityProviderStrategy")
-                .cloned()
-                .unwrap_or_else(|| json!([])),
+            default_capacity_provider_strategy: input.value("defaultCapacityProviderStrategy").cloned().unwrap_or_else(|| json!([])),
         };
         ctx.partition.clusters.insert(name.clone(), cluster);
         ctx.partition.tags.insert(arn, tags);
@@ -68,8 +59,7 @@ pub fn describe(ctx: &mut Ctx, input: &Input) -> ApiResult {
 }
 
 pub fn list(ctx: &mut Ctx, input: &Input) -> ApiResult {
-    let arns: Vec<String> =
-        ctx.partition.clusters.values().filter(|c| c.status == "ACTIVE").map(|c| c.arn.clone()).collect();
+    let arns: Vec<String> = ctx.partition.clusters.values().filter(|c| c.status == "ACTIVE").map(|c| c.arn.clone()).collect();
     let (page, next) = paginate(&arns, input.str("nextToken"), input.i64("maxResults"), 100, 100)?;
     let mut out = Map::new();
     out.insert("clusterArns".into(), json!(page));
@@ -82,16 +72,10 @@ pub fn delete(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let arn = cluster.arn.clone();
     let name = cluster.name.clone();
     if ctx.partition.services.values().any(|s| s.cluster_arn == arn && s.status != "INACTIVE") {
-        return Err(ApiError::client(
-            "ClusterContainsServicesException",
-            "The Cluster cannot be deleted while Services are active.",
-        ));
+        return Err(ApiError::client("ClusterContainsServicesException", "The Cluster cannot be deleted while Services are active."));
     }
     if ctx.partition.tasks.values().any(|t| t.cluster_arn == arn && !t.is_stopped()) {
-        return Err(ApiError::client(
-            "ClusterContainsTasksException",
-            "The Cluster cannot be deleted while Tasks are active.",
-        ));
+        return Err(ApiError::client("ClusterContainsTasksException", "The Cluster cannot be deleted while Tasks are active."));
     }
     let cluster = ctx.partition.clusters.get_mut(&name).ok_or_else(cluster_not_found)?;
     cluster.status = "INACTIVE".into();
@@ -109,8 +93,7 @@ fn render(partition: &Partition, cluster: &Cluster, with_tags: bool) -> Value {
             _ => {}
         }
     }
-    let active_services =
-        partition.services.values().filter(|s| s.cluster_arn == cluster.arn && s.status == "ACTIVE").count();
+    let active_services = partition.services.values().filter(|s| s.cluster_arn == cluster.arn && s.status == "ACTIVE").count();
     let mut out = Map::new();
     out.insert("clusterArn".into(), json!(cluster.arn));
     out.insert("clusterName".into(), json!(cluster.name));

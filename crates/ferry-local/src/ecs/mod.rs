@@ -11,8 +11,8 @@ mod tasks;
 use serde_json::Value;
 
 use crate::state::{Cluster, Service, TaskDefinition};
-use crate::wire::{ApiError, ApiResult, Input};
 pub use crate::wire::Ctx;
+use crate::wire::{ApiError, ApiResult, Input};
 
 pub use service_deployments::start_rollback;
 pub use services::{circuit_breaker_threshold, definition_in, find_definition, record_event};

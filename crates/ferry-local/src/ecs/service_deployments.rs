@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::services::record_event;
 use super::Ctx;
+use super::services::record_event;
 use crate::state::{Deployment, Partition, Rollback, Service, ServiceDeployment};
 use crate::wire::{ApiError, ApiResult, Input, paginate, put};
 
@@ -63,25 +63,16 @@ pub fn stop(ctx: &mut Ctx, input: &Input) -> ApiResult {
         return Err(ApiError::client("ServiceDeploymentNotFoundException", "The service deployment does not exist."));
     };
     if !matches!(sd.status.as_str(), "PENDING" | "IN_PROGRESS") {
-        return Err(ApiError::client(
-            "ConflictException",
-            format!("The service deployment is {} and cannot be stopped.", sd.status),
-        ));
+        return Err(ApiError::client("ConflictException", format!("The service deployment is {} and cannot be stopped.", sd.status)));
     }
     // After the state checks, as ECS answers a finished deployment with a conflict whatever
     // the stop type.
     let stop_type = input.str("stopType").unwrap_or("ROLLBACK");
     if stop_type != "ROLLBACK" {
-        return Err(ApiError::client(
-            "UnsupportedFeatureException",
-            "ferry local supports stopType ROLLBACK for rolling deployments.",
-        ));
+        return Err(ApiError::client("UnsupportedFeatureException", "ferry local supports stopType ROLLBACK for rolling deployments."));
     }
     let Some(target) = service.last_completed.clone() else {
-        return Err(ApiError::client(
-            "ConflictException",
-            "The service has no completed deployment to roll back to.",
-        ));
+        return Err(ApiError::client("ConflictException", "The service has no completed deployment to roll back to."));
     };
     let service_arn = service.arn.clone();
     let now = ctx.now;
@@ -133,11 +124,8 @@ pub fn start_rollback(service: &mut Service, sd_arn: &str, target: &Deployment, 
         sd.status = "ROLLBACK_REQUESTED".into();
         sd.status_reason = Some(reason.to_string());
         sd.updated_at = now;
-        sd.rollback = Some(Rollback {
-            reason: reason.to_string(),
-            started_at: now,
-            service_revision_arn: target.service_revision_arn.clone(),
-        });
+        sd.rollback =
+            Some(Rollback { reason: reason.to_string(), started_at: now, service_revision_arn: target.service_revision_arn.clone() });
     }
     let message = format!("(service {}) rolling back to deployment {}: {reason}", service.name, target.id);
     record_event(service, now, message);
@@ -151,8 +139,7 @@ pub fn describe_revisions(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let mut found = Vec::new();
     let mut failures = Vec::new();
     for arn in arns {
-        let hit = service_of(ctx.partition, &arn)
-            .and_then(|s| s.revisions.iter().find(|r| r.arn == arn).map(|r| (s, r)));
+        let hit = service_of(ctx.partition, &arn).and_then(|s| s.revisions.iter().find(|r| r.arn == arn).map(|r| (s, r)));
         match hit {
             Some((service, revision)) => {
                 let mut out = Map::new();
@@ -203,8 +190,7 @@ fn find<'a>(partition: &'a Partition, arn: &str) -> Option<(&'a Service, &'a Ser
 
 fn render(partition: &Partition, service: &Service, sd: &ServiceDeployment) -> Value {
     // Task counts per service revision, through the deployment each task belongs to.
-    let revision_of: HashMap<&str, &str> =
-        service.deployments.iter().map(|d| (d.id.as_str(), d.service_revision_arn.as_str())).collect();
+    let revision_of: HashMap<&str, &str> = service.deployments.iter().map(|d| (d.id.as_str(), d.service_revision_arn.as_str())).collect();
     let mut counts: HashMap<&str, (i64, i64)> = HashMap::new();
     for task in partition.tasks.values().filter(|t| t.service_arn.as_deref() == Some(service.arn.as_str())) {
         let Some(revision) = task.deployment_id.as_deref().and_then(|d| revision_of.get(d)) else { continue };
@@ -215,8 +201,7 @@ fn render(partition: &Partition, service: &Service, sd: &ServiceDeployment) -> V
             _ => {}
         }
     }
-    let requested: HashMap<&str, i64> =
-        service.deployments.iter().map(|d| (d.service_revision_arn.as_str(), d.desired_count)).collect();
+    let requested: HashMap<&str, i64> = service.deployments.iter().map(|d| (d.service_revision_arn.as_str(), d.desired_count)).collect();
     let summary = |arn: &str, requested_default: i64| {
         let (running, pending) = counts.get(arn).copied().unwrap_or_default();
         json!({

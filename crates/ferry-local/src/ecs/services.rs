@@ -64,20 +64,20 @@ pub fn create(ctx: &mut Ctx, input: &Input) -> ApiResult {
     }
     let definition_arn = definition.arn.clone();
     let network_mode = definition.body.get("networkMode").and_then(Value::as_str).unwrap_or("bridge").to_string();
-    let launch_type = input.str("launchType").map(str::to_string).or_else(|| {
-        input.value("capacityProviderStrategy").is_none().then(|| "EC2".to_string())
-    });
+    let launch_type = input
+        .str("launchType")
+        .map(str::to_string)
+        .or_else(|| input.value("capacityProviderStrategy").is_none().then(|| "EC2".to_string()));
     check_launch_type(ctx, &definition_arn, launch_type.as_deref())?;
     if network_mode == "awsvpc" && input.value("networkConfiguration").is_none() {
-        return Err(ApiError::invalid_parameter(
-            "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
-        ));
+        return Err(ApiError::invalid_parameter("Network Configuration must be provided when networkMode 'awsvpc' is specified."));
     }
     let desired_count = input.i64("desiredCount").unwrap_or(0);
     if desired_count < 0 {
         return Err(ApiError::invalid_parameter("desiredCount must be greater than or equal to 0."));
     }
-    let deployment_configuration = merge_deployment_configuration(&default_deployment_configuration(), input.value("deploymentConfiguration"))?;
+    let deployment_configuration =
+        merge_deployment_configuration(&default_deployment_configuration(), input.value("deploymentConfiguration"))?;
     let tags = tags_from(input, "tags")?;
     let mut passthrough = Map::new();
     for key in PASSTHROUGH {
@@ -131,8 +131,7 @@ pub fn update(ctx: &mut Ctx, input: &Input) -> ApiResult {
     }
     let new_definition = match input.str("taskDefinition") {
         Some(reference) => {
-            let definition =
-                ctx.task_definition(reference).ok_or_else(|| ApiError::invalid_parameter("TaskDefinition not found."))?;
+            let definition = ctx.task_definition(reference).ok_or_else(|| ApiError::invalid_parameter("TaskDefinition not found."))?;
             if definition.status != "ACTIVE" && definition.arn != current.task_definition {
                 return Err(ApiError::invalid_parameter("TaskDefinition is inactive."));
             }
@@ -151,9 +150,7 @@ pub fn update(ctx: &mut Ctx, input: &Input) -> ApiResult {
     if let Some(launch_type) = input.str("launchType").or(current.launch_type.as_deref()) {
         check_launch_type(ctx, &target_definition, Some(launch_type))?;
     }
-    let triggers_change = DEPLOYMENT_TRIGGERS
-        .iter()
-        .any(|k| input.value(k).is_some_and(|v| current.passthrough.get(*k) != Some(v)));
+    let triggers_change = DEPLOYMENT_TRIGGERS.iter().any(|k| input.value(k).is_some_and(|v| current.passthrough.get(*k) != Some(v)));
     let starts_deployment = new_definition.as_ref().is_some_and(|d| *d != current.task_definition)
         || input.bool("forceNewDeployment") == Some(true)
         || triggers_change;
@@ -377,11 +374,7 @@ pub fn new_deployment(
     }
     let arn = caller.arn("ecs", &format!("service-deployment/{cluster}/{}/{}", service.name, alnum_id(21)));
     let threshold = circuit_breaker_threshold(service.desired_count);
-    let breaker = service
-        .deployment_configuration
-        .pointer("/deploymentCircuitBreaker/enable")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let breaker = service.deployment_configuration.pointer("/deploymentCircuitBreaker/enable").and_then(Value::as_bool).unwrap_or(false);
     service.service_deployments.insert(
         0,
         ServiceDeployment {
@@ -477,11 +470,7 @@ pub fn render_service(partition: &Partition, service: &Service, with_tags: bool)
             Value::Object(out)
         })
         .collect();
-    let events: Vec<Value> = service
-        .events
-        .iter()
-        .map(|e| json!({"id": e.id, "createdAt": e.created_at, "message": e.message}))
-        .collect();
+    let events: Vec<Value> = service.events.iter().map(|e| json!({"id": e.id, "createdAt": e.created_at, "message": e.message})).collect();
     let pass = |key: &str, default: Value| service.passthrough.get(key).cloned().unwrap_or(default);
     let mut out = Map::new();
     out.insert("serviceArn".into(), json!(service.arn));

@@ -68,4 +68,3 @@ fn existing_resource(ctx: &Ctx, input: &Input) -> Result<String, ApiError> {
     };
     if exists { Ok(arn) } else { Err(not_found()) }
 }
-

@@ -61,17 +61,14 @@ pub fn register(ctx: &mut Ctx, input: &Input) -> ApiResult {
         if !task_memory && c.get("memory").is_none() && c.get("memoryReservation").is_none() {
             return Err(ApiError::client(
                 "ClientException",
-                format!(
-                    "Invalid setting for container '{name}'. At least one of 'memory' or 'memoryReservation' must be specified."
-                ),
+                format!("Invalid setting for container '{name}'. At least one of 'memory' or 'memoryReservation' must be specified."),
             ));
         }
         apply_container_defaults(&mut c, &network_mode);
         defaulted.push(Value::Object(c));
     }
-    if !names.iter().any(|n| {
-        defaulted.iter().any(|c| c["name"] == json!(n) && c.get("essential").and_then(Value::as_bool) != Some(false))
-    }) {
+    if !names.iter().any(|n| defaulted.iter().any(|c| c["name"] == json!(n) && c.get("essential").and_then(Value::as_bool) != Some(false)))
+    {
         return Err(ApiError::client("ClientException", "A task definition must have at least one essential container."));
     }
     body.insert("containerDefinitions".into(), Value::Array(defaulted));
@@ -147,9 +144,8 @@ pub fn render(definition: &TaskDefinition) -> Value {
 
 pub fn describe(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let reference = input.required_str("taskDefinition")?;
-    let definition = ctx
-        .task_definition(reference)
-        .ok_or_else(|| ApiError::client("ClientException", "Unable to describe task definition."))?;
+    let definition =
+        ctx.task_definition(reference).ok_or_else(|| ApiError::client("ClientException", "Unable to describe task definition."))?;
     let mut out = Map::new();
     out.insert("taskDefinition".into(), render(definition));
     if include_tags(input) {
@@ -213,9 +209,8 @@ pub fn deregister(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let Some((family, revision)) = short.rsplit_once(':') else {
         return Err(ApiError::client("ClientException", "Task definition revision must be specified (family:revision)."));
     };
-    let revision: i64 = revision
-        .parse()
-        .map_err(|_| ApiError::client("ClientException", format!("Invalid revision number. Number: {revision}")))?;
+    let revision: i64 =
+        revision.parse().map_err(|_| ApiError::client("ClientException", format!("Invalid revision number. Number: {revision}")))?;
     let definition = ctx
         .partition
         .task_definitions

@@ -88,10 +88,7 @@ pub fn new_task(definition: &TaskDefinition, placement: Placement, caller: &Call
 pub fn run(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let cluster_arn = ctx.cluster_arn(input)?;
     let reference = input.required_str("taskDefinition")?;
-    let definition = ctx
-        .task_definition(reference)
-        .ok_or_else(|| ApiError::invalid_parameter("TaskDefinition not found."))?
-        .clone();
+    let definition = ctx.task_definition(reference).ok_or_else(|| ApiError::invalid_parameter("TaskDefinition not found."))?.clone();
     if definition.status != "ACTIVE" {
         return Err(ApiError::invalid_parameter("TaskDefinition is inactive."));
     }
@@ -99,12 +96,8 @@ pub fn run(ctx: &mut Ctx, input: &Input) -> ApiResult {
     if !(1..=10).contains(&count) {
         return Err(ApiError::invalid_parameter("count must be between 1 and 10."));
     }
-    if definition.body.get("networkMode").and_then(Value::as_str) == Some("awsvpc")
-        && input.value("networkConfiguration").is_none()
-    {
-        return Err(ApiError::invalid_parameter(
-            "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
-        ));
+    if definition.body.get("networkMode").and_then(Value::as_str) == Some("awsvpc") && input.value("networkConfiguration").is_none() {
+        return Err(ApiError::invalid_parameter("Network Configuration must be provided when networkMode 'awsvpc' is specified."));
     }
     let overrides = input.value("overrides").cloned().unwrap_or_else(|| json!({}));
     for o in overrides.get("containerOverrides").and_then(Value::as_array).into_iter().flatten() {
@@ -116,10 +109,8 @@ pub fn run(ctx: &mut Ctx, input: &Input) -> ApiResult {
         }
     }
     let tags = tags_from(input, "tags")?;
-    let digests: BTreeMap<String, String> = container_images(ctx.partition, &definition.arn)
-        .into_iter()
-        .filter_map(|(name, _, digest)| Some((name, digest?)))
-        .collect();
+    let digests: BTreeMap<String, String> =
+        container_images(ctx.partition, &definition.arn).into_iter().filter_map(|(name, _, digest)| Some((name, digest?))).collect();
     let mut rendered = Vec::new();
     for _ in 0..count {
         let task = new_task(
@@ -236,7 +227,14 @@ pub fn render_task(partition: &Partition, task: &Task, with_tags: bool) -> Value
     let awsvpc = task.network_mode == "awsvpc";
     // A stable id derived from the task id, so the attachment keeps its id across calls.
     let tid = task.id();
-    let attachment_id = format!("{}-{}-{}-{}-{}", &tid[..8.min(tid.len())], &tid[8..12.min(tid.len())], &tid[12..16.min(tid.len())], &tid[16..20.min(tid.len())], &tid[20.min(tid.len())..]);
+    let attachment_id = format!(
+        "{}-{}-{}-{}-{}",
+        &tid[..8.min(tid.len())],
+        &tid[8..12.min(tid.len())],
+        &tid[12..16.min(tid.len())],
+        &tid[16..20.min(tid.len())],
+        &tid[20.min(tid.len())..]
+    );
     let containers: Vec<Value> = task
         .containers
         .iter()
@@ -261,11 +259,7 @@ pub fn render_task(partition: &Partition, task: &Task, with_tags: bool) -> Value
                 })
                 .collect();
             out.insert("networkBindings".into(), json!(bindings));
-            let interfaces = if awsvpc {
-                json!([{"attachmentId": attachment_id, "privateIpv4Address": "127.0.0.1"}])
-            } else {
-                json!([])
-            };
+            let interfaces = if awsvpc { json!([{"attachmentId": attachment_id, "privateIpv4Address": "127.0.0.1"}]) } else { json!([]) };
             out.insert("networkInterfaces".into(), interfaces);
             // Without a health check ECS reports the container's health as UNKNOWN (API
             // reference, Container.healthStatus); it does not leave the member out.

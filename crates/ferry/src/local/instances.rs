@@ -112,8 +112,7 @@ pub fn register(record: &Record) -> Result<(), Failure> {
     let text = serde_json::to_string(record).map_err(|e| Failure::internal(e.to_string()))?;
     if let Some(dir) = &record.state_dir {
         let pid_file = dir.join(PID_FILE);
-        std::fs::write(&pid_file, &text)
-            .map_err(|e| Failure::platform(format!("cannot write {}: {e}", pid_file.display())))?;
+        std::fs::write(&pid_file, &text).map_err(|e| Failure::platform(format!("cannot write {}: {e}", pid_file.display())))?;
     }
     match registry_dir() {
         Some(registry) => {
@@ -160,8 +159,7 @@ pub fn pid_exists(pid: u32) -> bool {
         return false;
     }
     // SAFETY: signal 0 sends nothing; it only checks that the process exists.
-    let exists = unsafe { libc::kill(signed, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    let exists = unsafe { libc::kill(signed, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
     exists && !is_zombie(pid)
 }
 
@@ -234,9 +232,8 @@ pub async fn discover() -> Discovery {
     let mut found = Discovery::default();
     if let Some(registry) = registry_dir() {
         found.searched.push(format!("the records in {}", registry.display()));
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&registry)
-            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
+        let mut paths: Vec<PathBuf> =
+            std::fs::read_dir(&registry).map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
         paths.sort();
         for path in paths.into_iter().filter(|p| p.extension().is_some_and(|x| x == "json")) {
             let Some(record) = read_record(&path) else {
@@ -281,9 +278,7 @@ pub async fn down_command(dir: &Path) -> String {
         Some(env_dir) => env_dir == dir,
         None => {
             let found = discover().await;
-            found.unresponsive.is_empty()
-                && found.live.len() == 1
-                && found.live[0].state_dir.as_deref() == Some(dir.as_path())
+            found.unresponsive.is_empty() && found.live.len() == 1 && found.live[0].state_dir.as_deref() == Some(dir.as_path())
         }
     };
     if plain_finds_it { "ferry local down".to_string() } else { format!("ferry local down --state-dir {}", shell_word(&dir)) }

@@ -247,8 +247,9 @@ fn check_tag(tag: &str) -> Result<(), Failure> {
 /// digest). Returns it with its media type.
 fn read_manifest(path: &Path) -> Result<(String, String), Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| Failure::input(format!("cannot read the manifest {}: {e}", path.display())))?;
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|e| Failure::input(format!("{} is not JSON ({e}); expected an image manifest (`skopeo inspect --raw`)", path.display())))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| {
+        Failure::input(format!("{} is not JSON ({e}); expected an image manifest (`skopeo inspect --raw`)", path.display()))
+    })?;
     if value.get("schemaVersion").and_then(Value::as_i64) != Some(2) {
         return Err(Failure::input(format!(
             "{} is not an image manifest: it needs \"schemaVersion\": 2 (OCI or Docker v2, as `skopeo inspect --raw docker://IMAGE` prints)",

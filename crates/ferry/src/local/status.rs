@@ -103,12 +103,7 @@ fn print_one(record: &Record, details: &Value, stop: &str) {
     );
     let rate_limits = details.get("rateLimits") == Some(&Value::Bool(true));
     if n("faults") + n("taskFaults") > 0 || rate_limits {
-        println!(
-            "  faults: {} api, {} task; rate limits {}",
-            n("faults"),
-            n("taskFaults"),
-            if rate_limits { "on" } else { "off" }
-        );
+        println!("  faults: {} api, {} task; rate limits {}", n("faults"), n("taskFaults"), if rate_limits { "on" } else { "off" });
     }
     println!("  stop it with `{stop}`");
 }

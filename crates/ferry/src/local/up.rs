@@ -80,8 +80,7 @@ async fn up_detached(port: u16, dir: &Path) -> Result<(), Failure> {
     let _ = std::fs::remove_file(dir.join(instances::PID_FILE));
     let exe = super::ferry_exe()?;
     let log_path = dir.join(LOG_FILE);
-    let log = std::fs::File::create(&log_path)
-        .map_err(|e| Failure::platform(format!("cannot write {}: {e}", log_path.display())))?;
+    let log = std::fs::File::create(&log_path).map_err(|e| Failure::platform(format!("cannot write {}: {e}", log_path.display())))?;
     let log_err = log.try_clone().map_err(|e| Failure::platform(e.to_string()))?;
     let mut command = std::process::Command::new(exe);
     command

@@ -97,10 +97,25 @@ impl World {
                 "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{:0>64}", hex(version)), "size": 2},
                 "layers": []
             });
-            clients.ecr.put_image().repository_name(REPOSITORY).image_tag(*version).image_manifest(manifest.to_string()).send().await.unwrap();
+            clients
+                .ecr
+                .put_image()
+                .repository_name(REPOSITORY)
+                .image_tag(*version)
+                .image_manifest(manifest.to_string())
+                .send()
+                .await
+                .unwrap();
         }
         // The environment tag the env-tag strategy moves starts on 1.0.0.
-        let first = clients.ecr.batch_get_image().repository_name(REPOSITORY).image_ids(ferry_aws::ecr::types::ImageIdentifier::builder().image_tag("1.0.0").build()).send().await.unwrap();
+        let first = clients
+            .ecr
+            .batch_get_image()
+            .repository_name(REPOSITORY)
+            .image_ids(ferry_aws::ecr::types::ImageIdentifier::builder().image_tag("1.0.0").build())
+            .send()
+            .await
+            .unwrap();
         let manifest = first.images()[0].image_manifest().unwrap().to_string();
         clients.ecr.put_image().repository_name(REPOSITORY).image_tag("test").image_manifest(manifest).send().await.unwrap();
         clients.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
@@ -147,7 +162,16 @@ impl World {
     pub async fn create_service_in(&self, cluster: &str, name: &str, desired: i32, version: &str, circuit_breaker: bool) -> String {
         let uri = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}");
         let container = if name.starts_with("big") {
-            ContainerDefinition::builder().name("app").image(format!("{uri}:{version}")).essential(true).memory(16).entry_point("/bin/sh").entry_point("-c").command("exec sleep 600").stop_timeout(1).build()
+            ContainerDefinition::builder()
+                .name("app")
+                .image(format!("{uri}:{version}"))
+                .essential(true)
+                .memory(16)
+                .entry_point("/bin/sh")
+                .entry_point("-c")
+                .command("exec sleep 600")
+                .stop_timeout(1)
+                .build()
         } else {
             ContainerDefinition::builder()
                 .name("app")
@@ -174,7 +198,9 @@ impl World {
                 DeploymentConfiguration::builder()
                     .minimum_healthy_percent(100)
                     .maximum_percent(200)
-                    .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(circuit_breaker).rollback(circuit_breaker).build())
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder().enable(circuit_breaker).rollback(circuit_breaker).build(),
+                    )
                     .build(),
             )
             .send()
@@ -215,7 +241,8 @@ impl World {
     /// The ARNs of the service's RUNNING tasks, sorted.
     pub async fn running_task_arns(&self, name: &str) -> Vec<String> {
         let listed = self.clients.ecs.list_tasks().cluster(CLUSTER).service_name(name).send().await.unwrap();
-        let described = self.clients.ecs.describe_tasks().cluster(CLUSTER).set_tasks(Some(listed.task_arns().to_vec())).send().await.unwrap();
+        let described =
+            self.clients.ecs.describe_tasks().cluster(CLUSTER).set_tasks(Some(listed.task_arns().to_vec())).send().await.unwrap();
         let mut arns: Vec<String> = described
             .tasks()
             .iter()
@@ -268,7 +295,8 @@ impl World {
 
     pub async fn answering_versions_in(&self, cluster: &str, name: &str) -> Vec<String> {
         let listed = self.clients.ecs.list_tasks().cluster(cluster).service_name(name).send().await.unwrap();
-        let described = self.clients.ecs.describe_tasks().cluster(cluster).set_tasks(Some(listed.task_arns().to_vec())).send().await.unwrap();
+        let described =
+            self.clients.ecs.describe_tasks().cluster(cluster).set_tasks(Some(listed.task_arns().to_vec())).send().await.unwrap();
         let mut versions = Vec::new();
         for task in described.tasks().iter().filter(|t| t.last_status() == Some("RUNNING")) {
             let port = task.containers()[0].network_bindings()[0].host_port().unwrap();
@@ -280,7 +308,15 @@ impl World {
     }
 
     pub async fn digest_of(&self, tag: &str) -> String {
-        let out = self.clients.ecr.describe_images().repository_name(REPOSITORY).image_ids(ferry_aws::ecr::types::ImageIdentifier::builder().image_tag(tag).build()).send().await.unwrap();
+        let out = self
+            .clients
+            .ecr
+            .describe_images()
+            .repository_name(REPOSITORY)
+            .image_ids(ferry_aws::ecr::types::ImageIdentifier::builder().image_tag(tag).build())
+            .send()
+            .await
+            .unwrap();
         out.image_details()[0].image_digest().unwrap().to_string()
     }
 
@@ -291,7 +327,8 @@ impl World {
 
     pub async fn answering_digests_in(&self, cluster: &str, name: &str) -> Vec<String> {
         let listed = self.clients.ecs.list_tasks().cluster(cluster).service_name(name).send().await.unwrap();
-        let described = self.clients.ecs.describe_tasks().cluster(cluster).set_tasks(Some(listed.task_arns().to_vec())).send().await.unwrap();
+        let described =
+            self.clients.ecs.describe_tasks().cluster(cluster).set_tasks(Some(listed.task_arns().to_vec())).send().await.unwrap();
         let mut digests = Vec::new();
         for task in described.tasks().iter().filter(|t| t.last_status() == Some("RUNNING")) {
             let port = task.containers()[0].network_bindings()[0].host_port().unwrap();
@@ -321,7 +358,11 @@ pub fn result_of(output: &Output) -> Value {
 }
 
 pub fn events_of(output: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&output.stdout).lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v["type"] == "event").collect()
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "event")
+        .collect()
 }
 
 pub fn text(output: &Output) -> String {
@@ -331,4 +372,3 @@ pub fn text(output: &Output) -> String {
 pub fn mutations(calls: &BTreeMap<String, u64>) -> u64 {
     calls.iter().filter(|(op, _)| !op.contains(":Describe") && !op.contains(":List") && !op.contains(":BatchGet")).map(|(_, n)| n).sum()
 }
-
