@@ -17,6 +17,7 @@ mod ecr;
 mod ecs;
 pub mod faults;
 mod model;
+mod records;
 mod runtime;
 mod scheduler;
 mod server;

@@ -173,7 +173,7 @@ impl Engine {
     fn start(self: &Arc<Self>, partition: &mut Partition, arn: &str, t: f64) {
         let partition_key = format!("{}/{}", partition.account, partition.region);
         let Some(task) = partition.tasks.get(arn) else { return };
-        let Some(definition) = crate::ecs::find_definition(partition, &task.task_definition_arn).cloned() else {
+        let Some(definition) = crate::records::find_definition(partition, &task.task_definition_arn).cloned() else {
             if let Some(task) = partition.tasks.get_mut(arn) {
                 fail_to_start(task, "TaskFailedToStart", "ResourceInitializationError: the task definition no longer exists", t);
             }
@@ -542,7 +542,7 @@ fn free_port() -> std::io::Result<u16> {
 
 fn stop_timeout(partition: &Partition, arn: &str) -> f64 {
     let Some(task) = partition.tasks.get(arn) else { return DEFAULT_STOP_TIMEOUT };
-    crate::ecs::find_definition(partition, &task.task_definition_arn)
+    crate::records::find_definition(partition, &task.task_definition_arn)
         .map(|d| {
             d.containers()
                 .iter()

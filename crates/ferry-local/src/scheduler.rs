@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use crate::ecs::{Placement, new_task, record_event};
+use crate::records::{Placement, circuit_breaker_threshold, definition_in, new_task, record_event, start_rollback, stop_task};
 use crate::state::{Partition, Service, Task};
 use crate::wire::Caller;
 
@@ -168,7 +168,7 @@ pub fn reconcile(partition: &mut Partition, service_arn: &str, mine: &mut Vec<St
         let in_flight = mine.iter().filter(|a| tasks.get(*a).is_some_and(|t| !t.is_stopped())).count() as i64;
         let room = (max_total.max(desired) - in_flight).max(0);
         let primary = &service.deployments[0];
-        let definition = crate::ecs::definition_in(task_definitions, &primary.task_definition);
+        let definition = definition_in(task_definitions, &primary.task_definition);
         if let Some(definition) = definition {
             for _ in 0..want.min(room).max(0) {
                 let task = new_task(
@@ -243,18 +243,6 @@ fn stop_old(
     }
 }
 
-/// Marks a task to be stopped; the runtime sends the signals.
-pub fn stop_task(task: &mut Task, code: &str, reason: &str, now: f64) {
-    if task.desired_status == "STOPPED" {
-        return;
-    }
-    task.desired_status = "STOPPED".into();
-    task.stop_code = Some(code.to_string());
-    task.stopped_reason = Some(reason.to_string());
-    task.stopping_at = Some(now);
-    task.version += 1;
-}
-
 fn trip_circuit_breaker(service: &mut Service, definitions: &BTreeMap<String, Vec<crate::state::TaskDefinition>>, now: f64) {
     // Cheapest test first: on most ticks the primary deployment is not in progress.
     let Some(primary) = service.deployments.first() else { return };
@@ -267,7 +255,7 @@ fn trip_circuit_breaker(service: &mut Service, definitions: &BTreeMap<String, Ve
         return;
     }
     let rollback = flag("rollback");
-    let threshold = crate::ecs::circuit_breaker_threshold(primary.desired_count);
+    let threshold = circuit_breaker_threshold(primary.desired_count);
     if primary.failed_tasks < threshold {
         return;
     }
@@ -287,8 +275,8 @@ fn trip_circuit_breaker(service: &mut Service, definitions: &BTreeMap<String, Ve
     }
     let target = service.last_completed.clone().filter(|t| t.id != primary_id);
     match (rollback && !rolling_back_already, target) {
-        (true, Some(target)) if crate::ecs::definition_in(definitions, &target.task_definition).is_some() => {
-            crate::ecs::start_rollback(service, &sd_arn, &target, now, CIRCUIT_BREAKER_REASON);
+        (true, Some(target)) if definition_in(definitions, &target.task_definition).is_some() => {
+            start_rollback(service, &sd_arn, &target, now, CIRCUIT_BREAKER_REASON);
         }
         _ => {
             if let Some(p) = service.deployments.first_mut() {

@@ -1,5 +1,6 @@
 //! ECS (`AmazonEC2ContainerServiceV20141113`): the control plane. Handlers only change
-//! state; the scheduler and the task runtime act on it.
+//! state, through `records` where the scheduler changes the same records; the scheduler and
+//! the task runtime act on it.
 
 mod clusters;
 mod service_deployments;
@@ -13,10 +14,6 @@ use serde_json::Value;
 use crate::state::{Cluster, Service, TaskDefinition};
 pub use crate::wire::Ctx;
 use crate::wire::{ApiError, ApiResult, Input};
-
-pub use service_deployments::start_rollback;
-pub use services::{circuit_breaker_threshold, definition_in, find_definition, record_event};
-pub use tasks::{Placement, new_task};
 
 pub fn dispatch(operation: &str, ctx: &mut Ctx, input: &Input) -> Option<ApiResult> {
     Some(match operation {

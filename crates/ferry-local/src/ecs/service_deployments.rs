@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use super::Ctx;
-use super::services::record_event;
-use crate::state::{Deployment, Partition, Rollback, Service, ServiceDeployment};
+use crate::records::start_rollback;
+use crate::state::{Partition, Service, ServiceDeployment};
 use crate::wire::{ApiError, ApiResult, Input, paginate, put};
 
 pub fn list(ctx: &mut Ctx, input: &Input) -> ApiResult {
@@ -82,53 +82,6 @@ pub fn stop(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let reason = "Service deployment rolled back because of a user request (StopServiceDeployment).";
     start_rollback(service, &arn, &target, now, reason);
     Ok(json!({ "serviceDeploymentArn": arn }))
-}
-
-/// Rolls `service` back to `target` (its last completed deployment) on behalf of service
-/// deployment `sd_arn`, the way ECS does: the target deployment is *reactivated* — it
-/// becomes PRIMARY again with its id, its revision and its running tasks, its rollout
-/// IN_PROGRESS until the scheduler sees it steady — and the failed deployment is marked
-/// FAILED and scaled in to 0 (ECS developer guide, "How the Amazon ECS deployment circuit
-/// breaker detects failures"; the ECS team's walk-through in aws/copilot-cli#4838). The
-/// service deployment reports ROLLBACK_REQUESTED, then ROLLBACK_IN_PROGRESS (next tick), then
-/// ROLLBACK_SUCCESSFUL, with its `rollback` member naming the target's service revision.
-pub fn start_rollback(service: &mut Service, sd_arn: &str, target: &Deployment, now: f64, reason: &str) {
-    for failed in service.deployments.iter_mut().filter(|d| d.status == "PRIMARY") {
-        failed.status = "ACTIVE".into();
-        failed.rollout_state = "FAILED".into();
-        failed.rollout_state_reason = reason.to_string();
-        failed.desired_count = 0;
-        failed.updated_at = now;
-    }
-    // The target is usually still listed (ACTIVE, draining or drained); if it was dropped,
-    // the copy kept when it completed comes back with the same id.
-    let mut reactivated = match service.deployments.iter().position(|d| d.id == target.id) {
-        Some(index) => service.deployments.remove(index),
-        None => target.clone(),
-    };
-    reactivated.status = "PRIMARY".into();
-    reactivated.rollout_state = "IN_PROGRESS".into();
-    reactivated.rollout_state_reason = format!("{reason} Rolling back to deploymentId {}.", target.id);
-    reactivated.desired_count = service.desired_count;
-    // Failures are counted against the rollback from now on (the circuit breaker watches it).
-    reactivated.failed_tasks = 0;
-    reactivated.updated_at = now;
-    // Its completion now ends the failed service deployment's rollback.
-    reactivated.service_deployment_arn = sd_arn.to_string();
-    service.task_definition = reactivated.task_definition.clone();
-    service.deployments.insert(0, reactivated);
-    service.steady = false;
-    service.consecutive_failures = 0;
-    service.launch_backoff_until = 0.0;
-    if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
-        sd.status = "ROLLBACK_REQUESTED".into();
-        sd.status_reason = Some(reason.to_string());
-        sd.updated_at = now;
-        sd.rollback =
-            Some(Rollback { reason: reason.to_string(), started_at: now, service_revision_arn: target.service_revision_arn.clone() });
-    }
-    let message = format!("(service {}) rolling back to deployment {}: {reason}", service.name, target.id);
-    record_event(service, now, message);
 }
 
 pub fn describe_revisions(ctx: &mut Ctx, input: &Input) -> ApiResult {

@@ -12,8 +12,9 @@ use serde_json::{Map, Value, json};
 
 use super::{Ctx, include_tags, render_tags, tags_from};
 use crate::ecr::{self, ImageRef};
-use crate::state::{Deployment, Partition, Service, ServiceDeployment, ServiceEvent, ServiceRevision};
-use crate::wire::{ApiError, ApiResult, Input, alnum_id, digit_id, paginate, put};
+use crate::records::{find_definition, new_deployment};
+use crate::state::{Partition, Service};
+use crate::wire::{ApiError, ApiResult, Input, paginate, put};
 
 /// Members stored as given and echoed back by DescribeServices.
 const PASSTHROUGH: &[&str] = &[
@@ -317,117 +318,6 @@ pub fn container_images(partition: &Partition, definition_arn: &str) -> Vec<(Str
             (name, image, digest)
         })
         .collect()
-}
-
-pub fn find_definition<'a>(partition: &'a Partition, arn: &str) -> Option<&'a crate::state::TaskDefinition> {
-    definition_in(&partition.task_definitions, arn)
-}
-
-/// The revision a task definition ARN names, in a family → revisions map.
-pub fn definition_in<'a>(
-    definitions: &'a std::collections::BTreeMap<String, Vec<crate::state::TaskDefinition>>,
-    arn: &str,
-) -> Option<&'a crate::state::TaskDefinition> {
-    let short = arn.rsplit('/').next()?;
-    let (family, revision) = short.rsplit_once(':')?;
-    let revision: i64 = revision.parse().ok()?;
-    definitions.get(family)?.iter().find(|t| t.revision == revision)
-}
-
-/// Starts a new PRIMARY deployment of `definition_arn`: the old PRIMARY becomes ACTIVE, a
-/// service revision and a service deployment are recorded. (Rollbacks do not come here:
-/// they reactivate an earlier deployment, see `start_rollback`.)
-pub fn new_deployment(
-    service: &mut Service,
-    definition_arn: &str,
-    images: Vec<(String, String, Option<String>)>,
-    caller: &crate::wire::Caller,
-    now: f64,
-) -> String {
-    let cluster = service.cluster_arn.rsplit('/').next().unwrap_or_default().to_string();
-    let id = format!("ecs-svc/{}", digit_id(19));
-    let revision_id = digit_id(19);
-    let revision_arn = caller.arn("ecs", &format!("service-revision/{cluster}/{}/{revision_id}", service.name));
-    service.revisions.push(ServiceRevision {
-        arn: revision_arn.clone(),
-        task_definition: definition_arn.to_string(),
-        launch_type: service.launch_type.clone(),
-        network_configuration: service.passthrough.get("networkConfiguration").cloned(),
-        load_balancers: service.passthrough.get("loadBalancers").cloned(),
-        container_images: images.clone(),
-        created_at: now,
-    });
-    let source_revisions: Vec<String> = service.deployments.iter().map(|d| d.service_revision_arn.clone()).collect();
-    for old in &mut service.deployments {
-        old.status = "ACTIVE".into();
-        old.updated_at = now;
-    }
-    // A new deployment supersedes any service deployment still under way, a rollback
-    // included (it would otherwise stay ROLLBACK_IN_PROGRESS for ever).
-    for sd in &mut service.service_deployments {
-        if matches!(sd.status.as_str(), "PENDING" | "IN_PROGRESS" | "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS") {
-            sd.status = "STOPPED".into();
-            sd.status_reason = Some("Service deployment stopped because a newer service deployment started.".into());
-            sd.stopped_at = Some(now);
-            sd.updated_at = now;
-        }
-    }
-    let arn = caller.arn("ecs", &format!("service-deployment/{cluster}/{}/{}", service.name, alnum_id(21)));
-    let threshold = circuit_breaker_threshold(service.desired_count);
-    let breaker = service.deployment_configuration.pointer("/deploymentCircuitBreaker/enable").and_then(Value::as_bool).unwrap_or(false);
-    service.service_deployments.insert(
-        0,
-        ServiceDeployment {
-            arn: arn.clone(),
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            stopped_at: None,
-            updated_at: now,
-            source_revision_arns: source_revisions,
-            target_revision_arn: revision_arn.clone(),
-            status: "PENDING".into(),
-            status_reason: None,
-            deployment_configuration: service.deployment_configuration.clone(),
-            rollback: None,
-            circuit_breaker_status: if breaker { "MONITORING" } else { "DISABLED" }.into(),
-            failure_count: 0,
-            threshold,
-        },
-    );
-    let deployment = Deployment {
-        id: id.clone(),
-        status: "PRIMARY".into(),
-        task_definition: definition_arn.to_string(),
-        desired_count: service.desired_count,
-        failed_tasks: 0,
-        created_at: now,
-        updated_at: now,
-        launch_type: service.launch_type.clone(),
-        network_configuration: service.passthrough.get("networkConfiguration").cloned(),
-        rollout_state: "IN_PROGRESS".into(),
-        rollout_state_reason: format!("ECS deployment {id} in progress."),
-        image_digests: images.into_iter().filter_map(|(name, _, digest)| Some((name, digest?))).collect(),
-        service_deployment_arn: arn,
-        service_revision_arn: revision_arn,
-    };
-    service.deployments.insert(0, deployment);
-    service.steady = false;
-    service.consecutive_failures = 0;
-    service.launch_backoff_until = 0.0;
-    id
-}
-
-/// The circuit breaker's failure threshold as AWS documents it: half the desired count,
-/// at least 3 and at most 200.
-pub fn circuit_breaker_threshold(desired_count: i64) -> i64 {
-    ((desired_count as f64 * 0.5).ceil() as i64).clamp(3, 200)
-}
-
-/// Adds a service event (newest first; ECS keeps the latest 100).
-pub fn record_event(service: &mut Service, now: f64, message: String) {
-    service.events.push_front(ServiceEvent { id: uuid::Uuid::new_v4().to_string(), created_at: now, message });
-    service.events.truncate(100);
 }
 
 pub fn render_service(partition: &Partition, service: &Service, with_tags: bool) -> Value {

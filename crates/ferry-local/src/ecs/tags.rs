@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use super::services::find_definition;
 use super::{Ctx, cluster_not_found, render_tags, tags_from};
+use crate::records::find_definition;
 use crate::wire::{ApiError, ApiResult, Input};
 
 /// ECS allows at most 50 user tags per resource.
