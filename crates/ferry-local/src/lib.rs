@@ -7,16 +7,20 @@
 //! are its specification; where it cannot do what ECS does (no containers, one host) the
 //! README of ferry local (`docs/local.md`) says so.
 //!
-//! Layout: `server` (HTTP, dispatch, admin path) → `model` (validation against the service
-//! models) → `ecs`, `ecr`, `autoscaling` (control plane handlers, which only change
-//! `state`) ← `scheduler` (rolling deployments, circuit breaker) ← `runtime` (processes,
-//! health checks, the task lifecycle).
+//! Layout: `server` (HTTP, dispatch, admin path) → `protocol` (the wire: AWS JSON 1.1, the
+//! Query protocol with XML answers) → `model` (validation against the service models) →
+//! `ecs`, `ecr`, `autoscaling` (control plane handlers: input value in, output value or
+//! `ApiError` out, changing only `state`) → `records` (the changes to state that handlers
+//! and the scheduler share) ← `scheduler` (rolling deployments, circuit breaker: decisions
+//! from state and time, applied through `records`) ← `runtime` (processes, health checks,
+//! the task lifecycle).
 
 mod autoscaling;
 mod ecr;
 mod ecs;
 pub mod faults;
 mod model;
+mod protocol;
 mod records;
 mod runtime;
 mod scheduler;

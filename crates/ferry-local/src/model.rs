@@ -14,10 +14,21 @@ use crate::wire::ApiError;
 
 /// One AWS service ferry local speaks, as its model describes it.
 pub struct ServiceModel {
-    pub target_prefix: String,
+    /// `metadata.targetPrefix`: what the `X-Amz-Target` of an AWS JSON request starts with
+    /// (None for a Query-protocol service).
+    pub target_prefix: Option<String>,
+    /// `metadata.protocol`: `json` (AWS JSON 1.0/1.1) or `query` (AWS Query, XML answers).
+    pub protocol: String,
+    /// `metadata.signingName` (or `endpointPrefix`): the service of a SigV4 credential scope.
+    pub signing_name: String,
+    /// `metadata.xmlNamespace`, or the namespace AWS derives from the endpoint prefix and
+    /// API version: what XML answers of the Query protocol declare.
+    pub xml_namespace: String,
     shapes: Map<String, Value>,
     /// operation name → input shape name
     inputs: HashMap<String, Option<String>>,
+    /// operation name → (output shape name, the Query protocol's `resultWrapper`)
+    outputs: HashMap<String, (Option<String>, Option<String>)>,
     /// The exception this service uses for a request that breaks the model's constraints.
     validation_error: &'static str,
 }
@@ -49,11 +60,19 @@ impl Service {
         }
     }
 
+    /// Every service ferry local serves.
+    pub const ALL: [Service; 3] = [Service::Ecs, Service::Ecr, Service::ApplicationAutoScaling];
+
     /// Which service an `X-Amz-Target` prefix names.
     pub fn from_target_prefix(prefix: &str) -> Option<Service> {
-        [Service::Ecs, Service::Ecr, Service::ApplicationAutoScaling]
-            .into_iter()
-            .find(|s| s.model().is_some_and(|m| m.target_prefix == prefix))
+        Service::ALL.into_iter().find(|s| s.model().is_some_and(|m| m.target_prefix.as_deref() == Some(prefix)))
+    }
+
+    /// Which service a Query-protocol request is for, by the service of its SigV4 credential
+    /// scope (Query requests carry no target header). None today: ferry local serves no
+    /// Query-protocol service yet.
+    pub fn from_query_signing_name(signing_name: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|s| s.model().is_some_and(|m| m.protocol == "query" && m.signing_name == signing_name))
     }
 
     /// The short name used in ARNs, fault rules and logs.
@@ -67,22 +86,52 @@ impl Service {
 }
 
 impl ServiceModel {
-    fn load(gz: &[u8], validation_error: &'static str) -> Option<ServiceModel> {
+    /// Reads a gzipped botocore `service-2.json`; None when it is not one.
+    pub(crate) fn load(gz: &[u8], validation_error: &'static str) -> Option<ServiceModel> {
         let mut text = String::new();
         flate2::read::GzDecoder::new(gz).read_to_string(&mut text).ok()?;
         let mut model: Value = serde_json::from_str(&text).ok()?;
-        let target_prefix = model.pointer("/metadata/targetPrefix")?.as_str()?.to_string();
-        let inputs = model
-            .get("operations")?
-            .as_object()?
+        let metadata = |key: &str| model.pointer(&format!("/metadata/{key}")).and_then(Value::as_str).map(str::to_string);
+        let target_prefix = metadata("targetPrefix");
+        let protocol = metadata("protocol")?;
+        let endpoint_prefix = metadata("endpointPrefix")?;
+        let signing_name = metadata("signingName").unwrap_or_else(|| endpoint_prefix.clone());
+        let api_version = metadata("apiVersion")?;
+        let xml_namespace =
+            metadata("xmlNamespace").unwrap_or_else(|| format!("http://{endpoint_prefix}.amazonaws.com/doc/{api_version}/"));
+        let operations = model.get("operations")?.as_object()?;
+        let shape_of = |op: &Value, pointer: &str| op.pointer(pointer).and_then(Value::as_str).map(str::to_string);
+        let inputs = operations.iter().map(|(name, op)| (name.clone(), shape_of(op, "/input/shape"))).collect();
+        let outputs = operations
             .iter()
-            .map(|(name, op)| {
-                let input = op.pointer("/input/shape").and_then(Value::as_str).map(str::to_string);
-                (name.clone(), input)
-            })
+            .map(|(name, op)| (name.clone(), (shape_of(op, "/output/shape"), shape_of(op, "/output/resultWrapper"))))
             .collect();
         let shapes = model.get_mut("shapes")?.as_object_mut().map(std::mem::take)?;
-        Some(ServiceModel { target_prefix, shapes, inputs, validation_error })
+        Some(ServiceModel { target_prefix, protocol, signing_name, xml_namespace, shapes, inputs, outputs, validation_error })
+    }
+
+    /// A shape of the model by name (`{"type": "structure", "members": …}` and so on).
+    pub fn shape(&self, name: &str) -> Option<&Value> {
+        self.shapes.get(name)
+    }
+
+    /// The input shape of an operation (None for an operation without input).
+    pub fn input_shape(&self, operation: &str) -> Option<&str> {
+        self.inputs.get(operation)?.as_deref()
+    }
+
+    /// The output shape of an operation and the element the Query protocol wraps it in
+    /// (`output.resultWrapper`, e.g. `DescribeTargetGroupsResult`).
+    pub fn output_shape(&self, operation: &str) -> (Option<&str>, Option<&str>) {
+        match self.outputs.get(operation) {
+            Some((shape, wrapper)) => (shape.as_deref(), wrapper.as_deref()),
+            None => (None, None),
+        }
+    }
+
+    /// The exception a request that breaks the model's constraints is answered with.
+    pub fn validation_error(&self) -> &'static str {
+        self.validation_error
     }
 
     pub fn has_operation(&self, operation: &str) -> bool {
@@ -206,7 +255,8 @@ mod tests {
     #[test]
     fn the_embedded_models_load_and_know_their_operations() {
         let ecs = Service::Ecs.model().unwrap();
-        assert_eq!(ecs.target_prefix, "AmazonEC2ContainerServiceV20141113");
+        assert_eq!(ecs.target_prefix.as_deref(), Some("AmazonEC2ContainerServiceV20141113"));
+        assert_eq!((ecs.protocol.as_str(), ecs.signing_name.as_str()), ("json", "ecs"));
         assert!(ecs.has_operation("CreateService"));
         assert!(Service::Ecr.model().unwrap().has_operation("PutImage"));
         assert_eq!(Service::from_target_prefix("AnyScaleFrontendService"), Some(Service::ApplicationAutoScaling));

@@ -1,6 +1,6 @@
 //! The HTTP endpoint: one port on 127.0.0.1 serving every emulated service the way the
-//! regional endpoints do (AWS JSON 1.1, dispatched on `X-Amz-Target`), plus the admin path
-//! `/_ferry/…` for faults, limits and status.
+//! regional endpoints do (in each service's wire protocol, see `protocol`), plus the admin
+//! path `/_ferry/…` for faults, limits and status.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 
 use crate::faults::{AdminError, ApiFault, Faults, TaskFault, rate_limits_from_json};
 use crate::model::Service;
+use crate::protocol::{self, AwsJson11, Protocol, Reply, Request, Route};
 use crate::runtime::{Engine, lock};
 use crate::state::{State, Store, partition_key, state_file};
 use crate::wire::{ApiError, Ctx, Input, Signed, caller_from_auth, now};
@@ -174,123 +175,128 @@ fn save(engine: &Engine, store: &Store) {
     }
 }
 
-fn error_response(err: &ApiError) -> Response {
-    let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = (status, err.body().to_string()).into_response();
+/// An HTTP response from what a protocol wrote, with a fresh request id
+/// (`x-amzn-RequestId`) unless one is given.
+fn respond(reply: Reply, request_id: Option<&str>) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = (status, reply.body).into_response();
     let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
-    if let Ok(v) = HeaderValue::from_str(&err.code) {
+    headers.insert("content-type", HeaderValue::from_static(reply.content_type));
+    if let Some(v) = reply.error_type.and_then(|t| HeaderValue::from_str(&t).ok()) {
         headers.insert("x-amzn-errortype", v);
     }
-    with_request_id(response)
-}
-
-fn with_request_id(mut response: Response) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-        response.headers_mut().insert("x-amzn-requestid", v);
+    let id = request_id.map(str::to_string).unwrap_or_else(new_request_id);
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        headers.insert("x-amzn-requestid", v);
     }
     response
 }
 
-/// Every AWS request: find the service and operation, identify the caller, apply injected
-/// faults, validate against the model, run the handler.
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// An AWS JSON 1.1 error answer, for requests no protocol could take.
+fn error_response(err: &ApiError) -> Response {
+    respond(AwsJson11.error(None, err, ""), None)
+}
+
+/// Every AWS request: the protocol finds the service and operation; then identify the
+/// caller, apply injected faults, read the input, validate it against the model, run the
+/// handler, and answer in the request's protocol.
 async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let Some(target) = header("x-amz-target") else {
-        return error_response(&ApiError::client(
-            "UnknownOperationException",
-            "ferry local serves AWS JSON 1.1 requests (X-Amz-Target); this request has none",
-        ));
+    let request = Request {
+        target: header("x-amz-target"),
+        content_type: header("content-type"),
+        authorization: header("authorization"),
+        query: query.as_deref(),
+        body: &body,
     };
-    let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
-    let Some(service) = Service::from_target_prefix(prefix) else {
-        return error_response(&ApiError::client("UnknownOperationException", format!("Unknown service: {prefix}")));
+    let protocol = protocol::detect(&request);
+    let request_id = new_request_id();
+    let reply = match call(&app, protocol, &request, header("x-amz-date")).await {
+        Ok((route, output)) => protocol.output(&route, &output, &request_id),
+        Err((route, e)) => protocol.error(route.as_ref(), &e, &request_id),
     };
+    respond(reply, Some(&request_id))
+}
+
+/// One AWS call, from routed request to the handler's output, in no particular wire format.
+async fn call(
+    app: &App,
+    protocol: &dyn Protocol,
+    request: &Request<'_>,
+    amz_date: Option<&str>,
+) -> Result<(Route, Value), (Option<Route>, ApiError)> {
+    let route = protocol.route(request).map_err(|e| (None, e))?;
+    let fail = |e: ApiError| (Some(route.clone()), e);
+    let (service, operation) = (route.service, route.operation.as_str());
     let Some(model) = service.model() else {
-        return error_response(&ApiError::new(500, "InternalFailure", "service model unavailable"));
+        return Err(fail(ApiError::new(500, "InternalFailure", "service model unavailable")));
     };
-    if !model.has_operation(operation) {
-        return error_response(&ApiError::client("UnknownOperationException", format!("Unknown operation {operation}")));
-    }
-    let signed = Signed { authorization: header("authorization"), query: query.as_deref(), amz_date: header("x-amz-date") };
+    let signed = Signed { authorization: request.authorization, query: request.query, amz_date };
     // The short service names are the models' SigV4 signing names (`ecr` for ECR).
-    let caller = match caller_from_auth(signed, service.name()) {
-        Ok(c) => c,
-        Err(e) => return error_response(&e),
-    };
+    let caller = caller_from_auth(signed, service.name()).map_err(fail)?;
     *lock(&app.calls).entry(format!("{}:{operation}", service.name())).or_default() += 1;
     let decision = lock(&app.engine.faults).decide(&caller.partition(), service.name(), operation, now());
     if decision.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
     }
     if let Some(err) = decision.error {
-        return error_response(&err);
+        return Err(fail(err));
     }
-    let input: Value = if body.is_empty() {
-        json!({})
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => return error_response(&ApiError::client("SerializationException", format!("Malformed JSON body: {e}"))),
-        }
-    };
-    if let Err(e) = model.validate(operation, &input) {
-        return error_response(&e);
-    }
+    let input = protocol.input(&route, request).map_err(fail)?;
+    model.validate(operation, &input).map_err(fail)?;
     let empty = Map::new();
     let input_map = input.as_object().unwrap_or(&empty);
-    let result = {
-        let mut state = lock(&app.engine.state);
-        let key = (caller.account.clone(), caller.region.clone());
-        // A write is persisted before it is answered; if that fails it is undone, so keep
-        // what it may change. Reads need no copy. The write is persisted under the state
-        // lock on purpose: no reader, tick or other write sees a change that may yet be
-        // undone, and the undo restores exactly what the handler found (measured: reads
-        // behind writes keep p99 at 3.5 ms, docs/benchmarks.md).
-        let write = !is_read(operation);
-        let before = if write { Some(state.partitions.get(&partition_key(&key.0, &key.1)).cloned()) } else { None };
-        let partition = state.partition(&caller.account, &caller.region);
-        let mut ctx = Ctx { partition, caller: &caller, now: now() };
-        let input = Input(input_map);
-        let handled = match service {
-            Service::Ecs => crate::ecs::dispatch(operation, &mut ctx, &input),
-            Service::Ecr => crate::ecr::dispatch(operation, &mut ctx, &input),
-            Service::ApplicationAutoScaling => crate::autoscaling::dispatch(operation, &mut ctx, &input),
-        };
-        let result = handled.unwrap_or_else(|| {
-            Err(ApiError::client("UnsupportedOperation", format!("ferry local does not implement {}:{operation} yet", service.name())))
-        });
-        match (result, before) {
-            // A successful write: on disk before the answer leaves, or undone.
-            (Ok(value), Some(before)) => match app.store.persist_snapshot(state.snapshot()) {
-                Ok(()) => Ok(value),
-                Err(e) => {
-                    let name = partition_key(&key.0, &key.1);
-                    match before {
-                        Some(partition) => state.partitions.insert(name, partition),
-                        None => state.partitions.remove(&name),
-                    };
-                    state.dirty = true;
-                    tracing::error!("cannot persist {}:{operation}, answered 503 and undone: {e}", service.name());
-                    Err(ApiError::new(
-                        503,
-                        "ServiceUnavailableException",
-                        format!(
-                            "ferry local could not persist this request ({e}); nothing was changed. Free disk space in the state directory and retry."
-                        ),
-                    ))
-                }
-            },
-            (result, _) => result,
-        }
+    let mut state = lock(&app.engine.state);
+    let key = (caller.account.clone(), caller.region.clone());
+    // A write is persisted before it is answered; if that fails it is undone, so keep
+    // what it may change. Reads need no copy. The write is persisted under the state
+    // lock on purpose: no reader, tick or other write sees a change that may yet be
+    // undone, and the undo restores exactly what the handler found (measured: reads
+    // behind writes keep p99 at 3.5 ms, docs/benchmarks.md).
+    let write = !is_read(operation);
+    let before = if write { Some(state.partitions.get(&partition_key(&key.0, &key.1)).cloned()) } else { None };
+    let partition = state.partition(&caller.account, &caller.region);
+    let mut ctx = Ctx { partition, caller: &caller, now: now() };
+    let input = Input(input_map);
+    let handled = match service {
+        Service::Ecs => crate::ecs::dispatch(operation, &mut ctx, &input),
+        Service::Ecr => crate::ecr::dispatch(operation, &mut ctx, &input),
+        Service::ApplicationAutoScaling => crate::autoscaling::dispatch(operation, &mut ctx, &input),
     };
+    let result = handled.unwrap_or_else(|| {
+        Err(ApiError::client("UnsupportedOperation", format!("ferry local does not implement {}:{operation} yet", service.name())))
+    });
+    let result = match (result, before) {
+        // A successful write: on disk before the answer leaves, or undone.
+        (Ok(value), Some(before)) => match app.store.persist_snapshot(state.snapshot()) {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let name = partition_key(&key.0, &key.1);
+                match before {
+                    Some(partition) => state.partitions.insert(name, partition),
+                    None => state.partitions.remove(&name),
+                };
+                state.dirty = true;
+                tracing::error!("cannot persist {}:{operation}, answered 503 and undone: {e}", service.name());
+                Err(ApiError::new(
+                    503,
+                    "ServiceUnavailableException",
+                    format!(
+                        "ferry local could not persist this request ({e}); nothing was changed. Free disk space in the state directory and retry."
+                    ),
+                ))
+            }
+        },
+        (result, _) => result,
+    };
+    drop(state);
     match result {
-        Ok(value) => {
-            let mut response = (StatusCode::OK, value.to_string()).into_response();
-            response.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
-            with_request_id(response)
-        }
-        Err(e) => error_response(&e),
+        Ok(value) => Ok((route, value)),
+        Err(e) => Err(fail(e)),
     }
 }
 

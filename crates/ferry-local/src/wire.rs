@@ -1,8 +1,9 @@
-//! The AWS JSON 1.1 wire: who is calling (account and region from SigV4), errors with
-//! `__type`, timestamps as epoch seconds, and the small helpers every handler needs to read
-//! a request body the way the service model describes it.
+//! What every handler shares, whatever the wire protocol: who is calling (account and region
+//! from SigV4), the AWS error type, timestamps as epoch seconds, and the small helpers to
+//! read an input value the way the service model describes it. Writing and reading the wire
+//! itself is `protocol`'s job.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// The account used when the access key is not itself a 12-digit account id.
 pub const DEFAULT_ACCOUNT: &str = "000000000000";
@@ -252,7 +253,9 @@ pub struct Ctx<'a> {
     pub now: f64,
 }
 
-/// An error as AWS JSON protocols send it: an HTTP status and a body `{"__type", "message"}`.
+/// An AWS error as handlers answer it: the HTTP status, the code (the error shape's name in
+/// the service model, e.g. `ClusterNotFoundException`) and the message. The protocol writes
+/// it on the wire (`protocol`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     pub status: u16,
@@ -271,14 +274,12 @@ impl ApiError {
     pub fn invalid_parameter(message: impl Into<String>) -> Self {
         Self::client("InvalidParameterException", message)
     }
-    pub fn body(&self) -> Value {
-        json!({ "__type": self.code, "message": self.message })
-    }
 }
 
 pub type ApiResult = Result<Value, ApiError>;
 
-/// Seconds since the Unix epoch, as AWS JSON protocols send timestamps.
+/// Seconds since the Unix epoch, as handlers keep and answer timestamps (the protocol writes
+/// them: AWS JSON as these numbers, the Query protocol in ISO 8601).
 pub fn now() -> f64 {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     // Millisecond precision, like the real services.

@@ -1,0 +1,103 @@
+//! AWS JSON 1.1 (smithy's `awsJson1_1`): `POST /` with `X-Amz-Target: <prefix>.<Operation>`
+//! and `Content-Type: application/x-amz-json-1.1`; the body is the input as JSON (an empty
+//! body is `{}`); an output is answered 200 with its JSON; an error with its status, the
+//! body `{"__type": "<Code>", "message": "…"}` and the header `X-Amzn-ErrorType: <Code>`.
+
+use serde_json::{Value, json};
+
+use super::{Protocol, Reply, Request, Route};
+use crate::model::Service;
+use crate::wire::ApiError;
+
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// The AWS JSON 1.1 protocol.
+pub struct AwsJson11;
+
+impl Protocol for AwsJson11 {
+    /// Errors: `UnknownOperationException` (400) for a request without a target, a target
+    /// naming no service ferry local serves, or an operation the service's model does not
+    /// have; `InternalFailure` (500) when the embedded model cannot be read.
+    fn route(&self, request: &Request) -> Result<Route, ApiError> {
+        let Some(target) = request.target else {
+            return Err(ApiError::client(
+                "UnknownOperationException",
+                "ferry local serves AWS JSON 1.1 requests (X-Amz-Target); this request has none",
+            ));
+        };
+        let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
+        let Some(service) = Service::from_target_prefix(prefix) else {
+            return Err(ApiError::client("UnknownOperationException", format!("Unknown service: {prefix}")));
+        };
+        let Some(model) = service.model() else {
+            return Err(ApiError::new(500, "InternalFailure", "service model unavailable"));
+        };
+        if !model.has_operation(operation) {
+            return Err(ApiError::client("UnknownOperationException", format!("Unknown operation {operation}")));
+        }
+        Ok(Route { service, operation: operation.to_string() })
+    }
+
+    /// Errors: `SerializationException` (400) for a body that is not JSON.
+    fn input(&self, _route: &Route, request: &Request) -> Result<Value, ApiError> {
+        if request.body.is_empty() {
+            return Ok(json!({}));
+        }
+        serde_json::from_slice(request.body).map_err(|e| ApiError::client("SerializationException", format!("Malformed JSON body: {e}")))
+    }
+
+    fn output(&self, _route: &Route, output: &Value, _request_id: &str) -> Reply {
+        Reply { status: 200, content_type: CONTENT_TYPE, error_type: None, body: output.to_string() }
+    }
+
+    fn error(&self, _route: Option<&Route>, error: &ApiError, _request_id: &str) -> Reply {
+        Reply {
+            status: error.status,
+            content_type: CONTENT_TYPE,
+            error_type: Some(error.code.clone()),
+            body: json!({ "__type": error.code, "message": error.message }).to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(target: &'static str, body: &'static [u8]) -> Request<'static> {
+        Request { target: Some(target), body, ..Default::default() }
+    }
+
+    #[test]
+    fn the_target_names_service_and_operation_and_the_body_is_the_input() {
+        let r = request("AmazonEC2ContainerRegistry_V20150921.DescribeRepositories", b"");
+        let route = AwsJson11.route(&r).unwrap();
+        assert_eq!(route, Route { service: Service::Ecr, operation: "DescribeRepositories".into() });
+        assert_eq!(AwsJson11.input(&route, &r).unwrap(), json!({}));
+        let r = request("AmazonEC2ContainerServiceV20141113.DescribeClusters", br#"{"clusters":["a"]}"#);
+        let route = AwsJson11.route(&r).unwrap();
+        assert_eq!(AwsJson11.input(&route, &r).unwrap(), json!({"clusters": ["a"]}));
+        let bad = request("AmazonEC2ContainerServiceV20141113.DescribeClusters", b"{");
+        assert_eq!(AwsJson11.input(&route, &bad).unwrap_err().code, "SerializationException");
+    }
+
+    #[test]
+    fn unknown_targets_are_unknown_operations() {
+        for target in ["Nope.ListClusters", "AmazonEC2ContainerServiceV20141113.Nope", "AmazonEC2ContainerServiceV20141113"] {
+            let e = AwsJson11.route(&request(target, b"")).unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (400, "UnknownOperationException"), "{target}");
+        }
+        let e = AwsJson11.route(&Request::default()).unwrap_err();
+        assert_eq!(e.code, "UnknownOperationException");
+    }
+
+    #[test]
+    fn errors_carry_type_and_message_in_body_and_header() {
+        let reply = AwsJson11.error(None, &ApiError::client("ClusterNotFoundException", "Cluster not found."), "rid");
+        assert_eq!(reply.status, 400);
+        assert_eq!(reply.content_type, "application/x-amz-json-1.1");
+        assert_eq!(reply.error_type.as_deref(), Some("ClusterNotFoundException"));
+        let body: Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(body, json!({"__type": "ClusterNotFoundException", "message": "Cluster not found."}));
+    }
+}
