@@ -1,38 +1,22 @@
 //! RFC 3339 formatting of the ledger's timestamps (milliseconds since the Unix epoch, UTC).
-//!
-//! Written by hand rather than pulling in a date crate: the ledger only ever needs to turn
-//! an instant into a UTC string for a human (lock messages, history), and the civil-date
-//! arithmetic for that is a dozen lines.
+
+use jiff::SignedDuration;
+use jiff::civil::DateTime;
 
 /// Formats `ms` (milliseconds since 1970-01-01T00:00:00Z) as RFC 3339 in UTC, to the second
 /// (sub-second precision is truncated toward the past), e.g. `2023-11-14T22:13:20Z`.
 ///
 /// Instants before the epoch are formatted too (`-1` is `1969-12-31T23:59:59Z`), so a
-/// corrupt or hand-edited timestamp still prints as something recognizable instead of failing.
+/// corrupt or hand-edited timestamp still prints as something recognizable instead of failing;
+/// one beyond the years -9999..=9999 prints as the nearest end of that range.
 pub fn format_rfc3339(ms: i64) -> String {
+    // UTC has no offset, so the civil date-time of the epoch plus the seconds is the instant's:
+    // jiff's civil range reaches 9999-12-31T23:59:59, which its Timestamp (kept a day inside
+    // so that any offset fits) does not.
     let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let second_of_day = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", second_of_day / 3600, second_of_day % 3600 / 60, second_of_day % 60)
-}
-
-/// The proleptic Gregorian (year, month 1..=12, day 1..=31) of `days` since 1970-01-01.
-///
-/// Howard Hinnant's `civil_from_days`: shifts the year to start on March 1st so the leap day
-/// is the last day of a year, then works in 400-year eras of exactly 146 097 days.
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468; // days since 0000-03-01
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097); // [0, 146096]
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365; // [0, 399]
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100); // [0, 365]
-    let month_from_march = (5 * day_of_year + 2) / 153; // [0, 11]
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1; // [1, 31]
-    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    // Both are in range by construction (see the bounds above).
-    (year, month as u32, day as u32)
+    let epoch = DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
+    let civil = epoch.checked_add(SignedDuration::from_secs(secs)).unwrap_or(if secs < 0 { DateTime::MIN } else { DateTime::MAX });
+    format!("{civil:.0}Z")
 }
 
 #[cfg(test)]
@@ -75,15 +59,25 @@ mod tests {
         assert!(format_rfc3339(i64::MIN).ends_with('Z'));
     }
 
+    /// The (year, month, day) a formatted instant names.
+    fn civil_of(formatted: &str) -> (i64, u32, u32) {
+        let date = formatted.split_once('T').map_or(formatted, |(date, _)| date);
+        let mut fields = date.split('-');
+        let year = fields.next().and_then(|y| y.parse().ok()).unwrap_or_else(|| panic!("{formatted}"));
+        let month = fields.next().and_then(|m| m.parse().ok()).unwrap_or_else(|| panic!("{formatted}"));
+        let day = fields.next().and_then(|d| d.parse().ok()).unwrap_or_else(|| panic!("{formatted}"));
+        (year, month, day)
+    }
+
     #[test]
-    fn civil_from_days_walks_the_calendar_day_by_day() {
+    fn format_rfc3339_walks_the_calendar_day_by_day() {
         // Every day from 1600-03-01 to 2500-01-01 is a valid date, the day after the previous
         // one, and inverts to the same day number.
         let start = days_from_civil(1600, 3, 1);
         let end = days_from_civil(2500, 1, 1);
         let mut previous = (1600, 2, 29);
         for days in start..=end {
-            let (year, month, day) = civil_from_days(days);
+            let (year, month, day) = civil_of(&format_rfc3339(days * 86_400_000));
             assert_eq!(days_from_civil(year, month, day), days, "{year}-{month}-{day}");
             let expected = if day > 1 {
                 (year, month, day - 1)
@@ -96,7 +90,7 @@ mod tests {
             assert!(day <= month_length(year, month), "{year}-{month}-{day}");
             previous = (year, month, day);
         }
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_of(&format_rfc3339(0)), (1970, 1, 1));
     }
 
     fn month_length(year: i64, month: u32) -> u32 {
