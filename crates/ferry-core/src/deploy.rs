@@ -15,15 +15,17 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::ExitKind;
 use crate::config::Strategy;
+use crate::journal::{self, Facts, Interrupted, JournalError, StepState, kill_point, names};
 use crate::platform::{
     Clock, ClusterInfo, Ecs, PlatformError, Registry, ServiceEvent, ServiceInfo, StoppedTask, TaskDefinitionInfo, TaskHealth,
 };
 use crate::rolling::{Assessment, FailureCause, Progress, Watch, poll_interval, short_task_definition, stop_reason};
 use crate::short_digest;
+use crate::strategy::{self, Desired, Observed, Step};
 use crate::taskdef::{self, Change};
 use crate::template::{self, Variables};
 
@@ -197,6 +199,12 @@ pub struct ServiceReport {
     /// Set when the refusal was the user's input (template, version) rather than the platform's state.
     #[serde(skip)]
     pub invalid_input: bool,
+    /// The strategy that ran it (`rolling`, `env-tag`).
+    pub strategy: &'static str,
+    /// Set when this run finished a deployment a dead run had started (the deployment id
+    /// is then the dead run's): the step it had stopped at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_at: Option<String>,
 }
 
 impl ServiceReport {
@@ -272,6 +280,32 @@ pub trait Observer: Send + Sync {
     fn wants_task_health(&self) -> bool {
         false
     }
+    /// The deployment of (`environment`, `service`) that a run started and never finished —
+    /// its process is gone, so nobody will — with its journal; None when there is none. A
+    /// deployment whose run is still alive is not interrupted (its lock says so).
+    fn interrupted(&self, environment: &str, service: &str) -> Result<Option<Interrupted>, JournalError> {
+        let _ = (environment, service);
+        Ok(None)
+    }
+    /// Journals the start of step `name` of the report's deployment (before it is applied),
+    /// with what it will work on; returns the step's number for [`Observer::step_finished`].
+    /// An error stops the deployment before the step: a step that cannot be journaled could
+    /// not be resumed after a crash.
+    fn step_started(&self, report: &ServiceReport, name: &str, data: &Value) -> Result<i64, JournalError> {
+        let _ = (report, name, data);
+        Ok(0)
+    }
+    /// Journals how step `seq` ended, with what it produced.
+    fn step_finished(&self, report: &ServiceReport, seq: i64, state: StepState, data: &Value) -> Result<(), JournalError> {
+        let _ = (report, seq, state, data);
+        Ok(())
+    }
+    /// Closes a dead run's deployment that this one supersedes (a different target): it is
+    /// recorded as interrupted, with `reason`.
+    fn settle(&self, interrupted: &Interrupted, reason: &str) -> Result<(), JournalError> {
+        let _ = (interrupted, reason);
+        Ok(())
+    }
 }
 
 /// Why a lock was not granted.
@@ -291,6 +325,11 @@ pub trait Locks: Send + Sync {
     fn lock(&self, environment: &str, service: &str, deployment_id: &str) -> Result<(), LockRefusal>;
     fn renew(&self, environment: &str, service: &str, deployment_id: &str) -> Result<(), LockRefusal>;
     fn unlock(&self, environment: &str, service: &str, deployment_id: &str);
+    /// As [`Locks::lock`], also taking over a lock whose holder is known to be gone (a
+    /// process on this host that has exited); returns whose lock was taken over, in words.
+    fn lock_taking_over(&self, environment: &str, service: &str, deployment_id: &str) -> Result<Option<String>, LockRefusal> {
+        self.lock(environment, service, deployment_id).map(|()| None)
+    }
 }
 
 /// A service that passed preflight: what it runs and what it will run.
@@ -300,6 +339,12 @@ struct Prepared {
     current_definition: TaskDefinitionInfo,
     /// The new task definition (native JSON with tags), or an existing revision to go back to.
     target: Target,
+    /// What the journal of the dead run being resumed says it did (empty when fresh).
+    facts: Facts,
+    /// Resuming a dead run's deployment of the same target.
+    resumed: Option<Interrupted>,
+    /// A dead run's unfinished deployment of another target, closed once the lock is ours.
+    supersedes: Option<Interrupted>,
 }
 
 #[derive(Clone, Debug)]
@@ -312,6 +357,8 @@ enum Target {
         tag: String,
         digest: String,
         previous_digest: String,
+        /// The digest the tag names at preflight (the previous one, unless a dead run moved it).
+        tag_now: String,
     },
 }
 
@@ -347,6 +394,8 @@ struct Active {
     /// env-tag: the tag and the digest it pointed at before, restored on rollback; and the
     /// rollback must force a new deployment (the revision does not change).
     tag_restore: Option<(String, String)>,
+    /// env-tag: the tag is back on the previous digest (journaled), so it is not moved again.
+    tag_restored: bool,
     /// While waiting for the circuit breaker's own rollback: when ferry stops waiting.
     ecs_rollback_deadline: Option<i64>,
     /// Once our deployment is COMPLETED: when the bake period ends.
@@ -372,7 +421,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     /// Preflight only: what each service would become, and the diff. Changes nothing.
     pub async fn plan(&self, requests: &[Request]) -> Vec<ServiceReport> {
         let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
-        let prepared = self.preflight_all(requests, &mut reports).await;
+        let prepared = self.preflight_all(requests, &mut reports, vec![None; requests.len()]).await;
         for (report, prepared) in reports.iter_mut().zip(prepared) {
             if prepared.is_some() {
                 report.outcome = Outcome::Planned;
@@ -391,48 +440,79 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         reports
     }
 
-    /// Deploys, and returns which requests' locks are still held (the caller releases them
-    /// with [`Run::unlock`]). Nothing is changed unless every request passed preflight and
-    /// got its lock.
-    pub(crate) async fn deploy_holding_locks(&self, requests: &[Request]) -> (Vec<ServiceReport>, Vec<bool>) {
+    /// Deploys, and returns the id each request's lock is held under, when it is still held
+    /// (the caller releases them with [`Run::unlock`]). Nothing is changed unless every
+    /// request passed preflight and got its lock.
+    ///
+    /// A request for a service whose last deployment a dead run left unfinished either
+    /// resumes it (same target: the deployment keeps its id, its lock and its journal) or
+    /// supersedes it (another target: it is closed as interrupted once the lock is ours).
+    pub(crate) async fn deploy_holding_locks(&self, requests: &[Request]) -> (Vec<ServiceReport>, Vec<Option<String>>) {
         let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
-        let prepared = self.preflight_all(requests, &mut reports).await;
-        let mut locked = vec![false; requests.len()];
-        for (i, (request, report)) in requests.iter().zip(reports.iter_mut()).enumerate() {
-            if prepared[i].is_some() {
-                locked[i] = self.lock(request, report);
+        let mut interrupted = Vec::with_capacity(requests.len());
+        for (request, report) in requests.iter().zip(reports.iter_mut()) {
+            match self.observer.interrupted(&request.environment, &request.service) {
+                Ok(found) => interrupted.push(found),
+                Err(e) => {
+                    let reason = format!("cannot read the ledger's journal, so nothing was changed: {e}");
+                    self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(reason));
+                    interrupted.push(None);
+                }
             }
         }
-        if locked.iter().any(|l| !l) {
-            let refused: Vec<String> = reports.iter().zip(&locked).filter(|(_, l)| !**l).map(|(r, _)| r.service.clone()).collect();
-            for (report, _) in reports.iter_mut().zip(&locked).filter(|(_, l)| **l) {
+        let prepared = self.preflight_all(requests, &mut reports, interrupted).await;
+        // A resumed deployment runs under the dead run's id: its lock, journal and tags.
+        let effective: Vec<Request> = requests
+            .iter()
+            .zip(&prepared)
+            .map(|(request, prepared)| {
+                let mut request = request.clone();
+                if let Some(resumed) = prepared.as_ref().and_then(|p| p.resumed.as_ref()) {
+                    request.trace.deployment_id = resumed.deployment_id.clone();
+                }
+                request
+            })
+            .collect();
+        let mut locked: Vec<Option<String>> = vec![None; requests.len()];
+        for (i, (request, report)) in effective.iter().zip(reports.iter_mut()).enumerate() {
+            if let Some(prepared) = &prepared[i] {
+                locked[i] = self.lock(request, report, prepared).then(|| request.lock_id().to_string());
+            }
+        }
+        if locked.iter().any(Option::is_none) {
+            let refused: Vec<String> = reports.iter().zip(&locked).filter(|(_, l)| l.is_none()).map(|(r, _)| r.service.clone()).collect();
+            for (report, _) in reports.iter_mut().zip(&locked).filter(|(_, l)| l.is_some()) {
                 let reason = format!("not deployed: all services move or none does, and {} could not start", refused.join(", "));
                 self.finish(report, Outcome::Refused, None, Some(reason));
                 self.observer.record(report);
             }
             return (reports, locked);
         }
-        let started: Vec<Option<Active>> = stream::iter(requests.iter().zip(reports.iter_mut()).zip(prepared).zip(&locked).enumerate())
-            .map(|(index, (((request, report), prepared), &locked))| self.start(index, request, report, prepared.filter(|_| locked)))
+        let started: Vec<Option<Active>> = stream::iter(effective.iter().zip(reports.iter_mut()).zip(prepared).enumerate())
+            .map(|(index, ((request, report), prepared))| self.start(index, request, report, prepared))
             .buffered(MAX_PARALLEL)
             .collect()
             .await;
         let active: Vec<Active> = started.into_iter().flatten().collect();
-        self.watch_all(requests, &mut reports, active).await;
+        self.watch_all(&effective, &mut reports, active).await;
         (reports, locked)
     }
 
-    /// Releases the locks a run took.
-    pub(crate) fn unlock(&self, requests: &[Request], locked: &[bool]) {
-        for (request, _) in requests.iter().zip(locked).filter(|(_, l)| **l) {
-            self.locks.unlock(&request.environment, &request.service, request.lock_id());
+    /// Releases the locks a run took (`locked`: the id each is held under, as
+    /// [`Run::deploy_holding_locks`] returns them).
+    pub(crate) fn unlock(&self, requests: &[Request], locked: &[Option<String>]) {
+        for (request, id) in requests.iter().zip(locked) {
+            if let Some(id) = id {
+                self.locks.unlock(&request.environment, &request.service, id);
+            }
         }
     }
 
-    /// Takes the service's lock for a request that passed preflight.
-    fn lock(&self, request: &Request, report: &mut ServiceReport) -> bool {
-        match self.locks.lock(&request.environment, &request.service, request.lock_id()) {
-            Ok(()) => {}
+    /// Takes the service's lock for a request that passed preflight, and journals the
+    /// deployment's start (or its resumption).
+    fn lock(&self, request: &Request, report: &mut ServiceReport, prepared: &Prepared) -> bool {
+        let taken_over = match self.locks.lock_taking_over(&request.environment, &request.service, request.lock_id()) {
+            Ok(taken_over) => taken_over,
             Err(LockRefusal::Held(holder)) => {
                 self.finish(report, Outcome::LockHeld, None, Some(holder));
                 return false;
@@ -441,9 +521,16 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(format!("cannot lock in the ledger: {message}")));
                 return false;
             }
-        }
+        };
         report.outcome = Outcome::Refused; // not yet changed anything
-        if let Err(message) = self.observer.record_start(report) {
+        let journaled = self.observer.record_start(report).map_err(JournalError).and_then(|()| match &prepared.supersedes {
+            Some(dead) => self.observer.settle(
+                dead,
+                &format!("interrupted at {}: ferry stopped before it finished; superseded by {}", dead.stopped_at(), report.deployment_id),
+            ),
+            None => Ok(()),
+        });
+        if let Err(message) = journaled {
             // The undo of an atomic promotion runs under the promotion's lock: not ours to free.
             if request.lock_owner.is_none() {
                 self.locks.unlock(&request.environment, &request.service, request.lock_id());
@@ -452,22 +539,48 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(reason));
             return false;
         }
-        self.emit(
-            report,
-            Event::Phase {
-                service: request.service.clone(),
-                phase: Phase::Locked,
-                message: format!("locked {} in {} as {}", request.service, request.environment, request.lock_id()),
-            },
-        );
+        if let Some(previous) = taken_over {
+            let message = format!("took over the lock: {previous}");
+            self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Locked, message });
+        }
+        let message = match (&prepared.resumed, &prepared.supersedes) {
+            (Some(dead), _) => format!(
+                "locked {} in {} as {}, resuming the deployment a dead run left at {}",
+                request.service,
+                request.environment,
+                request.lock_id(),
+                dead.stopped_at()
+            ),
+            (None, Some(dead)) => format!(
+                "locked {} in {} as {}; {} (left unfinished at {}) is closed as interrupted",
+                request.service,
+                request.environment,
+                request.lock_id(),
+                dead.deployment_id,
+                dead.stopped_at()
+            ),
+            (None, None) => format!("locked {} in {} as {}", request.service, request.environment, request.lock_id()),
+        };
+        self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Locked, message });
         true
     }
 
     /// Preflight of every request, eight at a time, from one batched snapshot.
-    async fn preflight_all(&self, requests: &[Request], reports: &mut [ServiceReport]) -> Vec<Option<Prepared>> {
-        let snapshot = self.snapshot(requests).await;
-        stream::iter(requests.iter().zip(reports.iter_mut()))
-            .map(|(r, rep)| self.preflight(r, rep, &snapshot))
+    async fn preflight_all(
+        &self,
+        requests: &[Request],
+        reports: &mut [ServiceReport],
+        interrupted: Vec<Option<Interrupted>>,
+    ) -> Vec<Option<Prepared>> {
+        let snapshot = &self.snapshot(requests).await;
+        stream::iter(requests.iter().zip(reports.iter_mut()).zip(interrupted))
+            // A request refused before preflight (the journal could not be read) stays so.
+            .map(|((r, rep), dead)| async move {
+                if rep.finished_at.is_some() {
+                    return None;
+                }
+                self.preflight(r, rep, snapshot, dead).await
+            })
             .buffered(MAX_PARALLEL)
             .collect()
             .await
@@ -502,6 +615,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             running: 0,
             desired: 0,
             invalid_input: false,
+            strategy: strategy::machine(r.strategy).name(),
+            resumed_at: None,
         }
     }
 
@@ -518,8 +633,16 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     }
 
     /// Checks everything that can be checked without changing anything.
-    async fn preflight(&self, request: &Request, report: &mut ServiceReport, snapshot: &Snapshot) -> Option<Prepared> {
-        match self.try_preflight(request, report, snapshot).await {
+    async fn preflight(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        snapshot: &Snapshot,
+        dead: Option<Interrupted>,
+    ) -> Option<Prepared> {
+        // The undo of an atomic promotion runs inside the promotion: it resumes nothing.
+        let dead = dead.filter(|_| request.lock_owner.is_none());
+        match self.try_preflight(request, report, snapshot, dead).await {
             Ok(prepared) => {
                 let message = match &prepared.target {
                     Target::Register(_) => format!(
@@ -592,7 +715,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         snapshot
     }
 
-    async fn try_preflight(&self, request: &Request, report: &mut ServiceReport, snapshot: &Snapshot) -> Result<Prepared, Refusal> {
+    async fn try_preflight(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        snapshot: &Snapshot,
+        dead: Option<Interrupted>,
+    ) -> Result<Prepared, Refusal> {
         if let Some(error) = request.version_error() {
             return Err(Refusal::input(error));
         }
@@ -670,7 +799,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             report.to_digest = target.tag("ferry:digest").map(str::to_string);
             report.image = taskdef::container_image(&target.definition, &request.container).map(str::to_string);
             report.changes = taskdef::diff(&without_ferry_tags(&current_definition.definition), &without_ferry_tags(&target.definition));
-            return Ok(Prepared { current, current_definition, target: Target::Existing(target) });
+            let same = dead.as_ref().is_some_and(|d| d.to_task_definition.as_deref() == Some(target.arn.as_str()));
+            let (facts, resumed, supersedes) = self.resume_or_supersede(request, report, dead, same);
+            return Ok(Prepared { current, current_definition, target: Target::Existing(target), facts, resumed, supersedes });
         }
 
         let version = request.version.clone().unwrap_or_default();
@@ -701,8 +832,11 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             })?,
         };
         if request.strategy == Strategy::EnvTag {
-            return self.prepare_env_tag(request, report, current, current_definition, image).await;
+            return self.prepare_env_tag(request, report, current, current_definition, image, dead).await;
         }
+        let same = dead.as_ref().is_some_and(|d| d.to_digest.as_deref() == Some(image.digest.as_str()));
+        let (facts, resumed, supersedes) = self.resume_or_supersede(request, report, dead, same);
+        let deployment_id = resumed.as_ref().map_or(request.trace.deployment_id.as_str(), |d| d.deployment_id.as_str());
         // A promotion names the digest that was tested: deploy exactly it, whatever the tag
         // points at by now.
         let reference = if request.pin_digest || request.digest.is_some() {
@@ -747,10 +881,39 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         };
         taskdef::set_image(&mut definition, &request.container, &reference)
             .map_err(|e| Refusal::input(in_template(format!("services.{}.container in ferry.toml: {e}", request.service))))?;
-        set_tags(&mut definition, ferry_tags(request, &version, &image.digest));
+        set_tags(&mut definition, ferry_tags(request, deployment_id, &version, &image.digest));
         self.ecs.validate_task_definition(&definition).map_err(|e| Refusal::input(in_template(e)))?;
         report.changes = taskdef::diff(&without_ferry_tags(&current_definition.definition), &without_ferry_tags(&definition));
-        Ok(Prepared { current, current_definition, target: Target::Register(definition) })
+        if let Some(dead) = &resumed {
+            // What ran before is what ran before the dead run changed anything.
+            report.from_version = dead.from_version.clone().or(report.from_version.take());
+            report.from_digest = dead.from_digest.clone().or(report.from_digest.take());
+            report.from_task_definition = dead.from_task_definition.clone().or(report.from_task_definition.take());
+        }
+        Ok(Prepared { current, current_definition, target: Target::Register(definition), facts, resumed, supersedes })
+    }
+
+    /// Decides what becomes of a dead run's unfinished deployment of this service: resumed
+    /// when it was deploying the same target (`same`) with the same kind and strategy —
+    /// this deployment then takes its id — else superseded. Returns the journal's facts of
+    /// the resumed deployment, and which of the two it is.
+    fn resume_or_supersede(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        dead: Option<Interrupted>,
+        same: bool,
+    ) -> (Facts, Option<Interrupted>, Option<Interrupted>) {
+        let Some(dead) = dead else { return (Facts::default(), None, None) };
+        let strategy = strategy::machine(request.strategy).name();
+        let same = same && dead.kind == request.kind && dead.strategy.as_deref().is_none_or(|s| s == strategy);
+        if !same {
+            return (Facts::default(), None, Some(dead));
+        }
+        report.deployment_id = dead.deployment_id.clone();
+        report.started_at = dead.started_at;
+        report.resumed_at = Some(dead.stopped_at());
+        (Facts::from_steps(&dead.steps), Some(dead), None)
     }
 
     /// env-tag preflight: the running revision must name `repo:TAG`, and the tag must exist
@@ -762,6 +925,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         current: ServiceInfo,
         current_definition: TaskDefinitionInfo,
         image: crate::platform::ImageInfo,
+        dead: Option<Interrupted>,
     ) -> Result<Prepared, Refusal> {
         let tag = request.image_tag.clone().ok_or_else(|| Refusal::input("the env-tag strategy needs the environment's image_tag"))?;
         let expected = format!("{}:{tag}", image.repository_uri);
@@ -779,143 +943,272 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 short_task_definition(&current_definition.arn)
             )));
         }
-        let previous = self.registry.resolve(&request.repository, &tag).await.map_err(Refusal::platform)?.ok_or_else(|| {
+        let now_at = self.registry.resolve(&request.repository, &tag).await.map_err(Refusal::platform)?.ok_or_else(|| {
             Refusal::state(format!(
                 "the environment tag {}:{tag} does not exist in the registry ({})",
                 request.repository,
                 request.variables.registry_location()
             ))
         })?;
+        let same = dead.as_ref().is_some_and(|d| d.to_digest.as_deref() == Some(image.digest.as_str()));
+        let (facts, resumed, supersedes) = self.resume_or_supersede(request, report, dead, same);
+        // What ran before is what the tag names now — unless a dead run moved it and never
+        // finished: then the digest it moved the tag from, as journaled (the tag may name
+        // the dead run's digest, which nothing proved healthy).
+        let moved_by_dead =
+            resumed.as_ref().or(supersedes.as_ref()).map(|d| (d, Facts::from_steps(&d.steps))).filter(|(_, f)| f.tag_move_started);
+        let previous_digest = match moved_by_dead {
+            Some((d, f)) => f.previous_digest.or(d.from_digest.clone()).unwrap_or(now_at.digest.clone()),
+            None => now_at.digest.clone(),
+        };
         // What runs is what the tag points at now; the revision's tags (if any) can be stale.
-        report.from_digest = Some(previous.digest.clone());
+        report.from_digest = Some(previous_digest.clone());
         if report.from_version.as_deref() == Some(tag.as_str()) {
             report.from_version = None;
         }
         report.to_digest = Some(image.digest.clone());
         report.image = Some(expected.clone());
         report.to_task_definition = Some(current_definition.arn.clone());
-        report.changes = if previous.digest == image.digest {
+        report.changes = if previous_digest == image.digest {
             Vec::new()
         } else {
             vec![Change {
                 path: expected,
-                old: Some(Value::String(previous.digest.clone())),
+                old: Some(Value::String(previous_digest.clone())),
                 new: Some(Value::String(image.digest.clone())),
             }]
         };
         Ok(Prepared {
-            target: Target::Force { definition: current_definition.clone(), tag, digest: image.digest, previous_digest: previous.digest },
+            target: Target::Force {
+                definition: current_definition.clone(),
+                tag,
+                digest: image.digest,
+                previous_digest,
+                tag_now: now_at.digest,
+            },
             current,
             current_definition,
+            facts,
+            resumed,
+            supersedes,
         })
     }
 
-    /// Lock, register, update: the mutations. Returns the watch for the ECS deployment.
+    /// The mutations, as the strategy's step machine decides them ([`crate::strategy`]),
+    /// each journaled before and after it is applied. Returns the watch of the ECS
+    /// deployment, or None when the deploy is over (a step failed, or a resumed rollback
+    /// could not start).
     async fn start(&self, index: usize, request: &Request, report: &mut ServiceReport, prepared: Option<Prepared>) -> Option<Active> {
         let prepared = prepared?;
-        let mut force = false;
-        let mut tag_restore = None;
-        let target = match prepared.target {
-            Target::Existing(td) => td,
-            Target::Force { definition, tag, digest, previous_digest } => {
-                if let Err(e) = self.registry.move_tag(&request.repository, &digest, &tag).await {
-                    self.finish(
-                        report,
-                        Outcome::Error,
-                        Some(FailureCause::Platform),
-                        Some(format!("{e} (the tag and the service were not changed)")),
-                    );
-                    self.observer.record(report);
-                    return None;
-                }
-                self.emit(
-                    report,
-                    Event::Phase {
-                        service: request.service.clone(),
-                        phase: Phase::Registered,
-                        message: format!(
-                            "moved {}:{tag} from {} to {}",
-                            request.repository,
-                            short_digest(&previous_digest),
-                            short_digest(&digest)
-                        ),
-                    },
-                );
-                force = true;
-                tag_restore = Some((tag, previous_digest));
-                definition
-            }
-            Target::Register(definition) => match self.ecs.register_task_definition(&definition).await {
-                Ok(td) => {
-                    self.emit(
-                        report,
-                        Event::Phase {
-                            service: request.service.clone(),
-                            phase: Phase::Registered,
-                            message: format!("registered {}", short_task_definition(&td.arn)),
-                        },
-                    );
-                    td
-                }
-                Err(e) => {
-                    self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(e.to_string()));
-                    self.observer.record(report);
-                    return None;
-                }
-            },
+        let machine = strategy::machine(request.strategy);
+        let mut facts = prepared.facts.clone();
+        let resumed = prepared.resumed.is_some();
+        // A superseded dead run may have changed the service: what ran before it is the last
+        // state anything proved, so a failure returns there.
+        let dead_changed = prepared.supersedes.as_ref().filter(|d| {
+            let f = Facts::from_steps(&d.steps);
+            f.update_started_at.is_some() || f.tag_move_started
+        });
+        let previous = facts
+            .previous_task_definition
+            .clone()
+            .or_else(|| prepared.resumed.as_ref().and_then(|d| d.from_task_definition.clone()))
+            .or_else(|| dead_changed.and_then(|d| d.from_task_definition.clone()))
+            .unwrap_or_else(|| prepared.current_definition.arn.clone());
+        if let Some(dead) = dead_changed {
+            report.from_task_definition = Some(previous.clone());
+            report.from_version = dead.from_version.clone().or(report.from_version.take());
+        }
+        let earlier: Vec<String> = if resumed && facts.previous_task_definition.is_some() {
+            facts.earlier_deployments.clone()
+        } else {
+            prepared.current.deployments.iter().map(|d| d.id.clone()).collect()
         };
-        report.to_task_definition = Some(target.arn.clone());
-        report.outcome = Outcome::Error;
-        self.observer.record(report);
-        let before = self.clock.now_ms();
-        let updated = match self.ecs.update_service(&request.cluster, &request.ecs_service, &target.arn, force).await {
-            Ok(service) => service,
-            Err(e) => {
-                let mut reason = format!("{e} (the service was not changed)");
-                if let Some((tag, previous)) = &tag_restore
-                    && let Err(e) = self.registry.move_tag(&request.repository, previous, tag).await
-                {
-                    reason = format!("{reason}; moving {}:{tag} back to {previous} failed too: {e}", request.repository);
-                }
-                self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(reason));
-                self.observer.record(report);
+        let (desired, tag_restore, mut tag_at_target, digest) = match &prepared.target {
+            Target::Register(_) => (Desired::NewRevision, None, false, None),
+            Target::Existing(td) => (Desired::Revision(td.arn.clone()), None, false, None),
+            Target::Force { definition, tag, digest, previous_digest, tag_now } => (
+                Desired::ForcedRevision(definition.arn.clone()),
+                Some((tag.clone(), previous_digest.clone())),
+                facts.tag_moved || tag_now == digest,
+                Some(digest.clone()),
+            ),
+        };
+        if facts.previous_task_definition.is_none() {
+            let target = report.to_digest.clone().or(report.to_task_definition.clone());
+            let data = journal::preflight_data(&previous, tag_restore.as_ref().map(|(_, d)| d.as_str()), &earlier, target.as_deref());
+            if !self
+                .journal_started(request, report, names::PREFLIGHT, &data)
+                .await
+                .is_some_and(|seq| self.journal_done(report, seq, &data))
+            {
                 return None;
             }
-        };
-        // Our deployment: the PRIMARY one running our revision, the newest such.
-        let earlier: Vec<&str> = prepared.current.deployments.iter().map(|d| d.id.as_str()).collect();
-        let ours = updated
-            .deployments
-            .iter()
-            .filter(|d| d.task_definition == target.arn && d.status == "PRIMARY" && !earlier.contains(&d.id.as_str()))
-            .max_by_key(|d| d.created_at)
-            .map(|d| d.id.clone());
-        report.ecs_deployment_id = ours.clone();
+            facts.previous_task_definition = Some(previous.clone());
+            facts.earlier_deployments = earlier.clone();
+        }
+        kill_point("after-preflight");
+        // A registration whose answer the dead run never journaled: the family's newest
+        // revision is ours if it carries our deployment id.
+        let mut registered = facts.registered.clone();
+        if let (None, true, Target::Register(definition)) = (&registered, facts.register_started, &prepared.target)
+            && let Some(family) = taskdef::family(definition)
+            && let Ok(latest) = self.ecs.describe_task_definition(family).await
+            && latest.tag("ferry:deployment") == Some(report.deployment_id.as_str())
+        {
+            registered = Some(latest.arn.clone());
+        }
+        let mut service = prepared.current.clone();
+        let mut before = facts.update_started_at.unwrap_or_else(|| self.clock.now_ms());
+        // Each step is one of a handful; the bound only guards against a decision that loops.
+        for _ in 0..8 {
+            let observed = Observed { facts: &facts, service: &service, registered: registered.as_deref(), tag_at_target };
+            match machine.next(&desired, &observed) {
+                Step::MoveTag => {
+                    let (Some((tag, previous_digest)), Some(digest)) = (&tag_restore, &digest) else { break };
+                    let data = json!({"tag": tag, "from": previous_digest, "to": digest});
+                    let seq = self.journal_started(request, report, names::MOVE_TAG, &data).await?;
+                    if let Err(e) = self.registry.move_tag(&request.repository, digest, tag).await {
+                        self.journal_failed(report, seq, &data);
+                        let reason = format!("{e} (the tag and the service were not changed)");
+                        self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(reason));
+                        self.observer.record(report);
+                        return None;
+                    }
+                    kill_point("env-tag-after-move");
+                    self.journal_done(report, seq, &data);
+                    tag_at_target = true;
+                    facts.tag_moved = true;
+                    let message =
+                        format!("moved {}:{tag} from {} to {}", request.repository, short_digest(previous_digest), short_digest(digest));
+                    self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Registered, message });
+                }
+                Step::RegisterTaskDefinition => {
+                    let Target::Register(definition) = &prepared.target else { break };
+                    let data = json!({"family": taskdef::family(definition)});
+                    let seq = self.journal_started(request, report, names::REGISTER_TASK_DEFINITION, &data).await?;
+                    match self.ecs.register_task_definition(definition).await {
+                        Ok(td) => {
+                            kill_point("after-register");
+                            self.journal_done(report, seq, &json!({"family": td.family, "task_definition": td.arn}));
+                            let message = format!("registered {}", short_task_definition(&td.arn));
+                            self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Registered, message });
+                            registered = Some(td.arn);
+                        }
+                        Err(e) => {
+                            self.journal_failed(report, seq, &data);
+                            self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(e.to_string()));
+                            self.observer.record(report);
+                            return None;
+                        }
+                    }
+                }
+                Step::UpdateService { task_definition, force } => {
+                    report.to_task_definition = Some(task_definition.clone());
+                    report.outcome = Outcome::Error;
+                    self.observer.record(report);
+                    let data = json!({"task_definition": task_definition, "force": force});
+                    let seq = self.journal_started(request, report, names::UPDATE_SERVICE, &data).await?;
+                    before = self.clock.now_ms();
+                    facts.update_started_at = Some(before);
+                    match self.ecs.update_service(&request.cluster, &request.ecs_service, &task_definition, force).await {
+                        Ok(updated) => {
+                            kill_point("after-update-service");
+                            // Our deployment: the PRIMARY one running our revision, the newest such.
+                            let ours = updated
+                                .deployments
+                                .iter()
+                                .filter(|d| d.task_definition == task_definition && d.status == "PRIMARY" && !earlier.contains(&d.id))
+                                .max_by_key(|d| d.created_at)
+                                .map(|d| d.id.clone());
+                            self.journal_done(
+                                report,
+                                seq,
+                                &json!({"task_definition": task_definition, "force": force, "ecs_deployment_id": ours}),
+                            );
+                            facts.update_done = true;
+                            facts.updated = ours;
+                            service = updated;
+                        }
+                        Err(e) => {
+                            self.journal_failed(report, seq, &data);
+                            let mut reason = format!("{e} (the service was not changed)");
+                            if let (Some((tag, previous)), true) = (&tag_restore, facts.tag_moved)
+                                && let Err(e) = self.restore_tag(request, report, tag, previous).await
+                            {
+                                reason = format!("{reason}; moving {}:{tag} back to {previous} failed too: {e}", request.repository);
+                            }
+                            self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(reason));
+                            self.observer.record(report);
+                            return None;
+                        }
+                    }
+                }
+                Step::Watch { task_definition, ecs_deployment_id } => {
+                    return self
+                        .watch_from(
+                            index,
+                            request,
+                            report,
+                            &prepared,
+                            facts,
+                            previous,
+                            earlier,
+                            tag_restore,
+                            task_definition,
+                            ecs_deployment_id,
+                            before,
+                        )
+                        .await;
+                }
+            }
+        }
+        let reason = "the strategy did not reach a deployment to watch (a bug in ferry; the same command resumes)".to_string();
+        self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(reason));
+        self.observer.record(report);
+        None
+    }
+
+    /// Starts watching our ECS deployment (just created, or adopted from a dead run), or
+    /// resumes the rollback a dead run had started.
+    #[allow(clippy::too_many_arguments)]
+    async fn watch_from(
+        &self,
+        index: usize,
+        request: &Request,
+        report: &mut ServiceReport,
+        prepared: &Prepared,
+        facts: Facts,
+        previous: String,
+        earlier: Vec<String>,
+        tag_restore: Option<(String, String)>,
+        task_definition: String,
+        ours: Option<String>,
+        before: i64,
+    ) -> Option<Active> {
+        report.to_task_definition = Some(task_definition.clone());
+        report.ecs_deployment_id = ours.clone().or(report.ecs_deployment_id.take());
+        report.outcome = Outcome::Error;
         // Journaled at once: whoever looks (Ctrl-C, `ferry status`, a re-run) can name the
         // ECS deployment that now exists.
         self.observer.record(report);
-        self.emit(
-            report,
-            Event::Phase {
-                service: request.service.clone(),
-                phase: Phase::Updated,
-                message: format!(
-                    "updated service {} → {} (deployment {})",
-                    request.ecs_service,
-                    short_task_definition(&target.arn),
-                    ours.as_deref().unwrap_or("not yet listed")
-                ),
-            },
+        let verb = if prepared.resumed.is_some() { "resumed watching" } else { "updated" };
+        let message = format!(
+            "{verb} service {} → {} (deployment {})",
+            request.ecs_service,
+            short_task_definition(&task_definition),
+            ours.as_deref().unwrap_or("not yet listed")
         );
-        let mut watch = Watch::new(ours, target.arn.clone(), before, request.max_task_failures);
-        watch.never_adopt(prepared.current.deployments.iter().map(|d| d.id.clone()));
+        self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Updated, message });
+        let mut watch = Watch::new(ours.clone(), task_definition, before, request.max_task_failures);
+        watch.never_adopt(earlier.iter().cloned());
         watch.ignore_events(&prepared.current);
         let now = self.clock.now_ms();
-        Some(Active {
+        let mut active = Active {
             index,
             watch,
             rolling_back: false,
-            previous: prepared.current_definition.arn.clone(),
+            previous: previous.clone(),
             deadline: now + request.timeout.as_millis() as i64,
             next_poll: now + 250,
             started: now,
@@ -925,15 +1218,88 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             last_renew: now,
             failure: None,
             last_stop: None,
-            earlier_deployments: prepared.current.deployments.iter().map(|d| d.id.clone()).collect(),
+            earlier_deployments: earlier.clone(),
             tag_restore,
+            tag_restored: facts.tag_restored,
             ecs_rollback_deadline: None,
             bake_until: None,
             baked_running: None,
             health: None,
             health_read_at: None,
             health_read_for: None,
-        })
+        };
+        if facts.rollback_started_at.is_none() {
+            return Some(active);
+        }
+        // The dead run was rolling back: finish its rollback, adopting the rollback
+        // deployment it (or ECS) started when there is one.
+        let cause = facts.rollback_cause.as_deref().and_then(|c| serde_json::from_value(json!(c)).ok()).unwrap_or(FailureCause::Platform);
+        let reason = facts.rollback_reason.clone().unwrap_or_else(|| "the deployment failed".into());
+        let current = &prepared.current;
+        let rollback = facts.rollback_deployment.clone().or_else(|| {
+            current
+                .deployments
+                .iter()
+                // The journal says a rollback started; ECS running the previous revision as
+                // PRIMARY again (a new deployment, or the old one reactivated) is that rollback.
+                .filter(|d| d.task_definition == previous && d.status == "PRIMARY" && Some(&d.id) != ours.as_ref())
+                .max_by_key(|d| d.created_at)
+                .map(|d| d.id.clone())
+        });
+        let ecs = match rollback {
+            Some(id) => EcsRollback::Started(id),
+            None => EcsRollback::None,
+        };
+        if self.fail(request, report, &mut active, cause, reason, ecs).await { None } else { Some(active) }
+    }
+
+    /// Journals the start of a step; on failure, ends the deploy before the step (nothing
+    /// the step would change is changed) and returns None.
+    async fn journal_started(&self, request: &Request, report: &mut ServiceReport, name: &str, data: &Value) -> Option<i64> {
+        match self.observer.step_started(report, name, data) {
+            Ok(seq) => Some(seq),
+            Err(e) => {
+                let reason = format!(
+                    "cannot journal the step {name} in the ledger, so ferry stopped before it: {e}; run the same command again to finish the deployment"
+                );
+                let _ = request;
+                self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(reason));
+                self.observer.record(report);
+                None
+            }
+        }
+    }
+
+    /// Journals that step `seq` is done. A failure here is said but does not stop the deploy:
+    /// the step happened, and a re-run finds its effect in AWS.
+    fn journal_done(&self, report: &ServiceReport, seq: i64, data: &Value) -> bool {
+        if let Err(e) = self.observer.step_finished(report, seq, StepState::Done, data) {
+            tracing::warn!("cannot journal the end of a step of {}: {e}", report.deployment_id);
+        }
+        true
+    }
+
+    fn journal_failed(&self, report: &ServiceReport, seq: i64, data: &Value) {
+        if let Err(e) = self.observer.step_finished(report, seq, StepState::Failed, data) {
+            tracing::warn!("cannot journal the failure of a step of {}: {e}", report.deployment_id);
+        }
+    }
+
+    /// env-tag: moves the tag back to the digest it named before, journaled.
+    async fn restore_tag(&self, request: &Request, report: &mut ServiceReport, tag: &str, previous: &str) -> Result<(), PlatformError> {
+        let data = json!({"tag": tag, "to": previous});
+        let seq = self.observer.step_started(report, names::RESTORE_TAG, &data).unwrap_or(0);
+        match self.registry.move_tag(&request.repository, previous, tag).await {
+            Ok(()) => {
+                kill_point("env-tag-after-restore");
+                self.journal_done(report, seq, &data);
+                Ok(())
+            }
+            Err(e) => {
+                self.journal_failed(report, seq, &data);
+                Err(e)
+            }
+        }
     }
 
     /// The one loop that watches every started deployment (and rollback) of the run.
@@ -1313,17 +1679,22 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             _ => reason,
         };
         a.failure = Some((cause, reason.clone()));
-        if let Some((tag, previous)) = a.tag_restore.clone() {
+        let data = json!({"cause": cause, "reason": reason});
+        let Some(seq) = self.journal_started(request, report, names::ROLL_BACK, &data).await else { return true };
+        if let Some((tag, previous)) = a.tag_restore.clone().filter(|_| !a.tag_restored) {
             // env-tag: the tag goes back first, so the rollback's tasks pull the old digest.
-            match self.registry.move_tag(&request.repository, &previous, &tag).await {
-                Ok(()) => self.emit(
-                    report,
-                    Event::Phase {
-                        service: request.service.clone(),
-                        phase: Phase::RollingBack,
-                        message: format!("moved {}:{tag} back to {}", request.repository, short_digest(&previous)),
-                    },
-                ),
+            match self.restore_tag(request, report, &tag, &previous).await {
+                Ok(()) => {
+                    a.tag_restored = true;
+                    self.emit(
+                        report,
+                        Event::Phase {
+                            service: request.service.clone(),
+                            phase: Phase::RollingBack,
+                            message: format!("moved {}:{tag} back to {}", request.repository, short_digest(&previous)),
+                        },
+                    )
+                }
                 Err(e) => {
                     let reason = format!("{reason}; moving {}:{tag} back to {previous} failed: {e}", request.repository);
                     self.finish(report, Outcome::RollbackFailed, Some(cause), Some(reason));
@@ -1334,10 +1705,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         }
         let now = self.clock.now_ms();
         let message;
+        let method;
         let watch = if let EcsRollback::Started(rollback) = &ecs_rollback {
+            method = "ecs";
             message = format!("{reason}; ECS is rolling back to {} (deployment {rollback})", short_task_definition(&a.previous));
             Watch::new(Some(rollback.clone()), a.previous.clone(), a.started, request.max_task_failures)
         } else if ecs_rollback == EcsRollback::Expected {
+            method = "ecs_circuit_breaker";
             message = format!("{reason}; ECS's circuit breaker is rolling back to {}", short_task_definition(&a.previous));
             self.ecs_reactivation(a, Watch::new(None, a.previous.clone(), a.started, request.max_task_failures))
         } else if cause == FailureCause::Replaced || cause == FailureCause::ServiceGone {
@@ -1355,11 +1729,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             let in_progress = a.watch.deployment_id.is_some();
             let stopped = in_progress && matches!(self.ecs.roll_back_in_progress(&request.cluster, &request.ecs_service).await, Ok(true));
             if stopped {
+                method = "stop_service_deployment";
                 message = format!("{reason}; rolling back to {} (StopServiceDeployment ROLLBACK)", short_task_definition(&a.previous));
                 self.ecs_reactivation(a, Watch::new(None, a.previous.clone(), now, request.max_task_failures))
             } else {
                 match self.update_service_back(request, a).await {
                     Ok(id) => {
+                        method = "update_service";
                         message = format!("{reason}; rolling back to {} (UpdateService)", short_task_definition(&a.previous));
                         Watch::new(id, a.previous.clone(), now, request.max_task_failures)
                     }
@@ -1376,6 +1752,12 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 }
             }
         };
+        kill_point(if method.starts_with("ecs") { "ecs-rollback" } else { "rollback-started" });
+        self.journal_done(
+            report,
+            seq,
+            &json!({"cause": cause, "reason": reason, "method": method, "ecs_deployment_id": watch.deployment_id}),
+        );
         a.ecs_rollback_deadline = (ecs_rollback == EcsRollback::Expected).then(|| self.clock.now_ms() + ECS_ROLLBACK_GRACE_MS);
         self.watch_rollback(request, report, a, watch, message);
         false
@@ -1387,8 +1769,15 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
     async fn take_over_rollback(&self, request: &Request, report: &mut ServiceReport, a: &mut Active) -> bool {
         a.ecs_rollback_deadline = None;
         let (cause, reason) = a.failure.clone().unwrap_or((FailureCause::CircuitBreaker, "failed".into()));
+        let data = json!({"cause": cause, "reason": reason, "method": "update_service"});
+        let Some(seq) = self.journal_started(request, report, names::ROLL_BACK, &data).await else { return true };
         match self.update_service_back(request, a).await {
             Ok(id) => {
+                self.journal_done(
+                    report,
+                    seq,
+                    &json!({"cause": cause, "reason": reason, "method": "update_service", "ecs_deployment_id": id}),
+                );
                 let message = format!(
                     "ECS started no rollback within {}; rolling back to {} (UpdateService)",
                     humantime::format_duration(Duration::from_millis(ECS_ROLLBACK_GRACE_MS as u64)),
@@ -1493,11 +1882,11 @@ impl Refusal {
 }
 
 /// The tags ferry puts on a revision it registers, for traceability in AWS itself.
-fn ferry_tags(request: &Request, version: &str, digest: &str) -> Vec<(String, String)> {
+fn ferry_tags(request: &Request, deployment_id: &str, version: &str, digest: &str) -> Vec<(String, String)> {
     let mut tags = vec![
         ("ferry:version".to_string(), version.to_string()),
         ("ferry:digest".to_string(), digest.to_string()),
-        ("ferry:deployment".to_string(), request.trace.deployment_id.clone()),
+        ("ferry:deployment".to_string(), deployment_id.to_string()),
         ("ferry:env".to_string(), request.environment.clone()),
         ("ferry:deployed-by".to_string(), tag_value(&request.trace.who)),
     ];

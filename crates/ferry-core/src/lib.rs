@@ -7,11 +7,13 @@
 
 pub mod config;
 pub mod deploy;
+pub mod journal;
 pub mod memory;
 pub mod platform;
 pub mod promote;
 pub mod region;
 pub mod rolling;
+pub mod strategy;
 pub mod taskdef;
 pub mod template;
 pub mod text;

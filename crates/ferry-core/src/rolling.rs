@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::platform::{ServiceEvent, ServiceInfo, StoppedTask};
 
 /// Why a deployment failed, as a kind CI can branch on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureCause {
     /// ECS's deployment circuit breaker failed the rollout (and rolled back, if enabled).

@@ -14,7 +14,8 @@ use crate::{DeploymentRecord, EventRecord, HistoryFilter, Ledger, Outcome, Store
 /// The columns [`from_row`] reads, in the order of [`DeploymentRecord`]'s fields.
 const COLUMNS: &str = "id, run_id, kind, environment, service, cluster, ecs_service, \
      from_version, from_digest, from_task_definition, to_version, to_digest, to_task_definition, \
-     image, ecs_deployment_id, who, git_commit, commit_message, started_at, finished_at, outcome, reason";
+     image, ecs_deployment_id, who, git_commit, commit_message, started_at, finished_at, outcome, reason, \
+     strategy, cause, rollback_deployment_id";
 
 impl Ledger {
     /// Records a new deployment. Fails if one with the same id is already recorded: ids are
@@ -60,7 +61,9 @@ impl Ledger {
                          to_task_definition = :to_task_definition,
                          image = :image, ecs_deployment_id = :ecs_deployment_id,
                          git_commit = :git_commit, commit_message = :commit_message,
-                         finished_at = :finished_at, outcome = :outcome, reason = :reason
+                         finished_at = :finished_at, outcome = :outcome, reason = :reason,
+                         strategy = :strategy, cause = :cause,
+                         rollback_deployment_id = :rollback_deployment_id
                      WHERE id = :id",
                 )?
                 .execute(named_params! {
@@ -78,11 +81,29 @@ impl Ledger {
                     ":finished_at": record.finished_at,
                     ":outcome": record.outcome,
                     ":reason": record.reason,
+                    ":strategy": record.strategy,
+                    ":cause": record.cause,
+                    ":rollback_deployment_id": record.rollback_deployment_id,
                 })?;
             if updated == 0 {
                 return Err(StoreError::NotFound(format!("no deployment {} in the ledger to update", record.id)));
             }
             Ok(())
+        })
+    }
+
+    /// The newest deployment of (`environment`, `service`) still recorded as in progress:
+    /// one that a run is carrying out now, or that a run left behind when it died (the
+    /// caller tells them apart by the service's lock).
+    pub fn unfinished(&self, environment: &str, service: &str) -> Result<Option<DeploymentRecord>, StoreError> {
+        self.with_conn(|conn| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM deployments
+                 WHERE environment = ?1 AND service = ?2 AND outcome = ?3
+                 ORDER BY started_at DESC, seq DESC
+                 LIMIT 1"
+            );
+            Ok(query(conn, &sql, (environment, service, Outcome::InProgress))?.into_iter().next())
         })
     }
 
@@ -205,12 +226,14 @@ fn insert(conn: &Connection, record: &DeploymentRecord) -> Result<(), StoreError
              id, run_id, kind, environment, service, cluster, ecs_service,
              from_version, from_digest, from_task_definition,
              to_version, to_digest, to_task_definition, image, ecs_deployment_id,
-             who, git_commit, commit_message, started_at, finished_at, outcome, reason)
+             who, git_commit, commit_message, started_at, finished_at, outcome, reason,
+             strategy, cause, rollback_deployment_id)
          VALUES (
              :id, :run_id, :kind, :environment, :service, :cluster, :ecs_service,
              :from_version, :from_digest, :from_task_definition,
              :to_version, :to_digest, :to_task_definition, :image, :ecs_deployment_id,
-             :who, :git_commit, :commit_message, :started_at, :finished_at, :outcome, :reason)",
+             :who, :git_commit, :commit_message, :started_at, :finished_at, :outcome, :reason,
+             :strategy, :cause, :rollback_deployment_id)",
     )?
     .execute(named_params! {
         ":id": record.id,
@@ -235,6 +258,9 @@ fn insert(conn: &Connection, record: &DeploymentRecord) -> Result<(), StoreError
         ":finished_at": record.finished_at,
         ":outcome": record.outcome,
         ":reason": record.reason,
+        ":strategy": record.strategy,
+        ":cause": record.cause,
+        ":rollback_deployment_id": record.rollback_deployment_id,
     })?;
     Ok(())
 }
@@ -269,5 +295,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<DeploymentRecord> {
         finished_at: row.get("finished_at")?,
         outcome: row.get("outcome")?,
         reason: row.get("reason")?,
+        strategy: row.get("strategy")?,
+        cause: row.get("cause")?,
+        rollback_deployment_id: row.get("rollback_deployment_id")?,
     })
 }

@@ -41,6 +41,7 @@ mod model;
 mod promotions;
 mod releases;
 mod schema;
+mod steps;
 mod time;
 
 use std::ffi::OsString;
@@ -55,7 +56,7 @@ pub use guard::{Counts, LedgerWarning};
 pub use locks::Unlock;
 pub use model::{
     DeploymentRecord, EventRecord, HistoryFilter, LockHolder, LockInfo, Outcome, ParseOutcomeError, Promotion, Rejection, Release,
-    ReleaseEntry,
+    ReleaseEntry, StepRecord, StepState,
 };
 pub use releases::{release_id, release_of};
 pub use schema::{QUICK_CHECK_MAX_BYTES, SCHEMA_VERSION};

@@ -19,12 +19,42 @@ impl Ledger {
     /// resumed deployment may re-acquire its own lock from a new process, so `who`, `host`
     /// and `pid` are updated; `acquired_at` is kept).
     pub fn acquire_lock(&self, environment: &str, service: &str, holder: &LockHolder, lease_ms: i64, now: i64) -> Result<(), StoreError> {
+        let own = |current: &LockHolder| current.deployment_id == holder.deployment_id;
+        self.take_lock(environment, service, holder, lease_ms, now, own).map(|_| ())
+    }
+
+    /// As [`Ledger::acquire_lock`] (but a deployment's own lock held by another live process
+    /// is refused, see below), and also takes over a lock whose lease is still valid
+    /// when `holder_is_gone` says its holder can no longer renew it (the caller knows: a
+    /// process on this host that has exited). Returns the lock taken over — from a dead
+    /// holder or an expired lease — so the caller can say whose it was; `None` when the
+    /// lock was free or already this deployment's.
+    pub fn take_lock(
+        &self,
+        environment: &str,
+        service: &str,
+        holder: &LockHolder,
+        lease_ms: i64,
+        now: i64,
+        holder_is_gone: impl Fn(&LockHolder) -> bool,
+    ) -> Result<Option<LockInfo>, StoreError> {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let acquired_at = match read_lock(&tx, environment, service)? {
-                Some(current) if current.holder.deployment_id == holder.deployment_id => current.acquired_at,
-                Some(current) if !current.is_expired(now) => return Err(StoreError::LockHeld(Box::new(current))),
-                _ => now,
+            let (acquired_at, taken_over) = match read_lock(&tx, environment, service)? {
+                // A deployment resumed from another process re-acquires its own lock only when
+                // the process that held it is gone (or its lease ran out): two live
+                // processes must never both think they carry out one deployment.
+                Some(current)
+                    if current.holder.deployment_id == holder.deployment_id
+                        && (same_process(&current.holder, holder) || current.is_expired(now) || holder_is_gone(&current.holder)) =>
+                {
+                    (current.acquired_at, None)
+                }
+                Some(current) if !current.is_expired(now) && !holder_is_gone(&current.holder) => {
+                    return Err(StoreError::LockHeld(Box::new(current)));
+                }
+                Some(current) => (now, Some(current)),
+                None => (now, None),
             };
             tx.execute(
                 "INSERT OR REPLACE INTO locks
@@ -42,7 +72,7 @@ impl Ledger {
                 },
             )?;
             tx.commit()?;
-            Ok(())
+            Ok(taken_over)
         })
     }
 
@@ -86,6 +116,10 @@ impl Ledger {
     pub fn lock(&self, environment: &str, service: &str) -> Result<Option<LockInfo>, StoreError> {
         self.with_conn(|conn| read_lock(conn, environment, service))
     }
+}
+
+fn same_process(a: &LockHolder, b: &LockHolder) -> bool {
+    a.host == b.host && a.pid == b.pid
 }
 
 fn read_lock(conn: &Connection, environment: &str, service: &str) -> Result<Option<LockInfo>, StoreError> {

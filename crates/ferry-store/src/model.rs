@@ -180,6 +180,64 @@ pub struct DeploymentRecord {
     pub finished_at: Option<i64>,
     pub outcome: Outcome,
     pub reason: Option<String>,
+    /// The strategy that ran it: "rolling" or "env-tag" (None in records older than schema 3).
+    #[serde(default)]
+    pub strategy: Option<String>,
+    /// Why it failed, as a snake_case cause ("circuit_breaker", "timeout", "task_failures",
+    /// "platform", "ledger", ...), when it did.
+    #[serde(default)]
+    pub cause: Option<String>,
+    /// The ECS deployment (`ecs-svc/...`) that rolled it back, when there was one.
+    #[serde(default)]
+    pub rollback_deployment_id: Option<String>,
+}
+
+/// One journaled step of a deployment: written before the step is applied and updated
+/// after, so a re-run after a crash knows what the dead run did, and what it may have done.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StepRecord {
+    /// 1, 2, ... in the order the steps started.
+    pub seq: i64,
+    /// The step's name: "register_task_definition", "update_service", "move_tag", ...
+    pub name: String,
+    pub state: StepState,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    /// What the step works on and what it produced (a JSON object): the revision
+    /// registered, the ECS deployment started, the digests a tag moved between.
+    pub data: serde_json::Value,
+}
+
+/// Where a journaled step stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Written before the step was applied: the step may or may not have happened in AWS.
+    Started,
+    Done,
+    Failed,
+}
+
+impl StepState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Started => "started",
+            StepState::Done => "done",
+            StepState::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for StepState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [StepState::Started, StepState::Done, StepState::Failed]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("unknown step state {s:?} (expected started, done or failed)"))
+    }
 }
 
 /// Something observed during a deployment: an ECS service event, a phase change, a task

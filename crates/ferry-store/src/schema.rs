@@ -11,7 +11,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::StoreError;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Up to this size (the file and its write-ahead log together) opening a ledger runs
 /// SQLite's `PRAGMA quick_check`, which reads every page: a few milliseconds for a ledger of
@@ -20,7 +20,7 @@ pub const SCHEMA_VERSION: i64 = 2;
 pub const QUICK_CHECK_MAX_BYTES: u64 = 8 * 1024 * 1024;
 
 /// `MIGRATIONS[n]` takes a ledger from version `n` to `n + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3];
 
 /// Version 1. `seq` gives deployments a stable insertion order (an implicit rowid may be
 /// renumbered by VACUUM); it breaks ties between deployments started in the same millisecond.
@@ -123,6 +123,30 @@ CREATE TABLE promotions (
     deployment_ids   TEXT NOT NULL
 );
 CREATE INDEX promotions_by_release ON promotions (release_id, started_at);
+";
+
+/// Version 3: journaled steps, and what a deployment learns that version 2 dropped.
+///
+/// A deployment records its strategy (`rolling`, `env-tag`), the failure cause
+/// (`circuit_breaker`, `timeout`, ...) and the ECS deployment that rolled it back. Each step
+/// of a deployment is a row written before it is applied (`started`) and updated after
+/// (`done` or `failed`, with what it produced in `data`, a JSON object): a re-run after a
+/// crash reads where the dead run stopped from here and from AWS's own state.
+const V3: &str = "
+ALTER TABLE deployments ADD COLUMN strategy TEXT;
+ALTER TABLE deployments ADD COLUMN cause TEXT;
+ALTER TABLE deployments ADD COLUMN rollback_deployment_id TEXT;
+
+CREATE TABLE steps (
+    deployment_id TEXT NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+    seq           INTEGER NOT NULL,
+    name          TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    started_at    INTEGER NOT NULL,
+    finished_at   INTEGER,
+    data          TEXT NOT NULL,
+    PRIMARY KEY (deployment_id, seq)
+);
 ";
 
 /// Brings the file at `path` (already open as `conn`) to [`SCHEMA_VERSION`].

@@ -36,6 +36,9 @@ fn deployment(id: &str) -> DeploymentRecord {
         finished_at: None,
         outcome: Outcome::InProgress,
         reason: None,
+        strategy: None,
+        cause: None,
+        rollback_deployment_id: None,
     }
 }
 

@@ -74,6 +74,9 @@ fn deployed(id: &str, environment: &str, service: &str, digest: Option<&str>, st
         finished_at: Some(started_at + MINUTE),
         outcome,
         reason: None,
+        strategy: None,
+        cause: None,
+        rollback_deployment_id: None,
     }
 }
 
@@ -457,7 +460,7 @@ CREATE TABLE locks (
 
 #[test]
 fn a_version_1_ledger_is_upgraded_and_keeps_its_deployments() {
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ledger.sqlite");
     {
@@ -485,6 +488,10 @@ fn a_version_1_ledger_is_upgraded_and_keeps_its_deployments() {
     assert_eq!((old.environment.as_str(), old.outcome, old.to_digest.as_deref()), ("dev", Outcome::Succeeded, Some("sha256:aa")));
     assert_eq!(ledger.events("fd-old").expect("events").len(), 1);
     assert_eq!(ledger.healthy_since("dev", "web", "sha256:aa").expect("query"), Some(T0 + MINUTE), "old deployments count for soak");
+    // Version 3's columns read as unknown for an old deployment, and its journal works.
+    assert_eq!((old.strategy, old.cause, old.rollback_deployment_id), (None, None, None));
+    let seq = ledger.start_step("fd-old", "update_service", &serde_json::json!({"task_definition": "web:2"}), T0).expect("journal");
+    assert_eq!(ledger.steps("fd-old").expect("steps").iter().map(|s| s.seq).collect::<Vec<_>>(), [seq]);
 
     // The new tables are there and work.
     assert!(ledger.releases(0).expect("list").is_empty());
@@ -496,7 +503,7 @@ fn a_version_1_ledger_is_upgraded_and_keeps_its_deployments() {
 
     let conn = rusqlite::Connection::open(&path).expect("raw open");
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).expect("user_version");
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 
     // And it opens again as an up-to-date ledger, with everything in it.
     let reopened = Ledger::open(&path).expect("reopen");

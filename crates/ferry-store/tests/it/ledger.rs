@@ -40,6 +40,9 @@ fn deployment(id: &str, environment: &str, service: &str, started_at: i64) -> De
         finished_at: None,
         outcome: Outcome::InProgress,
         reason: None,
+        strategy: None,
+        cause: None,
+        rollback_deployment_id: None,
     }
 }
 
@@ -102,6 +105,9 @@ fn every_field_survives_insert_update_and_read() {
         finished_at: None,
         outcome: Outcome::InProgress,
         reason: None,
+        strategy: None,
+        cause: None,
+        rollback_deployment_id: None,
     };
     ledger.insert_deployment(&inserted).expect("insert");
     assert_eq!(ledger.deployment(&inserted.id).expect("read"), Some(inserted.clone()));
@@ -120,6 +126,9 @@ fn every_field_survives_insert_update_and_read() {
         finished_at: Some(T0 + 5 * MINUTE),
         outcome: Outcome::FailedRolledBack,
         reason: Some("3 tasks stopped: Essential container in task exited".into()),
+        strategy: None,
+        cause: None,
+        rollback_deployment_id: None,
         ..inserted.clone()
     };
     ledger.update_deployment(&updated).expect("update");
