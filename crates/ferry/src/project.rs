@@ -232,34 +232,37 @@ pub fn who() -> String {
     {
         return user;
     }
+    // Containers and CI runners often have no $USER: then the login name of this process's
+    // uid, as the system's user database (passwd, NSS) knows it.
     let user = ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
-        .or_else(user_from_passwd)
+        .or_else(|| whoami::username().ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| "unknown".into());
     format!("{user}@{}", host())
 }
 
-/// The login name of this process's uid, from /etc/passwd (containers and CI runners often
-/// have no $USER).
-fn user_from_passwd() -> Option<String> {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() }.to_string();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        (fields.nth(1)? == uid).then(|| name.to_string())
-    })
-}
-
+/// This machine's host name (gethostname), else $HOSTNAME, else `localhost`.
 pub fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    whoami::hostname()
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into())
+}
+
+/// Whether a process with this pid exists, ours or another user's (`kill(pid, 0)`, where
+/// EPERM means it exists but is not ours to signal). A zombie counts as existing; pid 0 and
+/// pids beyond the kernel's range do not exist.
+pub fn process_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().filter(|p| *p > 0).and_then(rustix::process::Pid::from_raw) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
 }
 
 /// The commit and its subject, when ferry runs inside a git checkout.
@@ -585,5 +588,28 @@ impl Journal<'_> {
             recorded.insert(record.id.clone());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_alive_tells_a_running_process_from_a_reaped_one() {
+        assert!(process_alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!process_alive(pid), "pid {pid} was reaped");
+        assert!(!process_alive(0));
+        assert!(!process_alive(u32::MAX));
+    }
+
+    #[test]
+    fn host_is_the_kernel_host_name() {
+        if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            assert_eq!(host(), name.trim());
+        }
     }
 }

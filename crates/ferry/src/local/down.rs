@@ -66,9 +66,9 @@ async fn stop(record: &Record) -> Result<(), Failure> {
     if !asked {
         // It does not answer; its record (checked against its command line) says it is a
         // ferry local, so ask it the way Ctrl-C would.
-        if let Ok(pid) = i32::try_from(record.pid) {
-            // SAFETY: sending SIGTERM to the ferry local process its records name.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+        if let Some(pid) = i32::try_from(record.pid).ok().filter(|p| *p > 0).and_then(rustix::process::Pid::from_raw) {
+            // Gone already, or not ours to signal: the wait below tells which.
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         }
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -154,13 +154,7 @@ fn read_record(path: &Path) -> Option<Record> {
 /// Does a process with this pid exist (ours or another user's)? A zombie (exited, not yet
 /// reaped by its parent) does not count.
 pub fn pid_exists(pid: u32) -> bool {
-    let Ok(signed) = i32::try_from(pid) else { return false };
-    if signed <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
-    let exists = unsafe { libc::kill(signed, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    exists && !is_zombie(pid)
+    crate::project::process_alive(pid) && !is_zombie(pid)
 }
 
 /// `/proc/PID/stat`'s state is `Z`. False where the system does not say.
