@@ -6,12 +6,10 @@
 //! Also: `ferry init --from-service` against ferry local uses ferry local's credentials and
 //! writes them into the config it generates, so the next command works as it did.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 
 /// A project with a `prod` environment that names a profile, and a `dflt` environment on
 /// the default chain (pointed at a closed port: nothing is ever sent).

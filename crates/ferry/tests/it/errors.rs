@@ -2,11 +2,9 @@
 //! embedded ferry local: each fault's right message, asserted whole, and proof that the
 //! bad input changed nothing where a command could have (no mutating call, no revision).
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 
 /// The line of the template (1-based) that contains `needle`.
 fn line_of(template: &str, needle: &str) -> usize {

@@ -17,8 +17,8 @@ use ferry_core::taskdef::{READ_ONLY_FIELDS, diff, render_diff, set_image, strip_
 use ferry_local::{LocalServer, Options};
 use serde_json::{Map, Value, json};
 
-const KITCHEN_SINK: &str = include_str!("fixtures/kitchen_sink_taskdef.json");
-const ECS_MODEL: &[u8] = include_bytes!("../../ferry-local/models/ecs.json.gz");
+const KITCHEN_SINK: &str = include_str!("../fixtures/kitchen_sink_taskdef.json");
+const ECS_MODEL: &[u8] = include_bytes!("../../../ferry-local/models/ecs.json.gz");
 
 /// Members of the ECS model that the aws-sdk-ecs version ferry is built with does not
 /// have. `register_input` refuses the first (see its unit tests); the second is read-only.

@@ -2,9 +2,7 @@
 //! keep their promises"): a status that could not read anything is not a good status, a
 //! typo in an environment is invalid input, and ledger faults have their own code.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_with_every_row_in_error_exits_3_not_0() {

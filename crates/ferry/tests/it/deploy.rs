@@ -1,12 +1,10 @@
 //! `ferry deploy` end to end: the ferry binary against an embedded ferry local, through the
 //! real AWS SDK, with tasks that are real processes (the sample app).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use ferry_aws::ecs::types::ContainerDefinition;
 use serde_json::{Value, json};
 
@@ -467,8 +465,7 @@ async fn ctrl_c_during_a_deploy_records_it_interrupted_and_frees_the_lock() {
                 break;
             }
         }
-        // SAFETY: kill with a valid pid and signal has no memory effects.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT);
         let rest: Vec<String> = lines.map_while(Result::ok).collect();
         (rest, child.wait_with_output().unwrap())
     })

@@ -3,9 +3,7 @@
 //! ledger write), a promotion against the chain is refused, `status` says "behind" only when
 //! it is, and shows the locks that `ferry unlock` frees — with a reason, recorded.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const SERVICES: [&str; 3] = ["api", "web", "worker"];

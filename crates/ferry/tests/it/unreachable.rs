@@ -5,12 +5,10 @@
 //! the fix, and a generous upper bound on the time that proves calls no longer run for
 //! minutes (timings are otherwise not asserted).
 
-mod common;
-
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// The operation timeout is 20 s; a command that makes one such call ends well within this.

@@ -3,11 +3,9 @@
 //! call); a damaged ledger is refused before anything runs; an emptied or deleted ledger is
 //! said out loud; a deploy whose ledger is deleted under it stops at its lock renewal.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Makes every write of a deployment's events fail, as a full disk would, while the ledger
 /// still opens and its locks still work.
@@ -88,6 +86,9 @@ async fn a_corrupt_ledger_refuses_the_deploy_before_any_change_and_exits_8() {
                 finished_at: Some(2_000 + i),
                 outcome: ferry_store::Outcome::Succeeded,
                 reason: Some("a reason long enough to fill the pages of this ledger".repeat(2)),
+                strategy: None,
+                cause: None,
+                rollback_deployment_id: None,
             };
             ledger.insert_deployment(&record).unwrap();
         }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use ferry_aws::ecs::types::{ContainerDefinition, KeyValuePair, PortMapping};
 use ferry_aws::{Clients, Target};
+use rustix::process::{Pid, Signal, kill_process, test_kill_process};
 use serde_json::Value;
 
 fn ferry_bin() -> &'static str {
@@ -127,8 +128,8 @@ impl Drop for Sandbox {
     /// Whatever a failed test left running is stopped.
     fn drop(&mut self) {
         for record in self.records() {
-            if let Some(pid) = record["pid"].as_i64() {
-                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            if let Some(pid) = record["pid"].as_i64().and_then(|p| i32::try_from(p).ok()).and_then(Pid::from_raw) {
+                let _ = kill_process(pid, Signal::TERM);
             }
         }
     }
@@ -153,7 +154,7 @@ fn alive(pid: u32) -> bool {
         .ok()
         .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
         .unwrap_or(false);
-    let exists = unsafe { libc::kill(pid as i32, 0) } == 0;
+    let exists = Pid::from_raw(pid as i32).is_some_and(|pid| test_kill_process(pid).is_ok());
     exists && !zombie
 }
 
@@ -308,7 +309,7 @@ fn a_killed_instance_leaves_a_stale_record_the_next_command_removes_and_names() 
     let sandbox = Sandbox::new();
     let dir = sandbox.dir("killed");
     let up = sandbox.up(&dir);
-    unsafe { libc::kill(up.pid as i32, libc::SIGKILL) };
+    let _ = kill_process(Pid::from_raw(up.pid as i32).unwrap(), Signal::KILL);
     wait_gone(up.pid);
     assert!(dir.join("ferry-local.pid").exists(), "SIGKILL leaves the pid file");
     assert_eq!(sandbox.records().len(), 1, "and the record");
@@ -617,7 +618,7 @@ fn the_sample_app_fails_its_health_check_and_starts_late_when_told_to() {
     };
     assert_eq!(answered.status.code(), Some(3), "{}", text(&answered));
     assert!(stderr(&answered).contains("health check answered 503 Service Unavailable"), "{}", text(&answered));
-    unsafe { libc::kill(app.id() as i32, libc::SIGTERM) };
+    let _ = kill_process(Pid::from_child(&app), Signal::TERM);
     let out = app.wait_with_output().unwrap();
     assert!(stderr(&out).contains("starting slowly as asked (SAMPLE_START_DELAY_MS=300)"), "{}", text(&out));
 }

@@ -1,9 +1,7 @@
 //! `ferry promote` end to end: two environments (clusters `dev` and `stage` of one ferry
 //! local), three services, the ferry binary moving dev's release into stage.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const SERVICES: [&str; 3] = ["api", "web", "worker"];
