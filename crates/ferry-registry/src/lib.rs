@@ -17,6 +17,12 @@
 //! server, anonymous ones included), over HTTPS with rustls on the aws-lc-rs provider the
 //! AWS SDK already brings, or plain HTTP for registries marked `insecure`.
 //!
+//! Why not the `oci-client` crate (measured for issue 9; docs/benchmarks.md, "Retag through
+//! oci-client"): its retag takes 5 requests with credentials and 6 without, against this
+//! crate's 3, because it probes `GET /v2/` per repository and operation (and before every
+//! request to a registry that needs no login), and its raw pull drops the manifest's
+//! `Content-Type`.
+//!
 //! ```no_run
 //! # async fn example() -> Result<(), ferry_registry::Error> {
 //! use ferry_registry::{Registry, RegistryClient};
