@@ -13,14 +13,17 @@
 //!   ROLLBACK_SUCCESSFUL) once the PRIMARY runs `desiredCount` healthy tasks and nothing
 //!   else runs, then report a steady state.
 //!
-//! It only changes records; the runtime starts and stops the processes.
+//! The deciding is [`decide`]: a function of what the service and its tasks are now and of
+//! the time, with no other input and no effect, which answers [`Action`]s. [`reconcile_all`]
+//! is the thin loop that applies them through `records`, the operations on records the API
+//! handlers share. It only changes records; the runtime starts and stops the processes.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
 use crate::records::{Placement, circuit_breaker_threshold, definition_in, new_task, record_event, start_rollback, stop_task};
-use crate::state::{Partition, Service, Task};
+use crate::state::{Partition, Service, Task, TaskDefinition};
 use crate::wire::Caller;
 
 /// How long to wait before launching again after a task of the service failed, doubling
@@ -31,6 +34,54 @@ const MAX_BACKOFF: f64 = 10.0;
 
 const CIRCUIT_BREAKER_REASON: &str = "ECS deployment circuit breaker: tasks failed to start.";
 
+const UNHEALTHY_REASON: &str = "Task failed container health checks";
+
+/// What the scheduler sees of one service: the service, its tasks (any status), and the
+/// registered task definitions (a deployment launches only a definition that exists).
+pub struct View<'a> {
+    pub service: &'a Service,
+    pub tasks: Vec<&'a Task>,
+    pub definitions: &'a BTreeMap<String, Vec<TaskDefinition>>,
+}
+
+/// One change the scheduler decided, in the order it is to be applied.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Stop a task that failed its container health checks after the grace period
+    /// (`ServiceSchedulerInitiated`, "Task failed container health checks"), with a service event.
+    StopUnhealthy { task_arn: String },
+    /// Count a failed task against its deployment (`failedTasks`), once.
+    CountFailure { task_arn: String },
+    /// Hold launches until `until` after `consecutive_failures` failures in a row.
+    Backoff { consecutive_failures: u32, until: f64 },
+    /// The circuit breaker trips for the PRIMARY deployment.
+    TripCircuitBreaker(Breaker),
+    /// The PRIMARY's service deployment starts: PENDING → IN_PROGRESS, ROLLBACK_REQUESTED →
+    /// ROLLBACK_IN_PROGRESS.
+    BeginServiceDeployment,
+    /// Stop these tasks (ARN, stopped reason) and start `start` tasks of the PRIMARY, with
+    /// the service events ECS writes for them.
+    Roll { stop: Vec<(String, String)>, start: i64 },
+    /// The PRIMARY deployment is COMPLETED, the older ones are dropped, and its service
+    /// deployment SUCCESSFUL (ROLLBACK_SUCCESSFUL for a rollback).
+    CompleteDeployment,
+    /// The service reached a steady state (its event, once).
+    SteadyState,
+    /// A DRAINING service whose tasks all stopped becomes INACTIVE.
+    Inactivate,
+}
+
+/// What a tripped circuit breaker does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Breaker {
+    /// Reactivate the last COMPLETED deployment (`rollback: true`, and one to go back to).
+    RollBack,
+    /// Mark the deployment FAILED; its service deployment STOPPED, or ROLLBACK_FAILED when
+    /// it was already rolling back.
+    Fail { rollback_failed: bool },
+}
+
+/// Reconciles every service of a partition at time `now`: decide, then apply.
 pub fn reconcile_all(partition: &mut Partition, now: f64) {
     let caller = Caller { account: partition.account.clone(), region: partition.region.clone() };
     // Each service's tasks, found once per tick rather than by a scan per service.
@@ -48,8 +99,17 @@ pub fn reconcile_all(partition: &mut Partition, now: f64) {
     }
     let arns: Vec<String> = partition.services.keys().cloned().collect();
     for arn in arns {
-        let mut mine = by_service.remove(&arn).unwrap_or_default();
-        reconcile(partition, &arn, &mut mine, &caller, now);
+        let mine = by_service.remove(&arn).unwrap_or_default();
+        let actions = match partition.services.get(&arn) {
+            Some(service) => {
+                let tasks = mine.iter().filter_map(|a| partition.tasks.get(a)).collect();
+                decide(&View { service, tasks, definitions: &partition.task_definitions }, now)
+            }
+            None => continue,
+        };
+        if !actions.is_empty() {
+            apply(partition, &arn, actions, &caller, now);
+        }
     }
 }
 
@@ -58,174 +118,177 @@ fn is_failure(task: &Task) -> bool {
         || task.stopped_reason.as_deref() == Some(UNHEALTHY_REASON)
 }
 
-const UNHEALTHY_REASON: &str = "Task failed container health checks";
+/// How long launches wait after `consecutive_failures` failures in a row.
+fn backoff(consecutive_failures: u32) -> f64 {
+    (FIRST_BACKOFF * 2f64.powi(consecutive_failures.saturating_sub(1) as i32)).min(MAX_BACKOFF)
+}
 
-/// Reconciles one service; `mine` holds the ARNs of its tasks (new ones are added to it).
+/// What the scheduler does with one service at time `now`: a function of the view and the
+/// time only. At steady state it answers nothing (and allocates little: this runs for every
+/// service on every tick).
 ///
-/// This runs for every service on every tick, so a service at steady state should cost
-/// little: nothing is cloned or looked up unless the step that needs it has work to do.
-pub fn reconcile(partition: &mut Partition, service_arn: &str, mine: &mut Vec<String>, caller: &Caller, now: f64) {
-    let Partition { services, tasks, task_definitions, .. } = partition;
-    let Some(service) = services.get_mut(service_arn) else { return };
+/// The steps follow one another as ECS's do, each seeing what the ones before decided:
+/// a task stopped for its health checks is a failure counted now; failures may trip the
+/// circuit breaker, whose rollback changes which deployment is PRIMARY; the PRIMARY then
+/// launches and older deployments are stopped; completion is judged on the result.
+pub fn decide(view: &View, now: f64) -> Vec<Action> {
+    let service = view.service;
+    let mut actions = Vec::new();
     if service.status == "INACTIVE" {
-        return;
+        return actions;
     }
     let grace = service.health_check_grace_period_seconds.unwrap_or(0) as f64;
 
-    // Replace tasks that failed their container health checks once the grace period is over.
-    for arn in mine.iter() {
-        let Some(task) = tasks.get_mut(arn) else { continue };
+    // Tasks that failed their container health checks, once the grace period is over.
+    let mut unhealthy: Vec<&str> = Vec::new();
+    for task in &view.tasks {
         if task.desired_status == "RUNNING"
             && task.last_status == "RUNNING"
             && task.health_status == "UNHEALTHY"
             && task.started_at.is_some_and(|s| now - s >= grace)
         {
-            stop_task(task, "ServiceSchedulerInitiated", UNHEALTHY_REASON, now);
-            let message = format!("(service {}) (task {}) failed container health checks.", service.name, task.id());
-            record_event(service, now, message);
+            actions.push(Action::StopUnhealthy { task_arn: task.arn.clone() });
+            unhealthy.push(&task.arn);
         }
     }
 
-    // Count failures against the deployment each task belongs to.
+    // Failures, counted against the deployment each task belongs to.
+    let first = service.deployments.first();
+    let mut primary_failed = first.map(|p| p.failed_tasks).unwrap_or(0);
     let mut failed_now = 0;
-    for arn in mine.iter() {
-        let Some(task) = tasks.get_mut(arn) else { continue };
-        if task.failure_counted || !is_failure(task) {
+    for task in &view.tasks {
+        if task.failure_counted || !(is_failure(task) || unhealthy.contains(&task.arn.as_str())) {
             continue;
         }
-        task.failure_counted = true;
+        actions.push(Action::CountFailure { task_arn: task.arn.clone() });
         failed_now += 1;
-        if let Some(deployment) = service.deployments.iter_mut().find(|d| Some(&d.id) == task.deployment_id.as_ref()) {
-            deployment.failed_tasks += 1;
-            deployment.updated_at = now;
+        if first.is_some_and(|p| task.deployment_id.as_deref() == Some(p.id.as_str())) {
+            primary_failed += 1;
         }
     }
+    let mut steady = service.steady;
+    let mut backoff_until = service.launch_backoff_until;
     if failed_now > 0 {
-        service.consecutive_failures += failed_now;
-        let backoff = (FIRST_BACKOFF * 2f64.powi(service.consecutive_failures.saturating_sub(1) as i32)).min(MAX_BACKOFF);
-        service.launch_backoff_until = now + backoff;
-        service.steady = false;
+        let consecutive_failures = service.consecutive_failures + failed_now;
+        backoff_until = now + backoff(consecutive_failures);
+        actions.push(Action::Backoff { consecutive_failures, until: backoff_until });
+        steady = false;
     }
 
-    trip_circuit_breaker(service, task_definitions, now);
+    let Some(first) = first else { return actions };
+    // The PRIMARY deployment as the steps below see it, after the circuit breaker.
+    let mut primary_id = first.id.as_str();
+    let mut primary_definition = first.task_definition.as_str();
+    let mut rollout = first.rollout_state.as_str();
+    let mut sd_status = service.service_deployments.iter().find(|sd| sd.arn == first.service_deployment_arn).map(|sd| sd.status.as_str());
 
-    if let Some(p) = service.deployments.first()
-        && let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == p.service_deployment_arn)
-        && matches!(sd.status.as_str(), "PENDING" | "ROLLBACK_REQUESTED")
-    {
-        if sd.status == "PENDING" {
-            sd.status = "IN_PROGRESS".into();
-            // The tick's clock may have been read just before the request that created it.
-            sd.started_at = Some(now.max(sd.created_at));
-        } else {
-            sd.status = "ROLLBACK_IN_PROGRESS".into();
+    // The circuit breaker. Cheapest test first: on most ticks the PRIMARY is not in progress.
+    if rollout == "IN_PROGRESS" {
+        let breaker = service.deployment_configuration.get("deploymentCircuitBreaker");
+        let flag = |key: &str| breaker.and_then(|b| b.get(key)).and_then(Value::as_bool) == Some(true);
+        if flag("enable") && primary_failed >= circuit_breaker_threshold(first.desired_count) {
+            let rolling_back_already = matches!(sd_status, Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS"));
+            let target = service.last_completed.as_ref().filter(|t| t.id != first.id);
+            match target {
+                Some(target)
+                    if flag("rollback") && !rolling_back_already && definition_in(view.definitions, &target.task_definition).is_some() =>
+                {
+                    actions.push(Action::TripCircuitBreaker(Breaker::RollBack));
+                    primary_id = &target.id;
+                    primary_definition = &target.task_definition;
+                    sd_status = sd_status.map(|_| "ROLLBACK_REQUESTED");
+                    backoff_until = 0.0;
+                    steady = false;
+                }
+                _ => {
+                    actions.push(Action::TripCircuitBreaker(Breaker::Fail { rollback_failed: rolling_back_already }));
+                    rollout = "FAILED";
+                    sd_status = sd_status.map(|_| if rolling_back_already { "ROLLBACK_FAILED" } else { "STOPPED" });
+                }
+            }
         }
-        sd.updated_at = now;
     }
 
-    let Some(primary_id) = service.deployments.first().map(|p| p.id.clone()) else { return };
-    let desired = service.desired_count;
-    let percent =
-        |service: &Service, key: &str, default: i64| service.deployment_configuration.get(key).and_then(Value::as_i64).unwrap_or(default);
+    if matches!(sd_status, Some("PENDING" | "ROLLBACK_REQUESTED")) {
+        actions.push(Action::BeginServiceDeployment);
+    }
 
-    let active: Vec<&String> = mine.iter().filter(|a| tasks.get(*a).is_some_and(|t| t.desired_status == "RUNNING")).collect();
-    let is_primary = |t: &Task| t.deployment_id.as_deref() == Some(primary_id.as_str());
-    let primary_active: Vec<&String> = active.iter().copied().filter(|a| is_primary(&tasks[*a])).collect();
-    let mut old_active: Vec<&String> = active.iter().copied().filter(|a| !is_primary(&tasks[*a])).collect();
+    // The rolling update.
+    let desired = service.desired_count;
+    let percent = |key: &str, default: i64| service.deployment_configuration.get(key).and_then(Value::as_i64).unwrap_or(default);
+    let is_primary = |t: &Task| t.deployment_id.as_deref() == Some(primary_id);
+    let active: Vec<&Task> =
+        view.tasks.iter().copied().filter(|t| t.desired_status == "RUNNING" && !unhealthy.contains(&t.arn.as_str())).collect();
+    let primary_active: Vec<&Task> = active.iter().copied().filter(|t| is_primary(t)).collect();
+    let mut old_active: Vec<&Task> = active.iter().copied().filter(|t| !is_primary(t)).collect();
     let primary_active_count = primary_active.len() as i64;
     // Counted before the scale-in below stops any task, as the old-task step expects.
-    let healthy_total = if old_active.is_empty() { 0 } else { active.iter().filter(|a| tasks[**a].is_healthy()).count() as i64 };
+    let healthy_total = if old_active.is_empty() { 0 } else { active.iter().filter(|t| t.is_healthy()).count() as i64 };
 
-    let mut started = Vec::new();
-    let mut stopped = Vec::new();
-
+    let mut stop: Vec<(String, String)> = Vec::new();
     // Scale in the primary when it runs more than desired (least healthy first).
     if primary_active_count > desired {
-        let mut extra = primary_active.clone();
-        extra.sort_by_key(|a| (tasks[*a].is_healthy(), tasks[*a].created_at as i64));
-        for arn in extra.into_iter().take(primary_active.len() - desired.max(0) as usize) {
-            if let Some(t) = tasks.get_mut(arn) {
-                stop_task(t, "ServiceSchedulerInitiated", &format!("Scaling activity initiated by (deployment {primary_id})"), now);
-                stopped.push(t.id().to_string());
-            }
+        let mut extra = primary_active;
+        extra.sort_by_key(|t| (t.is_healthy(), t.created_at as i64));
+        let reason = format!("Scaling activity initiated by (deployment {primary_id})");
+        for task in extra.iter().take((primary_active_count - desired.max(0)) as usize) {
+            stop.push((task.arn.clone(), reason.clone()));
         }
     }
-
     // Stop old tasks: unhealthy ones freely, healthy ones down to the minimum healthy count.
     if !old_active.is_empty() {
-        let min_healthy = (desired * percent(service, "minimumHealthyPercent", 100) + 99) / 100;
-        stop_old(tasks, &mut old_active, healthy_total, min_healthy, now, &mut stopped);
+        let min_healthy = (desired * percent("minimumHealthyPercent", 100) + 99) / 100;
+        stop_old(&mut old_active, healthy_total, min_healthy, &mut stop);
     }
-
     // Start primary tasks within maximumPercent (counting tasks still stopping, as ECS does).
     let want = desired - primary_active_count;
-    let launching_allowed = want > 0
-        && service.status == "ACTIVE"
-        && service.deployments.first().is_some_and(|p| p.rollout_state != "FAILED")
-        && now >= service.launch_backoff_until;
-    if launching_allowed {
-        let max_total = desired * percent(service, "maximumPercent", 200) / 100;
-        let in_flight = mine.iter().filter(|a| tasks.get(*a).is_some_and(|t| !t.is_stopped())).count() as i64;
+    let mut start = 0;
+    if want > 0 && service.status == "ACTIVE" && rollout != "FAILED" && now >= backoff_until {
+        let max_total = desired * percent("maximumPercent", 200) / 100;
+        let in_flight = view.tasks.iter().filter(|t| !t.is_stopped()).count() as i64;
         let room = (max_total.max(desired) - in_flight).max(0);
-        let primary = &service.deployments[0];
-        let definition = definition_in(task_definitions, &primary.task_definition);
-        if let Some(definition) = definition {
-            for _ in 0..want.min(room).max(0) {
-                let task = new_task(
-                    definition,
-                    Placement {
-                        cluster_arn: &service.cluster_arn,
-                        group: format!("service:{}", service.name),
-                        started_by: Some(primary.id.clone()),
-                        service_arn: Some(service.arn.clone()),
-                        deployment_id: Some(primary.id.clone()),
-                        launch_type: service.launch_type.clone(),
-                        overrides: serde_json::json!({}),
-                        image_digests: &primary.image_digests,
-                    },
-                    caller,
-                    now,
-                );
-                started.push(task.id().to_string());
-                mine.push(task.arn.clone());
-                tasks.insert(task.arn.clone(), task);
-            }
+        if definition_in(view.definitions, primary_definition).is_some() {
+            start = want.min(room).max(0);
         }
     }
 
-    if !started.is_empty() {
-        service.steady = false;
-        let list: Vec<String> = started.iter().map(|id| format!("(task {id})")).collect();
-        let message = format!("(service {}) has started {} tasks: {}.", service.name, started.len(), list.join(" "));
-        record_event(service, now, message);
+    // Completion, judged on the tasks as they will be: started ones alive, stopped ones no
+    // longer healthy (but alive until the runtime has stopped them).
+    let stopping = |t: &Task| unhealthy.contains(&t.arn.as_str()) || stop.iter().any(|(a, _)| *a == t.arn);
+    let primary_healthy = view.tasks.iter().filter(|t| is_primary(t) && t.is_healthy() && !stopping(t)).count() as i64;
+    let primary_alive = view.tasks.iter().filter(|t| is_primary(t) && !t.is_stopped()).count() as i64 + start;
+    let others_alive = view.tasks.iter().any(|t| !is_primary(t) && !t.is_stopped());
+    let settled = primary_healthy == desired && primary_alive == desired && !others_alive;
+    if !stop.is_empty() || start > 0 {
+        steady = false;
+        actions.push(Action::Roll { stop, start });
     }
-    if !stopped.is_empty() {
-        service.steady = false;
-        let list: Vec<String> = stopped.iter().map(|id| format!("(task {id})")).collect();
-        let message = format!("(service {}) has stopped {} running tasks: {}.", service.name, stopped.len(), list.join(" "));
-        record_event(service, now, message);
+    if service.status == "DRAINING" {
+        if view.tasks.iter().all(|t| t.is_stopped()) {
+            actions.push(Action::Inactivate);
+        }
+        return actions;
     }
-
-    complete_if_done(service, mine, tasks, now);
+    if settled {
+        if rollout == "IN_PROGRESS" {
+            actions.push(Action::CompleteDeployment);
+        }
+        if !steady {
+            actions.push(Action::SteadyState);
+        }
+    }
+    actions
 }
 
-/// Stops old tasks: unhealthy and not-yet-running ones freely, healthy ones down to the
-/// minimum healthy count. A running task whose health check has not answered yet (UNKNOWN)
-/// does not count as healthy, but it is not stopped while fewer than the minimum are
-/// healthy either: stopping it then would leave nothing serving (ECS starts the new tasks
-/// first when `maximumPercent` leaves room, and replaces only tasks found UNHEALTHY).
-fn stop_old(
-    tasks: &mut BTreeMap<String, Task>,
-    old_active: &mut [&String],
-    healthy_total: i64,
-    min_healthy: i64,
-    now: f64,
-    stopped: &mut Vec<String>,
-) {
-    old_active.sort_by_key(|a| (tasks[*a].is_healthy(), tasks[*a].created_at as i64));
+/// Picks old tasks to stop: unhealthy and not-yet-running ones freely, healthy ones down to
+/// the minimum healthy count. A running task whose health check has not answered yet
+/// (UNKNOWN) does not count as healthy, but it is not stopped while fewer than the minimum
+/// are healthy either: stopping it then would leave nothing serving (ECS starts the new
+/// tasks first when `maximumPercent` leaves room, and replaces only tasks found UNHEALTHY).
+fn stop_old(old_active: &mut [&Task], healthy_total: i64, min_healthy: i64, stop: &mut Vec<(String, String)>) {
+    old_active.sort_by_key(|t| (t.is_healthy(), t.created_at as i64));
     let mut healthy_left = healthy_total;
-    for arn in old_active.iter() {
-        let Some(t) = tasks.get_mut(*arn) else { continue };
+    for t in old_active.iter() {
         let healthy = t.is_healthy();
         if healthy && healthy_left - 1 < min_healthy {
             continue;
@@ -234,58 +297,134 @@ fn stop_old(
         if awaiting_health && healthy_left < min_healthy {
             continue;
         }
-        let owner = t.deployment_id.clone().unwrap_or_default();
-        stop_task(t, "ServiceSchedulerInitiated", &format!("Scaling activity initiated by (deployment {owner})"), now);
-        stopped.push(t.id().to_string());
+        let owner = t.deployment_id.as_deref().unwrap_or_default();
+        stop.push((t.arn.clone(), format!("Scaling activity initiated by (deployment {owner})")));
         if healthy {
             healthy_left -= 1;
         }
     }
 }
 
-fn trip_circuit_breaker(service: &mut Service, definitions: &BTreeMap<String, Vec<crate::state::TaskDefinition>>, now: f64) {
-    // Cheapest test first: on most ticks the primary deployment is not in progress.
+/// Applies what [`decide`] answered for the service `service_arn`, in order, through the
+/// records operations.
+fn apply(partition: &mut Partition, service_arn: &str, actions: Vec<Action>, caller: &Caller, now: f64) {
+    let Partition { services, tasks, task_definitions, .. } = partition;
+    let Some(service) = services.get_mut(service_arn) else { return };
+    for action in actions {
+        match action {
+            Action::StopUnhealthy { task_arn } => {
+                let Some(task) = tasks.get_mut(&task_arn) else { continue };
+                stop_task(task, "ServiceSchedulerInitiated", UNHEALTHY_REASON, now);
+                let message = format!("(service {}) (task {}) failed container health checks.", service.name, task.id());
+                record_event(service, now, message);
+            }
+            Action::CountFailure { task_arn } => {
+                let Some(task) = tasks.get_mut(&task_arn) else { continue };
+                task.failure_counted = true;
+                if let Some(deployment) = service.deployments.iter_mut().find(|d| Some(&d.id) == task.deployment_id.as_ref()) {
+                    deployment.failed_tasks += 1;
+                    deployment.updated_at = now;
+                }
+            }
+            Action::Backoff { consecutive_failures, until } => {
+                service.consecutive_failures = consecutive_failures;
+                service.launch_backoff_until = until;
+                service.steady = false;
+            }
+            Action::TripCircuitBreaker(outcome) => trip_circuit_breaker(service, outcome, now),
+            Action::BeginServiceDeployment => {
+                let Some(p) = service.deployments.first() else { continue };
+                let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == p.service_deployment_arn) else { continue };
+                if sd.status == "PENDING" {
+                    sd.status = "IN_PROGRESS".into();
+                    // The tick's clock may have been read just before the request that created it.
+                    sd.started_at = Some(now.max(sd.created_at));
+                } else {
+                    sd.status = "ROLLBACK_IN_PROGRESS".into();
+                }
+                sd.updated_at = now;
+            }
+            Action::Roll { stop, start } => {
+                let mut stopped = Vec::new();
+                for (arn, reason) in &stop {
+                    if let Some(task) = tasks.get_mut(arn) {
+                        stop_task(task, "ServiceSchedulerInitiated", reason, now);
+                        stopped.push(task.id().to_string());
+                    }
+                }
+                let mut started = Vec::new();
+                if let Some(primary) = service.deployments.first()
+                    && let Some(definition) = definition_in(task_definitions, &primary.task_definition)
+                {
+                    for _ in 0..start {
+                        let task = new_task(
+                            definition,
+                            Placement {
+                                cluster_arn: &service.cluster_arn,
+                                group: format!("service:{}", service.name),
+                                started_by: Some(primary.id.clone()),
+                                service_arn: Some(service.arn.clone()),
+                                deployment_id: Some(primary.id.clone()),
+                                launch_type: service.launch_type.clone(),
+                                overrides: serde_json::json!({}),
+                                image_digests: &primary.image_digests,
+                            },
+                            caller,
+                            now,
+                        );
+                        started.push(task.id().to_string());
+                        tasks.insert(task.arn.clone(), task);
+                    }
+                }
+                for (ids, verb) in [(started, "started"), (stopped, "stopped")] {
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    service.steady = false;
+                    let list: Vec<String> = ids.iter().map(|id| format!("(task {id})")).collect();
+                    let what = if verb == "started" { "tasks" } else { "running tasks" };
+                    let message = format!("(service {}) has {verb} {} {what}: {}.", service.name, ids.len(), list.join(" "));
+                    record_event(service, now, message);
+                }
+            }
+            Action::CompleteDeployment => complete_deployment(service, now),
+            Action::SteadyState => {
+                service.steady = true;
+                service.consecutive_failures = 0;
+                let message = format!("(service {}) has reached a steady state.", service.name);
+                record_event(service, now, message);
+            }
+            Action::Inactivate => service.status = "INACTIVE".into(),
+        }
+    }
+}
+
+fn trip_circuit_breaker(service: &mut Service, outcome: Breaker, now: f64) {
     let Some(primary) = service.deployments.first() else { return };
-    if primary.rollout_state != "IN_PROGRESS" {
-        return;
-    }
-    let breaker = service.deployment_configuration.get("deploymentCircuitBreaker");
-    let flag = |key: &str| breaker.and_then(|b| b.get(key)).and_then(Value::as_bool) == Some(true);
-    if !flag("enable") {
-        return;
-    }
-    let rollback = flag("rollback");
-    let threshold = circuit_breaker_threshold(primary.desired_count);
-    if primary.failed_tasks < threshold {
-        return;
-    }
     let primary_id = primary.id.clone();
     let sd_arn = primary.service_deployment_arn.clone();
     let failed = primary.failed_tasks;
     let name = service.name.clone();
     record_event(service, now, format!("(service {name}) (deployment {primary_id}) deployment failed: tasks failed to start."));
-    let rolling_back_already = service
-        .service_deployments
-        .iter()
-        .any(|sd| sd.arn == sd_arn && matches!(sd.status.as_str(), "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS"));
     if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
         sd.circuit_breaker_status = "TRIGGERED".into();
         sd.failure_count = failed;
         sd.updated_at = now;
     }
-    let target = service.last_completed.clone().filter(|t| t.id != primary_id);
-    match (rollback && !rolling_back_already, target) {
-        (true, Some(target)) if definition_in(definitions, &target.task_definition).is_some() => {
-            start_rollback(service, &sd_arn, &target, now, CIRCUIT_BREAKER_REASON);
+    match outcome {
+        Breaker::RollBack => {
+            if let Some(target) = service.last_completed.clone() {
+                start_rollback(service, &sd_arn, &target, now, CIRCUIT_BREAKER_REASON);
+            }
         }
-        _ => {
+        Breaker::Fail { rollback_failed } => {
             if let Some(p) = service.deployments.first_mut() {
                 p.rollout_state = "FAILED".into();
                 p.rollout_state_reason = CIRCUIT_BREAKER_REASON.into();
                 p.updated_at = now;
             }
             if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
-                sd.status = if rolling_back_already { "ROLLBACK_FAILED" } else { "STOPPED" }.into();
+                sd.status = if rollback_failed { "ROLLBACK_FAILED" } else { "STOPPED" }.into();
                 sd.status_reason = Some(CIRCUIT_BREAKER_REASON.into());
                 sd.stopped_at = Some(now);
                 sd.finished_at = Some(now);
@@ -295,48 +434,353 @@ fn trip_circuit_breaker(service: &mut Service, definitions: &BTreeMap<String, Ve
     }
 }
 
-fn complete_if_done(service: &mut Service, mine: &[String], tasks: &BTreeMap<String, Task>, now: f64) {
-    let Some(primary) = service.deployments.first() else { return };
-    let mine: Vec<&Task> = mine.iter().filter_map(|a| tasks.get(a)).collect();
-    let primary_healthy = mine.iter().filter(|t| t.deployment_id.as_deref() == Some(primary.id.as_str()) && t.is_healthy()).count() as i64;
-    let primary_alive = mine.iter().filter(|t| t.deployment_id.as_deref() == Some(primary.id.as_str()) && !t.is_stopped()).count() as i64;
-    let others_alive = mine.iter().any(|t| t.deployment_id.as_deref() != Some(primary.id.as_str()) && !t.is_stopped());
-    let settled = primary_healthy == service.desired_count && primary_alive == service.desired_count && !others_alive;
+fn complete_deployment(service: &mut Service, now: f64) {
+    let Some(primary) = service.deployments.first_mut() else { return };
+    let id = primary.id.clone();
+    let sd_arn = primary.service_deployment_arn.clone();
+    primary.rollout_state = "COMPLETED".into();
+    primary.rollout_state_reason = format!("ECS deployment {id} completed.");
+    primary.updated_at = now;
+    service.deployments.truncate(1);
+    service.last_completed = service.deployments.first().cloned();
+    if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
+        sd.status = if sd.status.starts_with("ROLLBACK_") { "ROLLBACK_SUCCESSFUL" } else { "SUCCESSFUL" }.into();
+        sd.finished_at = Some(now);
+        sd.updated_at = now;
+        if sd.circuit_breaker_status == "MONITORING" {
+            sd.circuit_breaker_status = "MONITORING_COMPLETE".into();
+        }
+    }
+    let message = format!("(service {}) (deployment {id}) deployment completed.", service.name);
+    record_event(service, now, message);
+}
 
-    if service.status == "DRAINING" {
-        if mine.iter().all(|t| t.is_stopped()) {
-            service.status = "INACTIVE".into();
-        }
-        return;
+#[cfg(test)]
+mod tests {
+    //! The scheduler under a fake clock: the API handlers create and update services, the
+    //! test plays the runtime (tasks start, stop, pass or fail their health checks), and
+    //! the clock is a number the test moves.
+
+    use super::*;
+    use crate::wire::{Ctx, Input};
+    use serde_json::json;
+
+    struct World {
+        partition: Partition,
+        caller: Caller,
+        now: f64,
     }
-    if !settled {
-        return;
-    }
-    if primary.rollout_state == "IN_PROGRESS" {
-        let id = primary.id.clone();
-        let sd_arn = primary.service_deployment_arn.clone();
-        if let Some(p) = service.deployments.first_mut() {
-            p.rollout_state = "COMPLETED".into();
-            p.rollout_state_reason = format!("ECS deployment {id} completed.");
-            p.updated_at = now;
+
+    impl World {
+        fn new() -> World {
+            let caller = Caller { account: "123456789012".into(), region: "us-east-1".into() };
+            let partition = Partition { account: caller.account.clone(), region: caller.region.clone(), ..Default::default() };
+            let mut world = World { partition, caller, now: 1_000.0 };
+            world.call("CreateCluster", json!({"clusterName": "c"}));
+            for revision in ["v1", "v2"] {
+                world.call(
+                    "RegisterTaskDefinition",
+                    json!({"family": "web", "containerDefinitions": [{"name": "app", "image": format!("busybox:{revision}"), "memory": 64}]}),
+                );
+            }
+            world
         }
-        service.deployments.truncate(1);
-        service.last_completed = service.deployments.first().cloned();
-        if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
-            sd.status = if sd.status.starts_with("ROLLBACK_") { "ROLLBACK_SUCCESSFUL" } else { "SUCCESSFUL" }.into();
-            sd.finished_at = Some(now);
-            sd.updated_at = now;
-            if sd.circuit_breaker_status == "MONITORING" {
-                sd.circuit_breaker_status = "MONITORING_COMPLETE".into();
+
+        fn call(&mut self, operation: &str, input: Value) -> Value {
+            let map = input.as_object().cloned().unwrap_or_default();
+            let mut ctx = Ctx { partition: &mut self.partition, caller: &self.caller, now: self.now };
+            crate::ecs::dispatch(operation, &mut ctx, &Input(&map)).unwrap().unwrap()
+        }
+
+        fn create_service(&mut self, desired: i64, configuration: Value, grace: Option<i64>) {
+            let mut input = json!({"cluster": "c", "serviceName": "svc", "taskDefinition": "web:1", "desiredCount": desired,
+                                   "deploymentConfiguration": configuration});
+            if let Some(grace) = grace {
+                input["healthCheckGracePeriodSeconds"] = json!(grace);
+            }
+            self.call("CreateService", input);
+        }
+
+        fn deploy(&mut self, revision: &str) {
+            self.call("UpdateService", json!({"cluster": "c", "service": "svc", "taskDefinition": revision}));
+        }
+
+        fn service(&self) -> &Service {
+            self.partition.services.values().next().unwrap()
+        }
+
+        fn tasks(&self) -> Vec<&Task> {
+            self.partition.tasks.values().collect()
+        }
+
+        /// What the scheduler decides now, without applying it.
+        fn decide(&self) -> Vec<Action> {
+            let view = View { service: self.service(), tasks: self.tasks(), definitions: &self.partition.task_definitions };
+            decide(&view, self.now)
+        }
+
+        fn tick(&mut self) {
+            reconcile_all(&mut self.partition, self.now);
+        }
+
+        /// The runtime's part: tasks asked to stop are STOPPED; one new task of the
+        /// definition `failing` fails to start (the others wait), the other new tasks are
+        /// RUNNING (healthy: no health check).
+        fn run_tasks(&mut self, failing: Option<&str>) {
+            let now = self.now;
+            let mut failures = 0;
+            for task in self.partition.tasks.values_mut() {
+                if task.desired_status == "STOPPED" && !task.is_stopped() {
+                    task.last_status = "STOPPED".into();
+                    task.stopped_at = Some(now);
+                } else if task.last_status == "PROVISIONING" && failing.is_some_and(|f| task.task_definition_arn.ends_with(f)) {
+                    if failures == 1 {
+                        continue;
+                    }
+                    failures += 1;
+                    task.desired_status = "STOPPED".into();
+                    task.last_status = "STOPPED".into();
+                    task.stop_code = Some("TaskFailedToStart".into());
+                    task.stopped_reason = Some("CannotPullContainerError: pull image manifest has been retried".into());
+                    task.stopped_at = Some(now);
+                } else if task.last_status == "PROVISIONING" {
+                    task.last_status = "RUNNING".into();
+                    task.started_at = Some(now);
+                }
             }
         }
-        let message = format!("(service {}) (deployment {id}) deployment completed.", service.name);
-        record_event(service, now, message);
+
+        /// Ticks (scheduler, then runtime) every 100 ms until the service is steady, at most `limit` ticks;
+        /// `check` sees the world after each scheduler step.
+        fn run_until_steady(&mut self, failing: Option<&str>, limit: usize, mut check: impl FnMut(&World)) -> usize {
+            for n in 0..limit {
+                self.tick();
+                check(self);
+                if self.service().steady {
+                    return n;
+                }
+                self.run_tasks(failing);
+                self.now += 0.1;
+            }
+            panic!("not steady after {limit} ticks: {:?}", self.service().events.iter().map(|e| &e.message).collect::<Vec<_>>());
+        }
+
+        fn healthy(&self) -> usize {
+            self.tasks().iter().filter(|t| t.is_healthy()).count()
+        }
+
+        fn alive(&self) -> usize {
+            self.tasks().iter().filter(|t| !t.is_stopped()).count()
+        }
+
+        fn running_of(&self, revision: &str) -> Vec<String> {
+            let suffix = format!("task-definition/{revision}");
+            self.tasks().iter().filter(|t| t.is_healthy() && t.task_definition_arn.ends_with(&suffix)).map(|t| t.arn.clone()).collect()
+        }
+
+        fn service_deployment_status(&self) -> &str {
+            &self.service().service_deployments[0].status
+        }
     }
-    if !service.steady {
-        service.steady = true;
-        service.consecutive_failures = 0;
-        let message = format!("(service {}) has reached a steady state.", service.name);
-        record_event(service, now, message);
+
+    fn rolling(min: i64, max: i64) -> Value {
+        json!({"minimumHealthyPercent": min, "maximumPercent": max})
+    }
+
+    fn breaker(rollback: bool) -> Value {
+        json!({"minimumHealthyPercent": 100, "maximumPercent": 200, "deploymentCircuitBreaker": {"enable": true, "rollback": rollback}})
+    }
+
+    #[test]
+    fn a_rolling_update_keeps_minimum_healthy_and_maximum_percent_at_every_tick() {
+        let mut world = World::new();
+        world.create_service(4, rolling(50, 100), None);
+        world.run_until_steady(None, 50, |_| {});
+        assert_eq!(world.running_of("web:1").len(), 4);
+
+        world.deploy("web:2");
+        // 50 % of 4 may stop at once, and 100 % leaves no room to start before they have.
+        let first = world.decide();
+        let Some(Action::Roll { stop, start }) = first.iter().find(|a| matches!(a, Action::Roll { .. })) else {
+            panic!("no roll in {first:?}");
+        };
+        assert_eq!((stop.len(), *start), (2, 0), "{first:?}");
+        let ticks = world.run_until_steady(None, 100, |w| {
+            assert!(w.healthy() >= 2, "fewer than minimumHealthyPercent healthy: {}", w.healthy());
+            assert!(w.alive() <= 4, "more than maximumPercent in flight: {}", w.alive());
+        });
+        assert!(ticks > 2, "a rolling update takes more than one step");
+        let service = world.service();
+        assert_eq!(service.deployments.len(), 1);
+        assert_eq!(service.deployments[0].rollout_state, "COMPLETED");
+        assert!(service.deployments[0].task_definition.ends_with("web:2"));
+        assert_eq!(world.service_deployment_status(), "SUCCESSFUL");
+        assert_eq!(world.running_of("web:2").len(), 4);
+        assert!(world.running_of("web:1").is_empty());
+        let messages: Vec<&str> = service.events.iter().map(|e| e.message.as_str()).collect();
+        assert!(messages[0].ends_with("has reached a steady state."), "{messages:?}");
+        assert!(messages[1].ends_with("deployment completed."), "{messages:?}");
+    }
+
+    #[test]
+    fn with_maximum_200_percent_new_tasks_start_before_any_old_one_stops() {
+        let mut world = World::new();
+        world.create_service(3, rolling(100, 200), None);
+        world.run_until_steady(None, 50, |_| {});
+        world.deploy("web:2");
+        let actions = world.decide();
+        assert!(actions.contains(&Action::Roll { stop: vec![], start: 3 }), "{actions:?}");
+        world.run_until_steady(None, 100, |w| {
+            assert!(w.healthy() >= 3, "fewer than 100 % healthy: {}", w.healthy());
+            assert!(w.alive() <= 6, "more than 200 % in flight: {}", w.alive());
+        });
+        assert_eq!(world.running_of("web:2").len(), 3);
+    }
+
+    #[test]
+    fn the_circuit_breaker_trips_at_its_threshold_and_fails_the_deployment() {
+        let mut world = World::new();
+        world.create_service(4, breaker(false), None);
+        world.run_until_steady(None, 50, |_| {});
+        let old = world.running_of("web:1");
+        world.deploy("web:2");
+        // The threshold for 4 tasks is 3 (half, at least 3). Failures before it leave the
+        // deployment in progress; the third fails it.
+        let mut failures_seen = Vec::new();
+        for _ in 0..400 {
+            world.tick();
+            let primary = &world.service().deployments[0];
+            failures_seen.push((primary.failed_tasks, primary.rollout_state.clone()));
+            if primary.rollout_state == "FAILED" {
+                break;
+            }
+            world.run_tasks(Some("web:2"));
+            world.now += 0.1;
+        }
+        let primary = &world.service().deployments[0];
+        assert_eq!((primary.failed_tasks, primary.rollout_state.as_str()), (3, "FAILED"));
+        assert!(failures_seen.iter().any(|(n, state)| *n == 2 && state == "IN_PROGRESS"), "{failures_seen:?}");
+        let sd = &world.service().service_deployments[0];
+        assert_eq!((sd.status.as_str(), sd.circuit_breaker_status.as_str(), sd.failure_count), ("STOPPED", "TRIGGERED", 3));
+        // A failed deployment launches no more, and the old tasks were never stopped.
+        let launched = |w: &World| w.tasks().iter().filter(|t| t.task_definition_arn.ends_with("web:2")).count();
+        let before = launched(&world);
+        for _ in 0..50 {
+            world.run_tasks(Some("web:2"));
+            world.now += 1.0;
+            world.tick();
+        }
+        assert_eq!(launched(&world), before);
+        assert_eq!(world.running_of("web:1"), old);
+    }
+
+    #[test]
+    fn a_tripped_breaker_with_rollback_reactivates_the_last_completed_deployment() {
+        let mut world = World::new();
+        world.create_service(4, breaker(true), None);
+        world.run_until_steady(None, 50, |_| {});
+        let completed = world.service().deployments[0].id.clone();
+        let old = world.running_of("web:1");
+        world.deploy("web:2");
+        let failed = world.service().deployments[0].id.clone();
+        let mut tripped = None;
+        for _ in 0..400 {
+            let actions = world.decide();
+            if actions.contains(&Action::TripCircuitBreaker(Breaker::RollBack)) {
+                tripped = Some(actions);
+                break;
+            }
+            world.tick();
+            world.run_tasks(Some("web:2"));
+            world.now += 0.1;
+        }
+        let actions = tripped.expect("the breaker trips");
+        // The rollback's service deployment starts in the same reconcile.
+        assert!(actions.contains(&Action::BeginServiceDeployment), "{actions:?}");
+        world.tick();
+        let service = world.service();
+        assert_eq!(service.deployments[0].id, completed, "the completed deployment is PRIMARY again, with its id");
+        assert_eq!((service.deployments[0].status.as_str(), service.deployments[0].rollout_state.as_str()), ("PRIMARY", "IN_PROGRESS"));
+        let failed_deployment = service.deployments.iter().find(|d| d.id == failed).unwrap();
+        assert_eq!((failed_deployment.rollout_state.as_str(), failed_deployment.desired_count), ("FAILED", 0));
+        assert_eq!(world.service_deployment_status(), "ROLLBACK_IN_PROGRESS");
+        world.run_until_steady(Some("web:2"), 50, |_| {});
+        assert_eq!(world.service_deployment_status(), "ROLLBACK_SUCCESSFUL");
+        let service = world.service();
+        assert_eq!((service.deployments.len(), service.deployments[0].rollout_state.as_str()), (1, "COMPLETED"));
+        assert!(service.task_definition.ends_with("web:1"));
+        // Reactivated, not replaced: the tasks that ran before the failed deployment still run.
+        assert_eq!(world.running_of("web:1"), old);
+    }
+
+    #[test]
+    fn an_unhealthy_task_is_replaced_only_after_the_grace_period() {
+        let mut world = World::new();
+        world.create_service(1, rolling(100, 200), Some(30));
+        world.run_until_steady(None, 50, |_| {});
+        let started = 2_000.0;
+        let arn = world.running_of("web:1")[0].clone();
+        let task = world.partition.tasks.get_mut(&arn).unwrap();
+        task.started_at = Some(started);
+        task.health_status = "UNHEALTHY".into();
+
+        world.now = started + 29.9;
+        assert!(world.decide().is_empty(), "{:?}", world.decide());
+        world.now = started + 30.0;
+        let actions = world.decide();
+        assert_eq!(actions[0], Action::StopUnhealthy { task_arn: arn.clone() });
+        assert_eq!(actions[1], Action::CountFailure { task_arn: arn.clone() });
+        assert_eq!(actions[2], Action::Backoff { consecutive_failures: 1, until: started + 30.5 });
+        world.tick();
+        let task = &world.partition.tasks[&arn];
+        assert_eq!((task.desired_status.as_str(), task.stopped_reason.as_deref()), ("STOPPED", Some(UNHEALTHY_REASON)));
+        assert_eq!(world.service().deployments[0].failed_tasks, 1);
+        assert!(world.service().events[0].message.ends_with("failed container health checks."));
+    }
+
+    #[test]
+    fn launches_wait_out_a_backoff_that_doubles_with_each_failure() {
+        let mut world = World::new();
+        world.create_service(1, rolling(100, 200), None);
+        world.tick();
+        world.run_tasks(Some("web:1"));
+        let failed_at = world.now;
+        world.tick();
+        assert_eq!(world.service().launch_backoff_until, failed_at + 0.5);
+        world.now = failed_at + 0.4;
+        assert!(!world.decide().iter().any(|a| matches!(a, Action::Roll { .. })), "no launch within the backoff");
+        world.now = failed_at + 0.5;
+        assert!(world.decide().contains(&Action::Roll { stop: vec![], start: 1 }));
+        world.tick();
+        world.run_tasks(Some("web:1"));
+        let actions = world.decide();
+        assert!(actions.contains(&Action::Backoff { consecutive_failures: 2, until: world.now + 1.0 }), "{actions:?}");
+    }
+
+    #[test]
+    fn a_steady_service_decides_nothing_whatever_the_time() {
+        let mut world = World::new();
+        world.create_service(2, rolling(100, 200), Some(60));
+        world.run_until_steady(None, 50, |_| {});
+        for later in [0.0, 1.0, 60.0, 86_400.0] {
+            world.now += later;
+            assert_eq!(world.decide(), vec![]);
+        }
+    }
+
+    #[test]
+    fn a_draining_service_becomes_inactive_when_its_tasks_have_stopped() {
+        let mut world = World::new();
+        world.create_service(1, rolling(100, 200), None);
+        world.run_until_steady(None, 50, |_| {});
+        world.call("DeleteService", json!({"cluster": "c", "service": "svc", "force": true}));
+        assert_eq!(world.service().status, "DRAINING");
+        for _ in 0..5 {
+            world.tick();
+            world.run_tasks(None);
+        }
+        world.tick();
+        assert_eq!(world.service().status, "INACTIVE");
+        assert!(world.tasks().iter().all(|t| t.is_stopped()));
     }
 }
