@@ -1344,6 +1344,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                     done.push(slot);
                 }
             }
+            if !done.is_empty() && done.len() < active.len() {
+                kill_point("service-finished");
+            }
             done.sort_unstable_by(|x, y| y.cmp(x));
             for slot in done {
                 active.remove(slot);
@@ -1481,6 +1484,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                         progress.new_desired
                     );
                     return self.fail(request, report, a, FailureCause::Timeout, reason, EcsRollback::None).await;
+                }
+                if progress.new_running > 0 {
+                    kill_point(if a.rolling_back { "rolling-back" } else { "mid-rollout" });
                 }
                 if a.last_progress.as_ref() != Some(&progress) {
                     a.quiet_polls = 0;

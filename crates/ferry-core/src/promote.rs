@@ -137,6 +137,17 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         // Atomic: nothing changes unless every service passed preflight and got its lock,
         // and the locks are held until the undo (if any) is done.
         let (mut reports, locked) = self.deploy_holding_locks(requests).await;
+        // A resumed service runs under its dead run's id: the undo runs under that lock.
+        let requests: Vec<Request> = requests
+            .iter()
+            .zip(&reports)
+            .map(|(request, report)| {
+                let mut request = request.clone();
+                request.trace.deployment_id = report.deployment_id.clone();
+                request
+            })
+            .collect();
+        let requests = &requests[..];
         let failed: Vec<String> = reports.iter().filter(|r| r.outcome != Outcome::Succeeded).map(|r| r.service.clone()).collect();
         let moved: Vec<usize> = (0..reports.len()).filter(|&i| reports[i].outcome == Outcome::Succeeded).collect();
         if failed.is_empty() || moved.is_empty() {
@@ -144,6 +155,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             return reports;
         }
         let undo: Vec<Request> = moved.iter().map(|&i| undo_request(&requests[i], &reports[i])).collect();
+        crate::journal::kill_point("promotion-undo");
         let undone = self.deploy(&undo).await;
         self.unlock(requests, &locked);
         let why = format!("the promotion is atomic and {} failed", failed.join(", "));

@@ -25,6 +25,7 @@ impl Ledger {
                  VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)",
                 (deployment_id, seq, name, StepState::Started.as_str(), now, data.to_string()),
             )?;
+            kill_point("ledger-write");
             tx.commit()?;
             self.remember_size(conn);
             Ok(seq)
@@ -86,5 +87,18 @@ impl Ledger {
                 })
                 .collect()
         })
+    }
+}
+
+/// Stops the process inside a ledger write (the step's row inserted, the transaction not yet
+/// committed) when `FERRY_KILL_POINT=ledger-write`, so a test can SIGKILL ferry there and
+/// prove SQLite's atomic commit leaves no half-written journal. Inert otherwise. (ferry-core
+/// has the engine's points; the ledger depends on nothing of ferry's, hence its own.)
+fn kill_point(name: &str) {
+    if std::env::var("FERRY_KILL_POINT").is_ok_and(|point| point == name) {
+        eprintln!("ferry: kill point {name}");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
     }
 }
