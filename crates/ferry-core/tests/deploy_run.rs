@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ferry_core::ExitKind;
 use ferry_core::deploy::{Event, LockRefusal, Locks, Observer, Outcome, Phase, Request, Run, ServiceReport, Source, Trace};
+use ferry_core::journal::{Interrupted, JournalError, JournalStep, StepState, names};
 use ferry_core::platform::{
     Clock, ClusterInfo, DeploymentInfo, Ecs, ImageInfo, PlatformError, PlatformResult, Registry, ServiceEvent, ServiceInfo,
     StoppedContainer, StoppedTask, TaskDefinitionInfo, TaskHealth,
@@ -583,7 +584,15 @@ impl Ecs for FakeEcs {
 
     async fn describe_task_definition(&self, task_definition: &str) -> PlatformResult<TaskDefinitionInfo> {
         self.log("describe_task_definition", vec![task_definition.into()]);
-        self.state().task_definitions.get(task_definition).cloned().ok_or_else(|| not_found("ecs:DescribeTaskDefinition", task_definition))
+        let state = self.state();
+        // A family name names its newest revision, as in ECS.
+        let newest = || state.task_definitions.values().filter(|t| t.family == task_definition).max_by_key(|t| t.revision);
+        state
+            .task_definitions
+            .get(task_definition)
+            .or_else(newest)
+            .cloned()
+            .ok_or_else(|| not_found("ecs:DescribeTaskDefinition", task_definition))
     }
 
     fn validate_task_definition(&self, definition: &Value) -> Result<(), String> {
@@ -776,6 +785,12 @@ struct RecordingObserver {
     records: Mutex<Vec<ServiceReport>>,
     /// Plays a person at a terminal, who is shown the new tasks' health.
     watching: std::sync::atomic::AtomicBool,
+    /// The journal of the steps, as the ledger keeps it.
+    steps: Mutex<Vec<JournalStep>>,
+    /// A dead run's unfinished deployment, handed to the next run that asks.
+    interrupted: Mutex<Option<Interrupted>>,
+    /// The dead runs' deployments closed as superseded.
+    settled: Mutex<Vec<String>>,
 }
 
 impl RecordingObserver {
@@ -799,6 +814,26 @@ impl Observer for RecordingObserver {
     }
     fn wants_task_health(&self) -> bool {
         self.watching.load(Ordering::SeqCst)
+    }
+    fn interrupted(&self, _environment: &str, _service: &str) -> Result<Option<Interrupted>, JournalError> {
+        Ok(self.interrupted.lock().expect("interrupted").take())
+    }
+    fn step_started(&self, _report: &ServiceReport, name: &str, data: &Value) -> Result<i64, JournalError> {
+        let mut steps = self.steps.lock().expect("steps");
+        let seq = steps.len() as i64 + 1;
+        steps.push(JournalStep { seq, name: name.into(), state: StepState::Started, started_at: 0, finished_at: None, data: data.clone() });
+        Ok(seq)
+    }
+    fn step_finished(&self, _report: &ServiceReport, seq: i64, state: StepState, data: &Value) -> Result<(), JournalError> {
+        let mut steps = self.steps.lock().expect("steps");
+        let step = steps.iter_mut().find(|s| s.seq == seq).ok_or_else(|| JournalError(format!("no step {seq}")))?;
+        step.state = state;
+        step.data = data.clone();
+        Ok(())
+    }
+    fn settle(&self, interrupted: &Interrupted, _reason: &str) -> Result<(), JournalError> {
+        self.settled.lock().expect("settled").push(interrupted.deployment_id.clone());
+        Ok(())
     }
 }
 
@@ -1674,4 +1709,99 @@ fn a_plan_shows_the_diff_and_changes_nothing() {
     assert_nothing_changed(&world);
     assert!(world.observer.records().is_empty());
     assert!(world.ecs.calls().iter().all(|c| c.op != "stopped_tasks"));
+}
+
+// ---------------------------------------------------------------------------------------
+// The journal, and a re-run after a crash
+// ---------------------------------------------------------------------------------------
+
+fn step(seq: i64, name: &str, state: StepState, started_at: i64, data: Value) -> JournalStep {
+    JournalStep { seq, name: name.into(), state, started_at, finished_at: None, data }
+}
+
+/// What a dead run of `fd-dead` deploying web 1.1.0 did before it was killed: it registered
+/// its revision and called UpdateService, and journaled both as started, never as done.
+fn dead_run_after_update_service(world: &World) -> (Interrupted, String) {
+    let earlier = world.ecs.state().services[&(CLUSTER.to_string(), "web".to_string())].info.deployments[0].id.clone();
+    let definition = json!({
+        "family": "web",
+        "containerDefinitions": [{"name": "web", "image": format!("{REGISTRY_HOST}/web:1.1.0"), "essential": true, "memory": 256}],
+        "tags": [{"key": "ferry:deployment", "value": "fd-dead"}, {"key": "ferry:version", "value": "1.1.0"}],
+    });
+    let registered = futures::executor::block_on(world.ecs.register_task_definition(&definition)).expect("register");
+    let now = world.clock.now_ms();
+    futures::executor::block_on(world.ecs.update_service(CLUSTER, "web", &registered.arn, false)).expect("update");
+    let interrupted = Interrupted {
+        deployment_id: "fd-dead".into(),
+        kind: "deploy".into(),
+        strategy: Some("rolling".into()),
+        to_digest: Some(digest_of("1.1.0")),
+        to_version: Some("1.1.0".into()),
+        to_task_definition: None,
+        from_task_definition: Some(td_arn("web", 1)),
+        from_digest: Some(digest_of("1.0.0")),
+        from_version: Some("1.0.0".into()),
+        started_at: now - 1_000,
+        steps: vec![
+            step(
+                1,
+                names::PREFLIGHT,
+                StepState::Done,
+                now - 900,
+                json!({"previous_task_definition": td_arn("web", 1), "earlier_deployments": [earlier]}),
+            ),
+            step(2, names::REGISTER_TASK_DEFINITION, StepState::Started, now - 800, json!({"family": "web"})),
+            step(3, names::UPDATE_SERVICE, StepState::Started, now, json!({"task_definition": registered.arn})),
+        ],
+    };
+    (interrupted, registered.arn)
+}
+
+#[test]
+fn every_change_is_journaled_before_it_is_made_and_after() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(3)));
+    let report = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    let steps = world.observer.steps.lock().expect("steps").clone();
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, [names::PREFLIGHT, names::REGISTER_TASK_DEFINITION, names::UPDATE_SERVICE]);
+    assert!(steps.iter().all(|s| s.state == StepState::Done), "{steps:?}");
+    assert_eq!(steps[0].data["previous_task_definition"], td_arn("web", 1));
+    assert_eq!(steps[1].data["task_definition"], td_arn("web", 2));
+    assert_eq!(steps[2].data["ecs_deployment_id"].as_str(), report.ecs_deployment_id.as_deref());
+    assert_eq!(report.strategy, "rolling");
+}
+
+#[test]
+fn a_rerun_adopts_the_dead_runs_revision_and_deployment_instead_of_making_new_ones() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(3)));
+    let (dead, revision) = dead_run_after_update_service(&world);
+    let deployment = world.ecs.created_by("update")[0].id.clone();
+    *world.observer.interrupted.lock().expect("interrupted") = Some(dead);
+
+    let report = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(report.deployment_id, "fd-dead", "the dead run's deployment, finished under its id");
+    assert_eq!(world.ecs.count("register_task_definition"), 1, "only the dead run's registration");
+    assert_eq!(world.ecs.count("update_service"), 1, "only the dead run's UpdateService");
+    assert_eq!(report.to_task_definition.as_deref(), Some(revision.as_str()));
+    assert_eq!(report.ecs_deployment_id.as_deref(), Some(deployment.as_str()));
+    assert_eq!(report.from_task_definition.as_deref(), Some(td_arn("web", 1).as_str()), "what ran before the dead run");
+    assert!(report.resumed_at.as_deref().is_some_and(|at| at.contains("update_service")), "{:?}", report.resumed_at);
+    assert_eq!(world.locks.holder("prod", "web"), None);
+}
+
+#[test]
+fn a_dead_run_of_another_version_is_closed_and_its_previous_revision_kept() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(3)));
+    let (mut dead, _) = dead_run_after_update_service(&world);
+    dead.to_digest = Some(digest_of("1.0.0"));
+    *world.observer.interrupted.lock().expect("interrupted") = Some(dead);
+
+    let report = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(report.deployment_id, "fd-web", "a deployment of its own");
+    assert_eq!(*world.observer.settled.lock().expect("settled"), ["fd-dead"]);
+    assert_eq!(world.ecs.count("register_task_definition"), 2, "the dead run's revision is not this version's");
+    assert_eq!(report.from_task_definition.as_deref(), Some(td_arn("web", 1).as_str()), "what ran before the dead run");
 }
