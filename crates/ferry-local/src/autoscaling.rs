@@ -6,8 +6,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::api::{ApiError, ApiResult, Ctx, Input, alnum_id, paginate, put};
 use crate::state::{Partition, ScalableTarget};
-use crate::wire::{ApiError, ApiResult, Ctx, Input, alnum_id, paginate, put};
 
 /// How long after a desired count leaves [min, max] the emulated Application Auto Scaling
 /// brings it back (the real service reacts within its next evaluation, about a minute; a

@@ -8,8 +8,8 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::api::{ApiError, ApiResult, Ctx, Input, paginate, put};
 use crate::state::{Image, Partition, Repository};
-use crate::wire::{ApiError, ApiResult, Ctx, Input, paginate, put};
 
 pub fn dispatch(operation: &str, ctx: &mut Ctx, input: &Input) -> Option<ApiResult> {
     Some(match operation {

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::wire::ApiError;
+use crate::api::ApiError;
 
 /// An injected API fault, as `POST /_ferry/faults` takes it (parsed field by field by
 /// [`ApiFault::from_json`], which names a bad field) and `GET` shows it.

@@ -8,13 +8,14 @@
 //! README of ferry local (`docs/local.md`) says so.
 //!
 //! Layout: `server` (HTTP, dispatch, admin path) → `protocol` (the wire: AWS JSON 1.1, the
-//! Query protocol with XML answers) → `model` (validation against the service models) →
+//! Query protocol with XML answers; `wire`: the caller from SigV4) → `model` (validation against the service models) →
 //! `ecs`, `ecr`, `autoscaling` (control plane handlers: input value in, output value or
-//! `ApiError` out, changing only `state`) → `records` (the changes to state that handlers
+//! `ApiError` out, with `api`'s helpers, changing only `state`) → `records` (the changes to state that handlers
 //! and the scheduler share) ← `scheduler` (rolling deployments, circuit breaker: decisions
 //! from state and time, applied through `records`) ← `runtime` (processes, health checks,
 //! the task lifecycle).
 
+mod api;
 mod autoscaling;
 mod ecr;
 mod ecs;

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-use crate::wire::ApiError;
+use crate::api::ApiError;
 
 /// One AWS service ferry local speaks, as its model describes it.
 pub struct ServiceModel {

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::api::now;
 use crate::ecr::{self, ImageRef};
 use crate::faults::Faults;
 use crate::state::{Partition, PortBinding, State, Task};
-use crate::wire::now;
 
 /// How often the scheduler and the task lifecycle advance.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -243,7 +243,7 @@ impl Engine {
                 c.pid = Some(*pid);
                 c.bindings = bindings.clone();
                 c.last_status = "RUNNING".into();
-                c.runtime_id = format!("{task_id}-{}", crate::wire::hex_id(10));
+                c.runtime_id = format!("{task_id}-{}", crate::api::hex_id(10));
                 if let Some(Some(d)) = digests.get(name) {
                     c.image_digest = Some(d.clone());
                 }

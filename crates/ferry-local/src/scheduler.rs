@@ -22,9 +22,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
+use crate::api::Caller;
 use crate::records::{Placement, circuit_breaker_threshold, definition_in, new_task, record_event, start_rollback, stop_task};
 use crate::state::{Partition, Service, Task, TaskDefinition};
-use crate::wire::Caller;
 
 /// How long to wait before launching again after a task of the service failed, doubling
 /// with each consecutive failure up to `MAX_BACKOFF` (ECS throttles relaunches the same way,
@@ -462,7 +462,7 @@ mod tests {
     //! the clock is a number the test moves.
 
     use super::*;
-    use crate::wire::{Ctx, Input};
+    use crate::api::{Ctx, Input};
     use serde_json::json;
 
     struct World {

@@ -16,12 +16,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
+use crate::api::{ApiError, Ctx, Input, now};
 use crate::faults::{AdminError, ApiFault, Faults, TaskFault, rate_limits_from_json};
 use crate::model::Service;
 use crate::protocol::{self, AwsJson11, Protocol, Reply, Request, Route};
 use crate::runtime::{Engine, lock};
 use crate::state::{State, Store, partition_key, state_file};
-use crate::wire::{ApiError, Ctx, Input, Signed, caller_from_auth, now};
+use crate::wire::{Signed, caller_from_auth};
 
 /// The port `ferry local up` listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 4590;

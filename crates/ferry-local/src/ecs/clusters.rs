@@ -3,8 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, cluster_not_found, include_tags, render_tags, tags_from};
+use crate::api::{ApiError, ApiResult, Input, paginate, put};
 use crate::state::{Cluster, Partition};
-use crate::wire::{ApiError, ApiResult, Input, paginate, put};
 
 pub fn create(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let name = input.str("clusterName").unwrap_or("default").to_string();

@@ -11,9 +11,9 @@ mod tasks;
 
 use serde_json::Value;
 
+pub use crate::api::Ctx;
+use crate::api::{ApiError, ApiResult, Input};
 use crate::state::{Cluster, Service, TaskDefinition};
-pub use crate::wire::Ctx;
-use crate::wire::{ApiError, ApiResult, Input};
 
 pub fn dispatch(operation: &str, ctx: &mut Ctx, input: &Input) -> Option<ApiResult> {
     Some(match operation {

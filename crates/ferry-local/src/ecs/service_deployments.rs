@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use super::Ctx;
+use crate::api::{ApiError, ApiResult, Input, paginate, put};
 use crate::records::start_rollback;
 use crate::state::{Partition, Service, ServiceDeployment};
-use crate::wire::{ApiError, ApiResult, Input, paginate, put};
 
 pub fn list(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let service = ctx.service(input, "service")?.clone();

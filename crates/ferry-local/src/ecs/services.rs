@@ -11,10 +11,10 @@ use std::collections::VecDeque;
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, include_tags, render_tags, tags_from};
+use crate::api::{ApiError, ApiResult, Input, paginate, put};
 use crate::ecr::{self, ImageRef};
 use crate::records::{find_definition, new_deployment};
 use crate::state::{Partition, Service};
-use crate::wire::{ApiError, ApiResult, Input, paginate, put};
 
 /// Members stored as given and echoed back by DescribeServices.
 const PASSTHROUGH: &[&str] = &[

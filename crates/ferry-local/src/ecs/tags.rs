@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::{Ctx, cluster_not_found, render_tags, tags_from};
+use crate::api::{ApiError, ApiResult, Input};
 use crate::records::find_definition;
-use crate::wire::{ApiError, ApiResult, Input};
 
 /// ECS allows at most 50 user tags per resource.
 const MAX_TAGS: usize = 50;

@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, include_tags, render_tags, tags_from};
+use crate::api::{ApiError, ApiResult, Input, paginate, put};
 use crate::state::TaskDefinition;
-use crate::wire::{ApiError, ApiResult, Input, paginate, put};
 
 /// Members of the request that are not part of the definition itself.
 const NOT_STORED: &[&str] = &["tags"];

@@ -8,9 +8,9 @@ use serde_json::{Map, Value, json};
 
 use super::services::container_images;
 use super::{Ctx, include_tags, render_tags, tags_from};
+use crate::api::{ApiError, ApiResult, Input, paginate, put};
 use crate::records::{Placement, new_task, stop_task};
 use crate::state::{Partition, Task};
-use crate::wire::{ApiError, ApiResult, Input, paginate, put};
 
 pub fn run(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let cluster_arn = ctx.cluster_arn(input)?;

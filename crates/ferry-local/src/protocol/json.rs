@@ -6,8 +6,8 @@
 use serde_json::{Value, json};
 
 use super::{Protocol, Reply, Request, Route};
+use crate::api::ApiError;
 use crate::model::Service;
-use crate::wire::ApiError;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 

@@ -23,8 +23,8 @@ mod query;
 
 use serde_json::Value;
 
+use crate::api::ApiError;
 use crate::model::Service;
-use crate::wire::ApiError;
 
 pub use json::AwsJson11;
 pub use query::AwsQuery;

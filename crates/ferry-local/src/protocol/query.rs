@@ -27,8 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Number, Value};
 
 use super::{Protocol, Reply, Request, Route, iso8601, parse_timestamp};
+use crate::api::ApiError;
 use crate::model::{Service, ServiceModel};
-use crate::wire::ApiError;
 
 const CONTENT_TYPE: &str = "text/xml";
 

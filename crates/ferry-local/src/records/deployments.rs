@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::record_event;
+use crate::api::{Caller, alnum_id, digit_id};
 use crate::state::{Deployment, Rollback, Service, ServiceDeployment, ServiceRevision};
-use crate::wire::{Caller, alnum_id, digit_id};
 
 /// Starts a new PRIMARY deployment of `definition_arn`: the old PRIMARY becomes ACTIVE, a
 /// service revision and a service deployment are recorded. (Rollbacks do not come here:

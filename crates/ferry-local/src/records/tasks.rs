@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::api::{Caller, hex_id};
 use crate::state::{Container, Task, TaskDefinition};
-use crate::wire::{Caller, hex_id};
 
 /// Who asks for a task, and on whose behalf.
 pub struct Placement<'a> {
