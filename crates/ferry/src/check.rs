@@ -2,6 +2,7 @@
 //! Templates are rendered with placeholder image values and checked against the
 //! RegisterTaskDefinition request shape, so a typo fails here rather than at deploy time.
 
+use ferry_app::project;
 use ferry_core::config::TaskDefinitionSource;
 use ferry_core::taskdef;
 use ferry_core::template::{self, Variables, toml_to_json};
@@ -9,10 +10,9 @@ use ferry_core::template::{self, Variables, toml_to_json};
 use crate::Failure;
 use crate::cli::GlobalArgs;
 use crate::output::Printer;
-use crate::project;
 
 pub fn run(global: &GlobalArgs) -> Result<(), Failure> {
-    let config = project::load_config(global)?;
+    let config = project::load_config(&crate::app::project(global))?;
     let printer = Printer::new(global);
     // (the file a problem is in, the problem)
     let mut problems: Vec<(String, String)> = Vec::new();
@@ -60,7 +60,7 @@ pub fn run(global: &GlobalArgs) -> Result<(), Failure> {
                 tfstate: match project::load_tfstate(&config, env) {
                     Ok(state) => state,
                     Err(e) => {
-                        problems.push((config_name.clone(), format!("environment {env_name}: {}", e.message)));
+                        problems.push((config_name.clone(), format!("environment {env_name}: {e}")));
                         continue;
                     }
                 },

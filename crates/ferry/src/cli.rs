@@ -304,24 +304,8 @@ pub struct SampleAppArgs {
     pub check: bool,
 }
 
-/// A `SERVICE=VERSION` argument.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServiceVersion {
-    pub service: String,
-    pub version: String,
-}
-
-impl std::str::FromStr for ServiceVersion {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text.split_once('=') {
-            Some((service, version)) if !service.is_empty() && !version.is_empty() => {
-                Ok(ServiceVersion { service: service.to_string(), version: version.to_string() })
-            }
-            _ => Err(format!("expected SERVICE=VERSION (e.g. web=1.4.2), got {text:?}")),
-        }
-    }
-}
+/// A `SERVICE=VERSION` argument (parsed by its `FromStr`).
+pub use ferry_app::ServiceVersion;
 
 #[derive(Args, Debug, Clone)]
 pub struct DeployArgs {

@@ -197,7 +197,7 @@ async fn step(global: &GlobalArgs, title: &str, version: &str, expected: ExitKin
     let result = crate::deploy::run(global, args).await;
     let kind = match &result {
         Ok(()) => ExitKind::Ok,
-        Err(failure) => failure.kind,
+        Err(failure) => failure.kind(),
     };
     if kind != expected {
         return Err(result
@@ -205,7 +205,7 @@ async fn step(global: &GlobalArgs, title: &str, version: &str, expected: ExitKin
             .unwrap_or_else(|| Failure::internal(format!("ferry deploy {SERVICE}={version} succeeded, but it should have failed"))));
     }
     if let Err(failure) = result {
-        println!("(as expected: {failure}; exit code {})", failure.kind.code());
+        println!("(as expected: {failure}; exit code {})", failure.kind().code());
     }
     Ok(())
 }

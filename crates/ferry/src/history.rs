@@ -1,34 +1,29 @@
-//! `ferry history [ENV] [SERVICE]`: past deployments from the ledger, newest first.
+//! `ferry history [ENV] [SERVICE]`: past deployments from the ledger, newest first
+//! (ferry_app::history).
 
-use ferry_store::HistoryFilter;
+use ferry_app::Context;
+use ferry_app::history::HistoryInput;
 
 use crate::Failure;
 use crate::cli::{GlobalArgs, HistoryArgs};
-use crate::output::{Printer, table};
-use crate::project;
+use crate::output::{Printer, recorded_outcome_word, table};
 
 pub fn run(global: &GlobalArgs, args: HistoryArgs) -> Result<(), Failure> {
     let printer = Printer::new(global);
-    // An environment the project does not define is a typo, not an empty history.
-    if let Some(env) = &args.environment
-        && let Ok(config) = project::load_config(global)
-        && !config.environments.contains_key(env)
-    {
-        let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
-        return Err(Failure::input(format!("no environment {env:?} in {} (known: {})", global.config.display(), known.join(", "))));
-    }
-    let ledger = project::open_ledger(global)?;
-    let filter = HistoryFilter { environment: args.environment.clone(), service: args.service.clone(), limit: args.limit };
-    let records = ledger.history(&filter).map_err(|e| Failure::ledger(e.to_string()))?;
+    let (project, actor) = (crate::app::project(global), crate::app::actor());
+    let ctx = Context { project: &project, actor: &actor, sink: &printer, cancel: Default::default() };
+    let input = HistoryInput { environment: args.environment, service: args.service, limit: args.limit };
+    let history = ferry_app::history::history(&ctx, input)?;
     if printer.json() {
-        printer.json_line(&serde_json::json!({"type": "result", "command": "history", "deployments": records}));
+        printer.json_line(&serde_json::json!({"type": "result", "command": "history", "deployments": history.deployments}));
         return Ok(());
     }
-    if records.is_empty() {
-        printer.out(&format!("no deployments recorded in {}", ledger.path().display()));
+    if history.deployments.is_empty() {
+        printer.out(&format!("no deployments recorded in {}", history.ledger.display()));
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = records
+    let rows: Vec<Vec<String>> = history
+        .deployments
         .iter()
         .map(|r| {
             vec![
@@ -37,7 +32,7 @@ pub fn run(global: &GlobalArgs, args: HistoryArgs) -> Result<(), Failure> {
                 r.service.clone(),
                 r.kind.clone(),
                 format!("{} → {}", r.from_version.as_deref().unwrap_or("?"), r.to_version.as_deref().unwrap_or("?")),
-                crate::output::recorded_outcome_word(r.outcome).to_string(),
+                recorded_outcome_word(r.outcome).to_string(),
                 r.who.clone(),
                 r.commit.as_deref().map(|c| c.chars().take(8).collect()).unwrap_or_else(|| "-".into()),
                 r.id.clone(),

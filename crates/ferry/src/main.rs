@@ -1,6 +1,8 @@
-//! The ferry binary: parses the command line, runs one command, reports errors once, here,
-//! and exits with a code that says what kind of failure it was.
+//! The ferry binary: parses the command line, runs one command (most through ferry-app's
+//! use cases), reports errors once, here, and exits with a code that says what kind of
+//! failure it was.
 
+mod app;
 mod check;
 mod cli;
 mod demo;
@@ -10,7 +12,6 @@ mod init;
 mod local;
 mod output;
 mod plan;
-mod project;
 mod promote;
 mod release;
 mod rollback;
@@ -29,31 +30,22 @@ use crate::cli::{Cli, Command};
 #[global_allocator]
 static ALLOCATOR: ferry_core::memory::BoundedAlloc = ferry_core::memory::BoundedAlloc;
 
-/// An error as the user sees it: what went wrong and what kind of failure it is.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct Failure {
-    pub kind: ExitKind,
-    pub message: String,
-}
+/// An error as the user sees it: ferry-app's one error type, for the binary's own commands
+/// too. Its kind is the exit code; [`report`] says it.
+pub type Failure = ferry_app::Error;
 
-impl Failure {
-    pub fn new(kind: ExitKind, message: impl Into<String>) -> Self {
-        Failure { kind, message: message.into() }
+/// Says an error, the one place that does: `error: ` and the message, the causes the
+/// message does not already say, and a hint when ferry has one; then exits with the code
+/// of its kind.
+fn report(failure: &Failure) -> ! {
+    eprintln!("error: {failure}");
+    for cause in ferry_app::error::unsaid_causes(failure) {
+        eprintln!("  caused by: {cause}");
     }
-    pub fn input(message: impl Into<String>) -> Self {
-        Self::new(ExitKind::InvalidInput, message)
+    if let Some(hint) = failure.hint() {
+        eprintln!("hint: {hint}");
     }
-    pub fn platform(message: impl Into<String>) -> Self {
-        Self::new(ExitKind::Platform, message)
-    }
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(ExitKind::Internal, message)
-    }
-    /// The ledger could not be opened, read or written (exit 8).
-    pub fn ledger(message: impl Into<String>) -> Self {
-        Self::new(ExitKind::Ledger, message)
-    }
+    std::process::exit(failure.kind().code());
 }
 
 fn main() {
@@ -91,7 +83,6 @@ fn main() {
         }
     });
     if let Err(failure) = result {
-        eprintln!("error: {failure}");
-        std::process::exit(failure.kind.code());
+        report(&failure);
     }
 }

@@ -255,9 +255,32 @@ impl Printer {
     }
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+/// The printer is where ferry-app's use cases say what happens: events and notes as
+/// [`Printer::event`] and [`Printer::note`] show them, warnings on stderr whatever the format
+/// (stdout may be JSON a pipeline parses), a promotion's plan before its approval question.
+impl ferry_app::EventSink for Printer {
+    fn event(&self, report: &ServiceReport, event: &Event) {
+        Printer::event(self, report, event);
+    }
+
+    fn note(&self, service: Option<&str>, text: &str) {
+        Printer::note(self, service, text);
+    }
+
+    fn warning(&self, text: &str) {
+        eprintln!("warning: {text}");
+    }
+
+    fn promotion_plan(&self, plan: &ferry_app::promote::PromotionPlan) {
+        crate::promote::show_plan(self, plan);
+    }
+
+    fn wants_task_health(&self) -> bool {
+        self.shows_task_health()
+    }
 }
+
+pub use ferry_app::journal::now_ms;
 
 fn timestamp(since_start: Duration) -> String {
     format!("{} +{:>5.1}s", ferry_store::format_rfc3339(now_ms()), since_start.as_secs_f64())
@@ -281,85 +304,7 @@ fn phase_word(phase: Phase) -> String {
     .to_string()
 }
 
-/// How a service's deploy ended, in a few words, each said once: "rollback failed" says
-/// the deploy failed too (there is no rollback without a failure).
-pub fn outcome_word(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Planned => "planned",
-        Outcome::Succeeded => "deployed",
-        Outcome::Refused => "refused",
-        Outcome::LockHeld => "locked by another deploy",
-        Outcome::FailedRolledBack => "failed, rolled back",
-        Outcome::RollbackFailed => "rollback failed",
-        Outcome::Error => "error",
-    }
-}
-
-/// How a recorded deployment or promotion ended, in the words of [`outcome_word`] (the
-/// ledger's `failed_rollback_failed` is "rollback failed", not "failed rollback failed").
-pub fn recorded_outcome_word(outcome: ferry_store::Outcome) -> &'static str {
-    match outcome {
-        ferry_store::Outcome::InProgress => "in progress",
-        ferry_store::Outcome::Succeeded => "succeeded",
-        ferry_store::Outcome::FailedRolledBack => "failed, rolled back",
-        ferry_store::Outcome::FailedRollbackFailed => "rollback failed",
-        ferry_store::Outcome::Failed => "failed",
-        ferry_store::Outcome::Interrupted => "interrupted",
-    }
-}
-
-/// The line a service's deploy ends with. A failure's reason already says what became of
-/// the rollback ("...; rolled back to web:3", "...; the rollback failed too: ..."), so it is
-/// said alone; the outcome word leads only a reason that does not say it.
-pub fn finish_text(outcome: Outcome, reason: Option<&str>) -> String {
-    let reason = reason.unwrap_or_default();
-    match outcome {
-        Outcome::Succeeded | Outcome::Planned => outcome_word(outcome).to_string(),
-        Outcome::FailedRolledBack | Outcome::RollbackFailed if reason.contains("roll") => reason.to_string(),
-        other if reason.is_empty() => outcome_word(other).to_string(),
-        other => format!("{}: {reason}", outcome_word(other)),
-    }
-}
-
-/// The error line of a run that did not succeed: which services, and how each ended, the
-/// outcome said once ("deploy of web: rollback failed", not "deploy failed: web failed,
-/// rollback failed").
-pub fn run_failure(command: &str, reports: &[ServiceReport]) -> String {
-    let failed: Vec<&ServiceReport> = reports.iter().filter(|r| r.exit_kind() != ferry_core::ExitKind::Ok).collect();
-    match failed.as_slice() {
-        [one] => format!("{command} of {}: {}", one.service, outcome_word(one.outcome)),
-        several => format!(
-            "{command}: {}",
-            several.iter().map(|r| format!("{}: {}", r.service, outcome_word(r.outcome))).collect::<Vec<_>>().join("; ")
-        ),
-    }
-}
-
-pub fn progress_text(p: &Progress) -> String {
-    let mut text = format!("new {}/{} running", p.new_running, p.new_desired);
-    // Only what ECS judged is counted: a task with no health check (or one not judged yet)
-    // is UNKNOWN, neither healthy nor unhealthy, so a service without a health check never
-    // reads "0 healthy".
-    if let Some(health) = &p.health {
-        if health.healthy > 0 {
-            text.push_str(&format!(", {} healthy", health.healthy));
-        }
-        if health.unhealthy > 0 {
-            text.push_str(&format!(", {} unhealthy", health.unhealthy));
-        }
-    }
-    if p.new_pending > 0 {
-        text.push_str(&format!(", {} pending", p.new_pending));
-    }
-    if p.old_running > 0 {
-        text.push_str(&format!(", old {} running", p.old_running));
-    }
-    if p.failed_tasks > 0 {
-        text.push_str(&format!(", {} failed", p.failed_tasks));
-    }
-    text.push_str(&format!(" ({})", p.rollout_state));
-    text
-}
+pub use ferry_app::words::{finish_text, outcome_word, progress_text, recorded_outcome_word};
 
 /// A plain aligned table: columns padded to their widest cell.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -406,9 +351,9 @@ pub fn failure_result(global: &GlobalArgs, command: &str, failure: &crate::Failu
     let line = serde_json::json!({
         "type": "result",
         "command": command,
-        "exit_code": failure.kind.code(),
-        "outcome": failure.kind,
-        "reason": failure.message,
+        "exit_code": failure.kind().code(),
+        "outcome": failure.kind(),
+        "reason": failure.to_string(),
     });
     write_json_line(&line);
 }
@@ -498,6 +443,7 @@ pub fn wrap(text: &str, width: usize, indent: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_app::words::run_failure;
 
     #[test]
     fn tables_align_columns() {
@@ -607,6 +553,8 @@ mod tests {
             running: 0,
             desired: 0,
             invalid_input: false,
+            strategy: "rolling",
+            resumed_at: None,
         };
         let one = run_failure("deploy", &[report("web", Outcome::RollbackFailed), report("api", Outcome::Succeeded)]);
         assert_eq!(one, "deploy of web: rollback failed");

@@ -1,25 +1,26 @@
 //! `ferry plan ENV SERVICE=VERSION...` (and `ferry deploy --dry-run`): preflight every
-//! service and show what would change, as a normalized task definition diff. Changes
-//! nothing: no revision is registered, no service updated, no lock taken.
+//! service and show what would change, as a normalized task definition diff
+//! (ferry_app::plan). Changes nothing.
 
+use ferry_app::Context;
+use ferry_app::plan::{PlanInput, Steps};
 use ferry_core::config::Strategy;
-use ferry_core::deploy::{Outcome, Request, Run};
 use ferry_core::taskdef::render_diff;
 
 use crate::Failure;
 use crate::cli::{GlobalArgs, PlanArgs};
-use crate::project::{self, SystemClock};
+use crate::output::Printer;
 
 pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
-    let session = project::Session::open(global, &args.environment, &args.services, None, "plan").await?;
-    let (printer, run_id) = (&session.printer, &session.run_id);
-    let locks = session.locks();
-    let journal = session.journal();
-    let run =
-        Run { ecs: &session.connected.ecs, registry: &session.connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
-    let reports = run.plan(&session.requests).await;
+    let printer = Printer::new(global);
+    let (project, actor) = (crate::app::project(global), crate::app::actor());
+    let ctx = Context { project: &project, actor: &actor, sink: &printer, cancel: crate::app::cancel_on_ctrl_c() };
+    let plan = match ferry_app::plan::plan(&ctx, PlanInput { environment: args.environment, services: args.services }).await {
+        Ok(plan) => plan,
+        Err(e) => return crate::deploy::finish(&printer, Err(e)),
+    };
     printer.close();
-    for (report, request) in reports.iter().zip(&session.requests).filter(|(r, _)| r.outcome == Outcome::Planned) {
+    for (report, steps) in plan.planned() {
         printer.out(&format!(
             "\n{} in {}: {} → {} ({})",
             report.service,
@@ -28,7 +29,7 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
             report.to_version.as_deref().unwrap_or("?"),
             report.image.as_deref().unwrap_or("?")
         ));
-        printer.out(&format!("  steps: {}", steps(request)));
+        printer.out(&format!("  steps: {}", steps_text(steps)));
         if report.changes.is_empty() {
             printer.out("  task definition: no changes");
         } else {
@@ -38,13 +39,13 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
             }
         }
     }
-    crate::deploy::finish(printer, run_id, "plan", &reports)
+    crate::deploy::finish(&printer, Ok(plan.run))
 }
 
-/// What a deploy of `request` will do, in order.
-fn steps(request: &Request) -> String {
-    let repository = &request.repository;
-    match (request.strategy, &request.image_tag) {
+/// What a deploy of a service will do, in order.
+fn steps_text(steps: &Steps) -> String {
+    let repository = &steps.repository;
+    match (steps.strategy, &steps.image_tag) {
         (Strategy::EnvTag, Some(tag)) => format!(
             "move {repository}:{tag} to the version's digest, force a new deployment of the running revision, watch it; \
              on failure move the tag back and roll back"

@@ -2,12 +2,13 @@
 //! The ledger records whose lock it was, who freed it, when and why, in the same
 //! transaction that frees it.
 
+use ferry_app::Context;
+use ferry_app::unlock::UnlockInput;
 use ferry_store::{LockInfo, Unlock};
 
 use crate::Failure;
 use crate::cli::{GlobalArgs, UnlockArgs};
-use crate::output::{Printer, now_ms};
-use crate::project;
+use crate::output::Printer;
 
 pub fn run(global: &GlobalArgs, args: UnlockArgs) -> Result<(), Failure> {
     // `--output json` ends with a result object, also when the command is refused.
@@ -15,37 +16,26 @@ pub fn run(global: &GlobalArgs, args: UnlockArgs) -> Result<(), Failure> {
 }
 
 fn unlock(global: &GlobalArgs, args: UnlockArgs) -> Result<(), Failure> {
-    // Everything the command line says is checked before the ledger is opened.
-    let config = project::load_config(global)?;
-    config.environment(&args.environment).map_err(Failure::input)?;
-    config.service(&args.service).map_err(Failure::input)?;
-    let reason = args.reason.trim();
-    if reason.is_empty() {
-        return Err(Failure::input(format!(
-            "--reason is empty: say why the lock on {} in {} may be freed (it is recorded with your name), e.g. --reason \"deploy killed with its CI runner\"",
-            args.service, args.environment
-        )));
-    }
     let printer = Printer::new(global);
-    let ledger = project::open_ledger(global)?;
-    let who = project::who();
-    let now = now_ms();
-    let freed = ledger.unlock(&args.environment, &args.service, &who, reason, now).map_err(|e| Failure::ledger(e.to_string()))?;
+    let (project, actor) = (crate::app::project(global), crate::app::actor());
+    let ctx = Context { project: &project, actor: &actor, sink: &printer, cancel: Default::default() };
+    let input = UnlockInput { environment: args.environment, service: args.service, reason: args.reason };
+    let result = ferry_app::unlock::unlock(&ctx, input)?;
     if printer.json() {
         printer.json_line(&serde_json::json!({
             "type": "result",
             "command": "unlock",
-            "environment": args.environment,
-            "service": args.service,
-            "unlocked": freed.is_some(),
-            "freed": freed,
+            "environment": result.environment,
+            "service": result.service,
+            "unlocked": result.freed.is_some(),
+            "freed": result.freed,
             "exit_code": 0,
         }));
         return Ok(());
     }
-    match &freed {
-        None => printer.out(&format!("{} in {} is not locked: nothing to free, nothing recorded", args.service, args.environment)),
-        Some(unlock) => printer.out(&freed_text(unlock, now, &project::host())),
+    match &result.freed {
+        None => printer.out(&format!("{} in {} is not locked: nothing to free, nothing recorded", result.service, result.environment)),
+        Some(unlock) => printer.out(&freed_text(unlock, result.at, &actor.host)),
     }
     Ok(())
 }
@@ -67,7 +57,7 @@ pub fn freed_text(unlock: &Unlock, now: i64, this_host: &str) -> String {
         unlock.reason
     );
     if !lock.is_expired(now) {
-        let alive = lock.holder.host == this_host && std::path::Path::new(&format!("/proc/{}", lock.holder.pid)).exists();
+        let alive = lock.holder.host == this_host && ferry_app::actor::process_alive(lock.holder.pid);
         text.push_str(&format!(
             "\nwarning: its lease ran until {}{}: if that deploy still runs, it stops watching when it next renews its lock, and the ECS deployment it started carries on by itself (see `ferry status {}`)",
             ferry_store::format_rfc3339(lock.lease_until),

@@ -154,7 +154,7 @@ fn read_record(path: &Path) -> Option<Record> {
 /// Does a process with this pid exist (ours or another user's)? A zombie (exited, not yet
 /// reaped by its parent) does not count.
 pub fn pid_exists(pid: u32) -> bool {
-    crate::project::process_alive(pid) && !is_zombie(pid)
+    ferry_app::actor::process_alive(pid) && !is_zombie(pid)
 }
 
 /// `/proc/PID/stat`'s state is `Z`. False where the system does not say.

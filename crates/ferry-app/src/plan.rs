@@ -1,0 +1,71 @@
+//! Plan `SERVICE=VERSION...` in an environment (and `deploy --dry-run`): preflight every
+//! service and say what would change, as a normalized task definition diff. Changes
+//! nothing: no revision is registered, no service updated, no lock taken.
+
+use ferry_core::config::Strategy;
+use ferry_core::deploy::{Outcome, Run};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::journal::SystemClock;
+use crate::project::{Context, ServiceVersion, Session};
+use crate::run::RunResult;
+
+/// What to plan where.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlanInput {
+    pub environment: String,
+    pub services: Vec<ServiceVersion>,
+}
+
+/// The plan: each service's preflight report (outcome `planned` when it would deploy, with
+/// its task definition changes), and the steps a deploy of it takes.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanResult {
+    pub run: RunResult,
+    /// One per service, in the order of `run.services`.
+    pub steps: Vec<Steps>,
+}
+
+/// How a deploy of one service goes: its strategy, and the environment tag it moves.
+#[derive(Clone, Debug, Serialize)]
+pub struct Steps {
+    pub service: String,
+    #[serde(skip)]
+    pub strategy: Strategy,
+    pub repository: String,
+    /// The registry tag moved to the deployed digest (before the deployment for env-tag,
+    /// after it succeeds otherwise).
+    pub image_tag: Option<String>,
+}
+
+/// Preflights every service. Errors as [`crate::deploy::deploy`]'s before its run.
+pub async fn plan(ctx: &Context<'_>, input: PlanInput) -> Result<PlanResult> {
+    let session = tokio::select! {
+        session = Session::open(ctx, &input.environment, &input.services, None, "plan") => session?,
+        _ = ctx.cancel.cancelled() => return Err(Error::interrupted_before("plan")),
+    };
+    let locks = session.locks();
+    let journal = session.journal(ctx.sink);
+    let run =
+        Run { ecs: &session.connected.ecs, registry: &session.connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
+    let reports = run.plan(&session.requests).await;
+    let steps = session
+        .requests
+        .iter()
+        .map(|r| Steps {
+            service: r.service.clone(),
+            strategy: r.strategy,
+            repository: r.repository.clone(),
+            image_tag: r.image_tag.clone(),
+        })
+        .collect();
+    Ok(PlanResult { run: RunResult { command: "plan", run_id: session.run_id, services: reports }, steps })
+}
+
+impl PlanResult {
+    /// The services that would deploy, with their steps.
+    pub fn planned(&self) -> impl Iterator<Item = (&ferry_core::deploy::ServiceReport, &Steps)> {
+        self.run.services.iter().zip(&self.steps).filter(|(r, _)| r.outcome == Outcome::Planned)
+    }
+}

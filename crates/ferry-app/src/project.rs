@@ -1,0 +1,445 @@
+//! What the use cases share: where the project is ([`Project`]), who runs it ([`Actor`]),
+//! loading ferry.toml, opening the ledger, connecting to an environment, and turning
+//! `SERVICE=VERSION` into a deploy request.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_aws::platform::{AwsEcs, EcrRegistry};
+use ferry_aws::{AssumeRole, Clients, Target};
+use ferry_core::config::{Config, Credentials, Environment};
+use ferry_core::deploy::{Request, Source, Trace};
+use ferry_core::platform::{ImageInfo, PlatformError, PlatformResult, Registry, TagMove};
+use ferry_core::template::{Variables, toml_to_json};
+use ferry_store::Ledger;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::actor::Actor;
+use crate::error::{Error, Result};
+use crate::journal::{Journal, LedgerLocks};
+use crate::sink::EventSink;
+
+/// Where a project is: its ferry.toml, its ledger, and an endpoint every AWS call goes to
+/// instead of the environments' own.
+#[derive(Clone, Debug)]
+pub struct Project {
+    /// The ferry.toml to load.
+    pub config: PathBuf,
+    /// The ledger's SQLite file; None for [`Ledger::default_path`].
+    pub ledger: Option<PathBuf>,
+    /// Overrides every environment's `endpoint_url` (`--endpoint-url`, `FERRY_ENDPOINT_URL`).
+    pub endpoint_url: Option<String>,
+}
+
+impl Project {
+    /// The ledger's path: the one given, else the default.
+    pub fn ledger_path(&self) -> PathBuf {
+        self.ledger.clone().unwrap_or_else(Ledger::default_path)
+    }
+}
+
+/// What every use case runs with: the project, who runs it, where its events go, and the
+/// token that stops it (Ctrl-C in the CLI, a cancelled request in a server).
+pub struct Context<'a> {
+    pub project: &'a Project,
+    pub actor: &'a Actor,
+    pub sink: &'a dyn EventSink,
+    /// Cancelled: a run under way stops watching, marks its deployments interrupted in the
+    /// ledger and frees its locks; ECS carries on with what it was doing.
+    pub cancel: CancellationToken,
+}
+
+/// A `SERVICE=VERSION` of a deploy or plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceVersion {
+    pub service: String,
+    pub version: String,
+}
+
+impl std::str::FromStr for ServiceVersion {
+    type Err = String;
+    /// `web=1.4.2`; the error says what was expected.
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text.split_once('=') {
+            Some((service, version)) if !service.is_empty() && !version.is_empty() => {
+                Ok(ServiceVersion { service: service.to_string(), version: version.to_string() })
+            }
+            _ => Err(format!("expected SERVICE=VERSION (e.g. web=1.4.2), got {text:?}")),
+        }
+    }
+}
+
+/// Loads ferry.toml. Errors: no such file (with how to write one), or what the config
+/// loader found wrong (invalid input, exit 2).
+pub fn load_config(project: &Project) -> Result<Config> {
+    if !project.config.exists() {
+        return Err(Error::input(format!("{}: no such file (run `ferry init` to write one, or pass --config)", project.config.display())));
+    }
+    Config::load(&project.config).map_err(|e| Error::input(e.to_string()))
+}
+
+/// Opens the ledger (exit 8 when it cannot be opened or fails its checks), and says through
+/// `sink` what opening it found: history that went missing since ferry last used it.
+pub fn open_ledger(project: &Project, sink: &dyn EventSink) -> Result<Arc<Ledger>> {
+    let path = project.ledger_path();
+    let ledger = Ledger::open(&path).map_err(|e| Error::ledger_at(format!("cannot open the ledger {}: {e}", path.display()), &path, e))?;
+    for warning in ledger.warnings() {
+        sink.warning(&warning.to_string());
+    }
+    Ok(Arc::new(ledger))
+}
+
+/// An environment's clients.
+pub struct Connected {
+    pub name: String,
+    pub region: String,
+    /// The endpoint URL every call goes to, when not AWS's own (ferry local, a VPC endpoint).
+    pub endpoint: Option<String>,
+    pub ecs: AwsEcs,
+    pub registry: ProjectRegistry,
+}
+
+impl Connected {
+    /// Where this environment's calls go, for "not found" messages (issue 8: say in which
+    /// region, account and endpoint something was not found): `region eu-west-1, account
+    /// 123456789012, endpoint http://127.0.0.1:4590`, or for a service's images, ECR's or the
+    /// `[registries]` URL.
+    pub fn location(&self, config: &Config, service: Option<&ferry_core::config::Service>) -> String {
+        let account = config.environment(&self.name).ok().and_then(|env| config.known_account(env)).unwrap_or_default();
+        let variables = Variables {
+            region: self.region.clone(),
+            account,
+            endpoint: self.endpoint.clone(),
+            registry_url: service.and_then(|s| config.registry_url(s)),
+            ..Variables::default()
+        };
+        match service {
+            Some(_) => variables.registry_location(),
+            None => variables.ecs_location(),
+        }
+    }
+}
+
+/// The registries of a project: ECR through the SDK, and the `[registries]` of ferry.toml
+/// through the OCI distribution API, each service's repository routed to its own.
+pub struct ProjectRegistry {
+    /// None when only `[registries]` are needed (`ferry tag` of such a service builds no
+    /// AWS client at all).
+    ecr: Option<EcrRegistry>,
+    /// Repository → (the registry's host prefix for image references, its client).
+    oci: HashMap<String, (String, ferry_registry::RegistryClient)>,
+}
+
+impl ProjectRegistry {
+    /// The registries of `config`'s services. Errors (invalid input): a `password_env` that
+    /// is not set, a registry the client refuses (its URL, its CA file).
+    pub fn new(config: &Config, ecr: Option<EcrRegistry>) -> Result<ProjectRegistry> {
+        let mut oci = HashMap::new();
+        for service in config.services.values() {
+            let Some(name) = config.registry_of(service) else { continue };
+            let Some(registry) = config.registries.get(name) else { continue };
+            let credentials = match (&registry.username, &registry.password_env) {
+                (Some(username), Some(variable)) => Some(ferry_registry::Credentials {
+                    username: username.clone(),
+                    password: std::env::var(variable).map_err(|e| {
+                        Error::input_from(format!("registries.{name}.password_env: the environment variable {variable} is not set"), e)
+                    })?,
+                }),
+                _ => None,
+            };
+            let client = ferry_registry::RegistryClient::new(ferry_registry::Registry {
+                url: registry.url.clone(),
+                insecure: registry.url.starts_with("http://"),
+                credentials,
+                ca_file: registry.ca_file.as_ref().map(|p| config.root.join(p)),
+            })
+            .map_err(|e| Error::input_from(format!("registries.{name}: {e}"), e))?;
+            oci.insert(service.repository_name().to_string(), (registry.host().to_string(), client));
+        }
+        Ok(ProjectRegistry { ecr, oci })
+    }
+
+    fn ecr(&self, repository: &str) -> PlatformResult<&EcrRegistry> {
+        self.ecr.as_ref().ok_or_else(|| PlatformError::new("ecr", None, format!("{repository} is not in any configured registry")))
+    }
+}
+
+fn registry_error(operation: &str, e: ferry_registry::Error) -> PlatformError {
+    PlatformError::new(operation, None, e.to_string())
+}
+
+impl Registry for ProjectRegistry {
+    async fn resolve(&self, repository: &str, tag: &str) -> PlatformResult<Option<ImageInfo>> {
+        let Some((host, client)) = self.oci.get(repository) else { return self.ecr(repository)?.resolve(repository, tag).await };
+        let resolved = client.resolve(repository, tag).await.map_err(|e| registry_error("registry:resolve", e))?;
+        Ok(resolved.map(|r| ImageInfo { repository_uri: format!("{host}/{repository}"), digest: r.digest.to_string() }))
+    }
+
+    async fn resolve_digest(&self, repository: &str, digest: &str) -> PlatformResult<Option<ImageInfo>> {
+        let Some((host, client)) = self.oci.get(repository) else { return self.ecr(repository)?.resolve_digest(repository, digest).await };
+        let resolved = client.resolve(repository, digest).await.map_err(|e| registry_error("registry:resolve", e))?;
+        Ok(resolved.map(|r| ImageInfo { repository_uri: format!("{host}/{repository}"), digest: r.digest.to_string() }))
+    }
+
+    async fn move_tag(&self, repository: &str, digest: &str, tag: &str) -> PlatformResult<()> {
+        let Some((_, client)) = self.oci.get(repository) else { return self.ecr(repository)?.move_tag(repository, digest, tag).await };
+        client.retag(repository, digest, tag).await.map(|_| ()).map_err(|e| registry_error("registry:retag", e))
+    }
+
+    /// One GET, one HEAD and one PUT for a registry of `[registries]`, rather than the
+    /// default's two resolves before the move.
+    async fn copy_tag(&self, repository: &str, source: &str, tag: &str) -> PlatformResult<Option<TagMove>> {
+        let Some((_, client)) = self.oci.get(repository) else { return self.ecr(repository)?.copy_tag(repository, source, tag).await };
+        match client.retag(repository, source, tag).await {
+            Ok(moved) => Ok(Some(TagMove { digest: moved.digest.to_string(), previous: moved.previous.map(|d| d.to_string()) })),
+            // Not found is an answer only for the source; the client names the image it missed.
+            Err(ferry_registry::Error::ManifestNotFound { image, .. })
+                if ferry_registry::Reference::parse(source).is_ok_and(|r| r.qualify(repository) == image) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(registry_error("registry:retag", e)),
+        }
+    }
+}
+
+/// The SDK target of an environment, with its own credentials, and where its endpoint and
+/// credentials are configured (for the messages when they do not work).
+pub fn target(config: &Config, name: &str, env: &Environment, endpoint_override: Option<&str>) -> Result<Target> {
+    let credentials = config.credentials(name, env).map_err(|e| Error::input(e.to_string()))?;
+    let file = config_file_name(config);
+    let setting = |key: &str| format!("environments.{name}.{key} in {file}");
+    let mut target = Target {
+        region: config.region(env),
+        endpoint_url: endpoint_override.map(str::to_string).or_else(|| env.endpoint_url.clone()),
+        endpoint_origin: match endpoint_override {
+            Some(_) => Some("--endpoint-url or FERRY_ENDPOINT_URL".into()),
+            None => env.endpoint_url.as_ref().map(|_| setting("endpoint_url")),
+        },
+        ..Target::default()
+    };
+    match credentials {
+        Credentials::DefaultChain => {
+            target.credentials_origin = Some(format!("environments.{name} in {file}, which sets no profile, role_arn or credentials"));
+        }
+        Credentials::Profile(profile) => {
+            target.profile = Some(profile);
+            target.credentials_origin = Some(setting("profile"));
+        }
+        Credentials::AssumeRole { role_arn, external_id, session_name, source_profile } => {
+            target.credentials_origin = Some(match source_profile {
+                Some(_) => format!("{} and .profile", setting("role_arn")),
+                None => setting("role_arn"),
+            });
+            target.profile = source_profile;
+            target.assume_role = Some(AssumeRole { role_arn, external_id, session_name });
+        }
+        Credentials::FerryLocal { account } => {
+            target.static_credentials = Some((account, "ferry-local".into()));
+            target.credentials_origin = Some(setting("credentials"));
+        }
+    }
+    Ok(target)
+}
+
+fn config_file_name(config: &Config) -> String {
+    config.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "ferry.toml".into())
+}
+
+/// Refuses a profile the AWS config files do not define, before any call: the SDK would
+/// fall through to other sources and end with an error about the instance metadata service.
+async fn check_profile(config: &Config, name: &str, target: &Target) -> Result<()> {
+    let file = config_file_name(config);
+    let (profile, origin) = match (&target.profile, target.static_credentials.is_some()) {
+        (_, true) => return Ok(()),
+        (Some(profile), false) => (profile.clone(), format!("environments.{name}.profile in {file}")),
+        // The default chain reads AWS_PROFILE only when no keys are in the environment.
+        (None, false) => match std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()) {
+            Some(profile) if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() => (profile, "AWS_PROFILE".to_string()),
+            _ => return Ok(()),
+        },
+    };
+    match ferry_aws::credentials::find_profile(&profile).await {
+        Ok(()) => Ok(()),
+        Err(missing) => Err(Error::input(format!(
+            "{missing} (from {origin}); {}. Add it (`aws configure --profile {profile}`, or `aws configure sso` for SSO) or name an existing one",
+            missing.known_in_words()
+        ))),
+    }
+}
+
+/// The clients of environment `name`: its credentials checked (a profile must exist), ECS
+/// and the project's registries. Errors: an unknown environment, credentials or registries
+/// misconfigured (invalid input). No call is made yet.
+pub async fn connect(config: &Config, name: &str, endpoint_override: Option<&str>) -> Result<Connected> {
+    let env = config.environment(name).map_err(Error::config)?;
+    let target = target(config, name, env, endpoint_override)?;
+    check_profile(config, name, &target).await?;
+    let clients = Clients::new(&target).await;
+    let region = target.region.clone().unwrap_or_default();
+    let registry = ProjectRegistry::new(config, Some(EcrRegistry::new(clients.ecr).with_reach(clients.reach.clone())))?;
+    let ecs = AwsEcs::new(clients.ecs).with_reach(clients.reach);
+    Ok(Connected { name: name.to_string(), region, endpoint: target.endpoint_url.clone(), ecs, registry })
+}
+
+/// The commit and its subject, when ferry runs inside a git checkout.
+pub fn git_commit(dir: &Path) -> (Option<String>, Option<String>) {
+    let run = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git").args(args).current_dir(dir).stderr(std::process::Stdio::null()).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+    };
+    (run(&["rev-parse", "HEAD"]), run(&["log", "-1", "--format=%s"]))
+}
+
+/// A fresh id: `prefix`, a dash and 12 hex digits (`fd-0123456789ab`).
+pub fn new_id(prefix: &str) -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &hex[..12])
+}
+
+/// The deploy request for one service of the config in `connected`'s environment.
+/// `source_override` replaces the service's template (a revision to go back to);
+/// `timeout` the environment's. Errors (invalid input): an unknown service, a template or
+/// Terraform state that cannot be read, an image tag that cannot be rendered.
+pub fn request(
+    config: &Config,
+    connected: &Connected,
+    service_name: &str,
+    version: Option<String>,
+    source_override: Option<Source>,
+    timeout: Option<Duration>,
+    trace: Trace,
+) -> Result<Request> {
+    let env = config.environment(&connected.name).map_err(Error::config)?;
+    let service = config.service(service_name).map_err(Error::config)?;
+    let ecs_service = config.ecs_service_name(&connected.name, service_name).map_err(Error::config)?;
+    let source = match source_override {
+        Some(source) => source,
+        None => match config.template_path(service) {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| Error::input_from(format!("{}: cannot read: {e}", path.display()), e))?;
+                Source::Template { name: display_path(&path), text }
+            }
+            None => Source::Live,
+        },
+    };
+    let variables = Variables {
+        environment: connected.name.clone(),
+        service: service_name.to_string(),
+        ecs_service: ecs_service.clone(),
+        cluster: env.cluster.clone(),
+        region: connected.region.clone(),
+        // Known from the config or the credentials; else the deploy reads it from the
+        // service's ARN.
+        account: config.known_account(env).unwrap_or_default(),
+        vars: env.vars.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect(),
+        tfstate: load_tfstate(config, env)?,
+        endpoint: connected.endpoint.clone(),
+        registry_url: config.registry_url(service),
+        ..Variables::default()
+    };
+    Ok(Request {
+        environment: connected.name.clone(),
+        service: service_name.to_string(),
+        ecs_service,
+        cluster: env.cluster.clone(),
+        version,
+        repository: service.repository_name().to_string(),
+        container: service.container.clone(),
+        source,
+        variables,
+        pin_digest: config.pin_digest(env, service),
+        timeout: timeout.unwrap_or_else(|| config.timeout(env)),
+        rollback_timeout: config.rollback_timeout(env),
+        bake: config.bake(env),
+        max_task_failures: config.max_task_failures(env),
+        trace,
+        kind: "deploy",
+        digest: None,
+        strategy: service.strategy(),
+        image_tag: config.image_tag(&connected.name, service).map_err(Error::config)?,
+        lock_owner: None,
+    })
+}
+
+/// A path as messages show it: relative to where ferry runs when it is below it, without
+/// the `./` a config in the current directory puts in front.
+pub fn display_path(path: &Path) -> String {
+    let shown = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf());
+    let text = shown.display().to_string();
+    text.strip_prefix("./").map(str::to_string).unwrap_or(text)
+}
+
+/// The environment's Terraform state, when it names one, for `tfstate()` in templates.
+/// Errors (invalid input): the file cannot be read, or is not JSON.
+pub fn load_tfstate(config: &Config, env: &Environment) -> Result<Option<Arc<serde_json::Value>>> {
+    let Some(path) = &env.tfstate else { return Ok(None) };
+    let full = config.root.join(path);
+    let text = std::fs::read_to_string(&full)
+        .map_err(|e| Error::input_from(format!("{}: cannot read the Terraform state: {e}", full.display()), e))?;
+    let state =
+        serde_json::from_str(&text).map_err(|e| Error::input_from(format!("{}: not a Terraform state (JSON): {e}", full.display()), e))?;
+    Ok(Some(Arc::new(state)))
+}
+
+/// What `deploy` and `plan` set up alike: the environment's clients, the ledger, and one
+/// request per `SERVICE=VERSION` (each named once).
+pub struct Session {
+    pub connected: Connected,
+    pub ledger: Arc<Ledger>,
+    pub actor: Actor,
+    pub run_id: String,
+    pub requests: Vec<Request>,
+}
+
+impl Session {
+    /// Loads the config, checks the services (known, each named once), connects to
+    /// `environment`, opens the ledger and builds the requests; `run_prefix` starts the
+    /// run's id (`run`, `plan`).
+    pub async fn open(
+        ctx: &Context<'_>,
+        environment: &str,
+        services: &[ServiceVersion],
+        timeout: Option<Duration>,
+        run_prefix: &str,
+    ) -> Result<Session> {
+        let config = load_config(ctx.project)?;
+        let mut seen = HashSet::new();
+        for sv in services {
+            config.service(&sv.service).map_err(Error::config)?;
+            if !seen.insert(sv.service.clone()) {
+                return Err(Error::input(format!("{} is given twice", sv.service)));
+            }
+        }
+        let connected = connect(&config, environment, ctx.project.endpoint_url.as_deref()).await?;
+        let ledger = open_ledger(ctx.project, ctx.sink)?;
+        let who = ctx.actor.who.clone();
+        let (commit, commit_message) = git_commit(&config.root);
+        let requests = services
+            .iter()
+            .map(|sv| {
+                let trace =
+                    Trace { deployment_id: new_id("fd"), who: who.clone(), commit: commit.clone(), commit_message: commit_message.clone() };
+                request(&config, &connected, &sv.service, Some(sv.version.clone()), None, timeout, trace)
+            })
+            .collect::<Result<Vec<Request>>>()?;
+        Ok(Session { connected, ledger, actor: ctx.actor.clone(), run_id: new_id(run_prefix), requests })
+    }
+
+    /// The ledger's locks, held as this session's actor.
+    pub fn locks(&self) -> LedgerLocks {
+        LedgerLocks { ledger: self.ledger.clone(), actor: self.actor.clone() }
+    }
+
+    /// The run's observer: events to `sink`, journaled in the ledger.
+    pub fn journal<'a>(&self, sink: &'a dyn EventSink) -> Journal<'a> {
+        Journal::new(self.ledger.clone(), sink, self.run_id.clone())
+    }
+}

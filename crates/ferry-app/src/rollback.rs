@@ -1,0 +1,229 @@
+//! Roll a service back to an earlier revision (or, for env-tag, an earlier digest), watched
+//! exactly like a deploy (and rolled forward again if that fails).
+//!
+//! The target is, in order: the revision or version given with `to`; else the last
+//! successful deploy in the ledger that is not what runs now; else the newest earlier
+//! revision ferry tagged with a different version (for when the ledger is on another machine).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::config::{Config, Strategy};
+use ferry_core::deploy::{Request, Run, Source, Trace};
+use ferry_core::platform::{Ecs, Registry, TaskDefinitionInfo};
+use ferry_core::rolling::short_task_definition;
+use ferry_core::short_digest;
+use ferry_store::{DeploymentRecord, HistoryFilter, Ledger};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::journal::{Journal, LedgerLocks, SystemClock};
+use crate::project::{self, Connected, Context};
+use crate::run::{RunResult, until_cancelled};
+
+/// How many revisions to read back when looking for a version by its tags.
+pub const REVISIONS_TO_SEARCH: usize = 50;
+
+/// What to roll back where.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RollbackInput {
+    pub environment: String,
+    pub service: String,
+    /// A version (the ledger's, else a revision's `ferry:version` tag), a revision number,
+    /// `family:N` or an ARN; None for the good deploy before what runs.
+    pub to: Option<String>,
+    /// How long to watch the rollback's deployment; None for the environment's `timeout`.
+    pub timeout: Option<Duration>,
+}
+
+/// Chooses the target (said through the sink's note: from what, to what, why), then runs
+/// it like a deploy. Errors: nothing to roll back to or already there (refused, exit 4),
+/// the service missing (4), the platform or ledger (3, 8); interrupted (130).
+pub async fn rollback(ctx: &Context<'_>, input: RollbackInput) -> Result<RunResult> {
+    let config = project::load_config(ctx.project)?;
+    config.service(&input.service).map_err(Error::config)?;
+    let connected = project::connect(&config, &input.environment, ctx.project.endpoint_url.as_deref()).await?;
+    let ledger = project::open_ledger(ctx.project, ctx.sink)?;
+    let env = config.environment(&input.environment).map_err(Error::config)?;
+    let ecs_service = config.ecs_service_name(&input.environment, &input.service).map_err(Error::config)?;
+    let services = connected.ecs.describe_services(&env.cluster, std::slice::from_ref(&ecs_service)).await?;
+    let current = services.first().ok_or_else(|| {
+        Error::refused(format!("service {ecs_service} not found in cluster {} ({})", env.cluster, connected.location(&config, None)))
+    })?;
+    let running = connected.ecs.describe_task_definition(&current.task_definition).await?;
+
+    let who = ctx.actor.who.clone();
+    let (commit, commit_message) = project::git_commit(&config.root);
+    let run_id = project::new_id("run");
+    let trace = Trace { deployment_id: project::new_id("fd"), who, commit, commit_message };
+    let service = config.service(&input.service).map_err(Error::config)?;
+    // A rollback a dead run left unfinished is finished, not chosen again: what runs may be
+    // its target already, and choosing anew would roll "back" to what it rolled away from.
+    let unfinished = match &input.to {
+        Some(_) => None,
+        None => crate::journal::dead_deployment(&ledger, &input.environment, &input.service)?.filter(|r| r.kind == "rollback"),
+    };
+    if service.strategy() == Strategy::EnvTag {
+        // env-tag: the revision never changes; rolling back moves the tag to an earlier digest.
+        let (digest, version, how) = match unfinished.as_ref().and_then(|r| r.to_digest.clone().map(|d| (d, r))) {
+            Some((digest, dead)) => (digest, dead.to_version.clone(), format!("finishing {}, which a dead run left unfinished", dead.id)),
+            None => env_tag_target(&config, &connected, &ledger, &input).await?,
+        };
+        ctx.sink.note(Some(&input.service), &format!("rolling back to {} ({how})", short_digest(&digest)));
+        let mut request = project::request(&config, &connected, &input.service, version, None, input.timeout, trace)?;
+        request.kind = "rollback";
+        request.digest = Some(digest);
+        return execute(ctx, ledger, &connected, run_id, request).await;
+    }
+    let resumed = unfinished.as_ref().and_then(|r| r.to_task_definition.clone().map(|td| (td, r.id.clone())));
+    let (target, how) = match (&input.to, resumed.clone()) {
+        (_, Some((td, id))) => (td, format!("finishing {id}, which a dead run left unfinished")),
+        (Some(to), None) => (resolve_to(&connected, &ledger, &input, &running, to).await?, format!("--to {to}")),
+        (None, None) => {
+            match previous_good(&recent_history(&ledger, &input)?, |r| r.to_task_definition.as_deref() == Some(running.arn.as_str()))
+                .cloned()
+            {
+                Some(record) => (record.to_task_definition.unwrap_or_default(), format!("the good deploy before it ({})", record.id)),
+                None => {
+                    let previous = by_tags(&connected, &running, |td| {
+                        td.revision < running.revision
+                            && td.tag("ferry:version").is_some()
+                            && td.tag("ferry:version") != running.tag("ferry:version")
+                    })
+                    .await?;
+                    (previous.ok_or_else(|| Error::refused(
+                    format!("no earlier version of {} to roll back to: the ledger has no earlier successful deploy and no earlier revision carries a ferry:version tag (use --to REVISION)", input.service),
+                ))?, "the newest earlier revision tagged by ferry".to_string())
+                }
+            }
+        }
+    };
+    if target == running.arn && resumed.is_none() {
+        return Err(Error::refused(format!("{} already runs {}", input.service, short_task_definition(&target))));
+    }
+    ctx.sink.note(
+        Some(&input.service),
+        &format!("rolling back from {} to {} ({how})", short_task_definition(&running.arn), short_task_definition(&target)),
+    );
+    let mut request = project::request(&config, &connected, &input.service, None, Some(Source::Revision(target)), input.timeout, trace)?;
+    request.kind = "rollback";
+    execute(ctx, ledger, &connected, run_id, request).await
+}
+
+/// Runs the rollback like a deploy, watched the same way.
+async fn execute(ctx: &Context<'_>, ledger: Arc<Ledger>, connected: &Connected, run_id: String, request: Request) -> Result<RunResult> {
+    let locks = LedgerLocks { ledger: ledger.clone(), actor: ctx.actor.clone() };
+    let journal = Journal::new(ledger.clone(), ctx.sink, run_id.clone());
+    let run = Run { ecs: &connected.ecs, registry: &connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
+    let requests = std::slice::from_ref(&request);
+    let reports = until_cancelled(&ctx.cancel, &ledger, requests, &run_id, "rollback", run.deploy(requests)).await?;
+    Ok(RunResult { command: "rollback", run_id, services: reports })
+}
+
+/// The digest an env-tag service goes back to: `to` as a version (the ledger's record of
+/// it, else the registry), or the newest successful deploy of another digest than the
+/// tag's now.
+async fn env_tag_target(
+    config: &Config,
+    connected: &Connected,
+    ledger: &Ledger,
+    input: &RollbackInput,
+) -> Result<(String, Option<String>, String)> {
+    let service = config.service(&input.service).map_err(Error::config)?;
+    let repository = service.repository_name();
+    let tag = config
+        .image_tag(&input.environment, service)
+        .map_err(Error::config)?
+        .ok_or_else(|| Error::internal("an env-tag service always has an environment tag"))?;
+    let current = connected
+        .registry
+        .resolve(repository, &tag)
+        .await?
+        .ok_or_else(|| Error::refused(format!("the environment tag {repository}:{tag} does not exist")))?
+        .digest;
+    let (digest, version, how) = match &input.to {
+        Some(to) => {
+            let recorded = ledger.succeeded_with_version(&input.environment, &input.service, to).map_err(Error::from)?;
+            match recorded.and_then(|r| r.to_digest) {
+                Some(digest) => (digest, Some(to.clone()), format!("--to {to}, from the ledger")),
+                None => {
+                    let image = connected.registry.resolve(repository, to).await?.ok_or_else(|| {
+                        Error::refused(format!("version {to} of {} is neither in the ledger nor in the registry", input.service))
+                    })?;
+                    (image.digest, Some(to.clone()), format!("--to {to}, from the registry"))
+                }
+            }
+        }
+        None => {
+            let history = recent_history(ledger, input)?;
+            let previous = previous_good(&history, |r| r.to_digest.as_deref() == Some(current.as_str())).cloned().ok_or_else(|| {
+                Error::refused(format!("no earlier digest of {} in the ledger to roll back to (use --to VERSION)", input.service))
+            })?;
+            let how = format!("the good deploy before it ({})", previous.id);
+            (previous.to_digest.unwrap_or_default(), previous.to_version, how)
+        }
+    };
+    if digest == current {
+        return Err(Error::refused(format!("{repository}:{tag} already points at {}", short_digest(&digest))));
+    }
+    Ok((digest, version, how))
+}
+
+/// `to`: a revision number, `family:N`, an ARN, or a version (ledger first, then tags).
+async fn resolve_to(
+    connected: &Connected,
+    ledger: &Ledger,
+    input: &RollbackInput,
+    running: &TaskDefinitionInfo,
+    to: &str,
+) -> Result<String> {
+    if to.starts_with("arn:") {
+        return Ok(to.to_string());
+    }
+    if let Some((family, revision)) = to.rsplit_once(':')
+        && revision.chars().all(|c| c.is_ascii_digit())
+        && family == running.family
+    {
+        return Ok(to.to_string());
+    }
+    if let Some(record) = ledger.succeeded_with_version(&input.environment, &input.service, to).map_err(Error::from)?
+        && let Some(td) = record.to_task_definition
+    {
+        return Ok(td);
+    }
+    if let Some(td) = by_tags(connected, running, |td| td.tag("ferry:version") == Some(to)).await? {
+        return Ok(td);
+    }
+    // A bare number that is no version (build numbers are versions too): a revision.
+    if to.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(format!("{}:{to}", running.family));
+    }
+    Err(Error::refused(format!(
+        "version {to} of {} is neither in the ledger nor on any of the last {REVISIONS_TO_SEARCH} revisions of {}",
+        input.service, running.family
+    )))
+}
+
+/// The good deploy before the one that put `is_current` in place: rolling back from a
+/// version goes to what ran before it, and rolling back twice does not go forward again.
+/// Rollbacks themselves are not candidates; when what runs was not deployed by ferry, the
+/// newest good deploy of something else is.
+fn previous_good(history: &[DeploymentRecord], is_current: impl Fn(&DeploymentRecord) -> bool) -> Option<&DeploymentRecord> {
+    let good = |r: &&DeploymentRecord| r.outcome == ferry_store::Outcome::Succeeded && r.kind != "rollback";
+    let start = history.iter().position(|r| good(&r) && is_current(r)).map(|i| i + 1).unwrap_or(0);
+    history[start..].iter().filter(good).find(|r| !is_current(r))
+}
+
+fn recent_history(ledger: &Ledger, input: &RollbackInput) -> Result<Vec<DeploymentRecord>> {
+    let filter = HistoryFilter { environment: Some(input.environment.clone()), service: Some(input.service.clone()), limit: 500 };
+    Ok(ledger.history(&filter)?)
+}
+
+async fn by_tags(
+    connected: &Connected,
+    running: &TaskDefinitionInfo,
+    wanted: impl Fn(&TaskDefinitionInfo) -> bool,
+) -> Result<Option<String>> {
+    let revisions = connected.ecs.recent_revisions(&running.family, REVISIONS_TO_SEARCH).await?;
+    Ok(revisions.into_iter().find(|td| td.arn != running.arn && wanted(td)).map(|td| td.arn))
+}

@@ -1,0 +1,130 @@
+//! What deploy, plan, promote and rollback share: their result (one report per service),
+//! and what cancelling a run does.
+
+use std::future::Future;
+
+use ferry_core::ExitKind;
+use ferry_core::deploy::{Outcome, Request, ServiceReport};
+use ferry_store::Ledger;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+use crate::journal::now_ms;
+use crate::words::run_failure;
+
+/// The result of a run: each service's report, in the order asked.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunResult {
+    /// `deploy`, `plan`, `promote`, `rollback`.
+    pub command: &'static str,
+    /// The run's id (`run-…`, `plan-…`, `promo-…`), as the ledger groups its deployments.
+    pub run_id: String,
+    pub services: Vec<ServiceReport>,
+}
+
+impl RunResult {
+    /// The worst of the services' outcomes ([`ExitKind::Ok`] when all succeeded, or all
+    /// were planned).
+    pub fn kind(&self) -> ExitKind {
+        self.services.iter().map(ServiceReport::exit_kind).fold(ExitKind::Ok, ExitKind::worst)
+    }
+
+    /// The run as an error, when not every service succeeded: its kind, the services that
+    /// did not and how each ended, and for a lock held how to free it.
+    pub fn error(&self) -> Option<Error> {
+        let kind = self.kind();
+        if kind == ExitKind::Ok {
+            return None;
+        }
+        let held: Vec<&ServiceReport> = self.services.iter().filter(|r| r.outcome == Outcome::LockHeld).collect();
+        let hint = held.first().map(|r| {
+            format!(
+                "`ferry status {env}` shows who holds the lock and since when; if that deploy is gone, `ferry unlock {env} {service} --reason TEXT` frees it (else its lease runs out within 2 minutes of its last renewal)",
+                env = r.environment,
+                service = r.service
+            )
+        });
+        Some(Error::Run { kind, message: run_failure(self.command, &self.services), hint })
+    }
+}
+
+/// A run stopped by its cancellation token: what it left to ECS.
+#[derive(Clone, Debug, Serialize)]
+pub struct Interrupted {
+    pub command: &'static str,
+    pub run_id: String,
+    /// The deployments marked interrupted in the ledger (ECS carries each on by itself).
+    pub services: Vec<InterruptedService>,
+    /// `interrupted: nothing was changed`, or which ECS deployments carry on.
+    pub reason: String,
+}
+
+/// A deployment a cancelled run stopped watching.
+#[derive(Clone, Debug, Serialize)]
+pub struct InterruptedService {
+    pub deployment_id: String,
+    pub service: String,
+    /// Always `interrupted`.
+    pub outcome: &'static str,
+    /// The ECS deployment that carries on, when one was started.
+    pub ecs_deployment_id: Option<String>,
+}
+
+/// Runs `run` until it ends or `cancel` is cancelled. Cancelled: ECS carries on with what
+/// it was doing (a rollout, or a rollback), but ferry stops watching; the deployments of
+/// `requests` still in progress are marked interrupted in the ledger and their locks freed
+/// rather than left to their lease, and the error says what carries on (exit 130).
+pub async fn until_cancelled(
+    cancel: &CancellationToken,
+    ledger: &Ledger,
+    requests: &[Request],
+    run_id: &str,
+    command: &'static str,
+    run: impl Future<Output = Vec<ServiceReport>>,
+) -> Result<Vec<ServiceReport>, Error> {
+    tokio::select! {
+        // A token cancelled before the run starts stops it before it changes anything.
+        biased;
+        _ = cancel.cancelled() => Err(Error::Interrupted(Box::new(interrupted(ledger, requests, run_id, command)))),
+        reports = run => Ok(reports),
+    }
+}
+
+/// Marks what `requests` left in progress interrupted, and frees their locks.
+fn interrupted(ledger: &Ledger, requests: &[Request], run_id: &str, command: &'static str) -> Interrupted {
+    let mut open = Vec::new();
+    let mut services = Vec::new();
+    for request in requests {
+        let id = &request.trace.deployment_id;
+        // The undo of an atomic promotion is recorded under `{id}-undo`.
+        for id in [id.clone(), format!("{id}-undo")] {
+            let Ok(Some(mut record)) = ledger.deployment(&id) else { continue };
+            if record.outcome != ferry_store::Outcome::InProgress {
+                continue;
+            }
+            record.outcome = ferry_store::Outcome::Interrupted;
+            record.finished_at = Some(now_ms());
+            record.reason = Some("interrupted: ferry stopped watching; the ECS deployment continues on its own".into());
+            if let Err(e) = ledger.update_deployment(&record) {
+                tracing::warn!("cannot mark {id} interrupted in the ledger: {e}");
+            }
+            let deployment = record.ecs_deployment_id.clone();
+            open.push(format!("{} ({})", request.service, deployment.as_deref().unwrap_or("no ECS deployment yet")));
+            services.push(InterruptedService {
+                deployment_id: id,
+                service: request.service.clone(),
+                outcome: "interrupted",
+                ecs_deployment_id: deployment,
+            });
+        }
+        // Not held (the run had not locked it yet, or freed it already) is not a problem.
+        let _ = ledger.release_lock(&request.environment, &request.service, id);
+    }
+    let detail = if open.is_empty() {
+        "nothing was changed".to_string()
+    } else {
+        format!("ECS continues these deployments on its own: {}; check with `ferry status`", open.join(", "))
+    };
+    Interrupted { command, run_id: run_id.to_string(), services, reason: format!("interrupted: {detail}") }
+}

@@ -1,0 +1,322 @@
+//! What runs where: one row per environment × service (version, digest, revision, rollout
+//! state, running/desired, when and by whom it was deployed — from the revision's ferry
+//! tags, so it is right whoever deployed it from wherever); the release each environment
+//! runs and how it stands to the environment it is promoted from (behind, ahead, or
+//! different: see [`standing`]); and the locks held.
+
+use std::collections::BTreeMap;
+
+use ferry_core::config::{Config, Service};
+use ferry_core::platform::Ecs;
+use ferry_store::{DeploymentRecord, HistoryFilter, Ledger, LockInfo};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::project::{self, Connected, Context};
+use crate::release::identify;
+
+/// Which environments to look at.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StatusInput {
+    /// One environment; None for all of ferry.toml's.
+    pub environment: Option<String>,
+}
+
+/// One service in one environment.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Row {
+    pub environment: String,
+    pub service: String,
+    pub ecs_service: String,
+    pub version: Option<String>,
+    pub digest: Option<String>,
+    /// The task definition ARN the service runs.
+    pub task_definition: Option<String>,
+    pub rollout_state: Option<String>,
+    pub running: i32,
+    pub desired: i32,
+    /// Tasks of the current (PRIMARY) deployment that failed: ECS's `failedTasks`. A
+    /// COMPLETED deployment whose tasks keep failing shows here.
+    pub failed_tasks: i32,
+    /// RFC 3339.
+    pub deployed_at: Option<String>,
+    pub deployed_by: Option<String>,
+    /// The PRIMARY ECS deployment's id.
+    pub deployment: Option<String>,
+    /// Why the row could not be read (then the other fields are partly unknown).
+    pub error: Option<String>,
+    /// A deployment of the service that a dead run left unfinished: its id and where it
+    /// stopped ("interrupted at update_service (started): ..."). The same command finishes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
+}
+
+/// The status of the environments asked for.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusResult {
+    pub services: Vec<Row>,
+    pub environments: Vec<EnvironmentRelease>,
+    /// Who holds which lock, since when: a lock left by a killed deploy blocks the service
+    /// until its lease runs out, and this is where a person finds it.
+    pub locks: Vec<LockInfo>,
+}
+
+impl StatusResult {
+    /// A row that could not be read is a failure to report, not a status (exit 3 after
+    /// what could be read is shown: CI must not take a blind status for a good one).
+    pub fn error(&self) -> Option<Error> {
+        let errors = self.services.iter().filter(|r| r.error.is_some()).count();
+        (errors > 0).then(|| Error::platform(format!("{errors} of {} services could not be read (see the table)", self.services.len())))
+    }
+}
+
+/// Reads every service of the environments asked for. A service that cannot be read is a
+/// row with its `error` (see [`StatusResult::error`]); a ledger that cannot be opened
+/// leaves out what only it knows. Errors: an unknown environment, a config or credentials
+/// that cannot be used (invalid input, exit 2).
+pub async fn status(ctx: &Context<'_>, input: StatusInput) -> Result<StatusResult> {
+    let config = project::load_config(ctx.project)?;
+    let environments: Vec<String> = match &input.environment {
+        Some(name) => {
+            config.environment(name).map_err(Error::config)?;
+            vec![name.clone()]
+        }
+        None => config.environments.keys().cloned().collect(),
+    };
+    let ledger = project::open_ledger(ctx.project, ctx.sink).ok();
+    let mut rows = Vec::new();
+    let mut connections: BTreeMap<String, Connected> = BTreeMap::new();
+    for env_name in &environments {
+        let env = config.environment(env_name).map_err(Error::config)?;
+        let connected = project::connect(&config, env_name, ctx.project.endpoint_url.as_deref()).await?;
+        // The newest good deploy of each service here, in one ledger read.
+        let latest = ledger.as_ref().and_then(|l| l.latest_per_service(Some(env_name)).ok()).unwrap_or_default();
+        let names: Vec<(String, String)> = config
+            .services
+            .keys()
+            .map(|s| config.ecs_service_name(env_name, s).map(|n| (s.clone(), n)))
+            .collect::<Result<_, _>>()
+            .map_err(Error::config)?;
+        for chunk in names.chunks(10) {
+            let ecs_names: Vec<String> = chunk.iter().map(|(_, n)| n.clone()).collect();
+            let described = connected.ecs.describe_services(&env.cluster, &ecs_names).await;
+            for (service, ecs_service) in chunk {
+                let mut row =
+                    Row { environment: env_name.clone(), service: service.clone(), ecs_service: ecs_service.clone(), ..Row::default() };
+                match &described {
+                    Err(e) => row.error = Some(e.to_string()),
+                    Ok(found) => match found.iter().find(|s| &s.name == ecs_service) {
+                        None => row.error = Some(format!("not found in cluster {} ({})", env.cluster, connected.location(&config, None))),
+                        Some(info) => {
+                            row.running = info.running;
+                            row.desired = info.desired;
+                            row.task_definition = Some(info.task_definition.clone());
+                            if let Some(primary) = info.primary() {
+                                row.rollout_state = primary.rollout_state.clone();
+                                row.deployment = Some(primary.id.clone());
+                                row.failed_tasks = primary.failed_tasks;
+                            }
+                            match connected.ecs.describe_task_definition(&info.task_definition).await {
+                                Ok(td) => {
+                                    row.deployed_by = td.tag("ferry:deployed-by").map(str::to_string);
+                                    match config.services.get(service) {
+                                        Some(svc) => match identify(&connected, &td, svc).await {
+                                            Ok((version, digest)) => (row.version, row.digest) = (version, digest),
+                                            Err(e) => row.error = Some(e.to_string()),
+                                        },
+                                        None => row.error = Some(format!("no service {service} in ferry.toml")),
+                                    }
+                                }
+                                Err(e) => row.error = Some(e.to_string()),
+                            }
+                            let last = latest.iter().find(|r| &r.service == service);
+                            if let Some(record) = last.filter(|r| r.to_task_definition.as_deref() == Some(info.task_definition.as_str())) {
+                                row.deployed_at = record.finished_at.map(ferry_store::format_rfc3339);
+                                row.deployed_by = row.deployed_by.or(Some(record.who.clone()));
+                            } else if let Some(primary) = info.primary() {
+                                row.deployed_at = Some(ferry_store::format_rfc3339(primary.created_at));
+                            }
+                        }
+                    },
+                }
+                if let Some(ledger) = &ledger
+                    && let Ok(Some(dead)) = crate::journal::dead_deployment(ledger, env_name, service)
+                {
+                    let seen = crate::journal::as_seen(ledger, dead, crate::journal::now_ms());
+                    row.interrupted = Some(format!("{}: {}", seen.id, seen.reason.unwrap_or_default()));
+                }
+                rows.push(row);
+            }
+        }
+        connections.insert(env_name.clone(), connected);
+    }
+    let releases = environment_releases(&config, &environments, &rows, ledger.as_deref(), &connections).await;
+    let locks: Vec<LockInfo> = match &ledger {
+        Some(ledger) => rows.iter().filter_map(|r| ledger.lock(&r.environment, &r.service).ok().flatten()).collect(),
+        None => Vec::new(),
+    };
+    Ok(StatusResult { services: rows, environments: releases, locks })
+}
+
+/// The release running in an environment, and how it differs from the one it is promoted from.
+#[derive(Clone, Debug, Serialize)]
+pub struct EnvironmentRelease {
+    pub environment: String,
+    /// The content-derived id of what runs (as `ferry release` names it), when every service
+    /// has a known digest.
+    pub release: Option<String>,
+    pub promote_from: Option<String>,
+    /// Services for which `promote_from` has moved on: the digest running here ran there
+    /// before the one running there now. Promoting brings them up to date.
+    pub behind: Vec<String>,
+    /// Services running a digest that `promote_from` ran after the one it runs now (it went
+    /// back, or was rolled back, since).
+    pub ahead: Vec<String>,
+    /// Services running a digest that `promote_from` never ran, as far as the ledger knows
+    /// (deployed here directly, a hotfix): not behind, whatever their versions say.
+    pub differs: Vec<String>,
+}
+
+/// How a service in an environment stands to the same service upstream (its `promote_from`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Same,
+    /// Upstream ran this digest, then moved on to the one it runs now.
+    Behind,
+    /// Upstream ran this digest after the one it runs now (it went back since).
+    Ahead,
+    /// Upstream never ran this digest (as far as the ledger knows).
+    Differs,
+}
+
+/// Where `here` (the digest running in an environment) stands to `upstream` (the digest
+/// running in the environment it is promoted from), given when upstream first ran each
+/// digest (milliseconds). "Behind" is said only when upstream is known to have run `here`
+/// before the digest it runs now: an environment running what upstream never ran (a hotfix
+/// deployed straight to prod) differs from upstream, it is not behind it.
+pub fn standing(here: &str, upstream: &str, first_ran_upstream: &BTreeMap<String, i64>) -> Standing {
+    if here == upstream {
+        return Standing::Same;
+    }
+    match (first_ran_upstream.get(here), first_ran_upstream.get(upstream)) {
+        (None, _) => Standing::Differs,
+        (Some(h), Some(u)) if u < h => Standing::Ahead,
+        (Some(h), Some(u)) if u == h => Standing::Differs,
+        // Upstream ran `here`, and now runs something else that came after it.
+        (Some(_), _) => Standing::Behind,
+    }
+}
+
+/// When `environment` first ran each digest of `service`, from the ledger: the digest each
+/// successful deploy put there (when it finished), and the digest each deploy found running
+/// (just before it started). A deploy recorded without the digest it found (the first one
+/// after Terraform created the service) is identified from the revision it found, as the
+/// status table identifies what runs. At most 20 such revisions are read.
+async fn first_ran(ledger: &Ledger, connected: &Connected, service: &Service, environment: &str, name: &str) -> BTreeMap<String, i64> {
+    let filter = HistoryFilter { environment: Some(environment.to_string()), service: Some(name.to_string()), limit: 10_000 };
+    let records: Vec<DeploymentRecord> = ledger.history(&filter).unwrap_or_default();
+    let mut first: BTreeMap<String, i64> = BTreeMap::new();
+    let mut seen = |digest: &str, at: i64| {
+        let entry = first.entry(digest.to_string()).or_insert(at);
+        *entry = (*entry).min(at);
+    };
+    let mut identified: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for record in &records {
+        if record.outcome == ferry_store::Outcome::Succeeded
+            && let Some(digest) = &record.to_digest
+        {
+            seen(digest, record.finished_at.unwrap_or(record.started_at));
+        }
+        let found = match (&record.from_digest, &record.from_task_definition) {
+            (Some(digest), _) => Some(digest.clone()),
+            (None, Some(arn)) if identified.contains_key(arn) => identified.get(arn).cloned().flatten(),
+            (None, Some(arn)) if identified.len() < 20 => {
+                let digest = match connected.ecs.describe_task_definition(arn).await {
+                    Ok(td) => identify(connected, &td, service).await.ok().and_then(|(_, digest)| digest),
+                    Err(_) => None,
+                };
+                identified.insert(arn.clone(), digest.clone());
+                digest
+            }
+            _ => None,
+        };
+        if let Some(digest) = found {
+            seen(&digest, record.started_at - 1);
+        }
+    }
+    first
+}
+
+async fn environment_releases(
+    config: &Config,
+    environments: &[String],
+    rows: &[Row],
+    ledger: Option<&Ledger>,
+    connections: &BTreeMap<String, Connected>,
+) -> Vec<EnvironmentRelease> {
+    let digests = |env: &str| -> Vec<(String, Option<String>)> {
+        rows.iter().filter(|r| r.environment == env).map(|r| (r.service.clone(), r.digest.clone())).collect()
+    };
+    let mut out = Vec::new();
+    for env in environments {
+        let here = digests(env);
+        let release = here
+            .iter()
+            .map(|(service, digest)| {
+                let svc = config.services.get(service)?;
+                Some(ferry_store::ReleaseEntry {
+                    service: service.clone(),
+                    repository: svc.repository_name().to_string(),
+                    digest: digest.clone()?,
+                    version: None,
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .filter(|entries| !entries.is_empty())
+            .map(|entries| ferry_store::release_id(&entries));
+        let promote_from = config.environments.get(env).and_then(|e| e.promote_from.clone());
+        let (mut behind, mut ahead, mut differs) = (Vec::new(), Vec::new(), Vec::new());
+        if let Some(from) = promote_from.as_ref().filter(|from| environments.contains(from)) {
+            let upstream = digests(from);
+            for (service, digest) in &here {
+                // A digest that could not be read is in the table's error column, not here.
+                let Some(digest) = digest else { continue };
+                let Some(up) = upstream.iter().find(|(s, _)| s == service).and_then(|(_, d)| d.clone()) else { continue };
+                if &up == digest {
+                    continue;
+                }
+                let history = match (ledger, connections.get(from), config.services.get(service)) {
+                    (Some(ledger), Some(connected), Some(svc)) => first_ran(ledger, connected, svc, from, service).await,
+                    _ => BTreeMap::new(),
+                };
+                match standing(digest, &up, &history) {
+                    Standing::Same => {}
+                    Standing::Behind => behind.push(service.clone()),
+                    Standing::Ahead => ahead.push(service.clone()),
+                    Standing::Differs => differs.push(service.clone()),
+                }
+            }
+        }
+        out.push(EnvironmentRelease { environment: env.clone(), release, promote_from, behind, ahead, differs });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_behind_dev_when_prod_runs_something_dev_never_ran() {
+        let dev: BTreeMap<String, i64> = [("sha256:old".to_string(), 100), ("sha256:new".to_string(), 200)].into();
+        // prod runs a hotfix dev never ran: it differs, it is not behind.
+        assert_eq!(standing("sha256:hotfix", "sha256:new", &dev), Standing::Differs);
+        // prod runs what dev ran before its current digest: behind.
+        assert_eq!(standing("sha256:old", "sha256:new", &dev), Standing::Behind);
+        // dev went back to an older digest after prod got the newer one: prod is ahead.
+        assert_eq!(standing("sha256:new", "sha256:old", &dev), Standing::Ahead);
+        assert_eq!(standing("sha256:new", "sha256:new", &dev), Standing::Same);
+        // Nothing recorded upstream: ferry cannot say behind.
+        assert_eq!(standing("sha256:old", "sha256:new", &BTreeMap::new()), Standing::Differs);
+    }
+}

@@ -1,0 +1,29 @@
+//! What every command hands ferry-app: the project from the global arguments, who runs it
+//! (this user on this host, this process), and Ctrl-C as a cancellation token.
+
+use ferry_app::{Actor, CancellationToken, Project};
+
+use crate::cli::GlobalArgs;
+
+/// The project the global arguments name.
+pub fn project(global: &GlobalArgs) -> Project {
+    Project { config: global.config.clone(), ledger: global.ledger.clone(), endpoint_url: global.endpoint_url.clone() }
+}
+
+/// Who runs this process: `$FERRY_USER`, else user@host, on this host, as this process.
+pub fn actor() -> Actor {
+    Actor::this_process()
+}
+
+/// A token cancelled by the first Ctrl-C (SIGINT) from now on: a run under way stops
+/// watching, marks its deployments interrupted and frees its locks (exit 130).
+pub fn cancel_on_ctrl_c() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.cancel();
+        }
+    });
+    token
+}
