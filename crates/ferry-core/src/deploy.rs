@@ -1220,7 +1220,10 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             last_stop: None,
             earlier_deployments: earlier.clone(),
             tag_restore,
-            tag_restored: facts.tag_restored,
+            // A restore journaled as started is done when the tag names the previous digest.
+            tag_restored: facts.tag_restored
+                || (facts.tag_restore_started
+                    && matches!(&prepared.target, Target::Force { tag_now, previous_digest, .. } if tag_now == previous_digest)),
             ecs_rollback_deadline: None,
             bake_until: None,
             baked_running: None,
@@ -1534,6 +1537,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             Assessment::Succeeded(progress) => {
                 self.emit(report, Event::Progress { service: request.service.clone(), rolling_back: a.rolling_back, progress });
                 if a.rolling_back {
+                    kill_point("rolled-back");
                     report.rollback_deployment_id = a.watch.deployment_id.clone();
                     let (cause, reason) = a.failure.clone().unwrap_or((FailureCause::Platform, "failed".into()));
                     self.finish(

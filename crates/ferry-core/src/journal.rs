@@ -122,6 +122,8 @@ pub struct Facts {
     pub rollback_cause: Option<String>,
     pub rollback_reason: Option<String>,
     pub tag_restored: bool,
+    /// A restore of the tag was started (maybe done, maybe not).
+    pub tag_restore_started: bool,
 }
 
 impl Facts {
@@ -161,7 +163,10 @@ impl Facts {
                     }
                 }
                 names::COMPLETED => facts.completed |= done,
-                names::RESTORE_TAG => facts.tag_restored |= done,
+                names::RESTORE_TAG => {
+                    facts.tag_restore_started = true;
+                    facts.tag_restored |= done;
+                }
                 names::ROLL_BACK => {
                     facts.rollback_started_at = Some(step.started_at);
                     facts.rollback_cause = text("cause");
