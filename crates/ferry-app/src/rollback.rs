@@ -59,13 +59,10 @@ pub async fn rollback(ctx: &Context<'_>, input: RollbackInput) -> Result<RunResu
     let service = config.service(&input.service).map_err(Error::config)?;
     // A rollback a dead run left unfinished is finished, not chosen again: what runs may be
     // its target already, and choosing anew would roll "back" to what it rolled away from.
-    let unfinished = match &input.to {
-        Some(_) => None,
-        None => crate::journal::dead_deployment(&ledger, &input.environment, &input.service)?.filter(|r| r.kind == "rollback"),
-    };
+    let unfinished = crate::journal::dead_deployment(&ledger, &input.environment, &input.service)?.filter(|r| r.kind == "rollback");
     if service.strategy() == Strategy::EnvTag {
         // env-tag: the revision never changes; rolling back moves the tag to an earlier digest.
-        let (digest, version, how) = match unfinished.as_ref().and_then(|r| r.to_digest.clone().map(|d| (d, r))) {
+        let (digest, version, how) = match unfinished.as_ref().filter(|_| input.to.is_none()).and_then(|r| r.to_digest.clone().map(|d| (d, r))) {
             Some((digest, dead)) => (digest, dead.to_version.clone(), format!("finishing {}, which a dead run left unfinished", dead.id)),
             None => env_tag_target(&config, &connected, &ledger, &input).await?,
         };
@@ -75,8 +72,8 @@ pub async fn rollback(ctx: &Context<'_>, input: RollbackInput) -> Result<RunResu
         request.digest = Some(digest);
         return execute(ctx, ledger, &connected, run_id, request).await;
     }
-    let resumed = unfinished.as_ref().and_then(|r| r.to_task_definition.clone().map(|td| (td, r.id.clone())));
-    let (target, how) = match (&input.to, resumed.clone()) {
+    let resumed = unfinished.as_ref().filter(|_| input.to.is_none()).and_then(|r| r.to_task_definition.clone().map(|td| (td, r.id.clone())));
+    let (target, how) = match (&input.to, resumed) {
         (_, Some((td, id))) => (td, format!("finishing {id}, which a dead run left unfinished")),
         (Some(to), None) => (resolve_to(&connected, &ledger, &input, &running, to).await?, format!("--to {to}")),
         (None, None) => {
@@ -98,7 +95,8 @@ pub async fn rollback(ctx: &Context<'_>, input: RollbackInput) -> Result<RunResu
             }
         }
     };
-    if target == running.arn && resumed.is_none() {
+    // What runs may be the target because a dead run's rollback got there: it is finished.
+    if target == running.arn && unfinished.as_ref().and_then(|r| r.to_task_definition.as_deref()) != Some(target.as_str()) {
         return Err(Error::refused(format!("{} already runs {}", input.service, short_task_definition(&target))));
     }
     ctx.sink.note(

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 const SERVICES: [&str; 3] = ["api", "web", "worker"];
 
 /// dev and stage, each with api, web and worker on 1.0.0; `stage_extra` adds keys to stage.
-async fn two_environments(stage_extra: &str) -> World {
+pub(crate) async fn two_environments(stage_extra: &str) -> World {
     let world = World::new("", &[]).await;
     let endpoint = world.server.endpoint();
     let mut config = String::new();
@@ -48,7 +48,7 @@ async fn stage_digests(world: &World) -> Vec<String> {
     digests
 }
 
-async fn stage_revisions(world: &World) -> Vec<String> {
+pub(crate) async fn stage_revisions(world: &World) -> Vec<String> {
     let mut revisions = Vec::new();
     for service in SERVICES {
         revisions.push(world.service_in("stage", service).await.task_definition().unwrap().to_string());
