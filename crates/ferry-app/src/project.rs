@@ -59,15 +59,20 @@ pub struct ServiceVersion {
     pub version: String,
 }
 
+/// A `SERVICE=VERSION` that is not one: the text given.
+#[derive(Debug, thiserror::Error)]
+#[error("expected SERVICE=VERSION (e.g. web=1.4.2), got {0:?}")]
+pub struct NotServiceVersion(pub String);
+
 impl std::str::FromStr for ServiceVersion {
-    type Err = String;
+    type Err = NotServiceVersion;
     /// `web=1.4.2`; the error says what was expected.
-    fn from_str(text: &str) -> std::result::Result<Self, String> {
+    fn from_str(text: &str) -> std::result::Result<Self, NotServiceVersion> {
         match text.split_once('=') {
             Some((service, version)) if !service.is_empty() && !version.is_empty() => {
                 Ok(ServiceVersion { service: service.to_string(), version: version.to_string() })
             }
-            _ => Err(format!("expected SERVICE=VERSION (e.g. web=1.4.2), got {text:?}")),
+            _ => Err(NotServiceVersion(text.to_string())),
         }
     }
 }

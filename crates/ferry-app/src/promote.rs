@@ -254,7 +254,7 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     };
 
     if input.dry_run {
-        return Ok(PromoteResult::DryRun(dry_run(&input, plan, planned, &soak, to_env.approval, &to_env.approvers, &who)));
+        return Ok(PromoteResult::DryRun(dry_run(&input, plan, planned, soak.clone().err(), to_env.approval, &to_env.approvers, &who)));
     }
     if requests.is_empty() {
         return Ok(PromoteResult::Unchanged { release: release_id, to: input.to.clone(), run_id });
@@ -508,45 +508,44 @@ fn plan_of(entries: &[ReleaseEntry], current: &[Running], requests: &[Request], 
         .collect()
 }
 
-/// The dry run's verdicts: soak and approval as the real run would judge them, and the
-/// kind the promotion would end with.
+/// The dry run's verdicts: soak (`soak_refusal`, the gate's refusal if any) and approval as
+/// the real run would judge them, and the kind the promotion would end with.
 fn dry_run(
     input: &PromoteInput,
     plan: PromotionPlan,
     preflight: Vec<ServiceReport>,
-    soak: &std::result::Result<(), String>,
+    soak_refusal: Option<String>,
     approval: bool,
     approvers: &[String],
     who: &str,
 ) -> DryRun {
-    let approval_verdict: std::result::Result<String, String> = match (approval, input.approve) {
-        (false, _) => Ok("not needed".into()),
-        (true, true) => check_approval(true, approvers, &input.to, &Approval::Flag(who.to_string())).map(|_| format!("--approve as {who}")),
-        (true, false) => Ok(format!(
-            "needed: a terminal asks, or --approve{}",
-            if approvers.is_empty() { String::new() } else { format!(" as one of: {}", approvers.join(", ")) }
-        )),
+    // (the verdict when it passes, the refusal when it does not)
+    let (approval_passed, approval_refusal) = match (approval, input.approve) {
+        (false, _) => ("not needed".to_string(), None),
+        (true, true) => match check_approval(true, approvers, &input.to, &Approval::Flag(who.to_string())) {
+            Ok(_) => (format!("--approve as {who}"), None),
+            Err(refusal) => (String::new(), Some(refusal)),
+        },
+        (true, false) => (
+            format!(
+                "needed: a terminal asks, or --approve{}",
+                if approvers.is_empty() { String::new() } else { format!(" as one of: {}", approvers.join(", ")) }
+            ),
+            None,
+        ),
     };
     let kind_of_preflight = preflight.iter().map(ServiceReport::exit_kind).fold(ExitKind::Ok, ExitKind::worst);
-    let refusal = soak.clone().err().or_else(|| approval_verdict.clone().err());
+    let verdict = |passed: String, refusal: &Option<String>| match refusal {
+        None => passed,
+        Some(e) => format!("would refuse: {e}"),
+    };
+    let gates = Gates { soak: verdict("passed".to_string(), &soak_refusal), approval: verdict(approval_passed, &approval_refusal) };
+    let refusal = soak_refusal.or(approval_refusal);
     let kind = match (&refusal, kind_of_preflight) {
         (Some(_), _) => ExitKind::PreflightRefused,
         (None, kind) => kind,
     };
-    let verdict = |r: std::result::Result<String, String>| match r {
-        Ok(text) => text,
-        Err(e) => format!("would refuse: {e}"),
-    };
-    DryRun {
-        release: plan.release,
-        from: plan.from,
-        to: plan.to,
-        plan: plan.services,
-        gates: Gates { soak: verdict(soak.clone().map(|()| "passed".to_string())), approval: verdict(approval_verdict) },
-        kind,
-        refusal,
-        preflight,
-    }
+    DryRun { release: plan.release, from: plan.from, to: plan.to, plan: plan.services, gates, kind, refusal, preflight }
 }
 
 /// The ledger for a dry run, which must write nothing: the real one when it exists (only
