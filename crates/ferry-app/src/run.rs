@@ -38,9 +38,11 @@ impl RunResult {
             return None;
         }
         let held: Vec<&ServiceReport> = self.services.iter().filter(|r| r.outcome == Outcome::LockHeld).collect();
+        // Who holds it and since when (the lock refusal's words), then how to free it.
         let hint = held.first().map(|r| {
+            let holder = r.reason.as_deref().map(|reason| format!("{reason}; ")).unwrap_or_default();
             format!(
-                "`ferry status {env}` shows who holds the lock and since when; if that deploy is gone, `ferry unlock {env} {service} --reason TEXT` frees it (else its lease runs out within 2 minutes of its last renewal)",
+                "{holder}if that deploy is gone, free the lock with `ferry unlock {env} {service} --reason TEXT` (`ferry status {env}` lists the locks)",
                 env = r.environment,
                 service = r.service
             )
