@@ -89,8 +89,9 @@ impl Error {
     }
 
     /// What to do about the error, when ferry knows more than the message says: for a lock
-    /// held, how to see who holds it and how to free it; for a ledger that cannot be used,
-    /// which file it is and how to choose another; for access denied, whose permissions.
+    /// held, who holds it, since when and how to free it; for a ledger file that cannot be
+    /// opened or written, which file it is and how to choose another; for access denied,
+    /// whose permissions.
     ///
     /// An unreachable endpoint, an endpoint that is not AWS, and credentials that cannot be
     /// found carry their hint in the message already (worded once, by `ferry_aws::reach`:
@@ -99,8 +100,16 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Run { hint, .. } => hint.clone(),
-            Error::Ledger { path: Some(path), .. } => {
-                Some(format!("the ledger is {}; --ledger FILE (or FERRY_LEDGER) uses another, `ferry history` reads it", path.display()))
+            // The ledger's own errors say what to do about a damaged, replaced or newer
+            // file; a file that cannot be opened or written at all gets where it is and how
+            // to choose another.
+            Error::Ledger { path: Some(path), source: Some(e), .. }
+                if matches!(**e, StoreError::Sqlite { .. } | StoreError::Io { .. } | StoreError::File { .. }) =>
+            {
+                Some(format!(
+                    "the ledger is {}: check that ferry may write there (permissions, free space, no other program holding it), or choose another file with --ledger FILE (or FERRY_LEDGER)",
+                    path.display()
+                ))
             }
             Error::Platform { source: Some(e), .. } => match e.code.as_deref() {
                 Some(code) if code.starts_with("AccessDenied") || code == "UnauthorizedOperation" => Some(format!(
@@ -237,6 +246,21 @@ mod tests {
         assert_eq!(Error::ledger("x").kind().code(), 8);
         assert_eq!(Error::new(ExitKind::Interrupted, "x").kind().code(), 130);
         assert_eq!(Error::internal("x").kind().code(), 1);
+    }
+
+    #[test]
+    fn a_ledger_that_cannot_be_created_is_named_in_the_hint_and_one_that_advises_itself_is_not() {
+        let path = std::path::Path::new("/dev/null/ferry/ledger.sqlite");
+        let e = match ferry_store::Ledger::open(path) {
+            Ok(_) => panic!("a ledger under /dev/null opened"),
+            Err(e) => Error::ledger_at(format!("cannot open the ledger {}: {e}", path.display()), path, e),
+        };
+        assert_eq!(e.kind(), ExitKind::Ledger);
+        assert!(e.hint().is_some_and(|h| h.contains("/dev/null/ferry/ledger.sqlite") && h.contains("--ledger FILE")), "{:?}", e.hint());
+        let rejected = StoreError::Invalid("release rel-1 was rejected".into());
+        assert_eq!(Error::from_store(rejected).kind(), ExitKind::PreflightRefused);
+        let corrupt = StoreError::Corrupt { path: path.to_path_buf(), detail: "not a database".into() };
+        assert_eq!(Error::ledger_at("cannot open the ledger", path, corrupt).hint(), None);
     }
 
     #[test]
