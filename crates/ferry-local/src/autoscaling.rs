@@ -1,18 +1,14 @@
 //! Application Auto Scaling (`AnyScaleFrontendService`) for `ecs:service:DesiredCount`.
 //!
 //! While a scalable target is registered, the scheduler keeps the service's desired count
-//! within [MinCapacity, MaxCapacity] (see `enforce`), as the real service does: setting a
+//! within [MinCapacity, MaxCapacity] (see `records::enforce_scalable_targets`), as the real service does: setting a
 //! service to 0 without deregistering its target first does not stick.
 
 use serde_json::{Map, Value, json};
 
 use crate::api::{ApiError, ApiResult, Ctx, Input, alnum_id, paginate, put};
-use crate::state::{Partition, ScalableTarget};
-
-/// How long after a desired count leaves [min, max] the emulated Application Auto Scaling
-/// brings it back (the real service reacts within its next evaluation, about a minute; a
-/// short delay keeps the trap visible without slowing tests).
-pub const REACTION_SECONDS: f64 = 2.0;
+use crate::records::enforce_scalable_targets;
+use crate::state::ScalableTarget;
 
 const DIMENSION: &str = "ecs:service:DesiredCount";
 
@@ -92,7 +88,7 @@ fn register(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let arn = target.arn.clone();
     ctx.partition.scalable_targets.insert(resource_id, target);
     // Registering brings the current capacity into range at once, as the real service does.
-    enforce(ctx.partition, ctx.now, true);
+    enforce_scalable_targets(ctx.partition, ctx.now, true);
     Ok(json!({ "ScalableTargetARN": arn }))
 }
 
@@ -139,35 +135,4 @@ fn deregister(ctx: &mut Ctx, input: &Input) -> ApiResult {
         ));
     }
     Ok(json!({}))
-}
-
-/// Keeps every service with a registered target inside [min, max]. A desired count that
-/// left the range is brought back once it has been out for `REACTION_SECONDS` (or at once
-/// when `immediately`). Returns whether anything changed.
-pub fn enforce(partition: &mut Partition, now: f64, immediately: bool) -> bool {
-    let mut changed = false;
-    let account = partition.account.clone();
-    let region = partition.region.clone();
-    for target in partition.scalable_targets.values() {
-        let Some(rest) = target.resource_id.strip_prefix("service/") else { continue };
-        let arn = format!("arn:aws:ecs:{region}:{account}:service/{rest}");
-        let Some(service) = partition.services.get_mut(&arn).filter(|s| s.status == "ACTIVE") else { continue };
-        let wanted = service.desired_count.clamp(target.min_capacity, target.max_capacity);
-        if wanted == service.desired_count {
-            service.autoscaling_adjusted_at = None;
-            continue;
-        }
-        let since = *service.autoscaling_adjusted_at.get_or_insert(now);
-        if immediately || now - since >= REACTION_SECONDS {
-            service.desired_count = wanted;
-            if let Some(primary) = service.deployments.first_mut() {
-                primary.desired_count = wanted;
-                primary.updated_at = now;
-            }
-            service.autoscaling_adjusted_at = None;
-            service.steady = false;
-            changed = true;
-        }
-    }
-    changed
 }

@@ -17,8 +17,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::api::now;
-use crate::ecr::{self, ImageRef};
 use crate::faults::Faults;
+use crate::records::{ImageRef, resolve_image};
 use crate::state::{Partition, PortBinding, State, Task};
 
 /// How often the scheduler and the task lifecycle advance.
@@ -90,7 +90,7 @@ impl Engine {
             let mut state = lock(&self.state);
             let mut changed = false;
             for partition in state.partitions.values_mut() {
-                crate::autoscaling::enforce(partition, t, false);
+                crate::records::enforce_scalable_targets(partition, t, false);
                 crate::scheduler::reconcile_all(partition, t);
                 changed |= self.drive_tasks(partition, t);
             }
@@ -184,7 +184,7 @@ impl Engine {
         // The image pull: ECR images must exist (by the digest the deployment resolved).
         let mut digests = HashMap::new();
         for container in &task.containers {
-            match ecr::resolve(partition, &container.image) {
+            match resolve_image(partition, &container.image) {
                 ImageRef::NotEcr => {}
                 ImageRef::Ecr { digest, repository, .. } => {
                     let pinned = container.image_digest.clone();

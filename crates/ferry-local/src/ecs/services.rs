@@ -12,8 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Ctx, include_tags, render_tags, tags_from};
 use crate::api::{ApiError, ApiResult, Input, paginate, put};
-use crate::ecr::{self, ImageRef};
-use crate::records::{find_definition, new_deployment};
+use crate::records::{ImageRef, find_definition, new_deployment, resolve_image};
 use crate::state::{Partition, Service};
 
 /// Members stored as given and echoed back by DescribeServices.
@@ -311,7 +310,7 @@ pub fn container_images(partition: &Partition, definition_arn: &str) -> Vec<(Str
         .map(|c| {
             let name = c.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
             let image = c.get("image").and_then(Value::as_str).unwrap_or_default().to_string();
-            let digest = match ecr::resolve(partition, &image) {
+            let digest = match resolve_image(partition, &image) {
                 ImageRef::Ecr { digest: Some(d), .. } => Some(d),
                 _ => None,
             };

@@ -277,11 +277,6 @@ struct Encoder<'a> {
 }
 
 impl Encoder<'_> {
-    fn shape(&self, name: &str) -> &Value {
-        static EMPTY: Value = Value::Null;
-        self.model.shape(name).unwrap_or(&EMPTY)
-    }
-
     /// The members of a structure value, in the model's order, each as `<Name>…</Name>`.
     fn members(&mut self, shape_name: &str, value: &Value) {
         let model = self.model;
@@ -296,13 +291,15 @@ impl Encoder<'_> {
 
     /// `<element>value</element>`; a flattened list or map repeats the element instead.
     fn element(&mut self, element: &str, shape_name: &str, value: &Value) {
-        let shape = self.shape(shape_name).clone();
+        static EMPTY: Value = Value::Null;
+        let model = self.model;
+        let shape = model.shape(shape_name).unwrap_or(&EMPTY);
         let kind = shape.get("type").and_then(Value::as_str).unwrap_or("structure");
         match (kind, value) {
             ("list", Value::Array(items)) => {
                 let member_shape = shape.pointer("/member/shape").and_then(Value::as_str).unwrap_or_default();
                 let member_name = location_name(shape.get("member"));
-                if is_flattened(&shape) {
+                if is_flattened(shape) {
                     for item in items {
                         self.element(member_name.unwrap_or(element), member_shape, item);
                     }
@@ -319,7 +316,7 @@ impl Encoder<'_> {
                 let value_name = location_name(shape.get("value")).unwrap_or("value");
                 let key_shape = shape.pointer("/key/shape").and_then(Value::as_str).unwrap_or_default();
                 let value_shape = shape.pointer("/value/shape").and_then(Value::as_str).unwrap_or_default();
-                let flattened = is_flattened(&shape);
+                let flattened = is_flattened(shape);
                 if !flattened {
                     self.open(element);
                 }

@@ -1,12 +1,17 @@
-//! The records: the operations on state that the API handlers and the scheduler share.
+//! The records: the operations on state that the API handlers and the engine (scheduler,
+//! runtime) share.
 //!
-//! A handler (UpdateService, StopServiceDeployment, RunTask, StopTask) and the scheduler
-//! (a rolling update, the circuit breaker) change the same records — a deployment and its
-//! service deployment, a task, a service event — in the same way. Those changes live here,
-//! apart from both, so neither reaches into the other: handlers know the API, the scheduler
-//! knows when, and this module knows what a change does to the records.
+//! A handler (UpdateService, StopServiceDeployment, RunTask, StopTask,
+//! RegisterScalableTarget) and the engine (a rolling update, the circuit breaker, a task
+//! start, the auto scaling hold) change or read the same records — a deployment and its
+//! service deployment, a task, a service event, an image reference, a desired count — in
+//! the same way. Those operations live here, apart from both, so neither reaches into the
+//! other: handlers know the API, the engine knows when, and this module knows what a change
+//! does to the records.
 
 mod deployments;
+mod images;
+mod scaling;
 mod tasks;
 
 use std::collections::BTreeMap;
@@ -14,6 +19,8 @@ use std::collections::BTreeMap;
 use crate::state::{Partition, Service, ServiceEvent, TaskDefinition};
 
 pub use deployments::{circuit_breaker_threshold, new_deployment, start_rollback};
+pub use images::{ImageRef, resolve_image};
+pub use scaling::enforce_scalable_targets;
 pub use tasks::{Placement, new_task, stop_task};
 
 /// The registered task definition an ARN (`…:task-definition/family:revision`) names, of any
