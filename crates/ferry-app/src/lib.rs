@@ -1,5 +1,5 @@
 //! ferry's use cases, shared by the CLI and `ferry serve`: deploy, plan, promote, rollback,
-//! release, status, history, tag and unlock, one module each.
+//! release, status, history, tag, unlock and check, one module each.
 //!
 //! Each takes a [`Context`] (where the project is, who runs it, an [`EventSink`] for what
 //! happens as it runs, a cancellation token) and a typed input, and returns a typed result
@@ -10,6 +10,7 @@
 //! the AWS and OCI clients) lives in [`project`] and [`journal`].
 
 pub mod actor;
+pub mod check;
 pub mod deploy;
 pub mod error;
 pub mod history;
