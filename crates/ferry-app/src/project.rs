@@ -83,7 +83,7 @@ pub fn load_config(project: &Project) -> Result<Config> {
     if !project.config.exists() {
         return Err(Error::input(format!("{}: no such file (run `ferry init` to write one, or pass --config)", project.config.display())));
     }
-    Config::load(&project.config).map_err(|e| Error::input(e.to_string()))
+    Config::load(&project.config).map_err(|e| Error::input_from(e.to_string(), e))
 }
 
 /// Opens the ledger (exit 8 when it cannot be opened or fails its checks), and says through
@@ -149,8 +149,8 @@ impl ProjectRegistry {
             let credentials = match (&registry.username, &registry.password_env) {
                 (Some(username), Some(variable)) => Some(ferry_registry::Credentials {
                     username: username.clone(),
-                    password: std::env::var(variable).map_err(|e| {
-                        Error::input_from(format!("registries.{name}.password_env: the environment variable {variable} is not set"), e)
+                    password: std::env::var(variable).map_err(|_| {
+                        Error::input(format!("registries.{name}.password_env: the environment variable {variable} is not set"))
                     })?,
                 }),
                 _ => None,
@@ -214,7 +214,7 @@ impl Registry for ProjectRegistry {
 /// The SDK target of an environment, with its own credentials, and where its endpoint and
 /// credentials are configured (for the messages when they do not work).
 pub fn target(config: &Config, name: &str, env: &Environment, endpoint_override: Option<&str>) -> Result<Target> {
-    let credentials = config.credentials(name, env).map_err(|e| Error::input(e.to_string()))?;
+    let credentials = config.credentials(name, env).map_err(|e| Error::input_from(e.to_string(), e))?;
     let file = config_file_name(config);
     let setting = |key: &str| format!("environments.{name}.{key} in {file}");
     let mut target = Target {
