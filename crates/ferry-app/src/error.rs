@@ -24,7 +24,9 @@ pub enum Error {
     /// Bad input: the command line, ferry.toml, a template or a file it names (exit 2).
     #[error("{message}")]
     Input {
+        /// What is wrong, naming the field or file and what was expected.
         message: String,
+        /// The error behind it (the config loader's, an I/O error), when there was one.
         #[source]
         source: Option<BoxError>,
     },
@@ -36,7 +38,9 @@ pub enum Error {
     /// (exit 3). `message` is the platform error's words, or a summary of several.
     #[error("{message}")]
     Platform {
+        /// `operation: what the platform said` (`ecs:DescribeServices: AccessDeniedException: ...`).
         message: String,
+        /// The call that failed: its operation, AWS's error code, its message.
         #[source]
         source: Option<PlatformError>,
     },

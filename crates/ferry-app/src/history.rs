@@ -11,7 +11,9 @@ use crate::project::{self, Context};
 /// Which deployments.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HistoryInput {
+    /// Only this environment's; None for all.
     pub environment: Option<String>,
+    /// Only this service's; None for all.
     pub service: Option<String>,
     /// At most this many, newest first.
     pub limit: usize,
@@ -20,7 +22,9 @@ pub struct HistoryInput {
 /// The deployments found, and the ledger they were read from.
 #[derive(Clone, Debug, Serialize)]
 pub struct HistoryResult {
+    /// Newest first (times in milliseconds since the Unix epoch).
     pub deployments: Vec<DeploymentRecord>,
+    /// The ledger's file.
     #[serde(skip)]
     pub ledger: PathBuf,
 }

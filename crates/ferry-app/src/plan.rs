@@ -14,7 +14,9 @@ use crate::run::RunResult;
 /// What to plan where.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlanInput {
+    /// The environment, as named in ferry.toml.
     pub environment: String,
+    /// One or more services, each named once, with the version to plan.
     pub services: Vec<ServiceVersion>,
 }
 
@@ -22,6 +24,7 @@ pub struct PlanInput {
 /// its task definition changes), and the steps a deploy of it takes.
 #[derive(Clone, Debug, Serialize)]
 pub struct PlanResult {
+    /// The preflight reports (outcome `planned`, or why not), as a run's.
     pub run: RunResult,
     /// One per service, in the order of `run.services`.
     pub steps: Vec<Steps>,
@@ -31,8 +34,10 @@ pub struct PlanResult {
 #[derive(Clone, Debug, Serialize)]
 pub struct Steps {
     pub service: String,
+    /// Rolling (a new revision) or env-tag (the running revision, its tag moved).
     #[serde(skip)]
     pub strategy: Strategy,
+    /// The image repository (`app`, `team/web`).
     pub repository: String,
     /// The registry tag moved to the deployed digest (before the deployment for env-tag,
     /// after it succeeds otherwise).

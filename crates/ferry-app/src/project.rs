@@ -44,8 +44,11 @@ impl Project {
 /// What every use case runs with: the project, who runs it, where its events go, and the
 /// token that stops it (Ctrl-C in the CLI, a cancelled request in a server).
 pub struct Context<'a> {
+    /// ferry.toml, the ledger, an endpoint override.
     pub project: &'a Project,
+    /// Who the ledger records, and who holds the locks.
     pub actor: &'a Actor,
+    /// Where events, notes and warnings go while the use case runs.
     pub sink: &'a dyn EventSink,
     /// Cancelled: a run under way stops watching, marks its deployments interrupted in the
     /// ledger and frees its locks; ECS carries on with what it was doing.
@@ -55,7 +58,9 @@ pub struct Context<'a> {
 /// A `SERVICE=VERSION` of a deploy or plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceVersion {
+    /// A service of ferry.toml (`web`).
     pub service: String,
+    /// An image tag (`1.4.2`, `build-90`).
     pub version: String,
 }
 
@@ -99,11 +104,15 @@ pub fn open_ledger(project: &Project, sink: &dyn EventSink) -> Result<Arc<Ledger
 
 /// An environment's clients.
 pub struct Connected {
+    /// The environment's name in ferry.toml.
     pub name: String,
+    /// Its AWS region (`eu-west-1`); empty when neither ferry.toml nor the AWS config says.
     pub region: String,
     /// The endpoint URL every call goes to, when not AWS's own (ferry local, a VPC endpoint).
     pub endpoint: Option<String>,
+    /// ECS, with the environment's credentials.
     pub ecs: AwsEcs,
+    /// ECR and the `[registries]` of ferry.toml, each repository routed to its own.
     pub registry: ProjectRegistry,
 }
 
@@ -400,7 +409,9 @@ pub struct Session {
     pub connected: Connected,
     pub ledger: Arc<Ledger>,
     pub actor: Actor,
+    /// `run-` or `plan-` and 12 hex digits: the id the ledger groups the run's deployments by.
     pub run_id: String,
+    /// One per `SERVICE=VERSION`, in the order given, each with its own deployment id.
     pub requests: Vec<Request>,
 }
 

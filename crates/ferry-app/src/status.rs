@@ -26,13 +26,19 @@ pub struct StatusInput {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Row {
     pub environment: String,
+    /// The service's name in ferry.toml.
     pub service: String,
+    /// Its ECS service's name in the environment's cluster.
     pub ecs_service: String,
+    /// The image tag it runs, from the revision's `ferry:version` tag or its image.
     pub version: Option<String>,
+    /// The image digest it runs (`sha256:...`).
     pub digest: Option<String>,
     /// The task definition ARN the service runs.
     pub task_definition: Option<String>,
+    /// The PRIMARY deployment's rollout state (`IN_PROGRESS`, `COMPLETED`, `FAILED`).
     pub rollout_state: Option<String>,
+    /// Tasks running and desired, service-wide.
     pub running: i32,
     pub desired: i32,
     /// Tasks of the current (PRIMARY) deployment that failed: ECS's `failedTasks`. A
@@ -54,7 +60,9 @@ pub struct Row {
 /// The status of the environments asked for.
 #[derive(Clone, Debug, Serialize)]
 pub struct StatusResult {
+    /// One row per environment × service, environments in ferry.toml's order.
     pub services: Vec<Row>,
+    /// One per environment looked at.
     pub environments: Vec<EnvironmentRelease>,
     /// Who holds which lock, since when: a lock left by a killed deploy blocks the service
     /// until its lease runs out, and this is where a person finds it.
