@@ -7,7 +7,7 @@ use std::time::Duration;
 use ferry_core::deploy::Run;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::journal::SystemClock;
 use crate::project::{Context, ServiceVersion, Session};
 use crate::run::{RunResult, until_cancelled};
@@ -28,12 +28,9 @@ pub struct DeployInput {
 ///
 /// The result holds every service's report, also when some failed ([`RunResult::error`]
 /// says so). Errors before the run: invalid input (exit 2), the platform or the ledger
-/// unusable (3, 8); [`Error::Interrupted`] when `ctx.cancel` fires during it (130).
+/// unusable (3, 8); [`crate::Error::Interrupted`] when `ctx.cancel` fires during it (130).
 pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> {
-    let session = tokio::select! {
-        session = Session::open(ctx, &input.environment, &input.services, input.timeout, "run") => session?,
-        _ = ctx.cancel.cancelled() => return Err(Error::interrupted_before("deploy")),
-    };
+    let session = ctx.before_changes("deploy", Session::open(ctx, &input.environment, &input.services, input.timeout, "run")).await?;
     let locks = session.locks();
     let journal = session.journal(ctx.sink);
     let run =

@@ -228,10 +228,12 @@ impl Observer for Journal<'_> {
     fn record_start(&self, report: &ServiceReport) -> Result<(), String> {
         let record = record_of(report, &self.run_id);
         // A resumed deployment is in the ledger already, from the run that died.
-        if report.resumed_at.is_some() && !self.is_recorded(&record.id) && matches!(self.ledger.deployment(&record.id), Ok(Some(_))) {
-            if let Ok(mut recorded) = self.recorded.lock() {
-                recorded.insert(record.id.clone());
-            }
+        if report.resumed_at.is_some()
+            && !self.is_recorded(&record.id)
+            && matches!(self.ledger.deployment(&record.id), Ok(Some(_)))
+            && let Ok(mut recorded) = self.recorded.lock()
+        {
+            recorded.insert(record.id.clone());
         }
         match self.is_recorded(&record.id) {
             true => self.ledger.update_deployment(&record),

@@ -6,7 +6,7 @@ use ferry_core::config::Strategy;
 use ferry_core::deploy::{Outcome, Run};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::journal::SystemClock;
 use crate::project::{Context, ServiceVersion, Session};
 use crate::run::RunResult;
@@ -46,10 +46,7 @@ pub struct Steps {
 
 /// Preflights every service. Errors as [`crate::deploy::deploy`]'s before its run.
 pub async fn plan(ctx: &Context<'_>, input: PlanInput) -> Result<PlanResult> {
-    let session = tokio::select! {
-        session = Session::open(ctx, &input.environment, &input.services, None, "plan") => session?,
-        _ = ctx.cancel.cancelled() => return Err(Error::interrupted_before("plan")),
-    };
+    let session = ctx.before_changes("plan", Session::open(ctx, &input.environment, &input.services, None, "plan")).await?;
     let locks = session.locks();
     let journal = session.journal(ctx.sink);
     let run =

@@ -3,6 +3,7 @@
 //! `SERVICE=VERSION` into a deploy request.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,19 @@ pub struct Context<'a> {
     /// Cancelled: a run under way stops watching, marks its deployments interrupted in the
     /// ledger and frees its locks; ECS carries on with what it was doing.
     pub cancel: CancellationToken,
+}
+
+impl Context<'_> {
+    /// `work`, unless the token is cancelled first (or was already): then
+    /// [`Error::interrupted_before`] for `command`, and `work` is dropped. For what comes
+    /// before a run changes anything (reading the config, AWS and the ledger, preflight).
+    pub async fn before_changes<T>(&self, command: &'static str, work: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Err(Error::interrupted_before(command)),
+            done = work => done,
+        }
+    }
 }
 
 /// A `SERVICE=VERSION` of a deploy or plan.

@@ -172,7 +172,8 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
 
     // The release: what runs, healthy, in FROM.
     let from = project::connect(&config, &input.from, endpoint).await?;
-    let running_from = running(&config, &from, &services).await?;
+    // Until the run starts, cancelling stops the promotion having changed nothing.
+    let running_from = ctx.before_changes("promote", running(&config, &from, &services)).await?;
     if let Some(why) = running_from.iter().find_map(|r| r.unhealthy.clone()) {
         return Err(Error::refused(format!("only what runs healthy is promoted: {why}")));
     }
@@ -226,7 +227,7 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     }
     // A service already running its release digest, healthy, is left alone: promoting the
     // same release twice changes nothing.
-    let current = running(&config, &to, &services).await?;
+    let current = ctx.before_changes("promote", running(&config, &to, &services)).await?;
     let mut requests = Vec::new();
     for entry in &release_entries {
         if current.iter().any(|c| c.entry.service == entry.service && c.entry.digest == entry.digest && c.unhealthy.is_none()) {
@@ -245,7 +246,8 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     }
     let locks = LedgerLocks { ledger: ledger.clone(), actor: ctx.actor.clone() };
     // Preflight only, seen by no one: no event passed on, nothing journaled, no lock taken.
-    let planned = Run { ecs: &to.ecs, registry: &to.registry, clock: &SystemClock, locks: &locks, observer: &Unseen }.plan(&requests).await;
+    let preflight = Run { ecs: &to.ecs, registry: &to.registry, clock: &SystemClock, locks: &locks, observer: &Unseen };
+    let planned = ctx.before_changes("promote", async { Ok(preflight.plan(&requests).await) }).await?;
     let plan = PromotionPlan {
         release: release_id.clone(),
         from: input.from.clone(),

@@ -38,8 +38,23 @@ pub struct RollbackInput {
 
 /// Chooses the target (said through the sink's note: from what, to what, why), then runs
 /// it like a deploy. Errors: nothing to roll back to or already there (refused, exit 4),
-/// the service missing (4), the platform or ledger (3, 8); interrupted (130).
+/// the service missing (4), the platform or ledger (3, 8); interrupted (130), also while
+/// the target is being chosen (then nothing was changed).
 pub async fn rollback(ctx: &Context<'_>, input: RollbackInput) -> Result<RunResult> {
+    let chosen = ctx.before_changes("rollback", choose(ctx, &input)).await?;
+    execute(ctx, chosen.ledger, &chosen.connected, chosen.run_id, chosen.request).await
+}
+
+/// A rollback ready to run: its request, and what runs it.
+struct Chosen {
+    ledger: Arc<Ledger>,
+    connected: Connected,
+    run_id: String,
+    request: Request,
+}
+
+/// Everything before the run: the target chosen, the request built. Changes nothing.
+async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
     let config = project::load_config(ctx.project)?;
     config.service(&input.service).map_err(Error::config)?;
     let connected = project::connect(&config, &input.environment, ctx.project.endpoint_url.as_deref()).await?;
@@ -62,22 +77,26 @@ pub async fn rollback(ctx: &Context<'_>, input: RollbackInput) -> Result<RunResu
     let unfinished = crate::journal::dead_deployment(&ledger, &input.environment, &input.service)?.filter(|r| r.kind == "rollback");
     if service.strategy() == Strategy::EnvTag {
         // env-tag: the revision never changes; rolling back moves the tag to an earlier digest.
-        let (digest, version, how) = match unfinished.as_ref().filter(|_| input.to.is_none()).and_then(|r| r.to_digest.clone().map(|d| (d, r))) {
-            Some((digest, dead)) => (digest, dead.to_version.clone(), format!("finishing {}, which a dead run left unfinished", dead.id)),
-            None => env_tag_target(&config, &connected, &ledger, &input).await?,
-        };
+        let (digest, version, how) =
+            match unfinished.as_ref().filter(|_| input.to.is_none()).and_then(|r| r.to_digest.clone().map(|d| (d, r))) {
+                Some((digest, dead)) => {
+                    (digest, dead.to_version.clone(), format!("finishing {}, which a dead run left unfinished", dead.id))
+                }
+                None => env_tag_target(&config, &connected, &ledger, input).await?,
+            };
         ctx.sink.note(Some(&input.service), &format!("rolling back to {} ({how})", short_digest(&digest)));
         let mut request = project::request(&config, &connected, &input.service, version, None, input.timeout, trace)?;
         request.kind = "rollback";
         request.digest = Some(digest);
-        return execute(ctx, ledger, &connected, run_id, request).await;
+        return Ok(Chosen { ledger, connected, run_id, request });
     }
-    let resumed = unfinished.as_ref().filter(|_| input.to.is_none()).and_then(|r| r.to_task_definition.clone().map(|td| (td, r.id.clone())));
+    let resumed =
+        unfinished.as_ref().filter(|_| input.to.is_none()).and_then(|r| r.to_task_definition.clone().map(|td| (td, r.id.clone())));
     let (target, how) = match (&input.to, resumed) {
         (_, Some((td, id))) => (td, format!("finishing {id}, which a dead run left unfinished")),
-        (Some(to), None) => (resolve_to(&connected, &ledger, &input, &running, to).await?, format!("--to {to}")),
+        (Some(to), None) => (resolve_to(&connected, &ledger, input, &running, to).await?, format!("--to {to}")),
         (None, None) => {
-            match previous_good(&recent_history(&ledger, &input)?, |r| r.to_task_definition.as_deref() == Some(running.arn.as_str()))
+            match previous_good(&recent_history(&ledger, input)?, |r| r.to_task_definition.as_deref() == Some(running.arn.as_str()))
                 .cloned()
             {
                 Some(record) => (record.to_task_definition.unwrap_or_default(), format!("the good deploy before it ({})", record.id)),
@@ -105,7 +124,7 @@ pub async fn rollback(ctx: &Context<'_>, input: RollbackInput) -> Result<RunResu
     );
     let mut request = project::request(&config, &connected, &input.service, None, Some(Source::Revision(target)), input.timeout, trace)?;
     request.kind = "rollback";
-    execute(ctx, ledger, &connected, run_id, request).await
+    Ok(Chosen { ledger, connected, run_id, request })
 }
 
 /// Runs the rollback like a deploy, watched the same way.
