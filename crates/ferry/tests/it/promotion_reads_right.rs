@@ -219,9 +219,11 @@ async fn status_does_not_say_behind_dev_when_stage_runs_something_dev_never_ran(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_locks_and_unlock_frees_one_with_a_reason_recorded() {
     let world = dev_and_stage().await;
-    // What a killed deploy leaves: its lock, held as root@vm (who = user@host, host = vm).
+    // A deploy on another machine (a CI runner; its lease decides, not its process, which this
+    // host cannot see): its lock, held as root@runner-7 (who = user@host, host = runner-7).
     let ledger = ferry_store::Ledger::open(&world.ledger()).unwrap();
-    let holder = ferry_store::LockHolder { deployment_id: "fd-killed".into(), who: "root@vm".into(), host: "vm".into(), pid: 4_000_000 };
+    let holder =
+        ferry_store::LockHolder { deployment_id: "fd-killed".into(), who: "root@runner-7".into(), host: "runner-7".into(), pid: 4_000_000 };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     ledger.acquire_lock("stage", "api", &holder, 600_000, now).unwrap();
     let held = ledger.lock("stage", "api").unwrap();
@@ -229,17 +231,17 @@ async fn status_shows_locks_and_unlock_frees_one_with_a_reason_recorded() {
     let status = world.ferry(&["status", "stage"]).await;
     let shown = text(&status);
     assert!(
-        shown.contains("api in stage: locked by root@vm since ") && shown.contains("(deployment fd-killed, pid 4000000; lease until"),
+        shown.contains("api in stage: locked by root@runner-7 since ") && shown.contains("(deployment fd-killed, pid 4000000; lease until"),
         "{shown}"
     );
     let json = result_of(&world.ferry(&["status", "stage", "--output", "json"]).await);
-    assert_eq!(json["locks"][0]["holder"]["who"], "root@vm", "{json}");
+    assert_eq!(json["locks"][0]["holder"]["who"], "root@runner-7", "{json}");
 
     // The lock holder reads user@host once when a deploy is refused.
     let refused = world.ferry(&["deploy", "stage", "api=1.1.0"]).await;
     assert_eq!(refused.status.code(), Some(7), "{}", text(&refused));
-    assert!(text(&refused).contains("being deployed by root@vm (pid 4000000"), "{}", text(&refused));
-    assert!(!text(&refused).contains("root@vm@vm"), "{}", text(&refused));
+    assert!(text(&refused).contains("being deployed by root@runner-7 (pid 4000000"), "{}", text(&refused));
+    assert!(!text(&refused).contains("root@runner-7@runner-7"), "{}", text(&refused));
 
     // Bad input changes nothing: no reason, an empty one, an unknown service or environment.
     for (args, needle) in [
@@ -262,7 +264,7 @@ async fn status_shows_locks_and_unlock_frees_one_with_a_reason_recorded() {
     let freed = world.ferry(&["unlock", "stage", "api", "--reason", "deploy killed with its CI runner"]).await;
     assert!(freed.status.success(), "{}", text(&freed));
     assert!(
-        text(&freed).contains("freed the lock on api in stage held by root@vm since")
+        text(&freed).contains("freed the lock on api in stage held by root@runner-7 since")
             && text(&freed).contains("recorded in the ledger: freed by tester: deploy killed with its CI runner"),
         "{}",
         text(&freed)
