@@ -385,6 +385,11 @@ async fn finish_dead_promotion(
     let moved: Vec<&ferry_store::DeploymentRecord> = records.iter().filter(|r| r.outcome == Recorded::Succeeded).collect();
     dead.finished_at = Some(now);
     if !atomic || failed.is_empty() || moved.is_empty() {
+        // Services the dead run had finished keep its lock until now; the others' locks are
+        // taken over as their deployments resume.
+        for record in records.iter().filter(|r| r.outcome != Recorded::InProgress) {
+            ledger.release_lock(&record.environment, &record.service, &record.id).map_err(Error::from_store)?;
+        }
         dead.outcome = Recorded::Interrupted;
         dead.reason = Some(format!("interrupted: the run that started it is gone; {run_id} took over"));
         ledger.update_promotion(&dead).map_err(Error::from_store)?;
