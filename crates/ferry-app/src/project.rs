@@ -473,3 +473,35 @@ impl Session {
         Journal::new(self.ledger.clone(), sink, self.run_id.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::Silent;
+
+    #[tokio::test]
+    async fn a_cancelled_token_stops_a_use_case_before_it_changes_anything() {
+        let project = Project { config: "ferry.toml".into(), ledger: None, endpoint_url: None };
+        let actor = Actor { who: "tester@vm".into(), host: "vm".into(), pid: 1 };
+        let ctx = Context { project: &project, actor: &actor, sink: &Silent, cancel: CancellationToken::new() };
+        assert_eq!(ctx.before_changes("deploy", async { Ok(7) }).await.ok(), Some(7));
+        ctx.cancel.cancel();
+        let ran = std::sync::atomic::AtomicBool::new(false);
+        let stopped = ctx
+            .before_changes("deploy", async {
+                ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(7)
+            })
+            .await;
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst), "the work ran after the token was cancelled");
+        let Err(e) = stopped else { panic!("not stopped") };
+        assert_eq!((e.kind().code(), e.to_string()), (130, "interrupted: nothing was changed".to_string()));
+    }
+
+    #[test]
+    fn service_version_says_what_it_expected() {
+        assert_eq!("web=1.4.2".parse::<ServiceVersion>().ok(), Some(ServiceVersion { service: "web".into(), version: "1.4.2".into() }));
+        let wrong = "web".parse::<ServiceVersion>().err().map(|e| e.to_string());
+        assert_eq!(wrong.as_deref(), Some("expected SERVICE=VERSION (e.g. web=1.4.2), got \"web\""));
+    }
+}
