@@ -93,6 +93,39 @@ pub enum CreateInput {
     Versions { environment: Option<String>, versions: Vec<ServiceVersion> },
 }
 
+/// What to do with releases.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ReleaseInput {
+    /// Record a release ([`create`]).
+    Create(CreateInput),
+    /// The newest `limit` releases ([`list`]).
+    List { limit: usize },
+    /// One release, by its id or an unambiguous prefix of it ([`show`]).
+    Show { id: String },
+    /// Reject a release for good, saying why ([`reject`]).
+    Reject { id: String, reason: String },
+}
+
+/// What a release command found or did.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum ReleaseResult {
+    /// Releases, newest first.
+    Listed(Vec<Release>),
+    /// The release created, shown or rejected, with its promotions.
+    Shown(ReleaseShown),
+}
+
+/// Runs a release command. Errors: those of [`create`], [`list`], [`show`] and [`reject`].
+pub async fn release(ctx: &Context<'_>, input: ReleaseInput) -> Result<ReleaseResult> {
+    Ok(match input {
+        ReleaseInput::Create(create_input) => ReleaseResult::Shown(create(ctx, create_input).await?),
+        ReleaseInput::List { limit } => ReleaseResult::Listed(list(ctx, limit)?),
+        ReleaseInput::Show { id } => ReleaseResult::Shown(show(ctx, &id)?),
+        ReleaseInput::Reject { id, reason } => ReleaseResult::Shown(reject(ctx, &id, &reason)?),
+    })
+}
+
 /// A release and the promotions of it (the newest 20).
 #[derive(Clone, Debug, Serialize)]
 pub struct ReleaseShown {

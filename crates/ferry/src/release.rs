@@ -3,7 +3,8 @@
 //! (ferry_app::release).
 
 use ferry_app::Context;
-use ferry_app::release::{CreateInput, ReleaseShown};
+use ferry_app::release::{CreateInput, ReleaseInput, ReleaseResult, ReleaseShown};
+use ferry_store::Release;
 
 use crate::Failure;
 use crate::cli::{GlobalArgs, ReleaseCommand};
@@ -13,47 +14,49 @@ pub async fn run(global: &GlobalArgs, command: ReleaseCommand) -> Result<(), Fai
     let printer = Printer::new(global);
     let (project, actor) = (crate::app::project(global), crate::app::actor());
     let ctx = Context { project: &project, actor: &actor, sink: &printer, cancel: Default::default() };
-    let shown = match command {
-        ReleaseCommand::Create { from_env, env, versions } => {
-            let input = match from_env {
-                Some(from) => CreateInput::FromEnvironment(from),
-                None => CreateInput::Versions { environment: env, versions },
-            };
-            ferry_app::release::create(&ctx, input).await?
+    let input = match command {
+        ReleaseCommand::Create { from_env: Some(from), .. } => ReleaseInput::Create(CreateInput::FromEnvironment(from)),
+        ReleaseCommand::Create { from_env: None, env, versions } => {
+            ReleaseInput::Create(CreateInput::Versions { environment: env, versions })
         }
-        ReleaseCommand::List { limit } => {
-            let releases = ferry_app::release::list(&ctx, limit)?;
-            if printer.json() {
-                printer.json_line(&serde_json::json!({"type": "result", "command": "release list", "releases": releases}));
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = releases
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.id.clone(),
-                        ferry_store::format_rfc3339(r.created_at),
-                        r.created_by.clone(),
-                        r.source.clone(),
-                        r.entries
-                            .iter()
-                            .map(|e| format!("{}={}", e.service, e.version.as_deref().unwrap_or(&short_digest(&e.digest))))
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                        r.rejected.as_ref().map(|x| format!("rejected by {}: {}", x.by, x.reason)).unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            printer.out(&table(&["RELEASE", "CREATED", "BY", "FROM", "SERVICES", ""], &rows));
-            return Ok(());
-        }
-        ReleaseCommand::Show { id } => ferry_app::release::show(&ctx, &id)?,
-        ReleaseCommand::Reject { id, reason } => ferry_app::release::reject(&ctx, &id, &reason)?,
+        ReleaseCommand::List { limit } => ReleaseInput::List { limit },
+        ReleaseCommand::Show { id } => ReleaseInput::Show { id },
+        ReleaseCommand::Reject { id, reason } => ReleaseInput::Reject { id, reason },
     };
-    show(&printer, &shown);
+    match ferry_app::release::release(&ctx, input).await? {
+        ReleaseResult::Listed(releases) => list(&printer, &releases),
+        ReleaseResult::Shown(shown) => show(&printer, &shown),
+    }
     Ok(())
 }
 
+/// The releases as a table, or the JSON result.
+fn list(printer: &Printer, releases: &[Release]) {
+    if printer.json() {
+        printer.json_line(&serde_json::json!({"type": "result", "command": "release list", "releases": releases}));
+        return;
+    }
+    let rows: Vec<Vec<String>> = releases
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                ferry_store::format_rfc3339(r.created_at),
+                r.created_by.clone(),
+                r.source.clone(),
+                r.entries
+                    .iter()
+                    .map(|e| format!("{}={}", e.service, e.version.as_deref().unwrap_or(&short_digest(&e.digest))))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                r.rejected.as_ref().map(|x| format!("rejected by {}: {}", x.by, x.reason)).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    printer.out(&table(&["RELEASE", "CREATED", "BY", "FROM", "SERVICES", ""], &rows));
+}
+
+/// A release (what it holds, whether it was rejected) and its promotions, or the JSON result.
 fn show(printer: &Printer, shown: &ReleaseShown) {
     let (release, promotions) = (&shown.release, &shown.promotions);
     if printer.json() {
