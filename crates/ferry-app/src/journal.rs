@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_core::deploy::{Event, LockRefusal, Locks, Observer, Outcome, ServiceReport};
+use ferry_core::deploy::{Event, LockRefusal, Locks, Observer, Outcome, ServiceReport, TakenOver};
 use ferry_core::journal::{Interrupted, JournalError, JournalStep, StepState};
 use ferry_core::platform::Clock;
 use ferry_store::{DeploymentRecord, EventRecord, Ledger, LockHolder, LockInfo, StoreError};
@@ -66,18 +66,19 @@ pub fn lock_is_dead(lock: &LockInfo, now: i64) -> bool {
     lock.is_expired(now) || holder_is_gone(&lock.holder)
 }
 
-/// A lock taken over, in words: whose it was and why it could be taken.
-fn taken_over(previous: &LockInfo, now: i64) -> String {
-    let why = if previous.is_expired(now) {
-        "its lease had run out".to_string()
-    } else {
-        format!("its process {} on {} is gone", previous.holder.pid, previous.holder.host)
-    };
-    format!("{} held it for {} and {why}", previous.holder.name(), previous.holder.deployment_id)
+/// A lock taken over, as the engine reports it: whose it was and why it could be taken.
+fn taken_over(previous: &LockInfo, now: i64) -> TakenOver {
+    TakenOver {
+        holder: previous.holder.name(),
+        deployment_id: previous.holder.deployment_id.clone(),
+        pid: previous.holder.pid,
+        host: previous.holder.host.clone(),
+        lease_expired: previous.is_expired(now),
+    }
 }
 
 impl Locks for LedgerLocks {
-    fn lock_taking_over(&self, environment: &str, service: &str, deployment_id: &str) -> Result<Option<String>, LockRefusal> {
+    fn lock_taking_over(&self, environment: &str, service: &str, deployment_id: &str) -> Result<Option<TakenOver>, LockRefusal> {
         let now = now_ms();
         match self.ledger.take_lock(environment, service, &self.holder(deployment_id), LOCK_LEASE_MS, now, holder_is_gone) {
             Ok(previous) => Ok(previous.filter(|p| p.holder.deployment_id != deployment_id).map(|p| taken_over(&p, now))),
@@ -198,9 +199,9 @@ impl Observer for Journal<'_> {
             return;
         }
         let (kind, message) = match event {
-            Event::Phase { phase, message, .. } => (
+            Event::Phase { service, phase, detail } => (
                 format!("phase:{}", serde_json::to_value(phase).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
-                message.clone(),
+                crate::words::phase_text(service, detail),
             ),
             Event::Progress { progress, rolling_back, .. } => {
                 (if *rolling_back { "rollback-progress" } else { "progress" }.to_string(), progress_text(progress))
@@ -225,7 +226,7 @@ impl Observer for Journal<'_> {
         }
     }
 
-    fn record_start(&self, report: &ServiceReport) -> Result<(), String> {
+    fn record_start(&self, report: &ServiceReport) -> Result<(), JournalError> {
         let record = record_of(report, &self.run_id);
         // A resumed deployment is in the ledger already, from the run that died.
         if report.resumed_at.is_some()
@@ -239,7 +240,7 @@ impl Observer for Journal<'_> {
             true => self.ledger.update_deployment(&record),
             false => self.start(report, &record),
         }
-        .map_err(|e| e.to_string())
+        .map_err(journal_error)
     }
 
     fn interrupted(&self, environment: &str, service: &str) -> Result<Option<Interrupted>, JournalError> {

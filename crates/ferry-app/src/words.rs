@@ -1,7 +1,7 @@
 //! The few phrases both the ledger and the printer use, so a recorded event reads as the
 //! terminal said it: how a deploy ended, how a rollout stands, how a run failed.
 
-use ferry_core::deploy::{Outcome, ServiceReport};
+use ferry_core::deploy::{Detail, Outcome, RollbackMethod, ServiceReport};
 use ferry_core::rolling::Progress;
 
 /// How a service's deploy ended, in a few words, each said once: "rollback failed" says
@@ -84,4 +84,123 @@ pub fn progress_text(p: &Progress) -> String {
     }
     text.push_str(&format!(" ({})", p.rollout_state));
     text
+}
+
+/// A phase event in words, as the terminal shows it and the ledger records it: ARNs and
+/// digests shortened (`web:42`, `sha256:0123456789ab`).
+pub fn phase_text(service: &str, detail: &Detail) -> String {
+    use ferry_core::rolling::short_task_definition as revision;
+    use ferry_core::short_digest as digest;
+    match detail {
+        Detail::PreflightNewRevision { from_version, image, changes } => format!(
+            "preflight passed: {} → {} ({changes} change{})",
+            from_version.as_deref().unwrap_or("?"),
+            image.as_deref().unwrap_or("?"),
+            if *changes == 1 { "" } else { "s" }
+        ),
+        Detail::PreflightRevision { from_task_definition, to_task_definition } => {
+            format!("preflight passed: {} → {}", revision(from_task_definition.as_deref().unwrap_or("?")), revision(to_task_definition))
+        }
+        Detail::PreflightTagMove { from_version, to_version, repository, tag, from, to } => format!(
+            "preflight passed: {} → {} (move {repository}:{tag} from {} to {}, then force a new deployment)",
+            from_version.as_deref().unwrap_or("?"),
+            to_version.as_deref().unwrap_or("?"),
+            digest(from),
+            digest(to)
+        ),
+        Detail::TemplateWarning { template, warning } => format!("{template}: {warning}"),
+        Detail::Locked { environment, deployment_id, resumed_at, superseded } => match (resumed_at, superseded) {
+            (Some(step), _) => {
+                format!("locked {service} in {environment} as {deployment_id}, resuming the deployment a dead run left at {step}")
+            }
+            (None, Some(dead)) => format!(
+                "locked {service} in {environment} as {deployment_id}; {} (left unfinished at {}) is closed as interrupted",
+                dead.deployment_id, dead.stopped_at
+            ),
+            (None, None) => format!("locked {service} in {environment} as {deployment_id}"),
+        },
+        Detail::LockTakenOver { previous } => {
+            let why = if previous.lease_expired {
+                "its lease had run out".to_string()
+            } else {
+                format!("its process {} on {} is gone", previous.pid, previous.host)
+            };
+            format!("took over the lock: {} held it for {} and {why}", previous.holder, previous.deployment_id)
+        }
+        Detail::LockNotRenewed { error } => format!("could not renew the lock: {error}"),
+        Detail::TagMoved { repository, tag, from, to } => format!("moved {repository}:{tag} from {} to {}", digest(from), digest(to)),
+        Detail::Registered { task_definition } => format!("registered {}", revision(task_definition)),
+        Detail::Updated { ecs_service, task_definition, ecs_deployment_id, resumed } => format!(
+            "{} service {ecs_service} → {} (deployment {})",
+            if *resumed { "resumed watching" } else { "updated" },
+            revision(task_definition),
+            ecs_deployment_id.as_deref().unwrap_or("not yet listed")
+        ),
+        Detail::Baking { ecs_deployment_id, bake_ms } => format!(
+            "deployment {} COMPLETED; baking for {} (a new task that fails now rolls it back)",
+            ecs_deployment_id.as_deref().unwrap_or("?"),
+            humantime::format_duration(std::time::Duration::from_millis(*bake_ms))
+        ),
+        Detail::RollingBack { reason, to_task_definition, method } => {
+            let to = revision(to_task_definition);
+            match method {
+                RollbackMethod::Ecs { ecs_deployment_id } => {
+                    format!("{reason}; ECS is rolling back to {to} (deployment {ecs_deployment_id})")
+                }
+                RollbackMethod::CircuitBreaker => format!("{reason}; ECS's circuit breaker is rolling back to {to}"),
+                RollbackMethod::StopServiceDeployment => format!("{reason}; rolling back to {to} (StopServiceDeployment ROLLBACK)"),
+                RollbackMethod::UpdateService => format!("{reason}; rolling back to {to} (UpdateService)"),
+                RollbackMethod::UpdateServiceAfterGrace { grace_ms } => format!(
+                    "ECS started no rollback within {}; rolling back to {to} (UpdateService)",
+                    humantime::format_duration(std::time::Duration::from_millis(*grace_ms))
+                ),
+            }
+        }
+        Detail::TagRestored { repository, tag, to } => format!("moved {repository}:{tag} back to {}", digest(to)),
+        Detail::EnvironmentTagMoved { repository, tag, digest: moved_to } => format!("moved {repository}:{tag} to {}", digest(moved_to)),
+        Detail::EnvironmentTagNotMoved { repository, tag, error } => {
+            format!("deployed, but the environment tag {repository}:{tag} was not moved: {error}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::deploy::{Superseded, TakenOver};
+
+    #[test]
+    fn phases_read_as_the_terminal_says_them() {
+        let arn = "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:3";
+        let rolling_back =
+            Detail::RollingBack { reason: "timed out".into(), to_task_definition: arn.into(), method: RollbackMethod::UpdateService };
+        assert_eq!(phase_text("web", &rolling_back), "timed out; rolling back to web:3 (UpdateService)");
+        let locked = Detail::Locked {
+            environment: "prod".into(),
+            deployment_id: "fd-2".into(),
+            resumed_at: None,
+            superseded: Some(Superseded { deployment_id: "fd-1".into(), stopped_at: "update_service (started)".into() }),
+        };
+        assert_eq!(
+            phase_text("web", &locked),
+            "locked web in prod as fd-2; fd-1 (left unfinished at update_service (started)) is closed as interrupted"
+        );
+        let taken = Detail::LockTakenOver {
+            previous: TakenOver {
+                holder: "ci@runner".into(),
+                deployment_id: "fd-1".into(),
+                pid: 42,
+                host: "runner".into(),
+                lease_expired: false,
+            },
+        };
+        assert_eq!(phase_text("web", &taken), "took over the lock: ci@runner held it for fd-1 and its process 42 on runner is gone");
+        let moved = Detail::TagMoved {
+            repository: "app".into(),
+            tag: "prod".into(),
+            from: format!("sha256:{}", "a".repeat(64)),
+            to: format!("sha256:{}", "b".repeat(64)),
+        };
+        assert_eq!(phase_text("web", &moved), "moved app:prod from sha256:aaaaaaaaaaaa to sha256:bbbbbbbbbbbb");
+    }
 }

@@ -24,7 +24,6 @@ use crate::platform::{
     Clock, ClusterInfo, Ecs, PlatformError, Registry, ServiceEvent, ServiceInfo, StoppedTask, TaskDefinitionInfo, TaskHealth,
 };
 use crate::rolling::{Assessment, FailureCause, Progress, Watch, poll_interval, short_task_definition, stop_reason};
-use crate::short_digest;
 use crate::strategy::{self, Desired, Observed, Step};
 use crate::taskdef::{self, Change};
 use crate::template::{self, Variables};
@@ -237,8 +236,14 @@ pub enum Phase {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// A step completed (or started, for rolling back), in words.
-    Phase { service: String, phase: Phase, message: String },
+    /// A step completed (or started, for rolling back): which, and its data (the printer
+    /// words it; JSON consumers read the fields).
+    Phase {
+        service: String,
+        phase: Phase,
+        #[serde(flatten)]
+        detail: Detail,
+    },
     /// The rollout moved.
     Progress { service: String, rolling_back: bool, progress: Progress },
     /// A service event from ECS.
@@ -261,6 +266,84 @@ impl Event {
     }
 }
 
+/// What a [`Event::Phase`] says happened, as data. Serialized flat into the event, tagged
+/// `what` (`{"event": "phase", "phase": "registered", "what": "registered",
+/// "task_definition": "arn:..."}`). ARNs and digests are whole; the printer shortens them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum Detail {
+    /// Preflight passed for a new revision: from the running version to this image.
+    PreflightNewRevision { from_version: Option<String>, image: Option<String>, changes: usize },
+    /// Preflight passed for a rollback to an existing revision (ARNs).
+    PreflightRevision { from_task_definition: Option<String>, to_task_definition: String },
+    /// Preflight passed for env-tag: the tag will move from one digest to another, then a
+    /// new deployment of the running revision is forced.
+    PreflightTagMove { from_version: Option<String>, to_version: Option<String>, repository: String, tag: String, from: String, to: String },
+    /// The template renders something ECS ignores or will refuse (read-only members).
+    TemplateWarning { template: String, warning: String },
+    /// The service's lock is this deployment's (`deployment_id`); `resumed_at` is the step a
+    /// dead run of it stopped at, `superseded` a dead run's deployment of another target
+    /// that is closed as interrupted.
+    Locked { environment: String, deployment_id: String, resumed_at: Option<String>, superseded: Option<Superseded> },
+    /// The lock was taken over from a holder that is gone.
+    LockTakenOver { previous: TakenOver },
+    /// A renewal of the lock's lease failed (the deploy carries on; the lease is long).
+    LockNotRenewed { error: String },
+    /// env-tag: the environment's tag was moved (digests).
+    TagMoved { repository: String, tag: String, from: String, to: String },
+    /// The new revision is registered (ARN).
+    Registered { task_definition: String },
+    /// UpdateService made (or, `resumed`, a dead run's found): the ECS deployment watched.
+    Updated { ecs_service: String, task_definition: String, ecs_deployment_id: Option<String>, resumed: bool },
+    /// Our deployment COMPLETED; the new tasks are watched for `bake_ms` milliseconds.
+    Baking { ecs_deployment_id: Option<String>, bake_ms: u64 },
+    /// The deployment failed (`reason`) and is being rolled back to `to_task_definition`.
+    RollingBack { reason: String, to_task_definition: String, method: RollbackMethod },
+    /// env-tag: the tag is back on the digest it named before.
+    TagRestored { repository: String, tag: String, to: String },
+    /// After a rolling deploy: the environment's tag now names the deployed digest.
+    EnvironmentTagMoved { repository: String, tag: String, digest: String },
+    /// After a rolling deploy: the environment's tag could not be moved (the deploy stands).
+    EnvironmentTagNotMoved { repository: String, tag: String, error: String },
+}
+
+/// A dead run's deployment that this one closes (another target).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Superseded {
+    pub deployment_id: String,
+    /// Its last journaled step, e.g. "update_service (started)".
+    pub stopped_at: String,
+}
+
+/// The holder of a lock that was taken over, as the ledger had it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TakenOver {
+    /// `user@host`.
+    pub holder: String,
+    pub deployment_id: String,
+    pub pid: u32,
+    pub host: String,
+    /// True when its lease had run out; false when its process is known to be gone.
+    pub lease_expired: bool,
+}
+
+/// How a failed deployment is rolled back (ECS API reference: StopServiceDeployment,
+/// UpdateService; developer guide: deployment circuit breaker).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum RollbackMethod {
+    /// ECS is rolling back with this deployment (its circuit breaker, seen in progress).
+    Ecs { ecs_deployment_id: String },
+    /// ECS's circuit breaker failed ours and will roll back; its deployment is adopted.
+    CircuitBreaker,
+    /// ferry asked ECS: StopServiceDeployment with ROLLBACK.
+    StopServiceDeployment,
+    /// ferry: UpdateService to the previous revision.
+    UpdateService,
+    /// ECS started no rollback within `grace_ms`: ferry's UpdateService.
+    UpdateServiceAfterGrace { grace_ms: u64 },
+}
+
 /// Receives the events of a run, and the reports as they change (to journal them).
 pub trait Observer: Send + Sync {
     fn event(&self, report: &ServiceReport, event: &Event);
@@ -271,7 +354,7 @@ pub trait Observer: Send + Sync {
     /// the lock is released, the report ends in `Error` with [`FailureCause::Ledger`] — since
     /// a deploy that cannot be journaled would run unseen by history, status and rollback.
     /// The default records as [`Observer::record`] does, and never refuses.
-    fn record_start(&self, report: &ServiceReport) -> Result<(), String> {
+    fn record_start(&self, report: &ServiceReport) -> Result<(), JournalError> {
         self.record(report);
         Ok(())
     }
@@ -327,7 +410,7 @@ pub trait Locks: Send + Sync {
     fn unlock(&self, environment: &str, service: &str, deployment_id: &str);
     /// As [`Locks::lock`], also taking over a lock whose holder is known to be gone (a
     /// process on this host that has exited); returns whose lock was taken over, in words.
-    fn lock_taking_over(&self, environment: &str, service: &str, deployment_id: &str) -> Result<Option<String>, LockRefusal> {
+    fn lock_taking_over(&self, environment: &str, service: &str, deployment_id: &str) -> Result<Option<TakenOver>, LockRefusal> {
         self.lock(environment, service, deployment_id).map(|()| None)
     }
 }
@@ -523,7 +606,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             }
         };
         report.outcome = Outcome::Refused; // not yet changed anything
-        let journaled = self.observer.record_start(report).map_err(JournalError).and_then(|()| match &prepared.supersedes {
+        let journaled = self.observer.record_start(report).and_then(|()| match &prepared.supersedes {
             Some(dead) => self.observer.settle(
                 dead,
                 &format!("interrupted at {}: ferry stopped before it finished; superseded by {}", dead.stopped_at(), report.deployment_id),
@@ -540,28 +623,18 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             return false;
         }
         if let Some(previous) = taken_over {
-            let message = format!("took over the lock: {previous}");
-            self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Locked, message });
+            self.phase(report, Phase::Locked, Detail::LockTakenOver { previous });
         }
-        let message = match (&prepared.resumed, &prepared.supersedes) {
-            (Some(dead), _) => format!(
-                "locked {} in {} as {}, resuming the deployment a dead run left at {}",
-                request.service,
-                request.environment,
-                request.lock_id(),
-                dead.stopped_at()
-            ),
-            (None, Some(dead)) => format!(
-                "locked {} in {} as {}; {} (left unfinished at {}) is closed as interrupted",
-                request.service,
-                request.environment,
-                request.lock_id(),
-                dead.deployment_id,
-                dead.stopped_at()
-            ),
-            (None, None) => format!("locked {} in {} as {}", request.service, request.environment, request.lock_id()),
+        let detail = Detail::Locked {
+            environment: request.environment.clone(),
+            deployment_id: request.lock_id().to_string(),
+            resumed_at: prepared.resumed.as_ref().map(Interrupted::stopped_at),
+            superseded: prepared
+                .supersedes
+                .as_ref()
+                .map(|dead| Superseded { deployment_id: dead.deployment_id.clone(), stopped_at: dead.stopped_at() }),
         };
-        self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Locked, message });
+        self.phase(report, Phase::Locked, detail);
         true
     }
 
@@ -624,6 +697,10 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         self.observer.event(report, &event);
     }
 
+    fn phase(&self, report: &ServiceReport, phase: Phase, detail: Detail) {
+        self.emit(report, Event::Phase { service: report.service.clone(), phase, detail });
+    }
+
     fn finish(&self, report: &mut ServiceReport, outcome: Outcome, cause: Option<FailureCause>, reason: Option<String>) {
         report.outcome = outcome;
         report.cause = cause;
@@ -644,29 +721,26 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         let dead = dead.filter(|_| request.lock_owner.is_none());
         match self.try_preflight(request, report, snapshot, dead).await {
             Ok(prepared) => {
-                let message = match &prepared.target {
-                    Target::Register(_) => format!(
-                        "preflight passed: {} → {} ({} change{})",
-                        report.from_version.as_deref().unwrap_or("?"),
-                        report.image.as_deref().unwrap_or("?"),
-                        report.changes.len(),
-                        if report.changes.len() == 1 { "" } else { "s" }
-                    ),
-                    Target::Existing(td) => format!(
-                        "preflight passed: {} → {}",
-                        short_task_definition(report.from_task_definition.as_deref().unwrap_or("?")),
-                        short_task_definition(&td.arn)
-                    ),
-                    Target::Force { tag, digest, previous_digest, .. } => format!(
-                        "preflight passed: {} → {} (move {}:{tag} from {} to {}, then force a new deployment)",
-                        report.from_version.as_deref().unwrap_or("?"),
-                        report.to_version.as_deref().unwrap_or("?"),
-                        request.repository,
-                        short_digest(previous_digest),
-                        short_digest(digest)
-                    ),
+                let detail = match &prepared.target {
+                    Target::Register(_) => Detail::PreflightNewRevision {
+                        from_version: report.from_version.clone(),
+                        image: report.image.clone(),
+                        changes: report.changes.len(),
+                    },
+                    Target::Existing(td) => Detail::PreflightRevision {
+                        from_task_definition: report.from_task_definition.clone(),
+                        to_task_definition: td.arn.clone(),
+                    },
+                    Target::Force { tag, digest, previous_digest, .. } => Detail::PreflightTagMove {
+                        from_version: report.from_version.clone(),
+                        to_version: report.to_version.clone(),
+                        repository: request.repository.clone(),
+                        tag: tag.clone(),
+                        from: previous_digest.clone(),
+                        to: digest.clone(),
+                    },
                 };
-                self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Preflight, message });
+                self.phase(report, Phase::Preflight, detail);
                 Some(prepared)
             }
             Err(Refusal { reason, invalid_input, platform }) => {
@@ -863,8 +937,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 };
                 let rendered = template::render_task_definition(name, text, &variables).map_err(|e| Refusal::input(e.to_string()))?;
                 if let Some(warning) = taskdef::read_only_warning(&rendered) {
-                    let message = format!("{name}: {warning}");
-                    self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Preflight, message });
+                    self.phase(report, Phase::Preflight, Detail::TemplateWarning { template: name.clone(), warning });
                 }
                 rendered
             }
@@ -1079,9 +1152,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                     self.journal_done(report, seq, &data);
                     tag_at_target = true;
                     facts.tag_moved = true;
-                    let message =
-                        format!("moved {}:{tag} from {} to {}", request.repository, short_digest(previous_digest), short_digest(digest));
-                    self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Registered, message });
+                    let detail = Detail::TagMoved {
+                        repository: request.repository.clone(),
+                        tag: tag.clone(),
+                        from: previous_digest.clone(),
+                        to: digest.clone(),
+                    };
+                    self.phase(report, Phase::Registered, detail);
                 }
                 Step::RegisterTaskDefinition => {
                     let Target::Register(definition) = &prepared.target else { break };
@@ -1091,8 +1168,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                         Ok(td) => {
                             kill_point("after-register");
                             self.journal_done(report, seq, &json!({"family": td.family, "task_definition": td.arn}));
-                            let message = format!("registered {}", short_task_definition(&td.arn));
-                            self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Registered, message });
+                            self.phase(report, Phase::Registered, Detail::Registered { task_definition: td.arn.clone() });
                             registered = Some(td.arn);
                         }
                         Err(e) => {
@@ -1192,14 +1268,15 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         // Journaled at once: whoever looks (Ctrl-C, `ferry status`, a re-run) can name the
         // ECS deployment that now exists.
         self.observer.record(report);
-        let verb = if prepared.resumed.is_some() { "resumed watching" } else { "updated" };
-        let message = format!(
-            "{verb} service {} → {} (deployment {})",
-            request.ecs_service,
-            short_task_definition(&task_definition),
-            ours.as_deref().unwrap_or("not yet listed")
-        );
-        self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Updated, message });
+        // Adopted: the dead run had called UpdateService; this run did not.
+        let resumed = prepared.resumed.as_ref().is_some_and(|d| Facts::from_steps(&d.steps).update_started_at.is_some());
+        let detail = Detail::Updated {
+            ecs_service: request.ecs_service.clone(),
+            task_definition: task_definition.clone(),
+            ecs_deployment_id: ours.clone(),
+            resumed,
+        };
+        self.phase(report, Phase::Updated, detail);
         let mut watch = Watch::new(ours.clone(), task_definition, before, request.max_task_failures);
         watch.never_adopt(earlier.iter().cloned());
         watch.ignore_events(&prepared.current);
@@ -1389,14 +1466,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                     self.observer.record(report);
                     return true;
                 }
-                Err(LockRefusal::Error(message)) => self.emit(
-                    report,
-                    Event::Phase {
-                        service: request.service.clone(),
-                        phase: Phase::Locked,
-                        message: format!("could not renew the lock: {message}"),
-                    },
-                ),
+                Err(LockRefusal::Error(error)) => self.phase(report, Phase::Locked, Detail::LockNotRenewed { error }),
             }
         }
         let service = match observation {
@@ -1523,12 +1593,9 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                     a.baked_running = Some(progress.new_running);
                     report.ecs_deployment_id = a.watch.deployment_id.clone();
                     self.emit(report, Event::Progress { service: request.service.clone(), rolling_back: false, progress });
-                    let message = format!(
-                        "deployment {} COMPLETED; baking for {} (a new task that fails now rolls it back)",
-                        a.watch.deployment_id.as_deref().unwrap_or("?"),
-                        humantime::format_duration(request.bake)
-                    );
-                    self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Baking, message });
+                    let detail =
+                        Detail::Baking { ecs_deployment_id: a.watch.deployment_id.clone(), bake_ms: request.bake.as_millis() as u64 };
+                    self.phase(report, Phase::Baking, detail);
                 }
                 let until = a.bake_until.unwrap_or(now);
                 a.next_poll = (now + BAKE_POLL_MS).min(until).max(now + 1);
@@ -1649,14 +1716,17 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         };
         match self.registry.move_tag(&request.repository, digest, tag).await {
             Ok(()) => {
-                let message = format!("moved {}:{tag} to {}", request.repository, short_digest(digest));
-                self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Done, message });
+                let detail =
+                    Detail::EnvironmentTagMoved { repository: request.repository.clone(), tag: tag.clone(), digest: digest.clone() };
+                self.phase(report, Phase::Done, detail);
                 None
             }
             Err(e) => {
-                let message = format!("deployed, but the environment tag {}:{tag} was not moved: {e}", request.repository);
-                self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::Done, message: message.clone() });
-                Some(message)
+                let detail =
+                    Detail::EnvironmentTagNotMoved { repository: request.repository.clone(), tag: tag.clone(), error: e.to_string() };
+                self.phase(report, Phase::Done, detail);
+                // The report's reason says it too: the deploy succeeded with a warning.
+                Some(format!("deployed, but the environment tag {}:{tag} was not moved: {e}", request.repository))
             }
         }
     }
@@ -1696,14 +1766,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             match self.restore_tag(request, report, &tag, &previous).await {
                 Ok(()) => {
                     a.tag_restored = true;
-                    self.emit(
-                        report,
-                        Event::Phase {
-                            service: request.service.clone(),
-                            phase: Phase::RollingBack,
-                            message: format!("moved {}:{tag} back to {}", request.repository, short_digest(&previous)),
-                        },
-                    )
+                    let detail = Detail::TagRestored { repository: request.repository.clone(), tag: tag.clone(), to: previous.clone() };
+                    self.phase(report, Phase::RollingBack, detail)
                 }
                 Err(e) => {
                     let reason = format!("{reason}; moving {}:{tag} back to {previous} failed: {e}", request.repository);
@@ -1714,15 +1778,15 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             }
         }
         let now = self.clock.now_ms();
-        let message;
+        let how;
         let method;
         let watch = if let EcsRollback::Started(rollback) = &ecs_rollback {
             method = "ecs";
-            message = format!("{reason}; ECS is rolling back to {} (deployment {rollback})", short_task_definition(&a.previous));
+            how = RollbackMethod::Ecs { ecs_deployment_id: rollback.clone() };
             Watch::new(Some(rollback.clone()), a.previous.clone(), a.started, request.max_task_failures)
         } else if ecs_rollback == EcsRollback::Expected {
             method = "ecs_circuit_breaker";
-            message = format!("{reason}; ECS's circuit breaker is rolling back to {}", short_task_definition(&a.previous));
+            how = RollbackMethod::CircuitBreaker;
             self.ecs_reactivation(a, Watch::new(None, a.previous.clone(), a.started, request.max_task_failures))
         } else if cause == FailureCause::Replaced || cause == FailureCause::ServiceGone {
             // Someone else's deployment took over, or the service is gone: rolling back would
@@ -1740,13 +1804,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             let stopped = in_progress && matches!(self.ecs.roll_back_in_progress(&request.cluster, &request.ecs_service).await, Ok(true));
             if stopped {
                 method = "stop_service_deployment";
-                message = format!("{reason}; rolling back to {} (StopServiceDeployment ROLLBACK)", short_task_definition(&a.previous));
+                how = RollbackMethod::StopServiceDeployment;
                 self.ecs_reactivation(a, Watch::new(None, a.previous.clone(), now, request.max_task_failures))
             } else {
                 match self.update_service_back(request, a).await {
                     Ok(id) => {
                         method = "update_service";
-                        message = format!("{reason}; rolling back to {} (UpdateService)", short_task_definition(&a.previous));
+                        how = RollbackMethod::UpdateService;
                         Watch::new(id, a.previous.clone(), now, request.max_task_failures)
                     }
                     Err(e) => {
@@ -1769,7 +1833,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             &json!({"cause": cause, "reason": reason, "method": method, "ecs_deployment_id": watch.deployment_id}),
         );
         a.ecs_rollback_deadline = (ecs_rollback == EcsRollback::Expected).then(|| self.clock.now_ms() + ECS_ROLLBACK_GRACE_MS);
-        self.watch_rollback(request, report, a, watch, message);
+        self.watch_rollback(request, report, a, watch, Detail::RollingBack { reason, to_task_definition: a.previous.clone(), method: how });
         false
     }
 
@@ -1788,13 +1852,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                     seq,
                     &json!({"cause": cause, "reason": reason, "method": "update_service", "ecs_deployment_id": id}),
                 );
-                let message = format!(
-                    "ECS started no rollback within {}; rolling back to {} (UpdateService)",
-                    humantime::format_duration(Duration::from_millis(ECS_ROLLBACK_GRACE_MS as u64)),
-                    short_task_definition(&a.previous)
-                );
+                let detail = Detail::RollingBack {
+                    reason,
+                    to_task_definition: a.previous.clone(),
+                    method: RollbackMethod::UpdateServiceAfterGrace { grace_ms: ECS_ROLLBACK_GRACE_MS as u64 },
+                };
                 let watch = Watch::new(id, a.previous.clone(), self.clock.now_ms(), request.max_task_failures);
-                self.watch_rollback(request, report, a, watch, message);
+                self.watch_rollback(request, report, a, watch, detail);
                 false
             }
             Err(e) => {
@@ -1834,8 +1898,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
 
     /// Switches the service's watch to its rollback, whose timeout starts now (starting it
     /// can take a while: the SDK retries).
-    fn watch_rollback(&self, request: &Request, report: &ServiceReport, a: &mut Active, mut watch: Watch, message: String) {
-        self.emit(report, Event::Phase { service: request.service.clone(), phase: Phase::RollingBack, message });
+    fn watch_rollback(&self, request: &Request, report: &ServiceReport, a: &mut Active, mut watch: Watch, detail: Detail) {
+        self.phase(report, Phase::RollingBack, detail);
         let now = self.clock.now_ms();
         watch.events_since = now;
         watch.inherit(&a.watch);
@@ -1950,6 +2014,26 @@ fn without_ferry_tags(definition: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_phase_event_is_data_a_consumer_reads_without_parsing_prose() {
+        let event = Event::Phase {
+            service: "web".into(),
+            phase: Phase::RollingBack,
+            detail: Detail::RollingBack {
+                reason: "2 tasks of the new deployment stopped".into(),
+                to_task_definition: "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:3".into(),
+                method: RollbackMethod::StopServiceDeployment,
+            },
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["event"], "phase");
+        assert_eq!(json["phase"], "rolling_back");
+        assert_eq!(json["what"], "rolling_back");
+        assert_eq!(json["method"]["by"], "stop_service_deployment");
+        assert_eq!(json["to_task_definition"], "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:3");
+        assert!(json.get("message").is_none(), "no prose in the engine's events: {json}");
+    }
 
     #[test]
     fn tag_values_keep_to_what_aws_allows() {

@@ -163,18 +163,27 @@ impl Printer {
                 deployment_id: &'a str,
                 #[serde(flatten)]
                 event: &'a Event,
+                /// A phase in words, beside its fields (the other events carry ECS's words).
+                #[serde(skip_serializing_if = "Option::is_none")]
+                message: Option<String>,
             }
+            let message = match event {
+                Event::Phase { service, detail, .. } => Some(ferry_app::words::phase_text(service, detail)),
+                _ => None,
+            };
             self.json_line(&Line {
                 r#type: "event",
                 at: ferry_store::format_rfc3339(now_ms()),
                 deployment_id: &report.deployment_id,
                 event,
+                message,
             });
             return;
         }
         let service = event.service();
         match event {
-            Event::Phase { phase, message, .. } => {
+            Event::Phase { phase, detail, .. } => {
+                let message = &ferry_app::words::phase_text(service, detail);
                 match phase {
                     Phase::RollingBack => self.say(Some(service), message, |l| style(l).yellow().to_string()),
                     _ => self.note(Some(service), message),
