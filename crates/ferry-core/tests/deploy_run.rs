@@ -6,6 +6,11 @@
 //! breaker, never finishes, is replaced, has its tasks stop) and checks both what ferry
 //! concluded and which calls it made to get there.
 
+// clippy's allow-unwrap-in-tests and allow-expect-in-tests cover #[test] functions and
+// #[cfg(test)] code, not the helpers of an integration test crate, which are test code too:
+// a panic with a message is how a test helper reports a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
