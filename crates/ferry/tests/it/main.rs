@@ -4,6 +4,11 @@
 //! change the process's environment, current directory or signal dispositions: each test
 //! gives what it runs its own directory, environment and ports.
 
+// clippy's allow-unwrap-in-tests and allow-expect-in-tests cover #[test] functions and
+// #[cfg(test)] code, not the helpers of an integration test crate, which are test code too:
+// a panic with a message is how a test helper reports a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../common/mod.rs"]
 mod common;
 
