@@ -18,6 +18,7 @@ use crate::Failure;
 use crate::cli::{DemoArgs, DeployArgs, GlobalArgs, HistoryArgs, ServiceVersion, StatusArgs};
 use crate::local::instances::{self, shell_word};
 use crate::local::push_image;
+use crate::output::Printer;
 
 const ACCOUNT: &str = "000000000000";
 const REGION: &str = "us-east-1";
@@ -40,15 +41,28 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<(), Failure> {
     };
     prepare(&dir).await?;
     let dir = instances::absolute(&dir);
+    let printer = Printer::new(global);
     let server = LocalServer::start(Options { port: args.port, state_dir: dir.join("local") })
         .await
         .map_err(|e| Failure::platform(e.to_string()))?;
-    println!("ferry demo: real `ferry deploy`s against an embedded ferry local (no AWS account needed)");
-    println!("  ferry local at {} (state, task logs and the demo project in {})", server.endpoint(), dir.display());
-    let result = scenario(global, &server.endpoint(), &dir, !args.no_failure).await;
+    printer.narrate(&format!("ferry demo: real `ferry deploy`s against an embedded ferry local (no AWS account needed)"));
+    printer.narrate(&format!("  ferry local at {} (state, task logs and the demo project in {})", server.endpoint(), dir.display()));
+    let endpoint = server.endpoint();
+    let result = scenario(&printer, global, &endpoint, &dir, !args.no_failure).await;
     server.shutdown().await;
     if result.is_ok() {
-        carry_on(&dir);
+        carry_on(&printer, &dir);
+        if printer.json() {
+            // The commands the demo ran printed their own lines; this is the demo's result.
+            printer.json_line(&serde_json::json!({
+                "type": "result",
+                "command": "demo",
+                "exit_code": 0,
+                "outcome": ExitKind::Ok,
+                "project": dir.join("project"),
+                "state_dir": dir.join("local"),
+            }));
+        }
     }
     result
 }
@@ -92,33 +106,39 @@ async fn prepare(dir: &Path) -> Result<(), Failure> {
 }
 
 /// Where the demo left its project, and the commands that carry on from there.
-fn carry_on(dir: &Path) {
+fn carry_on(printer: &Printer, dir: &Path) {
     let project = dir.join("project");
     let ledger = shell_word(&dir.join("ledger.sqlite"));
-    println!("\nthe example project is kept in {}: ferry.toml and web.json (the task definition template);", project.display());
-    println!("ferry local's state (cluster {CLUSTER}, service {SERVICE}, images {REPOSITORY}:*) in {}.", dir.join("local").display());
-    println!("To carry on where the demo stopped:");
-    println!("  ferry local up --detach --state-dir {}", shell_word(&dir.join("local")));
-    println!("  cd {}", shell_word(&project));
-    println!("  ferry status --ledger {ledger}");
-    println!("  ferry deploy demo {SERVICE}=1.0.0 --ledger {ledger}");
-    println!("  ferry local down --state-dir {}", shell_word(&dir.join("local")));
+    printer.narrate(&format!(
+        "\nthe example project is kept in {}: ferry.toml and web.json (the task definition template);",
+        project.display()
+    ));
+    printer.narrate(&format!(
+        "ferry local's state (cluster {CLUSTER}, service {SERVICE}, images {REPOSITORY}:*) in {}.",
+        dir.join("local").display()
+    ));
+    printer.narrate(&format!("To carry on where the demo stopped:"));
+    printer.narrate(&format!("  ferry local up --detach --state-dir {}", shell_word(&dir.join("local"))));
+    printer.narrate(&format!("  cd {}", shell_word(&project)));
+    printer.narrate(&format!("  ferry status --ledger {ledger}"));
+    printer.narrate(&format!("  ferry deploy demo {SERVICE}=1.0.0 --ledger {ledger}"));
+    printer.narrate(&format!("  ferry local down --state-dir {}", shell_word(&dir.join("local"))));
 }
 
-async fn scenario(global: &GlobalArgs, endpoint: &str, dir: &Path, with_failure: bool) -> Result<(), Failure> {
+async fn scenario(printer: &Printer, global: &GlobalArgs, endpoint: &str, dir: &Path, with_failure: bool) -> Result<(), Failure> {
     let clients = Clients::new(&Target::local(endpoint, ACCOUNT, REGION)).await;
     let exe = crate::local::ferry_exe()?;
     let exe = exe.to_string_lossy().to_string();
 
-    println!(
+    printer.narrate(&format!(
         "\nstep 0: what Terraform owns: ECR repository {REPOSITORY} with images, cluster {CLUSTER}, service {SERVICE} (2 tasks, placeholder image)"
-    );
+    ));
     let mut uri = String::new();
     for version in ["bootstrap", "1.0.0", "1.1.0", "1.2.0"] {
         // What `ferry local push-image demo/web:VERSION` does.
         let manifest = push_image::sample_manifest(REPOSITORY, version);
         let pushed = push_image::push(&clients, REPOSITORY, version, &manifest, push_image::OCI_MANIFEST).await?;
-        println!("  pushed {REPOSITORY}:{version} → {}", ferry_core::short_digest(&pushed.digest));
+        printer.narrate(&format!("  pushed {REPOSITORY}:{version} → {}", ferry_core::short_digest(&pushed.digest)));
         if version == "bootstrap" {
             uri = pushed.image.trim_end_matches(":bootstrap").to_string();
         }
@@ -158,7 +178,7 @@ async fn scenario(global: &GlobalArgs, endpoint: &str, dir: &Path, with_failure:
     let up_endpoint = format!("http://127.0.0.1:{}", instances::default_port());
     std::fs::write(project.join("ferry.toml"), demo_config(&up_endpoint)).map_err(|e| Failure::internal(e.to_string()))?;
     std::fs::write(project.join("web.json"), demo_template(&exe)).map_err(|e| Failure::internal(e.to_string()))?;
-    println!("  wrote {} and web.json (the task definition template)", project.join("ferry.toml").display());
+    printer.narrate(&format!("  wrote {} and web.json (the task definition template)", project.join("ferry.toml").display()));
     let global = GlobalArgs {
         config: project.join("ferry.toml"),
         ledger: Some(dir.join("ledger.sqlite")),
@@ -168,26 +188,32 @@ async fn scenario(global: &GlobalArgs, endpoint: &str, dir: &Path, with_failure:
         ..global.clone()
     };
 
-    step(&global, "step 1: the first version", "1.0.0", ExitKind::Ok).await?;
-    answer(&clients).await?;
-    step(&global, "step 2: a new version", "1.1.0", ExitKind::Ok).await?;
-    answer(&clients).await?;
+    step(printer, &global, "step 1: the first version", "1.0.0", ExitKind::Ok).await?;
+    answer(printer, &clients).await?;
+    step(printer, &global, "step 2: a new version", "1.1.0", ExitKind::Ok).await?;
+    answer(printer, &clients).await?;
     if with_failure {
-        step(&global, "step 3: a broken version (its process exits at start); ferry rolls it back", "1.2.0", ExitKind::FailedRolledBack)
-            .await?;
-        answer(&clients).await?;
+        step(
+            printer,
+            &global,
+            "step 3: a broken version (its process exits at start); ferry rolls it back",
+            "1.2.0",
+            ExitKind::FailedRolledBack,
+        )
+        .await?;
+        answer(printer, &clients).await?;
     }
-    println!("\n$ ferry status");
+    printer.narrate(&format!("\n$ ferry status"));
     crate::status::run(&global, StatusArgs { environment: None }).await?;
-    println!("\n$ ferry history");
+    printer.narrate(&format!("\n$ ferry history"));
     crate::history::run(&global, HistoryArgs { environment: None, service: None, limit: 10 })?;
-    println!("\ndone: the same ferry.toml works against AWS once endpoint_url and credentials point there.");
+    printer.narrate(&format!("\ndone: the same ferry.toml works against AWS once endpoint_url and credentials point there."));
     Ok(())
 }
 
 /// Runs `ferry deploy demo web=VERSION` and checks it ended as expected.
-async fn step(global: &GlobalArgs, title: &str, version: &str, expected: ExitKind) -> Result<(), Failure> {
-    println!("\n{title}\n$ ferry deploy demo {SERVICE}={version}");
+async fn step(printer: &Printer, global: &GlobalArgs, title: &str, version: &str, expected: ExitKind) -> Result<(), Failure> {
+    printer.narrate(&format!("\n{title}\n$ ferry deploy demo {SERVICE}={version}"));
     let args = DeployArgs {
         environment: "demo".into(),
         services: vec![ServiceVersion { service: SERVICE.into(), version: version.into() }],
@@ -205,7 +231,7 @@ async fn step(global: &GlobalArgs, title: &str, version: &str, expected: ExitKin
             .unwrap_or_else(|| Failure::internal(format!("ferry deploy {SERVICE}={version} succeeded, but it should have failed"))));
     }
     if let Err(failure) = result {
-        println!("(as expected: {failure}; exit code {})", failure.kind().code());
+        printer.narrate(&format!("(as expected: {failure}; exit code {})", failure.kind().code()));
     }
     Ok(())
 }
@@ -259,7 +285,7 @@ fn demo_template(exe: &str) -> String {
 }
 
 /// Asks each running task over HTTP which version it runs.
-async fn answer(clients: &Clients) -> Result<(), Failure> {
+async fn answer(printer: &Printer, clients: &Clients) -> Result<(), Failure> {
     let listed = clients.ecs.list_tasks().cluster(CLUSTER).service_name(SERVICE).send().await.map_err(aws)?;
     let described = clients.ecs.describe_tasks().cluster(CLUSTER).set_tasks(Some(listed.task_arns().to_vec())).send().await.map_err(aws)?;
     for task in described.tasks() {
@@ -274,7 +300,7 @@ async fn answer(clients: &Clients) -> Result<(), Failure> {
             .ok()
             .and_then(|v| v.get("version").and_then(|v| v.as_str()).map(str::to_string))
             .unwrap_or(body);
-        println!("  task {} on 127.0.0.1:{port} answers version {version}", &id[..8.min(id.len())]);
+        printer.narrate(&format!("  task {} on 127.0.0.1:{port} answers version {version}", &id[..8.min(id.len())]));
     }
     Ok(())
 }

@@ -144,6 +144,16 @@ impl Printer {
         }
     }
 
+    /// Tells a person what a guided command (`ferry demo`) is doing, on stdout: not in JSON
+    /// mode (the commands it runs print their own JSON lines) nor with `-q`.
+    pub fn narrate(&self, text: &str) {
+        if self.json() || self.quiet {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+    }
+
     /// Prints a result or report on stdout (never in JSON mode, where results are objects).
     pub fn out(&self, text: &str) {
         if self.json() {
