@@ -184,6 +184,10 @@ pub enum LocalCommand {
     /// Each running ferry local is recorded (pid, endpoint, state directory) in
     /// $XDG_STATE_HOME/ferry/local-instances (else ~/.local/state/ferry/local-instances),
     /// so `down`, `status`, `logs` and `push-image` without flags find it.
+    ///
+    /// `-q` prints only the endpoint. `--output json` prints a result object once it listens
+    /// (endpoint, pid, state_dir, stop); in the foreground, "stopping" and "stopped" events
+    /// follow when it stops.
     #[command(
         after_help = "Examples:\n  ferry local up --detach\n  ferry local up --detach --state-dir ./local-aws --port 0\n  ferry local up                      # foreground; Ctrl-C stops it"
     )]
@@ -203,7 +207,10 @@ pub enum LocalCommand {
     ///
     /// Without --state-dir it stops the running ferry local that `up` recorded, and says
     /// which (pid, endpoint, state directory). When several run, it stops none and lists
-    /// them with the command that stops each.
+    /// them with the command that stops each. None running is not an error.
+    ///
+    /// `-q` prints nothing; `--output json` a result object (stopped, pid, endpoint,
+    /// state_dir).
     #[command(after_help = "Examples:\n  ferry local down\n  ferry local down --state-dir ./local-aws")]
     Down {
         #[command(flatten)]
@@ -213,10 +220,14 @@ pub enum LocalCommand {
     ///
     /// Without --state-dir it shows every running ferry local that `up` recorded. Exits 3
     /// when none runs.
+    ///
+    /// `-q` prints each running one's endpoint, a line each; `--output json` (or --json) a
+    /// result object.
     Status {
         #[command(flatten)]
         state: StateDirArg,
-        /// Print JSON instead of text.
+        /// The same as `--output json`: one result object (running, instances and, for one
+        /// instance, its pid, endpoint, state_dir and details).
         #[arg(long)]
         json: bool,
     },
@@ -224,7 +235,10 @@ pub enum LocalCommand {
     ///
     /// Logs are files under STATE_DIR/logs/<task id>/<container>.log; without --state-dir
     /// they are looked for in the running ferry locals' state directories and the default
-    /// one. Which instance they come from is said on stderr.
+    /// one. Which instance they come from is said on stderr (not with `-q`).
+    ///
+    /// `--output json` prints a JSON line per log line ({"type": "log", "task", "container",
+    /// "line"}), then a result object.
     #[command(
         after_help = "Examples:\n  ferry local logs 7c9e6679f4a54c2d8b1a0c3e5f7a9b1d\n  ferry local logs arn:aws:ecs:us-east-1:000000000000:task/dev/7c9e6679f4a54c2d8b1a0c3e5f7a9b1d --container web\n\nTask ids: aws --endpoint-url URL ecs list-tasks --cluster CLUSTER"
     )]
@@ -256,6 +270,9 @@ pub enum LocalCommand {
     ///
     /// It talks to --endpoint-url if given, else to the running ferry local that `up`
     /// recorded. The image lands in the account and region the aws CLI would use there.
+    ///
+    /// `-q` prints only the image URI; `--output json` a result object (image, digest,
+    /// repository, tag, account, region, endpoint, created_repository, changed).
     #[command(
         after_help = "Examples:\n  ferry local push-image web:1.0.0\n  ferry local push-image team/api:2.3.1 --region eu-west-1\n  ferry local push-image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.0.0\n  skopeo inspect --raw docker://ghcr.io/acme/web:1.0.0 > web.json\n  ferry local push-image web:1.0.0 --manifest web.json"
     )]

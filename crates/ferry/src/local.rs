@@ -1,5 +1,10 @@
 //! `ferry local up | down | status | logs | push-image`: the embedded AWS endpoint's
 //! commands, a file each under `local/`. `instances` is how they find a running ferry local.
+//!
+//! Each prints through the one [`Printer`]: text as today, `--output json` as JSON lines on
+//! stdout ending with one result object (`"type": "result"`, `"command": "local up"`, …,
+//! `"exit_code"`), and `-q` only what a script needs (the endpoint of `up`, the image of
+//! `push-image`, nothing for `down`).
 
 mod down;
 pub mod instances;
@@ -11,17 +16,35 @@ mod up;
 use std::path::PathBuf;
 
 use crate::Failure;
-use crate::cli::{GlobalArgs, LocalCommand, StateDirArg};
+use crate::cli::{GlobalArgs, LocalCommand, OutputFormat, StateDirArg};
+use crate::output::Printer;
 
 pub async fn run(global: &GlobalArgs, command: LocalCommand) -> Result<(), Failure> {
+    let mut global = global.clone();
+    // `ferry local status --json` is `--output json`, as it was before there was one.
+    if let LocalCommand::Status { json: true, .. } = &command {
+        global.output = OutputFormat::Json;
+    }
+    let global = &global;
+    let printer = Printer::new(global);
     match command {
-        LocalCommand::Up { port, state, detach } => up::run(port, &state_dir(&state)?, detach).await,
-        LocalCommand::Down { state } => down::run(state.state_dir.as_deref()).await,
-        LocalCommand::Status { state, json } => status::run(state.state_dir.as_deref(), json).await,
-        LocalCommand::Logs { task, container, state } => {
-            logs::run(state.state_dir.as_deref(), default_state_dir(), &task, container.as_deref()).await
+        // `status` says "not running" in its own result object.
+        LocalCommand::Status { state, .. } => status::run(&printer, state.state_dir.as_deref()).await,
+        LocalCommand::Up { port, state, detach } => {
+            let dir = state_dir(&state).inspect_err(|f| crate::output::failure_result(global, "local up", f))?;
+            up::run(&printer, port, &dir, detach).await.inspect_err(|f| crate::output::failure_result(global, "local up", f))
         }
-        LocalCommand::PushImage(args) => push_image::run(global, args).await,
+        LocalCommand::Down { state } => {
+            down::run(&printer, state.state_dir.as_deref()).await.inspect_err(|f| crate::output::failure_result(global, "local down", f))
+        }
+        LocalCommand::Logs { task, container, state } => {
+            logs::run(&printer, state.state_dir.as_deref(), default_state_dir(), &task, container.as_deref())
+                .await
+                .inspect_err(|f| crate::output::failure_result(global, "local logs", f))
+        }
+        LocalCommand::PushImage(args) => {
+            push_image::run(&printer, global, args).await.inspect_err(|f| crate::output::failure_result(global, "local push-image", f))
+        }
     }
 }
 
@@ -48,4 +71,25 @@ pub fn ferry_exe() -> Result<PathBuf, Failure> {
 
 fn default_state_dir() -> Option<PathBuf> {
     instances::ferry_state_home().map(|home| home.join("local"))
+}
+
+/// A result object: `"type": "result"`, the command, `"exit_code": 0`, then `fields`.
+fn result(command: &str, fields: serde_json::Value) -> serde_json::Value {
+    let mut line = serde_json::json!({"type": "result", "command": command, "exit_code": 0});
+    if let (Some(line), serde_json::Value::Object(fields)) = (line.as_object_mut(), fields) {
+        line.extend(fields);
+    }
+    line
+}
+
+/// An event of a command that runs on (`up` in the foreground): `"type": "event"`, when, the
+/// command, what happened, then `fields`.
+fn event(command: &str, what: &str, fields: serde_json::Value) -> serde_json::Value {
+    let mut line = serde_json::json!({
+        "type": "event", "at": ferry_store::format_rfc3339(crate::output::now_ms()), "command": command, "event": what,
+    });
+    if let (Some(line), serde_json::Value::Object(fields)) = (line.as_object_mut(), fields) {
+        line.extend(fields);
+    }
+    line
 }

@@ -6,36 +6,50 @@ use std::time::Duration;
 
 use super::instances::{self, Discovery, Record};
 use crate::Failure;
+use crate::output::Printer;
 
-pub async fn run(state_dir: Option<&Path>) -> Result<(), Failure> {
+/// Text: which one it stops, then that it stopped. JSON: one result object (`stopped`, and
+/// the pid, endpoint and state directory of the one stopped). `-q`: nothing.
+pub async fn run(printer: &Printer, state_dir: Option<&Path>) -> Result<(), Failure> {
     match state_dir {
         Some(dir) => {
             let (found, stale) = instances::at_state_dir(dir).await;
             if let Some((record, why)) = &stale {
-                eprintln!("note: removed the stale record of ferry local {} ({why})", record.describe());
+                instances::say_stale(printer, record, why);
             }
             match found {
-                Some((record, _)) => stop(&record).await,
+                Some((record, _)) => stop(printer, &record).await,
                 None => {
-                    println!("ferry local is not running in {} (no live pid file there)", dir.display());
+                    let looked = format!("state directory {}", instances::absolute(dir).display());
+                    not_running(printer, &format!("ferry local is not running in {} (no live pid file there)", dir.display()), &looked);
                     Ok(())
                 }
             }
         }
         None => {
             let found = instances::discover().await;
-            found.print_removed();
+            found.say_removed(printer);
             let mut all = found.live.clone();
             all.extend(found.unresponsive.iter().cloned());
             match all.as_slice() {
                 [] => {
-                    println!("ferry local is not running (looked at {})", found.searched.join(" and "));
+                    let looked = found.searched.join(" and ");
+                    not_running(printer, &format!("ferry local is not running (looked at {looked})"), &looked);
                     Ok(())
                 }
-                [record] => stop(record).await,
+                [record] => stop(printer, record).await,
                 several => Err(several_running(several, &found)),
             }
         }
+    }
+}
+
+/// Nothing to stop: not an error (`down` is what a script runs to be sure).
+fn not_running(printer: &Printer, text: &str, looked: &str) {
+    if printer.json() {
+        printer.json_line(&super::result("local down", serde_json::json!({"stopped": false, "running": false, "looked": looked})));
+    } else if !printer.quiet {
+        printer.out(text);
     }
 }
 
@@ -53,8 +67,10 @@ fn several_running(several: &[Record], found: &Discovery) -> Failure {
     Failure::input(message)
 }
 
-async fn stop(record: &Record) -> Result<(), Failure> {
-    println!("stopping ferry local {}", record.describe());
+async fn stop(printer: &Printer, record: &Record) -> Result<(), Failure> {
+    if !printer.quiet {
+        printer.out(&format!("stopping ferry local {}", record.describe()));
+    }
     let asked = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -86,9 +102,19 @@ async fn stop(record: &Record) -> Result<(), Failure> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     instances::unregister(record);
+    if printer.json() {
+        printer.json_line(&super::result(
+            "local down",
+            serde_json::json!({"stopped": true, "pid": record.pid, "endpoint": record.endpoint, "state_dir": record.state_dir}),
+        ));
+        return Ok(());
+    }
+    if printer.quiet {
+        return Ok(());
+    }
     match &record.state_dir {
-        Some(dir) => println!("ferry local stopped (pid {}); state kept in {}", record.pid, dir.display()),
-        None => println!("ferry local stopped (pid {})", record.pid),
+        Some(dir) => printer.out(&format!("ferry local stopped (pid {}); state kept in {}", record.pid, dir.display())),
+        None => printer.out(&format!("ferry local stopped (pid {})", record.pid)),
     }
     Ok(())
 }

@@ -17,10 +17,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ferry_app::EventSink as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Failure;
+use crate::output::Printer;
 
 pub const PID_FILE: &str = "ferry-local.pid";
 
@@ -71,12 +73,32 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    /// One line per stale record removed.
-    pub fn print_removed(&self) {
+    /// Says each stale record removed.
+    pub fn say_removed(&self, printer: &Printer) {
         for (record, why) in &self.removed {
-            eprintln!("note: removed the stale record of ferry local {} ({why})", record.describe());
+            say_stale(printer, record, why);
         }
     }
+}
+
+/// Says that a stale record was removed: a note on stderr (none with `-q`), or in JSON mode
+/// a notice line on stdout.
+pub fn say_stale(printer: &Printer, record: &Record, why: &str) {
+    let text = format!("removed the stale record of ferry local {} ({why})", record.describe());
+    if printer.json() {
+        printer.json_line(&serde_json::json!({
+            "type": "notice",
+            "at": ferry_store::format_rfc3339(crate::output::now_ms()),
+            "notice": "stale_record_removed",
+            "pid": record.pid,
+            "endpoint": record.endpoint,
+            "state_dir": record.state_dir,
+            "reason": why,
+            "message": text,
+        }));
+        return;
+    }
+    printer.block(&format!("note: {text}"));
 }
 
 /// `$XDG_STATE_HOME/ferry`, else `~/.local/state/ferry`.
@@ -108,7 +130,7 @@ pub fn absolute(dir: &Path) -> PathBuf {
 
 /// Writes both records of a ferry local that just started. The pid file must be written
 /// (it is how `--state-dir` finds it); the registry entry is best effort, with a warning.
-pub fn register(record: &Record) -> Result<(), Failure> {
+pub fn register(printer: &Printer, record: &Record) -> Result<(), Failure> {
     let text = serde_json::to_string(record).map_err(|e| Failure::internal(e.to_string()))?;
     if let Some(dir) = &record.state_dir {
         let pid_file = dir.join(PID_FILE);
@@ -118,14 +140,14 @@ pub fn register(record: &Record) -> Result<(), Failure> {
         Some(registry) => {
             let path = registry.join(format!("{}.json", record.pid));
             if let Err(e) = std::fs::create_dir_all(&registry).and_then(|()| std::fs::write(&path, &text)) {
-                eprintln!(
-                    "warning: cannot record this ferry local in {} ({e}); commands will need --state-dir {}",
+                printer.warning(&format!(
+                    "cannot record this ferry local in {} ({e}); commands will need --state-dir {}",
                     path.display(),
                     record.state_dir.as_deref().unwrap_or(Path::new("DIR")).display()
-                );
+                ));
             }
         }
-        None => eprintln!("warning: neither XDG_STATE_HOME nor HOME is set: commands will need --state-dir to find this ferry local"),
+        None => printer.warning("neither XDG_STATE_HOME nor HOME is set: commands will need --state-dir to find this ferry local"),
     }
     Ok(())
 }

@@ -1,12 +1,21 @@
 //! `ferry local logs TASK [--container NAME]`: a task's container logs, from the state
-//! directory of the ferry local that ran it (said on stderr; stdout is only the log).
+//! directory of the ferry local that ran it (said on stderr, not with `-q`; stdout is only
+//! the log). With `--output json`, a line `{"type": "log", "task", "container", "line"}` per
+//! log line, then the result object.
 
 use std::path::{Path, PathBuf};
 
 use super::instances;
 use crate::Failure;
+use crate::output::Printer;
 
-pub async fn run(state_dir: Option<&Path>, default_dir: Option<PathBuf>, task: &str, container: Option<&str>) -> Result<(), Failure> {
+pub async fn run(
+    printer: &Printer,
+    state_dir: Option<&Path>,
+    default_dir: Option<PathBuf>,
+    task: &str,
+    container: Option<&str>,
+) -> Result<(), Failure> {
     let id = task_id(task)?;
     if let Some(name) = container
         && (name.is_empty() || name.contains('/') || name.starts_with('.'))
@@ -20,7 +29,7 @@ pub async fn run(state_dir: Option<&Path>, default_dir: Option<PathBuf>, task: &
         Some(dir) => places.push((instances::absolute(dir), String::new())),
         None => {
             let found = instances::discover().await;
-            found.print_removed();
+            found.say_removed(printer);
             for record in found.live.iter().chain(&found.unresponsive) {
                 if let Some(dir) = &record.state_dir {
                     places.push((dir.clone(), format!(" (ferry local pid {} at {})", record.pid, record.endpoint)));
@@ -54,14 +63,35 @@ pub async fn run(state_dir: Option<&Path>, default_dir: Option<PathBuf>, task: &
             return Err(Failure::input(format!("task {id} has no container named {name}; it has: {}", names.join(", "))));
         }
     }
-    eprintln!("logs of task {id} from {}{whose}", dir.display());
+    printer.block(&format!("logs of task {id} from {}{whose}", dir.display()));
     let several = files.len() > 1;
+    let (mut containers, mut lines) = (Vec::new(), 0usize);
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| Failure::platform(format!("{}: {e}", file.display())))?;
-        if several {
-            println!("==> {} <==", file.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default());
+        let bytes = std::fs::read(&file).map_err(|e| Failure::platform(format!("{}: {e}", file.display())))?;
+        // A program may write anything: bytes that are not UTF-8 are shown as U+FFFD.
+        let text = String::from_utf8_lossy(&bytes);
+        let name = file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        if printer.json() {
+            for line in text.lines() {
+                printer.json_line(&serde_json::json!({"type": "log", "task": id, "container": name, "line": line}));
+            }
+        } else {
+            if several {
+                printer.out(&format!("==> {name} <=="));
+            }
+            // A last line without its newline gets one, so the next header starts a line.
+            if !text.is_empty() {
+                printer.out(text.strip_suffix('\n').unwrap_or(&text));
+            }
         }
-        print!("{text}");
+        lines += text.lines().count();
+        containers.push(name);
+    }
+    if printer.json() {
+        printer.json_line(&super::result(
+            "local logs",
+            serde_json::json!({"task": id, "state_dir": dir, "containers": containers, "lines": lines}),
+        ));
     }
     Ok(())
 }

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use super::instances;
 use crate::Failure;
-use crate::cli::{GlobalArgs, OutputFormat, PushImageArgs};
+use crate::cli::{GlobalArgs, PushImageArgs};
+use crate::output::Printer;
 
 /// The media type of the manifests push-image writes.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -39,7 +40,9 @@ struct ImageName {
     tag: String,
 }
 
-pub async fn run(global: &GlobalArgs, args: PushImageArgs) -> Result<(), Failure> {
+/// Text: what it did, where, and a container definition that runs the image. JSON: one
+/// result object. `-q`: the image URI.
+pub async fn run(printer: &Printer, global: &GlobalArgs, args: PushImageArgs) -> Result<(), Failure> {
     // Everything is checked before anything is sent.
     let name = parse_image(&args.image)?;
     let account = pick("account", name.account.as_deref(), args.account.as_deref(), "--account")?
@@ -55,36 +58,40 @@ pub async fn run(global: &GlobalArgs, args: PushImageArgs) -> Result<(), Failure
         Some(path) => read_manifest(path)?,
         None => (sample_manifest(&name.repository, &name.tag), OCI_MANIFEST.to_string()),
     };
-    let (endpoint, which) = endpoint(global).await?;
+    let (endpoint, which) = endpoint(printer, global).await?;
 
     let clients = Clients::new(&Target::local(&endpoint, &account, &region)).await;
     let pushed = push(&clients, &name.repository, &name.tag, &manifest, &media_type).await?;
 
-    match global.output {
-        OutputFormat::Json => println!(
-            "{}",
+    if printer.json() {
+        // `createdRepository`, as it was first spelt, beside `created_repository`.
+        printer.json_line(&super::result(
+            "local push-image",
             json!({"image": pushed.image, "digest": pushed.digest, "repository": name.repository, "tag": name.tag,
                    "account": account, "region": region, "endpoint": endpoint,
-                   "createdRepository": pushed.created_repository, "changed": !pushed.unchanged})
-        ),
-        OutputFormat::Text if global.quiet => println!("{}", pushed.image),
-        OutputFormat::Text => {
-            if pushed.created_repository {
-                println!("created ECR repository {} (account {account}, region {region})", name.repository);
-            }
-            let what = if pushed.unchanged { "already there" } else { "pushed" };
-            println!("{what}: {} → {}", pushed.image, pushed.digest);
-            println!("  into {which}");
-            let exe = super::ferry_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "ferry".into());
-            println!("ferry local runs no containers: a task runs its container definition's entryPoint + command");
-            println!("as a process, and only checks that the image exists. To run ferry's sample HTTP app from it:");
-            println!(
-                "  {}",
-                json!({"name": "web", "image": pushed.image, "essential": true, "memory": 128,
-                       "entryPoint": [exe], "command": ["sample-app"], "portMappings": [{"containerPort": 8080}]})
-            );
-        }
+                   "created_repository": pushed.created_repository, "createdRepository": pushed.created_repository,
+                   "changed": !pushed.unchanged}),
+        ));
+        return Ok(());
     }
+    if printer.quiet {
+        printer.out(&pushed.image);
+        return Ok(());
+    }
+    if pushed.created_repository {
+        printer.out(&format!("created ECR repository {} (account {account}, region {region})", name.repository));
+    }
+    let what = if pushed.unchanged { "already there" } else { "pushed" };
+    printer.out(&format!("{what}: {} → {}", pushed.image, pushed.digest));
+    printer.out(&format!("  into {which}"));
+    let exe = super::ferry_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "ferry".into());
+    printer.out("ferry local runs no containers: a task runs its container definition's entryPoint + command");
+    printer.out("as a process, and only checks that the image exists. To run ferry's sample HTTP app from it:");
+    printer.out(&format!(
+        "  {}",
+        json!({"name": "web", "image": pushed.image, "essential": true, "memory": 128,
+               "entryPoint": [exe], "command": ["sample-app"], "portMappings": [{"containerPort": 8080}]})
+    ));
     Ok(())
 }
 
@@ -135,7 +142,7 @@ fn unreachable_or(error: ferry_core::platform::PlatformError) -> Failure {
 }
 
 /// --endpoint-url, else the one running ferry local `up` recorded.
-async fn endpoint(global: &GlobalArgs) -> Result<(String, String), Failure> {
+async fn endpoint(printer: &Printer, global: &GlobalArgs) -> Result<(String, String), Failure> {
     if let Some(url) = &global.endpoint_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(Failure::input(format!("--endpoint-url must be an http:// or https:// URL, got {url:?}")));
@@ -143,7 +150,7 @@ async fn endpoint(global: &GlobalArgs) -> Result<(String, String), Failure> {
         return Ok((url.trim_end_matches('/').to_string(), format!("the endpoint {url} (--endpoint-url)")));
     }
     let found = instances::discover().await;
-    found.print_removed();
+    found.say_removed(printer);
     match found.live.as_slice() {
         [record] => Ok((record.endpoint.clone(), format!("ferry local {}", record.describe()))),
         [] => Err(Failure::platform(format!(

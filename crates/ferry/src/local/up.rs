@@ -8,13 +8,14 @@ use ferry_local::{LocalError, LocalServer, Options};
 
 use super::instances::{self, Record};
 use crate::Failure;
+use crate::output::Printer;
 
 const LOG_FILE: &str = "ferry-local.log";
 
-pub async fn run(port: u16, dir: &Path, detach: bool) -> Result<(), Failure> {
+pub async fn run(printer: &Printer, port: u16, dir: &Path, detach: bool) -> Result<(), Failure> {
     let (existing, stale) = instances::at_state_dir(dir).await;
     if let Some((record, why)) = stale {
-        eprintln!("note: removed the stale record of ferry local {} ({why})", record.describe());
+        instances::say_stale(printer, &record, &why);
     }
     if let Some((record, _)) = existing {
         return Err(Failure::input(format!(
@@ -23,7 +24,7 @@ pub async fn run(port: u16, dir: &Path, detach: bool) -> Result<(), Failure> {
             instances::down_command(dir).await
         )));
     }
-    if detach { up_detached(port, dir).await } else { up(port, dir).await }
+    if detach { up_detached(printer, port, dir).await } else { up(printer, port, dir).await }
 }
 
 /// Why a port cannot be used, with what to do about it.
@@ -40,7 +41,9 @@ async fn bind_failure(port: u16, error: LocalError) -> Failure {
     Failure::platform(error.to_string())
 }
 
-async fn up(port: u16, dir: &Path) -> Result<(), Failure> {
+/// In the foreground: the result (or, with `-q`, the endpoint) once it listens, then what
+/// happens as it stops.
+async fn up(printer: &Printer, port: u16, dir: &Path) -> Result<(), Failure> {
     let server = match LocalServer::start(Options { port, state_dir: dir.to_path_buf() }).await {
         Ok(server) => server,
         Err(e) => return Err(bind_failure(port, e).await),
@@ -52,29 +55,53 @@ async fn up(port: u16, dir: &Path) -> Result<(), Failure> {
         state_dir: Some(instances::absolute(dir)),
         started_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs()),
     };
-    if let Err(failure) = instances::register(&record) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            server.shutdown().await;
+            return Err(Failure::platform(format!("cannot handle SIGTERM: {e}")));
+        }
+    };
+    if let Err(failure) = instances::register(printer, &record) {
         server.shutdown().await;
         return Err(failure);
     }
-    println!("ferry local listening on {endpoint} (pid {})", record.pid);
-    println!("  state and task logs: {}", instances::absolute(dir).display());
-    println!("  try: aws --endpoint-url {endpoint} --region us-east-1 ecs list-clusters");
-    println!("  stop it with Ctrl-C or `{}`", instances::down_command(dir).await);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| Failure::platform(format!("cannot handle SIGTERM: {e}")))?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-        _ = server.shutdown_requested() => {}
+    let state_dir = instances::absolute(dir);
+    let stop = instances::down_command(dir).await;
+    if printer.json() {
+        printer.json_line(&super::result(
+            "local up",
+            serde_json::json!({"endpoint": endpoint, "pid": record.pid, "state_dir": state_dir, "detached": false, "stop": stop}),
+        ));
+    } else if printer.quiet {
+        printer.out(&endpoint);
+    } else {
+        printer.out(&format!("ferry local listening on {endpoint} (pid {})", record.pid));
+        printer.out(&format!("  state and task logs: {}", state_dir.display()));
+        printer.out(&format!("  try: aws --endpoint-url {endpoint} --region us-east-1 ecs list-clusters"));
+        printer.out(&format!("  stop it with Ctrl-C or `{stop}`"));
     }
-    println!("ferry local stopping: stopping tasks and saving state");
+    let why = tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted",
+        _ = term.recv() => "terminated",
+        _ = server.shutdown_requested() => "asked",
+    };
+    if printer.json() {
+        printer.json_line(&super::event("local up", "stopping", serde_json::json!({"pid": record.pid, "why": why})));
+    } else if !printer.quiet {
+        printer.out("ferry local stopping: stopping tasks and saving state");
+    }
     server.shutdown().await;
     instances::unregister(&record);
-    println!("ferry local stopped");
+    if printer.json() {
+        printer.json_line(&super::event("local up", "stopped", serde_json::json!({"pid": record.pid, "state_dir": state_dir})));
+    } else if !printer.quiet {
+        printer.out("ferry local stopped");
+    }
     Ok(())
 }
 
-async fn up_detached(port: u16, dir: &Path) -> Result<(), Failure> {
+async fn up_detached(printer: &Printer, port: u16, dir: &Path) -> Result<(), Failure> {
     std::fs::create_dir_all(dir).map_err(|e| Failure::platform(format!("cannot create {}: {e}", dir.display())))?;
     let dir = instances::absolute(dir);
     let _ = std::fs::remove_file(dir.join(instances::PID_FILE));
@@ -84,7 +111,8 @@ async fn up_detached(port: u16, dir: &Path) -> Result<(), Failure> {
     let log_err = log.try_clone().map_err(|e| Failure::platform(e.to_string()))?;
     let mut command = std::process::Command::new(exe);
     command
-        .args(["local", "up", "--port", &port.to_string(), "--state-dir"])
+        // Its log is text, whatever FERRY_OUTPUT says here.
+        .args(["--output", "text", "local", "up", "--port", &port.to_string(), "--state-dir"])
         .arg(&dir)
         .stdin(std::process::Stdio::null())
         .stdout(log)
@@ -94,9 +122,20 @@ async fn up_detached(port: u16, dir: &Path) -> Result<(), Failure> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         if let (Some((record, true)), _) = instances::at_state_dir(&dir).await {
-            println!("ferry local listening on {} (pid {})", record.endpoint, record.pid);
-            println!("  state and task logs: {} (its own log: {})", dir.display(), log_path.display());
-            println!("  stop it with `{}`", instances::down_command(&dir).await);
+            let stop = instances::down_command(&dir).await;
+            if printer.json() {
+                printer.json_line(&super::result(
+                    "local up",
+                    serde_json::json!({"endpoint": record.endpoint, "pid": record.pid, "state_dir": dir, "detached": true,
+                                       "log": log_path, "stop": stop}),
+                ));
+            } else if printer.quiet {
+                printer.out(&record.endpoint);
+            } else {
+                printer.out(&format!("ferry local listening on {} (pid {})", record.endpoint, record.pid));
+                printer.out(&format!("  state and task logs: {} (its own log: {})", dir.display(), log_path.display()));
+                printer.out(&format!("  stop it with `{stop}`"));
+            }
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
