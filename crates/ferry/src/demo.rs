@@ -45,7 +45,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<(), Failure> {
     let server = LocalServer::start(Options { port: args.port, state_dir: dir.join("local") })
         .await
         .map_err(|e| Failure::platform(e.to_string()))?;
-    printer.narrate(&format!("ferry demo: real `ferry deploy`s against an embedded ferry local (no AWS account needed)"));
+    printer.narrate("ferry demo: real `ferry deploy`s against an embedded ferry local (no AWS account needed)");
     printer.narrate(&format!("  ferry local at {} (state, task logs and the demo project in {})", server.endpoint(), dir.display()));
     let endpoint = server.endpoint();
     let result = scenario(&printer, global, &endpoint, &dir, !args.no_failure).await;
@@ -117,7 +117,7 @@ fn carry_on(printer: &Printer, dir: &Path) {
         "ferry local's state (cluster {CLUSTER}, service {SERVICE}, images {REPOSITORY}:*) in {}.",
         dir.join("local").display()
     ));
-    printer.narrate(&format!("To carry on where the demo stopped:"));
+    printer.narrate("To carry on where the demo stopped:");
     printer.narrate(&format!("  ferry local up --detach --state-dir {}", shell_word(&dir.join("local"))));
     printer.narrate(&format!("  cd {}", shell_word(&project)));
     printer.narrate(&format!("  ferry status --ledger {ledger}"));
@@ -203,11 +203,11 @@ async fn scenario(printer: &Printer, global: &GlobalArgs, endpoint: &str, dir: &
         .await?;
         answer(printer, &clients).await?;
     }
-    printer.narrate(&format!("\n$ ferry status"));
+    printer.narrate("\n$ ferry status");
     crate::status::run(&global, StatusArgs { environment: None }).await?;
-    printer.narrate(&format!("\n$ ferry history"));
+    printer.narrate("\n$ ferry history");
     crate::history::run(&global, HistoryArgs { environment: None, service: None, limit: 10 })?;
-    printer.narrate(&format!("\ndone: the same ferry.toml works against AWS once endpoint_url and credentials point there."));
+    printer.narrate("\ndone: the same ferry.toml works against AWS once endpoint_url and credentials point there.");
     Ok(())
 }
 
