@@ -199,8 +199,18 @@ impl Error {
 
     /// A config lookup (`config.service(..)`, `config.environment(..)`) that failed: the
     /// config's message is the whole story.
-    pub(crate) fn config(message: String) -> Self {
-        Error::input(message)
+    pub(crate) fn config(error: ferry_core::error::Error) -> Self {
+        Error::from(error)
+    }
+}
+
+impl From<ferry_core::error::Error> for Error {
+    /// Invalid input (exit 2) or a gate's refusal (exit 4), as the engine's error says.
+    fn from(e: ferry_core::error::Error) -> Self {
+        match e.kind {
+            ferry_core::error::ErrorKind::Invalid => Error::input(e.message),
+            ferry_core::error::ErrorKind::Refused => Error::refused(e.message),
+        }
     }
 }
 

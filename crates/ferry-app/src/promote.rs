@@ -256,7 +256,15 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     };
 
     if input.dry_run {
-        return Ok(PromoteResult::DryRun(dry_run(&input, plan, planned, soak.clone().err(), to_env.approval, &to_env.approvers, &who)));
+        return Ok(PromoteResult::DryRun(dry_run(
+            &input,
+            plan,
+            planned,
+            soak.clone().err().map(String::from),
+            to_env.approval,
+            &to_env.approvers,
+            &who,
+        )));
     }
     if requests.is_empty() {
         return Ok(PromoteResult::Unchanged { release: release_id, to: input.to.clone(), run_id });
@@ -531,7 +539,7 @@ fn dry_run(
         (false, _) => ("not needed".to_string(), None),
         (true, true) => match check_approval(true, approvers, &input.to, &Approval::Flag(who.to_string())) {
             Ok(_) => (format!("--approve as {who}"), None),
-            Err(refusal) => (String::new(), Some(refusal)),
+            Err(refusal) => (String::new(), Some(refusal.message)),
         },
         (true, false) => (
             format!(

@@ -254,8 +254,8 @@ impl Ecs for AwsEcs {
         Ok(info)
     }
 
-    fn validate_task_definition(&self, definition: &Value) -> Result<(), String> {
-        taskdef::register_input(definition).map(|_| ()).map_err(|e| format!("task definition: {e}"))
+    fn validate_task_definition(&self, definition: &Value) -> Result<(), ferry_core::error::Error> {
+        taskdef::register_input(definition).map(|_| ()).map_err(|e| ferry_core::error::Error::invalid(format!("task definition: {e}")))
     }
 
     async fn register_task_definition(&self, definition: &Value) -> PlatformResult<TaskDefinitionInfo> {

@@ -271,17 +271,20 @@ fn duration_or_zero<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option
 }
 
 /// Parses `90s`, `10m`, `1h30m`; the error says what a duration looks like.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, crate::error::Error> {
     match parse_humantime(text, "\"90s\", \"10m\" or \"1h30m\"")? {
-        d if d.is_zero() => Err(format!("invalid duration {}: must be more than zero", crate::text::quoted(text))),
+        d if d.is_zero() => {
+            Err(crate::error::Error::invalid(format!("invalid duration {}: must be more than zero", crate::text::quoted(text))))
+        }
         d => Ok(d),
     }
 }
 
 /// `text` as a humantime duration; the error shows `examples` of what is expected.
-fn parse_humantime(text: &str, examples: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("invalid duration {} ({e}): expected something like {examples}", crate::text::quoted(text)))
+fn parse_humantime(text: &str, examples: &str) -> Result<Duration, crate::error::Error> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        crate::error::Error::invalid(format!("invalid duration {} ({e}): expected something like {examples}", crate::text::quoted(text)))
+    })
 }
 
 impl Config {
@@ -464,7 +467,7 @@ impl Config {
 
     /// The environment tag of an environment, rendered (`image_tag`, or the environment's name
     /// for the env-tag strategy).
-    pub fn image_tag(&self, env_name: &str, service: &Service) -> Result<Option<String>, String> {
+    pub fn image_tag(&self, env_name: &str, service: &Service) -> Result<Option<String>, crate::error::Error> {
         let env = self.environment(env_name)?;
         let pattern = match (&env.image_tag, service.strategy()) {
             (Some(pattern), _) => pattern.clone(),
@@ -519,26 +522,26 @@ impl Config {
     }
 
     /// The environment by name, or an error listing the ones there are.
-    pub fn environment(&self, name: &str) -> Result<&Environment, String> {
+    pub fn environment(&self, name: &str) -> Result<&Environment, crate::error::Error> {
         self.environments.get(name).ok_or_else(|| {
-            format!(
+            crate::error::Error::invalid(format!(
                 "no environment named {} in {} (environments: {})",
                 text::quoted(name),
                 self.path.display(),
                 self.environments.keys().cloned().collect::<Vec<_>>().join(", ")
-            )
+            ))
         })
     }
 
     /// The service by name, or an error listing the ones there are.
-    pub fn service(&self, name: &str) -> Result<&Service, String> {
+    pub fn service(&self, name: &str) -> Result<&Service, crate::error::Error> {
         self.services.get(name).ok_or_else(|| {
-            format!(
+            crate::error::Error::invalid(format!(
                 "no service named {} in {} (services: {})",
                 text::quoted(name),
                 self.path.display(),
                 self.services.keys().cloned().collect::<Vec<_>>().join(", ")
-            )
+            ))
         })
     }
 
@@ -582,7 +585,7 @@ impl Config {
     }
 
     /// The ECS service name of `service` in environment `env_name`.
-    pub fn ecs_service_name(&self, env_name: &str, service_name: &str) -> Result<String, String> {
+    pub fn ecs_service_name(&self, env_name: &str, service_name: &str) -> Result<String, crate::error::Error> {
         let env = self.environment(env_name)?;
         let service = self.service(service_name)?;
         let pattern = service
@@ -595,10 +598,10 @@ impl Config {
         let name = crate::template::render_str("service_name", pattern, context).map_err(|e| e.to_string())?;
         let name = name.trim().to_string();
         if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(format!(
+            return Err(crate::error::Error::invalid(format!(
                 "service_name for {service_name} in {env_name} renders to {}: an ECS service name has 1-255 letters, digits, hyphens and underscores",
                 text::quoted(&name)
-            ));
+            )));
         }
         Ok(name)
     }
@@ -620,9 +623,9 @@ impl Config {
 }
 
 /// Environment and service names appear in ECS names, tags and the ledger: keep them plain.
-fn check_name(name: &str) -> Result<(), String> {
+fn check_name(name: &str) -> Result<(), crate::error::Error> {
     if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(format!("the name {} must be 1-64 letters, digits, '-' or '_'", text::quoted(name)));
+        return Err(crate::error::Error::invalid(format!("the name {} must be 1-64 letters, digits, '-' or '_'", text::quoted(name))));
     }
     Ok(())
 }

@@ -124,7 +124,7 @@ impl Request {
     /// What is wrong with the version, when it cannot be an image tag.
     fn version_error(&self) -> Option<String> {
         match (&self.version, &self.source) {
-            (Some(version), Source::Template { .. } | Source::Live) => crate::check_version(version).err(),
+            (Some(version), Source::Template { .. } | Source::Live) => crate::check_version(version).err().map(String::from),
             _ => None,
         }
     }
@@ -955,7 +955,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         taskdef::set_image(&mut definition, &request.container, &reference)
             .map_err(|e| Refusal::input(in_template(format!("services.{}.container in ferry.toml: {e}", request.service))))?;
         set_tags(&mut definition, ferry_tags(request, deployment_id, &version, &image.digest));
-        self.ecs.validate_task_definition(&definition).map_err(|e| Refusal::input(in_template(e)))?;
+        self.ecs.validate_task_definition(&definition).map_err(|e| Refusal::input(in_template(e.message)))?;
         report.changes = taskdef::diff(&without_ferry_tags(&current_definition.definition), &without_ferry_tags(&definition));
         if let Some(dead) = &resumed {
             // What ran before is what ran before the dead run changed anything.

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod deploy;
+pub mod error;
 pub mod journal;
 pub mod memory;
 pub mod platform;
@@ -106,20 +107,24 @@ pub fn short_digest(digest: &str) -> String {
 
 /// Checks that a version can be an image tag: the OCI distribution spec's
 /// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. Returns what is wrong, in words.
-pub fn check_version(version: &str) -> Result<(), String> {
+pub fn check_version(version: &str) -> Result<(), error::Error> {
     if version.is_empty() {
-        return Err("the version is empty".into());
+        return Err(error::Error::invalid("the version is empty"));
     }
     if version.len() > 128 {
-        return Err(format!("the version is {} characters long; an image tag has at most 128", version.len()));
+        return Err(error::Error::invalid(format!("the version is {} characters long; an image tag has at most 128", version.len())));
     }
     let mut chars = version.chars();
     let first = chars.next().unwrap_or('_');
     if !(first.is_ascii_alphanumeric() || first == '_') {
-        return Err(format!("the version {version:?} must start with a letter, a digit or '_' (it is an image tag)"));
+        return Err(error::Error::invalid(format!(
+            "the version {version:?} must start with a letter, a digit or '_' (it is an image tag)"
+        )));
     }
     if let Some(bad) = version.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
-        return Err(format!("the version {version:?} contains {bad:?}; an image tag allows letters, digits, '.', '_' and '-'"));
+        return Err(error::Error::invalid(format!(
+            "the version {version:?} contains {bad:?}; an image tag allows letters, digits, '.', '_' and '-'"
+        )));
     }
     Ok(())
 }

@@ -154,7 +154,7 @@ pub trait Ecs: Send + Sync {
     fn describe_task_definition(&self, task_definition: &str) -> impl Future<Output = PlatformResult<TaskDefinitionInfo>> + Send;
     /// Checks, offline, that native ECS JSON is a valid RegisterTaskDefinition request
     /// (unknown fields, wrong types, bad enum values), naming the field that is wrong.
-    fn validate_task_definition(&self, definition: &Value) -> Result<(), String>;
+    fn validate_task_definition(&self, definition: &Value) -> Result<(), crate::error::Error>;
     /// Registers a task definition given as native ECS JSON (with its `tags`).
     fn register_task_definition(&self, definition: &Value) -> impl Future<Output = PlatformResult<TaskDefinitionInfo>> + Send;
     /// One UpdateService call; returns the service as ECS answered.

@@ -23,7 +23,7 @@ pub struct Candidate {
 /// for the target's soak time. Every service must have gone healthy in FROM through a
 /// successful deploy (the ledger's record) and, with `soak`, have run its digest that long;
 /// the error lists each one that has not, with how long it still needs.
-pub fn check_soak(soak: Option<Duration>, from: &str, candidates: &[Candidate], now: i64) -> Result<(), String> {
+pub fn check_soak(soak: Option<Duration>, from: &str, candidates: &[Candidate], now: i64) -> Result<(), crate::error::Error> {
     let soak_ms = soak.map(|s| s.as_millis() as i64).unwrap_or(0);
     let mut short = Vec::new();
     for c in candidates {
@@ -47,10 +47,14 @@ pub fn check_soak(soak: Option<Duration>, from: &str, candidates: &[Candidate], 
     }
     match (short.is_empty(), soak) {
         (true, _) => Ok(()),
-        (false, Some(soak)) => {
-            Err(format!("the release has not soaked for {} in {from}: {}", humantime::format_duration(soak), short.join("; ")))
+        (false, Some(soak)) => Err(crate::error::Error::refused(format!(
+            "the release has not soaked for {} in {from}: {}",
+            humantime::format_duration(soak),
+            short.join("; ")
+        ))),
+        (false, None) => {
+            Err(crate::error::Error::refused(format!("only what is recorded as healthy in {from} is promoted: {}", short.join("; "))))
         }
-        (false, None) => Err(format!("only what is recorded as healthy in {from} is promoted: {}", short.join("; "))),
     }
 }
 
@@ -61,14 +65,14 @@ pub fn check_soak(soak: Option<Duration>, from: &str, candidates: &[Candidate], 
 /// release flows down the chain (dev → stage → prod), so `ferry promote prod dev` is refused
 /// unless dev's own `promote_from` says prod. The refusal names the chain and what would
 /// allow it.
-pub fn check_chain(promote_from: impl Fn(&str) -> Option<String>, from: &str, to: &str) -> Result<(), String> {
+pub fn check_chain(promote_from: impl Fn(&str) -> Option<String>, from: &str, to: &str) -> Result<(), crate::error::Error> {
     match promote_from(to) {
         Some(expected) if expected == from => return Ok(()),
         Some(expected) => {
-            return Err(format!(
+            return Err(crate::error::Error::refused(format!(
                 "{to} is promoted from {expected}, not from {from}: `ferry promote {expected} {to}` follows the chain \
                  (to take releases from {from}, set promote_from = \"{from}\" in [environments.{to}])"
-            ));
+            )));
         }
         None => {}
     }
@@ -82,12 +86,12 @@ pub fn check_chain(promote_from: impl Fn(&str) -> Option<String>, from: &str, to
         chain.push(up.clone());
         if up == to {
             chain.reverse();
-            return Err(format!(
+            return Err(crate::error::Error::refused(format!(
                 "{from} → {to} goes against the promotion chain ({}): releases move down it, and {to} names no \
                  promote_from, so it takes none. To put what runs in {from} into {to} on purpose, deploy its versions \
                  there (`ferry deploy {to} SERVICE=VERSION`), or set promote_from = \"{from}\" in [environments.{to}]",
                 chain.join(" → ")
-            ));
+            )));
         }
         at = up;
     }
@@ -106,7 +110,7 @@ pub enum Approval {
 }
 
 /// Decides whether a promotion may go ahead; returns who approved it (for the record).
-pub fn check_approval(required: bool, approvers: &[String], to: &str, approval: &Approval) -> Result<Option<String>, String> {
+pub fn check_approval(required: bool, approvers: &[String], to: &str, approval: &Approval) -> Result<Option<String>, crate::error::Error> {
     if !required {
         return Ok(match approval {
             Approval::Flag(who) | Approval::Interactive(who) => Some(who.clone()),
@@ -115,12 +119,12 @@ pub fn check_approval(required: bool, approvers: &[String], to: &str, approval: 
     }
     let allowed = |who: &str| approvers.is_empty() || approvers.iter().any(|a| a == who || who.split('@').next() == Some(a.as_str()));
     match approval {
-        Approval::Missing => Err(format!(
+        Approval::Missing => Err(crate::error::Error::refused(format!(
             "{to} needs an approval: answer at a terminal, or pass --approve{}",
             if approvers.is_empty() { String::new() } else { format!(" as one of: {}", approvers.join(", ")) }
-        )),
+        ))),
         Approval::Flag(who) | Approval::Interactive(who) if !allowed(who) => {
-            Err(format!("{who} may not approve promotions into {to} (approvers: {})", approvers.join(", ")))
+            Err(crate::error::Error::refused(format!("{who} may not approve promotions into {to} (approvers: {})", approvers.join(", "))))
         }
         Approval::Flag(who) | Approval::Interactive(who) => Ok(Some(who.clone())),
     }
@@ -231,12 +235,12 @@ mod tests {
         assert_eq!(check_chain(chain, "dev", "stage"), Ok(()));
         assert_eq!(check_chain(chain, "stage", "prod"), Ok(()));
         let err = check_chain(chain, "prod", "dev").unwrap_err();
-        assert!(err.starts_with("prod → dev goes against the promotion chain (dev → stage → prod)"), "{err}");
+        assert!(err.message.starts_with("prod → dev goes against the promotion chain (dev → stage → prod)"), "{err}");
         assert!(err.contains("set promote_from = \"prod\" in [environments.dev]"), "{err}");
         let err = check_chain(chain, "prod", "stage").unwrap_err();
-        assert!(err.starts_with("stage is promoted from dev, not from prod"), "{err}");
+        assert!(err.message.starts_with("stage is promoted from dev, not from prod"), "{err}");
         let err = check_chain(chain, "dev", "prod").unwrap_err();
-        assert!(err.starts_with("prod is promoted from stage, not from dev"), "{err}");
+        assert!(err.message.starts_with("prod is promoted from stage, not from dev"), "{err}");
         // An environment outside the chain takes releases from anywhere but downstream.
         assert_eq!(check_chain(chain, "prod", "sandbox"), Ok(()));
         // ... and promote_from allows what it names, even upstream.

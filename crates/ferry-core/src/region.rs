@@ -75,7 +75,7 @@ pub fn is_region_shaped(name: &str) -> bool {
 
 /// Checks a region name; the error says what a region looks like and, for a typo, which
 /// region was probably meant.
-pub fn check_region(name: &str) -> Result<(), String> {
+pub fn check_region(name: &str) -> Result<(), crate::error::Error> {
     if is_region_shaped(name) {
         return Ok(());
     }
@@ -89,7 +89,7 @@ pub fn check_region(name: &str) -> Result<(), String> {
     if let Some(region) = suggestion {
         message.push_str(&format!("; did you mean \"{region}\"?"));
     }
-    Err(message)
+    Err(crate::error::Error::invalid(message))
 }
 
 #[cfg(test)]
@@ -108,12 +108,12 @@ mod tests {
     #[test]
     fn a_region_typo_us_east1_is_refused_suggesting_us_east_1() {
         assert_eq!(
-            check_region("us-east1").unwrap_err(),
+            check_region("us-east1").unwrap_err().message,
             "\"us-east1\" is not an AWS region name (they look like \"us-east-1\", \"eu-central-2\" or \"us-gov-west-1\"); did you mean \"us-east-1\"?"
         );
-        assert!(check_region("US-EAST-1").unwrap_err().ends_with("did you mean \"us-east-1\"?"));
-        assert!(check_region("euwest1").unwrap_err().ends_with("did you mean \"eu-west-1\"?"));
-        assert!(check_region("eu-cental-1").unwrap_err().ends_with("did you mean \"eu-central-1\"?"));
+        assert!(check_region("US-EAST-1").unwrap_err().message.ends_with("did you mean \"us-east-1\"?"));
+        assert!(check_region("euwest1").unwrap_err().message.ends_with("did you mean \"eu-west-1\"?"));
+        assert!(check_region("eu-cental-1").unwrap_err().message.ends_with("did you mean \"eu-central-1\"?"));
         assert!(check_region("ap-southeast-07").unwrap_err().contains("did you mean \"ap-southeast-7\"?"));
         assert!(!check_region("mars").unwrap_err().contains("did you mean"));
         assert!(check_region("").is_err());

@@ -370,7 +370,7 @@ pub fn render_task_definition(name: &str, source: &str, variables: &Variables) -
             };
             tfstate_lookup(state, &address)
                 .map(|v| Value::from_serialize(&v))
-                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e))
+                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.message))
         });
     };
     let environment_name = Some(variables.environment.clone()).filter(|e| !e.is_empty());
@@ -392,10 +392,12 @@ pub fn render_task_definition(name: &str, source: &str, variables: &Variables) -
 /// `aws_lb_target_group.api.arn`, `module.net.aws_subnet.a.id`, `data.aws_vpc.main.id`,
 /// `aws_subnet.private[1].id`, `aws_route53_record.www["prod"].fqdn`, and nested attributes
 /// (`aws_lb.main.subnet_mapping.0.subnet_id`). ARNs are then never copied by hand.
-pub fn tfstate_lookup(state: &serde_json::Value, address: &str) -> Result<serde_json::Value, String> {
+pub fn tfstate_lookup(state: &serde_json::Value, address: &str) -> Result<serde_json::Value, crate::error::Error> {
     let version = state.get("version").and_then(serde_json::Value::as_i64).unwrap_or(0);
     if version != 4 {
-        return Err(format!("tfstate: expected a Terraform state of format version 4, got version {version}"));
+        return Err(crate::error::Error::invalid(format!(
+            "tfstate: expected a Terraform state of format version 4, got version {version}"
+        )));
     }
     let mut parts: Vec<&str> = address.split('.').collect();
     let mut module = Vec::new();
@@ -410,7 +412,9 @@ pub fn tfstate_lookup(state: &serde_json::Value, address: &str) -> Result<serde_
         "managed"
     };
     if parts.len() < 3 {
-        return Err(format!("tfstate: {address:?} is not an address like \"aws_lb_target_group.api.arn\" (TYPE.NAME.ATTRIBUTE)"));
+        return Err(crate::error::Error::invalid(format!(
+            "tfstate: {address:?} is not an address like \"aws_lb_target_group.api.arn\" (TYPE.NAME.ATTRIBUTE)"
+        )));
     }
     let kind = parts[0];
     let (name, index) = match parts[1].split_once('[') {
@@ -435,22 +439,28 @@ pub fn tfstate_lookup(state: &serde_json::Value, address: &str) -> Result<serde_
     let instances = resource.get("instances").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
     let instance = match index {
         None if instances.len() == 1 => instances.first(),
-        None => return Err(format!("tfstate: {kind}.{name} has {} instances; say which, e.g. {kind}.{name}[0]", instances.len())),
+        None => {
+            return Err(crate::error::Error::invalid(format!(
+                "tfstate: {kind}.{name} has {} instances; say which, e.g. {kind}.{name}[0]",
+                instances.len()
+            )));
+        }
         Some(key) => instances.iter().find(|i| match i.get("index_key") {
             Some(serde_json::Value::Number(n)) => n.to_string() == key,
             Some(serde_json::Value::String(s)) => s == key,
             _ => false,
         }),
     }
-    .ok_or_else(|| format!("tfstate: {kind}.{name} has no instance {}", index.unwrap_or("")))?;
-    let mut value = instance.get("attributes").ok_or_else(|| format!("tfstate: {kind}.{name} has no attributes"))?;
+    .ok_or_else(|| crate::error::Error::invalid(format!("tfstate: {kind}.{name} has no instance {}", index.unwrap_or(""))))?;
+    let mut value =
+        instance.get("attributes").ok_or_else(|| crate::error::Error::invalid(format!("tfstate: {kind}.{name} has no attributes")))?;
     for step in &parts[2..] {
         value = match value {
             serde_json::Value::Object(map) => map.get(*step),
             serde_json::Value::Array(list) => step.parse::<usize>().ok().and_then(|i| list.get(i)),
             _ => None,
         }
-        .ok_or_else(|| format!("tfstate: {kind}.{name} has no attribute {}", parts[2..].join(".")))?;
+        .ok_or_else(|| crate::error::Error::invalid(format!("tfstate: {kind}.{name} has no attribute {}", parts[2..].join("."))))?;
     }
     Ok(value.clone())
 }

@@ -600,10 +600,10 @@ impl Ecs for FakeEcs {
             .ok_or_else(|| not_found("ecs:DescribeTaskDefinition", task_definition))
     }
 
-    fn validate_task_definition(&self, definition: &Value) -> Result<(), String> {
+    fn validate_task_definition(&self, definition: &Value) -> Result<(), ferry_core::error::Error> {
         self.log("validate_task_definition", vec![]);
         match definition.get("bad") {
-            Some(_) => Err("unknown member \"bad\"".into()),
+            Some(_) => Err(ferry_core::error::Error::invalid("unknown member \"bad\"")),
             None => Ok(()),
         }
     }

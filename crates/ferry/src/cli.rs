@@ -392,7 +392,7 @@ pub struct InitArgs {
     pub force: bool,
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+fn parse_duration(text: &str) -> Result<std::time::Duration, ferry_core::error::Error> {
     ferry_core::config::parse_duration(text)
 }
 
