@@ -24,4 +24,5 @@ mod local_first_hour;
 mod local_strict;
 mod promote;
 mod promotion_reads_right;
+mod readable;
 mod unreachable;
