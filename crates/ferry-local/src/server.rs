@@ -41,7 +41,7 @@ pub enum LocalError {
     #[error("cannot use state directory {dir}: {source}")]
     StateDir { dir: PathBuf, source: std::io::Error },
     #[error("cannot read saved state: {0}")]
-    State(String),
+    State(#[from] crate::state::LoadError),
 }
 
 #[derive(Clone)]

@@ -44,11 +44,13 @@ impl State {
         })
     }
 
-    pub fn load(path: &Path) -> Result<State, String> {
+    /// The state saved at `path`; empty when there is none yet. Errors: the file cannot be
+    /// read, or is not a saved state.
+    pub fn load(path: &Path) -> Result<State, LoadError> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| LoadError::Parse { path: path.to_path_buf(), source }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(format!("{}: {e}", path.display())),
+            Err(source) => Err(LoadError::Read { path: path.to_path_buf(), source }),
         }
     }
 
@@ -59,6 +61,15 @@ impl State {
         let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
         Ok((self.generation, bytes))
     }
+}
+
+/// Why the saved state could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", path.display())]
+    Parse { path: PathBuf, source: serde_json::Error },
 }
 
 /// The state file, written durably and in order.
