@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use ferry_store::{DeploymentRecord, Ledger, Outcome, StepState};
+use ferry_store::{DeploymentRecord, Ledger, StepState};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let steps: usize = std::env::args().nth(1).map(|n| n.parse()).transpose()?.unwrap_or(500);
@@ -19,26 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         kind: "deploy".into(),
         environment: "prod".into(),
         service: "web".into(),
-        cluster: "prod".into(),
-        ecs_service: "web".into(),
-        from_version: None,
-        from_digest: None,
-        from_task_definition: None,
-        to_version: None,
-        to_digest: None,
-        to_task_definition: None,
-        image: None,
-        ecs_deployment_id: None,
         who: "bench".into(),
-        commit: None,
-        commit_message: None,
-        started_at: 0,
-        finished_at: None,
-        outcome: Outcome::InProgress,
-        reason: None,
         strategy: Some("rolling".into()),
-        cause: None,
-        rollback_deployment_id: None,
+        ..Default::default()
     };
     ledger.insert_deployment(&record)?;
     let data = serde_json::json!({"task_definition": "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:42", "force": false});

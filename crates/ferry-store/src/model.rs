@@ -75,9 +75,10 @@ impl fmt::Display for LockInfo {
 }
 
 /// How a deployment ended (or that it has not yet).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    #[default]
     InProgress,
     Succeeded,
     /// Failed, and ferry put the previous version back.
@@ -147,8 +148,9 @@ impl FromSql for Outcome {
 }
 
 /// One deployment of one service to one environment: what ran before, what ferry put in its
-/// place, who asked, and how it ended. Times are milliseconds since the Unix epoch.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// place, who asked, and how it ended. Times are milliseconds since the Unix epoch. The
+/// default is an empty record in progress, for filling in with `..Default::default()`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeploymentRecord {
     /// ferry's deployment id, e.g. "fd-20261123-ab12cd".
     pub id: String,

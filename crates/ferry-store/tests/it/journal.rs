@@ -19,26 +19,10 @@ fn in_progress(id: &str, started_at: i64) -> DeploymentRecord {
         kind: "deploy".into(),
         environment: "prod".into(),
         service: "web".into(),
-        cluster: "prod".into(),
-        ecs_service: "web".into(),
-        from_version: Some("1.0.0".into()),
-        from_digest: None,
-        from_task_definition: Some("web:1".into()),
-        to_version: Some("1.1.0".into()),
-        to_digest: Some("sha256:bb".into()),
-        to_task_definition: None,
-        image: None,
-        ecs_deployment_id: None,
         who: "alice".into(),
-        commit: None,
-        commit_message: None,
         started_at,
-        finished_at: None,
-        outcome: Outcome::InProgress,
-        reason: None,
         strategy: Some("rolling".into()),
-        cause: None,
-        rollback_deployment_id: None,
+        ..Default::default()
     }
 }
 
