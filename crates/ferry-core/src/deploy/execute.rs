@@ -1,0 +1,333 @@
+//! The executor: applies the strategy's steps ([`crate::strategy`]) one by one, each
+//! journaled before and after, until the strategy says to watch an ECS deployment.
+
+use super::*;
+
+impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
+    /// The mutations, as the strategy's step machine decides them ([`crate::strategy`]),
+    /// each journaled before and after it is applied. Returns the watch of the ECS
+    /// deployment, or None when the deploy is over (a step failed, or a resumed rollback
+    /// could not start).
+    pub(super) async fn start(
+        &self,
+        index: usize,
+        request: &Request,
+        report: &mut ServiceReport,
+        prepared: Option<Prepared>,
+    ) -> Option<Active> {
+        let prepared = prepared?;
+        let machine = strategy::machine(request.strategy);
+        let mut facts = prepared.facts.clone();
+        let resumed = prepared.resumed.is_some();
+        // A superseded dead run may have changed the service: what ran before it is the last
+        // state anything proved, so a failure returns there.
+        let dead_changed = prepared.supersedes.as_ref().filter(|d| {
+            let f = Facts::from_steps(&d.steps);
+            f.update_started_at.is_some() || f.tag_move_started
+        });
+        let previous = facts
+            .previous_task_definition
+            .clone()
+            .or_else(|| prepared.resumed.as_ref().and_then(|d| d.from_task_definition.clone()))
+            .or_else(|| dead_changed.and_then(|d| d.from_task_definition.clone()))
+            .unwrap_or_else(|| prepared.current_definition.arn.clone());
+        if let Some(dead) = dead_changed {
+            report.from_task_definition = Some(previous.clone());
+            report.from_version = dead.from_version.clone().or(report.from_version.take());
+        }
+        let earlier: Vec<String> = if resumed && facts.previous_task_definition.is_some() {
+            facts.earlier_deployments.clone()
+        } else {
+            prepared.current.deployments.iter().map(|d| d.id.clone()).collect()
+        };
+        let (desired, tag_restore, mut tag_at_target, digest) = match &prepared.target {
+            Target::Register(_) => (Desired::NewRevision, None, false, None),
+            Target::Existing(td) => (Desired::Revision(td.arn.clone()), None, false, None),
+            Target::Force { definition, tag, digest, previous_digest, tag_now } => (
+                Desired::ForcedRevision(definition.arn.clone()),
+                Some((tag.clone(), previous_digest.clone())),
+                facts.tag_moved || tag_now == digest,
+                Some(digest.clone()),
+            ),
+        };
+        if facts.previous_task_definition.is_none() {
+            let target = report.to_digest.clone().or(report.to_task_definition.clone());
+            let data = journal::preflight_data(&previous, tag_restore.as_ref().map(|(_, d)| d.as_str()), &earlier, target.as_deref());
+            if !self
+                .journal_started(request, report, names::PREFLIGHT, &data)
+                .await
+                .is_some_and(|seq| self.journal_done(report, seq, &data))
+            {
+                return None;
+            }
+            facts.previous_task_definition = Some(previous.clone());
+            facts.earlier_deployments = earlier.clone();
+        }
+        kill_point("after-preflight");
+        // A registration whose answer the dead run never journaled: the family's newest
+        // revision is ours if it carries our deployment id.
+        let mut registered = facts.registered.clone();
+        if let (None, true, Target::Register(definition)) = (&registered, facts.register_started, &prepared.target)
+            && let Some(family) = taskdef::family(definition)
+            && let Ok(latest) = self.ecs.describe_task_definition(family).await
+            && latest.tag("ferry:deployment") == Some(report.deployment_id.as_str())
+        {
+            registered = Some(latest.arn.clone());
+        }
+        let mut service = prepared.current.clone();
+        let mut before = facts.update_started_at.unwrap_or_else(|| self.clock.now_ms());
+        // Each step is one of a handful; the bound only guards against a decision that loops.
+        for _ in 0..8 {
+            let observed = Observed { facts: &facts, service: &service, registered: registered.as_deref(), tag_at_target };
+            match machine.next(&desired, &observed) {
+                Step::MoveTag => {
+                    let (Some((tag, previous_digest)), Some(digest)) = (&tag_restore, &digest) else { break };
+                    let data = json!({"tag": tag, "from": previous_digest, "to": digest});
+                    let seq = self.journal_started(request, report, names::MOVE_TAG, &data).await?;
+                    if let Err(e) = self.registry.move_tag(&request.repository, digest, tag).await {
+                        self.journal_failed(report, seq, &data);
+                        let reason = format!("{e} (the tag and the service were not changed)");
+                        self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(reason));
+                        self.observer.record(report);
+                        return None;
+                    }
+                    kill_point("env-tag-after-move");
+                    self.journal_done(report, seq, &data);
+                    tag_at_target = true;
+                    facts.tag_moved = true;
+                    let detail = Detail::TagMoved {
+                        repository: request.repository.clone(),
+                        tag: tag.clone(),
+                        from: previous_digest.clone(),
+                        to: digest.clone(),
+                    };
+                    self.phase(report, Phase::Registered, detail);
+                }
+                Step::RegisterTaskDefinition => {
+                    let Target::Register(definition) = &prepared.target else { break };
+                    let data = json!({"family": taskdef::family(definition)});
+                    let seq = self.journal_started(request, report, names::REGISTER_TASK_DEFINITION, &data).await?;
+                    match self.ecs.register_task_definition(definition).await {
+                        Ok(td) => {
+                            kill_point("after-register");
+                            self.journal_done(report, seq, &json!({"family": td.family, "task_definition": td.arn}));
+                            self.phase(report, Phase::Registered, Detail::Registered { task_definition: td.arn.clone() });
+                            registered = Some(td.arn);
+                        }
+                        Err(e) => {
+                            self.journal_failed(report, seq, &data);
+                            self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(e.to_string()));
+                            self.observer.record(report);
+                            return None;
+                        }
+                    }
+                }
+                Step::UpdateService { task_definition, force } => {
+                    report.to_task_definition = Some(task_definition.clone());
+                    report.outcome = Outcome::Error;
+                    self.observer.record(report);
+                    let data = json!({"task_definition": task_definition, "force": force});
+                    let seq = self.journal_started(request, report, names::UPDATE_SERVICE, &data).await?;
+                    before = self.clock.now_ms();
+                    facts.update_started_at = Some(before);
+                    match self.ecs.update_service(&request.cluster, &request.ecs_service, &task_definition, force).await {
+                        Ok(updated) => {
+                            kill_point("after-update-service");
+                            // Our deployment: the PRIMARY one running our revision, the newest such.
+                            let ours = updated
+                                .deployments
+                                .iter()
+                                .filter(|d| d.task_definition == task_definition && d.status == "PRIMARY" && !earlier.contains(&d.id))
+                                .max_by_key(|d| d.created_at)
+                                .map(|d| d.id.clone());
+                            self.journal_done(
+                                report,
+                                seq,
+                                &json!({"task_definition": task_definition, "force": force, "ecs_deployment_id": ours}),
+                            );
+                            facts.update_done = true;
+                            facts.updated = ours;
+                            service = updated;
+                        }
+                        Err(e) => {
+                            self.journal_failed(report, seq, &data);
+                            let mut reason = format!("{e} (the service was not changed)");
+                            if let (Some((tag, previous)), true) = (&tag_restore, facts.tag_moved)
+                                && let Err(e) = self.restore_tag(request, report, tag, previous).await
+                            {
+                                reason = format!("{reason}; moving {}:{tag} back to {previous} failed too: {e}", request.repository);
+                            }
+                            self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(reason));
+                            self.observer.record(report);
+                            return None;
+                        }
+                    }
+                }
+                Step::Watch { task_definition, ecs_deployment_id } => {
+                    return self
+                        .watch_from(
+                            index,
+                            request,
+                            report,
+                            &prepared,
+                            facts,
+                            previous,
+                            earlier,
+                            tag_restore,
+                            task_definition,
+                            ecs_deployment_id,
+                            before,
+                        )
+                        .await;
+                }
+            }
+        }
+        let reason = "the strategy did not reach a deployment to watch (a bug in ferry; the same command resumes)".to_string();
+        self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(reason));
+        self.observer.record(report);
+        None
+    }
+
+    /// Starts watching our ECS deployment (just created, or adopted from a dead run), or
+    /// resumes the rollback a dead run had started.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn watch_from(
+        &self,
+        index: usize,
+        request: &Request,
+        report: &mut ServiceReport,
+        prepared: &Prepared,
+        facts: Facts,
+        previous: String,
+        earlier: Vec<String>,
+        tag_restore: Option<(String, String)>,
+        task_definition: String,
+        ours: Option<String>,
+        before: i64,
+    ) -> Option<Active> {
+        report.to_task_definition = Some(task_definition.clone());
+        report.ecs_deployment_id = ours.clone().or(report.ecs_deployment_id.take());
+        report.outcome = Outcome::Error;
+        // Journaled at once: whoever looks (Ctrl-C, `ferry status`, a re-run) can name the
+        // ECS deployment that now exists.
+        self.observer.record(report);
+        // Adopted: the dead run had called UpdateService; this run did not.
+        let resumed = prepared.resumed.as_ref().is_some_and(|d| Facts::from_steps(&d.steps).update_started_at.is_some());
+        let detail = Detail::Updated {
+            ecs_service: request.ecs_service.clone(),
+            task_definition: task_definition.clone(),
+            ecs_deployment_id: ours.clone(),
+            resumed,
+        };
+        self.phase(report, Phase::Updated, detail);
+        let mut watch = Watch::new(ours.clone(), task_definition, before, request.max_task_failures);
+        watch.never_adopt(earlier.iter().cloned());
+        watch.ignore_events(&prepared.current);
+        let now = self.clock.now_ms();
+        let mut active = Active {
+            index,
+            watch,
+            rolling_back: false,
+            previous: previous.clone(),
+            deadline: now + request.timeout.as_millis() as i64,
+            next_poll: now + 250,
+            started: now,
+            last_progress: None,
+            quiet_polls: 0,
+            errors: 0,
+            last_renew: now,
+            failure: None,
+            last_stop: None,
+            earlier_deployments: earlier.clone(),
+            tag_restore,
+            // A restore journaled as started is done when the tag names the previous digest.
+            tag_restored: facts.tag_restored
+                || (facts.tag_restore_started
+                    && matches!(&prepared.target, Target::Force { tag_now, previous_digest, .. } if tag_now == previous_digest)),
+            ecs_rollback_deadline: None,
+            bake_until: None,
+            baked_running: None,
+            health: None,
+            health_read_at: None,
+            health_read_for: None,
+        };
+        if facts.rollback_started_at.is_none() {
+            return Some(active);
+        }
+        // The dead run was rolling back: finish its rollback, adopting the rollback
+        // deployment it (or ECS) started when there is one.
+        let cause = facts.rollback_cause.as_deref().and_then(|c| serde_json::from_value(json!(c)).ok()).unwrap_or(FailureCause::Platform);
+        let reason = facts.rollback_reason.clone().unwrap_or_else(|| "the deployment failed".into());
+        let current = &prepared.current;
+        let rollback = facts.rollback_deployment.clone().or_else(|| {
+            current
+                .deployments
+                .iter()
+                // The journal says a rollback started; ECS running the previous revision as
+                // PRIMARY again (a new deployment, or the old one reactivated) is that rollback.
+                .filter(|d| d.task_definition == previous && d.status == "PRIMARY" && Some(&d.id) != ours.as_ref())
+                .max_by_key(|d| d.created_at)
+                .map(|d| d.id.clone())
+        });
+        let ecs = match rollback {
+            Some(id) => EcsRollback::Started(id),
+            None => EcsRollback::None,
+        };
+        if self.fail(request, report, &mut active, cause, reason, ecs).await { None } else { Some(active) }
+    }
+
+    /// Journals the start of a step; on failure, ends the deploy before the step (nothing
+    /// the step would change is changed) and returns None.
+    pub(super) async fn journal_started(&self, request: &Request, report: &mut ServiceReport, name: &str, data: &Value) -> Option<i64> {
+        match self.observer.step_started(report, name, data) {
+            Ok(seq) => Some(seq),
+            Err(e) => {
+                let reason = format!(
+                    "cannot journal the step {name} in the ledger, so ferry stopped before it: {e}; run the same command again to finish the deployment"
+                );
+                let _ = request;
+                self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(reason));
+                self.observer.record(report);
+                None
+            }
+        }
+    }
+
+    /// Journals that step `seq` is done. A failure here is said but does not stop the deploy:
+    /// the step happened, and a re-run finds its effect in AWS.
+    pub(super) fn journal_done(&self, report: &ServiceReport, seq: i64, data: &Value) -> bool {
+        if let Err(e) = self.observer.step_finished(report, seq, StepState::Done, data) {
+            tracing::warn!("cannot journal the end of a step of {}: {e}", report.deployment_id);
+        }
+        true
+    }
+
+    pub(super) fn journal_failed(&self, report: &ServiceReport, seq: i64, data: &Value) {
+        if let Err(e) = self.observer.step_finished(report, seq, StepState::Failed, data) {
+            tracing::warn!("cannot journal the failure of a step of {}: {e}", report.deployment_id);
+        }
+    }
+
+    /// env-tag: moves the tag back to the digest it named before, journaled.
+    pub(super) async fn restore_tag(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        tag: &str,
+        previous: &str,
+    ) -> Result<(), PlatformError> {
+        let data = json!({"tag": tag, "to": previous});
+        let seq = self.observer.step_started(report, names::RESTORE_TAG, &data).unwrap_or(0);
+        match self.registry.move_tag(&request.repository, previous, tag).await {
+            Ok(()) => {
+                kill_point("env-tag-after-restore");
+                self.journal_done(report, seq, &data);
+                Ok(())
+            }
+            Err(e) => {
+                self.journal_failed(report, seq, &data);
+                Err(e)
+            }
+        }
+    }
+}

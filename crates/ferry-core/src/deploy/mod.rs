@@ -1,0 +1,673 @@
+//! A deploy run: one or more services of one environment, each taken through preflight,
+//! lock, register, one UpdateService, watch, and rollback on failure.
+//!
+//! Services move in parallel but are watched by one loop, so that the whole run shares one
+//! API budget: services of a cluster are described together (10 per DescribeServices call,
+//! the API's limit), each polled on its own adaptive schedule, coalesced when close.
+//!
+//! Everything that happens is told to an [`Observer`] (the terminal, JSON lines, the
+//! ledger), and each service ends with a [`ServiceReport`]: what was deployed, from what,
+//! and how it ended.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::ExitKind;
+use crate::config::Strategy;
+use crate::journal::{self, Facts, Interrupted, JournalError, StepState, kill_point, names};
+use crate::platform::{
+    Clock, ClusterInfo, Ecs, PlatformError, Registry, ServiceEvent, ServiceInfo, StoppedTask, TaskDefinitionInfo, TaskHealth,
+};
+use crate::rolling::{Assessment, FailureCause, Progress, Watch, poll_interval, short_task_definition, stop_reason};
+use crate::strategy::{self, Desired, Observed, Step};
+use crate::taskdef::{self, Change};
+use crate::template::{self, Variables};
+
+mod execute;
+mod preflight;
+mod rollback;
+mod watch;
+
+use rollback::*;
+use watch::*;
+
+/// At most this many services are preflighted, or started, at once: enough to overlap the
+/// calls' latency, few enough to stay inside ECS's request-rate budget.
+pub const MAX_PARALLEL: usize = 8;
+
+/// Where the new task definition comes from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A rendered template: its name (for errors) and text.
+    Template { name: String, text: String },
+    /// The running revision with the container's image swapped.
+    Live,
+    /// An existing revision (rollback): no image to resolve, nothing to register.
+    Revision(String),
+}
+
+/// Who is deploying and from what code, carried into tags and the ledger.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Trace {
+    /// ferry's id for this deployment (`fd-...`).
+    pub deployment_id: String,
+    pub who: String,
+    pub commit: Option<String>,
+    pub commit_message: Option<String>,
+}
+
+/// One service to deploy in a run.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub environment: String,
+    /// ferry's name of the service.
+    pub service: String,
+    pub ecs_service: String,
+    pub cluster: String,
+    /// The version (image tag) to deploy; for a rollback, the version being restored.
+    pub version: Option<String>,
+    /// The ECR repository name.
+    pub repository: String,
+    pub container: String,
+    pub source: Source,
+    /// Template variables known before the image is resolved (environment, vars, ...).
+    pub variables: Variables,
+    pub pin_digest: bool,
+    /// How long the deployment may take before ferry rolls it back.
+    pub timeout: Duration,
+    /// How long the rollback may take, counted from its start (its own clock).
+    pub rollback_timeout: Duration,
+    /// How long to keep watching after ECS reports our deployment COMPLETED (zero: no
+    /// bake): a new task that fails in it fails the deploy, which is rolled back.
+    pub bake: Duration,
+    pub max_task_failures: u32,
+    pub trace: Trace,
+    /// "deploy", "rollback" or "promote".
+    pub kind: &'static str,
+    /// Deploy exactly this digest (a promotion ships what was tested, not what a tag says now).
+    pub digest: Option<String>,
+    pub strategy: Strategy,
+    /// The environment's registry tag: moved to the new digest after a rolling deploy
+    /// succeeds; what the env-tag strategy moves before it forces a new deployment.
+    pub image_tag: Option<String>,
+    /// Who holds the service's lock, when not this deployment: the undo of an atomic
+    /// promotion runs under the promotion's lock, so nothing can slip in between.
+    pub lock_owner: Option<String>,
+}
+
+impl Request {
+    pub(crate) fn lock_id(&self) -> &str {
+        self.lock_owner.as_deref().unwrap_or(&self.trace.deployment_id)
+    }
+}
+
+impl Request {
+    /// What is wrong with the version, when it cannot be an image tag.
+    fn version_error(&self) -> Option<String> {
+        match (&self.version, &self.source) {
+            (Some(version), Source::Template { .. } | Source::Live) => crate::check_version(version).err().map(String::from),
+            _ => None,
+        }
+    }
+}
+
+/// How a service's deploy ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Preflight passed; nothing was changed (dry run).
+    Planned,
+    Succeeded,
+    /// Refused before anything changed.
+    Refused,
+    /// Another deploy holds the lock.
+    LockHeld,
+    /// Failed; the service runs its previous revision again.
+    FailedRolledBack,
+    /// Failed, and the rollback did not complete: the service needs a person.
+    RollbackFailed,
+    /// A platform call failed; nothing, or only a harmless new revision, was changed.
+    Error,
+}
+
+impl Outcome {
+    pub fn exit_kind(self) -> ExitKind {
+        match self {
+            Outcome::Planned | Outcome::Succeeded => ExitKind::Ok,
+            Outcome::Refused => ExitKind::PreflightRefused,
+            Outcome::LockHeld => ExitKind::LockHeld,
+            Outcome::FailedRolledBack => ExitKind::FailedRolledBack,
+            Outcome::RollbackFailed => ExitKind::RollbackFailed,
+            Outcome::Error => ExitKind::Platform,
+        }
+    }
+}
+
+/// Everything known about one service's deploy, as it ends (and as the ledger records it).
+#[derive(Clone, Debug, Serialize)]
+pub struct ServiceReport {
+    pub deployment_id: String,
+    pub kind: &'static str,
+    pub environment: String,
+    pub service: String,
+    pub ecs_service: String,
+    pub cluster: String,
+    pub from_version: Option<String>,
+    pub from_digest: Option<String>,
+    pub from_task_definition: Option<String>,
+    pub to_version: Option<String>,
+    pub to_digest: Option<String>,
+    pub to_task_definition: Option<String>,
+    pub image: Option<String>,
+    /// The ECS deployment (`ecs-svc/...`) ferry started and watched.
+    pub ecs_deployment_id: Option<String>,
+    /// The ECS deployment that rolled it back, when there was one.
+    pub rollback_deployment_id: Option<String>,
+    pub who: String,
+    pub commit: Option<String>,
+    pub commit_message: Option<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub outcome: Outcome,
+    pub cause: Option<FailureCause>,
+    pub reason: Option<String>,
+    /// The task definition changes against what runs (normalized).
+    pub changes: Vec<Change>,
+    /// Running/desired at the end.
+    pub running: i32,
+    pub desired: i32,
+    /// Set when the refusal was the user's input (template, version) rather than the platform's state.
+    #[serde(skip)]
+    pub invalid_input: bool,
+    /// The strategy that ran it (`rolling`, `env-tag`).
+    pub strategy: &'static str,
+    /// Set when this run finished a deployment a dead run had started (the deployment id
+    /// is then the dead run's): the step it had stopped at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_at: Option<String>,
+}
+
+impl ServiceReport {
+    pub fn exit_kind(&self) -> ExitKind {
+        if self.outcome == Outcome::Refused && self.invalid_input {
+            return ExitKind::InvalidInput;
+        }
+        if self.outcome == Outcome::Error && self.cause == Some(FailureCause::Ledger) {
+            return ExitKind::Ledger;
+        }
+        self.outcome.exit_kind()
+    }
+}
+
+/// The steps of a deploy, as they are reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Preflight,
+    Locked,
+    Registered,
+    Updated,
+    /// Our deployment is COMPLETED; ferry watches the new tasks for the bake period.
+    Baking,
+    RollingBack,
+    Done,
+}
+
+/// Something that happened during a run.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A step completed (or started, for rolling back): which, and its data (the printer
+    /// words it; JSON consumers read the fields).
+    Phase {
+        service: String,
+        phase: Phase,
+        #[serde(flatten)]
+        detail: Detail,
+    },
+    /// The rollout moved.
+    Progress { service: String, rolling_back: bool, progress: Progress },
+    /// A service event from ECS.
+    EcsEvent { service: String, created_at: i64, message: String },
+    /// A task of the watched deployment stopped.
+    TaskStopped { service: String, task: String, reason: String },
+    /// A service finished.
+    Finished { service: String, outcome: Outcome, reason: Option<String> },
+}
+
+impl Event {
+    pub fn service(&self) -> &str {
+        match self {
+            Event::Phase { service, .. }
+            | Event::Progress { service, .. }
+            | Event::EcsEvent { service, .. }
+            | Event::TaskStopped { service, .. }
+            | Event::Finished { service, .. } => service,
+        }
+    }
+}
+
+/// What a [`Event::Phase`] says happened, as data. Serialized flat into the event, tagged
+/// `what` (`{"event": "phase", "phase": "registered", "what": "registered",
+/// "task_definition": "arn:..."}`). ARNs and digests are whole; the printer shortens them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum Detail {
+    /// Preflight passed for a new revision: from the running version to this image.
+    PreflightNewRevision { from_version: Option<String>, image: Option<String>, changes: usize },
+    /// Preflight passed for a rollback to an existing revision (ARNs).
+    PreflightRevision { from_task_definition: Option<String>, to_task_definition: String },
+    /// Preflight passed for env-tag: the tag will move from one digest to another, then a
+    /// new deployment of the running revision is forced.
+    PreflightTagMove { from_version: Option<String>, to_version: Option<String>, repository: String, tag: String, from: String, to: String },
+    /// The template renders something ECS ignores or will refuse (read-only members).
+    TemplateWarning { template: String, warning: String },
+    /// The service's lock is this deployment's (`deployment_id`); `resumed_at` is the step a
+    /// dead run of it stopped at, `superseded` a dead run's deployment of another target
+    /// that is closed as interrupted.
+    Locked { environment: String, deployment_id: String, resumed_at: Option<String>, superseded: Option<Superseded> },
+    /// The lock was taken over from a holder that is gone.
+    LockTakenOver { previous: TakenOver },
+    /// A renewal of the lock's lease failed (the deploy carries on; the lease is long).
+    LockNotRenewed { error: String },
+    /// env-tag: the environment's tag was moved (digests).
+    TagMoved { repository: String, tag: String, from: String, to: String },
+    /// The new revision is registered (ARN).
+    Registered { task_definition: String },
+    /// UpdateService made (or, `resumed`, a dead run's found): the ECS deployment watched.
+    Updated { ecs_service: String, task_definition: String, ecs_deployment_id: Option<String>, resumed: bool },
+    /// Our deployment COMPLETED; the new tasks are watched for `bake_ms` milliseconds.
+    Baking { ecs_deployment_id: Option<String>, bake_ms: u64 },
+    /// The deployment failed (`reason`) and is being rolled back to `to_task_definition`.
+    RollingBack { reason: String, to_task_definition: String, method: RollbackMethod },
+    /// env-tag: the tag is back on the digest it named before.
+    TagRestored { repository: String, tag: String, to: String },
+    /// After a rolling deploy: the environment's tag now names the deployed digest.
+    EnvironmentTagMoved { repository: String, tag: String, digest: String },
+    /// After a rolling deploy: the environment's tag could not be moved (the deploy stands).
+    EnvironmentTagNotMoved { repository: String, tag: String, error: String },
+}
+
+/// A dead run's deployment that this one closes (another target).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Superseded {
+    pub deployment_id: String,
+    /// Its last journaled step, e.g. "update_service (started)".
+    pub stopped_at: String,
+}
+
+/// The holder of a lock that was taken over, as the ledger had it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TakenOver {
+    /// `user@host`.
+    pub holder: String,
+    pub deployment_id: String,
+    pub pid: u32,
+    pub host: String,
+    /// True when its lease had run out; false when its process is known to be gone.
+    pub lease_expired: bool,
+}
+
+/// How a failed deployment is rolled back (ECS API reference: StopServiceDeployment,
+/// UpdateService; developer guide: deployment circuit breaker).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum RollbackMethod {
+    /// ECS is rolling back with this deployment (its circuit breaker, seen in progress).
+    Ecs { ecs_deployment_id: String },
+    /// ECS's circuit breaker failed ours and will roll back; its deployment is adopted.
+    CircuitBreaker,
+    /// ferry asked ECS: StopServiceDeployment with ROLLBACK.
+    StopServiceDeployment,
+    /// ferry: UpdateService to the previous revision.
+    UpdateService,
+    /// ECS started no rollback within `grace_ms`: ferry's UpdateService.
+    UpdateServiceAfterGrace { grace_ms: u64 },
+}
+
+/// Receives the events of a run, and the reports as they change (to journal them).
+pub trait Observer: Send + Sync {
+    fn event(&self, report: &ServiceReport, event: &Event);
+    /// Called when a deploy starts changing things (after the lock) and when it ends.
+    fn record(&self, report: &ServiceReport);
+    /// Called once a deploy holds its lock, before it changes anything: journals its start
+    /// (the record and its first event). An error refuses the deploy — nothing is changed,
+    /// the lock is released, the report ends in `Error` with [`FailureCause::Ledger`] — since
+    /// a deploy that cannot be journaled would run unseen by history, status and rollback.
+    /// The default records as [`Observer::record`] does, and never refuses.
+    fn record_start(&self, report: &ServiceReport) -> Result<(), JournalError> {
+        self.record(report);
+        Ok(())
+    }
+    /// Whether progress should carry the new tasks' health: a person watching a live view
+    /// wants it; a pipeline waiting for the outcome does not need the extra calls.
+    fn wants_task_health(&self) -> bool {
+        false
+    }
+    /// The deployment of (`environment`, `service`) that a run started and never finished —
+    /// its process is gone, so nobody will — with its journal; None when there is none. A
+    /// deployment whose run is still alive is not interrupted (its lock says so).
+    fn interrupted(&self, environment: &str, service: &str) -> Result<Option<Interrupted>, JournalError> {
+        let _ = (environment, service);
+        Ok(None)
+    }
+    /// Journals the start of step `name` of the report's deployment (before it is applied),
+    /// with what it will work on; returns the step's number for [`Observer::step_finished`].
+    /// An error stops the deployment before the step: a step that cannot be journaled could
+    /// not be resumed after a crash.
+    fn step_started(&self, report: &ServiceReport, name: &str, data: &Value) -> Result<i64, JournalError> {
+        let _ = (report, name, data);
+        Ok(0)
+    }
+    /// Journals how step `seq` ended, with what it produced.
+    fn step_finished(&self, report: &ServiceReport, seq: i64, state: StepState, data: &Value) -> Result<(), JournalError> {
+        let _ = (report, seq, state, data);
+        Ok(())
+    }
+    /// Closes a dead run's deployment that this one supersedes (a different target): it is
+    /// recorded as interrupted, with `reason`.
+    fn settle(&self, interrupted: &Interrupted, reason: &str) -> Result<(), JournalError> {
+        let _ = (interrupted, reason);
+        Ok(())
+    }
+}
+
+/// Why a lock was not granted.
+#[derive(Clone, Debug)]
+pub enum LockRefusal {
+    /// Someone else holds it: who and since when, in words.
+    Held(String),
+    /// The ledger could not be used.
+    Error(String),
+    /// The lock this deploy held is gone (on renewal): the ledger was deleted or replaced,
+    /// or the lock was freed. Another deploy may be running; the holder must stop.
+    Lost(String),
+}
+
+/// The locks that keep two deploys of one (environment, service) apart.
+pub trait Locks: Send + Sync {
+    fn lock(&self, environment: &str, service: &str, deployment_id: &str) -> Result<(), LockRefusal>;
+    fn renew(&self, environment: &str, service: &str, deployment_id: &str) -> Result<(), LockRefusal>;
+    fn unlock(&self, environment: &str, service: &str, deployment_id: &str);
+    /// As [`Locks::lock`], also taking over a lock whose holder is known to be gone (a
+    /// process on this host that has exited); returns whose lock was taken over, in words.
+    fn lock_taking_over(&self, environment: &str, service: &str, deployment_id: &str) -> Result<Option<TakenOver>, LockRefusal> {
+        self.lock(environment, service, deployment_id).map(|()| None)
+    }
+}
+
+/// A service that passed preflight: what it runs and what it will run.
+#[derive(Clone, Debug)]
+struct Prepared {
+    current: ServiceInfo,
+    current_definition: TaskDefinitionInfo,
+    /// The new task definition (native JSON with tags), or an existing revision to go back to.
+    target: Target,
+    /// What the journal of the dead run being resumed says it did (empty when fresh).
+    facts: Facts,
+    /// Resuming a dead run's deployment of the same target.
+    resumed: Option<Interrupted>,
+    /// A dead run's unfinished deployment of another target, closed once the lock is ours.
+    supersedes: Option<Interrupted>,
+}
+
+#[derive(Clone, Debug)]
+enum Target {
+    Register(Value),
+    Existing(TaskDefinitionInfo),
+    /// env-tag: move `tag` to `digest`, then force a new deployment of the same revision.
+    Force {
+        definition: TaskDefinitionInfo,
+        tag: String,
+        digest: String,
+        previous_digest: String,
+        /// The digest the tag names at preflight (the previous one, unless a dead run moved it).
+        tag_now: String,
+    },
+}
+
+/// The parts a run works with.
+pub struct Run<'a, E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> {
+    pub ecs: &'a E,
+    pub registry: &'a R,
+    pub clock: &'a C,
+    pub locks: &'a L,
+    pub observer: &'a O,
+}
+
+impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
+    /// Preflight only: what each service would become, and the diff. Changes nothing.
+    pub async fn plan(&self, requests: &[Request]) -> Vec<ServiceReport> {
+        let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
+        let prepared = self.preflight_all(requests, &mut reports, vec![None; requests.len()]).await;
+        for (report, prepared) in reports.iter_mut().zip(prepared) {
+            if prepared.is_some() {
+                report.outcome = Outcome::Planned;
+                report.finished_at = Some(self.clock.now_ms());
+            }
+        }
+        reports
+    }
+
+    /// Deploys every request; returns one report per request, in order.
+    pub async fn deploy(&self, requests: &[Request]) -> Vec<ServiceReport> {
+        // Several services: nothing changes unless every one passes preflight and gets its
+        // lock, so exit codes 4 and 7 keep meaning "nothing changed".
+        let (reports, locked) = self.deploy_holding_locks(requests).await;
+        self.unlock(requests, &locked);
+        reports
+    }
+
+    /// Deploys, and returns the id each request's lock is held under, when it is still held
+    /// (the caller releases them with [`Run::unlock`]). Nothing is changed unless every
+    /// request passed preflight and got its lock.
+    ///
+    /// A request for a service whose last deployment a dead run left unfinished either
+    /// resumes it (same target: the deployment keeps its id, its lock and its journal) or
+    /// supersedes it (another target: it is closed as interrupted once the lock is ours).
+    pub(crate) async fn deploy_holding_locks(&self, requests: &[Request]) -> (Vec<ServiceReport>, Vec<Option<String>>) {
+        let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
+        let mut interrupted = Vec::with_capacity(requests.len());
+        for (request, report) in requests.iter().zip(reports.iter_mut()) {
+            match self.observer.interrupted(&request.environment, &request.service) {
+                Ok(found) => interrupted.push(found),
+                Err(e) => {
+                    let reason = format!("cannot read the ledger's journal, so nothing was changed: {e}");
+                    self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(reason));
+                    interrupted.push(None);
+                }
+            }
+        }
+        let prepared = self.preflight_all(requests, &mut reports, interrupted).await;
+        // A resumed deployment runs under the dead run's id: its lock, journal and tags.
+        let effective: Vec<Request> = requests
+            .iter()
+            .zip(&prepared)
+            .map(|(request, prepared)| {
+                let mut request = request.clone();
+                if let Some(resumed) = prepared.as_ref().and_then(|p| p.resumed.as_ref()) {
+                    request.trace.deployment_id = resumed.deployment_id.clone();
+                }
+                request
+            })
+            .collect();
+        let mut locked: Vec<Option<String>> = vec![None; requests.len()];
+        for (i, (request, report)) in effective.iter().zip(reports.iter_mut()).enumerate() {
+            if let Some(prepared) = &prepared[i] {
+                locked[i] = self.lock(request, report, prepared).then(|| request.lock_id().to_string());
+            }
+        }
+        if locked.iter().any(Option::is_none) {
+            let refused: Vec<String> = reports.iter().zip(&locked).filter(|(_, l)| l.is_none()).map(|(r, _)| r.service.clone()).collect();
+            for (report, _) in reports.iter_mut().zip(&locked).filter(|(_, l)| l.is_some()) {
+                let reason = format!("not deployed: all services move or none does, and {} could not start", refused.join(", "));
+                self.finish(report, Outcome::Refused, None, Some(reason));
+                self.observer.record(report);
+            }
+            return (reports, locked);
+        }
+        let started: Vec<Option<Active>> = stream::iter(effective.iter().zip(reports.iter_mut()).zip(prepared).enumerate())
+            .map(|(index, ((request, report), prepared))| self.start(index, request, report, prepared))
+            .buffered(MAX_PARALLEL)
+            .collect()
+            .await;
+        let active: Vec<Active> = started.into_iter().flatten().collect();
+        self.watch_all(&effective, &mut reports, active).await;
+        (reports, locked)
+    }
+
+    /// Releases the locks a run took (`locked`: the id each is held under, as
+    /// [`Run::deploy_holding_locks`] returns them).
+    pub(crate) fn unlock(&self, requests: &[Request], locked: &[Option<String>]) {
+        for (request, id) in requests.iter().zip(locked) {
+            if let Some(id) = id {
+                self.locks.unlock(&request.environment, &request.service, id);
+            }
+        }
+    }
+
+    /// Takes the service's lock for a request that passed preflight, and journals the
+    /// deployment's start (or its resumption).
+    fn lock(&self, request: &Request, report: &mut ServiceReport, prepared: &Prepared) -> bool {
+        let taken_over = match self.locks.lock_taking_over(&request.environment, &request.service, request.lock_id()) {
+            Ok(taken_over) => taken_over,
+            Err(LockRefusal::Held(holder)) => {
+                self.finish(report, Outcome::LockHeld, None, Some(holder));
+                return false;
+            }
+            Err(LockRefusal::Error(message) | LockRefusal::Lost(message)) => {
+                self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(format!("cannot lock in the ledger: {message}")));
+                return false;
+            }
+        };
+        report.outcome = Outcome::Refused; // not yet changed anything
+        let journaled = self.observer.record_start(report).and_then(|()| match &prepared.supersedes {
+            Some(dead) => self.observer.settle(
+                dead,
+                &format!("interrupted at {}: ferry stopped before it finished; superseded by {}", dead.stopped_at(), report.deployment_id),
+            ),
+            None => Ok(()),
+        });
+        if let Err(message) = journaled {
+            // The undo of an atomic promotion runs under the promotion's lock: not ours to free.
+            if request.lock_owner.is_none() {
+                self.locks.unlock(&request.environment, &request.service, request.lock_id());
+            }
+            let reason = format!("cannot journal the deploy in the ledger, so nothing was changed: {message}");
+            self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(reason));
+            return false;
+        }
+        if let Some(previous) = taken_over {
+            self.phase(report, Phase::Locked, Detail::LockTakenOver { previous });
+        }
+        let detail = Detail::Locked {
+            environment: request.environment.clone(),
+            deployment_id: request.lock_id().to_string(),
+            resumed_at: prepared.resumed.as_ref().map(Interrupted::stopped_at),
+            superseded: prepared
+                .supersedes
+                .as_ref()
+                .map(|dead| Superseded { deployment_id: dead.deployment_id.clone(), stopped_at: dead.stopped_at() }),
+        };
+        self.phase(report, Phase::Locked, detail);
+        true
+    }
+
+    fn report_for(&self, r: &Request) -> ServiceReport {
+        ServiceReport {
+            deployment_id: r.trace.deployment_id.clone(),
+            kind: r.kind,
+            environment: r.environment.clone(),
+            service: r.service.clone(),
+            ecs_service: r.ecs_service.clone(),
+            cluster: r.cluster.clone(),
+            from_version: None,
+            from_digest: None,
+            from_task_definition: None,
+            to_version: r.version.clone(),
+            to_digest: None,
+            to_task_definition: None,
+            image: None,
+            ecs_deployment_id: None,
+            rollback_deployment_id: None,
+            who: r.trace.who.clone(),
+            commit: r.trace.commit.clone(),
+            commit_message: r.trace.commit_message.clone(),
+            started_at: self.clock.now_ms(),
+            finished_at: None,
+            outcome: Outcome::Refused,
+            cause: None,
+            reason: None,
+            changes: Vec::new(),
+            running: 0,
+            desired: 0,
+            invalid_input: false,
+            strategy: strategy::machine(r.strategy).name(),
+            resumed_at: None,
+        }
+    }
+
+    fn emit(&self, report: &ServiceReport, event: Event) {
+        self.observer.event(report, &event);
+    }
+
+    fn phase(&self, report: &ServiceReport, phase: Phase, detail: Detail) {
+        self.emit(report, Event::Phase { service: report.service.clone(), phase, detail });
+    }
+
+    fn finish(&self, report: &mut ServiceReport, outcome: Outcome, cause: Option<FailureCause>, reason: Option<String>) {
+        report.outcome = outcome;
+        report.cause = cause;
+        report.reason = reason.clone();
+        report.finished_at = Some(self.clock.now_ms());
+        self.emit(report, Event::Finished { service: report.service.clone(), outcome, reason });
+    }
+}
+
+/// AWS tag values allow letters, digits, spaces and `_ . : / = + - @`, up to 256 characters.
+pub fn tag_value(text: &str) -> String {
+    let first_line = text.lines().next().unwrap_or("");
+    first_line
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) { c } else { '_' })
+        .take(256)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_phase_event_is_data_a_consumer_reads_without_parsing_prose() {
+        let event = Event::Phase {
+            service: "web".into(),
+            phase: Phase::RollingBack,
+            detail: Detail::RollingBack {
+                reason: "2 tasks of the new deployment stopped".into(),
+                to_task_definition: "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:3".into(),
+                method: RollbackMethod::StopServiceDeployment,
+            },
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["event"], "phase");
+        assert_eq!(json["phase"], "rolling_back");
+        assert_eq!(json["what"], "rolling_back");
+        assert_eq!(json["method"]["by"], "stop_service_deployment");
+        assert_eq!(json["to_task_definition"], "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:3");
+        assert!(json.get("message").is_none(), "no prose in the engine's events: {json}");
+    }
+
+    #[test]
+    fn tag_values_keep_to_what_aws_allows() {
+        assert_eq!(tag_value("Fix: the (checkout) page #123\n\nlong body"), "Fix: the _checkout_ page _123");
+        assert_eq!(tag_value(&"x".repeat(300)).len(), 256);
+    }
+}

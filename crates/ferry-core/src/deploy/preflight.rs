@@ -1,0 +1,470 @@
+//! Preflight: everything checked before anything changes, from one batched snapshot of
+//! the clusters and services; what becomes of a dead run's unfinished deployment (resumed or
+//! superseded); the env-tag strategy's own checks; the tags ferry puts on a revision.
+
+use super::*;
+
+impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
+    /// Preflight of every request, eight at a time, from one batched snapshot.
+    pub(super) async fn preflight_all(
+        &self,
+        requests: &[Request],
+        reports: &mut [ServiceReport],
+        interrupted: Vec<Option<Interrupted>>,
+    ) -> Vec<Option<Prepared>> {
+        let snapshot = &self.snapshot(requests).await;
+        stream::iter(requests.iter().zip(reports.iter_mut()).zip(interrupted))
+            // A request refused before preflight (the journal could not be read) stays so.
+            .map(|((r, rep), dead)| async move {
+                if rep.finished_at.is_some() {
+                    return None;
+                }
+                self.preflight(r, rep, snapshot, dead).await
+            })
+            .buffered(MAX_PARALLEL)
+            .collect()
+            .await
+    }
+
+    /// Checks everything that can be checked without changing anything.
+    pub(super) async fn preflight(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        snapshot: &Snapshot,
+        dead: Option<Interrupted>,
+    ) -> Option<Prepared> {
+        // The undo of an atomic promotion runs inside the promotion: it resumes nothing.
+        let dead = dead.filter(|_| request.lock_owner.is_none());
+        match self.try_preflight(request, report, snapshot, dead).await {
+            Ok(prepared) => {
+                let detail = match &prepared.target {
+                    Target::Register(_) => Detail::PreflightNewRevision {
+                        from_version: report.from_version.clone(),
+                        image: report.image.clone(),
+                        changes: report.changes.len(),
+                    },
+                    Target::Existing(td) => Detail::PreflightRevision {
+                        from_task_definition: report.from_task_definition.clone(),
+                        to_task_definition: td.arn.clone(),
+                    },
+                    Target::Force { tag, digest, previous_digest, .. } => Detail::PreflightTagMove {
+                        from_version: report.from_version.clone(),
+                        to_version: report.to_version.clone(),
+                        repository: request.repository.clone(),
+                        tag: tag.clone(),
+                        from: previous_digest.clone(),
+                        to: digest.clone(),
+                    },
+                };
+                self.phase(report, Phase::Preflight, detail);
+                Some(prepared)
+            }
+            Err(Refusal { reason, invalid_input, platform }) => {
+                report.invalid_input = invalid_input;
+                if platform {
+                    // A call that failed (access denied, endpoint down) is not a refusal on
+                    // the merits: exit 3, as for any platform error.
+                    self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(reason));
+                } else {
+                    self.finish(report, Outcome::Refused, None, Some(reason));
+                }
+                None
+            }
+        }
+    }
+
+    /// The clusters and services of a run, described once up front: one DescribeClusters per
+    /// cluster and one DescribeServices per ten services, however many services deploy.
+    pub(super) async fn snapshot(&self, requests: &[Request]) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        let mut by_cluster: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        // A request with a bad version is refused before any call, so it is not described.
+        for r in requests.iter().filter(|r| r.version_error().is_none()) {
+            let names = by_cluster.entry(r.cluster.as_str()).or_default();
+            if !names.contains(&r.ecs_service) {
+                names.push(r.ecs_service.clone());
+            }
+        }
+        for (cluster, names) in by_cluster {
+            let described = self.ecs.describe_cluster(cluster).await;
+            // A cluster that could not be described (endpoint down, access denied) fails
+            // its services' preflight anyway: do not spend another bounded call per ten.
+            let reachable = described.is_ok();
+            snapshot.clusters.insert(cluster.to_string(), described);
+            if !reachable {
+                continue;
+            }
+            for chunk in names.chunks(10) {
+                let described = self.ecs.describe_services(cluster, chunk).await;
+                for name in chunk {
+                    let found = described.as_ref().map(|list| list.iter().find(|s| &s.name == name).cloned()).map_err(Clone::clone);
+                    snapshot.services.insert((cluster.to_string(), name.clone()), found);
+                }
+            }
+        }
+        snapshot
+    }
+
+    pub(super) async fn try_preflight(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        snapshot: &Snapshot,
+        dead: Option<Interrupted>,
+    ) -> Result<Prepared, Refusal> {
+        if let Some(error) = request.version_error() {
+            return Err(Refusal::input(error));
+        }
+        let cluster = snapshot.clusters.get(&request.cluster).cloned().unwrap_or(Ok(None)).map_err(Refusal::platform)?;
+        match cluster {
+            None => return Err(Refusal::state(format!("cluster {} not found ({})", request.cluster, request.variables.ecs_location()))),
+            Some(c) if c.status != "ACTIVE" => {
+                return Err(Refusal::state(format!("cluster {} is {}, not ACTIVE", request.cluster, c.status)));
+            }
+            Some(_) => {}
+        }
+        let current = snapshot
+            .services
+            .get(&(request.cluster.clone(), request.ecs_service.clone()))
+            .cloned()
+            .unwrap_or(Ok(None))
+            .map_err(Refusal::platform)?;
+        let Some(current) = current else {
+            return Err(Refusal::state(format!(
+                "service {} not found in cluster {} ({})",
+                request.ecs_service,
+                request.cluster,
+                request.variables.ecs_location()
+            )));
+        };
+        if current.status != "ACTIVE" {
+            return Err(Refusal::state(format!("service {} is {}, not ACTIVE", request.ecs_service, current.status)));
+        }
+        if current.deployment_controller != "ECS" {
+            return Err(Refusal::state(format!(
+                "service {} uses the {} deployment controller; the rolling strategy needs ECS",
+                request.ecs_service, current.deployment_controller
+            )));
+        }
+        if let Some(reason) = crate::rolling::stuck_deployment_configuration(&current) {
+            return Err(Refusal::state(reason));
+        }
+        let current_definition = self.ecs.describe_task_definition(&current.task_definition).await.map_err(Refusal::platform)?;
+        report.from_task_definition = Some(current_definition.arn.clone());
+        report.from_version = current_definition.tag("ferry:version").map(str::to_string).or_else(|| {
+            taskdef::container_image(&current_definition.definition, &request.container).and_then(crate::image_tag).map(str::to_string)
+        });
+        report.from_digest = current_definition.tag("ferry:digest").map(str::to_string);
+        report.running = current.running;
+        report.desired = current.desired;
+
+        if let Source::Revision(revision) = &request.source {
+            let target = self.ecs.describe_task_definition(revision).await.map_err(|e| match e.code.as_deref() {
+                // ECS's answer for a revision that does not exist.
+                Some("ClientException") => {
+                    Refusal::state(format!("task definition {revision} not found ({}; {})", e.message, request.variables.ecs_location()))
+                }
+                _ => Refusal::platform(e),
+            })?;
+            // ECS refuses UpdateService to a deregistered revision (API reference,
+            // DeregisterTaskDefinition: an INACTIVE revision cannot start new tasks or be
+            // the target of a service update).
+            if target.definition.get("status").and_then(Value::as_str) == Some("INACTIVE") && target.arn != current.task_definition {
+                return Err(Refusal::state(format!(
+                    "{} was deregistered (INACTIVE): ECS cannot deploy it again. Deploy its version instead (`ferry deploy {} {}=VERSION`), which registers a new revision",
+                    short_task_definition(&target.arn),
+                    request.environment,
+                    request.service
+                )));
+            }
+            if taskdef::family(&target.definition) != taskdef::family(&current_definition.definition) {
+                return Err(Refusal::input(format!(
+                    "{} is not a revision of {}",
+                    short_task_definition(&target.arn),
+                    taskdef::family(&current_definition.definition).unwrap_or("the service's family")
+                )));
+            }
+            report.to_task_definition = Some(target.arn.clone());
+            report.to_version = target.tag("ferry:version").map(str::to_string).or(report.to_version.clone());
+            report.to_digest = target.tag("ferry:digest").map(str::to_string);
+            report.image = taskdef::container_image(&target.definition, &request.container).map(str::to_string);
+            report.changes = taskdef::diff(&without_ferry_tags(&current_definition.definition), &without_ferry_tags(&target.definition));
+            let same = dead.as_ref().is_some_and(|d| d.to_task_definition.as_deref() == Some(target.arn.as_str()));
+            let (facts, resumed, supersedes) = self.resume_or_supersede(request, report, dead, same);
+            return Ok(Prepared { current, current_definition, target: Target::Existing(target), facts, resumed, supersedes });
+        }
+
+        let version = request.version.clone().unwrap_or_default();
+        // A repository that does not exist is the platform's state, not a failed call.
+        let registry_refusal = |e: PlatformError| {
+            if e.code.as_deref() == Some("RepositoryNotFoundException") {
+                Refusal::state(format!("{} ({})", e.message, request.variables.registry_location()))
+            } else {
+                Refusal::platform(e)
+            }
+        };
+        let image = match &request.digest {
+            Some(digest) => {
+                self.registry.resolve_digest(&request.repository, digest).await.map_err(registry_refusal)?.ok_or_else(|| {
+                    Refusal::state(format!(
+                        "image {}@{digest} not found in the registry ({})",
+                        request.repository,
+                        request.variables.registry_location()
+                    ))
+                })?
+            }
+            None => self.registry.resolve(&request.repository, &version).await.map_err(registry_refusal)?.ok_or_else(|| {
+                Refusal::state(format!(
+                    "image {}:{version} not found in the registry ({})",
+                    request.repository,
+                    request.variables.registry_location()
+                ))
+            })?,
+        };
+        if request.strategy == Strategy::EnvTag {
+            return self.prepare_env_tag(request, report, current, current_definition, image, dead).await;
+        }
+        let same = dead.as_ref().is_some_and(|d| d.to_digest.as_deref() == Some(image.digest.as_str()));
+        let (facts, resumed, supersedes) = self.resume_or_supersede(request, report, dead, same);
+        let deployment_id = resumed.as_ref().map_or(request.trace.deployment_id.as_str(), |d| d.deployment_id.as_str());
+        // A promotion names the digest that was tested: deploy exactly it, whatever the tag
+        // points at by now.
+        let reference = if request.pin_digest || request.digest.is_some() {
+            format!("{}@{}", image.repository_uri, image.digest)
+        } else {
+            format!("{}:{version}", image.repository_uri)
+        };
+        report.to_digest = Some(image.digest.clone());
+        report.image = Some(reference.clone());
+
+        let mut definition = match &request.source {
+            Source::Template { name, text } => {
+                let variables = Variables {
+                    version: version.clone(),
+                    digest: image.digest.clone(),
+                    image: reference.clone(),
+                    repository_uri: image.repository_uri.clone(),
+                    // Not configured: the account the service lives in, from its ARN.
+                    account: Some(request.variables.account.clone())
+                        .filter(|a| !a.is_empty())
+                        .or_else(|| crate::config::account_of_arn(&current.arn).map(str::to_string))
+                        .unwrap_or_default(),
+                    ..request.variables.clone()
+                };
+                let rendered = template::render_task_definition(name, text, &variables).map_err(|e| Refusal::input(e.to_string()))?;
+                if let Some(warning) = taskdef::read_only_warning(&rendered) {
+                    self.phase(report, Phase::Preflight, Detail::TemplateWarning { template: name.clone(), warning });
+                }
+                rendered
+            }
+            Source::Live | Source::Revision(_) => {
+                let mut live = current_definition.definition.clone();
+                taskdef::strip_read_only(&mut live);
+                live
+            }
+        };
+        // A template's errors name the template, as `ferry check` does.
+        let in_template = |message: String| match &request.source {
+            Source::Template { name, .. } => format!("{name}: {message}"),
+            _ => message,
+        };
+        taskdef::set_image(&mut definition, &request.container, &reference)
+            .map_err(|e| Refusal::input(in_template(format!("services.{}.container in ferry.toml: {e}", request.service))))?;
+        set_tags(&mut definition, ferry_tags(request, deployment_id, &version, &image.digest));
+        self.ecs.validate_task_definition(&definition).map_err(|e| Refusal::input(in_template(e.message)))?;
+        report.changes = taskdef::diff(&without_ferry_tags(&current_definition.definition), &without_ferry_tags(&definition));
+        if let Some(dead) = &resumed {
+            // What ran before is what ran before the dead run changed anything.
+            report.from_version = dead.from_version.clone().or(report.from_version.take());
+            report.from_digest = dead.from_digest.clone().or(report.from_digest.take());
+            report.from_task_definition = dead.from_task_definition.clone().or(report.from_task_definition.take());
+        }
+        Ok(Prepared { current, current_definition, target: Target::Register(definition), facts, resumed, supersedes })
+    }
+
+    /// Decides what becomes of a dead run's unfinished deployment of this service: resumed
+    /// when it was deploying the same target (`same`) with the same kind and strategy —
+    /// this deployment then takes its id — else superseded. Returns the journal's facts of
+    /// the resumed deployment, and which of the two it is.
+    pub(super) fn resume_or_supersede(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        dead: Option<Interrupted>,
+        same: bool,
+    ) -> (Facts, Option<Interrupted>, Option<Interrupted>) {
+        let Some(dead) = dead else { return (Facts::default(), None, None) };
+        let strategy = strategy::machine(request.strategy).name();
+        let same = same && dead.kind == request.kind && dead.strategy.as_deref().is_none_or(|s| s == strategy);
+        if !same {
+            return (Facts::default(), None, Some(dead));
+        }
+        report.deployment_id = dead.deployment_id.clone();
+        report.started_at = dead.started_at;
+        report.resumed_at = Some(dead.stopped_at());
+        (Facts::from_steps(&dead.steps), Some(dead), None)
+    }
+
+    /// env-tag preflight: the running revision must name `repo:TAG`, and the tag must exist
+    /// (its digest is what a rollback restores).
+    pub(super) async fn prepare_env_tag(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        current: ServiceInfo,
+        current_definition: TaskDefinitionInfo,
+        image: crate::platform::ImageInfo,
+        dead: Option<Interrupted>,
+    ) -> Result<Prepared, Refusal> {
+        let tag = request.image_tag.clone().ok_or_else(|| Refusal::input("the env-tag strategy needs the environment's image_tag"))?;
+        let expected = format!("{}:{tag}", image.repository_uri);
+        let running = taskdef::container_image(&current_definition.definition, &request.container).ok_or_else(|| {
+            Refusal::input(format!(
+                "no container named {} in {}",
+                crate::text::quoted(&request.container),
+                short_task_definition(&current_definition.arn)
+            ))
+        })?;
+        if running != expected {
+            return Err(Refusal::state(format!(
+                "the env-tag strategy needs container {} of {} to run {expected}, but it runs {running}",
+                request.container,
+                short_task_definition(&current_definition.arn)
+            )));
+        }
+        let now_at = self.registry.resolve(&request.repository, &tag).await.map_err(Refusal::platform)?.ok_or_else(|| {
+            Refusal::state(format!(
+                "the environment tag {}:{tag} does not exist in the registry ({})",
+                request.repository,
+                request.variables.registry_location()
+            ))
+        })?;
+        let same = dead.as_ref().is_some_and(|d| d.to_digest.as_deref() == Some(image.digest.as_str()));
+        let (facts, resumed, supersedes) = self.resume_or_supersede(request, report, dead, same);
+        // What ran before is what the tag names now — unless a dead run moved it and never
+        // finished: then the digest it moved the tag from, as journaled (the tag may name
+        // the dead run's digest, which nothing proved healthy).
+        let moved_by_dead =
+            resumed.as_ref().or(supersedes.as_ref()).map(|d| (d, Facts::from_steps(&d.steps))).filter(|(_, f)| f.tag_move_started);
+        let previous_digest = match moved_by_dead {
+            Some((d, f)) => f.previous_digest.or(d.from_digest.clone()).unwrap_or(now_at.digest.clone()),
+            None => now_at.digest.clone(),
+        };
+        // What runs is what the tag points at now; the revision's tags (if any) can be stale.
+        report.from_digest = Some(previous_digest.clone());
+        if report.from_version.as_deref() == Some(tag.as_str()) {
+            report.from_version = None;
+        }
+        report.to_digest = Some(image.digest.clone());
+        report.image = Some(expected.clone());
+        report.to_task_definition = Some(current_definition.arn.clone());
+        report.changes = if previous_digest == image.digest {
+            Vec::new()
+        } else {
+            vec![Change {
+                path: expected,
+                old: Some(Value::String(previous_digest.clone())),
+                new: Some(Value::String(image.digest.clone())),
+            }]
+        };
+        Ok(Prepared {
+            target: Target::Force {
+                definition: current_definition.clone(),
+                tag,
+                digest: image.digest,
+                previous_digest,
+                tag_now: now_at.digest,
+            },
+            current,
+            current_definition,
+            facts,
+            resumed,
+            supersedes,
+        })
+    }
+}
+
+/// What preflight reads about clusters and services, fetched in batches for the whole run.
+#[derive(Default)]
+pub(super) struct Snapshot {
+    clusters: BTreeMap<String, Result<Option<ClusterInfo>, PlatformError>>,
+    services: BTreeMap<(String, String), Result<Option<ServiceInfo>, PlatformError>>,
+}
+
+/// A refusal in preflight: the reason, and whether it was the user's input.
+pub(super) struct Refusal {
+    reason: String,
+    invalid_input: bool,
+    /// A platform call failed, rather than the platform's state refusing the deploy.
+    platform: bool,
+}
+
+impl Refusal {
+    fn input(reason: impl Into<String>) -> Self {
+        Refusal { reason: reason.into(), invalid_input: true, platform: false }
+    }
+    fn state(reason: impl Into<String>) -> Self {
+        Refusal { reason: reason.into(), invalid_input: false, platform: false }
+    }
+    fn platform(e: PlatformError) -> Self {
+        Refusal { reason: e.to_string(), invalid_input: false, platform: true }
+    }
+}
+
+/// The tags ferry puts on a revision it registers, for traceability in AWS itself.
+pub(super) fn ferry_tags(request: &Request, deployment_id: &str, version: &str, digest: &str) -> Vec<(String, String)> {
+    let mut tags = vec![
+        ("ferry:version".to_string(), version.to_string()),
+        ("ferry:digest".to_string(), digest.to_string()),
+        ("ferry:deployment".to_string(), deployment_id.to_string()),
+        ("ferry:env".to_string(), request.environment.clone()),
+        ("ferry:deployed-by".to_string(), tag_value(&request.trace.who)),
+    ];
+    if let Some(commit) = &request.trace.commit {
+        tags.push(("ferry:commit".into(), tag_value(commit)));
+    }
+    if let Some(message) = &request.trace.commit_message {
+        tags.push(("ferry:commit-message".into(), tag_value(message)));
+    }
+    tags
+}
+
+/// Merges ferry's tags into the definition's `tags`: ferry's win, the template's others stay.
+pub(super) fn set_tags(definition: &mut Value, ours: Vec<(String, String)>) {
+    let Some(object) = definition.as_object_mut() else { return };
+    let mut tags: Vec<Value> = object
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|tags| {
+            tags.iter().filter(|t| !t.get("key").and_then(Value::as_str).is_some_and(|k| k.starts_with("ferry:"))).cloned().collect()
+        })
+        .unwrap_or_default();
+    tags.extend(ours.into_iter().map(|(key, value)| serde_json::json!({"key": key, "value": value})));
+    object.insert("tags".into(), Value::Array(tags));
+}
+
+/// The definition without ferry's own tags, which differ on every deploy by design.
+pub(super) fn without_ferry_tags(definition: &Value) -> Value {
+    let mut copy = definition.clone();
+    set_tags(&mut copy, Vec::new());
+    if copy.get("tags").and_then(Value::as_array).is_some_and(Vec::is_empty)
+        && let Some(object) = copy.as_object_mut()
+    {
+        object.remove("tags");
+    }
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ferry_tags_replace_old_ones_and_keep_the_templates() {
+        let mut td = serde_json::json!({"tags": [{"key": "team", "value": "a"}, {"key": "ferry:version", "value": "old"}]});
+        set_tags(&mut td, vec![("ferry:version".into(), "new".into())]);
+        assert_eq!(td["tags"], serde_json::json!([{"key": "team", "value": "a"}, {"key": "ferry:version", "value": "new"}]));
+        assert_eq!(without_ferry_tags(&td)["tags"], serde_json::json!([{"key": "team", "value": "a"}]));
+    }
+}

@@ -1,0 +1,419 @@
+//! The watch: one loop over every started deployment (and rollback) of the run, batching
+//! DescribeServices; the judgement of each look; the bake; the environment tag after success.
+
+use super::*;
+
+impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
+    /// The one loop that watches every started deployment (and rollback) of the run.
+    pub(super) async fn watch_all(&self, requests: &[Request], reports: &mut [ServiceReport], mut active: Vec<Active>) {
+        while !active.is_empty() {
+            let now = self.clock.now_ms();
+            let earliest = active.iter().map(|a| a.next_poll).min().unwrap_or(now);
+            if earliest > now {
+                self.clock.sleep(Duration::from_millis((earliest - now) as u64)).await;
+                continue;
+            }
+            // Everything due (or nearly) is looked at now, grouped by cluster, 10 per call.
+            let mut by_cluster: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for (slot, a) in active.iter().enumerate() {
+                if a.next_poll <= now + COALESCE_MS {
+                    by_cluster.entry(requests[a.index].cluster.as_str()).or_default().push(slot);
+                }
+            }
+            let mut observed: Vec<(usize, Result<Option<ServiceInfo>, PlatformError>)> = Vec::new();
+            for (cluster, slots) in by_cluster {
+                for chunk in slots.chunks(10) {
+                    let names: Vec<String> = chunk.iter().map(|&s| requests[active[s].index].ecs_service.clone()).collect();
+                    // A call in flight does not hold the watch past a deadline.
+                    let deadline = chunk.iter().map(|&s| active[s].watch_deadline()).min().unwrap_or(now);
+                    match self.before(deadline, "ecs:DescribeServices", self.ecs.describe_services(cluster, &names)).await {
+                        Ok(services) => {
+                            for &slot in chunk {
+                                let name = &requests[active[slot].index].ecs_service;
+                                observed.push((slot, Ok(services.iter().find(|s| &s.name == name).cloned())));
+                            }
+                        }
+                        Err(e) => observed.extend(chunk.iter().map(|&slot| (slot, Err(e.clone())))),
+                    }
+                }
+            }
+            let mut done = Vec::new();
+            for (slot, observation) in observed {
+                let a = &mut active[slot];
+                let request = &requests[a.index];
+                let report = &mut reports[a.index];
+                if self.step(request, report, a, observation).await {
+                    done.push(slot);
+                }
+            }
+            if !done.is_empty() && done.len() < active.len() {
+                kill_point("service-finished");
+            }
+            done.sort_unstable_by(|x, y| y.cmp(x));
+            for slot in done {
+                active.remove(slot);
+            }
+        }
+    }
+
+    /// One look at one service. Returns true when its deploy is over.
+    pub(super) async fn step(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        a: &mut Active,
+        observation: Result<Option<ServiceInfo>, PlatformError>,
+    ) -> bool {
+        let now = self.clock.now_ms();
+        if now - a.last_renew > 30_000 {
+            a.last_renew = now;
+            match self.locks.renew(&request.environment, &request.service, request.lock_id()) {
+                Ok(()) => {}
+                // Another deploy took the service over (our lease ran out): stop, and do not
+                // roll back over it.
+                Err(LockRefusal::Held(holder)) => {
+                    let reason = format!("lost the lock while watching, stopped: {holder}");
+                    self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(reason));
+                    self.observer.record(report);
+                    return true;
+                }
+                // The lock is gone (the ledger was deleted or replaced, or the lock freed):
+                // another deploy may be running unseen. Stop, without rolling back over it.
+                Err(LockRefusal::Lost(message)) => {
+                    let reason = match &report.ecs_deployment_id {
+                        Some(id) => format!("lost the lock while watching, stopped; ECS deployment {id} continues on its own: {message}"),
+                        None => format!("lost the lock while watching, stopped; the ECS deployment continues on its own: {message}"),
+                    };
+                    self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(reason));
+                    self.observer.record(report);
+                    return true;
+                }
+                Err(LockRefusal::Error(error)) => self.phase(report, Phase::Locked, Detail::LockNotRenewed { error }),
+            }
+        }
+        let service = match observation {
+            Ok(Some(service)) => {
+                a.errors = 0;
+                service
+            }
+            Ok(None) => {
+                let reason = format!("service {} disappeared", request.ecs_service);
+                return self.fail(request, report, a, FailureCause::ServiceGone, reason, EcsRollback::None).await;
+            }
+            Err(e) => {
+                a.errors += 1;
+                // Past the deadline, a service that cannot be looked at has not completed
+                // (one already COMPLETED and baking has: the bake's errors count as usual).
+                if now > a.deadline && a.bake_until.is_none() {
+                    let what = if a.rolling_back { "the rollback" } else { "the deployment" };
+                    let reason = format!(
+                        "{what} was not seen to complete within {}: {e}",
+                        humantime::format_duration(Duration::from_millis((a.deadline - a.started).max(0) as u64))
+                    );
+                    return self.fail(request, report, a, FailureCause::Timeout, reason, EcsRollback::None).await;
+                }
+                if a.errors >= MAX_OBSERVATION_ERRORS {
+                    return self.fail(request, report, a, FailureCause::Platform, e.to_string(), EcsRollback::None).await;
+                }
+                a.next_poll = now + 1000 * i64::from(a.errors);
+                return false;
+            }
+        };
+        report.running = service.running;
+        report.desired = service.desired;
+        for event in a.watch.new_events(&service) {
+            let ServiceEvent { created_at, message, .. } = event;
+            self.emit(report, Event::EcsEvent { service: request.service.clone(), created_at, message });
+        }
+        let mut verdict = None;
+        // While baking, a task short of the desired count is worth a look too: ECS's
+        // failedTasks counter is the deployment's, and the circuit breaker stops counting
+        // once it is COMPLETED.
+        let running_now = a.watch.deployment_id.as_deref().and_then(|id| service.deployment(id)).map(|d| d.running);
+        let dropped_while_baking = a.bake_until.is_some() && a.baked_running.zip(running_now).is_some_and(|(before, now)| now < before);
+        if a.bake_until.is_some() {
+            a.baked_running = running_now;
+        }
+        let mut looked = false;
+        if a.watch.failures_grew(&service) || dropped_while_baking {
+            looked = true;
+            if let Some(fresh) = self.read_stopped(request, report, a).await {
+                verdict = a.watch.judge_stopped(&fresh).map(|(cause, reason)| Assessment::Failed { cause, reason, ecs_rollback: None });
+                // While baking, one failure is enough: the deployment said it was done.
+                if let (Some(until), None) = (a.bake_until, &verdict)
+                    && let Some(task) = fresh.iter().find(|t| crate::rolling::is_task_failure(t))
+                {
+                    let baked = request.bake.as_millis() as i64 - (until - now).max(0);
+                    let reason = format!(
+                        "a new task failed {} after the deployment completed, during the bake period: {}",
+                        humantime::format_duration(Duration::from_secs((baked.max(0) / 1000) as u64)),
+                        stop_reason(task)
+                    );
+                    verdict = Some(Assessment::Failed { cause: FailureCause::TaskFailures, reason, ecs_rollback: None });
+                }
+            }
+        }
+        let verdict = match verdict {
+            Some(v) if !a.rolling_back => v,
+            _ => a.watch.assess(&service),
+        };
+        // A failure with no stopped task quoted yet (ECS failed and rolled back between two
+        // looks): read our stopped tasks once, so the reason cites a real failure.
+        if let (Assessment::Failed { cause: FailureCause::CircuitBreaker | FailureCause::Replaced, .. }, None, false, false) =
+            (&verdict, &a.last_stop, a.rolling_back, looked)
+        {
+            self.read_stopped(request, report, a).await;
+        }
+        match verdict {
+            Assessment::InProgress(_) if a.watch.deployment_id.is_none() && a.ecs_rollback_deadline.is_some_and(|t| now > t) => {
+                self.take_over_rollback(request, report, a).await
+            }
+            Assessment::InProgress(mut progress) => {
+                progress.health = self.task_health(request, a, &progress, now).await;
+                if now > a.deadline {
+                    let what = if a.rolling_back { "the rollback" } else { "the deployment" };
+                    let reason = format!(
+                        "{what} did not complete within {} ({} of {} new tasks running)",
+                        humantime::format_duration(Duration::from_millis((a.deadline - a.started).max(0) as u64)),
+                        progress.new_running,
+                        progress.new_desired
+                    );
+                    return self.fail(request, report, a, FailureCause::Timeout, reason, EcsRollback::None).await;
+                }
+                if progress.new_running > 0 {
+                    kill_point(if a.rolling_back { "rolling-back" } else { "mid-rollout" });
+                }
+                if a.last_progress.as_ref() != Some(&progress) {
+                    a.quiet_polls = 0;
+                    self.emit(
+                        report,
+                        Event::Progress { service: request.service.clone(), rolling_back: a.rolling_back, progress: progress.clone() },
+                    );
+                    a.last_progress = Some(progress.clone());
+                } else if now - a.started >= 10_000 {
+                    // Quiet looks during the fast start do not count: the back-off starts
+                    // at 1 s when the fast start ends.
+                    a.quiet_polls += 1;
+                }
+                let interval = poll_interval(Duration::from_millis((now - a.started).max(0) as u64), Some(&progress), a.quiet_polls);
+                a.next_poll = now + interval.as_millis() as i64;
+                let known = (report.ecs_deployment_id.clone(), report.rollback_deployment_id.clone());
+                if a.rolling_back {
+                    report.rollback_deployment_id = a.watch.deployment_id.clone();
+                } else {
+                    report.ecs_deployment_id = a.watch.deployment_id.clone().or(report.ecs_deployment_id.take());
+                }
+                if known != (report.ecs_deployment_id.clone(), report.rollback_deployment_id.clone()) {
+                    self.observer.record(report);
+                }
+                false
+            }
+            Assessment::Succeeded(progress) if !a.rolling_back && !request.bake.is_zero() && a.bake_until.is_none_or(|t| now < t) => {
+                // COMPLETED, but done means stable: watch the new tasks for the bake period.
+                if a.bake_until.is_none() {
+                    a.bake_until = Some(now + request.bake.as_millis() as i64);
+                    a.baked_running = Some(progress.new_running);
+                    report.ecs_deployment_id = a.watch.deployment_id.clone();
+                    self.emit(report, Event::Progress { service: request.service.clone(), rolling_back: false, progress });
+                    let detail =
+                        Detail::Baking { ecs_deployment_id: a.watch.deployment_id.clone(), bake_ms: request.bake.as_millis() as u64 };
+                    self.phase(report, Phase::Baking, detail);
+                }
+                let until = a.bake_until.unwrap_or(now);
+                a.next_poll = (now + BAKE_POLL_MS).min(until).max(now + 1);
+                false
+            }
+            Assessment::Succeeded(progress) => {
+                self.emit(report, Event::Progress { service: request.service.clone(), rolling_back: a.rolling_back, progress });
+                if a.rolling_back {
+                    kill_point("rolled-back");
+                    report.rollback_deployment_id = a.watch.deployment_id.clone();
+                    let (cause, reason) = a.failure.clone().unwrap_or((FailureCause::Platform, "failed".into()));
+                    self.finish(
+                        report,
+                        Outcome::FailedRolledBack,
+                        Some(cause),
+                        Some(format!("{reason}; rolled back to {}", short_task_definition(&a.previous))),
+                    );
+                } else {
+                    report.ecs_deployment_id = a.watch.deployment_id.clone();
+                    let note = self.move_environment_tag(request, report).await;
+                    self.finish(report, Outcome::Succeeded, None, note);
+                }
+                self.observer.record(report);
+                true
+            }
+            Assessment::Failed { cause, reason, ecs_rollback } => {
+                let ecs = match ecs_rollback {
+                    Some(id) => EcsRollback::Started(id),
+                    None => {
+                        match service.primary().filter(|p| p.task_definition == a.previous && Some(&p.id) != a.watch.deployment_id.as_ref())
+                        {
+                            // ECS already put the previous revision back.
+                            Some(p) if matches!(cause, FailureCause::CircuitBreaker | FailureCause::Replaced) => {
+                                EcsRollback::Started(p.id.clone())
+                            }
+                            // The circuit breaker failed ours and will roll back by itself:
+                            // rolling back too would race it.
+                            _ if cause == FailureCause::CircuitBreaker && service.circuit_breaker_rollback => EcsRollback::Expected,
+                            _ => EcsRollback::None,
+                        }
+                    }
+                };
+                self.fail(request, report, a, cause, reason, ecs).await
+            }
+        }
+    }
+
+    /// A platform call, given until `deadline` (or [`LATE_CALL_MS`] when that has passed):
+    /// an endpoint that stalls must not hold the watch past it. The SDK bounds each call
+    /// too, but by its own clock, not the deploy's.
+    pub(super) async fn before<T>(
+        &self,
+        deadline: i64,
+        operation: &str,
+        call: impl Future<Output = Result<T, PlatformError>>,
+    ) -> Result<T, PlatformError> {
+        let allowed = (deadline - self.clock.now_ms()).max(LATE_CALL_MS);
+        let call = std::pin::pin!(call);
+        let timer = std::pin::pin!(self.clock.sleep(Duration::from_millis(allowed as u64)));
+        match futures::future::select(call, timer).await {
+            futures::future::Either::Left((result, _)) => result,
+            futures::future::Either::Right(_) => {
+                Err(PlatformError::new(operation, None, format!("no answer before the deadline (waited {}s)", (allowed + 999) / 1000)))
+            }
+        }
+    }
+
+    /// Reads the stopped tasks of our deployment and reports each new failure (a scale-in
+    /// stop says nothing about the version, so only failures are reported and quoted).
+    /// Returns the stopped tasks not seen before; None when there is no deployment to ask
+    /// about or the call failed (the next look tries again).
+    pub(super) async fn read_stopped(&self, request: &Request, report: &ServiceReport, a: &mut Active) -> Option<Vec<StoppedTask>> {
+        let id = a.watch.deployment_id.clone()?;
+        let stopped = match self.before(a.watch_deadline(), "ecs:ListTasks", self.ecs.stopped_tasks(&request.cluster, &id)).await {
+            Ok(stopped) => stopped,
+            Err(e) => {
+                tracing::debug!("cannot list stopped tasks: {e}");
+                return None;
+            }
+        };
+        let ours: Vec<StoppedTask> = stopped.into_iter().filter(|t| t.task_definition == a.watch.task_definition).collect();
+        let fresh = a.watch.take_new_stopped(ours);
+        for task in fresh.iter().filter(|t| crate::rolling::is_task_failure(t)) {
+            let reason = stop_reason(task);
+            a.last_stop = Some(reason.clone());
+            self.emit(report, Event::TaskStopped { service: request.service.clone(), task: task.arn.clone(), reason });
+        }
+        Some(fresh)
+    }
+
+    /// The new tasks' health for the progress line, only when the observer shows it and
+    /// new tasks run: every `HEALTH_INTERVAL_MS`, and at once when the rollout moved, since
+    /// tasks turning healthy is what moves it (old tasks stop, the deployment completes).
+    pub(super) async fn task_health(&self, request: &Request, a: &mut Active, progress: &Progress, now: i64) -> Option<TaskHealth> {
+        let deployment = a.watch.deployment_id.as_deref()?;
+        if !self.observer.wants_task_health() || progress.new_running == 0 {
+            return None;
+        }
+        let since = a.health_read_at.map_or(i64::MAX, |at| now - at);
+        let moved = a.health_read_for.as_ref() != Some(progress);
+        if since >= HEALTH_INTERVAL_MS || moved {
+            a.health_read_at = Some(now);
+            a.health_read_for = Some(progress.clone());
+            match self.ecs.task_health(&request.cluster, deployment).await {
+                Ok(health) => a.health = Some(health),
+                Err(e) => tracing::debug!("cannot read task health: {e}"),
+            }
+        }
+        a.health
+    }
+
+    /// After a rolling deploy: point the environment's registry tag at what now runs, so
+    /// whatever names `repo:ENV` (Terraform, a person) sees the deployed digest. A failure
+    /// here does not undo the deploy; it is said in the report.
+    pub(super) async fn move_environment_tag(&self, request: &Request, report: &ServiceReport) -> Option<String> {
+        let (Some(tag), Some(digest), Strategy::Rolling) = (&request.image_tag, &report.to_digest, request.strategy) else {
+            return None;
+        };
+        match self.registry.move_tag(&request.repository, digest, tag).await {
+            Ok(()) => {
+                let detail =
+                    Detail::EnvironmentTagMoved { repository: request.repository.clone(), tag: tag.clone(), digest: digest.clone() };
+                self.phase(report, Phase::Done, detail);
+                None
+            }
+            Err(e) => {
+                let detail =
+                    Detail::EnvironmentTagNotMoved { repository: request.repository.clone(), tag: tag.clone(), error: e.to_string() };
+                self.phase(report, Phase::Done, detail);
+                // The report's reason says it too: the deploy succeeded with a warning.
+                Some(format!("deployed, but the environment tag {}:{tag} was not moved: {e}", request.repository))
+            }
+        }
+    }
+}
+
+/// The in-flight state of one service in the watch loop.
+pub(super) struct Active {
+    pub(super) index: usize,
+    pub(super) watch: Watch,
+    pub(super) rolling_back: bool,
+    /// The revision to return to on failure.
+    pub(super) previous: String,
+    pub(super) deadline: i64,
+    pub(super) next_poll: i64,
+    pub(super) started: i64,
+    pub(super) last_progress: Option<Progress>,
+    pub(super) quiet_polls: u32,
+    pub(super) errors: u32,
+    pub(super) last_renew: i64,
+    /// Why the forward deploy failed, once it has.
+    pub(super) failure: Option<(FailureCause, String)>,
+    /// The last stop reason seen for a task of ours: the evidence a failure report cites.
+    pub(super) last_stop: Option<String>,
+    /// Deployments that existed when ours started (and ours): a rollback adopts none of them.
+    pub(super) earlier_deployments: Vec<String>,
+    /// env-tag: the tag and the digest it pointed at before, restored on rollback; and the
+    /// rollback must force a new deployment (the revision does not change).
+    pub(super) tag_restore: Option<(String, String)>,
+    /// env-tag: the tag is back on the previous digest (journaled), so it is not moved again.
+    pub(super) tag_restored: bool,
+    /// While waiting for the circuit breaker's own rollback: when ferry stops waiting.
+    pub(super) ecs_rollback_deadline: Option<i64>,
+    /// Once our deployment is COMPLETED: when the bake period ends.
+    pub(super) bake_until: Option<i64>,
+    /// While baking: our deployment's running count at the last look (a drop is worth
+    /// reading the stopped tasks for).
+    pub(super) baked_running: Option<i32>,
+    /// The new tasks' health as last read, when, and the progress it was read for.
+    pub(super) health: Option<TaskHealth>,
+    pub(super) health_read_at: Option<i64>,
+    pub(super) health_read_for: Option<Progress>,
+}
+
+impl Active {
+    /// How long a look at this service may take: its deadline, or the end of its bake
+    /// when that is later (a COMPLETED deployment is not held to the deploy's timeout).
+    fn watch_deadline(&self) -> i64 {
+        self.bake_until.map_or(self.deadline, |until| until.max(self.deadline))
+    }
+}
+
+/// Looks that fall due within this window are made together, to batch DescribeServices.
+pub(super) const COALESCE_MS: i64 = 300;
+
+/// Consecutive failed observations (after the SDK's own retries) before giving up on a watch.
+pub(super) const MAX_OBSERVATION_ERRORS: u32 = 5;
+
+/// How often ferry looks at a baking deployment (ECS relaunches a crashed task within
+/// seconds; its failedTasks counter tells).
+pub(super) const BAKE_POLL_MS: i64 = 2_000;
+
+/// How often the new tasks' health is read for someone watching: health checks run every
+/// 5 to 300 s (30 s by default), so reading more often would show nothing new.
+pub(super) const HEALTH_INTERVAL_MS: i64 = 2_000;
+
+/// How long a call made after the deadline has passed may take: one last look before the
+/// deploy is given up on (an endpoint that answers is not cut off mid-answer).
+pub(super) const LATE_CALL_MS: i64 = 2_000;
