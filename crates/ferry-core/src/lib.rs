@@ -1,9 +1,18 @@
-//! ferry's domain: the ECS vocabulary, the configuration model, and the rolling strategy as
-//! a step machine over ports (traits) that adapters implement.
+//! ferry's domain: the ECS vocabulary, the configuration model, and the deploy engine over
+//! ports (traits) that adapters implement.
 //!
-//! Pure: no I/O and no clock of its own. The platform (ECS, the registry) and time are
-//! reached through the traits in [`platform`], so the strategy can be driven by the real
-//! SDK adapters against AWS or `ferry local`, and by in-memory fakes in unit tests.
+//! - [`strategy`]: each strategy (rolling, env-tag) a step machine that decides the next
+//!   step from what is desired and what is observed;
+//! - [`deploy`]: the executor that applies those steps, journaled through the [`journal`]
+//!   (so a run killed at any moment is finished by the same command), watches the exact ECS
+//!   deployment it started, and rolls back; its [`deploy::Event`]s are data;
+//! - [`rolling`]: the rollout's judgement; [`promote`]: the promotion gates;
+//!   [`error`]: the one error type.
+//!
+//! Pure apart from the journal's test hook ([`journal::kill_point`]): no I/O and no clock of
+//! its own. The platform (ECS, the registry), the ledger and time are reached through the
+//! traits in [`platform`] and [`deploy`], so the engine can be driven by the real SDK
+//! adapters against AWS or `ferry local`, and by in-memory fakes in unit tests.
 
 pub mod config;
 pub mod deploy;
