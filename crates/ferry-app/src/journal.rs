@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_core::deploy::{Event, LockRefusal, Locks, Observer, Outcome, ServiceReport, TakenOver};
-use ferry_core::journal::{Interrupted, JournalError, JournalStep, StepState};
+use ferry_core::journal::{Interrupted, JournalError, JournalStep, Settlement, StepState};
 use ferry_core::platform::Clock;
 use ferry_store::{DeploymentRecord, EventRecord, Ledger, LockHolder, LockInfo, StoreError};
 
@@ -260,11 +260,13 @@ impl Observer for Journal<'_> {
         self.ledger.finish_step(&report.deployment_id, seq, state, data, now_ms()).map_err(journal_error)
     }
 
-    fn settle(&self, interrupted: &Interrupted, reason: &str) -> Result<(), JournalError> {
+    fn settle(&self, interrupted: &Interrupted, settlement: &Settlement) -> Result<(), JournalError> {
         let Some(mut record) = self.ledger.deployment(&interrupted.deployment_id).map_err(journal_error)? else { return Ok(()) };
         record.outcome = ferry_store::Outcome::Interrupted;
         record.finished_at = Some(now_ms());
-        record.reason = Some(reason.to_string());
+        record.reason = Some(settlement.reason.clone());
+        record.to_task_definition = settlement.task_definition.clone().or(record.to_task_definition.take());
+        record.ecs_deployment_id = settlement.ecs_deployment_id.clone().or(record.ecs_deployment_id.take());
         self.ledger.update_deployment(&record).map_err(journal_error)
     }
 }

@@ -183,6 +183,55 @@ impl Facts {
     }
 }
 
+/// How a dead run's deployment is closed when another deployment supersedes it: settled
+/// against what ECS says of the deployment the dead run started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settlement {
+    /// Why it was closed, with the step it stopped at and its ECS deployment's state.
+    pub reason: String,
+    /// The revision it registered or deployed (ARN), when known.
+    pub task_definition: Option<String>,
+    /// The ECS deployment it started (`ecs-svc/...`), when known.
+    pub ecs_deployment_id: Option<String>,
+}
+
+impl Interrupted {
+    /// Settles this dead run's deployment against `service` as ECS describes it now, as
+    /// superseded by deployment `by`.
+    pub fn settle(&self, service: &crate::platform::ServiceInfo, by: &str) -> Settlement {
+        let facts = Facts::from_steps(&self.steps);
+        let task_definition = facts.registered.clone().or_else(|| self.to_task_definition.clone());
+        let ecs_deployment_id = facts.updated.clone().or_else(|| {
+            let since = facts.update_started_at?;
+            service
+                .deployments
+                .iter()
+                .filter(|d| Some(&d.task_definition) == task_definition.as_ref() && !facts.earlier_deployments.contains(&d.id))
+                .filter(|d| d.created_at >= since - 1_000)
+                .max_by_key(|d| d.created_at)
+                .map(|d| d.id.clone())
+        });
+        let ecs = match ecs_deployment_id.as_deref().map(|id| (id, service.deployment(id))) {
+            Some((id, Some(d))) => format!(
+                "; its ECS deployment {id} ({}) is {} {}",
+                crate::rolling::short_task_definition(&d.task_definition),
+                d.status,
+                d.rollout_state.as_deref().unwrap_or("")
+            )
+            .trim_end()
+            .to_string(),
+            Some((id, None)) => format!("; its ECS deployment {id} is no longer listed (replaced)"),
+            None if facts.update_started_at.is_some() => "; ECS lists no deployment of it".to_string(),
+            None => "; it had not updated the service".to_string(),
+        };
+        Settlement {
+            reason: format!("interrupted at {}: ferry stopped before it finished{ecs}; superseded by {by}", self.stopped_at()),
+            task_definition,
+            ecs_deployment_id,
+        }
+    }
+}
+
 /// The data journaled with the preflight step.
 pub fn preflight_data(previous_task_definition: &str, previous_digest: Option<&str>, earlier: &[String], target: Option<&str>) -> Value {
     json!({
@@ -232,6 +281,41 @@ mod tests {
         assert_eq!(facts.update_started_at, Some(3000));
         assert!(!facts.update_done);
         assert_eq!(facts.updated, None);
+    }
+
+    #[test]
+    fn a_superseded_deployment_is_settled_against_what_ecs_says() {
+        use crate::strategy::test_support::{deployment, service};
+        let dead = Interrupted {
+            deployment_id: "fd-dead".into(),
+            kind: "deploy".into(),
+            strategy: Some("rolling".into()),
+            to_digest: None,
+            to_version: None,
+            to_task_definition: None,
+            from_task_definition: Some("web:1".into()),
+            from_digest: None,
+            from_version: None,
+            started_at: 0,
+            steps: vec![
+                step(1, names::PREFLIGHT, StepState::Done, preflight_data("web:1", None, &["ecs-svc/1".into()], None)),
+                step(2, names::REGISTER_TASK_DEFINITION, StepState::Done, json!({"task_definition": "web:2"})),
+                step(3, names::UPDATE_SERVICE, StepState::Started, json!({"task_definition": "web:2"})),
+            ],
+        };
+        // UpdateService's answer was lost; ECS shows its deployment, created after the call.
+        let mut ours = deployment("ecs-svc/2", "web:2", "PRIMARY", 3_500);
+        ours.rollout_state = Some("COMPLETED".into());
+        let now = service(vec![ours, deployment("ecs-svc/1", "web:1", "ACTIVE", 10)]);
+        let settled = dead.settle(&now, "fd-new");
+        assert_eq!(settled.ecs_deployment_id.as_deref(), Some("ecs-svc/2"));
+        assert_eq!(settled.task_definition.as_deref(), Some("web:2"));
+        assert_eq!(
+            settled.reason,
+            "interrupted at update_service (started): ferry stopped before it finished; its ECS deployment ecs-svc/2 (web:2) is PRIMARY COMPLETED; superseded by fd-new"
+        );
+        let untouched = dead.settle(&service(vec![deployment("ecs-svc/1", "web:1", "PRIMARY", 10)]), "fd-new");
+        assert!(untouched.reason.contains("ECS lists no deployment of it"), "{}", untouched.reason);
     }
 
     #[test]

@@ -836,7 +836,7 @@ impl Observer for RecordingObserver {
         step.data = data.clone();
         Ok(())
     }
-    fn settle(&self, interrupted: &Interrupted, _reason: &str) -> Result<(), JournalError> {
+    fn settle(&self, interrupted: &Interrupted, _settlement: &ferry_core::journal::Settlement) -> Result<(), JournalError> {
         self.settled.lock().expect("settled").push(interrupted.deployment_id.clone());
         Ok(())
     }

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::ExitKind;
 use crate::config::Strategy;
-use crate::journal::{self, Facts, Interrupted, JournalError, StepState, kill_point, names};
+use crate::journal::{self, Facts, Interrupted, JournalError, Settlement, StepState, kill_point, names};
 use crate::platform::{
     Clock, ClusterInfo, Ecs, PlatformError, Registry, ServiceEvent, ServiceInfo, StoppedTask, TaskDefinitionInfo, TaskHealth,
 };
@@ -370,9 +370,9 @@ pub trait Observer: Send + Sync {
         Ok(())
     }
     /// Closes a dead run's deployment that this one supersedes (a different target): it is
-    /// recorded as interrupted, with `reason`.
-    fn settle(&self, interrupted: &Interrupted, reason: &str) -> Result<(), JournalError> {
-        let _ = (interrupted, reason);
+    /// recorded as interrupted, with the settlement's reason, revision and ECS deployment.
+    fn settle(&self, interrupted: &Interrupted, settlement: &Settlement) -> Result<(), JournalError> {
+        let _ = (interrupted, settlement);
         Ok(())
     }
 }
@@ -547,10 +547,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         };
         report.outcome = Outcome::Refused; // not yet changed anything
         let journaled = self.observer.record_start(report).and_then(|()| match &prepared.supersedes {
-            Some(dead) => self.observer.settle(
-                dead,
-                &format!("interrupted at {}: ferry stopped before it finished; superseded by {}", dead.stopped_at(), report.deployment_id),
-            ),
+            Some(dead) => self.observer.settle(dead, &dead.settle(&prepared.current, &report.deployment_id)),
             None => Ok(()),
         });
         if let Err(message) = journaled {
