@@ -244,19 +244,27 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 true
             }
             Assessment::Failed { cause, reason, ecs_rollback } => {
+                // Whatever ferry concluded first (its own count of failed tasks, the
+                // timeout), ECS's circuit breaker may have tripped in the same moment: a
+                // second rollback of ferry's would race ECS's reactivation.
+                let ours_failed = a
+                    .watch
+                    .deployment_id
+                    .as_deref()
+                    .and_then(|id| service.deployment(id))
+                    .is_some_and(|d| d.rollout_state.as_deref() == Some("FAILED"));
                 let ecs = match ecs_rollback {
                     Some(id) => EcsRollback::Started(id),
                     None => {
                         match service.primary().filter(|p| p.task_definition == a.previous && Some(&p.id) != a.watch.deployment_id.as_ref())
                         {
                             // ECS already put the previous revision back.
-                            Some(p) if matches!(cause, FailureCause::CircuitBreaker | FailureCause::Replaced) => {
-                                EcsRollback::Started(p.id.clone())
+                            Some(p) => EcsRollback::Started(p.id.clone()),
+                            // The circuit breaker failed ours and will roll back by itself.
+                            None if service.circuit_breaker_rollback && (cause == FailureCause::CircuitBreaker || ours_failed) => {
+                                EcsRollback::Expected
                             }
-                            // The circuit breaker failed ours and will roll back by itself:
-                            // rolling back too would race it.
-                            _ if cause == FailureCause::CircuitBreaker && service.circuit_breaker_rollback => EcsRollback::Expected,
-                            _ => EcsRollback::None,
+                            None => EcsRollback::None,
                         }
                     }
                 };

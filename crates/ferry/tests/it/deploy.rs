@@ -600,3 +600,18 @@ async fn templates_read_arns_from_the_environments_terraform_state() {
     assert_eq!(check.status.code(), Some(2));
     assert!(text(&check).contains("no resource aws_iam_role.worker in the state (it has: aws_iam_role.task)"), "{}", text(&check));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_version_whose_task_failures_and_circuit_breaker_trip_together_is_rolled_back_once() {
+    // ferry's own limit (3 failed tasks, the default) and ECS's circuit breaker trip at about
+    // the same moment: ferry must follow ECS's rollback, not start a second one that ECS's
+    // reactivation then leaves at 0/0 until the rollback timeout.
+    let world = World::new("timeout = \"60s\"\nrollback_timeout = \"60s\"", &["web"]).await;
+    let before = world.create_service("web", 2, "1.0.0", true).await;
+    let started = std::time::Instant::now();
+    let output = world.ferry(&["deploy", "test", "web=2.0.0-crash", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    assert!(started.elapsed() < std::time::Duration::from_secs(50), "took {:?}: {}", started.elapsed(), text(&output));
+    assert_eq!(world.service("web").await.task_definition(), Some(before.as_str()));
+    assert_eq!(world.answering_versions("web").await, vec!["1.0.0", "1.0.0"]);
+}
