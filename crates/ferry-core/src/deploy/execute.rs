@@ -21,9 +21,11 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         let resumed = prepared.resumed.is_some();
         // A superseded dead run may have changed the service: what ran before it is the last
         // state anything proved, so a failure returns there.
+        // ... unless the service is steady again: then the dead run's change completed (or
+        // never reached ECS), what runs is what ECS would return to, and it is "previous".
         let dead_changed = prepared.supersedes.as_ref().filter(|d| {
             let f = Facts::from_steps(&d.steps);
-            f.update_started_at.is_some() || f.tag_move_started
+            (f.update_started_at.is_some() || f.tag_move_started) && !steady(&prepared.current)
         });
         let previous = facts
             .previous_task_definition
@@ -330,4 +332,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             }
         }
     }
+}
+
+/// Whether a service is steady: its PRIMARY deployment runs its task definition and has
+/// COMPLETED, with no other deployment left (ECS's `deployments` list).
+pub(super) fn steady(service: &ServiceInfo) -> bool {
+    service.deployments.len() == 1
+        && service
+            .primary()
+            .is_some_and(|p| p.task_definition == service.task_definition && p.rollout_state.as_deref() == Some("COMPLETED"))
 }

@@ -345,8 +345,14 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         // What ran before is what the tag names now — unless a dead run moved it and never
         // finished: then the digest it moved the tag from, as journaled (the tag may name
         // the dead run's digest, which nothing proved healthy).
-        let moved_by_dead =
-            resumed.as_ref().or(supersedes.as_ref()).map(|d| (d, Facts::from_steps(&d.steps))).filter(|(_, f)| f.tag_move_started);
+        // A superseded dead run whose forced deployment completed left its digest running:
+        // that one is what runs now.
+        let forced_and_done = |f: &Facts| f.update_started_at.is_some() && super::execute::steady(&current);
+        let moved_by_dead = resumed
+            .as_ref()
+            .map(|d| (d, Facts::from_steps(&d.steps)))
+            .or_else(|| supersedes.as_ref().map(|d| (d, Facts::from_steps(&d.steps))).filter(|(_, f)| !forced_and_done(f)))
+            .filter(|(_, f)| f.tag_move_started);
         let previous_digest = match moved_by_dead {
             Some((d, f)) => f.previous_digest.or(d.from_digest.clone()).unwrap_or(now_at.digest.clone()),
             None => now_at.digest.clone(),

@@ -318,3 +318,25 @@ async fn an_interrupted_deployment_shows_as_interrupted_with_its_step() {
     let status = world.ferry(&["status", "test"]).await;
     assert!(text(&status).contains("interrupted at update_service"), "{}", text(&status));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_runs_completed_deployment_is_what_a_superseding_failure_returns_to() {
+    // The dead run's UpdateService went through and ECS completed it while ferry was dead:
+    // 1.1.0 runs. A failing deploy of another version then returns to 1.1.0 — what ECS's
+    // circuit breaker reactivates — not to 1.0.0 from before the dead run, and ends at once
+    // (it used to wait 0/0 for the rollback timeout and exit 6 on a healthy service).
+    let world = World::new("rollback_timeout = \"60s\"", &["web"]).await;
+    world.create_service("web", 2, "1.0.0", true).await;
+    killed_at(&world, "after-update-service", &["deploy", "test", "web=1.1.0"]).await;
+    world.wait_running("web", 2).await;
+    let completed = world.service("web").await.task_definition().unwrap().to_string();
+    assert_eq!(world.answering_versions("web").await, vec!["1.1.0", "1.1.0"]);
+
+    let started = std::time::Instant::now();
+    let failing = world.ferry(&["deploy", "test", "web=2.0.0-crash", "--output", "json"]).await;
+    assert_eq!(failing.status.code(), Some(5), "{}", text(&failing));
+    assert!(started.elapsed() < std::time::Duration::from_secs(50), "took {:?}", started.elapsed());
+    assert_eq!(result_of(&failing)["services"][0]["from_task_definition"], completed.as_str());
+    assert_eq!(world.service("web").await.task_definition(), Some(completed.as_str()));
+    assert_eq!(world.answering_versions("web").await, vec!["1.1.0", "1.1.0"]);
+}
