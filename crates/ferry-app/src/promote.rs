@@ -230,7 +230,11 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     let current = ctx.before_changes("promote", running(&config, &to, &services)).await?;
     let mut requests = Vec::new();
     for entry in &release_entries {
-        if current.iter().any(|c| c.entry.service == entry.service && c.entry.digest == entry.digest && c.unhealthy.is_none()) {
+        // ... unless a dead run left its deployment there unfinished: that one is resumed
+        // (watched to its end, baked, recorded), not left "in progress" with its lock held.
+        let unfinished = !input.dry_run
+            && crate::journal::dead_deployment(&ledger, &input.to, &entry.service).map_err(Error::from_store)?.is_some();
+        if !unfinished && current.iter().any(|c| c.entry.service == entry.service && c.entry.digest == entry.digest && c.unhealthy.is_none()) {
             continue;
         }
         let trace = Trace {
@@ -390,7 +394,10 @@ async fn finish_dead_promotion(
         .filter(|r| matches!(r.outcome, Recorded::Failed | Recorded::FailedRolledBack | Recorded::FailedRollbackFailed))
         .map(|r| r.service.clone())
         .collect();
-    let moved: Vec<&ferry_store::DeploymentRecord> = records.iter().filter(|r| r.outcome == Recorded::Succeeded).collect();
+    // What moved, or may have: finished, or left in progress by the dead run (its UpdateService
+    // or tag move may have happened). All of it goes back.
+    let moved: Vec<&ferry_store::DeploymentRecord> =
+        records.iter().filter(|r| matches!(r.outcome, Recorded::Succeeded | Recorded::InProgress)).collect();
     dead.finished_at = Some(now);
     if !atomic || failed.is_empty() || moved.is_empty() {
         // Services the dead run had finished keep its lock until now; the others' locks are

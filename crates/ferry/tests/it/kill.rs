@@ -340,3 +340,53 @@ async fn a_dead_runs_completed_deployment_is_what_a_superseding_failure_returns_
     assert_eq!(world.service("web").await.task_definition(), Some(completed.as_str()));
     assert_eq!(world.answering_versions("web").await, vec!["1.1.0", "1.1.0"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_atomic_promotion_killed_while_services_were_still_moving_ends_with_stage_as_before() {
+    // worker fails fast; api and web (slow to start) are still rolling when ferry is killed:
+    // the re-run's undo takes back what was in progress too, not only what had finished.
+    let world = crate::promote::two_environments("promote_from = \"dev\"\natomic = true\nmax_task_failures = 2").await;
+    assert!(world.ferry(&["deploy", "dev", "api=1.1.0-slow", "web=1.1.0-slow", "worker=1.1.0"]).await.status.success());
+    let before = crate::promote::stage_revisions(&world).await;
+    let fault = json!({"family": "worker", "digest": world.digest_of("1.1.0").await, "failToStart": true});
+    world.http.post(format!("{}/_ferry/task-faults", world.server.endpoint())).json(&fault).send().await.unwrap();
+    killed_at(&world, "service-finished", &["promote", "dev", "stage", "--approve"]).await;
+
+    let rerun = world.ferry(&["promote", "dev", "stage", "--approve"]).await;
+    assert_eq!(rerun.status.code(), Some(5), "{}", text(&rerun));
+    for service in ["api", "web", "worker"] {
+        world.wait_running_in("stage", service, 1).await;
+    }
+    assert_eq!(crate::promote::stage_revisions(&world).await, before, "stage runs exactly what it ran before");
+    let ledger = Ledger::open(&world.ledger()).unwrap();
+    for service in ["api", "web", "worker"] {
+        assert_eq!(ledger.unfinished("stage", service).unwrap(), None, "{service}");
+        assert_eq!(ledger.lock("stage", service).unwrap(), None, "{service}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_whose_deployments_ecs_finished_after_the_kill_is_closed_by_the_rerun() {
+    let world = crate::promote::two_environments("promote_from = \"dev\"").await;
+    assert!(world.ferry(&["deploy", "dev", "api=1.1.0", "web=1.1.0", "worker=1.1.0"]).await.status.success());
+    world.reset_calls().await;
+    killed_at(&world, "after-update-service", &["promote", "dev", "stage", "--approve"]).await;
+    // ECS finishes what the dead run started (the services it had updated then run the
+    // release already).
+    for service in ["api", "web", "worker"] {
+        world.wait_running_in("stage", service, 1).await;
+    }
+    let rerun = world.ferry(&["promote", "dev", "stage", "--approve"]).await;
+    assert!(rerun.status.success(), "{}", text(&rerun));
+    let ledger = Ledger::open(&world.ledger()).unwrap();
+    for service in ["api", "web", "worker"] {
+        assert_eq!(ledger.unfinished("stage", service).unwrap(), None, "{service}: nothing left in progress");
+        assert_eq!(ledger.lock("stage", service).unwrap(), None, "{service}: no lock left");
+    }
+    for service in ["api", "web", "worker"] {
+        assert_eq!(world.answering_versions_in("stage", service).await, vec!["1.1.0"], "{service}");
+    }
+    // The dead run and the re-run together: one revision and one UpdateService per service.
+    assert_eq!(count(&world, "ecs:RegisterTaskDefinition").await, 3, "nothing registered twice");
+    assert_eq!(count(&world, "ecs:UpdateService").await, 3, "no second UpdateService");
+}
