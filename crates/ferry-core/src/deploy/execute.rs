@@ -77,6 +77,16 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             registered = Some(latest.arn.clone());
         }
         let mut service = prepared.current.clone();
+        if let Some(reason) = rolled_back_while_dead(&facts, &service, &previous, registered.as_deref(), &desired) {
+            // The dead run's UpdateService reached ECS, its deployment failed and ECS's circuit
+            // breaker reactivated the previous one, which no longer lists ours: doing the
+            // UpdateService again would roll a known-bad revision out a second time.
+            report.to_task_definition = registered.clone().or(report.to_task_definition.take());
+            report.rollback_deployment_id = service.primary().map(|p| p.id.clone());
+            self.finish(report, Outcome::FailedRolledBack, Some(FailureCause::CircuitBreaker), Some(reason));
+            self.observer.record(report);
+            return None;
+        }
         let mut before = facts.update_started_at.unwrap_or_else(|| self.clock.now_ms());
         // Each step is one of a handful; the bound only guards against a decision that loops.
         for _ in 0..8 {
@@ -341,4 +351,27 @@ pub(super) fn steady(service: &ServiceInfo) -> bool {
         && service
             .primary()
             .is_some_and(|p| p.task_definition == service.task_definition && p.rollout_state.as_deref() == Some("COMPLETED"))
+}
+
+/// Why a resumed deployment is over before anything is done: the dead run's UpdateService
+/// (journaled as started) reached ECS, no deployment of ours is listed any more, and the
+/// service's PRIMARY deployment runs `previous` again, reactivated after that UpdateService
+/// (its `updatedAt`). ECS's circuit breaker rolled it back while ferry was not running.
+fn rolled_back_while_dead(facts: &Facts, service: &ServiceInfo, previous: &str, registered: Option<&str>, desired: &Desired) -> Option<String> {
+    let since = facts.update_started_at?;
+    let ours = match desired {
+        Desired::NewRevision => registered?.to_string(),
+        Desired::Revision(arn) | Desired::ForcedRevision(arn) => arn.clone(),
+    };
+    // A forced deployment of the same revision (env-tag) cannot be told from the one before it.
+    if ours == previous || service.deployments.iter().any(|d| d.task_definition == ours && !facts.earlier_deployments.contains(&d.id)) {
+        return None;
+    }
+    let primary = service.primary().filter(|p| p.task_definition == previous && p.updated_at >= since - 1_000)?;
+    Some(format!(
+        "the deployment of {} that a dead run started failed while ferry was not running: ECS's circuit breaker rolled back to {} (deployment {}, reactivated)",
+        short_task_definition(&ours),
+        short_task_definition(previous),
+        primary.id
+    ))
 }

@@ -390,3 +390,24 @@ async fn a_promotion_whose_deployments_ecs_finished_after_the_kill_is_closed_by_
     assert_eq!(count(&world, "ecs:RegisterTaskDefinition").await, 3, "nothing registered twice");
     assert_eq!(count(&world, "ecs:UpdateService").await, 3, "no second UpdateService");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_deploy_that_ecs_rolled_back_while_ferry_was_dead_is_not_rolled_out_again() {
+    let world = World::new("max_task_failures = 50", &["web"]).await;
+    let bootstrap = world.create_service("web", 2, "1.0.0", true).await;
+    world.reset_calls().await;
+    killed_at(&world, "after-update-service", &["deploy", "test", "web=2.0.0-crash"]).await;
+    let id = left_in_progress(&world, "test", "web");
+    // ECS's circuit breaker fails the deployment and reactivates the previous one, which is
+    // then the only one listed.
+    world.wait_running("web", 2).await;
+    assert_eq!(world.service("web").await.task_definition(), Some(bootstrap.as_str()));
+
+    let rerun = world.ferry(&["deploy", "test", "web=2.0.0-crash", "--output", "json"]).await;
+    assert_eq!(rerun.status.code(), Some(5), "{}", text(&rerun));
+    assert_eq!(result_of(&rerun)["services"][0]["cause"], "circuit_breaker");
+    assert_eq!(count(&world, "ecs:UpdateService").await, 1, "the known-bad revision is not rolled out a second time");
+    assert_eq!(count(&world, "ecs:RegisterTaskDefinition").await, 1);
+    assert_eq!(world.answering_versions("web").await, vec!["1.0.0", "1.0.0"]);
+    finished_as(&world, "test", "web", &id, Outcome::FailedRolledBack);
+}
