@@ -81,7 +81,10 @@ impl Locks for LedgerLocks {
     fn lock_taking_over(&self, environment: &str, service: &str, deployment_id: &str) -> Result<Option<TakenOver>, LockRefusal> {
         let now = now_ms();
         match self.ledger.take_lock(environment, service, &self.holder(deployment_id), LOCK_LEASE_MS, now, holder_is_gone) {
-            Ok(previous) => Ok(previous.filter(|p| p.holder.deployment_id != deployment_id).map(|p| taken_over(&p, now))),
+            // Taken from another process (a dead run of this deployment too), said so.
+            Ok(previous) => {
+                Ok(previous.filter(|p| !(p.holder.host == self.actor.host && p.holder.pid == self.actor.pid)).map(|p| taken_over(&p, now)))
+            }
             Err(e @ StoreError::LockHeld(_)) => Err(LockRefusal::Held(e.to_string())),
             Err(e) => Err(LockRefusal::Error(e.to_string())),
         }

@@ -232,9 +232,11 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     for entry in &release_entries {
         // ... unless a dead run left its deployment there unfinished: that one is resumed
         // (watched to its end, baked, recorded), not left "in progress" with its lock held.
-        let unfinished = !input.dry_run
-            && crate::journal::dead_deployment(&ledger, &input.to, &entry.service).map_err(Error::from_store)?.is_some();
-        if !unfinished && current.iter().any(|c| c.entry.service == entry.service && c.entry.digest == entry.digest && c.unhealthy.is_none()) {
+        let unfinished =
+            !input.dry_run && crate::journal::dead_deployment(&ledger, &input.to, &entry.service).map_err(Error::from_store)?.is_some();
+        if !unfinished
+            && current.iter().any(|c| c.entry.service == entry.service && c.entry.digest == entry.digest && c.unhealthy.is_none())
+        {
             continue;
         }
         let trace = Trace {

@@ -109,7 +109,7 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
             digest(to)
         ),
         Detail::TemplateWarning { template, warning } => format!("{template}: {warning}"),
-        Detail::Locked { environment, deployment_id, resumed_at, superseded } => match (resumed_at, superseded) {
+        Detail::Locked { environment, locked_as: deployment_id, resumed_at, superseded } => match (resumed_at, superseded) {
             (Some(step), _) => {
                 format!("locked {service} in {environment} as {deployment_id}, resuming the deployment a dead run left at {step}")
             }
@@ -177,7 +177,7 @@ mod tests {
         assert_eq!(phase_text("web", &rolling_back), "timed out; rolling back to web:3 (UpdateService)");
         let locked = Detail::Locked {
             environment: "prod".into(),
-            deployment_id: "fd-2".into(),
+            locked_as: "fd-2".into(),
             resumed_at: None,
             superseded: Some(Superseded { deployment_id: "fd-1".into(), stopped_at: "update_service (started)".into() }),
         };

@@ -27,8 +27,9 @@ impl Ledger {
     /// is refused, see below), and also takes over a lock whose lease is still valid
     /// when `holder_is_gone` says its holder can no longer renew it (the caller knows: a
     /// process on this host that has exited). Returns the lock taken over — from a dead
-    /// holder or an expired lease — so the caller can say whose it was; `None` when the
-    /// lock was free or already this deployment's.
+    /// holder or an expired lease, this deployment's own included when another process held
+    /// it — so the caller can say whose it was; `None` when the lock was free or already this
+    /// process's.
     pub fn take_lock(
         &self,
         environment: &str,
@@ -48,7 +49,8 @@ impl Ledger {
                     if current.holder.deployment_id == holder.deployment_id
                         && (same_process(&current.holder, holder) || current.is_expired(now) || holder_is_gone(&current.holder)) =>
                 {
-                    (current.acquired_at, None)
+                    let from_another_process = !same_process(&current.holder, holder);
+                    (current.acquired_at, from_another_process.then(|| current.clone()))
                 }
                 Some(current) if !current.is_expired(now) && !holder_is_gone(&current.holder) => {
                     return Err(StoreError::LockHeld(Box::new(current)));

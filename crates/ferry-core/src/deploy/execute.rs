@@ -357,7 +357,13 @@ pub(super) fn steady(service: &ServiceInfo) -> bool {
 /// (journaled as started) reached ECS, no deployment of ours is listed any more, and the
 /// service's PRIMARY deployment runs `previous` again, reactivated after that UpdateService
 /// (its `updatedAt`). ECS's circuit breaker rolled it back while ferry was not running.
-fn rolled_back_while_dead(facts: &Facts, service: &ServiceInfo, previous: &str, registered: Option<&str>, desired: &Desired) -> Option<String> {
+fn rolled_back_while_dead(
+    facts: &Facts,
+    service: &ServiceInfo,
+    previous: &str,
+    registered: Option<&str>,
+    desired: &Desired,
+) -> Option<String> {
     let since = facts.update_started_at?;
     let ours = match desired {
         Desired::NewRevision => registered?.to_string(),

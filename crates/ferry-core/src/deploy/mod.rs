@@ -267,10 +267,11 @@ pub enum Detail {
     PreflightTagMove { from_version: Option<String>, to_version: Option<String>, repository: String, tag: String, from: String, to: String },
     /// The template renders something ECS ignores or will refuse (read-only members).
     TemplateWarning { template: String, warning: String },
-    /// The service's lock is this deployment's (`deployment_id`); `resumed_at` is the step a
+    /// The service's lock is held as `locked_as` (this deployment's id, or an atomic
+    /// promotion's for its undo); `resumed_at` is the step a
     /// dead run of it stopped at, `superseded` a dead run's deployment of another target
     /// that is closed as interrupted.
-    Locked { environment: String, deployment_id: String, resumed_at: Option<String>, superseded: Option<Superseded> },
+    Locked { environment: String, locked_as: String, resumed_at: Option<String>, superseded: Option<Superseded> },
     /// The lock was taken over from a holder that is gone.
     LockTakenOver { previous: TakenOver },
     /// A renewal of the lock's lease failed (the deploy carries on; the lease is long).
@@ -564,7 +565,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         }
         let detail = Detail::Locked {
             environment: request.environment.clone(),
-            deployment_id: request.lock_id().to_string(),
+            locked_as: request.lock_id().to_string(),
             resumed_at: prepared.resumed.as_ref().map(Interrupted::stopped_at),
             superseded: prepared
                 .supersedes

@@ -225,9 +225,6 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         if request.strategy == Strategy::EnvTag {
             return self.prepare_env_tag(request, report, current, current_definition, image, dead).await;
         }
-        let same = dead.as_ref().is_some_and(|d| d.to_digest.as_deref() == Some(image.digest.as_str()));
-        let (facts, resumed, supersedes) = self.resume_or_supersede(request, report, dead, same);
-        let deployment_id = resumed.as_ref().map_or(request.trace.deployment_id.as_str(), |d| d.deployment_id.as_str());
         // A promotion names the digest that was tested: deploy exactly it, whatever the tag
         // points at by now.
         let reference = if request.pin_digest || request.digest.is_some() {
@@ -271,15 +268,40 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         };
         taskdef::set_image(&mut definition, &request.container, &reference)
             .map_err(|e| Refusal::input(in_template(format!("services.{}.container in ferry.toml: {e}", request.service))))?;
+        // The same target is the same digest and the same task definition: a template or
+        // ferry.toml edited since the dead run registered its revision makes a new one.
+        let same = match dead.as_ref().filter(|d| d.to_digest.as_deref() == Some(image.digest.as_str())) {
+            None => false,
+            Some(d) => {
+                let facts = Facts::from_steps(&d.steps);
+                // The dead run's revision: journaled, or (its answer lost) the family's newest
+                // if it carries the dead run's id.
+                let theirs = match (&facts.registered, facts.register_started, taskdef::family(&definition)) {
+                    (Some(arn), _, _) => self.ecs.describe_task_definition(arn).await.ok(),
+                    (None, true, Some(family)) => self
+                        .ecs
+                        .describe_task_definition(family)
+                        .await
+                        .ok()
+                        .filter(|td| td.tag("ferry:deployment") == Some(d.deployment_id.as_str())),
+                    _ => None,
+                };
+                match theirs {
+                    Some(theirs) => {
+                        let mut theirs = theirs.definition;
+                        taskdef::strip_read_only(&mut theirs);
+                        taskdef::diff(&without_ferry_tags(&theirs), &without_ferry_tags(&definition)).is_empty()
+                    }
+                    // Nothing registered yet, or not readable: the definition decides nothing.
+                    None => facts.registered.is_none(),
+                }
+            }
+        };
+        let (facts, resumed, supersedes) = self.resume_or_supersede(request, report, dead, same);
+        let deployment_id = resumed.as_ref().map_or(request.trace.deployment_id.as_str(), |d| d.deployment_id.as_str());
         set_tags(&mut definition, ferry_tags(request, deployment_id, &version, &image.digest));
         self.ecs.validate_task_definition(&definition).map_err(|e| Refusal::input(in_template(e.message)))?;
         report.changes = taskdef::diff(&without_ferry_tags(&current_definition.definition), &without_ferry_tags(&definition));
-        if let Some(dead) = &resumed {
-            // What ran before is what ran before the dead run changed anything.
-            report.from_version = dead.from_version.clone().or(report.from_version.take());
-            report.from_digest = dead.from_digest.clone().or(report.from_digest.take());
-            report.from_task_definition = dead.from_task_definition.clone().or(report.from_task_definition.take());
-        }
         Ok(Prepared { current, current_definition, target: Target::Register(definition), facts, resumed, supersedes })
     }
 
@@ -303,6 +325,10 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         report.deployment_id = dead.deployment_id.clone();
         report.started_at = dead.started_at;
         report.resumed_at = Some(dead.stopped_at());
+        // What ran before is what ran before the dead run changed anything.
+        report.from_version = dead.from_version.clone().or(report.from_version.take());
+        report.from_digest = dead.from_digest.clone().or(report.from_digest.take());
+        report.from_task_definition = dead.from_task_definition.clone().or(report.from_task_definition.take());
         (Facts::from_steps(&dead.steps), Some(dead), None)
     }
 

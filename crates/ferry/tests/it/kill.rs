@@ -261,6 +261,10 @@ async fn killed_during_ferry_rollback() {
     assert_eq!(count(&world, "ecs:UpdateService").await, 1);
     assert_eq!(count(&world, "ecs:RegisterTaskDefinition").await, 0);
     finished_as(&world, "test", "web", &id, Outcome::Succeeded);
+    // Its record still says what it rolled back from, not "1.0.0 → 1.0.0".
+    let record = Ledger::open(&world.ledger()).unwrap().deployment(&id).unwrap().unwrap();
+    assert_ne!(record.from_task_definition, record.to_task_definition, "{record:?}");
+    assert_eq!(record.to_task_definition.as_deref(), Some(good.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,4 +414,23 @@ async fn a_failing_deploy_that_ecs_rolled_back_while_ferry_was_dead_is_not_rolle
     assert_eq!(count(&world, "ecs:RegisterTaskDefinition").await, 1);
     assert_eq!(world.answering_versions("web").await, vec!["1.0.0", "1.0.0"]);
     finished_as(&world, "test", "web", &id, Outcome::FailedRolledBack);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_fixed_between_the_kill_and_the_rerun_is_deployed() {
+    let world = World::new("", &["web"]).await;
+    world.create_service("web", 1, "1.0.0", true).await;
+    killed_at(&world, "after-register", &["deploy", "test", "web=1.1.0"]).await;
+    let dead = left_in_progress(&world, "test", "web");
+    let template = world.dir.path().join("app.json");
+    let fixed = std::fs::read_to_string(&template).unwrap().replace("\"memory\": 64", "\"memory\": 96");
+    std::fs::write(&template, fixed).unwrap();
+
+    let rerun = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    assert!(rerun.status.success(), "{}", text(&rerun));
+    let running = world.service("web").await.task_definition().unwrap().to_string();
+    let described = world.clients.ecs.describe_task_definition().task_definition(&running).send().await.unwrap();
+    assert_eq!(described.task_definition().unwrap().container_definitions()[0].memory(), Some(96), "the fix is deployed");
+    let closed = Ledger::open(&world.ledger()).unwrap().deployment(&dead).unwrap().unwrap();
+    assert_eq!(closed.outcome, Outcome::Interrupted, "the dead run's revision was another definition: superseded");
 }
