@@ -1727,11 +1727,18 @@ fn step(seq: i64, name: &str, state: StepState, started_at: i64, data: Value) ->
 /// What a dead run of `fd-dead` deploying web 1.1.0 did before it was killed: it registered
 /// its revision and called UpdateService, and journaled both as started, never as done.
 fn dead_run_after_update_service(world: &World) -> (Interrupted, String) {
+    dead_run_with_memory(world, 256)
+}
+
+/// As [`dead_run_after_update_service`], the dead run's revision with `memory` MiB.
+fn dead_run_with_memory(world: &World, memory: i64) -> (Interrupted, String) {
     let earlier = world.ecs.state().services[&(CLUSTER.to_string(), "web".to_string())].info.deployments[0].id.clone();
     let definition = json!({
         "family": "web",
-        "containerDefinitions": [{"name": "web", "image": format!("{REGISTRY_HOST}/web:1.1.0"), "essential": true, "memory": 256}],
-        "tags": [{"key": "ferry:deployment", "value": "fd-dead"}, {"key": "ferry:version", "value": "1.1.0"}],
+        "containerDefinitions": [{"name": "web", "image": format!("{REGISTRY_HOST}/web:1.1.0"), "essential": true, "memory": memory}],
+        // What the template renders (the same definition: a resumable target), with the
+        // dead run's ferry tags.
+        "tags": [{"key": "team", "value": "payments"}, {"key": "ferry:deployment", "value": "fd-dead"}, {"key": "ferry:version", "value": "1.1.0"}],
     });
     let registered = futures::executor::block_on(world.ecs.register_task_definition(&definition)).expect("register");
     let now = world.clock.now_ms();
@@ -1809,4 +1816,19 @@ fn a_dead_run_of_another_version_is_closed_and_its_previous_revision_kept() {
     assert_eq!(*world.observer.settled.lock().expect("settled"), ["fd-dead"]);
     assert_eq!(world.ecs.count("register_task_definition"), 2, "the dead run's revision is not this version's");
     assert_eq!(report.from_task_definition.as_deref(), Some(td_arn("web", 1).as_str()), "what ran before the dead run");
+}
+
+#[test]
+fn a_dead_run_of_the_same_version_but_another_definition_is_superseded() {
+    // The template was edited between the kill and the re-run: the fix is registered.
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(3)));
+    let (dead, revision) = dead_run_with_memory(&world, 512);
+    *world.observer.interrupted.lock().expect("interrupted") = Some(dead);
+
+    let report = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(report.deployment_id, "fd-web");
+    assert_eq!(*world.observer.settled.lock().expect("settled"), ["fd-dead"]);
+    assert_eq!(world.ecs.count("register_task_definition"), 2);
+    assert_ne!(report.to_task_definition.as_deref(), Some(revision.as_str()), "not the dead run's revision");
 }
