@@ -92,6 +92,15 @@ fn finished_as(world: &World, environment: &str, service: &str, id: &str, outcom
     assert_eq!(ledger.lock(environment, service).unwrap(), None, "no lock left behind");
 }
 
+/// No deployment left in progress and no lock left in stage, for each of its services.
+fn stage_left_clean(world: &World) {
+    let ledger = Ledger::open(&world.ledger()).unwrap();
+    for service in ["api", "web", "worker"] {
+        assert_eq!(ledger.unfinished("stage", service).unwrap(), None, "{service}: nothing left in progress");
+        assert_eq!(ledger.lock("stage", service).unwrap(), None, "{service}: no lock left");
+    }
+}
+
 async fn count(world: &World, operation: &str) -> u64 {
     world.calls().await.get(operation).copied().unwrap_or(0)
 }
@@ -282,11 +291,7 @@ async fn a_promotion_killed_between_two_services() {
     }
     assert_eq!(count(&world, "ecs:RegisterTaskDefinition").await, 3, "one revision per service in all");
     assert_eq!(count(&world, "ecs:UpdateService").await, 3, "one UpdateService per service in all");
-    let ledger = Ledger::open(&world.ledger()).unwrap();
-    for service in ["api", "web", "worker"] {
-        assert_eq!(ledger.unfinished("stage", service).unwrap(), None, "{service}");
-        assert_eq!(ledger.lock("stage", service).unwrap(), None, "{service}");
-    }
+    stage_left_clean(&world);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,11 +307,7 @@ async fn an_atomic_promotion_killed_before_its_undo() {
     let rerun = world.ferry(&["promote", "dev", "stage", "--approve"]).await;
     assert_eq!(rerun.status.code(), Some(5), "{}", text(&rerun));
     assert_eq!(crate::promote::stage_revisions(&world).await, before, "stage runs exactly what it ran before");
-    let ledger = Ledger::open(&world.ledger()).unwrap();
-    for service in ["api", "web", "worker"] {
-        assert_eq!(ledger.unfinished("stage", service).unwrap(), None, "{service}");
-        assert_eq!(ledger.lock("stage", service).unwrap(), None, "{service}");
-    }
+    stage_left_clean(&world);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,11 +363,7 @@ async fn an_atomic_promotion_killed_while_services_were_still_moving_ends_with_s
         world.wait_running_in("stage", service, 1).await;
     }
     assert_eq!(crate::promote::stage_revisions(&world).await, before, "stage runs exactly what it ran before");
-    let ledger = Ledger::open(&world.ledger()).unwrap();
-    for service in ["api", "web", "worker"] {
-        assert_eq!(ledger.unfinished("stage", service).unwrap(), None, "{service}");
-        assert_eq!(ledger.lock("stage", service).unwrap(), None, "{service}");
-    }
+    stage_left_clean(&world);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -382,11 +379,7 @@ async fn a_promotion_whose_deployments_ecs_finished_after_the_kill_is_closed_by_
     }
     let rerun = world.ferry(&["promote", "dev", "stage", "--approve"]).await;
     assert!(rerun.status.success(), "{}", text(&rerun));
-    let ledger = Ledger::open(&world.ledger()).unwrap();
-    for service in ["api", "web", "worker"] {
-        assert_eq!(ledger.unfinished("stage", service).unwrap(), None, "{service}: nothing left in progress");
-        assert_eq!(ledger.lock("stage", service).unwrap(), None, "{service}: no lock left");
-    }
+    stage_left_clean(&world);
     for service in ["api", "web", "worker"] {
         assert_eq!(world.answering_versions_in("stage", service).await, vec!["1.1.0"], "{service}");
     }
