@@ -357,8 +357,9 @@ pub fn as_seen(ledger: &Ledger, mut record: DeploymentRecord, now: i64) -> Deplo
         .and_then(|steps| steps.last().map(|s| format!("{} ({})", s.name, s.state.as_str())))
         .unwrap_or_else(|| "before its first step".into());
     record.outcome = ferry_store::Outcome::Interrupted;
+    let at = if step.starts_with("before ") { step } else { format!("at {step}") };
     record.reason = Some(format!(
-        "interrupted at {step}: the run that started it is gone; the same command finishes it, another deploy of the service closes it"
+        "interrupted {at}: the run that started it is gone; the same command finishes it, another deploy of the service closes it"
     ));
     record
 }

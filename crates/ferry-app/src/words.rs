@@ -111,7 +111,9 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
         Detail::TemplateWarning { template, warning } => format!("{template}: {warning}"),
         Detail::Locked { environment, locked_as: deployment_id, resumed_at, superseded } => match (resumed_at, superseded) {
             (Some(step), _) => {
-                format!("locked {service} in {environment} as {deployment_id}, resuming the deployment a dead run left at {step}")
+                // "at update_service (started)", or "before its first step".
+                let at = if step.starts_with("before ") { step.clone() } else { format!("at {step}") };
+                format!("locked {service} in {environment} as {deployment_id}, resuming the deployment a dead run left {at}")
             }
             (None, Some(dead)) => format!(
                 "locked {service} in {environment} as {deployment_id}; {} (left unfinished at {}) is closed as interrupted",

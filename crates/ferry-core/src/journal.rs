@@ -79,6 +79,15 @@ pub struct Interrupted {
 }
 
 impl Interrupted {
+    /// Where the dead run stopped, as a phrase: "at update_service (started)", or "before
+    /// its first step".
+    pub fn where_it_stopped(&self) -> String {
+        match self.steps.last() {
+            Some(_) => format!("at {}", self.stopped_at()),
+            None => self.stopped_at(),
+        }
+    }
+
     /// The last step the dead run journaled, in words ("update_service (started)").
     pub fn stopped_at(&self) -> String {
         match self.steps.last() {
@@ -225,7 +234,7 @@ impl Interrupted {
             None => "; it had not updated the service".to_string(),
         };
         Settlement {
-            reason: format!("interrupted at {}: ferry stopped before it finished{ecs}; superseded by {by}", self.stopped_at()),
+            reason: format!("interrupted {}: ferry stopped before it finished{ecs}; superseded by {by}", self.where_it_stopped()),
             task_definition,
             ecs_deployment_id,
         }
