@@ -55,13 +55,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         if facts.previous_task_definition.is_none() {
             let target = report.to_digest.clone().or(report.to_task_definition.clone());
             let data = journal::preflight_data(&previous, tag_restore.as_ref().map(|(_, d)| d.as_str()), &earlier, target.as_deref());
-            if !self
-                .journal_started(request, report, names::PREFLIGHT, &data)
-                .await
-                .is_some_and(|seq| self.journal_done(report, seq, &data))
-            {
-                return None;
-            }
+            let seq = self.journal_started(report, names::PREFLIGHT, &data)?;
+            self.journal_done(report, seq, &data);
             facts.previous_task_definition = Some(previous.clone());
             facts.earlier_deployments = earlier.clone();
         }
@@ -95,7 +90,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 Step::MoveTag => {
                     let (Some((tag, previous_digest)), Some(digest)) = (&tag_restore, &digest) else { break };
                     let data = json!({"tag": tag, "from": previous_digest, "to": digest});
-                    let seq = self.journal_started(request, report, names::MOVE_TAG, &data).await?;
+                    let seq = self.journal_started(report, names::MOVE_TAG, &data)?;
                     if let Err(e) = self.registry.move_tag(&request.repository, digest, tag).await {
                         self.journal_failed(report, seq, &data);
                         let reason = format!("{e} (the tag and the service were not changed)");
@@ -118,7 +113,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                 Step::RegisterTaskDefinition => {
                     let Target::Register(definition) = &prepared.target else { break };
                     let data = json!({"family": taskdef::family(definition)});
-                    let seq = self.journal_started(request, report, names::REGISTER_TASK_DEFINITION, &data).await?;
+                    let seq = self.journal_started(report, names::REGISTER_TASK_DEFINITION, &data)?;
                     match self.ecs.register_task_definition(definition).await {
                         Ok(td) => {
                             kill_point("after-register");
@@ -139,7 +134,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                     report.outcome = Outcome::Error;
                     self.observer.record(report);
                     let data = json!({"task_definition": task_definition, "force": force});
-                    let seq = self.journal_started(request, report, names::UPDATE_SERVICE, &data).await?;
+                    let seq = self.journal_started(report, names::UPDATE_SERVICE, &data)?;
                     before = self.clock.now_ms();
                     facts.update_started_at = Some(before);
                     match self.ecs.update_service(&request.cluster, &request.ecs_service, &task_definition, force).await {
@@ -290,14 +285,13 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
 
     /// Journals the start of a step; on failure, ends the deploy before the step (nothing
     /// the step would change is changed) and returns None.
-    pub(super) async fn journal_started(&self, request: &Request, report: &mut ServiceReport, name: &str, data: &Value) -> Option<i64> {
+    pub(super) fn journal_started(&self, report: &mut ServiceReport, name: &str, data: &Value) -> Option<i64> {
         match self.observer.step_started(report, name, data) {
             Ok(seq) => Some(seq),
             Err(e) => {
                 let reason = format!(
                     "cannot journal the step {name} in the ledger, so ferry stopped before it: {e}; run the same command again to finish the deployment"
                 );
-                let _ = request;
                 self.finish(report, Outcome::Error, Some(FailureCause::Ledger), Some(reason));
                 self.observer.record(report);
                 None
@@ -307,11 +301,10 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
 
     /// Journals that step `seq` is done. A failure here is said but does not stop the deploy:
     /// the step happened, and a re-run finds its effect in AWS.
-    pub(super) fn journal_done(&self, report: &ServiceReport, seq: i64, data: &Value) -> bool {
+    pub(super) fn journal_done(&self, report: &ServiceReport, seq: i64, data: &Value) {
         if let Err(e) = self.observer.step_finished(report, seq, StepState::Done, data) {
             tracing::warn!("cannot journal the end of a step of {}: {e}", report.deployment_id);
         }
-        true
     }
 
     pub(super) fn journal_failed(&self, report: &ServiceReport, seq: i64, data: &Value) {

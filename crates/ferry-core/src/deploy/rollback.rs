@@ -33,7 +33,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         };
         a.failure = Some((cause, reason.clone()));
         let data = json!({"cause": cause, "reason": reason});
-        let Some(seq) = self.journal_started(request, report, names::ROLL_BACK, &data).await else { return true };
+        let Some(seq) = self.journal_started(report, names::ROLL_BACK, &data) else { return true };
         if let Some((tag, previous)) = a.tag_restore.clone().filter(|_| !a.tag_restored) {
             // env-tag: the tag goes back first, so the rollback's tasks pull the old digest.
             match self.restore_tag(request, report, &tag, &previous).await {
@@ -117,7 +117,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         a.ecs_rollback_deadline = None;
         let (cause, reason) = a.failure.clone().unwrap_or((FailureCause::CircuitBreaker, "failed".into()));
         let data = json!({"cause": cause, "reason": reason, "method": "update_service"});
-        let Some(seq) = self.journal_started(request, report, names::ROLL_BACK, &data).await else { return true };
+        let Some(seq) = self.journal_started(report, names::ROLL_BACK, &data) else { return true };
         match self.update_service_back(request, a).await {
             Ok(id) => {
                 self.journal_done(

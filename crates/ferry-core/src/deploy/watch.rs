@@ -180,8 +180,8 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
                     );
                     return self.fail(request, report, a, FailureCause::Timeout, reason, EcsRollback::None).await;
                 }
-                if progress.new_running > 0 {
-                    kill_point(if a.rolling_back { "rolling-back" } else { "mid-rollout" });
+                if progress.new_running > 0 && !a.rolling_back {
+                    kill_point("mid-rollout");
                 }
                 if a.last_progress.as_ref() != Some(&progress) {
                     a.quiet_polls = 0;
