@@ -322,15 +322,27 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         previous: &str,
     ) -> Result<(), PlatformError> {
         let data = json!({"tag": tag, "to": previous});
-        let seq = self.observer.step_started(report, names::RESTORE_TAG, &data).unwrap_or(0);
+        // Putting the tag back is not held up by a ledger that cannot journal it: a re-run
+        // finds the tag where the registry says it is.
+        let seq = match self.observer.step_started(report, names::RESTORE_TAG, &data) {
+            Ok(seq) => Some(seq),
+            Err(e) => {
+                tracing::warn!("cannot journal the restore of {}:{tag} for {}: {e}", request.repository, report.deployment_id);
+                None
+            }
+        };
         match self.registry.move_tag(&request.repository, previous, tag).await {
             Ok(()) => {
                 kill_point("env-tag-after-restore");
-                self.journal_done(report, seq, &data);
+                if let Some(seq) = seq {
+                    self.journal_done(report, seq, &data);
+                }
                 Ok(())
             }
             Err(e) => {
-                self.journal_failed(report, seq, &data);
+                if let Some(seq) = seq {
+                    self.journal_failed(report, seq, &data);
+                }
                 Err(e)
             }
         }
