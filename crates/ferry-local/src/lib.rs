@@ -19,6 +19,7 @@ mod api;
 mod autoscaling;
 mod ecr;
 mod ecs;
+mod elbv2;
 pub mod faults;
 mod model;
 mod protocol;
@@ -27,6 +28,7 @@ mod runtime;
 mod scheduler;
 mod server;
 mod state;
+mod traffic;
 pub mod wire;
 
 pub use ecr::valid_repository_name;

@@ -39,11 +39,14 @@ pub enum Service {
     Ecs,
     Ecr,
     ApplicationAutoScaling,
+    /// Elastic Load Balancing v2 (the Query protocol, XML answers).
+    Elbv2,
 }
 
 static ECS: OnceLock<Option<ServiceModel>> = OnceLock::new();
 static ECR: OnceLock<Option<ServiceModel>> = OnceLock::new();
 static AAS: OnceLock<Option<ServiceModel>> = OnceLock::new();
+static ELBV2: OnceLock<Option<ServiceModel>> = OnceLock::new();
 
 impl Service {
     pub fn model(self) -> Option<&'static ServiceModel> {
@@ -57,11 +60,14 @@ impl Service {
             Service::ApplicationAutoScaling => AAS
                 .get_or_init(|| ServiceModel::load(include_bytes!("../models/application-autoscaling.json.gz"), "ValidationException"))
                 .as_ref(),
+            Service::Elbv2 => {
+                ELBV2.get_or_init(|| ServiceModel::load(include_bytes!("../models/elbv2.json.gz"), "ValidationError")).as_ref()
+            }
         }
     }
 
     /// Every service ferry local serves.
-    pub const ALL: [Service; 3] = [Service::Ecs, Service::Ecr, Service::ApplicationAutoScaling];
+    pub const ALL: [Service; 4] = [Service::Ecs, Service::Ecr, Service::ApplicationAutoScaling, Service::Elbv2];
 
     /// Which service an `X-Amz-Target` prefix names.
     pub fn from_target_prefix(prefix: &str) -> Option<Service> {
@@ -69,8 +75,7 @@ impl Service {
     }
 
     /// Which service a Query-protocol request is for, by the service of its SigV4 credential
-    /// scope (Query requests carry no target header). None today: ferry local serves no
-    /// Query-protocol service yet.
+    /// scope (Query requests carry no target header): ELBv2 for `elasticloadbalancing`.
     pub fn from_query_signing_name(signing_name: &str) -> Option<Service> {
         Service::ALL.into_iter().find(|s| s.model().is_some_and(|m| m.protocol == "query" && m.signing_name == signing_name))
     }
@@ -81,6 +86,7 @@ impl Service {
             Service::Ecs => "ecs",
             Service::Ecr => "ecr",
             Service::ApplicationAutoScaling => "application-autoscaling",
+            Service::Elbv2 => "elasticloadbalancing",
         }
     }
 }

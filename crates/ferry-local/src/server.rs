@@ -32,6 +32,17 @@ pub struct Options {
     /// 0 picks a free port.
     pub port: u16,
     pub state_dir: PathBuf,
+    /// Scales the health-check timings of target groups (interval, timeout) down from
+    /// AWS's, so that tests run in seconds: 1.0 (the default) is AWS's timing, 0.1 checks a
+    /// target with a 5 s interval every 0.5 s. What the API answers is never scaled.
+    /// `ferry local up --health-check-scale`; see docs/local.md.
+    pub health_check_scale: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { port: 0, state_dir: PathBuf::new(), health_check_scale: 1.0 }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -267,6 +278,7 @@ async fn call(
         Service::Ecs => crate::ecs::dispatch(operation, &mut ctx, &input),
         Service::Ecr => crate::ecr::dispatch(operation, &mut ctx, &input),
         Service::ApplicationAutoScaling => crate::autoscaling::dispatch(operation, &mut ctx, &input),
+        Service::Elbv2 => crate::elbv2::dispatch(operation, &mut ctx, &input),
     };
     let result = handled.unwrap_or_else(|| {
         Err(ApiError::client("UnsupportedOperation", format!("ferry local does not implement {}:{operation} yet", service.name())))

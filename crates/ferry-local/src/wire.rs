@@ -384,16 +384,18 @@ mod tests {
     fn the_short_service_names_are_the_models_signing_names() {
         use crate::model::Service;
         use std::io::Read;
-        let models: [(Service, &[u8]); 3] = [
+        let models: [(Service, &[u8]); 4] = [
             (Service::Ecs, include_bytes!("../models/ecs.json.gz")),
             (Service::Ecr, include_bytes!("../models/ecr.json.gz")),
             (Service::ApplicationAutoScaling, include_bytes!("../models/application-autoscaling.json.gz")),
+            (Service::Elbv2, include_bytes!("../models/elbv2.json.gz")),
         ];
         for (service, gz) in models {
             let mut text = String::new();
             flate2::read::GzDecoder::new(gz).read_to_string(&mut text).unwrap();
             let model: Value = serde_json::from_str(&text).unwrap();
-            assert_eq!(model.pointer("/metadata/signingName").and_then(Value::as_str), Some(service.name()));
+            let signing = model.pointer("/metadata/signingName").or_else(|| model.pointer("/metadata/endpointPrefix"));
+            assert_eq!(signing.and_then(Value::as_str), Some(service.name()));
         }
     }
 }

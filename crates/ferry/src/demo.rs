@@ -42,7 +42,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<(), Failure> {
     prepare(&dir).await?;
     let dir = instances::absolute(&dir);
     let printer = Printer::new(global);
-    let server = LocalServer::start(Options { port: args.port, state_dir: dir.join("local") })
+    let server = LocalServer::start(Options { port: args.port, state_dir: dir.join("local"), ..Default::default() })
         .await
         .map_err(|e| Failure::platform(e.to_string()))?;
     printer.narrate("ferry demo: real `ferry deploy`s against an embedded ferry local (no AWS account needed)");

@@ -169,7 +169,7 @@ struct Local {
 
 async fn start() -> Local {
     let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf() }).await.unwrap();
+    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), ..Default::default() }).await.unwrap();
     let clients = Clients::new(&Target::local(&server.endpoint(), "000000000000", "us-east-1")).await;
     Local { _server: server, clients, _dir: dir }
 }

@@ -153,7 +153,7 @@ mod tests {
     }
 
     #[test]
-    fn a_request_with_a_target_or_without_a_query_service_is_aws_json() {
+    fn a_form_request_signed_for_elbv2_is_query_and_anything_else_aws_json() {
         let form = Request {
             content_type: Some("application/x-www-form-urlencoded; charset=utf-8"),
             authorization: Some(
@@ -162,10 +162,14 @@ mod tests {
             body: b"Action=DescribeTargetGroups&Version=2015-12-01",
             ..Default::default()
         };
-        // ferry local serves no Query-protocol service yet: such a request is answered as an
-        // AWS JSON request without a target, as before.
-        let route = detect(&form).route(&form).unwrap_err();
-        assert_eq!(route.code, "UnknownOperationException");
+        // ELBv2 is served over Query: the credential scope names it.
+        assert_eq!(detect(&form).route(&form).unwrap(), Route { service: Service::Elbv2, operation: "DescribeTargetGroups".into() });
+        // A form body for a service ferry local serves over AWS JSON is not a Query request.
+        let ecs_form = Request {
+            authorization: Some("AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0"),
+            ..form
+        };
+        assert_eq!(detect(&ecs_form).route(&ecs_form).unwrap_err().code, "UnknownOperationException");
         let json = Request { target: Some("AmazonEC2ContainerServiceV20141113.ListClusters"), ..form };
         assert_eq!(detect(&json).route(&json).unwrap(), Route { service: Service::Ecs, operation: "ListClusters".into() });
     }

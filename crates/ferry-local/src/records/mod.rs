@@ -12,6 +12,7 @@
 mod deployments;
 mod images;
 mod scaling;
+pub mod targets;
 mod tasks;
 
 use std::collections::BTreeMap;

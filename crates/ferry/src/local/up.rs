@@ -44,7 +44,7 @@ async fn bind_failure(port: u16, error: LocalError) -> Failure {
 /// In the foreground: the result (or, with `-q`, the endpoint) once it listens, then what
 /// happens as it stops.
 async fn up(printer: &Printer, port: u16, dir: &Path) -> Result<(), Failure> {
-    let server = match LocalServer::start(Options { port, state_dir: dir.to_path_buf() }).await {
+    let server = match LocalServer::start(Options { port, state_dir: dir.to_path_buf(), ..Default::default() }).await {
         Ok(server) => server,
         Err(e) => return Err(bind_failure(port, e).await),
     };

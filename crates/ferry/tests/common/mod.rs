@@ -87,7 +87,7 @@ impl World {
     /// writes a ferry.toml with `env_extra` added to the environment and the given services.
     pub async fn new(env_extra: &str, services: &[&str]) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let server = LocalServer::start(Options { port: 0, state_dir: dir.path().join("local") }).await.unwrap();
+        let server = LocalServer::start(Options { port: 0, state_dir: dir.path().join("local"), ..Default::default() }).await.unwrap();
         let clients = Clients::new(&Target::local(&server.endpoint(), ACCOUNT, REGION)).await;
         clients.ecr.create_repository().repository_name(REPOSITORY).send().await.unwrap();
         for version in VERSIONS {

@@ -184,7 +184,10 @@ async fn a_revision_number_is_never_handed_out_twice_across_a_sigkill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_that_cannot_be_persisted_is_answered_503_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ferry_local::LocalServer::start(ferry_local::Options { port: 0, state_dir: dir.path().to_path_buf() }).await.unwrap();
+    let server =
+        ferry_local::LocalServer::start(ferry_local::Options { port: 0, state_dir: dir.path().to_path_buf(), ..Default::default() })
+            .await
+            .unwrap();
     let config = ferry_aws::sdk_config(&Target::local(&server.endpoint(), ACCOUNT, REGION)).await;
     // No retries: the test reads the first answer.
     let ecs = ferry_aws::ecs::Client::from_conf(

@@ -27,7 +27,7 @@ async fn start() -> Local {
 }
 
 async fn start_in(dir: tempfile::TempDir) -> Local {
-    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf() }).await.unwrap();
+    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), ..Default::default() }).await.unwrap();
     let clients = Clients::new(&Target::local(&server.endpoint(), ACCOUNT, REGION)).await;
     Local { server, clients, _dir: dir }
 }
@@ -479,7 +479,7 @@ async fn state_survives_a_restart_and_services_start_their_tasks_again() {
     let Local { server, _dir, .. } = local;
     server.shutdown().await;
 
-    let server = LocalServer::start(Options { port: 0, state_dir: path }).await.unwrap();
+    let server = LocalServer::start(Options { port: 0, state_dir: path, ..Default::default() }).await.unwrap();
     let c = Clients::new(&Target::local(&server.endpoint(), ACCOUNT, REGION)).await;
     let tags = c.ecs.list_tags_for_resource().resource_arn(&cluster_arn).send().await.unwrap();
     assert_eq!(tags.tags()[0].value(), Some("platform"));

@@ -11,11 +11,15 @@
 //! (task states, events, counters) is saved shortly after (every 500 ms) and on shutdown:
 //! after a crash, tasks come back stopped anyway (as after a host restart). See [`Store`].
 
+mod elb;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+pub use elb::{HealthCheck, LOCAL_INSTANCE_ID, Listener, LoadBalancer, Rule, Target, TargetGroup};
 
 /// The key of an account and region's partition in [`State::partitions`].
 pub fn partition_key(account: &str, region: &str) -> String {
@@ -150,6 +154,21 @@ pub struct Partition {
     pub repositories: BTreeMap<String, Repository>,
     /// resource id (`service/cluster/name`) → scalable target.
     pub scalable_targets: BTreeMap<String, ScalableTarget>,
+    /// ELBv2: load balancer ARN → load balancer.
+    #[serde(default)]
+    pub load_balancers: BTreeMap<String, LoadBalancer>,
+    /// ELBv2: target group ARN → target group (with its targets).
+    #[serde(default)]
+    pub target_groups: BTreeMap<String, TargetGroup>,
+    /// ELBv2: listener ARN → listener.
+    #[serde(default)]
+    pub listeners: BTreeMap<String, Listener>,
+    /// ELBv2: rule ARN → rule (each listener's default rule included).
+    #[serde(default)]
+    pub rules: BTreeMap<String, Rule>,
+    /// ELBv2: resource ARN → tags (load balancers, target groups, listeners, rules).
+    #[serde(default)]
+    pub elb_tags: BTreeMap<String, Vec<Tag>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
