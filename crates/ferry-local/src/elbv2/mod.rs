@@ -29,3 +29,143 @@ pub fn dispatch(operation: &str, ctx: &mut Ctx, input: &Input) -> Option<ApiResu
         .or_else(|| rules::dispatch(operation, ctx, input))
         .or_else(|| tags::dispatch(operation, ctx, input))
 }
+
+// ---------------------------------------------------------------------------------------
+// Shared helpers of the load balancer, target group, target and tag handlers (usable by
+// every ELBv2 handler): AWS's validation wording, pagination, ARN kinds, not-found errors.
+// ---------------------------------------------------------------------------------------
+
+/// ELBv2's `ValidationError` (400): the code AWS answers for a request that breaks a
+/// constraint of the API (a range, a name rule, a malformed ARN).
+pub(crate) fn validation(message: impl Into<String>) -> crate::api::ApiError {
+    crate::api::ApiError::client("ValidationError", message)
+}
+
+/// Checks that `value` lies in `min..=max`, the way AWS's model validation words it
+/// (`1 validation error detected: Value '1' at 'healthCheckIntervalSeconds' failed to
+/// satisfy constraint: Member must have value greater than or equal to 5`). `member` is
+/// the member's name as the API spells it; the message gives it in lower camel case, as
+/// AWS does.
+pub(crate) fn check_range(member: &str, value: i64, min: i64, max: i64) -> Result<(), crate::api::ApiError> {
+    let constraint = if value < min {
+        format!("greater than or equal to {min}")
+    } else if value > max {
+        format!("less than or equal to {max}")
+    } else {
+        return Ok(());
+    };
+    Err(validation(format!(
+        "1 validation error detected: Value '{value}' at '{}' failed to satisfy constraint: Member must have value {constraint}",
+        lower_camel(member)
+    )))
+}
+
+/// `HealthCheckPath` → `healthCheckPath`, as AWS names members in validation messages.
+pub(crate) fn lower_camel(member: &str) -> String {
+    let mut chars = member.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+/// The page of `items` that the request's `Marker` and `PageSize` (1–400; all items up to
+/// 400 when absent) select, and the `NextMarker` of the next page (None on the last).
+///
+/// Errors: `ValidationError` for a `PageSize` out of 1–400 or a `Marker` this endpoint did
+/// not hand out.
+pub(crate) fn page<T: Clone>(items: &[T], input: &Input) -> Result<(Vec<T>, Option<String>), crate::api::ApiError> {
+    if let Some(size) = input.i64("PageSize") {
+        check_range("PageSize", size, 1, 400)?;
+    }
+    let marker = input.str("Marker");
+    crate::api::paginate(items, marker, input.i64("PageSize"), 400, 400)
+        .map_err(|_| validation(format!("The marker '{}' is not valid", marker.unwrap_or_default())))
+}
+
+/// The kinds of ELBv2 resource an ARN can name (the first segment of its resource part).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResourceKind {
+    /// `loadbalancer/app/NAME/ID`
+    LoadBalancer,
+    /// `targetgroup/NAME/ID`
+    TargetGroup,
+    /// `listener/app/LB-NAME/LB-ID/ID`
+    Listener,
+    /// `listener-rule/app/LB-NAME/LB-ID/LISTENER-ID/ID`
+    Rule,
+}
+
+impl ResourceKind {
+    /// The kind of ELBv2 resource `arn` names, by its shape alone; None for anything that
+    /// is not an `arn:aws:elasticloadbalancing:…` ARN of these kinds.
+    pub(crate) fn of(arn: &str) -> Option<ResourceKind> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "elasticloadbalancing" {
+            return None;
+        }
+        match parts[5].split('/').next() {
+            Some("loadbalancer") => Some(ResourceKind::LoadBalancer),
+            Some("targetgroup") => Some(ResourceKind::TargetGroup),
+            Some("listener") => Some(ResourceKind::Listener),
+            Some("listener-rule") => Some(ResourceKind::Rule),
+            _ => None,
+        }
+    }
+
+    /// Whether a resource of this kind with this ARN exists in the partition.
+    pub(crate) fn exists(self, partition: &crate::state::Partition, arn: &str) -> bool {
+        match self {
+            ResourceKind::LoadBalancer => partition.load_balancers.contains_key(arn),
+            ResourceKind::TargetGroup => partition.target_groups.contains_key(arn),
+            ResourceKind::Listener => partition.listeners.contains_key(arn),
+            ResourceKind::Rule => partition.rules.contains_key(arn),
+        }
+    }
+
+    /// What AWS calls this kind in its messages (`target group`, …).
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            ResourceKind::LoadBalancer => "load balancer",
+            ResourceKind::TargetGroup => "target group",
+            ResourceKind::Listener => "listener",
+            ResourceKind::Rule => "listener rule",
+        }
+    }
+
+    /// Checks that `arn` is shaped as an ARN of this kind. Errors: `ValidationError`
+    /// ("'web' is not a valid target group ARN", AWS's wording).
+    pub(crate) fn check(self, arn: &str) -> Result<(), crate::api::ApiError> {
+        if ResourceKind::of(arn) == Some(self) { Ok(()) } else { Err(validation(format!("'{arn}' is not a valid {} ARN", self.noun()))) }
+    }
+
+    /// The error AWS answers when a resource of this kind does not exist.
+    pub(crate) fn not_found(self) -> crate::api::ApiError {
+        match self {
+            ResourceKind::LoadBalancer => load_balancer_not_found(),
+            ResourceKind::TargetGroup => target_group_not_found(),
+            ResourceKind::Listener => crate::api::ApiError::client("ListenerNotFoundException", "One or more listeners not found"),
+            ResourceKind::Rule => crate::api::ApiError::client("RuleNotFoundException", "One or more rules not found"),
+        }
+    }
+}
+
+/// `LoadBalancerNotFound` (400), in AWS's words.
+pub(crate) fn load_balancer_not_found() -> crate::api::ApiError {
+    crate::api::ApiError::client("LoadBalancerNotFoundException", "One or more load balancers not found")
+}
+
+/// `TargetGroupNotFound` (400), in AWS's words.
+pub(crate) fn target_group_not_found() -> crate::api::ApiError {
+    crate::api::ApiError::client("TargetGroupNotFoundException", "One or more target groups not found")
+}
+
+/// `Tags` / `Attributes` style `[{Key, Value}]` list → (key, value) pairs.
+pub(crate) fn key_values(list: &[serde_json::Value]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|item| {
+            let field = |name: &str| item.get(name).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+            (field("Key"), field("Value"))
+        })
+        .collect()
+}
