@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import functools
 import json
+import xml.etree.ElementTree as ET
+from datetime import datetime
 
 from botocore.loaders import Loader
 
-# X-Amz-Target prefixes and botocore's names for the services ferry local serves.
+# X-Amz-Target prefixes and botocore's names for the services ferry local serves over AWS
+# JSON (ELBv2 speaks the Query protocol: no target header, XML answers).
 SERVICES = {
     "ecs": "AmazonEC2ContainerServiceV20141113",
     "ecr": "AmazonEC2ContainerRegistry_V20150921",
@@ -40,6 +43,38 @@ COMMON_ERRORS = {
     "ServiceUnavailable",
 }
 
+# The common errors of the Query protocol (ELBv2): AWS's "Common Errors" page for
+# Query-based services, which any operation may answer with.
+QUERY_COMMON_ERRORS = {
+    "ValidationError",
+    "InvalidAction",
+    "MissingAction",
+    "MissingParameter",
+    "InvalidParameterValue",
+    "InvalidParameterCombination",
+    "InvalidQueryParameter",
+    "MalformedQueryString",
+    "IncompleteSignature",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "MissingAuthenticationToken",
+    "AccessDenied",
+    "OptInRequired",
+    "RequestExpired",
+    "Throttling",
+    "InternalFailure",
+    "ServiceUnavailable",
+}
+
+
+def common_errors(service: str) -> set[str]:
+    """The errors any operation of `service` may answer with, by its protocol."""
+    return QUERY_COMMON_ERRORS if protocol(service) == "query" else COMMON_ERRORS
+
+
+def protocol(service: str) -> str:
+    return model(service)["metadata"]["protocol"]
+
 
 @functools.lru_cache(maxsize=None)
 def model(service: str) -> dict:
@@ -53,8 +88,13 @@ def output_shape(service: str, operation: str) -> str | None:
 
 
 def operation_errors(service: str, operation: str) -> set[str]:
+    """The errors the model lists for `operation`: their shape names and, where the shape
+    says so, the code on the wire (ELBv2's `TargetGroupNotFoundException` is answered as
+    `TargetGroupNotFound`)."""
     op = model(service)["operations"][operation]
-    return {e["shape"] for e in op.get("errors", [])}
+    shapes_ = model(service)["shapes"]
+    names = {e["shape"] for e in op.get("errors", [])}
+    return names | {shapes_[n]["error"]["code"] for n in names if shapes_.get(n, {}).get("error", {}).get("code")}
 
 
 def json_type(value) -> str:
@@ -248,3 +288,128 @@ def owner(service: str, operation: str, path: str) -> str:
             inner = shapes_[shape]
             shape = inner["member"]["shape"] if suffix[j] == "[" else inner["value"]["shape"]
     return f"{shape}.{path}"
+
+
+# --- the Query protocol: XML answers read by the model ---------------------------------
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _epoch(text: str):
+    """ISO 8601 text (as Query services answer timestamps) → epoch seconds; the text as it
+    is when it is not a timestamp (so that the validator reports it)."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return text
+
+
+def _scalar(kind: str, text: str):
+    text = text or ""
+    if kind in ("integer", "long"):
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if kind in ("float", "double"):
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    if kind == "boolean":
+        return {"true": True, "false": False}.get(text, text)
+    if kind == "timestamp":
+        return _epoch(text)
+    return text
+
+
+def _untyped(element):
+    """An element the model does not describe, kept so that the validator can name it."""
+    children = list(element)
+    if not children:
+        return element.text or ""
+    return {_local(c.tag): _untyped(c) for c in children}
+
+
+def _from_xml(shapes_: dict, name: str, element):
+    shape = shapes_[name]
+    kind = shape["type"]
+    children = list(element)
+    if kind == "structure":
+        if not children and (element.text or "").strip():
+            return element.text  # text where an object belongs: the validator says so
+        out = {}
+        members = shape.get("members", {})
+        by_wire = {m.get("locationName", key): key for key, m in members.items()}
+        for child in children:
+            tag = _local(child.tag)
+            key = by_wire.get(tag)
+            if key is None:
+                out[tag] = _untyped(child)
+            else:
+                out[key] = _from_xml(shapes_, members[key]["shape"], child)
+        return out
+    if kind == "list":
+        member = shape["member"]
+        wire = member.get("locationName", "member")
+        if not children and (element.text or "").strip():
+            return element.text
+        return [
+            _from_xml(shapes_, member["shape"], c) if _local(c.tag) == wire else {f"<{_local(c.tag)}>": _untyped(c)}
+            for c in children
+        ]
+    if kind == "map":
+        out = {}
+        for entry in children:
+            parts = {_local(c.tag): c for c in entry}
+            key = (parts["key"].text or "") if "key" in parts else ""
+            out[key] = _from_xml(shapes_, shape["value"]["shape"], parts["value"]) if "value" in parts else None
+        return out
+    if children:
+        return _untyped(element)  # an object where a scalar belongs
+    return _scalar(kind, element.text)
+
+
+def from_query_xml(service: str, operation: str, raw: bytes | str):
+    """A Query-protocol answer (XML) as the JSON-like value the rest of this module reads.
+
+    A result becomes the output shape's members, typed by the model: integers, booleans,
+    timestamps (as epoch seconds), lists of ``<member>``, maps of ``<entry>``. An element
+    the model lacks is kept under its own name, so :func:`validate` reports it; a value
+    that does not parse as the model's type is kept as text, so it is reported too. An error
+    (``<ErrorResponse><Error><Code>``) becomes ``{"__type": code, "message": ..., "Type": ...}``,
+    as AWS JSON errors read. Anything else (not XML, another root) is returned as text with
+    ``"<not a Query answer>"`` in front.
+    """
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return f"<not a Query answer> {text[:300]}"
+    tag = _local(root.tag)
+    if tag == "ErrorResponse":
+        error = next((c for c in root if _local(c.tag) == "Error"), None)
+        if error is None:
+            return f"<not a Query answer> {text[:300]}"
+        fields = {_local(c.tag): (c.text or "") for c in error}
+        out = {"__type": fields.get("Code", ""), "message": fields.get("Message", "")}
+        if "Type" in fields:
+            out["Type"] = fields["Type"]
+        request_id = next((c.text for c in root if _local(c.tag) == "RequestId"), None)
+        if request_id is not None:
+            out["RequestId"] = request_id
+        return out
+    if tag != f"{operation}Response":
+        return f"<not a Query answer> root <{tag}> for {operation}: {text[:300]}"
+    op = model(service)["operations"][operation]
+    out_spec = op.get("output")
+    if not out_spec:
+        extra = [_local(c.tag) for c in root if _local(c.tag) != "ResponseMetadata"]
+        return {f"<{t}>": "" for t in extra}
+    wrapper = out_spec.get("resultWrapper", f"{operation}Result")
+    result = next((c for c in root if _local(c.tag) == wrapper), None)
+    if result is None:
+        return {f"<no {wrapper}>": ""}
+    return _from_xml(model(service)["shapes"], out_spec["shape"], result)
