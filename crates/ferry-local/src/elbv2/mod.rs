@@ -10,6 +10,12 @@
 //! `targets` (RegisterTargets, DeregisterTargets, DescribeTargetHealth), `listeners`,
 //! `rules`, `tags`.
 
+/// Listener and rule actions: checked and stored by the listener and rule handlers.
+#[allow(dead_code)] // until listeners.rs and rules.rs use it
+mod actions;
+/// Rule conditions: checked and stored by the rule handlers, evaluated by the listener proxy.
+#[allow(dead_code)] // until rules.rs and traffic/ use it
+pub(crate) mod conditions;
 mod listeners;
 mod load_balancers;
 mod rules;
