@@ -175,3 +175,56 @@ pub(crate) fn key_values(list: &[serde_json::Value]) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// Checks a load balancer's or target group's name as AWS does: 1–32 characters,
+/// alphanumerics and hyphens only, not beginning or ending with a hyphen. `what` opens
+/// AWS's message (`Target group name`, `The load balancer name`).
+///
+/// Errors: `ValidationError` ("Target group name 'x…' cannot be longer than '32'
+/// characters", AWS's wording).
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), crate::api::ApiError> {
+    if name.is_empty() {
+        return Err(validation(format!("{what} cannot be empty")));
+    }
+    if name.chars().count() > 32 {
+        return Err(validation(format!("{what} '{name}' cannot be longer than '32' characters")));
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(validation(format!("{what} '{name}' can only contain characters that are alphanumeric characters or hyphens(-)")));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err(validation(format!("{what} '{name}' cannot begin or end with '-'")));
+    }
+    Ok(())
+}
+
+/// A stable 64-bit FNV-1a hash (the same on every build and platform), for ids ferry
+/// local derives from names (VPC ids, loopback addresses).
+pub(crate) fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// What the handler tests share: a partition and a call through [`dispatch`], the input
+/// checked against the model first as the server does.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use serde_json::Value;
+
+    use crate::api::{ApiResult, Caller, Ctx, Input};
+    use crate::state::Partition;
+
+    /// An empty partition of account 000000000000 in us-east-1.
+    pub fn world() -> Partition {
+        Partition { account: "000000000000".into(), region: "us-east-1".into(), ..Default::default() }
+    }
+
+    /// `operation` with `input` at time `now`, as the server runs it.
+    pub fn call(partition: &mut Partition, operation: &str, input: Value, now: f64) -> ApiResult {
+        let model = crate::model::Service::Elbv2.model().expect("the elbv2 model loads");
+        model.validate(operation, &input)?;
+        let caller = Caller { account: "000000000000".into(), region: "us-east-1".into() };
+        let mut ctx = Ctx { partition, caller: &caller, now };
+        let map = input.as_object().cloned().unwrap_or_default();
+        super::dispatch(operation, &mut ctx, &Input(&map)).expect("ferry local serves this operation")
+    }
+}
