@@ -2,11 +2,18 @@
 //!
 //! Every tick the engine runs the service scheduler, then moves each task one step through
 //! the ECS lifecycle — PROVISIONING → PENDING (image check: a missing ECR image stops the
-//! task with `CannotPullContainerError`) → RUNNING (processes started, ports bound) and,
-//! once its desired status is STOPPED, DEACTIVATING → STOPPING (SIGTERM to each
-//! container's process group, SIGKILL after `stopTimeout`) → STOPPED. A watcher per process
-//! records its exit code; an essential container that exits stops its task. Container
-//! `healthCheck` commands run on their interval and drive `healthStatus`.
+//! task with `CannotPullContainerError`) → RUNNING (processes started, ports bound; a service
+//! task behind a load balancer is registered in its target groups) and, once its desired
+//! status is STOPPED, DEACTIVATING (its targets deregistered; it stays DEACTIVATING until they
+//! have drained and left their groups, as ECS waits for the load balancer before stopping a
+//! task) → STOPPING (SIGTERM to each container's process group, SIGKILL after `stopTimeout`)
+//! → STOPPED. A watcher per process records its exit code; an essential container that exits
+//! stops its task. Container `healthCheck` commands run on their interval and drive
+//! `healthStatus`.
+//!
+//! Every task's containers listen on 127.0.0.1, each container port on a host port of its own
+//! (`Container.bindings`): that address and port is what a target group gets for the task
+//! (`records::task_targets`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -58,6 +65,11 @@ impl Engine {
         let mut state = lock(&self.state);
         let t = now();
         for partition in state.partitions.values_mut() {
+            // Their targets leave their groups at once: nothing listens there any more.
+            let registered: Vec<String> = partition.tasks.values().filter(|t| !t.lb_targets.is_empty()).map(|t| t.arn.clone()).collect();
+            for arn in &registered {
+                crate::records::task_targets::drained(partition, arn, true, t);
+            }
             for task in partition.tasks.values_mut().filter(|t| !t.is_stopped()) {
                 task.desired_status = "STOPPED".into();
                 task.last_status = "STOPPED".into();
@@ -111,6 +123,9 @@ impl Engine {
     /// Moves every task one step. Returns whether any task changed.
     fn drive_tasks(self: &Arc<Self>, partition: &mut Partition, t: f64) -> bool {
         let mut changed = false;
+        // Tasks that leave RUNNING this tick: their targets are deregistered together (one
+        // "has begun draining connections" event per service, as ECS writes it).
+        let mut deactivated: Vec<String> = Vec::new();
         // A task RUNNING as desired has no step to take (its process watcher and health
         // loop report changes): skipping it here keeps an idle tick from cloning every ARN.
         let arns: Vec<String> = partition
@@ -141,9 +156,18 @@ impl Engine {
                     if let Some(task) = partition.tasks.get_mut(&arn) {
                         task.last_status = "DEACTIVATING".into();
                         task.version += 1;
+                        deactivated.push(arn.clone());
                     }
                 }
                 (_, "DEACTIVATING") => {
+                    // SIGTERM only once the task's targets have left their groups (drained,
+                    // or their deregistration delay over); a task whose essential container
+                    // has exited has nothing left to drain.
+                    let dead =
+                        task.stop_code.as_deref() == Some("EssentialContainerExited") || task.containers.iter().all(|c| c.pid.is_none());
+                    if !crate::records::task_targets::drained(partition, &arn, dead, t) {
+                        continue;
+                    }
                     let timeout = stop_timeout(partition, &arn);
                     if let Some(task) = partition.tasks.get_mut(&arn) {
                         task.last_status = "STOPPING".into();
@@ -165,6 +189,9 @@ impl Engine {
                 }
             }
             changed |= moved;
+        }
+        if !deactivated.is_empty() {
+            crate::records::task_targets::begin_draining(partition, &deactivated, t);
         }
         changed
     }
@@ -269,6 +296,8 @@ impl Engine {
                 }
             });
         }
+        // Ports bound, processes started: a service task joins its target groups now.
+        crate::records::task_targets::register_task(partition, arn, t);
     }
 
     /// Starts one container's process; returns its pid and port bindings.

@@ -3,7 +3,8 @@
 //!
 //! Each reconcile reads the service and its tasks and decides, like ECS:
 //! - count failures (tasks that failed to start, essential containers that exited, tasks
-//!   that failed their health checks after the grace period) against the deployment, and
+//!   that failed their container health checks or their load balancer's health checks after
+//!   the grace period) against the deployment, and
 //!   trip the circuit breaker at its threshold, rolling back to the last COMPLETED
 //!   deployment when asked to;
 //! - start tasks of the PRIMARY deployment up to `desiredCount`, never running more than
@@ -12,6 +13,10 @@
 //! - mark the deployment COMPLETED (and the service deployment SUCCESSFUL or
 //!   ROLLBACK_SUCCESSFUL) once the PRIMARY runs `desiredCount` healthy tasks and nothing
 //!   else runs, then report a steady state.
+//!
+//! A task behind a load balancer is healthy only once its targets are healthy in every target
+//! group (ECS waits for the load balancer's health checks before it counts the task), see
+//! [`View::target_health`].
 //!
 //! The deciding is [`decide`]: a function of what the service and its tasks are now and of
 //! the time, with no other input and no effect, which answers [`Action`]s. [`reconcile_all`]
@@ -23,6 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 use crate::api::Caller;
+use crate::records::task_targets::{Standing, TaskTargetHealth, target_health};
 use crate::records::{Placement, circuit_breaker_threshold, definition_in, new_task, record_event, start_rollback, stop_task};
 use crate::state::{Partition, Service, Task, TaskDefinition};
 
@@ -36,12 +42,38 @@ const CIRCUIT_BREAKER_REASON: &str = "ECS deployment circuit breaker: tasks fail
 
 const UNHEALTHY_REASON: &str = "Task failed container health checks";
 
-/// What the scheduler sees of one service: the service, its tasks (any status), and the
-/// registered task definitions (a deployment launches only a definition that exists).
+/// The start of the stopped reason of a task stopped for its load balancer's health checks:
+/// "Task failed ELB health checks in (target-group ARN)", as ECS words it.
+const ELB_UNHEALTHY_REASON: &str = "Task failed ELB health checks in ";
+
+/// What the scheduler sees of one service: the service, its tasks (any status), the
+/// registered task definitions (a deployment launches only a definition that exists), and
+/// what the load balancers make of the tasks.
 pub struct View<'a> {
     pub service: &'a Service,
     pub tasks: Vec<&'a Task>,
     pub definitions: &'a BTreeMap<String, Vec<TaskDefinition>>,
+    /// Task ARN → the worst state of its targets in the target groups it is registered in
+    /// (`records::task_targets::target_health`); a task with no target is absent. A task
+    /// counts as healthy only while its entry, if any, is [`Standing::Healthy`].
+    pub target_health: &'a HashMap<String, TaskTargetHealth>,
+}
+
+impl View<'_> {
+    /// Running as desired, its container health checks passed (or none), and every target
+    /// of it healthy in its target group.
+    fn is_healthy(&self, task: &Task) -> bool {
+        task.is_healthy() && self.target_health.get(&task.arn).is_none_or(|h| h.standing == Standing::Healthy)
+    }
+
+    /// Running, not healthy yet, and not found unhealthy either (by its container health
+    /// checks or its load balancer): its health checks have yet to answer.
+    fn is_awaiting_health(&self, task: &Task) -> bool {
+        !self.is_healthy(task)
+            && task.last_status == "RUNNING"
+            && task.health_status != "UNHEALTHY"
+            && self.target_health.get(&task.arn).is_none_or(|h| h.standing != Standing::Unhealthy)
+    }
 }
 
 /// One change the scheduler decided, in the order it is to be applied.
@@ -50,6 +82,11 @@ pub enum Action {
     /// Stop a task that failed its container health checks after the grace period
     /// (`ServiceSchedulerInitiated`, "Task failed container health checks"), with a service event.
     StopUnhealthy { task_arn: String },
+    /// Stop a task whose target is unhealthy in `target_group_arn` after the grace period
+    /// (`ServiceSchedulerInitiated`, "Task failed ELB health checks in (target-group ARN)"),
+    /// with the service event ECS writes ("… (port P) is unhealthy in (target-group ARN) due to
+    /// (reason …)").
+    StopElbUnhealthy { task_arn: String, target_group_arn: String, port: i64, description: Option<String> },
     /// Count a failed task against its deployment (`failedTasks`), once.
     CountFailure { task_arn: String },
     /// Hold launches until `until` after `consecutive_failures` failures in a row.
@@ -97,13 +134,14 @@ pub fn reconcile_all(partition: &mut Partition, now: f64) {
             }
         }
     }
+    let health = target_health(partition);
     let arns: Vec<String> = partition.services.keys().cloned().collect();
     for arn in arns {
         let mine = by_service.remove(&arn).unwrap_or_default();
         let actions = match partition.services.get(&arn) {
             Some(service) => {
                 let tasks = mine.iter().filter_map(|a| partition.tasks.get(a)).collect();
-                decide(&View { service, tasks, definitions: &partition.task_definitions }, now)
+                decide(&View { service, tasks, definitions: &partition.task_definitions, target_health: &health }, now)
             }
             None => continue,
         };
@@ -115,7 +153,7 @@ pub fn reconcile_all(partition: &mut Partition, now: f64) {
 
 fn is_failure(task: &Task) -> bool {
     matches!(task.stop_code.as_deref(), Some("TaskFailedToStart" | "EssentialContainerExited"))
-        || task.stopped_reason.as_deref() == Some(UNHEALTHY_REASON)
+        || task.stopped_reason.as_deref().is_some_and(|r| r == UNHEALTHY_REASON || r.starts_with(ELB_UNHEALTHY_REASON))
 }
 
 /// How long launches wait after `consecutive_failures` failures in a row.
@@ -128,7 +166,9 @@ fn backoff(consecutive_failures: u32) -> f64 {
 /// service on every tick).
 ///
 /// The steps follow one another as ECS's do, each seeing what the ones before decided:
-/// a task stopped for its health checks is a failure counted now; failures may trip the
+/// a task stopped for its health checks (its containers', or its load balancer's: a target
+/// `unhealthy` once `healthCheckGracePeriodSeconds` have passed since the task started; within
+/// the grace period such a task is not stopped, only not healthy) is a failure counted now; failures may trip the
 /// circuit breaker, whose rollback changes which deployment is PRIMARY; the PRIMARY then
 /// launches and older deployments are stopped; completion is judged on the result.
 pub fn decide(view: &View, now: f64) -> Vec<Action> {
@@ -139,15 +179,23 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
     }
     let grace = service.health_check_grace_period_seconds.unwrap_or(0) as f64;
 
-    // Tasks that failed their container health checks, once the grace period is over.
+    // Tasks that failed their container health checks or their load balancer's, once the
+    // grace period is over.
     let mut unhealthy: Vec<&str> = Vec::new();
     for task in &view.tasks {
-        if task.desired_status == "RUNNING"
-            && task.last_status == "RUNNING"
-            && task.health_status == "UNHEALTHY"
-            && task.started_at.is_some_and(|s| now - s >= grace)
-        {
+        if task.desired_status != "RUNNING" || task.last_status != "RUNNING" || !task.started_at.is_some_and(|s| now - s >= grace) {
+            continue;
+        }
+        if task.health_status == "UNHEALTHY" {
             actions.push(Action::StopUnhealthy { task_arn: task.arn.clone() });
+            unhealthy.push(&task.arn);
+        } else if let Some(elb) = view.target_health.get(&task.arn).filter(|h| h.standing == Standing::Unhealthy) {
+            actions.push(Action::StopElbUnhealthy {
+                task_arn: task.arn.clone(),
+                target_group_arn: elb.target_group_arn.clone(),
+                port: elb.port,
+                description: elb.description.clone(),
+            });
             unhealthy.push(&task.arn);
         }
     }
@@ -223,13 +271,13 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
     let mut old_active: Vec<&Task> = active.iter().copied().filter(|t| !is_primary(t)).collect();
     let primary_active_count = primary_active.len() as i64;
     // Counted before the scale-in below stops any task, as the old-task step expects.
-    let healthy_total = if old_active.is_empty() { 0 } else { active.iter().filter(|t| t.is_healthy()).count() as i64 };
+    let healthy_total = if old_active.is_empty() { 0 } else { active.iter().filter(|t| view.is_healthy(t)).count() as i64 };
 
     let mut stop: Vec<(String, String)> = Vec::new();
     // Scale in the primary when it runs more than desired (least healthy first).
     if primary_active_count > desired {
         let mut extra = primary_active;
-        extra.sort_by_key(|t| (t.is_healthy(), t.created_at as i64));
+        extra.sort_by_key(|t| (view.is_healthy(t), t.created_at as i64));
         let reason = format!("Scaling activity initiated by (deployment {primary_id})");
         for task in extra.iter().take((primary_active_count - desired.max(0)) as usize) {
             stop.push((task.arn.clone(), reason.clone()));
@@ -238,7 +286,7 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
     // Stop old tasks: unhealthy ones freely, healthy ones down to the minimum healthy count.
     if !old_active.is_empty() {
         let min_healthy = (desired * percent("minimumHealthyPercent", 100) + 99) / 100;
-        stop_old(&mut old_active, healthy_total, min_healthy, &mut stop);
+        stop_old(view, &mut old_active, healthy_total, min_healthy, &mut stop);
     }
     // Start primary tasks within maximumPercent (counting tasks still stopping, as ECS does).
     let want = desired - primary_active_count;
@@ -255,7 +303,7 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
     // Completion, judged on the tasks as they will be: started ones alive, stopped ones no
     // longer healthy (but alive until the runtime has stopped them).
     let stopping = |t: &Task| unhealthy.contains(&t.arn.as_str()) || stop.iter().any(|(a, _)| *a == t.arn);
-    let primary_healthy = view.tasks.iter().filter(|t| is_primary(t) && t.is_healthy() && !stopping(t)).count() as i64;
+    let primary_healthy = view.tasks.iter().filter(|t| is_primary(t) && view.is_healthy(t) && !stopping(t)).count() as i64;
     let primary_alive = view.tasks.iter().filter(|t| is_primary(t) && !t.is_stopped()).count() as i64 + start;
     let others_alive = view.tasks.iter().any(|t| !is_primary(t) && !t.is_stopped());
     let settled = primary_healthy == desired && primary_alive == desired && !others_alive;
@@ -285,16 +333,15 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
 /// (UNKNOWN) does not count as healthy, but it is not stopped while fewer than the minimum
 /// are healthy either: stopping it then would leave nothing serving (ECS starts the new
 /// tasks first when `maximumPercent` leaves room, and replaces only tasks found UNHEALTHY).
-fn stop_old(old_active: &mut [&Task], healthy_total: i64, min_healthy: i64, stop: &mut Vec<(String, String)>) {
-    old_active.sort_by_key(|t| (t.is_healthy(), t.created_at as i64));
+fn stop_old(view: &View, old_active: &mut [&Task], healthy_total: i64, min_healthy: i64, stop: &mut Vec<(String, String)>) {
+    old_active.sort_by_key(|t| (view.is_healthy(t), t.created_at as i64));
     let mut healthy_left = healthy_total;
     for t in old_active.iter() {
-        let healthy = t.is_healthy();
+        let healthy = view.is_healthy(t);
         if healthy && healthy_left - 1 < min_healthy {
             continue;
         }
-        let awaiting_health = !healthy && t.last_status == "RUNNING" && t.health_status != "UNHEALTHY";
-        if awaiting_health && healthy_left < min_healthy {
+        if view.is_awaiting_health(t) && healthy_left < min_healthy {
             continue;
         }
         let owner = t.deployment_id.as_deref().unwrap_or_default();
@@ -316,6 +363,17 @@ fn apply(partition: &mut Partition, service_arn: &str, actions: Vec<Action>, cal
                 let Some(task) = tasks.get_mut(&task_arn) else { continue };
                 stop_task(task, "ServiceSchedulerInitiated", UNHEALTHY_REASON, now);
                 let message = format!("(service {}) (task {}) failed container health checks.", service.name, task.id());
+                record_event(service, now, message);
+            }
+            Action::StopElbUnhealthy { task_arn, target_group_arn, port, description } => {
+                let Some(task) = tasks.get_mut(&task_arn) else { continue };
+                stop_task(task, "ServiceSchedulerInitiated", &format!("{ELB_UNHEALTHY_REASON}(target-group {target_group_arn})"), now);
+                let reason = description.unwrap_or_else(|| "Health checks failed".into());
+                let message = format!(
+                    "(service {}) (task {}) (port {port}) is unhealthy in (target-group {target_group_arn}) due to (reason {reason}).",
+                    service.name,
+                    task.id()
+                );
                 record_event(service, now, message);
             }
             Action::CountFailure { task_arn } => {
@@ -463,19 +521,29 @@ mod tests {
 
     use super::*;
     use crate::api::{Ctx, Input};
+    use crate::records::task_targets::{begin_draining, drained, fixtures, register_task};
+    use crate::state::LOCAL_INSTANCE_ID;
     use serde_json::json;
 
     struct World {
         partition: Partition,
         caller: Caller,
         now: f64,
+        /// The host port the next started container binds its container port 8080 to.
+        next_port: u16,
+        /// The traffic engine's part, played by `run_tasks`: what the health checks make of
+        /// `initial` targets in groups a listener uses (None: they stay `initial`).
+        health_checks: Option<&'static str>,
+        /// Whether draining targets leave their groups (the traffic engine found no request
+        /// in flight); if not, they stay until their deregistration delay is over.
+        drains: bool,
     }
 
     impl World {
         fn new() -> World {
             let caller = Caller { account: "123456789012".into(), region: "us-east-1".into() };
             let partition = Partition { account: caller.account.clone(), region: caller.region.clone(), ..Default::default() };
-            let mut world = World { partition, caller, now: 1_000.0 };
+            let mut world = World { partition, caller, now: 1_000.0, next_port: 40_000, health_checks: None, drains: false };
             world.call("CreateCluster", json!({"clusterName": "c"}));
             for revision in ["v1", "v2"] {
                 world.call(
@@ -501,6 +569,34 @@ mod tests {
             self.call("CreateService", input);
         }
 
+        /// Family "api": container "app" maps container port 8080 (bridge network mode),
+        /// revisions 1 and 2; and service "svc" of api:1 behind target group `group_arn`.
+        fn create_service_behind(&mut self, group_arn: &str, desired: i64, configuration: Value, grace: Option<i64>) {
+            for revision in ["v1", "v2"] {
+                self.call(
+                    "RegisterTaskDefinition",
+                    json!({"family": "api", "containerDefinitions": [{"name": "app", "image": format!("busybox:{revision}"), "memory": 64,
+                                                                       "portMappings": [{"containerPort": 8080}]}]}),
+                );
+            }
+            let mut input = json!({"cluster": "c", "serviceName": "svc", "taskDefinition": "api:1", "desiredCount": desired,
+                                   "deploymentConfiguration": configuration,
+                                   "loadBalancers": [{"targetGroupArn": group_arn, "containerName": "app", "containerPort": 8080}]});
+            if let Some(grace) = grace {
+                input["healthCheckGracePeriodSeconds"] = json!(grace);
+            }
+            self.call("CreateService", input);
+        }
+
+        /// The targets registered for a task, in any group.
+        fn targets_of(&self, task_arn: &str) -> Vec<&crate::state::Target> {
+            self.partition.target_groups.values().flat_map(|g| &g.targets).filter(|t| t.task_arn.as_deref() == Some(task_arn)).collect()
+        }
+
+        fn events(&self) -> Vec<&str> {
+            self.service().events.iter().map(|e| e.message.as_str()).collect()
+        }
+
         fn deploy(&mut self, revision: &str) {
             self.call("UpdateService", json!({"cluster": "c", "service": "svc", "taskDefinition": revision}));
         }
@@ -515,7 +611,13 @@ mod tests {
 
         /// What the scheduler decides now, without applying it.
         fn decide(&self) -> Vec<Action> {
-            let view = View { service: self.service(), tasks: self.tasks(), definitions: &self.partition.task_definitions };
+            let health = target_health(&self.partition);
+            let view = View {
+                service: self.service(),
+                tasks: self.tasks(),
+                definitions: &self.partition.task_definitions,
+                target_health: &health,
+            };
             decide(&view, self.now)
         }
 
@@ -523,14 +625,42 @@ mod tests {
             reconcile_all(&mut self.partition, self.now);
         }
 
-        /// The runtime's part: tasks asked to stop are STOPPED; one new task of the
-        /// definition `failing` fails to start (the others wait), the other new tasks are
-        /// RUNNING (healthy: no health check).
+        /// The runtime's part: tasks asked to stop are STOPPED (a task with targets first
+        /// DEACTIVATING, its targets deregistered, until they have left their groups); one
+        /// new task of the definition `failing` fails to start (the others wait), the other
+        /// new tasks are RUNNING (healthy: no health check) with container port 8080 bound
+        /// to a host port of their own, and registered in their service's target groups.
+        /// The traffic engine's part comes first: see `health_checks` and `drains`.
         fn run_tasks(&mut self, failing: Option<&str>) {
             let now = self.now;
+            let checked: Vec<String> = self
+                .partition
+                .target_groups
+                .keys()
+                .filter(|g| crate::records::targets::group_in_use(&self.partition, g))
+                .cloned()
+                .collect();
+            for group in self.partition.target_groups.values_mut() {
+                if self.drains {
+                    group.targets.retain(|t| t.state != "draining");
+                }
+                for target in group.targets.iter_mut().filter(|t| t.state == "initial" && checked.contains(&group.arn)) {
+                    if let Some(state) = self.health_checks {
+                        target.state = state.into();
+                    }
+                }
+            }
             let mut failures = 0;
+            let mut started = Vec::new();
+            let mut deactivated = Vec::new();
+            let mut deactivating = Vec::new();
             for task in self.partition.tasks.values_mut() {
-                if task.desired_status == "STOPPED" && !task.is_stopped() {
+                if task.desired_status == "STOPPED" && task.last_status == "DEACTIVATING" {
+                    deactivating.push(task.arn.clone());
+                } else if task.desired_status == "STOPPED" && task.last_status == "RUNNING" && !task.lb_targets.is_empty() {
+                    task.last_status = "DEACTIVATING".into();
+                    deactivated.push(task.arn.clone());
+                } else if task.desired_status == "STOPPED" && !task.is_stopped() {
                     task.last_status = "STOPPED".into();
                     task.stopped_at = Some(now);
                 } else if task.last_status == "PROVISIONING" && failing.is_some_and(|f| task.task_definition_arn.ends_with(f)) {
@@ -546,6 +676,23 @@ mod tests {
                 } else if task.last_status == "PROVISIONING" {
                     task.last_status = "RUNNING".into();
                     task.started_at = Some(now);
+                    for container in &mut task.containers {
+                        container.bindings = vec![(8080, self.next_port, "tcp".into())];
+                        self.next_port += 1;
+                    }
+                    started.push(task.arn.clone());
+                }
+            }
+            for arn in started {
+                register_task(&mut self.partition, &arn, now);
+            }
+            begin_draining(&mut self.partition, &deactivated, now);
+            for arn in deactivating {
+                if drained(&mut self.partition, &arn, false, now)
+                    && let Some(task) = self.partition.tasks.get_mut(&arn)
+                {
+                    task.last_status = "STOPPED".into();
+                    task.stopped_at = Some(now);
                 }
             }
         }
@@ -565,8 +712,16 @@ mod tests {
             panic!("not steady after {limit} ticks: {:?}", self.service().events.iter().map(|e| &e.message).collect::<Vec<_>>());
         }
 
+        /// Tasks healthy as the scheduler counts them (load balancer included).
         fn healthy(&self) -> usize {
-            self.tasks().iter().filter(|t| t.is_healthy()).count()
+            let health = target_health(&self.partition);
+            let view = View {
+                service: self.service(),
+                tasks: self.tasks(),
+                definitions: &self.partition.task_definitions,
+                target_health: &health,
+            };
+            self.tasks().iter().filter(|t| view.is_healthy(t)).count()
         }
 
         fn alive(&self) -> usize {
@@ -782,5 +937,261 @@ mod tests {
         world.tick();
         assert_eq!(world.service().status, "INACTIVE");
         assert!(world.tasks().iter().all(|t| t.is_stopped()));
+    }
+
+    /// Service "svc" (family "api") behind an `instance` target group a listener uses,
+    /// whose health checks pass; returns the group's ARN.
+    fn behind_a_listener(world: &mut World, desired: i64, configuration: Value, grace: Option<i64>) -> String {
+        let group = fixtures::target_group(&mut world.partition, "web", "instance", true);
+        world.health_checks = Some("healthy");
+        world.drains = true;
+        world.create_service_behind(&group, desired, configuration, grace);
+        group
+    }
+
+    #[test]
+    fn a_task_is_registered_with_its_host_port_once_running_and_counts_as_healthy_once_its_target_is() {
+        let mut world = World::new();
+        let group = fixtures::target_group(&mut world.partition, "web", "instance", true);
+        world.create_service_behind(&group, 1, rolling(100, 200), None);
+        world.tick();
+        world.run_tasks(None);
+        let task = world.tasks()[0].clone();
+        assert_eq!(task.last_status, "RUNNING");
+        let targets = world.targets_of(&task.arn);
+        assert_eq!(targets.len(), 1);
+        let host_port = i64::from(task.containers[0].bindings[0].1);
+        assert_eq!((targets[0].id.as_str(), targets[0].port, targets[0].state.as_str()), (LOCAL_INSTANCE_ID, host_port, "initial"));
+        assert_eq!(world.events()[0], format!("(service svc) registered 1 targets in (target-group {group})"));
+
+        // Running, but its target has not passed a health check: not healthy, not done.
+        for _ in 0..5 {
+            world.now += 1.0;
+            world.tick();
+            world.run_tasks(None);
+        }
+        assert_eq!(world.healthy(), 0);
+        assert_eq!(world.service().deployments[0].rollout_state, "IN_PROGRESS");
+        assert!(!world.service().steady);
+
+        world.health_checks = Some("healthy");
+        world.run_tasks(None);
+        assert_eq!(world.healthy(), 1);
+        world.tick();
+        assert_eq!(world.service().deployments[0].rollout_state, "COMPLETED");
+        assert!(world.service().steady);
+    }
+
+    #[test]
+    fn an_ip_target_group_gets_the_loopback_address_and_the_host_port() {
+        let mut world = World::new();
+        let group = fixtures::target_group(&mut world.partition, "web", "ip", true);
+        // `ip` target groups go with the awsvpc network mode.
+        world.call(
+            "RegisterTaskDefinition",
+            json!({"family": "vpc", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64,
+                   "portMappings": [{"containerPort": 8080}]}]}),
+        );
+        world.call(
+            "CreateService",
+            json!({"cluster": "c", "serviceName": "svc", "taskDefinition": "vpc:1", "desiredCount": 1,
+                   "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
+                   "loadBalancers": [{"targetGroupArn": group, "containerName": "app", "containerPort": 8080}]}),
+        );
+        world.tick();
+        world.run_tasks(None);
+        let task = world.tasks()[0].clone();
+        let targets = world.targets_of(&task.arn);
+        assert_eq!(targets.len(), 1);
+        assert_eq!((targets[0].id.as_str(), targets[0].port), ("127.0.0.1", i64::from(task.containers[0].bindings[0].1)));
+        assert_eq!(task.lb_targets.len(), 1);
+    }
+
+    #[test]
+    fn old_tasks_stop_only_once_new_targets_are_healthy_and_stay_deactivating_until_drained() {
+        let mut world = World::new();
+        let group = behind_a_listener(&mut world, 2, rolling(100, 200), None);
+        world.run_until_steady(None, 50, |_| {});
+        let old: Vec<String> = world.tasks().iter().map(|t| t.arn.clone()).collect();
+        assert_eq!(world.partition.target_groups[&group].targets.len(), 2);
+
+        // The new tasks' health checks do not answer yet: no old task may stop.
+        world.health_checks = None;
+        world.drains = false;
+        world.deploy("api:2");
+        for _ in 0..10 {
+            world.tick();
+            world.run_tasks(None);
+            world.now += 0.1;
+        }
+        assert_eq!(world.alive(), 4);
+        assert!(
+            old.iter().all(|a| world.partition.tasks[a].desired_status == "RUNNING"),
+            "an old task stopped before the new targets were healthy"
+        );
+
+        // They pass: the old tasks are deregistered and wait, DEACTIVATING, for their drain.
+        world.health_checks = Some("healthy");
+        for _ in 0..3 {
+            world.tick();
+            world.run_tasks(None);
+            world.now += 0.1;
+        }
+        for arn in &old {
+            let task = &world.partition.tasks[arn];
+            assert_eq!((task.desired_status.as_str(), task.last_status.as_str()), ("STOPPED", "DEACTIVATING"));
+            let states: Vec<&str> = world.targets_of(arn).iter().map(|t| t.state.as_str()).collect();
+            assert_eq!(states, vec!["draining"]);
+        }
+        assert!(world.events().contains(&"(service svc) has begun draining connections on 2 tasks."), "{:?}", world.events());
+        assert!(!world.events().iter().any(|e| e.contains("deregistered")));
+
+        // The traffic engine finds them drained: they leave, and only then the tasks stop.
+        world.drains = true;
+        world.run_until_steady(None, 20, |_| {});
+        assert!(old.iter().all(|a| world.partition.tasks[a].is_stopped()));
+        let deregistered =
+            world.events().iter().filter(|e| **e == format!("(service svc) deregistered 1 targets in (target-group {group})")).count();
+        assert_eq!(deregistered, 2);
+        let targets = &world.partition.target_groups[&group].targets;
+        assert_eq!(targets.len(), 2);
+        assert!(targets.iter().all(|t| t.state == "healthy" && !old.contains(t.task_arn.as_ref().unwrap())));
+    }
+
+    #[test]
+    fn a_target_still_draining_after_the_deregistration_delay_is_removed_and_the_task_stops() {
+        let mut world = World::new();
+        let group = behind_a_listener(&mut world, 1, rolling(0, 100), None);
+        world.run_until_steady(None, 50, |_| {});
+        let arn = world.tasks()[0].arn.clone();
+        // No traffic engine removes it this time.
+        world.drains = false;
+        world.call("StopTask", json!({"cluster": "c", "task": arn}));
+        world.run_tasks(None);
+        world.now += 299.0;
+        world.run_tasks(None);
+        assert_eq!(world.partition.tasks[&arn].last_status, "DEACTIVATING");
+        world.now += 1.0 + crate::records::task_targets::DRAIN_MARGIN_SECONDS;
+        world.run_tasks(None);
+        assert!(world.partition.tasks[&arn].is_stopped());
+        assert!(world.partition.target_groups[&group].targets.iter().all(|t| t.task_arn.as_deref() != Some(arn.as_str())));
+    }
+
+    #[test]
+    fn an_elb_unhealthy_task_is_stopped_only_after_the_grace_period_and_counts_as_a_failure() {
+        let mut world = World::new();
+        let group = behind_a_listener(&mut world, 1, rolling(100, 200), Some(30));
+        world.health_checks = Some("unhealthy");
+        world.tick();
+        world.run_tasks(None);
+        world.run_tasks(None);
+        let arn = world.tasks()[0].arn.clone();
+        let started = world.partition.tasks[&arn].started_at.unwrap();
+        assert_eq!(world.targets_of(&arn)[0].state, "unhealthy");
+        world.partition.target_groups.get_mut(&group).unwrap().targets[0].description =
+            Some("Health checks failed with these codes: [503]".into());
+
+        world.now = started + 29.9;
+        let within = world.decide();
+        assert!(!within.iter().any(|a| matches!(a, Action::StopElbUnhealthy { .. } | Action::CountFailure { .. })), "{within:?}");
+        assert_eq!(world.healthy(), 0, "an unhealthy target is not healthy, grace period or not");
+
+        world.now = started + 30.0;
+        let port = world.targets_of(&arn)[0].port;
+        let actions = world.decide();
+        let stop = Action::StopElbUnhealthy {
+            task_arn: arn.clone(),
+            target_group_arn: group.clone(),
+            port,
+            description: Some("Health checks failed with these codes: [503]".into()),
+        };
+        assert_eq!(actions[0], stop);
+        assert_eq!(actions[1], Action::CountFailure { task_arn: arn.clone() });
+        world.tick();
+        let task = &world.partition.tasks[&arn];
+        let reason = format!("Task failed ELB health checks in (target-group {group})");
+        assert_eq!((task.desired_status.as_str(), task.stopped_reason.as_deref()), ("STOPPED", Some(reason.as_str())));
+        assert!(is_failure(task));
+        assert_eq!(world.service().deployments[0].failed_tasks, 1);
+        let expected = format!(
+            "(service svc) (task {}) (port {port}) is unhealthy in (target-group {group}) due to (reason Health checks failed with these codes: [503]).",
+            task.id()
+        );
+        assert!(world.events().contains(&expected.as_str()), "{:?}", world.events());
+    }
+
+    #[test]
+    fn tasks_that_never_turn_healthy_in_their_target_group_trip_the_circuit_breaker_and_roll_back() {
+        let mut world = World::new();
+        behind_a_listener(&mut world, 2, breaker(true), None);
+        world.run_until_steady(None, 50, |_| {});
+        let old: Vec<String> = world.tasks().iter().map(|t| t.arn.clone()).collect();
+        world.deploy("api:2");
+        world.health_checks = Some("unhealthy");
+        let mut tripped = false;
+        for _ in 0..400 {
+            tripped |= world.decide().contains(&Action::TripCircuitBreaker(Breaker::RollBack));
+            world.tick();
+            if tripped {
+                break;
+            }
+            world.run_tasks(None);
+            world.now += 0.1;
+        }
+        assert!(tripped, "the breaker never tripped: {:?}", world.events());
+        world.health_checks = Some("healthy");
+        world.run_until_steady(None, 200, |_| {});
+        assert_eq!(world.service_deployment_status(), "ROLLBACK_SUCCESSFUL");
+        let alive: Vec<String> = world.tasks().iter().filter(|t| !t.is_stopped()).map(|t| t.arn.clone()).collect();
+        assert_eq!(alive, old, "the tasks that ran before still run");
+        let failed =
+            world.tasks().iter().filter(|t| t.stopped_reason.as_deref().is_some_and(|r| r.starts_with(ELB_UNHEALTHY_REASON))).count();
+        assert!(failed >= 3, "{failed} tasks stopped for ELB health checks");
+    }
+
+    #[test]
+    fn a_target_group_no_listener_uses_does_not_hold_the_deployment_back() {
+        let mut world = World::new();
+        let group = fixtures::target_group(&mut world.partition, "web", "instance", true);
+        world.create_service_behind(&group, 2, rolling(100, 200), None);
+        // The listener's rule goes away: the group is unused, its targets never checked.
+        world.partition.rules.clear();
+        world.run_until_steady(None, 50, |_| {});
+        let targets = &world.partition.target_groups[&group].targets;
+        assert_eq!(targets.len(), 2);
+        assert!(targets.iter().all(|t| t.state == "initial"));
+        let old: Vec<String> = world.tasks().iter().map(|t| t.arn.clone()).collect();
+
+        world.deploy("api:2");
+        world.run_until_steady(None, 100, |_| {});
+        // Nothing to drain in an unused group: the old targets left at once.
+        assert!(old.iter().all(|a| world.partition.tasks[a].is_stopped()));
+        let targets = &world.partition.target_groups[&group].targets;
+        assert_eq!(targets.len(), 2);
+        assert!(targets.iter().all(|t| !old.contains(t.task_arn.as_ref().unwrap())));
+    }
+
+    #[test]
+    fn deleting_a_service_drains_its_tasks_before_they_stop() {
+        let mut world = World::new();
+        let group = behind_a_listener(&mut world, 2, rolling(100, 200), None);
+        world.run_until_steady(None, 50, |_| {});
+        world.drains = false;
+        world.call("DeleteService", json!({"cluster": "c", "service": "svc", "force": true}));
+        for _ in 0..3 {
+            world.tick();
+            world.run_tasks(None);
+        }
+        assert!(world.tasks().iter().all(|t| t.last_status == "DEACTIVATING"));
+        assert_eq!(world.service().status, "DRAINING");
+        assert!(world.partition.target_groups[&group].targets.iter().all(|t| t.state == "draining"));
+        world.drains = true;
+        for _ in 0..3 {
+            world.run_tasks(None);
+            world.tick();
+        }
+        assert!(world.tasks().iter().all(|t| t.is_stopped()));
+        assert!(world.partition.target_groups[&group].targets.is_empty());
+        assert_eq!(world.service().status, "INACTIVE");
     }
 }

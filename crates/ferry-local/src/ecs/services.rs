@@ -15,7 +15,9 @@ use crate::api::{ApiError, ApiResult, Input, paginate, put};
 use crate::records::{ImageRef, find_definition, new_deployment, resolve_image};
 use crate::state::{Partition, Service};
 
-/// Members stored as given and echoed back by DescribeServices.
+/// Members stored as given and echoed back by DescribeServices (`loadBalancers` is checked
+/// first, see [`check_load_balancers`], and acted upon by the scheduler and the runtime
+/// through the service revision that records it).
 const PASSTHROUGH: &[&str] = &[
     "loadBalancers",
     "serviceRegistries",
@@ -72,6 +74,7 @@ pub fn create(ctx: &mut Ctx, input: &Input) -> ApiResult {
     if network_mode == "awsvpc" && input.value("networkConfiguration").is_none() {
         return Err(ApiError::invalid_parameter("Network Configuration must be provided when networkMode 'awsvpc' is specified."));
     }
+    check_load_balancers(ctx.partition, input.value("loadBalancers"), &definition_arn, true)?;
     let desired_count = input.i64("desiredCount").unwrap_or(0);
     if desired_count < 0 {
         return Err(ApiError::invalid_parameter("desiredCount must be greater than or equal to 0."));
@@ -149,6 +152,14 @@ pub fn update(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let target_definition = new_definition.clone().unwrap_or_else(|| current.task_definition.clone());
     if let Some(launch_type) = input.str("launchType").or(current.launch_type.as_deref()) {
         check_launch_type(ctx, &target_definition, Some(launch_type))?;
+    }
+    // The load balancers the next deployment uses must fit the definition it runs: new ones
+    // are checked in full; the current ones, with a new task definition, for what depends on
+    // the definition (its container and port must remain, its network mode fit).
+    if let Some(load_balancers) = input.value("loadBalancers") {
+        check_load_balancers(ctx.partition, Some(load_balancers), &target_definition, true)?;
+    } else if new_definition.is_some() {
+        check_load_balancers(ctx.partition, current.passthrough.get("loadBalancers"), &target_definition, false)?;
     }
     let triggers_change = DEPLOYMENT_TRIGGERS.iter().any(|k| input.value(k).is_some_and(|v| current.passthrough.get(*k) != Some(v)));
     let starts_deployment = new_definition.as_ref().is_some_and(|d| *d != current.task_definition)
@@ -284,6 +295,87 @@ fn merge_deployment_configuration(current: &Value, update: Option<&Value>) -> Re
     Ok(merged)
 }
 
+/// How many target groups a service may use (ECS developer guide, "Registering multiple
+/// target groups with an Amazon ECS service").
+const MAX_LOAD_BALANCERS: usize = 5;
+
+/// Checks a service's `loadBalancers` against the task definition its tasks will run and the
+/// ELBv2 records, as ECS does (InvalidParameterException, ECS's wording): at most five; each
+/// an Application Load Balancer entry (`targetGroupArn`, `containerName`, `containerPort`;
+/// ferry local has no Classic Load Balancer, so `loadBalancerName` is refused); the target
+/// group exists and a load balancer sends it traffic (a listener rule forwards to it); its
+/// target type fits the network mode (`awsvpc` needs `ip`, `bridge` and `host` need
+/// `instance`); the container exists and maps the port. Without `check_groups` (the
+/// current entries of a service given a new task definition), only what depends on the
+/// definition is checked: a target group deleted or detached since is not this request's
+/// doing.
+fn check_load_balancers(
+    partition: &Partition,
+    load_balancers: Option<&Value>,
+    definition_arn: &str,
+    check_groups: bool,
+) -> Result<(), ApiError> {
+    let entries = load_balancers.and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if entries.len() > MAX_LOAD_BALANCERS {
+        return Err(ApiError::invalid_parameter(format!("loadBalancers can have at most {MAX_LOAD_BALANCERS} items.")));
+    }
+    let definition = find_definition(partition, definition_arn).ok_or_else(|| ApiError::invalid_parameter("TaskDefinition not found."))?;
+    let network_mode = definition.body.get("networkMode").and_then(Value::as_str).unwrap_or("bridge");
+    for entry in entries {
+        let text = |key: &str| entry.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+        if let Some(name) = text("loadBalancerName") {
+            return Err(ApiError::invalid_parameter(format!(
+                "The load balancer {name} does not exist. ferry local emulates Application Load Balancers only: give targetGroupArn, containerName and containerPort instead of loadBalancerName."
+            )));
+        }
+        let target_group_arn = text("targetGroupArn").ok_or_else(|| ApiError::invalid_parameter("Target Group Arn can not be blank."))?;
+        let container_name = text("containerName").ok_or_else(|| ApiError::invalid_parameter("Container Name can not be blank."))?;
+        let container_port = entry
+            .get("containerPort")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| ApiError::invalid_parameter("Container Port can not be blank."))?;
+        let group = partition.target_groups.get(target_group_arn);
+        if check_groups && group.is_none() {
+            return Err(ApiError::invalid_parameter(format!("The target group with targetGroupArn {target_group_arn} does not exist.")));
+        }
+        if check_groups && !crate::records::targets::group_in_use(partition, target_group_arn) {
+            return Err(ApiError::invalid_parameter(format!(
+                "The target group with targetGroupArn {target_group_arn} does not have an associated load balancer."
+            )));
+        }
+        if let Some(group) = group {
+            let fits = match network_mode {
+                "awsvpc" => group.target_type == "ip",
+                "bridge" | "host" => group.target_type == "instance",
+                _ => true,
+            };
+            if !fits {
+                return Err(ApiError::invalid_parameter(format!(
+                    "The provided target group {target_group_arn} has target type {}, which is incompatible with the {network_mode} network mode specified in the task definition.",
+                    group.target_type
+                )));
+            }
+        }
+        let container =
+            definition.containers().iter().find(|c| c.get("name").and_then(Value::as_str) == Some(container_name)).ok_or_else(|| {
+                ApiError::invalid_parameter(format!("The container {container_name} does not exist in the task definition."))
+            })?;
+        let mapped = container
+            .get("portMappings")
+            .and_then(Value::as_array)
+            .is_some_and(|mappings| mappings.iter().any(|m| m.get("containerPort").and_then(Value::as_i64) == Some(container_port)));
+        if !mapped {
+            return Err(ApiError::invalid_parameter(format!(
+                "The container {container_name} did not have a container port {container_port} defined."
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_launch_type(ctx: &Ctx, definition_arn: &str, launch_type: Option<&str>) -> Result<(), ApiError> {
     if launch_type == Some("FARGATE") {
         let fargate_ready = ctx.task_definition(definition_arn).is_some_and(|d| {
@@ -399,4 +491,197 @@ pub fn render_service(partition: &Partition, service: &Service, with_tags: bool)
     put(&mut out, "serviceConnectConfiguration", service.passthrough.get("serviceConnectConfiguration").cloned());
     put(&mut out, "volumeConfigurations", service.passthrough.get("volumeConfigurations").cloned());
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    //! `loadBalancers` on CreateService and UpdateService: checked as ECS checks them, and a
+    //! refused request changes nothing.
+
+    use super::*;
+    use crate::api::Caller;
+    use crate::records::task_targets::{fixtures, load_balancer_entries};
+
+    struct World {
+        partition: Partition,
+        caller: Caller,
+        /// An `instance` and an `ip` target group a listener uses, and an `instance` one none uses.
+        instance: String,
+        ip: String,
+        unused: String,
+    }
+
+    impl World {
+        fn new() -> World {
+            let caller = Caller { account: "123456789012".into(), region: "us-east-1".into() };
+            let mut partition = Partition { account: caller.account.clone(), region: caller.region.clone(), ..Default::default() };
+            let instance = fixtures::target_group(&mut partition, "web", "instance", true);
+            let ip = fixtures::target_group(&mut partition, "web-ip", "ip", true);
+            let unused = fixtures::target_group(&mut partition, "spare", "instance", false);
+            let mut world = World { partition, caller, instance, ip, unused };
+            world.call("CreateCluster", json!({"clusterName": "c"})).unwrap();
+            let app =
+                |image: &str, port: i64| json!([{"name": "app", "image": image, "memory": 64, "portMappings": [{"containerPort": port}]}]);
+            world.call("RegisterTaskDefinition", json!({"family": "web", "containerDefinitions": app("busybox:1", 8080)})).unwrap();
+            world.call("RegisterTaskDefinition", json!({"family": "web", "containerDefinitions": app("busybox:2", 9090)})).unwrap();
+            world
+                .call(
+                    "RegisterTaskDefinition",
+                    json!({"family": "vpc", "networkMode": "awsvpc", "containerDefinitions": app("busybox", 8080)}),
+                )
+                .unwrap();
+            world
+        }
+
+        fn call(&mut self, operation: &str, input: Value) -> ApiResult {
+            let map = input.as_object().cloned().unwrap_or_default();
+            let mut ctx = Ctx { partition: &mut self.partition, caller: &self.caller, now: 1_000.0 };
+            crate::ecs::dispatch(operation, &mut ctx, &Input(&map)).unwrap()
+        }
+
+        /// Everything ferry local knows, to compare before and after a refused request.
+        fn snapshot(&self) -> Value {
+            serde_json::to_value(&self.partition).unwrap()
+        }
+    }
+
+    fn entry(group: &str, container: &str, port: i64) -> Value {
+        json!({"targetGroupArn": group, "containerName": container, "containerPort": port})
+    }
+
+    fn create(task_definition: &str, load_balancers: Value) -> Value {
+        let mut input = json!({"cluster": "c", "serviceName": "svc", "taskDefinition": task_definition, "desiredCount": 1,
+                               "loadBalancers": load_balancers});
+        if task_definition.starts_with("vpc") {
+            input["networkConfiguration"] = json!({"awsvpcConfiguration": {"subnets": ["subnet-1"]}});
+        }
+        input
+    }
+
+    #[test]
+    fn create_service_refuses_bad_load_balancers_in_ecs_words_and_changes_nothing() {
+        let mut world = World::new();
+        let missing = world.instance.replace("/web/", "/gone/");
+        let (instance, ip, unused) = (world.instance.clone(), world.ip.clone(), world.unused.clone());
+        let cases = [
+            (
+                create("web:1", json!([entry(&missing, "app", 8080)])),
+                format!("The target group with targetGroupArn {missing} does not exist."),
+            ),
+            (
+                create("web:1", json!([entry(&unused, "app", 8080)])),
+                format!("The target group with targetGroupArn {unused} does not have an associated load balancer."),
+            ),
+            (
+                create("vpc:1", json!([entry(&instance, "app", 8080)])),
+                format!(
+                    "The provided target group {instance} has target type instance, which is incompatible with the awsvpc network mode specified in the task definition."
+                ),
+            ),
+            (
+                create("web:1", json!([entry(&ip, "app", 8080)])),
+                format!(
+                    "The provided target group {ip} has target type ip, which is incompatible with the bridge network mode specified in the task definition."
+                ),
+            ),
+            (create("web:1", json!([entry(&instance, "api", 8080)])), "The container api does not exist in the task definition.".into()),
+            (
+                create("web:1", json!([entry(&instance, "app", 9090)])),
+                "The container app did not have a container port 9090 defined.".into(),
+            ),
+            (create("web:1", json!([{"targetGroupArn": instance, "containerPort": 8080}])), "Container Name can not be blank.".into()),
+            (
+                create(
+                    "web:1",
+                    json!([
+                        entry(&instance, "app", 8080),
+                        entry(&instance, "app", 8080),
+                        entry(&instance, "app", 8080),
+                        entry(&instance, "app", 8080),
+                        entry(&instance, "app", 8080),
+                        entry(&instance, "app", 8080)
+                    ]),
+                ),
+                "loadBalancers can have at most 5 items.".into(),
+            ),
+        ];
+        let before = world.snapshot();
+        for (input, message) in cases {
+            let error = world.call("CreateService", input.clone()).unwrap_err();
+            assert_eq!((error.code.as_str(), error.message.as_str()), ("InvalidParameterException", message.as_str()), "{input}");
+            assert_eq!(world.snapshot(), before, "a refused CreateService changed something: {input}");
+        }
+        let classic = world.call(
+            "CreateService",
+            create("web:1", json!([{"loadBalancerName": "classic", "containerName": "app", "containerPort": 8080}])),
+        );
+        let error = classic.unwrap_err();
+        assert!(error.message.starts_with("The load balancer classic does not exist."), "{}", error.message);
+        assert_eq!(world.snapshot(), before);
+
+        // The same entries, right, are accepted and echoed as given.
+        let created = world.call("CreateService", create("web:1", json!([entry(&instance, "app", 8080)]))).unwrap();
+        assert_eq!(created["service"]["loadBalancers"], json!([entry(&instance, "app", 8080)]));
+        let vpc = create("vpc:1", json!([entry(&ip, "app", 8080)]));
+        let mut vpc = vpc.as_object().cloned().unwrap();
+        vpc.insert("serviceName".into(), json!("vpc"));
+        world.call("CreateService", Value::Object(vpc)).unwrap();
+    }
+
+    #[test]
+    fn update_service_refuses_bad_load_balancers_and_a_definition_without_their_port_and_changes_nothing() {
+        let mut world = World::new();
+        let (instance, unused) = (world.instance.clone(), world.unused.clone());
+        world.call("CreateService", create("web:1", json!([entry(&instance, "app", 8080)]))).unwrap();
+        let before = world.snapshot();
+        let cases = [
+            (
+                json!({"cluster": "c", "service": "svc", "loadBalancers": [entry(&unused, "app", 8080)]}),
+                format!("The target group with targetGroupArn {unused} does not have an associated load balancer."),
+            ),
+            (
+                json!({"cluster": "c", "service": "svc", "desiredCount": 3, "loadBalancers": [entry(&instance, "app", 80)]}),
+                "The container app did not have a container port 80 defined.".to_string(),
+            ),
+            // web:2 maps 9090 only: the service's load balancer names 8080.
+            (
+                json!({"cluster": "c", "service": "svc", "taskDefinition": "web:2"}),
+                "The container app did not have a container port 8080 defined.".to_string(),
+            ),
+        ];
+        for (input, message) in cases {
+            let error = world.call("UpdateService", input.clone()).unwrap_err();
+            assert_eq!((error.code.as_str(), error.message.as_str()), ("InvalidParameterException", message.as_str()), "{input}");
+            assert_eq!(world.snapshot(), before, "a refused UpdateService changed something: {input}");
+        }
+        // A new definition and load balancers that fit it go together.
+        world
+            .call(
+                "UpdateService",
+                json!({"cluster": "c", "service": "svc", "taskDefinition": "web:2", "loadBalancers": [entry(&instance, "app", 9090)]}),
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn new_load_balancers_start_a_deployment_whose_revision_records_them() {
+        let mut world = World::new();
+        let instance = world.instance.clone();
+        let other = fixtures::target_group(&mut world.partition, "other", "instance", true);
+        world.call("CreateService", create("web:1", json!([entry(&instance, "app", 8080)]))).unwrap();
+        let updated =
+            world.call("UpdateService", json!({"cluster": "c", "service": "svc", "loadBalancers": [entry(&other, "app", 8080)]})).unwrap();
+        assert_eq!(updated["service"]["loadBalancers"], json!([entry(&other, "app", 8080)]));
+        let service = world.partition.services.values().next().unwrap();
+        assert_eq!(service.deployments.len(), 2, "a new deployment");
+        let revision = |d: &crate::state::Deployment| service.revisions.iter().find(|r| r.arn == d.service_revision_arn).unwrap();
+        let groups =
+            |d| load_balancer_entries(revision(d).load_balancers.as_ref()).into_iter().map(|e| e.target_group_arn).collect::<Vec<_>>();
+        assert_eq!(groups(&service.deployments[0]), vec![other.clone()]);
+        assert_eq!(groups(&service.deployments[1]), vec![instance.clone()]);
+
+        // The same load balancers again start nothing.
+        world.call("UpdateService", json!({"cluster": "c", "service": "svc", "loadBalancers": [entry(&other, "app", 8080)]})).unwrap();
+        assert_eq!(world.partition.services.values().next().unwrap().deployments.len(), 2);
+    }
 }

@@ -13,6 +13,7 @@ mod deployments;
 mod images;
 mod scaling;
 pub mod targets;
+pub mod task_targets;
 mod tasks;
 
 use std::collections::BTreeMap;

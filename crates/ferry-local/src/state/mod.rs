@@ -341,6 +341,21 @@ pub struct Task {
     pub kill_at: Option<f64>,
     /// Whether this task's failure was already counted against its deployment.
     pub failure_counted: bool,
+    /// The targets ECS registered for this service task in its target groups (ELBv2), each
+    /// until it has left its group: what the stop of the task waits for.
+    #[serde(default)]
+    pub lb_targets: Vec<TaskTarget>,
+}
+
+/// A target registered for a service task: `id:port` in the target group
+/// `target_group_arn` (see `records::task_targets`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TaskTarget {
+    pub target_group_arn: String,
+    /// `127.0.0.1` (`ip` target groups) or [`LOCAL_INSTANCE_ID`] (`instance`).
+    pub id: String,
+    /// The host port bound for the container port the service's load balancer names.
+    pub port: i64,
 }
 
 impl Task {
