@@ -627,3 +627,167 @@ fn update_task_health(task: &mut Task) {
     }
     .into();
 }
+
+#[cfg(test)]
+mod tests {
+    //! The task lifecycle with real processes behind a target group: registration once
+    //! RUNNING, and the drain that SIGTERM waits for. The test plays the traffic engine (it
+    //! marks targets healthy and removes drained ones) and drives the steps itself.
+
+    use super::*;
+    use crate::api::{Caller, Ctx, Input};
+    use crate::records::task_targets::fixtures;
+    use serde_json::json;
+
+    const KEY: &str = "123456789012/us-east-1";
+
+    fn engine() -> (Arc<Engine>, PathBuf) {
+        let logs = std::env::temp_dir().join(format!("ferry-local-runtime-test-{}", crate::api::hex_id(12)));
+        let mut state = State::default();
+        state.partition("123456789012", "us-east-1");
+        let engine = Engine { state: Arc::new(Mutex::new(state)), faults: Arc::default(), logs_dir: logs.clone() };
+        (Arc::new(engine), logs)
+    }
+
+    fn call(engine: &Engine, operation: &str, input: serde_json::Value) {
+        let caller = Caller { account: "123456789012".into(), region: "us-east-1".into() };
+        let map = input.as_object().cloned().unwrap_or_default();
+        let mut state = lock(&engine.state);
+        let partition = state.partitions.get_mut(KEY).unwrap();
+        let mut ctx = Ctx { partition, caller: &caller, now: now() };
+        crate::ecs::dispatch(operation, &mut ctx, &Input(&map)).unwrap().unwrap();
+    }
+
+    /// One tick of the task lifecycle (no scheduler), then what `check` reads of the partition.
+    fn step<T>(engine: &Arc<Engine>, check: impl FnOnce(&mut Partition) -> T) -> T {
+        let mut state = lock(&engine.state);
+        let partition = state.partitions.get_mut(KEY).unwrap();
+        engine.drive_tasks(partition, now());
+        check(partition)
+    }
+
+    fn alive(pid: u32) -> bool {
+        // SAFETY: signal 0 only checks that the process exists.
+        unsafe { libc::kill(pid as i32, 0) == 0 }
+    }
+
+    #[tokio::test]
+    async fn a_service_task_is_registered_with_its_bound_port_and_gets_sigterm_only_once_its_target_has_drained() {
+        let (engine, logs) = engine();
+        let group = {
+            let mut state = lock(&engine.state);
+            fixtures::target_group(state.partitions.get_mut(KEY).unwrap(), "web", "instance", true)
+        };
+        call(&engine, "CreateCluster", json!({"clusterName": "c"}));
+        call(
+            &engine,
+            "RegisterTaskDefinition",
+            json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 8,
+                   "entryPoint": ["/bin/sh", "-c", "sleep 600"], "portMappings": [{"containerPort": 8080}], "stopTimeout": 2}]}),
+        );
+        call(
+            &engine,
+            "CreateService",
+            json!({"cluster": "c", "serviceName": "svc", "taskDefinition": "web:1", "desiredCount": 1,
+                   "loadBalancers": [{"targetGroupArn": group, "containerName": "app", "containerPort": 8080}]}),
+        );
+        {
+            let mut state = lock(&engine.state);
+            crate::scheduler::reconcile_all(state.partitions.get_mut(KEY).unwrap(), now());
+        }
+        // PROVISIONING → PENDING → RUNNING: started, port bound, registered.
+        step(&engine, |_| ());
+        let (arn, pid, host_port) = step(&engine, |p| {
+            let task = p.tasks.values().next().unwrap();
+            assert_eq!(task.last_status, "RUNNING");
+            (task.arn.clone(), task.containers[0].pid.unwrap(), task.containers[0].bindings[0].1)
+        });
+        step(&engine, |p| {
+            let targets = &p.target_groups[&group].targets;
+            assert_eq!(targets.len(), 1);
+            assert_eq!((targets[0].id.as_str(), targets[0].port), (crate::state::LOCAL_INSTANCE_ID, i64::from(host_port)));
+            assert_eq!(targets[0].task_arn.as_deref(), Some(arn.as_str()));
+            let events: Vec<&str> = p.services.values().next().unwrap().events.iter().map(|e| e.message.as_str()).collect();
+            assert!(events.contains(&format!("(service svc) registered 1 targets in (target-group {group})").as_str()), "{events:?}");
+        });
+
+        // Stopped: deregistered, draining, and the process untouched while the target drains.
+        call(&engine, "StopTask", json!({"cluster": "c", "task": arn}));
+        for _ in 0..5 {
+            step(&engine, |p| {
+                assert_eq!(p.tasks[&arn].last_status, "DEACTIVATING");
+                assert_eq!(p.target_groups[&group].targets[0].state, "draining");
+            });
+        }
+        assert!(alive(pid), "SIGTERM before the target drained");
+
+        // Drained (the traffic engine's part): the target leaves, then SIGTERM, then STOPPED.
+        step(&engine, |p| p.target_groups.get_mut(&group).unwrap().targets.clear());
+        let mut stopped = false;
+        for _ in 0..100 {
+            if step(&engine, |p| p.tasks[&arn].is_stopped()) {
+                stopped = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(stopped, "the task did not stop once drained");
+        assert!(!alive(pid));
+        step(&engine, |p| {
+            let events: Vec<&str> = p.services.values().next().unwrap().events.iter().map(|e| e.message.as_str()).collect();
+            assert!(events.contains(&"(service svc) has begun draining connections on 1 tasks."), "{events:?}");
+            assert!(events.contains(&format!("(service svc) deregistered 1 targets in (target-group {group})").as_str()), "{events:?}");
+            assert!(p.tasks[&arn].lb_targets.is_empty());
+        });
+        let _ = std::fs::remove_dir_all(logs);
+    }
+
+    #[tokio::test]
+    async fn a_task_whose_essential_container_exited_leaves_its_target_group_without_waiting() {
+        let (engine, logs) = engine();
+        let group = {
+            let mut state = lock(&engine.state);
+            fixtures::target_group(state.partitions.get_mut(KEY).unwrap(), "web", "instance", true)
+        };
+        call(&engine, "CreateCluster", json!({"clusterName": "c"}));
+        call(
+            &engine,
+            "RegisterTaskDefinition",
+            json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 8,
+                   "entryPoint": ["/bin/sh", "-c", "sleep 600"], "portMappings": [{"containerPort": 8080}]}]}),
+        );
+        call(
+            &engine,
+            "CreateService",
+            json!({"cluster": "c", "serviceName": "svc", "taskDefinition": "web:1", "desiredCount": 1,
+                   "loadBalancers": [{"targetGroupArn": group, "containerName": "app", "containerPort": 8080}]}),
+        );
+        {
+            let mut state = lock(&engine.state);
+            crate::scheduler::reconcile_all(state.partitions.get_mut(KEY).unwrap(), now());
+        }
+        step(&engine, |_| ());
+        let (arn, pid) = step(&engine, |p| {
+            let task = p.tasks.values().next().unwrap();
+            (task.arn.clone(), task.containers[0].pid.unwrap())
+        });
+        // The container dies on its own; the target stays healthy as far as anyone knows.
+        step(&engine, |p| p.target_groups.get_mut(&group).unwrap().targets[0].state = "healthy".into());
+        // SAFETY: kill(2) on the process group the runtime started for the container.
+        unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+        let mut stopped = false;
+        for _ in 0..100 {
+            if step(&engine, |p| p.tasks[&arn].is_stopped()) {
+                stopped = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(stopped, "a dead task waited for a drain");
+        step(&engine, |p| {
+            assert_eq!(p.tasks[&arn].stop_code.as_deref(), Some("EssentialContainerExited"));
+            assert!(p.target_groups[&group].targets.is_empty(), "a stopped task's target stayed in its group");
+        });
+        let _ = std::fs::remove_dir_all(logs);
+    }
+}
