@@ -33,6 +33,8 @@ pub mod wire;
 
 pub use ecr::valid_repository_name;
 pub use server::{DEFAULT_PORT, LocalError, LocalServer, Options};
+/// The load balancers' access log, a file under `<state dir>/logs/`.
+pub use traffic::access_log::FILE_NAME as ACCESS_LOG;
 
 /// Where a task's container logs are kept under the state directory:
 /// `logs/<task id>/<container name>.log`.

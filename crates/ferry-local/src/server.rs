@@ -22,6 +22,7 @@ use crate::model::Service;
 use crate::protocol::{self, AwsJson11, Protocol, Reply, Request, Route};
 use crate::runtime::{Engine, lock};
 use crate::state::{State, Store, partition_key, state_file};
+use crate::traffic::Traffic;
 use crate::wire::{Signed, caller_from_auth};
 
 /// The port `ferry local up` listens on unless told otherwise.
@@ -68,6 +69,8 @@ struct App {
     /// The state directory, reported by `/_ferry/status` so a client that found this
     /// instance by its port can say which one it is.
     state_dir: PathBuf,
+    /// The listener proxies, for `/_ferry/status`.
+    traffic: Arc<Traffic>,
 }
 
 /// A running ferry local.
@@ -98,6 +101,8 @@ impl LocalServer {
         let addr = listener.local_addr().map_err(|source| LocalError::Bind { port: options.port, source })?;
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let store = Arc::new(Store::new(&dir));
+        let (traffic, traffic_tasks) =
+            Traffic::start(Arc::clone(&engine.state), &dir.join("logs"), options.health_check_scale, shutdown.subscribe());
         let app = App {
             engine: Arc::clone(&engine),
             started_at: now(),
@@ -105,6 +110,7 @@ impl LocalServer {
             calls: Arc::default(),
             store: Arc::clone(&store),
             state_dir: dir.clone(),
+            traffic,
         };
         let router = Router::new()
             .route("/_ferry/status", get(admin_status).fallback(admin_method_not_allowed))
@@ -127,7 +133,9 @@ impl LocalServer {
         });
         let ticker = tokio::spawn(Arc::clone(&engine).run(shutdown.subscribe()));
         let saver = tokio::spawn(save_loop(Arc::clone(&engine), Arc::clone(&store), shutdown.subscribe()));
-        Ok(LocalServer { addr, engine, store, shutdown, tasks: vec![http, ticker, saver] })
+        let mut tasks = vec![http, ticker, saver];
+        tasks.extend(traffic_tasks);
+        Ok(LocalServer { addr, engine, store, shutdown, tasks })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -373,6 +381,9 @@ async fn admin_status(AxumState(app): AxumState<App>) -> Response {
         "rateLimits": faults.rate_limits_enabled,
         "injectedErrors": faults.injected,
         "throttledRequests": faults.throttled,
+        // Each ELBv2 listener's proxy: where it listens, or why it cannot.
+        "listeners": app.traffic.listeners(),
+        "accessLogDropped": app.traffic.access_log_dropped(),
     }))
     .into_response()
 }

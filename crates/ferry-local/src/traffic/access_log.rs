@@ -1,0 +1,249 @@
+//! The proxies' access log: one JSON line per request in `<state dir>/logs/elb-access.log`,
+//! so a user can see where a request went (`ferry local logs --access`). It carries what
+//! an ALB access log entry says about routing (Elastic Load Balancing, "Access log entries":
+//! `time`, `elb`, `client:port`, `target:port`, `elb_status_code`, `request`,
+//! `target_group_arn`, `matched_rule_priority`, `actions_executed`, `error_reason`) in
+//! ferry local's words:
+//!
+//! ```json
+//! {"time":"2026-11-30T12:00:00.123Z","listener":"arn:…:listener/app/web/…/…","port":80,
+//!  "client":"127.0.0.1:50312","method":"GET","host":"127.42.0.1","path":"/cart",
+//!  "rule":"10","action":"forward","target_group":"web-blue","target":"127.0.0.1:41234",
+//!  "status":200,"latency_ms":1.234,"error":null}
+//! ```
+//!
+//! `latency_ms` runs from the request's arrival to its answer's headers. Lines are written
+//! by one task through a buffer flushed at least every second; a request never waits for
+//! the disk (when 64k lines are waiting, further ones are dropped and counted). The file
+//! is rotated at 16 MiB: the previous one is kept as `elb-access.log.1`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+/// The access log's file name under `<state dir>/logs/`.
+pub const FILE_NAME: &str = "elb-access.log";
+const ROTATE_AT: u64 = 16 * 1024 * 1024;
+const QUEUE: usize = 65_536;
+
+/// One proxied request.
+#[derive(Debug, Serialize)]
+pub struct Entry {
+    /// When it arrived, RFC 3339 in UTC with milliseconds.
+    pub time: String,
+    #[serde(serialize_with = "shared_str")]
+    pub listener: Arc<str>,
+    pub port: u16,
+    pub client: SocketAddr,
+    pub method: String,
+    pub host: Option<String>,
+    pub path: String,
+    /// The matched rule's priority (`default` for the default rule); None when no rule
+    /// matched.
+    #[serde(serialize_with = "optional_shared_str")]
+    pub rule: Option<Arc<str>>,
+    /// `forward`, `fixed-response` or `redirect`.
+    pub action: Option<&'static str>,
+    #[serde(serialize_with = "optional_shared_str")]
+    pub target_group: Option<Arc<str>>,
+    #[serde(serialize_with = "optional_shared_str")]
+    pub target: Option<Arc<str>>,
+    pub status: u16,
+    pub latency_ms: f64,
+    /// Why the load balancer answered itself with an error (ALB's `error_reason` codes:
+    /// `TargetConnectionError`, `TargetResponseError`, `TargetTimeout`, …).
+    pub error: Option<&'static str>,
+}
+
+fn shared_str<S: serde::Serializer>(value: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(value)
+}
+
+fn optional_shared_str<S: serde::Serializer>(value: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.serialize_some(&**v),
+        None => s.serialize_none(),
+    }
+}
+
+/// Where proxies send their entries.
+#[derive(Clone)]
+pub struct AccessLog {
+    tx: mpsc::Sender<Entry>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl AccessLog {
+    /// Queues an entry; drops it (and counts it) when the writer is that far behind.
+    pub fn write(&self, entry: Entry) {
+        if self.tx.try_send(entry).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Entries dropped because the writer was behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The access log of `logs_dir` and the task that writes it (which ends, flushed, when
+/// every [`AccessLog`] is dropped or `shutdown` fires).
+pub fn start(logs_dir: &Path, shutdown: tokio::sync::watch::Receiver<bool>) -> (AccessLog, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let path = logs_dir.join(FILE_NAME);
+    let task = tokio::spawn(writer(path, rx, shutdown));
+    (AccessLog { tx, dropped: Arc::default() }, task)
+}
+
+struct File {
+    path: PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    size: u64,
+    failed: bool,
+}
+
+impl File {
+    fn open(&mut self) -> Option<&mut std::io::BufWriter<std::fs::File>> {
+        if self.out.is_none() {
+            match std::fs::OpenOptions::new().create(true).append(true).open(&self.path) {
+                Ok(file) => {
+                    self.size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                    self.out = Some(std::io::BufWriter::with_capacity(64 * 1024, file));
+                    self.failed = false;
+                }
+                Err(e) => {
+                    if !self.failed {
+                        tracing::warn!("cannot write the access log {}: {e}", self.path.display());
+                        self.failed = true;
+                    }
+                    return None;
+                }
+            }
+        }
+        self.out.as_mut()
+    }
+
+    fn append(&mut self, entry: &Entry) {
+        let Ok(mut line) = serde_json::to_vec(entry) else { return };
+        line.push(b'\n');
+        if self.size + line.len() as u64 > ROTATE_AT {
+            self.flush();
+            self.out = None;
+            let _ = std::fs::rename(&self.path, self.path.with_extension("log.1"));
+        }
+        let Some(out) = self.open() else { return };
+        if out.write_all(&line).is_ok() {
+            self.size += line.len() as u64;
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(out) = &mut self.out
+            && let Err(e) = out.flush()
+        {
+            tracing::warn!("cannot write the access log {}: {e}", self.path.display());
+            self.out = None;
+        }
+    }
+}
+
+async fn writer(path: PathBuf, mut rx: mpsc::Receiver<Entry>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut file = File { path, out: None, size: 0, failed: false };
+    let mut flush = tokio::time::interval(Duration::from_secs(1));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pending = false;
+    loop {
+        tokio::select! {
+            entry = rx.recv() => match entry {
+                Some(entry) => {
+                    file.append(&entry);
+                    pending = true;
+                    // Take what else is queued without waking up for each line.
+                    while let Ok(entry) = rx.try_recv() {
+                        file.append(&entry);
+                    }
+                }
+                None => break,
+            },
+            _ = flush.tick() => {
+                if pending {
+                    file.flush();
+                    pending = false;
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    while let Ok(entry) = rx.try_recv() {
+        file.append(&entry);
+    }
+    file.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(status: u16) -> Entry {
+        Entry {
+            time: "2026-11-30T12:00:00.000Z".into(),
+            listener: Arc::from("arn:aws:elasticloadbalancing:us-east-1:000000000000:listener/app/web/1/2"),
+            port: 80,
+            client: "127.0.0.1:5000".parse().unwrap(),
+            method: "GET".into(),
+            host: Some("127.42.0.1".into()),
+            path: "/".into(),
+            rule: Some(Arc::from("default")),
+            action: Some("forward"),
+            target_group: Some(Arc::from("web")),
+            target: Some(Arc::from("127.0.0.1:8080")),
+            status,
+            latency_ms: 1.5,
+            error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_are_json_lines_flushed_by_shutdown() {
+        let dir = tempfile_dir();
+        let (shutdown, rx) = tokio::sync::watch::channel(false);
+        let (log, task) = start(&dir, rx);
+        log.write(entry(200));
+        log.write(entry(503));
+        tokio::task::yield_now().await;
+        let _ = shutdown.send(true);
+        task.await.unwrap();
+        let text = std::fs::read_to_string(dir.join(FILE_NAME)).unwrap();
+        let statuses: Vec<u64> =
+            text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["status"].as_u64().unwrap()).collect();
+        assert_eq!(statuses, vec![200, 503]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_full_file_is_rotated_and_the_new_one_starts_empty() {
+        let dir = tempfile_dir();
+        let path = dir.join(FILE_NAME);
+        std::fs::write(&path, vec![b'x'; ROTATE_AT as usize - 10]).unwrap();
+        let mut file = File { path: path.clone(), out: None, size: 0, failed: false };
+        file.open();
+        file.append(&entry(200));
+        file.flush();
+        assert_eq!(std::fs::metadata(path.with_extension("log.1")).unwrap().len(), ROTATE_AT - 10);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ferry-access-log-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
