@@ -11,10 +11,9 @@
 //! `rules`, `tags`.
 
 /// Listener and rule actions: checked and stored by the listener and rule handlers.
-#[allow(dead_code)] // until listeners.rs and rules.rs use it
 mod actions;
 /// Rule conditions: checked and stored by the rule handlers, evaluated by the listener proxy.
-#[allow(dead_code)] // until rules.rs and traffic/ use it
+#[allow(dead_code)] // `matches` and `RequestFacts` until the proxy (traffic/) lands
 pub(crate) mod conditions;
 mod listeners;
 mod load_balancers;
@@ -226,5 +225,38 @@ pub(crate) mod test_support {
         let mut ctx = Ctx { partition, caller: &caller, now };
         let map = input.as_object().cloned().unwrap_or_default();
         super::dispatch(operation, &mut ctx, &Input(&map)).expect("ferry local serves this operation")
+    }
+
+    /// A new load balancer `name` with a listener whose default rule forwards to `group`;
+    /// returns the load balancer's ARN.
+    pub fn forward_from_a_listener(p: &mut Partition, name: &str, group: &str) -> String {
+        let created = call(p, "CreateLoadBalancer", serde_json::json!({"Name": name, "Subnets": ["subnet-1", "subnet-2"]}), 0.0).unwrap();
+        let lb = created["LoadBalancers"][0]["LoadBalancerArn"].as_str().unwrap().to_string();
+        let listener = format!("{}/fedcba9876543210", lb.replace(":loadbalancer/", ":listener/"));
+        p.listeners.insert(
+            listener.clone(),
+            crate::state::Listener {
+                arn: listener.clone(),
+                load_balancer_arn: lb.clone(),
+                port: 80,
+                protocol: "HTTP".into(),
+                created_at: 0.0,
+                attributes: Default::default(),
+            },
+        );
+        let rule = format!("{}/0011223344556677", listener.replace(":listener/", ":listener-rule/"));
+        p.rules.insert(
+            rule.clone(),
+            crate::state::Rule {
+                arn: rule,
+                listener_arn: listener,
+                priority: "default".into(),
+                is_default: true,
+                conditions: serde_json::json!([]),
+                actions: serde_json::json!([{"Type": "forward", "TargetGroupArn": group}]),
+                created_at: 0.0,
+            },
+        );
+        lb
     }
 }

@@ -466,7 +466,7 @@ fn check_combination(attributes: &BTreeMap<String, String>) -> Result<(), ApiErr
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{call, world};
+    use super::super::test_support::{call, forward_from_a_listener, world};
     use super::*;
 
     fn tg_input(name: &str) -> Value {
@@ -625,39 +625,6 @@ mod tests {
         assert_eq!((&groups[0]["TargetGroupArn"], &groups[0]["LoadBalancerArns"]), (&json!(arns[1]), &json!([lb])));
         let e = call(&mut p, "DescribeTargetGroups", json!({"LoadBalancerArn": lb, "Names": ["a"]}), 200.0).unwrap_err();
         assert_eq!(e.code, "ValidationError");
-    }
-
-    /// A new load balancer `name` with a listener whose default rule forwards to `group`;
-    /// returns the load balancer's ARN.
-    pub(crate) fn forward_from_a_listener(p: &mut Partition, name: &str, group: &str) -> String {
-        let created = call(p, "CreateLoadBalancer", json!({"Name": name, "Subnets": ["subnet-1", "subnet-2"]}), 0.0).unwrap();
-        let lb = created["LoadBalancers"][0]["LoadBalancerArn"].as_str().unwrap().to_string();
-        let listener = format!("{}/fedcba9876543210", lb.replace(":loadbalancer/", ":listener/"));
-        p.listeners.insert(
-            listener.clone(),
-            crate::state::Listener {
-                arn: listener.clone(),
-                load_balancer_arn: lb.clone(),
-                port: 80,
-                protocol: "HTTP".into(),
-                created_at: 0.0,
-                attributes: Default::default(),
-            },
-        );
-        let rule = format!("{}/0011223344556677", listener.replace(":listener/", ":listener-rule/"));
-        p.rules.insert(
-            rule.clone(),
-            crate::state::Rule {
-                arn: rule,
-                listener_arn: listener,
-                priority: "default".into(),
-                is_default: true,
-                conditions: json!([]),
-                actions: json!([{"Type": "forward", "TargetGroupArn": group}]),
-                created_at: 0.0,
-            },
-        );
-        lb
     }
 
     #[test]
