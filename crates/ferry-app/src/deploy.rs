@@ -33,8 +33,14 @@ pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> 
     let session = ctx.before_changes("deploy", Session::open(ctx, &input.environment, &input.services, input.timeout, "run")).await?;
     let locks = session.locks();
     let journal = session.journal(ctx.sink);
-    let run =
-        Run { ecs: &session.connected.ecs, registry: &session.connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
+    let run = Run {
+        ecs: &session.connected.ecs,
+        elb: &session.connected.elb,
+        registry: &session.connected.registry,
+        clock: &SystemClock,
+        locks: &locks,
+        observer: &journal,
+    };
     let reports =
         until_cancelled(&ctx.cancel, &session.ledger, &session.requests, &session.run_id, "deploy", run.deploy(&session.requests)).await?;
     Ok(RunResult { command: "deploy", run_id: session.run_id, services: reports })

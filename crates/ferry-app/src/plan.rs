@@ -49,8 +49,14 @@ pub async fn plan(ctx: &Context<'_>, input: PlanInput) -> Result<PlanResult> {
     let session = ctx.before_changes("plan", Session::open(ctx, &input.environment, &input.services, None, "plan")).await?;
     let locks = session.locks();
     let journal = session.journal(ctx.sink);
-    let run =
-        Run { ecs: &session.connected.ecs, registry: &session.connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
+    let run = Run {
+        ecs: &session.connected.ecs,
+        elb: &session.connected.elb,
+        registry: &session.connected.registry,
+        clock: &SystemClock,
+        locks: &locks,
+        observer: &journal,
+    };
     let reports = run.plan(&session.requests).await;
     let steps = session
         .requests

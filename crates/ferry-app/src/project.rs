@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_aws::platform::{AwsEcs, EcrRegistry};
+use ferry_aws::platform::{AwsEcs, AwsElb, EcrRegistry};
 use ferry_aws::{AssumeRole, Clients, Target};
 use ferry_core::config::{Config, Credentials, Environment};
 use ferry_core::deploy::{Request, Source, Trace};
@@ -126,6 +126,8 @@ pub struct Connected {
     pub endpoint: Option<String>,
     /// ECS, with the environment's credentials.
     pub ecs: AwsEcs,
+    /// Elastic Load Balancing v2 (the services' target groups), likewise.
+    pub elb: AwsElb,
     /// ECR and the `[registries]` of ferry.toml, each repository routed to its own.
     pub registry: ProjectRegistry,
 }
@@ -309,8 +311,9 @@ pub async fn connect(config: &Config, name: &str, endpoint_override: Option<&str
     let clients = Clients::new(&target).await;
     let region = target.region.clone().unwrap_or_default();
     let registry = ProjectRegistry::new(config, Some(EcrRegistry::new(clients.ecr).with_reach(clients.reach.clone())))?;
+    let elb = AwsElb::new(clients.elbv2).with_reach(clients.reach.clone());
     let ecs = AwsEcs::new(clients.ecs).with_reach(clients.reach);
-    Ok(Connected { name: name.to_string(), region, endpoint: target.endpoint_url.clone(), ecs, registry })
+    Ok(Connected { name: name.to_string(), region, endpoint: target.endpoint_url.clone(), ecs, elb, registry })
 }
 
 /// The commit and its subject, when ferry runs inside a git checkout.

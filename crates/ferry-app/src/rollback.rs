@@ -131,7 +131,14 @@ async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
 async fn execute(ctx: &Context<'_>, ledger: Arc<Ledger>, connected: &Connected, run_id: String, request: Request) -> Result<RunResult> {
     let locks = LedgerLocks { ledger: ledger.clone(), actor: ctx.actor.clone() };
     let journal = Journal::new(ledger.clone(), ctx.sink, run_id.clone());
-    let run = Run { ecs: &connected.ecs, registry: &connected.registry, clock: &SystemClock, locks: &locks, observer: &journal };
+    let run = Run {
+        ecs: &connected.ecs,
+        elb: &connected.elb,
+        registry: &connected.registry,
+        clock: &SystemClock,
+        locks: &locks,
+        observer: &journal,
+    };
     let requests = std::slice::from_ref(&request);
     let reports = until_cancelled(&ctx.cancel, &ledger, requests, &run_id, "rollback", run.deploy(requests)).await?;
     Ok(RunResult { command: "rollback", run_id, services: reports })

@@ -59,7 +59,8 @@ pub fn run_failure(command: &str, reports: &[ServiceReport]) -> String {
 }
 
 /// A rollout's progress in words: `new 2/3 running, 1 healthy, 1 pending, old 1 running
-/// (IN_PROGRESS)`.
+/// (IN_PROGRESS)`; behind a load balancer, the new tasks' targets in each target group
+/// follow: `new 2/3 running, old 1 running; web-tg 1/3 healthy, 1 unhealthy (IN_PROGRESS)`.
 pub fn progress_text(p: &Progress) -> String {
     let mut text = format!("new {}/{} running", p.new_running, p.new_desired);
     // Only what ECS judged is counted: a task with no health check (or one not judged yet)
@@ -81,6 +82,12 @@ pub fn progress_text(p: &Progress) -> String {
     }
     if p.failed_tasks > 0 {
         text.push_str(&format!(", {} failed", p.failed_tasks));
+    }
+    for group in &p.targets {
+        text.push_str(&format!("; {} {}/{} healthy", group.target_group, group.healthy, group.expected));
+        if group.unhealthy > 0 {
+            text.push_str(&format!(", {} unhealthy", group.unhealthy));
+        }
     }
     text.push_str(&format!(" ({})", p.rollout_state));
     text
@@ -170,6 +177,31 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
 mod tests {
     use super::*;
     use ferry_core::deploy::{Superseded, TakenOver};
+    use ferry_core::target_health::GroupHealth;
+
+    #[test]
+    fn progress_names_each_target_group_with_its_healthy_targets() {
+        let group = |name: &str, healthy, unhealthy| GroupHealth {
+            target_group: name.into(),
+            target_group_arn: format!("arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/{name}/0123456789abcdef"),
+            healthy,
+            unhealthy,
+            expected: 4,
+        };
+        let progress = Progress {
+            rollout_state: "IN_PROGRESS".into(),
+            new_running: 3,
+            new_desired: 4,
+            new_pending: 1,
+            old_running: 2,
+            targets: vec![group("web-tg", 2, 1), group("admin-tg", 3, 0)],
+            ..Progress::default()
+        };
+        assert_eq!(
+            progress_text(&progress),
+            "new 3/4 running, 1 pending, old 2 running; web-tg 2/4 healthy, 1 unhealthy; admin-tg 3/4 healthy (IN_PROGRESS)"
+        );
+    }
 
     #[test]
     fn phases_read_as_the_terminal_says_them() {

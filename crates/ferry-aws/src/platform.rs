@@ -1,5 +1,5 @@
-//! The ports of `ferry-core` implemented over the AWS SDK: [`AwsEcs`] for ECS and
-//! [`EcrRegistry`] for ECR. Every list is paginated; throttling is absorbed by the SDK's
+//! The ports of `ferry-core` implemented over the AWS SDK: [`AwsEcs`] for ECS, [`AwsElb`]
+//! for Elastic Load Balancing v2 and [`EcrRegistry`] for ECR. Every list is paginated; throttling is absorbed by the SDK's
 //! retries configured in [`crate::sdk_config`] and ferry's own pacing ([`crate::pacer`]).
 //! Built from [`crate::Clients`] (`with_reach`), their errors name the endpoint, the cause
 //! and the fix when a call cannot reach it ([`crate::reach`]).
@@ -10,14 +10,15 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{DesiredStatus, HealthStatus, ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField};
 use ferry_core::platform::{
-    ClusterInfo, DeploymentInfo, Ecs, ImageInfo, PlatformError, PlatformResult, Registry, ServiceEvent, ServiceInfo, StoppedContainer,
-    StoppedTask, TagMove, TaskDefinitionInfo, TaskHealth,
+    ClusterInfo, DeploymentInfo, Ecs, Elb, ImageInfo, PlatformError, PlatformResult, PortBinding, Registry, RunningTask, ServiceEvent,
+    ServiceInfo, ServiceLoadBalancer, StoppedContainer, StoppedTask, TagMove, TargetGroupInfo, TargetHealthInfo, TaskDefinitionInfo,
+    TaskHealth,
 };
 use serde_json::Value;
 
 use crate::pacer::Pacer;
 use crate::reach::{AsResponse, Reach};
-use crate::{ecr, ecs, taskdef};
+use crate::{ecr, ecs, elbv2, taskdef};
 
 pub use crate::reach::platform_error;
 
@@ -56,6 +57,9 @@ pub struct AwsEcs {
     updates: Arc<Pacer>,
     stops: Arc<Pacer>,
     revisions: Arc<Mutex<HashMap<String, TaskDefinitionInfo>>>,
+    /// Container instance ARN → its EC2 instance id (what `instance` target groups name a
+    /// task's host by); a container instance keeps its instance for good.
+    instances: Arc<Mutex<HashMap<String, String>>>,
     reach: Explainer,
 }
 
@@ -98,8 +102,37 @@ impl AwsEcs {
             updates: Arc::new(Pacer::new(18, 5)),
             stops: Arc::new(Pacer::new(18, 5)),
             revisions: Arc::default(),
+            instances: Arc::default(),
             reach: Explainer::default(),
         }
+    }
+
+    /// The EC2 instance ids of container instances, from the cache or one
+    /// DescribeContainerInstances per hundred not seen before.
+    async fn ec2_instance_ids(&self, cluster: &str, arns: &[&str]) -> PlatformResult<HashMap<String, String>> {
+        let cached = |arn: &str| self.instances.lock().ok().and_then(|known| known.get(arn).cloned());
+        let mut unknown: Vec<String> = arns.iter().filter(|a| cached(a).is_none()).map(|a| a.to_string()).collect();
+        unknown.sort();
+        unknown.dedup();
+        for chunk in unknown.chunks(100) {
+            self.reads.take().await;
+            let out = self
+                .client
+                .describe_container_instances()
+                .cluster(cluster)
+                .set_container_instances(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| self.reach.error("ecs:DescribeContainerInstances", e))?;
+            if let Ok(mut known) = self.instances.lock() {
+                for instance in out.container_instances() {
+                    if let (Some(arn), Some(id)) = (instance.container_instance_arn(), instance.ec2_instance_id()) {
+                        known.insert(arn.to_string(), id.to_string());
+                    }
+                }
+            }
+        }
+        Ok(arns.iter().filter_map(|a| cached(a).map(|id| (a.to_string(), id))).collect())
     }
 
     /// Errors name the endpoint, the cause and the fix when a call cannot reach it.
@@ -192,7 +225,31 @@ pub fn service_info(service: &ecs::types::Service) -> ServiceInfo {
         maximum_percent: service.deployment_configuration().and_then(|c| c.maximum_percent()),
         deployments,
         events,
+        load_balancers: service
+            .load_balancers()
+            .iter()
+            .map(|lb| ServiceLoadBalancer {
+                target_group_arn: lb.target_group_arn().map(str::to_string),
+                container_name: lb.container_name().unwrap_or_default().to_string(),
+                container_port: lb.container_port().unwrap_or_default(),
+            })
+            .collect(),
+        health_check_grace_period_seconds: service.health_check_grace_period_seconds(),
     }
+}
+
+/// The private IPv4 address of an awsvpc task: its network interface attachment's
+/// `privateIPv4Address`, else a container's `networkInterfaces`.
+fn private_ip(task: &ecs::types::Task) -> Option<String> {
+    let attached = task
+        .attachments()
+        .iter()
+        .filter(|a| a.r#type() == Some("ElasticNetworkInterface"))
+        .flat_map(|a| a.details())
+        .find(|d| d.name() == Some("privateIPv4Address"))
+        .and_then(|d| d.value());
+    let interface = || task.containers().iter().flat_map(|c| c.network_interfaces()).find_map(|n| n.private_ipv4_address());
+    attached.or_else(interface).filter(|ip| !ip.is_empty()).map(str::to_string)
 }
 
 fn task_definition_info(td: &ecs::types::TaskDefinition, tags: &[ecs::types::Tag]) -> TaskDefinitionInfo {
@@ -305,6 +362,41 @@ impl Ecs for AwsEcs {
         Ok(health)
     }
 
+    async fn running_tasks(&self, cluster: &str, deployment_id: &str) -> PlatformResult<Vec<RunningTask>> {
+        let tasks: Vec<ecs::types::Task> = self
+            .deployment_tasks(cluster, deployment_id, DesiredStatus::Running)
+            .await?
+            .into_iter()
+            .filter(|t| t.last_status() == Some("RUNNING"))
+            .collect();
+        let instance_arns: Vec<&str> = tasks.iter().filter_map(|t| t.container_instance_arn()).collect();
+        let instances = if instance_arns.is_empty() { HashMap::new() } else { self.ec2_instance_ids(cluster, &instance_arns).await? };
+        Ok(tasks
+            .iter()
+            .map(|t| RunningTask {
+                arn: t.task_arn().unwrap_or_default().to_string(),
+                started_at: t.started_at().and_then(|at| at.to_millis().ok()),
+                target_ids: private_ip(t)
+                    .into_iter()
+                    .chain(t.container_instance_arn().and_then(|arn| instances.get(arn).cloned()))
+                    .collect(),
+                ports: t
+                    .containers()
+                    .iter()
+                    .flat_map(|c| {
+                        c.network_bindings().iter().filter_map(|b| {
+                            Some(PortBinding {
+                                container: c.name().unwrap_or_default().to_string(),
+                                container_port: b.container_port()?,
+                                host_port: b.host_port(),
+                            })
+                        })
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
     async fn stopped_tasks(&self, cluster: &str, deployment_id: &str) -> PlatformResult<Vec<StoppedTask>> {
         let tasks = self.deployment_tasks(cluster, deployment_id, DesiredStatus::Stopped).await?;
         Ok(tasks
@@ -372,6 +464,69 @@ impl Ecs for AwsEcs {
                 Ok(false)
             }
         }
+    }
+}
+
+/// Elastic Load Balancing v2 through the SDK, built from the same configuration (region,
+/// credentials, endpoint, timeouts, retries) as the ECS client, and paced like it.
+#[derive(Clone, Debug)]
+pub struct AwsElb {
+    pub client: elbv2::Client,
+    /// Describe calls: just under ELBv2's bucket for them, per account and region (40
+    /// burst, 10 per second; ELB user guide, "Request throttling for the ELB API").
+    reads: Arc<Pacer>,
+    reach: Explainer,
+}
+
+impl AwsElb {
+    pub fn new(client: elbv2::Client) -> Self {
+        AwsElb { client, reads: Arc::new(Pacer::new(36, 9)), reach: Explainer::default() }
+    }
+
+    /// Errors name the endpoint, the cause and the fix when a call cannot reach it.
+    pub fn with_reach(mut self, reach: Arc<Reach>) -> Self {
+        self.reach = Explainer(Some(reach));
+        self
+    }
+}
+
+impl Elb for AwsElb {
+    async fn describe_target_group(&self, arn: &str) -> PlatformResult<Option<TargetGroupInfo>> {
+        self.reads.take().await;
+        match self.client.describe_target_groups().target_group_arns(arn).send().await {
+            Ok(out) => Ok(out.target_groups().first().map(|g| TargetGroupInfo {
+                arn: g.target_group_arn().unwrap_or_default().to_string(),
+                name: g.target_group_name().unwrap_or_default().to_string(),
+                target_type: g.target_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+            })),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_target_group_not_found_exception()) => Ok(None),
+            Err(e) => Err(self.reach.error("elasticloadbalancing:DescribeTargetGroups", e)),
+        }
+    }
+
+    async fn describe_target_health(&self, arn: &str) -> PlatformResult<Vec<TargetHealthInfo>> {
+        self.reads.take().await;
+        let out = self
+            .client
+            .describe_target_health()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .map_err(|e| self.reach.error("elasticloadbalancing:DescribeTargetHealth", e))?;
+        Ok(out
+            .target_health_descriptions()
+            .iter()
+            .map(|d| {
+                let health = d.target_health();
+                TargetHealthInfo {
+                    id: d.target().and_then(|t| t.id()).unwrap_or_default().to_string(),
+                    port: d.target().and_then(|t| t.port()),
+                    state: health.and_then(|h| h.state()).map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    reason: health.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
+                    description: health.and_then(|h| h.description()).map(str::to_string),
+                }
+            })
+            .collect())
     }
 }
 

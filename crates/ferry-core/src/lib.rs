@@ -6,11 +6,12 @@
 //! - [`deploy`]: the executor that applies those steps, journaled through the [`journal`]
 //!   (so a run killed at any moment is finished by the same command), watches the exact ECS
 //!   deployment it started, and rolls back; its [`deploy::Event`]s are data;
-//! - [`rolling`]: the rollout's judgement; [`promote`]: the promotion gates;
+//! - [`rolling`]: the rollout's judgement, and [`target_health`] its load balancer's part;
+//!   [`promote`]: the promotion gates;
 //!   [`error`]: the one error type.
 //!
 //! Pure apart from the journal's test hook ([`journal::kill_point`]): no I/O and no clock of
-//! its own. The platform (ECS, the registry), the ledger and time are reached through the
+//! its own. The platform (ECS, ELBv2, the registry), the ledger and time are reached through the
 //! traits in [`platform`] and [`deploy`], so the engine can be driven by the real SDK
 //! adapters against AWS or `ferry local`, and by in-memory fakes in unit tests.
 
@@ -24,6 +25,7 @@ pub mod promote;
 pub mod region;
 pub mod rolling;
 pub mod strategy;
+pub mod target_health;
 pub mod taskdef;
 pub mod template;
 pub mod text;

@@ -85,6 +85,23 @@ pub struct ServiceInfo {
     pub deployments: Vec<DeploymentInfo>,
     /// Newest first, as ECS lists them.
     pub events: Vec<ServiceEvent>,
+    /// The load balancers the service's tasks are registered with (`loadBalancers`).
+    pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// `healthCheckGracePeriodSeconds`: how long after a task starts ECS ignores its load
+    /// balancer health checks. None when not set (ECS then uses 0).
+    pub health_check_grace_period_seconds: Option<i32>,
+}
+
+/// One entry of a service's `loadBalancers`: where ECS registers each task, and which of
+/// its containers and ports it registers.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceLoadBalancer {
+    /// The ELBv2 target group; None for a Classic Load Balancer (`loadBalancerName`),
+    /// whose health ferry does not read.
+    pub target_group_arn: Option<String>,
+    pub container_name: String,
+    pub container_port: i32,
 }
 
 impl ServiceInfo {
@@ -138,6 +155,45 @@ pub struct StoppedContainer {
     pub health_status: Option<String>,
 }
 
+/// A RUNNING task of a deployment, with what a load balancer knows it by.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningTask {
+    pub arn: String,
+    /// When it started (epoch ms, ECS's `startedAt`); None until it has.
+    pub started_at: Option<i64>,
+    /// The ids a target of this task is registered under: its network interface's private
+    /// IPv4 address (awsvpc, `ip` target groups) and its container instance's EC2 instance
+    /// id (`instance` target groups). Empty when neither is known; a target is then told by
+    /// its port alone.
+    pub target_ids: Vec<String>,
+    /// Its containers' port bindings (`networkBindings`).
+    pub ports: Vec<PortBinding>,
+}
+
+impl RunningTask {
+    /// The port a target group reaches `container`'s `container_port` at: the host port
+    /// ECS bound it to (bridge networking, and ferry local, where every task has its own
+    /// port on 127.0.0.1), else the container port itself (awsvpc: the task has its own
+    /// address and ECS reports no binding).
+    pub fn target_port(&self, container: &str, container_port: i32) -> i32 {
+        self.ports
+            .iter()
+            .find(|p| p.container == container && p.container_port == container_port)
+            .and_then(|p| p.host_port)
+            .unwrap_or(container_port)
+    }
+}
+
+/// A container port and the host port it is bound to.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PortBinding {
+    pub container: String,
+    pub container_port: i32,
+    pub host_port: Option<i32>,
+}
+
 /// An image found in the registry.
 #[derive(Clone, Debug, Serialize)]
 pub struct ImageInfo {
@@ -178,6 +234,55 @@ pub trait Ecs: Send + Sync {
         let message = format!("this platform cannot read the health of {cluster}/{deployment_id}'s tasks");
         async move { Err(PlatformError::new("ecs:task_health", None, message)) }
     }
+    /// The RUNNING tasks started by `deployment_id`, with where a load balancer reaches
+    /// them: what ties a target in a target group to a task of the deployment. Costs a
+    /// ListTasks and a DescribeTasks per hundred tasks (and, for tasks on EC2 container
+    /// instances, a DescribeContainerInstances for instances not seen before).
+    fn running_tasks(&self, cluster: &str, deployment_id: &str) -> impl Future<Output = PlatformResult<Vec<RunningTask>>> + Send {
+        let message = format!("this platform cannot list {cluster}/{deployment_id}'s running tasks");
+        async move { Err(PlatformError::new("ecs:running_tasks", None, message)) }
+    }
+}
+
+/// A target group, as preflight checks it.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetGroupInfo {
+    pub arn: String,
+    pub name: String,
+    /// `instance`, `ip`, `lambda` or `alb`.
+    pub target_type: String,
+}
+
+/// One target of a target group and its health (`TargetHealthDescription`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetHealthInfo {
+    /// An IP address (`ip` target groups) or an EC2 instance id (`instance`).
+    pub id: String,
+    pub port: Option<i32>,
+    /// `initial`, `healthy`, `unhealthy`, `unhealthy.draining`, `draining`, `unused` or
+    /// `unavailable`.
+    pub state: String,
+    /// `Target.ResponseCodeMismatch`, `Target.Timeout`, `Elb.RegistrationInProgress`, ...
+    pub reason: Option<String>,
+    /// AWS's words for the reason (`Health checks failed with these codes: [500]`).
+    pub description: Option<String>,
+}
+
+/// Elastic Load Balancing (v2), as the deploy logic needs it: what ECS registers a
+/// service's tasks in, and how healthy they are there.
+pub trait Elb: Send + Sync {
+    /// One DescribeTargetGroups of one target group; None when it does not exist.
+    fn describe_target_group(&self, arn: &str) -> impl Future<Output = PlatformResult<Option<TargetGroupInfo>>> + Send;
+    /// DescribeTargetHealth: every target registered in the group, with its health.
+    fn describe_target_health(&self, arn: &str) -> impl Future<Output = PlatformResult<Vec<TargetHealthInfo>>> + Send;
+}
+
+/// The name in a target group's ARN (`arn:aws:elasticloadbalancing:eu-west-1:123456789012:
+/// targetgroup/web-tg/0123456789abcdef` → `web-tg`), or the ARN when it is not one.
+pub fn target_group_name(arn: &str) -> &str {
+    arn.split_once(":targetgroup/").and_then(|(_, rest)| rest.split('/').next()).filter(|n| !n.is_empty()).unwrap_or(arn)
 }
 
 /// The running tasks of one deployment, by the `healthStatus` ECS reports for them.

@@ -32,6 +32,9 @@ pub enum FailureCause {
     ImagePull,
     /// Tasks of ours kept stopping (essential container exits, failing health checks).
     TaskFailures,
+    /// A new task's target failed its load balancer health checks past the service's
+    /// grace period (see [`crate::target_health::TargetWatch`]).
+    UnhealthyTargets,
     /// ECS could not place tasks.
     Unplaceable,
     /// The service is no longer ACTIVE, or vanished.
@@ -59,6 +62,10 @@ pub struct Progress {
     /// [`crate::deploy::Observer::wants_task_health`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<crate::platform::TaskHealth>,
+    /// Behind a load balancer: the new tasks' targets in each of the service's target
+    /// groups (`web-tg 2/4 healthy`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<crate::target_health::GroupHealth>,
 }
 
 impl Progress {
@@ -274,6 +281,7 @@ impl Watch {
             old_running,
             failed_tasks: ours.failed_tasks,
             health: None,
+            targets: Vec::new(),
         };
         if ours.rollout_state.as_deref() == Some("FAILED") {
             let rollback = service.primary().filter(|p| p.id != id).map(|p| p.id.clone());

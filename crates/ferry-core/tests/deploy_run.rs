@@ -20,8 +20,8 @@ use ferry_core::ExitKind;
 use ferry_core::deploy::{Event, LockRefusal, Locks, Observer, Outcome, Phase, Request, Run, ServiceReport, Source, Trace};
 use ferry_core::journal::{Interrupted, JournalError, JournalStep, StepState, names};
 use ferry_core::platform::{
-    Clock, ClusterInfo, DeploymentInfo, Ecs, ImageInfo, PlatformError, PlatformResult, Registry, ServiceEvent, ServiceInfo,
-    StoppedContainer, StoppedTask, TaskDefinitionInfo, TaskHealth,
+    Clock, ClusterInfo, DeploymentInfo, Ecs, Elb, ImageInfo, PlatformError, PlatformResult, Registry, RunningTask, ServiceEvent,
+    ServiceInfo, ServiceLoadBalancer, StoppedContainer, StoppedTask, TargetGroupInfo, TargetHealthInfo, TaskDefinitionInfo, TaskHealth,
 };
 use ferry_core::rolling::FailureCause;
 use ferry_core::template::Variables;
@@ -133,7 +133,31 @@ struct Script {
     /// AWS, the last COMPLETED deployment becomes PRIMARY again with its id and tasks
     /// (true), or as a brand-new deployment of the previous revision (false).
     reactivates: bool,
+    /// The service's tasks are registered in a target group.
+    behind: Option<Behind>,
 }
+
+/// A service behind a load balancer: its target group and how the new revision's targets
+/// fare there (the running revision's and a rollback's are healthy).
+#[derive(Clone, Debug)]
+struct Behind {
+    target_group_arn: String,
+    /// Whether DescribeTargetGroups finds it.
+    exists: bool,
+    grace_seconds: Option<i32>,
+    targets: Targets,
+}
+
+/// How a new task's target fares, by the time since the task started.
+#[derive(Clone, Debug)]
+enum Targets {
+    /// `initial`, then `healthy` this long after its task started.
+    HealthyAfter(i64),
+    /// `initial`, then `unhealthy` for `reason` this long after its task started.
+    UnhealthyAfter { after_ms: i64, reason: &'static str, description: &'static str },
+}
+
+const WEB_TG: &str = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web-tg/0123456789abcdef";
 
 impl Script {
     fn new(forward: Rollout) -> Self {
@@ -145,6 +169,7 @@ impl Script {
             circuit_breaker_rollback: true,
             ecs_rolls_back: true,
             reactivates: false,
+            behind: None,
         }
     }
     fn reactivating(mut self) -> Self {
@@ -157,6 +182,11 @@ impl Script {
     }
     fn stop_rollback(mut self, answer: bool) -> Self {
         self.stop_rollback = answer;
+        self
+    }
+    /// Behind target group web-tg, with a health-check grace period.
+    fn behind(mut self, grace_seconds: Option<i32>, targets: Targets) -> Self {
+        self.behind = Some(Behind { target_group_arn: WEB_TG.into(), exists: true, grace_seconds, targets });
         self
     }
 }
@@ -178,9 +208,52 @@ struct FakeService {
     stopped: Vec<StoppedTask>,
     script: Script,
     events_made: u32,
+    /// Deployment id → when its tasks started running (its first look with running tasks).
+    running_since: HashMap<String, i64>,
 }
 
 impl FakeService {
+    /// The running tasks of a deployment, awsvpc-style: each at its own address.
+    fn tasks_of(&self, deployment: &DeploymentInfo) -> Vec<RunningTask> {
+        let n: String = deployment.id.chars().filter(char::is_ascii_digit).collect();
+        (0..deployment.running.max(0))
+            .map(|i| RunningTask {
+                arn: format!("arn:aws:ecs:eu-west-1:123456789012:task/{CLUSTER}/{}-{n}-{i}", self.info.name),
+                started_at: self.running_since.get(&deployment.id).copied(),
+                target_ids: vec![format!("10.0.{n}.{i}")],
+                ports: Vec::new(),
+            })
+            .collect()
+    }
+
+    /// Every target registered in the service's target group: the running tasks of every
+    /// listed deployment; the new revision's as scripted, the others healthy.
+    fn targets(&self, now: i64) -> Vec<TargetHealthInfo> {
+        let Some(behind) = &self.script.behind else { return Vec::new() };
+        let mut targets = Vec::new();
+        for d in &self.info.deployments {
+            for task in self.tasks_of(d) {
+                let age = task.started_at.map_or(0, |at| now - at);
+                let (state, reason, description) = match (&behind.targets, d.task_definition == self.initial_td) {
+                    (_, true) => ("healthy", None, None),
+                    (Targets::HealthyAfter(after), false) if age >= *after => ("healthy", None, None),
+                    (Targets::UnhealthyAfter { after_ms, reason, description }, false) if age >= *after_ms => {
+                        ("unhealthy", Some(*reason), Some(*description))
+                    }
+                    _ => ("initial", Some("Elb.RegistrationInProgress"), Some("Target registration is in progress")),
+                };
+                targets.push(TargetHealthInfo {
+                    id: task.target_ids[0].clone(),
+                    port: Some(8080),
+                    state: state.into(),
+                    reason: reason.map(str::to_string),
+                    description: description.map(str::to_string),
+                });
+            }
+        }
+        targets
+    }
+
     fn deployment_mut(&mut self, id: &str) -> &mut DeploymentInfo {
         self.info.deployments.iter_mut().find(|d| d.id == id).expect("the deployment is listed")
     }
@@ -394,8 +467,9 @@ impl EcsState {
                     {
                         let n = svc.stopped.len() + 1;
                         let d = svc.deployment_mut(&id);
-                        // ECS counts failures only, not scale-in stops.
-                        if stop.code != "ServiceSchedulerInitiated" {
+                        // ECS counts failures only, not scale-in stops (a task it
+                        // replaces for failing health checks is a failure).
+                        if stop.code != "ServiceSchedulerInitiated" || stop.reason.contains("health checks") {
                             d.failed_tasks += 1;
                         }
                         let td = d.task_definition.clone();
@@ -425,6 +499,12 @@ impl EcsState {
                     self.start_deployment(key, &td, rollout, cause, now);
                 }
                 None => {}
+            }
+        }
+        let svc = self.services.get_mut(key).expect("service");
+        for d in &svc.info.deployments {
+            if d.running > 0 {
+                svc.running_since.entry(d.id.clone()).or_insert(now);
             }
         }
     }
@@ -490,6 +570,7 @@ impl FakeEcs {
             updated_at: T0 - DAY_MS,
             ..DeploymentInfo::default()
         };
+        let initial_deployment = deployment.id.clone();
         let info = ServiceInfo {
             arn: format!("arn:aws:ecs:eu-west-1:123456789012:service/{CLUSTER}/{name}"),
             name: name.into(),
@@ -508,8 +589,20 @@ impl FakeEcs {
                 created_at: T0 - DAY_MS,
                 message: format!("(service {name}) has reached a steady state."),
             }],
+            load_balancers: script
+                .behind
+                .iter()
+                .map(|b| ServiceLoadBalancer {
+                    target_group_arn: Some(b.target_group_arn.clone()),
+                    container_name: "web".into(),
+                    container_port: 8080,
+                })
+                .collect(),
+            health_check_grace_period_seconds: script.behind.as_ref().and_then(|b| b.grace_seconds),
         };
-        let service = FakeService { info, initial_td: arn, tracked: Vec::new(), stopped: Vec::new(), script, events_made: 0 };
+        let running_since = HashMap::from([(initial_deployment, T0 - DAY_MS)]);
+        let service =
+            FakeService { info, initial_td: arn, tracked: Vec::new(), stopped: Vec::new(), script, events_made: 0, running_since };
         state.services.insert((CLUSTER.to_string(), name.to_string()), service);
     }
 
@@ -683,6 +776,16 @@ impl Ecs for FakeEcs {
         Ok(TaskHealth { healthy: running as u32, unhealthy: 0, unknown: 0 })
     }
 
+    async fn running_tasks(&self, cluster: &str, deployment_id: &str) -> PlatformResult<Vec<RunningTask>> {
+        self.log("running_tasks", vec![cluster.into(), deployment_id.into()]);
+        let state = self.state();
+        Ok(state
+            .services
+            .values()
+            .flat_map(|s| s.info.deployments.iter().filter(|d| d.id == deployment_id).flat_map(|d| s.tasks_of(d)))
+            .collect())
+    }
+
     async fn roll_back_in_progress(&self, cluster: &str, service: &str) -> PlatformResult<bool> {
         self.log("roll_back_in_progress", vec![cluster.into(), service.into()]);
         let now = self.clock.now_ms();
@@ -695,6 +798,29 @@ impl Ecs for FakeEcs {
         }
         state.ecs_roll_back(&key, "stop-rollback", now);
         Ok(true)
+    }
+}
+
+/// The load balancer the scripted services are behind: what ECS registered, with the
+/// health the script says.
+impl Elb for FakeEcs {
+    async fn describe_target_group(&self, arn: &str) -> PlatformResult<Option<TargetGroupInfo>> {
+        self.log("describe_target_group", vec![arn.into()]);
+        let state = self.state();
+        let found = state.services.values().filter_map(|s| s.script.behind.as_ref()).any(|b| b.target_group_arn == arn && b.exists);
+        Ok(found.then(|| TargetGroupInfo { arn: arn.into(), name: "web-tg".into(), target_type: "ip".into() }))
+    }
+
+    async fn describe_target_health(&self, arn: &str) -> PlatformResult<Vec<TargetHealthInfo>> {
+        self.log("describe_target_health", vec![arn.into()]);
+        let now = self.clock.now_ms();
+        let state = self.state();
+        Ok(state
+            .services
+            .values()
+            .filter(|s| s.script.behind.as_ref().is_some_and(|b| b.target_group_arn == arn))
+            .flat_map(|s| s.targets(now))
+            .collect())
     }
 }
 
@@ -872,8 +998,8 @@ impl World {
         self
     }
 
-    fn run(&self) -> Run<'_, FakeEcs, FakeRegistry, FakeClock, FakeLocks, RecordingObserver> {
-        Run { ecs: &self.ecs, registry: &self.registry, clock: &*self.clock, locks: &self.locks, observer: &self.observer }
+    fn run(&self) -> Run<'_, FakeEcs, FakeEcs, FakeRegistry, FakeClock, FakeLocks, RecordingObserver> {
+        Run { ecs: &self.ecs, elb: &self.ecs, registry: &self.registry, clock: &*self.clock, locks: &self.locks, observer: &self.observer }
     }
 
     fn deploy(&self, requests: &[Request]) -> Vec<ServiceReport> {
@@ -1684,6 +1810,167 @@ fn the_new_tasks_health_is_read_only_for_someone_watching_and_sparingly() {
         })
         .collect();
     assert_eq!(healthy.first(), Some(&2), "the progress line says how many new tasks are healthy: {healthy:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Behind a load balancer
+// ---------------------------------------------------------------------------------------
+
+/// The target groups of each progress event, in order: (rollout state, healthy, unhealthy,
+/// expected) of web-tg.
+fn web_tg_progress(world: &World) -> Vec<(String, u32, u32, u32)> {
+    world
+        .observer
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Progress { rolling_back: false, progress, .. } => {
+                let group = progress.targets.iter().find(|g| g.target_group == "web-tg")?;
+                Some((progress.rollout_state.clone(), group.healthy, group.unhealthy, group.expected))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn progress_shows_the_new_tasks_healthy_targets_per_target_group() {
+    let script =
+        Script::new(Rollout::CompleteAt { all_running_ms: 2_000, completed_ms: 30_000 }).behind(None, Targets::HealthyAfter(5_000));
+    let world = World::new().with_service("web", script);
+    let report = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+
+    let seen = web_tg_progress(&world);
+    assert!(seen.iter().all(|&(_, _, _, expected)| expected == 2), "two new tasks, two targets to turn healthy: {seen:?}");
+    assert!(seen.iter().any(|&(_, healthy, _, _)| healthy == 0), "the line shows the group before its targets are healthy: {seen:?}");
+    assert_eq!(seen.last().map(|s| (s.0.as_str(), s.1)), Some(("COMPLETED", 2)), "{seen:?}");
+    // The groups are data in the event: a JSON consumer reads them without parsing prose.
+    let event = world.observer.events().into_iter().rfind(|e| matches!(e, Event::Progress { .. })).expect("a progress event");
+    let json = serde_json::to_value(&event).unwrap();
+    assert_eq!(json["progress"]["targets"][0]["target_group"], "web-tg");
+    assert_eq!(json["progress"]["targets"][0]["target_group_arn"], WEB_TG);
+    assert_eq!(json["progress"]["targets"][0]["healthy"], 2);
+    // Only our deployment's tasks' targets are read, sparingly.
+    let reads = world.ecs.calls_of("describe_target_health");
+    assert!(reads.windows(2).all(|w| w[1].at - w[0].at >= 2_000), "targets read every 2 s at most: {reads:?}");
+    assert!(world.ecs.calls_of("running_tasks").iter().all(|c| c.args[1] == report.ecs_deployment_id.clone().unwrap_or_default()));
+}
+
+#[test]
+fn a_service_without_a_load_balancer_reads_no_target_health() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAt { all_running_ms: 2_000, completed_ms: 10_000 }));
+    assert_eq!(world.deploy_one(request("web", "1.1.0")).outcome, Outcome::Succeeded);
+    assert_eq!(world.ecs.count("describe_target_group") + world.ecs.count("describe_target_health") + world.ecs.count("running_tasks"), 0);
+    assert!(web_tg_progress(&world).is_empty());
+}
+
+#[test]
+fn completed_is_not_done_until_the_new_tasks_are_healthy_in_the_load_balancer() {
+    // ECS answers COMPLETED while the new targets are still `initial` (a stale answer):
+    // ferry keeps looking until a read shows them healthy.
+    let script = Script::new(Rollout::CompleteAfter(3)).behind(None, Targets::HealthyAfter(20_000));
+    let world = World::new().with_service("web", script);
+    let report = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+
+    let seen = web_tg_progress(&world);
+    let completed: Vec<&(String, u32, u32, u32)> = seen.iter().filter(|s| s.0 == "COMPLETED").collect();
+    assert_eq!(completed.first().map(|s| s.1), Some(0), "COMPLETED was seen with no healthy target first: {seen:?}");
+    assert_eq!(completed.last().map(|s| s.1), Some(2), "and the deploy ended once both were healthy: {seen:?}");
+    // The read that ended it was made after the targets turned healthy.
+    let running_since = world.ecs.with_service("web", |s| s.running_since[report.ecs_deployment_id.as_deref().unwrap_or_default()]);
+    let last_read = world.ecs.calls_of("describe_target_health").last().map(|c| c.at).expect("target reads");
+    assert!(last_read >= running_since + 20_000);
+    assert!(report.finished_at.is_some_and(|at| at >= last_read));
+}
+
+#[test]
+fn an_unhealthy_target_fails_the_deploy_after_the_grace_period_with_the_health_checks_reason_and_rolls_back() {
+    let script = Script::new(Rollout::CompleteAt { all_running_ms: 2_000, completed_ms: 10 * 3_600_000 }).behind(
+        Some(60),
+        Targets::UnhealthyAfter {
+            after_ms: 1_000,
+            reason: "Target.ResponseCodeMismatch",
+            description: "Health checks failed with these codes: [500]",
+        },
+    );
+    let world = World::new().with_service("web", script);
+    let report = world.deploy_one(request("web", "1.1.0"));
+
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.exit_kind(), ExitKind::FailedRolledBack);
+    assert_eq!(report.cause, Some(FailureCause::UnhealthyTargets));
+    let reason = report.reason.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with("target group web-tg: Target.ResponseCodeMismatch — Health checks failed with these codes: [500] (target 10.0."),
+        "{reason}"
+    );
+    assert!(reason.ends_with("rolled back to web:1"), "{reason}");
+
+    // Not before the grace period: the unhealthy targets were shown, not judged.
+    let seen = web_tg_progress(&world);
+    assert!(seen.iter().any(|&(_, _, unhealthy, _)| unhealthy == 2), "{seen:?}");
+    let ours = report.ecs_deployment_id.clone().expect("our deployment");
+    let running_since = world.ecs.with_service("web", |s| s.running_since[&ours]);
+    let rollback = &world.ecs.calls_of("roll_back_in_progress")[0];
+    assert!(rollback.at >= running_since + 60_000, "judged {} ms after the tasks started", rollback.at - running_since);
+    // Early: well before the ten-minute timeout.
+    assert!(rollback.at < world.ecs.created_by("update")[0].at + TEN_MINUTES.as_millis() as i64 / 2);
+    // Rolled back as any failure is: ECS's rollback deployment was watched to completion.
+    assert_eq!(world.ecs.created_by("stop-rollback").len(), 1);
+    assert_eq!(report.rollback_deployment_id.as_deref(), Some(world.ecs.created_by("stop-rollback")[0].id.as_str()));
+}
+
+#[test]
+fn without_a_grace_period_the_first_unhealthy_look_fails_the_deploy() {
+    let script = Script::new(Rollout::CompleteAt { all_running_ms: 2_000, completed_ms: 10 * 3_600_000 })
+        .behind(None, Targets::UnhealthyAfter { after_ms: 3_000, reason: "Target.Timeout", description: "Request timed out" });
+    let world = World::new().with_service("web", script);
+    let report = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(report.cause, Some(FailureCause::UnhealthyTargets), "{:?}", report.reason);
+    assert!(report.reason.as_deref().unwrap_or_default().starts_with("target group web-tg: Target.Timeout — Request timed out"));
+    let ours = report.ecs_deployment_id.clone().expect("our deployment");
+    let running_since = world.ecs.with_service("web", |s| s.running_since[&ours]);
+    let reads = world.ecs.calls_of("describe_target_health");
+    let first_unhealthy = reads.iter().find(|c| c.at >= running_since + 3_000).expect("a read after the targets turned unhealthy");
+    let rollback = &world.ecs.calls_of("roll_back_in_progress")[0];
+    assert_eq!(first_unhealthy.at, rollback.at, "failed at the look that found it, not a later one");
+}
+
+#[test]
+fn a_task_ecs_stopped_for_failing_its_elb_health_checks_fails_the_deploy_at_once() {
+    let elb_stop = Stop {
+        code: "ServiceSchedulerInitiated",
+        reason: "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web-tg/0123456789abcdef)",
+        exit_code: None,
+        container_reason: None,
+    };
+    let script = Script::new(Rollout::TasksStop { after: 2, stops: vec![elb_stop], complete_after: None })
+        .behind(Some(30), Targets::HealthyAfter(0));
+    let world = World::new().with_service("web", script);
+    let report = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::UnhealthyTargets));
+    assert!(report.reason.as_deref().unwrap_or_default().contains("failed its load balancer health checks"), "{:?}", report.reason);
+    assert_eq!(world.observer.stopped_tasks_reported(), 1, "one task, not max_task_failures (3)");
+}
+
+#[test]
+fn a_missing_target_group_is_refused_before_anything_changes() {
+    let mut script = Script::new(Rollout::CompleteAfter(1)).behind(None, Targets::HealthyAfter(0));
+    if let Some(behind) = script.behind.as_mut() {
+        behind.exists = false;
+    }
+    let world = World::new().with_service("web", script);
+    let report = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(report.outcome, Outcome::Refused);
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused);
+    let reason = report.reason.unwrap_or_default();
+    assert!(reason.starts_with("target group web-tg of service web not found"), "{reason}");
+    assert!(reason.contains(WEB_TG), "{reason}");
+    assert_eq!(world.ecs.count("describe_target_group"), 1, "one read per target group");
+    assert_nothing_changed(&world);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B, R, C, L, O> {
     /// The mutations, as the strategy's step machine decides them ([`crate::strategy`]),
     /// each journaled before and after it is applied. Returns the watch of the ECS
     /// deployment, or None when the deploy is over (a step failed, or a resumed rollback
@@ -257,6 +257,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             health: None,
             health_read_at: None,
             health_read_for: None,
+            targets: TargetWatch::default(),
         };
         if facts.rollback_started_at.is_none() {
             return Some(active);

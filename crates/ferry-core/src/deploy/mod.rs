@@ -21,10 +21,12 @@ use crate::ExitKind;
 use crate::config::Strategy;
 use crate::journal::{self, Facts, Interrupted, JournalError, Settlement, StepState, kill_point, names};
 use crate::platform::{
-    Clock, ClusterInfo, Ecs, PlatformError, Registry, ServiceEvent, ServiceInfo, StoppedTask, TaskDefinitionInfo, TaskHealth,
+    Clock, ClusterInfo, Ecs, Elb, PlatformError, Registry, RunningTask, ServiceEvent, ServiceInfo, StoppedTask, TargetHealthInfo,
+    TaskDefinitionInfo, TaskHealth,
 };
 use crate::rolling::{Assessment, FailureCause, Progress, Watch, poll_interval, short_task_definition, stop_reason};
 use crate::strategy::{self, Desired, Observed, Step};
+use crate::target_health::TargetWatch;
 use crate::taskdef::{self, Change};
 use crate::template::{self, Variables};
 
@@ -433,15 +435,17 @@ enum Target {
 }
 
 /// The parts a run works with.
-pub struct Run<'a, E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> {
+pub struct Run<'a, E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> {
     pub ecs: &'a E,
+    /// The load balancers behind which services run: their target groups' health.
+    pub elb: &'a B,
     pub registry: &'a R,
     pub clock: &'a C,
     pub locks: &'a L,
     pub observer: &'a O,
 }
 
-impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B, R, C, L, O> {
     /// Preflight only: what each service would become, and the diff. Changes nothing.
     pub async fn plan(&self, requests: &[Request]) -> Vec<ServiceReport> {
         let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();

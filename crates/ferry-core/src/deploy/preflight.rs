@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B, R, C, L, O> {
     /// Preflight of every request, eight at a time, from one batched snapshot.
     pub(super) async fn preflight_all(
         &self,
@@ -149,6 +149,18 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         }
         if let Some(reason) = crate::rolling::stuck_deployment_configuration(&current) {
             return Err(Refusal::state(reason));
+        }
+        // Behind a load balancer: the target groups the watch will read must exist (one
+        // DescribeTargetGroups each). ECS would register the new tasks nowhere otherwise.
+        for (arn, _) in crate::target_health::target_groups(&current.load_balancers) {
+            if self.elb.describe_target_group(arn).await.map_err(Refusal::platform)?.is_none() {
+                return Err(Refusal::state(format!(
+                    "target group {} of service {} not found ({arn}; {})",
+                    crate::platform::target_group_name(arn),
+                    request.ecs_service,
+                    request.variables.ecs_location()
+                )));
+            }
         }
         let current_definition = self.ecs.describe_task_definition(&current.task_definition).await.map_err(Refusal::platform)?;
         report.from_task_definition = Some(current_definition.arn.clone());

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B, R, C, L, O> {
     /// The one loop that watches every started deployment (and rollback) of the run.
     pub(super) async fn watch_all(&self, requests: &[Request], reports: &mut [ServiceReport], mut active: Vec<Active>) {
         while !active.is_empty() {
@@ -139,6 +139,12 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             looked = true;
             if let Some(fresh) = self.read_stopped(request, report, a).await {
                 verdict = a.watch.judge_stopped(&fresh).map(|(cause, reason)| Assessment::Failed { cause, reason, ecs_rollback: None });
+                // ECS stopped a new task for failing its load balancer health checks: it
+                // does so only past the grace period, so one is enough, and its reason is
+                // the health check's when ferry saw it.
+                if let Some(reason) = a.targets.judge_stopped(&fresh) {
+                    verdict = Some(Assessment::Failed { cause: FailureCause::UnhealthyTargets, reason, ecs_rollback: None });
+                }
                 // While baking, one failure is enough: the deployment said it was done.
                 if let (Some(until), None) = (a.bake_until, &verdict)
                     && let Some(task) = fresh.iter().find(|t| crate::rolling::is_task_failure(t))
@@ -157,6 +163,7 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
             Some(v) if !a.rolling_back => v,
             _ => a.watch.assess(&service),
         };
+        let verdict = self.judge_targets(request, a, &service, verdict, now).await;
         // A failure with no stopped task quoted yet (ECS failed and rolled back between two
         // looks): read our stopped tasks once, so the reason cites a real failure.
         if let (Assessment::Failed { cause: FailureCause::CircuitBreaker | FailureCause::Replaced, .. }, None, false, false) =
@@ -337,6 +344,93 @@ impl<E: Ecs, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, R, C, L, O
         a.health
     }
 
+    /// Behind a load balancer, the new tasks' targets are part of the verdict (see
+    /// [`crate::target_health`]): the progress carries each target group's healthy count; a
+    /// target unhealthy past the grace period fails the deploy with the health check's
+    /// reason; and COMPLETED is success only once a read made at or after the look that
+    /// found it shows every new task healthy in every group (ECS waits for that too, but a
+    /// stale answer must not end the deploy). Read every [`TARGET_INTERVAL_MS`] while new
+    /// tasks run, and at once when the deployment is first seen COMPLETED. Not for a
+    /// rollback, which ECS's own judgement and the timeout watch.
+    pub(super) async fn judge_targets(
+        &self,
+        request: &Request,
+        a: &mut Active,
+        service: &ServiceInfo,
+        verdict: Assessment,
+        now: i64,
+    ) -> Assessment {
+        let (mut progress, succeeded) = match verdict {
+            Assessment::InProgress(p) => (p, false),
+            Assessment::Succeeded(p) => (p, true),
+            failed => return failed,
+        };
+        let groups = crate::target_health::target_groups(&service.load_balancers);
+        let deployment = a.watch.deployment_id.clone();
+        let (false, false, Some(deployment)) = (a.rolling_back, groups.is_empty(), deployment) else {
+            return if succeeded { Assessment::Succeeded(progress) } else { Assessment::InProgress(progress) };
+        };
+        // Success is judged once, before the bake; while baking, targets are still read
+        // (an unhealthy one fails the deploy) but do not hold success back.
+        let judging_success = succeeded && a.bake_until.is_none();
+        if judging_success && a.targets.completed_seen_at.is_none() {
+            a.targets.completed_seen_at = Some(now);
+        }
+        let fresh_enough = a.targets.read_at.zip(a.targets.completed_seen_at).is_some_and(|(read, completed)| read >= completed);
+        let due = a.targets.read_at.is_none_or(|at| now - at >= TARGET_INTERVAL_MS) || (judging_success && !fresh_enough);
+        if due && (progress.new_running > 0 || succeeded) {
+            match self.read_targets(request, a, service, &deployment).await {
+                Ok((tasks, health)) => {
+                    let grace_ms = i64::from(service.health_check_grace_period_seconds.unwrap_or(0).max(0)) * 1000;
+                    let expected = progress.new_desired.max(0) as u32;
+                    if let Some(reason) = a.targets.observe(now, &tasks, &service.load_balancers, &health, expected, grace_ms) {
+                        return Assessment::Failed { cause: FailureCause::UnhealthyTargets, reason, ecs_rollback: None };
+                    }
+                }
+                Err(e) => {
+                    a.targets.errors += 1;
+                    if a.targets.errors >= MAX_OBSERVATION_ERRORS {
+                        let reason = format!("cannot read the health of the new tasks in their target groups: {e}");
+                        return Assessment::Failed { cause: FailureCause::Platform, reason, ecs_rollback: None };
+                    }
+                }
+            }
+        }
+        // Before the first read too: the line names the groups the new tasks must turn
+        // healthy in (`web-tg 0/4 healthy`).
+        let expected = progress.new_desired.max(0) as u32;
+        progress.targets = if a.targets.groups.is_empty() {
+            crate::target_health::summarize(&service.load_balancers, &[], expected)
+        } else {
+            a.targets.groups.iter().cloned().map(|g| crate::target_health::GroupHealth { expected, ..g }).collect()
+        };
+        let fresh_enough = a.targets.read_at.zip(a.targets.completed_seen_at).is_some_and(|(read, completed)| read >= completed);
+        match (succeeded, judging_success) {
+            (true, false) => Assessment::Succeeded(progress),
+            (true, true) if fresh_enough && crate::target_health::all_healthy(&progress.targets) => Assessment::Succeeded(progress),
+            _ => Assessment::InProgress(progress),
+        }
+    }
+
+    /// The running tasks of our deployment and the health of every target of the service's
+    /// target groups: a ListTasks and DescribeTasks, and a DescribeTargetHealth per group.
+    async fn read_targets(
+        &self,
+        request: &Request,
+        a: &Active,
+        service: &ServiceInfo,
+        deployment: &str,
+    ) -> Result<(Vec<RunningTask>, BTreeMap<String, Vec<TargetHealthInfo>>), PlatformError> {
+        let deadline = a.watch_deadline();
+        let tasks = self.before(deadline, "ecs:DescribeTasks", self.ecs.running_tasks(&request.cluster, deployment)).await?;
+        let mut health = BTreeMap::new();
+        for (arn, _) in crate::target_health::target_groups(&service.load_balancers) {
+            let targets = self.before(deadline, "elasticloadbalancing:DescribeTargetHealth", self.elb.describe_target_health(arn)).await?;
+            health.insert(arn.to_string(), targets);
+        }
+        Ok((tasks, health))
+    }
+
     /// After a rolling deploy: point the environment's registry tag at what now runs, so
     /// whatever names `repo:ENV` (Terraform, a person) sees the deployed digest. A failure
     /// here does not undo the deploy; it is said in the report.
@@ -398,6 +492,8 @@ pub(super) struct Active {
     pub(super) health: Option<TaskHealth>,
     pub(super) health_read_at: Option<i64>,
     pub(super) health_read_for: Option<Progress>,
+    /// Behind a load balancer: the new tasks' targets as last read.
+    pub(super) targets: TargetWatch,
 }
 
 impl Active {
@@ -421,6 +517,10 @@ pub(super) const BAKE_POLL_MS: i64 = 2_000;
 /// How often the new tasks' health is read for someone watching: health checks run every
 /// 5 to 300 s (30 s by default), so reading more often would show nothing new.
 pub(super) const HEALTH_INTERVAL_MS: i64 = 2_000;
+
+/// How often the new tasks' targets are read: a health check runs every 5 to 300 s (30 s
+/// by default), and a target changes state only after several in a row.
+pub(super) const TARGET_INTERVAL_MS: i64 = 2_000;
 
 /// How long a call made after the deadline has passed may take: one last look before the
 /// deploy is given up on (an endpoint that answers is not cut off mid-answer).
