@@ -21,7 +21,6 @@ mod ledger;
 mod local_cli;
 mod local_durability;
 mod local_ecs;
-mod local_ecs_elb;
 mod local_elbv2;
 mod local_first_hour;
 mod local_output;
