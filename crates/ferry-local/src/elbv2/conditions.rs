@@ -31,7 +31,6 @@ use serde_json::{Map, Value, json};
 
 use super::validation;
 use crate::api::ApiError;
-use crate::state::{Partition, Rule};
 
 /// The fields a condition may name, in the order AWS lists them in its messages.
 const FIELDS: [&str; 6] = ["http-header", "http-request-method", "host-header", "path-pattern", "query-string", "source-ip"];
@@ -70,15 +69,6 @@ pub(crate) struct RequestFacts<'a> {
 pub(crate) fn matches(conditions: &Value, request: &RequestFacts) -> bool {
     let Some(conditions) = conditions.as_array() else { return false };
     conditions.iter().all(|condition| condition_matches(condition, request))
-}
-
-/// The rule of `listener_arn` that answers `request`: the first, in priority order, whose
-/// conditions hold; the default rule (last) when none does. None only for a listener without
-/// rules (it has none once deleted).
-pub(crate) fn select_rule<'a>(partition: &'a Partition, listener_arn: &str, request: &RequestFacts) -> Option<&'a Rule> {
-    let mut rules: Vec<&Rule> = partition.rules.values().filter(|r| r.listener_arn == listener_arn).collect();
-    rules.sort_by_key(|r| r.rank());
-    rules.into_iter().find(|r| r.is_default || matches(&r.conditions, request))
 }
 
 fn condition_matches(condition: &Value, request: &RequestFacts) -> bool {
@@ -769,34 +759,5 @@ mod tests {
         ]));
         // An escaped star in a query string is no wildcard.
         normalized(json!([{"Field": "query-string", "QueryStringConfig": {"Values": [{"Value": "\\*\\*\\*\\*\\*\\*"}]}}]));
-    }
-
-    #[test]
-    fn the_first_matching_rule_by_priority_answers_and_the_default_rule_catches_the_rest() {
-        let listener = "arn:listener";
-        let rule = |arn: &str, priority: &str, conditions: Value| Rule {
-            arn: arn.into(),
-            listener_arn: listener.into(),
-            priority: priority.into(),
-            is_default: priority == "default",
-            conditions,
-            actions: json!([]),
-            created_at: 0.0,
-        };
-        let mut p = Partition::default();
-        for r in [
-            rule("default", "default", json!([])),
-            rule("img-late", "20", normalized(json!([{"Field": "path-pattern", "Values": ["/img/*"]}]))),
-            rule("img-early", "3", normalized(json!([{"Field": "path-pattern", "Values": ["/img/*"]}]))),
-            rule("api", "10", normalized(json!([{"Field": "path-pattern", "Values": ["/api/*"]}]))),
-        ] {
-            p.rules.insert(r.arn.clone(), r);
-        }
-        p.rules.insert("elsewhere".into(), Rule { listener_arn: "arn:other".into(), ..rule("elsewhere", "1", json!([])) });
-        let pick = |path: &str| select_rule(&p, listener, &RequestFacts { path, ..facts(&[]) }).map(|r| r.arn.clone());
-        assert_eq!(pick("/img/a.png").as_deref(), Some("img-early"));
-        assert_eq!(pick("/api/x").as_deref(), Some("api"));
-        assert_eq!(pick("/other").as_deref(), Some("default"));
-        assert_eq!(select_rule(&p, "arn:none", &facts(&[])).map(|r| r.arn.clone()), None);
     }
 }

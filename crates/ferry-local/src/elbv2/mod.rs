@@ -13,7 +13,6 @@
 /// Listener and rule actions: checked and stored by the listener and rule handlers.
 mod actions;
 /// Rule conditions: checked and stored by the rule handlers, evaluated by the listener proxy.
-#[allow(dead_code)] // `matches` and `RequestFacts` until the proxy (traffic/) lands
 pub(crate) mod conditions;
 mod listeners;
 mod load_balancers;
