@@ -59,7 +59,7 @@ fn described(ctx: &Ctx, group: &TargetGroup, input: &Input) -> Result<Vec<Descri
         check_id(group, &id)?;
         let port_given = target.get("Port").and_then(Value::as_i64);
         let port = port_given.or(group.port).unwrap_or(0);
-        check_range(&format!("Targets.{}.member.Port", i + 1), port, 1, 65535)?;
+        check_range(&format!("targets.{}.member.port", i + 1), port, 1, 65535)?;
         let availability_zone = match target.get("AvailabilityZone").and_then(Value::as_str) {
             Some(_) if group.target_type == "instance" => {
                 return Err(validation("The Availability Zone parameter is not supported for target groups with target type 'instance'"));
