@@ -172,6 +172,14 @@ pub struct StateDirArg {
     pub state_dir: Option<PathBuf>,
 }
 
+/// `--health-check-scale`: a positive factor, at most 10.
+fn health_check_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 10.0 => Ok(s),
+        _ => Err(format!("{text:?} is not a scale: give a number above 0 and at most 10 (0.05 checks a 5 s interval every 0.25 s)")),
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum LocalCommand {
     /// Start ferry local. Prints the endpoint URL to give AWS clients (`--endpoint-url`).
@@ -202,6 +210,13 @@ pub enum LocalCommand {
         /// STATE_DIR/ferry-local.log.
         #[arg(long)]
         detach: bool,
+        /// Multiply target groups' health check intervals and timeouts by S, so that a
+        /// target turns healthy or unhealthy in seconds instead of minutes: with 0.1 a group
+        /// checked every 30 s with a 5 s timeout is checked every 3 s with a 0.5 s timeout.
+        /// Thresholds are not scaled, and the API answers the values as configured. 1 is
+        /// AWS's timing; 0.05 suits tests.
+        #[arg(long, value_name = "S", env = "FERRY_LOCAL_HEALTH_CHECK_SCALE", default_value_t = 1.0, value_parser = health_check_scale)]
+        health_check_scale: f64,
     },
     /// Stop a ferry local started with `up`: its tasks are stopped and its state saved.
     ///
@@ -238,16 +253,24 @@ pub enum LocalCommand {
     /// one. Which instance they come from is said on stderr (not with `-q`).
     ///
     /// `--output json` prints a JSON line per log line ({"type": "log", "task", "container",
-    /// "line"}), then a result object.
+    /// "line"}), then a result object; with --access, a line per request ({"type": "access",
+    /// "time", "listener", "port", "client", "method", "host", "path", "rule", "action",
+    /// "target_group", "target", "status", "latency_ms", "error"}).
     #[command(
-        after_help = "Examples:\n  ferry local logs 7c9e6679f4a54c2d8b1a0c3e5f7a9b1d\n  ferry local logs arn:aws:ecs:us-east-1:000000000000:task/dev/7c9e6679f4a54c2d8b1a0c3e5f7a9b1d --container web\n\nTask ids: aws --endpoint-url URL ecs list-tasks --cluster CLUSTER"
+        after_help = "Examples:\n  ferry local logs 7c9e6679f4a54c2d8b1a0c3e5f7a9b1d\n  ferry local logs arn:aws:ecs:us-east-1:000000000000:task/dev/7c9e6679f4a54c2d8b1a0c3e5f7a9b1d --container web\n  ferry local logs --access\n\nTask ids: aws --endpoint-url URL ecs list-tasks --cluster CLUSTER"
     )]
     Logs {
         /// Task id or ARN.
-        task: String,
+        #[arg(required_unless_present = "access")]
+        task: Option<String>,
         /// Only this container's log.
         #[arg(long)]
         container: Option<String>,
+        /// The load balancers' access log instead of a task's: a line per request through a
+        /// listener (time, listener port, request, matched rule, target group, target,
+        /// status, latency), from STATE_DIR/logs/elb-access.log.
+        #[arg(long, conflicts_with_all = ["task", "container"])]
+        access: bool,
         #[command(flatten)]
         state: StateDirArg,
     },

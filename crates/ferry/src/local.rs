@@ -30,17 +30,23 @@ pub async fn run(global: &GlobalArgs, command: LocalCommand) -> Result<(), Failu
     match command {
         // `status` says "not running" in its own result object.
         LocalCommand::Status { state, .. } => status::run(&printer, state.state_dir.as_deref()).await,
-        LocalCommand::Up { port, state, detach } => {
+        LocalCommand::Up { port, state, detach, health_check_scale } => {
             let dir = state_dir(&state).inspect_err(|f| crate::output::failure_result(global, "local up", f))?;
-            up::run(&printer, port, &dir, detach).await.inspect_err(|f| crate::output::failure_result(global, "local up", f))
+            up::run(&printer, port, &dir, detach, health_check_scale)
+                .await
+                .inspect_err(|f| crate::output::failure_result(global, "local up", f))
         }
         LocalCommand::Down { state } => {
             down::run(&printer, state.state_dir.as_deref()).await.inspect_err(|f| crate::output::failure_result(global, "local down", f))
         }
-        LocalCommand::Logs { task, container, state } => {
-            logs::run(&printer, state.state_dir.as_deref(), default_state_dir(), &task, container.as_deref())
-                .await
-                .inspect_err(|f| crate::output::failure_result(global, "local logs", f))
+        LocalCommand::Logs { task, container, state, access } => {
+            let logs = match (access, task) {
+                (false, Some(task)) => {
+                    logs::run(&printer, state.state_dir.as_deref(), default_state_dir(), &task, container.as_deref()).await
+                }
+                _ => logs::run_access(&printer, state.state_dir.as_deref(), default_state_dir()).await,
+            };
+            logs.inspect_err(|f| crate::output::failure_result(global, "local logs", f))
         }
         LocalCommand::PushImage(args) => {
             push_image::run(&printer, global, args).await.inspect_err(|f| crate::output::failure_result(global, "local push-image", f))

@@ -2,6 +2,10 @@
 //! directory of the ferry local that ran it (said on stderr, not with `-q`; stdout is only
 //! the log). With `--output json`, a line `{"type": "log", "task", "container", "line"}` per
 //! log line, then the result object.
+//!
+//! `ferry local logs --access`: the load balancers' access log (`logs/elb-access.log`, a
+//! JSON line per request through a listener), a readable line per request; with
+//! `--output json`, the entries as `{"type": "access", …}` lines, then the result object.
 
 use std::path::{Path, PathBuf};
 
@@ -22,26 +26,7 @@ pub async fn run(
     {
         return Err(Failure::input(format!("--container {name:?} is not a container name (as in the task definition, e.g. web)")));
     }
-
-    // Where to look, with what to say about each place.
-    let mut places: Vec<(PathBuf, String)> = Vec::new();
-    match state_dir {
-        Some(dir) => places.push((instances::absolute(dir), String::new())),
-        None => {
-            let found = instances::discover().await;
-            found.say_removed(printer);
-            for record in found.live.iter().chain(&found.unresponsive) {
-                if let Some(dir) = &record.state_dir {
-                    places.push((dir.clone(), format!(" (ferry local pid {} at {})", record.pid, record.endpoint)));
-                }
-            }
-            if let Some(dir) = default_dir.map(|d| instances::absolute(&d))
-                && !places.iter().any(|(p, _)| *p == dir)
-            {
-                places.push((dir, " (the default state directory)".to_string()));
-            }
-        }
-    }
+    let places = places(printer, state_dir, default_dir).await;
     let Some((dir, whose)) = places.iter().find(|(dir, _)| ferry_local::task_log_dir(dir, id).is_dir()) else {
         let looked: Vec<String> = places.iter().map(|(dir, _)| ferry_local::task_log_dir(dir, id).display().to_string()).collect();
         return Err(Failure::input(format!(
@@ -96,6 +81,94 @@ pub async fn run(
     Ok(())
 }
 
+/// Where to look for logs, with what to say about each place: the given state directory;
+/// else every running ferry local's, then the default one.
+async fn places(printer: &Printer, state_dir: Option<&Path>, default_dir: Option<PathBuf>) -> Vec<(PathBuf, String)> {
+    let mut places: Vec<(PathBuf, String)> = Vec::new();
+    match state_dir {
+        Some(dir) => places.push((instances::absolute(dir), String::new())),
+        None => {
+            let found = instances::discover().await;
+            found.say_removed(printer);
+            for record in found.live.iter().chain(&found.unresponsive) {
+                if let Some(dir) = &record.state_dir {
+                    places.push((dir.clone(), format!(" (ferry local pid {} at {})", record.pid, record.endpoint)));
+                }
+            }
+            if let Some(dir) = default_dir.map(|d| instances::absolute(&d))
+                && !places.iter().any(|(p, _)| *p == dir)
+            {
+                places.push((dir, " (the default state directory)".to_string()));
+            }
+        }
+    }
+    places
+}
+
+/// `ferry local logs --access`: the access log of the first place that has one.
+pub async fn run_access(printer: &Printer, state_dir: Option<&Path>, default_dir: Option<PathBuf>) -> Result<(), Failure> {
+    let places = places(printer, state_dir, default_dir).await;
+    let file = |dir: &Path| dir.join("logs").join(ferry_local::ACCESS_LOG);
+    let Some((dir, whose)) = places.iter().find(|(dir, _)| file(dir).is_file()) else {
+        let looked: Vec<String> = places.iter().map(|(dir, _)| file(dir).display().to_string()).collect();
+        return Err(Failure::input(format!(
+            "no access log under {}; ferry local writes one once a request reaches a load balancer's listener (aws elbv2 describe-listeners says where they listen)",
+            if looked.is_empty() { "any state directory".to_string() } else { looked.join(" or ") }
+        )));
+    };
+    printer.block(&format!("access log from {}{whose}", dir.display()));
+    let path = file(dir);
+    // The rotated file first, when there is one: the lines in the order they were written.
+    let mut text = std::fs::read(path.with_extension("log.1")).unwrap_or_default();
+    text.extend(std::fs::read(&path).map_err(|e| Failure::platform(format!("{}: {e}", path.display())))?);
+    let text = String::from_utf8_lossy(&text);
+    let mut requests = 0usize;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        requests += 1;
+        let entry: Option<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(line).ok();
+        match (printer.json(), entry) {
+            (true, Some(entry)) => {
+                let mut out = serde_json::Map::new();
+                out.insert("type".into(), "access".into());
+                out.extend(entry);
+                printer.json_line(&serde_json::Value::Object(out));
+            }
+            (true, None) => printer.json_line(&serde_json::json!({"type": "access", "line": line})),
+            (false, Some(entry)) => printer.out(&access_line(&entry)),
+            (false, None) => printer.out(line),
+        }
+    }
+    if printer.json() {
+        printer.json_line(&super::result("local logs", serde_json::json!({"access_log": path, "state_dir": dir, "requests": requests})));
+    }
+    Ok(())
+}
+
+/// One access log entry, readable:
+/// `2026-11-30T12:00:00.123Z :80 GET shop.local/cart -> rule 10 forward web-blue 127.0.0.1:41234 200 1.2 ms`.
+fn access_line(entry: &serde_json::Map<String, serde_json::Value>) -> String {
+    let text = |key: &str| entry.get(key).and_then(serde_json::Value::as_str).unwrap_or("-");
+    let number = |key: &str| entry.get(key).and_then(serde_json::Value::as_f64);
+    let mut line = format!(
+        "{} :{} {} {}{} -> rule {} {}",
+        text("time"),
+        number("port").unwrap_or(0.0),
+        text("method"),
+        text("host"),
+        text("path"),
+        text("rule"),
+        text("action"),
+    );
+    if entry.get("target_group").is_some_and(|v| !v.is_null()) {
+        line.push_str(&format!(" {} {}", text("target_group"), text("target")));
+    }
+    line.push_str(&format!(" {} {:.1} ms", number("status").unwrap_or(0.0), number("latency_ms").unwrap_or(0.0)));
+    if let Some(error) = entry.get("error").and_then(serde_json::Value::as_str) {
+        line.push_str(&format!(" ({error})"));
+    }
+    line
+}
+
 /// The task id of a task id or ARN; anything that could leave the logs directory is refused.
 fn task_id(task: &str) -> Result<&str, Failure> {
     let id = task.rsplit('/').next().unwrap_or(task);
@@ -110,6 +183,20 @@ fn task_id(task: &str) -> Result<&str, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_access_log_entry_reads_as_where_the_request_went() {
+        let entry = serde_json::json!({"time": "2026-11-30T12:00:00.123Z", "port": 80, "method": "GET", "host": "shop.local",
+            "path": "/cart", "rule": "10", "action": "forward", "target_group": "web-blue", "target": "127.0.0.1:41234",
+            "status": 200, "latency_ms": 1.234, "error": null});
+        assert_eq!(
+            access_line(entry.as_object().unwrap()),
+            "2026-11-30T12:00:00.123Z :80 GET shop.local/cart -> rule 10 forward web-blue 127.0.0.1:41234 200 1.2 ms"
+        );
+        let refused = serde_json::json!({"time": "t", "port": 80, "method": "GET", "host": "h", "path": "/", "rule": "default",
+            "action": "forward", "target_group": "web", "target": "127.0.0.1:1", "status": 502, "latency_ms": 0.5, "error": "TargetConnectionError"});
+        assert!(access_line(refused.as_object().unwrap()).ends_with("502 0.5 ms (TargetConnectionError)"));
+    }
 
     #[test]
     fn a_task_argument_cannot_leave_the_logs_directory() {

@@ -12,7 +12,7 @@ use crate::output::Printer;
 
 const LOG_FILE: &str = "ferry-local.log";
 
-pub async fn run(printer: &Printer, port: u16, dir: &Path, detach: bool) -> Result<(), Failure> {
+pub async fn run(printer: &Printer, port: u16, dir: &Path, detach: bool, health_check_scale: f64) -> Result<(), Failure> {
     let (existing, stale) = instances::at_state_dir(dir).await;
     if let Some((record, why)) = stale {
         instances::say_stale(printer, &record, &why);
@@ -24,7 +24,7 @@ pub async fn run(printer: &Printer, port: u16, dir: &Path, detach: bool) -> Resu
             instances::down_command(dir).await
         )));
     }
-    if detach { up_detached(printer, port, dir).await } else { up(printer, port, dir).await }
+    if detach { up_detached(printer, port, dir, health_check_scale).await } else { up(printer, port, dir, health_check_scale).await }
 }
 
 /// Why a port cannot be used, with what to do about it.
@@ -43,8 +43,8 @@ async fn bind_failure(port: u16, error: LocalError) -> Failure {
 
 /// In the foreground: the result (or, with `-q`, the endpoint) once it listens, then what
 /// happens as it stops.
-async fn up(printer: &Printer, port: u16, dir: &Path) -> Result<(), Failure> {
-    let server = match LocalServer::start(Options { port, state_dir: dir.to_path_buf(), ..Default::default() }).await {
+async fn up(printer: &Printer, port: u16, dir: &Path, health_check_scale: f64) -> Result<(), Failure> {
+    let server = match LocalServer::start(Options { port, state_dir: dir.to_path_buf(), health_check_scale }).await {
         Ok(server) => server,
         Err(e) => return Err(bind_failure(port, e).await),
     };
@@ -78,6 +78,9 @@ async fn up(printer: &Printer, port: u16, dir: &Path) -> Result<(), Failure> {
     } else {
         printer.out(&format!("ferry local listening on {endpoint} (pid {})", record.pid));
         printer.out(&format!("  state and task logs: {}", state_dir.display()));
+        if health_check_scale != 1.0 {
+            printer.out(&format!("  health checks: intervals and timeouts x {health_check_scale} (--health-check-scale)"));
+        }
         printer.out(&format!("  try: aws --endpoint-url {endpoint} --region us-east-1 ecs list-clusters"));
         printer.out(&format!("  stop it with Ctrl-C or `{stop}`"));
     }
@@ -101,7 +104,7 @@ async fn up(printer: &Printer, port: u16, dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn up_detached(printer: &Printer, port: u16, dir: &Path) -> Result<(), Failure> {
+async fn up_detached(printer: &Printer, port: u16, dir: &Path, health_check_scale: f64) -> Result<(), Failure> {
     std::fs::create_dir_all(dir).map_err(|e| Failure::platform(format!("cannot create {}: {e}", dir.display())))?;
     let dir = instances::absolute(dir);
     let _ = std::fs::remove_file(dir.join(instances::PID_FILE));
@@ -112,7 +115,8 @@ async fn up_detached(printer: &Printer, port: u16, dir: &Path) -> Result<(), Fai
     let mut command = std::process::Command::new(exe);
     command
         // Its log is text, whatever FERRY_OUTPUT says here.
-        .args(["--output", "text", "local", "up", "--port", &port.to_string(), "--state-dir"])
+        .args(["--output", "text", "local", "up", "--port", &port.to_string(), "--health-check-scale", &health_check_scale.to_string()])
+        .arg("--state-dir")
         .arg(&dir)
         .stdin(std::process::Stdio::null())
         .stdout(log)

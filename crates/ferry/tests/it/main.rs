@@ -25,6 +25,7 @@ mod local_elbv2;
 mod local_first_hour;
 mod local_output;
 mod local_strict;
+mod local_traffic;
 mod promote;
 mod promotion_reads_right;
 mod readable;

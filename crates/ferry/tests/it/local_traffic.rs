@@ -1,0 +1,336 @@
+//! ferry local's load balancers carry real HTTP: a load balancer, target groups and
+//! listener rules made through the AWS SDK for Rust, two tiny HTTP servers of the test's own
+//! as `ip` targets on 127.0.0.1, and requests sent to `http://<DNSName>:<Port>/` as a client
+//! of an ALB would. Health checks run 20 times faster than AWS's (`health_check_scale`
+//! 0.05), so a 5 s interval is 0.25 s.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use ferry_aws::elbv2::Client;
+use ferry_aws::elbv2::types::{
+    Action, ActionTypeEnum, ForwardActionConfig, HostHeaderConditionConfig, PathPatternConditionConfig, ProtocolEnum, RuleCondition,
+    TargetDescription, TargetGroupTuple, TargetHealthStateEnum, TargetTypeEnum,
+};
+use ferry_aws::{Clients, Target};
+use ferry_local::{LocalServer, Options};
+
+// An account of its own: load balancer addresses derive from account and region, so this
+// file's listeners never share an address with other tests' listeners.
+const ACCOUNT: &str = "444455556666";
+const REGION: &str = "us-west-2";
+
+/// A target: answers its name on every path, `/health` with the status the test sets, and
+/// `/slow` after 1.5 s; counts requests received, slow ones in progress apart.
+#[derive(Clone)]
+struct Backend {
+    name: &'static str,
+    port: u16,
+    health: Arc<AtomicU16>,
+    slow_in_progress: Arc<AtomicUsize>,
+}
+
+async fn backend(name: &'static str) -> Backend {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let b = Backend { name, port, health: Arc::new(AtomicU16::new(200)), slow_in_progress: Arc::default() };
+    let app = Router::new()
+        .route("/health", get(|State(b): State<Backend>| async move { StatusCode::from_u16(b.health.load(Ordering::SeqCst)).unwrap() }))
+        .route(
+            "/both/slow",
+            get(|State(b): State<Backend>| async move {
+                b.slow_in_progress.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                b.slow_in_progress.fetch_sub(1, Ordering::SeqCst);
+                b.name
+            }),
+        )
+        .fallback(|State(b): State<Backend>| async move { b.name })
+        .with_state(b.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    b
+}
+
+/// Polls `check` until it returns Some, for at most `secs` seconds.
+async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn create_group(elb: &Client, name: &str, targets: &[&Backend]) -> String {
+    let out = elb
+        .create_target_group()
+        .name(name)
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .vpc_id("vpc-0123")
+        .target_type(TargetTypeEnum::Ip)
+        .health_check_path("/health")
+        .health_check_interval_seconds(5)
+        .health_check_timeout_seconds(2)
+        .healthy_threshold_count(2)
+        .unhealthy_threshold_count(2)
+        .send()
+        .await
+        .unwrap();
+    let arn = out.target_groups()[0].target_group_arn().unwrap().to_string();
+    if targets.is_empty() {
+        return arn;
+    }
+    let mut register = elb.register_targets().target_group_arn(&arn);
+    for t in targets {
+        register = register.targets(TargetDescription::builder().id("127.0.0.1").port(i32::from(t.port)).build());
+    }
+    register.send().await.unwrap();
+    arn
+}
+
+fn forward(groups: &[(&str, i32)]) -> Action {
+    let mut config = ForwardActionConfig::builder();
+    for (arn, weight) in groups {
+        config = config.target_groups(TargetGroupTuple::builder().target_group_arn(*arn).weight(*weight).build());
+    }
+    Action::builder().r#type(ActionTypeEnum::Forward).forward_config(config.build()).build()
+}
+
+/// `id:port → (state, reason)` of a group's targets.
+async fn health(elb: &Client, group: &str) -> Vec<(u16, String, Option<String>)> {
+    let out = elb.describe_target_health().target_group_arn(group).send().await.unwrap();
+    out.target_health_descriptions()
+        .iter()
+        .map(|d| {
+            let port = d.target().and_then(|t| t.port()).unwrap_or(0) as u16;
+            let h = d.target_health().unwrap();
+            (port, h.state().map(|s| s.as_str().to_string()).unwrap_or_default(), h.reason().map(|r| r.as_str().to_string()))
+        })
+        .collect()
+}
+
+async fn state_of(elb: &Client, group: &str, port: u16) -> Option<String> {
+    health(elb, group).await.into_iter().find(|(p, _, _)| *p == port).map(|(_, s, _)| s)
+}
+
+/// The body of GET `url` (with `Host: host` when given).
+async fn get_text(http: &reqwest::Client, url: &str, host: Option<&str>) -> String {
+    let mut request = http.get(url);
+    if let Some(host) = host {
+        request = request.header("host", host);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200, "GET {url}");
+    response.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), health_check_scale: 0.05 }).await.unwrap();
+    let elb = Clients::new(&Target::local(&server.endpoint(), ACCOUNT, REGION)).await.elbv2;
+    let (a, b) = (backend("a").await, backend("b").await);
+
+    let lb = elb.create_load_balancer().name("shop").subnets("subnet-0a").subnets("subnet-0b").send().await.unwrap();
+    let lb = &lb.load_balancers()[0];
+    let (lb_arn, dns) = (lb.load_balancer_arn().unwrap().to_string(), lb.dns_name().unwrap().to_string());
+    let ip: IpAddr = dns.parse().expect("DNSName is a loopback address");
+    // A port free on the load balancer's address now.
+    let port = std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
+    let base = format!("http://{}", SocketAddr::new(ip, port));
+
+    let blue = create_group(&elb, "blue", &[&a]).await;
+    let green = create_group(&elb, "green", &[&b]).await;
+    let both = create_group(&elb, "both", &[&a, &b]).await;
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .protocol(ProtocolEnum::Http)
+        .port(i32::from(port))
+        .default_actions(forward(&[(&blue, 90), (&green, 10)]))
+        .send()
+        .await
+        .unwrap();
+    let listener = listener.listeners()[0].listener_arn().unwrap().to_string();
+    let rule = |priority: i32, condition: RuleCondition, group: &str| {
+        elb.create_rule().listener_arn(&listener).priority(priority).conditions(condition).actions(forward(&[(group, 1)])).send()
+    };
+    let path = |p: &str| {
+        RuleCondition::builder().field("path-pattern").path_pattern_config(PathPatternConditionConfig::builder().values(p).build()).build()
+    };
+    rule(10, path("/green/*"), &green).await.unwrap();
+    rule(
+        20,
+        RuleCondition::builder()
+            .field("host-header")
+            .host_header_config(HostHeaderConditionConfig::builder().values("green.example.com").build())
+            .build(),
+        &green,
+    )
+    .await
+    .unwrap();
+    rule(30, path("/both/*"), &both).await.unwrap();
+
+    // Every target turns healthy once its health check passes.
+    for group in [&blue, &green, &both] {
+        eventually("every target healthy", 20, || async { health(&elb, group).await.iter().all(|(_, s, _)| s == "healthy").then_some(()) })
+            .await;
+    }
+    let http = reqwest::Client::new();
+
+    // Both targets of a group answer.
+    let mut answered = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        answered.insert(get_text(&http, &format!("{base}/both/"), None).await);
+    }
+    assert_eq!(answered.into_iter().collect::<Vec<_>>(), vec!["a", "b"]);
+
+    // Path and host rules route; the default rule splits 90/10.
+    assert_eq!(get_text(&http, &format!("{base}/green/x"), None).await, "b");
+    assert_eq!(get_text(&http, &format!("{base}/"), Some("green.example.com")).await, "b");
+    let n = 400;
+    let mut to_green = 0;
+    for _ in 0..n {
+        if get_text(&http, &format!("{base}/"), None).await == "b" {
+            to_green += 1;
+        }
+    }
+    // Binomial(400, 0.1): mean 40, standard deviation 6; four of them either side.
+    assert!((16..=64).contains(&to_green), "{to_green} of {n} requests went to the 10% group");
+
+    // A target whose health check answers 500 turns unhealthy, with AWS's reason, and gets
+    // no more requests while another target of its group is healthy.
+    a.health.store(500, Ordering::SeqCst);
+    let reason = eventually("target a unhealthy", 20, || async {
+        health(&elb, &both).await.into_iter().find(|(p, s, _)| *p == a.port && s == "unhealthy").map(|(_, _, r)| r)
+    })
+    .await;
+    assert_eq!(reason.as_deref(), Some("Target.ResponseCodeMismatch"));
+    let described = elb.describe_target_health().target_group_arn(&both).send().await.unwrap();
+    let unhealthy = described.target_health_descriptions().iter().find(|d| d.target().and_then(|t| t.port()) == Some(i32::from(a.port)));
+    assert_eq!(
+        unhealthy.and_then(|d| d.target_health()).and_then(|h| h.description()),
+        Some("Health checks failed with these codes: [500]")
+    );
+    for _ in 0..20 {
+        assert_eq!(get_text(&http, &format!("{base}/both/"), None).await, "b");
+    }
+
+    // Deregistration drains: a slow request in flight to b completes; meanwhile b is
+    // draining and new requests go to a (unhealthy, but the only target left: fail-open);
+    // then b leaves the group, long before the 300 s deregistration delay.
+    let slow = tokio::spawn({
+        let (http, url) = (http.clone(), format!("{base}/both/slow"));
+        async move { get_text(&http, &url, None).await }
+    });
+    eventually("the slow request reached b", 10, || async { (b.slow_in_progress.load(Ordering::SeqCst) == 1).then_some(()) }).await;
+    elb.deregister_targets()
+        .target_group_arn(&both)
+        .targets(TargetDescription::builder().id("127.0.0.1").port(i32::from(b.port)).build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state_of(&elb, &both, b.port).await.as_deref(), Some(TargetHealthStateEnum::Draining.as_str()));
+    eventually("new requests avoid the draining target", 10, || async {
+        (get_text(&http, &format!("{base}/both/"), None).await == "a").then_some(())
+    })
+    .await;
+    for _ in 0..10 {
+        assert_eq!(get_text(&http, &format!("{base}/both/"), None).await, "a");
+    }
+    assert_eq!(slow.await.unwrap(), "b");
+    eventually("b gone from its group", 10, || async { state_of(&elb, &both, b.port).await.is_none().then_some(()) }).await;
+
+    // Every request is in the access log, with where it went.
+    let log = dir.path().join("logs").join(ferry_local::ACCESS_LOG);
+    let entries: Vec<serde_json::Value> = eventually("the access log written", 10, || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let entries: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        entries.iter().any(|e| e["path"] == "/both/slow").then_some(entries)
+    })
+    .await;
+    let slow_entry = entries.iter().find(|e| e["path"] == "/both/slow").unwrap();
+    assert_eq!(slow_entry["rule"], "30");
+    assert_eq!(slow_entry["target_group"], "both");
+    assert_eq!(slow_entry["target"], format!("127.0.0.1:{}", b.port));
+    assert_eq!(slow_entry["status"], 200);
+    assert!(entries.iter().any(|e| e["rule"] == "default" && e["target_group"] == "green"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_group_without_targets_answers_503_and_a_refused_target_502_as_alb_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), health_check_scale: 0.05 }).await.unwrap();
+    let elb = Clients::new(&Target::local(&server.endpoint(), "444455557777", REGION)).await.elbv2;
+    let lb = elb.create_load_balancer().name("empty").subnets("subnet-0a").subnets("subnet-0b").send().await.unwrap();
+    let lb = &lb.load_balancers()[0];
+    let ip: IpAddr = lb.dns_name().unwrap().parse().unwrap();
+    let port = std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
+    // A port nobody listens on: connections are refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let empty = create_group(&elb, "nobody", &[]).await;
+    let refused = elb
+        .create_target_group()
+        .name("refused")
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .vpc_id("vpc-0123")
+        .target_type(TargetTypeEnum::Ip)
+        .send()
+        .await
+        .unwrap();
+    let refused = refused.target_groups()[0].target_group_arn().unwrap().to_string();
+    elb.register_targets()
+        .target_group_arn(&refused)
+        .targets(TargetDescription::builder().id("127.0.0.1").port(i32::from(closed)).build())
+        .send()
+        .await
+        .unwrap();
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .protocol(ProtocolEnum::Http)
+        .port(i32::from(port))
+        .default_actions(forward(&[(&empty, 1)]))
+        .send()
+        .await
+        .unwrap();
+    let listener = listener.listeners()[0].listener_arn().unwrap().to_string();
+    let path = RuleCondition::builder()
+        .field("path-pattern")
+        .path_pattern_config(PathPatternConditionConfig::builder().values("/refused").build())
+        .build();
+    elb.create_rule().listener_arn(&listener).priority(1).conditions(path).actions(forward(&[(&refused, 1)])).send().await.unwrap();
+
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", SocketAddr::new(ip, port));
+    let response = eventually("the listener answers", 10, || async { http.get(format!("{base}/")).send().await.ok() }).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["server"], "awselb/2.0");
+    assert!(response.text().await.unwrap().contains("503 Service Temporarily Unavailable"));
+    // The only target refuses connections: fail-open sends it the request anyway; 502.
+    let response = http.get(format!("{base}/refused")).send().await.unwrap();
+    assert_eq!(response.status(), 502);
+    assert!(response.text().await.unwrap().contains("502 Bad Gateway"));
+    // And its health checks say why it is unhealthy.
+    let reason = eventually("the refusing target unhealthy", 20, || async {
+        health(&elb, &refused).await.into_iter().find(|(_, s, _)| s == "unhealthy").map(|(_, _, r)| r)
+    })
+    .await;
+    assert_eq!(reason.as_deref(), Some("Target.FailedHealthChecks"));
+    server.shutdown().await;
+}
