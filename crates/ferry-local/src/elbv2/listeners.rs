@@ -317,20 +317,22 @@ fn check_bindable(address: &str, port: i64) -> Result<(), ApiError> {
             drop(socket);
             Ok(())
         }
-        Err(e) => {
-            let why = match e.kind() {
-                std::io::ErrorKind::PermissionDenied => format!(
-                    "permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE — use a port ≥ 1024 (the listener's Port is where clients connect: http://{address}:<Port>)"
-                ),
-                std::io::ErrorKind::AddrInUse => {
-                    "address in use: another process listens on this port; stop it or choose another Port".to_string()
-                }
-                std::io::ErrorKind::AddrNotAvailable => "address not available on this machine (is the loopback interface up?)".to_string(),
-                _ => e.to_string(),
-            };
-            Err(validation(format!("ferry local cannot listen on {address}:{port}: {why}")))
-        }
+        Err(e) => Err(cannot_listen(address, port, &e)),
     }
+}
+
+/// The `ValidationError` for a listener address and port that cannot be bound, saying why
+/// and what to do.
+fn cannot_listen(address: &str, port: i64, e: &std::io::Error) -> ApiError {
+    let why = match e.kind() {
+        std::io::ErrorKind::PermissionDenied => format!(
+            "permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE — use a port ≥ 1024 (the listener's Port is where clients connect: http://{address}:<Port>)"
+        ),
+        std::io::ErrorKind::AddrInUse => "address in use: another process listens on this port; stop it or choose another Port".to_string(),
+        std::io::ErrorKind::AddrNotAvailable => "address not available on this machine (is the loopback interface up?)".to_string(),
+        _ => e.to_string(),
+    };
+    validation(format!("ferry local cannot listen on {address}:{port}: {why}"))
 }
 
 /// Listener attributes of application load balancers: key, default (None when unset),
@@ -530,14 +532,22 @@ mod tests {
     }
 
     #[test]
-    fn a_privileged_port_is_refused_with_the_reason_when_this_process_cannot_bind_it() {
+    fn a_port_that_needs_privileges_is_refused_with_the_reason_and_what_to_do() {
+        let e = cannot_listen("127.42.0.1", 80, &std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(e.code, "ValidationError");
+        assert!(
+            e.message.starts_with(
+                "ferry local cannot listen on 127.42.0.1:80: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE — use a port ≥ 1024"
+            ),
+            "{}",
+            e.message
+        );
+        // And for real, when this process has no privileges.
         let mut p = partition();
-        if std::net::TcpListener::bind("127.0.0.1:81").err().map(|e| e.kind()) != Some(std::io::ErrorKind::PermissionDenied) {
-            return; // running with privileges: port 81 can be bound (or is taken); nothing to check
+        if std::net::TcpListener::bind("127.0.0.1:81").err().map(|e| e.kind()) == Some(std::io::ErrorKind::PermissionDenied) {
+            assert!(create(&mut p, 81, "blue").unwrap_err().message.contains("permission denied"));
+            assert!(p.listeners.is_empty());
         }
-        let e = create(&mut p, 81, "blue").unwrap_err();
-        assert!(e.message.contains("permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE"), "{}", e.message);
-        assert!(p.listeners.is_empty());
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod local_cli;
 mod local_durability;
 mod local_ecs;
 mod local_elbv2;
+mod local_elbv2_rules;
 mod local_first_hour;
 mod local_output;
 mod local_strict;
