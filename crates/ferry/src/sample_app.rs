@@ -2,7 +2,9 @@
 //! failure a deploy must handle can be produced on purpose with nothing else installed.
 //!
 //! It listens on 127.0.0.1:$PORT and answers `/` with its version (JSON), `/health` with
-//! 200. Told by its environment (docs/local.md, "Rehearsing a bad version"), it misbehaves:
+//! 200, and `/slow/{ms}` as `/` after `ms` milliseconds (at most a minute: a request that
+//! stays in flight, to watch a load balancer drain a target). Told by its environment
+//! (docs/local.md, "Rehearsing a bad version"), it misbehaves:
 //! - `SAMPLE_FAIL_AT_START=1`: exits 1 at once;
 //! - `SAMPLE_START_DELAY_MS=N`: waits N ms before listening;
 //! - `SAMPLE_FAIL_HEALTH=1`: `/health` answers 503;
@@ -99,7 +101,12 @@ pub async fn run(args: SampleAppArgs) -> Result<(), Failure> {
         "task": env("FERRY_LOCAL_TASK_ARN"),
     });
     let fail_health = switches.fail_health;
-    let app = Router::new().route("/", get(move || async move { axum::Json(body) })).route(
+    let slow_body = body.clone();
+    let slow = move |axum::extract::Path(ms): axum::extract::Path<u64>| async move {
+        tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
+        axum::Json(slow_body)
+    };
+    let app = Router::new().route("/", get(move || async move { axum::Json(body) })).route("/slow/{ms}", get(slow)).route(
         "/health",
         get(move || async move { if fail_health { (StatusCode::SERVICE_UNAVAILABLE, "unhealthy") } else { (StatusCode::OK, "ok") } }),
     );

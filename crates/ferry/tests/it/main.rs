@@ -21,6 +21,7 @@ mod ledger;
 mod local_cli;
 mod local_durability;
 mod local_ecs;
+mod local_ecs_elb;
 mod local_elbv2;
 mod local_elbv2_rules;
 mod local_first_hour;
