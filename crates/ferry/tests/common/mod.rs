@@ -86,8 +86,14 @@ impl World {
     /// Starts ferry local, pushes the sample image's versions, creates the cluster, and
     /// writes a ferry.toml with `env_extra` added to the environment and the given services.
     pub async fn new(env_extra: &str, services: &[&str]) -> World {
+        World::with_options(env_extra, services, Options::default()).await
+    }
+
+    /// As [`World::new`], with ferry local started with `options` (a health check scale);
+    /// its port and state directory are the world's own.
+    pub async fn with_options(env_extra: &str, services: &[&str], options: Options) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let server = LocalServer::start(Options { port: 0, state_dir: dir.path().join("local"), ..Default::default() }).await.unwrap();
+        let server = LocalServer::start(Options { port: 0, state_dir: dir.path().join("local"), ..options }).await.unwrap();
         let clients = Clients::new(&Target::local(&server.endpoint(), ACCOUNT, REGION)).await;
         clients.ecr.create_repository().repository_name(REPOSITORY).send().await.unwrap();
         for version in VERSIONS {

@@ -14,6 +14,7 @@ mod common;
 
 mod credentials;
 mod deploy;
+mod deploy_elb;
 mod errors;
 mod exit_codes;
 mod kill;

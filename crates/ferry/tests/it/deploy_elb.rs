@@ -1,0 +1,238 @@
+//! `ferry deploy` of a service behind an Application Load Balancer on ferry local: the
+//! rolling watch reads the new tasks' targets (DescribeTargetHealth through the ELBv2
+//! adapter, tied to the tasks by the address and port DescribeTasks gives), shows them per
+//! target group, declares success only once they are healthy, and fails a version whose
+//! health endpoint answers 503 with the health check's reason, then rolls it back.
+//!
+//! The service is what Terraform would own: an awsvpc service with an `ip` target group
+//! (health checks on `/health`, 5 s apart and 2 to decide, run 20 times faster by ferry
+//! local's health check scale), a listener forwarding to it, and a grace period.
+
+use std::time::{Duration, Instant};
+
+use ferry_aws::ecs::types::{
+    AwsVpcConfiguration, ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LoadBalancer,
+    NetworkConfiguration, NetworkMode, PortMapping,
+};
+use ferry_aws::elbv2::types::{Action, ActionTypeEnum, ProtocolEnum, TargetGroupAttribute, TargetTypeEnum};
+use ferry_local::Options;
+use serde_json::Value;
+
+use crate::common::*;
+
+/// The sample app's template (see [`template`]) in the awsvpc network mode that `ip` target
+/// groups need, without a container health check: the load balancer's is the one judged.
+fn awsvpc_template() -> String {
+    let template = template().replace("\"family\": \"{{ service }}\",", "\"family\": \"{{ service }}\",\n  \"networkMode\": \"awsvpc\",");
+    template.lines().filter(|line| !line.contains("\"healthCheck\"")).collect::<Vec<_>>().join("\n")
+}
+
+/// Polls `check` every 200 ms until it returns Some, for at most `secs` seconds.
+async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The states of the target group's targets, sorted.
+async fn target_states(world: &World, target_group: &str) -> Vec<String> {
+    let out = world.clients.elbv2.describe_target_health().target_group_arn(target_group).send().await.unwrap();
+    let mut states: Vec<String> = out
+        .target_health_descriptions()
+        .iter()
+        .map(|d| d.target_health().and_then(|h| h.state()).map(|s| s.as_str().to_string()).unwrap_or_default())
+        .collect();
+    states.sort();
+    states
+}
+
+/// Load balancer `web` with a listener forwarding to target group `web-tg`, and service
+/// `web` running `desired` tasks of 1.0.0 behind it (healthy there), with a health check
+/// grace period of `grace` seconds and the circuit breaker on. Returns the target group.
+async fn service_behind_a_balancer(world: &World, desired: i32, grace: i32) -> String {
+    let elb = &world.clients.elbv2;
+    let lb = elb.create_load_balancer().name("web").subnets("subnet-aaaa").subnets("subnet-bbbb").send().await.unwrap();
+    let lb = &lb.load_balancers()[0];
+    let dns = lb.dns_name().unwrap().to_string();
+    let group = elb
+        .create_target_group()
+        .name("web-tg")
+        .protocol(ProtocolEnum::Http)
+        .port(8080)
+        .vpc_id(lb.vpc_id().unwrap())
+        .target_type(TargetTypeEnum::Ip)
+        .health_check_path("/health")
+        .health_check_interval_seconds(5)
+        .health_check_timeout_seconds(2)
+        .healthy_threshold_count(2)
+        .unhealthy_threshold_count(2)
+        .send()
+        .await
+        .unwrap();
+    let target_group = group.target_groups()[0].target_group_arn().unwrap().to_string();
+    // A short drain, so the rollback does not wait out AWS's default of 300 s.
+    elb.modify_target_group_attributes()
+        .target_group_arn(&target_group)
+        .attributes(TargetGroupAttribute::builder().key("deregistration_delay.timeout_seconds").value("1").build())
+        .send()
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind((dns.as_str(), 0)).unwrap().local_addr().unwrap().port();
+    elb.create_listener()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .protocol(ProtocolEnum::Http)
+        .port(i32::from(port))
+        .default_actions(Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&target_group).build())
+        .send()
+        .await
+        .unwrap();
+
+    let container = ContainerDefinition::builder()
+        .name("app")
+        .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}:1.0.0"))
+        .essential(true)
+        .memory(64)
+        .entry_point(ferry_bin())
+        .command("sample-app")
+        .environment(KeyValuePair::builder().name("VERSION").value("1.0.0").build())
+        .port_mappings(PortMapping::builder().container_port(8080).build())
+        .stop_timeout(2)
+        .build();
+    let registered = world
+        .clients
+        .ecs
+        .register_task_definition()
+        .family("web")
+        .network_mode(NetworkMode::Awsvpc)
+        .container_definitions(container)
+        .send()
+        .await
+        .unwrap();
+    let arn = registered.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+    world
+        .clients
+        .ecs
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name("web")
+        .task_definition(&arn)
+        .desired_count(desired)
+        .health_check_grace_period_seconds(grace)
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(AwsVpcConfiguration::builder().subnets("subnet-aaaa").build().unwrap())
+                .build(),
+        )
+        .load_balancers(LoadBalancer::builder().target_group_arn(&target_group).container_name("app").container_port(8080).build())
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .minimum_healthy_percent(100)
+                .maximum_percent(200)
+                .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    world.wait_running("web", desired).await;
+    let healthy = vec!["healthy".to_string(); desired as usize];
+    eventually("the first tasks healthy in web-tg", 60, || async { (target_states(world, &target_group).await == healthy).then_some(()) })
+        .await;
+    std::fs::write(world.dir.path().join("app.json"), awsvpc_template()).unwrap();
+    target_group
+}
+
+/// Each progress event's web-tg entry, in order.
+fn web_tg_progress(output: &std::process::Output) -> Vec<Value> {
+    events_of(output)
+        .iter()
+        .filter(|e| e["event"] == "progress")
+        .filter_map(|e| e["progress"]["targets"].as_array()?.iter().find(|g| g["target_group"] == "web-tg").cloned())
+        .collect()
+}
+
+/// A run as a person reads it, without what depends on timing: the in-between progress
+/// lines (the COMPLETED one kept), ECS's service events (registered, draining, steady state)
+/// and the stopped tasks (how many ferry sees before it ends depends on when it looked).
+fn settled(output: &std::process::Output) -> String {
+    let shown = crate::readable::shown(output);
+    shown
+        .lines()
+        .filter(|line| !line.contains(" ecs: "))
+        .filter(|line| !line.contains(" rolling: ") || line.ends_with("(COMPLETED)"))
+        .filter(|line| !line.contains(" rolling back: "))
+        .filter(|line| !(line.contains(" task ") && line.contains(" stopped: ")))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_behind_a_load_balancer_succeeds_once_the_new_targets_are_healthy() {
+    let world = World::with_options("", &["web"], Options { health_check_scale: 0.05, ..Options::default() }).await;
+    let target_group = service_behind_a_balancer(&world, 2, 4).await;
+
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let seen = web_tg_progress(&output);
+    let last = seen.last().unwrap_or_else(|| panic!("progress names web-tg: {}", text(&output)));
+    assert_eq!((last["healthy"].as_u64(), last["expected"].as_u64()), (Some(2), Some(2)), "{seen:?}");
+    assert_eq!(last["target_group_arn"], target_group.as_str());
+    assert_eq!(world.answering_versions("web").await, vec!["1.1.0", "1.1.0"]);
+    // Success took two healthy targets tied to the new tasks by their address and host
+    // port (the old tasks' were draining by then): a wrong match would have counted none
+    // and run into the timeout.
+    assert_eq!(result_of(&output)["services"][0]["outcome"], "succeeded");
+
+    // As a person reads it in CI: the progress line names the group.
+    let output = world.ferry(&["deploy", "test", "web=1.0.0"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let settled = settled(&output);
+    assert!(settled.contains("rolling: new 2/2 running; web-tg 2/2 healthy (COMPLETED)"), "{settled}");
+    crate::readable::settings(&[world.dir.path()]).bind(|| insta::assert_snapshot!("deploy_elb_healthy", settled));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_failing_its_load_balancer_health_check_fails_with_the_reason_code_and_is_rolled_back() {
+    let world = World::with_options("", &["web"], Options { health_check_scale: 0.05, ..Options::default() }).await;
+    let target_group = service_behind_a_balancer(&world, 2, 4).await;
+    let before = world.service("web").await.task_definition().unwrap().to_string();
+
+    let output = world.ferry(&["deploy", "test", "web=2.0.0-unhealthy", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let report = &result_of(&output)["services"][0];
+    assert_eq!(report["outcome"], "failed_rolled_back", "{report}");
+    assert_eq!(report["cause"], "unhealthy_targets", "{report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("target group web-tg: Target.ResponseCodeMismatch — Health checks failed with these codes: [503]"),
+        "{reason}"
+    );
+    assert!(reason.ends_with("rolled back to web:1"), "{reason}");
+    assert!(web_tg_progress(&output).iter().any(|g| g["unhealthy"].as_u64() > Some(0)), "the unhealthy targets were shown");
+    assert_eq!(world.service("web").await.task_definition(), Some(before.as_str()), "back on the previous revision");
+    assert_eq!(world.answering_versions("web").await, vec!["1.0.0", "1.0.0"]);
+    let healthy = vec!["healthy".to_string(); 2];
+    eventually("only the old tasks left, healthy", 30, || async { (target_states(&world, &target_group).await == healthy).then_some(()) })
+        .await;
+
+    // As a person reads it: the reason, the rollback, the exit code.
+    let output = world.ferry(&["deploy", "test", "web=2.0.0-unhealthy"]).await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let mut settings = crate::readable::settings(&[world.dir.path()]);
+    // Which ferry saw first: the target unhealthy past the grace period, or ECS stopping it.
+    settings.add_filter(
+        r"\(target 127\.0\.0\.1:\[PORT\]\)(; ECS stopped the task: [^;]*)?",
+        "(target 127.0.0.1:[PORT])[; ECS stopped the task]",
+    );
+    settings.bind(|| insta::assert_snapshot!("deploy_elb_unhealthy", settled(&output)));
+}
