@@ -1194,4 +1194,23 @@ mod tests {
         assert!(world.partition.target_groups[&group].targets.is_empty());
         assert_eq!(world.service().status, "INACTIVE");
     }
+
+    #[test]
+    fn new_load_balancers_take_the_new_tasks_while_the_old_tasks_leave_the_old_group() {
+        let mut world = World::new();
+        let blue = behind_a_listener(&mut world, 2, rolling(100, 200), None);
+        world.run_until_steady(None, 50, |_| {});
+        let green = fixtures::target_group(&mut world.partition, "green", "instance", true);
+        world.call(
+            "UpdateService",
+            json!({"cluster": "c", "service": "svc", "loadBalancers": [{"targetGroupArn": green, "containerName": "app", "containerPort": 8080}]}),
+        );
+        world.run_until_steady(None, 100, |_| {});
+        let running: Vec<String> = world.tasks().iter().filter(|t| !t.is_stopped()).map(|t| t.arn.clone()).collect();
+        assert_eq!(running.len(), 2);
+        assert!(world.partition.target_groups[&blue].targets.is_empty(), "the old group still has targets");
+        let mut in_green: Vec<String> = world.partition.target_groups[&green].targets.iter().filter_map(|t| t.task_arn.clone()).collect();
+        in_green.sort();
+        assert_eq!(in_green, running);
+    }
 }
