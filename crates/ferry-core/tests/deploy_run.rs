@@ -1886,6 +1886,17 @@ fn completed_is_not_done_until_the_new_tasks_are_healthy_in_the_load_balancer() 
 }
 
 #[test]
+fn a_completed_deployment_whose_targets_never_turn_healthy_times_out_saying_so_and_is_rolled_back() {
+    let script = Script::new(Rollout::CompleteAfter(3)).behind(None, Targets::HealthyAfter(DAY_MS));
+    let world = World::new().with_service("web", script);
+    let report = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(report.outcome, Outcome::FailedRolledBack, "{:?}", report.reason);
+    assert_eq!(report.cause, Some(FailureCause::Timeout));
+    let reason = report.reason.unwrap_or_default();
+    assert!(reason.contains("did not complete within 10m (2 of 2 new tasks running, 0/2 targets healthy in web-tg)"), "{reason}");
+}
+
+#[test]
 fn an_unhealthy_target_fails_the_deploy_after_the_grace_period_with_the_health_checks_reason_and_rolls_back() {
     let script = Script::new(Rollout::CompleteAt { all_running_ms: 2_000, completed_ms: 10 * 3_600_000 }).behind(
         Some(60),

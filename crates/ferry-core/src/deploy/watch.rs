@@ -179,8 +179,15 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
                 progress.health = self.task_health(request, a, &progress, now).await;
                 if now > a.deadline {
                     let what = if a.rolling_back { "the rollback" } else { "the deployment" };
+                    // Behind a load balancer, how far the targets got says why (a COMPLETED
+                    // deployment whose targets never turned healthy, too).
+                    let targets: String = progress
+                        .targets
+                        .iter()
+                        .map(|g| format!(", {}/{} targets healthy in {}", g.healthy, g.expected, g.target_group))
+                        .collect();
                     let reason = format!(
-                        "{what} did not complete within {} ({} of {} new tasks running)",
+                        "{what} did not complete within {} ({} of {} new tasks running{targets})",
                         humantime::format_duration(Duration::from_millis((a.deadline - a.started).max(0) as u64)),
                         progress.new_running,
                         progress.new_desired
