@@ -140,6 +140,10 @@ fn unhealthy_text(target_group_arn: &str, health: &TargetHealthInfo) -> String {
     text
 }
 
+/// A deployment's running, pending, desired and failed task counts: while they stay the
+/// same, so do its tasks.
+pub type DeploymentCounts = (i32, i32, i32, i32);
+
 /// What the watch knows about the new tasks' targets between looks.
 ///
 /// **One look is enough.** A target reads `unhealthy` only after `UnhealthyThresholdCount`
@@ -169,6 +173,8 @@ pub struct TargetWatch {
     pub completed_seen_at: Option<i64>,
     /// The groups as last read.
     pub groups: Vec<GroupHealth>,
+    /// The new tasks as last listed, with the deployment's counts when they were.
+    pub tasks: Option<(DeploymentCounts, Vec<RunningTask>)>,
     /// Consecutive reads that failed.
     pub errors: u32,
 }

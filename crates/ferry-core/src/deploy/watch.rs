@@ -386,7 +386,8 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
         let fresh_enough = a.targets.read_at.zip(a.targets.completed_seen_at).is_some_and(|(read, completed)| read >= completed);
         let due = a.targets.read_at.is_none_or(|at| now - at >= TARGET_INTERVAL_MS) || (judging_success && !fresh_enough);
         if due && (progress.new_running > 0 || succeeded) {
-            match self.read_targets(request, a, service, &deployment).await {
+            let counts = (progress.new_running, progress.new_pending, progress.new_desired, progress.failed_tasks);
+            match self.read_targets(request, a, service, &deployment, counts).await {
                 Ok((tasks, health)) => {
                     let grace_ms = i64::from(service.health_check_grace_period_seconds.unwrap_or(0).max(0)) * 1000;
                     let expected = progress.new_desired.max(0) as u32;
@@ -420,16 +421,26 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
     }
 
     /// The running tasks of our deployment and the health of every target of the service's
-    /// target groups: a ListTasks and DescribeTasks, and a DescribeTargetHealth per group.
+    /// target groups: a DescribeTargetHealth per group, and a ListTasks and DescribeTasks
+    /// when the tasks may have changed (the deployment's counts moved since they were
+    /// listed, or fewer were listed than ECS counts running): a task keeps its address.
     async fn read_targets(
         &self,
         request: &Request,
-        a: &Active,
+        a: &mut Active,
         service: &ServiceInfo,
         deployment: &str,
+        counts: crate::target_health::DeploymentCounts,
     ) -> Result<(Vec<RunningTask>, BTreeMap<String, Vec<TargetHealthInfo>>), PlatformError> {
         let deadline = a.watch_deadline();
-        let tasks = self.before(deadline, "ecs:DescribeTasks", self.ecs.running_tasks(&request.cluster, deployment)).await?;
+        let tasks = match &a.targets.tasks {
+            Some((listed_at, tasks)) if *listed_at == counts && tasks.len() as i32 >= counts.0 => tasks.clone(),
+            _ => {
+                let tasks = self.before(deadline, "ecs:DescribeTasks", self.ecs.running_tasks(&request.cluster, deployment)).await?;
+                a.targets.tasks = Some((counts, tasks.clone()));
+                tasks
+            }
+        };
         let mut health = BTreeMap::new();
         for (arn, _) in crate::target_health::target_groups(&service.load_balancers) {
             let targets = self.before(deadline, "elasticloadbalancing:DescribeTargetHealth", self.elb.describe_target_health(arn)).await?;
