@@ -213,7 +213,14 @@ def test_load_balancers_target_groups_listeners_and_rules_have_moto_shapes(compa
         side.ids["lb"] = out.body["LoadBalancers"][0]["LoadBalancerArn"]
     c.call("DescribeLoadBalancers", {"Names": [name]})
     c.call("DescribeLoadBalancers", lambda s: {"LoadBalancerArns": [s.ids["lb"]]})
-    c.call("DescribeLoadBalancers", {"PageSize": 1})
+    # A page of one, with a second load balancer on each side (so that both have a next page).
+    f, m = c.call("CreateLoadBalancer", lambda s: {"Name": name + "-2", "Subnets": s.subnets, "Scheme": "internal"})
+    both_ok(f, m)
+    for side, out in ((c.ferry, f), (c.moto, m)):
+        side.ids["lb2"] = out.body["LoadBalancers"][0]["LoadBalancerArn"]
+    f, m = c.call("DescribeLoadBalancers", {"PageSize": 1})
+    assert "NextMarker" in f.body and "NextMarker" in m.body, (f, m)
+    c.call("DeleteLoadBalancer", lambda s: {"LoadBalancerArn": s.ids["lb2"]})
     c.call("DescribeLoadBalancerAttributes", lambda s: {"LoadBalancerArn": s.ids["lb"]})
     c.call("ModifyLoadBalancerAttributes", lambda s: {"LoadBalancerArn": s.ids["lb"], "Attributes": [
         {"Key": "idle_timeout.timeout_seconds", "Value": "30"}]})

@@ -134,3 +134,14 @@ def test_every_ferry_local_response_follows_the_botocore_model():
     ran_flows = {r.test.split("::")[0].rsplit("/", 1)[-1] for r in responses}
     if {"test_cli_flow.py", "test_boto3_flow.py"} <= ran_flows:
         assert expected <= checked, f"not checked: {sorted(expected - checked)}"
+    # The ELBv2 flows: what a load balancer set-up and a deploy behind it call.
+    elbv2 = {
+        ("elbv2", op) for op in (
+            "CreateLoadBalancer", "DescribeLoadBalancers", "CreateTargetGroup", "DescribeTargetGroups",
+            "ModifyTargetGroupAttributes", "DescribeTargetGroupAttributes", "CreateListener", "DescribeListeners",
+            "CreateRule", "DescribeRules", "ModifyRule", "DescribeTargetHealth", "DescribeTags", "DeleteListener",
+            "DeleteLoadBalancer", "DeleteTargetGroup",
+        )
+    }
+    if {"test_elbv2_cli_flow.py", "test_elbv2_boto3_flow.py"} <= ran_flows:
+        assert elbv2 <= checked, f"not checked: {sorted(elbv2 - checked)}"
