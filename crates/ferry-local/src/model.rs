@@ -179,8 +179,8 @@ impl ServiceModel {
                 for required in shape.get("required").and_then(Value::as_array).into_iter().flatten() {
                     let Some(name) = required.as_str() else { continue };
                     if object.get(name).is_none_or(Value::is_null) {
-                        problems
-                            .push(format!("Value null at '{}' failed to satisfy constraint: Member must not be null", join(&path, name)));
+                        let at = join(&path, &self.member_name(name));
+                        problems.push(format!("Value null at '{at}' failed to satisfy constraint: Member must not be null"));
                     }
                 }
                 for (name, member_value) in object {
@@ -190,7 +190,7 @@ impl ServiceModel {
                     let member_shape = members.and_then(|m| m.get(name)).and_then(|m| m.get("shape")).and_then(Value::as_str);
                     // Members the model does not know are ignored, as the real services do.
                     if let Some(member_shape) = member_shape {
-                        self.check(member_shape, member_value, join(&path, name), problems)?;
+                        self.check(member_shape, member_value, join(&path, &self.member_name(name)), problems)?;
                     }
                 }
             }
@@ -234,6 +234,24 @@ impl ServiceModel {
             _ => {}
         }
         Ok(())
+    }
+}
+
+impl ServiceModel {
+    /// A member's name as the service's validation messages write it: as the model names it
+    /// for AWS JSON services (`taskDefinition`); in lower camel case for Query services
+    /// (ELBv2 answers `Value '1' at 'healthCheckIntervalSeconds' failed to satisfy …`).
+    fn member_name(&self, name: &str) -> String {
+        if self.protocol == "query" { lower_camel(name) } else { name.to_string() }
+    }
+}
+
+/// `HealthCheckPort` → `healthCheckPort`.
+pub fn lower_camel(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

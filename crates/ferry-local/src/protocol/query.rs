@@ -53,6 +53,26 @@ fn scope_service(request: &Request) -> Option<String> {
     credential.split('/').nth(3).map(str::to_string)
 }
 
+/// A parameter's name as Query services write it in a validation message: lower camel case,
+/// a list item `member.N` written `N.member` (`Targets.member.1.Port` → `targets.1.member.port`,
+/// as in ELBv2's "Value '0' at 'targets.1.member.port' failed to satisfy constraint").
+fn member_path(parameter: &str) -> String {
+    let parts: Vec<&str> = parameter.split('.').collect();
+    let mut out: Vec<String> = Vec::with_capacity(parts.len());
+    let mut i = 0;
+    while i < parts.len() {
+        if parts[i] == "member" && parts.get(i + 1).is_some_and(|n| n.parse::<u32>().is_ok()) {
+            out.push(parts[i + 1].to_string());
+            out.push("member".into());
+            i += 2;
+            continue;
+        }
+        out.push(crate::model::lower_camel(parts[i]));
+        i += 1;
+    }
+    out.join(".")
+}
+
 /// A Query request's parameters, by name (the last of a repeated name wins).
 fn parameters(body: &[u8]) -> BTreeMap<String, String> {
     form_urlencoded::parse(body).into_owned().collect()
@@ -215,9 +235,10 @@ impl Decoder<'_> {
     fn scalar(&self, kind: &str, path: &str) -> Result<Value, ApiError> {
         let text = self.params.get(path).map(String::as_str).unwrap_or_default();
         let invalid = |expected: &str| {
+            let at = member_path(path);
             ApiError::client(
                 self.model.validation_error(),
-                format!("1 validation error detected: Value '{text}' at '{path}' failed to satisfy constraint: Member must be {expected}"),
+                format!("1 validation error detected: Value '{text}' at '{at}' failed to satisfy constraint: Member must be {expected}"),
             )
         };
         match kind {
@@ -405,6 +426,17 @@ mod tests {
     // `TargetGroupNotFoundException`).
 
     #[test]
+    fn validation_messages_name_members_in_lower_camel_case_with_list_indices_first() {
+        assert_eq!(member_path("Port"), "port");
+        assert_eq!(member_path("Targets.member.1.Port"), "targets.1.member.port");
+        assert_eq!(member_path("Actions.member.2.RedirectConfig.StatusCode"), "actions.2.member.redirectConfig.statusCode");
+        let e = elbv2().validate("CreateTargetGroup", &json!({"Name": "web", "Protocol": "SMTP"})).unwrap_err();
+        assert!(e.message.contains("at 'protocol' failed to satisfy constraint"), "{}", e.message);
+        let e = elbv2().validate("RegisterTargets", &json!({"TargetGroupArn": "a", "Targets": [{"Port": 80}]})).unwrap_err();
+        assert!(e.message.contains("at 'targets.1.member.id'"), "{}", e.message);
+    }
+
+    #[test]
     fn nested_structures_lists_and_scalars_decode_along_the_input_shape() {
         // {"Name": "web", "Protocol": "HTTP", "Port": 8080, "VpcId": "vpc-1", "HealthCheckEnabled": true,
         //  "HealthCheckPath": "/health?a=b&c", "Matcher": {"HttpCode": "200-299"},
@@ -477,9 +509,9 @@ mod tests {
     fn a_value_not_of_its_members_type_is_a_validation_error() {
         let e = decode(&elbv2(), "CreateTargetGroup", &params("Action=CreateTargetGroup&Name=web&Port=eighty")).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (400, "ValidationError"));
-        assert!(e.message.contains("'eighty' at 'Port'"), "{}", e.message);
+        assert!(e.message.contains("'eighty' at 'port'"), "{}", e.message);
         let e = decode(&elbv2(), "CreateTargetGroup", &params("Name=web&HealthCheckEnabled=yes")).unwrap_err();
-        assert!(e.message.contains("'HealthCheckEnabled'"), "{}", e.message);
+        assert!(e.message.contains("'healthCheckEnabled'"), "{}", e.message);
     }
 
     #[test]
