@@ -122,8 +122,6 @@ def forward_to(*weighted) -> list[dict]:
         {"TargetGroupArn": arn, "Weight": weight} for arn, weight in weighted]}}]
 
 
-@pytest.mark.xfail(strict=True, reason="ferry local words it as a model range check, AWS as 'The weight for each "
-                   "target group must be between 0 and 999, inclusive' (/tmp/elbv2-bugs.md)")
 def test_a_weight_out_of_0_to_999(ferry, raw_elbv2, world, refused):
     conditions = [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/w"]}}]
     for weight in (1000, -1):

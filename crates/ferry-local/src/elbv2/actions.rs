@@ -132,7 +132,11 @@ fn forward(
             return Err(validation(format!("A target group ARN must be specified at '{tuple_at}.targetGroupArn'")));
         };
         let weight = tuple.get("Weight").and_then(Value::as_i64).unwrap_or(1);
-        check_range(&format!("{tuple_at}.weight"), weight, 0, 999)?;
+        // The model puts no range on TargetGroupWeight: the check and its words are the
+        // service's own (as CloudTrail shows them, aws/aws-cdk#24805).
+        if !(0..=999).contains(&weight) {
+            return Err(validation("The weight for each target group must be between 0 and 999, inclusive"));
+        }
         if groups.iter().any(|(g, _)| g == arn) {
             return Err(validation(format!("Target group '{arn}' is specified more than once in the forward action at '{at}'")));
         }
@@ -422,7 +426,11 @@ mod tests {
             let tuples: Vec<Value> = groups.into_iter().map(|(arn, w)| json!({"TargetGroupArn": arn, "Weight": w})).collect();
             json!([{"Type": "forward", "ForwardConfig": {"TargetGroups": tuples}}])
         };
-        assert_eq!(err(&p, weighted(vec![(tg("blue"), 1000)])).code, "ValidationError");
+        let e = err(&p, weighted(vec![(tg("blue"), 1000)]));
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            ("ValidationError", "The weight for each target group must be between 0 and 999, inclusive")
+        );
         assert_eq!(err(&p, weighted(vec![(tg("blue"), -1)])).code, "ValidationError");
         assert_eq!(err(&p, weighted(vec![(tg("blue"), 1), (tg("blue"), 2)])).code, "ValidationError");
         let e = err(&p, weighted(vec![(tg("missing"), 1)]));
