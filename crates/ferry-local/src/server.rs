@@ -101,7 +101,7 @@ impl LocalServer {
         let addr = listener.local_addr().map_err(|source| LocalError::Bind { port: options.port, source })?;
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let store = Arc::new(Store::new(&dir));
-        let (traffic, traffic_tasks) =
+        let (traffic, traffic_task) =
             Traffic::start(Arc::clone(&engine.state), &dir.join("logs"), options.health_check_scale, shutdown.subscribe());
         let app = App {
             engine: Arc::clone(&engine),
@@ -133,9 +133,7 @@ impl LocalServer {
         });
         let ticker = tokio::spawn(Arc::clone(&engine).run(shutdown.subscribe()));
         let saver = tokio::spawn(save_loop(Arc::clone(&engine), Arc::clone(&store), shutdown.subscribe()));
-        let mut tasks = vec![http, ticker, saver];
-        tasks.extend(traffic_tasks);
-        Ok(LocalServer { addr, engine, store, shutdown, tasks })
+        Ok(LocalServer { addr, engine, store, shutdown, tasks: vec![http, ticker, saver, traffic_task] })
     }
 
     pub fn addr(&self) -> SocketAddr {

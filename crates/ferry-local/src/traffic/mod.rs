@@ -71,17 +71,24 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    /// Starts the reconcile loop and the access log writer; both end when `shutdown`
-    /// fires, stopping every proxy. `health_check_scale` multiplies health check intervals
-    /// and timeouts (1.0 is AWS's timing; anything not positive and finite counts as 1.0).
+    /// Starts the traffic engine on a thread of its own ("ferry-local-traffic", with a
+    /// single-threaded tokio runtime): the reconcile loop, the listener proxies, the health
+    /// checks and the access log writer. A request is then served start to end on one
+    /// thread, client and target connections alike, with no hand-over between threads (a
+    /// wake-up of another thread costs more than the proxying itself); the API's runtime
+    /// and the task processes keep the other cores. It all ends when `shutdown` fires,
+    /// every proxy stopped and the access log flushed; the returned task resolves then.
+    ///
+    /// `health_check_scale` multiplies health check intervals and timeouts (1.0 is AWS's
+    /// timing; anything not positive and finite counts as 1.0).
     pub fn start(
         state: Arc<Mutex<State>>,
         logs_dir: &Path,
         health_check_scale: f64,
         shutdown: watch::Receiver<bool>,
-    ) -> (Arc<Traffic>, Vec<tokio::task::JoinHandle<()>>) {
-        let (log, writer) = access_log::start(logs_dir, shutdown.clone());
-        let traffic = Arc::new(Traffic { shared: Arc::new(Shared::new(log)), listeners: Mutex::default() });
+    ) -> (Arc<Traffic>, tokio::task::JoinHandle<()>) {
+        let log = access_log::AccessLog::default();
+        let traffic = Arc::new(Traffic { shared: Arc::new(Shared::new(log.clone())), listeners: Mutex::default() });
         let scale = if health_check_scale.is_finite() && health_check_scale > 0.0 { health_check_scale } else { 1.0 };
         let (results_tx, results_rx) = mpsc::unbounded_channel();
         let reconciler = Reconciler {
@@ -99,8 +106,31 @@ impl Traffic {
             results_rx,
             health: health::client(),
         };
-        let task = tokio::spawn(reconciler.run(shutdown));
-        (traffic, vec![task, writer])
+        let logs_dir = logs_dir.to_path_buf();
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new().name("ferry-local-traffic".into()).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    tracing::error!("cannot start the load balancers' traffic engine: {e}");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let writer = tokio::spawn(access_log::writer(logs_dir, log, shutdown.clone()));
+                reconciler.run(shutdown).await;
+                let _ = writer.await;
+            });
+            let _ = done.send(());
+        });
+        if let Err(e) = thread {
+            tracing::error!("cannot start the load balancers' traffic engine: {e}");
+        }
+        // Resolves once the thread is done (at once if it could not start).
+        let task = tokio::spawn(async move {
+            let _ = finished.await;
+        });
+        (traffic, task)
     }
 
     /// Every listener's proxy: where it listens, or why it cannot.

@@ -281,7 +281,7 @@ async fn handle(request: Request<Incoming>, peer: SocketAddr, arn: &Arc<str>, sh
         None => (error_page(StatusCode::SERVICE_UNAVAILABLE, guard), 0),
     };
     shared.log.write(Entry {
-        time: crate::protocol::iso8601(record.time),
+        time: record.time,
         listener: Arc::clone(arn),
         port,
         client: peer,
