@@ -234,7 +234,11 @@ async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
     // then b leaves the group, long before the 300 s deregistration delay.
     let slow = tokio::spawn({
         let (http, url) = (http.clone(), format!("{base}/both/slow"));
-        async move { get_text(&http, &url, None).await }
+        async move {
+            let response = http.get(&url).send().await.unwrap();
+            let connection = response.headers().get("connection").map(|v| v.to_str().unwrap().to_string());
+            (response.status(), connection, response.text().await.unwrap())
+        }
     });
     eventually("the slow request reached b", 10, || async { (b.slow_in_progress.load(Ordering::SeqCst) == 1).then_some(()) }).await;
     elb.deregister_targets()
@@ -251,7 +255,9 @@ async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
     for _ in 0..10 {
         assert_eq!(get_text(&http, &format!("{base}/both/"), None).await, "a");
     }
-    assert_eq!(slow.await.unwrap(), "b");
+    // It completes, and its client connection is closed, as ALB does for a draining target.
+    let (status, connection, body) = slow.await.unwrap();
+    assert_eq!((status.as_u16(), connection.as_deref(), body.as_str()), (200, Some("close"), "b"));
     eventually("b gone from its group", 10, || async { state_of(&elb, &both, b.port).await.is_none().then_some(()) }).await;
 
     // Every request is in the access log, with where it went.
@@ -332,5 +338,89 @@ async fn a_group_without_targets_answers_503_and_a_refused_target_502_as_alb_doe
     })
     .await;
     assert_eq!(reason.as_deref(), Some("Target.FailedHealthChecks"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn fixed_responses_redirects_and_the_idle_timeout_are_albs() {
+    use ferry_aws::elbv2::types::{FixedResponseActionConfig, LoadBalancerAttribute, RedirectActionConfig, RedirectActionStatusCodeEnum};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), health_check_scale: 0.05 }).await.unwrap();
+    let elb = Clients::new(&Target::local(&server.endpoint(), "444455558888", REGION)).await.elbv2;
+    let lb = elb.create_load_balancer().name("edge").subnets("subnet-0a").subnets("subnet-0b").send().await.unwrap();
+    let lb = &lb.load_balancers()[0];
+    let lb_arn = lb.load_balancer_arn().unwrap().to_string();
+    let ip: IpAddr = lb.dns_name().unwrap().parse().unwrap();
+    let port = std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
+    // The shortest idle timeout AWS allows: 1 s.
+    elb.modify_load_balancer_attributes()
+        .load_balancer_arn(&lb_arn)
+        .attributes(LoadBalancerAttribute::builder().key("idle_timeout.timeout_seconds").value("1").build())
+        .send()
+        .await
+        .unwrap();
+    let teapot = Action::builder()
+        .r#type(ActionTypeEnum::FixedResponse)
+        .fixed_response_config(
+            FixedResponseActionConfig::builder().status_code("418").content_type("text/plain").message_body("short and stout").build(),
+        )
+        .build();
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .protocol(ProtocolEnum::Http)
+        .port(i32::from(port))
+        .default_actions(teapot)
+        .send()
+        .await
+        .unwrap();
+    let listener = listener.listeners()[0].listener_arn().unwrap().to_string();
+    let moved = Action::builder()
+        .r#type(ActionTypeEnum::Redirect)
+        .redirect_config(
+            RedirectActionConfig::builder()
+                .host("new.#{host}")
+                .path("/v2/#{path}")
+                .status_code(RedirectActionStatusCodeEnum::Http301)
+                .build(),
+        )
+        .build();
+    let path = RuleCondition::builder()
+        .field("path-pattern")
+        .path_pattern_config(PathPatternConditionConfig::builder().values("/old/*").build())
+        .build();
+    elb.create_rule().listener_arn(&listener).priority(5).conditions(path).actions(moved).send().await.unwrap();
+
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let base = format!("http://{}", SocketAddr::new(ip, port));
+    let response = eventually("the listener answers", 10, || async { http.get(format!("{base}/anything")).send().await.ok() }).await;
+    assert_eq!(response.status(), 418);
+    assert_eq!(response.headers()["content-type"], "text/plain");
+    assert_eq!(response.text().await.unwrap(), "short and stout");
+    // Redirect rules appear once the routing table is republished (within a tick).
+    let location = eventually("the redirect rule routes", 10, || async {
+        let response = http.get(format!("{base}/old/page?x=1")).header("host", "shop.example.com").send().await.ok()?;
+        (response.status() == 301).then(|| response.headers()["location"].to_str().unwrap().to_string())
+    })
+    .await;
+    assert_eq!(location, format!("http://new.shop.example.com:{port}/v2/old/page?x=1"));
+
+    // A kept-alive client connection left idle longer than the idle timeout is closed by
+    // the load balancer.
+    let mut conn = tokio::net::TcpStream::connect((ip, port)).await.unwrap();
+    conn.write_all(b"GET /anything HTTP/1.1\r\nHost: shop.example.com\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&answer).contains("short and stout") {
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 418"));
+    let closed =
+        tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await.expect("still open 10 s after the 1 s idle timeout");
+    assert_eq!(closed.unwrap(), 0, "the connection is closed, not answered");
     server.shutdown().await;
 }
