@@ -98,6 +98,7 @@ impl Traffic {
             fingerprint: None,
             slots: HashMap::new(),
             wanted: Vec::new(),
+            wanted_changed: false,
             proxies: HashMap::new(),
             failed: HashMap::new(),
             plans: HashMap::new(),
@@ -184,6 +185,8 @@ struct Reconciler {
     /// Every registered target's slot (in-flight count, draining flag), kept across tables.
     slots: HashMap<TargetKey, Arc<TargetSlot>>,
     wanted: Vec<Wanted>,
+    /// Whether `wanted` changed since the proxies were last compared with it.
+    wanted_changed: bool,
     proxies: HashMap<String, Running>,
     failed: HashMap<String, Failed>,
     plans: HashMap<TargetKey, Plan>,
@@ -301,6 +304,7 @@ impl Reconciler {
         self.plans = plans;
         self.wanted = table.listeners.iter().map(|(arn, l)| Wanted { arn: arn.clone(), addr: SocketAddr::new(l.ip, l.port) }).collect();
         self.wanted.sort_by(|a, b| a.arn.cmp(&b.arn));
+        self.wanted_changed = true;
         self.traffic.shared.publish(table);
     }
 
@@ -334,6 +338,10 @@ impl Reconciler {
     /// Starts the proxies of new listeners, stops those of listeners gone or moved, retries
     /// failed binds when due, and publishes what listens.
     fn bind_listeners(&mut self) {
+        if !self.wanted_changed && self.failed.is_empty() {
+            return;
+        }
+        self.wanted_changed = false;
         let mut status_changed = false;
         let wanted: HashMap<&str, SocketAddr> = self.wanted.iter().map(|w| (w.arn.as_str(), w.addr)).collect();
         let before = self.proxies.len() + self.failed.len();
