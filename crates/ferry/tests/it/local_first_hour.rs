@@ -629,22 +629,21 @@ fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
 }
 
-/// The walkthrough in docs/local.md runs as written (with the port replaced by a free one):
-/// push-image, a cluster and a service with the aws CLI, status, logs, curl, `ferry init
-/// --from-service`, `ferry deploy`, `ferry local down`.
-#[test]
-fn the_first_hour_in_docs_local_md_works_as_written() {
+/// Runs the shell block of docs/local.md between `<!-- MARKER -->` and `<!-- /MARKER -->`
+/// as written, in a sandbox, with ferry local's port 4590 replaced by a free one. Returns
+/// whether it succeeded and everything it printed; None (with a word on stderr) when the
+/// aws CLI or curl is not on PATH.
+fn run_docs_block(sandbox: &Sandbox, marker: &str) -> Option<(bool, String)> {
     if !on_path("aws") || !on_path("curl") {
         eprintln!("SKIPPED: the aws CLI and curl are needed on PATH (tests/conformance/run.sh installs the aws CLI)");
-        return;
+        return None;
     }
-    let sandbox = Sandbox::new();
     let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/local.md")).unwrap();
     let block = docs
-        .split_once("<!-- first-hour -->")
-        .and_then(|(_, rest)| rest.split_once("<!-- /first-hour -->"))
+        .split_once(&format!("<!-- {marker} -->"))
+        .and_then(|(_, rest)| rest.split_once(&format!("<!-- /{marker} -->")))
         .map(|(block, _)| block)
-        .expect("docs/local.md marks its walkthrough with <!-- first-hour -->");
+        .unwrap_or_else(|| panic!("docs/local.md marks a walkthrough with <!-- {marker} -->"));
     let script = block.trim().trim_start_matches("```sh").trim_end_matches("```");
     let port = free_port();
     let script = script.replace("127.0.0.1:4590", &format!("127.0.0.1:{port}"));
@@ -660,12 +659,40 @@ fn the_first_hour_in_docs_local_md_works_as_written() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let all = text(&out);
-    assert!(out.status.success(), "{all}");
+    Some((out.status.success(), text(&out)))
+}
+
+/// The walkthrough in docs/local.md runs as written (with the port replaced by a free one):
+/// push-image, a cluster and a service with the aws CLI, status, logs, curl, `ferry init
+/// --from-service`, `ferry deploy`, `ferry local down`.
+#[test]
+fn the_first_hour_in_docs_local_md_works_as_written() {
+    let sandbox = Sandbox::new();
+    let Some((ok, all)) = run_docs_block(&sandbox, "first-hour") else { return };
+    assert!(ok, "{all}");
     assert!(all.contains("pushed: 000000000000.dkr.ecr.us-east-1.amazonaws.com/web:1.0.0"), "{all}");
     assert!(all.contains("sample-app 1.0.0 listening on 127.0.0.1:"), "logs found the task: {all}");
     assert!(all.contains(r#"{"version":"1.0.0","image":"000000000000.dkr.ecr.us-east-1.amazonaws.com/web:1.0.0""#), "curl: {all}");
     assert!(all.lines().any(|l| l.starts_with("web ") && l.contains(" deployed ") && l.contains("1.0.0  1.1.0")), "{all}");
+    assert!(all.contains("ferry local stopped"), "{all}");
+    assert!(sandbox.records().is_empty(), "nothing left running");
+}
+
+/// docs/local.md's "Behind a load balancer" runs as written: a load balancer, a target group
+/// and a listener made with the aws CLI, a service registered behind them, traffic through
+/// the listener's DNSName, `ferry deploy` reporting the healthy targets, the access log.
+#[test]
+fn behind_a_load_balancer_in_docs_local_md_works_as_written() {
+    let sandbox = Sandbox::new();
+    let Some((ok, all)) = run_docs_block(&sandbox, "behind-a-load-balancer") else { return };
+    assert!(ok, "{all}");
+    let healthy_targets = all.lines().filter(|l| l.split_whitespace().nth(1) == Some("healthy")).count();
+    assert_eq!(healthy_targets, 2, "describe-target-health shows both tasks healthy: {all}");
+    assert!(all.contains(r#"{"version":"1.0.0","image":"000000000000.dkr.ecr.us-east-1.amazonaws.com/shop:1.0.0""#), "curl: {all}");
+    assert!(all.contains(r#"{"version":"1.1.0","image":"000000000000.dkr.ecr.us-east-1.amazonaws.com/shop:1.1.0""#), "curl after deploy: {all}");
+    assert!(all.contains("shop-tg 2/2 healthy"), "ferry deploy shows the targets: {all}");
+    assert!(all.lines().any(|l| l.starts_with("shop ") && l.contains(" deployed ") && l.contains("1.0.0  1.1.0")), "{all}");
+    assert!(all.contains("shop-tg"), "the access log names the target group: {all}");
     assert!(all.contains("ferry local stopped"), "{all}");
     assert!(sandbox.records().is_empty(), "nothing left running");
 }
