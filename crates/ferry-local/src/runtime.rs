@@ -5,8 +5,8 @@
 //! task with `CannotPullContainerError`) → RUNNING (processes started, ports bound; a service
 //! task behind a load balancer is registered in its target groups) and, once its desired
 //! status is STOPPED, DEACTIVATING (its targets deregistered; it stays DEACTIVATING until they
-//! have drained and left their groups, as ECS waits for the load balancer before stopping a
-//! task) → STOPPING (SIGTERM to each container's process group, SIGKILL after `stopTimeout`)
+//! have left their groups, which the load balancer shows at the end of their deregistration
+//! delay, as ECS waits for the load balancer before stopping a task) → STOPPING (SIGTERM to each container's process group, SIGKILL after `stopTimeout`)
 //! → STOPPED. A watcher per process records its exit code; an essential container that exits
 //! stops its task. Container `healthCheck` commands run on their interval and drive
 //! `healthStatus`.
@@ -160,9 +160,9 @@ impl Engine {
                     }
                 }
                 (_, "DEACTIVATING") => {
-                    // SIGTERM only once the task's targets have left their groups (drained,
-                    // or their deregistration delay over); a task whose essential container
-                    // has exited has nothing left to drain.
+                    // SIGTERM only once the task's targets have left their groups (their
+                    // deregistration delay over); a task whose essential container has
+                    // exited has nothing left to drain.
                     let dead =
                         task.stop_code.as_deref() == Some("EssentialContainerExited") || task.containers.iter().all(|c| c.pid.is_none());
                     if !crate::records::task_targets::drained(partition, &arn, dead, t) {
@@ -632,7 +632,8 @@ fn update_task_health(task: &mut Task) {
 mod tests {
     //! The task lifecycle with real processes behind a target group: registration once
     //! RUNNING, and the drain that SIGTERM waits for. The test plays the traffic engine (it
-    //! marks targets healthy and removes drained ones) and drives the steps itself.
+    //! marks targets healthy and removes a draining one, as the engine does once its
+    //! deregistration delay is over) and drives the steps itself.
 
     use super::*;
     use crate::api::{Caller, Ctx, Input};
@@ -721,7 +722,8 @@ mod tests {
         }
         assert!(alive(pid), "SIGTERM before the target drained");
 
-        // Drained (the traffic engine's part): the target leaves, then SIGTERM, then STOPPED.
+        // Its deregistration delay over, the traffic engine removes the target: then SIGTERM,
+        // then STOPPED.
         step(&engine, |p| p.target_groups.get_mut(&group).unwrap().targets.clear());
         let mut stopped = false;
         for _ in 0..100 {

@@ -534,8 +534,10 @@ mod tests {
         /// The traffic engine's part, played by `run_tasks`: what the health checks make of
         /// `initial` targets in groups a listener uses (None: they stay `initial`).
         health_checks: Option<&'static str>,
-        /// Whether draining targets leave their groups (the traffic engine found no request
-        /// in flight); if not, they stay until their deregistration delay is over.
+        /// Whether the traffic engine's part removes a draining target once its group's
+        /// deregistration delay is over since it began draining (as the engine does: until
+        /// then it is shown `draining`, requests in flight or not); if not, nothing removes
+        /// it but the stop's own bound (delay + `DRAIN_MARGIN_SECONDS`).
         drains: bool,
     }
 
@@ -642,7 +644,8 @@ mod tests {
                 .collect();
             for group in self.partition.target_groups.values_mut() {
                 if self.drains {
-                    group.targets.retain(|t| t.state != "draining");
+                    let delay = group.deregistration_delay();
+                    group.targets.retain(|t| t.state != "draining" || t.draining_since.is_some_and(|since| now - since < delay));
                 }
                 for target in group.targets.iter_mut().filter(|t| t.state == "initial" && checked.contains(&group.arn)) {
                     if let Some(state) = self.health_checks {
@@ -939,10 +942,17 @@ mod tests {
         assert!(world.tasks().iter().all(|t| t.is_stopped()));
     }
 
+    /// The deregistration delay `behind_a_listener` sets, as a user lowers it in dev.
+    const DELAY: f64 = 1.0;
+
     /// Service "svc" (family "api") behind an `instance` target group a listener uses,
-    /// whose health checks pass; returns the group's ARN.
+    /// whose health checks pass and whose deregistration delay is [`DELAY`]; returns the
+    /// group's ARN.
     fn behind_a_listener(world: &mut World, desired: i64, configuration: Value, grace: Option<i64>) -> String {
         let group = fixtures::target_group(&mut world.partition, "web", "instance", true);
+        if let Some(g) = world.partition.target_groups.get_mut(&group) {
+            g.attributes.insert("deregistration_delay.timeout_seconds".into(), DELAY.to_string());
+        }
         world.health_checks = Some("healthy");
         world.drains = true;
         world.create_service_behind(&group, desired, configuration, grace);
@@ -1008,7 +1018,7 @@ mod tests {
     }
 
     #[test]
-    fn old_tasks_stop_only_once_new_targets_are_healthy_and_stay_deactivating_until_drained() {
+    fn old_tasks_stop_only_once_new_targets_are_healthy_and_stay_deactivating_until_their_delay_is_over() {
         let mut world = World::new();
         let group = behind_a_listener(&mut world, 2, rolling(100, 200), None);
         world.run_until_steady(None, 50, |_| {});
@@ -1017,7 +1027,6 @@ mod tests {
 
         // The new tasks' health checks do not answer yet: no old task may stop.
         world.health_checks = None;
-        world.drains = false;
         world.deploy("api:2");
         for _ in 0..10 {
             world.tick();
@@ -1030,26 +1039,33 @@ mod tests {
             "an old task stopped before the new targets were healthy"
         );
 
-        // They pass: the old tasks are deregistered and wait, DEACTIVATING, for their drain.
+        // They pass: the old tasks are deregistered and wait, DEACTIVATING, while their targets
+        // are shown draining: nothing is in flight to them, yet they stay until the
+        // deregistration delay is over.
         world.health_checks = Some("healthy");
-        for _ in 0..3 {
+        world.tick();
+        world.run_tasks(None);
+        world.tick();
+        world.run_tasks(None);
+        let since = world.targets_of(&old[0])[0].draining_since.unwrap();
+        while world.now + 0.1 < since + DELAY {
+            world.now += 0.1;
             world.tick();
             world.run_tasks(None);
-            world.now += 0.1;
-        }
-        for arn in &old {
-            let task = &world.partition.tasks[arn];
-            assert_eq!((task.desired_status.as_str(), task.last_status.as_str()), ("STOPPED", "DEACTIVATING"));
-            let states: Vec<&str> = world.targets_of(arn).iter().map(|t| t.state.as_str()).collect();
-            assert_eq!(states, vec!["draining"]);
+            for arn in &old {
+                let task = &world.partition.tasks[arn];
+                assert_eq!((task.desired_status.as_str(), task.last_status.as_str()), ("STOPPED", "DEACTIVATING"));
+                let states: Vec<&str> = world.targets_of(arn).iter().map(|t| t.state.as_str()).collect();
+                assert_eq!(states, vec!["draining"]);
+            }
         }
         assert!(world.events().contains(&"(service svc) has begun draining connections on 2 tasks."), "{:?}", world.events());
         assert!(!world.events().iter().any(|e| e.contains("deregistered")));
 
-        // The traffic engine finds them drained: they leave, and only then the tasks stop.
-        world.drains = true;
+        // The delay over, the traffic engine removes them, and only then the tasks stop.
         world.run_until_steady(None, 20, |_| {});
         assert!(old.iter().all(|a| world.partition.tasks[a].is_stopped()));
+        assert!(old.iter().all(|a| world.partition.tasks[a].stopped_at.unwrap() >= since + DELAY));
         let deregistered =
             world.events().iter().filter(|e| **e == format!("(service svc) deregistered 1 targets in (target-group {group})")).count();
         assert_eq!(deregistered, 2);
@@ -1068,10 +1084,10 @@ mod tests {
         world.drains = false;
         world.call("StopTask", json!({"cluster": "c", "task": arn}));
         world.run_tasks(None);
-        world.now += 299.0;
+        world.now += DELAY + crate::records::task_targets::DRAIN_MARGIN_SECONDS - 0.1;
         world.run_tasks(None);
         assert_eq!(world.partition.tasks[&arn].last_status, "DEACTIVATING");
-        world.now += 1.0 + crate::records::task_targets::DRAIN_MARGIN_SECONDS;
+        world.now += 0.1;
         world.run_tasks(None);
         assert!(world.partition.tasks[&arn].is_stopped());
         assert!(world.partition.target_groups[&group].targets.iter().all(|t| t.task_arn.as_deref() != Some(arn.as_str())));
@@ -1176,7 +1192,6 @@ mod tests {
         let mut world = World::new();
         let group = behind_a_listener(&mut world, 2, rolling(100, 200), None);
         world.run_until_steady(None, 50, |_| {});
-        world.drains = false;
         world.call("DeleteService", json!({"cluster": "c", "service": "svc", "force": true}));
         for _ in 0..3 {
             world.tick();
@@ -1185,7 +1200,7 @@ mod tests {
         assert!(world.tasks().iter().all(|t| t.last_status == "DEACTIVATING"));
         assert_eq!(world.service().status, "DRAINING");
         assert!(world.partition.target_groups[&group].targets.iter().all(|t| t.state == "draining"));
-        world.drains = true;
+        world.now += DELAY;
         for _ in 0..3 {
             world.run_tasks(None);
             world.tick();

@@ -312,6 +312,12 @@ async fn call(
         },
         (result, _) => result,
     };
+    // Read your writes: a successful ELBv2 write routes the next request through a
+    // listener, so its routing table is published before the answer (the listener's port,
+    // when it is new, is bound by the traffic engine within milliseconds).
+    if write && result.is_ok() && matches!(service, Service::Elbv2) {
+        app.traffic.publish_routes(&state);
+    }
     drop(state);
     match result {
         Ok(value) => Ok((route, value)),

@@ -138,9 +138,10 @@ fn register_targets(ctx: &mut Ctx, input: &Input) -> ApiResult {
     Ok(json!({}))
 }
 
-/// DeregisterTargets: each target starts draining (`Target.DeregistrationInProgress`) and
-/// leaves the group once it has no request in flight or the deregistration delay is over;
-/// in a group no listener uses it leaves at once. A target that is not registered is
+/// DeregisterTargets: each target starts draining (`Target.DeregistrationInProgress`): it
+/// gets no new request, and leaves the group once the group's deregistration delay is over
+/// (shown `draining` until then, even once nothing is in flight to it, as on AWS); in a
+/// group no listener uses it leaves at once. A target that is not registered is
 /// ignored: AWS answers success for it.
 ///
 /// Errors: `TargetGroupNotFound`, `ValidationError` and `InvalidTarget` for malformed ids.

@@ -4,9 +4,11 @@
 //!
 //! Target states follow the ELBv2 API reference (`TargetHealth`): a new target is `initial`
 //! (`Elb.RegistrationInProgress`) until its health checks decide; a deregistered target is
-//! `draining` (`Target.DeregistrationInProgress`) until it has no request in flight or the
-//! group's `deregistration_delay.timeout_seconds` is over, then it leaves the group (the
-//! traffic engine removes it).
+//! `draining` (`Target.DeregistrationInProgress`) until the group's
+//! `deregistration_delay.timeout_seconds` is over, then it leaves the group (the traffic
+//! engine removes it). It gets no new request from the start, and once none is in flight
+//! its deregistration is complete inside, but it is shown `draining` until the delay is
+//! over, as AWS shows it.
 
 use serde_json::Value;
 

@@ -10,8 +10,11 @@
 //! - before a task is stopped its targets are deregistered ([`begin_draining`], "(service
 //!   NAME) has begun draining connections on N tasks."), and the stop waits until they have
 //!   left their groups ([`drained`], "(service NAME) deregistered 1 targets in (target-group
-//!   ARN)") — the traffic engine removes a draining target once it has no request in flight or
-//!   its deregistration delay is over — and only then is the task sent SIGTERM.
+//!   ARN)") — the traffic engine removes a draining target once its group's deregistration
+//!   delay is over: ELB shows it `draining` until then even when nothing is in flight to it,
+//!   and ECS goes by what ELB shows — and only then is the task sent SIGTERM. A rolling
+//!   deployment behind a load balancer therefore takes at least the deregistration delay
+//!   per batch of old tasks, as on AWS.
 //!
 //! Where a target is on ferry local: every task shares the host's loopback address and gets
 //! its own host ports (see `runtime`), so a task is registered as `127.0.0.1` : the host port
@@ -162,8 +165,8 @@ pub fn begin_draining(partition: &mut Partition, task_arns: &[String], now: f64)
 }
 
 /// Whether every target of a stopping task has left its group, so that the task may be sent
-/// SIGTERM. A target leaves when the traffic engine removes it (drained, or its
-/// deregistration delay over); one still there [`DRAIN_MARGIN_SECONDS`] after its delay, or
+/// SIGTERM. A target leaves when the traffic engine removes it (its deregistration delay
+/// over); one still there [`DRAIN_MARGIN_SECONDS`] after its delay, or
 /// any target of a task that is `dead` (its essential container exited: nothing left to
 /// drain), is removed here. A target still registered and not draining is deregistered now.
 /// Each target that left is forgotten by the task and reported: "(service NAME) deregistered

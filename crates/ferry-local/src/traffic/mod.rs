@@ -3,20 +3,30 @@
 //! deregistered targets. It reads the records of `state::elb` and writes target health;
 //! the API handlers (`elbv2`) never reach in here.
 //!
-//! One reconcile loop ([`Traffic::start`]) does, every 100 ms and whenever a health check
-//! ends, under the state lock and never across an await:
+//! One reconcile loop ([`Traffic::start`]) does, every 100 ms, whenever a health check
+//! ends and whenever an API write published new routes, under the state lock and never
+//! across an await:
 //! - applies health check results to the `Target` records (`health`), and starts the
 //!   checks that are due;
-//! - removes draining targets that have no request in flight, or whose group's
-//!   `deregistration_delay.timeout_seconds` (default 300) has passed since deregistration
-//!   ("Deregistration delay" in the ALB guide: the load balancer stops sending new requests
-//!   to a deregistering target and lets in-flight requests complete);
+//! - ends the deregistration of draining targets as the ALB guide describes it
+//!   ("Deregistration delay"): a draining target gets no new request; once it has none in
+//!   flight its deregistration is complete inside (its idle pooled connections are closed),
+//!   but its record stays, shown `draining` (`Target.DeregistrationInProgress`), until its
+//!   group's `deregistration_delay.timeout_seconds` (default 300) has passed since it was
+//!   deregistered; then it is removed ([`drain`]). ECS sees only that record: a task behind
+//!   the group is stopped once its target is gone (`records::task_targets`);
 //! - when the ELB records changed (a hash of what routes traffic, `table::fingerprint`),
 //!   builds a new routing table (`table`) and publishes it: a request reads it through an
 //!   `Arc` swap and never takes the state lock;
 //! - makes sure each listener's proxy (`proxy`) listens on `<DNSName>:<Port>` (the load
 //!   balancer's loopback address): bound once; a listener deleted, or whose port changed,
 //!   has its proxy stopped.
+//!
+//! A successful ELBv2 write does not wait for the loop: before it is answered, still under
+//! the state lock, the API publishes the routing table of the new records
+//! ([`Traffic::publish_routes`]), so the next request is routed by them (rules, actions,
+//! weights, targets). It also wakes the loop, which binds a new listener's port (or stops a
+//! deleted one's) and schedules new targets' health checks within milliseconds.
 //!
 //! A port that cannot be bound (taken by another process, or below 1024 without the
 //! privilege to bind it: root, `CAP_NET_BIND_SERVICE`, or a lower
@@ -37,10 +47,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use self::health::{CheckResult, HealthClient, Plan};
-use self::proxy::Shared;
+use self::proxy::{Shared, Upstream};
 use self::table::{Table, TargetKey, TargetSlot};
 use crate::api::now;
 use crate::records::targets::REGISTRATION_IN_PROGRESS;
@@ -64,10 +74,54 @@ pub struct ListenerStatus {
     pub error: Option<String>,
 }
 
-/// The running traffic engine: what the admin path may ask of it.
+/// The running traffic engine: what the API and the admin path may ask of it.
 pub struct Traffic {
     shared: Arc<Shared>,
+    /// What the routing table is built with; taken only under the state lock (state lock
+    /// first), by the reconcile loop and by [`Traffic::publish_routes`].
+    routes: Mutex<Routes>,
+    /// Wakes the reconcile loop when new routes were published.
+    wake: Notify,
     listeners: Mutex<Vec<ListenerStatus>>,
+}
+
+/// What the routing table is built with besides the records, kept across tables.
+#[derive(Default)]
+struct Routes {
+    /// Of the records the published table was built from.
+    fingerprint: Option<u64>,
+    /// Counts the tables published: the loop compares it with the last one it has seen.
+    generation: u64,
+    /// Every registered target's slot (in-flight count, draining flag).
+    slots: HashMap<TargetKey, Arc<TargetSlot>>,
+    /// Every routed target's connection pool to it. A draining target's is dropped once it
+    /// has no request in flight, which closes its idle pooled connections.
+    clients: HashMap<TargetKey, Upstream>,
+}
+
+impl Routes {
+    /// Builds the routing table of `state` and publishes it, unless the records route as
+    /// those of the published table did. Returns whether it published.
+    fn publish(&mut self, state: &State, shared: &Shared) -> bool {
+        let fingerprint = table::fingerprint(state);
+        if self.fingerprint == Some(fingerprint) {
+            return false;
+        }
+        self.fingerprint = Some(fingerprint);
+        let mut table = Table::default();
+        let mut registered = HashSet::new();
+        for partition in state.partitions.values() {
+            table::add_partition(&mut table, partition, &mut self.slots, &mut self.clients);
+            for group in partition.target_groups.values() {
+                registered.extend(group.targets.iter().map(|t| (group.arn.clone(), t.id.clone(), t.port)));
+            }
+        }
+        self.slots.retain(|key, slot| registered.contains(key) || slot.in_flight() > 0);
+        self.clients.retain(|key, _| registered.contains(key));
+        self.generation += 1;
+        shared.publish(table);
+        true
+    }
 }
 
 impl Traffic {
@@ -88,15 +142,19 @@ impl Traffic {
         shutdown: watch::Receiver<bool>,
     ) -> (Arc<Traffic>, tokio::task::JoinHandle<()>) {
         let log = access_log::AccessLog::default();
-        let traffic = Arc::new(Traffic { shared: Arc::new(Shared::new(log.clone())), listeners: Mutex::default() });
+        let traffic = Arc::new(Traffic {
+            shared: Arc::new(Shared::new(log.clone())),
+            routes: Mutex::default(),
+            wake: Notify::new(),
+            listeners: Mutex::default(),
+        });
         let scale = if health_check_scale.is_finite() && health_check_scale > 0.0 { health_check_scale } else { 1.0 };
         let (results_tx, results_rx) = mpsc::unbounded_channel();
         let reconciler = Reconciler {
             state,
             traffic: Arc::clone(&traffic),
             scale,
-            fingerprint: None,
-            slots: HashMap::new(),
+            generation: 0,
             wanted: Vec::new(),
             wanted_changed: false,
             proxies: HashMap::new(),
@@ -132,6 +190,22 @@ impl Traffic {
             let _ = finished.await;
         });
         (traffic, task)
+    }
+
+    /// Publishes the routing table of `state` now, when its ELB records route differently
+    /// than the published table, and wakes the reconcile loop to bind new listeners' ports
+    /// and schedule new targets' health checks. The API calls it after a successful ELBv2
+    /// write, under the state lock and before answering: the next request through a
+    /// listener is routed by what the write made (see the module docs). Synchronous, no
+    /// I/O: it hashes the ELB records and, when they changed, rebuilds the table.
+    pub fn publish_routes(&self, state: &State) {
+        if self.routes().publish(state, &self.shared) {
+            self.wake.notify_one();
+        }
+    }
+
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Every listener's proxy: where it listens, or why it cannot.
@@ -180,10 +254,8 @@ struct Reconciler {
     state: Arc<Mutex<State>>,
     traffic: Arc<Traffic>,
     scale: f64,
-    /// Of the records the published table was built from.
-    fingerprint: Option<u64>,
-    /// Every registered target's slot (in-flight count, draining flag), kept across tables.
-    slots: HashMap<TargetKey, Arc<TargetSlot>>,
+    /// `Routes::generation` of the table that `plans` and `wanted` were last read with.
+    generation: u64,
     wanted: Vec<Wanted>,
     /// Whether `wanted` changed since the proxies were last compared with it.
     wanted_changed: bool,
@@ -213,6 +285,7 @@ impl Reconciler {
                         outcomes.push(more);
                     }
                 }
+                _ = self.traffic.wake.notified() => {}
                 _ = shutdown.changed() => break,
             }
         }
@@ -275,27 +348,24 @@ impl Reconciler {
             let verdict = health::next_state(target, outcome.result, &settings);
             changed |= health::apply(target, verdict, t);
         }
-        changed |= self.drain(&mut state, t);
+        let mut routes = self.traffic.routes();
+        changed |= drain(&mut routes, &mut state, t);
         if changed {
             state.dirty = true;
         }
-        let fingerprint = table::fingerprint(&state);
-        if self.fingerprint == Some(fingerprint) {
+        routes.publish(&state, &self.traffic.shared);
+        if routes.generation == self.generation {
             return;
         }
-        self.fingerprint = Some(fingerprint);
-        let mut table = Table::default();
+        // New routes (published here or by an API write): what is checked and what listens.
+        self.generation = routes.generation;
+        drop(routes);
         let mut plans = HashMap::new();
-        let mut registered = HashSet::new();
         for (key, partition) in &state.partitions {
-            table::add_partition(&mut table, partition, &mut self.slots);
             plans.extend(health::plans(key, partition, self.scale).into_iter().map(|p| (p.key.clone(), p)));
-            for group in partition.target_groups.values() {
-                registered.extend(group.targets.iter().map(|t| (group.arn.clone(), t.id.clone(), t.port)));
-            }
         }
+        let table = self.traffic.shared.table();
         drop(state);
-        self.slots.retain(|key, slot| registered.contains(key) || slot.in_flight() > 0);
         let instant = Instant::now();
         self.checks.retain(|key, _| plans.contains_key(key));
         for key in plans.keys() {
@@ -305,34 +375,6 @@ impl Reconciler {
         self.wanted = table.listeners.iter().map(|(arn, l)| Wanted { arn: arn.clone(), addr: SocketAddr::new(l.ip, l.port) }).collect();
         self.wanted.sort_by(|a, b| a.arn.cmp(&b.arn));
         self.wanted_changed = true;
-        self.traffic.shared.publish(table);
-    }
-
-    /// Removes the draining targets that are done: no request in flight (after which none
-    /// can start: see `TargetSlot`), or past their group's deregistration delay. Returns
-    /// whether any left.
-    fn drain(&self, state: &mut State, t: f64) -> bool {
-        let mut removed = false;
-        for partition in state.partitions.values_mut() {
-            for group in partition.target_groups.values_mut() {
-                if !group.targets.iter().any(|x| x.state == "draining") {
-                    continue;
-                }
-                let delay = group.deregistration_delay();
-                let arn = group.arn.clone();
-                let before = group.targets.len();
-                group.targets.retain(|target| {
-                    if target.state != "draining" {
-                        return true;
-                    }
-                    let in_flight = self.slots.get(&(arn.clone(), target.id.clone(), target.port)).map_or(0, |slot| slot.drain());
-                    let expired = target.draining_since.is_none_or(|since| t - since >= delay);
-                    in_flight > 0 && !expired
-                });
-                removed |= group.targets.len() != before;
-            }
-        }
-        removed
     }
 
     /// Starts the proxies of new listeners, stops those of listeners gone or moved, retries
@@ -391,6 +433,45 @@ impl Reconciler {
     }
 }
 
+/// Ends the deregistration of draining targets (ALB guide, "Deregistration delay": "If a
+/// deregistering target has no in-flight requests and no active connections, Elastic Load
+/// Balancing immediately completes the deregistration process, without waiting for the
+/// deregistration delay to elapse. However, even though target deregistration is complete,
+/// the status of the target is displayed as draining until the deregistration delay timeout
+/// expires"):
+/// - a draining target with no request in flight is done inside: none can start again (see
+///   `TargetSlot`), and its connection pool is dropped, closing its idle connections;
+/// - its record stays, `draining`, until its group's deregistration delay has passed since
+///   `draining_since`; then it is removed, requests still in flight or not.
+///
+/// Returns whether a target was removed.
+fn drain(routes: &mut Routes, state: &mut State, t: f64) -> bool {
+    let mut removed = false;
+    for partition in state.partitions.values_mut() {
+        for group in partition.target_groups.values_mut() {
+            if !group.targets.iter().any(|x| x.state == "draining") {
+                continue;
+            }
+            let delay = group.deregistration_delay();
+            let arn = group.arn.clone();
+            let before = group.targets.len();
+            group.targets.retain(|target| {
+                if target.state != "draining" {
+                    return true;
+                }
+                let key = (arn.clone(), target.id.clone(), target.port);
+                let idle = routes.slots.get(&key).is_none_or(|slot| slot.drain() == 0);
+                if idle {
+                    routes.clients.remove(&key);
+                }
+                target.draining_since.is_some_and(|since| t - since < delay)
+            });
+            removed |= group.targets.len() != before;
+        }
+    }
+    removed
+}
+
 /// Binds a listener's address (std's bind sets `SO_REUSEADDR`, so a restart finds its
 /// ports again at once).
 fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
@@ -413,4 +494,189 @@ fn bind_error(addr: SocketAddr, error: &std::io::Error) -> String {
         _ => String::new(),
     };
     format!("cannot listen on {addr}: {error}{hint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::elbv2::test_support::{call, forward_from_a_listener, world};
+    use crate::records::targets::{deregister, register};
+    use crate::records::task_targets::fixtures;
+
+    const DELAY: f64 = 10.0;
+
+    /// A state with group "web" (deregistration delay [`DELAY`]) a listener forwards to, its
+    /// target 127.0.0.1:8080 healthy and routed; returns the state, the target's key, and
+    /// what routes it.
+    fn routed_target() -> (State, TargetKey, Routes, Shared) {
+        let mut state = State::default();
+        let partition = state.partition("123456789012", "us-east-1");
+        let arn = fixtures::target_group(partition, "web", "ip", false);
+        forward_from_a_listener(partition, "shop", &arn);
+        let group = partition.target_groups.get_mut(&arn).unwrap();
+        group.attributes.insert("deregistration_delay.timeout_seconds".into(), DELAY.to_string());
+        register(group, "127.0.0.1", 8080, None, None, 100.0);
+        group.targets[0].state = "healthy".into();
+        let (mut routes, shared) = (Routes::default(), Shared::new(access_log::AccessLog::default()));
+        assert!(routes.publish(&state, &shared));
+        let key = (arn, "127.0.0.1".to_string(), 8080);
+        assert!(routes.clients.contains_key(&key));
+        (state, key, routes, shared)
+    }
+
+    fn deregister_at(state: &mut State, key: &TargetKey, now: f64) {
+        let group = state.partitions.values_mut().next().unwrap().target_groups.get_mut(&key.0).unwrap();
+        assert!(deregister(group, &key.1, key.2, true, now));
+    }
+
+    fn shown(state: &State, key: &TargetKey) -> Option<String> {
+        let group = &state.partitions.values().next().unwrap().target_groups[&key.0];
+        group.targets.iter().find(|t| t.id == key.1 && t.port == key.2).map(|t| t.state.clone())
+    }
+
+    #[test]
+    fn a_draining_target_with_nothing_in_flight_is_shown_draining_until_its_delay_is_over_then_removed() {
+        let (mut state, key, mut routes, shared) = routed_target();
+        deregister_at(&mut state, &key, 200.0);
+        routes.publish(&state, &shared);
+
+        // Nothing in flight: done inside at once (no request may start, its pool dropped),
+        // yet shown draining for the whole delay.
+        assert!(!drain(&mut routes, &mut state, 200.1));
+        assert!(routes.slots[&key].is_draining());
+        assert!(!routes.slots[&key].try_acquire());
+        assert!(!routes.clients.contains_key(&key), "the drained target's connection pool was kept");
+        assert!(!drain(&mut routes, &mut state, 200.0 + DELAY - 0.01));
+        assert_eq!(shown(&state, &key).as_deref(), Some("draining"));
+
+        // The delay over: removed, and the next table forgets it.
+        assert!(drain(&mut routes, &mut state, 200.0 + DELAY));
+        assert_eq!(shown(&state, &key), None);
+        assert!(routes.publish(&state, &shared));
+        assert!(!routes.slots.contains_key(&key));
+    }
+
+    #[test]
+    fn a_draining_target_keeps_its_connection_pool_while_a_request_is_in_flight_and_drops_it_once_none_is() {
+        let (mut state, key, mut routes, shared) = routed_target();
+        let slot = Arc::clone(&routes.slots[&key]);
+        assert!(slot.try_acquire());
+        deregister_at(&mut state, &key, 200.0);
+        routes.publish(&state, &shared);
+
+        assert!(!drain(&mut routes, &mut state, 201.0));
+        assert!(routes.clients.contains_key(&key), "the pool of a target with a request in flight was dropped");
+        slot.release();
+        assert!(!drain(&mut routes, &mut state, 202.0));
+        assert!(!routes.clients.contains_key(&key));
+        assert_eq!(shown(&state, &key).as_deref(), Some("draining"));
+    }
+
+    #[test]
+    fn a_draining_target_is_removed_at_its_delay_even_with_a_request_in_flight() {
+        let (mut state, key, mut routes, shared) = routed_target();
+        let slot = Arc::clone(&routes.slots[&key]);
+        assert!(slot.try_acquire());
+        deregister_at(&mut state, &key, 200.0);
+        routes.publish(&state, &shared);
+        assert!(!drain(&mut routes, &mut state, 200.0 + DELAY - 0.01));
+        assert!(drain(&mut routes, &mut state, 200.0 + DELAY));
+        assert_eq!(shown(&state, &key), None);
+        // The request goes on; its slot is kept until it ends.
+        assert!(routes.publish(&state, &shared));
+        assert_eq!(routes.slots[&key].in_flight(), 1);
+        slot.release();
+    }
+
+    #[test]
+    fn a_target_registered_again_while_draining_takes_requests_over_a_new_pool() {
+        let (mut state, key, mut routes, shared) = routed_target();
+        deregister_at(&mut state, &key, 200.0);
+        routes.publish(&state, &shared);
+        drain(&mut routes, &mut state, 200.1);
+        assert!(!routes.clients.contains_key(&key));
+
+        let group = state.partitions.values_mut().next().unwrap().target_groups.get_mut(&key.0).unwrap();
+        assert!(register(group, &key.1, key.2, None, None, 201.0));
+        assert!(routes.publish(&state, &shared));
+        assert!(!routes.slots[&key].is_draining());
+        assert!(routes.clients.contains_key(&key));
+        let table = shared.table();
+        let listener = table.listeners.values().next().unwrap();
+        let table::RouteAction::Forward(forward) = &listener.rules[0].action else { panic!("not a forward") };
+        assert_eq!(forward.groups[0].group.targets.len(), 1, "the target registered again is routed (fail-open while initial)");
+    }
+
+    /// 20 load balancers with a listener each (a default rule and 5 path rules), 50 target
+    /// groups, 100 targets: the size of the idle benchmark (docs/benchmarks.md).
+    fn twenty_balancers() -> State {
+        let mut p = world();
+        let mut groups = Vec::new();
+        for g in 0..50 {
+            let out = call(
+                &mut p,
+                "CreateTargetGroup",
+                json!({"Name": format!("tg-{g}"), "Protocol": "HTTP", "Port": 80, "VpcId": "vpc-1", "TargetType": "ip"}),
+                0.0,
+            )
+            .unwrap();
+            let arn = out["TargetGroups"][0]["TargetGroupArn"].as_str().unwrap().to_string();
+            let targets = json!([{"Id": "127.0.0.1", "Port": 20_000 + 2 * g}, {"Id": "127.0.0.1", "Port": 20_001 + 2 * g}]);
+            call(&mut p, "RegisterTargets", json!({"TargetGroupArn": arn, "Targets": targets}), 0.0).unwrap();
+            groups.push(arn);
+        }
+        for lb in 0..20 {
+            let lb_arn = forward_from_a_listener(&mut p, &format!("lb-{lb}"), &groups[lb]);
+            let listener = p.listeners.values().find(|l| l.load_balancer_arn == lb_arn).unwrap().arn.clone();
+            // A group serves one load balancer: rule 1 forwards to one of groups 20–39,
+            // rule 2 of the first ten to one of groups 40–49, the others as the default.
+            for r in 0..5 {
+                let group = match r {
+                    1 => &groups[20 + lb],
+                    2 if lb < 10 => &groups[40 + lb],
+                    _ => &groups[lb],
+                };
+                let input = json!({"ListenerArn": listener, "Priority": r + 1,
+                    "Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": [format!("/r{r}/*")]}}],
+                    "Actions": [{"Type": "forward", "TargetGroupArn": group}]});
+                call(&mut p, "CreateRule", input, 0.0).unwrap();
+            }
+        }
+        let mut state = State::default();
+        state.partitions.insert(crate::state::partition_key(&p.account, &p.region), p);
+        state
+    }
+
+    #[test]
+    fn publishing_routes_rebuilds_the_table_only_when_the_records_route_differently() {
+        let mut state = twenty_balancers();
+        let traffic = Traffic {
+            shared: Arc::new(Shared::new(access_log::AccessLog::default())),
+            routes: Mutex::default(),
+            wake: Notify::new(),
+            listeners: Mutex::default(),
+        };
+        traffic.publish_routes(&state);
+        let first = traffic.shared.table();
+        assert_eq!(first.listeners.len(), 20);
+        assert!(first.listeners.values().all(|l| l.rules.len() == 6));
+        assert_eq!(traffic.routes().clients.len(), 100);
+
+        // Nothing that routes changed: the same table.
+        traffic.publish_routes(&state);
+        assert!(Arc::ptr_eq(&first, &traffic.shared.table()));
+
+        // A rule's action changed: a new table, with it, at once.
+        let p = state.partitions.values_mut().next().unwrap();
+        let rule = p.rules.values_mut().find(|r| !r.is_default).unwrap();
+        rule.actions = json!([{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "418"}}]);
+        let (listener, priority) = (rule.listener_arn.clone(), rule.priority.clone());
+        traffic.publish_routes(&state);
+        let table = traffic.shared.table();
+        assert!(!Arc::ptr_eq(&first, &table));
+        let routed = table.listeners[&listener].rules.iter().find(|r| *r.priority == *priority).unwrap();
+        assert!(matches!(&routed.action, table::RouteAction::Fixed(f) if f.status == 418));
+    }
 }

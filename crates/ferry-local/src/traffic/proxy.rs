@@ -55,20 +55,24 @@ const SERVER: HeaderValue = HeaderValue::from_static("awselb/2.0");
 
 pub type Upstream = Client<HttpConnector, Incoming>;
 
-/// What every listener shares: the published table, the client to targets, the access log.
+/// A client to one target, with its own pool of keep-alive connections (see
+/// `table::RouteTarget::client`). Cheap to create; nothing connects before a request.
+pub fn upstream() -> Upstream {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE).pool_timer(TokioTimer::new()).build(connector)
+}
+
+/// What every listener shares: the published table and the access log.
 pub struct Shared {
     pub table: RwLock<Arc<Table>>,
-    pub client: Upstream,
     pub log: AccessLog,
 }
 
 impl Shared {
     pub fn new(log: AccessLog) -> Shared {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE).pool_timer(TokioTimer::new()).build(connector);
-        Shared { table: RwLock::new(Arc::default()), client, log }
+        Shared { table: RwLock::new(Arc::default()), log }
     }
 
     /// The table now (a pointer copy under a read lock held for no await).
@@ -276,7 +280,7 @@ async fn handle(request: Request<Incoming>, peer: SocketAddr, arn: &Arc<str>, sh
     };
     let table = shared.table();
     let (response, port) = match table.listeners.get(&**arn) {
-        Some(listener) => (route(request, peer, listener, shared, guard, &mut record).await, listener.port),
+        Some(listener) => (route(request, peer, listener, guard, &mut record).await, listener.port),
         // Deleted a moment ago: its proxy is about to stop.
         None => (error_page(StatusCode::SERVICE_UNAVAILABLE, guard), 0),
     };
@@ -307,7 +311,6 @@ async fn route(
     request: Request<Incoming>,
     peer: SocketAddr,
     listener: &ListenerRoutes,
-    shared: &Shared,
     guard: Guard,
     record: &mut Record,
 ) -> Response<ProxyBody> {
@@ -355,7 +358,7 @@ async fn route(
         RouteAction::Unsupported => error_page(StatusCode::SERVICE_UNAVAILABLE, guard),
         RouteAction::Forward(forward) => {
             drop(headers);
-            forward_request(request, peer, listener, forward, shared, guard, record).await
+            forward_request(request, peer, listener, forward, guard, record).await
         }
     }
 }
@@ -420,7 +423,6 @@ async fn forward_request(
     peer: SocketAddr,
     listener: &ListenerRoutes,
     forward: &Forward,
-    shared: &Shared,
     mut guard: Guard,
     record: &mut Record,
 ) -> Response<ProxyBody> {
@@ -453,7 +455,7 @@ async fn forward_request(
             return error_page(StatusCode::BAD_GATEWAY, guard);
         }
     };
-    let response = match tokio::time::timeout(listener.idle_timeout, shared.client.request(upstream)).await {
+    let response = match tokio::time::timeout(listener.idle_timeout, target.client.request(upstream)).await {
         Err(_) => {
             record.error = Some("TargetTimeout");
             return error_page(StatusCode::GATEWAY_TIMEOUT, guard);

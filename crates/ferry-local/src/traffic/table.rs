@@ -29,6 +29,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::proxy::{Upstream, upstream};
 use crate::state::{Partition, State, Target, TargetGroup};
 
 /// AWS's default `idle_timeout.timeout_seconds` of an application load balancer.
@@ -199,6 +200,9 @@ pub struct RouteTarget {
     /// The `AWSALB` cookie value that names this target.
     pub cookie: String,
     pub slot: Arc<TargetSlot>,
+    /// The pool of keep-alive connections to this target (one pool per registered target,
+    /// so that a drained target's idle connections can be closed by dropping it).
+    pub client: Upstream,
 }
 
 impl GroupRoutes {
@@ -360,7 +364,16 @@ fn slot_for(slots: &mut HashMap<TargetKey, Arc<TargetSlot>>, group: &TargetGroup
     Arc::clone(slot)
 }
 
-fn group_routes(group: &TargetGroup, slots: &mut HashMap<TargetKey, Arc<TargetSlot>>) -> GroupRoutes {
+/// The connection pool of a routed target, created on first sight and kept across tables.
+fn client_for(clients: &mut HashMap<TargetKey, Upstream>, group: &TargetGroup, target: &Target) -> Upstream {
+    clients.entry((group.arn.clone(), target.id.clone(), target.port)).or_insert_with(upstream).clone()
+}
+
+fn group_routes(
+    group: &TargetGroup,
+    slots: &mut HashMap<TargetKey, Arc<TargetSlot>>,
+    clients: &mut HashMap<TargetKey, Upstream>,
+) -> GroupRoutes {
     let live: Vec<&Target> = group.targets.iter().filter(|t| t.state != "draining").collect();
     let healthy: Vec<&Target> = live.iter().copied().filter(|t| t.state == "healthy").collect();
     // Health checks off: every registered target takes requests. Otherwise the healthy
@@ -374,6 +387,7 @@ fn group_routes(group: &TargetGroup, slots: &mut HashMap<TargetKey, Arc<TargetSl
                 authority: Arc::from(addr.to_string()),
                 cookie: token(&[&group.arn, &t.id, &t.port.to_string()]),
                 slot: slot_for(slots, group, t),
+                client: client_for(clients, group, t),
             })
         })
         .collect();
@@ -479,10 +493,16 @@ pub fn route_action(actions: &Value, groups: &HashMap<&str, Arc<GroupRoutes>>) -
 }
 
 /// The routing table of every listener of `partition`, added to `table`. Slots are kept
-/// in `slots` (created for new targets, their draining flag set from the records).
-pub fn add_partition(table: &mut Table, partition: &Partition, slots: &mut HashMap<TargetKey, Arc<TargetSlot>>) {
+/// in `slots` (created for new targets, their draining flag set from the records), the
+/// routed targets' connection pools in `clients` (created for new ones).
+pub fn add_partition(
+    table: &mut Table,
+    partition: &Partition,
+    slots: &mut HashMap<TargetKey, Arc<TargetSlot>>,
+    clients: &mut HashMap<TargetKey, Upstream>,
+) {
     let groups: HashMap<&str, Arc<GroupRoutes>> =
-        partition.target_groups.values().map(|g| (g.arn.as_str(), Arc::new(group_routes(g, slots)))).collect();
+        partition.target_groups.values().map(|g| (g.arn.as_str(), Arc::new(group_routes(g, slots, clients)))).collect();
     for listener in partition.listeners.values() {
         let Some(lb) = partition.load_balancers.get(&listener.load_balancer_arn) else { continue };
         let (Ok(ip), Ok(port)) = (lb.dns_name.parse::<IpAddr>(), u16::try_from(listener.port)) else {
@@ -586,19 +606,19 @@ mod tests {
     fn only_healthy_targets_take_requests_while_one_is_healthy() {
         let mut slots = HashMap::new();
         let g = group(vec![target("127.0.0.1", 1, "healthy"), target("127.0.0.1", 2, "unhealthy"), target("127.0.0.1", 3, "initial")]);
-        assert_eq!(routed(&group_routes(&g, &mut slots)), vec![1]);
+        assert_eq!(routed(&group_routes(&g, &mut slots, &mut HashMap::new())), vec![1]);
     }
 
     #[test]
     fn with_no_healthy_target_the_group_fails_open_to_all_but_draining_ones() {
         let mut slots = HashMap::new();
         let g = group(vec![target("127.0.0.1", 1, "unhealthy"), target("127.0.0.1", 2, "initial"), target("127.0.0.1", 3, "draining")]);
-        let routes = group_routes(&g, &mut slots);
+        let routes = group_routes(&g, &mut slots, &mut HashMap::new());
         assert_eq!(routed(&routes), vec![1, 2]);
         // The draining one has its slot, marked draining.
         assert!(slots[&(g.arn.clone(), "127.0.0.1".to_string(), 3)].is_draining());
         let empty = group(vec![target("127.0.0.1", 3, "draining")]);
-        assert!(group_routes(&empty, &mut slots).pick(None, 0).is_none());
+        assert!(group_routes(&empty, &mut slots, &mut HashMap::new()).pick(None, 0).is_none());
     }
 
     #[test]
@@ -606,14 +626,14 @@ mod tests {
         let mut slots = HashMap::new();
         let mut g = group(vec![target("127.0.0.1", 1, "healthy"), target("127.0.0.1", 2, "initial")]);
         g.health_check.enabled = false;
-        assert_eq!(routed(&group_routes(&g, &mut slots)), vec![1, 2]);
+        assert_eq!(routed(&group_routes(&g, &mut slots, &mut HashMap::new())), vec![1, 2]);
     }
 
     #[test]
     fn round_robin_alternates_and_skips_a_target_that_began_draining() {
         let mut slots = HashMap::new();
         let g = group(vec![target("127.0.0.1", 1, "healthy"), target("127.0.0.1", 2, "healthy")]);
-        let routes = group_routes(&g, &mut slots);
+        let routes = group_routes(&g, &mut slots, &mut HashMap::new());
         let picks: Vec<u16> = (0..4)
             .map(|_| {
                 let t = routes.pick(None, 0).unwrap();
@@ -647,7 +667,7 @@ mod tests {
         let mut slots = HashMap::new();
         let mut g = group(vec![target("127.0.0.1", 1, "healthy"), target("127.0.0.1", 2, "healthy")]);
         g.attributes.insert("load_balancing.algorithm.type".into(), "least_outstanding_requests".into());
-        let routes = group_routes(&g, &mut slots);
+        let routes = group_routes(&g, &mut slots, &mut HashMap::new());
         let cookie = routes.targets[1].cookie.clone();
         for _ in 0..3 {
             assert_eq!(port(routes.pick(Some(&cookie), 0).unwrap()), 2);
@@ -686,7 +706,8 @@ mod tests {
     fn actions_in_the_api_shape_become_routes() {
         let mut slots = HashMap::new();
         let tg = group(vec![]);
-        let groups: HashMap<&str, Arc<GroupRoutes>> = [(tg.arn.as_str(), Arc::new(group_routes(&tg, &mut slots)))].into();
+        let groups: HashMap<&str, Arc<GroupRoutes>> =
+            [(tg.arn.as_str(), Arc::new(group_routes(&tg, &mut slots, &mut HashMap::new())))].into();
         let forward = json!([{"Type": "forward", "Order": 1, "TargetGroupArn": tg.arn,
             "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": tg.arn, "Weight": 7}, {"TargetGroupArn": "gone", "Weight": 3}],
                               "TargetGroupStickinessConfig": {"Enabled": true, "DurationSeconds": 60}}}]);
