@@ -240,7 +240,9 @@ async fn a_rolling_deployment_behind_a_listener_registers_drains_and_loses_no_re
     let local = start().await;
     let c = &local.clients;
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
-    let lb = balancer(c, 30).await;
+    // A deregistration delay longer than the slowest request (1.5 s): each batch of old
+    // tasks waits for it, as on AWS.
+    let lb = balancer(c, 3).await;
     let v1 = register(c, "1.0", &[]).await;
     create_service(c, &v1, &lb.target_group, 2).await;
 
@@ -313,7 +315,7 @@ async fn tasks_failing_their_target_groups_health_checks_are_stopped_and_trip_th
     let local = start().await;
     let c = &local.clients;
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
-    let lb = balancer(c, 5).await;
+    let lb = balancer(c, 1).await;
     let v1 = register(c, "1.0", &[]).await;
     create_service(c, &v1, &lb.target_group, 1).await;
     assert_eq!(settle(c).await, ServiceDeploymentStatus::Successful);
@@ -345,5 +347,67 @@ async fn tasks_failing_their_target_groups_health_checks_are_stopped_and_trip_th
     })
     .await;
     assert_eq!(last[0].1, "healthy");
+    local.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_target_has_nothing_in_flight_gets_no_sigterm_before_the_deregistration_delay_is_over() {
+    let local = start().await;
+    let c = &local.clients;
+    c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+    let delay = 4;
+    let lb = balancer(c, delay).await;
+    let v1 = register(c, "1.0", &[]).await;
+    create_service(c, &v1, &lb.target_group, 1).await;
+    assert_eq!(settle(c).await, ServiceDeploymentStatus::Successful);
+    let (task, port) = task_ports(c).await.remove(0);
+    eventually("the target healthy", 30, || async { targets(c, &lb.target_group).await.contains(&(port, "healthy".into())).then_some(()) })
+        .await;
+
+    // No request at all: ELB completes the deregistration inside at once, but shows the
+    // target draining until the delay is over, and ECS waits for what ELB shows.
+    let stopped_at = Instant::now();
+    c.ecs.stop_task().cluster(CLUSTER).task(&task).send().await.unwrap();
+    let direct = reqwest::Client::new();
+    let mut seen_draining = 0;
+    let gone = loop {
+        let state = targets(c, &lb.target_group).await.into_iter().find(|(p, _)| *p == port).map(|(_, s)| s);
+        let described = c.ecs.describe_tasks().cluster(CLUSTER).tasks(&task).send().await.unwrap();
+        let status = described.tasks()[0].last_status().unwrap_or_default().to_string();
+        match state.as_deref() {
+            None => break Instant::now(),
+            Some("draining") => {
+                seen_draining += 1;
+                // Not SIGTERMed: DEACTIVATING (STOPPING is when SIGTERM is sent), and the
+                // process still answers on its own port.
+                assert_eq!(status, "DEACTIVATING", "the task moved on while its target was draining");
+                let answer = direct.get(format!("http://127.0.0.1:{port}/health")).send().await;
+                assert!(answer.is_ok_and(|r| r.status().is_success()), "the task stopped answering while its target was draining");
+            }
+            Some(_) => assert_eq!(status, "RUNNING"),
+        }
+        assert!(stopped_at.elapsed() < Duration::from_secs(60), "the target never left its group");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(seen_draining > 0, "the target was never seen draining");
+    assert!(
+        gone - stopped_at >= Duration::from_secs(u64::from(delay)),
+        "the target left {:?} after StopTask, before its {delay} s delay",
+        gone - stopped_at
+    );
+    // Its own record says the same: asked to stop, stopped only after the delay.
+    let (stopping, stopped) = eventually("the task STOPPED", 30, || async {
+        let described = c.ecs.describe_tasks().cluster(CLUSTER).tasks(&task).send().await.unwrap();
+        let t = &described.tasks()[0];
+        (t.last_status() == Some("STOPPED")).then(|| (t.stopping_at().unwrap().as_secs_f64(), t.stopped_at().unwrap().as_secs_f64()))
+    })
+    .await;
+    assert!(
+        stopped - stopping >= f64::from(delay),
+        "stopped {:.1} s after StopTask, before its target's {delay} s delay",
+        stopped - stopping
+    );
+    let deregistered = format!("(service web) deregistered 1 targets in (target-group {})", lb.target_group);
+    assert!(events(c).await.contains(&deregistered));
     local.server.shutdown().await;
 }

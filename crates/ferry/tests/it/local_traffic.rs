@@ -126,6 +126,20 @@ async fn state_of(elb: &Client, group: &str, port: u16) -> Option<String> {
     health(elb, group).await.into_iter().find(|(p, _, _)| *p == port).map(|(_, s, _)| s)
 }
 
+async fn set_deregistration_delay(elb: &Client, group: &str, seconds: u32) {
+    elb.modify_target_group_attributes()
+        .target_group_arn(group)
+        .attributes(
+            ferry_aws::elbv2::types::TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value(seconds.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// The body of GET `url` (with `Host: host` when given).
 async fn get_text(http: &reqwest::Client, url: &str, host: Option<&str>) -> String {
     let mut request = http.get(url);
@@ -231,7 +245,9 @@ async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
 
     // Deregistration drains: a slow request in flight to b completes; meanwhile b is
     // draining and new requests go to a (unhealthy, but the only target left: fail-open);
-    // then b leaves the group, long before the 300 s deregistration delay.
+    // then b leaves the group once the deregistration delay, lowered to 5 s (longer than
+    // the slow request) as a user would in dev, is over.
+    set_deregistration_delay(&elb, &both, 5).await;
     let slow = tokio::spawn({
         let (http, url) = (http.clone(), format!("{base}/both/slow"));
         async move {
@@ -258,6 +274,7 @@ async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
     // It completes, and its client connection is closed, as ALB does for a draining target.
     let (status, connection, body) = slow.await.unwrap();
     assert_eq!((status.as_u16(), connection.as_deref(), body.as_str()), (200, Some("close"), "b"));
+    assert_eq!(state_of(&elb, &both, b.port).await.as_deref(), Some("draining"), "b left before its delay was over");
     eventually("b gone from its group", 10, || async { state_of(&elb, &both, b.port).await.is_none().then_some(()) }).await;
 
     // Every request is in the access log, with where it went.
@@ -399,13 +416,10 @@ async fn fixed_responses_redirects_and_the_idle_timeout_are_albs() {
     assert_eq!(response.status(), 418);
     assert_eq!(response.headers()["content-type"], "text/plain");
     assert_eq!(response.text().await.unwrap(), "short and stout");
-    // Redirect rules appear once the routing table is republished (within a tick).
-    let location = eventually("the redirect rule routes", 10, || async {
-        let response = http.get(format!("{base}/old/page?x=1")).header("host", "shop.example.com").send().await.ok()?;
-        (response.status() == 301).then(|| response.headers()["location"].to_str().unwrap().to_string())
-    })
-    .await;
-    assert_eq!(location, format!("http://new.shop.example.com:{port}/v2/old/page?x=1"));
+    // The redirect rule, created before, routes.
+    let response = http.get(format!("{base}/old/page?x=1")).header("host", "shop.example.com").send().await.unwrap();
+    assert_eq!(response.status(), 301);
+    assert_eq!(response.headers()["location"], format!("http://new.shop.example.com:{port}/v2/old/page?x=1"));
 
     // A kept-alive client connection left idle longer than the idle timeout is closed by
     // the load balancer.
@@ -422,5 +436,213 @@ async fn fixed_responses_redirects_and_the_idle_timeout_are_albs() {
     let closed =
         tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await.expect("still open 10 s after the 1 s idle timeout");
     assert_eq!(closed.unwrap(), 0, "the connection is closed, not answered");
+    server.shutdown().await;
+}
+
+/// A target written by hand, to see its connections: answers every HTTP/1.1 request with its
+/// name on a kept-alive connection, and counts the connections that served a request other
+/// than a health check (the proxy's pooled ones) and are still open.
+struct CountingBackend {
+    port: u16,
+    proxied_open: Arc<AtomicUsize>,
+}
+
+async fn counting_backend(name: &'static str) -> CountingBackend {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let proxied_open = Arc::new(AtomicUsize::new(0));
+    let open = Arc::clone(&proxied_open);
+    tokio::spawn(async move {
+        loop {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let open = Arc::clone(&open);
+            tokio::spawn(async move {
+                let (mut buf, mut proxied) = (Vec::new(), false);
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = conn.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    // Requests without a body (GET): each ends with an empty line.
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        buf.drain(..end + 4);
+                        if !head.contains("elb-healthchecker") && !proxied {
+                            proxied = true;
+                            open.fetch_add(1, Ordering::SeqCst);
+                        }
+                        let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{name}", name.len());
+                        if conn.write_all(answer.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                if proxied {
+                    open.fetch_sub(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    CountingBackend { port, proxied_open }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_with_nothing_in_flight_is_shown_draining_until_its_delay_is_over_then_gone_and_its_idle_connections_closed_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), health_check_scale: 0.05 }).await.unwrap();
+    let elb = Clients::new(&Target::local(&server.endpoint(), "444455551111", REGION)).await.elbv2;
+    let lb = elb.create_load_balancer().name("drain").subnets("subnet-0a").subnets("subnet-0b").send().await.unwrap();
+    let lb = &lb.load_balancers()[0];
+    let ip: IpAddr = lb.dns_name().unwrap().parse().unwrap();
+    let port = std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
+    let backend = counting_backend("idle").await;
+    let group = elb
+        .create_target_group()
+        .name("idle")
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .vpc_id("vpc-0123")
+        .target_type(TargetTypeEnum::Ip)
+        .health_check_interval_seconds(5)
+        .health_check_timeout_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let group = group.target_groups()[0].target_group_arn().unwrap().to_string();
+    // Shorter than the proxy's 4 s pool idle timeout: a pooled connection still open when
+    // the target leaves was not closed by the drain.
+    let delay = 3;
+    set_deregistration_delay(&elb, &group, delay).await;
+    let target = TargetDescription::builder().id("127.0.0.1").port(i32::from(backend.port)).build();
+    elb.register_targets().target_group_arn(&group).targets(target.clone()).send().await.unwrap();
+    elb.create_listener()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .protocol(ProtocolEnum::Http)
+        .port(i32::from(port))
+        .default_actions(forward(&[(&group, 1)]))
+        .send()
+        .await
+        .unwrap();
+    eventually("the target healthy", 20, || async { (state_of(&elb, &group, backend.port).await? == "healthy").then_some(()) }).await;
+
+    // Requests through the listener leave a kept-alive pooled connection to the target.
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", SocketAddr::new(ip, port));
+    eventually("the listener answers", 10, || async { http.get(format!("{base}/")).send().await.ok() }).await;
+    for _ in 0..5 {
+        assert_eq!(get_text(&http, &format!("{base}/"), None).await, "idle");
+    }
+    assert!(backend.proxied_open.load(Ordering::SeqCst) >= 1, "no pooled connection to the target");
+
+    // Deregistered with nothing in flight: its deregistration completes inside at once (the
+    // pooled connection is closed), yet it is shown draining until the delay is over.
+    let deregistered = Instant::now();
+    elb.deregister_targets().target_group_arn(&group).targets(target.clone()).send().await.unwrap();
+    eventually("the pooled connection closed", 10, || async { (backend.proxied_open.load(Ordering::SeqCst) == 0).then_some(()) }).await;
+    let shown = health(&elb, &group).await;
+    assert_eq!(
+        shown,
+        vec![(backend.port, "draining".to_string(), Some("Target.DeregistrationInProgress".to_string()))],
+        "shown otherwise once drained inside"
+    );
+    // It takes no request meanwhile: the group has no other target.
+    assert_eq!(http.get(format!("{base}/")).send().await.unwrap().status(), 503);
+    let gone = eventually("the target gone", 20, || async {
+        let state = state_of(&elb, &group, backend.port).await;
+        match state.as_deref() {
+            None => Some(Instant::now()),
+            Some("draining") => None,
+            Some(other) => panic!("a deregistered target shown {other}"),
+        }
+    })
+    .await;
+    assert!(
+        gone - deregistered >= Duration::from_secs(u64::from(delay)),
+        "gone after {:?}, before its {delay} s delay",
+        gone - deregistered
+    );
+    // Asked for by name, it is not registered any more.
+    let described = elb.describe_target_health().target_group_arn(&group).targets(target).send().await.unwrap();
+    let h = described.target_health_descriptions()[0].target_health().unwrap();
+    assert_eq!((h.state(), h.reason().map(|r| r.as_str())), (Some(&TargetHealthStateEnum::Unused), Some("Target.NotRegistered")));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_routing_change_routes_the_very_next_request() {
+    use ferry_aws::elbv2::types::FixedResponseActionConfig;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), health_check_scale: 0.05 }).await.unwrap();
+    let elb = Clients::new(&Target::local(&server.endpoint(), "444455552222", REGION)).await.elbv2;
+    let lb = elb.create_load_balancer().name("rules").subnets("subnet-0a").subnets("subnet-0b").send().await.unwrap();
+    let lb = &lb.load_balancers()[0];
+    let ip: IpAddr = lb.dns_name().unwrap().parse().unwrap();
+    let port = std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
+    let fixed = |body: String| {
+        Action::builder()
+            .r#type(ActionTypeEnum::FixedResponse)
+            .fixed_response_config(
+                FixedResponseActionConfig::builder().status_code("200").content_type("text/plain").message_body(body).build(),
+            )
+            .build()
+    };
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .protocol(ProtocolEnum::Http)
+        .port(i32::from(port))
+        .default_actions(fixed("default".into()))
+        .send()
+        .await
+        .unwrap();
+    let listener = listener.listeners()[0].listener_arn().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", SocketAddr::new(ip, port));
+    // A new listener's port is bound just after CreateListener answers (within milliseconds).
+    eventually("the listener answers", 10, || async { http.get(format!("{base}/")).send().await.ok() }).await;
+    let a = backend("a").await;
+    let group = create_group(&elb, "late", &[]).await;
+    let target = TargetDescription::builder().id("127.0.0.1").port(i32::from(a.port)).build();
+    let path = |p: String| {
+        RuleCondition::builder().field("path-pattern").path_pattern_config(PathPatternConditionConfig::builder().values(p).build()).build()
+    };
+    elb.create_rule()
+        .listener_arn(&listener)
+        .priority(1000)
+        .conditions(path("/late".into()))
+        .actions(forward(&[(&group, 1)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(http.get(format!("{base}/late")).send().await.unwrap().status(), 503, "a group without targets");
+
+    // Each change, then at once a request: no sleep, no retry.
+    for i in 0..20 {
+        let created = elb
+            .create_rule()
+            .listener_arn(&listener)
+            .priority(i + 1)
+            .conditions(path(format!("/p{i}")))
+            .actions(fixed(format!("created {i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(get_text(&http, &format!("{base}/p{i}"), None).await, format!("created {i}"), "CreateRule {i}");
+        let rule = created.rules()[0].rule_arn().unwrap().to_string();
+        elb.modify_rule().rule_arn(&rule).actions(fixed(format!("modified {i}"))).send().await.unwrap();
+        assert_eq!(get_text(&http, &format!("{base}/p{i}"), None).await, format!("modified {i}"), "ModifyRule {i}");
+        elb.modify_listener().listener_arn(&listener).default_actions(fixed(format!("default {i}"))).send().await.unwrap();
+        assert_eq!(get_text(&http, &format!("{base}/elsewhere"), None).await, format!("default {i}"), "ModifyListener {i}");
+        elb.register_targets().target_group_arn(&group).targets(target.clone()).send().await.unwrap();
+        assert_eq!(get_text(&http, &format!("{base}/late"), None).await, "a", "RegisterTargets {i}");
+        elb.deregister_targets().target_group_arn(&group).targets(target.clone()).send().await.unwrap();
+        assert_eq!(http.get(format!("{base}/late")).send().await.unwrap().status(), 503, "DeregisterTargets {i}");
+        elb.delete_rule().rule_arn(&rule).send().await.unwrap();
+        assert_eq!(get_text(&http, &format!("{base}/p{i}"), None).await, format!("default {i}"), "DeleteRule {i}");
+    }
     server.shutdown().await;
 }
