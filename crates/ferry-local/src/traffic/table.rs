@@ -1,6 +1,7 @@
 //! The routing table: an immutable snapshot of what the listeners do, built from the ELB
-//! records by the reconcile loop and read by every proxied request without a lock on the
-//! state (ferry local persists writes under the state lock; a request never waits behind
+//! records (by an ELBv2 write before it is answered, or by the reconcile loop when health
+//! checks, draining or ECS changed them) and read by every proxied request without a lock
+//! on the state (ferry local persists writes under the state lock; a request never waits behind
 //! that).
 //!
 //! What is decided here, and where AWS says so (Elastic Load Balancing, *Application Load
