@@ -340,7 +340,7 @@ fn invalid_action(message: impl Into<String>) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{HealthCheck, Listener, Rule, TargetGroup};
+    use crate::state::{Listener, Rule, TargetGroup};
 
     const LB: &str = "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/lb/1111111111111111";
     const OTHER_LB: &str = "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/other/2222222222222222";
@@ -358,18 +358,12 @@ mod tests {
             p.target_groups.insert(
                 arn.clone(),
                 TargetGroup {
-                    arn,
-                    name: name.into(),
                     protocol: (!protocol.is_empty()).then(|| protocol.to_string()),
                     protocol_version: None,
-                    port: Some(80),
                     vpc_id: None,
                     target_type: target_type.into(),
                     ip_address_type: None,
-                    health_check: HealthCheck::default(),
-                    attributes: Default::default(),
-                    targets: Vec::new(),
-                    created_at: 0.0,
+                    ..TargetGroup::for_test(&arn, name)
                 },
             );
         }

@@ -394,9 +394,9 @@ fn check_attribute(key: &str, value: &str) -> Result<(), ApiError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{handle, world};
     use super::*;
-    use crate::api::Caller;
-    use crate::state::{HealthCheck, LoadBalancer, TargetGroup};
+    use crate::state::{LoadBalancer, TargetGroup};
 
     const LB: &str = "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/lb/1111111111111111";
 
@@ -405,7 +405,7 @@ mod tests {
     }
 
     fn partition() -> Partition {
-        let mut p = Partition { account: "000000000000".into(), region: "us-east-1".into(), ..Default::default() };
+        let mut p = world();
         p.load_balancers.insert(
             LB.into(),
             LoadBalancer {
@@ -425,32 +425,9 @@ mod tests {
             },
         );
         for name in ["blue", "green"] {
-            p.target_groups.insert(
-                tg(name),
-                TargetGroup {
-                    arn: tg(name),
-                    name: name.into(),
-                    protocol: Some("HTTP".into()),
-                    protocol_version: Some("HTTP1".into()),
-                    port: Some(80),
-                    vpc_id: Some("vpc-1".into()),
-                    target_type: "ip".into(),
-                    ip_address_type: Some("ipv4".into()),
-                    health_check: HealthCheck::default(),
-                    attributes: Default::default(),
-                    targets: Vec::new(),
-                    created_at: 0.0,
-                },
-            );
+            p.target_groups.insert(tg(name), TargetGroup::for_test(&tg(name), name));
         }
         p
-    }
-
-    fn call(p: &mut Partition, operation: &str, input: Value) -> ApiResult {
-        let caller = Caller { account: "000000000000".into(), region: "us-east-1".into() };
-        let mut ctx = Ctx { partition: p, caller: &caller, now: 100.0 };
-        let map: Map<String, Value> = input.as_object().cloned().unwrap_or_default();
-        dispatch(operation, &mut ctx, &Input(&map)).unwrap()
     }
 
     /// A port nobody listens on at 127.0.0.1 right now.
@@ -459,7 +436,7 @@ mod tests {
     }
 
     fn create(p: &mut Partition, port: i64, group: &str) -> ApiResult {
-        call(
+        handle(
             p,
             "CreateListener",
             json!({"LoadBalancerArn": LB, "Protocol": "HTTP", "Port": port, "DefaultActions": [{"Type": "forward", "TargetGroupArn": tg(group)}]}),
@@ -483,8 +460,8 @@ mod tests {
         let rule = default_rule(&p, &arn).unwrap();
         assert_eq!((rule.priority.as_str(), rule.is_default, &rule.conditions), ("default", true, &json!([])));
         assert!(rule.arn.contains(":listener-rule/app/lb/1111111111111111/"));
-        let by_lb = call(&mut p, "DescribeListeners", json!({"LoadBalancerArn": LB})).unwrap();
-        let by_arn = call(&mut p, "DescribeListeners", json!({"ListenerArns": [arn]})).unwrap();
+        let by_lb = handle(&mut p, "DescribeListeners", json!({"LoadBalancerArn": LB})).unwrap();
+        let by_arn = handle(&mut p, "DescribeListeners", json!({"ListenerArns": [arn]})).unwrap();
         assert_eq!(by_lb, by_arn);
         assert_eq!(by_lb["Listeners"][0], *listener);
     }
@@ -514,7 +491,7 @@ mod tests {
             assert_eq!(create(&mut p, bad, "blue").unwrap_err().code, "ValidationError");
         }
         for protocol in ["HTTPS", "TCP"] {
-            let e = call(
+            let e = handle(
                 &mut p,
                 "CreateListener",
                 json!({"LoadBalancerArn": LB, "Protocol": protocol, "Port": free_port(), "DefaultActions": [{"Type": "forward", "TargetGroupArn": tg("blue")}]}),
@@ -524,7 +501,7 @@ mod tests {
         }
         let missing_lb = LB.replace("1111111111111111", "2222222222222222");
         let e =
-            call(&mut p, "CreateListener", json!({"LoadBalancerArn": missing_lb, "Protocol": "HTTP", "Port": 80, "DefaultActions": []}))
+            handle(&mut p, "CreateListener", json!({"LoadBalancerArn": missing_lb, "Protocol": "HTTP", "Port": 80, "DefaultActions": []}))
                 .unwrap_err();
         assert_eq!(e.code, "LoadBalancerNotFoundException");
         assert_eq!(create(&mut p, free_port(), "missing").unwrap_err().code, "TargetGroupNotFoundException");
@@ -557,9 +534,9 @@ mod tests {
         let first = create(&mut p, a, "blue").unwrap()["Listeners"][0]["ListenerArn"].as_str().unwrap().to_string();
         create(&mut p, b, "blue").unwrap();
         let before = snapshot(&p);
-        let e = call(&mut p, "ModifyListener", json!({"ListenerArn": first, "Port": b})).unwrap_err();
+        let e = handle(&mut p, "ModifyListener", json!({"ListenerArn": first, "Port": b})).unwrap_err();
         assert_eq!((e.code.as_str(), e.message.as_str()), ("ValidationError", format!("Listener port '{b}' is already in use").as_str()));
-        let e = call(
+        let e = handle(
             &mut p,
             "ModifyListener",
             json!({"ListenerArn": first, "DefaultActions": [{"Type": "forward", "TargetGroupArn": tg("gone")}]}),
@@ -568,7 +545,7 @@ mod tests {
         assert_eq!(e.code, "TargetGroupNotFoundException");
         assert_eq!(snapshot(&p), before);
         // The same port again skips the bind check (the engine holds it).
-        let out = call(
+        let out = handle(
             &mut p,
             "ModifyListener",
             json!({"ListenerArn": first, "Port": a, "DefaultActions": [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}]}),
@@ -578,12 +555,12 @@ mod tests {
             out["Listeners"][0]["DefaultActions"],
             json!([{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}])
         );
-        let out = call(&mut p, "ModifyListener", json!({"ListenerArn": first, "Port": c})).unwrap();
+        let out = handle(&mut p, "ModifyListener", json!({"ListenerArn": first, "Port": c})).unwrap();
         assert_eq!(out["Listeners"][0]["Port"], c);
         assert_eq!(p.listeners[&first].port, c);
         let missing = format!("{first}0");
         assert_eq!(
-            call(&mut p, "ModifyListener", json!({"ListenerArn": missing, "Port": c})).unwrap_err().code,
+            handle(&mut p, "ModifyListener", json!({"ListenerArn": missing, "Port": c})).unwrap_err().code,
             "ListenerNotFoundException"
         );
     }
@@ -593,38 +570,38 @@ mod tests {
         let mut p = partition();
         let arn = create(&mut p, free_port(), "blue").unwrap()["Listeners"][0]["ListenerArn"].as_str().unwrap().to_string();
         p.elb_tags.insert(arn.clone(), vec![]);
-        call(&mut p, "DeleteListener", json!({"ListenerArn": arn})).unwrap();
+        handle(&mut p, "DeleteListener", json!({"ListenerArn": arn})).unwrap();
         assert!(p.listeners.is_empty() && p.rules.is_empty() && p.elb_tags.is_empty());
-        assert_eq!(call(&mut p, "DeleteListener", json!({"ListenerArn": arn})).unwrap_err().code, "ListenerNotFoundException");
-        assert_eq!(call(&mut p, "DescribeListeners", json!({"ListenerArns": [arn]})).unwrap_err().code, "ListenerNotFoundException");
-        assert_eq!(call(&mut p, "DescribeListeners", json!({})).unwrap_err().code, "ValidationError");
+        assert_eq!(handle(&mut p, "DeleteListener", json!({"ListenerArn": arn})).unwrap_err().code, "ListenerNotFoundException");
+        assert_eq!(handle(&mut p, "DescribeListeners", json!({"ListenerArns": [arn]})).unwrap_err().code, "ListenerNotFoundException");
+        assert_eq!(handle(&mut p, "DescribeListeners", json!({})).unwrap_err().code, "ValidationError");
     }
 
     #[test]
     fn listener_attributes_have_albs_default_and_refuse_keys_of_other_listeners() {
         let mut p = partition();
         let arn = create(&mut p, free_port(), "blue").unwrap()["Listeners"][0]["ListenerArn"].as_str().unwrap().to_string();
-        let out = call(&mut p, "DescribeListenerAttributes", json!({"ListenerArn": arn})).unwrap();
+        let out = handle(&mut p, "DescribeListenerAttributes", json!({"ListenerArn": arn})).unwrap();
         assert_eq!(out, json!({"Attributes": [{"Key": "routing.http.response.server.enabled", "Value": "true"}]}));
         let set = |key: &str, value: &str| json!({"ListenerArn": arn, "Attributes": [{"Key": key, "Value": value}]});
-        let out = call(&mut p, "ModifyListenerAttributes", set("routing.http.response.server.enabled", "false")).unwrap();
+        let out = handle(&mut p, "ModifyListenerAttributes", set("routing.http.response.server.enabled", "false")).unwrap();
         assert_eq!(out["Attributes"][0]["Value"], "false");
         let before = snapshot(&p);
         assert_eq!(
-            call(&mut p, "ModifyListenerAttributes", set("routing.http.response.server.enabled", "no")).unwrap_err().code,
+            handle(&mut p, "ModifyListenerAttributes", set("routing.http.response.server.enabled", "no")).unwrap_err().code,
             "ValidationError"
         );
         assert_eq!(
-            call(&mut p, "ModifyListenerAttributes", set("tcp.idle_timeout.seconds", "400")).unwrap_err().code,
+            handle(&mut p, "ModifyListenerAttributes", set("tcp.idle_timeout.seconds", "400")).unwrap_err().code,
             "InvalidConfigurationRequestException"
         );
         assert_eq!(
-            call(&mut p, "ModifyListenerAttributes", set("routing.http.response.strict_transport_security.header_value", "max-age=1"))
+            handle(&mut p, "ModifyListenerAttributes", set("routing.http.response.strict_transport_security.header_value", "max-age=1"))
                 .unwrap_err()
                 .code,
             "InvalidConfigurationRequestException"
         );
-        assert_eq!(call(&mut p, "ModifyListenerAttributes", set("nope", "1")).unwrap_err().code, "ValidationError");
+        assert_eq!(handle(&mut p, "ModifyListenerAttributes", set("nope", "1")).unwrap_err().code, "ValidationError");
         assert_eq!(snapshot(&p), before);
     }
 }

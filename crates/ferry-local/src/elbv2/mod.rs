@@ -220,6 +220,16 @@ pub(crate) mod test_support {
     pub fn call(partition: &mut Partition, operation: &str, input: Value, now: f64) -> ApiResult {
         let model = crate::model::Service::Elbv2.model().expect("the elbv2 model loads");
         model.validate(operation, &input)?;
+        dispatch_at(partition, operation, &input, now)
+    }
+
+    /// `operation` with `input` straight to its handler at time 100, without the model's
+    /// validation first, so that a test sees what the handler itself checks.
+    pub fn handle(partition: &mut Partition, operation: &str, input: Value) -> ApiResult {
+        dispatch_at(partition, operation, &input, 100.0)
+    }
+
+    fn dispatch_at(partition: &mut Partition, operation: &str, input: &Value, now: f64) -> ApiResult {
         let caller = Caller { account: "000000000000".into(), region: "us-east-1".into() };
         let mut ctx = Ctx { partition, caller: &caller, now };
         let map = input.as_object().cloned().unwrap_or_default();

@@ -252,9 +252,9 @@ fn default_rule_refused(arn: &str, what: &str) -> ApiError {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{handle, world};
     use super::*;
-    use crate::api::Caller;
-    use crate::state::{HealthCheck, Listener, TargetGroup};
+    use crate::state::{Listener, TargetGroup};
 
     const LB: &str = "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/lb/1111111111111111";
     const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener/app/lb/1111111111111111/2222222222222222";
@@ -268,7 +268,7 @@ mod tests {
     /// A listener with its default rule, and target groups blue and green (no load balancer
     /// record is needed by the rule handlers).
     fn partition() -> Partition {
-        let mut p = Partition { account: "000000000000".into(), region: "us-east-1".into(), ..Default::default() };
+        let mut p = world();
         p.listeners.insert(
             LISTENER.into(),
             Listener {
@@ -293,36 +293,13 @@ mod tests {
             },
         );
         for name in ["blue", "green"] {
-            p.target_groups.insert(
-                tg(name),
-                TargetGroup {
-                    arn: tg(name),
-                    name: name.into(),
-                    protocol: Some("HTTP".into()),
-                    protocol_version: Some("HTTP1".into()),
-                    port: Some(80),
-                    vpc_id: Some("vpc-1".into()),
-                    target_type: "ip".into(),
-                    ip_address_type: Some("ipv4".into()),
-                    health_check: HealthCheck::default(),
-                    attributes: Default::default(),
-                    targets: Vec::new(),
-                    created_at: 0.0,
-                },
-            );
+            p.target_groups.insert(tg(name), TargetGroup::for_test(&tg(name), name));
         }
         p
     }
 
-    fn call(p: &mut Partition, operation: &str, input: Value) -> ApiResult {
-        let caller = Caller { account: "000000000000".into(), region: "us-east-1".into() };
-        let mut ctx = Ctx { partition: p, caller: &caller, now: 100.0 };
-        let map: Map<String, Value> = input.as_object().cloned().unwrap_or_default();
-        dispatch(operation, &mut ctx, &Input(&map)).unwrap()
-    }
-
     fn create(p: &mut Partition, priority: i64, path: &str) -> ApiResult {
-        call(
+        handle(
             p,
             "CreateRule",
             json!({
@@ -344,7 +321,7 @@ mod tests {
     }
 
     fn priorities(p: &mut Partition) -> Vec<String> {
-        let out = call(p, "DescribeRules", json!({"ListenerArn": LISTENER})).unwrap();
+        let out = handle(p, "DescribeRules", json!({"ListenerArn": LISTENER})).unwrap();
         out["Rules"].as_array().unwrap().iter().map(|r| r["Priority"].as_str().unwrap().to_string()).collect()
     }
 
@@ -362,12 +339,12 @@ mod tests {
         create(&mut p, 2, "/a/*").unwrap();
         create(&mut p, 300, "/c/*").unwrap();
         assert_eq!(priorities(&mut p), ["2", "10", "300", "default"]);
-        let by_arn = call(&mut p, "DescribeRules", json!({"RuleArns": [arn_of(&out), DEFAULT]})).unwrap();
+        let by_arn = handle(&mut p, "DescribeRules", json!({"RuleArns": [arn_of(&out), DEFAULT]})).unwrap();
         assert_eq!(by_arn["Rules"][0], out["Rules"][0]);
         assert_eq!(by_arn["Rules"][1]["IsDefault"], true);
-        let first = call(&mut p, "DescribeRules", json!({"ListenerArn": LISTENER, "PageSize": 3})).unwrap();
+        let first = handle(&mut p, "DescribeRules", json!({"ListenerArn": LISTENER, "PageSize": 3})).unwrap();
         let marker = first["NextMarker"].as_str().unwrap();
-        let rest = call(&mut p, "DescribeRules", json!({"ListenerArn": LISTENER, "PageSize": 3, "Marker": marker})).unwrap();
+        let rest = handle(&mut p, "DescribeRules", json!({"ListenerArn": LISTENER, "PageSize": 3, "Marker": marker})).unwrap();
         assert_eq!((first["Rules"].as_array().unwrap().len(), rest["Rules"][0]["Priority"].as_str()), (3, Some("default")));
         assert!(rest.get("NextMarker").is_none());
     }
@@ -383,18 +360,18 @@ mod tests {
             assert_eq!(create(&mut p, priority, "/b").unwrap_err().code, "ValidationError");
         }
         let missing_listener = LISTENER.replace("2222222222222222", "4444444444444444");
-        let e = call(&mut p, "CreateRule", json!({"ListenerArn": missing_listener, "Priority": 1, "Conditions": [], "Actions": []}))
+        let e = handle(&mut p, "CreateRule", json!({"ListenerArn": missing_listener, "Priority": 1, "Conditions": [], "Actions": []}))
             .unwrap_err();
         assert_eq!(e.code, "ListenerNotFoundException");
         let bad_group = json!({"ListenerArn": LISTENER, "Priority": 6, "Conditions": [{"Field": "path-pattern", "Values": ["/x"]}],
             "Actions": [{"Type": "forward", "TargetGroupArn": tg("gone")}]});
-        assert_eq!(call(&mut p, "CreateRule", bad_group).unwrap_err().code, "TargetGroupNotFoundException");
+        assert_eq!(handle(&mut p, "CreateRule", bad_group).unwrap_err().code, "TargetGroupNotFoundException");
         let transforms = json!({"ListenerArn": LISTENER, "Priority": 6, "Conditions": [{"Field": "path-pattern", "Values": ["/x"]}],
             "Actions": [{"Type": "forward", "TargetGroupArn": tg("blue")}], "Transforms": [{"Type": "url-rewrite"}]});
-        assert_eq!(call(&mut p, "CreateRule", transforms).unwrap_err().code, "ValidationError");
+        assert_eq!(handle(&mut p, "CreateRule", transforms).unwrap_err().code, "ValidationError");
         let bad_tags = json!({"ListenerArn": LISTENER, "Priority": 6, "Conditions": [{"Field": "path-pattern", "Values": ["/x"]}],
             "Actions": [{"Type": "forward", "TargetGroupArn": tg("blue")}], "Tags": [{"Key": "aws:x", "Value": "y"}]});
-        assert_eq!(call(&mut p, "CreateRule", bad_tags).unwrap_err().code, "ValidationError");
+        assert_eq!(handle(&mut p, "CreateRule", bad_tags).unwrap_err().code, "ValidationError");
         assert_eq!(snapshot(&p), before);
     }
 
@@ -414,20 +391,20 @@ mod tests {
         let arn = arn_of(&create(&mut p, 5, "/a").unwrap());
         let weighted = json!([{"Type": "forward", "ForwardConfig": {"TargetGroups": [
             {"TargetGroupArn": tg("blue"), "Weight": 80}, {"TargetGroupArn": tg("green"), "Weight": 20}]}}]);
-        let out = call(&mut p, "ModifyRule", json!({"RuleArn": arn, "Actions": weighted})).unwrap();
+        let out = handle(&mut p, "ModifyRule", json!({"RuleArn": arn, "Actions": weighted})).unwrap();
         assert_eq!(out["Rules"][0]["Actions"][0]["ForwardConfig"]["TargetGroups"][1], json!({"TargetGroupArn": tg("green"), "Weight": 20}));
         assert!(out["Rules"][0]["Actions"][0].get("TargetGroupArn").is_none());
         assert_eq!(out["Rules"][0]["Conditions"][0]["Values"], json!(["/a"]));
         let out =
-            call(&mut p, "ModifyRule", json!({"RuleArn": arn, "Conditions": [{"Field": "host-header", "Values": ["a.example.com"]}]}))
+            handle(&mut p, "ModifyRule", json!({"RuleArn": arn, "Conditions": [{"Field": "host-header", "Values": ["a.example.com"]}]}))
                 .unwrap();
         assert_eq!(out["Rules"][0]["Conditions"][0]["Field"], "host-header");
         assert_eq!(p.rules[&arn].actions[0]["ForwardConfig"]["TargetGroups"][0]["Weight"], 80);
         let before = snapshot(&p);
-        assert_eq!(call(&mut p, "ModifyRule", json!({"RuleArn": arn})).unwrap_err().code, "ValidationError");
+        assert_eq!(handle(&mut p, "ModifyRule", json!({"RuleArn": arn})).unwrap_err().code, "ValidationError");
         let bad = json!({"RuleArn": arn, "Conditions": [{"Field": "path-pattern", "Values": ["/b"]}], "Actions": [{"Type": "forward", "TargetGroupArn": tg("gone")}]});
-        assert_eq!(call(&mut p, "ModifyRule", bad).unwrap_err().code, "TargetGroupNotFoundException");
-        let e = call(&mut p, "ModifyRule", json!({"RuleArn": DEFAULT, "Actions": [{"Type": "forward", "TargetGroupArn": tg("blue")}]}))
+        assert_eq!(handle(&mut p, "ModifyRule", bad).unwrap_err().code, "TargetGroupNotFoundException");
+        let e = handle(&mut p, "ModifyRule", json!({"RuleArn": DEFAULT, "Actions": [{"Type": "forward", "TargetGroupArn": tg("blue")}]}))
             .unwrap_err();
         assert_eq!(
             (e.code.as_str(), e.message),
@@ -443,22 +420,22 @@ mod tests {
         let b = arn_of(&create(&mut p, 2, "/b").unwrap());
         let c = arn_of(&create(&mut p, 3, "/c").unwrap());
         let swap = json!({"RulePriorities": [{"RuleArn": a, "Priority": 2}, {"RuleArn": b, "Priority": 1}]});
-        let out = call(&mut p, "SetRulePriorities", swap).unwrap();
+        let out = handle(&mut p, "SetRulePriorities", swap).unwrap();
         assert_eq!(out["Rules"].as_array().unwrap().len(), 2);
         assert_eq!((p.rules[&a].priority.as_str(), p.rules[&b].priority.as_str()), ("2", "1"));
         let before = snapshot(&p);
         // The first pair alone is fine, the second clashes with c: neither is applied.
         let clash = json!({"RulePriorities": [{"RuleArn": a, "Priority": 10}, {"RuleArn": b, "Priority": 3}]});
-        let e = call(&mut p, "SetRulePriorities", clash).unwrap_err();
+        let e = handle(&mut p, "SetRulePriorities", clash).unwrap_err();
         assert_eq!((e.code.as_str(), e.message.as_str()), ("PriorityInUseException", "Priority '3' is currently in use"));
         let twice = json!({"RulePriorities": [{"RuleArn": a, "Priority": 10}, {"RuleArn": c, "Priority": 10}]});
-        assert_eq!(call(&mut p, "SetRulePriorities", twice).unwrap_err().code, "ValidationError");
+        assert_eq!(handle(&mut p, "SetRulePriorities", twice).unwrap_err().code, "ValidationError");
         let default = json!({"RulePriorities": [{"RuleArn": a, "Priority": 10}, {"RuleArn": DEFAULT, "Priority": 11}]});
-        assert_eq!(call(&mut p, "SetRulePriorities", default).unwrap_err().code, "OperationNotPermittedException");
+        assert_eq!(handle(&mut p, "SetRulePriorities", default).unwrap_err().code, "OperationNotPermittedException");
         let missing = json!({"RulePriorities": [{"RuleArn": a, "Priority": 10}, {"RuleArn": format!("{c}0"), "Priority": 11}]});
-        assert_eq!(call(&mut p, "SetRulePriorities", missing).unwrap_err().code, "RuleNotFoundException");
+        assert_eq!(handle(&mut p, "SetRulePriorities", missing).unwrap_err().code, "RuleNotFoundException");
         let out_of_range = json!({"RulePriorities": [{"RuleArn": a, "Priority": 50001}]});
-        assert_eq!(call(&mut p, "SetRulePriorities", out_of_range).unwrap_err().code, "ValidationError");
+        assert_eq!(handle(&mut p, "SetRulePriorities", out_of_range).unwrap_err().code, "ValidationError");
         assert_eq!(snapshot(&p), before);
         assert_eq!(priorities(&mut p), ["1", "2", "3", "default"]);
     }
@@ -467,13 +444,13 @@ mod tests {
     fn delete_removes_a_rule_and_its_tags_but_never_the_default_rule() {
         let mut p = partition();
         let arn = arn_of(&create(&mut p, 1, "/a").unwrap());
-        let e = call(&mut p, "DeleteRule", json!({"RuleArn": DEFAULT})).unwrap_err();
+        let e = handle(&mut p, "DeleteRule", json!({"RuleArn": DEFAULT})).unwrap_err();
         assert_eq!((e.code.as_str(), e.message), ("OperationNotPermittedException", format!("Default rule '{DEFAULT}' cannot be deleted")));
-        call(&mut p, "DeleteRule", json!({"RuleArn": arn})).unwrap();
+        handle(&mut p, "DeleteRule", json!({"RuleArn": arn})).unwrap();
         assert!(!p.rules.contains_key(&arn) && !p.elb_tags.contains_key(&arn));
-        assert_eq!(call(&mut p, "DeleteRule", json!({"RuleArn": arn})).unwrap_err().code, "RuleNotFoundException");
-        assert_eq!(call(&mut p, "DescribeRules", json!({"RuleArns": [arn]})).unwrap_err().code, "RuleNotFoundException");
-        assert_eq!(call(&mut p, "DeleteRule", json!({"RuleArn": "rule-1"})).unwrap_err().code, "ValidationError");
+        assert_eq!(handle(&mut p, "DeleteRule", json!({"RuleArn": arn})).unwrap_err().code, "RuleNotFoundException");
+        assert_eq!(handle(&mut p, "DescribeRules", json!({"RuleArns": [arn]})).unwrap_err().code, "RuleNotFoundException");
+        assert_eq!(handle(&mut p, "DeleteRule", json!({"RuleArn": "rule-1"})).unwrap_err().code, "ValidationError");
         assert_eq!(p.rules.len(), 1);
     }
 }

@@ -191,40 +191,16 @@ fn too_many_tags() -> ApiError {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{handle, world};
     use super::*;
-    use crate::api::Caller;
-    use crate::state::{HealthCheck, TargetGroup};
-    use serde_json::Map;
+    use crate::state::TargetGroup;
 
     const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef";
 
     fn partition() -> Partition {
-        let mut p = Partition { account: "000000000000".into(), region: "us-east-1".into(), ..Default::default() };
-        p.target_groups.insert(
-            TG.into(),
-            TargetGroup {
-                arn: TG.into(),
-                name: "web".into(),
-                protocol: Some("HTTP".into()),
-                protocol_version: Some("HTTP1".into()),
-                port: Some(80),
-                vpc_id: Some("vpc-1".into()),
-                target_type: "ip".into(),
-                ip_address_type: Some("ipv4".into()),
-                health_check: HealthCheck::default(),
-                attributes: Default::default(),
-                targets: Vec::new(),
-                created_at: 0.0,
-            },
-        );
+        let mut p = world();
+        p.target_groups.insert(TG.into(), TargetGroup::for_test(TG, "web"));
         p
-    }
-
-    fn call(p: &mut Partition, operation: &str, input: Value) -> ApiResult {
-        let caller = Caller { account: "000000000000".into(), region: "us-east-1".into() };
-        let mut ctx = Ctx { partition: p, caller: &caller, now: 100.0 };
-        let map: Map<String, Value> = input.as_object().cloned().unwrap_or_default();
-        dispatch(operation, &mut ctx, &Input(&map)).unwrap()
     }
 
     fn tags(n: usize) -> Value {
@@ -234,14 +210,14 @@ mod tests {
     #[test]
     fn added_tags_are_described_and_a_second_add_updates_the_value() {
         let mut p = partition();
-        call(&mut p, "AddTags", json!({"ResourceArns": [TG], "Tags": [{"Key": "team", "Value": "a"}, {"Key": "env"}]})).unwrap();
-        call(&mut p, "AddTags", json!({"ResourceArns": [TG], "Tags": [{"Key": "team", "Value": "b"}]})).unwrap();
-        let out = call(&mut p, "DescribeTags", json!({"ResourceArns": [TG]})).unwrap();
+        handle(&mut p, "AddTags", json!({"ResourceArns": [TG], "Tags": [{"Key": "team", "Value": "a"}, {"Key": "env"}]})).unwrap();
+        handle(&mut p, "AddTags", json!({"ResourceArns": [TG], "Tags": [{"Key": "team", "Value": "b"}]})).unwrap();
+        let out = handle(&mut p, "DescribeTags", json!({"ResourceArns": [TG]})).unwrap();
         assert_eq!(
             out,
             json!({"TagDescriptions": [{"ResourceArn": TG, "Tags": [{"Key": "team", "Value": "b"}, {"Key": "env", "Value": ""}]}]})
         );
-        call(&mut p, "RemoveTags", json!({"ResourceArns": [TG], "TagKeys": ["team", "absent"]})).unwrap();
+        handle(&mut p, "RemoveTags", json!({"ResourceArns": [TG], "TagKeys": ["team", "absent"]})).unwrap();
         assert_eq!(p.elb_tags[TG], vec![Tag { key: "env".into(), value: "".into() }]);
     }
 
@@ -249,33 +225,34 @@ mod tests {
     fn an_unknown_resource_is_not_found_by_its_kind_and_nothing_is_tagged() {
         let mut p = partition();
         let lb = "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/lb/0123456789abcdef";
-        let e = call(&mut p, "AddTags", json!({"ResourceArns": [TG, lb], "Tags": [{"Key": "a", "Value": "b"}]})).unwrap_err();
+        let e = handle(&mut p, "AddTags", json!({"ResourceArns": [TG, lb], "Tags": [{"Key": "a", "Value": "b"}]})).unwrap_err();
         assert_eq!(e.code, "LoadBalancerNotFoundException");
         assert!(p.elb_tags.is_empty());
         let listener = "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener/app/lb/0123456789abcdef/0123456789abcdef";
-        assert_eq!(call(&mut p, "DescribeTags", json!({"ResourceArns": [listener]})).unwrap_err().code, "ListenerNotFoundException");
+        assert_eq!(handle(&mut p, "DescribeTags", json!({"ResourceArns": [listener]})).unwrap_err().code, "ListenerNotFoundException");
         let rule =
             "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener-rule/app/lb/0123456789abcdef/0123456789abcdef/0123456789abcdef";
         assert_eq!(
-            call(&mut p, "RemoveTags", json!({"ResourceArns": [rule], "TagKeys": ["a"]})).unwrap_err().code,
+            handle(&mut p, "RemoveTags", json!({"ResourceArns": [rule], "TagKeys": ["a"]})).unwrap_err().code,
             "RuleNotFoundException"
         );
         let missing_tg = TG.replace("web", "gone");
-        assert_eq!(call(&mut p, "DescribeTags", json!({"ResourceArns": [missing_tg]})).unwrap_err().code, "TargetGroupNotFoundException");
-        assert_eq!(call(&mut p, "DescribeTags", json!({"ResourceArns": ["web"]})).unwrap_err().code, "ValidationError");
+        assert_eq!(handle(&mut p, "DescribeTags", json!({"ResourceArns": [missing_tg]})).unwrap_err().code, "TargetGroupNotFoundException");
+        assert_eq!(handle(&mut p, "DescribeTags", json!({"ResourceArns": ["web"]})).unwrap_err().code, "ValidationError");
     }
 
     #[test]
     fn more_than_fifty_tags_and_duplicate_keys_are_refused_and_change_nothing() {
         let mut p = partition();
-        call(&mut p, "AddTags", json!({"ResourceArns": [TG], "Tags": tags(50)})).unwrap();
-        let e = call(&mut p, "AddTags", json!({"ResourceArns": [TG], "Tags": [{"Key": "one-more", "Value": "v"}]})).unwrap_err();
+        handle(&mut p, "AddTags", json!({"ResourceArns": [TG], "Tags": tags(50)})).unwrap();
+        let e = handle(&mut p, "AddTags", json!({"ResourceArns": [TG], "Tags": [{"Key": "one-more", "Value": "v"}]})).unwrap_err();
         assert_eq!(e.code, "TooManyTagsException");
         assert_eq!(p.elb_tags[TG].len(), 50);
         // Updating an existing key is not one more tag.
-        call(&mut p, "AddTags", json!({"ResourceArns": [TG], "Tags": [{"Key": "k0", "Value": "new"}]})).unwrap();
-        let e = call(&mut p, "AddTags", json!({"ResourceArns": [TG], "Tags": [{"Key": "k0", "Value": "x"}, {"Key": "k0", "Value": "y"}]}))
-            .unwrap_err();
+        handle(&mut p, "AddTags", json!({"ResourceArns": [TG], "Tags": [{"Key": "k0", "Value": "new"}]})).unwrap();
+        let e =
+            handle(&mut p, "AddTags", json!({"ResourceArns": [TG], "Tags": [{"Key": "k0", "Value": "x"}, {"Key": "k0", "Value": "y"}]}))
+                .unwrap_err();
         assert_eq!(e.code, "DuplicateTagKeysException");
         assert_eq!(p.elb_tags[TG][0], Tag { key: "k0".into(), value: "new".into() });
     }
@@ -302,6 +279,6 @@ mod tests {
     fn describe_tags_takes_at_most_twenty_resources() {
         let mut p = partition();
         let arns: Vec<&str> = std::iter::repeat_n(TG, 21).collect();
-        assert_eq!(call(&mut p, "DescribeTags", json!({"ResourceArns": arns})).unwrap_err().code, "ValidationError");
+        assert_eq!(handle(&mut p, "DescribeTags", json!({"ResourceArns": arns})).unwrap_err().code, "ValidationError");
     }
 }

@@ -98,23 +98,9 @@ pub fn group_in_use(partition: &Partition, group_arn: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::HealthCheck;
 
     fn group() -> TargetGroup {
-        TargetGroup {
-            arn: "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef".into(),
-            name: "web".into(),
-            protocol: Some("HTTP".into()),
-            protocol_version: Some("HTTP1".into()),
-            port: Some(80),
-            vpc_id: Some("vpc-1".into()),
-            target_type: "ip".into(),
-            ip_address_type: Some("ipv4".into()),
-            health_check: HealthCheck::default(),
-            attributes: Default::default(),
-            targets: Vec::new(),
-            created_at: 0.0,
-        }
+        TargetGroup::for_test("arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef", "web")
     }
 
     #[test]

@@ -277,26 +277,18 @@ pub fn target_health(partition: &Partition) -> HashMap<String, TaskTargetHealth>
 /// Target groups for tests of what ECS does with them, without the ELBv2 API.
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use crate::state::{HealthCheck, Partition, Rule, TargetGroup};
+    use crate::state::{Partition, Rule, TargetGroup};
 
     /// Adds target group `name` of `target_type` (`ip` or `instance`) with AWS's defaults
     /// and, when `in_use`, a listener's default rule forwarding to it; returns its ARN.
     pub fn target_group(partition: &mut Partition, name: &str, target_type: &str, in_use: bool) -> String {
         let arn = format!("arn:aws:elasticloadbalancing:{}:{}:targetgroup/{name}/0123456789abcdef", partition.region, partition.account);
         let group = TargetGroup {
-            arn: arn.clone(),
-            name: name.into(),
-            protocol: Some("HTTP".into()),
-            protocol_version: Some("HTTP1".into()),
-            port: Some(80),
-            vpc_id: Some("vpc-1".into()),
             target_type: target_type.into(),
-            ip_address_type: Some("ipv4".into()),
-            health_check: HealthCheck::default(),
             attributes: [("deregistration_delay.timeout_seconds".to_string(), "300".to_string())].into_iter().collect(),
-            targets: Vec::new(),
-            created_at: 0.0,
+            ..TargetGroup::for_test(&arn, name)
         };
+
         partition.target_groups.insert(arn.clone(), group);
         if in_use {
             forward(partition, &arn);

@@ -110,6 +110,28 @@ impl TargetGroup {
     }
 }
 
+#[cfg(test)]
+impl TargetGroup {
+    /// For tests: an HTTP:80 (`HTTP1`) group `name` of `ip` targets in vpc-1, IPv4, with the
+    /// default health check, no attributes set and no targets, created at 0.
+    pub fn for_test(arn: &str, name: &str) -> Self {
+        TargetGroup {
+            arn: arn.into(),
+            name: name.into(),
+            protocol: Some("HTTP".into()),
+            protocol_version: Some("HTTP1".into()),
+            port: Some(80),
+            vpc_id: Some("vpc-1".into()),
+            target_type: "ip".into(),
+            ip_address_type: Some("ipv4".into()),
+            health_check: HealthCheck::default(),
+            attributes: Default::default(),
+            targets: Vec::new(),
+            created_at: 0.0,
+        }
+    }
+}
+
 /// A target group's health check settings, with AWS's defaults for an HTTP target group
 /// when the request omits them (`CreateTargetGroup` in the ELBv2 API reference).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

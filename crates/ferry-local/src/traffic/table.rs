@@ -534,7 +534,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::state::HealthCheck;
 
     fn target(id: &str, port: i64, state: &str) -> Target {
         Target {
@@ -554,20 +553,8 @@ mod tests {
     }
 
     fn group(targets: Vec<Target>) -> TargetGroup {
-        TargetGroup {
-            arn: "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef".into(),
-            name: "web".into(),
-            protocol: Some("HTTP".into()),
-            protocol_version: Some("HTTP1".into()),
-            port: Some(80),
-            vpc_id: None,
-            target_type: "ip".into(),
-            ip_address_type: None,
-            health_check: HealthCheck::default(),
-            attributes: Default::default(),
-            targets,
-            created_at: 0.0,
-        }
+        let arn = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef";
+        TargetGroup { vpc_id: None, ip_address_type: None, targets, ..TargetGroup::for_test(arn, "web") }
     }
 
     fn port(t: &RouteTarget) -> u16 {
