@@ -264,6 +264,12 @@ mod tests {
         groups.iter().map(|(arn, targets)| (arn.to_string(), targets.clone())).collect()
     }
 
+    /// Group `TG`'s one target, 10.0.1.7:8080, unhealthy as its health checks get `status`.
+    fn failing_with(status: u16) -> BTreeMap<String, Vec<TargetHealthInfo>> {
+        let description = format!("Health checks failed with these codes: [{status}]");
+        health(&[(TG, vec![target("10.0.1.7", 8080, "unhealthy", Some("Target.ResponseCodeMismatch"), Some(&description))])])
+    }
+
     #[test]
     fn awsvpc_targets_are_told_apart_by_address_on_the_same_port() {
         // Old and new tasks all listen on 8080, each at its own address.
@@ -335,16 +341,7 @@ mod tests {
     fn an_unhealthy_target_fails_only_past_the_grace_period_with_the_reason() {
         let mut watch = TargetWatch::default();
         let tasks = [awsvpc_task("new-1", "10.0.1.7", 1_000)];
-        let read = health(&[(
-            TG,
-            vec![target(
-                "10.0.1.7",
-                8080,
-                "unhealthy",
-                Some("Target.ResponseCodeMismatch"),
-                Some("Health checks failed with these codes: [500]"),
-            )],
-        )]);
+        let read = failing_with(500);
         // First seen a second after it started, still registering.
         let registering = health(&[(TG, vec![target("10.0.1.7", 8080, "initial", Some("Elb.RegistrationInProgress"), None)])]);
         assert_eq!(watch.observe(2_000, &tasks, &[lb(TG, 8080)], &registering, 1, 30_000), None);
@@ -382,16 +379,7 @@ mod tests {
     fn a_task_ecs_stopped_for_its_elb_health_checks_fails_quoting_the_reason_seen_before() {
         let mut watch = TargetWatch::default();
         let tasks = [awsvpc_task("new-1", "10.0.1.7", 0)];
-        let read = health(&[(
-            TG,
-            vec![target(
-                "10.0.1.7",
-                8080,
-                "unhealthy",
-                Some("Target.ResponseCodeMismatch"),
-                Some("Health checks failed with these codes: [503]"),
-            )],
-        )]);
+        let read = failing_with(503);
         // Seen inside the grace period, then ECS replaced the task.
         assert_eq!(watch.observe(1_000, &tasks, &[lb(TG, 8080)], &read, 1, 60_000), None);
         let stopped = StoppedTask {
