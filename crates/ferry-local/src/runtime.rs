@@ -659,6 +659,27 @@ mod tests {
         crate::ecs::dispatch(operation, &mut ctx, &Input(&map)).unwrap().unwrap();
     }
 
+    /// Target group web (instance targets, in use) and, in cluster c, service svc of one task of
+    /// family web with `container` (named app, port 8080) behind it, its task placed; returns
+    /// the group's ARN.
+    fn service_behind_a_group(engine: &Engine, container: serde_json::Value) -> String {
+        let group = {
+            let mut state = lock(&engine.state);
+            fixtures::target_group(state.partitions.get_mut(KEY).unwrap(), "web", "instance", true)
+        };
+        call(engine, "CreateCluster", json!({"clusterName": "c"}));
+        call(engine, "RegisterTaskDefinition", json!({"family": "web", "containerDefinitions": [container]}));
+        call(
+            engine,
+            "CreateService",
+            json!({"cluster": "c", "serviceName": "svc", "taskDefinition": "web:1", "desiredCount": 1,
+                   "loadBalancers": [{"targetGroupArn": group, "containerName": "app", "containerPort": 8080}]}),
+        );
+        let mut state = lock(&engine.state);
+        crate::scheduler::reconcile_all(state.partitions.get_mut(KEY).unwrap(), now());
+        group
+    }
+
     /// One tick of the task lifecycle (no scheduler), then what `check` reads of the partition.
     fn step<T>(engine: &Arc<Engine>, check: impl FnOnce(&mut Partition) -> T) -> T {
         let mut state = lock(&engine.state);
@@ -675,27 +696,11 @@ mod tests {
     #[tokio::test]
     async fn a_service_task_is_registered_with_its_bound_port_and_gets_sigterm_only_once_its_target_has_drained() {
         let (engine, logs) = engine();
-        let group = {
-            let mut state = lock(&engine.state);
-            fixtures::target_group(state.partitions.get_mut(KEY).unwrap(), "web", "instance", true)
-        };
-        call(&engine, "CreateCluster", json!({"clusterName": "c"}));
-        call(
+        let group = service_behind_a_group(
             &engine,
-            "RegisterTaskDefinition",
-            json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 8,
-                   "entryPoint": ["/bin/sh", "-c", "sleep 600"], "portMappings": [{"containerPort": 8080}], "stopTimeout": 2}]}),
+            json!({"name": "app", "image": "busybox", "memory": 8, "entryPoint": ["/bin/sh", "-c", "sleep 600"],
+                   "portMappings": [{"containerPort": 8080}], "stopTimeout": 2}),
         );
-        call(
-            &engine,
-            "CreateService",
-            json!({"cluster": "c", "serviceName": "svc", "taskDefinition": "web:1", "desiredCount": 1,
-                   "loadBalancers": [{"targetGroupArn": group, "containerName": "app", "containerPort": 8080}]}),
-        );
-        {
-            let mut state = lock(&engine.state);
-            crate::scheduler::reconcile_all(state.partitions.get_mut(KEY).unwrap(), now());
-        }
         // PROVISIONING → PENDING → RUNNING: started, port bound, registered.
         step(&engine, |_| ());
         let (arn, pid, host_port) = step(&engine, |p| {
@@ -747,27 +752,11 @@ mod tests {
     #[tokio::test]
     async fn a_task_whose_essential_container_exited_leaves_its_target_group_without_waiting() {
         let (engine, logs) = engine();
-        let group = {
-            let mut state = lock(&engine.state);
-            fixtures::target_group(state.partitions.get_mut(KEY).unwrap(), "web", "instance", true)
-        };
-        call(&engine, "CreateCluster", json!({"clusterName": "c"}));
-        call(
+        let group = service_behind_a_group(
             &engine,
-            "RegisterTaskDefinition",
-            json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 8,
-                   "entryPoint": ["/bin/sh", "-c", "sleep 600"], "portMappings": [{"containerPort": 8080}]}]}),
+            json!({"name": "app", "image": "busybox", "memory": 8, "entryPoint": ["/bin/sh", "-c", "sleep 600"],
+                   "portMappings": [{"containerPort": 8080}]}),
         );
-        call(
-            &engine,
-            "CreateService",
-            json!({"cluster": "c", "serviceName": "svc", "taskDefinition": "web:1", "desiredCount": 1,
-                   "loadBalancers": [{"targetGroupArn": group, "containerName": "app", "containerPort": 8080}]}),
-        );
-        {
-            let mut state = lock(&engine.state);
-            crate::scheduler::reconcile_all(state.partitions.get_mut(KEY).unwrap(), now());
-        }
         step(&engine, |_| ());
         let (arn, pid) = step(&engine, |p| {
             let task = p.tasks.values().next().unwrap();
