@@ -611,8 +611,8 @@ mod tests {
             self.partition.tasks.values().collect()
         }
 
-        /// What the scheduler decides now, without applying it.
-        fn decide(&self) -> Vec<Action> {
+        /// What `read` finds in the scheduler's view of the service now.
+        fn with_view<T>(&self, read: impl FnOnce(&View) -> T) -> T {
             let health = target_health(&self.partition);
             let view = View {
                 service: self.service(),
@@ -620,7 +620,12 @@ mod tests {
                 definitions: &self.partition.task_definitions,
                 target_health: &health,
             };
-            decide(&view, self.now)
+            read(&view)
+        }
+
+        /// What the scheduler decides now, without applying it.
+        fn decide(&self) -> Vec<Action> {
+            self.with_view(|view| decide(view, self.now))
         }
 
         fn tick(&mut self) {
@@ -717,14 +722,7 @@ mod tests {
 
         /// Tasks healthy as the scheduler counts them (load balancer included).
         fn healthy(&self) -> usize {
-            let health = target_health(&self.partition);
-            let view = View {
-                service: self.service(),
-                tasks: self.tasks(),
-                definitions: &self.partition.task_definitions,
-                target_health: &health,
-            };
-            self.tasks().iter().filter(|t| view.is_healthy(t)).count()
+            self.with_view(|view| view.tasks.iter().filter(|t| view.is_healthy(t)).count())
         }
 
         fn alive(&self) -> usize {
