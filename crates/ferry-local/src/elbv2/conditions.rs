@@ -346,18 +346,19 @@ fn normalize_one(condition: &Value, at: &str) -> Result<(Value, usize, usize), A
     let no_value = || validation(format!("A condition value must be specified at '{at}'"));
     let limit = if field == "source-ip" { VALUES_PER_SOURCE_IP_CONDITION } else { VALUES_PER_CONDITION };
     let too_many = || validation(format!("A '{field}' condition can only have '{limit}' values"));
+    // Some values, and no more than the limit.
+    let counted = |n: usize| match n {
+        0 => Err(no_value()),
+        n if n > limit => Err(too_many()),
+        _ => Ok(()),
+    };
     match field {
         "host-header" | "path-pattern" => {
             let values = match legacy {
                 Some(list) => strings(Some(&Value::Array(list.clone()))),
                 None => strings(config.and_then(|c| c.get("Values"))),
             };
-            if values.is_empty() {
-                return Err(no_value());
-            }
-            if values.len() > limit {
-                return Err(too_many());
-            }
+            counted(values.len())?;
             for value in &values {
                 check_length(field, value, MAX_VALUE)?;
                 if field == "host-header" { check_host(value)? } else { check_path(value)? }
@@ -384,12 +385,7 @@ fn normalize_one(condition: &Value, at: &str) -> Result<(Value, usize, usize), A
                 return Err(validation("You can't use an HTTP header condition to specify the host header; use a 'host-header' condition"));
             }
             let values = strings(config.get("Values"));
-            if values.is_empty() {
-                return Err(no_value());
-            }
-            if values.len() > limit {
-                return Err(too_many());
-            }
+            counted(values.len())?;
             for value in &values {
                 check_length(field, value, MAX_VALUE)?;
                 check_visible(field, value)?;
@@ -402,12 +398,7 @@ fn normalize_one(condition: &Value, at: &str) -> Result<(Value, usize, usize), A
                 return Err(validation("A 'HttpRequestMethodConfig' must be specified with 'http-request-method'"));
             };
             let values = strings(config.get("Values"));
-            if values.is_empty() {
-                return Err(no_value());
-            }
-            if values.len() > limit {
-                return Err(too_many());
-            }
+            counted(values.len())?;
             for value in &values {
                 check_length(field, value, MAX_NAME)?;
                 if !value.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_') {
@@ -423,12 +414,7 @@ fn normalize_one(condition: &Value, at: &str) -> Result<(Value, usize, usize), A
                 return Err(validation("A 'QueryStringConfig' must be specified with 'query-string'"));
             };
             let pairs = config.get("Values").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-            if pairs.is_empty() {
-                return Err(no_value());
-            }
-            if pairs.len() > limit {
-                return Err(too_many());
-            }
+            counted(pairs.len())?;
             let mut normalized = Vec::with_capacity(pairs.len());
             let mut wildcards = 0;
             for pair in pairs {
