@@ -8,39 +8,22 @@
 //! (health checks on `/health`, 5 s apart and 2 to decide, run 20 times faster by ferry
 //! local's health check scale), a listener forwarding to it, and a grace period.
 
-use std::time::{Duration, Instant};
-
 use ferry_aws::ecs::types::{
     AwsVpcConfiguration, ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LoadBalancer,
     NetworkConfiguration, NetworkMode, PortMapping,
 };
-use ferry_aws::elbv2::types::{Action, ActionTypeEnum, ProtocolEnum, TargetGroupAttribute, TargetTypeEnum};
+use ferry_aws::elbv2::types::TargetTypeEnum;
 use ferry_local::Options;
 use serde_json::Value;
 
 use crate::common::*;
+use crate::elb_support::*;
 
 /// The sample app's template (see [`template`]) in the awsvpc network mode that `ip` target
 /// groups need, without a container health check: the load balancer's is the one judged.
 fn awsvpc_template() -> String {
     let template = template().replace("\"family\": \"{{ service }}\",", "\"family\": \"{{ service }}\",\n  \"networkMode\": \"awsvpc\",");
     template.lines().filter(|line| !line.contains("\"healthCheck\"")).collect::<Vec<_>>().join("\n")
-}
-
-/// Polls `check` every 200 ms until it returns Some, for at most `secs` seconds.
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// The states of the target group's targets, sorted.
@@ -63,38 +46,10 @@ async fn service_behind_a_balancer(world: &World, desired: i32, grace: i32) -> S
     let lb = elb.create_load_balancer().name("web").subnets("subnet-aaaa").subnets("subnet-bbbb").send().await.unwrap();
     let lb = &lb.load_balancers()[0];
     let dns = lb.dns_name().unwrap().to_string();
-    let group = elb
-        .create_target_group()
-        .name("web-tg")
-        .protocol(ProtocolEnum::Http)
-        .port(8080)
-        .vpc_id(lb.vpc_id().unwrap())
-        .target_type(TargetTypeEnum::Ip)
-        .health_check_path("/health")
-        .health_check_interval_seconds(5)
-        .health_check_timeout_seconds(2)
-        .healthy_threshold_count(2)
-        .unhealthy_threshold_count(2)
-        .send()
-        .await
-        .unwrap();
-    let target_group = group.target_groups()[0].target_group_arn().unwrap().to_string();
+    let target_group = health_checked_group(elb, "web-tg", 8080, lb.vpc_id().unwrap(), TargetTypeEnum::Ip).await;
     // A short drain, so the rollback does not wait out AWS's default of 300 s.
-    elb.modify_target_group_attributes()
-        .target_group_arn(&target_group)
-        .attributes(TargetGroupAttribute::builder().key("deregistration_delay.timeout_seconds").value("1").build())
-        .send()
-        .await
-        .unwrap();
-    let port = std::net::TcpListener::bind((dns.as_str(), 0)).unwrap().local_addr().unwrap().port();
-    elb.create_listener()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
-        .protocol(ProtocolEnum::Http)
-        .port(i32::from(port))
-        .default_actions(Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&target_group).build())
-        .send()
-        .await
-        .unwrap();
+    set_deregistration_delay(elb, &target_group, 1).await;
+    create_listener(elb, lb.load_balancer_arn().unwrap(), free_port(&dns), forward(&target_group)).await;
 
     let container = ContainerDefinition::builder()
         .name("app")

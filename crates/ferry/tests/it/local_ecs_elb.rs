@@ -8,52 +8,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use ferry_aws::Clients;
 use ferry_aws::ecs::types::{
     ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LoadBalancer, PortMapping,
     ServiceDeploymentStatus,
 };
-use ferry_aws::elbv2::types::{Action, ActionTypeEnum, ProtocolEnum, TargetGroupAttribute, TargetTypeEnum};
-use ferry_aws::{Clients, Target};
-use ferry_local::{LocalServer, Options};
+use ferry_aws::elbv2::types::TargetTypeEnum;
+
+use crate::elb_support::*;
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "eu-west-1";
 const CLUSTER: &str = "test";
 
-struct Local {
-    server: LocalServer,
-    clients: Clients,
-    _dir: tempfile::TempDir,
-}
-
-/// ferry local with health checks 20 times faster than AWS's (a 5 s interval checks every
-/// 250 ms), as `ferry local up --health-check-scale 0.05` runs them.
-async fn start() -> Local {
-    let dir = tempfile::tempdir().unwrap();
-    let options = Options { port: 0, state_dir: dir.path().to_path_buf(), health_check_scale: 0.05 };
-    let server = LocalServer::start(options).await.unwrap();
-    let clients = Clients::new(&Target::local(&server.endpoint(), ACCOUNT, REGION)).await;
-    Local { server, clients, _dir: dir }
-}
-
 fn ferry_bin() -> &'static str {
     env!("CARGO_BIN_EXE_ferry")
-}
-
-/// Polls `check` every 100 ms until it returns Some, for at most `secs` seconds.
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A revision of the sample app answering `version` on container port 8080; `env` adds
@@ -98,40 +67,10 @@ async fn balancer(c: &Clients, delay: u32) -> Balancer {
         .unwrap();
     let lb = &lb.load_balancers()[0];
     let dns = lb.dns_name().unwrap().to_string();
-    let group = c
-        .elbv2
-        .create_target_group()
-        .name("web")
-        .protocol(ProtocolEnum::Http)
-        .port(8080)
-        .vpc_id(lb.vpc_id().unwrap())
-        .target_type(TargetTypeEnum::Instance)
-        .health_check_path("/health")
-        .health_check_interval_seconds(5)
-        .health_check_timeout_seconds(2)
-        .healthy_threshold_count(2)
-        .unhealthy_threshold_count(2)
-        .send()
-        .await
-        .unwrap();
-    let target_group = group.target_groups()[0].target_group_arn().unwrap().to_string();
-    c.elbv2
-        .modify_target_group_attributes()
-        .target_group_arn(&target_group)
-        .attributes(TargetGroupAttribute::builder().key("deregistration_delay.timeout_seconds").value(delay.to_string()).build())
-        .send()
-        .await
-        .unwrap();
-    let port = std::net::TcpListener::bind((dns.as_str(), 0)).unwrap().local_addr().unwrap().port();
-    c.elbv2
-        .create_listener()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
-        .protocol(ProtocolEnum::Http)
-        .port(i32::from(port))
-        .default_actions(Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&target_group).build())
-        .send()
-        .await
-        .unwrap();
+    let target_group = health_checked_group(&c.elbv2, "web", 8080, lb.vpc_id().unwrap(), TargetTypeEnum::Instance).await;
+    set_deregistration_delay(&c.elbv2, &target_group, delay).await;
+    let port = free_port(&dns);
+    create_listener(&c.elbv2, lb.load_balancer_arn().unwrap(), port, forward(&target_group)).await;
     Balancer { url: format!("http://{dns}:{port}"), target_group }
 }
 
@@ -237,7 +176,7 @@ async fn request_loop(url: String, path: &'static str, stop: Arc<AtomicBool>, li
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_deployment_behind_a_listener_registers_drains_and_loses_no_request() {
-    let local = start().await;
+    let local = start(ACCOUNT, REGION, FAST_HEALTH_CHECKS).await;
     let c = &local.clients;
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
     // A deregistration delay longer than the slowest request (1.5 s): each batch of old
@@ -312,7 +251,7 @@ async fn a_rolling_deployment_behind_a_listener_registers_drains_and_loses_no_re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_failing_their_target_groups_health_checks_are_stopped_and_trip_the_circuit_breaker() {
-    let local = start().await;
+    let local = start(ACCOUNT, REGION, FAST_HEALTH_CHECKS).await;
     let c = &local.clients;
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
     let lb = balancer(c, 1).await;
@@ -352,7 +291,7 @@ async fn tasks_failing_their_target_groups_health_checks_are_stopped_and_trip_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_whose_target_has_nothing_in_flight_gets_no_sigterm_before_the_deregistration_delay_is_over() {
-    let local = start().await;
+    let local = start(ACCOUNT, REGION, FAST_HEALTH_CHECKS).await;
     let c = &local.clients;
     c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
     let delay = 4;

@@ -7,65 +7,17 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use ferry_aws::elbv2::Client;
-use ferry_aws::elbv2::error::ProvideErrorMetadata;
 use ferry_aws::elbv2::types::{
     Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum, Tag, TargetDescription,
     TargetGroupAttribute, TargetHealthStateEnum, TargetTypeEnum,
 };
-use ferry_aws::{Clients, Target};
-use ferry_local::{LocalServer, Options};
+
+use crate::elb_support::*;
 
 // An account of its own: load balancer addresses derive from account and region, so
 // listeners of this file never share an address with other tests' listeners.
 const ACCOUNT: &str = "111122223333";
 const REGION: &str = "eu-west-1";
-
-struct Local {
-    _server: LocalServer,
-    elb: Client,
-    _dir: tempfile::TempDir,
-}
-
-async fn start() -> Local {
-    let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), ..Default::default() }).await.unwrap();
-    let clients = Clients::new(&Target::local(&server.endpoint(), ACCOUNT, REGION)).await;
-    Local { _server: server, elb: clients.elbv2, _dir: dir }
-}
-
-/// The wire code of a failed call (`TargetGroupNotFound`, `ValidationError`, …).
-fn code<T, E: ProvideErrorMetadata>(result: Result<T, E>) -> String {
-    match result {
-        Ok(_) => panic!("the call succeeded; an error was expected"),
-        Err(e) => e.code().unwrap_or("<no code>").to_string(),
-    }
-}
-
-fn message<T, E: ProvideErrorMetadata>(result: Result<T, E>) -> String {
-    match result {
-        Ok(_) => panic!("the call succeeded; an error was expected"),
-        Err(e) => e.message().unwrap_or_default().to_string(),
-    }
-}
-
-async fn create_lb(elb: &Client, name: &str) -> String {
-    let out = elb.create_load_balancer().name(name).subnets("subnet-0a").subnets("subnet-0b").send().await.unwrap();
-    out.load_balancers()[0].load_balancer_arn().unwrap().to_string()
-}
-
-async fn create_tg(elb: &Client, name: &str, target_type: TargetTypeEnum) -> String {
-    let out = elb
-        .create_target_group()
-        .name(name)
-        .protocol(ProtocolEnum::Http)
-        .port(8080)
-        .vpc_id("vpc-0123")
-        .target_type(target_type)
-        .send()
-        .await
-        .unwrap();
-    out.target_groups()[0].target_group_arn().unwrap().to_string()
-}
 
 /// What DescribeLoadBalancers answers (but the state, which turns active on its own), as a
 /// comparable text.
@@ -105,8 +57,8 @@ fn attribute(key: &str, value: &str) -> TargetGroupAttribute {
 
 #[tokio::test]
 async fn load_balancers_are_created_described_returned_again_and_deleted() {
-    let local = start().await;
-    let elb = &local.elb;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
     let out = elb
         .create_load_balancer()
         .name("web")
@@ -202,9 +154,9 @@ async fn load_balancers_are_created_described_returned_again_and_deleted() {
 
 #[tokio::test]
 async fn load_balancer_attributes_round_trip_and_deletion_protection_refuses_delete() {
-    let local = start().await;
-    let elb = &local.elb;
-    let arn = create_lb(elb, "web").await;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
+    let arn = create_lb(elb, "web").await.0;
     let attributes = |elb: Client, arn: String| async move {
         let out = elb.describe_load_balancer_attributes().load_balancer_arn(arn).send().await.unwrap();
         out.attributes().iter().map(|a| (a.key().unwrap().to_string(), a.value().unwrap().to_string())).collect::<Vec<_>>()
@@ -252,7 +204,7 @@ async fn load_balancer_attributes_round_trip_and_deletion_protection_refuses_del
     elb.delete_load_balancer().load_balancer_arn(&arn).send().await.unwrap();
 
     // Security groups, subnets and IP address type can be replaced.
-    let arn = create_lb(elb, "api").await;
+    let arn = create_lb(elb, "api").await.0;
     let out = elb.set_security_groups().load_balancer_arn(&arn).security_groups("sg-0aaa").send().await.unwrap();
     assert_eq!(out.security_group_ids(), ["sg-0aaa"]);
     let out = elb.set_subnets().load_balancer_arn(&arn).subnets("subnet-1").subnets("subnet-2").subnets("subnet-3").send().await.unwrap();
@@ -265,8 +217,8 @@ async fn load_balancer_attributes_round_trip_and_deletion_protection_refuses_del
 
 #[tokio::test]
 async fn describe_pages_follow_next_markers_to_the_end() {
-    let local = start().await;
-    let elb = &local.elb;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
     for name in ["a", "b", "c", "d", "e"] {
         create_lb(elb, name).await;
         create_tg(elb, name, TargetTypeEnum::Ip).await;
@@ -300,8 +252,8 @@ async fn describe_pages_follow_next_markers_to_the_end() {
 
 #[tokio::test]
 async fn target_groups_have_aws_defaults_and_refuse_what_aws_and_ferry_local_refuse() {
-    let local = start().await;
-    let elb = &local.elb;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
     let arn = create_tg(elb, "web", TargetTypeEnum::Instance).await;
     let out = elb.describe_target_groups().names("web").send().await.unwrap();
     let tg = &out.target_groups()[0];
@@ -409,9 +361,9 @@ async fn target_groups_have_aws_defaults_and_refuse_what_aws_and_ferry_local_ref
 
 #[tokio::test]
 async fn a_target_group_a_listener_forwards_to_is_in_use_and_lists_its_load_balancer() {
-    let local = start().await;
-    let elb = &local.elb;
-    let lb = create_lb(elb, "web").await;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
+    let lb = create_lb(elb, "web").await.0;
     let tg = create_tg(elb, "web", TargetTypeEnum::Ip).await;
     assert!(elb.describe_target_groups().load_balancer_arn(&lb).send().await.unwrap().target_groups().is_empty());
     let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&tg).build();
@@ -466,8 +418,8 @@ async fn a_target_group_a_listener_forwards_to_is_in_use_and_lists_its_load_bala
 
 #[tokio::test]
 async fn targets_register_describe_their_health_and_deregister() {
-    let local = start().await;
-    let elb = &local.elb;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
     let tg = create_tg(elb, "web", TargetTypeEnum::Ip).await;
     let target = |id: &str, port: Option<i32>| TargetDescription::builder().id(id).set_port(port).build();
     elb.register_targets()
@@ -547,9 +499,9 @@ async fn targets_register_describe_their_health_and_deregister() {
 
 #[tokio::test]
 async fn tags_are_added_described_and_removed_within_aws_limits() {
-    let local = start().await;
-    let elb = &local.elb;
-    let lb = create_lb(elb, "web").await;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
+    let lb = create_lb(elb, "web").await.0;
     let tg = create_tg(elb, "web", TargetTypeEnum::Ip).await;
     let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
     elb.add_tags().resource_arns(&lb).resource_arns(&tg).tags(tag("team", "a")).tags(tag("env", "dev")).send().await.unwrap();

@@ -4,86 +4,22 @@
 //! every refused request changed nothing.
 
 use ferry_aws::elbv2::Client;
-use ferry_aws::elbv2::error::ProvideErrorMetadata;
 use ferry_aws::elbv2::types::{
     Action, ActionTypeEnum, AuthenticateOidcActionConfig, FixedResponseActionConfig, ForwardActionConfig, HostHeaderConditionConfig,
     HttpHeaderConditionConfig, HttpRequestMethodConditionConfig, PathPatternConditionConfig, ProtocolEnum, QueryStringConditionConfig,
     QueryStringKeyValuePair, RedirectActionConfig, RedirectActionStatusCodeEnum, RuleCondition, RulePriorityPair, SourceIpConditionConfig,
     Tag, TargetGroupStickinessConfig, TargetGroupTuple, TargetTypeEnum,
 };
-use ferry_aws::{Clients, Target};
-use ferry_local::{LocalServer, Options};
+
+use crate::elb_support::*;
 
 // An account of its own: load balancer addresses derive from account and region, so the
 // listeners of this file never share an address with other tests' listeners.
 const ACCOUNT: &str = "444455556666";
 const REGION: &str = "eu-west-1";
 
-struct Local {
-    _server: LocalServer,
-    elb: Client,
-    _dir: tempfile::TempDir,
-}
-
-async fn start() -> Local {
-    let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), ..Default::default() }).await.unwrap();
-    let clients = Clients::new(&Target::local(&server.endpoint(), ACCOUNT, REGION)).await;
-    Local { _server: server, elb: clients.elbv2, _dir: dir }
-}
-
-/// The wire code and message of a failed call.
-fn error<T, E: ProvideErrorMetadata>(result: Result<T, E>) -> (String, String) {
-    match result {
-        Ok(_) => panic!("the call succeeded; an error was expected"),
-        Err(e) => (e.code().unwrap_or("<no code>").to_string(), e.message().unwrap_or_default().to_string()),
-    }
-}
-
-fn code<T, E: ProvideErrorMetadata>(result: Result<T, E>) -> String {
-    error(result).0
-}
-
-/// A load balancer and its loopback address.
-async fn create_lb(elb: &Client, name: &str) -> (String, String) {
-    let out = elb.create_load_balancer().name(name).subnets("subnet-0a").subnets("subnet-0b").send().await.unwrap();
-    let lb = &out.load_balancers()[0];
-    (lb.load_balancer_arn().unwrap().to_string(), lb.dns_name().unwrap().to_string())
-}
-
-async fn create_tg(elb: &Client, name: &str) -> String {
-    let out = elb
-        .create_target_group()
-        .name(name)
-        .protocol(ProtocolEnum::Http)
-        .port(8080)
-        .vpc_id("vpc-0123")
-        .target_type(TargetTypeEnum::Ip)
-        .send()
-        .await
-        .unwrap();
-    out.target_groups()[0].target_group_arn().unwrap().to_string()
-}
-
-/// A port nobody listens on at `address` right now.
-fn free_port(address: &str) -> i32 {
-    i32::from(std::net::TcpListener::bind((address, 0)).unwrap().local_addr().unwrap().port())
-}
-
-fn forward(tg: &str) -> Action {
-    Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(tg).build()
-}
-
 fn forward_in_order(tg: &str, order: i32) -> Action {
     Action::builder().r#type(ActionTypeEnum::Forward).order(order).target_group_arn(tg).build()
-}
-
-fn weighted(groups: &[(&str, i32)]) -> Action {
-    let mut config = ForwardActionConfig::builder();
-    for (arn, weight) in groups {
-        config = config.target_groups(TargetGroupTuple::builder().target_group_arn(*arn).weight(*weight).build());
-    }
-    Action::builder().r#type(ActionTypeEnum::Forward).forward_config(config.build()).build()
 }
 
 fn fixed(status: &str) -> Action {
@@ -95,12 +31,6 @@ fn fixed(status: &str) -> Action {
 
 fn path(pattern: &str) -> RuleCondition {
     RuleCondition::builder().field("path-pattern").values(pattern).build()
-}
-
-async fn create_listener(elb: &Client, lb: &str, port: i32, action: Action) -> String {
-    let out =
-        elb.create_listener().load_balancer_arn(lb).protocol(ProtocolEnum::Http).port(port).default_actions(action).send().await.unwrap();
-    out.listeners()[0].listener_arn().unwrap().to_string()
 }
 
 async fn create_rule(elb: &Client, listener: &str, priority: i32, condition: RuleCondition, action: Action) -> String {
@@ -125,11 +55,11 @@ async fn priorities(elb: &Client, listener: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn listeners_are_created_described_modified_and_deleted_with_their_rules() {
-    let local = start().await;
-    let elb = &local.elb;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
     let (lb, address) = create_lb(elb, "web").await;
-    let blue = create_tg(elb, "blue").await;
-    let green = create_tg(elb, "green").await;
+    let blue = create_tg(elb, "blue", TargetTypeEnum::Ip).await;
+    let green = create_tg(elb, "green", TargetTypeEnum::Ip).await;
     let port = free_port(&address);
     let out = elb
         .create_listener()
@@ -208,10 +138,10 @@ async fn listeners_are_created_described_modified_and_deleted_with_their_rules()
 
 #[tokio::test]
 async fn a_port_that_cannot_be_bound_and_what_ferry_local_does_not_serve_are_refused_and_create_nothing() {
-    let local = start().await;
-    let elb = &local.elb;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
     let (lb, address) = create_lb(elb, "web").await;
-    let blue = create_tg(elb, "blue").await;
+    let blue = create_tg(elb, "blue", TargetTypeEnum::Ip).await;
 
     let taken = std::net::TcpListener::bind((address.as_str(), 0)).unwrap();
     let port = i32::from(taken.local_addr().unwrap().port());
@@ -274,10 +204,10 @@ async fn a_port_that_cannot_be_bound_and_what_ferry_local_does_not_serve_are_ref
 
 #[tokio::test]
 async fn rules_of_every_condition_kind_are_stored_as_aws_answers_them() {
-    let local = start().await;
-    let elb = &local.elb;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
     let (lb, address) = create_lb(elb, "web").await;
-    let blue = create_tg(elb, "blue").await;
+    let blue = create_tg(elb, "blue", TargetTypeEnum::Ip).await;
     let listener = create_listener(elb, &lb, free_port(&address), fixed("404")).await;
 
     // Host in the legacy form, path in the typed one: each answered with both.
@@ -413,11 +343,11 @@ async fn rules_of_every_condition_kind_are_stored_as_aws_answers_them() {
 
 #[tokio::test]
 async fn rules_of_every_action_kind_and_a_weighted_forward_round_trip() {
-    let local = start().await;
-    let elb = &local.elb;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
     let (lb, address) = create_lb(elb, "web").await;
-    let blue = create_tg(elb, "blue").await;
-    let green = create_tg(elb, "green").await;
+    let blue = create_tg(elb, "blue", TargetTypeEnum::Ip).await;
+    let green = create_tg(elb, "green", TargetTypeEnum::Ip).await;
     let listener = create_listener(elb, &lb, free_port(&address), fixed("404")).await;
 
     let sticky_weighted = Action::builder()
@@ -473,7 +403,7 @@ async fn rules_of_every_action_kind_and_a_weighted_forward_round_trip() {
     // Actions AWS refuses: codes as AWS answers them, nothing changed.
     let before = rules_of(elb, &listener).await;
     let other_lb = create_lb(elb, "other").await;
-    let orange = create_tg(elb, "orange").await;
+    let orange = create_tg(elb, "orange", TargetTypeEnum::Ip).await;
     create_listener(elb, &other_lb.0, free_port(&other_lb.1), forward(&orange)).await;
     let oidc = Action::builder()
         .r#type(ActionTypeEnum::AuthenticateOidc)
@@ -539,17 +469,17 @@ async fn rules_of_every_action_kind_and_a_weighted_forward_round_trip() {
 async fn new_groups(elb: &Client, n: usize) -> Vec<String> {
     let mut groups = Vec::with_capacity(n);
     for i in 0..n {
-        groups.push(create_tg(elb, &format!("many-{i}")).await);
+        groups.push(create_tg(elb, &format!("many-{i}"), TargetTypeEnum::Ip).await);
     }
     groups
 }
 
 #[tokio::test]
 async fn priorities_are_unique_per_listener_and_set_rule_priorities_is_all_or_nothing() {
-    let local = start().await;
-    let elb = &local.elb;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
     let (lb, address) = create_lb(elb, "web").await;
-    let blue = create_tg(elb, "blue").await;
+    let blue = create_tg(elb, "blue", TargetTypeEnum::Ip).await;
     let listener = create_listener(elb, &lb, free_port(&address), fixed("404")).await;
     let a = create_rule(elb, &listener, 1, path("/a"), forward(&blue)).await;
     let b = create_rule(elb, &listener, 2, path("/b"), forward(&blue)).await;
@@ -593,10 +523,10 @@ async fn priorities_are_unique_per_listener_and_set_rule_priorities_is_all_or_no
 
 #[tokio::test]
 async fn the_default_rule_cannot_be_modified_reprioritized_or_deleted() {
-    let local = start().await;
-    let elb = &local.elb;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
     let (lb, address) = create_lb(elb, "web").await;
-    let blue = create_tg(elb, "blue").await;
+    let blue = create_tg(elb, "blue", TargetTypeEnum::Ip).await;
     let listener = create_listener(elb, &lb, free_port(&address), forward(&blue)).await;
     let rule = create_rule(elb, &listener, 1, path("/a"), forward(&blue)).await;
     let default = elb.describe_rules().listener_arn(&listener).send().await.unwrap().rules()[1].rule_arn().unwrap().to_string();
@@ -621,10 +551,10 @@ async fn the_default_rule_cannot_be_modified_reprioritized_or_deleted() {
 
 #[tokio::test]
 async fn rule_requests_that_name_nothing_or_too_much_are_refused_with_awss_codes() {
-    let local = start().await;
-    let elb = &local.elb;
+    let local = start(ACCOUNT, REGION, AWS_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
     let (lb, address) = create_lb(elb, "web").await;
-    let blue = create_tg(elb, "blue").await;
+    let blue = create_tg(elb, "blue", TargetTypeEnum::Ip).await;
     let listener = create_listener(elb, &lb, free_port(&address), forward(&blue)).await;
     let rule = create_rule(elb, &listener, 1, path("/a"), forward(&blue)).await;
     let before = rules_of(elb, &listener).await;

@@ -4,7 +4,6 @@
 //! of an ALB would. Health checks run 20 times faster than AWS's (`health_check_scale`
 //! 0.05), so a 5 s interval is 0.25 s.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,11 +14,11 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use ferry_aws::elbv2::Client;
 use ferry_aws::elbv2::types::{
-    Action, ActionTypeEnum, ForwardActionConfig, HostHeaderConditionConfig, PathPatternConditionConfig, ProtocolEnum, RuleCondition,
-    TargetDescription, TargetGroupTuple, TargetHealthStateEnum, TargetTypeEnum,
+    Action, ActionTypeEnum, HostHeaderConditionConfig, PathPatternConditionConfig, ProtocolEnum, RuleCondition, TargetDescription,
+    TargetHealthStateEnum, TargetTypeEnum,
 };
-use ferry_aws::{Clients, Target};
-use ferry_local::{LocalServer, Options};
+
+use crate::elb_support::*;
 
 // An account of its own: load balancer addresses derive from account and region, so this
 // file's listeners never share an address with other tests' listeners.
@@ -57,39 +56,8 @@ async fn backend(name: &'static str) -> Backend {
     b
 }
 
-/// Polls `check` until it returns Some, for at most `secs` seconds.
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn create_group(elb: &Client, name: &str, targets: &[&Backend]) -> String {
-    let out = elb
-        .create_target_group()
-        .name(name)
-        .protocol(ProtocolEnum::Http)
-        .port(80)
-        .vpc_id("vpc-0123")
-        .target_type(TargetTypeEnum::Ip)
-        .health_check_path("/health")
-        .health_check_interval_seconds(5)
-        .health_check_timeout_seconds(2)
-        .healthy_threshold_count(2)
-        .unhealthy_threshold_count(2)
-        .send()
-        .await
-        .unwrap();
-    let arn = out.target_groups()[0].target_group_arn().unwrap().to_string();
+    let arn = health_checked_group(elb, name, 80, "vpc-0123", TargetTypeEnum::Ip).await;
     if targets.is_empty() {
         return arn;
     }
@@ -99,14 +67,6 @@ async fn create_group(elb: &Client, name: &str, targets: &[&Backend]) -> String 
     }
     register.send().await.unwrap();
     arn
-}
-
-fn forward(groups: &[(&str, i32)]) -> Action {
-    let mut config = ForwardActionConfig::builder();
-    for (arn, weight) in groups {
-        config = config.target_groups(TargetGroupTuple::builder().target_group_arn(*arn).weight(*weight).build());
-    }
-    Action::builder().r#type(ActionTypeEnum::Forward).forward_config(config.build()).build()
 }
 
 /// `id:port → (state, reason)` of a group's targets.
@@ -126,20 +86,6 @@ async fn state_of(elb: &Client, group: &str, port: u16) -> Option<String> {
     health(elb, group).await.into_iter().find(|(p, _, _)| *p == port).map(|(_, s, _)| s)
 }
 
-async fn set_deregistration_delay(elb: &Client, group: &str, seconds: u32) {
-    elb.modify_target_group_attributes()
-        .target_group_arn(group)
-        .attributes(
-            ferry_aws::elbv2::types::TargetGroupAttribute::builder()
-                .key("deregistration_delay.timeout_seconds")
-                .value(seconds.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 /// The body of GET `url` (with `Host: host` when given).
 async fn get_text(http: &reqwest::Client, url: &str, host: Option<&str>) -> String {
     let mut request = http.get(url);
@@ -153,18 +99,14 @@ async fn get_text(http: &reqwest::Client, url: &str, host: Option<&str>) -> Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), health_check_scale: 0.05 }).await.unwrap();
-    let elb = Clients::new(&Target::local(&server.endpoint(), ACCOUNT, REGION)).await.elbv2;
+    let local = start(ACCOUNT, REGION, FAST_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
     let (a, b) = (backend("a").await, backend("b").await);
 
-    let lb = elb.create_load_balancer().name("shop").subnets("subnet-0a").subnets("subnet-0b").send().await.unwrap();
-    let lb = &lb.load_balancers()[0];
-    let (lb_arn, dns) = (lb.load_balancer_arn().unwrap().to_string(), lb.dns_name().unwrap().to_string());
-    let ip: IpAddr = dns.parse().expect("DNSName is a loopback address");
+    let (lb_arn, dns) = create_lb(elb, "shop").await;
     // A port free on the load balancer's address now.
-    let port = std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
-    let base = format!("http://{}", SocketAddr::new(ip, port));
+    let port = free_port(&dns);
+    let base = format!("http://{dns}:{port}");
 
     let blue = create_group(&elb, "blue", &[&a]).await;
     let green = create_group(&elb, "green", &[&b]).await;
@@ -173,14 +115,14 @@ async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
         .create_listener()
         .load_balancer_arn(&lb_arn)
         .protocol(ProtocolEnum::Http)
-        .port(i32::from(port))
-        .default_actions(forward(&[(&blue, 90), (&green, 10)]))
+        .port(port)
+        .default_actions(weighted(&[(&blue, 90), (&green, 10)]))
         .send()
         .await
         .unwrap();
     let listener = listener.listeners()[0].listener_arn().unwrap().to_string();
     let rule = |priority: i32, condition: RuleCondition, group: &str| {
-        elb.create_rule().listener_arn(&listener).priority(priority).conditions(condition).actions(forward(&[(group, 1)])).send()
+        elb.create_rule().listener_arn(&listener).priority(priority).conditions(condition).actions(weighted(&[(group, 1)])).send()
     };
     let path = |p: &str| {
         RuleCondition::builder().field("path-pattern").path_pattern_config(PathPatternConditionConfig::builder().values(p).build()).build()
@@ -278,7 +220,7 @@ async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
     eventually("b gone from its group", 10, || async { state_of(&elb, &both, b.port).await.is_none().then_some(()) }).await;
 
     // Every request is in the access log, with where it went.
-    let log = dir.path().join("logs").join(ferry_local::ACCESS_LOG);
+    let log = local.dir.path().join("logs").join(ferry_local::ACCESS_LOG);
     let entries: Vec<serde_json::Value> = eventually("the access log written", 10, || async {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let entries: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -291,18 +233,15 @@ async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
     assert_eq!(slow_entry["target"], format!("127.0.0.1:{}", b.port));
     assert_eq!(slow_entry["status"], 200);
     assert!(entries.iter().any(|e| e["rule"] == "default" && e["target_group"] == "green"));
-    server.shutdown().await;
+    local.server.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_group_without_targets_answers_503_and_a_refused_target_502_as_alb_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), health_check_scale: 0.05 }).await.unwrap();
-    let elb = Clients::new(&Target::local(&server.endpoint(), "444455557777", REGION)).await.elbv2;
-    let lb = elb.create_load_balancer().name("empty").subnets("subnet-0a").subnets("subnet-0b").send().await.unwrap();
-    let lb = &lb.load_balancers()[0];
-    let ip: IpAddr = lb.dns_name().unwrap().parse().unwrap();
-    let port = std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
+    let local = start("444455557777", REGION, FAST_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
+    let (lb_arn, dns) = create_lb(elb, "empty").await;
+    let port = free_port(&dns);
     // A port nobody listens on: connections are refused.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let empty = create_group(&elb, "nobody", &[]).await;
@@ -325,10 +264,10 @@ async fn a_group_without_targets_answers_503_and_a_refused_target_502_as_alb_doe
         .unwrap();
     let listener = elb
         .create_listener()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .load_balancer_arn(&lb_arn)
         .protocol(ProtocolEnum::Http)
-        .port(i32::from(port))
-        .default_actions(forward(&[(&empty, 1)]))
+        .port(port)
+        .default_actions(weighted(&[(&empty, 1)]))
         .send()
         .await
         .unwrap();
@@ -337,10 +276,10 @@ async fn a_group_without_targets_answers_503_and_a_refused_target_502_as_alb_doe
         .field("path-pattern")
         .path_pattern_config(PathPatternConditionConfig::builder().values("/refused").build())
         .build();
-    elb.create_rule().listener_arn(&listener).priority(1).conditions(path).actions(forward(&[(&refused, 1)])).send().await.unwrap();
+    elb.create_rule().listener_arn(&listener).priority(1).conditions(path).actions(weighted(&[(&refused, 1)])).send().await.unwrap();
 
     let http = reqwest::Client::new();
-    let base = format!("http://{}", SocketAddr::new(ip, port));
+    let base = format!("http://{dns}:{port}");
     let response = eventually("the listener answers", 10, || async { http.get(format!("{base}/")).send().await.ok() }).await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["server"], "awselb/2.0");
@@ -355,7 +294,7 @@ async fn a_group_without_targets_answers_503_and_a_refused_target_502_as_alb_doe
     })
     .await;
     assert_eq!(reason.as_deref(), Some("Target.FailedHealthChecks"));
-    server.shutdown().await;
+    local.server.shutdown().await;
 }
 
 #[tokio::test]
@@ -363,14 +302,10 @@ async fn fixed_responses_redirects_and_the_idle_timeout_are_albs() {
     use ferry_aws::elbv2::types::{FixedResponseActionConfig, LoadBalancerAttribute, RedirectActionConfig, RedirectActionStatusCodeEnum};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), health_check_scale: 0.05 }).await.unwrap();
-    let elb = Clients::new(&Target::local(&server.endpoint(), "444455558888", REGION)).await.elbv2;
-    let lb = elb.create_load_balancer().name("edge").subnets("subnet-0a").subnets("subnet-0b").send().await.unwrap();
-    let lb = &lb.load_balancers()[0];
-    let lb_arn = lb.load_balancer_arn().unwrap().to_string();
-    let ip: IpAddr = lb.dns_name().unwrap().parse().unwrap();
-    let port = std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
+    let local = start("444455558888", REGION, FAST_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
+    let (lb_arn, dns) = create_lb(elb, "edge").await;
+    let port = free_port(&dns);
     // The shortest idle timeout AWS allows: 1 s.
     elb.modify_load_balancer_attributes()
         .load_balancer_arn(&lb_arn)
@@ -388,7 +323,7 @@ async fn fixed_responses_redirects_and_the_idle_timeout_are_albs() {
         .create_listener()
         .load_balancer_arn(&lb_arn)
         .protocol(ProtocolEnum::Http)
-        .port(i32::from(port))
+        .port(port)
         .default_actions(teapot)
         .send()
         .await
@@ -411,7 +346,7 @@ async fn fixed_responses_redirects_and_the_idle_timeout_are_albs() {
     elb.create_rule().listener_arn(&listener).priority(5).conditions(path).actions(moved).send().await.unwrap();
 
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let base = format!("http://{}", SocketAddr::new(ip, port));
+    let base = format!("http://{dns}:{port}");
     let response = eventually("the listener answers", 10, || async { http.get(format!("{base}/anything")).send().await.ok() }).await;
     assert_eq!(response.status(), 418);
     assert_eq!(response.headers()["content-type"], "text/plain");
@@ -423,7 +358,7 @@ async fn fixed_responses_redirects_and_the_idle_timeout_are_albs() {
 
     // A kept-alive client connection left idle longer than the idle timeout is closed by
     // the load balancer.
-    let mut conn = tokio::net::TcpStream::connect((ip, port)).await.unwrap();
+    let mut conn = tokio::net::TcpStream::connect(format!("{dns}:{port}")).await.unwrap();
     conn.write_all(b"GET /anything HTTP/1.1\r\nHost: shop.example.com\r\n\r\n").await.unwrap();
     let mut answer = Vec::new();
     let mut buf = [0u8; 1024];
@@ -436,7 +371,7 @@ async fn fixed_responses_redirects_and_the_idle_timeout_are_albs() {
     let closed =
         tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await.expect("still open 10 s after the 1 s idle timeout");
     assert_eq!(closed.unwrap(), 0, "the connection is closed, not answered");
-    server.shutdown().await;
+    local.server.shutdown().await;
 }
 
 /// A target written by hand, to see its connections: answers every HTTP/1.1 request with its
@@ -491,13 +426,10 @@ async fn counting_backend(name: &'static str) -> CountingBackend {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_with_nothing_in_flight_is_shown_draining_until_its_delay_is_over_then_gone_and_its_idle_connections_closed_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), health_check_scale: 0.05 }).await.unwrap();
-    let elb = Clients::new(&Target::local(&server.endpoint(), "444455551111", REGION)).await.elbv2;
-    let lb = elb.create_load_balancer().name("drain").subnets("subnet-0a").subnets("subnet-0b").send().await.unwrap();
-    let lb = &lb.load_balancers()[0];
-    let ip: IpAddr = lb.dns_name().unwrap().parse().unwrap();
-    let port = std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
+    let local = start("444455551111", REGION, FAST_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
+    let (lb_arn, dns) = create_lb(elb, "drain").await;
+    let port = free_port(&dns);
     let backend = counting_backend("idle").await;
     let group = elb
         .create_target_group()
@@ -519,10 +451,10 @@ async fn a_target_with_nothing_in_flight_is_shown_draining_until_its_delay_is_ov
     let target = TargetDescription::builder().id("127.0.0.1").port(i32::from(backend.port)).build();
     elb.register_targets().target_group_arn(&group).targets(target.clone()).send().await.unwrap();
     elb.create_listener()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .load_balancer_arn(&lb_arn)
         .protocol(ProtocolEnum::Http)
-        .port(i32::from(port))
-        .default_actions(forward(&[(&group, 1)]))
+        .port(port)
+        .default_actions(weighted(&[(&group, 1)]))
         .send()
         .await
         .unwrap();
@@ -530,7 +462,7 @@ async fn a_target_with_nothing_in_flight_is_shown_draining_until_its_delay_is_ov
 
     // Requests through the listener leave a kept-alive pooled connection to the target.
     let http = reqwest::Client::new();
-    let base = format!("http://{}", SocketAddr::new(ip, port));
+    let base = format!("http://{dns}:{port}");
     eventually("the listener answers", 10, || async { http.get(format!("{base}/")).send().await.ok() }).await;
     for _ in 0..5 {
         assert_eq!(get_text(&http, &format!("{base}/"), None).await, "idle");
@@ -568,20 +500,17 @@ async fn a_target_with_nothing_in_flight_is_shown_draining_until_its_delay_is_ov
     let described = elb.describe_target_health().target_group_arn(&group).targets(target).send().await.unwrap();
     let h = described.target_health_descriptions()[0].target_health().unwrap();
     assert_eq!((h.state(), h.reason().map(|r| r.as_str())), (Some(&TargetHealthStateEnum::Unused), Some("Target.NotRegistered")));
-    server.shutdown().await;
+    local.server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_routing_change_routes_the_very_next_request() {
     use ferry_aws::elbv2::types::FixedResponseActionConfig;
 
-    let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), health_check_scale: 0.05 }).await.unwrap();
-    let elb = Clients::new(&Target::local(&server.endpoint(), "444455552222", REGION)).await.elbv2;
-    let lb = elb.create_load_balancer().name("rules").subnets("subnet-0a").subnets("subnet-0b").send().await.unwrap();
-    let lb = &lb.load_balancers()[0];
-    let ip: IpAddr = lb.dns_name().unwrap().parse().unwrap();
-    let port = std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
+    let local = start("444455552222", REGION, FAST_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
+    let (lb_arn, dns) = create_lb(elb, "rules").await;
+    let port = free_port(&dns);
     let fixed = |body: String| {
         Action::builder()
             .r#type(ActionTypeEnum::FixedResponse)
@@ -592,16 +521,16 @@ async fn a_routing_change_routes_the_very_next_request() {
     };
     let listener = elb
         .create_listener()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .load_balancer_arn(&lb_arn)
         .protocol(ProtocolEnum::Http)
-        .port(i32::from(port))
+        .port(port)
         .default_actions(fixed("default".into()))
         .send()
         .await
         .unwrap();
     let listener = listener.listeners()[0].listener_arn().unwrap().to_string();
     let http = reqwest::Client::new();
-    let base = format!("http://{}", SocketAddr::new(ip, port));
+    let base = format!("http://{dns}:{port}");
     // A new listener's port is bound just after CreateListener answers (within milliseconds).
     eventually("the listener answers", 10, || async { http.get(format!("{base}/")).send().await.ok() }).await;
     let a = backend("a").await;
@@ -614,7 +543,7 @@ async fn a_routing_change_routes_the_very_next_request() {
         .listener_arn(&listener)
         .priority(1000)
         .conditions(path("/late".into()))
-        .actions(forward(&[(&group, 1)]))
+        .actions(weighted(&[(&group, 1)]))
         .send()
         .await
         .unwrap();
@@ -644,5 +573,5 @@ async fn a_routing_change_routes_the_very_next_request() {
         elb.delete_rule().rule_arn(&rule).send().await.unwrap();
         assert_eq!(get_text(&http, &format!("{base}/p{i}"), None).await, format!("default {i}"), "DeleteRule {i}");
     }
-    server.shutdown().await;
+    local.server.shutdown().await;
 }

@@ -15,6 +15,7 @@ mod common;
 mod credentials;
 mod deploy;
 mod deploy_elb;
+mod elb_support;
 mod errors;
 mod exit_codes;
 mod kill;
