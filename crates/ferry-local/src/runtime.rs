@@ -688,6 +688,18 @@ mod tests {
         check(partition)
     }
 
+    /// Ticks the task lifecycle every 50 ms until task `arn` is stopped, for at most 100 ticks;
+    /// whether it stopped.
+    async fn stops_within_5s(engine: &Arc<Engine>, arn: &str) -> bool {
+        for _ in 0..100 {
+            if step(engine, |p| p.tasks[arn].is_stopped()) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
     fn alive(pid: u32) -> bool {
         // SAFETY: signal 0 only checks that the process exists.
         unsafe { libc::kill(pid as i32, 0) == 0 }
@@ -730,15 +742,7 @@ mod tests {
         // Its deregistration delay over, the traffic engine removes the target: then SIGTERM,
         // then STOPPED.
         step(&engine, |p| p.target_groups.get_mut(&group).unwrap().targets.clear());
-        let mut stopped = false;
-        for _ in 0..100 {
-            if step(&engine, |p| p.tasks[&arn].is_stopped()) {
-                stopped = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(stopped, "the task did not stop once drained");
+        assert!(stops_within_5s(&engine, &arn).await, "the task did not stop once drained");
         assert!(!alive(pid));
         step(&engine, |p| {
             let events: Vec<&str> = p.services.values().next().unwrap().events.iter().map(|e| e.message.as_str()).collect();
@@ -766,15 +770,7 @@ mod tests {
         step(&engine, |p| p.target_groups.get_mut(&group).unwrap().targets[0].state = "healthy".into());
         // SAFETY: kill(2) on the process group the runtime started for the container.
         unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
-        let mut stopped = false;
-        for _ in 0..100 {
-            if step(&engine, |p| p.tasks[&arn].is_stopped()) {
-                stopped = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(stopped, "a dead task waited for a drain");
+        assert!(stops_within_5s(&engine, &arn).await, "a dead task waited for a drain");
         step(&engine, |p| {
             assert_eq!(p.tasks[&arn].stop_code.as_deref(), Some("EssentialContainerExited"));
             assert!(p.target_groups[&group].targets.is_empty(), "a stopped task's target stayed in its group");
