@@ -108,9 +108,9 @@ async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
     let port = free_port(&dns);
     let base = format!("http://{dns}:{port}");
 
-    let blue = create_group(&elb, "blue", &[&a]).await;
-    let green = create_group(&elb, "green", &[&b]).await;
-    let both = create_group(&elb, "both", &[&a, &b]).await;
+    let blue = create_group(elb, "blue", &[&a]).await;
+    let green = create_group(elb, "green", &[&b]).await;
+    let both = create_group(elb, "both", &[&a, &b]).await;
     let listener = elb
         .create_listener()
         .load_balancer_arn(&lb_arn)
@@ -142,7 +142,7 @@ async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
 
     // Every target turns healthy once its health check passes.
     for group in [&blue, &green, &both] {
-        eventually("every target healthy", 20, || async { health(&elb, group).await.iter().all(|(_, s, _)| s == "healthy").then_some(()) })
+        eventually("every target healthy", 20, || async { health(elb, group).await.iter().all(|(_, s, _)| s == "healthy").then_some(()) })
             .await;
     }
     let http = reqwest::Client::new();
@@ -171,7 +171,7 @@ async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
     // no more requests while another target of its group is healthy.
     a.health.store(500, Ordering::SeqCst);
     let reason = eventually("target a unhealthy", 20, || async {
-        health(&elb, &both).await.into_iter().find(|(p, s, _)| *p == a.port && s == "unhealthy").map(|(_, _, r)| r)
+        health(elb, &both).await.into_iter().find(|(p, s, _)| *p == a.port && s == "unhealthy").map(|(_, _, r)| r)
     })
     .await;
     assert_eq!(reason.as_deref(), Some("Target.ResponseCodeMismatch"));
@@ -189,7 +189,7 @@ async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
     // draining and new requests go to a (unhealthy, but the only target left: fail-open);
     // then b leaves the group once the deregistration delay, lowered to 5 s (longer than
     // the slow request) as a user would in dev, is over.
-    set_deregistration_delay(&elb, &both, 5).await;
+    set_deregistration_delay(elb, &both, 5).await;
     let slow = tokio::spawn({
         let (http, url) = (http.clone(), format!("{base}/both/slow"));
         async move {
@@ -205,7 +205,7 @@ async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
         .send()
         .await
         .unwrap();
-    assert_eq!(state_of(&elb, &both, b.port).await.as_deref(), Some(TargetHealthStateEnum::Draining.as_str()));
+    assert_eq!(state_of(elb, &both, b.port).await.as_deref(), Some(TargetHealthStateEnum::Draining.as_str()));
     eventually("new requests avoid the draining target", 10, || async {
         (get_text(&http, &format!("{base}/both/"), None).await == "a").then_some(())
     })
@@ -216,8 +216,8 @@ async fn a_listener_routes_weighs_health_checks_and_drains_real_requests() {
     // It completes, and its client connection is closed, as ALB does for a draining target.
     let (status, connection, body) = slow.await.unwrap();
     assert_eq!((status.as_u16(), connection.as_deref(), body.as_str()), (200, Some("close"), "b"));
-    assert_eq!(state_of(&elb, &both, b.port).await.as_deref(), Some("draining"), "b left before its delay was over");
-    eventually("b gone from its group", 10, || async { state_of(&elb, &both, b.port).await.is_none().then_some(()) }).await;
+    assert_eq!(state_of(elb, &both, b.port).await.as_deref(), Some("draining"), "b left before its delay was over");
+    eventually("b gone from its group", 10, || async { state_of(elb, &both, b.port).await.is_none().then_some(()) }).await;
 
     // Every request is in the access log, with where it went.
     let log = local.dir.path().join("logs").join(ferry_local::ACCESS_LOG);
@@ -244,7 +244,7 @@ async fn a_group_without_targets_answers_503_and_a_refused_target_502_as_alb_doe
     let port = free_port(&dns);
     // A port nobody listens on: connections are refused.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let empty = create_group(&elb, "nobody", &[]).await;
+    let empty = create_group(elb, "nobody", &[]).await;
     let refused = elb
         .create_target_group()
         .name("refused")
@@ -290,7 +290,7 @@ async fn a_group_without_targets_answers_503_and_a_refused_target_502_as_alb_doe
     assert!(response.text().await.unwrap().contains("502 Bad Gateway"));
     // And its health checks say why it is unhealthy.
     let reason = eventually("the refusing target unhealthy", 20, || async {
-        health(&elb, &refused).await.into_iter().find(|(_, s, _)| s == "unhealthy").map(|(_, _, r)| r)
+        health(elb, &refused).await.into_iter().find(|(_, s, _)| s == "unhealthy").map(|(_, _, r)| r)
     })
     .await;
     assert_eq!(reason.as_deref(), Some("Target.FailedHealthChecks"));
@@ -447,7 +447,7 @@ async fn a_target_with_nothing_in_flight_is_shown_draining_until_its_delay_is_ov
     // Shorter than the proxy's 4 s pool idle timeout: a pooled connection still open when
     // the target leaves was not closed by the drain.
     let delay = 3;
-    set_deregistration_delay(&elb, &group, delay).await;
+    set_deregistration_delay(elb, &group, delay).await;
     let target = TargetDescription::builder().id("127.0.0.1").port(i32::from(backend.port)).build();
     elb.register_targets().target_group_arn(&group).targets(target.clone()).send().await.unwrap();
     elb.create_listener()
@@ -458,7 +458,7 @@ async fn a_target_with_nothing_in_flight_is_shown_draining_until_its_delay_is_ov
         .send()
         .await
         .unwrap();
-    eventually("the target healthy", 20, || async { (state_of(&elb, &group, backend.port).await? == "healthy").then_some(()) }).await;
+    eventually("the target healthy", 20, || async { (state_of(elb, &group, backend.port).await? == "healthy").then_some(()) }).await;
 
     // Requests through the listener leave a kept-alive pooled connection to the target.
     let http = reqwest::Client::new();
@@ -474,7 +474,7 @@ async fn a_target_with_nothing_in_flight_is_shown_draining_until_its_delay_is_ov
     let deregistered = Instant::now();
     elb.deregister_targets().target_group_arn(&group).targets(target.clone()).send().await.unwrap();
     eventually("the pooled connection closed", 10, || async { (backend.proxied_open.load(Ordering::SeqCst) == 0).then_some(()) }).await;
-    let shown = health(&elb, &group).await;
+    let shown = health(elb, &group).await;
     assert_eq!(
         shown,
         vec![(backend.port, "draining".to_string(), Some("Target.DeregistrationInProgress".to_string()))],
@@ -483,7 +483,7 @@ async fn a_target_with_nothing_in_flight_is_shown_draining_until_its_delay_is_ov
     // It takes no request meanwhile: the group has no other target.
     assert_eq!(http.get(format!("{base}/")).send().await.unwrap().status(), 503);
     let gone = eventually("the target gone", 20, || async {
-        let state = state_of(&elb, &group, backend.port).await;
+        let state = state_of(elb, &group, backend.port).await;
         match state.as_deref() {
             None => Some(Instant::now()),
             Some("draining") => None,
@@ -534,7 +534,7 @@ async fn a_routing_change_routes_the_very_next_request() {
     // A new listener's port is bound just after CreateListener answers (within milliseconds).
     eventually("the listener answers", 10, || async { http.get(format!("{base}/")).send().await.ok() }).await;
     let a = backend("a").await;
-    let group = create_group(&elb, "late", &[]).await;
+    let group = create_group(elb, "late", &[]).await;
     let target = TargetDescription::builder().id("127.0.0.1").port(i32::from(a.port)).build();
     let path = |p: String| {
         RuleCondition::builder().field("path-pattern").path_pattern_config(PathPatternConditionConfig::builder().values(p).build()).build()
