@@ -689,7 +689,10 @@ fn behind_a_load_balancer_in_docs_local_md_works_as_written() {
     let healthy_targets = all.lines().filter(|l| l.split_whitespace().nth(1) == Some("healthy")).count();
     assert_eq!(healthy_targets, 2, "describe-target-health shows both tasks healthy: {all}");
     assert!(all.contains(r#"{"version":"1.0.0","image":"000000000000.dkr.ecr.us-east-1.amazonaws.com/shop:1.0.0""#), "curl: {all}");
-    assert!(all.contains(r#"{"version":"1.1.0","image":"000000000000.dkr.ecr.us-east-1.amazonaws.com/shop:1.1.0""#), "curl after deploy: {all}");
+    assert!(
+        all.contains(r#"{"version":"1.1.0","image":"000000000000.dkr.ecr.us-east-1.amazonaws.com/shop:1.1.0""#),
+        "curl after deploy: {all}"
+    );
     assert!(all.contains("shop-tg 2/2 healthy"), "ferry deploy shows the targets: {all}");
     assert!(all.lines().any(|l| l.starts_with("shop ") && l.contains(" deployed ") && l.contains("1.0.0  1.1.0")), "{all}");
     assert!(all.contains("shop-tg"), "the access log names the target group: {all}");
