@@ -695,7 +695,10 @@ fn behind_a_load_balancer_in_docs_local_md_works_as_written() {
     );
     assert!(all.contains("shop-tg 2/2 healthy"), "ferry deploy shows the targets: {all}");
     assert!(all.lines().any(|l| l.starts_with("shop ") && l.contains(" deployed ") && l.contains("1.0.0  1.1.0")), "{all}");
-    assert!(all.contains("shop-tg"), "the access log names the target group: {all}");
+    assert!(
+        all.lines().any(|l| l.contains(":8080 GET ") && l.contains(" forward shop-tg 127.0.0.1:") && l.contains(" 200 ")),
+        "the access log shows the request, its target group and target: {all}"
+    );
     assert!(all.contains("ferry local stopped"), "{all}");
     assert!(sandbox.records().is_empty(), "nothing left running");
 }
