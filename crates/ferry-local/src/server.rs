@@ -268,57 +268,63 @@ async fn call(
     model.validate(operation, &input).map_err(fail)?;
     let empty = Map::new();
     let input_map = input.as_object().unwrap_or(&empty);
-    let mut state = lock(&app.engine.state);
-    let key = (caller.account.clone(), caller.region.clone());
-    // A write is persisted before it is answered; if that fails it is undone, so keep
-    // what it may change. Reads need no copy. The write is persisted under the state
-    // lock on purpose: no reader, tick or other write sees a change that may yet be
-    // undone, and the undo restores exactly what the handler found (measured: reads
-    // behind writes keep p99 at 3.5 ms, docs/benchmarks.md).
-    let write = !is_read(operation);
-    let before = if write { Some(state.partitions.get(&partition_key(&key.0, &key.1)).cloned()) } else { None };
-    let partition = state.partition(&caller.account, &caller.region);
-    let mut ctx = Ctx { partition, caller: &caller, now: now() };
-    let input = Input(input_map);
-    let handled = match service {
-        Service::Ecs => crate::ecs::dispatch(operation, &mut ctx, &input),
-        Service::Ecr => crate::ecr::dispatch(operation, &mut ctx, &input),
-        Service::ApplicationAutoScaling => crate::autoscaling::dispatch(operation, &mut ctx, &input),
-        Service::Elbv2 => crate::elbv2::dispatch(operation, &mut ctx, &input),
+    // The state lock is held for this block only: never across an await.
+    let (result, listeners_moved) = {
+        let mut state = lock(&app.engine.state);
+        let key = (caller.account.clone(), caller.region.clone());
+        // A write is persisted before it is answered; if that fails it is undone, so keep
+        // what it may change. Reads need no copy. The write is persisted under the state
+        // lock on purpose: no reader, tick or other write sees a change that may yet be
+        // undone, and the undo restores exactly what the handler found (measured: reads
+        // behind writes keep p99 at 3.5 ms, docs/benchmarks.md).
+        let write = !is_read(operation);
+        let before = if write { Some(state.partitions.get(&partition_key(&key.0, &key.1)).cloned()) } else { None };
+        let partition = state.partition(&caller.account, &caller.region);
+        let mut ctx = Ctx { partition, caller: &caller, now: now() };
+        let input = Input(input_map);
+        let handled = match service {
+            Service::Ecs => crate::ecs::dispatch(operation, &mut ctx, &input),
+            Service::Ecr => crate::ecr::dispatch(operation, &mut ctx, &input),
+            Service::ApplicationAutoScaling => crate::autoscaling::dispatch(operation, &mut ctx, &input),
+            Service::Elbv2 => crate::elbv2::dispatch(operation, &mut ctx, &input),
+        };
+        let result = handled.unwrap_or_else(|| {
+            Err(ApiError::client("UnsupportedOperation", format!("ferry local does not implement {}:{operation} yet", service.name())))
+        });
+        let result = match (result, before) {
+            // A successful write: on disk before the answer leaves, or undone.
+            (Ok(value), Some(before)) => match app.store.persist_snapshot(state.snapshot()) {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    let name = partition_key(&key.0, &key.1);
+                    match before {
+                        Some(partition) => state.partitions.insert(name, partition),
+                        None => state.partitions.remove(&name),
+                    };
+                    state.dirty = true;
+                    tracing::error!("cannot persist {}:{operation}, answered 503 and undone: {e}", service.name());
+                    Err(ApiError::new(
+                        503,
+                        "ServiceUnavailableException",
+                        format!(
+                            "ferry local could not persist this request ({e}); nothing was changed. Free disk space in the state directory and retry."
+                        ),
+                    ))
+                }
+            },
+            (result, _) => result,
+        };
+        // Read your writes: a successful ELBv2 write routes the next request through a
+        // listener, so its routing table is published before the answer. One that added,
+        // moved or removed a listener is answered once the proxies follow (a deleted
+        // listener's port free, a new one's bound), waited for below, without the lock.
+        let listeners_moved =
+            if write && result.is_ok() && matches!(service, Service::Elbv2) { app.traffic.publish_routes(&state) } else { None };
+        (result, listeners_moved)
     };
-    let result = handled.unwrap_or_else(|| {
-        Err(ApiError::client("UnsupportedOperation", format!("ferry local does not implement {}:{operation} yet", service.name())))
-    });
-    let result = match (result, before) {
-        // A successful write: on disk before the answer leaves, or undone.
-        (Ok(value), Some(before)) => match app.store.persist_snapshot(state.snapshot()) {
-            Ok(()) => Ok(value),
-            Err(e) => {
-                let name = partition_key(&key.0, &key.1);
-                match before {
-                    Some(partition) => state.partitions.insert(name, partition),
-                    None => state.partitions.remove(&name),
-                };
-                state.dirty = true;
-                tracing::error!("cannot persist {}:{operation}, answered 503 and undone: {e}", service.name());
-                Err(ApiError::new(
-                    503,
-                    "ServiceUnavailableException",
-                    format!(
-                        "ferry local could not persist this request ({e}); nothing was changed. Free disk space in the state directory and retry."
-                    ),
-                ))
-            }
-        },
-        (result, _) => result,
-    };
-    // Read your writes: a successful ELBv2 write routes the next request through a
-    // listener, so its routing table is published before the answer (the listener's port,
-    // when it is new, is bound by the traffic engine within milliseconds).
-    if write && result.is_ok() && matches!(service, Service::Elbv2) {
-        app.traffic.publish_routes(&state);
+    if let Some(generation) = listeners_moved {
+        app.traffic.listeners_applied(generation).await;
     }
-    drop(state);
     match result {
         Ok(value) => Ok((route, value)),
         Err(e) => Err(fail(e)),

@@ -20,13 +20,17 @@
 //!   `Arc` swap and never takes the state lock;
 //! - makes sure each listener's proxy (`proxy`) listens on `<DNSName>:<Port>` (the load
 //!   balancer's loopback address): bound once; a listener deleted, or whose port changed,
-//!   has its proxy stopped.
+//!   has its proxy stopped, and its port let go of, before any new port is bound.
 //!
 //! A successful ELBv2 write does not wait for the loop: before it is answered, still under
 //! the state lock, the API publishes the routing table of the new records
 //! ([`Traffic::publish_routes`]), so the next request is routed by them (rules, actions,
 //! weights, targets). It also wakes the loop, which binds a new listener's port (or stops a
-//! deleted one's) and schedules new targets' health checks within milliseconds.
+//! deleted one's) and schedules new targets' health checks within milliseconds. A write that
+//! adds, moves or removes a listener is answered once the loop has done so
+//! ([`Traffic::listeners_applied`], at most [`APPLY_WAIT`]): a port a deleted listener leaves
+//! is free when DeleteListener answers, so a listener created on it at once (Terraform
+//! replacing one) is not refused as "in use" by ferry local's own proxy.
 //!
 //! A port that cannot be bound (taken by another process, or below 1024 without the
 //! privilege to bind it: root, `CAP_NET_BIND_SERVICE`, or a lower
@@ -61,6 +65,10 @@ use crate::state::State;
 const TICK: Duration = Duration::from_millis(100);
 /// How long a listener whose port could not be bound waits before the next try.
 const BIND_RETRY: Duration = Duration::from_secs(2);
+/// How long an ELBv2 write that changed the listeners waits for the proxies to follow.
+pub const APPLY_WAIT: Duration = Duration::from_secs(2);
+/// How long a stopped proxy is given to let go of its port before the next bind.
+const STOP_WAIT: Duration = Duration::from_secs(1);
 
 /// A listener's proxy as `/_ferry/status` shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -83,6 +91,9 @@ pub struct Traffic {
     /// Wakes the reconcile loop when new routes were published.
     wake: Notify,
     listeners: Mutex<Vec<ListenerStatus>>,
+    /// The `Routes::generation` whose listeners the proxies listen for (bound, or tried and
+    /// failed), with those of deleted or moved listeners stopped.
+    applied: watch::Sender<u64>,
 }
 
 /// What the routing table is built with besides the records, kept across tables.
@@ -92,6 +103,10 @@ struct Routes {
     fingerprint: Option<u64>,
     /// Counts the tables published: the loop compares it with the last one it has seen.
     generation: u64,
+    /// Each listener of the published table and where it listens.
+    listening: HashMap<String, SocketAddr>,
+    /// The generation of the last table that added, moved or removed a listener.
+    listeners_moved: u64,
     /// Every registered target's slot (in-flight count, draining flag).
     slots: HashMap<TargetKey, Arc<TargetSlot>>,
     /// Every routed target's connection pool to it. A draining target's is dropped once it
@@ -119,6 +134,12 @@ impl Routes {
         self.slots.retain(|key, slot| registered.contains(key) || slot.in_flight() > 0);
         self.clients.retain(|key, _| registered.contains(key));
         self.generation += 1;
+        let listening: HashMap<String, SocketAddr> =
+            table.listeners.iter().map(|(arn, l)| (arn.clone(), SocketAddr::new(l.ip, l.port))).collect();
+        if listening != self.listening {
+            self.listening = listening;
+            self.listeners_moved = self.generation;
+        }
         shared.publish(table);
         true
     }
@@ -142,12 +163,7 @@ impl Traffic {
         shutdown: watch::Receiver<bool>,
     ) -> (Arc<Traffic>, tokio::task::JoinHandle<()>) {
         let log = access_log::AccessLog::default();
-        let traffic = Arc::new(Traffic {
-            shared: Arc::new(Shared::new(log.clone())),
-            routes: Mutex::default(),
-            wake: Notify::new(),
-            listeners: Mutex::default(),
-        });
+        let traffic = Arc::new(Traffic::new(log.clone()));
         let scale = if health_check_scale.is_finite() && health_check_scale > 0.0 { health_check_scale } else { 1.0 };
         let (results_tx, results_rx) = mpsc::unbounded_channel();
         let reconciler = Reconciler {
@@ -192,16 +208,41 @@ impl Traffic {
         (traffic, task)
     }
 
+    fn new(log: access_log::AccessLog) -> Traffic {
+        Traffic {
+            shared: Arc::new(Shared::new(log)),
+            routes: Mutex::default(),
+            wake: Notify::new(),
+            listeners: Mutex::default(),
+            applied: watch::Sender::new(0),
+        }
+    }
+
     /// Publishes the routing table of `state` now, when its ELB records route differently
     /// than the published table, and wakes the reconcile loop to bind new listeners' ports
     /// and schedule new targets' health checks. The API calls it after a successful ELBv2
     /// write, under the state lock and before answering: the next request through a
     /// listener is routed by what the write made (see the module docs). Synchronous, no
     /// I/O: it hashes the ELB records and, when they changed, rebuilds the table.
-    pub fn publish_routes(&self, state: &State) {
-        if self.routes().publish(state, &self.shared) {
-            self.wake.notify_one();
+    ///
+    /// Returns the generation to wait for with [`Traffic::listeners_applied`] (outside the
+    /// state lock) when a listener was added, moved or removed.
+    pub fn publish_routes(&self, state: &State) -> Option<u64> {
+        let mut routes = self.routes();
+        if !routes.publish(state, &self.shared) {
+            return None;
         }
+        self.wake.notify_one();
+        (routes.listeners_moved == routes.generation).then_some(routes.generation)
+    }
+
+    /// Waits, at most [`APPLY_WAIT`], until the proxies follow the listeners of routing
+    /// table `generation` (from [`Traffic::publish_routes`]): those of deleted or moved
+    /// listeners stopped and their ports free, new ones bound or their bind tried. Never
+    /// call it holding the state lock: the reconcile loop needs it to get there.
+    pub async fn listeners_applied(&self, generation: u64) {
+        let mut applied = self.applied.subscribe();
+        let _ = tokio::time::timeout(APPLY_WAIT, applied.wait_for(|g| *g >= generation)).await;
     }
 
     fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
@@ -230,6 +271,8 @@ struct Running {
     addr: SocketAddr,
     /// Dropping it (or sending true) stops the proxy.
     stop: watch::Sender<bool>,
+    /// The proxy's accept loop: done once it has closed its listening socket.
+    serving: tokio::task::JoinHandle<()>,
 }
 
 struct Failed {
@@ -274,7 +317,12 @@ impl Reconciler {
         loop {
             let started = self.start_due_checks(Instant::now());
             self.reconcile(&started, std::mem::take(&mut outcomes));
-            self.bind_listeners();
+            self.bind_listeners().await;
+            self.traffic.applied.send_if_modified(|applied| {
+                let newer = self.generation > *applied;
+                *applied = (*applied).max(self.generation);
+                newer
+            });
             let next_check = self.checks.values().filter(|s| !s.running).map(|s| s.next_due).min();
             let wait = next_check.map_or(TICK, |due| due.saturating_duration_since(Instant::now()).min(TICK));
             tokio::select! {
@@ -377,17 +425,33 @@ impl Reconciler {
         self.wanted_changed = true;
     }
 
-    /// Starts the proxies of new listeners, stops those of listeners gone or moved, retries
-    /// failed binds when due, and publishes what listens.
-    fn bind_listeners(&mut self) {
+    /// Stops the proxies of listeners gone or moved and waits until they have let go of
+    /// their ports (a new listener may want one of them), then starts the proxies of new
+    /// listeners, retries failed binds when due, and publishes what listens.
+    async fn bind_listeners(&mut self) {
         if !self.wanted_changed && self.failed.is_empty() {
             return;
         }
         self.wanted_changed = false;
         let mut status_changed = false;
-        let wanted: HashMap<&str, SocketAddr> = self.wanted.iter().map(|w| (w.arn.as_str(), w.addr)).collect();
+        let wanted: HashMap<String, SocketAddr> = self.wanted.iter().map(|w| (w.arn.clone(), w.addr)).collect();
         let before = self.proxies.len() + self.failed.len();
-        self.proxies.retain(|arn, running| wanted.get(arn.as_str()) == Some(&running.addr));
+        let gone: Vec<String> = self
+            .proxies
+            .iter()
+            .filter(|(arn, running)| wanted.get(arn.as_str()) != Some(&running.addr))
+            .map(|(arn, _)| arn.clone())
+            .collect();
+        for arn in gone {
+            if let Some(running) = self.proxies.remove(&arn) {
+                let _ = running.stop.send(true);
+                // Its accept loop returns at once, closing the socket; the connections it
+                // accepted end on their own.
+                if tokio::time::timeout(STOP_WAIT, running.serving).await.is_err() {
+                    tracing::warn!("listener {arn}: its proxy on {} did not stop within {STOP_WAIT:?}", running.addr);
+                }
+            }
+        }
         self.failed.retain(|arn, failed| wanted.get(arn.as_str()) == Some(&failed.addr));
         status_changed |= self.proxies.len() + self.failed.len() != before;
         let now = Instant::now();
@@ -399,8 +463,8 @@ impl Reconciler {
                 Ok(listener) => {
                     let (stop, stopped) = watch::channel(false);
                     let arn: Arc<str> = Arc::from(w.arn.as_str());
-                    tokio::spawn(proxy::serve(listener, arn, Arc::clone(&self.traffic.shared), stopped));
-                    self.proxies.insert(w.arn.clone(), Running { addr: w.addr, stop });
+                    let serving = tokio::spawn(proxy::serve(listener, arn, Arc::clone(&self.traffic.shared), stopped));
+                    self.proxies.insert(w.arn.clone(), Running { addr: w.addr, stop, serving });
                     if self.failed.remove(&w.arn).is_some() {
                         tracing::info!("listener {} now listens on {}", w.arn, w.addr);
                     }
@@ -652,12 +716,7 @@ mod tests {
     #[test]
     fn publishing_routes_rebuilds_the_table_only_when_the_records_route_differently() {
         let mut state = twenty_balancers();
-        let traffic = Traffic {
-            shared: Arc::new(Shared::new(access_log::AccessLog::default())),
-            routes: Mutex::default(),
-            wake: Notify::new(),
-            listeners: Mutex::default(),
-        };
+        let traffic = Traffic::new(access_log::AccessLog::default());
         traffic.publish_routes(&state);
         let first = traffic.shared.table();
         assert_eq!(first.listeners.len(), 20);

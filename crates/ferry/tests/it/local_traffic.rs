@@ -575,3 +575,73 @@ async fn a_routing_change_routes_the_very_next_request() {
     }
     local.server.shutdown().await;
 }
+
+/// Regression: a listener deleted and created again on the same port (Terraform replacing a
+/// listener or its load balancer: delete, then create at once) was refused now and then
+/// ("address in use") while the deleted listener's proxy had not yet let go of the port,
+/// and a listener moved onto a port a deleted one had just left could wait 2 s for its bind
+/// retry.
+#[tokio::test]
+async fn a_listener_deleted_and_created_again_at_once_on_the_same_port_is_accepted_and_serves() {
+    let local = start("444455559999", REGION, FAST_HEALTH_CHECKS).await;
+    let elb = &local.clients.elbv2;
+    let (lb_arn, dns) = create_lb(elb, "replaced").await;
+    let port = free_port(&dns);
+    let fixed = |body: &str| {
+        Action::builder()
+            .r#type(ActionTypeEnum::FixedResponse)
+            .fixed_response_config(
+                ferry_aws::elbv2::types::FixedResponseActionConfig::builder().status_code("200").message_body(body).build(),
+            )
+            .build()
+    };
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let url = format!("http://{dns}:{port}/");
+    let mut listener = create_listener(elb, &lb_arn, port, fixed("round 0")).await;
+    eventually("the first listener answers", 10, || async {
+        let text = http.get(&url).send().await.ok()?.text().await.ok()?;
+        (text == "round 0").then_some(())
+    })
+    .await;
+    for round in 1..=20 {
+        elb.delete_listener().listener_arn(&listener).send().await.unwrap();
+        let body = format!("round {round}");
+        let created = elb
+            .create_listener()
+            .load_balancer_arn(&lb_arn)
+            .protocol(ProtocolEnum::Http)
+            .port(port)
+            .default_actions(fixed(&body))
+            .send()
+            .await;
+        let created = created.unwrap_or_else(|e| panic!("round {round}: the listener was refused: {}", message::<(), _>(Err(e))));
+        listener = created.listeners()[0].listener_arn().unwrap().to_string();
+        // Served well within the 2 s a failed bind waits before it is tried again.
+        let started = Instant::now();
+        eventually("the new listener answers", 10, || async {
+            let text = http.get(&url).send().await.ok()?.text().await.ok()?;
+            (text == body).then_some(())
+        })
+        .await;
+        assert!(started.elapsed() < Duration::from_millis(1500), "round {round}: served after {:?}", started.elapsed());
+    }
+
+    // A second listener moved onto the port the first one leaves, at once.
+    for round in 1..=10 {
+        let other = free_port(&dns);
+        let body = format!("moved {round}");
+        let second = create_listener(elb, &lb_arn, other, fixed(&body)).await;
+        elb.delete_listener().listener_arn(&listener).send().await.unwrap();
+        let moved = elb.modify_listener().listener_arn(&second).port(port).send().await;
+        moved.unwrap_or_else(|e| panic!("round {round}: the move was refused: {}", message::<(), _>(Err(e))));
+        listener = second;
+        let started = Instant::now();
+        eventually("the moved listener answers", 10, || async {
+            let text = http.get(&url).send().await.ok()?.text().await.ok()?;
+            (text == body).then_some(())
+        })
+        .await;
+        assert!(started.elapsed() < Duration::from_millis(1500), "round {round}: the moved listener served after {:?}", started.elapsed());
+    }
+    local.server.shutdown().await;
+}
