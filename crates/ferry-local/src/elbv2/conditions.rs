@@ -123,11 +123,19 @@ fn condition_matches(condition: &Value, request: &RequestFacts) -> bool {
     }
 }
 
-/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
-fn host_without_port(host: &str) -> &str {
+/// A `Host` header without its port: `example.com:8080` → `example.com`; `[::1]:80` →
+/// `[::1]` (an IPv6 literal keeps its brackets); an unbracketed IPv6 address (`::1`) is left
+/// whole. Used by the host-header condition and by the proxy's redirects (`#{host}`).
+pub(crate) fn host_without_port(host: &str) -> &str {
     let host = host.trim();
+    if host.starts_with('[') {
+        return match host.find(']') {
+            Some(end) => &host[..=end],
+            None => host,
+        };
+    }
     match host.rsplit_once(':') {
-        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') => name,
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !name.contains(':') => name,
         _ => host,
     }
 }
@@ -580,6 +588,10 @@ mod tests {
         assert!(!matches(&normalized(json!([{"Field": "host-header", "Values": ["*.com"]}])), &no_host));
         assert_eq!(host_without_port("[::1]:80"), "[::1]");
         assert_eq!(host_without_port("example.com"), "example.com");
+        assert_eq!(host_without_port("example.com:8080"), "example.com");
+        assert_eq!(host_without_port("[::1]"), "[::1]");
+        assert_eq!(host_without_port("::1"), "::1");
+        assert_eq!(host_without_port("2001:db8::1:80"), "2001:db8::1:80");
     }
 
     #[test]

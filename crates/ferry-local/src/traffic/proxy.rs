@@ -21,7 +21,7 @@
 //! rather than keep a connection that was serving it.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -43,7 +43,7 @@ use tokio::sync::watch;
 
 use super::access_log::{AccessLog, Entry};
 use super::table::{DEFAULT_IDLE_TIMEOUT, Forward, ListenerRoutes, Origin, RouteAction, RouteTarget, Table, TargetSlot, pick_weighted};
-use crate::elbv2::conditions::{RequestFacts, matches};
+use crate::elbv2::conditions::{RequestFacts, host_without_port, matches};
 
 /// ALB's timeout to establish a connection to a target.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -344,7 +344,7 @@ async fn route(
             response
         }
         RouteAction::Redirect(redirect) => {
-            let host = facts.host.map_or(listener.ip.to_string(), |h| strip_port(h).to_string());
+            let host = redirect_host(facts.host, listener.ip);
             let origin =
                 Origin { protocol: "HTTP", host: &host, port: listener.port, path: facts.path, query: facts.query.unwrap_or_default() };
             let location = super::table::redirect_location(redirect, &origin);
@@ -363,11 +363,14 @@ async fn route(
     }
 }
 
-/// `example.com:8080` → `example.com`.
-fn strip_port(host: &str) -> &str {
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.contains(':') => name,
-        _ => host,
+/// What `#{host}` stands for in a redirect: the request's `Host` without its port
+/// (`[::1]:8080` → `[::1]`), or the listener's address when the request has none (an IPv6
+/// address in brackets, as in a URL).
+fn redirect_host(host: Option<&str>, ip: IpAddr) -> String {
+    match (host, ip) {
+        (Some(h), _) => host_without_port(h).to_string(),
+        (None, IpAddr::V6(v6)) => format!("[{v6}]"),
+        (None, IpAddr::V4(v4)) => v4.to_string(),
     }
 }
 
@@ -572,9 +575,25 @@ mod tests {
     }
 
     #[test]
-    fn ports_are_stripped_from_host_names_only() {
-        assert_eq!(strip_port("shop.example.com:8080"), "shop.example.com");
-        assert_eq!(strip_port("shop.example.com"), "shop.example.com");
-        assert_eq!(strip_port("::1"), "::1");
+    fn a_redirect_to_an_ipv6_host_header_drops_its_port_and_keeps_its_brackets() {
+        let v4: IpAddr = "127.42.0.1".parse().unwrap();
+        assert_eq!(redirect_host(Some("shop.example.com:8080"), v4), "shop.example.com");
+        assert_eq!(redirect_host(Some("shop.example.com"), v4), "shop.example.com");
+        assert_eq!(redirect_host(Some("[::1]:8080"), v4), "[::1]");
+        assert_eq!(redirect_host(None, v4), "127.42.0.1");
+        assert_eq!(redirect_host(None, "::1".parse().unwrap()), "[::1]");
+        let defaults = super::super::table::Redirect {
+            protocol: "#{protocol}".into(),
+            host: "#{host}".into(),
+            port: "#{port}".into(),
+            path: "/#{path}".into(),
+            query: "#{query}".into(),
+            status: 301,
+        };
+        let host = redirect_host(Some("[::1]:8080"), v4);
+        let origin = Origin { protocol: "HTTP", host: &host, port: 8080, path: "/cart", query: "" };
+        let location = super::super::table::redirect_location(&defaults, &origin);
+        assert_eq!(location, "http://[::1]:8080/cart");
+        assert!(location.parse::<Uri>().is_ok_and(|u| u.host() == Some("[::1]") && u.port_u16() == Some(8080)));
     }
 }
