@@ -17,7 +17,10 @@
 //! task woken); one task writes what gathered every 250 ms and flushes it, so the file is
 //! at most that much behind and a request never waits for the disk. When 64k entries are
 //! waiting, further ones are dropped and counted (`accessLogDropped` in `/_ferry/status`).
-//! The file is rotated at 16 MiB: the previous one is kept as `elb-access.log.1`.
+//! The file is rotated at 16 MiB: the previous one is kept as `elb-access.log.1`. A
+//! `method`, `host` or `path` longer than 1 KiB is cut there and ends with `…` (a character
+//! no request line or `Host` header can hold), so the waiting entries take bounded memory
+//! however large the requests' headers.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -34,6 +37,33 @@ const ROTATE_AT: u64 = 16 * 1024 * 1024;
 const QUEUE: usize = 65_536;
 /// How often the writer takes what gathered.
 const SWEEP: Duration = Duration::from_millis(250);
+/// The most bytes of a request's method, host or path an entry keeps.
+pub const FIELD_LIMIT: usize = 1024;
+/// Ends a field that was cut at `FIELD_LIMIT`.
+const CUT: &str = "…";
+
+/// `text` as an entry keeps it: whole when it is at most `FIELD_LIMIT` bytes, else its first
+/// `FIELD_LIMIT` bytes (at a character boundary) followed by `…`. Copies only what is kept.
+pub fn clipped(text: &str) -> String {
+    if text.len() <= FIELD_LIMIT {
+        return text.to_string();
+    }
+    let mut end = FIELD_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut kept = String::with_capacity(end + CUT.len());
+    kept.push_str(&text[..end]);
+    kept.push_str(CUT);
+    kept
+}
+
+/// Cuts `field` as `clipped` does, giving back the memory it no longer needs.
+fn clip(field: &mut String) {
+    if field.len() > FIELD_LIMIT {
+        *field = clipped(field);
+    }
+}
 
 /// One proxied request.
 #[derive(Debug, Serialize)]
@@ -94,8 +124,14 @@ struct Buffer {
 }
 
 impl AccessLog {
-    /// Adds an entry; drops it (and counts it) when the writer is that far behind.
-    pub fn write(&self, entry: Entry) {
+    /// Adds an entry; drops it (and counts it) when the writer is that far behind. Its
+    /// method, host and path are cut at `FIELD_LIMIT` bytes if the caller did not.
+    pub fn write(&self, mut entry: Entry) {
+        clip(&mut entry.method);
+        if let Some(host) = &mut entry.host {
+            clip(host);
+        }
+        clip(&mut entry.path);
         let mut entries = self.inner.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() < QUEUE {
             entries.push(entry);
@@ -231,6 +267,31 @@ mod tests {
             text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["status"].as_u64().unwrap()).collect();
         assert_eq!(statuses, vec![200, 503]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_queued_entry_keeps_at_most_a_kib_of_a_huge_host_and_path() {
+        let log = AccessLog::default();
+        let mut huge = entry(200);
+        huge.host = Some("h".repeat(60_000));
+        huge.path = format!("/{}", "é".repeat(30_000));
+        huge.method = "M".repeat(5_000);
+        log.write(huge);
+        log.write(entry(200));
+        let mut queued = Vec::new();
+        log.take(&mut queued);
+        let (cut, whole) = (&queued[0], &queued[1]);
+        let host = cut.host.as_deref().unwrap();
+        assert_eq!(host, format!("{}…", "h".repeat(FIELD_LIMIT)));
+        assert!(cut.host.as_ref().unwrap().capacity() <= FIELD_LIMIT + CUT.len());
+        assert!(cut.path.len() <= FIELD_LIMIT + CUT.len() && cut.path.ends_with('…') && cut.path.starts_with("/éé"));
+        assert!(cut.path.capacity() <= FIELD_LIMIT + CUT.len());
+        assert_eq!(cut.method.len(), FIELD_LIMIT + CUT.len());
+        assert_eq!((whole.host.as_deref(), whole.path.as_str(), whole.method.as_str()), (Some("127.42.0.1"), "/", "GET"));
+        let line: serde_json::Value = serde_json::from_slice(&serde_json::to_vec(cut).unwrap()).unwrap();
+        assert!(line["host"].as_str().unwrap().ends_with('…'));
+        assert_eq!(clipped("/short"), "/short");
+        assert_eq!(clipped(&"x".repeat(FIELD_LIMIT)), "x".repeat(FIELD_LIMIT));
     }
 
     #[test]

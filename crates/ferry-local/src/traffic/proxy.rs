@@ -41,7 +41,7 @@ use rand::Rng;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::access_log::{AccessLog, Entry};
+use super::access_log::{AccessLog, Entry, clipped};
 use super::table::{DEFAULT_IDLE_TIMEOUT, Forward, ListenerRoutes, Origin, RouteAction, RouteTarget, Table, TargetSlot, pick_weighted};
 use crate::elbv2::conditions::{RequestFacts, host_without_port, matches};
 
@@ -269,9 +269,9 @@ async fn handle(request: Request<Incoming>, peer: SocketAddr, arn: &Arc<str>, sh
     let mut record = Record {
         started: Instant::now(),
         time: crate::api::now(),
-        method: request.method().as_str().to_string(),
-        host: host_of(&request).map(str::to_string),
-        path: request.uri().path().to_string(),
+        method: clipped(request.method().as_str()),
+        host: host_of(&request).map(clipped),
+        path: clipped(request.uri().path()),
         rule: None,
         action: None,
         group: None,
