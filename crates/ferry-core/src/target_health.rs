@@ -76,10 +76,9 @@ pub fn match_targets(
     for (arn, lb) in target_groups(load_balancers) {
         let targets = health.get(arn).map(Vec::as_slice).unwrap_or(&[]);
         for task in tasks {
-            let port = task.target_port(&lb.container_name, lb.container_port);
             let target = targets
                 .iter()
-                .filter(|t| t.port == Some(port) && (task.target_ids.is_empty() || task.target_ids.contains(&t.id)))
+                .filter(|t| is_target_of(task, lb, t))
                 // A task registered again after a drain has one live entry: prefer it.
                 .min_by_key(|t| t.state.contains("draining"));
             out.push(TaskTarget {
@@ -88,6 +87,32 @@ pub fn match_targets(
                 target_group_arn: arn.to_string(),
                 health: target.cloned(),
             });
+        }
+    }
+    out
+}
+
+/// Whether `target` is `task`'s in the group `lb` names (see [`match_targets`]).
+fn is_target_of(task: &RunningTask, lb: &ServiceLoadBalancer, target: &TargetHealthInfo) -> bool {
+    target.port == Some(task.target_port(&lb.container_name, lb.container_port))
+        && (task.target_ids.is_empty() || task.target_ids.contains(&target.id))
+}
+
+/// A target of one group: the group's ARN, the target's id and port.
+type TargetKey = (String, String, Option<i32>);
+
+/// Every target of the service's groups in `health`, with whether one of `tasks` is its.
+fn classify(
+    tasks: &[RunningTask],
+    load_balancers: &[ServiceLoadBalancer],
+    health: &BTreeMap<String, Vec<TargetHealthInfo>>,
+) -> HashMap<TargetKey, bool> {
+    let mut out = HashMap::new();
+    for (arn, lb) in target_groups(load_balancers) {
+        for target in health.get(arn).map(Vec::as_slice).unwrap_or(&[]) {
+            let ours = tasks.iter().any(|task| is_target_of(task, lb, target));
+            let key = (arn.to_string(), target.id.clone(), target.port);
+            *out.entry(key).or_insert(false) |= ours;
         }
     }
     out
@@ -175,6 +200,9 @@ pub struct TargetWatch {
     pub groups: Vec<GroupHealth>,
     /// The new tasks as last listed, with the deployment's counts when they were.
     pub tasks: Option<(DeploymentCounts, Vec<RunningTask>)>,
+    /// Every target of the groups at the last read, with whether a listed task was its:
+    /// what tells that the listed tasks may no longer be the deployment's.
+    last_targets: Option<HashMap<TargetKey, bool>>,
     /// Consecutive reads that failed.
     pub errors: u32,
 }
@@ -198,6 +226,7 @@ impl TargetWatch {
         }
         let observed = match_targets(tasks, load_balancers, health);
         self.groups = summarize(load_balancers, &observed, expected);
+        self.last_targets = Some(classify(tasks, load_balancers, health));
         let mut failure = None;
         for target in &observed {
             let Some(h) = target.health.as_ref().filter(|h| is_unhealthy(h)) else { continue };
@@ -210,6 +239,26 @@ impl TargetWatch {
             }
         }
         failure
+    }
+
+    /// Whether a read of the groups says the listed tasks may no longer be the
+    /// deployment's, though its counts did not move (a task stopped, by StopTask say, and
+    /// its replacement started between two looks, no failure counted): a target no listed
+    /// task is known by appeared since the last read, or a target a listed task had is
+    /// gone. Targets of other deployments' tasks were there at the last read and match
+    /// none of ours, so a steady rollout (old targets draining and leaving, ours turning
+    /// healthy) lists nothing again; each change not explained costs one listing.
+    pub fn tasks_outdated(
+        &self,
+        tasks: &[RunningTask],
+        load_balancers: &[ServiceLoadBalancer],
+        health: &BTreeMap<String, Vec<TargetHealthInfo>>,
+    ) -> bool {
+        let Some(before) = &self.last_targets else { return false };
+        let now = classify(tasks, load_balancers, health);
+        let appeared = now.iter().any(|(key, ours)| !ours && !before.contains_key(key));
+        let gone = before.iter().any(|(key, ours)| *ours && !now.contains_key(key));
+        appeared || gone
     }
 
     /// A new task that ECS stopped for failing its load balancer health checks ("Task
@@ -373,6 +422,46 @@ mod tests {
         let read = health(&[(TG, vec![target("10.0.1.7", 8080, "unhealthy", Some("Elb.InternalError"), None)])]);
         assert_eq!(watch.observe(600_000, &tasks, &[lb(TG, 8080)], &read, 1, 0), None);
         assert_eq!(watch.groups[0].unhealthy, 0);
+    }
+
+    #[test]
+    fn a_replaced_task_outdates_the_listed_tasks_but_a_steady_rollout_does_not() {
+        let lbs = [lb(TG, 8080)];
+        let listed = [awsvpc_task("new-1", "10.0.1.7", 0), awsvpc_task("new-2", "10.0.2.9", 0)];
+        let old = target("10.0.0.5", 8080, "healthy", None, None);
+        let new_1 = target("10.0.1.7", 8080, "initial", Some("Elb.RegistrationInProgress"), None);
+        let mut watch = TargetWatch::default();
+        let first = health(&[(TG, vec![old.clone(), new_1.clone()])]);
+        assert!(!watch.tasks_outdated(&listed, &lbs, &first), "nothing to compare with before the first read");
+        watch.observe(1_000, &listed, &lbs, &first, 2, 0);
+        // The old target drains and leaves, new-2 registers, new-1 turns healthy: all
+        // explained by the listed tasks.
+        let healthy_1 = target("10.0.1.7", 8080, "healthy", None, None);
+        let new_2 = target("10.0.2.9", 8080, "initial", Some("Elb.RegistrationInProgress"), None);
+        let draining = target("10.0.0.5", 8080, "draining", Some("Target.DeregistrationInProgress"), None);
+        let steady = health(&[(TG, vec![draining, healthy_1.clone(), new_2.clone()])]);
+        assert!(!watch.tasks_outdated(&listed, &lbs, &steady));
+        watch.observe(2_000, &listed, &lbs, &steady, 2, 0);
+        let gone_old = health(&[(TG, vec![healthy_1.clone(), new_2.clone()])]);
+        assert!(!watch.tasks_outdated(&listed, &lbs, &gone_old));
+        watch.observe(3_000, &listed, &lbs, &gone_old, 2, 0);
+        // new-2 was stopped and replaced at another address: its target is gone, another
+        // one no listed task is known by appeared.
+        let replacement = target("10.0.3.4", 8080, "initial", Some("Elb.RegistrationInProgress"), None);
+        let replaced = health(&[(TG, vec![healthy_1.clone(), replacement.clone()])]);
+        assert!(watch.tasks_outdated(&listed, &lbs, &replaced));
+        // Either change alone is enough.
+        assert!(watch.tasks_outdated(&listed, &lbs, &health(&[(TG, vec![healthy_1.clone()])])), "a listed task's target is gone");
+        let added = health(&[(TG, vec![healthy_1.clone(), new_2, replacement.clone()])]);
+        assert!(watch.tasks_outdated(&listed, &lbs, &added), "a target no listed task is known by appeared");
+        // Listed again, the replacement is ours; a target that is no task's, once seen, costs
+        // no further listing.
+        let relisted = [awsvpc_task("new-1", "10.0.1.7", 0), awsvpc_task("new-3", "10.0.3.4", 0)];
+        let stray = target("10.0.9.9", 8080, "healthy", None, None);
+        let after = health(&[(TG, vec![healthy_1, replacement, stray])]);
+        watch.observe(4_000, &relisted, &lbs, &after, 2, 0);
+        assert_eq!(watch.groups[0].healthy, 1);
+        assert!(!watch.tasks_outdated(&relisted, &lbs, &after));
     }
 
     #[test]

@@ -135,6 +135,10 @@ struct Script {
     reactivates: bool,
     /// The service's tasks are registered in a target group.
     behind: Option<Behind>,
+    /// This long after a new deployment was created, someone stops (StopTask) its first
+    /// running task and ECS starts a replacement at another address between two looks:
+    /// no failure is counted and the deployment's counts stay the same.
+    replace_a_task_at: Option<i64>,
 }
 
 /// A service behind a load balancer: its target group and how the new revision's targets
@@ -170,6 +174,7 @@ impl Script {
             ecs_rolls_back: true,
             reactivates: false,
             behind: None,
+            replace_a_task_at: None,
         }
     }
     fn reactivating(mut self) -> Self {
@@ -210,6 +215,8 @@ struct FakeService {
     events_made: u32,
     /// Deployment id → when its tasks started running (its first look with running tasks).
     running_since: HashMap<String, i64>,
+    /// Deployment id → when its first task was replaced (`Script::replace_a_task_at`).
+    replaced: HashMap<String, i64>,
 }
 
 impl FakeService {
@@ -217,11 +224,19 @@ impl FakeService {
     fn tasks_of(&self, deployment: &DeploymentInfo) -> Vec<RunningTask> {
         let n: String = deployment.id.chars().filter(char::is_ascii_digit).collect();
         (0..deployment.running.max(0))
-            .map(|i| RunningTask {
-                arn: format!("arn:aws:ecs:eu-west-1:123456789012:task/{CLUSTER}/{}-{n}-{i}", self.info.name),
-                started_at: self.running_since.get(&deployment.id).copied(),
-                target_ids: vec![format!("10.0.{n}.{i}")],
-                ports: Vec::new(),
+            .map(|i| {
+                // A replacement task: another ARN, another address, started when it replaced.
+                let replaced_at = self.replaced.get(&deployment.id).copied().filter(|_| i == 0);
+                let (suffix, host) = match replaced_at {
+                    Some(_) => (format!("{i}-replacement"), 100 + i),
+                    None => (i.to_string(), i),
+                };
+                RunningTask {
+                    arn: format!("arn:aws:ecs:eu-west-1:123456789012:task/{CLUSTER}/{}-{n}-{suffix}", self.info.name),
+                    started_at: replaced_at.or_else(|| self.running_since.get(&deployment.id).copied()),
+                    target_ids: vec![format!("10.0.{n}.{host}")],
+                    ports: Vec::new(),
+                }
             })
             .collect()
     }
@@ -506,6 +521,12 @@ impl EcsState {
             if d.running > 0 {
                 svc.running_since.entry(d.id.clone()).or_insert(now);
             }
+            if svc.script.replace_a_task_at.is_some_and(|after| now - d.created_at >= after)
+                && d.running > 0
+                && d.task_definition != svc.initial_td
+            {
+                svc.replaced.entry(d.id.clone()).or_insert(now);
+            }
         }
     }
 }
@@ -601,8 +622,16 @@ impl FakeEcs {
             health_check_grace_period_seconds: script.behind.as_ref().and_then(|b| b.grace_seconds),
         };
         let running_since = HashMap::from([(initial_deployment, T0 - DAY_MS)]);
-        let service =
-            FakeService { info, initial_td: arn, tracked: Vec::new(), stopped: Vec::new(), script, events_made: 0, running_since };
+        let service = FakeService {
+            info,
+            initial_td: arn,
+            tracked: Vec::new(),
+            stopped: Vec::new(),
+            script,
+            events_made: 0,
+            running_since,
+            replaced: HashMap::new(),
+        };
         state.services.insert((CLUSTER.to_string(), name.to_string()), service);
     }
 
@@ -1860,6 +1889,32 @@ fn progress_shows_the_new_tasks_healthy_targets_per_target_group() {
     // address, so 28 s of the same two tasks cost one listing and a target read every 2 s.
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert!(reads.len() >= 10, "{reads:?}");
+}
+
+#[test]
+fn a_task_replaced_between_two_looks_without_a_failure_does_not_make_the_deploy_time_out() {
+    // 10 s in, someone stops a new task and ECS starts a replacement at another address:
+    // the deployment's counts (running, pending, desired, failed) are the same at the next
+    // look, but the listed tasks are not the deployment's any more.
+    let mut script =
+        Script::new(Rollout::CompleteAt { all_running_ms: 2_000, completed_ms: 30_000 }).behind(None, Targets::HealthyAfter(5_000));
+    script.replace_a_task_at = Some(10_000);
+    let world = World::new().with_service("web", script);
+    let report = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    let ours = report.ecs_deployment_id.clone().expect("our deployment");
+    let replaced_at = world.ecs.with_service("web", |s| s.replaced.get(&ours).copied()).expect("a task was replaced");
+    assert_eq!(web_tg_progress(&world).last().map(|s| (s.0.as_str(), s.1)), Some(("COMPLETED", 2)));
+    assert!(report.finished_at.is_some_and(|at| at < replaced_at + 60_000), "well before the timeout: {:?}", report.finished_at);
+
+    // The replacement's target, which no listed task explained, cost one more listing; the
+    // looks before and after it cost one DescribeTargetHealth each and no listing.
+    let listed = world.ecs.calls_of("running_tasks");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed[1].at >= replaced_at, "{listed:?}");
+    let reads = world.ecs.calls_of("describe_target_health");
+    assert!(reads.len() >= 10, "{reads:?}");
+    assert!(reads.windows(2).all(|w| w[1].at - w[0].at >= 2_000), "targets read every 2 s at most: {reads:?}");
 }
 
 #[test]

@@ -422,8 +422,11 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
 
     /// The running tasks of our deployment and the health of every target of the service's
     /// target groups: a DescribeTargetHealth per group, and a ListTasks and DescribeTasks
-    /// when the tasks may have changed (the deployment's counts moved since they were
-    /// listed, or fewer were listed than ECS counts running): a task keeps its address.
+    /// when the tasks may have changed: the deployment's counts moved since they were
+    /// listed, fewer were listed than ECS counts running, or the targets say so (a target
+    /// no listed task explains appeared, or a listed task's target left: a task replaced
+    /// between two looks without a failure counted; see
+    /// [`crate::target_health::TargetWatch::tasks_outdated`]). A task keeps its address.
     async fn read_targets(
         &self,
         request: &Request,
@@ -433,19 +436,25 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
         counts: crate::target_health::DeploymentCounts,
     ) -> Result<(Vec<RunningTask>, BTreeMap<String, Vec<TargetHealthInfo>>), PlatformError> {
         let deadline = a.watch_deadline();
+        let mut health = BTreeMap::new();
+        for (arn, _) in crate::target_health::target_groups(&service.load_balancers) {
+            let targets = self.before(deadline, "elasticloadbalancing:DescribeTargetHealth", self.elb.describe_target_health(arn)).await?;
+            health.insert(arn.to_string(), targets);
+        }
         let tasks = match &a.targets.tasks {
-            Some((listed_at, tasks)) if *listed_at == counts && tasks.len() as i32 >= counts.0 => tasks.clone(),
+            Some((listed_at, tasks))
+                if *listed_at == counts
+                    && tasks.len() as i32 >= counts.0
+                    && !a.targets.tasks_outdated(tasks, &service.load_balancers, &health) =>
+            {
+                tasks.clone()
+            }
             _ => {
                 let tasks = self.before(deadline, "ecs:DescribeTasks", self.ecs.running_tasks(&request.cluster, deployment)).await?;
                 a.targets.tasks = Some((counts, tasks.clone()));
                 tasks
             }
         };
-        let mut health = BTreeMap::new();
-        for (arn, _) in crate::target_health::target_groups(&service.load_balancers) {
-            let targets = self.before(deadline, "elasticloadbalancing:DescribeTargetHealth", self.elb.describe_target_health(arn)).await?;
-            health.insert(arn.to_string(), targets);
-        }
         Ok((tasks, health))
     }
 
