@@ -25,13 +25,23 @@ pub use crate::api::Ctx;
 use crate::api::{ApiResult, Input};
 
 /// The handler of an ELBv2 operation; None for one ferry local does not serve.
+///
+/// A listener or rule change that makes a target group used again (a rule forwards to it,
+/// none did) sends its targets back to `initial`, to be health-checked afresh
+/// (`records::targets::recheck_groups_back_in_use`).
 pub fn dispatch(operation: &str, ctx: &mut Ctx, input: &Input) -> Option<ApiResult> {
-    load_balancers::dispatch(operation, ctx, input)
+    let forwards_may_change = matches!(operation, "CreateListener" | "ModifyListener" | "CreateRule" | "ModifyRule");
+    let used_before = forwards_may_change.then(|| crate::records::targets::groups_in_use(ctx.partition));
+    let result = load_balancers::dispatch(operation, ctx, input)
         .or_else(|| target_groups::dispatch(operation, ctx, input))
         .or_else(|| targets::dispatch(operation, ctx, input))
         .or_else(|| listeners::dispatch(operation, ctx, input))
         .or_else(|| rules::dispatch(operation, ctx, input))
-        .or_else(|| tags::dispatch(operation, ctx, input))
+        .or_else(|| tags::dispatch(operation, ctx, input));
+    if let (Some(before), Some(Ok(_))) = (&used_before, &result) {
+        crate::records::targets::recheck_groups_back_in_use(ctx.partition, before);
+    }
+    result
 }
 
 // ---------------------------------------------------------------------------------------

@@ -324,6 +324,62 @@ mod tests {
     }
 
     #[test]
+    fn a_group_back_in_use_checks_its_targets_afresh_and_fails_open_to_them_meanwhile() {
+        let mut p = world();
+        let arn = group(&mut p, "ip");
+        let lb = super::super::test_support::forward_from_a_listener(&mut p, "lb", &arn);
+        let listener = p.listeners.values().find(|l| l.load_balancer_arn == lb).unwrap().arn.clone();
+        let targets = json!([{"Id": "127.0.0.1", "Port": 9001}, {"Id": "127.0.0.1", "Port": 9002}, {"Id": "127.0.0.1", "Port": 9003}]);
+        call(&mut p, "RegisterTargets", json!({"TargetGroupArn": arn, "Targets": targets}), 100.0).unwrap();
+        // Checked while in use: 9001 healthy, 9002 unhealthy, 9003 deregistered and draining.
+        for (t, state) in p.target_groups.get_mut(&arn).unwrap().targets.iter_mut().zip(["healthy", "unhealthy", "initial"]) {
+            (t.state, t.reason, t.description) = (state.into(), None, None);
+            (t.passes, t.failures, t.last_checked_at) = (3, 1, Some(150.0));
+        }
+        call(&mut p, "DeregisterTargets", json!({"TargetGroupArn": arn, "Targets": [{"Id": "127.0.0.1", "Port": 9003}]}), 160.0).unwrap();
+        let states = |p: &mut Partition| -> Vec<Value> {
+            health(p, json!({"TargetGroupArn": arn})).iter().map(|d| d["TargetHealth"]["State"].clone()).collect()
+        };
+        let fixed = json!([{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503"}}]);
+        let forward = json!([{"Type": "forward", "TargetGroupArn": arn}]);
+
+        // No rule forwards to the group: unused, not checked, the stored states kept.
+        call(&mut p, "ModifyListener", json!({"ListenerArn": listener, "DefaultActions": fixed}), 200.0).unwrap();
+        assert_eq!(states(&mut p), [json!("unused"), json!("unused"), json!("draining")]);
+        assert_eq!(p.target_groups[&arn].targets[0].state, "healthy");
+
+        // Forwarded to again: initial, to be checked afresh, counters cleared; the draining
+        // one keeps draining.
+        call(&mut p, "ModifyListener", json!({"ListenerArn": listener, "DefaultActions": forward}), 300.0).unwrap();
+        let described = health(&mut p, json!({"TargetGroupArn": arn}));
+        let initial =
+            json!({"State": "initial", "Reason": "Elb.RegistrationInProgress", "Description": "Target registration is in progress"});
+        assert_eq!((&described[0]["TargetHealth"], &described[1]["TargetHealth"]), (&initial, &initial));
+        assert_eq!(described[2]["TargetHealth"]["State"], "draining");
+        let stored = &p.target_groups[&arn].targets;
+        assert!(stored[..2].iter().all(|t| (t.passes, t.failures, t.last_checked_at) == (0, 0, None)), "{stored:?}");
+        assert_eq!(stored[2].draining_since, Some(160.0));
+
+        // Meanwhile the listener fails open to every target not draining, as ALB does.
+        let mut table = crate::traffic::table::Table::default();
+        crate::traffic::table::add_partition(&mut table, &p, &mut Default::default(), &mut Default::default());
+        let routes = &table.listeners[&listener];
+        let crate::traffic::table::RouteAction::Forward(forward) = &routes.rules[0].action else { panic!("a forward") };
+        let mut routed: Vec<&str> = forward.groups[0].group.targets.iter().map(|t| &*t.authority).collect();
+        routed.sort_unstable();
+        assert_eq!(routed, ["127.0.0.1:9001", "127.0.0.1:9002"]);
+
+        // A group that stays in use keeps its targets' health across a rule change.
+        p.target_groups.get_mut(&arn).unwrap().targets[0].state = "healthy".into();
+        call(&mut p, "ModifyListener", json!({"ListenerArn": listener, "DefaultActions": forward_again(&arn)}), 400.0).unwrap();
+        assert_eq!(p.target_groups[&arn].targets[0].state, "healthy");
+    }
+
+    fn forward_again(arn: &str) -> Value {
+        json!([{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": arn, "Weight": 1}]}}])
+    }
+
+    #[test]
     fn a_listed_target_that_is_not_registered_is_unused_not_registered() {
         let mut p = world();
         let arn = group(&mut p, "ip");

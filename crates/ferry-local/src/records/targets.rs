@@ -10,6 +10,8 @@
 //! its deregistration is complete inside, but it is shown `draining` until the delay is
 //! over, as AWS shows it.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use crate::state::{Partition, Rule, Target, TargetGroup};
@@ -93,6 +95,35 @@ pub fn rules_using<'a>(partition: &'a Partition, group_arn: &str) -> impl Iterat
 /// weight): a group nobody uses has `unused` targets that are not health-checked.
 pub fn group_in_use(partition: &Partition, group_arn: &str) -> bool {
     rules_using(partition, group_arn).next().is_some()
+}
+
+/// The target groups some listener rule forwards to (each a group [`group_in_use`]).
+pub fn groups_in_use(partition: &Partition) -> HashSet<String> {
+    partition.rules.values().flat_map(|r| forwarded_groups(&r.actions)).map(str::to_string).collect()
+}
+
+/// Puts the targets of every group in use now but not in `before` (the groups in use
+/// before a change of listeners or rules) back to `initial` (`Elb.RegistrationInProgress`),
+/// their check counters cleared: while their group was unused they were not health-checked,
+/// so what is stored of them is stale, and on AWS a target group that comes into use checks
+/// its targets afresh before calling one healthy. Draining targets keep draining. Returns
+/// whether a target changed.
+pub fn recheck_groups_back_in_use(partition: &mut Partition, before: &HashSet<String>) -> bool {
+    let mut changed = false;
+    for arn in groups_in_use(partition).difference(before) {
+        let Some(group) = partition.target_groups.get_mut(arn) else { continue };
+        for target in group.targets.iter_mut().filter(|t| t.state != "draining") {
+            let (reason, description) = REGISTRATION_IN_PROGRESS;
+            target.state = "initial".into();
+            target.reason = Some(reason.into());
+            target.description = Some(description.into());
+            target.passes = 0;
+            target.failures = 0;
+            target.last_checked_at = None;
+            changed = true;
+        }
+    }
+    changed
 }
 
 #[cfg(test)]

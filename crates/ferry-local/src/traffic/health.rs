@@ -8,7 +8,10 @@
 //! registered with, or the group's `HealthCheckPort`), every `HealthCheckIntervalSeconds`,
 //! given `HealthCheckTimeoutSeconds` to answer, on a fresh connection closed after each
 //! check, with `User-Agent: ELB-HealthChecker/2.0`. The status must match
-//! `Matcher.HttpCode` (`200`, `200,202`, `200-299`).
+//! `Matcher.HttpCode` (`200`, `200,202`, `200-299`). Targets of a group nobody uses keep
+//! what is stored of them but are not checked; when a rule forwards to the group again they
+//! are `initial` once more and checked afresh (`records::targets::recheck_groups_back_in_use`),
+//! and a check that was in flight when the group went unused counts for nothing.
 //!
 //! State changes ([`next_state`]):
 //! - `initial` → `healthy` after one passed check ("After your target is registered, it must

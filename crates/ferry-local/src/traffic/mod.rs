@@ -381,9 +381,10 @@ impl Reconciler {
             }
         }
         for outcome in outcomes {
-            if let Some(schedule) = self.checks.get_mut(&outcome.key) {
-                schedule.running = false;
-            }
+            // No longer scheduled: its group went unused (or the target left) while the
+            // check ran. What it found is not a fresh check of a group back in use.
+            let Some(schedule) = self.checks.get_mut(&outcome.key) else { continue };
+            schedule.running = false;
             let (group_arn, id, port) = &outcome.key;
             let Some(group) = state.partitions.get_mut(&outcome.partition).and_then(|p| p.target_groups.get_mut(group_arn)) else {
                 continue;
