@@ -17,7 +17,9 @@ overhead
     installed) against the listener and straight against the task's host port, alternating,
     --rounds times: latency at a fixed rate (--latency-rate requests/s) and throughput with
     no rate limit (--throughput-concurrency connections). The CPU time ferry local spent in
-    each run is reported too.
+    each run is reported too. When Debian's haproxy is installed, the same runs go through a
+    one-thread haproxy in front of the same task as well: what an established proxy costs on
+    the same machine.
 
 idle
     20 load balancers (one listener each), 50 target groups (each forwarded to by a listener
@@ -307,27 +309,93 @@ def overhead(args):
     task_port = tasks[0]["containers"][0]["networkBindings"][0]["hostPort"]
     urls = {"listener": f"http://{lb['DNSName']}:{port}/", "direct": f"http://127.0.0.1:{task_port}/"}
     log(f"listener {urls['listener']} ; task {urls['direct']}")
+    proxy = start_haproxy(task_port) if shutil.which("haproxy") and not args.no_haproxy else None
+    if proxy:
+        urls["haproxy"] = proxy[1]
+        log(f"haproxy (1 thread, keep-alive both sides) {urls['haproxy']}")
     rounds = []
-    for r in range(args.rounds):
-        row = {}
-        for side in ("direct", "listener"):
-            cpu0 = fb.cpu_seconds(args.pid)
-            latency = run_hey(urls[side], seconds=args.run_seconds, concurrency=args.latency_concurrency,
-                              rate_per_worker=max(1, round(args.latency_rate / args.latency_concurrency)))
-            cpu1 = fb.cpu_seconds(args.pid)
-            throughput = run_hey(urls[side], seconds=args.run_seconds, concurrency=args.throughput_concurrency)
-            cpu2 = fb.cpu_seconds(args.pid)
-            row[side] = {"hey_latency": latency, "hey_throughput": throughput,
-                         "ferry_cpu_seconds": {"latency_run": round(cpu1 - cpu0, 2), "throughput_run": round(cpu2 - cpu1, 2)}}
-            if shutil.which("wrk"):
-                row[side]["wrk"] = run_wrk(urls[side], seconds=args.run_seconds, connections=args.throughput_concurrency)
-            log(f"round {r + 1} {side}: p50 {latency['latency_ms'].get('p50')} ms, p99 {latency['latency_ms'].get('p99')} ms,"
-                f" max {throughput['requests_per_second']} req/s (hey)"
-                + (f", {row[side]['wrk']['requests_per_second']} req/s (wrk)" if "wrk" in row[side] else ""))
-        rounds.append(row)
-    return {"urls": urls, "rounds": rounds,
+    try:
+        for r in range(args.rounds):
+            rounds.append(overhead_round(args, urls, r))
+    finally:
+        if proxy:
+            proxy[0].kill()
+            proxy[0].wait(timeout=10)
+    return {"urls": urls, "rounds": rounds, "haproxy": haproxy_version() if proxy else None,
             "settings": {k: getattr(args, k) for k in ("rounds", "run_seconds", "latency_rate", "latency_concurrency",
                                                       "throughput_concurrency")}}
+
+
+HAPROXY_CONFIG = """
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend listener
+    bind 127.0.0.1:{port}
+    default_backend task
+backend task
+    http-reuse always
+    server task 127.0.0.1:{task_port}
+"""
+
+
+def start_haproxy(task_port):
+    """Debian's haproxy in front of the same task, as a known-good proxy on this machine."""
+    import tempfile
+
+    port = free_port("127.0.0.1")
+    config = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
+    config.write(HAPROXY_CONFIG.format(port=port, task_port=task_port))
+    config.close()
+    process = subprocess.Popen(["haproxy", "-db", "-f", config.name], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+
+    def listening():
+        if process.poll() is not None:
+            raise RuntimeError(f"haproxy exited {process.returncode}: {process.stderr.read()[-1000:]}")
+        return _answers(port)
+
+    fb.wait_until("haproxy listening", listening, timeout=10)
+    return process, f"http://127.0.0.1:{port}/"
+
+
+def _answers(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def haproxy_version():
+    out = subprocess.run(["haproxy", "-v"], capture_output=True, text=True).stdout
+    return out.splitlines()[0] if out else None
+
+
+def overhead_round(args, urls, r):
+    """One round: each side in turn, latency at a fixed rate then throughput (hey, wrk)."""
+    row = {}
+    for side in urls:
+        cpu0 = fb.cpu_seconds(args.pid)
+        latency = run_hey(urls[side], seconds=args.run_seconds, concurrency=args.latency_concurrency,
+                          rate_per_worker=max(1, round(args.latency_rate / args.latency_concurrency)))
+        cpu1 = fb.cpu_seconds(args.pid)
+        throughput = run_hey(urls[side], seconds=args.run_seconds, concurrency=args.throughput_concurrency)
+        cpu2 = fb.cpu_seconds(args.pid)
+        row[side] = {"hey_latency": latency, "hey_throughput": throughput,
+                     "ferry_cpu_seconds": {"latency_run": round(cpu1 - cpu0, 2), "throughput_run": round(cpu2 - cpu1, 2)}}
+        if shutil.which("wrk"):
+            row[side]["wrk"] = run_wrk(urls[side], seconds=args.run_seconds, connections=args.throughput_concurrency)
+        log(f"round {r + 1} {side}: p50 {latency['latency_ms'].get('p50')} ms, p99 {latency['latency_ms'].get('p99')} ms,"
+            f" max {throughput['requests_per_second']} req/s (hey)"
+            + (f", {row[side]['wrk']['requests_per_second']} req/s (wrk)" if "wrk" in row[side] else ""))
+    return row
 
 
 # -- idle cost ---------------------------------------------------------------------------------
@@ -431,7 +499,8 @@ def main():
     p.add_argument("--seconds", type=int, default=75, help="how long hey sends")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds of load before the first deploy")
     p.add_argument("--deploy-window", type=float, default=60.0, help="no deploy starts after this many seconds")
-    p.add_argument("--deregistration-delay", type=int, default=30)
+    p.add_argument("--deregistration-delay", type=int, default=5,
+                   help="seconds a deregistered target drains (AWS's default, 300, would make each deploy 5 minutes)")
     p.add_argument("--start-delay-ms", type=int, default=2000,
                    help="each new revision's app listens only after this long (SAMPLE_START_DELAY_MS)")
     # overhead
@@ -440,6 +509,7 @@ def main():
     p.add_argument("--latency-rate", type=int, default=500)
     p.add_argument("--latency-concurrency", type=int, default=5)
     p.add_argument("--throughput-concurrency", type=int, default=32)
+    p.add_argument("--no-haproxy", action="store_true", help="leave out the haproxy row (when haproxy is installed)")
     # idle
     p.add_argument("--load-balancers", type=int, default=20)
     p.add_argument("--target-groups", type=int, default=50)
