@@ -118,13 +118,10 @@ PY
 
 ferry_port="$(free_port)"
 log "starting ferry local on 127.0.0.1:$ferry_port"
-up_args=(--port "$ferry_port" --state-dir "$state_dir" --detach)
 # Target groups' health checks at 1/20 of AWS's timings (a 5 s interval checks every 0.25 s),
 # so that the ELBv2 flows take seconds; what the API answers is not scaled.
-if "$ferry" local up --help 2>/dev/null | grep -q -- '--health-check-scale'; then
-    up_args+=(--health-check-scale 0.05)
-fi
-up_out="$(timeout 60 "$ferry" local up "${up_args[@]}")"
+up_out="$(timeout 60 "$ferry" local up --port "$ferry_port" --state-dir "$state_dir" --detach \
+    --health-check-scale 0.05)"
 printf '%s\n' "$up_out" >&2
 ferry_url="$(printf '%s\n' "$up_out" | grep -o 'http://127\.0\.0\.1:[0-9]*' | head -n1)"
 [[ -n "$ferry_url" ]] || { log "ferry local printed no endpoint"; exit 2; }
