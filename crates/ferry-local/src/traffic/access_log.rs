@@ -218,10 +218,25 @@ pub async fn writer(logs_dir: PathBuf, log: AccessLog, mut shutdown: tokio::sync
         };
         log.take(&mut batch);
         if !batch.is_empty() {
-            for entry in batch.drain(..) {
-                file.append(&entry);
-            }
-            file.flush();
+            // Serializing and writing a batch takes milliseconds under load: on a blocking
+            // thread, so that the proxies sharing this runtime's one thread never stall
+            // behind it (measured before: 8–10 ms stalls every 250 ms at full load).
+            let path = file.path.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                for entry in batch.drain(..) {
+                    file.append(&entry);
+                }
+                file.flush();
+                (file, batch)
+            })
+            .await;
+            (file, batch) = match written {
+                Ok(back) => back,
+                Err(e) => {
+                    tracing::warn!("the access log writer failed ({e}); reopening {}", path.display());
+                    (File { path, out: None, size: 0, failed: false }, Vec::new())
+                }
+            };
         }
         if stop {
             return;
