@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_aws::platform::{AwsEcs, AwsElb, EcrRegistry};
+use ferry_aws::scaling::AwsAutoScaling;
 use ferry_aws::{AssumeRole, Clients, Target};
 use ferry_core::config::{Config, Credentials, Environment};
 use ferry_core::deploy::{Request, Source, Trace};
@@ -130,6 +131,8 @@ pub struct Connected {
     pub elb: AwsElb,
     /// ECR and the `[registries]` of ferry.toml, each repository routed to its own.
     pub registry: ProjectRegistry,
+    /// Application Auto Scaling (the limits of the services' desired counts).
+    pub autoscaling: AwsAutoScaling,
 }
 
 impl Connected {
@@ -312,8 +315,9 @@ pub async fn connect(config: &Config, name: &str, endpoint_override: Option<&str
     let region = target.region.clone().unwrap_or_default();
     let registry = ProjectRegistry::new(config, Some(EcrRegistry::new(clients.ecr).with_reach(clients.reach.clone())))?;
     let elb = AwsElb::new(clients.elbv2).with_reach(clients.reach.clone());
+    let autoscaling = AwsAutoScaling::new(clients.autoscaling).with_reach(clients.reach.clone());
     let ecs = AwsEcs::new(clients.ecs).with_reach(clients.reach);
-    Ok(Connected { name: name.to_string(), region, endpoint: target.endpoint_url.clone(), ecs, elb, registry })
+    Ok(Connected { name: name.to_string(), region, endpoint: target.endpoint_url.clone(), ecs, elb, registry, autoscaling })
 }
 
 /// The commit and its subject, when ferry runs inside a git checkout.

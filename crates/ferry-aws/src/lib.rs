@@ -22,6 +22,7 @@ pub mod credentials;
 pub mod pacer;
 pub mod platform;
 pub mod reach;
+pub mod scaling;
 pub mod taskdef;
 
 pub use aws_sdk_applicationautoscaling as autoscaling;

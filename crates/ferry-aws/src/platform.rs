@@ -347,6 +347,20 @@ impl Ecs for AwsEcs {
         out.service().map(service_info).ok_or_else(|| PlatformError::new("ecs:UpdateService", None, "the answer holds no service"))
     }
 
+    async fn set_desired_count(&self, cluster: &str, service: &str, desired: i32) -> PlatformResult<ServiceInfo> {
+        self.updates.take().await;
+        let out = self
+            .client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .desired_count(desired)
+            .send()
+            .await
+            .map_err(|e| self.reach.error("ecs:UpdateService", e))?;
+        out.service().map(service_info).ok_or_else(|| PlatformError::new("ecs:UpdateService", None, "the answer holds no service"))
+    }
+
     async fn task_health(&self, cluster: &str, deployment_id: &str) -> PlatformResult<TaskHealth> {
         let mut health = TaskHealth::default();
         for task in self.deployment_tasks(cluster, deployment_id, DesiredStatus::Running).await? {

@@ -242,6 +242,12 @@ pub trait Ecs: Send + Sync {
         let message = format!("this platform cannot list {cluster}/{deployment_id}'s running tasks");
         async move { Err(PlatformError::new("ecs:running_tasks", None, message)) }
     }
+    /// One UpdateService call that sets only the service's desired count (`ferry scale`);
+    /// returns the service as ECS answered.
+    fn set_desired_count(&self, cluster: &str, service: &str, desired: i32) -> impl Future<Output = PlatformResult<ServiceInfo>> + Send {
+        let message = format!("this platform cannot set the desired count of {cluster}/{service} to {desired}");
+        async move { Err(PlatformError::new("ecs:UpdateService", None, message)) }
+    }
 }
 
 /// A target group, as preflight checks it.
@@ -292,6 +298,47 @@ pub struct TaskHealth {
     pub unhealthy: u32,
     /// No health check, or not judged yet.
     pub unknown: u32,
+}
+
+/// An Application Auto Scaling scalable target of a service's desired count (namespace
+/// `ecs`, scalable dimension `ecs:service:DesiredCount`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalableTarget {
+    /// `service/CLUSTER/SERVICE`.
+    pub resource_id: String,
+    pub min_capacity: i32,
+    pub max_capacity: i32,
+}
+
+impl ScalableTarget {
+    /// The resource id of an ECS service's scalable target: `service/CLUSTER/SERVICE`.
+    pub fn resource_id(cluster: &str, service: &str) -> String {
+        format!("service/{cluster}/{service}")
+    }
+    /// Whether a desired count of `count` is within [MinCapacity, MaxCapacity].
+    pub fn allows(&self, count: i32) -> bool {
+        (self.min_capacity..=self.max_capacity).contains(&count)
+    }
+    /// The limits widened just enough to include `count`.
+    pub fn widened_to(&self, count: i32) -> ScalableTarget {
+        ScalableTarget {
+            resource_id: self.resource_id.clone(),
+            min_capacity: self.min_capacity.min(count),
+            max_capacity: self.max_capacity.max(count),
+        }
+    }
+}
+
+/// Application Auto Scaling, as `ferry scale` needs it: the limits of a service's desired
+/// count.
+pub trait AutoScaling: Send + Sync {
+    /// DescribeScalableTargets of one ECS service's `ecs:service:DesiredCount`; None when the
+    /// service has no scalable target.
+    fn describe_scalable_target(&self, resource_id: &str) -> impl Future<Output = PlatformResult<Option<ScalableTarget>>> + Send;
+    /// RegisterScalableTarget with new MinCapacity and MaxCapacity (an existing target is
+    /// updated; its policies stay).
+    fn register_scalable_target(&self, target: &ScalableTarget) -> impl Future<Output = PlatformResult<()>> + Send;
 }
 
 /// The image registry, as the deploy logic needs it.
