@@ -179,6 +179,7 @@ pub fn record_of(report: &ServiceReport, run_id: &str) -> DeploymentRecord {
         outcome: match report.outcome {
             _ if report.finished_at.is_none() => ferry_store::Outcome::InProgress,
             Outcome::Succeeded => ferry_store::Outcome::Succeeded,
+            Outcome::Unchanged => ferry_store::Outcome::Unchanged,
             Outcome::FailedRolledBack => ferry_store::Outcome::FailedRolledBack,
             Outcome::RollbackFailed => ferry_store::Outcome::FailedRollbackFailed,
             Outcome::Planned | Outcome::Refused | Outcome::LockHeld | Outcome::Error => ferry_store::Outcome::Failed,

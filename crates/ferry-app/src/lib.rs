@@ -31,7 +31,7 @@ pub mod words;
 
 pub use actor::Actor;
 pub use error::{Error, Result};
-pub use project::{Context, Project, ServiceVersion};
+pub use project::{Context, Project, ServiceVersion, Var};
 pub use run::{Interrupted, RunResult};
 pub use sink::{Approver, EventSink};
 pub use tokio_util::sync::CancellationToken;

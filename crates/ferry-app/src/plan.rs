@@ -72,8 +72,10 @@ pub async fn plan(ctx: &Context<'_>, input: PlanInput) -> Result<PlanResult> {
 }
 
 impl PlanResult {
-    /// The services that would deploy, with their steps.
+    /// The services that passed preflight, with their steps: those that would deploy
+    /// (outcome `planned`) and those that already run what was asked for (`unchanged`: a
+    /// deploy would change nothing).
     pub fn planned(&self) -> impl Iterator<Item = (&ferry_core::deploy::ServiceReport, &Steps)> {
-        self.run.services.iter().zip(&self.steps).filter(|(r, _)| r.outcome == Outcome::Planned)
+        self.run.services.iter().zip(&self.steps).filter(|(r, _)| matches!(r.outcome, Outcome::Planned | Outcome::Unchanged))
     }
 }

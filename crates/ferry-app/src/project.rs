@@ -398,6 +398,7 @@ pub fn request(
         strategy: service.strategy(),
         image_tag: config.image_tag(&connected.name, service).map_err(Error::config)?,
         lock_owner: None,
+        force: false,
     })
 }
 

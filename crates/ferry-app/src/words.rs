@@ -10,6 +10,7 @@ pub fn outcome_word(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Planned => "planned",
         Outcome::Succeeded => "deployed",
+        Outcome::Unchanged => "already running",
         Outcome::Refused => "refused",
         Outcome::LockHeld => "locked by another deploy",
         Outcome::FailedRolledBack => "failed, rolled back",
@@ -28,6 +29,7 @@ pub fn recorded_outcome_word(outcome: ferry_store::Outcome) -> &'static str {
         ferry_store::Outcome::FailedRollbackFailed => "rollback failed",
         ferry_store::Outcome::Failed => "failed",
         ferry_store::Outcome::Interrupted => "interrupted",
+        ferry_store::Outcome::Unchanged => "unchanged (already running)",
     }
 }
 
@@ -37,7 +39,7 @@ pub fn recorded_outcome_word(outcome: ferry_store::Outcome) -> &'static str {
 pub fn finish_text(outcome: Outcome, reason: Option<&str>) -> String {
     let reason = reason.unwrap_or_default();
     match outcome {
-        Outcome::Succeeded | Outcome::Planned => outcome_word(outcome).to_string(),
+        Outcome::Succeeded | Outcome::Planned | Outcome::Unchanged => outcome_word(outcome).to_string(),
         Outcome::FailedRolledBack | Outcome::RollbackFailed if reason.contains("roll") => reason.to_string(),
         other if reason.is_empty() => outcome_word(other).to_string(),
         other => format!("{}: {reason}", outcome_word(other)),
@@ -115,6 +117,12 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
             digest(from),
             digest(to)
         ),
+        Detail::PreflightUnchanged { task_definition, force: false } => {
+            format!("preflight passed: already running {}, nothing to change", revision(task_definition))
+        }
+        Detail::PreflightUnchanged { task_definition, force: true } => {
+            format!("preflight passed: already running {}; --force: a new deployment of it", revision(task_definition))
+        }
         Detail::TemplateWarning { template, warning } => format!("{template}: {warning}"),
         Detail::Locked { environment, locked_as: deployment_id, resumed_at, superseded } => match (resumed_at, superseded) {
             (Some(step), _) => {

@@ -4,11 +4,17 @@
 //! `executionRoleArn` discovered by ECS at deploy time is worse than a refusal at `ferry check`.
 //! The error names the variable (and the closest known one, for a typo).
 //!
+//! Values only CI knows reach a template two ways: `--var NAME=VALUE` on the command line,
+//! which lands in [`Variables::vars`] (over the environment's `vars` of the same name), and
+//! `env("NAME", default)`, which reads the process environment while rendering; a variable
+//! that is not set and has no default is an error naming it, the file and the line.
+//!
 //! Rendering is bounded, so a runaway template is a template error, never a hung or aborted
 //! ferry: at most [`FUEL`] instructions, [`RECURSION_LIMIT`] levels of recursion,
 //! [`MAX_OUTPUT_BYTES`] of output and [`MEMORY_BUDGET`] bytes of memory (see [`crate::memory`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 
@@ -61,7 +67,8 @@ pub struct Variables {
     /// The AWS account: configured, known from the credentials, or read from the service's
     /// ARN. Empty when unknown, and then undefined to templates (never an empty string).
     pub account: String,
-    /// The environment's `vars`, also available at top level.
+    /// The environment's `vars`, with the command line's `--var NAME=VALUE` (strings) over
+    /// those of the same name; also available at top level, under the named variables.
     pub vars: BTreeMap<String, serde_json::Value>,
     /// The environment's Terraform state, read by `tfstate("type.name.attribute")`.
     #[serde(skip)]
@@ -208,6 +215,9 @@ fn render_bounded(
     }
 }
 
+/// The functions a task definition template can call (ferry's and minijinja's).
+const FUNCTIONS: [&str; 5] = ["tfstate", "env", "range", "namespace", "dict"];
+
 /// What an undefined-variable error needs to name the variable.
 struct Undefined<'a, 'env> {
     env: &'a Environment<'env>,
@@ -243,7 +253,7 @@ impl Undefined<'_, '_> {
             None => {
                 let mut names: Vec<String> =
                     self.context.try_iter().map(|keys| keys.filter_map(|k| k.as_str().map(str::to_string)).collect()).unwrap_or_default();
-                names.extend(["tfstate", "range", "namespace", "dict"].map(str::to_string));
+                names.extend(FUNCTIONS.map(str::to_string));
                 names
             }
         }
@@ -339,6 +349,18 @@ fn describe(name: &str, e: &minijinja::Error, undefined: Option<&Undefined>) -> 
             message: format!("{line_prefix}it nested deeper than {RECURSION_LIMIT} levels; look for a macro that calls itself{at_suffix}"),
         };
     }
+    if let Some(said) = std::error::Error::source(e).and_then(|source| source.downcast_ref::<Said>()) {
+        return TemplateError::Render { name: name.to_string(), message: format!("{line_prefix}{said}") };
+    }
+    if e.kind() == ErrorKind::UnknownFunction
+        && let Some(function) = at.and_then(|at| at.split('(').next()).map(str::trim).filter(|f| !f.is_empty())
+    {
+        let mut message = format!("{line_prefix}unknown function `{function}`");
+        if let Some(suggestion) = text::closest(function, FUNCTIONS.iter().copied()) {
+            message.push_str(&format!(" (did you mean `{suggestion}`?)"));
+        }
+        return TemplateError::Render { name: name.to_string(), message };
+    }
     if e.kind() == ErrorKind::UndefinedError
         && let Some(explained) = undefined.and_then(|u| u.explain(line, at))
     {
@@ -357,10 +379,50 @@ pub fn render_str(name: &str, source: &str, context: Value) -> Result<String, Te
 }
 
 /// Renders a task definition template and parses the result as a JSON object.
+///
+/// Besides the [`Variables`], the template may call `tfstate("type.name.attribute")` and
+/// `env("NAME")` / `env("NAME", default)`: the process environment's `NAME` (a string),
+/// else `default` (any value); unset without a default is a [`TemplateError::Render`]
+/// naming the variable, the file and the line.
 pub fn render_task_definition(name: &str, source: &str, variables: &Variables) -> Result<serde_json::Value, TemplateError> {
+    render_task_definition_with(name, source, variables, Arc::new(|name: &str| std::env::var(name).ok()))
+}
+
+/// How `env()` reads a variable: the process environment, or a map in tests.
+type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// An error a ferry template function says in words of its own (no minijinja error kind
+/// before it).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Said(String);
+
+/// `env(name, default)` of a template, reading through `lookup`.
+fn env_function(lookup: &Lookup, name: &str, default: Option<Value>) -> Result<Value, minijinja::Error> {
+    let said = |message: String| minijinja::Error::new(ErrorKind::InvalidOperation, message.clone()).with_source(Said(message));
+    if name.is_empty() {
+        return Err(said("env(\"\") names no variable: give the environment variable's name, e.g. env(\"BUILD_URL\")".into()));
+    }
+    match (lookup(name), default) {
+        (Some(value), _) => Ok(Value::from(value)),
+        (None, Some(default)) => Ok(default),
+        (None, None) => Err(said(format!(
+            "the environment variable {name} is not set, and env(\"{name}\") has no default: set {name} where ferry runs, \
+             or give a default: env(\"{name}\", \"...\")"
+        ))),
+    }
+}
+
+fn render_task_definition_with(
+    name: &str,
+    source: &str,
+    variables: &Variables,
+    lookup: Lookup,
+) -> Result<serde_json::Value, TemplateError> {
     let state = variables.tfstate.clone();
     let for_context = variables.clone();
     let setup = move |env: &mut Environment<'static>| {
+        env.add_function("env", move |name: String, default: Option<Value>| env_function(&lookup, &name, default));
         env.add_function("tfstate", move |address: String| -> Result<Value, minijinja::Error> {
             let Some(state) = &state else {
                 return Err(minijinja::Error::new(
@@ -623,6 +685,41 @@ mod tests {
         v.tfstate = Some(std::sync::Arc::new(state()));
         let td = render_task_definition("web.json", source, &v).expect("renders");
         assert!(td["tg"].as_str().unwrap().ends_with("targetgroup/api/abc"));
+    }
+
+    fn ci(pairs: &[(&str, &str)]) -> Lookup {
+        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Arc::new(move |name: &str| map.get(name).cloned())
+    }
+
+    #[test]
+    fn env_reads_the_environment_and_falls_back_to_its_default() {
+        let source = "{\"job\": \"{{ env('CI_JOB') }}\", \"flag\": \"{{ env('FEATURE_X', 'off') }}\", \"n\": {{ env('RETRIES', 3) }}}";
+        let td =
+            render_task_definition_with("web.json", source, &vars(), ci(&[("CI_JOB", "build-90"), ("RETRIES", "5")])).expect("renders");
+        assert_eq!(td, serde_json::json!({"job": "build-90", "flag": "off", "n": 5}));
+        // Set, even to the empty string, wins over the default.
+        let td = render_task_definition_with("web.json", source, &vars(), ci(&[("CI_JOB", ""), ("FEATURE_X", "on")])).expect("renders");
+        assert_eq!(td, serde_json::json!({"job": "", "flag": "on", "n": 3}));
+    }
+
+    #[test]
+    fn env_of_a_variable_not_set_without_a_default_names_it_the_file_and_the_line() {
+        let source = "{\n  \"family\": \"web\",\n  \"job\": \"{{ env('CI_JOB') }}\"\n}";
+        let err = render_task_definition_with("deploy/web.json", source, &vars(), ci(&[])).expect_err("not set");
+        assert_eq!(
+            err.to_string(),
+            "deploy/web.json: line 3: the environment variable CI_JOB is not set, and env(\"CI_JOB\") has no default: \
+             set CI_JOB where ferry runs, or give a default: env(\"CI_JOB\", \"...\")"
+        );
+        let err = render_task_definition_with("web.json", "{\"v\": \"{{ env('') }}\"}", &vars(), ci(&[])).expect_err("no name");
+        assert!(err.to_string().starts_with("web.json: line 1: env(\"\") names no variable"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_env_function_is_named_with_env() {
+        let err = render_task_definition_with("web.json", "{\"v\": \"{{ emv('X', 'y') }}\"}", &vars(), ci(&[])).expect_err("undefined");
+        assert_eq!(err.to_string(), "web.json: line 1: unknown function `emv` (did you mean `env`?)");
     }
 
     #[test]

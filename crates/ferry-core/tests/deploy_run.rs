@@ -1086,6 +1086,7 @@ fn request(service: &str, version: &str) -> Request {
         strategy: ferry_core::config::Strategy::Rolling,
         image_tag: None,
         lock_owner: None,
+        force: false,
     }
 }
 
@@ -2066,7 +2067,8 @@ fn a_plan_shows_the_diff_and_changes_nothing() {
     assert!(new_image.finished_at.is_some());
 
     let same_image = &reports[1];
-    assert_eq!(same_image.outcome, Outcome::Planned);
+    // What already runs: a deploy of it would change nothing (no-op deploy).
+    assert_eq!(same_image.outcome, Outcome::Unchanged);
     assert!(same_image.changes.is_empty(), "read-only members, API defaults and ferry's tags are not changes: {:?}", same_image.changes);
 
     assert_nothing_changed(&world);
@@ -2189,4 +2191,83 @@ fn a_dead_run_of_the_same_version_but_another_definition_is_superseded() {
     assert_eq!(*world.observer.settled.lock().expect("settled"), ["fd-dead"]);
     assert_eq!(world.ecs.count("register_task_definition"), 2);
     assert_ne!(report.to_task_definition.as_deref(), Some(revision.as_str()), "not the dead run's revision");
+}
+
+// ---------------------------------------------------------------------------------------
+// No-op deploys and --force
+// ---------------------------------------------------------------------------------------
+
+/// A world where web:1.1.0 was deployed and completed: the service runs web:2, steady.
+fn deployed_1_1_0() -> World {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(2)));
+    let first = world.deploy_one(request("web", "1.1.0"));
+    assert_eq!(first.outcome, Outcome::Succeeded, "{:?}", first.reason);
+    world
+}
+
+fn again(version: &str, id: &str) -> Request {
+    let mut request = request("web", version);
+    request.trace.deployment_id = id.into();
+    request
+}
+
+#[test]
+fn a_deploy_of_what_already_runs_registers_nothing_and_updates_nothing() {
+    let world = deployed_1_1_0();
+    let mutations_before = world.ecs.mutations().len();
+
+    let report = world.deploy_one(again("1.1.0", "fd-again"));
+
+    assert_eq!(report.outcome, Outcome::Unchanged, "{:?}", report.reason);
+    assert_eq!(report.exit_kind(), ExitKind::Ok);
+    assert_eq!(world.ecs.mutations().len(), mutations_before, "no mutation: {:?}", world.ecs.mutations());
+    assert_eq!(world.ecs.count("register_task_definition"), 1, "only the first deploy registered");
+    assert_eq!(world.ecs.count("update_service"), 1, "only the first deploy updated the service");
+    assert!(report.changes.is_empty(), "{:?}", report.changes);
+    assert_eq!(report.to_task_definition.as_deref(), Some(td_arn("web", 2).as_str()));
+    assert_eq!(report.ecs_deployment_id, None);
+    // Recorded in the ledger as unchanged, and the lock freed.
+    assert_eq!(world.observer.records().last().map(|r| r.outcome), Some(Outcome::Unchanged));
+    assert_eq!(world.locks.holder("prod", "web"), None);
+    assert!(matches!(world.observer.events().last(), Some(Event::Finished { outcome: Outcome::Unchanged, .. })));
+}
+
+#[test]
+fn a_plan_of_what_already_runs_is_unchanged_and_a_new_version_is_planned() {
+    let world = deployed_1_1_0();
+    let same = world.plan(&[again("1.1.0", "fd-plan")]).remove(0);
+    assert_eq!(same.outcome, Outcome::Unchanged, "{:?}", same.reason);
+    let other = world.plan(&[again("1.0.0", "fd-plan-2")]).remove(0);
+    assert_eq!(other.outcome, Outcome::Planned, "{:?}", other.reason);
+}
+
+#[test]
+fn a_changed_template_with_the_same_digest_registers_a_new_revision() {
+    let world = deployed_1_1_0();
+    let mut changed = again("1.1.0", "fd-changed");
+    changed.source = Source::Template { name: "web.json".into(), text: TEMPLATE.replace("256", "512") };
+
+    let report = world.deploy_one(changed);
+
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(world.ecs.count("register_task_definition"), 2);
+    assert_eq!(world.ecs.count("update_service"), 2);
+}
+
+#[test]
+fn a_forced_deploy_of_what_already_runs_makes_one_forced_update_and_no_registration() {
+    let world = deployed_1_1_0();
+    let mut forced = again("1.1.0", "fd-forced");
+    forced.force = true;
+
+    let report = world.deploy_one(forced);
+
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(world.ecs.count("register_task_definition"), 1, "no new revision");
+    let updates = world.ecs.calls_of("update_service");
+    assert_eq!(updates.len(), 2);
+    assert_eq!(updates[1].args, vec![CLUSTER.to_string(), "web".into(), td_arn("web", 2), "true".into()]);
+    let ours = world.ecs.created_by("update");
+    assert_eq!(report.ecs_deployment_id.as_deref(), ours.last().map(|d| d.id.as_str()));
+    assert_eq!(report.to_task_definition.as_deref(), Some(td_arn("web", 2).as_str()));
 }

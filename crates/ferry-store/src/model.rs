@@ -89,16 +89,20 @@ pub enum Outcome {
     Failed,
     /// ferry stopped (signal, crash, lost lease) before the deployment finished.
     Interrupted,
+    /// The service already ran what was asked for: nothing was registered or changed (a
+    /// no-op deploy).
+    Unchanged,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::InProgress,
         Outcome::Succeeded,
         Outcome::FailedRolledBack,
         Outcome::FailedRollbackFailed,
         Outcome::Failed,
         Outcome::Interrupted,
+        Outcome::Unchanged,
     ];
 
     /// The snake_case name, as stored in the ledger and printed in JSON.
@@ -110,6 +114,7 @@ impl Outcome {
             Outcome::FailedRollbackFailed => "failed_rollback_failed",
             Outcome::Failed => "failed",
             Outcome::Interrupted => "interrupted",
+            Outcome::Unchanged => "unchanged",
         }
     }
 }
@@ -123,7 +128,7 @@ impl fmt::Display for Outcome {
 /// A string that is not one of [`Outcome`]'s names.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown deployment outcome {0:?} (expected one of: in_progress, succeeded, failed_rolled_back, failed_rollback_failed, failed, interrupted)"
+    "unknown deployment outcome {0:?} (expected one of: in_progress, succeeded, failed_rolled_back, failed_rollback_failed, failed, interrupted, unchanged)"
 )]
 pub struct ParseOutcomeError(pub String);
 

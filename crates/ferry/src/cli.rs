@@ -69,13 +69,15 @@ pub enum Command {
     /// failing tasks, or the timeout is a failure: ferry rolls back to the previous revision
     /// and watches that too. Services with `strategy = "env-tag"` move their environment tag
     /// and force a new deployment instead of registering a revision. Several services deploy
-    /// in parallel.
+    /// in parallel. A service that already runs what is asked for (the same task definition,
+    /// API defaults aside, and the same image digest) is left alone: nothing is registered or
+    /// updated, it says "already running"; --force makes a new deployment of it instead.
     ///
-    /// Exit codes: 0 deployed; 1 internal error; 2 invalid input; 3 AWS or registry error; 4
+    /// Exit codes: 0 deployed (or already running); 1 internal error; 2 invalid input; 3 AWS or registry error; 4
     /// refused by preflight (nothing changed); 5 failed and rolled back; 6 failed and the
     /// rollback failed too; 7 another deploy holds the lock; 130 interrupted (Ctrl-C).
     #[command(
-        after_help = "Examples:\n  ferry deploy dev web=1.4.2\n  ferry deploy prod web=1.4.2 worker=1.4.2 --timeout 15m\n  ferry deploy stage web=1.5.0 --dry-run --output json"
+        after_help = "Examples:\n  ferry deploy dev web=1.4.2\n  ferry deploy prod web=1.4.2 worker=1.4.2 --timeout 15m\n  ferry deploy stage web=1.5.0 --dry-run --output json\n  ferry deploy dev web=1.4.2 --force      # replace every task even if nothing changed"
     )]
     Deploy(DeployArgs),
     /// Promote what runs (and ran healthy) in one environment into the next, as one release.
@@ -361,6 +363,12 @@ pub struct DeployArgs {
     /// timeout, else 10m].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,
+    /// When a service already runs what is asked for (same task definition after
+    /// normalizing, same image digest), force a new deployment of its running revision
+    /// (UpdateService forceNewDeployment: every task replaced, watched, rolled back on
+    /// failure) instead of leaving it alone. No effect on a service that changes.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub force: bool,
 }
 
 #[derive(Args, Debug, Clone)]

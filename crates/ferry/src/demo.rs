@@ -219,6 +219,7 @@ async fn step(printer: &Printer, global: &GlobalArgs, title: &str, version: &str
         services: vec![ServiceVersion { service: SERVICE.into(), version: version.into() }],
         dry_run: false,
         timeout: None,
+        force: false,
     };
     let result = crate::deploy::run(global, args).await;
     let kind = match &result {

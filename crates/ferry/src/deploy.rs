@@ -20,7 +20,7 @@ pub async fn run(global: &GlobalArgs, args: DeployArgs) -> Result<(), Failure> {
     let printer = Printer::new(global);
     let (project, actor) = (crate::app::project(global), crate::app::actor());
     let ctx = Context { project: &project, actor: &actor, sink: &printer, cancel: crate::app::cancel_on_ctrl_c() };
-    let input = DeployInput { environment: args.environment, services: args.services, timeout: args.timeout };
+    let input = DeployInput { environment: args.environment, services: args.services, timeout: args.timeout, force: args.force };
     let result = ferry_app::deploy::deploy(&ctx, input).await;
     finish(&printer, result)
 }

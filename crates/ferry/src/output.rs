@@ -215,7 +215,7 @@ impl Printer {
             Event::Finished { outcome, reason, .. } => {
                 let text = finish_text(*outcome, reason.as_deref());
                 let paint = |line: String| match outcome {
-                    Outcome::Succeeded => style(line).green().to_string(),
+                    Outcome::Succeeded | Outcome::Unchanged => style(line).green().to_string(),
                     Outcome::Planned => line,
                     _ => style(line).red().to_string(),
                 };

@@ -5,6 +5,8 @@
 use ferry_app::Context;
 use ferry_app::plan::{PlanInput, Steps};
 use ferry_core::config::Strategy;
+use ferry_core::deploy::Outcome;
+use ferry_core::rolling::short_task_definition;
 use ferry_core::taskdef::render_diff;
 
 use crate::Failure;
@@ -13,7 +15,7 @@ use crate::output::Printer;
 
 pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
     let printer = Printer::new(global);
-    let (project, actor) = (crate::app::project(global), crate::app::actor());
+    let (project, actor) = (crate::app::project_with_vars(global, args.vars), crate::app::actor());
     let ctx = Context { project: &project, actor: &actor, sink: &printer, cancel: crate::app::cancel_on_ctrl_c() };
     let plan = match ferry_app::plan::plan(&ctx, PlanInput { environment: args.environment, services: args.services }).await {
         Ok(plan) => plan,
@@ -29,6 +31,11 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
             report.to_version.as_deref().unwrap_or("?"),
             report.image.as_deref().unwrap_or("?")
         ));
+        if report.outcome == Outcome::Unchanged {
+            let running = report.to_task_definition.as_deref().map(short_task_definition).unwrap_or("?");
+            printer.out(&format!("  no change: already running {running} (deploy with --force for a new deployment of it)"));
+            continue;
+        }
         printer.out(&format!("  steps: {}", steps_text(steps)));
         if report.changes.is_empty() {
             printer.out("  task definition: no changes");

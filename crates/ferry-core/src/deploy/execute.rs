@@ -45,6 +45,8 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
         let (desired, tag_restore, mut tag_at_target, digest) = match &prepared.target {
             Target::Register(_) => (Desired::NewRevision, None, false, None),
             Target::Existing(td) => (Desired::Revision(td.arn.clone()), None, false, None),
+            Target::Running { definition, force: true } => (Desired::ForcedRevision(definition.arn.clone()), None, false, None),
+            Target::Running { definition, force: false } => (Desired::Running(definition.arn.clone()), None, false, None),
             Target::Force { definition, tag, digest, previous_digest, tag_now } => (
                 Desired::ForcedRevision(definition.arn.clone()),
                 Some((tag.clone(), previous_digest.clone())),
@@ -169,6 +171,13 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
                             return None;
                         }
                     }
+                }
+                Step::Unchanged { task_definition } => {
+                    // A no-op deploy: nothing registered, no UpdateService, no tag moved.
+                    report.to_task_definition = Some(task_definition);
+                    self.finish(report, Outcome::Unchanged, None, None);
+                    self.observer.record(report);
+                    return None;
                 }
                 Step::Watch { task_definition, ecs_deployment_id } => {
                     return self
@@ -373,7 +382,7 @@ fn rolled_back_while_dead(
     let since = facts.update_started_at?;
     let ours = match desired {
         Desired::NewRevision => registered?.to_string(),
-        Desired::Revision(arn) | Desired::ForcedRevision(arn) => arn.clone(),
+        Desired::Revision(arn) | Desired::ForcedRevision(arn) | Desired::Running(arn) => arn.clone(),
     };
     // A forced deployment of the same revision (env-tag) cannot be told from the one before it.
     if ours == previous || service.deployments.iter().any(|d| d.task_definition == ours && !facts.earlier_deployments.contains(&d.id)) {

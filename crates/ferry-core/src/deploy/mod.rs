@@ -100,6 +100,10 @@ pub struct Request {
     /// Who holds the service's lock, when not this deployment: the undo of an atomic
     /// promotion runs under the promotion's lock, so nothing can slip in between.
     pub lock_owner: Option<String>,
+    /// `ferry deploy --force`: when the service already runs what is desired (a no-op
+    /// deploy), make a new ECS deployment of its running revision (UpdateService
+    /// `forceNewDeployment`) instead of changing nothing. No effect when something changed.
+    pub force: bool,
 }
 
 impl Request {
@@ -125,6 +129,9 @@ pub enum Outcome {
     /// Preflight passed; nothing was changed (dry run).
     Planned,
     Succeeded,
+    /// The service already ran what was desired (the task definition's normalized diff was
+    /// empty and the digest the same): nothing was registered or changed ("already running").
+    Unchanged,
     /// Refused before anything changed.
     Refused,
     /// Another deploy holds the lock.
@@ -140,7 +147,7 @@ pub enum Outcome {
 impl Outcome {
     pub fn exit_kind(self) -> ExitKind {
         match self {
-            Outcome::Planned | Outcome::Succeeded => ExitKind::Ok,
+            Outcome::Planned | Outcome::Succeeded | Outcome::Unchanged => ExitKind::Ok,
             Outcome::Refused => ExitKind::PreflightRefused,
             Outcome::LockHeld => ExitKind::LockHeld,
             Outcome::FailedRolledBack => ExitKind::FailedRolledBack,
@@ -267,6 +274,10 @@ pub enum Detail {
     /// Preflight passed for env-tag: the tag will move from one digest to another, then a
     /// new deployment of the running revision is forced.
     PreflightTagMove { from_version: Option<String>, to_version: Option<String>, repository: String, tag: String, from: String, to: String },
+    /// Preflight passed and the service already runs what is desired: the rendered task
+    /// definition equals `task_definition` (its ARN; normalized diff empty) and the digest is
+    /// the same. Nothing will change, unless `force`: then a new deployment of it.
+    PreflightUnchanged { task_definition: String, force: bool },
     /// The template renders something ECS ignores or will refuse (read-only members).
     TemplateWarning { template: String, warning: String },
     /// The service's lock is held as `locked_as` (this deployment's id, or an atomic
@@ -422,6 +433,12 @@ struct Prepared {
 #[derive(Clone, Debug)]
 enum Target {
     Register(Value),
+    /// The service already runs this revision with the desired digest (a no-op deploy):
+    /// nothing to do, or with `force` a new deployment of it.
+    Running {
+        definition: TaskDefinitionInfo,
+        force: bool,
+    },
     Existing(TaskDefinitionInfo),
     /// env-tag: move `tag` to `digest`, then force a new deployment of the same revision.
     Force {
@@ -446,13 +463,17 @@ pub struct Run<'a, E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer>
 }
 
 impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B, R, C, L, O> {
-    /// Preflight only: what each service would become, and the diff. Changes nothing.
+    /// Preflight only: what each service would become, and the diff. Changes nothing. A
+    /// service that already runs what is desired ends [`Outcome::Unchanged`], the others
+    /// [`Outcome::Planned`].
     pub async fn plan(&self, requests: &[Request]) -> Vec<ServiceReport> {
         let mut reports: Vec<ServiceReport> = requests.iter().map(|r| self.report_for(r)).collect();
         let prepared = self.preflight_all(requests, &mut reports, vec![None; requests.len()]).await;
         for (report, prepared) in reports.iter_mut().zip(prepared) {
-            if prepared.is_some() {
-                report.outcome = Outcome::Planned;
+            if let Some(prepared) = prepared {
+                // A no-op deploy plans no change: the service already runs it.
+                let unchanged = matches!(prepared.target, Target::Running { force: false, .. });
+                report.outcome = if unchanged { Outcome::Unchanged } else { Outcome::Planned };
                 report.finished_at = Some(self.clock.now_ms());
             }
         }

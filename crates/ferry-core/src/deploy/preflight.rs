@@ -44,6 +44,9 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
                         image: report.image.clone(),
                         changes: report.changes.len(),
                     },
+                    Target::Running { definition, force } => {
+                        Detail::PreflightUnchanged { task_definition: definition.arn.clone(), force: *force }
+                    }
                     Target::Existing(td) => Detail::PreflightRevision {
                         from_task_definition: report.from_task_definition.clone(),
                         to_task_definition: td.arn.clone(),
@@ -314,6 +317,11 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
         set_tags(&mut definition, ferry_tags(request, deployment_id, &version, &image.digest));
         self.ecs.validate_task_definition(&definition).map_err(|e| Refusal::input(in_template(e.message)))?;
         report.changes = taskdef::diff(&without_ferry_tags(&current_definition.definition), &without_ferry_tags(&definition));
+        if let Some(force) = unchanged(request, report, &current, &current_definition, &image.digest, &facts) {
+            report.to_task_definition = Some(current_definition.arn.clone());
+            let target = Target::Running { definition: current_definition.clone(), force };
+            return Ok(Prepared { current, current_definition, target, facts, resumed, supersedes });
+        }
         Ok(Prepared { current, current_definition, target: Target::Register(definition), facts, resumed, supersedes })
     }
 
@@ -412,6 +420,17 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
                 new: Some(Value::String(image.digest.clone())),
             }]
         };
+        let running_it = previous_digest == image.digest && now_at.digest == image.digest;
+        if running_it
+            && !request.force
+            && request.kind == "deploy"
+            && !facts.tag_move_started
+            && facts.update_started_at.is_none()
+            && super::execute::steady(&current)
+        {
+            let target = Target::Running { definition: current_definition.clone(), force: false };
+            return Ok(Prepared { target, current, current_definition, facts, resumed, supersedes });
+        }
         Ok(Prepared {
             target: Target::Force {
                 definition: current_definition.clone(),
@@ -427,6 +446,33 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
             supersedes,
         })
     }
+}
+
+/// Whether a deploy of a new revision is a no-op: the rendered definition equals the one the
+/// service runs (`report.changes`, the normalized diff, is empty), the running revision
+/// records the same digest (its `ferry:digest` tag), and nothing of this deployment has been
+/// registered. Some(force) when it is: `force` asks for a new deployment of the running
+/// revision (`--force`, or a resumed run whose forced UpdateService had started). None when
+/// a revision must be registered — also while the service is still rolling out (not steady)
+/// and nothing is forced. Only `ferry deploy` (a promotion or rollback is its own story).
+fn unchanged(
+    request: &Request,
+    report: &ServiceReport,
+    current: &ServiceInfo,
+    current_definition: &TaskDefinitionInfo,
+    digest: &str,
+    facts: &Facts,
+) -> Option<bool> {
+    let same = request.kind == "deploy"
+        && report.changes.is_empty()
+        && report.from_digest.as_deref() == Some(digest)
+        && current.task_definition == current_definition.arn
+        && !facts.register_started;
+    if !same {
+        return None;
+    }
+    let force = request.force || facts.update_started_at.is_some();
+    (force || super::execute::steady(current)).then_some(force)
 }
 
 /// What preflight reads about clusters and services, fetched in batches for the whole run.

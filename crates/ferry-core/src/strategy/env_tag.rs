@@ -3,7 +3,8 @@
 //! a new deployment of the same revision, whose tasks pull the tag again
 //! (UpdateService `forceNewDeployment`, ECS API reference).
 //!
-//! Steps: MoveTag → UpdateService (force) → Watch. On failure the tag moves back first, so
+//! Steps: MoveTag → UpdateService (force) → Watch; Unchanged when the tag already names the
+//! digest and the service runs it, steady (without `--force`). On failure the tag moves back first, so
 //! the rollback's tasks pull the old digest.
 
 use super::{Desired, Observed, Step, StepMachine, updated};
@@ -18,6 +19,8 @@ impl StepMachine for EnvTag {
 
     fn next(&self, desired: &Desired, observed: &Observed<'_>) -> Step {
         let task_definition = match desired {
+            // The tag already names the digest the service runs: nothing to move or force.
+            Desired::Running(arn) => return Step::Unchanged { task_definition: arn.clone() },
             Desired::ForcedRevision(arn) | Desired::Revision(arn) => arn.clone(),
             // env-tag never registers: preflight names the running revision.
             Desired::NewRevision => observed.service.task_definition.clone(),

@@ -31,6 +31,8 @@ pub enum Step {
     /// Nothing more to change: watch this ECS deployment of this revision (None: ECS has not
     /// listed it yet; the watch finds it).
     Watch { task_definition: String, ecs_deployment_id: Option<String> },
+    /// Nothing to do: the service already runs what is desired (no-op deploy). No call is made.
+    Unchanged { task_definition: String },
 }
 
 /// What the deployment should reach, as preflight prepared it.
@@ -40,9 +42,13 @@ pub enum Desired {
     NewRevision,
     /// An existing revision (a rollback to a known revision).
     Revision(String),
-    /// env-tag: the environment's tag moved to the new digest, then a new deployment of the
-    /// running revision.
+    /// A new deployment of this revision, the one the service runs (UpdateService
+    /// `forceNewDeployment`): env-tag after its tag moved; rolling with `--force` when
+    /// nothing changed.
     ForcedRevision(String),
+    /// The service already runs this revision with the desired digest, steady, and the
+    /// rendered task definition equals it (normalized diff empty): nothing to change.
+    Running(String),
 }
 
 /// What is observed when the next step is chosen.

@@ -3,7 +3,9 @@
 //! developer guide, "Deploy Amazon ECS services by replacing tasks").
 //!
 //! Steps: RegisterTaskDefinition (skipped for a rollback to a known revision) →
-//! UpdateService → Watch.
+//! UpdateService → Watch. When the service already runs what is desired (a no-op deploy):
+//! Unchanged, and nothing is called; with `--force`, UpdateService `forceNewDeployment` of
+//! the running revision → Watch.
 
 use super::{Desired, Observed, Step, StepMachine, updated};
 
@@ -16,17 +18,19 @@ impl StepMachine for Rolling {
     }
 
     fn next(&self, desired: &Desired, observed: &Observed<'_>) -> Step {
-        let task_definition = match desired {
-            Desired::Revision(arn) | Desired::ForcedRevision(arn) => arn.clone(),
+        let (task_definition, force) = match desired {
+            Desired::Running(arn) => return Step::Unchanged { task_definition: arn.clone() },
+            Desired::Revision(arn) => (arn.clone(), false),
+            Desired::ForcedRevision(arn) => (arn.clone(), true),
             Desired::NewRevision => match observed.registered {
-                Some(arn) => arn.to_string(),
+                Some(arn) => (arn.to_string(), false),
                 None => return Step::RegisterTaskDefinition,
             },
         };
         if let Some(watch) = updated(observed, &task_definition) {
             return watch;
         }
-        Step::UpdateService { task_definition, force: false }
+        Step::UpdateService { task_definition, force }
     }
 }
 
@@ -52,6 +56,31 @@ mod tests {
         let facts = Facts { update_done: true, updated: Some("ecs-svc/2".into()), ..Facts::default() };
         assert_eq!(
             next(&Desired::NewRevision, &facts, Some("web:2"), vec![]),
+            Step::Watch { task_definition: "web:2".into(), ecs_deployment_id: Some("ecs-svc/2".into()) }
+        );
+    }
+
+    #[test]
+    fn a_service_that_already_runs_the_revision_is_left_alone() {
+        let running = vec![deployment("ecs-svc/1", "web:2", "PRIMARY", 10)];
+        assert_eq!(
+            next(&Desired::Running("web:2".into()), &Facts::default(), None, running),
+            Step::Unchanged { task_definition: "web:2".into() }
+        );
+    }
+
+    #[test]
+    fn a_forced_deploy_of_the_running_revision_forces_a_new_deployment_then_watches_it() {
+        let running = vec![deployment("ecs-svc/1", "web:2", "PRIMARY", 10)];
+        assert_eq!(
+            next(&Desired::ForcedRevision("web:2".into()), &Facts::default(), None, running.clone()),
+            Step::UpdateService { task_definition: "web:2".into(), force: true }
+        );
+        // Resumed after the forced UpdateService reached ECS: its deployment is adopted.
+        let facts = Facts { update_started_at: Some(1_000), earlier_deployments: vec!["ecs-svc/1".into()], ..Facts::default() };
+        let deployments = vec![deployment("ecs-svc/2", "web:2", "PRIMARY", 1_100), running[0].clone()];
+        assert_eq!(
+            next(&Desired::ForcedRevision("web:2".into()), &facts, None, deployments),
             Step::Watch { task_definition: "web:2".into(), ecs_deployment_id: Some("ecs-svc/2".into()) }
         );
     }
