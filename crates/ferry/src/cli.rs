@@ -73,9 +73,10 @@ pub enum Command {
     /// API defaults aside, and the same image digest) is left alone: nothing is registered or
     /// updated, it says "already running"; --force makes a new deployment of it instead.
     ///
-    /// Exit codes: 0 deployed (or already running); 1 internal error; 2 invalid input; 3 AWS or registry error; 4
-    /// refused by preflight (nothing changed); 5 failed and rolled back; 6 failed and the
-    /// rollback failed too; 7 another deploy holds the lock; 130 interrupted (Ctrl-C).
+    /// Exit codes: 0 deployed (or already running); 1 internal error; 2 invalid input; 3 AWS
+    /// or registry error; 4 refused by preflight (nothing changed); 5 failed and rolled back;
+    /// 6 failed and the rollback failed too; 7 another deploy holds the lock; 130 interrupted
+    /// (Ctrl-C).
     #[command(
         after_help = "Examples:\n  ferry deploy dev web=1.4.2\n  ferry deploy prod web=1.4.2 worker=1.4.2 --timeout 15m\n  ferry deploy stage web=1.5.0 --dry-run --output json\n  ferry deploy dev web=1.4.2 --force      # replace every task even if nothing changed"
     )]
