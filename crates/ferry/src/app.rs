@@ -3,11 +3,21 @@
 
 use ferry_app::{Actor, CancellationToken, Project};
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, VarArgs};
 
 /// The project the global arguments name.
 pub fn project(global: &GlobalArgs) -> Project {
-    Project { config: global.config.clone(), ledger: global.ledger.clone(), endpoint_url: global.endpoint_url.clone() }
+    Project {
+        config: global.config.clone(),
+        ledger: global.ledger.clone(),
+        endpoint_url: global.endpoint_url.clone(),
+        vars: Default::default(),
+    }
+}
+
+/// The project, with the command's `--var`s for its templates.
+pub fn project_with_vars(global: &GlobalArgs, vars: VarArgs) -> Project {
+    Project { vars: vars.into_map(), ..project(global) }
 }
 
 /// Who runs this process: `$FERRY_USER`, else user@host, on this host, as this process.

@@ -4,11 +4,11 @@
 use ferry_app::Context;
 
 use crate::Failure;
-use crate::cli::GlobalArgs;
+use crate::cli::{CheckArgs, GlobalArgs};
 use crate::output::Printer;
 
-pub fn run(global: &GlobalArgs) -> Result<(), Failure> {
-    let (project, actor) = (crate::app::project(global), crate::app::actor());
+pub fn run(global: &GlobalArgs, args: CheckArgs) -> Result<(), Failure> {
+    let (project, actor) = (crate::app::project_with_vars(global, args.vars), crate::app::actor());
     let ctx = Context { project: &project, actor: &actor, sink: &ferry_app::sink::Silent, cancel: Default::default() };
     let checked = ferry_app::check::check(&ctx)?;
     let printer = Printer::new(global);

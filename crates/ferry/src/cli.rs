@@ -78,7 +78,7 @@ pub enum Command {
     /// 6 failed and the rollback failed too; 7 another deploy holds the lock; 130 interrupted
     /// (Ctrl-C).
     #[command(
-        after_help = "Examples:\n  ferry deploy dev web=1.4.2\n  ferry deploy prod web=1.4.2 worker=1.4.2 --timeout 15m\n  ferry deploy stage web=1.5.0 --dry-run --output json\n  ferry deploy dev web=1.4.2 --force      # replace every task even if nothing changed"
+        after_help = "Examples:\n  ferry deploy dev web=1.4.2\n  ferry deploy prod web=1.4.2 worker=1.4.2 --timeout 15m\n  ferry deploy stage web=1.5.0 --dry-run --output json\n  ferry deploy dev web=1.4.2 --force      # replace every task even if nothing changed\n  ferry deploy dev web=1.4.2 --var BUILD_URL=\"$CI_JOB_URL\" --var FEATURE_X=on"
     )]
     Deploy(DeployArgs),
     /// Promote what runs (and ran healthy) in one environment into the next, as one release.
@@ -136,7 +136,13 @@ pub enum Command {
     /// Past deployments from the ledger, newest first.
     History(HistoryArgs),
     /// Validate ferry.toml and render every template for every environment, offline.
-    Check,
+    ///
+    /// Templates render with a placeholder version (0.0.0-check) and digest, the `--var`s
+    /// given, and `env()` reading this process's environment, as a deploy would.
+    ///
+    /// Exit codes: 0 everything valid; 2 a problem (each printed, naming the file).
+    #[command(after_help = "Examples:\n  ferry check\n  ferry check --var BUILD_URL=https://ci.example.com/build/90")]
+    Check(CheckArgs),
     /// Write a starting ferry.toml and task definition template, optionally importing a
     /// running service's current revision.
     Init(InitArgs),
@@ -403,6 +409,34 @@ pub struct StatusArgs {
 pub struct HistoryArgs {
     pub environment: Option<String>,
     pub service: Option<String>,
+/// A `--var NAME=VALUE` argument (parsed by its `FromStr`).
+pub use ferry_app::Var;
+
+/// `--var NAME=VALUE`, on the commands that render task definition templates.
+#[derive(Args, Debug, Clone, Default)]
+pub struct VarArgs {
+    /// A value only CI knows (a build URL, a feature flag) for the task definition template,
+    /// which reads it as {{ vars.NAME }} (or {{ NAME }} when no built-in variable has that
+    /// name). Repeatable. The value is a string; it wins over the environment's `vars` of
+    /// the same NAME in ferry.toml, and a later --var over an earlier one. It ends up in
+    /// the registered task definition: pass secrets as `secrets`, not here. Templates can
+    /// also read the environment themselves: {{ env("CI_JOB", "local") }}.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<Var>,
+}
+
+impl VarArgs {
+    /// NAME → VALUE, the last of each NAME.
+    pub fn into_map(self) -> std::collections::BTreeMap<String, String> {
+        self.vars.into_iter().map(|v| (v.name, v.value)).collect()
+    }
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
     /// How many deployments to show.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
@@ -424,6 +458,8 @@ pub struct InitArgs {
     pub force: bool,
 }
 
+    #[command(flatten)]
+    pub vars: VarArgs,
 fn parse_duration(text: &str) -> Result<std::time::Duration, ferry_core::error::Error> {
     ferry_core::config::parse_duration(text)
 }
@@ -432,6 +468,8 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, ferry_core::error::
 pub struct PromoteArgs {
     /// Where the tested release runs.
     pub from: String,
+    #[command(flatten)]
+    pub vars: VarArgs,
     /// Where it goes.
     pub to: String,
     /// Only these services (comma-separated) [default: all].
@@ -504,3 +542,5 @@ pub struct TagArgs {
     /// The environment whose tag (its `image_tag`) moves.
     pub environment: String,
 }
+    #[command(flatten)]
+    pub vars: VarArgs,

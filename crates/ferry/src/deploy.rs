@@ -15,10 +15,10 @@ use crate::output::{Printer, outcome_word, short_digest, table};
 
 pub async fn run(global: &GlobalArgs, args: DeployArgs) -> Result<(), Failure> {
     if args.dry_run {
-        return crate::plan::run(global, PlanArgs { environment: args.environment, services: args.services }).await;
+        return crate::plan::run(global, PlanArgs { environment: args.environment, services: args.services, vars: args.vars }).await;
     }
     let printer = Printer::new(global);
-    let (project, actor) = (crate::app::project(global), crate::app::actor());
+    let (project, actor) = (crate::app::project_with_vars(global, args.vars), crate::app::actor());
     let ctx = Context { project: &project, actor: &actor, sink: &printer, cancel: crate::app::cancel_on_ctrl_c() };
     let input = DeployInput { environment: args.environment, services: args.services, timeout: args.timeout, force: args.force };
     let result = ferry_app::deploy::deploy(&ctx, input).await;

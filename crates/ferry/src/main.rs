@@ -70,7 +70,7 @@ fn main() {
             Command::Status(args) => status::run(global, args).await,
             Command::Unlock(args) => unlock::run(global, args),
             Command::History(args) => history::run(global, args),
-            Command::Check => check::run(global),
+            Command::Check(args) => check::run(global, args),
             Command::Init(args) => init::run(global, args).await,
             Command::Completions { shell } => {
                 let mut command = <Cli as clap::CommandFactory>::command();

@@ -20,7 +20,7 @@ use crate::output::{Printer, short_digest, table};
 
 pub async fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<(), Failure> {
     let printer = Printer::new(global);
-    let (project, actor) = (crate::app::project(global), crate::app::actor());
+    let (project, actor) = (crate::app::project_with_vars(global, args.vars), crate::app::actor());
     let cancel = crate::app::cancel_on_ctrl_c();
     let ctx = Context { project: &project, actor: &actor, sink: &printer, cancel: cancel.clone() };
     let input = PromoteInput {
