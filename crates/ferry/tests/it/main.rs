@@ -30,6 +30,7 @@ mod local_first_hour;
 mod local_output;
 mod local_strict;
 mod local_traffic;
+mod noop_deploy;
 mod promote;
 mod promotion_reads_right;
 mod readable;
