@@ -12,6 +12,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod ci_values;
 mod credentials;
 mod deploy;
 mod deploy_elb;
