@@ -117,6 +117,40 @@ pub enum Command {
     /// deployed when and by whom; the release each environment runs and how it stands to
     /// the one it is promoted from; and the locks held (who, since when).
     Status(StatusArgs),
+    /// Set a service's desired count, within its Application Auto Scaling limits, and wait
+    /// until the service settles.
+    ///
+    /// Reads the service's scalable target (`ecs:service:DesiredCount` of
+    /// `service/CLUSTER/SERVICE`): a count outside its MinCapacity..MaxCapacity is refused with
+    /// nothing changed, because Application Auto Scaling would bring the desired count back;
+    /// --adjust-limits widens the limits to include N first (RegisterScalableTarget, said in
+    /// the output). Then one UpdateService sets the desired count, and ferry waits until N
+    /// tasks run in one deployment (--no-wait returns at once). The service's lock is held
+    /// meanwhile, so a scale never races a deploy, rollback or promotion.
+    ///
+    /// Exit codes: 0 scaled (and settled, unless --no-wait); 2 invalid input (N not a whole
+    /// number 0 or more, unknown environment or service); 3 AWS error, or the service did not
+    /// settle within --timeout (the desired count stays set); 4 refused, nothing changed (N
+    /// outside the limits without --adjust-limits, or no such ECS service); 7 a deploy holds
+    /// the service's lock (nothing changed); 8 the ledger; 130 interrupted.
+    #[command(
+        after_help = "Examples:\n  ferry scale prod web 6\n  ferry scale prod web 12 --adjust-limits   # widen MaxCapacity to 12 first\n  ferry scale dev worker 0 --no-wait\n  ferry scale prod web 4 --timeout 5m --output json"
+    )]
+    Scale(ScaleArgs),
+    /// A service's ECS events, oldest first like a log: deployments, tasks started and
+    /// stopped, "has reached a steady state", placement failures.
+    ///
+    /// ECS keeps a service's newest 100 events (DescribeServices `events`). --follow prints
+    /// new ones as they come (one DescribeServices every 2 s) until Ctrl-C. `--output json`
+    /// prints a JSON line per event ({"type": "event", "at", "id", "message", "environment",
+    /// "service"}), then, without --follow, a result object.
+    ///
+    /// Exit codes: 0 done; 2 invalid input (unknown environment or service); 3 AWS error; 4
+    /// no such ECS service in the cluster.
+    #[command(
+        after_help = "Examples:\n  ferry events prod web\n  ferry events prod web --since 30m\n  ferry events prod web --limit 5 --follow\n  ferry events dev web --output json | jq -r .message"
+    )]
+    Events(EventsArgs),
     /// Free the lock on a service in an environment, saying why; the ledger records who
     /// freed whose lock, when and why.
     ///
@@ -503,6 +537,52 @@ pub struct UnlockArgs {
     /// Why the lock may be freed (recorded in the ledger with who freed it).
     #[arg(long, required = true, value_name = "TEXT")]
     pub reason: String,
+}
+
+/// N of `ferry scale`: a whole number of tasks, 0 or more.
+fn desired_count(text: &str) -> Result<i32, String> {
+    match text.parse::<i32>() {
+        Ok(n) if n >= 0 => Ok(n),
+        _ => Err(format!("{text:?} is not a desired count: give a whole number of tasks, 0 or more (e.g. 3)")),
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScaleArgs {
+    /// The environment, as named in ferry.toml.
+    pub environment: String,
+    /// The service, as named in ferry.toml.
+    pub service: String,
+    /// The desired count: how many tasks the service should run.
+    #[arg(value_name = "N", allow_negative_numbers = true, value_parser = desired_count)]
+    pub desired: i32,
+    /// When N is outside the scalable target's limits, widen MinCapacity or MaxCapacity to
+    /// include N (RegisterScalableTarget) instead of refusing.
+    #[arg(long)]
+    pub adjust_limits: bool,
+    /// Give up waiting after this long (e.g. 90s, 10m); the desired count stays set.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+    pub timeout: std::time::Duration,
+    /// Return once the desired count is set, without waiting for the service to settle.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EventsArgs {
+    /// The environment, as named in ferry.toml.
+    pub environment: String,
+    /// The service, as named in ferry.toml.
+    pub service: String,
+    /// Only events at most this old (e.g. 10m, 2h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<std::time::Duration>,
+    /// Only the newest N events.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Keep printing new events as ECS reports them, until Ctrl-C.
+    #[arg(long, short)]
+    pub follow: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]

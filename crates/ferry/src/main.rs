@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod demo;
 mod deploy;
+mod events;
 mod history;
 mod init;
 mod local;
@@ -16,6 +17,7 @@ mod promote;
 mod release;
 mod rollback;
 mod sample_app;
+mod scale;
 mod status;
 mod tag;
 mod unlock;
@@ -68,6 +70,8 @@ fn main() {
             Command::Tag(args) => tag::run(global, args).await,
             Command::Rollback(args) => rollback::run(global, args).await,
             Command::Status(args) => status::run(global, args).await,
+            Command::Scale(args) => scale::run(global, args).await,
+            Command::Events(args) => events::run(global, args).await,
             Command::Unlock(args) => unlock::run(global, args),
             Command::History(args) => history::run(global, args),
             Command::Check(args) => check::run(global, args),
