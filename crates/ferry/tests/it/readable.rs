@@ -180,6 +180,7 @@ async fn errors_of_bad_input() {
         ("error_cli_deploy_without_services", &["deploy", "test"], None),
         ("error_cli_service_without_version", &["deploy", "test", "web"], None),
         ("error_cli_empty_version", &["deploy", "test", "web="], None),
+        ("error_cli_var_without_equals", &["deploy", "test", "web=1.1.0", "--var", "BUILD_URL"], None),
         ("error_cli_output_yaml", &["status", "--output", "yaml"], None),
         ("error_cli_bad_timeout", &["deploy", "test", "web=1.1.0", "--timeout", "ten minutes"], None),
         ("error_cli_quiet_and_verbose", &["status", "-q", "-v"], None),
