@@ -701,6 +701,10 @@ mod tests {
         // Set, even to the empty string, wins over the default.
         let td = render_task_definition_with("web.json", source, &vars(), ci(&[("CI_JOB", ""), ("FEATURE_X", "on")])).expect("renders");
         assert_eq!(td, serde_json::json!({"job": "", "flag": "on", "n": 3}));
+        // A var nobody gave can have a default too, as docs/deploy.md shows.
+        let td = render_task_definition_with("web.json", "{\"x\": \"{{ vars.FEATURE_X | default('off') }}\"}", &vars(), ci(&[]))
+            .expect("renders");
+        assert_eq!(td["x"], "off");
     }
 
     #[test]
