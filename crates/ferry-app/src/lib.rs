@@ -14,6 +14,7 @@ pub mod check;
 pub mod deploy;
 pub mod error;
 pub mod events;
+pub mod gc;
 pub mod history;
 pub mod journal;
 pub mod plan;

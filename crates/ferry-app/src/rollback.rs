@@ -232,7 +232,7 @@ async fn resolve_to(
 /// version goes to what ran before it, and rolling back twice does not go forward again.
 /// Rollbacks themselves are not candidates; when what runs was not deployed by ferry, the
 /// newest good deploy of something else is.
-fn previous_good(history: &[DeploymentRecord], is_current: impl Fn(&DeploymentRecord) -> bool) -> Option<&DeploymentRecord> {
+pub(crate) fn previous_good(history: &[DeploymentRecord], is_current: impl Fn(&DeploymentRecord) -> bool) -> Option<&DeploymentRecord> {
     let good = |r: &&DeploymentRecord| r.outcome == ferry_store::Outcome::Succeeded && r.kind != "rollback";
     let start = history.iter().position(|r| good(&r) && is_current(r)).map(|i| i + 1).unwrap_or(0);
     history[start..].iter().filter(good).find(|r| !is_current(r))

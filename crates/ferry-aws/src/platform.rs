@@ -177,6 +177,82 @@ impl AwsEcs {
     }
 }
 
+impl AwsEcs {
+    /// Every ACTIVE revision of exactly `family` (ListTaskDefinitions by family prefix, all
+    /// pages, other families that start alike left out), oldest first: what `ferry gc` judges.
+    pub async fn active_revisions(&self, family: &str) -> PlatformResult<Vec<String>> {
+        let mut arns = Vec::new();
+        let mut pages = self
+            .client
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(ecs::types::TaskDefinitionStatus::Active)
+            .sort(ecs::types::SortOrder::Asc)
+            .into_paginator()
+            .send();
+        loop {
+            self.reads.take().await;
+            let Some(page) = pages.next().await else { break };
+            let page = page.map_err(|e| self.reach.error("ecs:ListTaskDefinitions", e))?;
+            arns.extend(
+                page.task_definition_arns()
+                    .iter()
+                    .filter(|a| a.rsplit('/').next().and_then(|r| r.rsplit_once(':')).is_some_and(|(f, _)| f == family))
+                    .cloned(),
+            );
+        }
+        Ok(arns)
+    }
+
+    /// The task definitions of the cluster's tasks that are RUNNING or about to be (desired
+    /// status RUNNING, PENDING included), each with a task id using it: every ListTasks
+    /// page, then DescribeTasks a hundred at a time.
+    pub async fn task_definitions_in_use(&self, cluster: &str) -> PlatformResult<Vec<(String, String)>> {
+        let mut arns = Vec::new();
+        let mut pages = self.client.list_tasks().cluster(cluster).desired_status(DesiredStatus::Running).into_paginator().send();
+        loop {
+            self.reads.take().await;
+            let Some(page) = pages.next().await else { break };
+            let page = page.map_err(|e| self.reach.error("ecs:ListTasks", e))?;
+            arns.extend(page.task_arns().iter().cloned());
+        }
+        let mut used = Vec::new();
+        for chunk in arns.chunks(100) {
+            self.reads.take().await;
+            let out = self
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| self.reach.error("ecs:DescribeTasks", e))?;
+            for task in out.tasks() {
+                if let (Some(td), Some(arn)) = (task.task_definition_arn(), task.task_arn()) {
+                    used.push((td.to_string(), arn.rsplit('/').next().unwrap_or(arn).to_string()));
+                }
+            }
+        }
+        Ok(used)
+    }
+
+    /// DeregisterTaskDefinition: the revision becomes INACTIVE (tasks and services using it
+    /// carry on; no new ones can start from it). Doing it twice is the same as once.
+    pub async fn deregister_task_definition(&self, task_definition: &str) -> PlatformResult<()> {
+        self.registers.take().await;
+        self.client
+            .deregister_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| self.reach.error("ecs:DeregisterTaskDefinition", e))?;
+        if let Ok(mut revisions) = self.revisions.lock() {
+            revisions.retain(|arn, _| !arn.ends_with(&format!("/{}", task_definition.rsplit('/').next().unwrap_or(task_definition))));
+        }
+        Ok(())
+    }
+}
+
 /// A service as ferry-core sees it.
 pub fn service_info(service: &ecs::types::Service) -> ServiceInfo {
     let deployments = service

@@ -18,6 +18,7 @@
 pub mod config;
 pub mod deploy;
 pub mod error;
+pub mod gc;
 pub mod journal;
 pub mod memory;
 pub mod platform;

@@ -167,6 +167,26 @@ pub enum Command {
         after_help = "Examples:\n  ferry status prod                        # who holds which lock, since when\n  ferry unlock prod web --reason \"deploy killed with the CI runner\""
     )]
     Unlock(UnlockArgs),
+    /// Deregister old task definition revisions ferry registered, keeping the newest N of
+    /// each service's family and every revision something still needs.
+    ///
+    /// Only ACTIVE revisions carrying a `ferry:` tag (what ferry registers) are touched;
+    /// besides the newest N of those, it never deregisters the revision the service runs
+    /// (which is also what `ferry promote` reads from this environment: a promotion renders a
+    /// new revision in the next one), one a deployment of the service uses (PRIMARY or
+    /// ACTIVE), one an in-progress ferry deployment goes to or from, one a RUNNING or PENDING
+    /// task of the cluster uses, or the one `ferry rollback` would return to. Each service is
+    /// cleaned under its lock, taken and freed at once; a service a deploy holds is skipped
+    /// and said so. Deregistered revisions become INACTIVE: running tasks carry on, and ECS
+    /// still describes them.
+    ///
+    /// Exit codes: 0 done (also when some services were skipped, each said); 2 invalid
+    /// input (unknown environment or service); 3 AWS refused a call; 7 every service asked
+    /// for is locked by a deploy (nothing changed); 8 the ledger; 130 interrupted.
+    #[command(
+        after_help = "Examples:\n  ferry gc dev --keep 5 --dry-run          # what would go, and why each kept one stays\n  ferry gc dev --keep 5\n  ferry gc prod --keep 10 --services web,api --output json"
+    )]
+    Gc(GcArgs),
     /// Past deployments from the ledger, newest first.
     History(HistoryArgs),
     /// Validate ferry.toml and render every template for every environment, offline.
@@ -583,6 +603,22 @@ pub struct EventsArgs {
     /// Keep printing new events as ECS reports them, until Ctrl-C.
     #[arg(long, short)]
     pub follow: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GcArgs {
+    /// The environment, as named in ferry.toml.
+    pub environment: String,
+    /// How many of the newest ferry revisions of each family to keep, besides those in use.
+    #[arg(long, required = true, value_name = "N")]
+    pub keep: usize,
+    /// Only these services (comma-separated) [default: all].
+    #[arg(long, value_delimiter = ',', value_name = "SERVICE,...")]
+    pub services: Vec<String>,
+    /// List what would be deregistered and why each kept revision stays; change nothing
+    /// (no deregistration, no lock).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]

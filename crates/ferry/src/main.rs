@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod demo;
 mod deploy;
+mod gc;
 mod events;
 mod history;
 mod init;
@@ -73,6 +74,7 @@ fn main() {
             Command::Scale(args) => scale::run(global, args).await,
             Command::Events(args) => events::run(global, args).await,
             Command::Unlock(args) => unlock::run(global, args),
+            Command::Gc(args) => gc::run(global, args).await,
             Command::History(args) => history::run(global, args),
             Command::Check(args) => check::run(global, args),
             Command::Init(args) => init::run(global, args).await,

@@ -20,6 +20,7 @@ mod elb_support;
 mod errors;
 mod events;
 mod exit_codes;
+mod gc;
 mod kill;
 mod ledger;
 mod local_cli;
