@@ -82,7 +82,7 @@ pub struct Verdict {
 /// to be deregistered.
 pub fn decide(revisions: &[Revision], keep: usize, protections: &[Protection]) -> Verdict {
     let mut sorted: Vec<&Revision> = revisions.iter().collect();
-    sorted.sort_by(|a, b| b.revision.cmp(&a.revision));
+    sorted.sort_by_key(|r| std::cmp::Reverse(r.revision));
     let mut reasons: BTreeMap<&str, Vec<Keep>> = BTreeMap::new();
     for p in protections {
         let short = short_task_definition(&p.task_definition);
