@@ -2,7 +2,7 @@
 //! loading ferry.toml, opening the ledger, connecting to an environment, and turning
 //! `SERVICE=VERSION` into a deploy request.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +34,9 @@ pub struct Project {
     pub ledger: Option<PathBuf>,
     /// Overrides every environment's `endpoint_url` (`--endpoint-url`, `FERRY_ENDPOINT_URL`).
     pub endpoint_url: Option<String>,
+    /// Template variables given on the command line (`--var NAME=VALUE`): strings, put into
+    /// every environment's `vars` by [`load_config`] over any of the same name.
+    pub vars: BTreeMap<String, String>,
 }
 
 impl Project {
@@ -97,13 +100,58 @@ impl std::str::FromStr for ServiceVersion {
     }
 }
 
-/// Loads ferry.toml. Errors: no such file (with how to write one), or what the config
-/// loader found wrong (invalid input, exit 2).
+/// A `--var NAME=VALUE`: a template variable only the caller knows (a CI build URL, a
+/// feature flag). NAME is a template identifier (a letter or `_`, then letters, digits,
+/// `_`); VALUE any string, empty included.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Var {
+    /// `BUILD_URL`: templates read it as `{{ vars.BUILD_URL }}` (or `{{ BUILD_URL }}`).
+    pub name: String,
+    /// The value, always a string (`| int` in the template makes a number of it).
+    pub value: String,
+}
+
+/// A `--var` that is not one: what was given and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotVar(String);
+
+impl std::str::FromStr for Var {
+    type Err = NotVar;
+    /// `BUILD_URL=https://ci.example.com/90`; the error says what was expected.
+    fn from_str(text: &str) -> std::result::Result<Self, NotVar> {
+        let example = "e.g. BUILD_URL=https://ci.example.com/build/90";
+        let Some((name, value)) = text.split_once('=') else {
+            return Err(NotVar(format!("expected NAME=VALUE ({example}), got {text:?}")));
+        };
+        if name.is_empty() {
+            return Err(NotVar(format!("{text:?} has no NAME before `=`: expected NAME=VALUE ({example})")));
+        }
+        let mut chars = name.chars();
+        let starts_well = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !starts_well || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(NotVar(format!(
+                "{name:?} is not a variable name: use letters, digits and `_`, not starting with a digit (templates read it as {{{{ vars.NAME }}}})"
+            )));
+        }
+        Ok(Var { name: name.to_string(), value: value.to_string() })
+    }
+}
+
+/// Loads ferry.toml, with the project's `--var`s put into every environment's `vars`.
+/// Errors: no such file (with how to write one), or what the config loader found wrong
+/// (invalid input, exit 2).
 pub fn load_config(project: &Project) -> Result<Config> {
     if !project.config.exists() {
         return Err(Error::input(format!("{}: no such file (run `ferry init` to write one, or pass --config)", project.config.display())));
     }
-    Config::load(&project.config).map_err(|e| Error::input_from(e.to_string(), e))
+    let mut config = Config::load(&project.config).map_err(|e| Error::input_from(e.to_string(), e))?;
+    for env in config.environments.values_mut() {
+        for (name, value) in &project.vars {
+            env.vars.insert(name.clone(), toml::Value::String(value.clone()));
+        }
+    }
+    Ok(config)
 }
 
 /// Opens the ledger (exit 8 when it cannot be opened or fails its checks), and says through
@@ -489,7 +537,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_token_stops_a_use_case_before_it_changes_anything() {
-        let project = Project { config: "ferry.toml".into(), ledger: None, endpoint_url: None };
+        let project = Project { config: "ferry.toml".into(), ledger: None, endpoint_url: None, vars: BTreeMap::new() };
         let actor = Actor { who: "tester@vm".into(), host: "vm".into(), pid: 1 };
         let ctx = Context { project: &project, actor: &actor, sink: &Silent, cancel: CancellationToken::new() };
         assert_eq!(ctx.before_changes("deploy", async { Ok(7) }).await.ok(), Some(7));
@@ -511,5 +559,43 @@ mod tests {
         assert_eq!("web=1.4.2".parse::<ServiceVersion>().ok(), Some(ServiceVersion { service: "web".into(), version: "1.4.2".into() }));
         let wrong = "web".parse::<ServiceVersion>().err().map(|e| e.to_string());
         assert_eq!(wrong.as_deref(), Some("expected SERVICE=VERSION (e.g. web=1.4.2), got \"web\""));
+    }
+
+    #[test]
+    fn var_takes_name_equals_value_and_says_what_was_wrong() {
+        let var = |name: &str, value: &str| Some(Var { name: name.into(), value: value.into() });
+        assert_eq!("BUILD_URL=https://ci.example.com/b/9?x=1".parse::<Var>().ok(), var("BUILD_URL", "https://ci.example.com/b/9?x=1"));
+        assert_eq!("_flag=".parse::<Var>().ok(), var("_flag", ""), "an empty value is a value");
+        let wrong = |text: &str| text.parse::<Var>().err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(wrong("BUILD_URL"), "expected NAME=VALUE (e.g. BUILD_URL=https://ci.example.com/build/90), got \"BUILD_URL\"");
+        assert_eq!(wrong("=x"), "\"=x\" has no NAME before `=`: expected NAME=VALUE (e.g. BUILD_URL=https://ci.example.com/build/90)");
+        for name in ["9lives", "build-url", "a.b", "é"] {
+            assert_eq!(
+                wrong(&format!("{name}=1")),
+                format!(
+                    "{name:?} is not a variable name: use letters, digits and `_`, not starting with a digit (templates read it as {{{{ vars.NAME }}}})"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn vars_of_the_command_line_win_over_the_environments_vars() {
+        let dir = std::env::temp_dir().join(new_id("ferry-vars-test"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let config = dir.join("ferry.toml");
+        std::fs::write(
+            &config,
+            "[environments.dev]\ncluster = \"c\"\nvars = { BUILD_URL = \"none\", log = \"info\" }\n\n[environments.prod]\ncluster = \"p\"\n\n\
+             [services.web]\nrepository = \"web\"\ncontainer = \"web\"\nfrom = \"live\"\n",
+        )
+        .expect("write");
+        let vars = BTreeMap::from([("BUILD_URL".to_string(), "https://ci/9".to_string())]);
+        let loaded = load_config(&Project { config, ledger: None, endpoint_url: None, vars }).expect("loads");
+        let dev = &loaded.environments["dev"].vars;
+        assert_eq!(dev.get("BUILD_URL").and_then(|v| v.as_str()), Some("https://ci/9"));
+        assert_eq!(dev.get("log").and_then(|v| v.as_str()), Some("info"));
+        assert_eq!(loaded.environments["prod"].vars.get("BUILD_URL").and_then(|v| v.as_str()), Some("https://ci/9"));
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

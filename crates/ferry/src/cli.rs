@@ -409,60 +409,6 @@ pub struct SampleAppArgs {
 
 /// A `SERVICE=VERSION` argument (parsed by its `FromStr`).
 pub use ferry_app::ServiceVersion;
-
-#[derive(Args, Debug, Clone)]
-pub struct DeployArgs {
-    /// The environment, as named in ferry.toml.
-    pub environment: String,
-    /// What to deploy: one or more SERVICE=VERSION.
-    #[arg(required = true, value_name = "SERVICE=VERSION")]
-    pub services: Vec<ServiceVersion>,
-    /// Preflight and plan only; change nothing (same as `ferry plan`).
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Give up and roll back after this long (e.g. 90s, 10m) [default: the environment's
-    /// timeout, else 10m].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<std::time::Duration>,
-    /// When a service already runs what is asked for (same task definition after
-    /// normalizing, same image digest), force a new deployment of its running revision
-    /// (UpdateService forceNewDeployment: every task replaced, watched, rolled back on
-    /// failure) instead of leaving it alone. No effect on a service that changes.
-    #[arg(long, conflicts_with = "dry_run")]
-    pub force: bool,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct PlanArgs {
-    /// The environment, as named in ferry.toml.
-    pub environment: String,
-    #[arg(required = true, value_name = "SERVICE=VERSION")]
-    pub services: Vec<ServiceVersion>,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct RollbackArgs {
-    pub environment: String,
-    pub service: String,
-    /// A version deployed before (from the ledger, else the revisions' ferry:version tags), or
-    /// a task definition revision (`family:12`, its ARN, or a bare number that is no version).
-    /// Default: the good deploy before the one that put the running version in place.
-    #[arg(long, value_name = "VERSION|REVISION")]
-    pub to: Option<String>,
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<std::time::Duration>,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct StatusArgs {
-    /// Only this environment.
-    pub environment: Option<String>,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct HistoryArgs {
-    pub environment: Option<String>,
-    pub service: Option<String>,
 /// A `--var NAME=VALUE` argument (parsed by its `FromStr`).
 pub use ferry_app::Var;
 
@@ -491,6 +437,64 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub vars: VarArgs,
 }
+
+#[derive(Args, Debug, Clone)]
+pub struct DeployArgs {
+    /// The environment, as named in ferry.toml.
+    pub environment: String,
+    /// What to deploy: one or more SERVICE=VERSION.
+    #[arg(required = true, value_name = "SERVICE=VERSION")]
+    pub services: Vec<ServiceVersion>,
+    /// Preflight and plan only; change nothing (same as `ferry plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Give up and roll back after this long (e.g. 90s, 10m) [default: the environment's
+    /// timeout, else 10m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// When a service already runs what is asked for (same task definition after
+    /// normalizing, same image digest), force a new deployment of its running revision
+    /// (UpdateService forceNewDeployment: every task replaced, watched, rolled back on
+    /// failure) instead of leaving it alone. No effect on a service that changes.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub force: bool,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// The environment, as named in ferry.toml.
+    pub environment: String,
+    #[arg(required = true, value_name = "SERVICE=VERSION")]
+    pub services: Vec<ServiceVersion>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RollbackArgs {
+    pub environment: String,
+    pub service: String,
+    /// A version deployed before (from the ledger, else the revisions' ferry:version tags), or
+    /// a task definition revision (`family:12`, its ARN, or a bare number that is no version).
+    /// Default: the good deploy before the one that put the running version in place.
+    #[arg(long, value_name = "VERSION|REVISION")]
+    pub to: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// Only this environment.
+    pub environment: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HistoryArgs {
+    pub environment: Option<String>,
+    pub service: Option<String>,
     /// How many deployments to show.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
@@ -512,8 +516,6 @@ pub struct InitArgs {
     pub force: bool,
 }
 
-    #[command(flatten)]
-    pub vars: VarArgs,
 fn parse_duration(text: &str) -> Result<std::time::Duration, ferry_core::error::Error> {
     ferry_core::config::parse_duration(text)
 }
@@ -522,8 +524,6 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, ferry_core::error::
 pub struct PromoteArgs {
     /// Where the tested release runs.
     pub from: String,
-    #[command(flatten)]
-    pub vars: VarArgs,
     /// Where it goes.
     pub to: String,
     /// Only these services (comma-separated) [default: all].
@@ -546,6 +546,8 @@ pub struct PromoteArgs {
     /// ledger record, no lock.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub vars: VarArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -658,5 +660,3 @@ pub struct TagArgs {
     /// The environment whose tag (its `image_tag`) moves.
     pub environment: String,
 }
-    #[command(flatten)]
-    pub vars: VarArgs,

@@ -23,7 +23,7 @@ async fn a_second_identical_deploy_makes_only_reads_and_says_already_running_and
     for mutation in MUTATIONS {
         assert_eq!(calls.get(*mutation), None, "{mutation} on a no-op deploy: {calls:?}");
     }
-    assert!(calls.get("ecs:DescribeServices").is_some(), "it did look: {calls:?}");
+    assert!(calls.contains_key("ecs:DescribeServices"), "it did look: {calls:?}");
     assert_eq!(world.service("web").await.task_definition(), Some(running.as_str()));
 
     // JSON: the outcome says so, and the ledger has it.
