@@ -71,10 +71,18 @@ impl EventsReader {
                 self.connected.endpoint.as_deref().unwrap_or(&self.connected.region)
             )));
         };
-        let mut events = service.events;
-        events.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
-        Ok(events)
+        Ok(oldest_first(service.events))
     }
+}
+
+/// Events as DescribeServices answers them (newest first) turned oldest first. Events of
+/// the same millisecond keep ECS's order between them (a deployment's "deployment completed"
+/// before its "has reached a steady state"): the list is reversed, then stably sorted by
+/// time, never ordered by their random ids.
+fn oldest_first(mut events: Vec<ServiceEvent>) -> Vec<ServiceEvent> {
+    events.reverse();
+    events.sort_by_key(|e| e.created_at);
+    events
 }
 
 /// Of `events` (oldest first), those created at or after `since_ms`, and of those the newest
@@ -108,6 +116,15 @@ mod tests {
 
     fn event(id: &str, at: i64) -> ServiceEvent {
         ServiceEvent { id: id.into(), created_at: at, message: format!("event {id}") }
+    }
+
+    #[test]
+    fn events_of_the_same_millisecond_keep_ecs_order_not_their_ids_order() {
+        // DescribeServices answers newest first; "z-completed" came before "a-steady" in
+        // the same millisecond, and the ids would sort them the other way.
+        let ecs = vec![event("a-steady", 500), event("z-completed", 500), event("started", 100)];
+        let ids: Vec<String> = oldest_first(ecs).into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, ["started", "z-completed", "a-steady"]);
     }
 
     #[test]
