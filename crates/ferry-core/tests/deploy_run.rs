@@ -2271,3 +2271,81 @@ fn a_forced_deploy_of_what_already_runs_makes_one_forced_update_and_no_registrat
     assert_eq!(report.ecs_deployment_id.as_deref(), ours.last().map(|d| d.id.as_str()));
     assert_eq!(report.to_task_definition.as_deref(), Some(td_arn("web", 2).as_str()));
 }
+
+// ---------------------------------------------------------------------------------------
+// Preflight of what the task definition depends on
+// ---------------------------------------------------------------------------------------
+
+/// The template with a sidecar running `sidecar_image`, and `extra` members at top level.
+fn with_sidecar(sidecar_image: &str, extra: &str) -> Source {
+    let text = format!(
+        r#"{{
+  "family": "{{{{ ecs_service }}}}",{extra}
+  "containerDefinitions": [
+    {{"name": "web", "image": "{{{{ image }}}}", "essential": true, "memory": 256,
+      "secrets": [{{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:eu-west-1:123456789012:parameter/db"}}]}},
+    {{"name": "envoy", "image": "{sidecar_image}", "essential": true, "memory": 128}}
+  ]
+}}"#
+    );
+    Source::Template { name: "web.json".into(), text }
+}
+
+#[test]
+fn a_sidecar_image_missing_from_ecr_is_refused_naming_the_container_before_anything_changes() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    let mut deploy = request("web", "1.1.0");
+    deploy.source = with_sidecar(&format!("{REGISTRY_HOST}/envoy:v1.2"), "");
+    let report = world.deploy_one(deploy);
+
+    assert_eq!(report.outcome, Outcome::Refused);
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused);
+    let reason = report.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains(&format!("containerDefinitions[name=envoy].image: {REGISTRY_HOST}/envoy:v1.2 not found in ECR"))
+            && reason.contains("eu-west-1")
+            && reason.contains("123456789012"),
+        "{reason}"
+    );
+    assert!(world.registry.calls().contains(&"envoy:v1.2".to_string()), "{:?}", world.registry.calls());
+    assert_nothing_changed(&world);
+}
+
+#[test]
+fn a_malformed_role_arn_is_refused_naming_the_field() {
+    for (field, arn) in [("taskRoleArn", "arn:aws:iam::123456789012:user/web"), ("executionRoleArn", "arn:aws:iam::12345:role/exec")] {
+        let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+        let mut deploy = request("web", "1.1.0");
+        deploy.source = with_sidecar(&format!("{REGISTRY_HOST}/web:1.1.0"), &format!(r#" "{field}": "{arn}","#));
+        let report = world.deploy_one(deploy);
+
+        assert_eq!(report.exit_kind(), ExitKind::PreflightRefused, "{field}");
+        let reason = report.reason.as_deref().unwrap_or_default();
+        assert!(reason.contains(&format!("{field}: {arn} is not an IAM role ARN")), "{reason}");
+        assert_nothing_changed(&world);
+    }
+}
+
+#[test]
+fn a_docker_hub_sidecar_and_secrets_are_listed_as_not_checked_and_the_deploy_goes_on() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    let mut deploy = request("web", "1.1.0");
+    deploy.source = with_sidecar(
+        "envoyproxy/envoy:v1.2",
+        r#" "taskRoleArn": "arn:aws-us-gov:iam::123456789012:role/app/web", "executionRoleArn": "arn:aws:iam::123456789012:role/exec","#,
+    );
+    let report = world.deploy_one(deploy);
+
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(
+        report.not_checked,
+        vec![
+            "containerDefinitions[name=web].secrets[name=DB_PASSWORD].valueFrom: arn:aws:ssm:eu-west-1:123456789012:parameter/db"
+                .to_string(),
+            "containerDefinitions[name=envoy].image: envoyproxy/envoy:v1.2 (not an ECR image)".to_string(),
+        ]
+    );
+    assert!(!world.registry.calls().iter().any(|c| c.contains("envoy")), "Docker Hub is not asked: {:?}", world.registry.calls());
+    let json = serde_json::to_value(&report).expect("report as JSON");
+    assert_eq!(json["not_checked"].as_array().map(Vec::len), Some(2), "{json}");
+}

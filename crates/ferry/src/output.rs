@@ -574,6 +574,7 @@ mod tests {
             invalid_input: false,
             strategy: "rolling",
             resumed_at: None,
+            not_checked: Vec::new(),
         };
         let one = run_failure("deploy", &[report("web", Outcome::RollbackFailed), report("api", Outcome::Succeeded)]);
         assert_eq!(one, "deploy of web: rollback failed");

@@ -31,6 +31,9 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
             report.to_version.as_deref().unwrap_or("?"),
             report.image.as_deref().unwrap_or("?")
         ));
+        if !report.not_checked.is_empty() {
+            printer.out(&format!("  not checked (ferry cannot look them up): {}", report.not_checked.join("; ")));
+        }
         if report.outcome == Outcome::Unchanged {
             let running = report.to_task_definition.as_deref().map(short_task_definition).unwrap_or("?");
             printer.out(&format!("  no change: already running {running} (deploy with --force for a new deployment of it)"));

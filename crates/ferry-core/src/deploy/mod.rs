@@ -199,6 +199,10 @@ pub struct ServiceReport {
     /// is then the dead run's): the step it had stopped at.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed_at: Option<String>,
+    /// What preflight could not check, one `field: value` each (another registry's image,
+    /// secrets, awslogs log groups): ferry has no adapter to look them up.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_checked: Vec<String>,
 }
 
 impl ServiceReport {
@@ -280,6 +284,9 @@ pub enum Detail {
     PreflightUnchanged { task_definition: String, force: bool },
     /// The template renders something ECS ignores or will refuse (read-only members).
     TemplateWarning { template: String, warning: String },
+    /// Preflight could not check these (`field: value` each): images in registries ferry
+    /// does not reach, secrets, awslogs log groups. The deploy goes on.
+    NotChecked { items: Vec<String> },
     /// The service's lock is held as `locked_as` (this deployment's id, or an atomic
     /// promotion's for its undo); `resumed_at` is the step a
     /// dead run of it stopped at, `superseded` a dead run's deployment of another target
@@ -632,6 +639,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
             invalid_input: false,
             strategy: strategy::machine(r.strategy).name(),
             resumed_at: None,
+            not_checked: Vec::new(),
         }
     }
 

@@ -200,6 +200,8 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
                     taskdef::family(&current_definition.definition).unwrap_or("the service's family")
                 )));
             }
+            let not_checked = self.check_dependencies(request, &target.definition, &current.arn).await?;
+            self.not_checked(report, not_checked);
             report.to_task_definition = Some(target.arn.clone());
             report.to_version = target.tag("ferry:version").map(str::to_string).or(report.to_version.clone());
             report.to_digest = target.tag("ferry:digest").map(str::to_string);
@@ -283,6 +285,8 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B,
         };
         taskdef::set_image(&mut definition, &request.container, &reference)
             .map_err(|e| Refusal::input(in_template(format!("services.{}.container in ferry.toml: {e}", request.service))))?;
+        let not_checked = self.check_dependencies(request, &definition, &current.arn).await.map_err(|r| r.in_template(&in_template))?;
+        self.not_checked(report, not_checked);
         // The same target is the same digest and the same task definition: a template or
         // ferry.toml edited since the dead run registered its revision makes a new one.
         let same = match dead.as_ref().filter(|d| d.to_digest.as_deref() == Some(image.digest.as_str())) {
@@ -500,6 +504,139 @@ impl Refusal {
     fn platform(e: PlatformError) -> Self {
         Refusal { reason: e.to_string(), invalid_input: false, platform: true }
     }
+    /// The same refusal, its reason naming the template it came from.
+    fn in_template(self, name: &impl Fn(String) -> String) -> Self {
+        Refusal { reason: name(self.reason), ..self }
+    }
+}
+
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B, R, C, L, O> {
+    /// What the task definition depends on beyond the deployed container's image, checked
+    /// before anything changes: the role ARNs are well-formed, and every other container's
+    /// ECR image exists (in the account and region ferry's registry calls go to). Returns
+    /// what could not be checked (other registries, secrets, awslogs log groups), one
+    /// `field: value` each.
+    pub(super) async fn check_dependencies(
+        &self,
+        request: &Request,
+        definition: &Value,
+        service_arn: &str,
+    ) -> Result<Vec<String>, Refusal> {
+        for field in ["taskRoleArn", "executionRoleArn"] {
+            match definition.get(field) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(arn)) if is_role_arn(arn) => {}
+                Some(other) => {
+                    let shown = other.as_str().map_or_else(|| other.to_string(), str::to_string);
+                    return Err(Refusal::state(format!(
+                        "{field}: {shown} is not an IAM role ARN; expected arn:aws:iam::ACCOUNT:role/NAME \
+                         (partition aws, aws-cn or aws-us-gov)"
+                    )));
+                }
+            }
+        }
+        let account = Some(request.variables.account.as_str())
+            .filter(|a| !a.is_empty())
+            .or_else(|| crate::config::account_of_arn(service_arn))
+            .unwrap_or_default();
+        let region = request.variables.region.as_str();
+        let mut not_checked = Vec::new();
+        let containers = definition.get("containerDefinitions").and_then(Value::as_array).into_iter().flatten();
+        for container in containers {
+            let name = container.get("name").and_then(Value::as_str).unwrap_or("?");
+            let at = format!("containerDefinitions[name={name}]");
+            if let Some(image) = container.get("image").and_then(Value::as_str).filter(|_| name != request.container) {
+                match ecr_image(image) {
+                    Some(ecr)
+                        if request.variables.registry_url.is_none()
+                            && ecr.account == account
+                            && !region.is_empty()
+                            && ecr.region == region =>
+                    {
+                        let found = match ecr.reference {
+                            EcrReference::Digest(digest) => self.registry.resolve_digest(ecr.repository, digest).await,
+                            EcrReference::Tag(tag) => self.registry.resolve(ecr.repository, tag).await,
+                        };
+                        let found = match found {
+                            Err(e) if e.code.as_deref() == Some("RepositoryNotFoundException") => None,
+                            other => other.map_err(Refusal::platform)?,
+                        };
+                        if found.is_none() {
+                            return Err(Refusal::state(format!(
+                                "{at}.image: {image} not found in ECR (region {region}, account {account}); push it, or fix the image"
+                            )));
+                        }
+                    }
+                    Some(_) => not_checked.push(format!("{at}.image: {image} (ECR of another account or region than ferry's)")),
+                    None => not_checked.push(format!("{at}.image: {image} (not an ECR image)")),
+                }
+            }
+            for secret in container.get("secrets").and_then(Value::as_array).into_iter().flatten() {
+                let secret_name = secret.get("name").and_then(Value::as_str).unwrap_or("?");
+                let from = secret.get("valueFrom").and_then(Value::as_str).unwrap_or("?");
+                not_checked.push(format!("{at}.secrets[name={secret_name}].valueFrom: {from}"));
+            }
+            let log = container.get("logConfiguration");
+            if log.and_then(|l| l.get("logDriver")).and_then(Value::as_str) == Some("awslogs")
+                && let Some(group) = log.and_then(|l| l.get("options")).and_then(|o| o.get("awslogs-group")).and_then(Value::as_str)
+            {
+                not_checked.push(format!("{at}.logConfiguration.options.awslogs-group: {group}"));
+            }
+        }
+        Ok(not_checked)
+    }
+
+    /// Says what preflight could not check (one event), and keeps it in the report.
+    fn not_checked(&self, report: &mut ServiceReport, items: Vec<String>) {
+        if !items.is_empty() {
+            self.phase(report, Phase::Preflight, Detail::NotChecked { items: items.clone() });
+        }
+        report.not_checked = items;
+    }
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`, in one of the partitions ECS runs in.
+fn is_role_arn(arn: &str) -> bool {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    ["aws", "aws-cn", "aws-us-gov"].contains(&partition)
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty() && !name.ends_with('/'))
+}
+
+/// An image in ECR: `ACCOUNT.dkr.ecr.REGION.amazonaws.com[.cn]/REPOSITORY[:TAG|@DIGEST]`.
+struct EcrImage<'a> {
+    account: &'a str,
+    region: &'a str,
+    repository: &'a str,
+    reference: EcrReference<'a>,
+}
+
+enum EcrReference<'a> {
+    Tag(&'a str),
+    Digest(&'a str),
+}
+
+fn ecr_image(image: &str) -> Option<EcrImage<'_>> {
+    let (host, path) = image.split_once('/')?;
+    let labels: Vec<&str> = host.split('.').collect();
+    let [account, "dkr", "ecr", region, "amazonaws", "com", rest @ ..] = labels.as_slice() else { return None };
+    if !(rest.is_empty() || rest == ["cn"]) || account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (repository, reference) = match path.split_once('@') {
+        Some((repository, digest)) => (repository, EcrReference::Digest(digest)),
+        None => match path.rsplit_once(':') {
+            Some((repository, tag)) => (repository, EcrReference::Tag(tag)),
+            None => (path, EcrReference::Tag("latest")),
+        },
+    };
+    (!repository.is_empty()).then_some(EcrImage { account, region, repository, reference })
 }
 
 /// The tags ferry puts on a revision it registers, for traceability in AWS itself.

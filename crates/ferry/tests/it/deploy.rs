@@ -615,3 +615,25 @@ async fn a_crashing_version_whose_task_failures_and_circuit_breaker_trip_togethe
     assert_eq!(world.service("web").await.task_definition(), Some(before.as_str()));
     assert_eq!(world.answering_versions("web").await, vec!["1.0.0", "1.0.0"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_whose_ecr_image_does_not_exist_is_refused_in_preflight_naming_it() {
+    let world = World::new("", &["web"]).await;
+    let before = world.create_service("web", 1, "1.0.0", true).await;
+    let sidecar = format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/envoy:v1.2");
+    let with_sidecar = template().replacen(
+        r#""containerDefinitions": [{"#,
+        &format!(r#""containerDefinitions": [{{"name": "envoy", "image": "{sidecar}", "essential": false, "memory": 32}}, {{"#),
+        1,
+    );
+    std::fs::write(world.dir.path().join("app.json"), with_sidecar).unwrap();
+    world.reset_calls().await;
+
+    let output = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    assert!(text(&output).contains(&format!("containerDefinitions[name=envoy].image: {sidecar} not found in ECR")), "{}", text(&output));
+    let calls = world.calls().await;
+    assert_eq!(calls.get("ecs:RegisterTaskDefinition"), None, "{calls:?}");
+    assert_eq!(mutations(&calls), 0, "no mutating call: {calls:?}");
+    assert_eq!(world.service("web").await.task_definition(), Some(before.as_str()));
+}
