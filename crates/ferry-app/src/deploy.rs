@@ -5,12 +5,13 @@
 
 use std::time::Duration;
 
-use ferry_core::deploy::Run;
+use ferry_core::deploy::{Outcome, Run};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::gc::{FamilyResult, GcInput, Skipped};
 use crate::journal::SystemClock;
-use crate::project::{Context, ServiceVersion, Session};
+use crate::project::{self, Context, ServiceVersion, Session};
 use crate::run::{RunResult, until_cancelled};
 
 /// What to deploy where.
@@ -30,6 +31,59 @@ pub struct DeployInput {
     /// `unchanged`, no AWS call that changes anything).
     #[serde(default)]
     pub force: bool,
+}
+
+/// A deploy's run, and the clean-up of old revisions that followed it.
+#[derive(Clone, Debug)]
+pub struct Deployed {
+    pub run: RunResult,
+    /// With `keep_revisions` set and the run a success: what the clean-up did (or why it
+    /// did not). None otherwise.
+    pub revisions: Option<RevisionCleanup>,
+}
+
+/// The clean-up after a successful deploy (`keep_revisions`), over the services it deployed.
+/// It never fails the deploy: a failure is `warning`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RevisionCleanup {
+    pub keep: usize,
+    pub families: Vec<FamilyResult>,
+    pub skipped: Vec<Skipped>,
+    /// The clean-up failed (the deploy did not): why, and what to run.
+    pub warning: Option<String>,
+}
+
+/// [`deploy`], then, when every service succeeded and `keep_revisions` is set for the
+/// environment, the clean-up of [`crate::gc`] for the services that were deployed (not the
+/// unchanged ones), after the deploy's locks are freed. A clean-up failure is a warning in
+/// the result, never an error.
+pub async fn deploy_and_clean_up(ctx: &Context<'_>, input: DeployInput) -> Result<Deployed> {
+    let environment = input.environment.clone();
+    let run = deploy(ctx, input).await?;
+    let revisions = clean_up_after(ctx, &environment, &run).await;
+    Ok(Deployed { run, revisions })
+}
+
+async fn clean_up_after(ctx: &Context<'_>, environment: &str, run: &RunResult) -> Option<RevisionCleanup> {
+    if run.error().is_some() {
+        return None;
+    }
+    let deployed: Vec<String> = run.services.iter().filter(|r| r.outcome == Outcome::Succeeded).map(|r| r.service.clone()).collect();
+    if deployed.is_empty() {
+        return None;
+    }
+    let config = project::load_config(ctx.project).ok()?;
+    let keep = config.keep_revisions(config.environment(environment).ok()?)?;
+    let input = GcInput { environment: environment.to_string(), services: deployed, keep: Some(keep), dry_run: false };
+    Some(match crate::gc::gc(ctx, input).await {
+        Ok(result) => RevisionCleanup { keep, families: result.families, skipped: result.skipped, warning: None },
+        Err(e) => {
+            let warning = format!(
+                "the deploy succeeded, but the clean-up of old revisions (keep_revisions = {keep}) failed: {e}; `ferry gc {environment}` carries on"
+            );
+            RevisionCleanup { keep, families: vec![], skipped: vec![], warning: Some(warning) }
+        }
+    })
 }
 
 /// Deploys and watches until every service has succeeded or failed (and been rolled back).

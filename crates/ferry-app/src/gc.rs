@@ -28,8 +28,9 @@ pub struct GcInput {
     pub environment: String,
     /// Services of ferry.toml; empty for all of them.
     pub services: Vec<String>,
-    /// How many of the newest ferry revisions of each family to keep, besides those in use.
-    pub keep: usize,
+    /// How many of the newest ferry revisions of each family to keep, besides those in use;
+    /// None for the environment's `keep_revisions` (refused when that is unset too).
+    pub keep: Option<usize>,
     /// Judge only: deregister nothing, take no lock.
     pub dry_run: bool,
 }
@@ -74,13 +75,19 @@ pub async fn gc(ctx: &Context<'_>, input: GcInput) -> Result<GcResult> {
     for service in &input.services {
         config.service(service).map_err(Error::config)?;
     }
+    let Some(keep) = input.keep.or(config.keep_revisions(&env)) else {
+        return Err(Error::input(format!(
+            "how many revisions to keep? neither --keep nor keep_revisions (in [environments.{env_name}] or [defaults] of {path}) says: run `ferry gc {env_name} --keep N`, or set keep_revisions = N",
+            env_name = input.environment,
+            path = config.path.display()
+        )));
+    };
     let services: Vec<String> = if input.services.is_empty() { config.services.keys().cloned().collect() } else { input.services.clone() };
     let connected = ctx.before_changes("gc", project::connect(&config, &input.environment, ctx.project.endpoint_url.as_deref())).await?;
     let ledger = project::open_ledger(ctx.project, ctx.sink)?;
     let gc_id = project::new_id("gc");
     let holder = LockHolder { deployment_id: gc_id.clone(), who: ctx.actor.who.clone(), host: ctx.actor.host.clone(), pid: ctx.actor.pid };
-    let mut result =
-        GcResult { environment: input.environment.clone(), keep: input.keep, dry_run: input.dry_run, families: vec![], skipped: vec![] };
+    let mut result = GcResult { environment: input.environment.clone(), keep, dry_run: input.dry_run, families: vec![], skipped: vec![] };
     for service in &services {
         if ctx.cancel.is_cancelled() {
             return Err(Error::interrupted_before("gc"));
@@ -101,7 +108,7 @@ pub async fn gc(ctx: &Context<'_>, input: GcInput) -> Result<GcResult> {
                 Err(e) => return Err(Error::from_store(e)),
             }
         }
-        let judged = clean_service(&connected, &ledger, &env.cluster, &input, service, &ecs_service).await;
+        let judged = clean_service(&connected, &ledger, &env.cluster, &input, keep, service, &ecs_service).await;
         if !input.dry_run {
             // Freed whatever happened: nothing of the clean-up needs it any more.
             let _ = ledger.release_lock(&input.environment, service, &gc_id);
@@ -132,6 +139,7 @@ async fn clean_service(
     ledger: &ferry_store::Ledger,
     cluster: &str,
     input: &GcInput,
+    keep: usize,
     service: &str,
     ecs_service: &str,
 ) -> Result<std::result::Result<FamilyResult, Skipped>> {
@@ -181,7 +189,7 @@ async fn clean_service(
     {
         protections.push(Protection { task_definition: td.to_string(), why: Keep::Rollback });
     }
-    let verdict = decide(&revisions, input.keep, &protections);
+    let verdict = decide(&revisions, keep, &protections);
     if !input.dry_run {
         for revision in &verdict.deregister {
             connected.ecs.deregister_task_definition(revision).await?;

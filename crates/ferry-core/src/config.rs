@@ -65,6 +65,9 @@ pub enum ConfigError {
     Invalid { path: PathBuf, key: String, message: String },
 }
 
+const KEEP_REVISIONS_ZERO: &str =
+    "must be at least 1: the newest revisions to keep besides those in use (remove the setting to turn the clean-up off)";
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +105,9 @@ pub struct Defaults {
     /// The registry (from `[registries]`) of every service that does not name its own;
     /// ECR when unset.
     pub registry: Option<String>,
+    /// After each successful deploy, deregister the deployed services' old ferry revisions,
+    /// keeping the newest N and every one in use (`ferry gc`); unset: no clean-up.
+    pub keep_revisions: Option<u32>,
 }
 
 /// How ferry gets credentials for an environment.
@@ -172,6 +178,9 @@ pub struct Environment {
     /// A Terraform state file templates read with `tfstate("type.name.attribute")`,
     /// relative to ferry.toml.
     pub tfstate: Option<PathBuf>,
+    /// The clean-up after each successful deploy, and `ferry gc` without `--keep`: keep
+    /// the newest N ferry revisions of each family; overrides `[defaults]`.
+    pub keep_revisions: Option<u32>,
 }
 
 /// An image registry that is not ECR, reached over the OCI distribution API.
@@ -340,6 +349,9 @@ impl Config {
             if env.max_task_failures == Some(0) {
                 return Err(self.invalid(key("max_task_failures"), "must be at least 1"));
             }
+            if env.keep_revisions == Some(0) {
+                return Err(self.invalid(key("keep_revisions"), KEEP_REVISIONS_ZERO));
+            }
             if let Some(role) = &env.role_arn
                 && !(role.starts_with("arn:") && role.contains(":role/"))
             {
@@ -379,6 +391,9 @@ impl Config {
         }
         if let Some(region) = &self.defaults.region {
             crate::region::check_region(region).map_err(|m| self.invalid("defaults.region", m))?;
+        }
+        if self.defaults.keep_revisions == Some(0) {
+            return Err(self.invalid("defaults.keep_revisions", KEEP_REVISIONS_ZERO));
         }
         self.check_promotion_chain()?;
         if let Some(registry) = &self.defaults.registry
@@ -559,6 +574,12 @@ impl Config {
         env.bake.or(self.defaults.bake).unwrap_or(DEFAULT_BAKE)
     }
 
+    /// How many ferry revisions of each family to keep after a successful deploy (and for
+    /// `ferry gc` without `--keep`): the environment's, the defaults', or None (no clean-up).
+    pub fn keep_revisions(&self, env: &Environment) -> Option<usize> {
+        env.keep_revisions.or(self.defaults.keep_revisions).map(|n| n as usize)
+    }
+
     pub fn max_task_failures(&self, env: &Environment) -> u32 {
         env.max_task_failures.or(self.defaults.max_task_failures).unwrap_or(DEFAULT_MAX_TASK_FAILURES)
     }
@@ -650,6 +671,39 @@ mod tests {
             Ok(_) => panic!("expected an error for:\n{config}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn keep_revisions_is_the_environments_else_the_defaults_else_unset() {
+        let with = |defaults: &str, prod: &str| {
+            let config = GOOD
+                .replace("timeout = \"5m\"", &format!("timeout = \"5m\"\n{defaults}"))
+                .replace("timeout = \"20m\"", &format!("timeout = \"20m\"\n{prod}"));
+            let (_dir, result) = project(&config);
+            let config = result.expect("valid config");
+            let keep = |name: &str| config.keep_revisions(config.environment(name).expect("environment"));
+            (keep("dev"), keep("prod"))
+        };
+        assert_eq!(with("", ""), (None, None));
+        assert_eq!(with("keep_revisions = 5", ""), (Some(5), Some(5)));
+        assert_eq!(with("keep_revisions = 5", "keep_revisions = 2"), (Some(5), Some(2)));
+        assert_eq!(with("", "keep_revisions = 3"), (None, Some(3)));
+    }
+
+    #[test]
+    fn keep_revisions_below_one_is_refused_naming_the_field() {
+        let zero_env = GOOD.replace("timeout = \"20m\"", "timeout = \"20m\"\nkeep_revisions = 0");
+        let e = error_of(&zero_env);
+        assert!(e.contains("environments.prod.keep_revisions: must be at least 1"), "{e}");
+        let zero_defaults = GOOD.replace("timeout = \"5m\"", "timeout = \"5m\"\nkeep_revisions = 0");
+        let e = error_of(&zero_defaults);
+        assert!(e.contains("defaults.keep_revisions: must be at least 1"), "{e}");
+        let negative = GOOD.replace("timeout = \"5m\"", "timeout = \"5m\"\nkeep_revisions = -2");
+        let e = error_of(&negative);
+        assert!(e.contains("keep_revisions"), "{e}");
+        let text = GOOD.replace("timeout = \"5m\"", "timeout = \"5m\"\nkeep_revisions = \"five\"");
+        let e = error_of(&text);
+        assert!(e.contains("keep_revisions"), "{e}");
     }
 
     const GOOD: &str = r#"

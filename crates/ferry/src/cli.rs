@@ -184,7 +184,7 @@ pub enum Command {
     /// input (unknown environment or service); 3 AWS refused a call; 7 every service asked
     /// for is locked by a deploy (nothing changed); 8 the ledger; 130 interrupted.
     #[command(
-        after_help = "Examples:\n  ferry gc dev --keep 5 --dry-run          # what would go, and why each kept one stays\n  ferry gc dev --keep 5\n  ferry gc prod --keep 10 --services web,api --output json"
+        after_help = "Examples:\n  ferry gc dev --keep 5 --dry-run          # what would go, and why each kept one stays\n  ferry gc dev --keep 5\n  ferry gc dev                             # keep_revisions from ferry.toml\n  ferry gc prod --keep 10 --services web,api --output json"
     )]
     Gc(GcArgs),
     /// Past deployments from the ledger, newest first.
@@ -611,9 +611,10 @@ pub struct EventsArgs {
 pub struct GcArgs {
     /// The environment, as named in ferry.toml.
     pub environment: String,
-    /// How many of the newest ferry revisions of each family to keep, besides those in use.
-    #[arg(long, required = true, value_name = "N")]
-    pub keep: usize,
+    /// How many of the newest ferry revisions of each family to keep, besides those in use
+    /// [default: the environment's keep_revisions in ferry.toml; refused when unset].
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
     /// Only these services (comma-separated) [default: all].
     #[arg(long, value_delimiter = ',', value_name = "SERVICE,...")]
     pub services: Vec<String>,

@@ -2,7 +2,7 @@
 //! service, watch the exact ECS deployment, roll back on failure; several services in
 //! parallel, one summary at the end (ferry_app::deploy).
 
-use ferry_app::deploy::DeployInput;
+use ferry_app::deploy::{DeployInput, Deployed, RevisionCleanup};
 use ferry_app::{Context, Interrupted, RunResult};
 use ferry_core::ExitKind;
 use ferry_core::deploy::{Outcome, ServiceReport};
@@ -21,8 +21,57 @@ pub async fn run(global: &GlobalArgs, args: DeployArgs) -> Result<(), Failure> {
     let (project, actor) = (crate::app::project_with_vars(global, args.vars), crate::app::actor());
     let ctx = Context { project: &project, actor: &actor, sink: &printer, cancel: crate::app::cancel_on_ctrl_c() };
     let input = DeployInput { environment: args.environment, services: args.services, timeout: args.timeout, force: args.force };
-    let result = ferry_app::deploy::deploy(&ctx, input).await;
-    finish(&printer, result)
+    match ferry_app::deploy::deploy_and_clean_up(&ctx, input).await {
+        Ok(deployed) => {
+            print_deployed(&printer, &deployed);
+            deployed.run.error().map_or(Ok(()), Err)
+        }
+        Err(e) => finish(&printer, Err(e)),
+    }
+}
+
+/// A deploy's summary, then what the clean-up of old revisions (`keep_revisions`) did, one
+/// line per service; with `--output json`, the run's result with `revisions` in it.
+fn print_deployed(printer: &Printer, deployed: &Deployed) {
+    let Some(cleanup) = &deployed.revisions else {
+        print_run(printer, &deployed.run);
+        return;
+    };
+    if printer.json() {
+        printer.close();
+        let run = &deployed.run;
+        let kind = run.kind();
+        printer.json_line(&serde_json::json!({
+            "type": "result",
+            "command": run.command,
+            "run_id": run.run_id,
+            "exit_code": kind.code(),
+            "outcome": kind,
+            "services": run.services,
+            "revisions": cleanup,
+        }));
+        return;
+    }
+    print_run(printer, &deployed.run);
+    for line in cleanup_lines(cleanup) {
+        printer.out(&line);
+    }
+}
+
+fn cleanup_lines(cleanup: &RevisionCleanup) -> Vec<String> {
+    let mut lines = Vec::new();
+    for family in &cleanup.families {
+        let n = family.deregistered.len();
+        let noun = if n == 1 { "revision" } else { "revisions" };
+        lines.push(format!("removed {n} old {noun} of {} (kept {})", family.service, family.kept.len()));
+    }
+    for skipped in &cleanup.skipped {
+        lines.push(format!("warning: old revisions of {} not removed: {}", skipped.service, skipped.detail));
+    }
+    if let Some(warning) = &cleanup.warning {
+        lines.push(format!("warning: {warning}"));
+    }
+    lines
 }
 
 /// Prints how a run ended — its summary, or what an interruption left to ECS — and returns

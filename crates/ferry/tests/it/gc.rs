@@ -90,3 +90,72 @@ async fn gc_of_an_unknown_service_is_refused_and_changes_nothing() {
     assert!(text(&output).contains("nope"), "{}", text(&output));
     assert_eq!(mutations(&world.calls().await), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_revisions_cleans_up_after_each_successful_deploy_and_never_after_a_failed_one() {
+    let world = World::new("keep_revisions = 2", &["web"]).await;
+    // web:1, registered without ferry: never touched.
+    world.create_service("web", 1, "1.0.0", false).await;
+    for version in ["1.1.0", "1.0.0", "1.1.0"] {
+        let output = world.ferry(&["deploy", "test", &format!("web={version}"), "-q"]).await;
+        assert!(output.status.success(), "{}", text(&output));
+    }
+    assert_eq!(active(&world).await, ["web:1", "web:3", "web:4"], "web:2 went after the third deploy");
+
+    let output = world.ferry(&["deploy", "test", "web=1.0.0", "--output", "json"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let result = result_of(&output);
+    let family = &result["revisions"]["families"][0];
+    assert_eq!(result["revisions"]["keep"], 2, "{result}");
+    assert_eq!(family["service"], "web", "{result}");
+    assert_eq!(family["deregistered"], serde_json::json!(["web:3"]), "{result}");
+    let kept: Vec<(&str, Vec<&str>)> = family["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (k["revision"].as_str().unwrap(), k["reasons"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect())
+        })
+        .collect();
+    assert_eq!(kept[0].0, "web:5");
+    assert!(kept[0].1.contains(&"service"), "the service's revision: {kept:?}");
+    assert_eq!(kept[1], ("web:4", vec!["newest", "rollback"]), "what rollback returns to");
+    assert_eq!(kept[2], ("web:1", vec!["not_ferry"]));
+    assert_eq!(active(&world).await, ["web:1", "web:4", "web:5"]);
+    assert!(world.service("web").await.task_definition().unwrap().ends_with("/web:5"));
+
+    // In words: one line per service.
+    let output = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("removed 1 old revision of web (kept 3)"), "{}", text(&output));
+    assert_eq!(active(&world).await, ["web:1", "web:5", "web:6"]);
+
+    // A failed, rolled-back deploy cleans nothing up: its revision and all the others stay.
+    let output = world.ferry(&["deploy", "test", "web=2.0.0-crash", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    assert!(result_of(&output).get("revisions").is_none(), "{}", text(&output));
+    assert_eq!(active(&world).await, ["web:1", "web:5", "web:6", "web:7"]);
+
+    // `ferry gc` without --keep uses keep_revisions.
+    let output = world.ferry(&["gc", "test", "--dry-run", "--output", "json"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    let result = result_of(&output);
+    assert_eq!(result["keep"], 2, "{result}");
+    // web:7 (the failed one) and web:6 are the newest two, web:5 is what rollback returns to.
+    assert_eq!(result["families"][0]["deregistered"], serde_json::json!([]), "{result}");
+    assert_eq!(result["families"][0]["kept"].as_array().map(Vec::len), Some(4), "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_without_keep_or_keep_revisions_is_refused_and_changes_nothing() {
+    let world = World::new("", &["web"]).await;
+    world.create_service("web", 1, "1.0.0", false).await;
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(result_of(&output).get("revisions").is_none(), "no keep_revisions, no clean-up: {}", text(&output));
+    world.reset_calls().await;
+    let output = world.ferry(&["gc", "test"]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("--keep") && text(&output).contains("keep_revisions"), "{}", text(&output));
+    assert_eq!(mutations(&world.calls().await), 0);
+}
