@@ -75,8 +75,8 @@ pub enum Command {
     ///
     /// Exit codes: 0 deployed (or already running); 1 internal error; 2 invalid input; 3 AWS
     /// or registry error; 4 refused by preflight (nothing changed); 5 failed and rolled back;
-    /// 6 failed and the rollback failed too; 7 another deploy holds the lock; 130 interrupted
-    /// (Ctrl-C).
+    /// 6 failed and the rollback failed too; 7 another deploy holds the lock; 8 the ledger
+    /// cannot be opened, read or written (nothing changed); 130 interrupted (Ctrl-C).
     #[command(
         after_help = "Examples:\n  ferry deploy dev web=1.4.2\n  ferry deploy prod web=1.4.2 worker=1.4.2 --timeout 15m\n  ferry deploy stage web=1.5.0 --dry-run --output json\n  ferry deploy dev web=1.4.2 --force      # replace every task even if nothing changed\n  ferry deploy dev web=1.4.2 --var BUILD_URL=\"$CI_JOB_URL\" --var FEATURE_X=on"
     )]
@@ -97,7 +97,8 @@ pub enum Command {
     /// invalid input (unknown environment or service); 4 refused by a gate or preflight,
     /// nothing changed (against the chain, unhealthy in FROM, rejected, not soaked, not
     /// approved); 5 failed and rolled back; 6 the rollback failed too; 7 a service is
-    /// locked (see `ferry status`, `ferry unlock`); 130 interrupted.
+    /// locked (see `ferry status`, `ferry unlock`); 8 the ledger cannot be opened, read or
+    /// written; 130 interrupted.
     #[command(
         after_help = "Examples:\n  ferry promote dev stage --dry-run      # the plan, nothing changed\n  ferry promote dev stage\n  ferry promote stage prod --approve --atomic\n  ferry promote dev stage --services web,api"
     )]
