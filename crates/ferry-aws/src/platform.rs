@@ -144,31 +144,7 @@ impl AwsEcs {
     /// The newest `limit` ACTIVE revisions of a family, described with their tags, newest
     /// first: where `ferry rollback` finds a version when the ledger does not know it.
     pub async fn recent_revisions(&self, family: &str, limit: usize) -> PlatformResult<Vec<TaskDefinitionInfo>> {
-        let mut arns = Vec::new();
-        let mut pages = self
-            .client
-            .list_task_definitions()
-            .family_prefix(family)
-            .status(ecs::types::TaskDefinitionStatus::Active)
-            .sort(ecs::types::SortOrder::Desc)
-            .into_paginator()
-            .send();
-        // Each page is a call of its own: paced like any read.
-        loop {
-            self.reads.take().await;
-            let Some(page) = pages.next().await else { break };
-            let page = page.map_err(|e| self.reach.error("ecs:ListTaskDefinitions", e))?;
-            // familyPrefix matches other families that start alike: keep this family only.
-            arns.extend(
-                page.task_definition_arns()
-                    .iter()
-                    .filter(|a| a.rsplit('/').next().and_then(|r| r.rsplit_once(':')).is_some_and(|(f, _)| f == family))
-                    .cloned(),
-            );
-            if arns.len() >= limit {
-                break;
-            }
-        }
+        let arns = self.family_revisions(family, ecs::types::SortOrder::Desc, Some(limit)).await?;
         let mut revisions = Vec::new();
         for arn in arns.into_iter().take(limit) {
             revisions.push(self.describe_task_definition(&arn).await?);
@@ -181,13 +157,21 @@ impl AwsEcs {
     /// Every ACTIVE revision of exactly `family` (ListTaskDefinitions by family prefix, all
     /// pages, other families that start alike left out), oldest first: what `ferry gc` judges.
     pub async fn active_revisions(&self, family: &str) -> PlatformResult<Vec<String>> {
+        self.family_revisions(family, ecs::types::SortOrder::Asc, None).await
+    }
+
+    /// The ARNs of the ACTIVE revisions of exactly `family` in `order` (ListTaskDefinitions
+    /// by family prefix, page after page, each page paced like any read), stopping once
+    /// `limit` are found. `familyPrefix` also matches families that start alike (`web`
+    /// matches `web-worker`): those are left out.
+    async fn family_revisions(&self, family: &str, order: ecs::types::SortOrder, limit: Option<usize>) -> PlatformResult<Vec<String>> {
         let mut arns = Vec::new();
         let mut pages = self
             .client
             .list_task_definitions()
             .family_prefix(family)
             .status(ecs::types::TaskDefinitionStatus::Active)
-            .sort(ecs::types::SortOrder::Asc)
+            .sort(order)
             .into_paginator()
             .send();
         loop {
@@ -200,6 +184,9 @@ impl AwsEcs {
                     .filter(|a| a.rsplit('/').next().and_then(|r| r.rsplit_once(':')).is_some_and(|(f, _)| f == family))
                     .cloned(),
             );
+            if limit.is_some_and(|limit| arns.len() >= limit) {
+                break;
+            }
         }
         Ok(arns)
     }
