@@ -413,3 +413,12 @@ def from_query_xml(service: str, operation: str, raw: bytes | str):
     if result is None:
         return {f"<no {wrapper}>": ""}
     return _from_xml(model(service)["shapes"], out_spec["shape"], result)
+
+
+def differences_table(expected) -> str:
+    """The markdown table docs/conformance.md holds for a moto comparison's EXPECTED
+    differences: (member, difference, side that follows AWS, why) per row."""
+    lines = ["| member | difference | follows AWS | why |", "| --- | --- | --- | --- |"]
+    for where, diff, follows, why in expected:
+        lines.append(f"| `{where}` | {diff} | {follows} | {why} |")
+    return "\n".join(lines)

@@ -420,10 +420,7 @@ def test_every_listed_elbv2_difference_still_happens(compare, request):
 
 
 def markdown_table() -> str:
-    lines = ["| member | difference | follows AWS | why |", "| --- | --- | --- | --- |"]
-    for where, diff, follows, why in EXPECTED:
-        lines.append(f"| `{where}` | {diff} | {follows} | {why} |")
-    return "\n".join(lines)
+    return shapes.differences_table(EXPECTED)
 
 
 def test_docs_list_the_same_elbv2_differences():

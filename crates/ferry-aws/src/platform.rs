@@ -154,6 +154,17 @@ impl AwsEcs {
 }
 
 impl AwsEcs {
+    /// Sends one UpdateService (paced under ECS's write bucket) and answers the service as it
+    /// now is: what a deploy's update and `ferry scale` share.
+    async fn send_update(
+        &self,
+        update: ecs::operation::update_service::builders::UpdateServiceFluentBuilder,
+    ) -> PlatformResult<ServiceInfo> {
+        self.updates.take().await;
+        let out = update.send().await.map_err(|e| self.reach.error("ecs:UpdateService", e))?;
+        out.service().map(service_info).ok_or_else(|| PlatformError::new("ecs:UpdateService", None, "the answer holds no service"))
+    }
+
     /// Every ACTIVE revision of exactly `family` (ListTaskDefinitions by family prefix, all
     /// pages, other families that start alike left out), oldest first: what `ferry gc` judges.
     pub async fn active_revisions(&self, family: &str) -> PlatformResult<Vec<String>> {
@@ -396,32 +407,12 @@ impl Ecs for AwsEcs {
         task_definition: &str,
         force_new_deployment: bool,
     ) -> PlatformResult<ServiceInfo> {
-        self.updates.take().await;
-        let out = self
-            .client
-            .update_service()
-            .cluster(cluster)
-            .service(service)
-            .task_definition(task_definition)
-            .force_new_deployment(force_new_deployment)
-            .send()
-            .await
-            .map_err(|e| self.reach.error("ecs:UpdateService", e))?;
-        out.service().map(service_info).ok_or_else(|| PlatformError::new("ecs:UpdateService", None, "the answer holds no service"))
+        let update = self.client.update_service().cluster(cluster).service(service);
+        self.send_update(update.task_definition(task_definition).force_new_deployment(force_new_deployment)).await
     }
 
     async fn set_desired_count(&self, cluster: &str, service: &str, desired: i32) -> PlatformResult<ServiceInfo> {
-        self.updates.take().await;
-        let out = self
-            .client
-            .update_service()
-            .cluster(cluster)
-            .service(service)
-            .desired_count(desired)
-            .send()
-            .await
-            .map_err(|e| self.reach.error("ecs:UpdateService", e))?;
-        out.service().map(service_info).ok_or_else(|| PlatformError::new("ecs:UpdateService", None, "the answer holds no service"))
+        self.send_update(self.client.update_service().cluster(cluster).service(service).desired_count(desired)).await
     }
 
     async fn task_health(&self, cluster: &str, deployment_id: &str) -> PlatformResult<TaskHealth> {

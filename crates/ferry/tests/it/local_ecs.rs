@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::elb_support::eventually;
 use ferry_aws::ecs::types::{
     ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, DesiredStatus, HealthCheck, KeyValuePair, PortMapping,
     ServiceDeploymentStatus, Tag,
@@ -34,22 +35,6 @@ async fn start_in(dir: tempfile::TempDir) -> Local {
 
 fn ferry_bin() -> &'static str {
     env!("CARGO_BIN_EXE_ferry")
-}
-
-/// Polls `check` until it returns Some, for at most `secs` seconds.
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A revision of the sample app; `env` adds environment variables (SAMPLE_* misbehaviours).
