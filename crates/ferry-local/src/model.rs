@@ -41,12 +41,21 @@ pub enum Service {
     ApplicationAutoScaling,
     /// Elastic Load Balancing v2 (the Query protocol, XML answers).
     Elbv2,
+    /// CloudWatch Logs (AWS JSON 1.1, `Logs_20140328`).
+    Logs,
+    /// Systems Manager, its Parameter Store (AWS JSON 1.1, `AmazonSSM`).
+    Ssm,
+    /// Secrets Manager (AWS JSON 1.1, `secretsmanager`).
+    SecretsManager,
 }
 
 static ECS: OnceLock<Option<ServiceModel>> = OnceLock::new();
 static ECR: OnceLock<Option<ServiceModel>> = OnceLock::new();
 static AAS: OnceLock<Option<ServiceModel>> = OnceLock::new();
 static ELBV2: OnceLock<Option<ServiceModel>> = OnceLock::new();
+static LOGS: OnceLock<Option<ServiceModel>> = OnceLock::new();
+static SSM: OnceLock<Option<ServiceModel>> = OnceLock::new();
+static SECRETS_MANAGER: OnceLock<Option<ServiceModel>> = OnceLock::new();
 
 impl Service {
     pub fn model(self) -> Option<&'static ServiceModel> {
@@ -63,11 +72,26 @@ impl Service {
             Service::Elbv2 => {
                 ELBV2.get_or_init(|| ServiceModel::load(include_bytes!("../models/elbv2.json.gz"), "ValidationError")).as_ref()
             }
+            Service::Logs => {
+                LOGS.get_or_init(|| ServiceModel::load(include_bytes!("../models/logs.json.gz"), "InvalidParameterException")).as_ref()
+            }
+            Service::Ssm => SSM.get_or_init(|| ServiceModel::load(include_bytes!("../models/ssm.json.gz"), "ValidationException")).as_ref(),
+            Service::SecretsManager => SECRETS_MANAGER
+                .get_or_init(|| ServiceModel::load(include_bytes!("../models/secretsmanager.json.gz"), "InvalidParameterException"))
+                .as_ref(),
         }
     }
 
     /// Every service ferry local serves.
-    pub const ALL: [Service; 4] = [Service::Ecs, Service::Ecr, Service::ApplicationAutoScaling, Service::Elbv2];
+    pub const ALL: [Service; 7] = [
+        Service::Ecs,
+        Service::Ecr,
+        Service::ApplicationAutoScaling,
+        Service::Elbv2,
+        Service::Logs,
+        Service::Ssm,
+        Service::SecretsManager,
+    ];
 
     /// Which service an `X-Amz-Target` prefix names.
     pub fn from_target_prefix(prefix: &str) -> Option<Service> {
@@ -87,6 +111,9 @@ impl Service {
             Service::Ecr => "ecr",
             Service::ApplicationAutoScaling => "application-autoscaling",
             Service::Elbv2 => "elasticloadbalancing",
+            Service::Logs => "logs",
+            Service::Ssm => "ssm",
+            Service::SecretsManager => "secretsmanager",
         }
     }
 }

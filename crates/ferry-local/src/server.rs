@@ -287,6 +287,9 @@ async fn call(
             Service::Ecr => crate::ecr::dispatch(operation, &mut ctx, &input),
             Service::ApplicationAutoScaling => crate::autoscaling::dispatch(operation, &mut ctx, &input),
             Service::Elbv2 => crate::elbv2::dispatch(operation, &mut ctx, &input),
+            Service::Logs => crate::logs::dispatch(operation, &mut ctx, &input),
+            Service::Ssm => crate::ssm::dispatch(operation, &mut ctx, &input),
+            Service::SecretsManager => crate::secretsmanager::dispatch(operation, &mut ctx, &input),
         };
         let result = handled.unwrap_or_else(|| {
             Err(ApiError::client("UnsupportedOperation", format!("ferry local does not implement {}:{operation} yet", service.name())))

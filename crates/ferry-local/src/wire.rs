@@ -384,11 +384,14 @@ mod tests {
     fn the_short_service_names_are_the_models_signing_names() {
         use crate::model::Service;
         use std::io::Read;
-        let models: [(Service, &[u8]); 4] = [
+        let models: [(Service, &[u8]); 7] = [
             (Service::Ecs, include_bytes!("../models/ecs.json.gz")),
             (Service::Ecr, include_bytes!("../models/ecr.json.gz")),
             (Service::ApplicationAutoScaling, include_bytes!("../models/application-autoscaling.json.gz")),
             (Service::Elbv2, include_bytes!("../models/elbv2.json.gz")),
+            (Service::Logs, include_bytes!("../models/logs.json.gz")),
+            (Service::Ssm, include_bytes!("../models/ssm.json.gz")),
+            (Service::SecretsManager, include_bytes!("../models/secretsmanager.json.gz")),
         ];
         for (service, gz) in models {
             let mut text = String::new();
