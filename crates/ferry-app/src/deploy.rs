@@ -105,6 +105,8 @@ pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> 
         clock: &SystemClock,
         locks: &locks,
         observer: &journal,
+        logs: &session.connected.logs,
+        secrets: &session.connected.secrets,
     };
     let reports =
         until_cancelled(&ctx.cancel, &session.ledger, &session.requests, &session.run_id, "deploy", run.deploy(&session.requests)).await?;

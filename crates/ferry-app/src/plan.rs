@@ -56,6 +56,8 @@ pub async fn plan(ctx: &Context<'_>, input: PlanInput) -> Result<PlanResult> {
         clock: &SystemClock,
         locks: &locks,
         observer: &journal,
+        logs: &session.connected.logs,
+        secrets: &session.connected.secrets,
     };
     let reports = run.plan(&session.requests).await;
     let steps = session

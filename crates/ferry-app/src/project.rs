@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ferry_aws::platform::{AwsEcs, AwsElb, EcrRegistry};
 use ferry_aws::scaling::AwsAutoScaling;
+use ferry_aws::workload::{AwsLogs, AwsSecrets};
 use ferry_aws::{AssumeRole, Clients, Target};
 use ferry_core::config::{Config, Credentials, Environment};
 use ferry_core::deploy::{Request, Source, Trace};
@@ -181,6 +182,10 @@ pub struct Connected {
     pub registry: ProjectRegistry,
     /// Application Auto Scaling (the limits of the services' desired counts).
     pub autoscaling: AwsAutoScaling,
+    /// CloudWatch Logs (the awslogs driver's groups and what tasks printed).
+    pub logs: AwsLogs,
+    /// SSM Parameter Store and Secrets Manager (that the tasks' `secrets` exist).
+    pub secrets: AwsSecrets,
 }
 
 impl Connected {
@@ -364,8 +369,10 @@ pub async fn connect(config: &Config, name: &str, endpoint_override: Option<&str
     let registry = ProjectRegistry::new(config, Some(EcrRegistry::new(clients.ecr).with_reach(clients.reach.clone())))?;
     let elb = AwsElb::new(clients.elbv2).with_reach(clients.reach.clone());
     let autoscaling = AwsAutoScaling::new(clients.autoscaling).with_reach(clients.reach.clone());
+    let logs = AwsLogs::new(clients.logs).with_reach(clients.reach.clone());
+    let secrets = AwsSecrets::new(clients.ssm, clients.secretsmanager).with_reach(clients.reach.clone());
     let ecs = AwsEcs::new(clients.ecs).with_reach(clients.reach);
-    Ok(Connected { name: name.to_string(), region, endpoint: target.endpoint_url.clone(), ecs, elb, registry, autoscaling })
+    Ok(Connected { name: name.to_string(), region, endpoint: target.endpoint_url.clone(), ecs, elb, registry, autoscaling, logs, secrets })
 }
 
 /// The commit and its subject, when ferry runs inside a git checkout.

@@ -252,7 +252,16 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     }
     let locks = LedgerLocks { ledger: ledger.clone(), actor: ctx.actor.clone() };
     // Preflight only, seen by no one: no event passed on, nothing journaled, no lock taken.
-    let preflight = Run { ecs: &to.ecs, elb: &to.elb, registry: &to.registry, clock: &SystemClock, locks: &locks, observer: &Unseen };
+    let preflight = Run {
+        ecs: &to.ecs,
+        elb: &to.elb,
+        registry: &to.registry,
+        clock: &SystemClock,
+        locks: &locks,
+        observer: &Unseen,
+        logs: &to.logs,
+        secrets: &to.secrets,
+    };
     let planned = ctx.before_changes("promote", async { Ok(preflight.plan(&requests).await) }).await?;
     let plan = PromotionPlan {
         release: release_id.clone(),
@@ -323,7 +332,16 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     );
 
     let journal = Journal::new(ledger.clone(), ctx.sink, run_id.clone());
-    let run = Run { ecs: &to.ecs, elb: &to.elb, registry: &to.registry, clock: &SystemClock, locks: &locks, observer: &journal };
+    let run = Run {
+        ecs: &to.ecs,
+        elb: &to.elb,
+        registry: &to.registry,
+        clock: &SystemClock,
+        locks: &locks,
+        observer: &journal,
+        logs: &to.logs,
+        secrets: &to.secrets,
+    };
     let reports = match until_cancelled(&ctx.cancel, &ledger, &requests, &run_id, "promote", run.promote(&requests, atomic)).await {
         Ok(reports) => reports,
         Err(interrupted) => {
@@ -445,7 +463,16 @@ async fn finish_dead_promotion(
     }
     let locks = LedgerLocks { ledger: ledger.clone(), actor: ctx.actor.clone() };
     let journal = Journal::new(ledger.clone(), ctx.sink, run_id.to_string());
-    let run = Run { ecs: &to.ecs, elb: &to.elb, registry: &to.registry, clock: &SystemClock, locks: &locks, observer: &journal };
+    let run = Run {
+        ecs: &to.ecs,
+        elb: &to.elb,
+        registry: &to.registry,
+        clock: &SystemClock,
+        locks: &locks,
+        observer: &journal,
+        logs: &to.logs,
+        secrets: &to.secrets,
+    };
     let mut reports = until_cancelled(&ctx.cancel, ledger, &undo, run_id, "promote", run.deploy(&undo)).await?;
     let mut all_back = true;
     for (report, record) in reports.iter_mut().zip(&moved) {

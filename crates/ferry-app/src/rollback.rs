@@ -138,6 +138,8 @@ async fn execute(ctx: &Context<'_>, ledger: Arc<Ledger>, connected: &Connected, 
         clock: &SystemClock,
         locks: &locks,
         observer: &journal,
+        logs: &connected.logs,
+        secrets: &connected.secrets,
     };
     let requests = std::slice::from_ref(&request);
     let reports = until_cancelled(&ctx.cancel, &ledger, requests, &run_id, "rollback", run.deploy(requests)).await?;

@@ -24,12 +24,16 @@ pub mod platform;
 pub mod reach;
 pub mod scaling;
 pub mod taskdef;
+pub mod workload;
 
 pub use aws_sdk_applicationautoscaling as autoscaling;
 pub use aws_sdk_cloudwatch as cloudwatch;
+pub use aws_sdk_cloudwatchlogs as logs;
 pub use aws_sdk_ecr as ecr;
 pub use aws_sdk_ecs as ecs;
 pub use aws_sdk_elasticloadbalancingv2 as elbv2;
+pub use aws_sdk_secretsmanager as secretsmanager;
+pub use aws_sdk_ssm as ssm;
 
 use std::sync::Arc;
 
@@ -125,6 +129,9 @@ pub struct Clients {
     pub autoscaling: autoscaling::Client,
     pub elbv2: elbv2::Client,
     pub cloudwatch: cloudwatch::Client,
+    pub logs: logs::Client,
+    pub ssm: ssm::Client,
+    pub secretsmanager: secretsmanager::Client,
     pub reach: Arc<Reach>,
 }
 
@@ -139,6 +146,9 @@ impl Clients {
             autoscaling: autoscaling::Client::from_conf(autoscaling::config::Builder::from(&config).interceptor(watch()).build()),
             elbv2: elbv2::Client::from_conf(elbv2::config::Builder::from(&config).interceptor(watch()).build()),
             cloudwatch: cloudwatch::Client::from_conf(cloudwatch::config::Builder::from(&config).interceptor(watch()).build()),
+            logs: logs::Client::from_conf(logs::config::Builder::from(&config).interceptor(watch()).build()),
+            ssm: ssm::Client::from_conf(ssm::config::Builder::from(&config).interceptor(watch()).build()),
+            secretsmanager: secretsmanager::Client::from_conf(secretsmanager::config::Builder::from(&config).interceptor(watch()).build()),
             reach,
         }
     }

@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{DesiredStatus, HealthStatus, ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField};
 use ferry_core::platform::{
-    ClusterInfo, DeploymentInfo, Ecs, Elb, ImageInfo, PlatformError, PlatformResult, PortBinding, Registry, RunningTask, ServiceEvent,
-    ServiceInfo, ServiceLoadBalancer, StoppedContainer, StoppedTask, TagMove, TargetGroupInfo, TargetHealthInfo, TaskDefinitionInfo,
-    TaskHealth,
+    ClusterInfo, DeploymentInfo, Ecs, Elb, ImageInfo, OneOffTask, PlatformError, PlatformResult, PortBinding, Registry, RunningTask,
+    ServiceEvent, ServiceInfo, ServiceLoadBalancer, StoppedContainer, StoppedTask, TagMove, TargetGroupInfo, TargetHealthInfo,
+    TaskDefinitionInfo, TaskHealth, TaskLaunch, TaskState,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::pacer::Pacer;
 use crate::reach::{AsResponse, Reach};
@@ -56,6 +56,8 @@ pub struct AwsEcs {
     registers: Arc<Pacer>,
     updates: Arc<Pacer>,
     stops: Arc<Pacer>,
+    /// RunTask (its own bucket at ECS).
+    runs: Arc<Pacer>,
     revisions: Arc<Mutex<HashMap<String, TaskDefinitionInfo>>>,
     /// Container instance ARN → its EC2 instance id (what `instance` target groups name a
     /// task's host by); a container instance keeps its instance for good.
@@ -101,6 +103,7 @@ impl AwsEcs {
             registers: Arc::new(Pacer::new(18, 5)),
             updates: Arc::new(Pacer::new(18, 5)),
             stops: Arc::new(Pacer::new(18, 5)),
+            runs: Arc::new(Pacer::new(18, 5)),
             revisions: Arc::default(),
             instances: Arc::default(),
             reach: Explainer::default(),
@@ -309,6 +312,87 @@ pub fn service_info(service: &ecs::types::Service) -> ServiceInfo {
             })
             .collect(),
         health_check_grace_period_seconds: service.health_check_grace_period_seconds(),
+        launch: TaskLaunch {
+            launch_type: service.launch_type().map(|t| t.as_str().to_string()),
+            capacity_provider_strategy: service
+                .capacity_provider_strategy()
+                .iter()
+                .map(|c| json!({"capacityProvider": c.capacity_provider(), "weight": c.weight(), "base": c.base()}))
+                .collect(),
+            platform_version: service.platform_version().map(str::to_string),
+            network_configuration: service.network_configuration().and_then(|n| n.awsvpc_configuration()).map(|a| {
+                let mut vpc = json!({"subnets": a.subnets(), "securityGroups": a.security_groups()});
+                if let Some(ip) = a.assign_public_ip() {
+                    vpc["assignPublicIp"] = json!(ip.as_str());
+                }
+                json!({ "awsvpcConfiguration": vpc })
+            }),
+        },
+    }
+}
+
+/// RunTask's launch settings from a service's, as the SDK takes them (the reverse of
+/// [`service_info`]'s `launch`).
+fn with_launch(
+    mut call: aws_sdk_ecs::operation::run_task::builders::RunTaskFluentBuilder,
+    launch: &TaskLaunch,
+) -> aws_sdk_ecs::operation::run_task::builders::RunTaskFluentBuilder {
+    if let Some(t) = &launch.launch_type {
+        call = call.launch_type(ecs::types::LaunchType::from(t.as_str()));
+    }
+    for c in &launch.capacity_provider_strategy {
+        if let Some(name) = c.get("capacityProvider").and_then(Value::as_str) {
+            let item = ecs::types::CapacityProviderStrategyItem::builder()
+                .capacity_provider(name)
+                .weight(c.get("weight").and_then(Value::as_i64).unwrap_or(0) as i32)
+                .base(c.get("base").and_then(Value::as_i64).unwrap_or(0) as i32)
+                .build();
+            if let Ok(item) = item {
+                call = call.capacity_provider_strategy(item);
+            }
+        }
+    }
+    if let Some(v) = &launch.platform_version {
+        call = call.platform_version(v);
+    }
+    if let Some(vpc) = launch.network_configuration.as_ref().and_then(|n| n.get("awsvpcConfiguration")) {
+        let strings = |key: &str| -> Vec<String> {
+            vpc.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
+        };
+        let mut config = ecs::types::AwsVpcConfiguration::builder()
+            .set_subnets(Some(strings("subnets")))
+            .set_security_groups(Some(strings("securityGroups")));
+        if let Some(ip) = vpc.get("assignPublicIp").and_then(Value::as_str) {
+            config = config.assign_public_ip(ecs::types::AssignPublicIp::from(ip));
+        }
+        if let Ok(config) = config.build() {
+            call = call.network_configuration(ecs::types::NetworkConfiguration::builder().awsvpc_configuration(config).build());
+        }
+    }
+    call
+}
+
+/// A task as DescribeTasks answered it.
+fn task_state(task: &ecs::types::Task) -> TaskState {
+    TaskState {
+        arn: task.task_arn().unwrap_or_default().to_string(),
+        task_definition: task.task_definition_arn().unwrap_or_default().to_string(),
+        last_status: task.last_status().unwrap_or_default().to_string(),
+        started_by: task.started_by().map(str::to_string),
+        stop_code: task.stop_code().map(|c| c.as_str().to_string()),
+        stopped_reason: task.stopped_reason().map(str::to_string),
+        containers: task
+            .containers()
+            .iter()
+            .map(|c| StoppedContainer {
+                name: c.name().unwrap_or_default().to_string(),
+                exit_code: c.exit_code(),
+                reason: c.reason().map(str::to_string),
+                health_status: c.health_status().map(|h| h.as_str().to_string()),
+            })
+            .collect(),
+        started_at: task.started_at().and_then(|t| t.to_millis().ok()),
+        stopped_at: task.stopped_at().and_then(|t| t.to_millis().ok()),
     }
 }
 
@@ -409,6 +493,67 @@ impl Ecs for AwsEcs {
     ) -> PlatformResult<ServiceInfo> {
         let update = self.client.update_service().cluster(cluster).service(service);
         self.send_update(update.task_definition(task_definition).force_new_deployment(force_new_deployment)).await
+    }
+
+    async fn run_task(&self, task: &OneOffTask) -> PlatformResult<Vec<String>> {
+        let mut call = self
+            .client
+            .run_task()
+            .cluster(&task.cluster)
+            .task_definition(&task.task_definition)
+            .count(task.count.max(1))
+            .started_by(&task.started_by);
+        call = with_launch(call, &task.launch);
+        if let Some(container) = task.container.as_ref().filter(|_| !task.command.is_empty()) {
+            let override_ = ecs::types::ContainerOverride::builder().name(container).set_command(Some(task.command.clone())).build();
+            call = call.overrides(ecs::types::TaskOverride::builder().container_overrides(override_).build());
+        }
+        for (key, value) in &task.tags {
+            call = call.tags(ecs::types::Tag::builder().key(key).value(value).build());
+        }
+        self.runs.take().await;
+        let out = call.send().await.map_err(|e| self.reach.error("ecs:RunTask", e))?;
+        if let Some(failure) = out.failures().first() {
+            let reason = failure.reason().unwrap_or("no reason given");
+            let detail = failure.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+            return Err(PlatformError::new(
+                "ecs:RunTask",
+                Some("RunTaskFailure".to_string()),
+                format!("ECS could not start the task: {reason}{detail}"),
+            ));
+        }
+        Ok(out.tasks().iter().filter_map(|t| t.task_arn()).map(str::to_string).collect())
+    }
+
+    async fn describe_tasks(&self, cluster: &str, tasks: &[String]) -> PlatformResult<Vec<TaskState>> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.reads.take().await;
+        let out = self
+            .client
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(tasks.iter().take(100).cloned().collect()))
+            .send()
+            .await
+            .map_err(|e| self.reach.error("ecs:DescribeTasks", e))?;
+        Ok(out.tasks().iter().map(task_state).collect())
+    }
+
+    async fn tasks_started_by(&self, cluster: &str, started_by: &str) -> PlatformResult<Vec<TaskState>> {
+        let mut found = Vec::new();
+        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            found.extend(self.deployment_tasks(cluster, started_by, status).await?.iter().map(task_state));
+        }
+        Ok(found)
+    }
+
+    async fn stop_task(&self, cluster: &str, task: &str, reason: &str) -> PlatformResult<()> {
+        self.stops.take().await;
+        let reason: String = reason.chars().take(255).collect();
+        self.client.stop_task().cluster(cluster).task(task).reason(reason).send().await.map_err(|e| self.reach.error("ecs:StopTask", e))?;
+        Ok(())
     }
 
     async fn set_desired_count(&self, cluster: &str, service: &str, desired: i32) -> PlatformResult<ServiceInfo> {

@@ -90,6 +90,76 @@ pub struct ServiceInfo {
     /// `healthCheckGracePeriodSeconds`: how long after a task starts ECS ignores its load
     /// balancer health checks. None when not set (ECS then uses 0).
     pub health_check_grace_period_seconds: Option<i32>,
+    /// Where and how the service's tasks are placed: what a one-off task of the service
+    /// (`ferry run`, a deploy hook) is started with.
+    pub launch: TaskLaunch,
+}
+
+/// How a service's tasks are launched (DescribeServices' members of the same names, as
+/// native ECS JSON): what RunTask takes to start a task the way the service does.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskLaunch {
+    /// `EC2`, `FARGATE` or `EXTERNAL`; None with a capacity provider strategy.
+    pub launch_type: Option<String>,
+    /// `[{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]`; empty when none.
+    pub capacity_provider_strategy: Vec<Value>,
+    /// Fargate's `platformVersion` (`LATEST`, `1.4.0`).
+    pub platform_version: Option<String>,
+    /// `{"awsvpcConfiguration": {"subnets": [...], "securityGroups": [...], "assignPublicIp": "DISABLED"}}`.
+    pub network_configuration: Option<Value>,
+}
+
+/// A one-off task to start with ECS RunTask: a revision, run the way a service runs its
+/// tasks, with one container's command replaced (`overrides.containerOverrides`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OneOffTask {
+    pub cluster: String,
+    /// The task definition ARN (`family:revision` is accepted too).
+    pub task_definition: String,
+    /// The container whose `command` is replaced; None runs every container as defined.
+    pub container: Option<String>,
+    /// The new command; empty keeps the definition's.
+    pub command: Vec<String>,
+    /// How many tasks (RunTask's `count`, 1 to 10).
+    pub count: i32,
+    /// RunTask's `startedBy` (at most 36 letters, digits, `-`, `_`, `/`): what finds the
+    /// task again after a crash.
+    pub started_by: String,
+    pub launch: TaskLaunch,
+    /// Tags of the task (`ferry:deployment`, ...).
+    pub tags: Vec<(String, String)>,
+}
+
+/// A task as DescribeTasks reports it: where it is in its lifecycle and how it ended.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskState {
+    pub arn: String,
+    pub task_definition: String,
+    /// PROVISIONING, PENDING, ACTIVATING, RUNNING, DEACTIVATING, STOPPING, DEPROVISIONING,
+    /// STOPPED.
+    pub last_status: String,
+    pub started_by: Option<String>,
+    /// `EssentialContainerExited`, `TaskFailedToStart`, `UserInitiated`, ...
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    /// Per container: name, exit code (None until it exits, or when it never ran), reason.
+    pub containers: Vec<StoppedContainer>,
+    /// Epoch milliseconds; None until the task started or stopped.
+    pub started_at: Option<i64>,
+    pub stopped_at: Option<i64>,
+}
+
+impl TaskState {
+    pub fn is_stopped(&self) -> bool {
+        self.last_status == "STOPPED"
+    }
+    /// The exit code of `container` once it exited.
+    pub fn exit_code(&self, container: &str) -> Option<i32> {
+        self.containers.iter().find(|c| c.name == container).and_then(|c| c.exit_code)
+    }
 }
 
 /// One entry of a service's `loadBalancers`: where ECS registers each task, and which of
@@ -248,6 +318,87 @@ pub trait Ecs: Send + Sync {
         let message = format!("this platform cannot set the desired count of {cluster}/{service} to {desired}");
         async move { Err(PlatformError::new("ecs:UpdateService", None, message)) }
     }
+    /// One RunTask call; returns the ARNs of the tasks started. A task ECS could not place
+    /// (RunTask's `failures`: `RESOURCE:MEMORY`, `MISSING`, ...) is an error naming the
+    /// reason, and then none was started.
+    fn run_task(&self, task: &OneOffTask) -> impl Future<Output = PlatformResult<Vec<String>>> + Send {
+        let message = format!("this platform cannot run a task of {}", task.task_definition);
+        async move { Err(PlatformError::new("ecs:RunTask", None, message)) }
+    }
+    /// DescribeTasks of at most 100 tasks; a task ECS no longer knows is absent.
+    fn describe_tasks(&self, cluster: &str, tasks: &[String]) -> impl Future<Output = PlatformResult<Vec<TaskState>>> + Send {
+        let message = format!("this platform cannot describe {} task(s) of {cluster}", tasks.len());
+        async move { Err(PlatformError::new("ecs:DescribeTasks", None, message)) }
+    }
+    /// The tasks `started_by` started (ListTasks by `startedBy`, RUNNING and STOPPED that ECS
+    /// still shows, about an hour), described: how a crashed run finds the one-off task it
+    /// had started.
+    fn tasks_started_by(&self, cluster: &str, started_by: &str) -> impl Future<Output = PlatformResult<Vec<TaskState>>> + Send {
+        let message = format!("this platform cannot list the tasks {started_by} started in {cluster}");
+        async move { Err(PlatformError::new("ecs:ListTasks", None, message)) }
+    }
+    /// One StopTask call, with the reason ECS shows (`stoppedReason`, at most 255 characters).
+    fn stop_task(&self, cluster: &str, task: &str, reason: &str) -> impl Future<Output = PlatformResult<()>> + Send {
+        let message = format!("this platform cannot stop {task} in {cluster} ({reason})");
+        async move { Err(PlatformError::new("ecs:StopTask", None, message)) }
+    }
+}
+
+/// One log event (CloudWatch Logs' `FilteredLogEvent`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEvent {
+    /// When it was printed, epoch milliseconds.
+    pub timestamp: i64,
+    pub stream: String,
+    pub message: String,
+    /// CloudWatch's id of the event: what tells an event read twice (FilterLogEvents pages
+    /// overlap when polled from the last timestamp).
+    pub id: String,
+}
+
+/// Which streams of a log group to read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogStreams {
+    /// Every stream of the group.
+    All,
+    /// The streams whose names start with this (`web/app/` for every task of a container).
+    Prefix(String),
+    /// These streams (at most 100).
+    Names(Vec<String>),
+}
+
+/// A page of log events, oldest first, and the token of the next page when there is one.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct LogPage {
+    pub events: Vec<LogEvent>,
+    pub next_token: Option<String>,
+}
+
+/// CloudWatch Logs, as ferry needs it: where the awslogs driver writes, and what it wrote.
+pub trait Logs: Send + Sync {
+    /// Whether the log group exists (DescribeLogGroups by name prefix, exact name kept).
+    fn log_group_exists(&self, group: &str) -> impl Future<Output = PlatformResult<bool>> + Send;
+    /// One FilterLogEvents page of `group`: events at or after `start_ms` (epoch ms) in the
+    /// streams asked, oldest first. `token` continues a previous page.
+    fn filter_log_events(
+        &self,
+        group: &str,
+        streams: &LogStreams,
+        start_ms: Option<i64>,
+        token: Option<&str>,
+    ) -> impl Future<Output = PlatformResult<LogPage>> + Send;
+}
+
+/// Where tasks' `secrets` come from: SSM Parameter Store and Secrets Manager, as preflight
+/// checks them (that they exist, never their values).
+pub trait Secrets: Send + Sync {
+    /// Whether the SSM parameter exists (a name, `/path/name`, or its ARN), read with
+    /// DescribeParameters so that no value is decrypted.
+    fn parameter_exists(&self, name: &str) -> impl Future<Output = PlatformResult<bool>> + Send;
+    /// Whether the Secrets Manager secret exists and is not scheduled for deletion (a name
+    /// or an ARN, complete or partial), read with DescribeSecret.
+    fn secret_exists(&self, secret_id: &str) -> impl Future<Output = PlatformResult<bool>> + Send;
 }
 
 /// A target group, as preflight checks it.

@@ -20,8 +20,9 @@ use ferry_core::ExitKind;
 use ferry_core::deploy::{Event, LockRefusal, Locks, Observer, Outcome, Phase, Request, Run, ServiceReport, Source, Trace};
 use ferry_core::journal::{Interrupted, JournalError, JournalStep, StepState, names};
 use ferry_core::platform::{
-    Clock, ClusterInfo, DeploymentInfo, Ecs, Elb, ImageInfo, PlatformError, PlatformResult, Registry, RunningTask, ServiceEvent,
-    ServiceInfo, ServiceLoadBalancer, StoppedContainer, StoppedTask, TargetGroupInfo, TargetHealthInfo, TaskDefinitionInfo, TaskHealth,
+    Clock, ClusterInfo, DeploymentInfo, Ecs, Elb, ImageInfo, LogEvent, LogPage, LogStreams, Logs, PlatformError, PlatformResult, Registry,
+    RunningTask, Secrets, ServiceEvent, ServiceInfo, ServiceLoadBalancer, StoppedContainer, StoppedTask, TargetGroupInfo, TargetHealthInfo,
+    TaskDefinitionInfo, TaskHealth,
 };
 use ferry_core::rolling::FailureCause;
 use ferry_core::template::Variables;
@@ -620,6 +621,7 @@ impl FakeEcs {
                 })
                 .collect(),
             health_check_grace_period_seconds: script.behind.as_ref().and_then(|b| b.grace_seconds),
+            launch: Default::default(),
         };
         let running_since = HashMap::from([(initial_deployment, T0 - DAY_MS)]);
         let service = FakeService {
@@ -1007,6 +1009,52 @@ struct World {
     registry: FakeRegistry,
     locks: FakeLocks,
     observer: RecordingObserver,
+    workload: FakeWorkload,
+}
+
+/// CloudWatch Logs, SSM Parameter Store and Secrets Manager in memory: the log groups,
+/// parameters and secrets that exist, and the events in each group.
+#[derive(Default)]
+struct FakeWorkload {
+    log_groups: Mutex<Vec<String>>,
+    parameters: Mutex<Vec<String>>,
+    secrets: Mutex<Vec<String>>,
+    events: Mutex<Vec<(String, LogEvent)>>,
+}
+
+impl Logs for FakeWorkload {
+    async fn log_group_exists(&self, group: &str) -> PlatformResult<bool> {
+        Ok(self.log_groups.lock().unwrap().iter().any(|g| g == group))
+    }
+    async fn filter_log_events(
+        &self,
+        group: &str,
+        streams: &LogStreams,
+        start_ms: Option<i64>,
+        _token: Option<&str>,
+    ) -> PlatformResult<LogPage> {
+        let events = self.events.lock().unwrap();
+        let wanted = |e: &LogEvent| match streams {
+            LogStreams::All => true,
+            LogStreams::Prefix(p) => e.stream.starts_with(p.as_str()),
+            LogStreams::Names(names) => names.contains(&e.stream),
+        };
+        let events = events
+            .iter()
+            .filter(|(g, e)| g == group && wanted(e) && start_ms.is_none_or(|s| e.timestamp >= s))
+            .map(|(_, e)| e.clone())
+            .collect();
+        Ok(LogPage { events, next_token: None })
+    }
+}
+
+impl Secrets for FakeWorkload {
+    async fn parameter_exists(&self, name: &str) -> PlatformResult<bool> {
+        Ok(self.parameters.lock().unwrap().iter().any(|p| p == name))
+    }
+    async fn secret_exists(&self, secret_id: &str) -> PlatformResult<bool> {
+        Ok(self.secrets.lock().unwrap().iter().any(|s| s == secret_id))
+    }
 }
 
 impl World {
@@ -1019,6 +1067,7 @@ impl World {
             registry: FakeRegistry::with_tags(&["1.0.0", "1.1.0"]),
             locks: FakeLocks::default(),
             observer: RecordingObserver::default(),
+            workload: FakeWorkload::default(),
         }
     }
 
@@ -1027,8 +1076,17 @@ impl World {
         self
     }
 
-    fn run(&self) -> Run<'_, FakeEcs, FakeEcs, FakeRegistry, FakeClock, FakeLocks, RecordingObserver> {
-        Run { ecs: &self.ecs, elb: &self.ecs, registry: &self.registry, clock: &*self.clock, locks: &self.locks, observer: &self.observer }
+    fn run(&self) -> Run<'_, FakeEcs, FakeEcs, FakeRegistry, FakeClock, FakeLocks, RecordingObserver, FakeWorkload, FakeWorkload> {
+        Run {
+            ecs: &self.ecs,
+            elb: &self.ecs,
+            registry: &self.registry,
+            clock: &*self.clock,
+            locks: &self.locks,
+            observer: &self.observer,
+            logs: &self.workload,
+            secrets: &self.workload,
+        }
     }
 
     fn deploy(&self, requests: &[Request]) -> Vec<ServiceReport> {

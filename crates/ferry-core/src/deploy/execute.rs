@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B, R, C, L, O> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
     /// The mutations, as the strategy's step machine decides them ([`crate::strategy`]),
     /// each journaled before and after it is applied. Returns the watch of the ECS
     /// deployment, or None when the deploy is over (a step failed, or a resumed rollback

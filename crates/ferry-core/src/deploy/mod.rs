@@ -21,8 +21,8 @@ use crate::ExitKind;
 use crate::config::Strategy;
 use crate::journal::{self, Facts, Interrupted, JournalError, Settlement, StepState, kill_point, names};
 use crate::platform::{
-    Clock, ClusterInfo, Ecs, Elb, PlatformError, Registry, RunningTask, ServiceEvent, ServiceInfo, StoppedTask, TargetHealthInfo,
-    TaskDefinitionInfo, TaskHealth,
+    Clock, ClusterInfo, Ecs, Elb, Logs, PlatformError, Registry, RunningTask, Secrets, ServiceEvent, ServiceInfo, StoppedTask,
+    TargetHealthInfo, TaskDefinitionInfo, TaskHealth,
 };
 use crate::rolling::{Assessment, FailureCause, Progress, Watch, poll_interval, short_task_definition, stop_reason};
 use crate::strategy::{self, Desired, Observed, Step};
@@ -459,7 +459,7 @@ enum Target {
 }
 
 /// The parts a run works with.
-pub struct Run<'a, E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> {
+pub struct Run<'a, E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> {
     pub ecs: &'a E,
     /// The load balancers behind which services run: their target groups' health.
     pub elb: &'a B,
@@ -467,9 +467,13 @@ pub struct Run<'a, E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer>
     pub clock: &'a C,
     pub locks: &'a L,
     pub observer: &'a O,
+    /// CloudWatch Logs: that the awslogs driver's groups exist, and what hook tasks printed.
+    pub logs: &'a G,
+    /// SSM Parameter Store and Secrets Manager: that the containers' `secrets` exist.
+    pub secrets: &'a S,
 }
 
-impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B, R, C, L, O> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
     /// Preflight only: what each service would become, and the diff. Changes nothing. A
     /// service that already runs what is desired ends [`Outcome::Unchanged`], the others
     /// [`Outcome::Planned`].

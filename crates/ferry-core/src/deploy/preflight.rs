@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B, R, C, L, O> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
     /// Preflight of every request, eight at a time, from one batched snapshot.
     pub(super) async fn preflight_all(
         &self,
@@ -510,7 +510,7 @@ impl Refusal {
     }
 }
 
-impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer> Run<'_, E, B, R, C, L, O> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
     /// What the task definition depends on beyond the deployed container's image, checked
     /// before anything changes: the role ARNs are well-formed, and every other container's
     /// ECR image exists (in the account and region ferry's registry calls go to). Returns
