@@ -207,6 +207,16 @@ impl Engine {
             return;
         };
         let family = definition.family.clone();
+        // The container secrets, read before any image is pulled, as the ECS agent does.
+        let mut secrets = match crate::records::resolve_secrets(partition, &definition) {
+            Ok(secrets) => secrets,
+            Err(reason) => {
+                if let Some(task) = partition.tasks.get_mut(arn) {
+                    fail_to_start(task, "TaskFailedToStart", &reason, t);
+                }
+                return;
+            }
+        };
 
         // The image pull: ECR images must exist (by the digest the deployment resolved).
         let mut digests = HashMap::new();
@@ -250,7 +260,10 @@ impl Engine {
             return;
         }
 
-        let launches = launches_for(task, &definition);
+        let mut launches = launches_for(task, &definition);
+        for launch in &mut launches {
+            launch.env.extend(secrets.remove(&launch.name).unwrap_or_default());
+        }
         let task_id = task.id().to_string();
         let log_dir = self.logs_dir.join(&task_id);
         let mut started: Vec<(String, u32, Vec<PortBinding>)> = Vec::new();

@@ -12,6 +12,7 @@
 mod deployments;
 mod images;
 mod scaling;
+mod secrets;
 pub mod targets;
 pub mod task_targets;
 mod tasks;
@@ -23,6 +24,7 @@ use crate::state::{Partition, Service, ServiceEvent, TaskDefinition};
 pub use deployments::{circuit_breaker_threshold, new_deployment, start_rollback};
 pub use images::{ImageRef, resolve_image};
 pub use scaling::enforce_scalable_targets;
+pub use secrets::resolve_secrets;
 pub use tasks::{Placement, new_task, stop_task};
 
 /// The registered task definition an ARN (`…:task-definition/family:revision`) names, of any

@@ -12,6 +12,7 @@
 //! after a crash, tasks come back stopped anyway (as after a host restart). See [`Store`].
 
 mod elb;
+mod secrets;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use elb::{HealthCheck, LOCAL_INSTANCE_ID, Listener, LoadBalancer, Rule, Target, TargetGroup};
+pub use secrets::{Parameter, ParameterVersion, Secret, SecretVersion};
 
 /// The key of an account and region's partition in [`State::partitions`].
 pub fn partition_key(account: &str, region: &str) -> String {
@@ -169,6 +171,12 @@ pub struct Partition {
     /// ELBv2: resource ARN → tags (load balancers, target groups, listeners, rules).
     #[serde(default)]
     pub elb_tags: BTreeMap<String, Vec<Tag>>,
+    /// SSM Parameter Store: parameter name → parameter (its versions, its tags).
+    #[serde(default)]
+    pub parameters: BTreeMap<String, Parameter>,
+    /// Secrets Manager: secret name → secret (those scheduled for deletion included).
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Secret>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
