@@ -39,6 +39,8 @@ pub struct Engine {
     pub state: Arc<Mutex<State>>,
     pub faults: Arc<Mutex<Faults>>,
     pub logs_dir: PathBuf,
+    /// CloudWatch Logs' events, where the awslogs driver writes container output.
+    pub log_events: Arc<crate::logs::store::EventStore>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the state is
@@ -269,7 +271,7 @@ impl Engine {
         let mut started: Vec<(String, u32, Vec<PortBinding>)> = Vec::new();
         let mut failure = None;
         for launch in launches {
-            match self.spawn(&partition_key, arn, &log_dir, &launch, digests.get(&launch.name).cloned().flatten()) {
+            match self.spawn(partition, &partition_key, arn, &log_dir, &launch, digests.get(&launch.name).cloned().flatten()) {
                 Ok((pid, bindings)) => started.push((launch.name.clone(), pid, bindings)),
                 Err(reason) => {
                     failure = Some(reason);
@@ -316,6 +318,7 @@ impl Engine {
     /// Starts one container's process; returns its pid and port bindings.
     fn spawn(
         self: &Arc<Self>,
+        partition: &mut Partition,
         partition_key: &str,
         task_arn: &str,
         log_dir: &std::path::Path,
@@ -328,6 +331,8 @@ impl Engine {
                 launch.name
             ));
         };
+        // The log driver first: a group that is missing fails the task before anything runs.
+        let awslogs = crate::logs::awslogs::prepare(partition, task_arn, &launch.name, (now() * 1000.0).round() as i64)?;
         let mut bindings = Vec::new();
         let mut env: Vec<(String, String)> = Vec::new();
         for (i, (container_port, protocol)) in launch.ports.iter().enumerate() {
@@ -345,9 +350,21 @@ impl Engine {
             .append(true)
             .open(&log_path)
             .map_err(|e| format!("CannotStartContainerError: {}: {e}", log_path.display()))?;
-        let log_err = log.try_clone().map_err(|e| format!("CannotStartContainerError: {e}"))?;
         let mut command = tokio::process::Command::new(program);
-        command.args(args).env_clear().stdin(Stdio::null()).stdout(Stdio::from(log)).stderr(Stdio::from(log_err));
+        command.args(args).env_clear().stdin(Stdio::null());
+        // With awslogs, ferry local reads the output and writes both the file and the events;
+        // otherwise the process writes its file itself.
+        let capture = match awslogs {
+            Some(destination) => {
+                command.stdout(Stdio::piped()).stderr(Stdio::piped());
+                Some((destination, log))
+            }
+            None => {
+                let log_err = log.try_clone().map_err(|e| format!("CannotStartContainerError: {e}"))?;
+                command.stdout(Stdio::from(log)).stderr(Stdio::from(log_err));
+                None
+            }
+        };
         for key in ["PATH", "HOME", "TMPDIR", "LANG"] {
             if let Ok(v) = std::env::var(key) {
                 command.env(key, v);
@@ -381,6 +398,10 @@ impl Engine {
             format!("CannotStartContainerError: failed to create task for container {}: exec: \"{program}\": {e}", launch.name)
         })?;
         let pid = child.id().ok_or_else(|| "CannotStartContainerError: process exited at once".to_string())?;
+        if let Some((destination, log)) = capture {
+            let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+            crate::logs::awslogs::capture(Arc::clone(&self.state), Arc::clone(&self.log_events), destination, log, stdout, stderr);
+        }
         let engine = Arc::clone(self);
         let (key, arn, name) = (partition_key.to_string(), task_arn.to_string(), launch.name.clone());
         tokio::spawn(async move {
@@ -659,7 +680,12 @@ mod tests {
         let logs = std::env::temp_dir().join(format!("ferry-local-runtime-test-{}", crate::api::hex_id(12)));
         let mut state = State::default();
         state.partition("123456789012", "us-east-1");
-        let engine = Engine { state: Arc::new(Mutex::new(state)), faults: Arc::default(), logs_dir: logs.clone() };
+        let engine = Engine {
+            state: Arc::new(Mutex::new(state)),
+            faults: Arc::default(),
+            logs_dir: logs.clone(),
+            log_events: Arc::new(crate::logs::store::EventStore::new(&logs)),
+        };
         (Arc::new(engine), logs)
     }
 

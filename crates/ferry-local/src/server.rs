@@ -93,6 +93,7 @@ impl LocalServer {
             state: Arc::new(Mutex::new(state)),
             faults: Arc::new(Mutex::new(Faults::default())),
             logs_dir: dir.join("logs"),
+            log_events: Arc::new(crate::logs::store::EventStore::new(&dir)),
         });
         engine.recover();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
@@ -287,7 +288,7 @@ async fn call(
             Service::Ecr => crate::ecr::dispatch(operation, &mut ctx, &input),
             Service::ApplicationAutoScaling => crate::autoscaling::dispatch(operation, &mut ctx, &input),
             Service::Elbv2 => crate::elbv2::dispatch(operation, &mut ctx, &input),
-            Service::Logs => crate::logs::dispatch(operation, &mut ctx, &input),
+            Service::Logs => crate::logs::dispatch(operation, &mut ctx, &input, &app.engine.log_events),
             Service::Ssm => crate::ssm::dispatch(operation, &mut ctx, &input),
             Service::SecretsManager => crate::secretsmanager::dispatch(operation, &mut ctx, &input),
         };
@@ -363,7 +364,7 @@ async fn admin_method_not_allowed(method: Method, uri: Uri) -> Response {
 }
 
 fn is_read(operation: &str) -> bool {
-    ["Describe", "List", "BatchGet", "Get"].iter().any(|p| operation.starts_with(p))
+    ["Describe", "List", "BatchGet", "Get", "Filter"].iter().any(|p| operation.starts_with(p))
 }
 
 async fn admin_status(AxumState(app): AxumState<App>) -> Response {

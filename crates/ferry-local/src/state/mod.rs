@@ -12,6 +12,7 @@
 //! after a crash, tasks come back stopped anyway (as after a host restart). See [`Store`].
 
 mod elb;
+mod logs;
 mod secrets;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use elb::{HealthCheck, LOCAL_INSTANCE_ID, Listener, LoadBalancer, Rule, Target, TargetGroup};
+pub use logs::{LogGroup, LogStream};
 pub use secrets::{Parameter, ParameterVersion, Secret, SecretVersion};
 
 /// The key of an account and region's partition in [`State::partitions`].
@@ -156,6 +158,10 @@ pub struct Partition {
     pub repositories: BTreeMap<String, Repository>,
     /// resource id (`service/cluster/name`) → scalable target.
     pub scalable_targets: BTreeMap<String, ScalableTarget>,
+    /// CloudWatch Logs: log group name → group (with its streams; their events are in the
+    /// event store, `crate::logs::store`).
+    #[serde(default)]
+    pub log_groups: BTreeMap<String, LogGroup>,
     /// ELBv2: load balancer ARN → load balancer.
     #[serde(default)]
     pub load_balancers: BTreeMap<String, LoadBalancer>,
