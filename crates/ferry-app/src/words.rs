@@ -124,7 +124,7 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
             format!("preflight passed: already running {}; --force: a new deployment of it", revision(task_definition))
         }
         Detail::TemplateWarning { template, warning } => format!("{template}: {warning}"),
-        Detail::NotChecked { items } => format!("preflight could not check (no adapter for them): {}", items.join("; ")),
+        Detail::NotChecked { items } => format!("preflight could not check (each says why): {}", items.join("; ")),
         Detail::Locked { environment, locked_as: deployment_id, resumed_at, superseded } => match (resumed_at, superseded) {
             (Some(step), _) => {
                 // "at update_service (started)", or "before its first step".

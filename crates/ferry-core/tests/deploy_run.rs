@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_core::ExitKind;
-use ferry_core::deploy::{Event, LockRefusal, Locks, Observer, Outcome, Phase, Request, Run, ServiceReport, Source, Trace};
+use ferry_core::deploy::{Detail, Event, LockRefusal, Locks, Observer, Outcome, Phase, Request, Run, ServiceReport, Source, Trace};
 use ferry_core::journal::{Interrupted, JournalError, JournalStep, StepState, names};
 use ferry_core::platform::{
     Clock, ClusterInfo, DeploymentInfo, Ecs, Elb, ImageInfo, LogEvent, LogPage, LogStreams, Logs, PlatformError, PlatformResult, Registry,
@@ -574,7 +574,7 @@ impl FakeEcs {
             "status": "ACTIVE",
             "compatibilities": ["EC2"],
             "registeredAt": T0 - DAY_MS,
-            "containerDefinitions": [{"name": "web", "image": image, "essential": true, "memory": 256}],
+            "containerDefinitions": [{"name": "web", "image": image, "essential": true, "memory": 256, "portMappings": [{"containerPort": 8080}]}],
             "tags": tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
         });
         state
@@ -1020,11 +1020,29 @@ struct FakeWorkload {
     parameters: Mutex<Vec<String>>,
     secrets: Mutex<Vec<String>>,
     events: Mutex<Vec<(String, LogEvent)>>,
+    /// Names (parameter, secret or log group) whose lookup fails with this error code
+    /// (`AccessDeniedException`, `ThrottlingException`).
+    failing: Mutex<Vec<(String, String)>>,
+    /// Every existence lookup, in order: `ssm NAME`, `secretsmanager ID`, `logs GROUP`.
+    asked: Mutex<Vec<String>>,
+}
+
+impl FakeWorkload {
+    fn lookup(&self, service: &str, operation: &str, name: &str, known: &Mutex<Vec<String>>) -> PlatformResult<bool> {
+        self.asked.lock().unwrap().push(format!("{service} {name}"));
+        if let Some((_, code)) = self.failing.lock().unwrap().iter().find(|(n, _)| n == name) {
+            return Err(PlatformError::new(format!("{service}:{operation}"), Some(code.clone()), format!("no {name} for you")));
+        }
+        Ok(known.lock().unwrap().iter().any(|k| k == name))
+    }
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
 }
 
 impl Logs for FakeWorkload {
     async fn log_group_exists(&self, group: &str) -> PlatformResult<bool> {
-        Ok(self.log_groups.lock().unwrap().iter().any(|g| g == group))
+        self.lookup("logs", "DescribeLogGroups", group, &self.log_groups)
     }
     async fn filter_log_events(
         &self,
@@ -1050,10 +1068,10 @@ impl Logs for FakeWorkload {
 
 impl Secrets for FakeWorkload {
     async fn parameter_exists(&self, name: &str) -> PlatformResult<bool> {
-        Ok(self.parameters.lock().unwrap().iter().any(|p| p == name))
+        self.lookup("ssm", "DescribeParameters", name, &self.parameters)
     }
     async fn secret_exists(&self, secret_id: &str) -> PlatformResult<bool> {
-        Ok(self.secrets.lock().unwrap().iter().any(|s| s == secret_id))
+        self.lookup("secretsmanager", "DescribeSecret", secret_id, &self.secrets)
     }
 }
 
@@ -1104,7 +1122,7 @@ impl World {
 
 const TEMPLATE: &str = r#"{
   "family": "{{ ecs_service }}",
-  "containerDefinitions": [{"name": "web", "image": "{{ image }}", "essential": true, "memory": 256}],
+  "containerDefinitions": [{"name": "web", "image": "{{ image }}", "essential": true, "memory": 256, "portMappings": [{"containerPort": 8080}]}],
   "tags": [{"key": "team", "value": "payments"}]
 }"#;
 
@@ -2153,7 +2171,7 @@ fn dead_run_with_memory(world: &World, memory: i64) -> (Interrupted, String) {
     let earlier = world.ecs.state().services[&(CLUSTER.to_string(), "web".to_string())].info.deployments[0].id.clone();
     let definition = json!({
         "family": "web",
-        "containerDefinitions": [{"name": "web", "image": format!("{REGISTRY_HOST}/web:1.1.0"), "essential": true, "memory": memory}],
+        "containerDefinitions": [{"name": "web", "image": format!("{REGISTRY_HOST}/web:1.1.0"), "essential": true, "memory": memory, "portMappings": [{"containerPort": 8080}]}],
         // What the template renders (the same definition: a resumable target), with the
         // dead run's ferry tags.
         "tags": [{"key": "team", "value": "payments"}, {"key": "ferry:deployment", "value": "fd-dead"}, {"key": "ferry:version", "value": "1.1.0"}],
@@ -2385,8 +2403,9 @@ fn a_malformed_role_arn_is_refused_naming_the_field() {
 }
 
 #[test]
-fn a_docker_hub_sidecar_and_secrets_are_listed_as_not_checked_and_the_deploy_goes_on() {
+fn a_docker_hub_sidecar_and_the_roles_existence_are_listed_as_not_checked_and_the_deploy_goes_on() {
     let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    world.workload.parameters.lock().unwrap().push("arn:aws:ssm:eu-west-1:123456789012:parameter/db".into());
     let mut deploy = request("web", "1.1.0");
     deploy.source = with_sidecar(
         "envoyproxy/envoy:v1.2",
@@ -2395,15 +2414,228 @@ fn a_docker_hub_sidecar_and_secrets_are_listed_as_not_checked_and_the_deploy_goe
     let report = world.deploy_one(deploy);
 
     assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
-    assert_eq!(
-        report.not_checked,
-        vec![
-            "containerDefinitions[name=web].secrets[name=DB_PASSWORD].valueFrom: arn:aws:ssm:eu-west-1:123456789012:parameter/db"
-                .to_string(),
-            "containerDefinitions[name=envoy].image: envoyproxy/envoy:v1.2 (not an ECR image)".to_string(),
-        ]
-    );
+    let expected = vec![
+        "containerDefinitions[name=envoy].image: envoyproxy/envoy:v1.2 (not an ECR image)".to_string(),
+        "taskRoleArn and executionRoleArn: that the roles exist (ferry does not read IAM)".to_string(),
+    ];
+    assert_eq!(report.not_checked, expected);
+    assert_eq!(world.workload.asked(), vec!["ssm arn:aws:ssm:eu-west-1:123456789012:parameter/db"], "the secret was checked");
     assert!(!world.registry.calls().iter().any(|c| c.contains("envoy")), "Docker Hub is not asked: {:?}", world.registry.calls());
     let json = serde_json::to_value(&report).expect("report as JSON");
     assert_eq!(json["not_checked"].as_array().map(Vec::len), Some(2), "{json}");
+    let said = world.observer.events().into_iter().find_map(|e| match e {
+        Event::Phase { detail: Detail::NotChecked { items }, .. } => Some(items),
+        _ => None,
+    });
+    assert_eq!(said, Some(expected), "one preflight event says it");
+}
+
+/// The template with `members` added to container web (`"secrets": [...]`, ...).
+fn web_with(members: &str) -> Source {
+    let text = TEMPLATE.replacen(r#""memory": 256,"#, &format!(r#""memory": 256, {members},"#), 1);
+    Source::Template { name: "web.json".into(), text }
+}
+
+/// Container web's awslogs `logConfiguration` writing to /ecs/web in eu-west-1, with
+/// `more` options.
+fn awslogs(more: &str) -> String {
+    format!(
+        r#""logConfiguration": {{"logDriver": "awslogs", "options": {{"awslogs-group": "/ecs/web", "awslogs-region": "eu-west-1", "awslogs-stream-prefix": "web"{more}}}}}"#
+    )
+}
+
+const DB_PASSWORD: &str = r#""secrets": [{"name": "DB_PASSWORD", "valueFrom": "/app/db/password"}]"#;
+
+#[test]
+fn a_missing_ssm_parameter_is_refused_naming_the_container_and_field_before_anything_changes() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    let mut deploy = request("web", "1.1.0");
+    deploy.source = web_with(DB_PASSWORD);
+
+    let planned = world.plan(std::slice::from_ref(&deploy)).remove(0);
+    let report = world.deploy_one(deploy.clone());
+
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused, "{:?}", report.reason);
+    assert_eq!(
+        report.reason.as_deref(),
+        Some(
+            "web.json: containerDefinitions[name=web].secrets[name=DB_PASSWORD].valueFrom: /app/db/password not found in SSM Parameter \
+             Store (region eu-west-1, account 123456789012); create it, or fix valueFrom"
+        )
+    );
+    assert_eq!(planned.outcome, Outcome::Refused, "plan refuses it too: {:?}", planned.reason);
+    assert_eq!(world.workload.asked(), vec!["ssm /app/db/password"; 2]);
+    assert_nothing_changed(&world);
+
+    // Once it exists, the same deploy goes on.
+    world.workload.parameters.lock().unwrap().push("/app/db/password".into());
+    let report = world.deploy_one(deploy);
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert!(report.not_checked.is_empty(), "{:?}", report.not_checked);
+}
+
+#[test]
+fn a_missing_secrets_manager_secret_is_looked_up_without_ecs_json_key_suffix_and_refused_with_every_other_missing_one() {
+    let secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/db-AbCdEf";
+    let credentials = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:dockerhub-XyZ123";
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    let mut deploy = request("web", "1.1.0");
+    deploy.source = web_with(&format!(
+        r#""secrets": [{{"name": "DB_PASSWORD", "valueFrom": "{secret}:password::"}}], "repositoryCredentials": {{"credentialsParameter": "{credentials}"}}"#
+    ));
+
+    let report = world.deploy_one(deploy.clone());
+
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused, "{:?}", report.reason);
+    let expected = format!(
+        "web.json: containerDefinitions[name=web].secrets[name=DB_PASSWORD].valueFrom: {secret}:password:: not found in Secrets Manager, \
+         or scheduled for deletion (secret {secret}, region eu-west-1, account 123456789012); create it, or fix valueFrom; \
+         containerDefinitions[name=web].repositoryCredentials.credentialsParameter: {credentials} not found in Secrets Manager, or \
+         scheduled for deletion (region eu-west-1, account 123456789012); create it, or fix credentialsParameter"
+    );
+    assert_eq!(report.reason.as_deref(), Some(expected.as_str()));
+    assert_eq!(world.workload.asked(), vec![format!("secretsmanager {secret}"), format!("secretsmanager {credentials}")]);
+    assert_nothing_changed(&world);
+
+    world.workload.secrets.lock().unwrap().extend([secret.to_string(), credentials.to_string()]);
+    let report = world.deploy_one(deploy);
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+}
+
+#[test]
+fn a_missing_awslogs_group_is_refused_unless_ecs_is_to_create_it() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    let mut deploy = request("web", "1.1.0");
+    deploy.source = web_with(&awslogs(""));
+
+    let report = world.deploy_one(deploy.clone());
+
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused, "{:?}", report.reason);
+    assert_eq!(
+        report.reason.as_deref(),
+        Some(
+            "web.json: containerDefinitions[name=web].logConfiguration.options.awslogs-group: /ecs/web not found in CloudWatch Logs \
+             (region eu-west-1, account 123456789012); create it (Terraform aws_cloudwatch_log_group), or set awslogs-create-group = \"true\""
+        )
+    );
+    assert_eq!(world.workload.asked(), vec!["logs /ecs/web"]);
+    assert_nothing_changed(&world);
+
+    // awslogs-create-group: ECS creates the group when the task starts; nothing to look up.
+    deploy.source = web_with(&awslogs(r#", "awslogs-create-group": "true""#));
+    let report = world.deploy_one(deploy);
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(world.workload.asked(), vec!["logs /ecs/web"], "not looked up again");
+    assert!(report.not_checked.is_empty(), "{:?}", report.not_checked);
+}
+
+#[test]
+fn secrets_and_log_groups_of_another_region_or_account_are_listed_as_not_checked_and_never_looked_up() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    let mut deploy = request("web", "1.1.0");
+    deploy.source = web_with(
+        r#""secrets": [
+          {"name": "A", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/app/a"},
+          {"name": "B", "valueFrom": "arn:aws:secretsmanager:eu-west-1:210987654321:secret:b-AbCdEf:key::"}],
+        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web", "awslogs-region": "us-east-1"}}"#,
+    );
+
+    let report = world.deploy_one(deploy);
+
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(
+        report.not_checked,
+        vec![
+            "containerDefinitions[name=web].secrets[name=A].valueFrom: arn:aws:ssm:us-east-1:123456789012:parameter/app/a \
+             (region us-east-1, not the environment's eu-west-1: not checked with these credentials)"
+                .to_string(),
+            "containerDefinitions[name=web].secrets[name=B].valueFrom: arn:aws:secretsmanager:eu-west-1:210987654321:secret:b-AbCdEf:key:: \
+             (account 210987654321, not the environment's 123456789012: not checked with these credentials)"
+                .to_string(),
+            "containerDefinitions[name=web].logConfiguration.options.awslogs-group: /ecs/web \
+             (awslogs-region us-east-1, not the environment's eu-west-1: not checked with these credentials)"
+                .to_string(),
+        ]
+    );
+    assert!(world.workload.asked().is_empty(), "{:?}", world.workload.asked());
+}
+
+#[test]
+fn a_lookup_denied_to_these_credentials_is_listed_as_not_checked_and_the_deploy_goes_on() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    world.workload.failing.lock().unwrap().extend([
+        ("/app/db/password".to_string(), "AccessDeniedException".to_string()),
+        ("/ecs/web".to_string(), "AccessDenied".to_string()),
+    ]);
+    let mut deploy = request("web", "1.1.0");
+    deploy.source = web_with(&format!("{DB_PASSWORD}, {}", awslogs("")));
+
+    let report = world.deploy_one(deploy);
+
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(
+        report.not_checked,
+        vec![
+            "containerDefinitions[name=web].secrets[name=DB_PASSWORD].valueFrom: /app/db/password \
+             (access denied to ssm:DescribeParameters with these credentials)"
+                .to_string(),
+            "containerDefinitions[name=web].logConfiguration.options.awslogs-group: /ecs/web \
+             (access denied to logs:DescribeLogGroups with these credentials)"
+                .to_string(),
+        ]
+    );
+}
+
+#[test]
+fn a_lookup_that_fails_otherwise_is_a_platform_error_and_nothing_changes() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    world.workload.failing.lock().unwrap().push(("/app/db/password".into(), "ThrottlingException".into()));
+    let mut deploy = request("web", "1.1.0");
+    deploy.source = web_with(DB_PASSWORD);
+
+    let report = world.deploy_one(deploy);
+
+    assert_eq!(report.outcome, Outcome::Error, "{:?}", report.reason);
+    assert_eq!(report.exit_kind(), ExitKind::Platform);
+    assert!(report.reason.as_deref().unwrap_or_default().starts_with("ssm:DescribeParameters: "), "{:?}", report.reason);
+    assert_nothing_changed(&world);
+}
+
+#[test]
+fn a_secret_two_containers_share_is_looked_up_once() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    world.workload.parameters.lock().unwrap().push("/app/db/password".into());
+    let mut deploy = request("web", "1.1.0");
+    let text = TEMPLATE.replacen(
+        r#""memory": 256,"#,
+        &format!(r#""memory": 256, {DB_PASSWORD}}}, {{"name": "worker", "image": "busybox", "memory": 64, {DB_PASSWORD},"#),
+        1,
+    );
+    deploy.source = Source::Template { name: "web.json".into(), text };
+
+    let report = world.deploy_one(deploy);
+
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert_eq!(world.workload.asked(), vec!["ssm /app/db/password"]);
+}
+
+#[test]
+fn a_load_balanced_container_port_missing_from_the_new_definition_is_refused_before_anything_changes() {
+    let script = Script::new(Rollout::CompleteAfter(1)).behind(None, Targets::HealthyAfter(0));
+    let world = World::new().with_service("web", script);
+    let mut deploy = request("web", "1.1.0");
+    deploy.source = Source::Template { name: "web.json".into(), text: TEMPLATE.replace("8080", "80") };
+
+    let report = world.deploy_one(deploy);
+
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused, "{:?}", report.reason);
+    assert_eq!(
+        report.reason.as_deref(),
+        Some(
+            "web.json: service web's loadBalancers entry (target group web-tg, containerName web, containerPort 8080): the task \
+             definition maps no containerPort 8080 in container web (its containers: web (80)); ECS would refuse UpdateService. Map \
+             the port in the task definition, or change the service's loadBalancers"
+        )
+    );
+    assert_nothing_changed(&world);
 }

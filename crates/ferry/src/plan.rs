@@ -32,7 +32,7 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
             report.image.as_deref().unwrap_or("?")
         ));
         if !report.not_checked.is_empty() {
-            printer.out(&format!("  not checked (ferry cannot look them up): {}", report.not_checked.join("; ")));
+            printer.out(&format!("  not checked (each says why): {}", report.not_checked.join("; ")));
         }
         if report.outcome == Outcome::Unchanged {
             let running = report.to_task_definition.as_deref().map(short_task_definition).unwrap_or("?");

@@ -199,8 +199,9 @@ pub struct ServiceReport {
     /// is then the dead run's): the step it had stopped at.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed_at: Option<String>,
-    /// What preflight could not check, one `field: value` each (another registry's image,
-    /// secrets, awslogs log groups): ferry has no adapter to look them up.
+    /// What preflight could not check with the environment's credentials, one
+    /// `field: value (why)` each: another registry's image, a secret or log group of another
+    /// region or account, a lookup those credentials are denied, that the IAM roles exist.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_checked: Vec<String>,
 }
@@ -284,8 +285,10 @@ pub enum Detail {
     PreflightUnchanged { task_definition: String, force: bool },
     /// The template renders something ECS ignores or will refuse (read-only members).
     TemplateWarning { template: String, warning: String },
-    /// Preflight could not check these (`field: value` each): images in registries ferry
-    /// does not reach, secrets, awslogs log groups. The deploy goes on.
+    /// Preflight could not check these with the environment's credentials (`field: value
+    /// (why)` each): images in registries ferry does not reach, secrets and log groups of
+    /// another region or account or denied to these credentials, the IAM roles' existence.
+    /// The deploy goes on.
     NotChecked { items: Vec<String> },
     /// The service's lock is held as `locked_as` (this deployment's id, or an atomic
     /// promotion's for its undo); `resumed_at` is the step a

@@ -3,6 +3,7 @@
 //! superseded); the env-tag strategy's own checks; the tags ferry puts on a revision.
 
 use super::*;
+use crate::platform::PlatformResult;
 
 impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
     /// Preflight of every request, eight at a time, from one batched snapshot.
@@ -200,7 +201,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                     taskdef::family(&current_definition.definition).unwrap_or("the service's family")
                 )));
             }
-            let not_checked = self.check_dependencies(request, &target.definition, &current.arn).await?;
+            let not_checked = self.check_dependencies(request, &target.definition, &current).await?;
             self.not_checked(report, not_checked);
             report.to_task_definition = Some(target.arn.clone());
             report.to_version = target.tag("ferry:version").map(str::to_string).or(report.to_version.clone());
@@ -285,7 +286,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         };
         taskdef::set_image(&mut definition, &request.container, &reference)
             .map_err(|e| Refusal::input(in_template(format!("services.{}.container in ferry.toml: {e}", request.service))))?;
-        let not_checked = self.check_dependencies(request, &definition, &current.arn).await.map_err(|r| r.in_template(&in_template))?;
+        let not_checked = self.check_dependencies(request, &definition, &current).await.map_err(|r| r.in_template(&in_template))?;
         self.not_checked(report, not_checked);
         // The same target is the same digest and the same task definition: a template or
         // ferry.toml edited since the dead run registered its revision makes a new one.
@@ -504,28 +505,47 @@ impl Refusal {
     fn platform(e: PlatformError) -> Self {
         Refusal { reason: e.to_string(), invalid_input: false, platform: true }
     }
-    /// The same refusal, its reason naming the template it came from.
+    /// The same refusal, its reason naming the template it came from; a failed call is the
+    /// platform's words alone (the template did not cause it).
     fn in_template(self, name: &impl Fn(String) -> String) -> Self {
+        if self.platform {
+            return self;
+        }
         Refusal { reason: name(self.reason), ..self }
     }
 }
 
 impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
-    /// What the task definition depends on beyond the deployed container's image, checked
-    /// before anything changes: the role ARNs are well-formed, and every other container's
-    /// ECR image exists (in the account and region ferry's registry calls go to). Returns
-    /// what could not be checked (other registries, secrets, awslogs log groups), one
-    /// `field: value` each.
+    /// What the task definition needs besides the deployed container's image, checked
+    /// before anything changes (issue 13), in the account and region of the environment:
+    /// - `taskRoleArn` and `executionRoleArn` are IAM role ARNs (that the roles exist is not
+    ///   read: ferry has no IAM port);
+    /// - each of the service's `loadBalancers` names a container of the definition with a
+    ///   `portMappings` entry of its `containerPort` (else ECS refuses UpdateService);
+    /// - every other container's ECR image exists;
+    /// - every `secrets[].valueFrom`, `logConfiguration.secretOptions[].valueFrom` and
+    ///   `repositoryCredentials.credentialsParameter` exists: an SSM parameter (name, path or
+    ///   ARN) or a Secrets Manager secret (ARN, with ECS's optional
+    ///   `:json-key:version-stage:version-id` suffix), as the ECS developer guide's "Pass
+    ///   sensitive data to an Amazon ECS container" reads them;
+    /// - every awslogs `awslogs-group` exists in CloudWatch Logs, unless
+    ///   `awslogs-create-group` is true (ECS developer guide, "Using the awslogs log driver").
+    ///
+    /// Whatever is missing is refused together: one reason, `; `-separated, each naming the
+    /// container and field. What these credentials cannot check (another registry, account
+    /// or region; access denied; IAM) is returned, one `field: value (why)` each, in the
+    /// order of the containers. A lookup that fails otherwise is a platform refusal.
     pub(super) async fn check_dependencies(
         &self,
         request: &Request,
         definition: &Value,
-        service_arn: &str,
+        service: &ServiceInfo,
     ) -> Result<Vec<String>, Refusal> {
+        let mut roles = Vec::new();
         for field in ["taskRoleArn", "executionRoleArn"] {
             match definition.get(field) {
                 None | Some(Value::Null) => {}
-                Some(Value::String(arn)) if is_role_arn(arn) => {}
+                Some(Value::String(arn)) if is_role_arn(arn) => roles.push(field),
                 Some(other) => {
                     let shown = other.as_str().map_or_else(|| other.to_string(), str::to_string);
                     return Err(Refusal::state(format!(
@@ -535,24 +555,32 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 }
             }
         }
+        let mut missing = load_balancer_mismatches(definition, service);
         let account = Some(request.variables.account.as_str())
             .filter(|a| !a.is_empty())
-            .or_else(|| crate::config::account_of_arn(service_arn))
+            .or_else(|| crate::config::account_of_arn(&service.arn))
             .unwrap_or_default();
-        let region = request.variables.region.as_str();
+        // Where the environment's calls go: its region, else the service's (from its ARN).
+        let region =
+            Some(request.variables.region.as_str()).filter(|r| !r.is_empty()).or_else(|| region_of_arn(&service.arn)).unwrap_or_default();
+        let place = [("region", region), ("account", account)]
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut answers = BTreeMap::new();
         let mut not_checked = Vec::new();
         let containers = definition.get("containerDefinitions").and_then(Value::as_array).into_iter().flatten();
         for container in containers {
             let name = container.get("name").and_then(Value::as_str).unwrap_or("?");
             let at = format!("containerDefinitions[name={name}]");
             if let Some(image) = container.get("image").and_then(Value::as_str).filter(|_| name != request.container) {
-                match ecr_image(image) {
-                    Some(ecr)
-                        if request.variables.registry_url.is_none()
-                            && ecr.account == account
-                            && !region.is_empty()
-                            && ecr.region == region =>
-                    {
+                match (ecr_image(image), &request.variables.registry_url) {
+                    (Some(_), Some(url)) => {
+                        not_checked.push(format!("{at}.image: {image} (in ECR, while this service's images come from {url})"));
+                    }
+                    (Some(ecr), None) if ecr.account == account && !region.is_empty() && ecr.region == region => {
                         let found = match ecr.reference {
                             EcrReference::Digest(digest) => self.registry.resolve_digest(ecr.repository, digest).await,
                             EcrReference::Tag(tag) => self.registry.resolve(ecr.repository, tag).await,
@@ -562,28 +590,108 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                             other => other.map_err(Refusal::platform)?,
                         };
                         if found.is_none() {
-                            return Err(Refusal::state(format!(
-                                "{at}.image: {image} not found in ECR (region {region}, account {account}); push it, or fix the image"
-                            )));
+                            missing.push(format!("{at}.image: {image} not found in ECR ({place}); push it, or fix the image"));
                         }
                     }
-                    Some(_) => not_checked.push(format!("{at}.image: {image} (ECR of another account or region than ferry's)")),
-                    None => not_checked.push(format!("{at}.image: {image} (not an ECR image)")),
+                    (Some(_), None) => not_checked.push(format!("{at}.image: {image} (ECR of another account or region than ferry's)")),
+                    (None, _) => not_checked.push(format!("{at}.image: {image} (not an ECR image)")),
                 }
             }
-            for secret in container.get("secrets").and_then(Value::as_array).into_iter().flatten() {
-                let secret_name = secret.get("name").and_then(Value::as_str).unwrap_or("?");
-                let from = secret.get("valueFrom").and_then(Value::as_str).unwrap_or("?");
-                not_checked.push(format!("{at}.secrets[name={secret_name}].valueFrom: {from}"));
-            }
+
             let log = container.get("logConfiguration");
-            if log.and_then(|l| l.get("logDriver")).and_then(Value::as_str) == Some("awslogs")
-                && let Some(group) = log.and_then(|l| l.get("options")).and_then(|o| o.get("awslogs-group")).and_then(Value::as_str)
+            let mut references = Vec::new();
+            for (list, field) in
+                [(container.get("secrets"), "secrets"), (log.and_then(|l| l.get("secretOptions")), "logConfiguration.secretOptions")]
             {
-                not_checked.push(format!("{at}.logConfiguration.options.awslogs-group: {group}"));
+                for secret in list.and_then(Value::as_array).into_iter().flatten() {
+                    let secret_name = secret.get("name").and_then(Value::as_str).unwrap_or("?");
+                    let from = secret.get("valueFrom").and_then(Value::as_str).unwrap_or_default();
+                    references.push((format!("{at}.{field}[name={secret_name}].valueFrom"), from, Store::Parameter));
+                }
+            }
+            let credentials = container.get("repositoryCredentials").and_then(|c| c.get("credentialsParameter")).and_then(Value::as_str);
+            if let Some(parameter) = credentials {
+                // A name here is a Secrets Manager secret's (ECS API reference, RepositoryCredentials).
+                references.push((format!("{at}.repositoryCredentials.credentialsParameter"), parameter, Store::Secret));
+            }
+            for (field, value, by_name) in references {
+                let Some(reference) = secret_reference(value, by_name) else {
+                    not_checked.push(format!("{field}: {value} (neither an SSM parameter nor a Secrets Manager secret ARN)"));
+                    continue;
+                };
+                if let Some(elsewhere) = elsewhere(reference.region, reference.account, region, account) {
+                    not_checked.push(format!("{field}: {value} ({elsewhere}: not checked with these credentials)"));
+                    continue;
+                }
+                let leaf = field.rsplit('.').next().unwrap_or(&field);
+                match self.exists(&mut answers, reference.store, reference.id).await {
+                    Ok(true) => {}
+                    Ok(false) if reference.store == Store::Parameter => {
+                        missing.push(format!("{field}: {value} not found in SSM Parameter Store ({place}); create it, or fix {leaf}"));
+                    }
+                    Ok(false) => {
+                        let id = if reference.id == value { String::new() } else { format!("secret {}, ", reference.id) };
+                        missing.push(format!(
+                            "{field}: {value} not found in Secrets Manager, or scheduled for deletion ({id}{place}); create it, or fix {leaf}"
+                        ));
+                    }
+                    Err(e) if access_denied(&e) => {
+                        not_checked.push(format!("{field}: {value} (access denied to {} with these credentials)", e.operation));
+                    }
+                    Err(e) => return Err(Refusal::platform(e)),
+                }
+            }
+
+            let options = log.filter(|l| l.get("logDriver").and_then(Value::as_str) == Some("awslogs")).and_then(|l| l.get("options"));
+            if let Some(group) = options.and_then(|o| o.get("awslogs-group")).and_then(Value::as_str) {
+                let field = format!("{at}.logConfiguration.options.awslogs-group");
+                let option = |name: &str| options.and_then(|o| o.get(name)).and_then(Value::as_str);
+                // ECS creates the group then (with logs:CreateLogGroup in the execution role).
+                // Docker reads the option as Go's strconv.ParseBool does.
+                let created = option("awslogs-create-group").is_some_and(|v| ["1", "t", "T", "true", "TRUE", "True"].contains(&v));
+                match option("awslogs-region").filter(|r| !r.is_empty() && *r != region) {
+                    _ if created => {}
+                    Some(other) => not_checked.push(format!(
+                        "{field}: {group} (awslogs-region {other}, not the environment's {region}: not checked with these credentials)"
+                    )),
+                    None => match self.exists(&mut answers, Store::LogGroup, group).await {
+                        Ok(true) => {}
+                        Ok(false) => missing.push(format!(
+                            "{field}: {group} not found in CloudWatch Logs ({place}); create it (Terraform aws_cloudwatch_log_group), \
+                             or set awslogs-create-group = \"true\""
+                        )),
+                        Err(e) if access_denied(&e) => {
+                            not_checked.push(format!("{field}: {group} (access denied to {} with these credentials)", e.operation));
+                        }
+                        Err(e) => return Err(Refusal::platform(e)),
+                    },
+                }
             }
         }
+        if !missing.is_empty() {
+            return Err(Refusal::state(missing.join("; ")));
+        }
+        match roles.as_slice() {
+            [] => {}
+            [role] => not_checked.push(format!("{role}: that the role exists (ferry does not read IAM)")),
+            _ => not_checked.push(format!("{}: that the roles exist (ferry does not read IAM)", roles.join(" and "))),
+        }
         Ok(not_checked)
+    }
+
+    /// Whether `id` exists in `store`, asked once per preflight (`answers` keeps each answer:
+    /// a secret shared by several containers is one DescribeSecret).
+    async fn exists(&self, answers: &mut BTreeMap<(Store, String), PlatformResult<bool>>, store: Store, id: &str) -> PlatformResult<bool> {
+        if let Some(answer) = answers.get(&(store, id.to_string())) {
+            return answer.clone();
+        }
+        let answer = match store {
+            Store::Parameter => self.secrets.parameter_exists(id).await,
+            Store::Secret => self.secrets.secret_exists(id).await,
+            Store::LogGroup => self.logs.log_group_exists(id).await,
+        };
+        answers.insert((store, id.to_string()), answer.clone());
+        answer
     }
 
     /// Says what preflight could not check (one event), and keeps it in the report.
@@ -607,6 +715,125 @@ fn is_role_arn(arn: &str) -> bool {
         && account.len() == 12
         && account.bytes().all(|b| b.is_ascii_digit())
         && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty() && !name.ends_with('/'))
+}
+
+/// Where preflight looks something up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Store {
+    /// SSM Parameter Store (DescribeParameters).
+    Parameter,
+    /// Secrets Manager (DescribeSecret).
+    Secret,
+    /// CloudWatch Logs' log groups (DescribeLogGroups).
+    LogGroup,
+}
+
+/// A container's reference to a secret, as ECS reads it.
+#[derive(Debug, PartialEq)]
+struct SecretReference<'a> {
+    store: Store,
+    /// What is looked up: a parameter's name or ARN as written; a secret's name, or its ARN
+    /// without ECS's `:json-key:version-stage:version-id` suffix.
+    id: &'a str,
+    /// The region and account of an ARN.
+    region: Option<&'a str>,
+    account: Option<&'a str>,
+}
+
+/// Reads `value` as ECS does: `arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME`,
+/// `arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME-abcdef[:json-key:version-stage:version-id]`,
+/// or a bare name, which is in `by_name` (an SSM parameter for `secrets[].valueFrom`, a
+/// Secrets Manager secret for `credentialsParameter`) in the task's region and account.
+/// None when it is none of these (an ARN of another service, an empty string).
+fn secret_reference(value: &str, by_name: Store) -> Option<SecretReference<'_>> {
+    let Some(rest) = value.strip_prefix("arn:") else {
+        return (!value.is_empty()).then_some(SecretReference { store: by_name, id: value, region: None, account: None });
+    };
+    let mut parts = rest.splitn(5, ':');
+    let (Some(_partition), Some(service), Some(region), Some(account), Some(resource)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let arn = |store, id| Some(SecretReference { store, id, region: Some(region), account: Some(account) });
+    match service {
+        "ssm" if resource.len() > "parameter/".len() && resource.starts_with("parameter/") => arn(Store::Parameter, value),
+        "secretsmanager" => {
+            let name = resource.strip_prefix("secret:")?.split(':').next().filter(|n| !n.is_empty())?;
+            let end = value.len() - resource.len() + "secret:".len() + name.len();
+            arn(Store::Secret, &value[..end])
+        }
+        _ => None,
+    }
+}
+
+/// Why an ARN of `region` and `account` cannot be looked up with the environment's
+/// credentials (of `env_region`, `env_account`; either empty when unknown), or None when it
+/// is theirs.
+fn elsewhere(region: Option<&str>, account: Option<&str>, env_region: &str, env_account: &str) -> Option<String> {
+    match (region, account) {
+        (Some(r), _) if r != env_region => Some(format!("region {r}, not the environment's {env_region}")),
+        (_, Some(a)) if !env_account.is_empty() && a != env_account => Some(format!("account {a}, not the environment's {env_account}")),
+        _ => None,
+    }
+}
+
+/// The region of an ARN (`arn:aws:ecs:eu-west-1:…` → `eu-west-1`), when it has one.
+fn region_of_arn(arn: &str) -> Option<&str> {
+    arn.strip_prefix("arn:")?.split(':').nth(2).filter(|r| !r.is_empty())
+}
+
+/// Whether AWS refused a call for want of permission (`AccessDeniedException`,
+/// `AccessDenied`, `UnauthorizedOperation`): the thing could not be checked with these
+/// credentials, which says nothing about whether it exists.
+fn access_denied(e: &PlatformError) -> bool {
+    e.code.as_deref().is_some_and(|c| c.starts_with("AccessDenied") || c == "UnauthorizedOperation")
+}
+
+/// The service's `loadBalancers` entries that `definition` cannot serve, one sentence each:
+/// ECS registers the `containerPort` of the container `containerName` in the target group,
+/// and refuses UpdateService to a revision without that container or without a
+/// `portMappings` entry of that port (ECS API reference, LoadBalancer).
+fn load_balancer_mismatches(definition: &Value, service: &ServiceInfo) -> Vec<String> {
+    let containers: Vec<(&str, Vec<i64>)> = definition
+        .get("containerDefinitions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let ports = c.get("portMappings").and_then(Value::as_array).into_iter().flatten();
+            let ports = ports.filter_map(|p| p.get("containerPort").and_then(Value::as_i64)).collect();
+            (c.get("name").and_then(Value::as_str).unwrap_or("?"), ports)
+        })
+        .collect();
+    let has = containers
+        .iter()
+        .map(|(name, ports)| match ports.as_slice() {
+            [] => format!("{name} (no portMappings)"),
+            _ => format!("{name} ({})", ports.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut mismatches = Vec::new();
+    for lb in &service.load_balancers {
+        let (name, port) = (lb.container_name.as_str(), lb.container_port);
+        let problem = match containers.iter().find(|(n, _)| *n == name) {
+            None => format!("has no container {name}"),
+            Some((_, ports)) if !ports.contains(&i64::from(port)) => format!("maps no containerPort {port} in container {name}"),
+            Some(_) => continue,
+        };
+        let group = match &lb.target_group_arn {
+            Some(arn) => format!("target group {}", crate::platform::target_group_name(arn)),
+            None => "a Classic Load Balancer".to_string(),
+        };
+        mismatches.push(format!(
+            "service {}'s loadBalancers entry ({group}, containerName {name}, containerPort {port}): the task definition {problem} \
+             (its containers: {has}); ECS would refuse UpdateService. Map the port in the task definition, or change the service's \
+             loadBalancers",
+            service.name
+        ));
+    }
+    mismatches
 }
 
 /// An image in ECR: `ACCOUNT.dkr.ecr.REGION.amazonaws.com[.cn]/REPOSITORY[:TAG|@DIGEST]`.
@@ -686,6 +913,7 @@ pub(super) fn without_ferry_tags(definition: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::ServiceLoadBalancer;
 
     #[test]
     fn ferry_tags_replace_old_ones_and_keep_the_templates() {
@@ -693,5 +921,57 @@ mod tests {
         set_tags(&mut td, vec![("ferry:version".into(), "new".into())]);
         assert_eq!(td["tags"], serde_json::json!([{"key": "team", "value": "a"}, {"key": "ferry:version", "value": "new"}]));
         assert_eq!(without_ferry_tags(&td)["tags"], serde_json::json!([{"key": "team", "value": "a"}]));
+    }
+
+    #[test]
+    fn a_secret_reference_is_read_as_ecs_reads_value_from() {
+        let read = |value, by_name| secret_reference(value, by_name).map(|r| (r.store, r.id, r.region, r.account));
+        assert_eq!(read("/app/db/password", Store::Parameter), Some((Store::Parameter, "/app/db/password", None, None)));
+        assert_eq!(read("dockerhub", Store::Secret), Some((Store::Secret, "dockerhub", None, None)));
+        let parameter = "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db";
+        assert_eq!(read(parameter, Store::Parameter), Some((Store::Parameter, parameter, Some("eu-west-1"), Some("123456789012"))));
+        let secret = "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:app/db-AbCdEf";
+        let found = Some((Store::Secret, secret, Some("cn-north-1"), Some("123456789012")));
+        assert_eq!(read(secret, Store::Parameter), found, "the secret's ARN whole");
+        let (with_key, with_stage) = (format!("{secret}:password:AWSPREVIOUS:"), format!("{secret}::AWSCURRENT:"));
+        assert_eq!(read(&with_key, Store::Parameter), found, "without json-key:version-stage:version-id");
+        assert_eq!(read(&with_stage, Store::Parameter), found);
+        for other in
+            ["", "arn:aws:s3:::bucket/key", "arn:aws:ssm:eu-west-1:123456789012:parameter/", "arn:aws:secretsmanager:eu-west-1:1:secret:"]
+        {
+            assert_eq!(read(other, Store::Parameter), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_load_balancer_entry_names_a_missing_container_and_what_the_definition_has() {
+        let service = ServiceInfo {
+            name: "web".into(),
+            load_balancers: vec![ServiceLoadBalancer { target_group_arn: None, container_name: "app".into(), container_port: 8080 }],
+            ..ServiceInfo::default()
+        };
+        let definition = serde_json::json!({"containerDefinitions": [
+            {"name": "web", "portMappings": [{"containerPort": 8080}, {"containerPort": 9090}]},
+            {"name": "envoy"}
+        ]});
+        let found = load_balancer_mismatches(&definition, &service);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("service web's loadBalancers entry (a Classic Load Balancer, containerName app, containerPort 8080): "),
+            "{found:?}"
+        );
+        assert!(found[0].contains("has no container app (its containers: web (8080, 9090), envoy (no portMappings))"), "{found:?}");
+        let served = serde_json::json!({"containerDefinitions": [{"name": "app", "portMappings": [{"containerPort": 8080}]}]});
+        assert!(load_balancer_mismatches(&served, &service).is_empty());
+    }
+
+    #[test]
+    fn only_access_denied_codes_mean_not_checkable() {
+        for code in ["AccessDeniedException", "AccessDenied", "UnauthorizedOperation"] {
+            assert!(access_denied(&PlatformError::new("ssm:DescribeParameters", Some(code.into()), "no")), "{code}");
+        }
+        for code in [Some("ThrottlingException"), Some("UnrecognizedClientException"), None] {
+            assert!(!access_denied(&PlatformError::new("ssm:DescribeParameters", code.map(str::to_string), "no")), "{code:?}");
+        }
     }
 }
