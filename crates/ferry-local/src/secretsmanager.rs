@@ -222,7 +222,10 @@ fn create(ctx: &mut Ctx, input: &Input) -> ApiResult {
     out.insert("Name".into(), json!(name));
     if string.is_some() || binary.is_some() {
         let id = token.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        add_version(&mut secret, SecretVersion { id: id.clone(), string, binary, stages: vec![CURRENT.into()], created_at: ctx.now })?;
+        add_version(
+            &mut secret,
+            SecretVersion { id: id.clone(), string, binary, stages: vec![CURRENT.into()], created_at: ctx.now, last_accessed_at: None },
+        )?;
         out.insert("VersionId".into(), json!(id));
     }
     ctx.partition.secrets.insert(name, secret);
@@ -252,7 +255,11 @@ fn get_value(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let now = ctx.now;
     let secret = live(ctx, input)?;
     let version = pick_version(secret, input.str("VersionId"), input.str("VersionStage"))?.clone();
-    secret.last_accessed_at = Some((now / DAY).floor() * DAY);
+    let day = Some((now / DAY).floor() * DAY);
+    secret.last_accessed_at = day;
+    if let Some(v) = secret.versions.get_mut(&version.id) {
+        v.last_accessed_at = day;
+    }
     let mut out = Map::new();
     out.insert("ARN".into(), json!(secret.arn));
     out.insert("Name".into(), json!(secret.name));
@@ -277,7 +284,7 @@ fn put_value(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let now = ctx.now;
     let secret = live(ctx, input)?;
     let id = token.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    add_version(secret, SecretVersion { id: id.clone(), string, binary, stages, created_at: now })?;
+    add_version(secret, SecretVersion { id: id.clone(), string, binary, stages, created_at: now, last_accessed_at: None })?;
     let stages = secret.versions.get(&id).map(|v| v.stages.clone()).unwrap_or_default();
     Ok(json!({ "ARN": secret.arn, "Name": secret.name, "VersionId": id, "VersionStages": stages }))
 }
@@ -300,7 +307,10 @@ fn update(ctx: &mut Ctx, input: &Input) -> ApiResult {
     out.insert("Name".into(), json!(secret.name));
     if string.is_some() || binary.is_some() {
         let id = token.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        add_version(secret, SecretVersion { id: id.clone(), string, binary, stages: vec![CURRENT.into()], created_at: now })?;
+        add_version(
+            secret,
+            SecretVersion { id: id.clone(), string, binary, stages: vec![CURRENT.into()], created_at: now, last_accessed_at: None },
+        )?;
         out.insert("VersionId".into(), json!(id));
     }
     Ok(Value::Object(out))
@@ -421,8 +431,17 @@ fn list_versions(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let include_deprecated = input.bool("IncludeDeprecated").unwrap_or(false);
     let mut versions: Vec<&SecretVersion> = secret.versions.values().filter(|v| include_deprecated || !v.stages.is_empty()).collect();
     versions.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
-    let rendered: Vec<Value> =
-        versions.into_iter().map(|v| json!({"VersionId": v.id, "VersionStages": v.stages, "CreatedDate": v.created_at})).collect();
+    let rendered: Vec<Value> = versions
+        .into_iter()
+        .map(|v| {
+            let mut out = Map::new();
+            out.insert("VersionId".into(), json!(v.id));
+            out.insert("VersionStages".into(), json!(v.stages));
+            put(&mut out, "LastAccessedDate", v.last_accessed_at);
+            out.insert("CreatedDate".into(), json!(v.created_at));
+            Value::Object(out)
+        })
+        .collect();
     let (items, next) = paginate(&rendered, input.str("NextToken"), input.i64("MaxResults"), 100, 100)
         .map_err(|_| ApiError::client("InvalidNextTokenException", "The NextToken value is invalid."))?;
     let mut out = Map::new();

@@ -94,4 +94,8 @@ pub struct SecretVersion {
     /// Staging labels; a version without any is deprecated.
     pub stages: Vec<String>,
     pub created_at: f64,
+    /// When GetSecretValue last read this version (day granularity, as Secrets Manager
+    /// reports it).
+    #[serde(default)]
+    pub last_accessed_at: Option<f64>,
 }
