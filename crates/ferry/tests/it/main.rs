@@ -31,6 +31,7 @@ mod local_elbv2;
 mod local_elbv2_rules;
 mod local_first_hour;
 mod local_output;
+mod local_logs;
 mod local_secrets;
 mod local_strict;
 mod local_traffic;
