@@ -212,6 +212,7 @@ impl Observer for Journal<'_> {
             }
             Event::EcsEvent { message, .. } => ("ecs-event".into(), message.clone()),
             Event::TaskStopped { task, reason, .. } => ("task-stopped".into(), format!("{task}: {reason}")),
+            Event::TaskLog { task, container, message, .. } => ("task-log".into(), format!("{task}/{container}: {message}")),
             // Worded as the printer words it: the outcome said once.
             Event::Finished { outcome, reason, .. } => ("finished".into(), finish_text(*outcome, reason.as_deref())),
         };

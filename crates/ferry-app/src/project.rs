@@ -454,6 +454,8 @@ pub fn request(
         image_tag: config.image_tag(&connected.name, service).map_err(Error::config)?,
         lock_owner: None,
         force: false,
+        before_deploy: service.before_deploy.clone(),
+        after_deploy: service.after_deploy.clone(),
     })
 }
 

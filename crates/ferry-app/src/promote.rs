@@ -457,6 +457,9 @@ async fn finish_dead_promotion(
             }
         };
         request.kind = "rollback";
+        // A rollback runs no hooks: it returns to what ran before.
+        request.before_deploy = None;
+        request.after_deploy = None;
         // Under the dead run's lock, which it held for the whole promotion.
         request.lock_owner = Some(record.id.clone());
         undo.push(request);

@@ -87,6 +87,12 @@ async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
         ctx.sink.note(Some(&input.service), &format!("rolling back to {} ({how})", short_digest(&digest)));
         let mut request = project::request(&config, &connected, &input.service, version, None, input.timeout, trace)?;
         request.kind = "rollback";
+        // A rollback runs no hooks: it returns to what ran before.
+        request.before_deploy = None;
+        request.after_deploy = None;
+        // A rollback runs no hooks: it returns to what ran before.
+        request.before_deploy = None;
+        request.after_deploy = None;
         request.digest = Some(digest);
         return Ok(Chosen { ledger, connected, run_id, request });
     }

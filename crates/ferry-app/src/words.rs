@@ -2,6 +2,7 @@
 //! terminal said it: how a deploy ended, how a rollout stands, how a run failed.
 
 use ferry_core::deploy::{Detail, Outcome, RollbackMethod, ServiceReport};
+use ferry_core::one_off::Ending;
 use ferry_core::rolling::Progress;
 
 /// How a service's deploy ended, in a few words, each said once: "rollback failed" says
@@ -178,6 +179,28 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
         Detail::EnvironmentTagMoved { repository, tag, digest: moved_to } => format!("moved {repository}:{tag} to {}", digest(moved_to)),
         Detail::EnvironmentTagNotMoved { repository, tag, error } => {
             format!("deployed, but the environment tag {repository}:{tag} was not moved: {error}")
+        }
+        Detail::HookStarted { hook, task_arn, command, adopted, logs } => {
+            let id = ferry_core::one_off::task_id(task_arn);
+            let what = if *adopted { "waiting for the task a dead run started" } else { "started task" };
+            let logs = match logs {
+                Some(at) => format!("; its output: {at}"),
+                None => "; it does not log with awslogs, so its output is not shown".to_string(),
+            };
+            format!("{}: {what} {id} ({}){logs}", hook.name(), command.join(" "))
+        }
+        Detail::HookFinished { hook, task_arn, ending, duration_ms } => {
+            let id = ferry_core::one_off::task_id(task_arn);
+            let took = humantime::format_duration(std::time::Duration::from_secs(duration_ms / 1000));
+            match ending {
+                Ending::Exited { code: 0 } => format!("{}: task {id} exited 0 after {took}", hook.name()),
+                Ending::Exited { code } => format!("{}: task {id} exited {code} after {took}", hook.name()),
+                Ending::NoExitCode { stop_code, reason } => format!(
+                    "{}: task {id} stopped without an exit code ({}{reason})",
+                    hook.name(),
+                    stop_code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default()
+                ),
+            }
         }
     }
 }

@@ -244,7 +244,37 @@ pub struct Service {
     pub strategy: Option<Strategy>,
     /// A registry from `[registries]` instead of ECR.
     pub registry: Option<String>,
+    /// A one-off task of the new revision run before the service is changed (a database
+    /// migration): its failure stops the deploy with the service untouched.
+    pub before_deploy: Option<Hook>,
+    /// A one-off task of the new revision run once the deployment completed (and baked):
+    /// its failure rolls the deploy back (smoke tests).
+    pub after_deploy: Option<Hook>,
 }
+
+/// A one-off task around a deploy, started with ECS RunTask from the deploy's new revision
+/// and the service's network and capacity settings, its exit code deciding:
+///
+/// ```toml
+/// [services.web.before_deploy]
+/// command = ["bin/migrate", "--yes"]   # replaces the container's command
+/// container = "web"                    # default: the service's container
+/// timeout = "15m"                      # default: 30m; the task is stopped after it
+/// ```
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Hook {
+    /// The container's new command (`overrides.containerOverrides[].command`); at least
+    /// one word.
+    pub command: Vec<String>,
+    /// The container whose command is replaced and whose exit code counts.
+    pub container: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+}
+
+/// How long a hook's task may run unless its `timeout` says.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 impl Service {
     pub fn strategy(&self) -> Strategy {
@@ -429,6 +459,19 @@ impl Config {
             }
             if service.repository.trim().is_empty() {
                 return Err(self.invalid(key("repository"), "must not be empty"));
+            }
+            for (field, hook) in [("before_deploy", &service.before_deploy), ("after_deploy", &service.after_deploy)] {
+                let Some(hook) = hook else { continue };
+                if hook.command.is_empty() || hook.command.iter().all(|w| w.trim().is_empty()) {
+                    return Err(
+                        self.invalid(key(&format!("{field}.command")), "must name a command, e.g. command = [\"bin/migrate\", \"--yes\"]")
+                    );
+                }
+                if hook.container.as_deref().is_some_and(|c| c.trim().is_empty()) {
+                    return Err(
+                        self.invalid(key(&format!("{field}.container")), "must not be empty (leave it out for the service's container)")
+                    );
+                }
             }
             if service.container.trim().is_empty() {
                 return Err(self.invalid(key("container"), "must not be empty"));

@@ -45,6 +45,10 @@ pub mod names {
     pub const RESTORE_TAG: &str = "restore_tag";
     /// The rollback started (by ferry, or adopted from ECS).
     pub const ROLL_BACK: &str = "roll_back";
+    /// The `before_deploy` hook's task: started (with its `startedBy`), done with its ending.
+    pub const BEFORE_DEPLOY: &str = "before_deploy";
+    /// The `after_deploy` hook's task, likewise.
+    pub const AFTER_DEPLOY: &str = "after_deploy";
 }
 
 /// One journaled step, as read back.
@@ -133,6 +137,17 @@ pub struct Facts {
     pub tag_restored: bool,
     /// A restore of the tag was started (maybe done, maybe not).
     pub tag_restore_started: bool,
+    /// The hooks' tasks: started (a re-run looks for the task by its `startedBy` before it
+    /// starts another), and passed (done, exit code 0).
+    pub before_deploy: HookFacts,
+    pub after_deploy: HookFacts,
+}
+
+/// What the journal says of one hook's task.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HookFacts {
+    pub started: bool,
+    pub passed: bool,
 }
 
 impl Facts {
@@ -175,6 +190,11 @@ impl Facts {
                 names::RESTORE_TAG => {
                     facts.tag_restore_started = true;
                     facts.tag_restored |= done;
+                }
+                names::BEFORE_DEPLOY | names::AFTER_DEPLOY => {
+                    let hook = if step.name == names::BEFORE_DEPLOY { &mut facts.before_deploy } else { &mut facts.after_deploy };
+                    hook.started = true;
+                    hook.passed |= done && step.data.get("passed").and_then(Value::as_bool) == Some(true);
                 }
                 names::ROLL_BACK => {
                     facts.rollback_started_at = Some(step.started_at);

@@ -184,6 +184,9 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
 fn undo_request(request: &Request, report: &ServiceReport) -> Request {
     let mut undo = request.clone();
     undo.kind = "rollback";
+    // A rollback runs no hooks: it returns to what ran before.
+    undo.before_deploy = None;
+    undo.after_deploy = None;
     undo.lock_owner = Some(request.lock_id().to_string());
     undo.trace.deployment_id = format!("{}-undo", request.trace.deployment_id);
     undo.version = report.from_version.clone();

@@ -45,6 +45,9 @@ pub enum FailureCause {
     Platform,
     /// The ledger could not take or keep the lock, or record the deploy.
     Ledger,
+    /// A `before_deploy` or `after_deploy` task failed (its exit code, its stop reason, or
+    /// its timeout).
+    Hook,
 }
 
 /// Where a rollout stands, for the progress line.

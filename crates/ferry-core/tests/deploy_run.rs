@@ -1163,6 +1163,8 @@ fn request(service: &str, version: &str) -> Request {
         image_tag: None,
         lock_owner: None,
         force: false,
+        before_deploy: None,
+        after_deploy: None,
     }
 }
 

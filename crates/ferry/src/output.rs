@@ -212,6 +212,10 @@ impl Printer {
                 let id = task.rsplit('/').next().unwrap_or(task);
                 self.say(Some(service), &format!("task {id} stopped: {reason}"), |l| style(l).red().to_string());
             }
+            Event::TaskLog { container, message, .. } => {
+                // A hook's output, as it printed it: said even with a live view, dimmed prefix.
+                self.say(Some(service), &format!("{} {message}", style(format!("{container} |")).dim()), |l| l);
+            }
             Event::Finished { outcome, reason, .. } => {
                 let text = finish_text(*outcome, reason.as_deref());
                 let paint = |line: String| match outcome {
@@ -317,6 +321,7 @@ fn phase_word(phase: Phase) -> String {
         Phase::Registered => "registered",
         Phase::Updated => "deploying",
         Phase::Baking => "baking",
+        Phase::Hook => "hook",
         Phase::RollingBack => "rolling back",
         Phase::Done => "done",
     }

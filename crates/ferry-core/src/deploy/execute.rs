@@ -88,7 +88,8 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         // Each step is one of a handful; the bound only guards against a decision that loops.
         for _ in 0..8 {
             let observed = Observed { facts: &facts, service: &service, registered: registered.as_deref(), tag_at_target };
-            match machine.next(&desired, &observed) {
+            let step = strategy::with_before_deploy(machine.next(&desired, &observed), request.before_deploy.is_some(), &facts);
+            match step {
                 Step::MoveTag => {
                     let (Some((tag, previous_digest)), Some(digest)) = (&tag_restore, &digest) else { break };
                     let data = json!({"tag": tag, "from": previous_digest, "to": digest});
@@ -167,6 +168,39 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                                 reason = format!("{reason}; moving {}:{tag} back to {previous} failed too: {e}", request.repository);
                             }
                             self.finish(report, Outcome::Error, Some(FailureCause::Platform), Some(reason));
+                            self.observer.record(report);
+                            return None;
+                        }
+                    }
+                }
+                Step::RunBeforeDeploy { task_definition } => {
+                    let Some(hook) = &request.before_deploy else { break };
+                    report.to_task_definition = Some(task_definition.clone());
+                    let started_before = facts.before_deploy.started;
+                    match self
+                        .run_hook(request, report, HookKind::BeforeDeploy, hook, &task_definition, &service.launch, started_before)
+                        .await
+                    {
+                        HookVerdict::Passed => facts.before_deploy.passed = true,
+                        HookVerdict::Stopped => return None,
+                        HookVerdict::Failed(reason) => {
+                            // Nothing of the service changed; env-tag's tag goes back first.
+                            let mut outcome = Outcome::Refused;
+                            let mut reason = format!(
+                                "{reason}; the service was not changed (it runs {})",
+                                short_task_definition(&service.task_definition)
+                            );
+                            if let (Some((tag, previous)), true) = (&tag_restore, facts.tag_moved) {
+                                outcome = Outcome::FailedRolledBack;
+                                reason = match self.restore_tag(request, report, tag, previous).await {
+                                    Ok(()) => format!("{reason}; {}:{tag} moved back to {previous}", request.repository),
+                                    Err(e) => {
+                                        outcome = Outcome::RollbackFailed;
+                                        format!("{reason}; moving {}:{tag} back to {previous} failed: {e}", request.repository)
+                                    }
+                                };
+                            }
+                            self.finish(report, outcome, Some(FailureCause::Hook), Some(reason));
                             self.observer.record(report);
                             return None;
                         }
@@ -267,6 +301,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             health_read_at: None,
             health_read_for: None,
             targets: TargetWatch::default(),
+            after_deploy: facts.after_deploy.clone(),
         };
         if facts.rollback_started_at.is_none() {
             return Some(active);

@@ -31,10 +31,12 @@ use crate::taskdef::{self, Change};
 use crate::template::{self, Variables};
 
 mod execute;
+mod hooks;
 mod preflight;
 mod rollback;
 mod watch;
 
+use hooks::HookVerdict;
 use rollback::*;
 use watch::*;
 
@@ -104,6 +106,30 @@ pub struct Request {
     /// deploy), make a new ECS deployment of its running revision (UpdateService
     /// `forceNewDeployment`) instead of changing nothing. No effect when something changed.
     pub force: bool,
+    /// A one-off task of the new revision run before UpdateService (`before_deploy`; a
+    /// migration). None for rollbacks.
+    pub before_deploy: Option<crate::config::Hook>,
+    /// A one-off task of the new revision run once the deployment completed and baked
+    /// (`after_deploy`; smoke tests); its failure rolls the deploy back. None for rollbacks.
+    pub after_deploy: Option<crate::config::Hook>,
+}
+
+/// Which hook of a deploy (`[services.NAME.before_deploy]` or `after_deploy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookKind {
+    BeforeDeploy,
+    AfterDeploy,
+}
+
+impl HookKind {
+    /// As in ferry.toml and the journal: `before_deploy`, `after_deploy`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HookKind::BeforeDeploy => "before_deploy",
+            HookKind::AfterDeploy => "after_deploy",
+        }
+    }
 }
 
 impl Request {
@@ -228,6 +254,8 @@ pub enum Phase {
     Updated,
     /// Our deployment is COMPLETED; ferry watches the new tasks for the bake period.
     Baking,
+    /// A `before_deploy` or `after_deploy` task started, or ended.
+    Hook,
     RollingBack,
     Done,
 }
@@ -250,6 +278,8 @@ pub enum Event {
     EcsEvent { service: String, created_at: i64, message: String },
     /// A task of the watched deployment stopped.
     TaskStopped { service: String, task: String, reason: String },
+    /// A line a hook's task printed (CloudWatch Logs, where the awslogs driver wrote it).
+    TaskLog { service: String, task: String, container: String, timestamp: i64, message: String },
     /// A service finished.
     Finished { service: String, outcome: Outcome, reason: Option<String> },
 }
@@ -261,6 +291,7 @@ impl Event {
             | Event::Progress { service, .. }
             | Event::EcsEvent { service, .. }
             | Event::TaskStopped { service, .. }
+            | Event::TaskLog { service, .. }
             | Event::Finished { service, .. } => service,
         }
     }
@@ -315,6 +346,12 @@ pub enum Detail {
     EnvironmentTagMoved { repository: String, tag: String, digest: String },
     /// After a rolling deploy: the environment's tag could not be moved (the deploy stands).
     EnvironmentTagNotMoved { repository: String, tag: String, error: String },
+    /// A hook's task started (`adopted`: a dead run had started it; this run waits for it).
+    /// `logs` says where its output is read from (`group stream`), None when it does not
+    /// log with awslogs (its output is then not shown).
+    HookStarted { hook: HookKind, task_arn: String, command: Vec<String>, adopted: bool, logs: Option<String> },
+    /// A hook's task stopped: how it ended, after how long (ms).
+    HookFinished { hook: HookKind, task_arn: String, ending: crate::one_off::Ending, duration_ms: u64 },
 }
 
 /// A dead run's deployment that this one closes (another target).

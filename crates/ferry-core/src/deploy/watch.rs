@@ -251,6 +251,21 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                     );
                 } else {
                     report.ecs_deployment_id = a.watch.deployment_id.clone();
+                    if let Some(hook) = request.after_deploy.as_ref().filter(|_| !a.after_deploy.passed) {
+                        let task_definition = a.watch.task_definition.clone();
+                        let started_before = a.after_deploy.started;
+                        a.after_deploy.started = true;
+                        match self
+                            .run_hook(request, report, HookKind::AfterDeploy, hook, &task_definition, &service.launch, started_before)
+                            .await
+                        {
+                            HookVerdict::Passed => a.after_deploy.passed = true,
+                            HookVerdict::Stopped => return true,
+                            HookVerdict::Failed(reason) => {
+                                return self.fail(request, report, a, FailureCause::Hook, reason, EcsRollback::None).await;
+                            }
+                        }
+                    }
                     let note = self.move_environment_tag(request, report).await;
                     self.finish(report, Outcome::Succeeded, None, note);
                 }
@@ -521,6 +536,8 @@ pub(super) struct Active {
     pub(super) health_read_for: Option<Progress>,
     /// Behind a load balancer: the new tasks' targets as last read.
     pub(super) targets: TargetWatch,
+    /// The `after_deploy` hook: started (by this run or a dead one), passed.
+    pub(super) after_deploy: journal::HookFacts,
 }
 
 impl Active {

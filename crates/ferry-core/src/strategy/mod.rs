@@ -33,6 +33,21 @@ pub enum Step {
     Watch { task_definition: String, ecs_deployment_id: Option<String> },
     /// Nothing to do: the service already runs what is desired (no-op deploy). No call is made.
     Unchanged { task_definition: String },
+    /// Run the deploy's `before_deploy` task with this revision, before the service changes.
+    RunBeforeDeploy { task_definition: String },
+}
+
+/// A strategy's step with the deploy's `before_deploy` hook put in front of the change to
+/// the service: the UpdateService waits until the hook's task passed (journaled, so a
+/// re-run neither runs a passed hook again nor skips one that never finished). The same
+/// for every strategy; env-tag's tag has moved by then, so the task runs the new image.
+pub fn with_before_deploy(step: Step, configured: bool, facts: &Facts) -> Step {
+    match step {
+        Step::UpdateService { task_definition, .. } if configured && !facts.before_deploy.passed => {
+            Step::RunBeforeDeploy { task_definition }
+        }
+        other => other,
+    }
 }
 
 /// What the deployment should reach, as preflight prepared it.
@@ -105,6 +120,26 @@ pub(crate) fn updated(observed: &Observed<'_>, task_definition: &str) -> Option<
     }
     started_by_us(observed, task_definition)
         .map(|d| Step::Watch { task_definition: task_definition.to_string(), ecs_deployment_id: Some(d.id.clone()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn before_deploy_runs_in_front_of_the_update_until_it_passed() {
+        let update = Step::UpdateService { task_definition: "web:2".into(), force: false };
+        let mut facts = Facts::default();
+        assert_eq!(with_before_deploy(update.clone(), false, &facts), update);
+        assert_eq!(with_before_deploy(update.clone(), true, &facts), Step::RunBeforeDeploy { task_definition: "web:2".into() });
+        // Started by a dead run, not passed: run (or adopt) it again.
+        facts.before_deploy.started = true;
+        assert_eq!(with_before_deploy(update.clone(), true, &facts), Step::RunBeforeDeploy { task_definition: "web:2".into() });
+        facts.before_deploy.passed = true;
+        assert_eq!(with_before_deploy(update.clone(), true, &facts), update);
+        // Only the change to the service waits for it.
+        assert_eq!(with_before_deploy(Step::RegisterTaskDefinition, true, &Facts::default()), Step::RegisterTaskDefinition);
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use serde_json::json;
 
 /// Runs ferry with `FERRY_KILL_POINT=point` until it reaches the point, then SIGKILLs it.
 /// Returns what it printed on stderr up to then.
-async fn killed_at(world: &World, point: &str, args: &[&str]) -> String {
+pub(crate) async fn killed_at(world: &World, point: &str, args: &[&str]) -> String {
     let mut command = Command::new(ferry_bin());
     command
         .args(args)

@@ -21,6 +21,7 @@ mod errors;
 mod events;
 mod exit_codes;
 mod gc;
+mod hooks;
 mod kill;
 mod ledger;
 mod local_cli;
