@@ -99,3 +99,28 @@ pub struct SecretVersion {
     #[serde(default)]
     pub last_accessed_at: Option<f64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Partition;
+
+    #[test]
+    fn a_partition_saved_before_parameters_and_secrets_existed_still_loads() {
+        let mut saved =
+            serde_json::to_value(Partition { account: "123456789012".into(), region: "eu-west-1".into(), ..Default::default() }).unwrap();
+        let object = saved.as_object_mut().unwrap();
+        assert!(object.remove("parameters").is_some() && object.remove("secrets").is_some());
+        let loaded: Partition = serde_json::from_value(saved).unwrap();
+        assert!(loaded.parameters.is_empty() && loaded.secrets.is_empty());
+        assert_eq!(loaded.account, "123456789012");
+    }
+
+    #[test]
+    fn a_secret_version_saved_before_last_access_was_kept_still_loads() {
+        let version: super::SecretVersion = serde_json::from_value(serde_json::json!({
+            "id": "v1", "string": "s", "binary": null, "stages": ["AWSCURRENT"], "created_at": 1.0
+        }))
+        .unwrap();
+        assert_eq!(version.last_accessed_at, None);
+    }
+}

@@ -194,3 +194,57 @@ async fn parameters_and_secrets_answer_as_aws_and_survive_a_restart() {
     assert_eq!(value.version_stages(), ["AWSCURRENT"]);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revision_whose_secret_is_missing_trips_the_circuit_breaker_and_rolls_back() {
+    use ferry_aws::ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration, ServiceDeploymentStatus};
+    let local = start(ACCOUNT, REGION, 1.0).await;
+    let c = &local.clients;
+    c.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+    put_values(c).await;
+    let good = register(c, "api", "echo $DB_URL; sleep 600", &[("DB_URL", "/web/db-url")]).await;
+    let breaker = DeploymentConfiguration::builder()
+        .minimum_healthy_percent(100)
+        .maximum_percent(200)
+        .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+        .build();
+    c.ecs
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name("api")
+        .task_definition(&good)
+        .desired_count(1)
+        .deployment_configuration(breaker)
+        .send()
+        .await
+        .unwrap();
+    let newest = || async {
+        let listed = c.ecs.list_service_deployments().cluster(CLUSTER).service("api").send().await.unwrap();
+        listed.service_deployments().first().and_then(|d| d.status().cloned())
+    };
+    eventually("the first deployment to succeed", 60, || async { newest().await.filter(|s| *s == ServiceDeploymentStatus::Successful) })
+        .await;
+    let bad = register(c, "api", "echo $DB_URL; sleep 600", &[("DB_URL", "/web/renamed")]).await;
+    c.ecs.update_service().cluster(CLUSTER).service("api").task_definition(&bad).send().await.unwrap();
+    eventually("the circuit breaker to roll back", 90, || async {
+        newest().await.filter(|s| matches!(s, ServiceDeploymentStatus::RollbackSuccessful | ServiceDeploymentStatus::RollbackFailed))
+    })
+    .await;
+    assert_eq!(newest().await, Some(ServiceDeploymentStatus::RollbackSuccessful));
+    let service = c.ecs.describe_services().cluster(CLUSTER).services("api").send().await.unwrap().services()[0].clone();
+    assert_eq!(service.task_definition(), Some(good.as_str()), "rolled back to the revision whose secrets exist");
+    let stopped = c
+        .ecs
+        .list_tasks()
+        .cluster(CLUSTER)
+        .service_name("api")
+        .desired_status(ferry_aws::ecs::types::DesiredStatus::Stopped)
+        .send()
+        .await
+        .unwrap();
+    let tasks = c.ecs.describe_tasks().cluster(CLUSTER).set_tasks(Some(stopped.task_arns().to_vec())).send().await.unwrap();
+    let failed = tasks.tasks().iter().find(|t| t.task_definition_arn() == Some(bad.as_str())).expect("a failed task of the bad revision");
+    assert_eq!(failed.stop_code().map(|s| s.as_str()), Some("TaskFailedToStart"));
+    assert!(failed.stopped_reason().unwrap().ends_with("invalid ssm parameters: /web/renamed"), "{:?}", failed.stopped_reason());
+    local.server.shutdown().await;
+}
