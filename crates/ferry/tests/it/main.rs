@@ -37,6 +37,7 @@ mod local_secrets;
 mod local_strict;
 mod local_traffic;
 mod noop_deploy;
+mod preflight;
 mod promote;
 mod promotion_reads_right;
 mod readable;
