@@ -152,6 +152,29 @@ pub enum Command {
         after_help = "Examples:\n  ferry events prod web\n  ferry events prod web --since 30m\n  ferry events prod web --limit 5 --follow\n  ferry events dev web --output json | jq -r .message"
     )]
     Events(EventsArgs),
+    /// What a service's tasks printed, from CloudWatch Logs (the awslogs log driver), oldest
+    /// first: one line per event, `HH:MM:SS.mmm TASK-ID/CONTAINER message` (times in UTC).
+    ///
+    /// Where to read comes from the revision the service runs (its PRIMARY deployment's task
+    /// definition; with --task, that task's own revision): each container whose
+    /// logConfiguration uses the awslogs driver writes to its `awslogs-group`, one stream per
+    /// task named `PREFIX/CONTAINER/TASK-ID` after its `awslogs-stream-prefix`. Containers
+    /// that log elsewhere (another driver, or awslogs without a stream prefix, whose streams
+    /// are named after Docker container ids) are named on stderr as not shown; when none can
+    /// be read, or the one asked for with --container cannot, ferry says why (exit 4).
+    /// Events are read with FilterLogEvents, every page; --follow reads again every second
+    /// from the newest event seen (each event printed once) until Ctrl-C. `--output json`
+    /// prints a JSON line per event ({"type": "log", "at" (RFC 3339, in ms),
+    /// "timestamp_ms", "task_id", "container", "group", "stream", "message", "id",
+    /// "environment", "service"}), then a result object.
+    ///
+    /// Exit codes: 0 done (also when there were no events); 2 invalid input (unknown
+    /// environment, service or container); 3 AWS error; 4 refused: no such ECS service, or
+    /// nothing ferry can read (no container logs with awslogs and a stream prefix).
+    #[command(
+        after_help = "Examples:\n  ferry logs prod web                          # the last 10 minutes\n  ferry logs prod web --since 1h\n  ferry logs prod web --follow                 # new lines as they come, until Ctrl-C\n  ferry logs prod web --task 0f3e9a1c2b3d4e5f6a7b8c9d0e1f2a3b\n  ferry logs prod web --container envoy --limit 50\n  ferry logs dev web --output json | jq -r .message"
+    )]
+    Logs(LogsArgs),
     /// Free the lock on a service in an environment, saying why; the ledger records who
     /// freed whose lock, when and why.
     ///
@@ -604,6 +627,29 @@ pub struct EventsArgs {
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// Keep printing new events as ECS reports them, until Ctrl-C.
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LogsArgs {
+    /// The environment, as named in ferry.toml.
+    pub environment: String,
+    /// The service, as named in ferry.toml.
+    pub service: String,
+    /// Only events at most this old (e.g. 30s, 10m, 2h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+    pub since: std::time::Duration,
+    /// Only this task's lines: its id or ARN (`ferry events` and the ECS console show them).
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+    /// Only this container's lines [default: every container that logs with awslogs].
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Only the newest N lines (with --follow, of those already there).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Keep printing new lines as the tasks print them (read every second), until Ctrl-C.
     #[arg(long, short)]
     pub follow: bool,
 }

@@ -12,6 +12,7 @@ mod gc;
 mod history;
 mod init;
 mod local;
+mod logs;
 mod output;
 mod plan;
 mod promote;
@@ -73,6 +74,7 @@ fn main() {
             Command::Status(args) => status::run(global, args).await,
             Command::Scale(args) => scale::run(global, args).await,
             Command::Events(args) => events::run(global, args).await,
+            Command::Logs(args) => logs::run(global, args).await,
             Command::Unlock(args) => unlock::run(global, args),
             Command::Gc(args) => gc::run(global, args).await,
             Command::History(args) => history::run(global, args),
