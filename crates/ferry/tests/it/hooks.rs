@@ -137,3 +137,18 @@ async fn a_hook_without_a_command_is_refused_naming_the_key_and_nothing_changes(
     let calls = world.calls().await;
     assert!(calls.keys().all(|c| c.contains(":Describe") || c.contains(":List") || c.contains(":Get")), "{calls:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_killed_while_its_smoke_test_runs_waits_for_that_task_and_finishes() {
+    let world = world_with_hooks("[services.web.after_deploy]\ncommand = [\"echo smoke; sleep 2; echo ok\"]\n").await;
+    world.reset_calls().await;
+    killed_at(&world, "after-deploy-started", &["deploy", "test", "web=1.1.0"]).await;
+    let again = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert!(again.status.success(), "{}", text(&again));
+    let report = &result_of(&again)["services"][0];
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+    let calls = world.calls().await;
+    assert_eq!(calls.get("ecs:RunTask"), Some(&1), "one smoke test, not two: {calls:?}");
+    assert_eq!(calls.get("ecs:UpdateService"), Some(&1), "{calls:?}");
+    assert_eq!(world.service("web").await.task_definition(), report["to_task_definition"].as_str());
+}
