@@ -429,9 +429,10 @@ struct Filter {
     values: Vec<String>,
 }
 
-/// Reads and checks `ParameterFilters`; `allowed` are the keys this operation takes (besides
-/// `tag:KEY`).
-fn parameter_filters(input: &Input, allowed: &[&str]) -> Result<Vec<Filter>, ApiError> {
+/// Reads and checks `ParameterFilters` as the API reference's ParameterStringFilter describes
+/// them; `allowed` are the keys this operation takes, `tags` whether it takes `tag:KEY`
+/// (DescribeParameters does, GetParametersByPath does not).
+fn parameter_filters(input: &Input, allowed: &[&str], tags: bool) -> Result<Vec<Filter>, ApiError> {
     let mut filters = Vec::new();
     for f in input.array("ParameterFilters") {
         let key = f.get("Key").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -440,7 +441,7 @@ fn parameter_filters(input: &Input, allowed: &[&str]) -> Result<Vec<Filter>, Api
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
-        let is_tag = key.starts_with("tag:") && key.len() > 4;
+        let is_tag = tags && key.starts_with("tag:") && key.len() > 4;
         if !is_tag && !allowed.contains(&key.as_str()) {
             return Err(ApiError::client(
                 "InvalidFilterKey",
@@ -452,7 +453,7 @@ fn parameter_filters(input: &Input, allowed: &[&str]) -> Result<Vec<Filter>, Api
         let options: &[&str] = match key.as_str() {
             "Path" => &["Recursive", "OneLevel"],
             "Name" => &["Equals", "BeginsWith", "Contains"],
-            _ if is_tag => &["Equals", "BeginsWith"],
+            "Label" => &["Equals"],
             _ => &["Equals", "BeginsWith"],
         };
         if !options.contains(&option.as_str()) {
@@ -520,7 +521,7 @@ fn get_parameters_by_path(ctx: &mut Ctx, input: &Input) -> ApiResult {
     }
     let path = if path == "/" { "/" } else { path.trim_end_matches('/') };
     let recursive = input.bool("Recursive").unwrap_or(false);
-    let filters = parameter_filters(input, &["Type", "KeyId", "Label"])?;
+    let filters = parameter_filters(input, &["Type", "KeyId", "Label"], false)?;
     let decrypt = input.bool("WithDecryption").unwrap_or(false);
     let label = filters.iter().find(|f| f.key == "Label").map(|f| f.values.clone());
     let partition: &Partition = ctx.partition;
@@ -626,7 +627,7 @@ fn describe_parameters(ctx: &mut Ctx, input: &Input) -> ApiResult {
     if input.value("Filters").is_some() && input.value("ParameterFilters").is_some() {
         return Err(validation("You can use either Filters or ParameterFilters in a single request."));
     }
-    let mut filters = parameter_filters(input, &["Name", "Path", "Type", "KeyId", "Tier", "DataType"])?;
+    let mut filters = parameter_filters(input, &["Name", "Path", "Type", "KeyId", "Tier", "DataType"], true)?;
     // The older `Filters` (Name, Type, KeyId): a name matches by its beginning.
     for f in input.array("Filters") {
         let key = f.get("Key").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -851,6 +852,8 @@ mod tests {
         let err = call(&mut p, "GetParametersByPath", json!({"Path": "/app", "ParameterFilters": [{"Key": "Name", "Values": ["x"]}]}))
             .unwrap_err();
         assert_eq!(err.code, "InvalidFilterKey");
+        let err = call(&mut p, "GetParametersByPath", json!({"Path": "/app", "ParameterFilters": [{"Key": "tag:team"}]})).unwrap_err();
+        assert_eq!(err.code, "InvalidFilterKey", "GetParametersByPath takes no tag filter");
         let paged = call(&mut p, "GetParametersByPath", json!({"Path": "/", "Recursive": true, "MaxResults": 2})).unwrap();
         assert_eq!(names(&paged).len(), 2);
         assert!(paged["NextToken"].is_string());
