@@ -21,6 +21,7 @@ pub mod error;
 pub mod gc;
 pub mod journal;
 pub mod memory;
+pub mod naming;
 pub mod one_off;
 pub mod platform;
 pub mod promote;
