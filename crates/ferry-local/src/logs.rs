@@ -455,7 +455,10 @@ fn stream_json(caller: &Caller, group: &str, s: &LogStream) -> Value {
     put(&mut out, "firstEventTimestamp", s.first_event);
     put(&mut out, "lastEventTimestamp", s.last_event);
     put(&mut out, "lastIngestionTime", s.last_ingestion);
-    out.insert("uploadSequenceToken".into(), json!(sequence_token(s)));
+    // A stream that never received a batch has no sequence token (describe-log-streams example).
+    if s.batches > 0 {
+        out.insert("uploadSequenceToken".into(), json!(sequence_token(s)));
+    }
     out.insert("arn".into(), json!(format!("{}:log-stream:{}", group_arn(caller, group), s.name)));
     // Deprecated: AWS answers 0 for a stream's stored bytes.
     out.insert("storedBytes".into(), json!(0));

@@ -146,6 +146,9 @@ fn streams_are_listed_by_name_or_last_event_time() {
     assert_eq!(a["lastEventTimestamp"], NOW_MS - 1000);
     assert_eq!(a["lastIngestionTime"], NOW_MS);
     assert_eq!(a["arn"], "arn:aws:logs:us-east-1:123456789012:log-group:g:log-stream:a");
+    assert!(a["uploadSequenceToken"].is_string());
+    let b = &by_time["logStreams"][2];
+    assert!(b.get("uploadSequenceToken").is_none() && b.get("lastEventTimestamp").is_none(), "no batch yet: {b}");
     let arn = "arn:aws:logs:us-east-1:123456789012:log-group:g:*";
     let prefixed = logs.ok("DescribeLogStreams", json!({"logGroupIdentifier": arn, "logStreamNamePrefix": "b"}));
     assert_eq!(names(&prefixed), vec!["b"]);
