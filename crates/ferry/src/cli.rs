@@ -152,9 +152,9 @@ pub enum Command {
         after_help = "Examples:\n  ferry events prod web\n  ferry events prod web --since 30m\n  ferry events prod web --limit 5 --follow\n  ferry events dev web --output json | jq -r .message"
     )]
     Events(EventsArgs),
-    /// What a service's tasks printed, from CloudWatch Logs (the awslogs log driver), oldest
-    /// first: one line per event, `HH:MM:SS.mmm TASK-ID/CONTAINER message` (times in UTC).
+    /// What a service's tasks printed (CloudWatch Logs, the awslogs driver), oldest first.
     ///
+    /// One line per event: `HH:MM:SS.mmm TASK-ID/CONTAINER message` (times in UTC).
     /// Where to read comes from the revision the service runs (its PRIMARY deployment's task
     /// definition; with --task, that task's own revision): each container whose
     /// logConfiguration uses the awslogs driver writes to its `awslogs-group`, one stream per

@@ -36,6 +36,7 @@ mod local_logs;
 mod local_secrets;
 mod local_strict;
 mod local_traffic;
+mod logs;
 mod noop_deploy;
 mod preflight;
 mod promote;
