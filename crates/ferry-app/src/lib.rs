@@ -1,5 +1,5 @@
 //! ferry's use cases, shared by the CLI and `ferry serve`: deploy, plan, promote, rollback,
-//! release, status, history, tag, unlock and check, one module each.
+//! release, status, history, tag, unlock, check and task (`ferry run`), one module each.
 //!
 //! Each takes a [`Context`] (where the project is, who runs it, an [`EventSink`] for what
 //! happens as it runs, a cancellation token) and a typed input, and returns a typed result
@@ -28,6 +28,7 @@ pub mod scale;
 pub mod sink;
 pub mod status;
 pub mod tag;
+pub mod task;
 pub mod unlock;
 pub mod words;
 

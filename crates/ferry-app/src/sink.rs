@@ -25,6 +25,12 @@ pub trait EventSink: Send + Sync {
         let _ = plan;
     }
 
+    /// What a one-off task of `service` (`ferry run`) does as it runs: the revision it runs,
+    /// its start, its status, a line it printed, its end. The default drops it.
+    fn task_event(&self, service: &str, event: &crate::task::TaskEvent) {
+        let _ = (service, event);
+    }
+
     /// Whether progress should carry the new tasks' health (it costs API calls): a person
     /// watching a live view wants it, a pipeline does not.
     fn wants_task_health(&self) -> bool {

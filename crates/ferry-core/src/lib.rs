@@ -48,7 +48,9 @@ pub enum ExitKind {
     Platform,
     /// Preflight refused the deploy (missing image, inactive service, ...); nothing changed.
     PreflightRefused,
-    /// The deploy failed and the service is back on its previous revision.
+    /// The deploy failed and the service is back on its previous revision. For `ferry run`:
+    /// a one-off task stopped without an exit code for its container (it never ran it, or
+    /// was stopped), or its `--timeout` passed.
     FailedRolledBack,
     /// The deploy failed and so did the rollback: the service needs a person.
     RollbackFailed,

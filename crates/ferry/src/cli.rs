@@ -118,6 +118,45 @@ pub enum Command {
     /// deployed when and by whom; the release each environment runs and how it stands to
     /// the one it is promoted from; and the locks held (who, since when).
     Status(StatusArgs),
+    /// Run a one-off task from a service's revision (a migration, a cron-like job), stream
+    /// its output, wait for it, and exit with its container's exit code.
+    ///
+    /// The task runs the revision the service runs, or with --version V the one `ferry deploy
+    /// ENV SERVICE=V` would run (the deploy's preflight: V resolved to its image digest, the
+    /// template rendered, every image and role checked), reused when an ACTIVE revision is
+    /// exactly that (the running one, or one an earlier run registered), else registered. It
+    /// is started with RunTask the way the service runs its tasks (launch type or capacity
+    /// provider strategy, platform version, network configuration), COMMAND replacing the
+    /// command of one container: --container, else the service's `container` in ferry.toml
+    /// when it is essential, else the first essential one (without COMMAND it runs its own).
+    /// The service itself is never changed and no lock is taken. Each task carries
+    /// `startedBy` = the run's id (ferry-run-<12 hex>) and the tags ferry:env, ferry:service,
+    /// ferry:run and ferry:run-by.
+    ///
+    /// While it runs, ferry prints what the container writes (on stdout, read from CloudWatch
+    /// Logs, where the awslogs driver puts it: the container's awslogs-group and stream
+    /// PREFIX/CONTAINER/TASK-ID; a container that logs elsewhere is said to be not shown) and
+    /// its progress on stderr. --count N starts N tasks (their lines prefixed by task id) and
+    /// fails if any fails. --detach prints the task ARNs and returns at once. --timeout stops
+    /// the tasks (StopTask, with the reason ECS shows) and fails. Ctrl-C while attached stops
+    /// the tasks too (StopTask: SIGTERM, then SIGKILL after the container's stopTimeout) and
+    /// says so: nothing is left running unseen. `--output json` prints a JSON line per output
+    /// line ({"type": "log", "at", "task", "container", "message"}) and per step ({"type":
+    /// "event", "event": "started" | "status" | "stopped" | ...}), then a result object
+    /// (task ARNs, exit_code, ending, duration_ms, per task its ending and run time).
+    ///
+    /// Exit codes: the container's exit code once every task ran (0 when all exited 0, else
+    /// the first failed task's; a code outside 1..255 is 1); 5 a task stopped without an exit
+    /// code for the container — it never ran it (ECS's stop code and reason are printed:
+    /// TaskFailedToStart, CannotPullContainerError, ResourceInitializationError, RunTask's
+    /// placement failures) or something else stopped it — or --timeout passed; before any
+    /// task started: 2 invalid input (unknown environment, service or container, --count
+    /// outside 1..10), 3 AWS error, 4 refused (no ACTIVE service, --version refused by
+    /// preflight); 130 interrupted (the tasks were stopped).
+    #[command(
+        after_help = "Examples:\n  ferry run prod web -- bin/migrate --yes\n  ferry run stage web --version 1.5.0 -- bin/migrate --yes   # the revision 1.5.0 would deploy\n  ferry run prod worker --container jobs --timeout 2h -- bin/reindex\n  ferry run prod web --detach -- bin/send-digest            # prints the task ARN, returns\n  ferry run dev web --count 3 -- bin/warm-cache\n  ferry run prod web --output json -- bin/report | jq -r 'select(.type == \"log\") | .message'"
+    )]
+    Run(RunArgs),
     /// Set a service's desired count, within its Application Auto Scaling limits, and wait
     /// until the service settles.
     ///
@@ -612,6 +651,44 @@ pub struct ScaleArgs {
     /// Return once the desired count is set, without waiting for the service to settle.
     #[arg(long)]
     pub no_wait: bool,
+}
+
+/// --count of `ferry run`: 1 to 10 tasks (RunTask's limit).
+fn task_count(text: &str) -> Result<i32, String> {
+    match text.parse::<i32>() {
+        Ok(n) if (1..=10).contains(&n) => Ok(n),
+        _ => Err(format!("{text:?} is not a task count: give a whole number from 1 to 10 (RunTask's limit)")),
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The environment, as named in ferry.toml.
+    pub environment: String,
+    /// The service whose revision and launch settings the task takes, as named in ferry.toml.
+    pub service: String,
+    /// Run the revision a deploy of this version (image tag) would run, registering it when
+    /// no ACTIVE revision is exactly that [default: the service's running revision].
+    #[arg(long, value_name = "V")]
+    pub version: Option<String>,
+    /// The container whose command COMMAND replaces and whose exit code is the run's
+    /// [default: the service's container in ferry.toml, else the first essential one].
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Print the task ARN(s) and return once started, without waiting or showing output.
+    #[arg(long)]
+    pub detach: bool,
+    /// Stop the task(s) after this long (StopTask) and fail (exit 5), e.g. 90s, 30m, 2h.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m", conflicts_with = "detach")]
+    pub timeout: std::time::Duration,
+    /// How many tasks to run (1 to 10); the run fails if any fails.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = task_count)]
+    pub count: i32,
+    /// The command, after `--` (each word one argument, no shell: use `-- sh -c "..."` for
+    /// one). Everything after `--` is the command, so ferry's own options go before it
+    /// [default: the container's own command].
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -18,6 +18,7 @@ mod plan;
 mod promote;
 mod release;
 mod rollback;
+mod run;
 mod sample_app;
 mod scale;
 mod status;
@@ -72,6 +73,7 @@ fn main() {
             Command::Tag(args) => tag::run(global, args).await,
             Command::Rollback(args) => rollback::run(global, args).await,
             Command::Status(args) => status::run(global, args).await,
+            Command::Run(args) => run::run(global, args).await,
             Command::Scale(args) => scale::run(global, args).await,
             Command::Events(args) => events::run(global, args).await,
             Command::Logs(args) => logs::run(global, args).await,

@@ -34,10 +34,12 @@ mod execute;
 mod hooks;
 mod preflight;
 mod rollback;
+mod task_revision;
 mod watch;
 
 use hooks::HookVerdict;
 use rollback::*;
+pub use task_revision::TaskRevision;
 use watch::*;
 
 /// At most this many services are preflighted, or started, at once: enough to overlap the

@@ -41,6 +41,7 @@ mod noop_deploy;
 mod preflight;
 mod promote;
 mod promotion_reads_right;
+mod run_task;
 mod readable;
 mod scale;
 mod unreachable;
