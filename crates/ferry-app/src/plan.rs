@@ -42,6 +42,11 @@ pub struct Steps {
     /// The registry tag moved to the deployed digest (before the deployment for env-tag,
     /// after it succeeds otherwise).
     pub image_tag: Option<String>,
+    /// The command of the `before_deploy` task (run with the new revision before the
+    /// service changes), when there is one.
+    pub before_deploy: Option<Vec<String>>,
+    /// The command of the `after_deploy` task (once the deployment completed and baked).
+    pub after_deploy: Option<Vec<String>>,
 }
 
 /// Preflights every service. Errors as [`crate::deploy::deploy`]'s before its run.
@@ -68,6 +73,8 @@ pub async fn plan(ctx: &Context<'_>, input: PlanInput) -> Result<PlanResult> {
             strategy: r.strategy,
             repository: r.repository.clone(),
             image_tag: r.image_tag.clone(),
+            before_deploy: r.before_deploy.as_ref().map(|h| h.command.clone()),
+            after_deploy: r.after_deploy.as_ref().map(|h| h.command.clone()),
         })
         .collect();
     Ok(PlanResult { run: RunResult { command: "plan", run_id: session.run_id, services: reports }, steps })

@@ -52,18 +52,27 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
     crate::deploy::finish(&printer, Ok(plan.run))
 }
 
-/// What a deploy of a service will do, in order.
+/// What a deploy of a service will do, in order, with its hooks where they run.
 fn steps_text(steps: &Steps) -> String {
     let repository = &steps.repository;
-    match (steps.strategy, &steps.image_tag) {
+    let before = match &steps.before_deploy {
+        Some(command) => format!("run the before_deploy task ({}) with the new revision, stop if it fails, ", command.join(" ")),
+        None => String::new(),
+    };
+    let after = match &steps.after_deploy {
+        Some(command) => format!("; once it completed, run the after_deploy task ({}), roll back if it fails", command.join(" ")),
+        None => String::new(),
+    };
+    let strategy = match (steps.strategy, &steps.image_tag) {
         (Strategy::EnvTag, Some(tag)) => format!(
-            "move {repository}:{tag} to the version's digest, force a new deployment of the running revision, watch it; \
+            "move {repository}:{tag} to the version's digest, {before}force a new deployment of the running revision, watch it; \
              on failure move the tag back and roll back"
         ),
         (_, Some(tag)) => format!(
-            "register a task definition revision, UpdateService, watch the deployment, roll back on failure; \
+            "register a task definition revision, {before}UpdateService, watch the deployment, roll back on failure; \
              once it succeeds move {repository}:{tag} to the deployed digest"
         ),
-        _ => "register a task definition revision, UpdateService, watch the deployment, roll back on failure".to_string(),
-    }
+        _ => format!("register a task definition revision, {before}UpdateService, watch the deployment, roll back on failure"),
+    };
+    format!("{strategy}{after}")
 }

@@ -152,3 +152,23 @@ async fn a_deploy_killed_while_its_smoke_test_runs_waits_for_that_task_and_finis
     assert_eq!(calls.get("ecs:UpdateService"), Some(&1), "{calls:?}");
     assert_eq!(world.service("web").await.task_definition(), report["to_task_definition"].as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_shows_where_the_hooks_run_and_runs_none() {
+    let world = world_with_hooks(
+        "[services.web.before_deploy]\ncommand = [\"bin/migrate\", \"--yes\"]\n[services.web.after_deploy]\ncommand = [\"bin/smoke\"]\n",
+    )
+    .await;
+    world.reset_calls().await;
+    let plan = world.ferry(&["plan", "test", "web=1.1.0"]).await;
+    let said = text(&plan);
+    assert!(plan.status.success(), "{said}");
+    assert!(
+        said.contains(
+            "register a task definition revision, run the before_deploy task (bin/migrate --yes) with the new revision, stop if it fails, UpdateService"
+        ),
+        "{said}"
+    );
+    assert!(said.contains("once it completed, run the after_deploy task (bin/smoke), roll back if it fails"), "{said}");
+    assert_eq!(world.calls().await.get("ecs:RunTask"), None);
+}
