@@ -108,6 +108,8 @@ pub struct Defaults {
     /// After each successful deploy, deregister the deployed services' old ferry revisions,
     /// keeping the newest N and every one in use (`ferry gc`); unset: no clean-up.
     pub keep_revisions: Option<u32>,
+    /// The prober's settings for every environment and service (see [`ProbeConfig`]).
+    pub probe: Option<ProbeConfig>,
 }
 
 /// How ferry gets credentials for an environment.
@@ -181,6 +183,8 @@ pub struct Environment {
     /// The clean-up after each successful deploy, and `ferry gc` without `--keep`: keep
     /// the newest N ferry revisions of each family; overrides `[defaults]`.
     pub keep_revisions: Option<u32>,
+    /// The prober's settings in this environment, over `[defaults.probe]` (see [`ProbeConfig`]).
+    pub probe: Option<ProbeConfig>,
 }
 
 /// An image registry that is not ECR, reached over the OCI distribution API.
@@ -250,6 +254,9 @@ pub struct Service {
     /// A one-off task of the new revision run once the deployment completed (and baked):
     /// its failure rolls the deploy back (smoke tests).
     pub after_deploy: Option<Hook>,
+    /// The prober's settings for this service, over the environment's and `[defaults.probe]`
+    /// (see [`ProbeConfig`]); the only place `url` may be set.
+    pub probe: Option<ProbeConfig>,
 }
 
 /// A one-off task around a deploy, started with ECS RunTask from the deploy's new revision
@@ -275,6 +282,61 @@ pub struct Hook {
 
 /// How long a hook's task may run unless its `timeout` says.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The prober (`ferry_core::probe`): light GET requests sent through a service's production
+/// listener while a deploy moves its traffic, counted and reported. On by default for every
+/// service behind a load balancer. Each key may be set in `[defaults.probe]`,
+/// `[environments.NAME.probe]` or `[services.NAME.probe]`; the narrowest table that sets a
+/// key wins (service over environment over defaults):
+///
+/// ```toml
+/// [defaults.probe]
+/// rate = 5              # requests per second, more than 0 and at most 50 (default 2)
+/// expect = "200-299"    # status codes that count as success (default "200-399")
+/// timeout = "1s"        # per request; past it the request failed (default 2s, at most 60s)
+///
+/// [environments.prod.probe]
+/// enabled = false       # this environment's CI runners cannot reach its load balancer
+///
+/// [services.web.probe]
+/// path = "/health"      # default: the listener rule's path, else "/"
+/// url = "http://web.{{ environment }}.example.com/health"  # instead of finding the listener
+/// ```
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// Off: no request is sent (`ferry deploy --no-probe` turns it off for one run).
+    pub enabled: Option<bool>,
+    /// The path (and query) requests go to, starting with `/`; it must match the rule's
+    /// path pattern when the rule has one.
+    pub path: Option<String>,
+    /// Requests per second.
+    pub rate: Option<f64>,
+    /// Status codes that count as success: `"200-399"`, `"200,204"`, `"200-299,404"`.
+    pub expect: Option<String>,
+    /// How long one request may take.
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+    /// Send here (an `http://` URL, a template over `environment` and `service`) instead of
+    /// the load balancer's listener ferry would find: CI runners often cannot reach an
+    /// internal load balancer, but can reach another way in. Only in `[services.NAME.probe]`.
+    pub url: Option<String>,
+}
+
+/// A service's probe settings in one environment, every key resolved ([`Config::probe`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeSettings {
+    pub enabled: bool,
+    /// The configured path; None: the rule's, else `/`.
+    pub path: Option<String>,
+    /// Requests per second.
+    pub rate: f64,
+    pub expect: crate::probe::ExpectedStatus,
+    /// Per request.
+    pub timeout: Duration,
+    /// The rendered `url`, when set: sent to instead of the listener ferry would find.
+    pub url: Option<String>,
+}
 
 impl Service {
     pub fn strategy(&self) -> Strategy {
@@ -500,6 +562,65 @@ impl Config {
                 }
                 _ => {}
             }
+            if let Some(probe) = &service.probe {
+                self.check_probe(&format!("services.{name}.probe"), probe)?;
+            }
+        }
+        if let Some(probe) = &self.defaults.probe {
+            self.check_probe("defaults.probe", probe)?;
+            if probe.url.is_some() {
+                return Err(self.invalid("defaults.probe.url", "each service has its own URL: set it in [services.NAME.probe]"));
+            }
+        }
+        for (name, env) in &self.environments {
+            if let Some(probe) = &env.probe {
+                self.check_probe(&format!("environments.{name}.probe"), probe)?;
+                if probe.url.is_some() {
+                    return Err(self.invalid(
+                        format!("environments.{name}.probe.url"),
+                        "each service has its own URL: set it in [services.NAME.probe] (a template over {{ environment }})",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The values of one probe table (`key` names it, e.g. `services.web.probe`).
+    fn check_probe(&self, key: &str, probe: &ProbeConfig) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("{key}.{k}");
+        if let Some(path) = &probe.path
+            && (!path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(
+                self.invalid(key("path"), format!("expected a path starting with / and without spaces, got {}", text::quoted(path)))
+            );
+        }
+        if let Some(rate) = probe.rate
+            && !(rate > 0.0 && rate <= crate::probe::MAX_RATE)
+        {
+            return Err(self.invalid(
+                key("rate"),
+                format!("expected requests per second, more than 0 and at most {}, got {rate}", crate::probe::MAX_RATE),
+            ));
+        }
+        if let Some(expect) = &probe.expect {
+            crate::probe::ExpectedStatus::parse(expect).map_err(|m| self.invalid(key("expect"), m))?;
+        }
+        if let Some(timeout) = probe.timeout
+            && timeout > crate::probe::MAX_TIMEOUT
+        {
+            return Err(
+                self.invalid(key("timeout"), format!("at most {} per request", humantime::format_duration(crate::probe::MAX_TIMEOUT)))
+            );
+        }
+        if let Some(url) = &probe.url {
+            if url.starts_with("https://") {
+                return Err(self.invalid(key("url"), "the prober sends plain HTTP: expected an http:// URL"));
+            }
+            if !url.starts_with("http://") {
+                return Err(self.invalid(key("url"), format!("expected an http:// URL, got {}", text::quoted(url))));
+            }
         }
         Ok(())
     }
@@ -625,6 +746,48 @@ impl Config {
 
     pub fn max_task_failures(&self, env: &Environment) -> u32 {
         env.max_task_failures.or(self.defaults.max_task_failures).unwrap_or(DEFAULT_MAX_TASK_FAILURES)
+    }
+
+    /// The probe settings of `service_name` in `env_name`: each key from the narrowest of
+    /// `[services.NAME.probe]`, `[environments.NAME.probe]` and `[defaults.probe]` that sets
+    /// it, else its default (on, rate 2, expect 200-399, timeout 2s, the rule's path).
+    /// Errors (invalid input): an unknown environment or service, a `url` template that does
+    /// not render.
+    pub fn probe(&self, env_name: &str, service_name: &str) -> Result<ProbeSettings, crate::error::Error> {
+        let env = self.environment(env_name)?;
+        let service = self.service(service_name)?;
+        let tables: Vec<&ProbeConfig> =
+            [service.probe.as_ref(), env.probe.as_ref(), self.defaults.probe.as_ref()].into_iter().flatten().collect();
+        let pick = |get: &dyn Fn(&ProbeConfig) -> Option<String>| tables.iter().find_map(|t| get(t));
+        let expect = match pick(&|t| t.expect.clone()) {
+            Some(text) => crate::probe::ExpectedStatus::parse(&text).map_err(crate::error::Error::invalid)?,
+            None => crate::probe::ExpectedStatus::default(),
+        };
+        let url = match service.probe.as_ref().and_then(|p| p.url.as_deref()) {
+            Some(pattern) => {
+                let context = minijinja::context! { service => service_name, environment => env_name };
+                let url = crate::template::render_str("probe.url", pattern, context)
+                    .map_err(|e| format!("services.{service_name}.probe.url: {e}"))?
+                    .trim()
+                    .to_string();
+                if !url.starts_with("http://") {
+                    return Err(crate::error::Error::invalid(format!(
+                        "services.{service_name}.probe.url renders to {}: expected an http:// URL",
+                        text::quoted(&url)
+                    )));
+                }
+                Some(url)
+            }
+            None => None,
+        };
+        Ok(ProbeSettings {
+            enabled: tables.iter().find_map(|t| t.enabled).unwrap_or(true),
+            path: pick(&|t| t.path.clone()),
+            rate: tables.iter().find_map(|t| t.rate).unwrap_or(crate::probe::DEFAULT_RATE),
+            expect,
+            timeout: tables.iter().find_map(|t| t.timeout).unwrap_or(crate::probe::DEFAULT_TIMEOUT),
+            url,
+        })
     }
 
     /// The AWS account of an environment when it is known without asking AWS: `account`,
@@ -944,6 +1107,81 @@ from = "live"
         assert_eq!(config.known_account(config.environment("prod").expect("prod")), None);
         assert_eq!(account_of_arn("arn:aws:ecs:us-east-1:000000000000:service/test/web"), Some("000000000000"));
         assert_eq!(account_of_arn("arn:aws:s3:::bucket"), None);
+    }
+
+    #[test]
+    fn probe_settings_default_to_on_and_the_narrowest_table_wins_key_by_key() {
+        let (_dir, config) = project(GOOD);
+        let config = config.expect("good config");
+        let settings = config.probe("dev", "web").expect("defaults");
+        assert_eq!(
+            settings,
+            ProbeSettings {
+                enabled: true,
+                path: None,
+                rate: 2.0,
+                expect: crate::probe::ExpectedStatus::default(),
+                timeout: Duration::from_secs(2),
+                url: None
+            }
+        );
+        let layered = GOOD
+            .replace("timeout = \"5m\"", "timeout = \"5m\"\nprobe = { rate = 5, expect = \"200\", path = \"/ping\" }")
+            .replace("timeout = \"20m\"", "timeout = \"20m\"\nprobe = { enabled = false, timeout = \"500ms\" }")
+            .replace(
+                "template = \"deploy/web.json\"",
+                "template = \"deploy/web.json\"\nprobe = { enabled = true, path = \"/health\", url = \"http://web.{{ environment }}.internal{{ '/' }}health\" }",
+            );
+        let (_dir, config) = project(&layered);
+        let config = config.expect("layered");
+        let web = config.probe("prod", "web").expect("web in prod");
+        assert!(web.enabled, "the service's enabled = true wins over the environment's false");
+        assert_eq!(web.path.as_deref(), Some("/health"));
+        assert_eq!(web.rate, 5.0);
+        assert_eq!(web.expect.to_string(), "200");
+        assert_eq!(web.timeout, Duration::from_millis(500));
+        assert_eq!(web.url.as_deref(), Some("http://web.prod.internal/health"));
+        let worker = config.probe("prod", "worker").expect("worker in prod");
+        assert!(!worker.enabled);
+        assert_eq!((worker.path.as_deref(), worker.url.as_deref()), (Some("/ping"), None));
+        let worker = config.probe("dev", "worker").expect("worker in dev");
+        assert!(worker.enabled);
+        assert_eq!(worker.timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn probe_keys_are_checked_naming_the_key() {
+        let with_web = |probe: &str| {
+            error_of(
+                &GOOD.replace("template = \"deploy/web.json\"", &format!("template = \"deploy/web.json\"\n[services.web.probe]\n{probe}")),
+            )
+        };
+        let e = with_web("rate = 0");
+        assert!(e.ends_with("services.web.probe.rate: expected requests per second, more than 0 and at most 50, got 0"), "{e}");
+        let e = with_web("rate = 51");
+        assert!(e.contains("services.web.probe.rate"), "{e}");
+        let e = with_web("expect = \"2xx\"");
+        assert!(e.contains("services.web.probe.expect: \"2xx\" is not an HTTP status code"), "{e}");
+        let e = with_web("path = \"health\"");
+        assert!(e.contains("services.web.probe.path: expected a path starting with /"), "{e}");
+        let e = with_web("timeout = \"2m\"");
+        assert!(e.ends_with("services.web.probe.timeout: at most 1m per request"), "{e}");
+        let e = with_web("timeout = \"soon\"");
+        assert!(e.contains("timeout") && e.contains("invalid duration"), "{e}");
+        let e = with_web("url = \"https://web.example.com/\"");
+        assert!(e.ends_with("services.web.probe.url: the prober sends plain HTTP: expected an http:// URL"), "{e}");
+        let e = with_web("url = \"web.example.com\"");
+        assert!(e.contains("services.web.probe.url: expected an http:// URL"), "{e}");
+        let e = with_web("rat = 3");
+        assert!(e.contains("rat") && e.contains("expected one of"), "{e}");
+        let e = with_web("enabled = \"yes\"");
+        assert!(e.contains("enabled") && e.contains("expected a boolean"), "{e}");
+        let e = error_of(&GOOD.replace("timeout = \"20m\"", "timeout = \"20m\"\nprobe = { url = \"http://prod/\" }"));
+        assert!(e.contains("environments.prod.probe.url: each service has its own URL"), "{e}");
+        let e = error_of(&GOOD.replace("timeout = \"5m\"", "timeout = \"5m\"\nprobe = { url = \"http://x/\" }"));
+        assert!(e.contains("defaults.probe.url: each service has its own URL"), "{e}");
+        let e = error_of(&GOOD.replace("timeout = \"5m\"", "timeout = \"5m\"\nprobe = { rate = -1 }"));
+        assert!(e.contains("defaults.probe.rate"), "{e}");
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod memory;
 pub mod naming;
 pub mod one_off;
 pub mod platform;
+pub mod probe;
 pub mod promote;
 pub mod region;
 pub mod rolling;
