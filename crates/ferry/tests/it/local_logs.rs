@@ -15,17 +15,21 @@ const REGION: &str = "eu-central-1";
 const CLUSTER: &str = "logs";
 
 struct Local {
-    _server: LocalServer,
+    server: LocalServer,
     clients: Clients,
     dir: tempfile::TempDir,
 }
 
 async fn start() -> Local {
-    let dir = tempfile::tempdir().unwrap();
+    let local = start_in(tempfile::tempdir().unwrap()).await;
+    local.clients.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+    local
+}
+
+async fn start_in(dir: tempfile::TempDir) -> Local {
     let server = LocalServer::start(Options { port: 0, state_dir: dir.path().to_path_buf(), ..Default::default() }).await.unwrap();
     let clients = Clients::new(&Target::local(&server.endpoint(), ACCOUNT, REGION)).await;
-    clients.ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
-    Local { _server: server, clients, dir }
+    Local { server, clients, dir }
 }
 
 /// Registers family `family`: one container "app" running `script` with /bin/sh, logging with
@@ -89,7 +93,7 @@ async fn a_service_tasks_printed_lines_come_back_through_get_and_filter_log_even
 
     let events = eventually("three events in the task's stream", 20, || async {
         let out = c.logs.get_log_events().log_group_name("/ecs/web").log_stream_name(&stream).start_from_head(true).send().await.ok()?;
-        (out.events().len() >= 3).then(|| out)
+        (out.events().len() >= 3).then_some(out)
     })
     .await;
     let mut messages: Vec<&str> = events.events().iter().map(|e| e.message().unwrap()).collect();
@@ -175,4 +179,30 @@ async fn awslogs_create_group_true_creates_the_group_and_the_lines_land_in_it() 
     })
     .await;
     assert_eq!(messages, vec!["created and logged"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answered_log_events_survive_a_restart_and_are_kept_apart_from_the_state_file() {
+    let local = start().await;
+    let c = &local.clients;
+    c.logs.create_log_group().log_group_name("kept").send().await.unwrap();
+    c.logs.create_log_stream().log_group_name("kept").log_stream_name("s").send().await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let events: Vec<_> = (0..3)
+        .map(|i| ferry_aws::logs::types::InputLogEvent::builder().timestamp(now + i).message(format!("event {i}")).build().unwrap())
+        .collect();
+    c.logs.put_log_events().log_group_name("kept").log_stream_name("s").set_log_events(Some(events)).send().await.unwrap();
+    let state = std::fs::read_to_string(local.dir.path().join("state.json")).unwrap();
+    assert!(state.contains("\"kept\"") && !state.contains("event 1"), "groups in state.json, events elsewhere");
+
+    let Local { server, dir, .. } = local;
+    server.shutdown().await;
+    let local = start_in(dir).await;
+    let c = &local.clients;
+    let out = c.logs.get_log_events().log_group_name("kept").log_stream_name("s").start_from_head(true).send().await.unwrap();
+    let messages: Vec<&str> = out.events().iter().map(|e| e.message().unwrap()).collect();
+    assert_eq!(messages, vec!["event 0", "event 1", "event 2"]);
+    let streams = c.logs.describe_log_streams().log_group_name("kept").send().await.unwrap();
+    assert_eq!(streams.log_streams()[0].last_event_timestamp(), Some(now + 2));
+    local.server.shutdown().await;
 }
