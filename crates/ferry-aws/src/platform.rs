@@ -14,6 +14,7 @@ use ferry_core::platform::{
     ServiceEvent, ServiceInfo, ServiceLoadBalancer, StoppedContainer, StoppedTask, TagMove, TargetGroupInfo, TargetHealthInfo,
     TaskDefinitionInfo, TaskHealth, TaskLaunch, TaskState,
 };
+use ferry_core::probe::{ActionInfo, ConditionInfo, ListenerInfo, LoadBalancerInfo, NoProbe, ProbeTarget, RuleInfo};
 use serde_json::{Value, json};
 
 use crate::pacer::Pacer;
@@ -741,6 +742,189 @@ impl Elb for AwsElb {
             })
             .collect())
     }
+}
+
+/// What the prober needs to find a service's production listener (`ferry_core::probe`):
+/// DescribeTargetGroups, DescribeLoadBalancers, DescribeListeners and DescribeRules, each
+/// paced like the other Describe calls, every page read.
+impl AwsElb {
+    /// Where to probe target group `target_group` (its ARN): the load balancers it is attached
+    /// to (DescribeTargetGroups' `LoadBalancerArns`), each one's listeners and their rules,
+    /// decided by [`ferry_core::probe::choose_target`] with the configured `path`. `Ok(Err)`
+    /// says why there is nothing to probe (the group is gone or attached to no load balancer,
+    /// or what `choose_target` found); `Err` is a call that failed.
+    pub async fn probe_target(&self, target_group: &str, path: Option<&str>) -> PlatformResult<Result<ProbeTarget, NoProbe>> {
+        let name = ferry_core::platform::target_group_name(target_group);
+        self.reads.take().await;
+        let groups = match self.client.describe_target_groups().target_group_arns(target_group).send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_target_group_not_found_exception()) => {
+                return Ok(Err(NoProbe(format!("target group {name} not found"))));
+            }
+            Err(e) => return Err(self.reach.error("elasticloadbalancing:DescribeTargetGroups", e)),
+        };
+        let arns: Vec<String> = groups.target_groups().iter().flat_map(|g| g.load_balancer_arns().iter().cloned()).collect();
+        if arns.is_empty() {
+            return Ok(Err(NoProbe(format!("target group {name} is attached to no load balancer"))));
+        }
+        let mut first: Option<NoProbe> = None;
+        for lb in self.describe_load_balancers(&arns).await? {
+            let listeners = self.listeners_with_rules(&lb.arn).await?;
+            match ferry_core::probe::choose_target(target_group, &lb, &listeners, path) {
+                Ok(target) => return Ok(Ok(target)),
+                Err(why) => {
+                    first.get_or_insert(why);
+                }
+            }
+        }
+        Ok(Err(first.unwrap_or_else(|| NoProbe(format!("the load balancers of target group {name} were not found")))))
+    }
+
+    /// DescribeLoadBalancers of `arns` (at most 20 a call, as the API allows), every page; a
+    /// load balancer that is gone is left out.
+    pub async fn describe_load_balancers(&self, arns: &[String]) -> PlatformResult<Vec<LoadBalancerInfo>> {
+        let mut found = Vec::new();
+        for chunk in arns.chunks(20) {
+            let mut marker: Option<String> = None;
+            loop {
+                self.reads.take().await;
+                let out = match self
+                    .client
+                    .describe_load_balancers()
+                    .set_load_balancer_arns(Some(chunk.to_vec()))
+                    .set_marker(marker.clone())
+                    .send()
+                    .await
+                {
+                    Ok(out) => out,
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_load_balancer_not_found_exception()) => break,
+                    Err(e) => return Err(self.reach.error("elasticloadbalancing:DescribeLoadBalancers", e)),
+                };
+                found.extend(out.load_balancers().iter().map(|lb| LoadBalancerInfo {
+                    arn: lb.load_balancer_arn().unwrap_or_default().to_string(),
+                    name: lb.load_balancer_name().unwrap_or_default().to_string(),
+                    dns_name: lb.dns_name().unwrap_or_default().to_string(),
+                    scheme: lb.scheme().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                }));
+                marker = out.next_marker().filter(|m| !m.is_empty()).map(str::to_string);
+                if marker.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The listeners of load balancer `lb` (DescribeListeners, every page), each with its
+    /// rules (DescribeRules, every page; the default rule among them). A load balancer or
+    /// listener that is gone has none.
+    pub async fn listeners_with_rules(&self, lb: &str) -> PlatformResult<Vec<ListenerInfo>> {
+        let mut listeners = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            self.reads.take().await;
+            let out = match self.client.describe_listeners().load_balancer_arn(lb).set_marker(marker.clone()).send().await {
+                Ok(out) => out,
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_load_balancer_not_found_exception()) => break,
+                Err(e) => return Err(self.reach.error("elasticloadbalancing:DescribeListeners", e)),
+            };
+            listeners.extend(out.listeners().iter().map(|l| ListenerInfo {
+                arn: l.listener_arn().unwrap_or_default().to_string(),
+                port: l.port().unwrap_or_default(),
+                protocol: l.protocol().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                default_actions: l.default_actions().iter().map(action_info).collect(),
+                rules: Vec::new(),
+            }));
+            marker = out.next_marker().filter(|m| !m.is_empty()).map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
+        for listener in &mut listeners {
+            listener.rules = self.rules(&listener.arn).await?;
+        }
+        Ok(listeners)
+    }
+
+    /// DescribeRules of one listener, every page.
+    async fn rules(&self, listener: &str) -> PlatformResult<Vec<RuleInfo>> {
+        let mut rules = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            self.reads.take().await;
+            let out = match self.client.describe_rules().listener_arn(listener).set_marker(marker.clone()).send().await {
+                Ok(out) => out,
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_listener_not_found_exception()) => break,
+                Err(e) => return Err(self.reach.error("elasticloadbalancing:DescribeRules", e)),
+            };
+            rules.extend(out.rules().iter().map(|r| RuleInfo {
+                arn: r.rule_arn().unwrap_or_default().to_string(),
+                priority: r.priority().unwrap_or("default").to_string(),
+                is_default: r.is_default().unwrap_or(false),
+                conditions: r.conditions().iter().map(condition_info).collect(),
+                actions: r.actions().iter().map(action_info).collect(),
+            }));
+            marker = out.next_marker().filter(|m| !m.is_empty()).map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
+        Ok(rules)
+    }
+}
+
+/// An ELBv2 action as the prober reads it: a forward's groups from `TargetGroupArn` (weight 1)
+/// or `ForwardConfig.TargetGroups` (a missing weight is 1).
+fn action_info(action: &elbv2::types::Action) -> ActionInfo {
+    let mut target_groups: Vec<(String, i32)> = action.target_group_arn().map(|arn| vec![(arn.to_string(), 1)]).unwrap_or_default();
+    if let Some(config) = action.forward_config() {
+        for tuple in config.target_groups() {
+            if let Some(arn) = tuple.target_group_arn()
+                && !target_groups.iter().any(|(known, _)| known == arn)
+            {
+                target_groups.push((arn.to_string(), tuple.weight().unwrap_or(1)));
+            }
+        }
+    }
+    ActionInfo { kind: action.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(), order: action.order(), target_groups }
+}
+
+/// A rule condition's field and values, from `Values` or the field's own config; a query
+/// string pair as `key=value` (or `value`); regular-expression values make the field
+/// `path-pattern (regex)` / `host-header (regex)`, which the prober does not judge.
+fn condition_info(condition: &elbv2::types::RuleCondition) -> ConditionInfo {
+    let field = condition.field().unwrap_or_default().to_string();
+    let mut values: Vec<String> = condition.values().to_vec();
+    let mut regex = false;
+    if let Some(config) = condition.path_pattern_config() {
+        values.extend(config.values().iter().cloned());
+        regex |= !config.regex_values().is_empty();
+    }
+    if let Some(config) = condition.host_header_config() {
+        values.extend(config.values().iter().cloned());
+        regex |= !config.regex_values().is_empty();
+    }
+    if let Some(config) = condition.http_request_method_config() {
+        values.extend(config.values().iter().cloned());
+    }
+    if let Some(config) = condition.http_header_config() {
+        let header = config.http_header_name().unwrap_or_default();
+        values.extend(config.values().iter().map(|v| format!("{header}: {v}")));
+    }
+    if let Some(config) = condition.query_string_config() {
+        values.extend(config.values().iter().map(|pair| match pair.key() {
+            Some(key) => format!("{key}={}", pair.value().unwrap_or_default()),
+            None => pair.value().unwrap_or_default().to_string(),
+        }));
+    }
+    if let Some(config) = condition.source_ip_config() {
+        values.extend(config.values().iter().cloned());
+    }
+    regex |= !condition.regex_values().is_empty();
+    // The same values may come in `Values` and in the field's config.
+    let mut seen = std::collections::HashSet::new();
+    values.retain(|v| seen.insert(v.clone()));
+    ConditionInfo { field: if regex { format!("{field} (regex)") } else { field }, values }
 }
 
 /// ECR as the image registry: tag → digest through DescribeImages.
