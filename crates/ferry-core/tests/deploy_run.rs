@@ -2621,6 +2621,62 @@ fn a_secret_two_containers_share_is_looked_up_once() {
     assert_eq!(world.workload.asked(), vec!["ssm /app/db/password"]);
 }
 
+/// Adds `secrets` to container web of the service's running revision (web:1).
+fn running_revision_needs(world: &World, secrets: Value) {
+    let mut state = world.ecs.state();
+    let td = state.task_definitions.get_mut(&td_arn("web", 1)).expect("web:1");
+    td.definition["containerDefinitions"][0]["secrets"] = secrets;
+}
+
+#[test]
+fn a_rollback_to_a_revision_whose_secret_is_gone_is_refused_before_anything_changes() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    running_revision_needs(&world, json!([{"name": "DB_PASSWORD", "valueFrom": "/app/db/password"}]));
+    let mut rollback = request("web", "1.0.0");
+    rollback.kind = "rollback";
+    rollback.version = None;
+    rollback.source = Source::Revision(td_arn("web", 1));
+
+    let report = world.deploy_one(rollback);
+
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused, "{:?}", report.reason);
+    let reason = report.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with("containerDefinitions[name=web].secrets[name=DB_PASSWORD].valueFrom: /app/db/password not found"),
+        "{reason}"
+    );
+    assert_nothing_changed(&world);
+}
+
+#[test]
+fn an_env_tag_deploy_checks_what_the_running_revision_needs_before_moving_the_tag() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    world.registry.images.lock().unwrap().insert(("web".into(), "prod".into()), digest_of("1.0.0"));
+    running_revision_needs(&world, json!([{"name": "DB_PASSWORD", "valueFrom": "/app/db/password"}]));
+    world.ecs.state().task_definitions.get_mut(&td_arn("web", 1)).expect("web:1").definition["containerDefinitions"][0]["image"] =
+        json!(format!("{REGISTRY_HOST}/web:prod"));
+    let mut deploy = request("web", "1.1.0");
+    deploy.strategy = ferry_core::config::Strategy::EnvTag;
+    deploy.image_tag = Some("prod".into());
+    deploy.source = Source::Live;
+
+    let report = world.deploy_one(deploy);
+
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused, "{:?}", report.reason);
+    let reason = report.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with("containerDefinitions[name=web].secrets[name=DB_PASSWORD].valueFrom: /app/db/password not found"),
+        "{reason}"
+    );
+    assert_eq!(world.workload.asked(), vec!["ssm /app/db/password"]);
+    assert_nothing_changed(&world);
+    assert_eq!(
+        world.registry.images.lock().unwrap().get(&("web".to_string(), "prod".to_string())),
+        Some(&digest_of("1.0.0")),
+        "the tag did not move"
+    );
+}
+
 #[test]
 fn a_load_balanced_container_port_missing_from_the_new_definition_is_refused_before_anything_changes() {
     let script = Script::new(Rollout::CompleteAfter(1)).behind(None, Targets::HealthyAfter(0));

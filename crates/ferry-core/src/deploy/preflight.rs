@@ -392,6 +392,10 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             ))
         })?;
         let same = dead.as_ref().is_some_and(|d| d.to_digest.as_deref() == Some(image.digest.as_str()));
+        // The forced deployment starts new tasks of the running revision: what they need must
+        // still be there.
+        let not_checked = self.check_dependencies(request, &current_definition.definition, &current).await?;
+        self.not_checked(report, not_checked);
         let (facts, resumed, supersedes) = self.resume_or_supersede(request, report, dead, same);
         // What ran before is what the tag names now — unless a dead run moved it and never
         // finished: then the digest it moved the tag from, as journaled (the tag may name
@@ -563,7 +567,9 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         // Where the environment's calls go: its region, else the service's (from its ARN).
         let region =
             Some(request.variables.region.as_str()).filter(|r| !r.is_empty()).or_else(|| region_of_arn(&service.arn)).unwrap_or_default();
-        let place = [("region", region), ("account", account)]
+        // Where ferry looked, for "not found": as the service's other messages say it.
+        let endpoint = request.variables.endpoint.as_deref().unwrap_or_default();
+        let place = [("region", region), ("account", account), ("endpoint", endpoint)]
             .iter()
             .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| format!("{k} {v}"))

@@ -29,18 +29,19 @@ fn write_template(world: &World, members: &str) {
 }
 
 /// Runs `ferry deploy test web=1.1.0` and checks that it was refused in preflight (exit 4)
-/// saying `expected`, with no mutating call, the service still on `before`. Returns the
-/// calls it made.
-async fn refused(world: &World, before: &str, expected: &str) -> std::collections::BTreeMap<String, u64> {
+/// saying `expected` (where ferry looked: ferry local's region, account and endpoint), with
+/// no mutating call, the service still on `before`. Returns the output and the calls.
+async fn refused(world: &World, before: &str, expected: &str) -> (std::process::Output, std::collections::BTreeMap<String, u64>) {
     world.reset_calls().await;
     let output = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
     assert_eq!(output.status.code(), Some(4), "{}", text(&output));
-    assert!(text(&output).contains(expected), "expected {expected:?} in:\n{}", text(&output));
+    let expected = expected.replace("[WHERE]", &format!("region {REGION}, account {ACCOUNT}, endpoint {}", world.server.endpoint()));
+    assert!(text(&output).contains(&expected), "expected {expected:?} in:\n{}", text(&output));
     let calls = world.calls().await;
     assert_eq!(calls.get("ecs:RegisterTaskDefinition"), None, "{calls:?}");
     assert_eq!(mutations(&calls), 0, "no mutating call: {calls:?}");
     assert_eq!(world.service("web").await.task_definition(), Some(before), "the service is untouched");
-    calls
+    (output, calls)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,15 +57,15 @@ async fn a_missing_secret_is_refused_in_preflight_naming_the_container_and_field
         ),
     );
 
-    let calls = refused(
+    let (output, calls) = refused(
         &world,
         &before,
-        &format!(
-            "containerDefinitions[name=app].secrets[name=DB_PASSWORD].valueFrom: /app/db/password not found in SSM Parameter Store \
-             (region {REGION}, account {ACCOUNT}); create it, or fix valueFrom"
-        ),
+        "containerDefinitions[name=app].secrets[name=DB_PASSWORD].valueFrom: /app/db/password not found in SSM Parameter Store \
+         ([WHERE]); create it, or fix valueFrom",
     )
     .await;
+    crate::readable::settings(&[world.dir.path()])
+        .bind(|| insta::assert_snapshot!("error_secret_not_found", crate::readable::shown(&output)));
     assert_eq!(calls.get("ssm:DescribeParameters"), Some(&1), "{calls:?}");
     assert_eq!(calls.get("secretsmanager:DescribeSecret"), Some(&1), "the secret, without its JSON key, was found: {calls:?}");
 
@@ -93,7 +94,7 @@ async fn a_missing_secrets_manager_secret_is_refused_naming_it_without_its_json_
         &before,
         &format!(
             "containerDefinitions[name=app].secrets[name=API_TOKEN].valueFrom: {secret}:token:: not found in Secrets Manager, or \
-             scheduled for deletion (secret {secret}, region {REGION}, account {ACCOUNT}); create it, or fix valueFrom"
+             scheduled for deletion (secret {secret}, [WHERE]); create it, or fix valueFrom"
         ),
     )
     .await;
@@ -110,15 +111,15 @@ async fn a_missing_log_group_is_refused_in_preflight_and_the_deploy_goes_once_it
         ),
     );
 
-    let calls = refused(
+    let (output, calls) = refused(
         &world,
         &before,
-        &format!(
-            "containerDefinitions[name=app].logConfiguration.options.awslogs-group: /ecs/web not found in CloudWatch Logs (region {REGION}, \
-             account {ACCOUNT}); create it (Terraform aws_cloudwatch_log_group), or set awslogs-create-group = \"true\""
-        ),
+        "containerDefinitions[name=app].logConfiguration.options.awslogs-group: /ecs/web not found in CloudWatch Logs ([WHERE]); \
+         create it (Terraform aws_cloudwatch_log_group), or set awslogs-create-group = \"true\"",
     )
     .await;
+    crate::readable::settings(&[world.dir.path()])
+        .bind(|| insta::assert_snapshot!("error_log_group_not_found", crate::readable::shown(&output)));
     assert_eq!(calls.get("logs:DescribeLogGroups"), Some(&1), "{calls:?}");
 
     world.clients.logs.create_log_group().log_group_name("/ecs/web").send().await.unwrap();
