@@ -13,7 +13,9 @@
 //! `ApiError` out, with `api`'s helpers, changing only `state`) → `records` (the changes to state that handlers
 //! and the scheduler share) ← `scheduler` (rolling deployments, circuit breaker: decisions
 //! from state and time, applied through `records`) ← `runtime` (processes, health checks,
-//! the task lifecycle).
+//! the task lifecycle). `logs` is CloudWatch Logs: its handlers, and the event store (one
+//! append-only file per log stream beside the state, not in it) that the awslogs driver of
+//! `runtime` writes container output to.
 
 mod api;
 mod autoscaling;
