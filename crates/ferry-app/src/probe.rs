@@ -102,17 +102,6 @@ impl Probes {
         Ok(Probes { elb, client, settings, cancel, active: Mutex::new(Vec::new()) })
     }
 
-    /// No prober at all (a run that must not probe).
-    pub fn none(elb: AwsElb) -> Probes {
-        Probes {
-            elb,
-            client: reqwest::Client::new(),
-            settings: HashMap::new(),
-            cancel: CancellationToken::new(),
-            active: Mutex::new(Vec::new()),
-        }
-    }
-
     /// Starts and stops probes as the run goes: a deployment that took its lock
     /// ([`Phase::Locked`]) starts its service's probe (once), its `finished` event stops it.
     pub fn on_event(&self, report: &ServiceReport, event: &Event) {

@@ -307,6 +307,8 @@ impl Printer {
         match &self.live {
             Some(_) => {
                 let text = format!("{} · {figures}", line.base);
+                // Never the bars' lock while holding the probes' (`set_bar` takes them the other way).
+                drop(probes);
                 if let Ok(bars) = self.bars.lock()
                     && let Some((bar, _)) = bars.get(service)
                 {

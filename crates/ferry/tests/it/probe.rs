@@ -151,3 +151,76 @@ async fn no_probe_and_enabled_false_send_nothing_through_the_listener() {
     assert!(result_of(&output)["services"][0].get("probe").is_none(), "{}", text(&output));
     assert_eq!(access_log(&world).await.len(), 0, "enabled = false sent requests through the listener");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_rule_gives_the_probe_its_path_and_host_and_a_rule_it_cannot_meet_is_said_not_guessed() {
+    use ferry_aws::elbv2::types::{
+        Action, ActionTypeEnum, FixedResponseActionConfig, HostHeaderConditionConfig, HttpHeaderConditionConfig,
+        PathPatternConditionConfig, RuleCondition,
+    };
+    let world = World::with_options("", &["web"], Options { health_check_scale: 0.05, ..Options::default() }).await;
+    let target_group = service_behind_a_balancer(&world, 1, 4).await;
+    // What Terraform may own: a listener that answers 404 unless a rule matches, and a rule
+    // sending web.example.com's /health (set in config as an exact path and a condition
+    // config, the way the ALB console writes it) to the service.
+    let elb = &world.clients.elbv2;
+    let lb = elb.describe_load_balancers().names("web").send().await.unwrap().load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    let listener = elb.describe_listeners().load_balancer_arn(&lb).send().await.unwrap().listeners()[0].clone();
+    let not_found = Action::builder()
+        .r#type(ActionTypeEnum::FixedResponse)
+        .fixed_response_config(FixedResponseActionConfig::builder().status_code("404").build())
+        .build();
+    elb.modify_listener().listener_arn(listener.listener_arn().unwrap()).default_actions(not_found).send().await.unwrap();
+    let rule = elb
+        .create_rule()
+        .listener_arn(listener.listener_arn().unwrap())
+        .priority(10)
+        .conditions(
+            RuleCondition::builder()
+                .field("path-pattern")
+                .path_pattern_config(PathPatternConditionConfig::builder().values("/health").build())
+                .build(),
+        )
+        .conditions(
+            RuleCondition::builder()
+                .field("host-header")
+                .host_header_config(HostHeaderConditionConfig::builder().values("web.example.com").build())
+                .build(),
+        )
+        .actions(crate::elb_support::forward(&target_group))
+        .send()
+        .await
+        .unwrap();
+    let rule = rule.rules()[0].rule_arn().unwrap().to_string();
+    let port = listener.port().unwrap();
+
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let probe = &result_of(&output)["services"][0]["probe"];
+    assert!(probe["url"].as_str().unwrap().ends_with(&format!(":{port}/health")), "{probe}");
+    assert_eq!(probe["host_header"], "web.example.com", "{probe}");
+    assert_eq!(probe["via"], format!("listener {port} of web, rule 10"), "{probe}");
+    assert!(probe["sent"].as_u64().unwrap() > 0 && probe["failed"] == 0, "{probe}");
+    let served = access_log(&world).await;
+    assert!(!served.is_empty(), "nothing went through the listener");
+    assert!(served.iter().all(|e| e["host"] == "web.example.com" && e["path"] == "/health" && e["rule"] == "10"), "{served:?}");
+
+    // A rule on a header the prober does not send: it says so rather than guess, and the
+    // deploy goes on.
+    let header = RuleCondition::builder()
+        .field("http-header")
+        .http_header_config(HttpHeaderConditionConfig::builder().http_header_name("X-Canary").values("yes").build())
+        .build();
+    elb.modify_rule().rule_arn(&rule).conditions(header).send().await.unwrap();
+    let output = world.ferry(&["deploy", "test", "web=1.0.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let probe = &result_of(&output)["services"][0]["probe"];
+    assert_eq!(
+        probe["skipped"],
+        format!(
+            "listener {port} (HTTP) of web, rule 10: it matches on http-header (X-Canary: yes), which the prober does not send: set probe.url"
+        ),
+        "{probe}"
+    );
+    assert_eq!((probe["sent"].as_u64(), probe.get("url").and_then(Value::as_str)), (Some(0), None), "{probe}");
+}
