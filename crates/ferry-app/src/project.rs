@@ -217,6 +217,10 @@ pub struct ProjectRegistry {
     ecr: Option<EcrRegistry>,
     /// Repository → (the registry's host prefix for image references, its client).
     oci: HashMap<String, (String, ferry_registry::RegistryClient)>,
+    /// Every `[registries]` entry whose client could be made, by host prefix
+    /// (`registry.example.com[:port][/prefix]`), longest first: where preflight looks up a
+    /// sidecar's image that is not in ECR.
+    hosts: Vec<(String, ferry_registry::RegistryClient)>,
 }
 
 impl ProjectRegistry {
@@ -227,25 +231,18 @@ impl ProjectRegistry {
         for service in config.services.values() {
             let Some(name) = config.registry_of(service) else { continue };
             let Some(registry) = config.registries.get(name) else { continue };
-            let credentials = match (&registry.username, &registry.password_env) {
-                (Some(username), Some(variable)) => Some(ferry_registry::Credentials {
-                    username: username.clone(),
-                    password: std::env::var(variable).map_err(|_| {
-                        Error::input(format!("registries.{name}.password_env: the environment variable {variable} is not set"))
-                    })?,
-                }),
-                _ => None,
-            };
-            let client = ferry_registry::RegistryClient::new(ferry_registry::Registry {
-                url: registry.url.clone(),
-                insecure: registry.url.starts_with("http://"),
-                credentials,
-                ca_file: registry.ca_file.as_ref().map(|p| config.root.join(p)),
-            })
-            .map_err(|e| Error::input_from(format!("registries.{name}: {e}"), e))?;
+            let client = oci_client(config, name, registry)?;
             oci.insert(service.repository_name().to_string(), (registry.host().to_string(), client));
         }
-        Ok(ProjectRegistry { ecr, oci })
+        // A registry no service deploys from may lack its password here: its images are then
+        // not checked, and nothing fails for it.
+        let mut hosts: Vec<_> = config
+            .registries
+            .iter()
+            .filter_map(|(name, registry)| Some((registry.host().to_string(), oci_client(config, name, registry).ok()?)))
+            .collect();
+        hosts.sort_by_key(|(host, _)| std::cmp::Reverse(host.len()));
+        Ok(ProjectRegistry { ecr, oci, hosts })
     }
 
     fn ecr(&self, repository: &str) -> PlatformResult<&EcrRegistry> {
@@ -255,6 +252,39 @@ impl ProjectRegistry {
 
 fn registry_error(operation: &str, e: ferry_registry::Error) -> PlatformError {
     PlatformError::new(operation, None, e.to_string())
+}
+
+/// The OCI client of `[registries.NAME]`. Errors (invalid input): a `password_env` that is
+/// not set, a registry the client refuses (its URL, its CA file).
+fn oci_client(config: &Config, name: &str, registry: &ferry_core::config::RegistryConfig) -> Result<ferry_registry::RegistryClient> {
+    let credentials = match (&registry.username, &registry.password_env) {
+        (Some(username), Some(variable)) => Some(ferry_registry::Credentials {
+            username: username.clone(),
+            password: std::env::var(variable)
+                .map_err(|_| Error::input(format!("registries.{name}.password_env: the environment variable {variable} is not set")))?,
+        }),
+        _ => None,
+    };
+    ferry_registry::RegistryClient::new(ferry_registry::Registry {
+        url: registry.url.clone(),
+        insecure: registry.url.starts_with("http://"),
+        credentials,
+        ca_file: registry.ca_file.as_ref().map(|p| config.root.join(p)),
+    })
+    .map_err(|e| Error::input_from(format!("registries.{name}: {e}"), e))
+}
+
+/// An image reference's repository and tag or digest, once its registry's host prefix is
+/// taken off: `envoy:v1.2` → (`envoy`, `v1.2`), `team/envoy@sha256:…` → (`team/envoy`,
+/// `sha256:…`), `envoy` → (`envoy`, `latest`), as Docker reads a reference.
+fn repository_and_reference(path: &str) -> (&str, &str) {
+    if let Some((repository, digest)) = path.split_once('@') {
+        return (repository, digest);
+    }
+    match path.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => (repository, tag),
+        _ => (path, "latest"),
+    }
 }
 
 impl Registry for ProjectRegistry {
@@ -268,6 +298,15 @@ impl Registry for ProjectRegistry {
         let Some((host, client)) = self.oci.get(repository) else { return self.ecr(repository)?.resolve_digest(repository, digest).await };
         let resolved = client.resolve(repository, digest).await.map_err(|e| registry_error("registry:resolve", e))?;
         Ok(resolved.map(|r| ImageInfo { repository_uri: format!("{host}/{repository}"), digest: r.digest.to_string() }))
+    }
+
+    /// A sidecar's image in a registry of `[registries]`, found by its host prefix: one
+    /// manifest HEAD (a missing repository is "not found" too).
+    async fn image_exists(&self, image: &str) -> Option<PlatformResult<bool>> {
+        let (client, path) =
+            self.hosts.iter().find_map(|(host, client)| Some((client, image.strip_prefix(host.as_str())?.strip_prefix('/')?)))?;
+        let (repository, reference) = repository_and_reference(path);
+        Some(client.exists(repository, reference).await.map_err(|e| registry_error("registry:exists", e)))
     }
 
     async fn move_tag(&self, repository: &str, digest: &str, tag: &str) -> PlatformResult<()> {
@@ -543,6 +582,45 @@ impl Session {
 mod tests {
     use super::*;
     use crate::sink::Silent;
+
+    #[test]
+    fn an_image_reference_splits_as_docker_reads_it() {
+        assert_eq!(repository_and_reference("envoy:v1.2"), ("envoy", "v1.2"));
+        assert_eq!(repository_and_reference("team/envoy"), ("team/envoy", "latest"));
+        assert_eq!(repository_and_reference("team/envoy@sha256:abc"), ("team/envoy", "sha256:abc"));
+        assert_eq!(repository_and_reference("team/envoy:1.0@sha256:abc"), ("team/envoy:1.0", "sha256:abc"));
+    }
+
+    #[tokio::test]
+    async fn a_sidecar_image_is_routed_to_the_registry_its_host_names_and_others_are_not_checked() {
+        let text = r#"
+[environments.prod]
+cluster = "main"
+region = "eu-west-1"
+
+[services.web]
+repository = "web"
+container = "web"
+from = "live"
+
+[registries.corp]
+url = "https://registry.example.com"
+
+[registries.team]
+url = "https://registry.example.com/team"
+
+[registries.locked]
+url = "https://locked.example.com"
+username = "ci"
+password_env = "FERRY_TEST_UNSET_PASSWORD_OF_A_REGISTRY_NO_SERVICE_USES"
+"#;
+        let config = Config::parse(text, Path::new("ferry.toml")).expect("ferry.toml");
+        let registry = ProjectRegistry::new(&config, None).expect("a registry no service uses may lack its password");
+        let hosts: Vec<&str> = registry.hosts.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(hosts, ["registry.example.com/team", "registry.example.com"], "the longest prefix first; locked has no password");
+        assert!(registry.image_exists("docker.io/envoyproxy/envoy:v1.2").await.is_none(), "not a configured registry's");
+        assert!(registry.image_exists("locked.example.com/envoy:v1.2").await.is_none(), "its client could not be made");
+    }
 
     #[tokio::test]
     async fn a_cancelled_token_stops_a_use_case_before_it_changes_anything() {

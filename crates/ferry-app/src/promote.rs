@@ -331,9 +331,7 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
         ),
     );
 
-    // Each service behind a load balancer is probed through its production listener.
-    let probes = crate::probe::Probes::new(&config, &input.to, &requests, to.elb.clone(), true, ctx.cancel.child_token())?;
-    let journal = Journal::new(ledger.clone(), ctx.sink, run_id.clone()).with_probes(&probes);
+    let journal = Journal::new(ledger.clone(), ctx.sink, run_id.clone());
     let run = Run {
         ecs: &to.ecs,
         elb: &to.elb,
@@ -344,9 +342,8 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
         logs: &to.logs,
         secrets: &to.secrets,
     };
-    let promoting = probes.while_running(ctx.sink, run.promote(&requests, atomic));
-    let reports = match until_cancelled(&ctx.cancel, &ledger, &requests, &run_id, "promote", promoting).await {
-        Ok(reports) => probes.finish(reports, &ledger, ctx.sink),
+    let reports = match until_cancelled(&ctx.cancel, &ledger, &requests, &run_id, "promote", run.promote(&requests, atomic)).await {
+        Ok(reports) => reports,
         Err(interrupted) => {
             let mut stopped = promotion;
             stopped.finished_at = Some(now_ms());

@@ -503,6 +503,15 @@ pub trait Registry: Send + Sync {
         async move { Err(PlatformError::new("registry:resolve_digest", None, message)) }
     }
 
+    /// Whether the image a container definition names outside ECR
+    /// (`HOST[:PORT][/PREFIX]/REPOSITORY[:TAG|@DIGEST]`) exists, when this registry reaches
+    /// its host (a `[registries]` entry of ferry.toml): Some(Ok(found)); None when it does not
+    /// (the image cannot be checked here). A missing repository is Some(Ok(false)).
+    fn image_exists(&self, image: &str) -> impl Future<Output = Option<PlatformResult<bool>>> + Send {
+        let _ = image;
+        std::future::ready(None)
+    }
+
     /// Points `repository:tag` at `digest` (the manifest is copied, never a layer);
     /// doing it twice is the same as once.
     fn move_tag(&self, repository: &str, digest: &str, tag: &str) -> impl Future<Output = PlatformResult<()>> + Send {

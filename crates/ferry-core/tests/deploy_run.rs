@@ -883,6 +883,12 @@ impl Registry for FakeRegistry {
             .get(&(repository.to_string(), tag.to_string()))
             .map(|digest| ImageInfo { repository_uri: format!("{REGISTRY_HOST}/{repository}"), digest: digest.clone() }))
     }
+    /// Reaches `registry.example.com` (a `[registries]` entry), with the same images.
+    async fn image_exists(&self, image: &str) -> Option<PlatformResult<bool>> {
+        let (repository, tag) = image.strip_prefix("registry.example.com/")?.split_once(':')?;
+        self.calls.lock().expect("registry calls").push(image.to_string());
+        Some(Ok(self.images.lock().expect("registry images").contains_key(&(repository.to_string(), tag.to_string()))))
+    }
 }
 
 #[derive(Default)]
@@ -2417,7 +2423,7 @@ fn a_docker_hub_sidecar_and_the_roles_existence_are_listed_as_not_checked_and_th
 
     assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
     let expected = vec![
-        "containerDefinitions[name=envoy].image: envoyproxy/envoy:v1.2 (not an ECR image)".to_string(),
+        "containerDefinitions[name=envoy].image: envoyproxy/envoy:v1.2 (neither in ECR nor in a registry of [registries])".to_string(),
         "taskRoleArn and executionRoleArn: that the roles exist (ferry does not read IAM)".to_string(),
     ];
     assert_eq!(report.not_checked, expected);
@@ -2430,6 +2436,32 @@ fn a_docker_hub_sidecar_and_the_roles_existence_are_listed_as_not_checked_and_th
         _ => None,
     });
     assert_eq!(said, Some(expected), "one preflight event says it");
+}
+
+#[test]
+fn a_sidecar_in_a_registry_of_registries_is_looked_up_there_and_refused_when_missing() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    world.workload.parameters.lock().unwrap().push("arn:aws:ssm:eu-west-1:123456789012:parameter/db".into());
+    let mut deploy = request("web", "1.1.0");
+    deploy.source = with_sidecar("registry.example.com/envoy:v1.2", "");
+
+    let report = world.deploy_one(deploy.clone());
+
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused, "{:?}", report.reason);
+    assert_eq!(
+        report.reason.as_deref(),
+        Some(
+            "web.json: containerDefinitions[name=envoy].image: registry.example.com/envoy:v1.2 not found in its registry (ferry.toml's \
+             [registries]); push it, or fix the image"
+        )
+    );
+    assert_nothing_changed(&world);
+
+    world.registry.images.lock().unwrap().insert(("envoy".into(), "v1.2".into()), digest_of("1.0.0"));
+    let report = world.deploy_one(deploy);
+    assert_eq!(report.outcome, Outcome::Succeeded, "{:?}", report.reason);
+    assert!(report.not_checked.is_empty(), "it was checked: {:?}", report.not_checked);
+    assert_eq!(world.registry.calls().iter().filter(|c| c.as_str() == "registry.example.com/envoy:v1.2").count(), 2);
 }
 
 /// The template with `members` added to container web (`"secrets": [...]`, ...).

@@ -174,8 +174,6 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         report.from_digest = current_definition.tag("ferry:digest").map(str::to_string);
         report.running = current.running;
         report.desired = current.desired;
-        report.target_groups =
-            crate::target_health::target_groups(&current.load_balancers).into_iter().map(|(arn, _)| arn.to_string()).collect();
 
         if let Source::Revision(revision) = &request.source {
             let target = self.ecs.describe_task_definition(revision).await.map_err(|e| match e.code.as_deref() {
@@ -393,11 +391,11 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 request.variables.registry_location()
             ))
         })?;
-        let same = dead.as_ref().is_some_and(|d| d.to_digest.as_deref() == Some(image.digest.as_str()));
         // The forced deployment starts new tasks of the running revision: what they need must
         // still be there.
         let not_checked = self.check_dependencies(request, &current_definition.definition, &current).await?;
         self.not_checked(report, not_checked);
+        let same = dead.as_ref().is_some_and(|d| d.to_digest.as_deref() == Some(image.digest.as_str()));
         let (facts, resumed, supersedes) = self.resume_or_supersede(request, report, dead, same);
         // What ran before is what the tag names now — unless a dead run moved it and never
         // finished: then the digest it moved the tag from, as journaled (the tag may name
@@ -602,7 +600,14 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                         }
                     }
                     (Some(_), None) => not_checked.push(format!("{at}.image: {image} (ECR of another account or region than ferry's)")),
-                    (None, _) => not_checked.push(format!("{at}.image: {image} (not an ECR image)")),
+                    (None, _) => match self.registry.image_exists(image).await {
+                        None => not_checked.push(format!("{at}.image: {image} (neither in ECR nor in a registry of [registries])")),
+                        Some(Ok(true)) => {}
+                        Some(Ok(false)) => missing.push(format!(
+                            "{at}.image: {image} not found in its registry (ferry.toml's [registries]); push it, or fix the image"
+                        )),
+                        Some(Err(e)) => return Err(Refusal::platform(e)),
+                    },
                 }
             }
 
