@@ -28,15 +28,21 @@
 # fifty services promoted dev -> stage in one run vs one, with ferry local's default rate
 # limits (2 rounds), with a write burst wide enough for fifty services (2 rounds), and
 # with no limits (3 rounds); about 10 minutes in all, most of it the SDK's retry waits.
-# Both write $BENCH_OUT/<name>.md (tables) and <name>.json (raw results); extra arguments
-# go to the script (for promote, to all three runs).
+#
+#   bench/run.sh noop [noop_deploy.py flags...]
+# builds ferry and runs bench/noop_deploy.py twice, each on a fresh ferry local: ten services
+# deployed once, then the same `ferry deploy` of all ten timed 20 times (every service
+# already runs it: reads only), with ferry local's default rate limits and with none; about
+# 2 minutes. The script exits 1 if a run makes a call that is not a read.
+# All write $BENCH_OUT/<name>.md (tables) and <name>.json (raw results); extra arguments
+# go to the script (for promote and noop, to every run).
 set -euo pipefail
 
 mode=${1:-}
 case "$mode" in
     "") ;;
-    deploy|retag|promote) shift ;;
-    *) echo "usage: bench/run.sh [deploy|retag|promote [script flags...]]" >&2; exit 2 ;;
+    deploy|retag|promote|noop) shift ;;
+    *) echo "usage: bench/run.sh [deploy|retag|promote|noop [script flags...]]" >&2; exit 2 ;;
 esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -141,6 +147,23 @@ if [ "$mode" = promote ]; then
         python3 "$root/bench/promote_many.py" --endpoint "$endpoint" --ferry "$ferry" \
             --workdir "$state_dir/project" --limits "$limits" --rounds "$rounds" \
             --out "$out/promote_$setting.json" "$@" | tee "$out/promote_$setting.md"
+        stop_local
+    done
+    echo "== results in $out"
+    exit 0
+fi
+
+if [ "$mode" = noop ]; then
+    for setting in default off; do
+        case "$setting" in
+            default) limits='{}' ;;
+            off) limits=off ;;
+        esac
+        echo "== noop: ten services, a deploy that changes nothing, rate limits: $setting"
+        start_local
+        python3 "$root/bench/noop_deploy.py" --endpoint "$endpoint" --ferry "$ferry" \
+            --workdir "$state_dir/project" --limits "$limits" \
+            --out "$out/noop_$setting.json" "$@" | tee "$out/noop_$setting.md"
         stop_local
     done
     echo "== results in $out"

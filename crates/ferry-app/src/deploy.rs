@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::gc::{FamilyResult, GcInput, Skipped};
 use crate::journal::SystemClock;
+use crate::probe::Probes;
 use crate::project::{self, Context, ServiceVersion, Session};
 use crate::run::{RunResult, until_cancelled};
 
@@ -31,6 +32,10 @@ pub struct DeployInput {
     /// `unchanged`, no AWS call that changes anything).
     #[serde(default)]
     pub force: bool,
+    /// Send no probe requests through the load balancers this run (`--no-probe`), whatever
+    /// ferry.toml's `probe` settings say.
+    #[serde(default)]
+    pub no_probe: bool,
 }
 
 /// A deploy's run, and the clean-up of old revisions that followed it.
@@ -86,7 +91,9 @@ async fn clean_up_after(ctx: &Context<'_>, environment: &str, run: &RunResult) -
     })
 }
 
-/// Deploys and watches until every service has succeeded or failed (and been rolled back).
+/// Deploys and watches until every service has succeeded or failed (and been rolled back),
+/// probing each service behind a load balancer through its production listener meanwhile
+/// ([`crate::probe`]; its figures in each report's `probe`).
 ///
 /// The result holds every service's report, also when some failed ([`RunResult::error`]
 /// says so). Errors before the run: invalid input (exit 2), the platform or the ledger
@@ -97,7 +104,16 @@ pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> 
         request.force = input.force;
     }
     let locks = session.locks();
-    let journal = session.journal(ctx.sink);
+    let config = project::load_config(ctx.project)?;
+    let probes = Probes::new(
+        &config,
+        &input.environment,
+        &session.requests,
+        session.connected.elb.clone(),
+        !input.no_probe,
+        ctx.cancel.child_token(),
+    )?;
+    let journal = session.journal(ctx.sink).with_probes(&probes);
     let run = Run {
         ecs: &session.connected.ecs,
         elb: &session.connected.elb,
@@ -108,7 +124,8 @@ pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> 
         logs: &session.connected.logs,
         secrets: &session.connected.secrets,
     };
-    let reports =
-        until_cancelled(&ctx.cancel, &session.ledger, &session.requests, &session.run_id, "deploy", run.deploy(&session.requests)).await?;
+    let deploying = probes.while_running(ctx.sink, run.deploy(&session.requests));
+    let reports = until_cancelled(&ctx.cancel, &session.ledger, &session.requests, &session.run_id, "deploy", deploying).await?;
+    let reports = probes.finish(reports, &session.ledger, ctx.sink);
     Ok(RunResult { command: "deploy", run_id: session.run_id, services: reports })
 }

@@ -126,11 +126,20 @@ pub struct Journal<'a> {
     /// Whether an event could not be journaled yet: the first failure is said through the
     /// sink, the rest only in the log.
     event_failed: AtomicBool,
+    /// The run's probers, started and stopped by its events ([`Journal::with_probes`]).
+    probes: Option<&'a crate::probe::Probes>,
 }
 
 impl<'a> Journal<'a> {
     pub fn new(ledger: Arc<Ledger>, sink: &'a dyn EventSink, run_id: String) -> Self {
-        Journal { ledger, sink, run_id, recorded: Default::default(), event_failed: Default::default() }
+        Journal { ledger, sink, run_id, recorded: Default::default(), event_failed: Default::default(), probes: None }
+    }
+
+    /// The same journal, also starting each deployment's probe once it holds its lock and
+    /// stopping it when it finishes.
+    pub fn with_probes(mut self, probes: &'a crate::probe::Probes) -> Self {
+        self.probes = Some(probes);
+        self
     }
 
     fn is_recorded(&self, id: &str) -> bool {
@@ -197,6 +206,9 @@ impl Observer for Journal<'_> {
     }
 
     fn event(&self, report: &ServiceReport, event: &Event) {
+        if let Some(probes) = self.probes {
+            probes.on_event(report, event);
+        }
         self.sink.event(report, event);
         // Only deploys that took their lock are in the ledger (see `record_start`).
         if !self.is_recorded(&report.deployment_id) {

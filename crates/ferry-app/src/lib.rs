@@ -19,6 +19,7 @@ pub mod history;
 pub mod journal;
 pub mod logs;
 pub mod plan;
+pub mod probe;
 pub mod project;
 pub mod promote;
 pub mod release;

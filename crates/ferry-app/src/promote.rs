@@ -331,7 +331,9 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
         ),
     );
 
-    let journal = Journal::new(ledger.clone(), ctx.sink, run_id.clone());
+    // Each service behind a load balancer is probed through its production listener.
+    let probes = crate::probe::Probes::new(&config, &input.to, &requests, to.elb.clone(), true, ctx.cancel.child_token())?;
+    let journal = Journal::new(ledger.clone(), ctx.sink, run_id.clone()).with_probes(&probes);
     let run = Run {
         ecs: &to.ecs,
         elb: &to.elb,
@@ -342,8 +344,9 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
         logs: &to.logs,
         secrets: &to.secrets,
     };
-    let reports = match until_cancelled(&ctx.cancel, &ledger, &requests, &run_id, "promote", run.promote(&requests, atomic)).await {
-        Ok(reports) => reports,
+    let promoting = probes.while_running(ctx.sink, run.promote(&requests, atomic));
+    let reports = match until_cancelled(&ctx.cancel, &ledger, &requests, &run_id, "promote", promoting).await {
+        Ok(reports) => probes.finish(reports, &ledger, ctx.sink),
         Err(interrupted) => {
             let mut stopped = promotion;
             stopped.finished_at = Some(now_ms());

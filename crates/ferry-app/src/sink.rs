@@ -31,6 +31,12 @@ pub trait EventSink: Send + Sync {
         let _ = (service, event);
     }
 
+    /// The running figures of a deployment's probe (requests sent through the production
+    /// listener, failed, p99), about once a second while it probes. The default drops them.
+    fn probe(&self, service: &str, deployment_id: &str, stats: &ferry_core::probe::ProbeStats) {
+        let _ = (service, deployment_id, stats);
+    }
+
     /// Whether progress should carry the new tasks' health (it costs API calls): a person
     /// watching a live view wants it, a pipeline does not.
     fn wants_task_health(&self) -> bool {

@@ -521,6 +521,11 @@ pub struct DeployArgs {
     /// failure) instead of leaving it alone. No effect on a service that changes.
     #[arg(long, conflicts_with = "dry_run")]
     pub force: bool,
+    /// Send no probe requests through the load balancers during this deploy (by default,
+    /// each service behind one is probed through its production listener: see `probe` in
+    /// ferry.toml).
+    #[arg(long)]
+    pub no_probe: bool,
     #[command(flatten)]
     pub vars: VarArgs,
 }

@@ -220,6 +220,7 @@ async fn step(printer: &Printer, global: &GlobalArgs, title: &str, version: &str
         dry_run: false,
         timeout: None,
         force: false,
+        no_probe: false,
         vars: Default::default(),
     };
     let result = crate::deploy::run(global, args).await;

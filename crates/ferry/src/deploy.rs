@@ -20,7 +20,13 @@ pub async fn run(global: &GlobalArgs, args: DeployArgs) -> Result<(), Failure> {
     let printer = Printer::new(global);
     let (project, actor) = (crate::app::project_with_vars(global, args.vars), crate::app::actor());
     let ctx = Context { project: &project, actor: &actor, sink: &printer, cancel: crate::app::cancel_on_ctrl_c() };
-    let input = DeployInput { environment: args.environment, services: args.services, timeout: args.timeout, force: args.force };
+    let input = DeployInput {
+        environment: args.environment,
+        services: args.services,
+        timeout: args.timeout,
+        force: args.force,
+        no_probe: args.no_probe,
+    };
     match ferry_app::deploy::deploy_and_clean_up(&ctx, input).await {
         Ok(deployed) => {
             print_deployed(&printer, &deployed);
@@ -155,5 +161,11 @@ pub fn print_run(printer: &Printer, run: &RunResult) {
     for r in run.services.iter().filter(|r| r.reason.is_some()) {
         let prefix = if r.outcome == Outcome::Succeeded { "warning: " } else { "" };
         printer.out(&format!("{prefix}{}: {}", r.service, r.reason.as_deref().unwrap_or_default()));
+    }
+    // What the probe through each load balancer saw while the deploy ran.
+    for r in &run.services {
+        if let Some(probe) = &r.probe {
+            printer.out(&format!("{}: {}", r.service, ferry_app::probe::summary_text(probe)));
+        }
     }
 }

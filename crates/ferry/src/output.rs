@@ -23,8 +23,26 @@ pub struct Printer {
     /// A live view on a terminal; plain lines otherwise.
     live: Option<MultiProgress>,
     bars: Mutex<HashMap<String, (ProgressBar, Instant)>>,
+    /// Each probed service's live line text and probe figures, and when they were last said
+    /// in a log or as a JSON line.
+    probes: Mutex<HashMap<String, ProbeLine>>,
     start: Instant,
 }
+
+/// What the printer keeps of a service's probe.
+#[derive(Default)]
+struct ProbeLine {
+    /// The live line's text without the probe's figures.
+    base: String,
+    /// `probe 240 sent, 0 failed, p99 12 ms`, once the probe has figures.
+    figures: Option<String>,
+    /// When the figures were last printed (a log line or a JSON line).
+    said_at: Option<Instant>,
+}
+
+/// How often a probe's running figures are printed in a log (plain lines), and as JSON lines.
+const PROBE_LOG_EVERY: Duration = Duration::from_secs(10);
+const PROBE_JSON_EVERY: Duration = Duration::from_secs(5);
 
 impl Printer {
     pub fn new(global: &GlobalArgs) -> Printer {
@@ -39,6 +57,7 @@ impl Printer {
             verbose: global.verbose,
             live,
             bars: Mutex::new(HashMap::new()),
+            probes: Mutex::new(HashMap::new()),
             start: Instant::now(),
         };
         printer.show_retries();
@@ -250,9 +269,59 @@ impl Printer {
             (bar, Instant::now())
         });
         let detail = progress.map(progress_text).unwrap_or_default();
-        let (prefix, message) = bar_parts(service, format!("{word} {detail}").trim_end(), terminal_width());
+        let mut text = format!("{word} {detail}").trim_end().to_string();
+        if let Ok(mut probes) = self.probes.lock() {
+            let line = probes.entry(service.to_string()).or_default();
+            line.base = text.clone();
+            if let Some(figures) = &line.figures {
+                text = format!("{text} · {figures}");
+            }
+        }
+        let (prefix, message) = bar_parts(service, &text, terminal_width());
         bar.set_prefix(prefix);
         bar.set_message(message);
+    }
+
+    /// A probe's running figures: on the live view at the end of the service's line; in a
+    /// log a line every 10 s; with `--output json` a `probe` line every 5 s.
+    pub fn probe(&self, service: &str, deployment_id: &str, stats: &ferry_core::probe::ProbeStats) {
+        let figures = format!("probe {}", ferry_app::probe::probe_text(stats));
+        let Ok(mut probes) = self.probes.lock() else { return };
+        let line = probes.entry(service.to_string()).or_default();
+        line.figures = Some(figures.clone());
+        let every = if self.json() { PROBE_JSON_EVERY } else { PROBE_LOG_EVERY };
+        let due = line.said_at.is_none_or(|at| at.elapsed() >= every);
+        if self.json() {
+            if due {
+                line.said_at = Some(Instant::now());
+                self.json_line(&serde_json::json!({
+                    "type": "probe",
+                    "at": ferry_store::format_rfc3339(now_ms()),
+                    "deployment_id": deployment_id,
+                    "service": service,
+                    "probe": stats,
+                }));
+            }
+            return;
+        }
+        match &self.live {
+            Some(_) => {
+                let text = format!("{} · {figures}", line.base);
+                // Never the bars' lock while holding the probes' (`set_bar` takes them the other way).
+                drop(probes);
+                if let Ok(bars) = self.bars.lock()
+                    && let Some((bar, _)) = bars.get(service)
+                {
+                    bar.set_message(bar_parts(service, &text, terminal_width()).1);
+                }
+            }
+            None if due => {
+                line.said_at = Some(Instant::now());
+                drop(probes);
+                self.note(Some(service), &figures);
+            }
+            None => {}
+        }
     }
 
     fn finish_bar(&self, service: &str, text: &str, paint: impl Fn(String) -> String) {
@@ -300,6 +369,10 @@ impl ferry_app::EventSink for Printer {
 
     fn wants_task_health(&self) -> bool {
         self.shows_task_health()
+    }
+
+    fn probe(&self, service: &str, deployment_id: &str, stats: &ferry_core::probe::ProbeStats) {
+        Printer::probe(self, service, deployment_id, stats);
     }
 }
 
@@ -580,6 +653,8 @@ mod tests {
             strategy: "rolling",
             resumed_at: None,
             not_checked: Vec::new(),
+            target_groups: Vec::new(),
+            probe: None,
         };
         let one = run_failure("deploy", &[report("web", Outcome::RollbackFailed), report("api", Outcome::Succeeded)]);
         assert_eq!(one, "deploy of web: rollback failed");

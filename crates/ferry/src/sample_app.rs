@@ -8,6 +8,8 @@
 //! - `SAMPLE_FAIL_AT_START=1`: exits 1 at once;
 //! - `SAMPLE_START_DELAY_MS=N`: waits N ms before listening;
 //! - `SAMPLE_FAIL_HEALTH=1`: `/health` answers 503;
+//! - `SAMPLE_FAIL_REQUESTS=1`: `/` and `/slow/{ms}` answer 500 (with the same body) while
+//!   `/health` stays 200: a version the load balancer finds healthy whose users get errors;
 //! - `SAMPLE_CRASH_AFTER=N`: exits 3 after N seconds (fractions allowed).
 //!
 //! A switch set to something it cannot read stops the app with exit code 2 and says which,
@@ -52,6 +54,7 @@ struct Switches {
     fail_at_start: bool,
     start_delay: Option<Duration>,
     fail_health: bool,
+    fail_requests: bool,
     crash_after: Option<f64>,
 }
 
@@ -61,6 +64,7 @@ impl Switches {
             fail_at_start: flag("SAMPLE_FAIL_AT_START")?,
             start_delay: number("SAMPLE_START_DELAY_MS", "milliseconds")?.map(|ms| Duration::from_millis(ms as u64)),
             fail_health: flag("SAMPLE_FAIL_HEALTH")?,
+            fail_requests: flag("SAMPLE_FAIL_REQUESTS")?,
             crash_after: number("SAMPLE_CRASH_AFTER", "seconds")?,
         })
     }
@@ -101,12 +105,13 @@ pub async fn run(args: SampleAppArgs) -> Result<(), Failure> {
         "task": env("FERRY_LOCAL_TASK_ARN"),
     });
     let fail_health = switches.fail_health;
+    let status = if switches.fail_requests { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
     let slow_body = body.clone();
     let slow = move |axum::extract::Path(ms): axum::extract::Path<u64>| async move {
         tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
-        axum::Json(slow_body)
+        (status, axum::Json(slow_body))
     };
-    let app = Router::new().route("/", get(move || async move { axum::Json(body) })).route("/slow/{ms}", get(slow)).route(
+    let app = Router::new().route("/", get(move || async move { (status, axum::Json(body)) })).route("/slow/{ms}", get(slow)).route(
         "/health",
         get(move || async move { if fail_health { (StatusCode::SERVICE_UNAVAILABLE, "unhealthy") } else { (StatusCode::OK, "ok") } }),
     );

@@ -232,6 +232,16 @@ pub struct ServiceReport {
     /// region or account, a lookup those credentials are denied, that the IAM roles exist.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_checked: Vec<String>,
+    /// The ELBv2 target groups of the service (its `loadBalancers`), as preflight found
+    /// them: where the prober looks for the production listener.
+    #[serde(skip)]
+    pub target_groups: Vec<String>,
+    /// The prober's figures (requests sent through the production listener while the
+    /// deploy ran, failed, latency percentiles), for a service behind a load balancer that
+    /// was probed — or why it could not be (`skipped`). None when not probed (no load
+    /// balancer, probing turned off, nothing deployed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<crate::probe::ProbeStats>,
 }
 
 impl ServiceReport {
@@ -686,6 +696,8 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             strategy: strategy::machine(r.strategy).name(),
             resumed_at: None,
             not_checked: Vec::new(),
+            target_groups: Vec::new(),
+            probe: None,
         }
     }
 

@@ -174,6 +174,8 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         report.from_digest = current_definition.tag("ferry:digest").map(str::to_string);
         report.running = current.running;
         report.desired = current.desired;
+        report.target_groups =
+            crate::target_health::target_groups(&current.load_balancers).into_iter().map(|(arn, _)| arn.to_string()).collect();
 
         if let Source::Revision(revision) = &request.source {
             let target = self.ecs.describe_task_definition(revision).await.map_err(|e| match e.code.as_deref() {

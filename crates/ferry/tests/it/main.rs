@@ -39,6 +39,7 @@ mod local_traffic;
 mod logs;
 mod noop_deploy;
 mod preflight;
+mod probe;
 mod promote;
 mod promotion_reads_right;
 mod run_task;

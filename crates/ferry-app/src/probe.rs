@@ -1,0 +1,508 @@
+//! The prober of a deploy run: for each service behind a load balancer, light GET requests
+//! through its production listener from the moment the deploy holds its lock (just before it
+//! changes anything) until it ends, counted by [`ferry_core::probe::ProbeRecorder`].
+//!
+//! Where the requests go is decided by [`ferry_core::probe::choose_target`] from what
+//! [`AwsElb::probe_target`] reads (or `probe.url`); how often, what counts as success and how
+//! long a request may take come from ferry.toml ([`ferry_core::config::Config::probe`]).
+//! Probing never changes a deploy's outcome today: it is reported — on the live view
+//! ([`EventSink::probe`]), in the report's `probe` ([`ServiceReport::probe`]) and the
+//! summary, and as a `probe` event in the ledger. The gates of blue/green and canary will ask
+//! the running prober how many failed since a traffic shift ([`Probes::failed_since`]).
+//!
+//! Bounded: one task per probed service, started once per deployment, stopped at that
+//! service's `finished` event, at the end of the run, when the run is cancelled or when
+//! [`Probes`] is dropped (every task is aborted with it). A tick sends one request and
+//! missed ticks are skipped, so no more than `rate` × the time probed (plus one) requests
+//! are sent; requests still in flight when probing stops are abandoned and not counted.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferry_aws::platform::AwsElb;
+use ferry_core::config::{Config, ProbeSettings};
+use ferry_core::deploy::{Event, Outcome, Phase, Request, ServiceReport};
+use ferry_core::probe::{Answer, NoProbe, ProbeRecorder, ProbeStats, ProbeTarget};
+use ferry_store::{EventRecord, Ledger};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::journal::now_ms;
+use crate::sink::EventSink;
+
+/// How often the live view (and JSON lines, CI log lines, as the printer throttles them)
+/// hears the running figures.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// The probers of one run, one per service that is behind a load balancer and has probing
+/// on. Dropping it aborts every probe still running.
+pub struct Probes {
+    elb: AwsElb,
+    client: reqwest::Client,
+    /// Each service's settings (by ferry's service name); services with probing off are absent.
+    settings: HashMap<String, ProbeSettings>,
+    cancel: CancellationToken,
+    active: Mutex<Vec<Active>>,
+}
+
+/// A deployment's probe.
+struct Active {
+    deployment_id: String,
+    service: String,
+    shared: Arc<Mutex<Shared>>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// What a probe task and the run share.
+struct Shared {
+    settings: ProbeSettings,
+    state: State,
+    recorder: ProbeRecorder,
+    /// Whether the run has said where the probe sends (or why it does not).
+    announced: bool,
+}
+
+enum State {
+    /// Reading the load balancer's listeners and rules.
+    Finding,
+    Probing(ProbeTarget),
+    Skipped(String),
+}
+
+impl Probes {
+    /// The probers for `requests` of environment `environment`: each service's settings from
+    /// `config`, all off when `enabled` is false (`--no-probe`). `cancel` stops them all (a
+    /// child of the run's token). Errors (invalid input): a `probe.url` that does not render.
+    pub fn new(
+        config: &Config,
+        environment: &str,
+        requests: &[Request],
+        elb: AwsElb,
+        enabled: bool,
+        cancel: CancellationToken,
+    ) -> Result<Probes> {
+        let mut settings = HashMap::new();
+        if enabled {
+            for request in requests {
+                let service = config.probe(environment, &request.service).map_err(Error::config)?;
+                if service.enabled {
+                    settings.insert(request.service.clone(), service);
+                }
+            }
+        }
+        // Redirects are answers (3xx is expected by default), not something to follow.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("ferry-probe/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::internal(format!("cannot build the prober's HTTP client: {e}")))?;
+        Ok(Probes { elb, client, settings, cancel, active: Mutex::new(Vec::new()) })
+    }
+
+    /// Starts and stops probes as the run goes: a deployment that took its lock
+    /// ([`Phase::Locked`]) starts its service's probe (once), its `finished` event stops it.
+    pub fn on_event(&self, report: &ServiceReport, event: &Event) {
+        match event {
+            Event::Phase { phase: Phase::Locked, .. } => self.start(report),
+            Event::Finished { .. } => self.stop(&report.deployment_id),
+            _ => {}
+        }
+    }
+
+    fn start(&self, report: &ServiceReport) {
+        let Some(settings) = self.settings.get(&report.service) else { return };
+        if report.target_groups.is_empty() && settings.url.is_none() {
+            return;
+        }
+        let Ok(mut active) = self.active.lock() else { return };
+        if active.iter().any(|a| a.deployment_id == report.deployment_id) {
+            return;
+        }
+        let shared = Arc::new(Mutex::new(Shared {
+            settings: settings.clone(),
+            state: State::Finding,
+            recorder: ProbeRecorder::new(settings.expect.clone()),
+            announced: false,
+        }));
+        let stop = self.cancel.child_token();
+        let task = tokio::spawn(probe(
+            self.elb.clone(),
+            self.client.clone(),
+            report.target_groups.clone(),
+            settings.clone(),
+            shared.clone(),
+            stop.clone(),
+        ));
+        active.push(Active { deployment_id: report.deployment_id.clone(), service: report.service.clone(), shared, stop, task });
+    }
+
+    fn stop(&self, deployment_id: &str) {
+        let Ok(active) = self.active.lock() else { return };
+        for probe in active.iter().filter(|a| a.deployment_id == deployment_id) {
+            if !probe.stop.is_cancelled() {
+                probe.stop.cancel();
+                if let Ok(mut shared) = probe.shared.lock() {
+                    shared.recorder.finished(now_ms());
+                }
+            }
+        }
+    }
+
+    /// How many of the deployment's probe requests failed at or after `since_ms` (ms since
+    /// the Unix epoch); None when it is not probed. For the gates of traffic shifts.
+    pub fn failed_since(&self, deployment_id: &str, since_ms: i64) -> Option<u64> {
+        let active = self.active.lock().ok()?;
+        let probe = active.iter().find(|a| a.deployment_id == deployment_id)?;
+        let shared = probe.shared.lock().ok()?;
+        matches!(shared.state, State::Probing(_)).then(|| shared.recorder.failed_since(since_ms))
+    }
+
+    /// Runs `run` while telling `sink` every second where each probe sends (once) and its
+    /// figures so far; returns what `run` returns.
+    pub async fn while_running<T>(&self, sink: &dyn EventSink, run: impl std::future::Future<Output = T>) -> T {
+        if self.settings.is_empty() {
+            return run.await;
+        }
+        tokio::pin!(run);
+        let mut ticks = tokio::time::interval(REPORT_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                done = &mut run => return done,
+                _ = ticks.tick() => self.report(sink),
+            }
+        }
+    }
+
+    /// Tells `sink` what changed since the last time.
+    fn report(&self, sink: &dyn EventSink) {
+        let Ok(active) = self.active.lock() else { return };
+        for probe in active.iter() {
+            let Ok(mut shared) = probe.shared.lock() else { continue };
+            if !shared.announced {
+                let announcement = match &shared.state {
+                    State::Finding => None,
+                    State::Probing(target) => Some(announcement(target, &shared.settings)),
+                    State::Skipped(why) => Some(format!("not probing: {why}")),
+                };
+                if let Some(text) = announcement {
+                    shared.announced = true;
+                    sink.note(Some(&probe.service), &text);
+                }
+            }
+            if let State::Probing(target) = &shared.state
+                && !probe.stop.is_cancelled()
+            {
+                let stats = stats_of(&shared, Some(target), None);
+                sink.probe(&probe.service, &probe.deployment_id, &stats);
+            }
+        }
+    }
+
+    /// Stops every probe and puts each one's figures in its report (`probe`), unless nothing
+    /// was deployed (refused, locked, unchanged), and in the ledger as a `probe` event of its
+    /// deployment. Returns the reports.
+    pub fn finish(&self, mut reports: Vec<ServiceReport>, ledger: &Ledger, sink: &dyn EventSink) -> Vec<ServiceReport> {
+        let Ok(mut active) = self.active.lock() else { return reports };
+        for probe in active.drain(..) {
+            probe.stop.cancel();
+            probe.task.abort();
+            let Ok(mut shared) = probe.shared.lock() else { continue };
+            if shared.recorder.stats().finished_at.is_none() {
+                shared.recorder.finished(now_ms());
+            }
+            let stats = match &shared.state {
+                State::Probing(target) => stats_of(&shared, Some(target), None),
+                State::Skipped(why) => stats_of(&shared, None, Some(why.clone())),
+                State::Finding => stats_of(&shared, None, Some("the run ended before the listener was found".into())),
+            };
+            let Some(report) = reports.iter_mut().find(|r| r.deployment_id == probe.deployment_id) else { continue };
+            if matches!(report.outcome, Outcome::Refused | Outcome::LockHeld | Outcome::Unchanged | Outcome::Planned) {
+                continue;
+            }
+            let message = ledger_text(&stats);
+            if let Err(e) = ledger.record_event(&report.deployment_id, &EventRecord { at: now_ms(), kind: "probe".into(), message }) {
+                sink.note(Some(&report.service), &format!("warning: cannot record the probe's figures in the ledger: {e}"));
+            }
+            report.probe = Some(stats);
+        }
+        reports
+    }
+}
+
+impl Drop for Probes {
+    fn drop(&mut self) {
+        if let Ok(active) = self.active.lock() {
+            for probe in active.iter() {
+                probe.stop.cancel();
+                probe.task.abort();
+            }
+        }
+    }
+}
+
+/// The figures of a probe as its report carries them.
+fn stats_of(shared: &Shared, target: Option<&ProbeTarget>, skipped: Option<String>) -> ProbeStats {
+    ProbeStats {
+        url: target.map(|t| t.url.clone()),
+        host_header: target.and_then(|t| t.host_header.clone()),
+        via: target.map(|t| t.via.clone()),
+        rate: shared.settings.rate,
+        skipped,
+        ..shared.recorder.stats()
+    }
+}
+
+/// `probing http://…/ (Host h) at 2/s, expecting 200-399 (listener 80 of web, its default action)`.
+fn announcement(target: &ProbeTarget, settings: &ProbeSettings) -> String {
+    format!(
+        "probing {}{} at {}/s, expecting {} ({})",
+        target.url,
+        target.host_header.as_deref().map(|h| format!(" (Host {h})")).unwrap_or_default(),
+        rate_text(settings.rate),
+        settings.expect,
+        target.via
+    )
+}
+
+fn rate_text(rate: f64) -> String {
+    if rate.fract() == 0.0 { format!("{rate:.0}") } else { format!("{rate}") }
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map(|v| if v >= 100.0 { format!("{v:.0} ms") } else { format!("{v} ms") }).unwrap_or_else(|| "-".into())
+}
+
+/// The figures in a few words: `240 sent, 0 failed, p99 12 ms` (or why nothing was probed).
+pub fn probe_text(stats: &ProbeStats) -> String {
+    match &stats.skipped {
+        Some(why) => format!("not probed: {why}"),
+        None => format!("{} sent, {} failed, p99 {}", stats.sent, stats.failed, ms(stats.p99_ms)),
+    }
+}
+
+/// The figures as the summary and the ledger say them: where, how many, how fast, and the
+/// newest failure's reason.
+pub fn summary_text(stats: &ProbeStats) -> String {
+    if let Some(why) = &stats.skipped {
+        return format!("not probed: {why}");
+    }
+    let url = stats.url.as_deref().unwrap_or("-");
+    let host = stats.host_header.as_deref().map(|h| format!(" (Host {h})")).unwrap_or_default();
+    let last = stats.last_failures.last().map(|f| format!("; last failure: {}", f.reason)).unwrap_or_default();
+    format!(
+        "probe {url}{host}: {} sent, {} failed, p50 {}, p99 {}, max {}{last}",
+        stats.sent,
+        stats.failed,
+        ms(stats.p50_ms),
+        ms(stats.p99_ms),
+        ms(stats.max_ms)
+    )
+}
+
+fn ledger_text(stats: &ProbeStats) -> String {
+    summary_text(stats)
+}
+
+/// One probe: find where to send (unless `probe.url` says), then send at the rate until
+/// `stop`.
+async fn probe(
+    elb: AwsElb,
+    client: reqwest::Client,
+    target_groups: Vec<String>,
+    settings: ProbeSettings,
+    shared: Arc<Mutex<Shared>>,
+    stop: CancellationToken,
+) {
+    let found = tokio::select! {
+        found = find(&elb, &target_groups, &settings) => found,
+        () = stop.cancelled() => return,
+    };
+    let target = match found {
+        Ok(target) => target,
+        Err(why) => {
+            if let Ok(mut shared) = shared.lock() {
+                shared.state = State::Skipped(why.0);
+            }
+            return;
+        }
+    };
+    if let Ok(mut shared) = shared.lock() {
+        shared.state = State::Probing(target.clone());
+        shared.recorder.started(now_ms());
+    }
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / settings.rate));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut in_flight: JoinSet<(i64, Duration, Answer)> = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = ticks.tick() => {
+                in_flight.spawn(send(client.clone(), target.clone(), settings.timeout));
+            }
+            Some(Ok((at, latency, answer))) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Ok(mut shared) = shared.lock() {
+                    shared.recorder.record(at, latency, &answer);
+                }
+            }
+        }
+    }
+    in_flight.abort_all();
+}
+
+/// Where to send: `probe.url`, else the first target group's listener that can be probed.
+async fn find(elb: &AwsElb, target_groups: &[String], settings: &ProbeSettings) -> std::result::Result<ProbeTarget, NoProbe> {
+    if let Some(url) = &settings.url {
+        return Ok(ProbeTarget { url: url.clone(), host_header: None, via: "probe.url".into() });
+    }
+    let mut first: Option<NoProbe> = None;
+    for group in target_groups {
+        match elb.probe_target(group, settings.path.as_deref()).await {
+            Ok(Ok(target)) => return Ok(target),
+            Ok(Err(why)) => {
+                first.get_or_insert(why);
+            }
+            Err(e) => {
+                first.get_or_insert(NoProbe(format!("cannot read the load balancer's listeners: {e}")));
+            }
+        }
+    }
+    Err(first.unwrap_or_else(|| NoProbe("the service has no target group".into())))
+}
+
+/// One GET: when its answer came, how long it took (to the status line and headers), and
+/// what it was.
+async fn send(client: reqwest::Client, target: ProbeTarget, timeout: Duration) -> (i64, Duration, Answer) {
+    let started = Instant::now();
+    let mut request = client.get(&target.url).timeout(timeout);
+    if let Some(host) = &target.host_header {
+        request = request.header(reqwest::header::HOST, host);
+    }
+    let answer = match request.send().await {
+        Ok(response) => Answer::Status(response.status().as_u16()),
+        Err(e) if e.is_timeout() => Answer::NoAnswer(format!("no answer within {}", humantime::format_duration(timeout))),
+        Err(e) if e.is_connect() => Answer::NoAnswer(format!("cannot connect: {}", innermost(&e))),
+        Err(e) => Answer::NoAnswer(innermost(&e)),
+    };
+    (now_ms(), started.elapsed(), answer)
+}
+
+/// The deepest cause of an error (`Connection refused (os error 111)`), which says the most.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats() -> ProbeStats {
+        ProbeStats {
+            url: Some("http://127.0.0.9:8080/".into()),
+            host_header: Some("web.example.com".into()),
+            rate: 2.0,
+            expect: "200-399".into(),
+            sent: 240,
+            failed: 2,
+            p50_ms: Some(1.2),
+            p99_ms: Some(12.0),
+            max_ms: Some(130.4),
+            last_failures: vec![ferry_core::probe::ProbeFailure { at: 1, reason: "HTTP 502 (expected 200-399)".into() }],
+            ..ProbeStats::default()
+        }
+    }
+
+    #[test]
+    fn the_figures_are_said_in_a_few_words_and_in_full() {
+        assert_eq!(probe_text(&stats()), "240 sent, 2 failed, p99 12 ms");
+        assert_eq!(
+            summary_text(&stats()),
+            "probe http://127.0.0.9:8080/ (Host web.example.com): 240 sent, 2 failed, p50 1.2 ms, p99 12 ms, max 130 ms; last failure: HTTP 502 (expected 200-399)"
+        );
+        let skipped = ProbeStats { skipped: Some("listener 443 is HTTPS".into()), ..ProbeStats::default() };
+        assert_eq!(probe_text(&skipped), "not probed: listener 443 is HTTPS");
+        assert_eq!(summary_text(&skipped), "not probed: listener 443 is HTTPS");
+        assert_eq!(probe_text(&ProbeStats::default()), "0 sent, 0 failed, p99 -");
+    }
+
+    #[tokio::test]
+    async fn a_probe_sends_at_its_rate_counts_what_failed_and_stops_when_told() {
+        // A listener of our own: every third request answers 500.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = served.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 1024];
+                    let _ = socket.read(&mut buffer).await;
+                    let status = if n % 3 == 2 { "500 Internal Server Error" } else { "200 OK" };
+                    let _ =
+                        socket.write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes()).await;
+                });
+            }
+        });
+        let settings = ProbeSettings {
+            enabled: true,
+            path: None,
+            rate: 20.0,
+            expect: ferry_core::probe::ExpectedStatus::default(),
+            timeout: Duration::from_secs(2),
+            url: Some(format!("http://127.0.0.1:{port}/")),
+        };
+        let shared = Arc::new(Mutex::new(Shared {
+            settings: settings.clone(),
+            state: State::Finding,
+            recorder: ProbeRecorder::new(settings.expect.clone()),
+            announced: false,
+        }));
+        let elb = AwsElb::new(ferry_aws::elbv2::Client::from_conf(
+            ferry_aws::elbv2::Config::builder().behavior_version(ferry_aws::elbv2::config::BehaviorVersion::latest()).build(),
+        ));
+        let stop = CancellationToken::new();
+        let started = Instant::now();
+        let task = tokio::spawn(probe(elb, reqwest::Client::new(), vec![], settings, shared.clone(), stop.clone()));
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        stop.cancel();
+        task.await.expect("the probe task ends when told");
+        let probed = started.elapsed().as_secs_f64();
+        let (stats, via) = {
+            let shared = shared.lock().expect("lock");
+            let via = match &shared.state {
+                State::Probing(target) => target.via.clone(),
+                _ => String::new(),
+            };
+            (shared.recorder.stats(), via)
+        };
+        assert_eq!(via, "probe.url");
+        // 20 a second for about a second: never more than rate × time + 1.
+        assert!(stats.sent >= 10 && (stats.sent as f64) <= 20.0 * probed + 1.0, "{stats:?} in {probed}s");
+        assert!(stats.failed >= 1 && stats.failed <= stats.sent.div_ceil(3), "{stats:?}");
+        assert_eq!(stats.last_failures.last().map(|f| f.reason.as_str()), Some("HTTP 500 (expected 200-399)"));
+        assert!(stats.p99_ms.is_some());
+        let after = served.load(std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), after, "nothing is sent once stopped");
+    }
+
+    #[tokio::test]
+    async fn a_listener_nobody_listens_on_counts_as_failed_with_why() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let target = ProbeTarget { url: format!("http://127.0.0.1:{port}/"), host_header: None, via: "probe.url".into() };
+        let (_, _, answer) = send(reqwest::Client::new(), target, Duration::from_secs(1)).await;
+        match answer {
+            Answer::NoAnswer(why) => assert!(why.starts_with("cannot connect: ") && why.to_lowercase().contains("refused"), "{why}"),
+            other => panic!("expected no answer, got {other:?}"),
+        }
+    }
+}
