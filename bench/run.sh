@@ -34,6 +34,13 @@
 # deployed once, then the same `ferry deploy` of all ten timed 20 times (every service
 # already runs it: reads only), with ferry local's default rate limits and with none; about
 # 2 minutes. The script exits 1 if a run makes a call that is not a read.
+#
+#   bench/run.sh run [run_task.py flags...]
+# builds ferry, starts one ferry local and runs bench/run_task.py: `ferry run` of a task that
+# exits at once (and of one that sleeps 2 s) vs `aws ecs run-task` + `aws ecs wait
+# tasks-stopped` (the aws CLI of the conformance venv, tests/conformance/venv.sh), 10 runs
+# each: wall time, the task's own run time (ECS's startedAt to stoppedAt), API calls; about
+# 3 minutes, most of it the aws CLI waiter's 6 s polls.
 # All write $BENCH_OUT/<name>.md (tables) and <name>.json (raw results); extra arguments
 # go to the script (for promote and noop, to every run).
 set -euo pipefail
@@ -41,8 +48,8 @@ set -euo pipefail
 mode=${1:-}
 case "$mode" in
     "") ;;
-    deploy|retag|promote|noop) shift ;;
-    *) echo "usage: bench/run.sh [deploy|retag|promote|noop [script flags...]]" >&2; exit 2 ;;
+    deploy|retag|promote|noop|run) shift ;;
+    *) echo "usage: bench/run.sh [deploy|retag|promote|noop|run [script flags...]]" >&2; exit 2 ;;
 esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -166,6 +173,19 @@ if [ "$mode" = noop ]; then
             --out "$out/noop_$setting.json" "$@" | tee "$out/noop_$setting.md"
         stop_local
     done
+    echo "== results in $out"
+    exit 0
+fi
+
+if [ "$mode" = run ]; then
+    here="$root/tests/conformance"
+    # shellcheck source=../tests/conformance/venv.sh
+    source "$here/venv.sh"
+    echo "== run: ferry run vs aws ecs run-task + aws ecs wait tasks-stopped"
+    start_local
+    python3 "$root/bench/run_task.py" --endpoint "$endpoint" --ferry "$ferry" --aws "$venv/bin/aws" \
+        --workdir "$state_dir/project" --out "$out/run_task.json" "$@" | tee "$out/run_task.md"
+    stop_local
     echo "== results in $out"
     exit 0
 fi

@@ -357,3 +357,15 @@ async fn an_unknown_container_or_service_is_refused_before_any_task_starts() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert_eq!(world.calls().await.get("ecs:RunTask"), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_of_an_env_tag_service_is_refused_with_why_and_nothing_started() {
+    let world = World::new("", &["tagged"]).await;
+    world.create_service("tagged", 1, "test", false).await;
+    world.reset_calls().await;
+    let out = ferry(&world, &["run", "test", "tagged", "--version", "1.1.0", "--", "true"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("env-tag strategy") && text(&out).contains("cannot move the tag"), "{}", text(&out));
+    let calls = world.calls().await;
+    assert_eq!((calls.get("ecs:RunTask"), calls.get("ecs:RegisterTaskDefinition")), (None, None), "{calls:?}");
+}
