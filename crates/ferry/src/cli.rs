@@ -204,7 +204,7 @@ pub enum Command {
     /// Events are read with FilterLogEvents, every page; --follow reads again every second
     /// from the newest event seen (each event printed once) until Ctrl-C. `--output json`
     /// prints a JSON line per event ({"type": "log", "at" (RFC 3339, in ms),
-    /// "timestamp_ms", "task_id", "container", "group", "stream", "message", "id",
+    /// "timestamp_ms", "task" (its id), "container", "group", "stream", "message", "id",
     /// "environment", "service"}), then a result object.
     ///
     /// Exit codes: 0 done (also when there were no events); 2 invalid input (unknown

@@ -106,10 +106,10 @@ async fn logs_shows_what_each_task_printed_with_its_task_and_container() {
     let out = logs_until(&world, &json, 10).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let lines = log_lines(&out);
-    let seen_tasks: HashSet<String> = lines.iter().map(|l| l["task_id"].as_str().unwrap().to_string()).collect();
+    let seen_tasks: HashSet<String> = lines.iter().map(|l| l["task"].as_str().unwrap().to_string()).collect();
     assert_eq!(seen_tasks, tasks, "{}", text(&out));
     for line in &lines {
-        let id = line["task_id"].as_str().unwrap();
+        let id = line["task"].as_str().unwrap();
         assert_eq!(line["container"], "app");
         assert_eq!(line["group"], "/ecs/logweb");
         assert_eq!(line["stream"], format!("web/app/{id}"));
@@ -148,8 +148,8 @@ async fn logs_shows_what_each_task_printed_with_its_task_and_container() {
         let out = world.ferry(&["logs", "test", "logweb", "--task", given, "--output", "json"]).await;
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         let lines = log_lines(&out);
-        assert!(!lines.is_empty() && lines.iter().all(|l| l["task_id"] == id.as_str()), "{}", text(&out));
-        assert_eq!(result_of(&out)["task_id"], id.as_str());
+        assert!(!lines.is_empty() && lines.iter().all(|l| l["task"] == id.as_str()), "{}", text(&out));
+        assert_eq!(result_of(&out)["task"], id.as_str());
     }
 
     // The sidecar asked for by name: why it cannot be read (exit 4); a container the revision
