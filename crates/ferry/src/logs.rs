@@ -69,7 +69,8 @@ async fn logs(global: &GlobalArgs, args: LogsArgs) -> Result<(), Failure> {
             "exit_code": 0,
         }));
     } else if count == 0 && !args.follow {
-        let streams: Vec<String> = reader.sources.iter().map(|s| format!("{} {}*", s.group, s.stream_start())).collect();
+        let task_stream = reader.task_id.as_deref().unwrap_or("*");
+        let streams: Vec<String> = reader.sources.iter().map(|s| format!("{} {}{task_stream}", s.group, s.stream_start())).collect();
         let task = reader.task_id.as_deref().map(|id| format!(" of task {id}")).unwrap_or_default();
         printer.note(
             Some(&reader.service),

@@ -152,6 +152,13 @@ async fn logs_shows_what_each_task_printed_with_its_task_and_container() {
         assert_eq!(result_of(&out)["task"], id.as_str());
     }
 
+    // A task with no lines (not one of the service's): said so, with the stream read.
+    let out = world.ferry(&["logs", "test", "logweb", "--task", "0123456789abcdef"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no log events of task 0123456789abcdef in the last 10m (/ecs/logweb web/app/0123456789abcdef)"), "{stderr}");
+
     // The sidecar asked for by name: why it cannot be read (exit 4); a container the revision
     // does not have: its containers named (exit 2).
     let out = world.ferry(&["logs", "test", "logweb", "--container", "envoy"]).await;
