@@ -446,7 +446,8 @@ async fn finish_dead_promotion(
                 request.digest = record.from_digest.clone();
                 request
             }
-            Strategy::Rolling => {
+            // blue-green, canary, linear: refused by preflight until ferry runs them.
+            Strategy::Rolling | Strategy::BlueGreen | Strategy::Canary | Strategy::Linear => {
                 let revision = record.from_task_definition.clone().unwrap_or_default();
                 project::request(
                     config,
@@ -545,7 +546,7 @@ fn plan_of(entries: &[ReleaseEntry], current: &[Running], requests: &[Request], 
             line.revision = match (request.strategy, &line.to_revision) {
                 (_, Some(to)) => format!("{from} → {to}"),
                 (Strategy::EnvTag, None) => format!("{from}, same revision (moves its image tag, forces a deployment)"),
-                (Strategy::Rolling, None) => format!(
+                (Strategy::Rolling | Strategy::BlueGreen | Strategy::Canary | Strategy::Linear, None) => format!(
                     "{from} → new revision{}",
                     match line.changes {
                         0 => String::new(),

@@ -217,7 +217,98 @@ pub enum Strategy {
     /// The task definition names `repo:ENV`; move that tag to the version's digest and force
     /// a new deployment.
     EnvTag,
+    /// Planned (issue 14), refused by preflight until ferry runs it: a service and a target
+    /// group per version, tested behind a preparing rule, then both versions on the
+    /// production rule for `overlap`, then only the new one ([`BlueGreenConfig`]).
+    BlueGreen,
+    /// Planned, like `blue-green` with the production rule's weights shifted in `steps`.
+    Canary,
+    /// Planned, like `blue-green` with the weights shifted by the same step (`linear`).
+    Linear,
 }
+
+impl Strategy {
+    /// The name as written in ferry.toml and journaled (`rolling`, `blue-green`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Rolling => "rolling",
+            Strategy::EnvTag => "env-tag",
+            Strategy::BlueGreen => "blue-green",
+            Strategy::Canary => "canary",
+            Strategy::Linear => "linear",
+        }
+    }
+
+    /// Whether the strategy moves traffic between a service per version (blue-green,
+    /// canary, linear), configured by `[services.NAME.blue_green]`.
+    pub fn shifts_traffic(self) -> bool {
+        matches!(self, Strategy::BlueGreen | Strategy::Canary | Strategy::Linear)
+    }
+
+    /// Whether ferry can run a deploy with this strategy yet: blue-green, canary and linear
+    /// are planned (issue 14) and refused by preflight.
+    pub fn is_runnable(self) -> bool {
+        !self.shifts_traffic()
+    }
+}
+
+/// A blue/green, canary or linear deploy's settings (`[services.NAME.blue_green]`); planned,
+/// not yet run by ferry (issue 14):
+///
+/// ```toml
+/// [services.web]
+/// strategy = "canary"                 # or "blue-green", "linear"
+///
+/// [services.web.blue_green]
+/// production_rule = "{{ vars.web_rule }}"  # a listener rule or listener ARN (a template)
+/// preparing_rule = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/web/0123/4567/89ab"
+/// healthy = 4                         # healthy targets required before checks (default: the desired count)
+/// overlap = "60s"                     # blue-green: both versions live this long (default 60s, "0s" none)
+/// keep = 1                            # retired versions kept for an instant rollback (default 1)
+/// steps = ["10%/5m", "50%/5m", "100%"]   # canary: the new version's share, then how long to hold it
+/// linear = "20%/2m"                   # linear: +20% every 2 minutes up to 100%
+/// ```
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BlueGreenConfig {
+    /// The listener rule (or listener) users' traffic goes through, whose forward ferry
+    /// shifts from the old version's target group to the new one's. Terraform owns it.
+    pub production_rule: Option<String>,
+    /// The listener rule (or listener) the new version is tested behind before it gets any
+    /// production traffic.
+    pub preparing_rule: Option<String>,
+    /// How many healthy targets the new version's target group needs before its checks run.
+    pub healthy: Option<u32>,
+    /// blue-green: how long both versions share the production rule.
+    #[serde(default, deserialize_with = "duration_or_zero")]
+    pub overlap: Option<Duration>,
+    /// How many retired versions (services scaled to 0, with their target groups) are kept.
+    pub keep: Option<u32>,
+    /// canary: the new version's share of production traffic, step by step, each held for a
+    /// while (`"10%/5m"`), the last `"100%"`.
+    pub steps: Option<Vec<String>>,
+    /// linear: the share added at each step and how long each is held (`"20%/2m"`).
+    pub linear: Option<String>,
+}
+
+impl BlueGreenConfig {
+    /// How production traffic moves under `strategy`: blue-green all at once after the
+    /// overlap, canary by `steps`, linear by `linear`. The error names the key (`steps`,
+    /// `linear`) and says what is wrong.
+    pub fn shift(&self, strategy: Strategy) -> Result<crate::strategy::blue_green::Shift, (&'static str, String)> {
+        use crate::strategy::blue_green::{Shift, parse_linear, parse_steps};
+        match strategy {
+            Strategy::Canary => parse_steps(self.steps.as_deref().unwrap_or_default()).map(Shift::Steps).map_err(|m| ("steps", m)),
+            Strategy::Linear => parse_linear(self.linear.as_deref().unwrap_or_default()).map(Shift::Steps).map_err(|m| ("linear", m)),
+            _ => Ok(Shift::AllAtOnce { overlap: self.overlap.unwrap_or(DEFAULT_OVERLAP) }),
+        }
+    }
+}
+
+/// How long both versions share the production rule under blue-green, unless configured.
+pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(60);
+/// How many retired versions are kept for an instant rollback, unless configured.
+pub const DEFAULT_KEEP_VERSIONS: u32 = 1;
 
 /// Where a service's task definition comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,8 +335,11 @@ pub struct Service {
     pub service_name: Option<String>,
     /// Deploy `repo@digest` rather than `repo:version`.
     pub pin_digest: Option<bool>,
-    /// `rolling` (default) or `env-tag`.
+    /// `rolling` (default), `env-tag`, or (planned, refused by preflight until ferry runs
+    /// them) `blue-green`, `canary`, `linear`.
     pub strategy: Option<Strategy>,
+    /// The settings of the blue-green, canary and linear strategies.
+    pub blue_green: Option<BlueGreenConfig>,
     /// A registry from `[registries]` instead of ECR.
     pub registry: Option<String>,
     /// A one-off task of the new revision run before the service is changed (a database
@@ -565,6 +659,7 @@ impl Config {
             if let Some(probe) = &service.probe {
                 self.check_probe(&format!("services.{name}.probe"), probe)?;
             }
+            self.check_blue_green(name, service)?;
         }
         if let Some(probe) = &self.defaults.probe {
             self.check_probe("defaults.probe", probe)?;
@@ -625,6 +720,88 @@ impl Config {
         Ok(())
     }
 
+    /// A service's `[services.NAME.blue_green]` against its strategy: the table goes with
+    /// blue-green, canary or linear, which need both rules; `steps` only with canary,
+    /// `linear` only with linear, `overlap` only with blue-green.
+    fn check_blue_green(&self, name: &str, service: &Service) -> Result<(), ConfigError> {
+        let strategy = service.strategy();
+        let key = |k: &str| format!("services.{name}.blue_green.{k}");
+        let Some(table) = &service.blue_green else {
+            if strategy.shifts_traffic() {
+                return Err(self.invalid(
+                    format!("services.{name}.blue_green"),
+                    format!(
+                        "strategy = \"{}\" needs a [services.{name}.blue_green] table with production_rule and preparing_rule (listener rule or listener ARNs)",
+                        strategy.name()
+                    ),
+                ));
+            }
+            return Ok(());
+        };
+        if !strategy.shifts_traffic() {
+            return Err(self.invalid(
+                format!("services.{name}.blue_green"),
+                format!(
+                    "only used by strategy = \"blue-green\", \"canary\" or \"linear\" (this service's strategy is \"{}\")",
+                    strategy.name()
+                ),
+            ));
+        }
+        for (field, value) in [("production_rule", &table.production_rule), ("preparing_rule", &table.preparing_rule)] {
+            let Some(arn) = value else {
+                return Err(self.invalid(
+                    key(field),
+                    "required: the ARN of a listener rule (arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener-rule/...) or listener, or a template naming one",
+                ));
+            };
+            // A template (`{{ vars.web_rule }}`, `{{ tfstate(...) }}`) is checked once rendered.
+            if !arn.contains("{{") && crate::platform::RouteKind::of(arn.trim()).is_none() {
+                return Err(self.invalid(
+                    key(field),
+                    format!(
+                        "expected the ARN of a listener rule (arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener-rule/app/LB/ID/LISTENER/RULE) or of a listener (…:listener/app/LB/ID/LISTENER), got {}",
+                        text::quoted(arn)
+                    ),
+                ));
+            }
+        }
+        if table.production_rule.as_deref().map(str::trim) == table.preparing_rule.as_deref().map(str::trim) {
+            return Err(
+                self.invalid(key("preparing_rule"), "must differ from production_rule: the new version is tested where users are not")
+            );
+        }
+        if table.healthy == Some(0) {
+            return Err(self.invalid(key("healthy"), "must be at least 1: traffic never moves toward zero healthy targets"));
+        }
+        match (strategy, &table.steps, &table.linear) {
+            (Strategy::Canary, None, _) => {
+                return Err(
+                    self.invalid(key("steps"), "required with strategy = \"canary\", e.g. steps = [\"10%/5m\", \"50%/5m\", \"100%\"]")
+                );
+            }
+            (Strategy::Linear, _, None) => {
+                return Err(self.invalid(key("linear"), "required with strategy = \"linear\", e.g. linear = \"20%/2m\""));
+            }
+            (Strategy::Canary | Strategy::BlueGreen, _, Some(_)) => {
+                return Err(
+                    self.invalid(key("linear"), format!("only used by strategy = \"linear\" (this one is \"{}\")", strategy.name()))
+                );
+            }
+            (Strategy::Linear | Strategy::BlueGreen, Some(_), _) => {
+                return Err(self.invalid(key("steps"), format!("only used by strategy = \"canary\" (this one is \"{}\")", strategy.name())));
+            }
+            _ => {}
+        }
+        if table.overlap.is_some() && strategy != Strategy::BlueGreen {
+            return Err(self.invalid(
+                key("overlap"),
+                format!("only used by strategy = \"blue-green\" (a {} deploy holds each of its steps instead)", strategy.name()),
+            ));
+        }
+        table.shift(strategy).map_err(|(field, message)| self.invalid(key(field), message))?;
+        Ok(())
+    }
+
     /// `promote_from` links must not loop (dev → stage → dev).
     fn check_promotion_chain(&self) -> Result<(), ConfigError> {
         for start in self.environments.keys() {
@@ -651,7 +828,7 @@ impl Config {
         let pattern = match (&env.image_tag, service.strategy()) {
             (Some(pattern), _) => pattern.clone(),
             (None, Strategy::EnvTag) => "{{ environment }}".to_string(),
-            (None, Strategy::Rolling) => return Ok(None),
+            (None, Strategy::Rolling | Strategy::BlueGreen | Strategy::Canary | Strategy::Linear) => return Ok(None),
         };
         let tag = crate::template::render_str("image_tag", &pattern, minijinja::context! { environment => env_name })
             .map_err(|e| e.to_string())?
@@ -1044,8 +1221,8 @@ from = "live"
 
     #[test]
     fn strategies_and_registries_are_checked() {
-        let message = error_of(&GOOD.replace("container = \"app\"", "container = \"app\"\nstrategy = \"blue-green\""));
-        assert!(message.contains("unknown variant `blue-green`") && message.contains("env-tag"), "{message}");
+        let message = error_of(&GOOD.replace("container = \"app\"", "container = \"app\"\nstrategy = \"green\""));
+        assert!(message.contains("unknown variant `green`") && message.contains("env-tag") && message.contains("canary"), "{message}");
         let message = error_of(&GOOD.replace("container = \"web\"", "container = \"web\"\nstrategy = \"env-tag\""));
         assert!(message.contains("services.web.strategy: env-tag deploys the running task definition"), "{message}");
         let message = error_of(&GOOD.replace("container = \"app\"", "container = \"app\"\nregistry = \"nexus\""));
@@ -1182,6 +1359,103 @@ from = "live"
         assert!(e.contains("defaults.probe.url: each service has its own URL"), "{e}");
         let e = error_of(&GOOD.replace("timeout = \"5m\"", "timeout = \"5m\"\nprobe = { rate = -1 }"));
         assert!(e.contains("defaults.probe.rate"), "{e}");
+    }
+
+    const PROD_RULE: &str =
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
+    const PREP_RULE: &str = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/0467ef3c8400ae65";
+
+    /// GOOD with web's strategy and its `[services.web.blue_green]` table (both rules set,
+    /// then `extra` lines).
+    fn blue_green(strategy: &str, extra: &str) -> String {
+        GOOD.replace(
+            "template = \"deploy/web.json\"",
+            &format!(
+                "template = \"deploy/web.json\"\nstrategy = \"{strategy}\"\n[services.web.blue_green]\nproduction_rule = \"{PROD_RULE}\"\npreparing_rule = \"{PREP_RULE}\"\n{extra}"
+            ),
+        )
+    }
+
+    #[test]
+    fn blue_green_canary_and_linear_load_with_their_defaults_and_shifts() {
+        use crate::strategy::blue_green::{Shift, WeightStep};
+        let step = |percent, secs| WeightStep { percent, hold: Duration::from_secs(secs) };
+        let (_dir, config) = project(&blue_green("blue-green", ""));
+        let config = config.expect("blue-green");
+        let web = &config.services["web"];
+        assert_eq!(web.strategy(), Strategy::BlueGreen);
+        assert!(!web.strategy().is_runnable());
+        let table = web.blue_green.clone().expect("table");
+        assert_eq!(table.shift(Strategy::BlueGreen), Ok(Shift::AllAtOnce { overlap: DEFAULT_OVERLAP }));
+        assert_eq!(table.keep, None, "default applied by the deploy: DEFAULT_KEEP_VERSIONS");
+
+        let (_dir, config) = project(&blue_green("canary", "steps = [\"10%/5m\", \"50%/90s\", \"100%\"]\nhealthy = 3\nkeep = 2"));
+        let config = config.expect("canary");
+        let table = config.services["web"].blue_green.clone().expect("table");
+        assert_eq!(table.shift(Strategy::Canary), Ok(Shift::Steps(vec![step(10, 300), step(50, 90), step(100, 0)])));
+        assert_eq!((table.healthy, table.keep), (Some(3), Some(2)));
+
+        let (_dir, config) = project(&blue_green("linear", "linear = \"30%/2m\""));
+        let table = config.expect("linear").services["web"].blue_green.clone().expect("table");
+        assert_eq!(table.shift(Strategy::Linear), Ok(Shift::Steps(vec![step(30, 120), step(60, 120), step(90, 120), step(100, 0)])));
+        // A template is checked once rendered.
+        let templated = blue_green("blue-green", "").replace(PROD_RULE, "{{ vars.web_rule }}");
+        assert!(project(&templated).1.is_ok());
+    }
+
+    #[test]
+    fn blue_green_keys_are_checked_naming_the_key() {
+        let e = error_of(&GOOD.replace("template = \"deploy/web.json\"", "template = \"deploy/web.json\"\nstrategy = \"canary\""));
+        assert!(e.contains("services.web.blue_green: strategy = \"canary\" needs a [services.web.blue_green] table"), "{e}");
+        let e = error_of(&blue_green("blue-green", "").replace("strategy = \"blue-green\"", "strategy = \"rolling\""));
+        assert!(e.contains("services.web.blue_green: only used by strategy = \"blue-green\""), "{e}");
+        let e = error_of(&blue_green("blue-green", "").replace(&format!("preparing_rule = \"{PREP_RULE}\""), ""));
+        assert!(e.contains("services.web.blue_green.preparing_rule: required"), "{e}");
+        let e = error_of(
+            &blue_green("blue-green", "").replace(PROD_RULE, "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/1"),
+        );
+        assert!(e.contains("services.web.blue_green.production_rule: expected the ARN of a listener rule"), "{e}");
+        let e = error_of(&blue_green("blue-green", "").replace(PREP_RULE, PROD_RULE));
+        assert!(e.contains("services.web.blue_green.preparing_rule: must differ from production_rule"), "{e}");
+        let e = error_of(&blue_green("blue-green", "healthy = 0"));
+        assert!(e.contains("services.web.blue_green.healthy: must be at least 1"), "{e}");
+        let e = error_of(&blue_green("blue-green", "overlap = \"soon\""));
+        assert!(e.contains("overlap") && e.contains("invalid duration"), "{e}");
+        let e = error_of(&blue_green("blue-green", "steps = [\"100%\"]"));
+        assert!(e.contains("services.web.blue_green.steps: only used by strategy = \"canary\""), "{e}");
+        let e = error_of(&blue_green("canary", ""));
+        assert!(e.contains("services.web.blue_green.steps: required with strategy = \"canary\""), "{e}");
+        let e = error_of(&blue_green("canary", "steps = [\"10%/5m\", \"100%\"]\noverlap = \"1m\""));
+        assert!(e.contains("services.web.blue_green.overlap: only used by strategy = \"blue-green\""), "{e}");
+        let e = error_of(&blue_green("linear", ""));
+        assert!(e.contains("services.web.blue_green.linear: required with strategy = \"linear\""), "{e}");
+        let e = error_of(&blue_green("linear", "linear = \"100%/1m\""));
+        assert!(e.contains("services.web.blue_green.linear: \"100%/1m\": expected the share added at each step"), "{e}");
+        let e = error_of(&blue_green("blue-green", "keep = -1"));
+        assert!(e.contains("keep"), "{e}");
+        let e = error_of(&blue_green("blue-green", "production = \"x\""));
+        assert!(e.contains("production") && e.contains("expected one of"), "{e}");
+    }
+
+    #[test]
+    fn canary_steps_are_parsed_with_errors_that_say_what_is_wrong() {
+        let steps = |list: &str| error_of(&blue_green("canary", &format!("steps = [{list}]")));
+        let e = steps("");
+        assert!(e.contains("services.web.blue_green.steps: must list at least one step"), "{e}");
+        let e = steps("\"10/5m\", \"100%\"");
+        assert!(e.contains("step 1: \"10/5m\": the share must be a percentage from 1% to 100%"), "{e}");
+        let e = steps("\"0%/5m\", \"100%\"");
+        assert!(e.contains("step 1: \"0%/5m\": the share must be a percentage"), "{e}");
+        let e = steps("\"10%/later\", \"100%\"");
+        assert!(e.contains("step 1: \"10%/later\": invalid duration"), "{e}");
+        let e = steps("\"50%/5m\", \"10%/5m\", \"100%\"");
+        assert!(e.contains("step 2 (\"10%/5m\"): the shares must rise, 10% follows 50%"), "{e}");
+        let e = steps("\"10%\", \"100%\"");
+        assert!(e.contains("step 1 (\"10%\"): say how long to hold it, like \"10%/5m\""), "{e}");
+        let e = steps("\"10%/5m\", \"50%/5m\"");
+        assert!(e.contains("the last step must be \"100%\""), "{e}");
+        let e = steps("\"10%/5m\", \"100%/5m\"");
+        assert!(e.contains("step 2 (\"100%/5m\"): the last step is not held"), "{e}");
     }
 
     #[test]

@@ -342,6 +342,50 @@ pub trait Ecs: Send + Sync {
         let message = format!("this platform cannot stop {task} in {cluster} ({reason})");
         async move { Err(PlatformError::new("ecs:StopTask", None, message)) }
     }
+    /// One CreateService call (blue/green: a service per version, see [`NewService`]);
+    /// returns the service as ECS answered. ECS refuses a second service of the same name
+    /// unless the call repeats the same `clientToken` and parameters, so a caller looks for
+    /// the service by name before it creates one.
+    fn create_service(&self, service: &NewService) -> impl Future<Output = PlatformResult<ServiceInfo>> + Send {
+        let message = format!("this platform cannot create the service {} in {}", service.name, service.cluster);
+        async move { Err(PlatformError::new("ecs:CreateService", None, message)) }
+    }
+    /// DeleteService with `force` (no need to scale to 0 first): the service goes DRAINING,
+    /// then INACTIVE once its tasks stopped. Ok when it is already gone or INACTIVE, so doing
+    /// it twice is the same as once.
+    fn delete_service(&self, cluster: &str, service: &str) -> impl Future<Output = PlatformResult<()>> + Send {
+        let message = format!("this platform cannot delete the service {service} of {cluster}");
+        async move { Err(PlatformError::new("ecs:DeleteService", None, message)) }
+    }
+    /// TagResource of a service (its ARN): adds the tags, replacing the values of keys it
+    /// already has (`ferry:status=obsolete`).
+    fn tag_service(&self, service_arn: &str, tags: &[(String, String)]) -> impl Future<Output = PlatformResult<()>> + Send {
+        let message = format!("this platform cannot tag the service {service_arn} ({} tag(s))", tags.len());
+        async move { Err(PlatformError::new("ecs:TagResource", None, message)) }
+    }
+    /// UntagResource of a service (its ARN): removes these keys; a key it does not have is
+    /// no error.
+    fn untag_service(&self, service_arn: &str, keys: &[String]) -> impl Future<Output = PlatformResult<()>> + Send {
+        let message = format!("this platform cannot untag the service {service_arn} ({})", keys.join(", "));
+        async move { Err(PlatformError::new("ecs:UntagResource", None, message)) }
+    }
+    /// ListServices of a cluster, every page: the services' ARNs (ACTIVE and DRAINING ones;
+    /// ECS does not list INACTIVE services).
+    fn list_services(&self, cluster: &str) -> impl Future<Output = PlatformResult<Vec<String>>> + Send {
+        let message = format!("this platform cannot list the services of {cluster}");
+        async move { Err(PlatformError::new("ecs:ListServices", None, message)) }
+    }
+    /// DescribeServices of at most 10 services (names or ARNs) with `include = ["TAGS"]`:
+    /// how a family's per-version services are found by their `ferry:*` tags. Missing
+    /// services are absent.
+    fn describe_tagged_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> impl Future<Output = PlatformResult<Vec<TaggedService>>> + Send {
+        let message = format!("this platform cannot describe {} service(s) of {cluster} with their tags", services.len());
+        async move { Err(PlatformError::new("ecs:DescribeServices", None, message)) }
+    }
 }
 
 /// One log event (CloudWatch Logs' `FilteredLogEvent`).
@@ -434,6 +478,57 @@ pub trait Elb: Send + Sync {
     fn describe_target_group(&self, arn: &str) -> impl Future<Output = PlatformResult<Option<TargetGroupInfo>>> + Send;
     /// DescribeTargetHealth: every target registered in the group, with its health.
     fn describe_target_health(&self, arn: &str) -> impl Future<Output = PlatformResult<Vec<TargetHealthInfo>>> + Send;
+    /// CreateTargetGroup `name` with the settings of the existing group `like` (protocol,
+    /// port, VPC, target type, IP address type and every health check setting: protocol,
+    /// port, path, matcher, interval, timeout, thresholds), tagged. ELBv2 answers the existing
+    /// group when one of that name has the same settings, so doing it twice is the same as
+    /// once; a group of that name with other settings is `DuplicateTargetGroupName`.
+    fn create_target_group(
+        &self,
+        name: &str,
+        like: &str,
+        tags: &[(String, String)],
+    ) -> impl Future<Output = PlatformResult<TargetGroupInfo>> + Send {
+        let message = format!("this platform cannot create the target group {name} (like {})", target_group_name(like));
+        let _ = tags;
+        async move { Err(PlatformError::new("elasticloadbalancing:CreateTargetGroup", None, message)) }
+    }
+    /// DeleteTargetGroup. Ok when it is already gone; ELBv2 refuses (`ResourceInUse`) while
+    /// a listener or rule still forwards to it.
+    fn delete_target_group(&self, arn: &str) -> impl Future<Output = PlatformResult<()>> + Send {
+        let message = format!("this platform cannot delete the target group {}", target_group_name(arn));
+        async move { Err(PlatformError::new("elasticloadbalancing:DeleteTargetGroup", None, message)) }
+    }
+    /// DescribeTargetGroups by name (at most 20); the names that do not exist are absent.
+    fn target_groups_named(&self, names: &[String]) -> impl Future<Output = PlatformResult<Vec<TargetGroupInfo>>> + Send {
+        let message = format!("this platform cannot look up {} target group(s) by name", names.len());
+        async move { Err(PlatformError::new("elasticloadbalancing:DescribeTargetGroups", None, message)) }
+    }
+    /// DescribeTargetGroups, every page: every target group of the account and region
+    /// (what `ferry gc` reads, with [`Elb::describe_tags`], to find the groups ferry created).
+    fn list_target_groups(&self) -> impl Future<Output = PlatformResult<Vec<TargetGroupInfo>>> + Send {
+        async move { Err(PlatformError::new("elasticloadbalancing:DescribeTargetGroups", None, "this platform cannot list target groups")) }
+    }
+    /// The actions of a listener rule (DescribeRules `RuleArns`) or of a listener (its default
+    /// actions, DescribeListeners), by ARN ([`RouteKind::of`]); None when it does not exist.
+    fn describe_route(&self, arn: &str) -> impl Future<Output = PlatformResult<Option<Route>>> + Send {
+        let message = format!("this platform cannot describe the rule or listener {arn}");
+        async move { Err(PlatformError::new("elasticloadbalancing:DescribeRules", None, message)) }
+    }
+    /// Sets the forward action of a listener rule (ModifyRule) or a listener's default
+    /// actions (ModifyListener) to these target groups and weights (`ForwardConfig`, each
+    /// weight 0 to 999); the route's other actions (authentication before the forward) and
+    /// its stickiness settings are kept. Returns the route as ELBv2 answered.
+    fn set_forward(&self, arn: &str, target_groups: &[(String, i32)]) -> impl Future<Output = PlatformResult<Route>> + Send {
+        let message = format!("this platform cannot change the forward of {arn} ({} target group(s))", target_groups.len());
+        async move { Err(PlatformError::new("elasticloadbalancing:ModifyRule", None, message)) }
+    }
+    /// DescribeTags of at most 20 ELBv2 resources (target groups, rules, listeners), each with
+    /// its tags; a resource that does not exist is absent.
+    fn describe_tags(&self, arns: &[String]) -> impl Future<Output = PlatformResult<Vec<ResourceTags>>> + Send {
+        let message = format!("this platform cannot describe the tags of {} resource(s)", arns.len());
+        async move { Err(PlatformError::new("elasticloadbalancing:DescribeTags", None, message)) }
+    }
 }
 
 /// The name in a target group's ARN (`arn:aws:elasticloadbalancing:eu-west-1:123456789012:
@@ -490,6 +585,24 @@ pub trait AutoScaling: Send + Sync {
     /// RegisterScalableTarget with new MinCapacity and MaxCapacity (an existing target is
     /// updated; its policies stay).
     fn register_scalable_target(&self, target: &ScalableTarget) -> impl Future<Output = PlatformResult<()>> + Send;
+    /// DescribeScalingPolicies of one ECS service's `ecs:service:DesiredCount`, every page.
+    fn describe_scaling_policies(&self, resource_id: &str) -> impl Future<Output = PlatformResult<Vec<ScalingPolicy>>> + Send {
+        let message = format!("this platform cannot describe the scaling policies of {resource_id}");
+        async move { Err(PlatformError::new("application-autoscaling:DescribeScalingPolicies", None, message)) }
+    }
+    /// DeregisterScalableTarget: the target and its policies (and the alarms of its target
+    /// tracking policies) are deleted, so auto scaling no longer puts a desired count back.
+    /// Ok when there is none, so doing it twice is the same as once.
+    fn deregister_scalable_target(&self, resource_id: &str) -> impl Future<Output = PlatformResult<()>> + Send {
+        let message = format!("this platform cannot deregister the scalable target {resource_id}");
+        async move { Err(PlatformError::new("application-autoscaling:DeregisterScalableTarget", None, message)) }
+    }
+    /// PutScalingPolicy of a policy as [`ScalingPolicy`] holds it (creates it, or updates the
+    /// policy of that name), on a scalable target that exists.
+    fn put_scaling_policy(&self, resource_id: &str, policy: &ScalingPolicy) -> impl Future<Output = PlatformResult<()>> + Send {
+        let message = format!("this platform cannot put the scaling policy {} on {resource_id}", policy.name);
+        async move { Err(PlatformError::new("application-autoscaling:PutScalingPolicy", None, message)) }
+    }
 }
 
 /// The image registry, as the deploy logic needs it.
@@ -544,4 +657,188 @@ pub trait Clock: Send + Sync {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+}
+
+// Blue/green, canary and linear deploys (issue 14): what they need beyond a rolling deploy
+// — a service and a target group per version, the weights of a listener rule's forward, the
+// auto scaling of a service to move from the old version to the new one.
+
+/// A new ECS service, as CreateService takes it (ECS API reference, CreateService): a
+/// version's service under blue/green, made from the live service's settings with another
+/// name, task definition and target groups ([`NewService::like`]).
+///
+/// What the live service sets and this does not carry (placement constraints and
+/// strategies, service registries, Service Connect, volume configurations,
+/// `propagateTags`, `enableECSManagedTags`, `enableExecuteCommand`) is left to ECS's
+/// defaults.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NewService {
+    pub cluster: String,
+    /// `serviceName`: up to 255 letters, digits, hyphens and underscores
+    /// ([`crate::naming::version_service_name`]).
+    pub name: String,
+    /// The revision's ARN.
+    pub task_definition: String,
+    pub desired_count: i32,
+    /// `loadBalancers`: the target groups ECS registers the tasks with.
+    pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// `launchType` or `capacityProviderStrategy`, `platformVersion`, `networkConfiguration`.
+    pub launch: TaskLaunch,
+    /// `deploymentConfiguration.minimumHealthyPercent` and `maximumPercent`.
+    pub minimum_healthy_percent: Option<i32>,
+    pub maximum_percent: Option<i32>,
+    /// `deploymentConfiguration.deploymentCircuitBreaker` with `enable` and `rollback`.
+    pub circuit_breaker_rollback: bool,
+    /// `healthCheckGracePeriodSeconds` (only with load balancers).
+    pub health_check_grace_period_seconds: Option<i32>,
+    /// The service's tags (`ferry:deployment`, `ferry:version`, `ferry:env`, `ferry:status`).
+    pub tags: Vec<(String, String)>,
+    /// `clientToken` (at most 36 ASCII characters): the same call with the same token makes
+    /// no second service.
+    pub client_token: Option<String>,
+}
+
+impl NewService {
+    /// A service like `live` (its launch, network and deployment settings, health check
+    /// grace period and load balancers' containers and ports), named `name`, running
+    /// `task_definition`, with `desired_count` tasks, each of the live service's target
+    /// groups replaced as `target_groups` maps them (live ARN → new ARN; a group not in the
+    /// map is left out), and `tags`.
+    pub fn like(
+        live: &ServiceInfo,
+        cluster: &str,
+        name: &str,
+        task_definition: &str,
+        desired_count: i32,
+        target_groups: &[(String, String)],
+        tags: Vec<(String, String)>,
+    ) -> NewService {
+        let load_balancers = live
+            .load_balancers
+            .iter()
+            .filter_map(|lb| {
+                let live_group = lb.target_group_arn.as_deref()?;
+                let (_, new) = target_groups.iter().find(|(from, _)| from == live_group)?;
+                Some(ServiceLoadBalancer { target_group_arn: Some(new.clone()), ..lb.clone() })
+            })
+            .collect::<Vec<_>>();
+        NewService {
+            cluster: cluster.to_string(),
+            name: name.to_string(),
+            task_definition: task_definition.to_string(),
+            desired_count,
+            health_check_grace_period_seconds: live.health_check_grace_period_seconds.filter(|_| !load_balancers.is_empty()),
+            load_balancers,
+            launch: live.launch.clone(),
+            minimum_healthy_percent: live.minimum_healthy_percent,
+            maximum_percent: live.maximum_percent,
+            circuit_breaker_rollback: live.circuit_breaker_rollback,
+            tags,
+            client_token: None,
+        }
+    }
+}
+
+/// A service as DescribeServices with `include = ["TAGS"]` answers it.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaggedService {
+    pub service: ServiceInfo,
+    /// `createdAt`, epoch milliseconds: which of a family's versions is newer.
+    pub created_at: i64,
+    pub tags: Vec<(String, String)>,
+}
+
+impl TaggedService {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// An ELBv2 resource's tags (DescribeTags' `TagDescriptions`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceTags {
+    pub arn: String,
+    pub tags: Vec<(String, String)>,
+}
+
+/// Whether an ELBv2 ARN names a listener rule or a listener: what blue/green moves traffic
+/// with (`preparing_rule`, `production_rule` in ferry.toml).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteKind {
+    /// `arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener-rule/app/LB/ID/LISTENER/RULE`:
+    /// its `Actions` (DescribeRules, ModifyRule).
+    Rule,
+    /// `arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/LB/ID/LISTENER`: its
+    /// `DefaultActions` (DescribeListeners, ModifyListener).
+    Listener,
+}
+
+impl RouteKind {
+    /// The kind of an ARN, or None when it is neither a listener rule's nor a listener's.
+    pub fn of(arn: &str) -> Option<RouteKind> {
+        // arn:PARTITION:elasticloadbalancing:REGION:ACCOUNT:RESOURCE
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [_, partition, service, _, _, resource] = parts.as_slice() else { return None };
+        if !partition.starts_with("aws") || *service != "elasticloadbalancing" {
+            return None;
+        }
+        if resource.starts_with("listener-rule/") {
+            Some(RouteKind::Rule)
+        } else if resource.starts_with("listener/") {
+            Some(RouteKind::Listener)
+        } else {
+            None
+        }
+    }
+}
+
+/// A listener rule's actions, or a listener's default actions: where blue/green reads and
+/// sets the weights of its target groups.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Route {
+    pub arn: String,
+    pub actions: Vec<crate::probe::ActionInfo>,
+}
+
+impl Route {
+    /// The forward action that answers (the last by `Order`), when the route forwards.
+    pub fn forward(&self) -> Option<&crate::probe::ActionInfo> {
+        self.actions.iter().max_by_key(|a| a.order.unwrap_or(i32::MAX)).filter(|a| a.kind == "forward")
+    }
+    /// The forward's target groups and weights (ELBv2's 0 to 999); empty when the route does
+    /// not forward.
+    pub fn weights(&self) -> &[(String, i32)] {
+        self.forward().map(|a| a.target_groups.as_slice()).unwrap_or_default()
+    }
+}
+
+/// A scaling policy of a service's desired count, as DescribeScalingPolicies answers it and
+/// PutScalingPolicy takes it back (Application Auto Scaling API reference).
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingPolicy {
+    /// `PolicyName`.
+    pub name: String,
+    /// `PolicyType`: `TargetTrackingScaling` or `StepScaling` (`PredictiveScaling` is read
+    /// but cannot be put back by ferry's adapter).
+    pub policy_type: String,
+    /// `TargetTrackingScalingPolicyConfiguration` or `StepScalingPolicyConfiguration`, as the
+    /// API's JSON names its members (`TargetValue`, `PredefinedMetricSpecification`,
+    /// `StepAdjustments`, ...).
+    pub configuration: Value,
+}
+
+/// A service's auto scaling: its scalable target's limits and its policies — what retiring
+/// a version remembers (journaled) so that the new version gets them and a rollback puts
+/// them back.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingSettings {
+    pub min_capacity: i32,
+    pub max_capacity: i32,
+    pub policies: Vec<ScalingPolicy>,
 }

@@ -196,7 +196,11 @@ fn undo_request(request: &Request, report: &ServiceReport) -> Request {
             undo.digest = report.from_digest.clone();
             undo.source = Source::Live;
         }
-        crate::config::Strategy::Rolling => {
+        // blue-green, canary, linear: refused by preflight until ferry runs them.
+        crate::config::Strategy::Rolling
+        | crate::config::Strategy::BlueGreen
+        | crate::config::Strategy::Canary
+        | crate::config::Strategy::Linear => {
             undo.digest = None;
             undo.source = Source::Revision(report.from_task_definition.clone().unwrap_or_default());
         }

@@ -120,6 +120,16 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         if let Some(error) = request.version_error() {
             return Err(Refusal::input(error));
         }
+        // Planned strategies (issue 14): configured and validated, not run yet. Refused before
+        // any call, so nothing changes.
+        if !request.strategy.is_runnable() {
+            return Err(Refusal::input(format!(
+                "services.{}.strategy = \"{}\" in ferry.toml: this strategy is planned and ferry cannot deploy with it yet (nothing was changed); \
+                 deploy with strategy = \"rolling\" (or \"env-tag\") meanwhile",
+                request.service,
+                request.strategy.name()
+            )));
+        }
         let cluster = snapshot.clusters.get(&request.cluster).cloned().unwrap_or(Ok(None)).map_err(Refusal::platform)?;
         match cluster {
             None => return Err(Refusal::state(format!("cluster {} not found ({})", request.cluster, request.variables.ecs_location()))),

@@ -12,6 +12,7 @@
 //! Once a strategy answers [`Step::Watch`], the executor watches that ECS deployment to its
 //! end (the rollout judgement of [`crate::rolling`]) and rolls back on failure.
 
+pub mod blue_green;
 pub mod env_tag;
 pub mod rolling;
 
@@ -93,6 +94,24 @@ pub fn machine(strategy: Strategy) -> &'static dyn StepMachine {
     match strategy {
         Strategy::Rolling => &rolling::Rolling,
         Strategy::EnvTag => &env_tag::EnvTag,
+        Strategy::BlueGreen => &NotRunnable("blue-green"),
+        Strategy::Canary => &NotRunnable("canary"),
+        Strategy::Linear => &NotRunnable("linear"),
+    }
+}
+
+/// A planned strategy the executor does not run yet (blue-green, canary, linear: their
+/// machine is [`blue_green`], with its own steps). Preflight refuses a deploy with one
+/// before anything changes; were it ever asked, it changes nothing.
+struct NotRunnable(&'static str);
+
+impl StepMachine for NotRunnable {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+
+    fn next(&self, _desired: &Desired, observed: &Observed<'_>) -> Step {
+        Step::Unchanged { task_definition: observed.service.task_definition.clone() }
     }
 }
 
