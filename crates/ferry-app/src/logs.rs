@@ -31,7 +31,7 @@ pub struct LogsInput {
     pub service: String,
     /// Only events at most this old (`ferry logs` asks for 10 minutes unless told).
     pub since: Duration,
-    /// Only this task's streams: its id (`0f3e…`) or ARN.
+    /// Only this task's streams: its id (`0f3e…`, or the start of it) or ARN.
     pub task: Option<String>,
     /// Only this container's [default: every container that logs with awslogs].
     pub container: Option<String>,
@@ -56,12 +56,12 @@ impl LogSource {
         format!("{}/{}/", self.stream_prefix, self.container)
     }
 
-    /// The streams to read: every task's of this container, or the one task's.
+    /// The streams to read: every task's of this container, or the task's whose id is or
+    /// starts with `task_id`. A prefix, never a list of names: FilterLogEvents refuses a
+    /// named stream that does not exist (ResourceNotFoundException), and a task that has not
+    /// printed yet has none.
     pub fn streams(&self, task_id: Option<&str>) -> LogStreams {
-        match task_id {
-            Some(id) => LogStreams::Names(vec![format!("{}{id}", self.stream_start())]),
-            None => LogStreams::Prefix(self.stream_start()),
-        }
+        LogStreams::Prefix(format!("{}{}", self.stream_start(), task_id.unwrap_or_default()))
     }
 }
 
@@ -323,10 +323,15 @@ impl LogsReader {
         let mut revision = info.primary().map_or_else(|| info.task_definition.clone(), |d| d.task_definition.clone());
         if let Some(id) = &task_id {
             // A task of an earlier revision (during a deploy, or stopped since) logs where
-            // that revision says.
-            let tasks = connected.ecs.describe_tasks(&cluster, std::slice::from_ref(id)).await?;
-            if let Some(found) = tasks.into_iter().find(|t| self::task_id(&t.arn) == id && !t.task_definition.is_empty()) {
-                revision = found.task_definition;
+            // that revision says. Best effort: a task ECS no longer describes, or the start of
+            // an id, is read where the service's revision says.
+            match connected.ecs.describe_tasks(&cluster, std::slice::from_ref(id)).await {
+                Ok(tasks) => {
+                    if let Some(found) = tasks.into_iter().find(|t| self::task_id(&t.arn) == id && !t.task_definition.is_empty()) {
+                        revision = found.task_definition;
+                    }
+                }
+                Err(e) => tracing::debug!("task {id} not described ({e}); reading where the service's revision logs"),
             }
         }
         let definition = connected.ecs.describe_task_definition(&revision).await?;
@@ -347,18 +352,36 @@ impl LogsReader {
 
     /// Every event at or after `from_ms` (epoch ms) of the containers read (of the task
     /// asked for, or of every task), oldest first: FilterLogEvents, every page (at most 100
-    /// per container), per container.
-    pub async fn read(&self, from_ms: i64) -> Result<Vec<LogLine>> {
-        let mut lines = Vec::new();
+    /// per container), per container. A log group that does not exist (yet: the awslogs
+    /// driver's `awslogs-create-group` makes it when a task first starts) has no events and
+    /// is named in [`LogRead::missing_groups`]. Errors: AWS (exit 3).
+    pub async fn read(&self, from_ms: i64) -> Result<LogRead> {
+        let mut read = LogRead::default();
         for source in &self.sources {
             let streams = source.streams(self.task_id.as_deref());
-            let events = read_new_events(&self.connected.logs, &source.group, &streams, Some(from_ms), &mut HashSet::new()).await?;
-            lines.extend(events.into_iter().map(|e| LogLine::of(source, e)));
+            match read_new_events(&self.connected.logs, &source.group, &streams, Some(from_ms), &mut HashSet::new()).await {
+                Ok(events) => read.lines.extend(events.into_iter().map(|e| LogLine::of(source, e))),
+                Err(e) if e.code.as_deref() == Some("ResourceNotFoundException") => {
+                    if !read.missing_groups.contains(&source.group) {
+                        read.missing_groups.push(source.group.clone());
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         // Stable: the events of one container and millisecond keep CloudWatch's order.
-        lines.sort_by_key(|l| l.timestamp);
-        Ok(lines)
+        read.lines.sort_by_key(|l| l.timestamp);
+        Ok(read)
     }
+}
+
+/// What one [`LogsReader::read`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LogRead {
+    /// Oldest first.
+    pub lines: Vec<LogLine>,
+    /// The log groups of the containers read that do not exist.
+    pub missing_groups: Vec<String>,
 }
 
 /// The logs read once.
@@ -374,13 +397,16 @@ pub struct LogsResult {
     pub task_id: Option<String>,
     /// Oldest first.
     pub lines: Vec<LogLine>,
+    /// The log groups of the containers read that do not exist.
+    pub missing_groups: Vec<String>,
 }
 
 /// Reads the service's logs once, as asked.
 pub async fn logs(ctx: &Context<'_>, input: LogsInput) -> Result<LogsResult> {
     let reader = LogsReader::open(ctx, &input.environment, &input.service, input.container.as_deref(), input.task.as_deref()).await?;
     let from_ms = crate::journal::now_ms() - i64::try_from(input.since.as_millis()).unwrap_or(i64::MAX);
-    let lines = newest(reader.read(from_ms).await?, input.limit);
+    let read = reader.read(from_ms).await?;
+    let lines = newest(read.lines, input.limit);
     Ok(LogsResult {
         environment: reader.environment,
         service: reader.service,
@@ -391,6 +417,7 @@ pub async fn logs(ctx: &Context<'_>, input: LogsInput) -> Result<LogsResult> {
         skipped: reader.skipped,
         task_id: reader.task_id,
         lines,
+        missing_groups: read.missing_groups,
     })
 }
 
@@ -498,7 +525,7 @@ mod tests {
 
     #[test]
     fn a_task_reads_its_own_stream_and_no_task_every_stream_of_the_container() {
-        assert_eq!(app().streams(Some("0f3e9a")), LogStreams::Names(vec!["web/app/0f3e9a".into()]));
+        assert_eq!(app().streams(Some("0f3e9a")), LogStreams::Prefix("web/app/0f3e9a".into()));
         assert_eq!(app().streams(None), LogStreams::Prefix("web/app/".into()));
     }
 

@@ -722,7 +722,8 @@ pub struct LogsArgs {
     /// Only events at most this old (e.g. 30s, 10m, 2h).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
     pub since: std::time::Duration,
-    /// Only this task's lines: its id or ARN (`ferry events` and the ECS console show them).
+    /// Only this task's lines: its id (or the start of it) or ARN (`ferry events` and the ECS
+    /// console show them).
     #[arg(long, value_name = "ID")]
     pub task: Option<String>,
     /// Only this container's lines [default: every container that logs with awslogs].

@@ -35,7 +35,17 @@ async fn logs(global: &GlobalArgs, args: LogsArgs) -> Result<(), Failure> {
     let from_ms = now_ms() - i64::try_from(args.since.as_millis()).unwrap_or(i64::MAX);
     let mut seen = Seen::default();
     // Every event read counts as seen, --limit or not: --follow goes on after the newest.
-    let first = seen.fresh(reader.read(from_ms).await?);
+    let read = reader.read(from_ms).await?;
+    for group in &read.missing_groups {
+        printer.note(
+            Some(&reader.service),
+            &format!(
+                "log group {group} does not exist: nothing was logged there (awslogs-create-group makes it when a task starts; else create it, e.g. with Terraform)"
+            ),
+        );
+    }
+    let missing_groups = read.missing_groups;
+    let first = seen.fresh(read.lines);
     let shown = newest(first, args.limit);
     let mut count = shown.len();
     for line in &shown {
@@ -47,7 +57,7 @@ async fn logs(global: &GlobalArgs, args: LogsArgs) -> Result<(), Failure> {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep(FOLLOW_EVERY) => {}
             }
-            for line in seen.fresh(reader.read(seen.next_start(from_ms)).await?) {
+            for line in seen.fresh(reader.read(seen.next_start(from_ms)).await?.lines) {
                 print_line(&printer, &reader, &line, colour);
                 count += 1;
             }
@@ -65,6 +75,7 @@ async fn logs(global: &GlobalArgs, args: LogsArgs) -> Result<(), Failure> {
             "task": reader.task_id,
             "sources": reader.sources,
             "skipped": reader.skipped,
+            "missing_groups": missing_groups,
             "count": count,
             "exit_code": 0,
         }));

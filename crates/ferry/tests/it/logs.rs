@@ -50,6 +50,13 @@ fn awslogs(group: &str, prefix: &str) -> Option<LogConfiguration> {
     Some(LogConfiguration::builder().log_driver(LogDriver::Awslogs).set_options(Some(options)).build().unwrap())
 }
 
+/// The awslogs driver writing to `group`, which nothing creates.
+fn awslogs_without_creating(group: &str, prefix: &str) -> Option<LogConfiguration> {
+    let options: HashMap<String, String> =
+        [("awslogs-group", group), ("awslogs-stream-prefix", prefix)].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Some(LogConfiguration::builder().log_driver(LogDriver::Awslogs).set_options(Some(options)).build().unwrap())
+}
+
 fn json_file() -> Option<LogConfiguration> {
     Some(LogConfiguration::builder().log_driver(LogDriver::JsonFile).build().unwrap())
 }
@@ -152,6 +159,11 @@ async fn logs_shows_what_each_task_printed_with_its_task_and_container() {
         assert_eq!(result_of(&out)["task"], id.as_str());
     }
 
+    // The start of an id is enough (the streams are read by name prefix).
+    let out = world.ferry(&["logs", "test", "logweb", "--task", &id[..8], "--output", "json"]).await;
+    let lines = log_lines(&out);
+    assert!(!lines.is_empty() && lines.iter().all(|l| l["task"] == id.as_str()), "{}", text(&out));
+
     // A task with no lines (not one of the service's): said so, with the stream read.
     let out = world.ferry(&["logs", "test", "logweb", "--task", "0123456789abcdef"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -206,8 +218,8 @@ async fn follow_prints_lines_printed_after_it_started_each_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn since_leaves_out_older_lines_and_a_service_without_awslogs_is_refused_saying_why() {
-    let world = World::new("", &["once", "plain"]).await;
+async fn since_leaves_out_older_lines_a_missing_group_is_said_and_a_service_without_awslogs_is_refused_saying_why() {
+    let world = World::new("", &["once", "plain", "nogroup"]).await;
     create(&world, "once", 1, vec![container("app", "echo 'started once'; exec sleep 600", awslogs("/ecs/once", "once"))]).await;
     create(&world, "plain", 1, vec![container("web", "exec sleep 600", json_file())]).await;
 
@@ -218,6 +230,25 @@ async fn since_leaves_out_older_lines_and_a_service_without_awslogs_is_refused_s
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(out.stdout.is_empty(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no log events in the last 2s (/ecs/once once/app/*)"), "{}", text(&out));
+
+    // A group that does not exist (no awslogs-create-group: the task cannot even start) is
+    // said, not an AWS error.
+    let registered = world
+        .clients
+        .ecs
+        .register_task_definition()
+        .family("nogroup")
+        .container_definitions(container("app", "exec sleep 600", awslogs_without_creating("/ecs/absent", "ng")))
+        .send()
+        .await
+        .unwrap();
+    let arn = registered.task_definition().unwrap().task_definition_arn().unwrap();
+    world.clients.ecs.create_service().cluster(CLUSTER).service_name("nogroup").task_definition(arn).desired_count(1).send().await.unwrap();
+    let out = world.ferry(&["logs", "test", "nogroup", "--output", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(result_of(&out)["missing_groups"], serde_json::json!(["/ecs/absent"]), "{}", text(&out));
+    let out = world.ferry(&["logs", "test", "nogroup"]).await;
+    assert!(text(&out).contains("log group /ecs/absent does not exist: nothing was logged there"), "{}", text(&out));
 
     world.reset_calls().await;
     let out = world.ferry(&["logs", "test", "plain", "--output", "json"]).await;
