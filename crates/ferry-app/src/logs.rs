@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use ferry_core::one_off::{read_new_events, task_id};
-use ferry_core::platform::{Ecs, LogEvent, LogStreams};
+use ferry_core::platform::{Ecs, LogEvent, LogStreams, Logs};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -356,23 +356,29 @@ impl LogsReader {
     /// driver's `awslogs-create-group` makes it when a task first starts) has no events and
     /// is named in [`LogRead::missing_groups`]. Errors: AWS (exit 3).
     pub async fn read(&self, from_ms: i64) -> Result<LogRead> {
-        let mut read = LogRead::default();
-        for source in &self.sources {
-            let streams = source.streams(self.task_id.as_deref());
-            match read_new_events(&self.connected.logs, &source.group, &streams, Some(from_ms), &mut HashSet::new()).await {
-                Ok(events) => read.lines.extend(events.into_iter().map(|e| LogLine::of(source, e))),
-                Err(e) if e.code.as_deref() == Some("ResourceNotFoundException") => {
-                    if !read.missing_groups.contains(&source.group) {
-                        read.missing_groups.push(source.group.clone());
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        // Stable: the events of one container and millisecond keep CloudWatch's order.
-        read.lines.sort_by_key(|l| l.timestamp);
-        Ok(read)
+        read_sources(&self.connected.logs, &self.sources, self.task_id.as_deref(), from_ms).await
     }
+}
+
+/// [`LogsReader::read`] over any [`Logs`]: each source's events at or after `from_ms`, every
+/// page, merged oldest first; a group that does not exist named in `missing_groups`.
+pub async fn read_sources<G: Logs>(logs: &G, sources: &[LogSource], task_id: Option<&str>, from_ms: i64) -> Result<LogRead> {
+    let mut read = LogRead::default();
+    for source in sources {
+        let streams = source.streams(task_id);
+        match read_new_events(logs, &source.group, &streams, Some(from_ms), &mut HashSet::new()).await {
+            Ok(events) => read.lines.extend(events.into_iter().map(|e| LogLine::of(source, e))),
+            Err(e) if e.code.as_deref() == Some("ResourceNotFoundException") => {
+                if !read.missing_groups.contains(&source.group) {
+                    read.missing_groups.push(source.group.clone());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Stable: the events of one container and millisecond keep CloudWatch's order.
+    read.lines.sort_by_key(|l| l.timestamp);
+    Ok(read)
 }
 
 /// What one [`LogsReader::read`] found.
@@ -424,6 +430,7 @@ pub async fn logs(ctx: &Context<'_>, input: LogsInput) -> Result<LogsResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_core::platform::{LogPage, PlatformError, PlatformResult};
     use serde_json::json;
 
     fn definition() -> Value {
@@ -568,6 +575,99 @@ mod tests {
         let mut other = line("a", 1_000);
         other.group = "/ecs/worker".into();
         assert_eq!(seen.fresh(vec![other]).len(), 1);
+    }
+
+    /// CloudWatch Logs in memory: events per group, FilterLogEvents by stream prefix from a
+    /// start time, two events a page (the token is the next index), a missing group refused
+    /// as AWS does.
+    struct FakeLogs {
+        groups: Vec<(&'static str, Vec<LogEvent>)>,
+    }
+
+    impl Logs for FakeLogs {
+        async fn log_group_exists(&self, group: &str) -> PlatformResult<bool> {
+            Ok(self.groups.iter().any(|(g, _)| *g == group))
+        }
+
+        async fn filter_log_events(
+            &self,
+            group: &str,
+            streams: &LogStreams,
+            start_ms: Option<i64>,
+            token: Option<&str>,
+        ) -> PlatformResult<LogPage> {
+            let Some((_, events)) = self.groups.iter().find(|(g, _)| *g == group) else {
+                let message = "ResourceNotFoundException: The specified log group does not exist.";
+                return Err(PlatformError::new("logs:FilterLogEvents", Some("ResourceNotFoundException".into()), message));
+            };
+            let prefix = match streams {
+                LogStreams::Prefix(p) => p.as_str(),
+                other => panic!("ferry logs reads by prefix, not {other:?}"),
+            };
+            let matching: Vec<LogEvent> =
+                events.iter().filter(|e| e.stream.starts_with(prefix) && e.timestamp >= start_ms.unwrap_or(0)).cloned().collect();
+            let from: usize = token.map_or(0, |t| t.parse().unwrap());
+            let next = (from + 2 < matching.len()).then(|| (from + 2).to_string());
+            Ok(LogPage { events: matching.into_iter().skip(from).take(2).collect(), next_token: next })
+        }
+    }
+
+    fn event(stream: &str, at: i64, id: &str) -> LogEvent {
+        LogEvent { timestamp: at, stream: stream.into(), message: format!("{stream} {at}"), id: id.into() }
+    }
+
+    fn fake() -> FakeLogs {
+        FakeLogs {
+            groups: vec![
+                (
+                    "/ecs/web",
+                    vec![
+                        event("web/app/t1", 100, "a1"),
+                        event("web/app/t2", 150, "a2"),
+                        event("web/app/t1", 300, "a3"),
+                        event("web/app/t2", 400, "a4"),
+                        event("web/app/t1", 500, "a5"),
+                        event("other/app/t9", 200, "x1"),
+                    ],
+                ),
+                ("/ecs/sidecar", vec![event("web/envoy/t1", 120, "e1"), event("web/envoy/t2", 450, "e2")]),
+            ],
+        }
+    }
+
+    fn envoy(group: &str) -> LogSource {
+        LogSource { container: "envoy".into(), group: group.into(), stream_prefix: "web".into() }
+    }
+
+    #[tokio::test]
+    async fn every_page_of_every_container_merged_oldest_first() {
+        let read = read_sources(&fake(), &[app(), envoy("/ecs/sidecar")], None, 0).await.unwrap();
+        let seen: Vec<(String, String, i64)> = read.lines.iter().map(|l| (l.task_id.clone(), l.container.clone(), l.timestamp)).collect();
+        let expected = [
+            ("t1", "app", 100),
+            ("t1", "envoy", 120),
+            ("t2", "app", 150),
+            ("t1", "app", 300),
+            ("t2", "app", 400),
+            ("t2", "envoy", 450),
+            ("t1", "app", 500),
+        ];
+        let expected: Vec<(String, String, i64)> = expected.iter().map(|(t, c, at)| (t.to_string(), c.to_string(), *at)).collect();
+        assert_eq!(seen, expected, "another prefix's stream (other/app/t9) stays out");
+        assert!(read.missing_groups.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_task_and_a_start_time_narrow_the_read() {
+        let read = read_sources(&fake(), &[app(), envoy("/ecs/sidecar")], Some("t2"), 200).await.unwrap();
+        assert_eq!(ids(read.lines), ["a4", "e2"]);
+    }
+
+    #[tokio::test]
+    async fn a_missing_group_is_named_and_the_others_still_read() {
+        let read = read_sources(&fake(), &[envoy("/ecs/nothing"), app()], None, 0).await.unwrap();
+        assert_eq!(read.missing_groups, ["/ecs/nothing"]);
+        assert_eq!(read.lines.len(), 5);
     }
 
     #[test]
