@@ -15,11 +15,9 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<(), Failure> {
     // `--output json` ends with a result object, also when the run fails before a task ran.
     let result = attached(global, args).await.inspect_err(|failure| crate::output::failure_result(global, "run", failure))?;
     if result.exit_code != 0 {
-        // The result is printed; what failed is said once, as every error is, with the
-        // container's own exit code as ferry's.
-        if !global.quiet || global.output == crate::cli::OutputFormat::Json {
-            eprintln!("error: {}", failure_text(&result));
-        }
+        // The result is printed; what failed is said once, as every error is (also with
+        // `-q`), with the container's own exit code as ferry's.
+        eprintln!("error: {}", failure_text(&result));
         std::process::exit(result.exit_code);
     }
     Ok(())

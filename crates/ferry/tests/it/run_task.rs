@@ -156,6 +156,13 @@ async fn the_commands_output_is_streamed_from_cloudwatch_logs() {
     assert_eq!(log["task"], result["tasks"][0]["id"]);
     assert_eq!(log["container"], "app");
     assert_eq!(result["tasks"][0]["logs"]["group"], "/ecs/jobs");
+
+    // -q: the task's lines on stdout, and on stderr only the error.
+    let quiet = ferry(&world, &["-q", "run", "test", "jobs", "--", "sh", "-c", "echo only this; exit 2"]).await;
+    assert_eq!(quiet.status.code(), Some(2), "{}", text(&quiet));
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout), "only this\n");
+    let stderr = String::from_utf8_lossy(&quiet.stderr);
+    assert!(stderr.starts_with("error: jobs in test: the task failed: ") && stderr.lines().count() == 1, "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
