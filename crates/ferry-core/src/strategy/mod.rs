@@ -11,6 +11,10 @@
 //!
 //! Once a strategy answers [`Step::Watch`], the executor watches that ECS deployment to its
 //! end (the rollout judgement of [`crate::rolling`]) and rolls back on failure.
+//!
+//! [`blue_green`] (blue-green, canary, linear) is a machine of its own steps (a service and a
+//! target group per version, traffic moved on listener rules); the executor does not run it
+//! yet, and preflight refuses those strategies.
 
 pub mod blue_green;
 pub mod env_tag;
