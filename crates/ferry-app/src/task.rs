@@ -14,7 +14,7 @@ use std::time::Duration;
 use ferry_core::ExitKind;
 use ferry_core::deploy::{Event, Locks, Observer, Run, ServiceReport, Trace, tag_value};
 use ferry_core::one_off::{self, Ending, Waited};
-use ferry_core::platform::{Ecs, LogStreams, OneOffTask, PlatformError, ServiceInfo, TaskDefinitionInfo, TaskState};
+use ferry_core::platform::{Ecs, LogStreams, Logs, OneOffTask, PlatformError, ServiceInfo, TaskDefinitionInfo, TaskState};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -341,7 +341,7 @@ pub async fn run_task(ctx: &Context<'_>, input: TaskInput) -> Result<TaskResult>
         return Ok(result);
     }
 
-    let mut watcher = Watcher::new(ctx.sink, &connected, &input.service, &container, &logs);
+    let mut watcher = Watcher::new(ctx.sink, &connected.logs, &input.service, &container, &logs);
     let deadline = begun + input.timeout.as_millis() as i64;
     let waited = tokio::select! {
         waited = watcher.wait(&connected.ecs, &cluster, &arns, deadline) => waited?,
@@ -547,9 +547,10 @@ impl Locks for NoLocks {
 
 /// Waits for a run's tasks, telling the sink their status changes, their ends and their
 /// output as it comes.
-struct Watcher<'a> {
+struct Watcher<'a, G: Logs> {
     sink: &'a dyn EventSink,
-    connected: &'a Connected,
+    /// CloudWatch Logs, where the tasks' output is read.
+    cloudwatch: &'a G,
     service: &'a str,
     container: &'a str,
     logs: &'a HashMap<String, Option<LogPlace>>,
@@ -560,17 +561,17 @@ struct Watcher<'a> {
     started: std::time::Instant,
 }
 
-impl<'a> Watcher<'a> {
+impl<'a, G: Logs> Watcher<'a, G> {
     fn new(
         sink: &'a dyn EventSink,
-        connected: &'a Connected,
+        cloudwatch: &'a G,
         service: &'a str,
         container: &'a str,
         logs: &'a HashMap<String, Option<LogPlace>>,
     ) -> Self {
         Watcher {
             sink,
-            connected,
+            cloudwatch,
             service,
             container,
             logs,
@@ -645,7 +646,7 @@ impl<'a> Watcher<'a> {
                 [(one, _)] => LogStreams::Prefix(one.to_string()),
                 many => LogStreams::Names(many.iter().map(|(s, _)| s.to_string()).collect()),
             };
-            match one_off::read_new_events(&self.connected.logs, group, &wanted, None, &mut self.seen).await {
+            match read_streams(self.cloudwatch, group, &wanted, &mut self.seen).await {
                 Ok(events) => {
                     for event in events {
                         let task = streams.iter().find(|(s, _)| *s == event.stream).map(|(_, arn)| arn.to_string()).unwrap_or_default();
@@ -669,6 +670,35 @@ impl<'a> Watcher<'a> {
                 Err(_) => {}
             }
         }
+    }
+}
+
+/// The new events of `streams` in `group` (FilterLogEvents, every page). CloudWatch Logs
+/// refuses a request naming a stream that does not exist (ResourceNotFoundException: a task
+/// that has not started yet, or never will, has none): then each stream is read apart, by
+/// its exact name as a prefix, which a missing stream does not fail.
+async fn read_streams<G: Logs>(
+    logs: &G,
+    group: &str,
+    streams: &LogStreams,
+    seen: &mut HashSet<String>,
+) -> ferry_core::platform::PlatformResult<Vec<ferry_core::platform::LogEvent>> {
+    let first = one_off::read_new_events(logs, group, streams, None, seen).await;
+    let LogStreams::Names(names) = streams else { return first };
+    match first {
+        Err(e) if e.code.as_deref() == Some("ResourceNotFoundException") => {
+            let mut events = Vec::new();
+            for name in names {
+                match one_off::read_new_events(logs, group, &LogStreams::Prefix(name.clone()), None, seen).await {
+                    Ok(found) => events.extend(found),
+                    Err(e) if e.code.as_deref() == Some("ResourceNotFoundException") => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            events.sort_by_key(|e| e.timestamp);
+            Ok(events)
+        }
+        other => other,
     }
 }
 
@@ -742,6 +772,81 @@ mod tests {
         assert_eq!(keys, ["ferry:env", "ferry:service", "ferry:run", "ferry:run-by"]);
         assert_eq!(tags[2].1, id);
         assert_eq!(tags[3].1, "alice@ci _runner _7_");
+    }
+
+    /// CloudWatch Logs with some streams: a request naming a stream it does not have fails
+    /// with ResourceNotFoundException, as AWS's does.
+    struct FakeLogs {
+        streams: Vec<(&'static str, Vec<(i64, &'static str)>)>,
+        calls: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl FakeLogs {
+        fn events_of(&self, wanted: impl Fn(&str) -> bool) -> Vec<ferry_core::platform::LogEvent> {
+            let mut events: Vec<ferry_core::platform::LogEvent> = self
+                .streams
+                .iter()
+                .filter(|(name, _)| wanted(name))
+                .flat_map(|(name, events)| {
+                    events.iter().map(move |(at, message)| ferry_core::platform::LogEvent {
+                        timestamp: *at,
+                        stream: name.to_string(),
+                        message: message.to_string(),
+                        id: format!("{name}-{at}"),
+                    })
+                })
+                .collect();
+            events.sort_by_key(|e| e.timestamp);
+            events
+        }
+    }
+
+    impl Logs for FakeLogs {
+        async fn log_group_exists(&self, _group: &str) -> ferry_core::platform::PlatformResult<bool> {
+            Ok(true)
+        }
+        async fn filter_log_events(
+            &self,
+            _group: &str,
+            streams: &LogStreams,
+            _start_ms: Option<i64>,
+            _token: Option<&str>,
+        ) -> ferry_core::platform::PlatformResult<ferry_core::platform::LogPage> {
+            self.calls.lock().unwrap().push(format!("{streams:?}"));
+            let events = match streams {
+                LogStreams::All => self.events_of(|_| true),
+                LogStreams::Prefix(prefix) => self.events_of(|name| name.starts_with(prefix.as_str())),
+                LogStreams::Names(names) => {
+                    if names.iter().any(|n| !self.streams.iter().any(|(name, _)| name == n)) {
+                        let message = "The specified log stream does not exist.";
+                        return Err(PlatformError::new("logs:FilterLogEvents", Some("ResourceNotFoundException".into()), message));
+                    }
+                    self.events_of(|name| names.iter().any(|n| n == name))
+                }
+            };
+            Ok(ferry_core::platform::LogPage { events, next_token: None })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_tasks_lines_are_read_though_one_of_their_streams_does_not_exist_yet() {
+        let logs = FakeLogs {
+            streams: vec![("jobs/app/a", vec![(1, "a1"), (3, "a2")]), ("jobs/app/b", vec![(2, "b1")])],
+            calls: Default::default(),
+        };
+        let names = |list: &[&str]| LogStreams::Names(list.iter().map(|s| s.to_string()).collect());
+        let mut seen = HashSet::new();
+        let read = read_streams(&logs, "/ecs/jobs", &names(&["jobs/app/a", "jobs/app/b", "jobs/app/c"]), &mut seen).await.unwrap();
+        let messages: Vec<&str> = read.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(messages, ["a1", "b1", "a2"], "both tasks' lines, oldest first");
+        assert_eq!(logs.calls.lock().unwrap().len(), 4, "the names once, then each stream apart");
+        // Read again: nothing new, nothing twice.
+        let again = read_streams(&logs, "/ecs/jobs", &names(&["jobs/app/a", "jobs/app/b", "jobs/app/c"]), &mut seen).await.unwrap();
+        assert!(again.is_empty(), "{again:?}");
+        // Every stream there: one call.
+        logs.calls.lock().unwrap().clear();
+        let both = read_streams(&logs, "/ecs/jobs", &names(&["jobs/app/a", "jobs/app/b"]), &mut HashSet::new()).await.unwrap();
+        assert_eq!((both.len(), logs.calls.lock().unwrap().len()), (3, 1));
     }
 
     #[test]

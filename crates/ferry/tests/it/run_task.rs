@@ -228,11 +228,19 @@ async fn timeout_stops_the_task_with_a_reason_and_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn count_runs_that_many_tasks_and_all_must_succeed() {
     let world = jobs_world("1.0.0").await;
-    let out = ferry(&world, &["run", "test", "jobs", "--count", "3", "--output", "json", "--", "sh", "-c", "exit 0"]).await;
+    let out = ferry(&world, &["run", "test", "jobs", "--count", "3", "--output", "json", "--", "sh", "-c", "echo counted; exit 0"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let result = result_of(&out);
     let tasks = result["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 3);
+    // Each task's line, each said once, with its task.
+    let logs = lines_of(&out, "log");
+    let mut from: Vec<&str> = logs.iter().map(|l| l["task"].as_str().unwrap()).collect();
+    from.sort();
+    let mut ids: Vec<&str> = tasks.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(from, ids, "{}", text(&out));
+    assert!(logs.iter().all(|l| l["message"] == "counted"), "{}", text(&out));
     assert!(tasks.iter().all(|t| t["ending"]["code"] == 0), "{result}");
     let listed = world
         .clients
@@ -245,6 +253,12 @@ async fn count_runs_that_many_tasks_and_all_must_succeed() {
         .await
         .unwrap();
     assert_eq!(listed.task_arns().len(), 3);
+
+    let plain = ferry(&world, &["run", "test", "jobs", "--count", "2", "--", "sh", "-c", "echo counted"]).await;
+    assert_eq!(plain.status.code(), Some(0), "{}", text(&plain));
+    let stdout = String::from_utf8_lossy(&plain.stdout).to_string();
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.lines().all(|l| l.starts_with('[') && l.ends_with("] counted") && l.len() == "[01234567] counted".len()), "{stdout}");
 
     let too_many = ferry(&world, &["run", "test", "jobs", "--count", "11", "--", "true"]).await;
     assert_eq!(too_many.status.code(), Some(2), "{}", text(&too_many));
