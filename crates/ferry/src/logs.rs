@@ -34,7 +34,6 @@ async fn logs(global: &GlobalArgs, args: LogsArgs) -> Result<(), Failure> {
     let colour = console::colors_enabled() && std::io::stdout().is_terminal();
     let from_ms = now_ms() - i64::try_from(args.since.as_millis()).unwrap_or(i64::MAX);
     let mut seen = Seen::default();
-    // Every event read counts as seen, --limit or not: --follow goes on after the newest.
     let read = reader.read(from_ms).await?;
     for group in &read.missing_groups {
         printer.note(
@@ -45,6 +44,7 @@ async fn logs(global: &GlobalArgs, args: LogsArgs) -> Result<(), Failure> {
         );
     }
     let missing_groups = read.missing_groups;
+    // Every event read counts as seen, --limit or not: --follow goes on after the newest.
     let first = seen.fresh(read.lines);
     let shown = newest(first, args.limit);
     let mut count = shown.len();
