@@ -377,21 +377,25 @@ fn with_launch(
 fn task_state(task: &ecs::types::Task) -> TaskState {
     TaskState {
         arn: task.task_arn().unwrap_or_default().to_string(),
+/// A task's containers as DescribeTasks answered them: name, exit code, reason, health.
+fn containers_of(task: &ecs::types::Task) -> Vec<StoppedContainer> {
+    task.containers()
+        .iter()
+        .map(|c| StoppedContainer {
+            name: c.name().unwrap_or_default().to_string(),
+            exit_code: c.exit_code(),
+            reason: c.reason().map(str::to_string),
+            health_status: c.health_status().map(|h| h.as_str().to_string()),
+        })
+        .collect()
+}
+
         task_definition: task.task_definition_arn().unwrap_or_default().to_string(),
         last_status: task.last_status().unwrap_or_default().to_string(),
         started_by: task.started_by().map(str::to_string),
         stop_code: task.stop_code().map(|c| c.as_str().to_string()),
         stopped_reason: task.stopped_reason().map(str::to_string),
-        containers: task
-            .containers()
-            .iter()
-            .map(|c| StoppedContainer {
-                name: c.name().unwrap_or_default().to_string(),
-                exit_code: c.exit_code(),
-                reason: c.reason().map(str::to_string),
-                health_status: c.health_status().map(|h| h.as_str().to_string()),
-            })
-            .collect(),
+        containers: containers_of(task),
         started_at: task.started_at().and_then(|t| t.to_millis().ok()),
         stopped_at: task.stopped_at().and_then(|t| t.to_millis().ok()),
     }
@@ -621,16 +625,7 @@ impl Ecs for AwsEcs {
                 started_by: t.started_by().map(str::to_string),
                 stop_code: t.stop_code().map(|c| c.as_str().to_string()),
                 stopped_reason: t.stopped_reason().map(str::to_string),
-                containers: t
-                    .containers()
-                    .iter()
-                    .map(|c| StoppedContainer {
-                        name: c.name().unwrap_or_default().to_string(),
-                        exit_code: c.exit_code(),
-                        reason: c.reason().map(str::to_string),
-                        health_status: c.health_status().map(|h| h.as_str().to_string()),
-                    })
-                    .collect(),
+                containers: containers_of(t),
                 stopped_at: millis(t.stopped_at()),
             })
             .collect())
