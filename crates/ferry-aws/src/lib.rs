@@ -24,6 +24,7 @@ pub mod platform;
 pub mod reach;
 pub mod scaling;
 pub mod taskdef;
+pub mod traffic;
 pub mod workload;
 
 pub use aws_sdk_applicationautoscaling as autoscaling;

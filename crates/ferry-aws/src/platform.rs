@@ -26,10 +26,10 @@ pub use crate::reach::platform_error;
 /// The clients' reach, when known: errors name the endpoint, the cause and the fix. Each
 /// adapter holds one and turns every SDK error into a [`PlatformError`] through it.
 #[derive(Clone, Debug, Default)]
-struct Explainer(Option<Arc<Reach>>);
+pub(crate) struct Explainer(Option<Arc<Reach>>);
 
 impl Explainer {
-    fn error<E, R>(&self, operation: &str, error: SdkError<E, R>) -> PlatformError
+    pub(crate) fn error<E, R>(&self, operation: &str, error: SdkError<E, R>) -> PlatformError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + AsResponse,
@@ -51,11 +51,11 @@ fn millis(time: Option<&aws_sdk_ecs::primitives::DateTime>) -> i64 {
 pub struct AwsEcs {
     pub client: ecs::Client,
     /// Describe and List calls: below ECS's read bucket (burst 50, 20 per second).
-    reads: Arc<Pacer>,
+    pub(crate) reads: Arc<Pacer>,
     /// Each write action has a bucket of its own at ECS: RegisterTaskDefinition,
     /// UpdateService, StopServiceDeployment.
     registers: Arc<Pacer>,
-    updates: Arc<Pacer>,
+    pub(crate) updates: Arc<Pacer>,
     stops: Arc<Pacer>,
     /// RunTask (its own bucket at ECS).
     runs: Arc<Pacer>,
@@ -63,7 +63,10 @@ pub struct AwsEcs {
     /// Container instance ARN → its EC2 instance id (what `instance` target groups name a
     /// task's host by); a container instance keeps its instance for good.
     instances: Arc<Mutex<HashMap<String, String>>>,
-    reach: Explainer,
+    /// The other write actions blue/green makes (CreateService, DeleteService, TagResource,
+    /// UntagResource), each rare: one shared bucket of the same size.
+    pub(crate) changes: Arc<Pacer>,
+    pub(crate) reach: Explainer,
 }
 
 impl AwsEcs {
@@ -107,6 +110,7 @@ impl AwsEcs {
             runs: Arc::new(Pacer::new(18, 5)),
             revisions: Arc::default(),
             instances: Arc::default(),
+            changes: Arc::new(Pacer::new(18, 5)),
             reach: Explainer::default(),
         }
     }
@@ -373,10 +377,6 @@ fn with_launch(
     call
 }
 
-/// A task as DescribeTasks answered it.
-fn task_state(task: &ecs::types::Task) -> TaskState {
-    TaskState {
-        arn: task.task_arn().unwrap_or_default().to_string(),
 /// A task's containers as DescribeTasks answered them: name, exit code, reason, health.
 fn containers_of(task: &ecs::types::Task) -> Vec<StoppedContainer> {
     task.containers()
@@ -390,6 +390,10 @@ fn containers_of(task: &ecs::types::Task) -> Vec<StoppedContainer> {
         .collect()
 }
 
+/// A task as DescribeTasks answered it.
+fn task_state(task: &ecs::types::Task) -> TaskState {
+    TaskState {
+        arn: task.task_arn().unwrap_or_default().to_string(),
         task_definition: task.task_definition_arn().unwrap_or_default().to_string(),
         last_status: task.last_status().unwrap_or_default().to_string(),
         started_by: task.started_by().map(str::to_string),
@@ -426,6 +430,30 @@ fn task_definition_info(td: &ecs::types::TaskDefinition, tags: &[ecs::types::Tag
 }
 
 impl Ecs for AwsEcs {
+    // Blue/green's calls ([`crate::traffic`]).
+    async fn create_service(&self, service: &ferry_core::platform::NewService) -> PlatformResult<ServiceInfo> {
+        self.sdk_create_service(service).await
+    }
+    async fn delete_service(&self, cluster: &str, service: &str) -> PlatformResult<()> {
+        self.sdk_delete_service(cluster, service).await
+    }
+    async fn tag_service(&self, service_arn: &str, tags: &[(String, String)]) -> PlatformResult<()> {
+        self.sdk_tag_service(service_arn, tags).await
+    }
+    async fn untag_service(&self, service_arn: &str, keys: &[String]) -> PlatformResult<()> {
+        self.sdk_untag_service(service_arn, keys).await
+    }
+    async fn list_services(&self, cluster: &str) -> PlatformResult<Vec<String>> {
+        self.sdk_list_services(cluster).await
+    }
+    async fn describe_tagged_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> PlatformResult<Vec<ferry_core::platform::TaggedService>> {
+        self.sdk_describe_tagged_services(cluster, services).await
+    }
+
     async fn describe_cluster(&self, cluster: &str) -> PlatformResult<Option<ClusterInfo>> {
         self.reads.take().await;
         let out =
@@ -683,13 +711,16 @@ pub struct AwsElb {
     pub client: elbv2::Client,
     /// Describe calls: just under ELBv2's bucket for them, per account and region (40
     /// burst, 10 per second; ELB user guide, "Request throttling for the ELB API").
-    reads: Arc<Pacer>,
-    reach: Explainer,
+    pub(crate) reads: Arc<Pacer>,
+    /// Changes (CreateTargetGroup, DeleteTargetGroup, ModifyRule, ModifyListener): well
+    /// below ELBv2's buckets for them, which are smaller than the Describe one.
+    pub(crate) writes: Arc<Pacer>,
+    pub(crate) reach: Explainer,
 }
 
 impl AwsElb {
     pub fn new(client: elbv2::Client) -> Self {
-        AwsElb { client, reads: Arc::new(Pacer::new(36, 9)), reach: Explainer::default() }
+        AwsElb { client, reads: Arc::new(Pacer::new(36, 9)), writes: Arc::new(Pacer::new(10, 2)), reach: Explainer::default() }
     }
 
     /// Errors name the endpoint, the cause and the fix when a call cannot reach it.
@@ -700,6 +731,29 @@ impl AwsElb {
 }
 
 impl Elb for AwsElb {
+    // Blue/green's calls ([`crate::traffic`]).
+    async fn create_target_group(&self, name: &str, like: &str, tags: &[(String, String)]) -> PlatformResult<TargetGroupInfo> {
+        self.sdk_create_target_group(name, like, tags).await
+    }
+    async fn delete_target_group(&self, arn: &str) -> PlatformResult<()> {
+        self.sdk_delete_target_group(arn).await
+    }
+    async fn target_groups_named(&self, names: &[String]) -> PlatformResult<Vec<TargetGroupInfo>> {
+        self.sdk_target_groups_named(names).await
+    }
+    async fn list_target_groups(&self) -> PlatformResult<Vec<TargetGroupInfo>> {
+        self.sdk_list_target_groups().await
+    }
+    async fn describe_route(&self, arn: &str) -> PlatformResult<Option<ferry_core::platform::Route>> {
+        self.sdk_describe_route(arn).await
+    }
+    async fn set_forward(&self, arn: &str, target_groups: &[(String, i32)]) -> PlatformResult<ferry_core::platform::Route> {
+        self.sdk_set_forward(arn, target_groups).await
+    }
+    async fn describe_tags(&self, arns: &[String]) -> PlatformResult<Vec<ferry_core::platform::ResourceTags>> {
+        self.sdk_describe_tags(arns).await
+    }
+
     async fn describe_target_group(&self, arn: &str) -> PlatformResult<Option<TargetGroupInfo>> {
         self.reads.take().await;
         match self.client.describe_target_groups().target_group_arns(arn).send().await {
@@ -870,7 +924,7 @@ impl AwsElb {
 
 /// An ELBv2 action as the prober reads it: a forward's groups from `TargetGroupArn` (weight 1)
 /// or `ForwardConfig.TargetGroups` (a missing weight is 1).
-fn action_info(action: &elbv2::types::Action) -> ActionInfo {
+pub(crate) fn action_info(action: &elbv2::types::Action) -> ActionInfo {
     let mut target_groups: Vec<(String, i32)> = action.target_group_arn().map(|arn| vec![(arn.to_string(), 1)]).unwrap_or_default();
     if let Some(config) = action.forward_config() {
         for tuple in config.target_groups() {

@@ -14,7 +14,7 @@ use crate::reach::{Reach, platform_error};
 #[derive(Clone, Debug)]
 pub struct AwsAutoScaling {
     pub client: autoscaling::Client,
-    calls: Arc<Pacer>,
+    pub(crate) calls: Arc<Pacer>,
     reach: Option<Arc<Reach>>,
 }
 
@@ -29,7 +29,7 @@ impl AwsAutoScaling {
         self
     }
 
-    fn error<E, R>(
+    pub(crate) fn error<E, R>(
         &self,
         operation: &str,
         error: aws_sdk_applicationautoscaling::error::SdkError<E, R>,
@@ -46,6 +46,17 @@ impl AwsAutoScaling {
 }
 
 impl AutoScaling for AwsAutoScaling {
+    // Blue/green's calls ([`crate::traffic`]).
+    async fn describe_scaling_policies(&self, resource_id: &str) -> PlatformResult<Vec<ferry_core::platform::ScalingPolicy>> {
+        self.sdk_describe_scaling_policies(resource_id).await
+    }
+    async fn deregister_scalable_target(&self, resource_id: &str) -> PlatformResult<()> {
+        self.sdk_deregister_scalable_target(resource_id).await
+    }
+    async fn put_scaling_policy(&self, resource_id: &str, policy: &ferry_core::platform::ScalingPolicy) -> PlatformResult<()> {
+        self.sdk_put_scaling_policy(resource_id, policy).await
+    }
+
     async fn describe_scalable_target(&self, resource_id: &str) -> PlatformResult<Option<ScalableTarget>> {
         self.calls.take().await;
         let out = self
