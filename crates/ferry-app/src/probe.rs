@@ -8,7 +8,7 @@
 //! Probing never changes a deploy's outcome today: it is reported — on the live view
 //! ([`EventSink::probe`]), in the report's `probe` ([`ServiceReport::probe`]) and the
 //! summary, and as a `probe` event in the ledger. The gates of blue/green and canary will ask
-//! the running prober how many failed since a traffic shift ([`Probes::failed_since`]).
+//! the running prober how many failed since a traffic shift (the [`ProbeGate`] port).
 //!
 //! Bounded: one task per probed service, started once per deployment, stopped at that
 //! service's `finished` event, at the end of the run, when the run is cancelled or when
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use ferry_aws::platform::AwsElb;
 use ferry_core::config::{Config, ProbeSettings};
 use ferry_core::deploy::{Event, Outcome, Phase, Request, ServiceReport};
-use ferry_core::probe::{Answer, NoProbe, ProbeRecorder, ProbeStats, ProbeTarget};
+use ferry_core::probe::{Answer, NoProbe, ProbeGate, ProbeRecorder, ProbeStats, ProbeTarget};
 use ferry_store::{EventRecord, Ledger};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -151,15 +151,6 @@ impl Probes {
         }
     }
 
-    /// How many of the deployment's probe requests failed at or after `since_ms` (ms since
-    /// the Unix epoch); None when it is not probed. For the gates of traffic shifts.
-    pub fn failed_since(&self, deployment_id: &str, since_ms: i64) -> Option<u64> {
-        let active = self.active.lock().ok()?;
-        let probe = active.iter().find(|a| a.deployment_id == deployment_id)?;
-        let shared = probe.shared.lock().ok()?;
-        matches!(shared.state, State::Probing(_)).then(|| shared.recorder.failed_since(since_ms))
-    }
-
     /// Runs `run` while telling `sink` every second where each probe sends (once) and its
     /// figures so far; returns what `run` returns.
     pub async fn while_running<T>(&self, sink: &dyn EventSink, run: impl std::future::Future<Output = T>) -> T {
@@ -230,6 +221,18 @@ impl Probes {
             report.probe = Some(stats);
         }
         reports
+    }
+}
+
+/// For the gates of traffic shifts: how many of a deployment's probe requests failed since a
+/// time; None while it is not probing (not behind a load balancer, off, skipped, or still
+/// finding its listener).
+impl ProbeGate for Probes {
+    fn failed_since(&self, deployment_id: &str, since_ms: i64) -> Option<u64> {
+        let active = self.active.lock().ok()?;
+        let probe = active.iter().find(|a| a.deployment_id == deployment_id)?;
+        let shared = probe.shared.lock().ok()?;
+        matches!(shared.state, State::Probing(_)).then(|| shared.recorder.failed_since(since_ms))
     }
 }
 
@@ -471,7 +474,7 @@ mod tests {
         ));
         let stop = CancellationToken::new();
         let started = Instant::now();
-        let task = tokio::spawn(probe(elb, reqwest::Client::new(), vec![], settings, shared.clone(), stop.clone()));
+        let task = tokio::spawn(probe(elb.clone(), reqwest::Client::new(), vec![], settings, shared.clone(), stop.clone()));
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         stop.cancel();
         task.await.expect("the probe task ends when told");
@@ -493,6 +496,25 @@ mod tests {
         let after = served.load(std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), after, "nothing is sent once stopped");
+
+        // What a traffic shift's gate will ask, through the port.
+        let probes = Probes {
+            elb,
+            client: reqwest::Client::new(),
+            settings: HashMap::new(),
+            cancel: CancellationToken::new(),
+            active: Mutex::new(vec![Active {
+                deployment_id: "fd-1".into(),
+                service: "web".into(),
+                shared: shared.clone(),
+                stop,
+                task: tokio::spawn(async {}),
+            }]),
+        };
+        let gate: &dyn ProbeGate = &probes;
+        assert_eq!(gate.failed_since("fd-1", 0), Some(stats.failed));
+        assert_eq!(gate.failed_since("fd-1", i64::MAX), Some(0));
+        assert_eq!(gate.failed_since("fd-2", 0), None, "not probed is not none failed");
     }
 
     #[tokio::test]

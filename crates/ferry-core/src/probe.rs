@@ -395,6 +395,16 @@ fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
+/// The port through which a strategy's gate will ask the running prober about a deployment
+/// (blue/green and canary: "did any request fail since the traffic shift?"). ferry-app's
+/// `Probes` implements it; the rolling and env-tag strategies only report the figures.
+pub trait ProbeGate: Send + Sync {
+    /// How many of `deployment_id`'s probe requests failed at or after `since_ms` (ms since
+    /// the Unix epoch); None when that deployment is not being probed (no load balancer,
+    /// probing off, or nothing to probe), which a gate must not read as "none failed".
+    fn failed_since(&self, deployment_id: &str, since_ms: i64) -> Option<u64>;
+}
+
 /// What one probe request came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
