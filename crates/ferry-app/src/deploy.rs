@@ -5,12 +5,11 @@
 
 use std::time::Duration;
 
-use ferry_core::deploy::{Outcome, Run};
+use ferry_core::deploy::Outcome;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::gc::{FamilyResult, GcInput, Skipped};
-use crate::journal::SystemClock;
 use crate::probe::Probes;
 use crate::project::{self, Context, ServiceVersion, Session};
 use crate::run::{RunResult, until_cancelled};
@@ -114,16 +113,7 @@ pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> 
         ctx.cancel.child_token(),
     )?;
     let journal = session.journal(ctx.sink).with_probes(&probes);
-    let run = Run {
-        ecs: &session.connected.ecs,
-        elb: &session.connected.elb,
-        registry: &session.connected.registry,
-        clock: &SystemClock,
-        locks: &locks,
-        observer: &journal,
-        logs: &session.connected.logs,
-        secrets: &session.connected.secrets,
-    };
+    let run = session.connected.run(&locks, &journal);
     let deploying = probes.while_running(ctx.sink, run.deploy(&session.requests));
     let reports = until_cancelled(&ctx.cancel, &session.ledger, &session.requests, &session.run_id, "deploy", deploying).await?;
     let reports = probes.finish(reports, &session.ledger, ctx.sink);

@@ -3,11 +3,10 @@
 //! nothing: no revision is registered, no service updated, no lock taken.
 
 use ferry_core::config::Strategy;
-use ferry_core::deploy::{Outcome, Run};
+use ferry_core::deploy::Outcome;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::journal::SystemClock;
 use crate::project::{Context, ServiceVersion, Session};
 use crate::run::RunResult;
 
@@ -54,16 +53,7 @@ pub async fn plan(ctx: &Context<'_>, input: PlanInput) -> Result<PlanResult> {
     let session = ctx.before_changes("plan", Session::open(ctx, &input.environment, &input.services, None, "plan")).await?;
     let locks = session.locks();
     let journal = session.journal(ctx.sink);
-    let run = Run {
-        ecs: &session.connected.ecs,
-        elb: &session.connected.elb,
-        registry: &session.connected.registry,
-        clock: &SystemClock,
-        locks: &locks,
-        observer: &journal,
-        logs: &session.connected.logs,
-        secrets: &session.connected.secrets,
-    };
+    let run = session.connected.run(&locks, &journal);
     let reports = run.plan(&session.requests).await;
     let steps = session
         .requests

@@ -13,7 +13,7 @@ use ferry_aws::scaling::AwsAutoScaling;
 use ferry_aws::workload::{AwsLogs, AwsSecrets};
 use ferry_aws::{AssumeRole, Clients, Target};
 use ferry_core::config::{Config, Credentials, Environment};
-use ferry_core::deploy::{Request, Source, Trace};
+use ferry_core::deploy::{Locks, Observer, Request, Run, Source, Trace};
 use ferry_core::platform::{ImageInfo, PlatformError, PlatformResult, Registry, TagMove};
 use ferry_core::template::{Variables, toml_to_json};
 use ferry_store::Ledger;
@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actor::Actor;
 use crate::error::{Error, Result};
-use crate::journal::{Journal, LedgerLocks};
+use crate::journal::{Journal, LedgerLocks, SystemClock};
 use crate::sink::EventSink;
 
 /// Where a project is: its ferry.toml, its ledger, and an endpoint every AWS call goes to
@@ -189,6 +189,25 @@ pub struct Connected {
 }
 
 impl Connected {
+    /// The deploy engine over this environment's adapters, with `locks` and `observer` (the
+    /// ledger's, or none for a preflight seen by no one) and the system clock.
+    pub fn run<'a, L: Locks, O: Observer>(
+        &'a self,
+        locks: &'a L,
+        observer: &'a O,
+    ) -> Run<'a, AwsEcs, AwsElb, ProjectRegistry, SystemClock, L, O, AwsLogs, AwsSecrets> {
+        Run {
+            ecs: &self.ecs,
+            elb: &self.elb,
+            registry: &self.registry,
+            clock: &SystemClock,
+            locks,
+            observer,
+            logs: &self.logs,
+            secrets: &self.secrets,
+        }
+    }
+
     /// Where this environment's calls go, for "not found" messages (issue 8: say in which
     /// region, account and endpoint something was not found): `region eu-west-1, account
     /// 123456789012, endpoint http://127.0.0.1:4590`, or for a service's images, ECR's or the

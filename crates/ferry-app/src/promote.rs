@@ -13,14 +13,14 @@ use std::time::Duration;
 
 use ferry_core::ExitKind;
 use ferry_core::config::Strategy;
-use ferry_core::deploy::{Outcome, Request, Run, ServiceReport, Trace};
+use ferry_core::deploy::{Outcome, Request, ServiceReport, Trace};
 use ferry_core::promote::{Approval, Candidate, check_approval, check_chain, check_soak};
 use ferry_core::rolling::short_task_definition;
 use ferry_store::{Ledger, Promotion, Rejection, ReleaseEntry};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::journal::{Journal, LedgerLocks, SystemClock, Unseen, now_ms};
+use crate::journal::{Journal, LedgerLocks, Unseen, now_ms};
 use crate::project::{self, Context, Project};
 use crate::release::{Running, running};
 use crate::run::{RunResult, until_cancelled};
@@ -252,16 +252,7 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     }
     let locks = LedgerLocks { ledger: ledger.clone(), actor: ctx.actor.clone() };
     // Preflight only, seen by no one: no event passed on, nothing journaled, no lock taken.
-    let preflight = Run {
-        ecs: &to.ecs,
-        elb: &to.elb,
-        registry: &to.registry,
-        clock: &SystemClock,
-        locks: &locks,
-        observer: &Unseen,
-        logs: &to.logs,
-        secrets: &to.secrets,
-    };
+    let preflight = to.run(&locks, &Unseen);
     let planned = ctx.before_changes("promote", async { Ok(preflight.plan(&requests).await) }).await?;
     let plan = PromotionPlan {
         release: release_id.clone(),
@@ -334,16 +325,7 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     // Each service behind a load balancer is probed through its production listener.
     let probes = crate::probe::Probes::new(&config, &input.to, &requests, to.elb.clone(), true, ctx.cancel.child_token())?;
     let journal = Journal::new(ledger.clone(), ctx.sink, run_id.clone()).with_probes(&probes);
-    let run = Run {
-        ecs: &to.ecs,
-        elb: &to.elb,
-        registry: &to.registry,
-        clock: &SystemClock,
-        locks: &locks,
-        observer: &journal,
-        logs: &to.logs,
-        secrets: &to.secrets,
-    };
+    let run = to.run(&locks, &journal);
     let promoting = probes.while_running(ctx.sink, run.promote(&requests, atomic));
     let reports = match until_cancelled(&ctx.cancel, &ledger, &requests, &run_id, "promote", promoting).await {
         Ok(reports) => probes.finish(reports, &ledger, ctx.sink),
@@ -470,16 +452,7 @@ async fn finish_dead_promotion(
     }
     let locks = LedgerLocks { ledger: ledger.clone(), actor: ctx.actor.clone() };
     let journal = Journal::new(ledger.clone(), ctx.sink, run_id.to_string());
-    let run = Run {
-        ecs: &to.ecs,
-        elb: &to.elb,
-        registry: &to.registry,
-        clock: &SystemClock,
-        locks: &locks,
-        observer: &journal,
-        logs: &to.logs,
-        secrets: &to.secrets,
-    };
+    let run = to.run(&locks, &journal);
     let mut reports = until_cancelled(&ctx.cancel, ledger, &undo, run_id, "promote", run.deploy(&undo)).await?;
     let mut all_back = true;
     for (report, record) in reports.iter_mut().zip(&moved) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_core::config::{Config, Strategy};
-use ferry_core::deploy::{Request, Run, Source, Trace};
+use ferry_core::deploy::{Request, Source, Trace};
 use ferry_core::platform::{Ecs, Registry, TaskDefinitionInfo};
 use ferry_core::rolling::short_task_definition;
 use ferry_core::short_digest;
@@ -17,7 +17,7 @@ use ferry_store::{DeploymentRecord, HistoryFilter, Ledger};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::journal::{Journal, LedgerLocks, SystemClock};
+use crate::journal::{Journal, LedgerLocks};
 use crate::project::{self, Connected, Context};
 use crate::run::{RunResult, until_cancelled};
 
@@ -137,16 +137,7 @@ async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
 async fn execute(ctx: &Context<'_>, ledger: Arc<Ledger>, connected: &Connected, run_id: String, request: Request) -> Result<RunResult> {
     let locks = LedgerLocks { ledger: ledger.clone(), actor: ctx.actor.clone() };
     let journal = Journal::new(ledger.clone(), ctx.sink, run_id.clone());
-    let run = Run {
-        ecs: &connected.ecs,
-        elb: &connected.elb,
-        registry: &connected.registry,
-        clock: &SystemClock,
-        locks: &locks,
-        observer: &journal,
-        logs: &connected.logs,
-        secrets: &connected.secrets,
-    };
+    let run = connected.run(&locks, &journal);
     let requests = std::slice::from_ref(&request);
     let reports = until_cancelled(&ctx.cancel, &ledger, requests, &run_id, "rollback", run.deploy(requests)).await?;
     Ok(RunResult { command: "rollback", run_id, services: reports })
