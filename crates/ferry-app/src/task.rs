@@ -171,12 +171,19 @@ pub fn process_exit_code(code: i32) -> i32 {
     if (0..=255).contains(&code) { code } else { 1 }
 }
 
-/// How a run whose tasks all stopped ended, judged by `container`: the first task (in
-/// RunTask's order) that did not exit 0 decides — its exit code, or [`NOT_RUN`] when it has
-/// none — with the reason in words.
-pub fn judge(tasks: &[TaskState], container: &str) -> (RunEnding, i32, Option<String>) {
-    for task in tasks {
-        let id = one_off::task_id(&task.arn);
+/// How a run whose tasks all stopped ended, judged by `container`: the first task of `arns`
+/// (RunTask's order) that did not exit 0 decides — its exit code, or [`NOT_RUN`] when it has
+/// none, or when ECS no longer describes it (`tasks` lacks it) — with the reason in words.
+pub fn judge(arns: &[String], tasks: &[TaskState], container: &str) -> (RunEnding, i32, Option<String>) {
+    for arn in arns {
+        let id = one_off::task_id(arn);
+        let Some(task) = tasks.iter().find(|t| &t.arn == arn) else {
+            return (
+                RunEnding::NotRun,
+                NOT_RUN.code(),
+                Some(format!("task {id}: ECS no longer describes it, so its exit code is unknown")),
+            );
+        };
         match one_off::ending(task, container) {
             Some(Ending::Exited { code: 0 }) => {}
             Some(Ending::Exited { code }) => {
@@ -362,7 +369,7 @@ pub async fn run_task(ctx: &Context<'_>, input: TaskInput) -> Result<TaskResult>
     };
     let states = match waited {
         Waited::Stopped(states) => {
-            let (ending, code, reason) = judge(&states, &container);
+            let (ending, code, reason) = judge(&arns, &states, &container);
             (result.ending, result.exit_code, result.reason) = (ending, code, reason);
             states
         }
@@ -719,13 +726,27 @@ mod tests {
         }
     }
 
+    /// RunTask's answer for these tasks, in its order, and DescribeTasks' for them.
+    fn judged(tasks: &[TaskState]) -> (RunEnding, i32, Option<String>) {
+        let arns: Vec<String> = tasks.iter().map(|t| t.arn.clone()).collect();
+        judge(&arns, tasks, "app")
+    }
+
+    #[test]
+    fn a_task_ecs_no_longer_describes_is_not_a_success() {
+        let arns = vec![stopped("a", Some(0), None, None).arn, stopped("gone", Some(0), None, None).arn];
+        let (ending, code, reason) = judge(&arns, &[stopped("a", Some(0), None, None)], "app");
+        assert_eq!((ending, code), (RunEnding::NotRun, 5));
+        assert_eq!(reason.as_deref(), Some("task gone: ECS no longer describes it, so its exit code is unknown"));
+    }
+
     #[test]
     fn a_run_exits_with_the_first_failed_tasks_exit_code_or_5_when_it_never_ran() {
-        assert_eq!(judge(&[stopped("a", Some(0), None, None), stopped("b", Some(0), None, None)], "app"), (RunEnding::Succeeded, 0, None));
-        let (ending, code, reason) = judge(&[stopped("a", Some(0), None, None), stopped("b", Some(3), None, None)], "app");
+        assert_eq!(judged(&[stopped("a", Some(0), None, None), stopped("b", Some(0), None, None)]), (RunEnding::Succeeded, 0, None));
+        let (ending, code, reason) = judged(&[stopped("a", Some(0), None, None), stopped("b", Some(3), None, None)]);
         assert_eq!((ending, code, reason.as_deref()), (RunEnding::Failed, 3, Some("task b: app exited 3")));
         let never = stopped("c", None, Some("TaskFailedToStart"), Some("CannotPullContainerError: app:9: not found"));
-        let (ending, code, reason) = judge(&[never, stopped("d", Some(2), None, None)], "app");
+        let (ending, code, reason) = judged(&[never, stopped("d", Some(2), None, None)]);
         assert_eq!((ending, code), (RunEnding::NotRun, 5));
         assert_eq!(
             reason.as_deref(),
@@ -741,7 +762,7 @@ mod tests {
         assert_eq!(process_exit_code(255), 255);
         assert_eq!(process_exit_code(256), 1);
         assert_eq!(process_exit_code(-1), 1);
-        let (_, code, _) = judge(&[stopped("a", Some(512), None, None)], "app");
+        let (_, code, _) = judged(&[stopped("a", Some(512), None, None)]);
         assert_eq!(code, 1);
     }
 
