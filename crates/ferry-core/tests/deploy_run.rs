@@ -1314,6 +1314,29 @@ fn an_invalid_version_is_bad_input_and_is_refused_before_any_call() {
 }
 
 #[test]
+fn a_planned_strategy_is_refused_as_bad_input_naming_the_key_before_anything_changes() {
+    for (strategy, name) in [
+        (ferry_core::config::Strategy::BlueGreen, "blue-green"),
+        (ferry_core::config::Strategy::Canary, "canary"),
+        (ferry_core::config::Strategy::Linear, "linear"),
+    ] {
+        let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+        let mut planned = request("web", "1.1.0");
+        planned.strategy = strategy;
+        let report = world.deploy_one(planned);
+
+        assert_eq!(report.outcome, Outcome::Refused, "{name}");
+        assert_eq!(report.exit_kind(), ExitKind::InvalidInput, "{name}");
+        let reason = report.reason.clone().unwrap_or_default();
+        assert!(reason.starts_with(&format!("services.web.strategy = \"{name}\" in ferry.toml: this strategy is planned")), "{reason}");
+        assert!(reason.contains("nothing was changed") && reason.contains("strategy = \"rolling\""), "{reason}");
+        assert_eq!(report.strategy, name);
+        assert!(world.registry.calls().is_empty(), "{name}: the registry is not asked");
+        assert_nothing_changed(&world);
+    }
+}
+
+#[test]
 fn a_template_that_ecs_would_reject_is_bad_input() {
     let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
     let mut bad = request("web", "1.1.0");
