@@ -315,7 +315,8 @@ impl Printer {
                     bar.set_message(bar_parts(service, &text, terminal_width()).1);
                 }
             }
-            None if due => {
+            // A log line says something once a request has come back.
+            None if due && stats.sent > 0 => {
                 line.said_at = Some(Instant::now());
                 drop(probes);
                 self.note(Some(service), &figures);
