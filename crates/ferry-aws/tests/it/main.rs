@@ -9,3 +9,4 @@
 
 mod reach;
 mod taskdef_roundtrip;
+mod traffic;
