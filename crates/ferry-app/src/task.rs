@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use ferry_core::ExitKind;
-use ferry_core::deploy::{Event, Locks, Observer, Run, ServiceReport, Trace, tag_value};
+use ferry_core::deploy::{Event, Locks, Observer, ServiceReport, Trace, tag_value};
 use ferry_core::one_off::{self, Ending, Waited};
 use ferry_core::platform::{Ecs, LogStreams, Logs, OneOffTask, PlatformError, ServiceInfo, TaskDefinitionInfo, TaskState};
 use serde::{Deserialize, Serialize};
@@ -464,7 +464,7 @@ struct Chosen {
 }
 
 /// The running revision (no version), or the one a deploy of the version would run,
-/// reused or registered ([`Run::revision_for_task`]).
+/// reused or registered ([`ferry_core::deploy::Run::revision_for_task`]).
 async fn revision(
     ctx: &Context<'_>,
     config: &ferry_core::config::Config,
@@ -499,16 +499,7 @@ async fn revision(
     let trace = Trace { deployment_id: run_id.to_string(), who: ctx.actor.who.clone(), commit, commit_message };
     let request = project::request(config, connected, &input.service, Some(version.clone()), None, None, trace)?;
     let observer = Preflight { sink: ctx.sink };
-    let run = Run {
-        ecs: &connected.ecs,
-        elb: &connected.elb,
-        registry: &connected.registry,
-        clock: &SystemClock,
-        locks: &NoLocks,
-        observer: &observer,
-        logs: &connected.logs,
-        secrets: &connected.secrets,
-    };
+    let run = connected.run(&NoLocks, &observer);
     match run.revision_for_task(&request, RUN_TAG, run_id).await {
         Ok(found) => {
             if !found.not_checked.is_empty() {

@@ -149,7 +149,9 @@ async fn the_commands_output_is_streamed_from_cloudwatch_logs() {
 
     let json = ferry(&world, &["run", "test", "jobs", "--output", "json", "--", "sh", "-c", "echo one; echo two >&2; exit 4"]).await;
     assert_eq!(json.status.code(), Some(4), "{}", text(&json));
-    let logs: Vec<String> = lines_of(&json, "log").iter().map(|l| l["message"].as_str().unwrap().to_string()).collect();
+    // stdout's and stderr's lines both, in whichever order the driver read its two pipes.
+    let mut logs: Vec<String> = lines_of(&json, "log").iter().map(|l| l["message"].as_str().unwrap().to_string()).collect();
+    logs.sort();
     assert_eq!(logs, ["one", "two"], "{}", text(&json));
     let result = result_of(&json);
     let log = &lines_of(&json, "log")[0];
