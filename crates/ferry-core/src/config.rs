@@ -1010,6 +1010,47 @@ impl Config {
         Ok(name)
     }
 
+    /// A blue-green, canary or linear service's production and preparing rules in an
+    /// environment, rendered (templates over `environment`, `service` and the environment's
+    /// `vars`) and checked to be listener rule or listener ARNs; the error names the key.
+    pub fn traffic_rules(&self, env_name: &str, service_name: &str) -> Result<(String, String), crate::error::Error> {
+        let env = self.environment(env_name)?;
+        let service = self.service(service_name)?;
+        let table = service.blue_green.as_ref().ok_or_else(|| {
+            crate::error::Error::invalid(format!(
+                "services.{service_name}.blue_green: no such table (strategy {})",
+                service.strategy().name()
+            ))
+        })?;
+        let render = |field: &str, value: &Option<String>| -> Result<String, crate::error::Error> {
+            let key = format!("services.{service_name}.blue_green.{field}");
+            let pattern = value.as_deref().ok_or_else(|| crate::error::Error::invalid(format!("{key}: required")))?;
+            let context = minijinja::context! {
+                service => service_name,
+                environment => env_name,
+                vars => minijinja::Value::from_serialize(&env.vars),
+            };
+            let arn =
+                crate::template::render_str(field, pattern, context).map_err(|e| format!("services.{service_name}.blue_green.{e}"))?;
+            let arn = arn.trim().to_string();
+            if crate::platform::RouteKind::of(&arn).is_none() {
+                return Err(crate::error::Error::invalid(format!(
+                    "{key} renders to {} in {env_name}: expected a listener rule's or a listener's ARN",
+                    text::quoted(&arn)
+                )));
+            }
+            Ok(arn)
+        };
+        let production = render("production_rule", &table.production_rule)?;
+        let preparing = render("preparing_rule", &table.preparing_rule)?;
+        if production == preparing {
+            return Err(crate::error::Error::invalid(format!(
+                "services.{service_name}.blue_green.preparing_rule renders to the production rule in {env_name}: the new version is tested where users are not"
+            )));
+        }
+        Ok((production, preparing))
+    }
+
     /// The registry a service's images live in (a `[registries]` name), None for ECR.
     pub fn registry_of<'a>(&'a self, service: &'a Service) -> Option<&'a str> {
         service.registry.as_deref().or(self.defaults.registry.as_deref())
@@ -1435,6 +1476,22 @@ from = "live"
         assert!(e.contains("keep"), "{e}");
         let e = error_of(&blue_green("blue-green", "production = \"x\""));
         assert!(e.contains("production") && e.contains("expected one of"), "{e}");
+    }
+
+    #[test]
+    fn the_rules_render_per_environment_from_its_vars() {
+        let config = blue_green("blue-green", "")
+            .replace(PROD_RULE, "{{ vars.web_rule }}")
+            .replace("vars = { replicas = 2 }", &format!("vars = {{ replicas = 2, web_rule = \"{PROD_RULE}\" }}"));
+        let (_dir, config) = project(&config);
+        let config = config.expect("config");
+        assert_eq!(config.traffic_rules("dev", "web"), Ok((PROD_RULE.to_string(), PREP_RULE.to_string())));
+        // prod has no web_rule: the error names the key and the variable.
+        let e = config.traffic_rules("prod", "web").expect_err("prod");
+        assert!(e.message.starts_with("services.web.blue_green.production_rule"), "{e}");
+        assert!(e.message.ends_with("undefined variable `vars.web_rule`"), "{e}");
+        let e = config.traffic_rules("dev", "worker").expect_err("worker");
+        assert!(e.message.contains("services.worker.blue_green: no such table"), "{e}");
     }
 
     #[test]

@@ -361,6 +361,36 @@ impl VersionService {
     }
 }
 
+impl VersionService {
+    /// A service as DescribeServices with its tags answered it
+    /// ([`crate::platform::Ecs::describe_tagged_services`]), with its auto scaling (None
+    /// when it has no scalable target).
+    pub fn from_tagged(tagged: &crate::platform::TaggedService, scaling: Option<ScalingSettings>) -> VersionService {
+        let service = &tagged.service;
+        VersionService {
+            name: service.name.clone(),
+            arn: service.arn.clone(),
+            status: service.status.clone(),
+            task_definition: service.task_definition.clone(),
+            desired: service.desired,
+            target_groups: service.load_balancers.iter().filter_map(|lb| lb.target_group_arn.clone()).collect(),
+            created_at: tagged.created_at,
+            version: tagged.tag(tags::VERSION).map(str::to_string),
+            ferry_status: tagged.tag(tags::STATUS).map(str::to_string),
+            deployment: tagged.tag(tags::DEPLOYMENT).map(str::to_string),
+            scaling,
+        }
+    }
+}
+
+/// Whether a described service is one of `plan`'s versions: the environment's own service
+/// (`ecs_service`), or one tagged `ferry:env` = the environment and `ferry:service` = the
+/// service.
+pub fn is_version_of(plan: &Plan, tagged: &crate::platform::TaggedService) -> bool {
+    tagged.service.name == plan.ecs_service
+        || (tagged.tag(tags::ENV) == Some(plan.environment.as_str()) && tagged.tag(tags::SERVICE) == Some(plan.service.as_str()))
+}
+
 /// A target group of the service's versions, found by its name or its `ferry:*` tags.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct VersionTargetGroup {
@@ -368,6 +398,25 @@ pub struct VersionTargetGroup {
     pub name: String,
     /// Its `ferry:deployment` tag: None for a group ferry did not create.
     pub deployment: Option<String>,
+}
+
+impl VersionTargetGroup {
+    /// A target group (DescribeTargetGroups) with its tags (DescribeTags).
+    pub fn from_tagged(group: &crate::platform::TargetGroupInfo, group_tags: &[(String, String)]) -> VersionTargetGroup {
+        VersionTargetGroup {
+            arn: group.arn.clone(),
+            name: group.name.clone(),
+            deployment: group_tags.iter().find(|(k, _)| k == tags::DEPLOYMENT).map(|(_, v)| v.clone()),
+        }
+    }
+}
+
+/// Whether a target group is one of `plan`'s versions': green's (by its name), or tagged
+/// `ferry:env` = the environment and `ferry:service` = the service.
+pub fn is_group_of(plan: &Plan, name: &str, group_tags: &[(String, String)]) -> bool {
+    let tag = |key: &str| group_tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    name == plan.green_target_group()
+        || (tag(tags::ENV) == Some(plan.environment.as_str()) && tag(tags::SERVICE) == Some(plan.service.as_str()))
 }
 
 /// What is observed when the next step is chosen.
@@ -1607,6 +1656,57 @@ mod tests {
         );
         assert_eq!(facts.scaling, Some(scaling()));
         assert_eq!(facts.rollback, None);
+    }
+
+    #[test]
+    fn described_services_and_groups_become_observations_and_only_the_services_own_count() {
+        use crate::platform::{ServiceInfo, ServiceLoadBalancer, TaggedService, TargetGroupInfo};
+        let plan = blue_green();
+        let tagged = |name: &str, env: &str, service: &str| TaggedService {
+            service: ServiceInfo {
+                name: name.into(),
+                arn: format!("arn:aws:ecs:eu-west-1:123456789012:service/prod/{name}"),
+                status: "ACTIVE".into(),
+                desired: 2,
+                load_balancers: vec![ServiceLoadBalancer {
+                    target_group_arn: Some(tg_arn("g")),
+                    container_name: "web".into(),
+                    container_port: 80,
+                }],
+                ..ServiceInfo::default()
+            },
+            created_at: 7,
+            tags: vec![
+                (tags::ENV.into(), env.into()),
+                (tags::SERVICE.into(), service.into()),
+                (tags::VERSION.into(), "1.0.0".into()),
+                (tags::STATUS.into(), tags::LIVE.into()),
+                (tags::DEPLOYMENT.into(), "fd-1".into()),
+            ],
+        };
+        let mine = tagged("web-prod-1-0-0-abc", "prod", "web");
+        assert!(is_version_of(&plan, &mine));
+        assert!(!is_version_of(&plan, &tagged("web-stage-1-0-0-abc", "stage", "web")));
+        assert!(!is_version_of(&plan, &tagged("api-prod-1-0-0-abc", "prod", "api")));
+        let untagged =
+            TaggedService { service: ServiceInfo { name: "web-prod".into(), ..ServiceInfo::default() }, ..TaggedService::default() };
+        assert!(is_version_of(&plan, &untagged), "the environment's own service");
+        let observed = VersionService::from_tagged(&mine, Some(scaling()));
+        assert_eq!(observed.target_groups, [tg_arn("g")]);
+        assert_eq!(
+            (observed.version.as_deref(), observed.ferry_status.as_deref(), observed.deployment.as_deref(), observed.created_at),
+            (Some("1.0.0"), Some(tags::LIVE), Some("fd-1"), 7)
+        );
+        assert!(observed.scaling.is_some());
+
+        let group = TargetGroupInfo { arn: tg_arn("x"), name: plan.green_target_group(), target_type: "ip".into() };
+        assert!(is_group_of(&plan, &group.name, &[]), "green's by its name");
+        assert!(is_group_of(&plan, "other", &[(tags::ENV.into(), "prod".into()), (tags::SERVICE.into(), "web".into())]));
+        assert!(!is_group_of(&plan, "other", &[(tags::ENV.into(), "prod".into())]));
+        assert_eq!(
+            VersionTargetGroup::from_tagged(&group, &[(tags::DEPLOYMENT.into(), "fd-2".into())]).deployment.as_deref(),
+            Some("fd-2")
+        );
     }
 
     #[test]
