@@ -177,7 +177,8 @@ async fn clean_service(
     for arn in connected.ecs.active_revisions(&family).await? {
         let td = connected.ecs.describe_task_definition(&arn).await?;
         let by_ferry = td.tags.iter().any(|(k, _)| k.starts_with("ferry:"));
-        let version = td.tag("ferry:version").map(str::to_string);
+        // A revision `ferry run --version` registered is no version to roll back to.
+        let version = td.tag("ferry:version").filter(|_| td.tag(crate::task::RUN_TAG).is_none()).map(str::to_string);
         if short_task_definition(&td.arn) == current {
             running = Some((td.revision, version.clone()));
         }

@@ -108,8 +108,10 @@ async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
                 Some(record) => (record.to_task_definition.unwrap_or_default(), format!("the good deploy before it ({})", record.id)),
                 None => {
                     let previous = by_tags(&connected, &running, |td| {
+                        // A revision `ferry run --version` registered never ran as the service.
                         td.revision < running.revision
                             && td.tag("ferry:version").is_some()
+                            && td.tag(crate::task::RUN_TAG).is_none()
                             && td.tag("ferry:version") != running.tag("ferry:version")
                     })
                     .await?;

@@ -83,15 +83,8 @@ impl Service {
     }
 
     /// Every service ferry local serves.
-    pub const ALL: [Service; 7] = [
-        Service::Ecs,
-        Service::Ecr,
-        Service::ApplicationAutoScaling,
-        Service::Elbv2,
-        Service::Logs,
-        Service::Ssm,
-        Service::SecretsManager,
-    ];
+    pub const ALL: [Service; 7] =
+        [Service::Ecs, Service::Ecr, Service::ApplicationAutoScaling, Service::Elbv2, Service::Logs, Service::Ssm, Service::SecretsManager];
 
     /// Which service an `X-Amz-Target` prefix names.
     pub fn from_target_prefix(prefix: &str) -> Option<Service> {

@@ -392,3 +392,21 @@ async fn version_of_an_env_tag_service_is_refused_with_why_and_nothing_started()
     let calls = world.calls().await;
     assert_eq!((calls.get("ecs:RunTask"), calls.get("ecs:RegisterTaskDefinition")), (None, None), "{calls:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_without_history_never_picks_a_revision_ferry_run_registered() {
+    let world = jobs_world("1.0.0").await;
+    // `ferry run --version` registers a revision (tagged ferry:run) that never runs as the service.
+    let run = world.ferry(&["run", "test", "jobs", "--version", "1.1.0", "--", "true"]).await;
+    assert!(run.status.success(), "{}", text(&run));
+    let deploy = world.ferry(&["deploy", "test", "jobs=2.0.0-flaky"]).await;
+    assert!(deploy.status.success(), "{}", text(&deploy));
+    let deployed = world.service("jobs").await.task_definition().unwrap().to_string();
+    // A fresh runner: no ledger, so rollback looks at the revisions' tags.
+    std::fs::remove_file(world.ledger()).unwrap();
+    let rollback = world.ferry(&["rollback", "test", "jobs"]).await;
+    let said = text(&rollback);
+    assert_eq!(rollback.status.code(), Some(4), "the only earlier ferry revision is ferry run's: {said}");
+    assert!(said.contains("no earlier version of jobs to roll back to"), "{said}");
+    assert_eq!(world.service("jobs").await.task_definition(), Some(deployed.as_str()), "nothing changed");
+}
