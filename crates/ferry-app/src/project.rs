@@ -508,7 +508,7 @@ pub fn request(
         trace,
         kind: "deploy",
         digest: None,
-        strategy: service.strategy(),
+        strategy: config.strategy(&connected.name, service_name),
         image_tag: config.image_tag(&connected.name, service).map_err(Error::config)?,
         lock_owner: None,
         force: false,

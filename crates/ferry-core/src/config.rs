@@ -185,6 +185,10 @@ pub struct Environment {
     pub keep_revisions: Option<u32>,
     /// The prober's settings in this environment, over `[defaults.probe]` (see [`ProbeConfig`]).
     pub probe: Option<ProbeConfig>,
+    /// A strategy per service in this environment, over the service's own
+    /// (`strategies = { web = "canary" }`): rolling, blue-green, canary or linear.
+    #[serde(default)]
+    pub strategies: BTreeMap<String, Strategy>,
 }
 
 /// An image registry that is not ECR, reached over the OCI distribution API.
@@ -582,6 +586,7 @@ impl Config {
             return Err(self.invalid("defaults.keep_revisions", KEEP_REVISIONS_ZERO));
         }
         self.check_promotion_chain()?;
+        self.check_strategy_overrides()?;
         if let Some(registry) = &self.defaults.registry
             && !self.registries.contains_key(registry)
         {
@@ -720,30 +725,38 @@ impl Config {
         Ok(())
     }
 
-    /// A service's `[services.NAME.blue_green]` against its strategy: the table goes with
-    /// blue-green, canary or linear, which need both rules; `steps` only with canary,
-    /// `linear` only with linear, `overlap` only with blue-green.
+    /// A service's `[services.NAME.blue_green]` against the strategies it is deployed with
+    /// (its own, and each environment's `strategies` override): the table goes with
+    /// blue-green, canary or linear, which need both rules; `steps` goes with canary,
+    /// `linear` with linear, `overlap` with blue-green.
     fn check_blue_green(&self, name: &str, service: &Service) -> Result<(), ConfigError> {
-        let strategy = service.strategy();
         let key = |k: &str| format!("services.{name}.blue_green.{k}");
+        // Each strategy used, with where it is set (for messages).
+        let mut used: Vec<(Strategy, String)> = vec![(service.strategy(), format!("services.{name}.strategy"))];
+        for (env_name, env) in &self.environments {
+            if let Some(strategy) = env.strategies.get(name) {
+                used.push((*strategy, format!("environments.{env_name}.strategies.{name}")));
+            }
+        }
+        let shifting = used.iter().find(|(s, _)| s.shifts_traffic());
         let Some(table) = &service.blue_green else {
-            if strategy.shifts_traffic() {
+            if let Some((strategy, at)) = shifting {
                 return Err(self.invalid(
                     format!("services.{name}.blue_green"),
                     format!(
-                        "strategy = \"{}\" needs a [services.{name}.blue_green] table with production_rule and preparing_rule (listener rule or listener ARNs)",
+                        "strategy = \"{}\" ({at}) needs a [services.{name}.blue_green] table with production_rule and preparing_rule (listener rule or listener ARNs)",
                         strategy.name()
                     ),
                 ));
             }
             return Ok(());
         };
-        if !strategy.shifts_traffic() {
+        if shifting.is_none() {
             return Err(self.invalid(
                 format!("services.{name}.blue_green"),
                 format!(
                     "only used by strategy = \"blue-green\", \"canary\" or \"linear\" (this service's strategy is \"{}\")",
-                    strategy.name()
+                    service.strategy().name()
                 ),
             ));
         }
@@ -754,7 +767,7 @@ impl Config {
                     "required: the ARN of a listener rule (arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener-rule/...) or listener, or a template naming one",
                 ));
             };
-            // A template (`{{ vars.web_rule }}`, `{{ tfstate(...) }}`) is checked once rendered.
+            // A template (`{{ vars.web_rule }}`) is checked once rendered (`traffic_rules`).
             if !arn.contains("{{") && crate::platform::RouteKind::of(arn.trim()).is_none() {
                 return Err(self.invalid(
                     key(field),
@@ -773,33 +786,72 @@ impl Config {
         if table.healthy == Some(0) {
             return Err(self.invalid(key("healthy"), "must be at least 1: traffic never moves toward zero healthy targets"));
         }
-        match (strategy, &table.steps, &table.linear) {
-            (Strategy::Canary, None, _) => {
-                return Err(
-                    self.invalid(key("steps"), "required with strategy = \"canary\", e.g. steps = [\"10%/5m\", \"50%/5m\", \"100%\"]")
-                );
-            }
-            (Strategy::Linear, _, None) => {
-                return Err(self.invalid(key("linear"), "required with strategy = \"linear\", e.g. linear = \"20%/2m\""));
-            }
-            (Strategy::Canary | Strategy::BlueGreen, _, Some(_)) => {
-                return Err(
-                    self.invalid(key("linear"), format!("only used by strategy = \"linear\" (this one is \"{}\")", strategy.name()))
-                );
-            }
-            (Strategy::Linear | Strategy::BlueGreen, Some(_), _) => {
-                return Err(self.invalid(key("steps"), format!("only used by strategy = \"canary\" (this one is \"{}\")", strategy.name())));
-            }
-            _ => {}
-        }
-        if table.overlap.is_some() && strategy != Strategy::BlueGreen {
+        let uses = |wanted: Strategy| used.iter().find(|(s, _)| *s == wanted);
+        let others = || used.iter().map(|(s, _)| format!("\"{}\"", s.name())).collect::<Vec<_>>().join(", ");
+        if let (Some((_, at)), None) = (uses(Strategy::Canary), &table.steps) {
             return Err(self.invalid(
-                key("overlap"),
-                format!("only used by strategy = \"blue-green\" (a {} deploy holds each of its steps instead)", strategy.name()),
+                key("steps"),
+                format!("required with strategy = \"canary\" ({at}), e.g. steps = [\"10%/5m\", \"50%/5m\", \"100%\"]"),
             ));
         }
-        table.shift(strategy).map_err(|(field, message)| self.invalid(key(field), message))?;
+        if let (Some((_, at)), None) = (uses(Strategy::Linear), &table.linear) {
+            return Err(self.invalid(key("linear"), format!("required with strategy = \"linear\" ({at}), e.g. linear = \"20%/2m\"")));
+        }
+        if table.linear.is_some() && uses(Strategy::Linear).is_none() {
+            return Err(
+                self.invalid(key("linear"), format!("only used by strategy = \"linear\" (this service is deployed with {})", others()))
+            );
+        }
+        if table.steps.is_some() && uses(Strategy::Canary).is_none() {
+            return Err(
+                self.invalid(key("steps"), format!("only used by strategy = \"canary\" (this service is deployed with {})", others()))
+            );
+        }
+        if table.overlap.is_some() && uses(Strategy::BlueGreen).is_none() {
+            return Err(self.invalid(
+                key("overlap"),
+                format!("only used by strategy = \"blue-green\" (this service is deployed with {}: each step is held instead)", others()),
+            ));
+        }
+        for (strategy, _) in used.iter().filter(|(s, _)| s.shifts_traffic()) {
+            table.shift(*strategy).map_err(|(field, message)| self.invalid(key(field), message))?;
+        }
         Ok(())
+    }
+
+    /// Each environment's `strategies`: a service of ferry.toml each, rolling, blue-green,
+    /// canary or linear (env-tag's task definition names the tag in every environment, so it
+    /// is chosen for the service, not per environment).
+    fn check_strategy_overrides(&self) -> Result<(), ConfigError> {
+        for (env_name, env) in &self.environments {
+            for (service_name, strategy) in &env.strategies {
+                let key = format!("environments.{env_name}.strategies.{service_name}");
+                let Some(service) = self.services.get(service_name) else {
+                    return Err(self.invalid(
+                        key,
+                        format!(
+                            "no service named {} (services: {})",
+                            text::quoted(service_name),
+                            self.services.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                };
+                if *strategy == Strategy::EnvTag || service.strategy() == Strategy::EnvTag {
+                    return Err(self.invalid(
+                        key,
+                        "env-tag is chosen for the service (services.NAME.strategy), not per environment: its task definition names the environment's tag everywhere",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The strategy `service_name` is deployed with in `env_name`: the environment's
+    /// `strategies` override, else the service's own (rolling by default).
+    pub fn strategy(&self, env_name: &str, service_name: &str) -> Strategy {
+        let own = self.services.get(service_name).map(Service::strategy).unwrap_or(Strategy::Rolling);
+        self.environments.get(env_name).and_then(|e| e.strategies.get(service_name).copied()).unwrap_or(own)
     }
 
     /// `promote_from` links must not loop (dev → stage → dev).
@@ -1447,7 +1499,10 @@ from = "live"
     #[test]
     fn blue_green_keys_are_checked_naming_the_key() {
         let e = error_of(&GOOD.replace("template = \"deploy/web.json\"", "template = \"deploy/web.json\"\nstrategy = \"canary\""));
-        assert!(e.contains("services.web.blue_green: strategy = \"canary\" needs a [services.web.blue_green] table"), "{e}");
+        assert!(
+            e.contains("services.web.blue_green: strategy = \"canary\" (services.web.strategy) needs a [services.web.blue_green] table"),
+            "{e}"
+        );
         let e = error_of(&blue_green("blue-green", "").replace("strategy = \"blue-green\"", "strategy = \"rolling\""));
         assert!(e.contains("services.web.blue_green: only used by strategy = \"blue-green\""), "{e}");
         let e = error_of(&blue_green("blue-green", "").replace(&format!("preparing_rule = \"{PREP_RULE}\""), ""));
@@ -1463,19 +1518,53 @@ from = "live"
         let e = error_of(&blue_green("blue-green", "overlap = \"soon\""));
         assert!(e.contains("overlap") && e.contains("invalid duration"), "{e}");
         let e = error_of(&blue_green("blue-green", "steps = [\"100%\"]"));
-        assert!(e.contains("services.web.blue_green.steps: only used by strategy = \"canary\""), "{e}");
+        assert!(
+            e.contains("services.web.blue_green.steps: only used by strategy = \"canary\" (this service is deployed with \"blue-green\")"),
+            "{e}"
+        );
         let e = error_of(&blue_green("canary", ""));
-        assert!(e.contains("services.web.blue_green.steps: required with strategy = \"canary\""), "{e}");
+        assert!(e.contains("services.web.blue_green.steps: required with strategy = \"canary\" (services.web.strategy)"), "{e}");
         let e = error_of(&blue_green("canary", "steps = [\"10%/5m\", \"100%\"]\noverlap = \"1m\""));
         assert!(e.contains("services.web.blue_green.overlap: only used by strategy = \"blue-green\""), "{e}");
         let e = error_of(&blue_green("linear", ""));
-        assert!(e.contains("services.web.blue_green.linear: required with strategy = \"linear\""), "{e}");
+        assert!(e.contains("services.web.blue_green.linear: required with strategy = \"linear\" (services.web.strategy)"), "{e}");
         let e = error_of(&blue_green("linear", "linear = \"100%/1m\""));
         assert!(e.contains("services.web.blue_green.linear: \"100%/1m\": expected the share added at each step"), "{e}");
         let e = error_of(&blue_green("blue-green", "keep = -1"));
         assert!(e.contains("keep"), "{e}");
         let e = error_of(&blue_green("blue-green", "production = \"x\""));
         assert!(e.contains("production") && e.contains("expected one of"), "{e}");
+    }
+
+    #[test]
+    fn an_environment_may_deploy_a_service_with_another_strategy() {
+        // web: rolling in dev, canary in prod.
+        let config = GOOD.replace("timeout = \"20m\"", "timeout = \"20m\"\nstrategies = { web = \"canary\" }").replace(
+            "template = \"deploy/web.json\"",
+            &format!(
+                "template = \"deploy/web.json\"\n[services.web.blue_green]\nproduction_rule = \"{PROD_RULE}\"\npreparing_rule = \"{PREP_RULE}\"\nsteps = [\"25%/1m\", \"100%\"]"
+            ),
+        );
+        let (_dir, loaded) = project(&config);
+        let loaded = loaded.expect("override");
+        assert_eq!(loaded.strategy("prod", "web"), Strategy::Canary);
+        assert_eq!(loaded.strategy("dev", "web"), Strategy::Rolling);
+        assert_eq!(loaded.strategy("dev", "worker"), Strategy::Rolling);
+
+        let e = error_of(&config.replace("web = \"canary\"", "api = \"canary\""));
+        assert!(e.contains("environments.prod.strategies.api: no service named \"api\""), "{e}");
+        let e = error_of(&config.replace("web = \"canary\"", "web = \"env-tag\""));
+        assert!(e.contains("environments.prod.strategies.web: env-tag is chosen for the service"), "{e}");
+        let e = error_of(&config.replace("web = \"canary\"", "web = \"linear\""));
+        assert!(
+            e.contains("services.web.blue_green.linear: required with strategy = \"linear\" (environments.prod.strategies.web)"),
+            "{e}"
+        );
+        let e = error_of(&config.replace("web = \"canary\"", "web = \"rolling\""));
+        assert!(e.contains("services.web.blue_green: only used by strategy"), "{e}");
+        let without_table = GOOD.replace("timeout = \"20m\"", "timeout = \"20m\"\nstrategies = { web = \"blue-green\" }");
+        let e = error_of(&without_table);
+        assert!(e.contains("strategy = \"blue-green\" (environments.prod.strategies.web) needs a [services.web.blue_green] table"), "{e}");
     }
 
     #[test]
