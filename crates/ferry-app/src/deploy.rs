@@ -115,7 +115,9 @@ pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> 
     let journal = session.journal(ctx.sink).with_probes(&probes);
     let run = session.connected.run(&locks, &journal);
     let deploying = probes.while_running(ctx.sink, run.deploy(&session.requests));
-    let reports = until_cancelled(&ctx.cancel, &session.ledger, &session.requests, &session.run_id, "deploy", deploying).await?;
+    let reports =
+        until_cancelled(&ctx.cancel, &session.ledger, &session.requests, &session.run_id, "deploy", &session.connected.ecs, deploying)
+            .await?;
     let reports = probes.finish(reports, &session.ledger, ctx.sink);
     Ok(RunResult { command: "deploy", run_id: session.run_id, services: reports })
 }

@@ -327,7 +327,7 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     let journal = Journal::new(ledger.clone(), ctx.sink, run_id.clone()).with_probes(&probes);
     let run = to.run(&locks, &journal);
     let promoting = probes.while_running(ctx.sink, run.promote(&requests, atomic));
-    let reports = match until_cancelled(&ctx.cancel, &ledger, &requests, &run_id, "promote", promoting).await {
+    let reports = match until_cancelled(&ctx.cancel, &ledger, &requests, &run_id, "promote", &to.ecs, promoting).await {
         Ok(reports) => probes.finish(reports, &ledger, ctx.sink),
         Err(interrupted) => {
             let mut stopped = promotion;
@@ -453,7 +453,7 @@ async fn finish_dead_promotion(
     let locks = LedgerLocks { ledger: ledger.clone(), actor: ctx.actor.clone() };
     let journal = Journal::new(ledger.clone(), ctx.sink, run_id.to_string());
     let run = to.run(&locks, &journal);
-    let mut reports = until_cancelled(&ctx.cancel, ledger, &undo, run_id, "promote", run.deploy(&undo)).await?;
+    let mut reports = until_cancelled(&ctx.cancel, ledger, &undo, run_id, "promote", &to.ecs, run.deploy(&undo)).await?;
     let mut all_back = true;
     for (report, record) in reports.iter_mut().zip(&moved) {
         let mut moved_record = (*record).clone();

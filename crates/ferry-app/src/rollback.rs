@@ -141,7 +141,7 @@ async fn execute(ctx: &Context<'_>, ledger: Arc<Ledger>, connected: &Connected, 
     let journal = Journal::new(ledger.clone(), ctx.sink, run_id.clone());
     let run = connected.run(&locks, &journal);
     let requests = std::slice::from_ref(&request);
-    let reports = until_cancelled(&ctx.cancel, &ledger, requests, &run_id, "rollback", run.deploy(requests)).await?;
+    let reports = until_cancelled(&ctx.cancel, &ledger, requests, &run_id, "rollback", &connected.ecs, run.deploy(requests)).await?;
     Ok(RunResult { command: "rollback", run_id, services: reports })
 }
 

@@ -4,7 +4,9 @@
 use std::future::Future;
 
 use ferry_core::ExitKind;
-use ferry_core::deploy::{Outcome, Request, ServiceReport};
+use ferry_core::deploy::{HookKind, Outcome, Request, ServiceReport, hook_started_by};
+use ferry_core::one_off::task_id;
+use ferry_core::platform::Ecs;
 use ferry_store::Ledger;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -83,14 +85,51 @@ pub async fn until_cancelled(
     requests: &[Request],
     run_id: &str,
     command: &'static str,
+    ecs: &impl Ecs,
     run: impl Future<Output = Vec<ServiceReport>>,
 ) -> Result<Vec<ServiceReport>, Error> {
     tokio::select! {
         // A token cancelled before the run starts stops it before it changes anything.
         biased;
-        _ = cancel.cancelled() => Err(Error::Interrupted(Box::new(interrupted(ledger, requests, run_id, command)))),
+        _ = cancel.cancelled() => {
+            let mut stopped = stop_hook_tasks(ecs, requests).await;
+            let mut interrupted = interrupted(ledger, requests, run_id, command);
+            if !stopped.is_empty() {
+                stopped.sort();
+                interrupted.reason = format!("{}; stopped the hook tasks it was waiting for: {}", interrupted.reason, stopped.join(", "));
+            }
+            Err(Error::Interrupted(Box::new(interrupted)))
+        }
         reports = run => Ok(reports),
     }
+}
+
+/// Stops the `before_deploy`/`after_deploy` tasks the interrupted deployments were waiting
+/// for (found by their `startedBy`), as `ferry run` stops its task on Ctrl-C: a migration
+/// nobody watches any more must not run on beside the next deploy's. Returns what was
+/// stopped (`web before_deploy 0f3e…`); a call that fails is only logged.
+async fn stop_hook_tasks(ecs: &impl Ecs, requests: &[Request]) -> Vec<String> {
+    let mut stopped = Vec::new();
+    for request in requests.iter().filter(|r| r.before_deploy.is_some() || r.after_deploy.is_some()) {
+        for kind in [HookKind::BeforeDeploy, HookKind::AfterDeploy] {
+            let started_by = hook_started_by(&request.trace.deployment_id, kind);
+            let tasks = match ecs.tasks_started_by(&request.cluster, &started_by).await {
+                Ok(tasks) => tasks,
+                Err(e) => {
+                    tracing::warn!("cannot look for {started_by}'s task to stop it: {e}");
+                    continue;
+                }
+            };
+            for task in tasks.iter().filter(|t| !t.is_stopped()) {
+                let reason = format!("ferry: the deploy waiting for this {} task was interrupted", kind.name());
+                match ecs.stop_task(&request.cluster, &task.arn, &reason).await {
+                    Ok(()) => stopped.push(format!("{} {} {}", request.service, kind.name(), task_id(&task.arn))),
+                    Err(e) => tracing::warn!("cannot stop {}: {e}", task.arn),
+                }
+            }
+        }
+    }
+    stopped
 }
 
 /// Marks what `requests` left in progress interrupted, and frees their locks.

@@ -42,6 +42,8 @@ pub fn finish_text(outcome: Outcome, reason: Option<&str>) -> String {
     match outcome {
         Outcome::Succeeded | Outcome::Planned | Outcome::Unchanged => outcome_word(outcome).to_string(),
         Outcome::FailedRolledBack | Outcome::RollbackFailed if reason.contains("roll") => reason.to_string(),
+        // A before_deploy task failed before the service changed: nothing to roll back.
+        Outcome::FailedRolledBack if reason.contains("the service was not changed") => format!("failed: {reason}"),
         other if reason.is_empty() => outcome_word(other).to_string(),
         other => format!("{}: {reason}", outcome_word(other)),
     }

@@ -184,14 +184,16 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                         HookVerdict::Passed => facts.before_deploy.passed = true,
                         HookVerdict::Stopped => return None,
                         HookVerdict::Failed(reason) => {
-                            // Nothing of the service changed; env-tag's tag goes back first.
-                            let mut outcome = Outcome::Refused;
+                            // Nothing of the service changed; env-tag's tag goes back first. Exit 5
+                            // (failed, the service on its previous revision), never 4: a revision
+                            // was registered and the task ran, and with several services others
+                            // may have deployed.
+                            let mut outcome = Outcome::FailedRolledBack;
                             let mut reason = format!(
                                 "{reason}; the service was not changed (it runs {})",
                                 short_task_definition(&service.task_definition)
                             );
                             if let (Some((tag, previous)), true) = (&tag_restore, facts.tag_moved) {
-                                outcome = Outcome::FailedRolledBack;
                                 reason = match self.restore_tag(request, report, tag, previous).await {
                                     Ok(()) => format!("{reason}; {}:{tag} moved back to {previous}", request.repository),
                                     Err(e) => {

@@ -30,6 +30,9 @@ pub(super) enum HookVerdict {
 /// How often a hook's task is looked at (DescribeTasks, and its new log lines).
 const HOOK_POLL: Duration = Duration::from_secs(1);
 
+/// How long a hook's task that timed out is waited for once asked to stop.
+const STOP_WAIT: Duration = Duration::from_secs(120);
+
 /// How many of the task's last log lines a failure's reason quotes.
 const QUOTED_LINES: usize = 3;
 
@@ -171,8 +174,20 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             },
             Ok(Waited::TimedOut(_)) => {
                 let why = format!("ferry: {name} did not finish within {}", humantime::format_duration(timeout));
+                // Stopped, and waited for: the next deploy's hook must not overlap it (a task
+                // takes up to its containers' stopTimeout to stop).
                 let stopped = match self.ecs.stop_task(&request.cluster, &task_arn, &why).await {
-                    Ok(()) => "it was stopped".to_string(),
+                    Ok(()) => {
+                        let until = self.clock.now_ms() + STOP_WAIT.as_millis() as i64;
+                        let waited = one_off::wait_stopped(self.ecs, self.clock, &request.cluster, &arns, until, HOOK_POLL, async |_| {
+                            show_logs(&mut seen, &mut last_lines).await;
+                        })
+                        .await;
+                        match waited {
+                            Ok(Waited::Stopped(_)) => "it was stopped".to_string(),
+                            _ => format!("it was asked to stop and had not stopped {} later", humantime::format_duration(STOP_WAIT)),
+                        }
+                    }
                     Err(e) => format!("stopping it failed: {e}"),
                 };
                 (None, Some(format!("the {name} task {task_id} did not finish within {}; {stopped}", humantime::format_duration(timeout))))
@@ -195,7 +210,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
 
 /// The `startedBy` of a deployment's hook task (at most 36 characters: letters, digits,
 /// `-`, `_`, `/`): how a re-run finds the task a dead run started.
-pub(super) fn hook_started_by(deployment_id: &str, kind: HookKind) -> String {
+pub fn hook_started_by(deployment_id: &str, kind: HookKind) -> String {
     let suffix = match kind {
         HookKind::BeforeDeploy => "/before",
         HookKind::AfterDeploy => "/after",

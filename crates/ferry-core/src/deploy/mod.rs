@@ -38,6 +38,7 @@ mod task_revision;
 mod watch;
 
 use hooks::HookVerdict;
+pub use hooks::hook_started_by;
 use rollback::*;
 pub use task_revision::TaskRevision;
 use watch::*;

@@ -557,6 +557,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         definition: &Value,
         service: &ServiceInfo,
     ) -> Result<Vec<String>, Refusal> {
+        hook_containers(request, definition)?;
         let mut roles = Vec::new();
         for field in ["taskRoleArn", "executionRoleArn"] {
             match definition.get(field) {
@@ -726,6 +727,39 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         }
         report.not_checked = items;
     }
+}
+
+/// The deploy's hooks run in essential containers of the revision: a task ends when its
+/// essential containers exit (ECS developer guide, "essential" in the container definition
+/// parameters), so a hook's command in a non-essential one would never end the task, and
+/// RunTask refuses an override of a container the definition does not have. Invalid input
+/// (exit 2) naming the key, before anything is registered.
+fn hook_containers(request: &Request, definition: &Value) -> Result<(), Refusal> {
+    let containers = definition.get("containerDefinitions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    for (key, hook) in [("before_deploy", &request.before_deploy), ("after_deploy", &request.after_deploy)] {
+        let Some(hook) = hook else { continue };
+        let name = hook.container.as_deref().unwrap_or(&request.container);
+        let at = format!("services.{}.{key}.container", request.service);
+        match containers.iter().find(|c| c.get("name").and_then(Value::as_str) == Some(name)) {
+            None => {
+                let names: Vec<&str> = containers.iter().filter_map(|c| c.get("name").and_then(Value::as_str)).collect();
+                return Err(Refusal::input(format!(
+                    "{at}: {} is not a container of the task definition (it has {})",
+                    crate::text::quoted(name),
+                    names.join(", ")
+                )));
+            }
+            Some(c) if c.get("essential").and_then(Value::as_bool) == Some(false) => {
+                return Err(Refusal::input(format!(
+                    "{at}: {} is not essential, so the task would not end when the hook's command does \
+                     (a task ends when its essential containers exit); name an essential container",
+                    crate::text::quoted(name)
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`, in one of the partitions ECS runs in.

@@ -49,7 +49,8 @@ async fn a_migration_that_exits_1_stops_the_deploy_with_the_service_untouched_an
 
     let out = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
     let said = text(&out);
-    assert_eq!(out.status.code(), Some(4), "refused, nothing of the service changed: {said}");
+    assert_eq!(out.status.code(), Some(5), "failed, the service on its previous revision: {said}");
+    assert!(said.contains("failed: the before_deploy task"), "said as a failure, not a rollback: {said}");
     assert!(said.contains("before_deploy"), "{said}");
     assert!(said.contains("exited 1"), "{said}");
     assert!(said.contains("the service was not changed"), "{said}");
@@ -61,7 +62,7 @@ async fn a_migration_that_exits_1_stops_the_deploy_with_the_service_untouched_an
     assert_eq!(calls.get("ecs:UpdateService"), None, "the service is untouched: {calls:?}");
     assert_eq!(world.service("web").await.task_definition(), Some(before.as_str()));
     let record = world.ledger_records().into_iter().find(|r| r.service == "web").expect("recorded");
-    assert_eq!(record.outcome.as_str(), "failed", "{record:?}");
+    assert_eq!(record.outcome.as_str(), "failed_rolled_back", "{record:?}");
     assert_eq!(record.cause.as_deref(), Some("hook"), "{record:?}");
 }
 
@@ -171,4 +172,101 @@ async fn plan_shows_where_the_hooks_run_and_runs_none() {
     );
     assert!(said.contains("once it completed, run the after_deploy task (bin/smoke), roll back if it fails"), "{said}");
     assert_eq!(world.calls().await.get("ecs:RunTask"), None);
+}
+
+/// The hook tasks a deployment started (`DEPLOYMENT/before` or `/after`), described.
+async fn hook_tasks(world: &World, started_by_suffix: &str) -> Vec<ferry_aws::ecs::types::Task> {
+    let mut arns = Vec::new();
+    for status in [ferry_aws::ecs::types::DesiredStatus::Running, ferry_aws::ecs::types::DesiredStatus::Stopped] {
+        let listed = world.clients.ecs.list_tasks().cluster(CLUSTER).family("web").desired_status(status).send().await.unwrap();
+        arns.extend(listed.task_arns().iter().cloned());
+    }
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    let described = world.clients.ecs.describe_tasks().cluster(CLUSTER).set_tasks(Some(arns)).send().await.unwrap();
+    described.tasks().iter().filter(|t| t.started_by().is_some_and(|s| s.ends_with(started_by_suffix))).cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_that_times_out_is_stopped_and_waited_for_before_the_deploy_ends() {
+    // It ignores SIGTERM: it stops only at the container's stopTimeout (1 s), with SIGKILL.
+    let world = world_with_hooks(
+        "[services.web.before_deploy]\ncommand = [\"trap 'echo TERM-ignored' TERM; echo hanging; while true; do sleep 0.2; done\"]\ntimeout = \"2s\"\n",
+    )
+    .await;
+    let out = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{said}");
+    assert!(said.contains("did not finish within 2s; it was stopped"), "{said}");
+    let tasks = hook_tasks(&world, "/before").await;
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0].last_status(), Some("STOPPED"), "stopped before ferry returned: {:?}", tasks[0]);
+    assert!(tasks[0].stopped_reason().unwrap_or_default().contains("did not finish within 2s"), "{:?}", tasks[0].stopped_reason());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_a_migration_runs_stops_its_task() {
+    let world = world_with_hooks("[services.web.before_deploy]\ncommand = [\"echo migrating; sleep 60\"]\n").await;
+    let child = std::process::Command::new(ferry_bin())
+        .arg("--config")
+        .arg(world.config())
+        .arg("--ledger")
+        .arg(world.ledger())
+        .args(["deploy", "test", "web=1.1.0"])
+        .env("NO_COLOR", "1")
+        .env("FERRY_USER", "tester")
+        .current_dir(world.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if hook_tasks(&world, "/before").await.iter().any(|t| t.last_status() == Some("RUNNING")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the migration never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{said}");
+    assert!(said.contains("stopped the hook tasks it was waiting for: web before_deploy"), "{said}");
+    let tasks = hook_tasks(&world, "/before").await;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].desired_status(), Some("STOPPED"), "{:?}", tasks[0]);
+    assert!(tasks[0].stopped_reason().unwrap_or_default().contains("was interrupted"), "{:?}", tasks[0].stopped_reason());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_in_a_container_the_revision_lacks_or_a_non_essential_one_is_refused_before_anything_is_registered() {
+    let world = world_with_hooks("[services.web.before_deploy]\ncommand = [\"true\"]\ncontainer = \"nope\"\n").await;
+    world.reset_calls().await;
+    let out = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("services.web.before_deploy.container: \"nope\" is not a container of the task definition (it has app)"), "{said}");
+    let plan = world.ferry(&["plan", "test", "web=1.1.0"]).await;
+    assert_eq!(plan.status.code(), Some(2), "plan says so too: {}", text(&plan));
+
+    // A sidecar that is not essential: the task would not end with the hook's command.
+    let template = HOOKED.replace(
+        r#""stopTimeout": 1
+  }]"#,
+        r#""stopTimeout": 1
+  }, {"name": "side", "image": "{{ image }}", "essential": false, "memory": 16, "entryPoint": ["/bin/sh", "-c"], "command": ["exec sleep 600"]}]"#,
+    );
+    std::fs::write(world.dir.path().join("hooked.json"), template).unwrap();
+    let config = std::fs::read_to_string(world.config()).unwrap().replace("container = \"nope\"", "container = \"side\"");
+    std::fs::write(world.config(), config).unwrap();
+    let out = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("services.web.before_deploy.container: \"side\" is not essential"), "{said}");
+    let calls = world.calls().await;
+    assert_eq!(calls.get("ecs:RegisterTaskDefinition"), None, "{calls:?}");
+    assert_eq!(calls.get("ecs:RunTask"), None, "{calls:?}");
 }
