@@ -353,7 +353,7 @@ pub async fn run_task(ctx: &Context<'_>, input: TaskInput) -> Result<TaskResult>
     let waited = tokio::select! {
         waited = watcher.wait(&connected.ecs, &cluster, &arns, deadline) => waited?,
         _ = ctx.cancel.cancelled() => {
-            let reason = format!("ferry run {run_id} interrupted (Ctrl-C) by {}", ctx.actor.who);
+            let reason = format!("ferry run {run_id} interrupted (Ctrl-C or SIGTERM) by {}", ctx.actor.who);
             let stopped = stop_all(ctx.sink, &connected.ecs, &input.service, &cluster, &arns, &reason).await;
             return Err(Error::Interrupted(Box::new(Interrupted {
                 command: "run",

@@ -25,6 +25,22 @@ pub fn actor() -> Actor {
     Actor::this_process()
 }
 
+/// A token cancelled on Ctrl-C (SIGINT) or SIGTERM: what a CI job's cancellation and
+/// `timeout(1)` send. For `ferry run`, whose task must not run on unseen; a deploy killed by
+/// SIGTERM is finished by running it again (its steps are journaled), so it keeps Ctrl-C's.
+pub fn cancel_on_ctrl_c_or_term() -> CancellationToken {
+    let token = cancel_on_ctrl_c();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            && term.recv().await.is_some()
+        {
+            cancel.cancel();
+        }
+    });
+    token
+}
+
 /// A token cancelled by the first Ctrl-C (SIGINT) from now on: a run under way stops
 /// watching, marks its deployments interrupted and frees its locks (exit 130).
 pub fn cancel_on_ctrl_c() -> CancellationToken {

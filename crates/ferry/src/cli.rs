@@ -138,9 +138,9 @@ pub enum Command {
     /// PREFIX/CONTAINER/TASK-ID; a container that logs elsewhere is said to be not shown) and
     /// its progress on stderr. --count N starts N tasks (their lines prefixed by task id) and
     /// fails if any fails. --detach prints the task ARNs and returns at once. --timeout stops
-    /// the tasks (StopTask, with the reason ECS shows) and fails. Ctrl-C while attached stops
-    /// the tasks too (StopTask: SIGTERM, then SIGKILL after the container's stopTimeout) and
-    /// says so: nothing is left running unseen. `--output json` prints a JSON line per output
+    /// the tasks (StopTask, with the reason ECS shows) and fails. Ctrl-C (or SIGTERM, as a
+    /// cancelled CI job sends) while attached stops the tasks too (StopTask: SIGTERM, then
+    /// SIGKILL after the container's stopTimeout) and says so: nothing is left running unseen. `--output json` prints a JSON line per output
     /// line ({"type": "log", "at", "task", "container", "message"}) and per step ({"type":
     /// "event", "event": "started" | "status" | "stopped" | ...}), then a result object
     /// (task ARNs, exit_code, ending, duration_ms, per task its ending and run time).

@@ -27,7 +27,7 @@ async fn attached(global: &GlobalArgs, args: RunArgs) -> Result<TaskResult, Fail
     let printer = Printer::new(global);
     let sink = RunSink { printer: &printer, many: args.count > 1, said_no_logs: std::sync::atomic::AtomicBool::new(false) };
     let (project, actor) = (crate::app::project(global), crate::app::actor());
-    let ctx = Context { project: &project, actor: &actor, sink: &sink, cancel: crate::app::cancel_on_ctrl_c() };
+    let ctx = Context { project: &project, actor: &actor, sink: &sink, cancel: crate::app::cancel_on_ctrl_c_or_term() };
     let input = TaskInput {
         environment: args.environment,
         service: args.service,

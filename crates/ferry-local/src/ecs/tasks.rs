@@ -26,6 +26,16 @@ pub fn run(ctx: &mut Ctx, input: &Input) -> ApiResult {
     if definition.body.get("networkMode").and_then(Value::as_str) == Some("awsvpc") && input.value("networkConfiguration").is_none() {
         return Err(ApiError::invalid_parameter("Network Configuration must be provided when networkMode 'awsvpc' is specified."));
     }
+    // RunTask's `startedBy` (ECS API reference): "Up to 36 letters (uppercase and lowercase),
+    // numbers, hyphens (-), forward slash (/), and underscores (_) are allowed." The message is
+    // ferry local's: AWS's exact words for RunTask were not found.
+    if let Some(by) = input.str("startedBy")
+        && (by.chars().count() > 36 || !by.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | '_')))
+    {
+        return Err(ApiError::invalid_parameter(
+            "startedBy: up to 36 letters (uppercase and lowercase), numbers, hyphens (-), forward slash (/), and underscores (_) are allowed.",
+        ));
+    }
     let overrides = input.value("overrides").cloned().unwrap_or_else(|| json!({}));
     for o in overrides.get("containerOverrides").and_then(Value::as_array).into_iter().flatten() {
         let name = o.get("name").and_then(Value::as_str).unwrap_or_default();

@@ -248,7 +248,10 @@ async fn a_hook_in_a_container_the_revision_lacks_or_a_non_essential_one_is_refu
     let out = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
     let said = text(&out);
     assert_eq!(out.status.code(), Some(2), "{said}");
-    assert!(said.contains("services.web.before_deploy.container: \"nope\" is not a container of the task definition (it has app)"), "{said}");
+    assert!(
+        said.contains("services.web.before_deploy.container: \"nope\" is not a container of the task definition (it has app)"),
+        "{said}"
+    );
     let plan = world.ferry(&["plan", "test", "web=1.1.0"]).await;
     assert_eq!(plan.status.code(), Some(2), "plan says so too: {}", text(&plan));
 

@@ -603,6 +603,17 @@ async fn run_task_overrides_and_logs_reach_the_process() {
     let id = task_arn.rsplit('/').next().unwrap();
     let log = std::fs::read_to_string(ferry_local::task_log_dir(local._dir.path(), id).join("main.log")).unwrap();
     assert_eq!(log.trim(), "hello from ferry");
+    // startedBy: at most 36 of ECS's characters; refused otherwise, with no task started.
+    for bad in ["a".repeat(37), "job:1".to_string()] {
+        let err = c.ecs.run_task().cluster(CLUSTER).task_definition(&arn).started_by(&bad).send().await.unwrap_err();
+        assert_eq!(err.as_service_error().and_then(|e| e.meta().code()), Some("InvalidParameterException"), "{bad}");
+    }
+    let ok = c.ecs.run_task().cluster(CLUSTER).task_definition(&arn).started_by("fd-0123456789ab/before_x-Y").send().await.unwrap();
+    assert_eq!(ok.tasks().len(), 1);
+    let listed =
+        c.ecs.list_tasks().cluster(CLUSTER).family("job").desired_status(ferry_aws::ecs::types::DesiredStatus::Stopped).send().await;
+    let running = c.ecs.list_tasks().cluster(CLUSTER).family("job").send().await.unwrap();
+    assert_eq!(listed.unwrap().task_arns().len() + running.task_arns().len(), 2, "the refused runs started nothing");
     local.server.shutdown().await;
 }
 
