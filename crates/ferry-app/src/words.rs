@@ -191,6 +191,12 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
             };
             format!("{}: {what} {id} ({}){logs}", hook.name(), command.join(" "))
         }
+        Detail::HookRunning { hook, task_arn, running_ms } => format!(
+            "{}: task {} still running ({})",
+            hook.name(),
+            ferry_core::one_off::task_id(task_arn),
+            humantime::format_duration(std::time::Duration::from_secs(running_ms / 1000))
+        ),
         Detail::HookFinished { hook, task_arn, ending, duration_ms } => {
             let id = ferry_core::one_off::task_id(task_arn);
             let took = humantime::format_duration(std::time::Duration::from_secs(duration_ms / 1000));

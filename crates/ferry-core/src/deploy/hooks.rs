@@ -30,6 +30,9 @@ pub(super) enum HookVerdict {
 /// How often a hook's task is looked at (DescribeTasks, and its new log lines).
 const HOOK_POLL: Duration = Duration::from_secs(1);
 
+/// How often a hook's task that is still running is said to be (a progress line).
+const STILL_RUNNING_EVERY: Duration = Duration::from_secs(60);
+
 /// How long a hook's task that timed out is waited for once asked to stop.
 const STOP_WAIT: Duration = Duration::from_secs(120);
 
@@ -150,9 +153,15 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 );
             }
         };
-        let waited = one_off::wait_stopped(self.ecs, self.clock, &request.cluster, &arns, deadline, HOOK_POLL, async |_| {
+        let mut last_said = started;
+        let waited = one_off::wait_stopped(self.ecs, self.clock, &request.cluster, &arns, deadline, HOOK_POLL, async |states| {
             show_logs(&mut seen, &mut last_lines).await;
             let now = self.clock.now_ms();
+            if now - last_said >= STILL_RUNNING_EVERY.as_millis() as i64 && states.iter().any(|t| !t.is_stopped()) {
+                last_said = now;
+                let running_ms = (now - started).max(0) as u64;
+                self.phase(&report_view, Phase::Hook, Detail::HookRunning { hook: kind, task_arn: task_arn.clone(), running_ms });
+            }
             if now - last_renew > 30_000 {
                 last_renew = now;
                 if let Err(e) = self.locks.renew(&request.environment, &request.service, request.lock_id()) {

@@ -363,6 +363,10 @@ pub enum Detail {
     /// `logs` says where its output is read from (`group stream`), None when it does not
     /// log with awslogs (its output is then not shown).
     HookStarted { hook: HookKind, task_arn: String, command: Vec<String>, adopted: bool, logs: Option<String> },
+    /// A hook's task is still running, `running_ms` after it started: said every minute, so
+    /// a long migration is not mistaken for a hung deploy (CI systems end jobs that print
+    /// nothing for a while).
+    HookRunning { hook: HookKind, task_arn: String, running_ms: u64 },
     /// A hook's task stopped: how it ended, after how long (ms).
     HookFinished { hook: HookKind, task_arn: String, ending: crate::one_off::Ending, duration_ms: u64 },
 }
