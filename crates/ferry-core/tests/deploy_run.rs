@@ -2532,6 +2532,27 @@ fn a_missing_ssm_parameter_is_refused_naming_the_container_and_field_before_anyt
 }
 
 #[test]
+fn a_parameter_named_with_a_version_is_refused_saying_ecs_takes_no_version() {
+    let world = World::new().with_service("web", Script::new(Rollout::CompleteAfter(1)));
+    world.workload.parameters.lock().unwrap().push("/app/db/password".into());
+    let mut deploy = request("web", "1.1.0");
+    deploy.source = web_with(r#""secrets": [{"name": "DB_PASSWORD", "valueFrom": "/app/db/password:3"}]"#);
+
+    let report = world.deploy_one(deploy);
+
+    assert_eq!(report.exit_kind(), ExitKind::PreflightRefused, "{:?}", report.reason);
+    assert_eq!(
+        report.reason.as_deref(),
+        Some(
+            "web.json: containerDefinitions[name=web].secrets[name=DB_PASSWORD].valueFrom: /app/db/password:3 not found in SSM \
+             Parameter Store (region eu-west-1, account 123456789012); ECS reads a parameter's latest version and takes no version in \
+             valueFrom: name the parameter (/app/db/password)"
+        )
+    );
+    assert_nothing_changed(&world);
+}
+
+#[test]
 fn a_missing_secrets_manager_secret_is_looked_up_without_ecs_json_key_suffix_and_refused_with_every_other_missing_one() {
     let secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/db-AbCdEf";
     let credentials = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:dockerhub-XyZ123";

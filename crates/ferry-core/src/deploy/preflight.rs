@@ -653,7 +653,18 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 match self.exists(&mut answers, reference.store, reference.id).await {
                     Ok(true) => {}
                     Ok(false) if reference.store == Store::Parameter => {
-                        missing.push(format!("{field}: {value} not found in SSM Parameter Store ({place}); create it, or fix {leaf}"));
+                        // `name:3` reads as a parameter version, which ECS does not take in a
+                        // valueFrom (aws/containers-roadmap#859): say so rather than "create it".
+                        let versioned = value.rsplit_once(':').filter(|(name, version)| {
+                            !name.is_empty() && !version.is_empty() && version.chars().all(|c| c.is_ascii_digit())
+                        });
+                        let fix = match versioned {
+                            Some((name, _)) => format!(
+                                "ECS reads a parameter's latest version and takes no version in {leaf}: name the parameter ({name})"
+                            ),
+                            None => format!("create it, or fix {leaf}"),
+                        };
+                        missing.push(format!("{field}: {value} not found in SSM Parameter Store ({place}); {fix}"));
                     }
                     Ok(false) => {
                         let id = if reference.id == value { String::new() } else { format!("secret {}, ", reference.id) };
