@@ -5,6 +5,12 @@ use ferry_core::deploy::{Detail, Outcome, RollbackMethod, ServiceReport};
 use ferry_core::one_off::Ending;
 use ferry_core::rolling::Progress;
 
+/// A command as a shell would take it back (`sh -c 'echo hi; exit 3'`): how a hook's or a
+/// one-off task's command is shown. Words a shell cannot quote (a NUL) are shown joined.
+pub fn command_text(words: &[String]) -> String {
+    shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
+}
+
 /// How a service's deploy ended, in a few words, each said once: "rollback failed" says
 /// the deploy failed too (there is no rollback without a failure).
 pub fn outcome_word(outcome: Outcome) -> &'static str {
@@ -189,7 +195,7 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
                 Some(at) => format!("; its output: {at}"),
                 None => "; it does not log with awslogs, so its output is not shown".to_string(),
             };
-            format!("{}: {what} {id} ({}){logs}", hook.name(), command.join(" "))
+            format!("{}: {what} {id} ({}){logs}", hook.name(), command_text(command))
         }
         Detail::HookRunning { hook, task_arn, running_ms } => format!(
             "{}: task {} still running ({})",
@@ -218,6 +224,14 @@ mod tests {
     use super::*;
     use ferry_core::deploy::{Superseded, TakenOver};
     use ferry_core::target_health::GroupHealth;
+
+    #[test]
+    fn a_command_is_shown_as_a_shell_would_take_it_back() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(command_text(&words(&["bin/migrate", "--yes"])), "bin/migrate --yes");
+        assert_eq!(command_text(&words(&["sh", "-c", "echo hi; exit 3"])), "sh -c 'echo hi; exit 3'");
+        assert_eq!(command_text(&words(&["a\0b"])), "a\0b", "a NUL cannot be quoted: shown as it is");
+    }
 
     #[test]
     fn progress_names_each_target_group_with_its_healthy_targets() {

@@ -4,6 +4,7 @@
 
 use ferry_app::Context;
 use ferry_app::plan::{PlanInput, Steps};
+use ferry_app::words::command_text;
 use ferry_core::config::Strategy;
 use ferry_core::deploy::Outcome;
 use ferry_core::rolling::short_task_definition;
@@ -56,11 +57,11 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
 fn steps_text(steps: &Steps) -> String {
     let repository = &steps.repository;
     let before = match &steps.before_deploy {
-        Some(command) => format!("run the before_deploy task ({}) with the new revision, stop if it fails, ", command.join(" ")),
+        Some(command) => format!("run the before_deploy task ({}) with the new revision, stop if it fails, ", command_text(command)),
         None => String::new(),
     };
     let after = match &steps.after_deploy {
-        Some(command) => format!("; once it completed, run the after_deploy task ({}), roll back if it fails", command.join(" ")),
+        Some(command) => format!("; once it completed, run the after_deploy task ({}), roll back if it fails", command_text(command)),
         None => String::new(),
     };
     let strategy = match (steps.strategy, &steps.image_tag) {
