@@ -24,6 +24,17 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
     };
     printer.close();
     for (report, steps) in plan.planned() {
+        if printer.json() {
+            // What a CI job reads before it approves: each service's steps, hooks included.
+            printer.json_line(&serde_json::json!({
+                "type": "plan",
+                "service": report.service,
+                "outcome": report.outcome,
+                "steps": steps_text(steps),
+                "before_deploy": steps.before_deploy,
+                "after_deploy": steps.after_deploy,
+            }));
+        }
         printer.out(&format!(
             "\n{} in {}: {} → {} ({})",
             report.service,

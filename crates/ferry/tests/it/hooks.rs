@@ -171,6 +171,19 @@ async fn plan_shows_where_the_hooks_run_and_runs_none() {
         "{said}"
     );
     assert!(said.contains("once it completed, run the after_deploy task (bin/smoke), roll back if it fails"), "{said}");
+    // JSON: a plan line per service, with its steps and its hooks' commands.
+    let json = world.ferry(&["plan", "test", "web=1.1.0", "--output", "json"]).await;
+    assert!(json.status.success(), "{}", text(&json));
+    let stdout = String::from_utf8_lossy(&json.stdout).to_string();
+    let line: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "plan")
+        .unwrap_or_else(|| panic!("no plan line: {stdout}"));
+    assert_eq!(line["service"], "web", "{line}");
+    assert_eq!(line["before_deploy"], serde_json::json!(["bin/migrate", "--yes"]), "{line}");
+    assert_eq!(line["after_deploy"], serde_json::json!(["bin/smoke"]), "{line}");
+    assert!(line["steps"].as_str().unwrap().contains("run the before_deploy task (bin/migrate --yes)"), "{line}");
     assert_eq!(world.calls().await.get("ecs:RunTask"), None);
 }
 
