@@ -266,7 +266,9 @@ def lines_of(proc: subprocess.CompletedProcess) -> list[dict]:
             value = json.loads(line)
         except ValueError:
             pytest.fail(f"not a JSON line: {line!r}\nstderr:\n{proc.stderr}")
-        assert isinstance(value, dict) and value.get("type") in ("event", "result"), line
+        # docs/deploy.md, "Output": events, a plan line per service (plan), the probe's figures,
+        # notices, and the result last.
+        assert isinstance(value, dict) and value.get("type") in ("event", "plan", "probe", "notice", "result"), line
         lines.append(value)
     assert lines and lines[-1]["type"] == "result", proc.stdout + proc.stderr
     assert [v["type"] for v in lines].count("result") == 1, proc.stdout
