@@ -419,13 +419,18 @@ fn private_ip(task: &ecs::types::Task) -> Option<String> {
     attached.or_else(interface).filter(|ip| !ip.is_empty()).map(str::to_string)
 }
 
+/// ECS tags as (key, value) pairs.
+pub(crate) fn tag_pairs(tags: &[ecs::types::Tag]) -> Vec<(String, String)> {
+    tags.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
+}
+
 fn task_definition_info(td: &ecs::types::TaskDefinition, tags: &[ecs::types::Tag]) -> TaskDefinitionInfo {
     TaskDefinitionInfo {
         arn: td.task_definition_arn().unwrap_or_default().to_string(),
         family: td.family().unwrap_or_default().to_string(),
         revision: td.revision(),
         definition: taskdef::to_json(td, tags),
-        tags: tags.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect(),
+        tags: tag_pairs(tags),
     }
 }
 
@@ -757,11 +762,7 @@ impl Elb for AwsElb {
     async fn describe_target_group(&self, arn: &str) -> PlatformResult<Option<TargetGroupInfo>> {
         self.reads.take().await;
         match self.client.describe_target_groups().target_group_arns(arn).send().await {
-            Ok(out) => Ok(out.target_groups().first().map(|g| TargetGroupInfo {
-                arn: g.target_group_arn().unwrap_or_default().to_string(),
-                name: g.target_group_name().unwrap_or_default().to_string(),
-                target_type: g.target_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
-            })),
+            Ok(out) => Ok(out.target_groups().first().map(crate::traffic::target_group_info)),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_target_group_not_found_exception()) => Ok(None),
             Err(e) => Err(self.reach.error("elasticloadbalancing:DescribeTargetGroups", e)),
         }

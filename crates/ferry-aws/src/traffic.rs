@@ -168,17 +168,14 @@ impl AwsEcs {
             .map(|s| TaggedService {
                 service: service_info(s),
                 created_at: millis(s.created_at()),
-                tags: s
-                    .tags()
-                    .iter()
-                    .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
-                    .collect(),
+                tags: crate::platform::tag_pairs(s.tags()),
             })
             .collect())
     }
 }
 
-fn target_group_info(g: &elbv2::types::TargetGroup) -> TargetGroupInfo {
+/// A target group as DescribeTargetGroups answered it.
+pub(crate) fn target_group_info(g: &elbv2::types::TargetGroup) -> TargetGroupInfo {
     TargetGroupInfo {
         arn: g.target_group_arn().unwrap_or_default().to_string(),
         name: g.target_group_name().unwrap_or_default().to_string(),

@@ -161,6 +161,33 @@ pub fn alnum_id(len: usize) -> String {
     rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
+/// The `Tags` of an SSM or Secrets Manager request (`[{"Key", "Value"}]`), a key given twice
+/// keeping its last value. Keys of 1 to 128 characters and values of at most 256, else
+/// `too_long`; no key may start with `aws:` (any case), else `reserved` (the services answer
+/// these with different error codes: their API references, "Tag").
+pub fn key_value_tags(
+    input: &Input,
+    too_long: impl Fn(&'static str) -> ApiError,
+    reserved: impl Fn(&'static str) -> ApiError,
+) -> Result<Vec<crate::state::Tag>, ApiError> {
+    let mut tags: Vec<crate::state::Tag> = Vec::new();
+    for tag in input.array("Tags") {
+        let key = tag.get("Key").and_then(Value::as_str).unwrap_or_default();
+        let value = tag.get("Value").and_then(Value::as_str).unwrap_or_default();
+        if key.is_empty() || key.len() > 128 || value.len() > 256 {
+            return Err(too_long("Tag keys must be 1 to 128 characters and tag values at most 256."));
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(reserved("Tag keys with the prefix 'aws:' are reserved for AWS use."));
+        }
+        match tags.iter_mut().find(|t| t.key == key) {
+            Some(t) => t.value = value.to_string(),
+            None => tags.push(crate::state::Tag { key: key.to_string(), value: value.to_string() }),
+        }
+    }
+    Ok(tags)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

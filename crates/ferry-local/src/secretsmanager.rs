@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::api::{ApiError, ApiResult, Ctx, Input, alnum_id, paginate, put};
+use crate::api::{ApiError, ApiResult, Ctx, Input, alnum_id, key_value_tags, paginate, put};
 use crate::state::{Partition, Secret, SecretVersion, Tag};
 
 const CURRENT: &str = "AWSCURRENT";
@@ -118,22 +118,7 @@ fn token(input: &Input) -> Result<Option<String>, ApiError> {
 }
 
 fn tags_from(input: &Input) -> Result<Vec<Tag>, ApiError> {
-    let mut tags: Vec<Tag> = Vec::new();
-    for tag in input.array("Tags") {
-        let key = tag.get("Key").and_then(Value::as_str).unwrap_or_default();
-        let value = tag.get("Value").and_then(Value::as_str).unwrap_or_default();
-        if key.is_empty() || key.len() > 128 || value.len() > 256 {
-            return Err(invalid_parameter("Tag keys must be 1 to 128 characters and tag values at most 256."));
-        }
-        if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(invalid_parameter("Tag keys with the prefix 'aws:' are reserved for AWS use."));
-        }
-        match tags.iter_mut().find(|t| t.key == key) {
-            Some(t) => t.value = value.to_string(),
-            None => tags.push(Tag { key: key.to_string(), value: value.to_string() }),
-        }
-    }
-    Ok(tags)
+    key_value_tags(input, invalid_parameter, invalid_parameter)
 }
 
 /// What adding a version did: created it, or found the same one already there (a retried

@@ -14,7 +14,7 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::api::{ApiError, ApiResult, Ctx, Input, paginate, put};
+use crate::api::{ApiError, ApiResult, Ctx, Input, key_value_tags, paginate, put};
 use crate::state::{Parameter, ParameterVersion, Partition, Tag};
 
 /// SSM keeps the latest 100 versions of a parameter.
@@ -174,22 +174,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 }
 
 fn tags_from(input: &Input) -> Result<Vec<Tag>, ApiError> {
-    let mut tags: Vec<Tag> = Vec::new();
-    for tag in input.array("Tags") {
-        let key = tag.get("Key").and_then(Value::as_str).unwrap_or_default();
-        let value = tag.get("Value").and_then(Value::as_str).unwrap_or_default();
-        if key.is_empty() || key.len() > 128 || value.len() > 256 {
-            return Err(validation("Tag keys must be 1 to 128 characters and tag values at most 256."));
-        }
-        if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(ApiError::client("InvalidParameterValue", "Tag keys with the prefix 'aws:' are reserved for AWS use."));
-        }
-        match tags.iter_mut().find(|t| t.key == key) {
-            Some(t) => t.value = value.to_string(),
-            None => tags.push(Tag { key: key.to_string(), value: value.to_string() }),
-        }
-    }
-    Ok(tags)
+    key_value_tags(input, validation, |m| ApiError::client("InvalidParameterValue", m))
 }
 
 fn put_parameter(ctx: &mut Ctx, input: &Input) -> ApiResult {

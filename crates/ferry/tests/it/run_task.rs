@@ -332,80 +332,12 @@ async fn version_registers_the_revision_a_deploy_would_run_once_and_leaves_the_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_while_attached_stops_the_task_and_exits_130() {
-    let world = jobs_world("1.0.0").await;
-    let child = std::process::Command::new(ferry_bin())
-        .arg("--config")
-        .arg(world.config())
-        .arg("--ledger")
-        .arg(world.ledger())
-        .args(["run", "test", "jobs", "--", "sleep", "60"])
-        .env("NO_COLOR", "1")
-        .current_dir(world.dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the task runs, then Ctrl-C.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let arn = loop {
-        let listed = world.clients.ecs.list_tasks().cluster(CLUSTER).family("jobs").send().await.unwrap();
-        if let Some(arn) = listed.task_arns().first()
-            && describe_task(&world, arn).await.last_status() == Some("RUNNING")
-        {
-            break arn.clone();
-        }
-        assert!(Instant::now() < deadline, "the task never ran");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    // ferry subscribes to SIGINT after it started the task; give it a moment to be waiting.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
-    assert!(text(&out).contains("interrupted") && text(&out).contains("StopTask"), "{}", text(&out));
-    let task = describe_task(&world, &arn).await;
-    assert_eq!(task.desired_status(), Some("STOPPED"));
-    assert!(task.stopped_reason().unwrap_or_default().contains("interrupted (Ctrl-C or SIGTERM)"), "{:?}", task.stopped_reason());
+    stopping_ferry_run_stops_its_task("-INT").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_while_attached_stops_the_task_as_ctrl_c_does() {
-    let world = jobs_world("1.0.0").await;
-    let child = std::process::Command::new(ferry_bin())
-        .arg("--config")
-        .arg(world.config())
-        .arg("--ledger")
-        .arg(world.ledger())
-        .args(["run", "test", "jobs", "--", "sleep", "60"])
-        .env("NO_COLOR", "1")
-        .current_dir(world.dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the task runs, then Ctrl-C.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let arn = loop {
-        let listed = world.clients.ecs.list_tasks().cluster(CLUSTER).family("jobs").send().await.unwrap();
-        if let Some(arn) = listed.task_arns().first()
-            && describe_task(&world, arn).await.last_status() == Some("RUNNING")
-        {
-            break arn.clone();
-        }
-        assert!(Instant::now() < deadline, "the task never ran");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    // ferry subscribes to SIGINT after it started the task; give it a moment to be waiting.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
-    assert!(text(&out).contains("interrupted") && text(&out).contains("StopTask"), "{}", text(&out));
-    let task = describe_task(&world, &arn).await;
-    assert_eq!(task.desired_status(), Some("STOPPED"));
-    assert!(task.stopped_reason().unwrap_or_default().contains("interrupted (Ctrl-C or SIGTERM)"), "{:?}", task.stopped_reason());
+    stopping_ferry_run_stops_its_task("-TERM").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,4 +380,44 @@ async fn rollback_without_history_never_picks_a_revision_ferry_run_registered() 
     assert_eq!(rollback.status.code(), Some(4), "the only earlier ferry revision is ferry run's: {said}");
     assert!(said.contains("no earlier version of jobs to roll back to"), "{said}");
     assert_eq!(world.service("jobs").await.task_definition(), Some(deployed.as_str()), "nothing changed");
+}
+
+/// `ferry run` attached to a task, sent `signal` (`kill SIGNAL`) once the task runs: it stops
+/// the task (StopTask with ferry's reason) and exits 130.
+async fn stopping_ferry_run_stops_its_task(signal: &str) {
+    let world = jobs_world("1.0.0").await;
+    let child = std::process::Command::new(ferry_bin())
+        .arg("--config")
+        .arg(world.config())
+        .arg("--ledger")
+        .arg(world.ledger())
+        .args(["run", "test", "jobs", "--", "sleep", "60"])
+        .env("NO_COLOR", "1")
+        .current_dir(world.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the task runs, then Ctrl-C.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let arn = loop {
+        let listed = world.clients.ecs.list_tasks().cluster(CLUSTER).family("jobs").send().await.unwrap();
+        if let Some(arn) = listed.task_arns().first()
+            && describe_task(&world, arn).await.last_status() == Some("RUNNING")
+        {
+            break arn.clone();
+        }
+        assert!(Instant::now() < deadline, "the task never ran");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // ferry subscribes to SIGINT after it started the task; give it a moment to be waiting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(text(&out).contains("interrupted") && text(&out).contains("StopTask"), "{}", text(&out));
+    let task = describe_task(&world, &arn).await;
+    assert_eq!(task.desired_status(), Some("STOPPED"));
+    assert!(task.stopped_reason().unwrap_or_default().contains("interrupted (Ctrl-C or SIGTERM)"), "{:?}", task.stopped_reason());
 }
