@@ -450,4 +450,21 @@ pub struct ScalableTarget {
     pub role_arn: String,
     pub created_at: f64,
     pub suspended_state: Value,
+    /// Its scaling policies by name (PutScalingPolicy): stored as given, never executed (no
+    /// CloudWatch alarm drives them). Deregistering the target deletes them, as AWS does.
+    /// Absent from state files written before policies were emulated.
+    #[serde(default)]
+    pub policies: BTreeMap<String, ScalingPolicy>,
+}
+
+/// One Application Auto Scaling scaling policy of a scalable target.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ScalingPolicy {
+    pub arn: String,
+    pub name: String,
+    /// `TargetTrackingScaling`, `StepScaling` or `PredictiveScaling`.
+    pub policy_type: String,
+    /// The configuration of that type (`TargetTrackingScalingPolicyConfiguration`, ...), as given.
+    pub configuration: Value,
+    pub created_at: f64,
 }
