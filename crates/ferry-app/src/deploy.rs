@@ -113,7 +113,7 @@ pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> 
         ctx.cancel.child_token(),
     )?;
     let journal = session.journal(ctx.sink).with_probes(&probes);
-    let run = session.connected.run(&locks, &journal);
+    let run = session.connected.run_with_gates(&locks, &journal, &probes);
     let deploying = probes.while_running(ctx.sink, run.deploy(&session.requests));
     let reports =
         until_cancelled(&ctx.cancel, &session.ledger, &session.requests, &session.run_id, "deploy", &session.connected.ecs, deploying)

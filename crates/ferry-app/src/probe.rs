@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use ferry_aws::platform::AwsElb;
 use ferry_core::config::{Config, ProbeSettings};
-use ferry_core::deploy::{Event, Outcome, Phase, Request, ServiceReport};
+use ferry_core::deploy::{Event, GateVerdict, Gates, Outcome, Phase, Request, ServiceReport};
 use ferry_core::probe::{Answer, NoProbe, ProbeGate, ProbeRecorder, ProbeStats, ProbeTarget};
 use ferry_store::{EventRecord, Ledger};
 use tokio::task::{JoinHandle, JoinSet};
@@ -43,6 +43,9 @@ pub struct Probes {
     client: reqwest::Client,
     /// Each service's settings (by ferry's service name); services with probing off are absent.
     settings: HashMap<String, ProbeSettings>,
+    /// blue-green, canary, linear: the production rule each service's probe goes through
+    /// (by ferry's service name).
+    through: HashMap<String, String>,
     cancel: CancellationToken,
     active: Mutex<Vec<Active>>,
 }
@@ -85,6 +88,10 @@ impl Probes {
         cancel: CancellationToken,
     ) -> Result<Probes> {
         let mut settings = HashMap::new();
+        let through = requests
+            .iter()
+            .filter_map(|r| r.traffic.as_ref().map(|t| (r.service.clone(), t.production_rule.clone())))
+            .collect();
         if enabled {
             for request in requests {
                 let service = config.probe(environment, &request.service).map_err(Error::config)?;
@@ -99,7 +106,7 @@ impl Probes {
             .user_agent(concat!("ferry-probe/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::internal(format!("cannot build the prober's HTTP client: {e}")))?;
-        Ok(Probes { elb, client, settings, cancel, active: Mutex::new(Vec::new()) })
+        Ok(Probes { elb, client, settings, through, cancel, active: Mutex::new(Vec::new()) })
     }
 
     /// Starts and stops probes as the run goes: a deployment that took its lock
@@ -132,6 +139,7 @@ impl Probes {
             self.elb.clone(),
             self.client.clone(),
             report.target_groups.clone(),
+            self.through.get(&report.service).cloned(),
             settings.clone(),
             shared.clone(),
             stop.clone(),
@@ -236,6 +244,57 @@ impl ProbeGate for Probes {
     }
 }
 
+/// How many requests the checks through the preparing rule send, and how far apart.
+const CHECK_REQUESTS: u32 = 10;
+const CHECK_SPACING: Duration = Duration::from_millis(100);
+
+impl Gates for Probes {
+    /// [`CHECK_REQUESTS`] GETs through the preparing rule's listener to the new version's
+    /// target group, with the service's probe settings (path, expected status, timeout):
+    /// every one must answer as expected. Skipped (said, not failed) when probing is off for
+    /// the service or ferry cannot send through that listener (HTTPS, a condition it cannot
+    /// meet).
+    fn check_preparing<'a>(
+        &'a self,
+        service: &'a str,
+        preparing_rule: &'a str,
+        target_group: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = GateVerdict> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(settings) = self.settings.get(service) else {
+                return GateVerdict::Skipped("probing is off for this service (probe.enabled = false or --no-probe)".into());
+            };
+            let target = match self.elb.probe_target(target_group, settings.path.as_deref(), Some(preparing_rule)).await {
+                Ok(Ok(target)) => target,
+                Ok(Err(why)) => return GateVerdict::Skipped(why.0),
+                Err(e) => return GateVerdict::Failed(format!("cannot read the preparing rule's listener: {e}")),
+            };
+            let mut recorder = ProbeRecorder::new(settings.expect.clone());
+            recorder.started(now_ms());
+            for i in 0..CHECK_REQUESTS {
+                if i > 0 {
+                    tokio::time::sleep(CHECK_SPACING).await;
+                }
+                let (at, latency, answer) = send(self.client.clone(), target.clone(), settings.timeout).await;
+                recorder.record(at, latency, &answer);
+            }
+            recorder.finished(now_ms());
+            let stats = recorder.stats();
+            let host = target.host_header.as_deref().map(|h| format!(" (Host {h})")).unwrap_or_default();
+            if stats.failed == 0 {
+                GateVerdict::Passed(format!("{} GET {}{host}: all answered {}", stats.sent, target.url, settings.expect))
+            } else {
+                let last = stats.last_failures.last().map(|f| f.reason.clone()).unwrap_or_default();
+                GateVerdict::Failed(format!("{} of {} GET {}{host} failed; last: {last}", stats.failed, stats.sent, target.url))
+            }
+        })
+    }
+
+    fn failed_since(&self, deployment_id: &str, since_ms: i64) -> Option<u64> {
+        ProbeGate::failed_since(self, deployment_id, since_ms)
+    }
+}
+
 impl Drop for Probes {
     fn drop(&mut self) {
         if let Ok(active) = self.active.lock() {
@@ -316,12 +375,13 @@ async fn probe(
     elb: AwsElb,
     client: reqwest::Client,
     target_groups: Vec<String>,
+    through: Option<String>,
     settings: ProbeSettings,
     shared: Arc<Mutex<Shared>>,
     stop: CancellationToken,
 ) {
     let found = tokio::select! {
-        found = find(&elb, &target_groups, &settings) => found,
+        found = find(&elb, &target_groups, through.as_deref(), &settings) => found,
         () = stop.cancelled() => return,
     };
     let target = match found {
@@ -357,13 +417,18 @@ async fn probe(
 }
 
 /// Where to send: `probe.url`, else the first target group's listener that can be probed.
-async fn find(elb: &AwsElb, target_groups: &[String], settings: &ProbeSettings) -> std::result::Result<ProbeTarget, NoProbe> {
+async fn find(
+    elb: &AwsElb,
+    target_groups: &[String],
+    through: Option<&str>,
+    settings: &ProbeSettings,
+) -> std::result::Result<ProbeTarget, NoProbe> {
     if let Some(url) = &settings.url {
         return Ok(ProbeTarget { url: url.clone(), host_header: None, via: "probe.url".into() });
     }
     let mut first: Option<NoProbe> = None;
     for group in target_groups {
-        match elb.probe_target(group, settings.path.as_deref()).await {
+        match elb.probe_target(group, settings.path.as_deref(), through).await {
             Ok(Ok(target)) => return Ok(target),
             Ok(Err(why)) => {
                 first.get_or_insert(why);
@@ -474,7 +539,7 @@ mod tests {
         ));
         let stop = CancellationToken::new();
         let started = Instant::now();
-        let task = tokio::spawn(probe(elb.clone(), reqwest::Client::new(), vec![], settings, shared.clone(), stop.clone()));
+        let task = tokio::spawn(probe(elb.clone(), reqwest::Client::new(), vec![], None, settings, shared.clone(), stop.clone()));
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         stop.cancel();
         task.await.expect("the probe task ends when told");
@@ -502,6 +567,7 @@ mod tests {
             elb,
             client: reqwest::Client::new(),
             settings: HashMap::new(),
+            through: HashMap::new(),
             cancel: CancellationToken::new(),
             active: Mutex::new(vec![Active {
                 deployment_id: "fd-1".into(),

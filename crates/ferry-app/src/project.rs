@@ -13,7 +13,7 @@ use ferry_aws::scaling::AwsAutoScaling;
 use ferry_aws::workload::{AwsLogs, AwsSecrets};
 use ferry_aws::{AssumeRole, Clients, Target};
 use ferry_core::config::{Config, Credentials, Environment};
-use ferry_core::deploy::{Locks, Observer, Request, Run, Source, Trace};
+use ferry_core::deploy::{Gates, Locks, NoGates, Observer, Request, Run, Source, Trace, Traffic};
 use ferry_core::platform::{ImageInfo, PlatformError, PlatformResult, Registry, TagMove};
 use ferry_core::template::{Variables, toml_to_json};
 use ferry_store::Ledger;
@@ -195,8 +195,21 @@ impl Connected {
         &'a self,
         locks: &'a L,
         observer: &'a O,
-    ) -> Run<'a, AwsEcs, AwsElb, ProjectRegistry, SystemClock, L, O, AwsLogs, AwsSecrets> {
+    ) -> Run<'a, AwsEcs, AwsElb, ProjectRegistry, SystemClock, L, O, AwsLogs, AwsSecrets, AwsAutoScaling> {
+        self.run_with_gates(locks, observer, &NoGates)
+    }
+
+    /// [`Connected::run`] with the gates of blue-green, canary and linear deploys (the
+    /// run's probes).
+    pub fn run_with_gates<'a, L: Locks, O: Observer>(
+        &'a self,
+        locks: &'a L,
+        observer: &'a O,
+        gates: &'a dyn Gates,
+    ) -> Run<'a, AwsEcs, AwsElb, ProjectRegistry, SystemClock, L, O, AwsLogs, AwsSecrets, AwsAutoScaling> {
         Run {
+            scaling: &self.autoscaling,
+            gates,
             ecs: &self.ecs,
             elb: &self.elb,
             registry: &self.registry,
@@ -514,7 +527,27 @@ pub fn request(
         force: false,
         before_deploy: service.before_deploy.clone(),
         after_deploy: service.after_deploy.clone(),
+        traffic: traffic(config, &connected.name, service_name, service)?,
     })
+}
+
+/// How a blue-green, canary or linear deploy of `service_name` in `environment` moves
+/// traffic (`[services.NAME.blue_green]`, its rules rendered for the environment); None for
+/// the other strategies.
+fn traffic(config: &Config, environment: &str, service_name: &str, service: &ferry_core::config::Service) -> Result<Option<Traffic>> {
+    let strategy = config.strategy(environment, service_name);
+    let Some(table) = service.blue_green.as_ref().filter(|_| strategy.shifts_traffic()) else { return Ok(None) };
+    let (production_rule, preparing_rule) = config.traffic_rules(environment, service_name)?;
+    let shift = table
+        .shift(strategy)
+        .map_err(|(key, message)| Error::input(format!("services.{service_name}.blue_green.{key} in ferry.toml: {message}")))?;
+    Ok(Some(Traffic {
+        production_rule,
+        preparing_rule,
+        healthy: table.healthy,
+        shift,
+        keep: table.keep.unwrap_or(ferry_core::config::DEFAULT_KEEP_VERSIONS),
+    }))
 }
 
 /// A path as messages show it: relative to where ferry runs when it is below it, without

@@ -325,7 +325,7 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     // Each service behind a load balancer is probed through its production listener.
     let probes = crate::probe::Probes::new(&config, &input.to, &requests, to.elb.clone(), true, ctx.cancel.child_token())?;
     let journal = Journal::new(ledger.clone(), ctx.sink, run_id.clone()).with_probes(&probes);
-    let run = to.run(&locks, &journal);
+    let run = to.run_with_gates(&locks, &journal, &probes);
     let promoting = probes.while_running(ctx.sink, run.promote(&requests, atomic));
     let reports = match until_cancelled(&ctx.cancel, &ledger, &requests, &run_id, "promote", &to.ecs, promoting).await {
         Ok(reports) => probes.finish(reports, &ledger, ctx.sink),

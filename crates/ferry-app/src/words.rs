@@ -216,6 +216,60 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
                 ),
             }
         }
+        Detail::Traffic { step } => traffic_text(step),
+        Detail::Checked { passed: true, summary } => format!("checks through the preparing rule passed: {summary}"),
+        Detail::Checked { passed: false, summary } => format!("checks through the preparing rule failed: {summary}"),
+    }
+}
+
+/// A step of a blue-green, canary or linear deploy in words (target groups by name).
+pub fn traffic_text(step: &ferry_core::strategy::blue_green::Step) -> String {
+    use ferry_core::platform::target_group_name as group;
+    use ferry_core::rolling::short_task_definition as revision;
+    use ferry_core::strategy::blue_green::{Ending as Bg, Step};
+    let remaining = |until_ms: &i64| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        humantime::format_duration(std::time::Duration::from_secs(((until_ms - now).max(0) as u64).div_ceil(1000))).to_string()
+    };
+    let weights = |forward: &[(String, i32)]| forward.iter().map(|(arn, w)| format!("{} {w}", group(arn))).collect::<Vec<_>>().join(", ");
+    match step {
+        Step::Begin { blue } => format!(
+            "live: service {} ({}, {} tasks) behind {}",
+            blue.service,
+            blue.version.as_deref().unwrap_or("no ferry:version tag"),
+            blue.desired,
+            group(&blue.target_group)
+        ),
+        Step::CreateTargetGroup { name, like, .. } => format!("created target group {name} (settings of {})", group(like)),
+        Step::CreateService { name, task_definition, desired, .. } => {
+            format!("created service {name}: {desired} tasks of {}", revision(task_definition))
+        }
+        Step::AttachToPreparing { target_group, .. } => format!("the preparing rule forwards to {}", group(target_group)),
+        Step::WaitHealthy { target_group, required } => format!("waiting for {required} healthy targets in {}", group(target_group)),
+        Step::RunChecks { target_group, .. } => format!("checking {} through the preparing rule", group(target_group)),
+        Step::ShiftWeights { green_percent, forward, .. } => {
+            format!("production traffic: {green_percent}% to the new version ({})", weights(forward))
+        }
+        Step::Hold { green_percent, until_ms } => format!("holding {green_percent}% for {} more", remaining(until_ms)),
+        Step::Bake { until_ms } => format!("baking at 100% for {} more (a failed gate rolls back)", remaining(until_ms)),
+        Step::CopyScaling { service, settings } => format!(
+            "auto scaling on {service}: {}..{} tasks, {} polic{}",
+            settings.min_capacity,
+            settings.max_capacity,
+            settings.policies.len(),
+            if settings.policies.len() == 1 { "y" } else { "ies" }
+        ),
+        Step::RetireOld { service, .. } => format!("retired {service}: auto scaling deregistered, 0 tasks, tagged ferry:status=obsolete"),
+        Step::MarkLive { service, .. } => format!("{service} tagged ferry:status=live"),
+        Step::ScaleUp { service, desired } => format!("scaling {service} up to {desired} tasks"),
+        Step::DeleteService { service } => format!("deleted service {service}"),
+        Step::DeleteTargetGroup { arn } => format!("deleted target group {}", group(arn)),
+        Step::RestorePreparing { forward, .. } => format!("the preparing rule forwards to {} again", weights(forward)),
+        Step::RollBack { reason } => format!("rolling back: {reason}"),
+        Step::Stop { reason } => format!("stopped: {reason}"),
+        Step::Done { ending: Bg::Deployed } => "all production traffic on the new version; the old one retired".into(),
+        Step::Done { ending: Bg::AlreadyLive } => "this version already receives all production traffic".into(),
+        Step::Done { ending: Bg::RolledBack } => "rolled back: production traffic on the old version, the new one removed".into(),
     }
 }
 

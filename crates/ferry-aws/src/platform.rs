@@ -803,7 +803,16 @@ impl AwsElb {
     /// decided by [`ferry_core::probe::choose_target`] with the configured `path`. `Ok(Err)`
     /// says why there is nothing to probe (the group is gone or attached to no load balancer,
     /// or what `choose_target` found); `Err` is a call that failed.
-    pub async fn probe_target(&self, target_group: &str, path: Option<&str>) -> PlatformResult<Result<ProbeTarget, NoProbe>> {
+    ///
+    /// `through` (a listener or listener rule ARN): only that listener is considered (the
+    /// production or preparing rule of a blue/green deploy, whose groups other listeners may
+    /// also forward to).
+    pub async fn probe_target(
+        &self,
+        target_group: &str,
+        path: Option<&str>,
+        through: Option<&str>,
+    ) -> PlatformResult<Result<ProbeTarget, NoProbe>> {
         let name = ferry_core::platform::target_group_name(target_group);
         self.reads.take().await;
         let groups = match self.client.describe_target_groups().target_group_arns(target_group).send().await {
@@ -819,7 +828,14 @@ impl AwsElb {
         }
         let mut first: Option<NoProbe> = None;
         for lb in self.describe_load_balancers(&arns).await? {
-            let listeners = self.listeners_with_rules(&lb.arn).await?;
+            let mut listeners = self.listeners_with_rules(&lb.arn).await?;
+            if let Some(through) = through {
+                listeners.retain(|l| l.arn == through || l.rules.iter().any(|r| r.arn == through));
+                if listeners.is_empty() {
+                    first.get_or_insert(NoProbe(format!("no listener of {} holds {through}", lb.name)));
+                    continue;
+                }
+            }
             match ferry_core::probe::choose_target(target_group, &lb, &listeners, path) {
                 Ok(target) => return Ok(Ok(target)),
                 Err(why) => {

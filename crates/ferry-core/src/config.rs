@@ -249,11 +249,6 @@ impl Strategy {
         matches!(self, Strategy::BlueGreen | Strategy::Canary | Strategy::Linear)
     }
 
-    /// Whether ferry can run a deploy with this strategy yet: blue-green, canary and linear
-    /// are planned (issue 14) and refused by preflight.
-    pub fn is_runnable(self) -> bool {
-        !self.shifts_traffic()
-    }
 }
 
 /// A blue/green, canary or linear deploy's settings (`[services.NAME.blue_green]`); planned,
@@ -1477,7 +1472,6 @@ from = "live"
         let config = config.expect("blue-green");
         let web = &config.services["web"];
         assert_eq!(web.strategy(), Strategy::BlueGreen);
-        assert!(!web.strategy().is_runnable());
         let table = web.blue_green.clone().expect("table");
         assert_eq!(table.shift(Strategy::BlueGreen), Ok(Shift::AllAtOnce { overlap: DEFAULT_OVERLAP }));
         assert_eq!(table.keep, None, "default applied by the deploy: DEFAULT_KEEP_VERSIONS");

@@ -38,6 +38,13 @@ pub fn version_service_name(ecs_service: &str, version: &str) -> String {
     name_within(&[ecs_service, version], ECS_SERVICE_NAME_MAX, |c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// CreateService's `clientToken` for the service `name` that deployment `deployment_id`
+/// creates: 32 hex characters (ECS allows up to 36 ASCII characters), the same for the same
+/// pair, so a re-run's CreateService gets the service the dead run created.
+pub fn client_token(deployment_id: &str, name: &str) -> String {
+    hash_of(&[deployment_id, name])[..32].to_string()
+}
+
 /// `parts` joined by hyphens, every character `keep` refuses turned into a hyphen, runs of
 /// hyphens made one, cut to leave room for `-HASH`, never starting or ending with a hyphen.
 fn name_within(parts: &[&str], max: usize, keep: impl Fn(char) -> bool) -> String {

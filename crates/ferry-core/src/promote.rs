@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::deploy::{Locks, Observer, Outcome, Request, Run, ServiceReport, Source};
-use crate::platform::{Clock, Ecs, Elb, Logs, Registry, Secrets};
+use crate::platform::{AutoScaling, Clock, Ecs, Elb, Logs, Registry, Secrets};
 
 /// One service of a release, as a gate sees it.
 #[derive(Clone, Debug)]
@@ -130,7 +130,7 @@ pub fn check_approval(required: bool, approvers: &[String], to: &str, approval: 
     }
 }
 
-impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
     /// Deploys a release's services; when `atomic` and any of them fails, the ones that
     /// moved are rolled back, so the environment never ends up half promoted. Each report
     /// says what happened to its service.

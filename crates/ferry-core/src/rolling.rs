@@ -48,6 +48,12 @@ pub enum FailureCause {
     /// A `before_deploy` or `after_deploy` task failed (its exit code, its stop reason, or
     /// its timeout).
     Hook,
+    /// A gate of a blue-green, canary or linear deploy failed: the checks through the
+    /// preparing rule, probe requests through the production listener, no healthy target.
+    Gate,
+    /// Someone else changed the production or preparing rule while ferry moved traffic on
+    /// it: ferry stopped without overwriting it.
+    RuleChanged,
 }
 
 /// Where a rollout stands, for the progress line.

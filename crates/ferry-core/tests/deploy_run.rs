@@ -1081,6 +1081,16 @@ impl Secrets for FakeWorkload {
     }
 }
 
+/// No service in these tests has auto scaling.
+impl ferry_core::platform::AutoScaling for FakeWorkload {
+    async fn describe_scalable_target(&self, _resource_id: &str) -> PlatformResult<Option<ferry_core::platform::ScalableTarget>> {
+        Ok(None)
+    }
+    async fn register_scalable_target(&self, _target: &ferry_core::platform::ScalableTarget) -> PlatformResult<()> {
+        Ok(())
+    }
+}
+
 impl World {
     /// Cluster `main`, and images web:1.0.0 (running) and web:1.1.0 (to deploy).
     fn new() -> Self {
@@ -1100,7 +1110,7 @@ impl World {
         self
     }
 
-    fn run(&self) -> Run<'_, FakeEcs, FakeEcs, FakeRegistry, FakeClock, FakeLocks, RecordingObserver, FakeWorkload, FakeWorkload> {
+    fn run(&self) -> Run<'_, FakeEcs, FakeEcs, FakeRegistry, FakeClock, FakeLocks, RecordingObserver, FakeWorkload, FakeWorkload, FakeWorkload> {
         Run {
             ecs: &self.ecs,
             elb: &self.ecs,
@@ -1110,6 +1120,8 @@ impl World {
             observer: &self.observer,
             logs: &self.workload,
             secrets: &self.workload,
+            scaling: &self.workload,
+            gates: &ferry_core::deploy::NoGates,
         }
     }
 
@@ -1171,6 +1183,7 @@ fn request(service: &str, version: &str) -> Request {
         force: false,
         before_deploy: None,
         after_deploy: None,
+        traffic: None,
     }
 }
 

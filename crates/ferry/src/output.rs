@@ -396,6 +396,7 @@ fn phase_word(phase: Phase) -> String {
         Phase::Updated => "deploying",
         Phase::Baking => "baking",
         Phase::Hook => "hook",
+        Phase::Traffic => "traffic",
         Phase::RollingBack => "rolling back",
         Phase::Done => "done",
     }

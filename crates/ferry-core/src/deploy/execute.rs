@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
     /// The mutations, as the strategy's step machine decides them ([`crate::strategy`]),
     /// each journaled before and after it is applied. Returns the watch of the ECS
     /// deployment, or None when the deploy is over (a step failed, or a resumed rollback
@@ -207,6 +207,10 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                             return None;
                         }
                     }
+                }
+                Step::ShiftTraffic { task_definition } => {
+                    self.shift_traffic(request, report, &prepared, task_definition).await;
+                    return None;
                 }
                 Step::Unchanged { task_definition } => {
                     // A no-op deploy: nothing registered, no UpdateService, no tag moved.

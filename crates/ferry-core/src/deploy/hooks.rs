@@ -39,7 +39,7 @@ const STOP_WAIT: Duration = Duration::from_secs(120);
 /// How many of the task's last log lines a failure's reason quotes.
 const QUOTED_LINES: usize = 3;
 
-impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
     /// Runs (or, `started_before`, first looks for and adopts) the hook's task of
     /// `task_definition` and waits for it; streams its log lines as [`Event::TaskLog`];
     /// renews the service's lock while it waits.

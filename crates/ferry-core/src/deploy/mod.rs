@@ -21,7 +21,7 @@ use crate::ExitKind;
 use crate::config::Strategy;
 use crate::journal::{self, Facts, Interrupted, JournalError, Settlement, StepState, kill_point, names};
 use crate::platform::{
-    Clock, ClusterInfo, Ecs, Elb, Logs, PlatformError, Registry, RunningTask, Secrets, ServiceEvent, ServiceInfo, StoppedTask,
+    AutoScaling, Clock, ClusterInfo, Ecs, Elb, Logs, PlatformError, Registry, RunningTask, Secrets, ServiceEvent, ServiceInfo, StoppedTask,
     TargetHealthInfo, TaskDefinitionInfo, TaskHealth,
 };
 use crate::rolling::{Assessment, FailureCause, Progress, Watch, poll_interval, short_task_definition, stop_reason};
@@ -34,6 +34,7 @@ mod execute;
 mod hooks;
 mod preflight;
 mod rollback;
+mod shift;
 mod task_revision;
 mod watch;
 
@@ -115,6 +116,24 @@ pub struct Request {
     /// A one-off task of the new revision run once the deployment completed and baked
     /// (`after_deploy`; smoke tests); its failure rolls the deploy back. None for rollbacks.
     pub after_deploy: Option<crate::config::Hook>,
+    /// blue-green, canary and linear: the listener rules traffic moves on and how it moves
+    /// (`[services.NAME.blue_green]`, rendered for the environment). None for the other
+    /// strategies.
+    pub traffic: Option<Traffic>,
+}
+
+/// How a blue-green, canary or linear deploy moves traffic, from `[services.NAME.blue_green]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Traffic {
+    /// The production and preparing listener rules (or listeners), ARNs.
+    pub production_rule: String,
+    pub preparing_rule: String,
+    /// Healthy targets the new version needs before its checks; None: as many as the live
+    /// version's desired count.
+    pub healthy: Option<u32>,
+    pub shift: crate::strategy::blue_green::Shift,
+    /// Retired versions kept for an instant rollback.
+    pub keep: u32,
 }
 
 /// Which hook of a deploy (`[services.NAME.before_deploy]` or `after_deploy`).
@@ -269,6 +288,9 @@ pub enum Phase {
     Baking,
     /// A `before_deploy` or `after_deploy` task started, or ended.
     Hook,
+    /// blue-green, canary, linear: a step of the traffic shift (a version's service and
+    /// target group, the rules' weights, the checks, the old version's retirement).
+    Traffic,
     RollingBack,
     Done,
 }
@@ -369,6 +391,12 @@ pub enum Detail {
     HookRunning { hook: HookKind, task_arn: String, running_ms: u64 },
     /// A hook's task stopped: how it ended, after how long (ms).
     HookFinished { hook: HookKind, task_arn: String, ending: crate::one_off::Ending, duration_ms: u64 },
+    /// blue-green, canary, linear: a step done or (waiting steps) under way, as the step
+    /// machine named it ([`crate::strategy::blue_green::Step`]).
+    Traffic { step: crate::strategy::blue_green::Step },
+    /// The checks through the preparing rule: passed or not, and what was checked or why
+    /// they failed.
+    Checked { passed: bool, summary: String },
 }
 
 /// A dead run's deployment that this one closes (another target).
@@ -516,7 +544,7 @@ enum Target {
 }
 
 /// The parts a run works with.
-pub struct Run<'a, E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> {
+pub struct Run<'a, E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> {
     pub ecs: &'a E,
     /// The load balancers behind which services run: their target groups' health.
     pub elb: &'a B,
@@ -528,9 +556,60 @@ pub struct Run<'a, E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer,
     pub logs: &'a G,
     /// SSM Parameter Store and Secrets Manager: that the containers' `secrets` exist.
     pub secrets: &'a S,
+    /// Application Auto Scaling: what blue-green moves from the old version to the new.
+    pub scaling: &'a A,
+    /// The checks of blue-green, canary and linear deploys that need more than AWS's
+    /// answers (HTTP probes): [`NoGates`] when there are none.
+    pub gates: &'a dyn Gates,
 }
 
-impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
+/// What a gate of a blue-green, canary or linear deploy concluded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GateVerdict {
+    /// Passed, with what was checked (`10 requests through the preparing listener, all 200`).
+    Passed(String),
+    /// Failed, and why.
+    Failed(String),
+    /// Not checked, and why (probing off, no listener ferry can send to); the deploy goes on
+    /// on target health alone, and says so.
+    Skipped(String),
+}
+
+/// The gates ferry-app runs for a traffic-shifting deploy: HTTP probes through the
+/// preparing listener before any production traffic, and the production prober's failures
+/// while traffic moves.
+pub trait Gates: Send + Sync {
+    /// Probes `target_group` through the preparing rule (a listener rule or listener ARN)
+    /// with service `service`'s probe settings.
+    fn check_preparing<'a>(
+        &'a self,
+        service: &'a str,
+        preparing_rule: &'a str,
+        target_group: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = GateVerdict> + Send + 'a>>;
+    /// How many of `deployment_id`'s production probe requests failed at or after
+    /// `since_ms`; None when it is not probed.
+    fn failed_since(&self, deployment_id: &str, since_ms: i64) -> Option<u64>;
+}
+
+/// No gates beyond target health (tests of the engine; `ferry plan`).
+pub struct NoGates;
+
+impl Gates for NoGates {
+    fn check_preparing<'a>(
+        &'a self,
+        _service: &'a str,
+        _preparing_rule: &'a str,
+        _target_group: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = GateVerdict> + Send + 'a>> {
+        Box::pin(async { GateVerdict::Skipped("no HTTP checks configured".into()) })
+    }
+    fn failed_since(&self, _deployment_id: &str, _since_ms: i64) -> Option<u64> {
+        None
+    }
+}
+
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
     /// Preflight only: what each service would become, and the diff. Changes nothing. A
     /// service that already runs what is desired ends [`Outcome::Unchanged`], the others
     /// [`Outcome::Planned`].

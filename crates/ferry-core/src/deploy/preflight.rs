@@ -5,7 +5,7 @@
 use super::*;
 use crate::platform::PlatformResult;
 
-impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
     /// Preflight of every request, eight at a time, from one batched snapshot.
     pub(super) async fn preflight_all(
         &self,
@@ -120,16 +120,18 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         if let Some(error) = request.version_error() {
             return Err(Refusal::input(error));
         }
-        // Planned strategies (issue 14): configured and validated, not run yet. Refused before
-        // any call, so nothing changes.
-        if !request.strategy.is_runnable() {
-            return Err(Refusal::input(format!(
-                "services.{}.strategy = \"{}\" in ferry.toml: this strategy is planned and ferry cannot deploy with it yet (nothing was changed); \
-                 deploy with strategy = \"rolling\" (or \"env-tag\") meanwhile",
-                request.service,
-                request.strategy.name()
-            )));
-        }
+        let traffic = match (&request.traffic, request.strategy.shifts_traffic()) {
+            (Some(traffic), true) => Some(traffic),
+            (None, true) => {
+                return Err(Refusal::input(format!(
+                    "services.{}.strategy = \"{}\" needs a [services.{}.blue_green] table with production_rule and preparing_rule (nothing was changed)",
+                    request.service,
+                    request.strategy.name(),
+                    request.service
+                )));
+            }
+            _ => None,
+        };
         let cluster = snapshot.clusters.get(&request.cluster).cloned().unwrap_or(Ok(None)).map_err(Refusal::platform)?;
         match cluster {
             None => return Err(Refusal::state(format!("cluster {} not found ({})", request.cluster, request.variables.ecs_location()))),
@@ -138,12 +140,17 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             }
             Some(_) => {}
         }
-        let current = snapshot
-            .services
-            .get(&(request.cluster.clone(), request.ecs_service.clone()))
-            .cloned()
-            .unwrap_or(Ok(None))
-            .map_err(Refusal::platform)?;
+        // blue-green, canary, linear: what runs is the version the production rule sends
+        // traffic to, whichever of the family's services that is.
+        let current = match traffic {
+            Some(traffic) => Some(self.live_version(request, traffic).await?),
+            None => snapshot
+                .services
+                .get(&(request.cluster.clone(), request.ecs_service.clone()))
+                .cloned()
+                .unwrap_or(Ok(None))
+                .map_err(Refusal::platform)?,
+        };
         let Some(current) = current else {
             return Err(Refusal::state(format!(
                 "service {} not found in cluster {} ({})",
@@ -512,13 +519,13 @@ pub(super) struct Refusal {
 }
 
 impl Refusal {
-    fn input(reason: impl Into<String>) -> Self {
+    pub(super) fn input(reason: impl Into<String>) -> Self {
         Refusal { reason: reason.into(), invalid_input: true, platform: false }
     }
-    fn state(reason: impl Into<String>) -> Self {
+    pub(super) fn state(reason: impl Into<String>) -> Self {
         Refusal { reason: reason.into(), invalid_input: false, platform: false }
     }
-    fn platform(e: PlatformError) -> Self {
+    pub(super) fn platform(e: PlatformError) -> Self {
         Refusal { reason: e.to_string(), invalid_input: false, platform: true }
     }
     /// The same refusal, its reason naming the template it came from; a failed call is the
@@ -531,7 +538,7 @@ impl Refusal {
     }
 }
 
-impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
     /// What the task definition needs besides the deployed container's image, checked
     /// before anything changes (issue 13), in the account and region of the environment:
     /// - `taskRoleArn` and `executionRoleArn` are IAM role ARNs (that the roles exist is not

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
     /// Handles a failure: starts the rollback of a forward deploy, or ends a failed rollback.
     pub(super) async fn fail(
         &self,

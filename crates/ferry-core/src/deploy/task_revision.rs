@@ -22,7 +22,7 @@ pub struct TaskRevision {
     pub not_checked: Vec<String>,
 }
 
-impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
     /// The revision a deploy of `request` (its `version`) would run, for a one-off task:
     /// preflight as for a deploy (no lock is taken, no dead run resumed), then the running
     /// revision when the rendered one equals it (normalized diff empty, same `ferry:digest`),

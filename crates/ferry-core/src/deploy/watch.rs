@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets> Run<'_, E, B, R, C, L, O, G, S> {
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
     /// The one loop that watches every started deployment (and rollback) of the run.
     pub(super) async fn watch_all(&self, requests: &[Request], reports: &mut [ServiceReport], mut active: Vec<Active>) {
         while !active.is_empty() {

@@ -5,8 +5,7 @@
 //! ("blue") retired: its auto scaling remembered and moved to green, scaled to 0, tagged
 //! `ferry:status=obsolete`, and deleted by a later deploy beyond the `keep` newest.
 //!
-//! Not run by the executor yet (preflight refuses these strategies); this module is the pure
-//! half: [`next`] decides the next [`Step`] from what is desired ([`Plan`]) and what is
+//! The executor is [`crate::deploy`]'s `shift` module; this module is the pure half: [`next`] decides the next [`Step`] from what is desired ([`Plan`]) and what is
 //! observed ([`Observed`]: the journal's [`Facts`], the live rules, the per-version services
 //! and target groups found by their `ferry:*` tags, target health), in the shape of
 //! kube-runtime's reconcile.
@@ -36,8 +35,8 @@
 //!
 //! ## Steps
 //!
-//! Deploy: [`Step::Begin`] → [`Step::CreateTargetGroup`] → [`Step::CreateService`] →
-//! [`Step::AttachToPreparing`] → [`Step::WaitHealthy`] → [`Step::RunChecks`] →
+//! Deploy: [`Step::Begin`] → [`Step::CreateTargetGroup`] → [`Step::AttachToPreparing`] →
+//! [`Step::CreateService`] → [`Step::WaitHealthy`] → [`Step::RunChecks`] →
 //! ([`Step::ShiftWeights`] → [`Step::Hold`])… → [`Step::ShiftWeights`] to 100 % →
 //! [`Step::Bake`] → [`Step::CopyScaling`] → [`Step::RetireOld`] → [`Step::MarkLive`] →
 //! ([`Step::DeleteService`] | [`Step::DeleteTargetGroup`])… → [`Step::Done`].
@@ -463,8 +462,10 @@ pub enum Ending {
 }
 
 /// The next thing to do. The executor journals each step that changes something before
-/// and after it applies it (the names in [`names`]), then asks again.
-#[derive(Clone, Debug, PartialEq)]
+/// and after it applies it (the names in [`names`]), then asks again. In events, it is an
+/// object with `step` naming the variant in snake case, and its fields.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     /// Journal which version is live (no AWS call).
     Begin { blue: Blue },
@@ -628,6 +629,18 @@ pub fn next(plan: &Plan, observed: &Observed<'_>) -> Step {
         }
         return Step::CreateTargetGroup { name: green_tg_name, like: blue.target_group.clone(), tags: plan.tags(tags::NEW) };
     };
+    let facts = observed.facts;
+    // The preparing rule forwards to green before green's service exists: ECS refuses a
+    // service whose target group no listener or rule forwards to (CreateService:
+    // "does not have an associated load balancer").
+    if facts.shifts.is_empty() && facts.checks.is_none() {
+        let Some(preparing) = observed.preparing else {
+            return Step::Stop { reason: format!("the preparing rule {} was not found", plan.preparing_rule) };
+        };
+        if receiving(preparing) != [green_tg.arn.as_str()] {
+            return Step::AttachToPreparing { rule: plan.preparing_rule.clone(), target_group: green_tg.arn.clone() };
+        }
+    }
     let green_name = plan.green_service();
     let Some(green) = observed.service(&green_name) else {
         return Step::CreateService {
@@ -653,14 +666,7 @@ pub fn next(plan: &Plan, observed: &Observed<'_>) -> Step {
         // A kept, retired version deployed again.
         return Step::ScaleUp { service: green_name, desired: blue.desired };
     }
-    let facts = observed.facts;
     if facts.shifts.is_empty() && facts.checks.is_none() {
-        let Some(preparing) = observed.preparing else {
-            return Step::Stop { reason: format!("the preparing rule {} was not found", plan.preparing_rule) };
-        };
-        if receiving(preparing) != [green_tg.arn.as_str()] {
-            return Step::AttachToPreparing { rule: plan.preparing_rule.clone(), target_group: green_tg.arn.clone() };
-        }
         let required = plan.healthy.unwrap_or(blue.desired.max(1) as u32);
         if observed.healthy(&green_tg.arn) < required {
             return Step::WaitHealthy { target_group: green_tg.arn.clone(), required };
@@ -1316,8 +1322,8 @@ mod tests {
         let mut expected: Vec<String> = [
             "Begin",
             "CreateTargetGroup",
-            "CreateService",
             "AttachToPreparing",
+            "CreateService",
             "WaitHealthy",
             "RunChecks",
             "ShiftWeights(50%)",
@@ -1620,7 +1626,7 @@ mod tests {
         assert!(reason.contains("starts from one live target group"), "{reason}");
         // The version's service exists with another revision.
         let mut world = World::new(&plan);
-        for _ in 0..3 {
+        for _ in 0..4 {
             let step = world.decide(&plan);
             assert!(world.apply(&plan, &step, None));
         }

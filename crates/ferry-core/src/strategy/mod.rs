@@ -13,8 +13,9 @@
 //! end (the rollout judgement of [`crate::rolling`]) and rolls back on failure.
 //!
 //! [`blue_green`] (blue-green, canary, linear) is a machine of its own steps (a service and a
-//! target group per version, traffic moved on listener rules); the executor does not run it
-//! yet, and preflight refuses those strategies.
+//! target group per version, traffic moved on listener rules): once the revision is
+//! registered, these strategies answer [`Step::ShiftTraffic`] and the executor runs that
+//! machine to its end instead of one UpdateService.
 
 pub mod blue_green;
 pub mod env_tag;
@@ -40,6 +41,9 @@ pub enum Step {
     Unchanged { task_definition: String },
     /// Run the deploy's `before_deploy` task with this revision, before the service changes.
     RunBeforeDeploy { task_definition: String },
+    /// blue-green, canary, linear: bring this revision up beside the live version and move
+    /// traffic to it ([`blue_green`]'s steps, run to their end).
+    ShiftTraffic { task_definition: String },
 }
 
 /// A strategy's step with the deploy's `before_deploy` hook put in front of the change to
@@ -48,7 +52,9 @@ pub enum Step {
 /// for every strategy; env-tag's tag has moved by then, so the task runs the new image.
 pub fn with_before_deploy(step: Step, configured: bool, facts: &Facts) -> Step {
     match step {
-        Step::UpdateService { task_definition, .. } if configured && !facts.before_deploy.passed => {
+        Step::UpdateService { task_definition, .. } | Step::ShiftTraffic { task_definition }
+            if configured && !facts.before_deploy.passed =>
+        {
             Step::RunBeforeDeploy { task_definition }
         }
         other => other,
@@ -98,24 +104,31 @@ pub fn machine(strategy: Strategy) -> &'static dyn StepMachine {
     match strategy {
         Strategy::Rolling => &rolling::Rolling,
         Strategy::EnvTag => &env_tag::EnvTag,
-        Strategy::BlueGreen => &NotRunnable("blue-green"),
-        Strategy::Canary => &NotRunnable("canary"),
-        Strategy::Linear => &NotRunnable("linear"),
+        Strategy::BlueGreen => &Shifting("blue-green"),
+        Strategy::Canary => &Shifting("canary"),
+        Strategy::Linear => &Shifting("linear"),
     }
 }
 
-/// A planned strategy the executor does not run yet (blue-green, canary, linear: their
-/// machine is [`blue_green`], with its own steps). Preflight refuses a deploy with one
-/// before anything changes; were it ever asked, it changes nothing.
-struct NotRunnable(&'static str);
+/// blue-green, canary and linear, up to the hand-over to [`blue_green`]: register the
+/// revision (unless a known one is deployed), then [`Step::ShiftTraffic`]. A version already
+/// live with the same definition and digest changes nothing.
+struct Shifting(&'static str);
 
-impl StepMachine for NotRunnable {
+impl StepMachine for Shifting {
     fn name(&self) -> &'static str {
         self.0
     }
 
-    fn next(&self, _desired: &Desired, observed: &Observed<'_>) -> Step {
-        Step::Unchanged { task_definition: observed.service.task_definition.clone() }
+    fn next(&self, desired: &Desired, observed: &Observed<'_>) -> Step {
+        match desired {
+            Desired::Running(arn) => Step::Unchanged { task_definition: arn.clone() },
+            Desired::Revision(arn) | Desired::ForcedRevision(arn) => Step::ShiftTraffic { task_definition: arn.clone() },
+            Desired::NewRevision => match observed.registered {
+                Some(arn) => Step::ShiftTraffic { task_definition: arn.to_string() },
+                None => Step::RegisterTaskDefinition,
+            },
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod blue_green;
 mod ci_values;
 mod credentials;
 mod deploy;

@@ -1,0 +1,305 @@
+//! blue-green, canary and linear deploys end to end on ferry local (issue 14): a service of
+//! two awsvpc tasks behind target group `web-tg`, a *production* listener and a *preparing*
+//! listener that Terraform would own, both forwarding to it; ferry brings each new version
+//! up as its own service and target group, checks it through the preparing listener, moves
+//! the production listener's weights, retires the old version and cleans up.
+//!
+//! A request loop runs through the production listener for the whole of each deploy and
+//! counts every answer that is not 200 (or no answer at all).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ferry_aws::ecs::types::{
+    AwsVpcConfiguration, ContainerDefinition, DeploymentConfiguration, KeyValuePair, LoadBalancer, NetworkConfiguration, NetworkMode,
+    PortMapping,
+};
+use ferry_aws::elbv2::types::TargetTypeEnum;
+use ferry_local::Options;
+use serde_json::Value;
+
+use crate::common::*;
+use crate::elb_support::*;
+
+/// The template of these tests: awsvpc, no container health check (the load balancer's is
+/// judged); a `-flaky` version answers 500 on `/` while its `/health` passes (users would get
+/// errors, the load balancer sees it healthy).
+fn bg_template() -> String {
+    let exe = serde_json::to_string(ferry_bin()).unwrap();
+    format!(
+        r#"{{
+  "family": "{{{{ service }}}}",
+  "networkMode": "awsvpc",
+  "containerDefinitions": [{{
+    "name": "app",
+    "image": "{{{{ image }}}}",
+    "essential": true,
+    "memory": 64,
+    "entryPoint": [{exe}],
+    "command": ["sample-app"],
+    "portMappings": [{{"containerPort": 8080}}],
+    "environment": [
+      {{"name": "VERSION", "value": "{{{{ version }}}}"}},
+      {{"name": "SAMPLE_FAIL_REQUESTS", "value": "{{{{ '1' if '-flaky' in version else '' }}}}"}},
+      {{"name": "SAMPLE_FAIL_HEALTH", "value": "{{{{ '1' if '-unhealthy' in version else '' }}}}"}}
+    ],
+    "stopTimeout": 2
+  }}]
+}}
+"#
+    )
+}
+
+/// What the tests set up: the listeners' ARNs and the production listener's URL.
+pub(crate) struct Stage {
+    pub production: String,
+    pub preparing: String,
+    pub blue_group: String,
+    pub url: String,
+}
+
+/// Load balancer `web`, target group `web-tg`, a production and a preparing listener both
+/// forwarding to it, and service `web` running two tasks of 1.0.0 behind it, healthy. Writes
+/// ferry.toml with `strategy` for web in environment `test` and `[services.web.blue_green]`
+/// with the two listeners and `extra`.
+pub(crate) async fn stage(world: &World, strategy: &str, extra: &str) -> Stage {
+    let elb = &world.clients.elbv2;
+    let lb = elb.create_load_balancer().name("web").subnets("subnet-aaaa").subnets("subnet-bbbb").send().await.unwrap();
+    let lb = &lb.load_balancers()[0];
+    let dns = lb.dns_name().unwrap().to_string();
+    let blue_group = health_checked_group(elb, "web-tg", 8080, lb.vpc_id().unwrap(), TargetTypeEnum::Ip).await;
+    set_deregistration_delay(elb, &blue_group, 1).await;
+    let port = free_port(&dns);
+    let production = create_listener(elb, lb.load_balancer_arn().unwrap(), port, forward(&blue_group)).await;
+    let preparing = create_listener(elb, lb.load_balancer_arn().unwrap(), free_port(&dns), forward(&blue_group)).await;
+
+    let container = ContainerDefinition::builder()
+        .name("app")
+        .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}:1.0.0"))
+        .essential(true)
+        .memory(64)
+        .entry_point(ferry_bin())
+        .command("sample-app")
+        .environment(KeyValuePair::builder().name("VERSION").value("1.0.0").build())
+        .port_mappings(PortMapping::builder().container_port(8080).build())
+        .stop_timeout(2)
+        .build();
+    let registered = world
+        .clients
+        .ecs
+        .register_task_definition()
+        .family("web")
+        .network_mode(NetworkMode::Awsvpc)
+        .container_definitions(container)
+        .send()
+        .await
+        .unwrap();
+    let arn = registered.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+    world
+        .clients
+        .ecs
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name("web")
+        .task_definition(&arn)
+        .desired_count(2)
+        .health_check_grace_period_seconds(4)
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(AwsVpcConfiguration::builder().subnets("subnet-aaaa").build().unwrap())
+                .build(),
+        )
+        .load_balancers(LoadBalancer::builder().target_group_arn(&blue_group).container_name("app").container_port(8080).build())
+        .deployment_configuration(DeploymentConfiguration::builder().minimum_healthy_percent(100).maximum_percent(200).build())
+        .send()
+        .await
+        .unwrap();
+    world.wait_running("web", 2).await;
+    eventually("the first tasks healthy in web-tg", 60, || async { (healthy_in(world, &blue_group).await == 2).then_some(()) }).await;
+    std::fs::write(world.dir.path().join("app.json"), bg_template()).unwrap();
+    world.write_config(&format!("strategies = {{ web = \"{strategy}\" }}\ntimeout = \"60s\"\n"), &["web"]);
+    let mut config = std::fs::read_to_string(world.config()).unwrap();
+    config.push_str(&format!(
+        "\n[services.web.blue_green]\nproduction_rule = \"{production}\"\npreparing_rule = \"{preparing}\"\n{extra}\n"
+    ));
+    std::fs::write(world.config(), config).unwrap();
+    Stage { production, preparing, blue_group, url: format!("http://{dns}:{port}/") }
+}
+
+/// Healthy targets of `group`.
+pub(crate) async fn healthy_in(world: &World, group: &str) -> usize {
+    let out = world.clients.elbv2.describe_target_health().target_group_arn(group).send().await.unwrap();
+    out.target_health_descriptions().iter().filter(|d| d.target_health().and_then(|h| h.state()).map(|s| s.as_str()) == Some("healthy")).count()
+}
+
+/// The production listener's forward: (target group name, weight), sorted by name.
+pub(crate) async fn weights(world: &World, listener: &str) -> Vec<(String, i32)> {
+    let out = world.clients.elbv2.describe_listeners().listener_arns(listener).send().await.unwrap();
+    let action = &out.listeners()[0].default_actions()[0];
+    let mut found: Vec<(String, i32)> = match action.forward_config() {
+        Some(config) => config
+            .target_groups()
+            .iter()
+            .map(|t| (t.target_group_arn().unwrap().split('/').nth(1).unwrap().to_string(), t.weight().unwrap_or(1)))
+            .collect(),
+        None => vec![(action.target_group_arn().unwrap().split('/').nth(1).unwrap().to_string(), 1)],
+    };
+    found.sort();
+    found
+}
+
+/// The services of the cluster: (name, desired, ferry:status tag), sorted by name.
+pub(crate) async fn services(world: &World) -> Vec<(String, i32, Option<String>)> {
+    let listed = world.clients.ecs.list_services().cluster(CLUSTER).send().await.unwrap();
+    let described = world
+        .clients
+        .ecs
+        .describe_services()
+        .cluster(CLUSTER)
+        .set_services(Some(listed.service_arns().to_vec()))
+        .include(ferry_aws::ecs::types::ServiceField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let mut found: Vec<(String, i32, Option<String>)> = described
+        .services()
+        .iter()
+        .filter(|s| s.status() == Some("ACTIVE"))
+        .map(|s| {
+            let status = s.tags().iter().find(|t| t.key() == Some("ferry:status")).and_then(|t| t.value()).map(str::to_string);
+            (s.service_name().unwrap().to_string(), s.desired_count(), status)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The names of the region's target groups, sorted.
+pub(crate) async fn group_names(world: &World) -> Vec<String> {
+    let out = world.clients.elbv2.describe_target_groups().send().await.unwrap();
+    let mut names: Vec<String> = out.target_groups().iter().map(|g| g.target_group_name().unwrap().to_string()).collect();
+    names.sort();
+    names
+}
+
+/// A request loop through the production listener: GET `/` every 10 ms until stopped.
+pub(crate) struct Traffic {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Counts>,
+}
+
+/// What the request loop saw.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub sent: u64,
+    pub failed: Vec<String>,
+    /// The versions that answered, in the order they first answered.
+    pub versions: Vec<String>,
+}
+
+impl Traffic {
+    pub(crate) fn start(url: &str) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let url = url.to_string();
+        let task = tokio::spawn(async move {
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+            let mut counts = Counts::default();
+            while !flag.load(Ordering::SeqCst) {
+                counts.sent += 1;
+                match client.get(&url).send().await {
+                    Ok(response) if response.status() == 200 => {
+                        let body: Value = response.json().await.unwrap_or_default();
+                        let version = body["version"].as_str().unwrap_or("?").to_string();
+                        if !counts.versions.contains(&version) {
+                            counts.versions.push(version);
+                        }
+                    }
+                    Ok(response) => counts.failed.push(format!("HTTP {}", response.status())),
+                    Err(e) => counts.failed.push(e.to_string()),
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            counts
+        });
+        Traffic { stop, task }
+    }
+
+    pub(crate) async fn stop(self) -> Counts {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.unwrap()
+    }
+}
+
+/// The traffic steps of a JSON run, as `step` names in order.
+fn traffic_steps(output: &std::process::Output) -> Vec<String> {
+    events_of(output)
+        .iter()
+        .filter(|e| e["event"] == "phase" && e["phase"] == "traffic" && e["what"] == "traffic")
+        .map(|e| e["step"]["step"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// The percentages a run shifted production traffic to, in order.
+fn shifted_to(output: &std::process::Output) -> Vec<u64> {
+    events_of(output)
+        .iter()
+        .filter(|e| e["event"] == "phase" && e["step"]["step"] == "shift_weights")
+        .filter_map(|e| e["step"]["green_percent"].as_u64())
+        .collect()
+}
+
+fn world_options() -> Options {
+    Options { health_check_scale: 0.05, ..Options::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_deploy_moves_every_request_to_the_new_version_with_none_failed_then_cleans_up() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "blue-green", "overlap = \"2s\"").await;
+    let traffic = Traffic::start(&stage.url);
+
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    let counts = traffic.stop().await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(result_of(&output)["services"][0]["outcome"], "succeeded");
+    assert!(counts.failed.is_empty(), "no request failed: {counts:?}");
+    assert!(counts.sent > 100, "{counts:?}");
+    assert_eq!(counts.versions, vec!["1.0.0", "1.1.0"], "{counts:?}");
+    // The overlap: both versions on the production listener (50/50), then only the new one.
+    assert_eq!(shifted_to(&output), vec![50, 100]);
+    let steps = traffic_steps(&output);
+    for step in ["begin", "create_target_group", "create_service", "attach_to_preparing", "shift_weights", "retire_old", "mark_live", "done"] {
+        assert!(steps.iter().any(|s| s == step), "{step} in {steps:?}");
+    }
+    // The production listener forwards only to the new version's group; the old service is
+    // retired (0 tasks, obsolete) and kept for an instant rollback.
+    let green_group = ferry_core::naming::target_group_name("test", "web", "1.1.0");
+    let green_service = ferry_core::naming::version_service_name("web", "1.1.0");
+    assert_eq!(weights(&world, &stage.production).await, vec![(green_group.clone(), 100)]);
+    assert_eq!(
+        services(&world).await,
+        vec![("web".to_string(), 0, Some("obsolete".to_string())), (green_service.clone(), 2, Some("live".to_string()))]
+    );
+    assert_eq!(group_names(&world).await, {
+        let mut names = vec![green_group.clone(), "web-tg".to_string()];
+        names.sort();
+        names
+    });
+
+    // The next version: the environment's own service (Terraform's) is not ferry's to delete;
+    // 1.1.0 is retired and kept (keep = 1), the production listener on 1.0.0's successor.
+    let traffic = Traffic::start(&stage.url);
+    let output = world.ferry(&["deploy", "test", "web=1.0.0", "--output", "json"]).await;
+    let counts = traffic.stop().await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(counts.failed.is_empty(), "no request failed: {counts:?}");
+    let third = ferry_core::naming::version_service_name("web", "1.0.0");
+    let statuses = services(&world).await;
+    assert!(statuses.contains(&(third.clone(), 2, Some("live".to_string()))), "{statuses:?}");
+    assert!(statuses.contains(&(green_service.clone(), 0, Some("obsolete".to_string()))), "{statuses:?}");
+    assert_eq!(weights(&world, &stage.production).await, vec![(ferry_core::naming::target_group_name("test", "web", "1.0.0"), 100)]);
+    let _ = stage.blue_group;
+    let _ = stage.preparing;
+}
