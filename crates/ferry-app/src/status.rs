@@ -1,13 +1,16 @@
 //! What runs where: one row per environment × service (version, digest, revision, rollout
 //! state, running/desired, when and by whom it was deployed — from the revision's ferry
-//! tags, so it is right whoever deployed it from wherever); the release each environment
+//! tags, so it is right whoever deployed it from wherever), and for a service that runs a
+//! service per version (blue-green, canary, linear) each version with its share of the
+//! production rule and its targets' health; the release each environment
 //! runs and how it stands to the environment it is promoted from (behind, ahead, or
 //! different: see [`standing`]); and the locks held.
 
 use std::collections::BTreeMap;
 
 use ferry_core::config::{Config, Service};
-use ferry_core::platform::Ecs;
+use ferry_core::platform::{Ecs, Elb, Route, ServiceInfo, TaggedService};
+use ferry_core::strategy::blue_green::{self, tags};
 use ferry_store::{DeploymentRecord, HistoryFilter, Ledger, LockInfo};
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +58,34 @@ pub struct Row {
     /// stopped ("interrupted at update_service (started): ..."). The same command finishes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
+    /// A service that runs a service and a target group per version (blue-green, canary,
+    /// linear): each version, the one with the largest share of the production rule first.
+    /// The row's own version, digest, revision, rollout and counts are then that version's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<VersionRow>,
+}
+
+/// One version of a service that runs a service and a target group per version: the
+/// environment's own service (Terraform's), or one ferry created for a version, found by its
+/// `ferry:env` and `ferry:service` tags.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VersionRow {
+    /// Its ECS service's name.
+    pub ecs_service: String,
+    /// Its `ferry:version` tag, or what its revision runs (the environment's own service has
+    /// no such tag until ferry tags it).
+    pub version: Option<String>,
+    /// Its `ferry:status` tag: `new`, `live` or `obsolete`; None when it has none.
+    pub status: Option<String>,
+    pub running: i32,
+    pub desired: i32,
+    /// The target group its tasks are registered with (its name), when it has one.
+    pub target_group: Option<String>,
+    /// Its target group's share of the production rule's forward, in percent of the weights.
+    pub share: u32,
+    /// Its target group's targets that are healthy, and all of them.
+    pub healthy: u32,
+    pub targets: u32,
 }
 
 /// The status of the environments asked for.
@@ -105,47 +136,37 @@ pub async fn status(ctx: &Context<'_>, input: StatusInput) -> Result<StatusResul
             .map(|s| config.ecs_service_name(env_name, s).map(|n| (s.clone(), n)))
             .collect::<Result<_, _>>()
             .map_err(Error::config)?;
+        // The services of the cluster with their tags, read once for the environment's
+        // services that run a service per version (blue-green, canary, linear).
+        let mut cluster_services: Option<std::result::Result<Vec<TaggedService>, String>> = None;
         for chunk in names.chunks(10) {
-            let ecs_names: Vec<String> = chunk.iter().map(|(_, n)| n.clone()).collect();
-            let described = connected.ecs.describe_services(&env.cluster, &ecs_names).await;
+            // Those services are read with the cluster's, not here.
+            let plain: Vec<String> =
+                chunk.iter().filter(|(s, _)| !config.strategy(env_name, s).shifts_traffic()).map(|(_, n)| n.clone()).collect();
+            let described = if plain.is_empty() { Ok(Vec::new()) } else { connected.ecs.describe_services(&env.cluster, &plain).await };
             for (service, ecs_service) in chunk {
                 let mut row =
                     Row { environment: env_name.clone(), service: service.clone(), ecs_service: ecs_service.clone(), ..Row::default() };
-                match &described {
-                    Err(e) => row.error = Some(e.to_string()),
-                    Ok(found) => match found.iter().find(|s| &s.name == ecs_service) {
-                        None => row.error = Some(format!("not found in cluster {} ({})", env.cluster, connected.location(&config, None))),
-                        Some(info) => {
-                            row.running = info.running;
-                            row.desired = info.desired;
-                            row.task_definition = Some(info.task_definition.clone());
-                            if let Some(primary) = info.primary() {
-                                row.rollout_state = primary.rollout_state.clone();
-                                row.deployment = Some(primary.id.clone());
-                                row.failed_tasks = primary.failed_tasks;
+                let reader = RowReader { config: &config, connected: &connected, latest: &latest };
+                if config.strategy(env_name, service).shifts_traffic() {
+                    if cluster_services.is_none() {
+                        cluster_services = Some(tagged_services(&connected, &env.cluster).await);
+                    }
+                    match cluster_services.as_ref() {
+                        Some(Ok(all)) => reader.versions(&mut row, &env.cluster, all).await,
+                        Some(Err(e)) => row.error = Some(e.clone()),
+                        None => {}
+                    }
+                } else {
+                    match &described {
+                        Err(e) => row.error = Some(e.to_string()),
+                        Ok(found) => match found.iter().find(|s| &s.name == ecs_service) {
+                            None => {
+                                row.error = Some(format!("not found in cluster {} ({})", env.cluster, connected.location(&config, None)))
                             }
-                            match connected.ecs.describe_task_definition(&info.task_definition).await {
-                                Ok(td) => {
-                                    row.deployed_by = td.tag("ferry:deployed-by").map(str::to_string);
-                                    match config.services.get(service) {
-                                        Some(svc) => match identify(&connected, &td, svc).await {
-                                            Ok((version, digest)) => (row.version, row.digest) = (version, digest),
-                                            Err(e) => row.error = Some(e.to_string()),
-                                        },
-                                        None => row.error = Some(format!("no service {service} in ferry.toml")),
-                                    }
-                                }
-                                Err(e) => row.error = Some(e.to_string()),
-                            }
-                            let last = latest.iter().find(|r| &r.service == service);
-                            if let Some(record) = last.filter(|r| r.to_task_definition.as_deref() == Some(info.task_definition.as_str())) {
-                                row.deployed_at = record.finished_at.map(ferry_store::format_rfc3339);
-                                row.deployed_by = row.deployed_by.or(Some(record.who.clone()));
-                            } else if let Some(primary) = info.primary() {
-                                row.deployed_at = Some(ferry_store::format_rfc3339(primary.created_at));
-                            }
-                        }
-                    },
+                            Some(info) => reader.fill(&mut row, info).await,
+                        },
+                    }
                 }
                 if let Some(ledger) = &ledger
                     && let Ok(Some(dead)) = crate::journal::dead_deployment(ledger, env_name, service)
@@ -164,6 +185,167 @@ pub async fn status(ctx: &Context<'_>, input: StatusInput) -> Result<StatusResul
         None => Vec::new(),
     };
     Ok(StatusResult { services: rows, environments: releases, locks })
+}
+
+/// The services of `cluster` with their tags: one ListServices, then DescribeServices (with
+/// TAGS) of ten at a time.
+async fn tagged_services(connected: &Connected, cluster: &str) -> std::result::Result<Vec<TaggedService>, String> {
+    let arns = connected.ecs.list_services(cluster).await.map_err(|e| e.to_string())?;
+    let mut all = Vec::with_capacity(arns.len());
+    for chunk in arns.chunks(10) {
+        all.extend(connected.ecs.describe_tagged_services(cluster, chunk).await.map_err(|e| e.to_string())?);
+    }
+    Ok(all)
+}
+
+/// What reading a row needs of its environment.
+struct RowReader<'a> {
+    config: &'a Config,
+    connected: &'a Connected,
+    /// The newest good deploy of each service in the environment, from the ledger.
+    latest: &'a [DeploymentRecord],
+}
+
+impl RowReader<'_> {
+    /// Fills `row` from the ECS service that runs it: counts, revision, rollout, the version
+    /// and digest of the revision, and when and by whom it was deployed.
+    async fn fill(&self, row: &mut Row, info: &ServiceInfo) {
+        row.running = info.running;
+        row.desired = info.desired;
+        row.task_definition = Some(info.task_definition.clone());
+        if let Some(primary) = info.primary() {
+            row.rollout_state = primary.rollout_state.clone();
+            row.deployment = Some(primary.id.clone());
+            row.failed_tasks = primary.failed_tasks;
+        }
+        match self.connected.ecs.describe_task_definition(&info.task_definition).await {
+            Ok(td) => {
+                row.deployed_by = td.tag("ferry:deployed-by").map(str::to_string);
+                match self.config.services.get(&row.service) {
+                    Some(svc) => match identify(self.connected, &td, svc).await {
+                        Ok((version, digest)) => (row.version, row.digest) = (version, digest),
+                        Err(e) => row.error = Some(e.to_string()),
+                    },
+                    None => row.error = Some(format!("no service {} in ferry.toml", row.service)),
+                }
+            }
+            Err(e) => row.error = Some(e.to_string()),
+        }
+        let last = self.latest.iter().find(|r| r.service == row.service);
+        if let Some(record) = last.filter(|r| r.to_task_definition.as_deref() == Some(info.task_definition.as_str())) {
+            row.deployed_at = record.finished_at.map(ferry_store::format_rfc3339);
+            row.deployed_by = row.deployed_by.take().or(Some(record.who.clone()));
+        } else if let Some(primary) = info.primary() {
+            row.deployed_at = Some(ferry_store::format_rfc3339(primary.created_at));
+        }
+    }
+
+    /// Fills the row of a service that runs a service per version (blue-green, canary,
+    /// linear) from the cluster's services (`all`): its versions (those
+    /// [`blue_green::is_version_of`] takes: the environment's own service, or tagged with
+    /// the environment and the service), each one's share of the production rule and the
+    /// health of its target group; the row itself from the version with the largest share.
+    async fn versions(&self, row: &mut Row, cluster: &str, all: &[TaggedService]) {
+        let family: Vec<&TaggedService> = all
+            .iter()
+            .filter(|t| {
+                t.service.name == row.ecs_service
+                    || (t.tag(tags::ENV) == Some(row.environment.as_str()) && t.tag(tags::SERVICE) == Some(row.service.as_str()))
+            })
+            .collect();
+        if family.is_empty() {
+            let location = self.connected.location(self.config, None);
+            row.error = Some(format!("not found in cluster {cluster} ({location}), nor any version of it tagged by ferry"));
+            return;
+        }
+        let mut errors: Vec<String> = Vec::new();
+        let route: Option<Route> = match self.config.traffic_rules(&row.environment, &row.service) {
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+            Ok((production, _)) => match self.connected.elb.describe_route(&production).await {
+                Ok(Some(route)) => Some(route),
+                Ok(None) => {
+                    errors.push(format!("the production rule {production} does not exist"));
+                    None
+                }
+                Err(e) => {
+                    errors.push(e.to_string());
+                    None
+                }
+            },
+        };
+        let mut health: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+        let mut versions: Vec<(VersionRow, &TaggedService)> = Vec::with_capacity(family.len());
+        for tagged in family {
+            let service = &tagged.service;
+            let groups: Vec<&str> = service.load_balancers.iter().filter_map(|lb| lb.target_group_arn.as_deref()).collect();
+            // The group the production rule forwards to, when one of them is.
+            let group = groups
+                .iter()
+                .copied()
+                .find(|g| route.as_ref().is_some_and(|r| r.weights().iter().any(|(arn, _)| arn == g)))
+                .or_else(|| groups.first().copied());
+            let (mut healthy, mut targets) = (0, 0);
+            if let Some(group) = group {
+                if !health.contains_key(group) {
+                    match self.connected.elb.describe_target_health(group).await {
+                        Ok(found) => {
+                            let up = found.iter().filter(|t| t.state == "healthy").count() as u32;
+                            health.insert(group.to_string(), (up, found.len() as u32));
+                        }
+                        Err(e) => errors.push(e.to_string()),
+                    }
+                }
+                (healthy, targets) = health.get(group).copied().unwrap_or_default();
+            }
+            let version = VersionRow {
+                ecs_service: service.name.clone(),
+                version: tagged.tag(tags::VERSION).map(str::to_string),
+                status: tagged.tag(tags::STATUS).map(str::to_string),
+                running: service.running,
+                desired: service.desired,
+                target_group: group.map(|g| ferry_core::platform::target_group_name(g).to_string()),
+                share: match (&route, group) {
+                    (Some(route), Some(group)) => blue_green::share(route, group),
+                    _ => 0,
+                },
+                healthy,
+                targets,
+            };
+            versions.push((version, tagged));
+        }
+        // The largest share first; then the live one, then the newest.
+        versions.sort_by(|(a, at), (b, bt)| {
+            let live = |v: &VersionRow| v.status.as_deref() == Some(tags::LIVE);
+            b.share
+                .cmp(&a.share)
+                .then(live(b).cmp(&live(a)))
+                .then(bt.created_at.cmp(&at.created_at))
+                .then(a.ecs_service.cmp(&b.ecs_service))
+        });
+        if let Some((_, top)) = versions.first() {
+            self.fill(row, &top.service).await;
+        }
+        if let (Some((first, _)), Some(version)) = (versions.first_mut(), &row.version) {
+            first.version = first.version.take().or(Some(version.clone()));
+        }
+        // A version without a `ferry:version` tag (the environment's own service) is named by
+        // what its revision runs.
+        for (version, tagged) in versions.iter_mut().skip(1).filter(|(v, _)| v.version.is_none()) {
+            if let (Ok(td), Some(svc)) =
+                (self.connected.ecs.describe_task_definition(&tagged.service.task_definition).await, self.config.services.get(&row.service))
+            {
+                version.version = identify(self.connected, &td, svc).await.ok().and_then(|(v, _)| v);
+            }
+        }
+        row.versions = versions.into_iter().map(|(v, _)| v).collect();
+        if !errors.is_empty() {
+            errors.extend(row.error.take());
+            row.error = Some(errors.join("; "));
+        }
+    }
 }
 
 /// The release running in an environment, and how it differs from the one it is promoted from.

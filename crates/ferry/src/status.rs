@@ -3,7 +3,7 @@
 //! from, and the locks held.
 
 use ferry_app::Context;
-use ferry_app::status::{EnvironmentRelease, StatusInput};
+use ferry_app::status::{EnvironmentRelease, Row, StatusInput, VersionRow};
 use ferry_core::rolling::short_task_definition;
 
 use crate::Failure;
@@ -45,8 +45,9 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
             ]
         })
         .collect();
-    printer
-        .out(&table(&["ENVIRONMENT", "SERVICE", "VERSION", "DIGEST", "REVISION", "ROLLOUT", "RUNNING", "DEPLOYED", "BY", ""], &table_rows));
+    let services =
+        table(&["ENVIRONMENT", "SERVICE", "VERSION", "DIGEST", "REVISION", "ROLLOUT", "RUNNING", "DEPLOYED", "BY", ""], &table_rows);
+    printer.out(&with_versions(&services, &status.services));
     let releases = &status.environments;
     if releases.iter().any(|r| r.release.is_some() || r.promote_from.is_some()) {
         let rows: Vec<Vec<String>> = releases
@@ -69,6 +70,74 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
         }
     }
     outcome
+}
+
+/// The services' table with each version of a service that runs one per version (blue-green,
+/// canary, linear) on an indented line under its row; when a cell spans lines (an error),
+/// the versions follow the table, each group named by its service.
+fn with_versions(table: &str, rows: &[Row]) -> String {
+    if rows.iter().all(|r| r.versions.is_empty()) {
+        return table.to_string();
+    }
+    let lines: Vec<&str> = table.lines().collect();
+    let mut out: Vec<String> = Vec::new();
+    if lines.len() == rows.len() + 1 {
+        out.push(lines[0].to_string());
+        for (line, row) in lines[1..].iter().zip(rows) {
+            out.push(line.to_string());
+            out.extend(version_lines(&row.versions));
+        }
+    } else {
+        out.push(table.to_string());
+        for row in rows.iter().filter(|r| !r.versions.is_empty()) {
+            out.push(String::new());
+            out.push(format!("{} in {}:", row.service, row.environment));
+            out.extend(version_lines(&row.versions));
+        }
+    }
+    out.join("\n")
+}
+
+/// One line per version, its columns aligned with the other versions' of the service:
+/// `  web-1-1-0-0a1b2c3d4  1.1.0  live  4/4  tg test-web-1-1-0-0a1b2c3d4  90%  4/4 healthy`.
+fn version_lines(versions: &[VersionRow]) -> Vec<String> {
+    let cells: Vec<[String; 7]> = versions
+        .iter()
+        .map(|v| {
+            [
+                v.ecs_service.clone(),
+                v.version.clone().unwrap_or_else(|| "-".into()),
+                v.status.clone().unwrap_or_else(|| "-".into()),
+                format!("{}/{}", v.running, v.desired),
+                format!("tg {}", v.target_group.as_deref().unwrap_or("-")),
+                format!("{}%", v.share),
+                format!("{}/{} healthy", v.healthy, v.targets),
+            ]
+        })
+        .collect();
+    let mut widths = [0usize; 7];
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    cells
+        .iter()
+        .map(|row| {
+            let columns: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .enumerate()
+                .map(|(i, (cell, w))| match i {
+                    // The share, right-aligned; the last column unpadded.
+                    5 => format!("{cell:>w$}"),
+                    6 => cell.clone(),
+                    _ => format!("{cell:<w$}"),
+                })
+                .collect();
+            format!("  {}", columns.join("  "))
+        })
+        .collect()
 }
 
 /// "behind dev: web; differs from dev: api", or "up to date with dev".
@@ -99,5 +168,38 @@ mod tests {
         assert_eq!(standing_text(&release(&[], &[], &[])), "up to date with stage");
         assert_eq!(standing_text(&release(&["web"], &[], &["api", "worker"])), "behind stage: web; differs from stage: api, worker");
         assert_eq!(standing_text(&release(&[], &["web"], &[])), "ahead of stage: web");
+    }
+
+    #[test]
+    fn versions_are_indented_under_their_service() {
+        let version = |name: &str, version: &str, status: &str, running: i32, tg: &str, share: u32, healthy: u32| VersionRow {
+            ecs_service: name.into(),
+            version: Some(version.into()),
+            status: Some(status.into()),
+            running,
+            desired: running,
+            target_group: Some(tg.into()),
+            share,
+            healthy,
+            targets: healthy,
+        };
+        let rows = vec![
+            Row {
+                service: "shop".into(),
+                versions: vec![
+                    version("shop-1-1-0", "1.1.0", "live", 4, "dev-shop-1-1-0", 100, 4),
+                    version("shop", "1.0.0", "obsolete", 0, "shop-blue", 0, 0),
+                ],
+                ..Row::default()
+            },
+            Row { service: "web".into(), ..Row::default() },
+        ];
+        let text = with_versions("HEADER\nshop row\nweb row", &rows);
+        assert_eq!(
+            text,
+            "HEADER\nshop row\n  shop-1-1-0  1.1.0  live      4/4  tg dev-shop-1-1-0  100%  4/4 healthy\n  shop        1.0.0  obsolete  0/0  tg shop-blue         0%  0/0 healthy\nweb row"
+        );
+        // Without versions the table is as it was.
+        assert_eq!(with_versions("H\nweb row", &rows[1..]), "H\nweb row");
     }
 }

@@ -46,4 +46,5 @@ mod promotion_reads_right;
 mod readable;
 mod run_task;
 mod scale;
+mod status_versions;
 mod unreachable;
