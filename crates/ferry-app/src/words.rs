@@ -264,6 +264,7 @@ pub fn traffic_text(step: &ferry_core::strategy::blue_green::Step) -> String {
         Step::ScaleUp { service, desired } => format!("scaling {service} up to {desired} tasks"),
         Step::DeleteService { service } => format!("deleted service {service}"),
         Step::DeleteTargetGroup { arn } => format!("deleted target group {}", group(arn)),
+        Step::WaitDrained { service } => format!("waiting for the deleted service {service} to drain, so its target group can go"),
         Step::RestorePreparing { forward, .. } => format!("the preparing rule forwards to {} again", weights(forward)),
         Step::RollBack { reason } => format!("rolling back: {reason}"),
         Step::Stop { reason } => format!("stopped: {reason}"),

@@ -302,6 +302,18 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                     self.say_waiting(report, &step, &mut last_said, now);
                     self.clock.sleep(POLL).await;
                 }
+                bg::Step::WaitDrained { service } => {
+                    let until = *rollback_deadline.get_or_insert(now + request.rollback_timeout.as_millis() as i64);
+                    if now >= until {
+                        return Err(Stopped {
+                            outcome: Outcome::RollbackFailed,
+                            cause: FailureCause::Timeout,
+                            reason: format!("service {service} is still DRAINING, so its target group cannot be deleted yet; run the same command again later"),
+                        });
+                    }
+                    self.say_waiting(report, &step, &mut last_said, now);
+                    self.clock.sleep(POLL).await;
+                }
                 bg::Step::Hold { until_ms, .. } | bg::Step::Bake { until_ms } => {
                     self.say_waiting(report, &step, &mut last_said, now);
                     self.clock.sleep(Duration::from_millis((*until_ms - now).clamp(1, POLL.as_millis() as i64) as u64)).await;
@@ -462,6 +474,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                     kill_point("bg-after-delete-target-group");
                 }
                 bg::Step::WaitHealthy { .. }
+                | bg::Step::WaitDrained { .. }
                 | bg::Step::RunChecks { .. }
                 | bg::Step::Hold { .. }
                 | bg::Step::Bake { .. }

@@ -508,6 +508,9 @@ pub enum Step {
     DeleteService { service: String },
     /// DeleteTargetGroup.
     DeleteTargetGroup { arn: String },
+    /// Wait until this deleted service (DRAINING) is INACTIVE: its target group cannot be
+    /// deleted while a service names it (ELBv2 `ResourceInUse`).
+    WaitDrained { service: String },
     /// The preparing rule forwards to these groups again (away from green).
     RestorePreparing { rule: String, forward: Vec<(String, i32)> },
     /// Journal the decision to roll back, and why (no AWS call).
@@ -537,7 +540,9 @@ impl Step {
             Step::DeleteTargetGroup { .. } => names::DELETE_TARGET_GROUP,
             Step::RestorePreparing { .. } => names::RESTORE_PREPARING,
             Step::RollBack { .. } => names::ROLL_BACK,
-            Step::WaitHealthy { .. } | Step::Hold { .. } | Step::Bake { .. } | Step::Stop { .. } | Step::Done { .. } => return None,
+            Step::WaitHealthy { .. } | Step::WaitDrained { .. } | Step::Hold { .. } | Step::Bake { .. } | Step::Stop { .. } | Step::Done { .. } => {
+                return None;
+            }
         })
     }
 
@@ -561,7 +566,7 @@ impl Step {
             Step::DeleteTargetGroup { arn } => json!({"arn": arn}),
             Step::RestorePreparing { rule, forward } => json!({"rule": rule, "forward": forward}),
             Step::RollBack { reason } | Step::Stop { reason } => json!({"reason": reason}),
-            Step::WaitHealthy { .. } | Step::Hold { .. } | Step::Bake { .. } | Step::Done { .. } => json!({}),
+            Step::WaitHealthy { .. } | Step::WaitDrained { .. } | Step::Hold { .. } | Step::Bake { .. } | Step::Done { .. } => json!({}),
         }
     }
 }
@@ -819,11 +824,16 @@ fn clean_up(plan: &Plan, observed: &Observed<'_>, green: &str, blue: Option<&str
         return Some(Step::DeleteService { service: service.name.clone() });
     }
     let in_use = |arn: &str| observed.services.iter().any(|s| s.active() && s.target_groups.iter().any(|g| g == arn));
-    observed
-        .target_groups
-        .iter()
-        .find(|g| g.deployment.is_some() && !protected.contains(&g.arn.as_str()) && !in_use(&g.arn))
-        .map(|g| Step::DeleteTargetGroup { arn: g.arn.clone() })
+    let group = observed.target_groups.iter().find(|g| g.deployment.is_some() && !protected.contains(&g.arn.as_str()) && !in_use(&g.arn))?;
+    Some(delete_group(observed, &group.arn))
+}
+
+/// DeleteTargetGroup of `arn`, once no deleted (DRAINING) service names it any more.
+fn delete_group(observed: &Observed<'_>, arn: &str) -> Step {
+    match observed.services.iter().find(|s| s.status == "DRAINING" && s.target_groups.iter().any(|g| g == arn)) {
+        Some(draining) => Step::WaitDrained { service: draining.name.clone() },
+        None => Step::DeleteTargetGroup { arn: arn.to_string() },
+    }
 }
 
 /// The rollback: traffic back on blue first, then green removed.
@@ -876,7 +886,7 @@ fn roll_back(plan: &Plan, observed: &Observed<'_>, reason: &str) -> Step {
     if let Some(green_tg) = green_tg
         && green_tg.deployment.as_deref() == Some(plan.deployment_id.as_str())
     {
-        return Step::DeleteTargetGroup { arn: green_tg.arn.clone() };
+        return delete_group(observed, &green_tg.arn);
     }
     Step::Done { ending: Ending::RolledBack }
 }
@@ -1198,7 +1208,9 @@ mod tests {
                     json!({})
                 }
                 Step::Begin { .. } | Step::RollBack { .. } => json!({}),
-                Step::WaitHealthy { .. } | Step::Hold { .. } | Step::Bake { .. } | Step::Stop { .. } | Step::Done { .. } => json!({}),
+                Step::WaitHealthy { .. } | Step::WaitDrained { .. } | Step::Hold { .. } | Step::Bake { .. } | Step::Stop { .. } | Step::Done { .. } => {
+                    json!({})
+                }
             }
         }
 

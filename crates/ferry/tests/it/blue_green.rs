@@ -303,3 +303,61 @@ async fn a_blue_green_deploy_moves_every_request_to_the_new_version_with_none_fa
     let _ = stage.blue_group;
     let _ = stage.preparing;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_deploy_holds_each_step_then_moves_all_traffic_with_none_failed() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "canary", "steps = [\"10%/2s\", \"50%/2s\", \"100%\"]").await;
+    let traffic = Traffic::start(&stage.url);
+    let started = std::time::Instant::now();
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    let took = started.elapsed();
+    let counts = traffic.stop().await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(counts.failed.is_empty(), "no request failed: {counts:?}");
+    assert_eq!(counts.versions, vec!["1.0.0", "1.1.0"], "{counts:?}");
+    assert_eq!(shifted_to(&output), vec![10, 50, 100]);
+    assert!(traffic_steps(&output).iter().filter(|s| *s == "hold").count() >= 2, "{:?}", traffic_steps(&output));
+    assert!(took >= Duration::from_secs(4), "each step was held 2 s: {took:?}");
+    assert_eq!(weights(&world, &stage.production).await, vec![(ferry_core::naming::target_group_name("test", "web", "1.1.0"), 100)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linear_deploy_adds_its_share_at_every_step_with_none_failed() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "linear", "linear = \"25%/1s\"").await;
+    let traffic = Traffic::start(&stage.url);
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    let counts = traffic.stop().await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(counts.failed.is_empty(), "no request failed: {counts:?}");
+    assert_eq!(shifted_to(&output), vec![25, 50, 75, 100]);
+    assert_eq!(weights(&world, &stage.production).await, vec![(ferry_core::naming::target_group_name("test", "web", "1.1.0"), 100)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_failing_the_preparing_checks_never_sees_production_and_is_removed() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "canary", "steps = [\"10%/1s\", \"100%\"]").await;
+    let before_services = services(&world).await;
+    let before_groups = group_names(&world).await;
+    let traffic = Traffic::start(&stage.url);
+    let output = world.ferry(&["deploy", "test", "web=2.0.0-flaky", "--output", "json"]).await;
+    let counts = traffic.stop().await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let report = &result_of(&output)["services"][0];
+    assert_eq!(report["outcome"], "failed_rolled_back", "{report}");
+    assert_eq!(report["cause"], "gate", "{report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.starts_with("the checks through the preparing rule failed: 10 of 10 GET http://"), "{reason}");
+    assert!(reason.contains("HTTP 500"), "{reason}");
+    // Production never saw it: no shift, every answer 1.0.0, none failed.
+    assert!(shifted_to(&output).is_empty(), "{:?}", shifted_to(&output));
+    assert!(counts.failed.is_empty(), "{counts:?}");
+    assert_eq!(counts.versions, vec!["1.0.0"]);
+    // Its service and target group are gone; the preparing listener is back on web-tg.
+    assert_eq!(services(&world).await, before_services);
+    assert_eq!(group_names(&world).await, before_groups);
+    assert_eq!(weights(&world, &stage.preparing).await, vec![("web-tg".to_string(), 1)]);
+    assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 1)]);
+}
