@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_core::config::{Config, Strategy};
-use ferry_core::deploy::{Request, Source, Trace};
+use ferry_core::deploy::{Family, Live, Request, Source, Trace, live_version};
 use ferry_core::platform::{Ecs, Registry, TaskDefinitionInfo};
 use ferry_core::rolling::short_task_definition;
 use ferry_core::short_digest;
@@ -61,10 +61,35 @@ async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
     let ledger = project::open_ledger(ctx.project, ctx.sink)?;
     let env = config.environment(&input.environment).map_err(Error::config)?;
     let ecs_service = config.ecs_service_name(&input.environment, &input.service).map_err(Error::config)?;
-    let services = connected.ecs.describe_services(&env.cluster, std::slice::from_ref(&ecs_service)).await?;
-    let current = services.first().ok_or_else(|| {
-        Error::refused(format!("service {ecs_service} not found in cluster {} ({})", env.cluster, connected.location(&config, None)))
-    })?;
+    let current = match traffic_rules(&config, &input.environment, &input.service)? {
+        // blue-green, canary, linear: what runs is the version the production rule sends
+        // traffic to, whichever of the family's services that is.
+        Some(production) => {
+            let family =
+                Family { cluster: &env.cluster, environment: &input.environment, service: &input.service, ecs_service: &ecs_service };
+            match live_version(&connected.ecs, &connected.elb, &family, &production).await? {
+                Live::Found(service) => *service,
+                Live::NoRule => return Err(Error::refused(format!("the production rule {production} was not found"))),
+                Live::NoForward | Live::NoService(_) => {
+                    return Err(Error::refused(format!(
+                        "no live version of {} found behind the production rule {production}",
+                        input.service
+                    )));
+                }
+            }
+        }
+        None => {
+            let services = connected.ecs.describe_services(&env.cluster, std::slice::from_ref(&ecs_service)).await?;
+            services.into_iter().next().ok_or_else(|| {
+                Error::refused(format!(
+                    "service {ecs_service} not found in cluster {} ({})",
+                    env.cluster,
+                    connected.location(&config, None)
+                ))
+            })?
+        }
+    };
+    let current = &current;
     let running = connected.ecs.describe_task_definition(&current.task_definition).await?;
 
     let who = ctx.actor.who.clone();
@@ -87,9 +112,6 @@ async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
         ctx.sink.note(Some(&input.service), &format!("rolling back to {} ({how})", short_digest(&digest)));
         let mut request = project::request(&config, &connected, &input.service, version, None, input.timeout, trace)?;
         request.kind = "rollback";
-        // A rollback runs no hooks: it returns to what ran before.
-        request.before_deploy = None;
-        request.after_deploy = None;
         // A rollback runs no hooks: it returns to what ran before.
         request.before_deploy = None;
         request.after_deploy = None;
@@ -251,4 +273,13 @@ async fn by_tags(
 ) -> Result<Option<String>> {
     let revisions = connected.ecs.recent_revisions(&running.family, REVISIONS_TO_SEARCH).await?;
     Ok(revisions.into_iter().find(|td| td.arn != running.arn && wanted(td)).map(|td| td.arn))
+}
+
+/// The production rule of a blue-green, canary or linear service in `environment`, rendered;
+/// None for the other strategies.
+fn traffic_rules(config: &Config, environment: &str, service: &str) -> Result<Option<String>> {
+    if !config.strategy(environment, service).shifts_traffic() {
+        return Ok(None);
+    }
+    Ok(Some(config.traffic_rules(environment, service)?.0))
 }

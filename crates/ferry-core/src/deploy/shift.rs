@@ -40,67 +40,43 @@ struct Stopped {
 }
 
 impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
-    /// The service's live version for a traffic-shifting deploy: the ACTIVE service of the
-    /// family whose tasks register with the target group the production rule gives the
-    /// largest weight. Refused when a rule is missing or forwards nowhere.
+    /// The service's live version for a traffic-shifting deploy ([`live_version`]), as a
+    /// preflight refusal when there is none.
     pub(super) async fn live_version(&self, request: &Request, traffic: &Traffic) -> Result<ServiceInfo, Refusal> {
         let location = request.variables.ecs_location();
-        let production = self
-            .elb
-            .describe_route(&traffic.production_rule)
-            .await
-            .map_err(Refusal::platform)?
-            .ok_or_else(|| Refusal::state(format!("the production rule {} was not found ({location})", traffic.production_rule)))?;
         if self.elb.describe_route(&traffic.preparing_rule).await.map_err(Refusal::platform)?.is_none() {
             return Err(Refusal::state(format!("the preparing rule {} was not found ({location})", traffic.preparing_rule)));
         }
-        let Some((live_group, _)) = production.weights().iter().filter(|(_, w)| *w > 0).max_by_key(|(_, w)| *w) else {
-            return Err(Refusal::state(format!(
+        let family = Family {
+            cluster: &request.cluster,
+            environment: &request.environment,
+            service: &request.service,
+            ecs_service: &request.ecs_service,
+        };
+        match live_version(self.ecs, self.elb, &family, &traffic.production_rule).await.map_err(Refusal::platform)? {
+            Live::Found(service) => Ok(*service),
+            Live::NoRule => Err(Refusal::state(format!("the production rule {} was not found ({location})", traffic.production_rule))),
+            Live::NoForward => Err(Refusal::state(format!(
                 "the production rule {} does not forward to a target group with a weight above 0: ferry moves traffic between target groups",
                 traffic.production_rule
-            )));
-        };
-        let family = self.family(request, None).await.map_err(Refusal::platform)?;
-        family
-            .into_iter()
-            .filter(|s| s.service.status == "ACTIVE")
-            .filter(|s| s.service.load_balancers.iter().any(|lb| lb.target_group_arn.as_deref() == Some(live_group.as_str())))
-            .max_by_key(|s| (s.service.desired, s.created_at))
-            .map(|s| s.service)
-            .ok_or_else(|| {
-                Refusal::state(format!(
-                    "no ACTIVE service of {} in cluster {} registers its tasks with {}, which the production rule forwards to",
-                    request.service,
-                    request.cluster,
-                    crate::platform::target_group_name(live_group)
-                ))
-            })
+            ))),
+            Live::NoService(group) => Err(Refusal::state(format!(
+                "no ACTIVE service of {} in cluster {} registers its tasks with {}, which the production rule forwards to",
+                request.service,
+                request.cluster,
+                crate::platform::target_group_name(&group)
+            ))),
+        }
     }
 
-    /// The services of the family: the environment's service and every service tagged
-    /// `ferry:env` = the environment and `ferry:service` = the service (`names`: only these,
-    /// as known; None: all of the cluster's, listed).
     async fn family(&self, request: &Request, names: Option<&[String]>) -> PlatformResult<Vec<TaggedService>> {
-        let listed;
-        let names = match names {
-            Some(names) => names,
-            None => {
-                listed = self.ecs.list_services(&request.cluster).await?;
-                &listed[..]
-            }
+        let family = Family {
+            cluster: &request.cluster,
+            environment: &request.environment,
+            service: &request.service,
+            ecs_service: &request.ecs_service,
         };
-        let mut family = Vec::new();
-        for chunk in names.chunks(10) {
-            for tagged in self.ecs.describe_tagged_services(&request.cluster, chunk).await? {
-                let ours = tagged.service.name == request.ecs_service
-                    || (tagged.tag(bg::tags::ENV) == Some(request.environment.as_str())
-                        && tagged.tag(bg::tags::SERVICE) == Some(request.service.as_str()));
-                if ours {
-                    family.push(tagged);
-                }
-            }
-        }
-        Ok(family)
+        family_services(self.ecs, &family, names).await
     }
 
     /// The target groups of the family: green's by its name, and every group tagged
@@ -185,9 +161,25 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             shift: traffic.shift.clone(),
             bake: request.bake,
             keep: traffic.keep,
+            reuse: None,
         };
         let mut steps: Vec<JournalStep> = prepared.resumed.as_ref().map(|d| d.steps.clone()).unwrap_or_default();
         let family = self.family(request, None).await.map_err(platform)?;
+        // A service of the family that runs this very revision (a kept version, or the
+        // environment's own service rolled back to) is brought back, not made again.
+        let mut plan = plan;
+        if let Some(existing) = family
+            .iter()
+            .filter(|s| s.service.status == "ACTIVE" && s.service.task_definition == task_definition)
+            .max_by_key(|s| s.created_at)
+            && let Some(group) = existing.service.load_balancers.iter().find_map(|lb| lb.target_group_arn.as_deref())
+        {
+            plan.reuse = Some(bg::Reuse {
+                service: existing.service.name.clone(),
+                target_group_name: crate::platform::target_group_name(group).to_string(),
+            });
+        }
+        let plan = plan;
         let mut seen = Seen {
             services: family.iter().map(|s| s.service.name.clone()).collect(),
             groups: self.family_groups(&plan).await.map_err(platform)?,
@@ -308,7 +300,9 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                         return Err(Stopped {
                             outcome: Outcome::RollbackFailed,
                             cause: FailureCause::Timeout,
-                            reason: format!("service {service} is still DRAINING, so its target group cannot be deleted yet; run the same command again later"),
+                            reason: format!(
+                                "service {service} is still DRAINING, so its target group cannot be deleted yet; run the same command again later"
+                            ),
                         });
                     }
                     self.say_waiting(report, &step, &mut last_said, now);
@@ -405,8 +399,15 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                     let live = live.into_iter().find(|s| &s.name == like).ok_or_else(|| {
                         PlatformError::new("ecs:DescribeServices", None, format!("service {like} not found in cluster {}", request.cluster))
                     })?;
-                    let mut spec =
-                        NewService::like(&live, &request.cluster, name, task_definition, *desired, std::slice::from_ref(target_group), tags.clone());
+                    let mut spec = NewService::like(
+                        &live,
+                        &request.cluster,
+                        name,
+                        task_definition,
+                        *desired,
+                        std::slice::from_ref(target_group),
+                        tags.clone(),
+                    );
                     // The same call with the same token makes no second service.
                     spec.client_token = Some(crate::naming::client_token(&report.deployment_id, name));
                     let created = self.ecs.create_service(&spec).await?;
@@ -430,7 +431,11 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 }
                 bg::Step::CopyScaling { service, settings } => {
                     let resource_id = ScalableTarget::resource_id(&request.cluster, service);
-                    let target = ScalableTarget { resource_id: resource_id.clone(), min_capacity: settings.min_capacity, max_capacity: settings.max_capacity };
+                    let target = ScalableTarget {
+                        resource_id: resource_id.clone(),
+                        min_capacity: settings.min_capacity,
+                        max_capacity: settings.max_capacity,
+                    };
                     self.scaling.register_scalable_target(&target).await?;
                     for policy in &settings.policies {
                         self.scaling.put_scaling_policy(&resource_id, policy).await?;
@@ -521,7 +526,14 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             cause: FailureCause::Ledger,
             reason: format!("cannot journal the step {name} in the ledger, so ferry stopped before it: {e}; run the same command again"),
         })?;
-        steps.push(JournalStep { seq, name: name.to_string(), state: StepState::Started, started_at: at, finished_at: None, data: data.clone() });
+        steps.push(JournalStep {
+            seq,
+            name: name.to_string(),
+            state: StepState::Started,
+            started_at: at,
+            finished_at: None,
+            data: data.clone(),
+        });
         Ok(seq)
     }
 
@@ -556,4 +568,70 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
 /// Healthy targets of `arn` as observed (0 when not read).
 fn observed_healthy(healthy: &[(String, u32)], arn: &str) -> u32 {
     healthy.iter().find(|(a, _)| a == arn).map(|(_, n)| *n).unwrap_or(0)
+}
+
+/// A service's versions, as blue-green finds them: in `cluster`, the environment's own ECS
+/// service `ecs_service` and every service tagged `ferry:env` = `environment` and
+/// `ferry:service` = `service`.
+pub struct Family<'a> {
+    pub cluster: &'a str,
+    pub environment: &'a str,
+    pub service: &'a str,
+    pub ecs_service: &'a str,
+}
+
+/// The services of the family (`names`: only these, as known; None: all of the cluster's,
+/// listed), described with their tags ten at a time.
+pub async fn family_services<E: Ecs>(ecs: &E, family: &Family<'_>, names: Option<&[String]>) -> PlatformResult<Vec<TaggedService>> {
+    let listed;
+    let names = match names {
+        Some(names) => names,
+        None => {
+            listed = ecs.list_services(family.cluster).await?;
+            &listed[..]
+        }
+    };
+    let mut found = Vec::new();
+    for chunk in names.chunks(10) {
+        for tagged in ecs.describe_tagged_services(family.cluster, chunk).await? {
+            let ours = tagged.service.name == family.ecs_service
+                || (tagged.tag(bg::tags::ENV) == Some(family.environment) && tagged.tag(bg::tags::SERVICE) == Some(family.service));
+            if ours {
+                found.push(tagged);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// What [`live_version`] found.
+pub enum Live {
+    /// The live version's service.
+    Found(Box<ServiceInfo>),
+    /// The production rule does not exist.
+    NoRule,
+    /// It forwards to no target group with a weight above 0.
+    NoForward,
+    /// No ACTIVE service of the family registers with the group it forwards to most (ARN).
+    NoService(String),
+}
+
+/// The live version of a blue-green, canary or linear service: the ACTIVE service of the
+/// family whose tasks register with the target group the production rule (a listener or
+/// listener rule ARN) gives the largest weight (the newest on a tie).
+pub async fn live_version<E: Ecs, B: Elb>(ecs: &E, elb: &B, family: &Family<'_>, production_rule: &str) -> PlatformResult<Live> {
+    let Some(production) = elb.describe_route(production_rule).await? else { return Ok(Live::NoRule) };
+    let Some((live_group, _)) = production.weights().iter().filter(|(_, w)| *w > 0).max_by_key(|(_, w)| *w) else {
+        return Ok(Live::NoForward);
+    };
+    let found = family_services(ecs, family, None)
+        .await?
+        .into_iter()
+        .filter(|s| s.service.status == "ACTIVE")
+        .filter(|s| s.service.load_balancers.iter().any(|lb| lb.target_group_arn.as_deref() == Some(live_group.as_str())))
+        .max_by_key(|s| (s.service.desired, s.created_at));
+    Ok(match found {
+        Some(tagged) => Live::Found(Box::new(tagged.service)),
+        None => Live::NoService(live_group.clone()),
+    })
 }

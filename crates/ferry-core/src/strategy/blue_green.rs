@@ -238,16 +238,33 @@ pub struct Plan {
     pub bake: Duration,
     /// Retired versions kept for an instant rollback.
     pub keep: u32,
+    /// A service of the family that already runs `task_definition` (a kept, retired
+    /// version; the environment's own service after a rollback to what it ran): green is
+    /// that service and its target group, scaled up again, instead of new ones.
+    pub reuse: Option<Reuse>,
+}
+
+/// An existing service (and its target group) that becomes green again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reuse {
+    pub service: String,
+    pub target_group_name: String,
 }
 
 impl Plan {
-    /// green's target group name ([`naming::target_group_name`]).
+    /// green's target group name: the reused one's, else [`naming::target_group_name`].
     pub fn green_target_group(&self) -> String {
-        naming::target_group_name(&self.environment, &self.service, &self.version)
+        match &self.reuse {
+            Some(reuse) => reuse.target_group_name.clone(),
+            None => naming::target_group_name(&self.environment, &self.service, &self.version),
+        }
     }
-    /// green's ECS service name ([`naming::version_service_name`]).
+    /// green's ECS service name: the reused one's, else [`naming::version_service_name`].
     pub fn green_service(&self) -> String {
-        naming::version_service_name(&self.ecs_service, &self.version)
+        match &self.reuse {
+            Some(reuse) => reuse.service.clone(),
+            None => naming::version_service_name(&self.ecs_service, &self.version),
+        }
     }
     /// The tags of what this deploy creates, with `ferry:status` = `status`.
     pub fn tags(&self, status: &str) -> Vec<(String, String)> {
@@ -540,7 +557,12 @@ impl Step {
             Step::DeleteTargetGroup { .. } => names::DELETE_TARGET_GROUP,
             Step::RestorePreparing { .. } => names::RESTORE_PREPARING,
             Step::RollBack { .. } => names::ROLL_BACK,
-            Step::WaitHealthy { .. } | Step::WaitDrained { .. } | Step::Hold { .. } | Step::Bake { .. } | Step::Stop { .. } | Step::Done { .. } => {
+            Step::WaitHealthy { .. }
+            | Step::WaitDrained { .. }
+            | Step::Hold { .. }
+            | Step::Bake { .. }
+            | Step::Stop { .. }
+            | Step::Done { .. } => {
                 return None;
             }
         })
@@ -824,7 +846,8 @@ fn clean_up(plan: &Plan, observed: &Observed<'_>, green: &str, blue: Option<&str
         return Some(Step::DeleteService { service: service.name.clone() });
     }
     let in_use = |arn: &str| observed.services.iter().any(|s| s.active() && s.target_groups.iter().any(|g| g == arn));
-    let group = observed.target_groups.iter().find(|g| g.deployment.is_some() && !protected.contains(&g.arn.as_str()) && !in_use(&g.arn))?;
+    let group =
+        observed.target_groups.iter().find(|g| g.deployment.is_some() && !protected.contains(&g.arn.as_str()) && !in_use(&g.arn))?;
     Some(delete_group(observed, &group.arn))
 }
 
@@ -936,6 +959,7 @@ mod tests {
             shift,
             bake: Duration::from_secs(30),
             keep: 1,
+            reuse: None,
         }
     }
 
@@ -1208,7 +1232,12 @@ mod tests {
                     json!({})
                 }
                 Step::Begin { .. } | Step::RollBack { .. } => json!({}),
-                Step::WaitHealthy { .. } | Step::WaitDrained { .. } | Step::Hold { .. } | Step::Bake { .. } | Step::Stop { .. } | Step::Done { .. } => {
+                Step::WaitHealthy { .. }
+                | Step::WaitDrained { .. }
+                | Step::Hold { .. }
+                | Step::Bake { .. }
+                | Step::Stop { .. }
+                | Step::Done { .. } => {
                     json!({})
                 }
             }

@@ -120,9 +120,8 @@ pub(crate) async fn stage(world: &World, strategy: &str, extra: &str) -> Stage {
     std::fs::write(world.dir.path().join("app.json"), bg_template()).unwrap();
     world.write_config(&format!("strategies = {{ web = \"{strategy}\" }}\ntimeout = \"60s\"\n"), &["web"]);
     let mut config = std::fs::read_to_string(world.config()).unwrap();
-    config.push_str(&format!(
-        "\n[services.web.blue_green]\nproduction_rule = \"{production}\"\npreparing_rule = \"{preparing}\"\n{extra}\n"
-    ));
+    config
+        .push_str(&format!("\n[services.web.blue_green]\nproduction_rule = \"{production}\"\npreparing_rule = \"{preparing}\"\n{extra}\n"));
     std::fs::write(world.config(), config).unwrap();
     Stage { production, preparing, blue_group, url: format!("http://{dns}:{port}/") }
 }
@@ -130,7 +129,10 @@ pub(crate) async fn stage(world: &World, strategy: &str, extra: &str) -> Stage {
 /// Healthy targets of `group`.
 pub(crate) async fn healthy_in(world: &World, group: &str) -> usize {
     let out = world.clients.elbv2.describe_target_health().target_group_arn(group).send().await.unwrap();
-    out.target_health_descriptions().iter().filter(|d| d.target_health().and_then(|h| h.state()).map(|s| s.as_str()) == Some("healthy")).count()
+    out.target_health_descriptions()
+        .iter()
+        .filter(|d| d.target_health().and_then(|h| h.state()).map(|s| s.as_str()) == Some("healthy"))
+        .count()
 }
 
 /// The production listener's forward: (target group name, weight), sorted by name.
@@ -270,7 +272,9 @@ async fn a_blue_green_deploy_moves_every_request_to_the_new_version_with_none_fa
     // The overlap: both versions on the production listener (50/50), then only the new one.
     assert_eq!(shifted_to(&output), vec![50, 100]);
     let steps = traffic_steps(&output);
-    for step in ["begin", "create_target_group", "create_service", "attach_to_preparing", "shift_weights", "retire_old", "mark_live", "done"] {
+    for step in
+        ["begin", "create_target_group", "create_service", "attach_to_preparing", "shift_weights", "retire_old", "mark_live", "done"]
+    {
         assert!(steps.iter().any(|s| s == step), "{step} in {steps:?}");
     }
     // The production listener forwards only to the new version's group; the old service is
@@ -360,4 +364,141 @@ async fn a_version_failing_the_preparing_checks_never_sees_production_and_is_rem
     assert_eq!(group_names(&world).await, before_groups);
     assert_eq!(weights(&world, &stage.preparing).await, vec![("web-tg".to_string(), 1)]);
     assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 1)]);
+}
+
+/// The scalable target of service `name` (min, max) and its policies' names; None without one.
+async fn scaling_of(world: &World, name: &str) -> Option<(i32, i32, Vec<String>)> {
+    use ferry_aws::autoscaling::types::{ScalableDimension, ServiceNamespace};
+    let resource = format!("service/{CLUSTER}/{name}");
+    let targets = world
+        .clients
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_ids(&resource)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .send()
+        .await
+        .unwrap();
+    let target = targets.scalable_targets().first()?;
+    let policies = world
+        .clients
+        .autoscaling
+        .describe_scaling_policies()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(&resource)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .send()
+        .await
+        .unwrap();
+    let names = policies.scaling_policies().iter().map(|p| p.policy_name().to_string()).collect();
+    Some((target.min_capacity(), target.max_capacity(), names))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_scaling_moves_to_the_new_version_and_a_rollback_after_retirement_brings_the_old_one_back_with_it() {
+    use ferry_aws::autoscaling::types::{
+        MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
+        TargetTrackingScalingPolicyConfiguration,
+    };
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "blue-green", "overlap = \"1s\"").await;
+    let resource = format!("service/{CLUSTER}/web");
+    let aas = &world.clients.autoscaling;
+    aas.register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(&resource)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .min_capacity(2)
+        .max_capacity(6)
+        .send()
+        .await
+        .unwrap();
+    let tracking = TargetTrackingScalingPolicyConfiguration::builder()
+        .target_value(50.0)
+        .predefined_metric_specification(
+            PredefinedMetricSpecification::builder().predefined_metric_type(MetricType::EcsServiceAverageCpuUtilization).build().unwrap(),
+        )
+        .build()
+        .unwrap();
+    aas.put_scaling_policy()
+        .policy_name("cpu50")
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(&resource)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .policy_type(PolicyType::TargetTrackingScaling)
+        .target_tracking_scaling_policy_configuration(tracking)
+        .send()
+        .await
+        .unwrap();
+
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let green = ferry_core::naming::version_service_name("web", "1.1.0");
+    // Retired despite auto scaling: the scalable target moved to the new version, with its policy.
+    assert_eq!(scaling_of(&world, &green).await, Some((2, 6, vec!["cpu50".to_string()])));
+    assert_eq!(scaling_of(&world, "web").await, None);
+    assert!(services(&world).await.contains(&("web".to_string(), 0, Some("obsolete".to_string()))));
+
+    // After retirement: the rollback scales the old version up again, with its auto scaling,
+    // waits for it to be healthy, then moves the traffic back.
+    let traffic = Traffic::start(&stage.url);
+    let output = world.ferry(&["rollback", "test", "web", "--to", "web:1", "--output", "json"]).await;
+    let counts = traffic.stop().await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(counts.failed.is_empty(), "no request failed: {counts:?}");
+    assert_eq!(counts.versions, vec!["1.1.0", "1.0.0"], "{counts:?}");
+    let steps = traffic_steps(&output);
+    assert!(steps.iter().any(|s| s == "scale_up"), "{steps:?}");
+    assert!(!steps.iter().any(|s| s == "create_service" || s == "create_target_group"), "nothing made again: {steps:?}");
+    assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 100)]);
+    assert_eq!(scaling_of(&world, "web").await, Some((2, 6, vec!["cpu50".to_string()])));
+    assert_eq!(scaling_of(&world, &green).await, None);
+    let statuses = services(&world).await;
+    assert!(statuses.contains(&("web".to_string(), 2, Some("live".to_string()))), "{statuses:?}");
+    assert!(statuses.contains(&(green.clone(), 0, Some("obsolete".to_string()))), "kept for the way forward again: {statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_else_moving_the_weights_during_a_canary_stops_ferry_which_says_so_and_overwrites_nothing() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "canary", "steps = [\"10%/30s\", \"100%\"]").await;
+    let green_group = ferry_core::naming::target_group_name("test", "web", "1.1.0");
+    let world = &world;
+    let deploy = async { world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await };
+    let meddle = async {
+        // Once ferry holds 10%, someone sets 70/30 by hand.
+        let both = eventually("ferry shifted 10%", 60, || async {
+            let seen = weights(world, &stage.production).await;
+            (seen.len() == 2).then_some(seen)
+        })
+        .await;
+        assert!(both.contains(&(green_group.clone(), 10)), "{both:?}");
+        let blue = group_arn(world, "web-tg").await;
+        let green = group_arn(world, &green_group).await;
+        world
+            .clients
+            .elbv2
+            .modify_listener()
+            .listener_arn(&stage.production)
+            .default_actions(weighted(&[(&blue, 70), (&green, 30)]))
+            .send()
+            .await
+            .unwrap();
+    };
+    let (output, ()) = tokio::join!(deploy, meddle);
+    assert_eq!(output.status.code(), Some(6), "{}", text(&output));
+    let report = &result_of(&output)["services"][0];
+    assert_eq!(report["cause"], "rule_changed", "{report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.contains("forwards web-tg 70%, ") && reason.contains("30%, not what ferry set (web-tg 90%, "), "{reason}");
+    assert!(reason.contains("someone else changed it"), "{reason}");
+    // What the person set stands.
+    assert_eq!(weights(world, &stage.production).await, vec![(green_group, 30), ("web-tg".to_string(), 70)]);
+}
+
+/// The ARN of target group `name`.
+async fn group_arn(world: &World, name: &str) -> String {
+    let out = world.clients.elbv2.describe_target_groups().names(name).send().await.unwrap();
+    out.target_groups()[0].target_group_arn().unwrap().to_string()
 }
