@@ -88,10 +88,7 @@ impl Probes {
         cancel: CancellationToken,
     ) -> Result<Probes> {
         let mut settings = HashMap::new();
-        let through = requests
-            .iter()
-            .filter_map(|r| r.traffic.as_ref().map(|t| (r.service.clone(), t.production_rule.clone())))
-            .collect();
+        let through = requests.iter().filter_map(|r| r.traffic.as_ref().map(|t| (r.service.clone(), t.production_rule.clone()))).collect();
         if enabled {
             for request in requests {
                 let service = config.probe(environment, &request.service).map_err(Error::config)?;

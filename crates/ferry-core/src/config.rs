@@ -248,7 +248,6 @@ impl Strategy {
     pub fn shifts_traffic(self) -> bool {
         matches!(self, Strategy::BlueGreen | Strategy::Canary | Strategy::Linear)
     }
-
 }
 
 /// A blue/green, canary or linear deploy's settings (`[services.NAME.blue_green]`); planned,

@@ -1110,7 +1110,9 @@ impl World {
         self
     }
 
-    fn run(&self) -> Run<'_, FakeEcs, FakeEcs, FakeRegistry, FakeClock, FakeLocks, RecordingObserver, FakeWorkload, FakeWorkload, FakeWorkload> {
+    fn run(
+        &self,
+    ) -> Run<'_, FakeEcs, FakeEcs, FakeRegistry, FakeClock, FakeLocks, RecordingObserver, FakeWorkload, FakeWorkload, FakeWorkload> {
         Run {
             ecs: &self.ecs,
             elb: &self.ecs,
