@@ -24,7 +24,7 @@ use crate::elb_support::*;
 
 /// The template of these tests: awsvpc, no container health check (the load balancer's is
 /// judged); a `-flaky` version answers 500 on `/` while its `/health` passes (users would get
-/// errors, the load balancer sees it healthy).
+/// errors, the load balancer sees it healthy); a `-crash` version exits 4 s after it starts.
 fn bg_template() -> String {
     let exe = serde_json::to_string(ferry_bin()).unwrap();
     format!(
@@ -42,7 +42,8 @@ fn bg_template() -> String {
     "environment": [
       {{"name": "VERSION", "value": "{{{{ version }}}}"}},
       {{"name": "SAMPLE_FAIL_REQUESTS", "value": "{{{{ '1' if '-flaky' in version else '' }}}}"}},
-      {{"name": "SAMPLE_FAIL_HEALTH", "value": "{{{{ '1' if '-unhealthy' in version else '' }}}}"}}
+      {{"name": "SAMPLE_FAIL_HEALTH", "value": "{{{{ '1' if '-unhealthy' in version else '' }}}}"}},
+      {{"name": "SAMPLE_CRASH_AFTER", "value": "{{{{ '4' if '-crash' in version else '' }}}}"}}
     ],
     "stopTimeout": 2
   }}]
@@ -501,4 +502,38 @@ async fn someone_else_moving_the_weights_during_a_canary_stops_ferry_which_says_
 async fn group_arn(world: &World, name: &str) -> String {
     let out = world.clients.elbv2.describe_target_groups().names(name).send().await.unwrap();
     out.target_groups()[0].target_group_arn().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_fails_after_the_shift_gets_traffic_back_on_the_old_version_first_then_is_removed() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "blue-green", "overlap = \"30s\"").await;
+    let before_groups = group_names(&world).await;
+    let traffic = Traffic::start(&stage.url);
+    // 2.0.0-crash passes the preparing checks, takes half the traffic, and its tasks exit 4 s
+    // after they started: the gate (no healthy target while it receives production traffic,
+    // or failed probe requests) rolls it back.
+    let output = world.ferry(&["deploy", "test", "web=2.0.0-crash", "--output", "json"]).await;
+    let counts = traffic.stop().await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let report = &result_of(&output)["services"][0];
+    assert_eq!(report["outcome"], "failed_rolled_back", "{report}");
+    assert_eq!(report["cause"], "gate", "{report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.contains("production traffic is back on service web"), "{reason}");
+    assert_eq!(shifted_to(&output), vec![50, 0], "to half, then back to none");
+    // In order: traffic back on the old version first, then the new one removed.
+    let steps = traffic_steps(&output);
+    let position = |step: &str| steps.iter().rposition(|s| s == step).unwrap_or_else(|| panic!("{step} in {steps:?}"));
+    assert!(position("roll_back") < position("shift_weights"), "{steps:?}");
+    assert!(position("shift_weights") < position("delete_service"), "{steps:?}");
+    assert!(position("delete_service") < position("delete_target_group"), "{steps:?}");
+    assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 100)]);
+    assert_eq!(weights(&world, &stage.preparing).await, vec![("web-tg".to_string(), 1)]);
+    assert_eq!(services(&world).await, vec![("web".to_string(), 2, None)]);
+    assert_eq!(group_names(&world).await, before_groups);
+    // Users saw the crash until the gate moved traffic back (the failures are the crashed
+    // tasks' requests in flight); the old version answered all along.
+    assert!(counts.versions.contains(&"1.0.0".to_string()), "{counts:?}");
+    assert!(world.answering_versions("web").await.iter().all(|v| v == "1.0.0"));
 }
