@@ -46,6 +46,27 @@ pub struct Steps {
     pub before_deploy: Option<Vec<String>>,
     /// The command of the `after_deploy` task (once the deployment completed and baked).
     pub after_deploy: Option<Vec<String>>,
+    /// blue-green, canary, linear: what the deploy creates and how traffic moves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficSteps>,
+}
+
+/// The names a blue-green, canary or linear deploy will create, and its traffic schedule.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrafficSteps {
+    /// The new version's target group (≤ 32 characters, `ferry_core::naming`).
+    pub target_group: String,
+    /// The new version's ECS service.
+    pub ecs_service: String,
+    pub production_rule: String,
+    pub preparing_rule: String,
+    /// The new version's share of the production rule at each step (percent) and how long
+    /// each is held (seconds).
+    pub schedule: Vec<(u32, u64)>,
+    /// Seconds at 100 % before the old version is retired.
+    pub bake_s: u64,
+    /// Retired versions kept.
+    pub keep: u32,
 }
 
 /// Preflights every service. Errors as [`crate::deploy::deploy`]'s before its run.
@@ -65,6 +86,18 @@ pub async fn plan(ctx: &Context<'_>, input: PlanInput) -> Result<PlanResult> {
             image_tag: r.image_tag.clone(),
             before_deploy: r.before_deploy.as_ref().map(|h| h.command.clone()),
             after_deploy: r.after_deploy.as_ref().map(|h| h.command.clone()),
+            traffic: r.traffic.as_ref().map(|t| {
+                let version = r.version.clone().unwrap_or_default();
+                TrafficSteps {
+                    target_group: ferry_core::naming::target_group_name(&r.environment, &r.service, &version),
+                    ecs_service: ferry_core::naming::version_service_name(&r.ecs_service, &version),
+                    production_rule: t.production_rule.clone(),
+                    preparing_rule: t.preparing_rule.clone(),
+                    schedule: t.shift.schedule().iter().map(|s| (s.percent, s.hold.as_secs())).collect(),
+                    bake_s: r.bake.as_secs(),
+                    keep: t.keep,
+                }
+            }),
         })
         .collect();
     Ok(PlanResult { run: RunResult { command: "plan", run_id: session.run_id, services: reports }, steps })

@@ -222,6 +222,11 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
     }
 }
 
+/// A duration as people write it (`1m 30s`).
+pub fn duration_text(duration: std::time::Duration) -> String {
+    humantime::format_duration(duration).to_string()
+}
+
 /// A step of a blue-green, canary or linear deploy in words (target groups by name).
 pub fn traffic_text(step: &ferry_core::strategy::blue_green::Step) -> String {
     use ferry_core::platform::target_group_name as group;

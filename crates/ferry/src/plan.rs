@@ -33,6 +33,7 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<(), Failure> {
                 "steps": steps_text(steps),
                 "before_deploy": steps.before_deploy,
                 "after_deploy": steps.after_deploy,
+                "traffic": steps.traffic,
             }));
         }
         printer.out(&format!(
@@ -75,6 +76,26 @@ fn steps_text(steps: &Steps) -> String {
         Some(command) => format!("; once it completed, run the after_deploy task ({}), roll back if it fails", command_text(command)),
         None => String::new(),
     };
+    if let Some(traffic) = &steps.traffic {
+        let seconds = |s: u64| ferry_app::words::duration_text(std::time::Duration::from_secs(s));
+        let schedule: Vec<String> = traffic
+            .schedule
+            .iter()
+            .map(|(percent, hold)| if *hold == 0 { format!("{percent}%") } else { format!("{percent}% for {}", seconds(*hold)) })
+            .collect();
+        return format!(
+            "register a task definition revision, {before}create target group {} and service {} like the live version's, \
+             forward the preparing rule to it, wait for its healthy targets, probe it through the preparing listener; \
+             then production traffic to it: {}; bake {}; move the auto scaling to it, retire the old version \
+             (0 tasks, ferry:status=obsolete), delete obsolete versions beyond the newest {}. \
+             A failed gate puts production traffic back on the old version first, then removes the new one",
+            traffic.target_group,
+            traffic.ecs_service,
+            schedule.join(", "),
+            seconds(traffic.bake_s),
+            traffic.keep
+        );
+    }
     let strategy = match (steps.strategy, &steps.image_tag) {
         (Strategy::EnvTag, Some(tag)) => format!(
             "move {repository}:{tag} to the version's digest, {before}force a new deployment of the running revision, watch it; \

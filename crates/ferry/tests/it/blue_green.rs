@@ -537,3 +537,42 @@ async fn a_version_that_fails_after_the_shift_gets_traffic_back_on_the_old_versi
     assert!(counts.versions.contains(&"1.0.0".to_string()), "{counts:?}");
     assert!(world.answering_versions("web").await.iter().all(|v| v == "1.0.0"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_names_what_a_canary_deploy_will_create_and_how_traffic_moves_and_changes_nothing() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "canary", "steps = [\"10%/5m\", \"50%/5m\", \"100%\"]").await;
+    let (before_services, before_groups) = (services(&world).await, group_names(&world).await);
+    let output = world.ferry(&["plan", "test", "web=1.1.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let plan = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["type"] == "plan")
+        .unwrap_or_else(|| panic!("a plan line: {}", text(&output)));
+    let group = ferry_core::naming::target_group_name("test", "web", "1.1.0");
+    let service = ferry_core::naming::version_service_name("web", "1.1.0");
+    assert_eq!(plan["traffic"]["target_group"], group.as_str());
+    assert_eq!(plan["traffic"]["ecs_service"], service.as_str());
+    assert_eq!(plan["traffic"]["production_rule"], stage.production.as_str());
+    assert_eq!(plan["traffic"]["schedule"], serde_json::json!([[10, 300], [50, 300], [100, 0]]));
+    let steps = plan["steps"].as_str().unwrap();
+    assert!(steps.contains(&format!("create target group {group} and service {service}")), "{steps}");
+    assert!(steps.contains("then production traffic to it: 10% for 5m, 50% for 5m, 100%"), "{steps}");
+    assert_eq!((services(&world).await, group_names(&world).await), (before_services, before_groups), "plan changes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_after_deploy_hook_with_a_traffic_strategy_is_refused_before_anything_changes() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "blue-green", "").await;
+    let mut config = std::fs::read_to_string(world.config()).unwrap();
+    config.push_str("\n[services.web.after_deploy]\ncommand = [\"true\"]\n");
+    std::fs::write(world.config(), config).unwrap();
+    let (before_services, before_groups) = (services(&world).await, group_names(&world).await);
+    let output = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("services.web.after_deploy in ferry.toml: the blue-green strategy does not run after_deploy tasks yet"));
+    assert_eq!((services(&world).await, group_names(&world).await), (before_services, before_groups), "nothing changed");
+    assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 1)]);
+}
