@@ -576,3 +576,28 @@ async fn an_after_deploy_hook_with_a_traffic_strategy_is_refused_before_anything
     assert_eq!((services(&world).await, group_names(&world).await), (before_services, before_groups), "nothing changed");
     assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 1)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_deploy_keeps_exactly_keep_retired_versions_and_never_deletes_what_receives_traffic() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "blue-green", "overlap = \"0s\"\nkeep = 1").await;
+    for version in ["1.1.0", "1.1.0-slow", "1.0.0"] {
+        let output = world.ferry(&["deploy", "test", &format!("web={version}")]).await;
+        assert_eq!(output.status.code(), Some(0), "{version}: {}", text(&output));
+    }
+    let name = |version: &str| ferry_core::naming::version_service_name("web", version);
+    let group = |version: &str| ferry_core::naming::target_group_name("test", "web", version);
+    // Live: 1.0.0. Kept: 1.1.0-slow, the newest retired (keep = 1). Deleted with its target
+    // group: 1.1.0. The environment's own service is Terraform's, never ferry's to delete.
+    let mut expected = vec![
+        ("web".to_string(), 0, Some("obsolete".to_string())),
+        (name("1.1.0-slow"), 0, Some("obsolete".to_string())),
+        (name("1.0.0"), 2, Some("live".to_string())),
+    ];
+    expected.sort();
+    assert_eq!(services(&world).await, expected);
+    let mut groups = vec!["web-tg".to_string(), group("1.1.0-slow"), group("1.0.0")];
+    groups.sort();
+    assert_eq!(group_names(&world).await, groups);
+    assert_eq!(weights(&world, &stage.production).await, vec![(group("1.0.0"), 100)]);
+}
