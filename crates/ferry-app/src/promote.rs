@@ -428,7 +428,7 @@ async fn finish_dead_promotion(
                 request.digest = record.from_digest.clone();
                 request
             }
-            // blue-green, canary, linear: refused by preflight until ferry runs them.
+            // blue-green, canary, linear: back to the revision, whose retired service is scaled up again.
             Strategy::Rolling | Strategy::BlueGreen | Strategy::Canary | Strategy::Linear => {
                 let revision = record.from_task_definition.clone().unwrap_or_default();
                 project::request(

@@ -221,13 +221,13 @@ pub enum Strategy {
     /// The task definition names `repo:ENV`; move that tag to the version's digest and force
     /// a new deployment.
     EnvTag,
-    /// Planned (issue 14), refused by preflight until ferry runs it: a service and a target
+    /// A service and a target
     /// group per version, tested behind a preparing rule, then both versions on the
     /// production rule for `overlap`, then only the new one ([`BlueGreenConfig`]).
     BlueGreen,
-    /// Planned, like `blue-green` with the production rule's weights shifted in `steps`.
+    /// Like `blue-green` with the production rule's weights shifted in `steps`.
     Canary,
-    /// Planned, like `blue-green` with the weights shifted by the same step (`linear`).
+    /// Like `blue-green` with the weights shifted by the same step (`linear`).
     Linear,
 }
 
@@ -250,8 +250,8 @@ impl Strategy {
     }
 }
 
-/// A blue/green, canary or linear deploy's settings (`[services.NAME.blue_green]`); planned,
-/// not yet run by ferry (issue 14):
+/// A blue/green, canary or linear deploy's settings (`[services.NAME.blue_green]`), run by
+/// [`crate::strategy::blue_green`]:
 ///
 /// ```toml
 /// [services.web]
@@ -333,8 +333,7 @@ pub struct Service {
     pub service_name: Option<String>,
     /// Deploy `repo@digest` rather than `repo:version`.
     pub pin_digest: Option<bool>,
-    /// `rolling` (default), `env-tag`, or (planned, refused by preflight until ferry runs
-    /// them) `blue-green`, `canary`, `linear`.
+    /// `rolling` (default), `env-tag`, `blue-green`, `canary` or `linear`.
     pub strategy: Option<Strategy>,
     /// The settings of the blue-green, canary and linear strategies.
     pub blue_green: Option<BlueGreenConfig>,

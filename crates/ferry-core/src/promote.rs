@@ -196,7 +196,7 @@ fn undo_request(request: &Request, report: &ServiceReport) -> Request {
             undo.digest = report.from_digest.clone();
             undo.source = Source::Live;
         }
-        // blue-green, canary, linear: refused by preflight until ferry runs them.
+        // blue-green, canary, linear: back to the revision, whose retired service is scaled up again.
         crate::config::Strategy::Rolling
         | crate::config::Strategy::BlueGreen
         | crate::config::Strategy::Canary
