@@ -13,6 +13,7 @@
 mod common;
 
 mod blue_green;
+mod blue_green_kill;
 mod ci_values;
 mod credentials;
 mod deploy;
