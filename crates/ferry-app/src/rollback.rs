@@ -100,6 +100,9 @@ async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
     // A rollback a dead run left unfinished is finished, not chosen again: what runs may be
     // its target already, and choosing anew would roll "back" to what it rolled away from.
     let unfinished = crate::journal::dead_deployment(&ledger, &input.environment, &input.service)?.filter(|r| r.kind == "rollback");
+    if let Some(chosen) = roll_back_shift(ctx, &config, &connected, &ledger, input, &trace)? {
+        return Ok(Chosen { ledger, connected, run_id, request: chosen });
+    }
     if service.strategy() == Strategy::EnvTag {
         // env-tag: the revision never changes; rolling back moves the tag to an earlier digest.
         let (digest, version, how) =
@@ -282,4 +285,54 @@ fn traffic_rules(config: &Config, environment: &str, service: &str) -> Result<Op
         return Ok(None);
     }
     Ok(Some(config.traffic_rules(environment, service)?.0))
+}
+
+/// blue-green, canary, linear: when a dead run left a deploy (or promotion) of the service in
+/// the middle of its traffic shift (it had begun: `bg_begin` is journaled) and no `--to` is
+/// given, the rollback is that deployment's own, resumed under its id: production traffic back
+/// on the version that was live (still warm), the preparing rule back, the new version
+/// removed. Its record ends `failed_rolled_back`, cause `requested`; the command exits 0.
+fn roll_back_shift(
+    ctx: &Context<'_>,
+    config: &Config,
+    connected: &Connected,
+    ledger: &Ledger,
+    input: &RollbackInput,
+    trace: &Trace,
+) -> Result<Option<Request>> {
+    if input.to.is_some() || !config.strategy(&input.environment, &input.service).shifts_traffic() {
+        return Ok(None);
+    }
+    let Some(dead) = crate::journal::dead_deployment(ledger, &input.environment, &input.service)? else { return Ok(None) };
+    let kind: &'static str = match dead.kind.as_str() {
+        "deploy" => "deploy",
+        "promote" => "promote",
+        _ => return Ok(None),
+    };
+    let begun = ledger.steps(&dead.id).map_err(Error::from_store)?.iter().any(|s| s.name == ferry_core::strategy::blue_green::names::BEGIN);
+    let Some(target) = dead.to_task_definition.clone().filter(|_| begun) else { return Ok(None) };
+    ctx.sink.note(
+        Some(&input.service),
+        &format!(
+            "rolling back {}, which a dead run left in the middle of its traffic shift: production traffic back on the version that was live first, then {} removed",
+            dead.id,
+            dead.to_version.as_deref().unwrap_or("the new version")
+        ),
+    );
+    let mut request = project::request(
+        config,
+        connected,
+        &input.service,
+        dead.to_version.clone(),
+        Some(Source::Revision(target)),
+        input.timeout,
+        trace.clone(),
+    )?;
+    request.kind = kind;
+    request.before_deploy = None;
+    request.after_deploy = None;
+    if let Some(traffic) = request.traffic.as_mut() {
+        traffic.roll_back = Some(format!("rolled back on request by {} (ferry rollback)", ctx.actor.who));
+    }
+    Ok(Some(request))
 }

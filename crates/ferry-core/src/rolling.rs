@@ -54,6 +54,9 @@ pub enum FailureCause {
     /// Someone else changed the production or preparing rule while ferry moved traffic on
     /// it: ferry stopped without overwriting it.
     RuleChanged,
+    /// Rolled back because someone asked (`ferry rollback` of a traffic shift a dead run
+    /// left): production traffic is back on the old version, as asked.
+    Requested,
 }
 
 /// Where a rollout stands, for the progress line.

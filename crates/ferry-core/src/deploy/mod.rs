@@ -135,6 +135,9 @@ pub struct Traffic {
     pub shift: crate::strategy::blue_green::Shift,
     /// Retired versions kept for an instant rollback.
     pub keep: u32,
+    /// Roll the deployment back at once, for this reason: `ferry rollback` of a deploy that
+    /// a dead run left in the middle of its traffic shift (resumed under its id).
+    pub roll_back: Option<String>,
 }
 
 /// Which hook of a deploy (`[services.NAME.before_deploy]` or `after_deploy`).
@@ -272,6 +275,10 @@ impl ServiceReport {
         }
         if self.outcome == Outcome::Error && self.cause == Some(FailureCause::Ledger) {
             return ExitKind::Ledger;
+        }
+        // `ferry rollback` of a traffic shift a dead run left: rolled back is what was asked.
+        if self.outcome == Outcome::FailedRolledBack && self.cause == Some(FailureCause::Requested) {
+            return ExitKind::Ok;
         }
         self.outcome.exit_kind()
     }

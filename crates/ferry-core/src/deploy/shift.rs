@@ -191,6 +191,12 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         let started = self.clock.now_ms();
         let deadline = started + request.timeout.as_millis() as i64;
         let mut rollback_deadline: Option<i64> = None;
+        if let Some(reason) = &traffic.roll_back
+            && bg::Facts::from_steps(&steps).rollback.is_none()
+        {
+            self.journal_step(report, &mut steps, &bg::Step::RollBack { reason: reason.clone() })?;
+            rollback_deadline = Some(started + request.rollback_timeout.as_millis() as i64);
+        }
         let mut last_said: Option<(String, i64)> = None;
         for _ in 0..MAX_STEPS * 100 {
             let facts = bg::Facts::from_steps(&steps);
@@ -251,7 +257,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                     let back_on = facts.blue.as_ref().map_or("the old version".to_string(), |b| format!("service {}", b.service));
                     return Err(Stopped {
                         outcome: Outcome::FailedRolledBack,
-                        cause: FailureCause::Gate,
+                        cause: if traffic.roll_back.is_some() { FailureCause::Requested } else { FailureCause::Gate },
                         reason: format!("{why}; production traffic is back on {back_on}, and the new version was removed"),
                     });
                 }

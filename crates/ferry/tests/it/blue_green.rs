@@ -601,3 +601,30 @@ async fn each_deploy_keeps_exactly_keep_retired_versions_and_never_deletes_what_
     assert_eq!(group_names(&world).await, groups);
     assert_eq!(weights(&world, &stage.production).await, vec![(group("1.0.0"), 100)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_of_a_canary_a_dead_run_left_mid_shift_puts_traffic_back_at_once_and_removes_the_new_version() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "canary", "steps = [\"25%/10m\", \"100%\"]").await;
+    let (before_services, before_groups) = (services(&world).await, group_names(&world).await);
+    // The run dies holding 25 % on the new version (a CI runner killed mid-canary).
+    crate::kill::killed_at(&world, "bg-after-shift-25", &["deploy", "test", "web=1.1.0"]).await;
+    let green_group = ferry_core::naming::target_group_name("test", "web", "1.1.0");
+    assert_eq!(weights(&world, &stage.production).await, vec![(green_group, 25), ("web-tg".to_string(), 75)]);
+
+    let traffic = Traffic::start(&stage.url);
+    let started = std::time::Instant::now();
+    let output = world.ferry(&["rollback", "test", "web", "--output", "json"]).await;
+    let took = started.elapsed();
+    let counts = traffic.stop().await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(took < Duration::from_secs(60), "not the 10 minute hold: {took:?}");
+    let report = &result_of(&output)["services"][0];
+    assert_eq!(report["outcome"], "failed_rolled_back", "the deploy's record: rolled back, as asked: {report}");
+    assert_eq!(report["cause"], "requested", "{report}");
+    assert!(report["reason"].as_str().unwrap().starts_with("rolled back on request by tester (ferry rollback)"), "{report}");
+    assert!(counts.failed.is_empty(), "{counts:?}");
+    assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 100)]);
+    assert_eq!(weights(&world, &stage.preparing).await, vec![("web-tg".to_string(), 1)]);
+    assert_eq!((services(&world).await, group_names(&world).await), (before_services, before_groups));
+}
