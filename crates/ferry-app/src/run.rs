@@ -135,6 +135,7 @@ async fn stop_hook_tasks(ecs: &impl Ecs, requests: &[Request]) -> Vec<String> {
 /// Marks what `requests` left in progress interrupted, and frees their locks.
 fn interrupted(ledger: &Ledger, requests: &[Request], run_id: &str, command: &'static str) -> Interrupted {
     let mut open = Vec::new();
+    let mut shifts = Vec::new();
     let mut services = Vec::new();
     for request in requests {
         let id = &request.trace.deployment_id;
@@ -142,6 +143,22 @@ fn interrupted(ledger: &Ledger, requests: &[Request], run_id: &str, command: &'s
         for id in [id.clone(), format!("{id}-undo")] {
             let Ok(Some(mut record)) = ledger.deployment(&id) else { continue };
             if record.outcome != ferry_store::Outcome::InProgress {
+                continue;
+            }
+            if request.traffic.is_some() {
+                // A traffic shift does not carry on without ferry (ECS does not move the
+                // weights): left in progress, with its lock freed below, so the same command
+                // resumes it and `ferry rollback` rolls it back at once.
+                shifts.push(format!(
+                    "{} (run the same command to carry on, or `ferry rollback {} {}` to put traffic back)",
+                    request.service, request.environment, request.service
+                ));
+                services.push(InterruptedService {
+                    deployment_id: id,
+                    service: request.service.clone(),
+                    outcome: "interrupted",
+                    ecs_deployment_id: None,
+                });
                 continue;
             }
             record.outcome = ferry_store::Outcome::Interrupted;
@@ -162,10 +179,13 @@ fn interrupted(ledger: &Ledger, requests: &[Request], run_id: &str, command: &'s
         // Not held (the run had not locked it yet, or freed it already) is not a problem.
         let _ = ledger.release_lock(&request.environment, &request.service, id);
     }
-    let detail = if open.is_empty() {
-        "nothing was changed".to_string()
-    } else {
-        format!("ECS continues these deployments on its own: {}; check with `ferry status`", open.join(", "))
-    };
+    let mut details = Vec::new();
+    if !open.is_empty() {
+        details.push(format!("ECS continues these deployments on its own: {}; check with `ferry status`", open.join(", ")));
+    }
+    if !shifts.is_empty() {
+        details.push(format!("these traffic shifts stopped where they were: {}", shifts.join(", ")));
+    }
+    let detail = if details.is_empty() { "nothing was changed".to_string() } else { details.join("; ") };
     Interrupted { command, run_id: run_id.to_string(), services, reason: format!("interrupted: {detail}") }
 }

@@ -628,3 +628,51 @@ async fn rollback_of_a_canary_a_dead_run_left_mid_shift_puts_traffic_back_at_onc
     assert_eq!(weights(&world, &stage.preparing).await, vec![("web-tg".to_string(), 1)]);
     assert_eq!((services(&world).await, group_names(&world).await), (before_services, before_groups));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_canary_hold_leaves_it_resumable_and_the_same_command_finishes_it() {
+    use std::io::BufRead;
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "canary", "steps = [\"25%/3s\", \"100%\"]").await;
+    let mut child = std::process::Command::new(ferry_bin())
+        .args(["deploy", "test", "web=1.1.0", "--output", "json", "--config"])
+        .arg(world.config())
+        .arg("--ledger")
+        .arg(world.ledger())
+        .env("FERRY_USER", "tester")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            if line.unwrap().contains("\"step\":\"hold\"") {
+                break;
+            }
+        }
+        let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT);
+        let _rest: Vec<String> = lines.map_while(Result::ok).collect();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert!(
+        text(&output).contains("these traffic shifts stopped where they were: web (run the same command to carry on"),
+        "{}",
+        text(&output)
+    );
+    let green_group = ferry_core::naming::target_group_name("test", "web", "1.1.0");
+    assert_eq!(weights(&world, &stage.production).await, vec![(green_group.clone(), 25), ("web-tg".to_string(), 75)]);
+    let ledger = ferry_store::Ledger::open(&world.ledger()).unwrap();
+    assert!(ledger.lock("test", "web").unwrap().is_none(), "the lock was released");
+    let interrupted = ledger.unfinished("test", "web").unwrap().expect("left in progress, to be resumed");
+
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(result_of(&output)["services"][0]["deployment_id"], interrupted.id.as_str(), "resumed under its id");
+    assert_eq!(shifted_to(&output), vec![100], "25% was not set again");
+    assert_eq!(weights(&world, &stage.production).await, vec![(green_group, 100)]);
+}
