@@ -11,10 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ferry_aws::ecs::types::{
-    AwsVpcConfiguration, ContainerDefinition, DeploymentConfiguration, KeyValuePair, LoadBalancer, NetworkConfiguration, NetworkMode,
-    PortMapping,
-};
 use ferry_aws::elbv2::types::TargetTypeEnum;
 use ferry_local::Options;
 use serde_json::Value;
@@ -75,47 +71,7 @@ pub(crate) async fn stage(world: &World, strategy: &str, extra: &str) -> Stage {
     let production = create_listener(elb, lb.load_balancer_arn().unwrap(), port, forward(&blue_group)).await;
     let preparing = create_listener(elb, lb.load_balancer_arn().unwrap(), free_port(&dns), forward(&blue_group)).await;
 
-    let container = ContainerDefinition::builder()
-        .name("app")
-        .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}:1.0.0"))
-        .essential(true)
-        .memory(64)
-        .entry_point(ferry_bin())
-        .command("sample-app")
-        .environment(KeyValuePair::builder().name("VERSION").value("1.0.0").build())
-        .port_mappings(PortMapping::builder().container_port(8080).build())
-        .stop_timeout(2)
-        .build();
-    let registered = world
-        .clients
-        .ecs
-        .register_task_definition()
-        .family("web")
-        .network_mode(NetworkMode::Awsvpc)
-        .container_definitions(container)
-        .send()
-        .await
-        .unwrap();
-    let arn = registered.task_definition().unwrap().task_definition_arn().unwrap().to_string();
-    world
-        .clients
-        .ecs
-        .create_service()
-        .cluster(CLUSTER)
-        .service_name("web")
-        .task_definition(&arn)
-        .desired_count(2)
-        .health_check_grace_period_seconds(4)
-        .network_configuration(
-            NetworkConfiguration::builder()
-                .awsvpc_configuration(AwsVpcConfiguration::builder().subnets("subnet-aaaa").build().unwrap())
-                .build(),
-        )
-        .load_balancers(LoadBalancer::builder().target_group_arn(&blue_group).container_name("app").container_port(8080).build())
-        .deployment_configuration(DeploymentConfiguration::builder().minimum_healthy_percent(100).maximum_percent(200).build())
-        .send()
-        .await
-        .unwrap();
+    sample_service_behind(world, "web", "1.0.0", 2, &blue_group, Some(4), &[]).await;
     world.wait_running("web", 2).await;
     eventually("the first tasks healthy in web-tg", 60, || async { (healthy_in(world, &blue_group).await == 2).then_some(()) }).await;
     std::fs::write(world.dir.path().join("app.json"), bg_template()).unwrap();

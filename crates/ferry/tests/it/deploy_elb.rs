@@ -8,10 +8,6 @@
 //! (health checks on `/health`, 5 s apart and 2 to decide, run 20 times faster by ferry
 //! local's health check scale), a listener forwarding to it, and a grace period.
 
-use ferry_aws::ecs::types::{
-    AwsVpcConfiguration, ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LoadBalancer,
-    NetworkConfiguration, NetworkMode, PortMapping,
-};
 use ferry_aws::elbv2::types::TargetTypeEnum;
 use ferry_local::Options;
 use serde_json::Value;
@@ -51,53 +47,7 @@ pub(crate) async fn service_behind_a_balancer(world: &World, desired: i32, grace
     set_deregistration_delay(elb, &target_group, 1).await;
     create_listener(elb, lb.load_balancer_arn().unwrap(), free_port(&dns), forward(&target_group)).await;
 
-    let container = ContainerDefinition::builder()
-        .name("app")
-        .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}:1.0.0"))
-        .essential(true)
-        .memory(64)
-        .entry_point(ferry_bin())
-        .command("sample-app")
-        .environment(KeyValuePair::builder().name("VERSION").value("1.0.0").build())
-        .port_mappings(PortMapping::builder().container_port(8080).build())
-        .stop_timeout(2)
-        .build();
-    let registered = world
-        .clients
-        .ecs
-        .register_task_definition()
-        .family("web")
-        .network_mode(NetworkMode::Awsvpc)
-        .container_definitions(container)
-        .send()
-        .await
-        .unwrap();
-    let arn = registered.task_definition().unwrap().task_definition_arn().unwrap().to_string();
-    world
-        .clients
-        .ecs
-        .create_service()
-        .cluster(CLUSTER)
-        .service_name("web")
-        .task_definition(&arn)
-        .desired_count(desired)
-        .health_check_grace_period_seconds(grace)
-        .network_configuration(
-            NetworkConfiguration::builder()
-                .awsvpc_configuration(AwsVpcConfiguration::builder().subnets("subnet-aaaa").build().unwrap())
-                .build(),
-        )
-        .load_balancers(LoadBalancer::builder().target_group_arn(&target_group).container_name("app").container_port(8080).build())
-        .deployment_configuration(
-            DeploymentConfiguration::builder()
-                .minimum_healthy_percent(100)
-                .maximum_percent(200)
-                .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    sample_service_behind(world, "web", "1.0.0", desired, &target_group, Some(grace), &[]).await;
     world.wait_running("web", desired).await;
     let healthy = vec!["healthy".to_string(); desired as usize];
     eventually("the first tasks healthy in web-tg", 60, || async { (target_states(world, &target_group).await == healthy).then_some(()) })

@@ -151,3 +151,72 @@ pub async fn create_listener(elb: &Client, lb: &str, port: i32, action: Action) 
         elb.create_listener().load_balancer_arn(lb).protocol(ProtocolEnum::Http).port(port).default_actions(action).send().await.unwrap();
     out.listeners()[0].listener_arn().unwrap().to_string()
 }
+
+/// An awsvpc service `name` in the test cluster running `desired` tasks of the sample app's
+/// `version` (family `web`, container `app` on port 8080), its tasks registered in
+/// `target_group`, with a health check grace period of `grace` seconds (when given), the
+/// circuit breaker on, and `tags`. Returns the revision's ARN.
+pub async fn sample_service_behind(
+    world: &crate::common::World,
+    name: &str,
+    version: &str,
+    desired: i32,
+    target_group: &str,
+    grace: Option<i32>,
+    tags: &[(&str, &str)],
+) -> String {
+    use crate::common::{ACCOUNT, CLUSTER, REGION, REPOSITORY, ferry_bin};
+    use ferry_aws::ecs::types::{
+        AwsVpcConfiguration, ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, KeyValuePair, LoadBalancer,
+        NetworkConfiguration, NetworkMode, PortMapping, Tag,
+    };
+    let container = ContainerDefinition::builder()
+        .name("app")
+        .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}:{version}"))
+        .essential(true)
+        .memory(64)
+        .entry_point(ferry_bin())
+        .command("sample-app")
+        .environment(KeyValuePair::builder().name("VERSION").value(version).build())
+        .port_mappings(PortMapping::builder().container_port(8080).build())
+        .stop_timeout(2)
+        .build();
+    let registered = world
+        .clients
+        .ecs
+        .register_task_definition()
+        .family("web")
+        .network_mode(NetworkMode::Awsvpc)
+        .container_definitions(container)
+        .send()
+        .await
+        .unwrap();
+    let arn = registered.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+    let mut create = world
+        .clients
+        .ecs
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name(name)
+        .task_definition(&arn)
+        .desired_count(desired)
+        .set_health_check_grace_period_seconds(grace)
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(AwsVpcConfiguration::builder().subnets("subnet-aaaa").build().unwrap())
+                .build(),
+        )
+        .load_balancers(LoadBalancer::builder().target_group_arn(target_group).container_name("app").container_port(8080).build())
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .minimum_healthy_percent(100)
+                .maximum_percent(200)
+                .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+                .build(),
+        );
+    for (key, value) in tags {
+        create = create.tags(Tag::builder().key(*key).value(*value).build());
+    }
+    create.send().await.unwrap();
+    arn
+}

@@ -7,9 +7,6 @@
 //! itself the version with the largest share, in JSON and in words; a rolling service in the
 //! same environment reads as before.
 
-use ferry_aws::ecs::types::{
-    AwsVpcConfiguration, ContainerDefinition, KeyValuePair, LoadBalancer, NetworkConfiguration, NetworkMode, PortMapping, Tag,
-};
 use ferry_aws::elbv2::types::TargetTypeEnum;
 use ferry_local::Options;
 use serde_json::{Value, json};
@@ -20,46 +17,7 @@ use crate::elb_support::*;
 /// An awsvpc service `name` running `desired` tasks of the sample app's `version`, its tasks
 /// registered in `target_group`, with `tags`.
 async fn version_service(world: &World, name: &str, version: &str, desired: i32, target_group: &str, tags: &[(&str, &str)]) {
-    let container = ContainerDefinition::builder()
-        .name("app")
-        .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}:{version}"))
-        .essential(true)
-        .memory(64)
-        .entry_point(ferry_bin())
-        .command("sample-app")
-        .environment(KeyValuePair::builder().name("VERSION").value(version).build())
-        .port_mappings(PortMapping::builder().container_port(8080).build())
-        .stop_timeout(2)
-        .build();
-    let registered = world
-        .clients
-        .ecs
-        .register_task_definition()
-        .family("web")
-        .network_mode(NetworkMode::Awsvpc)
-        .container_definitions(container)
-        .send()
-        .await
-        .unwrap();
-    let arn = registered.task_definition().unwrap().task_definition_arn().unwrap().to_string();
-    let mut create = world
-        .clients
-        .ecs
-        .create_service()
-        .cluster(CLUSTER)
-        .service_name(name)
-        .task_definition(&arn)
-        .desired_count(desired)
-        .network_configuration(
-            NetworkConfiguration::builder()
-                .awsvpc_configuration(AwsVpcConfiguration::builder().subnets("subnet-aaaa").build().unwrap())
-                .build(),
-        )
-        .load_balancers(LoadBalancer::builder().target_group_arn(target_group).container_name("app").container_port(8080).build());
-    for (key, value) in tags {
-        create = create.tags(Tag::builder().key(*key).value(*value).build());
-    }
-    create.send().await.unwrap();
+    sample_service_behind(world, name, version, desired, target_group, None, tags).await;
 }
 
 /// How many of the group's targets are healthy, and how many it has.
