@@ -17,12 +17,14 @@
 //! are sent; requests still in flight when probing stops are abandoned and not counted.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_aws::platform::AwsElb;
+use ferry_core::config::CHECK_COMMAND_TIMEOUT;
 use ferry_core::config::{Config, ProbeSettings};
-use ferry_core::deploy::{Event, GateVerdict, Gates, Outcome, Phase, Request, ServiceReport};
+use ferry_core::deploy::{Event, GateVerdict, Gates, Outcome, Phase, PreparingCheck, Request, ServiceReport};
 use ferry_core::probe::{Answer, NoProbe, ProbeGate, ProbeRecorder, ProbeStats, ProbeTarget};
 use ferry_store::{EventRecord, Ledger};
 use tokio::task::{JoinHandle, JoinSet};
@@ -46,6 +48,8 @@ pub struct Probes {
     /// blue-green, canary, linear: the production rule each service's probe goes through
     /// (by ferry's service name).
     through: HashMap<String, String>,
+    /// ferry.toml's directory, where a `check_command` runs.
+    root: PathBuf,
     cancel: CancellationToken,
     active: Mutex<Vec<Active>>,
 }
@@ -103,7 +107,7 @@ impl Probes {
             .user_agent(concat!("ferry-probe/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::internal(format!("cannot build the prober's HTTP client: {e}")))?;
-        Ok(Probes { elb, client, settings, through, cancel, active: Mutex::new(Vec::new()) })
+        Ok(Probes { elb, client, settings, through, root: config.root.clone(), cancel, active: Mutex::new(Vec::new()) })
     }
 
     /// Starts and stops probes as the run goes: a deployment that took its lock
@@ -241,6 +245,91 @@ impl ProbeGate for Probes {
     }
 }
 
+impl Probes {
+    /// [`CHECK_REQUESTS`] GETs through the preparing rule's listener to the new version's
+    /// target group, with the service's probe settings (path, expected status, timeout):
+    /// every one must answer as expected. Skipped (said, not failed) when probing is off for
+    /// the service or ferry cannot send through that listener (HTTPS, a condition it cannot
+    /// meet). Returns the verdict and where the requests went.
+    async fn probe_preparing(&self, check: &PreparingCheck) -> (GateVerdict, Option<ProbeTarget>) {
+        let Some(settings) = self.settings.get(&check.service) else {
+            return (GateVerdict::Skipped("probing is off for this service (probe.enabled = false or --no-probe)".into()), None);
+        };
+        let target = match self.elb.probe_target(&check.target_group, settings.path.as_deref(), Some(&check.preparing_rule)).await {
+            Ok(Ok(target)) => target,
+            Ok(Err(why)) => return (GateVerdict::Skipped(why.0), None),
+            Err(e) => return (GateVerdict::Failed(format!("cannot read the preparing rule's listener: {e}")), None),
+        };
+        let mut recorder = ProbeRecorder::new(settings.expect.clone());
+        recorder.started(now_ms());
+        for i in 0..CHECK_REQUESTS {
+            if i > 0 {
+                tokio::time::sleep(CHECK_SPACING).await;
+            }
+            let (at, latency, answer) = send(self.client.clone(), target.clone(), settings.timeout).await;
+            recorder.record(at, latency, &answer);
+        }
+        recorder.finished(now_ms());
+        let stats = recorder.stats();
+        let host = target.host_header.as_deref().map(|h| format!(" (Host {h})")).unwrap_or_default();
+        let verdict = if stats.failed == 0 {
+            GateVerdict::Passed(format!("{} GET {}{host}: all answered {}", stats.sent, target.url, settings.expect))
+        } else {
+            let last = stats.last_failures.last().map(|f| f.reason.clone()).unwrap_or_default();
+            GateVerdict::Failed(format!("{} of {} GET {}{host} failed; last: {last}", stats.failed, stats.sent, target.url))
+        };
+        (verdict, Some(target))
+    }
+}
+
+/// Runs `check_command` in `root` (ferry.toml's directory) with the check's facts in its
+/// environment, for at most [`CHECK_COMMAND_TIMEOUT`]. Ok with what it did; Err with why it
+/// failed (its exit code and last line of output, or the timeout).
+async fn run_check_command(
+    root: &Path,
+    command: &[String],
+    check: &PreparingCheck,
+    target: Option<&ProbeTarget>,
+) -> std::result::Result<String, String> {
+    let shown = crate::words::command_text(command);
+    let Some((program, args)) = command.split_first() else { return Err("check_command is empty".into()) };
+    let mut child = tokio::process::Command::new(program);
+    child
+        .args(args)
+        .current_dir(root)
+        .env("FERRY_ENVIRONMENT", &check.environment)
+        .env("FERRY_SERVICE", &check.service)
+        .env("FERRY_TARGET_GROUP_ARN", &check.target_group)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(target) = target {
+        child.env("FERRY_CHECK_URL", &target.url);
+        if let Some(host) = &target.host_header {
+            child.env("FERRY_CHECK_HOST", host);
+        }
+    }
+    let running = child.spawn().map_err(|e| format!("check_command {shown} could not start: {e}"))?;
+    let output = match tokio::time::timeout(CHECK_COMMAND_TIMEOUT, running.wait_with_output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => return Err(format!("check_command {shown} failed: {e}")),
+        Err(_) => {
+            return Err(format!("check_command {shown} did not finish within {}", humantime::format_duration(CHECK_COMMAND_TIMEOUT)));
+        }
+    };
+    if output.status.success() {
+        return Ok(format!("check_command {shown} exited 0"));
+    }
+    let last = [&output.stderr, &output.stdout]
+        .iter()
+        .find_map(|bytes| String::from_utf8_lossy(bytes).lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string))
+        .map(|line| format!(": {line}"))
+        .unwrap_or_default();
+    let code = output.status.code().map_or("was killed by a signal".to_string(), |c| format!("exited {c}"));
+    Err(format!("check_command {shown} {code}{last}"))
+}
+
 /// How many requests the checks through the preparing rule send, and how far apart.
 const CHECK_REQUESTS: u32 = 10;
 const CHECK_SPACING: Duration = Duration::from_millis(100);
@@ -253,36 +342,17 @@ impl Gates for Probes {
     /// meet).
     fn check_preparing<'a>(
         &'a self,
-        service: &'a str,
-        preparing_rule: &'a str,
-        target_group: &'a str,
+        check: &'a PreparingCheck,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = GateVerdict> + Send + 'a>> {
         Box::pin(async move {
-            let Some(settings) = self.settings.get(service) else {
-                return GateVerdict::Skipped("probing is off for this service (probe.enabled = false or --no-probe)".into());
-            };
-            let target = match self.elb.probe_target(target_group, settings.path.as_deref(), Some(preparing_rule)).await {
-                Ok(Ok(target)) => target,
-                Ok(Err(why)) => return GateVerdict::Skipped(why.0),
-                Err(e) => return GateVerdict::Failed(format!("cannot read the preparing rule's listener: {e}")),
-            };
-            let mut recorder = ProbeRecorder::new(settings.expect.clone());
-            recorder.started(now_ms());
-            for i in 0..CHECK_REQUESTS {
-                if i > 0 {
-                    tokio::time::sleep(CHECK_SPACING).await;
-                }
-                let (at, latency, answer) = send(self.client.clone(), target.clone(), settings.timeout).await;
-                recorder.record(at, latency, &answer);
-            }
-            recorder.finished(now_ms());
-            let stats = recorder.stats();
-            let host = target.host_header.as_deref().map(|h| format!(" (Host {h})")).unwrap_or_default();
-            if stats.failed == 0 {
-                GateVerdict::Passed(format!("{} GET {}{host}: all answered {}", stats.sent, target.url, settings.expect))
-            } else {
-                let last = stats.last_failures.last().map(|f| f.reason.clone()).unwrap_or_default();
-                GateVerdict::Failed(format!("{} of {} GET {}{host} failed; last: {last}", stats.failed, stats.sent, target.url))
+            let (http, target) = self.probe_preparing(check).await;
+            let Some(command) = check.command.as_deref().filter(|_| !matches!(http, GateVerdict::Failed(_))) else { return http };
+            match run_check_command(&self.root, command, check, target.as_ref()).await {
+                Ok(said) => match http {
+                    GateVerdict::Passed(what) => GateVerdict::Passed(format!("{what}; {said}")),
+                    GateVerdict::Skipped(why) | GateVerdict::Failed(why) => GateVerdict::Passed(format!("{said} (HTTP not probed: {why})")),
+                },
+                Err(why) => GateVerdict::Failed(why),
             }
         })
     }
@@ -565,6 +635,7 @@ mod tests {
             client: reqwest::Client::new(),
             settings: HashMap::new(),
             through: HashMap::new(),
+            root: PathBuf::from("."),
             cancel: CancellationToken::new(),
             active: Mutex::new(vec![Active {
                 deployment_id: "fd-1".into(),

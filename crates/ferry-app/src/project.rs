@@ -547,6 +547,7 @@ fn traffic(config: &Config, environment: &str, service_name: &str, service: &fer
         healthy: table.healthy,
         shift,
         keep: table.keep.unwrap_or(ferry_core::config::DEFAULT_KEEP_VERSIONS),
+        check_command: table.check_command.clone(),
         roll_back: None,
     }))
 }

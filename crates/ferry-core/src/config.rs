@@ -265,6 +265,7 @@ impl Strategy {
 /// keep = 1                            # retired versions kept for an instant rollback (default 1)
 /// steps = ["10%/5m", "50%/5m", "100%"]   # canary: the new version's share, then how long to hold it
 /// linear = "20%/2m"                   # linear: +20% every 2 minutes up to 100%
+/// check_command = ["./smoke-test.sh"]  # run before any production traffic moves; exit 0 passes
 /// ```
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -287,6 +288,13 @@ pub struct BlueGreenConfig {
     pub steps: Option<Vec<String>>,
     /// linear: the share added at each step and how long each is held (`"20%/2m"`).
     pub linear: Option<String>,
+    /// A command run where ferry runs, after the HTTP checks through the preparing rule
+    /// passed and before any production traffic moves (a smoke test): exit 0 passes, anything
+    /// else rolls back. Its environment has `FERRY_CHECK_URL` (the preparing listener's URL,
+    /// when ferry can send to it), `FERRY_CHECK_HOST` (the Host header its rule needs),
+    /// `FERRY_ENVIRONMENT`, `FERRY_SERVICE` and `FERRY_TARGET_GROUP_ARN`. At most
+    /// [`CHECK_COMMAND_TIMEOUT`].
+    pub check_command: Option<Vec<String>>,
 }
 
 impl BlueGreenConfig {
@@ -302,6 +310,9 @@ impl BlueGreenConfig {
         }
     }
 }
+
+/// The longest a `check_command` may run before it counts as failed.
+pub const CHECK_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How long both versions share the production rule under blue-green, unless configured.
 pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(60);
@@ -808,6 +819,9 @@ impl Config {
         }
         for (strategy, _) in used.iter().filter(|(s, _)| s.shifts_traffic()) {
             table.shift(*strategy).map_err(|(field, message)| self.invalid(key(field), message))?;
+        }
+        if table.check_command.as_ref().is_some_and(|c| c.first().is_none_or(|program| program.trim().is_empty())) {
+            return Err(self.invalid(key("check_command"), "needs a program to run, like [\"./smoke-test.sh\", \"--quick\"]".to_string()));
         }
         Ok(())
     }

@@ -135,6 +135,9 @@ pub struct Traffic {
     pub shift: crate::strategy::blue_green::Shift,
     /// Retired versions kept for an instant rollback.
     pub keep: u32,
+    /// A command that must exit 0 after the HTTP checks through the preparing rule
+    /// (`check_command`).
+    pub check_command: Option<Vec<String>>,
     /// Roll the deployment back at once, for this reason: `ferry rollback` of a deploy that
     /// a dead run left in the middle of its traffic shift (resumed under its id).
     pub roll_back: Option<String>,
@@ -587,29 +590,33 @@ pub enum GateVerdict {
 /// preparing listener before any production traffic, and the production prober's failures
 /// while traffic moves.
 pub trait Gates: Send + Sync {
-    /// Probes `target_group` through the preparing rule (a listener rule or listener ARN)
-    /// with service `service`'s probe settings.
-    fn check_preparing<'a>(
-        &'a self,
-        service: &'a str,
-        preparing_rule: &'a str,
-        target_group: &'a str,
-    ) -> std::pin::Pin<Box<dyn Future<Output = GateVerdict> + Send + 'a>>;
+    /// Probes `check.target_group` through the preparing rule (a listener rule or listener
+    /// ARN) with the service's probe settings, then runs its `check_command` if it has one.
+    fn check_preparing<'a>(&'a self, check: &'a PreparingCheck) -> std::pin::Pin<Box<dyn Future<Output = GateVerdict> + Send + 'a>>;
     /// How many of `deployment_id`'s production probe requests failed at or after
     /// `since_ms`; None when it is not probed.
     fn failed_since(&self, deployment_id: &str, since_ms: i64) -> Option<u64>;
+}
+
+/// What the checks through the preparing rule check.
+#[derive(Clone, Debug)]
+pub struct PreparingCheck {
+    pub environment: String,
+    /// ferry's name of the service.
+    pub service: String,
+    /// The preparing rule or listener (ARN).
+    pub preparing_rule: String,
+    /// The new version's target group (ARN).
+    pub target_group: String,
+    /// `check_command`, when configured.
+    pub command: Option<Vec<String>>,
 }
 
 /// No gates beyond target health (tests of the engine; `ferry plan`).
 pub struct NoGates;
 
 impl Gates for NoGates {
-    fn check_preparing<'a>(
-        &'a self,
-        _service: &'a str,
-        _preparing_rule: &'a str,
-        _target_group: &'a str,
-    ) -> std::pin::Pin<Box<dyn Future<Output = GateVerdict> + Send + 'a>> {
+    fn check_preparing<'a>(&'a self, _check: &'a PreparingCheck) -> std::pin::Pin<Box<dyn Future<Output = GateVerdict> + Send + 'a>> {
         Box::pin(async { GateVerdict::Skipped("no HTTP checks configured".into()) })
     }
     fn failed_since(&self, _deployment_id: &str, _since_ms: i64) -> Option<u64> {

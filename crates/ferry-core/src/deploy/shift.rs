@@ -321,7 +321,14 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 bg::Step::RunChecks { rule, target_group } => {
                     let data = step.journal_data();
                     let seq = self.journal_mirrored(report, &mut steps, bg::names::CHECKS, &data)?;
-                    let verdict = self.gates.check_preparing(&request.service, rule, target_group).await;
+                    let check = PreparingCheck {
+                        environment: request.environment.clone(),
+                        service: request.service.clone(),
+                        preparing_rule: rule.clone(),
+                        target_group: target_group.clone(),
+                        command: traffic.check_command.clone(),
+                    };
+                    let verdict = self.gates.check_preparing(&check).await;
                     kill_point("bg-after-checks");
                     let (passed, said) = match &verdict {
                         GateVerdict::Passed(what) => (true, what.clone()),

@@ -632,3 +632,34 @@ async fn ctrl_c_during_a_canary_hold_leaves_it_resumable_and_the_same_command_fi
     assert_eq!(shifted_to(&output), vec![100], "25% was not set again");
     assert_eq!(weights(&world, &stage.production).await, vec![(green_group, 100)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_command_that_fails_rolls_back_before_production_and_one_that_passes_sees_the_preparing_url() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let failing = r#"check_command = ["sh", "-c", "echo \"smoke test against $FERRY_CHECK_URL failed\" >&2; exit 3"]"#;
+    let stage = stage(&world, "blue-green", &format!("overlap = \"1s\"\n{failing}")).await;
+    let before = (services(&world).await, group_names(&world).await);
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let report = &result_of(&output)["services"][0];
+    assert_eq!(report["cause"], "gate", "{report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.contains("exited 3: smoke test against http://"), "{reason}");
+    assert!(shifted_to(&output).is_empty(), "production never saw it");
+    assert_eq!((services(&world).await, group_names(&world).await), before);
+
+    let config = std::fs::read_to_string(world.config()).unwrap();
+    let passing = r#"check_command = ["sh", "-c", "echo \"$FERRY_CHECK_URL $FERRY_SERVICE\" > checked.txt"]"#;
+    std::fs::write(world.config(), config.replace(failing, passing)).unwrap();
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let checked = std::fs::read_to_string(world.dir.path().join("checked.txt")).expect("ran in ferry.toml's directory");
+    let preparing_port = {
+        let out = world.clients.elbv2.describe_listeners().listener_arns(&stage.preparing).send().await.unwrap();
+        out.listeners()[0].port().unwrap()
+    };
+    assert!(
+        checked.starts_with("http://") && checked.contains(&format!(":{preparing_port}/")) && checked.trim_end().ends_with(" web"),
+        "{checked}"
+    );
+}
