@@ -836,7 +836,7 @@ impl AwsElb {
                     continue;
                 }
             }
-            match ferry_core::probe::choose_target(target_group, &lb, &listeners, path) {
+            match ferry_core::probe::choose_target(target_group, &lb, &listeners, path, through) {
                 Ok(target) => return Ok(Ok(target)),
                 Err(why) => {
                     first.get_or_insert(why);

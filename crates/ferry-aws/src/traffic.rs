@@ -184,8 +184,9 @@ pub(crate) fn target_group_info(g: &elbv2::types::TargetGroup) -> TargetGroupInf
 }
 
 impl AwsElb {
-    /// [`ferry_core::platform::Elb::create_target_group`]: DescribeTargetGroups of `like`,
-    /// then CreateTargetGroup with its settings, named `name`, tagged.
+    /// [`ferry_core::platform::Elb::create_target_group`]: DescribeTargetGroups and
+    /// DescribeTargetGroupAttributes of `like`, then CreateTargetGroup with its settings, named
+    /// `name`, tagged, and ModifyTargetGroupAttributes with its attributes.
     pub async fn sdk_create_target_group(&self, name: &str, like: &str, tags: &[(String, String)]) -> PlatformResult<TargetGroupInfo> {
         self.reads.take().await;
         let found = self
@@ -222,12 +223,34 @@ impl AwsElb {
             .set_unhealthy_threshold_count(like.unhealthy_threshold_count())
             .set_matcher(like.matcher().cloned())
             .set_tags(Some(tags.iter().map(|(k, v)| elbv2::types::Tag::builder().key(k).value(v).build()).collect()));
+        // Its attributes too (deregistration delay, stickiness, slow start, the algorithm):
+        // a new version drains and balances as the live one does.
+        self.reads.take().await;
+        let attributes = self
+            .client
+            .describe_target_group_attributes()
+            .set_target_group_arn(like.target_group_arn().map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| self.reach.error("elasticloadbalancing:DescribeTargetGroupAttributes", e))?;
         self.writes.take().await;
         let out = call.send().await.map_err(|e| self.reach.error("elasticloadbalancing:CreateTargetGroup", e))?;
-        out.target_groups()
+        let created = out
+            .target_groups()
             .first()
             .map(target_group_info)
-            .ok_or_else(|| PlatformError::new("elasticloadbalancing:CreateTargetGroup", None, "the answer holds no target group"))
+            .ok_or_else(|| PlatformError::new("elasticloadbalancing:CreateTargetGroup", None, "the answer holds no target group"))?;
+        if !attributes.attributes().is_empty() {
+            self.writes.take().await;
+            self.client
+                .modify_target_group_attributes()
+                .target_group_arn(&created.arn)
+                .set_attributes(Some(attributes.attributes().to_vec()))
+                .send()
+                .await
+                .map_err(|e| self.reach.error("elasticloadbalancing:ModifyTargetGroupAttributes", e))?;
+        }
+        Ok(created)
     }
 
     /// [`ferry_core::platform::Elb::delete_target_group`]: one DeleteTargetGroup; a group that

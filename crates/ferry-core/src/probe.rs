@@ -197,11 +197,17 @@ struct Probe {
 /// to guess, a condition it cannot satisfy (`source-ip`, `http-header`, `query-string`, a
 /// method other than GET), an earlier rule that would catch the request, or no listener
 /// that forwards to the group at all.
+///
+/// `via` (a listener or listener rule ARN): only that rule (or that listener's default
+/// action) may be the one the request reaches, the others still catching it first when they
+/// would — the production or preparing rule of a blue/green deploy, when both forward to
+/// the same group.
 pub fn choose_target(
     target_group: &str,
     lb: &LoadBalancerInfo,
     listeners: &[ListenerInfo],
     path: Option<&str>,
+    via: Option<&str>,
 ) -> Result<ProbeTarget, NoProbe> {
     let group = crate::platform::target_group_name(target_group);
     let mut ordered: Vec<&ListenerInfo> = listeners.iter().collect();
@@ -210,6 +216,12 @@ pub fn choose_target(
     for listener in ordered {
         let rules = rules_in_order(listener);
         for (index, rule) in rules.iter().enumerate() {
+            let is_default = rule.is_default || rule.priority == "default";
+            if let Some(via) = via
+                && !(rule.arn == via || (is_default && listener.arn == via))
+            {
+                continue;
+            }
             let where_ = format!("listener {} ({}) of {}, {}", listener.port, listener.protocol, lb.name, rule_name(rule));
             let reason = match forwards_to(&rule.actions, target_group) {
                 Forward::No => continue,
@@ -604,7 +616,30 @@ mod tests {
     }
 
     fn choose(listeners: &[ListenerInfo], path: Option<&str>) -> Result<ProbeTarget, NoProbe> {
-        choose_target(TG, &lb(), listeners, path)
+        choose_target(TG, &lb(), listeners, path, None)
+    }
+
+    #[test]
+    fn through_a_named_rule_the_probe_goes_by_that_rule_when_another_forwards_to_the_group_first() {
+        // The preparing rule (priority 90) and the production rule (100) both forward to the
+        // live group, as before a blue/green deploy.
+        let listeners = [listener(
+            443,
+            "HTTP",
+            fixed(),
+            vec![
+                rule("90", vec![condition("host-header", &["web-preparing.example.com"])], forward(&[(TG, 1)])),
+                rule("100", vec![condition("host-header", &["web.example.com"])], forward(&[(TG, 1)])),
+            ],
+        )];
+        let first = choose(&listeners, None).expect("a target");
+        assert_eq!(first.host_header.as_deref(), Some("web-preparing.example.com"));
+        let production = choose_target(TG, &lb(), &listeners, None, Some("rule-100")).expect("through rule 100");
+        assert_eq!(production.host_header.as_deref(), Some("web.example.com"));
+        assert!(production.via.ends_with("rule 100"), "{}", production.via);
+        // Through the listener: only its default action, which forwards elsewhere here.
+        let why = choose_target(TG, &lb(), &listeners, None, Some("listener-443")).expect_err("the default action answers 404");
+        assert!(why.0.contains("no listener") || why.0.contains("forward"), "{}", why.0);
     }
 
     #[test]

@@ -248,6 +248,17 @@ async fn a_blue_green_deploy_moves_every_request_to_the_new_version_with_none_fa
         names.sort();
         names
     });
+    // The new group drains like the live one (its attributes copied, not AWS's 300 s).
+    let attributes = world
+        .clients
+        .elbv2
+        .describe_target_group_attributes()
+        .target_group_arn(group_arn(&world, &green_group).await)
+        .send()
+        .await
+        .unwrap();
+    let delay = attributes.attributes().iter().find(|a| a.key() == Some("deregistration_delay.timeout_seconds")).and_then(|a| a.value());
+    assert_eq!(delay, Some("1"));
 
     // The next version: the environment's own service (Terraform's) is not ferry's to delete;
     // 1.1.0 is retired and kept (keep = 1), the production listener on 1.0.0's successor.
