@@ -237,6 +237,11 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             report.changes = taskdef::diff(&without_ferry_tags(&current_definition.definition), &without_ferry_tags(&target.definition));
             let same = dead.as_ref().is_some_and(|d| d.to_task_definition.as_deref() == Some(target.arn.as_str()));
             let (facts, resumed, supersedes) = self.resume_or_supersede(request, report, dead, same);
+            if let Some(traffic) = traffic
+                && resumed.is_none()
+            {
+                self.shift_can_start(request, traffic, supersedes.as_ref()).await?;
+            }
             return Ok(Prepared { current, current_definition, target: Target::Existing(target), facts, resumed, supersedes });
         }
 
@@ -354,7 +359,91 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             let target = Target::Running { definition: current_definition.clone(), force };
             return Ok(Prepared { current, current_definition, target, facts, resumed, supersedes });
         }
+        if let Some(traffic) = traffic
+            && resumed.is_none()
+        {
+            self.shift_can_start(request, traffic, supersedes.as_ref()).await?;
+            // The version's service exists already (kept, or left by a stopped deploy): it is
+            // deployed again as it is when it runs what ferry.toml renders now, else refused.
+            if let Some(theirs) = self.version_service_revision(request, &current, &version).await? {
+                let mut stripped = theirs.definition.clone();
+                taskdef::strip_read_only(&mut stripped);
+                let differences = taskdef::diff(&without_ferry_tags(&stripped), &without_ferry_tags(&definition));
+                if differences.is_empty() && theirs.tag("ferry:digest") == Some(image.digest.as_str()) {
+                    report.to_task_definition = Some(theirs.arn.clone());
+                    return Ok(Prepared { current, current_definition, target: Target::Existing(theirs), facts, resumed, supersedes });
+                }
+                let name = crate::naming::version_service_name(&request.ecs_service, &version);
+                return Err(Refusal::state(format!(
+                    "service {name} already runs version {version} as {}, and ferry.toml now renders another task definition for it ({} change{}): \
+                     it receives no production traffic, so delete it (aws ecs delete-service --cluster {} --service {name} --force) and its target group \
+                     {}, or deploy the change as another version (nothing was changed)",
+                    short_task_definition(&theirs.arn),
+                    differences.len(),
+                    if differences.len() == 1 { "" } else { "s" },
+                    request.cluster,
+                    crate::naming::target_group_name(&request.environment, &request.service, &version)
+                )));
+            }
+        }
         Ok(Prepared { current, current_definition, target: Target::Register(definition), facts, resumed, supersedes })
+    }
+
+    /// A traffic shift starts from one live target group: refused (nothing changed) when the
+    /// production rule forwards to several, saying what to do — finish or roll back a
+    /// deployment a dead run left mid-shift (`dead`), or put all traffic on one group.
+    async fn shift_can_start(&self, request: &Request, traffic: &Traffic, dead: Option<&Interrupted>) -> Result<(), Refusal> {
+        let Some(production) = self.elb.describe_route(&traffic.production_rule).await.map_err(Refusal::platform)? else { return Ok(()) };
+        let receiving: Vec<String> = production
+            .weights()
+            .iter()
+            .filter(|(_, w)| *w > 0)
+            .map(|(arn, _)| {
+                format!("{} {}%", crate::platform::target_group_name(arn), crate::strategy::blue_green::share(&production, arn))
+            })
+            .collect();
+        if receiving.len() < 2 {
+            return Ok(());
+        }
+        let what = match dead {
+            Some(dead) => format!(
+                "a deploy of {} ({}) was left in the middle of its traffic shift: finish it with `ferry deploy {} {}={}`, or put traffic back with `ferry rollback {} {}`",
+                dead.to_version.as_deref().unwrap_or("another version"),
+                dead.deployment_id,
+                request.environment,
+                request.service,
+                dead.to_version.as_deref().unwrap_or("VERSION"),
+                request.environment,
+                request.service
+            ),
+            None => {
+                "put all traffic on one of them first (the rule's forward, in the console or with aws elbv2 modify-rule / modify-listener)"
+                    .to_string()
+            }
+        };
+        Err(Refusal::state(format!(
+            "the production rule {} forwards {}: a blue/green, canary or linear deploy starts from one live target group; {what} (nothing was changed)",
+            traffic.production_rule,
+            receiving.join(", ")
+        )))
+    }
+
+    /// The revision of the service that runs `version` of the request's service (named by
+    /// [`crate::naming::version_service_name`]), when it exists, is ACTIVE and is not the live
+    /// one (`current`).
+    async fn version_service_revision(
+        &self,
+        request: &Request,
+        current: &ServiceInfo,
+        version: &str,
+    ) -> Result<Option<TaskDefinitionInfo>, Refusal> {
+        let name = crate::naming::version_service_name(&request.ecs_service, version);
+        if name == current.name {
+            return Ok(None);
+        }
+        let found = self.ecs.describe_services(&request.cluster, std::slice::from_ref(&name)).await.map_err(Refusal::platform)?;
+        let Some(service) = found.into_iter().find(|s| s.name == name && s.status == "ACTIVE") else { return Ok(None) };
+        self.ecs.describe_task_definition(&service.task_definition).await.map(Some).map_err(Refusal::platform)
     }
 
     /// Decides what becomes of a dead run's unfinished deployment of this service: resumed

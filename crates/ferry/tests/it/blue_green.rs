@@ -674,3 +674,63 @@ async fn a_check_command_that_fails_rolls_back_before_production_and_one_that_pa
         "{checked}"
     );
 }
+
+/// How many revisions family `web` has.
+async fn revisions(world: &World) -> usize {
+    world.clients.ecs.list_task_definitions().family_prefix("web").send().await.unwrap().task_definition_arns().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_production_rule_split_between_two_groups_is_refused_before_anything_is_registered() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "canary", "steps = [\"10%/1s\", \"100%\"]").await;
+    let other = health_checked_group(&world.clients.elbv2, "web-other", 8080, "vpc-0123", TargetTypeEnum::Ip).await;
+    world
+        .clients
+        .elbv2
+        .modify_listener()
+        .listener_arn(&stage.production)
+        .default_actions(weighted(&[(&stage.blue_group, 90), (&other, 10)]))
+        .send()
+        .await
+        .unwrap();
+    let before = (services(&world).await, group_names(&world).await, revisions(&world).await);
+    let output = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    assert!(
+        text(&output)
+            .contains("forwards web-tg 90%, web-other 10%: a blue/green, canary or linear deploy starts from one live target group")
+    );
+    assert!(text(&output).contains("put all traffic on one of them first"), "{}", text(&output));
+    assert_eq!((services(&world).await, group_names(&world).await, revisions(&world).await), before, "nothing registered or made");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_version_is_deployed_again_as_it_is_and_refused_once_the_template_renders_it_differently() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "blue-green", "overlap = \"0s\"").await;
+    for version in ["1.1.0", "1.0.0"] {
+        let output = world.ferry(&["deploy", "test", &format!("web={version}")]).await;
+        assert_eq!(output.status.code(), Some(0), "{version}: {}", text(&output));
+    }
+    // 1.1.0 is retired and kept: deploying it again scales it up, registers nothing.
+    let registered = revisions(&world).await;
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(revisions(&world).await, registered, "the kept revision is deployed, none registered");
+    let steps = traffic_steps(&output);
+    assert!(steps.iter().any(|s| s == "scale_up") && !steps.iter().any(|s| s == "create_service"), "{steps:?}");
+    assert_eq!(weights(&world, &stage.production).await, vec![(ferry_core::naming::target_group_name("test", "web", "1.1.0"), 100)]);
+
+    // The template changes: 1.0.0's kept service runs what it no longer renders.
+    let template = std::fs::read_to_string(world.dir.path().join("app.json")).unwrap();
+    std::fs::write(world.dir.path().join("app.json"), template.replace("\"memory\": 64", "\"memory\": 96")).unwrap();
+    let before = (services(&world).await, group_names(&world).await, revisions(&world).await, weights(&world, &stage.preparing).await);
+    let output = world.ferry(&["deploy", "test", "web=1.0.0"]).await;
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    let name = ferry_core::naming::version_service_name("web", "1.0.0");
+    assert!(text(&output).contains(&format!("service {name} already runs version 1.0.0 as web:")), "{}", text(&output));
+    assert!(text(&output).contains("or deploy the change as another version (nothing was changed)"), "{}", text(&output));
+    let after = (services(&world).await, group_names(&world).await, revisions(&world).await, weights(&world, &stage.preparing).await);
+    assert_eq!(after, before, "nothing registered, made or moved");
+}
