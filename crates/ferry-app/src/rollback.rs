@@ -59,6 +59,21 @@ async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
     config.service(&input.service).map_err(Error::config)?;
     let connected = project::connect(&config, &input.environment, ctx.project.endpoint_url.as_deref()).await?;
     let ledger = project::open_ledger(ctx.project, ctx.sink)?;
+    // A deploy that is running holds the lock: say so first (exit 7), not what the rollback
+    // would have chosen while that deploy moves the service under it.
+    if let Some(lock) = ledger.lock(&input.environment, &input.service).map_err(Error::from_store)?
+        && !crate::journal::lock_is_dead(&lock, crate::journal::now_ms())
+    {
+        return Err(Error::new(
+            ferry_core::ExitKind::LockHeld,
+            format!(
+                "{}; stop that run first (Ctrl-C), then `ferry rollback {} {}` rolls its deployment back",
+                ferry_store::StoreError::LockHeld(Box::new(lock)),
+                input.environment,
+                input.service
+            ),
+        ));
+    }
     let env = config.environment(&input.environment).map_err(Error::config)?;
     let ecs_service = config.ecs_service_name(&input.environment, &input.service).map_err(Error::config)?;
     let current = match traffic_rules(&config, &input.environment, &input.service)? {
@@ -157,6 +172,11 @@ async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
     );
     let mut request = project::request(&config, &connected, &input.service, None, Some(Source::Revision(target)), input.timeout, trace)?;
     request.kind = "rollback";
+    // blue-green, canary, linear: the way back moves all traffic at once, once the version
+    // gone back to is healthy and checked (no canary steps, no overlap).
+    if let Some(traffic) = request.traffic.as_mut() {
+        traffic.shift = ferry_core::strategy::blue_green::Shift::AllAtOnce { overlap: Duration::ZERO };
+    }
     Ok(Chosen { ledger, connected, run_id, request })
 }
 

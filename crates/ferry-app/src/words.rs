@@ -236,7 +236,15 @@ pub fn traffic_text(step: &ferry_core::strategy::blue_green::Step) -> String {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
         humantime::format_duration(std::time::Duration::from_secs(((until_ms - now).max(0) as u64).div_ceil(1000))).to_string()
     };
-    let weights = |forward: &[(String, i32)]| forward.iter().map(|(arn, w)| format!("{} {w}", group(arn))).collect::<Vec<_>>().join(", ");
+    let weights = |forward: &[(String, i32)]| {
+        let total: i32 = forward.iter().map(|(_, w)| (*w).max(0)).sum();
+        forward
+            .iter()
+            .map(|(arn, w)| format!("{} {}%", group(arn), if total > 0 { w * 100 / total } else { 0 }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let names = |forward: &[(String, i32)]| forward.iter().map(|(arn, _)| group(arn)).collect::<Vec<_>>().join(", ");
     match step {
         Step::Begin { blue } => format!(
             "live: service {} ({}, {} tasks) behind {}",
@@ -252,9 +260,7 @@ pub fn traffic_text(step: &ferry_core::strategy::blue_green::Step) -> String {
         Step::AttachToPreparing { target_group, .. } => format!("the preparing rule forwards to {}", group(target_group)),
         Step::WaitHealthy { target_group, required } => format!("waiting for {required} healthy targets in {}", group(target_group)),
         Step::RunChecks { target_group, .. } => format!("checking {} through the preparing rule", group(target_group)),
-        Step::ShiftWeights { green_percent, forward, .. } => {
-            format!("production traffic: {green_percent}% to the new version ({})", weights(forward))
-        }
+        Step::ShiftWeights { forward, .. } => format!("production traffic: {}", weights(forward)),
         Step::Hold { green_percent, until_ms } => format!("holding {green_percent}% for {} more", remaining(until_ms)),
         Step::Bake { until_ms } => format!("baking at 100% for {} more (a failed gate rolls back)", remaining(until_ms)),
         Step::CopyScaling { service, settings } => format!(
@@ -270,7 +276,7 @@ pub fn traffic_text(step: &ferry_core::strategy::blue_green::Step) -> String {
         Step::DeleteService { service } => format!("deleted service {service}"),
         Step::DeleteTargetGroup { arn } => format!("deleted target group {}", group(arn)),
         Step::WaitDrained { service } => format!("waiting for the deleted service {service} to drain, so its target group can go"),
-        Step::RestorePreparing { forward, .. } => format!("the preparing rule forwards to {} again", weights(forward)),
+        Step::RestorePreparing { forward, .. } => format!("the preparing rule forwards to {} again", names(forward)),
         Step::RollBack { reason } => format!("rolling back: {reason}"),
         Step::Stop { reason } => format!("stopped: {reason}"),
         Step::Done { ending: Bg::Deployed } => "all production traffic on the new version; the old one retired".into(),

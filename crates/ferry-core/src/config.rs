@@ -743,6 +743,15 @@ impl Config {
             }
         }
         let shifting = used.iter().find(|(s, _)| s.shifts_traffic());
+        if let (Some((strategy, at)), Some(_)) = (shifting, &service.after_deploy) {
+            return Err(self.invalid(
+                format!("services.{name}.after_deploy"),
+                format!(
+                    "the {} strategy ({at}) does not run after_deploy tasks yet: its check_command runs before any production traffic moves instead ([services.{name}.blue_green] check_command)",
+                    strategy.name()
+                ),
+            ));
+        }
         let Some(table) = &service.blue_green else {
             if let Some((strategy, at)) = shifting {
                 return Err(self.invalid(

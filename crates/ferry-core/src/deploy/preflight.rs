@@ -132,14 +132,6 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             }
             _ => None,
         };
-        if traffic.is_some() && request.after_deploy.is_some() {
-            return Err(Refusal::input(format!(
-                "services.{}.after_deploy in ferry.toml: the {} strategy does not run after_deploy tasks yet (nothing was changed); \
-                 its checks probe the new version through the preparing rule instead, so remove after_deploy or deploy with strategy = \"rolling\"",
-                request.service,
-                request.strategy.name()
-            )));
-        }
         let cluster = snapshot.clusters.get(&request.cluster).cloned().unwrap_or(Ok(None)).map_err(Refusal::platform)?;
         match cluster {
             None => return Err(Refusal::state(format!("cluster {} not found ({})", request.cluster, request.variables.ecs_location()))),

@@ -419,6 +419,7 @@ async fn auto_scaling_moves_to_the_new_version_and_a_rollback_after_retirement_b
     let steps = traffic_steps(&output);
     assert!(steps.iter().any(|s| s == "scale_up"), "{steps:?}");
     assert!(!steps.iter().any(|s| s == "create_service" || s == "create_target_group"), "nothing made again: {steps:?}");
+    assert_eq!(shifted_to(&output), vec![100], "the way back moves all traffic at once, no overlap");
     assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 100)]);
     assert_eq!(scaling_of(&world, "web").await, Some((2, 6, vec!["cpu50".to_string()])));
     assert_eq!(scaling_of(&world, &green).await, None);
@@ -539,7 +540,16 @@ async fn an_after_deploy_hook_with_a_traffic_strategy_is_refused_before_anything
     let (before_services, before_groups) = (services(&world).await, group_names(&world).await);
     let output = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    assert!(text(&output).contains("services.web.after_deploy in ferry.toml: the blue-green strategy does not run after_deploy tasks yet"));
+    assert!(text(&output).contains("services.web.after_deploy"), "{}", text(&output));
+    assert!(
+        text(&output).contains("the blue-green strategy (environments.test.strategies.web) does not run after_deploy tasks yet"),
+        "{}",
+        text(&output)
+    );
+    // ferry check says so too.
+    let output = world.ferry(&["check"]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("does not run after_deploy tasks yet"), "{}", text(&output));
     assert_eq!((services(&world).await, group_names(&world).await), (before_services, before_groups), "nothing changed");
     assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 1)]);
 }
@@ -733,4 +743,52 @@ async fn a_kept_version_is_deployed_again_as_it_is_and_refused_once_the_template
     assert!(text(&output).contains("or deploy the change as another version (nothing was changed)"), "{}", text(&output));
     let after = (services(&world).await, group_names(&world).await, revisions(&world).await, weights(&world, &stage.preparing).await);
     assert_eq!(after, before, "nothing registered, made or moved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_while_the_canary_runs_names_the_holder_and_after_ctrl_c_rolls_that_deploy_back() {
+    use std::io::BufRead;
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "canary", "steps = [\"25%/10m\", \"100%\"]").await;
+    let mut child = std::process::Command::new(ferry_bin())
+        .args(["deploy", "test", "web=1.1.0", "--output", "json", "--config"])
+        .arg(world.config())
+        .arg("--ledger")
+        .arg(world.ledger())
+        .env("FERRY_USER", "tester")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let lines = tokio::task::spawn_blocking(move || {
+        for line in lines.by_ref() {
+            if line.unwrap().contains("\"step\":\"hold\"") {
+                break;
+            }
+        }
+        lines
+    })
+    .await
+    .unwrap();
+    let output = world.ferry(&["rollback", "test", "web"]).await;
+    assert_eq!(output.status.code(), Some(7), "{}", text(&output));
+    assert!(
+        text(&output).contains("stop that run first (Ctrl-C), then `ferry rollback test web` rolls its deployment back"),
+        "{}",
+        text(&output)
+    );
+
+    let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT);
+    let status = tokio::task::spawn_blocking(move || {
+        let _rest: Vec<String> = lines.map_while(Result::ok).collect();
+        child.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(130));
+    let output = world.ferry(&["rollback", "test", "web", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(result_of(&output)["services"][0]["cause"], "requested");
+    assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 100)]);
 }
