@@ -68,7 +68,12 @@ pub enum Command {
     /// deployment it created is watched until ECS says COMPLETED. A circuit-breaker rollback,
     /// failing tasks, or the timeout is a failure: ferry rolls back to the previous revision
     /// and watches that too. Services with `strategy = "env-tag"` move their environment tag
-    /// and force a new deployment instead of registering a revision. Several services deploy
+    /// and force a new deployment instead of registering a revision. Services with
+    /// `strategy = "blue-green"`, `"canary"` or `"linear"` get a new ECS service and target
+    /// group beside the live version, checked through the preparing listener rule, then
+    /// production traffic moves on the production rule's weights (at once after an overlap,
+    /// or in held steps); the old version is retired (0 tasks) and kept for an instant way
+    /// back; a failed gate puts traffic back on it first. Several services deploy
     /// in parallel. A service that already runs what is asked for (the same task definition,
     /// API defaults aside, and the same image digest) is left alone: nothing is registered or
     /// updated, it says "already running"; --force makes a new deployment of it instead.
