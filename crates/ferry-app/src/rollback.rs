@@ -140,7 +140,10 @@ async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
         unfinished.as_ref().filter(|_| input.to.is_none()).and_then(|r| r.to_task_definition.clone().map(|td| (td, r.id.clone())));
     let (target, how) = match (&input.to, resumed) {
         (_, Some((td, id))) => (td, format!("finishing {id}, which a dead run left unfinished")),
-        (Some(to), None) => (resolve_to(&connected, &ledger, input, &running, to).await?, format!("--to {to}")),
+        (Some(to), None) => {
+            let kept = kept_version(&config, &connected, input, &ecs_service, current, Some(to)).await?;
+            (resolve_to(&connected, &ledger, input, &running, to, kept).await?, format!("--to {to}"))
+        }
         (None, None) => {
             match previous_good(&recent_history(&ledger, input)?, |r| r.to_task_definition.as_deref() == Some(running.arn.as_str()))
                 .cloned()
@@ -155,6 +158,11 @@ async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
                             && td.tag("ferry:version") != running.tag("ferry:version")
                     })
                     .await?;
+                    // blue-green, canary, linear: the version kept warm (the newest retired one).
+                    let previous = match previous {
+                        Some(previous) => Some(previous),
+                        None => kept_version(&config, &connected, input, &ecs_service, current, None).await?,
+                    };
                     (previous.ok_or_else(|| Error::refused(
                     format!("no earlier version of {} to roll back to: the ledger has no earlier successful deploy and no earlier revision carries a ferry:version tag (use --to REVISION)", input.service),
                 ))?, "the newest earlier revision tagged by ferry".to_string())
@@ -246,6 +254,7 @@ async fn resolve_to(
     input: &RollbackInput,
     running: &TaskDefinitionInfo,
     to: &str,
+    kept: Option<String>,
 ) -> Result<String> {
     if to.starts_with("arn:") {
         return Ok(to.to_string());
@@ -262,6 +271,9 @@ async fn resolve_to(
         return Ok(td);
     }
     if let Some(td) = by_tags(connected, running, |td| td.tag("ferry:version") == Some(to)).await? {
+        return Ok(td);
+    }
+    if let Some(td) = kept {
         return Ok(td);
     }
     // A bare number that is no version (build numbers are versions too): a revision.
@@ -355,4 +367,39 @@ fn roll_back_shift(
         traffic.roll_back = Some(format!("rolled back on request by {} (ferry rollback)", ctx.actor.who));
     }
     Ok(Some(request))
+}
+
+/// blue-green, canary, linear: the revision of a retired version of the service kept warm
+/// beside the live one (`live`): the one whose version is `to` (its `ferry:version` tag, or
+/// its container's image tag), else the newest. None for the other strategies, or when none
+/// is kept.
+async fn kept_version(
+    config: &Config,
+    connected: &Connected,
+    input: &RollbackInput,
+    ecs_service: &str,
+    live: &ferry_core::platform::ServiceInfo,
+    to: Option<&str>,
+) -> Result<Option<String>> {
+    if !config.strategy(&input.environment, &input.service).shifts_traffic() {
+        return Ok(None);
+    }
+    let env = config.environment(&input.environment).map_err(Error::config)?;
+    let service = config.service(&input.service).map_err(Error::config)?;
+    let family = Family { cluster: &env.cluster, environment: &input.environment, service: &input.service, ecs_service };
+    let mut kept: Vec<_> = ferry_core::deploy::family_services(&connected.ecs, &family, None)
+        .await?
+        .into_iter()
+        .filter(|s| s.service.status == "ACTIVE" && s.service.name != live.name && s.service.task_definition != live.task_definition)
+        .collect();
+    kept.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+    for tagged in kept {
+        let Some(to) = to else { return Ok(Some(tagged.service.task_definition)) };
+        let revision = connected.ecs.describe_task_definition(&tagged.service.task_definition).await?;
+        let image_tag = ferry_core::taskdef::container_image(&revision.definition, &service.container).and_then(ferry_core::image_tag);
+        if revision.tag("ferry:version") == Some(to) || tagged.tag("ferry:version") == Some(to) || image_tag == Some(to) {
+            return Ok(Some(revision.arn));
+        }
+    }
+    Ok(None)
 }

@@ -411,7 +411,9 @@ async fn auto_scaling_moves_to_the_new_version_and_a_rollback_after_retirement_b
     // After retirement: the rollback scales the old version up again, with its auto scaling,
     // waits for it to be healthy, then moves the traffic back.
     let traffic = Traffic::start(&stage.url);
-    let output = world.ferry(&["rollback", "test", "web", "--to", "web:1", "--output", "json"]).await;
+    // No --to: the version kept warm (here the environment's own service, which no ferry
+    // tag names) is the way back.
+    let output = world.ferry(&["rollback", "test", "web", "--output", "json"]).await;
     let counts = traffic.stop().await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(counts.failed.is_empty(), "no request failed: {counts:?}");
@@ -577,6 +579,11 @@ async fn each_deploy_keeps_exactly_keep_retired_versions_and_never_deletes_what_
     groups.sort();
     assert_eq!(group_names(&world).await, groups);
     assert_eq!(weights(&world, &stage.production).await, vec![(group("1.0.0"), 100)]);
+
+    // Back to the kept version by its name.
+    let output = world.ferry(&["rollback", "test", "web", "--to", "1.1.0-slow"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(weights(&world, &stage.production).await, vec![(group("1.1.0-slow"), 100)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
