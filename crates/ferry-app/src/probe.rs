@@ -260,23 +260,40 @@ impl Probes {
             Ok(Err(why)) => return (GateVerdict::Skipped(why.0), None),
             Err(e) => return (GateVerdict::Failed(format!("cannot read the preparing rule's listener: {e}")), None),
         };
+        let read_body = check.body.is_some() || !check.json.is_empty();
         let mut recorder = ProbeRecorder::new(settings.expect.clone());
         recorder.started(now_ms());
+        let (mut failed, mut last) = (0u64, None);
         for i in 0..CHECK_REQUESTS {
             if i > 0 {
                 tokio::time::sleep(CHECK_SPACING).await;
             }
-            let (at, latency, answer) = send(self.client.clone(), target.clone(), settings.timeout).await;
+            let failed_before = recorder.failed();
+            let (at, latency, answer, body) = fetch(self.client.clone(), &target, settings.timeout, read_body).await;
             recorder.record(at, latency, &answer);
+            // Its status (or no answer) first; then, answered as expected, its content.
+            let why = if recorder.failed() > failed_before {
+                recorder.stats().last_failures.last().map(|f| f.reason.clone())
+            } else {
+                match body {
+                    Some(Ok(body)) => lacks(&body, check),
+                    Some(Err(why)) => Some(format!("cannot read the answer: {why}")),
+                    None => None,
+                }
+            };
+            if let Some(why) = why {
+                failed += 1;
+                last = Some(why);
+            }
         }
         recorder.finished(now_ms());
-        let stats = recorder.stats();
+        let sent = recorder.sent();
         let host = target.host_header.as_deref().map(|h| format!(" (Host {h})")).unwrap_or_default();
-        let verdict = if stats.failed == 0 {
-            GateVerdict::Passed(format!("{} GET {}{host}: all answered {}", stats.sent, target.url, settings.expect))
+        let verdict = if failed == 0 {
+            let content = if read_body { " with the expected content" } else { "" };
+            GateVerdict::Passed(format!("{sent} GET {}{host}: all answered {}{content}", target.url, settings.expect))
         } else {
-            let last = stats.last_failures.last().map(|f| f.reason.clone()).unwrap_or_default();
-            GateVerdict::Failed(format!("{} of {} GET {}{host} failed; last: {last}", stats.failed, stats.sent, target.url))
+            GateVerdict::Failed(format!("{failed} of {sent} GET {}{host} failed; last: {}", target.url, last.unwrap_or_default()))
         };
         (verdict, Some(target))
     }
@@ -511,18 +528,62 @@ async fn find(
 /// One GET: when its answer came, how long it took (to the status line and headers), and
 /// what it was.
 async fn send(client: reqwest::Client, target: ProbeTarget, timeout: Duration) -> (i64, Duration, Answer) {
+    let (at, latency, answer, _) = fetch(client, &target, timeout, false).await;
+    (at, latency, answer)
+}
+
+/// One GET, as [`send`]; with `read_body`, the answer's body too (Err: why it could not be
+/// read), within the same timeout.
+async fn fetch(
+    client: reqwest::Client,
+    target: &ProbeTarget,
+    timeout: Duration,
+    read_body: bool,
+) -> (i64, Duration, Answer, Option<std::result::Result<String, String>>) {
     let started = Instant::now();
     let mut request = client.get(&target.url).timeout(timeout);
     if let Some(host) = &target.host_header {
         request = request.header(reqwest::header::HOST, host);
     }
-    let answer = match request.send().await {
-        Ok(response) => Answer::Status(response.status().as_u16()),
-        Err(e) if e.is_timeout() => Answer::NoAnswer(format!("no answer within {}", humantime::format_duration(timeout))),
-        Err(e) if e.is_connect() => Answer::NoAnswer(format!("cannot connect: {}", innermost(&e))),
-        Err(e) => Answer::NoAnswer(innermost(&e)),
+    let (answer, body) = match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body = match read_body {
+                true => Some(response.text().await.map_err(|e| innermost(&e))),
+                false => None,
+            };
+            (Answer::Status(status), body)
+        }
+        Err(e) if e.is_timeout() => (Answer::NoAnswer(format!("no answer within {}", humantime::format_duration(timeout))), None),
+        Err(e) if e.is_connect() => (Answer::NoAnswer(format!("cannot connect: {}", innermost(&e))), None),
+        Err(e) => (Answer::NoAnswer(innermost(&e)), None),
     };
-    (now_ms(), started.elapsed(), answer)
+    (now_ms(), started.elapsed(), answer, body)
+}
+
+/// What an answer's body lacks of `check_body` and `check_json` (None: nothing).
+fn lacks(body: &str, check: &PreparingCheck) -> Option<String> {
+    if let Some(text) = &check.body
+        && !body.contains(text.as_str())
+    {
+        return Some(format!("the answer lacks {}", ferry_core::text::quoted(text)));
+    }
+    if check.json.is_empty() {
+        return None;
+    }
+    let json: serde_json::Value = match serde_json::from_str(body) {
+        Ok(json) => json,
+        Err(e) => return Some(format!("the answer is not JSON ({e}), so check_json cannot be read")),
+    };
+    for (pointer, want) in &check.json {
+        let shown = if pointer.is_empty() { "the answer".to_string() } else { pointer.clone() };
+        let Some(value) = json.pointer(pointer) else { return Some(format!("the answer has no {shown}")) };
+        let got = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+        if &got != want {
+            return Some(format!("{shown} is {}, expected {}", ferry_core::text::quoted(&got), ferry_core::text::quoted(want)));
+        }
+    }
+    None
 }
 
 /// The deepest cause of an error (`Connection refused (os error 111)`), which says the most.
@@ -649,6 +710,28 @@ mod tests {
         assert_eq!(gate.failed_since("fd-1", 0), Some(stats.failed));
         assert_eq!(gate.failed_since("fd-1", i64::MAX), Some(0));
         assert_eq!(gate.failed_since("fd-2", 0), None, "not probed is not none failed");
+    }
+
+    #[test]
+    fn an_answer_lacking_the_checked_text_or_json_values_says_what_it_lacks() {
+        let check = |body: Option<&str>, json: &[(&str, &str)]| PreparingCheck {
+            environment: "prod".into(),
+            service: "web".into(),
+            preparing_rule: String::new(),
+            target_group: String::new(),
+            command: None,
+            body: body.map(str::to_string),
+            json: json.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        let answer = r#"{"status":"ok","ready":true,"checks":[{"name":"db","ok":1}]}"#;
+        assert_eq!(lacks(answer, &check(Some("\"ok\""), &[])), None);
+        assert_eq!(lacks(answer, &check(Some("degraded"), &[])), Some("the answer lacks \"degraded\"".into()));
+        let all = check(None, &[("/status", "ok"), ("/ready", "true"), ("/checks/0/ok", "1")]);
+        assert_eq!(lacks(answer, &all), None);
+        assert_eq!(lacks(answer, &check(None, &[("/status", "up")])), Some("/status is \"ok\", expected \"up\"".into()));
+        assert_eq!(lacks(answer, &check(None, &[("/version", "1")])), Some("the answer has no /version".into()));
+        let not_json = lacks("<html>", &check(None, &[("/status", "ok")])).unwrap_or_default();
+        assert!(not_json.starts_with("the answer is not JSON ("), "{not_json}");
     }
 
     #[tokio::test]

@@ -548,6 +548,8 @@ fn traffic(config: &Config, environment: &str, service_name: &str, service: &fer
         shift,
         keep: table.keep.unwrap_or(ferry_core::config::DEFAULT_KEEP_VERSIONS),
         check_command: table.check_command.clone(),
+        check_body: table.check_body.clone(),
+        check_json: table.check_json.clone(),
         roll_back: None,
     }))
 }

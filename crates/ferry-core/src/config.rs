@@ -266,6 +266,8 @@ impl Strategy {
 /// steps = ["10%/5m", "50%/5m", "100%"]   # canary: the new version's share, then how long to hold it
 /// linear = "20%/2m"                   # linear: +20% every 2 minutes up to 100%
 /// check_command = ["./smoke-test.sh"]  # run before any production traffic moves; exit 0 passes
+/// check_body = "ok"                    # every check's answer contains this
+/// check_json = { "/status" = "ok" }    # every check's answer holds these (JSON Pointer = value)
 /// ```
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -295,6 +297,13 @@ pub struct BlueGreenConfig {
     /// `FERRY_ENVIRONMENT`, `FERRY_SERVICE` and `FERRY_TARGET_GROUP_ARN`. At most
     /// [`CHECK_COMMAND_TIMEOUT`].
     pub check_command: Option<Vec<String>>,
+    /// Text every answer of the checks through the preparing rule must contain (`"ok"`).
+    pub check_body: Option<String>,
+    /// Values every answer of the checks through the preparing rule must hold, by JSON
+    /// Pointer (RFC 6901): `{ "/status" = "ok" }`. A string value is compared as it is, any
+    /// other JSON value by its JSON text (`"/ready" = "true"`, `"/count" = "3"`).
+    #[serde(default)]
+    pub check_json: BTreeMap<String, String>,
 }
 
 impl BlueGreenConfig {
@@ -828,6 +837,15 @@ impl Config {
         }
         for (strategy, _) in used.iter().filter(|(s, _)| s.shifts_traffic()) {
             table.shift(*strategy).map_err(|(field, message)| self.invalid(key(field), message))?;
+        }
+        if let Some(pointer) = table.check_json.keys().find(|p| !p.is_empty() && !p.starts_with('/')) {
+            return Err(self.invalid(
+                key("check_json"),
+                format!(
+                    "{} is not a JSON Pointer: it starts with / (\"/status\", \"/checks/0/ok\"), or is \"\" for the whole answer",
+                    crate::text::quoted(pointer)
+                ),
+            ));
         }
         if table.check_command.as_ref().is_some_and(|c| c.first().is_none_or(|program| program.trim().is_empty())) {
             return Err(self.invalid(key("check_command"), "needs a program to run, like [\"./smoke-test.sh\", \"--quick\"]".to_string()));
@@ -1530,6 +1548,15 @@ from = "live"
         assert!(e.contains("services.web.blue_green.preparing_rule: must differ from production_rule"), "{e}");
         let e = error_of(&blue_green("blue-green", "healthy = 0"));
         assert!(e.contains("services.web.blue_green.healthy: must be at least 1"), "{e}");
+        let e = error_of(&blue_green("blue-green", "check_json = { \"status\" = \"ok\" }"));
+        assert!(e.contains("services.web.blue_green.check_json: \"status\" is not a JSON Pointer"), "{e}");
+        let e = error_of(&blue_green("blue-green", "check_command = []"));
+        assert!(e.contains("services.web.blue_green.check_command: needs a program to run"), "{e}");
+        let e = error_of(&format!("{}\n[services.web.after_deploy]\ncommand = [\"true\"]\n", blue_green("canary", "steps = [\"100%\"]")));
+        assert!(
+            e.contains("services.web.after_deploy: the canary strategy (services.web.strategy) does not run after_deploy tasks yet"),
+            "{e}"
+        );
         let e = error_of(&blue_green("blue-green", "overlap = \"soon\""));
         assert!(e.contains("overlap") && e.contains("invalid duration"), "{e}");
         let e = error_of(&blue_green("blue-green", "steps = [\"100%\"]"));

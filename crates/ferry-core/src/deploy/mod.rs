@@ -138,6 +138,9 @@ pub struct Traffic {
     /// A command that must exit 0 after the HTTP checks through the preparing rule
     /// (`check_command`).
     pub check_command: Option<Vec<String>>,
+    /// Text and JSON values every answer of the checks must hold (`check_body`, `check_json`).
+    pub check_body: Option<String>,
+    pub check_json: BTreeMap<String, String>,
     /// Roll the deployment back at once, for this reason: `ferry rollback` of a deploy that
     /// a dead run left in the middle of its traffic shift (resumed under its id).
     pub roll_back: Option<String>,
@@ -610,6 +613,9 @@ pub struct PreparingCheck {
     pub target_group: String,
     /// `check_command`, when configured.
     pub command: Option<Vec<String>>,
+    /// `check_body` and `check_json`.
+    pub body: Option<String>,
+    pub json: BTreeMap<String, String>,
 }
 
 /// No gates beyond target health (tests of the engine; `ferry plan`).

@@ -327,6 +327,8 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                         preparing_rule: rule.clone(),
                         target_group: target_group.clone(),
                         command: traffic.check_command.clone(),
+                        body: traffic.check_body.clone(),
+                        json: traffic.check_json.clone(),
                     };
                     let verdict = self.gates.check_preparing(&check).await;
                     kill_point("bg-after-checks");

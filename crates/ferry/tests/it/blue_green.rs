@@ -799,3 +799,22 @@ async fn rollback_while_the_canary_runs_names_the_holder_and_after_ctrl_c_rolls_
     assert_eq!(result_of(&output)["services"][0]["cause"], "requested");
     assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 100)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_through_the_preparing_rule_must_hold_the_checked_json_values_or_production_never_sees_the_version() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "blue-green", "overlap = \"0s\"\ncheck_json = { \"/version\" = \"9.9.9\" }").await;
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let reason = result_of(&output)["services"][0]["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("10 of 10 GET http://") && reason.contains("last: /version is \"1.1.0\", expected \"9.9.9\""), "{reason}");
+    assert!(shifted_to(&output).is_empty());
+    assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 1)]);
+
+    let config = std::fs::read_to_string(world.config()).unwrap();
+    std::fs::write(world.config(), config.replace("\"9.9.9\"", "\"1.1.0\"")).unwrap();
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let checked = events_of(&output).into_iter().find(|e| e["what"] == "checked").expect("a checked event");
+    assert!(checked["summary"].as_str().unwrap().contains("with the expected content"), "{checked}");
+}
