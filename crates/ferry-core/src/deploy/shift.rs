@@ -321,16 +321,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 bg::Step::RunChecks { rule, target_group } => {
                     let data = step.journal_data();
                     let seq = self.journal_mirrored(report, &mut steps, bg::names::CHECKS, &data)?;
-                    let check = PreparingCheck {
-                        environment: request.environment.clone(),
-                        service: request.service.clone(),
-                        preparing_rule: rule.clone(),
-                        target_group: target_group.clone(),
-                        command: traffic.check_command.clone(),
-                        body: traffic.check_body.clone(),
-                        json: traffic.check_json.clone(),
-                    };
-                    let verdict = self.gates.check_preparing(&check).await;
+                    let verdict = self.gates.check_preparing(&preparing_check(request, traffic, rule, target_group)).await;
                     kill_point("bg-after-checks");
                     let (passed, said) = match &verdict {
                         GateVerdict::Passed(what) => (true, what.clone()),
@@ -347,6 +338,24 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 }
                 _ => {
                     last_said = None;
+                    // Every later step of a canary or linear shift is gated like the first: the
+                    // checks through the preparing rule (and check_command) again.
+                    if let bg::Step::ShiftWeights { forward, green_percent, .. } = &step
+                        && facts.rollback.is_none()
+                        && !facts.shifts.is_empty()
+                        && *green_percent > 0
+                        && let Some(blue) = &facts.blue
+                        && let Some((green, _)) = forward.iter().find(|(arn, _)| *arn != blue.target_group)
+                    {
+                        let verdict = self.gates.check_preparing(&preparing_check(request, traffic, &plan.preparing_rule, green)).await;
+                        if let GateVerdict::Failed(why) = verdict {
+                            self.phase(report, Phase::Traffic, Detail::Checked { passed: false, summary: why.clone() });
+                            let reason = format!("the checks through the preparing rule failed before {green_percent}%: {why}");
+                            self.journal_step(report, &mut steps, &bg::Step::RollBack { reason })?;
+                            rollback_deadline = Some(self.clock.now_ms() + request.rollback_timeout.as_millis() as i64);
+                            continue;
+                        }
+                    }
                     self.apply(request, report, &mut steps, &mut seen, &step, &services).await?;
                     if let bg::Step::RollBack { .. } = step {
                         rollback_deadline = Some(self.clock.now_ms() + request.rollback_timeout.as_millis() as i64);
@@ -649,4 +658,17 @@ pub async fn live_version<E: Ecs, B: Elb>(ecs: &E, elb: &B, family: &Family<'_>,
         Some(tagged) => Live::Found(Box::new(tagged.service)),
         None => Live::NoService(live_group.clone()),
     })
+}
+
+/// What the checks through the preparing rule check for a request.
+fn preparing_check(request: &Request, traffic: &Traffic, rule: &str, target_group: &str) -> PreparingCheck {
+    PreparingCheck {
+        environment: request.environment.clone(),
+        service: request.service.clone(),
+        preparing_rule: rule.to_string(),
+        target_group: target_group.to_string(),
+        command: traffic.check_command.clone(),
+        body: traffic.check_body.clone(),
+        json: traffic.check_json.clone(),
+    }
 }

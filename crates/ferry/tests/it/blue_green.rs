@@ -818,3 +818,20 @@ async fn answers_through_the_preparing_rule_must_hold_the_checked_json_values_or
     let checked = events_of(&output).into_iter().find(|e| e["what"] == "checked").expect("a checked event");
     assert!(checked["summary"].as_str().unwrap().contains("with the expected content"), "{checked}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_canary_step_is_gated_by_the_checks_and_a_later_failure_puts_the_traffic_back() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    // The smoke test passes once (before 10%), then fails (before 100%).
+    let command = r#"check_command = ["sh", "-c", "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; [ $n -lt 2 ] || { echo 'second smoke test failed' >&2; exit 4; }"]"#;
+    let stage = stage(&world, "canary", &format!("steps = [\"10%/1s\", \"100%\"]\n{command}")).await;
+    let traffic = Traffic::start(&stage.url);
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    let counts = traffic.stop().await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let reason = result_of(&output)["services"][0]["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("failed before 100%") && reason.contains("exited 4: second smoke test failed"), "{reason}");
+    assert_eq!(shifted_to(&output), vec![10, 0], "10%, then back");
+    assert!(counts.failed.is_empty(), "{counts:?}");
+    assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 100)]);
+}
