@@ -39,7 +39,9 @@ pub struct Row {
     pub digest: Option<String>,
     /// The task definition ARN the service runs.
     pub task_definition: Option<String>,
-    /// The PRIMARY deployment's rollout state (`IN_PROGRESS`, `COMPLETED`, `FAILED`).
+    /// The PRIMARY deployment's rollout state (`IN_PROGRESS`, `COMPLETED`, `FAILED`); for a
+    /// blue-green, canary or linear service whose production traffic is split between
+    /// versions, `SHIFTING`.
     pub rollout_state: Option<String>,
     /// Tasks running and desired, service-wide.
     pub running: i32,
@@ -316,17 +318,25 @@ impl RowReader<'_> {
             };
             versions.push((version, tagged));
         }
-        // The largest share first; then the live one, then the newest.
+        // The largest share first; on a tie (a blue-green overlap) the one that was live
+        // before, not the new one; then the live one, then the newest.
         versions.sort_by(|(a, at), (b, bt)| {
             let live = |v: &VersionRow| v.status.as_deref() == Some(tags::LIVE);
+            let new = |v: &VersionRow| v.status.as_deref() == Some(tags::NEW);
             b.share
                 .cmp(&a.share)
+                .then(new(a).cmp(&new(b)))
                 .then(live(b).cmp(&live(a)))
                 .then(bt.created_at.cmp(&at.created_at))
                 .then(a.ecs_service.cmp(&b.ecs_service))
         });
         if let Some((_, top)) = versions.first() {
             self.fill(row, &top.service).await;
+        }
+        // Traffic split between versions: a shift is under way (or stopped half-way), whatever
+        // ECS says of each service's own deployment.
+        if versions.iter().filter(|(v, _)| v.share > 0).count() > 1 {
+            row.rollout_state = Some("SHIFTING".to_string());
         }
         if let (Some((first, _)), Some(version)) = (versions.first_mut(), &row.version) {
             first.version = first.version.take().or(Some(version.clone()));

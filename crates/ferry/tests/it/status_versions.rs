@@ -102,6 +102,7 @@ template = "app.json"
     assert_eq!((web["running"].as_i64(), web["desired"].as_i64()), (Some(2), Some(2)), "{web}");
     assert!(web["task_definition"].as_str().unwrap().ends_with("/web:1"), "{web}");
     assert_eq!(web["error"], Value::Null, "{web}");
+    assert_eq!(web["rollout_state"], "SHIFTING", "traffic is split between two versions: {web}");
     let versions = web["versions"].as_array().unwrap();
     let brief: Vec<Value> = versions
         .iter()
