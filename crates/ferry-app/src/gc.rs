@@ -12,6 +12,7 @@
 //! A dry run takes no lock and writes nothing anywhere.
 
 use ferry_core::ExitKind;
+use ferry_core::deploy::{Family, clean_up_versions, family_services};
 use ferry_core::gc::{Keep, Kept, Protection, Revision, decide, rollback_by_tags};
 use ferry_core::platform::Ecs;
 use ferry_core::rolling::short_task_definition;
@@ -19,7 +20,7 @@ use ferry_store::{HistoryFilter, LockHolder, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::journal::{LOCK_LEASE_MS, now_ms};
+use crate::journal::{LOCK_LEASE_MS, SystemClock, now_ms};
 use crate::project::{self, Connected, Context};
 
 /// Which environment, which services, how many revisions to keep.
@@ -44,6 +45,24 @@ pub struct GcResult {
     pub families: Vec<FamilyResult>,
     /// Services left alone, and why (locked by a deploy, not found in the cluster).
     pub skipped: Vec<Skipped>,
+    /// blue-green, canary, linear: the retired versions beyond the service's `keep` and the
+    /// target groups nothing uses, deleted (or, dry, to delete).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<VersionsResult>,
+}
+
+/// One blue-green, canary or linear service's versions cleaned up.
+#[derive(Clone, Debug, Serialize)]
+pub struct VersionsResult {
+    pub service: String,
+    /// `[services.NAME.blue_green] keep`.
+    pub keep: u32,
+    /// ECS services deleted (or, dry, to delete), in order.
+    pub deleted_services: Vec<String>,
+    /// Target groups deleted (or, dry, to delete), in order.
+    pub deleted_target_groups: Vec<String>,
+    /// Why it stopped before the end, when it did.
+    pub left: Option<String>,
 }
 
 /// One service's family: the revisions deregistered (or, dry, to deregister), oldest first,
@@ -87,7 +106,14 @@ pub async fn gc(ctx: &Context<'_>, input: GcInput) -> Result<GcResult> {
     let ledger = project::open_ledger(ctx.project, ctx.sink)?;
     let gc_id = project::new_id("gc");
     let holder = LockHolder { deployment_id: gc_id.clone(), who: ctx.actor.who.clone(), host: ctx.actor.host.clone(), pid: ctx.actor.pid };
-    let mut result = GcResult { environment: input.environment.clone(), keep, dry_run: input.dry_run, families: vec![], skipped: vec![] };
+    let mut result = GcResult {
+        environment: input.environment.clone(),
+        keep,
+        dry_run: input.dry_run,
+        families: vec![],
+        skipped: vec![],
+        versions: vec![],
+    };
     for service in &services {
         if ctx.cancel.is_cancelled() {
             return Err(Error::interrupted_before("gc"));
@@ -108,7 +134,14 @@ pub async fn gc(ctx: &Context<'_>, input: GcInput) -> Result<GcResult> {
                 Err(e) => return Err(Error::from_store(e)),
             }
         }
-        let judged = clean_service(&connected, &ledger, &env.cluster, &input, keep, service, &ecs_service).await;
+        let mut judged = clean_service(&connected, &config, &ledger, &env.cluster, &input, keep, service, &ecs_service).await;
+        if judged.is_ok() {
+            match clean_versions(&connected, &config, &env.cluster, &input, service, &ecs_service).await {
+                Ok(Some(versions)) => result.versions.push(versions),
+                Ok(None) => {}
+                Err(e) => judged = Err(e),
+            }
+        }
         if !input.dry_run {
             // Freed whatever happened: nothing of the clean-up needs it any more.
             let _ = ledger.release_lock(&input.environment, service, &gc_id);
@@ -133,9 +166,35 @@ pub async fn gc(ctx: &Context<'_>, input: GcInput) -> Result<GcResult> {
     Ok(result)
 }
 
+/// blue-green, canary, linear: deletes (unless dry) the service's retired versions beyond its
+/// `keep` and the target groups nothing uses ([`ferry_core::deploy::clean_up_versions`]).
+/// None for the other strategies.
+async fn clean_versions(
+    connected: &Connected,
+    config: &ferry_core::config::Config,
+    cluster: &str,
+    input: &GcInput,
+    service: &str,
+    ecs_service: &str,
+) -> Result<Option<VersionsResult>> {
+    let definition = config.service(service).map_err(Error::config)?;
+    let Some(traffic) = project::traffic(config, &input.environment, service, definition)? else { return Ok(None) };
+    let family = Family { cluster, environment: &input.environment, service, ecs_service };
+    let done = clean_up_versions(&connected.ecs, &connected.elb, &SystemClock, &family, &traffic, input.dry_run).await?;
+    Ok(Some(VersionsResult {
+        service: service.to_string(),
+        keep: traffic.keep,
+        deleted_services: done.services,
+        deleted_target_groups: done.target_groups,
+        left: done.left,
+    }))
+}
+
 /// Judges (and unless dry, cleans) one service's family. The inner Err is a skip.
+#[allow(clippy::too_many_arguments)]
 async fn clean_service(
     connected: &Connected,
+    config: &ferry_core::config::Config,
     ledger: &ferry_store::Ledger,
     cluster: &str,
     input: &GcInput,
@@ -155,6 +214,14 @@ async fn clean_service(
     }
     for (td, task) in connected.ecs.task_definitions_in_use(cluster).await? {
         protections.push(Protection { task_definition: td, why: Keep::Task(task) });
+    }
+    // blue-green, canary, linear: every version's service, the live one and those kept warm
+    // for a rollback (at 0 tasks), keeps its revision.
+    if config.strategy(&input.environment, service).shifts_traffic() {
+        let family = Family { cluster, environment: &input.environment, service, ecs_service };
+        for tagged in family_services(&connected.ecs, &family, None).await?.into_iter().filter(|s| s.service.status == "ACTIVE") {
+            protections.push(Protection { task_definition: tagged.service.task_definition, why: Keep::Service });
+        }
     }
     if let Some(record) = ledger.unfinished(&input.environment, service)? {
         for td in [&record.from_task_definition, &record.to_task_definition].into_iter().flatten() {

@@ -534,7 +534,12 @@ pub fn request(
 /// How a blue-green, canary or linear deploy of `service_name` in `environment` moves
 /// traffic (`[services.NAME.blue_green]`, its rules rendered for the environment); None for
 /// the other strategies.
-fn traffic(config: &Config, environment: &str, service_name: &str, service: &ferry_core::config::Service) -> Result<Option<Traffic>> {
+pub(crate) fn traffic(
+    config: &Config,
+    environment: &str,
+    service_name: &str,
+    service: &ferry_core::config::Service,
+) -> Result<Option<Traffic>> {
     let strategy = config.strategy(environment, service_name);
     let Some(table) = service.blue_green.as_ref().filter(|_| strategy.shifts_traffic()) else { return Ok(None) };
     let (production_rule, preparing_rule) = config.traffic_rules(environment, service_name)?;

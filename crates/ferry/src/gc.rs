@@ -3,7 +3,7 @@
 //! (unless -q) each kept revision and why.
 
 use ferry_app::Context;
-use ferry_app::gc::{FamilyResult, GcInput, GcResult};
+use ferry_app::gc::{FamilyResult, GcInput, GcResult, VersionsResult};
 
 use crate::Failure;
 use crate::cli::{GcArgs, GlobalArgs};
@@ -29,6 +29,7 @@ async fn gc(global: &GlobalArgs, args: GcArgs) -> Result<(), Failure> {
             "dry_run": result.dry_run,
             "families": result.families,
             "skipped": result.skipped,
+            "versions": result.versions,
             "exit_code": 0,
         }));
         return Ok(());
@@ -57,6 +58,12 @@ fn text(result: &GcResult) -> Vec<Line> {
             lines.push(Line::Detail(format!("  kept {}: {}", kept.revision, why.join("; "))));
         }
     }
+    for versions in &result.versions {
+        lines.push(Line::Summary(versions_summary(versions, result.dry_run)));
+        if let Some(left) = &versions.left {
+            lines.push(Line::Summary(format!("  {}: {left}", versions.service)));
+        }
+    }
     for skipped in &result.skipped {
         lines.push(Line::Summary(format!("{}: skipped, {}", skipped.service, skipped.detail)));
     }
@@ -65,6 +72,19 @@ fn text(result: &GcResult) -> Vec<Line> {
             .push(Line::Detail(format!("dry run: nothing deregistered; `ferry gc {} --keep {}` does it", result.environment, result.keep)));
     }
     lines
+}
+
+/// A blue-green, canary or linear service's versions: what went (or would go).
+fn versions_summary(versions: &VersionsResult, dry_run: bool) -> String {
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    let list = |names: &[String]| if names.is_empty() { "none".to_string() } else { names.join(", ") };
+    format!(
+        "{} versions (keep {} retired): {verb} services {}; target groups {}",
+        versions.service,
+        versions.keep,
+        list(&versions.deleted_services),
+        list(&versions.deleted_target_groups)
+    )
 }
 
 fn summary(family: &FamilyResult, dry_run: bool) -> String {
@@ -94,6 +114,13 @@ mod tests {
                 ],
             }],
             skipped: vec![],
+            versions: vec![VersionsResult {
+                service: "shop".into(),
+                keep: 1,
+                deleted_services: vec!["shop-1-0-0-0a1b2c3d4".into()],
+                deleted_target_groups: vec!["dev-shop-1-0-0-0a1b2c3d4".into()],
+                left: None,
+            }],
         };
         let lines: Vec<String> = text(&result)
             .into_iter()
@@ -107,6 +134,7 @@ mod tests {
                 "web (family web): would deregister 2: web:1, web:2; kept 2",
                 "  kept web:4: among the newest kept; the service's task definition",
                 "  kept web:3: used by task abc",
+                "shop versions (keep 1 retired): would delete services shop-1-0-0-0a1b2c3d4; target groups dev-shop-1-0-0-0a1b2c3d4",
                 "dry run: nothing deregistered; `ferry gc dev --keep 1` does it",
             ]
         );

@@ -41,7 +41,7 @@ mod watch;
 use hooks::HookVerdict;
 pub use hooks::hook_started_by;
 use rollback::*;
-pub use shift::{Family, Live, family_services, live_version};
+pub use shift::{DRAIN_WAIT, Family, Live, VersionCleanUp, clean_up_versions, family_services, live_version};
 pub use task_revision::TaskRevision;
 use watch::*;
 

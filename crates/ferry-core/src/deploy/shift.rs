@@ -83,19 +83,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
     /// `ferry:env` and `ferry:service` like the services (DescribeTargetGroups, then
     /// DescribeTags 20 at a time).
     async fn family_groups(&self, plan: &Plan) -> PlatformResult<Vec<VersionTargetGroup>> {
-        let all = self.elb.list_target_groups().await?;
-        let mut found = Vec::new();
-        for chunk in all.chunks(20) {
-            let arns: Vec<String> = chunk.iter().map(|g| g.arn.clone()).collect();
-            let tags = self.elb.describe_tags(&arns).await?;
-            for group in chunk {
-                let group_tags = tags.iter().find(|t| t.arn == group.arn).map(|t| t.tags.as_slice()).unwrap_or_default();
-                if bg::is_group_of(plan, &group.name, group_tags) {
-                    found.push(VersionTargetGroup::from_tagged(group, group_tags));
-                }
-            }
-        }
-        Ok(found)
+        family_groups(self.elb, plan).await
     }
 
     /// A service's auto scaling: its scalable target's limits and its policies; None when it
@@ -671,4 +659,132 @@ fn preparing_check(request: &Request, traffic: &Traffic, rule: &str, target_grou
         body: traffic.check_body.clone(),
         json: traffic.check_json.clone(),
     }
+}
+
+/// The target groups of a plan's family: green's by its name, and every group tagged
+/// `ferry:env` and `ferry:service` like the services (DescribeTargetGroups, then DescribeTags
+/// 20 at a time).
+async fn family_groups<B: Elb>(elb: &B, plan: &Plan) -> PlatformResult<Vec<VersionTargetGroup>> {
+    let all = elb.list_target_groups().await?;
+    let mut found = Vec::new();
+    for chunk in all.chunks(20) {
+        let arns: Vec<String> = chunk.iter().map(|g| g.arn.clone()).collect();
+        let tags = elb.describe_tags(&arns).await?;
+        for group in chunk {
+            let group_tags = tags.iter().find(|t| t.arn == group.arn).map(|t| t.tags.as_slice()).unwrap_or_default();
+            if bg::is_group_of(plan, &group.name, group_tags) {
+                found.push(VersionTargetGroup::from_tagged(group, group_tags));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// What [`clean_up_versions`] did (or, dry, would do).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VersionCleanUp {
+    /// Services deleted, in order (names).
+    pub services: Vec<String>,
+    /// Target groups deleted, in order (names).
+    pub target_groups: Vec<String>,
+    /// Why it stopped before the end: production traffic split between groups, or a deleted
+    /// service still draining past [`DRAIN_WAIT`] (its target group is left for next time).
+    pub left: Option<String>,
+}
+
+/// How long [`clean_up_versions`] waits for a deleted service to drain before it leaves its
+/// target group for the next clean-up.
+pub const DRAIN_WAIT: Duration = Duration::from_secs(120);
+
+/// `ferry gc`: the clean-up a blue-green, canary or linear deploy ends with
+/// ([`bg::next_clean_up`]), outside a deploy — retired versions of `family` beyond the
+/// `keep` newest and ferry-made target groups nothing uses are deleted (DeleteService with
+/// `force`, then DeleteTargetGroup once the service drained); never the version behind the
+/// production rule, a group a rule forwards to, or a service ferry did not create. With
+/// `dry_run`, nothing is deleted and what would be is returned. The caller holds the
+/// service's lock.
+pub async fn clean_up_versions<E: Ecs, B: Elb, C: Clock>(
+    ecs: &E,
+    elb: &B,
+    clock: &C,
+    family: &Family<'_>,
+    traffic: &Traffic,
+    dry_run: bool,
+) -> PlatformResult<VersionCleanUp> {
+    let plan = Plan {
+        environment: family.environment.to_string(),
+        service: family.service.to_string(),
+        ecs_service: family.ecs_service.to_string(),
+        version: String::new(),
+        deployment_id: String::new(),
+        task_definition: String::new(),
+        production_rule: traffic.production_rule.clone(),
+        preparing_rule: traffic.preparing_rule.clone(),
+        healthy: None,
+        shift: traffic.shift.clone(),
+        bake: Duration::ZERO,
+        keep: traffic.keep,
+        reuse: None,
+    };
+    let facts = bg::Facts::default();
+    let mut done = VersionCleanUp::default();
+    let production = elb.describe_route(&plan.production_rule).await?;
+    let preparing = elb.describe_route(&plan.preparing_rule).await?;
+    if production.as_ref().is_some_and(|p| p.weights().iter().filter(|(_, w)| *w > 0).count() > 1) {
+        done.left = Some("production traffic is split between target groups (a shift under way or stopped): nothing judged".into());
+        return Ok(done);
+    }
+    let mut groups = family_groups(elb, &plan).await?;
+    let mut services: Vec<VersionService> =
+        family_services(ecs, family, None).await?.iter().map(|tagged| VersionService::from_tagged(tagged, None)).collect();
+    let started = clock.now_ms();
+    for _ in 0..MAX_STEPS {
+        let observed = bg::Observed {
+            facts: &facts,
+            now_ms: clock.now_ms(),
+            production: production.as_ref(),
+            preparing: preparing.as_ref(),
+            services: &services,
+            target_groups: &groups,
+            healthy: &[],
+        };
+        let Some(step) = bg::next_clean_up(&plan, &observed) else { break };
+        match step {
+            bg::Step::DeleteService { service } => {
+                if !dry_run {
+                    ecs.delete_service(family.cluster, &service).await?;
+                }
+                done.services.push(service.clone());
+                // Dry: as if gone at once. Else: DRAINING, as ECS will say.
+                match dry_run {
+                    true => services.retain(|s| s.name != service),
+                    false => services.iter_mut().filter(|s| s.name == service).for_each(|s| s.status = "DRAINING".into()),
+                }
+            }
+            bg::Step::WaitDrained { service } => {
+                if clock.now_ms() - started > DRAIN_WAIT.as_millis() as i64 {
+                    done.left = Some(format!("service {service} is still draining; its target group goes at the next clean-up"));
+                    break;
+                }
+                clock.sleep(POLL).await;
+                let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+                services = family_services(ecs, family, Some(&names))
+                    .await?
+                    .iter()
+                    .filter(|tagged| tagged.service.status != "INACTIVE")
+                    .map(|tagged| VersionService::from_tagged(tagged, None))
+                    .collect();
+            }
+            bg::Step::DeleteTargetGroup { arn } => {
+                if !dry_run {
+                    elb.delete_target_group(&arn).await?;
+                }
+                done.target_groups.push(crate::platform::target_group_name(&arn).to_string());
+                groups.retain(|g| g.arn != arn);
+            }
+            // The clean-up decides only these.
+            _ => break,
+        }
+    }
+    Ok(done)
 }

@@ -851,6 +851,19 @@ fn clean_up(plan: &Plan, observed: &Observed<'_>, green: &str, blue: Option<&str
     Some(delete_group(observed, &group.arn))
 }
 
+/// The next step of a clean-up outside a deploy (`ferry gc`): what [`next`]'s clean-up at
+/// the end of a deploy would delete — retired versions beyond the `keep` newest, versions a
+/// dead deploy left that no rule forwards to, ferry-made target groups nothing uses — with the
+/// version behind the production rule as the live one. None when nothing is left, and while
+/// production traffic is split between groups (a shift under way, or stopped half-way: not
+/// ferry gc's to judge).
+pub fn next_clean_up(plan: &Plan, observed: &Observed<'_>) -> Option<Step> {
+    let production = observed.production?;
+    let [live_group] = receiving(production)[..] else { return None };
+    let live = observed.services.iter().find(|s| s.active() && s.target_groups.iter().any(|g| g == live_group))?;
+    clean_up(plan, observed, &live.name, None, production)
+}
+
 /// DeleteTargetGroup of `arn`, once no deleted (DRAINING) service names it any more.
 fn delete_group(observed: &Observed<'_>, arn: &str) -> Step {
     match observed.services.iter().find(|s| s.status == "DRAINING" && s.target_groups.iter().any(|g| g == arn)) {

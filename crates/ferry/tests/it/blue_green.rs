@@ -835,3 +835,45 @@ async fn every_canary_step_is_gated_by_the_checks_and_a_later_failure_puts_the_t
     assert!(counts.failed.is_empty(), "{counts:?}");
     assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 100)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_gc_deletes_retired_versions_beyond_keep_and_keeps_their_revisions_for_those_it_keeps() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "blue-green", "overlap = \"0s\"\nkeep = 3").await;
+    for version in ["1.1.0", "1.1.0-slow", "1.0.0"] {
+        let output = world.ferry(&["deploy", "test", &format!("web={version}")]).await;
+        assert_eq!(output.status.code(), Some(0), "{version}: {}", text(&output));
+    }
+    let name = |version: &str| ferry_core::naming::version_service_name("web", version);
+    let group = |version: &str| ferry_core::naming::target_group_name("test", "web", version);
+    assert_eq!(services(&world).await.len(), 4, "keep = 3: every retired version is still there");
+    // keep = 1 now: gc deletes the older retired version, keeps the newest, never the live one.
+    let config = std::fs::read_to_string(world.config()).unwrap();
+    std::fs::write(world.config(), config.replace("keep = 3", "keep = 1")).unwrap();
+    let before = (services(&world).await, group_names(&world).await);
+    let dry = world.ferry(&["gc", "test", "--keep", "1", "--dry-run", "--output", "json"]).await;
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    assert_eq!((services(&world).await, group_names(&world).await), before, "a dry run deletes nothing");
+    let said: Value = serde_json::from_str(String::from_utf8_lossy(&dry.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(said["versions"][0]["deleted_services"], serde_json::json!([name("1.1.0")]), "{said}");
+    assert_eq!(said["versions"][0]["deleted_target_groups"], serde_json::json!([group("1.1.0")]), "{said}");
+
+    let output = world.ferry(&["gc", "test", "--keep", "1"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(text(&output).contains(&format!("web versions (keep 1 retired): deleted services {}", name("1.1.0"))), "{}", text(&output));
+    let mut expected = vec![
+        ("web".to_string(), 0, Some("obsolete".to_string())),
+        (name("1.1.0-slow"), 0, Some("obsolete".to_string())),
+        (name("1.0.0"), 2, Some("live".to_string())),
+    ];
+    expected.sort();
+    assert_eq!(services(&world).await, expected);
+    let mut groups = vec!["web-tg".to_string(), group("1.1.0-slow"), group("1.0.0")];
+    groups.sort();
+    assert_eq!(group_names(&world).await, groups);
+    assert_eq!(weights(&world, &stage.production).await, vec![(group("1.0.0"), 100)]);
+    // The kept version's revision stays registered (keep 1 revision would have taken it).
+    let kept = world.service(&name("1.1.0-slow")).await.task_definition().unwrap().to_string();
+    let described = world.clients.ecs.describe_task_definition().task_definition(&kept).send().await.unwrap();
+    assert_eq!(described.task_definition().unwrap().status().map(|s| s.as_str()), Some("ACTIVE"));
+}
