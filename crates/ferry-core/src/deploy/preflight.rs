@@ -162,6 +162,23 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         if current.status != "ACTIVE" {
             return Err(Refusal::state(format!("service {} is {}, not ACTIVE", request.ecs_service, current.status)));
         }
+        // A new version's service replaces the one target group the production rule moves;
+        // more would be dropped from it, so they are refused rather than lost.
+        if traffic.is_some() && current.load_balancers.len() > 1 {
+            let groups: Vec<&str> = current
+                .load_balancers
+                .iter()
+                .filter_map(|lb| lb.target_group_arn.as_deref())
+                .map(crate::platform::target_group_name)
+                .collect();
+            return Err(Refusal::state(format!(
+                "service {} registers its tasks with {} target groups ({}): the {} strategy moves one, and several per service are not supported yet (nothing was changed)",
+                current.name,
+                current.load_balancers.len(),
+                groups.join(", "),
+                request.strategy.name()
+            )));
+        }
         if current.deployment_controller != "ECS" {
             return Err(Refusal::state(format!(
                 "service {} uses the {} deployment controller; the rolling strategy needs ECS",

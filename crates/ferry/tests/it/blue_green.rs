@@ -877,3 +877,26 @@ async fn ferry_gc_deletes_retired_versions_beyond_keep_and_keeps_their_revisions
     let described = world.clients.ecs.describe_task_definition().task_definition(&kept).send().await.unwrap();
     assert_eq!(described.task_definition().unwrap().status().map(|s| s.as_str()), Some("ACTIVE"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_service_behind_two_target_groups_is_refused_rather_than_losing_one() {
+    use ferry_aws::ecs::types::LoadBalancer;
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "canary", "steps = [\"100%\"]").await;
+    // A second load balancer's group (an internal one, say) beside web-tg.
+    let (lb, dns) = create_lb(&world.clients.elbv2, "web-internal").await;
+    let internal = health_checked_group(&world.clients.elbv2, "web-internal-tg", 8080, "vpc-0123", TargetTypeEnum::Ip).await;
+    create_listener(&world.clients.elbv2, &lb, free_port(&dns), forward(&internal)).await;
+    let both = [&stage.blue_group, &internal]
+        .map(|group| LoadBalancer::builder().target_group_arn(group.as_str()).container_name("app").container_port(8080).build());
+    world.clients.ecs.update_service().cluster(CLUSTER).service("web").set_load_balancers(Some(both.to_vec())).send().await.unwrap();
+    let before = (services(&world).await, group_names(&world).await, revisions(&world).await);
+    let output = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    assert!(
+        text(&output).contains("registers its tasks with 2 target groups (web-tg, web-internal-tg): the canary strategy moves one"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!((services(&world).await, group_names(&world).await, revisions(&world).await), before, "nothing changed");
+}
