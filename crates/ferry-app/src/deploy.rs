@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::gc::{FamilyResult, GcInput, Skipped};
+use ferry_core::platform::Registry;
+
 use crate::probe::Probes;
 use crate::project::{self, Context, ServiceVersion, Session};
 use crate::run::{RunResult, until_cancelled};
@@ -35,6 +37,11 @@ pub struct DeployInput {
     /// ferry.toml's `probe` settings say.
     #[serde(default)]
     pub no_probe: bool,
+    /// Deploy to an environment with promotion gates (`promote_from`, `soak`, `approval`)
+    /// a version that has not passed them, for this reason (`--skip-gates --reason TEXT`):
+    /// recorded in the ledger and on the revision. None: the gates apply ([`check_gates`]).
+    #[serde(default)]
+    pub skip_gates: Option<String>,
 }
 
 /// A deploy's run, and the clean-up of old revisions that followed it.
@@ -102,8 +109,9 @@ pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> 
     for request in &mut session.requests {
         request.force = input.force;
     }
-    let locks = session.locks();
     let config = project::load_config(ctx.project)?;
+    ctx.before_changes("deploy", check_gates(&config, &mut session, input.skip_gates.as_deref())).await?;
+    let locks = session.locks();
     let probes = Probes::new(
         &config,
         &input.environment,
@@ -120,4 +128,94 @@ pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> 
             .await?;
     let reports = probes.finish(reports, &session.ledger, ctx.sink);
     Ok(RunResult { command: "deploy", run_id: session.run_id, services: reports })
+}
+
+/// A direct deploy to an environment with promotion gates (`promote_from`, `soak`,
+/// `approval`; docs/promote.md) is refused — nothing changed, exit 4 — unless each version
+/// has passed them: its digest ran healthy in `promote_from` (the ledger's record, as `ferry
+/// promote` reads it) for at least `soak`, is in no rejected release, and the environment
+/// asks no approval (which only `ferry promote --approve` gives). The refusal names the gate
+/// and the `ferry promote` command that would ship it. `skip_gates` (a reason) lets the
+/// deploy through, by one of the environment's `approvers` when it lists any, recorded as
+/// `WHO: REASON` on each request (ledger and revision tag).
+pub async fn check_gates(config: &ferry_core::config::Config, session: &mut Session, skip_gates: Option<&str>) -> Result<()> {
+    let environment = session.connected.name.clone();
+    let env = config.environment(&environment).map_err(crate::error::Error::config)?;
+    let gated = env.promote_from.is_some() || env.approval || env.soak.is_some();
+    let who = session.actor.who.clone();
+    if let Some(reason) = skip_gates {
+        if reason.trim().is_empty() {
+            return Err(crate::error::Error::input("--reason is empty: say why the gates are skipped (it is recorded)"));
+        }
+        if !gated {
+            return Err(crate::error::Error::input(format!(
+                "--skip-gates: {environment} has no promotion gates (promote_from, soak, approval) to skip; deploy without it"
+            )));
+        }
+        if !env.approvers.is_empty() && !env.approvers.iter().any(|a| a == &who) {
+            return Err(crate::error::Error::refused(format!(
+                "{who} may not skip {environment}'s gates: only its approvers may ({}); nothing was changed",
+                env.approvers.join(", ")
+            )));
+        }
+        for request in &mut session.requests {
+            request.gates_skipped = Some(format!("{who}: {}", reason.trim()));
+        }
+        return Ok(());
+    }
+    if !gated {
+        return Ok(());
+    }
+    let ledger = session.ledger.clone();
+    let releases = ledger.releases(10_000).map_err(crate::error::Error::from_store)?;
+    let now = crate::journal::now_ms();
+    let skip = "or skip the gates explicitly, recorded: --skip-gates --reason TEXT";
+    for request in &session.requests {
+        let version = request.version.clone().unwrap_or_default();
+        let promote = |from: &str| format!("`ferry promote {from} {environment} --services {}`", request.service);
+        if env.approval {
+            let how = match &env.promote_from {
+                Some(from) => format!("{} --approve", promote(from).trim_end_matches('`')) + "`",
+                None => format!("`ferry promote FROM {environment} --services {} --approve`", request.service),
+            };
+            return Err(crate::error::Error::refused(format!(
+                "{environment} requires an approval, which a deploy cannot give: ship {} {version} with {how}; {skip} (nothing was changed)",
+                request.service
+            )));
+        }
+        // What the version resolves to now; a version that does not exist is preflight's to refuse.
+        let Some(image) = session.connected.registry.resolve(&request.repository, &version).await? else { continue };
+        let digest = image.digest;
+        let short = ferry_core::short_digest(&digest);
+        if let Some(release) =
+            releases.iter().find(|r| r.rejected.is_some() && r.entries.iter().any(|e| e.service == request.service && e.digest == digest))
+        {
+            let rejection = release.rejected.as_ref().map(|x| format!("{}: {}", x.by, x.reason)).unwrap_or_default();
+            return Err(crate::error::Error::refused(format!(
+                "{} {version} ({short}) is part of release {}, which was rejected ({rejection}); {skip} (nothing was changed)",
+                request.service, release.id
+            )));
+        }
+        let Some(from) = &env.promote_from else { continue };
+        let Some(since) = ledger.healthy_since(from, &request.service, &digest).map_err(crate::error::Error::from_store)? else {
+            return Err(crate::error::Error::refused(format!(
+                "{environment} takes what ran healthy in {from} (promote_from), and {} {version} ({short}) has not: deploy it to {from}, then {}; {skip} (nothing was changed)",
+                request.service,
+                promote(from)
+            )));
+        };
+        if let Some(soak) = env.soak
+            && now - since < soak.as_millis() as i64
+        {
+            let ran = std::time::Duration::from_secs(((now - since).max(0) / 1000) as u64);
+            return Err(crate::error::Error::refused(format!(
+                "{} {version} ({short}) has run healthy in {from} for {} of {environment}'s soak of {}: {} once it has; {skip} (nothing was changed)",
+                request.service,
+                humantime::format_duration(ran),
+                humantime::format_duration(soak),
+                promote(from)
+            )));
+        }
+    }
+    Ok(())
 }

@@ -197,6 +197,7 @@ pub fn record_of(report: &ServiceReport, run_id: &str) -> DeploymentRecord {
         strategy: Some(report.strategy.to_string()),
         cause: report.cause.and_then(|c| serde_json::to_value(c).ok()).and_then(|v| v.as_str().map(str::to_string)),
         rollback_deployment_id: report.rollback_deployment_id.clone(),
+        gates_skipped: report.gates_skipped.clone(),
     }
 }
 

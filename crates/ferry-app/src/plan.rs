@@ -71,7 +71,10 @@ pub struct TrafficSteps {
 
 /// Preflights every service. Errors as [`crate::deploy::deploy`]'s before its run.
 pub async fn plan(ctx: &Context<'_>, input: PlanInput) -> Result<PlanResult> {
-    let session = ctx.before_changes("plan", Session::open(ctx, &input.environment, &input.services, None, "plan")).await?;
+    let mut session = ctx.before_changes("plan", Session::open(ctx, &input.environment, &input.services, None, "plan")).await?;
+    // A deploy the environment's promotion gates would refuse is refused here too.
+    let config = crate::project::load_config(ctx.project)?;
+    ctx.before_changes("plan", crate::deploy::check_gates(&config, &mut session, None)).await?;
     let locks = session.locks();
     let journal = session.journal(ctx.sink);
     let run = session.connected.run(&locks, &journal);

@@ -528,6 +528,7 @@ pub fn request(
         before_deploy: service.before_deploy.clone(),
         after_deploy: service.after_deploy.clone(),
         traffic: traffic(config, &connected.name, service_name, service)?,
+        gates_skipped: None,
     })
 }
 

@@ -52,6 +52,10 @@ pub struct Row {
     /// RFC 3339.
     pub deployed_at: Option<String>,
     pub deployed_by: Option<String>,
+    /// The running revision was deployed past the environment's promotion gates: `WHO:
+    /// REASON` (its `ferry:gates-skipped` tag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gates_skipped: Option<String>,
     /// The PRIMARY ECS deployment's id.
     pub deployment: Option<String>,
     /// Why the row could not be read (then the other fields are partly unknown).
@@ -223,6 +227,7 @@ impl RowReader<'_> {
         match self.connected.ecs.describe_task_definition(&info.task_definition).await {
             Ok(td) => {
                 row.deployed_by = td.tag("ferry:deployed-by").map(str::to_string);
+                row.gates_skipped = td.tag("ferry:gates-skipped").map(str::to_string);
                 match self.config.services.get(&row.service) {
                     Some(svc) => match identify(self.connected, &td, svc).await {
                         Ok((version, digest)) => (row.version, row.digest) = (version, digest),

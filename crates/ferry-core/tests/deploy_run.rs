@@ -1186,6 +1186,7 @@ fn request(service: &str, version: &str) -> Request {
         before_deploy: None,
         after_deploy: None,
         traffic: None,
+        gates_skipped: None,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::{DeploymentRecord, EventRecord, HistoryFilter, Ledger, Outcome, Store
 const COLUMNS: &str = "id, run_id, kind, environment, service, cluster, ecs_service, \
      from_version, from_digest, from_task_definition, to_version, to_digest, to_task_definition, \
      image, ecs_deployment_id, who, git_commit, commit_message, started_at, finished_at, outcome, reason, \
-     strategy, cause, rollback_deployment_id";
+     strategy, cause, rollback_deployment_id, gates_skipped";
 
 impl Ledger {
     /// Records a new deployment. Fails if one with the same id is already recorded: ids are
@@ -63,7 +63,8 @@ impl Ledger {
                          git_commit = :git_commit, commit_message = :commit_message,
                          finished_at = :finished_at, outcome = :outcome, reason = :reason,
                          strategy = :strategy, cause = :cause,
-                         rollback_deployment_id = :rollback_deployment_id
+                         rollback_deployment_id = :rollback_deployment_id,
+                         gates_skipped = :gates_skipped
                      WHERE id = :id",
                 )?
                 .execute(named_params! {
@@ -84,6 +85,7 @@ impl Ledger {
                     ":strategy": record.strategy,
                     ":cause": record.cause,
                     ":rollback_deployment_id": record.rollback_deployment_id,
+                    ":gates_skipped": record.gates_skipped,
                 })?;
             if updated == 0 {
                 return Err(StoreError::NotFound(format!("no deployment {} in the ledger to update", record.id)));
@@ -227,13 +229,13 @@ fn insert(conn: &Connection, record: &DeploymentRecord) -> Result<(), StoreError
              from_version, from_digest, from_task_definition,
              to_version, to_digest, to_task_definition, image, ecs_deployment_id,
              who, git_commit, commit_message, started_at, finished_at, outcome, reason,
-             strategy, cause, rollback_deployment_id)
+             strategy, cause, rollback_deployment_id, gates_skipped)
          VALUES (
              :id, :run_id, :kind, :environment, :service, :cluster, :ecs_service,
              :from_version, :from_digest, :from_task_definition,
              :to_version, :to_digest, :to_task_definition, :image, :ecs_deployment_id,
              :who, :git_commit, :commit_message, :started_at, :finished_at, :outcome, :reason,
-             :strategy, :cause, :rollback_deployment_id)",
+             :strategy, :cause, :rollback_deployment_id, :gates_skipped)",
     )?
     .execute(named_params! {
         ":id": record.id,
@@ -261,6 +263,7 @@ fn insert(conn: &Connection, record: &DeploymentRecord) -> Result<(), StoreError
         ":strategy": record.strategy,
         ":cause": record.cause,
         ":rollback_deployment_id": record.rollback_deployment_id,
+        ":gates_skipped": record.gates_skipped,
     })?;
     Ok(())
 }
@@ -298,5 +301,6 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<DeploymentRecord> {
         strategy: row.get("strategy")?,
         cause: row.get("cause")?,
         rollback_deployment_id: row.get("rollback_deployment_id")?,
+        gates_skipped: row.get("gates_skipped")?,
     })
 }

@@ -197,6 +197,10 @@ pub struct DeploymentRecord {
     /// The ECS deployment (`ecs-svc/...`) that rolled it back, when there was one.
     #[serde(default)]
     pub rollback_deployment_id: Option<String>,
+    /// A deploy that skipped its environment's promotion gates: `WHO: REASON`
+    /// (`ferry deploy --skip-gates --reason TEXT`).
+    #[serde(default)]
+    pub gates_skipped: Option<String>,
 }
 
 /// One journaled step of a deployment: written before the step is applied and updated

@@ -11,7 +11,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::StoreError;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Up to this size (the file and its write-ahead log together) opening a ledger runs
 /// SQLite's `PRAGMA quick_check`, which reads every page: a few milliseconds for a ledger of
@@ -20,7 +20,7 @@ pub const SCHEMA_VERSION: i64 = 3;
 pub const QUICK_CHECK_MAX_BYTES: u64 = 8 * 1024 * 1024;
 
 /// `MIGRATIONS[n]` takes a ledger from version `n` to `n + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4];
 
 /// Version 1. `seq` gives deployments a stable insertion order (an implicit rowid may be
 /// renumbered by VACUUM); it breaks ties between deployments started in the same millisecond.
@@ -147,6 +147,12 @@ CREATE TABLE steps (
     data          TEXT NOT NULL,
     PRIMARY KEY (deployment_id, seq)
 );
+";
+
+/// Version 4: a deploy that skipped its environment's promotion gates
+/// (`ferry deploy --skip-gates --reason TEXT`) records who and why.
+const V4: &str = "
+ALTER TABLE deployments ADD COLUMN gates_skipped TEXT;
 ";
 
 /// Brings the file at `path` (already open as `conn`) to [`SCHEMA_VERSION`].

@@ -83,7 +83,7 @@ pub enum Command {
     /// 6 failed and the rollback failed too; 7 another deploy holds the lock; 8 the ledger
     /// cannot be opened, read or written (nothing changed); 130 interrupted (Ctrl-C).
     #[command(
-        after_help = "Examples:\n  ferry deploy dev web=1.4.2\n  ferry deploy prod web=1.4.2 worker=1.4.2 --timeout 15m\n  ferry deploy stage web=1.5.0 --dry-run --output json\n  ferry deploy dev web=1.4.2 --force      # replace every task even if nothing changed\n  ferry deploy dev web=1.4.2 --var BUILD_URL=\"$CI_JOB_URL\" --var FEATURE_X=on"
+        after_help = "Examples:\n  ferry deploy dev web=1.4.2\n  ferry deploy prod web=1.4.2 worker=1.4.2 --timeout 15m\n  ferry deploy prod web=1.4.3 --skip-gates --reason \"INC-123 hotfix\"   # prod has promote_from\n  ferry deploy stage web=1.5.0 --dry-run --output json\n  ferry deploy dev web=1.4.2 --force      # replace every task even if nothing changed\n  ferry deploy dev web=1.4.2 --var BUILD_URL=\"$CI_JOB_URL\" --var FEATURE_X=on"
     )]
     Deploy(DeployArgs),
     /// Promote what runs (and ran healthy) in one environment into the next, as one release.
@@ -531,6 +531,16 @@ pub struct DeployArgs {
     /// ferry.toml).
     #[arg(long)]
     pub no_probe: bool,
+    /// Deploy to an environment with promotion gates (promote_from, soak, approval) a
+    /// version that has not passed them — a hotfix. Needs --reason; by one of the
+    /// environment's approvers when it lists any. Recorded in the ledger (history) and on
+    /// the revision (ferry:gates-skipped, shown by status). Without it such a deploy is
+    /// refused, naming the gate and the `ferry promote` command that would ship it.
+    #[arg(long, requires = "reason", conflicts_with = "dry_run")]
+    pub skip_gates: bool,
+    /// Why the gates are skipped (with --skip-gates).
+    #[arg(long, value_name = "TEXT", requires = "skip_gates")]
+    pub reason: Option<String>,
     #[command(flatten)]
     pub vars: VarArgs,
 }

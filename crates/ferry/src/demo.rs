@@ -221,6 +221,8 @@ async fn step(printer: &Printer, global: &GlobalArgs, title: &str, version: &str
         timeout: None,
         force: false,
         no_probe: false,
+        skip_gates: false,
+        reason: None,
         vars: Default::default(),
     };
     let result = crate::deploy::run(global, args).await;

@@ -26,6 +26,7 @@ pub async fn run(global: &GlobalArgs, args: DeployArgs) -> Result<(), Failure> {
         timeout: args.timeout,
         force: args.force,
         no_probe: args.no_probe,
+        skip_gates: args.skip_gates.then(|| args.reason.unwrap_or_default()),
     };
     match ferry_app::deploy::deploy_and_clean_up(&ctx, input).await {
         Ok(deployed) => {

@@ -36,7 +36,12 @@ pub fn run(global: &GlobalArgs, args: HistoryArgs) -> Result<(), Failure> {
                 r.who.clone(),
                 r.commit.as_deref().map(|c| c.chars().take(8).collect()).unwrap_or_else(|| "-".into()),
                 r.id.clone(),
-                r.reason.clone().unwrap_or_default(),
+                // A deploy past the environment's gates says so first: who, and why.
+                match (&r.gates_skipped, &r.reason) {
+                    (Some(skipped), Some(reason)) => format!("gates skipped by {skipped}; {reason}"),
+                    (Some(skipped), None) => format!("gates skipped by {skipped}"),
+                    (None, reason) => reason.clone().unwrap_or_default(),
+                },
             ]
         })
         .collect();

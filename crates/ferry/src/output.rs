@@ -640,6 +640,7 @@ mod tests {
             image: None,
             ecs_deployment_id: None,
             rollback_deployment_id: None,
+            gates_skipped: None,
             who: "tester".into(),
             commit: None,
             commit_message: None,

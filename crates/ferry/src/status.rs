@@ -57,6 +57,16 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
         printer.out("");
         printer.out(&table(&["ENVIRONMENT", "RELEASE", ""], &rows));
     }
+    for row in status.services.iter().filter(|r| r.gates_skipped.is_some()) {
+        printer.out("");
+        printer.out(&format!(
+            "{} in {}: deployed past {}'s promotion gates by {}",
+            row.service,
+            row.environment,
+            row.environment,
+            row.gates_skipped.as_deref().unwrap_or_default()
+        ));
+    }
     for row in status.services.iter().filter(|r| r.interrupted.is_some()) {
         printer.out("");
         printer.out(&format!("{} in {}: {}", row.service, row.environment, row.interrupted.as_deref().unwrap_or_default()));

@@ -121,6 +121,10 @@ pub struct Request {
     /// (`[services.NAME.blue_green]`, rendered for the environment). None for the other
     /// strategies.
     pub traffic: Option<Traffic>,
+    /// This deploy skipped its environment's promotion gates (`promote_from`, `soak`,
+    /// `approval`): `WHO: REASON`, recorded in the ledger and as the revision's
+    /// `ferry:gates-skipped` tag.
+    pub gates_skipped: Option<String>,
 }
 
 /// How a blue-green, canary or linear deploy moves traffic, from `[services.NAME.blue_green]`.
@@ -272,6 +276,9 @@ pub struct ServiceReport {
     /// balancer, probing turned off, nothing deployed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probe: Option<crate::probe::ProbeStats>,
+    /// The request's `gates_skipped`: who skipped the environment's promotion gates, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gates_skipped: Option<String>,
 }
 
 impl ServiceReport {
@@ -803,6 +810,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             not_checked: Vec::new(),
             target_groups: Vec::new(),
             probe: None,
+            gates_skipped: r.gates_skipped.clone(),
         }
     }
 

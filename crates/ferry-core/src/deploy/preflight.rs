@@ -1064,6 +1064,9 @@ pub(super) fn ferry_tags(request: &Request, deployment_id: &str, version: &str, 
     if let Some(message) = &request.trace.commit_message {
         tags.push(("ferry:commit-message".into(), tag_value(message)));
     }
+    if let Some(skipped) = &request.gates_skipped {
+        tags.push(("ferry:gates-skipped".into(), tag_value(skipped)));
+    }
     tags
 }
 

@@ -39,6 +39,7 @@ fn deployment(id: &str) -> DeploymentRecord {
         strategy: None,
         cause: None,
         rollback_deployment_id: None,
+        gates_skipped: None,
     }
 }
 

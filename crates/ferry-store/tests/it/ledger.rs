@@ -43,6 +43,7 @@ fn deployment(id: &str, environment: &str, service: &str, started_at: i64) -> De
         strategy: None,
         cause: None,
         rollback_deployment_id: None,
+        gates_skipped: None,
     }
 }
 
@@ -108,6 +109,7 @@ fn every_field_survives_insert_update_and_read() {
         strategy: None,
         cause: None,
         rollback_deployment_id: None,
+        gates_skipped: None,
     };
     ledger.insert_deployment(&inserted).expect("insert");
     assert_eq!(ledger.deployment(&inserted.id).expect("read"), Some(inserted.clone()));
@@ -129,6 +131,7 @@ fn every_field_survives_insert_update_and_read() {
         strategy: None,
         cause: None,
         rollback_deployment_id: None,
+        gates_skipped: None,
         ..inserted.clone()
     };
     ledger.update_deployment(&updated).expect("update");

@@ -77,6 +77,7 @@ fn deployed(id: &str, environment: &str, service: &str, digest: Option<&str>, st
         strategy: None,
         cause: None,
         rollback_deployment_id: None,
+        gates_skipped: None,
     }
 }
 
@@ -460,7 +461,7 @@ CREATE TABLE locks (
 
 #[test]
 fn a_version_1_ledger_is_upgraded_and_keeps_its_deployments() {
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ledger.sqlite");
     {
@@ -490,6 +491,8 @@ fn a_version_1_ledger_is_upgraded_and_keeps_its_deployments() {
     assert_eq!(ledger.healthy_since("dev", "web", "sha256:aa").expect("query"), Some(T0 + MINUTE), "old deployments count for soak");
     // Version 3's columns read as unknown for an old deployment, and its journal works.
     assert_eq!((old.strategy, old.cause, old.rollback_deployment_id), (None, None, None));
+    // So does version 4's: no gate was skipped.
+    assert_eq!(old.gates_skipped, None);
     let seq = ledger.start_step("fd-old", "update_service", &serde_json::json!({"task_definition": "web:2"}), T0).expect("journal");
     assert_eq!(ledger.steps("fd-old").expect("steps").iter().map(|s| s.seq).collect::<Vec<_>>(), [seq]);
 
@@ -503,7 +506,7 @@ fn a_version_1_ledger_is_upgraded_and_keeps_its_deployments() {
 
     let conn = rusqlite::Connection::open(&path).expect("raw open");
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).expect("user_version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 
     // And it opens again as an up-to-date ledger, with everything in it.
     let reopened = Ledger::open(&path).expect("reopen");

@@ -89,6 +89,7 @@ async fn a_corrupt_ledger_refuses_the_deploy_before_any_change_and_exits_8() {
                 strategy: None,
                 cause: None,
                 rollback_deployment_id: None,
+                gates_skipped: None,
             };
             ledger.insert_deployment(&record).unwrap();
         }

@@ -22,6 +22,7 @@ mod elb_support;
 mod errors;
 mod events;
 mod exit_codes;
+mod gates;
 mod gc;
 mod hooks;
 mod kill;

@@ -198,8 +198,11 @@ async fn a_promotion_against_the_chain_is_refused_with_exit_4_and_changes_nothin
 async fn status_does_not_say_behind_dev_when_stage_runs_something_dev_never_ran() {
     let world = dev_and_stage().await;
     assert!(world.ferry(&["deploy", "dev", "api=1.1.0", "web=1.1.0"]).await.status.success());
-    // api: a version dev never ran goes straight to stage (a hotfix).
-    assert!(world.ferry(&["deploy", "stage", "api=1.1.0-slow"]).await.status.success());
+    // api: a version dev never ran goes straight to stage (a hotfix), past stage's gates.
+    let refused = world.ferry(&["deploy", "stage", "api=1.1.0-slow"]).await;
+    assert_eq!(refused.status.code(), Some(4), "stage takes what ran healthy in dev: {}", text(&refused));
+    let hotfix = world.ferry(&["deploy", "stage", "api=1.1.0-slow", "--skip-gates", "--reason", "INC-7 hotfix"]).await;
+    assert!(hotfix.status.success(), "{}", text(&hotfix));
     // web: promoted, then dev goes back to 1.0.0: stage is ahead of dev.
     assert!(world.ferry(&["promote", "dev", "stage", "--services", "web"]).await.status.success());
     assert!(world.ferry(&["deploy", "dev", "web=1.0.0"]).await.status.success());
@@ -214,6 +217,7 @@ async fn status_does_not_say_behind_dev_when_stage_runs_something_dev_never_ran(
     let human = text(&world.ferry(&["status"]).await);
     assert!(human.contains("behind dev: worker; ahead of dev: web; differs from dev: api"), "{human}");
     assert!(!human.contains("behind dev: api"), "{human}");
+    assert!(human.contains("api in stage: deployed past stage's promotion gates by tester: INC-7 hotfix"), "{human}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,7 +242,7 @@ async fn status_shows_locks_and_unlock_frees_one_with_a_reason_recorded() {
     assert_eq!(json["locks"][0]["holder"]["who"], "root@runner-7", "{json}");
 
     // The lock holder reads user@host once when a deploy is refused.
-    let refused = world.ferry(&["deploy", "stage", "api=1.1.0"]).await;
+    let refused = world.ferry(&["deploy", "stage", "api=1.1.0", "--skip-gates", "--reason", "hotfix"]).await;
     assert_eq!(refused.status.code(), Some(7), "{}", text(&refused));
     assert!(text(&refused).contains("being deployed by root@runner-7 (pid 4000000"), "{}", text(&refused));
     assert!(!text(&refused).contains("root@runner-7@runner-7"), "{}", text(&refused));
@@ -282,6 +286,6 @@ async fn status_shows_locks_and_unlock_frees_one_with_a_reason_recorded() {
     assert_eq!(result_of(&again)["unlocked"], json!(false));
     assert_eq!(ledger.unlocks("stage", "api").unwrap().len(), 1);
     assert!(!text(&world.ferry(&["status", "stage"]).await).contains("locked by"));
-    let deployed = world.ferry(&["deploy", "stage", "api=1.1.0"]).await;
+    let deployed = world.ferry(&["deploy", "stage", "api=1.1.0", "--skip-gates", "--reason", "hotfix"]).await;
     assert!(deployed.status.success(), "{}", text(&deployed));
 }
