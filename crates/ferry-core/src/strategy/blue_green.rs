@@ -892,6 +892,15 @@ fn roll_back(plan: &Plan, observed: &Observed<'_>, reason: &str) -> Step {
             return Step::ScaleUp { service: old.name.clone(), desired: blue.desired.max(1) };
         }
         if observed.healthy(&blue.target_group) == 0 {
+            // A group no rule forwards to has no health checks (ELBv2: `unused`,
+            // `Target.NotInUse`): once production is all on green, blue's targets become
+            // healthy only behind the preparing rule again.
+            if let Some(preparing) = observed.preparing
+                && !preparing.weights().iter().any(|(a, w)| *a == blue.target_group && *w > 0)
+                && !production.weights().iter().any(|(a, w)| *a == blue.target_group && *w > 0)
+            {
+                return Step::RestorePreparing { rule: plan.preparing_rule.clone(), forward: vec![(blue.target_group.clone(), 1)] };
+            }
             return Step::WaitHealthy { target_group: blue.target_group.clone(), required: 1 };
         }
         return Step::ShiftWeights {
@@ -1602,7 +1611,9 @@ mod tests {
         let (steps, end) = world.run(&plan, None);
         assert_eq!(end, Some(Step::Done { ending: Ending::RolledBack }));
         let names = names_of(&steps);
-        assert_eq!(&names[..3], ["ScaleUp", "WaitHealthy", "ShiftWeights(0%)"], "{names:#?}");
+        // blue's group is back behind the preparing rule before its health is waited for: no
+        // rule forwarded to it, so it had no health checks (ELBv2's `unused`).
+        assert_eq!(&names[..4], ["ScaleUp", "RestorePreparing", "WaitHealthy", "ShiftWeights(0%)"], "{names:#?}");
         assert!(names.contains(&"CopyScaling".to_string()), "{names:#?}");
         world.assert_converged(&blue, "rollback after retirement");
     }

@@ -900,3 +900,51 @@ async fn a_live_service_behind_two_target_groups_is_refused_rather_than_losing_o
     );
     assert_eq!((services(&world).await, group_names(&world).await, revisions(&world).await), before, "nothing changed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_during_the_bake_at_100_percent_brings_the_old_version_back_behind_the_preparing_rule_first() {
+    use std::io::BufRead;
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "blue-green", "overlap = \"0s\"").await;
+    let config = std::fs::read_to_string(world.config()).unwrap();
+    std::fs::write(world.config(), config.replace("bake = \"0s\"", "bake = \"10m\"")).unwrap();
+    let mut child = std::process::Command::new(ferry_bin())
+        .args(["deploy", "test", "web=1.1.0", "--output", "json", "--config"])
+        .arg(world.config())
+        .arg("--ledger")
+        .arg(world.ledger())
+        .env("FERRY_USER", "tester")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            if line.unwrap().contains("\"step\":\"bake\"") {
+                break;
+            }
+        }
+        let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT);
+        let _rest: Vec<String> = lines.map_while(Result::ok).collect();
+        child.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(130));
+    // All production traffic is on 1.1.0: no rule forwards to web-tg, whose targets have no
+    // health checks (unused) until the preparing rule forwards to it again.
+    let green_group = ferry_core::naming::target_group_name("test", "web", "1.1.0");
+    assert_eq!(weights(&world, &stage.production).await, vec![(green_group, 100)]);
+    let traffic = Traffic::start(&stage.url);
+    let output = world.ferry(&["rollback", "test", "web", "--output", "json"]).await;
+    let counts = traffic.stop().await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(counts.failed.is_empty(), "{counts:?}");
+    let steps = traffic_steps(&output);
+    let position = |step: &str| steps.iter().position(|s| s == step).unwrap_or_else(|| panic!("{step} in {steps:?}"));
+    assert!(position("restore_preparing") < position("shift_weights"), "{steps:?}");
+    assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 100)]);
+    assert_eq!(services(&world).await, vec![("web".to_string(), 2, None)]);
+}
