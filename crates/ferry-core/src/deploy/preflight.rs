@@ -368,12 +368,13 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             let target = Target::Running { definition: current_definition.clone(), force };
             return Ok(Prepared { current, current_definition, target, facts, resumed, supersedes });
         }
-        if let Some(traffic) = traffic
-            && resumed.is_none()
-        {
-            self.shift_can_start(request, traffic, supersedes.as_ref()).await?;
-            // The version's service exists already (kept, or left by a stopped deploy): it is
-            // deployed again as it is when it runs what ferry.toml renders now, else refused.
+        if let Some(traffic) = traffic {
+            if resumed.is_none() {
+                self.shift_can_start(request, traffic, supersedes.as_ref()).await?;
+            }
+            // The version's service exists already (kept, or left by a stopped deploy, or
+            // brought back by the dead run this one resumes): it is deployed again as it is
+            // when it runs what ferry.toml renders now, else refused.
             if let Some(theirs) = self.version_service_revision(request, &current, &version).await? {
                 let mut stripped = theirs.definition.clone();
                 taskdef::strip_read_only(&mut stripped);

@@ -389,6 +389,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             reason: format!("{e}; run the same command again to carry on from where it stopped"),
         };
         let Some(name) = step.journal_name() else { return Ok(()) };
+        let rolling_back = bg::Facts::from_steps(steps).rollback.is_some();
         let data = step.journal_data();
         let seq = self.journal_mirrored(report, steps, name, &data)?;
         let mut done = data.clone();
@@ -471,6 +472,15 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 }
                 bg::Step::ScaleUp { service, desired } => {
                     self.ecs.set_desired_count(&request.cluster, service, *desired).await?;
+                    // A retired version brought back is no longer obsolete: it is about to take
+                    // traffic — as the new version (a deploy marks it live at the end), or as the
+                    // live one again (a rollback).
+                    if let Some(arn) = services.iter().find(|s| &s.name == service).map(|s| s.arn.clone())
+                        && services.iter().any(|s| &s.name == service && s.ferry_status.as_deref() == Some(bg::tags::OBSOLETE))
+                    {
+                        let status = if rolling_back { bg::tags::LIVE } else { bg::tags::NEW };
+                        self.ecs.tag_service(&arn, &[(bg::tags::STATUS.to_string(), status.to_string())]).await?;
+                    }
                     kill_point("bg-after-scale-up");
                 }
                 bg::Step::DeleteService { service } => {

@@ -948,3 +948,23 @@ async fn rollback_during_the_bake_at_100_percent_brings_the_old_version_back_beh
     assert_eq!(weights(&world, &stage.production).await, vec![("web-tg".to_string(), 100)]);
     assert_eq!(services(&world).await, vec![("web".to_string(), 2, None)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_deploy_of_a_kept_version_is_finished_by_the_same_command_registering_nothing() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, "canary", "steps = [\"25%/2s\", \"100%\"]").await;
+    for version in ["1.1.0", "1.0.0"] {
+        let output = world.ferry(&["deploy", "test", &format!("web={version}")]).await;
+        assert_eq!(output.status.code(), Some(0), "{version}: {}", text(&output));
+    }
+    let registered = revisions(&world).await;
+    // 1.1.0 is kept warm: its deploy scales it up and shifts 25% to it, then dies.
+    crate::kill::killed_at(&world, "bg-after-shift-25", &["deploy", "test", "web=1.1.0"]).await;
+    let kept = ferry_core::naming::version_service_name("web", "1.1.0");
+    assert!(services(&world).await.contains(&(kept.clone(), 2, Some("new".to_string()))), "no longer obsolete once it takes traffic");
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(revisions(&world).await, registered, "the kept revision is deployed; nothing registered by either run");
+    assert_eq!(weights(&world, &stage.production).await, vec![(ferry_core::naming::target_group_name("test", "web", "1.1.0"), 100)]);
+    assert!(services(&world).await.contains(&(kept, 2, Some("live".to_string()))));
+}
