@@ -219,6 +219,9 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
         Detail::Traffic { step } => traffic_text(step),
         Detail::Checked { passed: true, summary } => format!("checks through the preparing rule passed: {summary}"),
         Detail::Checked { passed: false, summary } => format!("checks through the preparing rule failed: {summary}"),
+        Detail::TargetGroupLeft { target_group, why } => {
+            format!("left target group {target_group}: it is still in use ({why}); delete it once nothing forwards to it")
+        }
     }
 }
 

@@ -418,6 +418,9 @@ pub enum Detail {
     /// The checks through the preparing rule: passed or not, and what was checked or why
     /// they failed.
     Checked { passed: bool, summary: String },
+    /// A target group the clean-up would delete is still in use (a rule ferry is not
+    /// configured with forwards to it): left as it is, and why (ELBv2's message).
+    TargetGroupLeft { target_group: String, why: String },
 }
 
 /// A dead run's deployment that this one closes (another target).

@@ -496,7 +496,19 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                     kill_point("bg-after-delete-service");
                 }
                 bg::Step::DeleteTargetGroup { arn } => {
-                    self.elb.delete_target_group(arn).await?;
+                    match self.elb.delete_target_group(arn).await {
+                        // A rule ferry is not configured with (an earlier preparing rule, say)
+                        // still forwards to it: left for a person, said, not a failed deploy.
+                        Err(e) if e.code.as_deref() == Some("ResourceInUse") => {
+                            done["left"] = json!(e.message);
+                            let detail = Detail::TargetGroupLeft {
+                                target_group: crate::platform::target_group_name(arn).to_string(),
+                                why: e.message,
+                            };
+                            self.phase(report, Phase::Traffic, detail);
+                        }
+                        other => other?,
+                    }
                     seen.groups.retain(|g| &g.arn != arn);
                     kill_point("bg-after-delete-target-group");
                 }
@@ -514,7 +526,10 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         match result {
             Ok(()) => {
                 self.finish_mirrored(report, steps, seq, &done);
-                self.say(report, step);
+                // A group left in use was said as such, not as deleted.
+                if done.get("left").is_none() {
+                    self.say(report, step);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -786,10 +801,19 @@ pub async fn clean_up_versions<E: Ecs, B: Elb, C: Clock>(
                     .collect();
             }
             bg::Step::DeleteTargetGroup { arn } => {
-                if !dry_run {
-                    elb.delete_target_group(&arn).await?;
+                let name = crate::platform::target_group_name(&arn).to_string();
+                let deleted = match dry_run {
+                    true => Ok(()),
+                    false => elb.delete_target_group(&arn).await,
+                };
+                match deleted {
+                    Ok(()) => done.target_groups.push(name),
+                    // A rule ferry is not configured with still forwards to it: left, said.
+                    Err(e) if e.code.as_deref() == Some("ResourceInUse") => {
+                        done.left = Some(format!("target group {name} is still in use ({}): left for a person", e.message));
+                    }
+                    Err(e) => return Err(e),
                 }
-                done.target_groups.push(crate::platform::target_group_name(&arn).to_string());
                 groups.retain(|g| g.arn != arn);
             }
             // The clean-up decides only these.

@@ -968,3 +968,24 @@ async fn a_killed_deploy_of_a_kept_version_is_finished_by_the_same_command_regis
     assert_eq!(weights(&world, &stage.production).await, vec![(ferry_core::naming::target_group_name("test", "web", "1.1.0"), 100)]);
     assert!(services(&world).await.contains(&(kept, 2, Some("live".to_string()))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_group_another_rule_still_forwards_to_is_left_and_said_not_a_failed_deploy() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    stage(&world, "blue-green", "overlap = \"0s\"\nkeep = 1").await;
+    for version in ["1.1.0", "1.1.0-slow"] {
+        let output = world.ferry(&["deploy", "test", &format!("web={version}")]).await;
+        assert_eq!(output.status.code(), Some(0), "{version}: {}", text(&output));
+    }
+    // A listener ferry is not configured with (an earlier preparing rule, say) forwards to
+    // 1.1.0's group, which the next deploy's clean-up deletes.
+    let old_group = ferry_core::naming::target_group_name("test", "web", "1.1.0");
+    let (lb, dns) = create_lb(&world.clients.elbv2, "web-old").await;
+    create_listener(&world.clients.elbv2, &lb, free_port(&dns), forward(&group_arn(&world, &old_group).await)).await;
+    let output = world.ferry(&["deploy", "test", "web=1.0.0", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "the deploy succeeded: {}", text(&output));
+    let left = events_of(&output).into_iter().find(|e| e["what"] == "target_group_left").expect("said");
+    assert_eq!(left["target_group"], old_group.as_str(), "{left}");
+    assert!(group_names(&world).await.contains(&old_group), "left as it is");
+    assert!(!services(&world).await.iter().any(|(name, ..)| *name == ferry_core::naming::version_service_name("web", "1.1.0")));
+}
