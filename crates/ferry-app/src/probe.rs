@@ -300,13 +300,15 @@ impl Probes {
 }
 
 /// Runs `check_command` in `root` (ferry.toml's directory) with the check's facts in its
-/// environment, for at most [`CHECK_COMMAND_TIMEOUT`]. Ok with what it did; Err with why it
+/// environment, for at most `timeout` ([`CHECK_COMMAND_TIMEOUT`]); past it, its whole process
+/// group is killed. Ok with what it did; Err with why it
 /// failed (its exit code and last line of output, or the timeout).
 async fn run_check_command(
     root: &Path,
     command: &[String],
     check: &PreparingCheck,
     target: Option<&ProbeTarget>,
+    timeout: Duration,
 ) -> std::result::Result<String, String> {
     let shown = crate::words::command_text(command);
     let Some((program, args)) = command.split_first() else { return Err("check_command is empty".into()) };
@@ -320,6 +322,8 @@ async fn run_check_command(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        // Its own process group, so a timeout stops what it started too (a script's children).
+        .process_group(0)
         .kill_on_drop(true);
     if let Some(target) = target {
         child.env("FERRY_CHECK_URL", &target.url);
@@ -328,11 +332,15 @@ async fn run_check_command(
         }
     }
     let running = child.spawn().map_err(|e| format!("check_command {shown} could not start: {e}"))?;
-    let output = match tokio::time::timeout(CHECK_COMMAND_TIMEOUT, running.wait_with_output()).await {
+    let group = running.id().and_then(|pid| rustix::process::Pid::from_raw(pid as i32));
+    let output = match tokio::time::timeout(timeout, running.wait_with_output()).await {
         Ok(Ok(output)) => output,
         Ok(Err(e)) => return Err(format!("check_command {shown} failed: {e}")),
         Err(_) => {
-            return Err(format!("check_command {shown} did not finish within {}", humantime::format_duration(CHECK_COMMAND_TIMEOUT)));
+            if let Some(group) = group {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            return Err(format!("check_command {shown} did not finish within {}", humantime::format_duration(timeout)));
         }
     };
     if output.status.success() {
@@ -364,7 +372,7 @@ impl Gates for Probes {
         Box::pin(async move {
             let (http, target) = self.probe_preparing(check).await;
             let Some(command) = check.command.as_deref().filter(|_| !matches!(http, GateVerdict::Failed(_))) else { return http };
-            match run_check_command(&self.root, command, check, target.as_ref()).await {
+            match run_check_command(&self.root, command, check, target.as_ref(), CHECK_COMMAND_TIMEOUT).await {
                 Ok(said) => match http {
                     GateVerdict::Passed(what) => GateVerdict::Passed(format!("{what}; {said}")),
                     GateVerdict::Skipped(why) | GateVerdict::Failed(why) => GateVerdict::Passed(format!("{said} (HTTP not probed: {why})")),
@@ -732,6 +740,30 @@ mod tests {
         assert_eq!(lacks(answer, &check(None, &[("/version", "1")])), Some("the answer has no /version".into()));
         let not_json = lacks("<html>", &check(None, &[("/status", "ok")])).unwrap_or_default();
         assert!(not_json.starts_with("the answer is not JSON ("), "{not_json}");
+    }
+
+    #[tokio::test]
+    async fn a_check_command_past_its_timeout_is_killed_with_what_it_started() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let check = PreparingCheck {
+            environment: "prod".into(),
+            service: "web".into(),
+            preparing_rule: String::new(),
+            target_group: String::new(),
+            command: None,
+            body: None,
+            json: Default::default(),
+        };
+        let command: Vec<String> = ["sh", "-c", "sleep 1000 & echo $! > child.pid; wait"].map(String::from).to_vec();
+        let why = run_check_command(dir.path(), &command, &check, None, Duration::from_millis(500)).await.expect_err("timed out");
+        assert!(why.ends_with("did not finish within 500ms"), "{why}");
+        let pid = std::fs::read_to_string(dir.path().join("child.pid")).expect("the script started its child");
+        let proc = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while proc.exists() && std::fs::read_to_string(proc.join("stat")).is_ok_and(|s| !s.contains(") Z ")) {
+            assert!(Instant::now() < deadline, "the script's child {} still runs", pid.trim());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     #[tokio::test]

@@ -162,6 +162,16 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         if current.status != "ACTIVE" {
             return Err(Refusal::state(format!("service {} is {}, not ACTIVE", request.ecs_service, current.status)));
         }
+        // The new version runs as many tasks as the live one: more healthy ones never come.
+        if let Some(healthy) = traffic.and_then(|t| t.healthy)
+            && i64::from(healthy) > i64::from(current.desired.max(1))
+        {
+            return Err(Refusal::input(format!(
+                "services.{}.blue_green.healthy = {healthy} in ferry.toml, but the live version ({}) runs {} task(s) and the new one runs as many: \
+                 lower healthy, or scale the service first (nothing was changed)",
+                request.service, current.name, current.desired
+            )));
+        }
         // A new version's service replaces the one target group the production rule moves;
         // more would be dropped from it, so they are refused rather than lost.
         if traffic.is_some() && current.load_balancers.len() > 1 {

@@ -989,3 +989,18 @@ async fn a_retired_group_another_rule_still_forwards_to_is_left_and_said_not_a_f
     assert!(group_names(&world).await.contains(&old_group), "left as it is");
     assert!(!services(&world).await.iter().any(|(name, ..)| *name == ferry_core::naming::version_service_name("web", "1.1.0")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_count_the_new_version_can_never_reach_is_refused_before_anything_changes() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    stage(&world, "blue-green", "healthy = 3").await;
+    let before = (services(&world).await, group_names(&world).await, revisions(&world).await);
+    let output = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("services.web.blue_green.healthy = 3 in ferry.toml, but the live version (web) runs 2 task(s)"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!((services(&world).await, group_names(&world).await, revisions(&world).await), before);
+}
