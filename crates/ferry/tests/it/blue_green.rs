@@ -209,6 +209,53 @@ fn shifted_to(output: &std::process::Output) -> Vec<u64> {
         .collect()
 }
 
+/// `ferry deploy test web=VERSION --output json` running in the background, read until a JSON
+/// line holds `needle` (a step under way): what a person at the terminal sees before Ctrl-C.
+struct Running {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Running {
+    async fn deploy_until(world: &World, version: &str, needle: &'static str) -> Running {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(ferry_bin())
+            .args(["deploy", "test", &format!("web={version}"), "--output", "json", "--config"])
+            .arg(world.config())
+            .arg("--ledger")
+            .arg(world.ledger())
+            .env("FERRY_USER", "tester")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let lines = tokio::task::spawn_blocking(move || {
+            for line in lines.by_ref() {
+                if line.unwrap().contains(needle) {
+                    break;
+                }
+            }
+            lines
+        })
+        .await
+        .unwrap();
+        Running { child, lines }
+    }
+
+    /// Ctrl-C (SIGINT), then what it printed and how it ended.
+    async fn interrupt(self) -> std::process::Output {
+        let Running { child, lines } = self;
+        let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT);
+        tokio::task::spawn_blocking(move || {
+            let _rest: Vec<String> = lines.map_while(Result::ok).collect();
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap()
+    }
+}
+
 fn world_options() -> Options {
     Options { health_check_scale: 0.05, ..Options::default() }
 }
@@ -615,33 +662,9 @@ async fn rollback_of_a_canary_a_dead_run_left_mid_shift_puts_traffic_back_at_onc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_during_a_canary_hold_leaves_it_resumable_and_the_same_command_finishes_it() {
-    use std::io::BufRead;
     let world = World::with_options("", &["web"], world_options()).await;
     let stage = stage(&world, "canary", "steps = [\"25%/3s\", \"100%\"]").await;
-    let mut child = std::process::Command::new(ferry_bin())
-        .args(["deploy", "test", "web=1.1.0", "--output", "json", "--config"])
-        .arg(world.config())
-        .arg("--ledger")
-        .arg(world.ledger())
-        .env("FERRY_USER", "tester")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let output = tokio::task::spawn_blocking(move || {
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        for line in lines.by_ref() {
-            if line.unwrap().contains("\"step\":\"hold\"") {
-                break;
-            }
-        }
-        let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT);
-        let _rest: Vec<String> = lines.map_while(Result::ok).collect();
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+    let output = Running::deploy_until(&world, "1.1.0", "\"step\":\"hold\"").await.interrupt().await;
     assert_eq!(output.status.code(), Some(130), "{}", text(&output));
     assert!(
         text(&output).contains("these traffic shifts stopped where they were: web (run the same command to carry on"),
@@ -754,30 +777,9 @@ async fn a_kept_version_is_deployed_again_as_it_is_and_refused_once_the_template
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_while_the_canary_runs_names_the_holder_and_after_ctrl_c_rolls_that_deploy_back() {
-    use std::io::BufRead;
     let world = World::with_options("", &["web"], world_options()).await;
     let stage = stage(&world, "canary", "steps = [\"25%/10m\", \"100%\"]").await;
-    let mut child = std::process::Command::new(ferry_bin())
-        .args(["deploy", "test", "web=1.1.0", "--output", "json", "--config"])
-        .arg(world.config())
-        .arg("--ledger")
-        .arg(world.ledger())
-        .env("FERRY_USER", "tester")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let lines = tokio::task::spawn_blocking(move || {
-        for line in lines.by_ref() {
-            if line.unwrap().contains("\"step\":\"hold\"") {
-                break;
-            }
-        }
-        lines
-    })
-    .await
-    .unwrap();
+    let running = Running::deploy_until(&world, "1.1.0", "\"step\":\"hold\"").await;
     let output = world.ferry(&["rollback", "test", "web"]).await;
     assert_eq!(output.status.code(), Some(7), "{}", text(&output));
     assert!(
@@ -786,14 +788,7 @@ async fn rollback_while_the_canary_runs_names_the_holder_and_after_ctrl_c_rolls_
         text(&output)
     );
 
-    let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT);
-    let status = tokio::task::spawn_blocking(move || {
-        let _rest: Vec<String> = lines.map_while(Result::ok).collect();
-        child.wait().unwrap()
-    })
-    .await
-    .unwrap();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(running.interrupt().await.status.code(), Some(130));
     let output = world.ferry(&["rollback", "test", "web", "--output", "json"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(result_of(&output)["services"][0]["cause"], "requested");
@@ -903,35 +898,11 @@ async fn a_live_service_behind_two_target_groups_is_refused_rather_than_losing_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_during_the_bake_at_100_percent_brings_the_old_version_back_behind_the_preparing_rule_first() {
-    use std::io::BufRead;
     let world = World::with_options("", &["web"], world_options()).await;
     let stage = stage(&world, "blue-green", "overlap = \"0s\"").await;
     let config = std::fs::read_to_string(world.config()).unwrap();
     std::fs::write(world.config(), config.replace("bake = \"0s\"", "bake = \"10m\"")).unwrap();
-    let mut child = std::process::Command::new(ferry_bin())
-        .args(["deploy", "test", "web=1.1.0", "--output", "json", "--config"])
-        .arg(world.config())
-        .arg("--ledger")
-        .arg(world.ledger())
-        .env("FERRY_USER", "tester")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let status = tokio::task::spawn_blocking(move || {
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        for line in lines.by_ref() {
-            if line.unwrap().contains("\"step\":\"bake\"") {
-                break;
-            }
-        }
-        let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT);
-        let _rest: Vec<String> = lines.map_while(Result::ok).collect();
-        child.wait().unwrap()
-    })
-    .await
-    .unwrap();
+    let status = Running::deploy_until(&world, "1.1.0", "\"step\":\"bake\"").await.interrupt().await.status;
     assert_eq!(status.code(), Some(130));
     // All production traffic is on 1.1.0: no rule forwards to web-tg, whose targets have no
     // health checks (unused) until the preparing rule forwards to it again.
