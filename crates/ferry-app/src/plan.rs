@@ -67,6 +67,10 @@ pub struct TrafficSteps {
     pub bake_s: u64,
     /// Retired versions kept.
     pub keep: u32,
+    /// The revision of the version's existing service (kept warm, or left by a stopped
+    /// deploy) that the deploy scales up again, registering nothing; None: a new revision,
+    /// service and target group.
+    pub kept: Option<String>,
 }
 
 /// Preflights every service. Errors as [`crate::deploy::deploy`]'s before its run.
@@ -82,7 +86,8 @@ pub async fn plan(ctx: &Context<'_>, input: PlanInput) -> Result<PlanResult> {
     let steps = session
         .requests
         .iter()
-        .map(|r| Steps {
+        .zip(&reports)
+        .map(|(r, report)| Steps {
             service: r.service.clone(),
             strategy: r.strategy,
             repository: r.repository.clone(),
@@ -99,6 +104,8 @@ pub async fn plan(ctx: &Context<'_>, input: PlanInput) -> Result<PlanResult> {
                     schedule: t.shift.schedule().iter().map(|s| (s.percent, s.hold.as_secs())).collect(),
                     bake_s: r.bake.as_secs(),
                     keep: t.keep,
+                    // Preflight chose an existing revision: the version's service, kept, runs it.
+                    kept: report.to_task_definition.clone(),
                 }
             }),
         })

@@ -83,14 +83,24 @@ fn steps_text(steps: &Steps) -> String {
             .iter()
             .map(|(percent, hold)| if *hold == 0 { format!("{percent}%") } else { format!("{percent}% for {}", seconds(*hold)) })
             .collect();
+        let bring_up = match &traffic.kept {
+            Some(revision) => format!(
+                "{before}scale the kept service {} up again (it runs {}, nothing is registered), forward the preparing rule to its target group {}",
+                traffic.ecs_service,
+                short_task_definition(revision),
+                traffic.target_group
+            ),
+            None => format!(
+                "register a task definition revision, {before}create target group {} and service {} like the live version's, \
+                 forward the preparing rule to it",
+                traffic.target_group, traffic.ecs_service
+            ),
+        };
         return format!(
-            "register a task definition revision, {before}create target group {} and service {} like the live version's, \
-             forward the preparing rule to it, wait for its healthy targets, probe it through the preparing listener; \
+            "{bring_up}, wait for its healthy targets, probe it through the preparing listener; \
              then production traffic to it: {}; bake {}; move the auto scaling to it, retire the old version \
              (0 tasks, ferry:status=obsolete), delete obsolete versions beyond the newest {}. \
              A failed gate puts production traffic back on the old version first, then removes the new one",
-            traffic.target_group,
-            traffic.ecs_service,
             schedule.join(", "),
             seconds(traffic.bake_s),
             traffic.keep

@@ -753,8 +753,13 @@ async fn a_kept_version_is_deployed_again_as_it_is_and_refused_once_the_template
         let output = world.ferry(&["deploy", "test", &format!("web={version}")]).await;
         assert_eq!(output.status.code(), Some(0), "{version}: {}", text(&output));
     }
-    // 1.1.0 is retired and kept: deploying it again scales it up, registers nothing.
+    // 1.1.0 is retired and kept: deploying it again scales it up, registers nothing — as
+    // the plan says.
     let registered = revisions(&world).await;
+    let plan = text(&world.ferry(&["plan", "test", "web=1.1.0"]).await);
+    let kept = ferry_core::naming::version_service_name("web", "1.1.0");
+    assert!(plan.contains(&format!("scale the kept service {kept} up again (it runs web:")), "{plan}");
+    assert!(!plan.contains("register a task definition revision"), "{plan}");
     let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(revisions(&world).await, registered, "the kept revision is deployed, none registered");
