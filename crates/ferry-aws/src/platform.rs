@@ -336,45 +336,53 @@ pub fn service_info(service: &ecs::types::Service) -> ServiceInfo {
     }
 }
 
-/// RunTask's launch settings from a service's, as the SDK takes them (the reverse of
-/// [`service_info`]'s `launch`).
-fn with_launch(
-    mut call: aws_sdk_ecs::operation::run_task::builders::RunTaskFluentBuilder,
-    launch: &TaskLaunch,
-) -> aws_sdk_ecs::operation::run_task::builders::RunTaskFluentBuilder {
-    if let Some(t) = &launch.launch_type {
-        call = call.launch_type(ecs::types::LaunchType::from(t.as_str()));
+/// A service's launch settings as the SDK takes them for RunTask and CreateService (the
+/// reverse of [`service_info`]'s `launch`).
+pub(crate) struct SdkLaunch {
+    pub launch_type: Option<ecs::types::LaunchType>,
+    /// None when the service has none (an empty list would be sent as one).
+    pub capacity_provider_strategy: Option<Vec<ecs::types::CapacityProviderStrategyItem>>,
+    pub platform_version: Option<String>,
+    pub network_configuration: Option<ecs::types::NetworkConfiguration>,
+}
+
+/// [`SdkLaunch`] of `launch`; an error (naming `operation` and the member) when the SDK
+/// refuses a member as built.
+pub(crate) fn sdk_launch(launch: &TaskLaunch, operation: &str) -> PlatformResult<SdkLaunch> {
+    let refused = |member: &str, e: &dyn std::fmt::Display| PlatformError::new(operation, None, format!("{member}: {e}"));
+    let mut strategy = Vec::new();
+    for item in &launch.capacity_provider_strategy {
+        let Some(name) = item.get("capacityProvider").and_then(Value::as_str) else { continue };
+        let built = ecs::types::CapacityProviderStrategyItem::builder()
+            .capacity_provider(name)
+            .weight(item.get("weight").and_then(Value::as_i64).unwrap_or(0) as i32)
+            .base(item.get("base").and_then(Value::as_i64).unwrap_or(0) as i32)
+            .build()
+            .map_err(|e| refused("capacityProviderStrategy", &e))?;
+        strategy.push(built);
     }
-    for c in &launch.capacity_provider_strategy {
-        if let Some(name) = c.get("capacityProvider").and_then(Value::as_str) {
-            let item = ecs::types::CapacityProviderStrategyItem::builder()
-                .capacity_provider(name)
-                .weight(c.get("weight").and_then(Value::as_i64).unwrap_or(0) as i32)
-                .base(c.get("base").and_then(Value::as_i64).unwrap_or(0) as i32)
-                .build();
-            if let Ok(item) = item {
-                call = call.capacity_provider_strategy(item);
+    let network_configuration = match launch.network_configuration.as_ref().and_then(|n| n.get("awsvpcConfiguration")) {
+        None => None,
+        Some(vpc) => {
+            let strings = |key: &str| -> Vec<String> {
+                vpc.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
+            };
+            let mut config = ecs::types::AwsVpcConfiguration::builder()
+                .set_subnets(Some(strings("subnets")))
+                .set_security_groups(Some(strings("securityGroups")));
+            if let Some(ip) = vpc.get("assignPublicIp").and_then(Value::as_str) {
+                config = config.assign_public_ip(ecs::types::AssignPublicIp::from(ip));
             }
+            let config = config.build().map_err(|e| refused("networkConfiguration.awsvpcConfiguration", &e))?;
+            Some(ecs::types::NetworkConfiguration::builder().awsvpc_configuration(config).build())
         }
-    }
-    if let Some(v) = &launch.platform_version {
-        call = call.platform_version(v);
-    }
-    if let Some(vpc) = launch.network_configuration.as_ref().and_then(|n| n.get("awsvpcConfiguration")) {
-        let strings = |key: &str| -> Vec<String> {
-            vpc.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
-        };
-        let mut config = ecs::types::AwsVpcConfiguration::builder()
-            .set_subnets(Some(strings("subnets")))
-            .set_security_groups(Some(strings("securityGroups")));
-        if let Some(ip) = vpc.get("assignPublicIp").and_then(Value::as_str) {
-            config = config.assign_public_ip(ecs::types::AssignPublicIp::from(ip));
-        }
-        if let Ok(config) = config.build() {
-            call = call.network_configuration(ecs::types::NetworkConfiguration::builder().awsvpc_configuration(config).build());
-        }
-    }
-    call
+    };
+    Ok(SdkLaunch {
+        launch_type: launch.launch_type.as_deref().map(ecs::types::LaunchType::from),
+        capacity_provider_strategy: (!strategy.is_empty()).then_some(strategy),
+        platform_version: launch.platform_version.clone(),
+        network_configuration,
+    })
 }
 
 /// A task's containers as DescribeTasks answered them: name, exit code, reason, health.
@@ -534,14 +542,18 @@ impl Ecs for AwsEcs {
     }
 
     async fn run_task(&self, task: &OneOffTask) -> PlatformResult<Vec<String>> {
+        let launch = sdk_launch(&task.launch, "ecs:RunTask")?;
         let mut call = self
             .client
             .run_task()
             .cluster(&task.cluster)
             .task_definition(&task.task_definition)
             .count(task.count.max(1))
-            .started_by(&task.started_by);
-        call = with_launch(call, &task.launch);
+            .started_by(&task.started_by)
+            .set_launch_type(launch.launch_type)
+            .set_capacity_provider_strategy(launch.capacity_provider_strategy)
+            .set_platform_version(launch.platform_version)
+            .set_network_configuration(launch.network_configuration);
         if let Some(container) = task.container.as_ref().filter(|_| !task.command.is_empty()) {
             let override_ = ecs::types::ContainerOverride::builder().name(container).set_command(Some(task.command.clone())).build();
             call = call.overrides(ecs::types::TaskOverride::builder().container_overrides(override_).build());

@@ -22,7 +22,7 @@ use ferry_core::platform::{
 };
 use serde_json::{Value, json};
 
-use crate::platform::{AwsEcs, AwsElb, action_info, service_info};
+use crate::platform::{AwsEcs, AwsElb, action_info, sdk_launch, service_info};
 use crate::scaling::AwsAutoScaling;
 use crate::{ecs, elbv2};
 
@@ -51,38 +51,12 @@ impl AwsEcs {
                     .build(),
             );
         }
-        let launch = &spec.launch;
-        if let Some(t) = &launch.launch_type {
-            call = call.launch_type(ecs::types::LaunchType::from(t.as_str()));
-        }
-        for item in &launch.capacity_provider_strategy {
-            let Some(name) = item.get("capacityProvider").and_then(Value::as_str) else { continue };
-            let item = ecs::types::CapacityProviderStrategyItem::builder()
-                .capacity_provider(name)
-                .weight(item.get("weight").and_then(Value::as_i64).unwrap_or(0) as i32)
-                .base(item.get("base").and_then(Value::as_i64).unwrap_or(0) as i32)
-                .build()
-                .map_err(|e| PlatformError::new("ecs:CreateService", None, format!("capacityProviderStrategy: {e}")))?;
-            call = call.capacity_provider_strategy(item);
-        }
-        if let Some(version) = &launch.platform_version {
-            call = call.platform_version(version);
-        }
-        if let Some(vpc) = launch.network_configuration.as_ref().and_then(|n| n.get("awsvpcConfiguration")) {
-            let strings = |key: &str| -> Vec<String> {
-                vpc.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
-            };
-            let mut config = ecs::types::AwsVpcConfiguration::builder()
-                .set_subnets(Some(strings("subnets")))
-                .set_security_groups(Some(strings("securityGroups")));
-            if let Some(ip) = vpc.get("assignPublicIp").and_then(Value::as_str) {
-                config = config.assign_public_ip(ecs::types::AssignPublicIp::from(ip));
-            }
-            let config = config
-                .build()
-                .map_err(|e| PlatformError::new("ecs:CreateService", None, format!("networkConfiguration.awsvpcConfiguration: {e}")))?;
-            call = call.network_configuration(ecs::types::NetworkConfiguration::builder().awsvpc_configuration(config).build());
-        }
+        let launch = sdk_launch(&spec.launch, "ecs:CreateService")?;
+        call = call
+            .set_launch_type(launch.launch_type)
+            .set_capacity_provider_strategy(launch.capacity_provider_strategy)
+            .set_platform_version(launch.platform_version)
+            .set_network_configuration(launch.network_configuration);
         let mut deployment = ecs::types::DeploymentConfiguration::builder()
             .set_minimum_healthy_percent(spec.minimum_healthy_percent)
             .set_maximum_percent(spec.maximum_percent);

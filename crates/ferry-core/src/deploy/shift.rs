@@ -182,8 +182,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         if let Some(reason) = &traffic.roll_back
             && bg::Facts::from_steps(&steps).rollback.is_none()
         {
-            self.journal_step(report, &mut steps, &bg::Step::RollBack { reason: reason.clone() })?;
-            rollback_deadline = Some(started + request.rollback_timeout.as_millis() as i64);
+            rollback_deadline = Some(self.decide_rollback(request, report, &mut steps, reason.clone())?);
         }
         let mut last_said: Option<(String, i64)> = None;
         for _ in 0..MAX_STEPS * 100 {
@@ -234,8 +233,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 && let bg::Step::Hold { .. } | bg::Step::Bake { .. } = &step
                 && let Some(reason) = self.production_gate(report, &plan, &facts, &observed)
             {
-                self.journal_step(report, &mut steps, &bg::Step::RollBack { reason: reason.clone() })?;
-                rollback_deadline = Some(self.clock.now_ms() + request.rollback_timeout.as_millis() as i64);
+                rollback_deadline = Some(self.decide_rollback(request, report, &mut steps, reason.clone())?);
                 continue;
             }
             match &step {
@@ -281,8 +279,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                                 reason: format!("rolling back: {what}; production traffic was not moved back"),
                             });
                         }
-                        self.journal_step(report, &mut steps, &bg::Step::RollBack { reason: what })?;
-                        rollback_deadline = Some(now + request.rollback_timeout.as_millis() as i64);
+                        rollback_deadline = Some(self.decide_rollback(request, report, &mut steps, what)?);
                         continue;
                     }
                     self.say_waiting(report, &step, &mut last_said, now);
@@ -320,8 +317,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                     self.phase(report, Phase::Traffic, Detail::Checked { passed, summary: said.clone() });
                     if !passed {
                         let reason = format!("the checks through the preparing rule failed: {said}");
-                        self.journal_step(report, &mut steps, &bg::Step::RollBack { reason })?;
-                        rollback_deadline = Some(self.clock.now_ms() + request.rollback_timeout.as_millis() as i64);
+                        rollback_deadline = Some(self.decide_rollback(request, report, &mut steps, reason)?);
                     }
                 }
                 _ => {
@@ -339,8 +335,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                         if let GateVerdict::Failed(why) = verdict {
                             self.phase(report, Phase::Traffic, Detail::Checked { passed: false, summary: why.clone() });
                             let reason = format!("the checks through the preparing rule failed before {green_percent}%: {why}");
-                            self.journal_step(report, &mut steps, &bg::Step::RollBack { reason })?;
-                            rollback_deadline = Some(self.clock.now_ms() + request.rollback_timeout.as_millis() as i64);
+                            rollback_deadline = Some(self.decide_rollback(request, report, &mut steps, reason)?);
                             continue;
                         }
                     }
@@ -542,6 +537,19 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 Err(failed(e))
             }
         }
+    }
+
+    /// Journals the decision to roll back and why; returns when the rollback must be done by
+    /// (the request's `rollback_timeout` from now, epoch ms).
+    fn decide_rollback(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        steps: &mut Vec<JournalStep>,
+        reason: String,
+    ) -> Result<i64, Stopped> {
+        self.journal_step(report, steps, &bg::Step::RollBack { reason })?;
+        Ok(self.clock.now_ms() + request.rollback_timeout.as_millis() as i64)
     }
 
     /// Journals a journal-only step (a decision: begin, roll back) as started and done.
