@@ -1,7 +1,5 @@
 //! Past deployments from the ledger, newest first.
 
-use std::path::PathBuf;
-
 use ferry_store::{DeploymentRecord, HistoryFilter};
 use serde::{Deserialize, Serialize};
 
@@ -24,9 +22,9 @@ pub struct HistoryInput {
 pub struct HistoryResult {
     /// Newest first (times in milliseconds since the Unix epoch).
     pub deployments: Vec<DeploymentRecord>,
-    /// The ledger's file.
+    /// Where the ledger is: its file, or its shared store (`dynamodb://TABLE (REGION)`).
     #[serde(skip)]
-    pub ledger: PathBuf,
+    pub ledger: String,
 }
 
 /// Reads the ledger's deployments. Errors: an environment ferry.toml does not define (a
@@ -45,5 +43,5 @@ pub fn history(ctx: &Context<'_>, input: HistoryInput) -> Result<HistoryResult> 
     // A deployment a dead run left "in progress" is shown as interrupted, at its step.
     let now = crate::journal::now_ms();
     let deployments = ledger.history(&filter)?.into_iter().map(|r| crate::journal::as_seen(&ledger, r, now)).collect();
-    Ok(HistoryResult { deployments, ledger: ledger.path().to_path_buf() })
+    Ok(HistoryResult { deployments, ledger: ledger.location() })
 }

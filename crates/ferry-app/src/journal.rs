@@ -80,7 +80,7 @@ fn taken_over(previous: &LockInfo, now: i64) -> TakenOver {
 impl Locks for LedgerLocks {
     fn lock_taking_over(&self, environment: &str, service: &str, deployment_id: &str) -> Result<Option<TakenOver>, LockRefusal> {
         let now = now_ms();
-        match self.ledger.take_lock(environment, service, &self.holder(deployment_id), LOCK_LEASE_MS, now, holder_is_gone) {
+        match self.ledger.take_lock(environment, service, &self.holder(deployment_id), LOCK_LEASE_MS, now, &holder_is_gone) {
             // Taken from another process (a dead run of this deployment too), said so.
             Ok(previous) => {
                 Ok(previous.filter(|p| !(p.holder.host == self.actor.host && p.holder.pid == self.actor.pid)).map(|p| taken_over(&p, now)))
@@ -104,7 +104,7 @@ impl Locks for LedgerLocks {
             StoreError::Replaced { .. } => LockRefusal::Lost(e.to_string()),
             StoreError::NotFound(_) => LockRefusal::Lost(format!(
                 "the lock on {service} in {environment} is gone from the ledger {} (freed with `ferry unlock`, or the ledger was edited), so another deploy may have started; check `ferry status {environment}`",
-                self.ledger.path().display()
+                self.ledger.location()
             )),
             other => LockRefusal::Error(other.to_string()),
         })

@@ -225,7 +225,7 @@ pub fn find(ledger: &Ledger, id: &str) -> Result<Release> {
             StoreError::Invalid(message) => Error::input(message),
             other => Error::from(other),
         })?
-        .ok_or_else(|| Error::input(format!("no release {id} in {}", ledger.path().display())))
+        .ok_or_else(|| Error::input(format!("no release {id} in {}", ledger.location())))
 }
 
 /// Where versions are built into: the one environment of the chain that nothing promotes

@@ -111,7 +111,7 @@ pub async fn scale(ctx: &Context<'_>, input: ScaleInput) -> Result<ScaleResult> 
     let ledger = project::open_ledger(ctx.project, ctx.sink)?;
     let holder =
         LockHolder { deployment_id: project::new_id("fs"), who: ctx.actor.who.clone(), host: ctx.actor.host.clone(), pid: ctx.actor.pid };
-    match ledger.take_lock(&input.environment, &input.service, &holder, LOCK_LEASE_MS, now_ms(), crate::journal::holder_is_gone) {
+    match ledger.take_lock(&input.environment, &input.service, &holder, LOCK_LEASE_MS, now_ms(), &crate::journal::holder_is_gone) {
         Ok(_) => {}
         Err(e @ StoreError::LockHeld(_)) => {
             return Err(Error::Run {

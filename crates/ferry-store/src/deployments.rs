@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Params, Row, named_params};
 
 use rusqlite::TransactionBehavior;
 
-use crate::{DeploymentRecord, EventRecord, HistoryFilter, Ledger, Outcome, StoreError};
+use crate::{DeploymentRecord, EventRecord, HistoryFilter, Outcome, SqliteLedger, StoreError};
 
 /// The columns [`from_row`] reads, in the order of [`DeploymentRecord`]'s fields.
 const COLUMNS: &str = "id, run_id, kind, environment, service, cluster, ecs_service, \
@@ -17,7 +17,7 @@ const COLUMNS: &str = "id, run_id, kind, environment, service, cluster, ecs_serv
      image, ecs_deployment_id, who, git_commit, commit_message, started_at, finished_at, outcome, reason, \
      strategy, cause, rollback_deployment_id, gates_skipped";
 
-impl Ledger {
+impl SqliteLedger {
     /// Records a new deployment. Fails if one with the same id is already recorded: ids are
     /// generated to be unique, so a clash means two runs are confused about who they are.
     pub fn insert_deployment(&self, record: &DeploymentRecord) -> Result<(), StoreError> {

@@ -2,9 +2,9 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-use crate::{EventRecord, Ledger, StoreError};
+use crate::{EventRecord, SqliteLedger, StoreError};
 
-impl Ledger {
+impl SqliteLedger {
     /// Appends `event` to the deployment's events.
     ///
     /// [`StoreError::NotFound`] if no such deployment is recorded: an event with no

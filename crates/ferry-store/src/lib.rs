@@ -32,6 +32,7 @@
 //! # Ok::<(), StoreError>(())
 //! ```
 
+mod backend;
 mod deployments;
 mod error;
 mod events;
@@ -42,6 +43,8 @@ mod promotions;
 mod releases;
 mod schema;
 mod steps;
+#[cfg(feature = "suite")]
+pub mod suite;
 mod time;
 
 use std::ffi::OsString;
@@ -51,6 +54,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+pub use backend::{Ledger, LedgerBackend};
 pub use error::StoreError;
 pub use guard::{Counts, LedgerWarning};
 pub use locks::Unlock;
@@ -66,9 +70,9 @@ pub use time::format_rfc3339;
 /// are a handful of rows, so anything near this means something is stuck.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// An open ledger. `Send + Sync`: one connection behind a mutex, shared by the threads of a
-/// process; other processes open their own.
-pub struct Ledger {
+/// The embedded SQLite ledger. `Send + Sync`: one connection behind a mutex, shared by the
+/// threads of a process; other processes open their own.
+pub struct SqliteLedger {
     conn: Mutex<Connection>,
     path: PathBuf,
     /// The file opened, so a ledger deleted or replaced while open is noticed.
@@ -76,13 +80,13 @@ pub struct Ledger {
     warnings: Vec<LedgerWarning>,
 }
 
-impl std::fmt::Debug for Ledger {
+impl std::fmt::Debug for SqliteLedger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("SqliteLedger").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
-impl Ledger {
+impl SqliteLedger {
     /// Opens the ledger at `path`, creating its directory and tables if needed.
     ///
     /// WAL mode, so `ferry status` can read while a deploy writes; a 5 s busy timeout, so
@@ -95,7 +99,7 @@ impl Ledger {
     /// SQLite's `quick_check` ([`StoreError::Corrupt`]); an empty file whose write-ahead log
     /// is not ([`StoreError::EmptyWithLog`]). A ledger that holds less history than when
     /// ferry last used it opens with a [`LedgerWarning`] (see [`Ledger::warnings`]).
-    pub fn open(path: &Path) -> Result<Ledger, StoreError> {
+    pub fn open(path: &Path) -> Result<SqliteLedger, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
         }
@@ -103,7 +107,7 @@ impl Ledger {
         Self::configure(path, &before).map_err(|e| e.in_ledger(path))
     }
 
-    fn configure(path: &Path, before: &guard::Before) -> Result<Ledger, StoreError> {
+    fn configure(path: &Path, before: &guard::Before) -> Result<SqliteLedger, StoreError> {
         let mut conn = Connection::open(path)?;
         let identity = guard::FileId::of(path).map_err(|source| StoreError::File {
             path: path.to_path_buf(),
@@ -119,7 +123,7 @@ impl Ledger {
         schema::verify(&conn, path)?;
         let counts = guard::counts(&conn)?;
         let warnings = guard::compare_and_remember(path, counts, before).into_iter().collect();
-        Ok(Ledger { conn: Mutex::new(conn), path: path.to_path_buf(), identity, warnings })
+        Ok(SqliteLedger { conn: Mutex::new(conn), path: path.to_path_buf(), identity, warnings })
     }
 
     /// What opening the ledger found that a person should know, although it could be
@@ -239,5 +243,6 @@ mod tests {
     fn the_ledger_can_be_shared_between_threads() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Ledger>();
+        assert_send_sync::<SqliteLedger>();
     }
 }

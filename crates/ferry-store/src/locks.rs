@@ -8,9 +8,9 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, named_params};
 
-use crate::{Ledger, LockHolder, LockInfo, StoreError};
+use crate::{LockHolder, LockInfo, SqliteLedger, StoreError};
 
-impl Ledger {
+impl SqliteLedger {
     /// Takes the lock on (`environment`, `service`) for `holder` until `now + lease_ms`.
     ///
     /// Refused with [`StoreError::LockHeld`] (naming the current holder) if another
@@ -179,7 +179,7 @@ CREATE TABLE IF NOT EXISTS unlocks (
 );
 ";
 
-impl Ledger {
+impl SqliteLedger {
     /// Frees the lock on (`environment`, `service`), whoever holds it, and records that `by`
     /// did so at `now` and why: a row in the ledger's unlocks, and an `unlocked` event on the
     /// holder's deployment when it is recorded. All in one transaction, so a lock is never
@@ -249,45 +249,5 @@ impl Ledger {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
-    }
-}
-
-#[cfg(test)]
-mod unlock_tests {
-    use super::*;
-
-    fn ledger() -> (tempfile::TempDir, Ledger) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).expect("open");
-        (dir, ledger)
-    }
-
-    #[test]
-    fn unlock_frees_the_lock_and_records_who_held_it_who_freed_it_and_why() {
-        let (_dir, ledger) = ledger();
-        let holder = LockHolder { deployment_id: "fd-1".into(), who: "alice@laptop".into(), host: "laptop".into(), pid: 7 };
-        ledger.acquire_lock("prod", "web", &holder, 600_000, 1_000).expect("lock");
-        let freed = ledger.unlock("prod", "web", "bob@ops", "deploy was killed", 2_000).expect("unlock").expect("a lock");
-        assert_eq!(freed.lock.holder, holder);
-        assert_eq!((freed.by.as_str(), freed.reason.as_str(), freed.at), ("bob@ops", "deploy was killed", 2_000));
-        assert_eq!(ledger.lock("prod", "web").expect("read"), None);
-        assert_eq!(ledger.unlocks("prod", "web").expect("read"), vec![freed]);
-        // The lock can be taken again at once.
-        let next = LockHolder { deployment_id: "fd-2".into(), ..holder };
-        ledger.acquire_lock("prod", "web", &next, 600_000, 3_000).expect("lock again");
-    }
-
-    #[test]
-    fn unlock_without_a_reason_changes_nothing() {
-        let (_dir, ledger) = ledger();
-        let holder = LockHolder { deployment_id: "fd-1".into(), who: "alice".into(), host: "laptop".into(), pid: 7 };
-        ledger.acquire_lock("prod", "web", &holder, 600_000, 1_000).expect("lock");
-        let before = ledger.lock("prod", "web").expect("read");
-        assert!(matches!(ledger.unlock("prod", "web", "bob", "  ", 2_000), Err(StoreError::Invalid(_))));
-        assert_eq!(ledger.lock("prod", "web").expect("read"), before);
-        assert_eq!(ledger.unlocks("prod", "web").expect("read"), vec![]);
-        // No lock: nothing to free, nothing recorded.
-        assert_eq!(ledger.unlock("prod", "api", "bob", "why", 2_000).expect("unlock"), None);
-        assert_eq!(ledger.unlocks("prod", "api").expect("read"), vec![]);
     }
 }

@@ -6,13 +6,13 @@
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, named_params};
 
 use crate::model::{StoredList, StringList, effective_limit};
-use crate::{Ledger, Promotion, StoreError};
+use crate::{Promotion, SqliteLedger, StoreError};
 
 /// The columns [`from_row`] reads, in the order of [`Promotion`]'s fields.
 const COLUMNS: &str = "id, release_id, from_environment, to_environment, services, approved_by, \
      who, started_at, finished_at, outcome, reason, deployment_ids";
 
-impl Ledger {
+impl SqliteLedger {
     /// Records a new promotion of `p.release_id`.
     ///
     /// [`StoreError::NotFound`] if the release is not recorded; [`StoreError::Invalid`] if it

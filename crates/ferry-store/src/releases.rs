@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, named_pa
 use sha2::{Digest, Sha256};
 
 use crate::model::{StoredList, StringList, effective_limit};
-use crate::{Ledger, Rejection, Release, ReleaseEntry, StoreError};
+use crate::{Rejection, Release, ReleaseEntry, SqliteLedger, StoreError};
 
 /// What every release id starts with.
 const ID_PREFIX: &str = "rel-";
@@ -61,7 +61,7 @@ pub fn release_id(entries: &[ReleaseEntry]) -> String {
     format!("{ID_PREFIX}{}", &hex[..ID_DIGITS])
 }
 
-impl Ledger {
+impl SqliteLedger {
     /// Records the release made of `entries` and returns it, entries sorted by service.
     ///
     /// If that release is already recorded (same images, see [`release_id`]), it is returned

@@ -4,9 +4,9 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
-use crate::{Ledger, StepRecord, StepState, StoreError};
+use crate::{SqliteLedger, StepRecord, StepState, StoreError};
 
-impl Ledger {
+impl SqliteLedger {
     /// Journals the start of a step of deployment `deployment_id` and returns its `seq`.
     ///
     /// [`StoreError::NotFound`] if the deployment is not recorded: a step with no deployment

@@ -19,7 +19,7 @@ pub fn run(global: &GlobalArgs, args: HistoryArgs) -> Result<(), Failure> {
         return Ok(());
     }
     if history.deployments.is_empty() {
-        printer.out(&format!("no deployments recorded in {}", history.ledger.display()));
+        printer.out(&format!("no deployments recorded in {}", history.ledger));
         return Ok(());
     }
     let rows: Vec<Vec<String>> = history

@@ -8,6 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod faults;
-mod journal;
 mod ledger;
 mod releases;
+mod suite;

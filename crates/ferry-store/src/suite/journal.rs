@@ -1,16 +1,10 @@
-//! The journal of a deployment's steps, and locks taken over from a holder that is gone.
+//! The ledger suite: journal. Each case takes an empty ledger.
 
-use ferry_store::{DeploymentRecord, Ledger, LockHolder, Outcome, StepState, StoreError};
+use crate::{DeploymentRecord, Ledger, LockHolder, Outcome, StepState, StoreError};
 use serde_json::json;
 
 const T0: i64 = 1_700_000_000_000;
 const LEASE: i64 = 120_000;
-
-fn open() -> (tempfile::TempDir, Ledger) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).expect("open");
-    (dir, ledger)
-}
 
 fn in_progress(id: &str, started_at: i64) -> DeploymentRecord {
     DeploymentRecord {
@@ -30,9 +24,7 @@ fn holder(id: &str, pid: u32) -> LockHolder {
     LockHolder { deployment_id: id.into(), who: "alice".into(), host: "laptop".into(), pid }
 }
 
-#[test]
-fn steps_are_journaled_before_and_after_in_order() {
-    let (_dir, ledger) = open();
+pub fn steps_are_journaled_before_and_after_in_order(ledger: &Ledger) {
     ledger.insert_deployment(&in_progress("fd-1", T0)).expect("insert");
     let register = ledger.start_step("fd-1", "register_task_definition", &json!({"family": "web"}), T0 + 1).expect("start");
     ledger.finish_step("fd-1", register, StepState::Done, &json!({"task_definition": "web:2"}), T0 + 2).expect("finish");
@@ -46,9 +38,7 @@ fn steps_are_journaled_before_and_after_in_order() {
     assert!(update > register);
 }
 
-#[test]
-fn a_step_of_an_unknown_deployment_is_refused_and_writes_nothing() {
-    let (_dir, ledger) = open();
+pub fn a_step_of_an_unknown_deployment_is_refused_and_writes_nothing(ledger: &Ledger) {
     let err = ledger.start_step("fd-nope", "update_service", &json!({}), T0).expect_err("unknown deployment");
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     assert!(ledger.steps("fd-nope").expect("steps").is_empty());
@@ -56,9 +46,7 @@ fn a_step_of_an_unknown_deployment_is_refused_and_writes_nothing() {
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 }
 
-#[test]
-fn the_newest_unfinished_deployment_is_found() {
-    let (_dir, ledger) = open();
+pub fn the_newest_unfinished_deployment_is_found(ledger: &Ledger) {
     assert_eq!(ledger.unfinished("prod", "web").expect("query"), None);
     ledger
         .insert_deployment(&DeploymentRecord { outcome: Outcome::Succeeded, finished_at: Some(T0 + 5), ..in_progress("fd-1", T0) })
@@ -69,28 +57,24 @@ fn the_newest_unfinished_deployment_is_found() {
     assert_eq!(ledger.unfinished("dev", "web").expect("query"), None);
 }
 
-#[test]
-fn a_lock_whose_holder_is_gone_is_taken_over_and_says_whose_it_was() {
-    let (_dir, ledger) = open();
+pub fn a_lock_whose_holder_is_gone_is_taken_over_and_says_whose_it_was(ledger: &Ledger) {
     ledger.acquire_lock("prod", "web", &holder("fd-1", 100), LEASE, T0).expect("first");
     // A live holder keeps it, lease or not.
-    let err = ledger.take_lock("prod", "web", &holder("fd-2", 200), LEASE, T0 + 1, |_| false).expect_err("held");
+    let err = ledger.take_lock("prod", "web", &holder("fd-2", 200), LEASE, T0 + 1, &|_| false).expect_err("held");
     assert!(matches!(err, StoreError::LockHeld(_)), "{err:?}");
     // Its process is gone: taken over at once, long before the lease ends.
-    let taken = ledger.take_lock("prod", "web", &holder("fd-2", 200), LEASE, T0 + 2, |h| h.pid == 100).expect("taken over");
+    let taken = ledger.take_lock("prod", "web", &holder("fd-2", 200), LEASE, T0 + 2, &|h| h.pid == 100).expect("taken over");
     assert_eq!(taken.map(|l| l.holder.deployment_id), Some("fd-1".into()));
     assert_eq!(ledger.lock("prod", "web").expect("read").map(|l| l.holder.deployment_id), Some("fd-2".into()));
 }
 
-#[test]
-fn a_resumed_deployment_takes_its_own_lock_only_from_a_dead_process() {
-    let (_dir, ledger) = open();
+pub fn a_resumed_deployment_takes_its_own_lock_only_from_a_dead_process(ledger: &Ledger) {
     ledger.acquire_lock("prod", "web", &holder("fd-1", 100), LEASE, T0).expect("first");
     // Another live process resuming the same deployment is refused: one deployment, one run.
-    let err = ledger.take_lock("prod", "web", &holder("fd-1", 300), LEASE, T0 + 1, |_| false).expect_err("two runs of fd-1");
+    let err = ledger.take_lock("prod", "web", &holder("fd-1", 300), LEASE, T0 + 1, &|_| false).expect_err("two runs of fd-1");
     assert!(matches!(err, StoreError::LockHeld(_)), "{err:?}");
     // Once pid 100 is gone, the resumed run takes it; acquired_at is the deployment's.
-    let taken = ledger.take_lock("prod", "web", &holder("fd-1", 300), LEASE, T0 + 2, |h| h.pid == 100).expect("resumed");
+    let taken = ledger.take_lock("prod", "web", &holder("fd-1", 300), LEASE, T0 + 2, &|h| h.pid == 100).expect("resumed");
     assert_eq!(taken.map(|l| l.holder.pid), Some(100), "taken over from the dead process, and said so");
     let lock = ledger.lock("prod", "web").expect("read").expect("held");
     assert_eq!((lock.holder.pid, lock.acquired_at), (300, T0));
