@@ -46,6 +46,7 @@ mod steps;
 #[cfg(feature = "suite")]
 pub mod suite;
 mod time;
+pub mod transfer;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -19,6 +19,7 @@ pub mod deployments_and_locks;
 pub mod journal;
 pub mod races;
 pub mod releases;
+pub mod transfer;
 
 /// One `#[test]` per case of the suite, each over a fresh ledger from `$open` (a closure
 /// returning `(guard, Ledger)`; the guard, such as a temporary directory or a table to drop,
@@ -65,6 +66,8 @@ macro_rules! ledger_suite {
             races::eight_threads_racing_for_one_lock_have_exactly_one_winner_every_round,
             races::unlock_frees_the_lock_and_records_who_held_it,
             races::unlock_without_a_reason_changes_nothing,
+            transfer::an_export_holds_everything_and_importing_it_again_adds_nothing,
+            transfer::a_damaged_export_is_refused_and_changes_nothing,
         );
     };
     (@cases $open:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -11,3 +11,4 @@ mod faults;
 mod ledger;
 mod releases;
 mod suite;
+mod transfer;
