@@ -38,11 +38,15 @@ pub struct ApiError {
     pub status: u16,
     pub code: String,
     pub message: String,
+    /// Members an error shape carries beside its message (DynamoDB's
+    /// `ConditionalCheckFailedException.Item`, `TransactionCanceledException.CancellationReasons`),
+    /// written into the AWS JSON error body.
+    pub extra: Option<Box<Map<String, Value>>>,
 }
 
 impl ApiError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        ApiError { status, code: code.to_string(), message: message.into() }
+        ApiError { status, code: code.to_string(), message: message.into(), extra: None }
     }
     /// A 400 client error with the given exception name.
     pub fn client(code: &str, message: impl Into<String>) -> Self {

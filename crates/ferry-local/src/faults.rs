@@ -223,7 +223,7 @@ impl Members {
 }
 
 /// The services a fault or a limit may name, by their short names.
-const SERVICES: [crate::model::Service; 7] = crate::model::Service::ALL;
+const SERVICES: [crate::model::Service; crate::model::Service::ALL.len()] = crate::model::Service::ALL;
 
 fn has_operation(service: crate::model::Service, operation: &str) -> bool {
     service.model().is_some_and(|m| m.has_operation(operation))

@@ -9,7 +9,7 @@
 //!
 //! Layout: `server` (HTTP, dispatch, admin path) → `protocol` (the wire: AWS JSON 1.1, the
 //! Query protocol with XML answers; `wire`: the caller from SigV4) → `model` (validation against the service models) →
-//! `ecs`, `ecr`, `autoscaling`, `ssm`, `secretsmanager` (control plane handlers: input value in, output value or
+//! `ecs`, `ecr`, `autoscaling`, `ssm`, `secretsmanager`, `dynamodb` (control plane handlers: input value in, output value or
 //! `ApiError` out, with `api`'s helpers, changing only `state`) → `records` (the changes to state that handlers
 //! and the scheduler share) ← `scheduler` (rolling deployments, circuit breaker: decisions
 //! from state and time, applied through `records`) ← `runtime` (processes, health checks,
@@ -19,6 +19,7 @@
 
 mod api;
 mod autoscaling;
+mod dynamodb;
 mod ecr;
 mod ecs;
 mod elbv2;

@@ -19,6 +19,8 @@ pub struct ServiceModel {
     pub target_prefix: Option<String>,
     /// `metadata.protocol`: `json` (AWS JSON 1.0/1.1) or `query` (AWS Query, XML answers).
     pub protocol: String,
+    /// `metadata.jsonVersion` of an AWS JSON service: `1.0` (DynamoDB) or `1.1`.
+    pub json_version: String,
     /// `metadata.signingName` (or `endpointPrefix`): the service of a SigV4 credential scope.
     pub signing_name: String,
     /// `metadata.xmlNamespace`, or the namespace AWS derives from the endpoint prefix and
@@ -47,6 +49,8 @@ pub enum Service {
     Ssm,
     /// Secrets Manager (AWS JSON 1.1, `secretsmanager`).
     SecretsManager,
+    /// DynamoDB (AWS JSON 1.0, `DynamoDB_20120810`).
+    DynamoDb,
 }
 
 static ECS: OnceLock<Option<ServiceModel>> = OnceLock::new();
@@ -56,6 +60,7 @@ static ELBV2: OnceLock<Option<ServiceModel>> = OnceLock::new();
 static LOGS: OnceLock<Option<ServiceModel>> = OnceLock::new();
 static SSM: OnceLock<Option<ServiceModel>> = OnceLock::new();
 static SECRETS_MANAGER: OnceLock<Option<ServiceModel>> = OnceLock::new();
+static DYNAMODB: OnceLock<Option<ServiceModel>> = OnceLock::new();
 
 impl Service {
     pub fn model(self) -> Option<&'static ServiceModel> {
@@ -79,12 +84,23 @@ impl Service {
             Service::SecretsManager => SECRETS_MANAGER
                 .get_or_init(|| ServiceModel::load(include_bytes!("../models/secretsmanager.json.gz"), "InvalidParameterException"))
                 .as_ref(),
+            Service::DynamoDb => {
+                DYNAMODB.get_or_init(|| ServiceModel::load(include_bytes!("../models/dynamodb.json.gz"), "ValidationException")).as_ref()
+            }
         }
     }
 
     /// Every service ferry local serves.
-    pub const ALL: [Service; 7] =
-        [Service::Ecs, Service::Ecr, Service::ApplicationAutoScaling, Service::Elbv2, Service::Logs, Service::Ssm, Service::SecretsManager];
+    pub const ALL: [Service; 8] = [
+        Service::Ecs,
+        Service::Ecr,
+        Service::ApplicationAutoScaling,
+        Service::Elbv2,
+        Service::Logs,
+        Service::Ssm,
+        Service::SecretsManager,
+        Service::DynamoDb,
+    ];
 
     /// Which service an `X-Amz-Target` prefix names.
     pub fn from_target_prefix(prefix: &str) -> Option<Service> {
@@ -107,6 +123,7 @@ impl Service {
             Service::Logs => "logs",
             Service::Ssm => "ssm",
             Service::SecretsManager => "secretsmanager",
+            Service::DynamoDb => "dynamodb",
         }
     }
 }
@@ -119,6 +136,7 @@ impl ServiceModel {
         let mut model: Value = serde_json::from_str(&text).ok()?;
         let metadata = |key: &str| model.pointer(&format!("/metadata/{key}")).and_then(Value::as_str).map(str::to_string);
         let target_prefix = metadata("targetPrefix");
+        let json_version = metadata("jsonVersion").unwrap_or_else(|| "1.1".to_string());
         let protocol = metadata("protocol")?;
         let endpoint_prefix = metadata("endpointPrefix")?;
         let signing_name = metadata("signingName").unwrap_or_else(|| endpoint_prefix.clone());
@@ -133,7 +151,7 @@ impl ServiceModel {
             .map(|(name, op)| (name.clone(), (shape_of(op, "/output/shape"), shape_of(op, "/output/resultWrapper"))))
             .collect();
         let shapes = model.get_mut("shapes")?.as_object_mut().map(std::mem::take)?;
-        Some(ServiceModel { target_prefix, protocol, signing_name, xml_namespace, shapes, inputs, outputs, validation_error })
+        Some(ServiceModel { target_prefix, protocol, json_version, signing_name, xml_namespace, shapes, inputs, outputs, validation_error })
     }
 
     /// A shape of the model by name (`{"type": "structure", "members": …}` and so on).
@@ -262,7 +280,9 @@ impl ServiceModel {
     /// for AWS JSON services (`taskDefinition`); in lower camel case for Query services
     /// (ELBv2 answers `Value '1' at 'healthCheckIntervalSeconds' failed to satisfy …`).
     fn member_name(&self, name: &str) -> String {
-        if self.protocol == "query" { lower_camel(name) } else { name.to_string() }
+        // DynamoDB's validation also writes members in lower camel case (`Value null at
+        // 'tableName' failed to satisfy constraint: …`).
+        if self.protocol == "query" || self.json_version == "1.0" { lower_camel(name) } else { name.to_string() }
     }
 }
 

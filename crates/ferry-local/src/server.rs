@@ -291,6 +291,7 @@ async fn call(
             Service::Logs => crate::logs::dispatch(operation, &mut ctx, &input, &app.engine.log_events),
             Service::Ssm => crate::ssm::dispatch(operation, &mut ctx, &input),
             Service::SecretsManager => crate::secretsmanager::dispatch(operation, &mut ctx, &input),
+            Service::DynamoDb => crate::dynamodb::dispatch(operation, &mut ctx, &input),
         };
         let result = handled.unwrap_or_else(|| {
             Err(ApiError::client("UnsupportedOperation", format!("ferry local does not implement {}:{operation} yet", service.name())))
@@ -364,7 +365,8 @@ async fn admin_method_not_allowed(method: Method, uri: Uri) -> Response {
 }
 
 fn is_read(operation: &str) -> bool {
-    ["Describe", "List", "BatchGet", "Get", "Filter"].iter().any(|p| operation.starts_with(p))
+    // DynamoDB's reads: Query, Scan, TransactGetItems.
+    ["Describe", "List", "BatchGet", "Get", "Filter", "Query", "Scan", "TransactGet"].iter().any(|p| operation.starts_with(p))
 }
 
 async fn admin_status(AxumState(app): AxumState<App>) -> Response {

@@ -2,6 +2,15 @@
 //! and `Content-Type: application/x-amz-json-1.1`; the body is the input as JSON (an empty
 //! body is `{}`); an output is answered 200 with its JSON; an error with its status, the
 //! body `{"__type": "<Code>", "message": "…"}` and the header `X-Amzn-ErrorType: <Code>`.
+//!
+//! AWS JSON 1.0 (`awsJson1_0`, DynamoDB) is the same on the wire but for the content type
+//! `application/x-amz-json-1.0`, which answers carry when the service's model says
+//! `jsonVersion` 1.0. DynamoDB's errors name their shape with its namespace, as the service
+//! does and botocore and the AWS SDKs strip: `com.amazonaws.dynamodb.v20120810#<Code>`, and
+//! `com.amazon.coral.validate#ValidationException` / `com.amazon.coral.service#<Code>` for the
+//! errors of its request layer; `TransactionCanceledException` writes `Message` (its model's
+//! member), the others `message`. An error's other members (`Item`, `CancellationReasons`)
+//! go into the body beside the message.
 
 use serde_json::{Value, json};
 
@@ -10,6 +19,33 @@ use crate::api::ApiError;
 use crate::model::Service;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const CONTENT_TYPE_1_0: &str = "application/x-amz-json-1.0";
+
+/// The content type of a routed service's answers.
+fn content_type(route: Option<&Route>) -> &'static str {
+    match route.and_then(|r| r.service.model()) {
+        Some(model) if model.json_version == "1.0" => CONTENT_TYPE_1_0,
+        _ => CONTENT_TYPE,
+    }
+}
+
+/// DynamoDB's `__type` for an error code (see the module documentation).
+fn dynamodb_error_type(code: &str) -> String {
+    match code {
+        "ValidationException" => "com.amazon.coral.validate#ValidationException".to_string(),
+        "SerializationException"
+        | "UnknownOperationException"
+        | "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "IncompleteSignatureException"
+        | "MissingAuthenticationTokenException"
+        | "AccessDeniedException"
+        | "ThrottlingException"
+        | "InternalFailure"
+        | "ServiceUnavailableException" => format!("com.amazon.coral.service#{code}"),
+        _ => format!("com.amazonaws.dynamodb.v20120810#{code}"),
+    }
+}
 
 /// The AWS JSON 1.1 protocol.
 pub struct AwsJson11;
@@ -46,16 +82,25 @@ impl Protocol for AwsJson11 {
         serde_json::from_slice(request.body).map_err(|e| ApiError::client("SerializationException", format!("Malformed JSON body: {e}")))
     }
 
-    fn output(&self, _route: &Route, output: &Value, _request_id: &str) -> Reply {
-        Reply { status: 200, content_type: CONTENT_TYPE, error_type: None, body: output.to_string() }
+    fn output(&self, route: &Route, output: &Value, _request_id: &str) -> Reply {
+        Reply { status: 200, content_type: content_type(Some(route)), error_type: None, body: output.to_string() }
     }
 
-    fn error(&self, _route: Option<&Route>, error: &ApiError, _request_id: &str) -> Reply {
+    fn error(&self, route: Option<&Route>, error: &ApiError, _request_id: &str) -> Reply {
+        let dynamodb = route.is_some_and(|r| r.service == Service::DynamoDb);
+        let mut body = serde_json::Map::new();
+        let error_type = if dynamodb { dynamodb_error_type(&error.code) } else { error.code.clone() };
+        body.insert("__type".into(), json!(error_type));
+        let message_key = if dynamodb && error.code == "TransactionCanceledException" { "Message" } else { "message" };
+        body.insert(message_key.into(), json!(error.message));
+        for (k, v) in error.extra.iter().flat_map(|m| m.iter()) {
+            body.insert(k.clone(), v.clone());
+        }
         Reply {
             status: error.status,
-            content_type: CONTENT_TYPE,
+            content_type: content_type(route),
             error_type: Some(error.code.clone()),
-            body: json!({ "__type": error.code, "message": error.message }).to_string(),
+            body: Value::Object(body).to_string(),
         }
     }
 }
@@ -89,6 +134,27 @@ mod tests {
         }
         let e = AwsJson11.route(&Request::default()).unwrap_err();
         assert_eq!(e.code, "UnknownOperationException");
+    }
+
+    #[test]
+    fn dynamodb_speaks_json_1_0_with_namespaced_error_types() {
+        let r = request("DynamoDB_20120810.PutItem", br#"{"TableName":"t"}"#);
+        let route = AwsJson11.route(&r).unwrap();
+        assert_eq!(route, Route { service: Service::DynamoDb, operation: "PutItem".into() });
+        assert_eq!(AwsJson11.output(&route, &json!({}), "rid").content_type, "application/x-amz-json-1.0");
+        let mut e = ApiError::client("ConditionalCheckFailedException", "The conditional request failed");
+        e.extra = Some(Box::new(serde_json::Map::from_iter([("Item".to_string(), json!({"pk": {"S": "a"}}))])));
+        let reply = AwsJson11.error(Some(&route), &e, "rid");
+        assert_eq!(reply.content_type, "application/x-amz-json-1.0");
+        let body: Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException", "message": "The conditional request failed", "Item": {"pk": {"S": "a"}}})
+        );
+        let reply = AwsJson11.error(Some(&route), &ApiError::client("ValidationException", "bad"), "rid");
+        assert!(reply.body.contains("com.amazon.coral.validate#ValidationException"), "{}", reply.body);
+        let reply = AwsJson11.error(Some(&route), &ApiError::client("TransactionCanceledException", "cancelled"), "rid");
+        assert_eq!(serde_json::from_str::<Value>(&reply.body).unwrap()["Message"], "cancelled");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! (task states, events, counters) is saved shortly after (every 500 ms) and on shutdown:
 //! after a crash, tasks come back stopped anyway (as after a host restart). See [`Store`].
 
+mod dynamodb;
 mod elb;
 mod logs;
 mod secrets;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use dynamodb::{DynamoDb, Table};
 pub use elb::{HealthCheck, LOCAL_INSTANCE_ID, Listener, LoadBalancer, Rule, Target, TargetGroup};
 pub use logs::{LogGroup, LogStream};
 pub use secrets::{Parameter, ParameterVersion, Secret, SecretVersion};
@@ -183,6 +185,9 @@ pub struct Partition {
     /// Secrets Manager: secret name → secret (those scheduled for deletion included).
     #[serde(default)]
     pub secrets: BTreeMap<String, Secret>,
+    /// DynamoDB: tables with their items.
+    #[serde(default)]
+    pub dynamodb: DynamoDb,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
