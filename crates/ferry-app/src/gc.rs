@@ -103,7 +103,7 @@ pub async fn gc(ctx: &Context<'_>, input: GcInput) -> Result<GcResult> {
     };
     let services: Vec<String> = if input.services.is_empty() { config.services.keys().cloned().collect() } else { input.services.clone() };
     let connected = ctx.before_changes("gc", project::connect(&config, &input.environment, ctx.project.endpoint_url.as_deref())).await?;
-    let ledger = project::open_ledger(ctx.project, ctx.sink)?;
+    let ledger = project::open_ledger(ctx.project, ctx.sink).await?;
     let gc_id = project::new_id("gc");
     let holder = LockHolder { deployment_id: gc_id.clone(), who: ctx.actor.who.clone(), host: ctx.actor.host.clone(), pid: ctx.actor.pid };
     let mut result = GcResult {

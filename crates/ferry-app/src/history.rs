@@ -30,7 +30,7 @@ pub struct HistoryResult {
 /// Reads the ledger's deployments. Errors: an environment ferry.toml does not define (a
 /// typo, not an empty history: invalid input, exit 2); the ledger (8). Without a readable
 /// ferry.toml the environment is not checked: history is the ledger's.
-pub fn history(ctx: &Context<'_>, input: HistoryInput) -> Result<HistoryResult> {
+pub async fn history(ctx: &Context<'_>, input: HistoryInput) -> Result<HistoryResult> {
     if let Some(env) = &input.environment
         && let Ok(config) = project::load_config(ctx.project)
         && !config.environments.contains_key(env)
@@ -38,7 +38,7 @@ pub fn history(ctx: &Context<'_>, input: HistoryInput) -> Result<HistoryResult> 
         let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
         return Err(Error::input(format!("no environment {env:?} in {} (known: {})", ctx.project.config.display(), known.join(", "))));
     }
-    let ledger = project::open_ledger(ctx.project, ctx.sink)?;
+    let ledger = project::open_ledger(ctx.project, ctx.sink).await?;
     let filter = HistoryFilter { environment: input.environment, service: input.service, limit: input.limit };
     // A deployment a dead run left "in progress" is shown as interrupted, at its step.
     let now = crate::journal::now_ms();

@@ -17,6 +17,7 @@ pub mod events;
 pub mod gc;
 pub mod history;
 pub mod journal;
+pub mod ledger;
 pub mod logs;
 pub mod plan;
 pub mod probe;

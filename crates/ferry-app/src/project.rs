@@ -12,7 +12,7 @@ use ferry_aws::platform::{AwsEcs, AwsElb, EcrRegistry};
 use ferry_aws::scaling::AwsAutoScaling;
 use ferry_aws::workload::{AwsLogs, AwsSecrets};
 use ferry_aws::{AssumeRole, Clients, Target};
-use ferry_core::config::{Config, Credentials, Environment};
+use ferry_core::config::{Config, Credentials, Environment, LedgerKind};
 use ferry_core::deploy::{Gates, Locks, NoGates, Observer, Request, Run, Source, Trace, Traffic};
 use ferry_core::platform::{ImageInfo, PlatformError, PlatformResult, Registry, TagMove};
 use ferry_core::template::{Variables, toml_to_json};
@@ -155,11 +155,89 @@ pub fn load_config(project: &Project) -> Result<Config> {
     Ok(config)
 }
 
-/// Opens the ledger (exit 8 when it cannot be opened or fails its checks), and says through
-/// `sink` what opening it found: history that went missing since ferry last used it.
-pub fn open_ledger(project: &Project, sink: &dyn EventSink) -> Result<Arc<Ledger>> {
-    let path = project.ledger_path();
-    let ledger = Ledger::open(&path).map_err(|e| Error::ledger_at(format!("cannot open the ledger {}: {e}", path.display()), &path, e))?;
+/// Where the ledger is: `--ledger` / `FERRY_LEDGER` first (a file, or `dynamodb://TABLE`),
+/// then ferry.toml's `[ledger]`, then the per-user SQLite file.
+#[derive(Clone, Debug)]
+pub enum LedgerLocation {
+    /// The embedded SQLite ledger in this file.
+    Sqlite(PathBuf),
+    /// The shared DynamoDB ledger: its table, and how to reach it.
+    Dynamodb { table: String, target: Box<Target> },
+}
+
+impl LedgerLocation {
+    /// For messages: the file, or `dynamodb://TABLE`.
+    pub fn describe(&self) -> String {
+        match self {
+            LedgerLocation::Sqlite(path) => path.display().to_string(),
+            LedgerLocation::Dynamodb { table, .. } => format!("dynamodb://{table}"),
+        }
+    }
+}
+
+/// The scheme of a shared ledger named by `--ledger` / `FERRY_LEDGER`.
+const DYNAMODB_SCHEME: &str = "dynamodb://";
+
+/// Decides where the ledger is (see [`LedgerLocation`]). Reads ferry.toml when it exists
+/// (its errors are the config's: exit 2); a missing ferry.toml means the per-user file.
+/// Errors: a `dynamodb://` override without a valid table name (exit 2).
+pub fn ledger_location(project: &Project) -> Result<LedgerLocation> {
+    let config = if project.config.exists() { Some(load_config(project)?) } else { None };
+    let configured = config.as_ref().and_then(|c| c.ledger.clone());
+    let named = project.ledger.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let table = match (&named, &configured) {
+        (Some(named), _) if named.starts_with(DYNAMODB_SCHEME) => {
+            let table = named[DYNAMODB_SCHEME.len()..].trim_end_matches('/').to_string();
+            ferry_core::config::check_table_name(&table).map_err(|m| Error::input(format!("--ledger / FERRY_LEDGER: {m}")))?;
+            table
+        }
+        (Some(_), _) => return Ok(LedgerLocation::Sqlite(project.ledger_path())),
+        (None, Some(ledger)) if ledger.backend == LedgerKind::Dynamodb => ledger.table.clone().unwrap_or_default(),
+        (None, Some(ledger)) => {
+            let path = match (&ledger.path, &config) {
+                (Some(path), Some(config)) => config.root.join(path),
+                _ => project.ledger_path(),
+            };
+            return Ok(LedgerLocation::Sqlite(path));
+        }
+        (None, None) => return Ok(LedgerLocation::Sqlite(project.ledger_path())),
+    };
+    // The table's region and credentials: [ledger]'s when it names a DynamoDB ledger, else
+    // the default chain (what a CI runner's role gives).
+    let settings = configured.filter(|l| l.backend == LedgerKind::Dynamodb).unwrap_or_default();
+    let (credentials, file) = match &config {
+        Some(config) => (config.ledger_credentials(&settings).map_err(|e| Error::input_from(e.to_string(), e))?, config_file_name(config)),
+        None => (Credentials::DefaultChain, "ferry.toml".to_string()),
+    };
+    let region = settings.region.clone().or_else(|| config.as_ref().and_then(|c| c.defaults.region.clone()));
+    let endpoint_override = project.endpoint_url.as_deref();
+    let mut target = Target {
+        region,
+        endpoint_url: endpoint_override.map(str::to_string).or_else(|| settings.endpoint_url.clone()),
+        endpoint_origin: match endpoint_override {
+            Some(_) => Some("--endpoint-url or FERRY_ENDPOINT_URL".into()),
+            None => settings.endpoint_url.as_ref().map(|_| format!("ledger.endpoint_url in {file}")),
+        },
+        ..Target::default()
+    };
+    apply_credentials(&mut target, credentials, &|key| format!("ledger.{key} in {file}"), &format!("[ledger] in {file}"));
+    Ok(LedgerLocation::Dynamodb { table, target: Box::new(target) })
+}
+
+/// Opens the ledger where [`ledger_location`] says (exit 8 when it cannot be opened or
+/// fails its checks), and says through `sink` what opening it found: history that went
+/// missing since ferry last used it.
+pub async fn open_ledger(project: &Project, sink: &dyn EventSink) -> Result<Arc<Ledger>> {
+    let ledger = match ledger_location(project)? {
+        LedgerLocation::Sqlite(path) => {
+            Ledger::open(&path).map_err(|e| Error::ledger_at(format!("cannot open the ledger {}: {e}", path.display()), &path, e))?
+        }
+        LedgerLocation::Dynamodb { table, target } => {
+            let shared =
+                ferry_aws::ledger::open(&target, &table).await.map_err(|e| Error::ledger(format!("cannot open the ledger: {e}")))?;
+            Ledger::from_backend(Box::new(shared))
+        }
+    };
     for warning in ledger.warnings() {
         sink.warning(&warning.to_string());
     }
@@ -378,10 +456,20 @@ pub fn target(config: &Config, name: &str, env: &Environment, endpoint_override:
         },
         ..Target::default()
     };
+    apply_credentials(
+        &mut target,
+        credentials,
+        &setting,
+        &format!("environments.{name} in {file}, which sets no profile, role_arn or credentials"),
+    );
+    Ok(target)
+}
+
+/// Puts `credentials` on `target`, saying where each came from: `setting(key)` names a
+/// setting, `default_origin` where the default chain was chosen.
+fn apply_credentials(target: &mut Target, credentials: Credentials, setting: &dyn Fn(&str) -> String, default_origin: &str) {
     match credentials {
-        Credentials::DefaultChain => {
-            target.credentials_origin = Some(format!("environments.{name} in {file}, which sets no profile, role_arn or credentials"));
-        }
+        Credentials::DefaultChain => target.credentials_origin = Some(default_origin.to_string()),
         Credentials::Profile(profile) => {
             target.profile = Some(profile);
             target.credentials_origin = Some(setting("profile"));
@@ -399,7 +487,6 @@ pub fn target(config: &Config, name: &str, env: &Environment, endpoint_override:
             target.credentials_origin = Some(setting("credentials"));
         }
     }
-    Ok(target)
 }
 
 fn config_file_name(config: &Config) -> String {
@@ -615,7 +702,7 @@ impl Session {
             }
         }
         let connected = connect(&config, environment, ctx.project.endpoint_url.as_deref()).await?;
-        let ledger = open_ledger(ctx.project, ctx.sink)?;
+        let ledger = open_ledger(ctx.project, ctx.sink).await?;
         let who = ctx.actor.who.clone();
         let (commit, commit_message) = git_commit(&config.root);
         let requests = services

@@ -166,7 +166,7 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
         config.service(s).map_err(Error::config)?;
     }
     let (ledger, _scratch) =
-        if input.dry_run { open_ledger_to_read(ctx.project, ctx.sink)? } else { (project::open_ledger(ctx.project, ctx.sink)?, None) };
+        if input.dry_run { open_ledger_to_read(ctx.project, ctx.sink).await? } else { (project::open_ledger(ctx.project, ctx.sink).await?, None) };
     let who = ctx.actor.who.clone();
     let endpoint = ctx.project.endpoint_url.as_deref();
 
@@ -580,11 +580,15 @@ fn dry_run(
 }
 
 /// The ledger for a dry run, which must write nothing: the real one when it exists (only
-/// read), else an empty one in a scratch directory, removed when the run ends — opening the
-/// real path would create it.
-fn open_ledger_to_read(project: &Project, sink: &dyn EventSink) -> Result<(Arc<Ledger>, Option<Scratch>)> {
-    if project.ledger_path().exists() {
-        return Ok((project::open_ledger(project, sink)?, None));
+/// read; a shared one always exists), else an empty one in a scratch directory, removed when
+/// the run ends — opening the real path would create it.
+async fn open_ledger_to_read(project: &Project, sink: &dyn EventSink) -> Result<(Arc<Ledger>, Option<Scratch>)> {
+    let exists = match project::ledger_location(project)? {
+        project::LedgerLocation::Sqlite(path) => path.exists(),
+        project::LedgerLocation::Dynamodb { .. } => true,
+    };
+    if exists {
+        return Ok((project::open_ledger(project, sink).await?, None));
     }
     let dir = std::env::temp_dir().join(format!("ferry-dry-run-{}", project::new_id("ledger")));
     let scratch = Scratch(dir.clone());

@@ -120,9 +120,9 @@ pub enum ReleaseResult {
 pub async fn release(ctx: &Context<'_>, input: ReleaseInput) -> Result<ReleaseResult> {
     Ok(match input {
         ReleaseInput::Create(create_input) => ReleaseResult::Shown(create(ctx, create_input).await?),
-        ReleaseInput::List { limit } => ReleaseResult::Listed(list(ctx, limit)?),
-        ReleaseInput::Show { id } => ReleaseResult::Shown(show(ctx, &id)?),
-        ReleaseInput::Reject { id, reason } => ReleaseResult::Shown(reject(ctx, &id, &reason)?),
+        ReleaseInput::List { limit } => ReleaseResult::Listed(list(ctx, limit).await?),
+        ReleaseInput::Show { id } => ReleaseResult::Shown(show(ctx, &id).await?),
+        ReleaseInput::Reject { id, reason } => ReleaseResult::Shown(reject(ctx, &id, &reason).await?),
     })
 }
 
@@ -137,7 +137,7 @@ pub struct ReleaseShown {
 /// are named by their content). Errors: nothing said to hold (invalid input, exit 2); a
 /// service not healthy or an image not found (refused, 4); platform (3), ledger (8).
 pub async fn create(ctx: &Context<'_>, input: CreateInput) -> Result<ReleaseShown> {
-    let ledger = project::open_ledger(ctx.project, ctx.sink)?;
+    let ledger = project::open_ledger(ctx.project, ctx.sink).await?;
     let config = project::load_config(ctx.project)?;
     let (commit, _) = project::git_commit(&config.root);
     let commits: Vec<String> = commit.into_iter().collect();
@@ -190,23 +190,23 @@ pub async fn create(ctx: &Context<'_>, input: CreateInput) -> Result<ReleaseShow
 }
 
 /// The newest `limit` releases, newest first. Errors: the ledger (exit 8).
-pub fn list(ctx: &Context<'_>, limit: usize) -> Result<Vec<Release>> {
-    let ledger = project::open_ledger(ctx.project, ctx.sink)?;
+pub async fn list(ctx: &Context<'_>, limit: usize) -> Result<Vec<Release>> {
+    let ledger = project::open_ledger(ctx.project, ctx.sink).await?;
     Ok(ledger.releases(limit)?)
 }
 
 /// A release by its id or an unambiguous prefix of it. Errors: no such release, or an
 /// ambiguous prefix (invalid input, exit 2); the ledger (8).
-pub fn show(ctx: &Context<'_>, id: &str) -> Result<ReleaseShown> {
-    let ledger = project::open_ledger(ctx.project, ctx.sink)?;
+pub async fn show(ctx: &Context<'_>, id: &str) -> Result<ReleaseShown> {
+    let ledger = project::open_ledger(ctx.project, ctx.sink).await?;
     let release = find(&ledger, id)?;
     shown(&ledger, release)
 }
 
 /// Rejects a release for good, recording who and why: it can never be promoted again.
 /// Errors as [`show`].
-pub fn reject(ctx: &Context<'_>, id: &str, reason: &str) -> Result<ReleaseShown> {
-    let ledger = project::open_ledger(ctx.project, ctx.sink)?;
+pub async fn reject(ctx: &Context<'_>, id: &str, reason: &str) -> Result<ReleaseShown> {
+    let ledger = project::open_ledger(ctx.project, ctx.sink).await?;
     let release = find(&ledger, id)?;
     let release = ledger.reject_release(&release.id, &ctx.actor.who, reason, now_ms())?;
     shown(&ledger, release)

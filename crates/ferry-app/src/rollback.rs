@@ -58,7 +58,7 @@ async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
     let config = project::load_config(ctx.project)?;
     config.service(&input.service).map_err(Error::config)?;
     let connected = project::connect(&config, &input.environment, ctx.project.endpoint_url.as_deref()).await?;
-    let ledger = project::open_ledger(ctx.project, ctx.sink)?;
+    let ledger = project::open_ledger(ctx.project, ctx.sink).await?;
     // A deploy that is running holds the lock: say so first (exit 7), not what the rollback
     // would have chosen while that deploy moves the service under it.
     if let Some(lock) = ledger.lock(&input.environment, &input.service).map_err(Error::from_store)?

@@ -108,7 +108,7 @@ pub async fn scale(ctx: &Context<'_>, input: ScaleInput) -> Result<ScaleResult> 
         _ => None,
     };
 
-    let ledger = project::open_ledger(ctx.project, ctx.sink)?;
+    let ledger = project::open_ledger(ctx.project, ctx.sink).await?;
     let holder =
         LockHolder { deployment_id: project::new_id("fs"), who: ctx.actor.who.clone(), host: ctx.actor.host.clone(), pid: ctx.actor.pid };
     match ledger.take_lock(&input.environment, &input.service, &holder, LOCK_LEASE_MS, now_ms(), &crate::journal::holder_is_gone) {

@@ -128,7 +128,7 @@ pub async fn status(ctx: &Context<'_>, input: StatusInput) -> Result<StatusResul
         }
         None => config.environments.keys().cloned().collect(),
     };
-    let ledger = project::open_ledger(ctx.project, ctx.sink).ok();
+    let ledger = project::open_ledger(ctx.project, ctx.sink).await.ok();
     let mut rows = Vec::new();
     let mut connections: BTreeMap<String, Connected> = BTreeMap::new();
     for env_name in &environments {

@@ -31,7 +31,7 @@ pub struct UnlockResult {
 /// Frees the lock. Everything the input says is checked before the ledger is opened.
 /// Errors: an unknown environment or service, an empty reason (invalid input, exit 2);
 /// the ledger (8).
-pub fn unlock(ctx: &Context<'_>, input: UnlockInput) -> Result<UnlockResult> {
+pub async fn unlock(ctx: &Context<'_>, input: UnlockInput) -> Result<UnlockResult> {
     let config = project::load_config(ctx.project)?;
     config.environment(&input.environment).map_err(Error::config)?;
     config.service(&input.service).map_err(Error::config)?;
@@ -42,7 +42,7 @@ pub fn unlock(ctx: &Context<'_>, input: UnlockInput) -> Result<UnlockResult> {
             input.service, input.environment
         )));
     }
-    let ledger = project::open_ledger(ctx.project, ctx.sink)?;
+    let ledger = project::open_ledger(ctx.project, ctx.sink).await?;
     let now = now_ms();
     let freed = ledger.unlock(&input.environment, &input.service, &ctx.actor.who, reason, now)?;
     Ok(UnlockResult { environment: input.environment, service: input.service, freed, at: now })

@@ -81,6 +81,9 @@ pub struct Config {
     /// Image registries other than ECR (Nexus, Harbor, Distribution), by name.
     #[serde(default)]
     pub registries: BTreeMap<String, RegistryConfig>,
+    /// Where the ledger lives (`[ledger]`); the embedded SQLite file of the machine when absent.
+    #[serde(default)]
+    pub ledger: Option<LedgerConfig>,
     /// The directory the file is in: template paths are relative to it.
     #[serde(skip)]
     pub root: PathBuf,
@@ -209,6 +212,68 @@ impl RegistryConfig {
     /// `registry.example.com[:port][/prefix]`: what image references start with.
     pub fn host(&self) -> &str {
         self.url.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/')
+    }
+}
+
+/// `[ledger]`: where history, locks, releases and approvals are kept. SQLite (one file per
+/// machine) by default; a DynamoDB table when several machines (CI runners, laptops) deploy
+/// the same services and must see each other's locks, promotions and rejections.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// `"sqlite"` (the default) or `"dynamodb"`.
+    #[serde(default)]
+    pub backend: LedgerKind,
+    /// SQLite: the file, relative to ferry.toml (default: the per-user ledger).
+    pub path: Option<PathBuf>,
+    /// DynamoDB: the table (3 to 255 of `a-z A-Z 0-9 _ - .`), created by `ferry ledger init`
+    /// or by Terraform as docs/ledger.md shows.
+    pub table: Option<String>,
+    /// DynamoDB: the table's region (default: `defaults.region`, then the AWS config's).
+    pub region: Option<String>,
+    /// DynamoDB: an endpoint other than AWS's (ferry local, a VPC endpoint).
+    pub endpoint_url: Option<String>,
+    /// DynamoDB: `"default"` or `"ferry-local"`, as for environments.
+    pub credentials: Option<String>,
+    /// DynamoDB: a named profile (a tooling account's), as for environments.
+    pub profile: Option<String>,
+    /// DynamoDB: a role to assume for the ledger (a tooling account's), as for environments.
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    /// DynamoDB with `credentials = "ferry-local"`: the ferry local account.
+    pub account: Option<String>,
+}
+
+/// The settings that say how to sign in, wherever they are (an environment, `[ledger]`).
+struct CredentialSettings<'a> {
+    endpoint_url: Option<&'a str>,
+    credentials: Option<&'a str>,
+    profile: Option<&'a str>,
+    role_arn: Option<&'a str>,
+    external_id: Option<&'a str>,
+    role_session_name: Option<&'a str>,
+    account: Option<&'a str>,
+}
+
+/// Which store the ledger is in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LedgerKind {
+    /// One SQLite file on the machine that runs ferry.
+    #[default]
+    Sqlite,
+    /// One DynamoDB table shared by every machine.
+    Dynamodb,
+}
+
+/// Checks a DynamoDB table name as CreateTable does: 3 to 255 characters of `a-z`, `A-Z`,
+/// `0-9`, `_`, `-` and `.` (DynamoDB developer guide, "Naming rules").
+pub fn check_table_name(name: &str) -> Result<(), String> {
+    let valid = (3..=255).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("expected a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _, - and .), got {}", text::quoted(name)))
     }
 }
 
@@ -524,6 +589,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(ledger) = &self.ledger {
+            self.check_ledger(ledger)?;
+        }
         if self.services.is_empty() {
             return Err(self.invalid("services", "no services: add a [services.NAME] table with repository, container and template"));
         }
@@ -700,6 +768,77 @@ impl Config {
     }
 
     /// The values of one probe table (`key` names it, e.g. `services.web.probe`).
+    fn check_ledger(&self, ledger: &LedgerConfig) -> Result<(), ConfigError> {
+        let dynamodb_only = [
+            ("table", ledger.table.is_some()),
+            ("region", ledger.region.is_some()),
+            ("endpoint_url", ledger.endpoint_url.is_some()),
+            ("credentials", ledger.credentials.is_some()),
+            ("profile", ledger.profile.is_some()),
+            ("role_arn", ledger.role_arn.is_some()),
+            ("external_id", ledger.external_id.is_some()),
+            ("account", ledger.account.is_some()),
+        ];
+        match ledger.backend {
+            LedgerKind::Sqlite => {
+                if let Some((key, _)) = dynamodb_only.iter().find(|(_, set)| *set) {
+                    return Err(
+                        self.invalid(format!("ledger.{key}"), "only for backend = \"dynamodb\" (the SQLite ledger is a file: set path)")
+                    );
+                }
+            }
+            LedgerKind::Dynamodb => {
+                if ledger.path.is_some() {
+                    return Err(self.invalid("ledger.path", "only for backend = \"sqlite\" (a DynamoDB ledger is a table: set table)"));
+                }
+                let Some(table) = &ledger.table else {
+                    return Err(
+                        self.invalid("ledger.table", "backend = \"dynamodb\" needs the table's name (create it with `ferry ledger init`)")
+                    );
+                };
+                check_table_name(table).map_err(|m| self.invalid("ledger.table", m))?;
+                if let Some(region) = &ledger.region {
+                    crate::region::check_region(region).map_err(|m| self.invalid("ledger.region", m))?;
+                }
+                self.ledger_credentials(ledger)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The DynamoDB ledger's credentials, checked as an environment's are (see
+    /// [`Config::credentials`]): its endpoint, its account, a role or a profile.
+    pub fn ledger_credentials(&self, ledger: &LedgerConfig) -> Result<Credentials, ConfigError> {
+        let settings = CredentialSettings {
+            endpoint_url: ledger.endpoint_url.as_deref(),
+            credentials: ledger.credentials.as_deref(),
+            profile: ledger.profile.as_deref(),
+            role_arn: ledger.role_arn.as_deref(),
+            external_id: ledger.external_id.as_deref(),
+            role_session_name: None,
+            account: ledger.account.as_deref(),
+        };
+        if let Some(url) = &ledger.endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(self.invalid("ledger.endpoint_url", format!("expected an http:// or https:// URL, got {}", text::quoted(url))));
+        }
+        if let Some(role) = &ledger.role_arn
+            && !(role.starts_with("arn:") && role.contains(":role/"))
+        {
+            return Err(self.invalid(
+                "ledger.role_arn",
+                format!("expected an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME), got {}", text::quoted(role)),
+            ));
+        }
+        if let Some(account) = &ledger.account
+            && !(account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(self.invalid("ledger.account", format!("expected a 12-digit AWS account id, got {}", text::quoted(account))));
+        }
+        self.credentials_of("ledger", &settings)
+    }
+
     fn check_probe(&self, key: &str, probe: &ProbeConfig) -> Result<(), ConfigError> {
         let key = |k: &str| format!("{key}.{k}");
         if let Some(path) = &probe.path
@@ -926,18 +1065,32 @@ impl Config {
 
     /// How to get credentials for an environment, with conflicting settings refused.
     pub fn credentials(&self, name: &str, env: &Environment) -> Result<Credentials, ConfigError> {
-        let key = |k: &str| format!("environments.{name}.{k}");
-        let mode = env.credentials.as_deref().unwrap_or("default");
+        let settings = CredentialSettings {
+            endpoint_url: env.endpoint_url.as_deref(),
+            credentials: env.credentials.as_deref(),
+            profile: env.profile.as_deref(),
+            role_arn: env.role_arn.as_deref(),
+            external_id: env.external_id.as_deref(),
+            role_session_name: env.role_session_name.as_deref(),
+            account: env.account.as_deref(),
+        };
+        self.credentials_of(&format!("environments.{name}"), &settings)
+    }
+
+    /// [`Config::credentials`] over settings found at `table` (`environments.prod`, `ledger`).
+    fn credentials_of(&self, table: &str, s: &CredentialSettings<'_>) -> Result<Credentials, ConfigError> {
+        let key = |k: &str| format!("{table}.{k}");
+        let mode = s.credentials.unwrap_or("default");
         match mode {
             "default" => {}
             "ferry-local" => {
-                if env.endpoint_url.is_none() {
+                if s.endpoint_url.is_none() {
                     return Err(self.invalid(key("credentials"), "\"ferry-local\" needs endpoint_url (the ferry local endpoint)"));
                 }
-                if env.profile.is_some() || env.role_arn.is_some() {
+                if s.profile.is_some() || s.role_arn.is_some() {
                     return Err(self.invalid(key("credentials"), "\"ferry-local\" cannot be combined with profile or role_arn"));
                 }
-                return Ok(Credentials::FerryLocal { account: env.account.clone().unwrap_or_else(|| FERRY_LOCAL_ACCOUNT.into()) });
+                return Ok(Credentials::FerryLocal { account: s.account.unwrap_or(FERRY_LOCAL_ACCOUNT).to_string() });
             }
             other => {
                 return Err(
@@ -945,20 +1098,20 @@ impl Config {
                 );
             }
         }
-        if env.external_id.is_some() && env.role_arn.is_none() {
+        if s.external_id.is_some() && s.role_arn.is_none() {
             return Err(self.invalid(key("external_id"), "only makes sense with role_arn"));
         }
-        if env.role_session_name.is_some() && env.role_arn.is_none() {
+        if s.role_session_name.is_some() && s.role_arn.is_none() {
             return Err(self.invalid(key("role_session_name"), "only makes sense with role_arn"));
         }
-        Ok(match (&env.role_arn, &env.profile) {
+        Ok(match (s.role_arn, s.profile) {
             (Some(role_arn), source_profile) => Credentials::AssumeRole {
-                role_arn: role_arn.clone(),
-                external_id: env.external_id.clone(),
-                session_name: env.role_session_name.clone(),
-                source_profile: source_profile.clone(),
+                role_arn: role_arn.to_string(),
+                external_id: s.external_id.map(str::to_string),
+                session_name: s.role_session_name.map(str::to_string),
+                source_profile: source_profile.map(str::to_string),
             },
-            (None, Some(profile)) => Credentials::Profile(profile.clone()),
+            (None, Some(profile)) => Credentials::Profile(profile.to_string()),
             (None, None) => Credentials::DefaultChain,
         })
     }

@@ -39,9 +39,11 @@ pub struct GlobalArgs {
     /// Only errors and the final result.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// The ledger of deployments and locks (SQLite)
-    /// [default: $XDG_DATA_HOME/ferry/ledger.sqlite or ~/.local/share/ferry/ledger.sqlite].
-    #[arg(long, global = true, env = "FERRY_LEDGER", value_name = "FILE")]
+    /// The ledger of deployments and locks for this run: an SQLite FILE, or
+    /// dynamodb://TABLE for a shared table (region and credentials from [ledger], else the
+    /// default chain) [default: ferry.toml's [ledger], else $XDG_DATA_HOME/ferry/ledger.sqlite
+    /// or ~/.local/share/ferry/ledger.sqlite].
+    #[arg(long, global = true, env = "FERRY_LEDGER", value_name = "FILE|dynamodb://TABLE")]
     pub ledger: Option<PathBuf>,
     /// Send every AWS call to this endpoint (e.g. ferry local's), overriding the
     /// environment's endpoint_url.
@@ -235,6 +237,17 @@ pub enum Command {
         after_help = "Examples:\n  ferry status prod                        # who holds which lock, since when\n  ferry unlock prod web --reason \"deploy killed with the CI runner\""
     )]
     Unlock(UnlockArgs),
+    /// The ledger of deployments, locks, releases and approvals: create it where ferry.toml's
+    /// [ledger] says (SQLite on this machine, or a DynamoDB table every runner shares), and
+    /// move its history between stores.
+    ///
+    /// Exit codes: 0 done; 2 invalid input (a bad [ledger] setting, a file that is not an
+    /// export); 8 the ledger could not be created, read or written.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  ferry ledger init                                  # create the [ledger] table (or file)\n  ferry ledger export --ledger ~/.local/share/ferry/ledger.sqlite --output history.json\n  ferry ledger import history.json                   # into the [ledger] of ferry.toml\n  FERRY_LEDGER=dynamodb://ferry-ledger ferry history # one run against the shared table"
+    )]
+    Ledger(LedgerCommand),
     /// Deregister old task definition revisions ferry registered, keeping the newest N of
     /// each service's family and every revision something still needs.
     ///
@@ -796,6 +809,29 @@ pub enum ReleaseCommand {
         id: String,
         #[arg(long, default_value = "rejected")]
         reason: String,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum LedgerCommand {
+    /// Create the ledger where [ledger] (or --ledger) says, or check the one there: a
+    /// DynamoDB table with on-demand capacity and TTL on lock leases, waited for until
+    /// ACTIVE; or the SQLite file. Running it again changes nothing.
+    Init,
+    /// Write every deployment (with its events and journaled steps), release (with its
+    /// rejection) and promotion as one JSON document. Locks are not exported.
+    Export {
+        /// Write to this file (replaced whole, never half-written) instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Add what an export holds and the ledger lacks. Idempotent: what is there already is
+    /// left as it is, so running it again after a failure finishes the job. A file that is
+    /// not an export, or was damaged, is refused before anything is written.
+    Import {
+        /// The export (`ferry ledger export`), or - for stdin.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
 }
 

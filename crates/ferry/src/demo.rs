@@ -206,7 +206,7 @@ async fn scenario(printer: &Printer, global: &GlobalArgs, endpoint: &str, dir: &
     printer.narrate("\n$ ferry status");
     crate::status::run(&global, StatusArgs { environment: None }).await?;
     printer.narrate("\n$ ferry history");
-    crate::history::run(&global, HistoryArgs { environment: None, service: None, limit: 10 })?;
+    crate::history::run(&global, HistoryArgs { environment: None, service: None, limit: 10 }).await?;
     printer.narrate("\ndone: the same ferry.toml works against AWS once endpoint_url and credentials point there.");
     Ok(())
 }

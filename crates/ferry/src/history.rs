@@ -8,12 +8,12 @@ use crate::Failure;
 use crate::cli::{GlobalArgs, HistoryArgs};
 use crate::output::{Printer, recorded_outcome_word, table};
 
-pub fn run(global: &GlobalArgs, args: HistoryArgs) -> Result<(), Failure> {
+pub async fn run(global: &GlobalArgs, args: HistoryArgs) -> Result<(), Failure> {
     let printer = Printer::new(global);
     let (project, actor) = (crate::app::project(global), crate::app::actor());
     let ctx = Context { project: &project, actor: &actor, sink: &printer, cancel: Default::default() };
     let input = HistoryInput { environment: args.environment, service: args.service, limit: args.limit };
-    let history = ferry_app::history::history(&ctx, input)?;
+    let history = ferry_app::history::history(&ctx, input).await?;
     if printer.json() {
         printer.json_line(&serde_json::json!({"type": "result", "command": "history", "deployments": history.deployments}));
         return Ok(());

@@ -11,6 +11,7 @@ mod events;
 mod gc;
 mod history;
 mod init;
+mod ledger;
 mod local;
 mod logs;
 mod output;
@@ -70,6 +71,7 @@ fn main() {
             Command::Plan(args) => plan::run(global, args).await,
             Command::Promote(args) => promote::run(global, args).await,
             Command::Release(command) => release::run(global, command).await,
+            Command::Ledger(command) => ledger::run(global, command).await,
             Command::Tag(args) => tag::run(global, args).await,
             Command::Rollback(args) => rollback::run(global, args).await,
             Command::Status(args) => status::run(global, args).await,
@@ -77,9 +79,9 @@ fn main() {
             Command::Scale(args) => scale::run(global, args).await,
             Command::Events(args) => events::run(global, args).await,
             Command::Logs(args) => logs::run(global, args).await,
-            Command::Unlock(args) => unlock::run(global, args),
+            Command::Unlock(args) => unlock::run(global, args).await,
             Command::Gc(args) => gc::run(global, args).await,
-            Command::History(args) => history::run(global, args),
+            Command::History(args) => history::run(global, args).await,
             Command::Check(args) => check::run(global, args),
             Command::Init(args) => init::run(global, args).await,
             Command::Completions { shell } => {

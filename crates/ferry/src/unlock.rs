@@ -10,17 +10,17 @@ use crate::Failure;
 use crate::cli::{GlobalArgs, UnlockArgs};
 use crate::output::Printer;
 
-pub fn run(global: &GlobalArgs, args: UnlockArgs) -> Result<(), Failure> {
+pub async fn run(global: &GlobalArgs, args: UnlockArgs) -> Result<(), Failure> {
     // `--output json` ends with a result object, also when the command is refused.
-    unlock(global, args).inspect_err(|failure| crate::output::failure_result(global, "unlock", failure))
+    unlock(global, args).await.inspect_err(|failure| crate::output::failure_result(global, "unlock", failure))
 }
 
-fn unlock(global: &GlobalArgs, args: UnlockArgs) -> Result<(), Failure> {
+async fn unlock(global: &GlobalArgs, args: UnlockArgs) -> Result<(), Failure> {
     let printer = Printer::new(global);
     let (project, actor) = (crate::app::project(global), crate::app::actor());
     let ctx = Context { project: &project, actor: &actor, sink: &printer, cancel: Default::default() };
     let input = UnlockInput { environment: args.environment, service: args.service, reason: args.reason };
-    let result = ferry_app::unlock::unlock(&ctx, input)?;
+    let result = ferry_app::unlock::unlock(&ctx, input).await?;
     if printer.json() {
         printer.json_line(&serde_json::json!({
             "type": "result",

@@ -48,5 +48,6 @@ mod promotion_reads_right;
 mod readable;
 mod run_task;
 mod scale;
+mod shared_ledger;
 mod status_versions;
 mod unreachable;
