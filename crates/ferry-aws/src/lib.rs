@@ -19,6 +19,7 @@
 //! this crate.
 
 pub mod credentials;
+pub mod ledger;
 pub mod pacer;
 pub mod platform;
 pub mod reach;
@@ -30,6 +31,7 @@ pub mod workload;
 pub use aws_sdk_applicationautoscaling as autoscaling;
 pub use aws_sdk_cloudwatch as cloudwatch;
 pub use aws_sdk_cloudwatchlogs as logs;
+pub use aws_sdk_dynamodb as dynamodb;
 pub use aws_sdk_ecr as ecr;
 pub use aws_sdk_ecs as ecs;
 pub use aws_sdk_elasticloadbalancingv2 as elbv2;

@@ -80,6 +80,20 @@ pub enum StoreError {
          upgrade ferry, or point FERRY_LEDGER at another file"
     )]
     Schema { path: PathBuf, found: i64, supported: i64 },
+    /// A shared ledger's store (DynamoDB) refused or failed a call, or is not a ferry
+    /// ledger: a table that does not exist, access denied, throttling that outlasted the
+    /// retries, a table whose keys are not ferry's, an endpoint that does not answer.
+    /// `location` is the ledger's [`location`](crate::LedgerBackend::location)
+    /// (`dynamodb://TABLE (REGION)`); `detail` says what failed and what to do.
+    #[error("ledger {location}: {detail}")]
+    Remote { location: String, detail: String },
+    /// The shared ledger was written by a newer ferry (its schema item says so); nothing
+    /// was read or written.
+    #[error(
+        "ledger {location}: schema version {found} is newer than this ferry understands ({supported}); \
+         nothing was changed. Upgrade ferry, or point the [ledger] settings at another table"
+    )]
+    RemoteSchema { location: String, found: i64, supported: i64 },
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -24,10 +24,19 @@ pub mod transfer;
 /// One `#[test]` per case of the suite, each over a fresh ledger from `$open` (a closure
 /// returning `(guard, Ledger)`; the guard, such as a temporary directory or a table to drop,
 /// lives until the case ends).
+///
+/// `ledger_suite!(ignored: $open)` marks every case `#[ignore]`, for a backend that needs a
+/// server started outside `cargo test` (run them with `cargo test -- --ignored`).
 #[macro_export]
 macro_rules! ledger_suite {
+    (ignored: $open:expr) => {
+        $crate::ledger_suite!(@list [ignore] $open);
+    };
     ($open:expr) => {
-        $crate::ledger_suite!(@cases $open;
+        $crate::ledger_suite!(@list [] $open);
+    };
+    (@list $attrs:tt $open:expr) => {
+        $crate::ledger_suite!(@cases $attrs $open;
             deployments_and_locks::every_field_survives_insert_update_and_read,
             deployments_and_locks::every_outcome_is_stored_and_read_back,
             deployments_and_locks::unknown_deployments_are_not_found,
@@ -70,13 +79,17 @@ macro_rules! ledger_suite {
             transfer::a_damaged_export_is_refused_and_changes_nothing,
         );
     };
-    (@cases $open:expr; $($module:ident :: $case:ident),* $(,)?) => {
+    (@cases $attrs:tt $open:expr; $($module:ident :: $case:ident),* $(,)?) => {
         $(
-            #[test]
-            fn $case() {
-                let (_guard, ledger) = ($open)();
-                $crate::suite::$module::$case(&ledger);
-            }
+            $crate::ledger_suite!(@case $attrs $open; $module :: $case);
         )*
+    };
+    (@case [$($attr:meta)*] $open:expr; $module:ident :: $case:ident) => {
+        #[test]
+        $(#[$attr])*
+        fn $case() {
+            let (_guard, ledger) = ($open)();
+            $crate::suite::$module::$case(&ledger);
+        }
     };
 }
