@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::gc::{FamilyResult, GcInput, Skipped};
 use ferry_core::platform::Registry;
+use ferry_core::promote::Upstream;
 
 use crate::probe::Probes;
 use crate::project::{self, Context, ServiceVersion, Session};
@@ -110,7 +111,8 @@ pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> 
         request.force = input.force;
     }
     let config = project::load_config(ctx.project)?;
-    ctx.before_changes("deploy", check_gates(&config, &mut session, input.skip_gates.as_deref())).await?;
+    let endpoint = ctx.project.endpoint_url.as_deref();
+    ctx.before_changes("deploy", check_gates(&config, &mut session, input.skip_gates.as_deref(), endpoint)).await?;
     let locks = session.locks();
     let probes = Probes::new(
         &config,
@@ -132,13 +134,23 @@ pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> 
 
 /// A direct deploy to an environment with promotion gates (`promote_from`, `soak`,
 /// `approval`; docs/promote.md) is refused — nothing changed, exit 4 — unless each version
-/// has passed them: its digest ran healthy in `promote_from` (the ledger's record, as `ferry
-/// promote` reads it) for at least `soak`, is in no rejected release, and the environment
-/// asks no approval (which only `ferry promote --approve` gives). The refusal names the gate
-/// and the `ferry promote` command that would ship it. `skip_gates` (a reason) lets the
-/// deploy through, by one of the environment's `approvers` when it lists any, recorded as
-/// `WHO: REASON` on each request (ledger and revision tag).
-pub async fn check_gates(config: &ferry_core::config::Config, session: &mut Session, skip_gates: Option<&str>) -> Result<()> {
+/// has passed them: its digest runs healthy in `promote_from` by ECS (the service's rollout
+/// COMPLETED, its tasks running; the live version of a blue-green, canary or linear
+/// service), for at least `soak` counted from the `finishedAt` of the ECS service deployment
+/// that rolled it out there (else its COMPLETED deployment's `updatedAt`, else the ledger's
+/// record: [`crate::upstream`], as `ferry promote` reads it), is in no rejected release, and
+/// the environment asks no approval (which only `ferry promote --approve` gives). The
+/// refusal names the gate and the `ferry promote` command that would ship it. `skip_gates`
+/// (a reason) lets the deploy through, by one of the environment's `approvers` when it lists
+/// any, recorded as `WHO: REASON` on each request (ledger and revision tag). `endpoint` is
+/// the run's endpoint override (`--endpoint-url`), for connecting to `promote_from`.
+/// Errors besides the refusals: `promote_from`'s platform (exit 3), the ledger (8).
+pub async fn check_gates(
+    config: &ferry_core::config::Config,
+    session: &mut Session,
+    skip_gates: Option<&str>,
+    endpoint: Option<&str>,
+) -> Result<()> {
     let environment = session.connected.name.clone();
     let env = config.environment(&environment).map_err(crate::error::Error::config)?;
     let gated = env.promote_from.is_some() || env.approval || env.soak.is_some();
@@ -168,6 +180,8 @@ pub async fn check_gates(config: &ferry_core::config::Config, session: &mut Sess
     }
     let ledger = session.ledger.clone();
     let releases = ledger.releases(10_000).map_err(crate::error::Error::from_store)?;
+    // FROM, connected once, and what runs there (read at the first service that needs it).
+    let mut upstream: Option<(project::Connected, String, Vec<crate::release::Running>)> = None;
     let now = crate::journal::now_ms();
     let skip = "or skip the gates explicitly, recorded: --skip-gates --reason TEXT";
     for request in &session.requests {
@@ -197,21 +211,48 @@ pub async fn check_gates(config: &ferry_core::config::Config, session: &mut Sess
             )));
         }
         let Some(from) = &env.promote_from else { continue };
-        let Some(since) = ledger.healthy_since(from, &request.service, &digest).map_err(crate::error::Error::from_store)? else {
+        // What runs in FROM and since when, by ECS first (crate::upstream), as `ferry
+        // promote` reads it: a runner with an empty ledger decides as the one that deployed.
+        let (connected, cluster, running) = match &upstream {
+            Some(known) => known,
+            None => {
+                let connected = project::connect(config, from, endpoint).await?;
+                let cluster = config.environment(from).map_err(crate::error::Error::config)?.cluster.clone();
+                let gated: Vec<String> = session.requests.iter().map(|r| r.service.clone()).collect();
+                let running = crate::release::running(config, &connected, &gated).await?;
+                upstream.insert((connected, cluster, running))
+            }
+        };
+        let wanted = [(request.service.clone(), digest.clone())];
+        let candidate = crate::upstream::candidates(connected, cluster, running, &ledger, &wanted).await?.into_iter().next();
+        let since = match candidate.map(|c| c.upstream) {
+            Some(Upstream::Healthy(since)) => since,
+            Some(Upstream::NotHealthy(why)) => {
+                return Err(crate::error::Error::refused(format!(
+                    "{environment} takes what ran healthy in {from} (promote_from), and {} {version} ({short}) has not ({why}): deploy it to {from}, then {}; {skip} (nothing was changed)",
+                    request.service,
+                    promote(from)
+                )));
+            }
+            None => None,
+        };
+        let Some(soak) = env.soak else { continue };
+        let Some(since) = since else {
             return Err(crate::error::Error::refused(format!(
-                "{environment} takes what ran healthy in {from} (promote_from), and {} {version} ({short}) has not: deploy it to {from}, then {}; {skip} (nothing was changed)",
+                "{} {version} ({short}) runs healthy in {from}, but neither ECS nor this ledger says since when, so {environment}'s soak of {} cannot be told to have passed: redeploy it to {from} (`ferry deploy {from} {}={version} --force`) to start a soak clock ECS keeps; {skip} (nothing was changed)",
                 request.service,
-                promote(from)
+                humantime::format_duration(soak),
+                request.service
             )));
         };
-        if let Some(soak) = env.soak
-            && now - since < soak.as_millis() as i64
-        {
-            let ran = std::time::Duration::from_secs(((now - since).max(0) / 1000) as u64);
+        if now - since.at() < soak.as_millis() as i64 {
+            let ran = std::time::Duration::from_secs(((now - since.at()).max(0) / 1000) as u64);
             return Err(crate::error::Error::refused(format!(
-                "{} {version} ({short}) has run healthy in {from} for {} of {environment}'s soak of {}: {} once it has; {skip} (nothing was changed)",
+                "{} {version} ({short}) has run healthy in {from} for {} (since {}, {}) of {environment}'s soak of {}: {} once it has; {skip} (nothing was changed)",
                 request.service,
                 humantime::format_duration(ran),
+                ferry_core::promote::utc(since.at()),
+                since.source(),
                 humantime::format_duration(soak),
                 promote(from)
             )));

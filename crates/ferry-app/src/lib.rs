@@ -32,6 +32,7 @@ pub mod status;
 pub mod tag;
 pub mod task;
 pub mod unlock;
+pub mod upstream;
 pub mod words;
 
 pub use actor::Actor;

@@ -78,7 +78,7 @@ pub async fn plan(ctx: &Context<'_>, input: PlanInput) -> Result<PlanResult> {
     let mut session = ctx.before_changes("plan", Session::open(ctx, &input.environment, &input.services, None, "plan")).await?;
     // A deploy the environment's promotion gates would refuse is refused here too.
     let config = crate::project::load_config(ctx.project)?;
-    ctx.before_changes("plan", crate::deploy::check_gates(&config, &mut session, None)).await?;
+    ctx.before_changes("plan", crate::deploy::check_gates(&config, &mut session, None, ctx.project.endpoint_url.as_deref())).await?;
     let locks = session.locks();
     let journal = session.journal(ctx.sink);
     let run = session.connected.run(&locks, &journal);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use ferry_core::ExitKind;
 use ferry_core::config::Strategy;
 use ferry_core::deploy::{Outcome, Request, ServiceReport, Trace};
-use ferry_core::promote::{Approval, Candidate, check_approval, check_chain, check_soak};
+use ferry_core::promote::{Approval, check_approval, check_chain, check_soak};
 use ferry_core::rolling::short_task_definition;
 use ferry_store::{Ledger, Promotion, Rejection, ReleaseEntry};
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,7 @@ use crate::project::{self, Context, Project};
 use crate::release::{Running, running};
 use crate::run::{RunResult, until_cancelled};
 use crate::sink::{Approver, EventSink};
+use crate::upstream::HealthySince;
 use crate::words::run_failure;
 
 /// What to promote from where to where.
@@ -123,6 +124,9 @@ pub struct DryRun {
 pub struct Gates {
     pub soak: String,
     pub approval: String,
+    /// Since when each service's digest has run healthy in FROM, and by which record (ECS's
+    /// service deployment first): where the soak clock started.
+    pub healthy_since: Vec<HealthySince>,
 }
 
 impl DryRun {
@@ -203,14 +207,13 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
         return Err(Error::refused(format!("these digests are part of release {}, which was rejected ({rejection})", whole.id)));
     }
 
-    // The soak gate's verdict (refused below, after the plan for a dry run).
-    let candidates: Vec<Candidate> = release_entries
-        .iter()
-        .map(|e| {
-            let since = ledger.healthy_since(&input.from, &e.service, &e.digest)?;
-            Ok(Candidate { service: e.service.clone(), digest: e.digest.clone(), healthy_since: since })
-        })
-        .collect::<Result<_>>()?;
+    // The soak gate's verdict (refused below, after the plan for a dry run): since when each
+    // digest has run healthy in FROM, by ECS's records first (crate::upstream).
+    let from_cluster = config.environment(&input.from).map_err(Error::config)?.cluster.clone();
+    let wanted: Vec<(String, String)> = release_entries.iter().map(|e| (e.service.clone(), e.digest.clone())).collect();
+    let candidates =
+        ctx.before_changes("promote", crate::upstream::candidates(&from, &from_cluster, &running_from, &ledger, &wanted)).await?;
+    let healthy_since: Vec<HealthySince> = candidates.iter().map(HealthySince::of).collect();
     let soak = check_soak(to_env.soak, &input.from, &candidates, now_ms());
     if !input.dry_run {
         soak.clone().map_err(Error::refused)?;
@@ -266,7 +269,7 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
             &input,
             plan,
             planned,
-            soak.clone().err().map(String::from),
+            (soak.clone().err().map(String::from), healthy_since),
             to_env.approval,
             &to_env.approvers,
             &who,
@@ -539,13 +542,14 @@ fn plan_of(entries: &[ReleaseEntry], current: &[Running], requests: &[Request], 
         .collect()
 }
 
-/// The dry run's verdicts: soak (`soak_refusal`, the gate's refusal if any) and approval as
-/// the real run would judge them, and the kind the promotion would end with.
+/// The dry run's verdicts: soak (`soak`: the gate's refusal if any, and where each service's
+/// clock started) and approval as the real run would judge them, and the kind the promotion
+/// would end with.
 fn dry_run(
     input: &PromoteInput,
     plan: PromotionPlan,
     preflight: Vec<ServiceReport>,
-    soak_refusal: Option<String>,
+    (soak_refusal, healthy_since): (Option<String>, Vec<HealthySince>),
     approval: bool,
     approvers: &[String],
     who: &str,
@@ -570,7 +574,8 @@ fn dry_run(
         None => passed,
         Some(e) => format!("would refuse: {e}"),
     };
-    let gates = Gates { soak: verdict("passed".to_string(), &soak_refusal), approval: verdict(approval_passed, &approval_refusal) };
+    let gates =
+        Gates { soak: verdict("passed".to_string(), &soak_refusal), approval: verdict(approval_passed, &approval_refusal), healthy_since };
     let refusal = soak_refusal.or(approval_refusal);
     let kind = match (&refusal, kind_of_preflight) {
         (Some(_), _) => ExitKind::PreflightRefused,

@@ -4,7 +4,8 @@
 //! ([`running`], [`identify`]), which promotion and status read too.
 
 use ferry_core::config::{Config, Service};
-use ferry_core::platform::{Ecs, Registry, TaskDefinitionInfo};
+use ferry_core::deploy::{Family, Live, live_version};
+use ferry_core::platform::{Ecs, Registry, ServiceInfo, TaskDefinitionInfo};
 use ferry_store::{Ledger, Promotion, Release, ReleaseEntry, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -18,12 +19,17 @@ pub struct Running {
     pub entry: ReleaseEntry,
     /// Why it is not healthy (rollout in progress, tasks missing), if it is not.
     pub unhealthy: Option<String>,
+    /// The ECS service that runs it, as DescribeServices answered (for a blue-green, canary
+    /// or linear service, its live version's).
+    #[serde(skip)]
+    pub ecs: ServiceInfo,
 }
 
 /// What runs in an environment for the given services: the digest of each service's
 /// container, from the revision's `ferry:digest` tag, a digest-pinned image, or the
-/// registry's answer for its tag. Errors: a service missing, or whose digest cannot be
-/// told (refused, exit 4); the platform (3).
+/// registry's answer for its tag. A blue-green, canary or linear service runs its live
+/// version: the family's service behind the production rule ([`live_service`]). Errors: a
+/// service missing, or whose digest cannot be told (refused, exit 4); the platform (3).
 pub async fn running(config: &Config, connected: &Connected, services: &[String]) -> Result<Vec<Running>> {
     let env = config.environment(&connected.name).map_err(Error::config)?;
     let mut out = Vec::new();
@@ -32,14 +38,21 @@ pub async fn running(config: &Config, connected: &Connected, services: &[String]
             chunk.iter().map(|s| config.ecs_service_name(&connected.name, s)).collect::<Result<_, _>>().map_err(Error::config)?;
         let described = connected.ecs.describe_services(&env.cluster, &names).await?;
         for (service, ecs_name) in chunk.iter().zip(&names) {
-            let info = described.iter().find(|s| &s.name == ecs_name).ok_or_else(|| {
+            let missing = || {
                 Error::refused(format!(
                     "service {ecs_name} not found in cluster {} of {} ({})",
                     env.cluster,
                     connected.name,
                     connected.location(config, None)
                 ))
-            })?;
+            };
+            let live;
+            let info = if config.strategy(&connected.name, service).shifts_traffic() {
+                live = live_service(config, connected, service).await?.ok_or_else(missing)?;
+                &live
+            } else {
+                described.iter().find(|s| &s.name == ecs_name).ok_or_else(missing)?
+            };
             let td = connected.ecs.describe_task_definition(&info.task_definition).await?;
             let svc = config.service(service).map_err(Error::config)?;
             let (version, digest) = identify(connected, &td, svc).await?;
@@ -61,10 +74,29 @@ pub async fn running(config: &Config, connected: &Connected, services: &[String]
             out.push(Running {
                 entry: ReleaseEntry { service: service.clone(), repository: svc.repository_name().to_string(), digest, version },
                 unhealthy,
+                ecs: info.clone(),
             });
         }
     }
     Ok(out)
+}
+
+/// The live version of a blue-green, canary or linear service in `connected`: the ACTIVE
+/// service of its family whose target group the production rule sends the most traffic to
+/// ([`ferry_core::deploy::live_version`]). None when there is none; refused (exit 4) when
+/// the production rule does not exist.
+pub async fn live_service(config: &Config, connected: &Connected, service: &str) -> Result<Option<ServiceInfo>> {
+    let env = config.environment(&connected.name).map_err(Error::config)?;
+    let ecs_service = config.ecs_service_name(&connected.name, service).map_err(Error::config)?;
+    let (production, _) = config.traffic_rules(&connected.name, service).map_err(Error::config)?;
+    let family = Family { cluster: &env.cluster, environment: &connected.name, service, ecs_service: &ecs_service };
+    Ok(match live_version(&connected.ecs, &connected.elb, &family, &production).await? {
+        Live::Found(found) => Some(*found),
+        Live::NoRule => {
+            return Err(Error::refused(format!("the production rule {production} of {service} in {} was not found", connected.name)));
+        }
+        Live::NoForward | Live::NoService(_) => None,
+    })
 }
 
 /// Which version and digest a revision runs for a service's container: the `ferry:digest`

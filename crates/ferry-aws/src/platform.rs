@@ -11,8 +11,8 @@ use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{DesiredStatus, HealthStatus, ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField};
 use ferry_core::platform::{
     ClusterInfo, DeploymentInfo, Ecs, Elb, ImageInfo, OneOffTask, PlatformError, PlatformResult, PortBinding, Registry, RunningTask,
-    ServiceEvent, ServiceInfo, ServiceLoadBalancer, StoppedContainer, StoppedTask, TagMove, TargetGroupInfo, TargetHealthInfo,
-    TaskDefinitionInfo, TaskHealth, TaskLaunch, TaskState,
+    ServiceDeploymentBrief, ServiceEvent, ServiceInfo, ServiceLoadBalancer, StoppedContainer, StoppedTask, TagMove, TargetGroupInfo,
+    TargetHealthInfo, TaskDefinitionInfo, TaskHealth, TaskLaunch, TaskState,
 };
 use ferry_core::probe::{ActionInfo, ConditionInfo, ListenerInfo, LoadBalancerInfo, NoProbe, ProbeTarget, RuleInfo};
 use serde_json::{Value, json};
@@ -674,6 +674,58 @@ impl Ecs for AwsEcs {
                 stopped_at: millis(t.stopped_at()),
             })
             .collect())
+    }
+
+    async fn list_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+        statuses: &[&str],
+    ) -> PlatformResult<Vec<ServiceDeploymentBrief>> {
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            self.reads.take().await;
+            let out = self
+                .client
+                .list_service_deployments()
+                .cluster(cluster)
+                .service(service)
+                .set_status(Some(statuses.iter().map(|s| ServiceDeploymentStatus::from(*s)).collect()))
+                .max_results(100)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.reach.error("ecs:ListServiceDeployments", e))?;
+            found.extend(out.service_deployments().iter().map(|d| ServiceDeploymentBrief {
+                arn: d.service_deployment_arn().unwrap_or_default().to_string(),
+                status: d.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                created_at: millis(d.created_at()),
+                finished_at: d.finished_at().and_then(|t| t.to_millis().ok()),
+                target_service_revision: d.target_service_revision_arn().map(str::to_string),
+            }));
+            match out.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    async fn service_revision_task_definition(&self, service_revision_arn: &str) -> PlatformResult<Option<String>> {
+        self.reads.take().await;
+        let out = self
+            .client
+            .describe_service_revisions()
+            .service_revision_arns(service_revision_arn)
+            .send()
+            .await
+            .map_err(|e| self.reach.error("ecs:DescribeServiceRevisions", e))?;
+        Ok(out
+            .service_revisions()
+            .iter()
+            .find(|r| r.service_revision_arn() == Some(service_revision_arn))
+            .and_then(|r| r.task_definition())
+            .map(str::to_string))
     }
 
     async fn roll_back_in_progress(&self, cluster: &str, service: &str) -> PlatformResult<bool> {

@@ -386,6 +386,45 @@ pub trait Ecs: Send + Sync {
         let message = format!("this platform cannot describe {} service(s) of {cluster} with their tags", services.len());
         async move { Err(PlatformError::new("ecs:DescribeServices", None, message)) }
     }
+    /// ListServiceDeployments of a service, every page, with the `status` filter given
+    /// (`SUCCESSFUL`, ...; empty for all): ECS's record of each rollout, and when it finished
+    /// (ECS API reference, ListServiceDeployments; botocore `ecs/2014-11-13`,
+    /// `ServiceDeploymentBrief`). ECS keeps service deployments created on or after
+    /// 2024-10-25, and only for services with the ECS deployment controller; an endpoint
+    /// without the call answers an error, which callers read as "ECS cannot say".
+    fn list_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+        statuses: &[&str],
+    ) -> impl Future<Output = PlatformResult<Vec<ServiceDeploymentBrief>>> + Send {
+        let message = format!("this platform cannot list the service deployments of {cluster}/{service} ({})", statuses.join(", "));
+        async move { Err(PlatformError::new("ecs:ListServiceDeployments", None, message)) }
+    }
+    /// The task definition ARN a service revision runs (DescribeServiceRevisions of one ARN,
+    /// `serviceRevisions[0].taskDefinition`); None when ECS does not know the revision
+    /// (`failures`: MISSING).
+    fn service_revision_task_definition(&self, service_revision_arn: &str) -> impl Future<Output = PlatformResult<Option<String>>> + Send {
+        let message = format!("this platform cannot describe the service revision {service_revision_arn}");
+        async move { Err(PlatformError::new("ecs:DescribeServiceRevisions", None, message)) }
+    }
+}
+
+/// One rollout of a service as ListServiceDeployments briefs it (`ServiceDeploymentBrief`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceDeploymentBrief {
+    /// `arn:aws:ecs:REGION:ACCOUNT:service-deployment/CLUSTER/SERVICE/ID`.
+    pub arn: String,
+    /// PENDING, IN_PROGRESS, SUCCESSFUL, STOPPED, STOP_REQUESTED, ROLLBACK_REQUESTED,
+    /// ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL or ROLLBACK_FAILED.
+    pub status: String,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+    /// When it ended (epoch milliseconds); None while it runs.
+    pub finished_at: Option<i64>,
+    /// The service revision it rolled out (`targetServiceRevisionArn`).
+    pub target_service_revision: Option<String>,
 }
 
 /// One log event (CloudWatch Logs' `FilteredLogEvent`).

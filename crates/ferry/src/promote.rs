@@ -109,7 +109,7 @@ fn print_dry_run(printer: &Printer, dry: &DryRun) {
             "from": dry.from,
             "to": dry.to,
             "plan": dry.plan,
-            "gates": {"soak": dry.gates.soak, "approval": dry.gates.approval},
+            "gates": {"soak": dry.gates.soak, "approval": dry.gates.approval, "healthy_since": dry.gates.healthy_since},
             "changed": false,
             "exit_code": kind.code(),
             "outcome": kind,

@@ -23,6 +23,7 @@ mod errors;
 mod events;
 mod exit_codes;
 mod gates;
+mod gates_from_ecs;
 mod gc;
 mod hooks;
 mod kill;
