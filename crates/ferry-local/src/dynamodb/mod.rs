@@ -340,6 +340,9 @@ fn describe(table: &Table, status: &str) -> Value {
         out.insert("TableClassSummary".into(), json!({"TableClass": class}));
     }
     out.insert("DeletionProtectionEnabled".into(), json!(table.deletion_protection));
+    // A new table's warm throughput, as DynamoDB describes every table since warm throughput
+    // (API reference, TableWarmThroughputDescription): 12,000 reads and 4,000 writes a second.
+    out.insert("WarmThroughput".into(), json!({"ReadUnitsPerSecond": 12000, "WriteUnitsPerSecond": 4000, "Status": status}));
     Value::Object(out)
 }
 
