@@ -70,6 +70,9 @@ pub enum Problem {
     Html { status: u16 },
     /// No AWS answer within this long, retries included, for reasons not seen.
     GaveUp(Duration),
+    /// AWS answered, throttling the request (its error code: `ThrottlingException`,
+    /// `ProvisionedThroughputExceededException`, ...): the caller's rate is over a limit.
+    Throttled(String),
     /// The connection failed otherwise (reset, TLS): the transport's words.
     Transport(String),
 }
@@ -77,7 +80,7 @@ pub enum Problem {
 impl Problem {
     /// Whether nothing answered at all (as opposed to something that is not AWS answering).
     pub fn is_unreachable(&self) -> bool {
-        !matches!(self, Problem::Html { .. })
+        !matches!(self, Problem::Html { .. } | Problem::Throttled(_))
     }
 }
 
@@ -90,6 +93,9 @@ impl std::fmt::Display for Problem {
             Problem::NoAnswer(after) => write!(f, "it accepted the connection but sent no answer within {}s", after.as_secs()),
             Problem::Html { status } => write!(f, "it answered with an HTML page (HTTP {status}), not as an AWS API does"),
             Problem::GaveUp(after) => write!(f, "no AWS answer within {}s, retries included", after.as_secs()),
+            Problem::Throttled(code) => {
+                write!(f, "AWS throttled every attempt ({code}) until the call's {}s ran out", OPERATION_TIMEOUT.as_secs())
+            }
             Problem::Transport(text) => write!(f, "{text}"),
         }
     }
@@ -217,6 +223,9 @@ impl Reach {
         let endpoint = self.endpoint.clone().or_else(|| self.recent().map(|(_, e)| e)).unwrap_or_else(|| "the AWS endpoint".to_string());
         let message = match problem {
             Problem::Html { .. } => format!("{endpoint} is not an AWS API endpoint: {problem}. {}", self.hint(&problem)),
+            Problem::Throttled(_) => format!(
+                "{problem}: the account's or the resource's request rate is over its limit. Try again later; if it lasts, look for another client calling as fast, or raise the quota (Service Quotas)"
+            ),
             _ => format!("cannot reach {endpoint}: {problem}. {}", self.hint(&problem)),
         };
         PlatformError::new(operation, Some(code_of(&problem).into()), message)
@@ -259,8 +268,12 @@ pub const NOT_AWS: &str = "NotAnAwsEndpoint";
 /// No credentials could be found or used.
 pub const CREDENTIALS: &str = "NoCredentials";
 
-fn code_of(problem: &Problem) -> &'static str {
-    if problem.is_unreachable() { UNREACHABLE } else { NOT_AWS }
+fn code_of(problem: &Problem) -> &str {
+    match problem {
+        Problem::Throttled(code) => code,
+        _ if problem.is_unreachable() => UNREACHABLE,
+        _ => NOT_AWS,
+    }
 }
 
 /// A platform error from an SDK error without knowing the clients' endpoint: the
@@ -381,10 +394,32 @@ fn classify_attempt(error: &OrchestratorError<Error>, response: Option<&HttpResp
     if let Some(status) = response.and_then(AsResponse::html_status) {
         return Some(Problem::Html { status });
     }
+    if let Some(code) = response.and_then(throttling_code) {
+        return Some(Problem::Throttled(code));
+    }
     if error.is_timeout_error() {
         return Some(Problem::NoAnswer(ATTEMPT_TIMEOUT));
     }
     error.as_connector_error().and_then(classify_connector)
+}
+
+/// The throttling error code of an AWS JSON answer (its `X-Amzn-ErrorType` header, as
+/// `Code` or `Code:https://...`), when it is one the SDK's standard retry mode treats as
+/// throttling.
+fn throttling_code(response: &HttpResponse) -> Option<String> {
+    const THROTTLING: [&str; 8] = [
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+    ];
+    let header = response.headers().get("x-amzn-errortype")?;
+    let code = header.split(':').next().unwrap_or_default().trim();
+    THROTTLING.contains(&code).then(|| code.to_string())
 }
 
 /// `ecs:DescribeServices`, ferry's name of an operation.

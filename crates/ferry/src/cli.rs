@@ -39,11 +39,11 @@ pub struct GlobalArgs {
     /// Only errors and the final result.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// The ledger of deployments and locks for this run: an SQLite FILE, or
+    /// The ledger of deployments and locks for this run: an SQLite file, or
     /// dynamodb://TABLE for a shared table (region and credentials from [ledger], else the
     /// default chain) [default: ferry.toml's [ledger], else $XDG_DATA_HOME/ferry/ledger.sqlite
     /// or ~/.local/share/ferry/ledger.sqlite].
-    #[arg(long, global = true, env = "FERRY_LEDGER", value_name = "FILE|dynamodb://TABLE")]
+    #[arg(long, global = true, env = "FERRY_LEDGER", value_name = "LEDGER")]
     pub ledger: Option<PathBuf>,
     /// Send every AWS call to this endpoint (e.g. ferry local's), overriding the
     /// environment's endpoint_url.
@@ -245,7 +245,7 @@ pub enum Command {
     /// export); 8 the ledger could not be created, read or written.
     #[command(
         subcommand,
-        after_help = "Examples:\n  ferry ledger init                                  # create the [ledger] table (or file)\n  ferry ledger export --ledger ~/.local/share/ferry/ledger.sqlite --output history.json\n  ferry ledger import history.json                   # into the [ledger] of ferry.toml\n  FERRY_LEDGER=dynamodb://ferry-ledger ferry history # one run against the shared table"
+        after_help = "Examples:\n  ferry ledger init                                  # create the [ledger] table (or file)\n  ferry ledger export --ledger ~/.local/share/ferry/ledger.sqlite --file history.json\n  ferry ledger import history.json                   # into the [ledger] of ferry.toml\n  FERRY_LEDGER=dynamodb://ferry-ledger ferry history # one run against the shared table"
     )]
     Ledger(LedgerCommand),
     /// Deregister old task definition revisions ferry registered, keeping the newest N of
@@ -822,8 +822,8 @@ pub enum LedgerCommand {
     /// rejection) and promotion as one JSON document. Locks are not exported.
     Export {
         /// Write to this file (replaced whole, never half-written) instead of stdout.
-        #[arg(long, short, value_name = "FILE")]
-        output: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
     },
     /// Add what an export holds and the ledger lacks. Idempotent: what is there already is
     /// left as it is, so running it again after a failure finishes the job. A file that is

@@ -35,7 +35,7 @@ async fn ledger(global: &GlobalArgs, command: LedgerCommand) -> Result<(), Failu
                 printer.out(&format!("{verb}: {} ({})", result.ledger, result.detail));
             }
         }
-        LedgerCommand::Export { output } => {
+        LedgerCommand::Export { file } => {
             let export = ferry_app::ledger::export(&ctx).await?;
             let text = serde_json::to_string_pretty(&export).map_err(|e| Error::internal(format!("cannot write the export: {e}")))?;
             let summary = format!(
@@ -45,7 +45,7 @@ async fn ledger(global: &GlobalArgs, command: LedgerCommand) -> Result<(), Failu
                 export.promotions.len(),
                 export.source
             );
-            match output {
+            match file {
                 Some(path) => {
                     write_whole(&path, text.as_bytes())?;
                     if printer.json() {
