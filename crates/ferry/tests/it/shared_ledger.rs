@@ -361,3 +361,29 @@ async fn eight_processes_race_for_one_lock_and_a_killed_holder_is_taken_over_aft
     assert!(!refusals.is_empty(), "the dead holder's lease was honoured while it ran: {taken}");
     assert!(refusals.iter().all(|r| r["holder"] == json!("holder") && r["at"].as_i64().unwrap() < lease_until), "{taken}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_rejected_on_one_runner_is_refused_on_every_other() {
+    let world = crate::promote::two_environments("promote_from = \"dev\"").await;
+    let mut config = std::fs::read_to_string(world.config()).unwrap();
+    config.push_str(&ledger_section(&world, TABLE));
+    std::fs::write(world.config(), config).unwrap();
+    assert!(runner(&world, "admin", &["ledger", "init"]).await.status.success());
+    let deployed = runner(&world, "alice", &["deploy", "dev", "web=1.1.0"]).await;
+    assert!(deployed.status.success(), "{}", text(&deployed));
+    let created = runner(&world, "alice", &["release", "create", "--from-env", "dev", "--output", "json"]).await;
+    assert!(created.status.success(), "{}", text(&created));
+    let id = result_of(&created)["release"]["id"].as_str().unwrap().to_string();
+    let rejected = runner(&world, "bob", &["release", "reject", &id, "--reason", "breaks checkout"]).await;
+    assert!(rejected.status.success(), "{}", text(&rejected));
+
+    let stage_before = world.service_in("stage", "web").await.task_definition().unwrap().to_string();
+    // carol and dave have nothing on disk: the rejection reaches them through the table.
+    let promoted = runner(&world, "carol", &["promote", "dev", "stage"]).await;
+    assert_eq!(promoted.status.code(), Some(4), "{}", text(&promoted));
+    assert!(text(&promoted).contains("rejected") && text(&promoted).contains("breaks checkout"), "{}", text(&promoted));
+    let direct = runner(&world, "dave", &["deploy", "stage", "web=1.1.0"]).await;
+    assert_eq!(direct.status.code(), Some(4), "{}", text(&direct));
+    assert!(text(&direct).contains(&id) && text(&direct).contains("rejected"), "{}", text(&direct));
+    assert_eq!(world.service_in("stage", "web").await.task_definition().unwrap(), stage_before, "nothing changed in stage");
+}
