@@ -136,6 +136,13 @@ if ! wait_http "$moto_url/moto-api/" 60; then
     log "moto_server does not answer at $moto_url"; cat "$work/moto.log" >&2; exit 2
 fi
 
+# --- the DynamoDB ledger against moto -------------------------------------------------
+# The ledger suite (the cases SQLite and ferry local's DynamoDB pass) over moto's DynamoDB,
+# an independent peer; a fresh table per case.
+log "the DynamoDB ledger (ferry-aws) against moto"
+(cd "$root" && FERRY_LEDGER_MOTO_URL="$moto_url" timeout --signal=TERM --kill-after=30 600 \
+    cargo test -p ferry-aws --test it -- --ignored ledger_dynamodb::moto --skip per_call_latency)
+
 # --- the suite ----------------------------------------------------------------------
 export FERRY_BIN="$ferry"
 export FERRY_LOCAL_URL="$ferry_url"

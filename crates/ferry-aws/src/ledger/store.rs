@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+#[cfg(test)]
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -453,5 +455,50 @@ impl Drop for Bridge {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_from_several_threads_run_at_once_and_a_bridge_drops_inside_a_runtime() {
+        let bridge = Bridge::new().expect("runtime");
+        // Eight calls that each wait for all eight to have started: they finish only if they
+        // run at once (a bridge that ran one call at a time would time out here).
+        let all_started = Arc::new(tokio::sync::Barrier::new(8));
+        let bridge_ref = &bridge;
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                let all_started = all_started.clone();
+                scope.spawn(move || {
+                    bridge_ref
+                        .run("test", async move {
+                            tokio::time::timeout(Duration::from_secs(30), all_started.wait())
+                                .await
+                                .map(|_| ())
+                                .map_err(|_| StoreError::NotFound("the calls did not overlap".into()))
+                        })
+                        .expect("call");
+                });
+            }
+        });
+        let outer = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        outer.block_on(async move { drop(bridge) });
+    }
+
+    /// Not a check: the cost of one call through the bridge, without any I/O
+    /// (`cargo test -p ferry-aws --lib -- --ignored --nocapture bridge_overhead`).
+    #[test]
+    #[ignore]
+    fn bridge_overhead() {
+        let bridge = Bridge::new().expect("runtime");
+        const CALLS: u32 = 20_000;
+        let start = std::time::Instant::now();
+        for _ in 0..CALLS {
+            bridge.run("test", async { Ok(()) }).expect("call");
+        }
+        println!("bridge: {:.1} µs per call", start.elapsed().as_secs_f64() * 1e6 / f64::from(CALLS));
     }
 }
