@@ -308,12 +308,15 @@ async fn create_or_adopt(table: &Table) -> CallResult<InitOutcome> {
         if schema_version(table).await?.is_some() {
             return Ok(InitOutcome::AlreadyThere);
         }
-        let count = description.item_count().unwrap_or(0);
-        if count > 0 {
-            return Err(Fail::Store(table.remote(format!(
-                "the table has ferry's keys but holds {count} items and no ferry schema item (pk \"ferry\", sk \"schema\"): \
-                 it is someone else's table, not adopted; nothing was changed. Choose another table name"
-            ))));
+        // Whether the table holds anything, read now: DescribeTable's ItemCount is refreshed
+        // only about every six hours, so a table filled since would look empty.
+        let sample = table.client.scan().table_name(&table.name).limit(1).consistent_read(true).send().await;
+        let sample = sample.map_err(|e| table.fail("Scan", e))?;
+        if sample.count() > 0 {
+            return Err(Fail::Store(table.remote(
+                "the table has ferry's keys but holds items and no ferry schema item (pk \"ferry\", sk \"schema\"): \
+                 it is someone else's table, not adopted; nothing was changed. Choose another table name",
+            )));
         }
     }
     enable_ttl(table, created).await?;
