@@ -6,7 +6,7 @@ const T0: i64 = 1_795_428_000_000; // 2026-11-23T10:00:00Z
 const MINUTE: i64 = 60_000;
 
 /// A minimal in-progress deployment; tests fill in what they care about.
-fn deployment(id: &str, environment: &str, service: &str, started_at: i64) -> DeploymentRecord {
+pub fn deployment(id: &str, environment: &str, service: &str, started_at: i64) -> DeploymentRecord {
     DeploymentRecord {
         id: id.into(),
         run_id: format!("run-{id}"),
@@ -60,7 +60,7 @@ fn task_definition(family: &str, revision: u32) -> String {
     format!("arn:aws:ecs:eu-west-1:123456789012:task-definition/{family}:{revision}")
 }
 
-fn holder(deployment_id: &str, who: &str) -> LockHolder {
+pub fn holder(deployment_id: &str, who: &str) -> LockHolder {
     LockHolder { deployment_id: deployment_id.into(), who: who.into(), host: format!("{who}-laptop"), pid: 4242 }
 }
 

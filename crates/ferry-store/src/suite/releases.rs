@@ -9,7 +9,7 @@ use crate::{DeploymentRecord, Ledger, Outcome, Promotion, Rejection, Release, Re
 const T0: i64 = 1_795_428_000_000; // 2026-11-23T10:00:00Z
 const MINUTE: i64 = 60_000;
 
-fn entry(service: &str, digest: &str, version: Option<&str>) -> ReleaseEntry {
+pub fn entry(service: &str, digest: &str, version: Option<&str>) -> ReleaseEntry {
     ReleaseEntry {
         service: service.into(),
         repository: format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/{service}"),
@@ -19,15 +19,15 @@ fn entry(service: &str, digest: &str, version: Option<&str>) -> ReleaseEntry {
 }
 
 /// A release of web and api; `n` varies web's digest so each `n` is another release.
-fn entries(n: u32) -> Vec<ReleaseEntry> {
+pub fn entries(n: u32) -> Vec<ReleaseEntry> {
     vec![entry("web", &format!("sha256:{n:064x}"), Some("1.2.0")), entry("api", &format!("sha256:{:064x}", 0xa91), Some("3.0.1"))]
 }
 
-fn create(ledger: &Ledger, n: u32, now: i64) -> Release {
+pub fn create(ledger: &Ledger, n: u32, now: i64) -> Release {
     ledger.create_release(entries(n), "alice", "env:dev", &[], now).expect("create")
 }
 
-fn promotion(id: &str, release_id: &str, started_at: i64) -> Promotion {
+pub fn promotion(id: &str, release_id: &str, started_at: i64) -> Promotion {
     Promotion {
         id: id.into(),
         release_id: release_id.into(),

@@ -4,46 +4,11 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use ferry_store::{DeploymentRecord, Ledger, LockHolder, Outcome, SCHEMA_VERSION, StoreError};
+use ferry_store::suite::deployments_and_locks::{deployment, holder};
+use ferry_store::{Ledger, SCHEMA_VERSION, StoreError};
 
 const T0: i64 = 1_795_428_000_000; // 2026-11-23T10:00:00Z
 const MINUTE: i64 = 60_000;
-
-/// A minimal in-progress deployment; tests fill in what they care about.
-fn deployment(id: &str, environment: &str, service: &str, started_at: i64) -> DeploymentRecord {
-    DeploymentRecord {
-        id: id.into(),
-        run_id: format!("run-{id}"),
-        kind: "deploy".into(),
-        environment: environment.into(),
-        service: service.into(),
-        cluster: format!("{environment}-cluster"),
-        ecs_service: format!("{service}-{environment}"),
-        from_version: None,
-        from_digest: None,
-        from_task_definition: None,
-        to_version: None,
-        to_digest: None,
-        to_task_definition: None,
-        image: None,
-        ecs_deployment_id: None,
-        who: "alice".into(),
-        commit: None,
-        commit_message: None,
-        started_at,
-        finished_at: None,
-        outcome: Outcome::InProgress,
-        reason: None,
-        strategy: None,
-        cause: None,
-        rollback_deployment_id: None,
-        gates_skipped: None,
-    }
-}
-
-fn holder(deployment_id: &str, who: &str) -> LockHolder {
-    LockHolder { deployment_id: deployment_id.into(), who: who.into(), host: format!("{who}-laptop"), pid: 4242 }
-}
 
 // Deployments
 
