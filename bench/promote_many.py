@@ -29,6 +29,14 @@ answered with ThrottlingException, which the SDK retried); and the API calls by 
 (`DELETE /_ferry/calls` before, `GET /_ferry/calls` after). After each promotion it checks
 that stage runs dev's task definition image for every promoted service.
 
+With `--ledger dynamodb`, the ferry.toml gets a `[ledger]` section (backend dynamodb, table
+--table, on ferry local) and setup runs `ferry ledger init`; every ferry run then uses that
+shared table (`--ledger dynamodb://TABLE`). `--ledger both` (with `--deploy-only`) writes the
+section too, and each round deploys twice, once per ledger (SQLite file and table, the order
+swapping every round, versions alternating), so the two are measured side by side on one
+ferry local. `--deploy-only` skips stage and the promotions: each round is the timed
+`ferry deploy dev s00=V ... s49=V solo=V` (issue 10's throughput benchmark).
+
 Standard library only; every wait and every command has a time limit.
 """
 
@@ -81,7 +89,16 @@ def parse_args():
     p.add_argument("--run-timeout", type=float, default=300.0, help="time limit of one ferry command, seconds")
     p.add_argument("--workdir", required=True, help="the project directory (ferry.toml, templates, ledger)")
     p.add_argument("--out", help="write the results as JSON here")
-    return p.parse_args()
+    p.add_argument("--ledger", choices=("sqlite", "dynamodb", "both"), default="sqlite",
+                   help="the ledger ferry runs with: the SQLite file in --workdir (default), a DynamoDB table on ferry "
+                        "local (a [ledger] section; `ferry ledger init` in setup), or both in turn (--deploy-only)")
+    p.add_argument("--table", default="ferry-ledger", help="the DynamoDB table of --ledger dynamodb|both")
+    p.add_argument("--deploy-only", action="store_true",
+                   help="only dev and only the timed 50-service deploys (no stage, no promotions)")
+    args = p.parse_args()
+    if args.ledger == "both" and not args.deploy_only:
+        p.error("--ledger both needs --deploy-only")
+    return args
 
 
 def log(msg):
@@ -113,7 +130,8 @@ def setup(client, args, names):
         }
         client.call("PutImage", {"repositoryName": REPOSITORY, "imageTag": version,
                                  "imageManifest": json.dumps(manifest)}, prefix=ECR)
-    for cluster in ("dev", "stage"):
+    clusters = ("dev",) if args.deploy_only else ("dev", "stage")
+    for cluster in clusters:
         client.call("CreateCluster", {"clusterName": cluster})
     for name in names:
         td = client.call("RegisterTaskDefinition", {
@@ -124,13 +142,13 @@ def setup(client, args, names):
                 "environment": [{"name": "VERSION", "value": "1.0.0"}],
             }],
         })["taskDefinition"]["taskDefinitionArn"]
-        for cluster in ("dev", "stage"):
+        for cluster in clusters:
             client.call("CreateService", {
                 "cluster": cluster, "serviceName": name, "taskDefinition": td, "desiredCount": 1,
                 "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200,
                                             "deploymentCircuitBreaker": {"enable": True, "rollback": True}},
             })
-    for cluster in ("dev", "stage"):
+    for cluster in clusters:
         fb.wait_until(f"51 services of {cluster} running", lambda c=cluster: all_steady(client, c, names), 120)
 
     os.makedirs(args.workdir, exist_ok=True)
@@ -142,8 +160,30 @@ def setup(client, args, names):
                    f'credentials = "ferry-local"\nbake = "0s"\n{extra}\n')
     for name in names:
         config += f'[services.{name}]\nrepository = "{REPOSITORY}"\ncontainer = "app"\ntemplate = "sleeper.json"\n\n'
+    if args.ledger != "sqlite":
+        config += (f'[ledger]\nbackend = "dynamodb"\ntable = "{args.table}"\nregion = "{REGION}"\n'
+                   f'endpoint_url = "{args.endpoint}"\ncredentials = "ferry-local"\n')
     with open(os.path.join(args.workdir, "ferry.toml"), "w") as f:
         f.write(config)
+    if args.ledger != "sqlite":
+        init = subprocess.run([args.ferry, "ledger", "init", "--config", os.path.join(args.workdir, "ferry.toml")],
+                              capture_output=True, text=True, timeout=60, cwd=args.workdir, env=ferry_env())
+        if init.returncode != 0:
+            sys.exit(f"ferry ledger init failed ({init.returncode}):\n{init.stdout}\n{init.stderr}")
+        log(f"ferry ledger init: {init.stdout.strip() or init.stderr.strip()}")
+
+
+def ferry_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+    env.update(NO_COLOR="1", FERRY_USER="bench")
+    return env
+
+
+def ledger_flag(args, ledger):
+    """`--ledger` for one run: the SQLite file in the workdir, or the shared table."""
+    if ledger == "dynamodb":
+        return ["--ledger", f"dynamodb://{args.table}"]
+    return ["--ledger", os.path.join(args.workdir, "ledger.sqlite")]
 
 
 def describe(client, cluster, names):
@@ -181,15 +221,16 @@ def unthrottled(args, fn):
 # -- one ferry run --------------------------------------------------------------------------------
 
 
-def run_ferry(args, command, label):
+def run_ferry(args, command, label, ledger=None):
     """Runs ferry, timestamps each stdout line as it arrives; returns a record of the run."""
     admin(args.endpoint, "DELETE", "/_ferry/calls")
     throttled_before = admin(args.endpoint, "GET", "/_ferry/status")["throttledRequests"]
+    ledger = ledger or args.ledger
     full = [args.ferry, *command, "--output", "json", "--config", os.path.join(args.workdir, "ferry.toml"),
-            "--ledger", os.path.join(args.workdir, "ledger.sqlite")]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+            *ledger_flag(args, ledger)]
+    env = ferry_env()
     # The SDK's retry strategy logs its delays at debug: the evidence of where a run waited.
-    env.update(NO_COLOR="1", FERRY_USER="bench", FERRY_LOG="aws_smithy_runtime::client::retries=debug")
+    env.update(FERRY_LOG="aws_smithy_runtime::client::retries=debug")
     lines = []
     t0 = time.monotonic()
     proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=args.workdir)
@@ -228,6 +269,7 @@ def run_ferry(args, command, label):
         outcomes[service["outcome"]] = outcomes.get(service["outcome"], 0) + 1
     record = {
         "label": label,
+        "ledger": ledger,
         "command": " ".join(command[:3]) + (" ..." if len(command) > 3 else ""),
         "exit_code": code,
         "wall_s": round(wall, 3),
@@ -292,7 +334,7 @@ def main():
     fifty = names[:-1]
     client = fb.RawClient(args.endpoint)
     admin(args.endpoint, "DELETE", "/_ferry/rate-limits")
-    log(f"setup: {len(names)} services in dev and in stage")
+    log(f"setup: {len(names)} services in dev" + ("" if args.deploy_only else " and in stage"))
     t0 = time.monotonic()
     setup(client, args, names)
     log(f"setup done in {time.monotonic() - t0:.1f} s")
@@ -301,7 +343,13 @@ def main():
     log(f"rate limits: {args.limits}")
 
     results = {"services": args.services, "limits": args.limits if args.limits == "off" else json.loads(args.limits),
-               "refill_s": args.refill, "rounds": []}
+               "refill_s": args.refill, "ledger": args.ledger, "rounds": []}
+    if args.deploy_only:
+        deploy_rounds(args, client, names, results)
+        admin(args.endpoint, "DELETE", "/_ferry/rate-limits")
+        fb.write_json(args.out, results)
+        print_deploys(results)
+        return
     for r in range(args.rounds):
         version = VERSIONS[r % 2]
         round_ = {"version": version, "runs": []}
@@ -334,6 +382,72 @@ def main():
     summarize(results)
     fb.write_json(args.out, results)
     print_markdown(results)
+
+
+def deploy_rounds(args, client, names, results):
+    """--deploy-only: per round, the timed `ferry deploy dev` of every service with each ledger
+    (--ledger both: SQLite and DynamoDB, the order swapping every round); every deploy moves
+    every service to the other version."""
+    ledgers = ["sqlite", "dynamodb"] if args.ledger == "both" else [args.ledger]
+    deploys = 0
+    previous = None
+    for r in range(args.rounds):
+        order = ledgers if r % 2 == 0 else list(reversed(ledgers))
+        round_ = {"runs": []}
+        for ledger in order:
+            version = VERSIONS[deploys % 2]
+            deploys += 1
+            command = ["deploy", "dev", *[f"{n}={version}" for n in names]]
+            label = f"round {r + 1}: deploy dev ({len(names)}) {version}, {ledger}"
+            if args.limit_deploy:
+                record = run_ferry(args, command, label, ledger)
+            else:
+                record = unthrottled(args, lambda: run_ferry(args, command, label, ledger))
+            record["version"] = version
+            if record["exit_code"] != 0:
+                sys.exit(f"deploying dev failed:\n{record.get('stdout_tail')}\n{record['stderr_tail']}")
+            # Every service runs one digest, and not the one the previous deploy left.
+            running = set(unthrottled(args, lambda: digests(client, "dev", names)).values())
+            record["dev_runs_version"] = len(running) == 1 and None not in running and running != previous
+            if not record["dev_runs_version"]:
+                log(f"dev does not run one new digest after the deploy: {sorted(map(str, running))[:3]}")
+            previous = running
+            round_["runs"].append(record)
+            time.sleep(args.refill)
+        results["rounds"].append(round_)
+    import statistics
+
+    for ledger in ledgers:
+        walls = [run["wall_s"] for rnd in results["rounds"] for run in rnd["runs"] if run["ledger"] == ledger]
+        results[f"deploy_{ledger}_wall_s"] = walls
+        results[f"deploy_{ledger}_median_s"] = round(statistics.median(walls), 3)
+
+
+def print_deploys(results):
+    print(f"`ferry deploy dev` of {results['services'] + 1} services; rate limits: {json.dumps(results['limits'])}.")
+    print()
+    print("| round | ledger | version | exit | wall (s) | first event | preflight done | all started | all finished "
+          "| outcomes | API calls | DynamoDB calls | dev runs it |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for i, rnd in enumerate(results["rounds"], 1):
+        for run in rnd["runs"]:
+            p = run["phases_s"]
+            dynamo = sum(n for op, n in run["calls"].items() if op.lower().startswith("dynamodb"))
+            print(f"| {i} | {run['ledger']} | {run['version']} | {run['exit_code']} | {run['wall_s']:.2f} | {p['first_event']} "
+                  f"| {p['preflight_done']} | {p['started']} | {p['finished']} | {run['outcomes']} | {run['calls_total']} "
+                  f"| {dynamo} | {run['dev_runs_version']} |")
+    print()
+    for key in sorted(k for k in results if k.startswith("deploy_") and k.endswith("_median_s")):
+        print(f"Median wall time, {key[len('deploy_'):-len('_median_s')]}: {results[key]} s")
+    print()
+    last = results["rounds"][-1]["runs"]
+    ops = sorted({op for run in last for op in run["calls"]})
+    print("API calls by operation (last round):")
+    print()
+    print("| operation | " + " | ".join(run["ledger"] for run in last) + " |")
+    print("| --- |" + " --- |" * len(last))
+    for op in ops:
+        print(f"| {op} | " + " | ".join(str(run["calls"].get(op, 0)) for run in last) + " |")
 
 
 def summarize(results):
