@@ -101,7 +101,7 @@ impl Locks for LedgerLocks {
             StoreError::LockHeld(_) => LockRefusal::Held(e.to_string()),
             // The file is not the one the lock was taken in, or the lock row is gone: nobody
             // else can see this deploy's lock any more, so it must not carry on as if it had it.
-            StoreError::Replaced { .. } => LockRefusal::Lost(e.to_string()),
+            StoreError::Replaced { .. } | StoreError::TableGone { .. } => LockRefusal::Lost(e.to_string()),
             StoreError::NotFound(_) => LockRefusal::Lost(format!(
                 "the lock on {service} in {environment} is gone from the ledger {} (freed with `ferry unlock`, or the ledger was edited), so another deploy may have started; check `ferry status {environment}`",
                 self.ledger.location()

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use ferry_aws::ledger::InitOutcome;
-use ferry_store::transfer::{self, Export, ImportCounts};
+use ferry_store::transfer::{self, Export, ImportCounts, ImportRun};
 
 use crate::error::{Error, Result};
 use crate::journal::now_ms;
@@ -77,8 +77,33 @@ pub async fn export(ctx: &Context<'_>) -> Result<Export> {
 pub async fn import(ctx: &Context<'_>, export: &Export) -> Result<ImportCounts> {
     transfer::check(export).map_err(|e| Error::input(e.to_string()))?;
     let ledger = project::open_ledger(ctx.project, ctx.sink).await?;
-    transfer::import(&ledger, export).map_err(|e| match e {
+    let holder = ferry_store::LockHolder {
+        deployment_id: project::new_id("import"),
+        who: ctx.actor.who.clone(),
+        host: ctx.actor.host.clone(),
+        pid: ctx.actor.pid,
+    };
+    // A line every tenth of the way (and at least every 25 deployments), for imports that take minutes.
+    let mut said = 0;
+    let mut progress = |done: usize, total: usize| {
+        let step = (total / 10).clamp(1, 25);
+        if done == total || done >= said + step {
+            said = done;
+            ctx.sink.note(None, &format!("imported {done} of {total} deployments"));
+        }
+    };
+    let run = ImportRun { holder, holder_is_gone: &crate::journal::holder_is_gone, now: &now_ms, progress: &mut progress };
+    transfer::import(&ledger, export, run).map_err(|e| match e {
         ferry_store::StoreError::Invalid(message) => Error::input(message),
+        ferry_store::StoreError::LockHeld(info) => Error::new(
+            ferry_core::ExitKind::LockHeld,
+            format!(
+                "another import into {} is running: {} holds it since {}; wait for it to end, then run the same command again (it adds only what is still missing)",
+                ledger.location(),
+                info.holder.name(),
+                ferry_store::format_rfc3339(info.acquired_at)
+            ),
+        ),
         other => Error::from(other),
     })
 }

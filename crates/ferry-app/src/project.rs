@@ -178,6 +178,15 @@ impl LedgerLocation {
 /// The scheme of a shared ledger named by `--ledger` / `FERRY_LEDGER`.
 const DYNAMODB_SCHEME: &str = "dynamodb://";
 
+/// Whether a `--ledger` value starts with a URL scheme (`dynamo://`, `DynamoDB:/x`, `s3:`)
+/// rather than naming a file: a mistyped shared ledger must not quietly become a new file.
+fn looks_like_a_url(value: &str) -> bool {
+    let Some((scheme, _)) = value.split_once(':') else { return false };
+    scheme.len() > 1
+        && scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+}
+
 /// Decides where the ledger is (see [`LedgerLocation`]). Reads ferry.toml when it exists
 /// (its errors are the config's: exit 2); a missing ferry.toml means the per-user file.
 /// Errors: a `dynamodb://` override without a valid table name (exit 2).
@@ -190,6 +199,12 @@ pub fn ledger_location(project: &Project) -> Result<LedgerLocation> {
             let table = named[DYNAMODB_SCHEME.len()..].trim_end_matches('/').to_string();
             ferry_core::config::check_table_name(&table).map_err(|m| Error::input(format!("--ledger / FERRY_LEDGER: {m}")))?;
             table
+        }
+        (Some(named), _) if looks_like_a_url(named) => {
+            return Err(Error::input(format!(
+                "--ledger / FERRY_LEDGER: {named:?} looks like a URL, but the only one ferry knows is {DYNAMODB_SCHEME}TABLE (lower case); \
+                 anything else is a file path (write ./{named} for a file whose name has a colon); nothing was changed"
+            )));
         }
         (Some(_), _) => return Ok(LedgerLocation::Sqlite(project.ledger_path())),
         (None, Some(ledger)) if ledger.backend == LedgerKind::Dynamodb => ledger.table.clone().unwrap_or_default(),
@@ -204,6 +219,7 @@ pub fn ledger_location(project: &Project) -> Result<LedgerLocation> {
     };
     // The table's region and credentials: [ledger]'s when it names a DynamoDB ledger, else
     // the default chain (what a CI runner's role gives).
+    let configured_dynamodb = configured.as_ref().is_some_and(|l| l.backend == LedgerKind::Dynamodb);
     let settings = configured.filter(|l| l.backend == LedgerKind::Dynamodb).unwrap_or_default();
     let (credentials, file) = match &config {
         Some(config) => (config.ledger_credentials(&settings).map_err(|e| Error::input_from(e.to_string(), e))?, config_file_name(config)),
@@ -220,7 +236,12 @@ pub fn ledger_location(project: &Project) -> Result<LedgerLocation> {
         },
         ..Target::default()
     };
-    apply_credentials(&mut target, credentials, &|key| format!("ledger.{key} in {file}"), &format!("[ledger] in {file}"));
+    let default_origin = if configured_dynamodb {
+        format!("[ledger] in {file}, which sets no profile, role_arn or credentials")
+    } else {
+        format!("the default chain: no DynamoDB [ledger] in {file} says how to sign in")
+    };
+    apply_credentials(&mut target, credentials, &|key| format!("ledger.{key} in {file}"), &default_origin);
     Ok(LedgerLocation::Dynamodb { table, target: Box::new(target) })
 }
 

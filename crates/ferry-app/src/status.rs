@@ -104,6 +104,10 @@ pub struct StatusResult {
     /// Who holds which lock, since when: a lock left by a killed deploy blocks the service
     /// until its lease runs out, and this is where a person finds it.
     pub locks: Vec<LockInfo>,
+    /// Why the ledger could not be read, when it could not: then `locks` and what comes from
+    /// the ledger are missing, and the status ends in exit 8 (not a status with no locks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger_error: Option<String>,
 }
 
 impl StatusResult {
@@ -111,7 +115,10 @@ impl StatusResult {
     /// what could be read is shown: CI must not take a blind status for a good one).
     pub fn error(&self) -> Option<Error> {
         let errors = self.services.iter().filter(|r| r.error.is_some()).count();
-        (errors > 0).then(|| Error::platform(format!("{errors} of {} services could not be read (see the table)", self.services.len())))
+        if errors > 0 {
+            return Some(Error::platform(format!("{errors} of {} services could not be read (see the table)", self.services.len())));
+        }
+        self.ledger_error.as_ref().map(|e| Error::ledger(format!("the ledger could not be read, so its locks are not shown: {e}")))
     }
 }
 
@@ -128,7 +135,15 @@ pub async fn status(ctx: &Context<'_>, input: StatusInput) -> Result<StatusResul
         }
         None => config.environments.keys().cloned().collect(),
     };
-    let ledger = project::open_ledger(ctx.project, ctx.sink).await.ok();
+    let mut ledger_error = None;
+    let ledger = match project::open_ledger(ctx.project, ctx.sink).await {
+        Ok(ledger) => Some(ledger),
+        Err(e) => {
+            ctx.sink.warning(&format!("{e}; locks and the ledger's history are not shown"));
+            ledger_error = Some(e.to_string());
+            None
+        }
+    };
     let mut rows = Vec::new();
     let mut connections: BTreeMap<String, Connected> = BTreeMap::new();
     for env_name in &environments {
@@ -186,11 +201,19 @@ pub async fn status(ctx: &Context<'_>, input: StatusInput) -> Result<StatusResul
         connections.insert(env_name.clone(), connected);
     }
     let releases = environment_releases(&config, &environments, &rows, ledger.as_deref(), &connections).await;
-    let locks: Vec<LockInfo> = match &ledger {
-        Some(ledger) => rows.iter().filter_map(|r| ledger.lock(&r.environment, &r.service).ok().flatten()).collect(),
-        None => Vec::new(),
-    };
-    Ok(StatusResult { services: rows, environments: releases, locks })
+    let mut locks: Vec<LockInfo> = Vec::new();
+    if let Some(ledger) = &ledger {
+        for row in &rows {
+            match ledger.lock(&row.environment, &row.service) {
+                Ok(lock) => locks.extend(lock),
+                Err(e) => {
+                    ctx.sink.warning(&format!("cannot read the lock on {} in {}: {e}", row.service, row.environment));
+                    ledger_error.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+    }
+    Ok(StatusResult { services: rows, environments: releases, locks, ledger_error })
 }
 
 /// The services of `cluster` with their tags: one ListServices, then DescribeServices (with

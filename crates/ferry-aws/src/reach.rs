@@ -93,9 +93,7 @@ impl std::fmt::Display for Problem {
             Problem::NoAnswer(after) => write!(f, "it accepted the connection but sent no answer within {}s", after.as_secs()),
             Problem::Html { status } => write!(f, "it answered with an HTML page (HTTP {status}), not as an AWS API does"),
             Problem::GaveUp(after) => write!(f, "no AWS answer within {}s, retries included", after.as_secs()),
-            Problem::Throttled(code) => {
-                write!(f, "AWS throttled every attempt ({code}) until the call's {}s ran out", OPERATION_TIMEOUT.as_secs())
-            }
+            Problem::Throttled(code) => write!(f, "AWS throttled the call ({code})"),
             Problem::Transport(text) => write!(f, "{text}"),
         }
     }
@@ -224,7 +222,8 @@ impl Reach {
         let message = match problem {
             Problem::Html { .. } => format!("{endpoint} is not an AWS API endpoint: {problem}. {}", self.hint(&problem)),
             Problem::Throttled(_) => format!(
-                "{problem}: the account's or the resource's request rate is over its limit. Try again later; if it lasts, look for another client calling as fast, or raise the quota (Service Quotas)"
+                "{problem} on every attempt until the call's {}s ran out: the account's or the resource's request rate is over its limit. Try again later; if it lasts, look for another client calling as fast, or raise the quota (Service Quotas)",
+                OPERATION_TIMEOUT.as_secs()
             ),
             _ => format!("cannot reach {endpoint}: {problem}. {}", self.hint(&problem)),
         };

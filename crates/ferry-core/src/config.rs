@@ -783,7 +783,7 @@ impl Config {
             LedgerKind::Sqlite => {
                 if let Some((key, _)) = dynamodb_only.iter().find(|(_, set)| *set) {
                     return Err(
-                        self.invalid(format!("ledger.{key}"), "only for backend = \"dynamodb\" (the SQLite ledger is a file: set path)")
+                        self.invalid(format!("ledger.{key}"), "only for backend = \"dynamodb\"; the backend is \"sqlite\" (a file: set path) unless [ledger] says backend = \"dynamodb\"")
                     );
                 }
             }

@@ -87,6 +87,10 @@ pub enum StoreError {
     /// (`dynamodb://TABLE (REGION)`); `detail` says what failed and what to do.
     #[error("ledger {location}: {detail}")]
     Remote { location: String, detail: String },
+    /// A shared ledger's table does not exist (never created, or deleted while ferry used
+    /// it): like [`StoreError::Replaced`] for a file, a deploy holding a lock in it must stop.
+    #[error("ledger {location}: {detail}")]
+    TableGone { location: String, detail: String },
     /// The shared ledger was written by a newer ferry (its schema item says so); nothing
     /// was read or written.
     #[error(

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DeploymentRecord, EventRecord, HistoryFilter, Ledger, Promotion, Release, StepRecord, StepState, StoreError};
+use crate::{DeploymentRecord, EventRecord, HistoryFilter, Ledger, LockHolder, Promotion, Release, StepRecord, StepState, StoreError};
 
 /// The `format` of an export document.
 pub const EXPORT_FORMAT: &str = "ferry-ledger-export";
@@ -113,6 +113,15 @@ pub fn check(export: &Export) -> Result<(), StoreError> {
             return Err(StoreError::Invalid(format!("the export lists {id} twice: it was edited or damaged; nothing was imported")));
         }
     }
+    for release in &export.releases {
+        let (id, _) = crate::release_of(release.entries.clone())?;
+        if id != release.id {
+            return Err(StoreError::Invalid(format!(
+                "release {}: its entries hash to {id}, so the export was edited or damaged; nothing was imported",
+                release.id
+            )));
+        }
+    }
     for d in &export.deployments {
         if let Some((i, step)) = d.steps.iter().enumerate().find(|(i, s)| usize::try_from(s.seq).ok() != Some(i + 1)) {
             return Err(StoreError::Invalid(format!(
@@ -127,20 +136,60 @@ pub fn check(export: &Export) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The lock an import holds, so two imports into one ledger never interleave: (environment,
+/// service) names no ferry environment can have (environment names are `a-z0-9-`).
+pub const IMPORT_LOCK: (&str, &str) = ("(ledger)", "import");
+/// How long an import's lock lasts unless renewed (renewed every quarter of it).
+pub const IMPORT_LEASE_MS: i64 = 120_000;
+
+/// How an import runs: who holds its lock, the clock (milliseconds since the Unix epoch), and
+/// what hears of its progress (deployments done, deployments in the export).
+pub struct ImportRun<'a> {
+    pub holder: LockHolder,
+    /// Whether the holder of the import lock can no longer renew it (a process on this host
+    /// that has exited: an import killed part way), so its lock is taken over at once.
+    pub holder_is_gone: &'a dyn Fn(&LockHolder) -> bool,
+    pub now: &'a dyn Fn() -> i64,
+    pub progress: &'a mut dyn FnMut(usize, usize),
+}
+
 /// Adds to `ledger` what `export` holds and it lacks; see the module's docs. Refused before
-/// any write when [`check`] fails. A release whose entries no longer hash to its id is
-/// refused ([`StoreError::Invalid`]): its id is what promotions and rejections refer to.
-pub fn import(ledger: &Ledger, export: &Export) -> Result<ImportCounts, StoreError> {
+/// any write when [`check`] fails (a release whose entries no longer hash to its id
+/// included: its id is what promotions and rejections refer to).
+///
+/// Holds the ledger's [`IMPORT_LOCK`] for its length, so a second import into the same
+/// ledger at the same time is refused with [`StoreError::LockHeld`] (naming the first)
+/// instead of appending the same events twice.
+pub fn import(ledger: &Ledger, export: &Export, run: ImportRun<'_>) -> Result<ImportCounts, StoreError> {
     check(export)?;
+    let (environment, service) = IMPORT_LOCK;
+    ledger.take_lock(environment, service, &run.holder, IMPORT_LEASE_MS, (run.now)(), run.holder_is_gone)?;
+    let result = import_locked(ledger, export, &run.holder, run.now, run.progress);
+    let released = ledger.release_lock(environment, service, &run.holder.deployment_id);
+    let counts = result?;
+    released?;
+    Ok(counts)
+}
+
+fn import_locked(
+    ledger: &Ledger,
+    export: &Export,
+    holder: &LockHolder,
+    now: &dyn Fn() -> i64,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<ImportCounts, StoreError> {
+    let (environment, service) = IMPORT_LOCK;
+    let mut renewed = now();
+    let mut renew = || -> Result<(), StoreError> {
+        if now() - renewed >= IMPORT_LEASE_MS / 4 {
+            renewed = now();
+            ledger.renew_lock(environment, service, &holder.deployment_id, IMPORT_LEASE_MS, renewed)?;
+        }
+        Ok(())
+    };
     let mut counts = ImportCounts::default();
     for release in &export.releases {
-        let (id, _) = crate::release_of(release.entries.clone())?;
-        if id != release.id {
-            return Err(StoreError::Invalid(format!(
-                "release {}: its entries hash to {id}, so the export was edited or damaged; what came before it was imported, nothing after",
-                release.id
-            )));
-        }
+        renew()?;
         let present = ledger.release(&release.id)?.filter(|r| r.id == release.id);
         let stored = match present {
             Some(stored) => {
@@ -163,7 +212,10 @@ pub fn import(ledger: &Ledger, export: &Export) -> Result<ImportCounts, StoreErr
             counts.rejections_added += 1;
         }
     }
-    for exported in &export.deployments {
+    let total = export.deployments.len();
+    for (done, exported) in export.deployments.iter().enumerate() {
+        renew()?;
+        progress(done, total);
         let record = &exported.record;
         if ledger.deployment(&record.id)?.is_some() {
             counts.deployments_present += 1;
@@ -196,7 +248,9 @@ pub fn import(ledger: &Ledger, export: &Export) -> Result<ImportCounts, StoreErr
             }
         }
     }
+    progress(total, total);
     for promotion in &export.promotions {
+        renew()?;
         let known = ledger.promotions(Some(&promotion.release_id), usize::MAX)?;
         if known.iter().any(|p| p.id == promotion.id) {
             counts.promotions_present += 1;

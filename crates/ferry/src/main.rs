@@ -64,8 +64,9 @@ fn main() {
             std::process::exit(ExitKind::Internal.code());
         }
     };
+    let name = command_name(&cli.command);
+    let global = &cli.global;
     let result = runtime.block_on(async {
-        let global = &cli.global;
         match cli.command {
             Command::Deploy(args) => deploy::run(global, args).await,
             Command::Plan(args) => plan::run(global, args).await,
@@ -95,6 +96,38 @@ fn main() {
         }
     });
     if let Err(failure) = result {
+        // `--output json` ends with a result object, also when the command failed before
+        // it could print its own.
+        if !output::result_written() {
+            output::failure_result(global, name, &failure);
+        }
         report(&failure);
+    }
+}
+
+/// The command's name in a JSON result object (`deploy`, `release`, `local`).
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Deploy(_) => "deploy",
+        Command::Plan(_) => "plan",
+        Command::Promote(_) => "promote",
+        Command::Release(_) => "release",
+        Command::Ledger(_) => "ledger",
+        Command::Tag(_) => "tag",
+        Command::Rollback(_) => "rollback",
+        Command::Status(_) => "status",
+        Command::Run(_) => "run",
+        Command::Scale(_) => "scale",
+        Command::Events(_) => "events",
+        Command::Logs(_) => "logs",
+        Command::Unlock(_) => "unlock",
+        Command::Gc(_) => "gc",
+        Command::History(_) => "history",
+        Command::Check(_) => "check",
+        Command::Init(_) => "init",
+        Command::Completions { .. } => "completions",
+        Command::Local(_) => "local",
+        Command::Demo(_) => "demo",
+        Command::SampleApp(_) => "sample-app",
     }
 }

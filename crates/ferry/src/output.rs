@@ -70,12 +70,16 @@ impl Printer {
     fn show_retries(&self) {
         let (format, quiet, live, start) = (self.format, self.quiet, self.live.clone(), self.start);
         ferry_aws::reach::on_retry(move |retry| {
-            let what = if retry.problem.is_unreachable() { "endpoint unreachable" } else { "endpoint answered, but not as AWS" };
+            let (what, notice) = match &retry.problem {
+                ferry_aws::reach::Problem::Throttled(_) => ("throttled", "throttled"),
+                problem if problem.is_unreachable() => ("endpoint unreachable", "endpoint_unreachable"),
+                _ => ("endpoint answered, but not as AWS", "endpoint_not_aws"),
+            };
             if format == OutputFormat::Json {
                 let line = serde_json::json!({
                     "type": "notice",
                     "at": ferry_store::format_rfc3339(now_ms()),
-                    "notice": if retry.problem.is_unreachable() { "endpoint_unreachable" } else { "endpoint_not_aws" },
+                    "notice": notice,
                     "operation": retry.operation,
                     "retry": retry.retry,
                     "endpoint": retry.endpoint,
@@ -457,9 +461,21 @@ pub fn failure_result(global: &GlobalArgs, command: &str, failure: &crate::Failu
     write_json_line(&line);
 }
 
+/// Whether this process printed its JSON result object (`"type": "result"`) already.
+static RESULT_WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a JSON result object was printed: a command that fails without one gets
+/// [`failure_result`]'s, so `--output json` always ends with a result (docs/ci.md).
+pub fn result_written() -> bool {
+    RESULT_WRITTEN.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// One JSON line on stdout, flushed at once (a CI step reading the lines sees each as it
 /// happens).
 fn write_json_line(value: &impl Serialize) {
+    if serde_json::to_value(value).is_ok_and(|v| v.get("type").and_then(serde_json::Value::as_str) == Some("result")) {
+        RESULT_WRITTEN.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     if let Ok(text) = serde_json::to_string(value) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{text}");

@@ -18,7 +18,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
     let outcome = status.error().map_or(Ok(()), Err);
     if printer.json() {
         printer.json_line(&serde_json::json!({
-            "type": "result", "command": "status", "services": status.services, "environments": status.environments, "locks": status.locks,
+            "type": "result", "command": "status", "services": status.services, "environments": status.environments, "locks": status.locks, "ledger_error": status.ledger_error,
         }));
         return outcome;
     }

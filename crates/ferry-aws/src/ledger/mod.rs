@@ -203,7 +203,7 @@ async fn connect(target: &crate::Target, name: &str) -> Result<(Bridge, Arc<Tabl
         let Some(region) = config.region().map(|r| r.to_string()) else {
             return Err(StoreError::Remote {
                 location: store::location(&table_name, "no region"),
-                detail: "no AWS region: set the [ledger] region, or AWS_REGION, or a region in the AWS profile".to_string(),
+                detail: "no AWS region: set [ledger] region (or defaults.region) in ferry.toml, AWS_REGION or AWS_DEFAULT_REGION, or a region in the AWS profile".to_string(),
             });
         };
         let reach = Arc::new(crate::reach::Reach::new(&target));

@@ -393,7 +393,7 @@ pub(crate) fn location(table: &str, region: &str) -> String {
 
 /// The table does not exist (or not in this region, or not in this account).
 pub(crate) fn missing(table: &str, region: &str) -> StoreError {
-    StoreError::Remote {
+    StoreError::TableGone {
         location: location(table, region),
         detail: format!(
             "there is no DynamoDB table {table} in {region} (for these credentials' account): create it with \

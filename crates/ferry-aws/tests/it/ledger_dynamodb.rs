@@ -187,7 +187,7 @@ fn a_newer_schema_is_refused_and_nothing_is_written(target: &Target) {
 fn an_unknown_table_is_refused_naming_ferry_ledger_init(target: &Target) {
     let table = fresh_table("missing");
     let err = block_on(ledger::open(target, &table)).expect_err("no such table");
-    assert!(matches!(&err, StoreError::Remote { .. }), "{err:?}");
+    assert!(matches!(&err, StoreError::TableGone { .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains(&format!("ledger dynamodb://{table} (")), "{message}");
     assert!(message.contains("`ferry ledger init`"), "{message}");

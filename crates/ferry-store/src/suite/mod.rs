@@ -77,6 +77,7 @@ macro_rules! ledger_suite {
             races::unlock_without_a_reason_changes_nothing,
             transfer::an_export_holds_everything_and_importing_it_again_adds_nothing,
             transfer::a_damaged_export_is_refused_and_changes_nothing,
+            transfer::an_import_while_another_runs_is_refused_naming_it_and_changes_nothing,
         );
     };
     (@cases $attrs:tt $open:expr; $($module:ident :: $case:ident),* $(,)?) => {

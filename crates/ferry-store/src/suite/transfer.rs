@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::transfer::{self, Export, ImportCounts};
-use crate::{DeploymentRecord, EventRecord, Ledger, Outcome, Promotion, ReleaseEntry, StepState};
+use crate::{DeploymentRecord, EventRecord, Ledger, LockHolder, Outcome, Promotion, ReleaseEntry, StepState, StoreError};
 
 const T0: i64 = 1_795_428_000_000; // 2026-11-23T10:00:00Z
 const MINUTE: i64 = 60_000;
@@ -69,6 +69,17 @@ pub fn populate(ledger: &Ledger) -> Export {
     transfer::export(ledger, T0 + 10 * MINUTE).expect("export")
 }
 
+/// Imports as `importer` at T0, progress unheard.
+pub fn import_as(ledger: &Ledger, export: &Export, importer: &str) -> Result<ImportCounts, crate::StoreError> {
+    let holder = LockHolder { deployment_id: format!("import-{importer}"), who: importer.into(), host: "runner".into(), pid: 1 };
+    transfer::import(ledger, export, transfer::ImportRun { holder, holder_is_gone: &|_| false, now: &|| T0, progress: &mut |_, _| {} })
+}
+
+/// [`import_as`] by `admin`.
+pub fn import(ledger: &Ledger, export: &Export) -> Result<ImportCounts, crate::StoreError> {
+    import_as(ledger, export, "admin")
+}
+
 /// The parts of an export that say what the ledger holds (not where or when it was read).
 pub fn content(export: &Export) -> Export {
     Export { source: String::new(), exported_at: 0, ..export.clone() }
@@ -81,7 +92,7 @@ pub fn an_export_holds_everything_and_importing_it_again_adds_nothing(ledger: &L
     assert_eq!(export.releases.len(), 2);
     assert!(export.releases[1].rejected.is_some(), "the rejection travels with its release");
     assert_eq!(export.promotions.len(), 1);
-    let counts = transfer::import(ledger, &export).expect("import");
+    let counts = import(ledger, &export).expect("import");
     assert_eq!(
         counts,
         ImportCounts { deployments_present: 2, releases_present: 2, promotions_present: 1, ..ImportCounts::default() },
@@ -101,12 +112,36 @@ pub fn a_damaged_export_is_refused_and_changes_nothing(ledger: &Ledger) {
     let mut extra = twice.deployments[1].clone();
     extra.steps.clear();
     twice.deployments.push(extra);
+    let mut tampered = export.clone();
+    tampered.releases[0].entries[0].digest = "sha256:ff".into();
+    tampered.deployments[1].record.id = "fd-new".into();
     let mut gap = export.clone();
     gap.deployments[0].steps[1].seq = 5;
     gap.deployments[1].record.id = "fd-new".into();
-    for (what, bad) in [("format", wrong_format), ("version", newer), ("an id twice", twice), ("a step seq gap", gap)] {
-        let err = transfer::import(ledger, &bad).expect_err(what);
-        assert!(matches!(err, crate::StoreError::Invalid(_)), "{what}: {err:?}");
+    for (what, bad) in [
+        ("format", wrong_format),
+        ("version", newer),
+        ("an id twice", twice),
+        ("a step seq gap", gap),
+        ("a release whose entries do not hash to its id", tampered),
+    ] {
+        let err = import(ledger, &bad).expect_err(what);
+        assert!(matches!(err, StoreError::Invalid(_)), "{what}: {err:?}");
         assert_eq!(content(&transfer::export(ledger, T0).expect("export")), before, "{what}: nothing changed");
     }
+}
+
+pub fn an_import_while_another_runs_is_refused_naming_it_and_changes_nothing(ledger: &Ledger) {
+    let export = populate(ledger);
+    let (environment, service) = transfer::IMPORT_LOCK;
+    let first = LockHolder { deployment_id: "import-alice".into(), who: "alice".into(), host: "runner-a".into(), pid: 7 };
+    ledger.acquire_lock(environment, service, &first, transfer::IMPORT_LEASE_MS, T0).expect("the first import's lock");
+    let mut other = export.clone();
+    other.deployments[1].record.id = "fd-new".into();
+    let err = import_as(ledger, &other, "bob").expect_err("a second import");
+    assert!(matches!(&err, StoreError::LockHeld(info) if info.holder.who == "alice"), "{err:?}");
+    assert_eq!(ledger.deployment("fd-new").expect("read"), None, "nothing written");
+    ledger.release_lock(environment, service, "import-alice").expect("release");
+    assert_eq!(import_as(ledger, &other, "bob").expect("then it runs").deployments_added, 1);
+    assert_eq!(ledger.lock(environment, service).expect("read"), None, "an import frees its lock");
 }

@@ -1,7 +1,7 @@
 //! `ferry ledger export|import` between two SQLite ledgers (the suite runs the single-ledger
 //! cases on every backend; the SQLite → DynamoDB move is tested end to end in ferry's CLI tests).
 
-use ferry_store::suite::transfer::{content, populate};
+use ferry_store::suite::transfer::{content, import, populate};
 use ferry_store::transfer::{self, ImportCounts};
 use ferry_store::{Ledger, StepState};
 
@@ -14,7 +14,7 @@ fn an_import_into_an_empty_ledger_reproduces_the_export() {
     let dir = tempfile::tempdir().expect("tempdir");
     let export = populate(&open(&dir, "a.sqlite"));
     let b = open(&dir, "b.sqlite");
-    let counts = transfer::import(&b, &export).expect("import");
+    let counts = import(&b, &export).expect("import");
     assert_eq!(
         counts,
         ImportCounts {
@@ -43,7 +43,7 @@ fn an_import_cut_short_is_finished_by_running_it_again() {
     b.insert_deployment(&first.record).expect("insert");
     b.record_event(&first.record.id, &first.events[0]).expect("event");
     b.start_step(&first.record.id, &first.steps[0].name, &first.steps[0].data, first.steps[0].started_at).expect("step");
-    let counts = transfer::import(&b, &export).expect("import");
+    let counts = import(&b, &export).expect("import");
     assert_eq!((counts.deployments_added, counts.deployments_present, counts.events_added, counts.steps_added), (1, 1, 1, 1));
     assert_eq!(b.steps(&first.record.id).expect("steps")[0].state, StepState::Done, "the started step was finished");
     assert_eq!(content(&transfer::export(&b, 0).expect("export")), content(&export));

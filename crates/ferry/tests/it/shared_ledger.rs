@@ -387,3 +387,35 @@ async fn a_release_rejected_on_one_runner_is_refused_on_every_other() {
     assert!(text(&direct).contains(&id) && text(&direct).contains("rejected"), "{}", text(&direct));
     assert_eq!(world.service_in("stage", "web").await.task_definition().unwrap(), stage_before, "nothing changed in stage");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_whose_table_is_deleted_under_it_stops_at_its_next_lock_renewal() {
+    // The lock is renewed every 30 s: a bake longer than that reaches a renewal.
+    let world = shared("bake = \"45s\"").await;
+    let mut command = runner_command(&world, "alice", &["deploy", "test", "web=1.1.0"]);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    // Once the deploy holds its lock (it is baking), the table goes.
+    let target = ferry_aws::Target::local(&world.server.endpoint(), ACCOUNT, REGION);
+    let dynamodb = ferry_aws::dynamodb::Client::new(&ferry_aws::sdk_config(&target).await);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let lock = dynamodb
+            .get_item()
+            .table_name(TABLE)
+            .key("pk", ferry_aws::dynamodb::types::AttributeValue::S("lock#test#web".into()))
+            .key("sk", ferry_aws::dynamodb::types::AttributeValue::S("lock".into()))
+            .send()
+            .await
+            .unwrap();
+        if lock.item().is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the deploy never took its lock");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    dynamodb.delete_table().table_name(TABLE).send().await.unwrap();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert_eq!(output.status.code(), Some(8), "{}", text(&output));
+    assert!(text(&output).contains(&format!("there is no DynamoDB table {TABLE}")), "{}", text(&output));
+}
