@@ -446,7 +446,15 @@ impl Bridge {
         handle.spawn(async move {
             let _ = tx.send(call.await);
         });
-        rx.recv().map_err(|_| stopped())?
+        // Called from a worker of the caller's multi-thread runtime (the deploy engine's
+        // observers are synchronous), the wait would hold that worker for a whole round trip
+        // and queue every other service's work behind it: tell tokio, so it moves them to
+        // another worker meanwhile. Elsewhere (a plain thread, a current-thread runtime) the
+        // thread just waits.
+        let in_multi_thread_runtime = tokio::runtime::Handle::try_current()
+            .is_ok_and(|caller| caller.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let answer = if in_multi_thread_runtime { tokio::task::block_in_place(|| rx.recv()) } else { rx.recv() };
+        answer.map_err(|_| stopped())?
     }
 }
 

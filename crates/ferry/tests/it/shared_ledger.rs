@@ -419,3 +419,49 @@ async fn a_deploy_whose_table_is_deleted_under_it_stops_at_its_next_lock_renewal
     assert_eq!(output.status.code(), Some(8), "{}", text(&output));
     assert!(text(&output).contains(&format!("there is no DynamoDB table {TABLE}")), "{}", text(&output));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mistyped_ledger_url_is_refused_instead_of_becoming_a_local_file() {
+    let world = shared("").await;
+    let before = world.service("web").await.task_definition().unwrap().to_string();
+    for typo in ["DynamoDB://ferry-ledger", "dynamo://ferry-ledger", "dynamodb:/ferry-ledger", "ddb://ferry-ledger"] {
+        let mut command = runner_command(&world, "alice", &["deploy", "test", "web=1.1.0"]);
+        command.env("FERRY_LEDGER", typo);
+        let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+        assert_eq!(out.status.code(), Some(2), "{typo}: {}", text(&out));
+        assert!(text(&out).contains("looks like a URL") && text(&out).contains("dynamodb://TABLE"), "{typo}: {}", text(&out));
+    }
+    assert_eq!(world.service("web").await.task_definition().unwrap(), before, "nothing deployed");
+    let stray: Vec<_> =
+        std::fs::read_dir(world.dir.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(':')).collect();
+    assert!(stray.is_empty(), "no ledger file was created: {stray:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_that_cannot_be_read_ends_every_command_with_a_json_result_and_status_says_so() {
+    let world = shared("").await;
+    let missing = format!("{}", world.config().display());
+    let mut config = std::fs::read_to_string(&missing).unwrap();
+    config = config.replace(&format!("table = \"{TABLE}\""), "table = \"no-such-table\"");
+    std::fs::write(world.config(), config).unwrap();
+    for args in [
+        vec!["deploy", "test", "web=1.1.0"],
+        vec!["history"],
+        vec!["release", "list"],
+        vec!["rollback", "test", "web"],
+        vec!["status", "test"],
+    ] {
+        let mut with_json = args.clone();
+        with_json.extend(["--output", "json"]);
+        let out = runner(&world, "alice", &with_json).await;
+        assert_eq!(out.status.code(), Some(8), "{args:?}: {}", text(&out));
+        let result = result_of(&out);
+        assert_eq!(result["type"], json!("result"), "{args:?}: {}", text(&out));
+        assert_eq!(result["exit_code"].as_i64().or_else(|| result["ledger_error"].as_str().map(|_| 8)), Some(8), "{args:?}: {result}");
+    }
+    // status still shows what runs, and says why the locks are missing.
+    let out = runner(&world, "alice", &["status", "test", "--output", "json"]).await;
+    let result = result_of(&out);
+    assert!(result["ledger_error"].as_str().is_some_and(|e| e.contains("no-such-table")), "{result}");
+    assert_eq!(result["services"][0]["service"], json!("web"), "{result}");
+}
