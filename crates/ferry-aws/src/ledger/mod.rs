@@ -209,7 +209,7 @@ async fn connect(target: &crate::Target, name: &str) -> Result<(Bridge, Arc<Tabl
         let reach = Arc::new(crate::reach::Reach::new(&target));
         let watch = crate::reach::Watch { reach: reach.clone() };
         let client = aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(&config).interceptor(watch).build());
-        Ok(Arc::new(Table { client, name: table_name, region, reach }))
+        Ok(Arc::new(Table { client, name: table_name, region, reach, next_seq: Default::default() }))
     })
     .await?;
     Ok((bridge, table))

@@ -241,15 +241,21 @@ impl Table {
     }
 
     pub async fn record_event(&self, deployment_id: &str, event: &EventRecord) -> CallResult<()> {
+        let prefix = items::EVENT_PREFIX;
         for _ in 0..CONFLICT_RETRIES {
-            let Some(seq) = self.next_event(deployment_id).await? else {
-                return Err(Fail::Store(StoreError::NotFound(format!(
-                    "no deployment {deployment_id} in the ledger to record an event for"
-                ))));
+            let guessed = self.guessed_seq(deployment_id, prefix);
+            let seq = match guessed {
+                Some(seq) => seq,
+                None => self.next_event(deployment_id).await?.ok_or_else(|| {
+                    Fail::Store(StoreError::NotFound(format!("no deployment {deployment_id} in the ledger to record an event for")))
+                })?,
             };
             match self.write(Write::Put { item: event_item(deployment_id, seq, event), cond: Some(Cond::absent()) }).await {
-                Ok(()) => return Ok(()),
-                Err(Fail::Conflict) => continue,
+                Ok(()) => {
+                    self.wrote_seq(deployment_id, prefix, Some(seq));
+                    return Ok(());
+                }
+                Err(Fail::Conflict) => self.wrote_seq(deployment_id, prefix, None),
                 Err(other) => return Err(other),
             }
         }
@@ -270,8 +276,12 @@ impl Table {
     }
 
     pub async fn start_step(&self, deployment_id: &str, name: &str, data: &Value, now: i64) -> CallResult<i64> {
+        let prefix = items::STEP_PREFIX;
         for _ in 0..CONFLICT_RETRIES {
-            let next = self.next_in(deployment_id, items::STEP_PREFIX, &format!("{}~", items::STEP_PREFIX)).await?;
+            let next = match self.guessed_seq(deployment_id, prefix) {
+                Some(seq) => Some(seq),
+                None => self.next_in(deployment_id, prefix, &format!("{prefix}~")).await?,
+            };
             let Some(seq) = next else {
                 return Err(Fail::Store(StoreError::NotFound(format!(
                     "no deployment {deployment_id} in the ledger to journal a step for"
@@ -284,8 +294,11 @@ impl Table {
             item.insert("started_at".to_string(), items::n(now));
             item.insert("data".to_string(), items::s(data.to_string()));
             match self.write(Write::Put { item, cond: Some(Cond::absent()) }).await {
-                Ok(()) => return Ok(seq),
-                Err(Fail::Conflict) => continue,
+                Ok(()) => {
+                    self.wrote_seq(deployment_id, prefix, Some(seq));
+                    return Ok(seq);
+                }
+                Err(Fail::Conflict) => self.wrote_seq(deployment_id, prefix, None),
                 Err(other) => return Err(other),
             }
         }

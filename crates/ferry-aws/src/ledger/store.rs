@@ -112,6 +112,29 @@ pub(crate) struct Table {
     pub name: String,
     pub region: String,
     pub reach: Arc<Reach>,
+    /// The sequence number this handle expects the next event or step of a deployment to
+    /// take, by (deployment id, sort key prefix), learned from its own writes: a guess that
+    /// spares the Query before each conditional put. A wrong guess (another writer took the
+    /// number) fails the put's condition, and the number is read again.
+    pub next_seq: std::sync::Mutex<std::collections::HashMap<(String, &'static str), i64>>,
+}
+
+impl Table {
+    /// The guessed next sequence number of `prefix` items of `deployment_id`, if any.
+    pub fn guessed_seq(&self, deployment_id: &str, prefix: &'static str) -> Option<i64> {
+        self.next_seq.lock().ok()?.get(&(deployment_id.to_string(), prefix)).copied()
+    }
+
+    /// Remembers that `seq` was written (`None`: forget the guess).
+    pub fn wrote_seq(&self, deployment_id: &str, prefix: &'static str, seq: Option<i64>) {
+        if let Ok(mut guesses) = self.next_seq.lock() {
+            let key = (deployment_id.to_string(), prefix);
+            match seq {
+                Some(seq) => guesses.insert(key, seq + 1),
+                None => guesses.remove(&key),
+            };
+        }
+    }
 }
 
 impl Table {
@@ -451,8 +474,8 @@ impl Bridge {
         // and queue every other service's work behind it: tell tokio, so it moves them to
         // another worker meanwhile. Elsewhere (a plain thread, a current-thread runtime) the
         // thread just waits.
-        let in_multi_thread_runtime = tokio::runtime::Handle::try_current()
-            .is_ok_and(|caller| caller.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let in_multi_thread_runtime =
+            tokio::runtime::Handle::try_current().is_ok_and(|caller| caller.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         let answer = if in_multi_thread_runtime { tokio::task::block_in_place(|| rx.recv()) } else { rx.recv() };
         answer.map_err(|_| stopped())?
     }
