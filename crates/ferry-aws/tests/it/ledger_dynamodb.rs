@@ -126,6 +126,12 @@ macro_rules! dynamodb_ledger_tests {
             crate::ledger_dynamodb::the_ledger_works_from_inside_a_tokio_runtime_and_is_dropped_there(&$target());
         }
 
+        #[test]
+        $(#[$attr])*
+        fn two_handles_interleaving_events_and_steps_of_one_deployment_lose_none() {
+            crate::ledger_dynamodb::two_handles_interleaving_events_and_steps_of_one_deployment_lose_none(&$target());
+        }
+
         /// Not a check: the numbers of the per-call cost (`cargo test ... -- --ignored
         /// --nocapture per_call`).
         #[test]
@@ -338,6 +344,30 @@ fn separate_handles_racing_for_one_lock_have_exactly_one_winner_every_round(targ
         let stored = handles[0].lock("prod", &format!("svc-{round}")).expect("lock").expect("held");
         assert_eq!(stored.holder.who, seen[0].1);
     }
+}
+
+/// Each handle guesses the next event and step number from its own writes; another
+/// handle writing in between makes the guess wrong, which must cost a retry, never an event
+/// or a step.
+fn two_handles_interleaving_events_and_steps_of_one_deployment_lose_none(target: &Target) {
+    let table = fresh_table("seq");
+    block_on(ledger::init(target, &table)).expect("init");
+    let a = ferry_store::Ledger::from_backend(Box::new(block_on(ledger::open(target, &table)).expect("open a")));
+    let b = ferry_store::Ledger::from_backend(Box::new(block_on(ledger::open(target, &table)).expect("open b")));
+    let record =
+        ferry_store::DeploymentRecord { id: "fd-1".into(), environment: "prod".into(), service: "web".into(), ..Default::default() };
+    a.insert_deployment(&record).expect("insert");
+    let event = |message: &str| ferry_store::EventRecord { at: T0, kind: "note".into(), message: message.into() };
+    for (ledger, message) in [(&a, "a1"), (&a, "a2"), (&b, "b1"), (&a, "a3"), (&b, "b2"), (&a, "a4")] {
+        ledger.record_event("fd-1", &event(message)).expect("event");
+    }
+    let messages: Vec<String> = b.events("fd-1").expect("events").into_iter().map(|e| e.message).collect();
+    assert_eq!(messages, ["a1", "a2", "b1", "a3", "b2", "a4"]);
+    let data = serde_json::json!({});
+    let seqs: Vec<i64> =
+        [&a, &b, &a, &a, &b].into_iter().map(|ledger| ledger.start_step("fd-1", "update_service", &data, T0).expect("step")).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5], "every step got its own number");
+    assert_eq!(a.steps("fd-1").expect("steps").len(), 5);
 }
 
 /// The ledger is called from inside the caller's tokio runtime (ferry's commands are async)
