@@ -21,7 +21,7 @@ use crate::faults::{AdminError, ApiFault, Faults, TaskFault, rate_limits_from_js
 use crate::model::Service;
 use crate::protocol::{self, AwsJson11, Protocol, Reply, Request, Route};
 use crate::runtime::{Engine, lock};
-use crate::state::{State, Store, partition_key, state_file};
+use crate::state::{Journal, Partition, State, Store, partition_key, state_file};
 use crate::traffic::Traffic;
 use crate::wire::{Signed, caller_from_auth};
 
@@ -88,7 +88,8 @@ impl LocalServer {
     pub async fn start(options: Options) -> Result<LocalServer, LocalError> {
         let dir = options.state_dir.clone();
         std::fs::create_dir_all(dir.join("logs")).map_err(|source| LocalError::StateDir { dir: dir.clone(), source })?;
-        let state = State::load(&state_file(&dir)).map_err(LocalError::State)?;
+        let mut state = State::load(&state_file(&dir)).map_err(LocalError::State)?;
+        let journal = Journal::open(&dir, &mut state).map_err(LocalError::State)?;
         let engine = Arc::new(Engine {
             state: Arc::new(Mutex::new(state)),
             faults: Arc::new(Mutex::new(Faults::default())),
@@ -101,7 +102,7 @@ impl LocalServer {
             .map_err(|source| LocalError::Bind { port: options.port, source })?;
         let addr = listener.local_addr().map_err(|source| LocalError::Bind { port: options.port, source })?;
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        let store = Arc::new(Store::new(&dir));
+        let store = Arc::new(Store::new(&dir, journal));
         let (traffic, traffic_task) =
             Traffic::start(Arc::clone(&engine.state), &dir.join("logs"), options.health_check_scale, shutdown.subscribe());
         let app = App {
@@ -277,9 +278,14 @@ async fn call(
         // what it may change. Reads need no copy. The write is persisted under the state
         // lock on purpose: no reader, tick or other write sees a change that may yet be
         // undone, and the undo restores exactly what the handler found (measured: reads
-        // behind writes keep p99 at 3.5 ms, docs/benchmarks.md).
+        // behind writes keep p99 at 3.5 ms, docs/benchmarks.md). DynamoDB keeps its own
+        // undo log (its changes since `mark`) and journal, so that neither the copy nor the
+        // write grows with the items stored (`state::journal`).
         let write = !is_read(operation);
-        let before = if write { Some(state.partitions.get(&partition_key(&key.0, &key.1)).cloned()) } else { None };
+        let dynamodb = matches!(service, Service::DynamoDb);
+        let name = partition_key(&key.0, &key.1);
+        let before = if write && !dynamodb { Some(state.partitions.get_mut(&name).map(Partition::clone_without_dynamodb)) } else { None };
+        let mark = state.partitions.get(&name).map_or(0, |p| p.dynamodb.changes.len());
         let partition = state.partition(&caller.account, &caller.region);
         let mut ctx = Ctx { partition, caller: &caller, now: now() };
         let input = Input(input_map);
@@ -296,25 +302,52 @@ async fn call(
         let result = handled.unwrap_or_else(|| {
             Err(ApiError::client("UnsupportedOperation", format!("ferry local does not implement {}:{operation} yet", service.name())))
         });
+        let unavailable = |e: std::io::Error| {
+            tracing::error!("cannot persist {}:{operation}, answered 503 and undone: {e}", service.name());
+            ApiError::new(
+                503,
+                "ServiceUnavailableException",
+                format!(
+                    "ferry local could not persist this request ({e}); nothing was changed. Free disk space in the state directory and retry."
+                ),
+            )
+        };
         let result = match (result, before) {
+            // A successful DynamoDB write: its changes journaled before the answer leaves
+            // (with the expired items reads found since the last one), or undone.
+            (Ok(value), None) if write && dynamodb => {
+                let mut journal = app.store.journal();
+                let appended = journal.append(state.partition(&key.0, &key.1));
+                match appended {
+                    Ok(()) => {
+                        if journal.wants_compaction()
+                            && let Err(e) = journal.compact(&mut state)
+                        {
+                            tracing::warn!("cannot compact the DynamoDB journal (retried after the next write): {e}");
+                        }
+                        Ok(value)
+                    }
+                    Err(e) => {
+                        state.partition(&key.0, &key.1).dynamodb.undo(mark);
+                        Err(unavailable(e))
+                    }
+                }
+            }
             // A successful write: on disk before the answer leaves, or undone.
             (Ok(value), Some(before)) => match app.store.persist_snapshot(state.snapshot()) {
                 Ok(()) => Ok(value),
                 Err(e) => {
-                    let name = partition_key(&key.0, &key.1);
                     match before {
-                        Some(partition) => state.partitions.insert(name, partition),
+                        Some(mut partition) => {
+                            if let Some(current) = state.partitions.get_mut(&name) {
+                                partition.dynamodb = std::mem::take(&mut current.dynamodb);
+                            }
+                            state.partitions.insert(name, partition)
+                        }
                         None => state.partitions.remove(&name),
                     };
                     state.dirty = true;
-                    tracing::error!("cannot persist {}:{operation}, answered 503 and undone: {e}", service.name());
-                    Err(ApiError::new(
-                        503,
-                        "ServiceUnavailableException",
-                        format!(
-                            "ferry local could not persist this request ({e}); nothing was changed. Free disk space in the state directory and retry."
-                        ),
-                    ))
+                    Err(unavailable(e))
                 }
             },
             (result, _) => result,
@@ -364,7 +397,7 @@ async fn admin_method_not_allowed(method: Method, uri: Uri) -> Response {
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({"error": error}))).into_response()
 }
 
-fn is_read(operation: &str) -> bool {
+pub(crate) fn is_read(operation: &str) -> bool {
     // DynamoDB's reads: Query, Scan, TransactGetItems.
     ["Describe", "List", "BatchGet", "Get", "Filter", "Query", "Scan", "TransactGet"].iter().any(|p| operation.starts_with(p))
 }

@@ -211,7 +211,7 @@ pub fn transact_write(ctx: &mut Ctx, input: &Input) -> ApiResult {
         }
     }
     if let Some(token) = token {
-        ctx.partition.dynamodb.transaction_tokens.insert(token, (digest, now));
+        ctx.partition.dynamodb.set_token(token, digest, now);
     }
     let consumed: Vec<Value> = capacity.iter().filter_map(|(t, u)| consumed(input, t, *u)).collect();
     Ok(if consumed.is_empty() { json!({}) } else { json!({"ConsumedCapacity": consumed}) })

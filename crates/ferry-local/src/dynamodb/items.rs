@@ -225,15 +225,7 @@ pub fn commit(partition: &mut Partition, write: &Write, new: Option<Item>) {
     if matches!(write.change, Change::Check) {
         return;
     }
-    let Some(table) = partition.dynamodb.tables.get_mut(&write.table) else { return };
-    match new {
-        Some(item) => {
-            table.items.insert(write.encoded.clone(), item);
-        }
-        None => {
-            table.items.remove(&write.encoded);
-        }
-    }
+    partition.dynamodb.set_item(&write.table, &write.encoded, new);
 }
 
 /// The error of a failed single-item write.

@@ -62,14 +62,21 @@ pub fn dispatch(operation: &str, ctx: &mut Ctx, input: &Input) -> Option<ApiResu
     })
 }
 
-/// Deletes the items whose time to live is over.
+/// Deletes the items whose time to live is over (noted as changes, see `DynamoDb::changes`).
 fn sweep_expired(partition: &mut Partition, now: f64) {
-    for table in partition.dynamodb.tables.values_mut() {
-        let Some(attribute) = table.ttl_attribute.clone() else { continue };
-        table.items.retain(|_, item| match item.get(&attribute) {
-            Some(AttrValue::N(n)) => n.to_f64().is_none_or(|at| at >= now || at < now - TTL_HORIZON),
-            _ => true,
-        });
+    let mut expired = Vec::new();
+    for table in partition.dynamodb.tables.values() {
+        let Some(attribute) = &table.ttl_attribute else { continue };
+        for (key, item) in &table.items {
+            if let Some(AttrValue::N(n)) = item.get(attribute)
+                && n.to_f64().is_some_and(|at| at < now && at >= now - TTL_HORIZON)
+            {
+                expired.push((table.name.clone(), key.clone()));
+            }
+        }
+    }
+    for (table, key) in expired {
+        partition.dynamodb.set_item(&table, &key, None);
     }
 }
 
@@ -304,7 +311,7 @@ fn create_table(ctx: &mut Ctx, input: &Input) -> ApiResult {
         items: Default::default(),
     };
     let description = describe(&table, "ACTIVE");
-    ctx.partition.dynamodb.tables.insert(name, table);
+    ctx.partition.dynamodb.create_table(table);
     Ok(json!({ "TableDescription": description }))
 }
 
@@ -378,7 +385,7 @@ fn delete_table(ctx: &mut Ctx, input: &Input) -> ApiResult {
         ));
     }
     let description = describe(table, "DELETING");
-    ctx.partition.dynamodb.tables.remove(&name);
+    ctx.partition.dynamodb.delete_table(&name);
     Ok(json!({ "TableDescription": description }))
 }
 
@@ -390,7 +397,7 @@ fn update_ttl(ctx: &mut Ctx, input: &Input) -> ApiResult {
     if attribute.is_empty() {
         return Err(constraint("", "timeToLiveSpecification.attributeName", "Member must have length greater than or equal to 1"));
     }
-    let table = ctx.partition.dynamodb.tables.get_mut(&name).ok_or_else(not_found)?;
+    let table = ctx.partition.dynamodb.tables.get(&name).ok_or_else(not_found)?;
     match (&table.ttl_attribute, enabled) {
         (Some(_), true) => return Err(validation("TimeToLive is already enabled")),
         (None, false) => return Err(validation("TimeToLive is already disabled")),
@@ -399,7 +406,8 @@ fn update_ttl(ctx: &mut Ctx, input: &Input) -> ApiResult {
         }
         _ => {}
     }
-    table.ttl_attribute = enabled.then(|| attribute.clone());
+    let tags = table.tags.clone();
+    ctx.partition.dynamodb.set_settings(&name, enabled.then(|| attribute.clone()), tags);
     Ok(json!({ "TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attribute} }))
 }
 
@@ -417,7 +425,7 @@ fn tags_of(input: &Input) -> Result<Vec<Tag>, ApiError> {
 }
 
 /// The table a tagging request's `ResourceArn` names.
-fn tagged<'a>(ctx: &'a mut Ctx, input: &Input) -> Result<&'a mut Table, ApiError> {
+fn tagged<'a>(ctx: &'a Ctx, input: &Input) -> Result<&'a Table, ApiError> {
     let arn = input.str("ResourceArn").unwrap_or_default();
     let name = arn.rsplit_once(":table/").map(|(_, n)| n).unwrap_or_default();
     let own = ctx.caller.arn("dynamodb", &format!("table/{name}"));
@@ -428,7 +436,7 @@ fn tagged<'a>(ctx: &'a mut Ctx, input: &Input) -> Result<&'a mut Table, ApiError
     ctx.partition
         .dynamodb
         .tables
-        .get_mut(&name)
+        .get(&name)
         .ok_or_else(|| ApiError::client("ResourceNotFoundException", format!("Requested resource not found: ResourcArn: {arn} not found")))
 }
 
@@ -436,7 +444,7 @@ fn tag_resource(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let tags = tags_of(input)?;
     let table = tagged(ctx, input)?;
     // A refused request changes nothing: merge first, then store.
-    let mut merged = table.tags.clone();
+    let (name, ttl, mut merged) = (table.name.clone(), table.ttl_attribute.clone(), table.tags.clone());
     for tag in tags {
         match merged.iter_mut().find(|t| t.key == tag.key) {
             Some(t) => t.value = tag.value,
@@ -446,14 +454,16 @@ fn tag_resource(ctx: &mut Ctx, input: &Input) -> ApiResult {
     if merged.len() > 50 {
         return Err(ApiError::client("LimitExceededException", "A table can have at most 50 tags."));
     }
-    table.tags = merged;
+    ctx.partition.dynamodb.set_settings(&name, ttl, merged);
     Ok(json!({}))
 }
 
 fn untag_resource(ctx: &mut Ctx, input: &Input) -> ApiResult {
     let keys = input.strings("TagKeys");
     let table = tagged(ctx, input)?;
-    table.tags.retain(|t| !keys.contains(&t.key));
+    let (name, ttl) = (table.name.clone(), table.ttl_attribute.clone());
+    let tags = table.tags.iter().filter(|t| !keys.contains(&t.key)).cloned().collect();
+    ctx.partition.dynamodb.set_settings(&name, ttl, tags);
     Ok(json!({}))
 }
 

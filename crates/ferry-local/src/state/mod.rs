@@ -10,9 +10,14 @@
 //! `ServiceUnavailableException`. What the scheduler and task runtime change on their own
 //! (task states, events, counters) is saved shortly after (every 500 ms) and on shutdown:
 //! after a crash, tasks come back stopped anyway (as after a host restart). See [`Store`].
+//!
+//! DynamoDB tables are not in `state.json`: a write to them appends its changes to a journal
+//! (fsynced before the answer), so that its cost does not grow with the items stored. See
+//! [`journal`].
 
 mod dynamodb;
 mod elb;
+pub mod journal;
 mod logs;
 mod secrets;
 
@@ -24,6 +29,7 @@ use serde_json::{Map, Value};
 
 pub use dynamodb::{DynamoDb, Table};
 pub use elb::{HealthCheck, LOCAL_INSTANCE_ID, Listener, LoadBalancer, Rule, Target, TargetGroup};
+pub use journal::Journal;
 pub use logs::{LogGroup, LogStream};
 pub use secrets::{Parameter, ParameterVersion, Secret, SecretVersion};
 
@@ -80,9 +86,11 @@ pub enum LoadError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}: {source}", path.display())]
     Parse { path: PathBuf, source: serde_json::Error },
+    #[error("{}: {message}", path.display())]
+    Journal { path: PathBuf, message: String },
 }
 
-/// The state file, written durably and in order.
+/// The state file, written durably and in order, and the DynamoDB journal.
 ///
 /// Snapshots are numbered under the state lock ([`State::snapshot`]); `persist` skips one
 /// older than what is already on disk, so the periodic saver (which writes outside the
@@ -90,11 +98,18 @@ pub enum LoadError {
 pub struct Store {
     path: PathBuf,
     persisted: std::sync::Mutex<u64>,
+    /// Appended to under the state lock (lock order: state, then journal).
+    journal: std::sync::Mutex<Journal>,
 }
 
 impl Store {
-    pub fn new(state_dir: &Path) -> Store {
-        Store { path: state_file(state_dir), persisted: std::sync::Mutex::new(0) }
+    pub fn new(state_dir: &Path, journal: Journal) -> Store {
+        Store { path: state_file(state_dir), persisted: std::sync::Mutex::new(0), journal: std::sync::Mutex::new(journal) }
+    }
+
+    /// The DynamoDB journal (take it with the state lock held).
+    pub fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
+        self.journal.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Persists a snapshot taken with [`State::snapshot`] (see [`Store::persist`]).
@@ -185,9 +200,21 @@ pub struct Partition {
     /// Secrets Manager: secret name → secret (those scheduled for deletion included).
     #[serde(default)]
     pub secrets: BTreeMap<String, Secret>,
-    /// DynamoDB: tables with their items.
-    #[serde(default)]
+    /// DynamoDB: tables with their items. Not written to `state.json` (see [`journal`]);
+    /// read from a `state.json` written before the journal, once.
+    #[serde(default, skip_serializing)]
     pub dynamodb: DynamoDb,
+}
+
+impl Partition {
+    /// A copy of everything but the DynamoDB tables (what a write of another service may
+    /// need to undo), in time independent of the items stored.
+    pub fn clone_without_dynamodb(&mut self) -> Partition {
+        let dynamodb = std::mem::take(&mut self.dynamodb);
+        let copy = self.clone();
+        self.dynamodb = dynamodb;
+        copy
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

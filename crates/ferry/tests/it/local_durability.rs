@@ -218,3 +218,93 @@ async fn a_write_that_cannot_be_persisted_is_answered_503_and_changes_nothing() 
     assert_eq!(registered.task_definition().unwrap().revision(), 1);
     server.shutdown().await;
 }
+
+/// DynamoDB writes are journaled (not rewritten with the whole state): every acknowledged
+/// PutItem, UpdateItem and transaction survives a SIGKILL right after its answer, also across
+/// a compaction of the journal into its snapshot (the large items below pass its 4 MiB bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_dynamodb_write_survives_a_sigkill() {
+    use ferry_aws::dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ScalarAttributeType, TransactWriteItem,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dynamodb = |endpoint: String| async move {
+        ferry_aws::dynamodb::Client::new(&ferry_aws::sdk_config(&Target::local(&endpoint, ACCOUNT, REGION)).await)
+    };
+    let s = |v: &str| AttributeValue::S(v.to_string());
+
+    let p = Process::start(dir.path());
+    let db = dynamodb(p.endpoint.clone()).await;
+    db.create_table()
+        .table_name("ledger")
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .attribute_definitions(AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap())
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    const SMALL: usize = 300;
+    const LARGE: usize = 60;
+    let big = "x".repeat(80 * 1024);
+    for i in 0..SMALL {
+        db.put_item()
+            .table_name("ledger")
+            .item("pk", s(&format!("small-{i}")))
+            .item("n", AttributeValue::N(i.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+    for i in 0..LARGE {
+        db.put_item().table_name("ledger").item("pk", s(&format!("large-{i}"))).item("payload", s(&big)).send().await.unwrap();
+    }
+    db.update_item()
+        .table_name("ledger")
+        .key("pk", s("small-0"))
+        .update_expression("SET n = :n")
+        .expression_attribute_values(":n", AttributeValue::N("1000".into()))
+        .send()
+        .await
+        .unwrap();
+    let put = |pk: &str| TransactWriteItem::builder().put(Put::builder().table_name("ledger").item("pk", s(pk)).build().unwrap()).build();
+    db.transact_write_items().transact_items(put("tx-a")).transact_items(put("tx-b")).send().await.unwrap();
+    p.kill();
+    assert!(dir.path().join("dynamodb.snapshot.json").exists(), "the journal was compacted on the way");
+
+    let p = Process::start(dir.path());
+    let db = dynamodb(p.endpoint.clone()).await;
+    let mut found = std::collections::BTreeMap::new();
+    let mut start = None;
+    loop {
+        let page = db.scan().table_name("ledger").set_exclusive_start_key(start).send().await.unwrap();
+        for item in page.items() {
+            let pk = item["pk"].as_s().unwrap().clone();
+            found.insert(pk, item.clone());
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            break;
+        }
+    }
+    assert_eq!(found.len(), SMALL + LARGE + 2, "every acknowledged item is back");
+    for i in 0..SMALL {
+        let expected = if i == 0 { "1000".to_string() } else { i.to_string() };
+        assert_eq!(found[&format!("small-{i}")]["n"].as_n().unwrap(), &expected, "small-{i}");
+    }
+    for i in 0..LARGE {
+        assert_eq!(found[&format!("large-{i}")]["payload"].as_s().unwrap().len(), big.len(), "large-{i}");
+    }
+    assert!(found.contains_key("tx-a") && found.contains_key("tx-b"), "the transaction, whole");
+
+    // And once more right after a single answer.
+    db.delete_item().table_name("ledger").key("pk", s("large-0")).send().await.unwrap();
+    db.put_item().table_name("ledger").item("pk", s("last")).send().await.unwrap();
+    p.kill();
+    let p = Process::start(dir.path());
+    let db = dynamodb(p.endpoint.clone()).await;
+    let last = db.get_item().table_name("ledger").key("pk", s("last")).consistent_read(true).send().await.unwrap();
+    assert!(last.item().is_some(), "the last PutItem is back");
+    let gone = db.get_item().table_name("ledger").key("pk", s("large-0")).send().await.unwrap();
+    assert!(gone.item().is_none(), "the DeleteItem is back");
+    p.kill();
+}
