@@ -641,9 +641,14 @@ pub fn query(ctx: &mut Ctx, input: &Input) -> ApiResult {
     }
     let range_key = table.range_key.clone();
     let sort_of = |item: &Item| range_key.as_ref().and_then(|r| item.get(r)).cloned();
+    // The items of one hash key are adjacent in the table (its encoding leads the key's,
+    // `key_string`): a Query reads them, not the whole table.
+    let prefix = format!("[{},", hash.to_json());
     let mut matching: Vec<&Item> = table
         .items
-        .values()
+        .range(prefix.clone()..)
+        .take_while(|(encoded, _)| encoded.starts_with(&prefix))
+        .map(|(_, item)| item)
         .filter(|item| item.get(&table.hash_key).is_some_and(|v| v.same(&hash)))
         .filter(|item| match (&range, sort_of(item)) {
             (Some(cond), Some(v)) => range_matches(cond, &v),

@@ -63,17 +63,26 @@ pub fn dispatch(operation: &str, ctx: &mut Ctx, input: &Input) -> Option<ApiResu
 }
 
 /// Deletes the items whose time to live is over (noted as changes, see `DynamoDb::changes`).
+/// A table is looked through only once its earliest expiry (`Table::next_expiry`) has passed,
+/// so that a request does not cost a pass over every item.
 fn sweep_expired(partition: &mut Partition, now: f64) {
     let mut expired = Vec::new();
-    for table in partition.dynamodb.tables.values() {
+    for table in partition.dynamodb.tables.values_mut() {
         let Some(attribute) = &table.ttl_attribute else { continue };
+        if table.next_expiry.is_some_and(|at| now <= at) {
+            continue;
+        }
+        let mut next = f64::INFINITY;
         for (key, item) in &table.items {
-            if let Some(AttrValue::N(n)) = item.get(attribute)
-                && n.to_f64().is_some_and(|at| at < now && at >= now - TTL_HORIZON)
-            {
+            let Some(AttrValue::N(n)) = item.get(attribute) else { continue };
+            let Some(at) = n.to_f64() else { continue };
+            if at < now && at >= now - TTL_HORIZON {
                 expired.push((table.name.clone(), key.clone()));
+            } else if at >= now {
+                next = next.min(at);
             }
         }
+        table.next_expiry = Some(next);
     }
     for (table, key) in expired {
         partition.dynamodb.set_item(&table, &key, None);
@@ -309,6 +318,7 @@ fn create_table(ctx: &mut Ctx, input: &Input) -> ApiResult {
         deletion_protection: input.bool("DeletionProtectionEnabled").unwrap_or(false),
         table_class: input.str("TableClass").map(str::to_string),
         items: Default::default(),
+        next_expiry: None,
     };
     let description = describe(&table, "ACTIVE");
     ctx.partition.dynamodb.create_table(table);

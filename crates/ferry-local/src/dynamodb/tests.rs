@@ -410,6 +410,23 @@ fn expired_items_are_gone_and_ttl_is_described() {
         |p: &mut Partition, now: f64| call_at(p, "Scan", json!({"TableName": "ledger", "Select": "COUNT"}), now).unwrap()["Count"].clone();
     assert_eq!(scan(&mut p, 1_700_000_050.0), 3, "an expiry more than five years past is ignored, as AWS ignores it");
     assert_eq!(scan(&mut p, 1_700_000_200.0), 2);
+    // The sweep skips the table until its earliest expiry: an item put later with an earlier
+    // expiry, an item updated to expire, and the expiry itself are each seen in time.
+    put(&mut p, "t", 4, json!({"expires": {"N": "1700001000"}}));
+    assert_eq!(scan(&mut p, 1_700_000_300.0), 3);
+    put(&mut p, "t", 5, json!({"expires": {"N": "1700000400"}}));
+    assert_eq!(scan(&mut p, 1_700_000_399.0), 4);
+    assert_eq!(scan(&mut p, 1_700_000_401.0), 3, "t/5 expired");
+    call_at(
+        &mut p,
+        "UpdateItem",
+        json!({"TableName": "ledger", "Key": {"pk": {"S": "t"}, "sk": {"N": "3"}}, "UpdateExpression": "SET expires = :at",
+            "ExpressionAttributeValues": {":at": {"N": "1700000500"}}}),
+        1_700_000_402.0,
+    )
+    .unwrap();
+    assert_eq!(scan(&mut p, 1_700_000_501.0), 2, "t/3 expired");
+    assert_eq!(scan(&mut p, 1_700_001_001.0), 1, "t/4 expired");
 }
 
 #[test]

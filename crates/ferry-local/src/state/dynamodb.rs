@@ -48,6 +48,12 @@ impl DynamoDb {
     /// Stores `item` under `key` in `table` (or deletes it when None). No table, no change.
     pub fn set_item(&mut self, table: &str, key: &str, item: Option<Item>) {
         let Some(t) = self.tables.get_mut(table) else { return };
+        if let (Some(attribute), Some(item), Some(next)) = (&t.ttl_attribute, &item, t.next_expiry)
+            && let Some(crate::dynamodb::value::AttrValue::N(n)) = item.get(attribute)
+            && let Some(at) = n.to_f64()
+        {
+            t.next_expiry = Some(next.min(at));
+        }
         let before = match item {
             Some(item) => t.items.insert(key.to_string(), item),
             None => t.items.remove(key),
@@ -72,6 +78,7 @@ impl DynamoDb {
     pub fn set_settings(&mut self, name: &str, ttl_attribute: Option<String>, tags: Vec<Tag>) {
         let Some(t) = self.tables.get_mut(name) else { return };
         let ttl_before = std::mem::replace(&mut t.ttl_attribute, ttl_attribute);
+        t.next_expiry = None;
         let tags_before = std::mem::replace(&mut t.tags, tags);
         self.changes.push(Change::Settings { table: name.to_string(), ttl_attribute: ttl_before, tags: tags_before });
     }
@@ -89,6 +96,7 @@ impl DynamoDb {
             match change {
                 Change::Item { table, key, before } => {
                     if let Some(t) = self.tables.get_mut(&table) {
+                        t.next_expiry = None;
                         match before {
                             Some(item) => t.items.insert(key, item),
                             None => t.items.remove(&key),
@@ -100,6 +108,7 @@ impl DynamoDb {
                 }
                 Change::Settings { table, ttl_attribute, tags } => {
                     if let Some(t) = self.tables.get_mut(&table) {
+                        t.next_expiry = None;
                         t.ttl_attribute = ttl_attribute;
                         t.tags = tags;
                     }
@@ -151,6 +160,10 @@ pub struct Table {
     /// The key's canonical encoding (see `crate::dynamodb::key_string`) → item: Scan order.
     #[serde(default)]
     pub items: BTreeMap<String, Item>,
+    /// The earliest time to live among the items (TTL on), when known: no item expires
+    /// before it, so the sweep skips the table until then. Not saved; None looks again.
+    #[serde(skip)]
+    pub next_expiry: Option<f64>,
 }
 
 impl Table {
@@ -172,6 +185,7 @@ impl Table {
             deletion_protection: self.deletion_protection,
             table_class: self.table_class.clone(),
             items: BTreeMap::new(),
+            next_expiry: None,
         }
     }
 }
