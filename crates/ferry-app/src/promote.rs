@@ -169,8 +169,11 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     for s in &services {
         config.service(s).map_err(Error::config)?;
     }
-    let (ledger, _scratch) =
-        if input.dry_run { open_ledger_to_read(ctx.project, ctx.sink).await? } else { (project::open_ledger(ctx.project, ctx.sink).await?, None) };
+    let (ledger, _scratch) = if input.dry_run {
+        open_ledger_to_read(ctx.project, ctx.sink).await?
+    } else {
+        (project::open_ledger(ctx.project, ctx.sink).await?, None)
+    };
     let who = ctx.actor.who.clone();
     let endpoint = ctx.project.endpoint_url.as_deref();
 
