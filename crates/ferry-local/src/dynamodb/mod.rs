@@ -17,6 +17,11 @@
 //! not more than five years in the past, which AWS ignores too) is deleted before the next
 //! request to its account and region is served. AWS deletes such items within days and may
 //! return them until then; ferry local deletes them at once, so a read never sees one.
+//!
+//! Persistence: tables are not in `state.json`. Handlers change them only through
+//! `DynamoDb`'s methods (`set_item`, `create_table`, …), which note each change; the server
+//! appends a write's changes to the DynamoDB journal as one record, fsynced before the
+//! answer, or undoes them (`crate::state::journal` says why and how, crash by crash).
 
 mod batch;
 pub mod eval;
