@@ -105,6 +105,10 @@ impl PromoteResult {
 #[derive(Clone, Debug, Serialize)]
 pub struct DryRun {
     pub release: String,
+    /// Whether the ledger holds the release already. A dry run records nothing, so a release
+    /// seen for the first time is recorded only by the promotion itself (or `ferry release
+    /// create --from-env FROM`), and cannot be rejected before that.
+    pub release_recorded: bool,
     pub from: String,
     pub to: String,
     pub plan: Vec<PlannedService>,
@@ -188,9 +192,11 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     let entries: Vec<ReleaseEntry> = running_from.iter().map(|r| r.entry.clone()).collect();
     // A dry run records nothing: it names the release the promotion would record, and finds
     // it (with any rejection) if it was recorded before.
+    let mut release_recorded = true;
     let (release_id, release_entries, rejected) = if input.dry_run {
         let (id, sorted) = ferry_store::release_of(entries).map_err(Error::from_store)?;
         let known = ledger.release(&id).map_err(Error::from_store)?;
+        release_recorded = known.is_some();
         (id, sorted, known.and_then(|r| r.rejected))
     } else {
         let release = ledger
@@ -268,15 +274,9 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     };
 
     if input.dry_run {
-        return Ok(PromoteResult::DryRun(dry_run(
-            &input,
-            plan,
-            planned,
-            (soak.clone().err().map(String::from), healthy_since),
-            to_env.approval,
-            &to_env.approvers,
-            &who,
-        )));
+        let dry =
+            dry_run(&input, plan, planned, (soak.clone().err().map(String::from), healthy_since), to_env.approval, &to_env.approvers, &who);
+        return Ok(PromoteResult::DryRun(DryRun { release_recorded, ..dry }));
     }
     if requests.is_empty() {
         return Ok(PromoteResult::Unchanged { release: release_id, to: input.to.clone(), run_id });
@@ -584,7 +584,17 @@ fn dry_run(
         (Some(_), _) => ExitKind::PreflightRefused,
         (None, kind) => kind,
     };
-    DryRun { release: plan.release, from: plan.from, to: plan.to, plan: plan.services, gates, kind, refusal, preflight }
+    DryRun {
+        release: plan.release,
+        release_recorded: true,
+        from: plan.from,
+        to: plan.to,
+        plan: plan.services,
+        gates,
+        kind,
+        refusal,
+        preflight,
+    }
 }
 
 /// The ledger for a dry run, which must write nothing: the real one when it exists (only

@@ -106,6 +106,7 @@ fn print_dry_run(printer: &Printer, dry: &DryRun) {
             "command": "promote",
             "dry_run": true,
             "release": dry.release,
+            "release_recorded": dry.release_recorded,
             "from": dry.from,
             "to": dry.to,
             "plan": dry.plan,
@@ -117,6 +118,12 @@ fn print_dry_run(printer: &Printer, dry: &DryRun) {
         return;
     }
     printer.out(&format!("release {}, {} → {} (dry run: nothing changed):", dry.release, dry.from, dry.to));
+    if !dry.release_recorded && dry.to_deploy() > 0 {
+        printer.out(&format!(
+            "release {} is not recorded yet: the promotion records it (to review or reject it first, `ferry release create --from-env {}`)",
+            dry.release, dry.from
+        ));
+    }
     printer.out(&plan_table(&dry.plan));
     printer.out(&format!("soak: {}", dry.gates.soak));
     printer.out(&format!("approval: {}", dry.gates.approval));

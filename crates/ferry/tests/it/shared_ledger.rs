@@ -371,9 +371,19 @@ async fn a_release_rejected_on_one_runner_is_refused_on_every_other() {
     assert!(runner(&world, "admin", &["ledger", "init"]).await.status.success());
     let deployed = runner(&world, "alice", &["deploy", "dev", "web=1.1.0"]).await;
     assert!(deployed.status.success(), "{}", text(&deployed));
+    // A dry run records nothing, and says so: the release it names cannot be rejected yet.
+    let dry = runner(&world, "bob", &["promote", "dev", "stage", "--dry-run"]).await;
+    assert!(text(&dry).contains("is not recorded yet") && text(&dry).contains("ferry release create --from-env dev"), "{}", text(&dry));
     let created = runner(&world, "alice", &["release", "create", "--from-env", "dev", "--output", "json"]).await;
     assert!(created.status.success(), "{}", text(&created));
     let id = result_of(&created)["release"]["id"].as_str().unwrap().to_string();
+    let dry = runner(&world, "bob", &["promote", "dev", "stage", "--dry-run", "--output", "json"]).await;
+    assert_eq!(
+        (result_of(&dry)["release"].clone(), result_of(&dry)["release_recorded"].clone()),
+        (json!(id), json!(true)),
+        "{}",
+        text(&dry)
+    );
     let rejected = runner(&world, "bob", &["release", "reject", &id, "--reason", "breaks checkout"]).await;
     assert!(rejected.status.success(), "{}", text(&rejected));
 
