@@ -251,7 +251,7 @@ pub async fn check_gates(
                 "{} {version} ({short}) has run healthy in {from} for {} (since {}, {}) of {environment}'s soak of {}: {} once it has; {skip} (nothing was changed)",
                 request.service,
                 humantime::format_duration(ran),
-                ferry_core::promote::utc(since.at()),
+                ferry_store::format_rfc3339(since.at()),
                 since.source(),
                 humantime::format_duration(soak),
                 promote(from)

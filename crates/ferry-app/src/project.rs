@@ -249,7 +249,12 @@ pub fn ledger_location(project: &Project) -> Result<LedgerLocation> {
 /// fails its checks), and says through `sink` what opening it found: history that went
 /// missing since ferry last used it.
 pub async fn open_ledger(project: &Project, sink: &dyn EventSink) -> Result<Arc<Ledger>> {
-    let ledger = match ledger_location(project)? {
+    open_ledger_at(ledger_location(project)?, sink).await
+}
+
+/// [`open_ledger`] where `location` says (for a caller that decided it already).
+pub async fn open_ledger_at(location: LedgerLocation, sink: &dyn EventSink) -> Result<Arc<Ledger>> {
+    let ledger = match location {
         LedgerLocation::Sqlite(path) => {
             Ledger::open(&path).map_err(|e| Error::ledger_at(format!("cannot open the ledger {}: {e}", path.display()), &path, e))?
         }

@@ -601,12 +601,13 @@ fn dry_run(
 /// read; a shared one always exists), else an empty one in a scratch directory, removed when
 /// the run ends — opening the real path would create it.
 async fn open_ledger_to_read(project: &Project, sink: &dyn EventSink) -> Result<(Arc<Ledger>, Option<Scratch>)> {
-    let exists = match project::ledger_location(project)? {
+    let location = project::ledger_location(project)?;
+    let exists = match &location {
         project::LedgerLocation::Sqlite(path) => path.exists(),
         project::LedgerLocation::Dynamodb { .. } => true,
     };
     if exists {
-        return Ok((project::open_ledger(project, sink).await?, None));
+        return Ok((project::open_ledger_at(location, sink).await?, None));
     }
     let dir = std::env::temp_dir().join(format!("ferry-dry-run-{}", project::new_id("ledger")));
     let scratch = Scratch(dir.clone());

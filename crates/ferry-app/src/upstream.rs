@@ -42,7 +42,7 @@ impl HealthySince {
         HealthySince {
             service: candidate.service.clone(),
             digest: candidate.digest.clone(),
-            since_utc: since.as_ref().map(|s| ferry_core::promote::utc(s.at())),
+            since_utc: since.as_ref().map(|s| ferry_store::format_rfc3339(s.at())),
             since,
         }
     }
@@ -73,11 +73,13 @@ pub async fn candidates(
             },
             None => Observed::default(),
         };
-        let ledger_since = match (&observed.digest, &observed.unhealthy, &observed.since) {
-            (Some(d), None, None) if d == digest => ledger.healthy_since(&from.name, service, digest).map_err(Error::from_store)?,
-            _ => None,
-        };
-        let upstream = upstream(&from.name, service, digest, &observed, || ledger_since);
+        // `upstream` reads the ledger only when ECS cannot say since when.
+        let mut unreadable = None;
+        let read_ledger = || ledger.healthy_since(&from.name, service, digest).map_err(|e| unreadable = Some(e)).ok().flatten();
+        let upstream = upstream(&from.name, service, digest, &observed, read_ledger);
+        if let Some(e) = unreadable {
+            return Err(Error::from_store(e));
+        }
         out.push(Candidate { service: service.clone(), digest: digest.clone(), upstream });
     }
     Ok(out)

@@ -604,16 +604,8 @@ impl Config {
             if env.cluster.trim().is_empty() {
                 return Err(self.invalid(key("cluster"), "must not be empty"));
             }
-            if let Some(url) = &env.endpoint_url
-                && !(url.starts_with("http://") || url.starts_with("https://"))
-            {
-                return Err(self.invalid(key("endpoint_url"), format!("expected an http:// or https:// URL, got {}", text::quoted(url))));
-            }
-            if let Some(account) = &env.account
-                && !(account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()))
-            {
-                return Err(self.invalid(key("account"), format!("expected a 12-digit AWS account id, got {}", text::quoted(account))));
-            }
+            // endpoint_url, account, role_arn and how they combine.
+            self.credentials(name, env)?;
             if let Some(region) = &env.region {
                 crate::region::check_region(region).map_err(|m| self.invalid(key("region"), m))?;
             }
@@ -623,15 +615,6 @@ impl Config {
             if env.keep_revisions == Some(0) {
                 return Err(self.invalid(key("keep_revisions"), KEEP_REVISIONS_ZERO));
             }
-            if let Some(role) = &env.role_arn
-                && !(role.starts_with("arn:") && role.contains(":role/"))
-            {
-                return Err(self.invalid(
-                    key("role_arn"),
-                    format!("expected a role ARN (arn:aws:iam::ACCOUNT:role/NAME), got {}", text::quoted(role)),
-                ));
-            }
-            self.credentials(name, env)?;
             if let Some(from) = &env.promote_from
                 && !self.environments.contains_key(from)
             {
@@ -818,24 +801,6 @@ impl Config {
             role_session_name: None,
             account: ledger.account.as_deref(),
         };
-        if let Some(url) = &ledger.endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(self.invalid("ledger.endpoint_url", format!("expected an http:// or https:// URL, got {}", text::quoted(url))));
-        }
-        if let Some(role) = &ledger.role_arn
-            && !(role.starts_with("arn:") && role.contains(":role/"))
-        {
-            return Err(self.invalid(
-                "ledger.role_arn",
-                format!("expected an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME), got {}", text::quoted(role)),
-            ));
-        }
-        if let Some(account) = &ledger.account
-            && !(account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()))
-        {
-            return Err(self.invalid("ledger.account", format!("expected a 12-digit AWS account id, got {}", text::quoted(account))));
-        }
         self.credentials_of("ledger", &settings)
     }
 
@@ -1080,6 +1045,23 @@ impl Config {
     /// [`Config::credentials`] over settings found at `table` (`environments.prod`, `ledger`).
     fn credentials_of(&self, table: &str, s: &CredentialSettings<'_>) -> Result<Credentials, ConfigError> {
         let key = |k: &str| format!("{table}.{k}");
+        if let Some(url) = s.endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(self.invalid(key("endpoint_url"), format!("expected an http:// or https:// URL, got {}", text::quoted(url))));
+        }
+        if let Some(account) = s.account
+            && !(account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(self.invalid(key("account"), format!("expected a 12-digit AWS account id, got {}", text::quoted(account))));
+        }
+        if let Some(role) = s.role_arn
+            && !(role.starts_with("arn:") && role.contains(":role/"))
+        {
+            return Err(
+                self.invalid(key("role_arn"), format!("expected a role ARN (arn:aws:iam::ACCOUNT:role/NAME), got {}", text::quoted(role)))
+            );
+        }
         let mode = s.credentials.unwrap_or("default");
         match mode {
             "default" => {}

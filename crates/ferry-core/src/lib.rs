@@ -33,6 +33,7 @@ pub mod target_health;
 pub mod taskdef;
 pub mod template;
 pub mod text;
+pub mod time;
 
 /// The kinds of failure ferry reports, each with its own exit code, so CI can tell a bad
 /// command line from a refused deploy from a failed one.

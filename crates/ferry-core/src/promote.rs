@@ -189,7 +189,7 @@ pub fn check_soak(soak: Option<Duration>, from: &str, candidates: &[Candidate], 
                     "{}: has run {} in {from} (since {}, {}), needs {} more",
                     c.service,
                     humantime::format_duration(Duration::from_secs((ran / 1000).max(0) as u64)),
-                    utc(since.at()),
+                    crate::time::format_rfc3339(since.at()),
                     since.source(),
                     humantime::format_duration(left)
                 ));
@@ -206,24 +206,6 @@ pub fn check_soak(soak: Option<Duration>, from: &str, candidates: &[Candidate], 
         ))),
         (false, _) => Err(crate::error::Error::refused(format!("only what runs healthy in {from} is promoted: {}", short.join("; ")))),
     }
-}
-
-/// An instant as RFC 3339 in UTC to the second (`2026-01-02T03:04:05Z`), as the ledger
-/// writes times.
-pub fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days to a civil date (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
 /// Refuses a promotion that goes against the chain the environments' `promote_from` draw.
@@ -503,14 +485,6 @@ mod tests {
         active.status = "ACTIVE".into();
         assert_eq!(ecs_since(&service("td:2", vec![primary("td:2", "COMPLETED", 450), active]), None), None);
         assert_eq!(newest_successful(&[brief("x", "ROLLBACK_SUCCESSFUL", 1, Some(2))]), None);
-    }
-
-    #[test]
-    fn times_are_written_as_the_ledger_writes_them() {
-        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(utc(1_767_323_045_999), "2026-01-02T03:04:05Z");
-        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00Z");
-        assert_eq!(utc(-1), "1969-12-31T23:59:59Z");
     }
 
     #[test]

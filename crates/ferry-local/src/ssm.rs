@@ -292,25 +292,7 @@ fn ciphertext(name: &str, version: &ParameterVersion) -> String {
     let mut bytes = vec![1u8, 2, 2, 0, 0x78];
     bytes.extend_from_slice(&digest);
     bytes.extend_from_slice(&digest[..16]);
-    base64(&bytes)
-}
-
-/// Standard base64 with padding (RFC 4648).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    crate::dynamodb::value::base64_encode(&bytes)
 }
 
 /// A `Parameter` of a Get answer.
@@ -905,7 +887,7 @@ mod tests {
         assert_eq!(r.partition, Some(("eu-west-1".to_string(), "123456789012".to_string())));
         assert_eq!(Reference::parse("arn:aws:ssm:eu-west-1:1:parameter/flat").unwrap().name, "flat");
         assert!(Reference::parse("arn:aws:secretsmanager:eu-west-1:1:secret:x").is_none());
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(crate::dynamodb::value::base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(crate::dynamodb::value::base64_encode(b"fo"), "Zm8=");
     }
 }

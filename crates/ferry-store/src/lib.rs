@@ -45,7 +45,6 @@ mod schema;
 mod steps;
 #[cfg(feature = "suite")]
 pub mod suite;
-mod time;
 pub mod transfer;
 
 use std::ffi::OsString;
@@ -57,6 +56,8 @@ use rusqlite::Connection;
 
 pub use backend::{Ledger, LedgerBackend};
 pub use error::StoreError;
+/// RFC 3339 of the ledger's timestamps; see [`ferry_core::time::format_rfc3339`].
+pub use ferry_core::time::format_rfc3339;
 pub use guard::{Counts, LedgerWarning};
 pub use locks::Unlock;
 pub use model::{
@@ -65,7 +66,6 @@ pub use model::{
 };
 pub use releases::{release_id, release_of};
 pub use schema::{QUICK_CHECK_MAX_BYTES, SCHEMA_VERSION};
-pub use time::format_rfc3339;
 
 /// How long a call waits for another process's write to finish before giving up. Writes
 /// are a handful of rows, so anything near this means something is stuck.

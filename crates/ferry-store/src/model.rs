@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
-use crate::time::format_rfc3339;
+use ferry_core::time::format_rfc3339;
 
 /// Who is deploying: enough for a colleague who is refused the lock to find them.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

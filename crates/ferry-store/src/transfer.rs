@@ -249,10 +249,11 @@ fn import_locked(
         }
     }
     progress(total, total);
+    // Read once: each listing is a round trip on a shared ledger.
+    let known: std::collections::HashSet<String> = ledger.promotions(None, usize::MAX)?.into_iter().map(|p| p.id).collect();
     for promotion in &export.promotions {
         renew()?;
-        let known = ledger.promotions(Some(&promotion.release_id), usize::MAX)?;
-        if known.iter().any(|p| p.id == promotion.id) {
+        if known.contains(&promotion.id) {
             counts.promotions_present += 1;
         } else {
             ledger.insert_promotion(promotion)?;

@@ -158,6 +158,19 @@ pub(crate) fn record_value(item: &Item) -> Result<Value, String> {
     Ok(Value::Object(fields))
 }
 
+/// A record (deployment, release, promotion) read back from its item; one ferry cannot read
+/// is named by `noun` and its `key_attr` value in the error.
+pub(crate) fn read_record<T: serde::de::DeserializeOwned>(
+    table: &super::store::Table,
+    item: &Item,
+    noun: &str,
+    key_attr: &str,
+) -> super::store::CallResult<T> {
+    let what = || format!("{noun} item ({})", get_s(item, key_attr).unwrap_or("?"));
+    let value = record_value(item).map_err(|e| table.corrupt(&what(), e))?;
+    serde_json::from_value(value).map_err(|e| table.corrupt(&what(), e))
+}
+
 pub(crate) fn to_attribute(value: Value) -> AttributeValue {
     match value {
         Value::Null => AttributeValue::Null(true),

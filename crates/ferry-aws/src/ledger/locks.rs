@@ -12,7 +12,7 @@
 //! delete a lock item a week after its lease ended (see [`expires_at`]); ferry decides by
 //! `lease_until`, never by whether DynamoDB has deleted the item yet.
 
-use ferry_store::{LockHolder, LockInfo, StoreError, Unlock};
+use ferry_store::{EventRecord, LockHolder, LockInfo, StoreError, Unlock};
 
 use super::items::{self, Item};
 use super::store::{CONFLICT_RETRIES, CallResult, Cond, Fail, Range, Table, Write};
@@ -198,11 +198,8 @@ impl Table {
                 Write::Put { item: record, cond: None },
             ];
             if let Some(event_seq) = next_event {
-                let mut event = items::key(items::deployment_pk(&lock.holder.deployment_id), items::event_sk(event_seq));
-                event.insert(items::TYPE.to_string(), items::s("event"));
-                event.insert("at".to_string(), items::n(now));
-                event.insert("kind".to_string(), items::s("unlocked"));
-                event.insert("message".to_string(), items::s(format!("lock freed by {by}: {reason}")));
+                let unlocked = EventRecord { at: now, kind: "unlocked".into(), message: format!("lock freed by {by}: {reason}") };
+                let event = super::records::event_item(&lock.holder.deployment_id, event_seq, &unlocked);
                 writes.push(Write::Put { item: event, cond: Some(Cond::absent()) });
             }
             match self.transact(writes).await {

@@ -53,7 +53,7 @@ fn record_writes(table: &Table, record: &DeploymentRecord, order: &str, own: Con
     Ok(writes)
 }
 
-fn event_item(deployment_id: &str, seq: i64, event: &EventRecord) -> Item {
+pub(super) fn event_item(deployment_id: &str, seq: i64, event: &EventRecord) -> Item {
     let mut item = items::key(items::deployment_pk(deployment_id), items::event_sk(seq));
     item.insert(items::TYPE.to_string(), items::s("event"));
     item.insert("at".to_string(), items::n(event.at));
@@ -63,9 +63,7 @@ fn event_item(deployment_id: &str, seq: i64, event: &EventRecord) -> Item {
 }
 
 fn read_deployment(table: &Table, item: &Item) -> CallResult<DeploymentRecord> {
-    let what = || format!("deployment item ({})", items::get_s(item, items::PK).unwrap_or("?"));
-    let value = items::record_value(item).map_err(|e| table.corrupt(&what(), e))?;
-    serde_json::from_value(value).map_err(|e| table.corrupt(&what(), e))
+    items::read_record(table, item, "deployment", items::PK)
 }
 
 impl Table {
@@ -142,19 +140,26 @@ impl Table {
     async fn listing(&self, pk: &str, limit: usize, keep: impl FnMut(&DeploymentRecord) -> bool) -> CallResult<Vec<DeploymentRecord>> {
         let mut keep = keep;
         let mut unreadable = None;
-        let found = self
-            .query(pk, Range::All, true, Some(limit), |item| match read_deployment(self, item) {
-                Ok(record) => keep(&record),
-                Err(e) => {
-                    unreadable.get_or_insert(e);
-                    true
+        // Each item is read once: the records kept are the items the query keeps.
+        let mut kept = Vec::new();
+        self.query(pk, Range::All, true, Some(limit), |item| match read_deployment(self, item) {
+            Ok(record) => {
+                let wanted = keep(&record);
+                if wanted {
+                    kept.push(record);
                 }
-            })
-            .await?;
-        if let Some(e) = unreadable {
-            return Err(e);
+                wanted
+            }
+            Err(e) => {
+                unreadable.get_or_insert(e);
+                true
+            }
+        })
+        .await?;
+        match unreadable {
+            Some(e) => Err(e),
+            None => Ok(kept),
         }
-        found.iter().map(|item| read_deployment(self, item)).collect()
     }
 
     pub async fn history(&self, filter: &HistoryFilter) -> CallResult<Vec<DeploymentRecord>> {
@@ -183,7 +188,7 @@ impl Table {
     }
 
     pub async fn healthy_since(&self, environment: &str, service: &str, digest: &str) -> CallResult<Option<i64>> {
-        let newest = self.listing(&items::succeeded_pk(environment, service), 1, |_| true).await?.pop();
+        let newest = self.latest_success(environment, service).await?;
         Ok(newest.filter(|r| r.to_digest.as_deref() == Some(digest)).and_then(|r| r.finished_at))
     }
 
@@ -207,17 +212,17 @@ impl Table {
 
     /// The newest success of (`environment`, `service`).
     pub async fn latest_success(&self, environment: &str, service: &str) -> CallResult<Option<DeploymentRecord>> {
-        Ok(self.listing(&items::succeeded_pk(environment, service), 1, |_| true).await?.pop())
+        self.last_succeeded(environment, service, None).await
     }
 
-    /// The last item of `deployment_id`'s partition up to `high` (an event or step sort
-    /// key bound): the next sequence number after it, or `None` when the deployment is not
+    /// The last item of `deployment_id`'s partition up to the last `prefix` item (events or
+    /// steps): the next sequence number after it, or `None` when the deployment is not
     /// recorded. The record sorts first, so it answers when there is nothing after it.
-    async fn next_in(&self, deployment_id: &str, prefix: &str, high: &str) -> CallResult<Option<i64>> {
+    async fn next_in(&self, deployment_id: &str, prefix: &str) -> CallResult<Option<i64>> {
         let last = self
             .query(
                 &items::deployment_pk(deployment_id),
-                Range::Between(items::DEPLOYMENT_SK.to_string(), high.to_string()),
+                Range::Between(items::DEPLOYMENT_SK.to_string(), format!("{prefix}~")),
                 true,
                 Some(1),
                 |_| true,
@@ -237,29 +242,47 @@ impl Table {
     /// The sequence number the next event of `deployment_id` takes; `None` when it is not
     /// recorded.
     pub async fn next_event(&self, deployment_id: &str) -> CallResult<Option<i64>> {
-        self.next_in(deployment_id, items::EVENT_PREFIX, &format!("{}~", items::EVENT_PREFIX)).await
+        self.next_in(deployment_id, items::EVENT_PREFIX).await
     }
 
-    pub async fn record_event(&self, deployment_id: &str, event: &EventRecord) -> CallResult<()> {
-        let prefix = items::EVENT_PREFIX;
+    /// Writes the next `prefix` item (an event or a step) of `deployment_id`, `item(seq)`, under
+    /// the sequence number this handle expects next ([`Table::guessed_seq`]), else the one read
+    /// after the last; a number another writer took fails the put's condition and is read
+    /// again. Returns the number taken. `(what, doing)` word the errors ("record an event",
+    /// "recording an event").
+    async fn append(
+        &self,
+        deployment_id: &str,
+        prefix: &'static str,
+        (what, doing): (&str, &str),
+        item: impl Fn(i64) -> Item,
+    ) -> CallResult<i64> {
         for _ in 0..CONFLICT_RETRIES {
-            let guessed = self.guessed_seq(deployment_id, prefix);
-            let seq = match guessed {
-                Some(seq) => seq,
-                None => self.next_event(deployment_id).await?.ok_or_else(|| {
-                    Fail::Store(StoreError::NotFound(format!("no deployment {deployment_id} in the ledger to record an event for")))
-                })?,
+            let next = match self.guessed_seq(deployment_id, prefix) {
+                Some(seq) => Some(seq),
+                None => self.next_in(deployment_id, prefix).await?,
             };
-            match self.write(Write::Put { item: event_item(deployment_id, seq, event), cond: Some(Cond::absent()) }).await {
+            let Some(seq) = next else {
+                return Err(Fail::Store(StoreError::NotFound(format!("no deployment {deployment_id} in the ledger to {what} for"))));
+            };
+            match self.write(Write::Put { item: item(seq), cond: Some(Cond::absent()) }).await {
                 Ok(()) => {
                     self.wrote_seq(deployment_id, prefix, Some(seq));
-                    return Ok(());
+                    return Ok(seq);
                 }
                 Err(Fail::Conflict) => self.wrote_seq(deployment_id, prefix, None),
                 Err(other) => return Err(other),
             }
         }
-        Err(Fail::Store(self.busy(&format!("recording an event of deployment {deployment_id}"))))
+        Err(Fail::Store(self.busy(&format!("{doing} of deployment {deployment_id}"))))
+    }
+
+    pub async fn record_event(&self, deployment_id: &str, event: &EventRecord) -> CallResult<()> {
+        self.append(deployment_id, items::EVENT_PREFIX, ("record an event", "recording an event"), |seq| {
+            event_item(deployment_id, seq, event)
+        })
+        .await
+        .map(|_| ())
     }
 
     pub async fn events(&self, deployment_id: &str) -> CallResult<Vec<EventRecord>> {
@@ -276,33 +299,16 @@ impl Table {
     }
 
     pub async fn start_step(&self, deployment_id: &str, name: &str, data: &Value, now: i64) -> CallResult<i64> {
-        let prefix = items::STEP_PREFIX;
-        for _ in 0..CONFLICT_RETRIES {
-            let next = match self.guessed_seq(deployment_id, prefix) {
-                Some(seq) => Some(seq),
-                None => self.next_in(deployment_id, prefix, &format!("{prefix}~")).await?,
-            };
-            let Some(seq) = next else {
-                return Err(Fail::Store(StoreError::NotFound(format!(
-                    "no deployment {deployment_id} in the ledger to journal a step for"
-                ))));
-            };
+        let step = |seq: i64| {
             let mut item = items::key(items::deployment_pk(deployment_id), items::step_sk(seq));
             item.insert(items::TYPE.to_string(), items::s("step"));
             item.insert("name".to_string(), items::s(name));
             item.insert("state".to_string(), items::s(StepState::Started.as_str()));
             item.insert("started_at".to_string(), items::n(now));
             item.insert("data".to_string(), items::s(data.to_string()));
-            match self.write(Write::Put { item, cond: Some(Cond::absent()) }).await {
-                Ok(()) => {
-                    self.wrote_seq(deployment_id, prefix, Some(seq));
-                    return Ok(seq);
-                }
-                Err(Fail::Conflict) => self.wrote_seq(deployment_id, prefix, None),
-                Err(other) => return Err(other),
-            }
-        }
-        Err(Fail::Store(self.busy(&format!("journaling a step of deployment {deployment_id}"))))
+            item
+        };
+        self.append(deployment_id, items::STEP_PREFIX, ("journal a step", "journaling a step"), step).await
     }
 
     pub async fn finish_step(&self, deployment_id: &str, seq: i64, state: StepState, data: &Value, now: i64) -> CallResult<()> {

@@ -17,15 +17,11 @@ const ID_DIGITS: usize = 12;
 const MIN_PREFIX_DIGITS: usize = 6;
 
 fn read_release(table: &Table, item: &Item) -> CallResult<Release> {
-    let what = || format!("release item ({})", items::get_s(item, items::SK).unwrap_or("?"));
-    let value = items::record_value(item).map_err(|e| table.corrupt(&what(), e))?;
-    serde_json::from_value(value).map_err(|e| table.corrupt(&what(), e))
+    items::read_record(table, item, "release", items::SK)
 }
 
 fn read_promotion(table: &Table, item: &Item) -> CallResult<Promotion> {
-    let what = || format!("promotion item ({})", items::get_s(item, items::PK).unwrap_or("?"));
-    let value = items::record_value(item).map_err(|e| table.corrupt(&what(), e))?;
-    serde_json::from_value(value).map_err(|e| table.corrupt(&what(), e))
+    items::read_record(table, item, "promotion", items::PK)
 }
 
 fn not_yet_rejected() -> Cond {

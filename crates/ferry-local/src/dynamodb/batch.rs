@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::items::{Change, Failure, Read, Write, commit, consumed, evaluate, prepare, prepare_read, read, write_units};
+use super::items::{Failure, Read, Write, commit, consumed, evaluate, prepare, prepare_read, read, write_units};
 use super::value::{item_size, item_to_json};
 use super::{check_table_name, item_member, validation};
 use crate::api::{ApiError, ApiResult, Ctx, Input};
@@ -206,9 +206,8 @@ pub fn transact_write(ctx: &mut Ctx, input: &Input) -> ApiResult {
         let size = new.as_ref().or(old.as_ref()).map(item_size).unwrap_or(0);
         // A transactional write costs two units per KB.
         *capacity.entry(write.table.clone()).or_default() += 2.0 * write_units(size);
-        if !matches!(write.change, Change::Check) {
-            commit(ctx.partition, write, new);
-        }
+        // (`commit` leaves a ConditionCheck's item as it is.)
+        commit(ctx.partition, write, new);
     }
     if let Some(token) = token {
         ctx.partition.dynamodb.set_token(token, digest, now);

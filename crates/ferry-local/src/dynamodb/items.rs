@@ -720,13 +720,13 @@ pub fn scan(ctx: &mut Ctx, input: &Input) -> ApiResult {
             ));
         }
     };
+    // After the start key: the map is ordered by key, so the walk begins there.
     let start = request.start.as_ref().map(|s| key_string(table, s));
-    let candidates = table
-        .items
-        .iter()
-        .filter(|(k, _)| start.as_ref().is_none_or(|s| k.as_str() > s.as_str()))
-        .filter(|(k, _)| segment.is_none_or(|(s, t)| segment_of(k, t) == s))
-        .map(|(_, item)| item);
+    let after: Box<dyn Iterator<Item = (&String, &Item)>> = match &start {
+        Some(s) => Box::new(table.items.range::<str, _>((std::ops::Bound::Excluded(s.as_str()), std::ops::Bound::Unbounded))),
+        None => Box::new(table.items.iter()),
+    };
+    let candidates = after.filter(|(k, _)| segment.is_none_or(|(s, t)| segment_of(k, t) == s)).map(|(_, item)| item);
     Ok(page(table, &request, candidates, input))
 }
 

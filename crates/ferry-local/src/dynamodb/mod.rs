@@ -117,7 +117,7 @@ fn table_not_found(name: &str) -> ApiError {
 /// model's constraints the validator does not (3 to 255 characters of `[a-zA-Z0-9_.-]`).
 pub fn table_name(input: &Input, member: &str) -> Result<String, ApiError> {
     let given = input.str(member).unwrap_or_default();
-    check_table_name(given, &lower_first(member))
+    check_table_name(given, &crate::model::lower_camel(member))
 }
 
 pub fn check_table_name(given: &str, member: &str) -> Result<String, ApiError> {
@@ -135,10 +135,6 @@ pub fn check_table_name(given: &str, member: &str) -> Result<String, ApiError> {
         return Err(constraint(name, member, "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"));
     }
     Ok(name.to_string())
-}
-
-fn lower_first(s: &str) -> String {
-    crate::model::lower_camel(s)
 }
 
 /// The table a request names, or ResourceNotFoundException.

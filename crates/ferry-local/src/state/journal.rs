@@ -218,7 +218,7 @@ impl Journal {
         };
         // A snapshot never renamed into place (a crash during compaction): the old snapshot
         // and the journal still hold everything.
-        match std::fs::remove_file(snapshot_path.with_extension("json.tmp")) {
+        match std::fs::remove_file(super::tmp_path(&snapshot_path)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(read_error(&snapshot_path)(e)),
             _ => {}
         }

@@ -133,12 +133,18 @@ impl Store {
     }
 }
 
+/// The temporary file [`write_durably`] writes `path`'s bytes to before the rename: one a
+/// crash may leave behind, which a reader of `path` removes.
+pub(crate) fn tmp_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension("json.tmp")
+}
+
 /// Writes `bytes` to `path` atomically and durably: a temporary file in the same
 /// directory, fsync, rename over `path`, fsync of the directory (so the rename itself
 /// survives a power loss). A failure leaves the previous file in place.
 fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
+    let tmp = tmp_path(path);
     let written = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;

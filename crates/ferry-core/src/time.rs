@@ -1,4 +1,5 @@
-//! RFC 3339 formatting of the ledger's timestamps (milliseconds since the Unix epoch, UTC).
+//! RFC 3339 formatting of timestamps (milliseconds since the Unix epoch, UTC), as the ledger
+//! records them and the gates report them.
 
 use jiff::SignedDuration;
 use jiff::civil::DateTime;
@@ -41,6 +42,7 @@ mod tests {
         assert_eq!(format_rfc3339(1_700_000_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(format_rfc3339(1_795_428_000_000), "2026-11-23T10:00:00Z");
         assert_eq!(format_rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(format_rfc3339(1_767_323_045_999), "2026-01-02T03:04:05Z", "milliseconds are truncated");
         assert_eq!(format_rfc3339(4_107_587_696_000), "2100-03-01T12:34:56Z");
         assert_eq!(format_rfc3339(253_402_300_799_000), "9999-12-31T23:59:59Z");
     }
