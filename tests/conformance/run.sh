@@ -119,9 +119,10 @@ PY
 ferry_port="$(free_port)"
 log "starting ferry local on 127.0.0.1:$ferry_port"
 # Target groups' health checks at 1/20 of AWS's timings (a 5 s interval checks every 0.25 s),
-# so that the ELBv2 flows take seconds; what the API answers is not scaled.
+# so that the ELBv2 flows take seconds, and a deployment minute (bake times, hook timeouts) of
+# 0.5 s; what the API answers is not scaled.
 up_out="$(timeout 60 "$ferry" local up --port "$ferry_port" --state-dir "$state_dir" --detach \
-    --health-check-scale 0.05)"
+    --health-check-scale 0.05 --minute-seconds 0.5)"
 printf '%s\n' "$up_out" >&2
 ferry_url="$(printf '%s\n' "$up_out" | grep -o 'http://127\.0\.0\.1:[0-9]*' | head -n1)"
 [[ -n "$ferry_url" ]] || { log "ferry local printed no endpoint"; exit 2; }

@@ -23,6 +23,9 @@ use crate::ecs::error::{BuildError, SdkError};
 use crate::ecs::operation::register_task_definition::{
     RegisterTaskDefinitionError, RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput,
 };
+// Elastic Inference is retired and the SDK marks its members deprecated, but the API still
+// takes and answers `inferenceAccelerators`: a task definition that has them round-trips.
+#[allow(deprecated)]
 use crate::ecs::types::{
     ApplicationProtocol, Attribute, Compatibility, ContainerCondition, ContainerDefinition, ContainerDependency, ContainerRestartPolicy,
     CpuArchitecture, Device, DeviceCgroupPermission, DockerVolumeConfiguration, EfsAuthorizationConfig, EfsAuthorizationConfigIam,
@@ -199,6 +202,9 @@ const RUNTIME_PLATFORM: Shape = Shape { members: &["cpuArchitecture", "operating
 /// The SDK request for a task definition in native ECS JSON (the RegisterTaskDefinition
 /// request shape). Members ECS sets itself ([`READ_ONLY_FIELDS`]) are ignored, so the JSON
 /// of a described definition is accepted as it is.
+// Elastic Inference is retired and the SDK marks its members deprecated, but the API still
+// takes and answers `inferenceAccelerators`: a task definition that has them round-trips.
+#[allow(deprecated)]
 pub fn register_input(td: &Value) -> std::result::Result<RegisterTaskDefinitionInput, ConvertError> {
     let o = Obj::new_ignoring("", td, &REGISTER_TASK_DEFINITION_REQUEST, READ_ONLY_FIELDS)?;
     let input = RegisterTaskDefinitionInput::builder()
@@ -540,6 +546,9 @@ fn proxy_configuration(path: &str, v: &Value) -> Result<ProxyConfiguration> {
     )
 }
 
+// Elastic Inference is retired and the SDK marks its members deprecated, but the API still
+// takes and answers `inferenceAccelerators`: a task definition that has them round-trips.
+#[allow(deprecated)]
 fn inference_accelerator(path: &str, v: &Value) -> Result<InferenceAccelerator> {
     let o = Obj::new(path, v, &INFERENCE_ACCELERATOR)?;
     o.built(InferenceAccelerator::builder().set_device_name(o.string("deviceName")?).set_device_type(o.string("deviceType")?).build())
@@ -692,6 +701,9 @@ fn suggest<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
 }
 
 /// Registers `input`, copying every member of the request into the call.
+// Elastic Inference is retired and the SDK marks its members deprecated, but the API still
+// takes and answers `inferenceAccelerators`: a task definition that has them round-trips.
+#[allow(deprecated)]
 pub async fn register(
     client: &ecs::Client,
     input: RegisterTaskDefinitionInput,
@@ -727,6 +739,9 @@ pub async fn register(
 ///
 /// A container's `cpu` is always present: the SDK cannot tell 0 from absent, and ECS
 /// reports 0 for a container registered without one.
+// Elastic Inference is retired and the SDK marks its members deprecated, but the API still
+// takes and answers `inferenceAccelerators`: a task definition that has them round-trips.
+#[allow(deprecated)]
 pub fn to_json(td: &TaskDefinition, tags: &[Tag]) -> Value {
     let mut out = Out::default()
         .str("taskDefinitionArn", td.task_definition_arn.as_deref())
@@ -984,6 +999,9 @@ fn runtime_platform_json(r: &RuntimePlatform) -> Value {
         .done()
 }
 
+// Elastic Inference is retired and the SDK marks its members deprecated, but the API still
+// takes and answers `inferenceAccelerators`: a task definition that has them round-trips.
+#[allow(deprecated)]
 fn inference_accelerator_json(i: &InferenceAccelerator) -> Value {
     Out::default().str("deviceName", Some(&i.device_name)).str("deviceType", Some(&i.device_type)).done()
 }

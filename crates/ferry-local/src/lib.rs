@@ -26,6 +26,7 @@ mod elbv2;
 pub mod faults;
 mod logs;
 mod model;
+mod native;
 mod protocol;
 mod records;
 mod runtime;

@@ -41,6 +41,9 @@ pub struct Engine {
     pub logs_dir: PathBuf,
     /// CloudWatch Logs' events, where the awslogs driver writes container output.
     pub log_events: Arc<crate::logs::store::EventStore>,
+    /// How long a minute of a deployment's bake times and hook timeouts lasts, seconds
+    /// (`crate::Options::minute_seconds`).
+    pub minute_seconds: f64,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the state is
@@ -105,7 +108,7 @@ impl Engine {
             let mut changed = false;
             for partition in state.partitions.values_mut() {
                 crate::records::enforce_scalable_targets(partition, t, false);
-                crate::scheduler::reconcile_all(partition, t);
+                crate::scheduler::reconcile_all(partition, t, self.minute_seconds);
                 changed |= self.drive_tasks(partition, t);
             }
             if t - last_prune > 60.0 {
@@ -685,6 +688,7 @@ mod tests {
             faults: Arc::default(),
             logs_dir: logs.clone(),
             log_events: Arc::new(crate::logs::store::EventStore::new(&logs)),
+            minute_seconds: 60.0,
         };
         (Arc::new(engine), logs)
     }
@@ -715,7 +719,7 @@ mod tests {
                    "loadBalancers": [{"targetGroupArn": group, "containerName": "app", "containerPort": 8080}]}),
         );
         let mut state = lock(&engine.state);
-        crate::scheduler::reconcile_all(state.partitions.get_mut(KEY).unwrap(), now());
+        crate::scheduler::reconcile_all(state.partitions.get_mut(KEY).unwrap(), now(), 60.0);
         group
     }
 

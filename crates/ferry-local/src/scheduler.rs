@@ -119,7 +119,10 @@ pub enum Breaker {
 }
 
 /// Reconciles every service of a partition at time `now`: decide, then apply.
-pub fn reconcile_all(partition: &mut Partition, now: f64) {
+///
+/// `minute_seconds`: how long a minute of a deployment's bake times and hook timeouts lasts
+/// (`crate::Options::minute_seconds`).
+pub fn reconcile_all(partition: &mut Partition, now: f64, minute_seconds: f64) {
     let caller = Caller { account: partition.account.clone(), region: partition.region.clone() };
     // Each service's tasks, found once per tick rather than by a scan per service.
     let mut by_service: HashMap<String, Vec<String>> = HashMap::with_capacity(partition.services.len());
@@ -138,6 +141,11 @@ pub fn reconcile_all(partition: &mut Partition, now: f64) {
     let arns: Vec<String> = partition.services.keys().cloned().collect();
     for arn in arns {
         let mine = by_service.remove(&arn).unwrap_or_default();
+        let native = partition.services.get(&arn).is_some_and(|s| s.service_deployments.first().is_some_and(|sd| sd.native.is_some()));
+        if native {
+            crate::native::advance(partition, &arn, &health, now, minute_seconds);
+        }
+        check_alarms(partition, &arn, now);
         let actions = match partition.services.get(&arn) {
             Some(service) => {
                 let tasks = mine.iter().filter_map(|a| partition.tasks.get(a)).collect();
@@ -147,6 +155,78 @@ pub fn reconcile_all(partition: &mut Partition, now: f64) {
         };
         if !actions.is_empty() {
             apply(partition, &arn, actions, &caller, now);
+        }
+        if native {
+            crate::native::after_tick(partition, &arn, now);
+        }
+    }
+}
+
+/// Whether the CloudWatch alarm `name` is in the ALARM state.
+fn in_alarm(partition: &Partition, name: &str) -> bool {
+    let _ = (partition, name);
+    false // TEMP until the alarms land
+}
+
+/// The CloudWatch alarms of a deployment (`deploymentConfiguration.alarms`, ECS developer
+/// guide "How CloudWatch alarms detect Amazon ECS deployment failures"): while the PRIMARY's
+/// service deployment is in progress, an alarm it names in ALARM fails it: rolled back to the
+/// last completed deployment when `rollback` is set (a native one with its traffic returned
+/// to blue first), else stopped. The service deployment's `alarms` show TRIGGERED and the
+/// alarms found.
+fn check_alarms(partition: &mut Partition, service_arn: &str, now: f64) {
+    let Some(service) = partition.services.get(service_arn) else { return };
+    let Some(primary) = service.deployments.first() else { return };
+    let Some(sd) = service.service_deployments.iter().find(|sd| sd.arn == primary.service_deployment_arn) else { return };
+    if sd.status != "IN_PROGRESS" || sd.alarms_status != "MONITORING" {
+        return;
+    }
+    let configuration = &sd.deployment_configuration;
+    let names: Vec<&str> = configuration
+        .pointer("/alarms/alarmNames")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let firing: Vec<String> = names.iter().filter(|n| in_alarm(partition, n)).map(|n| n.to_string()).collect();
+    if firing.is_empty() {
+        return;
+    }
+    let rollback = configuration.pointer("/alarms/rollback").and_then(Value::as_bool) == Some(true);
+    let sd_arn = sd.arn.clone();
+    let reason = format!("ECS deployment alarms triggered: {}.", firing.join(", "));
+    let target = service.last_completed.clone().filter(|t| t.id != primary.id);
+    let native = sd.native.is_some();
+    if let Some(service) = partition.services.get_mut(service_arn)
+        && let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn)
+    {
+        sd.alarms_status = "TRIGGERED".into();
+        sd.triggered_alarms = firing;
+        sd.updated_at = now;
+    }
+    match target {
+        Some(_) if rollback && native => crate::native::roll_back(partition, service_arn, &reason, now),
+        Some(target) if rollback => {
+            if let Some(service) = partition.services.get_mut(service_arn) {
+                start_rollback(service, &sd_arn, &target, now, &reason);
+            }
+        }
+        _ => {
+            if let Some(service) = partition.services.get_mut(service_arn) {
+                if let Some(p) = service.deployments.first_mut() {
+                    p.rollout_state = "FAILED".into();
+                    p.rollout_state_reason = reason.clone();
+                    p.updated_at = now;
+                }
+                if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
+                    sd.status = "STOPPED".into();
+                    sd.status_reason = Some(reason.clone());
+                    sd.stopped_at = Some(now);
+                    sd.finished_at = Some(now);
+                    sd.updated_at = now;
+                }
+                let name = service.name.clone();
+                record_event(service, now, format!("(service {name}) deployment failed: {reason}"));
+            }
         }
     }
 }
@@ -261,7 +341,9 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
         actions.push(Action::BeginServiceDeployment);
     }
 
-    // The rolling update.
+    // The rolling update, held back while a blue/green, linear or canary deployment walks its
+    // lifecycle stages (`crate::native`).
+    let hold = crate::native::hold(service);
     let desired = service.desired_count;
     let percent = |key: &str, default: i64| service.deployment_configuration.get(key).and_then(Value::as_i64).unwrap_or(default);
     let is_primary = |t: &Task| t.deployment_id.as_deref() == Some(primary_id);
@@ -284,16 +366,20 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
         }
     }
     // Stop old tasks: unhealthy ones freely, healthy ones down to the minimum healthy count.
-    if !old_active.is_empty() {
+    if !old_active.is_empty() && !hold.keep_old {
         let min_healthy = (desired * percent("minimumHealthyPercent", 100) + 99) / 100;
         stop_old(view, &mut old_active, healthy_total, min_healthy, &mut stop);
     }
     // Start primary tasks within maximumPercent (counting tasks still stopping, as ECS does).
     let want = desired - primary_active_count;
     let mut start = 0;
-    if want > 0 && service.status == "ACTIVE" && rollout != "FAILED" && now >= backoff_until {
+    if want > 0 && service.status == "ACTIVE" && rollout != "FAILED" && now >= backoff_until && !hold.launch {
         let max_total = desired * percent("maximumPercent", 200) / 100;
-        let in_flight = view.tasks.iter().filter(|t| !t.is_stopped()).count() as i64;
+        let in_flight = if hold.ignore_maximum_percent {
+            view.tasks.iter().filter(|t| !t.is_stopped() && is_primary(t)).count() as i64
+        } else {
+            view.tasks.iter().filter(|t| !t.is_stopped()).count() as i64
+        };
         let room = (max_total.max(desired) - in_flight).max(0);
         if definition_in(view.definitions, primary_definition).is_some() {
             start = want.min(room).max(0);
@@ -306,7 +392,7 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
     let primary_healthy = view.tasks.iter().filter(|t| is_primary(t) && view.is_healthy(t) && !stopping(t)).count() as i64;
     let primary_alive = view.tasks.iter().filter(|t| is_primary(t) && !t.is_stopped()).count() as i64 + start;
     let others_alive = view.tasks.iter().any(|t| !is_primary(t) && !t.is_stopped());
-    let settled = primary_healthy == desired && primary_alive == desired && !others_alive;
+    let settled = primary_healthy == desired && primary_alive == desired && !others_alive && !hold.keep_old;
     if !stop.is_empty() || start > 0 {
         steady = false;
         actions.push(Action::Roll { stop, start });
@@ -508,6 +594,9 @@ fn complete_deployment(service: &mut Service, now: f64) {
         if sd.circuit_breaker_status == "MONITORING" {
             sd.circuit_breaker_status = "MONITORING_COMPLETE".into();
         }
+        if sd.alarms_status == "MONITORING" {
+            sd.alarms_status = "MONITORING_COMPLETE".into();
+        }
     }
     let message = format!("(service {}) (deployment {id}) deployment completed.", service.name);
     record_event(service, now, message);
@@ -629,7 +718,7 @@ mod tests {
         }
 
         fn tick(&mut self) {
-            reconcile_all(&mut self.partition, self.now);
+            reconcile_all(&mut self.partition, self.now, 60.0);
         }
 
         /// The runtime's part: tasks asked to stop are STOPPED (a task with targets first

@@ -38,11 +38,17 @@ pub struct Options {
     /// target with a 5 s interval every 0.5 s. What the API answers is never scaled.
     /// `ferry local up --health-check-scale`; see docs/local.md.
     pub health_check_scale: f64,
+    /// How many seconds one minute of an ECS deployment's own timings lasts: the bake times
+    /// and lifecycle hook timeouts of BLUE_GREEN, LINEAR and CANARY deployments (60, AWS's
+    /// minute, by default; 0.6 runs a 10-minute canary bake in 6 s). What the API answers
+    /// (`expiresAt`, the configuration) is never scaled. `ferry local up --minute-seconds`;
+    /// see docs/local.md.
+    pub minute_seconds: f64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { port: 0, state_dir: PathBuf::new(), health_check_scale: 1.0 }
+        Options { port: 0, state_dir: PathBuf::new(), health_check_scale: 1.0, minute_seconds: 60.0 }
     }
 }
 
@@ -95,6 +101,7 @@ impl LocalServer {
             faults: Arc::new(Mutex::new(Faults::default())),
             logs_dir: dir.join("logs"),
             log_events: Arc::new(crate::logs::store::EventStore::new(&dir)),
+            minute_seconds: options.minute_seconds,
         });
         engine.recover();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))

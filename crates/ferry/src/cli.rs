@@ -324,6 +324,16 @@ fn health_check_scale(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `--minute-seconds`: a positive number of seconds, at most 3600.
+fn minute_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(s),
+        _ => Err(format!(
+            "{text:?} is not a length of a minute: give seconds above 0 and at most 3600 (60 is AWS's minute, 0.6 suits tests)"
+        )),
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum LocalCommand {
     /// Start ferry local. Prints the endpoint URL to give AWS clients (`--endpoint-url`).
@@ -361,6 +371,12 @@ pub enum LocalCommand {
         /// AWS's timing; 0.05 suits tests.
         #[arg(long, value_name = "S", env = "FERRY_LOCAL_HEALTH_CHECK_SCALE", default_value_t = 1.0, value_parser = health_check_scale)]
         health_check_scale: f64,
+        /// How many seconds one minute of an ECS deployment's own timings lasts: bake times
+        /// (bakeTimeInMinutes, LINEAR's stepBakeTimeInMinutes, CANARY's
+        /// canaryBakeTimeInMinutes) and lifecycle hook timeouts. 60 is AWS's minute; 0.6 runs
+        /// a 10-minute canary bake in 6 s. The API answers the values as configured.
+        #[arg(long, value_name = "S", env = "FERRY_LOCAL_MINUTE_SECONDS", default_value_t = 60.0, value_parser = minute_seconds)]
+        minute_seconds: f64,
     },
     /// Stop a ferry local started with `up`: its tasks are stopped and its state saved.
     ///

@@ -30,9 +30,9 @@ pub async fn run(global: &GlobalArgs, command: LocalCommand) -> Result<(), Failu
     match command {
         // `status` says "not running" in its own result object.
         LocalCommand::Status { state, .. } => status::run(&printer, state.state_dir.as_deref()).await,
-        LocalCommand::Up { port, state, detach, health_check_scale } => {
+        LocalCommand::Up { port, state, detach, health_check_scale, minute_seconds } => {
             let dir = state_dir(&state).inspect_err(|f| crate::output::failure_result(global, "local up", f))?;
-            up::run(&printer, port, &dir, detach, health_check_scale)
+            up::run(&printer, port, &dir, detach, up::Timing { health_check_scale, minute_seconds })
                 .await
                 .inspect_err(|f| crate::output::failure_result(global, "local up", f))
         }

@@ -41,6 +41,7 @@ pub fn dispatch(operation: &str, ctx: &mut Ctx, input: &Input) -> Option<ApiResu
         "ListServiceDeployments" => service_deployments::list(ctx, input),
         "DescribeServiceDeployments" => service_deployments::describe(ctx, input),
         "StopServiceDeployment" => service_deployments::stop(ctx, input),
+        "ContinueServiceDeployment" => service_deployments::continue_deployment(ctx, input),
         "DescribeServiceRevisions" => service_deployments::describe_revisions(ctx, input),
         _ => return None,
     })

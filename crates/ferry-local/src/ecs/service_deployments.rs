@@ -75,12 +75,32 @@ pub fn stop(ctx: &mut Ctx, input: &Input) -> ApiResult {
         return Err(ApiError::client("ConflictException", "The service has no completed deployment to roll back to."));
     };
     let service_arn = service.arn.clone();
+    let native = sd.native.as_ref().is_some_and(|n| !n.rolled_back);
     let now = ctx.now;
+    let reason = "Service deployment rolled back because of a user request (StopServiceDeployment).";
+    if native {
+        // Production traffic goes back to blue in the same step.
+        crate::native::roll_back(ctx.partition, &service_arn, reason, now);
+        return Ok(json!({ "serviceDeploymentArn": arn }));
+    }
     let Some(service) = ctx.partition.services.get_mut(&service_arn) else {
         return Err(ApiError::client("ServiceDeploymentNotFoundException", "The service deployment does not exist."));
     };
-    let reason = "Service deployment rolled back because of a user request (StopServiceDeployment).";
     start_rollback(service, &arn, &target, now, reason);
+    Ok(json!({ "serviceDeploymentArn": arn }))
+}
+
+/// ContinueServiceDeployment: answers a PAUSE lifecycle hook of a BLUE_GREEN, LINEAR or
+/// CANARY service deployment with CONTINUE (the default) or ROLLBACK (`crate::native`).
+pub fn continue_deployment(ctx: &mut Ctx, input: &Input) -> ApiResult {
+    let arn = input.required_str("serviceDeploymentArn")?.to_string();
+    let hook_id = input.required_str("hookId")?.to_string();
+    let action = input.str("action").unwrap_or("CONTINUE").to_string();
+    let Some((service, _)) = find(ctx.partition, &arn) else {
+        return Err(ApiError::client("ServiceDeploymentNotFoundException", "The service deployment does not exist."));
+    };
+    let service_arn = service.arn.clone();
+    crate::native::continue_hook(ctx.partition, &service_arn, &arn, &hook_id, &action, ctx.now)?;
     Ok(json!({ "serviceDeploymentArn": arn }))
 }
 
@@ -189,6 +209,11 @@ fn render(partition: &Partition, service: &Service, sd: &ServiceDeployment) -> V
         "deploymentCircuitBreaker".into(),
         json!({"status": sd.circuit_breaker_status, "failureCount": sd.failure_count, "threshold": sd.threshold}),
     );
-    out.insert("alarms".into(), json!({"status": "DISABLED"}));
+    let alarm_names = sd.deployment_configuration.pointer("/alarms/alarmNames").cloned().unwrap_or_else(|| json!([]));
+    let alarms_status = if sd.alarms_status.is_empty() { "DISABLED" } else { sd.alarms_status.as_str() };
+    out.insert("alarms".into(), json!({"status": alarms_status, "alarmNames": alarm_names, "triggeredAlarmNames": sd.triggered_alarms}));
+    if let Some(native) = &sd.native {
+        crate::native::render(&mut out, native, &sd.hooks);
+    }
     Value::Object(out)
 }

@@ -81,6 +81,9 @@ pub fn create(ctx: &mut Ctx, input: &Input) -> ApiResult {
     }
     let deployment_configuration =
         merge_deployment_configuration(&default_deployment_configuration(), input.value("deploymentConfiguration"))?;
+    if crate::native::strategy(&deployment_configuration).is_some() {
+        crate::native::check_load_balancers(ctx.partition, input.value("loadBalancers"))?;
+    }
     let tags = tags_from(input, "tags")?;
     let mut passthrough = Map::new();
     for key in PASSTHROUGH {
@@ -160,6 +163,9 @@ pub fn update(ctx: &mut Ctx, input: &Input) -> ApiResult {
         check_load_balancers(ctx.partition, Some(load_balancers), &target_definition, true)?;
     } else if new_definition.is_some() {
         check_load_balancers(ctx.partition, current.passthrough.get("loadBalancers"), &target_definition, false)?;
+    }
+    if crate::native::strategy(&deployment_configuration).is_some() {
+        crate::native::check_load_balancers(ctx.partition, input.value("loadBalancers").or(current.passthrough.get("loadBalancers")))?;
     }
     let triggers_change = DEPLOYMENT_TRIGGERS.iter().any(|k| input.value(k).is_some_and(|v| current.passthrough.get(*k) != Some(v)));
     let starts_deployment = new_definition.as_ref().is_some_and(|d| *d != current.task_definition)
@@ -284,14 +290,7 @@ fn merge_deployment_configuration(current: &Value, update: Option<&Value>) -> Re
     if !(100..=200).contains(&max) {
         return Err(ApiError::invalid_parameter("maximumPercent must be between 100 and 200."));
     }
-    if let Some(strategy) = merged.get("strategy").and_then(Value::as_str)
-        && strategy != "ROLLING"
-    {
-        return Err(ApiError::client(
-            "UnsupportedFeatureException",
-            format!("ferry local does not run the {strategy} deployment strategy yet; use ROLLING."),
-        ));
-    }
+    crate::native::check_configuration(&merged)?;
     Ok(merged)
 }
 

@@ -48,6 +48,7 @@ pub fn new_deployment(
     let arn = caller.arn("ecs", &format!("service-deployment/{cluster}/{}/{}", service.name, alnum_id(21)));
     let threshold = circuit_breaker_threshold(service.desired_count);
     let breaker = service.deployment_configuration.pointer("/deploymentCircuitBreaker/enable").and_then(Value::as_bool).unwrap_or(false);
+    let alarms = service.deployment_configuration.pointer("/alarms/enable").and_then(Value::as_bool).unwrap_or(false);
     service.service_deployments.insert(
         0,
         ServiceDeployment {
@@ -66,6 +67,10 @@ pub fn new_deployment(
             circuit_breaker_status: if breaker { "MONITORING" } else { "DISABLED" }.into(),
             failure_count: 0,
             threshold,
+            native: None,
+            hooks: Vec::new(),
+            alarms_status: if alarms { "MONITORING" } else { "DISABLED" }.into(),
+            triggered_alarms: Vec::new(),
         },
     );
     let deployment = Deployment {
@@ -83,11 +88,13 @@ pub fn new_deployment(
         image_digests: images.into_iter().filter_map(|(name, _, digest)| Some((name, digest?))).collect(),
         service_deployment_arn: arn,
         service_revision_arn: revision_arn,
+        target_groups: Default::default(),
     };
     service.deployments.insert(0, deployment);
     service.steady = false;
     service.consecutive_failures = 0;
     service.launch_backoff_until = 0.0;
+    crate::native::begin(service, now);
     id
 }
 

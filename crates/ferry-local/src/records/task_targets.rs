@@ -68,16 +68,23 @@ pub fn load_balancer_entries(value: Option<&Value>) -> Vec<LoadBalancerEntry> {
 /// the new ones; a rollback reactivates a deployment with its own). A deployment already
 /// dropped from the list falls back to the newest revision of the task's task definition.
 pub fn task_load_balancers(service: &Service, task: &Task) -> Vec<LoadBalancerEntry> {
-    let revision_arn = task
-        .deployment_id
-        .as_deref()
-        .and_then(|id| service.deployments.iter().chain(service.last_completed.iter()).find(|d| d.id == id))
-        .map(|d| d.service_revision_arn.as_str());
+    let deployment =
+        task.deployment_id.as_deref().and_then(|id| service.deployments.iter().chain(service.last_completed.iter()).find(|d| d.id == id));
+    let revision_arn = deployment.map(|d| d.service_revision_arn.as_str());
     let revision = match revision_arn {
         Some(arn) => service.revisions.iter().find(|r| r.arn == arn),
         None => service.revisions.iter().rev().find(|r| r.task_definition == task.task_definition_arn),
     };
-    load_balancer_entries(revision.and_then(|r| r.load_balancers.as_ref()))
+    let mut entries = load_balancer_entries(revision.and_then(|r| r.load_balancers.as_ref()));
+    // A blue/green deployment's green tasks register in the alternate target groups.
+    if let Some(swapped) = deployment.map(|d| &d.target_groups).filter(|m| !m.is_empty()) {
+        for entry in &mut entries {
+            if let Some(group) = swapped.get(&entry.target_group_arn) {
+                entry.target_group_arn = group.clone();
+            }
+        }
+    }
+    entries
 }
 
 /// Registers a service task that has just become RUNNING in the target groups of its

@@ -19,6 +19,7 @@ mod dynamodb;
 mod elb;
 pub mod journal;
 mod logs;
+mod native;
 mod secrets;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -31,6 +32,7 @@ pub use dynamodb::{DynamoDb, Table};
 pub use elb::{HealthCheck, LOCAL_INSTANCE_ID, Listener, LoadBalancer, Rule, Target, TargetGroup};
 pub use journal::Journal;
 pub use logs::{LogGroup, LogStream};
+pub use native::{HookRun, NativeRollout, TrafficPair};
 pub use secrets::{Parameter, ParameterVersion, Secret, SecretVersion};
 
 /// The key of an account and region's partition in [`State::partitions`].
@@ -314,6 +316,11 @@ pub struct Deployment {
     pub image_digests: BTreeMap<String, String>,
     pub service_deployment_arn: String,
     pub service_revision_arn: String,
+    /// Target group of the revision's `loadBalancers` → the group this deployment's tasks
+    /// register in instead: a BLUE_GREEN, LINEAR or CANARY deployment's green tasks go to
+    /// the alternate target group (`advancedConfiguration.alternateTargetGroupArn`).
+    #[serde(default)]
+    pub target_groups: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -340,6 +347,19 @@ pub struct ServiceDeployment {
     pub circuit_breaker_status: String,
     pub failure_count: i64,
     pub threshold: i64,
+    /// A BLUE_GREEN, LINEAR or CANARY deployment's progress (`crate::native`).
+    #[serde(default)]
+    pub native: Option<NativeRollout>,
+    /// Its lifecycle hooks, as run so far (`lifecycleHookDetails`).
+    #[serde(default)]
+    pub hooks: Vec<HookRun>,
+    /// The CloudWatch alarms check: `DISABLED`, `MONITORING`, `TRIGGERED` or
+    /// `MONITORING_COMPLETE` (empty in state saved before it existed: DISABLED).
+    #[serde(default)]
+    pub alarms_status: String,
+    /// Alarms found in ALARM during the deployment.
+    #[serde(default)]
+    pub triggered_alarms: Vec<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]

@@ -12,7 +12,14 @@ use crate::output::Printer;
 
 const LOG_FILE: &str = "ferry-local.log";
 
-pub async fn run(printer: &Printer, port: u16, dir: &Path, detach: bool, health_check_scale: f64) -> Result<(), Failure> {
+/// The timings `up` scales (`--health-check-scale`, `--minute-seconds`).
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    pub health_check_scale: f64,
+    pub minute_seconds: f64,
+}
+
+pub async fn run(printer: &Printer, port: u16, dir: &Path, detach: bool, timing: Timing) -> Result<(), Failure> {
     let (existing, stale) = instances::at_state_dir(dir).await;
     if let Some((record, why)) = stale {
         instances::say_stale(printer, &record, &why);
@@ -24,7 +31,7 @@ pub async fn run(printer: &Printer, port: u16, dir: &Path, detach: bool, health_
             instances::down_command(dir).await
         )));
     }
-    if detach { up_detached(printer, port, dir, health_check_scale).await } else { up(printer, port, dir, health_check_scale).await }
+    if detach { up_detached(printer, port, dir, timing).await } else { up(printer, port, dir, timing).await }
 }
 
 /// Why a port cannot be used, with what to do about it.
@@ -43,8 +50,10 @@ async fn bind_failure(port: u16, error: LocalError) -> Failure {
 
 /// In the foreground: the result (or, with `-q`, the endpoint) once it listens, then what
 /// happens as it stops.
-async fn up(printer: &Printer, port: u16, dir: &Path, health_check_scale: f64) -> Result<(), Failure> {
-    let server = match LocalServer::start(Options { port, state_dir: dir.to_path_buf(), health_check_scale }).await {
+async fn up(printer: &Printer, port: u16, dir: &Path, timing: Timing) -> Result<(), Failure> {
+    let Timing { health_check_scale, minute_seconds } = timing;
+    let options = Options { port, state_dir: dir.to_path_buf(), health_check_scale, minute_seconds };
+    let server = match LocalServer::start(options).await {
         Ok(server) => server,
         Err(e) => return Err(bind_failure(port, e).await),
     };
@@ -81,6 +90,9 @@ async fn up(printer: &Printer, port: u16, dir: &Path, health_check_scale: f64) -
         if health_check_scale != 1.0 {
             printer.out(&format!("  health checks: intervals and timeouts x {health_check_scale} (--health-check-scale)"));
         }
+        if minute_seconds != 60.0 {
+            printer.out(&format!("  deployment minutes: {minute_seconds} s each (--minute-seconds)"));
+        }
         printer.out(&format!("  try: aws --endpoint-url {endpoint} --region us-east-1 ecs list-clusters"));
         printer.out(&format!("  stop it with Ctrl-C or `{stop}`"));
     }
@@ -104,7 +116,8 @@ async fn up(printer: &Printer, port: u16, dir: &Path, health_check_scale: f64) -
     Ok(())
 }
 
-async fn up_detached(printer: &Printer, port: u16, dir: &Path, health_check_scale: f64) -> Result<(), Failure> {
+async fn up_detached(printer: &Printer, port: u16, dir: &Path, timing: Timing) -> Result<(), Failure> {
+    let Timing { health_check_scale, minute_seconds } = timing;
     std::fs::create_dir_all(dir).map_err(|e| Failure::platform(format!("cannot create {}: {e}", dir.display())))?;
     let dir = instances::absolute(dir);
     let _ = std::fs::remove_file(dir.join(instances::PID_FILE));
@@ -116,6 +129,7 @@ async fn up_detached(printer: &Printer, port: u16, dir: &Path, health_check_scal
     command
         // Its log is text, whatever FERRY_OUTPUT says here.
         .args(["--output", "text", "local", "up", "--port", &port.to_string(), "--health-check-scale", &health_check_scale.to_string()])
+        .args(["--minute-seconds", &minute_seconds.to_string()])
         .arg("--state-dir")
         .arg(&dir)
         .stdin(std::process::Stdio::null())

@@ -31,7 +31,7 @@ pub struct Local {
 /// a file or test with an account of its own never shares a listener address with another).
 pub async fn start(account: &str, region: &str, health_check_scale: f64) -> Local {
     let dir = tempfile::tempdir().unwrap();
-    let options = Options { port: 0, state_dir: dir.path().to_path_buf(), health_check_scale };
+    let options = Options { port: 0, state_dir: dir.path().to_path_buf(), health_check_scale, ..Options::default() };
     let server = LocalServer::start(options).await.unwrap();
     let clients = Clients::new(&Target::local(&server.endpoint(), account, region)).await;
     Local { server, clients, dir }
