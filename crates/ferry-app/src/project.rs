@@ -641,6 +641,7 @@ pub fn request(
         before_deploy: service.before_deploy.clone(),
         after_deploy: service.after_deploy.clone(),
         traffic: traffic(config, &connected.name, service_name, service)?,
+        ecs_native: service.ecs_native.clone(),
         gates_skipped: None,
     })
 }

@@ -435,7 +435,7 @@ async fn finish_dead_promotion(
                 request
             }
             // blue-green, canary, linear: back to the revision, whose retired service is scaled up again.
-            Strategy::Rolling | Strategy::BlueGreen | Strategy::Canary | Strategy::Linear => {
+            Strategy::Rolling | Strategy::BlueGreen | Strategy::Canary | Strategy::Linear | Strategy::EcsNative => {
                 let revision = record.from_task_definition.clone().unwrap_or_default();
                 project::request(
                     config,
@@ -525,7 +525,7 @@ fn plan_of(entries: &[ReleaseEntry], current: &[Running], requests: &[Request], 
             line.revision = match (request.strategy, &line.to_revision) {
                 (_, Some(to)) => format!("{from} → {to}"),
                 (Strategy::EnvTag, None) => format!("{from}, same revision (moves its image tag, forces a deployment)"),
-                (Strategy::Rolling | Strategy::BlueGreen | Strategy::Canary | Strategy::Linear, None) => format!(
+                (Strategy::Rolling | Strategy::BlueGreen | Strategy::Canary | Strategy::Linear | Strategy::EcsNative, None) => format!(
                     "{from} → new revision{}",
                     match line.changes {
                         0 => String::new(),

@@ -8,8 +8,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ecs::types::{DesiredStatus, HealthStatus, ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField};
+use aws_sdk_ecs::types::{
+    DeploymentLifecycleHookAction, DesiredStatus, HealthStatus, ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField,
+};
 use ferry_core::platform::{
+    AdvancedLoadBalancing, LifecycleHookInfo, ServiceDeploymentInfo,
     ClusterInfo, DeploymentInfo, Ecs, Elb, ImageInfo, OneOffTask, PlatformError, PlatformResult, PortBinding, Registry, RunningTask,
     ServiceDeploymentBrief, ServiceEvent, ServiceInfo, ServiceLoadBalancer, StoppedContainer, StoppedTask, TagMove, TargetGroupInfo,
     TargetHealthInfo, TaskDefinitionInfo, TaskHealth, TaskLaunch, TaskState,
@@ -303,6 +306,7 @@ pub fn service_info(service: &ecs::types::Service) -> ServiceInfo {
             .deployment_configuration()
             .and_then(|c| c.deployment_circuit_breaker())
             .is_some_and(|b| b.enable() && b.rollback()),
+        deployment_strategy: service.deployment_configuration().and_then(|c| c.strategy()).map(|s| s.as_str().to_string()),
         minimum_healthy_percent: service.deployment_configuration().and_then(|c| c.minimum_healthy_percent()),
         maximum_percent: service.deployment_configuration().and_then(|c| c.maximum_percent()),
         deployments,
@@ -314,6 +318,13 @@ pub fn service_info(service: &ecs::types::Service) -> ServiceInfo {
                 target_group_arn: lb.target_group_arn().map(str::to_string),
                 container_name: lb.container_name().unwrap_or_default().to_string(),
                 container_port: lb.container_port().unwrap_or_default(),
+                advanced: lb.advanced_configuration().and_then(|a| {
+                    Some(AdvancedLoadBalancing {
+                        alternate_target_group_arn: a.alternate_target_group_arn()?.to_string(),
+                        production_listener_rule: a.production_listener_rule()?.to_string(),
+                        test_listener_rule: a.test_listener_rule().map(str::to_string),
+                    })
+                }),
             })
             .collect(),
         health_check_grace_period_seconds: service.health_check_grace_period_seconds(),
@@ -726,6 +737,53 @@ impl Ecs for AwsEcs {
             .find(|r| r.service_revision_arn() == Some(service_revision_arn))
             .and_then(|r| r.task_definition())
             .map(str::to_string))
+    }
+
+    async fn describe_service_deployment(&self, arn: &str) -> PlatformResult<Option<ServiceDeploymentInfo>> {
+        self.reads.take().await;
+        let out = self
+            .client
+            .describe_service_deployments()
+            .service_deployment_arns(arn)
+            .send()
+            .await
+            .map_err(|e| self.reach.error("ecs:DescribeServiceDeployments", e))?;
+        Ok(out.service_deployments().iter().find(|d| d.service_deployment_arn() == Some(arn)).map(|d| {
+            let target = d.target_service_revision();
+            ServiceDeploymentInfo {
+                arn: arn.to_string(),
+                status: d.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                status_reason: d.status_reason().map(str::to_string),
+                lifecycle_stage: d.lifecycle_stage().map(|s| s.as_str().to_string()),
+                production_percent: target.and_then(|t| t.requested_production_traffic_weight()),
+                test_percent: target.and_then(|t| t.requested_test_traffic_weight()),
+                hooks: d
+                    .lifecycle_hook_details()
+                    .iter()
+                    .map(|h| LifecycleHookInfo {
+                        hook_id: h.hook_id().unwrap_or_default().to_string(),
+                        target_type: h.target_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                        status: h.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                        expires_at: h.expires_at().and_then(|t| t.to_millis().ok()),
+                        timeout_action: h.timeout_action().map(|a| a.as_str().to_string()),
+                    })
+                    .collect(),
+            }
+        }))
+    }
+
+    async fn continue_service_deployment(&self, arn: &str, hook_id: &str, rollback: bool) -> PlatformResult<()> {
+        self.stops.take().await;
+        let action = if rollback { DeploymentLifecycleHookAction::Rollback } else { DeploymentLifecycleHookAction::Continue };
+        self.client
+            .continue_service_deployment()
+            .service_deployment_arn(arn)
+            .hook_id(hook_id)
+            .action(action)
+            .send()
+            .await
+            .map_err(|e| self.reach.error("ecs:ContinueServiceDeployment", e))?;
+        Ok(())
     }
 
     async fn roll_back_in_progress(&self, cluster: &str, service: &str) -> PlatformResult<bool> {

@@ -294,6 +294,11 @@ pub enum Strategy {
     Canary,
     /// Like `blue-green` with the weights shifted by the same step (`linear`).
     Linear,
+    /// ECS shifts traffic itself: the service's `deploymentConfiguration.strategy` is
+    /// BLUE_GREEN, LINEAR or CANARY (Terraform sets it). ferry registers the revision, makes
+    /// one UpdateService, follows that service deployment through its lifecycle stages, and
+    /// answers each PAUSE lifecycle hook with its checks ([`EcsNativeConfig`]).
+    EcsNative,
 }
 
 impl Strategy {
@@ -305,6 +310,7 @@ impl Strategy {
             Strategy::BlueGreen => "blue-green",
             Strategy::Canary => "canary",
             Strategy::Linear => "linear",
+            Strategy::EcsNative => "ecs-native",
         }
     }
 
@@ -385,6 +391,36 @@ impl BlueGreenConfig {
     }
 }
 
+/// The checks ferry runs at each PAUSE lifecycle hook of an `ecs-native` deploy
+/// (`[services.NAME.ecs_native]`), before it answers ContinueServiceDeployment:
+///
+/// ```toml
+/// [services.web]
+/// strategy = "ecs-native"
+///
+/// [services.web.ecs_native]
+/// check_command = ["./smoke-test.sh"]  # exit 0 continues, anything else rolls back
+/// check_body = "ok"                    # every probe answer through the test listener contains this
+/// check_json = { "/status" = "ok" }    # and holds these (JSON Pointer = value)
+/// ```
+///
+/// The HTTP probes go through the service's test listener rule to the green target group
+/// (`loadBalancers[].advancedConfiguration`), with the service's `[services.NAME.probe]`
+/// settings; without a test listener rule they are skipped (and said so).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EcsNativeConfig {
+    /// A command run where ferry runs at each PAUSE hook, after the HTTP checks: exit 0
+    /// continues the deployment, anything else rolls it back. Its environment is the one of
+    /// [`BlueGreenConfig::check_command`] (`FERRY_CHECK_URL` is the test listener's URL).
+    pub check_command: Option<Vec<String>>,
+    /// Text every answer of the checks through the test listener must contain.
+    pub check_body: Option<String>,
+    /// Values every answer of the checks through the test listener must hold, by JSON Pointer.
+    #[serde(default)]
+    pub check_json: BTreeMap<String, String>,
+}
+
 /// The longest a `check_command` may run before it counts as failed.
 pub const CHECK_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -422,6 +458,8 @@ pub struct Service {
     pub strategy: Option<Strategy>,
     /// The settings of the blue-green, canary and linear strategies.
     pub blue_green: Option<BlueGreenConfig>,
+    /// The checks of the ecs-native strategy at each PAUSE lifecycle hook.
+    pub ecs_native: Option<EcsNativeConfig>,
     /// A registry from `[registries]` instead of ECR.
     pub registry: Option<String>,
     /// A one-off task of the new revision run before the service is changed (a database
@@ -865,6 +903,21 @@ impl Config {
                 ),
             ));
         }
+        let native = used.iter().any(|(s, _)| *s == Strategy::EcsNative);
+        if let (false, Some(_)) = (native, &service.ecs_native) {
+            return Err(self.invalid(
+                format!("services.{name}.ecs_native"),
+                format!("only used by strategy = \"ecs-native\" (this service's strategy is \"{}\")", service.strategy().name()),
+            ));
+        }
+        if let (true, Some(_)) = (native, &service.after_deploy) {
+            return Err(self.invalid(
+                format!("services.{name}.after_deploy"),
+                format!(
+                    "the ecs-native strategy does not run after_deploy tasks: ECS ends the deployment itself; check the new version at a PAUSE lifecycle hook instead ([services.{name}.ecs_native] check_command)"
+                ),
+            ));
+        }
         let Some(table) = &service.blue_green else {
             if let Some((strategy, at)) = shifting {
                 return Err(self.invalid(
@@ -1018,7 +1071,7 @@ impl Config {
         let pattern = match (&env.image_tag, service.strategy()) {
             (Some(pattern), _) => pattern.clone(),
             (None, Strategy::EnvTag) => "{{ environment }}".to_string(),
-            (None, Strategy::Rolling | Strategy::BlueGreen | Strategy::Canary | Strategy::Linear) => return Ok(None),
+            (None, Strategy::Rolling | Strategy::BlueGreen | Strategy::Canary | Strategy::Linear | Strategy::EcsNative) => return Ok(None),
         };
         let tag = crate::template::render_str("image_tag", &pattern, minijinja::context! { environment => env_name })
             .map_err(|e| e.to_string())?

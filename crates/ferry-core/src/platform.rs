@@ -78,6 +78,9 @@ pub struct ServiceInfo {
     /// ECS, CODE_DEPLOY or EXTERNAL.
     pub deployment_controller: String,
     pub circuit_breaker_rollback: bool,
+    /// `deploymentConfiguration.strategy`: ROLLING, BLUE_GREEN, LINEAR or CANARY (None when
+    /// ECS does not report it: ROLLING).
+    pub deployment_strategy: Option<String>,
     /// `deploymentConfiguration.minimumHealthyPercent` and `maximumPercent`, when reported
     /// (ECS's defaults for a REPLICA service are 100 and 200).
     pub minimum_healthy_percent: Option<i32>,
@@ -172,6 +175,21 @@ pub struct ServiceLoadBalancer {
     pub target_group_arn: Option<String>,
     pub container_name: String,
     pub container_port: i32,
+    /// ECS-managed blue/green (`advancedConfiguration`): the group the next deployment's
+    /// green tasks register in, and the listener rules whose weights ECS moves. None for a
+    /// service without it.
+    pub advanced: Option<AdvancedLoadBalancing>,
+}
+
+/// A load balancer's `advancedConfiguration` (ECS API reference, `AdvancedConfiguration`),
+/// for the BLUE_GREEN, LINEAR and CANARY deployment strategies.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvancedLoadBalancing {
+    pub alternate_target_group_arn: String,
+    /// A listener rule ARN (or, for a Network Load Balancer, a listener ARN).
+    pub production_listener_rule: String,
+    pub test_listener_rule: Option<String>,
 }
 
 impl ServiceInfo {
@@ -408,6 +426,47 @@ pub trait Ecs: Send + Sync {
         let message = format!("this platform cannot describe the service revision {service_revision_arn}");
         async move { Err(PlatformError::new("ecs:DescribeServiceRevisions", None, message)) }
     }
+    /// One service deployment as DescribeServiceDeployments describes it; None when ECS does
+    /// not know it (`failures`: MISSING).
+    fn describe_service_deployment(&self, arn: &str) -> impl Future<Output = PlatformResult<Option<ServiceDeploymentInfo>>> + Send {
+        let message = format!("this platform cannot describe the service deployment {arn}");
+        async move { Err(PlatformError::new("ecs:DescribeServiceDeployments", None, message)) }
+    }
+    /// Answers a PAUSE lifecycle hook of a BLUE_GREEN, LINEAR or CANARY service deployment
+    /// (ContinueServiceDeployment): `rollback` false continues, true rolls back.
+    fn continue_service_deployment(&self, arn: &str, hook_id: &str, rollback: bool) -> impl Future<Output = PlatformResult<()>> + Send {
+        let message = format!("this platform cannot answer lifecycle hook {hook_id} of {arn} (rollback: {rollback})");
+        async move { Err(PlatformError::new("ecs:ContinueServiceDeployment", None, message)) }
+    }
+}
+
+/// A service deployment as DescribeServiceDeployments describes it (`ServiceDeployment`): the
+/// members ferry follows an ECS-managed blue/green, linear or canary deployment by.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ServiceDeploymentInfo {
+    pub arn: String,
+    /// PENDING, IN_PROGRESS, SUCCESSFUL, STOPPED, ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL …
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// `lifecycleStage` (RECONCILE_SERVICE … CLEAN_UP); None for a rolling deployment.
+    pub lifecycle_stage: Option<String>,
+    /// The target (green) revision's share of production and test traffic, percent.
+    pub production_percent: Option<f64>,
+    pub test_percent: Option<f64>,
+    pub hooks: Vec<LifecycleHookInfo>,
+}
+
+/// One `lifecycleHookDetails` entry.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct LifecycleHookInfo {
+    pub hook_id: String,
+    /// PAUSE or AWS_LAMBDA.
+    pub target_type: String,
+    /// AWAITING_ACTION, IN_PROGRESS, SUCCEEDED, FAILED or TIMED_OUT.
+    pub status: String,
+    /// When ECS takes the timeout action, epoch milliseconds.
+    pub expires_at: Option<i64>,
+    pub timeout_action: Option<String>,
 }
 
 /// One rollout of a service as ListServiceDeployments briefs it (`ServiceDeploymentBrief`).
@@ -759,7 +818,7 @@ impl NewService {
             .filter_map(|lb| {
                 let live_group = lb.target_group_arn.as_deref()?;
                 let (_, new) = target_groups.iter().find(|(from, _)| from == live_group)?;
-                Some(ServiceLoadBalancer { target_group_arn: Some(new.clone()), ..lb.clone() })
+                Some(ServiceLoadBalancer { target_group_arn: Some(new.clone()), advanced: None, ..lb.clone() })
             })
             .collect::<Vec<_>>();
         NewService {

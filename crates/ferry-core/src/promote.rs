@@ -350,7 +350,8 @@ fn undo_request(request: &Request, report: &ServiceReport) -> Request {
         crate::config::Strategy::Rolling
         | crate::config::Strategy::BlueGreen
         | crate::config::Strategy::Canary
-        | crate::config::Strategy::Linear => {
+        | crate::config::Strategy::Linear
+        | crate::config::Strategy::EcsNative => {
             undo.digest = None;
             undo.source = Source::Revision(report.from_task_definition.clone().unwrap_or_default());
         }

@@ -283,7 +283,7 @@ mod tests {
     const ADMIN: &str = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/admin-tg/fedcba9876543210";
 
     fn lb(arn: &str, port: i32) -> ServiceLoadBalancer {
-        ServiceLoadBalancer { target_group_arn: Some(arn.into()), container_name: "web".into(), container_port: port }
+        ServiceLoadBalancer { target_group_arn: Some(arn.into()), container_name: "web".into(), container_port: port, advanced: None }
     }
 
     fn awsvpc_task(arn: &str, ip: &str, started_at: i64) -> RunningTask {
@@ -372,7 +372,7 @@ mod tests {
 
     #[test]
     fn each_target_group_is_counted_once_and_a_classic_load_balancer_not_at_all() {
-        let classic = ServiceLoadBalancer { target_group_arn: None, container_name: "web".into(), container_port: 8080 };
+        let classic = ServiceLoadBalancer { target_group_arn: None, container_name: "web".into(), container_port: 8080, advanced: None };
         let lbs = [lb(TG, 8080), lb(TG, 8080), lb(ADMIN, 8080), classic];
         let tasks = [awsvpc_task("new-1", "10.0.1.7", 0)];
         let read = health(&[

@@ -618,6 +618,7 @@ impl FakeEcs {
                     target_group_arn: Some(b.target_group_arn.clone()),
                     container_name: "web".into(),
                     container_port: 8080,
+                    advanced: None,
                 })
                 .collect(),
             health_check_grace_period_seconds: script.behind.as_ref().and_then(|b| b.grace_seconds),
@@ -1186,6 +1187,7 @@ fn request(service: &str, version: &str) -> Request {
         before_deploy: None,
         after_deploy: None,
         traffic: None,
+        ecs_native: None,
         gates_skipped: None,
     }
 }

@@ -308,6 +308,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             health_read_for: None,
             targets: TargetWatch::default(),
             after_deploy: facts.after_deploy.clone(),
+            native: Default::default(),
         };
         if facts.rollback_started_at.is_none() {
             return Some(active);

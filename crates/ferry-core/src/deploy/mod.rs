@@ -32,6 +32,7 @@ use crate::template::{self, Variables};
 
 mod execute;
 mod hooks;
+mod native;
 mod preflight;
 mod rollback;
 mod shift;
@@ -121,6 +122,10 @@ pub struct Request {
     /// (`[services.NAME.blue_green]`, rendered for the environment). None for the other
     /// strategies.
     pub traffic: Option<Traffic>,
+    /// ecs-native: the checks run at each PAUSE lifecycle hook (`[services.NAME.ecs_native]`).
+    /// None for the other strategies, and for ecs-native without the table (the HTTP probes
+    /// through the test listener still run).
+    pub ecs_native: Option<crate::config::EcsNativeConfig>,
     /// This deploy skipped its environment's promotion gates (`promote_from`, `soak`,
     /// `approval`): `WHO: REASON`, recorded in the ledger and as the revision's
     /// `ferry:gates-skipped` tag.
@@ -418,6 +423,19 @@ pub enum Detail {
     /// The checks through the preparing rule: passed or not, and what was checked or why
     /// they failed.
     Checked { passed: bool, summary: String },
+    /// ecs-native: the service deployment (ARN) is at lifecycle stage `stage`
+    /// (RECONCILE_SERVICE … CLEAN_UP), with the new revision given `production_percent` of
+    /// production and `test_percent` of test traffic (DescribeServiceDeployments).
+    LifecycleStage { service_deployment: String, stage: String, production_percent: Option<f64>, test_percent: Option<f64> },
+    /// ecs-native: a PAUSE lifecycle hook awaits an answer at `stage`; ECS takes its timeout
+    /// action at `expires_at` (epoch ms). ferry runs the checks, then answers.
+    LifecycleHookWaiting { hook_id: String, stage: String, expires_at: Option<i64> },
+    /// ecs-native: the checks at a PAUSE hook (HTTP probes through the test listener, the
+    /// check command): passed or not, and what was checked or why they failed.
+    LifecycleHookChecked { stage: String, passed: bool, summary: String },
+    /// ecs-native: ferry answered the hook (ContinueServiceDeployment `action`: CONTINUE or
+    /// ROLLBACK).
+    LifecycleHookAnswered { hook_id: String, stage: String, action: String },
     /// A target group the clean-up would delete is still in use (a rule ferry is not
     /// configured with forwards to it): left as it is, and why (ELBv2's message).
     TargetGroupLeft { target_group: String, why: String },

@@ -195,6 +195,24 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 request.ecs_service, current.deployment_controller
             )));
         }
+        if request.strategy == Strategy::EcsNative {
+            let strategy = current.deployment_strategy.as_deref().unwrap_or("ROLLING");
+            if !matches!(strategy, "BLUE_GREEN" | "LINEAR" | "CANARY") {
+                return Err(Refusal::state(format!(
+                    "service {} deploys with ECS's {strategy} deployment strategy, but strategy = \"ecs-native\" needs BLUE_GREEN, LINEAR or CANARY \
+                     (the service's deploymentConfiguration.strategy, with loadBalancers[].advancedConfiguration; in Terraform, \
+                     deployment_configuration {{ strategy = \"BLUE_GREEN\" }}); or deploy it with strategy = \"rolling\" (nothing was changed)",
+                    request.ecs_service
+                )));
+            }
+            if !current.load_balancers.iter().any(|lb| lb.advanced.is_some()) {
+                return Err(Refusal::state(format!(
+                    "service {} deploys with ECS's {strategy} strategy but none of its loadBalancers has an advancedConfiguration \
+                     (alternateTargetGroupArn, productionListenerRule): ECS has nowhere to move traffic (nothing was changed)",
+                    request.ecs_service
+                )));
+            }
+        }
         if let Some(reason) = crate::rolling::stuck_deployment_configuration(&current) {
             return Err(Refusal::state(reason));
         }
@@ -1144,7 +1162,7 @@ mod tests {
     fn a_load_balancer_entry_names_a_missing_container_and_what_the_definition_has() {
         let service = ServiceInfo {
             name: "web".into(),
-            load_balancers: vec![ServiceLoadBalancer { target_group_arn: None, container_name: "app".into(), container_port: 8080 }],
+            load_balancers: vec![ServiceLoadBalancer { target_group_arn: None, container_name: "app".into(), container_port: 8080, advanced: None }],
             ..ServiceInfo::default()
         };
         let definition = serde_json::json!({"containerDefinitions": [

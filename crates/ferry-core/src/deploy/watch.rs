@@ -119,6 +119,12 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 return false;
             }
         };
+        if request.strategy == Strategy::EcsNative
+            && !a.rolling_back
+            && let Some(done) = self.native_look(request, report, a, &service).await
+        {
+            return done;
+        }
         report.running = service.running;
         report.desired = service.desired;
         for event in a.watch.new_events(&service) {
@@ -538,6 +544,8 @@ pub(super) struct Active {
     pub(super) targets: TargetWatch,
     /// The `after_deploy` hook: started (by this run or a dead one), passed.
     pub(super) after_deploy: journal::HookFacts,
+    /// ecs-native: the service deployment followed, and the hooks answered.
+    pub(super) native: super::native::NativeWatch,
 }
 
 impl Active {

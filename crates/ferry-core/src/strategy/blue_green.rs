@@ -1743,6 +1743,7 @@ mod tests {
                     target_group_arn: Some(tg_arn("g")),
                     container_name: "web".into(),
                     container_port: 80,
+                    advanced: None,
                 }],
                 ..ServiceInfo::default()
             },

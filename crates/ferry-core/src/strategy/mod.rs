@@ -18,6 +18,7 @@
 //! machine to its end instead of one UpdateService.
 
 pub mod blue_green;
+pub mod ecs_native;
 pub mod env_tag;
 pub mod rolling;
 
@@ -107,6 +108,7 @@ pub fn machine(strategy: Strategy) -> &'static dyn StepMachine {
         Strategy::BlueGreen => &Shifting("blue-green"),
         Strategy::Canary => &Shifting("canary"),
         Strategy::Linear => &Shifting("linear"),
+        Strategy::EcsNative => &ecs_native::EcsNative,
     }
 }
 

@@ -1,0 +1,110 @@
+//! The ecs-native watch: following the service deployment one UpdateService started through
+//! its lifecycle stages (DescribeServiceDeployments), saying where it is and how traffic is
+//! split, and answering each PAUSE lifecycle hook with the service's checks
+//! (ContinueServiceDeployment CONTINUE, or ROLLBACK when a check failed).
+//!
+//! The rest of the judgement is the rolling watch's: ECS marks the legacy deployment
+//! COMPLETED once CLEAN_UP ends, and a rollback (the hook's, the circuit breaker's, an
+//! alarm's) reactivates the previous deployment, which the watch follows as ECS's own
+//! rollback. A rollback or a replacement is a failure, never a success.
+
+use super::*;
+
+/// What the native watch knows of one service's deployment between looks.
+#[derive(Clone, Debug, Default)]
+pub(super) struct NativeWatch {
+    /// The service deployment (ARN) our UpdateService started, once found.
+    pub(super) service_deployment: Option<String>,
+    /// The stage and weights last reported (to report each change once).
+    pub(super) last: Option<(String, Option<f64>, Option<f64>)>,
+    /// Hooks ferry answered (hook ids).
+    pub(super) answered: Vec<String>,
+}
+
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
+    /// One look at an ecs-native deployment's service deployment: reports a new stage or
+    /// traffic split, and answers a PAUSE hook that awaits action. Some(done) when this look
+    /// ended the deploy's forward part (a check failed: the hook was answered ROLLBACK and
+    /// the watch now follows ECS's rollback); None to let the rolling judgement go on.
+    pub(super) async fn native_look(&self, request: &Request, report: &mut ServiceReport, a: &mut Active, service: &ServiceInfo) -> Option<bool> {
+        let arn = match a.native.service_deployment.clone() {
+            Some(arn) => arn,
+            None => {
+                let statuses = ["PENDING", "IN_PROGRESS"];
+                let listed = self.ecs.list_service_deployments(&request.cluster, &request.ecs_service, &statuses).await.ok()?;
+                // Ours is the newest one under way: the service's lock keeps other deploys out.
+                let ours = listed.into_iter().max_by_key(|d| d.created_at)?;
+                a.native.service_deployment = Some(ours.arn.clone());
+                ours.arn
+            }
+        };
+        let deployment = self.ecs.describe_service_deployment(&arn).await.ok()??;
+        let seen = (deployment.lifecycle_stage.clone().unwrap_or_default(), deployment.production_percent, deployment.test_percent);
+        if a.native.last.as_ref() != Some(&seen) && !seen.0.is_empty() {
+            a.native.last = Some(seen.clone());
+            let detail = Detail::LifecycleStage {
+                service_deployment: arn.clone(),
+                stage: seen.0,
+                production_percent: seen.1,
+                test_percent: seen.2,
+            };
+            self.phase(report, Phase::Traffic, detail);
+        }
+        if deployment.status != "IN_PROGRESS" {
+            return None;
+        }
+        let hook = deployment
+            .hooks
+            .iter()
+            .find(|h| h.target_type == "PAUSE" && h.status == "AWAITING_ACTION" && !a.native.answered.contains(&h.hook_id))?
+            .clone();
+        let stage = deployment.lifecycle_stage.clone().unwrap_or_default();
+        self.phase(report, Phase::Traffic, Detail::LifecycleHookWaiting { hook_id: hook.hook_id.clone(), stage: stage.clone(), expires_at: hook.expires_at });
+        let verdict = match test_route(service) {
+            Some((rule, green)) => {
+                let check = PreparingCheck {
+                    environment: request.environment.clone(),
+                    service: request.service.clone(),
+                    preparing_rule: rule,
+                    target_group: green,
+                    command: request.ecs_native.as_ref().and_then(|c| c.check_command.clone()),
+                    body: request.ecs_native.as_ref().and_then(|c| c.check_body.clone()),
+                    json: request.ecs_native.as_ref().map(|c| c.check_json.clone()).unwrap_or_default(),
+                };
+                self.gates.check_preparing(&check).await
+            }
+            None => GateVerdict::Skipped("the service's load balancer has no test listener rule (advancedConfiguration.testListenerRule)".into()),
+        };
+        let (rollback, summary) = match &verdict {
+            GateVerdict::Passed(summary) => (false, summary.clone()),
+            GateVerdict::Skipped(why) => (false, format!("not checked: {why}")),
+            GateVerdict::Failed(why) => (true, why.clone()),
+        };
+        self.phase(report, Phase::Traffic, Detail::LifecycleHookChecked { stage: stage.clone(), passed: !rollback, summary: summary.clone() });
+        let answer = self.ecs.continue_service_deployment(&arn, &hook.hook_id, rollback).await;
+        a.native.answered.push(hook.hook_id.clone());
+        let action = if rollback { "ROLLBACK" } else { "CONTINUE" };
+        match answer {
+            Ok(()) => self.phase(report, Phase::Traffic, Detail::LifecycleHookAnswered { hook_id: hook.hook_id, stage: stage.clone(), action: action.into() }),
+            Err(e) => {
+                let reason = format!("answering lifecycle hook {} at {stage} with {action} failed: {e}", hook.hook_id);
+                return Some(self.fail(request, report, a, FailureCause::Platform, reason, EcsRollback::None).await);
+            }
+        }
+        if rollback {
+            let reason = format!("the checks at lifecycle stage {stage} failed: {summary}");
+            return Some(self.fail(request, report, a, FailureCause::Gate, reason, EcsRollback::Expected).await);
+        }
+        None
+    }
+}
+
+/// The test listener rule and the green target group of a service deployed by ECS's
+/// blue/green (its first load balancer with an `advancedConfiguration` and a test rule):
+/// where ferry's checks send their requests at a hook.
+fn test_route(service: &ServiceInfo) -> Option<(String, String)> {
+    service.load_balancers.iter().find_map(|lb| {
+        let advanced = lb.advanced.as_ref()?;
+        Some((advanced.test_listener_rule.clone()?, advanced.alternate_target_group_arn.clone()))
+    })
+}
