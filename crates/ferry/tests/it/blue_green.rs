@@ -21,7 +21,7 @@ use crate::elb_support::*;
 /// The template of these tests: awsvpc, no container health check (the load balancer's is
 /// judged); a `-flaky` version answers 500 on `/` while its `/health` passes (users would get
 /// errors, the load balancer sees it healthy); a `-crash` version exits 4 s after it starts.
-fn bg_template() -> String {
+pub(crate) fn bg_template() -> String {
     let exe = serde_json::to_string(ferry_bin()).unwrap();
     format!(
         r#"{{

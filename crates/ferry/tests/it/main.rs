@@ -14,6 +14,7 @@ mod common;
 
 mod blue_green;
 mod blue_green_kill;
+mod ecs_native;
 mod ci_values;
 mod credentials;
 mod deploy;
