@@ -119,6 +119,7 @@ pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> 
         &input.environment,
         &session.requests,
         session.connected.elb.clone(),
+        session.connected.alarms.0.clone(),
         !input.no_probe,
         ctx.cancel.child_token(),
     )?;

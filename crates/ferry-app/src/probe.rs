@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use ferry_aws::platform::AwsElb;
 use ferry_core::config::CHECK_COMMAND_TIMEOUT;
 use ferry_core::config::{Config, ProbeSettings};
-use ferry_core::deploy::{Event, GateVerdict, Gates, Outcome, Phase, PreparingCheck, Request, ServiceReport};
+use ferry_aws::alarms::AwsAlarms;
+use ferry_core::deploy::{AlarmReading, Event, GateVerdict, Gates, Outcome, Phase, PreparingCheck, Request, ServiceReport};
 use ferry_core::probe::{Answer, NoProbe, ProbeGate, ProbeRecorder, ProbeStats, ProbeTarget};
 use ferry_store::{EventRecord, Ledger};
 use tokio::task::{JoinHandle, JoinSet};
@@ -42,6 +43,8 @@ const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// on. Dropping it aborts every probe still running.
 pub struct Probes {
     elb: AwsElb,
+    /// The alarm gate's reader.
+    alarms: AwsAlarms,
     client: reqwest::Client,
     /// Each service's settings (by ferry's service name); services with probing off are absent.
     settings: HashMap<String, ProbeSettings>,
@@ -88,6 +91,7 @@ impl Probes {
         environment: &str,
         requests: &[Request],
         elb: AwsElb,
+        alarms: AwsAlarms,
         enabled: bool,
         cancel: CancellationToken,
     ) -> Result<Probes> {
@@ -107,7 +111,7 @@ impl Probes {
             .user_agent(concat!("ferry-probe/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::internal(format!("cannot build the prober's HTTP client: {e}")))?;
-        Ok(Probes { elb, client, settings, through, root: config.root.clone(), cancel, active: Mutex::new(Vec::new()) })
+        Ok(Probes { elb, alarms, client, settings, through, root: config.root.clone(), cancel, active: Mutex::new(Vec::new()) })
     }
 
     /// Starts and stops probes as the run goes: a deployment that took its lock
@@ -385,6 +389,37 @@ impl Gates for Probes {
     fn failed_since(&self, deployment_id: &str, since_ms: i64) -> Option<u64> {
         ProbeGate::failed_since(self, deployment_id, since_ms)
     }
+
+    fn alarms<'a>(&'a self, names: &'a [String]) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<Vec<AlarmReading>, String>> + Send + 'a>> {
+        Box::pin(read_alarms(&self.alarms, names))
+    }
+}
+
+/// The gates of a run that probes nothing (plan, rollback, scale): only the alarm gate's
+/// alarms are read, so that preflight can say one does not exist.
+pub struct AlarmGates(pub AwsAlarms);
+
+impl Gates for AlarmGates {
+    fn check_preparing<'a>(
+        &'a self,
+        _check: &'a PreparingCheck,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = GateVerdict> + Send + 'a>> {
+        Box::pin(async { GateVerdict::Skipped("no HTTP checks in this run".into()) })
+    }
+
+    fn failed_since(&self, _deployment_id: &str, _since_ms: i64) -> Option<u64> {
+        None
+    }
+
+    fn alarms<'a>(&'a self, names: &'a [String]) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<Vec<AlarmReading>, String>> + Send + 'a>> {
+        Box::pin(read_alarms(&self.0, names))
+    }
+}
+
+/// The states of `names` (DescribeAlarms); the error says why they could not be read.
+async fn read_alarms(alarms: &AwsAlarms, names: &[String]) -> std::result::Result<Vec<AlarmReading>, String> {
+    let states = alarms.states(names).await.map_err(|e| e.to_string())?;
+    Ok(states.into_iter().map(|s| AlarmReading { name: s.name, state: s.state, reason: s.reason }).collect())
 }
 
 impl Drop for Probes {

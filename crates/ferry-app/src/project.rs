@@ -13,7 +13,7 @@ use ferry_aws::scaling::AwsAutoScaling;
 use ferry_aws::workload::{AwsLogs, AwsSecrets};
 use ferry_aws::{AssumeRole, Clients, Target};
 use ferry_core::config::{Config, Credentials, Environment, LedgerKind};
-use ferry_core::deploy::{Gates, Locks, NoGates, Observer, Request, Run, Source, Trace, Traffic};
+use ferry_core::deploy::{Gates, Locks, Observer, Request, Run, Source, Trace, Traffic};
 use ferry_core::platform::{ImageInfo, PlatformError, PlatformResult, Registry, TagMove};
 use ferry_core::template::{Variables, toml_to_json};
 use ferry_store::Ledger;
@@ -290,6 +290,8 @@ pub struct Connected {
     pub logs: AwsLogs,
     /// SSM Parameter Store and Secrets Manager (that the tasks' `secrets` exist).
     pub secrets: AwsSecrets,
+    /// CloudWatch alarms (the alarm gate), as the gates of a run that probes nothing read them.
+    pub alarms: crate::probe::AlarmGates,
 }
 
 impl Connected {
@@ -300,7 +302,7 @@ impl Connected {
         locks: &'a L,
         observer: &'a O,
     ) -> Run<'a, AwsEcs, AwsElb, ProjectRegistry, SystemClock, L, O, AwsLogs, AwsSecrets, AwsAutoScaling> {
-        self.run_with_gates(locks, observer, &NoGates)
+        self.run_with_gates(locks, observer, &self.alarms)
     }
 
     /// [`Connected::run`] with the gates of blue-green, canary and linear deploys (the
@@ -555,8 +557,20 @@ pub async fn connect(config: &Config, name: &str, endpoint_override: Option<&str
     let autoscaling = AwsAutoScaling::new(clients.autoscaling).with_reach(clients.reach.clone());
     let logs = AwsLogs::new(clients.logs).with_reach(clients.reach.clone());
     let secrets = AwsSecrets::new(clients.ssm, clients.secretsmanager).with_reach(clients.reach.clone());
+    let alarms = crate::probe::AlarmGates(ferry_aws::alarms::AwsAlarms::new(clients.cloudwatch).with_reach(clients.reach.clone()));
     let ecs = AwsEcs::new(clients.ecs).with_reach(clients.reach);
-    Ok(Connected { name: name.to_string(), region, endpoint: target.endpoint_url.clone(), ecs, elb, registry, autoscaling, logs, secrets })
+    Ok(Connected {
+        name: name.to_string(),
+        region,
+        endpoint: target.endpoint_url.clone(),
+        ecs,
+        elb,
+        registry,
+        autoscaling,
+        logs,
+        secrets,
+        alarms,
+    })
 }
 
 /// The commit and its subject, when ferry runs inside a git checkout.
@@ -642,6 +656,7 @@ pub fn request(
         after_deploy: service.after_deploy.clone(),
         traffic: traffic(config, &connected.name, service_name, service)?,
         ecs_native: service.ecs_native.clone(),
+        alarms: config.alarms(&connected.name, service_name).map_err(Error::config)?,
         gates_skipped: None,
     })
 }

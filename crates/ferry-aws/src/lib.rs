@@ -18,6 +18,7 @@
 //! The SDK crates are re-exported so the rest of the workspace depends on them only through
 //! this crate.
 
+pub mod alarms;
 pub mod credentials;
 pub mod ledger;
 pub mod pacer;

@@ -32,6 +32,10 @@ pub use crate::reach::platform_error;
 pub(crate) struct Explainer(Option<Arc<Reach>>);
 
 impl Explainer {
+    pub(crate) fn new(reach: Arc<Reach>) -> Self {
+        Explainer(Some(reach))
+    }
+
     pub(crate) fn error<E, R>(&self, operation: &str, error: SdkError<E, R>) -> PlatformError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,

@@ -460,6 +460,11 @@ pub struct Service {
     pub blue_green: Option<BlueGreenConfig>,
     /// The checks of the ecs-native strategy at each PAUSE lifecycle hook.
     pub ecs_native: Option<EcsNativeConfig>,
+    /// The alarm gate: CloudWatch alarm names (templates: `"{{ environment }}-web-5xx"`), read
+    /// while a deploy of this service runs, moves traffic and bakes; one in ALARM fails the
+    /// deploy, which is rolled back. Every strategy.
+    #[serde(default)]
+    pub alarms: Vec<String>,
     /// A registry from `[registries]` instead of ECR.
     pub registry: Option<String>,
     /// A one-off task of the new revision run before the service is changed (a database
@@ -1062,6 +1067,28 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The alarm gate of `service_name` in `env_name`: its `alarms`, each rendered with
+    /// `environment`, `service` and the environment's `vars`. The error names the entry.
+    pub fn alarms(&self, env_name: &str, service_name: &str) -> Result<Vec<String>, crate::error::Error> {
+        let env = self.environment(env_name)?;
+        let service = self.service(service_name)?;
+        let vars: BTreeMap<String, serde_json::Value> =
+            env.vars.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null))).collect();
+        let mut names = Vec::new();
+        for (i, pattern) in service.alarms.iter().enumerate() {
+            let context = minijinja::context! { environment => env_name, service => service_name, vars => vars.clone() };
+            let name = crate::template::render_str("alarms", pattern, context)
+                .map_err(|e| format!("services.{service_name}.alarms[{i}]: {e}"))?
+                .trim()
+                .to_string();
+            if name.is_empty() || name.len() > 255 {
+                return Err(format!("services.{service_name}.alarms[{i}]: renders to {name:?} in {env_name}, not a CloudWatch alarm name (1 to 255 characters)").into());
+            }
+            names.push(name);
+        }
+        Ok(names)
     }
 
     /// The environment tag of an environment, rendered (`image_tag`, or the environment's name

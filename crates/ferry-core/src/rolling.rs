@@ -51,6 +51,9 @@ pub enum FailureCause {
     /// A gate of a blue-green, canary or linear deploy failed: the checks through the
     /// preparing rule, probe requests through the production listener, no healthy target.
     Gate,
+    /// A CloudWatch alarm the service's alarm gate names (`alarms` in ferry.toml) went into
+    /// ALARM while the deploy ran or baked.
+    Alarm,
     /// Someone else changed the production or preparing rule while ferry moved traffic on
     /// it: ferry stopped without overwriting it.
     RuleChanged,

@@ -1188,6 +1188,7 @@ fn request(service: &str, version: &str) -> Request {
         after_deploy: None,
         traffic: None,
         ecs_native: None,
+        alarms: Vec::new(),
         gates_skipped: None,
     }
 }

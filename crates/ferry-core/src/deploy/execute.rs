@@ -309,6 +309,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             targets: TargetWatch::default(),
             after_deploy: facts.after_deploy.clone(),
             native: Default::default(),
+            alarms_read_at: 0,
         };
         if facts.rollback_started_at.is_none() {
             return Some(active);

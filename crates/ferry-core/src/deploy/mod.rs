@@ -126,6 +126,10 @@ pub struct Request {
     /// None for the other strategies, and for ecs-native without the table (the HTTP probes
     /// through the test listener still run).
     pub ecs_native: Option<crate::config::EcsNativeConfig>,
+    /// The CloudWatch alarms of the service's alarm gate (`alarms`, rendered for the
+    /// environment): one in ALARM while the deploy runs, shifts traffic or bakes fails it,
+    /// and it is rolled back. Empty: no alarm gate.
+    pub alarms: Vec<String>,
     /// This deploy skipped its environment's promotion gates (`promote_from`, `soak`,
     /// `approval`): `WHO: REASON`, recorded in the ledger and as the revision's
     /// `ferry:gates-skipped` tag.
@@ -627,6 +631,21 @@ pub trait Gates: Send + Sync {
     /// How many of `deployment_id`'s production probe requests failed at or after
     /// `since_ms`; None when it is not probed.
     fn failed_since(&self, deployment_id: &str, since_ms: i64) -> Option<u64>;
+    /// The states of the CloudWatch alarms `names` (an alarm that does not exist is absent).
+    /// Err when they cannot be read, and why (by default: nothing reads alarms here).
+    fn alarms<'a>(&'a self, names: &'a [String]) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<AlarmReading>, String>> + Send + 'a>> {
+        Box::pin(async move { Err(format!("CloudWatch alarms ({}) are not read by this run", names.join(", "))) })
+    }
+}
+
+/// A CloudWatch alarm's state as the alarm gate reads it (DescribeAlarms).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlarmReading {
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    /// `StateReason`.
+    pub reason: String,
 }
 
 /// What the checks through the preparing rule check.

@@ -855,6 +855,23 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             [role] => not_checked.push(format!("{role}: that the role exists (ferry does not read IAM)")),
             _ => not_checked.push(format!("{}: that the roles exist (ferry does not read IAM)", roles.join(" and "))),
         }
+        // The alarm gate's alarms must exist: a misspelt name would never go into ALARM.
+        if !request.alarms.is_empty() {
+            match self.gates.alarms(&request.alarms).await {
+                Ok(states) => {
+                    let absent: Vec<&str> =
+                        request.alarms.iter().filter(|n| !states.iter().any(|s| &s.name == *n)).map(String::as_str).collect();
+                    if !absent.is_empty() {
+                        return Err(Refusal::state(format!(
+                            "services.{}.alarms: no CloudWatch metric alarm named {} in {place} (nothing was changed)",
+                            request.service,
+                            absent.join(", ")
+                        )));
+                    }
+                }
+                Err(why) => not_checked.push(format!("services.{}.alarms: {} ({why})", request.service, request.alarms.join(", "))),
+            }
+        }
         Ok(not_checked)
     }
 

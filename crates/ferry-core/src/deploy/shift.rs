@@ -231,7 +231,11 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             // no healthy target, while traffic is on it.
             if facts.rollback.is_none()
                 && let bg::Step::Hold { .. } | bg::Step::Bake { .. } = &step
-                && let Some(reason) = self.production_gate(report, &plan, &facts, &observed)
+                && let Some(reason) = match self.production_gate(report, &plan, &facts, &observed) {
+                    Some(reason) => Some(reason),
+                    None if !request.alarms.is_empty() => self.alarm_gate(request).await,
+                    None => None,
+                }
             {
                 rollback_deadline = Some(self.decide_rollback(request, report, &mut steps, reason.clone())?);
                 continue;

@@ -4,6 +4,16 @@
 use super::*;
 
 impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
+    /// The alarm gate: the reason the deploy fails when one of the service's alarms is in
+    /// ALARM (`name is in ALARM: reason`); None when none is, or when they cannot be read
+    /// this time (a read that fails is tried again at the next look, not a failure).
+    pub(super) async fn alarm_gate(&self, request: &Request) -> Option<String> {
+        let states = self.gates.alarms(&request.alarms).await.ok()?;
+        let firing: Vec<String> =
+            states.iter().filter(|s| s.state == "ALARM").map(|s| format!("CloudWatch alarm {} is in ALARM: {}", s.name, s.reason)).collect();
+        (!firing.is_empty()).then(|| firing.join("; "))
+    }
+
     /// The one loop that watches every started deployment (and rollback) of the run.
     pub(super) async fn watch_all(&self, requests: &[Request], reports: &mut [ServiceReport], mut active: Vec<Active>) {
         while !active.is_empty() {
@@ -124,6 +134,12 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             && let Some(done) = self.native_look(request, report, a, &service).await
         {
             return done;
+        }
+        if !a.rolling_back && !request.alarms.is_empty() && now - a.alarms_read_at >= ALARM_INTERVAL_MS {
+            a.alarms_read_at = now;
+            if let Some(reason) = self.alarm_gate(request).await {
+                return self.fail(request, report, a, FailureCause::Alarm, reason, EcsRollback::None).await;
+            }
         }
         report.running = service.running;
         report.desired = service.desired;
@@ -546,6 +562,8 @@ pub(super) struct Active {
     pub(super) after_deploy: journal::HookFacts,
     /// ecs-native: the service deployment followed, and the hooks answered.
     pub(super) native: super::native::NativeWatch,
+    /// The alarm gate: when its alarms were last read (epoch ms; 0: never).
+    pub(super) alarms_read_at: i64,
 }
 
 impl Active {
@@ -569,6 +587,10 @@ pub(super) const BAKE_POLL_MS: i64 = 2_000;
 /// How often the new tasks' health is read for someone watching: health checks run every
 /// 5 to 300 s (30 s by default), so reading more often would show nothing new.
 pub(super) const HEALTH_INTERVAL_MS: i64 = 2_000;
+
+/// How often the alarm gate's alarms are read while a deploy runs or bakes (an alarm's
+/// period is 10 s at the shortest, 60 s for most metrics).
+pub(super) const ALARM_INTERVAL_MS: i64 = 2_000;
 
 /// How often the new tasks' targets are read: a health check runs every 5 to 300 s (30 s
 /// by default), and a target changes state only after several in a row.
