@@ -98,9 +98,13 @@ def ferry_bin() -> str:
     return _env("FERRY_BIN")
 
 
-def make_client(service: str, url: str, peer: str, recorder: Recorder):
-    """A boto3 client of `url` whose every response body is recorded as it came off the wire."""
-    client = boto3.client(
+def make_client(service: str, url: str, peer: str, recorder: Recorder, session: boto3.session.Session | None = None):
+    """A boto3 client of `url` whose every response body is recorded as it came off the wire.
+
+    `session` (default: boto3's) is where the client's model comes from: a session whose data
+    path holds another model for the service makes a client of another protocol
+    (test_cloudwatch's CBOR and Query clients)."""
+    client = (session or boto3).client(
         service,
         endpoint_url=url,
         region_name=REGION,
@@ -109,13 +113,16 @@ def make_client(service: str, url: str, peer: str, recorder: Recorder):
         config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30),
     )
 
-    query = shapes.protocol(service) == "query"
+    # The protocol botocore picked from the model's `protocols` (CloudWatch lists three).
+    wire = client.meta.service_model.resolved_protocol
 
     def record(operation_model, response_dict, **_):
         raw = response_dict.get("body") or b""
-        if query:
+        if wire == "query":
             # ELBv2 answers XML: read it by the model, keeping what the model lacks.
             body = shapes.from_query_xml(service, operation_model.name, raw) if raw else {}
+        elif wire == "smithy-rpc-v2-cbor":
+            body = shapes.from_cbor(raw) if raw else {}
         else:
             try:
                 body = json.loads(raw) if raw else {}

@@ -25,6 +25,7 @@ SERVICES = {
     "ecs": "AmazonEC2ContainerServiceV20141113",
     "ecr": "AmazonEC2ContainerRegistry_V20150921",
     "application-autoscaling": "AnyScaleFrontendService",
+    "cloudwatch": "GraniteServiceVersion20100801",
 }
 
 # Errors any operation can answer with, whatever its model lists: the protocol's own
@@ -68,8 +69,18 @@ QUERY_COMMON_ERRORS = {
 
 
 def common_errors(service: str) -> set[str]:
-    """The errors any operation of `service` may answer with, by its protocol."""
-    return QUERY_COMMON_ERRORS if protocol(service) == "query" else COMMON_ERRORS
+    """The errors any operation of `service` may answer with, by its protocol.
+
+    A service that spoke Query before JSON or CBOR (`awsQueryCompatible`: CloudWatch) answers
+    the Query protocol's common errors over every protocol, and the model holds them as
+    synthetic error shapes (`ValidationException` for `ValidationError`): any operation may
+    answer with those, by shape name or by code."""
+    errors = QUERY_COMMON_ERRORS if protocol(service) == "query" else set(COMMON_ERRORS)
+    if "awsQueryCompatible" in model(service)["metadata"]:
+        synthetic = {name: shape for name, shape in model(service)["shapes"].items() if shape.get("synthetic")}
+        codes = {s["error"]["code"] for s in synthetic.values() if "error" in s}
+        errors = errors | QUERY_COMMON_ERRORS | set(synthetic) | codes
+    return errors
 
 
 def protocol(service: str) -> str:
@@ -288,6 +299,35 @@ def owner(service: str, operation: str, path: str) -> str:
             inner = shapes_[shape]
             shape = inner["member"]["shape"] if suffix[j] == "[" else inner["value"]["shape"]
     return f"{shape}.{path}"
+
+
+# --- Smithy RPC v2 CBOR: answers decoded by botocore's own CBOR reader --------------------
+
+
+def from_cbor(raw: bytes):
+    """A CBOR answer as the JSON-like value the rest of this module reads: botocore's CBOR
+    decoder (`RpcV2CBORParser`), timestamps (tag 1) kept as the epoch seconds they hold, byte
+    strings as base64 text (as JSON carries blobs). Anything that does not decode is returned as
+    text with ``"<not CBOR>"`` in front, so that the validator reports it."""
+    import base64
+
+    from botocore.parsers import RpcV2CBORParser
+
+    try:
+        value = RpcV2CBORParser(timestamp_parser=lambda seconds: seconds)._initial_body_parse(raw)
+    except Exception as e:  # noqa: BLE001 -- any decoding failure is the finding itself
+        return f"<not CBOR> {e}: {raw[:100]!r}"
+
+    def plain(v):
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        if isinstance(v, (bytes, bytearray)):
+            return base64.b64encode(v).decode()
+        return v
+
+    return plain(value)
 
 
 # --- the Query protocol: XML answers read by the model ---------------------------------

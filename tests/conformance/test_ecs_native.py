@@ -298,3 +298,33 @@ def test_bad_native_configurations_are_refused_and_change_nothing(ferry):
         assert len(after["deployments"]) == len(before["deployments"])
     finally:
         stage.close()
+
+
+def test_an_alarm_in_alarm_during_bake_rolls_back(ferry, ferry_url, recorder):
+    from conftest import make_client
+
+    cloudwatch = make_client("cloudwatch", ferry_url, "ferry", recorder)
+    alarm = unique("native-5xx")
+    cloudwatch.put_metric_alarm(AlarmName=alarm, MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB",
+                                Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1.0,
+                                ComparisonOperator="GreaterThanOrEqualToThreshold")
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="quiet")
+    stage = Stage(ferry, "BLUE_GREEN", extra={"bakeTimeInMinutes": 60,
+                                              "alarms": {"alarmNames": [alarm], "enable": True, "rollback": True}})
+    try:
+        arn = stage.deploy("2")
+        wait_until(lambda: stage.deployment(arn).get("lifecycleStage") == "BAKE_TIME", timeout=60, interval=0.2,
+                   what="the bake time")
+        wait_until(lambda: stage.serves("production", "2"), timeout=5, interval=0.1, what="production on green")
+        assert stage.deployment(arn)["alarms"]["status"] == "MONITORING"
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="5xx from the new version")
+        done = stage.finished(arn)
+        assert done["status"] == "ROLLBACK_SUCCESSFUL", done
+        assert done["alarms"]["status"] == "TRIGGERED" and done["alarms"]["triggeredAlarmNames"] == [alarm]
+        assert alarm in done["rollback"]["reason"]
+        assert stage.weights("production") == {"blue": 100, "green": 0}
+        wait_until(lambda: stage.serves("production", "1"), timeout=5, interval=0.1, what="production back on blue")
+        wait_until(lambda: stage.running_versions() == ["1", "1"], timeout=30, what="green scaled in")
+    finally:
+        stage.close()
+        cloudwatch.delete_alarms(AlarmNames=[alarm])

@@ -145,3 +145,7 @@ def test_every_ferry_local_response_follows_the_botocore_model():
     }
     if {"test_elbv2_cli_flow.py", "test_elbv2_boto3_flow.py"} <= ran_flows:
         assert elbv2 <= checked, f"not checked: {sorted(elbv2 - checked)}"
+    # CloudWatch's alarms, answered in CBOR, JSON and Query.
+    cloudwatch = {("cloudwatch", op) for op in ("PutMetricAlarm", "DescribeAlarms", "SetAlarmState", "DeleteAlarms")}
+    if "test_cloudwatch.py" in ran_flows:
+        assert cloudwatch <= checked, f"not checked: {sorted(cloudwatch - checked)}"

@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ferry_aws::alarms::AwsAlarms;
 use ferry_aws::platform::AwsElb;
 use ferry_core::config::CHECK_COMMAND_TIMEOUT;
 use ferry_core::config::{Config, ProbeSettings};
-use ferry_aws::alarms::AwsAlarms;
 use ferry_core::deploy::{AlarmReading, Event, GateVerdict, Gates, Outcome, Phase, PreparingCheck, Request, ServiceReport};
 use ferry_core::probe::{Answer, NoProbe, ProbeGate, ProbeRecorder, ProbeStats, ProbeTarget};
 use ferry_store::{EventRecord, Ledger};
@@ -390,7 +390,10 @@ impl Gates for Probes {
         ProbeGate::failed_since(self, deployment_id, since_ms)
     }
 
-    fn alarms<'a>(&'a self, names: &'a [String]) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<Vec<AlarmReading>, String>> + Send + 'a>> {
+    fn alarms<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<Vec<AlarmReading>, String>> + Send + 'a>> {
         Box::pin(read_alarms(&self.alarms, names))
     }
 }
@@ -411,7 +414,10 @@ impl Gates for AlarmGates {
         None
     }
 
-    fn alarms<'a>(&'a self, names: &'a [String]) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<Vec<AlarmReading>, String>> + Send + 'a>> {
+    fn alarms<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<Vec<AlarmReading>, String>> + Send + 'a>> {
         Box::pin(read_alarms(&self.0, names))
     }
 }

@@ -329,7 +329,8 @@ pub async fn promote(ctx: &Context<'_>, input: PromoteInput, approver: &dyn Appr
     );
 
     // Each service behind a load balancer is probed through its production listener.
-    let probes = crate::probe::Probes::new(&config, &input.to, &requests, to.elb.clone(), to.alarms.0.clone(), true, ctx.cancel.child_token())?;
+    let probes =
+        crate::probe::Probes::new(&config, &input.to, &requests, to.elb.clone(), to.alarms.0.clone(), true, ctx.cancel.child_token())?;
     let journal = Journal::new(ledger.clone(), ctx.sink, run_id.clone()).with_probes(&probes);
     let run = to.run_with_gates(&locks, &journal, &probes);
     let promoting = probes.while_running(ctx.sink, run.promote(&requests, atomic));

@@ -219,9 +219,15 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
         Detail::Traffic { step } => traffic_text(step),
         Detail::LifecycleStage { stage, production_percent, test_percent, .. } => {
             let share = |p: &Option<f64>| p.map(|p| format!("{p}%")).unwrap_or_else(|| "?".into());
-            format!("ECS deployment at {stage}: new version has {} of production, {} of test traffic", share(production_percent), share(test_percent))
+            format!(
+                "ECS deployment at {stage}: new version has {} of production, {} of test traffic",
+                share(production_percent),
+                share(test_percent)
+            )
         }
-        Detail::LifecycleHookWaiting { hook_id, stage, .. } => format!("lifecycle hook {hook_id} paused the deployment at {stage}: checking"),
+        Detail::LifecycleHookWaiting { hook_id, stage, .. } => {
+            format!("lifecycle hook {hook_id} paused the deployment at {stage}: checking")
+        }
         Detail::LifecycleHookChecked { stage, passed: true, summary } => format!("checks at {stage} passed: {summary}"),
         Detail::LifecycleHookChecked { stage, passed: false, summary } => format!("checks at {stage} failed: {summary}"),
         Detail::LifecycleHookAnswered { hook_id, stage, action } => format!("answered lifecycle hook {hook_id} at {stage}: {action}"),

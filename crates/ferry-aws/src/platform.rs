@@ -12,10 +12,9 @@ use aws_sdk_ecs::types::{
     DeploymentLifecycleHookAction, DesiredStatus, HealthStatus, ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField,
 };
 use ferry_core::platform::{
-    AdvancedLoadBalancing, LifecycleHookInfo, ServiceDeploymentInfo,
-    ClusterInfo, DeploymentInfo, Ecs, Elb, ImageInfo, OneOffTask, PlatformError, PlatformResult, PortBinding, Registry, RunningTask,
-    ServiceDeploymentBrief, ServiceEvent, ServiceInfo, ServiceLoadBalancer, StoppedContainer, StoppedTask, TagMove, TargetGroupInfo,
-    TargetHealthInfo, TaskDefinitionInfo, TaskHealth, TaskLaunch, TaskState,
+    AdvancedLoadBalancing, ClusterInfo, DeploymentInfo, Ecs, Elb, ImageInfo, LifecycleHookInfo, OneOffTask, PlatformError, PlatformResult,
+    PortBinding, Registry, RunningTask, ServiceDeploymentBrief, ServiceDeploymentInfo, ServiceEvent, ServiceInfo, ServiceLoadBalancer,
+    StoppedContainer, StoppedTask, TagMove, TargetGroupInfo, TargetHealthInfo, TaskDefinitionInfo, TaskHealth, TaskLaunch, TaskState,
 };
 use ferry_core::probe::{ActionInfo, ConditionInfo, ListenerInfo, LoadBalancerInfo, NoProbe, ProbeTarget, RuleInfo};
 use serde_json::{Value, json};

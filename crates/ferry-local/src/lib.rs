@@ -8,8 +8,8 @@
 //! README of ferry local (`docs/local.md`) says so.
 //!
 //! Layout: `server` (HTTP, dispatch, admin path) → `protocol` (the wire: AWS JSON 1.1, the
-//! Query protocol with XML answers; `wire`: the caller from SigV4) → `model` (validation against the service models) →
-//! `ecs`, `ecr`, `autoscaling`, `ssm`, `secretsmanager`, `dynamodb` (control plane handlers: input value in, output value or
+//! Query protocol with XML answers, Smithy RPC v2 CBOR; `wire`: the caller from SigV4) → `model` (validation against the service models) →
+//! `ecs`, `ecr`, `autoscaling`, `ssm`, `secretsmanager`, `dynamodb`, `cloudwatch` (control plane handlers: input value in, output value or
 //! `ApiError` out, with `api`'s helpers, changing only `state`) → `records` (the changes to state that handlers
 //! and the scheduler share) ← `scheduler` (rolling deployments, circuit breaker: decisions
 //! from state and time, applied through `records`) ← `runtime` (processes, health checks,
@@ -19,6 +19,7 @@
 
 mod api;
 mod autoscaling;
+mod cloudwatch;
 mod dynamodb;
 mod ecr;
 mod ecs;

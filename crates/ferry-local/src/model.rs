@@ -17,8 +17,21 @@ pub struct ServiceModel {
     /// `metadata.targetPrefix`: what the `X-Amz-Target` of an AWS JSON request starts with
     /// (None for a Query-protocol service).
     pub target_prefix: Option<String>,
-    /// `metadata.protocol`: `json` (AWS JSON 1.0/1.1) or `query` (AWS Query, XML answers).
+    /// `metadata.protocol`: `json` (AWS JSON 1.0/1.1), `query` (AWS Query, XML answers) or
+    /// `smithy-rpc-v2-cbor` (CloudWatch).
     pub protocol: String,
+    /// `metadata.protocols`: every protocol the service answers (CloudWatch's
+    /// `smithy-rpc-v2-cbor`, `json` and `query`); `[protocol]` when the model lists none.
+    pub protocols: Vec<String>,
+    /// `metadata.awsQueryCompatible`: a service that spoke Query before it spoke JSON or CBOR.
+    /// Its JSON and CBOR errors carry `x-amzn-query-error: <Query code>;Sender|Receiver`
+    /// (smithy's `aws.protocols#awsQueryCompatible` trait), by which clients map them back to
+    /// the Query protocol's error codes.
+    pub aws_query_compatible: bool,
+    /// The Smithy namespace of the service's shapes, `com.amazonaws.<serviceId in lower case,
+    /// spaces removed>` (`com.amazonaws.cloudwatch`): what qualifies the error shape names of
+    /// JSON and CBOR errors (`com.amazonaws.cloudwatch#ResourceNotFound`).
+    pub namespace: String,
     /// `metadata.jsonVersion` of an AWS JSON service: `1.0` (DynamoDB) or `1.1`.
     pub json_version: String,
     /// `metadata.signingName` (or `endpointPrefix`): the service of a SigV4 credential scope.
@@ -33,6 +46,11 @@ pub struct ServiceModel {
     outputs: HashMap<String, (Option<String>, Option<String>)>,
     /// The exception this service uses for a request that breaks the model's constraints.
     validation_error: &'static str,
+    /// Whether validation also checks the model's `min`/`max` (string and list lengths,
+    /// integer ranges), as CloudWatch's validation does (`Member must have length less than
+    /// or equal to 255`). Off for the services emulated before it, whose handlers check what
+    /// they need.
+    constraints: bool,
 }
 
 /// The services ferry local serves.
@@ -51,6 +69,9 @@ pub enum Service {
     SecretsManager,
     /// DynamoDB (AWS JSON 1.0, `DynamoDB_20120810`).
     DynamoDb,
+    /// CloudWatch (metric alarms): Smithy RPC v2 CBOR, AWS JSON 1.0 and Query, all three
+    /// (`GraniteServiceVersion20100801`, signing name `monitoring`).
+    CloudWatch,
 }
 
 static ECS: OnceLock<Option<ServiceModel>> = OnceLock::new();
@@ -61,6 +82,7 @@ static LOGS: OnceLock<Option<ServiceModel>> = OnceLock::new();
 static SSM: OnceLock<Option<ServiceModel>> = OnceLock::new();
 static SECRETS_MANAGER: OnceLock<Option<ServiceModel>> = OnceLock::new();
 static DYNAMODB: OnceLock<Option<ServiceModel>> = OnceLock::new();
+static CLOUDWATCH: OnceLock<Option<ServiceModel>> = OnceLock::new();
 
 impl Service {
     pub fn model(self) -> Option<&'static ServiceModel> {
@@ -87,11 +109,19 @@ impl Service {
             Service::DynamoDb => {
                 DYNAMODB.get_or_init(|| ServiceModel::load(include_bytes!("../models/dynamodb.json.gz"), "ValidationException")).as_ref()
             }
+            // `ValidationException` is the model's (synthetic) shape of the Query error
+            // `ValidationError`.
+            Service::CloudWatch => CLOUDWATCH
+                .get_or_init(|| {
+                    ServiceModel::load(include_bytes!("../models/cloudwatch.json.gz"), "ValidationException")
+                        .map(ServiceModel::checking_constraints)
+                })
+                .as_ref(),
         }
     }
 
     /// Every service ferry local serves.
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 9] = [
         Service::Ecs,
         Service::Ecr,
         Service::ApplicationAutoScaling,
@@ -100,6 +130,7 @@ impl Service {
         Service::Ssm,
         Service::SecretsManager,
         Service::DynamoDb,
+        Service::CloudWatch,
     ];
 
     /// Which service an `X-Amz-Target` prefix names.
@@ -108,9 +139,10 @@ impl Service {
     }
 
     /// Which service a Query-protocol request is for, by the service of its SigV4 credential
-    /// scope (Query requests carry no target header): ELBv2 for `elasticloadbalancing`.
+    /// scope (Query requests carry no target header): ELBv2 for `elasticloadbalancing`,
+    /// CloudWatch for `monitoring` (Query is one of its `protocols`).
     pub fn from_query_signing_name(signing_name: &str) -> Option<Service> {
-        Service::ALL.into_iter().find(|s| s.model().is_some_and(|m| m.protocol == "query" && m.signing_name == signing_name))
+        Service::ALL.into_iter().find(|s| s.model().is_some_and(|m| m.speaks("query") && m.signing_name == signing_name))
     }
 
     /// The short name used in ARNs, fault rules and logs.
@@ -124,6 +156,7 @@ impl Service {
             Service::Ssm => "ssm",
             Service::SecretsManager => "secretsmanager",
             Service::DynamoDb => "dynamodb",
+            Service::CloudWatch => "monitoring",
         }
     }
 }
@@ -138,6 +171,15 @@ impl ServiceModel {
         let target_prefix = metadata("targetPrefix");
         let json_version = metadata("jsonVersion").unwrap_or_else(|| "1.1".to_string());
         let protocol = metadata("protocol")?;
+        let protocols = match model.pointer("/metadata/protocols").and_then(Value::as_array) {
+            Some(list) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            None => vec![protocol.clone()],
+        };
+        let aws_query_compatible = model.pointer("/metadata/awsQueryCompatible").is_some();
+        let namespace = format!(
+            "com.amazonaws.{}",
+            metadata("serviceId").unwrap_or_default().to_ascii_lowercase().chars().filter(|c| !c.is_whitespace()).collect::<String>()
+        );
         let endpoint_prefix = metadata("endpointPrefix")?;
         let signing_name = metadata("signingName").unwrap_or_else(|| endpoint_prefix.clone());
         let api_version = metadata("apiVersion")?;
@@ -151,7 +193,31 @@ impl ServiceModel {
             .map(|(name, op)| (name.clone(), (shape_of(op, "/output/shape"), shape_of(op, "/output/resultWrapper"))))
             .collect();
         let shapes = model.get_mut("shapes")?.as_object_mut().map(std::mem::take)?;
-        Some(ServiceModel { target_prefix, protocol, json_version, signing_name, xml_namespace, shapes, inputs, outputs, validation_error })
+        Some(ServiceModel {
+            target_prefix,
+            protocol,
+            protocols,
+            aws_query_compatible,
+            namespace,
+            json_version,
+            signing_name,
+            xml_namespace,
+            shapes,
+            inputs,
+            outputs,
+            validation_error,
+            constraints: false,
+        })
+    }
+
+    /// The same model, validating the `min`/`max` of its shapes too (see `constraints`).
+    fn checking_constraints(self) -> ServiceModel {
+        ServiceModel { constraints: true, ..self }
+    }
+
+    /// Whether the service answers `protocol` (one of its `metadata.protocols`).
+    pub fn speaks(&self, protocol: &str) -> bool {
+        self.protocols.iter().any(|p| p == protocol)
     }
 
     /// A shape of the model by name (`{"type": "structure", "members": …}` and so on).
@@ -240,6 +306,15 @@ impl ServiceModel {
                 for (i, item) in items.iter().enumerate() {
                     self.check(member, item, format!("{path}.{}.member", i + 1), problems)?;
                 }
+                if self.constraints {
+                    let shown = || {
+                        format!(
+                            "[{}]",
+                            items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string)).collect::<Vec<_>>().join(", ")
+                        )
+                    };
+                    length_problem(shape, items.len(), &path, shown, problems);
+                }
             }
             "map" => {
                 let Some(entries) = value.as_object() else {
@@ -263,6 +338,23 @@ impl ServiceModel {
                         set.join(", ")
                     ));
                 }
+                if self.constraints {
+                    length_problem(shape, s.chars().count(), &path, || s.to_string(), problems);
+                }
+            }
+            "integer" | "long" if self.constraints && (value.is_i64() || value.is_u64()) => {
+                let n = value.as_i64().unwrap_or(i64::MAX);
+                let bound = |key: &str| shape.get(key).and_then(Value::as_i64);
+                let problem = |relation: &str, bound: i64| {
+                    format!(
+                        "Value '{value}' at '{path}' failed to satisfy constraint: Member must have value {relation} or equal to {bound}"
+                    )
+                };
+                if let Some(min) = bound("min").filter(|min| n < *min) {
+                    problems.push(problem("greater than", min));
+                } else if let Some(max) = bound("max").filter(|max| n > *max) {
+                    problems.push(problem("less than", max));
+                }
             }
             "integer" | "long" if !(value.is_i64() || value.is_u64()) => return mismatch("an Integer"),
             "double" | "float" if !value.is_number() => return mismatch("a Double"),
@@ -283,6 +375,21 @@ impl ServiceModel {
         // DynamoDB's validation also writes members in lower camel case (`Value null at
         // 'tableName' failed to satisfy constraint: …`).
         if self.protocol == "query" || self.json_version == "1.0" { lower_camel(name) } else { name.to_string() }
+    }
+}
+
+/// A string's or list's `length` outside its shape's `min`/`max`, in Coral's words (`Value
+/// 'x…' at 'alarmName' failed to satisfy constraint: Member must have length less than or
+/// equal to 255`); `shown` writes the value.
+fn length_problem(shape: &Value, length: usize, path: &str, shown: impl Fn() -> String, problems: &mut Vec<String>) {
+    let bound = |key: &str| shape.get(key).and_then(Value::as_u64).and_then(|b| usize::try_from(b).ok());
+    let problem = |relation: &str, bound: usize| {
+        format!("Value '{}' at '{path}' failed to satisfy constraint: Member must have length {relation} or equal to {bound}", shown())
+    };
+    if let Some(min) = bound("min").filter(|min| length < *min) {
+        problems.push(problem("greater than", min));
+    } else if let Some(max) = bound("max").filter(|max| length > *max) {
+        problems.push(problem("less than", max));
     }
 }
 
@@ -332,6 +439,27 @@ mod tests {
         let err = ecs.validate("UpdateService", &json!({"service": "web", "desiredCount": "two"})).unwrap_err();
         assert_eq!(err.code, "SerializationException");
         assert!(err.message.contains("desiredCount"), "{}", err.message);
+    }
+
+    #[test]
+    fn cloudwatch_speaks_three_protocols_and_validates_the_models_lengths_and_ranges() {
+        let cloudwatch = Service::CloudWatch.model().unwrap();
+        assert!(["smithy-rpc-v2-cbor", "json", "query"].iter().all(|p| cloudwatch.speaks(p)));
+        assert!(cloudwatch.aws_query_compatible && !Service::Ecs.model().unwrap().aws_query_compatible);
+        assert_eq!(cloudwatch.namespace, "com.amazonaws.cloudwatch");
+        assert_eq!(Service::from_query_signing_name("monitoring"), Some(Service::CloudWatch));
+        assert_eq!(Service::from_target_prefix("GraniteServiceVersion20100801"), Some(Service::CloudWatch));
+        let e = cloudwatch.validate("DescribeAlarms", &json!({"AlarmNamePrefix": "", "MaxRecords": 0})).unwrap_err();
+        assert_eq!(e.code, "ValidationException");
+        assert_eq!(
+            e.message,
+            "2 validation errors detected: Value '' at 'alarmNamePrefix' failed to satisfy constraint: Member must have length \
+             greater than or equal to 1; Value '0' at 'maxRecords' failed to satisfy constraint: Member must have value greater \
+             than or equal to 1"
+        );
+        cloudwatch.validate("DescribeAlarms", &json!({"MaxRecords": 100, "AlarmNamePrefix": "é"})).unwrap();
+        // The services emulated before keep to enums and required members.
+        assert!(!Service::Ecs.model().unwrap().constraints);
     }
 
     #[test]

@@ -128,8 +128,10 @@ impl LocalServer {
             .route("/_ferry/rate-limits", post(set_rate_limits).delete(clear_rate_limits).fallback(admin_method_not_allowed))
             .route("/_ferry/shutdown", post(request_shutdown).fallback(admin_method_not_allowed))
             .route("/_ferry/calls", get(get_calls).delete(reset_calls).fallback(admin_method_not_allowed))
-            // AWS JSON 1.1 is POST on `/` only; every other method and path is no operation.
+            // AWS JSON and Query are POST on `/`, Smithy RPC v2 CBOR POST on
+            // `/service/<Service>/operation/<Operation>`; every other method and path is no operation.
             .route("/", post(aws).fallback(not_an_operation))
+            .route("/service/{*operation}", post(aws).fallback(not_an_operation))
             .fallback(not_an_operation)
             .with_state(app);
         let mut rx = shutdown.subscribe();
@@ -209,6 +211,11 @@ fn respond(reply: Reply, request_id: Option<&str>) -> Response {
     let mut response = (status, reply.body).into_response();
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static(reply.content_type));
+    for (name, value) in reply.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
     if let Some(v) = reply.error_type.and_then(|t| HeaderValue::from_str(&t).ok()) {
         headers.insert("x-amzn-errortype", v);
     }
@@ -231,13 +238,15 @@ fn error_response(err: &ApiError) -> Response {
 /// Every AWS request: the protocol finds the service and operation; then identify the
 /// caller, apply injected faults, read the input, validate it against the model, run the
 /// handler, and answer in the request's protocol.
-async fn aws(AxumState(app): AxumState<App>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+async fn aws(AxumState(app): AxumState<App>, uri: Uri, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let request = Request {
         target: header("x-amz-target"),
         content_type: header("content-type"),
         authorization: header("authorization"),
         query: query.as_deref(),
+        path: uri.path(),
+        smithy_protocol: header("smithy-protocol"),
         body: &body,
     };
     let protocol = protocol::detect(&request);
@@ -305,6 +314,7 @@ async fn call(
             Service::Ssm => crate::ssm::dispatch(operation, &mut ctx, &input),
             Service::SecretsManager => crate::secretsmanager::dispatch(operation, &mut ctx, &input),
             Service::DynamoDb => crate::dynamodb::dispatch(operation, &mut ctx, &input),
+            Service::CloudWatch => crate::cloudwatch::dispatch(operation, &mut ctx, &input),
         };
         let result = handled.unwrap_or_else(|| {
             Err(ApiError::client("UnsupportedOperation", format!("ferry local does not implement {}:{operation} yet", service.name())))
@@ -376,9 +386,10 @@ async fn call(
     }
 }
 
-/// Any request that is not POST on `/`. AWS JSON 1.1 endpoints (the ECS, ECR and Application
-/// Auto Scaling regional endpoints) serve POST on `/` only; ferry local has no Query-protocol
-/// service, which would also take GET. A request a real endpoint cannot map to an operation
+/// Any request that is not POST on `/` (or, for Smithy RPC v2 CBOR, on `/service/…`). AWS JSON
+/// 1.1 endpoints (the ECS, ECR and Application Auto Scaling regional endpoints) serve POST on
+/// `/` only; ferry local's Query-protocol services (ELBv2, CloudWatch) are served POST only,
+/// as botocore sends them. A request a real endpoint cannot map to an operation
 /// is answered 404 `UnknownOperationException` (the body `<UnknownOperationException/>`, as
 /// captured in soto-project/soto#580), not 405; ferry local answers the same status and
 /// code, in the JSON error shape its clients parse. Nothing is read or changed. Under

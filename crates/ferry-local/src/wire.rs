@@ -384,7 +384,7 @@ mod tests {
     fn the_short_service_names_are_the_models_signing_names() {
         use crate::model::Service;
         use std::io::Read;
-        let models: [(Service, &[u8]); 7] = [
+        let models: [(Service, &[u8]); 8] = [
             (Service::Ecs, include_bytes!("../models/ecs.json.gz")),
             (Service::Ecr, include_bytes!("../models/ecr.json.gz")),
             (Service::ApplicationAutoScaling, include_bytes!("../models/application-autoscaling.json.gz")),
@@ -392,6 +392,7 @@ mod tests {
             (Service::Logs, include_bytes!("../models/logs.json.gz")),
             (Service::Ssm, include_bytes!("../models/ssm.json.gz")),
             (Service::SecretsManager, include_bytes!("../models/secretsmanager.json.gz")),
+            (Service::CloudWatch, include_bytes!("../models/cloudwatch.json.gz")),
         ];
         for (service, gz) in models {
             let mut text = String::new();

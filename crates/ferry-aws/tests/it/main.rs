@@ -7,6 +7,7 @@
 // a panic with a message is how a test helper reports a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cloudwatch_alarms;
 mod ledger_dynamodb;
 mod reach;
 mod taskdef_roundtrip;

@@ -26,7 +26,13 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
     /// traffic split, and answers a PAUSE hook that awaits action. Some(done) when this look
     /// ended the deploy's forward part (a check failed: the hook was answered ROLLBACK and
     /// the watch now follows ECS's rollback); None to let the rolling judgement go on.
-    pub(super) async fn native_look(&self, request: &Request, report: &mut ServiceReport, a: &mut Active, service: &ServiceInfo) -> Option<bool> {
+    pub(super) async fn native_look(
+        &self,
+        request: &Request,
+        report: &mut ServiceReport,
+        a: &mut Active,
+        service: &ServiceInfo,
+    ) -> Option<bool> {
         let arn = match a.native.service_deployment.clone() {
             Some(arn) => arn,
             None => {
@@ -42,12 +48,8 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         let seen = (deployment.lifecycle_stage.clone().unwrap_or_default(), deployment.production_percent, deployment.test_percent);
         if a.native.last.as_ref() != Some(&seen) && !seen.0.is_empty() {
             a.native.last = Some(seen.clone());
-            let detail = Detail::LifecycleStage {
-                service_deployment: arn.clone(),
-                stage: seen.0,
-                production_percent: seen.1,
-                test_percent: seen.2,
-            };
+            let detail =
+                Detail::LifecycleStage { service_deployment: arn.clone(), stage: seen.0, production_percent: seen.1, test_percent: seen.2 };
             self.phase(report, Phase::Traffic, detail);
         }
         if deployment.status != "IN_PROGRESS" {
@@ -59,7 +61,11 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             .find(|h| h.target_type == "PAUSE" && h.status == "AWAITING_ACTION" && !a.native.answered.contains(&h.hook_id))?
             .clone();
         let stage = deployment.lifecycle_stage.clone().unwrap_or_default();
-        self.phase(report, Phase::Traffic, Detail::LifecycleHookWaiting { hook_id: hook.hook_id.clone(), stage: stage.clone(), expires_at: hook.expires_at });
+        self.phase(
+            report,
+            Phase::Traffic,
+            Detail::LifecycleHookWaiting { hook_id: hook.hook_id.clone(), stage: stage.clone(), expires_at: hook.expires_at },
+        );
         let verdict = match test_route(service) {
             Some((rule, green)) => {
                 let check = PreparingCheck {
@@ -73,19 +79,29 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 };
                 self.gates.check_preparing(&check).await
             }
-            None => GateVerdict::Skipped("the service's load balancer has no test listener rule (advancedConfiguration.testListenerRule)".into()),
+            None => GateVerdict::Skipped(
+                "the service's load balancer has no test listener rule (advancedConfiguration.testListenerRule)".into(),
+            ),
         };
         let (rollback, summary) = match &verdict {
             GateVerdict::Passed(summary) => (false, summary.clone()),
             GateVerdict::Skipped(why) => (false, format!("not checked: {why}")),
             GateVerdict::Failed(why) => (true, why.clone()),
         };
-        self.phase(report, Phase::Traffic, Detail::LifecycleHookChecked { stage: stage.clone(), passed: !rollback, summary: summary.clone() });
+        self.phase(
+            report,
+            Phase::Traffic,
+            Detail::LifecycleHookChecked { stage: stage.clone(), passed: !rollback, summary: summary.clone() },
+        );
         let answer = self.ecs.continue_service_deployment(&arn, &hook.hook_id, rollback).await;
         a.native.answered.push(hook.hook_id.clone());
         let action = if rollback { "ROLLBACK" } else { "CONTINUE" };
         match answer {
-            Ok(()) => self.phase(report, Phase::Traffic, Detail::LifecycleHookAnswered { hook_id: hook.hook_id, stage: stage.clone(), action: action.into() }),
+            Ok(()) => self.phase(
+                report,
+                Phase::Traffic,
+                Detail::LifecycleHookAnswered { hook_id: hook.hook_id, stage: stage.clone(), action: action.into() },
+            ),
             Err(e) => {
                 let reason = format!("answering lifecycle hook {} at {stage} with {action} failed: {e}", hook.hook_id);
                 return Some(self.fail(request, report, a, FailureCause::Platform, reason, EcsRollback::None).await);

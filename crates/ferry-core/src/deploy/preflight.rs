@@ -1179,7 +1179,12 @@ mod tests {
     fn a_load_balancer_entry_names_a_missing_container_and_what_the_definition_has() {
         let service = ServiceInfo {
             name: "web".into(),
-            load_balancers: vec![ServiceLoadBalancer { target_group_arn: None, container_name: "app".into(), container_port: 8080, advanced: None }],
+            load_balancers: vec![ServiceLoadBalancer {
+                target_group_arn: None,
+                container_name: "app".into(),
+                container_port: 8080,
+                advanced: None,
+            }],
             ..ServiceInfo::default()
         };
         let definition = serde_json::json!({"containerDefinitions": [

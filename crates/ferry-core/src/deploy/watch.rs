@@ -9,8 +9,11 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
     /// this time (a read that fails is tried again at the next look, not a failure).
     pub(super) async fn alarm_gate(&self, request: &Request) -> Option<String> {
         let states = self.gates.alarms(&request.alarms).await.ok()?;
-        let firing: Vec<String> =
-            states.iter().filter(|s| s.state == "ALARM").map(|s| format!("CloudWatch alarm {} is in ALARM: {}", s.name, s.reason)).collect();
+        let firing: Vec<String> = states
+            .iter()
+            .filter(|s| s.state == "ALARM")
+            .map(|s| format!("CloudWatch alarm {} is in ALARM: {}", s.name, s.reason))
+            .collect();
         (!firing.is_empty()).then(|| firing.join("; "))
     }
 

@@ -11,10 +11,17 @@
 //! errors of its request layer; `TransactionCanceledException` writes `Message` (its model's
 //! member), the others `message`. An error's other members (`Item`, `CancellationReasons`)
 //! go into the body beside the message.
+//!
+//! CloudWatch speaks AWS JSON 1.0 too (`GraniteServiceVersion20100801`; boto3 and the aws CLI
+//! v1 pick it from the model's `protocols`). Its model is `awsQueryCompatible`: an error names
+//! its shape qualified with the namespace (`com.amazonaws.cloudwatch#ResourceNotFound`) and
+//! carries `x-amzn-query-error: <Query code>;Sender` (`ValidationError;Sender` for the shape
+//! `ValidationException`), which botocore reads for the error code (its `parsers.py`,
+//! `_do_query_compatible_error_parse`).
 
 use serde_json::{Value, json};
 
-use super::{Protocol, Reply, Request, Route};
+use super::{Protocol, Reply, Request, Route, qualified_error_type, query_error_header};
 use crate::api::ApiError;
 use crate::model::Service;
 
@@ -83,13 +90,24 @@ impl Protocol for AwsJson11 {
     }
 
     fn output(&self, route: &Route, output: &Value, _request_id: &str) -> Reply {
-        Reply { status: 200, content_type: content_type(Some(route)), error_type: None, body: output.to_string() }
+        Reply {
+            status: 200,
+            content_type: content_type(Some(route)),
+            error_type: None,
+            headers: Vec::new(),
+            body: output.to_string().into_bytes(),
+        }
     }
 
     fn error(&self, route: Option<&Route>, error: &ApiError, _request_id: &str) -> Reply {
         let dynamodb = route.is_some_and(|r| r.service == Service::DynamoDb);
         let mut body = serde_json::Map::new();
-        let error_type = if dynamodb { dynamodb_error_type(&error.code) } else { error.code.clone() };
+        let query_error = query_error_header(route, error);
+        let error_type = match (dynamodb, &query_error) {
+            (true, _) => dynamodb_error_type(&error.code),
+            (false, Some(_)) => qualified_error_type(route, &error.code),
+            (false, None) => error.code.clone(),
+        };
         body.insert("__type".into(), json!(error_type));
         let message_key = if dynamodb && error.code == "TransactionCanceledException" { "Message" } else { "message" };
         body.insert(message_key.into(), json!(error.message));
@@ -100,7 +118,8 @@ impl Protocol for AwsJson11 {
             status: error.status,
             content_type: content_type(route),
             error_type: Some(error.code.clone()),
-            body: Value::Object(body).to_string(),
+            headers: query_error.into_iter().collect(),
+            body: Value::Object(body).to_string().into_bytes(),
         }
     }
 }
@@ -146,15 +165,16 @@ mod tests {
         e.extra = Some(Box::new(serde_json::Map::from_iter([("Item".to_string(), json!({"pk": {"S": "a"}}))])));
         let reply = AwsJson11.error(Some(&route), &e, "rid");
         assert_eq!(reply.content_type, "application/x-amz-json-1.0");
-        let body: Value = serde_json::from_str(&reply.body).unwrap();
+        let body: Value = serde_json::from_slice(&reply.body).unwrap();
         assert_eq!(
             body,
             json!({"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException", "message": "The conditional request failed", "Item": {"pk": {"S": "a"}}})
         );
         let reply = AwsJson11.error(Some(&route), &ApiError::client("ValidationException", "bad"), "rid");
-        assert!(reply.body.contains("com.amazon.coral.validate#ValidationException"), "{}", reply.body);
+        let text = String::from_utf8_lossy(&reply.body);
+        assert!(text.contains("com.amazon.coral.validate#ValidationException"), "{text}");
         let reply = AwsJson11.error(Some(&route), &ApiError::client("TransactionCanceledException", "cancelled"), "rid");
-        assert_eq!(serde_json::from_str::<Value>(&reply.body).unwrap()["Message"], "cancelled");
+        assert_eq!(serde_json::from_slice::<Value>(&reply.body).unwrap()["Message"], "cancelled");
     }
 
     #[test]
@@ -163,7 +183,7 @@ mod tests {
         assert_eq!(reply.status, 400);
         assert_eq!(reply.content_type, "application/x-amz-json-1.1");
         assert_eq!(reply.error_type.as_deref(), Some("ClusterNotFoundException"));
-        let body: Value = serde_json::from_str(&reply.body).unwrap();
+        let body: Value = serde_json::from_slice(&reply.body).unwrap();
         assert_eq!(body, json!({"__type": "ClusterNotFoundException", "message": "Cluster not found."}));
     }
 }

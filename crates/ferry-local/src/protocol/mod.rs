@@ -9,17 +9,22 @@
 //! - [`AwsJson11`] (`json.rs`): ECS, ECR and Application Auto Scaling. `POST /` with
 //!   `X-Amz-Target: <targetPrefix>.<Operation>` and a JSON body; errors as
 //!   `{"__type", "message"}` (smithy's `awsJson1_1` protocol).
-//! - [`AwsQuery`] (`query.rs`): the Query protocol (ELBv2, …). A form-encoded
+//! - [`AwsQuery`] (`query.rs`): the Query protocol (ELBv2, CloudWatch, …). A form-encoded
 //!   `Action=<Operation>&Version=<apiVersion>&…` body serialized as botocore's
 //!   `QuerySerializer` does, answered in XML (`<OperationResponse>`), errors as
 //!   `<ErrorResponse>` (smithy's `awsQuery` protocol).
+//! - [`RpcV2Cbor`] (`rpcv2_cbor.rs`): Smithy RPC v2 CBOR (CloudWatch, as the AWS SDK for Rust
+//!   speaks it). `POST /service/<Service>/operation/<Operation>` with `smithy-protocol:
+//!   rpc-v2-cbor` and a CBOR body; answers in CBOR.
 //!
-//! Which protocol a request speaks is read from the request itself ([`detect`]): a target
-//! header means AWS JSON; a form body for a service served over Query means the Query
-//! protocol. Anything else is answered as AWS JSON answers a request it cannot route.
+//! Which protocol a request speaks is read from the request itself ([`detect`]): a
+//! `/service/…` path or a `smithy-protocol` header means RPC v2 CBOR; a target header means
+//! AWS JSON; a form body for a service served over Query means the Query protocol. Anything
+//! else is answered as AWS JSON answers a request it cannot route.
 
 mod json;
 mod query;
+mod rpcv2_cbor;
 
 use serde_json::Value;
 
@@ -28,6 +33,7 @@ use crate::model::Service;
 
 pub use json::AwsJson11;
 pub use query::AwsQuery;
+pub use rpcv2_cbor::RpcV2Cbor;
 
 /// What the protocols read of an HTTP request.
 #[derive(Clone, Copy, Debug, Default)]
@@ -40,6 +46,10 @@ pub struct Request<'a> {
     pub authorization: Option<&'a str>,
     /// The raw query string.
     pub query: Option<&'a str>,
+    /// The URI path (`/`, or `/service/<Service>/operation/<Operation>` for RPC v2 CBOR).
+    pub path: &'a str,
+    /// `smithy-protocol` (`rpc-v2-cbor`).
+    pub smithy_protocol: Option<&'a str>,
     pub body: &'a [u8],
 }
 
@@ -57,7 +67,9 @@ pub struct Reply {
     pub content_type: &'static str,
     /// `X-Amzn-ErrorType`, which AWS JSON services send with an error.
     pub error_type: Option<String>,
-    pub body: String,
+    /// Other headers the protocol answers with (`smithy-protocol`, `x-amzn-query-error`).
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
 }
 
 /// One wire protocol.
@@ -77,11 +89,41 @@ pub trait Protocol: Sync {
     fn error(&self, route: Option<&Route>, error: &ApiError, request_id: &str) -> Reply;
 }
 
-/// The protocol a request speaks: the Query protocol for a form-encoded request without a
-/// target header whose credential scope names a service ferry local serves over Query;
-/// AWS JSON 1.1 otherwise (which answers a request without a target as AWS JSON endpoints do).
+/// The protocol a request speaks: RPC v2 CBOR for a `/service/…` path or a request with a
+/// `smithy-protocol` header; the Query protocol for a form-encoded request without a target
+/// header whose credential scope names a service ferry local serves over Query; AWS JSON 1.1
+/// otherwise (which answers a request without a target as AWS JSON endpoints do).
 pub fn detect(request: &Request) -> &'static dyn Protocol {
-    if request.target.is_none() && query::is_query_request(request) { &AwsQuery } else { &AwsJson11 }
+    if rpcv2_cbor::is_cbor_request(request) {
+        &RpcV2Cbor
+    } else if request.target.is_none() && query::is_query_request(request) {
+        &AwsQuery
+    } else {
+        &AwsJson11
+    }
+}
+
+/// `x-amzn-query-error: <Query code>;Sender|Receiver` for an error of an
+/// `awsQueryCompatible` service answered over JSON or CBOR: the code the Query protocol
+/// answers it with (the error shape's `error.code`, `ValidationError` for the shape
+/// `ValidationException`), and whose fault it is. None for other services.
+pub fn query_error_header(route: Option<&Route>, error: &ApiError) -> Option<(&'static str, String)> {
+    let model = route.and_then(|r| r.service.model()).filter(|m| m.aws_query_compatible)?;
+    let declared = model.shape(&error.code).and_then(|s| s.get("error"));
+    let code = declared.and_then(|e| e.get("code")).and_then(Value::as_str).unwrap_or(&error.code);
+    let fault = if error.status >= 500 { "Receiver" } else { "Sender" };
+    Some(("x-amzn-query-error", format!("{code};{fault}")))
+}
+
+/// The `__type` of an error of a service's JSON or CBOR answer: the error shape's name,
+/// qualified with the service's namespace when the model declares the shape
+/// (`com.amazonaws.cloudwatch#ResourceNotFound`, as Smithy protocols name errors; clients
+/// keep what follows `#`), as it is otherwise (a common error: `SerializationException`).
+pub fn qualified_error_type(route: Option<&Route>, code: &str) -> String {
+    match route.and_then(|r| r.service.model()) {
+        Some(model) if model.shape(code).is_some_and(|s| s.get("exception").is_some()) => format!("{}#{code}", model.namespace),
+        _ => code.to_string(),
+    }
 }
 
 /// `seconds` since the epoch as ISO 8601 in UTC with milliseconds (`2026-11-30T12:00:00.000Z`),

@@ -109,13 +109,13 @@ impl Protocol for AwsQuery {
             Some(model) => encode_output(model, &route.operation, output, request_id),
             None => String::new(),
         };
-        Reply { status: 200, content_type: CONTENT_TYPE, error_type: None, body }
+        Reply { status: 200, content_type: CONTENT_TYPE, error_type: None, headers: Vec::new(), body: body.into_bytes() }
     }
 
     fn error(&self, route: Option<&Route>, error: &ApiError, request_id: &str) -> Reply {
         let model = route.and_then(|r| r.service.model());
         let (status, body) = encode_error(model, error, request_id);
-        Reply { status, content_type: CONTENT_TYPE, error_type: None, body }
+        Reply { status, content_type: CONTENT_TYPE, error_type: None, headers: Vec::new(), body: body.into_bytes() }
     }
 }
 

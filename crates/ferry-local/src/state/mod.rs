@@ -15,6 +15,7 @@
 //! (fsynced before the answer), so that its cost does not grow with the items stored. See
 //! [`journal`].
 
+pub mod cloudwatch;
 mod dynamodb;
 mod elb;
 pub mod journal;
@@ -208,6 +209,9 @@ pub struct Partition {
     /// Secrets Manager: secret name → secret (those scheduled for deletion included).
     #[serde(default)]
     pub secrets: BTreeMap<String, Secret>,
+    /// CloudWatch: alarm name → metric alarm (`cloudwatch::alarm_state` reads its state).
+    #[serde(default)]
+    pub alarms: BTreeMap<String, cloudwatch::MetricAlarm>,
     /// DynamoDB: tables with their items. Not written to `state.json` (see [`journal`]);
     /// read from a `state.json` written before the journal, once.
     #[serde(default, skip_serializing)]
@@ -413,6 +417,10 @@ pub struct Task {
     pub kill_at: Option<f64>,
     /// Whether this task's failure was already counted against its deployment.
     pub failure_counted: bool,
+    /// Whether the scheduler has seen this task healthy (once): the moment it does, with the
+    /// circuit breaker's `resetOnHealthyTask`, its deployment's failure count goes back to 0.
+    #[serde(default)]
+    pub reached_healthy: bool,
     /// The targets ECS registered for this service task in its target groups (ELBv2), each
     /// until it has left its group: what the stop of the task waits for.
     #[serde(default)]

@@ -12,13 +12,14 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod alarm_gate;
 mod blue_green;
 mod blue_green_kill;
-mod ecs_native;
 mod ci_values;
 mod credentials;
 mod deploy;
 mod deploy_elb;
+mod ecs_native;
 mod elb_support;
 mod errors;
 mod events;
