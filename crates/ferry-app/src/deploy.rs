@@ -43,6 +43,15 @@ pub struct DeployInput {
     /// recorded in the ledger and on the revision. None: the gates apply ([`check_gates`]).
     #[serde(default)]
     pub skip_gates: Option<String>,
+    /// Stop once each ECS deployment is started and recorded (`--detach`): the ledger keeps
+    /// it in progress and `ferry watch` follows it to its end. Not for blue-green, canary
+    /// and linear, where ferry itself moves the traffic (refused, invalid input).
+    #[serde(default)]
+    pub detach: bool,
+    /// Resuming a deployment the ledger has in progress (`ferry watch`): it passed the
+    /// environment's promotion gates when it started, so they are not asked again.
+    #[serde(default)]
+    pub resuming: bool,
 }
 
 /// A deploy's run, and the clean-up of old revisions that followed it.
@@ -109,10 +118,21 @@ pub async fn deploy(ctx: &Context<'_>, input: DeployInput) -> Result<RunResult> 
     let mut session = ctx.before_changes("deploy", Session::open(ctx, &input.environment, &input.services, input.timeout, "run")).await?;
     for request in &mut session.requests {
         request.force = input.force;
+        request.detach = input.detach;
+        if input.detach && request.strategy.shifts_traffic() {
+            return Err(crate::Error::input(format!(
+                "--detach: ferry itself moves {}'s traffic (strategy {}), so it cannot stop watching once the deploy started; \
+                 deploy it without --detach, or with strategy = \"ecs-native\" where ECS moves it",
+                request.service,
+                request.strategy.name()
+            )));
+        }
     }
     let config = project::load_config(ctx.project)?;
     let endpoint = ctx.project.endpoint_url.as_deref();
-    ctx.before_changes("deploy", check_gates(&config, &mut session, input.skip_gates.as_deref(), endpoint)).await?;
+    if !input.resuming {
+        ctx.before_changes("deploy", check_gates(&config, &mut session, input.skip_gates.as_deref(), endpoint)).await?;
+    }
     let locks = session.locks();
     let probes = Probes::new(
         &config,

@@ -192,6 +192,8 @@ pub fn record_of(report: &ServiceReport, run_id: &str) -> DeploymentRecord {
             Outcome::FailedRolledBack => ferry_store::Outcome::FailedRolledBack,
             Outcome::RollbackFailed => ferry_store::Outcome::FailedRollbackFailed,
             Outcome::Planned | Outcome::Refused | Outcome::LockHeld | Outcome::Error => ferry_store::Outcome::Failed,
+            // Not reached: a detached deployment has no end time, so it is in progress.
+            Outcome::Detached => ferry_store::Outcome::InProgress,
         },
         reason: report.reason.clone(),
         strategy: Some(report.strategy.to_string()),

@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod logs;
 pub mod plan;
 pub mod probe;
+pub mod proceed;
 pub mod project;
 pub mod promote;
 pub mod release;
@@ -33,6 +34,7 @@ pub mod tag;
 pub mod task;
 pub mod unlock;
 pub mod upstream;
+pub mod watch;
 pub mod words;
 
 pub use actor::Actor;

@@ -742,6 +742,9 @@ mod tests {
         // What a traffic shift's gate will ask, through the port.
         let probes = Probes {
             elb,
+            alarms: AwsAlarms::new(ferry_aws::cloudwatch::Client::from_conf(
+                ferry_aws::cloudwatch::Config::builder().behavior_version(ferry_aws::cloudwatch::config::BehaviorVersion::latest()).build(),
+            )),
             client: reqwest::Client::new(),
             settings: HashMap::new(),
             through: HashMap::new(),

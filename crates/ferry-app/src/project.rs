@@ -656,6 +656,7 @@ pub fn request(
         after_deploy: service.after_deploy.clone(),
         traffic: traffic(config, &connected.name, service_name, service)?,
         ecs_native: service.ecs_native.clone(),
+        detach: false,
         alarms: config.alarms(&connected.name, service_name).map_err(Error::config)?,
         gates_skipped: None,
     })

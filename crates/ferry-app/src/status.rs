@@ -64,11 +64,32 @@ pub struct Row {
     /// stopped ("interrupted at update_service (started): ..."). The same command finishes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
+    /// ecs-native: the service deployment in progress is paused at a PAUSE lifecycle hook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<Paused>,
     /// A service that runs a service and a target group per version (blue-green, canary,
     /// linear): each version, the one with the largest share of the production rule first.
     /// The row's own version, digest, revision, rollout and counts are then that version's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<VersionRow>,
+}
+
+/// A deployment ECS holds at a PAUSE lifecycle hook (DescribeServiceDeployments'
+/// `lifecycleHookDetails`), and what it waits for.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Paused {
+    pub service_deployment: String,
+    /// The lifecycle stage it is paused at.
+    pub stage: Option<String>,
+    pub hook_id: String,
+    /// About when it paused (the service deployment's `updatedAt`), RFC 3339.
+    pub since: Option<String>,
+    /// When ECS takes the hook's timeout action, RFC 3339, and which (CONTINUE, ROLLBACK).
+    pub expires_at: Option<String>,
+    pub timeout_action: Option<String>,
+    /// `approval`: a person answers (`approve = true`: `ferry continue`); `checks`: the
+    /// ferry deploy or watch following it answers once its checks ran.
+    pub waits_for: &'static str,
 }
 
 /// One version of a service that runs a service and a target group per version: the
@@ -261,6 +282,9 @@ impl RowReader<'_> {
             }
             Err(e) => row.error = Some(e.to_string()),
         }
+        if self.config.strategy(&row.environment, &row.service) == ferry_core::config::Strategy::EcsNative {
+            row.paused = self.paused(&row.service, info).await;
+        }
         let last = self.latest.iter().find(|r| r.service == row.service);
         if let Some(record) = last.filter(|r| r.to_task_definition.as_deref() == Some(info.task_definition.as_str())) {
             row.deployed_at = record.finished_at.map(ferry_store::format_rfc3339);
@@ -268,6 +292,24 @@ impl RowReader<'_> {
         } else if let Some(primary) = info.primary() {
             row.deployed_at = Some(ferry_store::format_rfc3339(primary.created_at));
         }
+    }
+
+    /// The service's service deployment in progress, when ECS holds it at a PAUSE hook.
+    async fn paused(&self, service: &str, info: &ServiceInfo) -> Option<Paused> {
+        let cluster = info.arn.split('/').nth(1).unwrap_or_default();
+        let listed = self.connected.ecs.list_service_deployments(cluster, &info.name, &["IN_PROGRESS"]).await.ok()?;
+        let deployment = self.connected.ecs.describe_service_deployment(&listed.first()?.arn).await.ok()??;
+        let hook = deployment.hooks.iter().find(|h| h.target_type == "PAUSE" && h.status == "AWAITING_ACTION")?;
+        let approval = self.config.services.get(service).and_then(|s| s.ecs_native.as_ref()).is_some_and(|c| c.approve);
+        Some(Paused {
+            service_deployment: deployment.arn.clone(),
+            stage: deployment.lifecycle_stage.clone(),
+            hook_id: hook.hook_id.clone(),
+            since: deployment.updated_at.map(ferry_store::format_rfc3339),
+            expires_at: hook.expires_at.map(ferry_store::format_rfc3339),
+            timeout_action: hook.timeout_action.clone(),
+            waits_for: if approval { "approval" } else { "checks" },
+        })
     }
 
     /// Fills the row of a service that runs a service per version (blue-green, canary,

@@ -23,6 +23,7 @@ pub fn outcome_word(outcome: Outcome) -> &'static str {
         Outcome::FailedRolledBack => "failed, rolled back",
         Outcome::RollbackFailed => "rollback failed",
         Outcome::Error => "error",
+        Outcome::Detached => "started, detached",
     }
 }
 
@@ -225,9 +226,16 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
                 share(test_percent)
             )
         }
-        Detail::LifecycleHookWaiting { hook_id, stage, .. } => {
+        Detail::LifecycleHookWaiting { hook_id, stage, approval: false, .. } => {
             format!("lifecycle hook {hook_id} paused the deployment at {stage}: checking")
         }
+        Detail::LifecycleHookWaiting { hook_id, stage, approval: true, .. } => format!(
+            "lifecycle hook {hook_id} paused the deployment at {stage}: checking, then waiting for `ferry continue` (or `ferry continue --rollback`)"
+        ),
+        Detail::Detached { ecs_deployment_id } => format!(
+            "detached: ECS deployment {} started and recorded; `ferry watch` follows it",
+            ecs_deployment_id.as_deref().unwrap_or("(not listed yet)")
+        ),
         Detail::LifecycleHookChecked { stage, passed: true, summary } => format!("checks at {stage} passed: {summary}"),
         Detail::LifecycleHookChecked { stage, passed: false, summary } => format!("checks at {stage} failed: {summary}"),
         Detail::LifecycleHookAnswered { hook_id, stage, action } => format!("answered lifecycle hook {hook_id} at {stage}: {action}"),

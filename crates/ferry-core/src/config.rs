@@ -402,6 +402,7 @@ impl BlueGreenConfig {
 /// check_command = ["./smoke-test.sh"]  # exit 0 continues, anything else rolls back
 /// check_body = "ok"                    # every probe answer through the test listener contains this
 /// check_json = { "/status" = "ok" }    # and holds these (JSON Pointer = value)
+/// approve = true                       # then wait for `ferry continue` (default: answer at once)
 /// ```
 ///
 /// The HTTP probes go through the service's test listener rule to the green target group
@@ -419,6 +420,11 @@ pub struct EcsNativeConfig {
     /// Values every answer of the checks through the test listener must hold, by JSON Pointer.
     #[serde(default)]
     pub check_json: BTreeMap<String, String>,
+    /// A person approves at each PAUSE hook: once the checks passed, ferry waits (it does not
+    /// answer) until `ferry continue ENV SERVICE` (or `--rollback`) does, or the hook's own
+    /// timeout action. Pairs with `ferry deploy --detach` and `ferry watch` for long pauses.
+    #[serde(default)]
+    pub approve: bool,
 }
 
 /// The longest a `check_command` may run before it counts as failed.

@@ -448,6 +448,9 @@ pub struct ServiceDeploymentInfo {
     /// PENDING, IN_PROGRESS, SUCCESSFUL, STOPPED, ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL …
     pub status: String,
     pub status_reason: Option<String>,
+    /// `updatedAt`, epoch milliseconds: for a deployment paused at a hook, about when it
+    /// paused.
+    pub updated_at: Option<i64>,
     /// `lifecycleStage` (RECONCILE_SERVICE … CLEAN_UP); None for a rolling deployment.
     pub lifecycle_stage: Option<String>,
     /// The target (green) revision's share of production and test traffic, percent.

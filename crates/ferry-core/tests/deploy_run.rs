@@ -603,6 +603,7 @@ impl FakeEcs {
             pending: 0,
             deployment_controller: "ECS".into(),
             circuit_breaker_rollback: script.circuit_breaker_rollback,
+            deployment_strategy: None,
             minimum_healthy_percent: Some(100),
             maximum_percent: Some(200),
             deployments: vec![deployment],
@@ -1188,6 +1189,7 @@ fn request(service: &str, version: &str) -> Request {
         after_deploy: None,
         traffic: None,
         ecs_native: None,
+        detach: false,
         alarms: Vec::new(),
         gates_skipped: None,
     }

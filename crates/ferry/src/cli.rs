@@ -237,6 +237,39 @@ pub enum Command {
         after_help = "Examples:\n  ferry status prod                        # who holds which lock, since when\n  ferry unlock prod web --reason \"deploy killed with the CI runner\""
     )]
     Unlock(UnlockArgs),
+    /// Follow a service's deployment in progress to its end: one started with `ferry deploy
+    /// --detach`, or one whose ferry run died.
+    ///
+    /// The deployment the ledger has in progress is resumed as the same deploy run again
+    /// would resume it: its id, its journal, its lock; its ECS deployment watched, not
+    /// started again; with strategy = "ecs-native", each PAUSE lifecycle hook checked and
+    /// answered as the deploy would (or, with `approve = true`, left for `ferry continue`),
+    /// and a rollback followed to its end. The deploy's timeout counts from now, and not
+    /// while the deployment is paused at a hook. With nothing in progress it says how the
+    /// service's last deployment ended, and exits as that deployment did.
+    ///
+    /// Exit codes: as `ferry deploy`: 0 deployed; 5 failed and rolled back; 6 the rollback
+    /// failed too; 7 another ferry is watching it (it holds the lock); 8 the ledger.
+    #[command(after_help = "Examples:
+  ferry deploy prod web=1.4.2 --detach   # returns once ECS's deployment is started
+  ferry watch prod web                   # follow it (from any runner that shares the ledger)")]
+    Watch(WatchArgs),
+    /// Answer an ECS-managed deployment paused at a PAUSE lifecycle hook: continue it, or
+    /// with --rollback roll it back (ContinueServiceDeployment).
+    ///
+    /// For services deployed by ECS's BLUE_GREEN, LINEAR or CANARY strategy (ferry's
+    /// strategy = "ecs-native"): the service deployment in progress whose hook awaits an
+    /// action is answered. A `ferry deploy` or `ferry watch` following it sees the answer and
+    /// carries on (or follows the rollback). With `approve = true` in
+    /// [services.NAME.ecs_native], this is how a person approves at each hook.
+    ///
+    /// Exit codes: 0 answered; 2 invalid input; 3 AWS error; 4 the service is not paused at a
+    /// hook (nothing changed).
+    #[command(after_help = "Examples:
+  ferry status prod               # web: paused at POST_TEST_TRAFFIC_SHIFT
+  ferry continue prod web
+  ferry continue prod web --rollback")]
+    Continue(ContinueArgs),
     /// The ledger of deployments, locks, releases and approvals: create it where ferry.toml's
     /// [ledger] says (SQLite on this machine, or a DynamoDB table every runner shares), and
     /// move its history between stores.
@@ -570,6 +603,12 @@ pub struct DeployArgs {
     /// Why the gates are skipped (with --skip-gates).
     #[arg(long, value_name = "TEXT", requires = "skip_gates")]
     pub reason: Option<String>,
+    /// Return once each ECS deployment is started and recorded, without watching it (exit
+    /// 0); `ferry watch ENV SERVICE` follows it later, from any runner that shares the
+    /// ledger. For rolling, env-tag and ecs-native (long pauses at lifecycle hooks); not for
+    /// blue-green, canary and linear, where ferry itself moves the traffic.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub detach: bool,
     #[command(flatten)]
     pub vars: VarArgs,
 }
@@ -660,6 +699,30 @@ pub struct PromoteArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub vars: VarArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// The environment, as named in ferry.toml.
+    pub environment: String,
+    /// The service whose deployment to follow, as named in ferry.toml.
+    pub service: String,
+    /// How long the deployment may still take before ferry rolls it back [default: the
+    /// environment's timeout].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ContinueArgs {
+    /// The environment, as named in ferry.toml.
+    pub environment: String,
+    /// The service whose paused deployment to answer, as named in ferry.toml.
+    pub service: String,
+    /// Roll the deployment back instead of continuing it (production traffic stays on, or
+    /// goes back to, the running version).
+    #[arg(long)]
+    pub rollback: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -223,6 +223,7 @@ async fn step(printer: &Printer, global: &GlobalArgs, title: &str, version: &str
         no_probe: false,
         skip_gates: false,
         reason: None,
+        detach: false,
         vars: Default::default(),
     };
     let result = crate::deploy::run(global, args).await;

@@ -27,6 +27,8 @@ pub async fn run(global: &GlobalArgs, args: DeployArgs) -> Result<(), Failure> {
         force: args.force,
         no_probe: args.no_probe,
         skip_gates: args.skip_gates.then(|| args.reason.unwrap_or_default()),
+        detach: args.detach,
+        resuming: false,
     };
     match ferry_app::deploy::deploy_and_clean_up(&ctx, input).await {
         Ok(deployed) => {

@@ -5,6 +5,7 @@
 mod app;
 mod check;
 mod cli;
+mod continue_cmd;
 mod demo;
 mod deploy;
 mod events;
@@ -25,6 +26,7 @@ mod scale;
 mod status;
 mod tag;
 mod unlock;
+mod watch;
 
 use clap::Parser;
 use ferry_core::ExitKind;
@@ -81,6 +83,8 @@ fn main() {
             Command::Events(args) => events::run(global, args).await,
             Command::Logs(args) => logs::run(global, args).await,
             Command::Unlock(args) => unlock::run(global, args).await,
+            Command::Watch(args) => watch::run(global, args).await,
+            Command::Continue(args) => continue_cmd::run(global, args).await,
             Command::Gc(args) => gc::run(global, args).await,
             Command::History(args) => history::run(global, args).await,
             Command::Check(args) => check::run(global, args),
@@ -121,6 +125,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Events(_) => "events",
         Command::Logs(_) => "logs",
         Command::Unlock(_) => "unlock",
+        Command::Watch(_) => "watch",
+        Command::Continue(_) => "continue",
         Command::Gc(_) => "gc",
         Command::History(_) => "history",
         Command::Check(_) => "check",

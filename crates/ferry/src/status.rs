@@ -71,6 +71,27 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> Result<(), Failure> {
         printer.out("");
         printer.out(&format!("{} in {}: {}", row.service, row.environment, row.interrupted.as_deref().unwrap_or_default()));
     }
+    for row in &status.services {
+        let Some(paused) = &row.paused else { continue };
+        let waits = match paused.waits_for {
+            "approval" => format!("an approval: `ferry continue {} {}` (or `--rollback`)", row.environment, row.service),
+            _ => format!(
+                "ferry's checks (a `ferry deploy` or `ferry watch` following it answers), or `ferry continue {} {}`",
+                row.environment, row.service
+            ),
+        };
+        printer.out("");
+        printer.out(&format!(
+            "{} in {}: ECS deployment paused at {} since {} (lifecycle hook {}; {} at {} unless answered); waiting for {waits}",
+            row.service,
+            row.environment,
+            paused.stage.as_deref().unwrap_or("?"),
+            paused.since.as_deref().unwrap_or("?"),
+            paused.hook_id,
+            paused.timeout_action.as_deref().unwrap_or("ROLLBACK"),
+            paused.expires_at.as_deref().unwrap_or("?"),
+        ));
+    }
     if !status.locks.is_empty() {
         printer.out("");
         printer.out("locks (free one with `ferry unlock ENV SERVICE --reason TEXT`):");

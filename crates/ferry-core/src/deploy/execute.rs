@@ -311,6 +311,15 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             native: Default::default(),
             alarms_read_at: 0,
         };
+        if request.detach && facts.rollback_started_at.is_none() {
+            // The ledger keeps the deployment in progress (no end time), the lock is let go
+            // with the run's: `ferry watch` resumes it as an interrupted deployment.
+            report.outcome = Outcome::Detached;
+            report.ecs_deployment_id = ours.clone();
+            self.phase(report, Phase::Updated, Detail::Detached { ecs_deployment_id: ours.clone() });
+            self.observer.record(report);
+            return None;
+        }
         if facts.rollback_started_at.is_none() {
             return Some(active);
         }

@@ -126,6 +126,9 @@ pub struct Request {
     /// None for the other strategies, and for ecs-native without the table (the HTTP probes
     /// through the test listener still run).
     pub ecs_native: Option<crate::config::EcsNativeConfig>,
+    /// `ferry deploy --detach`: stop once the ECS deployment is started and journaled (rolling,
+    /// env-tag, ecs-native), leaving it in progress in the ledger for `ferry watch`.
+    pub detach: bool,
     /// The CloudWatch alarms of the service's alarm gate (`alarms`, rendered for the
     /// environment): one in ALARM while the deploy runs, shifts traffic or bakes fails it,
     /// and it is rolled back. Empty: no alarm gate.
@@ -203,6 +206,10 @@ pub enum Outcome {
     /// The service already ran what was desired (the task definition's normalized diff was
     /// empty and the digest the same): nothing was registered or changed ("already running").
     Unchanged,
+    /// `--detach`: the ECS deployment is started and recorded, and ferry stopped there; the
+    /// ledger keeps the deployment in progress and `ferry watch` follows it to its end (it
+    /// resumes the deployment, as the same deploy run again would).
+    Detached,
     /// Refused before anything changed.
     Refused,
     /// Another deploy holds the lock.
@@ -218,7 +225,7 @@ pub enum Outcome {
 impl Outcome {
     pub fn exit_kind(self) -> ExitKind {
         match self {
-            Outcome::Planned | Outcome::Succeeded | Outcome::Unchanged => ExitKind::Ok,
+            Outcome::Planned | Outcome::Succeeded | Outcome::Unchanged | Outcome::Detached => ExitKind::Ok,
             Outcome::Refused => ExitKind::PreflightRefused,
             Outcome::LockHeld => ExitKind::LockHeld,
             Outcome::FailedRolledBack => ExitKind::FailedRolledBack,
@@ -433,10 +440,13 @@ pub enum Detail {
     LifecycleStage { service_deployment: String, stage: String, production_percent: Option<f64>, test_percent: Option<f64> },
     /// ecs-native: a PAUSE lifecycle hook awaits an answer at `stage`; ECS takes its timeout
     /// action at `expires_at` (epoch ms). ferry runs the checks, then answers.
-    LifecycleHookWaiting { hook_id: String, stage: String, expires_at: Option<i64> },
+    LifecycleHookWaiting { hook_id: String, stage: String, expires_at: Option<i64>, approval: bool },
     /// ecs-native: the checks at a PAUSE hook (HTTP probes through the test listener, the
     /// check command): passed or not, and what was checked or why they failed.
     LifecycleHookChecked { stage: String, passed: bool, summary: String },
+    /// `--detach`: the ECS deployment is started and recorded; ferry stops watching here.
+    /// `ferry watch ENVIRONMENT SERVICE` follows it (and answers its hooks).
+    Detached { ecs_deployment_id: Option<String> },
     /// ecs-native: ferry answered the hook (ContinueServiceDeployment `action`: CONTINUE or
     /// ROLLBACK).
     LifecycleHookAnswered { hook_id: String, stage: String, action: String },

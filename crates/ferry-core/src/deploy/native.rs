@@ -17,7 +17,7 @@ pub(super) struct NativeWatch {
     pub(super) service_deployment: Option<String>,
     /// The stage and weights last reported (to report each change once).
     pub(super) last: Option<(String, Option<f64>, Option<f64>)>,
-    /// Hooks ferry answered (hook ids).
+    /// Hooks ferry checked (and answered, unless a person approves them): hook ids.
     pub(super) answered: Vec<String>,
 }
 
@@ -55,16 +55,22 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         if deployment.status != "IN_PROGRESS" {
             return None;
         }
+        // A deployment paused at a hook is not late: ECS's own hook timeout bounds the pause,
+        // and the deploy's timeout counts again once it moves on.
+        if deployment.hooks.iter().any(|h| h.status == "AWAITING_ACTION") {
+            a.deadline = a.deadline.max(self.clock.now_ms() + request.timeout.as_millis() as i64);
+        }
         let hook = deployment
             .hooks
             .iter()
             .find(|h| h.target_type == "PAUSE" && h.status == "AWAITING_ACTION" && !a.native.answered.contains(&h.hook_id))?
             .clone();
         let stage = deployment.lifecycle_stage.clone().unwrap_or_default();
+        let approval = request.ecs_native.as_ref().is_some_and(|c| c.approve);
         self.phase(
             report,
             Phase::Traffic,
-            Detail::LifecycleHookWaiting { hook_id: hook.hook_id.clone(), stage: stage.clone(), expires_at: hook.expires_at },
+            Detail::LifecycleHookWaiting { hook_id: hook.hook_id.clone(), stage: stage.clone(), expires_at: hook.expires_at, approval },
         );
         let verdict = match test_route(service) {
             Some((rule, green)) => {
@@ -93,8 +99,13 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             Phase::Traffic,
             Detail::LifecycleHookChecked { stage: stage.clone(), passed: !rollback, summary: summary.clone() },
         );
-        let answer = self.ecs.continue_service_deployment(&arn, &hook.hook_id, rollback).await;
         a.native.answered.push(hook.hook_id.clone());
+        if approval && !rollback {
+            // A person answers (`ferry continue`); the watch goes on until they do, or the
+            // hook's timeout action.
+            return None;
+        }
+        let answer = self.ecs.continue_service_deployment(&arn, &hook.hook_id, rollback).await;
         let action = if rollback { "ROLLBACK" } else { "CONTINUE" };
         match answer {
             Ok(()) => self.phase(

@@ -276,3 +276,90 @@ async fn ecs_native_on_a_rolling_service_is_refused_before_anything_changes() {
     assert!(said.contains("ROLLING") && said.contains("BLUE_GREEN") && said.contains("nothing was changed"), "{said}");
     assert_eq!(mutations(&world.calls().await), 0, "{:?}", world.calls().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detach_then_status_shows_the_pause_then_watch_and_continue_finish_the_deploy() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(
+        &world,
+        DeploymentStrategy::BlueGreen,
+        vec![pause_at(DeploymentLifecycleHookStage::PostTestTrafficShift)],
+        |c| c,
+        "approve = true",
+    )
+    .await;
+    let traffic = Traffic::start(&stage.url);
+
+    // --detach returns once ECS's deployment is started and recorded.
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--detach", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(result_of(&output)["services"][0]["outcome"], "detached", "{}", text(&output));
+    assert!(events_of(&output).iter().any(|e| e["what"] == "detached"), "{}", text(&output));
+    let history = world.ledger_records();
+    assert_eq!(history.last().map(|r| r.outcome), Some(ferry_store::Outcome::InProgress));
+
+    // status says where it waits, and for what.
+    let paused = eventually("status to show the pause", 60, || async {
+        let output = world.ferry(&["status", "test", "--output", "json"]).await;
+        let paused = result_of(&output)["services"][0]["paused"].clone();
+        (paused["stage"] == "POST_TEST_TRAFFIC_SHIFT").then_some(paused)
+    })
+    .await;
+    assert_eq!(paused["waits_for"], "approval", "{paused}");
+    let said = text(&world.ferry(&["status", "test"]).await);
+    assert!(
+        said.contains("web in test: ECS deployment paused at POST_TEST_TRAFFIC_SHIFT") && said.contains("ferry continue test web"),
+        "{said}"
+    );
+
+    // watch follows it: it runs the checks at the hook, then waits for the approval.
+    let watching = {
+        let (config, ledger, dir) = (world.config(), world.ledger(), world.dir.path().to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(ferry_bin())
+                .args(["watch", "test", "web", "--output", "json", "--config"])
+                .arg(config)
+                .arg("--ledger")
+                .arg(ledger)
+                .env("FERRY_USER", "tester")
+                .current_dir(dir)
+                .output()
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(weights(&world, &stage.production).await, vec![("web-blue".to_string(), 100), ("web-green".to_string(), 0)]);
+    let answered = world.ferry(&["continue", "test", "web"]).await;
+    assert_eq!(answered.status.code(), Some(0), "{}", text(&answered));
+    assert!(text(&answered).contains("answered CONTINUE for web in test: lifecycle hook"), "{}", text(&answered));
+    let watched = watching.await.unwrap();
+    let counts = traffic.stop().await;
+    assert_eq!(watched.status.code(), Some(0), "{}", text(&watched));
+    assert_eq!(result_of(&watched)["services"][0]["outcome"], "succeeded", "{}", text(&watched));
+    assert!(counts.failed.is_empty(), "no request failed: {counts:?}");
+    assert_eq!(weights(&world, &stage.production).await, vec![("web-blue".to_string(), 0), ("web-green".to_string(), 100)]);
+    // One deployment in the ledger, now succeeded: watch resumed it, it did not start another.
+    let records = world.ledger_records();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].outcome, ferry_store::Outcome::Succeeded);
+
+    // Nothing is paused or in progress any more.
+    let again = world.ferry(&["continue", "test", "web"]).await;
+    assert_eq!(again.status.code(), Some(4), "{}", text(&again));
+    assert!(text(&again).contains("nothing to continue"), "{}", text(&again));
+    let again = world.ferry(&["watch", "test", "web"]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(text(&again).contains("nothing to watch") && text(&again).contains("succeeded"), "{}", text(&again));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detach_is_refused_where_ferry_moves_the_traffic_itself() {
+    let world = World::new("", &["web"]).await;
+    world.write_config("strategies = { web = \"canary\" }\n", &["web"]);
+    let mut config = std::fs::read_to_string(world.config()).unwrap();
+    config.push_str("\n[services.web.blue_green]\nproduction_rule = \"arn:aws:elasticloadbalancing:us-east-1:000000000000:listener-rule/app/web/1/2/3\"\npreparing_rule = \"arn:aws:elasticloadbalancing:us-east-1:000000000000:listener-rule/app/web/1/2/4\"\nsteps = [\"10%/1m\", \"100%\"]\n");
+    std::fs::write(world.config(), config).unwrap();
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--detach"]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("--detach") && text(&output).contains("ecs-native"), "{}", text(&output));
+}
