@@ -41,8 +41,67 @@ pub struct RollbackInput {
 /// the service missing (4), the platform or ledger (3, 8); interrupted (130), also while
 /// the target is being chosen (then nothing was changed).
 pub async fn rollback(ctx: &Context<'_>, input: RollbackInput) -> Result<RunResult> {
+    if let Some(run) = roll_back_native_in_progress(ctx, &input).await? {
+        return Ok(run);
+    }
     let chosen = ctx.before_changes("rollback", choose(ctx, &input)).await?;
     execute(ctx, chosen.ledger, &chosen.connected, chosen.run_id, chosen.request).await
+}
+
+/// ecs-native: a deployment the ledger has in progress (detached, or left by a dead run)
+/// whose ECS service deployment is under way — paused at a hook, or shifting — is rolled
+/// back by ECS itself (StopServiceDeployment ROLLBACK: production traffic back to the
+/// running version first), then followed to its end as `ferry watch` follows it. Rolled
+/// back as asked is a success (exit 0, cause `requested`). None when there is no such
+/// deployment: the rollback then chooses a target as usual.
+async fn roll_back_native_in_progress(ctx: &Context<'_>, input: &RollbackInput) -> Result<Option<RunResult>> {
+    let config = project::load_config(ctx.project)?;
+    config.service(&input.service).map_err(Error::config)?;
+    if config.strategy(&input.environment, &input.service) != Strategy::EcsNative || input.to.is_some() {
+        return Ok(None);
+    }
+    let ledger = project::open_ledger(ctx.project, ctx.sink).await?;
+    if ledger.unfinished(&input.environment, &input.service)?.is_none() {
+        return Ok(None);
+    }
+    // A ferry run that follows it holds the lock: that run rolls back on Ctrl-C-free terms.
+    if let Some(lock) = ledger.lock(&input.environment, &input.service).map_err(Error::from_store)?
+        && !crate::journal::lock_is_dead(&lock, crate::journal::now_ms())
+    {
+        return Err(Error::new(
+            ferry_core::ExitKind::LockHeld,
+            format!(
+                "{}; `ferry continue {} {} --rollback` rolls back a deployment paused at a hook without stopping that run",
+                ferry_store::StoreError::LockHeld(Box::new(lock)),
+                input.environment,
+                input.service
+            ),
+        ));
+    }
+    let env = config.environment(&input.environment).map_err(Error::config)?;
+    let ecs_service = config.ecs_service_name(&input.environment, &input.service).map_err(Error::config)?;
+    let connected = project::connect(&config, &input.environment, ctx.project.endpoint_url.as_deref()).await?;
+    if !connected.ecs.roll_back_in_progress(&env.cluster, &ecs_service).await? {
+        return Ok(None);
+    }
+    ctx.sink.note(
+        Some(&input.service),
+        "rolling back ECS's deployment in progress (StopServiceDeployment ROLLBACK): production traffic goes back to the running version",
+    );
+    let watched = crate::watch::watch(
+        ctx,
+        crate::watch::WatchInput { environment: input.environment.clone(), service: input.service.clone(), timeout: input.timeout },
+    )
+    .await?;
+    let crate::watch::Watched::Followed(deployed) = watched else { return Ok(None) };
+    let mut run = deployed.run;
+    run.command = "rollback";
+    for report in &mut run.services {
+        if report.outcome == ferry_core::deploy::Outcome::FailedRolledBack {
+            report.cause = Some(ferry_core::rolling::FailureCause::Requested);
+        }
+    }
+    Ok(Some(run))
 }
 
 /// A rollback ready to run: its request, and what runs it.

@@ -363,3 +363,37 @@ async fn detach_is_refused_where_ferry_moves_the_traffic_itself() {
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(text(&output).contains("--detach") && text(&output).contains("ecs-native"), "{}", text(&output));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_of_a_detached_deployment_paused_at_a_hook_puts_production_back_and_says_so() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(
+        &world,
+        DeploymentStrategy::BlueGreen,
+        vec![pause_at(DeploymentLifecycleHookStage::PostTestTrafficShift)],
+        |c| c,
+        "approve = true",
+    )
+    .await;
+    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--detach"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    eventually("the pause", 60, || async {
+        let output = world.ferry(&["status", "test", "--output", "json"]).await;
+        (result_of(&output)["services"][0]["paused"]["stage"] == "POST_TEST_TRAFFIC_SHIFT").then_some(())
+    })
+    .await;
+    let traffic = Traffic::start(&stage.url);
+    let output = world.ferry(&["rollback", "test", "web", "--output", "json"]).await;
+    let counts = traffic.stop().await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report = &result_of(&output)["services"][0];
+    assert_eq!(report["outcome"], "failed_rolled_back", "{report}");
+    assert_eq!(report["cause"], "requested", "{report}");
+    assert!(counts.failed.is_empty(), "no request failed: {counts:?}");
+    assert_eq!(counts.versions, vec!["1.0.0".to_string()]);
+    assert_eq!(weights(&world, &stage.test).await, vec![("web-blue".to_string(), 100), ("web-green".to_string(), 0)]);
+    eventually("green scaled in", 30, || async {
+        (world.answering_versions("web").await == vec!["1.0.0".to_string(), "1.0.0".to_string()]).then_some(())
+    })
+    .await;
+}
