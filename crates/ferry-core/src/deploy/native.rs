@@ -99,6 +99,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             Phase::Traffic,
             Detail::LifecycleHookChecked { stage: stage.clone(), passed: !rollback, summary: summary.clone() },
         );
+        kill_point("native-after-checks");
         a.native.answered.push(hook.hook_id.clone());
         if approval && !rollback {
             // A person answers (`ferry continue`); the watch goes on until they do, or the
@@ -106,6 +107,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             return None;
         }
         let answer = self.ecs.continue_service_deployment(&arn, &hook.hook_id, rollback).await;
+        kill_point("native-after-answer");
         let action = if rollback { "ROLLBACK" } else { "CONTINUE" };
         match answer {
             Ok(()) => self.phase(

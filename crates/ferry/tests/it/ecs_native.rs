@@ -397,3 +397,33 @@ async fn rollback_of_a_detached_deployment_paused_at_a_hook_puts_production_back
     })
     .await;
 }
+
+/// Kill tests (issue 12): ferry is SIGKILLed at a hook — after its checks ran but before it
+/// answered, and right after it answered — and the same command is run again. It must finish
+/// the one deployment: no second UpdateService or revision, the hook answered once, production
+/// on green, one ledger record, succeeded, and no lock left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_deploy_killed_at_a_hook_is_finished_by_the_same_command() {
+    for point in ["native-after-checks", "native-after-answer"] {
+        let world = World::with_options("", &["web"], world_options()).await;
+        let stage =
+            stage(&world, DeploymentStrategy::BlueGreen, vec![pause_at(DeploymentLifecycleHookStage::PostTestTrafficShift)], |c| c, "")
+                .await;
+        crate::kill::killed_at(&world, point, &["deploy", "test", "web=1.1.0"]).await;
+        let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
+        assert_eq!(output.status.code(), Some(0), "{point}: {}", text(&output));
+        let report = &result_of(&output)["services"][0];
+        assert_eq!(report["outcome"], "succeeded", "{point}: {report}");
+        assert!(report["resumed_at"].is_string(), "{point}: the dead run's deployment is resumed: {report}");
+        assert_eq!(weights(&world, &stage.production).await, vec![("web-blue".to_string(), 0), ("web-green".to_string(), 100)]);
+        let calls = world.calls().await;
+        assert_eq!(calls.get("ecs:UpdateService").copied(), Some(1), "{point}: {calls:?}");
+        assert_eq!(calls.get("ecs:RegisterTaskDefinition").copied(), Some(2), "{point}: the first revision and 1.1.0's: {calls:?}");
+        assert!(calls.get("ecs:ContinueServiceDeployment").copied().unwrap_or(0) <= 1, "{point}: answered once: {calls:?}");
+        let records = world.ledger_records();
+        assert_eq!(records.len(), 1, "{point}: {records:?}");
+        assert_eq!(records[0].outcome, ferry_store::Outcome::Succeeded, "{point}");
+        let status = world.ferry(&["status", "test", "--output", "json"]).await;
+        assert_eq!(result_of(&status)["locks"], serde_json::json!([]), "{point}: {}", text(&status));
+    }
+}
