@@ -12,9 +12,10 @@ use aws_sdk_ecs::types::{
     DeploymentLifecycleHookAction, DesiredStatus, HealthStatus, ServiceDeploymentStatus, StopServiceDeploymentStopType, TaskDefinitionField,
 };
 use ferry_core::platform::{
-    AdvancedLoadBalancing, ClusterInfo, DeploymentInfo, Ecs, Elb, ImageInfo, LifecycleHookInfo, OneOffTask, PlatformError, PlatformResult,
-    PortBinding, Registry, RunningTask, ServiceDeploymentBrief, ServiceDeploymentInfo, ServiceEvent, ServiceInfo, ServiceLoadBalancer,
-    StoppedContainer, StoppedTask, TagMove, TargetGroupInfo, TargetHealthInfo, TaskDefinitionInfo, TaskHealth, TaskLaunch, TaskState,
+    AdvancedLoadBalancing, BreakerCount, ClusterInfo, DeploymentInfo, Ecs, Elb, ImageInfo, LifecycleHookInfo, OneOffTask, PlatformError,
+    PlatformResult, PortBinding, Registry, RunningTask, ServiceDeploymentBrief, ServiceDeploymentInfo, ServiceEvent, ServiceInfo,
+    ServiceLoadBalancer, StoppedContainer, StoppedTask, TagMove, TargetGroupInfo, TargetHealthInfo, TaskDefinitionInfo, TaskHealth,
+    TaskLaunch, TaskState,
 };
 use ferry_core::probe::{ActionInfo, ConditionInfo, ListenerInfo, LoadBalancerInfo, NoProbe, ProbeTarget, RuleInfo};
 use serde_json::{Value, json};
@@ -761,6 +762,18 @@ impl Ecs for AwsEcs {
                 lifecycle_stage: d.lifecycle_stage().map(|s| s.as_str().to_string()),
                 production_percent: target.and_then(|t| t.requested_production_traffic_weight()),
                 test_percent: target.and_then(|t| t.requested_test_traffic_weight()),
+                breaker: d.deployment_circuit_breaker().filter(|b| b.status().is_some_and(|s| s.as_str() != "DISABLED")).map(|b| {
+                    let configured = d.deployment_configuration().and_then(|c| c.deployment_circuit_breaker());
+                    BreakerCount {
+                        failure_count: b.failure_count(),
+                        threshold: b.threshold(),
+                        status: b.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                        configuration: configured
+                            .and_then(|c| c.threshold_configuration())
+                            .map(|t| format!("{} {}", t.r#type().as_str(), t.value())),
+                        reset_on_healthy_task: configured.and_then(|c| c.reset_on_healthy_task()),
+                    }
+                }),
                 hooks: d
                     .lifecycle_hook_details()
                     .iter()

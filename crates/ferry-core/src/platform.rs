@@ -457,6 +457,25 @@ pub struct ServiceDeploymentInfo {
     pub production_percent: Option<f64>,
     pub test_percent: Option<f64>,
     pub hooks: Vec<LifecycleHookInfo>,
+    /// The circuit breaker as it judged this deployment (`deploymentCircuitBreaker`): failed
+    /// tasks counted, and the threshold they were counted against. None when it is disabled.
+    pub breaker: Option<BreakerCount>,
+}
+
+/// A service deployment's circuit breaker count (ECS API reference,
+/// `ServiceDeploymentCircuitBreaker`, and the deployment configuration's
+/// `thresholdConfiguration`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct BreakerCount {
+    pub failure_count: i32,
+    pub threshold: i32,
+    /// `TRIGGERED`, `MONITORING`, `MONITORING_COMPLETE`.
+    pub status: String,
+    /// `thresholdConfiguration` as configured (`BOUNDED_PERCENT 50`); None when ECS's
+    /// default applies.
+    pub configuration: Option<String>,
+    /// `resetOnHealthyTask` as configured.
+    pub reset_on_healthy_task: Option<bool>,
 }
 
 /// One `lifecycleHookDetails` entry.

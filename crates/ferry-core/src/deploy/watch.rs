@@ -17,6 +17,24 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         (!firing.is_empty()).then(|| firing.join("; "))
     }
 
+    /// What ECS's circuit breaker counted for the service's newest service deployment:
+    /// `circuit breaker: 3 failed tasks, threshold 3 (thresholdConfiguration COUNT 3)`; None
+    /// when the platform cannot say.
+    pub(super) async fn breaker_count(&self, request: &Request) -> Option<String> {
+        let statuses = ["ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED", "STOPPED", "IN_PROGRESS"];
+        let listed = self.ecs.list_service_deployments(&request.cluster, &request.ecs_service, &statuses).await.ok()?;
+        let newest = listed.into_iter().max_by_key(|d| d.created_at)?;
+        let breaker = self.ecs.describe_service_deployment(&newest.arn).await.ok()??.breaker?;
+        let tasks = if breaker.failure_count == 1 { "task" } else { "tasks" };
+        let configured = match (&breaker.configuration, breaker.reset_on_healthy_task) {
+            (Some(c), Some(false)) => format!(" (thresholdConfiguration {c}, failures not reset by a healthy task)"),
+            (Some(c), _) => format!(" (thresholdConfiguration {c})"),
+            (None, Some(false)) => " (failures not reset by a healthy task)".to_string(),
+            (None, _) => String::new(),
+        };
+        Some(format!("circuit breaker: {} failed {tasks}, threshold {}{configured}", breaker.failure_count, breaker.threshold))
+    }
+
     /// The one loop that watches every started deployment (and rollback) of the run.
     pub(super) async fn watch_all(&self, requests: &[Request], reports: &mut [ServiceReport], mut active: Vec<Active>) {
         while !active.is_empty() {
@@ -298,6 +316,11 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 true
             }
             Assessment::Failed { cause, reason, ecs_rollback } => {
+                // The circuit breaker's count and threshold, as ECS judged them, in the reason.
+                let reason = match (cause, self.breaker_count(request).await) {
+                    (FailureCause::CircuitBreaker, Some(said)) => format!("{reason} ({said})"),
+                    _ => reason,
+                };
                 // Whatever ferry concluded first (its own count of failed tasks, the
                 // timeout), ECS's circuit breaker may have tripped in the same moment: a
                 // second rollback of ferry's would race ECS's reactivation.

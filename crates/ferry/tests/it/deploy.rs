@@ -127,6 +127,42 @@ async fn a_version_whose_process_exits_is_rolled_back_by_the_circuit_breaker_and
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circuit_breaker_with_a_threshold_configuration_is_reported_with_its_count_and_threshold() {
+    use ferry_aws::ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration, ThresholdConfiguration, ThresholdType};
+    let world = World::new("max_task_failures = 50", &["web"]).await;
+    world.create_service("web", 2, "1.0.0", true).await;
+    let breaker = DeploymentCircuitBreaker::builder()
+        .enable(true)
+        .rollback(true)
+        .reset_on_healthy_task(false)
+        .threshold_configuration(ThresholdConfiguration::builder().r#type(ThresholdType::Count).value(2).build().unwrap())
+        .build();
+    world
+        .clients
+        .ecs
+        .update_service()
+        .cluster(CLUSTER)
+        .service("web")
+        .deployment_configuration(DeploymentConfiguration::builder().deployment_circuit_breaker(breaker).build())
+        .send()
+        .await
+        .unwrap();
+
+    let output = world.ferry(&["deploy", "test", "web=2.0.0-crash", "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let report = &result_of(&output)["services"][0];
+    assert_eq!(report["cause"], "circuit_breaker", "{report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(
+            "circuit breaker: 2 failed tasks, threshold 2 (thresholdConfiguration COUNT 2, failures not reset by a healthy task)"
+        ),
+        "{}",
+        text(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_that_never_becomes_healthy_times_out_and_ferry_rolls_it_back() {
     let world = World::new("timeout = \"6s\"\nmax_task_failures = 100", &["web"]).await;
     let first = world.create_service("web", 2, "1.0.0", false).await;
