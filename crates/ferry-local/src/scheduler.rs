@@ -4,15 +4,17 @@
 //! Each reconcile reads the service and its tasks and decides, like ECS:
 //! - count failures (tasks that failed to start, essential containers that exited, tasks
 //!   that failed their container health checks or their load balancer's health checks after
-//!   the grace period) against the deployment, and
-//!   trip the circuit breaker at its threshold, rolling back to the last COMPLETED
+//!   the grace period) against the deployment — a task of it turning healthy sets the count
+//!   back to 0 unless `resetOnHealthyTask` is false — and trip the circuit breaker at the
+//!   threshold of its `thresholdConfiguration`, rolling back to the last COMPLETED
 //!   deployment when asked to;
 //! - start tasks of the PRIMARY deployment up to `desiredCount`, never running more than
 //!   `maximumPercent` of it in all;
 //! - stop tasks of older deployments while keeping `minimumHealthyPercent` healthy;
 //! - mark the deployment COMPLETED (and the service deployment SUCCESSFUL or
 //!   ROLLBACK_SUCCESSFUL) once the PRIMARY runs `desiredCount` healthy tasks and nothing
-//!   else runs, then report a steady state.
+//!   else runs — or earlier, when its `earlySuccessCriteria` are met — then report a steady
+//!   state.
 //!
 //! A task behind a load balancer is healthy only once its targets are healthy in every target
 //! group (ECS waits for the load balancer's health checks before it counts the task), see
@@ -89,6 +91,14 @@ pub enum Action {
     StopElbUnhealthy { task_arn: String, target_group_arn: String, port: i64, description: Option<String> },
     /// Count a failed task against its deployment (`failedTasks`), once.
     CountFailure { task_arn: String },
+    /// A task was seen healthy for the first time. With the circuit breaker's
+    /// `resetOnHealthyTask` (`reset`, the default), its deployment's failure count goes back
+    /// to 0 (ECS API reference, `DeploymentCircuitBreaker`).
+    TaskHealthy { task_arn: String, reset: bool },
+    /// The PRIMARY's service deployment shows this `deploymentCircuitBreaker.failureCount`
+    /// and `threshold` (DescribeServiceDeployments), kept current while the breaker monitors
+    /// the deployment and set as it trips.
+    UpdateCircuitBreaker { failure_count: i64, threshold: i64 },
     /// Hold launches until `until` after `consecutive_failures` failures in a row.
     Backoff { consecutive_failures: u32, until: f64 },
     /// The circuit breaker trips for the PRIMARY deployment.
@@ -164,8 +174,7 @@ pub fn reconcile_all(partition: &mut Partition, now: f64, minute_seconds: f64) {
 
 /// Whether the CloudWatch alarm `name` is in the ALARM state.
 fn in_alarm(partition: &Partition, name: &str) -> bool {
-    let _ = (partition, name);
-    false // TEMP until the alarms land
+    crate::state::cloudwatch::alarm_state(partition, name) == Some("ALARM")
 }
 
 /// The CloudWatch alarms of a deployment (`deploymentConfiguration.alarms`, ECS developer
@@ -280,9 +289,26 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
         }
     }
 
-    // Failures, counted against the deployment each task belongs to.
+    // Tasks seen healthy for the first time: each resets its deployment's failure count when
+    // the circuit breaker's `resetOnHealthyTask` is true (the default: the failures that count
+    // are consecutive), and leaves it when false (they accumulate over the deployment).
     let first = service.deployments.first();
+    let is_first = |task: &Task| first.is_some_and(|p| task.deployment_id.as_deref() == Some(p.id.as_str()));
+    let reset =
+        service.deployment_configuration.pointer("/deploymentCircuitBreaker/resetOnHealthyTask").and_then(Value::as_bool) != Some(false);
     let mut primary_failed = first.map(|p| p.failed_tasks).unwrap_or(0);
+    for task in &view.tasks {
+        if task.reached_healthy || !view.is_healthy(task) {
+            continue;
+        }
+        actions.push(Action::TaskHealthy { task_arn: task.arn.clone(), reset });
+        if reset && is_first(task) {
+            primary_failed = 0;
+        }
+    }
+
+    // Failures, counted against the deployment each task belongs to.
+    let failed_before = primary_failed;
     let mut failed_now = 0;
     for task in &view.tasks {
         if task.failure_counted || !(is_failure(task) || unhealthy.contains(&task.arn.as_str())) {
@@ -290,7 +316,7 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
         }
         actions.push(Action::CountFailure { task_arn: task.arn.clone() });
         failed_now += 1;
-        if first.is_some_and(|p| task.deployment_id.as_deref() == Some(p.id.as_str())) {
+        if is_first(task) {
             primary_failed += 1;
         }
     }
@@ -308,13 +334,26 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
     let mut primary_id = first.id.as_str();
     let mut primary_definition = first.task_definition.as_str();
     let mut rollout = first.rollout_state.as_str();
-    let mut sd_status = service.service_deployments.iter().find(|sd| sd.arn == first.service_deployment_arn).map(|sd| sd.status.as_str());
+    let sd = service.service_deployments.iter().find(|sd| sd.arn == first.service_deployment_arn);
+    let mut sd_status = sd.map(|sd| sd.status.as_str());
 
     // The circuit breaker. Cheapest test first: on most ticks the PRIMARY is not in progress.
     if rollout == "IN_PROGRESS" {
         let breaker = service.deployment_configuration.get("deploymentCircuitBreaker");
         let flag = |key: &str| breaker.and_then(|b| b.get(key)).and_then(Value::as_bool) == Some(true);
-        if flag("enable") && primary_failed >= circuit_breaker_threshold(first.desired_count) {
+        // Of the latest desired count (`ThresholdConfiguration`), so it follows UpdateService.
+        let threshold = circuit_breaker_threshold(&service.deployment_configuration, service.desired_count);
+        let trips = flag("enable") && primary_failed >= threshold;
+        // Failures are counted one after the other: the breaker trips at the one that reaches
+        // the threshold, whichever others were found in the same tick.
+        let failure_count = if trips { primary_failed.min(failed_before.max(threshold)) } else { primary_failed };
+        if let Some(sd) = sd
+            && (sd.circuit_breaker_status == "MONITORING" || trips)
+            && (sd.failure_count, sd.threshold) != (failure_count, threshold)
+        {
+            actions.push(Action::UpdateCircuitBreaker { failure_count, threshold });
+        }
+        if trips {
             let rolling_back_already = matches!(sd_status, Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS"));
             let target = service.last_completed.as_ref().filter(|t| t.id != first.id);
             match target {
@@ -345,6 +384,10 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
     // lifecycle stages (`crate::native`).
     let hold = crate::native::hold(service);
     let desired = service.desired_count;
+    // The early success criteria apply to the deployment itself, not to its rollback.
+    let early = early_success(service)
+        .filter(|_| service.status == "ACTIVE" && rollout == "IN_PROGRESS" && matches!(sd_status, Some("PENDING" | "IN_PROGRESS")))
+        .filter(|_| sd.is_none_or(|sd| sd.native.is_none()));
     let percent = |key: &str, default: i64| service.deployment_configuration.get(key).and_then(Value::as_i64).unwrap_or(default);
     let is_primary = |t: &Task| t.deployment_id.as_deref() == Some(primary_id);
     let active: Vec<&Task> =
@@ -365,9 +408,15 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
             stop.push((task.arn.clone(), reason.clone()));
         }
     }
+    // Once the early success criteria are met, the source revision's tasks are cleaned up
+    // (all of them: `healthyPercent` is at least `minimumHealthyPercent`).
+    let early_met = early.is_some_and(|e| {
+        let healthy = active.iter().filter(|t| is_primary(t) && view.is_healthy(t) && !stop.iter().any(|(a, _)| *a == t.arn)).count();
+        healthy as i64 >= e.healthy_tasks
+    });
     // Stop old tasks: unhealthy ones freely, healthy ones down to the minimum healthy count.
     if !old_active.is_empty() && !hold.keep_old {
-        let min_healthy = (desired * percent("minimumHealthyPercent", 100) + 99) / 100;
+        let min_healthy = if early_met { 0 } else { (desired * percent("minimumHealthyPercent", 100) + 99) / 100 };
         stop_old(view, &mut old_active, healthy_total, min_healthy, &mut stop);
     }
     // Start primary tasks within maximumPercent (counting tasks still stopping, as ECS does).
@@ -393,6 +442,14 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
     let primary_alive = view.tasks.iter().filter(|t| is_primary(t) && !t.is_stopped()).count() as i64 + start;
     let others_alive = view.tasks.iter().any(|t| !is_primary(t) && !t.is_stopped());
     let settled = primary_healthy == desired && primary_alive == desired && !others_alive && !hold.keep_old;
+    // Early success completes the deployment before it is settled: BLOCKING once the source
+    // revision's tasks have stopped, DEFERRED at once, their stop following its completion.
+    let early_done = early.is_some_and(|e| early_met && (e.deferred || !others_alive));
+    let completes = rollout == "IN_PROGRESS" && (settled || early_done);
+    let completes_first = completes && early.is_some_and(|e| e.deferred);
+    if completes_first {
+        actions.push(Action::CompleteDeployment);
+    }
     if !stop.is_empty() || start > 0 {
         steady = false;
         actions.push(Action::Roll { stop, start });
@@ -403,15 +460,42 @@ pub fn decide(view: &View, now: f64) -> Vec<Action> {
         }
         return actions;
     }
-    if settled {
-        if rollout == "IN_PROGRESS" {
-            actions.push(Action::CompleteDeployment);
-        }
-        if !steady {
-            actions.push(Action::SteadyState);
-        }
+    if completes && !completes_first {
+        actions.push(Action::CompleteDeployment);
+    }
+    if settled && !steady {
+        actions.push(Action::SteadyState);
     }
     actions
+}
+
+/// A rolling deployment's early success criteria, when enabled.
+#[derive(Clone, Copy)]
+struct EarlySuccess {
+    /// How many of the PRIMARY's tasks must be healthy.
+    healthy_tasks: i64,
+    /// `sourceServiceRevisionCleanup` DEFERRED: the deployment is marked successful first and
+    /// the source revision's tasks are stopped after (BLOCKING: stopped first).
+    deferred: bool,
+}
+
+/// The early success criteria of `service`'s rolling deployments
+/// (`deploymentConfiguration.earlySuccessCriteria`, ECS API reference
+/// `DeploymentEarlySuccessCriteria`, and the ECS developer guide "Complete Amazon ECS rolling
+/// deployments early with early success criteria"): when enabled, the deployment is successful
+/// once `healthyPercent` of the desired count — rounded up — of its tasks are healthy, and
+/// the source service revision's tasks are cleaned up before (`BLOCKING`) or after
+/// (`DEFERRED`) that. Only the ROLLING strategy has them.
+fn early_success(service: &Service) -> Option<EarlySuccess> {
+    let configuration = &service.deployment_configuration;
+    let criteria = configuration.get("earlySuccessCriteria")?;
+    let rolling = configuration.get("strategy").and_then(Value::as_str).is_none_or(|s| s == "ROLLING");
+    if !rolling || criteria.get("enable").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    let percent = criteria.get("healthyPercent").and_then(Value::as_i64)?;
+    let deferred = criteria.get("sourceServiceRevisionCleanup").and_then(Value::as_str) == Some("DEFERRED");
+    Some(EarlySuccess { healthy_tasks: (service.desired_count.max(0) * percent + 99) / 100, deferred })
 }
 
 /// Picks old tasks to stop: unhealthy and not-yet-running ones freely, healthy ones down to
@@ -469,6 +553,24 @@ fn apply(partition: &mut Partition, service_arn: &str, actions: Vec<Action>, cal
                     deployment.failed_tasks += 1;
                     deployment.updated_at = now;
                 }
+            }
+            Action::TaskHealthy { task_arn, reset } => {
+                let Some(task) = tasks.get_mut(&task_arn) else { continue };
+                task.reached_healthy = true;
+                if reset
+                    && let Some(deployment) = service.deployments.iter_mut().find(|d| Some(&d.id) == task.deployment_id.as_ref())
+                    && deployment.failed_tasks != 0
+                {
+                    deployment.failed_tasks = 0;
+                    deployment.updated_at = now;
+                }
+            }
+            Action::UpdateCircuitBreaker { failure_count, threshold } => {
+                let Some(p) = service.deployments.first() else { continue };
+                let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == p.service_deployment_arn) else { continue };
+                sd.failure_count = failure_count;
+                sd.threshold = threshold;
+                sd.updated_at = now;
             }
             Action::Backoff { consecutive_failures, until } => {
                 service.consecutive_failures = consecutive_failures;
@@ -531,8 +633,12 @@ fn apply(partition: &mut Partition, service_arn: &str, actions: Vec<Action>, cal
                     record_event(service, now, message);
                 }
             }
-            Action::CompleteDeployment => complete_deployment(service, now),
+            Action::CompleteDeployment => complete_deployment(service, tasks, now),
             Action::SteadyState => {
+                // Older deployments a DEFERRED early success left listed have no task left.
+                if service.deployments.first().is_some_and(|p| p.rollout_state == "COMPLETED") {
+                    service.deployments.truncate(1);
+                }
                 service.steady = true;
                 service.consecutive_failures = 0;
                 let message = format!("(service {}) has reached a steady state.", service.name);
@@ -547,12 +653,11 @@ fn trip_circuit_breaker(service: &mut Service, outcome: Breaker, now: f64) {
     let Some(primary) = service.deployments.first() else { return };
     let primary_id = primary.id.clone();
     let sd_arn = primary.service_deployment_arn.clone();
-    let failed = primary.failed_tasks;
     let name = service.name.clone();
     record_event(service, now, format!("(service {name}) (deployment {primary_id}) deployment failed: tasks failed to start."));
+    // Its failure count was set by `Action::UpdateCircuitBreaker`, just before.
     if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
         sd.circuit_breaker_status = "TRIGGERED".into();
-        sd.failure_count = failed;
         sd.updated_at = now;
     }
     match outcome {
@@ -578,14 +683,27 @@ fn trip_circuit_breaker(service: &mut Service, outcome: Breaker, now: f64) {
     }
 }
 
-fn complete_deployment(service: &mut Service, now: f64) {
+/// Marks the PRIMARY deployment COMPLETED and its service deployment SUCCESSFUL (or
+/// ROLLBACK_SUCCESSFUL). The older deployments leave the list, except those whose tasks still
+/// run after a DEFERRED early success: they leave it once those have stopped.
+fn complete_deployment(service: &mut Service, tasks: &BTreeMap<String, Task>, now: f64) {
     let Some(primary) = service.deployments.first_mut() else { return };
     let id = primary.id.clone();
     let sd_arn = primary.service_deployment_arn.clone();
     primary.rollout_state = "COMPLETED".into();
     primary.rollout_state_reason = format!("ECS deployment {id} completed.");
     primary.updated_at = now;
-    service.deployments.truncate(1);
+    let service_arn = service.arn.clone();
+    let alive = |deployment_id: &str| {
+        tasks
+            .values()
+            .any(|t| !t.is_stopped() && t.service_arn.as_deref() == Some(&service_arn) && t.deployment_id.as_deref() == Some(deployment_id))
+    };
+    let mut index = 0;
+    service.deployments.retain(|d| {
+        index += 1;
+        index == 1 || alive(&d.id)
+    });
     service.last_completed = service.deployments.first().cloned();
     if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
         sd.status = if sd.status.starts_with("ROLLBACK_") { "ROLLBACK_SUCCESSFUL" } else { "SUCCESSFUL" }.into();
@@ -826,6 +944,53 @@ mod tests {
         fn service_deployment_status(&self) -> &str {
             &self.service().service_deployments[0].status
         }
+
+        /// What the ECS API answers, error included.
+        fn try_call(&mut self, operation: &str, input: Value) -> Result<Value, crate::api::ApiError> {
+            let map = input.as_object().cloned().unwrap_or_default();
+            let mut ctx = Ctx { partition: &mut self.partition, caller: &self.caller, now: self.now };
+            crate::ecs::dispatch(operation, &mut ctx, &Input(&map)).unwrap()
+        }
+
+        /// The tasks of a revision not stopped, oldest first.
+        fn alive_of(&self, revision: &str) -> Vec<String> {
+            let suffix = format!("task-definition/{revision}");
+            let mut tasks: Vec<&Task> =
+                self.tasks().into_iter().filter(|t| !t.is_stopped() && t.task_definition_arn.ends_with(&suffix)).collect();
+            tasks.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then(a.arn.cmp(&b.arn)));
+            tasks.into_iter().map(|t| t.arn.clone()).collect()
+        }
+
+        /// The runtime's part for one task: it fails to start, as an image that cannot be pulled.
+        fn fail_to_start(&mut self, arn: &str) {
+            let task = self.partition.tasks.get_mut(arn).unwrap();
+            task.desired_status = "STOPPED".into();
+            task.last_status = "STOPPED".into();
+            task.stop_code = Some("TaskFailedToStart".into());
+            task.stopped_reason = Some("CannotPullContainerError: pull image manifest has been retried".into());
+            task.stopped_at = Some(self.now);
+        }
+
+        /// The runtime's part for one task: it runs (healthy: no health check).
+        fn start_running(&mut self, arn: &str) {
+            let task = self.partition.tasks.get_mut(arn).unwrap();
+            task.last_status = "RUNNING".into();
+            task.started_at = Some(self.now);
+        }
+
+        /// Keeps tasks from starting (their launch is slow): `run_tasks` starts only
+        /// PROVISIONING tasks.
+        fn hold_back(&mut self, arns: &[String]) {
+            for arn in arns {
+                self.partition.tasks.get_mut(arn).unwrap().last_status = "PENDING".into();
+            }
+        }
+
+        fn release(&mut self, arns: &[String]) {
+            for arn in arns {
+                self.partition.tasks.get_mut(arn).unwrap().last_status = "PROVISIONING".into();
+            }
+        }
     }
 
     fn rolling(min: i64, max: i64) -> Value {
@@ -956,6 +1121,261 @@ mod tests {
         assert!(service.task_definition.ends_with("web:1"));
         // Reactivated, not replaced: the tasks that ran before the failed deployment still run.
         assert_eq!(world.running_of("web:1"), old);
+    }
+
+    /// A circuit breaker that fails the deployment (no rollback), with these members added.
+    fn breaker_with(members: Value) -> Value {
+        let mut configuration = breaker(false);
+        for (key, value) in members.as_object().unwrap() {
+            configuration["deploymentCircuitBreaker"][key] = value.clone();
+        }
+        configuration
+    }
+
+    #[test]
+    fn the_failure_threshold_follows_the_threshold_configuration() {
+        let threshold = |kind: Option<&str>, value: i64, desired: i64| {
+            let configuration = match kind {
+                Some(kind) => breaker_with(json!({"thresholdConfiguration": {"type": kind, "value": value}})),
+                None => breaker(false),
+            };
+            circuit_breaker_threshold(&configuration, desired)
+        };
+        // Without one: half the desired count, rounded up, within 3 and 200.
+        assert_eq!([threshold(None, 0, 4), threshold(None, 0, 11), threshold(None, 0, 1000)], [3, 6, 200]);
+        // COUNT: the value itself, whatever the desired count.
+        assert_eq!([threshold(Some("COUNT"), 2, 100), threshold(Some("COUNT"), 500, 4)], [2, 500]);
+        // BOUNDED_PERCENT: that percent of the desired count, rounded up, within 3 and 200.
+        assert_eq!(
+            [
+                threshold(Some("BOUNDED_PERCENT"), 25, 4),
+                threshold(Some("BOUNDED_PERCENT"), 100, 10),
+                threshold(Some("BOUNDED_PERCENT"), 50, 1000)
+            ],
+            [3, 10, 200]
+        );
+        // UNBOUNDED_PERCENT: the same without the bounds, at least 1.
+        assert_eq!(
+            [
+                threshold(Some("UNBOUNDED_PERCENT"), 25, 4),
+                threshold(Some("UNBOUNDED_PERCENT"), 50, 1000),
+                threshold(Some("UNBOUNDED_PERCENT"), 10, 1),
+                threshold(Some("UNBOUNDED_PERCENT"), 50, 0)
+            ],
+            [1, 500, 1, 1]
+        );
+    }
+
+    /// Deploys web:2, whose tasks fail to start one after the other, until the breaker trips;
+    /// answers the failure counts the service deployment showed along the way, from the first.
+    fn fail_until_tripped(world: &mut World) -> Vec<i64> {
+        world.deploy("web:2");
+        let mut shown = vec![world.service().service_deployments[0].failure_count];
+        for _ in 0..400 {
+            world.tick();
+            let sd = &world.service().service_deployments[0];
+            if shown.last() != Some(&sd.failure_count) {
+                shown.push(sd.failure_count);
+            }
+            if sd.circuit_breaker_status == "TRIGGERED" {
+                return shown;
+            }
+            world.run_tasks(Some("web:2"));
+            world.now += 0.1;
+        }
+        panic!("the breaker never tripped: {:?}", world.events());
+    }
+
+    #[test]
+    fn each_threshold_type_trips_the_breaker_at_its_threshold() {
+        // 4 desired tasks: COUNT 2 is 2; BOUNDED_PERCENT 25 is 1, raised to 3; UNBOUNDED_PERCENT 25 is 1.
+        for (kind, value, expected) in [("COUNT", 2, 2), ("BOUNDED_PERCENT", 25, 3), ("UNBOUNDED_PERCENT", 25, 1)] {
+            let mut world = World::new();
+            world.create_service(4, breaker_with(json!({"thresholdConfiguration": {"type": kind, "value": value}})), None);
+            world.run_until_steady(None, 50, |_| {});
+            let shown = fail_until_tripped(&mut world);
+            // Shown as DescribeServiceDeployments reports it, from the start and at each failure.
+            assert_eq!(shown, (0..=expected).collect::<Vec<_>>(), "{kind}");
+            let sd = &world.service().service_deployments[0];
+            assert_eq!((sd.status.as_str(), sd.failure_count, sd.threshold), ("STOPPED", expected, expected), "{kind}");
+            let primary = &world.service().deployments[0];
+            assert_eq!((primary.rollout_state.as_str(), primary.failed_tasks), ("FAILED", expected), "{kind}");
+        }
+    }
+
+    #[test]
+    fn failures_found_in_one_tick_trip_the_breaker_at_its_threshold_and_the_rest_count_as_failed_tasks() {
+        let mut world = World::new();
+        world.create_service(4, breaker_with(json!({"thresholdConfiguration": {"type": "COUNT", "value": 2}})), None);
+        world.run_until_steady(None, 50, |_| {});
+        world.deploy("web:2");
+        world.tick();
+        let new = world.alive_of("web:2");
+        assert_eq!(new.len(), 4);
+        for arn in &new[..3] {
+            world.fail_to_start(arn);
+        }
+        world.tick();
+        let sd = &world.service().service_deployments[0];
+        assert_eq!((sd.circuit_breaker_status.as_str(), sd.failure_count, sd.threshold), ("TRIGGERED", 2, 2));
+        assert_eq!(world.service().deployments[0].failed_tasks, 3);
+    }
+
+    #[test]
+    fn a_healthy_task_resets_the_failure_count_unless_reset_on_healthy_task_is_false() {
+        for (reset, consecutive) in [(None, true), (Some(true), true), (Some(false), false)] {
+            let mut members = json!({"thresholdConfiguration": {"type": "COUNT", "value": 3}});
+            if let Some(reset) = reset {
+                members["resetOnHealthyTask"] = json!(reset);
+            }
+            let mut world = World::new();
+            world.create_service(4, breaker_with(members), None);
+            world.run_until_steady(None, 50, |_| {});
+            world.deploy("web:2");
+            world.tick();
+            let new = world.alive_of("web:2");
+            assert_eq!(new.len(), 4);
+            let count = |w: &World| (w.service().deployments[0].failed_tasks, w.service().service_deployments[0].failure_count);
+
+            // Two failures, then a task of the deployment turns healthy, then a third failure.
+            world.fail_to_start(&new[0]);
+            world.tick();
+            world.fail_to_start(&new[1]);
+            world.tick();
+            assert_eq!(count(&world), (2, 2), "{reset:?}");
+            world.start_running(&new[2]);
+            world.tick();
+            assert!(world.partition.tasks[&new[2]].reached_healthy);
+            world.fail_to_start(&new[3]);
+            world.tick();
+            let primary = &world.service().deployments[0];
+            let sd = &world.service().service_deployments[0];
+            if consecutive {
+                // The healthy task started the count again: 1 failure since, the breaker monitors on.
+                assert_eq!(count(&world), (1, 1), "{reset:?}");
+                assert_eq!((primary.rollout_state.as_str(), sd.circuit_breaker_status.as_str()), ("IN_PROGRESS", "MONITORING"));
+            } else {
+                // The failures accumulate: the third trips it.
+                assert_eq!(count(&world), (3, 3), "{reset:?}");
+                assert_eq!((primary.rollout_state.as_str(), sd.circuit_breaker_status.as_str()), ("FAILED", "TRIGGERED"));
+            }
+        }
+    }
+
+    /// A service of 4 tasks on web:1 whose deployments succeed early once half of their tasks
+    /// are healthy, cleaning up the source revision `cleanup`; web:2 deployed, its first tick
+    /// taken (4 new tasks launched, 2 old ones stopped within minimumHealthyPercent 50), and
+    /// 2 of its new tasks held back. Returns those.
+    fn early_success_world(cleanup: &str) -> (World, Vec<String>) {
+        let mut world = World::new();
+        let criteria = json!({"enable": true, "healthyPercent": 50, "sourceServiceRevisionCleanup": cleanup});
+        world.create_service(4, json!({"minimumHealthyPercent": 50, "maximumPercent": 200, "earlySuccessCriteria": criteria}), None);
+        world.run_until_steady(None, 50, |_| {});
+        world.deploy("web:2");
+        world.tick();
+        let new = world.alive_of("web:2");
+        assert_eq!(new.len(), 4);
+        world.hold_back(&new[2..]);
+        assert_eq!(world.alive_of("web:1").len(), 4);
+        world.run_tasks(None);
+        assert_eq!((world.alive_of("web:1").len(), world.running_of("web:2").len()), (2, 2));
+        (world, new[2..].to_vec())
+    }
+
+    #[test]
+    fn early_success_blocking_stops_the_old_tasks_before_the_deployment_succeeds() {
+        let (mut world, held) = early_success_world("BLOCKING");
+        // Half the new tasks are healthy: the old ones are cleaned up, the deployment not yet done.
+        let actions = world.decide();
+        let old = world.alive_of("web:1");
+        let Some(Action::Roll { stop, .. }) = actions.iter().find(|a| matches!(a, Action::Roll { .. })) else { panic!("{actions:?}") };
+        let mut stopped: Vec<String> = stop.iter().map(|(a, _)| a.clone()).collect();
+        stopped.sort();
+        let mut expected = old.clone();
+        expected.sort();
+        assert_eq!(stopped, expected);
+        assert!(!actions.contains(&Action::CompleteDeployment), "{actions:?}");
+        world.tick();
+        assert_eq!(world.service_deployment_status(), "IN_PROGRESS");
+        // Once they have stopped, it is SUCCESSFUL, 2 of its 4 tasks yet to start.
+        world.run_tasks(None);
+        world.now += 0.1;
+        world.tick();
+        assert_eq!(world.service_deployment_status(), "SUCCESSFUL");
+        let service = world.service();
+        assert_eq!((service.deployments.len(), service.deployments[0].rollout_state.as_str()), (1, "COMPLETED"));
+        let finished = service.service_deployments[0].finished_at.unwrap();
+        assert!(old.iter().all(|a| world.partition.tasks[a].stopped_at.is_some_and(|at| at < finished)));
+        assert_eq!(world.running_of("web:2").len(), 2);
+        assert!(!service.steady);
+        // The rest of the tasks start after it, and the service reaches a steady state.
+        world.release(&held);
+        world.run_until_steady(None, 50, |_| {});
+        assert_eq!(world.running_of("web:2").len(), 4);
+        assert_eq!(world.events()[0], "(service svc) has reached a steady state.");
+    }
+
+    #[test]
+    fn early_success_deferred_succeeds_first_and_stops_the_old_tasks_after() {
+        let (mut world, held) = early_success_world("DEFERRED");
+        let actions = world.decide();
+        let old = world.alive_of("web:1");
+        let complete = actions.iter().position(|a| *a == Action::CompleteDeployment).expect("completes");
+        let roll = actions.iter().position(|a| matches!(a, Action::Roll { .. })).expect("stops the old tasks");
+        assert!(complete < roll, "{actions:?}");
+        world.tick();
+        assert_eq!(world.service_deployment_status(), "SUCCESSFUL");
+        // The old tasks are still running, on their way out, and their deployment is listed
+        // until they have stopped.
+        assert!(old.iter().all(|a| {
+            let task = &world.partition.tasks[a];
+            (task.desired_status.as_str(), task.last_status.as_str()) == ("STOPPED", "RUNNING")
+        }));
+        let states: Vec<(&str, &str)> = world.service().deployments.iter().map(|d| (d.status.as_str(), d.rollout_state.as_str())).collect();
+        assert_eq!(states, [("PRIMARY", "COMPLETED"), ("ACTIVE", "COMPLETED")]);
+        let events = world.events();
+        assert!(events[0].starts_with("(service svc) has stopped 2 running tasks"), "{events:?}");
+        assert!(events[1].ends_with("deployment completed."), "{events:?}");
+        world.release(&held);
+        world.run_until_steady(None, 50, |_| {});
+        assert_eq!(world.running_of("web:2").len(), 4);
+        assert!(old.iter().all(|a| world.partition.tasks[a].is_stopped()));
+        assert_eq!(world.service().deployments.len(), 1);
+    }
+
+    #[test]
+    fn bad_threshold_or_early_success_configurations_are_refused_and_change_nothing() {
+        let mut world = World::new();
+        world.create_service(2, breaker(true), None);
+        world.run_until_steady(None, 50, |_| {});
+        let before = world.service().clone();
+        let early = |criteria: Value| json!({"minimumHealthyPercent": 50, "earlySuccessCriteria": criteria});
+        let threshold = |t: Value| json!({"deploymentCircuitBreaker": {"enable": true, "rollback": true, "thresholdConfiguration": t}});
+        for configuration in [
+            threshold(json!({"type": "COUNT", "value": 0})),
+            threshold(json!({"type": "UNBOUNDED_PERCENT", "value": -5})),
+            threshold(json!({"type": "PERCENT", "value": 50})),
+            threshold(json!({"type": "COUNT"})),
+            threshold(json!({"value": 3})),
+            early(json!({"enable": true, "healthyPercent": 40, "sourceServiceRevisionCleanup": "BLOCKING"})),
+            early(json!({"enable": true, "healthyPercent": 101, "sourceServiceRevisionCleanup": "BLOCKING"})),
+            early(json!({"enable": true, "healthyPercent": 60})),
+            early(json!({"enable": true, "healthyPercent": 60, "sourceServiceRevisionCleanup": "LATER"})),
+            early(json!({"healthyPercent": 60, "sourceServiceRevisionCleanup": "BLOCKING"})),
+        ] {
+            let input = json!({"cluster": "c", "service": "svc", "taskDefinition": "web:2", "deploymentConfiguration": configuration});
+            let error = world.try_call("UpdateService", input).expect_err(&configuration.to_string());
+            assert_eq!(error.code, "InvalidParameterException", "{configuration}: {}", error.message);
+            let service = world.service();
+            assert_eq!(service.deployment_configuration, before.deployment_configuration, "{configuration}");
+            assert_eq!(service.task_definition, before.task_definition);
+            assert_eq!((service.deployments.len(), service.service_deployments.len()), (1, before.service_deployments.len()));
+
+            let input =
+                json!({"cluster": "c", "serviceName": "other", "taskDefinition": "web:1", "deploymentConfiguration": configuration});
+            assert!(world.try_call("CreateService", input).is_err(), "{configuration}");
+            assert_eq!(world.partition.services.len(), 1);
+        }
     }
 
     #[test]

@@ -290,8 +290,87 @@ fn merge_deployment_configuration(current: &Value, update: Option<&Value>) -> Re
     if !(100..=200).contains(&max) {
         return Err(ApiError::invalid_parameter("maximumPercent must be between 100 and 200."));
     }
+    check_circuit_breaker(&merged)?;
+    check_early_success_criteria(&merged, min)?;
     crate::native::check_configuration(&merged)?;
     Ok(merged)
+}
+
+/// The circuit breaker's `thresholdConfiguration` (ECS API reference `ThresholdConfiguration`,
+/// `ThresholdType`): `type` and `value` are both required, `type` is COUNT, BOUNDED_PERCENT or
+/// UNBOUNDED_PERCENT, and `value` an integer. The model sets no range on `value`; ferry local
+/// refuses one below 1, which would make a threshold of 0 (see docs/local.md).
+fn check_circuit_breaker(configuration: &Value) -> Result<(), ApiError> {
+    let Some(breaker) = configuration.get("deploymentCircuitBreaker").filter(|b| !b.is_null()) else { return Ok(()) };
+    if let Some(reset) = breaker.get("resetOnHealthyTask").filter(|r| !r.is_null() && !r.is_boolean()) {
+        return Err(ApiError::invalid_parameter(format!(
+            "deploymentCircuitBreaker.resetOnHealthyTask must be a boolean, but was {reset}."
+        )));
+    }
+    let Some(threshold) = breaker.get("thresholdConfiguration").filter(|t| !t.is_null()) else { return Ok(()) };
+    let kind = threshold.get("type").and_then(Value::as_str);
+    if !matches!(kind, Some("COUNT" | "BOUNDED_PERCENT" | "UNBOUNDED_PERCENT")) {
+        return Err(ApiError::invalid_parameter(
+            "deploymentCircuitBreaker.thresholdConfiguration.type must be one of COUNT, BOUNDED_PERCENT, UNBOUNDED_PERCENT.",
+        ));
+    }
+    match threshold.get("value") {
+        Some(value) if value.as_i64().is_some_and(|v| v >= 1) => Ok(()),
+        Some(value) => Err(ApiError::invalid_parameter(format!(
+            "deploymentCircuitBreaker.thresholdConfiguration.value must be an integer of at least 1, but was {value}."
+        ))),
+        None => Err(ApiError::invalid_parameter("deploymentCircuitBreaker.thresholdConfiguration.value is required.")),
+    }
+}
+
+/// The early success criteria (ECS API reference `DeploymentEarlySuccessCriteria`, ECS
+/// developer guide "Complete Amazon ECS rolling deployments early with early success
+/// criteria"): `enable` is required; `healthyPercent` is an integer from 0 to 100
+/// (`HealthyPercentInteger`); `sourceServiceRevisionCleanup` is BLOCKING or DEFERRED. Enabled,
+/// they need both of those, a `healthyPercent` of at least `minimumHealthyPercent`, and the
+/// ROLLING strategy ("You can use early success criteria only with rolling deployment
+/// strategy").
+fn check_early_success_criteria(configuration: &Value, minimum_healthy_percent: i64) -> Result<(), ApiError> {
+    let Some(criteria) = configuration.get("earlySuccessCriteria").filter(|c| !c.is_null()) else { return Ok(()) };
+    let Some(enable) = criteria.get("enable").and_then(Value::as_bool) else {
+        return Err(ApiError::invalid_parameter("earlySuccessCriteria.enable is required."));
+    };
+    let percent = criteria.get("healthyPercent").filter(|p| !p.is_null());
+    if let Some(percent) = percent
+        && !percent.as_i64().is_some_and(|p| (0..=100).contains(&p))
+    {
+        return Err(ApiError::invalid_parameter(format!(
+            "earlySuccessCriteria.healthyPercent must be between 0 and 100, but was {percent}."
+        )));
+    }
+    let cleanup = criteria.get("sourceServiceRevisionCleanup").filter(|c| !c.is_null());
+    if let Some(cleanup) = cleanup
+        && !matches!(cleanup.as_str(), Some("BLOCKING" | "DEFERRED"))
+    {
+        return Err(ApiError::invalid_parameter(format!(
+            "earlySuccessCriteria.sourceServiceRevisionCleanup must be BLOCKING or DEFERRED, but was {cleanup}."
+        )));
+    }
+    if !enable {
+        return Ok(());
+    }
+    let (Some(percent), Some(_)) = (percent.and_then(Value::as_i64), cleanup) else {
+        return Err(ApiError::invalid_parameter(
+            "earlySuccessCriteria.healthyPercent and earlySuccessCriteria.sourceServiceRevisionCleanup are required when earlySuccessCriteria.enable is true.",
+        ));
+    };
+    if percent < minimum_healthy_percent {
+        return Err(ApiError::invalid_parameter(format!(
+            "earlySuccessCriteria.healthyPercent ({percent}) must be greater than or equal to minimumHealthyPercent ({minimum_healthy_percent})."
+        )));
+    }
+    let strategy = configuration.get("strategy").and_then(Value::as_str).unwrap_or("ROLLING");
+    if strategy != "ROLLING" {
+        return Err(ApiError::invalid_parameter(format!(
+            "earlySuccessCriteria can only be used with the ROLLING deployment strategy, not {strategy}."
+        )));
+    }
+    Ok(())
 }
 
 /// How many target groups a service may use (ECS developer guide, "Registering multiple

@@ -46,7 +46,7 @@ pub fn new_deployment(
         }
     }
     let arn = caller.arn("ecs", &format!("service-deployment/{cluster}/{}/{}", service.name, alnum_id(21)));
-    let threshold = circuit_breaker_threshold(service.desired_count);
+    let threshold = circuit_breaker_threshold(&service.deployment_configuration, service.desired_count);
     let breaker = service.deployment_configuration.pointer("/deploymentCircuitBreaker/enable").and_then(Value::as_bool).unwrap_or(false);
     let alarms = service.deployment_configuration.pointer("/alarms/enable").and_then(Value::as_bool).unwrap_or(false);
     service.service_deployments.insert(
@@ -98,10 +98,28 @@ pub fn new_deployment(
     id
 }
 
-/// The circuit breaker's failure threshold as AWS documents it: half the desired count,
-/// at least 3 and at most 200.
-pub fn circuit_breaker_threshold(desired_count: i64) -> i64 {
-    ((desired_count as f64 * 0.5).ceil() as i64).clamp(3, 200)
+/// The circuit breaker's failure threshold for a service of deployment configuration
+/// `configuration` and desired count `desired_count`, as the ECS API reference describes
+/// `ThresholdConfiguration` and `ThresholdType` (botocore model ecs 2014-11-13):
+/// - `COUNT`: `value` itself;
+/// - `BOUNDED_PERCENT`: `value` percent of the desired count, rounded up, kept within the
+///   classic bounds — at least 3, at most 200;
+/// - `UNBOUNDED_PERCENT`: the same without the bounds (at least 1: a threshold of 0 would fail
+///   a deployment before anything failed).
+///
+/// Without a `thresholdConfiguration`, ECS's default applies: `BOUNDED_PERCENT` of 50, which is
+/// the threshold `ServiceDeploymentCircuitBreaker.threshold` documents (`0.5 * desired task
+/// count`, 3 to 200).
+pub fn circuit_breaker_threshold(configuration: &Value, desired_count: i64) -> i64 {
+    let threshold = configuration.pointer("/deploymentCircuitBreaker/thresholdConfiguration");
+    let member = |key: &str| threshold.and_then(|t| t.get(key));
+    let value = member("value").and_then(Value::as_i64).unwrap_or(50);
+    let percent = (value.saturating_mul(desired_count.max(0)).saturating_add(99) / 100).max(0);
+    match member("type").and_then(Value::as_str).unwrap_or("BOUNDED_PERCENT") {
+        "COUNT" => value.max(1),
+        "UNBOUNDED_PERCENT" => percent.max(1),
+        _ => percent.clamp(3, 200),
+    }
 }
 
 /// Rolls `service` back to `target` (its last completed deployment) on behalf of service

@@ -79,6 +79,7 @@ pub fn new_task(definition: &TaskDefinition, placement: Placement, caller: &Call
         version: 1,
         kill_at: None,
         failure_counted: false,
+        reached_healthy: false,
         lb_targets: Vec::new(),
     }
 }
