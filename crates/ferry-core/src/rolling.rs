@@ -198,15 +198,16 @@ impl Watch {
     }
 
     /// True when our deployment's failed-task count grew since the last look: the stopped
-    /// tasks are worth fetching for their reasons.
+    /// tasks are worth fetching for their reasons. The count can also fall: with the circuit
+    /// breaker's `resetOnHealthyTask` (true by default) ECS sets it back to 0 when a task turns
+    /// healthy, so it counts consecutive failures (API reference, `Deployment.failedTasks`);
+    /// the next failure after a reset is growth again.
     pub fn failures_grew(&mut self, service: &ServiceInfo) -> bool {
         let Some(id) = &self.deployment_id else { return false };
         let Some(ours) = service.deployment(id) else { return false };
-        if ours.failed_tasks > self.seen_failed_tasks {
-            self.seen_failed_tasks = ours.failed_tasks;
-            return true;
-        }
-        false
+        let grew = ours.failed_tasks > self.seen_failed_tasks;
+        self.seen_failed_tasks = ours.failed_tasks;
+        grew
     }
 
     /// Keeps the stopped tasks not seen before (each is reported and judged once).
@@ -463,6 +464,20 @@ mod tests {
 
     fn watch() -> Watch {
         Watch::new(Some("ecs-svc/new".into()), NEW.into(), 1_000, 3)
+    }
+
+    #[test]
+    fn a_failure_after_the_count_was_reset_by_a_healthy_task_is_noticed() {
+        let mut watch = watch();
+        let mut ours = deployment("ecs-svc/new", "PRIMARY", NEW, 1, "IN_PROGRESS");
+        let mut look = |failed: i32| {
+            ours.failed_tasks = failed;
+            watch.failures_grew(&service(NEW, vec![ours.clone()]))
+        };
+        assert!(look(2), "0 -> 2 grew");
+        assert!(!look(2), "unchanged");
+        assert!(!look(0), "reset by a healthy task (resetOnHealthyTask)");
+        assert!(look(1), "the next failure after the reset is noticed");
     }
 
     #[test]
