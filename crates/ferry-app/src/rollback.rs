@@ -64,20 +64,12 @@ async fn roll_back_native_in_progress(ctx: &Context<'_>, input: &RollbackInput) 
     if ledger.unfinished(&input.environment, &input.service)?.is_none() {
         return Ok(None);
     }
-    // A ferry run that follows it holds the lock: that run rolls back on Ctrl-C-free terms.
-    if let Some(lock) = ledger.lock(&input.environment, &input.service).map_err(Error::from_store)?
-        && !crate::journal::lock_is_dead(&lock, crate::journal::now_ms())
-    {
-        return Err(Error::new(
-            ferry_core::ExitKind::LockHeld,
-            format!(
-                "{}; `ferry continue {} {} --rollback` rolls back a deployment paused at a hook without stopping that run",
-                ferry_store::StoreError::LockHeld(Box::new(lock)),
-                input.environment,
-                input.service
-            ),
-        ));
-    }
+    // A ferry run that follows it holds the lock.
+    let hint = format!(
+        "`ferry continue {} {} --rollback` rolls back a deployment paused at a hook without stopping that run",
+        input.environment, input.service
+    );
+    refuse_while_locked(&ledger, input, &hint)?;
     let env = config.environment(&input.environment).map_err(Error::config)?;
     let ecs_service = config.ecs_service_name(&input.environment, &input.service).map_err(Error::config)?;
     let connected = project::connect(&config, &input.environment, ctx.project.endpoint_url.as_deref()).await?;
@@ -104,6 +96,16 @@ async fn roll_back_native_in_progress(ctx: &Context<'_>, input: &RollbackInput) 
     Ok(Some(run))
 }
 
+/// Exit 7 when a live run holds the service's lock: who holds it, since when, then `hint`.
+fn refuse_while_locked(ledger: &Ledger, input: &RollbackInput, hint: &str) -> Result<()> {
+    match ledger.lock(&input.environment, &input.service).map_err(Error::from_store)? {
+        Some(lock) if !crate::journal::lock_is_dead(&lock, crate::journal::now_ms()) => {
+            Err(Error::new(ferry_core::ExitKind::LockHeld, format!("{}; {hint}", ferry_store::StoreError::LockHeld(Box::new(lock)))))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A rollback ready to run: its request, and what runs it.
 struct Chosen {
     ledger: Arc<Ledger>,
@@ -120,19 +122,9 @@ async fn choose(ctx: &Context<'_>, input: &RollbackInput) -> Result<Chosen> {
     let ledger = project::open_ledger(ctx.project, ctx.sink).await?;
     // A deploy that is running holds the lock: say so first (exit 7), not what the rollback
     // would have chosen while that deploy moves the service under it.
-    if let Some(lock) = ledger.lock(&input.environment, &input.service).map_err(Error::from_store)?
-        && !crate::journal::lock_is_dead(&lock, crate::journal::now_ms())
-    {
-        return Err(Error::new(
-            ferry_core::ExitKind::LockHeld,
-            format!(
-                "{}; stop that run first (Ctrl-C), then `ferry rollback {} {}` rolls its deployment back",
-                ferry_store::StoreError::LockHeld(Box::new(lock)),
-                input.environment,
-                input.service
-            ),
-        ));
-    }
+    let hint =
+        format!("stop that run first (Ctrl-C), then `ferry rollback {} {}` rolls its deployment back", input.environment, input.service);
+    refuse_while_locked(&ledger, input, &hint)?;
     let env = config.environment(&input.environment).map_err(Error::config)?;
     let ecs_service = config.ecs_service_name(&input.environment, &input.service).map_err(Error::config)?;
     let current = match traffic_rules(&config, &input.environment, &input.service)? {

@@ -190,5 +190,27 @@ where
 {
     let SdkError::DispatchFailure(failure) = error else { return None };
     // From the credentials error down: the wrappers above it only say "dispatch failure".
-    failure.as_connector_error().and_then(credentials_source).map(error_chain)
+    failure.as_connector_error().and_then(credentials_source).map(error_chain).map(|text| one_line(&text))
+}
+
+/// The SDK's words without the list of providers it tried, which newer SDKs append on lines
+/// of their own (`no credentials found in chain. Attempted:\n  - Environment: …`): ferry says
+/// what the chain tried in its own words, on one line.
+fn one_line(text: &str) -> String {
+    let head = text.split_once(". Attempted:").map_or(text, |(head, _)| head);
+    head.lines().next().unwrap_or_default().trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn the_sdks_list_of_attempted_providers_is_left_to_ferrys_own_words() {
+        let sdk = "the credential provider was not enabled: no credentials found in chain. Attempted:\n  - Environment: not set\n  - Profile: none";
+        assert_eq!(one_line(sdk), "the credential provider was not enabled: no credentials found in chain");
+        let older = "the credential provider was not enabled: no providers in chain provided credentials";
+        assert_eq!(one_line(older), older);
+        assert_eq!(one_line("first line\nsecond"), "first line");
+    }
 }

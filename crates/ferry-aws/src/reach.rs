@@ -452,9 +452,9 @@ impl Storable for LastAttempt {
     type Storer = StoreReplace<Self>;
 }
 
-/// Where the current attempt goes (its request is gone once sent).
+/// Where the current attempt goes (its request is gone once sent), and when it was sent.
 #[derive(Clone, Debug)]
-struct AttemptEndpoint(String);
+struct AttemptEndpoint(String, Instant);
 
 impl Storable for AttemptEndpoint {
     type Storer = StoreReplace<Self>;
@@ -538,7 +538,7 @@ impl Intercept for Watch {
         _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        cfg.interceptor_state().store_put(AttemptEndpoint(endpoint_of(context.request().uri())));
+        cfg.interceptor_state().store_put(AttemptEndpoint(endpoint_of(context.request().uri()), Instant::now()));
         Ok(())
     }
 
@@ -552,7 +552,11 @@ impl Intercept for Watch {
             Some(Err(error)) => classify_attempt(error, context.response()),
             _ => None,
         };
-        let endpoint = cfg.load::<AttemptEndpoint>().map(|e| e.0.clone()).unwrap_or_default();
+        let (endpoint, sent) = cfg.load::<AttemptEndpoint>().map(|e| (e.0.clone(), Some(e.1))).unwrap_or_default();
+        // An attempt the operation's timeout cut short, before its own timeout ran out, says
+        // nothing new: what the earlier attempts ran into (remembered) explains the failure.
+        let cut_short = |p: &Problem| *p == Problem::NoAnswer(ATTEMPT_TIMEOUT) && sent.is_some_and(|s| s.elapsed() < ATTEMPT_TIMEOUT);
+        let problem = problem.filter(|p| !cut_short(p));
         if let Some(problem) = &problem {
             self.reach.remember(problem, &endpoint);
             // Two attempts in a row without an answer: other calls need not retry too (this

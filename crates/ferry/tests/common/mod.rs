@@ -285,6 +285,23 @@ impl World {
         tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
     }
 
+    /// Runs the ferry binary as [`World::ferry`] does, in the background: the test goes on
+    /// while it runs (a deploy or watch waiting for something the test then does).
+    pub fn ferry_in_background(&self, args: &[&str]) -> tokio::task::JoinHandle<Output> {
+        let mut command = std::process::Command::new(ferry_bin());
+        command
+            .args(args)
+            .arg("--config")
+            .arg(self.config())
+            .arg("--ledger")
+            .arg(self.ledger())
+            .env("FERRY_USER", "tester")
+            .env("NO_COLOR", "1")
+            .env_remove("FERRY_OUTPUT")
+            .current_dir(self.dir.path());
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    }
+
     pub async fn calls(&self) -> BTreeMap<String, u64> {
         let body: Value = self.http.get(format!("{}/_ferry/calls", self.server.endpoint())).send().await.unwrap().json().await.unwrap();
         serde_json::from_value(body["calls"].clone()).unwrap()

@@ -42,22 +42,7 @@ async fn an_alarm_that_goes_off_while_a_rolling_deploy_bakes_rolls_it_back() {
     world.wait_running("web", 1).await;
     put_alarm(&world, "test-web-5xx").await;
     with_alarms(&world, "[\"{{ environment }}-web-5xx\"]");
-    let deploy = {
-        let world_config = world.config();
-        let ledger = world.ledger();
-        let dir = world.dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(ferry_bin())
-                .args(["deploy", "test", "web=1.1.0", "--output", "json", "--config"])
-                .arg(world_config)
-                .arg("--ledger")
-                .arg(ledger)
-                .env("FERRY_USER", "tester")
-                .current_dir(dir)
-                .output()
-                .unwrap()
-        })
-    };
+    let deploy = world.ferry_in_background(&["deploy", "test", "web=1.1.0", "--output", "json"]);
     // Once the new deployment completed (ferry bakes it), the alarm goes off.
     crate::elb_support::eventually("the new deployment completed", 60, || async {
         let service = world.service("web").await;

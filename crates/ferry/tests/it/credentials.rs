@@ -119,7 +119,7 @@ fn no_credentials_anywhere_says_what_the_default_chain_tried_not_that_the_endpoi
         "web: ecs:DescribeClusters: no AWS credentials found by the default chain (from environments.dflt in ferry.toml, which sets no profile, role_arn or credentials): \
          AWS_ACCESS_KEY_ID is not set; profile \"default\" gave none (~/.aws/config or ~/.aws/credentials); no web identity token (AWS_WEB_IDENTITY_TOKEN_FILE); \
          no container credentials (AWS_CONTAINER_CREDENTIALS_*_URI); the EC2 instance metadata service is turned off (AWS_EC2_METADATA_DISABLED); \
-         the SDK says: the credential provider was not enabled: no providers in chain provided credentials. \
+         the SDK says: the credential provider was not enabled: no credentials found in chain. \
          Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a profile (profile = \"NAME\") or a role (role_arn) for the environment in ferry.toml; \
          for ferry local, set credentials = \"ferry-local\""
     );

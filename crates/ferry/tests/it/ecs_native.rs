@@ -145,6 +145,14 @@ fn pause_at(stage: DeploymentLifecycleHookStage) -> DeploymentLifecycleHook {
     DeploymentLifecycleHook::builder().target_type(DeploymentLifecycleHookTargetType::Pause).lifecycle_stages(stage).build()
 }
 
+/// `ferry deploy test web=VERSION --output json` with a request loop through the production
+/// listener for the whole of it: what ferry printed, and what the loop saw.
+async fn deploy_under_traffic(world: &World, stage: &Stage, version: &str) -> (std::process::Output, crate::blue_green::Counts) {
+    let traffic = Traffic::start(&stage.url);
+    let output = world.ferry(&["deploy", "test", &format!("web={version}"), "--output", "json"]).await;
+    (output, traffic.stop().await)
+}
+
 /// The `what` of each ecs-native event of a JSON run, with its stage or action.
 fn native_events(output: &std::process::Output) -> Vec<String> {
     events_of(output)
@@ -178,9 +186,7 @@ async fn a_native_blue_green_deploy_passes_its_checks_at_the_hook_and_moves_prod
         "check_command = [\"sh\", \"-c\", \"test -n \\\"$FERRY_CHECK_URL\\\"\"]",
     )
     .await;
-    let traffic = Traffic::start(&stage.url);
-    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
-    let counts = traffic.stop().await;
+    let (output, counts) = deploy_under_traffic(&world, &stage, "1.1.0").await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(result_of(&output)["services"][0]["outcome"], "succeeded");
     assert!(counts.failed.is_empty(), "no request failed: {counts:?}");
@@ -214,9 +220,7 @@ async fn a_check_that_fails_at_the_hook_rolls_the_native_deploy_back_and_product
         "check_command = [\"sh\", \"-c\", \"echo smoke test failed; exit 3\"]",
     )
     .await;
-    let traffic = Traffic::start(&stage.url);
-    let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
-    let counts = traffic.stop().await;
+    let (output, counts) = deploy_under_traffic(&world, &stage, "1.1.0").await;
     assert_eq!(output.status.code(), Some(5), "{}", text(&output));
     let report = &result_of(&output)["services"][0];
     assert_eq!(report["outcome"], "failed_rolled_back", "{report}");
@@ -248,9 +252,7 @@ async fn native_linear_and_canary_deploys_report_each_production_step_with_none_
             "",
         )
         .await;
-        let traffic = Traffic::start(&stage.url);
-        let output = world.ferry(&["deploy", "test", "web=1.1.0", "--output", "json"]).await;
-        let counts = traffic.stop().await;
+        let (output, counts) = deploy_under_traffic(&world, &stage, "1.1.0").await;
         assert_eq!(output.status.code(), Some(0), "{}", text(&output));
         assert!(counts.failed.is_empty(), "no request failed: {counts:?}");
         assert_eq!(production_shares(&output), expected, "{}", text(&output));
@@ -313,20 +315,7 @@ async fn detach_then_status_shows_the_pause_then_watch_and_continue_finish_the_d
     );
 
     // watch follows it: it runs the checks at the hook, then waits for the approval.
-    let watching = {
-        let (config, ledger, dir) = (world.config(), world.ledger(), world.dir.path().to_path_buf());
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(ferry_bin())
-                .args(["watch", "test", "web", "--output", "json", "--config"])
-                .arg(config)
-                .arg("--ledger")
-                .arg(ledger)
-                .env("FERRY_USER", "tester")
-                .current_dir(dir)
-                .output()
-                .unwrap()
-        })
-    };
+    let watching = world.ferry_in_background(&["watch", "test", "web", "--output", "json"]);
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(weights(&world, &stage.production).await, vec![("web-blue".to_string(), 100), ("web-green".to_string(), 0)]);
     let answered = world.ferry(&["continue", "test", "web"]).await;
