@@ -368,11 +368,16 @@ pub fn as_seen(ledger: &Ledger, mut record: DeploymentRecord, now: i64) -> Deplo
     if alive {
         return record;
     }
-    let step = ledger
-        .steps(&record.id)
-        .ok()
-        .and_then(|steps| steps.last().map(|s| format!("{} ({})", s.name, s.state.as_str())))
-        .unwrap_or_else(|| "before its first step".into());
+    let steps = ledger.steps(&record.id).unwrap_or_default();
+    if steps.last().is_some_and(|s| s.name == ferry_core::journal::names::DETACHED) {
+        // Detached on purpose: in progress, followed by nobody yet.
+        record.reason = Some(format!(
+            "detached: its ECS deployment carries on without a ferry run following it; `ferry watch {} {}` follows it",
+            record.environment, record.service
+        ));
+        return record;
+    }
+    let step = steps.last().map(|s| format!("{} ({})", s.name, s.state.as_str())).unwrap_or_else(|| "before its first step".into());
     record.outcome = ferry_store::Outcome::Interrupted;
     let at = if step.starts_with("before ") { step } else { format!("at {step}") };
     record.reason = Some(format!(

@@ -91,6 +91,11 @@ async fn roll_back_native_in_progress(ctx: &Context<'_>, input: &RollbackInput) 
     for report in &mut run.services {
         if report.outcome == ferry_core::deploy::Outcome::FailedRolledBack {
             report.cause = Some(ferry_core::rolling::FailureCause::Requested);
+            // The ledger says so too: history shows it rolled back as asked.
+            if let Some(mut record) = ledger.deployment(&report.deployment_id)? {
+                record.cause = Some("requested".into());
+                ledger.update_deployment(&record)?;
+            }
         }
     }
     Ok(Some(run))

@@ -176,6 +176,7 @@ pub fn phase_text(service: &str, detail: &Detail) -> String {
                     format!("{reason}; ECS is rolling back to {to} (deployment {ecs_deployment_id})")
                 }
                 RollbackMethod::CircuitBreaker => format!("{reason}; ECS's circuit breaker is rolling back to {to}"),
+                RollbackMethod::LifecycleHook => format!("{reason}; answered the lifecycle hook ROLLBACK, ECS is rolling back to {to}"),
                 RollbackMethod::StopServiceDeployment => format!("{reason}; rolling back to {to} (StopServiceDeployment ROLLBACK)"),
                 RollbackMethod::UpdateService => format!("{reason}; rolling back to {to} (UpdateService)"),
                 RollbackMethod::UpdateServiceAfterGrace { grace_ms } => format!(

@@ -759,6 +759,7 @@ impl Ecs for AwsEcs {
                 status: d.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
                 status_reason: d.status_reason().map(str::to_string),
                 updated_at: d.updated_at().and_then(|t| t.to_millis().ok()),
+                alarms_triggered: d.alarms().map(|a| a.triggered_alarm_names().to_vec()).unwrap_or_default(),
                 lifecycle_stage: d.lifecycle_stage().map(|s| s.as_str().to_string()),
                 production_percent: target.and_then(|t| t.requested_production_traffic_weight()),
                 test_percent: target.and_then(|t| t.requested_test_traffic_weight()),

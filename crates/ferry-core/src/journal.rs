@@ -49,6 +49,9 @@ pub mod names {
     pub const BEFORE_DEPLOY: &str = "before_deploy";
     /// The `after_deploy` hook's task, likewise.
     pub const AFTER_DEPLOY: &str = "after_deploy";
+    /// `ferry deploy --detach` stopped here on purpose, its ECS deployment under way:
+    /// `ferry watch` follows it (a resumption, as after a crash; the step changes nothing).
+    pub const DETACHED: &str = "detached";
 }
 
 /// One journaled step, as read back.

@@ -457,6 +457,9 @@ pub struct ServiceDeploymentInfo {
     pub production_percent: Option<f64>,
     pub test_percent: Option<f64>,
     pub hooks: Vec<LifecycleHookInfo>,
+    /// The CloudWatch alarms of `deploymentConfiguration.alarms` that went off during it
+    /// (`alarms.triggeredAlarmNames`).
+    pub alarms_triggered: Vec<String>,
     /// The circuit breaker as it judged this deployment (`deploymentCircuitBreaker`): failed
     /// tasks counted, and the threshold they were counted against. None when it is disabled.
     pub breaker: Option<BreakerCount>,

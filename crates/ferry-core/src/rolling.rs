@@ -51,6 +51,13 @@ pub enum FailureCause {
     /// A gate of a blue-green, canary or linear deploy failed: the checks through the
     /// preparing rule, probe requests through the production listener, no healthy target.
     Gate,
+    /// ECS rolled an ECS-managed (ecs-native) deployment back at a lifecycle hook: the hook
+    /// was answered ROLLBACK (`ferry continue --rollback`, or anyone's
+    /// ContinueServiceDeployment), or it timed out with ROLLBACK as its timeout action.
+    LifecycleHook,
+    /// Someone stopped the deployment with a rollback (StopServiceDeployment ROLLBACK) while
+    /// this run followed it.
+    Stopped,
     /// A CloudWatch alarm the service's alarm gate names (`alarms` in ferry.toml) went into
     /// ALARM while the deploy ran or baked.
     Alarm,
@@ -168,9 +175,12 @@ impl Watch {
 
     /// Service events not seen before and not older than the watch, oldest first.
     pub fn new_events(&mut self, service: &ServiceInfo) -> Vec<ServiceEvent> {
+        // ECS lists events newest first: reversed, events of the same millisecond keep the
+        // order they happened in through the (stable) sort by time.
         let mut fresh: Vec<ServiceEvent> = service
             .events
             .iter()
+            .rev()
             .filter(|e| e.created_at >= self.not_before - 1000 && !self.seen_events.contains(&e.id))
             .cloned()
             .collect();
@@ -440,7 +450,7 @@ pub fn short_task_definition(arn: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::{DeploymentInfo, StoppedContainer};
+    use crate::platform::{DeploymentInfo, ServiceEvent, StoppedContainer};
 
     const NEW: &str = "arn:aws:ecs:us-east-1:000000000000:task-definition/web:2";
     const OLD: &str = "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1";
@@ -464,6 +474,16 @@ mod tests {
 
     fn watch() -> Watch {
         Watch::new(Some("ecs-svc/new".into()), NEW.into(), 1_000, 3)
+    }
+
+    #[test]
+    fn events_of_the_same_moment_come_out_in_the_order_they_happened() {
+        let event = |id: &str, at: i64| ServiceEvent { id: id.into(), created_at: at, message: id.into() };
+        // Newest first, as ECS lists them: "second" and "third" in the same millisecond.
+        let mut s = service(NEW, vec![deployment("ecs-svc/new", "PRIMARY", NEW, 0, "IN_PROGRESS")]);
+        s.events = vec![event("third", 2_000), event("second", 2_000), event("first", 1_500)];
+        let said: Vec<String> = watch().new_events(&s).into_iter().map(|e| e.message).collect();
+        assert_eq!(said, vec!["first", "second", "third"]);
     }
 
     #[test]

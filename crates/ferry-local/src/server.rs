@@ -40,9 +40,9 @@ pub struct Options {
     pub health_check_scale: f64,
     /// How many seconds one minute of an ECS deployment's own timings lasts: the bake times
     /// and lifecycle hook timeouts of BLUE_GREEN, LINEAR and CANARY deployments (60, AWS's
-    /// minute, by default; 0.6 runs a 10-minute canary bake in 6 s). What the API answers
-    /// (`expiresAt`, the configuration) is never scaled. `ferry local up --minute-seconds`;
-    /// see docs/local.md.
+    /// minute, by default; 0.6 runs a 10-minute canary bake in 6 s). The configuration is
+    /// answered as given; a hook's `expiresAt` is when it really expires. `ferry local up
+    /// --minute-seconds`; see docs/local.md.
     pub minute_seconds: f64,
 }
 

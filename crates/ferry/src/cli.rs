@@ -120,6 +120,11 @@ pub enum Command {
     Plan(PlanArgs),
     /// Put a service back on its previous good version (from the ledger, or the revision
     /// tags ferry wrote), watched like a deploy.
+    ///
+    /// With strategy = "ecs-native" and a deployment in progress (started with `ferry deploy
+    /// --detach`, or left by a run that died; paused at a lifecycle hook or shifting), ECS
+    /// rolls that deployment back itself (StopServiceDeployment ROLLBACK: production traffic
+    /// first) and ferry follows it to its end; rolled back as asked exits 0.
     Rollback(RollbackArgs),
     /// The environment × service table: version, digest, revision, rollout, running/desired,
     /// deployed when and by whom; the release each environment runs and how it stands to
@@ -362,7 +367,7 @@ fn minute_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(s),
         _ => Err(format!(
-            "{text:?} is not a length of a minute: give seconds above 0 and at most 3600 (60 is AWS's minute, 0.6 suits tests)"
+            "{text:?} is not a length of a minute: give seconds above 0 and at most 3600 (60 is AWS's minute, 0.5 suits tests)"
         )),
     }
 }
@@ -407,7 +412,8 @@ pub enum LocalCommand {
         /// How many seconds one minute of an ECS deployment's own timings lasts: bake times
         /// (bakeTimeInMinutes, LINEAR's stepBakeTimeInMinutes, CANARY's
         /// canaryBakeTimeInMinutes) and lifecycle hook timeouts. 60 is AWS's minute; 0.6 runs
-        /// a 10-minute canary bake in 6 s. The API answers the values as configured.
+        /// a 10-minute canary bake in 6 s. The configuration is answered as given; a hook's expiresAt is
+        /// when it really expires.
         #[arg(long, value_name = "S", env = "FERRY_LOCAL_MINUTE_SECONDS", default_value_t = 60.0, value_parser = minute_seconds)]
         minute_seconds: f64,
     },
@@ -625,13 +631,17 @@ pub struct PlanArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct RollbackArgs {
+    /// The environment, as named in ferry.toml.
     pub environment: String,
+    /// The service to roll back, as named in ferry.toml.
     pub service: String,
     /// A version deployed before (from the ledger, else the revisions' ferry:version tags), or
     /// a task definition revision (`family:12`, its ARN, or a bare number that is no version).
     /// Default: the good deploy before the one that put the running version in place.
     #[arg(long, value_name = "VERSION|REVISION")]
     pub to: Option<String>,
+    /// Give up after this long watching the rollback's deployment (e.g. 90s, 10m) [default:
+    /// the environment's timeout].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,
 }

@@ -314,6 +314,9 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         if request.detach && facts.rollback_started_at.is_none() {
             // The ledger keeps the deployment in progress (no end time), the lock is let go
             // with the run's: `ferry watch` resumes it as an interrupted deployment.
+            let data = json!({"ecs_deployment_id": ours});
+            let seq = self.journal_started(report, names::DETACHED, &data)?;
+            self.journal_done(report, seq, &data);
             report.outcome = Outcome::Detached;
             report.ecs_deployment_id = ours.clone();
             self.phase(report, Phase::Updated, Detail::Detached { ecs_deployment_id: ours.clone() });

@@ -484,6 +484,9 @@ pub enum RollbackMethod {
     Ecs { ecs_deployment_id: String },
     /// ECS's circuit breaker failed ours and will roll back; its deployment is adopted.
     CircuitBreaker,
+    /// ecs-native: ferry answered a lifecycle hook ROLLBACK; ECS rolls back, and its
+    /// deployment is adopted.
+    LifecycleHook,
     /// ferry asked ECS: StopServiceDeployment with ROLLBACK.
     StopServiceDeployment,
     /// ferry: UpdateService to the previous revision.

@@ -19,6 +19,40 @@ pub(super) struct NativeWatch {
     pub(super) last: Option<(String, Option<f64>, Option<f64>)>,
     /// Hooks ferry checked (and answered, unless a person approves them): hook ids.
     pub(super) answered: Vec<String>,
+    /// Each load balancer's target group → the alternate group the new tasks register in,
+    /// as the service named them when the deployment was found (ECS swaps their roles in the
+    /// service's `loadBalancers` once traffic moved).
+    pub(super) green_groups: Vec<(String, String)>,
+    /// A hook awaits an answer that is not ferry's to give (`approve = true`).
+    pub(super) awaiting_other: bool,
+}
+
+/// How often ferry looks at an ecs-native deployment while ECS waits (bake time, a held
+/// traffic step, a hook awaiting someone else's answer): the stage after the wait (CLEAN_UP)
+/// takes at least the old tasks' draining, so the end is still seen within a second or so.
+pub(super) const WAITING_POLL: Duration = Duration::from_secs(2);
+
+impl NativeWatch {
+    /// Whether the deployment, as last seen, waits on ECS's clock or on someone: baking,
+    /// shifting production traffic (held steps), or paused at a hook ferry already answered
+    /// or leaves to a person.
+    pub(super) fn waits(&self) -> bool {
+        self.last.as_ref().is_some_and(|(stage, ..)| matches!(stage.as_str(), "BAKE_TIME" | "PRODUCTION_TRAFFIC_SHIFT"))
+            || self.awaiting_other
+    }
+
+    /// `service` as the new tasks see it: its load balancers' target groups are the green
+    /// ones, so that target health is read where the new tasks register.
+    pub(super) fn as_green(&self, service: &ServiceInfo) -> ServiceInfo {
+        let mut view = service.clone();
+        for lb in &mut view.load_balancers {
+            let green = self.green_groups.iter().find(|(blue, _)| lb.target_group_arn.as_deref() == Some(blue.as_str()));
+            if let Some((_, green)) = green {
+                lb.target_group_arn = Some(green.clone());
+            }
+        }
+        view
+    }
 }
 
 impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
@@ -41,6 +75,11 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 // Ours is the newest one under way: the service's lock keeps other deploys out.
                 let ours = listed.into_iter().max_by_key(|d| d.created_at)?;
                 a.native.service_deployment = Some(ours.arn.clone());
+                a.native.green_groups = service
+                    .load_balancers
+                    .iter()
+                    .filter_map(|lb| Some((lb.target_group_arn.clone()?, lb.advanced.as_ref()?.alternate_target_group_arn.clone())))
+                    .collect();
                 ours.arn
             }
         };
@@ -57,6 +96,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         }
         // A deployment paused at a hook is not late: ECS's own hook timeout bounds the pause,
         // and the deploy's timeout counts again once it moves on.
+        a.native.awaiting_other = deployment.hooks.iter().any(|h| h.status == "AWAITING_ACTION" && a.native.answered.contains(&h.hook_id));
         if deployment.hooks.iter().any(|h| h.status == "AWAITING_ACTION") {
             a.deadline = a.deadline.max(self.clock.now_ms() + request.timeout.as_millis() as i64);
         }
@@ -125,6 +165,46 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             return Some(self.fail(request, report, a, FailureCause::Gate, reason, EcsRollback::Expected).await);
         }
         None
+    }
+}
+
+impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
+    /// Why ECS rolled our service deployment back, from the deployment itself: a lifecycle
+    /// hook answered ROLLBACK or timed out with it ([`FailureCause::LifecycleHook`]), one of
+    /// its alarms ([`FailureCause::Alarm`]), a StopServiceDeployment ([`FailureCause::Stopped`]).
+    /// None when it was the circuit breaker, or ECS cannot say.
+    pub(super) async fn native_rollback_cause(&self, request: &Request, a: &Active) -> Option<(FailureCause, String)> {
+        let arn = match a.native.service_deployment.clone() {
+            Some(arn) => arn,
+            None => {
+                let statuses = ["ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"];
+                let listed = self.ecs.list_service_deployments(&request.cluster, &request.ecs_service, &statuses).await.ok()?;
+                listed.into_iter().max_by_key(|d| d.created_at)?.arn
+            }
+        };
+        let deployment = self.ecs.describe_service_deployment(&arn).await.ok()??;
+        if deployment.breaker.as_ref().is_some_and(|b| b.status == "TRIGGERED") {
+            return None;
+        }
+        let stage = deployment.lifecycle_stage.as_deref().unwrap_or("?");
+        if !deployment.alarms_triggered.is_empty() {
+            let reason =
+                format!("ECS's deployment alarms went off at {stage}: {}; ECS rolled back", deployment.alarms_triggered.join(", "));
+            return Some((FailureCause::Alarm, reason));
+        }
+        if let Some(hook) = deployment.hooks.iter().find(|h| h.status == "FAILED") {
+            let reason = format!("lifecycle hook {} at {stage} was answered ROLLBACK; ECS rolled the deployment back", hook.hook_id);
+            return Some((FailureCause::LifecycleHook, reason));
+        }
+        if let Some(hook) = deployment.hooks.iter().find(|h| h.status == "TIMED_OUT" && h.timeout_action.as_deref() == Some("ROLLBACK")) {
+            let reason = format!(
+                "lifecycle hook {} at {stage} was not answered in time, and its timeout action is ROLLBACK; ECS rolled the deployment back",
+                hook.hook_id
+            );
+            return Some((FailureCause::LifecycleHook, reason));
+        }
+        let said = deployment.status_reason.map(|r| format!(" ({r})")).unwrap_or_default();
+        Some((FailureCause::Stopped, format!("the deployment was stopped with a rollback at {stage}{said}")))
     }
 }
 

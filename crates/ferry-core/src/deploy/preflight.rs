@@ -64,7 +64,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 self.phase(report, Phase::Preflight, detail);
                 Some(prepared)
             }
-            Err(Refusal { reason, invalid_input, platform }) => {
+            Err(Refusal { reason, invalid_input, platform, .. }) => {
                 report.invalid_input = invalid_input;
                 if platform {
                     // A call that failed (access denied, endpoint down) is not a refusal on
@@ -195,8 +195,19 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 request.ecs_service, current.deployment_controller
             )));
         }
+        let ecs_strategy = current.deployment_strategy.as_deref().unwrap_or("ROLLING");
+        if request.strategy != Strategy::EcsNative && matches!(ecs_strategy, "BLUE_GREEN" | "LINEAR" | "CANARY") {
+            return Err(Refusal::state(format!(
+                "service {} is deployed by ECS's own {ecs_strategy} strategy (its deploymentConfiguration.strategy): ECS moves its \
+                 traffic and pauses at its lifecycle hooks, which the {} strategy would neither follow nor answer. Set strategy = \"ecs-native\" \
+                 for {} in ferry.toml (nothing was changed)",
+                request.ecs_service,
+                request.strategy.name(),
+                request.service
+            )));
+        }
         if request.strategy == Strategy::EcsNative {
-            let strategy = current.deployment_strategy.as_deref().unwrap_or("ROLLING");
+            let strategy = ecs_strategy;
             if !matches!(strategy, "BLUE_GREEN" | "LINEAR" | "CANARY") {
                 return Err(Refusal::state(format!(
                     "service {} deploys with ECS's {strategy} deployment strategy, but strategy = \"ecs-native\" needs BLUE_GREEN, LINEAR or CANARY \
@@ -212,6 +223,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                     request.ecs_service
                 )));
             }
+            self.check_native_rules(request, &current).await?;
         }
         if let Some(reason) = crate::rolling::stuck_deployment_configuration(&current) {
             return Err(Refusal::state(reason));
@@ -651,22 +663,29 @@ pub(super) struct Refusal {
     invalid_input: bool,
     /// A platform call failed, rather than the platform's state refusing the deploy.
     platform: bool,
+    /// About ferry.toml, not the template (its reason names the key): not prefixed with the
+    /// template's name.
+    config: bool,
 }
 
 impl Refusal {
     pub(super) fn input(reason: impl Into<String>) -> Self {
-        Refusal { reason: reason.into(), invalid_input: true, platform: false }
+        Refusal { reason: reason.into(), invalid_input: true, platform: false, config: false }
     }
     pub(super) fn state(reason: impl Into<String>) -> Self {
-        Refusal { reason: reason.into(), invalid_input: false, platform: false }
+        Refusal { reason: reason.into(), invalid_input: false, platform: false, config: false }
+    }
+    /// As [`Refusal::state`], about something ferry.toml names (its reason says where).
+    pub(super) fn config_state(reason: impl Into<String>) -> Self {
+        Refusal { config: true, ..Refusal::state(reason) }
     }
     pub(super) fn platform(e: PlatformError) -> Self {
-        Refusal { reason: e.to_string(), invalid_input: false, platform: true }
+        Refusal { reason: e.to_string(), invalid_input: false, platform: true, config: false }
     }
     /// The same refusal, its reason naming the template it came from; a failed call is the
     /// platform's words alone (the template did not cause it).
     fn in_template(self, name: &impl Fn(String) -> String) -> Self {
-        if self.platform {
+        if self.platform || self.config {
             return self;
         }
         Refusal { reason: name(self.reason), ..self }
@@ -674,6 +693,43 @@ impl Refusal {
 }
 
 impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: Secrets, A: AutoScaling> Run<'_, E, B, R, C, L, O, G, S, A> {
+    /// ecs-native: the production and test listener rules of the service's
+    /// `advancedConfiguration` exist, forward only, and forward to both target groups — ECS
+    /// refuses UpdateService otherwise (ECS developer guide, "Application Load Balancer
+    /// resources for blue/green deployments"), after ferry would have registered a revision.
+    async fn check_native_rules(&self, request: &Request, current: &ServiceInfo) -> Result<(), Refusal> {
+        for lb in &current.load_balancers {
+            let (Some(advanced), Some(primary)) = (&lb.advanced, &lb.target_group_arn) else { continue };
+            let rules = [
+                ("productionListenerRule", Some(&advanced.production_listener_rule)),
+                ("testListenerRule", advanced.test_listener_rule.as_ref()),
+            ];
+            for (member, rule) in rules {
+                let Some(rule) = rule else { continue };
+                let groups = [primary.as_str(), advanced.alternate_target_group_arn.as_str()];
+                let problem = match self.elb.describe_route(rule).await.map_err(Refusal::platform)? {
+                    None => Some("does not exist".to_string()),
+                    Some(route) if route.actions.iter().any(|a| a.kind != "forward") => {
+                        Some("has actions other than forward (ECS's blue/green needs forward actions only)".to_string())
+                    }
+                    Some(route) if !groups.iter().all(|g| route.weights().iter().any(|(arn, _)| arn == g)) => Some(format!(
+                        "does not forward to both target groups ({} and {}), as ECS needs to move traffic between them",
+                        crate::platform::target_group_name(groups[0]),
+                        crate::platform::target_group_name(groups[1])
+                    )),
+                    Some(_) => None,
+                };
+                if let Some(problem) = problem {
+                    return Err(Refusal::state(format!(
+                        "the {member} of service {}'s advancedConfiguration ({rule}) {problem}; ECS would refuse the deployment (nothing was changed)",
+                        request.ecs_service
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// What the task definition needs besides the deployed container's image, checked
     /// before anything changes (issue 13), in the account and region of the environment:
     /// - `taskRoleArn` and `executionRoleArn` are IAM role ARNs (that the roles exist is not
@@ -862,8 +918,8 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                     let absent: Vec<&str> =
                         request.alarms.iter().filter(|n| !states.iter().any(|s| &s.name == *n)).map(String::as_str).collect();
                     if !absent.is_empty() {
-                        return Err(Refusal::state(format!(
-                            "services.{}.alarms: no CloudWatch metric alarm named {} in {place} (nothing was changed)",
+                        return Err(Refusal::config_state(format!(
+                            "services.{}.alarms in ferry.toml: no CloudWatch metric alarm named {} in {place} (nothing was changed)",
                             request.service,
                             absent.join(", ")
                         )));

@@ -58,8 +58,10 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             how = RollbackMethod::Ecs { ecs_deployment_id: rollback.clone() };
             Watch::new(Some(rollback.clone()), a.previous.clone(), a.started, request.max_task_failures)
         } else if ecs_rollback == EcsRollback::Expected {
-            method = "ecs_circuit_breaker";
-            how = RollbackMethod::CircuitBreaker;
+            (method, how) = match request.strategy {
+                Strategy::EcsNative => ("ecs_lifecycle_hook", RollbackMethod::LifecycleHook),
+                _ => ("ecs_circuit_breaker", RollbackMethod::CircuitBreaker),
+            };
             self.ecs_reactivation(a, Watch::new(None, a.previous.clone(), a.started, request.max_task_failures))
         } else if cause == FailureCause::Replaced || cause == FailureCause::ServiceGone {
             // Someone else's deployment took over, or the service is gone: rolling back would

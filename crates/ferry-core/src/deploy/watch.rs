@@ -24,7 +24,7 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
         let statuses = ["ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED", "STOPPED", "IN_PROGRESS"];
         let listed = self.ecs.list_service_deployments(&request.cluster, &request.ecs_service, &statuses).await.ok()?;
         let newest = listed.into_iter().max_by_key(|d| d.created_at)?;
-        let breaker = self.ecs.describe_service_deployment(&newest.arn).await.ok()??.breaker?;
+        let breaker = self.ecs.describe_service_deployment(&newest.arn).await.ok()??.breaker.filter(|b| b.status == "TRIGGERED")?;
         let tasks = if breaker.failure_count == 1 { "task" } else { "tasks" };
         let configured = match (&breaker.configuration, breaker.reset_on_healthy_task) {
             (Some(c), Some(false)) => format!(" (thresholdConfiguration {c}, failures not reset by a healthy task)"),
@@ -206,7 +206,13 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
             Some(v) if !a.rolling_back => v,
             _ => a.watch.assess(&service),
         };
-        let verdict = self.judge_targets(request, a, &service, verdict, now).await;
+        // ecs-native: the new tasks register in the alternate (green) target groups.
+        let verdict = if request.strategy == Strategy::EcsNative && !a.rolling_back {
+            let green = a.native.as_green(&service);
+            self.judge_targets(request, a, &green, verdict, now).await
+        } else {
+            self.judge_targets(request, a, &service, verdict, now).await
+        };
         // A failure with no stopped task quoted yet (ECS failed and rolled back between two
         // looks): read our stopped tasks once, so the reason cites a real failure.
         if let (Assessment::Failed { cause: FailureCause::CircuitBreaker | FailureCause::Replaced, .. }, None, false, false) =
@@ -252,7 +258,12 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                     // at 1 s when the fast start ends.
                     a.quiet_polls += 1;
                 }
-                let interval = poll_interval(Duration::from_millis((now - a.started).max(0) as u64), Some(&progress), a.quiet_polls);
+                let mut interval = poll_interval(Duration::from_millis((now - a.started).max(0) as u64), Some(&progress), a.quiet_polls);
+                // ecs-native: every new task is up long before the end while ECS bakes, shifts in
+                // held steps or waits at a hook; fast looks then only spend the read budget.
+                if request.strategy == Strategy::EcsNative && a.native.waits() {
+                    interval = interval.max(super::native::WAITING_POLL);
+                }
                 a.next_poll = now + interval.as_millis() as i64;
                 let known = (report.ecs_deployment_id.clone(), report.rollback_deployment_id.clone());
                 if a.rolling_back {
@@ -316,6 +327,15 @@ impl<E: Ecs, B: Elb, R: Registry, C: Clock, L: Locks, O: Observer, G: Logs, S: S
                 true
             }
             Assessment::Failed { cause, reason, ecs_rollback } => {
+                // ecs-native: a rollback ECS made at a hook, on an alarm or on request looks like
+                // a circuit-breaker failure from DescribeServices; the service deployment says
+                // which it was.
+                let (cause, reason) = match (request.strategy, cause) {
+                    (Strategy::EcsNative, FailureCause::CircuitBreaker) => {
+                        self.native_rollback_cause(request, a).await.unwrap_or((cause, reason))
+                    }
+                    _ => (cause, reason),
+                };
                 // The circuit breaker's count and threshold, as ECS judged them, in the reason.
                 let reason = match (cause, self.breaker_count(request).await) {
                     (FailureCause::CircuitBreaker, Some(said)) => format!("{reason} ({said})"),

@@ -281,6 +281,15 @@ fn merge_deployment_configuration(current: &Value, update: Option<&Value>) -> Re
         for (k, v) in update {
             target.insert(k.clone(), v.clone());
         }
+        // A new strategy leaves the settings of the one it replaces behind (a LINEAR service
+        // switched to CANARY keeps no linearConfiguration), unless the request gives them.
+        if let Some(strategy) = update.get("strategy").and_then(Value::as_str) {
+            for (member, owner) in [("linearConfiguration", "LINEAR"), ("canaryConfiguration", "CANARY")] {
+                if strategy != owner && !update.contains_key(member) {
+                    target.remove(member);
+                }
+            }
+        }
     }
     let max = merged.get("maximumPercent").and_then(Value::as_i64).unwrap_or(200);
     let min = merged.get("minimumHealthyPercent").and_then(Value::as_i64).unwrap_or(100);

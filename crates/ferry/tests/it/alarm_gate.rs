@@ -77,7 +77,8 @@ async fn an_alarm_gate_naming_an_alarm_that_does_not_exist_is_refused_before_any
     assert_eq!(output.status.code(), Some(4), "{}", text(&output));
     let said = text(&output);
     assert!(
-        said.contains("services.web.alarms: no CloudWatch metric alarm named web-latncy") && said.contains("nothing was changed"),
+        said.contains("services.web.alarms in ferry.toml: no CloudWatch metric alarm named web-latncy")
+            && said.contains("nothing was changed"),
         "{said}"
     );
     assert_eq!(mutations(&world.calls().await), 0, "{:?}", world.calls().await);

@@ -416,3 +416,35 @@ async fn a_native_deploy_killed_at_a_hook_is_finished_by_the_same_command() {
         assert_eq!(result_of(&status)["locks"], serde_json::json!([]), "{point}: {}", text(&status));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_service_deployed_with_another_strategy_or_with_a_rule_ecs_would_refuse_is_refused_before_anything_changes() {
+    let world = World::with_options("", &["web"], world_options()).await;
+    let stage = stage(&world, DeploymentStrategy::BlueGreen, vec![], |c| c, "").await;
+
+    // rolling on a service ECS deploys blue/green would sit at its hooks unanswered.
+    let config = std::fs::read_to_string(world.config()).unwrap();
+    std::fs::write(world.config(), config.replace("strategies = { web = \"ecs-native\" }", "strategies = { web = \"rolling\" }")).unwrap();
+    world.reset_calls().await;
+    let output = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    assert!(
+        text(&output).contains("ECS's own BLUE_GREEN strategy") && text(&output).contains("strategy = \"ecs-native\""),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(mutations(&world.calls().await), 0, "{:?}", world.calls().await);
+
+    // A production rule that forwards to the blue group only: ECS would refuse UpdateService.
+    std::fs::write(world.config(), config).unwrap();
+    let blue = weights(&world, &stage.production).await[0].0.clone();
+    assert_eq!(blue, "web-blue");
+    let groups = world.clients.elbv2.describe_target_groups().names("web-blue").send().await.unwrap();
+    let blue_arn = groups.target_groups()[0].target_group_arn().unwrap().to_string();
+    world.clients.elbv2.modify_listener().listener_arn(&stage.production).default_actions(forward(&blue_arn)).send().await.unwrap();
+    world.reset_calls().await;
+    let output = world.ferry(&["deploy", "test", "web=1.1.0"]).await;
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    assert!(text(&output).contains("does not forward to both target groups (web-blue and web-green)"), "{}", text(&output));
+    assert_eq!(mutations(&world.calls().await), 0, "nothing registered: {:?}", world.calls().await);
+}
