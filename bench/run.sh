@@ -41,6 +41,13 @@
 # tasks-stopped` (the aws CLI of the conformance venv, tests/conformance/venv.sh), 10 runs
 # each: wall time, the task's own run time (ECS's startedAt to stoppedAt), API calls; about
 # 3 minutes, most of it the aws CLI waiter's 6 s polls.
+#
+#   bench/run.sh ecs-native [blue-green|linear|canary|latency ...]
+# runs bench/ecs_native.sh (issue 12; it builds ferry in *debug* mode, as bench/zero-downtime.sh,
+# not release, and starts a ferry local per part): zero downtime through the production listener
+# during ECS-managed BLUE_GREEN, LINEAR and CANARY deploys by `ferry deploy` under oha at 500
+# requests/s, and the completion latency and API calls of `ferry deploy` vs `aws ecs
+# update-service` + `aws ecs wait services-stable`; about 15 minutes for all four parts.
 # All write $BENCH_OUT/<name>.md (tables) and <name>.json (raw results); extra arguments
 # go to the script (for promote and noop, to every run).
 set -euo pipefail
@@ -49,7 +56,8 @@ mode=${1:-}
 case "$mode" in
     "") ;;
     deploy|retag|promote|noop|run) shift ;;
-    *) echo "usage: bench/run.sh [deploy|retag|promote|noop|run [script flags...]]" >&2; exit 2 ;;
+    ecs-native) shift; exec "$(dirname "${BASH_SOURCE[0]}")/ecs_native.sh" "$@" ;;
+    *) echo "usage: bench/run.sh [deploy|retag|promote|noop|run|ecs-native [script flags...]]" >&2; exit 2 ;;
 esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -28,6 +28,8 @@
 # directory). Exit 0 when the run completed (whatever the numbers), 1 when the deploy did
 # not succeed, 2 for a usage or setup error. ferry local and oha are stopped on any exit.
 # KEEP=1 keeps the temporary directory (state, access log, raw oha and ferry output).
+# Shared with bench/ecs_native.sh: bench/lib.sh (tools, helpers) and bench/traffic.py (oha's figures,
+# the access log, which version answered).
 set -euo pipefail
 
 scenario=${1:-}
@@ -48,34 +50,13 @@ deploy_timeout=$(( duration - deploy_after + 120 ))
 tasks=4
 out=${BENCH_OUT:-$root/bench/results}
 mkdir -p "$out"
-real_home=$HOME
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$real_home/.cache/ferry/target}
-
-log() { printf '== %s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=lib.sh
+source "$root/bench/lib.sh"
 
 # --- tools -------------------------------------------------------------------------------
-if [[ -n "${FERRY:-}" ]]; then
-    ferry=$FERRY   # a binary built already (FERRY=path): no build
-else
-    log "building ferry (debug)"
-    (cd "$root" && timeout 1800 cargo build -q -p ferry)
-    ferry=$CARGO_TARGET_DIR/debug/ferry
-fi
-[[ -x "$ferry" ]] || { echo "no binary at $ferry" >&2; exit 2; }
-
-oha=${OHA:-$(command -v oha || true)}
-[[ -n "$oha" ]] || oha=$real_home/.cache/ferry/tools/bin/oha
-if [[ ! -x "$oha" ]]; then
-    log "installing oha (cargo install oha --locked)"
-    timeout 1800 cargo install oha --locked --root "$real_home/.cache/ferry/tools"
-fi
-[[ -x "$oha" ]] || { echo "no oha at $oha" >&2; exit 2; }
-
-aws=${FERRY_BENCH_AWS:-}
-for candidate in "$real_home/.cache/ferry/venv/bin/aws" "$(command -v aws || true)"; do
-    [[ -z "$aws" && -n "$candidate" && -x "$candidate" ]] && aws=$candidate
-done
-[[ -n "$aws" ]] || { echo "no aws CLI: run tests/conformance/venv.sh's venv or set FERRY_BENCH_AWS" >&2; exit 2; }
+bench_ferry
+bench_oha
+bench_aws
 
 # --- a temporary world -------------------------------------------------------------------
 work=$(mktemp -d /tmp/ferry-zd.XXXXXX)
@@ -106,21 +87,6 @@ unset XDG_STATE_HOME XDG_DATA_HOME XDG_CONFIG_HOME FERRY_LEDGER FERRY_LOCAL_STAT
 export AWS_ACCESS_KEY_ID=${BENCH_ACCOUNT:-314159265358} AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_REGION
 account=$AWS_ACCESS_KEY_ID
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-# wait_for SECONDS WHAT COMMAND...: runs COMMAND every 0.5 s until it succeeds, at most SECONDS.
-wait_for() {
-    local limit=$1 what=$2 deadline
-    shift 2
-    deadline=$(( SECONDS + limit ))
-    until "$@" >/dev/null 2>&1; do
-        (( SECONDS < deadline )) || { echo "timed out after ${limit}s waiting for $what" >&2; return 1; }
-        sleep 0.5
-    done
-}
-now() { date +%s.%N; }
 
 port=$(free_port)
 endpoint=$(timeout 60 "$ferry" local up --detach -q --port "$port" --state-dir "$state" --health-check-scale 0.05)
@@ -263,10 +229,12 @@ ferry_cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$ferry_local_pid/stat" 2>/dev
 
 # --- figures -----------------------------------------------------------------------------
 stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$root" diff --quiet HEAD -- crates 2>/dev/null || rev="$rev + uncommitted changes under crates/"
+rev=$(bench_revision)
 python3 - "$work" "$out" "$scenario" <<PY
 import json, sys, os, statistics
+sys.path.insert(0, "$root/bench")
+import traffic
+from traffic import oha_figures
 work, out, scenario = sys.argv[1], sys.argv[2], sys.argv[3]
 baseline_start, baseline_end = $baseline_start, $baseline_end
 load_start, deploy_start, deploy_end, load_end = $load_start, $deploy_start, $deploy_end, $load_end
@@ -282,79 +250,19 @@ meta = {
     "ferry_local_cpu_s": $ferry_cpu,
 }
 
-def oha_figures(path):
-    d = json.load(open(path))
-    s = d.get("summary", {})
-    codes = {str(k): v for k, v in (d.get("statusCodeDistribution") or {}).items()}
-    errors = d.get("errorDistribution") or {}
-    answered = sum(codes.values())
-    err_n = sum(errors.values())
-    non2xx = sum(v for k, v in codes.items() if not k.startswith("2"))
-    lp = d.get("latencyPercentiles") or {}
-    ms = lambda v: None if v is None else round(v * 1000, 3)
-    return {
-        "sent": answered + err_n, "answered": answered, "failed": non2xx + err_n,
-        "non_2xx": non2xx, "connection_errors": err_n,
-        "status_codes": codes, "errors": errors,
-        "p50_ms": ms(lp.get("p50")), "p90_ms": ms(lp.get("p90")), "p99_ms": ms(lp.get("p99")),
-        "p99_9_ms": ms(lp.get("p99.9")), "max_ms": ms(s.get("slowest")),
-        "requests_per_s": round(s.get("requestsPerSec") or 0, 1),
-        "success_rate": s.get("successRate"),
-    }
-
 baseline = oha_figures(f"{work}/oha-baseline.json")
 main = oha_figures(f"{work}/oha-main.json")
 
 # Host port -> version, from every task the cluster ran.
-port_version = {}
-for t in json.load(open(f"{work}/tasks.json")):
-    version = None
-    for c in t.get("containers", []):
-        image = c.get("image", "")
-        version = image.rsplit(":", 1)[-1] if ":" in image else version
-    for c in t.get("containers", []):
-        for b in c.get("networkBindings", []) or []:
-            if b.get("hostPort"):
-                port_version[int(b["hostPort"])] = version
+port_version = traffic.port_versions(json.load(open(f"{work}/tasks.json")))
 tg_names = {g["TargetGroupArn"]: g["TargetGroupName"] for g in json.load(open(f"{work}/target-groups.json")).get("TargetGroups", [])}
 
 # The load balancer's access log, production listener only, split by the deploy's start and end.
-import datetime
-def ts(v):
-    if isinstance(v, (int, float)):
-        return v / 1000 if v > 1e11 else float(v)
-    return datetime.datetime.fromisoformat(str(v).replace("Z", "+00:00")).timestamp()
-rows, sample = [], None
-for line in open(f"{work}/access.jsonl"):
-    try:
-        r = json.loads(line)
-    except ValueError:
-        continue
-    if r.get("type") not in (None, "log", "access"):
-        continue
-    rec = r.get("entry", r)
-    sample = sample or rec
-    if rec.get("port") != $prod_port and rec.get("listener") != "$production":
-        continue
-    rows.append(rec)
-def pct(values, p):
-    if not values:
-        return None
-    values = sorted(values)
-    return round(values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))], 3)
-def window(rs):
-    lat = [float(r.get("latency_ms", r.get("latency", 0)) or 0) for r in rs]
-    bad = [r for r in rs if not str(r.get("status", "")).startswith("2")]
-    statuses = {}
-    for r in rs:
-        statuses[str(r.get("status"))] = statuses.get(str(r.get("status")), 0) + 1
-    return {"requests": len(rs), "failed": len(bad), "status_codes": statuses,
-            "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)}
+rows, sample = traffic.access_rows(f"{work}/access.jsonl", port=$prod_port, listener="$production")
+window = traffic.window
 access = {"sample_record": sample, "production_requests": len(rows)}
 shift = {}
 try:
-    for r in rows:
-        r["_t"] = ts(r.get("time") or r.get("timestamp") or r.get("at"))
     base = [r for r in rows if baseline_start <= r["_t"] <= baseline_end + 0.5]
     before = [r for r in rows if load_start - 0.5 <= r["_t"] < deploy_start]
     during = [r for r in rows if deploy_start <= r["_t"] <= deploy_end]
@@ -362,11 +270,7 @@ try:
     access.update({"baseline_run": window(base), "before_deploy": window(before), "during_deploy": window(during),
                    "after_deploy": window(after)})
     def version_of(r):
-        target = str(r.get("target", ""))
-        port = target.rsplit(":", 1)[-1]
-        if port.isdigit() and int(port) in port_version:
-            return port_version[int(port)]
-        return None
+        return traffic.version_of(r, port_version)
     first_new = last_old = None
     groups, per_second = {}, {}
     for r in during + after:
