@@ -129,12 +129,24 @@ fn members_missing(shape: &str, value: &Value, problems: &mut Vec<String>) -> Ve
     missing
 }
 
+/// Members of the model (botocore 1.44.8) ferry's task definition converter does not carry
+/// yet, as `members_missing` names them: GPU sharing (NVIDIA MPS) and trusted execution.
+const NOT_CARRIED_YET: [&str; 5] = [
+    "NvidiaMpsAllocation (not used at all)",
+    "RegisterTaskDefinitionRequest.trustedExecutionConfiguration",
+    "ResourceRequirement.sharingStrategy",
+    "SharingStrategy (not used at all)",
+    "TrustedExecutionConfiguration (not used at all)",
+];
+
 #[test]
 fn the_kitchen_sink_uses_every_member_of_the_model() {
     let mut problems = Vec::new();
     let missing = members_missing("RegisterTaskDefinitionRequest", &kitchen_sink(), &mut problems);
     assert_eq!(problems, Vec::<String>::new(), "the fixture does not follow the model");
-    assert_eq!(missing, Vec::<String>::new(), "members of the model the kitchen sink does not use");
+    // botocore 1.44.8 added these; ferry's converter does not carry them yet (aws-sdk-ecs 1.157
+    // has no trustedExecutionConfiguration at all), and refuses them in a template by name.
+    assert_eq!(missing, NOT_CARRIED_YET, "members of the model the kitchen sink does not use");
 }
 
 /// Every difference between `expected` and the corresponding part of `actual`, which may
@@ -197,7 +209,10 @@ async fn the_kitchen_sink_comes_back_from_describe_with_every_member() {
     let mut problems = Vec::new();
     let missing = members_missing("TaskDefinition", &definition, &mut problems);
     assert_eq!(problems, Vec::<String>::new(), "to_json wrote members the model does not have");
-    assert_eq!(missing, ["Attribute (not used at all)", "TaskDefinition.deregisteredAt"], "members to_json left out");
+    let mut expected = vec!["Attribute (not used at all)", "TaskDefinition.deregisteredAt"];
+    expected.extend(NOT_CARRIED_YET.iter().map(|m| m.replace("RegisterTaskDefinitionRequest.", "TaskDefinition.")).map(|m| &*m.leak()));
+    expected.sort();
+    assert_eq!(missing, expected, "members to_json left out");
     for field in READ_ONLY_FIELDS.iter().filter(|f| !["deregisteredAt", "deleteRequestedAt"].contains(f)) {
         assert!(described.get(field).is_some(), "{field} missing from the described JSON");
     }
