@@ -221,18 +221,7 @@ fn check_alarms(partition: &mut Partition, service_arn: &str, now: f64) {
         }
         _ => {
             if let Some(service) = partition.services.get_mut(service_arn) {
-                if let Some(p) = service.deployments.first_mut() {
-                    p.rollout_state = "FAILED".into();
-                    p.rollout_state_reason = reason.clone();
-                    p.updated_at = now;
-                }
-                if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
-                    sd.status = "STOPPED".into();
-                    sd.status_reason = Some(reason.clone());
-                    sd.stopped_at = Some(now);
-                    sd.finished_at = Some(now);
-                    sd.updated_at = now;
-                }
+                fail_primary(service, &sd_arn, "STOPPED", &reason, now);
                 let name = service.name.clone();
                 record_event(service, now, format!("(service {name}) deployment failed: {reason}"));
             }
@@ -667,19 +656,26 @@ fn trip_circuit_breaker(service: &mut Service, outcome: Breaker, now: f64) {
             }
         }
         Breaker::Fail { rollback_failed } => {
-            if let Some(p) = service.deployments.first_mut() {
-                p.rollout_state = "FAILED".into();
-                p.rollout_state_reason = CIRCUIT_BREAKER_REASON.into();
-                p.updated_at = now;
-            }
-            if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
-                sd.status = if rollback_failed { "ROLLBACK_FAILED" } else { "STOPPED" }.into();
-                sd.status_reason = Some(CIRCUIT_BREAKER_REASON.into());
-                sd.stopped_at = Some(now);
-                sd.finished_at = Some(now);
-                sd.updated_at = now;
-            }
+            let status = if rollback_failed { "ROLLBACK_FAILED" } else { "STOPPED" };
+            fail_primary(service, &sd_arn, status, CIRCUIT_BREAKER_REASON, now);
         }
+    }
+}
+
+/// Ends the PRIMARY deployment without a rollback: its rollout FAILED for `reason`, its
+/// service deployment `sd_arn` in `status` (STOPPED, or ROLLBACK_FAILED) and finished now.
+fn fail_primary(service: &mut Service, sd_arn: &str, status: &str, reason: &str, now: f64) {
+    if let Some(p) = service.deployments.first_mut() {
+        p.rollout_state = "FAILED".into();
+        p.rollout_state_reason = reason.to_string();
+        p.updated_at = now;
+    }
+    if let Some(sd) = service.service_deployments.iter_mut().find(|sd| sd.arn == sd_arn) {
+        sd.status = status.into();
+        sd.status_reason = Some(reason.to_string());
+        sd.stopped_at = Some(now);
+        sd.finished_at = Some(now);
+        sd.updated_at = now;
     }
 }
 
